@@ -1,0 +1,19 @@
+# The two commands of the README. Both install what a fresh machine lacks.
+PYTHON ?= python3
+PIP = $(PYTHON) -m pip
+
+.PHONY: install demo test test-all bench
+
+install:
+	# CPU PyTorch first, from the wheel on disk, so pip never pulls a CUDA build.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e ".[dev]"
+
+demo: install
+	lstmlite demo
+
+test: install
+	$(PYTHON) -m pytest -q -n 2
+
+test-all: install
+	$(PYTHON) -m pytest -q -n 2 -m ""
