@@ -1,0 +1,150 @@
+"""lstmlite.nn.LSTM / GRU against torch.nn.LSTM / nn.GRU (the independent oracle)."""
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from lstmlite.nn import GRU, LSTM, from_torch, stack_state
+
+CASES = [
+    # (cls, num_layers, bidirectional, proj_size)
+    (torch.nn.LSTM, 1, False, 0),
+    (torch.nn.LSTM, 2, True, 0),
+    (torch.nn.LSTM, 2, False, 3),
+    (torch.nn.LSTM, 1, True, 4),
+    (torch.nn.GRU, 1, False, 0),
+    (torch.nn.GRU, 3, True, 0),
+]
+
+
+def _torch_module(cls, layers, bidir, proj):
+    torch.manual_seed(layers * 7 + bidir + proj)
+    extra = {"proj_size": proj} if proj else {}
+    return cls(5, 7, num_layers=layers, batch_first=True, bidirectional=bidir, **extra).double()
+
+
+def _states(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+@pytest.mark.parametrize("cls,layers,bidir,proj", CASES)
+def test_from_torch_matches_outputs_states_and_gradients(cls, layers, bidir, proj):
+    ref = _torch_module(cls, layers, bidir, proj)
+    ours = from_torch(ref)
+    assert isinstance(ours, LSTM if cls is torch.nn.LSTM else GRU)
+    assert dict(ours.named_parameters()).keys() == dict(ref.named_parameters()).keys()
+    x = torch.randn(3, 6, 5, dtype=torch.double)
+    ref_out, ref_state = ref(x)
+    out, state = ours(x)
+    torch.testing.assert_close(out, ref_out, rtol=0, atol=1e-12)
+    for a, b in zip(_states(stack_state(state)), _states(ref_state)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    # gradients reach our plain parameters exactly as torch's
+    (out.square().sum()).backward()
+    (ref_out.square().sum()).backward()
+    for name, p in ours.named_parameters():
+        torch.testing.assert_close(p.grad, dict(ref.named_parameters())[name].grad, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls,layers,bidir,proj", CASES)
+def test_variable_lengths_equal_each_sequence_alone(cls, layers, bidir, proj):
+    ours = from_torch(_torch_module(cls, layers, bidir, proj))
+    lengths = torch.tensor([6, 2, 4, 1])
+    x = torch.randn(4, 6, 5, dtype=torch.double)
+    out, state = ours(x, lengths=lengths)
+    stacked = _states(stack_state(state))
+    for b, n in enumerate(lengths.tolist()):
+        alone, alone_state = ours(x[b:b + 1, :n])
+        torch.testing.assert_close(out[b, :n], alone[0], rtol=0, atol=1e-12)
+        assert torch.all(out[b, n:] == 0), "padded steps must give zero output"
+        for a, s in zip(stacked, _states(stack_state(alone_state))):
+            torch.testing.assert_close(a[:, b], s[:, 0], rtol=0, atol=1e-12)
+
+
+def test_packed_input_and_initial_state_match_torch():
+    ref = _torch_module(torch.nn.LSTM, 2, True, 0)
+    ours = from_torch(ref)
+    x = torch.randn(3, 5, 5, dtype=torch.double)
+    h0 = torch.randn(4, 3, 7, dtype=torch.double)
+    c0 = torch.randn(4, 3, 7, dtype=torch.double)
+    packed = pack_padded_sequence(x, torch.tensor([2, 5, 3]), batch_first=True, enforce_sorted=False)
+    ref_out, (h, c) = ref(packed, (h0, c0))
+    out, state = ours(packed, (h0, c0))
+    torch.testing.assert_close(pad_packed_sequence(out, batch_first=True)[0],
+                               pad_packed_sequence(ref_out, batch_first=True)[0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(stack_state(state)[0], h, rtol=0, atol=1e-12)
+    torch.testing.assert_close(stack_state(state)[1], c, rtol=0, atol=1e-12)
+
+
+def test_time_major_input():
+    ref = torch.nn.GRU(4, 6, batch_first=False).double()
+    ours = from_torch(ref)
+    x = torch.randn(7, 2, 4, dtype=torch.double)
+    torch.testing.assert_close(ours(x)[0], ref(x)[0], rtol=0, atol=1e-12)
+
+
+def test_uneven_hidden_sizes_per_layer():
+    lstm = LSTM(input_size=4, hidden_size=[8, 5], num_layers=2, bidirectional=True)
+    out, state = lstm(torch.randn(2, 3, 4))
+    assert out.shape == (2, 3, 10)
+    assert state[0][0].shape == (2, 2, 8) and state[1][1].shape == (2, 2, 5)
+    assert lstm.weight_ih_l1.shape == (20, 16)
+    assert LSTM.from_config(lstm.config()).config() == lstm.config()
+
+
+def test_parametrized_weights_are_used_and_trained():
+    """A mask parametrization changes the output and the masked weight keeps learning
+    (the pytorch#33618 trap: compressing nn.LSTM's flat weights stops updates)."""
+    from torch.nn.utils import parametrize
+
+    class Mask(torch.nn.Module):
+        def __init__(self, mask):
+            super().__init__()
+            self.register_buffer("mask", mask)
+
+        def forward(self, w):
+            return w * self.mask
+
+    lstm = LSTM(input_size=3, hidden_size=4)
+    x = torch.randn(2, 5, 3)
+    before = lstm(x)[0].detach()
+    mask = (torch.rand_like(lstm.weight_hh_l0) > 0.5).float()
+    parametrize.register_parametrization(lstm, "weight_hh_l0", Mask(mask))
+    assert not torch.allclose(lstm(x)[0], before)
+    original = lstm.parametrizations.weight_hh_l0.original
+    snapshot = original.detach().clone()
+    opt = torch.optim.SGD(lstm.parameters(), lr=0.5)
+    lstm(x)[0].sum().backward()
+    opt.step()
+    changed = (original.detach() != snapshot) & (mask > 0)
+    assert changed.any(), "surviving weights must still be updated"
+    assert torch.all(lstm.weight_hh_l0[mask == 0] == 0)
+
+
+def test_macs_per_step_hand_count():
+    assert LSTM(40, 128).macs_per_step() == 4 * 128 * (40 + 128)
+    assert GRU(10, 8, num_layers=2, bidirectional=True).macs_per_step() == 2 * (3 * 8 * (10 + 8) + 3 * 8 * (16 + 8))
+    assert LSTM(10, 8, proj_size=4).macs_per_step() == 4 * 8 * (10 + 4) + 4 * 8
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"input_size": 0, "hidden_size": 4}, "input_size"),
+    ({"input_size": 3, "hidden_size": [4, 4], "num_layers": 1}, "num_layers"),
+    ({"input_size": 3, "hidden_size": 4, "proj_size": 4}, "proj_size"),
+    ({"input_size": 3, "hidden_size": 4, "dropout": 1.5}, "dropout"),
+])
+def test_bad_arguments_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LSTM(**kwargs)
+
+
+def test_bad_input_shapes_are_clear_errors():
+    lstm = LSTM(3, 4)
+    with pytest.raises(ValueError, match="3-D"):
+        lstm(torch.randn(5, 3))
+    with pytest.raises(ValueError, match="expects 3 input features"):
+        lstm(torch.randn(2, 5, 4))
+    with pytest.raises(ValueError, match="lengths"):
+        lstm(torch.randn(2, 5, 3), lengths=torch.tensor([6, 1]))
+    with pytest.raises(TypeError):
+        from_torch(torch.nn.Linear(2, 2))

@@ -1,0 +1,76 @@
+"""Task models: shapes, config round trips, counts, and the reference text model."""
+
+import pytest
+import torch
+
+from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier, build_model
+
+
+def test_reference_text_model_sizes():
+    model = SequenceClassifier(vocab_size=10000, embed_dim=128, hidden_size=128, n_classes=6)
+    assert model.embedding.weight.numel() == 1_280_000
+    assert model.params() == 1_280_000 + 4 * 128 * (128 + 128) + 2 * 4 * 128 + 128 * 6 + 6
+    x = torch.randint(1, 10000, (3, 11))
+    assert model(x, lengths=torch.tensor([11, 4, 1])).shape == (3, 6)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_classifier_ignores_padding(pooling, cell):
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=5, n_classes=4, cell=cell, pooling=pooling,
+                               bidirectional=True, num_layers=2).eval()
+    x = torch.randn(2, 6, 3)
+    lengths = torch.tensor([6, 3])
+    batch = model(x, lengths)
+    alone = model(x[1:, :3])
+    torch.testing.assert_close(batch[1], alone[0], rtol=1e-5, atol=1e-6)
+    x2 = x.clone()
+    x2[1, 3:] = 100.0  # garbage in the padding must not matter
+    torch.testing.assert_close(model(x2, lengths), batch)
+
+
+def test_language_model_state_carry_and_tying():
+    torch.manual_seed(0)
+    lm = LanguageModel(vocab_size=30, embed_dim=8, hidden_size=8, tie_weights=True).eval()
+    assert lm.head.weight is lm.embedding.weight
+    x = torch.randint(0, 30, (2, 10))
+    full, _ = lm(x)
+    first, state = lm(x[:, :4])
+    second, _ = lm(x[:, 4:], state)
+    torch.testing.assert_close(torch.cat([first, second], 1), full, rtol=1e-5, atol=1e-6)
+    assert lm.macs_per_step() == 4 * 8 * 16 + 8 * 30
+    with pytest.raises(ValueError, match="tie_weights"):
+        LanguageModel(vocab_size=30, embed_dim=8, hidden_size=9, tie_weights=True)
+    with pytest.raises(ValueError, match="bidirectional"):
+        LanguageModel(vocab_size=30, bidirectional=True)
+
+
+def test_forecaster_shapes():
+    model = Forecaster(input_size=1, hidden_size=6, horizon=12)
+    assert model(torch.randn(5, 24, 1)).shape == (5, 12)
+    multi = Forecaster(input_size=3, hidden_size=6, horizon=4, targets=3)
+    assert multi(torch.randn(2, 10, 3)).shape == (2, 4, 3)
+
+
+@pytest.mark.parametrize("model", [
+    SequenceClassifier(input_size=4, hidden_size=[6, 3], num_layers=2, n_classes=3),
+    SequenceClassifier(vocab_size=50, embed_dim=4, cell="gru", hidden_size=5, n_classes=2, bidirectional=True),
+    LanguageModel(vocab_size=20, embed_dim=6, hidden_size=6, num_layers=2, dropout=0.1, tie_weights=True),
+    Forecaster(input_size=2, hidden_size=4, horizon=3, rnn_options={"proj_size": 2}),
+])
+def test_config_round_trip_rebuilds_same_architecture(model):
+    rebuilt = build_model(model.config())
+    assert rebuilt.config() == model.config()
+    assert [(n, p.shape) for n, p in rebuilt.named_parameters()] == [(n, p.shape) for n, p in model.named_parameters()]
+
+
+def test_bad_configs_are_clear_errors():
+    with pytest.raises(ValueError, match="exactly one"):
+        SequenceClassifier(input_size=3, vocab_size=10, embed_dim=2)
+    with pytest.raises(ValueError, match="unknown cell"):
+        SequenceClassifier(input_size=3, cell="transformer")
+    with pytest.raises(ValueError, match="unknown model kind"):
+        build_model({"kind": "nope"})
+    with pytest.raises(ValueError, match="token input"):
+        SequenceClassifier(vocab_size=10, embed_dim=4, hidden_size=3)(torch.randn(2, 3, 4))
