@@ -1,1 +1,1 @@
-"""lstmlite.cli."""
+from .main import main

@@ -1,0 +1,100 @@
+"""Helpers shared by the sub-commands: config files, ``--key=value`` overrides, tables."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+__all__ = ["CliError", "read_config_file", "parse_overrides", "format_table", "format_bytes", "example_epilog"]
+
+
+class CliError(Exception):
+    """An error the CLI reports as one line and a non-zero exit."""
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """A JSON or YAML mapping from ``path``."""
+    path = Path(path)
+    if not path.exists():
+        raise CliError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise CliError(f"{path}: cannot parse config ({str(err).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise CliError(f"{path}: a config file must hold a mapping of sections (data, model, train)")
+    return loaded
+
+
+def _section_of(key: str) -> str:
+    """Which config section a bare ``--key`` belongs to (train, data, else model)."""
+    from ..data import DataSpec
+    from ..train import TrainConfig
+
+    if key in {f.name for f in fields(TrainConfig)}:
+        return "train"
+    if key in {f.name for f in fields(DataSpec)}:
+        return "data"
+    return "model"
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_overrides(extra: Sequence[str]) -> dict[str, Any]:
+    """``["--train.epochs=5", "--hidden_size=32"]`` → ``{"train.epochs": 5, "model.hidden_size": 32}``.
+
+    A bare key goes to the section that defines it (TrainConfig, DataSpec, else model).
+    Anything not of the form ``--key=value`` is an error.
+    """
+    overrides: dict[str, Any] = {}
+    for item in extra:
+        if not item.startswith("--") or "=" not in item:
+            raise CliError(f"unexpected argument {item!r}; options go as --key=value (e.g. --train.epochs=5)")
+        key, value = item[2:].split("=", 1)
+        key = key.replace("-", "_")
+        if "." not in key:
+            key = f"{_section_of(key)}.{key}"
+        overrides[key] = _parse_value(value)
+    return overrides
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def format_table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(h) for h in header]] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def example_epilog(*examples: str) -> str:
+    return "examples:\n" + "\n".join(f"  {e}" for e in examples)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps our hand-wrapped descriptions and examples as written."""

@@ -1,0 +1,42 @@
+"""``lstmlite data list | show NAME``: the built-in data sets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import HelpFormatter, example_epilog, format_table
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "data", help="list or inspect the built-in data sets",
+        description="List the built-in data sets (they ship with installed packages, no download), "
+                    "or show one's shapes, classes and lengths. Any file path works wherever a "
+                    "data name does: CSV/JSONL text, plain text, TREC .label, UCR/UEA .ts, .npz, .npy.",
+        epilog=example_epilog("lstmlite data list", "lstmlite data show japanese_vowels",
+                              "lstmlite data show ../shared/data/trec/train_5500.label --task classify"),
+        formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="data_command", required=True)
+    sub.add_parser("list", help="list the built-in data sets")
+    show = sub.add_parser("show", help="describe one data set (built-in name or file)")
+    show.add_argument("name")
+    show.add_argument("--task", default=None, help="classify | lm | forecast (for files)")
+    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import describe_dataset, list_datasets
+
+    if args.data_command == "list":
+        rows = [(d["name"], d["task"], d.get("n_classes", ""), d.get("size", d.get("n_series", "")),
+                 d.get("description", "")) for d in list_datasets()]
+        print(format_table(rows, ["name", "task", "classes", "size", "description"]))
+        return 0
+    info = describe_dataset(args.name) if args.task is None else describe_dataset(args.name, task=args.task)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        print(format_table([(k, v) for k, v in info.items()], ["field", "value"]))
+    return 0

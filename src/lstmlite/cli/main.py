@@ -1,0 +1,78 @@
+"""The ``lstmlite`` command: one sub-command per public function (DESIGN decision 9).
+
+Errors are one clear line and a non-zero exit; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from .common import HelpFormatter, example_epilog
+
+#: Sub-command modules, each with ``add_parser(subparsers)``; order is the --help order.
+COMMANDS = ["demo", "data", "train", "eval"]
+#: Commands whose modules may be absent while they are being built.
+OPTIONAL_COMMANDS = ["compress", "search", "export", "import", "bench", "report", "explain"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lstmlite",
+        description="Make LSTM-family models small and fast: train, compress, search, export and run them.",
+        epilog=example_epilog("lstmlite demo", "lstmlite data list",
+                              "lstmlite train --data japanese_vowels --task classify --out runs/jv",
+                              "lstmlite eval runs/jv", "lstmlite SUBCOMMAND --help"),
+        formatter_class=HelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-v info, -vv debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"lstmlite.cli.{name}_cmd").add_parser(subparsers)
+    for name in OPTIONAL_COMMANDS:
+        try:
+            module = importlib.import_module(f"lstmlite.cli.{name}_cmd")
+        except ModuleNotFoundError as err:
+            if err.name != f"lstmlite.cli.{name}_cmd":
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if extra and not getattr(args, "accepts_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the CLI reports every failure as one line
+        if args.debug:
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"lstmlite {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Task metrics: accuracy and macro-F1; perplexity and bits per char; MAE/RMSE.
+
+Every function takes NumPy arrays and returns plain floats, so results go straight
+into ``metrics.json``.
+
+Example:
+    >>> import numpy as np
+    >>> accuracy(np.array([0, 1, 1]), np.array([0, 1, 0]))
+    0.6666666666666666
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["accuracy", "macro_f1", "perplexity", "bits_per_token", "mae", "rmse", "PRIMARY_METRIC",
+           "higher_is_better"]
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Fraction of exact matches; y_true, y_pred: (N,) class indices."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.size == 0:
+        raise ValueError("accuracy of an empty set is undefined")
+    return float(np.mean(y_true == y_pred))
+
+
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int | None = None) -> float:
+    """Unweighted mean over classes of F1 = 2PR / (P + R).
+
+    Classes absent from both ``y_true`` and ``y_pred`` are left out (as
+    scikit-learn does with its default labels); a class that is predicted but never
+    true (or the reverse) counts with F1 = 0.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    classes = np.union1d(y_true, y_pred) if n_classes is None else np.arange(n_classes)
+    scores = []
+    for c in classes:
+        tp = np.sum((y_pred == c) & (y_true == c))
+        fp = np.sum((y_pred == c) & (y_true != c))
+        fn = np.sum((y_pred != c) & (y_true == c))
+        if tp + fp + fn == 0:
+            continue
+        scores.append(2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def perplexity(mean_nll_nats: float) -> float:
+    """exp(mean negative log-likelihood per token, in nats)."""
+    return float(math.exp(min(mean_nll_nats, 700.0)))
+
+
+def bits_per_token(mean_nll_nats: float) -> float:
+    """Mean negative log-likelihood in bits (bits per char for a char-level model)."""
+    return float(mean_nll_nats / math.log(2.0))
+
+
+def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred))))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(np.asarray(y_true) - np.asarray(y_pred)))))
+
+
+#: The metric a run is selected and reported on, per task (and LM level).
+PRIMARY_METRIC = {"classify": "accuracy", "lm": "perplexity", "lm-char": "bits_per_char", "forecast": "mae"}
+
+
+def higher_is_better(metric_name: str) -> bool:
+    return metric_name in ("accuracy", "macro_f1")

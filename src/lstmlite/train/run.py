@@ -1,0 +1,188 @@
+"""From a data spec and a config to a finished run dir: ``fit`` and ``evaluate_run``.
+
+A run config has three sections, each overridable with ``--section.key=value``:
+
+    {"data": DataSpec fields, "model": model constructor fields, "train": TrainConfig fields}
+
+Sizes the data decide (input features, vocabulary, classes, horizon) are filled in
+from the loaded data, so a config never has to repeat them.
+
+Example:
+    >>> run = fit({"data": {"source": "japanese_vowels"}, "train": {"epochs": 2}}, "runs/jv")  # doctest: +SKIP
+    >>> run.metrics["metric_name"], run.metrics["metric"]                                      # doctest: +SKIP
+    ('accuracy', 0.95)
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..io import Run, load_run, nonzero_params, save_run
+from ..nn.models import build_model
+from .trainer import TrainConfig, evaluate, primary_metric_name, train
+
+__all__ = ["fit", "evaluate_run", "default_model_config", "resolve_config", "model_metrics", "apply_overrides",
+           "load_run_data"]
+
+log = logging.getLogger(__name__)
+
+TASK_TO_KIND = {"classify": "classifier", "lm": "lm", "forecast": "forecaster"}
+
+
+def default_model_config(data: Any) -> dict[str, Any]:
+    """A sensible model for the data: small LSTMs for sensors, the reference text model
+    (Embedding(10000, 128) → LSTM(128) → Dense) for text, 2×256 for char LMs."""
+    if data.task == "classify" and data.vocab is not None:
+        return {"cell": "lstm", "embed_dim": 128, "hidden_size": 128}
+    if data.task == "classify":
+        return {"cell": "lstm", "hidden_size": 64}
+    if data.task == "lm":
+        return {"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2}
+    return {"cell": "lstm", "hidden_size": 32}
+
+
+def _fill_data_sizes(model_config: dict[str, Any], data: Any) -> dict[str, Any]:
+    config = {"kind": TASK_TO_KIND[data.task], **model_config}
+    if data.vocab is not None:
+        config["vocab_size"] = len(data.vocab)
+        config.setdefault("embed_dim", 128)
+        config["input_size"] = 0
+    else:
+        config["input_size"] = data.input_size
+        config.pop("vocab_size", None)
+        config.pop("embed_dim", None)
+    if data.task == "classify":
+        config["n_classes"] = data.n_classes
+    if data.task == "forecast":
+        config["horizon"] = int(data.train.y.shape[1])
+    if data.task == "lm":
+        config.pop("input_size", None)
+    return config
+
+
+def apply_overrides(config: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``{"train.epochs": 5, "model.hidden_size": 32}`` onto a sectioned config."""
+    config = copy.deepcopy(config)
+    for dotted, value in overrides.items():
+        if "." not in dotted:
+            raise ValueError(f"override {dotted!r} must name a section: data.KEY, model.KEY or train.KEY")
+        section, key = dotted.split(".", 1)
+        if section not in ("data", "model", "train"):
+            raise ValueError(f"unknown config section {section!r} in {dotted!r}; use data, model or train")
+        config.setdefault(section, {})[key] = value
+    return config
+
+
+def resolve_config(config: dict[str, Any]):
+    """Validate a sectioned config and load its data. Returns (data, model_cfg, train_cfg)."""
+    from ..data import DataSpec, load_data
+
+    unknown = set(config) - {"data", "model", "train"}
+    if unknown:
+        raise ValueError(f"unknown config section(s) {sorted(unknown)}; use data, model and train")
+    if "source" not in config.get("data", {}):
+        raise ValueError("the config names no data: set data.source (a built-in name or a file path)")
+    spec = DataSpec.from_dict(config["data"])
+    data = load_data(spec)
+    model_config = {**default_model_config(data), **config.get("model", {})}
+    train_config = TrainConfig.from_dict(config.get("train", {}))
+    return data, _fill_data_sizes(model_config, data), train_config
+
+
+def model_metrics(model: nn.Module) -> dict[str, Any]:
+    """params, nonzero_params, size_bytes (deployable, compression-aware), macs_per_step."""
+    try:
+        from ..compress import size_bytes
+    except ImportError:  # compression not installed yet in this checkout: fp32 dense bytes
+        from ..io import dense_size_bytes as size_bytes
+
+    return {
+        "params": int(model.params()) if hasattr(model, "params") else int(sum(p.numel() for p in model.parameters())),
+        "nonzero_params": nonzero_params(model),
+        "size_bytes": int(size_bytes(model)),
+        "macs_per_step": int(model.macs_per_step()),
+    }
+
+
+def _metrics_json(model: nn.Module, data: Any, test: dict[str, float], val: dict[str, float]) -> dict[str, Any]:
+    name = primary_metric_name(data)
+    return {
+        "task": data.task,
+        "dataset": data.name,
+        "metric_name": name,
+        "metric": test[name],
+        **model_metrics(model),
+        "test": test,
+        "val": val,
+    }
+
+
+def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress: bool = True) -> Run:
+    """Train a model as ``config`` says and write the run dir ``out``.
+
+    Args:
+        config: ``{"data": {...}, "model": {...}, "train": {...}}`` (see module doc).
+        out: the run dir to create (must not already hold a run, unless ``resume``).
+        resume: continue an interrupted run from ``out/checkpoints``.
+
+    Returns:
+        the finished :class:`lstmlite.io.Run` (model holds the best validation weights;
+        ``metrics`` are on the test split).
+    """
+    out = Path(out)
+    if (out / "config.json").exists():
+        raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out")
+    if out.exists() and not resume and (out / "checkpoints").exists():
+        raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or remove it")
+    data, model_config, train_config = resolve_config(config)
+    torch.manual_seed(train_config.seed)
+    model = build_model(model_config)
+    log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
+    started = time.perf_counter()
+    result = train(model, data, train_config, out_dir=out, resume=resume, progress=progress)
+    seconds = time.perf_counter() - started
+    model.cpu()
+    test = evaluate(model, data, data.test, train_config.eval_batch_size, torch.device("cpu"))
+    val = evaluate(model, data, data.val, train_config.eval_batch_size, torch.device("cpu"))
+    metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch,
+               "train_seconds": round(seconds, 2)}
+    run_config = {
+        "task": data.task,
+        "data": data.spec.to_dict(),
+        "train": train_config.to_dict(),
+        "stats": data.stats,
+        "class_names": list(data.class_names),
+    }
+    vocab = data.vocab.to_dict() if data.vocab is not None else None
+    save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
+    return load_run(out)
+
+
+def load_run_data(run: Run, source: str | None = None):
+    """The data a run was trained on (or ``source`` in its place, same preprocessing)."""
+    from ..data import DataSpec, load_data
+
+    spec = dict(run.config["data"])
+    if source is not None:
+        spec["source"] = source
+        spec.pop("format", None)
+    return load_data(DataSpec.from_dict(spec))
+
+
+def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test") -> dict[str, Any]:
+    """Re-evaluate a run dir on its data (or on ``source``); returns metrics.json-style keys."""
+    run = load_run(run_dir)
+    data = load_run_data(run, source)
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be train, val or test, got {split!r}")
+    results = evaluate(run.model, data, getattr(data, split), device=torch.device("cpu"))
+    name = primary_metric_name(data)
+    return {"task": data.task, "dataset": data.name, "split": split, "metric_name": name,
+            "metric": results[name], **model_metrics(run.model), split: results}
