@@ -68,9 +68,9 @@ class RecurrentCache:
         """One recorded intermediate over time as (B, T, size), zero at padded steps.
 
         ``name`` is a key of the cell's step cache, e.g. ``"f"`` (forget gate) or
-        ``"c"`` (cell state) for the LSTM, ``"z"`` for the GRU. Useful to look at gates.
-
-        >>> # _, _, _, cache = lstm_forward(params, x); cache.activations("f").shape
+        ``"c"`` (cell state) or ``"h"`` for the LSTM, ``"z"`` for the GRU. Useful to look
+        at gates: after ``_, _, _, cache = lstm_forward(params, x)``,
+        ``cache.activations("f")`` is the forget gate of layer 0, shape (B, T, H).
         """
         steps = self.steps[layer][direction]
         stacked = np.stack([s[name] for s in steps], axis=1)  # (B, T, size)
