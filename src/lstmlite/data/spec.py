@@ -1,0 +1,274 @@
+"""DataSpec: everything needed to rebuild exactly the same data, as JSON.
+
+A spec names a source (a built-in name or a file path) plus the few choices that shape
+the arrays (task, tokenisation level, window lengths, split fractions, seed). Fields
+left as ``None`` ("auto") are resolved in ``__post_init__`` so a constructed spec is
+complete and ``to_dict()`` records the resolved values:
+
+- ``format``: from the file extension (``.csv .jsonl .ndjson .txt .label .ts .npz .npy``;
+  a directory holding ``*.label`` files is TREC); ``None`` for built-ins.
+- ``task``: the built-in's task, else from the format (``txt`` → ``lm``,
+  ``npy`` → ``forecast``, the rest → ``classify``).
+- ``level``: ``"word"`` for text classification, ``"char"`` for language modelling.
+- ``seq_len``: 100 for ``lm`` (and unused by ``classify``); for ``forecast`` the built-in's
+  window (airline: 24 = two seasons) or 24.
+- ``season``: forecast only: the built-in's season (airline: 12), else 1 (persistence).
+
+Example:
+    >>> spec = DataSpec("input.txt")
+    >>> spec.task, spec.format, spec.level, spec.seq_len
+    ('lm', 'txt', 'char', 100)
+    >>> DataSpec.from_dict(spec.to_dict()) == spec
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .catalog import BUILTINS, builtin_names
+from .errors import DataError
+
+__all__ = ["DataSpec", "TASKS", "FORMATS", "EXTENSIONS", "FORMAT_TASKS", "infer_format"]
+
+TASKS = ("classify", "lm", "forecast")
+FORMATS = ("csv", "jsonl", "txt", "trec", "ts", "npz", "npy")
+EXTENSIONS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "txt",
+    ".label": "trec",
+    ".ts": "ts",
+    ".npz": "npz",
+    ".npy": "npy",
+}
+# Which task each file format feeds; the first is the default.
+FORMAT_TASKS = {
+    "csv": ("classify",),
+    "jsonl": ("classify",),
+    "trec": ("classify",),
+    "ts": ("classify",),
+    "npz": ("classify",),
+    "txt": ("lm",),
+    "npy": ("forecast",),
+}
+LEVELS = ("char", "word")
+LABEL_LEVELS = ("coarse", "fine")
+DEFAULT_LM_SEQ_LEN = 100
+DEFAULT_FORECAST_SEQ_LEN = 24
+
+_INT_FIELDS = ("seq_len", "horizon", "season", "max_vocab", "min_freq", "max_len", "seed")
+_FLOAT_FIELDS = ("val_fraction", "test_fraction")
+
+
+def infer_format(source: str) -> str | None:
+    """The format a path's extension (or a TREC directory) implies, or ``None``.
+
+    Example:
+        >>> infer_format("data/TREC_10.label"), infer_format("x.NPZ"), infer_format("x.dat")
+        ('trec', 'npz', None)
+    """
+    if os.path.isdir(source):
+        return "trec" if any(p.suffix == ".label" for p in Path(source).iterdir()) else None
+    return EXTENSIONS.get(Path(source).suffix.lower())
+
+
+def _as_int(name: str, value: Any, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, str):  # CLI --key=value overrides arrive as text
+        try:
+            value = int(value)
+        except ValueError:
+            raise DataError(f"data option {name}={value!r} is not an integer") from None
+    if isinstance(value, bool) or not isinstance(value, int) and not hasattr(value, "__index__"):
+        raise DataError(f"data option {name}={value!r} is not an integer")
+    return int(value)
+
+
+def _as_float(name: str, value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise DataError(f"data option {name}={value!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise DataError(f"data option {name}={value!r} is not a number")
+    return float(value)
+
+
+@dataclass
+class DataSpec:
+    """How to build a :class:`~lstmlite.data.TaskData`; validated on construction.
+
+    Args:
+        source: a built-in name (see :func:`~lstmlite.data.list_datasets`) or a file path.
+        task: ``"classify"`` | ``"lm"`` | ``"forecast"``; auto when ``None``.
+        format: ``"csv" "jsonl" "txt" "trec" "ts" "npz" "npy"``; auto from the extension.
+        level: text tokens, ``"char"`` | ``"word"``; auto (lm: char, classify: word).
+        seq_len: lm window length / forecast input window; auto (lm 100, forecast 24).
+        horizon: forecast steps ahead.
+        season: forecast seasonal period for the naive baseline; auto (airline 12, else 1).
+        max_vocab: vocabulary size including ``<pad>`` and ``<unk>``.
+        min_freq: tokens seen fewer times in TRAIN become ``<unk>``.
+        max_len: truncate text-classification token sequences to this many tokens.
+        val_fraction: validation share (carved from train; for lm/forecast: the part
+            of the stream/series before the test part).
+        test_fraction: test share, used only when the source has no official test split.
+        seed: the seed of every random split.
+        text_column, label_column: CSV column / JSONL key names.
+        label_level: TREC labels, ``"coarse"`` (6 classes) | ``"fine"`` (50).
+        test_path: a separate test file in the same format (e.g. ``TREC_10.label``).
+
+    Raises:
+        DataError: (a ``ValueError``) on any invalid value, with a one-line message.
+    """
+
+    source: str
+    task: str | None = None
+    format: str | None = None
+    level: str | None = None
+    seq_len: int | None = None
+    horizon: int = 12
+    season: int | None = None
+    max_vocab: int = 10000
+    min_freq: int = 1
+    max_len: int | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    seed: int = 0
+    text_column: str = "text"
+    label_column: str = "label"
+    label_level: str = "coarse"
+    test_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.source, os.PathLike):
+            self.source = os.fspath(self.source)
+        if not isinstance(self.source, str) or not self.source:
+            raise DataError(f"data source must be a built-in name or a file path, got {self.source!r}")
+        if self.test_path is not None:
+            self.test_path = os.fspath(self.test_path)
+            if not isinstance(self.test_path, str) or not self.test_path:
+                raise DataError(f"test_path must be a file path, got {self.test_path!r}")
+        self._resolve_source()
+        self._resolve_numbers()
+        self._check_text_options()
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether :attr:`source` names a built-in data set."""
+        return self.source in BUILTINS
+
+    def _resolve_source(self) -> None:
+        if self.task is not None and self.task not in TASKS:
+            raise DataError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if self.is_builtin:
+            facts = BUILTINS[self.source]
+            if self.format is not None:
+                raise DataError(f"format={self.format!r} does not apply to the built-in data set {self.source!r}")
+            if self.test_path is not None:
+                raise DataError(f"test_path does not apply to the built-in data set {self.source!r}")
+            if self.task is None:
+                self.task = facts["task"]
+            elif self.task != facts["task"]:
+                raise DataError(
+                    f"the built-in data set {self.source!r} is a {facts['task']!r} task, not {self.task!r}"
+                )
+            return
+        if self.format is None:
+            self.format = infer_format(self.source)
+            if self.format is None:
+                if not os.path.exists(self.source) and not Path(self.source).suffix and os.sep not in self.source:
+                    raise DataError(
+                        f"unknown built-in data set {self.source!r}; built-ins are {', '.join(builtin_names())}"
+                        " (or give a file path)"
+                    )
+                raise DataError(
+                    f"{self.source}: cannot tell the format from the extension; "
+                    f"pass format= one of {', '.join(FORMATS)}"
+                )
+        elif self.format not in FORMATS:
+            raise DataError(f"{self.source}: unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+        allowed = FORMAT_TASKS[self.format]
+        if self.task is None:
+            self.task = allowed[0]
+        elif self.task not in allowed:
+            raise DataError(
+                f"{self.source}: {self.format!r} files feed task {' or '.join(map(repr, allowed))}, not {self.task!r}"
+            )
+
+    def _resolve_numbers(self) -> None:
+        for name in _INT_FIELDS:
+            setattr(self, name, _as_int(name, getattr(self, name), optional=name in ("seq_len", "season", "max_len")))
+        for name in _FLOAT_FIELDS:
+            setattr(self, name, _as_float(name, getattr(self, name)))
+        facts = BUILTINS.get(self.source, {})
+        if self.seq_len is None:
+            self.seq_len = facts.get("seq_len", DEFAULT_FORECAST_SEQ_LEN) if self.task == "forecast" else DEFAULT_LM_SEQ_LEN
+        if self.season is None and self.task == "forecast":
+            self.season = facts.get("season", 1)
+        checks = [
+            ("seq_len", self.seq_len, 1),
+            ("horizon", self.horizon, 1),
+            ("max_vocab", self.max_vocab, 3),  # <pad>, <unk> and at least one token
+            ("min_freq", self.min_freq, 1),
+            ("seed", self.seed, 0),
+        ]
+        if self.season is not None:
+            checks.append(("season", self.season, 1))
+        if self.max_len is not None:
+            checks.append(("max_len", self.max_len, 1))
+        for name, value, low in checks:
+            if value < low:
+                raise DataError(f"data option {name}={value} must be at least {low}")
+        for name in _FLOAT_FIELDS:
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise DataError(f"data option {name}={value} must be in [0, 1)")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise DataError(
+                f"val_fraction + test_fraction = {self.val_fraction + self.test_fraction:g} leaves no training data"
+            )
+
+    def _check_text_options(self) -> None:
+        if self.level is None:
+            self.level = "word" if self.task == "classify" else "char"
+        if self.level not in LEVELS:
+            raise DataError(f"unknown text level {self.level!r}; choose one of {', '.join(LEVELS)}")
+        if self.label_level not in LABEL_LEVELS:
+            raise DataError(f"unknown label_level {self.label_level!r}; choose one of {', '.join(LABEL_LEVELS)}")
+        for name in ("text_column", "label_column"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise DataError(f"data option {name} must be a non-empty string, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec as a JSON-serialisable dict (what a run dir stores)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSpec:
+        """Rebuild a spec from :meth:`to_dict`'s output; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise DataError(f"a data spec must be a JSON object, got {type(data).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise DataError(f"unknown data option(s) {', '.join(unknown)}; valid options: {', '.join(names)}")
+        if "source" not in data:
+            raise DataError("a data spec needs a 'source' (a built-in name or a file path)")
+        return cls(**data)
+
+    def replace(self, **overrides: Any) -> DataSpec:
+        """A copy with some options changed (validated again); unknown keys are an error."""
+        data = self.to_dict()
+        if "source" in overrides and overrides["source"] != self.source and "format" not in overrides:
+            data["format"] = None  # the old source's format says nothing about the new one
+        data.update(overrides)
+        return DataSpec.from_dict(data)
