@@ -1,0 +1,407 @@
+"""Export lstmlite models to ONNX with the standard ``LSTM`` / ``GRU`` / ``RNN`` operators.
+
+The graph is written with ``onnx.helper`` directly (not traced), so its shape is
+fixed and known to our importer:
+
+    input (B, T) int64 tokens ─► Gather(embedding) ─┐
+    input (B, T, F) float ──────────────────────────┴► Transpose → (T, B, I)
+      ─► LSTM|GRU|RNN per layer (layout 0, sequence_lens = lengths) → Y (T, D, B, H)
+         Transpose + Reshape → (T, B, D*H) between layers
+      ─► pooling: "last" = each sequence's final state Y_h (D, B, H) → (B, D*H)
+                  (forward at its last valid step, backward at step 0 — what our
+                  classifier reads), "mean"/"max" over the valid steps
+      ─► head: Gemm (B, F) → (B, C)      LanguageModel: MatMul + Add per step (B, T, V)
+      ─► [Softmax] ─► output
+
+Batch and time are dynamic axes. Weights are the *effective* ones (read as
+attributes, so pruning masks, fake quantization and low-rank products are baked
+in), converted from PyTorch's gate order (i,f,g,o / r,z,n) to ONNX's (i,o,f,c / z,r,h);
+PyTorch's GRU is ``linear_before_reset=1``.
+
+What each recurrent layer becomes:
+
+* :class:`lstmlite.nn.LSTM` → ``LSTM``; ``proj_size`` > 0 raises NotImplementedError
+  (the ONNX op has no projection).
+* :class:`lstmlite.nn.GRU` → ``GRU`` with ``linear_before_reset=1``.
+* ``GroupedLSTM`` → ``LSTM`` with its block-diagonal dense weights and the channel
+  shuffle folded into the next layer's input weights: exact, but ONNX runtimes then
+  do the dense (G times larger) arithmetic.
+* ``FastGRNN`` → NotImplementedError: no standard ONNX op computes it.
+* :class:`lstmlite.importers.layers.SimpleRNN` → ``RNN``;
+  :class:`~lstmlite.importers.layers.GRUResetBefore` → ``GRU`` with ``linear_before_reset=0``.
+
+Example:
+    >>> import tempfile, os
+    >>> from lstmlite.nn import SequenceClassifier
+    >>> model = SequenceClassifier(vocab_size=50, embed_dim=8, hidden_size=16, n_classes=3)
+    >>> path = export_onnx(model, os.path.join(tempfile.mkdtemp(), "model.onnx"))
+    >>> path.name
+    'model.onnx'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..importers.gates import ONNX_GRU, ONNX_LSTM, ONNX_RNN, TORCH_GRU, TORCH_LSTM, TORCH_RNN, reorder_gates
+
+__all__ = ["export_onnx", "build_onnx_model", "DEFAULT_OPSET", "METADATA_KEY"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 14
+#: metadata_props key holding ``model.config()`` as JSON (read back by import_onnx).
+METADATA_KEY = "lstmlite.model_config"
+
+
+# ----- what a recurrent layer becomes in ONNX ---------------------------------------------
+@dataclass
+class OnnxRecurrentLayer:
+    """One ONNX recurrent node: op type, attributes and per-direction weights in PyTorch layout.
+
+    ``weights[d]`` is ``(w_ih (G*H, I), w_hh (G*H, H), b_ih (G*H,) | None, b_hh | None)``
+    with PyTorch's gate order; :meth:`onnx_tensors` converts them.
+    """
+
+    op: str  # "LSTM" | "GRU" | "RNN"
+    hidden_size: int
+    weights: list[tuple[Tensor, Tensor, Tensor | None, Tensor | None]]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gate_orders(self) -> tuple[str, str]:
+        return {"LSTM": (TORCH_LSTM, ONNX_LSTM), "GRU": (TORCH_GRU, ONNX_GRU), "RNN": (TORCH_RNN, ONNX_RNN)}[self.op]
+
+    def onnx_tensors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """W (D, G*H, I), R (D, G*H, H), B (D, 2*G*H) or None, float32, in ONNX gate order."""
+        source, target = self.gate_orders
+
+        def conv(t: Tensor) -> np.ndarray:
+            return reorder_gates(t.detach().to(torch.float32).cpu().numpy(), source, target)
+
+        w = np.stack([conv(d[0]) for d in self.weights])
+        r = np.stack([conv(d[1]) for d in self.weights])
+        if self.weights[0][2] is None:
+            return w, r, None
+        b = np.stack([np.concatenate([conv(d[2]), conv(d[3])]) for d in self.weights])  # type: ignore[arg-type]
+        return w, r, b
+
+
+def recurrent_layers_for_onnx(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
+    """Describe ``rnn`` (any of our recurrent layers) as a stack of ONNX recurrent nodes.
+
+    Raises:
+        NotImplementedError: for layers with no exact standard-op form (``FastGRNN``,
+            LSTM with ``proj_size``).
+    """
+    from ..importers.layers import GRUResetBefore, SimpleRNN
+    from ..nn.layers import GRU, LSTM
+
+    name = type(rnn).__name__
+    if isinstance(rnn, (LSTM, GRU, SimpleRNN, GRUResetBefore)):
+        if isinstance(rnn, LSTM) and any(rnn.proj_sizes):
+            raise NotImplementedError(
+                "ONNX export of an LSTM with proj_size > 0 is not supported: the ONNX LSTM op has no projection")
+        op, attrs = {
+            LSTM: ("LSTM", {}),
+            GRU: ("GRU", {"linear_before_reset": 1}),
+            GRUResetBefore: ("GRU", {"linear_before_reset": 0}),
+            SimpleRNN: ("RNN", {}),
+        }[type(rnn)]
+        if isinstance(rnn, SimpleRNN):
+            activation = "Tanh" if rnn.nonlinearity == "tanh" else "Relu"
+            attrs = {"activations": [activation] * rnn.num_directions}
+        layers = []
+        for k in range(rnn.num_layers):
+            per_direction = []
+            for suffix in rnn._suffixes():
+                get = lambda kind: getattr(rnn, f"{kind}_l{k}{suffix}")  # noqa: E731 - effective weights
+                biases = (get("bias_ih"), get("bias_hh")) if rnn.bias else (None, None)
+                per_direction.append((get("weight_ih"), get("weight_hh"), *biases))
+            layers.append(OnnxRecurrentLayer(op, rnn.hidden_sizes[k], per_direction, dict(attrs)))
+        return layers
+    if name == "GroupedLSTM":
+        return _grouped_lstm_layers(rnn)
+    if name == "FastGRNN":
+        raise NotImplementedError(
+            "ONNX export of FastGRNN is not supported: no standard ONNX operator computes it "
+            "(export it with --format c or lsl instead)")
+    raise NotImplementedError(f"ONNX export of recurrent layer {name} is not supported")
+
+
+def _grouped_lstm_layers(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
+    """A grouped LSTM as ordinary LSTM nodes with block-diagonal weights (exact)."""
+    from ..nn._cell_kernels import channel_shuffle, glstm_dense_weights
+
+    layers = []
+    for k in range(rnn.num_layers):
+        names = rnn.weight_names(k)
+        tensors = [getattr(rnn, n) for n in names] + ([] if rnn.bias else [None, None])
+        dense = glstm_dense_weights(*tensors)
+        w_ih, w_hh = dense[0], dense[1]
+        if k > 0 and rnn.shuffle and rnn.groups > 1:
+            # The layer reads channel_shuffle(previous output): input p is previous feature
+            # src[p]; fold that permutation into the columns so ONNX needs no shuffle node.
+            src = channel_shuffle(torch.arange(w_ih.shape[1], dtype=torch.float64), rnn.groups).long()
+            folded = torch.zeros_like(w_ih)
+            folded[:, src] = w_ih
+            w_ih = folded
+        b_ih, b_hh = (dense[2], dense[3]) if rnn.bias else (None, None)
+        layers.append(OnnxRecurrentLayer("LSTM", rnn.hidden_sizes[k], [(w_ih, w_hh, b_ih, b_hh)]))
+    return layers
+
+
+# ----- graph building ---------------------------------------------------------------------
+class _Graph:
+    """Collects nodes and initializers with unique names."""
+
+    def __init__(self, opset: int) -> None:
+        self.opset = opset
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+        self._count = 0
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def ints(self, name: str, values: list[int]) -> str:
+        return self.const(name, np.asarray(values, dtype=np.int64))
+
+    def node(self, op: str, inputs: list[str], n_out: int = 1, name: str | None = None,
+             outputs: list[str] | None = None, **attrs: Any) -> list[str]:
+        from onnx import helper
+
+        self._count += 1
+        base = name or f"{op.lower()}_{self._count}"
+        outputs = outputs or [f"{base}_out{i}" if n_out > 1 else f"{base}_out" for i in range(n_out)]
+        self.nodes.append(helper.make_node(op, inputs, outputs, name=base, **attrs))
+        return outputs
+
+    def one(self, op: str, inputs: list[str], **attrs: Any) -> str:
+        return self.node(op, inputs, **attrs)[0]
+
+    def reduce(self, op: str, x: str, axis: int, keepdims: int = 0) -> str:
+        """Reduce* over one axis; axes moved from attribute to input in opset 18 (13 for ReduceSum)."""
+        takes_input = self.opset >= (13 if op == "ReduceSum" else 18)
+        if takes_input:
+            return self.one(op, [x, self.ints(f"axes_{op.lower()}_{self._count}", [axis])], keepdims=keepdims)
+        return self.one(op, [x], axes=[axis], keepdims=keepdims)
+
+
+def _recurrent_stack(g: _Graph, layers: list[OnnxRecurrentLayer], x: str, seq_lens: str | None,
+                     prefix: str) -> tuple[str, list[list[str]]]:
+    """Emit the recurrent nodes. x: (T, B, I). Returns seq (T, B, D*H) and per layer [Y_h(, Y_c)]."""
+    shape_tbf = g.ints(f"{prefix}.shape_tbf", [0, 0, -1])
+    states = []
+    for k, layer in enumerate(layers):
+        w, r, b = layer.onnx_tensors()
+        directions = w.shape[0]
+        inputs = [x, g.const(f"{prefix}.W_l{k}", w), g.const(f"{prefix}.R_l{k}", r)]
+        inputs.append(g.const(f"{prefix}.B_l{k}", b) if b is not None else "")
+        inputs.append(seq_lens or "")
+        while inputs and inputs[-1] == "":  # trailing optional inputs are omitted
+            inputs.pop()
+        n_out = 3 if layer.op == "LSTM" else 2
+        outs = g.node(layer.op, inputs, n_out=n_out, name=f"{prefix}.{layer.op.lower()}_l{k}",
+                      hidden_size=layer.hidden_size,
+                      direction="bidirectional" if directions == 2 else "forward", **layer.attrs)
+        y = g.one("Transpose", [outs[0]], perm=[0, 2, 1, 3])  # (T, D, B, H) → (T, B, D, H)
+        x = g.one("Reshape", [y, shape_tbf])  # (T, B, D*H): directions side by side, as PyTorch
+        states.append(outs[1:])
+    return x, states
+
+
+def _pool(g: _Graph, pooling: str, seq: str, last_state: str, lengths: str | None) -> str:
+    """(T, B, F) sequence → (B, F) summary, as SequenceClassifier.features does it."""
+    if pooling == "last":
+        # Y_h (D, B, H): forward state at each sequence's last valid step, backward state
+        # after running back to step 0 — exactly _final_features.
+        y = g.one("Transpose", [last_state], perm=[1, 0, 2])
+        return g.one("Reshape", [y, g.ints("pool.shape_bf", [0, -1])])
+    if lengths is None:
+        return g.reduce("ReduceMean" if pooling == "mean" else "ReduceMax", seq, axis=0)
+    steps = g.one("Gather", [g.one("Shape", [seq]), g.ints("pool.zero", [0])], axis=0)  # (1,) = T
+    t_range = g.one("Range", [g.const("pool.start", np.array(0, np.int64)),
+                              g.one("Squeeze", [steps, g.ints("pool.axis0", [0])]),
+                              g.const("pool.delta", np.array(1, np.int64))])  # (T,)
+    valid = g.one("Less", [g.one("Unsqueeze", [t_range, g.ints("pool.axis1", [1])]),
+                           g.one("Unsqueeze", [lengths, g.ints("pool.axis0b", [0])])])  # (T, B)
+    valid = g.one("Unsqueeze", [valid, g.ints("pool.axis2", [2])])  # (T, B, 1)
+    if pooling == "mean":
+        mask = g.one("Cast", [valid], to=1)
+        total = g.reduce("ReduceSum", g.one("Mul", [seq, mask]), axis=0)
+        count = g.one("Max", [g.reduce("ReduceSum", mask, axis=0), g.const("pool.one", np.array(1.0, np.float32))])
+        return g.one("Div", [total, count])
+    masked = g.one("Where", [valid, seq, g.const("pool.neg_inf", np.array(-np.inf, np.float32))])
+    return g.reduce("ReduceMax", masked, axis=0)
+
+
+def _f32(t: Tensor) -> np.ndarray:
+    return t.detach().to(torch.float32).cpu().numpy()
+
+
+def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool | None = None,
+                     probabilities: bool = False) -> Any:
+    """Build the ONNX ``ModelProto`` for ``model`` (see :func:`export_onnx`)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from ..importers.layers import GRUResetBefore, SimpleRNN
+    from ..nn.layers import RecurrentLayer
+    from ..nn.models import Forecaster, LanguageModel, SequenceClassifier
+
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset {opset} is too old; lstmlite writes opset {MIN_OPSET} or newer")
+    model = model.eval()
+    g = _Graph(opset)
+    bare = isinstance(model, RecurrentLayer) or type(model).__name__ in ("GroupedLSTM", "FastGRNN")
+    if not bare and not isinstance(model, (SequenceClassifier, LanguageModel, Forecaster)):
+        raise TypeError(f"export_onnx expects an lstmlite task model or recurrent layer, got {type(model).__name__}")
+    rnn = model if bare else model.rnn
+    layers = recurrent_layers_for_onnx(rnn)
+    is_lm = isinstance(model, LanguageModel)
+    if lengths is None:
+        lengths = not bare and not is_lm  # classifier/forecaster pad variable-length batches
+    if lengths and is_lm:
+        raise ValueError("a LanguageModel takes no lengths; export it with lengths=False")
+    if probabilities and (bare or isinstance(model, Forecaster)):
+        raise ValueError("probabilities=True needs a classifier or language model")
+
+    tokens = not bare and model.embedding is not None
+    batch_first = True if not bare else bool(getattr(rnn, "batch_first", True))
+    in_dims: list[Any] = ["batch", "time"] if batch_first else ["time", "batch"]
+    graph_inputs = [helper.make_tensor_value_info(
+        "input", TensorProto.INT64 if tokens else TensorProto.FLOAT,
+        in_dims if tokens else in_dims + [rnn.input_size])]
+    seq_lens = None
+    if lengths:
+        graph_inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT64, ["batch"]))
+        seq_lens = g.one("Cast", ["lengths"], to=TensorProto.INT32)  # sequence_lens is int32
+
+    x = "input"
+    if tokens:
+        x = g.one("Gather", [g.const("embedding.weight", _f32(model.embedding.weight)), x], axis=0)
+    if batch_first:
+        x = g.one("Transpose", [x], perm=[1, 0, 2])  # (T, B, I): ORT runs layout 0 only
+    seq, states = _recurrent_stack(g, layers, x, seq_lens, "rnn")
+
+    outputs: list[Any] = []
+    if bare:
+        y = g.one("Transpose", [seq], perm=[1, 0, 2]) if batch_first else seq
+        g.node("Identity", [y], outputs=["output"])
+        outputs.append(helper.make_tensor_value_info("output", TensorProto.FLOAT, in_dims + [rnn.output_size]))
+        directions = 2 if getattr(rnn, "bidirectional", False) else 1
+        for i, state_name in enumerate(["h_n", "c_n"][: len(states[0])]):
+            if len({layer.hidden_size for layer in layers}) == 1:  # nn.LSTM's stacked form
+                g.node("Concat", [s[i] for s in states], outputs=[state_name], axis=0)  # (L*D, B, H)
+                outputs.append(helper.make_tensor_value_info(
+                    state_name, TensorProto.FLOAT, [len(layers) * directions, "batch", layers[0].hidden_size]))
+                continue
+            for k, (s, layer) in enumerate(zip(states, layers)):  # pruned unevenly: one per layer
+                g.node("Identity", [s[i]], outputs=[f"{state_name}_l{k}"])
+                outputs.append(helper.make_tensor_value_info(
+                    f"{state_name}_l{k}", TensorProto.FLOAT, [directions, "batch", layer.hidden_size]))
+    else:
+        head_w = model.head.weight
+        out_name = "probabilities" if probabilities else ("forecast" if isinstance(model, Forecaster) else "logits")
+        if is_lm:
+            tied = model.embedding is not None and head_w is model.embedding.weight
+            y = g.one("Transpose", [seq], perm=[1, 0, 2])  # (B, T, F)
+            w_t = (g.one("Transpose", ["embedding.weight"], perm=[1, 0]) if tied
+                   else g.const("head.weight_t", _f32(head_w).T.copy()))  # (F, V)
+            logits = g.one("Add", [g.one("MatMul", [y, w_t]), g.const("head.bias", _f32(model.head.bias))])
+            dims: list[Any] = ["batch", "time", model.head.out_features]
+        else:
+            pooled = _pool(g, model.pooling if isinstance(model, SequenceClassifier) else "last", seq,
+                           states[-1][0], "lengths" if lengths else None)
+            logits = g.one("Gemm", [pooled, g.const("head.weight", _f32(head_w)),
+                                    g.const("head.bias", _f32(model.head.bias))], transB=1)
+            dims = ["batch", model.head.out_features]
+            if isinstance(model, Forecaster) and model.targets > 1:
+                logits = g.one("Reshape", [logits, g.ints("head.shape", [0, model.horizon, model.targets])])
+                dims = ["batch", model.horizon, model.targets]
+        if probabilities:
+            logits = g.one("Softmax", [logits], axis=-1)
+        g.node("Identity", [logits], outputs=[out_name])
+        outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, dims))
+
+    graph = helper.make_graph(g.nodes, "lstmlite", graph_inputs, outputs, initializer=g.initializers)
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                   producer_name="lstmlite", producer_version=_version())
+    # The oldest IR version that carries this opset: readable by the widest range of runtimes.
+    onnx_model.ir_version = helper.find_min_ir_version_for(list(onnx_model.opset_import))
+    config = model.config() if hasattr(model, "config") else {}
+    meta = {METADATA_KEY: json.dumps({"type": type(model).__name__, "config": config,
+                                      "lengths": bool(lengths), "probabilities": bool(probabilities)})}
+    if isinstance(rnn, (SimpleRNN, GRUResetBefore)) or type(rnn).__name__ == "GroupedLSTM":
+        meta["lstmlite.note"] = f"recurrent layer {type(rnn).__name__} written as standard {layers[0].op} nodes"
+    helper.set_model_props(onnx_model, meta)
+    onnx.checker.check_model(onnx_model, full_check=True)
+    return onnx_model
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _as_model(source: Any) -> nn.Module:
+    if isinstance(source, nn.Module):
+        return source
+    from ..io import Run, load_run
+
+    if isinstance(source, Run):
+        return source.model
+    return load_run(source).model
+
+
+def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, lengths: bool | None = None,
+                probabilities: bool = False) -> Path:
+    """Write ``source`` as an ONNX file with standard recurrent operators.
+
+    Args:
+        source: a task model (SequenceClassifier, LanguageModel, Forecaster), a
+            recurrent layer, a loaded :class:`~lstmlite.io.Run`, or a run dir path.
+        path: the ``.onnx`` file to write (parent folders are created).
+        opset: ONNX opset, at least 14 (default 17).
+        lengths: add an int64 ``lengths`` (B,) input fed to ``sequence_lens``, so a
+            padded batch gives what ``model(x, lengths)`` gives. Default: yes for
+            classifiers and forecasters, no for language models and bare layers.
+        probabilities: end with Softmax (classifier / language model), e.g. to compare
+            with a Keras model whose last layer is ``Dense(softmax)``.
+
+    Graph signature (batch B and time T dynamic):
+        inputs ``input`` (B, T) int64 tokens or (B, T, F) float, [``lengths`` (B,) int64];
+        output ``logits`` / ``probabilities`` (B, C) (language model (B, T, V)),
+        ``forecast`` (B, horizon[, targets]); a bare layer gives ``output`` (B, T, D*H),
+        ``h_n`` [and ``c_n``] (L*D, B, H).
+
+    Returns:
+        The written path.
+
+    Raises:
+        NotImplementedError: FastGRNN, or an LSTM with ``proj_size``.
+    """
+    onnx_model = build_onnx_model(_as_model(source), opset=opset, lengths=lengths, probabilities=probabilities)
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    onnx.save_model(onnx_model, str(tmp))
+    tmp.replace(path)  # atomic: a crash never leaves half a file
+    log.info("wrote %s (%d nodes, opset %d)", path, len(onnx_model.graph.node), opset)
+    return path
