@@ -55,8 +55,17 @@ def iter_tensors(model: nn.Module) -> Iterator[Target]:
         names = [n for n, p in module._parameters.items() if p is not None]
         if parametrize.is_parametrized(module):
             names += [n for n in module.parametrizations.keys() if n not in names]
-        for name in names:
+        for name in _canonical_order(module, names):
             yield fqn, module, name
+
+
+def _canonical_order(module: nn.Module, names: list[str]) -> list[str]:
+    """A stable order that does not depend on which tensors are parametrized:
+    a recurrent layer's kernel order, else weights before biases."""
+    if hasattr(module, "weight_names") and hasattr(module, "num_layers"):
+        order = [n for layer in range(module.num_layers) for n in module.weight_names(layer)]
+        return [n for n in order if n in names] + [n for n in names if n not in order]
+    return sorted(names, key=lambda n: (not n.startswith("weight"), names.index(n)))
 
 
 def tensor_key(module: nn.Module, name: str) -> int:
