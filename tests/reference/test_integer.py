@@ -1,0 +1,462 @@
+"""The integer-only LSTM reference against exact rational arithmetic and the float LSTM.
+
+Oracles: Python's exact integers / ``fractions.Fraction`` for the primitives, NumPy's
+float64 sigmoid/tanh for the tables, ``torch.nn.LSTM`` (float64) for the float LSTM
+that the error bound is derived around.
+
+The error bound (derived in ``lstm_bound``) is propagated element by element along
+the float64 run. With ``e`` the bound on |integer (dequantized) - float| of a value:
+
+* pre-activation row r: ``sum_j |W - Ŵ|_rj |x_j| + sum_j |Ŵ_rj| e_x_j + |b - b̂|``
+  for each of the two matmuls, where Ŵ = q * (m / 2**shift) * 2**-12 / s_in is the
+  weight the integer pipeline *effectively* applies (multiplier error included),
+  plus 2**-13 per requantization rounding (two), plus the saturation distance
+  |clip(a) - a| (clip to Q3.12 is 1-Lipschitz);
+* gate = act(a): ``L * e_a + eps_act + |act(clip(a)) - act(a)|``, L = 1/4 for
+  sigmoid, 1 for tanh, eps_act the table's measured worst error;
+* ``c = f c' + i g``: ``f e_c' + (|c'| + e_c') e_f + i e_g + (|g| + e_g) e_i + 2**-F``
+  (two roundings of half an LSB of Q.F) + |clip(c) - c|;
+* ``h = o tanh(c)``: ``o e_t + (|tanh c| + e_t) e_o + 2**-16`` with
+  ``e_t = e_c + eps_tanh``.
+
+Every term bounds a difference of products by the triangle inequality, so the
+bound is rigorous, not first order (the activation slope is the largest one on the
+interval the pre-activation can lie in). Two uses:
+
+* propagated through all T steps (the integer run's own state error feeds the next
+  step). Being worst case it only stays small where the recurrence contracts, so
+  that test uses small recurrent weights;
+* teacher forced: each integer step starts from the float state rounded to int16,
+  so the bound is per step and holds for ordinary weights.
+
+The tests check the bound at every element of every step and that it is small, so
+it says something.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.reference.integer import (
+    GATE_FRAC, INT32_MAX, INT32_MIN, SIGMOID_MAX_ERROR_LSB, SIGMOID_TABLE, STATE_FRAC, TANH_MAX_ERROR_LSB,
+    TANH_TABLE, IntegerDirection, IntegerRecurrentParams, dequantize_hidden, integer_lstm_forward,
+    integer_lstm_sequence, integer_lstm_step, load_integer_params, quantize_input, quantize_lstm_integer,
+    quantize_multiplier, requantize, rounding_rshift, saturate, sigmoid_q15, tanh_q15,
+)
+
+from _integer_oracles import GATE_HI, GATE_LO, Q15, act_term, effective, sigmoid, to_int16
+
+
+# ----- primitives --------------------------------------------------------------------------------
+def _exact_round_half_away(num: int, den: int) -> int:
+    q = Fraction(num, den)
+    mag = abs(q)
+    r = int(mag) + (1 if mag - int(mag) >= Fraction(1, 2) else 0)
+    return r if q >= 0 else -r
+
+
+def test_rounding_rshift_is_round_half_away_from_zero():
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.integers(-(1 << 40), 1 << 40, 2000), np.arange(-20, 21)])
+    for shift in (0, 1, 2, 5, 15, 30):
+        got = rounding_rshift(values, shift)
+        want = [_exact_round_half_away(int(v), 1 << shift) for v in values]
+        assert got.tolist() == want
+    # ties go away from zero (not to even, not up)
+    assert rounding_rshift(np.array([1, -1, 3, -3]), 1).tolist() == [1, -1, 2, -2]
+
+
+def test_quantize_multiplier_and_requantize_match_exact_arithmetic():
+    rng = np.random.default_rng(1)
+    for real in np.concatenate([rng.uniform(1e-6, 1.0, 50), [2.0**-40, 0.999999999, 3.5, 1e-20]]):
+        m, shift = quantize_multiplier(float(real))
+        assert 0 <= m < 1 << 31 and 0 <= shift <= 62
+        if real > 2.0**-31:
+            assert 1 << 30 <= m
+            assert abs(m / 2.0**shift - real) <= real * 2.0**-30
+        acc = rng.integers(INT32_MIN, INT32_MAX, 200)
+        got = requantize(acc, m, shift)
+        want = [max(INT32_MIN, min(INT32_MAX, _exact_round_half_away(int(a) * m, 1 << shift))) for a in acc]
+        assert got.tolist() == want
+    assert quantize_multiplier(0.0) == (0, 0)
+    with pytest.raises(ValueError):
+        quantize_multiplier(2.0**32)
+    with pytest.raises(ValueError):
+        quantize_multiplier(-1.0)
+
+
+def test_requantize_saturates_instead_of_wrapping():  # SAT B
+    big = np.array([INT32_MAX, INT32_MIN, 1 << 30])
+    got = requantize(big, (1 << 31) - 1, 0)  # multiplier ~2**31: products far outside int32
+    assert got.tolist() == [INT32_MAX, INT32_MIN, INT32_MAX]
+    assert saturate(np.array([1 << 15, -(1 << 15) - 1, 7]), 16).tolist() == [32767, -32768, 7]
+
+
+@pytest.mark.parametrize("frac", [GATE_FRAC, 5, 9, 13, 15])
+def test_activation_tables_against_float_exhaustively(frac):
+    x = np.arange(-32768, 32768)
+    real = x / 2.0**frac
+    s, t = sigmoid_q15(x, frac), tanh_q15(x, frac)
+    assert s.min() >= 0 and s.max() <= 32767 and t.min() >= -32767 and t.max() <= 32767
+    assert np.all(np.diff(s) >= 0) and np.all(np.diff(t) >= 0)  # monotone, as the functions
+    inside = np.abs(real) < 8  # beyond |8| SAT E holds the value at 8 - 2**-frac
+    assert np.abs(s - Q15 * sigmoid(real))[inside].max() <= SIGMOID_MAX_ERROR_LSB
+    assert np.abs(t - Q15 * np.tanh(real)).max() <= TANH_MAX_ERROR_LSB
+    # symmetry is exact: sigma(-x) = 1 - sigma(x), tanh(-x) = -tanh(x)
+    pos = np.arange(1, 32768)
+    assert np.array_equal(sigmoid_q15(-pos, frac), 32768 - sigmoid_q15(pos, frac))
+    assert np.array_equal(tanh_q15(-pos, frac), -tanh_q15(pos, frac))
+
+
+def test_activation_saturation_points():  # SAT E
+    lo, hi = np.array([-32768]), np.array([32767])
+    assert tanh_q15(lo).tolist() == (-tanh_q15(hi)).tolist()
+    assert sigmoid_q15(lo).tolist() == (32768 - sigmoid_q15(hi)).tolist()
+    assert TANH_TABLE.max() == 32767 and TANH_TABLE[0] == 0 and SIGMOID_TABLE[0] == 16384
+    assert abs(int(sigmoid_q15(hi)[0]) - Q15 * sigmoid(8.0)) <= 1.0
+    # inputs far beyond 8 give the same value as 8 (held), never an index error
+    assert tanh_q15(np.array([32767]), 5).tolist() == tanh_q15(np.array([256 * 1 - 1]), 5).tolist()
+
+
+# ----- the float LSTM the integer one is compared with ---------------------------------------------
+def make_params(rng, hidden, inputs, layers=1, dirs=1, hh_std=None, bias_std=0.2):
+    """Random LSTM weights: N(0, 1/H) (about PyTorch's init scale); ``hh_std`` overrides W_hh's."""
+    std = 1.0 / np.sqrt(hidden)
+    hh = hh_std if hh_std is not None else std
+    params = {}
+    for k in range(layers):
+        width = inputs if k == 0 else dirs * hidden
+        for d in range(dirs):
+            sfx = f"_l{k}" + ("_reverse" if d else "")
+            params["weight_ih" + sfx] = rng.normal(0, std, (4 * hidden, width))
+            params["weight_hh" + sfx] = rng.normal(0, hh, (4 * hidden, hidden))
+            params["bias_ih" + sfx] = rng.normal(0, bias_std, 4 * hidden)
+            params["bias_hh" + sfx] = rng.normal(0, bias_std, 4 * hidden)
+    return params
+
+
+def float_direction(p, x, reverse=False):
+    """Float64 LSTM of one direction: every intermediate value, (B, T, .) each."""
+    batch, steps, _ = x.shape
+    hidden = p["w_hh"].shape[1]
+    h = np.zeros((batch, hidden))
+    c = np.zeros((batch, hidden))
+    rec = {k: np.zeros((batch, steps, 4 * hidden if k == "a" else hidden)) for k in ("a", "c", "h")}
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        a = x[:, t] @ p["w_ih"].T + p["b_ih"] + h @ p["w_hh"].T + p["b_hh"]
+        i, f, g, o = (a[:, k * hidden:(k + 1) * hidden] for k in range(4))
+        c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+        h = sigmoid(o) * np.tanh(c)
+        rec["a"][:, t], rec["c"][:, t], rec["h"][:, t] = a, c, h
+    return rec
+
+
+def direction_params(params, layer, d):
+    sfx = f"_l{layer}" + ("_reverse" if d else "")
+    return {"w_ih": params["weight_ih" + sfx], "w_hh": params["weight_hh" + sfx],
+            "b_ih": params["bias_ih" + sfx], "b_hh": params["bias_hh" + sfx]}
+
+
+def float_stack(params, x, layers, dirs):
+    data = x
+    for k in range(layers):
+        data = np.concatenate([float_direction(direction_params(params, k, d), data, reverse=bool(d))["h"]
+                               for d in range(dirs)], axis=2)
+    return data
+
+
+def test_float_lstm_helper_matches_torch():
+    rng = np.random.default_rng(2)
+    params = make_params(rng, hidden=6, inputs=3, layers=2, dirs=2)
+    x = rng.normal(size=(3, 7, 3))
+    ref = torch.nn.LSTM(3, 6, num_layers=2, bidirectional=True, batch_first=True).double()
+    with torch.no_grad():
+        for name, value in ref.named_parameters():
+            value.copy_(torch.from_numpy(params[name]))
+        want = ref(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(float_stack(params, x, 2, 2), want, atol=1e-12)
+
+
+# ----- the error bound -------------------------------------------------------------------------------
+def lstm_bound(p, qd: IntegerDirection, x, e_x, reverse=False, teacher_forced=False):
+    """Float h (B, T, H) and the bound on |dequantized integer h - float h| (B, T, H).
+
+    ``teacher_forced``: bound one integer step taken from the float state rounded to
+    the integer formats (state error = that rounding), instead of propagating the
+    integer run's own error through time."""
+    w_ih, b_ih = effective(qd.w_ih, qd.m_ih, qd.shift_ih, qd.input_scale, qd.b_ih)
+    w_hh, b_hh = effective(qd.w_hh, qd.m_hh, qd.shift_hh, 2.0**-STATE_FRAC, qd.b_hh)
+    rec = float_direction(p, x, reverse)
+    batch, steps, _ = x.shape
+    hidden = qd.hidden_size
+    F = qd.cell_frac
+    c_lim = 2.0 ** (STATE_FRAC - F)
+    e_h = np.zeros((batch, hidden))
+    e_c = np.zeros((batch, hidden))
+    h_prev = np.zeros((batch, hidden))
+    c_prev = np.zeros((batch, hidden))
+    out = np.zeros((batch, steps, hidden))
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        x_t, a = x[:, t], rec["a"][:, t]
+        if teacher_forced:
+            e_h = np.abs(h_prev - to_int16(h_prev, STATE_FRAC) / Q15)
+            e_c = np.abs(c_prev - to_int16(c_prev, F) / 2.0**F)
+        e_a = (np.abs(x_t) @ np.abs(p["w_ih"] - w_ih).T + e_x[:, t] @ np.abs(w_ih).T + np.abs(p["b_ih"] - b_ih)
+               + np.abs(h_prev) @ np.abs(p["w_hh"] - w_hh).T + e_h @ np.abs(w_hh).T + np.abs(p["b_hh"] - b_hh)
+               + 2 * 2.0 ** -(GATE_FRAC + 1))
+        gates = [a[:, k * hidden:(k + 1) * hidden] for k in range(4)]
+        errs = [e_a[:, k * hidden:(k + 1) * hidden] for k in range(4)]
+        e_i, e_f, e_o = (act_term(sigmoid, gates[k], errs[k], SIGMOID_MAX_ERROR_LSB) for k in (0, 1, 3))
+        e_g = act_term(np.tanh, gates[2], errs[2], TANH_MAX_ERROR_LSB)
+        i, f, g, o = sigmoid(gates[0]), sigmoid(gates[1]), np.tanh(gates[2]), sigmoid(gates[3])
+        c = rec["c"][:, t]
+        e_c = (f * e_c + (np.abs(c_prev) + e_c) * e_f + i * e_g + (np.abs(g) + e_g) * e_i + 2.0**-F
+               + np.abs(np.clip(c, -c_lim, c_lim) - c))
+        e_t = e_c + TANH_MAX_ERROR_LSB / Q15
+        e_h = o * e_t + (np.abs(np.tanh(c)) + e_t) * e_o + 2.0 ** -(STATE_FRAC + 1)
+        h_prev, c_prev = rec["h"][:, t], c
+        out[:, t] = e_h
+    return rec["h"], out
+
+
+def teacher_forced_steps(qd: IntegerDirection, x_q, rec, reverse=False):
+    """The integer step taken at every t from the float state of t-1 (rounded to int16)."""
+    batch, steps, _ = x_q.shape
+    hidden = qd.hidden_size
+    out = np.zeros((batch, steps, hidden), dtype=np.int64)
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        prev = t + 1 if reverse else t - 1
+        inside = 0 <= prev < steps
+        h_prev = rec["h"][:, prev] if inside else np.zeros((batch, hidden))
+        c_prev = rec["c"][:, prev] if inside else np.zeros((batch, hidden))
+        out[:, t] = integer_lstm_step(qd, x_q[:, t], to_int16(h_prev, STATE_FRAC), to_int16(c_prev, qd.cell_frac))[0]
+    return out
+
+
+def calibration_for(params, x, layers, dirs):
+    """Exact ranges from the float run (the compress package's calibrate does this for models)."""
+    cal = {"input": {"absmax": float(np.abs(x).max())}, "layers": []}
+    data = x
+    for k in range(layers):
+        recs = [float_direction(direction_params(params, k, d), data, bool(d)) for d in range(dirs)]
+        cal["layers"].append([{"cell": {"absmax": float(np.abs(r["c"]).max())}} for r in recs])
+        data = np.concatenate([r["h"] for r in recs], axis=2)
+    return cal
+
+
+@pytest.mark.parametrize("input_bits,per_channel", [(8, True), (16, True), (8, False)])
+def test_integer_lstm_within_propagated_bound_over_time(input_bits, per_channel):
+    """Whole sequences: the bound propagated through all T steps holds everywhere.
+
+    The propagation is worst case (all errors aligned), so it only stays small when
+    the recurrence contracts; the recurrent weights here are small (row sums of
+    |W_hh| about 0.6), the input weights ordinary."""
+    rng = np.random.default_rng(3)
+    hidden, inputs, batch, steps = 16, 5, 4, 40
+    params = make_params(rng, hidden, inputs, hh_std=0.05)
+    x = rng.normal(size=(batch, steps, inputs))
+    q = quantize_lstm_integer(params, calibration_for(params, x, 1, 1), input_bits=input_bits,
+                              per_channel=per_channel)
+    x_q = quantize_input(q, x)
+    h_int = integer_lstm_forward(q, x_q)
+    assert h_int.dtype == np.int16 and h_int.shape == (batch, steps, hidden)
+    e_x = np.abs(x - x_q * q.input_scale)
+    h_float, bound = lstm_bound(direction_params(params, 0, 0), q.layers[0][0], x, e_x)
+    err = np.abs(dequantize_hidden(h_int) - h_float)
+    assert np.all(err <= bound + 1e-12), f"bound broken by {np.max(err - bound)}"
+    # informative: about 1000 LSB of Q0.15 (3e-2) at most after 40 steps, where the
+    # observed error is about 1e-3
+    assert bound.max() < (0.04 if per_channel else 0.08), bound.max()
+    if input_bits == 16:  # int16 input is more accurate than int8
+        q8 = quantize_lstm_integer(params, calibration_for(params, x, 1, 1), input_bits=8)
+        err8 = np.abs(dequantize_hidden(integer_lstm_forward(q8, quantize_input(q8, x))) - h_float)
+        assert err.mean() < err8.mean()
+
+
+@pytest.mark.parametrize("input_bits", [8, 16])
+def test_every_integer_step_within_local_bound(input_bits):
+    """Ordinary (non-contracting) weights: each integer step, taken from the float
+    state, stays within the one-step bound, at every step of the sequence."""
+    rng = np.random.default_rng(8)
+    hidden, inputs = 16, 5
+    params = make_params(rng, hidden, inputs)
+    x = rng.normal(size=(4, 30, inputs))
+    q = quantize_lstm_integer(params, calibration_for(params, x, 1, 1), input_bits=input_bits)
+    d, p = q.layers[0][0], direction_params(params, 0, 0)
+    x_q = quantize_input(q, x)
+    h_float, bound = lstm_bound(p, d, x, np.abs(x - x_q * q.input_scale), teacher_forced=True)
+    err = np.abs(dequantize_hidden(teacher_forced_steps(d, x_q, float_direction(p, x))) - h_float)
+    assert np.all(err <= bound + 1e-12), f"bound broken by {np.max(err - bound)}"
+    assert bound.max() < 0.02 and err.max() < 0.01
+
+
+def test_integer_arithmetic_alone_costs_a_few_lsb_per_step():
+    """Against the float LSTM that uses the *dequantized* weights, only the integer
+    arithmetic differs (roundings, tables): one step costs a few LSB of Q0.15."""
+    rng = np.random.default_rng(4)
+    hidden, inputs = 12, 4
+    params = make_params(rng, hidden, inputs)
+    x = rng.normal(size=(3, 25, inputs))
+    q = quantize_lstm_integer(params, calibration_for(params, x, 1, 1), input_bits=16)
+    d = q.layers[0][0]
+    w_ih, b_ih = effective(d.w_ih, d.m_ih, d.shift_ih, d.input_scale, d.b_ih)
+    w_hh, b_hh = effective(d.w_hh, d.m_hh, d.shift_hh, 2.0**-15, d.b_hh)
+    deq = {"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh}
+    x_q = quantize_input(q, x)
+    x_deq = x_q * q.input_scale
+    h_float, bound = lstm_bound(deq, d, x_deq, np.zeros_like(x), teacher_forced=True)
+    err = np.abs(dequantize_hidden(teacher_forced_steps(d, x_q, float_direction(deq, x_deq))) - h_float)
+    assert np.all(err <= bound + 1e-12)
+    assert bound.max() * Q15 < 24 and err.max() * Q15 < 8, (bound.max() * Q15, err.max() * Q15)
+
+
+def test_stacked_bidirectional_within_bound():
+    rng = np.random.default_rng(5)
+    hidden, inputs, layers, dirs = 8, 3, 2, 2
+    params = make_params(rng, hidden, inputs, layers, dirs, hh_std=0.05)
+    x = rng.normal(size=(2, 15, inputs))
+    q = quantize_lstm_integer(params, calibration_for(params, x, layers, dirs))
+    assert (q.num_layers, q.num_directions, q.layers[1][0].input_bits) == (2, 2, 16)
+    x_q = quantize_input(q, x)
+    out = integer_lstm_forward(q, x_q)
+    data, e = x, np.abs(x - x_q * q.input_scale)
+    for k in range(layers):
+        results = [lstm_bound(direction_params(params, k, d), q.layers[k][d], data, e, bool(d)) for d in range(dirs)]
+        data = np.concatenate([r[0] for r in results], axis=2)
+        e = np.concatenate([r[1] for r in results], axis=2)
+    err = np.abs(dequantize_hidden(out) - data)
+    assert out.shape == (2, 15, 2 * hidden)
+    assert np.all(err <= e + 1e-12) and e.max() < 0.1
+
+
+# ----- saturation -------------------------------------------------------------------------------------
+def _one_unit(bias, w_ih=0.0, cell_frac=13, input_bits=8):
+    """A hand-made 1-unit, 1-input direction whose gates read ``bias`` (real, per gate i f g o)."""
+    mult, shift = quantize_multiplier(1.0 / 64)  # acc LSB = 2**-18 real: bias b -> b * 2**18
+    b = np.round(np.asarray(bias, dtype=np.float64) * 2**18).astype(np.int64)
+    return IntegerDirection(
+        w_ih=np.full((4, 1), w_ih), w_hh=np.zeros((4, 1)), b_ih=b, b_hh=np.zeros(4),
+        m_ih=np.full(4, mult), shift_ih=np.full(4, shift), m_hh=np.full(4, mult), shift_hh=np.full(4, shift),
+        cell_frac=cell_frac, input_bits=input_bits, input_scale=1.0, w_ih_scale=np.ones(4), w_hh_scale=np.ones(4))
+
+
+def test_gate_preactivation_saturates_not_wraps():  # SAT A
+    # bias 1000 in Q3.12 would be 4_096_000: far beyond int16. Saturated, i = f = o = sigma(8), g = tanh(8).
+    for sign in (1, -1):
+        d = _one_unit([1000.0, 1000.0, sign * 1000.0, 1000.0])
+        h, c = integer_lstm_step(d, np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64),
+                                 np.zeros((1, 1), np.int64))
+        i = round(Q15 * sigmoid(8.0))
+        assert abs(int(c[0, 0]) - sign * i * 32767 / 2**17) <= 2  # c = i*g in Q2.13 (F=13)
+        assert np.sign(h[0, 0]) == sign and abs(h[0, 0]) > 0.75 * 32768 * np.tanh(1.0)
+
+
+def test_cell_state_saturates_at_int16_limits():  # SAT C
+    for sign in (1, -1):
+        d = _one_unit([100.0, 100.0, sign * 100.0, 100.0], cell_frac=13)  # c grows by ~1 per step, clip at 4
+        h = np.zeros((1, 1), np.int64)
+        c = np.zeros((1, 1), np.int64)
+        cs = []
+        for _ in range(8):
+            h, c = integer_lstm_step(d, np.zeros((1, 1), np.int64), h, c)
+            cs.append(int(c[0, 0]))
+        assert cs[-1] == (32767 if sign > 0 else -32768) and cs[-2] == cs[-1]
+        assert all(sign * v >= 0 for v in cs) and all(sign * (b - a) >= 0 for a, b in zip(cs, cs[1:]))
+        # before saturating, c follows the float recurrence c_t = f c_{t-1} + i g (t = 1, 2, 3)
+        f = sigmoid(8.0)
+        real = [sign * f * (1 - f**t) / (1 - f) * np.tanh(8.0) for t in range(1, 4)]
+        assert np.allclose(np.array(cs[:3]) / 2**13, real, atol=3e-3)
+
+
+def test_host_input_quantization_saturates():  # SAT F
+    d = _one_unit([0, 0, 0, 0])
+    q = IntegerRecurrentParams("lstm", [[d]])
+    assert quantize_input(q, np.array([[[1e9], [-1e9], [3.4]]])).ravel().tolist() == [127, -127, 3]
+
+
+def test_accumulator_overflow_is_refused():
+    rng = np.random.default_rng(6)
+    wide = {"weight_ih_l0": np.ones((4, 600)), "weight_hh_l0": rng.normal(0, 0.1, (4, 1)),
+            "bias_ih_l0": np.zeros(4), "bias_hh_l0": np.zeros(4)}
+    cal = {"input": {"absmax": 1.0}, "layers": [[{"cell": {"absmax": 1.0}}]]}
+    with pytest.raises(ValueError, match="overflow"):
+        quantize_lstm_integer(wide, cal, input_bits=16)  # 600 * 127 * 32768 > 2**31
+    quantize_lstm_integer(wide, cal, input_bits=8)  # 600 * 127 * 128 fits
+    # hand-made parameters that do overflow make the forward raise, never wrap
+    d = _one_unit([0, 0, 0, 0], input_bits=16)
+    d.w_ih = np.full((4, 1), 127, np.int8)
+    d.b_ih = np.full(4, INT32_MAX - 100, np.int32)
+    with pytest.raises(OverflowError):
+        integer_lstm_step(d, np.full((1, 1), 32767), np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64))
+
+
+# ----- determinism, lengths, serialisation, validation ----------------------------------------------------
+def _small_model(seed=7, dirs=1):
+    rng = np.random.default_rng(seed)
+    params = make_params(rng, 6, 3, 1, dirs)
+    x = rng.normal(size=(4, 9, 3))
+    q = quantize_lstm_integer(params, calibration_for(params, x, 1, dirs))
+    return q, quantize_input(q, x)
+
+
+def test_deterministic_and_batch_independent():
+    q, x_q = _small_model(dirs=2)
+    a = integer_lstm_forward(q, x_q)
+    assert np.array_equal(a, integer_lstm_forward(q, x_q.copy()))
+    for b in range(x_q.shape[0]):
+        assert np.array_equal(a[b:b + 1], integer_lstm_forward(q, x_q[b:b + 1]))
+
+
+def test_lengths_match_running_each_sequence_alone():
+    q, x_q = _small_model(dirs=2)
+    lengths = np.array([9, 4, 1, 6])
+    out, state = integer_lstm_sequence(q, x_q, lengths)
+    for b, n in enumerate(lengths):
+        alone, s_alone = integer_lstm_sequence(q, x_q[b:b + 1, :n])
+        assert np.array_equal(out[b, :n], alone[0]) and not out[b, n:].any()
+        assert np.array_equal(state[0][0][:, b], s_alone[0][0][:, 0])
+        assert np.array_equal(state[0][1][:, b], s_alone[0][1][:, 0])
+
+
+def test_streaming_in_chunks_equals_one_pass():
+    q, x_q = _small_model()
+    full, _ = integer_lstm_sequence(q, x_q)
+    first, state = integer_lstm_sequence(q, x_q[:, :4])
+    second, _ = integer_lstm_sequence(q, x_q[:, 4:], state=state)
+    assert np.array_equal(full, np.concatenate([first, second], axis=1))
+
+
+def test_json_and_npz_round_trips(tmp_path):
+    q, x_q = _small_model(dirs=2)
+    want = integer_lstm_forward(q, x_q)
+    again = IntegerRecurrentParams.from_dict(json.loads(json.dumps(q.to_dict())))
+    assert np.array_equal(integer_lstm_forward(again, x_q), want)
+    q.save(tmp_path / "p.npz")
+    loaded = load_integer_params(tmp_path / "p.npz")
+    assert np.array_equal(integer_lstm_forward(loaded, x_q), want)
+    assert loaded.layers[0][1].w_ih.dtype == np.int8 and loaded.layers[0][0].m_ih.dtype == np.int32
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as data:
+        assert all(data[k].dtype != object for k in data.files)
+
+
+def test_validation_errors():
+    q, x_q = _small_model()
+    d = q.layers[0][0]
+    with pytest.raises(ValueError, match="int8"):
+        IntegerDirection(**{**d.__dict__, "w_ih": np.full(d.w_ih.shape, 200)})
+    with pytest.raises(ValueError, match="symmetric"):
+        IntegerDirection(**{**d.__dict__, "w_ih": np.full(d.w_ih.shape, -128)})
+    with pytest.raises(ValueError, match="outside int8"):
+        integer_lstm_forward(q, x_q * 300)
+    with pytest.raises(TypeError):
+        integer_lstm_forward(q, x_q.astype(np.float32))
+    with pytest.raises(ValueError, match="format"):
+        IntegerRecurrentParams.from_dict({**q.to_dict(), "version": 99})
+    with pytest.raises(ValueError, match="projection"):
+        quantize_lstm_integer({"weight_ih_l0": np.ones((8, 2)), "weight_hh_l0": np.ones((8, 1)),
+                               "weight_hr_l0": np.ones((1, 2))}, {"input": {"absmax": 1}, "layers": [[{}]]})
