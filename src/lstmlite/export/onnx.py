@@ -223,6 +223,18 @@ def _recurrent_stack(g: _Graph, layers: list[OnnxRecurrentLayer], x: str, seq_le
     return x, states
 
 
+def _valid_steps(g: _Graph, x: str, lengths: str, time_axis: int, prefix: str) -> str:
+    """Bool mask of valid steps shaped like x's first two axes plus 1: (T, B, 1) or (B, T, 1)."""
+    steps = g.one("Gather", [g.one("Shape", [x]), g.ints(f"{prefix}.time_axis", [time_axis])], axis=0)  # (1,)
+    t_range = g.one("Range", [g.const(f"{prefix}.start", np.array(0, np.int64)),
+                              g.one("Squeeze", [steps, g.ints(f"{prefix}.axis0", [0])]),
+                              g.const(f"{prefix}.delta", np.array(1, np.int64))])  # (T,)
+    t_axis = g.ints(f"{prefix}.t_axis", [1 - time_axis])
+    b_axis = g.ints(f"{prefix}.b_axis", [time_axis])
+    valid = g.one("Less", [g.one("Unsqueeze", [t_range, t_axis]), g.one("Unsqueeze", [lengths, b_axis])])
+    return g.one("Unsqueeze", [valid, g.ints(f"{prefix}.axis2", [2])])
+
+
 def _pool(g: _Graph, pooling: str, seq: str, last_state: str, lengths: str | None) -> str:
     """(T, B, F) sequence → (B, F) summary, as SequenceClassifier.features does it."""
     if pooling == "last":
@@ -232,13 +244,7 @@ def _pool(g: _Graph, pooling: str, seq: str, last_state: str, lengths: str | Non
         return g.one("Reshape", [y, g.ints("pool.shape_bf", [0, -1])])
     if lengths is None:
         return g.reduce("ReduceMean" if pooling == "mean" else "ReduceMax", seq, axis=0)
-    steps = g.one("Gather", [g.one("Shape", [seq]), g.ints("pool.zero", [0])], axis=0)  # (1,) = T
-    t_range = g.one("Range", [g.const("pool.start", np.array(0, np.int64)),
-                              g.one("Squeeze", [steps, g.ints("pool.axis0", [0])]),
-                              g.const("pool.delta", np.array(1, np.int64))])  # (T,)
-    valid = g.one("Less", [g.one("Unsqueeze", [t_range, g.ints("pool.axis1", [1])]),
-                           g.one("Unsqueeze", [lengths, g.ints("pool.axis0b", [0])])])  # (T, B)
-    valid = g.one("Unsqueeze", [valid, g.ints("pool.axis2", [2])])  # (T, B, 1)
+    valid = _valid_steps(g, seq, lengths, time_axis=0, prefix="pool")  # (T, B, 1) bool
     if pooling == "mean":
         mask = g.one("Cast", [valid], to=1)
         total = g.reduce("ReduceSum", g.one("Mul", [seq, mask]), axis=0)
@@ -246,6 +252,31 @@ def _pool(g: _Graph, pooling: str, seq: str, last_state: str, lengths: str | Non
         return g.one("Div", [total, count])
     masked = g.one("Where", [valid, seq, g.const("pool.neg_inf", np.array(-np.inf, np.float32))])
     return g.reduce("ReduceMax", masked, axis=0)
+
+
+def _instance_norm(g: _Graph, x: str, lengths: str | None) -> tuple[str, str]:
+    """Forecaster's RevIN: subtract each window's mean over valid steps; x (B, T, F) → (x', level (B, 1, F))."""
+    if lengths is None:
+        level = g.one("ReduceMean", [x], axes=[1], keepdims=1) if g.opset < 18 else g.one(
+            "ReduceMean", [x, g.ints("norm.axes", [1])], keepdims=1)
+        return g.one("Sub", [x, level]), level
+    mask = g.one("Cast", [_valid_steps(g, x, lengths, time_axis=1, prefix="norm")], to=1)  # (B, T, 1)
+    axes = g.ints("norm.axes", [1])
+    total = g.one("ReduceSum", [g.one("Mul", [x, mask]), axes], keepdims=1)
+    level = g.one("Div", [total, g.one("ReduceSum", [mask, axes], keepdims=1)])  # (B, 1, F)
+    return g.one("Mul", [g.one("Sub", [x, level]), mask]), level
+
+
+def _forecast_output(g: _Graph, model: nn.Module, y: str, level: str | None) -> tuple[str, list[Any]]:
+    """(B, horizon*targets) → (B, horizon, targets) [+ level of the target features] → (B, horizon) if 1 target."""
+    y = g.one("Reshape", [y, g.ints("head.shape", [0, model.horizon, model.targets])])
+    if level is not None:
+        target_level = g.one("Slice", [level, g.ints("head.level_start", [0]),
+                                       g.ints("head.level_end", [model.targets]), g.ints("head.level_axis", [2])])
+        y = g.one("Add", [y, target_level])  # (B, horizon, targets) + (B, 1, targets)
+    if model.targets == 1:
+        return g.one("Reshape", [y, g.ints("head.shape1", [0, model.horizon])]), ["batch", model.horizon]
+    return y, ["batch", model.horizon, model.targets]
 
 
 def _f32(t: Tensor) -> np.ndarray:
@@ -291,6 +322,9 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
         seq_lens = g.one("Cast", ["lengths"], to=TensorProto.INT32)  # sequence_lens is int32
 
     x = "input"
+    level = None
+    if isinstance(model, Forecaster) and getattr(model, "instance_norm", False):
+        x, level = _instance_norm(g, x, "lengths" if lengths else None)
     if tokens:
         x = g.one("Gather", [g.const("embedding.weight", _f32(model.embedding.weight)), x], axis=0)
     if batch_first:
@@ -329,9 +363,8 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
             logits = g.one("Gemm", [pooled, g.const("head.weight", _f32(head_w)),
                                     g.const("head.bias", _f32(model.head.bias))], transB=1)
             dims = ["batch", model.head.out_features]
-            if isinstance(model, Forecaster) and model.targets > 1:
-                logits = g.one("Reshape", [logits, g.ints("head.shape", [0, model.horizon, model.targets])])
-                dims = ["batch", model.horizon, model.targets]
+            if isinstance(model, Forecaster):
+                logits, dims = _forecast_output(g, model, logits, level)
         if probabilities:
             logits = g.one("Softmax", [logits], axis=-1)
         g.node("Identity", [logits], outputs=[out_name])

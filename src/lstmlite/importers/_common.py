@@ -1,0 +1,168 @@
+"""Shared by the importers: assemble a task model from converted weights, write its run dir.
+
+Every importer turns a foreign model into the same pieces — an optional embedding
+matrix, one of our recurrent layers with PyTorch-layout weights, a head and a
+pooling — and :func:`assemble_model` builds the lstmlite task model from them, so
+the result compresses, trains and exports like a model trained here.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.layers import GRU, LSTM, RecurrentLayer
+
+__all__ = ["ModelImportError", "assemble_model", "save_imported", "TASK_OF_KIND"]
+
+log = logging.getLogger(__name__)
+
+#: The ``task`` a run dir of each model kind records (DataSpec's vocabulary).
+TASK_OF_KIND = {"classifier": "classify", "lm": "lm", "forecaster": "forecast"}
+
+
+class ModelImportError(ValueError):
+    """A foreign model that cannot be brought in faithfully (the message says why)."""
+
+
+def _cell_name(rnn: nn.Module) -> str | None:
+    """Our task models' cell name for ``rnn``, or None when the registry has no such cell."""
+    if type(rnn) is LSTM:
+        return "lstm"
+    if type(rnn) is GRU:
+        return "gru"
+    return None
+
+
+def assemble_model(
+    rnn: RecurrentLayer,
+    kind: str,
+    *,
+    embedding: Tensor | None = None,
+    head_weight: Tensor | None = None,
+    head_bias: Tensor | None = None,
+    pooling: str = "last",
+    horizon: int | None = None,
+    targets: int = 1,
+    instance_norm: bool = False,
+) -> nn.Module:
+    """Build a task model around an already-converted recurrent layer.
+
+    Args:
+        rnn: our layer with its weights set (LSTM, GRU, or an importers.layers layer).
+        kind: ``classifier`` | ``lm`` | ``forecaster`` | ``layer`` (return ``rnn`` alone).
+        embedding: (V, E) token embedding, or None for feature input.
+        head_weight, head_bias: (C, D*H) and (C,); a missing bias is zero.
+        pooling: the classifier's pooling (``last`` | ``mean`` | ``max``).
+        horizon, targets: the forecaster's output shape (horizon * targets = C).
+        instance_norm: the forecaster's per-window level removal (ours only; foreign
+            models have none).
+
+    Returns:
+        The model in eval mode.
+    """
+    from ..nn.models import Forecaster, build_model
+
+    if kind == "layer":
+        return rnn.eval()
+    if head_weight is None:
+        raise ModelImportError(f"a {kind} needs an output layer (head); the source model has none")
+    out_features, in_features = head_weight.shape
+    if in_features != rnn.output_size:
+        raise ModelImportError(f"the head reads {in_features} features but the recurrent layer gives {rnn.output_size}")
+    if not rnn.batch_first:
+        raise ModelImportError("internal: the recurrent layer must be batch_first")
+    cell = _cell_name(rnn)
+    sizes = rnn.hidden_sizes
+    config: dict[str, Any] = {
+        "kind": kind,
+        "input_size": 0 if embedding is not None else rnn.input_size,
+        "vocab_size": int(embedding.shape[0]) if embedding is not None else 0,
+        "embed_dim": int(embedding.shape[1]) if embedding is not None else 0,
+        # A placeholder cell of the same output size stands in for layers the registry lacks.
+        "cell": cell or "lstm",
+        "hidden_size": sizes if len(set(sizes)) > 1 else sizes[0],
+        "num_layers": rnn.num_layers,
+        "bidirectional": rnn.bidirectional,
+        "rnn_options": {} if rnn.bias else {"bias": False},
+    }
+    if embedding is not None and embedding.shape[1] != rnn.input_size:
+        raise ModelImportError(f"the embedding has {embedding.shape[1]} features but the recurrent layer reads "
+                           f"{rnn.input_size}")
+    if kind == "classifier":
+        config.update(n_classes=out_features, pooling=pooling)
+    elif kind == "lm":
+        if embedding is None:
+            raise ModelImportError("a language model needs token input (an embedding)")
+        if pooling != "none":
+            raise ModelImportError("a language model's head runs on every step (no pooling)")
+    elif kind == "forecaster":
+        horizon = horizon or out_features // targets
+        if horizon * targets != out_features:
+            raise ModelImportError(f"horizon {horizon} x targets {targets} does not match the head's {out_features} outputs")
+        config.update(horizon=horizon, targets=targets)
+        if "instance_norm" in inspect.signature(Forecaster.__init__).parameters:
+            config["instance_norm"] = bool(instance_norm)
+        elif instance_norm:
+            raise ModelImportError("this lstmlite's Forecaster has no instance_norm")
+        if pooling != "last":
+            raise ModelImportError(f"a forecaster reads the last step; the source pools with {pooling!r}")
+    else:
+        raise ModelImportError(f"unknown model kind {kind!r}; expected classifier, lm, forecaster or layer")
+    if "rnn_options" in config and not config["rnn_options"]:
+        config.pop("rnn_options")
+    model = build_model(config)
+    with torch.no_grad():
+        if cell is None:
+            model.rnn = rnn
+            model.cell = rnn.mode.lower()
+        else:
+            model.rnn.load_state_dict(rnn.state_dict())
+        if embedding is not None:
+            model.embedding.weight.copy_(torch.as_tensor(embedding))
+        model.head.weight.copy_(torch.as_tensor(head_weight))
+        model.head.bias.copy_(torch.as_tensor(head_bias) if head_bias is not None else torch.zeros(out_features))
+    return model.eval()
+
+
+def _model_metrics(model: nn.Module) -> dict[str, Any]:
+    try:
+        from ..train.run import model_metrics
+
+        return model_metrics(model)
+    except ImportError:  # pragma: no cover - trainer absent in a partial checkout
+        from ..io import dense_size_bytes, nonzero_params
+
+        return {"params": sum(p.numel() for p in model.parameters()), "nonzero_params": nonzero_params(model),
+                "size_bytes": dense_size_bytes(model), "macs_per_step": int(model.macs_per_step())}
+
+
+def save_imported(out: str | Path, model: nn.Module, source: dict[str, Any]) -> Path:
+    """Write an imported model as a run dir: config.json (``import`` section), weights, metrics.
+
+    Raises:
+        ModelImportError: for a bare recurrent layer (a run dir holds a task model) or a
+            model whose recurrent layer lstmlite.nn has no cell for.
+    """
+    from ..io import save_run
+    from ..nn.models import CELLS
+
+    kind = getattr(model, "kind", None)
+    if kind not in TASK_OF_KIND:
+        raise ModelImportError(
+            f"a {type(model).__name__} alone cannot be saved as a run dir: a run dir holds a task model "
+            "(embedding/input → recurrent layer → head); import a model with an output layer")
+    if model.cell not in CELLS:
+        raise ModelImportError(
+            f"the imported recurrent layer ({type(model.rnn).__name__}) has no lstmlite.nn cell, so it cannot be "
+            "saved as a run dir; use the returned model in memory or export it to ONNX")
+    metrics = {"task": TASK_OF_KIND[kind], "dataset": None, "metric_name": None, "metric": None,
+               **_model_metrics(model)}
+    path = save_run(out, model, {"task": TASK_OF_KIND[kind], "import": source}, metrics=metrics)
+    log.info("wrote imported %s to %s", kind, path)
+    return path
