@@ -6,8 +6,9 @@ A :class:`Storage` describes how one tensor is kept by an exporter:
   dequantized view is fine: only its shape and its zero pattern are read);
 * ``bits`` per stored value (32 fp32, 16, 8 int8, 4 packed int4: two per byte);
 * ``overhead_bytes``: scales, zero points, lookup tables stored beside it;
-* ``factors``: when non-empty the tensor is stored as these tensors instead (a
-  low-rank ``W = U V`` stores U and V), ``rank`` says the rank;
+* ``factors``: when non-empty the tensor may be stored as these tensors instead (a
+  low-rank ``W = U V`` stores U and V, or the product at ``bits`` when that is
+  smaller), ``rank`` says the rank;
 * ``allow_sparse``: False forces the dense layout.
 
 Bytes of a non-factored tensor (:func:`storage_bytes`) are the smallest of
@@ -113,9 +114,12 @@ def sparse_bytes(nonzero: Tensor, bits: int, block: tuple[int, int]) -> int:
 
 def storage_bytes(storage: Storage) -> int:
     """Deployable bytes of one tensor: smallest of dense and the sparse layouts."""
-    if storage.factors:
-        return int(sum(storage_bytes(f) for f in storage.factors) + storage.overhead_bytes)
     values = storage.values.detach()
+    if storage.factors:
+        # A deployment stores the factors, or the product when that is smaller.
+        factored = sum(storage_bytes(f) for f in storage.factors) + storage.overhead_bytes
+        return int(min(factored, storage_bytes(Storage(values=values, bits=storage.bits,
+                                                       allow_sparse=storage.allow_sparse))))
     best = dense_bytes(values.numel(), storage.bits)
     if storage.allow_sparse and values.numel():
         nonzero = as_matrix(values != 0).cpu()
