@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from aeon.datasets import load_airline, load_basic_motions, load_japanese_vowels
@@ -10,7 +12,7 @@ from sklearn.datasets import load_digits
 from lstmlite.data import describe_dataset, list_datasets, load_data
 
 
-def _rows(split, normalised=True):
+def _rows(split):
     """Each row's valid steps as a tuple of bytes, to compare sets of rows."""
     return [split.x[k, : split.lengths[k]].tobytes() for k in range(len(split))]
 
@@ -139,7 +141,8 @@ def test_airline_is_chronological_without_leakage(builtin_data):
     assert tr.max() + H <= train_end <= va.min() and va.max() + H <= te.min()
     assert te.max() + H == L
     # inputs are the W points just before the targets
-    np.testing.assert_allclose(data.test.x[0, :, 0] * data.stats["std"][0] + data.stats["mean"][0], series[te[0] - W : te[0]], rtol=1e-5)
+    first_inputs = data.test.x[0, :, 0] * data.stats["std"][0] + data.stats["mean"][0]
+    np.testing.assert_allclose(first_inputs, series[te[0] - W : te[0]], rtol=1e-5)
 
 
 def test_airline_seasonal_naive_against_a_loop(builtin_data):
@@ -155,6 +158,17 @@ def test_airline_seasonal_naive_against_a_loop(builtin_data):
                 j += 1
             expected.append(series[t + h - 12 * j])
         np.testing.assert_allclose(data.denormalize(data.test.naive[k]), expected, rtol=1e-5)
+
+
+def test_stats_and_summaries_are_json(builtin_data):
+    for data in builtin_data.values():
+        assert json.loads(json.dumps(data.stats)) == data.stats
+        assert json.loads(json.dumps(data.summary()))["task"] == data.task
+
+
+def test_zero_val_fraction_gives_an_empty_val_split():
+    data = load_data("basic_motions", val_fraction=0)
+    assert data.val.x.shape == (0, 100, 6) and data.val.y.shape == (0,) and len(data.train) == 40
 
 
 def test_describe_dataset_reports_shapes_and_counts():

@@ -50,7 +50,7 @@ def test_cli_strings_are_coerced():
     "kwargs, words",
     [
         ({"source": "nosuch"}, ["unknown built-in", "airline", "digits", "japanese_vowels"]),
-        ({"source": "x.dat"}, ["x.dat", "format"]),
+        ({"source": "x.dat"}, ["x.dat", "no such file"]),
         ({"source": "x.csv", "format": "xml"}, ["unknown format", "xml"]),
         ({"source": "x.txt", "task": "classify"}, ["x.txt", "'lm'"]),
         ({"source": "airline", "task": "classify"}, ["airline", "forecast"]),

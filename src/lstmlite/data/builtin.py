@@ -72,5 +72,6 @@ def load_builtin(spec: DataSpec) -> TaskData:
     """Load the built-in data set ``spec.source`` shaped by ``spec``."""
     loader = _LOADERS.get(spec.source)
     if loader is None:
-        raise DataFileNotFoundError(f"unknown built-in data set {spec.source!r}; built-ins are {', '.join(builtin_names())}")
+        names = ", ".join(builtin_names())
+        raise DataFileNotFoundError(f"unknown built-in data set {spec.source!r}; built-ins are {names}")
     return loader(spec)

@@ -64,7 +64,9 @@ def _labels(
     return class_names, y, y_test
 
 
-def normalize_features(series: Sequence[np.ndarray], mean: Sequence[float], std: Sequence[float], length: int) -> tuple[np.ndarray, np.ndarray]:
+def normalize_features(
+    series: Sequence[np.ndarray], mean: Sequence[float], std: Sequence[float], length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Normalise and end-pad (T_i, F) arrays → ``x`` (N, length, F) float32, ``lengths`` (N,) int64.
 
     Padding stays exactly 0 (after normalisation), so it never looks like data.
@@ -148,7 +150,13 @@ def build_feature_classification(
     )
 
 
-def encode_texts(texts: Sequence[str], vocab: Vocabulary, level: str = "word", max_len: int | None = None, length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def encode_texts(
+    texts: Sequence[str],
+    vocab: Vocabulary,
+    level: str = "word",
+    max_len: int | None = None,
+    length: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Texts → ``x`` (N, T) int64 ids end-padded with 0 and ``lengths`` (N,) int64.
 
     ``T`` is ``length`` when given (longer rows are cut), else the longest row. Use it to
@@ -174,7 +182,9 @@ def _pad_ids(rows: Sequence[Sequence[int]], length: int | None) -> tuple[np.ndar
     return x, lengths
 
 
-def build_text_classification(name: str, spec: DataSpec, train: TextRecords, test: TextRecords | None = None) -> TaskData:
+def build_text_classification(
+    name: str, spec: DataSpec, train: TextRecords, test: TextRecords | None = None
+) -> TaskData:
     """Text classification from labelled texts (CSV, JSONL, TREC).
 
     Args:

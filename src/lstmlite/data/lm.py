@@ -45,7 +45,15 @@ def stream_windows(ids: np.ndarray, seq_len: int) -> Split:
     return Split(x, y, np.full(n_windows, seq_len, dtype=np.int64))
 
 
-def build_language_model(name: str, spec: DataSpec, text: str, test_text: str | None = None, *, where: str | None = None, test_where: str | None = None) -> TaskData:
+def build_language_model(
+    name: str,
+    spec: DataSpec,
+    text: str,
+    test_text: str | None = None,
+    *,
+    where: str | None = None,
+    test_where: str | None = None,
+) -> TaskData:
     """Language modelling over ``text`` (and a separate ``test_text``, if given).
 
     Args:

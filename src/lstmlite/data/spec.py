@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import BUILTINS, builtin_names
-from .errors import DataError
+from .errors import DataError, DataFileNotFoundError
 
 __all__ = ["DataSpec", "TASKS", "FORMATS", "EXTENSIONS", "FORMAT_TASKS", "infer_format"]
 
@@ -184,7 +184,9 @@ class DataSpec:
         if self.format is None:
             self.format = infer_format(self.source)
             if self.format is None:
-                if not os.path.exists(self.source) and not Path(self.source).suffix and os.sep not in self.source:
+                if not os.path.exists(self.source):
+                    if Path(self.source).suffix or os.sep in self.source or "/" in self.source:
+                        raise DataFileNotFoundError(f"{self.source}: no such file")
                     raise DataError(
                         f"unknown built-in data set {self.source!r}; built-ins are {', '.join(builtin_names())}"
                         " (or give a file path)"
@@ -210,7 +212,8 @@ class DataSpec:
             setattr(self, name, _as_float(name, getattr(self, name)))
         facts = BUILTINS.get(self.source, {})
         if self.seq_len is None:
-            self.seq_len = facts.get("seq_len", DEFAULT_FORECAST_SEQ_LEN) if self.task == "forecast" else DEFAULT_LM_SEQ_LEN
+            forecast = self.task == "forecast"
+            self.seq_len = facts.get("seq_len", DEFAULT_FORECAST_SEQ_LEN) if forecast else DEFAULT_LM_SEQ_LEN
         if self.season is None and self.task == "forecast":
             self.season = facts.get("season", 1)
         checks = [

@@ -103,7 +103,12 @@ def sort_labels(labels: Sequence[str]) -> list[str]:
 
 
 def encode_labels(
-    labels: Sequence[str], class_names: Sequence[str], *, where: str, rows: Sequence[int] | None = None, row_word: str = "line"
+    labels: Sequence[str],
+    class_names: Sequence[str],
+    *,
+    where: str,
+    rows: Sequence[int] | None = None,
+    row_word: str = "line",
 ) -> np.ndarray:
     """Labels → (N,) int64 class indices; a label outside ``class_names`` is a :class:`DataError`.
 

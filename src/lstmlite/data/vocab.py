@@ -119,5 +119,6 @@ class Vocabulary:
         if not isinstance(data, dict) or data.get("format") != _FORMAT or "tokens" not in data:
             raise ValueError("not a serialised lstmlite Vocabulary")
         if data.get("version") != _VERSION:
-            raise ValueError(f"vocabulary format version {data.get('version')!r} is not supported (expected {_VERSION})")
+            version = data.get("version")
+            raise ValueError(f"vocabulary format version {version!r} is not supported (expected {_VERSION})")
         return cls(data["tokens"])
