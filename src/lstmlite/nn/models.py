@@ -242,29 +242,46 @@ class LanguageModel(_TaskModel):
 class Forecaster(_TaskModel):
     """Window of a series → the next ``horizon`` values: ``RNN → Dense(horizon * targets)``.
 
+    The targets are the first ``targets`` input features. With ``instance_norm``
+    (the default; RevIN, Kim et al. 2022) each window's mean is subtracted from its
+    input and added back to the forecast, so the network models the shape of the
+    series around its current level and a trending series (airline passengers)
+    does not leave the range seen in training.
+
     forward(x, lengths=None): x (B, T, F) → (B, horizon) (or (B, horizon, targets)
     when ``targets`` > 1).
     """
 
     kind = "forecaster"
 
-    def __init__(self, input_size: int = 1, horizon: int = 12, targets: int = 1, **kwargs: Any) -> None:
+    def __init__(self, input_size: int = 1, horizon: int = 12, targets: int = 1, instance_norm: bool = True,
+                 **kwargs: Any) -> None:
         kwargs.pop("vocab_size", None)
         kwargs.pop("embed_dim", None)
         super().__init__(input_size=input_size, **kwargs)
-        if horizon < 1 or targets < 1:
-            raise ValueError("horizon and targets must be at least 1")
+        if horizon < 1 or targets < 1 or targets > input_size:
+            raise ValueError("horizon must be at least 1 and targets between 1 and input_size")
         self.horizon = int(horizon)
         self.targets = int(targets)
+        self.instance_norm = bool(instance_norm)
         self.head = nn.Linear(self.rnn.output_size, horizon * targets)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        level = None
+        if self.instance_norm:
+            mask = _valid_mask(x, lengths)  # (B, T, 1)
+            level = (x * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)  # (B, 1, F)
+            x = (x - level) * mask
         output, state = self.rnn(self._embed(x), lengths=lengths)
         y = self.head(self.drop(_final_features(self.rnn, output, state, lengths)))
-        return y if self.targets == 1 else y.view(-1, self.horizon, self.targets)
+        y = y.view(-1, self.horizon, self.targets)
+        if level is not None:
+            y = y + level[:, :, : self.targets]
+        return y[..., 0] if self.targets == 1 else y
 
     def config(self) -> dict[str, Any]:
-        return {**self._base_config(), "horizon": self.horizon, "targets": self.targets}
+        return {**self._base_config(), "horizon": self.horizon, "targets": self.targets,
+                "instance_norm": self.instance_norm}
 
 
 MODEL_KINDS: dict[str, type[_TaskModel]] = {
