@@ -101,6 +101,10 @@ def assemble_model(
             raise ModelImportError("a language model needs token input (an embedding)")
         if pooling != "none":
             raise ModelImportError("a language model's head runs on every step (no pooling)")
+        if out_features != embedding.shape[0]:
+            raise ModelImportError(f"a per-step output layer with {out_features} outputs is not a language model "
+                                   f"over the {embedding.shape[0]}-token vocabulary; lstmlite has no per-step "
+                                   "tagger model")
     elif kind == "forecaster":
         horizon = horizon or out_features // targets
         if horizon * targets != out_features:
