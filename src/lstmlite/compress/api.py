@@ -44,7 +44,7 @@ from .base import CompressionParametrization
 from .config import CompressionConfig, config_from_dict
 from .registry import Filter, get_handler, get_transform
 from .size import Storage, storage_bytes
-from .targets import iter_tensors, tensor_key
+from .targets import canonical_order, iter_tensors, tensor_key
 
 __all__ = [
     "compress_", "finalize", "undo", "summary", "format_summary", "size_bytes",
@@ -114,8 +114,16 @@ def finalize(model: nn.Module) -> nn.Module:
     for _, module in reversed(_parametrized_modules(model)):
         for name in list(module.parametrizations.keys()):
             parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+        _reorder(module)
     model.__dict__.pop(_UNDO_ATTR, None)
     return model
+
+
+def _reorder(module: nn.Module) -> None:
+    """Put re-registered parameters back in the module's usual order, so the state
+    dict reads as it did before compression."""
+    names = canonical_order(module, list(module._parameters))
+    module._parameters = {n: module._parameters[n] for n in names}
 
 
 def undo(model: nn.Module) -> nn.Module:
@@ -149,6 +157,9 @@ def undo(model: nn.Module) -> nn.Module:
             parametrize.remove_parametrizations(module, name, leave_parametrized=True)
             with torch.no_grad():
                 getattr(module, name).copy_(original)
+    for _, module in modules:
+        if not parametrize.is_parametrized(module):
+            _reorder(module)
     stack = model.__dict__.pop(_UNDO_ATTR, [])
     for restore in reversed(stack):
         restore()

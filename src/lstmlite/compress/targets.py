@@ -31,7 +31,7 @@ from .registry import Filter
 
 __all__ = [
     "Target", "iter_tensors", "select_targets", "attach", "tensor_key", "is_recurrent",
-    "recurrent_weight_filter", "matrix_filter", "nothing", "effective",
+    "recurrent_weight_filter", "matrix_filter", "nothing", "effective", "canonical_order",
 ]
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,11 @@ def iter_tensors(model: nn.Module) -> Iterator[Target]:
         names = [n for n, p in module._parameters.items() if p is not None]
         if parametrize.is_parametrized(module):
             names += [n for n in module.parametrizations.keys() if n not in names]
-        for name in _canonical_order(module, names):
+        for name in canonical_order(module, names):
             yield fqn, module, name
 
 
-def _canonical_order(module: nn.Module, names: list[str]) -> list[str]:
+def canonical_order(module: nn.Module, names: list[str]) -> list[str]:
     """A stable order that does not depend on which tensors are parametrized:
     a recurrent layer's kernel order, else weights before biases."""
     if hasattr(module, "weight_names") and hasattr(module, "num_layers"):

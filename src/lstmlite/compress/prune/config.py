@@ -166,7 +166,8 @@ class HiddenUnitPruneConfig(CompressionConfig):
 
     Give exactly one of:
         fraction: fraction of each selected layer's units to remove, in [0, 1).
-        keep: units to keep, one int for every layer or a list with one per layer.
+        keep: units to keep: one int for every layer whose width may change, or a
+            list with one int per layer (fixed-width layers must list all units).
 
     Args:
         criterion: how units are ranked (the least important are removed):

@@ -135,14 +135,18 @@ def group_lasso_penalty(model: nn.Module) -> Tensor:
 
 def _keep_counts(config: HiddenUnitPruneConfig, rnn: nn.Module) -> list[int]:
     sizes = rnn.hidden_sizes
+    projs = rnn.proj_sizes
     if config.fraction is not None:
-        return [max(1, h - int(round(config.fraction * h))) for h in sizes]
+        # A projected layer needs more units than its projection (LSTMP: P < H).
+        return [max(1, p + 1, h - int(round(config.fraction * h))) if p < h else h for h, p in zip(sizes, projs)]
     keep = [config.keep] * rnn.num_layers if isinstance(config.keep, int) else list(config.keep)
     if len(keep) != rnn.num_layers:
         raise ValueError(f"keep has {len(keep)} entries but the model has {rnn.num_layers} layers")
-    for k, (n, h) in enumerate(zip(keep, sizes)):
+    for k, (n, h, p) in enumerate(zip(keep, sizes, projs)):
         if n > h:
             raise ValueError(f"keep[{k}] = {n} is more than layer {k}'s {h} units")
+        if p and n <= p:
+            raise ValueError(f"keep[{k}] = {n}: layer {k} projects to {p}, so it needs more than {p} units")
     return keep
 
 
@@ -223,7 +227,7 @@ def _choose_units(model: nn.Module, config: HiddenUnitPruneConfig, filter: Optio
         selected = (filter or (lambda *_: True))(fqn, rnn, f"weight_hh_l{layer}")
         n = counts[layer] if selected else h
         if n < h and not _prunable(model, rnn, head, layer):
-            if config.keep is not None:
+            if isinstance(config.keep, list):
                 raise ValueError(f"layer {layer}'s width is fixed (it feeds a tied embedding or is the model's "
                                  f"output); keep[{layer}] must be {h}")
             log.info("layer %d keeps its %d units: its output width is fixed", layer, h)
