@@ -76,6 +76,8 @@ class OnnxRecurrentLayer:
     hidden_size: int
     weights: list[tuple[Tensor, Tensor, Tensor | None, Tensor | None]]
     attrs: dict[str, Any] = field(default_factory=dict)
+    #: per direction, the layer's parameter names of w_ih and w_hh (for quantized export)
+    names: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def gate_orders(self) -> tuple[str, str]:
@@ -111,31 +113,42 @@ def recurrent_layers_for_onnx(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
         if isinstance(rnn, LSTM) and any(rnn.proj_sizes):
             raise NotImplementedError(
                 "ONNX export of an LSTM with proj_size > 0 is not supported: the ONNX LSTM op has no projection")
-        op, attrs = {
-            LSTM: ("LSTM", {}),
-            GRU: ("GRU", {"linear_before_reset": 1}),
-            GRUResetBefore: ("GRU", {"linear_before_reset": 0}),
-            SimpleRNN: ("RNN", {}),
-        }[type(rnn)]
+        # isinstance, not type(): a parametrized (compressed) layer is a generated subclass.
+        if isinstance(rnn, LSTM):
+            op, attrs = "LSTM", {}
+        elif isinstance(rnn, GRU):
+            op, attrs = "GRU", {"linear_before_reset": 1}
+        elif isinstance(rnn, GRUResetBefore):
+            op, attrs = "GRU", {"linear_before_reset": 0}
         if isinstance(rnn, SimpleRNN):
             activation = "Tanh" if rnn.nonlinearity == "tanh" else "Relu"
             attrs = {"activations": [activation] * rnn.num_directions}
         layers = []
         for k in range(rnn.num_layers):
-            per_direction = []
+            per_direction, names = [], []
             for suffix in rnn._suffixes():
                 get = lambda kind: getattr(rnn, f"{kind}_l{k}{suffix}")  # noqa: E731 - effective weights
                 biases = (get("bias_ih"), get("bias_hh")) if rnn.bias else (None, None)
                 per_direction.append((get("weight_ih"), get("weight_hh"), *biases))
-            layers.append(OnnxRecurrentLayer(op, rnn.hidden_sizes[k], per_direction, dict(attrs)))
+                names.append((f"weight_ih_l{k}{suffix}", f"weight_hh_l{k}{suffix}"))
+            layers.append(OnnxRecurrentLayer(op, rnn.hidden_sizes[k], per_direction, dict(attrs), names))
         return layers
-    if name == "GroupedLSTM":
+    cells = _efficient_cells()
+    if "GroupedLSTM" in cells and isinstance(rnn, cells["GroupedLSTM"]):
         return _grouped_lstm_layers(rnn)
-    if name == "FastGRNN":
+    if "FastGRNN" in cells and isinstance(rnn, cells["FastGRNN"]):
         raise NotImplementedError(
             "ONNX export of FastGRNN is not supported: no standard ONNX operator computes it "
             "(export it with --format c or lsl instead)")
     raise NotImplementedError(f"ONNX export of recurrent layer {name} is not supported")
+
+
+def _efficient_cells() -> dict[str, type]:
+    try:
+        from ..nn.cells import FastGRNN, GroupedLSTM
+    except ImportError:  # pragma: no cover - cells module absent
+        return {}
+    return {"GroupedLSTM": GroupedLSTM, "FastGRNN": FastGRNN}
 
 
 def _grouped_lstm_layers(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
@@ -192,6 +205,17 @@ class _Graph:
     def one(self, op: str, inputs: list[str], **attrs: Any) -> str:
         return self.node(op, inputs, **attrs)[0]
 
+    def dequantized(self, name: str, codes: np.ndarray, scales: np.ndarray, shape: list[int] | None = None) -> str:
+        """int8 ``codes`` (N, C) with per-row ``scales`` (N,) → DequantizeLinear (axis 0) → float [→ shape]."""
+        rows = codes.shape[0]
+        out = self.one("DequantizeLinear", [
+            self.const(f"{name}.codes", codes.astype(np.int8)),
+            self.const(f"{name}.scale", scales.astype(np.float32)),
+            self.const(f"{name}.zero_point", np.zeros(rows, np.int8))], axis=0)
+        if shape is not None:
+            out = self.one("Reshape", [out, self.ints(f"{name}.shape", list(shape))])
+        return out
+
     def reduce(self, op: str, x: str, axis: int, keepdims: int = 0) -> str:
         """Reduce* over one axis; axes moved from attribute to input in opset 18 (13 for ReduceSum)."""
         takes_input = self.opset >= (13 if op == "ReduceSum" else 18)
@@ -200,15 +224,45 @@ class _Graph:
         return self.one(op, [x], axes=[axis], keepdims=keepdims)
 
 
+def _stacked_codes(layer: OnnxRecurrentLayer, which: int, quant: dict[str, Any], prefix: str
+                   ) -> tuple[np.ndarray, np.ndarray, list[int]] | None:
+    """int8 codes (D*G*H, C), per-row scales (D*G*H,) in ONNX gate order and the shape (D, G*H, C),
+    if every direction has codes."""
+    source, target = layer.gate_orders
+    codes, scales = [], []
+    for names in layer.names:
+        q = quant.get(f"{prefix}{names[which]}")
+        if q is None:
+            return None
+        rows = q.codes.shape[0]
+        scale = q.scales.expand(rows) if q.scales.numel() == 1 else q.scales  # per-tensor → per row
+        codes.append(reorder_gates(q.codes.cpu().numpy(), source, target))
+        scales.append(reorder_gates(scale.cpu().numpy(), source, target))
+    stacked = np.stack(codes)  # (D, G*H, C)
+    return stacked.reshape(-1, stacked.shape[-1]), np.concatenate(scales), list(stacked.shape)
+
+
 def _recurrent_stack(g: _Graph, layers: list[OnnxRecurrentLayer], x: str, seq_lens: str | None,
-                     prefix: str) -> tuple[str, list[list[str]]]:
-    """Emit the recurrent nodes. x: (T, B, I). Returns seq (T, B, D*H) and per layer [Y_h(, Y_c)]."""
+                     prefix: str, quant: dict[str, Any] | None = None, quant_prefix: str = ""
+                     ) -> tuple[str, list[list[str]]]:
+    """Emit the recurrent nodes. x: (T, B, I). Returns seq (T, B, D*H) and per layer [Y_h(, Y_c)].
+
+    ``quant``: quantized tensors by parameter name (``quant_prefix`` + ``weight_ih_l0``);
+    W and R with codes are stored as int8 + DequantizeLinear (QDQ), the rest as float.
+    """
     shape_tbf = g.ints(f"{prefix}.shape_tbf", [0, 0, -1])
     states = []
     for k, layer in enumerate(layers):
         w, r, b = layer.onnx_tensors()
         directions = w.shape[0]
-        inputs = [x, g.const(f"{prefix}.W_l{k}", w), g.const(f"{prefix}.R_l{k}", r)]
+        matrices = []
+        for which, (label, dense) in enumerate((("W", w), ("R", r))):
+            coded = _stacked_codes(layer, which, quant, quant_prefix) if quant and layer.names else None
+            if coded is None:
+                matrices.append(g.const(f"{prefix}.{label}_l{k}", dense))
+            else:
+                matrices.append(g.dequantized(f"{prefix}.{label}_l{k}", *coded))
+        inputs = [x, *matrices]
         inputs.append(g.const(f"{prefix}.B_l{k}", b) if b is not None else "")
         inputs.append(seq_lens or "")
         while inputs and inputs[-1] == "":  # trailing optional inputs are omitted
@@ -283,8 +337,43 @@ def _f32(t: Tensor) -> np.ndarray:
     return t.detach().to(torch.float32).cpu().numpy()
 
 
+def _quantized_weights(model: nn.Module) -> dict[str, Any]:
+    """The model's int codes + scales by parameter name, kept only where they reproduce the effective tensor."""
+    try:
+        from ..compress.quantize import quantized_tensors
+    except ImportError as err:  # pragma: no cover - compression package absent
+        raise NotImplementedError("quantized ONNX export needs lstmlite.compress") from err
+    found = {}
+    for name, q in quantized_tensors(model).items():
+        if q.codes.dim() != 2 or q.bits > 8:
+            continue  # low-rank factors ("...original0") and grouped 3-D weights: exported as float
+        owner, _, leaf = name.rpartition(".")
+        module = model.get_submodule(owner) if owner else model
+        effective = getattr(module, leaf, None)
+        if not isinstance(effective, Tensor) or effective.shape != q.codes.shape:
+            continue
+        with torch.no_grad():
+            diff = float((q.dequantized().to(effective.dtype) - effective.detach()).abs().max())
+            peak = float(effective.detach().abs().max())
+        if diff > 1e-6 * max(1.0, peak):
+            # Something after the quantizer (e.g. a mask) changes the tensor: store the effective floats.
+            log.warning("%s: codes * scales differ from the effective weight by %.3g; exported as float", name, diff)
+            continue
+        found[name] = q
+    return found
+
+
+def _weight(g: _Graph, name: str, tensor: Tensor, quant: dict[str, Any], key: str) -> str:
+    """A float weight as an initializer, or int8 codes + DequantizeLinear when quantized."""
+    q = quant.get(key)
+    if q is None:
+        return g.const(name, _f32(tensor))
+    scales = q.scales.expand(q.codes.shape[0]) if q.scales.numel() == 1 else q.scales
+    return g.dequantized(name, q.codes.cpu().numpy(), scales.cpu().numpy())
+
+
 def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool | None = None,
-                     probabilities: bool = False) -> Any:
+                     probabilities: bool = False, quantize: str | None = None) -> Any:
     """Build the ONNX ``ModelProto`` for ``model`` (see :func:`export_onnx`)."""
     import onnx
     from onnx import TensorProto, helper
@@ -297,7 +386,7 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
         raise ValueError(f"opset {opset} is too old; lstmlite writes opset {MIN_OPSET} or newer")
     model = model.eval()
     g = _Graph(opset)
-    bare = isinstance(model, RecurrentLayer) or type(model).__name__ in ("GroupedLSTM", "FastGRNN")
+    bare = isinstance(model, (RecurrentLayer, *_efficient_cells().values()))
     if not bare and not isinstance(model, (SequenceClassifier, LanguageModel, Forecaster)):
         raise TypeError(f"export_onnx expects an lstmlite task model or recurrent layer, got {type(model).__name__}")
     rnn = model if bare else model.rnn
@@ -309,6 +398,12 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
         raise ValueError("a LanguageModel takes no lengths; export it with lengths=False")
     if probabilities and (bare or isinstance(model, Forecaster)):
         raise ValueError("probabilities=True needs a classifier or language model")
+    if quantize not in (None, "qdq"):
+        raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
+    quant = _quantized_weights(model) if quantize else {}
+    if quantize and not quant:
+        raise ValueError("quantize='qdq' needs a model with quantized weights (compress it with a "
+                         "weight_quant / fake_quant recipe first)")
 
     tokens = not bare and model.embedding is not None
     batch_first = True if not bare else bool(getattr(rnn, "batch_first", True))
@@ -326,10 +421,11 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
     if isinstance(model, Forecaster) and getattr(model, "instance_norm", False):
         x, level = _instance_norm(g, x, "lengths" if lengths else None)
     if tokens:
-        x = g.one("Gather", [g.const("embedding.weight", _f32(model.embedding.weight)), x], axis=0)
+        table = _weight(g, "embedding.weight", model.embedding.weight, quant, "embedding.weight")
+        x = g.one("Gather", [table, x], axis=0)
     if batch_first:
         x = g.one("Transpose", [x], perm=[1, 0, 2])  # (T, B, I): ORT runs layout 0 only
-    seq, states = _recurrent_stack(g, layers, x, seq_lens, "rnn")
+    seq, states = _recurrent_stack(g, layers, x, seq_lens, "rnn", quant, "" if bare else "rnn.")
 
     outputs: list[Any] = []
     if bare:
@@ -351,16 +447,16 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
         head_w = model.head.weight
         out_name = "probabilities" if probabilities else ("forecast" if isinstance(model, Forecaster) else "logits")
         if is_lm:
-            tied = model.embedding is not None and head_w is model.embedding.weight
+            tied = model.embedding is not None and bool(getattr(model, "tie_weights", False))
             y = g.one("Transpose", [seq], perm=[1, 0, 2])  # (B, T, F)
-            w_t = (g.one("Transpose", ["embedding.weight"], perm=[1, 0]) if tied
-                   else g.const("head.weight_t", _f32(head_w).T.copy()))  # (F, V)
+            w = table if tied else _weight(g, "head.weight", head_w, quant, "head.weight")  # (V, F)
+            w_t = g.one("Transpose", [w], perm=[1, 0])  # (F, V); folded by runtimes at load
             logits = g.one("Add", [g.one("MatMul", [y, w_t]), g.const("head.bias", _f32(model.head.bias))])
             dims: list[Any] = ["batch", "time", model.head.out_features]
         else:
             pooled = _pool(g, model.pooling if isinstance(model, SequenceClassifier) else "last", seq,
                            states[-1][0], "lengths" if lengths else None)
-            logits = g.one("Gemm", [pooled, g.const("head.weight", _f32(head_w)),
+            logits = g.one("Gemm", [pooled, _weight(g, "head.weight", head_w, quant, "head.weight"),
                                     g.const("head.bias", _f32(model.head.bias))], transB=1)
             dims = ["batch", model.head.out_features]
             if isinstance(model, Forecaster):
@@ -377,8 +473,9 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
     onnx_model.ir_version = helper.find_min_ir_version_for(list(onnx_model.opset_import))
     config = model.config() if hasattr(model, "config") else {}
     meta = {METADATA_KEY: json.dumps({"type": type(model).__name__, "config": config,
-                                      "lengths": bool(lengths), "probabilities": bool(probabilities)})}
-    if isinstance(rnn, (SimpleRNN, GRUResetBefore)) or type(rnn).__name__ == "GroupedLSTM":
+                                      "lengths": bool(lengths), "probabilities": bool(probabilities),
+                                      "quantized": sorted(quant)})}
+    if isinstance(rnn, (SimpleRNN, GRUResetBefore, *_efficient_cells().values())):
         meta["lstmlite.note"] = f"recurrent layer {type(rnn).__name__} written as standard {layers[0].op} nodes"
     helper.set_model_props(onnx_model, meta)
     onnx.checker.check_model(onnx_model, full_check=True)
@@ -402,7 +499,7 @@ def _as_model(source: Any) -> nn.Module:
 
 
 def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, lengths: bool | None = None,
-                probabilities: bool = False) -> Path:
+                probabilities: bool = False, quantize: str | None = None) -> Path:
     """Write ``source`` as an ONNX file with standard recurrent operators.
 
     Args:
@@ -415,6 +512,11 @@ def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, le
             classifiers and forecasters, no for language models and bare layers.
         probabilities: end with Softmax (classifier / language model), e.g. to compare
             with a Keras model whose last layer is ``Dense(softmax)``.
+        quantize: ``"qdq"`` stores every weight-quantized tensor (``weight_quant`` /
+            ``fake_quant`` compression, int8 or int4 codes) as int8 codes + per-row
+            fp32 scales feeding ``DequantizeLinear``: about 4x smaller, and the
+            runtime computes with exactly the dequantized weights our model uses.
+            Other tensors (biases, low-rank factors) stay float.
 
     Graph signature (batch B and time T dynamic):
         inputs ``input`` (B, T) int64 tokens or (B, T, F) float, [``lengths`` (B,) int64];
@@ -428,7 +530,8 @@ def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, le
     Raises:
         NotImplementedError: FastGRNN, or an LSTM with ``proj_size``.
     """
-    onnx_model = build_onnx_model(_as_model(source), opset=opset, lengths=lengths, probabilities=probabilities)
+    onnx_model = build_onnx_model(_as_model(source), opset=opset, lengths=lengths, probabilities=probabilities,
+                                  quantize=quantize)
     import onnx
 
     path = Path(path)

@@ -32,9 +32,9 @@ class ModelImportError(ValueError):
 
 def _cell_name(rnn: nn.Module) -> str | None:
     """Our task models' cell name for ``rnn``, or None when the registry has no such cell."""
-    if type(rnn) is LSTM:
+    if isinstance(rnn, LSTM):  # isinstance: a parametrized layer is a generated subclass
         return "lstm"
-    if type(rnn) is GRU:
+    if isinstance(rnn, GRU):
         return "gru"
     return None
 
