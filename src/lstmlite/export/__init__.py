@@ -1,1 +1,19 @@
-"""lstmlite.export."""
+"""lstmlite.export: deployable artefacts from models and run dirs.
+
+ONNX (:func:`export_onnx`, standard LSTM/GRU/RNN operators) needs the ``onnx`` extra
+and is imported on first use, so ``import lstmlite.export`` costs nothing without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["export_onnx", "check_onnx"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("export_onnx", "check_onnx", "build_onnx_model"):
+        from . import onnx as _onnx
+
+        return getattr(_onnx, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,7 +53,7 @@ from torch import Tensor, nn
 
 from ..importers.gates import ONNX_GRU, ONNX_LSTM, ONNX_RNN, TORCH_GRU, TORCH_LSTM, TORCH_RNN, reorder_gates
 
-__all__ = ["export_onnx", "build_onnx_model", "DEFAULT_OPSET", "METADATA_KEY"]
+__all__ = ["export_onnx", "build_onnx_model", "check_onnx", "DEFAULT_OPSET", "METADATA_KEY"]
 
 log = logging.getLogger(__name__)
 
@@ -541,3 +541,39 @@ def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, le
     tmp.replace(path)  # atomic: a crash never leaves half a file
     log.info("wrote %s (%d nodes, opset %d)", path, len(onnx_model.graph.node), opset)
     return path
+
+
+def check_onnx(model: nn.Module, path: str | Path, batch: int = 3, steps: int = 9, seed: int = 0) -> float:
+    """Run ``path`` in ONNX Runtime and ``model`` on the same random batch; return the max abs difference.
+
+    The batch has sequences of different lengths when the graph takes ``lengths``,
+    so padding handling is part of the check.
+    """
+    import onnxruntime as ort
+
+    from ..nn.models import LanguageModel
+
+    model = model.eval()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    generator = torch.Generator().manual_seed(seed)
+    embedding = getattr(model, "embedding", None)
+    if embedding is not None:
+        x = torch.randint(0, embedding.num_embeddings, (batch, steps), generator=generator)
+    else:
+        rnn = getattr(model, "rnn", model)
+        x = torch.randn(batch, steps, rnn.input_size, generator=generator)
+    feeds = {"input": x.numpy()}
+    lengths = None
+    if "lengths" in names:
+        lengths = torch.clamp(steps - 3 * torch.arange(batch), min=1)
+        feeds["lengths"] = lengths.numpy()
+    with torch.no_grad():
+        if isinstance(model, LanguageModel) or not hasattr(model, "head"):
+            ours = model(x)[0] if lengths is None else model(x, lengths=lengths)[0]
+        else:
+            ours = model(x, lengths=lengths)
+    got = session.run(None, feeds)[0]
+    if "probabilities" in [o.name for o in session.get_outputs()][:1]:
+        ours = torch.softmax(ours, -1)
+    return float(np.max(np.abs(got - ours.numpy()))) if got.size else 0.0

@@ -1,1 +1,31 @@
-"""lstmlite.importers."""
+"""lstmlite.importers: bring PyTorch, Keras and ONNX recurrent models into lstmlite.
+
+    import_torch(module_or_state_dict_or_file, arch=None, out=None)
+    import_keras(path, out=None)            .keras (Keras 3) or legacy .h5 (h5py)
+    import_onnx(path, out=None)             graphs with LSTM / GRU / RNN operators
+    import_onnx_node(node, tensors)         one ONNX recurrent node → our layer, ONNX conventions
+
+Each returns our model (``model.import_info`` says where it came from) and, with
+``out``, writes a run dir. Frameworks are imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._common import ModelImportError
+from .layers import GRUResetBefore, SimpleRNN
+
+__all__ = ["import_torch", "import_keras", "import_onnx", "import_onnx_node", "ModelImportError",
+           "SimpleRNN", "GRUResetBefore"]
+
+_LAZY = {"import_torch": "torch", "import_keras": "keras", "import_onnx": "onnx", "import_onnx_node": "onnx",
+         "OnnxRecurrentNode": "onnx", "UnsupportedOnnxError": "onnx"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

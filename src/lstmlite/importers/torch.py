@@ -44,7 +44,7 @@ from ..nn.layers import GRU, LSTM, RecurrentLayer, from_torch
 from ._common import ModelImportError, assemble_model, save_imported
 from .layers import SimpleRNN
 
-__all__ = ["import_torch", "load_state_dict_file", "layer_from_state_dict"]
+__all__ = ["import_torch", "load_state_dict_file", "layer_from_state_dict", "read_arch"]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     return dict(loaded)
 
 
-def _read_arch(arch: dict[str, Any] | str | Path | None) -> dict[str, Any]:
+def read_arch(arch: dict[str, Any] | str | Path | None) -> dict[str, Any]:
     if arch is None:
         return {}
     if isinstance(arch, dict):
@@ -334,7 +334,7 @@ def import_torch(
     Returns:
         Our model (eval mode); ``model.import_info`` records the source.
     """
-    arch_dict = _read_arch(arch)
+    arch_dict = read_arch(arch)
     info: dict[str, Any] = {"source": "torch"}
     if isinstance(source, nn.Module):
         model = _from_module(source, arch_dict, key_map)

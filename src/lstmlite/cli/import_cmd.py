@@ -1,0 +1,83 @@
+"""``lstmlite import torch|keras|onnx FILE --out RUN``: a model from another framework → a run dir."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import CliError, HelpFormatter, example_epilog, format_bytes, format_table
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "import", help="import a PyTorch, Keras or ONNX model as a run dir",
+        description="Bring an LSTM/GRU model from another framework into lstmlite and write it as a run dir "
+                    "(then compress, export or benchmark it like a model trained here).\n\n"
+                    "torch: a state_dict file (.pt/.pth read with weights_only=True, or .safetensors); "
+                    "--arch gives what the weights do not say (kind, pooling, …) as JSON or a run dir.\n"
+                    "keras: a .keras file (Keras 3, PyTorch backend, checked against Keras) or a legacy .h5.\n"
+                    "onnx: a graph with LSTM/GRU/RNN operators (PyTorch's exporter, tf2onnx, lstmlite), "
+                    "checked against ONNX Runtime.\n\n"
+                    "The imported model returns logits: a final softmax is dropped and recorded in "
+                    "config.json under import.output_activation.",
+        epilog=example_epilog(
+            "lstmlite import keras sentiment.keras --out runs/sentiment",
+            "lstmlite import torch weights.pt --arch '{\"kind\": \"classifier\", \"pooling\": \"last\"}' --out runs/pt",
+            "lstmlite import onnx model.onnx --out runs/from-onnx"),
+        formatter_class=HelpFormatter)
+    parser.add_argument("framework", choices=["torch", "keras", "onnx"], help="where the model comes from")
+    parser.add_argument("file", help="the model file")
+    parser.add_argument("--out", required=True, help="run dir to create")
+    parser.add_argument("--arch", default=None,
+                        help="torch: architecture as a JSON string, a JSON file or a run dir (our model config)")
+    parser.add_argument("--kind", choices=["classifier", "lm", "forecaster"], default=None,
+                        help="onnx/torch: the model kind when it cannot be read from the file")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="keras/onnx: skip running the source model to check the import")
+    parser.set_defaults(func=run)
+
+
+def _arch(text: str | None, kind: str | None) -> dict | str | None:
+    """--arch (JSON text, JSON file or run dir) with --kind folded in."""
+    arch: dict | str | None = text
+    if text is not None and text.strip().startswith("{"):
+        try:
+            arch = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise CliError(f"--arch is not valid JSON ({err})") from None
+    if kind:
+        from ..importers.torch import read_arch
+
+        arch = {**read_arch(arch), "kind": kind}
+    return arch
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.framework == "torch":
+        from ..importers.torch import import_torch
+
+        model = import_torch(args.file, arch=_arch(args.arch, args.kind), out=args.out)
+    elif args.framework == "keras":
+        if args.arch or args.kind:
+            raise CliError("--arch/--kind are for torch and onnx imports; a Keras file says its architecture")
+        from ..importers.keras import import_keras
+
+        model = import_keras(args.file, out=args.out, verify=not args.no_verify)
+    else:
+        if args.arch:
+            raise CliError("--arch is for torch imports")
+        from ..importers.onnx import import_onnx
+
+        model = import_onnx(args.file, out=args.out, kind=args.kind, verify=not args.no_verify)
+    from ..io import read_json
+
+    metrics = read_json(f"{args.out}/metrics.json")
+    info = model.import_info
+    rows = [("model", type(model).__name__), ("cell", getattr(model, "cell", "")),
+            ("params", metrics.get("params", "")), ("size", format_bytes(metrics.get("size_bytes", 0))),
+            ("output activation dropped", info.get("output_activation") or "none")]
+    if "verified_max_error" in info:
+        rows.append(("max difference vs source", f"{info['verified_max_error']:.2e}"))
+    print(format_table(rows, ["", "value"]))
+    print(f"wrote {args.out}")
+    return 0
