@@ -1,0 +1,548 @@
+/*
+ * _lslmodule.c -- the CPython binding of the native runtime (lstmlite.runtime._lsl).
+ *
+ * Deliberately thin and numpy-free at build time: arrays cross through the buffer
+ * protocol, the Python side (engine.py) allocates outputs and checks dtypes/shapes
+ * with friendly messages, and this file re-checks every size before calling C (a
+ * wrong call raises, never crashes).
+ *
+ *   Model(data: bytes, act: int)            parse + pack a .lsl image
+ *   Model.run(inputs, lengths, state, out)  whole sequences (GIL released)
+ *   Model.stream(batch) -> Stream           per-stream state + step workspace
+ *   Stream.step(x, out)                     one step; no allocation
+ *   Stream.reset(), Stream.get_state(buf), Stream.set_state(buf)
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#include "lsl.h"
+
+static PyObject *LslError; /* lstmlite.runtime._lsl.Error (a ValueError) */
+
+static int raise_rc(int rc) {
+    PyErr_Format(LslError, "lstmlite runtime error %d: %s", rc, lsl_strerror(rc));
+    return -1;
+}
+
+/* 64-byte aligned block (zeroed when `zero`); *raw keeps the pointer to free. */
+static void *aligned_alloc64z(size_t bytes, void **raw, int zero) {
+    char *p = zero ? (char *)PyMem_RawCalloc(1, bytes + 64) : (char *)PyMem_RawMalloc(bytes + 64);
+    if (!p) return NULL;
+    *raw = p;
+    return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+}
+
+static void *aligned_alloc64(size_t bytes, void **raw) { return aligned_alloc64z(bytes, raw, 1); }
+
+/* ---- Model ------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    void *raw;
+    const lsl_model *model;
+    int act;
+} ModelObject;
+
+static void Model_dealloc(ModelObject *self) {
+    PyMem_RawFree(self->raw);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Model_init(ModelObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"data", "act", NULL};
+    Py_buffer view;
+    int act = LSL_ACT_FLOAT, rc;
+    size_t need = 0;
+    void *arena;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*|i", kwlist, &view, &act)) return -1;
+    rc = lsl_load(view.buf, (size_t)view.len, act, NULL, 0, NULL, &need);
+    if (rc != LSL_OK) {
+        PyBuffer_Release(&view);
+        return raise_rc(rc);
+    }
+    PyMem_RawFree(self->raw);
+    self->raw = NULL;
+    self->model = NULL;
+    arena = aligned_alloc64(need, &self->raw);
+    if (!arena) {
+        PyBuffer_Release(&view);
+        PyErr_NoMemory();
+        return -1;
+    }
+    rc = lsl_load(view.buf, (size_t)view.len, act, arena, need, &self->model, NULL);
+    PyBuffer_Release(&view);
+    if (rc != LSL_OK) {
+        PyMem_RawFree(self->raw);
+        self->raw = NULL;
+        self->model = NULL;
+        return raise_rc(rc);
+    }
+    self->act = act;
+    return 0;
+}
+
+static int model_ready(ModelObject *self) {
+    if (!self->model) {
+        PyErr_SetString(LslError, "model is not initialised");
+        return 0;
+    }
+    return 1;
+}
+
+/* Get a C-contiguous buffer of the given item format ('f' float32, 'i' int32). */
+static int get_buf(PyObject *obj, Py_buffer *view, char fmt, int writable, const char *what) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    const char *f;
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous%s array", what, writable ? " writable" : "");
+        return -1;
+    }
+    f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') ++f;
+    if (!((fmt == 'f' && strcmp(f, "f") == 0 && view->itemsize == 4) ||
+          (fmt == 'i' && (strcmp(f, "i") == 0 || (strcmp(f, "l") == 0 && view->itemsize == 4)) &&
+           view->itemsize == 4) ||
+          (fmt == 'b' && strcmp(f, "b") == 0 && view->itemsize == 1))) {
+        PyErr_Format(PyExc_TypeError, "%s must be %s", what,
+                     fmt == 'f' ? "float32" : (fmt == 'i' ? "int32" : "int8"));
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* run(inputs, lengths, state, out): shapes (B, T, I) float32 or (B, T) int32 tokens;
+ * lengths (B,) int32 or None; state float32 with state_floats(B) items or None; out
+ * float32 with B * run_out_floats(T) items. */
+static PyObject *Model_run(ModelObject *self, PyObject *args) {
+    PyObject *inputs, *lengths_obj, *state_obj, *out_obj;
+    Py_buffer in = {0}, len = {0}, st = {0}, out = {0};
+    int has_len = 0, has_state = 0, rc = LSL_OK, tokens;
+    Py_ssize_t batch, steps;
+    size_t need, raw_bytes;
+    void *raw = NULL, *work;
+    const lsl_model *m;
+    if (!model_ready(self)) return NULL;
+    m = self->model;
+    if (!PyArg_ParseTuple(args, "OOOO", &inputs, &lengths_obj, &state_obj, &out_obj)) return NULL;
+    tokens = m->embedding.num > 0;
+    if (get_buf(inputs, &in, tokens ? 'i' : 'f', 0, tokens ? "token ids" : "inputs") < 0) return NULL;
+    if (in.ndim != (tokens ? 2 : 3) || (!tokens && in.shape[2] != lsl_model_input_size(m))) {
+        PyErr_Format(PyExc_ValueError, "inputs must have shape %s", tokens ? "(B, T)" : "(B, T, input_size)");
+        goto fail;
+    }
+    batch = in.shape[0];
+    steps = in.shape[1];
+    if (batch < 1 || steps < 1 || batch > (1 << 24) || steps > (1 << 28)) {
+        PyErr_SetString(PyExc_ValueError, "inputs need at least one sequence of at least one step");
+        goto fail;
+    }
+    if (lengths_obj != Py_None) {
+        if (get_buf(lengths_obj, &len, 'i', 0, "lengths") < 0) goto fail;
+        has_len = 1;
+        if (len.ndim != 1 || len.shape[0] != batch) {
+            PyErr_SetString(PyExc_ValueError, "lengths must have shape (B,)");
+            goto fail;
+        }
+    }
+    if (state_obj != Py_None) {
+        if (get_buf(state_obj, &st, 'f', 1, "state") < 0) goto fail;
+        has_state = 1;
+        if ((size_t)(st.len / 4) != lsl_model_state_floats(m, (int32_t)batch)) {
+            PyErr_SetString(PyExc_ValueError, "state has the wrong size for this batch");
+            goto fail;
+        }
+    }
+    if (get_buf(out_obj, &out, 'f', 1, "out") < 0) goto fail;
+    if ((size_t)(out.len / 4) != (size_t)batch * lsl_model_run_out_floats(m, (int32_t)steps)) {
+        PyErr_SetString(PyExc_ValueError, "out has the wrong size");
+        goto fail;
+    }
+    need = lsl_model_run_bytes(m, (int32_t)batch, (int32_t)steps);
+    if (need == 0) {
+        PyErr_SetString(PyExc_ValueError, "batch or sequence too large");
+        goto fail;
+    }
+    raw_bytes = need;
+    work = aligned_alloc64z(raw_bytes, &raw, 0); /* the run initialises what it reads */
+    if (!work) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = lsl_model_run(m, (int32_t)batch, (int32_t)steps, tokens ? NULL : (const float *)in.buf,
+                       tokens ? (const int32_t *)in.buf : NULL, has_len ? (const int32_t *)len.buf : NULL,
+                       (float *)out.buf, has_state ? (float *)st.buf : NULL, work, need);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(raw);
+    if (rc != LSL_OK) {
+        raise_rc(rc);
+        goto fail;
+    }
+    PyBuffer_Release(&in);
+    if (has_len) PyBuffer_Release(&len);
+    if (has_state) PyBuffer_Release(&st);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+fail:
+    if (in.obj) PyBuffer_Release(&in);
+    if (len.obj) PyBuffer_Release(&len);
+    if (st.obj) PyBuffer_Release(&st);
+    if (out.obj) PyBuffer_Release(&out);
+    return NULL;
+}
+
+static PyObject *Model_state_floats(ModelObject *self, PyObject *arg) {
+    long batch;
+    if (!model_ready(self)) return NULL;
+    batch = PyLong_AsLong(arg);
+    if (batch == -1 && PyErr_Occurred()) return NULL;
+    if (batch < 1 || batch > (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "batch must be in [1, 2**24]");
+        return NULL;
+    }
+    return PyLong_FromSize_t(lsl_model_state_floats(self->model, (int32_t)batch));
+}
+
+static PyObject *Model_run_out_floats(ModelObject *self, PyObject *arg) {
+    long steps;
+    if (!model_ready(self)) return NULL;
+    steps = PyLong_AsLong(arg);
+    if (steps == -1 && PyErr_Occurred()) return NULL;
+    if (steps < 1 || steps > (1 << 28)) {
+        PyErr_SetString(PyExc_ValueError, "steps must be positive");
+        return NULL;
+    }
+    return PyLong_FromSize_t(lsl_model_run_out_floats(self->model, (int32_t)steps));
+}
+
+static PyObject *Model_info(ModelObject *self, PyObject *Py_UNUSED(ignored)) {
+    const lsl_model *m;
+    PyObject *layers, *d;
+    int32_t k;
+    if (!model_ready(self)) return NULL;
+    m = self->model;
+    layers = PyList_New(m->num_layers);
+    if (!layers) return NULL;
+    for (k = 0; k < m->num_layers; ++k) {
+        const lsl_layer *l = &m->layers[k];
+        PyObject *item = Py_BuildValue(
+            "{s:s,s:i,s:i,s:i,s:i,s:s}", "cell", l->cell == LSL_LSTM ? "lstm" : "gru", "input_size", l->input_size,
+            "hidden_size", l->hidden_size, "proj_size", l->proj_size, "num_directions", l->num_directions, "weights",
+            l->dir[0].w_hh.dtype == LSL_F32 ? "fp32" : "int8");
+        if (!item) {
+            Py_DECREF(layers);
+            return NULL;
+        }
+        PyList_SET_ITEM(layers, k, item);
+    }
+    d = Py_BuildValue("{s:N,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:n}", "layers", layers, "input_size",
+                      lsl_model_input_size(m), "feature_size", lsl_model_feature_size(m), "vocab_size",
+                      m->embedding.num, "head_mode", m->head_mode, "pooling", m->pooling, "n_out",
+                      m->head_mode == LSL_HEAD_NONE ? 0 : m->head.rows, "act", self->act, "step_out",
+                      (Py_ssize_t)lsl_model_step_out_floats(m));
+    return d;
+}
+
+static PyTypeObject StreamType;
+
+typedef struct {
+    PyObject_HEAD
+    ModelObject *owner; /* keeps the model alive */
+    int32_t batch;
+    size_t state_floats, work_bytes, in_items, out_items;
+    void *raw_state, *raw_work;
+    float *state;
+    void *work;
+} StreamObject;
+
+static PyObject *Model_stream(ModelObject *self, PyObject *arg) {
+    long batch;
+    StreamObject *s;
+    const lsl_model *m;
+    if (!model_ready(self)) return NULL;
+    m = self->model;
+    batch = PyLong_AsLong(arg);
+    if (batch == -1 && PyErr_Occurred()) return NULL;
+    if (batch < 1 || batch > (1 << 20)) {
+        PyErr_SetString(PyExc_ValueError, "batch must be in [1, 2**20]");
+        return NULL;
+    }
+    if (lsl_model_step_bytes(m, (int32_t)batch) == 0) return raise_rc(LSL_ERR_SHAPE), NULL;
+    s = PyObject_New(StreamObject, &StreamType);
+    if (!s) return NULL;
+    s->owner = self;
+    Py_INCREF(self);
+    s->batch = (int32_t)batch;
+    s->state_floats = lsl_model_state_floats(m, (int32_t)batch);
+    s->work_bytes = lsl_model_step_bytes(m, (int32_t)batch);
+    s->in_items = (size_t)batch * (m->embedding.num > 0 ? 1 : (size_t)lsl_model_input_size(m));
+    s->out_items = (size_t)batch * lsl_model_step_out_floats(m);
+    s->raw_state = s->raw_work = NULL;
+    s->state = (float *)aligned_alloc64(s->state_floats * sizeof(float), &s->raw_state);
+    s->work = aligned_alloc64(s->work_bytes, &s->raw_work);
+    if (!s->state || !s->work) {
+        Py_DECREF(s);
+        return PyErr_NoMemory();
+    }
+    return (PyObject *)s;
+}
+
+static PyMethodDef Model_methods[] = {
+    {"run", (PyCFunction)Model_run, METH_VARARGS, "run(inputs, lengths, state, out): whole sequences."},
+    {"stream", (PyCFunction)Model_stream, METH_O, "stream(batch) -> Stream: state for `batch` streams."},
+    {"state_floats", (PyCFunction)Model_state_floats, METH_O, "floats of state for a batch"},
+    {"run_out_floats", (PyCFunction)Model_run_out_floats, METH_O, "output floats per sequence of T steps"},
+    {"info", (PyCFunction)Model_info, METH_NOARGS, "dict describing the model"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ModelType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "lstmlite.runtime._lsl.Model",
+    .tp_basicsize = sizeof(ModelObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A loaded .lsl model (weights packed for this CPU's kernels).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Model_init,
+    .tp_dealloc = (destructor)Model_dealloc,
+    .tp_methods = Model_methods,
+};
+
+/* ---- Stream ------------------------------------------------------------------------ */
+
+static void Stream_dealloc(StreamObject *self) {
+    PyMem_RawFree(self->raw_state);
+    PyMem_RawFree(self->raw_work);
+    Py_XDECREF(self->owner);
+    PyObject_Free(self);
+}
+
+/* step(x, out): x float32 (B*I items) or int32 tokens (B items); out float32. The
+ * hot path: buffer checks, one C call, no allocation. */
+static PyObject *Stream_step(StreamObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer in, out;
+    const lsl_model *m = self->owner->model;
+    int tokens = m->embedding.num > 0, rc;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "step(x, out) takes two arguments");
+        return NULL;
+    }
+    if (get_buf(args[0], &in, tokens ? 'i' : 'f', 0, tokens ? "token ids" : "x") < 0) return NULL;
+    if ((size_t)(in.len / 4) != self->in_items) {
+        PyBuffer_Release(&in);
+        PyErr_Format(PyExc_ValueError, "x must hold %zu values (batch %d)", self->in_items, (int)self->batch);
+        return NULL;
+    }
+    if (get_buf(args[1], &out, 'f', 1, "out") < 0) {
+        PyBuffer_Release(&in);
+        return NULL;
+    }
+    if ((size_t)(out.len / 4) != self->out_items) {
+        PyBuffer_Release(&in);
+        PyBuffer_Release(&out);
+        PyErr_SetString(PyExc_ValueError, "out has the wrong size");
+        return NULL;
+    }
+    rc = lsl_model_step(m, self->batch, tokens ? NULL : (const float *)in.buf, tokens ? (const int32_t *)in.buf : NULL,
+                        self->state, (float *)out.buf, self->work, self->work_bytes);
+    PyBuffer_Release(&in);
+    PyBuffer_Release(&out);
+    if (rc != LSL_OK) return raise_rc(rc), NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_reset(StreamObject *self, PyObject *Py_UNUSED(ignored)) {
+    memset(self->state, 0, self->state_floats * sizeof(float));
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_get_state(StreamObject *self, PyObject *arg) {
+    Py_buffer b;
+    if (get_buf(arg, &b, 'f', 1, "state") < 0) return NULL;
+    if ((size_t)(b.len / 4) != self->state_floats) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "state buffer has the wrong size");
+        return NULL;
+    }
+    memcpy(b.buf, self->state, self->state_floats * sizeof(float));
+    PyBuffer_Release(&b);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_set_state(StreamObject *self, PyObject *arg) {
+    Py_buffer b;
+    if (get_buf(arg, &b, 'f', 0, "state") < 0) return NULL;
+    if ((size_t)(b.len / 4) != self->state_floats) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError, "state buffer has the wrong size");
+        return NULL;
+    }
+    memcpy(self->state, b.buf, self->state_floats * sizeof(float));
+    PyBuffer_Release(&b);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_get_batch(StreamObject *self, void *Py_UNUSED(c)) { return PyLong_FromLong(self->batch); }
+static PyObject *Stream_get_state_floats(StreamObject *self, void *Py_UNUSED(c)) {
+    return PyLong_FromSize_t(self->state_floats);
+}
+
+static PyGetSetDef Stream_getset[] = {
+    {"batch", (getter)Stream_get_batch, NULL, "streams advanced together", NULL},
+    {"state_floats", (getter)Stream_get_state_floats, NULL, "floats of recurrent state", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMethodDef Stream_methods[] = {
+    {"step", (PyCFunction)(void (*)(void))Stream_step, METH_FASTCALL, "step(x, out): advance one step."},
+    {"reset", (PyCFunction)Stream_reset, METH_NOARGS, "zero the state"},
+    {"get_state", (PyCFunction)Stream_get_state, METH_O, "copy the state into a float32 buffer"},
+    {"set_state", (PyCFunction)Stream_set_state, METH_O, "load the state from a float32 buffer"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject StreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "lstmlite.runtime._lsl.Stream",
+    .tp_basicsize = sizeof(StreamObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Recurrent state (and step workspace) of one or more streams of a Model.",
+    .tp_dealloc = (destructor)Stream_dealloc,
+    .tp_methods = Stream_methods,
+    .tp_getset = Stream_getset,
+};
+
+/* ---- module functions ------------------------------------------------------------- */
+
+static PyObject *mod_isa_set(PyObject *Py_UNUSED(mod), PyObject *arg) {
+    const char *name = PyUnicode_AsUTF8(arg);
+    int level, rc;
+    if (!name) return NULL;
+    if (strcmp(name, "auto") == 0) level = LSL_ISA_AUTO;
+    else if (strcmp(name, "portable") == 0) level = LSL_ISA_PORTABLE;
+    else if (strcmp(name, "avx2") == 0) level = LSL_ISA_AVX2;
+    else if (strcmp(name, "avx512") == 0) level = LSL_ISA_AVX512;
+    else {
+        PyErr_Format(PyExc_ValueError, "unknown ISA %R; choose auto, portable, avx2 or avx512", arg);
+        return NULL;
+    }
+    rc = lsl_isa_set(level);
+    if (rc != LSL_OK) {
+        PyErr_Format(LslError, "ISA %s is not available on this CPU", name);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *mod_isa_current(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) {
+    return PyUnicode_FromString(lsl_isa_name(lsl_isa_current()));
+}
+
+static PyObject *mod_isa_best(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) {
+    return PyUnicode_FromString(lsl_isa_name(lsl_isa_best()));
+}
+
+static PyObject *mod_has_vnni(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) {
+    return PyBool_FromLong(lsl_isa_has_vnni());
+}
+
+/* matmul(w, scale, act, x, y): y (M, N) += x (M, K) @ W^T through lsl_matrix_pack and
+ * lsl_matmul with the active kernels. A test hook: it lets the tests check every GEMM
+ * kernel on many shapes against NumPy. w is float32 (N, K), or int8 with scale (N,). */
+static PyObject *mod_matmul(PyObject *Py_UNUSED(mod), PyObject *args) {
+    PyObject *w_obj, *scale_obj, *x_obj, *y_obj;
+    int act, rc = LSL_OK, is_i8;
+    Py_buffer w = {0}, sc = {0}, x = {0}, y = {0};
+    void *raw_pack = NULL, *raw_work = NULL, *pack, *work;
+    lsl_matrix m;
+    size_t bytes, wbytes;
+    Py_ssize_t rows, cols, mrows;
+    if (!PyArg_ParseTuple(args, "OOiOO", &w_obj, &scale_obj, &act, &x_obj, &y_obj)) return NULL;
+    is_i8 = scale_obj != Py_None;
+    if (get_buf(w_obj, &w, is_i8 ? 'b' : 'f', 0, "w") < 0) return NULL;
+    if (is_i8 && get_buf(scale_obj, &sc, 'f', 0, "scale") < 0) goto done;
+    if (get_buf(x_obj, &x, 'f', 0, "x") < 0) goto done;
+    if (get_buf(y_obj, &y, 'f', 1, "y") < 0) goto done;
+    if (w.ndim != 2 || x.ndim != 2 || y.ndim != 2) {
+        PyErr_SetString(PyExc_ValueError, "w, x, y must be 2-D");
+        goto done;
+    }
+    rows = w.shape[0];
+    cols = w.shape[1];
+    mrows = x.shape[0];
+    if (x.shape[1] != cols || y.shape[0] != mrows || y.shape[1] != rows || (is_i8 && sc.len / 4 != rows)) {
+        PyErr_SetString(PyExc_ValueError, "shapes do not match");
+        goto done;
+    }
+    bytes = lsl_matrix_packed_bytes((int32_t)rows, (int32_t)cols, is_i8 ? LSL_I8 : LSL_F32, act);
+    if (bytes == 0) {
+        raise_rc(LSL_ERR_SHAPE);
+        goto done;
+    }
+    pack = aligned_alloc64(bytes, &raw_pack);
+    if (!pack) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    rc = lsl_matrix_pack(&m, (int32_t)rows, (int32_t)cols, is_i8 ? LSL_I8 : LSL_F32, act, w.buf,
+                         is_i8 ? (const float *)sc.buf : NULL, pack, bytes);
+    if (rc != LSL_OK) {
+        raise_rc(rc);
+        goto done;
+    }
+    wbytes = lsl_matmul_bytes(&m, (int32_t)mrows);
+    work = aligned_alloc64(wbytes + 64, &raw_work);
+    if (!work) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    rc = lsl_matmul(&m, (int32_t)mrows, (const float *)x.buf, (int32_t)cols, (float *)y.buf, (int32_t)rows, work,
+                    wbytes);
+    if (rc != LSL_OK) raise_rc(rc);
+done:
+    PyMem_RawFree(raw_pack);
+    PyMem_RawFree(raw_work);
+    if (w.obj) PyBuffer_Release(&w);
+    if (sc.obj) PyBuffer_Release(&sc);
+    if (x.obj) PyBuffer_Release(&x);
+    if (y.obj) PyBuffer_Release(&y);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"matmul", mod_matmul, METH_VARARGS, "matmul(w, scale, act, x, y): y += x @ W^T (test hook)."},
+    {"isa_set", mod_isa_set, METH_O, "isa_set(name): force 'portable', 'avx2', 'avx512' or 'auto'."},
+    {"isa_current", mod_isa_current, METH_NOARGS, "name of the kernels in use"},
+    {"isa_best", mod_isa_best, METH_NOARGS, "best kernels this CPU supports"},
+    {"has_vnni", mod_has_vnni, METH_NOARGS, "whether AVX-512 VNNI is present"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef lslmodule = {
+    PyModuleDef_HEAD_INIT, "_lsl", "lstmlite native runtime (C99 core + SIMD kernels).", -1, module_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__lsl(void) {
+    PyObject *m;
+    if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&StreamType) < 0) return NULL;
+    m = PyModule_Create(&lslmodule);
+    if (!m) return NULL;
+    LslError = PyErr_NewException("lstmlite.runtime._lsl.Error", PyExc_ValueError, NULL);
+    if (!LslError) goto fail;
+    Py_INCREF(&ModelType);
+    Py_INCREF(&StreamType);
+    if (PyModule_AddObject(m, "Error", LslError) < 0 || PyModule_AddObject(m, "Model", (PyObject *)&ModelType) < 0 ||
+        PyModule_AddObject(m, "Stream", (PyObject *)&StreamType) < 0)
+        goto fail;
+    if (PyModule_AddIntConstant(m, "ACT_FLOAT", LSL_ACT_FLOAT) < 0 ||
+        PyModule_AddIntConstant(m, "ACT_DYN8", LSL_ACT_DYN8) < 0 ||
+        PyModule_AddIntConstant(m, "FILE_VERSION", LSL_FILE_VERSION) < 0)
+        goto fail;
+    return m;
+fail:
+    Py_DECREF(m);
+    return NULL;
+}

@@ -1,0 +1,268 @@
+"""Python face of the native runtime: :class:`Engine` and :class:`StreamState`.
+
+An engine holds one model's weights, packed for this CPU's kernels; it is read-only
+once built, so any number of :class:`StreamState` objects (one per audio stream,
+sensor, user…) can share it. ``run`` processes whole batches of sequences;
+``step`` advances streams one time step at a time with no allocation in C.
+
+Example:
+    >>> import numpy as np, torch
+    >>> lstm = torch.nn.LSTM(4, 8, batch_first=True)
+    >>> engine = Engine.from_torch(lstm)
+    >>> x = np.random.rand(2, 5, 4).astype(np.float32)
+    >>> engine.run(x).shape
+    (2, 5, 8)
+    >>> s = engine.new_state()
+    >>> engine.step(x[0, 0], s).shape
+    (8,)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import numpy as np
+
+from . import _lsl
+from .lsl import ModelSpec, read_lsl, spec_from_module, spec_from_state_dict, write_lsl
+
+__all__ = ["Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni"]
+
+log = logging.getLogger(__name__)
+
+RuntimeError_ = _lsl.Error  # raised for error codes from C (a ValueError subclass)
+
+ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8}
+
+
+def set_isa(name: str) -> None:
+    """Force the kernels: ``portable``, ``avx2``, ``avx512`` or ``auto`` (the best).
+
+    Process-wide; call it while no engine is running. Raises ``RuntimeError_`` when
+    the CPU lacks the level. The environment variable ``LSTMLITE_ISA`` does the same
+    at start-up.
+    """
+    _lsl.isa_set(name)
+
+
+def isa() -> str:
+    """Name of the kernels in use."""
+    return _lsl.isa_current()
+
+
+def best_isa() -> str:
+    """Best kernels this CPU supports."""
+    return _lsl.isa_best()
+
+
+def has_vnni() -> bool:
+    """Whether AVX-512 VNNI is present (used by ``activations="dynamic"``)."""
+    return bool(_lsl.has_vnni())
+
+
+def _instance_norm(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """RevIN as lstmlite.nn.Forecaster does it: (x - mean over valid steps) * mask.
+
+    x (B, T, F) → (normalised x (B, T, F), level (B, 1, F)).
+    """
+    steps = x.shape[1]
+    if lengths is None:
+        mask = np.ones((x.shape[0], steps, 1), np.float32)
+    else:
+        mask = (np.arange(steps)[None, :] < lengths[:, None]).astype(np.float32)[:, :, None]
+    level = (x * mask).sum(1, keepdims=True) / mask.sum(1, keepdims=True)
+    return np.ascontiguousarray((x - level) * mask, dtype=np.float32), level.astype(np.float32)
+
+
+class StreamState:
+    """Recurrent state of ``batch`` streams of one engine (plus the C step workspace).
+
+    Create with :meth:`Engine.new_state`; pass to :meth:`Engine.step` and, to start a
+    whole sequence from it, to :meth:`Engine.run`.
+    """
+
+    __slots__ = ("_stream", "_engine", "batch")
+
+    def __init__(self, engine: "Engine", batch: int) -> None:
+        self._engine = engine
+        self._stream = engine._model.stream(int(batch))
+        self.batch = int(batch)
+
+    def reset(self) -> None:
+        """Zero the state (start of a new stream)."""
+        self._stream.reset()
+
+    def values(self) -> np.ndarray:
+        """A copy of the state as one float32 vector (layout: see ``lsl.h``)."""
+        out = np.empty(self._stream.state_floats, np.float32)
+        self._stream.get_state(out)
+        return out
+
+    def load(self, values: np.ndarray) -> None:
+        """Set the state from a vector like :meth:`values` returns."""
+        self._stream.set_state(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
+
+
+class Engine:
+    """A model loaded into the native runtime.
+
+    Args:
+        model: a :class:`~lstmlite.runtime.lsl.ModelSpec`, or the bytes of a .lsl file.
+        weights: ``fp32`` or ``int8`` (weight-only, per-row scales) when ``model`` is
+            a spec; a .lsl file already says which.
+        activations: ``float`` (exact arithmetic on float activations) or ``dynamic``
+            (int8 matrices multiply 8-bit activations quantized on the fly per row:
+            faster, about 1e-2 relative error, like ONNX Runtime's dynamic int8).
+    """
+
+    def __init__(self, model: ModelSpec | bytes, weights: str = "fp32", activations: str = "float") -> None:
+        if activations not in ACTIVATIONS:
+            raise ValueError(f"activations must be one of {sorted(ACTIVATIONS)}, got {activations!r}")
+        data = write_lsl(model, weights=weights) if isinstance(model, ModelSpec) else bytes(model)
+        self._model = _lsl.Model(data, ACTIVATIONS[activations])
+        self._meta = read_lsl(data).meta if len(data) < (64 << 20) else {}
+        self.info: dict[str, Any] = self._model.info()
+        self.activations = activations
+        self._default: StreamState | None = None
+
+    # ----- constructors ------------------------------------------------------------
+    @classmethod
+    def from_torch(cls, module: Any, weights: str = "fp32", activations: str = "float") -> "Engine":
+        """From ``torch.nn.LSTM``/``nn.GRU`` (batch-first inputs), an ``lstmlite.nn``
+        layer, or an lstmlite task model (classifier, language model, forecaster)."""
+        return cls(spec_from_module(module), weights=weights, activations=activations)
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any], *, weights: str = "fp32", activations: str = "float",
+                        **spec_kwargs: Any) -> "Engine":
+        """From NumPy weights under PyTorch's names; keyword arguments as
+        :func:`~lstmlite.runtime.lsl.spec_from_state_dict` (cell, embedding, head…)."""
+        return cls(spec_from_state_dict(state, **spec_kwargs), weights=weights, activations=activations)
+
+    # ----- properties --------------------------------------------------------------
+    @property
+    def input_size(self) -> int:
+        return int(self.info["input_size"])
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.info["vocab_size"])
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The metadata stored in the .lsl file (model kind, config, output shape)."""
+        return dict(self._meta)
+
+    # ----- whole sequences ---------------------------------------------------------
+    def _inputs(self, x: Any, seq: bool) -> np.ndarray:
+        if self.vocab_size:
+            arr = np.asarray(x)
+            if arr.dtype.kind not in "iu":
+                raise TypeError(f"this model takes integer token ids, got dtype {arr.dtype}")
+            return np.ascontiguousarray(arr, dtype=np.int32)
+        arr = np.ascontiguousarray(x, dtype=np.float32)
+        return arr
+
+    def run(self, x: Any, lengths: Any = None, state: StreamState | None = None) -> np.ndarray:
+        """Run a batch of whole sequences.
+
+        Args:
+            x: (B, T, I) float features, or (B, T) integer token ids for an embedding
+                model; a single sequence (T, I) / (T,) is treated as B = 1.
+            lengths: (B,) valid steps per sequence (padding after them is ignored).
+            state: a :class:`StreamState` with ``batch == B`` to start from; it is
+                updated to the final state. None starts from zeros.
+
+        Returns:
+            head ``none``: (B, T, F) outputs of the top layer (F = D * H);
+            head ``last`` (classifier/forecaster): (B, n_out), or (B, horizon, targets);
+            head ``each`` (language model): (B, T, vocab) logits.
+        """
+        arr = self._inputs(x, True)
+        single = arr.ndim == (1 if self.vocab_size else 2)
+        if single:
+            arr = arr[None]
+        if arr.ndim != (2 if self.vocab_size else 3):
+            raise ValueError(f"expected {'(B, T) token ids' if self.vocab_size else '(B, T, I) features'}, "
+                             f"got shape {np.shape(x)}")
+        if not self.vocab_size and arr.shape[2] != self.input_size:
+            raise ValueError(f"expected {self.input_size} features per step, got {arr.shape[2]}")
+        batch, steps = arr.shape[0], arr.shape[1]
+        if batch < 1 or steps < 1:
+            raise ValueError("need at least one sequence of at least one step")
+        lens = None
+        if lengths is not None:
+            lens = np.ascontiguousarray(lengths, dtype=np.int32).reshape(-1)
+            if lens.shape != (batch,) or lens.min() < 1 or lens.max() > steps:
+                raise ValueError(f"lengths must be (B,) = ({batch},) with values in [1, {steps}]")
+        level = None
+        if self._meta.get("instance_norm"):
+            arr, level = _instance_norm(arr, lens)
+        state_buf = None
+        if state is not None:
+            if state.batch != batch or state._engine is not self:
+                raise ValueError("state belongs to another engine or has another batch size")
+            state_buf = state.values()
+        per = self._model.run_out_floats(steps)
+        out = np.empty(batch * per, np.float32)
+        self._model.run(arr, lens, state_buf, out)
+        if state is not None:
+            state.load(state_buf)
+        out = self._shape_run(out, batch, steps, level)
+        return out[0] if single else out
+
+    def _shape_run(self, out: np.ndarray, batch: int, steps: int, level: np.ndarray | None) -> np.ndarray:
+        mode = self.info["head_mode"]
+        if mode == 0:
+            return out.reshape(batch, steps, self.info["feature_size"])
+        if mode == 2:
+            return out.reshape(batch, steps, self.info["n_out"])
+        if self._meta.get("kind") == "forecaster":
+            horizon, targets = int(self._meta["horizon"]), int(self._meta["targets"])
+            y = out.reshape(batch, horizon, targets)
+            if level is not None:
+                y = y + level[:, :, :targets]
+            return y[..., 0] if targets == 1 else y
+        return out.reshape(batch, self.info["n_out"])
+
+    # ----- streaming ---------------------------------------------------------------
+    def new_state(self, batch: int = 1) -> StreamState:
+        """State for ``batch`` streams advanced together (zeros)."""
+        return StreamState(self, batch)
+
+    def reset(self) -> None:
+        """Zero the engine's default stream (the one ``step`` uses without a state)."""
+        if self._default is not None:
+            self._default.reset()
+
+    def step(self, x_t: Any, state: StreamState | None = None) -> np.ndarray:
+        """Advance streams by one step; the state is updated in place.
+
+        Args:
+            x_t: (I,) features or one token id for a single stream (state batch 1), or
+                (B, I) / (B,) for a state of batch B.
+            state: from :meth:`new_state`; None uses the engine's default stream.
+
+        Returns:
+            (n_out,) or (B, n_out): head outputs, or the top layer's h (B, H) for a
+            model without head.
+        """
+        if self._meta.get("instance_norm"):
+            raise ValueError("a forecaster with instance normalisation needs whole windows: use run()")
+        if state is None:
+            if self._default is None:
+                self._default = StreamState(self, 1)
+            state = self._default
+        if self.vocab_size:
+            arr = np.ascontiguousarray(x_t, dtype=np.int32)
+        else:
+            arr = x_t if (type(x_t) is np.ndarray and x_t.dtype == np.float32 and x_t.flags.c_contiguous) \
+                else np.ascontiguousarray(x_t, dtype=np.float32)
+        step_out = self.info["step_out"]
+        if state.batch == 1 and arr.ndim <= 1:
+            out = np.empty(step_out, np.float32)
+        else:
+            out = np.empty((state.batch, step_out), np.float32)
+        state._stream.step(arr, out)
+        return out

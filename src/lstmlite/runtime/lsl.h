@@ -1,0 +1,276 @@
+/*
+ * lsl.h -- lstmlite native runtime: the public C99 API.
+ *
+ * A model is a stack of LSTM / GRU layers with an optional embedding in front and an
+ * optional linear head behind. Every tensor is described by typed structs that point
+ * at caller-owned memory; nothing here allocates. The caller asks how many bytes a
+ * call needs (lsl_*_bytes), hands that buffer in, and gets an int error code back.
+ *
+ * Weight forms (lsl_matrix.dtype / .act):
+ *   LSL_F32                 fp32 weights, fp32 activations.
+ *   LSL_I8, LSL_ACT_FLOAT   int8 weights with one symmetric scale per output row
+ *                           (weight-only quantization); activations stay fp32, so the
+ *                           result equals a float model whose weights are the
+ *                           dequantized int8 weights.
+ *   LSL_I8, LSL_ACT_DYN8    the same int8 weights, and each activation row is
+ *                           quantized on the fly to 8 bits with a symmetric per-row
+ *                           scale (dynamic quantization, like ONNX Runtime's
+ *                           DynamicQuantizeLSTM); products accumulate in int32, which
+ *                           uses AVX-512 VNNI where present.
+ *
+ * Layout conventions (PyTorch's): a weight matrix is (rows = outputs, cols = inputs),
+ * row-major; LSTM gates are stacked i, f, g, o and GRU gates r, z, n. Sequences
+ * handed to lsl_model_run are batch-first (B, T, F).
+ *
+ * Example (one LSTM layer, fp32, whole sequence):
+ *
+ *     lsl_layer layer = {0};  layer.cell = LSL_LSTM;  ... lsl_matrix_pack(...) ...
+ *     lsl_model model = {0};  model.num_layers = 1;  model.layers = &layer;
+ *     size_t need = lsl_model_run_bytes(&model, B, T);
+ *     void *work = malloc(need);
+ *     int rc = lsl_model_run(&model, B, T, x, NULL, NULL, out, NULL, work, need);
+ *     if (rc != LSL_OK) fprintf(stderr, "%s\n", lsl_strerror(rc));
+ */
+#ifndef LSTMLITE_LSL_H
+#define LSTMLITE_LSL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- error codes ------------------------------------------------------------------ */
+#define LSL_OK 0
+#define LSL_ERR_ARG (-1)         /* NULL pointer or nonsensical argument */
+#define LSL_ERR_SHAPE (-2)       /* sizes that do not fit together */
+#define LSL_ERR_BUFFER (-3)      /* caller's buffer is too small */
+#define LSL_ERR_UNSUPPORTED (-4) /* valid request this build/model cannot do */
+#define LSL_ERR_TOKEN (-5)       /* token id outside [0, vocab) */
+#define LSL_ERR_FORMAT (-6)      /* malformed .lsl file */
+#define LSL_ERR_VERSION (-7)     /* .lsl file of a version this build cannot read */
+#define LSL_ERR_ISA (-8)         /* instruction set not available on this CPU */
+
+/** One line describing an error code (static storage). */
+const char *lsl_strerror(int code);
+
+/* ---- enums ------------------------------------------------------------------------ */
+#define LSL_LSTM 1
+#define LSL_GRU 2
+
+#define LSL_F32 1
+#define LSL_I8 2
+
+#define LSL_ACT_FLOAT 0
+#define LSL_ACT_DYN8 1
+
+#define LSL_HEAD_NONE 0 /* run: the top layer's output sequence (B, T, D*Hout) */
+#define LSL_HEAD_LAST 1 /* run: head(pooled features) -> (B, n_out)  (classifier, forecaster) */
+#define LSL_HEAD_EACH 2 /* run: head at every step -> (B, T, n_out)   (language model) */
+
+#define LSL_POOL_LAST 0 /* last valid step forward, first step backward */
+#define LSL_POOL_MEAN 1 /* mean over valid steps */
+#define LSL_POOL_MAX 2  /* max over valid steps */
+
+/* Instruction-set levels of the kernels (lsl_isa_set). */
+#define LSL_ISA_AUTO (-1)
+#define LSL_ISA_PORTABLE 0
+#define LSL_ISA_AVX2 1   /* AVX2 + FMA */
+#define LSL_ISA_AVX512 2 /* AVX-512 F/BW/VL/DQ (+ VNNI for LSL_ACT_DYN8 where present) */
+
+/* ---- tensors ---------------------------------------------------------------------- */
+
+/**
+ * A weight matrix (rows x cols) packed for the kernels by lsl_matrix_pack.
+ * Do not fill by hand: the packed layout is internal (panels of 16 rows).
+ */
+typedef struct lsl_matrix {
+    int32_t rows;         /* outputs, N */
+    int32_t cols;         /* inputs, K */
+    int32_t dtype;        /* LSL_F32 or LSL_I8 */
+    int32_t act;          /* LSL_ACT_FLOAT or LSL_ACT_DYN8 (LSL_I8 only) */
+    int32_t kpad;         /* cols rounded up as the layout needs */
+    int32_t reserved;
+    const void *data;     /* packed panels */
+    const float *scale;   /* (rows) per-row scales; LSL_I8 only */
+    const int32_t *wsum;  /* (rows) sums of each int8 row; LSL_ACT_DYN8 only */
+} lsl_matrix;
+
+/** Bytes lsl_matrix_pack needs for this matrix (0 if the arguments are invalid). */
+size_t lsl_matrix_packed_bytes(int32_t rows, int32_t cols, int32_t dtype, int32_t act);
+
+/**
+ * Pack a row-major (rows x cols) matrix into `buf` and describe it in `m`.
+ *
+ * @param src   float (LSL_F32) or int8 (LSL_I8) values, row-major.
+ * @param scale (rows) per-row scales for LSL_I8 (copied); NULL for LSL_F32.
+ * @param buf   at least lsl_matrix_packed_bytes(...) bytes, 64-byte aligned;
+ *              `m` points into it afterwards, so keep it alive as long as `m`.
+ * @return LSL_OK, LSL_ERR_ARG, LSL_ERR_SHAPE or LSL_ERR_BUFFER.
+ */
+int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, int32_t act,
+                    const void *src, const float *scale, void *buf, size_t buf_bytes);
+
+/**
+ * y (M x rows, leading dim ldy) += x (M x cols, leading dim ldx) @ W^T, with W's
+ * per-row scales applied. `work` needs lsl_matmul_bytes(W, M) bytes (0 unless DYN8).
+ */
+size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m);
+int lsl_matmul(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
+               void *work, size_t work_bytes);
+
+/** One direction of one layer. Biases may be NULL (a layer without bias). */
+typedef struct lsl_direction {
+    lsl_matrix w_ih;    /* (G*H, I) */
+    lsl_matrix w_hh;    /* (G*H, P or H) */
+    lsl_matrix w_hr;    /* (P, H) LSTM projection; rows == 0 when absent */
+    const float *b_ih;  /* (G*H) or NULL */
+    const float *b_hh;  /* (G*H) or NULL */
+} lsl_direction;
+
+/** A recurrent layer: G = 4 (LSTM) or 3 (GRU) gates; output per direction P or H. */
+typedef struct lsl_layer {
+    int32_t cell;            /* LSL_LSTM or LSL_GRU */
+    int32_t input_size;      /* I */
+    int32_t hidden_size;     /* H */
+    int32_t proj_size;       /* P (LSTM only), 0 = none */
+    int32_t num_directions;  /* 1, or 2 (bidirectional; whole-sequence mode only) */
+    int32_t reserved;
+    lsl_direction dir[2];
+} lsl_layer;
+
+/** Token embedding: fp32 rows, or int8 rows with one scale per row. */
+typedef struct lsl_embedding {
+    int32_t num;          /* vocabulary size; 0 = no embedding (float features in) */
+    int32_t dim;
+    int32_t dtype;        /* LSL_F32 or LSL_I8 */
+    int32_t reserved;
+    const void *table;    /* (num, dim) row-major */
+    const float *scale;   /* (num) LSL_I8 only */
+} lsl_embedding;
+
+/** The whole model. */
+typedef struct lsl_model {
+    int32_t num_layers;
+    int32_t head_mode;        /* LSL_HEAD_* */
+    int32_t pooling;          /* LSL_POOL_* (LSL_HEAD_LAST only) */
+    int32_t reserved;
+    const lsl_layer *layers;  /* (num_layers) */
+    lsl_embedding embedding;
+    lsl_matrix head;          /* (n_out, D*Hout of the top layer) */
+    const float *head_bias;   /* (n_out) or NULL */
+} lsl_model;
+
+/* ---- model queries ---------------------------------------------------------------- */
+
+/** Check sizes, pointers and the layer chain; LSL_OK when the model can run. */
+int lsl_model_check(const lsl_model *model);
+/** Features per step the first layer wants (the embedding's dim for token models). */
+int32_t lsl_model_input_size(const lsl_model *model);
+/** Features per step of the top layer's output: D * (P or H). */
+int32_t lsl_model_feature_size(const lsl_model *model);
+/** Output floats per sequence (run) for B = 1 and T steps. */
+size_t lsl_model_run_out_floats(const lsl_model *model, int32_t t);
+/** Output floats per stream of one step (head outputs, or the top layer's h). */
+size_t lsl_model_step_out_floats(const lsl_model *model);
+/**
+ * Floats of the recurrent state of `batch` streams: per layer, per direction,
+ * h (batch x (P or H)) then, for LSTM, c (batch x H).
+ */
+size_t lsl_model_state_floats(const lsl_model *model, int32_t batch);
+
+/* ---- whole sequences -------------------------------------------------------------- */
+
+/** Workspace bytes lsl_model_run needs for `batch` sequences of `t` steps. */
+size_t lsl_model_run_bytes(const lsl_model *model, int32_t batch, int32_t t);
+
+/**
+ * Run `batch` sequences of `t` steps.
+ *
+ * @param x       (batch, t, I) floats for feature models, else NULL.
+ * @param tokens  (batch, t) token ids for embedding models, else NULL.
+ * @param lengths (batch) valid steps per sequence in [1, t], or NULL (all t). Steps
+ *                past a sequence's length give zero outputs and leave its state alone,
+ *                as PyTorch's packed sequences do.
+ * @param out     lsl_model_run_out_floats(model, t) * batch floats:
+ *                HEAD_NONE (batch, t, F); HEAD_LAST (batch, n_out); HEAD_EACH (batch, t, n_out).
+ * @param state   NULL (start from zeros), or lsl_model_state_floats(model, batch) floats
+ *                read as the initial state and overwritten with the final one.
+ * @param work    lsl_model_run_bytes(model, batch, t) bytes, 64-byte aligned.
+ */
+int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float *x, const int32_t *tokens,
+                  const int32_t *lengths, float *out, float *state, void *work, size_t work_bytes);
+
+/* ---- streaming -------------------------------------------------------------------- */
+
+/** Workspace bytes lsl_model_step needs for `batch` streams. */
+size_t lsl_model_step_bytes(const lsl_model *model, int32_t batch);
+
+/**
+ * Advance `batch` independent streams by one step. No allocation; unidirectional
+ * models with HEAD_NONE, HEAD_EACH, or HEAD_LAST with POOL_LAST only.
+ *
+ * @param x      (batch, I) floats, or NULL with tokens (batch) ids.
+ * @param state  lsl_model_state_floats(model, batch) floats, updated in place.
+ * @param out    batch * lsl_model_step_out_floats(model) floats.
+ */
+int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const int32_t *tokens, float *state,
+                   float *out, void *work, size_t work_bytes);
+
+/* ---- model files (.lsl) ----------------------------------------------------------- */
+
+/*
+ * A .lsl file is little-endian:
+ *   header (96 bytes)  "LSTMLITE", u32 version, u32 header_bytes (96), u32 num_layers,
+ *                      u32 num_tensors, i32 head_mode, i32 pooling,
+ *                      u64 layer_table_offset, u64 tensor_table_offset,
+ *                      u64 data_offset, u64 file_bytes, u64 meta_offset,
+ *                      u64 meta_bytes, 16 zero bytes
+ *   meta               UTF-8 JSON for the Python side (model kind, output shape);
+ *                      the C loader only checks that it lies inside the file
+ *   layer table        num_layers records of 8 x i32: cell, input_size, hidden_size,
+ *                      proj_size, num_directions, has_bias, 0, 0
+ *   tensor table       num_tensors records of 64 bytes: char name[32] (NUL-padded),
+ *                      u32 dtype (LSL_F32 | LSL_I8), u32 ndim (1 | 2), u32 dims[2],
+ *                      u64 offset (from data_offset), u64 nbytes
+ *   data               tensors, row-major, each at a 64-byte aligned offset
+ * Tensor names: "l{k}.{d}.w_ih", "l{k}.{d}.w_hh", "l{k}.{d}.w_hr", "l{k}.{d}.b_ih",
+ * "l{k}.{d}.b_hh", "emb", "head.w", "head.b"; an int8 tensor NAME has its per-row
+ * scales in "NAME.scale" (f32, 1-D). lstmlite/runtime/lsl.py writes these files.
+ */
+#define LSL_FILE_VERSION 1
+#define LSL_FILE_HEADER_BYTES 96
+
+/**
+ * Parse, check and unpack a .lsl image into `arena` (everything is copied, so the
+ * file buffer may be freed afterwards). int8 matrices use activation mode `act`.
+ *
+ * Call with arena == NULL first: *need receives the bytes required. Then call with a
+ * 64-byte aligned arena of that size; *model points into it.
+ * @return LSL_OK, LSL_ERR_FORMAT (any inconsistency), LSL_ERR_VERSION, LSL_ERR_BUFFER.
+ */
+int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena, size_t arena_bytes,
+             const lsl_model **model, size_t *need);
+
+/* ---- instruction sets ------------------------------------------------------------- */
+
+/** Highest level this CPU and build support (LSL_ISA_*). */
+int lsl_isa_best(void);
+/** Level the kernels use now. */
+int lsl_isa_current(void);
+/** Whether this CPU has AVX-512 VNNI (used by LSL_ACT_DYN8 at LSL_ISA_AVX512). */
+int lsl_isa_has_vnni(void);
+/**
+ * Force a level (LSL_ISA_AUTO = best). Process-wide; call it while no model runs.
+ * @return LSL_OK, or LSL_ERR_ISA when the CPU or build lacks that level.
+ */
+int lsl_isa_set(int level);
+/** Name of a level: "portable", "avx2", "avx512". */
+const char *lsl_isa_name(int level);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LSTMLITE_LSL_H */

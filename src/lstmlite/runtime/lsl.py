@@ -1,0 +1,459 @@
+"""The ``.lsl`` model file: what the native runtime loads.
+
+A file is a versioned little-endian header, a layer table, a tensor table and the
+tensor data (the byte layout is documented in ``lsl.h`` and mirrored by the
+constants below). This module builds a :class:`ModelSpec` from PyTorch-named
+weights, quantizes it (int8 per output row, symmetric), writes it with
+:func:`write_lsl` and reads it back with :func:`read_lsl` for inspection; the C
+loader (``lsl_file.c``) is the bounds-checked parser the engine uses.
+
+Tensor names in the file: ``l{k}.{d}.w_ih|w_hh|w_hr|b_ih|b_hh`` (layer k, direction
+d), ``emb``, ``head.w``, ``head.b``; an int8 tensor NAME stores its per-row scales in
+``NAME.scale``.
+
+Example:
+    >>> import torch
+    >>> lstm = torch.nn.LSTM(4, 8, batch_first=True)
+    >>> spec = spec_from_module(lstm)
+    >>> blob = write_lsl(spec, weights="int8")
+    >>> read_lsl(blob).layers[0].hidden_size
+    8
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError",
+    "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "read_lsl",
+]
+
+FILE_VERSION = 1
+MAGIC = b"LSTMLITE"
+HEADER_BYTES = 96
+LAYER_RECORD = 32
+TENSOR_RECORD = 64
+NAME_BYTES = 32
+ALIGN = 64
+
+DTYPE_F32, DTYPE_I8 = 1, 2
+CELL_CODES = {"lstm": 1, "gru": 2}
+HEAD_CODES = {"none": 0, "last": 1, "each": 2}
+POOL_CODES = {"last": 0, "mean": 1, "max": 2}
+GATES = {"lstm": 4, "gru": 3}
+
+_HEADER = struct.Struct("<8sIIIIii QQQQ QQ 16s")
+assert _HEADER.size == HEADER_BYTES
+_LAYER = struct.Struct("<8i")
+_TENSOR = struct.Struct("<32sIIIIQQ")
+assert _TENSOR.size == TENSOR_RECORD
+
+
+class LslFormatError(ValueError):
+    """A .lsl file that is malformed or of an unsupported version."""
+
+
+class QTensor(NamedTuple):
+    """An int8 matrix with one float32 scale per row: value ~= q * scale[:, None]."""
+
+    q: np.ndarray  # (rows, cols) int8
+    scale: np.ndarray  # (rows,) float32
+
+    def dequantize(self) -> np.ndarray:
+        return self.q.astype(np.float32) * self.scale[:, None]
+
+
+def quantize_rows(w: np.ndarray) -> QTensor:
+    """Symmetric per-row int8 quantization: scale = max|row| / 127, q = round(w / scale).
+
+    A row of zeros gets scale 1 (its q are zeros either way).
+
+    Example:
+        >>> qt = quantize_rows(np.array([[0.5, -1.0], [0.0, 0.0]], np.float32))
+        >>> qt.q.tolist(), qt.scale.tolist()
+        ([[64, -127], [0, 0]], [0.007874015718698502, 1.0])
+    """
+    w = np.asarray(w, dtype=np.float32)
+    if w.ndim != 2:
+        raise ValueError(f"quantize_rows wants a matrix, got shape {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("cannot quantize non-finite weights")
+    amax = np.abs(w).max(axis=1)
+    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+    return QTensor(q, scale)
+
+
+Tensor = Any  # np.ndarray (float32) or QTensor
+
+
+@dataclass
+class LayerSpec:
+    """One recurrent layer; ``directions[d]`` maps w_ih, w_hh, [w_hr], [b_ih, b_hh]."""
+
+    cell: str
+    input_size: int
+    hidden_size: int
+    proj_size: int = 0
+    bias: bool = True
+    directions: list[dict[str, Tensor]] = field(default_factory=list)
+
+    @property
+    def num_directions(self) -> int:
+        return len(self.directions)
+
+    @property
+    def output_size(self) -> int:
+        return self.num_directions * (self.proj_size or self.hidden_size)
+
+
+@dataclass
+class ModelSpec:
+    """Everything the runtime needs: layers, optional embedding and head, metadata.
+
+    ``head_mode``: ``none`` (outputs the top layer's sequence), ``last`` (head on pooled
+    features: classifier, forecaster) or ``each`` (head at every step: language model).
+    ``meta`` is free JSON kept in the file (model kind, output shape, source config).
+    """
+
+    layers: list[LayerSpec]
+    embedding: Tensor | None = None
+    head_weight: Tensor | None = None
+    head_bias: np.ndarray | None = None
+    head_mode: str = "none"
+    pooling: str = "last"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ValueError when sizes do not chain (what the C loader would refuse)."""
+        if not self.layers:
+            raise ValueError("a model needs at least one recurrent layer")
+        if self.head_mode not in HEAD_CODES or self.pooling not in POOL_CODES:
+            raise ValueError(f"bad head_mode {self.head_mode!r} or pooling {self.pooling!r}")
+        expected = _rows(self.embedding)[1] if self.embedding is not None else self.layers[0].input_size
+        for k, layer in enumerate(self.layers):
+            if layer.cell not in GATES:
+                raise ValueError(f"layer {k}: the runtime runs lstm and gru cells, not {layer.cell!r}")
+            if layer.input_size != expected:
+                raise ValueError(f"layer {k} expects {layer.input_size} inputs, gets {expected}")
+            if layer.num_directions not in (1, 2):
+                raise ValueError(f"layer {k}: 1 or 2 directions, got {layer.num_directions}")
+            g, h, p = GATES[layer.cell], layer.hidden_size, layer.proj_size
+            for d, tensors in enumerate(layer.directions):
+                want = {"w_ih": (g * h, layer.input_size), "w_hh": (g * h, p or h)}
+                if p:
+                    want["w_hr"] = (p, h)
+                if layer.bias:
+                    want.update(b_ih=(g * h,), b_hh=(g * h,))
+                for name, shape in want.items():
+                    if name not in tensors or _rows(tensors[name]) != shape:
+                        got = _rows(tensors[name]) if name in tensors else "missing"
+                        raise ValueError(f"layer {k} direction {d}: {name} should be {shape}, got {got}")
+            expected = layer.output_size
+        if self.head_mode != "none":
+            if self.head_weight is None or _rows(self.head_weight)[1] != expected:
+                raise ValueError(f"head weight must be (n_out, {expected})")
+            if self.head_bias is not None and self.head_bias.shape != (_rows(self.head_weight)[0],):
+                raise ValueError("head bias does not match the head weight")
+
+
+def _rows(t: Tensor) -> tuple[int, ...]:
+    return tuple(t.q.shape) if isinstance(t, QTensor) else tuple(np.shape(t))
+
+
+def _np(t: Any) -> np.ndarray:
+    if hasattr(t, "detach"):  # torch tensor, without importing torch here
+        t = t.detach().cpu().float().numpy()
+    return np.ascontiguousarray(t, dtype=np.float32)
+
+
+def spec_from_state_dict(
+    state: Mapping[str, Any],
+    *,
+    prefix: str = "",
+    cell: str | None = None,
+    embedding: Any = None,
+    head_weight: Any = None,
+    head_bias: Any = None,
+    head_mode: str = "none",
+    pooling: str = "last",
+    meta: dict[str, Any] | None = None,
+) -> ModelSpec:
+    """Build a spec from PyTorch-named recurrent weights (``weight_ih_l0``, …).
+
+    Args:
+        state: name → array (NumPy or torch); names as ``nn.LSTM``/``nn.GRU`` use them,
+            optionally under ``prefix`` (``"rnn."`` for lstmlite task models).
+        cell: ``lstm`` or ``gru``; inferred from the shapes when None.
+        embedding: (vocab, dim) table for token input, or None.
+        head_weight, head_bias: (n_out, F) and (n_out,) of the linear head, or None.
+        head_mode, pooling: see :class:`ModelSpec`.
+
+    Example:
+        >>> import torch
+        >>> gru = torch.nn.GRU(3, 5, num_layers=2)
+        >>> spec = spec_from_state_dict(gru.state_dict())
+        >>> [l.cell for l in spec.layers], spec.layers[1].input_size
+        (['gru', 'gru'], 5)
+    """
+    layers: list[LayerSpec] = []
+    k = 0
+    while f"{prefix}weight_ih_l{k}" in state:
+        suffixes = [""] + (["_reverse"] if f"{prefix}weight_ih_l{k}_reverse" in state else [])
+        directions = []
+        for suffix in suffixes:
+            key = f"{prefix}{{}}_l{k}{suffix}"
+            tensors = {"w_ih": _np(state[key.format("weight_ih")]), "w_hh": _np(state[key.format("weight_hh")])}
+            if key.format("weight_hr") in state:
+                tensors["w_hr"] = _np(state[key.format("weight_hr")])
+            if key.format("bias_ih") in state:
+                tensors["b_ih"] = _np(state[key.format("bias_ih")])
+                tensors["b_hh"] = _np(state[key.format("bias_hh")])
+            directions.append(tensors)
+        first = directions[0]
+        layer_cell = cell
+        if layer_cell is None:
+            ratio = first["w_hh"].shape[0] // (first["w_hr"].shape[1] if "w_hr" in first else first["w_hh"].shape[1])
+            layer_cell = {4: "lstm", 3: "gru"}.get(ratio) if "w_hr" not in first else "lstm"
+            if layer_cell is None:
+                raise ValueError(f"cannot tell the cell of layer {k} from weight_hh of shape {first['w_hh'].shape}")
+        g = GATES[layer_cell]
+        hidden = first["w_hh"].shape[0] // g
+        layers.append(LayerSpec(
+            cell=layer_cell, input_size=first["w_ih"].shape[1], hidden_size=hidden,
+            proj_size=first["w_hr"].shape[0] if "w_hr" in first else 0, bias="b_ih" in first,
+            directions=directions,
+        ))
+        k += 1
+    if not layers:
+        raise ValueError(f"no recurrent weights found (expected {prefix}weight_ih_l0)")
+    spec = ModelSpec(
+        layers=layers,
+        embedding=None if embedding is None else _np(embedding),
+        head_weight=None if head_weight is None else _np(head_weight),
+        head_bias=None if head_bias is None else _np(head_bias),
+        head_mode=head_mode, pooling=pooling, meta=dict(meta or {}),
+    )
+    spec.validate()
+    return spec
+
+
+def _recurrent_state(rnn: Any) -> dict[str, Any]:
+    """Effective weights of a recurrent module: parametrizations applied (lstmlite
+    layers read them as attributes), plain parameters otherwise."""
+    if hasattr(rnn, "weight_names"):  # lstmlite.nn.LSTM / GRU
+        return {name: getattr(rnn, name) for k in range(rnn.num_layers) for name in rnn.weight_names(k)}
+    return dict(rnn.named_parameters())
+
+
+def _cell_name(rnn: Any) -> str:
+    mode = getattr(rnn, "mode", "")
+    if mode in ("LSTM", "GRU"):
+        return mode.lower()
+    raise ValueError(f"the native runtime runs LSTM and GRU layers, not {type(rnn).__name__}")
+
+
+def spec_from_module(module: Any) -> ModelSpec:
+    """Spec of a torch ``nn.LSTM``/``nn.GRU``, an ``lstmlite.nn`` layer, or an lstmlite
+    task model (classifier, language model, forecaster).
+
+    Raises:
+        ValueError: cells the runtime cannot run (grouped LSTM, FastGRNN), or a
+            ``batch_first=False`` bare layer (the runtime is batch-first).
+    """
+    import torch  # the runtime itself needs no torch; converting from it does
+
+    with torch.no_grad():
+        kind = getattr(module, "kind", None)
+        if kind in ("classifier", "lm", "forecaster"):
+            rnn = module.rnn
+            config = module.config()
+            head_mode = "each" if kind == "lm" else "last"
+            pooling = getattr(module, "pooling", "last")
+            meta = {"kind": kind, "config": config}
+            if kind == "forecaster":
+                # Instance normalisation (RevIN) is applied around the runtime by
+                # Engine.run: subtract each window's mean, add it back to the forecast.
+                meta.update(horizon=module.horizon, targets=module.targets,
+                            instance_norm=bool(getattr(module, "instance_norm", False)))
+            emb = module.embedding.weight if module.embedding is not None else None
+            return spec_from_state_dict(
+                _recurrent_state(rnn), cell=_cell_name(rnn), embedding=emb,
+                head_weight=module.head.weight, head_bias=module.head.bias,
+                head_mode=head_mode, pooling=pooling, meta=meta,
+            )
+        cell = _cell_name(module)
+        return spec_from_state_dict(_recurrent_state(module), cell=cell, meta={"kind": "rnn"})
+
+
+def _as_tensor(t: Tensor, quantize: bool) -> Tensor:
+    if isinstance(t, QTensor):
+        return t
+    return quantize_rows(t) if quantize else np.ascontiguousarray(t, dtype=np.float32)
+
+
+def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = None,
+              quantize_embedding: bool = True) -> bytes:
+    """Serialise a spec to .lsl bytes (and write them to ``path`` when given).
+
+    Args:
+        weights: ``fp32`` keeps float matrices as they are; ``int8`` quantizes every
+            weight matrix (and the embedding, unless ``quantize_embedding=False``) per
+            row. Matrices already given as :class:`QTensor` are stored as int8 either
+            way; biases are always float32.
+    """
+    if weights not in ("fp32", "int8"):
+        raise ValueError(f"weights must be fp32 or int8, got {weights!r}")
+    spec.validate()
+    quant = weights == "int8"
+    tensors: list[tuple[str, Tensor]] = []
+    for k, layer in enumerate(spec.layers):
+        for d, t in enumerate(layer.directions):
+            for name in ("w_ih", "w_hh", "w_hr"):
+                if name in t:
+                    tensors.append((f"l{k}.{d}.{name}", _as_tensor(t[name], quant)))
+            if layer.bias:
+                tensors += [(f"l{k}.{d}.b_ih", _np(t["b_ih"])), (f"l{k}.{d}.b_hh", _np(t["b_hh"]))]
+    if spec.embedding is not None:
+        tensors.append(("emb", _as_tensor(spec.embedding, quant and quantize_embedding)))
+    if spec.head_mode != "none":
+        tensors.append(("head.w", _as_tensor(spec.head_weight, quant)))
+        if spec.head_bias is not None:
+            tensors.append(("head.b", _np(spec.head_bias)))
+
+    flat: list[tuple[str, int, np.ndarray]] = []
+    for name, t in tensors:
+        if isinstance(t, QTensor):
+            flat.append((name, DTYPE_I8, np.ascontiguousarray(t.q, dtype=np.int8)))
+            flat.append((f"{name}.scale", DTYPE_F32, np.ascontiguousarray(t.scale, dtype=np.float32)))
+        else:
+            flat.append((name, DTYPE_F32, t))
+
+    meta = json.dumps(spec.meta, sort_keys=True).encode("utf-8")
+    layer_off = HEADER_BYTES
+    meta_off = layer_off + LAYER_RECORD * len(spec.layers)
+    tensor_off = _align(meta_off + len(meta), 8)
+    data_off = _align(tensor_off + TENSOR_RECORD * len(flat), ALIGN)
+    records, chunks, pos = [], [], 0
+    for name, dtype, arr in flat:
+        if len(name.encode()) >= NAME_BYTES:
+            raise ValueError(f"tensor name too long: {name}")
+        raw = arr.astype("<f4" if dtype == DTYPE_F32 else "i1", copy=False).tobytes()
+        dims = list(arr.shape) + [0] * (2 - arr.ndim)
+        records.append(_TENSOR.pack(name.encode(), dtype, arr.ndim, dims[0], dims[1], pos, len(raw)))
+        pad = _align(len(raw), ALIGN) - len(raw)
+        chunks.append(raw + b"\0" * pad)
+        pos += len(raw) + pad
+    total = data_off + pos
+    header = _HEADER.pack(MAGIC, FILE_VERSION, HEADER_BYTES, len(spec.layers), len(flat),
+                          HEAD_CODES[spec.head_mode], POOL_CODES[spec.pooling],
+                          layer_off, tensor_off, data_off, total, meta_off, len(meta), b"")
+    layers = b"".join(
+        _LAYER.pack(CELL_CODES[l.cell], l.input_size, l.hidden_size, l.proj_size, l.num_directions, int(l.bias), 0, 0)
+        for l in spec.layers
+    )
+    blob = bytearray(header + layers + meta)
+    blob += b"\0" * (tensor_off - len(blob))
+    blob += b"".join(records)
+    blob += b"\0" * (data_off - len(blob))
+    blob += b"".join(chunks)
+    assert len(blob) == total
+    data = bytes(blob)
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def read_lsl(data: bytes | str | Path) -> ModelSpec:
+    """Parse .lsl bytes (or a file path) back into a spec, int8 tensors as QTensor.
+
+    Checks every offset against the file size; raises :class:`LslFormatError`.
+    """
+    if isinstance(data, (str, Path)):
+        data = Path(data).read_bytes()
+    data = bytes(data)
+    if len(data) < HEADER_BYTES or data[:8] != MAGIC:
+        raise LslFormatError("not a .lsl file (bad magic)")
+    (_, version, header_bytes, n_layers, n_tensors, head, pool, layer_off, tensor_off, data_off, total,
+     meta_off, meta_len, _) = _HEADER.unpack_from(data)
+    if version != FILE_VERSION:
+        raise LslFormatError(f".lsl version {version} is not supported (this lstmlite reads {FILE_VERSION})")
+    if header_bytes != HEADER_BYTES or total > len(data):
+        raise LslFormatError("header sizes do not match the file")
+
+    def need(off: int, size: int, what: str) -> None:
+        if off < 0 or size < 0 or off + size > total:
+            raise LslFormatError(f"{what} lies outside the file")
+
+    need(layer_off, LAYER_RECORD * n_layers, "layer table")
+    need(tensor_off, TENSOR_RECORD * n_tensors, "tensor table")
+    need(meta_off, meta_len, "metadata")
+    try:
+        meta = json.loads(data[meta_off:meta_off + meta_len].decode("utf-8")) if meta_len else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise LslFormatError(f"metadata is not JSON: {err}") from None
+    arrays: dict[str, np.ndarray] = {}
+    for i in range(n_tensors):
+        raw_name, dtype, ndim, d0, d1, off, nbytes = _TENSOR.unpack_from(data, tensor_off + i * TENSOR_RECORD)
+        name = raw_name.split(b"\0", 1)[0].decode("ascii", "replace")
+        if dtype not in (DTYPE_F32, DTYPE_I8) or ndim not in (1, 2):
+            raise LslFormatError(f"tensor {name}: bad dtype {dtype} or ndim {ndim}")
+        shape = (d0,) if ndim == 1 else (d0, d1)
+        np_dtype = np.dtype("<f4") if dtype == DTYPE_F32 else np.dtype("i1")
+        if int(np.prod(shape)) * np_dtype.itemsize != nbytes:
+            raise LslFormatError(f"tensor {name}: {nbytes} bytes do not fit shape {shape}")
+        need(data_off + off, nbytes, f"tensor {name}")
+        arrays[name] = np.frombuffer(data, np_dtype, int(np.prod(shape)), data_off + off).reshape(shape).copy()
+
+    def get(name: str) -> Tensor:
+        if name not in arrays:
+            raise LslFormatError(f"tensor {name} is missing")
+        if arrays[name].dtype == np.int8:
+            if f"{name}.scale" not in arrays:
+                raise LslFormatError(f"int8 tensor {name} has no {name}.scale")
+            return QTensor(arrays[name], arrays[f"{name}.scale"])
+        return arrays[name]
+
+    cells = {v: k for k, v in CELL_CODES.items()}
+    layers = []
+    for k in range(n_layers):
+        cell, i_size, h_size, p_size, n_dir, has_bias, _, _ = _LAYER.unpack_from(data, layer_off + k * LAYER_RECORD)
+        if cell not in cells or n_dir not in (1, 2):
+            raise LslFormatError(f"layer {k}: bad cell {cell} or directions {n_dir}")
+        dirs = []
+        for d in range(n_dir):
+            t = {n: get(f"l{k}.{d}.{n}") for n in ("w_ih", "w_hh")}
+            if p_size:
+                t["w_hr"] = get(f"l{k}.{d}.w_hr")
+            if has_bias:
+                t["b_ih"], t["b_hh"] = get(f"l{k}.{d}.b_ih"), get(f"l{k}.{d}.b_hh")
+            dirs.append(t)
+        layers.append(LayerSpec(cells[cell], i_size, h_size, p_size, bool(has_bias), dirs))
+    heads = {v: k for k, v in HEAD_CODES.items()}
+    pools = {v: k for k, v in POOL_CODES.items()}
+    if head not in heads or pool not in pools:
+        raise LslFormatError(f"bad head mode {head} or pooling {pool}")
+    spec = ModelSpec(
+        layers=layers,
+        embedding=get("emb") if "emb" in arrays else None,
+        head_weight=get("head.w") if heads[head] != "none" else None,
+        head_bias=arrays.get("head.b"),
+        head_mode=heads[head], pooling=pools[pool], meta=meta,
+    )
+    try:
+        spec.validate()
+    except ValueError as err:
+        raise LslFormatError(str(err)) from None
+    return spec
+

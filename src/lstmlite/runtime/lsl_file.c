@@ -1,0 +1,302 @@
+/*
+ * lsl_file.c -- the bounds-checked .lsl parser and loader (format: see lsl.h).
+ *
+ * Every offset and size read from the file is checked against the file length with
+ * overflow-safe arithmetic before it is used; any inconsistency is LSL_ERR_FORMAT,
+ * never a crash. Fields are read with memcpy, so the buffer needs no alignment.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "lsl_internal.h"
+
+#define MAX_FILE_LAYERS 64
+#define MAX_FILE_TENSORS 4096
+#define NAME_BYTES 32
+#define LAYER_RECORD 32
+#define TENSOR_RECORD 64
+
+typedef struct tensor_view {
+    char name[NAME_BYTES + 1];
+    uint32_t dtype, ndim, dims[2];
+    const unsigned char *data;
+    uint64_t nbytes;
+} tensor_view;
+
+typedef struct file_view {
+    const unsigned char *base;
+    uint64_t size;
+    uint32_t num_layers, num_tensors;
+    int32_t head_mode, pooling;
+    uint64_t layer_off, tensor_off, data_off;
+} file_view;
+
+static uint32_t rd_u32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint64_t rd_u64(const unsigned char *p) { return (uint64_t)rd_u32(p) | ((uint64_t)rd_u32(p + 4) << 32); }
+static int32_t rd_i32(const unsigned char *p) {
+    uint32_t u = rd_u32(p);
+    int32_t v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* [off, off + len) lies inside [0, size). */
+static int in_bounds(uint64_t off, uint64_t len, uint64_t size) { return off <= size && len <= size - off; }
+
+static int parse_header(const void *file, size_t bytes, file_view *v) {
+    const unsigned char *p = (const unsigned char *)file;
+    uint32_t version, i;
+    if (!file) return LSL_ERR_ARG;
+    if (bytes < LSL_FILE_HEADER_BYTES || memcmp(p, "LSTMLITE", 8) != 0) return LSL_ERR_FORMAT;
+    version = rd_u32(p + 8);
+    if (version != LSL_FILE_VERSION) return LSL_ERR_VERSION;
+    if (rd_u32(p + 12) != LSL_FILE_HEADER_BYTES) return LSL_ERR_FORMAT;
+    v->base = p;
+    v->num_layers = rd_u32(p + 16);
+    v->num_tensors = rd_u32(p + 20);
+    v->head_mode = rd_i32(p + 24);
+    v->pooling = rd_i32(p + 28);
+    v->layer_off = rd_u64(p + 32);
+    v->tensor_off = rd_u64(p + 40);
+    v->data_off = rd_u64(p + 48);
+    v->size = rd_u64(p + 56);
+    if (v->size > bytes) return LSL_ERR_FORMAT; /* truncated */
+    if (v->num_layers < 1 || v->num_layers > MAX_FILE_LAYERS) return LSL_ERR_FORMAT;
+    if (v->num_tensors < 1 || v->num_tensors > MAX_FILE_TENSORS) return LSL_ERR_FORMAT;
+    if (!in_bounds(v->layer_off, (uint64_t)v->num_layers * LAYER_RECORD, v->size)) return LSL_ERR_FORMAT;
+    if (!in_bounds(v->tensor_off, (uint64_t)v->num_tensors * TENSOR_RECORD, v->size)) return LSL_ERR_FORMAT;
+    if (v->data_off > v->size) return LSL_ERR_FORMAT;
+    if (!in_bounds(rd_u64(p + 64), rd_u64(p + 72), v->size)) return LSL_ERR_FORMAT;
+    for (i = 80; i < LSL_FILE_HEADER_BYTES; ++i)
+        if (p[i] != 0) return LSL_ERR_FORMAT; /* reserved bytes */
+    return LSL_OK;
+}
+
+static int tensor_at(const file_view *v, uint32_t i, tensor_view *t) {
+    const unsigned char *r = v->base + v->tensor_off + (uint64_t)i * TENSOR_RECORD;
+    uint64_t off, elems, esz;
+    uint32_t j;
+    memcpy(t->name, r, NAME_BYTES);
+    t->name[NAME_BYTES] = '\0';
+    if (memchr(r, '\0', NAME_BYTES) == NULL) return LSL_ERR_FORMAT; /* names must be NUL-terminated */
+    t->dtype = rd_u32(r + 32);
+    t->ndim = rd_u32(r + 36);
+    t->dims[0] = rd_u32(r + 40);
+    t->dims[1] = rd_u32(r + 44);
+    off = rd_u64(r + 48);
+    t->nbytes = rd_u64(r + 56);
+    if (t->dtype != LSL_F32 && t->dtype != LSL_I8) return LSL_ERR_FORMAT;
+    if (t->ndim != 1 && t->ndim != 2) return LSL_ERR_FORMAT;
+    if (t->ndim == 1) t->dims[1] = 1;
+    for (j = 0; j < 2; ++j)
+        if (t->dims[j] == 0 || t->dims[j] > (1u << 30)) return LSL_ERR_FORMAT;
+    esz = t->dtype == LSL_F32 ? 4 : 1;
+    elems = (uint64_t)t->dims[0] * t->dims[1];
+    if (elems > ((uint64_t)1 << 32) || t->nbytes != elems * esz) return LSL_ERR_FORMAT;
+    if (off > v->size - v->data_off || !in_bounds(v->data_off + off, t->nbytes, v->size)) return LSL_ERR_FORMAT;
+    t->data = v->base + v->data_off + off;
+    return LSL_OK;
+}
+
+/* Find a tensor by name; 1 found, 0 absent, <0 error (also on a duplicate name). */
+static int find(const file_view *v, const char *name, tensor_view *out) {
+    uint32_t i;
+    int found = 0;
+    tensor_view t;
+    for (i = 0; i < v->num_tensors; ++i) {
+        int rc = tensor_at(v, i, &t);
+        if (rc != LSL_OK) return rc;
+        if (strcmp(t.name, name) == 0) {
+            if (found) return LSL_ERR_FORMAT;
+            *out = t;
+            found = 1;
+        }
+    }
+    return found;
+}
+
+/* Copy `n` floats of tensor `t` into the arena. */
+static float *copy_f32(lsl_arena *a, const tensor_view *t, uint64_t n) {
+    float *dst = (float *)lsl_take(a, lsl_fl((size_t)n));
+    if (dst) memcpy(dst, t->data, (size_t)n * sizeof(float));
+    return dst;
+}
+
+/* Load matrix `name` (rows x cols) into m. Missing tensor: LSL_ERR_FORMAT. */
+static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32_t rows, int32_t cols, int32_t act,
+                       lsl_matrix *m) {
+    tensor_view t, s;
+    char sname[NAME_BYTES + 8];
+    size_t bytes;
+    void *buf;
+    int rc = find(v, name, &t);
+    if (rc < 0) return rc;
+    if (rc == 0 || t.ndim != 2 || t.dims[0] != (uint32_t)rows || t.dims[1] != (uint32_t)cols) return LSL_ERR_FORMAT;
+    if (t.dtype == LSL_F32) act = LSL_ACT_FLOAT;
+    bytes = lsl_matrix_packed_bytes(rows, cols, (int32_t)t.dtype, act);
+    if (bytes == 0) return LSL_ERR_FORMAT;
+    buf = lsl_take(a, bytes);
+    if (t.dtype == LSL_I8) {
+        sprintf(sname, "%s.scale", name);
+        rc = find(v, sname, &s);
+        if (rc < 0) return rc;
+        if (rc == 0 || s.dtype != LSL_F32 || s.ndim != 1 || s.dims[0] != (uint32_t)rows) return LSL_ERR_FORMAT;
+    }
+    if (!a->base) return LSL_OK; /* sizing pass */
+    if (!buf) return LSL_ERR_BUFFER;
+    if (t.dtype == LSL_I8) {
+        /* the scales may sit unaligned in the file: copy them out first */
+        float *scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
+        if (!scale) return LSL_ERR_BUFFER;
+        memcpy(scale, s.data, (size_t)rows * sizeof(float));
+        rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, t.data, scale, buf, bytes);
+    } else {
+        float *tmp = (float *)lsl_take(a, lsl_fl((size_t)rows * cols));
+        if (!tmp) return LSL_ERR_BUFFER;
+        memcpy(tmp, t.data, (size_t)rows * cols * sizeof(float));
+        rc = lsl_matrix_pack(m, rows, cols, LSL_F32, act, tmp, NULL, buf, bytes);
+    }
+    return rc == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
+}
+
+/* The sizing pass reserves the same temporaries as the filling pass. */
+static size_t matrix_temp_bytes(const file_view *v, const char *name, int32_t rows, int32_t cols) {
+    tensor_view t;
+    if (find(v, name, &t) != 1) return 0;
+    return t.dtype == LSL_I8 ? lsl_fl((size_t)rows) : lsl_fl((size_t)rows * cols);
+}
+
+static int load_vector(const file_view *v, lsl_arena *a, const char *name, int32_t n, const float **out) {
+    tensor_view t;
+    int rc = find(v, name, &t);
+    *out = NULL;
+    if (rc < 0) return rc;
+    if (rc == 0 || t.dtype != LSL_F32 || t.ndim != 1 || t.dims[0] != (uint32_t)n) return LSL_ERR_FORMAT;
+    *out = copy_f32(a, &t, (uint64_t)n);
+    if (a->base && !*out) return LSL_ERR_BUFFER;
+    return LSL_OK;
+}
+
+int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, size_t arena_bytes,
+             const lsl_model **model_out, size_t *need) {
+    file_view v;
+    lsl_arena a;
+    lsl_model *model;
+    lsl_layer *layers;
+    tensor_view t;
+    uint32_t k;
+    int rc;
+    char name[NAME_BYTES];
+
+    if (act != LSL_ACT_FLOAT && act != LSL_ACT_DYN8) return LSL_ERR_ARG;
+    rc = parse_header(file, file_bytes, &v);
+    if (rc != LSL_OK) return rc;
+    if (arena_buf && ((uintptr_t)arena_buf) % LSL_ALIGN) return LSL_ERR_ARG;
+    a.base = (char *)arena_buf;
+    a.used = 0;
+    a.cap = arena_buf ? arena_bytes : (size_t)-1;
+    model = (lsl_model *)lsl_take(&a, sizeof(lsl_model));
+    layers = (lsl_layer *)lsl_take(&a, sizeof(lsl_layer) * v.num_layers);
+    if (arena_buf && (!model || !layers)) return LSL_ERR_BUFFER;
+    if (model) {
+        memset(model, 0, sizeof(*model));
+        memset(layers, 0, sizeof(lsl_layer) * v.num_layers);
+        model->num_layers = (int32_t)v.num_layers;
+        model->layers = layers;
+        model->head_mode = v.head_mode;
+        model->pooling = v.pooling;
+    }
+    for (k = 0; k < v.num_layers; ++k) {
+        const unsigned char *r = v.base + v.layer_off + (uint64_t)k * LAYER_RECORD;
+        lsl_layer l;
+        int32_t d, g, has_bias = rd_i32(r + 20);
+        memset(&l, 0, sizeof(l));
+        l.cell = rd_i32(r);
+        l.input_size = rd_i32(r + 4);
+        l.hidden_size = rd_i32(r + 8);
+        l.proj_size = rd_i32(r + 12);
+        l.num_directions = rd_i32(r + 16);
+        if ((l.cell != LSL_LSTM && l.cell != LSL_GRU) || (l.num_directions != 1 && l.num_directions != 2))
+            return LSL_ERR_FORMAT;
+        if (l.input_size <= 0 || l.hidden_size <= 0 || l.hidden_size > (1 << 20) || l.input_size > (1 << 24) ||
+            l.proj_size < 0 || l.proj_size >= l.hidden_size || (has_bias != 0 && has_bias != 1))
+            return LSL_ERR_FORMAT;
+        if (l.proj_size > 0 && l.cell != LSL_LSTM) return LSL_ERR_FORMAT;
+        g = l.cell == LSL_LSTM ? 4 : 3;
+        for (d = 0; d < l.num_directions; ++d) {
+            lsl_direction *dr = &l.dir[d];
+            int32_t O = l.proj_size > 0 ? l.proj_size : l.hidden_size;
+            sprintf(name, "l%u.%d.w_ih", (unsigned)k, (int)d);
+            if (!a.base) a.used += matrix_temp_bytes(&v, name, g * l.hidden_size, l.input_size);
+            if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, l.input_size, act, &dr->w_ih)) != LSL_OK) return rc;
+            sprintf(name, "l%u.%d.w_hh", (unsigned)k, (int)d);
+            if (!a.base) a.used += matrix_temp_bytes(&v, name, g * l.hidden_size, O);
+            if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, O, act, &dr->w_hh)) != LSL_OK) return rc;
+            if (l.proj_size > 0) {
+                sprintf(name, "l%u.%d.w_hr", (unsigned)k, (int)d);
+                if (!a.base) a.used += matrix_temp_bytes(&v, name, l.proj_size, l.hidden_size);
+                if ((rc = load_matrix(&v, &a, name, l.proj_size, l.hidden_size, act, &dr->w_hr)) != LSL_OK) return rc;
+            }
+            if (has_bias) {
+                sprintf(name, "l%u.%d.b_ih", (unsigned)k, (int)d);
+                if ((rc = load_vector(&v, &a, name, g * l.hidden_size, &dr->b_ih)) != LSL_OK) return rc;
+                sprintf(name, "l%u.%d.b_hh", (unsigned)k, (int)d);
+                if ((rc = load_vector(&v, &a, name, g * l.hidden_size, &dr->b_hh)) != LSL_OK) return rc;
+            }
+        }
+        if (layers) layers[k] = l;
+    }
+
+    rc = find(&v, "emb", &t);
+    if (rc < 0) return rc;
+    if (rc == 1) {
+        lsl_embedding e;
+        memset(&e, 0, sizeof(e));
+        if (t.ndim != 2) return LSL_ERR_FORMAT;
+        e.num = (int32_t)t.dims[0];
+        e.dim = (int32_t)t.dims[1];
+        e.dtype = (int32_t)t.dtype;
+        if (t.dtype == LSL_F32) {
+            e.table = copy_f32(&a, &t, (uint64_t)e.num * e.dim);
+        } else {
+            void *tab = lsl_take(&a, (size_t)t.nbytes);
+            if (tab) memcpy(tab, t.data, (size_t)t.nbytes);
+            e.table = tab;
+            if ((rc = load_vector(&v, &a, "emb.scale", e.num, &e.scale)) != LSL_OK) return rc;
+        }
+        if (a.base && !e.table) return LSL_ERR_BUFFER;
+        if (model) model->embedding = e;
+    }
+
+    if (v.head_mode != LSL_HEAD_NONE) {
+        const unsigned char *r = v.base + v.layer_off + (uint64_t)(v.num_layers - 1) * LAYER_RECORD;
+        int32_t top_out = rd_i32(r + 12) > 0 ? rd_i32(r + 12) : rd_i32(r + 8);
+        int32_t feat = rd_i32(r + 16) * top_out;
+        lsl_matrix head;
+        const float *bias = NULL;
+        memset(&head, 0, sizeof(head));
+        rc = find(&v, "head.w", &t);
+        if (rc < 0) return rc;
+        if (rc == 0 || t.ndim != 2) return LSL_ERR_FORMAT;
+        if (!a.base) a.used += matrix_temp_bytes(&v, "head.w", (int32_t)t.dims[0], feat);
+        if ((rc = load_matrix(&v, &a, "head.w", (int32_t)t.dims[0], feat, act, &head)) != LSL_OK) return rc;
+        rc = find(&v, "head.b", &t);
+        if (rc < 0) return rc;
+        if (rc == 1 && (rc = load_vector(&v, &a, "head.b", head.rows > 0 ? head.rows : (int32_t)t.dims[0], &bias)) !=
+                           LSL_OK)
+            return rc;
+        if (model) {
+            model->head = head;
+            model->head_bias = bias;
+        }
+    }
+
+    if (need) *need = a.used;
+    if (!a.base) return LSL_OK;
+    rc = lsl_model_check(model);
+    if (rc != LSL_OK) return LSL_ERR_FORMAT;
+    if (model_out) *model_out = model;
+    return LSL_OK;
+}

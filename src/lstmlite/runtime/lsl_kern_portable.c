@@ -1,0 +1,88 @@
+/*
+ * lsl_kern_portable.c -- the portable C99 kernels: every ISA's reference, and the
+ * only code a microcontroller build compiles. Plain loops over the packed layout.
+ */
+#include <math.h>
+
+#include "lsl_internal.h"
+
+static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy) {
+    const float *data = (const float *)w->data;
+    int32_t panels = lsl_panels(w->rows), p, i, k, r;
+    for (p = 0; p < panels; ++p) {
+        const float *pw = data + (size_t)p * w->kpad * LSL_PANEL;
+        int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
+        for (i = 0; i < m; ++i) {
+            float acc[LSL_PANEL] = {0};
+            const float *xr = x + (size_t)i * ldx;
+            for (k = 0; k < w->cols; ++k)
+                for (r = 0; r < LSL_PANEL; ++r) acc[r] += xr[k] * pw[k * LSL_PANEL + r];
+            for (r = 0; r < nr; ++r) y[(size_t)i * ldy + p * LSL_PANEL + r] += acc[r];
+        }
+    }
+}
+
+static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy) {
+    const int8_t *data = (const int8_t *)w->data;
+    int32_t panels = lsl_panels(w->rows), p, i, k, r;
+    for (p = 0; p < panels; ++p) {
+        const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
+        int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
+        for (i = 0; i < m; ++i) {
+            float acc[LSL_PANEL] = {0};
+            const float *xr = x + (size_t)i * ldx;
+            for (k = 0; k < w->cols; ++k)
+                for (r = 0; r < LSL_PANEL; ++r) acc[r] += xr[k] * (float)pw[k * LSL_PANEL + r];
+            for (r = 0; r < nr; ++r) y[(size_t)i * ldy + p * LSL_PANEL + r] += acc[r] * w->scale[p * LSL_PANEL + r];
+        }
+    }
+}
+
+static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
+                      int32_t ldy) {
+    const int8_t *data = (const int8_t *)w->data;
+    int32_t panels = lsl_panels(w->rows), p, i, k, r;
+    for (p = 0; p < panels; ++p) {
+        const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
+        int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
+        for (i = 0; i < m; ++i) {
+            int32_t acc[LSL_PANEL] = {0};
+            const uint8_t *ur = u + (size_t)i * ldu;
+            for (k = 0; k < w->kpad; ++k) {
+                int32_t q = (int32_t)ur[k] - LSL_Q_OFFSET;
+                for (r = 0; r < LSL_PANEL; ++r) acc[r] += q * pw[((k / 4) * LSL_PANEL + r) * 4 + k % 4];
+            }
+            for (r = 0; r < nr; ++r)
+                y[(size_t)i * ldy + p * LSL_PANEL + r] += (float)acc[r] * (xs[i] * w->scale[p * LSL_PANEL + r]);
+        }
+    }
+}
+
+static float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+static void lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
+    int32_t j;
+    for (j = 0; j < hidden; ++j) {
+        float ig = sigmoidf_(gates[j]);
+        float fg = sigmoidf_(gates[hidden + j]);
+        float gg = tanhf(gates[2 * hidden + j]);
+        float og = sigmoidf_(gates[3 * hidden + j]);
+        float cn = fg * c[j] + ig * gg;
+        c[j] = cn;
+        h[j] = og * tanhf(cn);
+    }
+}
+
+static void gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h) {
+    int32_t j;
+    for (j = 0; j < hidden; ++j) {
+        float r = sigmoidf_(gi[j] + gh[j]);
+        float z = sigmoidf_(gi[hidden + j] + gh[hidden + j]);
+        float n = tanhf(gi[2 * hidden + j] + r * gh[2 * hidden + j]);
+        h[j] = n + z * (h[j] - n); /* = (1 - z) n + z h, PyTorch's form */
+    }
+}
+
+const lsl_kernels lsl_kernels_portable = {
+    LSL_ISA_PORTABLE, gemm_f32, gemm_i8, gemm_dyn8, lsl_quantize_rows, lstm_pointwise, gru_pointwise,
+};

@@ -1,0 +1,167 @@
+/*
+ * lsl_matrix.c -- packing weight matrices into the kernels' panel layout, dynamic
+ * activation quantization, and the one matmul entry point the layers call.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "lsl_internal.h"
+
+static int32_t kpad_for(int32_t cols, int32_t dtype, int32_t act) {
+    return (dtype == LSL_I8 && act == LSL_ACT_DYN8) ? (cols + 3) / 4 * 4 : cols;
+}
+
+static size_t elem_bytes(int32_t dtype) { return dtype == LSL_F32 ? 4 : 1; }
+
+static int valid_form(int32_t dtype, int32_t act) {
+    if (dtype == LSL_F32) return act == LSL_ACT_FLOAT;
+    if (dtype == LSL_I8) return act == LSL_ACT_FLOAT || act == LSL_ACT_DYN8;
+    return 0;
+}
+
+/* Byte offsets of the three parts inside a pack buffer. */
+static void pack_offsets(int32_t rows, int32_t cols, int32_t dtype, int32_t act, size_t *scale_off,
+                         size_t *wsum_off, size_t *total) {
+    size_t panels = (size_t)lsl_panels(rows);
+    size_t data = panels * LSL_PANEL * (size_t)kpad_for(cols, dtype, act) * elem_bytes(dtype);
+    size_t padded_rows = panels * LSL_PANEL;
+    *scale_off = lsl_round_up(data, LSL_ALIGN);
+    *wsum_off = lsl_round_up(*scale_off + (dtype == LSL_I8 ? padded_rows * sizeof(float) : 0), LSL_ALIGN);
+    *total = lsl_round_up(*wsum_off + (act == LSL_ACT_DYN8 ? padded_rows * sizeof(int32_t) : 0), LSL_ALIGN);
+}
+
+size_t lsl_matrix_packed_bytes(int32_t rows, int32_t cols, int32_t dtype, int32_t act) {
+    size_t a, b, total;
+    if (rows <= 0 || cols <= 0 || !valid_form(dtype, act)) return 0;
+    /* Keep every offset a kernel computes inside int32 / size_t comfortably. */
+    if ((int64_t)rows * (int64_t)cols > ((int64_t)1 << 30)) return 0;
+    pack_offsets(rows, cols, dtype, act, &a, &b, &total);
+    return total;
+}
+
+int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, int32_t act, const void *src,
+                    const float *scale, void *buf, size_t buf_bytes) {
+    size_t scale_off, wsum_off, total, need;
+    int32_t kpad, panels, p, r, k;
+    if (!m || !src || !buf) return LSL_ERR_ARG;
+    if (!valid_form(dtype, act)) return LSL_ERR_ARG;
+    if (dtype == LSL_I8 && !scale) return LSL_ERR_ARG;
+    need = lsl_matrix_packed_bytes(rows, cols, dtype, act);
+    if (need == 0) return LSL_ERR_SHAPE;
+    if (buf_bytes < need) return LSL_ERR_BUFFER;
+    if (((uintptr_t)buf) % LSL_ALIGN) return LSL_ERR_ARG;
+    pack_offsets(rows, cols, dtype, act, &scale_off, &wsum_off, &total);
+    memset(buf, 0, total);
+    kpad = kpad_for(cols, dtype, act);
+    panels = lsl_panels(rows);
+
+    if (dtype == LSL_F32) {
+        const float *w = (const float *)src;
+        float *d = (float *)buf;
+        for (p = 0; p < panels; ++p)
+            for (r = 0; r < LSL_PANEL && p * LSL_PANEL + r < rows; ++r)
+                for (k = 0; k < cols; ++k)
+                    d[((size_t)p * kpad + k) * LSL_PANEL + r] = w[(size_t)(p * LSL_PANEL + r) * cols + k];
+    } else {
+        const int8_t *w = (const int8_t *)src;
+        int8_t *d = (int8_t *)buf;
+        float *sc = (float *)((char *)buf + scale_off);
+        for (r = 0; r < rows; ++r) {
+            if (!(scale[r] == scale[r]) || fabsf(scale[r]) > 3.0e38f) return LSL_ERR_ARG; /* NaN / inf */
+            sc[r] = scale[r];
+        }
+        for (p = 0; p < panels; ++p)
+            for (r = 0; r < LSL_PANEL && p * LSL_PANEL + r < rows; ++r)
+                for (k = 0; k < cols; ++k) {
+                    int8_t v = w[(size_t)(p * LSL_PANEL + r) * cols + k];
+                    size_t at;
+                    if (act == LSL_ACT_DYN8)
+                        at = (((size_t)p * (kpad / 4) + k / 4) * LSL_PANEL + r) * 4 + k % 4;
+                    else
+                        at = ((size_t)p * kpad + k) * LSL_PANEL + r;
+                    d[at] = v;
+                }
+        if (act == LSL_ACT_DYN8) {
+            int32_t *ws = (int32_t *)((char *)buf + wsum_off);
+            for (r = 0; r < rows; ++r) {
+                int32_t s = 0;
+                for (k = 0; k < cols; ++k) s += w[(size_t)r * cols + k];
+                ws[r] = s;
+            }
+            m->wsum = ws;
+        } else {
+            m->wsum = NULL;
+        }
+        m->scale = sc;
+    }
+    if (dtype == LSL_F32) {
+        m->scale = NULL;
+        m->wsum = NULL;
+    }
+    m->rows = rows;
+    m->cols = cols;
+    m->dtype = dtype;
+    m->act = act;
+    m->kpad = kpad;
+    m->reserved = 0;
+    m->data = buf;
+    return LSL_OK;
+}
+
+void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs) {
+    int32_t i, j;
+    for (i = 0; i < m; ++i) {
+        const float *row = x + (size_t)i * ldx;
+        uint8_t *q = u + (size_t)i * kpad;
+        float amax = 0.0f, inv;
+        for (j = 0; j < k; ++j) {
+            float a = fabsf(row[j]);
+            amax = a > amax ? a : amax;
+        }
+        if (!(amax > 0.0f) || amax > 3.0e38f) {
+            /* all zeros (or non-finite input, which has no meaningful 8-bit form):
+             * quantize to zero so the kernels stay in range. */
+            memset(q, LSL_Q_OFFSET, (size_t)kpad);
+            xs[i] = 0.0f;
+            continue;
+        }
+        inv = 127.0f / amax;
+        for (j = 0; j < k; ++j) {
+            long v = lrintf(row[j] * inv);
+            v = v > 127 ? 127 : (v < -127 ? -127 : v);
+            q[j] = (uint8_t)(v + LSL_Q_OFFSET);
+        }
+        for (; j < kpad; ++j) q[j] = LSL_Q_OFFSET;
+        xs[i] = amax / 127.0f;
+    }
+}
+
+size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
+    if (!w || m <= 0) return 0;
+    if (w->act != LSL_ACT_DYN8) return 0;
+    return lsl_round_up((size_t)m * (size_t)w->kpad, LSL_ALIGN) + lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
+}
+
+/* The internal entry: no argument checks beyond what the caller guarantees. */
+int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
+                         float *y, int32_t ldy, void *work) {
+    if (w->dtype == LSL_F32) {
+        kern->gemm_f32(w, m, x, ldx, y, ldy);
+    } else if (w->act == LSL_ACT_FLOAT) {
+        kern->gemm_i8(w, m, x, ldx, y, ldy);
+    } else {
+        uint8_t *u = (uint8_t *)work;
+        float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad, LSL_ALIGN));
+        kern->quantize_rows(m, w->cols, w->kpad, x, ldx, u, xs);
+        kern->gemm_dyn8(w, m, u, w->kpad, xs, y, ldy);
+    }
+    return LSL_OK;
+}
+
+int lsl_matmul(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, void *work,
+               size_t work_bytes) {
+    if (!w || !x || !y || !w->data) return LSL_ERR_ARG;
+    if (m <= 0 || ldx < w->cols || ldy < w->rows) return LSL_ERR_SHAPE;
+    if (work_bytes < lsl_matmul_bytes(w, m) || (lsl_matmul_bytes(w, m) && !work)) return LSL_ERR_BUFFER;
+    return lsl_matmul_unchecked(lsl_kernels_active(), w, m, x, ldx, y, ldy, work);
+}

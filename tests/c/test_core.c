@@ -1,0 +1,236 @@
+/*
+ * test_core.c -- C-level tests of the lstmlite runtime, built and run by
+ * tests/c/test_c_runtime.py (also under AddressSanitizer + UBSan).
+ *
+ *   test_core            LSTM/GRU layers with odd sizes on every ISA against a plain
+ *                        double-precision implementation of the equations, run vs
+ *                        step, and the error codes of bad calls
+ *   test_core FILE.lsl   additionally: load FILE, then load thousands of truncated and
+ *                        byte-flipped copies; each must load or fail with an error
+ *                        code (the sanitizers catch any out-of-bounds read)
+ */
+#define _POSIX_C_SOURCE 200112L /* posix_memalign */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lsl.h"
+
+static int failures = 0;
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            ++failures;                                                     \
+        }                                                                   \
+    } while (0)
+
+static double frand(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return ((double)((*s >> 8) & 0xFFFF) / 65535.0 - 0.5) * 1.2;
+}
+
+static void *amalloc(size_t n) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
+    return p;
+}
+
+static double sig(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+/* Reference: one direction, one layer, row-major weights, double precision. */
+static void ref_layer(int cell, int I, int H, int T, const float *wih, const float *whh, const float *bih,
+                      const float *bhh, const float *x, double *out) {
+    int G = cell == LSL_LSTM ? 4 : 3, t, r, k;
+    double *h = calloc((size_t)H, sizeof(double)), *c = calloc((size_t)H, sizeof(double));
+    double *gi = malloc(sizeof(double) * G * H), *gh = malloc(sizeof(double) * G * H);
+    for (t = 0; t < T; ++t) {
+        for (r = 0; r < G * H; ++r) {
+            gi[r] = bih[r];
+            gh[r] = bhh[r];
+            for (k = 0; k < I; ++k) gi[r] += (double)wih[r * I + k] * x[t * I + k];
+            for (k = 0; k < H; ++k) gh[r] += (double)whh[r * H + k] * h[k];
+        }
+        for (r = 0; r < H; ++r) {
+            if (cell == LSL_LSTM) {
+                double ig = sig(gi[r] + gh[r]), fg = sig(gi[H + r] + gh[H + r]);
+                double gg = tanh(gi[2 * H + r] + gh[2 * H + r]), og = sig(gi[3 * H + r] + gh[3 * H + r]);
+                c[r] = fg * c[r] + ig * gg;
+                h[r] = og * tanh(c[r]);
+            } else {
+                double rg = sig(gi[r] + gh[r]), zg = sig(gi[H + r] + gh[H + r]);
+                double ng = tanh(gi[2 * H + r] + rg * gh[2 * H + r]);
+                h[r] = (1 - zg) * ng + zg * h[r];
+            }
+            out[t * H + r] = h[r];
+        }
+    }
+    free(h);
+    free(c);
+    free(gi);
+    free(gh);
+}
+
+static void test_layer(int cell, int I, int H, int T, int isa) {
+    unsigned seed = (unsigned)(cell * 1000 + I * 10 + H);
+    int G = cell == LSL_LSTM ? 4 : 3, i, t;
+    float *wih = malloc(sizeof(float) * G * H * I), *whh = malloc(sizeof(float) * G * H * H);
+    float *bih = malloc(sizeof(float) * G * H), *bhh = malloc(sizeof(float) * G * H);
+    float *x = malloc(sizeof(float) * T * I), *out = malloc(sizeof(float) * T * H), *sout = malloc(sizeof(float) * H);
+    double *ref = malloc(sizeof(double) * T * H), maxref = 0, maxerr = 0, maxstep = 0;
+    size_t b1 = lsl_matrix_packed_bytes(G * H, I, LSL_F32, LSL_ACT_FLOAT);
+    size_t b2 = lsl_matrix_packed_bytes(G * H, H, LSL_F32, LSL_ACT_FLOAT);
+    void *p1 = amalloc(b1), *p2 = amalloc(b2), *work, *swork;
+    float *state;
+    size_t need, sneed;
+    lsl_layer layer;
+    lsl_model model;
+    for (i = 0; i < G * H * I; ++i) wih[i] = (float)frand(&seed);
+    for (i = 0; i < G * H * H; ++i) whh[i] = (float)frand(&seed);
+    for (i = 0; i < G * H; ++i) {
+        bih[i] = (float)frand(&seed);
+        bhh[i] = (float)frand(&seed);
+    }
+    for (i = 0; i < T * I; ++i) x[i] = (float)(2 * frand(&seed));
+    memset(&layer, 0, sizeof(layer));
+    memset(&model, 0, sizeof(model));
+    layer.cell = cell;
+    layer.input_size = I;
+    layer.hidden_size = H;
+    layer.num_directions = 1;
+    CHECK(lsl_matrix_pack(&layer.dir[0].w_ih, G * H, I, LSL_F32, LSL_ACT_FLOAT, wih, NULL, p1, b1) == LSL_OK);
+    CHECK(lsl_matrix_pack(&layer.dir[0].w_hh, G * H, H, LSL_F32, LSL_ACT_FLOAT, whh, NULL, p2, b2) == LSL_OK);
+    layer.dir[0].b_ih = bih;
+    layer.dir[0].b_hh = bhh;
+    model.num_layers = 1;
+    model.layers = &layer;
+    CHECK(lsl_model_check(&model) == LSL_OK);
+    CHECK(lsl_isa_set(isa) == LSL_OK);
+
+    need = lsl_model_run_bytes(&model, 1, T);
+    work = amalloc(need);
+    CHECK(lsl_model_run(&model, 1, T, x, NULL, NULL, out, NULL, work, need) == LSL_OK);
+    ref_layer(cell, I, H, T, wih, whh, bih, bhh, x, ref);
+    for (i = 0; i < T * H; ++i) {
+        maxref = fabs(ref[i]) > maxref ? fabs(ref[i]) : maxref;
+        maxerr = fabs(out[i] - ref[i]) > maxerr ? fabs(out[i] - ref[i]) : maxerr;
+    }
+    CHECK(maxerr <= 1e-5 * maxref);
+
+    /* streaming gives the same outputs */
+    sneed = lsl_model_step_bytes(&model, 1);
+    swork = amalloc(sneed);
+    state = calloc(lsl_model_state_floats(&model, 1), sizeof(float));
+    for (t = 0; t < T; ++t) {
+        CHECK(lsl_model_step(&model, 1, x + t * I, NULL, state, sout, swork, sneed) == LSL_OK);
+        for (i = 0; i < H; ++i) maxstep = fabs(sout[i] - out[t * H + i]) > maxstep ? fabs(sout[i] - out[t * H + i]) : maxstep;
+    }
+    CHECK(maxstep <= 1e-5 * maxref);
+
+    /* error codes, never a crash */
+    CHECK(lsl_model_run(&model, 1, T, x, NULL, NULL, out, NULL, work, need - 1) == LSL_ERR_BUFFER);
+    CHECK(lsl_model_run(&model, 1, T, NULL, NULL, NULL, out, NULL, work, need) == LSL_ERR_ARG);
+    CHECK(lsl_model_run(&model, 0, T, x, NULL, NULL, out, NULL, work, need) == LSL_ERR_SHAPE);
+    CHECK(lsl_model_run(NULL, 1, T, x, NULL, NULL, out, NULL, work, need) == LSL_ERR_ARG);
+    CHECK(lsl_model_step(&model, 1, x, NULL, NULL, sout, swork, sneed) == LSL_ERR_ARG);
+    CHECK(lsl_model_step(&model, 1, x, NULL, state, sout, swork, sneed - 1) == LSL_ERR_BUFFER);
+    {
+        int32_t bad_len = T + 1;
+        CHECK(lsl_model_run(&model, 1, T, x, NULL, &bad_len, out, NULL, work, need) == LSL_ERR_SHAPE);
+    }
+    layer.hidden_size = H + 1; /* no longer matches the packed matrices */
+    CHECK(lsl_model_check(&model) == LSL_ERR_SHAPE);
+    CHECK(lsl_model_run_bytes(&model, 1, T) == 0);
+    layer.hidden_size = H;
+    layer.num_directions = 2; /* direction 1 has no weights */
+    CHECK(lsl_model_check(&model) != LSL_OK);
+    layer.num_directions = 1;
+    CHECK(lsl_matrix_pack(&layer.dir[0].w_ih, G * H, I, LSL_F32, LSL_ACT_FLOAT, wih, NULL, p1, b1 - 1) ==
+          LSL_ERR_BUFFER);
+    CHECK(lsl_matrix_pack(&layer.dir[0].w_ih, G * H, I, LSL_I8, LSL_ACT_FLOAT, wih, NULL, p1, b1) == LSL_ERR_ARG);
+    CHECK(lsl_matrix_pack(&layer.dir[0].w_ih, 0, I, LSL_F32, LSL_ACT_FLOAT, wih, NULL, p1, b1) == LSL_ERR_SHAPE);
+
+    lsl_isa_set(LSL_ISA_AUTO);
+    free(wih); free(whh); free(bih); free(bhh); free(x); free(out); free(sout); free(ref);
+    free(p1); free(p2); free(work); free(swork); free(state);
+}
+
+static void fuzz_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    long len;
+    unsigned char *data, *copy;
+    unsigned seed = 12345;
+    size_t need = 0, cut;
+    int i, rc, loaded = 0;
+    CHECK(f != NULL);
+    if (!f) return;
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    data = malloc((size_t)len);
+    copy = malloc((size_t)len);
+    CHECK(fread(data, 1, (size_t)len, f) == (size_t)len);
+    fclose(f);
+
+    CHECK(lsl_load(data, (size_t)len, LSL_ACT_FLOAT, NULL, 0, NULL, &need) == LSL_OK);
+    {
+        void *arena = amalloc(need);
+        const lsl_model *m = NULL;
+        CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN8, NULL, 0, NULL, &need) == LSL_OK);
+        free(arena);
+        arena = amalloc(need);
+        CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN8, arena, need, &m, NULL) == LSL_OK);
+        CHECK(m != NULL && lsl_model_check(m) == LSL_OK);
+        CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN8, arena, need - 1, &m, NULL) == LSL_ERR_BUFFER);
+        free(arena);
+    }
+    /* every truncation: the declared size no longer fits */
+    for (cut = 0; cut < (size_t)len; cut += 1 + cut / 64) {
+        rc = lsl_load(data, cut, LSL_ACT_FLOAT, NULL, 0, NULL, &need);
+        CHECK(rc != LSL_OK);
+    }
+    /* random byte flips in the header and tables, then a full load if it sizes */
+    for (i = 0; i < 3000; ++i) {
+        int flips = 1 + i % 3, j;
+        long span = len < 2048 ? len : 2048;
+        memcpy(copy, data, (size_t)len);
+        for (j = 0; j < flips; ++j) {
+            seed = seed * 1103515245u + 12345u;
+            copy[(seed >> 4) % (unsigned long)span] ^= (unsigned char)(1u << ((seed >> 20) % 8));
+        }
+        rc = lsl_load(copy, (size_t)len, LSL_ACT_FLOAT, NULL, 0, NULL, &need);
+        if (rc == LSL_OK && need < ((size_t)1 << 28)) {
+            void *arena = amalloc(need);
+            const lsl_model *m = NULL;
+            rc = lsl_load(copy, (size_t)len, LSL_ACT_FLOAT, arena, need, &m, NULL);
+            if (rc == LSL_OK) {
+                ++loaded;
+                CHECK(lsl_model_check(m) == LSL_OK);
+            }
+            free(arena);
+        }
+    }
+    fprintf(stderr, "fuzz: %d of 3000 mutated files still loaded (flips in padding or values)\n", loaded);
+    free(data);
+    free(copy);
+}
+
+int main(int argc, char **argv) {
+    int isa, best = lsl_isa_best();
+    for (isa = LSL_ISA_PORTABLE; isa <= best; ++isa) {
+        test_layer(LSL_LSTM, 13, 37, 9, isa);
+        test_layer(LSL_GRU, 13, 37, 9, isa);
+        test_layer(LSL_LSTM, 3, 16, 5, isa);
+        test_layer(LSL_GRU, 40, 64, 6, isa);
+    }
+    CHECK(lsl_isa_set(best + 1) == LSL_ERR_ISA);
+    CHECK(strcmp(lsl_strerror(LSL_ERR_FORMAT), "malformed .lsl model file") == 0);
+    if (argc > 1) fuzz_file(argv[1]);
+    if (failures) {
+        fprintf(stderr, "%d checks failed\n", failures);
+        return 1;
+    }
+    printf("ok (best ISA %s)\n", lsl_isa_name(best));
+    return 0;
+}

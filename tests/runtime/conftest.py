@@ -1,0 +1,27 @@
+"""Shared fixtures for the native runtime tests: every kernel level this CPU has."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+rt = pytest.importorskip("lstmlite.runtime")
+
+_ORDER = ["portable", "avx2", "avx512"]
+ISAS = _ORDER[: _ORDER.index(rt.best_isa()) + 1]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run the test once per kernel level (portable, AVX2, AVX-512 where present)."""
+    rt.set_isa(request.param)
+    assert rt.isa() == request.param
+    yield request.param
+    rt.set_isa("auto")
+
+
+def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
+    """max |got - ref| / max |ref|: the 'relative' error the runtime promises."""
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    assert got.shape == ref.shape, (got.shape, ref.shape)
+    return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))

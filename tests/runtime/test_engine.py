@@ -1,0 +1,178 @@
+"""The native runtime against PyTorch (the independent oracle), on every kernel level.
+
+fp32 engines must equal torch.nn.LSTM / nn.GRU to 1e-5 relative; int8 weight-only
+engines must equal a torch model whose weights are the dequantized int8 weights to
+1e-5; the dynamic-activation form is within a few percent of that model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite import runtime as rt
+from lstmlite.runtime import quantize_rows
+
+from .conftest import rel_err
+
+# (cell, input, hidden, layers, bidirectional, proj, bias)
+LAYERS = [
+    ("lstm", 13, 37, 1, False, 0, True),   # odd sizes: partial panels, K % 4 != 0
+    ("lstm", 8, 16, 2, True, 0, True),
+    ("lstm", 6, 20, 2, False, 7, True),    # LSTM with projection (LSTMP)
+    ("lstm", 5, 12, 1, False, 0, False),   # no bias
+    ("gru", 13, 37, 1, False, 0, True),
+    ("gru", 7, 16, 3, True, 0, True),
+    ("lstm", 40, 128, 1, False, 0, True),  # the benchmark size
+]
+FORMS = [("fp32", "float"), ("int8", "float"), ("int8", "dynamic")]
+
+
+def torch_layer(cell, i, h, layers, bidir, proj, bias, seed=0):
+    torch.manual_seed(seed + i * 31 + h)
+    cls = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+    extra = {"proj_size": proj} if proj else {}
+    return cls(i, h, num_layers=layers, bidirectional=bidir, bias=bias, batch_first=True, **extra).eval()
+
+
+def dequantized(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy whose every matrix is replaced by its per-row int8 dequantization: the
+    float model an int8 weight-only engine must reproduce."""
+    import copy
+
+    out = copy.deepcopy(module)
+    with torch.no_grad():
+        for _, p in out.named_parameters():
+            if p.dim() == 2:
+                p.copy_(torch.from_numpy(quantize_rows(p.numpy()).dequantize()))
+    return out
+
+
+def torch_state_vector(state, layers, bidir):
+    """nn.LSTM's (h_n, c_n) / nn.GRU's h_n → the runtime's state layout: per layer,
+    per direction, h (B, O) then c (B, H)."""
+    h_n, c_n = state if isinstance(state, tuple) else (state, None)
+    d = 2 if bidir else 1
+    parts = []
+    for k in range(layers):
+        for j in range(d):
+            parts.append(h_n[k * d + j].reshape(-1))
+            if c_n is not None:
+                parts.append(c_n[k * d + j].reshape(-1))
+    return torch.cat(parts).detach().numpy()
+
+
+@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+@pytest.mark.parametrize("cfg", LAYERS, ids=lambda c: f"{c[0]}-{c[1]}x{c[2]}-L{c[3]}{'-bi' if c[4] else ''}"
+                         f"{'-p' + str(c[5]) if c[5] else ''}{'' if c[6] else '-nobias'}")
+def test_layer_matches_torch(isa, cfg, form):
+    weights, acts = form
+    module = torch_layer(*cfg)
+    oracle = module if weights == "fp32" else dequantized(module)
+    x = torch.randn(3, 11, cfg[1])
+    with torch.no_grad():
+        ref, ref_state = oracle(x)
+    engine = rt.Engine.from_torch(module, weights=weights, activations=acts)
+    state = engine.new_state(batch=3)
+    out = engine.run(x.numpy(), state=state)
+    tol = 1e-5 if acts == "float" else 5e-2
+    assert rel_err(out, ref.numpy()) < tol
+    assert rel_err(state.values(), torch_state_vector(ref_state, cfg[3], cfg[4])) < tol
+
+
+@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+@pytest.mark.parametrize("cfg", [c for c in LAYERS if not c[4]], ids=lambda c: f"{c[0]}-{c[2]}-L{c[3]}-p{c[5]}")
+def test_step_by_step_equals_whole_sequence(isa, cfg, form):
+    module = torch_layer(*cfg)
+    engine = rt.Engine.from_torch(module, weights=form[0], activations=form[1])
+    x = np.random.default_rng(1).standard_normal((2, 9, cfg[1])).astype(np.float32)
+    whole = engine.run(x)
+    state = engine.new_state(batch=2)
+    steps = np.stack([engine.step(x[:, t], state) for t in range(x.shape[1])], axis=1)
+    assert rel_err(steps, whole) < 1e-5
+
+
+def test_streams_sharing_one_engine_are_independent():
+    module = torch_layer("lstm", 6, 10, 2, False, 0, True)
+    engine = rt.Engine.from_torch(module, weights="int8")
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((2, 7, 6)).astype(np.float32)
+    sa, sb = engine.new_state(), engine.new_state()
+    outs_a, outs_b = [], []
+    for t in range(7):  # interleave the two streams
+        outs_a.append(engine.step(a[t], sa))
+        outs_b.append(engine.step(b[t], sb))
+    assert rel_err(np.stack(outs_a), engine.run(a[None])[0]) < 1e-5
+    assert rel_err(np.stack(outs_b), engine.run(b[None])[0]) < 1e-5
+    sa.reset()
+    assert not sa.values().any()
+
+
+def test_default_stream_step_and_reset_match_run():
+    module = torch_layer("gru", 4, 9, 1, False, 0, True)
+    engine = rt.Engine.from_torch(module)
+    x = np.random.default_rng(3).standard_normal((5, 4)).astype(np.float32)
+    first = [engine.step(x[t]) for t in range(5)]
+    engine.reset()
+    again = [engine.step(x[t]) for t in range(5)]
+    np.testing.assert_array_equal(np.stack(first), np.stack(again))
+    assert rel_err(np.stack(first), engine.run(x)) < 1e-5
+
+
+def test_run_continues_from_a_state():
+    module = torch_layer("lstm", 5, 8, 2, False, 0, True)
+    engine = rt.Engine.from_torch(module)
+    x = np.random.default_rng(4).standard_normal((2, 12, 5)).astype(np.float32)
+    state = engine.new_state(batch=2)
+    first = engine.run(x[:, :5], state=state)
+    second = engine.run(x[:, 5:], state=state)
+    assert rel_err(np.concatenate([first, second], axis=1), engine.run(x)) < 1e-5
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_lengths_match_packed_sequences_bidirectional(isa, cell):
+    from lstmlite.nn import from_torch
+
+    module = torch_layer(cell, 6, 10, 2, True, 0, True)
+    ours = from_torch(module).eval()
+    x = torch.randn(4, 9, 6)
+    lengths = torch.tensor([9, 4, 1, 7])
+    with torch.no_grad():
+        ref, _ = ours(x, lengths=lengths)
+    out = rt.Engine.from_torch(module).run(x.numpy(), lengths=lengths.numpy())
+    assert rel_err(out, ref.numpy()) < 1e-5
+    assert not out[2, 1:].any()  # padded steps give zeros
+
+
+def test_bad_inputs_raise_not_crash():
+    engine = rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, True, 0, True))
+    with pytest.raises(ValueError):
+        engine.run(np.zeros((2, 3, 5), np.float32))  # wrong feature count
+    with pytest.raises(ValueError):
+        engine.run(np.zeros((2, 3, 4), np.float32), lengths=[3, 4])  # length > T
+    with pytest.raises(ValueError):
+        engine.run(np.zeros((0, 3, 4), np.float32))
+    with pytest.raises(rt.RuntimeError_):  # streaming a bidirectional model
+        engine.step(np.zeros(4, np.float32))
+    uni = rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True))
+    with pytest.raises(ValueError):
+        uni.step(np.zeros(5, np.float32))
+    with pytest.raises(ValueError):  # a state of another engine
+        uni.run(np.zeros((1, 2, 4), np.float32), state=engine.new_state())
+    with pytest.raises(ValueError):
+        rt.Engine(b"not a model file")
+    with pytest.raises(ValueError):
+        rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True), activations="int4")
+
+
+def test_isa_forcing_reports_levels():
+    assert rt.best_isa() in ("portable", "avx2", "avx512")
+    with pytest.raises(ValueError):
+        rt.set_isa("sse9")
+    rt.set_isa("portable")
+    try:
+        assert rt.isa() == "portable"
+    finally:
+        rt.set_isa("auto")
+    assert rt.isa() == rt.best_isa()

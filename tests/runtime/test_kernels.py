@@ -1,0 +1,98 @@
+"""GEMM kernels of every ISA against NumPy, on shapes that hit every tail.
+
+The kernels see activations x (M, K) and a packed weight matrix W (N, K); they add
+x @ W^T (with per-row scales for int8) into y. Shapes cover M = 1 (the step path),
+M in 2..9 (row blocks and their remainders), N with partial 16-row panels, and K
+not a multiple of 4 (the VNNI padding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstmlite.runtime import _lsl, quantize_rows
+
+from .conftest import rel_err
+
+SHAPES = [(1, 16, 8), (1, 37, 13), (1, 128, 40), (1, 512, 128), (2, 48, 5), (3, 33, 16), (4, 64, 64),
+          (5, 100, 3), (7, 17, 29), (9, 80, 44), (100, 512, 40)]
+
+
+def _case(m, n, k, seed=0):
+    rng = np.random.default_rng(seed + 1000 * m + n + 7 * k)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    w = (rng.standard_normal((n, k)) * 0.3).astype(np.float32)
+    y0 = rng.standard_normal((m, n)).astype(np.float32)
+    return x, w, y0
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_fp32_gemm_matches_numpy(isa, m, n, k):
+    x, w, y0 = _case(m, n, k)
+    y = y0.copy()
+    _lsl.matmul(w, None, _lsl.ACT_FLOAT, x, y)
+    ref = y0.astype(np.float64) + x.astype(np.float64) @ w.T.astype(np.float64)
+    assert rel_err(y, ref) < 1e-6
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_int8_weight_only_gemm_equals_dequantized_float(isa, m, n, k):
+    x, w, y0 = _case(m, n, k)
+    qt = quantize_rows(w)
+    y = y0.copy()
+    _lsl.matmul(qt.q, qt.scale, _lsl.ACT_FLOAT, x, y)
+    deq = qt.q.astype(np.float64) * qt.scale.astype(np.float64)[:, None]
+    ref = y0.astype(np.float64) + x.astype(np.float64) @ deq.T
+    assert rel_err(y, ref) < 1e-6
+
+
+def _dynamic_reference(x, qt, y0):
+    """Independent NumPy statement of dynamic quantization: per-row symmetric 8-bit
+    activations (round half to even), exact integer dot products, then the scales."""
+    amax = np.abs(x).max(axis=1)
+    inv = np.divide(np.float32(127.0), amax, out=np.zeros_like(amax), where=amax > 0).astype(np.float32)
+    q = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -127, 127).astype(np.int64)
+    acc = q @ qt.q.astype(np.int64).T  # exact
+    xs = (amax / np.float32(127.0)).astype(np.float32)
+    return y0.astype(np.float64) + acc * (xs.astype(np.float64)[:, None] * qt.scale.astype(np.float64)[None, :])
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_dynamic_int8_gemm_matches_integer_reference(isa, m, n, k):
+    x, w, y0 = _case(m, n, k)
+    x[0, :] = 0.0 if m > 3 else x[0, :]  # an all-zero row quantizes to zeros
+    qt = quantize_rows(w)
+    y = y0.copy()
+    _lsl.matmul(qt.q, qt.scale, _lsl.ACT_DYN8, x, y)
+    assert rel_err(y, _dynamic_reference(x, qt, y0)) < 1e-6
+
+
+def test_dynamic_int8_accumulators_are_identical_across_isas():
+    """Integer sums do not depend on the kernel: all levels give the same bits."""
+    from .conftest import ISAS
+    from lstmlite import runtime as rt
+
+    x, w, y0 = _case(6, 75, 37, seed=3)
+    qt = quantize_rows(w)
+    outs = []
+    try:
+        for name in ISAS:
+            rt.set_isa(name)
+            y = y0.copy()
+            _lsl.matmul(qt.q, qt.scale, _lsl.ACT_DYN8, x, y)
+            outs.append(y)
+    finally:
+        rt.set_isa("auto")
+    for y in outs[1:]:
+        np.testing.assert_array_equal(y, outs[0])
+
+
+def test_matmul_rejects_bad_shapes_with_exceptions():
+    x, w, y0 = _case(2, 8, 4)
+    with pytest.raises(ValueError):
+        _lsl.matmul(w, None, _lsl.ACT_FLOAT, x[:, :3].copy(), y0)
+    with pytest.raises(TypeError):
+        _lsl.matmul(w.astype(np.float64), None, _lsl.ACT_FLOAT, x, y0)
+    with pytest.raises(ValueError):  # fp32 weights have no dynamic form
+        _lsl.matmul(w, None, _lsl.ACT_DYN8, x, y0)
