@@ -1,0 +1,203 @@
+"""Distillation: the loss against hand-written NumPy, and students that learn from teachers."""
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.compress.distill import (DistillConfig, distill, distill_objective, fold_teacher_logits,
+                                       hidden_match_loss, kd_loss)
+from lstmlite.io import save_run
+from lstmlite.nn import LanguageModel, SequenceClassifier
+from lstmlite.train import TrainConfig, evaluate, train
+from lstmlite.train import trainer as trainer_module
+
+
+# ----- NumPy oracles -------------------------------------------------------------------
+def _np_log_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def _np_kd(s, t, T):
+    """T² · mean over positions of sum_c p_t (log p_t − log p_s), written out."""
+    s = s.reshape(-1, s.shape[-1]).astype(np.float64)
+    t = t.reshape(-1, t.shape[-1]).astype(np.float64)
+    log_ps, log_pt = _np_log_softmax(s / T), _np_log_softmax(t / T)
+    kl_rows = (np.exp(log_pt) * (log_pt - log_ps)).sum(-1)
+    return T * T * kl_rows.mean()
+
+
+def _np_ce(s, y):
+    s = s.reshape(-1, s.shape[-1]).astype(np.float64)
+    return -_np_log_softmax(s)[np.arange(len(s)), y.reshape(-1)].mean()
+
+
+# ----- loss math -------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(7, 5), (3, 6, 11)])
+@pytest.mark.parametrize("temperature", [1.0, 2.5, 8.0])
+def test_kd_loss_matches_numpy(shape, temperature):
+    rng = np.random.default_rng(0)
+    s, t = rng.normal(scale=3, size=shape), rng.normal(scale=3, size=shape)
+    got = kd_loss(torch.tensor(s, dtype=torch.float32), torch.tensor(t, dtype=torch.float32), temperature)
+    assert float(got) == pytest.approx(_np_kd(s, t, temperature), rel=1e-5, abs=1e-6)
+
+
+def test_kd_loss_is_zero_at_the_teacher_and_its_gradient_points_there():
+    t = torch.randn(4, 6)
+    assert float(kd_loss(t.clone(), t, 3.0)) == pytest.approx(0.0, abs=1e-6)
+    s = torch.zeros(4, 6, requires_grad=True)
+    kd_loss(s, t, 2.0).backward()
+    # d/ds [T² KL] = T (softmax(s/T) − softmax(t/T)) / N  (N = rows)
+    expected = 2.0 * (torch.softmax(s.detach() / 2, -1) - torch.softmax(t / 2, -1)) / 4
+    torch.testing.assert_close(s.grad, expected)
+
+
+def test_hidden_match_loss_matches_numpy():
+    rng = np.random.default_rng(1)
+    hs, ht = rng.normal(size=(3, 5, 4)), rng.normal(size=(3, 5, 6))
+    proj = torch.nn.Linear(4, 6)
+    w, b = proj.weight.detach().numpy().astype(np.float64), proj.bias.detach().numpy().astype(np.float64)
+    expected = ((hs @ w.T + b - ht) ** 2).mean()
+    got = hidden_match_loss(torch.tensor(hs, dtype=torch.float32), torch.tensor(ht, dtype=torch.float32), proj)
+    assert float(got.detach()) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("task,shape", [("classify", (6, 4)), ("lm", (2, 5, 7))])
+def test_distill_objective_matches_numpy(task, shape):
+    rng = np.random.default_rng(2)
+    s, t = rng.normal(size=shape), rng.normal(size=shape)
+    y = rng.integers(0, shape[-1], size=shape[:-1])
+    cfg = DistillConfig(temperature=3.0, alpha=0.3)
+    got = distill_objective(task, torch.tensor(s, dtype=torch.float32), torch.tensor(t, dtype=torch.float32),
+                            torch.tensor(y), cfg)
+    expected = 0.3 * _np_kd(s, t, 3.0) + 0.7 * _np_ce(s, y)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+def test_forecast_objective_is_mse_to_teacher_and_target():
+    s, t, y = torch.randn(5, 3), torch.randn(5, 3), torch.randn(5, 3)
+    got = distill_objective("forecast", s, t, y, DistillConfig(alpha=0.25))
+    expected = 0.25 * ((s - t) ** 2).mean() + 0.75 * ((s - y) ** 2).mean()
+    assert float(got) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_fold_teacher_logits_sums_dropped_probability_into_unk():
+    rng = np.random.default_rng(3)
+    t, T, keep = rng.normal(size=(2, 3, 9)), 2.0, 5
+    folded = fold_teacher_logits(torch.tensor(t), keep, T)
+    p = np.exp(_np_log_softmax(t / T))
+    expected = p[..., :keep].copy()
+    expected[..., 1] += p[..., keep:].sum(-1)
+    np.testing.assert_allclose(torch.softmax(folded / T, -1).numpy(), expected, rtol=1e-10)
+
+
+def test_trainer_optimises_exactly_the_documented_objective(toy_classify):
+    """task loss (trainer) + extra_loss (distill) == α T² KL + (1 − α) CE, on a real batch."""
+    from lstmlite.compress.distill.transform import make_distill_loss
+
+    torch.manual_seed(0)
+    teacher = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2).eval()
+    student = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2)
+    cfg = DistillConfig(temperature=2.0, alpha=0.7)
+    batch = next(trainer_module.iterate_batches(toy_classify.train, 32, torch.device("cpu")))
+    output = student(batch.x, batch.lengths)
+    extra = make_distill_loss(teacher, "classify", cfg, None, None, None)(student, batch, output)
+    total = trainer_module._loss("classify", output, batch.y) + extra
+    with torch.no_grad():
+        t_out = teacher(batch.x, batch.lengths)
+    expected = 0.7 * _np_kd(output.detach().numpy(), t_out.numpy(), 2.0) + \
+        0.3 * _np_ce(output.detach().numpy(), batch.y.numpy())
+    assert float(total) == pytest.approx(expected, rel=1e-5)
+
+
+def test_config_validation_and_round_trip():
+    with pytest.raises(ValueError, match="temperature"):
+        DistillConfig(temperature=0)
+    with pytest.raises(ValueError, match="alpha"):
+        DistillConfig(alpha=1.5)
+    with pytest.raises(ValueError, match="unknown key"):
+        DistillConfig.from_dict({"temp": 2})
+    c = DistillConfig(2.0, 0.9, 0.1)
+    assert DistillConfig.from_dict(c.to_dict()) == c
+    assert DistillConfig.from_dict({"temperature": 2}) == DistillConfig(temperature=2.0)
+
+
+# ----- training --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def classify_teacher(toy_classify):
+    torch.manual_seed(0)
+    teacher = SequenceClassifier(input_size=3, hidden_size=24, n_classes=2)
+    train(teacher, toy_classify, TrainConfig(epochs=6, lr=2e-2, patience=0), progress=False)
+    return teacher
+
+
+def test_student_learns_from_soft_targets_alone(toy_classify, classify_teacher):
+    """alpha = 1: the student never sees a label, so its accuracy comes from the teacher."""
+    teacher_acc = evaluate(classify_teacher, toy_classify, toy_classify.test)["accuracy"]
+    assert teacher_acc > 0.85
+    torch.manual_seed(1)
+    student = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2)
+    before = evaluate(student, toy_classify, toy_classify.test)["accuracy"]
+    teacher_state = {k: v.clone() for k, v in classify_teacher.state_dict().items()}
+    distill(classify_teacher, student, toy_classify, DistillConfig(temperature=2.0, alpha=1.0),
+            TrainConfig(epochs=6, lr=2e-2, patience=0), progress=False)
+    after = evaluate(student, toy_classify, toy_classify.test)["accuracy"]
+    assert after > max(before + 0.15, 0.8)
+    for k, v in classify_teacher.state_dict().items():  # the teacher is never trained
+        assert torch.equal(v, teacher_state[k])
+    assert not classify_teacher.head._forward_pre_hooks
+
+
+def test_hidden_matching_trains_projection_and_leaves_student_clean(toy_classify, classify_teacher, tmp_path):
+    torch.manual_seed(2)
+    student = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2)
+    keys = set(student.state_dict())
+    save_run(tmp_path / "teacher", classify_teacher, {"task": "classify"})
+    result = distill(tmp_path / "teacher", student, toy_classify,
+                     DistillConfig(temperature=2.0, alpha=0.5, hidden_weight=1.0),
+                     TrainConfig(epochs=6, lr=2e-2, patience=0), progress=False)
+    assert set(student.state_dict()) == keys  # the projection is not left on the student
+    assert not student.head._forward_pre_hooks
+    assert result.extra["distill"]["data"]["hidden_weight"] == 1.0
+    assert evaluate(student, toy_classify, toy_classify.test)["accuracy"] > 0.8
+
+
+def test_hidden_term_reaches_the_student(toy_classify, classify_teacher):
+    """With alpha = 0 the soft term vanishes; a large hidden weight must still change training."""
+    def run(hidden_weight):
+        torch.manual_seed(3)
+        student = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2)
+        distill(classify_teacher, student, toy_classify, DistillConfig(alpha=0.0, hidden_weight=hidden_weight),
+                TrainConfig(epochs=1, patience=0, schedule="none"), progress=False)
+        return student.rnn.weight_hh_l0.detach().clone()
+
+    plain = run(0.0)
+    torch.manual_seed(3)
+    reference = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2)
+    train(reference, toy_classify, TrainConfig(epochs=1, patience=0, schedule="none"), progress=False)
+    torch.testing.assert_close(plain, reference.rnn.weight_hh_l0.detach())  # alpha=0, β=0: plain training
+    assert not torch.allclose(run(10.0), plain)
+
+
+def test_language_model_distillation(toy_lm):
+    torch.manual_seed(0)
+    teacher = LanguageModel(vocab_size=10, embed_dim=8, hidden_size=32)
+    train(teacher, toy_lm, TrainConfig(epochs=10, lr=3e-2, patience=0), progress=False)
+    teacher_bits = evaluate(teacher, toy_lm, toy_lm.test)["bits_per_char"]
+    assert teacher_bits < 0.5
+    torch.manual_seed(1)
+    student = LanguageModel(vocab_size=10, embed_dim=8, hidden_size=12)
+    before = evaluate(student, toy_lm, toy_lm.test)["bits_per_char"]
+    distill(teacher, student, toy_lm, DistillConfig(temperature=2.0, alpha=1.0, hidden_weight=0.1),
+            TrainConfig(epochs=15, lr=3e-2, patience=0), progress=False)
+    after = evaluate(student, toy_lm, toy_lm.test)["bits_per_char"]
+    assert after < min(1.0, before / 2)
+
+
+def test_mismatched_teacher_is_refused(toy_classify, classify_teacher):
+    student = SequenceClassifier(input_size=3, hidden_size=6, n_classes=3)
+    with pytest.raises(ValueError, match="same task"):
+        distill(classify_teacher, student, toy_classify, progress=False)
+    lm = LanguageModel(vocab_size=10, embed_dim=4, hidden_size=4)
+    with pytest.raises(ValueError, match="kinds of model"):
+        distill(classify_teacher, lm, toy_classify, progress=False)
