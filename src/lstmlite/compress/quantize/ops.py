@@ -122,18 +122,31 @@ def dequantize(codes: Tensor, scale: Tensor, dtype: torch.dtype = torch.float32)
     return codes.to(dtype) * _broadcast(scale.to(dtype), codes)
 
 
+class _FakeQuantSTE(torch.autograd.Function):
+    """Forward: exactly ``round(clamp(w, -limit, limit) / s) * s``; backward: the clipped STE."""
+
+    @staticmethod
+    def forward(ctx, w: Tensor, s: Tensor, limit: Tensor) -> Tensor:  # type: ignore[override]
+        inside = (w >= -limit) & (w <= limit)
+        ctx.save_for_backward(inside)
+        return torch.round(torch.clamp(w, -limit, limit) / s) * s
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (inside,) = ctx.saved_tensors
+        return grad * inside, None, None
+
+
 def fake_quantize(w: Tensor, scale: Tensor, bits: int) -> Tensor:
     """``W_hat = clamp(round(w / s), -qmax, qmax) * s`` with the clipped straight-through gradient.
 
-    Forward value: the dequantized codes. Gradient w.r.t. ``w``: the incoming
-    gradient where ``|w| <= qmax * s``, zero elsewhere; none w.r.t. ``scale``.
+    Forward value: exactly the dequantized codes (``codes * s`` in w's dtype). Gradient
+    w.r.t. ``w``: the incoming gradient where ``|w| <= qmax * s``, zero elsewhere;
+    none w.r.t. ``scale``.
     """
     qmax = qmax_for(bits)
     s = _broadcast(scale.detach().to(w.dtype), w)
-    limit = qmax * s
-    clipped = torch.clamp(w, -limit, limit)  # gradient 1 inside [-limit, limit], 0 outside
-    quantized = torch.round(clipped / s) * s
-    return clipped + (quantized - clipped).detach()
+    return _FakeQuantSTE.apply(w, s, qmax * s)
 
 
 def pack_int4(codes: Tensor) -> Tensor:

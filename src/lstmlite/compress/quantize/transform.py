@@ -56,7 +56,7 @@ from .ops import (
 
 __all__ = [
     "QuantizedWeight", "FakeQuantWeight", "QuantizedTensor", "quantized_tensors", "freeze_quantization",
-    "stored_bytes", "is_quantizer",
+    "stored_bytes", "is_quantizer", "chain",
 ]
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def is_quantizer(p: nn.Module) -> bool:
 
 # ----- handlers ------------------------------------------------------------------------------
 def _has_quantizer(module: nn.Module, name: str) -> bool:
-    return parametrize.is_parametrized(module, name) and any(is_quantizer(p) for p in module.parametrizations[name])
+    return parametrize.is_parametrized(module, name) and any(is_quantizer(p) for p in chain(module.parametrizations[name]))
 
 
 def _make(config: WeightQuantConfig | FakeQuantConfig, w: Tensor) -> _Quantizer:
@@ -246,12 +246,26 @@ class QuantizedTensor(NamedTuple):
         return self.codes.view(torch.uint8)
 
 
+def chain(plist: nn.Module) -> list[nn.Module]:
+    """The parametrizations of a ParametrizationList in order.
+
+    Iterating the list itself is wrong once one of its originals is parametrized
+    (a quantized low-rank factor): the nested ``parametrizations`` ModuleDict is then
+    one of its children. torch's own forward walks the numbered children, as here.
+    """
+    out, i = [], 0
+    while str(i) in plist._modules:
+        out.append(plist._modules[str(i)])
+        i += 1
+    return out
+
+
 def _quantizer_inputs(plist: nn.Module) -> list[tuple[_Quantizer, Tensor]]:
     """Each quantizer in a parametrization list with the tensor it receives."""
     originals = ["original"] if plist.is_tensor else [f"original{i}" for i in range(plist.ntensors)]
     inputs = [getattr(plist, o) for o in originals]
     found = []
-    for p in plist:
+    for p in chain(plist):
         if is_quantizer(p):
             found.append((p, inputs[0]))
         inputs = [p(*inputs)]
@@ -306,7 +320,7 @@ def freeze_quantization(model: nn.Module) -> nn.Module:
                 replaced[id(q)] = q.frozen(x)
         for module in model.modules():
             if isinstance(module, parametrize.ParametrizationList):
-                for i, p in enumerate(module):
+                for i, p in enumerate(chain(module)):
                     if id(p) in replaced:
-                        module[i] = replaced[id(p)]
+                        module._modules[str(i)] = replaced[id(p)]
     return model
