@@ -120,7 +120,8 @@ def recurrent_layers_for_onnx(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
             op, attrs = "GRU", {"linear_before_reset": 1}
         elif isinstance(rnn, GRUResetBefore):
             op, attrs = "GRU", {"linear_before_reset": 0}
-        if isinstance(rnn, SimpleRNN):
+        else:
+            op = "RNN"
             activation = "Tanh" if rnn.nonlinearity == "tanh" else "Relu"
             attrs = {"activations": [activation] * rnn.num_directions}
         layers = []

@@ -1,0 +1,209 @@
+"""ONNX export: every graph is checked by onnx.checker and run in ONNX Runtime against our model.
+
+Oracle: ONNX Runtime (an independent implementation of the LSTM/GRU/RNN operators)
+on the exported file; float exports must match ≤ 1e-5 relative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from lstmlite.export.onnx import export_onnx  # noqa: E402
+from lstmlite.importers.layers import GRUResetBefore, SimpleRNN  # noqa: E402
+from lstmlite.importers.onnx import import_onnx  # noqa: E402
+from lstmlite.nn import GRU, LSTM, Forecaster, LanguageModel, SequenceClassifier  # noqa: E402
+
+VOCAB = 40
+
+
+def _cells():
+    try:
+        from lstmlite.nn.cells import FastGRNN, GroupedLSTM
+    except ImportError:
+        return None, None
+    return GroupedLSTM, FastGRNN
+
+
+MODELS = {
+    "text_lstm": lambda: SequenceClassifier(vocab_size=VOCAB, embed_dim=8, hidden_size=12, n_classes=3),
+    "bi_gru_stack_uneven": lambda: SequenceClassifier(input_size=5, cell="gru", hidden_size=[10, 6], num_layers=2,
+                                                      bidirectional=True, n_classes=4),
+    "bi_lstm_mean": lambda: SequenceClassifier(input_size=5, hidden_size=8, num_layers=2, bidirectional=True,
+                                               n_classes=3, pooling="mean"),
+    "lstm_max_nobias": lambda: SequenceClassifier(input_size=5, hidden_size=8, n_classes=3, pooling="max",
+                                                  rnn_options={"bias": False}),
+    "lm_tied": lambda: LanguageModel(vocab_size=VOCAB, embed_dim=10, hidden_size=10, tie_weights=True),
+    "lm_gru_2": lambda: LanguageModel(vocab_size=VOCAB, embed_dim=8, cell="gru", hidden_size=9, num_layers=2),
+    "forecast_2targets": lambda: Forecaster(input_size=5, hidden_size=8, horizon=3, targets=2),
+    "forecast_plain": lambda: Forecaster(input_size=5, hidden_size=8, horizon=4, instance_norm=False),
+    "layer_lstm_bi": lambda: LSTM(5, 7, num_layers=2, bidirectional=True),
+    "layer_gru": lambda: GRU(5, [7, 4], num_layers=2),
+    "layer_rnn_relu_bi": lambda: SimpleRNN(5, 6, num_layers=2, bidirectional=True, nonlinearity="relu"),
+    "layer_gru_reset_before": lambda: GRUResetBefore(5, 6, bidirectional=True),
+}
+if _cells()[0] is not None:
+    MODELS["glstm_stack"] = lambda: SequenceClassifier(input_size=6, cell="glstm", hidden_size=8, num_layers=3,
+                                                       n_classes=3, rnn_options={"groups": 2})
+
+
+def _inputs(model, batch: int, steps: int, generator: torch.Generator) -> torch.Tensor:
+    if getattr(model, "embedding", None) is not None:
+        return torch.randint(0, VOCAB, (batch, steps), generator=generator)
+    rnn = getattr(model, "rnn", model)
+    return torch.randn(batch, steps, rnn.input_size, generator=generator)
+
+
+def _ours(model, x, lengths):
+    with torch.no_grad():
+        if isinstance(model, LanguageModel):
+            return model(x)[0]
+        if not hasattr(model, "head"):  # bare layer: output and stacked final h
+            return model(x, lengths=lengths)[0]
+        return model(x, lengths=lengths)
+
+
+def _assert_close(got: np.ndarray, expected: torch.Tensor) -> None:
+    expected = expected.numpy()
+    assert got.shape == expected.shape
+    assert np.max(np.abs(got - expected)) <= 1e-5 * max(1.0, float(np.max(np.abs(expected))))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_export_runs_in_onnxruntime(name: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    model = MODELS[name]().eval()
+    takes_lengths = not isinstance(model, LanguageModel)
+    path = export_onnx(model, tmp_path / "m.onnx", lengths=takes_lengths)
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    ops = {n.op_type for n in proto.graph.node}
+    assert ops & {"LSTM", "GRU", "RNN"}, ops  # standard recurrent operators, not an unrolled loop
+    first = proto.graph.input[0].type.tensor_type.shape.dim
+    assert first[0].dim_param == "batch" and first[1].dim_param == "time"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(1)
+    for batch, steps in [(3, 7), (1, 2), (5, 11)]:  # dynamic batch and time axes
+        x = _inputs(model, batch, steps, generator)
+        feeds = {"input": x.numpy()}
+        lengths = None
+        if takes_lengths:
+            lengths = torch.clamp(steps - 2 * torch.arange(batch), min=1)
+            feeds["lengths"] = lengths.numpy()
+        _assert_close(session.run(None, feeds)[0], _ours(model, x, lengths))
+
+
+def test_export_without_lengths_and_with_probabilities(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(vocab_size=VOCAB, embed_dim=8, hidden_size=12, n_classes=3,
+                               bidirectional=True).eval()
+    path = export_onnx(model, tmp_path / "p.onnx", lengths=False, probabilities=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    assert session.get_outputs()[0].name == "probabilities"
+    x = torch.randint(0, VOCAB, (4, 6))
+    got = session.run(None, {"input": x.numpy()})[0]
+    np.testing.assert_allclose(got.sum(-1), 1.0, rtol=1e-6)
+    _assert_close(got, torch.softmax(model(x), -1).detach())
+
+
+def test_bare_layer_states(tmp_path) -> None:
+    torch.manual_seed(0)
+    layer = LSTM(4, 6, num_layers=2, bidirectional=True).eval()
+    session = ort.InferenceSession(str(export_onnx(layer, tmp_path / "l.onnx")), providers=["CPUExecutionProvider"])
+    x = torch.randn(2, 5, 4)
+    out, h_n, c_n = session.run(None, {"input": x.numpy()})
+    ref = torch.nn.LSTM(4, 6, num_layers=2, bidirectional=True, batch_first=True)
+    ref.load_state_dict(layer.state_dict())  # same names: an independent forward
+    with torch.no_grad():
+        ref_out, (ref_h, ref_c) = ref(x)
+    _assert_close(out, ref_out)
+    _assert_close(h_n, ref_h)
+    _assert_close(c_n, ref_c)
+
+
+def test_unexportable_layers_raise_not_implemented(tmp_path) -> None:
+    with pytest.raises(NotImplementedError, match="proj_size"):
+        export_onnx(LSTM(4, 6, proj_size=3), tmp_path / "p.onnx")
+    _, fastgrnn = _cells()
+    if fastgrnn is not None:
+        with pytest.raises(NotImplementedError, match="FastGRNN"):
+            export_onnx(SequenceClassifier(input_size=4, cell="fastgrnn", hidden_size=6, n_classes=2),
+                        tmp_path / "f.onnx")
+    assert not (tmp_path / "p.onnx").exists()
+
+
+# ----- round trip: ours → ONNX → ours ---------------------------------------------------------
+ROUND_TRIP = ["text_lstm", "bi_gru_stack_uneven", "bi_lstm_mean", "lstm_max_nobias", "lm_tied", "lm_gru_2",
+              "forecast_2targets", "forecast_plain", "layer_lstm_bi", "layer_rnn_relu_bi", "layer_gru_reset_before"]
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_round_trip_identical_weights_and_outputs(name: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    model = MODELS[name]().eval()
+    back = import_onnx(export_onnx(model, tmp_path / "m.onnx"))
+    assert type(back) is type(model)
+    assert back.config() == model.config()
+    ours, theirs = model.state_dict(), back.state_dict()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key]), key
+    x = _inputs(model, 3, 6, torch.Generator().manual_seed(2))
+    lengths = None if isinstance(model, LanguageModel) else torch.tensor([6, 3, 1])
+    torch.testing.assert_close(_ours(back, x, lengths), _ours(model, x, lengths), rtol=0, atol=0)
+
+
+# ----- quantized export -----------------------------------------------------------------------
+@pytest.mark.parametrize("bits, model_name", [(8, "text_lstm"), (4, "bi_gru_stack_uneven"), (8, "lm_tied")])
+def test_quantized_qdq_export(bits: int, model_name: str, tmp_path) -> None:
+    compress = pytest.importorskip("lstmlite.compress")
+    quantize = pytest.importorskip("lstmlite.compress.quantize")
+    torch.manual_seed(0)
+    model = MODELS[model_name]().eval()
+    float_path = export_onnx(model, tmp_path / "f.onnx")
+    compress.compress_(model, quantize.WeightQuantConfig(bits=bits))
+    model.eval()
+    path = export_onnx(model, tmp_path / "q.onnx", quantize="qdq")
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    int8 = [i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 2]
+    assert int8 and any(n.op_type == "DequantizeLinear" for n in proto.graph.node)
+    # The stored codes are the compression package's own codes (gate order aside).
+    codes = quantize.quantized_tensors(model)
+    stored = sum(int(np.prod(i.dims)) for i in int8)
+    assert stored == sum(q.codes.numel() for q in codes.values())
+    # One byte per code (int4 codes too: ONNX Runtime's DequantizeLinear takes int8), so
+    # the file shrinks; tiny test models keep per-row scales and graph overhead.
+    assert all(len(onnx.numpy_helper.to_array(i).tobytes()) == int(np.prod(i.dims)) for i in int8)
+    assert path.stat().st_size < float_path.stat().st_size
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = _inputs(model, 3, 8, torch.Generator().manual_seed(3))
+    feeds = {"input": x.numpy()}
+    lengths = None
+    if not isinstance(model, LanguageModel):
+        lengths = torch.tensor([8, 5, 2])
+        feeds["lengths"] = lengths.numpy()
+    # ORT computes with codes * scales: exactly our quantized model, up to float rounding.
+    _assert_close(session.run(None, feeds)[0], _ours(model, x, lengths))
+
+
+def test_quantize_needs_a_quantized_model(tmp_path) -> None:
+    pytest.importorskip("lstmlite.compress.quantize")
+    with pytest.raises(ValueError, match="quantized weights"):
+        export_onnx(MODELS["text_lstm"](), tmp_path / "q.onnx", quantize="qdq")
+
+
+def test_qdq_file_is_about_four_times_smaller(tmp_path) -> None:
+    compress = pytest.importorskip("lstmlite.compress")
+    quantize = pytest.importorskip("lstmlite.compress.quantize")
+    torch.manual_seed(0)
+    model = SequenceClassifier(vocab_size=2000, embed_dim=64, hidden_size=64, n_classes=4).eval()
+    float_size = export_onnx(model, tmp_path / "f.onnx").stat().st_size
+    compress.compress_(model, quantize.WeightQuantConfig(bits=8))
+    quant_size = export_onnx(model, tmp_path / "q.onnx", quantize="qdq").stat().st_size
+    assert quant_size < 0.3 * float_size

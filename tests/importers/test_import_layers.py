@@ -1,0 +1,88 @@
+"""The importers' extra layers against independent oracles: nn.RNN, and a NumPy GRU loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.importers.gates import ONNX_GRU, ONNX_LSTM, TORCH_GRU, TORCH_LSTM, reorder_gates
+from lstmlite.importers.layers import GRUResetBefore, SimpleRNN
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_simple_rnn_matches_torch(nonlinearity: str, bidirectional: bool) -> None:
+    torch.manual_seed(0)
+    ref = torch.nn.RNN(3, 5, num_layers=2, nonlinearity=nonlinearity, bidirectional=bidirectional, batch_first=True)
+    ours = SimpleRNN(3, 5, num_layers=2, nonlinearity=nonlinearity, bidirectional=bidirectional)
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 7, 3)
+    lengths = torch.tensor([7, 2, 5, 1])
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], ref(x)[0])
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        ref_out, ref_h = ref(packed)
+        ref_out = torch.nn.utils.rnn.pad_packed_sequence(ref_out, batch_first=True, total_length=7)[0]
+        out, state = ours(x, lengths=lengths)
+    torch.testing.assert_close(out, ref_out)
+    torch.testing.assert_close(torch.cat(state), ref_h)
+
+
+def _numpy_gru_reset_before(x, w_ih, w_hh, b_ih, b_hh, h0):
+    """Cho et al. (2014) GRU, reset before the recurrent matrix, one sequence x (T, I)."""
+    hidden = w_hh.shape[1]
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    h, outs = h0, []
+    for xt in x:
+        gi = w_ih @ xt + b_ih
+        r = sig(gi[:hidden] + w_hh[:hidden] @ h + b_hh[:hidden])
+        z = sig(gi[hidden:2 * hidden] + w_hh[hidden:2 * hidden] @ h + b_hh[hidden:2 * hidden])
+        n = np.tanh(gi[2 * hidden:] + w_hh[2 * hidden:] @ (r * h) + b_hh[2 * hidden:])
+        h = (1 - z) * n + z * h
+        outs.append(h)
+    return np.stack(outs), h
+
+
+def test_gru_reset_before_matches_numpy_oracle_with_lengths() -> None:
+    torch.manual_seed(1)
+    layer = GRUResetBefore(3, 4, bidirectional=True).eval()
+    x = torch.randn(3, 6, 3)
+    lengths = torch.tensor([6, 2, 4])
+    with torch.no_grad():
+        out, (h,) = layer(x, lengths=lengths)
+    p = {k: v.detach().double().numpy() for k, v in layer.named_parameters()}
+    for b in range(3):
+        seq = x[b, : lengths[b]].double().numpy()
+        fwd, h_fwd = _numpy_gru_reset_before(seq, p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"],
+                                             p["bias_hh_l0"], np.zeros(4))
+        bwd, h_bwd = _numpy_gru_reset_before(seq[::-1], p["weight_ih_l0_reverse"], p["weight_hh_l0_reverse"],
+                                             p["bias_ih_l0_reverse"], p["bias_hh_l0_reverse"], np.zeros(4))
+        expected = np.concatenate([fwd, bwd[::-1]], axis=1)
+        np.testing.assert_allclose(out[b, : lengths[b]].numpy(), expected, atol=1e-6)
+        assert torch.all(out[b, lengths[b]:] == 0)  # padded steps give zeros, as nn.GRU's packed path
+        np.testing.assert_allclose(h[0, b].numpy(), h_fwd, atol=1e-6)
+        np.testing.assert_allclose(h[1, b].numpy(), h_bwd, atol=1e-6)
+
+
+def test_gru_reset_before_differs_from_pytorch_gru() -> None:
+    """The two GRU forms really differ (why GRUResetBefore exists)."""
+    torch.manual_seed(2)
+    ours = GRUResetBefore(3, 4)
+    ref = torch.nn.GRU(3, 4, batch_first=True)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(2, 5, 3)
+    assert (ours(x)[0] - ref(x)[0]).abs().max() > 1e-3
+
+
+def test_reorder_gates_block_permutation() -> None:
+    hidden = 2
+    blocks = {g: np.full((hidden, 3), i) for i, g in enumerate(TORCH_LSTM)}  # i f g o
+    torch_w = np.concatenate([blocks[g] for g in TORCH_LSTM])
+    onnx_w = reorder_gates(torch_w, TORCH_LSTM, ONNX_LSTM)
+    assert onnx_w[::hidden, 0].tolist() == [0, 3, 1, 2]  # i, o, f, c
+    np.testing.assert_array_equal(reorder_gates(onnx_w, ONNX_LSTM, TORCH_LSTM), torch_w)
+    gru = torch.arange(6.0)  # r r z z n n (H = 2)
+    assert reorder_gates(gru, TORCH_GRU, ONNX_GRU).tolist() == [2, 3, 0, 1, 4, 5]
+    with pytest.raises(ValueError):
+        reorder_gates(np.zeros(7), TORCH_GRU, ONNX_GRU)
