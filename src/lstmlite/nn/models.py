@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -303,4 +304,10 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     kind = config.pop("kind", None)
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODEL_KINDS)}")
-    return MODEL_KINDS[kind](**config)
+    cls = MODEL_KINDS[kind]
+    known = set(inspect.signature(cls.__init__).parameters) | set(inspect.signature(_TaskModel.__init__).parameters)
+    unknown = set(config) - known - {"self", "kwargs"}
+    if unknown:
+        raise ValueError(f"unknown model option(s) {sorted(unknown)} for {kind}; known: "
+                         f"{sorted(known - {'self', 'kwargs'})}")
+    return cls(**config)
