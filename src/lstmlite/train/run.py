@@ -98,10 +98,7 @@ def resolve_config(config: dict[str, Any]):
 
 def model_metrics(model: nn.Module) -> dict[str, Any]:
     """params, nonzero_params, size_bytes (deployable, compression-aware), macs_per_step."""
-    try:
-        from ..compress import size_bytes
-    except ImportError:  # compression not installed yet in this checkout: fp32 dense bytes
-        from ..io import dense_size_bytes as size_bytes
+    from ..compress import size_bytes
 
     return {
         "params": int(model.params()) if hasattr(model, "params") else int(sum(p.numel() for p in model.parameters())),
