@@ -1,0 +1,179 @@
+"""Whole-graph ONNX import: graphs written by PyTorch's exporter and in tf2onnx's style.
+
+Oracles: the PyTorch module the graph was exported from, and ONNX Runtime running
+the graph itself.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+from lstmlite.importers import ModelImportError  # noqa: E402
+from lstmlite.importers.onnx import UnsupportedOnnxError, import_onnx  # noqa: E402
+from lstmlite.io import load_run  # noqa: E402
+from lstmlite.nn import LanguageModel, SequenceClassifier  # noqa: E402
+
+VOCAB = 30
+
+
+class TextModel(nn.Module):
+    """What PyTorch users write: Embedding → nn.LSTM/GRU → Linear on the final state."""
+
+    def __init__(self, gru: bool = False, bidirectional: bool = False, batch_first: bool = True,
+                 read: str = "state", per_step: bool = False) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(VOCAB, 6)
+        self.rnn = (nn.GRU if gru else nn.LSTM)(6, 5, num_layers=2, batch_first=batch_first,
+                                                bidirectional=bidirectional)
+        self.fc = nn.Linear(10 if bidirectional else 5, VOCAB if per_step else 3)
+        self.read, self.batch_first, self.bidirectional, self.per_step = read, batch_first, bidirectional, per_step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, state = self.rnn(self.emb(x))
+        if self.per_step:
+            return self.fc(out)
+        h = state if isinstance(self.rnn, nn.GRU) else state[0]
+        if self.read == "state":
+            features = torch.cat([h[-2], h[-1]], 1) if self.bidirectional else h[-1]
+        else:  # the output at the last step
+            features = out[:, -1] if self.batch_first else out[-1]
+        return torch.softmax(self.fc(features), -1)
+
+
+def _export(module: nn.Module, example: torch.Tensor) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), (example,), buffer, dynamo=False, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "d0", 1: "d1"}})
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"gru": True, "bidirectional": True, "batch_first": False},
+    {"read": "output"},
+    {"per_step": True, "gru": True},
+    {"per_step": True, "batch_first": False},
+], ids=["lstm", "bigru-time-major", "lstm-last-output", "gru-lm", "lstm-lm-time-major"])
+def test_pytorch_exported_graph(kwargs: dict) -> None:
+    torch.manual_seed(0)
+    module = TextModel(**kwargs)
+    batch_first = kwargs.get("batch_first", True)
+    shape = (2, 4) if batch_first else (4, 2)
+    model = import_onnx(onnx.load_from_string(_export(module, torch.randint(0, VOCAB, shape))))
+    assert isinstance(model, LanguageModel if kwargs.get("per_step") else SequenceClassifier)
+    x = torch.randint(0, VOCAB, (3, 9))  # a new batch and length: the import is not tied to the example
+    with torch.no_grad():
+        expected = module(x if batch_first else x.T)
+        ours = model(x)
+    if kwargs.get("per_step"):
+        ours = ours[0] if batch_first else ours[0].transpose(0, 1)
+        assert model.import_info["output_activation"] is None
+    else:
+        ours = torch.softmax(ours, -1)
+        assert model.import_info["output_activation"] == "softmax"
+    assert model.import_info["input_layout"] == ("batch_first" if batch_first else "time_major")
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_bidirectional_read_at_last_output_is_refused() -> None:
+    """out[:, -1] of a bidirectional layer gives the backward direction after one step,
+    which no lstmlite pooling computes: the verification must catch it."""
+    torch.manual_seed(0)
+    module = TextModel(bidirectional=True, read="output")
+    graph = onnx.load_from_string(_export(module, torch.randint(0, VOCAB, (2, 4))))
+    with pytest.raises(ModelImportError, match="does not reproduce"):
+        import_onnx(graph)
+
+
+def _tf2onnx_style_graph(hidden: int = 4, features: int = 3, classes: int = 3, seed: int = 0):
+    """The shape tf2onnx gives a Keras LSTM classifier: batch-major input → Transpose →
+    LSTM (one bias, the recurrent half zero) → Squeeze(Y_h) → MatMul + Add → Softmax."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.5, (1, 4 * hidden, features)).astype(np.float32)
+    r = rng.normal(0, 0.5, (1, 4 * hidden, hidden)).astype(np.float32)
+    b = np.concatenate([rng.normal(0, 0.5, (1, 4 * hidden)), np.zeros((1, 4 * hidden))], 1).astype(np.float32)
+    kernel = rng.normal(0, 0.5, (hidden, classes)).astype(np.float32)
+    bias = rng.normal(0, 0.5, classes).astype(np.float32)
+    init = [numpy_helper.from_array(a, n) for a, n in
+            [(w, "W"), (r, "R"), (b, "B"), (kernel, "dense/kernel"), (bias, "dense/bias"),
+             (np.array([0], np.int64), "axes0")]]
+    nodes = [
+        helper.make_node("Transpose", ["input_1"], ["x_tm"], perm=[1, 0, 2]),
+        helper.make_node("LSTM", ["x_tm", "W", "R", "B"], ["Y", "Y_h", "Y_c"], hidden_size=hidden),
+        helper.make_node("Squeeze", ["Y_h", "axes0"], ["h"]),
+        helper.make_node("MatMul", ["h", "dense/kernel"], ["logits0"]),
+        helper.make_node("Add", ["logits0", "dense/bias"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["dense"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tf2onnx", [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["unk__1", "unk__2", features])],
+        [helper.make_tensor_value_info("dense", TensorProto.FLOAT, ["unk__1", classes])], initializer=init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="tf2onnx")
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_tf2onnx_style_graph_matches_onnxruntime(tmp_path) -> None:
+    proto = _tf2onnx_style_graph()
+    path = tmp_path / "keras.onnx"
+    onnx.save(proto, str(path))
+    model = import_onnx(path, out=tmp_path / "run")
+    assert isinstance(model, SequenceClassifier) and model.pooling == "last"
+    x = np.random.default_rng(1).normal(size=(4, 7, 3)).astype(np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input_1": x})[0]
+    with torch.no_grad():
+        ours = torch.softmax(model(torch.from_numpy(x)), -1).numpy()
+        from_run = torch.softmax(load_run(tmp_path / "run").model(torch.from_numpy(x)), -1).numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(from_run, ours)
+    config = load_run(tmp_path / "run").config
+    assert config["import"]["source"] == "onnx" and config["import"]["output_activation"] == "softmax"
+
+
+def test_unsupported_graphs_fail_with_reasons() -> None:
+    from onnx import helper
+
+    proto = _tf2onnx_style_graph()
+    lstm = next(n for n in proto.graph.node if n.op_type == "LSTM")
+    lstm.attribute.append(helper.make_attribute("direction", "reverse"))
+    with pytest.raises(UnsupportedOnnxError, match="reverse"):
+        import_onnx(proto)
+
+    proto = _tf2onnx_style_graph()
+    lstm = next(n for n in proto.graph.node if n.op_type == "LSTM")
+    lstm.input.extend(["", "h0"])  # a state fed from outside: a stateful graph
+    proto.graph.input.append(helper.make_tensor_value_info("h0", onnx.TensorProto.FLOAT, [1, "b", 4]))
+    with pytest.raises(ModelImportError, match="initial_h"):
+        import_onnx(proto)
+
+    with pytest.raises(ModelImportError, match="no LSTM, GRU or RNN"):
+        graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])],
+                                  [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])])
+        import_onnx(helper.make_model(graph))
+
+
+def test_bare_layer_graph_and_run_dir_refusal(tmp_path) -> None:
+    from lstmlite.export.onnx import export_onnx
+    from lstmlite.nn import GRU
+
+    torch.manual_seed(0)
+    layer = GRU(3, 5, num_layers=2).eval()
+    back = import_onnx(export_onnx(layer, tmp_path / "l.onnx"))
+    x = torch.randn(2, 6, 3)
+    torch.testing.assert_close(back(x)[0], layer(x)[0], rtol=0, atol=0)
+    with pytest.raises(ModelImportError, match="run dir"):
+        import_onnx(tmp_path / "l.onnx", out=tmp_path / "run")

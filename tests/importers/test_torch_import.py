@@ -1,0 +1,137 @@
+"""PyTorch import: nn modules, models around them, state-dict files. Oracle: the PyTorch module itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from lstmlite.importers import ModelImportError
+from lstmlite.importers.layers import SimpleRNN
+from lstmlite.importers.torch import import_torch
+from lstmlite.io import load_run, save_run
+from lstmlite.nn import GRU, LSTM, LanguageModel, SequenceClassifier
+
+VOCAB = 25
+
+
+@pytest.mark.parametrize("module, cls", [
+    (lambda: nn.LSTM(4, 6, num_layers=2, bidirectional=True), LSTM),
+    (lambda: nn.LSTM(4, 6, proj_size=3, batch_first=True), LSTM),
+    (lambda: nn.GRU(4, 6, num_layers=3, batch_first=True), GRU),
+    (lambda: nn.RNN(4, 6, nonlinearity="relu", bidirectional=True), SimpleRNN),
+])
+def test_recurrent_modules(module, cls) -> None:
+    torch.manual_seed(0)
+    ref = module().eval()
+    ours = import_torch(ref)
+    assert isinstance(ours, cls)
+    x = torch.randn(3, 5, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], ref(x)[0])
+
+
+class Classifier(nn.Module):
+    def __init__(self, pool: str = "state", batch_first: bool = True) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, 8)
+        self.lstm = nn.LSTM(8, 10, num_layers=2, batch_first=batch_first, bidirectional=True)
+        self.out = nn.Linear(20, 4)
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq, (h, _) = self.lstm(self.embed(x))
+        if self.pool == "mean":
+            features = seq.mean(1 if self.lstm.batch_first else 0)
+        else:
+            features = torch.cat([h[-2], h[-1]], 1)
+        return torch.log_softmax(self.out(features), -1)
+
+
+def test_module_with_example_input_is_verified_and_matches() -> None:
+    torch.manual_seed(0)
+    module = Classifier().eval()
+    model = import_torch(module, example_input=torch.randint(0, VOCAB, (2, 5)))
+    assert isinstance(model, SequenceClassifier)
+    assert model.import_info["output_activation"] == "log_softmax"
+    x = torch.randint(0, VOCAB, (4, 9))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.log_softmax(model(x), -1), module(x))
+
+
+def test_time_major_module() -> None:
+    torch.manual_seed(0)
+    module = Classifier(batch_first=False).eval()
+    model = import_torch(module, example_input=torch.randint(0, VOCAB, (6, 2)))
+    x = torch.randint(0, VOCAB, (3, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.log_softmax(model(x), -1), module(x.T))
+
+
+def test_wrong_pooling_is_caught_then_fixed_by_arch() -> None:
+    torch.manual_seed(0)
+    module = Classifier(pool="mean").eval()
+    example = torch.randint(0, VOCAB, (2, 6))
+    with pytest.raises(ModelImportError, match="does not reproduce"):
+        import_torch(module, example_input=example)
+    model = import_torch(module, arch={"pooling": "mean"}, example_input=example)
+    assert model.pooling == "mean"
+
+
+def test_state_dict_files(tmp_path) -> None:
+    torch.manual_seed(0)
+    module = Classifier().eval()
+    torch.save(module.state_dict(), tmp_path / "weights.pt")
+    model = import_torch(tmp_path / "weights.pt", out=tmp_path / "run")
+    x = torch.randint(0, VOCAB, (3, 8))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.log_softmax(model(x), -1), module(x))
+        torch.testing.assert_close(load_run(tmp_path / "run").model(x), model(x), rtol=0, atol=0)
+    # A training checkpoint that keeps the weights under "model_state_dict".
+    torch.save({"epoch": 3, "model_state_dict": module.state_dict()}, tmp_path / "ckpt.pt")
+    again = import_torch(tmp_path / "ckpt.pt")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+
+def test_pickled_module_file_is_refused(tmp_path) -> None:
+    torch.save(Classifier(), tmp_path / "module.pt")  # pickles code: weights_only must refuse it
+    with pytest.raises(ModelImportError, match="weights_only"):
+        import_torch(tmp_path / "module.pt")
+
+
+def test_language_model_and_arch_json(tmp_path) -> None:
+    torch.manual_seed(0)
+    emb, gru, head = nn.Embedding(VOCAB, 6), nn.GRU(6, 6, batch_first=True), nn.Linear(6, VOCAB)
+    state = {**{f"enc.{k}": v for k, v in emb.state_dict().items()},
+             **{f"rnn.{k}": v for k, v in gru.state_dict().items()},
+             **{f"dec.{k}": v for k, v in head.state_dict().items()}}
+    model = import_torch(state)
+    assert isinstance(model, LanguageModel)  # per-step head over the embedding's vocabulary
+    x = torch.randint(0, VOCAB, (2, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], head(gru(emb(x))[0]))
+    (tmp_path / "arch.json").write_text(json.dumps({"kind": "classifier"}))
+    classifier = import_torch(state, arch=tmp_path / "arch.json")
+    assert isinstance(classifier, SequenceClassifier) and classifier.n_classes == VOCAB
+
+
+def test_lstmlite_run_weights_with_full_config(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3, cell="gru", bidirectional=True)
+    save_run(tmp_path / "run", model, {"task": "classify"})
+    back = import_torch(tmp_path / "run" / "model.safetensors", arch=tmp_path / "run")
+    assert back.config() == model.config()
+    x = torch.randn(2, 5, 4)
+    torch.testing.assert_close(back(x), model(x), rtol=0, atol=0)
+
+
+def test_ambiguous_and_foreign_state_dicts() -> None:
+    lstm = nn.LSTM(4, 6)
+    extra = {"norm.weight": torch.ones(6), "norm.bias": torch.zeros(6), "norm.running_mean": torch.zeros(6)}
+    with pytest.raises(ModelImportError, match="cannot place"):
+        import_torch({**{f"lstm.{k}": v for k, v in lstm.state_dict().items()}, **extra})
+    two = {**{f"a.{k}": v for k, v in lstm.state_dict().items()}, **{f"b.{k}": v for k, v in lstm.state_dict().items()}}
+    with pytest.raises(ModelImportError, match="one recurrent layer"):
+        import_torch(two)
