@@ -288,6 +288,7 @@ def train(
 
     history: list[dict[str, Any]] = []
     best_val = -math.inf if higher else math.inf
+    best_val_loss = math.inf
     best_epoch, step, start_epoch, stale = 0, 0, 1, 0
     best_state = copy.deepcopy(model.state_dict())
     if resume:
@@ -296,6 +297,7 @@ def train(
         state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
         history, step = state["history"], state["step"]
         best_val, best_epoch, stale = state["best_val"], state["best_epoch"], state["stale"]
+        best_val_loss = state.get("best_val_loss", math.inf)
         start_epoch = state["epoch"] + 1
         best_state = copy.deepcopy(model.state_dict())
         if state.get("best_state_saved"):
@@ -334,9 +336,13 @@ def train(
             batches += 1
         val = evaluate(model, data, data.val, config.eval_batch_size, device)
         current = val[metric_name]
-        improved = current > best_val if higher else current < best_val
+        # Ties in a coarse metric (accuracy on a small validation split) go to the
+        # epoch with the lower validation loss, not simply the first one.
+        tie_better = current == best_val and val.get("loss", math.inf) < best_val_loss
+        improved = (current > best_val if higher else current < best_val) or tie_better
         if improved:
             best_val, best_epoch, stale = current, epoch, 0
+            best_val_loss = val.get("loss", math.inf)
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
@@ -355,7 +361,7 @@ def train(
         if checkpoint_dir is not None and config.checkpoint:
             _write_checkpoint(checkpoint_dir, model, optimizer, scheduler, best_state, improved, {
                 "epoch": epoch, "step": step, "history": history, "best_val": best_val,
-                "best_epoch": best_epoch, "stale": stale, "best_state_saved": True})
+                "best_epoch": best_epoch, "best_val_loss": best_val_loss, "stale": stale, "best_state_saved": True})
         if config.patience and stale >= config.patience:
             stopped_early = True
             log.info("early stop at epoch %d (best epoch %d)", epoch, best_epoch)
