@@ -1,0 +1,57 @@
+"""``lstmlite export`` and ``lstmlite import`` as a user runs them (through cli.main)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+ort = pytest.importorskip("onnxruntime")
+
+from lstmlite.cli.main import main  # noqa: E402
+from lstmlite.io import load_run, save_run  # noqa: E402
+from lstmlite.nn import SequenceClassifier  # noqa: E402
+
+
+def test_export_then_import_onnx(tmp_path, capsys) -> None:
+    torch.manual_seed(0)
+    model = SequenceClassifier(vocab_size=50, embed_dim=8, hidden_size=12, n_classes=3).eval()
+    save_run(tmp_path / "run", model, {"task": "classify"})
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "deploy")]) == 0
+    out = capsys.readouterr().out
+    assert "model.onnx" in out and "max abs difference" in out
+    path = tmp_path / "deploy" / "model.onnx"
+    x = torch.randint(0, 50, (2, 7))
+    lengths = torch.tensor([7, 3])
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x.numpy(), "lengths": lengths.numpy()})[0]
+    np.testing.assert_allclose(got, model(x, lengths).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+    assert main(["import", "onnx", str(path), "--out", str(tmp_path / "back")]) == 0
+    back = load_run(tmp_path / "back")
+    assert back.config["import"]["source"] == "onnx"
+    torch.testing.assert_close(back.model(x, lengths), model(x, lengths), rtol=0, atol=0)
+
+
+def test_import_torch_state_dict_with_arch(tmp_path) -> None:
+    torch.manual_seed(0)
+    lstm, head = torch.nn.LSTM(4, 6, batch_first=True), torch.nn.Linear(6, 3)
+    state = {**{f"lstm.{k}": v for k, v in lstm.state_dict().items()},
+             **{f"fc.{k}": v for k, v in head.state_dict().items()}}
+    torch.save(state, tmp_path / "w.pt")
+    assert main(["import", "torch", str(tmp_path / "w.pt"), "--arch", '{"pooling": "last"}',
+                 "--out", str(tmp_path / "run")]) == 0
+    model = load_run(tmp_path / "run").model
+    x = torch.randn(2, 5, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), head(lstm(x)[0][:, -1]))
+
+
+def test_errors_are_one_line(tmp_path, capsys) -> None:
+    torch.manual_seed(0)
+    save_run(tmp_path / "run", SequenceClassifier(input_size=3, hidden_size=4, n_classes=2), {})
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--quantize", "qdq",
+                 "--out", str(tmp_path / "q")]) == 1
+    assert "quantized weights" in capsys.readouterr().err
+    assert main(["import", "keras", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "r")]) == 1
+    assert "not found" in capsys.readouterr().err
