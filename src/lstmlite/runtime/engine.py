@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import _lsl
-from .lsl import ModelSpec, read_lsl, spec_from_module, spec_from_state_dict, write_lsl
+from .lsl import ModelSpec, read_meta, spec_from_module, spec_from_state_dict, write_lsl
 
 __all__ = ["Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni"]
 
@@ -121,7 +121,7 @@ class Engine:
             raise ValueError(f"activations must be one of {sorted(ACTIVATIONS)}, got {activations!r}")
         data = write_lsl(model, weights=weights) if isinstance(model, ModelSpec) else bytes(model)
         self._model = _lsl.Model(data, ACTIVATIONS[activations])
-        self._meta = read_lsl(data).meta if len(data) < (64 << 20) else {}
+        self._meta = read_meta(data)
         self.info: dict[str, Any] = self._model.info()
         self.activations = activations
         self._default: StreamState | None = None

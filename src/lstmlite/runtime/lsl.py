@@ -32,7 +32,7 @@ import numpy as np
 
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError",
-    "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "read_lsl",
+    "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "read_lsl", "has_int8",
 ]
 
 FILE_VERSION = 1
@@ -264,6 +264,10 @@ def spec_from_module(module: Any) -> ModelSpec:
     """Spec of a torch ``nn.LSTM``/``nn.GRU``, an ``lstmlite.nn`` layer, or an lstmlite
     task model (classifier, language model, forecaster).
 
+    Compression is honoured: parametrizations (masks, low-rank products) are read as
+    the effective weights, and weight-only quantized tensors are stored as their int8
+    codes and scales.
+
     Raises:
         ValueError: cells the runtime cannot run (grouped LSTM, FastGRNN), or a
             ``batch_first=False`` bare layer (the runtime is batch-first).
@@ -284,13 +288,66 @@ def spec_from_module(module: Any) -> ModelSpec:
                 meta.update(horizon=module.horizon, targets=module.targets,
                             instance_norm=bool(getattr(module, "instance_norm", False)))
             emb = module.embedding.weight if module.embedding is not None else None
-            return spec_from_state_dict(
+            spec = spec_from_state_dict(
                 _recurrent_state(rnn), cell=_cell_name(rnn), embedding=emb,
                 head_weight=module.head.weight, head_bias=module.head.bias,
                 head_mode=head_mode, pooling=pooling, meta=meta,
             )
+            _attach_quantized(spec, module, "rnn.")
+            return spec
         cell = _cell_name(module)
-        return spec_from_state_dict(_recurrent_state(module), cell=cell, meta={"kind": "rnn"})
+        spec = spec_from_state_dict(_recurrent_state(module), cell=cell, meta={"kind": "rnn"})
+        _attach_quantized(spec, module, "")
+        return spec
+
+
+def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
+    """Replace float matrices by the int codes and scales of a model compressed with
+    lstmlite.compress weight-only quantization (8 bits or fewer, per channel or per
+    tensor), so the runtime computes exactly what the compressed model computes.
+
+    Returns how many tensors were replaced (0 for an uncompressed model).
+    """
+    try:
+        from lstmlite.compress.quantize.transform import quantized_tensors
+    except ImportError:  # pragma: no cover - compression not installed
+        return 0
+    found = quantized_tensors(module)
+    if not found:
+        return 0
+    slots: dict[str, tuple[Any, str]] = {}
+    for k, layer in enumerate(spec.layers):
+        for d, tensors in enumerate(layer.directions):
+            suffix = "_reverse" if d else ""
+            for ours, theirs in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("w_hr", "weight_hr")):
+                if ours in tensors:
+                    slots[f"{rnn_prefix}{theirs}_l{k}{suffix}"] = (tensors, ours)
+    replaced = 0
+    for name, qt in found.items():
+        codes = qt.codes.detach().cpu().numpy()
+        if codes.ndim != 2 or qt.bits > 8:
+            continue
+        rows = codes.shape[0]
+        scale = np.broadcast_to(qt.scales.detach().cpu().numpy().astype(np.float32).reshape(-1), (rows,)).copy()
+        value = QTensor(np.ascontiguousarray(codes, dtype=np.int8), scale)
+        if name in slots:
+            holder, key = slots[name]
+            holder[key] = value
+        elif name == "head.weight" and spec.head_weight is not None:
+            spec.head_weight = value
+        elif name == "embedding.weight" and spec.embedding is not None:
+            spec.embedding = value
+        else:
+            continue
+        replaced += 1
+    return replaced
+
+
+def has_int8(spec: ModelSpec) -> bool:
+    """Whether any matrix of the spec is already int8 (a quantized model)."""
+    tensors = [spec.embedding, spec.head_weight]
+    tensors += [t for layer in spec.layers for d in layer.directions for t in d.values()]
+    return any(isinstance(t, QTensor) for t in tensors)
 
 
 def _as_tensor(t: Tensor, quantize: bool) -> Tensor:
@@ -373,6 +430,20 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
 
 def _align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
+
+
+def read_meta(data: bytes) -> dict[str, Any]:
+    """Only the JSON metadata of .lsl bytes (no tensors are copied)."""
+    if len(data) < HEADER_BYTES or data[:8] != MAGIC:
+        raise LslFormatError("not a .lsl file (bad magic)")
+    fields = _HEADER.unpack_from(data)
+    meta_off, meta_len = fields[11], fields[12]
+    if meta_off + meta_len > len(data):
+        raise LslFormatError("metadata lies outside the file")
+    try:
+        return json.loads(data[meta_off:meta_off + meta_len].decode("utf-8")) if meta_len else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise LslFormatError(f"metadata is not JSON: {err}") from None
 
 
 def read_lsl(data: bytes | str | Path) -> ModelSpec:

@@ -1,0 +1,95 @@
+"""The .lsl file: writer/reader round trip, quantization, and a loader that answers
+corrupt files with exceptions (the C parser's error codes), never a crash."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite import runtime as rt
+from lstmlite.runtime.lsl import HEADER_BYTES, QTensor, quantize_rows, read_lsl, spec_from_state_dict, write_lsl
+
+
+@pytest.fixture(scope="module")
+def spec():
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(5, 7, num_layers=2, bidirectional=True, batch_first=True)
+    rng = np.random.default_rng(0)
+    return spec_from_state_dict(lstm.state_dict(), embedding=rng.standard_normal((11, 5)),
+                                head_weight=rng.standard_normal((3, 14)), head_bias=rng.standard_normal(3),
+                                head_mode="last", pooling="mean", meta={"kind": "classifier", "note": "ü"})
+
+
+def test_quantize_rows_is_symmetric_per_row_with_half_step_error():
+    w = np.random.default_rng(1).standard_normal((6, 9)).astype(np.float32) * np.arange(1, 7)[:, None]
+    qt = quantize_rows(w)
+    assert qt.q.dtype == np.int8 and qt.scale.shape == (6,)
+    np.testing.assert_allclose(np.abs(w).max(1) / 127, qt.scale, rtol=1e-6)
+    assert (np.abs(qt.q).max(1) == 127).all()  # each row's largest weight maps to ±127
+    assert (np.abs(qt.dequantize() - w) <= qt.scale[:, None] / 2 + 1e-7).all()
+    assert quantize_rows(np.zeros((2, 3), np.float32)).scale.tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError):
+        quantize_rows(np.array([[np.nan, 1.0]], np.float32))
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8"])
+def test_write_read_round_trip(spec, weights):
+    back = read_lsl(write_lsl(spec, weights=weights))
+    assert (back.head_mode, back.pooling, back.meta) == ("last", "mean", spec.meta)
+    assert [(l.cell, l.input_size, l.hidden_size, l.num_directions) for l in back.layers] == \
+        [("lstm", 5, 7, 2), ("lstm", 14, 7, 2)]
+    for k, layer in enumerate(spec.layers):
+        for d, tensors in enumerate(layer.directions):
+            for name, value in tensors.items():
+                got = back.layers[k].directions[d][name]
+                if weights == "int8" and name.startswith("w_"):
+                    assert isinstance(got, QTensor)
+                    np.testing.assert_array_equal(got.q, quantize_rows(value).q)
+                else:
+                    np.testing.assert_array_equal(got, value)
+    np.testing.assert_array_equal(back.head_bias, spec.head_bias)
+
+
+def test_files_are_loaded_by_the_engine_with_the_same_results(spec, tmp_path):
+    path = tmp_path / "m.lsl"
+    data = write_lsl(spec, weights="int8", path=path)
+    assert path.read_bytes() == data
+    tokens = np.random.default_rng(2).integers(0, 11, (2, 4))
+    a = rt.Engine(data).run(tokens)
+    b = rt.Engine(spec, weights="int8").run(tokens)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_version_and_magic_are_checked(spec):
+    data = bytearray(write_lsl(spec))
+    bad_version = bytes(data[:8]) + struct.pack("<I", 99) + bytes(data[12:])
+    with pytest.raises(rt.RuntimeError_, match="version"):
+        rt.Engine(bad_version)
+    with pytest.raises(rt.LslFormatError, match="version"):
+        read_lsl(bad_version)
+    with pytest.raises(rt.RuntimeError_):
+        rt.Engine(b"LSTMLITX" + bytes(data[8:]))
+
+
+def test_corrupt_files_raise_errors_never_crash(spec):
+    """Truncations and random byte flips: either a clean load or an exception."""
+    data = write_lsl(spec, weights="int8")
+    for cut in list(range(0, HEADER_BYTES + 8)) + list(range(HEADER_BYTES, len(data), 97)):
+        with pytest.raises(rt.RuntimeError_):
+            rt.Engine(data[:cut])
+    rng = np.random.default_rng(3)
+    table_end = HEADER_BYTES + 2 * 32 + 64 * 40  # header, layer table and tensor table
+    outcomes = {"loaded": 0, "refused": 0}
+    for _ in range(300):
+        blob = bytearray(data)
+        for pos in rng.integers(0, min(table_end, len(blob)), size=rng.integers(1, 4)):
+            blob[pos] ^= 1 << int(rng.integers(0, 8))
+        try:
+            rt.Engine(bytes(blob))
+            outcomes["loaded"] += 1
+        except (rt.RuntimeError_, ValueError):
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 300

@@ -1,0 +1,140 @@
+"""Task models (classifier, language model, forecaster) in the runtime against the
+lstmlite.nn models themselves, run dirs and .lsl files, compressed models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite import runtime as rt
+from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier
+
+from .conftest import rel_err
+from .test_engine import dequantized
+
+
+def _tokens(rng, vocab, shape):
+    return rng.integers(1, vocab, size=shape).astype(np.int64)
+
+
+CLASSIFIERS = [
+    dict(vocab_size=50, embed_dim=8, hidden_size=12, n_classes=4, pooling="last"),
+    dict(vocab_size=50, embed_dim=8, hidden_size=12, n_classes=4, pooling="mean", num_layers=2),
+    dict(vocab_size=50, embed_dim=8, hidden_size=12, n_classes=4, pooling="max", bidirectional=True),
+    dict(vocab_size=50, embed_dim=8, hidden_size=12, n_classes=4, pooling="last", bidirectional=True, cell="gru"),
+    dict(input_size=6, hidden_size=10, n_classes=3, cell="gru", num_layers=2),
+]
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8"])
+@pytest.mark.parametrize("cfg", CLASSIFIERS, ids=lambda c: f"{c.get('cell', 'lstm')}-{c['pooling'] if 'pooling' in c else 'last'}"
+                         f"{'-bi' if c.get('bidirectional') else ''}{'-tok' if 'vocab_size' in c else '-feat'}")
+def test_classifier_matches_model_with_lengths(isa, cfg, weights):
+    torch.manual_seed(0)
+    model = SequenceClassifier(**cfg).eval()
+    oracle = model if weights == "fp32" else dequantized(model)
+    rng = np.random.default_rng(0)
+    lengths = np.array([7, 3, 1, 5])
+    if "vocab_size" in cfg:
+        x = _tokens(rng, 50, (4, 7))
+    else:
+        x = rng.standard_normal((4, 7, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = oracle(torch.from_numpy(x), lengths=torch.from_numpy(lengths)).numpy()
+    engine = rt.Engine.from_torch(model, weights=weights)
+    assert rel_err(engine.run(x, lengths=lengths), ref) < 1e-5
+    with torch.no_grad():
+        full = oracle(torch.from_numpy(x)).numpy()
+    assert rel_err(engine.run(x), full) < 1e-5
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8"])
+def test_language_model_run_and_streaming_match(isa, weights):
+    torch.manual_seed(1)
+    model = LanguageModel(vocab_size=30, embed_dim=10, hidden_size=10, num_layers=2, tie_weights=True).eval()
+    oracle = model if weights == "fp32" else dequantized(model)
+    tokens = _tokens(np.random.default_rng(1), 30, (2, 9))
+    with torch.no_grad():
+        ref, _ = oracle(torch.from_numpy(tokens))
+    engine = rt.Engine.from_torch(model, weights=weights)
+    logits = engine.run(tokens)
+    assert logits.shape == (2, 9, 30)
+    assert rel_err(logits, ref.numpy()) < 1e-5
+    state = engine.new_state(batch=2)
+    stepped = np.stack([engine.step(tokens[:, t], state) for t in range(9)], axis=1)
+    assert rel_err(stepped, logits) < 1e-5
+    single = engine.new_state()
+    assert rel_err(engine.step(int(tokens[0, 0]), single), logits[0, 0]) < 1e-5
+    with pytest.raises(rt.RuntimeError_):  # token id out of range: an error code, not a read past the table
+        engine.run(np.array([[1, 30]]))
+    with pytest.raises(TypeError):
+        engine.run(np.zeros((1, 3), np.float32))
+
+
+@pytest.mark.parametrize("targets,instance_norm", [(1, True), (2, True), (1, False)])
+def test_forecaster_matches_model(isa, targets, instance_norm):
+    torch.manual_seed(2)
+    model = Forecaster(input_size=3, horizon=5, targets=targets, hidden_size=12, instance_norm=instance_norm).eval()
+    x = (np.random.default_rng(2).standard_normal((3, 8, 3)) + 5).astype(np.float32)
+    lengths = np.array([8, 6, 2])
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x), lengths=torch.from_numpy(lengths)).numpy()
+    out = rt.Engine.from_torch(model).run(x, lengths=lengths)
+    assert out.shape == ref.shape
+    assert rel_err(out, ref) < 1e-5
+
+
+def test_unsupported_cells_are_refused():
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=2, cell="fastgrnn")
+    with pytest.raises(ValueError, match="LSTM and GRU"):
+        rt.Engine.from_torch(model)
+
+
+def test_mean_pooled_classifier_cannot_stream():
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=2, pooling="mean")
+    engine = rt.Engine.from_torch(model)
+    with pytest.raises(rt.RuntimeError_):
+        engine.step(np.zeros(4, np.float32))
+
+
+def test_run_dir_load_and_lsl_export_round_trip(tmp_path):
+    from lstmlite.io import save_run
+
+    torch.manual_seed(3)
+    model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=9, n_classes=3, num_layers=2).eval()
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    tokens = _tokens(np.random.default_rng(3), 40, (2, 5))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(tokens)).numpy()
+    assert rel_err(rt.load(run).run(tokens), ref) < 1e-5
+    path = rt.export_lsl(run, tmp_path / "out" / "model.lsl")
+    engine = rt.load(path)
+    assert rel_err(engine.run(tokens), ref) < 1e-5
+    assert engine.meta["kind"] == "classifier"
+    spec = rt.read_lsl(path)
+    assert spec.layers[1].input_size == 9 and spec.embedding.shape == (40, 6)
+    np.testing.assert_array_equal(spec.head_weight, model.head.weight.detach().numpy())
+    int8 = rt.load(rt.export_lsl(run, tmp_path / "int8.lsl", weights="int8"))
+    assert int8.info["layers"][0]["weights"] == "int8"
+    with pytest.raises(FileNotFoundError):
+        rt.load(tmp_path / "missing.lsl")
+
+
+def test_quantized_run_uses_its_own_codes_exactly(tmp_path):
+    """A model compressed with weight-only int8 runs from its stored codes and scales:
+    the runtime equals the compressed model itself (per-tensor scales included)."""
+    compress = pytest.importorskip("lstmlite.compress")
+    if not hasattr(compress, "WeightQuantConfig"):
+        pytest.skip("weight quantization not available")
+    torch.manual_seed(4)
+    model = SequenceClassifier(input_size=5, hidden_size=16, n_classes=3, num_layers=2).eval()
+    compress.compress_(model, compress.WeightQuantConfig(bits=8, granularity="per_tensor"))
+    x = np.random.default_rng(4).standard_normal((3, 6, 5)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    spec = rt.spec_from_module(model)
+    assert rt.lsl.has_int8(spec)
+    engine = rt.Engine(spec, weights="fp32")  # int8 tensors stay int8 either way
+    assert engine.info["layers"][0]["weights"] == "int8"
+    assert rel_err(engine.run(x), ref) < 1e-5
