@@ -23,6 +23,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from lstmlite.compress import Mask, compress_, compression_state, finalize, size_bytes, summary, undo
+from lstmlite.compress.targets import chain
 from lstmlite.io import load_run, save_run
 
 
@@ -131,7 +132,7 @@ def _masks(model):
         if not parametrize.is_parametrized(module) or "parametrizations" in fqn.split("."):
             continue
         for name, plist in module.parametrizations.items():
-            masks = [p.mask for p in plist if isinstance(p, Mask)]
+            masks = [p.mask for p in chain(plist) if isinstance(p, Mask)]
             if masks:
                 out[f"{fqn}.{name}"] = torch.stack(masks).all(0)
     return out

@@ -44,7 +44,7 @@ from .base import CompressionParametrization
 from .config import CompressionConfig, config_from_dict
 from .registry import Filter, get_handler, get_transform
 from .size import Storage, storage_bytes
-from .targets import canonical_order, iter_tensors, tensor_key
+from .targets import canonical_order, chain, iter_tensors, tensor_key
 
 __all__ = [
     "compress_", "finalize", "undo", "summary", "format_summary", "size_bytes",
@@ -142,7 +142,7 @@ def undo(model: nn.Module) -> nn.Module:
             if plist.is_tensor:
                 plans.append((module, name, None))
                 continue
-            first = plist[0]
+            first = chain(plist)[0]
             original = first.undo_original() if isinstance(first, CompressionParametrization) else None
             if original is None:
                 raise ValueError(
@@ -177,7 +177,7 @@ def tensor_storage(module: nn.Module, name: str) -> Storage:
     else:
         inputs = [tensor_storage(plist, f"original{i}") for i in range(plist.ntensors)]
     with torch.no_grad():
-        for p in plist:
+        for p in chain(plist):
             output = p(*[s.values for s in inputs])
             if isinstance(p, CompressionParametrization):
                 inputs = [p.storage(inputs, output)]
@@ -194,7 +194,7 @@ def _transforms(module: nn.Module, name: str) -> list[str]:
     originals = ["original"] if plist.is_tensor else [f"original{i}" for i in range(plist.ntensors)]
     for original in originals:  # nested parametrizations of the inputs (e.g. quantized factors)
         labels += [f"{original}:{label}" for label in _transforms(plist, original)]
-    for p in plist:
+    for p in chain(plist):
         labels.append(p.describe() if isinstance(p, CompressionParametrization) else type(p).__name__)
     return labels
 
@@ -305,7 +305,7 @@ def compression_state(model: nn.Module) -> list[dict[str, Any]]:
     index_of: dict[int, int] = {}
     for fqn, module in _parametrized_modules(model):
         for name, plist in module.parametrizations.items():
-            for p in plist:
+            for p in chain(plist):
                 if not isinstance(p, CompressionParametrization):
                     raise ValueError(f"{fqn}.{name}: parametrization {type(p).__name__} is not an lstmlite "
                                      "compression parametrization and cannot be saved")

@@ -31,7 +31,7 @@ from .registry import Filter
 
 __all__ = [
     "Target", "iter_tensors", "select_targets", "attach", "tensor_key", "is_recurrent",
-    "recurrent_weight_filter", "matrix_filter", "nothing", "effective", "canonical_order",
+    "recurrent_weight_filter", "matrix_filter", "nothing", "effective", "canonical_order", "chain",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,20 @@ def canonical_order(module: nn.Module, names: list[str]) -> list[str]:
         order = [n for layer in range(module.num_layers) for n in module.weight_names(layer)]
         return [n for n in order if n in names] + [n for n in names if n not in order]
     return sorted(names, key=lambda n: (not n.startswith("weight"), names.index(n)))
+
+
+def chain(plist: nn.Module) -> list[nn.Module]:
+    """The parametrizations of a ``ParametrizationList`` in application order.
+
+    Iterating the list itself is wrong once one of its originals is parametrized
+    (a quantized low-rank factor): its ``parametrizations`` dict is then a child
+    module too. torch applies ``plist[0]``, ``plist[1]``, … by index; so do we.
+    """
+    out, i = [], 0
+    while str(i) in plist._modules:
+        out.append(plist._modules[str(i)])
+        i += 1
+    return out
 
 
 def tensor_key(module: nn.Module, name: str) -> int:
@@ -106,8 +120,17 @@ def select_targets(
 
 
 def attach(group: list[Target], parametrization: nn.Module) -> None:
-    """Register ``parametrization`` on every alias of one stored tensor."""
-    for _, module, name in group:
+    """Register ``parametrization`` on every alias of one stored tensor.
+
+    Parametrizations nested on a tensor's originals (a quantizer on low-rank
+    factors) must come last: torch cannot run anything appended after them.
+    """
+    for fqn, module, name in group:
+        if parametrize.is_parametrized(module, name) and "parametrizations" in module.parametrizations[name]._modules:
+            # torch appends under key str(len(list)), which the nested dict offsets, and
+            # its forward then silently skips the new entry: refuse instead.
+            raise ValueError(f"{fqn}.{name}: an input of this tensor is already parametrized (e.g. a quantized "
+                             "low-rank factor); no parametrization can be added after it. finalize() first")
         parametrize.register_parametrization(module, name, parametrization)
 
 

@@ -26,6 +26,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from ..targets import chain
 from .config import GradualPruneConfig
 from .transform import Mask, prune_groups
 
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 def _input_of(plist: nn.Module, target: Mask) -> torch.Tensor:
     """The tensor ``target`` receives in its parametrization chain (masks may be stacked)."""
     x: Any = plist.original if plist.is_tensor else [getattr(plist, f"original{i}") for i in range(plist.ntensors)]
-    for p in plist:
+    for p in chain(plist):
         if p is target:
             return x
         x = p(x) if isinstance(x, torch.Tensor) else p(*x)
@@ -70,7 +71,7 @@ class PruningScheduler:
         seen: set[int] = set()
         for module in self.model.modules():
             if isinstance(module, nn.utils.parametrize.ParametrizationList):
-                for p in module:
+                for p in chain(module):
                     if isinstance(p, Mask) and isinstance(p.config, GradualPruneConfig) and id(p) not in seen:
                         seen.add(id(p))
                         groups.setdefault(p.group, []).append((p, module))

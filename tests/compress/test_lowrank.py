@@ -1,0 +1,94 @@
+"""Low-rank factorization against NumPy's SVD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.compress import (
+    LowRankConfig, MagnitudePruneConfig, compress_, compression_state, restore_compression, size_bytes, summary, undo,
+)
+from lstmlite.nn import SequenceClassifier
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    return SequenceClassifier(**{"input_size": 10, "hidden_size": 12, "n_classes": 3, **kw})
+
+
+def _numpy_truncated(w: np.ndarray, rank: int) -> np.ndarray:
+    u, s, vt = np.linalg.svd(w.astype(np.float64), full_matrices=False)
+    return (u[:, :rank] * s[:rank]) @ vt[:rank]
+
+
+def _numpy_energy_rank(w: np.ndarray, energy: float) -> int:
+    s = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+    kept = np.cumsum(s ** 2) / np.sum(s ** 2)
+    return int(np.argmax(kept >= energy - 1e-12)) + 1
+
+
+@pytest.mark.parametrize("rank", [1, 3, 7])
+def test_rank_r_product_is_the_truncated_svd(rank):
+    model = _model(bidirectional=True)
+    originals = {n: getattr(model.rnn, n).detach().numpy().copy()
+                 for n in ("weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse")}
+    compress_(model, LowRankConfig(rank=rank))
+    for name, w in originals.items():
+        np.testing.assert_allclose(getattr(model.rnn, name).detach().numpy(), _numpy_truncated(w, rank),
+                                   rtol=1e-4, atol=1e-5)
+        u = model.rnn.parametrizations[name].original0
+        v = model.rnn.parametrizations[name].original1
+        assert u.shape == (w.shape[0], rank) and v.shape == (rank, w.shape[1]) and u.requires_grad
+    rows = {r["name"]: r for r in summary(model)}
+    assert rows["rnn.weight_hh_l0"]["rank"] == rank and rows["head.weight"]["rank"] is None
+    ih = rows["rnn.weight_ih_l0"]  # (48, 10): rank r stores r * 58 floats when that is smaller
+    assert ih["bytes"] == min(rank * (48 + 10), 48 * 10) * 4
+
+
+@pytest.mark.parametrize("energy", [0.5, 0.9, 0.99, 1.0])
+def test_energy_chooses_the_smallest_sufficient_rank(energy):
+    model = _model(num_layers=2)
+    expected = {n: _numpy_energy_rank(getattr(model.rnn, n).detach().numpy(), energy)
+                for n in ("weight_ih_l0", "weight_hh_l0", "weight_ih_l1", "weight_hh_l1")}
+    compress_(model, LowRankConfig(energy=energy))
+    ranks = {r["name"].split(".")[1]: r["rank"] for r in summary(model) if r["rank"] is not None}
+    assert ranks == expected
+    if energy == 1.0:
+        assert all(r == 12 or r == 10 for r in ranks.values())  # full rank: min(rows, cols)
+
+
+def test_rank_is_clamped_and_size_counts_factors():
+    model = _model()
+    dense = size_bytes(model)
+    compress_(model, LowRankConfig(rank=100))
+    assert {r["rank"] for r in summary(model) if r["rank"]} == {10, 12}
+    assert size_bytes(model) == dense  # full-rank factors are bigger: the dense product is stored
+
+
+def test_factors_train_and_the_product_follows():
+    model = _model()
+    compress_(model, LowRankConfig(rank=2))
+    before = model.rnn.weight_hh_l0.detach().clone()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.randn(4, 5, 10)).sum().backward()
+    optimizer.step()
+    after = model.rnn.weight_hh_l0.detach()
+    assert not torch.equal(after, before)
+    assert torch.linalg.matrix_rank(after).item() <= 2
+
+
+def test_errors_and_undo_after_reload():
+    model = _model()
+    compress_(model, MagnitudePruneConfig(sparsity=0.5))
+    with pytest.raises(ValueError, match="apply low_rank first"):
+        compress_(model, LowRankConfig(rank=2))
+    undo(model)
+    compress_(model, LowRankConfig(rank=2))
+    fresh = restore_compression(_model(), compression_state(model))
+    fresh.load_state_dict(model.state_dict())
+    x = torch.randn(2, 4, 10)
+    assert torch.equal(fresh(x), model(x))
+    with pytest.raises(ValueError, match="not kept"):
+        undo(fresh)
+    assert compression_state(fresh) == compression_state(model)  # refused before changing anything
