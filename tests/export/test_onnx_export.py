@@ -207,3 +207,26 @@ def test_qdq_file_is_about_four_times_smaller(tmp_path) -> None:
     compress.compress_(model, quantize.WeightQuantConfig(bits=8))
     quant_size = export_onnx(model, tmp_path / "q.onnx", quantize="qdq").stat().st_size
     assert quant_size < 0.3 * float_size
+
+
+@pytest.mark.parametrize("recipe", ["magnitude", "hidden_units", "low_rank+int8"])
+def test_compressed_models_export_their_effective_weights(recipe: str, tmp_path) -> None:
+    """A compressed model exports what it computes: masks, removed units, low-rank products."""
+    compress = pytest.importorskip("lstmlite.compress")
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=16, num_layers=2, bidirectional=True, n_classes=3)
+    if recipe == "magnitude":
+        compress.compress_(model, compress.MagnitudePruneConfig(sparsity=0.7))
+    elif recipe == "hidden_units":
+        compress.compress_(model, compress.HiddenUnitPruneConfig(fraction=0.5))
+        assert model.rnn.hidden_sizes != [16, 16]
+    else:
+        compress.compress_(model, compress.LowRankConfig(rank=4))
+        compress.compress_(model, compress.WeightQuantConfig(bits=8))
+    model.eval()
+    path = export_onnx(model, tmp_path / "c.onnx", quantize="qdq" if "int8" in recipe else None)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(3, 8, 5)
+    lengths = torch.tensor([8, 5, 2])
+    got = session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0]
+    _assert_close(got, _ours(model, x, lengths))

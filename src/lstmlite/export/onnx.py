@@ -347,9 +347,12 @@ def _quantized_weights(model: nn.Module) -> dict[str, Any]:
     found = {}
     for name, q in quantized_tensors(model).items():
         if q.codes.dim() != 2 or q.bits > 8:
-            continue  # low-rank factors ("...original0") and grouped 3-D weights: exported as float
+            continue  # grouped 3-D weights: exported as float
         owner, _, leaf = name.rpartition(".")
-        module = model.get_submodule(owner) if owner else model
+        try:
+            module = model.get_submodule(owner) if owner else model
+        except AttributeError:  # a quantized low-rank factor ("rnn.weight_ih_l0.original0")
+            continue
         effective = getattr(module, leaf, None)
         if not isinstance(effective, Tensor) or effective.shape != q.codes.shape:
             continue

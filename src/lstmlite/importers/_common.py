@@ -108,7 +108,8 @@ def assemble_model(
     elif kind == "forecaster":
         horizon = horizon or out_features // targets
         if horizon * targets != out_features:
-            raise ModelImportError(f"horizon {horizon} x targets {targets} does not match the head's {out_features} outputs")
+            raise ModelImportError(f"horizon {horizon} x targets {targets} does not match the head's "
+                                   f"{out_features} outputs")
         config.update(horizon=horizon, targets=targets)
         if "instance_norm" in inspect.signature(Forecaster.__init__).parameters:
             config["instance_norm"] = bool(instance_norm)

@@ -324,7 +324,9 @@ class _Graph:
             return False
         if node.op_type == "ConstantOfShape":
             value = node_attributes(node).get("value")
-            return value is None or not np.any(__import__("onnx").numpy_helper.to_array(value))
+            from onnx import numpy_helper
+
+            return value is None or not np.any(numpy_helper.to_array(value))
         if node.op_type in ("Expand", "Tile", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Identity", "Cast",
                             "Slice", "Gather", "Split"):
             return self.is_zero(node.input[0])
@@ -592,13 +594,15 @@ def _build(rec: _Recognised, meta: dict[str, Any] | None) -> nn.Module:
     embedding = None if rec.embedding is None else torch.from_numpy(rec.embedding)
     model = assemble_model(rec.rnn, kind, embedding=embedding, head_weight=head_weight, head_bias=head_bias,
                            pooling=rec.pooling, **extra)
-    if meta_kind == kind == "lm" and config.get("tie_weights") and torch.equal(model.head.weight, model.embedding.weight):
+    tied = meta_kind == kind == "lm" and config.get("tie_weights")
+    if tied and torch.equal(model.head.weight, model.embedding.weight):
         model.tie_weights = True
         model.head.weight = model.embedding.weight  # our exporter wrote one matrix for both
     return model
 
 
-def _probe_inputs(g: _Graph, rec: _Recognised, batch: int = 2, steps: int = 5) -> tuple[dict[str, np.ndarray], Tensor, Tensor | None]:
+def _probe_inputs(g: _Graph, rec: _Recognised, batch: int = 2, steps: int = 5
+                  ) -> tuple[dict[str, np.ndarray], Tensor, Tensor | None]:
     """Random feeds for the graph and the matching batch-first input for our model."""
     from onnx import helper
 
