@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from lstmlite.compress.quantize import FakeQuantConfig, WeightQuantConfig  # quantization engineer
 from lstmlite.compress import (
     CompressionConfig, GradualPruneConfig, HiddenUnitPruneConfig, LowRankConfig, MagnitudePruneConfig,
 )
@@ -50,4 +51,8 @@ CONFIGS: list[ConfigCase] = [
     ConfigCase("low-rank-2", lambda: LowRankConfig(rank=2)),
     ConfigCase("low-rank-energy-90", lambda: LowRankConfig(energy=0.9)),
     # --- quantization: append ConfigCase entries below ---
+    ConfigCase("int8-weight", lambda: WeightQuantConfig(bits=8)),
+    ConfigCase("int4-weight-mse", lambda: WeightQuantConfig(bits=4, scale_method="mse"), train_lr=5.0),
+    ConfigCase("int8-weight-per-tensor", lambda: WeightQuantConfig(bits=8, granularity="per_tensor"), train_lr=5.0),
+    ConfigCase("qat-int4", lambda: FakeQuantConfig(bits=4), train_lr=5.0),
 ]
