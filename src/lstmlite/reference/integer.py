@@ -54,9 +54,9 @@ Saturation points
 -----------------
 SAT A  gate pre-activation clipped to Q3.12's [-8, 8 - 2**-12]. Past |8| sigmoid and
        tanh are within 3.4e-4 and 2.3e-7 of their limits.
-SAT B  requant output clipped to int32. Unreachable when the real multiplier is
-       below 1 (always, for the scales :func:`quantize_lstm_integer` makes); kept
-       for hand-made parameters.
+SAT B  requant output clipped to int32: only reached when one matmul's real value
+       exceeds 2**19 (2**31 LSB of Q3.12), far past SAT A; kept so that such a
+       value saturates instead of wrapping.
 SAT C  cell state clipped to int16, i.e. |c| <= 2**(15-F). F is chosen from the
        calibrated max |c| so that the calibration data never saturates.
 SAT D  h clipped to int16 (unreachable, see above).
@@ -487,9 +487,10 @@ def _stat(calibration: Mapping[str, Any], key: str, percentile: float | None) ->
     if percentile is None:
         return float(stats["absmax"])
     table = stats.get("abs_percentiles", {})
-    if str(percentile) not in table:
-        raise ValueError(f"calibration has no abs percentile {percentile} for {key!r}; has {sorted(table)}")
-    return float(table[str(percentile)])
+    name = f"{percentile:g}"  # 99.9 -> "99.9", 99.0 -> "99"
+    if name not in table:
+        raise ValueError(f"calibration has no abs percentile {name} for {key!r}; has {sorted(table)}")
+    return float(table[name])
 
 
 def _cell_frac(absmax: float) -> int:
