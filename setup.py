@@ -25,6 +25,7 @@ SOURCES = [
     f"{RUNTIME}/lsl_kern_portable.c",
     f"{RUNTIME}/lsl_kern_avx2.c",
     f"{RUNTIME}/lsl_kern_avx512.c",
+    f"{RUNTIME}/lsl_probe.c",
 ]
 
 if sys.platform == "win32":  # MSVC: no target attributes, portable kernels only

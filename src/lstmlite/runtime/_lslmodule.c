@@ -511,7 +511,18 @@ done:
     Py_RETURN_NONE;
 }
 
+static PyObject *mod_peak_macs(PyObject *Py_UNUSED(mod), PyObject *args) {
+    int kind, trials = 5;
+    double r;
+    if (!PyArg_ParseTuple(args, "i|i", &kind, &trials)) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    r = lsl_probe_peak_macs(kind, trials);
+    Py_END_ALLOW_THREADS
+    return PyFloat_FromDouble(r);
+}
+
 static PyMethodDef module_methods[] = {
+    {"peak_macs", mod_peak_macs, METH_VARARGS, "peak_macs(kind, trials=5): measured MAC/s (0 fp32, 1 int8 VNNI)."},
     {"matmul", mod_matmul, METH_VARARGS, "matmul(w, scale, act, x, y): y += x @ W^T (test hook)."},
     {"isa_set", mod_isa_set, METH_O, "isa_set(name): force 'portable', 'avx2', 'avx512' or 'auto'."},
     {"isa_current", mod_isa_current, METH_NOARGS, "name of the kernels in use"},

@@ -269,6 +269,12 @@ int lsl_isa_set(int level);
 /** Name of a level: "portable", "avx2", "avx512". */
 const char *lsl_isa_name(int level);
 
+/**
+ * Measured peak multiply-accumulates per second of this core (benchmarks only):
+ * kind 0 = fp32 FMA with the widest vectors, 1 = int8 AVX-512 VNNI; 0.0 when absent.
+ */
+double lsl_probe_peak_macs(int kind, int trials);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,68 @@
+"""``lstmlite bench``: latency of lstmlite's runtime against PyTorch and ONNX Runtime."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .common import CliError, HelpFormatter, example_epilog
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from ..runtime.bench import ENGINES
+
+    parser = subparsers.add_parser(
+        "bench", help="time inference engines on one LSTM/GRU size",
+        description="Run the same LSTM/GRU weights in each engine and report the median and p90 latency of "
+                    "whole-sequence calls (sequence mode) or single steps with the state carried (step mode, "
+                    "time per step), each as a fraction of this core's measured peak MAC rate and with its "
+                    "deviation from torch-fp32. Sizes come from the options, or from RUN's model.",
+        epilog=example_epilog("lstmlite bench --input-size 40 --hidden-size 128 --seq-len 100",
+                              "lstmlite bench --engines lstmlite-int8,onnxruntime-int8 --mode step",
+                              "lstmlite bench runs/jv --batch 32 --json bench.json --chart bench.png"),
+        formatter_class=HelpFormatter)
+    parser.add_argument("run", nargs="?", default=None, help="run dir whose recurrent layers to time (optional)")
+    parser.add_argument("--input-size", type=int, default=40, help="features per step, I")
+    parser.add_argument("--hidden-size", type=int, default=128, help="hidden units, H")
+    parser.add_argument("--seq-len", type=int, default=100, help="steps per sequence, T")
+    parser.add_argument("--batch", type=int, default=1, help="sequences per call, B")
+    parser.add_argument("--layers", type=int, default=1, help="stacked layers")
+    parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines")
+    parser.add_argument("--mode", choices=["sequence", "step", "both"], default="sequence")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads of torch and ONNX Runtime")
+    parser.add_argument("--reps", type=int, default=30, help="timed repetitions (medians of >= 30 are quotable)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
+    parser.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--chart", default=None, metavar="PNG", help="write a bar chart")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..runtime.bench import ENGINES, bar_chart, bench, format_table, module_from_run
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise CliError(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+    for name in ("input_size", "hidden_size", "seq_len", "batch", "layers", "threads", "reps"):
+        if getattr(args, name) < 1:
+            raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    modes = ["sequence", "step"] if args.mode == "both" else [args.mode]
+    module = None
+    if args.run:
+        if not Path(args.run).is_dir():
+            raise CliError(f"{args.run}: not a run dir")
+        module, _ = module_from_run(args.run)
+    result = bench(input_size=args.input_size, hidden_size=args.hidden_size, seq_len=args.seq_len,
+                   batch=args.batch, engines=engines, modes=modes, threads=args.threads, reps=args.reps,
+                   warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module)
+    print(format_table(result["cases"]))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    if args.chart:
+        print(f"wrote {bar_chart(result['cases'], args.chart)}")
+    return 0

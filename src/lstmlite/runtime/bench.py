@@ -1,0 +1,444 @@
+"""Latency of LSTM / GRU inference: lstmlite's runtime against PyTorch and ONNX Runtime.
+
+Every engine runs the same weights (a torch ``nn.LSTM``/``nn.GRU``, random or taken
+from a run dir) on the same input, single-threaded unless asked, and reports the
+median and 90th percentile of ``reps`` timed repetitions after a warm-up:
+
+* ``sequence`` mode: one call over a whole (B, T, I) batch; time per call.
+* ``step`` mode: T calls of one step each with the state carried; time per step
+  (each repetition times all T steps and divides by T, so timer overhead is amortised).
+
+Each case also reports its arithmetic rate as a fraction of this core's peak MAC
+rate, measured by :func:`peak_macs` (fp32 FMA, or int8 VNNI for engines whose
+matrix products are int8 x int8), and its largest relative deviation from
+torch-fp32, so a fast wrong engine cannot hide.
+
+Engines: ``lstmlite-fp32``, ``lstmlite-int8`` (int8 weights, float activations),
+``lstmlite-int8-dyn`` (int8 weights and dynamically quantized 8-bit activations),
+``torch-fp32``, ``torch-dynamic-int8`` (``torch.ao.quantization.quantize_dynamic``),
+``onnxruntime-fp32`` (the ONNX LSTM/GRU operator) and ``onnxruntime-int8``
+(``onnxruntime.quantization.quantize_dynamic``).
+
+Example:
+    >>> result = bench(input_size=8, hidden_size=16, seq_len=10, engines=["lstmlite-fp32", "torch-fp32"],
+    ...                reps=3, warmup=1)
+    >>> sorted(c["engine"] for c in result["cases"])
+    ['lstmlite-fp32', 'torch-fp32']
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = ["ENGINES", "MODES", "bench", "peak_macs", "machine_info", "format_table", "module_from_run"]
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "torch-fp32", "torch-dynamic-int8",
+           "onnxruntime-fp32", "onnxruntime-int8")
+MODES = ("sequence", "step")
+# Which peak an engine's matrix products should be compared with.
+PEAK_KIND = {"lstmlite-int8-dyn": "int8", "torch-dynamic-int8": "int8", "onnxruntime-int8": "int8"}
+
+_PEAKS: dict[str, float] = {}
+
+
+def peak_macs(kind: str = "fp32") -> float:
+    """Measured peak multiply-accumulates per second of one core (``fp32`` FMA with the
+    widest vectors, or ``int8`` AVX-512 VNNI; 0 when the CPU lacks it). Cached."""
+    if kind not in _PEAKS:
+        from . import _lsl
+
+        _PEAKS[kind] = float(_lsl.peak_macs(0 if kind == "fp32" else 1, 7))
+    return _PEAKS[kind]
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, ISA, measured peaks and library versions, for the JSON's ``machine``."""
+    from . import best_isa, has_vnni
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+        "numpy": np.__version__, "lstmlite_isa": best_isa(), "avx512_vnni": has_vnni(),
+        "peak_fp32_gmacs": round(peak_macs("fp32") / 1e9, 1),
+        "peak_int8_gmacs": round(peak_macs("int8") / 1e9, 1),
+    }
+    for name in ("torch", "onnxruntime"):
+        try:
+            info[name] = __import__(name).__version__
+        except ImportError:
+            info[name] = None
+    return info
+
+
+# ----- the model every engine runs ------------------------------------------------------
+
+def make_module(cell: str, input_size: int, hidden_size: int, num_layers: int = 1, seed: int = 0):
+    """A batch-first torch LSTM/GRU with PyTorch's default initialisation."""
+    import torch
+
+    torch.manual_seed(seed)
+    cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+    return cls(input_size, hidden_size, num_layers=num_layers, batch_first=True).eval()
+
+
+def module_from_run(run_dir: str | Path):
+    """The recurrent layers of a run dir's model as a torch nn.LSTM/nn.GRU (effective
+    weights, compression applied), plus its cell name.
+
+    Raises:
+        ValueError: the run's layers differ in size (pruned unevenly), are
+            bidirectional or projected, or are not LSTM/GRU.
+    """
+    import torch
+
+    from ..io import load_run
+    from .lsl import _recurrent_state, _cell_name
+
+    model = load_run(run_dir).model
+    rnn = model.rnn
+    cell = _cell_name(rnn)
+    sizes = getattr(rnn, "hidden_sizes", [rnn.hidden_size])
+    if len(set(sizes)) != 1 or getattr(rnn, "bidirectional", False) or any(getattr(rnn, "proj_sizes", [0])):
+        raise ValueError("bench from a run dir needs equal hidden sizes, one direction and no projection")
+    module = make_module(cell, rnn.input_size, sizes[0], rnn.num_layers)
+    with torch.no_grad():
+        state = {k: v.detach().float() for k, v in _recurrent_state(rnn).items()}
+        module.load_state_dict(state)
+    return module, cell
+
+
+def _macs_per_step(cell: str, input_size: int, hidden_size: int, num_layers: int) -> int:
+    gates = 4 if cell == "lstm" else 3
+    total, i = 0, input_size
+    for _ in range(num_layers):
+        total += gates * hidden_size * (i + hidden_size)
+        i = hidden_size
+    return total
+
+
+# ----- engines: each returns (run_sequence(x) -> out, step(x_t) -> out, reset()) --------
+
+Runner = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], Callable[[], None]]
+
+
+def _lstmlite(module, batch: int, weights: str, activations: str) -> Runner:
+    from .engine import Engine
+
+    engine = Engine.from_torch(module, weights=weights, activations=activations)
+    state = engine.new_state(batch)
+    return (engine.run, lambda x_t: engine.step(x_t, state), state.reset)
+
+
+def _torch(module, batch: int, quantized: bool) -> Runner:
+    import torch
+
+    if quantized:
+        import warnings
+
+        with warnings.catch_warnings():  # torch.ao.quantization is deprecated but still the API
+            warnings.simplefilter("ignore")
+            # quantize_dynamic swaps children only: wrap the layer so it is a child.
+            module = torch.ao.quantization.quantize_dynamic(
+                torch.nn.Sequential(module), {torch.nn.LSTM, torch.nn.GRU}, dtype=torch.qint8)[0]
+        if isinstance(module, (torch.nn.LSTM, torch.nn.GRU)):
+            raise RuntimeError("torch quantize_dynamic did not quantize the layer")
+    holder: dict[str, Any] = {"state": None}
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return module(torch.from_numpy(x))[0].numpy()
+
+    def step(x_t: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            out, holder["state"] = module(torch.from_numpy(x_t)[:, None], holder["state"])
+            return out.numpy()
+
+    def reset() -> None:
+        holder["state"] = None
+
+    return run, step, reset
+
+
+def _onnx_weights(module, layer: int, cell: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """torch gate order (LSTM i f g o, GRU r z n) → ONNX (LSTM i o f c, GRU z r h)."""
+    p = {k: v.detach().numpy() for k, v in module.named_parameters()}
+    h = module.hidden_size
+    order = [0, 3, 1, 2] if cell == "lstm" else [1, 0, 2]
+
+    def reorder(t: np.ndarray) -> np.ndarray:
+        return np.concatenate([t[g * h:(g + 1) * h] for g in order], axis=0)
+
+    w = reorder(p[f"weight_ih_l{layer}"])[None]
+    r = reorder(p[f"weight_hh_l{layer}"])[None]
+    b = np.concatenate([reorder(p[f"bias_ih_l{layer}"]), reorder(p[f"bias_hh_l{layer}"])])[None]
+    return w.astype(np.float32), r.astype(np.float32), b.astype(np.float32)
+
+
+def onnx_model(module, cell: str):
+    """The torch module as an ONNX graph of LSTM/GRU operators (seq-first layout).
+
+    Inputs: X (T, B, I), and per layer initial_h{k} (and initial_c{k}) (1, B, H).
+    Outputs: Y (T, B, H) of the top layer, and per layer Y_h{k} (and Y_c{k}).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    h, layers = module.hidden_size, module.num_layers
+    op = "LSTM" if cell == "lstm" else "GRU"
+    nodes, inits, inputs, outputs = [], [], [], []
+    inputs.append(helper.make_tensor_value_info("X", TensorProto.FLOAT, ["T", "B", module.input_size]))
+    x = "X"
+    for k in range(layers):
+        w, r, b = _onnx_weights(module, k, cell)
+        inits += [numpy_helper.from_array(w, f"W{k}"), numpy_helper.from_array(r, f"R{k}"),
+                  numpy_helper.from_array(b, f"B{k}")]
+        state_in = [f"initial_h{k}"] + ([f"initial_c{k}"] if cell == "lstm" else [])
+        state_out = [f"Y_h{k}"] + ([f"Y_c{k}"] if cell == "lstm" else [])
+        for name in state_in:
+            inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "B", h]))
+        for name in state_out:
+            outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "B", h]))
+        attrs = {"hidden_size": h}
+        if cell == "gru":
+            attrs["linear_before_reset"] = 1  # PyTorch's GRU
+        node_inputs = [x, f"W{k}", f"R{k}", f"B{k}", "", f"initial_h{k}"] + ([f"initial_c{k}"] if cell == "lstm" else [])
+        nodes.append(helper.make_node(op, node_inputs, [f"Y4_{k}", *state_out], **attrs))
+        nodes.append(helper.make_node("Squeeze", [f"Y4_{k}", "axis1"], [f"Y{k}"]))
+        x = f"Y{k}"
+    inits.append(numpy_helper.from_array(np.array([1], np.int64), "axis1"))
+    nodes.append(helper.make_node("Identity", [x], ["Y"]))
+    outputs.insert(0, helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["T", "B", h]))
+    graph = helper.make_graph(nodes, f"lstmlite_bench_{op}", inputs, outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14), helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def _onnxruntime(module, cell: str, batch: int, quantized: bool, threads: int) -> Runner:
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx_model(module, cell)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        onnx.save(model, path)
+        if quantized:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            qpath = Path(tmp) / "model.int8.onnx"
+            quantize_dynamic(str(path), str(qpath), weight_type=QuantType.QInt8)
+            ops = {n.op_type for n in onnx.load(qpath).graph.node}
+            if not any(o.startswith("DynamicQuantize") for o in ops):
+                log.warning("onnxruntime quantize_dynamic left the %s graph in float (%s)", cell, sorted(ops))
+            path = qpath
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    h, layers = module.hidden_size, module.num_layers
+    names = [f"initial_h{k}" for k in range(layers)] + ([f"initial_c{k}" for k in range(layers)] if cell == "lstm" else [])
+    out_names = ["Y"] + [f"Y_h{k}" for k in range(layers)] + ([f"Y_c{k}" for k in range(layers)] if cell == "lstm" else [])
+    zeros = {n: np.zeros((1, batch, h), np.float32) for n in names}
+    holder: dict[str, Any] = {"state": dict(zeros)}
+
+    def run(x: np.ndarray) -> np.ndarray:
+        # ONNX wants (T, B, I); the transpose is part of the call, as a user would do it.
+        y = session.run(["Y"], {"X": np.ascontiguousarray(x.transpose(1, 0, 2)), **zeros})[0]
+        return y.transpose(1, 0, 2)
+
+    def step(x_t: np.ndarray) -> np.ndarray:
+        res = session.run(out_names, {"X": x_t[None], **holder["state"]})
+        holder["state"] = {n.replace("Y_h", "initial_h").replace("Y_c", "initial_c"): v
+                           for n, v in zip(out_names[1:], res[1:])}
+        return res[0][0]
+
+    def reset() -> None:
+        holder["state"] = dict(zeros)
+
+    return run, step, reset
+
+
+def _runner(engine: str, module, cell: str, batch: int, threads: int) -> Runner:
+    if engine == "lstmlite-fp32":
+        return _lstmlite(module, batch, "fp32", "float")
+    if engine == "lstmlite-int8":
+        return _lstmlite(module, batch, "int8", "float")
+    if engine == "lstmlite-int8-dyn":
+        return _lstmlite(module, batch, "int8", "dynamic")
+    if engine == "torch-fp32":
+        return _torch(module, batch, quantized=False)
+    if engine == "torch-dynamic-int8":
+        return _torch(module, batch, quantized=True)
+    if engine == "onnxruntime-fp32":
+        return _onnxruntime(module, cell, batch, False, threads)
+    if engine == "onnxruntime-int8":
+        return _onnxruntime(module, cell, batch, True, threads)
+    raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+
+
+# ----- timing ----------------------------------------------------------------------------
+
+def _times(fn: Callable[[], Any], reps: int, warmup: int) -> np.ndarray:
+    for _ in range(warmup):
+        fn()
+    out = np.empty(reps)
+    for i in range(reps):
+        start = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - start
+    return out * 1e6
+
+
+def _rel_err(got: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.abs(got.astype(np.float64) - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+def bench(
+    input_size: int = 40,
+    hidden_size: int = 128,
+    seq_len: int = 100,
+    batch: int = 1,
+    engines: Sequence[str] = ENGINES,
+    modes: Sequence[str] = ("sequence",),
+    threads: int = 1,
+    reps: int = 30,
+    warmup: int = 5,
+    cell: str = "lstm",
+    num_layers: int = 1,
+    module: Any = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Time every engine in every mode on one model size.
+
+    Args:
+        input_size, hidden_size, num_layers, cell: the model (ignored when ``module``,
+            a batch-first torch nn.LSTM/nn.GRU, is given).
+        seq_len, batch: T and B of the input.
+        engines, modes: what to time (see the module docstring).
+        threads: intra-op threads for torch and ONNX Runtime (lstmlite uses one).
+        reps, warmup: timed and untimed repetitions; medians need reps >= 30 to be
+            quoted in BENCHMARKS.md.
+
+    Returns:
+        ``{"machine": {...}, "cases": [...]}``: one case per engine and mode with
+        ``engine, input_size, hidden_size, seq_len, batch, mode, median_us, p90_us``
+        (DESIGN.md) plus ``cell, num_layers, threads, reps, macs, gmacs_per_s,
+        peak_kind, peak_fraction, max_rel_err``. In step mode the times are per step.
+    """
+    import torch
+
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if module is None:
+        module = make_module(cell, input_size, hidden_size, num_layers, seed)
+    else:
+        cell = "lstm" if isinstance(module, torch.nn.LSTM) else "gru"
+        input_size, hidden_size, num_layers = module.input_size, module.hidden_size, module.num_layers
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, seq_len, input_size)).astype(np.float32)
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            reference = module(torch.from_numpy(x))[0].numpy().astype(np.float64)
+        macs_step = _macs_per_step(cell, input_size, hidden_size, num_layers) * batch
+        cases = []
+        for engine in engines:
+            run, step, reset = _runner(engine, module, cell, batch, threads)
+            for mode in modes:
+                if mode == "sequence":
+                    err = _rel_err(run(x), reference)
+                    times = _times(lambda: run(x), reps, warmup)
+                    macs = macs_step * seq_len
+                else:
+                    steps = [np.ascontiguousarray(x[:, t]) for t in range(seq_len)]
+
+                    def whole() -> list[np.ndarray]:
+                        reset()
+                        return [step(s) for s in steps]
+
+                    got = np.stack([np.asarray(o).reshape(batch, -1) for o in whole()], axis=1)
+                    err = _rel_err(got, reference)
+                    times = _times(whole, reps, warmup) / seq_len
+                    macs = macs_step
+                median = float(np.median(times))
+                kind = PEAK_KIND.get(engine, "fp32")
+                peak = peak_macs(kind) or peak_macs("fp32")
+                rate = macs / (median * 1e-6)
+                cases.append({
+                    "engine": engine, "input_size": input_size, "hidden_size": hidden_size, "seq_len": seq_len,
+                    "batch": batch, "mode": mode, "median_us": round(median, 3),
+                    "p90_us": round(float(np.percentile(times, 90)), 3),
+                    "cell": cell, "num_layers": num_layers, "threads": 1 if engine.startswith("lstmlite") else threads,
+                    "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
+                    "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
+                    "max_rel_err": float(f"{err:.3g}"),
+                })
+                log.info("%s %s: median %.1f us", engine, mode, median)
+    finally:
+        torch.set_num_threads(old_threads)
+    return {"machine": machine_info(), "cases": cases}
+
+
+def format_table(cases: Sequence[dict[str, Any]]) -> str:
+    """A plain-text table of cases, with each engine's time relative to torch-fp32."""
+    base = {(c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]): c["median_us"]
+            for c in cases if c["engine"] == "torch-fp32"}
+    header = ["engine", "I", "H", "T", "B", "mode", "median_us", "p90_us", "x torch-fp32", "% peak", "rel err"]
+    rows = []
+    for c in cases:
+        ref = base.get((c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]))
+        rows.append([c["engine"], c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"],
+                     f"{c['median_us']:.1f}", f"{c['p90_us']:.1f}", f"{c['median_us'] / ref:.3f}" if ref else "-",
+                     f"{100 * c['peak_fraction']:.1f}" if c.get("peak_fraction") is not None else "-",
+                     f"{c['max_rel_err']:.1e}"])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(v).rjust(w) for v, w in zip(r, widths)) for r in [header, *rows]]
+    return "\n".join(lines)
+
+
+def bar_chart(cases: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """Horizontal bars of median time per engine, one panel per size and mode (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for c in cases:
+        groups.setdefault((c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]), []).append(c)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7, 1.2 + 0.45 * len(cases)), squeeze=False)
+    for ax, (key, group) in zip(axes[:, 0], groups.items()):
+        names = [c["engine"] for c in group]
+        values = [c["median_us"] for c in group]
+        ax.barh(names, values, color=["tab:green" if n.startswith("lstmlite") else "tab:gray" for n in names])
+        ax.set_xscale("log")
+        unit = "us per step" if key[4] == "step" else "us per call"
+        ax.set_title(f"I={key[0]} H={key[1]} T={key[2]} B={key[3]} {key[4]}", fontsize=9)
+        ax.set_xlabel(f"median {unit} (log scale, lower is better)", fontsize=8)
+        ax.invert_yaxis()
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

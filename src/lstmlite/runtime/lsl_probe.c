@@ -1,0 +1,109 @@
+/*
+ * lsl_probe.c -- measure this core's peak multiply-accumulate rate, so benchmarks can
+ * report how far a kernel is from the limit.
+ *
+ * Twelve independent FMA (or VNNI) chains keep every FMA port busy whatever its
+ * latency; CPU time (clock()) rather than wall time is used, so other processes on a
+ * shared machine do not deflate the figure. Not used by the inference path.
+ */
+#include <time.h>
+
+#include "lsl_internal.h"
+
+#if defined(LSL_HAVE_X86)
+#include <immintrin.h>
+
+#define STEP12(OP)                                                                                \
+    a0 = OP(a0); a1 = OP(a1); a2 = OP(a2); a3 = OP(a3); a4 = OP(a4); a5 = OP(a5);                 \
+    a6 = OP(a6); a7 = OP(a7); a8 = OP(a8); a9 = OP(a9); a10 = OP(a10); a11 = OP(a11)
+
+__attribute__((target("avx512f,fma"), noinline)) static float fma512_loop(long n) {
+    const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(0.001f);
+    /* distinct starting values: identical chains would be merged by the compiler */
+    __m512 a0 = _mm512_set1_ps(0.10f), a1 = _mm512_set1_ps(0.11f), a2 = _mm512_set1_ps(0.12f),
+           a3 = _mm512_set1_ps(0.13f), a4 = _mm512_set1_ps(0.14f), a5 = _mm512_set1_ps(0.15f),
+           a6 = _mm512_set1_ps(0.16f), a7 = _mm512_set1_ps(0.17f), a8 = _mm512_set1_ps(0.18f),
+           a9 = _mm512_set1_ps(0.19f), a10 = _mm512_set1_ps(0.20f), a11 = _mm512_set1_ps(0.21f);
+    long i;
+#define F(v) _mm512_fmadd_ps(v, m, c)
+    for (i = 0; i < n; ++i) {
+        STEP12(F);
+    }
+#undef F
+    a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                       _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    return _mm512_reduce_add_ps(a0);
+}
+
+__attribute__((target("avx2,fma"), noinline)) static float fma256_loop(long n) {
+    const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
+    __m256 a0 = _mm256_set1_ps(0.10f), a1 = _mm256_set1_ps(0.11f), a2 = _mm256_set1_ps(0.12f),
+           a3 = _mm256_set1_ps(0.13f), a4 = _mm256_set1_ps(0.14f), a5 = _mm256_set1_ps(0.15f),
+           a6 = _mm256_set1_ps(0.16f), a7 = _mm256_set1_ps(0.17f), a8 = _mm256_set1_ps(0.18f),
+           a9 = _mm256_set1_ps(0.19f), a10 = _mm256_set1_ps(0.20f), a11 = _mm256_set1_ps(0.21f);
+    float out[8];
+    long i;
+#define F(v) _mm256_fmadd_ps(v, m, c)
+    for (i = 0; i < n; ++i) {
+        STEP12(F);
+    }
+#undef F
+    a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                       _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    a0 = _mm256_add_ps(a0, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    _mm256_storeu_ps(out, a0);
+    return out[0] + out[7];
+}
+
+__attribute__((target("avx512f,avx512vnni"), noinline)) static int vnni_loop(long n) {
+    const __m512i m = _mm512_set1_epi32(0x01010101), c = _mm512_set1_epi32(0x02020202);
+    __m512i a0 = _mm512_set1_epi32(1), a1 = _mm512_set1_epi32(2), a2 = _mm512_set1_epi32(3),
+            a3 = _mm512_set1_epi32(4), a4 = _mm512_set1_epi32(5), a5 = _mm512_set1_epi32(6),
+            a6 = _mm512_set1_epi32(7), a7 = _mm512_set1_epi32(8), a8 = _mm512_set1_epi32(9),
+            a9 = _mm512_set1_epi32(10), a10 = _mm512_set1_epi32(11), a11 = _mm512_set1_epi32(12);
+    long i;
+#define F(v) _mm512_dpbusd_epi32(v, m, c)
+    for (i = 0; i < n; ++i) {
+        STEP12(F);
+    }
+#undef F
+    a0 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                          _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    a0 = _mm512_add_epi32(a0, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
+    return _mm512_reduce_add_epi32(a0);
+}
+#endif
+
+volatile float lsl_probe_sink_f;
+volatile int lsl_probe_sink_i;
+
+/* MACs per second of one kind of arithmetic (0: fp32 FMA, 1: int8 VNNI) on this
+ * core with the best kernels available; 0 when the CPU lacks it. Best of `trials`. */
+double lsl_probe_peak_macs(int kind, int trials) {
+    double best = 0.0;
+    int t;
+    for (t = 0; t < trials; ++t) {
+        long n = 2000000;
+        double macs = 0.0, secs;
+        clock_t start = clock();
+#if defined(LSL_HAVE_X86)
+        int level = lsl_isa_best();
+        if (kind == 0 && level >= LSL_ISA_AVX512) {
+            lsl_probe_sink_f = fma512_loop(n);
+            macs = 12.0 * 16.0 * (double)n;
+        } else if (kind == 0 && level >= LSL_ISA_AVX2) {
+            lsl_probe_sink_f = fma256_loop(n);
+            macs = 12.0 * 8.0 * (double)n;
+        } else if (kind == 1 && lsl_isa_has_vnni()) {
+            lsl_probe_sink_i = vnni_loop(n);
+            macs = 12.0 * 64.0 * (double)n;
+        }
+#else
+        (void)kind;
+#endif
+        secs = (double)(clock() - start) / CLOCKS_PER_SEC;
+        if (macs > 0 && secs > 0 && macs / secs > best) best = macs / secs;
+    }
+    return best;
+}

@@ -1,0 +1,78 @@
+"""lstmlite bench: every engine computes the same model (checked against torch-fp32),
+the JSON follows DESIGN.md's schema, and the CLI writes it. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.runtime import bench as bench_mod
+
+SCHEMA = {"engine", "input_size", "hidden_size", "seq_len", "batch", "mode", "median_us", "p90_us"}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_all_engines_agree_with_torch_in_both_modes(cell):
+    pytest.importorskip("onnxruntime")
+    result = bench_mod.bench(input_size=6, hidden_size=12, seq_len=7, batch=2, cell=cell, num_layers=2,
+                             modes=["sequence", "step"], reps=2, warmup=0)
+    cases = result["cases"]
+    assert {c["engine"] for c in cases} == set(bench_mod.ENGINES)
+    for case in cases:
+        assert SCHEMA <= case.keys()
+        assert case["median_us"] > 0 and case["p90_us"] >= case["median_us"] * 0.999
+        quantized = "int8" in case["engine"]
+        if cell == "gru" and case["engine"] == "onnxruntime-int8":
+            quantized = True  # may or may not be quantized by ONNX Runtime
+        assert case["max_rel_err"] < (0.1 if quantized else 1e-5), case
+    assert result["machine"]["peak_fp32_gmacs"] > 0
+
+
+def test_onnx_graph_matches_torch_weights_and_gate_order():
+    ort = pytest.importorskip("onnxruntime")
+    module = bench_mod.make_module("lstm", 5, 9, num_layers=2)
+    model = bench_mod.onnx_model(module, "lstm")
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+    feeds = {"X": x.transpose(1, 0, 2).copy()}
+    feeds.update({f"initial_{s}{k}": np.zeros((1, 3, 9), np.float32) for s in "hc" for k in range(2)})
+    y = session.run(["Y"], feeds)[0].transpose(1, 0, 2)
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(y, ref, atol=1e-5)
+
+
+def test_cli_writes_json_in_the_design_schema(tmp_path, capsys):
+    from lstmlite.cli.bench_cmd import add_parser
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    out = tmp_path / "bench.json"
+    args = parser.parse_args(["bench", "--input-size", "4", "--hidden-size", "8", "--seq-len", "5", "--reps", "2",
+                              "--warmup", "0", "--engines", "lstmlite-fp32,torch-fp32", "--mode", "both",
+                              "--json", str(out)])
+    assert args.func(args) == 0
+    payload = json.loads(out.read_text())
+    assert set(payload) == {"machine", "cases"}
+    assert {(c["engine"], c["mode"]) for c in payload["cases"]} == {
+        (e, m) for e in ("lstmlite-fp32", "torch-fp32") for m in ("sequence", "step")}
+    assert all(SCHEMA <= c.keys() for c in payload["cases"])
+    assert "lstmlite-fp32" in capsys.readouterr().out
+    bad = parser.parse_args(["bench", "--engines", "nope"])
+    with pytest.raises(Exception, match="unknown engine"):
+        bad.func(bad)
+
+
+def test_bench_from_a_run_dir_uses_its_weights(tmp_path):
+    from lstmlite.io import save_run
+    from lstmlite.nn import SequenceClassifier
+
+    model = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2, cell="gru", num_layers=2)
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    module, cell = bench_mod.module_from_run(run)
+    assert cell == "gru" and module.num_layers == 2
+    torch.testing.assert_close(module.weight_hh_l1, model.rnn.weight_hh_l1)
