@@ -52,7 +52,8 @@ CONFIGS: list[ConfigCase] = [
     ConfigCase("low-rank-energy-90", lambda: LowRankConfig(energy=0.9)),
     # --- quantization: append ConfigCase entries below ---
     ConfigCase("int8-weight", lambda: WeightQuantConfig(bits=8)),
-    ConfigCase("int4-weight-mse", lambda: WeightQuantConfig(bits=4, scale_method="mse"), train_lr=5.0),
+    ConfigCase("int4-weight-mse-fp16-scales", lambda: WeightQuantConfig(bits=4, scale_method="mse", scale_bits=16),
+               train_lr=5.0),
     ConfigCase("int8-weight-per-tensor", lambda: WeightQuantConfig(bits=8, granularity="per_tensor"), train_lr=5.0),
     ConfigCase("qat-int4", lambda: FakeQuantConfig(bits=4), train_lr=5.0),
 ]

@@ -295,3 +295,21 @@ def test_freeze_quantization_keeps_outputs_and_fixes_scales():
     assert torch.equal(_out(model, x), before)
     finalize(model)
     assert torch.equal(_out(model, x), before)
+
+
+def test_float16_scales_are_exact_and_counted_as_two_bytes():
+    model = _build("lstm")
+    fp32_scales = _build("lstm")
+    compress_(model, WeightQuantConfig(bits=8, scale_bits=16))
+    compress_(fp32_scales, WeightQuantConfig(bits=8))
+    n_scales = 0
+    for name, (codes, scales, _) in quantized_tensors(model).items():
+        assert torch.equal(scales.half().float(), scales)  # representable in float16
+        fqn, _, attr = name.rpartition(".")
+        assert torch.equal(getattr(model.get_submodule(fqn), attr), codes.float() * scales[:, None])
+        n_scales += scales.numel()
+    assert size_bytes(fp32_scales) - size_bytes(model) == 2 * n_scales
+    x = _batch(model)
+    assert (_out(model, x) - _out(fp32_scales, x)).abs().max() < 1e-2
+    with pytest.raises(ValueError):
+        WeightQuantConfig(scale_bits=8)

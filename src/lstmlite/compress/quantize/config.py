@@ -8,8 +8,8 @@ int32 in the accumulator scale on its own. Tied tensors (a language model's head
 embedding) share one quantizer.
 
 Example:
-    >>> WeightQuantConfig(bits=4).to_dict()
-    {'type': 'weight_quant', 'version': 1, 'data': {'bits': 4, 'granularity': 'per_channel', 'scale_method': 'absmax'}}
+    >>> WeightQuantConfig(bits=4).to_dict()["data"]
+    {'bits': 4, 'granularity': 'per_channel', 'scale_method': 'absmax', 'scale_bits': 32}
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from .ops import GRANULARITIES, SCALE_METHODS
 __all__ = ["WeightQuantConfig", "FakeQuantConfig"]
 
 
-def _check(bits: int, granularity: str, scale_method: str) -> int:
+def _check(bits: int, granularity: str, scale_method: str, scale_bits: int = 32) -> int:
+    if scale_bits not in (16, 32) or isinstance(scale_bits, bool):
+        raise ValueError(f"scale_bits must be 32 (float32 scales) or 16 (float16), got {scale_bits!r}")
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
         raise ValueError(f"bits must be an int in 2..8 (8 = int8, 4 = packed int4), got {bits!r}")
     if granularity not in GRANULARITIES:
@@ -46,6 +48,9 @@ class WeightQuantConfig(CompressionConfig):
         granularity: ``"per_channel"`` (one scale per output row) or ``"per_tensor"``.
         scale_method: ``"absmax"`` (no clipping) or ``"mse"`` (per row, the clip
             ratio in 0.5..1 with the smallest squared error; helps int4).
+        scale_bits: 32 stores each scale as float32, 16 rounds the scales to
+            float16 and stores 2 bytes each (per-channel scales of a small model
+            are a noticeable share of its bytes).
     """
 
     type_name = "weight_quant"
@@ -54,9 +59,10 @@ class WeightQuantConfig(CompressionConfig):
     bits: int = 8
     granularity: str = "per_channel"
     scale_method: str = "absmax"
+    scale_bits: int = 32
 
     def __post_init__(self) -> None:
-        self.bits = _check(self.bits, self.granularity, self.scale_method)
+        self.bits = _check(self.bits, self.granularity, self.scale_method, self.scale_bits)
 
 
 @dataclass
@@ -78,6 +84,7 @@ class FakeQuantConfig(CompressionConfig):
     bits: int = 8
     granularity: str = "per_channel"
     scale_method: str = "absmax"
+    scale_bits: int = 32
 
     def __post_init__(self) -> None:
-        self.bits = _check(self.bits, self.granularity, self.scale_method)
+        self.bits = _check(self.bits, self.granularity, self.scale_method, self.scale_bits)

@@ -71,13 +71,26 @@ def _fq_rows(rows: Tensor, scale: Tensor, qmax: int) -> Tensor:
     return torch.clamp(torch.round(rows / scale), -qmax, qmax) * scale
 
 
-def channel_scales(w: Tensor, bits: int, granularity: str = "per_channel", method: str = "absmax") -> Tensor:
+def channel_scales(w: Tensor, bits: int, granularity: str = "per_channel", method: str = "absmax",
+                   scale_bits: int = 32) -> Tensor:
     """Scales of ``w``: (rows,) for per_channel, (1,) for per_tensor; float32, no grad.
 
     ``method="mse"`` picks, per row (or for the tensor), the clip ratio in
     :data:`MSE_RATIOS` whose fake-quantized rows have the smallest squared error
     (ties go to the larger ratio, so absmax wins when clipping does not help).
+    ``scale_bits=16`` rounds every scale to the nearest float16 (at least 2**-24,
+    float16's smallest positive value) so that a deployment can store it in 2 bytes;
+    the values stay float32 tensors.
     """
+    scale = _scales(w, bits, granularity, method)
+    if scale_bits == 32:
+        return scale
+    if scale_bits != 16:
+        raise ValueError(f"scale_bits must be 32 or 16, got {scale_bits}")
+    return scale.clamp(min=2.0**-24, max=65504.0).half().float()
+
+
+def _scales(w: Tensor, bits: int, granularity: str, method: str) -> Tensor:
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     if method not in SCALE_METHODS:

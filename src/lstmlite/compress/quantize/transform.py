@@ -15,7 +15,8 @@ The original fp32 tensor stays the stored parameter, so ``undo`` restores it
 exactly and fine-tuning keeps updating it. What a deployment stores is read with
 :func:`quantized_tensors` (int codes + fp32 scales per tensor) and counted by
 :meth:`QuantizedWeight.storage` for :func:`lstmlite.compress.size_bytes`: packed
-codes (int4: two per byte, rows padded to whole bytes) plus 4 bytes per scale.
+codes (int4: two per byte, rows padded to whole bytes) plus 4 bytes per scale (2
+with ``scale_bits=16``).
 
 When the selected tensor is a low-rank product (its parametrization keeps several
 tensors), each factor is quantized instead (a nested parametrization), so the
@@ -61,11 +62,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SCALE_BYTES = 4  # scales are stored as fp32
 
-
-def stored_bytes(shape: Sequence[int], bits: int, granularity: str = "per_channel") -> int:
-    """Deployable bytes of one quantized tensor: packed codes + fp32 scales.
+def stored_bytes(shape: Sequence[int], bits: int, granularity: str = "per_channel", scale_bits: int = 32) -> int:
+    """Deployable bytes of one quantized tensor: packed codes + scales (float32, or float16).
 
     Example:
         >>> stored_bytes((64, 12), bits=4)     # 64 rows * 6 bytes + 64 scales * 4
@@ -73,17 +72,19 @@ def stored_bytes(shape: Sequence[int], bits: int, granularity: str = "per_channe
     """
     shape = tuple(int(s) for s in shape)
     n_scales = (shape[0] if len(shape) >= 2 else 1) if granularity == "per_channel" else 1
-    return packed_bytes(shape, bits) + SCALE_BYTES * n_scales
+    return packed_bytes(shape, bits) + (scale_bits // 8) * n_scales
 
 
 class _Quantizer(CompressionParametrization):
     """Shared parts: bits, granularity, scale method; storage and codes."""
 
-    def __init__(self, config: CompressionConfig | None, bits: int, granularity: str, scale_method: str) -> None:
+    def __init__(self, config: CompressionConfig | None, bits: int, granularity: str, scale_method: str,
+                 scale_bits: int = 32) -> None:
         super().__init__(config)
         self.bits = int(bits)
         self.granularity = granularity
         self.scale_method = scale_method
+        self.scale_bits = int(scale_bits)
 
     def scales_for(self, w: Tensor) -> Tensor:
         """The scales this quantizer applies to input ``w``: (rows,) or (1,)."""
@@ -97,13 +98,14 @@ class _Quantizer(CompressionParametrization):
         return quantize_codes(w, self.scales_for(w), self.bits)
 
     def meta(self) -> dict[str, Any]:
-        return {"bits": self.bits, "granularity": self.granularity, "scale_method": self.scale_method}
+        return {"bits": self.bits, "granularity": self.granularity, "scale_method": self.scale_method,
+                "scale_bits": self.scale_bits}
 
     def storage(self, inputs: Sequence[Storage], output: Tensor) -> Storage:
         shape = tuple(output.shape)
         bits = storage_bits(self.bits)
         codes = packed_bytes(shape, self.bits)
-        n_scales = stored_bytes(shape, self.bits, self.granularity) - codes
+        n_scales = stored_bytes(shape, self.bits, self.granularity, self.scale_bits) - codes
         # Packed int4 rows are padded to whole bytes; the size module counts the codes
         # at ``bits`` each without padding, so the padding goes in the overhead.
         pad = codes - -(-output.numel() * bits // 8)
@@ -130,14 +132,15 @@ class QuantizedWeight(_Quantizer):
     kind = "weight_quant"
 
     def __init__(self, config: CompressionConfig | None, scale: Tensor, bits: int, granularity: str = "per_channel",
-                 scale_method: str = "absmax") -> None:
-        super().__init__(config, bits, granularity, scale_method)
+                 scale_method: str = "absmax", scale_bits: int = 32) -> None:
+        super().__init__(config, bits, granularity, scale_method, scale_bits)
         self.register_buffer("scale", scale.detach().to(torch.float32).clone())
 
     @classmethod
     def from_weight(cls, config: CompressionConfig | None, w: Tensor, bits: int, granularity: str,
-                    scale_method: str) -> "QuantizedWeight":
-        return cls(config, channel_scales(w, bits, granularity, scale_method), bits, granularity, scale_method)
+                    scale_method: str, scale_bits: int = 32) -> "QuantizedWeight":
+        return cls(config, channel_scales(w, bits, granularity, scale_method, scale_bits), bits, granularity,
+                   scale_method, scale_bits)
 
     def scales_for(self, w: Tensor) -> Tensor:
         return self.scale
@@ -149,7 +152,7 @@ class QuantizedWeight(_Quantizer):
     def restore(cls, config: CompressionConfig | None, meta: dict[str, Any], tensor: Tensor) -> "QuantizedWeight":
         n = int(meta.get("n_scales", as_rows(tensor).shape[0]))
         return cls(config, torch.ones(n), int(meta["bits"]), meta.get("granularity", "per_channel"),
-                   meta.get("scale_method", "absmax"))
+                   meta.get("scale_method", "absmax"), int(meta.get("scale_bits", 32)))
 
 
 @register_transform
@@ -159,17 +162,17 @@ class FakeQuantWeight(_Quantizer):
     kind = "fake_quant"
 
     def scales_for(self, w: Tensor) -> Tensor:
-        return channel_scales(w, self.bits, self.granularity, self.scale_method).to(w.device)
+        return channel_scales(w, self.bits, self.granularity, self.scale_method, self.scale_bits).to(w.device)
 
     @classmethod
     def restore(cls, config: CompressionConfig | None, meta: dict[str, Any], tensor: Tensor) -> "FakeQuantWeight":
         return cls(config, int(meta["bits"]), meta.get("granularity", "per_channel"),
-                   meta.get("scale_method", "absmax"))
+                   meta.get("scale_method", "absmax"), int(meta.get("scale_bits", 32)))
 
     def frozen(self, w: Tensor) -> QuantizedWeight:
         """The post-training form with the scales of input ``w``."""
         return QuantizedWeight(self.config, self.scales_for(w.detach()), self.bits, self.granularity,
-                               self.scale_method)
+                               self.scale_method, self.scale_bits)
 
 
 def is_quantizer(p: nn.Module) -> bool:
@@ -183,8 +186,9 @@ def _has_quantizer(module: nn.Module, name: str) -> bool:
 
 def _make(config: WeightQuantConfig | FakeQuantConfig, w: Tensor) -> _Quantizer:
     if isinstance(config, WeightQuantConfig):
-        return QuantizedWeight.from_weight(config, w, config.bits, config.granularity, config.scale_method)
-    return FakeQuantWeight(config, config.bits, config.granularity, config.scale_method)
+        return QuantizedWeight.from_weight(config, w, config.bits, config.granularity, config.scale_method,
+                                           config.scale_bits)
+    return FakeQuantWeight(config, config.bits, config.granularity, config.scale_method, config.scale_bits)
 
 
 def _quantize(model: nn.Module, config: WeightQuantConfig | FakeQuantConfig, filter: Optional[Filter]) -> None:
