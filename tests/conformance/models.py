@@ -25,6 +25,9 @@ class ModelCase:
     features: int = 3
     vocab: int = 20
     extra: dict[str, Any] = field(default_factory=dict)
+    # config type_names this model must refuse with a clear ValueError, leaving it
+    # unchanged (hidden-unit pruning knows only the LSTM/GRU gate layout)
+    refuses: tuple[str, ...] = ()
 
     def batch(self, seed: int = 0) -> dict[str, Tensor]:
         g = torch.Generator().manual_seed(seed)
@@ -72,4 +75,9 @@ MODELS: list[ModelCase] = [
     ModelCase("lstm-forecaster", lambda: Forecaster(input_size=2, horizon=3, hidden_size=6), "forecast", features=2),
     ModelCase("gru-forecaster-stacked", lambda: Forecaster(
         input_size=2, horizon=2, targets=2, cell="gru", hidden_size=5, num_layers=2), "forecast", features=2),
+    ModelCase("grouped-lstm-classifier", lambda: SequenceClassifier(input_size=4, cell="glstm", hidden_size=8,
+                                                                    n_classes=3), "classify", features=4,
+              refuses=("hidden_unit_prune",)),
+    ModelCase("fastgrnn-forecaster", lambda: Forecaster(input_size=2, horizon=2, cell="fastgrnn", hidden_size=6),
+              "forecast", features=2, refuses=("hidden_unit_prune",)),
 ]

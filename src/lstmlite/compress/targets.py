@@ -30,7 +30,7 @@ from torch.nn.utils import parametrize
 from .registry import Filter
 
 __all__ = [
-    "Target", "iter_tensors", "select_targets", "attach", "tensor_key", "is_recurrent",
+    "Target", "iter_tensors", "select_targets", "attach", "tensor_key", "is_recurrent", "is_sequence_layer",
     "recurrent_weight_filter", "matrix_filter", "nothing", "effective", "canonical_order", "chain",
 ]
 
@@ -141,11 +141,18 @@ def is_recurrent(module: nn.Module) -> bool:
     return isinstance(module, RecurrentLayer)
 
 
+def is_sequence_layer(module: nn.Module) -> bool:
+    """Any lstmlite sequence layer: the fused LSTM/GRU, or an efficient cell (grouped
+    LSTM, FastGRNN) that uses the same ``weight_ih_l{k}`` / ``weight_hh_l{k}`` names and
+    reads them as attributes at every forward."""
+    return is_recurrent(module) or (hasattr(module, "num_layers") and callable(getattr(module, "weight_names", None)))
+
+
 def recurrent_weight_filter(prefixes: tuple[str, ...] = ("weight_ih", "weight_hh", "weight_hr")) -> Filter:
-    """Filter: the recurrent layers' weight matrices whose names start with ``prefixes``."""
+    """Filter: the sequence layers' weight matrices whose names start with ``prefixes``."""
 
     def accept(fqn: str, module: nn.Module, name: str) -> bool:
-        return is_recurrent(module) and name.startswith(prefixes)
+        return is_sequence_layer(module) and name.startswith(prefixes)
 
     return accept
 
@@ -153,7 +160,7 @@ def recurrent_weight_filter(prefixes: tuple[str, ...] = ("weight_ih", "weight_hh
 def matrix_filter(fqn: str, module: nn.Module, name: str) -> bool:
     """Filter: the recurrent layers' weight matrices, the embedding and the head
     weight (no biases: they are few and pruning them buys nothing)."""
-    if is_recurrent(module):
+    if is_sequence_layer(module):
         return name.startswith(("weight_ih", "weight_hh", "weight_hr"))
     if isinstance(module, nn.Embedding):
         return name == "weight"

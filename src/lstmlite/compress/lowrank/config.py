@@ -1,7 +1,8 @@
 """Low-rank factorization config.
 
-Default tensors (``filter=None``): the recurrent layers' ``weight_ih`` and
-``weight_hh`` (every layer and direction). The whole gate-stacked matrix is
+Default tensors (``filter=None``): the sequence layers' 2-D ``weight_ih`` and
+``weight_hh`` matrices (every layer and direction; FastGRNN's too, not the grouped
+LSTM's 3-D per-group blocks). The whole gate-stacked matrix is
 factored, W (G·H, I) ≈ U (G·H, r) · V (r, I), as FastGRNN's low-rank form does.
 
 Example:

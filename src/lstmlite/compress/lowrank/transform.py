@@ -101,9 +101,18 @@ class LowRank(CompressionParametrization):
         return f"low-rank r={self.rank}"
 
 
+_recurrent_matrices = recurrent_weight_filter(("weight_ih", "weight_hh"))
+
+
+def _default_filter(fqn: str, module: nn.Module, name: str) -> bool:
+    """weight_ih / weight_hh matrices of the sequence layers (a grouped LSTM's
+    per-group 3-D blocks are left alone)."""
+    return _recurrent_matrices(fqn, module, name) and getattr(module, name).dim() == 2
+
+
 @register_handler(LowRankConfig)
 def _low_rank(model: nn.Module, config: LowRankConfig, filter: Optional[Filter]) -> None:
-    groups = select_targets(model, filter, recurrent_weight_filter(("weight_ih", "weight_hh")))
+    groups = select_targets(model, filter, _default_filter)
     if not groups:
         log.info("low_rank: the filter selects no tensor; nothing changed")
         return

@@ -1,7 +1,8 @@
 """Pruning configs: magnitude (one shot), gradual (Zhu & Gupta 2017), hidden units.
 
 Default tensors (``filter=None``) for the magnitude and gradual configs: every weight
-matrix of the recurrent layers (``weight_ih``, ``weight_hh``, ``weight_hr``), the
+matrix of the sequence layers (``weight_ih``, ``weight_hh``, ``weight_hr``; LSTM, GRU
+and the efficient cells, whose per-group blocks count as one tensor), the
 embedding matrix and the head's weight; never biases. Tied tensors (a language
 model's head and embedding) are pruned together with one mask.
 
