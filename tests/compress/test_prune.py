@@ -160,6 +160,9 @@ def test_scheduler_prunes_on_schedule_and_never_regrows():
         assert not torch.any(mask.mask & ~previous)  # a pruned weight never comes back
         previous = mask.mask.clone()
     assert scheduler.current_sparsity() == pytest.approx(0.8, abs=0.01)
+    assert scheduler.complete
+    scheduler.step_count = 15
+    assert not scheduler.complete
 
 
 def test_scheduler_works_with_the_trainer_and_reloaded_models():

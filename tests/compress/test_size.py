@@ -43,8 +43,8 @@ def test_storage_bytes_matches_numpy_count(shape, density, bits):
 
 def test_block_sparse_pattern_is_cheaper_than_scattered():
     w = torch.zeros(8, 16)
-    w[:, :4] = 1.0  # two 1x4 blocks per... one block per row: 8 blocks of 4
-    # 32 values * 4 B + bitmask of 8*4 blocks (4 B), vs 1x1: 128 + 16 B bitmask
+    w[:, :4] = 1.0  # one kept 1x4 block per row: 8 blocks, 32 values
+    # 1x4: 32 values * 4 B + bitmask of 8 x 4 blocks (4 B); 1x1 would need a 16 B bitmask
     assert storage_bytes(Storage(w)) == 32 * 4 + 4
 
 

@@ -101,6 +101,16 @@ class PruningScheduler:
         """Trainer hook: logs the sparsity reached (the schedule runs on steps)."""
         log.info("epoch %d: gradual pruning at sparsity %.3f", epoch, self.current_sparsity())
 
+    @property
+    def complete(self) -> bool:
+        """True once every gradual group has reached its ``end_step`` (final masks).
+
+        A trainer that keeps the best validation epoch should only consider epochs
+        where this is True: an earlier epoch's state carries less sparse masks.
+        """
+        groups = self._groups().values()
+        return all(self.step_count >= members[0][0].config.end_step for members in groups)
+
     def current_sparsity(self) -> float:
         """Fraction of zeros over all gradual masks."""
         masks = [m for members in self._groups().values() for m, _ in members]
