@@ -1,7 +1,8 @@
-"""``lstmlite export RUN --format onnx|c|lsl --out DIR``: a run dir → a deployable artefact.
+"""``lstmlite export RUN --format onnx|lsl --out DIR``: a run dir → a deployable artefact.
 
-ONNX is written here (:func:`lstmlite.export.onnx.export_onnx`); other formats are
-looked up in :data:`FORMATS`, which their modules fill (``register_format``).
+ONNX goes through :func:`lstmlite.export.onnx.export_onnx`, the native runtime's
+``.lsl`` file through :func:`lstmlite.runtime.export_lsl`; each artefact is run
+against the model it came from before the command reports success.
 """
 
 from __future__ import annotations
@@ -12,17 +13,6 @@ from typing import Callable
 
 from .common import CliError, HelpFormatter, example_epilog, format_bytes
 
-#: format name → function(args) -> written path. ONNX is built in; "c" and "lsl" are
-#: registered by their modules with :func:`register_format`.
-FORMATS: dict[str, Callable[[argparse.Namespace], Path]] = {}
-KNOWN_FORMATS = ("onnx", "c", "lsl")
-
-
-def register_format(name: str, fn: Callable[[argparse.Namespace], Path]) -> None:
-    """Make ``lstmlite export --format NAME`` call ``fn(args)`` (args.run, args.out, …)."""
-    FORMATS[name] = fn
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="export a run dir (ONNX, C, .lsl)",
@@ -32,14 +22,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "classifiers and forecasters, 'lengths' (B,) int64. The file is run in ONNX Runtime "
                     "against the model after writing (when onnxruntime is installed) and the largest "
                     "difference is printed. --quantize qdq stores weight-quantized tensors as int8 + "
-                    "DequantizeLinear.",
+                    "DequantizeLinear.\n\n"
+                    "lsl: the native C runtime's model file (lstmlite.runtime.load reads it); "
+                    "--weights fp32|int8 (default: int8 for a quantized run, else fp32). The file is "
+                    "loaded into the runtime and compared with the model on a random batch.",
         epilog=example_epilog(
             "lstmlite export runs/jv --format onnx --out deploy/",
             "lstmlite export runs/jv-int8 --format onnx --quantize qdq --out deploy/jv-int8.onnx",
-            "lstmlite export runs/imdb --format onnx --probabilities --no-lengths --out deploy/"),
+            "lstmlite export runs/imdb --format onnx --probabilities --no-lengths --out deploy/",
+            "lstmlite export runs/jv --format lsl --weights int8 --out deploy/"),
         formatter_class=HelpFormatter)
     parser.add_argument("run", help="run dir")
-    parser.add_argument("--format", required=True, choices=KNOWN_FORMATS, help="artefact format")
+    parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="artefact format")
     parser.add_argument("--out", required=True, help="output folder (or, for onnx, a .onnx file path)")
     onnx = parser.add_argument_group("onnx")
     onnx.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17, at least 14)")
@@ -48,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     onnx.add_argument("--quantize", choices=["qdq"], default=None,
                       help="store quantized weights as int8 + DequantizeLinear")
     onnx.add_argument("--no-check", action="store_true", help="do not run the file in ONNX Runtime afterwards")
+    lsl = parser.add_argument_group("lsl")
+    lsl.add_argument("--weights", choices=["fp32", "int8"], default=None, help="weight form in the .lsl file")
     parser.set_defaults(func=run)
 
 
@@ -75,12 +71,43 @@ def _export_onnx(args: argparse.Namespace) -> Path:
     return written
 
 
-FORMATS["onnx"] = _export_onnx
+def _export_lsl(args: argparse.Namespace) -> Path:
+    import numpy as np
+    import torch
+
+    from ..io import load_run
+    from ..runtime import export_lsl, load
+
+    out = Path(args.out)
+    path = out if out.suffix == ".lsl" else out / "model.lsl"
+    if path.exists():
+        raise CliError(f"{path} exists; choose another --out")
+    written = export_lsl(args.run, path, weights=args.weights)
+    print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
+    model = load_run(args.run).model
+    x = _example_input(model)
+    with torch.no_grad():
+        expected = model(torch.as_tensor(x))
+    expected = (expected[0] if isinstance(expected, tuple) else expected).numpy()
+    got = load(written).run(x)
+    error = float(np.max(np.abs(got.reshape(expected.shape) - expected)))
+    print(f"native runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
+    return written
+
+
+def _example_input(model):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if getattr(model, "vocab_size", 0):
+        return rng.integers(1, model.vocab_size, size=(2, 12)).astype(np.int64)
+    return rng.standard_normal((2, 12, model.input_size)).astype(np.float32)
+
+
+#: format name → function(args) -> written path
+FORMATS: dict[str, Callable[[argparse.Namespace], Path]] = {"onnx": _export_onnx, "lsl": _export_lsl}
 
 
 def run(args: argparse.Namespace) -> int:
-    handler = FORMATS.get(args.format)
-    if handler is None:
-        raise CliError(f"--format {args.format} is not available in this build of lstmlite")
-    handler(args)
+    FORMATS[args.format](args)
     return 0

@@ -26,3 +26,20 @@ __all__ = [
     "gru_forward", "gru_backward", "gru_step", "gru_cell_forward", "gru_cell_backward",
     "RecurrentCache", "sigmoid",
 ]
+
+# The integer-only (fixed-point) LSTM/GRU: the specification the C runtime matches bit for bit.
+from .integer import (  # noqa: E402
+    GATE_FRAC, SIGMOID_TABLE, STATE_FRAC, TANH_TABLE, IntegerDirection, IntegerLSTMParams, IntegerRecurrentParams,
+    dequantize_hidden, integer_lstm_forward, integer_lstm_sequence, integer_lstm_step, load_integer_params,
+    quantize_input, quantize_lstm_integer,
+)
+from .integer_gru import (  # noqa: E402
+    IntegerGRUParams, integer_gru_forward, integer_gru_sequence, integer_gru_step, quantize_gru_integer,
+)
+
+__all__ += [
+    "IntegerRecurrentParams", "IntegerLSTMParams", "IntegerDirection", "quantize_lstm_integer",
+    "integer_lstm_forward", "integer_lstm_sequence", "integer_lstm_step", "quantize_input", "dequantize_hidden",
+    "load_integer_params", "GATE_FRAC", "STATE_FRAC", "SIGMOID_TABLE", "TANH_TABLE",
+    "IntegerGRUParams", "quantize_gru_integer", "integer_gru_forward", "integer_gru_sequence", "integer_gru_step",
+]
