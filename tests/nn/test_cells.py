@@ -249,6 +249,7 @@ def test_fastgrnn_gradcheck(impl: str, kwargs: dict) -> None:
 
 LAYERS = [
     (GroupedLSTM, dict(input_size=4, hidden_size=8, groups=2, num_layers=2), "fused"),
+    (GroupedLSTM, dict(input_size=4, hidden_size=8, groups=2, num_layers=2), "fused-pack"),
     (GroupedLSTM, dict(input_size=4, hidden_size=8, groups=2, num_layers=2), "loop"),
     (FastGRNN, dict(input_size=4, hidden_size=8, num_layers=2, urank=3), "fused"),
     (FastGRNN, dict(input_size=4, hidden_size=8, num_layers=2, urank=3), "loop"),
@@ -259,7 +260,9 @@ LAYERS = [
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_variable_length_equals_each_sequence_alone(cls, kwargs, impl, dtype) -> None:
     torch.manual_seed(0)
-    m = _randomize(cls(**kwargs, impl=impl), 3).to(dtype)
+    m = _randomize(cls(**kwargs, impl=impl.split("-")[0]), 3).to(dtype)
+    if impl == "fused-pack":  # the path non-CPU devices take
+        m.lengths_strategy = "pack"
     lengths = torch.tensor([9, 2, 5, 1, 9])
     x = torch.randn(5, 9, 4, dtype=dtype)
     x[1, 2:] = float("nan")  # padding must never be read
@@ -281,7 +284,7 @@ def test_variable_length_equals_each_sequence_alone(cls, kwargs, impl, dtype) ->
     assert all(torch.isfinite(p.grad).all() for p in m.parameters())
 
 
-@pytest.mark.parametrize("cls,kwargs,impl", LAYERS[::2])
+@pytest.mark.parametrize("cls,kwargs,impl", [LAYERS[0], LAYERS[3]])
 def test_packed_sequence_and_stacked_state(cls, kwargs, impl) -> None:
     torch.manual_seed(0)
     m = cls(**kwargs, impl=impl)
