@@ -114,3 +114,15 @@ def test_bad_train_config():
         TrainConfig(schedule="linear")
     with pytest.raises(ValueError, match="unknown train option"):
         TrainConfig.from_dict({"epochz": 3})
+
+
+def test_epochs_before_a_callback_completes_are_not_selected(toy_classify):
+    class Schedule:  # like a pruning schedule that reaches its target at epoch 3
+        complete = False
+
+        def on_epoch_end(self, epoch, metrics):
+            self.complete = epoch >= 2  # read by the trainer after epoch 3's validation
+
+    result = train(_classifier(), toy_classify, TrainConfig(epochs=5, lr=1e-2), callbacks=[Schedule()],
+                   progress=False)
+    assert result.best_epoch >= 3

@@ -1,15 +1,10 @@
 """Recurrent layers, efficient cells and task models (see DESIGN.md, decision 1)."""
 
+from .cells import FastGRNN, GroupedLSTM
 from .layers import GRU, LSTM, RecurrentLayer, from_torch, stack_state
 from .models import CELLS, Forecaster, LanguageModel, SequenceClassifier, build_model, build_recurrent
 
 __all__ = [
-    "LSTM", "GRU", "RecurrentLayer", "from_torch", "stack_state",
+    "LSTM", "GRU", "RecurrentLayer", "from_torch", "stack_state", "GroupedLSTM", "FastGRNN",
     "SequenceClassifier", "LanguageModel", "Forecaster", "build_model", "build_recurrent", "CELLS",
 ]
-try:  # efficient cells (grouped LSTM, FastGRNN)
-    from .cells import FastGRNN, GroupedLSTM  # noqa: F401
-
-    __all__ += ["GroupedLSTM", "FastGRNN"]
-except ImportError:  # pragma: no cover - while cells.py is being written
-    pass

@@ -23,20 +23,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .cells import FastGRNN, GroupedLSTM
 from .layers import GRU, LSTM
 
 __all__ = ["SequenceClassifier", "LanguageModel", "Forecaster", "build_model", "build_recurrent", "CELLS"]
 
 
 def _cells() -> dict[str, type[nn.Module]]:
-    cells: dict[str, type[nn.Module]] = {"lstm": LSTM, "gru": GRU}
-    try:  # the efficient cells live in their own module
-        from .cells import FastGRNN, GroupedLSTM
-
-        cells.update({"glstm": GroupedLSTM, "fastgrnn": FastGRNN})
-    except ImportError:  # pragma: no cover - only while cells.py is absent
-        pass
-    return cells
+    return {"lstm": LSTM, "gru": GRU, "glstm": GroupedLSTM, "fastgrnn": FastGRNN}
 
 
 CELLS = tuple(_cells())

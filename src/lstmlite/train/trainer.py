@@ -340,7 +340,14 @@ def train(
         # epoch with the lower validation loss, not simply the first one.
         tie_better = current == best_val and val.get("loss", math.inf) < best_val_loss
         improved = (current > best_val if higher else current < best_val) or tie_better
-        if improved:
+        # A callback that is still changing the model (a pruning schedule before its
+        # final sparsity) says so with ``complete = False``: such epochs can't be "best",
+        # and the latest weights stand in until one can.
+        selectable = all(getattr(callback, "complete", True) for callback in callbacks)
+        if not selectable:
+            improved = False
+            best_state = copy.deepcopy(model.state_dict())
+        elif improved:
             best_val, best_epoch, stale = current, epoch, 0
             best_val_loss = val.get("loss", math.inf)
             best_state = copy.deepcopy(model.state_dict())
@@ -359,7 +366,7 @@ def train(
         elif scheduler is not None:
             scheduler.step()
         if checkpoint_dir is not None and config.checkpoint:
-            _write_checkpoint(checkpoint_dir, model, optimizer, scheduler, best_state, improved, {
+            _write_checkpoint(checkpoint_dir, model, optimizer, scheduler, best_state, improved or not selectable, {
                 "epoch": epoch, "step": step, "history": history, "best_val": best_val,
                 "best_epoch": best_epoch, "best_val_loss": best_val_loss, "stale": stale, "best_state_saved": True})
         if config.patience and stale >= config.patience:
