@@ -176,3 +176,15 @@ def test_isa_forcing_reports_levels():
     finally:
         rt.set_isa("auto")
     assert rt.isa() == rt.best_isa()
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8"])
+def test_nan_inputs_propagate_instead_of_vanishing(isa, weights):
+    """A NaN in the input must show up in the output (as in PyTorch), not be clamped away
+    by the vectorised tanh/sigmoid."""
+    module = torch_layer("lstm", 3, 16, 1, False, 0, True)
+    x = np.zeros((1, 4, 3), np.float32)
+    x[0, 1, 0] = np.nan
+    out = rt.Engine.from_torch(module, weights=weights).run(x)
+    assert not np.isnan(out[0, 0]).any()
+    assert np.isnan(out[0, 1:]).all(axis=-1).all()

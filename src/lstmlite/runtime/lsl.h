@@ -9,9 +9,11 @@
  * Weight forms (lsl_matrix.dtype / .act):
  *   LSL_F32                 fp32 weights, fp32 activations.
  *   LSL_I8, LSL_ACT_FLOAT   int8 weights with one symmetric scale per output row
- *                           (weight-only quantization); activations stay fp32, so the
+ *                           (weight-only quantization); activations stay float, so the
  *                           result equals a float model whose weights are the
- *                           dequantized int8 weights.
+ *                           dequantized int8 weights (to ~1e-7: with VNNI each
+ *                           activation row is carried as 24-bit fixed point, split in
+ *                           three exact 8-bit products).
  *   LSL_I8, LSL_ACT_DYN8    the same int8 weights, and each activation row is
  *                           quantized on the fly to 8 bits with a symmetric per-row
  *                           scale (dynamic quantization, like ONNX Runtime's
@@ -114,7 +116,7 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
 
 /**
  * y (M x rows, leading dim ldy) += x (M x cols, leading dim ldx) @ W^T, with W's
- * per-row scales applied. `work` needs lsl_matmul_bytes(W, M) bytes (0 unless DYN8).
+ * per-row scales applied. `work` needs lsl_matmul_bytes(W, M) bytes (0 for LSL_F32).
  */
 size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m);
 int lsl_matmul(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
@@ -214,6 +216,9 @@ size_t lsl_model_step_bytes(const lsl_model *model, int32_t batch);
  * @param x      (batch, I) floats, or NULL with tokens (batch) ids.
  * @param state  lsl_model_state_floats(model, batch) floats, updated in place.
  * @param out    batch * lsl_model_step_out_floats(model) floats.
+ * @param work   lsl_model_step_bytes(model, batch) bytes, 64-byte aligned. Keep one
+ *               buffer per stream: its first bytes carry a cache hint from call to
+ *               call (any content is valid, so it can start uninitialised).
  */
 int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const int32_t *tokens, float *state,
                    float *out, void *work, size_t work_bytes);

@@ -11,11 +11,6 @@
 #define TAVX2 __attribute__((target("avx2,fma")))
 #define AINL static inline __attribute__((always_inline))
 
-AINL TAVX2 __m256 load8_f32(const void *p) { return _mm256_loadu_ps((const float *)p); }
-AINL TAVX2 __m256 load8_i8(const void *p) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
-}
-
 /* Add 8 lanes (times scale) into y; `valid` lanes exist. */
 AINL TAVX2 void store8(__m256 acc, float *yrow, int32_t valid, const float *scale) {
     if (valid >= 8) {
@@ -29,26 +24,21 @@ AINL TAVX2 void store8(__m256 acc, float *yrow, int32_t valid, const float *scal
     }
 }
 
-/* MB rows x NP panels, each panel two halves (h = 0, 1). */
-AINL TAVX2 void tile_f(const int IS_I8, const int MB, const int NP, const lsl_matrix *w, int32_t p0,
-                       const float *x, int32_t ldx, float *y, int32_t ldy) {
+/* fp32: MB rows x NP panels, each panel two ymm halves (h = 0, 1). */
+AINL TAVX2 void tile_f32(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const float *x, int32_t ldx,
+                         float *y, int32_t ldy) {
     __m256 acc[4][2][2];
-    const size_t esz = IS_I8 ? 1 : 4;
-    const char *base = (const char *)w->data + (size_t)p0 * w->kpad * LSL_PANEL * esz;
-    const size_t pstride = (size_t)w->kpad * LSL_PANEL * esz;
-    const int32_t K = w->cols;
+    const float *base = (const float *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     int32_t k;
     int i, p, h;
     for (i = 0; i < MB; ++i)
         for (p = 0; p < NP; ++p)
             for (h = 0; h < 2; ++h) acc[i][p][h] = _mm256_setzero_ps();
-    for (k = 0; k < K; ++k) {
+    for (k = 0; k < w->cols; ++k) {
         __m256 wv[2][2];
         for (p = 0; p < NP; ++p)
-            for (h = 0; h < 2; ++h) {
-                const char *wp = base + p * pstride + ((size_t)k * LSL_PANEL + 8 * h) * esz;
-                wv[p][h] = IS_I8 ? load8_i8(wp) : load8_f32(wp);
-            }
+            for (h = 0; h < 2; ++h) wv[p][h] = _mm256_loadu_ps(base + p * pstride + (size_t)k * LSL_PANEL + 8 * h);
         for (i = 0; i < MB; ++i) {
             __m256 xb = _mm256_set1_ps(x[(size_t)i * ldx + k]);
             for (p = 0; p < NP; ++p)
@@ -59,35 +49,102 @@ AINL TAVX2 void tile_f(const int IS_I8, const int MB, const int NP, const lsl_ma
         for (p = 0; p < NP; ++p)
             for (h = 0; h < 2; ++h) {
                 int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h;
-                store8(acc[i][p][h], y + (size_t)i * ldy + row0, w->rows - row0, IS_I8 ? w->scale + row0 : NULL);
+                store8(acc[i][p][h], y + (size_t)i * ldy + row0, w->rows - row0, NULL);
             }
 }
 
-#define GEMM_DRIVER(NAME, IS_I8)                                                                   \
+/* int8 weights, float activations, on the VNNI layout: 32 bytes hold 8 rows x 4 k;
+ * byte kk of each 32-bit lane is row r's weight at k = 4 k4 + kk, sign-extended by a
+ * left then arithmetic right shift. Activations past `cols` are read as 0 (the
+ * padded weights are 0, but 0 * NaN would not be). */
+AINL TAVX2 __m256 i8_lane(__m256i v, const int kk) {
+    switch (kk) {
+    case 0: return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 24), 24));
+    case 1: return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 16), 24));
+    case 2: return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 8), 24));
+    default: return _mm256_cvtepi32_ps(_mm256_srai_epi32(v, 24));
+    }
+}
+
+AINL TAVX2 void tile_i8(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const float *x, int32_t ldx,
+                        float *y, int32_t ldy) {
+    __m256 acc[4][2][2];
+    const int8_t *base = (const int8_t *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
+    const int32_t K4 = w->kpad / 4;
+    int32_t k4;
+    int i, p, h, kk;
+    for (i = 0; i < MB; ++i)
+        for (p = 0; p < NP; ++p)
+            for (h = 0; h < 2; ++h) acc[i][p][h] = _mm256_setzero_ps();
+    for (k4 = 0; k4 < K4; ++k4) {
+        __m256i wv[2][2];
+        float xq[4][4];
+        for (p = 0; p < NP; ++p)
+            for (h = 0; h < 2; ++h)
+                wv[p][h] = _mm256_loadu_si256((const __m256i *)(base + p * pstride + (size_t)k4 * 64 + 32 * h));
+        for (i = 0; i < MB; ++i)
+            for (kk = 0; kk < 4; ++kk)
+                xq[i][kk] = 4 * k4 + kk < w->cols ? x[(size_t)i * ldx + 4 * k4 + kk] : 0.0f;
+        for (kk = 0; kk < 4; ++kk) {
+            __m256 wf[2][2];
+            for (p = 0; p < NP; ++p)
+                for (h = 0; h < 2; ++h) wf[p][h] = i8_lane(wv[p][h], kk);
+            for (i = 0; i < MB; ++i) {
+                __m256 xb = _mm256_set1_ps(xq[i][kk]);
+                for (p = 0; p < NP; ++p)
+                    for (h = 0; h < 2; ++h) acc[i][p][h] = _mm256_fmadd_ps(xb, wf[p][h], acc[i][p][h]);
+            }
+        }
+    }
+    for (i = 0; i < MB; ++i)
+        for (p = 0; p < NP; ++p)
+            for (h = 0; h < 2; ++h) {
+                int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h;
+                store8(acc[i][p][h], y + (size_t)i * ldy + row0, w->rows - row0, w->scale + row0);
+            }
+}
+
+/* Panel groups in order, or last to first with `rev`; rows in blocks of 4. */
+#define GEMM_DRIVER(NAME, TILE)                                                                    \
     static TAVX2 void NAME(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,  \
-                           int32_t ldy) {                                                          \
-        int32_t panels = lsl_panels(w->rows), p = 0, i;                                            \
+                           int32_t ldy, int rev) {                                                 \
+        int32_t panels = lsl_panels(w->rows), g, i;                                                \
         if (m == 1) {                                                                              \
-            for (; p + 2 <= panels; p += 2) tile_f(IS_I8, 1, 2, w, p, x, ldx, y, ldy);             \
-            for (; p < panels; ++p) tile_f(IS_I8, 1, 1, w, p, x, ldx, y, ldy);                     \
+            int32_t groups = (panels + 1) / 2;                                                     \
+            for (g = 0; g < groups; ++g) {                                                         \
+                int32_t p = 2 * (rev ? groups - 1 - g : g);                                        \
+                if (p + 2 <= panels)                                                               \
+                    TILE(1, 2, w, p, x, ldx, y, ldy);                                              \
+                else                                                                               \
+                    TILE(1, 1, w, p, x, ldx, y, ldy);                                              \
+            }                                                                                      \
             return;                                                                                \
         }                                                                                          \
-        for (; p < panels; ++p) {                                                                  \
+        for (g = 0; g < panels; ++g) {                                                             \
+            int32_t p = rev ? panels - 1 - g : g;                                                  \
             for (i = 0; i < m; i += 4) {                                                           \
                 const float *xi = x + (size_t)i * ldx;                                             \
                 float *yi = y + (size_t)i * ldy;                                                   \
                 switch (m - i < 4 ? m - i : 4) {                                                   \
-                case 4: tile_f(IS_I8, 4, 1, w, p, xi, ldx, yi, ldy); break;                        \
-                case 3: tile_f(IS_I8, 3, 1, w, p, xi, ldx, yi, ldy); break;                        \
-                case 2: tile_f(IS_I8, 2, 1, w, p, xi, ldx, yi, ldy); break;                        \
-                default: tile_f(IS_I8, 1, 1, w, p, xi, ldx, yi, ldy); break;                       \
+                case 4: TILE(4, 1, w, p, xi, ldx, yi, ldy); break;                                 \
+                case 3: TILE(3, 1, w, p, xi, ldx, yi, ldy); break;                                 \
+                case 2: TILE(2, 1, w, p, xi, ldx, yi, ldy); break;                                 \
+                default: TILE(1, 1, w, p, xi, ldx, yi, ldy); break;                                \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
     }
 
-GEMM_DRIVER(gemm_f32, 0)
-GEMM_DRIVER(gemm_i8, 1)
+GEMM_DRIVER(gemm_f32, tile_f32)
+GEMM_DRIVER(gemm_i8_float, tile_i8)
+
+/* The table entry; the AVX-512 table without VNNI uses it as well. */
+TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
+                            int rev, void *work) {
+    (void)work;
+    gemm_i8_float(w, m, x, ldx, y, ldy, rev);
+}
 
 /* ---- dynamic int8 without VNNI --------------------------------------------------
  * 16 packed bytes = 4 rows x 4 k. Sign-extend to int16 and vpmaddwd against the
@@ -136,20 +193,28 @@ AINL TAVX2 void tile_dyn(const int MB, const int NP, const lsl_matrix *w, int32_
 }
 
 TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                              float *y, int32_t ldy) {
-    int32_t panels = lsl_panels(w->rows), p = 0, i;
+                              float *y, int32_t ldy, int rev) {
+    int32_t panels = lsl_panels(w->rows), g, i;
     if (m == 1) {
-        for (; p + 2 <= panels; p += 2) tile_dyn(1, 2, w, p, u, ldu, xs, y, ldy);
-        for (; p < panels; ++p) tile_dyn(1, 1, w, p, u, ldu, xs, y, ldy);
+        int32_t groups = (panels + 1) / 2;
+        for (g = 0; g < groups; ++g) {
+            int32_t p = 2 * (rev ? groups - 1 - g : g);
+            if (p + 2 <= panels)
+                tile_dyn(1, 2, w, p, u, ldu, xs, y, ldy);
+            else
+                tile_dyn(1, 1, w, p, u, ldu, xs, y, ldy);
+        }
         return;
     }
-    for (; p < panels; ++p)
+    for (g = 0; g < panels; ++g) {
+        int32_t p = rev ? panels - 1 - g : g;
         for (i = 0; i < m; i += 2) {
             if (m - i >= 2)
                 tile_dyn(2, 1, w, p, u + (size_t)i * ldu, ldu, xs + i, y + (size_t)i * ldy, ldy);
             else
                 tile_dyn(1, 1, w, p, u + (size_t)i * ldu, ldu, xs + i, y + (size_t)i * ldy, ldy);
         }
+    }
 }
 
 /* ---- dynamic activation quantization (same results as lsl_quantize_rows) ---------- */
@@ -201,56 +266,33 @@ TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const floa
 
 /* ---- element-wise ------------------------------------------------------------------ */
 
-/* Cephes expf (see lsl_kern_avx512.c); 2^n built in the exponent field, n in [-126, 127]. */
-AINL TAVX2 __m256 exp256(__m256 x) {
-    __m256 fx, y, z;
-    __m256i e;
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
-    fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    z = _mm256_mul_ps(x, x);
-    y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, z, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-/* 1 / d for d in [1, inf]: 12-bit estimate and two Newton steps (full precision),
- * cheaper than vdivps. */
-AINL TAVX2 __m256 recip256(__m256 d) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 r = _mm256_rcp_ps(d);
-    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r);
-    return _mm256_fmadd_ps(r, _mm256_fnmadd_ps(d, r, one), r);
+/* tanh and sigmoid as in lsl_kern_avx512.c (Eigen's rational tanh). */
+AINL TAVX2 __m256 tanh256(__m256 x) {
+    const __m256 clamp = _mm256_set1_ps(7.90531110763549805f);
+    __m256 x2, p, q, r;
+    /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
+    x = _mm256_min_ps(clamp, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), clamp), x));
+    x2 = _mm256_mul_ps(x, x);
+    p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-2.76076847742355e-16f), _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(4.89352455891786e-03f));
+    p = _mm256_mul_ps(x, p);
+    q = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.19825839466702e-06f), _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f));
+    /* 12-bit estimate and two Newton steps */
+    r = _mm256_rcp_ps(q);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(1.0f)), r);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(1.0f)), r);
+    return _mm256_mul_ps(p, r);
 }
 
 AINL TAVX2 __m256 sigmoid256(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    return recip256(_mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), x))));
-}
-
-AINL TAVX2 __m256 tanh256(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
-    __m256 ax = _mm256_andnot_ps(sign, x), z, small, big, e, is_small;
-    is_small = _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ);
-    z = _mm256_mul_ps(x, x);
-    small = _mm256_set1_ps(-5.70498872745E-3f);
-    small = _mm256_fmadd_ps(small, z, _mm256_set1_ps(2.06390887954E-2f));
-    small = _mm256_fmadd_ps(small, z, _mm256_set1_ps(-5.37397155531E-2f));
-    small = _mm256_fmadd_ps(small, z, _mm256_set1_ps(1.33314422036E-1f));
-    small = _mm256_fmadd_ps(small, z, _mm256_set1_ps(-3.33332819422E-1f));
-    small = _mm256_fmadd_ps(_mm256_mul_ps(small, z), x, x);
-    e = exp256(_mm256_mul_ps(_mm256_min_ps(ax, _mm256_set1_ps(10.0f)), _mm256_set1_ps(2.0f)));
-    big = _mm256_fnmadd_ps(_mm256_set1_ps(2.0f), recip256(_mm256_add_ps(e, one)), one);
-    big = _mm256_or_ps(big, _mm256_and_ps(x, sign));
-    return _mm256_blendv_ps(big, small, is_small);
+    const __m256 half = _mm256_set1_ps(0.5f);
+    return _mm256_fmadd_ps(tanh256(_mm256_mul_ps(x, half)), half, half);
 }
 
 /* Masked tails through a small stack buffer (AVX2 has no cheap masked float ops we
@@ -298,7 +340,7 @@ static TAVX2 void gru_pointwise(int32_t hidden, const float *gi, const float *gh
 }
 
 const lsl_kernels lsl_kernels_avx2 = {
-    LSL_ISA_AVX2, gemm_f32, gemm_i8, lsl_avx2_gemm_dyn8, lsl_avx2_quantize_rows, lstm_pointwise, gru_pointwise,
+    LSL_ISA_AVX2, gemm_f32, lsl_avx2_gemm_i8, lsl_avx2_gemm_dyn8, lsl_avx2_quantize_rows, lstm_pointwise, gru_pointwise,
 };
 
 #endif /* LSL_HAVE_X86 */

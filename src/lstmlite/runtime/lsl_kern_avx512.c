@@ -19,15 +19,9 @@
 #define T512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512vnni")))
 #define AINL static inline __attribute__((always_inline))
 
-/* ---- float / weight-only int8 GEMM ---------------------------------------------- */
+/* ---- fp32 GEMM -------------------------------------------------------------------- */
 
-AINL T512 __m512 load_w_f32(const void *p) { return _mm512_loadu_ps((const float *)p); }
-AINL T512 __m512 load_w_i8(const void *p) {
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
-}
-
-/* y[i, rows of panels p0..p0+NP) += acc (* scale). `nrows` rows of y exist from the
- * first panel's first row, so the last panel may be partial (masked store). */
+/* y[i, 16 rows] += acc (* scale); the last panel may be partial (masked). */
 AINL T512 void store_tile(__m512 acc, float *yrow, int32_t valid, const float *scale) {
     if (valid >= LSL_PANEL) {
         __m512 v = scale ? _mm512_mul_ps(acc, _mm512_loadu_ps(scale)) : acc;
@@ -39,14 +33,13 @@ AINL T512 void store_tile(__m512 acc, float *yrow, int32_t valid, const float *s
     }
 }
 
-/* IS_I8 selects the weight load; MB activation rows, NP panels. For MB == 1 the k
- * loop keeps two accumulator sets (even / odd k) so enough FMAs are in flight. */
-AINL T512 void tile_f(const int IS_I8, const int MB, const int NP, const lsl_matrix *w, int32_t p0,
-                      const float *x, int32_t ldx, float *y, int32_t ldy) {
+/* MB activation rows x NP panels. For MB == 1 the k loop keeps two accumulator sets
+ * (even / odd k) so enough FMAs are in flight. */
+AINL T512 void tile_f32(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const float *x, int32_t ldx,
+                        float *y, int32_t ldy) {
     __m512 acc[4][4], acc2[4];
-    const size_t esz = IS_I8 ? 1 : 4;
-    const char *base = (const char *)w->data + (size_t)p0 * w->kpad * LSL_PANEL * esz;
-    const size_t pstride = (size_t)w->kpad * LSL_PANEL * esz;
+    const float *base = (const float *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     const int32_t K = w->cols;
     int32_t k = 0;
     int i, p;
@@ -57,20 +50,15 @@ AINL T512 void tile_f(const int IS_I8, const int MB, const int NP, const lsl_mat
         for (; k + 1 < K; k += 2) {
             __m512 x0 = _mm512_set1_ps(x[k]), x1 = _mm512_set1_ps(x[k + 1]);
             for (p = 0; p < NP; ++p) {
-                const char *wp = base + p * pstride + (size_t)k * LSL_PANEL * esz;
-                __m512 w0 = IS_I8 ? load_w_i8(wp) : load_w_f32(wp);
-                __m512 w1 = IS_I8 ? load_w_i8(wp + LSL_PANEL * esz) : load_w_f32(wp + LSL_PANEL * esz);
-                acc[0][p] = _mm512_fmadd_ps(x0, w0, acc[0][p]);
-                acc2[p] = _mm512_fmadd_ps(x1, w1, acc2[p]);
+                const float *wp = base + p * pstride + (size_t)k * LSL_PANEL;
+                acc[0][p] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(wp), acc[0][p]);
+                acc2[p] = _mm512_fmadd_ps(x1, _mm512_loadu_ps(wp + LSL_PANEL), acc2[p]);
             }
         }
     }
     for (; k < K; ++k) {
         __m512 wv[4];
-        for (p = 0; p < NP; ++p) {
-            const char *wp = base + p * pstride + (size_t)k * LSL_PANEL * esz;
-            wv[p] = IS_I8 ? load_w_i8(wp) : load_w_f32(wp);
-        }
+        for (p = 0; p < NP; ++p) wv[p] = _mm512_loadu_ps(base + p * pstride + (size_t)k * LSL_PANEL);
         for (i = 0; i < MB; ++i) {
             __m512 xb = _mm512_set1_ps(x[(size_t)i * ldx + k]);
             for (p = 0; p < NP; ++p) acc[i][p] = _mm512_fmadd_ps(xb, wv[p], acc[i][p]);
@@ -81,138 +69,265 @@ AINL T512 void tile_f(const int IS_I8, const int MB, const int NP, const lsl_mat
     for (i = 0; i < MB; ++i)
         for (p = 0; p < NP; ++p) {
             int32_t row0 = (p0 + p) * LSL_PANEL;
-            store_tile(acc[i][p], y + (size_t)i * ldy + row0, w->rows - row0, IS_I8 ? w->scale + row0 : NULL);
+            store_tile(acc[i][p], y + (size_t)i * ldy + row0, w->rows - row0, NULL);
         }
 }
 
-/* Walk the panels in groups of NP (weights stay in L1 across the row blocks) and the
- * activation rows in blocks of 4. */
-#define GEMM_DRIVER(NAME, IS_I8)                                                                   \
+/* int8 weights, float activations, without VNNI: byte kk of each 32-bit lane is the
+ * weight at k = 4 k4 + kk, sign-extended by shifts and converted. Activations past
+ * `cols` are read as 0 (0 * NaN would not be 0). */
+AINL T512 __m512 i8_lane(__m512i v, const int kk) {
+    switch (kk) {
+    case 0: return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 24), 24));
+    case 1: return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 16), 24));
+    case 2: return _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(v, 8), 24));
+    default: return _mm512_cvtepi32_ps(_mm512_srai_epi32(v, 24));
+    }
+}
+
+AINL T512 void tile_i8(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const float *x, int32_t ldx,
+                       float *y, int32_t ldy) {
+    __m512 acc[4][4];
+    const int8_t *base = (const int8_t *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
+    const int32_t K4 = w->kpad / 4;
+    int32_t k4;
+    int i, p, kk;
+    for (i = 0; i < MB; ++i)
+        for (p = 0; p < NP; ++p) acc[i][p] = _mm512_setzero_ps();
+    for (k4 = 0; k4 < K4; ++k4) {
+        __m512i wv[4];
+        float xq[4][4];
+        for (p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512((const void *)(base + p * pstride + (size_t)k4 * 64));
+        for (i = 0; i < MB; ++i)
+            for (kk = 0; kk < 4; ++kk)
+                xq[i][kk] = 4 * k4 + kk < w->cols ? x[(size_t)i * ldx + 4 * k4 + kk] : 0.0f;
+        for (kk = 0; kk < 4; ++kk) {
+            __m512 wf[4];
+            for (p = 0; p < NP; ++p) wf[p] = i8_lane(wv[p], kk);
+            for (i = 0; i < MB; ++i) {
+                __m512 xb = _mm512_set1_ps(xq[i][kk]);
+                for (p = 0; p < NP; ++p) acc[i][p] = _mm512_fmadd_ps(xb, wf[p], acc[i][p]);
+            }
+        }
+    }
+    for (i = 0; i < MB; ++i)
+        for (p = 0; p < NP; ++p) {
+            int32_t row0 = (p0 + p) * LSL_PANEL;
+            store_tile(acc[i][p], y + (size_t)i * ldy + row0, w->rows - row0, w->scale + row0);
+        }
+}
+
+/* Panel groups of NP (weights stay in L1 across the row blocks), first to last or
+ * last to first (`rev`), activation rows in blocks of 4. */
+#define GEMM_DRIVER(NAME, TILE)                                                                    \
     static T512 void NAME(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,   \
-                          int32_t ldy) {                                                           \
-        int32_t panels = lsl_panels(w->rows), p = 0, i;                                            \
+                          int32_t ldy, int rev) {                                                  \
+        int32_t panels = lsl_panels(w->rows), g, i;                                                \
         if (m == 1) {                                                                              \
-            for (; p + 4 <= panels; p += 4) tile_f(IS_I8, 1, 4, w, p, x, ldx, y, ldy);             \
-            for (; p < panels; ++p) tile_f(IS_I8, 1, 1, w, p, x, ldx, y, ldy);                     \
+            int32_t groups = (panels + 3) / 4;                                                     \
+            for (g = 0; g < groups; ++g) {                                                         \
+                int32_t p = 4 * (rev ? groups - 1 - g : g);                                        \
+                switch (panels - p < 4 ? panels - p : 4) {                                         \
+                case 4: TILE(1, 4, w, p, x, ldx, y, ldy); break;                                   \
+                case 3: TILE(1, 3, w, p, x, ldx, y, ldy); break;                                   \
+                case 2: TILE(1, 2, w, p, x, ldx, y, ldy); break;                                   \
+                default: TILE(1, 1, w, p, x, ldx, y, ldy); break;                                  \
+                }                                                                                  \
+            }                                                                                      \
             return;                                                                                \
         }                                                                                          \
-        for (; p < panels; p += 2) {                                                               \
-            int two = p + 2 <= panels;                                                             \
-            for (i = 0; i < m; i += 4) {                                                           \
-                const float *xi = x + (size_t)i * ldx;                                             \
-                float *yi = y + (size_t)i * ldy;                                                   \
-                int32_t mb = m - i < 4 ? m - i : 4;                                                \
-                if (two) {                                                                         \
-                    switch (mb) {                                                                  \
-                    case 4: tile_f(IS_I8, 4, 2, w, p, xi, ldx, yi, ldy); break;                    \
-                    case 3: tile_f(IS_I8, 3, 2, w, p, xi, ldx, yi, ldy); break;                    \
-                    case 2: tile_f(IS_I8, 2, 2, w, p, xi, ldx, yi, ldy); break;                    \
-                    default: tile_f(IS_I8, 1, 2, w, p, xi, ldx, yi, ldy); break;                   \
-                    }                                                                              \
-                } else {                                                                           \
-                    switch (mb) {                                                                  \
-                    case 4: tile_f(IS_I8, 4, 1, w, p, xi, ldx, yi, ldy); break;                    \
-                    case 3: tile_f(IS_I8, 3, 1, w, p, xi, ldx, yi, ldy); break;                    \
-                    case 2: tile_f(IS_I8, 2, 1, w, p, xi, ldx, yi, ldy); break;                    \
-                    default: tile_f(IS_I8, 1, 1, w, p, xi, ldx, yi, ldy); break;                   \
+        {                                                                                          \
+            int32_t groups = (panels + 1) / 2;                                                     \
+            for (g = 0; g < groups; ++g) {                                                         \
+                int32_t p = 2 * (rev ? groups - 1 - g : g);                                        \
+                int two = p + 2 <= panels;                                                         \
+                for (i = 0; i < m; i += 4) {                                                       \
+                    const float *xi = x + (size_t)i * ldx;                                         \
+                    float *yi = y + (size_t)i * ldy;                                               \
+                    int32_t mb = m - i < 4 ? m - i : 4;                                            \
+                    if (two) {                                                                     \
+                        switch (mb) {                                                              \
+                        case 4: TILE(4, 2, w, p, xi, ldx, yi, ldy); break;                         \
+                        case 3: TILE(3, 2, w, p, xi, ldx, yi, ldy); break;                         \
+                        case 2: TILE(2, 2, w, p, xi, ldx, yi, ldy); break;                         \
+                        default: TILE(1, 2, w, p, xi, ldx, yi, ldy); break;                        \
+                        }                                                                          \
+                    } else {                                                                       \
+                        switch (mb) {                                                              \
+                        case 4: TILE(4, 1, w, p, xi, ldx, yi, ldy); break;                         \
+                        case 3: TILE(3, 1, w, p, xi, ldx, yi, ldy); break;                         \
+                        case 2: TILE(2, 1, w, p, xi, ldx, yi, ldy); break;                         \
+                        default: TILE(1, 1, w, p, xi, ldx, yi, ldy); break;                        \
+                        }                                                                          \
                     }                                                                              \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
     }
 
-GEMM_DRIVER(gemm_f32, 0)
-GEMM_DRIVER(gemm_i8, 1)
+GEMM_DRIVER(gemm_f32, tile_f32)
+GEMM_DRIVER(gemm_i8_float, tile_i8)
 
-/* ---- dynamic int8 GEMM with VNNI ------------------------------------------------ */
+static T512 void gemm_i8_novnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
+                                int rev, void *work) {
+    (void)work;
+    gemm_i8_float(w, m, x, ldx, y, ldy, rev);
+}
 
-AINL T512VNNI void tile_vnni(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const uint8_t *u,
-                             int32_t ldu, const float *xs, float *y, int32_t ldy) {
-    __m512i acc[4][4];
+/* ---- VNNI: dynamic int8, and float activations as three 8-bit limbs ---------------- *
+ * One tile: MB activation rows x NP panels x L limbs (L = 1: dynamic int8, the
+ * operand u = q + 128; L = 3: u = q + 2^23 as bytes hi, mid, lo in three planes of
+ * stride `lstride`). Each (row, panel, limb) accumulates sum_k u * w in int32. */
+AINL T512VNNI void tile_vnni(const int L, const int MB, const int NP, const lsl_matrix *w, int32_t p0,
+                             const uint8_t *u, int32_t ldu, size_t lstride, const float *xs, float *y, int32_t ldy) {
+    __m512i acc[3][4][4];
     const int8_t *base = (const int8_t *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
     const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     const int32_t K4 = w->kpad / 4;
     int32_t k;
-    int i, p;
-    __m512i acc2[4];
-    for (i = 0; i < MB; ++i)
-        for (p = 0; p < NP; ++p) acc[i][p] = _mm512_setzero_si512();
-    for (p = 0; p < NP; ++p) acc2[p] = _mm512_setzero_si512();
-    k = 0;
-    if (MB == 1) { /* two accumulator sets keep 2 * NP dot products in flight */
-        for (; k + 1 < K4; k += 2) {
-            int32_t q0, q1;
-            __m512i x0, x1;
-            memcpy(&q0, u + 4 * k, 4);
-            memcpy(&q1, u + 4 * k + 4, 4);
-            x0 = _mm512_set1_epi32(q0);
-            x1 = _mm512_set1_epi32(q1);
-            for (p = 0; p < NP; ++p) {
-                const int8_t *wp = base + p * pstride + (size_t)k * 64;
-                acc[0][p] = _mm512_dpbusd_epi32(acc[0][p], x0, _mm512_loadu_si512((const void *)wp));
-                acc2[p] = _mm512_dpbusd_epi32(acc2[p], x1, _mm512_loadu_si512((const void *)(wp + 64)));
-            }
-        }
-    }
-    for (; k < K4; ++k) {
+    int i, p, l;
+    for (l = 0; l < L; ++l)
+        for (i = 0; i < MB; ++i)
+            for (p = 0; p < NP; ++p) acc[l][i][p] = _mm512_setzero_si512();
+    for (k = 0; k < K4; ++k) {
         __m512i wv[4];
         for (p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512((const void *)(base + p * pstride + (size_t)k * 64));
-        for (i = 0; i < MB; ++i) {
-            int32_t quad;
-            memcpy(&quad, u + (size_t)i * ldu + 4 * k, 4);
-            __m512i xb = _mm512_set1_epi32(quad);
-            for (p = 0; p < NP; ++p) acc[i][p] = _mm512_dpbusd_epi32(acc[i][p], xb, wv[p]);
-        }
+        for (l = 0; l < L; ++l)
+            for (i = 0; i < MB; ++i) {
+                int32_t quad;
+                __m512i xb;
+                memcpy(&quad, u + l * lstride + (size_t)i * ldu + 4 * k, 4);
+                xb = _mm512_set1_epi32(quad);
+                for (p = 0; p < NP; ++p) acc[l][i][p] = _mm512_dpbusd_epi32(acc[l][i][p], xb, wv[p]);
+            }
     }
-    if (MB == 1)
-        for (p = 0; p < NP; ++p) acc[0][p] = _mm512_add_epi32(acc[0][p], acc2[p]);
     for (p = 0; p < NP; ++p) {
         int32_t row0 = (p0 + p) * LSL_PANEL, valid = w->rows - row0;
         __mmask16 mk = valid >= LSL_PANEL ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1u);
-        /* u = q + 128, so sum(u w) - 128 sum(w) = sum(q w) exactly (mod 2^32, and the
-         * true value fits). */
+        /* The operand offset lives in the top byte only (128 << 16 for limbs), so
+         * sum(u w) - 128 sum(w) on the first limb removes it exactly (mod 2^32, and
+         * the true value fits). */
         __m512i corr = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(mk, w->wsum + row0), 7);
         __m512 sc = _mm512_maskz_loadu_ps(mk, w->scale + row0);
         for (i = 0; i < MB; ++i) {
             float *yr = y + (size_t)i * ldy + row0;
-            __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[i][p], corr));
+            __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[0][i][p], corr));
+            if (L == 3) { /* hi * 2^16 + mid * 2^8 + lo, in float: rounding ~1e-7 */
+                v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[1][i][p]));
+                v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[2][i][p]));
+            }
             v = _mm512_mul_ps(v, _mm512_mul_ps(sc, _mm512_set1_ps(xs[i])));
             _mm512_mask_storeu_ps(yr, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yr), v));
         }
     }
 }
 
-static T512VNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                                    float *y, int32_t ldy) {
-    int32_t panels = lsl_panels(w->rows), p = 0, i;
+/* Driver: m == 1 walks groups of 4 panels (L = 1) or 2 panels with two rows... the
+ * tile shapes keep at most 16 accumulators in registers. */
+AINL T512VNNI void vnni_driver(const int L, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
+                               size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
+    int32_t panels = lsl_panels(w->rows), g, i;
     if (m == 1) {
-        for (; p + 4 <= panels; p += 4) tile_vnni(1, 4, w, p, u, ldu, xs, y, ldy);
-        for (; p < panels; ++p) tile_vnni(1, 1, w, p, u, ldu, xs, y, ldy);
+        const int NPG = L == 1 ? 4 : 4; /* 4 panels x L limbs accumulators */
+        int32_t groups = (panels + NPG - 1) / NPG;
+        for (g = 0; g < groups; ++g) {
+            int32_t p = NPG * (rev ? groups - 1 - g : g);
+            switch (panels - p < NPG ? panels - p : NPG) {
+            case 4: tile_vnni(L, 1, 4, w, p, u, ldu, lstride, xs, y, ldy); break;
+            case 3: tile_vnni(L, 1, 3, w, p, u, ldu, lstride, xs, y, ldy); break;
+            case 2: tile_vnni(L, 1, 2, w, p, u, ldu, lstride, xs, y, ldy); break;
+            default: tile_vnni(L, 1, 1, w, p, u, ldu, lstride, xs, y, ldy); break;
+            }
+        }
         return;
     }
-    for (; p < panels; p += 2) {
-        int two = p + 2 <= panels;
-        for (i = 0; i < m; i += 4) {
-            const uint8_t *ui = u + (size_t)i * ldu;
-            float *yi = y + (size_t)i * ldy;
-            int32_t mb = m - i < 4 ? m - i : 4;
-            if (two) {
-                switch (mb) {
-                case 4: tile_vnni(4, 2, w, p, ui, ldu, xs + i, yi, ldy); break;
-                case 3: tile_vnni(3, 2, w, p, ui, ldu, xs + i, yi, ldy); break;
-                case 2: tile_vnni(2, 2, w, p, ui, ldu, xs + i, yi, ldy); break;
-                default: tile_vnni(1, 2, w, p, ui, ldu, xs + i, yi, ldy); break;
-                }
-            } else {
-                switch (mb) {
-                case 4: tile_vnni(4, 1, w, p, ui, ldu, xs + i, yi, ldy); break;
-                case 3: tile_vnni(3, 1, w, p, ui, ldu, xs + i, yi, ldy); break;
-                case 2: tile_vnni(2, 1, w, p, ui, ldu, xs + i, yi, ldy); break;
-                default: tile_vnni(1, 1, w, p, ui, ldu, xs + i, yi, ldy); break;
+    {
+        const int MBMAX = L == 1 ? 4 : 2;
+        int32_t groups = (panels + 1) / 2;
+        for (g = 0; g < groups; ++g) {
+            int32_t p = 2 * (rev ? groups - 1 - g : g);
+            int two = p + 2 <= panels;
+            for (i = 0; i < m; i += MBMAX) {
+                const uint8_t *ui = u + (size_t)i * ldu;
+                float *yi = y + (size_t)i * ldy;
+                int32_t mb = m - i < MBMAX ? m - i : MBMAX;
+                if (two) {
+                    switch (mb) {
+                    case 4: tile_vnni(L, 4, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 3: tile_vnni(L, 3, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 2: tile_vnni(L, 2, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    default: tile_vnni(L, 1, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    }
+                } else {
+                    switch (mb) {
+                    case 4: tile_vnni(L, 4, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 3: tile_vnni(L, 3, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 2: tile_vnni(L, 2, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    default: tile_vnni(L, 1, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    }
                 }
             }
         }
     }
+}
+
+static T512VNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                                    float *y, int32_t ldy, int rev) {
+    vnni_driver(1, w, m, u, ldu, 0, xs, y, ldy, rev);
+}
+
+/* Float activations to three limb planes (hi, mid, lo; each m x kpad bytes) and per-row
+ * scales xs = max|row| / (2^23 - 1). An all-zero (or non-finite) row becomes q = 0. */
+static T512 void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
+                                size_t lstride, float *xs) {
+    int32_t i, j;
+    for (i = 0; i < m; ++i) {
+        const float *row = x + (size_t)i * ldx;
+        uint8_t *hi = u + (size_t)i * kpad, *mid = hi + lstride, *lo = mid + lstride;
+        __m512 vmax = _mm512_setzero_ps(), vinv;
+        __mmask16 nan = 0;
+        float amax;
+        for (j = 0; j < k; j += 16) {
+            __mmask16 mk = k - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - j)) - 1u);
+            __m512 v = _mm512_maskz_loadu_ps(mk, row + j);
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            vmax = _mm512_max_ps(_mm512_abs_ps(v), vmax);
+        }
+        amax = _mm512_reduce_max_ps(vmax);
+        if (nan || !(amax > 0.0f) || amax > 3.0e38f) {
+            /* zeros give q = 0; NaN or inf must poison the outputs as a float
+             * product would, so the scale becomes NaN */
+            memset(hi, 128, (size_t)kpad);
+            memset(mid, 0, (size_t)kpad);
+            memset(lo, 0, (size_t)kpad);
+            xs[i] = (nan || amax > 3.0e38f) ? __builtin_nanf("") : 0.0f;
+            continue;
+        }
+        vinv = _mm512_set1_ps(LSL_LIMB_MAX / amax);
+        for (j = 0; j < kpad; j += 16) {
+            int32_t n = kpad - j < 16 ? kpad - j : 16;
+            __mmask16 st = (__mmask16)(n == 16 ? 0xFFFFu : (1u << n) - 1u);
+            int32_t nk = k - j < 0 ? 0 : (k - j < 16 ? k - j : 16);
+            __mmask16 ld = (__mmask16)(nk == 16 ? 0xFFFFu : (1u << nk) - 1u);
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(ld, row + j), vinv));
+            q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(-8388607)), _mm512_set1_epi32(8388607));
+            q = _mm512_add_epi32(q, _mm512_set1_epi32(8388608)); /* padding lanes: q = 0 */
+            _mm_mask_storeu_epi8(hi + j, st, _mm512_cvtepi32_epi8(_mm512_srli_epi32(q, 16)));
+            _mm_mask_storeu_epi8(mid + j, st, _mm512_cvtepi32_epi8(_mm512_srli_epi32(q, 8)));
+            _mm_mask_storeu_epi8(lo + j, st, _mm512_cvtepi32_epi8(q));
+        }
+        xs[i] = amax / LSL_LIMB_MAX;
+    }
+}
+
+static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
+                                  int32_t ldy, int rev, void *work) {
+    const size_t lstride = (size_t)m * w->kpad;
+    uint8_t *u = (uint8_t *)work;
+    float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
+    quantize_limbs(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
+    vnni_driver(3, w, m, u, w->kpad, lstride, xs, y, ldy, rev);
 }
 
 /* ---- dynamic activation quantization (same results as lsl_quantize_rows) ---------- */
@@ -252,61 +367,40 @@ static T512 void quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *
 
 /* ---- element-wise: exp, sigmoid, tanh -------------------------------------------- */
 
-/* Cephes' expf: range reduction by ln 2 in two parts, degree-5 polynomial, then
- * scale by 2^n (scalef). About 1 ulp on [-87, 88]; inputs are clamped there. */
-AINL T512 __m512 exp512(__m512 x) {
-    const __m512 hi = _mm512_set1_ps(88.0f), lo = _mm512_set1_ps(-87.0f);
-    __m512 fx, y, z;
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-    fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
-    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
-    z = _mm512_mul_ps(x, x);
-    y = _mm512_set1_ps(1.9875691500E-4f);
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
-    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
-    y = _mm512_fmadd_ps(y, z, _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(y, fx);
-}
-
-/* 1 / d: the 14-bit estimate plus one Newton step (about 2^-27 relative), several
- * times cheaper than vdivps. d here is in [1, inf]; rcp14(inf) = 0 stays 0. */
-AINL T512 __m512 recip512(__m512 d) {
-    __m512 r = _mm512_rcp14_ps(d);
-    return _mm512_fmadd_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(1.0f)), r);
-}
-
-AINL T512 __m512 sigmoid512(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    return recip512(_mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-/* tanh: Cephes' odd polynomial below |x| = 0.625 (where 1 - 2/(e^2x + 1) would lose
- * relative precision), the exp form above. */
+/* tanh as Eigen's rational approximation (odd degree-13 / even degree-6 polynomials,
+ * input clamped to +-7.9): at most 2.6e-7 relative error over the whole line, only
+ * FMAs and one reciprocal, no exp or branch blend. */
 AINL T512 __m512 tanh512(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 ax = _mm512_abs_ps(x), z, small, big, e;
-    __mmask16 is_small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
-    z = _mm512_mul_ps(x, x);
-    small = _mm512_set1_ps(-5.70498872745E-3f);
-    small = _mm512_fmadd_ps(small, z, _mm512_set1_ps(2.06390887954E-2f));
-    small = _mm512_fmadd_ps(small, z, _mm512_set1_ps(-5.37397155531E-2f));
-    small = _mm512_fmadd_ps(small, z, _mm512_set1_ps(1.33314422036E-1f));
-    small = _mm512_fmadd_ps(small, z, _mm512_set1_ps(-3.33332819422E-1f));
-    small = _mm512_fmadd_ps(_mm512_mul_ps(small, z), x, x);
-    e = exp512(_mm512_mul_ps(_mm512_min_ps(ax, _mm512_set1_ps(10.0f)), _mm512_set1_ps(2.0f)));
-    big = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), recip512(_mm512_add_ps(e, one)), one);
-    /* copy x's sign onto the |x| result */
-    big = _mm512_or_ps(big, _mm512_and_ps(x, _mm512_set1_ps(-0.0f)));
-    return _mm512_mask_blend_ps(is_small, big, small);
+    const __m512 clamp = _mm512_set1_ps(7.90531110763549805f);
+    __m512 x2, p, q, r;
+    /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
+    x = _mm512_min_ps(clamp, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), clamp), x));
+    x2 = _mm512_mul_ps(x, x);
+    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.76076847742355e-16f), _mm512_set1_ps(2.00018790482477e-13f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-8.60467152213735e-11f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(5.12229709037114e-08f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(1.48572235717979e-05f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(6.37261928875436e-04f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(4.89352455891786e-03f));
+    p = _mm512_mul_ps(x, p);
+    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(1.19825839466702e-06f), _mm512_set1_ps(1.18534705686654e-04f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(2.26843463243900e-03f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(4.89352518554385e-03f));
+    /* 1 / q: 14-bit estimate and one Newton step (q is in [0.0049, 0.09]) */
+    r = _mm512_rcp14_ps(q);
+    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
+    return _mm512_mul_ps(p, r);
+}
+
+/* sigmoid(x) = (1 + tanh(x / 2)) / 2: absolute error about 1.3e-8. */
+AINL T512 __m512 sigmoid512(__m512 x) {
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_fmadd_ps(tanh512(_mm512_mul_ps(x, half)), half, half);
 }
 
 static T512 void lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
     int32_t j;
+#pragma GCC unroll 2
     for (j = 0; j < hidden; j += 16) {
         int32_t n = hidden - j < 16 ? hidden - j : 16;
         __mmask16 mk = (__mmask16)(n == 16 ? 0xFFFFu : (1u << n) - 1u);
@@ -322,6 +416,7 @@ static T512 void lstm_pointwise(int32_t hidden, const float *gates, float *c, fl
 
 static T512 void gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h) {
     int32_t j;
+#pragma GCC unroll 2
     for (j = 0; j < hidden; j += 16) {
         int32_t n = hidden - j < 16 ? hidden - j : 16;
         __mmask16 mk = (__mmask16)(n == 16 ? 0xFFFFu : (1u << n) - 1u);
@@ -336,15 +431,15 @@ static T512 void gru_pointwise(int32_t hidden, const float *gi, const float *gh,
 }
 
 /* Defined in lsl_kern_avx2.c: dynamic int8 without VNNI (vpmaddwd). */
-void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
-                        int32_t ldy);
+                        int32_t ldy, int rev);
+void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
 
 const lsl_kernels lsl_kernels_avx512 = {
-    LSL_ISA_AVX512, gemm_f32, gemm_i8, lsl_avx2_gemm_dyn8, quantize_rows, lstm_pointwise, gru_pointwise,
+    LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, quantize_rows, lstm_pointwise, gru_pointwise,
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
-    LSL_ISA_AVX512, gemm_f32, gemm_i8, gemm_dyn8_vnni, quantize_rows, lstm_pointwise, gru_pointwise,
+    LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, quantize_rows, lstm_pointwise, gru_pointwise,
 };
 
 #endif /* LSL_HAVE_X86 */

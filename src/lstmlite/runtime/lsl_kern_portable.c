@@ -6,9 +6,10 @@
 
 #include "lsl_internal.h"
 
-static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy) {
+static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev) {
     const float *data = (const float *)w->data;
     int32_t panels = lsl_panels(w->rows), p, i, k, r;
+    (void)rev; /* the order of panels does not matter to a cache-less target */
     for (p = 0; p < panels; ++p) {
         const float *pw = data + (size_t)p * w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
@@ -22,9 +23,12 @@ static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx
     }
 }
 
-static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy) {
+static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev,
+                    void *work) {
     const int8_t *data = (const int8_t *)w->data;
     int32_t panels = lsl_panels(w->rows), p, i, k, r;
+    (void)rev;
+    (void)work;
     for (p = 0; p < panels; ++p) {
         const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
@@ -32,16 +36,17 @@ static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
             float acc[LSL_PANEL] = {0};
             const float *xr = x + (size_t)i * ldx;
             for (k = 0; k < w->cols; ++k)
-                for (r = 0; r < LSL_PANEL; ++r) acc[r] += xr[k] * (float)pw[k * LSL_PANEL + r];
+                for (r = 0; r < LSL_PANEL; ++r) acc[r] += xr[k] * (float)pw[((k / 4) * LSL_PANEL + r) * 4 + k % 4];
             for (r = 0; r < nr; ++r) y[(size_t)i * ldy + p * LSL_PANEL + r] += acc[r] * w->scale[p * LSL_PANEL + r];
         }
     }
 }
 
 static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
-                      int32_t ldy) {
+                      int32_t ldy, int rev) {
     const int8_t *data = (const int8_t *)w->data;
     int32_t panels = lsl_panels(w->rows), p, i, k, r;
+    (void)rev;
     for (p = 0; p < panels; ++p) {
         const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;

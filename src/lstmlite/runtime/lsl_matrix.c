@@ -8,7 +8,8 @@
 #include "lsl_internal.h"
 
 static int32_t kpad_for(int32_t cols, int32_t dtype, int32_t act) {
-    return (dtype == LSL_I8 && act == LSL_ACT_DYN8) ? (cols + 3) / 4 * 4 : cols;
+    (void)act;
+    return dtype == LSL_I8 ? (cols + 3) / 4 * 4 : cols;
 }
 
 static size_t elem_bytes(int32_t dtype) { return dtype == LSL_F32 ? 4 : 1; }
@@ -27,7 +28,7 @@ static void pack_offsets(int32_t rows, int32_t cols, int32_t dtype, int32_t act,
     size_t padded_rows = panels * LSL_PANEL;
     *scale_off = lsl_round_up(data, LSL_ALIGN);
     *wsum_off = lsl_round_up(*scale_off + (dtype == LSL_I8 ? padded_rows * sizeof(float) : 0), LSL_ALIGN);
-    *total = lsl_round_up(*wsum_off + (act == LSL_ACT_DYN8 ? padded_rows * sizeof(int32_t) : 0), LSL_ALIGN);
+    *total = lsl_round_up(*wsum_off + (dtype == LSL_I8 ? padded_rows * sizeof(int32_t) : 0), LSL_ALIGN);
 }
 
 size_t lsl_matrix_packed_bytes(int32_t rows, int32_t cols, int32_t dtype, int32_t act) {
@@ -74,14 +75,10 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
             for (r = 0; r < LSL_PANEL && p * LSL_PANEL + r < rows; ++r)
                 for (k = 0; k < cols; ++k) {
                     int8_t v = w[(size_t)(p * LSL_PANEL + r) * cols + k];
-                    size_t at;
-                    if (act == LSL_ACT_DYN8)
-                        at = (((size_t)p * (kpad / 4) + k / 4) * LSL_PANEL + r) * 4 + k % 4;
-                    else
-                        at = ((size_t)p * kpad + k) * LSL_PANEL + r;
-                    d[at] = v;
+                    d[(((size_t)p * (kpad / 4) + k / 4) * LSL_PANEL + r) * 4 + k % 4] = v;
                 }
-        if (act == LSL_ACT_DYN8) {
+        {
+            /* row sums: the VNNI kernels' correction for their unsigned operands */
             int32_t *ws = (int32_t *)((char *)buf + wsum_off);
             for (r = 0; r < rows; ++r) {
                 int32_t s = 0;
@@ -89,8 +86,6 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
                 ws[r] = s;
             }
             m->wsum = ws;
-        } else {
-            m->wsum = NULL;
         }
         m->scale = sc;
     }
@@ -138,22 +133,24 @@ void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32
 
 size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
     if (!w || m <= 0) return 0;
-    if (w->act != LSL_ACT_DYN8) return 0;
-    return lsl_round_up((size_t)m * (size_t)w->kpad, LSL_ALIGN) + lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
+    if (w->dtype != LSL_I8) return 0;
+    /* DYN8: one u8 row per activation row; ACT_FLOAT: three (the 24-bit limbs). */
+    return lsl_round_up((size_t)m * (size_t)w->kpad * (w->act == LSL_ACT_DYN8 ? 1 : 3), LSL_ALIGN) +
+           lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
 }
 
 /* The internal entry: no argument checks beyond what the caller guarantees. */
 int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
-                         float *y, int32_t ldy, void *work) {
+                         float *y, int32_t ldy, void *work, int rev) {
     if (w->dtype == LSL_F32) {
-        kern->gemm_f32(w, m, x, ldx, y, ldy);
+        kern->gemm_f32(w, m, x, ldx, y, ldy, rev);
     } else if (w->act == LSL_ACT_FLOAT) {
-        kern->gemm_i8(w, m, x, ldx, y, ldy);
+        kern->gemm_i8(w, m, x, ldx, y, ldy, rev, work);
     } else {
         uint8_t *u = (uint8_t *)work;
         float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad, LSL_ALIGN));
         kern->quantize_rows(m, w->cols, w->kpad, x, ldx, u, xs);
-        kern->gemm_dyn8(w, m, u, w->kpad, xs, y, ldy);
+        kern->gemm_dyn8(w, m, u, w->kpad, xs, y, ldy, rev);
     }
     return LSL_OK;
 }
@@ -163,5 +160,5 @@ int lsl_matmul(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, floa
     if (!w || !x || !y || !w->data) return LSL_ERR_ARG;
     if (m <= 0 || ldx < w->cols || ldy < w->rows) return LSL_ERR_SHAPE;
     if (work_bytes < lsl_matmul_bytes(w, m) || (lsl_matmul_bytes(w, m) && !work)) return LSL_ERR_BUFFER;
-    return lsl_matmul_unchecked(lsl_kernels_active(), w, m, x, ldx, y, ldy, work);
+    return lsl_matmul_unchecked(lsl_kernels_active(), w, m, x, ldx, y, ldy, work, 0);
 }

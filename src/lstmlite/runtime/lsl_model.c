@@ -26,9 +26,8 @@ static int matrix_ok(const lsl_matrix *m, int32_t rows, int32_t cols) {
     if (m->rows != rows || m->cols != cols || !m->data) return 0;
     if (m->dtype == LSL_F32) return m->act == LSL_ACT_FLOAT && m->kpad == cols;
     if (m->dtype != LSL_I8 || !m->scale) return 0;
-    if (m->act == LSL_ACT_FLOAT) return m->kpad == cols;
-    if (m->act == LSL_ACT_DYN8) return m->wsum != NULL && m->kpad == (cols + 3) / 4 * 4;
-    return 0;
+    if (m->act != LSL_ACT_FLOAT && m->act != LSL_ACT_DYN8) return 0;
+    return m->wsum != NULL && m->kpad == (cols + 3) / 4 * 4;
 }
 
 /* y rows (n each, stride ldy) = b1 + b2 (either may be NULL: zeros). */
@@ -225,14 +224,14 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
         fill_bias(rows, GH, dr->b_ih, dr->b_hh, G, GH);
     else
         fill_bias(rows, GH, dr->b_ih, NULL, G, GH);
-    lsl_matmul_unchecked(kern, &dr->w_ih, rows, in, l->input_size, G, GH, bf->mm);
+    lsl_matmul_unchecked(kern, &dr->w_ih, rows, in, l->input_size, G, GH, bf->mm, 0);
 
     for (s = 0; s < t; ++s) {
         const int32_t step = d == 0 ? s : t - 1 - s;
         float *g = G + (size_t)step * batch * GH;
         float *o = out + (size_t)step * batch * ldo + (size_t)d * O;
         if (l->cell == LSL_LSTM) {
-            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm);
+            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm, s & 1);
             for (b = 0; b < batch; ++b) {
                 float *hraw = l->proj_size > 0 ? bf->tmp + (size_t)b * H : h + (size_t)b * O;
                 if (lengths && step >= lengths[b]) continue;
@@ -242,7 +241,7 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
                 /* h = W_hr h_raw, written only for rows still running. */
                 float *proj = bf->rec;
                 memset(proj, 0, (size_t)batch * O * sizeof(float));
-                lsl_matmul_unchecked(kern, &dr->w_hr, batch, bf->tmp, H, proj, O, bf->mm);
+                lsl_matmul_unchecked(kern, &dr->w_hr, batch, bf->tmp, H, proj, O, bf->mm, 0);
                 for (b = 0; b < batch; ++b)
                     if (!(lengths && step >= lengths[b]))
                         memcpy(h + (size_t)b * O, proj + (size_t)b * O, (size_t)O * sizeof(float));
@@ -250,7 +249,7 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
         } else {
             float *gh = bf->rec;
             fill_bias(batch, GH, dr->b_hh, NULL, gh, GH);
-            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, gh, GH, bf->mm);
+            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, gh, GH, bf->mm, s & 1);
             for (b = 0; b < batch; ++b) {
                 if (lengths && step >= lengths[b]) continue;
                 kern->gru_pointwise(H, g + (size_t)b * GH, gh + (size_t)b * GH, h + (size_t)b * H);
@@ -365,13 +364,13 @@ int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float 
         const int32_t n = model->head.rows;
         pool(model, batch, t, lengths, top, bf.pooled);
         fill_bias(batch, n, model->head_bias, NULL, out, n);
-        lsl_matmul_unchecked(kern, &model->head, batch, bf.pooled, F, out, n, bf.mm);
+        lsl_matmul_unchecked(kern, &model->head, batch, bf.pooled, F, out, n, bf.mm, 0);
     } else {
         const int32_t n = model->head.rows;
         for (b = 0; b < batch; ++b) { /* rows of sequence b are strided by B in `top` */
             float *ob = out + (size_t)b * t * n;
             fill_bias(t, n, model->head_bias, NULL, ob, n);
-            lsl_matmul_unchecked(kern, &model->head, t, top + (size_t)b * F, batch * F, ob, n, bf.mm);
+            lsl_matmul_unchecked(kern, &model->head, t, top + (size_t)b * F, batch * F, ob, n, bf.mm, 0);
         }
     }
     return LSL_OK;
@@ -380,6 +379,7 @@ int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float 
 /* ---- streaming ------------------------------------------------------------------------ */
 
 typedef struct step_bufs {
+    unsigned char *hint; /* kept across calls: which panel order the last step used */
     float *xin, *gates, *rec, *tmp;
     void *mm;
 } step_bufs;
@@ -392,6 +392,7 @@ static size_t step_layout(const lsl_model *model, int32_t batch, char *base, siz
     a.base = base;
     a.used = 0;
     a.cap = cap;
+    b->hint = (unsigned char *)lsl_take(&a, LSL_ALIGN);
     b->xin = (float *)lsl_take(&a, lsl_fl((size_t)batch * (size_t)lsl_model_input_size(model)));
     b->gates = (float *)lsl_take(&a, lsl_fl((size_t)batch * d.gates_max));
     b->rec = (float *)lsl_take(&a, lsl_fl((size_t)batch * d.gates_max));
@@ -419,6 +420,7 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
     step_bufs bf;
     const float *in;
     int32_t k, b, I;
+    int rev;
     int rc = lsl_model_check(model);
     if (rc != LSL_OK) return rc;
     if (!step_supported(model)) return LSL_ERR_UNSUPPORTED;
@@ -428,6 +430,10 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
     if (((uintptr_t)work) % LSL_ALIGN) return LSL_ERR_ARG;
     if (work_bytes < lsl_model_step_bytes(model, batch)) return LSL_ERR_BUFFER;
     step_layout(model, batch, (char *)work, work_bytes, &bf);
+    /* Alternate the panel order from call to call (see lsl_internal.h). Whatever the
+     * byte holds is valid: it only steers cache reuse. */
+    rev = bf.hint[0] & 1;
+    bf.hint[0] = (unsigned char)(rev ^ 1);
 
     I = lsl_model_input_size(model);
     if (model->embedding.num > 0) {
@@ -445,21 +451,21 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
         state_ptrs(model, state, batch, k, 0, &h, &c);
         if (l->cell == LSL_LSTM) {
             fill_bias(batch, GH, dr->b_ih, dr->b_hh, bf.gates, GH);
-            lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm);
-            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.gates, GH, bf.mm);
+            lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm, rev);
+            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.gates, GH, bf.mm, rev);
             for (b = 0; b < batch; ++b) {
                 float *hraw = l->proj_size > 0 ? bf.tmp + (size_t)b * H : h + (size_t)b * O;
                 kern->lstm_pointwise(H, bf.gates + (size_t)b * GH, c + (size_t)b * H, hraw);
             }
             if (l->proj_size > 0) {
                 memset(h, 0, (size_t)batch * O * sizeof(float));
-                lsl_matmul_unchecked(kern, &dr->w_hr, batch, bf.tmp, H, h, O, bf.mm);
+                lsl_matmul_unchecked(kern, &dr->w_hr, batch, bf.tmp, H, h, O, bf.mm, 0);
             }
         } else {
             fill_bias(batch, GH, dr->b_ih, NULL, bf.gates, GH);
-            lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm);
+            lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm, rev);
             fill_bias(batch, GH, dr->b_hh, NULL, bf.rec, GH);
-            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.rec, GH, bf.mm);
+            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.rec, GH, bf.mm, rev);
             for (b = 0; b < batch; ++b)
                 kern->gru_pointwise(H, bf.gates + (size_t)b * GH, bf.rec + (size_t)b * GH, h + (size_t)b * H);
         }
@@ -470,7 +476,7 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
         memcpy(out, in, (size_t)batch * I * sizeof(float));
     } else {
         fill_bias(batch, model->head.rows, model->head_bias, NULL, out, model->head.rows);
-        lsl_matmul_unchecked(kern, &model->head, batch, in, I, out, model->head.rows, bf.mm);
+        lsl_matmul_unchecked(kern, &model->head, batch, in, I, out, model->head.rows, bf.mm, 0);
     }
     return LSL_OK;
 }

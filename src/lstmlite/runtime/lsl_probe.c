@@ -101,6 +101,7 @@ double lsl_probe_peak_macs(int kind, int trials) {
         }
 #else
         (void)kind;
+        (void)n;
 #endif
         secs = (double)(clock() - start) / CLOCKS_PER_SEC;
         if (macs > 0 && secs > 0 && macs / secs > best) best = macs / secs;
