@@ -188,3 +188,20 @@ def test_nan_inputs_propagate_instead_of_vanishing(isa, weights):
     out = rt.Engine.from_torch(module, weights=weights).run(x)
     assert not np.isnan(out[0, 0]).any()
     assert np.isnan(out[0, 1:]).all(axis=-1).all()
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_large_batches_chunk_the_input_projection(isa, cell, weights):
+    """B * G * H large enough that the input projections are computed a few steps at a
+    time (a partial last chunk, both directions, ragged lengths) still equal torch."""
+    from lstmlite.nn import from_torch
+
+    module = torch_layer(cell, 5, 64, 2, True, 0, True)
+    oracle = from_torch(module if weights == "fp32" else dequantized(module)).eval()
+    x = torch.randn(70, 10, 5)
+    lengths = torch.randint(1, 11, (70,))
+    with torch.no_grad():
+        ref, _ = oracle(x, lengths=lengths)
+    out = rt.Engine.from_torch(module, weights=weights).run(x.numpy(), lengths=lengths.numpy())
+    assert rel_err(out, ref.numpy()) < 1e-5

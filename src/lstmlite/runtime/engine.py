@@ -82,12 +82,14 @@ class StreamState:
     whole sequence from it, to :meth:`Engine.run`.
     """
 
-    __slots__ = ("_stream", "_engine", "batch")
+    __slots__ = ("_stream", "_engine", "batch", "_out_shape")
 
     def __init__(self, engine: "Engine", batch: int) -> None:
         self._engine = engine
         self._stream = engine._model.stream(int(batch))
         self.batch = int(batch)
+        # a single stream fed (I,) gets (n_out,) back; batches get (B, n_out)
+        self._out_shape = (engine._step_out,) if self.batch == 1 else (self.batch, engine._step_out)
 
     def reset(self) -> None:
         """Zero the state (start of a new stream)."""
@@ -125,6 +127,9 @@ class Engine:
         self.info: dict[str, Any] = self._model.info()
         self.activations = activations
         self._default: StreamState | None = None
+        self._tokens = bool(self.info["vocab_size"])
+        self._step_out = int(self.info["step_out"])
+        self._windowed = bool(self._meta.get("instance_norm"))
 
     # ----- constructors ------------------------------------------------------------
     @classmethod
@@ -248,21 +253,22 @@ class Engine:
             (n_out,) or (B, n_out): head outputs, or the top layer's h (B, H) for a
             model without head.
         """
-        if self._meta.get("instance_norm"):
+        # The hot path of streaming: a few attribute reads, one allocation, one C call.
+        if self._windowed:
             raise ValueError("a forecaster with instance normalisation needs whole windows: use run()")
         if state is None:
-            if self._default is None:
-                self._default = StreamState(self, 1)
-            state = self._default
-        if self.vocab_size:
+            state = self._default_state()
+        if self._tokens:
             arr = np.ascontiguousarray(x_t, dtype=np.int32)
+        elif type(x_t) is np.ndarray and x_t.dtype == np.float32 and x_t.flags.c_contiguous:
+            arr = x_t
         else:
-            arr = x_t if (type(x_t) is np.ndarray and x_t.dtype == np.float32 and x_t.flags.c_contiguous) \
-                else np.ascontiguousarray(x_t, dtype=np.float32)
-        step_out = self.info["step_out"]
-        if state.batch == 1 and arr.ndim <= 1:
-            out = np.empty(step_out, np.float32)
-        else:
-            out = np.empty((state.batch, step_out), np.float32)
+            arr = np.ascontiguousarray(x_t, dtype=np.float32)
+        out = np.empty(state._out_shape if arr.ndim <= 1 else (state.batch, self._step_out), np.float32)
         state._stream.step(arr, out)
         return out
+
+    def _default_state(self) -> StreamState:
+        if self._default is None:
+            self._default = StreamState(self, 1)
+        return self._default

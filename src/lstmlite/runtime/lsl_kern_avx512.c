@@ -33,14 +33,13 @@ AINL T512 void store_tile(__m512 acc, float *yrow, int32_t valid, const float *s
     }
 }
 
-/* MB activation rows x NP panels. For MB == 1 the k loop keeps two accumulator sets
- * (even / odd k) so enough FMAs are in flight. */
-AINL T512 void tile_f32(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const float *x, int32_t ldx,
-                        float *y, int32_t ldy) {
+/* MB activation rows x NP panels starting at output row `row0` of a matrix with
+ * `rows` rows; `base` points at the first panel (stride `pstride` floats). For MB == 1
+ * the k loop keeps two accumulator sets (even / odd k) so enough FMAs are in flight.
+ * `scale` (per output row, indexed from row0) or NULL. */
+AINL T512 void tile_f32_raw(const int MB, const int NP, const float *base, size_t pstride, int32_t K, int32_t rows,
+                            int32_t row0, const float *scale, const float *x, int32_t ldx, float *y, int32_t ldy) {
     __m512 acc[4][4], acc2[4];
-    const float *base = (const float *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
-    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
-    const int32_t K = w->cols;
     int32_t k = 0;
     int i, p;
     for (i = 0; i < MB; ++i)
@@ -68,9 +67,16 @@ AINL T512 void tile_f32(const int MB, const int NP, const lsl_matrix *w, int32_t
         for (p = 0; p < NP; ++p) acc[0][p] = _mm512_add_ps(acc[0][p], acc2[p]);
     for (i = 0; i < MB; ++i)
         for (p = 0; p < NP; ++p) {
-            int32_t row0 = (p0 + p) * LSL_PANEL;
-            store_tile(acc[i][p], y + (size_t)i * ldy + row0, w->rows - row0, NULL);
+            int32_t r = row0 + p * LSL_PANEL;
+            store_tile(acc[i][p], y + (size_t)i * ldy + r, rows - r, scale ? scale + p * LSL_PANEL : NULL);
         }
+}
+
+AINL T512 void tile_f32(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const float *x, int32_t ldx,
+                        float *y, int32_t ldy) {
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
+    tile_f32_raw(MB, NP, (const float *)w->data + (size_t)p0 * pstride, pstride, w->cols, w->rows, p0 * LSL_PANEL,
+                 NULL, x, ldx, y, ldy);
 }
 
 /* int8 weights, float activations, without VNNI: byte kk of each 32-bit lane is the
@@ -118,53 +124,39 @@ AINL T512 void tile_i8(const int MB, const int NP, const lsl_matrix *w, int32_t 
         }
 }
 
-/* Panel groups of NP (weights stay in L1 across the row blocks), first to last or
- * last to first (`rev`), activation rows in blocks of 4. */
+/* Call TILE_CALL(MB, NP) with compile-time MB, NP in 1..4 (so each tile is its own
+ * fully unrolled, register-resident instance). */
+#define DISPATCH_4x4(mb, np, TILE_CALL)                                                            \
+    switch ((mb) * 8 + (np)) {                                                                     \
+    case 9: TILE_CALL(1, 1); break;  case 10: TILE_CALL(1, 2); break;                              \
+    case 11: TILE_CALL(1, 3); break; case 12: TILE_CALL(1, 4); break;                              \
+    case 17: TILE_CALL(2, 1); break; case 18: TILE_CALL(2, 2); break;                              \
+    case 19: TILE_CALL(2, 3); break; case 20: TILE_CALL(2, 4); break;                              \
+    case 25: TILE_CALL(3, 1); break; case 26: TILE_CALL(3, 2); break;                              \
+    case 27: TILE_CALL(3, 3); break; case 28: TILE_CALL(3, 4); break;                              \
+    case 33: TILE_CALL(4, 1); break; case 34: TILE_CALL(4, 2); break;                              \
+    case 35: TILE_CALL(4, 3); break; default: TILE_CALL(4, 4); break;                              \
+    }
+
+/* Groups of 4 panels (64 output rows; their weights stay in L1 while every block of
+ * 4 activation rows passes), first to last or last to first (`rev`). */
 #define GEMM_DRIVER(NAME, TILE)                                                                    \
     static T512 void NAME(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,   \
                           int32_t ldy, int rev) {                                                  \
-        int32_t panels = lsl_panels(w->rows), g, i;                                                \
-        if (m == 1) {                                                                              \
-            int32_t groups = (panels + 3) / 4;                                                     \
-            for (g = 0; g < groups; ++g) {                                                         \
-                int32_t p = 4 * (rev ? groups - 1 - g : g);                                        \
-                switch (panels - p < 4 ? panels - p : 4) {                                         \
-                case 4: TILE(1, 4, w, p, x, ldx, y, ldy); break;                                   \
-                case 3: TILE(1, 3, w, p, x, ldx, y, ldy); break;                                   \
-                case 2: TILE(1, 2, w, p, x, ldx, y, ldy); break;                                   \
-                default: TILE(1, 1, w, p, x, ldx, y, ldy); break;                                  \
-                }                                                                                  \
-            }                                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-        {                                                                                          \
-            int32_t groups = (panels + 1) / 2;                                                     \
-            for (g = 0; g < groups; ++g) {                                                         \
-                int32_t p = 2 * (rev ? groups - 1 - g : g);                                        \
-                int two = p + 2 <= panels;                                                         \
-                for (i = 0; i < m; i += 4) {                                                       \
-                    const float *xi = x + (size_t)i * ldx;                                         \
-                    float *yi = y + (size_t)i * ldy;                                               \
-                    int32_t mb = m - i < 4 ? m - i : 4;                                            \
-                    if (two) {                                                                     \
-                        switch (mb) {                                                              \
-                        case 4: TILE(4, 2, w, p, xi, ldx, yi, ldy); break;                         \
-                        case 3: TILE(3, 2, w, p, xi, ldx, yi, ldy); break;                         \
-                        case 2: TILE(2, 2, w, p, xi, ldx, yi, ldy); break;                         \
-                        default: TILE(1, 2, w, p, xi, ldx, yi, ldy); break;                        \
-                        }                                                                          \
-                    } else {                                                                       \
-                        switch (mb) {                                                              \
-                        case 4: TILE(4, 1, w, p, xi, ldx, yi, ldy); break;                         \
-                        case 3: TILE(3, 1, w, p, xi, ldx, yi, ldy); break;                         \
-                        case 2: TILE(2, 1, w, p, xi, ldx, yi, ldy); break;                         \
-                        default: TILE(1, 1, w, p, xi, ldx, yi, ldy); break;                        \
-                        }                                                                          \
-                    }                                                                              \
-                }                                                                                  \
+        int32_t panels = lsl_panels(w->rows), groups = (panels + 3) / 4, g, i;                     \
+        for (g = 0; g < groups; ++g) {                                                             \
+            int32_t p = 4 * (rev ? groups - 1 - g : g), np = panels - p < 4 ? panels - p : 4;      \
+            for (i = 0; i < m; i += 4) {                                                           \
+                const float *xi = x + (size_t)i * ldx;                                             \
+                float *yi = y + (size_t)i * ldy;                                                   \
+                int32_t mb = m - i < 4 ? m - i : 4;                                                \
+                DISPATCH_4x4(mb, np, TILE##_CALL)                                                  \
             }                                                                                      \
         }                                                                                          \
     }
+
+#define tile_f32_CALL(MB, NP) tile_f32(MB, NP, w, p, xi, ldx, yi, ldy)
+#define tile_i8_CALL(MB, NP) tile_i8(MB, NP, w, p, xi, ldx, yi, ldy)
 
 GEMM_DRIVER(gemm_f32, tile_f32)
 GEMM_DRIVER(gemm_i8_float, tile_i8)
@@ -187,10 +179,28 @@ AINL T512VNNI void tile_vnni(const int L, const int MB, const int NP, const lsl_
     const int32_t K4 = w->kpad / 4;
     int32_t k;
     int i, p, l;
-    for (l = 0; l < L; ++l)
+    for (l = 0; l < 3; ++l)
         for (i = 0; i < MB; ++i)
             for (p = 0; p < NP; ++p) acc[l][i][p] = _mm512_setzero_si512();
-    for (k = 0; k < K4; ++k) {
+    k = 0;
+    if (L == 1 && MB == 1) { /* odd k4 into a second set (the unused limb slots): more
+                              * dot products in flight for the single-stream step */
+        for (; k + 1 < K4; k += 2) {
+            int32_t q0, q1;
+            __m512i x0, x1;
+            memcpy(&q0, u + 4 * k, 4);
+            memcpy(&q1, u + 4 * k + 4, 4);
+            x0 = _mm512_set1_epi32(q0);
+            x1 = _mm512_set1_epi32(q1);
+            for (p = 0; p < NP; ++p) {
+                const int8_t *wp = base + p * pstride + (size_t)k * 64;
+                acc[0][0][p] = _mm512_dpbusd_epi32(acc[0][0][p], x0, _mm512_loadu_si512((const void *)wp));
+                acc[1][0][p] = _mm512_dpbusd_epi32(acc[1][0][p], x1, _mm512_loadu_si512((const void *)(wp + 64)));
+            }
+        }
+        for (p = 0; p < NP; ++p) acc[0][0][p] = _mm512_add_epi32(acc[0][0][p], acc[1][0][p]);
+    }
+    for (; k < K4; ++k) {
         __m512i wv[4];
         for (p = 0; p < NP; ++p) wv[p] = _mm512_loadu_si512((const void *)(base + p * pstride + (size_t)k * 64));
         for (l = 0; l < L; ++l)
@@ -229,7 +239,7 @@ AINL T512VNNI void vnni_driver(const int L, const lsl_matrix *w, int32_t m, cons
                                size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
     int32_t panels = lsl_panels(w->rows), g, i;
     if (m == 1) {
-        const int NPG = L == 1 ? 4 : 4; /* 4 panels x L limbs accumulators */
+        const int NPG = 4; /* 4 panels x L limbs accumulators */
         int32_t groups = (panels + NPG - 1) / NPG;
         for (g = 0; g < groups; ++g) {
             int32_t p = NPG * (rev ? groups - 1 - g : g);
@@ -242,30 +252,33 @@ AINL T512VNNI void vnni_driver(const int L, const lsl_matrix *w, int32_t m, cons
         }
         return;
     }
-    {
-        const int MBMAX = L == 1 ? 4 : 2;
+    if (L == 1) {
+        int32_t groups = (panels + 3) / 4;
+        for (g = 0; g < groups; ++g) {
+            int32_t p = 4 * (rev ? groups - 1 - g : g), np = panels - p < 4 ? panels - p : 4;
+            for (i = 0; i < m; i += 4) {
+                const uint8_t *ui = u + (size_t)i * ldu;
+                float *yi = y + (size_t)i * ldy;
+                int32_t mb = m - i < 4 ? m - i : 4;
+#define VNNI1_CALL(MB, NP) tile_vnni(1, MB, NP, w, p, ui, ldu, lstride, xs + i, yi, ldy)
+                DISPATCH_4x4(mb, np, VNNI1_CALL)
+#undef VNNI1_CALL
+            }
+        }
+    } else { /* three limbs: at most 2 rows x 2 panels x 3 = 12 accumulators */
         int32_t groups = (panels + 1) / 2;
         for (g = 0; g < groups; ++g) {
             int32_t p = 2 * (rev ? groups - 1 - g : g);
             int two = p + 2 <= panels;
-            for (i = 0; i < m; i += MBMAX) {
+            for (i = 0; i < m; i += 2) {
                 const uint8_t *ui = u + (size_t)i * ldu;
                 float *yi = y + (size_t)i * ldy;
-                int32_t mb = m - i < MBMAX ? m - i : MBMAX;
-                if (two) {
-                    switch (mb) {
-                    case 4: tile_vnni(L, 4, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
-                    case 3: tile_vnni(L, 3, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
-                    case 2: tile_vnni(L, 2, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
-                    default: tile_vnni(L, 1, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
-                    }
+                if (m - i >= 2) {
+                    if (two) tile_vnni(L, 2, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy);
+                    else tile_vnni(L, 2, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy);
                 } else {
-                    switch (mb) {
-                    case 4: tile_vnni(L, 4, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
-                    case 3: tile_vnni(L, 3, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
-                    case 2: tile_vnni(L, 2, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
-                    default: tile_vnni(L, 1, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
-                    }
+                    if (two) tile_vnni(L, 1, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy);
+                    else tile_vnni(L, 1, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy);
                 }
             }
         }
@@ -321,9 +334,52 @@ static T512 void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float 
     }
 }
 
+/* Many activation rows (the batched input projection, B >= 8 streams): unpack two
+ * int8 panels at a time to float in `scratch` (2 * kpad * 16 floats, reused for
+ * every row block, so in L1) and run the fp32 tile on them; the arithmetic is then
+ * exactly a float product with the dequantized weights. */
+static T512 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
+                                  int32_t ldy, int rev, float *scratch) {
+    const int32_t panels = lsl_panels(w->rows), groups = (panels + 3) / 4, K4 = w->kpad / 4;
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
+    int32_t g, i, k4;
+    for (g = 0; g < groups; ++g) {
+        int32_t p = 4 * (rev ? groups - 1 - g : g), np = panels - p < 4 ? panels - p : 4, q;
+        const float *sc = w->scale + p * LSL_PANEL;
+        const int32_t r0 = p * LSL_PANEL;
+        for (q = 0; q < np; ++q) {
+            const int8_t *src = (const int8_t *)w->data + (size_t)(p + q) * pstride;
+            float *dst = scratch + q * pstride;
+            for (k4 = 0; k4 < K4; ++k4) {
+                __m512i v = _mm512_loadu_si512((const void *)(src + (size_t)k4 * 64));
+                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 0) * LSL_PANEL, i8_lane(v, 0));
+                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 1) * LSL_PANEL, i8_lane(v, 1));
+                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 2) * LSL_PANEL, i8_lane(v, 2));
+                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 3) * LSL_PANEL, i8_lane(v, 3));
+            }
+        }
+        for (i = 0; i < m; i += 4) {
+            const float *xi = x + (size_t)i * ldx;
+            float *yi = y + (size_t)i * ldy;
+            int32_t mb = m - i < 4 ? m - i : 4;
+#define UNPACKED_CALL(MB, NP) tile_f32_raw(MB, NP, scratch, pstride, w->cols, w->rows, r0, sc, xi, ldx, yi, ldy)
+            DISPATCH_4x4(mb, np, UNPACKED_CALL)
+#undef UNPACKED_CALL
+        }
+    }
+}
+
+/* Activation rows from which unpacking to float beats three VNNI limb passes: the
+ * limbs cost 3x the int8 arithmetic, unpacking is paid once per call. */
+#define LSL_UNPACK_ROWS 8
+
 static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
                                   int32_t ldy, int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
+    if (m >= LSL_UNPACK_ROWS) {
+        gemm_i8_unpacked(w, m, x, ldx, y, ldy, rev, (float *)work);
+        return;
+    }
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     quantize_limbs(m, w->cols, w->kpad, x, ldx, u, lstride, xs);

@@ -155,6 +155,16 @@ static size_t matmul_scratch(const lsl_model *model, int32_t rows_in, int32_t ro
 
 /* ---- whole sequences ------------------------------------------------------------------ */
 
+/* Steps whose input projections are computed together: all of them when they fit in
+ * about 256 KB (they stay in L2 for the recurrence that reads them), else fewer, but
+ * at least 8 activation rows per matmul where T allows. */
+static int32_t chunk_steps(int32_t batch, int32_t t, int32_t gh) {
+    int64_t fit = ((int64_t)1 << 16) / ((int64_t)batch * gh);
+    int64_t c = fit < 1 ? 1 : fit;
+    if (c * batch < 8) c = (8 + batch - 1) / batch;
+    return (int32_t)(c < t ? c : t);
+}
+
 typedef struct run_bufs {
     float *xin, *buf_a, *buf_b, *gates, *rec, *tmp, *state0, *pooled;
     void *mm;
@@ -165,6 +175,14 @@ static size_t run_layout(const lsl_model *model, int32_t batch, int32_t t, char 
     dims d = model_dims(model);
     size_t rows = (size_t)batch * (size_t)t;
     run_bufs dummy;
+    size_t chunk_floats = 0;
+    int32_t chunk_rows = 0, k;
+    for (k = 0; k < model->num_layers; ++k) { /* the largest chunk of any layer */
+        int32_t gh = gates_of(model->layers[k].cell) * model->layers[k].hidden_size;
+        int32_t r = chunk_steps(batch, t, gh) * batch;
+        chunk_floats = max_sz(chunk_floats, (size_t)r * gh);
+        chunk_rows = r > chunk_rows ? r : chunk_rows;
+    }
     if (!b) b = &dummy;
     a.base = base;
     a.used = 0;
@@ -172,12 +190,12 @@ static size_t run_layout(const lsl_model *model, int32_t batch, int32_t t, char 
     b->xin = (float *)lsl_take(&a, lsl_fl(rows * (size_t)lsl_model_input_size(model)));
     b->buf_a = (float *)lsl_take(&a, lsl_fl(rows * d.feat_max));
     b->buf_b = (float *)lsl_take(&a, lsl_fl(rows * d.feat_max));
-    b->gates = (float *)lsl_take(&a, lsl_fl(rows * d.gates_max));
+    b->gates = (float *)lsl_take(&a, lsl_fl(chunk_floats));
     b->rec = (float *)lsl_take(&a, lsl_fl((size_t)batch * d.gates_max));
     b->tmp = (float *)lsl_take(&a, lsl_fl((size_t)batch * max_sz(d.hidden_max, d.feat_max)));
     b->state0 = (float *)lsl_take(&a, lsl_fl(lsl_model_state_floats(model, batch)));
     b->pooled = (float *)lsl_take(&a, lsl_fl((size_t)batch * d.feat_max));
-    b->mm = lsl_take(&a, max_sz(matmul_scratch(model, (int32_t)rows, batch,
+    b->mm = lsl_take(&a, max_sz(matmul_scratch(model, chunk_rows, batch,
                                            model->head_mode == LSL_HEAD_EACH ? t : batch), LSL_ALIGN));
     return a.used;
 }
@@ -217,18 +235,26 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
                           const run_bufs *bf) {
     const lsl_direction *dr = &l->dir[d];
     const int32_t H = l->hidden_size, O = out_of(l), GH = gates_of(l->cell) * H;
-    const int32_t rows = batch * t;
-    int32_t s, b;
+    const int32_t chunk = chunk_steps(batch, t, GH);
+    int32_t s, b, first = 0;
     float *G = bf->gates;
-    if (l->cell == LSL_LSTM)
-        fill_bias(rows, GH, dr->b_ih, dr->b_hh, G, GH);
-    else
-        fill_bias(rows, GH, dr->b_ih, NULL, G, GH);
-    lsl_matmul_unchecked(kern, &dr->w_ih, rows, in, l->input_size, G, GH, bf->mm, 0);
 
     for (s = 0; s < t; ++s) {
         const int32_t step = d == 0 ? s : t - 1 - s;
-        float *g = G + (size_t)step * batch * GH;
+        float *g;
+        if (s % chunk == 0) {
+            /* Input projections of the next `chunk` steps (in time order) as one
+             * matmul: G (n*B, G*H) = bias + X @ W_ih^T. */
+            int32_t n = t - s < chunk ? t - s : chunk, rows = n * batch;
+            first = d == 0 ? s : t - s - n;
+            if (l->cell == LSL_LSTM)
+                fill_bias(rows, GH, dr->b_ih, dr->b_hh, G, GH);
+            else
+                fill_bias(rows, GH, dr->b_ih, NULL, G, GH);
+            lsl_matmul_unchecked(kern, &dr->w_ih, rows, in + (size_t)first * batch * l->input_size, l->input_size,
+                                 G, GH, bf->mm, 0);
+        }
+        g = G + (size_t)(step - first) * batch * GH;
         float *o = out + (size_t)step * batch * ldo + (size_t)d * O;
         if (l->cell == LSL_LSTM) {
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm, s & 1);
