@@ -8,6 +8,9 @@ median and 90th percentile of ``reps`` timed repetitions after a warm-up:
 * ``step`` mode: T calls of one step each with the state carried; time per step
   (each repetition times all T steps and divides by T, so timer overhead is amortised).
 
+Engines take turns repetition by repetition (not one engine's repetitions after the
+other's), so a busy spell on a shared machine slows all engines alike.
+
 Each case also reports its arithmetic rate as a fraction of this core's peak MAC
 rate, measured by :func:`peak_macs` (fp32 FMA, or int8 VNNI for engines whose
 matrix products are int8 x int8), and its largest relative deviation from
@@ -297,15 +300,20 @@ def _runner(engine: str, module, cell: str, batch: int, threads: int) -> Runner:
 
 # ----- timing ----------------------------------------------------------------------------
 
-def _times(fn: Callable[[], Any], reps: int, warmup: int) -> np.ndarray:
-    for _ in range(warmup):
-        fn()
-    out = np.empty(reps)
+def _times_interleaved(calls: dict[str, Callable[[], Any]], reps: int, warmup: int) -> dict[str, np.ndarray]:
+    """Microseconds of each call, the engines taking turns repetition by repetition, so
+    that a slow spell of a shared machine hits every engine alike and the ratios
+    between engines stay meaningful."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    out = {name: np.empty(reps) for name in calls}
     for i in range(reps):
-        start = time.perf_counter()
-        fn()
-        out[i] = time.perf_counter() - start
-    return out * 1e6
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            out[name][i] = (time.perf_counter() - start) * 1e6
+    return out
 
 
 def _rel_err(got: np.ndarray, ref: np.ndarray) -> float:
@@ -362,37 +370,40 @@ def bench(
         with torch.inference_mode():
             reference = module(torch.from_numpy(x))[0].numpy().astype(np.float64)
         macs_step = _macs_per_step(cell, input_size, hidden_size, num_layers) * batch
+        runners = {engine: _runner(engine, module, cell, batch, threads) for engine in engines}
+        steps = [np.ascontiguousarray(x[:, t]) for t in range(seq_len)]
         cases = []
-        for engine in engines:
-            run, step, reset = _runner(engine, module, cell, batch, threads)
-            for mode in modes:
+        for mode in modes:
+            calls: dict[str, Callable[[], Any]] = {}
+            errors: dict[str, float] = {}
+            for engine, (run, step, reset) in runners.items():
                 if mode == "sequence":
-                    err = _rel_err(run(x), reference)
-                    times = _times(lambda: run(x), reps, warmup)
-                    macs = macs_step * seq_len
+                    calls[engine] = (lambda run=run: run(x))
+                    errors[engine] = _rel_err(run(x), reference)
                 else:
-                    steps = [np.ascontiguousarray(x[:, t]) for t in range(seq_len)]
-
-                    def whole() -> list[np.ndarray]:
+                    def whole(step=step, reset=reset) -> list[np.ndarray]:
                         reset()
                         return [step(s) for s in steps]
 
+                    calls[engine] = whole
                     got = np.stack([np.asarray(o).reshape(batch, -1) for o in whole()], axis=1)
-                    err = _rel_err(got, reference)
-                    times = _times(whole, reps, warmup) / seq_len
-                    macs = macs_step
-                median = float(np.median(times))
+                    errors[engine] = _rel_err(got, reference)
+            times = _times_interleaved(calls, reps, warmup)
+            for engine in engines:
+                t_us = times[engine] / (seq_len if mode == "step" else 1)
+                macs = macs_step * (1 if mode == "step" else seq_len)
+                median = float(np.median(t_us))
                 kind = PEAK_KIND.get(engine, "fp32")
                 peak = peak_macs(kind) or peak_macs("fp32")
                 rate = macs / (median * 1e-6)
                 cases.append({
                     "engine": engine, "input_size": input_size, "hidden_size": hidden_size, "seq_len": seq_len,
                     "batch": batch, "mode": mode, "median_us": round(median, 3),
-                    "p90_us": round(float(np.percentile(times, 90)), 3),
+                    "p90_us": round(float(np.percentile(t_us, 90)), 3),
                     "cell": cell, "num_layers": num_layers, "threads": 1 if engine.startswith("lstmlite") else threads,
                     "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
                     "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
-                    "max_rel_err": float(f"{err:.3g}"),
+                    "max_rel_err": float(f"{errors[engine]:.3g}"),
                 })
                 log.info("%s %s: median %.1f us", engine, mode, median)
     finally:

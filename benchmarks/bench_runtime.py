@@ -1,0 +1,104 @@
+"""Native runtime latency against PyTorch and ONNX Runtime: the cases of the runtime
+issue, written to ``benchmarks/results/runtime.json``.
+
+Cases (LSTM, 1 layer, 1 thread for every engine, medians of ``--reps`` >= 30):
+  seq-40x128    I=40,  H=128, T=100, B=1,  whole sequence
+  seq-128x256   I=128, H=256, T=100, B=1,  whole sequence
+  step-40x128   I=40,  H=128, one step at a time from Python (time per step)
+  batch32       I=40,  H=128, T=100, B=32, whole sequence (throughput)
+
+Every case is also expressed as a fraction of this core's measured peak MAC rate
+(fp32 FMA, or int8 VNNI for engines whose products are int8), and checked against
+torch-fp32's outputs (``max_rel_err``). The targets of the issue are evaluated from
+ratios measured in this one run and stored under ``targets``.
+
+Run:  python benchmarks/bench_runtime.py [--reps 30] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, machine  # noqa: E402
+
+from lstmlite.runtime.bench import ENGINES, bar_chart, bench, format_table, machine_info  # noqa: E402
+
+CASES = {
+    "seq-40x128": dict(input_size=40, hidden_size=128, seq_len=100, batch=1, modes=["sequence"]),
+    "seq-128x256": dict(input_size=128, hidden_size=256, seq_len=100, batch=1, modes=["sequence"]),
+    "step-40x128": dict(input_size=40, hidden_size=128, seq_len=100, batch=1, modes=["step"]),
+    "batch32": dict(input_size=40, hidden_size=128, seq_len=100, batch=32, modes=["sequence"]),
+}
+
+
+def _median(rows, case, engine):
+    for r in rows:
+        if r["case"] == case and r["engine"] == engine:
+            return r["median_us"]
+    return None
+
+
+def evaluate_targets(rows: list[dict]) -> list[dict]:
+    """The issue's targets, each for the two int8 forms of lstmlite."""
+    out = []
+    for ours in ("lstmlite-int8", "lstmlite-int8-dyn"):
+        checks = [
+            ("seq-40x128", "onnxruntime-int8", "time ratio", 0.2),
+            ("seq-40x128", "torch-fp32", "time ratio", 0.1),
+            ("seq-128x256", "onnxruntime-int8", "time ratio", 0.33),
+        ]
+        for case, peer, kind, goal in checks:
+            a, b = _median(rows, case, ours), _median(rows, case, peer)
+            if a and b:
+                out.append({"case": case, "engine": ours, "versus": peer, "measure": kind, "value": round(a / b, 4),
+                            "goal": f"<= {goal}", "met": a / b <= goal})
+        step = _median(rows, "step-40x128", ours)
+        if step:
+            out.append({"case": "step-40x128", "engine": ours, "versus": None, "measure": "us per step from Python",
+                        "value": step, "goal": "<= 3", "met": step <= 3.0})
+        a, b = _median(rows, "batch32", ours), _median(rows, "batch32", "onnxruntime-int8")
+        if a and b:
+            out.append({"case": "batch32", "engine": ours, "versus": "onnxruntime-int8", "measure": "throughput ratio",
+                        "value": round(b / a, 4), "goal": ">= 1.5", "met": b / a >= 1.5})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="5 repetitions, results not written")
+    parser.add_argument("--out", default=str(RESULTS / "runtime.json"))
+    parser.add_argument("--chart", default=None, metavar="PNG", help="also draw a bar chart")
+    args = parser.parse_args(argv)
+    reps = 5 if args.quick else args.reps
+    rows = []
+    for name, case in CASES.items():
+        result = bench(engines=ENGINES, reps=reps, warmup=args.warmup, **case)
+        for row in result["cases"]:
+            rows.append({"case": name, **row})
+        print(f"== {name}\n{format_table(result['cases'])}\n", flush=True)
+    targets = evaluate_targets(rows)
+    for t in targets:
+        print(f"{t['case']:12s} {t['engine']:18s} {t['measure']:24s} vs {str(t['versus']):17s} "
+              f"{t['value']:8.3f} (goal {t['goal']}) {'met' if t['met'] else 'NOT met'}")
+    if args.quick:
+        return 0
+    payload = {"benchmark": "runtime", "date": dt.date.today().isoformat(),
+               "machine": {**machine(), **machine_info()}, "reps": reps, "rows": rows, "targets": targets}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    if args.chart:
+        bar_chart(rows, args.chart)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
