@@ -163,14 +163,63 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
 
 
 def load_run_data(run: Run, source: str | None = None):
-    """The data a run was trained on (or ``source`` in its place, same preprocessing)."""
+    """The data a run was trained on, or ``source`` prepared as the run's data was.
+
+    Another source is re-expressed in the run's terms: token ids through the run's
+    vocabulary (unknown words become ``<unk>``), labels in the run's class order, and
+    features/targets with the run's normalisation, so the model sees what it learned.
+    """
     from ..data import DataSpec, load_data
 
     spec = dict(run.config["data"])
-    if source is not None:
-        spec["source"] = source
-        spec.pop("format", None)
-    return load_data(DataSpec.from_dict(spec))
+    if source is None:
+        return load_data(DataSpec.from_dict(spec))
+    spec["source"] = source
+    for key in ("format", "test_path"):
+        spec.pop(key, None)
+    return _align_to_run(load_data(DataSpec.from_dict(spec)), run)
+
+
+def _align_to_run(data: Any, run: Run) -> Any:
+    import numpy as np
+
+    from ..data import Vocabulary
+
+    if data.vocab is not None and run.vocab is not None:
+        run_vocab = Vocabulary.from_dict(run.vocab)
+        remap = np.array([run_vocab.id(token) for token in data.vocab.tokens], dtype=np.int64)
+        for split in data.splits.values():
+            split.x = remap[split.x]
+            if data.task == "lm":
+                split.y = remap[split.y]
+        data.vocab = run_vocab
+    run_classes = list(run.config.get("class_names") or [])
+    if data.task == "classify" and run_classes and list(data.class_names) != run_classes:
+        missing = sorted(set(data.class_names) - set(run_classes))
+        if missing:
+            raise ValueError(f"{data.name}: labels {missing[:5]} were not seen when the run was trained")
+        order = np.array([run_classes.index(name) for name in data.class_names], dtype=np.int64)
+        for split in data.splits.values():
+            split.y = order[split.y]
+        data.class_names, data.n_classes = run_classes, len(run_classes)
+    run_stats = run.config.get("stats") or {}
+    if data.vocab is None and "mean" in run_stats and "mean" in data.stats:
+        old_mean, old_std = np.asarray(data.stats["mean"]), np.asarray(data.stats["std"])
+        new_mean, new_std = np.asarray(run_stats["mean"]), np.asarray(run_stats["std"])
+        for split in data.splits.values():
+            valid = (np.arange(split.x.shape[1])[None, :] < split.lengths[:, None])[..., None]
+            raw = split.x * old_std + old_mean
+            split.x = np.where(valid, (raw - new_mean) / new_std, 0.0).astype(split.x.dtype)
+            if data.task == "forecast":
+                t_old = (data.stats["target_mean"], data.stats["target_std"])
+                t_new = (run_stats["target_mean"], run_stats["target_std"])
+                split.y = ((split.y * t_old[1] + t_old[0] - t_new[0]) / t_new[1]).astype(split.y.dtype)
+                if split.naive is not None:
+                    split.naive = ((split.naive * t_old[1] + t_old[0] - t_new[0]) / t_new[1]).astype(
+                        split.naive.dtype)
+        data.stats = {**data.stats, **{k: v for k, v in run_stats.items()
+                                       if k in ("mean", "std", "target_mean", "target_std")}}
+    return data
 
 
 def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test") -> dict[str, Any]:

@@ -1,0 +1,52 @@
+"""fit / evaluate_run on real (small) data, and evaluation on another file in the run's terms."""
+
+import numpy as np
+import pytest
+
+from lstmlite.io import load_run
+from lstmlite.train import evaluate_run, fit, load_run_data
+
+
+def _write_csv(path, rows):
+    path.write_text("text,label\n" + "\n".join(f"{t},{l}" for t, l in rows) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("textrun")
+    rng = np.random.default_rng(0)
+    words = {"pos": ["good", "great", "fine", "nice"], "neg": ["bad", "awful", "poor", "sad"]}
+    rows = []
+    for i in range(240):
+        label = ["pos", "neg"][i % 2]
+        rows.append((" ".join(rng.choice(words[label], 4)) + " movie", label))
+    _write_csv(root / "train.csv", rows)
+    run = fit({"data": {"source": str(root / "train.csv"), "task": "classify"},
+               "model": {"embed_dim": 8, "hidden_size": 8},
+               "train": {"epochs": 6, "lr": 0.02, "batch_size": 16}}, root / "run", progress=False)
+    return root, run
+
+
+def test_fit_writes_metrics_keyed_as_design_says(text_run):
+    _, run = text_run
+    m = run.metrics
+    assert m["task"] == "classify" and m["metric_name"] == "accuracy" and m["metric"] > 0.9
+    assert m["params"] == run.model.params() and 0 < m["size_bytes"] <= 4 * m["params"]
+    assert m["macs_per_step"] == run.model.macs_per_step()
+
+
+def test_eval_on_another_file_uses_the_runs_vocabulary_and_classes(text_run):
+    root, run = text_run
+    # another file: new words, labels in the opposite first-seen order
+    rows = [("bad sad poor awful movie", "neg") if i % 2 == 0 else ("great good nice fine movie", "pos")
+            for i in range(60)]
+    rows[0] = ("zebra zebra zebra zebra movie", "neg")  # words the run never saw
+    _write_csv(root / "other.csv", rows)
+    data = load_run_data(load_run(root / "run"), str(root / "other.csv"))
+    assert data.class_names == run.config["class_names"]
+    vocab = load_run(root / "run").vocab["tokens"]
+    assert "zebra" not in vocab
+    all_ids = np.concatenate([split.x.ravel() for split in data.splits.values()])
+    assert int(all_ids.max()) < len(vocab) and 1 in all_ids  # the run's ids; zebra became <unk> (1)
+    result = evaluate_run(root / "run", source=str(root / "other.csv"), split="test")
+    assert result["metric"] > 0.9  # meaningless if ids or labels were the new file's own
