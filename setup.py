@@ -26,6 +26,7 @@ SOURCES = [
     f"{RUNTIME}/lsl_kern_avx2.c",
     f"{RUNTIME}/lsl_kern_avx512.c",
     f"{RUNTIME}/lsl_probe.c",
+    f"{RUNTIME}/lsl_int.c",
 ]
 
 if sys.platform == "win32":  # MSVC: no target attributes, portable kernels only

@@ -14,6 +14,7 @@ Example:
 """
 
 from .engine import Engine, RuntimeError_, StreamState, best_isa, has_vnni, isa, set_isa
+from .integer import IntegerEngine
 from .loading import export_lsl, load, spec_from_run
 from .lsl import LslFormatError, ModelSpec, QTensor, quantize_rows, read_lsl, spec_from_module, \
     spec_from_state_dict, write_lsl
@@ -21,5 +22,5 @@ from .lsl import LslFormatError, ModelSpec, QTensor, quantize_rows, read_lsl, sp
 __all__ = [
     "Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni",
     "ModelSpec", "QTensor", "LslFormatError", "quantize_rows", "read_lsl", "write_lsl",
-    "spec_from_module", "spec_from_state_dict", "load", "export_lsl", "spec_from_run",
+    "spec_from_module", "spec_from_state_dict", "load", "export_lsl", "spec_from_run", "IntegerEngine",
 ]

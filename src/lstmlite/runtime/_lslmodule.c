@@ -18,6 +18,9 @@
 
 #include "lsl.h"
 
+#define LSL_ALIGN_PY 64
+static size_t lsl_round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
 static PyObject *LslError; /* lstmlite.runtime._lsl.Error (a ValueError) */
 
 static int raise_rc(int rc) {
@@ -104,9 +107,10 @@ static int get_buf(PyObject *obj, Py_buffer *view, char fmt, int writable, const
     if (!((fmt == 'f' && strcmp(f, "f") == 0 && view->itemsize == 4) ||
           (fmt == 'i' && (strcmp(f, "i") == 0 || (strcmp(f, "l") == 0 && view->itemsize == 4)) &&
            view->itemsize == 4) ||
-          (fmt == 'b' && strcmp(f, "b") == 0 && view->itemsize == 1))) {
+          (fmt == 'b' && strcmp(f, "b") == 0 && view->itemsize == 1) ||
+          (fmt == 'h' && strcmp(f, "h") == 0 && view->itemsize == 2))) {
         PyErr_Format(PyExc_TypeError, "%s must be %s", what,
-                     fmt == 'f' ? "float32" : (fmt == 'i' ? "int32" : "int8"));
+                     fmt == 'f' ? "float32" : (fmt == 'i' ? "int32" : (fmt == 'b' ? "int8" : "int16")));
         PyBuffer_Release(view);
         return -1;
     }
@@ -413,6 +417,254 @@ static PyTypeObject StreamType = {
     .tp_getset = Stream_getset,
 };
 
+/* ---- integer-only models ------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    void *raw;       /* arena: directions, weights, parameters (copied) */
+    void *raw_work;  /* step workspace (calls hold the GIL, so one per model is safe) */
+    void *work;
+    size_t work_bytes;
+    lsl_int_model model;
+    int ready;
+} IntModelObject;
+
+static void IntModel_dealloc(IntModelObject *self) {
+    PyMem_RawFree(self->raw);
+    PyMem_RawFree(self->raw_work);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* IntModel(cell, num_directions, dirs): dirs is a list (layer-major) of tuples
+ * (input_size, hidden_size, cell_frac, input_bits, w_ih, w_hh, b_ih, b_hh, m_ih,
+ * shift_ih, m_hh, shift_hh); arrays are C-contiguous int8 (weights) / int32 buffers,
+ * copied into the model. */
+static int IntModel_init(IntModelObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"cell", "num_directions", "dirs", NULL};
+    int cell, ndir, rc;
+    PyObject *dirs;
+    Py_ssize_t n, i;
+    size_t total = 0;
+    char *arena;
+    lsl_int_direction *out;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iiO!", kwlist, &cell, &ndir, &PyList_Type, &dirs)) return -1;
+    n = PyList_GET_SIZE(dirs);
+    if (n < 1 || ndir < 1 || n % ndir != 0) {
+        PyErr_SetString(PyExc_ValueError, "dirs must hold num_layers * num_directions entries");
+        return -1;
+    }
+    PyMem_RawFree(self->raw);
+    PyMem_RawFree(self->raw_work);
+    self->raw = self->raw_work = NULL;
+    self->ready = 0;
+    /* pass 1: sizes */
+    total = lsl_round_up(sizeof(lsl_int_direction) * (size_t)n, LSL_ALIGN_PY);
+    for (i = 0; i < n; ++i) {
+        PyObject *t = PyList_GET_ITEM(dirs, i);
+        Py_ssize_t k;
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 12) {
+            PyErr_SetString(PyExc_TypeError, "each direction is a 12-tuple");
+            return -1;
+        }
+        for (k = 4; k < 12; ++k) {
+            Py_buffer b;
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, k), &b, PyBUF_C_CONTIGUOUS) < 0) return -1;
+            total += lsl_round_up((size_t)b.len, LSL_ALIGN_PY);
+            PyBuffer_Release(&b);
+        }
+    }
+    arena = (char *)aligned_alloc64(total, &self->raw);
+    if (!arena) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    out = (lsl_int_direction *)arena;
+    arena += lsl_round_up(sizeof(lsl_int_direction) * (size_t)n, LSL_ALIGN_PY);
+    /* pass 2: copy, checking every array's size against the declared shapes */
+    for (i = 0; i < n; ++i) {
+        PyObject *t = PyList_GET_ITEM(dirs, i);
+        lsl_int_direction *d = &out[i];
+        long I = PyLong_AsLong(PyTuple_GET_ITEM(t, 0)), H = PyLong_AsLong(PyTuple_GET_ITEM(t, 1));
+        long G = cell == LSL_LSTM ? 4 : 3;
+        Py_ssize_t k;
+        const void **slots[8];
+        size_t want[8];
+        if (PyErr_Occurred()) return -1;
+        if (I <= 0 || H <= 0 || I > (1 << 24) || H > (1 << 20)) {
+            PyErr_SetString(PyExc_ValueError, "bad input or hidden size");
+            return -1;
+        }
+        d->input_size = (int32_t)I;
+        d->hidden_size = (int32_t)H;
+        d->cell_frac = (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(t, 2));
+        d->input_bits = (int32_t)PyLong_AsLong(PyTuple_GET_ITEM(t, 3));
+        if (PyErr_Occurred()) return -1;
+        slots[0] = (const void **)&d->w_ih; want[0] = (size_t)(G * H * I);
+        slots[1] = (const void **)&d->w_hh; want[1] = (size_t)(G * H * H);
+        slots[2] = (const void **)&d->b_ih; slots[3] = (const void **)&d->b_hh;
+        slots[4] = (const void **)&d->m_ih; slots[5] = (const void **)&d->shift_ih;
+        slots[6] = (const void **)&d->m_hh; slots[7] = (const void **)&d->shift_hh;
+        for (k = 2; k < 8; ++k) want[k] = (size_t)(G * H) * 4;
+        for (k = 0; k < 8; ++k) {
+            Py_buffer b;
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(t, 4 + k), &b, PyBUF_C_CONTIGUOUS) < 0) return -1;
+            if ((size_t)b.len != want[k]) {
+                PyBuffer_Release(&b);
+                PyErr_Format(PyExc_ValueError, "direction %zd: array %zd has %zd bytes, expected %zu", i, k,
+                             b.len, want[k]);
+                return -1;
+            }
+            memcpy(arena, b.buf, (size_t)b.len);
+            *slots[k] = arena;
+            arena += lsl_round_up((size_t)b.len, LSL_ALIGN_PY);
+            PyBuffer_Release(&b);
+        }
+    }
+    self->model.cell = cell;
+    self->model.num_directions = ndir;
+    self->model.num_layers = (int32_t)(n / ndir);
+    self->model.reserved = 0;
+    self->model.dirs = out;
+    rc = lsl_int_model_check(&self->model);
+    if (rc != LSL_OK) return raise_rc(rc);
+    self->work_bytes = lsl_int_step_bytes(&self->model, 1);
+    self->work = aligned_alloc64(self->work_bytes, &self->raw_work);
+    if (!self->work) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->ready = 1;
+    return 0;
+}
+
+/* run(x int16 (B, T, I), lengths int32 (B,) or None, state int16 or None, out int16 (B, T, D*H)) */
+static PyObject *IntModel_run(IntModelObject *self, PyObject *args) {
+    PyObject *x_obj, *len_obj, *st_obj, *out_obj;
+    Py_buffer x = {0}, len = {0}, st = {0}, out = {0};
+    void *raw = NULL, *work;
+    size_t need;
+    int rc = LSL_OK, k;
+    Py_ssize_t batch, steps, width = 0;
+    if (!self->ready) return raise_rc(LSL_ERR_ARG), NULL;
+    if (!PyArg_ParseTuple(args, "OOOO", &x_obj, &len_obj, &st_obj, &out_obj)) return NULL;
+    if (get_buf(x_obj, &x, 'h', 0, "x") < 0) return NULL;
+    if (x.ndim != 3 || x.shape[2] != self->model.dirs[0].input_size || x.shape[0] < 1 || x.shape[1] < 1) {
+        PyErr_SetString(PyExc_ValueError, "x must be (B, T, input_size) with B, T >= 1");
+        goto fail;
+    }
+    batch = x.shape[0];
+    steps = x.shape[1];
+    for (k = 0; k < self->model.num_directions; ++k)
+        width += self->model.dirs[(self->model.num_layers - 1) * self->model.num_directions + k].hidden_size;
+    if (len_obj != Py_None) {
+        if (get_buf(len_obj, &len, 'i', 0, "lengths") < 0) goto fail;
+        if (len.ndim != 1 || len.shape[0] != batch) {
+            PyErr_SetString(PyExc_ValueError, "lengths must be (B,)");
+            goto fail;
+        }
+    }
+    if (st_obj != Py_None) {
+        if (get_buf(st_obj, &st, 'h', 1, "state") < 0) goto fail;
+        if ((size_t)(st.len / 2) != lsl_int_state_values(&self->model, (int32_t)batch)) {
+            PyErr_SetString(PyExc_ValueError, "state has the wrong size");
+            goto fail;
+        }
+    }
+    if (get_buf(out_obj, &out, 'h', 1, "out") < 0) goto fail;
+    if (out.len / 2 != batch * steps * width) {
+        PyErr_SetString(PyExc_ValueError, "out has the wrong size");
+        goto fail;
+    }
+    need = lsl_int_run_bytes(&self->model, (int32_t)batch, (int32_t)steps);
+    if (!need) {
+        raise_rc(LSL_ERR_SHAPE);
+        goto fail;
+    }
+    work = aligned_alloc64z(need, &raw, 0);
+    if (!work) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = lsl_int_run(&self->model, (int32_t)batch, (int32_t)steps, (const int16_t *)x.buf,
+                     len.obj ? (const int32_t *)len.buf : NULL, (int16_t *)out.buf, st.obj ? (int16_t *)st.buf : NULL,
+                     work, need);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(raw);
+    if (rc != LSL_OK) raise_rc(rc);
+fail:
+    if (x.obj) PyBuffer_Release(&x);
+    if (len.obj) PyBuffer_Release(&len);
+    if (st.obj) PyBuffer_Release(&st);
+    if (out.obj) PyBuffer_Release(&out);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* step(x int16 (B, I), state int16 (in place), out int16 (B, H)) */
+static PyObject *IntModel_step(IntModelObject *self, PyObject *args) {
+    PyObject *x_obj, *st_obj, *out_obj;
+    Py_buffer x = {0}, st = {0}, out = {0};
+    Py_ssize_t batch;
+    const int32_t I = self->ready ? self->model.dirs[0].input_size : 0;
+    int rc;
+    if (!self->ready) return raise_rc(LSL_ERR_ARG), NULL;
+    if (!PyArg_ParseTuple(args, "OOO", &x_obj, &st_obj, &out_obj)) return NULL;
+    if (get_buf(x_obj, &x, 'h', 0, "x") < 0) return NULL;
+    if (x.len / 2 % I != 0 || x.len == 0) {
+        PyErr_SetString(PyExc_ValueError, "x must hold B * input_size values");
+        goto fail;
+    }
+    batch = x.len / 2 / I;
+    if (get_buf(st_obj, &st, 'h', 1, "state") < 0) goto fail;
+    if ((size_t)(st.len / 2) != lsl_int_state_values(&self->model, (int32_t)batch)) {
+        PyErr_SetString(PyExc_ValueError, "state has the wrong size for this batch");
+        goto fail;
+    }
+    if (get_buf(out_obj, &out, 'h', 1, "out") < 0) goto fail;
+    if (out.len / 2 != batch * self->model.dirs[self->model.num_layers * self->model.num_directions - 1].hidden_size) {
+        PyErr_SetString(PyExc_ValueError, "out has the wrong size");
+        goto fail;
+    }
+    rc = lsl_int_step(&self->model, (int32_t)batch, (const int16_t *)x.buf, (int16_t *)st.buf, (int16_t *)out.buf,
+                      self->work, self->work_bytes);
+    if (rc != LSL_OK) raise_rc(rc);
+fail:
+    if (x.obj) PyBuffer_Release(&x);
+    if (st.obj) PyBuffer_Release(&st);
+    if (out.obj) PyBuffer_Release(&out);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *IntModel_state_values(IntModelObject *self, PyObject *arg) {
+    long batch = PyLong_AsLong(arg);
+    if (batch == -1 && PyErr_Occurred()) return NULL;
+    if (!self->ready || batch < 1 || batch > (1 << 24)) {
+        PyErr_SetString(PyExc_ValueError, "batch must be positive (and the model initialised)");
+        return NULL;
+    }
+    return PyLong_FromSize_t(lsl_int_state_values(&self->model, (int32_t)batch));
+}
+
+static PyMethodDef IntModel_methods[] = {
+    {"run", (PyCFunction)IntModel_run, METH_VARARGS, "run(x, lengths, state, out): whole int16 sequences"},
+    {"step", (PyCFunction)IntModel_step, METH_VARARGS, "step(x, state, out): one step, state in place"},
+    {"state_values", (PyCFunction)IntModel_state_values, METH_O, "int16 values of state for a batch"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject IntModelType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "lstmlite.runtime._lsl.IntModel",
+    .tp_basicsize = sizeof(IntModelObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An integer-only LSTM/GRU (bit-exact with lstmlite.reference.integer).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)IntModel_init,
+    .tp_dealloc = (destructor)IntModel_dealloc,
+    .tp_methods = IntModel_methods,
+};
+
 /* ---- module functions ------------------------------------------------------------- */
 
 static PyObject *mod_isa_set(PyObject *Py_UNUSED(mod), PyObject *arg) {
@@ -538,15 +790,18 @@ static struct PyModuleDef lslmodule = {
 
 PyMODINIT_FUNC PyInit__lsl(void) {
     PyObject *m;
-    if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&StreamType) < 0) return NULL;
+    if (PyType_Ready(&ModelType) < 0 || PyType_Ready(&StreamType) < 0 || PyType_Ready(&IntModelType) < 0)
+        return NULL;
     m = PyModule_Create(&lslmodule);
     if (!m) return NULL;
     LslError = PyErr_NewException("lstmlite.runtime._lsl.Error", PyExc_ValueError, NULL);
     if (!LslError) goto fail;
     Py_INCREF(&ModelType);
     Py_INCREF(&StreamType);
+    Py_INCREF(&IntModelType);
     if (PyModule_AddObject(m, "Error", LslError) < 0 || PyModule_AddObject(m, "Model", (PyObject *)&ModelType) < 0 ||
-        PyModule_AddObject(m, "Stream", (PyObject *)&StreamType) < 0)
+        PyModule_AddObject(m, "Stream", (PyObject *)&StreamType) < 0 ||
+        PyModule_AddObject(m, "IntModel", (PyObject *)&IntModelType) < 0)
         goto fail;
     if (PyModule_AddIntConstant(m, "ACT_FLOAT", LSL_ACT_FLOAT) < 0 ||
         PyModule_AddIntConstant(m, "ACT_DYN8", LSL_ACT_DYN8) < 0 ||

@@ -53,6 +53,8 @@ extern "C" {
 #define LSL_ERR_FORMAT (-6)      /* malformed .lsl file */
 #define LSL_ERR_VERSION (-7)     /* .lsl file of a version this build cannot read */
 #define LSL_ERR_ISA (-8)         /* instruction set not available on this CPU */
+#define LSL_ERR_RANGE (-9)       /* integer input outside its declared width */
+#define LSL_ERR_OVERFLOW (-10)   /* an int32 accumulator would overflow (integer-only form) */
 
 /** One line describing an error code (static storage). */
 const char *lsl_strerror(int code);
@@ -222,6 +224,58 @@ size_t lsl_model_step_bytes(const lsl_model *model, int32_t batch);
  */
 int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const int32_t *tokens, float *state,
                    float *out, void *work, size_t work_bytes);
+
+/* ---- integer-only models -------------------------------------------------------------
+ *
+ * DESIGN decision 5b: int8 weights, int16 hidden and cell state, int32 accumulators,
+ * table-interpolated sigmoid/tanh. The arithmetic is lstmlite.reference.integer (LSTM)
+ * and lstmlite.reference.integer_gru (GRU), reproduced bit for bit: every rounding is
+ * half away from zero, every saturation point (SAT A..G there) is the same. Weights
+ * stay row-major; nothing is packed, so the same code serves a microcontroller.
+ */
+
+/** One layer and direction: G = 4 (LSTM) or 3 (GRU) gates of H units. */
+typedef struct lsl_int_direction {
+    int32_t input_size;   /* I */
+    int32_t hidden_size;  /* H */
+    int32_t cell_frac;    /* F: fraction bits of the LSTM cell state (5..15); unused by GRU */
+    int32_t input_bits;   /* 8 or 16: the range input values must lie in */
+    const int8_t *w_ih;   /* (G*H, I) row-major, in [-127, 127] */
+    const int8_t *w_hh;   /* (G*H, H) */
+    const int32_t *b_ih, *b_hh;          /* (G*H) in their accumulators' scale */
+    const int32_t *m_ih, *shift_ih;      /* (G*H) requantization of acc_x to Q3.12 */
+    const int32_t *m_hh, *shift_hh;      /* (G*H) the same for acc_h */
+} lsl_int_direction;
+
+typedef struct lsl_int_model {
+    int32_t cell;            /* LSL_LSTM or LSL_GRU */
+    int32_t num_layers;
+    int32_t num_directions;  /* 1 or 2 */
+    int32_t reserved;
+    const lsl_int_direction *dirs; /* (num_layers * num_directions), layer-major */
+} lsl_int_model;
+
+/** LSL_OK when sizes chain (layer k > 0 reads the int16 h of layer k - 1, D*H wide). */
+int lsl_int_model_check(const lsl_int_model *model);
+/** int16 values of the state of `batch` streams: per layer, per direction, h (B, H)
+ * then for LSTM c (B, H). */
+size_t lsl_int_state_values(const lsl_int_model *model, int32_t batch);
+/** Workspace bytes lsl_int_run / lsl_int_step need. */
+size_t lsl_int_run_bytes(const lsl_int_model *model, int32_t batch, int32_t t);
+size_t lsl_int_step_bytes(const lsl_int_model *model, int32_t batch);
+
+/**
+ * Whole sequences: x (batch, t, I) int16 holding input_bits-wide values, lengths as
+ * lsl_model_run, out (batch, t, D*H) int16 Q0.15 of the last layer, state (optional,
+ * lsl_int_state_values) read and overwritten.
+ * @return LSL_OK, LSL_ERR_RANGE (an input outside its width), LSL_ERR_OVERFLOW, ...
+ */
+int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int16_t *x, const int32_t *lengths,
+                int16_t *out, int16_t *state, void *work, size_t work_bytes);
+
+/** One step of `batch` streams (unidirectional): x (batch, I), state in place, out (batch, H). */
+int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
+                 void *work, size_t work_bytes);
 
 /* ---- model files (.lsl) ----------------------------------------------------------- */
 

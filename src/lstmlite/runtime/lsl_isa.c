@@ -101,6 +101,8 @@ const char *lsl_strerror(int code) {
     case LSL_ERR_FORMAT: return "malformed .lsl model file";
     case LSL_ERR_VERSION: return "unsupported .lsl file version";
     case LSL_ERR_ISA: return "instruction set not available on this CPU or build";
+    case LSL_ERR_RANGE: return "integer input outside its declared width";
+    case LSL_ERR_OVERFLOW: return "int32 accumulator overflow (parameters break the no-overflow bound)";
     default: return "unknown error";
     }
 }

@@ -1,0 +1,322 @@
+/*
+ * lsl_int.c -- the integer-only LSTM / GRU (DESIGN decision 5b), bit-exact with
+ * lstmlite.reference.integer / integer_gru. Portable C99, no allocation, scalar: the
+ * form meant for microcontrollers, so it is written for clarity and exactness.
+ *
+ * Formats: gate pre-activations Q3.12, gate outputs and h Q0.15 (int16), LSTM cell
+ * state Q(15-F).F (int16), accumulators int32 (checked, never wrapped). Every right
+ * shift rounds half away from zero (rrs); saturation points as in the reference:
+ *   SAT A gate pre-activation to int16     SAT B requantized accumulator to int32
+ *   SAT C cell state to int16              SAT D h to int16
+ *   SAT E activation input to the table's last point
+ *   SAT G the GRU's W_hn h + b_hn term to int16
+ */
+#include <string.h>
+
+#include "lsl_internal.h"
+
+#define GATE_FRAC 12
+#define STATE_FRAC 15
+#define TABLE_STEP_BITS 5
+#define TABLE_SEGMENTS 256
+
+/* f(k/32) * 32768 rounded to nearest (tanh's last entry clipped to 32767), k = 0..256:
+ * the reference's SIGMOID_TABLE and TANH_TABLE (tests compare them). */
+static const int16_t SIGMOID_TABLE[257] = {
+    16384, 16640, 16896, 17151, 17407, 17661, 17916, 18169, 18421, 18673, 18923, 19173, 19420, 19667, 19912, 20155,
+    20397, 20636, 20874, 21110, 21344, 21575, 21804, 22031, 22255, 22477, 22696, 22913, 23127, 23338, 23547, 23753,
+    23955, 24155, 24352, 24546, 24737, 24925, 25110, 25292, 25471, 25646, 25819, 25988, 26155, 26318, 26479, 26636,
+    26790, 26941, 27090, 27235, 27377, 27516, 27653, 27786, 27917, 28045, 28169, 28292, 28411, 28528, 28642, 28753,
+    28862, 28968, 29072, 29173, 29272, 29368, 29462, 29554, 29644, 29731, 29816, 29899, 29979, 30058, 30135, 30210,
+    30282, 30353, 30422, 30489, 30555, 30618, 30680, 30740, 30799, 30856, 30912, 30966, 31018, 31069, 31119, 31167,
+    31214, 31260, 31304, 31347, 31389, 31430, 31469, 31508, 31545, 31581, 31616, 31651, 31684, 31716, 31747, 31778,
+    31807, 31836, 31864, 31891, 31917, 31943, 31968, 31992, 32015, 32038, 32060, 32081, 32102, 32122, 32141, 32160,
+    32179, 32196, 32214, 32231, 32247, 32263, 32278, 32293, 32307, 32321, 32335, 32348, 32361, 32373, 32385, 32397,
+    32408, 32419, 32430, 32440, 32450, 32460, 32469, 32478, 32487, 32496, 32504, 32512, 32520, 32527, 32535, 32542,
+    32549, 32555, 32562, 32568, 32574, 32580, 32586, 32592, 32597, 32602, 32607, 32612, 32617, 32622, 32626, 32630,
+    32635, 32639, 32643, 32647, 32650, 32654, 32657, 32661, 32664, 32667, 32670, 32673, 32676, 32679, 32682, 32684,
+    32687, 32689, 32692, 32694, 32696, 32699, 32701, 32703, 32705, 32707, 32709, 32711, 32712, 32714, 32716, 32717,
+    32719, 32720, 32722, 32723, 32725, 32726, 32727, 32728, 32730, 32731, 32732, 32733, 32734, 32735, 32736, 32737,
+    32738, 32739, 32740, 32741, 32742, 32742, 32743, 32744, 32745, 32745, 32746, 32747, 32747, 32748, 32749, 32749,
+    32750, 32750, 32751, 32752, 32752, 32753, 32753, 32753, 32754, 32754, 32755, 32755, 32756, 32756, 32756, 32757,
+    32757,
+};
+static const int16_t TANH_TABLE[257] = {
+    0, 1024, 2045, 3063, 4075, 5079, 6073, 7056, 8025, 8980, 9919, 10840, 11743, 12625, 13486, 14326,
+    15143, 15936, 16706, 17452, 18173, 18870, 19542, 20189, 20813, 21411, 21986, 22538, 23066, 23571, 24054, 24516,
+    24956, 25376, 25776, 26157, 26519, 26864, 27191, 27502, 27797, 28076, 28341, 28592, 28830, 29055, 29268, 29470,
+    29660, 29840, 30010, 30170, 30322, 30465, 30600, 30727, 30847, 30960, 31067, 31167, 31262, 31351, 31435, 31515,
+    31589, 31659, 31726, 31788, 31846, 31901, 31953, 32002, 32048, 32091, 32132, 32170, 32206, 32240, 32271, 32301,
+    32329, 32356, 32381, 32404, 32426, 32447, 32466, 32484, 32501, 32517, 32532, 32547, 32560, 32573, 32584, 32596,
+    32606, 32616, 32625, 32634, 32642, 32649, 32657, 32663, 32670, 32676, 32681, 32686, 32691, 32696, 32700, 32704,
+    32708, 32712, 32715, 32718, 32721, 32724, 32727, 32729, 32732, 32734, 32736, 32738, 32740, 32741, 32743, 32745,
+    32746, 32747, 32749, 32750, 32751, 32752, 32753, 32754, 32755, 32755, 32756, 32757, 32758, 32758, 32759, 32759,
+    32760, 32760, 32761, 32761, 32762, 32762, 32762, 32763, 32763, 32763, 32764, 32764, 32764, 32764, 32765, 32765,
+    32765, 32765, 32765, 32766, 32766, 32766, 32766, 32766, 32766, 32766, 32766, 32767, 32767, 32767, 32767, 32767,
+    32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767,
+    32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767,
+    32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767,
+    32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767,
+    32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767, 32767,
+    32767,
+};
+
+/* x / 2^s rounded half away from zero; s in 0..63 and |x| + 2^(s-1) < 2^63. */
+static int64_t rrs(int64_t x, int32_t s) {
+    int64_t half;
+    if (s <= 0) return x;
+    half = (int64_t)1 << (s - 1);
+    return x >= 0 ? (x + half) >> s : -((-x + half) >> s);
+}
+
+static int64_t sat(int64_t x, int bits) {
+    const int64_t hi = ((int64_t)1 << (bits - 1)) - 1, lo = -((int64_t)1 << (bits - 1));
+    return x > hi ? hi : (x < lo ? lo : x);
+}
+
+/* SAT B: sat32(rrs(acc * m, shift)); |acc| < 2^31 and 0 <= m < 2^31, so no overflow. */
+static int64_t requant(int64_t acc, int32_t m, int32_t shift) { return sat(rrs(acc * (int64_t)m, shift), 32); }
+
+/* Interpolated f(|x|) in Q0.15 for x with `frac` fraction bits (SAT E clamps |x|). */
+static int64_t lookup(int64_t x, int32_t frac, const int16_t *table) {
+    const int32_t k = frac - TABLE_STEP_BITS;
+    const int64_t top = ((int64_t)TABLE_SEGMENTS << k) - 1;
+    int64_t a = x < 0 ? -x : x, idx, t;
+    if (a > top) a = top;
+    idx = a >> k;
+    t = a & (((int64_t)1 << k) - 1);
+    return rrs((int64_t)table[idx] * ((((int64_t)1) << k) - t) + (int64_t)table[idx + 1] * t, k);
+}
+
+static int64_t sigmoid_q15(int64_t x, int32_t frac) {
+    int64_t y = lookup(x, frac, SIGMOID_TABLE);
+    return x >= 0 ? y : ((int64_t)1 << STATE_FRAC) - y;
+}
+
+static int64_t tanh_q15(int64_t x, int32_t frac) {
+    int64_t y = lookup(x, frac, TANH_TABLE);
+    return x >= 0 ? y : -y;
+}
+
+/* b[r] + sum_j w[r, j] * v[j], exactly; LSL_ERR_OVERFLOW outside int32. */
+static int dot(const int8_t *w, int32_t n, const int16_t *v, int32_t b, int64_t *out) {
+    int64_t acc = b;
+    int32_t j;
+    for (j = 0; j < n; ++j) acc += (int64_t)w[j] * v[j];
+    if (acc > INT32_MAX || acc < INT32_MIN) return LSL_ERR_OVERFLOW;
+    *out = acc;
+    return LSL_OK;
+}
+
+static int32_t gates_of(int32_t cell) { return cell == LSL_LSTM ? 4 : 3; }
+
+int lsl_int_model_check(const lsl_int_model *model) {
+    int32_t k, d, r, in;
+    if (!model || !model->dirs) return LSL_ERR_ARG;
+    if (model->cell != LSL_LSTM && model->cell != LSL_GRU) return LSL_ERR_ARG;
+    if (model->num_layers < 1 || model->num_layers > 64) return LSL_ERR_SHAPE;
+    if (model->num_directions != 1 && model->num_directions != 2) return LSL_ERR_SHAPE;
+    in = model->dirs[0].input_size;
+    for (k = 0; k < model->num_layers; ++k) {
+        int32_t width = 0;
+        for (d = 0; d < model->num_directions; ++d) {
+            const lsl_int_direction *dr = &model->dirs[k * model->num_directions + d];
+            int32_t rows = gates_of(model->cell) * dr->hidden_size;
+            if (dr->hidden_size <= 0 || dr->hidden_size > (1 << 20) || dr->input_size != in) return LSL_ERR_SHAPE;
+            if (!dr->w_ih || !dr->w_hh || !dr->b_ih || !dr->b_hh || !dr->m_ih || !dr->shift_ih || !dr->m_hh ||
+                !dr->shift_hh)
+                return LSL_ERR_ARG;
+            if ((dr->input_bits != 8 && dr->input_bits != 16) || (k > 0 && dr->input_bits != 16) ||
+                dr->input_bits != model->dirs[0].input_bits * (k == 0) + 16 * (k > 0))
+                return LSL_ERR_ARG;
+            if (model->cell == LSL_LSTM && (dr->cell_frac < TABLE_STEP_BITS || dr->cell_frac > STATE_FRAC))
+                return LSL_ERR_ARG;
+            for (r = 0; r < rows; ++r)
+                if (dr->m_ih[r] < 0 || dr->m_hh[r] < 0 || dr->shift_ih[r] < 0 || dr->shift_ih[r] > 62 ||
+                    dr->shift_hh[r] < 0 || dr->shift_hh[r] > 62)
+                    return LSL_ERR_ARG;
+            width += dr->hidden_size;
+        }
+        in = width;
+    }
+    return LSL_OK;
+}
+
+static int32_t max_hidden(const lsl_int_model *m) {
+    int32_t i, h = 0;
+    for (i = 0; i < m->num_layers * m->num_directions; ++i) h = m->dirs[i].hidden_size > h ? m->dirs[i].hidden_size : h;
+    return h;
+}
+
+static int32_t layer_width(const lsl_int_model *m, int32_t k) {
+    int32_t d, w = 0;
+    for (d = 0; d < m->num_directions; ++d) w += m->dirs[k * m->num_directions + d].hidden_size;
+    return w;
+}
+
+size_t lsl_int_state_values(const lsl_int_model *model, int32_t batch) {
+    size_t n = 0;
+    int32_t i;
+    if (lsl_int_model_check(model) != LSL_OK || batch <= 0) return 0;
+    for (i = 0; i < model->num_layers * model->num_directions; ++i)
+        n += (size_t)batch * model->dirs[i].hidden_size * (model->cell == LSL_LSTM ? 2 : 1);
+    return n;
+}
+
+/* Workspace: two int32 gate rows (G*H) of one stream, plus for whole sequences two
+ * int16 layer buffers (B, T, max D*H) and a zero state. */
+static size_t gate_bytes(const lsl_int_model *m) { return 2 * lsl_round_up((size_t)4 * max_hidden(m) * 4, LSL_ALIGN); }
+
+size_t lsl_int_step_bytes(const lsl_int_model *model, int32_t batch) {
+    if (lsl_int_model_check(model) != LSL_OK || batch <= 0) return 0;
+    return gate_bytes(model);
+}
+
+size_t lsl_int_run_bytes(const lsl_int_model *model, int32_t batch, int32_t t) {
+    size_t width = 0;
+    int32_t k;
+    if (lsl_int_model_check(model) != LSL_OK || batch <= 0 || t <= 0) return 0;
+    if ((int64_t)batch * t > ((int64_t)1 << 28)) return 0;
+    for (k = 0; k < model->num_layers; ++k)
+        width = (size_t)layer_width(model, k) > width ? (size_t)layer_width(model, k) : width;
+    return gate_bytes(model) + 2 * lsl_round_up((size_t)batch * t * width * 2, LSL_ALIGN) +
+           lsl_round_up(lsl_int_state_values(model, batch) * 2, LSL_ALIGN);
+}
+
+/* One step of one direction for one stream: x (I), h and c (H) in place. */
+static int step_one(int32_t cell, const lsl_int_direction *d, const int16_t *x, int16_t *h, int16_t *c,
+                    int32_t *ga, int32_t *gb) {
+    const int32_t H = d->hidden_size, G = gates_of(cell), I = d->input_size;
+    int32_t r, j;
+    int rc;
+    for (r = 0; r < G * H; ++r) {
+        int64_t ax, ah;
+        if ((rc = dot(d->w_ih + (size_t)r * I, I, x, d->b_ih[r], &ax)) != LSL_OK) return rc;
+        if ((rc = dot(d->w_hh + (size_t)r * H, H, h, d->b_hh[r], &ah)) != LSL_OK) return rc;
+        ga[r] = (int32_t)requant(ax, d->m_ih[r], d->shift_ih[r]);
+        gb[r] = (int32_t)requant(ah, d->m_hh[r], d->shift_hh[r]);
+    }
+    if (cell == LSL_LSTM) {
+        for (j = 0; j < H; ++j) {
+            int64_t i_ = sigmoid_q15(sat((int64_t)ga[j] + gb[j], 16), GATE_FRAC);                    /* SAT A */
+            int64_t f_ = sigmoid_q15(sat((int64_t)ga[H + j] + gb[H + j], 16), GATE_FRAC);
+            int64_t g_ = tanh_q15(sat((int64_t)ga[2 * H + j] + gb[2 * H + j], 16), GATE_FRAC);
+            int64_t o_ = sigmoid_q15(sat((int64_t)ga[3 * H + j] + gb[3 * H + j], 16), GATE_FRAC);
+            int64_t cn = sat(rrs(f_ * c[j], STATE_FRAC) + rrs(i_ * g_, 2 * STATE_FRAC - d->cell_frac), 16); /* SAT C */
+            c[j] = (int16_t)cn;
+            h[j] = (int16_t)sat(rrs(o_ * tanh_q15(cn, d->cell_frac), STATE_FRAC), 16); /* SAT D */
+        }
+    } else {
+        for (j = 0; j < H; ++j) {
+            int64_t r_ = sigmoid_q15(sat((int64_t)ga[j] + gb[j], 16), GATE_FRAC);          /* SAT A */
+            int64_t z_ = sigmoid_q15(sat((int64_t)ga[H + j] + gb[H + j], 16), GATE_FRAC);
+            int64_t hn = sat(gb[2 * H + j], 16);                                           /* SAT G */
+            int64_t n_ = tanh_q15(sat(ga[2 * H + j] + rrs(r_ * hn, STATE_FRAC), 16), GATE_FRAC);
+            h[j] = (int16_t)sat(rrs((((int64_t)1 << STATE_FRAC) - z_) * n_ + z_ * h[j], STATE_FRAC), 16); /* SAT D */
+        }
+    }
+    return LSL_OK;
+}
+
+static int16_t *state_h(const lsl_int_model *m, int16_t *state, int32_t batch, int32_t k, int32_t d) {
+    size_t off = 0;
+    int32_t i, idx = k * m->num_directions + d;
+    for (i = 0; i < idx; ++i) off += (size_t)batch * m->dirs[i].hidden_size * (m->cell == LSL_LSTM ? 2 : 1);
+    return state + off;
+}
+
+static int check_input(const lsl_int_model *m, size_t n, const int16_t *x) {
+    size_t i;
+    if (m->dirs[0].input_bits == 8)
+        for (i = 0; i < n; ++i)
+            if (x[i] < -128 || x[i] > 127) return LSL_ERR_RANGE;
+    return LSL_OK;
+}
+
+int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int16_t *x, const int32_t *lengths,
+                int16_t *out, int16_t *state, void *work, size_t work_bytes) {
+    size_t need = lsl_int_run_bytes(model, batch, t), buf_bytes, width = 0;
+    int32_t *ga, *gb;
+    int16_t *buf[2];
+    const int16_t *in;
+    int32_t k, d, b, s, I;
+    int rc = lsl_int_model_check(model);
+    if (rc != LSL_OK) return rc;
+    if (!x || !out || !work) return LSL_ERR_ARG;
+    if (batch <= 0 || t <= 0 || need == 0) return LSL_ERR_SHAPE;
+    if (work_bytes < need) return LSL_ERR_BUFFER;
+    if (lengths)
+        for (b = 0; b < batch; ++b)
+            if (lengths[b] < 1 || lengths[b] > t) return LSL_ERR_SHAPE;
+    I = model->dirs[0].input_size;
+    if ((rc = check_input(model, (size_t)batch * t * I, x)) != LSL_OK) return rc;
+    for (k = 0; k < model->num_layers; ++k)
+        width = (size_t)layer_width(model, k) > width ? (size_t)layer_width(model, k) : width;
+    buf_bytes = lsl_round_up((size_t)batch * t * width * 2, LSL_ALIGN);
+    ga = (int32_t *)work;
+    gb = (int32_t *)((char *)work + gate_bytes(model) / 2);
+    buf[0] = (int16_t *)((char *)work + gate_bytes(model));
+    buf[1] = (int16_t *)((char *)buf[0] + buf_bytes);
+    if (!state) {
+        state = (int16_t *)((char *)buf[1] + buf_bytes);
+        memset(state, 0, lsl_int_state_values(model, batch) * 2);
+    }
+    in = x;
+    for (k = 0; k < model->num_layers; ++k) {
+        const int32_t W = layer_width(model, k);
+        int16_t *dst = (k == model->num_layers - 1) ? out : buf[k % 2];
+        int32_t col = 0;
+        for (d = 0; d < model->num_directions; ++d) {
+            const lsl_int_direction *dr = &model->dirs[k * model->num_directions + d];
+            const int32_t H = dr->hidden_size;
+            int16_t *h = state_h(model, state, batch, k, d);
+            int16_t *c = model->cell == LSL_LSTM ? h + (size_t)batch * H : NULL;
+            for (s = 0; s < t; ++s) {
+                const int32_t step = d == 0 ? s : t - 1 - s;
+                for (b = 0; b < batch; ++b) {
+                    int16_t *o = dst + ((size_t)b * t + step) * W + col;
+                    if (lengths && step >= lengths[b]) { /* padded: state kept, output 0 */
+                        memset(o, 0, (size_t)H * 2);
+                        continue;
+                    }
+                    rc = step_one(model->cell, dr, in + ((size_t)b * t + step) * dr->input_size, h + (size_t)b * H,
+                                  c ? c + (size_t)b * H : NULL, ga, gb);
+                    if (rc != LSL_OK) return rc;
+                    memcpy(o, h + (size_t)b * H, (size_t)H * 2);
+                }
+            }
+            col += H;
+        }
+        in = dst;
+    }
+    return LSL_OK;
+}
+
+int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
+                 void *work, size_t work_bytes) {
+    int32_t *ga, *gb;
+    int32_t k, b;
+    int rc = lsl_int_model_check(model);
+    if (rc != LSL_OK) return rc;
+    if (model->num_directions != 1) return LSL_ERR_UNSUPPORTED;
+    if (!x || !state || !out || !work) return LSL_ERR_ARG;
+    if (batch <= 0) return LSL_ERR_SHAPE;
+    if (work_bytes < lsl_int_step_bytes(model, batch)) return LSL_ERR_BUFFER;
+    if ((rc = check_input(model, (size_t)batch * model->dirs[0].input_size, x)) != LSL_OK) return rc;
+    ga = (int32_t *)work;
+    gb = (int32_t *)((char *)work + gate_bytes(model) / 2);
+    for (b = 0; b < batch; ++b) {
+        const int16_t *in = x + (size_t)b * model->dirs[0].input_size;
+        for (k = 0; k < model->num_layers; ++k) {
+            const lsl_int_direction *dr = &model->dirs[k];
+            const int32_t H = dr->hidden_size;
+            int16_t *h = state_h(model, state, batch, k, 0) + (size_t)b * H;
+            int16_t *c = model->cell == LSL_LSTM ? h + (size_t)batch * H : NULL;
+            if ((rc = step_one(model->cell, dr, in, h, c, ga, gb)) != LSL_OK) return rc;
+            in = h;
+        }
+        memcpy(out + (size_t)b * model->dirs[model->num_layers - 1].hidden_size, in,
+               (size_t)model->dirs[model->num_layers - 1].hidden_size * 2);
+    }
+    return LSL_OK;
+}

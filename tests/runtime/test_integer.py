@@ -1,0 +1,122 @@
+"""Integer-only runtime: outputs and states identical, bit for bit, to the NumPy
+integer reference (lstmlite.reference.integer / integer_gru), saturations included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstmlite import runtime as rt
+
+integer = pytest.importorskip("lstmlite.reference.integer")
+integer_gru = pytest.importorskip("lstmlite.reference.integer_gru")
+
+
+def _float_params(cell, i, h, layers, bidir, scale, rng):
+    g = 4 if cell == "lstm" else 3
+    params = {}
+    for k in range(layers):
+        in_size = i if k == 0 else h * (2 if bidir else 1)
+        for suffix in ["", "_reverse"][: 2 if bidir else 1]:
+            params[f"weight_ih_l{k}{suffix}"] = rng.normal(0, scale, (g * h, in_size))
+            params[f"weight_hh_l{k}{suffix}"] = rng.normal(0, scale, (g * h, h))
+            params[f"bias_ih_l{k}{suffix}"] = rng.normal(0, scale, g * h)
+            params[f"bias_hh_l{k}{suffix}"] = rng.normal(0, scale, g * h)
+    return params
+
+
+def _quantized(cell, i, h, layers, bidir, input_bits, per_channel, scale, cell_absmax, seed):
+    rng = np.random.default_rng(seed)
+    params = _float_params(cell, i, h, layers, bidir, scale, rng)
+    d = 2 if bidir else 1
+    calibration = {"input": {"absmax": 2.0},
+                   "layers": [[{"cell": {"absmax": cell_absmax}} for _ in range(d)] for _ in range(layers)]}
+    fn = integer.quantize_lstm_integer if cell == "lstm" else integer_gru.quantize_gru_integer
+    return fn(params, calibration, input_bits=input_bits, per_channel=per_channel), rng
+
+
+def _reference(params, x_q, lengths=None, state=None):
+    fn = integer.integer_lstm_sequence if params.cell == "lstm" else integer_gru.integer_gru_sequence
+    return fn(params, x_q, lengths, state)
+
+
+def _assert_state_equal(a, b):
+    assert len(a) == len(b)
+    for sa, sb in zip(a, b):
+        for ta, tb in zip(sa if isinstance(sa, tuple) else (sa,), sb if isinstance(sb, tuple) else (sb,)):
+            np.testing.assert_array_equal(ta, tb)
+
+
+CASES = [
+    # cell, I, H, layers, bidirectional, input_bits, per_channel, weight scale, cell absmax
+    ("lstm", 5, 12, 1, False, 8, True, 0.3, 2.0),
+    ("lstm", 7, 9, 2, True, 16, True, 0.3, 2.0),
+    ("lstm", 4, 16, 1, False, 8, False, 0.3, 2.0),
+    ("lstm", 6, 8, 2, False, 8, True, 2.0, 0.05),   # SAT A (gates past +-8) and SAT C (tiny cell range)
+    ("gru", 5, 12, 1, False, 8, True, 0.3, 2.0),
+    ("gru", 7, 9, 2, True, 16, False, 0.3, 2.0),
+    ("gru", 6, 8, 1, False, 8, True, 2.5, 2.0),     # saturating GRU gates
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-L{c[3]}{'-bi' if c[4] else ''}-in{c[5]}"
+                         f"{'' if c[6] else '-pertensor'}-w{c[7]}")
+def test_run_is_bit_exact_with_the_reference(case):
+    params, rng = _quantized(*case, seed=CASES.index(case))
+    x_q = integer.quantize_input(params, rng.normal(0, 1.5, size=(3, 8, case[1])))
+    lengths = np.array([8, 3, 1])
+    engine = rt.IntegerEngine(params)
+    for lens in (None, lengths):
+        ref_out, ref_state = _reference(params, x_q, lens)
+        out, state = engine.run(x_q, lens)
+        assert out.dtype == np.int16
+        np.testing.assert_array_equal(out, ref_out)
+        _assert_state_equal(state, ref_state)
+    # from a non-zero initial state
+    _, mid = _reference(params, x_q[:, :4])
+    ref_out, ref_state = _reference(params, x_q[:, 4:], None, mid)
+    out, state = engine.run(x_q[:, 4:], state=mid)
+    np.testing.assert_array_equal(out, ref_out)
+    _assert_state_equal(state, ref_state)
+
+
+def test_saturating_case_really_saturates():
+    """The SAT case of CASES must reach the limits, else it tests nothing special."""
+    params, rng = _quantized("lstm", 6, 8, 2, False, 8, True, 2.0, 0.05, seed=1)
+    x_q = integer.quantize_input(params, rng.normal(0, 1.5, size=(3, 8, 6)))
+    _, state = rt.IntegerEngine(params).run(x_q)
+    c = np.concatenate([s[1].ravel() for s in state]).astype(np.int64)
+    assert np.abs(c).max() == 32767 or np.abs(c).max() == 32768
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_step_is_bit_exact_with_the_reference_step(cell):
+    params, rng = _quantized(cell, 5, 10, 2, False, 8, True, 0.4, 2.0, seed=7)
+    x_q = integer.quantize_input(params, rng.normal(0, 1.0, size=(2, 6, 5)))
+    engine = rt.IntegerEngine(params)
+    state = engine.new_state(batch=2)
+    stepped = np.stack([engine.step(x_q[:, t], state) for t in range(6)], axis=1)
+    ref_out, ref_state = _reference(params, x_q)
+    np.testing.assert_array_equal(stepped, ref_out)
+    flat = engine._flatten(ref_state, 2)
+    np.testing.assert_array_equal(state, flat)
+
+
+def test_out_of_range_inputs_and_overflowing_parameters_are_errors():
+    params, rng = _quantized("lstm", 4, 6, 1, False, 8, True, 0.3, 2.0, seed=3)
+    engine = rt.IntegerEngine(params)
+    bad = np.zeros((1, 2, 4), np.int16)
+    bad[0, 1, 2] = 200  # outside int8, the declared input width
+    with pytest.raises(rt.RuntimeError_, match="width"):
+        engine.run(bad)
+    with pytest.raises(TypeError):
+        engine.run(bad.astype(np.float32))
+    # hand-made parameters whose accumulator overflows int32: the reference raises, so must we
+    d = params.layers[0][0]
+    d.b_ih = np.full_like(d.b_ih, 2**31 - 1)
+    d.w_ih = np.full_like(d.w_ih, 127)
+    x = np.full((1, 1, 4), 127, np.int64)
+    with pytest.raises(OverflowError):
+        integer.integer_lstm_forward(params, x)
+    with pytest.raises(rt.RuntimeError_, match="overflow"):
+        rt.IntegerEngine(params).run(x)
