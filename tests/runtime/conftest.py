@@ -25,3 +25,14 @@ def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
     got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
     assert got.shape == ref.shape, (got.shape, ref.shape)
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+@pytest.fixture(autouse=True)
+def _torch_single_thread():
+    """The tiny torch oracles here run fastest on one thread; on a loaded 2-core machine
+    torch's thread pool otherwise waits on busy cores (seconds per test)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
