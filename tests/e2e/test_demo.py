@@ -17,9 +17,16 @@ def test_demo_quick_runs_end_to_end(tmp_path):
     result = subprocess.run(_lstmlite() + ["demo", "--quick", "--out", str(tmp_path / "demo")],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "test accuracy" in result.stdout and "run dir:" in result.stdout
+    assert "test accuracy" in result.stdout and "run dirs:" in result.stdout
     metrics = json.loads((tmp_path / "demo" / "baseline" / "metrics.json").read_text())
     assert metrics["dataset"] == "japanese_vowels" and metrics["metric_name"] == "accuracy"
+    int8 = json.loads((tmp_path / "demo" / "int8" / "metrics.json").read_text())
+    assert int8["size_bytes"] < metrics["size_bytes"] / 3  # int8 weights + scales vs fp32
+    assert int8["baseline_metric"] == metrics["metric"]
+    assert abs(int8["metric"] - metrics["metric"]) <= 0.02  # int8 PTQ keeps accuracy
+    # the native runtime agreed with PyTorch on every test sequence
+    diff = float(result.stdout.split("max |logit difference|")[1].split()[0])
+    assert diff < 1e-4
 
 
 def test_no_subcommand_prints_help_and_fails():
