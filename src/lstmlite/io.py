@@ -120,8 +120,20 @@ def save_weights(path: str | Path, model: nn.Module) -> None:
 
 
 def nonzero_params(model: nn.Module) -> int:
-    """Parameters that are not exactly zero (effective weights, after any masks)."""
-    return int(sum(int(torch.count_nonzero(t)) for t in model_state(model).values() if t.is_floating_point()))
+    """Parameters that are not exactly zero, counted on the effective weights (after
+    masks and quantization; a parametrization's codes and scales are not parameters).
+    Tied tensors count once."""
+    from .compress.targets import iter_tensors, tensor_key  # late: compress imports io
+
+    seen: set[int] = set()
+    total = 0
+    with torch.no_grad():
+        for _, module, name in iter_tensors(model):
+            key = tensor_key(module, name)
+            if key not in seen:
+                seen.add(key)
+                total += int(torch.count_nonzero(getattr(module, name)))
+    return total
 
 
 def dense_size_bytes(model: nn.Module) -> int:
