@@ -41,7 +41,9 @@ CASES = {
         "data": {"source": str(SHARED / "trec" / "train_5500.label"), "format": "trec",
                  "test_path": str(SHARED / "trec" / "TREC_10.label"), "task": "classify",
                  "level": "word", "max_vocab": 10000, "val_fraction": 0.1},
-        "model": {"cell": "lstm", "embed_dim": 128, "hidden_size": 128, "dropout": 0.5},
+        # max pooling over the LSTM's outputs: validation 0.887 against 0.854 for the last
+        # state (3 seeds each, same training settings); still Embedding → LSTM(128) → Dense
+        "model": {"cell": "lstm", "embed_dim": 128, "hidden_size": 128, "dropout": 0.5, "pooling": "max"},
         "train": {"epochs": 20, "batch_size": 32, "lr": 2e-3, "patience": 6, "weight_decay": 1e-4},
     },
     "lm": {
