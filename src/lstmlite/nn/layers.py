@@ -54,6 +54,8 @@ class RecurrentLayer(nn.Module):
 
     gates: int = 0  # rows of weight_ih per hidden unit: 4 (LSTM) or 3 (GRU)
     mode: str = ""
+    #: whether ``_freeze_column`` can hold the state on padded steps (else: packing)
+    freezes_padding: bool = False
 
     def __init__(
         self,
@@ -234,7 +236,7 @@ class RecurrentLayer(nn.Module):
             lengths = torch.as_tensor(lengths, dtype=torch.int64).cpu()
             if lengths.shape != (x.shape[0],) or int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]:
                 raise ValueError(f"lengths must be (B,) with values in [1, T]; got {lengths.tolist()} for T={x.shape[1]}")
-            if x.device.type == "cpu" and (state is None or not self.bidirectional):
+            if self.freezes_padding and x.device.type == "cpu" and (state is None or not self.bidirectional):
                 output, final = self._forward_padded(x, lengths, state)
                 return (output if self.batch_first else output.transpose(0, 1)), final
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -347,6 +349,7 @@ class LSTM(RecurrentLayer):
 
     gates = 4
     mode = "LSTM"
+    freezes_padding = True
 
     def _zero_state(self, layer: int, batch: int, like: Tensor) -> LayerState:
         h, p = self.hidden_sizes[layer], self.proj_sizes[layer]
@@ -397,6 +400,7 @@ class GRU(RecurrentLayer):
 
     gates = 3
     mode = "GRU"
+    freezes_padding = True
 
     def _zero_state(self, layer: int, batch: int, like: Tensor) -> LayerState:
         return like.new_zeros(self.num_directions, batch, self.hidden_sizes[layer])
