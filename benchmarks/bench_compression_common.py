@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstmlite.compress import size_bytes
 from lstmlite.io import nonzero_params
@@ -36,8 +36,9 @@ from lstmlite.train.trainer import iterate_batches
 
 # ----- PyTorch's own dynamic quantization, on the same model ---------------------------------
 class TorchMirror(nn.Module):
-    """``[nn.Embedding] → nn.LSTM/nn.GRU → last valid step → nn.Linear`` with the weights
-    of an lstmlite ``SequenceClassifier`` (unidirectional, single or stacked, pooling "last").
+    """``[nn.Embedding] → nn.LSTM/nn.GRU → pooling → nn.Linear`` with the weights of an
+    lstmlite ``SequenceClassifier`` (unidirectional, single or stacked; pooling "last",
+    "mean" or "max" over the valid steps, as the model's).
 
     lstmlite's recurrent layers use PyTorch's parameter names and gate order, so the
     state dicts load one into the other; :func:`mirror` checks the outputs agree.
@@ -46,8 +47,9 @@ class TorchMirror(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         cfg = model.config()
-        if cfg.get("bidirectional") or cfg.get("pooling", "last") != "last" or cfg["cell"] not in ("lstm", "gru"):
-            raise ValueError("the mirror covers unidirectional lstm/gru classifiers with last-step pooling")
+        if cfg.get("bidirectional") or cfg["cell"] not in ("lstm", "gru"):
+            raise ValueError("the mirror covers unidirectional lstm/gru classifiers")
+        self.pooling = cfg.get("pooling", "last")
         hidden = cfg["hidden_size"]
         if isinstance(hidden, list):
             raise ValueError("the mirror needs one hidden size for every layer")
@@ -59,14 +61,26 @@ class TorchMirror(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if self.embedding is not None:
-            x = self.embedding(x)
+            x = self.embedding(x.contiguous())  # the quantized embedding op needs contiguous ids
         if lengths is None:
             out, _ = self.rnn(x)
-            return self.head(out[:, -1])
-        packed = pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True, enforce_sorted=False)
-        _, state = self.rnn(packed)
-        h = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c); GRU: h
-        return self.head(h[-1])
+            valid = torch.ones(out.shape[:2], dtype=torch.bool)
+            last = out[:, -1]
+        else:
+            lengths = lengths.cpu().clamp(min=1)
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            packed_out, state = self.rnn(packed)
+            h = state[0] if isinstance(state, tuple) else state  # LSTM: (h, c); GRU: h
+            last = h[-1]
+            out, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=x.shape[1])
+            valid = torch.arange(x.shape[1])[None, :] < lengths[:, None]  # (B, T)
+        if self.pooling == "last":
+            features = last
+        elif self.pooling == "mean":
+            features = (out * valid[..., None]).sum(1) / valid.sum(1, keepdim=True).clamp(min=1)
+        else:
+            features = out.masked_fill(~valid[..., None], float("-inf")).amax(1)
+        return self.head(features)
 
 
 def mirror(model: nn.Module, data: Any) -> TorchMirror:
