@@ -108,10 +108,12 @@ def main() -> None:
     parser.add_argument("--keep", default=None, help="keep run dirs here")
     args = parser.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="lstmlite-baselines-"))
-    rows = [run_case(name, args.seeds, root) for name in args.cases.split(",")]
-    path = write_result("baselines" if args.cases == ",".join(CASES) else f"baselines-{args.cases.replace(',', '-')}",
-                        rows)
-    print(f"wrote {path}")
+    rows = []
+    for name in args.cases.split(","):
+        rows.append(run_case(name, args.seeds, root))
+        # one file per case, written as soon as the case ends (a long run can be cut short)
+        path = write_result(f"baselines-{name}", rows[-1:])
+        print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":
