@@ -1,0 +1,626 @@
+"""Compression recipes: ordered steps of configs plus fine-tuning or distillation.
+
+A recipe is a YAML or JSON file (DESIGN decision 2)::
+
+    name: tiny                        # optional
+    description: distill, prune, factor, int8 QAT
+    train: {lr: 0.003}                # optional TrainConfig overrides for every step
+    distill: {temperature: 4.0, alpha: 0.7}   # optional DistillConfig defaults
+    steps:
+      - student: {width: 0.5}         # a smaller model, trained by distillation
+        distill_epochs: 30
+      - method: hidden_unit_prune     # a compression config, friendly form ...
+        fraction: 0.25
+        distill_epochs: 10
+      - config: {type: low_rank, version: 1, data: {rank: null, energy: 0.9}}   # ... or canonical
+        finetune_epochs: 10
+      - method: int8_qat
+        distill_epochs: 10
+
+**A step** has at most one compression config and then trains:
+
+* the config, either ``method: NAME`` plus the config's fields at the same level
+  (``{method: weight_quant, bits: 4}``), or ``config: {"type", "version", "data"}``
+  exactly as a run dir stores it. ``NAME`` is any registered config type (see
+  :func:`lstmlite.compress.registered_configs`: ``magnitude_prune``,
+  ``gradual_prune``, ``hidden_unit_prune``, ``low_rank``, ``weight_quant``,
+  ``fake_quant``, ``embedding_quant``, ``vocab_prune``, ``embedding_low_rank``) or
+  one of the shorthands in :data:`ALIASES` (``int8_weight`` = ``weight_quant`` with
+  ``bits: 8``, ``int4_qat`` = ``fake_quant`` with ``bits: 4``, …);
+* ``targets``: optional list of glob patterns over tensor names
+  (``["rnn.weight_hh_*", "head.weight"]``) narrowing the config's tensors; without
+  it the method's default tensors are used;
+* ``finetune_epochs`` (task loss) **or** ``distill_epochs`` (the distillation loss,
+  teacher = the source run's original model), default 0 (no training);
+* ``train``: TrainConfig overrides for this step (not ``epochs``);
+* ``distill``: DistillConfig overrides for this step (temperature, alpha, hidden_weight);
+* ``student``: replace the model by a new one built from its config with these
+  changes (``width: 0.5`` scales every layer's hidden size — but the last layer of a
+  language model with tied weights, whose width is the embedding's; any model key such as
+  ``cell: gru`` or ``hidden_size: 32``), trained from scratch by distillation (needs
+  ``distill_epochs``).
+
+``gradual_prune`` is scheduled in epochs of its step: ``start_epoch`` (default 0),
+``end_epoch`` (default two thirds of the step's epochs) and ``updates`` (mask
+updates, default 10) become the config's ``start_step``/``end_step``/``frequency``
+from the number of batches per epoch; ``initial_sparsity`` defaults to 0. Epochs
+after ``end_epoch`` fine-tune at the final sparsity, and the final sparsity is
+enforced on the selected weights whatever epoch validation picks.
+``fake_quant`` (QAT) is frozen to fixed scales (``freeze_quantization``) after its
+step's training, so the stored model is the deployable post-training form.
+
+Shipped recipes (``int8``, ``prune-agp-80``, ``shrink``, ``tiny``; see
+:func:`list_recipes`) are found by name.
+
+Example:
+    >>> r = parse_recipe({"steps": [{"method": "int8_weight"}]})
+    >>> r.steps[0].method, r.steps[0].params
+    ('weight_quant', {'bits': 8})
+    >>> r.to_dict()["steps"]
+    [{'method': 'weight_quant', 'bits': 8}]
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+from torch import nn
+
+from .config import CompressionConfig, config_from_dict
+from .distill.config import DistillConfig
+
+__all__ = [
+    "Recipe", "RecipeStep", "RecipeError", "ALIASES", "load_recipe", "parse_recipe", "apply_recipe",
+    "list_recipes", "find_recipe", "RECIPE_FORMAT_VERSION",
+]
+
+log = logging.getLogger(__name__)
+
+RECIPE_FORMAT_VERSION = 1
+
+#: Shorthand method names: alias → (config type, preset fields).
+ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "int8": ("weight_quant", {"bits": 8}),
+    "int8_weight": ("weight_quant", {"bits": 8}),
+    "int4": ("weight_quant", {"bits": 4}),
+    "int4_weight": ("weight_quant", {"bits": 4}),
+    "int8_qat": ("fake_quant", {"bits": 8}),
+    "int4_qat": ("fake_quant", {"bits": 4}),
+    "qat": ("fake_quant", {}),
+    "prune": ("magnitude_prune", {}),
+    "agp": ("gradual_prune", {}),
+    "gradual": ("gradual_prune", {}),
+    "prune_units": ("hidden_unit_prune", {}),
+    "lowrank": ("low_rank", {}),
+    "embedding_int8": ("embedding_quant", {"bits": 8}),
+    "embedding_int4": ("embedding_quant", {"bits": 4}),
+}
+
+_TOP_KEYS = {"version", "name", "description", "train", "distill", "steps"}
+_STEP_KEYS = {"method", "config", "targets", "finetune_epochs", "distill_epochs", "train", "distill", "student"}
+_SCHEDULE_KEYS = {"start_epoch", "end_epoch", "updates"}
+_GRADUAL = "gradual_prune"
+_FAKE_QUANT = "fake_quant"
+_VOCAB_PRUNE = "vocab_prune"
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be read or applied; the message names the file and step."""
+
+
+# ----- the recipe objects ---------------------------------------------------------------------
+@dataclass
+class RecipeStep:
+    """One step: an optional compression config, then training (see the module doc).
+
+    ``method`` is the config's ``type_name`` (None for a pure training step),
+    ``params`` its fields as written, ``schedule`` the epoch keys of ``gradual_prune``.
+    """
+
+    method: Optional[str] = None
+    params: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)
+    targets: Optional[list[str]] = None
+    finetune_epochs: int = 0
+    distill_epochs: int = 0
+    train: dict[str, Any] = field(default_factory=dict)
+    distill: dict[str, Any] = field(default_factory=dict)
+    student: Optional[dict[str, Any]] = None
+
+    @property
+    def epochs(self) -> int:
+        return self.finetune_epochs or self.distill_epochs
+
+    def config(self, steps_per_epoch: int = 100, epochs: Optional[int] = None) -> Optional[CompressionConfig]:
+        """The compression config, with ``gradual_prune``'s epochs turned into steps.
+
+        Args:
+            steps_per_epoch: optimizer steps per epoch of the data being trained on.
+            epochs: the step's epochs as run (default: as written).
+        """
+        if self.method is None:
+            return None
+        data = dict(self.params)
+        if self.method == _GRADUAL:
+            data = {**self._gradual_steps(steps_per_epoch, self.epochs if epochs is None else epochs), **data}
+            data.setdefault("initial_sparsity", 0.0)
+        return config_from_dict({"type": self.method, "version": _config_version(self.method), "data": data})
+
+    def ramp_epochs(self, steps_per_epoch: int, epochs: int) -> int:
+        """Epochs of a gradual_prune step during which the masks change."""
+        cfg = self.config(steps_per_epoch, epochs)
+        return min(epochs, max(1, math.ceil(cfg.end_step / steps_per_epoch)))  # type: ignore[union-attr]
+
+    def _gradual_steps(self, steps_per_epoch: int, epochs: int) -> dict[str, int]:
+        if "start_step" in self.params or "end_step" in self.params:
+            return {}
+        start = float(self.schedule.get("start_epoch", 0))
+        end = float(self.schedule.get("end_epoch", max(1, round(2 * epochs / 3)) if epochs else 1))
+        end = min(end, epochs) if epochs else end
+        start_step = int(round(start * steps_per_epoch))
+        end_step = max(start_step + 1, int(round(end * steps_per_epoch)))
+        updates = int(self.schedule.get("updates", 10))
+        return {"start_step": start_step, "end_step": end_step,
+                "frequency": max(1, (end_step - start_step) // max(updates, 1))}
+
+    def filter(self) -> Optional[Callable[[str, nn.Module, str], bool]]:
+        """The tensor filter of ``targets`` (None: the method's default)."""
+        if self.targets is None:
+            return None
+        patterns = list(self.targets)
+
+        def accept(fqn: str, module: nn.Module, name: str) -> bool:
+            full = f"{fqn}.{name}" if fqn else name
+            return any(fnmatch.fnmatchcase(full, p) for p in patterns)
+
+        return accept
+
+    def to_dict(self) -> dict[str, Any]:
+        """The friendly form, as :func:`parse_recipe` reads it."""
+        out: dict[str, Any] = {}
+        if self.method is not None:
+            out["method"] = self.method
+            out.update(copy.deepcopy(self.params))
+            out.update(self.schedule)
+        if self.targets is not None:
+            out["targets"] = list(self.targets)
+        if self.student is not None:
+            out["student"] = dict(self.student)
+        if self.finetune_epochs:
+            out["finetune_epochs"] = self.finetune_epochs
+        if self.distill_epochs:
+            out["distill_epochs"] = self.distill_epochs
+        if self.train:
+            out["train"] = dict(self.train)
+        if self.distill:
+            out["distill"] = dict(self.distill)
+        return out
+
+
+@dataclass
+class Recipe:
+    """An ordered list of :class:`RecipeStep` plus recipe-wide train/distill settings."""
+
+    steps: list[RecipeStep]
+    name: str = ""
+    description: str = ""
+    train: dict[str, Any] = field(default_factory=dict)
+    distill: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"version": RECIPE_FORMAT_VERSION}
+        if self.name:
+            out["name"] = self.name
+        if self.description:
+            out["description"] = self.description
+        if self.train:
+            out["train"] = dict(self.train)
+        if self.distill:
+            out["distill"] = dict(self.distill)
+        out["steps"] = [s.to_dict() for s in self.steps]
+        return out
+
+    def distill_config(self, step: RecipeStep) -> DistillConfig:
+        return DistillConfig.from_dict({**self.distill, **step.distill})
+
+
+# ----- parsing ---------------------------------------------------------------------------------
+def _config_version(type_name: str) -> int:
+    from .registry import registered_configs
+
+    return registered_configs()[type_name].version
+
+
+def _known_methods() -> list[str]:
+    from .registry import registered_configs
+
+    return sorted(set(registered_configs()) | set(ALIASES))
+
+
+def _nonneg_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _check_train(overrides: Any, what: str) -> dict[str, Any]:
+    from ..train.trainer import TrainConfig
+
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{what} must be a mapping of TrainConfig options, got {type(overrides).__name__}")
+    if "epochs" in overrides:
+        raise ValueError(f"{what}: set epochs per step with finetune_epochs / distill_epochs, not train.epochs")
+    TrainConfig.from_dict(dict(overrides))  # unknown keys and bad values fail here
+    return dict(overrides)
+
+
+def _check_distill(overrides: Any, what: str) -> dict[str, Any]:
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{what} must be a mapping of DistillConfig options, got {type(overrides).__name__}")
+    DistillConfig.from_dict(dict(overrides))
+    return dict(overrides)
+
+
+def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
+    from .registry import registered_configs
+
+    if not isinstance(raw, dict):
+        raise ValueError(f"a step must be a mapping, got {type(raw).__name__}")
+    step = RecipeStep()
+    if "method" in raw and "config" in raw:
+        raise ValueError("give either method (friendly form) or config ({type, version, data}), not both")
+    fields = {k: v for k, v in raw.items() if k not in _STEP_KEYS}
+    if "config" in raw:
+        if fields:
+            raise ValueError(f"unknown step key(s) {sorted(fields)} beside config; "
+                             f"step keys are {sorted(_STEP_KEYS)}")
+        config = config_from_dict(raw["config"])
+        step.method, step.params = config.type_name, config.to_dict()["data"]
+    elif "method" in raw:
+        method = raw["method"]
+        if not isinstance(method, str):
+            raise ValueError(f"method must be a name, got {method!r}")
+        type_name, preset = ALIASES.get(method, (method, {}))
+        if type_name not in registered_configs():
+            raise ValueError(f"unknown method {method!r}; known: {', '.join(_known_methods())}")
+        for key, value in preset.items():
+            if key in fields and fields[key] != value:
+                raise ValueError(f"method {method!r} means {key}={value!r}; it cannot be given {key}={fields[key]!r}")
+        if type_name == _GRADUAL:
+            step.schedule = {k: fields.pop(k) for k in list(fields) if k in _SCHEDULE_KEYS}
+            for key, value in step.schedule.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise ValueError(f"{key} must be a non-negative number, got {value!r}")
+        step.method, step.params = type_name, {**preset, **fields}
+    elif fields:
+        raise ValueError(f"unknown step key(s) {sorted(fields)}; a config needs method: NAME "
+                         f"(step keys are {sorted(_STEP_KEYS)})")
+    step.finetune_epochs = _nonneg_int(raw.get("finetune_epochs", 0), "finetune_epochs")
+    step.distill_epochs = _nonneg_int(raw.get("distill_epochs", 0), "distill_epochs")
+    if step.finetune_epochs and step.distill_epochs:
+        raise ValueError("give finetune_epochs or distill_epochs, not both")
+    if "targets" in raw:
+        targets = raw["targets"]
+        if isinstance(targets, str):
+            targets = [targets]
+        if not isinstance(targets, list) or not all(isinstance(t, str) and t for t in targets):
+            raise ValueError(f"targets must be a list of tensor-name patterns, got {raw['targets']!r}")
+        if step.method is None:
+            raise ValueError("targets needs a method")
+        step.targets = targets
+    step.train = _check_train(raw.get("train", {}), "train")
+    step.distill = _check_distill(raw.get("distill", {}), "distill")
+    if step.distill and not step.distill_epochs:
+        raise ValueError("distill settings need distill_epochs")
+    DistillConfig.from_dict({**recipe_distill, **step.distill})
+    if "student" in raw:
+        student = raw["student"]
+        if not isinstance(student, dict) or not student:
+            raise ValueError(f"student must be a non-empty mapping of model changes, got {student!r}")
+        if "width" in student:
+            width = student["width"]
+            if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width:
+                raise ValueError(f"student width must be a positive number, got {width!r}")
+        if not step.distill_epochs:
+            raise ValueError("a student is trained by distillation: give distill_epochs")
+        step.student = dict(student)
+    if step.method is None and not step.epochs:
+        raise ValueError("an empty step: give a method (or config), or epochs of training")
+    if step.method is not None:
+        if step.method == _GRADUAL and not step.epochs and "end_step" not in step.params:
+            raise ValueError("gradual_prune prunes while training: give finetune_epochs or distill_epochs")
+        step.config(steps_per_epoch=100)  # validate the fields now, with the method's own messages
+    return step
+
+
+def parse_recipe(obj: Any, source: str = "<recipe>") -> Recipe:
+    """Build a :class:`Recipe` from the loaded YAML/JSON mapping (or a bare list of steps).
+
+    Raises:
+        RecipeError: one line naming ``source`` and the step that is wrong.
+    """
+    if isinstance(obj, list):
+        obj = {"steps": obj}
+    if not isinstance(obj, dict):
+        raise RecipeError(f"{source}: a recipe is a mapping with 'steps' (or a list of steps), "
+                          f"got {type(obj).__name__}")
+    unknown = sorted(set(obj) - _TOP_KEYS)
+    if unknown:
+        raise RecipeError(f"{source}: unknown key(s) {unknown}; a recipe has {sorted(_TOP_KEYS)}")
+    version = obj.get("version", RECIPE_FORMAT_VERSION)
+    if version != RECIPE_FORMAT_VERSION:
+        raise RecipeError(f"{source}: recipe version {version!r} is not supported (this lstmlite reads "
+                          f"{RECIPE_FORMAT_VERSION})")
+    steps = obj.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise RecipeError(f"{source}: 'steps' must be a non-empty list")
+    for key in ("name", "description"):
+        if not isinstance(obj.get(key, ""), str):
+            raise RecipeError(f"{source}: {key} must be a string")
+    try:
+        train = _check_train(obj.get("train", {}), "train")
+        distill = _check_distill(obj.get("distill", {}), "distill")
+    except (ValueError, TypeError) as err:
+        raise RecipeError(f"{source}: {err}") from None
+    parsed = []
+    for i, raw in enumerate(steps):
+        label = raw.get("method") or ("config" if "config" in raw else "train") if isinstance(raw, dict) else "?"
+        try:
+            parsed.append(_parse_step(raw, distill))
+        except (ValueError, TypeError) as err:
+            raise RecipeError(f"{source}: step {i + 1} ({label}): {err}") from None
+    return Recipe(steps=parsed, name=obj.get("name", ""), description=obj.get("description", ""),
+                  train=train, distill=distill)
+
+
+# ----- finding and loading ------------------------------------------------------------------------
+def _shipped_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "recipes"
+
+
+def list_recipes() -> list[str]:
+    """Names of the recipes shipped with lstmlite (``--recipe NAME``)."""
+    directory = _shipped_dir()
+    return sorted(p.stem for p in directory.glob("*.yaml")) if directory.is_dir() else []
+
+
+def find_recipe(name_or_path: str | Path) -> Path:
+    """A recipe file: ``name_or_path`` if it exists, else the shipped recipe of that name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = _shipped_dir() / f"{name_or_path}.yaml"
+    if shipped.is_file() and path.suffix == "" and len(path.parts) == 1:
+        return shipped
+    known = ", ".join(list_recipes()) or "none"
+    raise RecipeError(f"{name_or_path}: no such recipe file, and not a shipped recipe (shipped: {known})")
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """Read a recipe from a YAML or JSON file, or a shipped recipe by name.
+
+    Example:
+        >>> load_recipe("int8").steps[0].method
+        'weight_quant'
+    """
+    path = find_recipe(name_or_path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        obj = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise RecipeError(f"{path}: cannot parse recipe ({str(err).splitlines()[0]})") from None
+    recipe = parse_recipe(obj, str(path))
+    if not recipe.name:
+        recipe.name = path.stem
+    return recipe
+
+
+def _as_recipe(recipe: Recipe | dict | list | str | Path) -> Recipe:
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, (dict, list)):
+        return parse_recipe(recipe)
+    return load_recipe(recipe)
+
+
+# ----- applying -----------------------------------------------------------------------------------
+def _student_config(model_config: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    config = dict(model_config)
+    changes = dict(changes)
+    width = changes.pop("width", None)
+    if width is not None:
+        hidden = config["hidden_size"]
+        sizes = hidden if isinstance(hidden, list) else [hidden] * int(config.get("num_layers", 1))
+        scaled = [max(1, int(round(h * width))) for h in sizes]
+        if config.get("tie_weights") and not config.get("rnn_options", {}).get("proj_size"):
+            scaled[-1] = sizes[-1]  # a tied LM's last layer feeds the embedding matrix: its width is fixed
+        sizes = scaled
+        config["hidden_size"] = sizes if len(set(sizes)) > 1 else sizes[0]
+    unknown = sorted(set(changes) - set(config))
+    if unknown:
+        raise ValueError(f"student: unknown model option(s) {unknown}; known: {sorted(config)} and width")
+    config.update(changes)
+    return config
+
+
+def _build_student(model: nn.Module, changes: dict[str, Any], seed: int) -> nn.Module:
+    import torch
+
+    from ..nn.models import build_model
+
+    config = _student_config(model.config(), changes)
+    torch.manual_seed(seed)
+    try:
+        return build_model(config)
+    except TypeError as err:
+        raise ValueError(f"student: {err}") from None
+
+
+def _steps_per_epoch(data: Any, batch_size: int) -> int:
+    return max(1, math.ceil(len(data.train.y) / batch_size))
+
+
+def _train_step(model, teacher, data, step: RecipeStep, recipe: Recipe, train_config, callbacks, progress):
+    from ..train.trainer import train
+
+    from .distill.transform import distill
+
+    if step.distill_epochs:
+        return distill(teacher, model, data, recipe.distill_config(step), train_config, callbacks=callbacks,
+                       progress=progress)
+    return train(model, data, train_config, callbacks=callbacks, progress=progress)
+
+
+def apply_recipe(
+    run_dir: str | Path,
+    recipe: Recipe | dict | list | str | Path,
+    out_dir: str | Path,
+    data: Any = None,
+    max_epochs: Optional[int] = None,
+    train_overrides: Optional[dict[str, Any]] = None,
+    progress: bool = True,
+) -> Any:
+    """Apply ``recipe`` to the model of ``run_dir`` and write a NEW run dir ``out_dir``.
+
+    Args:
+        run_dir: the source run (never modified). Its model is also the teacher of
+            every ``distill_epochs`` step.
+        recipe: a :class:`Recipe`, its mapping, a file path, or a shipped recipe name.
+        out_dir: the run dir to create (must not hold a run).
+        data: the :class:`~lstmlite.data.TaskData` to fine-tune and evaluate on
+            (default: the data the source run was trained on, rebuilt from its spec).
+        max_epochs: cap every step's epochs (quick trials and tests).
+        train_overrides: TrainConfig overrides on top of the recipe's (``lr``, ``device``…).
+        progress: progress bars.
+
+    Writes ``config.json`` (the source's config with ``compression`` state and
+    ``recipe``/``source_run``), ``model.safetensors``, ``metrics.json`` (test-split
+    metrics plus ``baseline_metric``, ``baseline_size_bytes`` and ``baseline`` — the
+    source model measured here on the same split), ``history.json`` (each trained
+    epoch, with its ``step``), ``recipe.json`` (the recipe and what each step did)
+    and, for token input, ``vocab.json`` (rewritten after vocabulary pruning).
+
+    Returns:
+        the new run, as :func:`lstmlite.io.load_run` reads it back.
+    """
+    import torch
+
+    from ..io import RunDirError, load_run, save_run, write_json
+    from ..train.run import _metrics_json, load_run_data, model_metrics
+    from ..train.trainer import TrainConfig, evaluate, primary_metric_name
+    from .api import compress_, compression_state, size_bytes
+    from .embedding.vocab import prune_vocab, remap_data
+    from .prune.schedule import PruningScheduler
+    from .quantize.transform import freeze_quantization
+
+    recipe = _as_recipe(recipe)
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if (out_dir / "config.json").exists():
+        raise RunDirError(f"{out_dir}: a run dir already exists here; choose another --out")
+    if out_dir.resolve() == run_dir.resolve():
+        raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run")
+    if max_epochs is not None and max_epochs < 0:
+        raise ValueError(f"max_epochs must be >= 0, got {max_epochs}")
+    source = load_run(run_dir)
+    teacher = load_run(run_dir).model if any(s.distill_epochs for s in recipe.steps) else None
+    if data is None:
+        if "data" not in source.config:
+            raise RunDirError(f"{run_dir}: the run records no data spec; pass the data to fine-tune on")
+        data = load_run_data(source)
+    model = source.model
+    metric_name = primary_metric_name(data)
+    device = torch.device("cpu")
+    baseline_test = evaluate(model, data, data.test, device=device)
+    baseline = {"metric_name": metric_name, "metric": baseline_test[metric_name], **model_metrics(model)}
+    base_train = {k: v for k, v in source.config.get("train", {}).items() if k != "epochs"}
+    base_train = {**base_train, **recipe.train, **(train_overrides or {}), "checkpoint": False}
+    run_config = {k: copy.deepcopy(v) for k, v in source.config.items()
+                  if k not in ("format_version", "model", "compression", "recipe", "source_run")}
+    if getattr(data, "spec", None) is not None and hasattr(data.spec, "to_dict") and "data" not in run_config:
+        spec = data.spec.to_dict()
+        if spec:
+            run_config["data"] = spec
+    vocab = source.vocab
+    history: list[dict[str, Any]] = []
+    applied: list[dict[str, Any]] = []
+
+    for index, step in enumerate(recipe.steps, start=1):
+        label = f"recipe {recipe.name or ''} step {index} ({step.method or 'train'})".replace("  ", " ")
+        epochs = step.epochs if max_epochs is None else min(step.epochs, max_epochs)
+        try:
+            train_config = TrainConfig.from_dict({**base_train, **step.train, "epochs": max(epochs, 1)})
+        except ValueError as err:
+            raise RecipeError(f"{label}: {err}") from None
+        record: dict[str, Any] = {"step": index, "method": step.method, "epochs": epochs,
+                                  "mode": "distill" if step.distill_epochs else "finetune" if epochs else "none"}
+        try:
+            if step.student is not None:
+                model = _build_student(model, step.student, train_config.seed)
+                record["student"] = model.config()
+            config = step.config(_steps_per_epoch(data, train_config.batch_size), epochs)
+            if config is not None:
+                compress_(model, config, step.filter())
+                record["config"] = config.to_dict()
+                if step.method == _VOCAB_PRUNE and getattr(data, "vocab_size", 0) > config.keep:
+                    data = remap_data(data, config.keep)
+                    if isinstance(run_config.get("data"), dict):
+                        run_config["data"]["max_vocab"] = config.keep
+                    if vocab is not None:
+                        vocab = prune_vocab(vocab, config.keep)
+                    if data.task == "lm":
+                        log.warning("vocabulary pruned to %d tokens: the language model's %s is now measured on "
+                                    "the pruned vocabulary (dropped tokens count as <unk>), so it is not "
+                                    "comparable with the baseline's", config.keep, metric_name)
+            if epochs:
+                results = []
+                if step.method == _GRADUAL:
+                    steps_per_epoch = _steps_per_epoch(data, train_config.batch_size)
+                    ramp = step.ramp_epochs(steps_per_epoch, epochs)
+                    scheduler = PruningScheduler(model)
+                    ramp_config = TrainConfig.from_dict({**train_config.to_dict(), "epochs": ramp, "patience": 0})
+                    results.append(_train_step(model, teacher, data, step, recipe, ramp_config, [scheduler],
+                                               progress))
+                    # Validation may pick an epoch from before the final sparsity: enforce it.
+                    scheduler.step(config.end_step)
+                    if epochs > ramp:
+                        rest = TrainConfig.from_dict({**train_config.to_dict(), "epochs": epochs - ramp})
+                        results.append(_train_step(model, teacher, data, step, recipe, rest, [], progress))
+                    record["sparsity"] = scheduler.current_sparsity()
+                else:
+                    results.append(_train_step(model, teacher, data, step, recipe, train_config, [], progress))
+                for phase, result in enumerate(results):
+                    history += [{"step": index, "phase": phase, **h} for h in result.history]
+                record["best_val"] = results[-1].best_val
+                record["best_epoch"] = results[-1].best_epoch
+            if step.method == _FAKE_QUANT:
+                freeze_quantization(model)
+        except RecipeError:
+            raise
+        except (ValueError, TypeError) as err:
+            raise RecipeError(f"{label}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+        model.cpu()
+        record["size_bytes"] = size_bytes(model)
+        applied.append(record)
+        log.info("%s: size %d bytes", label, record["size_bytes"])
+
+    model.cpu().eval()
+    test = evaluate(model, data, data.test, device=device)
+    val = evaluate(model, data, data.val, device=device)
+    metrics = {**_metrics_json(model, data, test, val),
+               "baseline_metric": baseline["metric"], "baseline_size_bytes": baseline["size_bytes"],
+               "baseline": baseline, "recipe": recipe.name, "source_run": str(run_dir)}
+    run_config["compression"] = compression_state(model)
+    run_config["recipe"] = recipe.name
+    run_config["source_run"] = str(run_dir)
+    save_run(out_dir, model, run_config, metrics=metrics, history=history,
+             vocab=vocab.to_dict() if hasattr(vocab, "to_dict") else vocab)
+    write_json(out_dir / "recipe.json", {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied})
+    return load_run(out_dir)
