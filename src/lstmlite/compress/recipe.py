@@ -164,6 +164,8 @@ class RecipeStep:
             return {}
         start = float(self.schedule.get("start_epoch", 0))
         end = float(self.schedule.get("end_epoch", max(1, round(2 * epochs / 3)) if epochs else 1))
+        if epochs and self.epochs and epochs < self.epochs:  # capped (max_epochs): keep the schedule's shape
+            start, end = start * epochs / self.epochs, end * epochs / self.epochs
         end = min(end, epochs) if epochs else end
         start_step = int(round(start * steps_per_epoch))
         end_step = max(start_step + 1, int(round(end * steps_per_epoch)))

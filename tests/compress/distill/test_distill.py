@@ -107,7 +107,7 @@ def test_trainer_optimises_exactly_the_documented_objective(toy_classify):
         t_out = teacher(batch.x, batch.lengths)
     expected = 0.7 * _np_kd(output.detach().numpy(), t_out.numpy(), 2.0) + \
         0.3 * _np_ce(output.detach().numpy(), batch.y.numpy())
-    assert float(total) == pytest.approx(expected, rel=1e-5)
+    assert float(total.detach()) == pytest.approx(expected, rel=1e-5)
 
 
 def test_config_validation_and_round_trip():

@@ -163,7 +163,7 @@ def _write_csv(path, rng):
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["text", "label"])
-        for i in range(120):
+        for _ in range(120):
             tokens = rng.choice(words, size=rng.integers(3, 9), p=weights)
             writer.writerow([" ".join(tokens), "pos" if "w0" in tokens else "neg"])
 

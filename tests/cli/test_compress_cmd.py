@@ -1,0 +1,65 @@
+"""``lstmlite compress`` as a user runs it, through ``lstmlite.cli.main.main``."""
+
+import json
+
+import pytest
+
+from lstmlite.cli.main import main
+from lstmlite.train import fit
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "digits"
+    fit({"data": {"source": "digits"}, "model": {"hidden_size": 8}, "train": {"epochs": 1}}, out, progress=False)
+    return out
+
+
+def test_compress_writes_run_and_prints_before_after(run_dir, tmp_path, capsys):
+    out = tmp_path / "int8"
+    assert main(["compress", str(run_dir), "--recipe", "int8", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    header = next(line for line in printed.splitlines() if "before" in line)
+    assert header.split() == ["before", "after", "change"]
+    for label in ("test accuracy", "params", "non-zero params", "size", "MACs / step"):
+        assert any(line.startswith(label) for line in printed.splitlines()), label
+    size_line = next(line for line in printed.splitlines() if line.startswith("size"))
+    ratio = metrics["baseline_size_bytes"] / metrics["size_bytes"]
+    assert f"{ratio:.1f}x smaller" in size_line
+    assert f"run dir: {out}" in printed
+
+
+def test_recipe_file_and_train_overrides(run_dir, tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - method: prune\n    sparsity: 0.5\n    finetune_epochs: 1\n")
+    out = tmp_path / "pruned"
+    assert main(["compress", str(run_dir), "--recipe", str(recipe), "--out", str(out), "--no-progress",
+                 "--train.lr=0.0001", "--train.batch_size=64"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert history[0]["lr"] == pytest.approx(0.0001)
+    stored = json.loads((out / "recipe.json").read_text())
+    assert stored["recipe"]["steps"][0] == {"method": "magnitude_prune", "sparsity": 0.5, "finetune_epochs": 1}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--recipe", "nope", "--out", "X"], "not a shipped recipe"),
+    (["--out", "X"], "missing --recipe"),
+    (["--recipe", "int8", "--out", "X", "--model.hidden_size=4"], "only training overrides"),
+])
+def test_errors_are_one_line_and_exit_1(run_dir, tmp_path, capsys, argv, message):
+    argv = [a.replace("X", str(tmp_path / "x")) for a in argv]
+    assert main(["compress", str(run_dir), *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lstmlite compress: error:") and message in err and "\n" not in err
+
+
+def test_existing_output_is_refused(run_dir, capsys):
+    assert main(["compress", str(run_dir), "--recipe", "int8", "--out", str(run_dir)]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_list_recipes(capsys):
+    assert main(["compress", "--list-recipes"]) == 0
+    names = [line.split(":")[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["int8", "prune-agp-80", "shrink", "tiny"]

@@ -1,0 +1,255 @@
+"""Recipes: parsing (good and bad files), the shipped recipes end to end, run-dir contents.
+
+Oracles: the source run's own stored metric (the baseline is re-measured on the same
+test split), ``evaluate_run`` on the written run dir (save → load → evaluate must give
+the stored metric), ``load_data`` with a smaller ``max_vocab`` (vocabulary pruning),
+and counts of zeros in the stored tensors.
+"""
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmlite.compress import summary
+from lstmlite.compress.recipe import (RecipeError, apply_recipe, find_recipe, list_recipes, load_recipe,
+                                      parse_recipe)
+from lstmlite.io import RunDirError, load_run
+from lstmlite.train import evaluate_run, fit
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = ["int8", "prune-agp-80", "shrink", "tiny"]
+
+
+# ----- parsing ------------------------------------------------------------------------------------
+GOOD_YAML = """
+name: mixed
+description: every form a step can take
+train: {lr: 0.002, batch_size: 16}
+distill: {temperature: 3.0}
+steps:
+  - student: {width: 0.5}
+    distill_epochs: 4
+  - method: int8_weight
+    bits: 8
+    targets: ["rnn.weight_*"]
+  - config: {type: low_rank, version: 1, data: {rank: 2, energy: null}}
+    finetune_epochs: 1
+    train: {weight_decay: 0.01}
+  - method: gradual_prune
+    final_sparsity: 0.5
+    end_epoch: 2
+    updates: 4
+    distill_epochs: 3
+    distill: {alpha: 0.9}
+"""
+
+
+def test_good_yaml_parses_into_steps(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(GOOD_YAML)
+    recipe = load_recipe(path)
+    assert recipe.name == "mixed" and recipe.train == {"lr": 0.002, "batch_size": 16}
+    s = recipe.steps
+    assert s[0].method is None and s[0].student == {"width": 0.5} and s[0].distill_epochs == 4
+    assert s[1].method == "weight_quant" and s[1].params == {"bits": 8} and s[1].epochs == 0
+    assert s[2].config().to_dict() == {"type": "low_rank", "version": 1, "data": {"rank": 2, "energy": None}}
+    assert s[2].train == {"weight_decay": 0.01}
+    assert recipe.distill_config(s[3]).to_dict()["data"] == {"temperature": 3.0, "alpha": 0.9, "hidden_weight": 0.0}
+    # canonical to_dict reads back as the same recipe; the JSON form of it too
+    assert parse_recipe(recipe.to_dict()) == recipe
+    json_path = tmp_path / "r.json"
+    json_path.write_text(json.dumps(recipe.to_dict()))
+    assert load_recipe(json_path) == recipe
+
+
+def test_gradual_epochs_become_steps():
+    step = parse_recipe([{"method": "agp", "final_sparsity": 0.8, "end_epoch": 10, "updates": 20,
+                          "finetune_epochs": 15}]).steps[0]
+    config = step.config(steps_per_epoch=10)
+    assert (config.start_step, config.end_step, config.frequency) == (0, 100, 5)
+    assert config.initial_sparsity == 0.0 and config.final_sparsity == 0.8
+    assert step.ramp_epochs(10, 15) == 10
+    # capped epochs (max_epochs) shrink the schedule in proportion
+    assert step.config(steps_per_epoch=10, epochs=3).end_step == 20
+    default = parse_recipe([{"method": "gradual_prune", "final_sparsity": 0.5, "finetune_epochs": 9}]).steps[0]
+    assert default.config(steps_per_epoch=4).end_step == 6 * 4  # two thirds of the epochs
+
+
+def test_targets_filter_globs_tensor_names():
+    accept = parse_recipe([{"method": "int8", "targets": ["rnn.weight_hh_*", "head.weight"]}]).steps[0].filter()
+    assert accept("rnn", None, "weight_hh_l0") and accept("head", None, "weight")
+    assert not accept("rnn", None, "weight_ih_l0") and not accept("embedding", None, "weight")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("steps: [\n  - method: int8\n", "cannot parse recipe"),
+    ("- 1\n- 2\n", "step 1 (?): a step must be a mapping"),
+    ("42\n", "a recipe is a mapping"),
+    ("steps: []\n", "'steps' must be a non-empty list"),
+    ("stepz: [{method: int8}]\n", "unknown key(s) ['stepz']"),
+    ("version: 2\nsteps: [{method: int8}]\n", "recipe version 2 is not supported"),
+    ("steps: [{method: int9}]\n", "step 1 (int9): unknown method 'int9'; known:"),
+    ("steps: [{method: weight_quant, bitz: 8}]\n", "step 1 (weight_quant): weight_quant: unknown key(s) ['bitz']"),
+    ("steps: [{method: weight_quant, bits: 12}]\n", "bits must be an int in 2..8"),
+    ("steps: [{method: int8_weight, bits: 4}]\n", "method 'int8_weight' means bits=8"),
+    ("steps: [{method: int8}, {method: low_rank, rank: 2, finetune_epochs: 1, distill_epochs: 1}]\n",
+     "step 2 (low_rank): give finetune_epochs or distill_epochs, not both"),
+    ("steps: [{student: {width: 0.5}, finetune_epochs: 2}]\n", "a student is trained by distillation"),
+    ("steps: [{method: int8, finetune_epochs: 1, train: {epochs: 3}}]\n", "not train.epochs"),
+    ("train: {learning_rate: 0.1}\nsteps: [{method: int8}]\n", "unknown train option(s) ['learning_rate']"),
+    ("steps: [{method: gradual_prune, final_sparsity: 0.8}]\n", "give finetune_epochs or distill_epochs"),
+    ("steps: [{method: gradual_prune, final_sparsity: 1.5, finetune_epochs: 2}]\n", "final_sparsity"),
+    ("steps: [{config: {type: magic, version: 1, data: {}}}]\n", "unknown compression config type 'magic'"),
+    ("steps: [{finetune_epochs: 0}]\n", "an empty step"),
+    ("steps: [{method: int8, distill: {temperature: 0}}]\n", "temperature must be positive"),
+    ("steps: [{bits: 8}]\n", "unknown step key(s) ['bits']"),
+])
+def test_bad_recipes_give_one_clear_line(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path)
+    assert message in str(err.value)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_recipe_name_lists_shipped():
+    with pytest.raises(RecipeError, match="shipped: int8, prune-agp-80, shrink, tiny"):
+        load_recipe("no-such-recipe")
+
+
+def test_shipped_recipes_are_found_by_name_and_match_the_repo_copies():
+    assert list_recipes() == SHIPPED
+    for name in SHIPPED:
+        packaged = find_recipe(name)
+        assert packaged.read_bytes() == (REPO / "recipes" / f"{name}.yaml").read_bytes(), name
+        recipe = load_recipe(name)
+        assert recipe.name == name and recipe.description
+    tiny = load_recipe("tiny")
+    assert [s.method for s in tiny.steps] == [None, "hidden_unit_prune", "low_rank", "fake_quant"]
+    assert all(s.distill_epochs > 0 for s in tiny.steps)
+    assert load_recipe("prune-agp-80").steps[0].config(10).final_sparsity == 0.8
+
+
+# ----- applying ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    fit({"data": {"source": "digits"}, "model": {"hidden_size": 16}, "train": {"epochs": 2, "lr": 0.01}},
+        out, progress=False)
+    return out
+
+
+def _digest(path):
+    return hashlib.sha256((path / "model.safetensors").read_bytes()).hexdigest()
+
+
+def _check_common(src, out, result):
+    source = load_run(src)
+    for name in ("config.json", "model.safetensors", "metrics.json", "recipe.json", "history.json"):
+        assert (out / name).exists(), name
+    m = result.metrics
+    assert m["baseline_metric"] == pytest.approx(source.metrics["metric"])
+    assert m["baseline_size_bytes"] == source.metrics["size_bytes"]
+    assert m["size_bytes"] < m["baseline_size_bytes"]
+    # what was stored is what loads back: re-evaluating the written run gives the stored metric
+    assert evaluate_run(out)["metric"] == pytest.approx(m["metric"])
+    assert evaluate_run(out)["size_bytes"] == m["size_bytes"]
+    assert result.config["source_run"] == str(src)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_recipe_applies_end_to_end(digits_run, tmp_path, name):
+    before = _digest(digits_run)
+    out = tmp_path / name
+    result = apply_recipe(digits_run, name, out, max_epochs=3 if name == "prune-agp-80" else 2, progress=False)
+    assert _digest(digits_run) == before  # the source run is never modified
+    _check_common(digits_run, out, result)
+    rows = {r["name"]: r for r in summary(result.model)}
+    applied = json.loads((out / "recipe.json").read_text())["applied"]
+    assert len(applied) == len(load_recipe(name).steps)
+    if name == "int8":
+        assert all(rows[n]["bits"] == 8 for n in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "head.weight"))
+        # int8 codes + one fp32 scale per output row for each matrix; biases stay fp32
+        model = result.model
+        expected = sum(w.numel() + 4 * w.shape[0] for w in (model.rnn.weight_ih_l0, model.rnn.weight_hh_l0,
+                                                             model.head.weight))
+        expected += 4 * sum(b.numel() for b in (model.rnn.bias_ih_l0, model.rnn.bias_hh_l0, model.head.bias))
+        assert result.metrics["size_bytes"] <= expected
+    if name == "prune-agp-80":
+        # 15 epochs capped to 3: pruning over the first 2 (10/15 of them), then one at 80 %, which holds
+        # whatever epoch validation chose
+        for n in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "head.weight"):
+            assert rows[n]["sparsity"] >= 0.8 - 1e-3, n
+        assert applied[0]["sparsity"] == pytest.approx(0.8, abs=1e-2)
+        assert {h["phase"] for h in json.loads((out / "history.json").read_text())} == {0, 1}
+    if name == "shrink":
+        assert result.model.rnn.hidden_sizes == [8]
+        assert result.metrics["macs_per_step"] == 4 * 8 * (8 + 8)  # LSTM: 4H(I + H), digits rows have I = 8
+        assert result.metrics["baseline"]["macs_per_step"] == 4 * 16 * (8 + 16)
+    if name == "tiny":
+        assert result.model.rnn.hidden_sizes[0] < 8
+        assert rows["rnn.weight_hh_l0"]["rank"] is not None and rows["rnn.weight_hh_l0"]["bits"] == 8
+        assert applied[0]["mode"] == "distill" and applied[0]["student"]["hidden_size"] == 8
+
+
+def test_existing_output_and_failing_step_are_clear_errors(digits_run, tmp_path):
+    with pytest.raises(RunDirError, match="already exists"):
+        apply_recipe(digits_run, "int8", digits_run, progress=False)
+    bad = [{"method": "prune", "sparsity": 0.5}, {"method": "hidden_unit_prune", "fraction": 0.5}]
+    with pytest.raises(RecipeError, match=r"step 2 \(hidden_unit_prune\): .*apply hidden-unit pruning first"):
+        apply_recipe(digits_run, bad, tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad" / "config.json").exists()
+
+
+def _write_texts(path, rng):
+    words = [f"w{i}" for i in range(30)]
+    p = 1.0 / np.arange(1, 31)
+    p /= p.sum()
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for _ in range(160):
+            tokens = rng.choice(words, size=rng.integers(3, 8), p=p)
+            writer.writerow([" ".join(tokens), "a" if "w1" in tokens else "b"])
+
+
+def test_vocab_prune_recipe_rewrites_vocab_and_data_spec(tmp_path):
+    path = tmp_path / "texts.csv"
+    _write_texts(path, np.random.default_rng(0))
+    src = tmp_path / "src"
+    fit({"data": {"source": str(path)}, "model": {"embed_dim": 8, "hidden_size": 8}, "train": {"epochs": 1}},
+        src, progress=False)
+    recipe = [{"method": "vocab_prune", "keep": 10, "finetune_epochs": 1}, {"method": "embedding_int4"}]
+    out = tmp_path / "out"
+    result = apply_recipe(src, recipe, out, progress=False)
+    vocab = json.loads((out / "vocab.json").read_text())["tokens"]
+    assert vocab == json.loads((src / "vocab.json").read_text())["tokens"][:10]
+    assert result.config["data"]["max_vocab"] == 10
+    assert result.model.embedding.num_embeddings == 10
+    assert next(r for r in summary(result.model) if r["name"] == "embedding.weight")["bits"] == 4
+    # evaluate_run rebuilds the data from the rewritten spec: same arrays as used in apply_recipe
+    _check_common(src, out, result)
+
+
+def test_language_model_recipe_with_vocab_prune_and_distillation(tmp_path):
+    path = tmp_path / "text.txt"
+    rng = np.random.default_rng(1)
+    path.write_text("".join(rng.choice(list("eeeeaaatttoinsrhldqz "), size=4000)))
+    src = tmp_path / "lm"
+    fit({"data": {"source": str(path), "seq_len": 32}, "model": {"embed_dim": 8, "hidden_size": 16, "num_layers": 1},
+         "train": {"epochs": 1}}, src, progress=False)
+    recipe = {"distill": {"temperature": 2.0}, "steps": [
+        {"method": "vocab_prune", "keep": 8},
+        {"method": "int8_qat", "distill_epochs": 1},
+    ]}
+    result = apply_recipe(src, recipe, tmp_path / "out", progress=False)
+    assert result.model.head.out_features == 8
+    assert result.metrics["metric_name"] == "bits_per_char" and np.isfinite(result.metrics["metric"])
+    kinds = {t for r in summary(result.model) for t in r["transforms"]}
+    assert any(t.startswith("weight_quant int8") for t in kinds)  # QAT frozen to fixed scales
+    assert evaluate_run(tmp_path / "out")["metric"] == pytest.approx(result.metrics["metric"])
