@@ -15,7 +15,7 @@ from .common import CliError, HelpFormatter, example_epilog, format_bytes
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export", help="export a run dir (ONNX, C, .lsl)",
+        "export", help="export a run dir (ONNX, native .lsl)",
         description="Write a run dir's model as a deployable artefact.\n\n"
                     "onnx: standard LSTM/GRU/RNN operators, dynamic batch and time axes, embedding and "
                     "head included; inputs 'input' ((B, T) int64 tokens or (B, T, F) float) and, for "

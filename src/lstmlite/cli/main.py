@@ -14,15 +14,13 @@ from typing import Sequence
 from .common import HelpFormatter, example_epilog
 
 #: Sub-command modules, each with ``add_parser(subparsers)``; order is the --help order.
-COMMANDS = ["demo", "data", "train", "eval"]
-#: Commands whose modules may be absent while they are being built.
-OPTIONAL_COMMANDS = ["compress", "search", "export", "import", "bench", "report", "explain"]
+COMMANDS = ["demo", "data", "train", "eval", "compress", "export", "import", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lstmlite",
-        description="Make LSTM-family models small and fast: train, compress, search, export and run them.",
+        description="Make LSTM-family models small and fast: train, compress, export and run them.",
         epilog=example_epilog("lstmlite demo", "lstmlite data list",
                               "lstmlite train --data japanese_vowels --task classify --out runs/jv",
                               "lstmlite eval runs/jv", "lstmlite SUBCOMMAND --help"),
@@ -33,14 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     for name in COMMANDS:
         importlib.import_module(f"lstmlite.cli.{name}_cmd").add_parser(subparsers)
-    for name in OPTIONAL_COMMANDS:
-        try:
-            module = importlib.import_module(f"lstmlite.cli.{name}_cmd")
-        except ModuleNotFoundError as err:
-            if err.name != f"lstmlite.cli.{name}_cmd":
-                raise
-            continue
-        module.add_parser(subparsers)
     return parser
 
 
