@@ -25,6 +25,8 @@ SOURCES = [
     f"{RUNTIME}/lsl_kern_portable.c",
     f"{RUNTIME}/lsl_kern_avx2.c",
     f"{RUNTIME}/lsl_kern_avx512.c",
+    f"{RUNTIME}/lsl_kern_avx512_sparse.c",
+    f"{RUNTIME}/lsl_sparse.c",
     f"{RUNTIME}/lsl_probe.c",
     f"{RUNTIME}/lsl_int.c",
 ]

@@ -108,9 +108,11 @@ static int get_buf(PyObject *obj, Py_buffer *view, char fmt, int writable, const
           (fmt == 'i' && (strcmp(f, "i") == 0 || (strcmp(f, "l") == 0 && view->itemsize == 4)) &&
            view->itemsize == 4) ||
           (fmt == 'b' && strcmp(f, "b") == 0 && view->itemsize == 1) ||
-          (fmt == 'h' && strcmp(f, "h") == 0 && view->itemsize == 2))) {
+          (fmt == 'h' && strcmp(f, "h") == 0 && view->itemsize == 2) ||
+          (fmt == 'H' && strcmp(f, "H") == 0 && view->itemsize == 2))) {
         PyErr_Format(PyExc_TypeError, "%s must be %s", what,
-                     fmt == 'f' ? "float32" : (fmt == 'i' ? "int32" : (fmt == 'b' ? "int8" : "int16")));
+                     fmt == 'f' ? "float32"
+                                : (fmt == 'i' ? "int32" : (fmt == 'b' ? "int8" : (fmt == 'h' ? "int16" : "uint16"))));
         PyBuffer_Release(view);
         return -1;
     }
@@ -222,6 +224,10 @@ static PyObject *Model_run_out_floats(ModelObject *self, PyObject *arg) {
     return PyLong_FromSize_t(lsl_model_run_out_floats(self->model, (int32_t)steps));
 }
 
+static const char *weights_name(int32_t dtype) {
+    return dtype == LSL_F32 ? "fp32" : (dtype == LSL_I8 ? "int8" : "int8-sparse");
+}
+
 static PyObject *Model_info(ModelObject *self, PyObject *Py_UNUSED(ignored)) {
     const lsl_model *m;
     PyObject *layers, *d;
@@ -235,7 +241,7 @@ static PyObject *Model_info(ModelObject *self, PyObject *Py_UNUSED(ignored)) {
         PyObject *item = Py_BuildValue(
             "{s:s,s:i,s:i,s:i,s:i,s:s}", "cell", l->cell == LSL_LSTM ? "lstm" : "gru", "input_size", l->input_size,
             "hidden_size", l->hidden_size, "proj_size", l->proj_size, "num_directions", l->num_directions, "weights",
-            l->dir[0].w_hh.dtype == LSL_F32 ? "fp32" : "int8");
+            weights_name(l->dir[0].w_hh.dtype));
         if (!item) {
             Py_DECREF(layers);
             return NULL;
@@ -763,6 +769,71 @@ done:
     Py_RETURN_NONE;
 }
 
+/* matmul_sparse(rowptr, bcol, values, scale, act, cols, x, y): as matmul for a
+ * (1, 4)-block sparse int8 matrix given by its compressed rows (lsl_matrix_pack_sparse):
+ * rowptr (N + 1,) int32, bcol (blocks,) uint16, values (blocks * 4,) int8, scale (N,). */
+static PyObject *mod_matmul_sparse(PyObject *Py_UNUSED(mod), PyObject *args) {
+    PyObject *rp_obj, *bc_obj, *val_obj, *scale_obj, *x_obj, *y_obj;
+    int act, cols, rc = LSL_OK;
+    Py_buffer rpb = {0}, bcb = {0}, val = {0}, sc = {0}, x = {0}, y = {0};
+    void *raw_pack = NULL, *raw_work = NULL, *pack, *work;
+    lsl_matrix m;
+    size_t bytes, wbytes;
+    Py_ssize_t rows, mrows, blocks;
+    if (!PyArg_ParseTuple(args, "OOOOiiOO", &rp_obj, &bc_obj, &val_obj, &scale_obj, &act, &cols, &x_obj, &y_obj))
+        return NULL;
+    if (get_buf(rp_obj, &rpb, 'i', 0, "rowptr") < 0) return NULL;
+    if (get_buf(bc_obj, &bcb, 'H', 0, "bcol") < 0) goto done;
+    if (get_buf(val_obj, &val, 'b', 0, "values") < 0) goto done;
+    if (get_buf(scale_obj, &sc, 'f', 0, "scale") < 0) goto done;
+    if (get_buf(x_obj, &x, 'f', 0, "x") < 0) goto done;
+    if (get_buf(y_obj, &y, 'f', 1, "y") < 0) goto done;
+    rows = rpb.len / 4 - 1;
+    blocks = rows >= 0 ? ((const int32_t *)rpb.buf)[rows] : -1;
+    if (rows < 1 || x.ndim != 2 || y.ndim != 2 || x.shape[1] != cols || y.shape[0] != x.shape[0] ||
+        y.shape[1] != rows || sc.len / 4 != rows || blocks < 0 || bcb.len / 2 < blocks || val.len != 4 * blocks) {
+        PyErr_SetString(PyExc_ValueError, "shapes do not match");
+        goto done;
+    }
+    mrows = x.shape[0];
+    bytes = lsl_matrix_sparse_bytes((int32_t)rows, cols, act, (const int32_t *)rpb.buf, (const uint16_t *)bcb.buf,
+                                    (const int8_t *)val.buf);
+    if (bytes == 0) {
+        raise_rc(LSL_ERR_ARG);
+        goto done;
+    }
+    pack = aligned_alloc64(bytes, &raw_pack);
+    if (!pack) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    rc = lsl_matrix_pack_sparse(&m, (int32_t)rows, cols, act, (const int32_t *)rpb.buf, (const uint16_t *)bcb.buf,
+                                (const int8_t *)val.buf, (const float *)sc.buf, pack, bytes);
+    if (rc != LSL_OK) {
+        raise_rc(rc);
+        goto done;
+    }
+    wbytes = lsl_matmul_bytes(&m, (int32_t)mrows);
+    work = aligned_alloc64(wbytes + 64, &raw_work);
+    if (!work) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    rc = lsl_matmul(&m, (int32_t)mrows, (const float *)x.buf, cols, (float *)y.buf, (int32_t)rows, work, wbytes);
+    if (rc != LSL_OK) raise_rc(rc);
+done:
+    PyMem_RawFree(raw_pack);
+    PyMem_RawFree(raw_work);
+    if (rpb.obj) PyBuffer_Release(&rpb);
+    if (bcb.obj) PyBuffer_Release(&bcb);
+    if (val.obj) PyBuffer_Release(&val);
+    if (sc.obj) PyBuffer_Release(&sc);
+    if (x.obj) PyBuffer_Release(&x);
+    if (y.obj) PyBuffer_Release(&y);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *mod_peak_macs(PyObject *Py_UNUSED(mod), PyObject *args) {
     int kind, trials = 5;
     double r;
@@ -776,6 +847,8 @@ static PyObject *mod_peak_macs(PyObject *Py_UNUSED(mod), PyObject *args) {
 static PyMethodDef module_methods[] = {
     {"peak_macs", mod_peak_macs, METH_VARARGS, "peak_macs(kind, trials=5): measured MAC/s (0 fp32, 1 int8 VNNI)."},
     {"matmul", mod_matmul, METH_VARARGS, "matmul(w, scale, act, x, y): y += x @ W^T (test hook)."},
+    {"matmul_sparse", mod_matmul_sparse, METH_VARARGS,
+     "matmul_sparse(rowptr, bcol, values, scale, act, cols, x, y): y += x @ W^T, W block-sparse (test hook)."},
     {"isa_set", mod_isa_set, METH_O, "isa_set(name): force 'portable', 'avx2', 'avx512' or 'auto'."},
     {"isa_current", mod_isa_current, METH_NOARGS, "name of the kernels in use"},
     {"isa_best", mod_isa_best, METH_NOARGS, "best kernels this CPU supports"},

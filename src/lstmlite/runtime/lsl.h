@@ -19,6 +19,12 @@
  *                           scale (dynamic quantization, like ONNX Runtime's
  *                           DynamicQuantizeLSTM); products accumulate in int32, which
  *                           uses AVX-512 VNNI where present.
+ *   LSL_I8_SPARSE, either act
+ *                           the same int8 weights with most (1, 4) blocks zero --
+ *                           four consecutive input columns 4j..4j+3 of one output row,
+ *                           the block lstmlite.compress prunes with block=(1, 4) --
+ *                           stored without the zero blocks; the kernels skip them. The
+ *                           result is the dense int8 form's on the same weights.
  *
  * Layout conventions (PyTorch's): a weight matrix is (rows = outputs, cols = inputs),
  * row-major; LSTM gates are stacked i, f, g, o and GRU gates r, z, n. Sequences
@@ -65,6 +71,7 @@ const char *lsl_strerror(int code);
 
 #define LSL_F32 1
 #define LSL_I8 2
+#define LSL_I8_SPARSE 3 /* int8 weights, (1, 4)-block sparse (see lsl_matrix_pack_sparse) */
 
 #define LSL_ACT_FLOAT 0
 #define LSL_ACT_DYN8 1
@@ -92,13 +99,13 @@ const char *lsl_strerror(int code);
 typedef struct lsl_matrix {
     int32_t rows;         /* outputs, N */
     int32_t cols;         /* inputs, K */
-    int32_t dtype;        /* LSL_F32 or LSL_I8 */
-    int32_t act;          /* LSL_ACT_FLOAT or LSL_ACT_DYN8 (LSL_I8 only) */
+    int32_t dtype;        /* LSL_F32, LSL_I8 or LSL_I8_SPARSE */
+    int32_t act;          /* LSL_ACT_FLOAT or LSL_ACT_DYN8 (int8 forms only) */
     int32_t kpad;         /* cols rounded up as the layout needs */
     int32_t reserved;
     const void *data;     /* packed panels */
-    const float *scale;   /* (rows) per-row scales; LSL_I8 only */
-    const int32_t *wsum;  /* (rows) sums of each int8 row; LSL_ACT_DYN8 only */
+    const float *scale;   /* (rows) per-row scales; int8 forms only */
+    const int32_t *wsum;  /* (rows) sums of each int8 row; int8 forms only */
 } lsl_matrix;
 
 /** Bytes lsl_matrix_pack needs for this matrix (0 if the arguments are invalid). */
@@ -115,6 +122,24 @@ size_t lsl_matrix_packed_bytes(int32_t rows, int32_t cols, int32_t dtype, int32_
  */
 int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, int32_t act,
                     const void *src, const float *scale, void *buf, size_t buf_bytes);
+
+/**
+ * A (1, 4)-block sparse int8 matrix (rows x cols) from its compressed rows:
+ * block b of row r covers columns 4 bcol[b] .. 4 bcol[b] + 3 and holds values[4b..4b+3];
+ * row r's blocks are b in [rowptr[r], rowptr[r+1]), bcol strictly increasing. Columns past
+ * `cols` in the last block must hold 0.
+ *
+ * lsl_matrix_sparse_bytes returns the bytes lsl_matrix_pack_sparse needs (it depends on
+ * the pattern), or 0 when the arguments are invalid (bad pointers or sizes, rowptr not
+ * non-decreasing from 0, bcol out of range or unsorted, non-zero padding values).
+ * The packed form is an ELL layout per 16-row panel and 128-column window (see
+ * lsl_internal.h). `act` as for LSL_I8.
+ */
+size_t lsl_matrix_sparse_bytes(int32_t rows, int32_t cols, int32_t act, const int32_t *rowptr, const uint16_t *bcol,
+                               const int8_t *values);
+int lsl_matrix_pack_sparse(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, const int32_t *rowptr,
+                           const uint16_t *bcol, const int8_t *values, const float *scale, void *buf,
+                           size_t buf_bytes);
 
 /**
  * y (M x rows, leading dim ldy) += x (M x cols, leading dim ldx) @ W^T, with W's
@@ -291,14 +316,27 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  *   layer table        num_layers records of 8 x i32: cell, input_size, hidden_size,
  *                      proj_size, num_directions, has_bias, 0, 0
  *   tensor table       num_tensors records of 64 bytes: char name[32] (NUL-padded),
- *                      u32 dtype (LSL_F32 | LSL_I8), u32 ndim (1 | 2), u32 dims[2],
+ *                      u32 dtype, u32 ndim (1 | 2), u32 dims[2],
  *                      u64 offset (from data_offset), u64 nbytes
  *   data               tensors, row-major, each at a 64-byte aligned offset
  * Tensor names: "l{k}.{d}.w_ih", "l{k}.{d}.w_hh", "l{k}.{d}.w_hr", "l{k}.{d}.b_ih",
  * "l{k}.{d}.b_hh", "emb", "head.w", "head.b"; an int8 tensor NAME has its per-row
  * scales in "NAME.scale" (f32, 1-D). lstmlite/runtime/lsl.py writes these files.
+ *
+ * Tensor dtypes: LSL_F32 (1), LSL_I8 (2), and from version 2 on the block-sparse int8
+ * form of a weight matrix (lsl_matrix_pack_sparse's arguments, as three tensors):
+ *   NAME         LSL_I8_SPARSE (3), dims (rows, cols) -- the logical shape; the data
+ *                are the kept blocks' values, 4 bytes per block (nbytes = 4 * blocks)
+ *   NAME.rowptr  LSL_FILE_I32 (4), 1-D (rows + 1): row r's blocks are
+ *                [rowptr[r], rowptr[r+1]), rowptr[rows] = blocks
+ *   NAME.bcol    LSL_FILE_U16 (5), 1-D (max(blocks, 1)): each block's column / 4
+ *   NAME.scale   as for LSL_I8.
+ * A writer uses version 1 unless a tensor needs version 2, so older readers keep
+ * reading dense files; this reader takes versions 1 and 2.
  */
-#define LSL_FILE_VERSION 1
+#define LSL_FILE_VERSION 2
+#define LSL_FILE_I32 4
+#define LSL_FILE_U16 5
 #define LSL_FILE_HEADER_BYTES 96
 
 /**

@@ -26,7 +26,7 @@ typedef struct tensor_view {
 typedef struct file_view {
     const unsigned char *base;
     uint64_t size;
-    uint32_t num_layers, num_tensors;
+    uint32_t version, num_layers, num_tensors;
     int32_t head_mode, pooling;
     uint64_t layer_off, tensor_off, data_off;
 } file_view;
@@ -51,7 +51,8 @@ static int parse_header(const void *file, size_t bytes, file_view *v) {
     if (!file) return LSL_ERR_ARG;
     if (bytes < LSL_FILE_HEADER_BYTES || memcmp(p, "LSTMLITE", 8) != 0) return LSL_ERR_FORMAT;
     version = rd_u32(p + 8);
-    if (version != LSL_FILE_VERSION) return LSL_ERR_VERSION;
+    if (version < 1 || version > LSL_FILE_VERSION) return LSL_ERR_VERSION;
+    v->version = version;
     if (rd_u32(p + 12) != LSL_FILE_HEADER_BYTES) return LSL_ERR_FORMAT;
     v->base = p;
     v->num_layers = rd_u32(p + 16);
@@ -87,14 +88,25 @@ static int tensor_at(const file_view *v, uint32_t i, tensor_view *t) {
     t->dims[1] = rd_u32(r + 44);
     off = rd_u64(r + 48);
     t->nbytes = rd_u64(r + 56);
-    if (t->dtype != LSL_F32 && t->dtype != LSL_I8) return LSL_ERR_FORMAT;
+    if (t->dtype != LSL_F32 && t->dtype != LSL_I8) {
+        /* the sparse form's three dtypes exist from version 2 on */
+        if (v->version < 2 || (t->dtype != LSL_I8_SPARSE && t->dtype != LSL_FILE_I32 && t->dtype != LSL_FILE_U16))
+            return LSL_ERR_FORMAT;
+    }
     if (t->ndim != 1 && t->ndim != 2) return LSL_ERR_FORMAT;
     if (t->ndim == 1) t->dims[1] = 1;
     for (j = 0; j < 2; ++j)
         if (t->dims[j] == 0 || t->dims[j] > (1u << 30)) return LSL_ERR_FORMAT;
-    esz = t->dtype == LSL_F32 ? 4 : 1;
     elems = (uint64_t)t->dims[0] * t->dims[1];
-    if (elems > ((uint64_t)1 << 32) || t->nbytes != elems * esz) return LSL_ERR_FORMAT;
+    if (elems > ((uint64_t)1 << 32)) return LSL_ERR_FORMAT;
+    if (t->dtype == LSL_I8_SPARSE) {
+        /* logical (rows, cols); the data are 4 bytes per kept block */
+        if (t->ndim != 2 || t->nbytes % 4 != 0 || t->nbytes / 4 > (uint64_t)t->dims[0] * ((t->dims[1] + 3) / 4))
+            return LSL_ERR_FORMAT;
+    } else {
+        esz = t->dtype == LSL_F32 || t->dtype == LSL_FILE_I32 ? 4 : (t->dtype == LSL_FILE_U16 ? 2 : 1);
+        if (t->nbytes != elems * esz) return LSL_ERR_FORMAT;
+    }
     if (off > v->size - v->data_off || !in_bounds(v->data_off + off, t->nbytes, v->size)) return LSL_ERR_FORMAT;
     t->data = v->base + v->data_off + off;
     return LSL_OK;
@@ -124,26 +136,73 @@ static float *copy_f32(lsl_arena *a, const tensor_view *t, uint64_t n) {
     return dst;
 }
 
+/* The per-row scales "NAME.scale" of an int8 matrix, checked. */
+static int find_scale(const file_view *v, const char *name, int32_t rows, tensor_view *s) {
+    char sname[NAME_BYTES + 8];
+    int rc;
+    sprintf(sname, "%s.scale", name);
+    rc = find(v, sname, s);
+    if (rc < 0) return rc;
+    if (rc == 0 || s->dtype != LSL_F32 || s->ndim != 1 || s->dims[0] != (uint32_t)rows) return LSL_ERR_FORMAT;
+    return LSL_OK;
+}
+
+/* A block-sparse matrix: values tensor t (rows x cols logical), NAME.rowptr, NAME.bcol
+ * and NAME.scale; packed straight from the file bytes (read as little-endian). */
+static int load_sparse(const file_view *v, lsl_arena *a, const char *name, const tensor_view *t, int32_t rows,
+                       int32_t cols, int32_t act, lsl_matrix *m) {
+    tensor_view rpt, bct, s;
+    char sub[NAME_BYTES + 8];
+    const unsigned char *last;
+    uint64_t blocks;
+    lsl_csr csr;
+    size_t bytes;
+    void *buf;
+    float *scale;
+    int rc;
+    sprintf(sub, "%s.rowptr", name);
+    if ((rc = find(v, sub, &rpt)) < 0) return rc;
+    if (rc == 0 || rpt.dtype != LSL_FILE_I32 || rpt.ndim != 1 || rpt.dims[0] != (uint32_t)rows + 1)
+        return LSL_ERR_FORMAT;
+    sprintf(sub, "%s.bcol", name);
+    if ((rc = find(v, sub, &bct)) < 0) return rc;
+    if (rc == 0 || bct.dtype != LSL_FILE_U16 || bct.ndim != 1) return LSL_ERR_FORMAT;
+    if ((rc = find_scale(v, name, rows, &s)) != LSL_OK) return rc;
+    /* the block count must fit the values and the column indices before the packer
+     * walks them (it checks the rows' order and ranges itself) */
+    last = rpt.data + 4 * (size_t)rows;
+    blocks = (uint64_t)last[0] | ((uint64_t)last[1] << 8) | ((uint64_t)last[2] << 16) | ((uint64_t)last[3] << 24);
+    if (blocks * 4 != t->nbytes || blocks > bct.dims[0]) return LSL_ERR_FORMAT;
+    csr.rowptr = rpt.data;
+    csr.bcol = bct.data;
+    csr.le = 1;
+    bytes = lsl_sparse_bytes_csr(rows, cols, act, &csr, (const int8_t *)t->data);
+    if (bytes == 0) return LSL_ERR_FORMAT;
+    buf = lsl_take(a, bytes);
+    scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
+    if (!a->base) return LSL_OK; /* sizing pass */
+    if (!buf || !scale) return LSL_ERR_BUFFER;
+    memcpy(scale, s.data, (size_t)rows * sizeof(float)); /* may sit unaligned in the file */
+    rc = lsl_sparse_pack_csr(m, rows, cols, act, &csr, (const int8_t *)t->data, scale, buf, bytes);
+    return rc == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
+}
+
 /* Load matrix `name` (rows x cols) into m. Missing tensor: LSL_ERR_FORMAT. */
 static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32_t rows, int32_t cols, int32_t act,
                        lsl_matrix *m) {
     tensor_view t, s;
-    char sname[NAME_BYTES + 8];
     size_t bytes;
     void *buf;
     int rc = find(v, name, &t);
     if (rc < 0) return rc;
     if (rc == 0 || t.ndim != 2 || t.dims[0] != (uint32_t)rows || t.dims[1] != (uint32_t)cols) return LSL_ERR_FORMAT;
     if (t.dtype == LSL_F32) act = LSL_ACT_FLOAT;
+    if (t.dtype == LSL_I8_SPARSE) return load_sparse(v, a, name, &t, rows, cols, act, m);
+    if (t.dtype != LSL_F32 && t.dtype != LSL_I8) return LSL_ERR_FORMAT;
     bytes = lsl_matrix_packed_bytes(rows, cols, (int32_t)t.dtype, act);
     if (bytes == 0) return LSL_ERR_FORMAT;
     buf = lsl_take(a, bytes);
-    if (t.dtype == LSL_I8) {
-        sprintf(sname, "%s.scale", name);
-        rc = find(v, sname, &s);
-        if (rc < 0) return rc;
-        if (rc == 0 || s.dtype != LSL_F32 || s.ndim != 1 || s.dims[0] != (uint32_t)rows) return LSL_ERR_FORMAT;
-    }
+    if (t.dtype == LSL_I8 && (rc = find_scale(v, name, rows, &s)) != LSL_OK) return rc;
     if (!a->base) return LSL_OK; /* sizing pass */
     if (!buf) return LSL_ERR_BUFFER;
     if (t.dtype == LSL_I8) {
@@ -165,6 +224,8 @@ static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32
 static size_t matrix_temp_bytes(const file_view *v, const char *name, int32_t rows, int32_t cols) {
     tensor_view t;
     if (find(v, name, &t) != 1) return 0;
+    /* sparse matrices take their scale copy inside load_sparse */
+    if (t.dtype == LSL_I8_SPARSE) return 0;
     return t.dtype == LSL_I8 ? lsl_fl((size_t)rows) : lsl_fl((size_t)rows * cols);
 }
 
@@ -254,7 +315,7 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
     if (rc == 1) {
         lsl_embedding e;
         memset(&e, 0, sizeof(e));
-        if (t.ndim != 2) return LSL_ERR_FORMAT;
+        if (t.ndim != 2 || (t.dtype != LSL_F32 && t.dtype != LSL_I8)) return LSL_ERR_FORMAT;
         e.num = (int32_t)t.dims[0];
         e.dim = (int32_t)t.dims[1];
         e.dtype = (int32_t)t.dtype;

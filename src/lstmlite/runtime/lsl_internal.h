@@ -11,6 +11,21 @@
  *             vpdpbusd (the float-activation kernels without VNNI unpack them).
  * Rows past `rows` in the last panel and columns past `cols` are zero.
  *
+ *   LSL_I8_SPARSE  (1, 4)-block sparse int8, ELL per (panel, window): the columns are
+ *             cut in windows of 128 (32 blocks, the reach of one two-register
+ *             permute), and each (panel, window) segment holds n "slots"; slot s gives
+ *             each of the 16 lanes (rows) its s-th block of the window (zeros when the
+ *             row has fewer: n is the panel's largest count). A segment is
+ *               ceil(n/4) index groups of 64 bytes: lane r's 32-bit word holds the
+ *                 window-local block numbers (0..31) of slots 4g..4g+3 in bytes 0..3,
+ *                 so slot 4g+j's index vector is the word shifted right by 8j (the
+ *                 permutes read only the low 5 bits);
+ *               then n x 64 bytes of weights: slot s, lane r, 4 values.
+ *             A kernel gathers each lane's 4 activations with one permute of the
+ *             window's 128 activation bytes and multiplies like the dense layout.
+ *             Buffer: lsl_sparse_hdr, the segment table (byte offset, n) per segment
+ *             panel-major, the segments, then scale and wsum as for LSL_I8.
+ *
  * `rev` asks a kernel to walk the panels last to first. The recurrence alternates it
  * step by step: a matrix somewhat larger than L1 then finds the panels it used last
  * still in L1 (LRU keeps the most recent ones), instead of missing on every panel.
@@ -38,6 +53,34 @@
  * u = q + 2^23 split into three bytes (hi, mid, lo) that vpdpbusd multiplies exactly. */
 #define LSL_LIMB_MAX 8388607.0f
 
+/* Sparse layout: columns per window and the header at the start of `data`. */
+#define LSL_SPARSE_WIN 128
+
+typedef struct lsl_sparse_hdr {
+    int32_t panels, windows; /* segments = panels * windows, panel-major */
+    int32_t blocks;          /* kept blocks (before padding) */
+    int32_t slots;           /* slots of all segments (after padding) */
+    int32_t seg_offset;      /* byte offset of the segment table: (offset, n) int32 pairs */
+    int32_t reserved[11];
+} lsl_sparse_hdr;
+
+/* Compressed rows of a sparse matrix (lsl_matrix_pack_sparse's rowptr / bcol), either
+ * native arrays or little-endian bytes at any alignment (straight from a .lsl file). */
+typedef struct lsl_csr {
+    const unsigned char *rowptr; /* (rows + 1) int32 */
+    const unsigned char *bcol;   /* (blocks) uint16 */
+    int le;                      /* 1: little-endian bytes; 0: native arrays */
+} lsl_csr;
+size_t lsl_sparse_bytes_csr(int32_t rows, int32_t cols, int32_t act, const lsl_csr *csr, const int8_t *values);
+int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, const lsl_csr *csr,
+                        const int8_t *values, const float *scale, void *buf, size_t buf_bytes);
+
+/* Activation bytes per row the sparse kernels read: kpad rounded up to whole windows
+ * (the permutes load a window's 128 bytes at once). */
+static inline int32_t lsl_sparse_upad(int32_t kpad) {
+    return (kpad + LSL_SPARSE_WIN - 1) / LSL_SPARSE_WIN * LSL_SPARSE_WIN;
+}
+
 typedef struct lsl_kernels {
     int level;
     /* y[m*ldy + n] += sum_k x[m*ldx + k] * W[n, k]             (LSL_F32) */
@@ -53,6 +96,12 @@ typedef struct lsl_kernels {
      * with 128) and per-row scales xs = max|row| / 127. Bit-identical on every ISA:
      * round to nearest even of x * (127 / max|row|), as lrintf does. */
     void (*quantize_rows)(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
+    /* The sparse forms (LSL_I8_SPARSE), same contracts as gemm_i8 and gemm_dyn8; the
+     * dyn8 rows u have ldu >= lsl_sparse_upad(kpad) bytes, padded with LSL_Q_OFFSET. */
+    void (*gemm_sparse_i8)(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
+                           int rev, void *work);
+    void (*gemm_sparse_dyn8)(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                             float *y, int32_t ldy, int rev);
     /* LSTM cell update for one row: gates (4H) pre-activations i,f,g,o -> c (H) in
      * place, h (H) written. */
     void (*lstm_pointwise)(int32_t hidden, const float *gates, float *c, float *h);
@@ -65,7 +114,21 @@ extern const lsl_kernels lsl_kernels_portable;
 extern const lsl_kernels lsl_kernels_avx2;
 extern const lsl_kernels lsl_kernels_avx512;
 extern const lsl_kernels lsl_kernels_avx512_vnni;
+/* Float rows to three 8-bit limb planes (hi, mid, lo; stride lstride bytes, rows of
+ * kpad bytes) and scales xs: the VNNI float-activation operand (LSL_LIMB_MAX). */
+void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
+                               size_t lstride, float *xs);
+void lsl_avx512_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
+                               int rev, void *work);
+void lsl_avx512_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                                 float *y, int32_t ldy, int rev);
 #endif
+
+/* The portable sparse kernels (also the AVX2 and non-VNNI AVX-512 tables' choice). */
+void lsl_portable_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
+                                 int32_t ldy, int rev, void *work);
+void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                                   float *y, int32_t ldy, int rev);
 
 /** The kernel table in use (set by lsl_isa_set; best available by default). */
 const lsl_kernels *lsl_kernels_active(void);

@@ -292,7 +292,7 @@ static T512VNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_
 
 /* Float activations to three limb planes (hi, mid, lo; each m x kpad bytes) and per-row
  * scales xs = max|row| / (2^23 - 1). An all-zero (or non-finite) row becomes q = 0. */
-static T512 void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
+T512 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                                 size_t lstride, float *xs) {
     int32_t i, j;
     for (i = 0; i < m; ++i) {
@@ -382,7 +382,7 @@ static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x
     }
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
-    quantize_limbs(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
+    lsl_avx512_quantize_limbs(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
     vnni_driver(3, w, m, u, w->kpad, lstride, xs, y, ldy, rev);
 }
 
@@ -492,10 +492,12 @@ void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_
 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
 
 const lsl_kernels lsl_kernels_avx512 = {
-    LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, quantize_rows, lstm_pointwise, gru_pointwise,
+    LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, quantize_rows,
+    lsl_portable_gemm_sparse_i8, lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
-    LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, quantize_rows, lstm_pointwise, gru_pointwise,
+    LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, quantize_rows,
+    lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
 };
 
 #endif /* LSL_HAVE_X86 */

@@ -133,6 +133,12 @@ void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32
 
 size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
     if (!w || m <= 0) return 0;
+    if (w->dtype == LSL_I8_SPARSE) {
+        /* DYN8: u8 rows of whole windows; ACT_FLOAT: three limb planes of them (VNNI) */
+        size_t planes = w->act == LSL_ACT_FLOAT ? 3 : 1;
+        return lsl_round_up(planes * (size_t)m * (size_t)lsl_sparse_upad(w->kpad), LSL_ALIGN) +
+               lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
+    }
     if (w->dtype != LSL_I8) return 0;
     /* DYN8: one u8 row per activation row; ACT_FLOAT: three (the 24-bit limbs), or
      * four unpacked float panels for many rows (the larger of the two). */
@@ -150,6 +156,16 @@ int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m
                          float *y, int32_t ldy, void *work, int rev) {
     if (w->dtype == LSL_F32) {
         kern->gemm_f32(w, m, x, ldx, y, ldy, rev);
+    } else if (w->dtype == LSL_I8_SPARSE) {
+        if (w->act == LSL_ACT_FLOAT) {
+            kern->gemm_sparse_i8(w, m, x, ldx, y, ldy, rev, work);
+        } else {
+            const int32_t upad = lsl_sparse_upad(w->kpad);
+            uint8_t *u = (uint8_t *)work;
+            float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)upad, LSL_ALIGN));
+            kern->quantize_rows(m, w->cols, upad, x, ldx, u, xs);
+            kern->gemm_sparse_dyn8(w, m, u, upad, xs, y, ldy, rev);
+        }
     } else if (w->act == LSL_ACT_FLOAT) {
         kern->gemm_i8(w, m, x, ldx, y, ldy, rev, work);
     } else {

@@ -25,7 +25,7 @@ static int32_t feat_of(const lsl_layer *l) { return l->num_directions * out_of(l
 static int matrix_ok(const lsl_matrix *m, int32_t rows, int32_t cols) {
     if (m->rows != rows || m->cols != cols || !m->data) return 0;
     if (m->dtype == LSL_F32) return m->act == LSL_ACT_FLOAT && m->kpad == cols;
-    if (m->dtype != LSL_I8 || !m->scale) return 0;
+    if ((m->dtype != LSL_I8 && m->dtype != LSL_I8_SPARSE) || !m->scale) return 0;
     if (m->act != LSL_ACT_FLOAT && m->act != LSL_ACT_DYN8) return 0;
     return m->wsum != NULL && m->kpad == (cols + 3) / 4 * 4;
 }

@@ -1,0 +1,212 @@
+/*
+ * lsl_kern_avx512_sparse.c -- AVX-512 VNNI kernels for (1, 4)-block sparse int8
+ * matrices (LSL_I8_SPARSE; the ELL layout is described in lsl_internal.h).
+ *
+ * A zmm register holds one panel (16 output rows), as in the dense kernels; the
+ * difference is the activation operand. Dense: every lane multiplies the same 4
+ * activations (a broadcast). Sparse: lane r multiplies the 4 activations of its own
+ * block, fetched with one permute (vpermd / vpermt2d) from the window's 128
+ * activation bytes kept in two registers. So a slot costs a permute and a vpdpbusd,
+ * and zero blocks cost nothing.
+ *
+ * Float activations use the three 8-bit limbs of the dense VNNI kernel (24-bit fixed
+ * point, ~1e-7 relative): three permutes and three vpdpbusd per slot.
+ */
+#include "lsl_internal.h"
+
+#if defined(LSL_HAVE_X86)
+#include <immintrin.h>
+
+#define T512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512vnni")))
+#define AINL static inline __attribute__((always_inline))
+
+#define WIN_BLOCKS (LSL_SPARSE_WIN / 4)
+#define MAXMB 8 /* activation rows per tile (one limb); 3 with three limbs */
+
+/* Each lane's 4 activation bytes: entry `idx` of the window's table (t0, t1).
+ * vpermt2d reads only the low 5 bits of each index, so the higher index bytes packed
+ * into the same word do not matter. (A window of at most 16 blocks could use vpermd
+ * with one table: it costs the same.) */
+AINL T512VNNI __m512i fetch(__m512i idx, __m512i t0, __m512i t1) { return _mm512_permutex2var_epi32(t0, idx, t1); }
+
+/* One slot for MB rows x L limbs into accumulator set a (0, or 1 for the second set a
+ * single row alternates with, to halve the dependency chains). */
+AINL T512VNNI void slot(const int L, const int MB, __m512i idx, const int8_t *wp,
+                        __m512i t[3][MAXMB][2], __m512i acc[3][MAXMB], const int a) {
+    const __m512i wv = _mm512_loadu_si512((const void *)wp);
+    int l, i;
+    for (l = 0; l < L; ++l)
+        for (i = 0; i < MB; ++i)
+            acc[l][i + a] = _mm512_dpbusd_epi32(acc[l][i + a], fetch(idx, t[l][i][0], t[l][i][1]), wv);
+}
+
+/* All n slots of one segment (data at sd) for MB activation rows; `off` is the
+ * window's byte offset in each activation row. */
+AINL T512VNNI void segment(const int L, const int MB, const unsigned char *sd, int32_t n,
+                           const uint8_t *u, int32_t ldu, size_t lstride, size_t off, __m512i acc[3][MAXMB]) {
+    __m512i t[3][MAXMB][2];
+    const unsigned char *ip = sd;
+    const int8_t *wp = (const int8_t *)(sd + (size_t)64 * ((n + 3) / 4));
+    const int A = MB == 1 ? 1 : 0; /* one row: 4 accumulator sets (slot j -> j % 4) */
+    int32_t j;
+    int l, i;
+    for (l = 0; l < L; ++l)
+        for (i = 0; i < MB; ++i) {
+            const uint8_t *row = u + l * lstride + (size_t)i * ldu + off;
+            t[l][i][0] = _mm512_loadu_si512((const void *)row);
+            t[l][i][1] = _mm512_loadu_si512((const void *)(row + 64));
+        }
+    for (j = 0; j + 4 <= n; j += 4, ip += 64, wp += 256) {
+        const __m512i v = _mm512_loadu_si512((const void *)ip);
+        slot(L, MB, v, wp, t, acc, 0);
+        slot(L, MB, _mm512_srli_epi32(v, 8), wp + 64, t, acc, A);
+        slot(L, MB, _mm512_srli_epi32(v, 16), wp + 128, t, acc, 2 * A);
+        slot(L, MB, _mm512_srli_epi32(v, 24), wp + 192, t, acc, 3 * A);
+    }
+    if (j < n) {
+        const __m512i v = _mm512_loadu_si512((const void *)ip);
+        slot(L, MB, v, wp, t, acc, 0);
+        if (j + 1 < n) slot(L, MB, _mm512_srli_epi32(v, 8), wp + 64, t, acc, A);
+        if (j + 2 < n) slot(L, MB, _mm512_srli_epi32(v, 16), wp + 128, t, acc, 2 * A);
+    }
+}
+
+/* y rows += the panel's results: the dense VNNI epilogue (offset correction on the
+ * first limb, limbs combined, row scale times activation scale). */
+AINL T512VNNI void store_rows(const int L, const int MB, const lsl_matrix *w, int32_t row0, __m512i acc[3][MAXMB],
+                              const float *xs, float *y, int32_t ldy) {
+    const int32_t valid = w->rows - row0;
+    const __mmask16 mk = valid >= LSL_PANEL ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1u);
+    const __m512i corr = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(mk, w->wsum + row0), 7);
+    const __m512 sc = _mm512_maskz_loadu_ps(mk, w->scale + row0);
+    int l, i;
+    if (MB == 1)
+        for (l = 0; l < L; ++l)
+            acc[l][0] = _mm512_add_epi32(_mm512_add_epi32(acc[l][0], acc[l][1]), _mm512_add_epi32(acc[l][2], acc[l][3]));
+    for (i = 0; i < MB; ++i) {
+        float *yr = y + (size_t)i * ldy + row0;
+        __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[0][i], corr));
+        if (L == 3) {
+            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[1][i]));
+            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[2][i]));
+        }
+        v = _mm512_mul_ps(v, _mm512_mul_ps(sc, _mm512_set1_ps(xs[i])));
+        _mm512_mask_storeu_ps(yr, mk, _mm512_add_ps(_mm512_maskz_loadu_ps(mk, yr), v));
+    }
+}
+
+/* Panel p for MB activation rows: every window's segment, then the epilogue. */
+AINL T512VNNI void panel(const int L, const int MB, const lsl_matrix *w, int32_t p, const uint8_t *u, int32_t ldu,
+                         size_t lstride, const float *xs, float *y, int32_t ldy) {
+    const unsigned char *base = (const unsigned char *)w->data;
+    const lsl_sparse_hdr *hdr = (const lsl_sparse_hdr *)base;
+    const int32_t *tab = (const int32_t *)(base + hdr->seg_offset);
+    __m512i acc[3][MAXMB];
+    int32_t win;
+    int l, i;
+    for (l = 0; l < L; ++l)
+        for (i = 0; i < (MB == 1 ? 4 : MB); ++i) acc[l][i] = _mm512_setzero_si512();
+    for (win = 0; win < hdr->windows; ++win) {
+        const int32_t seg = p * hdr->windows + win, n = tab[2 * seg + 1];
+        const unsigned char *sd = base + tab[2 * seg];
+        const size_t off = (size_t)win * LSL_SPARSE_WIN;
+        if (n > 0) segment(L, MB, sd, n, u, ldu, lstride, off, acc);
+    }
+    store_rows(L, MB, w, p * LSL_PANEL, acc, xs, y, ldy);
+}
+
+/* One activation row (the recurrent step, where per-panel overhead matters: a panel
+ * has only ~10 slots): the panels in a plain loop, full panels stored unmasked. */
+AINL T512VNNI void row1(const int L, const lsl_matrix *w, const uint8_t *u, size_t lstride, float xs, float *y,
+                        int rev) {
+    const unsigned char *base = (const unsigned char *)w->data;
+    const lsl_sparse_hdr *hdr = (const lsl_sparse_hdr *)base;
+    const int32_t *tab = (const int32_t *)(base + hdr->seg_offset);
+    const int32_t panels = hdr->panels, nwin = hdr->windows, full = w->rows / LSL_PANEL;
+    const __m512 vxs = _mm512_set1_ps(xs);
+    int32_t g, win;
+    int l, i;
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        const int32_t *e = tab + 2 * (size_t)p * nwin;
+        const int32_t row0 = p * LSL_PANEL;
+        __m512i acc[3][MAXMB];
+        __m512 v;
+        for (l = 0; l < L; ++l)
+            for (i = 0; i < 4; ++i) acc[l][i] = _mm512_setzero_si512();
+        for (win = 0; win < nwin; ++win, e += 2)
+            segment(L, 1, base + e[0], e[1], u, 0, lstride, (size_t)win * LSL_SPARSE_WIN, acc);
+        for (l = 0; l < L; ++l)
+            acc[l][0] = _mm512_add_epi32(_mm512_add_epi32(acc[l][0], acc[l][1]), _mm512_add_epi32(acc[l][2], acc[l][3]));
+        if (p < full) {
+            const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(w->wsum + row0)), 7);
+            v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[0][0], corr));
+            if (L == 3) {
+                v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[1][0]));
+                v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[2][0]));
+            }
+            v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_loadu_ps(w->scale + row0), vxs));
+            _mm512_storeu_ps(y + row0, _mm512_add_ps(_mm512_loadu_ps(y + row0), v));
+        } else {
+            for (l = 0; l < L; ++l) acc[l][1] = acc[l][2] = acc[l][3] = _mm512_setzero_si512();
+            store_rows(L, 1, w, row0, acc, &xs, y, 0);
+        }
+    }
+}
+
+#define PANEL_CALL(L, MB) panel(L, MB, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, y + (size_t)i * ldy, ldy)
+
+/* Panels first to last (or last to first: `rev`, see lsl_internal.h), each for all
+ * activation rows in tiles of up to MAXMB (one limb) or 3 (three limbs) rows. */
+AINL T512VNNI void driver(const int L, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
+                          size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t g, i;
+    if (m == 1) {
+        row1(L, w, u, lstride, xs[0], y, rev);
+        return;
+    }
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        if (L == 1) {
+            for (i = 0; i < m; i += MAXMB) {
+                switch (m - i < MAXMB ? m - i : MAXMB) {
+                case 1: PANEL_CALL(1, 1); break;
+                case 2: PANEL_CALL(1, 2); break;
+                case 3: PANEL_CALL(1, 3); break;
+                case 4: PANEL_CALL(1, 4); break;
+                case 5: PANEL_CALL(1, 5); break;
+                case 6: PANEL_CALL(1, 6); break;
+                case 7: PANEL_CALL(1, 7); break;
+                default: PANEL_CALL(1, 8); break;
+                }
+            }
+        } else {
+            for (i = 0; i < m; i += 3) {
+                switch (m - i < 3 ? m - i : 3) {
+                case 1: PANEL_CALL(3, 1); break;
+                case 2: PANEL_CALL(3, 2); break;
+                default: PANEL_CALL(3, 3); break;
+                }
+            }
+        }
+    }
+}
+
+T512VNNI void lsl_avx512_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
+                                          const float *xs, float *y, int32_t ldy, int rev) {
+    driver(1, w, m, u, ldu, 0, xs, y, ldy, rev);
+}
+
+/* Float activations: three limb planes of m rows of whole windows, then the kernel. */
+T512VNNI void lsl_avx512_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
+                                        int32_t ldy, int rev, void *work) {
+    const int32_t upad = lsl_sparse_upad(w->kpad);
+    const size_t lstride = (size_t)m * upad;
+    uint8_t *u = (uint8_t *)work;
+    float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
+    lsl_avx512_quantize_limbs(m, w->cols, upad, x, ldx, u, lstride, xs);
+    driver(3, w, m, u, upad, lstride, xs, y, ldy, rev);
+}
+
+#endif /* LSL_HAVE_X86 */

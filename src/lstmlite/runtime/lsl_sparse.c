@@ -1,0 +1,177 @@
+/*
+ * lsl_sparse.c -- packing (1, 4)-block sparse int8 matrices into the kernels' ELL
+ * layout (described in lsl_internal.h) from compressed rows (rowptr, bcol, values).
+ *
+ * Why ELL per 16-row panel: the kernels keep one output row per SIMD lane, exactly as
+ * the dense layout does, so the per-row scales, the VNNI offset correction and the
+ * epilogue are shared with the dense kernels; a slot costs one permute (each lane
+ * fetches its own 4 activations) and one dot-product instruction. Windows of 128
+ * columns bound the permute's table to two registers.
+ */
+#include <string.h>
+
+#include "lsl_internal.h"
+
+#define WIN_BLOCKS (LSL_SPARSE_WIN / 4)
+
+/* rowptr[r] and bcol[b] from native arrays or from little-endian file bytes. */
+static int32_t rp(const lsl_csr *c, int32_t r) {
+    const unsigned char *p;
+    uint32_t v;
+    if (!c->le) return ((const int32_t *)(const void *)c->rowptr)[r];
+    p = c->rowptr + 4 * (size_t)r;
+    v = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    return v > 0x7FFFFFFFu ? -1 : (int32_t)v;
+}
+static int32_t bc(const lsl_csr *c, int32_t b) {
+    const unsigned char *p;
+    if (!c->le) return ((const uint16_t *)(const void *)c->bcol)[b];
+    p = c->bcol + 2 * (size_t)b;
+    return (int32_t)((uint32_t)p[0] | ((uint32_t)p[1] << 8));
+}
+
+static int32_t windows_of(int32_t kpad) { return (kpad / 4 + WIN_BLOCKS - 1) / WIN_BLOCKS; }
+
+/* Check the compressed rows. 1 when valid. */
+static int csr_ok(int32_t rows, int32_t cols, const lsl_csr *c, const int8_t *values) {
+    const int32_t k4 = (cols + 3) / 4;
+    int32_t r, b;
+    if (rows <= 0 || cols <= 0 || !c || !c->rowptr) return 0;
+    if ((int64_t)rows * (int64_t)cols > ((int64_t)1 << 30)) return 0;
+    if (rp(c, 0) != 0) return 0;
+    for (r = 0; r < rows; ++r)
+        if (rp(c, r + 1) < rp(c, r) || rp(c, r + 1) - rp(c, r) > k4) return 0;
+    if (rp(c, rows) > 0 && (!c->bcol || !values)) return 0;
+    for (r = 0; r < rows; ++r)
+        for (b = rp(c, r); b < rp(c, r + 1); ++b) {
+            int32_t j;
+            if (bc(c, b) >= k4 || (b > rp(c, r) && bc(c, b) <= bc(c, b - 1))) return 0;
+            for (j = 0; j < 4; ++j) /* values past the last column must be zero */
+                if (4 * bc(c, b) + j >= cols && values[4 * (size_t)b + j] != 0) return 0;
+        }
+    return 1;
+}
+
+/* Slots of segment (panel p, window w): the most blocks any of its rows has there. */
+static int32_t segment_slots(int32_t rows, const lsl_csr *c, int32_t p, int32_t w) {
+    int32_t r, n = 0;
+    for (r = p * LSL_PANEL; r < rows && r < (p + 1) * LSL_PANEL; ++r) {
+        int32_t b, k = 0;
+        for (b = rp(c, r); b < rp(c, r + 1); ++b) k += bc(c, b) / WIN_BLOCKS == w;
+        n = k > n ? k : n;
+    }
+    return n;
+}
+
+static size_t segment_bytes(int32_t n) { return (size_t)64 * ((n + 3) / 4) + (size_t)64 * n; }
+
+/* Byte offsets of the parts; the segment data size is the pattern's. */
+static size_t layout(int32_t rows, int32_t kpad, const lsl_csr *c, size_t *seg_table,
+                     size_t *seg_data, size_t *scale_off, size_t *wsum_off) {
+    const int32_t panels = lsl_panels(rows), nwin = windows_of(kpad);
+    size_t data = 0, padded_rows = (size_t)panels * LSL_PANEL;
+    int32_t p, w;
+    for (p = 0; p < panels; ++p)
+        for (w = 0; w < nwin; ++w) data += segment_bytes(segment_slots(rows, c, p, w));
+    *seg_table = lsl_round_up(sizeof(lsl_sparse_hdr), LSL_ALIGN);
+    *seg_data = lsl_round_up(*seg_table + (size_t)panels * nwin * 2 * sizeof(int32_t), LSL_ALIGN);
+    *scale_off = lsl_round_up(*seg_data + data, LSL_ALIGN);
+    *wsum_off = lsl_round_up(*scale_off + padded_rows * sizeof(float), LSL_ALIGN);
+    return lsl_round_up(*wsum_off + padded_rows * sizeof(int32_t), LSL_ALIGN);
+}
+
+size_t lsl_sparse_bytes_csr(int32_t rows, int32_t cols, int32_t act, const lsl_csr *csr, const int8_t *values) {
+    size_t a, b, c, d, total;
+    if (act != LSL_ACT_FLOAT && act != LSL_ACT_DYN8) return 0;
+    if (!csr_ok(rows, cols, csr, values)) return 0;
+    total = layout(rows, (cols + 3) / 4 * 4, csr, &a, &b, &c, &d);
+    /* segment offsets are int32 */
+    return total > (size_t)0x7FFFFFFF ? 0 : total;
+}
+
+int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, const lsl_csr *csr,
+                        const int8_t *values, const float *scale, void *buf, size_t buf_bytes) {
+    const int32_t kpad = (cols + 3) / 4 * 4, panels = lsl_panels(rows), nwin = windows_of(kpad);
+    size_t seg_table, seg_data, scale_off, wsum_off, total, need, pos;
+    lsl_sparse_hdr *hdr;
+    int32_t *table, *ws, p, w, r;
+    float *sc;
+    unsigned char *base = (unsigned char *)buf;
+    if (!m || !csr || !scale || !buf) return LSL_ERR_ARG;
+    if (((uintptr_t)buf) % LSL_ALIGN) return LSL_ERR_ARG;
+    need = lsl_sparse_bytes_csr(rows, cols, act, csr, values);
+    if (need == 0) return rows > 0 && cols > 0 ? LSL_ERR_ARG : LSL_ERR_SHAPE;
+    if (buf_bytes < need) return LSL_ERR_BUFFER;
+    for (r = 0; r < rows; ++r)
+        if (!(scale[r] == scale[r]) || scale[r] > 3.0e38f || scale[r] < -3.0e38f) return LSL_ERR_ARG;
+    total = layout(rows, kpad, csr, &seg_table, &seg_data, &scale_off, &wsum_off);
+    memset(buf, 0, total);
+
+    hdr = (lsl_sparse_hdr *)buf;
+    hdr->panels = panels;
+    hdr->windows = nwin;
+    hdr->blocks = rp(csr, rows);
+    hdr->seg_offset = (int32_t)seg_table;
+    table = (int32_t *)(base + seg_table);
+    pos = seg_data;
+    for (p = 0; p < panels; ++p)
+        for (w = 0; w < nwin; ++w) {
+            const int32_t n = segment_slots(rows, csr, p, w);
+            unsigned char *idx = base + pos, *wts = idx + (size_t)64 * ((n + 3) / 4);
+            table[2 * (p * nwin + w)] = (int32_t)pos;
+            table[2 * (p * nwin + w) + 1] = n;
+            hdr->slots += n;
+            for (r = p * LSL_PANEL; r < rows && r < (p + 1) * LSL_PANEL; ++r) {
+                const int32_t lane = r - p * LSL_PANEL;
+                int32_t b, s = 0;
+                for (b = rp(csr, r); b < rp(csr, r + 1); ++b) {
+                    const int32_t col = bc(csr, b);
+                    if (col / WIN_BLOCKS != w) continue;
+                    /* lane's word of group s/4, byte s%4: the window-local block */
+                    idx[(size_t)64 * (s / 4) + 4 * lane + s % 4] = (unsigned char)(col % WIN_BLOCKS);
+                    memcpy(wts + (size_t)64 * s + 4 * lane, values + 4 * (size_t)b, 4);
+                    ++s;
+                }
+            }
+            pos += segment_bytes(n);
+        }
+
+    sc = (float *)(base + scale_off);
+    ws = (int32_t *)(base + wsum_off);
+    for (r = 0; r < rows; ++r) {
+        int32_t b, j, s = 0;
+        sc[r] = scale[r];
+        for (b = rp(csr, r); b < rp(csr, r + 1); ++b)
+            for (j = 0; j < 4; ++j) s += values[4 * (size_t)b + j];
+        ws[r] = s;
+    }
+    m->rows = rows;
+    m->cols = cols;
+    m->dtype = LSL_I8_SPARSE;
+    m->act = act;
+    m->kpad = kpad;
+    m->reserved = 0;
+    m->data = buf;
+    m->scale = sc;
+    m->wsum = ws;
+    return LSL_OK;
+}
+
+size_t lsl_matrix_sparse_bytes(int32_t rows, int32_t cols, int32_t act, const int32_t *rowptr, const uint16_t *bcol,
+                               const int8_t *values) {
+    lsl_csr c;
+    c.rowptr = (const unsigned char *)rowptr;
+    c.bcol = (const unsigned char *)bcol;
+    c.le = 0;
+    return lsl_sparse_bytes_csr(rows, cols, act, &c, values);
+}
+
+int lsl_matrix_pack_sparse(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, const int32_t *rowptr,
+                           const uint16_t *bcol, const int8_t *values, const float *scale, void *buf,
+                           size_t buf_bytes) {
+    lsl_csr c;
+    c.rowptr = (const unsigned char *)rowptr;
+    c.bcol = (const unsigned char *)bcol;
+    c.le = 0;
+    return lsl_sparse_pack_csr(m, rows, cols, act, &c, values, scale, buf, buf_bytes);
+}
