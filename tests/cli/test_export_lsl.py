@@ -23,3 +23,27 @@ def test_export_lsl_matches_model(tmp_path, capsys):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     # a second export to the same place is refused, nothing overwritten
     assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 1
+
+
+def test_export_block_pruned_run_as_int8_sparse(tmp_path, capsys):
+    """A run pruned by lstmlite.compress with (1, 4) blocks exports as int8-sparse: a
+    smaller file the runtime reads as sparse, with the int8 model's outputs."""
+    from lstmlite.compress import MagnitudePruneConfig, compress_, compression_state
+    from lstmlite.runtime import load
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=12, hidden_size=64, n_classes=4).eval()
+    compress_(model, MagnitudePruneConfig(sparsity=0.75, block=(1, 4)))
+    run = save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
+    for weights in ("int8", "int8-sparse"):
+        assert main(["export", str(run), "--format", "lsl", "--weights", weights,
+                     "--out", str(tmp_path / weights / "model.lsl")]) == 0
+    capsys.readouterr()
+    dense, sparse = load(tmp_path / "int8" / "model.lsl"), load(tmp_path / "int8-sparse" / "model.lsl")
+    assert sparse.info["layers"][0]["weights"] == "int8-sparse"
+    assert (tmp_path / "int8-sparse" / "model.lsl").stat().st_size < \
+        0.7 * (tmp_path / "int8" / "model.lsl").stat().st_size
+    x = np.random.default_rng(1).standard_normal((3, 9, 12)).astype(np.float32)
+    np.testing.assert_allclose(sparse.run(x), dense.run(x), rtol=1e-5, atol=1e-6)
+    expected = load_run(run).model(torch.as_tensor(x)).detach().numpy()
+    np.testing.assert_allclose(sparse.run(x), expected, atol=0.05)  # int8 weights vs float

@@ -20,6 +20,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "deviation from torch-fp32. Sizes come from the options, or from RUN's model.",
         epilog=example_epilog("lstmlite bench --input-size 40 --hidden-size 128 --seq-len 100",
                               "lstmlite bench --engines lstmlite-int8,onnxruntime-int8 --mode step",
+                              "lstmlite bench --sparsity 0.8 --engines lstmlite-int8,lstmlite-int8-sparse,"
+                              "onnxruntime-int8",
                               "lstmlite bench runs/jv --batch 32 --json bench.json --chart bench.png"),
         formatter_class=HelpFormatter)
     parser.add_argument("run", nargs="?", default=None, help="run dir whose recurrent layers to time (optional)")
@@ -31,6 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines")
     parser.add_argument("--mode", choices=["sequence", "step", "both"], default="sequence")
+    parser.add_argument("--sparsity", type=float, default=0.0,
+                        help="zero this fraction of (1, 4) weight blocks first (all engines run the pruned "
+                             "weights; the *-sparse engines skip the zeros)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads of torch and ONNX Runtime")
     parser.add_argument("--reps", type=int, default=30, help="timed repetitions (medians of >= 30 are quotable)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("input_size", "hidden_size", "seq_len", "batch", "layers", "threads", "reps"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0.0 <= args.sparsity < 1.0:
+        raise CliError("--sparsity must be in [0, 1)")
     modes = ["sequence", "step"] if args.mode == "both" else [args.mode]
     module = None
     if args.run:
@@ -57,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         module, _ = module_from_run(args.run)
     result = bench(input_size=args.input_size, hidden_size=args.hidden_size, seq_len=args.seq_len,
                    batch=args.batch, engines=engines, modes=modes, threads=args.threads, reps=args.reps,
-                   warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module)
+                   warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module,
+                   sparsity=args.sparsity)
     print(format_table(result["cases"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "difference is printed. --quantize qdq stores weight-quantized tensors as int8 + "
                     "DequantizeLinear.\n\n"
                     "lsl: the native C runtime's model file (lstmlite.runtime.load reads it); "
-                    "--weights fp32|int8 (default: int8 for a quantized run, else fp32). The file is "
+                    "--weights fp32|int8|int8-sparse (default: int8 for a quantized run, else fp32; int8-sparse leaves "
+                    "out the all-zero (1, 4) blocks of a block-pruned run). The file is "
                     "loaded into the runtime and compared with the model on a random batch.",
         epilog=example_epilog(
             "lstmlite export runs/jv --format onnx --out deploy/",
@@ -43,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                       help="store quantized weights as int8 + DequantizeLinear")
     onnx.add_argument("--no-check", action="store_true", help="do not run the file in ONNX Runtime afterwards")
     lsl = parser.add_argument_group("lsl")
-    lsl.add_argument("--weights", choices=["fp32", "int8"], default=None, help="weight form in the .lsl file")
+    lsl.add_argument("--weights", choices=["fp32", "int8", "int8-sparse"], default=None, help="weight form in the .lsl file")
     parser.set_defaults(func=run)
 
 

@@ -14,11 +14,14 @@ other's), so a busy spell on a shared machine slows all engines alike.
 Each case also reports its arithmetic rate as a fraction of this core's peak MAC
 rate, measured by :func:`peak_macs` (fp32 FMA, or int8 VNNI for engines whose
 matrix products are int8 x int8), and its largest relative deviation from
-torch-fp32, so a fast wrong engine cannot hide.
+torch-fp32, so a fast wrong engine cannot hide. MACs are always the dense model's, so
+a sparse engine's rate is the dense work it stands in for.
 
 Engines: ``lstmlite-fp32``, ``lstmlite-int8`` (int8 weights, float activations),
 ``lstmlite-int8-dyn`` (int8 weights and dynamically quantized 8-bit activations),
-``torch-fp32``, ``torch-dynamic-int8`` (``torch.ao.quantization.quantize_dynamic``),
+``lstmlite-int8-sparse`` / ``lstmlite-int8-sparse-dyn`` (the same with the weight
+matrices in the (1, 4)-block sparse form, which pays off once ``sparsity`` zeroes
+most blocks; a matrix too dense to gain stays dense int8), ``torch-fp32``, ``torch-dynamic-int8`` (``torch.ao.quantization.quantize_dynamic``),
 ``onnxruntime-fp32`` (the ONNX LSTM/GRU operator) and ``onnxruntime-int8``
 (``onnxruntime.quantization.quantize_dynamic``).
 
@@ -31,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import platform
@@ -41,15 +45,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["ENGINES", "MODES", "bench", "peak_macs", "machine_info", "format_table", "module_from_run"]
+__all__ = ["ENGINES", "MODES", "bench", "prune_blocks", "peak_macs", "machine_info", "format_table", "module_from_run"]
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "torch-fp32", "torch-dynamic-int8",
-           "onnxruntime-fp32", "onnxruntime-int8")
+ENGINES = ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn",
+           "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32", "onnxruntime-int8")
 MODES = ("sequence", "step")
 # Which peak an engine's matrix products should be compared with.
-PEAK_KIND = {"lstmlite-int8-dyn": "int8", "torch-dynamic-int8": "int8", "onnxruntime-int8": "int8"}
+PEAK_KIND = {"lstmlite-int8-dyn": "int8", "lstmlite-int8-sparse-dyn": "int8", "torch-dynamic-int8": "int8",
+             "onnxruntime-int8": "int8"}
 
 _PEAKS: dict[str, float] = {}
 
@@ -99,6 +104,24 @@ def make_module(cell: str, input_size: int, hidden_size: int, num_layers: int = 
     torch.manual_seed(seed)
     cls = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
     return cls(input_size, hidden_size, num_layers=num_layers, batch_first=True).eval()
+
+
+def prune_blocks(module, sparsity: float) -> None:
+    """Zero the ``sparsity`` fraction of (1, 4) weight blocks (four consecutive inputs of
+    one output row) with the smallest magnitude in every weight matrix of ``module``, in
+    place -- ``lstmlite.compress``'s block magnitude pruning with ``block=(1, 4)``, the
+    pattern the ``int8-sparse`` form skips.
+    """
+    import torch
+
+    from ..compress.prune.transform import block_mask
+
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    with torch.no_grad():
+        for _, weight in module.named_parameters():
+            if weight.ndim == 2 and sparsity > 0:
+                weight.mul_(block_mask(weight, sparsity, (1, 4)).to(weight.dtype))
 
 
 def module_from_run(run_dir: str | Path):
@@ -287,6 +310,10 @@ def _runner(engine: str, module, cell: str, batch: int, threads: int) -> Runner:
         return _lstmlite(module, batch, "int8", "float")
     if engine == "lstmlite-int8-dyn":
         return _lstmlite(module, batch, "int8", "dynamic")
+    if engine == "lstmlite-int8-sparse":
+        return _lstmlite(module, batch, "int8-sparse", "float")
+    if engine == "lstmlite-int8-sparse-dyn":
+        return _lstmlite(module, batch, "int8-sparse", "dynamic")
     if engine == "torch-fp32":
         return _torch(module, batch, quantized=False)
     if engine == "torch-dynamic-int8":
@@ -334,6 +361,7 @@ def bench(
     num_layers: int = 1,
     module: Any = None,
     seed: int = 0,
+    sparsity: float = 0.0,
 ) -> dict[str, Any]:
     """Time every engine in every mode on one model size.
 
@@ -345,6 +373,9 @@ def bench(
         threads: intra-op threads for torch and ONNX Runtime (lstmlite uses one).
         reps, warmup: timed and untimed repetitions; medians need reps >= 30 to be
             quoted in BENCHMARKS.md.
+        sparsity: fraction of (1, 4) weight blocks zeroed (:func:`prune_blocks`) before
+            any engine sees the weights, so every engine runs the same pruned model and
+            only the ``*-sparse`` engines skip the zeros.
 
     Returns:
         ``{"machine": {...}, "cases": [...]}``: one case per engine and mode with
@@ -362,6 +393,9 @@ def bench(
     else:
         cell = "lstm" if isinstance(module, torch.nn.LSTM) else "gru"
         input_size, hidden_size, num_layers = module.input_size, module.hidden_size, module.num_layers
+    if sparsity:
+        module = copy.deepcopy(module)
+        prune_blocks(module, sparsity)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, seq_len, input_size)).astype(np.float32)
     old_threads = torch.get_num_threads()
@@ -403,7 +437,7 @@ def bench(
                     "cell": cell, "num_layers": num_layers, "threads": 1 if engine.startswith("lstmlite") else threads,
                     "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
                     "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
-                    "max_rel_err": float(f"{errors[engine]:.3g}"),
+                    "max_rel_err": float(f"{errors[engine]:.3g}"), "sparsity": sparsity,
                 })
                 log.info("%s %s: median %.1f us", engine, mode, median)
     finally:

@@ -9,7 +9,11 @@ loader (``lsl_file.c``) is the bounds-checked parser the engine uses.
 
 Tensor names in the file: ``l{k}.{d}.w_ih|w_hh|w_hr|b_ih|b_hh`` (layer k, direction
 d), ``emb``, ``head.w``, ``head.b``; an int8 tensor NAME stores its per-row scales in
-``NAME.scale``.
+``NAME.scale``. The ``int8-sparse`` form stores a matrix whose int8 codes are mostly
+zero (1, 4) blocks -- four consecutive columns of one row, the block
+``lstmlite.compress`` prunes with ``block=(1, 4)`` -- as its kept blocks
+(``NAME``), their compressed rows (``NAME.rowptr``) and block columns
+(``NAME.bcol``); such files are version 2, dense ones stay version 1.
 
 Example:
     >>> import torch
@@ -33,9 +37,11 @@ import numpy as np
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError",
     "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "read_lsl", "has_int8",
+    "WEIGHT_FORMS", "block_csr", "block_density",
 ]
 
-FILE_VERSION = 1
+FILE_VERSION = 2  # the newest this module writes and reads; dense files are written as 1
+DENSE_FILE_VERSION = 1
 MAGIC = b"LSTMLITE"
 HEADER_BYTES = 96
 LAYER_RECORD = 32
@@ -43,7 +49,10 @@ TENSOR_RECORD = 64
 NAME_BYTES = 32
 ALIGN = 64
 
-DTYPE_F32, DTYPE_I8 = 1, 2
+DTYPE_F32, DTYPE_I8, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U16 = 1, 2, 3, 4, 5
+WEIGHT_FORMS = ("fp32", "int8", "int8-sparse")
+SPARSE_BLOCK = 4  # columns per block of the sparse form
+_FILE_DTYPES = {DTYPE_F32: "<f4", DTYPE_I8: "i1", DTYPE_I8_SPARSE: "i1", DTYPE_I32: "<i4", DTYPE_U16: "<u2"}
 CELL_CODES = {"lstm": 1, "gru": 2}
 HEAD_CODES = {"none": 0, "last": 1, "each": 2}
 POOL_CODES = {"last": 0, "mean": 1, "max": 2}
@@ -89,6 +98,55 @@ def quantize_rows(w: np.ndarray) -> QTensor:
     scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
     q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
     return QTensor(q, scale)
+
+
+def _blocks(q: np.ndarray) -> np.ndarray:
+    """(rows, ceil(cols / 4), 4) view of int8 codes, the last block zero-padded."""
+    rows, cols = q.shape
+    padded = np.zeros((rows, -(-cols // SPARSE_BLOCK) * SPARSE_BLOCK), np.int8)
+    padded[:, :cols] = q
+    return padded.reshape(rows, -1, SPARSE_BLOCK)
+
+
+def block_density(q: np.ndarray) -> float:
+    """Fraction of the (1, 4) blocks of int8 codes ``q`` (rows, cols) holding a non-zero.
+
+    Example:
+        >>> block_density(np.array([[1, 0, 0, 0, 0, 0, 0, 0]], np.int8))
+        0.5
+    """
+    blocks = _blocks(np.asarray(q, np.int8))
+    return float(np.any(blocks != 0, axis=2).mean()) if blocks.size else 0.0
+
+
+def block_csr(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compressed rows of the non-zero (1, 4) blocks of int8 codes ``q`` (rows, cols).
+
+    Returns ``(rowptr, bcol, values)``: row r's blocks are ``rowptr[r]:rowptr[r+1]``
+    (int32, rows + 1), block b covers columns ``4 bcol[b] .. 4 bcol[b] + 3`` (uint16,
+    at least one entry) and holds ``values[4b:4b + 4]`` (int8, zeros past ``cols``).
+
+    Example:
+        >>> rowptr, bcol, values = block_csr(np.array([[0, 0, 0, 0, 5, 0, 0, 0]], np.int8))
+        >>> rowptr.tolist(), bcol.tolist(), values.tolist()
+        ([0, 1], [1], [5, 0, 0, 0])
+    """
+    blocks = _blocks(np.asarray(q, np.int8))
+    if blocks.shape[1] > 65536:
+        raise ValueError(f"the sparse form takes at most {65536 * SPARSE_BLOCK} columns, got {q.shape[1]}")
+    kept = np.any(blocks != 0, axis=2)
+    rowptr = np.zeros(len(kept) + 1, np.int32)
+    np.cumsum(kept.sum(axis=1), out=rowptr[1:])
+    rows, cols = np.nonzero(kept)  # row-major order: each row's blocks by column
+    values = np.ascontiguousarray(blocks[rows, cols].reshape(-1), np.int8)
+    bcol = cols.astype(np.uint16) if len(cols) else np.zeros(1, np.uint16)
+    return rowptr, bcol, values
+
+
+def _sparse_pays(q: np.ndarray) -> bool:
+    """Whether the sparse form of int8 codes is smaller than the dense one."""
+    blocks = int(np.any(_blocks(q) != 0, axis=2).sum())
+    return SPARSE_BLOCK * blocks + 4 * (q.shape[0] + 1) + 2 * max(blocks, 1) < q.size
 
 
 Tensor = Any  # np.ndarray (float32) or QTensor
@@ -363,13 +421,17 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     Args:
         weights: ``fp32`` keeps float matrices as they are; ``int8`` quantizes every
             weight matrix (and the embedding, unless ``quantize_embedding=False``) per
-            row. Matrices already given as :class:`QTensor` are stored as int8 either
-            way; biases are always float32.
+            row; ``int8-sparse`` quantizes as ``int8`` and then stores each recurrent
+            and head matrix whose codes are mostly zero (1, 4) blocks without those
+            blocks (where that is smaller than dense int8; a pruned model), so the
+            runtime skips them. Matrices already given as :class:`QTensor` are stored
+            as int8 either way; biases are always float32.
     """
-    if weights not in ("fp32", "int8"):
-        raise ValueError(f"weights must be fp32 or int8, got {weights!r}")
+    if weights not in WEIGHT_FORMS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
     spec.validate()
-    quant = weights == "int8"
+    quant = weights != "fp32"
+    sparse = weights == "int8-sparse"
     tensors: list[tuple[str, Tensor]] = []
     for k, layer in enumerate(spec.layers):
         for d, t in enumerate(layer.directions):
@@ -385,13 +447,23 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
         if spec.head_bias is not None:
             tensors.append(("head.b", _np(spec.head_bias)))
 
-    flat: list[tuple[str, int, np.ndarray]] = []
+    # (name, dtype, array, logical dims): the sparse values' dims are the matrix's
+    flat: list[tuple[str, int, np.ndarray, tuple[int, ...]]] = []
     for name, t in tensors:
         if isinstance(t, QTensor):
-            flat.append((name, DTYPE_I8, np.ascontiguousarray(t.q, dtype=np.int8)))
-            flat.append((f"{name}.scale", DTYPE_F32, np.ascontiguousarray(t.scale, dtype=np.float32)))
+            q = np.ascontiguousarray(t.q, dtype=np.int8)
+            if sparse and name != "emb" and _sparse_pays(q):
+                rowptr, bcol, values = block_csr(q)
+                flat.append((name, DTYPE_I8_SPARSE, values, q.shape))
+                flat.append((f"{name}.rowptr", DTYPE_I32, rowptr, rowptr.shape))
+                flat.append((f"{name}.bcol", DTYPE_U16, bcol, bcol.shape))
+            else:
+                flat.append((name, DTYPE_I8, q, q.shape))
+            scale = np.ascontiguousarray(t.scale, dtype=np.float32)
+            flat.append((f"{name}.scale", DTYPE_F32, scale, scale.shape))
         else:
-            flat.append((name, DTYPE_F32, t))
+            flat.append((name, DTYPE_F32, t, t.shape))
+    version = FILE_VERSION if any(f[1] != DTYPE_F32 and f[1] != DTYPE_I8 for f in flat) else DENSE_FILE_VERSION
 
     meta = json.dumps(spec.meta, sort_keys=True).encode("utf-8")
     layer_off = HEADER_BYTES
@@ -399,17 +471,17 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     tensor_off = _align(meta_off + len(meta), 8)
     data_off = _align(tensor_off + TENSOR_RECORD * len(flat), ALIGN)
     records, chunks, pos = [], [], 0
-    for name, dtype, arr in flat:
+    for name, dtype, arr, shape in flat:
         if len(name.encode()) >= NAME_BYTES:
             raise ValueError(f"tensor name too long: {name}")
-        raw = arr.astype("<f4" if dtype == DTYPE_F32 else "i1", copy=False).tobytes()
-        dims = list(arr.shape) + [0] * (2 - arr.ndim)
-        records.append(_TENSOR.pack(name.encode(), dtype, arr.ndim, dims[0], dims[1], pos, len(raw)))
+        raw = arr.astype(_FILE_DTYPES[dtype], copy=False).tobytes()
+        dims = list(shape) + [0] * (2 - len(shape))
+        records.append(_TENSOR.pack(name.encode(), dtype, len(shape), dims[0], dims[1], pos, len(raw)))
         pad = _align(len(raw), ALIGN) - len(raw)
         chunks.append(raw + b"\0" * pad)
         pos += len(raw) + pad
     total = data_off + pos
-    header = _HEADER.pack(MAGIC, FILE_VERSION, HEADER_BYTES, len(spec.layers), len(flat),
+    header = _HEADER.pack(MAGIC, version, HEADER_BYTES, len(spec.layers), len(flat),
                           HEAD_CODES[spec.head_mode], POOL_CODES[spec.pooling],
                           layer_off, tensor_off, data_off, total, meta_off, len(meta), b"")
     layers = b"".join(
@@ -446,8 +518,34 @@ def read_meta(data: bytes) -> dict[str, Any]:
         raise LslFormatError(f"metadata is not JSON: {err}") from None
 
 
+def _dense_from_blocks(name: str, shape: tuple[int, int], arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The int8 codes (rows, cols) of sparse tensor ``name`` from its kept blocks,
+    ``name.rowptr`` and ``name.bcol`` (checked as the C loader checks them)."""
+    rows, cols = shape
+    rowptr, bcol = arrays.get(f"{name}.rowptr"), arrays.get(f"{name}.bcol")
+    values = arrays[name]
+    blocks = len(values) // SPARSE_BLOCK
+    n_bcols = -(-cols // SPARSE_BLOCK)
+    if rowptr is None or bcol is None or rowptr.dtype != np.int32 or bcol.dtype != np.uint16:
+        raise LslFormatError(f"sparse tensor {name} lacks int32 {name}.rowptr or uint16 {name}.bcol")
+    if (rowptr.shape != (rows + 1,) or rowptr[0] != 0 or rowptr[-1] != blocks or np.any(np.diff(rowptr) < 0)
+            or len(bcol) < blocks):
+        raise LslFormatError(f"sparse tensor {name}: {name}.rowptr does not describe {blocks} blocks")
+    row_of = np.repeat(np.arange(rows), np.diff(rowptr))
+    bcol = bcol[:blocks].astype(np.int64)
+    if np.any(bcol >= n_bcols):
+        raise LslFormatError(f"sparse tensor {name}: a block column lies outside the matrix")
+    dense = np.zeros((rows, n_bcols, SPARSE_BLOCK), np.int8)
+    dense[row_of, bcol] = values.reshape(-1, SPARSE_BLOCK)
+    dense = dense.reshape(rows, -1)
+    if np.any(dense[:, cols:]):
+        raise LslFormatError(f"sparse tensor {name}: non-zero values past the last column")
+    return np.ascontiguousarray(dense[:, :cols])
+
+
 def read_lsl(data: bytes | str | Path) -> ModelSpec:
-    """Parse .lsl bytes (or a file path) back into a spec, int8 tensors as QTensor.
+    """Parse .lsl bytes (or a file path) back into a spec, int8 tensors as QTensor
+    (sparse ones expanded to dense codes).
 
     Checks every offset against the file size; raises :class:`LslFormatError`.
     """
@@ -458,8 +556,9 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
         raise LslFormatError("not a .lsl file (bad magic)")
     (_, version, header_bytes, n_layers, n_tensors, head, pool, layer_off, tensor_off, data_off, total,
      meta_off, meta_len, _) = _HEADER.unpack_from(data)
-    if version != FILE_VERSION:
-        raise LslFormatError(f".lsl version {version} is not supported (this lstmlite reads {FILE_VERSION})")
+    if not DENSE_FILE_VERSION <= version <= FILE_VERSION:
+        raise LslFormatError(f".lsl version {version} is not supported (this lstmlite reads "
+                             f"{DENSE_FILE_VERSION} to {FILE_VERSION})")
     if header_bytes != HEADER_BYTES or total > len(data):
         raise LslFormatError("header sizes do not match the file")
 
@@ -475,17 +574,26 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise LslFormatError(f"metadata is not JSON: {err}") from None
     arrays: dict[str, np.ndarray] = {}
+    sparse_shapes: dict[str, tuple[int, int]] = {}
+    allowed = (DTYPE_F32, DTYPE_I8) if version == DENSE_FILE_VERSION else tuple(_FILE_DTYPES)
     for i in range(n_tensors):
         raw_name, dtype, ndim, d0, d1, off, nbytes = _TENSOR.unpack_from(data, tensor_off + i * TENSOR_RECORD)
         name = raw_name.split(b"\0", 1)[0].decode("ascii", "replace")
-        if dtype not in (DTYPE_F32, DTYPE_I8) or ndim not in (1, 2):
+        if dtype not in allowed or ndim not in (1, 2):
             raise LslFormatError(f"tensor {name}: bad dtype {dtype} or ndim {ndim}")
         shape = (d0,) if ndim == 1 else (d0, d1)
-        np_dtype = np.dtype("<f4") if dtype == DTYPE_F32 else np.dtype("i1")
+        np_dtype = np.dtype(_FILE_DTYPES[dtype])
+        if dtype == DTYPE_I8_SPARSE:  # kept blocks of a logical (rows, cols) matrix
+            if ndim != 2 or nbytes % SPARSE_BLOCK:
+                raise LslFormatError(f"sparse tensor {name}: bad shape or {nbytes} bytes")
+            sparse_shapes[name] = (d0, d1)
+            shape = (nbytes,)
         if int(np.prod(shape)) * np_dtype.itemsize != nbytes:
             raise LslFormatError(f"tensor {name}: {nbytes} bytes do not fit shape {shape}")
         need(data_off + off, nbytes, f"tensor {name}")
         arrays[name] = np.frombuffer(data, np_dtype, int(np.prod(shape)), data_off + off).reshape(shape).copy()
+    for name, shape in sparse_shapes.items():
+        arrays[name] = _dense_from_blocks(name, shape, arrays)
 
     def get(name: str) -> Tensor:
         if name not in arrays:

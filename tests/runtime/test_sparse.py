@@ -1,0 +1,184 @@
+"""The (1, 4)-block sparse int8 form: compressed rows (block_csr) against a plain
+NumPy statement, the sparse kernels against the dense int8 ones and NumPy on every
+ISA, .lsl files of version 2, and whole models against the dense int8 engine and the
+dequantized PyTorch model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite import runtime as rt
+from lstmlite.runtime import _lsl
+from lstmlite.runtime.bench import prune_blocks
+from lstmlite.runtime.lsl import (HEADER_BYTES, block_csr, block_density, quantize_rows, read_lsl,
+                                  spec_from_module, write_lsl)
+
+from .conftest import rel_err
+
+
+def _sparse_codes(rows, cols, density, seed=0):
+    """int8 codes with about ``density`` of the (1, 4) blocks kept."""
+    rng = np.random.default_rng(seed)
+    q = rng.integers(-127, 128, (rows, cols)).astype(np.int8)
+    keep = rng.random((rows, -(-cols // 4))) < density
+    return (q * np.repeat(keep, 4, axis=1)[:, :cols]).astype(np.int8)
+
+
+def test_block_csr_lists_every_nonzero_block_in_row_order():
+    q = _sparse_codes(9, 13, 0.4, seed=1)
+    rowptr, bcol, values = block_csr(q)
+    rebuilt = np.zeros((9, 16), np.int8)
+    for r in range(9):
+        for b in range(rowptr[r], rowptr[r + 1]):
+            rebuilt[r, 4 * bcol[b]:4 * bcol[b] + 4] = values[4 * b:4 * b + 4]
+            assert values[4 * b:4 * b + 4].any()  # only blocks holding a non-zero are kept
+        assert np.all(np.diff(bcol[rowptr[r]:rowptr[r + 1]].astype(int)) > 0)
+    np.testing.assert_array_equal(rebuilt[:, :13], q)
+    assert not rebuilt[:, 13:].any()
+    assert block_density(q) == pytest.approx(rowptr[-1] / (9 * 4))
+    empty = block_csr(np.zeros((3, 5), np.int8))
+    assert empty[0].tolist() == [0, 0, 0, 0] and len(empty[1]) == 1 and len(empty[2]) == 0
+
+
+SHAPES = [(1, 16, 8, 0.3), (1, 512, 128, 0.2), (1, 512, 40, 0.1), (3, 1024, 256, 0.25), (2, 7, 300, 0.5),
+          (5, 64, 129, 0.0), (33, 16, 500, 1.0), (4, 48, 200, 0.05)]
+
+
+@pytest.mark.parametrize("m,n,k,density", SHAPES)
+@pytest.mark.parametrize("act", ["float", "dynamic"])
+def test_sparse_kernels_equal_the_dense_int8_kernels(isa, m, n, k, density, act):
+    """The sparse product is the dense int8 product on the same codes: the same integer
+    sums for dynamic activations (bit for bit), ≤ 1e-6 for float activations."""
+    rng = np.random.default_rng(n + k)
+    q = _sparse_codes(n, k, density, seed=m)
+    scale = (rng.random(n).astype(np.float32) + 0.5) / 100
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    y0 = rng.standard_normal((m, n)).astype(np.float32)
+    code = _lsl.ACT_FLOAT if act == "float" else _lsl.ACT_DYN8
+    sparse, dense = y0.copy(), y0.copy()
+    _lsl.matmul_sparse(*block_csr(q)[:2], block_csr(q)[2], scale, code, k, x, sparse)
+    _lsl.matmul(q, scale, code, x, dense)
+    if act == "dynamic":
+        np.testing.assert_array_equal(sparse, dense)
+    else:
+        ref = y0.astype(np.float64) + x.astype(np.float64) @ (q.astype(np.float64) * scale[:, None]).T
+        assert rel_err(sparse, ref) < 1e-6
+
+
+def test_sparse_matmul_refuses_inconsistent_compressed_rows():
+    q = _sparse_codes(8, 16, 0.5)
+    rowptr, bcol, values = block_csr(q)
+    x, y = np.ones((1, 16), np.float32), np.zeros((1, 8), np.float32)
+    scale = np.ones(8, np.float32)
+    bad_col = bcol.copy()
+    bad_col[0] = 4  # past the last block column
+    with pytest.raises(ValueError):
+        _lsl.matmul_sparse(rowptr, bad_col, values, scale, _lsl.ACT_FLOAT, 16, x, y)
+    with pytest.raises(ValueError):  # rowptr not non-decreasing
+        _lsl.matmul_sparse(rowptr[::-1].copy(), bcol, values, scale, _lsl.ACT_FLOAT, 16, x, y)
+    with pytest.raises(ValueError):  # values do not match the block count
+        _lsl.matmul_sparse(rowptr, bcol, values[:-4], scale, _lsl.ACT_FLOAT, 16, x, y)
+
+
+def _pruned(module, sparsity=0.8):
+    prune_blocks(module, sparsity)
+    return module.eval()
+
+
+@pytest.fixture(scope="module")
+def pruned_lstm():
+    torch.manual_seed(0)
+    return _pruned(torch.nn.LSTM(40, 128, batch_first=True))
+
+
+def test_prune_blocks_zeroes_the_requested_fraction_of_blocks(pruned_lstm):
+    for name, weight in pruned_lstm.named_parameters():
+        if weight.ndim == 2:
+            q = quantize_rows(weight.detach().numpy()).q
+            assert block_density(q) == pytest.approx(0.2, abs=0.01), name
+    with pytest.raises(ValueError):
+        prune_blocks(pruned_lstm, 1.0)
+
+
+def test_sparse_files_are_version_2_smaller_and_read_back_to_the_same_codes(pruned_lstm):
+    spec = spec_from_module(pruned_lstm)
+    dense, sparse = write_lsl(spec, weights="int8"), write_lsl(spec, weights="int8-sparse")
+    assert int.from_bytes(dense[8:12], "little") == 1 and int.from_bytes(sparse[8:12], "little") == 2
+    assert len(sparse) < 0.5 * len(dense)
+    a, b = read_lsl(dense).layers[0].directions[0], read_lsl(sparse).layers[0].directions[0]
+    for name in ("w_ih", "w_hh"):
+        np.testing.assert_array_equal(a[name].q, b[name].q)
+        np.testing.assert_array_equal(a[name].scale, b[name].scale)
+    # a dense model gains nothing from the sparse form: it is stored dense (version 1)
+    torch.manual_seed(1)
+    unpruned = write_lsl(spec_from_module(torch.nn.LSTM(8, 16, batch_first=True)), weights="int8-sparse")
+    assert int.from_bytes(unpruned[8:12], "little") == 1
+    assert rt.Engine(unpruned).info["layers"][0]["weights"] == "int8"
+
+
+def _dequantized_torch(module):
+    """A copy of ``module`` whose weight matrices are their per-row int8 dequantization:
+    the model the int8 forms compute."""
+    import copy
+
+    copy_ = copy.deepcopy(module)
+    with torch.no_grad():
+        for _, weight in copy_.named_parameters():
+            if weight.ndim == 2:
+                weight.copy_(torch.from_numpy(quantize_rows(weight.numpy()).dequantize()))
+    return copy_
+
+
+MODELS = {
+    "lstm": lambda: torch.nn.LSTM(40, 128, batch_first=True),
+    "gru-2-layer-bidirectional": lambda: torch.nn.GRU(24, 64, num_layers=2, bidirectional=True, batch_first=True),
+    "lstm-projection": lambda: torch.nn.LSTM(16, 96, proj_size=32, batch_first=True),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_sparse_engines_match_dense_int8_and_the_dequantized_torch_model(isa, kind):
+    torch.manual_seed(2)
+    module = _pruned(MODELS[kind]())
+    spec = spec_from_module(module)
+    sparse_file = write_lsl(spec, weights="int8-sparse")
+    assert rt.Engine(sparse_file).info["layers"][0]["weights"] == "int8-sparse"
+    x = np.random.default_rng(3).standard_normal((3, 20, module.input_size)).astype(np.float32)
+    with torch.no_grad():
+        ref = _dequantized_torch(module)(torch.from_numpy(x))[0].numpy()
+    got = rt.Engine(sparse_file).run(x)
+    assert rel_err(got, ref) < 1e-5
+    # dynamic activations: the same integer arithmetic as the dense int8 form
+    dyn_sparse = rt.Engine(sparse_file, activations="dynamic").run(x)
+    dyn_dense = rt.Engine(spec, weights="int8", activations="dynamic").run(x)
+    np.testing.assert_array_equal(dyn_sparse, dyn_dense)
+
+
+def test_sparse_streaming_equals_whole_sequences(pruned_lstm):
+    engine = rt.Engine(spec_from_module(pruned_lstm), weights="int8-sparse")
+    x = np.random.default_rng(4).standard_normal((1, 12, 40)).astype(np.float32)
+    whole = engine.run(x)[0]
+    state = engine.new_state()
+    steps = np.stack([engine.step(x[0, t], state) for t in range(12)])
+    assert rel_err(steps, whole) < 1e-6
+
+
+def test_corrupt_sparse_files_raise_errors_never_crash(pruned_lstm):
+    data = write_lsl(spec_from_module(pruned_lstm), weights="int8-sparse")
+    for cut in range(HEADER_BYTES, len(data), 997):
+        with pytest.raises(rt.RuntimeError_):
+            rt.Engine(data[:cut])
+    rng = np.random.default_rng(5)
+    outcomes = {"loaded": 0, "refused": 0}
+    for _ in range(300):  # flips anywhere: tables, rowptr, bcol and values alike
+        blob = bytearray(data)
+        for pos in rng.integers(0, len(blob), size=rng.integers(1, 6)):
+            blob[pos] ^= 1 << int(rng.integers(0, 8))
+        try:
+            rt.Engine(bytes(blob)).run(np.zeros((1, 3, 40), np.float32))
+            outcomes["loaded"] += 1
+        except (rt.RuntimeError_, ValueError):
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 300
