@@ -224,9 +224,14 @@ static PyObject *Model_run_out_floats(ModelObject *self, PyObject *arg) {
     return PyLong_FromSize_t(lsl_model_run_out_floats(self->model, (int32_t)steps));
 }
 
-static const char *weights_name(int32_t dtype) {
+/* The weight form of a matrix; a low-rank one reports its U factor's form. */
+static const char *weights_name(const lsl_matrix *m) {
+    int32_t dtype = m->dtype == LSL_LOWRANK ? ((const lsl_matrix *)m->data)[1].dtype : m->dtype;
     return dtype == LSL_F32 ? "fp32" : (dtype == LSL_I8 ? "int8" : "int8-sparse");
 }
+
+/* The rank of a low-rank matrix, 0 for a full one. */
+static int matrix_rank(const lsl_matrix *m) { return m->dtype == LSL_LOWRANK ? (int)m->kpad : 0; }
 
 static PyObject *Model_info(ModelObject *self, PyObject *Py_UNUSED(ignored)) {
     const lsl_model *m;
@@ -239,9 +244,10 @@ static PyObject *Model_info(ModelObject *self, PyObject *Py_UNUSED(ignored)) {
     for (k = 0; k < m->num_layers; ++k) {
         const lsl_layer *l = &m->layers[k];
         PyObject *item = Py_BuildValue(
-            "{s:s,s:i,s:i,s:i,s:i,s:s}", "cell", l->cell == LSL_LSTM ? "lstm" : "gru", "input_size", l->input_size,
-            "hidden_size", l->hidden_size, "proj_size", l->proj_size, "num_directions", l->num_directions, "weights",
-            weights_name(l->dir[0].w_hh.dtype));
+            "{s:s,s:i,s:i,s:i,s:i,s:s,s:i,s:i}", "cell", l->cell == LSL_LSTM ? "lstm" : "gru", "input_size",
+            l->input_size, "hidden_size", l->hidden_size, "proj_size", l->proj_size, "num_directions",
+            l->num_directions, "weights", weights_name(&l->dir[0].w_hh), "rank_ih", matrix_rank(&l->dir[0].w_ih),
+            "rank_hh", matrix_rank(&l->dir[0].w_hh));
         if (!item) {
             Py_DECREF(layers);
             return NULL;

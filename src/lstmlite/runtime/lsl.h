@@ -72,6 +72,7 @@ const char *lsl_strerror(int code);
 #define LSL_F32 1
 #define LSL_I8 2
 #define LSL_I8_SPARSE 3 /* int8 weights, (1, 4)-block sparse (see lsl_matrix_pack_sparse) */
+#define LSL_LOWRANK 6   /* W = U V, two matrices of the other forms (see lsl_matrix_lowrank) */
 
 #define LSL_ACT_FLOAT 0
 #define LSL_ACT_DYN8 1
@@ -140,6 +141,14 @@ size_t lsl_matrix_sparse_bytes(int32_t rows, int32_t cols, int32_t act, const in
 int lsl_matrix_pack_sparse(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, const int32_t *rowptr,
                            const uint16_t *bcol, const int8_t *values, const float *scale, void *buf,
                            size_t buf_bytes);
+
+/**
+ * A low-rank matrix W (rows x cols) = U (rows x r) V (r x cols) from its two packed
+ * factors, factors[0] = V and factors[1] = U (each LSL_F32, LSL_I8 or LSL_I8_SPARSE;
+ * the array must outlive m). A product x W^T is computed as (x V^T) U^T: r (rows +
+ * cols) multiply-adds per row of x instead of rows * cols. m->kpad holds r.
+ */
+int lsl_matrix_lowrank(lsl_matrix *m, const lsl_matrix *factors);
 
 /**
  * y (M x rows, leading dim ldy) += x (M x cols, leading dim ldx) @ W^T, with W's
@@ -323,6 +332,9 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  * "l{k}.{d}.b_hh", "emb", "head.w", "head.b"; an int8 tensor NAME has its per-row
  * scales in "NAME.scale" (f32, 1-D). lstmlite/runtime/lsl.py writes these files.
  *
+ * A low-rank matrix NAME = U V is stored as "NAME.u" (rows x r) and "NAME.v" (r x cols)
+ * instead of NAME, each in any of the forms below (version 1 suffices when both are
+ * dense).
  * Tensor dtypes: LSL_F32 (1), LSL_I8 (2), and from version 2 on the block-sparse int8
  * form of a weight matrix (lsl_matrix_pack_sparse's arguments, as three tensors):
  *   NAME         LSL_I8_SPARSE (3), dims (rows, cols) -- the logical shape; the data

@@ -37,7 +37,7 @@ import numpy as np
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError",
     "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "read_lsl", "has_int8",
-    "WEIGHT_FORMS", "block_csr", "block_density",
+    "WEIGHT_FORMS", "block_csr", "block_density", "LowRankTensor",
 ]
 
 FILE_VERSION = 2  # the newest this module writes and reads; dense files are written as 1
@@ -77,6 +77,23 @@ class QTensor(NamedTuple):
 
     def dequantize(self) -> np.ndarray:
         return self.q.astype(np.float32) * self.scale[:, None]
+
+
+class LowRankTensor(NamedTuple):
+    """A matrix stored as two factors, W = u @ v: u (rows, r), v (r, cols), each a
+    float32 array or a :class:`QTensor`. The runtime computes x W^T as (x v^T) u^T."""
+
+    u: Any
+    v: Any
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (_rows(self.u)[0], _rows(self.v)[1])
+
+    def dense(self) -> np.ndarray:
+        """The float32 product u @ v (QTensor factors dequantized)."""
+        u, v = (f.dequantize() if isinstance(f, QTensor) else f for f in (self.u, self.v))
+        return (np.asarray(u, np.float64) @ np.asarray(v, np.float64)).astype(np.float32)
 
 
 def quantize_rows(w: np.ndarray) -> QTensor:
@@ -149,7 +166,7 @@ def _sparse_pays(q: np.ndarray) -> bool:
     return SPARSE_BLOCK * blocks + 4 * (q.shape[0] + 1) + 2 * max(blocks, 1) < q.size
 
 
-Tensor = Any  # np.ndarray (float32) or QTensor
+Tensor = Any  # np.ndarray (float32), QTensor, or LowRankTensor of those
 
 
 @dataclass
@@ -214,6 +231,10 @@ class ModelSpec:
                     if name not in tensors or _rows(tensors[name]) != shape:
                         got = _rows(tensors[name]) if name in tensors else "missing"
                         raise ValueError(f"layer {k} direction {d}: {name} should be {shape}, got {got}")
+                    t = tensors[name]
+                    if isinstance(t, LowRankTensor) and _rows(t.u)[1] != _rows(t.v)[0]:
+                        raise ValueError(f"layer {k} direction {d}: {name}'s factors {_rows(t.u)} and "
+                                         f"{_rows(t.v)} do not chain")
             expected = layer.output_size
         if self.head_mode != "none":
             if self.head_weight is None or _rows(self.head_weight)[1] != expected:
@@ -223,6 +244,8 @@ class ModelSpec:
 
 
 def _rows(t: Tensor) -> tuple[int, ...]:
+    if isinstance(t, LowRankTensor):
+        return t.shape
     return tuple(t.q.shape) if isinstance(t, QTensor) else tuple(np.shape(t))
 
 
@@ -351,12 +374,52 @@ def spec_from_module(module: Any) -> ModelSpec:
                 head_weight=module.head.weight, head_bias=module.head.bias,
                 head_mode=head_mode, pooling=pooling, meta=meta,
             )
+            _attach_low_rank(spec, rnn)
             _attach_quantized(spec, module, "rnn.")
             return spec
         cell = _cell_name(module)
         spec = spec_from_state_dict(_recurrent_state(module), cell=cell, meta={"kind": "rnn"})
+        _attach_low_rank(spec, module)
         _attach_quantized(spec, module, "")
         return spec
+
+
+def _slots(spec: ModelSpec, rnn_prefix: str) -> dict[str, tuple[dict[str, Tensor], str]]:
+    """PyTorch name of each recurrent weight matrix → (its direction's dict, our key)."""
+    slots: dict[str, tuple[dict[str, Tensor], str]] = {}
+    for k, layer in enumerate(spec.layers):
+        for d, tensors in enumerate(layer.directions):
+            suffix = "_reverse" if d else ""
+            for ours, theirs in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("w_hr", "weight_hr")):
+                if ours in tensors:
+                    slots[f"{rnn_prefix}{theirs}_l{k}{suffix}"] = (tensors, ours)
+    return slots
+
+
+def _attach_low_rank(spec: ModelSpec, rnn: Any) -> int:
+    """Replace the recurrent matrices that lstmlite.compress factored as W = U V (and
+    nothing else on top, e.g. no pruning mask over the product) by their factors, so
+    the runtime does the cheaper two products. Returns how many were replaced."""
+    try:
+        import torch
+        from torch.nn.utils import parametrize
+
+        from lstmlite.compress.lowrank.transform import LowRank
+    except ImportError:  # pragma: no cover - compression not installed
+        return 0
+    replaced = 0
+    for name, (holder, key) in _slots(spec, "").items():
+        if not parametrize.is_parametrized(rnn, name):
+            continue
+        plist = rnn.parametrizations[name]
+        # parametrizations of the factors themselves (quantization) hang under the list
+        # as a ModuleDict; they are read through plist.original0 / original1
+        chain = [p for p in plist if not isinstance(p, torch.nn.ModuleDict)]
+        if len(chain) != 1 or not isinstance(chain[0], LowRank):
+            continue
+        holder[key] = LowRankTensor(_np(plist.original0), _np(plist.original1))
+        replaced += 1
+    return replaced
 
 
 def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
@@ -373,13 +436,7 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
     found = quantized_tensors(module)
     if not found:
         return 0
-    slots: dict[str, tuple[Any, str]] = {}
-    for k, layer in enumerate(spec.layers):
-        for d, tensors in enumerate(layer.directions):
-            suffix = "_reverse" if d else ""
-            for ours, theirs in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("w_hr", "weight_hr")):
-                if ours in tensors:
-                    slots[f"{rnn_prefix}{theirs}_l{k}{suffix}"] = (tensors, ours)
+    slots = _slots(spec, rnn_prefix)
     replaced = 0
     for name, qt in found.items():
         codes = qt.codes.detach().cpu().numpy()
@@ -388,7 +445,13 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
         rows = codes.shape[0]
         scale = np.broadcast_to(qt.scales.detach().cpu().numpy().astype(np.float32).reshape(-1), (rows,)).copy()
         value = QTensor(np.ascontiguousarray(codes, dtype=np.int8), scale)
-        if name in slots:
+        factor = name.rsplit(".", 1)
+        if len(factor) == 2 and factor[1] in ("original0", "original1") and factor[0] in slots:
+            holder, key = slots[factor[0]]  # a quantized low-rank factor: U or V
+            if not isinstance(holder[key], LowRankTensor):
+                continue
+            holder[key] = holder[key]._replace(**{"u" if factor[1] == "original0" else "v": value})
+        elif name in slots:
             holder, key = slots[name]
             holder[key] = value
         elif name == "head.weight" and spec.head_weight is not None:
@@ -405,10 +468,13 @@ def has_int8(spec: ModelSpec) -> bool:
     """Whether any matrix of the spec is already int8 (a quantized model)."""
     tensors = [spec.embedding, spec.head_weight]
     tensors += [t for layer in spec.layers for d in layer.directions for t in d.values()]
+    tensors += [f for t in tensors if isinstance(t, LowRankTensor) for f in t]
     return any(isinstance(t, QTensor) for t in tensors)
 
 
 def _as_tensor(t: Tensor, quantize: bool) -> Tensor:
+    if isinstance(t, LowRankTensor):  # each factor quantized per row on its own
+        return LowRankTensor(_as_tensor(t.u, quantize), _as_tensor(t.v, quantize))
     if isinstance(t, QTensor):
         return t
     return quantize_rows(t) if quantize else np.ascontiguousarray(t, dtype=np.float32)
@@ -443,13 +509,17 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     if spec.embedding is not None:
         tensors.append(("emb", _as_tensor(spec.embedding, quant and quantize_embedding)))
     if spec.head_mode != "none":
-        tensors.append(("head.w", _as_tensor(spec.head_weight, quant)))
+        head = spec.head_weight
+        tensors.append(("head.w", _as_tensor(head.dense() if isinstance(head, LowRankTensor) else head, quant)))
         if spec.head_bias is not None:
             tensors.append(("head.b", _np(spec.head_bias)))
 
     # (name, dtype, array, logical dims): the sparse values' dims are the matrix's
     flat: list[tuple[str, int, np.ndarray, tuple[int, ...]]] = []
-    for name, t in tensors:
+    expanded: list[tuple[str, Tensor]] = []
+    for name, t in tensors:  # a low-rank matrix is its two factors, NAME.u and NAME.v
+        expanded += [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
+    for name, t in expanded:
         if isinstance(t, QTensor):
             q = np.ascontiguousarray(t.q, dtype=np.int8)
             if sparse and name != "emb" and _sparse_pays(q):
@@ -596,6 +666,8 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
         arrays[name] = _dense_from_blocks(name, shape, arrays)
 
     def get(name: str) -> Tensor:
+        if name not in arrays and f"{name}.u" in arrays and f"{name}.v" in arrays:
+            return LowRankTensor(get(f"{name}.u"), get(f"{name}.v"))
         if name not in arrays:
             raise LslFormatError(f"tensor {name} is missing")
         if arrays[name].dtype == np.int8:

@@ -187,9 +187,9 @@ static int load_sparse(const file_view *v, lsl_arena *a, const char *name, const
     return rc == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
 }
 
-/* Load matrix `name` (rows x cols) into m. Missing tensor: LSL_ERR_FORMAT. */
-static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32_t rows, int32_t cols, int32_t act,
-                       lsl_matrix *m) {
+/* Load the dense or sparse matrix `name` (rows x cols) into m. Missing: LSL_ERR_FORMAT. */
+static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name, int32_t rows, int32_t cols,
+                              int32_t act, lsl_matrix *m) {
     tensor_view t, s;
     size_t bytes;
     void *buf;
@@ -227,6 +227,36 @@ static size_t matrix_temp_bytes(const file_view *v, const char *name, int32_t ro
     /* sparse matrices take their scale copy inside load_sparse */
     if (t.dtype == LSL_I8_SPARSE) return 0;
     return t.dtype == LSL_I8 ? lsl_fl((size_t)rows) : lsl_fl((size_t)rows * cols);
+}
+
+/* load_stored_matrix plus, in the sizing pass, the temporaries the filling pass takes. */
+static int load_sized(const file_view *v, lsl_arena *a, const char *name, int32_t rows, int32_t cols, int32_t act,
+                      lsl_matrix *m) {
+    if (!a->base) a->used += matrix_temp_bytes(v, name, rows, cols);
+    return load_stored_matrix(v, a, name, rows, cols, act, m);
+}
+
+/* Load matrix `name` (rows x cols): stored whole as NAME, or low-rank as NAME.u (rows x
+ * r) and NAME.v (r x cols). Missing: LSL_ERR_FORMAT. */
+static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32_t rows, int32_t cols, int32_t act,
+                       lsl_matrix *m) {
+    tensor_view t;
+    char sub[NAME_BYTES + 8];
+    lsl_matrix *factors;
+    int32_t rank;
+    int rc = find(v, name, &t);
+    if (rc != 0) return rc < 0 ? rc : load_sized(v, a, name, rows, cols, act, m);
+    sprintf(sub, "%s.v", name);
+    if ((rc = find(v, sub, &t)) <= 0) return rc < 0 ? rc : LSL_ERR_FORMAT;
+    if (t.ndim != 2 || t.dims[0] < 1 || t.dims[0] > (1u << 20)) return LSL_ERR_FORMAT;
+    rank = (int32_t)t.dims[0];
+    factors = (lsl_matrix *)lsl_take(a, 2 * sizeof(lsl_matrix));
+    if (a->base && !factors) return LSL_ERR_BUFFER;
+    if ((rc = load_sized(v, a, sub, rank, cols, act, factors ? &factors[0] : NULL)) != LSL_OK) return rc;
+    sprintf(sub, "%s.u", name);
+    if ((rc = load_sized(v, a, sub, rows, rank, act, factors ? &factors[1] : NULL)) != LSL_OK) return rc;
+    if (!a->base) return LSL_OK; /* sizing pass */
+    return lsl_matrix_lowrank(m, factors) == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
 }
 
 static int load_vector(const file_view *v, lsl_arena *a, const char *name, int32_t n, const float **out) {
@@ -290,14 +320,11 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
             lsl_direction *dr = &l.dir[d];
             int32_t O = l.proj_size > 0 ? l.proj_size : l.hidden_size;
             sprintf(name, "l%u.%d.w_ih", (unsigned)k, (int)d);
-            if (!a.base) a.used += matrix_temp_bytes(&v, name, g * l.hidden_size, l.input_size);
             if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, l.input_size, act, &dr->w_ih)) != LSL_OK) return rc;
             sprintf(name, "l%u.%d.w_hh", (unsigned)k, (int)d);
-            if (!a.base) a.used += matrix_temp_bytes(&v, name, g * l.hidden_size, O);
             if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, O, act, &dr->w_hh)) != LSL_OK) return rc;
             if (l.proj_size > 0) {
                 sprintf(name, "l%u.%d.w_hr", (unsigned)k, (int)d);
-                if (!a.base) a.used += matrix_temp_bytes(&v, name, l.proj_size, l.hidden_size);
                 if ((rc = load_matrix(&v, &a, name, l.proj_size, l.hidden_size, act, &dr->w_hr)) != LSL_OK) return rc;
             }
             if (has_bias) {
@@ -341,7 +368,6 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         rc = find(&v, "head.w", &t);
         if (rc < 0) return rc;
         if (rc == 0 || t.ndim != 2) return LSL_ERR_FORMAT;
-        if (!a.base) a.used += matrix_temp_bytes(&v, "head.w", (int32_t)t.dims[0], feat);
         if ((rc = load_matrix(&v, &a, "head.w", (int32_t)t.dims[0], feat, act, &head)) != LSL_OK) return rc;
         rc = find(&v, "head.b", &t);
         if (rc < 0) return rc;

@@ -131,8 +131,35 @@ void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32
     }
 }
 
+int lsl_matrix_lowrank(lsl_matrix *m, const lsl_matrix *factors) {
+    const lsl_matrix *v, *u;
+    if (!m || !factors) return LSL_ERR_ARG;
+    v = &factors[0];
+    u = &factors[1];
+    if (!v->data || !u->data || v->dtype == LSL_LOWRANK || u->dtype == LSL_LOWRANK) return LSL_ERR_ARG;
+    if (v->rows < 1 || u->cols != v->rows) return LSL_ERR_SHAPE;
+    memset(m, 0, sizeof(*m));
+    m->rows = u->rows;
+    m->cols = v->cols;
+    m->dtype = LSL_LOWRANK;
+    m->act = v->act;
+    m->kpad = v->rows;
+    m->data = factors;
+    return LSL_OK;
+}
+
+/* Bytes of the rank-r intermediate x V^T that a low-rank product keeps in `work`. */
+static size_t lowrank_tmp_bytes(const lsl_matrix *w, int32_t m) {
+    return lsl_round_up((size_t)m * (size_t)w->kpad * sizeof(float), LSL_ALIGN);
+}
+
 size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
     if (!w || m <= 0) return 0;
+    if (w->dtype == LSL_LOWRANK) {
+        const lsl_matrix *f = (const lsl_matrix *)w->data;
+        size_t a = lsl_matmul_bytes(&f[0], m), b = lsl_matmul_bytes(&f[1], m);
+        return lowrank_tmp_bytes(w, m) + (a > b ? a : b);
+    }
     if (w->dtype == LSL_I8_SPARSE) {
         /* DYN8: u8 rows of whole windows; ACT_FLOAT: three limb planes of them (VNNI) */
         size_t planes = w->act == LSL_ACT_FLOAT ? 3 : 1;
@@ -154,6 +181,16 @@ size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
 /* The internal entry: no argument checks beyond what the caller guarantees. */
 int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
                          float *y, int32_t ldy, void *work, int rev) {
+    if (w->dtype == LSL_LOWRANK) {
+        /* y += (x V^T) U^T through a rank-r row block at the start of work */
+        const lsl_matrix *f = (const lsl_matrix *)w->data;
+        const int32_t r = w->kpad;
+        float *tmp = (float *)work;
+        void *rest = (char *)work + lowrank_tmp_bytes(w, m);
+        memset(tmp, 0, (size_t)m * (size_t)r * sizeof(float));
+        lsl_matmul_unchecked(kern, &f[0], m, x, ldx, tmp, r, rest, rev);
+        return lsl_matmul_unchecked(kern, &f[1], m, tmp, r, y, ldy, rest, rev);
+    }
     if (w->dtype == LSL_F32) {
         kern->gemm_f32(w, m, x, ldx, y, ldy, rev);
     } else if (w->dtype == LSL_I8_SPARSE) {

@@ -24,6 +24,11 @@ static int32_t feat_of(const lsl_layer *l) { return l->num_directions * out_of(l
 
 static int matrix_ok(const lsl_matrix *m, int32_t rows, int32_t cols) {
     if (m->rows != rows || m->cols != cols || !m->data) return 0;
+    if (m->dtype == LSL_LOWRANK) {
+        const lsl_matrix *f = (const lsl_matrix *)m->data;
+        return m->kpad >= 1 && f[0].dtype != LSL_LOWRANK && f[1].dtype != LSL_LOWRANK &&
+               matrix_ok(&f[0], m->kpad, cols) && matrix_ok(&f[1], rows, m->kpad);
+    }
     if (m->dtype == LSL_F32) return m->act == LSL_ACT_FLOAT && m->kpad == cols;
     if ((m->dtype != LSL_I8 && m->dtype != LSL_I8_SPARSE) || !m->scale) return 0;
     if (m->act != LSL_ACT_FLOAT && m->act != LSL_ACT_DYN8) return 0;
