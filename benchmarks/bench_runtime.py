@@ -2,10 +2,12 @@
 issue, written to ``benchmarks/results/runtime.json``.
 
 Cases (LSTM, 1 layer, 1 thread for every engine, medians of ``--reps`` >= 30):
-  seq-40x128    I=40,  H=128, T=100, B=1,  whole sequence
-  seq-128x256   I=128, H=256, T=100, B=1,  whole sequence
-  step-40x128   I=40,  H=128, one step at a time from Python (time per step)
-  batch32       I=40,  H=128, T=100, B=32, whole sequence (throughput)
+  seq-40x128        I=40,  H=128, T=100, B=1,  whole sequence
+  seq-128x256       I=128, H=256, T=100, B=1,  whole sequence
+  step-40x128       I=40,  H=128, one step at a time from Python (time per step)
+  batch32           I=40,  H=128, T=100, B=32, whole sequence (throughput)
+  sparse80-*        the B=1 sequences with 80 % of the (1, 4) weight blocks zeroed
+  rank32-40x128     seq-40x128 with every weight matrix of rank 32
 
 Every case is also expressed as a fraction of this core's measured peak MAC rate
 (fp32 FMA, or int8 VNNI for engines whose products are int8), and checked against
@@ -33,7 +35,16 @@ CASES = {
     "seq-128x256": dict(input_size=128, hidden_size=256, seq_len=100, batch=1, modes=["sequence"]),
     "step-40x128": dict(input_size=40, hidden_size=128, seq_len=100, batch=1, modes=["step"]),
     "batch32": dict(input_size=40, hidden_size=128, seq_len=100, batch=32, modes=["sequence"]),
+    # compressed forms: every engine runs the same compressed weights, only lstmlite
+    # exploits them (block-sparse kernels; two products through the rank-r factors)
+    "sparse80-40x128": dict(input_size=40, hidden_size=128, seq_len=100, batch=1, modes=["sequence"], sparsity=0.8),
+    "sparse80-128x256": dict(input_size=128, hidden_size=256, seq_len=100, batch=1, modes=["sequence"],
+                             sparsity=0.8),
+    "rank32-40x128": dict(input_size=40, hidden_size=128, seq_len=100, batch=1, modes=["sequence"], rank=32),
 }
+DENSE_ENGINES = [e for e in ENGINES if "sparse" not in e]
+SPARSE_ENGINES = ["lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn",
+                  "torch-fp32", "onnxruntime-int8"]
 
 
 def _median(rows, case, engine):
@@ -79,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     reps = 5 if args.quick else args.reps
     rows = []
     for name, case in CASES.items():
-        result = bench(engines=ENGINES, reps=reps, warmup=args.warmup, **case)
+        engines = SPARSE_ENGINES if "sparsity" in case else DENSE_ENGINES
+        result = bench(engines=engines, reps=reps, warmup=args.warmup, **case)
         for row in result["cases"]:
             rows.append({"case": name, **row})
         print(f"== {name}\n{format_table(result['cases'])}\n", flush=True)

@@ -76,3 +76,30 @@ def test_bench_from_a_run_dir_uses_its_weights(tmp_path):
     module, cell = bench_mod.module_from_run(run)
     assert cell == "gru" and module.num_layers == 2
     torch.testing.assert_close(module.weight_hh_l1, model.rnn.weight_hh_l1)
+
+
+def test_sparse_and_low_rank_cases_run_the_same_compressed_weights_everywhere():
+    """With --sparsity every engine runs the pruned weights, with --rank the rank-r
+    product (lstmlite through the factors): all agree with torch-fp32."""
+    pytest.importorskip("onnxruntime")
+    engines = ["lstmlite-fp32", "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn", "torch-fp32", "onnxruntime-fp32"]
+    sparse = bench_mod.bench(input_size=16, hidden_size=32, seq_len=6, engines=engines, reps=2, warmup=0,
+                             sparsity=0.75)
+    low = bench_mod.bench(input_size=16, hidden_size=32, seq_len=6, engines=engines, reps=2, warmup=0, rank=4)
+    for result in (sparse, low):
+        for case in result["cases"]:
+            assert case["max_rel_err"] < (0.05 if "int8" in case["engine"] else 1e-5), case
+    assert {c["sparsity"] for c in sparse["cases"]} == {0.75} and {c["rank"] for c in low["cases"]} == {4}
+
+
+def test_factor_weights_gives_rank_r_factors_of_the_new_weights():
+    module = bench_mod.make_module("gru", 10, 20)
+    factors = bench_mod.factor_weights(module, 3)
+    assert set(factors) == {"weight_ih_l0", "weight_hh_l0"}
+    for name, (u, v) in factors.items():
+        weight = getattr(module, name).detach().numpy()
+        assert u.shape == (60, 3) and v.shape[0] == 3
+        np.testing.assert_allclose(u @ v, weight, atol=1e-5)
+        assert np.linalg.matrix_rank(weight, tol=1e-4) == 3
+    with pytest.raises(ValueError):
+        bench_mod.factor_weights(module, 0)

@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sparsity", type=float, default=0.0,
                         help="zero this fraction of (1, 4) weight blocks first (all engines run the pruned "
                              "weights; the *-sparse engines skip the zeros)")
+    parser.add_argument("--rank", type=int, default=0,
+                        help="replace every weight matrix by its best rank-R approximation U V first (the "
+                             "lstmlite engines run the two factors, the peers the product)")
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads of torch and ONNX Runtime")
     parser.add_argument("--reps", type=int, default=30, help="timed repetitions (medians of >= 30 are quotable)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
@@ -56,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
     if not 0.0 <= args.sparsity < 1.0:
         raise CliError("--sparsity must be in [0, 1)")
+    if args.rank < 0:
+        raise CliError("--rank must be 0 (full rank) or more")
     modes = ["sequence", "step"] if args.mode == "both" else [args.mode]
     module = None
     if args.run:
@@ -65,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     result = bench(input_size=args.input_size, hidden_size=args.hidden_size, seq_len=args.seq_len,
                    batch=args.batch, engines=engines, modes=modes, threads=args.threads, reps=args.reps,
                    warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module,
-                   sparsity=args.sparsity)
+                   sparsity=args.sparsity, rank=args.rank)
     print(format_table(result["cases"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["ENGINES", "MODES", "bench", "prune_blocks", "peak_macs", "machine_info", "format_table", "module_from_run"]
+__all__ = ["ENGINES", "MODES", "bench", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,31 @@ def prune_blocks(module, sparsity: float) -> None:
                 weight.mul_(block_mask(weight, sparsity, (1, 4)).to(weight.dtype))
 
 
+def factor_weights(module, rank: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Replace every weight matrix W of a one-direction torch LSTM/GRU by its best rank-r
+    approximation U V, in place; returns ``{name: (U, V)}`` as float32 arrays.
+
+    Raises:
+        ValueError: ``rank`` < 1, or a bidirectional module.
+    """
+    import torch
+
+    from ..compress.lowrank.transform import factorize
+
+    if rank < 1:
+        raise ValueError(f"rank must be at least 1, got {rank}")
+    if getattr(module, "bidirectional", False):
+        raise ValueError("factor_weights takes one-direction modules")
+    factors = {}
+    with torch.no_grad():
+        for name, weight in module.named_parameters():
+            if weight.ndim == 2:
+                u, v = factorize(weight, min(rank, *weight.shape))
+                weight.copy_(u @ v)
+                factors[name] = (u.numpy().astype(np.float32), v.numpy().astype(np.float32))
+    return factors
+
+
 def module_from_run(run_dir: str | Path):
     """The recurrent layers of a run dir's model as a torch nn.LSTM/nn.GRU (effective
     weights, compression applied), plus its cell name.
@@ -164,10 +189,15 @@ def _macs_per_step(cell: str, input_size: int, hidden_size: int, num_layers: int
 Runner = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], Callable[[], None]]
 
 
-def _lstmlite(module, batch: int, weights: str, activations: str) -> Runner:
+def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict | None = None) -> Runner:
     from .engine import Engine
+    from .lsl import LowRankTensor, spec_from_module
 
-    engine = Engine.from_torch(module, weights=weights, activations=activations)
+    spec = spec_from_module(module)
+    for name, (u, v) in (factors or {}).items():  # "weight_hh_l0" -> layer 0, "w_hh"
+        kind, layer = name.rsplit("_l", 1)
+        spec.layers[int(layer)].directions[0][kind.replace("weight", "w")] = LowRankTensor(u, v)
+    engine = Engine(spec, weights=weights, activations=activations)
     state = engine.new_state(batch)
     return (engine.run, lambda x_t: engine.step(x_t, state), state.reset)
 
@@ -303,17 +333,23 @@ def _onnxruntime(module, cell: str, batch: int, quantized: bool, threads: int) -
     return run, step, reset
 
 
-def _runner(engine: str, module, cell: str, batch: int, threads: int) -> Runner:
-    if engine == "lstmlite-fp32":
-        return _lstmlite(module, batch, "fp32", "float")
-    if engine == "lstmlite-int8":
-        return _lstmlite(module, batch, "int8", "float")
-    if engine == "lstmlite-int8-dyn":
-        return _lstmlite(module, batch, "int8", "dynamic")
-    if engine == "lstmlite-int8-sparse":
-        return _lstmlite(module, batch, "int8-sparse", "float")
-    if engine == "lstmlite-int8-sparse-dyn":
-        return _lstmlite(module, batch, "int8-sparse", "dynamic")
+# lstmlite engine -> (weight form, activations)
+LSTMLITE_FORMS = {
+    "lstmlite-fp32": ("fp32", "float"), "lstmlite-int8": ("int8", "float"), "lstmlite-int8-dyn": ("int8", "dynamic"),
+    "lstmlite-int8-sparse": ("int8-sparse", "float"), "lstmlite-int8-sparse-dyn": ("int8-sparse", "dynamic"),
+}
+
+
+def _lstmlite_runner(engine: str, module, batch: int, factors: dict | None) -> Runner:
+    if engine not in LSTMLITE_FORMS:
+        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    weights, activations = LSTMLITE_FORMS[engine]
+    return _lstmlite(module, batch, weights, activations, factors)
+
+
+def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: dict | None = None) -> Runner:
+    if engine.startswith("lstmlite-"):
+        return _lstmlite_runner(engine, module, batch, factors)
     if engine == "torch-fp32":
         return _torch(module, batch, quantized=False)
     if engine == "torch-dynamic-int8":
@@ -362,6 +398,7 @@ def bench(
     module: Any = None,
     seed: int = 0,
     sparsity: float = 0.0,
+    rank: int = 0,
 ) -> dict[str, Any]:
     """Time every engine in every mode on one model size.
 
@@ -376,6 +413,10 @@ def bench(
         sparsity: fraction of (1, 4) weight blocks zeroed (:func:`prune_blocks`) before
             any engine sees the weights, so every engine runs the same pruned model and
             only the ``*-sparse`` engines skip the zeros.
+        rank: when > 0, every weight matrix is replaced by its best rank-``rank``
+            approximation U V (truncated SVD, :func:`lstmlite.compress.lowrank.factorize`);
+            the lstmlite engines run the two factors, the peers the product (the same
+            weights either way).
 
     Returns:
         ``{"machine": {...}, "cases": [...]}``: one case per engine and mode with
@@ -396,6 +437,10 @@ def bench(
     if sparsity:
         module = copy.deepcopy(module)
         prune_blocks(module, sparsity)
+    factors = None
+    if rank:
+        module = copy.deepcopy(module)
+        factors = factor_weights(module, rank)
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, seq_len, input_size)).astype(np.float32)
     old_threads = torch.get_num_threads()
@@ -404,7 +449,7 @@ def bench(
         with torch.inference_mode():
             reference = module(torch.from_numpy(x))[0].numpy().astype(np.float64)
         macs_step = _macs_per_step(cell, input_size, hidden_size, num_layers) * batch
-        runners = {engine: _runner(engine, module, cell, batch, threads) for engine in engines}
+        runners = {engine: _runner(engine, module, cell, batch, threads, factors) for engine in engines}
         steps = [np.ascontiguousarray(x[:, t]) for t in range(seq_len)]
         cases = []
         for mode in modes:
@@ -437,7 +482,7 @@ def bench(
                     "cell": cell, "num_layers": num_layers, "threads": 1 if engine.startswith("lstmlite") else threads,
                     "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
                     "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
-                    "max_rel_err": float(f"{errors[engine]:.3g}"), "sparsity": sparsity,
+                    "max_rel_err": float(f"{errors[engine]:.3g}"), "sparsity": sparsity, "rank": rank,
                 })
                 log.info("%s %s: median %.1f us", engine, mode, median)
     finally:
