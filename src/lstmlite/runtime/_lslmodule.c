@@ -711,6 +711,23 @@ static PyObject *mod_has_vnni(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) 
     return PyBool_FromLong(lsl_isa_has_vnni());
 }
 
+/* y += x @ W^T for a packed matrix and checked buffers x (M, cols), y (M, rows), with a
+ * work buffer of its own; sets a Python exception on failure. */
+static void matmul_packed(const lsl_matrix *m, const Py_buffer *x, Py_buffer *y) {
+    void *raw_work = NULL;
+    const int32_t mrows = (int32_t)x->shape[0];
+    const size_t wbytes = lsl_matmul_bytes(m, mrows);
+    void *work = aligned_alloc64(wbytes + 64, &raw_work);
+    int rc;
+    if (!work) {
+        PyErr_NoMemory();
+        return;
+    }
+    rc = lsl_matmul(m, mrows, (const float *)x->buf, m->cols, (float *)y->buf, m->rows, work, wbytes);
+    if (rc != LSL_OK) raise_rc(rc);
+    PyMem_RawFree(raw_work);
+}
+
 /* matmul(w, scale, act, x, y): y (M, N) += x (M, K) @ W^T through lsl_matrix_pack and
  * lsl_matmul with the active kernels. A test hook: it lets the tests check every GEMM
  * kernel on many shapes against NumPy. w is float32 (N, K), or int8 with scale (N,). */
@@ -718,9 +735,9 @@ static PyObject *mod_matmul(PyObject *Py_UNUSED(mod), PyObject *args) {
     PyObject *w_obj, *scale_obj, *x_obj, *y_obj;
     int act, rc = LSL_OK, is_i8;
     Py_buffer w = {0}, sc = {0}, x = {0}, y = {0};
-    void *raw_pack = NULL, *raw_work = NULL, *pack, *work;
+    void *raw_pack = NULL, *pack;
     lsl_matrix m;
-    size_t bytes, wbytes;
+    size_t bytes;
     Py_ssize_t rows, cols, mrows;
     if (!PyArg_ParseTuple(args, "OOiOO", &w_obj, &scale_obj, &act, &x_obj, &y_obj)) return NULL;
     is_i8 = scale_obj != Py_None;
@@ -755,18 +772,9 @@ static PyObject *mod_matmul(PyObject *Py_UNUSED(mod), PyObject *args) {
         raise_rc(rc);
         goto done;
     }
-    wbytes = lsl_matmul_bytes(&m, (int32_t)mrows);
-    work = aligned_alloc64(wbytes + 64, &raw_work);
-    if (!work) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    rc = lsl_matmul(&m, (int32_t)mrows, (const float *)x.buf, (int32_t)cols, (float *)y.buf, (int32_t)rows, work,
-                    wbytes);
-    if (rc != LSL_OK) raise_rc(rc);
+    matmul_packed(&m, &x, &y);
 done:
     PyMem_RawFree(raw_pack);
-    PyMem_RawFree(raw_work);
     if (w.obj) PyBuffer_Release(&w);
     if (sc.obj) PyBuffer_Release(&sc);
     if (x.obj) PyBuffer_Release(&x);
@@ -782,10 +790,10 @@ static PyObject *mod_matmul_sparse(PyObject *Py_UNUSED(mod), PyObject *args) {
     PyObject *rp_obj, *bc_obj, *val_obj, *scale_obj, *x_obj, *y_obj;
     int act, cols, rc = LSL_OK;
     Py_buffer rpb = {0}, bcb = {0}, val = {0}, sc = {0}, x = {0}, y = {0};
-    void *raw_pack = NULL, *raw_work = NULL, *pack, *work;
+    void *raw_pack = NULL, *pack;
     lsl_matrix m;
-    size_t bytes, wbytes;
-    Py_ssize_t rows, mrows, blocks;
+    size_t bytes;
+    Py_ssize_t rows, blocks;
     if (!PyArg_ParseTuple(args, "OOOOiiOO", &rp_obj, &bc_obj, &val_obj, &scale_obj, &act, &cols, &x_obj, &y_obj))
         return NULL;
     if (get_buf(rp_obj, &rpb, 'i', 0, "rowptr") < 0) return NULL;
@@ -801,7 +809,6 @@ static PyObject *mod_matmul_sparse(PyObject *Py_UNUSED(mod), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "shapes do not match");
         goto done;
     }
-    mrows = x.shape[0];
     bytes = lsl_matrix_sparse_bytes((int32_t)rows, cols, act, (const int32_t *)rpb.buf, (const uint16_t *)bcb.buf,
                                     (const int8_t *)val.buf);
     if (bytes == 0) {
@@ -819,17 +826,9 @@ static PyObject *mod_matmul_sparse(PyObject *Py_UNUSED(mod), PyObject *args) {
         raise_rc(rc);
         goto done;
     }
-    wbytes = lsl_matmul_bytes(&m, (int32_t)mrows);
-    work = aligned_alloc64(wbytes + 64, &raw_work);
-    if (!work) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    rc = lsl_matmul(&m, (int32_t)mrows, (const float *)x.buf, cols, (float *)y.buf, (int32_t)rows, work, wbytes);
-    if (rc != LSL_OK) raise_rc(rc);
+    matmul_packed(&m, &x, &y);
 done:
     PyMem_RawFree(raw_pack);
-    PyMem_RawFree(raw_work);
     if (rpb.obj) PyBuffer_Release(&rpb);
     if (bcb.obj) PyBuffer_Release(&bcb);
     if (val.obj) PyBuffer_Release(&val);
