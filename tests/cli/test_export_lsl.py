@@ -47,3 +47,20 @@ def test_export_block_pruned_run_as_int8_sparse(tmp_path, capsys):
     np.testing.assert_allclose(sparse.run(x), dense.run(x), rtol=1e-5, atol=1e-6)
     expected = load_run(run).model(torch.as_tensor(x)).detach().numpy()
     np.testing.assert_allclose(sparse.run(x), expected, atol=0.05)  # int8 weights vs float
+
+
+def test_an_export_that_differs_from_its_model_is_removed_and_fails(tmp_path, monkeypatch, capsys):
+    from lstmlite.runtime import Engine
+
+    torch.manual_seed(0)
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=5, hidden_size=16, n_classes=3).eval(),
+                   {"task": "classify"})
+    real_run = Engine.run
+    monkeypatch.setattr(Engine, "run", lambda self, x, **kw: real_run(self, x, **kw) + 0.5)  # a broken runtime
+    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 1
+    assert "differs from the model" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "model.lsl").exists()
+    monkeypatch.undo()
+    # a float run exported as int8: the rounding is reported, not held to the tolerance
+    assert main(["export", str(run), "--format", "lsl", "--weights", "int8", "--out", str(tmp_path / "q")]) == 0
+    assert "rounded at export" in capsys.readouterr().out

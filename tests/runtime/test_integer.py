@@ -120,3 +120,10 @@ def test_out_of_range_inputs_and_overflowing_parameters_are_errors():
         integer.integer_lstm_forward(params, x)
     with pytest.raises(rt.RuntimeError_, match="overflow"):
         rt.IntegerEngine(params).run(x)
+
+
+def test_bidirectional_models_refuse_to_stream_with_a_clear_error():
+    params, rng = _quantized("lstm", 7, 9, 2, True, 16, True, 0.3, 2.0, seed=2)
+    engine = rt.IntegerEngine(params)
+    with pytest.raises(ValueError, match="bidirectional"):
+        engine.step(np.zeros((1, 7), np.int16), engine.new_state())

@@ -138,3 +138,23 @@ def test_quantized_run_uses_its_own_codes_exactly(tmp_path):
     engine = rt.Engine(spec, weights="fp32")  # int8 tensors stay int8 either way
     assert engine.info["layers"][0]["weights"] == "int8"
     assert rel_err(engine.run(x), ref) < 1e-5
+
+
+@pytest.mark.parametrize("order", ["prune-then-quantize", "quantize-then-prune"])
+def test_compressed_models_run_what_the_model_computes_in_either_order(order):
+    """Codes quantized before a pruning mask no longer hold the model's weights: the
+    engine must take the effective (masked) weights then, and the codes otherwise."""
+    from lstmlite.compress import MagnitudePruneConfig, WeightQuantConfig, compress_
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=12, hidden_size=32, n_classes=4).eval()
+    steps = [MagnitudePruneConfig(sparsity=0.5), WeightQuantConfig(bits=8)]
+    for config in (steps if order == "prune-then-quantize" else steps[::-1]):
+        compress_(model, config)
+    spec = rt.spec_from_module(model)
+    codes_used = isinstance(spec.layers[0].directions[0]["w_hh"], rt.QTensor)
+    assert codes_used == (order == "prune-then-quantize")
+    x = np.random.default_rng(0).standard_normal((3, 9, 12)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(spec).run(x), ref) < 1e-5

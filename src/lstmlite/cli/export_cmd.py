@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "lsl: the native C runtime's model file (lstmlite.runtime.load reads it); "
                     "--weights fp32|int8|int8-sparse (default: int8 for a quantized run, else fp32; int8-sparse leaves "
                     "out the all-zero (1, 4) blocks of a block-pruned run). The file is "
-                    "loaded into the runtime and compared with the model on a random batch.",
+                    "loaded into the runtime and compared with the model on a random batch.\n\n"
+                    "A file that differs from its model by more than --tolerance is removed and the "
+                    "command fails.",
         epilog=example_epilog(
             "lstmlite export runs/jv --format onnx --out deploy/",
             "lstmlite export runs/jv-int8 --format onnx --quantize qdq --out deploy/jv-int8.onnx",
@@ -43,6 +45,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     onnx.add_argument("--quantize", choices=["qdq"], default=None,
                       help="store quantized weights as int8 + DequantizeLinear")
     onnx.add_argument("--no-check", action="store_true", help="do not run the file in ONNX Runtime afterwards")
+    parser.add_argument("--tolerance", type=float, default=1e-3,
+                        help="largest abs difference from the model that the check accepts; a file "
+                             "beyond it is removed and the command fails")
     lsl = parser.add_argument_group("lsl")
     lsl.add_argument("--weights", choices=["fp32", "int8", "int8-sparse"], default=None, help="weight form in the .lsl file")
     parser.set_defaults(func=run)
@@ -69,7 +74,16 @@ def _export_onnx(args: argparse.Namespace) -> Path:
         else:
             error = check_onnx(run_dir.model, written)
             print(f"ONNX Runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
+            _enforce(written, error, args.tolerance)
     return written
+
+
+def _enforce(written: Path, error: float, tolerance: float) -> None:
+    """Remove an artefact that does not compute what its model computes, and fail."""
+    if not error <= tolerance:  # also catches NaN
+        written.unlink(missing_ok=True)
+        raise CliError(f"the exported file differs from the model by {error:.2e} (> --tolerance {tolerance:g}); "
+                       f"removed {written}. Please report this with the run dir.")
 
 
 def _export_lsl(args: argparse.Namespace) -> Path:
@@ -77,7 +91,8 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     import torch
 
     from ..io import load_run
-    from ..runtime import export_lsl, load
+    from ..runtime import export_lsl, load, spec_from_module
+    from ..runtime.lsl import has_int8
 
     out = Path(args.out)
     path = out if out.suffix == ".lsl" else out / "model.lsl"
@@ -85,14 +100,23 @@ def _export_lsl(args: argparse.Namespace) -> Path:
         raise CliError(f"{path} exists; choose another --out")
     written = export_lsl(args.run, path, weights=args.weights)
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
+    engine = load(written)
     model = load_run(args.run).model
     x = _example_input(model)
     with torch.no_grad():
         expected = model(torch.as_tensor(x))
     expected = (expected[0] if isinstance(expected, tuple) else expected).numpy()
-    got = load(written).run(x)
+    got = engine.run(x)
     error = float(np.max(np.abs(got.reshape(expected.shape) - expected)))
     print(f"native runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
+    stored = engine.info["layers"][0]["weights"]
+    if stored != "fp32" and not has_int8(spec_from_module(model)):
+        # the export itself rounded a float model to int8: the difference is that rounding
+        print(f"(the run is not quantized: {stored} weights were rounded at export, so the difference includes "
+              "that rounding and is not held to --tolerance; quantize the run first, e.g. "
+              "`lstmlite compress RUN --recipe int8`, for an exact check)")
+    else:
+        _enforce(written, error, args.tolerance)
     return written
 
 

@@ -140,7 +140,7 @@ def recurrent_layers_for_onnx(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
     if "FastGRNN" in cells and isinstance(rnn, cells["FastGRNN"]):
         raise NotImplementedError(
             "ONNX export of FastGRNN is not supported: no standard ONNX operator computes it "
-            "(export it with --format c or lsl instead)")
+            "(run it in PyTorch; the native runtime does not run FastGRNN either)")
     raise NotImplementedError(f"ONNX export of recurrent layer {name} is not supported")
 
 

@@ -111,7 +111,11 @@ class IntegerEngine:
 
     def step(self, x_t: np.ndarray, state: np.ndarray) -> np.ndarray:
         """One step: x_t (B, I) integers → h (B, H) int16 of the top layer; ``state``
-        (from :meth:`new_state`) is updated in place."""
+        (from :meth:`new_state`) is updated in place. One direction only: a backward
+        direction needs the whole sequence (use :meth:`run`)."""
+        if self.num_directions != 1:
+            raise ValueError("a bidirectional model cannot stream: its backward direction needs the whole "
+                             "sequence; use run()")
         x_t = np.asarray(x_t)
         if not np.issubdtype(x_t.dtype, np.integer):
             raise TypeError(f"x_t must be integers, got {x_t.dtype}")

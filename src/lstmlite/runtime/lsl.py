@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,9 @@ assert _HEADER.size == HEADER_BYTES
 _LAYER = struct.Struct("<8i")
 _TENSOR = struct.Struct("<32sIIIIQQ")
 assert _TENSOR.size == TENSOR_RECORD
+
+
+log = logging.getLogger(__name__)
 
 
 class LslFormatError(ValueError):
@@ -448,20 +452,42 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
         factor = name.rsplit(".", 1)
         if len(factor) == 2 and factor[1] in ("original0", "original1") and factor[0] in slots:
             holder, key = slots[factor[0]]  # a quantized low-rank factor: U or V
-            if not isinstance(holder[key], LowRankTensor):
+            part = "u" if factor[1] == "original0" else "v"
+            if not isinstance(holder[key], LowRankTensor) or not _codes_match(name, value, getattr(holder[key], part)):
                 continue
-            holder[key] = holder[key]._replace(**{"u" if factor[1] == "original0" else "v": value})
+            holder[key] = holder[key]._replace(**{part: value})
         elif name in slots:
             holder, key = slots[name]
+            if not _codes_match(name, value, holder[key]):
+                continue
             holder[key] = value
         elif name == "head.weight" and spec.head_weight is not None:
+            if not _codes_match(name, value, spec.head_weight):
+                continue
             spec.head_weight = value
         elif name == "embedding.weight" and spec.embedding is not None:
+            if not _codes_match(name, value, spec.embedding):
+                continue
             spec.embedding = value
         else:
             continue
         replaced += 1
     return replaced
+
+
+def _codes_match(name: str, value: QTensor, effective: Any) -> bool:
+    """Whether int codes dequantize to the weights the model really computes with. They
+    do not when something changed the weights after quantizing (a pruning mask added
+    on top, say): then the float effective weights are kept, so the runtime still
+    computes what the model computes."""
+    if not isinstance(effective, np.ndarray):
+        return True
+    deq = value.dequantize()
+    if deq.shape == effective.shape and np.allclose(deq, effective, rtol=1e-5, atol=1e-6 * float(value.scale.max())):
+        return True
+    log.warning("%s: the model's weights are not its quantized codes (changed after quantizing?); "
+                "storing the effective weights instead", name)
+    return False
 
 
 def has_int8(spec: ModelSpec) -> bool:
