@@ -31,7 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=1, help="sequences per call, B")
     parser.add_argument("--layers", type=int, default=1, help="stacked layers")
     parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
-    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated engines")
+    parser.add_argument("--engines", default=None,
+                        help=f"comma-separated engines out of {', '.join(ENGINES)} (default: all; the "
+                             "*-sparse ones only with --sparsity)")
     parser.add_argument("--mode", choices=["sequence", "step", "both"], default="sequence")
     parser.add_argument("--sparsity", type=float, default=0.0,
                         help="zero this fraction of (1, 4) weight blocks first (all engines run the pruned "
@@ -50,7 +52,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..runtime.bench import ENGINES, bar_chart, bench, format_table, module_from_run
 
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if args.engines is None:
+        engines = [e for e in ENGINES if args.sparsity > 0 or "sparse" not in e]
+    else:
+        engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise CliError(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
