@@ -167,6 +167,20 @@ static T512 void gemm_i8_novnni(const lsl_matrix *w, int32_t m, const float *x, 
     gemm_i8_float(w, m, x, ldx, y, ldy, rev);
 }
 
+/* acc + sum of 4 products u8 (x) * s8 (w) per 32-bit lane (vpdpbusd), w from memory.
+ * Why asm: GCC 12 keeps the intrinsic's result apart from its accumulator operand in
+ * loops over accumulator arrays and pays one or two register copies per product --
+ * as many instructions as the products themselves; the asm form accumulates in place
+ * and folds the load. */
+AINL T512VNNI __m512i dpbusd_m(__m512i acc, __m512i x, const void *w) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "m"(*(const char(*)[64])w));
+    return acc;
+}
+AINL T512VNNI __m512i dpbusd_r(__m512i acc, __m512i x, __m512i w) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+    return acc;
+}
+
 /* ---- VNNI: dynamic int8, and float activations as three 8-bit limbs ---------------- *
  * One tile: MB activation rows x NP panels x L limbs (L = 1: dynamic int8, the
  * operand u = q + 128; L = 3: u = q + 2^23 as bytes hi, mid, lo in three planes of
@@ -194,8 +208,8 @@ AINL T512VNNI void tile_vnni(const int L, const int MB, const int NP, const lsl_
             x1 = _mm512_set1_epi32(q1);
             for (p = 0; p < NP; ++p) {
                 const int8_t *wp = base + p * pstride + (size_t)k * 64;
-                acc[0][0][p] = _mm512_dpbusd_epi32(acc[0][0][p], x0, _mm512_loadu_si512((const void *)wp));
-                acc[1][0][p] = _mm512_dpbusd_epi32(acc[1][0][p], x1, _mm512_loadu_si512((const void *)(wp + 64)));
+                acc[0][0][p] = dpbusd_m(acc[0][0][p], x0, wp);
+                acc[1][0][p] = dpbusd_m(acc[1][0][p], x1, wp + 64);
             }
         }
         for (p = 0; p < NP; ++p) acc[0][0][p] = _mm512_add_epi32(acc[0][0][p], acc[1][0][p]);
@@ -209,7 +223,7 @@ AINL T512VNNI void tile_vnni(const int L, const int MB, const int NP, const lsl_
                 __m512i xb;
                 memcpy(&quad, u + l * lstride + (size_t)i * ldu + 4 * k, 4);
                 xb = _mm512_set1_epi32(quad);
-                for (p = 0; p < NP; ++p) acc[l][i][p] = _mm512_dpbusd_epi32(acc[l][i][p], xb, wv[p]);
+                for (p = 0; p < NP; ++p) acc[l][i][p] = dpbusd_r(acc[l][i][p], xb, wv[p]);
             }
     }
     for (p = 0; p < NP; ++p) {
@@ -486,6 +500,104 @@ static T512 void gru_pointwise(int32_t hidden, const float *gi, const float *gh,
     }
 }
 
+/* ---- fused single-stream LSTM step (VNNI) ---------------------------------------- *
+ * For one stream a step is a matrix-vector product and the cell update. When H % 16
+ * == 0, hidden units 16 jb .. 16 jb + 15 have their gates i, f, g, o in panels jb,
+ * jb + H/16, jb + 2 H/16, jb + 3 H/16, so one tile over those four panels ends with
+ * everything the cell update of those units needs, in registers: no store and reload
+ * of the 4H gate pre-activations, and the out-of-order core overlaps one block's
+ * sigmoids and tanhs with the next block's weight loads (which wait on L2 once W_hh
+ * outgrows L1). The float operations are tile_vnni's epilogue and lstm_pointwise's,
+ * in the same order, so the results equal the unfused path bit for bit (the int32
+ * sums are exact in any order). */
+AINL T512VNNI void lstm_block_vnni(const int L, const lsl_matrix *w, int32_t hidden, int32_t jb, const uint8_t *u,
+                                   size_t lstride, float xs, const float *g, float *c, float *h) {
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
+    const int8_t *base = (const int8_t *)w->data + (size_t)jb * pstride;
+    const int32_t K4 = w->kpad / 4, j = jb * LSL_PANEL;
+    __m512i acc[3][4];
+    __m512 gate[4], cn;
+    int32_t k = 0;
+    int l, p;
+    for (l = 0; l < 3; ++l)
+        for (p = 0; p < 4; ++p) acc[l][p] = _mm512_setzero_si512();
+    if (L == 1) { /* even and odd k4 in two sets: eight dot products in flight */
+        for (; k + 1 < K4; k += 2) {
+            int32_t q0, q1;
+            __m512i x0, x1;
+            memcpy(&q0, u + 4 * k, 4);
+            memcpy(&q1, u + 4 * k + 4, 4);
+            x0 = _mm512_set1_epi32(q0);
+            x1 = _mm512_set1_epi32(q1);
+            for (p = 0; p < 4; ++p) {
+                const int8_t *wp = base + p * gstride + (size_t)k * 64;
+                acc[0][p] = dpbusd_m(acc[0][p], x0, wp);
+                acc[1][p] = dpbusd_m(acc[1][p], x1, wp + 64);
+            }
+        }
+        for (; k < K4; ++k) {
+            int32_t q0;
+            __m512i x0;
+            memcpy(&q0, u + 4 * k, 4);
+            x0 = _mm512_set1_epi32(q0);
+            for (p = 0; p < 4; ++p)
+                acc[0][p] = dpbusd_m(acc[0][p], x0, base + p * gstride + (size_t)k * 64);
+        }
+        for (p = 0; p < 4; ++p) acc[0][p] = _mm512_add_epi32(acc[0][p], acc[1][p]);
+    } else {
+        for (; k < K4; ++k) {
+            __m512i wv[4];
+            for (p = 0; p < 4; ++p)
+                wv[p] = _mm512_loadu_si512((const void *)(base + p * gstride + (size_t)k * 64));
+            for (l = 0; l < 3; ++l) {
+                int32_t quad;
+                __m512i xb;
+                memcpy(&quad, u + l * lstride + 4 * k, 4);
+                xb = _mm512_set1_epi32(quad);
+                for (p = 0; p < 4; ++p) acc[l][p] = dpbusd_r(acc[l][p], xb, wv[p]);
+            }
+        }
+    }
+    for (p = 0; p < 4; ++p) { /* tile_vnni's epilogue, into registers */
+        const int32_t row0 = p * hidden + j;
+        __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(w->wsum + row0)), 7);
+        __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[0][p], corr));
+        if (L == 3) {
+            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[1][p]));
+            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[2][p]));
+        }
+        v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_loadu_ps(w->scale + row0), _mm512_set1_ps(xs)));
+        gate[p] = _mm512_add_ps(_mm512_loadu_ps(g + row0), v);
+    }
+    /* lstm_pointwise on the 16 units */
+    gate[0] = sigmoid512(gate[0]);
+    gate[1] = sigmoid512(gate[1]);
+    gate[2] = tanh512(gate[2]);
+    gate[3] = sigmoid512(gate[3]);
+    cn = _mm512_fmadd_ps(gate[1], _mm512_loadu_ps(c + j), _mm512_mul_ps(gate[0], gate[2]));
+    _mm512_storeu_ps(c + j, cn);
+    _mm512_storeu_ps(h + j, _mm512_mul_ps(gate[3], tanh512(cn)));
+}
+
+/* h is quantized first (all of it: every block reads all of h), so the blocks may
+ * overwrite it as they finish. Blocks are walked last to first when `rev`. */
+static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
+                                     void *work, int rev) {
+    const int32_t blocks = hidden / LSL_PANEL;
+    uint8_t *u = (uint8_t *)work;
+    float xs;
+    int32_t b;
+    if (w->act == LSL_ACT_DYN8) {
+        quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
+        for (b = 0; b < blocks; ++b)
+            lstm_block_vnni(1, w, hidden, rev ? blocks - 1 - b : b, u, 0, xs, g, c, h);
+    } else {
+        lsl_avx512_quantize_limbs(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
+        for (b = 0; b < blocks; ++b)
+            lstm_block_vnni(3, w, hidden, rev ? blocks - 1 - b : b, u, (size_t)w->kpad, xs, g, c, h);
+    }
+}
+
 /* Defined in lsl_kern_avx2.c: dynamic int8 without VNNI (vpmaddwd). */
 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
                         int32_t ldy, int rev);
@@ -497,7 +609,7 @@ const lsl_kernels lsl_kernels_avx512 = {
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, quantize_rows,
-    lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
+    lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise, lstm_step1_vnni,
 };
 
 #endif /* LSL_HAVE_X86 */

@@ -238,6 +238,10 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
     const int32_t chunk = chunk_steps(batch, t, GH);
     int32_t s, b, first = 0;
     float *G = bf->gates;
+    /* One stream of a plain int8 LSTM: the kernel table's fused step (matrix-vector
+     * product and cell update per block of 16 units) where it has one. */
+    const int fused = batch == 1 && l->cell == LSL_LSTM && l->proj_size == 0 && dr->w_hh.dtype == LSL_I8 &&
+                      H % LSL_PANEL == 0 && kern->lstm_step1 != NULL;
 
     for (s = 0; s < t; ++s) {
         const int32_t step = d == 0 ? s : t - 1 - s;
@@ -256,7 +260,9 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
         }
         g = G + (size_t)(step - first) * batch * GH;
         float *o = out + (size_t)step * batch * ldo + (size_t)d * O;
-        if (l->cell == LSL_LSTM) {
+        if (fused) {
+            if (!(lengths && step >= lengths[0])) kern->lstm_step1(&dr->w_hh, H, g, c, h, bf->mm, s & 1);
+        } else if (l->cell == LSL_LSTM) {
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm, s & 1);
             for (b = 0; b < batch; ++b) {
                 float *hraw = l->proj_size > 0 ? bf->tmp + (size_t)b * H : h + (size_t)b * O;
