@@ -112,6 +112,21 @@ def test_single_stream_equals_batched_rows(isa, hidden, form):
 
 
 @pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+def test_single_stream_steps_equal_run(isa, form):
+    """Streaming one step at a time (B = 1, the fused step where there is one) gives the
+    whole-sequence outputs: exactly for dynamic int8 (integer sums, same epilogues)."""
+    module = torch_layer("lstm", 40, 64, 2, False, 0, True)
+    engine = rt.Engine.from_torch(module, weights=form[0], activations=form[1])
+    x = np.random.default_rng(7).standard_normal((12, 40)).astype(np.float32)
+    state = engine.new_state()
+    steps = np.stack([engine.step(x[t], state) for t in range(12)])
+    if form[1] == "dynamic":
+        np.testing.assert_array_equal(steps, engine.run(x))
+    else:
+        assert rel_err(steps, engine.run(x)) < 1e-6
+
+
+@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
 def test_single_stream_matches_torch(isa, form):
     module = torch_layer("lstm", 40, 128, 1, False, 0, True)
     oracle = module if form[0] == "fp32" else dequantized(module)
