@@ -510,21 +510,49 @@ static T512 void gru_pointwise(int32_t hidden, const float *gi, const float *gh,
  * outgrows L1). The float operations are tile_vnni's epilogue and lstm_pointwise's,
  * in the same order, so the results equal the unfused path bit for bit (the int32
  * sums are exact in any order). */
+/* The cell update of units j .. j + 15 from their gate pre-activations, in five stages
+ * (the four gate functions, then c and h) so that the caller can spread them over
+ * the next block's products: lstm_pointwise's operations, in its order. */
+AINL T512 void cell_stage(int st, __m512 *gate, int32_t j, float *c, float *h) {
+    switch (st) {
+    case 0: gate[0] = sigmoid512(gate[0]); break;
+    case 1: gate[1] = sigmoid512(gate[1]); break;
+    case 2: gate[2] = tanh512(gate[2]); break;
+    case 3: gate[3] = sigmoid512(gate[3]); break;
+    default: {
+        __m512 cn = _mm512_fmadd_ps(gate[1], _mm512_loadu_ps(c + j), _mm512_mul_ps(gate[0], gate[2]));
+        _mm512_storeu_ps(c + j, cn);
+        _mm512_storeu_ps(h + j, _mm512_mul_ps(gate[3], tanh512(cn)));
+    }
+    }
+}
+
+/* Products of block jb into gate[] (pre-activations); meanwhile the five stages of the
+ * previous block's cell update (pend, units pj .. pj + 15; pj < 0: none) are spread
+ * over the k loop. Why: the products of a block mostly wait on loads from L2 and the
+ * cell update is all arithmetic, but the out-of-order window is too small to overlap
+ * a whole cell update with the next block's loads by itself. */
 AINL T512VNNI void lstm_block_vnni(const int L, const lsl_matrix *w, int32_t hidden, int32_t jb, const uint8_t *u,
-                                   size_t lstride, float xs, const float *g, float *c, float *h) {
+                                   size_t lstride, float xs, const float *g, __m512 *gate, __m512 *pend,
+                                   int32_t pj, float *c, float *h) {
     const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
     const int8_t *base = (const int8_t *)w->data + (size_t)jb * pstride;
     const int32_t K4 = w->kpad / 4, j = jb * LSL_PANEL;
+    const int32_t iters = L == 1 ? K4 / 2 : K4;
     __m512i acc[3][4];
-    __m512 gate[4], cn;
-    int32_t k = 0;
-    int l, p;
+    int32_t k = 0, it = 0, next = 0;
+    int l, p, st = pj >= 0 ? 0 : 5;
     for (l = 0; l < 3; ++l)
         for (p = 0; p < 4; ++p) acc[l][p] = _mm512_setzero_si512();
     if (L == 1) { /* even and odd k4 in two sets: eight dot products in flight */
-        for (; k + 1 < K4; k += 2) {
+        for (; k + 1 < K4; k += 2, ++it) {
             int32_t q0, q1;
             __m512i x0, x1;
+            if (st < 5 && it == next) {
+                cell_stage(st, pend, pj, c, h);
+                ++st;
+                next = st * iters / 5;
+            }
             memcpy(&q0, u + 4 * k, 4);
             memcpy(&q1, u + 4 * k + 4, 4);
             x0 = _mm512_set1_epi32(q0);
@@ -545,8 +573,13 @@ AINL T512VNNI void lstm_block_vnni(const int L, const lsl_matrix *w, int32_t hid
         }
         for (p = 0; p < 4; ++p) acc[0][p] = _mm512_add_epi32(acc[0][p], acc[1][p]);
     } else {
-        for (; k < K4; ++k) {
+        for (; k < K4; ++k, ++it) {
             __m512i wv[4];
+            if (st < 5 && it == next) {
+                cell_stage(st, pend, pj, c, h);
+                ++st;
+                next = st * iters / 5;
+            }
             for (p = 0; p < 4; ++p)
                 wv[p] = _mm512_loadu_si512((const void *)(base + p * gstride + (size_t)k * 64));
             for (l = 0; l < 3; ++l) {
@@ -558,6 +591,7 @@ AINL T512VNNI void lstm_block_vnni(const int L, const lsl_matrix *w, int32_t hid
             }
         }
     }
+    for (; st < 5; ++st) cell_stage(st, pend, pj, c, h);
     for (p = 0; p < 4; ++p) { /* tile_vnni's epilogue, into registers */
         const int32_t row0 = p * hidden + j;
         __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(w->wsum + row0)), 7);
@@ -569,32 +603,36 @@ AINL T512VNNI void lstm_block_vnni(const int L, const lsl_matrix *w, int32_t hid
         v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_loadu_ps(w->scale + row0), _mm512_set1_ps(xs)));
         gate[p] = _mm512_add_ps(_mm512_loadu_ps(g + row0), v);
     }
-    /* lstm_pointwise on the 16 units */
-    gate[0] = sigmoid512(gate[0]);
-    gate[1] = sigmoid512(gate[1]);
-    gate[2] = tanh512(gate[2]);
-    gate[3] = sigmoid512(gate[3]);
-    cn = _mm512_fmadd_ps(gate[1], _mm512_loadu_ps(c + j), _mm512_mul_ps(gate[0], gate[2]));
-    _mm512_storeu_ps(c + j, cn);
-    _mm512_storeu_ps(h + j, _mm512_mul_ps(gate[3], tanh512(cn)));
+}
+
+AINL T512VNNI void lstm_blocks_vnni(const int L, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
+                                    size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
+    const int32_t blocks = hidden / LSL_PANEL;
+    __m512 gate[4], pend[4];
+    int32_t b, pj = -1;
+    int st;
+    for (st = 0; st < 4; ++st) pend[st] = _mm512_setzero_ps(); /* not read while pj < 0 */
+    for (b = 0; b < blocks; ++b) {
+        int32_t jb = rev ? blocks - 1 - b : b;
+        lstm_block_vnni(L, w, hidden, jb, u, lstride, xs, g, gate, pend, pj, c, h);
+        memcpy(pend, gate, sizeof(gate));
+        pj = jb * LSL_PANEL;
+    }
+    for (st = 0; st < 5; ++st) cell_stage(st, pend, pj, c, h);
 }
 
 /* h is quantized first (all of it: every block reads all of h), so the blocks may
  * overwrite it as they finish. Blocks are walked last to first when `rev`. */
 static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
                                      void *work, int rev) {
-    const int32_t blocks = hidden / LSL_PANEL;
     uint8_t *u = (uint8_t *)work;
     float xs;
-    int32_t b;
     if (w->act == LSL_ACT_DYN8) {
         quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-        for (b = 0; b < blocks; ++b)
-            lstm_block_vnni(1, w, hidden, rev ? blocks - 1 - b : b, u, 0, xs, g, c, h);
+        lstm_blocks_vnni(1, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         lsl_avx512_quantize_limbs(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
-        for (b = 0; b < blocks; ++b)
-            lstm_block_vnni(3, w, hidden, rev ? blocks - 1 - b : b, u, (size_t)w->kpad, xs, g, c, h);
+        lstm_blocks_vnni(3, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
     }
 }
 
