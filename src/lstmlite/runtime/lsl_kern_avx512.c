@@ -386,11 +386,16 @@ static T512 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *x
 /* Activation rows from which unpacking to float beats three VNNI limb passes: the
  * limbs cost 3x the int8 arithmetic, unpacking is paid once per call. */
 #define LSL_UNPACK_ROWS 8
+/* ... but only up to this kpad: the four unpacked panels take 256 kpad bytes, and past
+ * about 32 KB they no longer stay in L1 next to the activations (measured, 100 rows x
+ * 512 outputs: K = 128 both ways alike, K = 256 limbs 1.6x faster). Per 64 products
+ * the limbs issue 3 vpdpbusd against 4 FMAs, so at long K they win anyway. */
+#define LSL_UNPACK_KMAX 128
 
 static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
                                   int32_t ldy, int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
-    if (m >= LSL_UNPACK_ROWS) {
+    if (m >= LSL_UNPACK_ROWS && w->kpad <= LSL_UNPACK_KMAX) {
         gemm_i8_unpacked(w, m, x, ldx, y, ldy, rev, (float *)work);
         return;
     }
