@@ -279,20 +279,28 @@ AINL T512VNNI void vnni_driver(const int L, const lsl_matrix *w, int32_t m, cons
 #undef VNNI1_CALL
             }
         }
-    } else { /* three limbs: at most 2 rows x 2 panels x 3 = 12 accumulators */
-        int32_t groups = (panels + 1) / 2;
+    } else { /* three limbs: 2 rows x 4 panels x 3 = 24 accumulators, and per k4 four
+              * weight loads and six broadcasts (2 x 2 tiles: 13% slower at K = 128) */
+        int32_t groups = (panels + 3) / 4;
         for (g = 0; g < groups; ++g) {
-            int32_t p = 2 * (rev ? groups - 1 - g : g);
-            int two = p + 2 <= panels;
+            int32_t p = 4 * (rev ? groups - 1 - g : g), np = panels - p < 4 ? panels - p : 4;
             for (i = 0; i < m; i += 2) {
                 const uint8_t *ui = u + (size_t)i * ldu;
                 float *yi = y + (size_t)i * ldy;
                 if (m - i >= 2) {
-                    if (two) tile_vnni(L, 2, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy);
-                    else tile_vnni(L, 2, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy);
+                    switch (np) {
+                    case 4: tile_vnni(3, 2, 4, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 3: tile_vnni(3, 2, 3, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 2: tile_vnni(3, 2, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    default: tile_vnni(3, 2, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    }
                 } else {
-                    if (two) tile_vnni(L, 1, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy);
-                    else tile_vnni(L, 1, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy);
+                    switch (np) {
+                    case 4: tile_vnni(3, 1, 4, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 3: tile_vnni(3, 1, 3, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 2: tile_vnni(3, 1, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    default: tile_vnni(3, 1, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    }
                 }
             }
         }
@@ -348,57 +356,14 @@ T512 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
     }
 }
 
-/* Many activation rows (the batched input projection, B >= 8 streams): unpack two
- * int8 panels at a time to float in `scratch` (2 * kpad * 16 floats, reused for
- * every row block, so in L1) and run the fp32 tile on them; the arithmetic is then
- * exactly a float product with the dequantized weights. */
-static T512 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
-                                  int32_t ldy, int rev, float *scratch) {
-    const int32_t panels = lsl_panels(w->rows), groups = (panels + 3) / 4, K4 = w->kpad / 4;
-    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
-    int32_t g, i, k4;
-    for (g = 0; g < groups; ++g) {
-        int32_t p = 4 * (rev ? groups - 1 - g : g), np = panels - p < 4 ? panels - p : 4, q;
-        const float *sc = w->scale + p * LSL_PANEL;
-        const int32_t r0 = p * LSL_PANEL;
-        for (q = 0; q < np; ++q) {
-            const int8_t *src = (const int8_t *)w->data + (size_t)(p + q) * pstride;
-            float *dst = scratch + q * pstride;
-            for (k4 = 0; k4 < K4; ++k4) {
-                __m512i v = _mm512_loadu_si512((const void *)(src + (size_t)k4 * 64));
-                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 0) * LSL_PANEL, i8_lane(v, 0));
-                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 1) * LSL_PANEL, i8_lane(v, 1));
-                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 2) * LSL_PANEL, i8_lane(v, 2));
-                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 3) * LSL_PANEL, i8_lane(v, 3));
-            }
-        }
-        for (i = 0; i < m; i += 4) {
-            const float *xi = x + (size_t)i * ldx;
-            float *yi = y + (size_t)i * ldy;
-            int32_t mb = m - i < 4 ? m - i : 4;
-#define UNPACKED_CALL(MB, NP) tile_f32_raw(MB, NP, scratch, pstride, w->cols, w->rows, r0, sc, xi, ldx, yi, ldy)
-            DISPATCH_4x4(mb, np, UNPACKED_CALL)
-#undef UNPACKED_CALL
-        }
-    }
-}
-
-/* Activation rows from which unpacking to float beats three VNNI limb passes: the
- * limbs cost 3x the int8 arithmetic, unpacking is paid once per call. */
-#define LSL_UNPACK_ROWS 8
-/* ... but only up to this kpad: the four unpacked panels take 256 kpad bytes, and past
- * about 32 KB they no longer stay in L1 next to the activations (measured, 100 rows x
- * 512 outputs: K = 128 both ways alike, K = 256 limbs 1.6x faster). Per 64 products
- * the limbs issue 3 vpdpbusd against 4 FMAs, so at long K they win anyway. */
-#define LSL_UNPACK_KMAX 128
-
+/* Float activations on VNNI always go through the three limbs, however many rows.
+ * (Unpacking the int8 panels to float for the fp32 tile from 8 rows on was replaced:
+ * per 64 products the limbs issue 3 vpdpbusd against 4 FMAs, and with 2 x 4 tiles
+ * they measured as fast at K = 40 and 12-16% faster at K = 64..256, 100 rows x 512
+ * outputs; the unpacked panels also outgrew L1 past K = 128.) */
 static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
                                   int32_t ldy, int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
-    if (m >= LSL_UNPACK_ROWS && w->kpad <= LSL_UNPACK_KMAX) {
-        gemm_i8_unpacked(w, m, x, ldx, y, ldy, rev, (float *)work);
-        return;
-    }
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     lsl_avx512_quantize_limbs(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
