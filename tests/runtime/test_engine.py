@@ -82,6 +82,62 @@ def test_layer_matches_torch(isa, cfg, form):
 
 
 @pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+@pytest.mark.parametrize("hidden", [16, 48, 128])
+def test_single_stream_equals_batched_rows(isa, hidden, form):
+    """B = 1 runs a fused step kernel (matrix-vector product and cell update per block
+    of 16 units) where the kernel table has one; it must give exactly what the batched
+    path (matrix product, then cell update) gives for the same row, with lengths and a
+    starting state too. For dynamic int8 the sums are integers, so B = 1 and B = 2 agree
+    exactly; float activations differ between them only in the summation order of the
+    float tiles (a single row uses two accumulator sets), so there 1e-6."""
+    module = torch_layer("lstm", 13, hidden, 2, False, 0, True)
+    engine = rt.Engine.from_torch(module, weights=form[0], activations=form[1])
+    x = np.random.default_rng(5).standard_normal((2, 17, 13)).astype(np.float32)
+    lengths = np.array([10, 17], np.int32)
+    both_state = engine.new_state(batch=2)
+    both_state.load(np.random.default_rng(6).standard_normal(both_state.values().size).astype(np.float32))
+    start = both_state.values().reshape(2, 2, 2, hidden)  # (layer, h/c, batch, H)
+    both = engine.run(x, lengths=lengths, state=both_state)
+    for b in range(2):
+        one_state = engine.new_state(batch=1)
+        one_state.load(np.ascontiguousarray(start[:, :, b]).reshape(-1))
+        one = engine.run(x[b:b + 1], lengths=lengths[b:b + 1], state=one_state)
+        one_end, both_end = one_state.values().reshape(2, 2, hidden), both_state.values().reshape(2, 2, 2, hidden)
+        if form[1] == "dynamic":
+            np.testing.assert_array_equal(one, both[b:b + 1])
+            np.testing.assert_array_equal(one_end, both_end[:, :, b])
+        else:
+            assert rel_err(one, both[b:b + 1]) < 1e-6
+            assert rel_err(one_end, both_end[:, :, b]) < 1e-6
+
+
+@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+def test_single_stream_steps_equal_run(isa, form):
+    """Streaming one step at a time (B = 1, the fused step where there is one) gives the
+    whole-sequence outputs: exactly for dynamic int8 (integer sums, same epilogues)."""
+    module = torch_layer("lstm", 40, 64, 2, False, 0, True)
+    engine = rt.Engine.from_torch(module, weights=form[0], activations=form[1])
+    x = np.random.default_rng(7).standard_normal((12, 40)).astype(np.float32)
+    state = engine.new_state()
+    steps = np.stack([engine.step(x[t], state) for t in range(12)])
+    if form[1] == "dynamic":
+        np.testing.assert_array_equal(steps, engine.run(x))
+    else:
+        assert rel_err(steps, engine.run(x)) < 1e-6
+
+
+@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+def test_single_stream_matches_torch(isa, form):
+    module = torch_layer("lstm", 40, 128, 1, False, 0, True)
+    oracle = module if form[0] == "fp32" else dequantized(module)
+    x = torch.randn(1, 30, 40)
+    with torch.no_grad():
+        ref, _ = oracle(x)
+    out = rt.Engine.from_torch(module, weights=form[0], activations=form[1]).run(x.numpy())
+    assert rel_err(out, ref.numpy()) < (1e-5 if form[1] == "float" else 5e-2)
+
+
+@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
 @pytest.mark.parametrize("cfg", [c for c in LAYERS if not c[4]], ids=lambda c: f"{c[0]}-{c[2]}-L{c[3]}-p{c[5]}")
 def test_step_by_step_equals_whole_sequence(isa, cfg, form):
     module = torch_layer(*cfg)

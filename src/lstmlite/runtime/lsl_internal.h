@@ -107,6 +107,14 @@ typedef struct lsl_kernels {
     void (*lstm_pointwise)(int32_t hidden, const float *gates, float *c, float *h);
     /* GRU update for one row: gi (3H) = W_ih x + b_ih, gh (3H) = W_hh h + b_hh; h in place. */
     void (*gru_pointwise)(int32_t hidden, const float *gi, const float *gh, float *h);
+    /* One LSTM step of a single stream (B = 1), the matrix-vector product and the cell
+     * update fused: gates = g + W_hh h (g: 4H floats, bias + W_ih x, read only), then c
+     * (H) and h (H) in place. For w_hh of `hidden` columns, hidden % 16 == 0, LSL_I8;
+     * `work` holds lsl_matmul_bytes(w_hh, 1) bytes. Results equal gemm + lstm_pointwise
+     * of the same table bit for bit. NULL where a table has none (the caller then runs
+     * those two). */
+    void (*lstm_step1)(const lsl_matrix *w_hh, int32_t hidden, const float *g, float *c, float *h, void *work,
+                       int rev);
 } lsl_kernels;
 
 extern const lsl_kernels lsl_kernels_portable;

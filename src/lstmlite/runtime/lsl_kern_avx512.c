@@ -167,6 +167,20 @@ static T512 void gemm_i8_novnni(const lsl_matrix *w, int32_t m, const float *x, 
     gemm_i8_float(w, m, x, ldx, y, ldy, rev);
 }
 
+/* acc + sum of 4 products u8 (x) * s8 (w) per 32-bit lane (vpdpbusd), w from memory.
+ * Why asm: GCC 12 keeps the intrinsic's result apart from its accumulator operand in
+ * loops over accumulator arrays and pays one or two register copies per product --
+ * as many instructions as the products themselves; the asm form accumulates in place
+ * and folds the load. */
+AINL T512VNNI __m512i dpbusd_m(__m512i acc, __m512i x, const void *w) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "m"(*(const char(*)[64])w));
+    return acc;
+}
+AINL T512VNNI __m512i dpbusd_r(__m512i acc, __m512i x, __m512i w) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+    return acc;
+}
+
 /* ---- VNNI: dynamic int8, and float activations as three 8-bit limbs ---------------- *
  * One tile: MB activation rows x NP panels x L limbs (L = 1: dynamic int8, the
  * operand u = q + 128; L = 3: u = q + 2^23 as bytes hi, mid, lo in three planes of
@@ -194,8 +208,8 @@ AINL T512VNNI void tile_vnni(const int L, const int MB, const int NP, const lsl_
             x1 = _mm512_set1_epi32(q1);
             for (p = 0; p < NP; ++p) {
                 const int8_t *wp = base + p * pstride + (size_t)k * 64;
-                acc[0][0][p] = _mm512_dpbusd_epi32(acc[0][0][p], x0, _mm512_loadu_si512((const void *)wp));
-                acc[1][0][p] = _mm512_dpbusd_epi32(acc[1][0][p], x1, _mm512_loadu_si512((const void *)(wp + 64)));
+                acc[0][0][p] = dpbusd_m(acc[0][0][p], x0, wp);
+                acc[1][0][p] = dpbusd_m(acc[1][0][p], x1, wp + 64);
             }
         }
         for (p = 0; p < NP; ++p) acc[0][0][p] = _mm512_add_epi32(acc[0][0][p], acc[1][0][p]);
@@ -209,7 +223,7 @@ AINL T512VNNI void tile_vnni(const int L, const int MB, const int NP, const lsl_
                 __m512i xb;
                 memcpy(&quad, u + l * lstride + (size_t)i * ldu + 4 * k, 4);
                 xb = _mm512_set1_epi32(quad);
-                for (p = 0; p < NP; ++p) acc[l][i][p] = _mm512_dpbusd_epi32(acc[l][i][p], xb, wv[p]);
+                for (p = 0; p < NP; ++p) acc[l][i][p] = dpbusd_r(acc[l][i][p], xb, wv[p]);
             }
     }
     for (p = 0; p < NP; ++p) {
@@ -265,20 +279,28 @@ AINL T512VNNI void vnni_driver(const int L, const lsl_matrix *w, int32_t m, cons
 #undef VNNI1_CALL
             }
         }
-    } else { /* three limbs: at most 2 rows x 2 panels x 3 = 12 accumulators */
-        int32_t groups = (panels + 1) / 2;
+    } else { /* three limbs: 2 rows x 4 panels x 3 = 24 accumulators, and per k4 four
+              * weight loads and six broadcasts (2 x 2 tiles: 13% slower at K = 128) */
+        int32_t groups = (panels + 3) / 4;
         for (g = 0; g < groups; ++g) {
-            int32_t p = 2 * (rev ? groups - 1 - g : g);
-            int two = p + 2 <= panels;
+            int32_t p = 4 * (rev ? groups - 1 - g : g), np = panels - p < 4 ? panels - p : 4;
             for (i = 0; i < m; i += 2) {
                 const uint8_t *ui = u + (size_t)i * ldu;
                 float *yi = y + (size_t)i * ldy;
                 if (m - i >= 2) {
-                    if (two) tile_vnni(L, 2, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy);
-                    else tile_vnni(L, 2, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy);
+                    switch (np) {
+                    case 4: tile_vnni(3, 2, 4, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 3: tile_vnni(3, 2, 3, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 2: tile_vnni(3, 2, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    default: tile_vnni(3, 2, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    }
                 } else {
-                    if (two) tile_vnni(L, 1, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy);
-                    else tile_vnni(L, 1, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy);
+                    switch (np) {
+                    case 4: tile_vnni(3, 1, 4, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 3: tile_vnni(3, 1, 3, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    case 2: tile_vnni(3, 1, 2, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    default: tile_vnni(3, 1, 1, w, p, ui, ldu, lstride, xs + i, yi, ldy); break;
+                    }
                 }
             }
         }
@@ -334,52 +356,14 @@ T512 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
     }
 }
 
-/* Many activation rows (the batched input projection, B >= 8 streams): unpack two
- * int8 panels at a time to float in `scratch` (2 * kpad * 16 floats, reused for
- * every row block, so in L1) and run the fp32 tile on them; the arithmetic is then
- * exactly a float product with the dequantized weights. */
-static T512 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
-                                  int32_t ldy, int rev, float *scratch) {
-    const int32_t panels = lsl_panels(w->rows), groups = (panels + 3) / 4, K4 = w->kpad / 4;
-    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
-    int32_t g, i, k4;
-    for (g = 0; g < groups; ++g) {
-        int32_t p = 4 * (rev ? groups - 1 - g : g), np = panels - p < 4 ? panels - p : 4, q;
-        const float *sc = w->scale + p * LSL_PANEL;
-        const int32_t r0 = p * LSL_PANEL;
-        for (q = 0; q < np; ++q) {
-            const int8_t *src = (const int8_t *)w->data + (size_t)(p + q) * pstride;
-            float *dst = scratch + q * pstride;
-            for (k4 = 0; k4 < K4; ++k4) {
-                __m512i v = _mm512_loadu_si512((const void *)(src + (size_t)k4 * 64));
-                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 0) * LSL_PANEL, i8_lane(v, 0));
-                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 1) * LSL_PANEL, i8_lane(v, 1));
-                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 2) * LSL_PANEL, i8_lane(v, 2));
-                _mm512_storeu_ps(dst + (size_t)(4 * k4 + 3) * LSL_PANEL, i8_lane(v, 3));
-            }
-        }
-        for (i = 0; i < m; i += 4) {
-            const float *xi = x + (size_t)i * ldx;
-            float *yi = y + (size_t)i * ldy;
-            int32_t mb = m - i < 4 ? m - i : 4;
-#define UNPACKED_CALL(MB, NP) tile_f32_raw(MB, NP, scratch, pstride, w->cols, w->rows, r0, sc, xi, ldx, yi, ldy)
-            DISPATCH_4x4(mb, np, UNPACKED_CALL)
-#undef UNPACKED_CALL
-        }
-    }
-}
-
-/* Activation rows from which unpacking to float beats three VNNI limb passes: the
- * limbs cost 3x the int8 arithmetic, unpacking is paid once per call. */
-#define LSL_UNPACK_ROWS 8
-
+/* Float activations on VNNI always go through the three limbs, however many rows.
+ * (Unpacking the int8 panels to float for the fp32 tile from 8 rows on was replaced:
+ * per 64 products the limbs issue 3 vpdpbusd against 4 FMAs, and with 2 x 4 tiles
+ * they measured as fast at K = 40 and 12-16% faster at K = 64..256, 100 rows x 512
+ * outputs; the unpacked panels also outgrew L1 past K = 128.) */
 static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
                                   int32_t ldy, int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
-    if (m >= LSL_UNPACK_ROWS) {
-        gemm_i8_unpacked(w, m, x, ldx, y, ldy, rev, (float *)work);
-        return;
-    }
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     lsl_avx512_quantize_limbs(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
@@ -486,6 +470,142 @@ static T512 void gru_pointwise(int32_t hidden, const float *gi, const float *gh,
     }
 }
 
+/* ---- fused single-stream LSTM step (VNNI) ---------------------------------------- *
+ * For one stream a step is a matrix-vector product and the cell update. When H % 16
+ * == 0, hidden units 16 jb .. 16 jb + 15 have their gates i, f, g, o in panels jb,
+ * jb + H/16, jb + 2 H/16, jb + 3 H/16, so one tile over those four panels ends with
+ * everything the cell update of those units needs, in registers: no store and reload
+ * of the 4H gate pre-activations, and the out-of-order core overlaps one block's
+ * sigmoids and tanhs with the next block's weight loads (which wait on L2 once W_hh
+ * outgrows L1). The float operations are tile_vnni's epilogue and lstm_pointwise's,
+ * in the same order, so the results equal the unfused path bit for bit (the int32
+ * sums are exact in any order). */
+/* The cell update of units j .. j + 15 from their gate pre-activations, in five stages
+ * (the four gate functions, then c and h) so that the caller can spread them over
+ * the next block's products: lstm_pointwise's operations, in its order. */
+AINL T512 void cell_stage(int st, __m512 *gate, int32_t j, float *c, float *h) {
+    switch (st) {
+    case 0: gate[0] = sigmoid512(gate[0]); break;
+    case 1: gate[1] = sigmoid512(gate[1]); break;
+    case 2: gate[2] = tanh512(gate[2]); break;
+    case 3: gate[3] = sigmoid512(gate[3]); break;
+    default: {
+        __m512 cn = _mm512_fmadd_ps(gate[1], _mm512_loadu_ps(c + j), _mm512_mul_ps(gate[0], gate[2]));
+        _mm512_storeu_ps(c + j, cn);
+        _mm512_storeu_ps(h + j, _mm512_mul_ps(gate[3], tanh512(cn)));
+    }
+    }
+}
+
+/* Products of block jb into gate[] (pre-activations); meanwhile the five stages of the
+ * previous block's cell update (pend, units pj .. pj + 15; pj < 0: none) are spread
+ * over the k loop. Why: the products of a block mostly wait on loads from L2 and the
+ * cell update is all arithmetic, but the out-of-order window is too small to overlap
+ * a whole cell update with the next block's loads by itself. */
+AINL T512VNNI void lstm_block_vnni(const int L, const lsl_matrix *w, int32_t hidden, int32_t jb, const uint8_t *u,
+                                   size_t lstride, float xs, const float *g, __m512 *gate, __m512 *pend,
+                                   int32_t pj, float *c, float *h) {
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
+    const int8_t *base = (const int8_t *)w->data + (size_t)jb * pstride;
+    const int32_t K4 = w->kpad / 4, j = jb * LSL_PANEL;
+    const int32_t iters = L == 1 ? K4 / 2 : K4;
+    __m512i acc[3][4];
+    int32_t k = 0, it = 0, next = 0;
+    int l, p, st = pj >= 0 ? 0 : 5;
+    for (l = 0; l < 3; ++l)
+        for (p = 0; p < 4; ++p) acc[l][p] = _mm512_setzero_si512();
+    if (L == 1) { /* even and odd k4 in two sets: eight dot products in flight */
+        for (; k + 1 < K4; k += 2, ++it) {
+            int32_t q0, q1;
+            __m512i x0, x1;
+            if (st < 5 && it == next) {
+                cell_stage(st, pend, pj, c, h);
+                ++st;
+                next = st * iters / 5;
+            }
+            memcpy(&q0, u + 4 * k, 4);
+            memcpy(&q1, u + 4 * k + 4, 4);
+            x0 = _mm512_set1_epi32(q0);
+            x1 = _mm512_set1_epi32(q1);
+            for (p = 0; p < 4; ++p) {
+                const int8_t *wp = base + p * gstride + (size_t)k * 64;
+                acc[0][p] = dpbusd_m(acc[0][p], x0, wp);
+                acc[1][p] = dpbusd_m(acc[1][p], x1, wp + 64);
+            }
+        }
+        for (; k < K4; ++k) {
+            int32_t q0;
+            __m512i x0;
+            memcpy(&q0, u + 4 * k, 4);
+            x0 = _mm512_set1_epi32(q0);
+            for (p = 0; p < 4; ++p)
+                acc[0][p] = dpbusd_m(acc[0][p], x0, base + p * gstride + (size_t)k * 64);
+        }
+        for (p = 0; p < 4; ++p) acc[0][p] = _mm512_add_epi32(acc[0][p], acc[1][p]);
+    } else {
+        for (; k < K4; ++k, ++it) {
+            __m512i wv[4];
+            if (st < 5 && it == next) {
+                cell_stage(st, pend, pj, c, h);
+                ++st;
+                next = st * iters / 5;
+            }
+            for (p = 0; p < 4; ++p)
+                wv[p] = _mm512_loadu_si512((const void *)(base + p * gstride + (size_t)k * 64));
+            for (l = 0; l < 3; ++l) {
+                int32_t quad;
+                __m512i xb;
+                memcpy(&quad, u + l * lstride + 4 * k, 4);
+                xb = _mm512_set1_epi32(quad);
+                for (p = 0; p < 4; ++p) acc[l][p] = dpbusd_r(acc[l][p], xb, wv[p]);
+            }
+        }
+    }
+    for (; st < 5; ++st) cell_stage(st, pend, pj, c, h);
+    for (p = 0; p < 4; ++p) { /* tile_vnni's epilogue, into registers */
+        const int32_t row0 = p * hidden + j;
+        __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(w->wsum + row0)), 7);
+        __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[0][p], corr));
+        if (L == 3) {
+            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[1][p]));
+            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[2][p]));
+        }
+        v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_loadu_ps(w->scale + row0), _mm512_set1_ps(xs)));
+        gate[p] = _mm512_add_ps(_mm512_loadu_ps(g + row0), v);
+    }
+}
+
+AINL T512VNNI void lstm_blocks_vnni(const int L, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
+                                    size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
+    const int32_t blocks = hidden / LSL_PANEL;
+    __m512 gate[4], pend[4];
+    int32_t b, pj = -1;
+    int st;
+    for (st = 0; st < 4; ++st) pend[st] = _mm512_setzero_ps(); /* not read while pj < 0 */
+    for (b = 0; b < blocks; ++b) {
+        int32_t jb = rev ? blocks - 1 - b : b;
+        lstm_block_vnni(L, w, hidden, jb, u, lstride, xs, g, gate, pend, pj, c, h);
+        memcpy(pend, gate, sizeof(gate));
+        pj = jb * LSL_PANEL;
+    }
+    for (st = 0; st < 5; ++st) cell_stage(st, pend, pj, c, h);
+}
+
+/* h is quantized first (all of it: every block reads all of h), so the blocks may
+ * overwrite it as they finish. Blocks are walked last to first when `rev`. */
+static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
+                                     void *work, int rev) {
+    uint8_t *u = (uint8_t *)work;
+    float xs;
+    if (w->act == LSL_ACT_DYN8) {
+        quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
+        lstm_blocks_vnni(1, w, hidden, u, 0, xs, g, c, h, rev);
+    } else {
+        lsl_avx512_quantize_limbs(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
+        lstm_blocks_vnni(3, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
+    }
+}
+
 /* Defined in lsl_kern_avx2.c: dynamic int8 without VNNI (vpmaddwd). */
 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
                         int32_t ldy, int rev);
@@ -497,7 +617,7 @@ const lsl_kernels lsl_kernels_avx512 = {
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, quantize_rows,
-    lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
+    lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise, lstm_step1_vnni,
 };
 
 #endif /* LSL_HAVE_X86 */

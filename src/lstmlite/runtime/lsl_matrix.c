@@ -167,14 +167,10 @@ size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
                lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
     }
     if (w->dtype != LSL_I8) return 0;
-    /* DYN8: one u8 row per activation row; ACT_FLOAT: three (the 24-bit limbs), or
-     * four unpacked float panels for many rows (the larger of the two). */
-    if (w->act == LSL_ACT_FLOAT) {
-        size_t limbs = lsl_round_up((size_t)m * (size_t)w->kpad * 3, LSL_ALIGN) +
-                       lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
-        size_t panels = lsl_round_up(4 * (size_t)w->kpad * LSL_PANEL * sizeof(float), LSL_ALIGN);
-        return limbs > panels ? limbs : panels;
-    }
+    /* DYN8: one u8 row per activation row; ACT_FLOAT: three (the 24-bit limbs). */
+    if (w->act == LSL_ACT_FLOAT)
+        return lsl_round_up((size_t)m * (size_t)w->kpad * 3, LSL_ALIGN) +
+               lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
     return lsl_round_up((size_t)m * (size_t)w->kpad, LSL_ALIGN) + lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
 }
 

@@ -232,6 +232,13 @@ static int embed(const lsl_embedding *e, int32_t batch, int32_t t, const int32_t
     return LSL_OK;
 }
 
+/* One stream of a plain int8 LSTM: the kernel table's fused step (matrix-vector
+ * product and cell update per block of 16 units) where it has one. */
+static int fused_step(const lsl_kernels *kern, const lsl_layer *l, const lsl_direction *dr, int32_t batch) {
+    return batch == 1 && l->cell == LSL_LSTM && l->proj_size == 0 && dr->w_hh.dtype == LSL_I8 &&
+           l->hidden_size % LSL_PANEL == 0 && kern->lstm_step1 != NULL;
+}
+
 /* One direction of one layer over the whole sequence.
  * in: (T*B, I) time-major; out: column block d*O of (T*B, D*O); h, c: this direction's
  * state (B, O) and (B, H). */
@@ -243,6 +250,7 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
     const int32_t chunk = chunk_steps(batch, t, GH);
     int32_t s, b, first = 0;
     float *G = bf->gates;
+    const int fused = fused_step(kern, l, dr, batch);
 
     for (s = 0; s < t; ++s) {
         const int32_t step = d == 0 ? s : t - 1 - s;
@@ -261,7 +269,9 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
         }
         g = G + (size_t)(step - first) * batch * GH;
         float *o = out + (size_t)step * batch * ldo + (size_t)d * O;
-        if (l->cell == LSL_LSTM) {
+        if (fused) {
+            if (!(lengths && step >= lengths[0])) kern->lstm_step1(&dr->w_hh, H, g, c, h, bf->mm, s & 1);
+        } else if (l->cell == LSL_LSTM) {
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm, s & 1);
             for (b = 0; b < batch; ++b) {
                 float *hraw = l->proj_size > 0 ? bf->tmp + (size_t)b * H : h + (size_t)b * O;
@@ -483,6 +493,12 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
         if (l->cell == LSL_LSTM) {
             fill_bias(batch, GH, dr->b_ih, dr->b_hh, bf.gates, GH);
             lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm, rev);
+            if (fused_step(kern, l, dr, batch)) {
+                kern->lstm_step1(&dr->w_hh, H, bf.gates, c, h, bf.mm, rev);
+                in = h;
+                I = O;
+                continue;
+            }
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.gates, GH, bf.mm, rev);
             for (b = 0; b < batch; ++b) {
                 float *hraw = l->proj_size > 0 ? bf.tmp + (size_t)b * H : h + (size_t)b * O;
