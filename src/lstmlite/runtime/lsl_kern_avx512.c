@@ -614,6 +614,7 @@ void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, 
 const lsl_kernels lsl_kernels_avx512 = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, quantize_rows,
     lsl_portable_gemm_sparse_i8, lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
+    NULL, /* no fused single-stream step: the generic path */
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, quantize_rows,
