@@ -79,6 +79,40 @@ def evaluate_targets(rows: list[dict]) -> list[dict]:
     return out
 
 
+ENGINE_COLUMNS = ["lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int8-sparse",
+                  "lstmlite-int8-sparse-dyn", "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32",
+                  "onnxruntime-int8"]
+CASE_TITLES = {
+    "seq-40x128": "I=40, H=128, B=1, sequence (µs)",
+    "seq-128x256": "I=128, H=256, B=1, sequence (µs)",
+    "step-40x128": "I=40, H=128, step from Python (µs/step)",
+    "batch32": "I=40, H=128, B=32, sequence (µs)",
+    "sparse80-40x128": "80 % sparse, I=40, H=128, B=1 (µs)",
+    "sparse80-128x256": "80 % sparse, I=128, H=256, B=1 (µs)",
+    "rank32-40x128": "rank 32, I=40, H=128, B=1 (µs)",
+}
+
+
+def markdown_tables(payload: dict) -> str:
+    """BENCHMARKS.md's tables from a results payload: median µs (and % of the core's
+    peak MAC rate) per case and engine, then the targets."""
+    rows = payload["rows"]
+    cols = [e for e in ENGINE_COLUMNS if any(r["engine"] == e for r in rows)]
+    lines = ["| case | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for case, title in CASE_TITLES.items():
+        cells = []
+        for engine in cols:
+            row = next((r for r in rows if r["case"] == case and r["engine"] == engine), None)
+            cells.append("" if row is None else f"{row['median_us']:.1f} ({100 * row['peak_fraction']:.0f} %)")
+        if any(cells):
+            lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    lines += ["", "| case | engine | measure | versus | value | goal | met |", "|---|---|---|---|---|---|---|"]
+    for t in payload["targets"]:
+        lines.append(f"| {t['case']} | {t['engine']} | {t['measure']} | {t['versus'] or ''} | {t['value']:.3f} | "
+                     f"{t['goal']} | {'yes' if t['met'] else '**no**'} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=30)
@@ -86,7 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="5 repetitions, results not written")
     parser.add_argument("--out", default=str(RESULTS / "runtime.json"))
     parser.add_argument("--chart", default=None, metavar="PNG", help="also draw a bar chart")
+    parser.add_argument("--tables", action="store_true",
+                        help="only print BENCHMARKS.md's tables from the results file (--out)")
     args = parser.parse_args(argv)
+    if args.tables:
+        print(markdown_tables(json.loads(Path(args.out).read_text())))
+        return 0
     reps = 5 if args.quick else args.reps
     rows = []
     for name, case in CASES.items():
