@@ -515,8 +515,10 @@ def bar_chart(cases: Sequence[dict[str, Any]], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     groups: dict[tuple, list[dict[str, Any]]] = {}
-    for c in cases:
-        groups.setdefault((c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]), []).append(c)
+    for c in cases:  # one panel per size, mode and weight compression
+        key = (c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"], c.get("sparsity", 0.0),
+               c.get("rank", 0))
+        groups.setdefault(key, []).append(c)
     fig, axes = plt.subplots(len(groups), 1, figsize=(7, 1.2 + 0.45 * len(cases)), squeeze=False)
     for ax, (key, group) in zip(axes[:, 0], groups.items()):
         names = [c["engine"] for c in group]
@@ -524,7 +526,8 @@ def bar_chart(cases: Sequence[dict[str, Any]], path: str | Path) -> Path:
         ax.barh(names, values, color=["tab:green" if n.startswith("lstmlite") else "tab:gray" for n in names])
         ax.set_xscale("log")
         unit = "us per step" if key[4] == "step" else "us per call"
-        ax.set_title(f"I={key[0]} H={key[1]} T={key[2]} B={key[3]} {key[4]}", fontsize=9)
+        extra = (f", {100 * key[5]:.0f} % blocks pruned" if key[5] else "") + (f", rank {key[6]}" if key[6] else "")
+        ax.set_title(f"I={key[0]} H={key[1]} T={key[2]} B={key[3]} {key[4]}{extra}", fontsize=9)
         ax.set_xlabel(f"median {unit} (log scale, lower is better)", fontsize=8)
         ax.invert_yaxis()
     fig.tight_layout()
