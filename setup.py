@@ -44,7 +44,7 @@ setup(
             "lstmlite.runtime._lsl",
             sources=SOURCES,
             include_dirs=[RUNTIME],
-            depends=[f"{RUNTIME}/lsl.h", f"{RUNTIME}/lsl_internal.h"],
+            depends=[f"{RUNTIME}/lsl.h", f"{RUNTIME}/lsl_internal.h", f"{RUNTIME}/lsl_kern_avx512.h"],
             extra_compile_args=compile_args,
         )
     ]

@@ -165,6 +165,74 @@ def test_sparse_streaming_equals_whole_sequences(pruned_lstm):
     assert rel_err(steps, whole) < 1e-6
 
 
+# The single-stream (B = 1) LSTM step: with VNNI a sparse W_hh gets the fused step
+# (products of a block's four gate panels and its cell update in registers) when H is
+# a multiple of 16; H = 40 falls back to the matmul and lstm_pointwise. Two layers, so
+# the second layer's W_ih reads the first layer's h.
+FUSED_SIZES = [(40, 128), (24, 48), (130, 256), (16, 40)]
+
+
+def _pruned_engines(input_size, hidden, act, layers=1):
+    torch.manual_seed(hidden + input_size)
+    module = _pruned(torch.nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True))
+    spec = spec_from_module(module)
+    sparse = rt.Engine(spec, weights="int8-sparse", activations=act)
+    assert sparse.info["layers"][-1]["weights"] == "int8-sparse"
+    return sparse, rt.Engine(spec, weights="int8", activations=act)
+
+
+def _same(got, want, act):
+    """Dynamic activations: the dense int8 form's integer arithmetic, bit for bit;
+    float activations: within 1e-6 of it (bit for bit, in fact, with VNNI)."""
+    if act == "dynamic":
+        np.testing.assert_array_equal(got, want)
+    else:
+        assert rel_err(got, want) <= 1e-6
+
+
+@pytest.mark.parametrize("input_size,hidden", FUSED_SIZES)
+@pytest.mark.parametrize("act", ["dynamic", "float"])
+def test_sparse_single_stream_runs_equal_dense_int8_and_the_batched_path(isa, input_size, hidden, act):
+    sparse, dense = _pruned_engines(input_size, hidden, act, layers=2)
+    x = np.random.default_rng(6).standard_normal((1, 30, input_size)).astype(np.float32)
+    one = sparse.run(x)
+    _same(one, dense.run(x), act)
+    # B = 2 takes the unfused path (matmul, then lstm_pointwise) with the same float
+    # operations per row: the fused step must reproduce it bit for bit
+    two = sparse.run(np.concatenate([x, 0.5 * x]))
+    np.testing.assert_array_equal(one[0], two[0])
+
+
+@pytest.mark.parametrize("input_size,hidden", FUSED_SIZES)
+@pytest.mark.parametrize("act", ["dynamic", "float"])
+def test_sparse_single_stream_padded_sequences(isa, input_size, hidden, act):
+    """lengths < T: the steps past the length give zeros and leave the state alone."""
+    sparse, dense = _pruned_engines(input_size, hidden, act)
+    x = np.random.default_rng(7).standard_normal((1, 25, input_size)).astype(np.float32)
+    s_state, d_state = sparse.new_state(), dense.new_state()
+    got = sparse.run(x, lengths=[17], state=s_state)
+    _same(got, dense.run(x, lengths=[17], state=d_state), act)
+    _same(s_state.values(), d_state.values(), act)
+    assert not got[0, 17:].any()
+    trunc_state = sparse.new_state()
+    np.testing.assert_array_equal(got[0, :17], sparse.run(x[:, :17], state=trunc_state)[0])
+    np.testing.assert_array_equal(s_state.values(), trunc_state.values())
+
+
+@pytest.mark.parametrize("input_size,hidden", FUSED_SIZES)
+@pytest.mark.parametrize("act", ["dynamic", "float"])
+def test_sparse_streaming_single_stream_equals_dense_int8(isa, input_size, hidden, act):
+    sparse, dense = _pruned_engines(input_size, hidden, act, layers=2)
+    x = np.random.default_rng(8).standard_normal((16, input_size)).astype(np.float32)
+    s_state, d_state = sparse.new_state(), dense.new_state()
+    got = np.stack([sparse.step(x_t, s_state) for x_t in x])
+    want = np.stack([dense.step(x_t, d_state) for x_t in x])
+    _same(got, want, act)
+    _same(s_state.values(), d_state.values(), act)
+    # and streaming equals the whole sequence (the step alternates the panel order)
+    np.testing.assert_array_equal(got, sparse.run(x[None])[0])
+
+
 def test_corrupt_sparse_files_raise_errors_never_crash(pruned_lstm):
     data = write_lsl(spec_from_module(pruned_lstm), weights="int8-sparse")
     for cut in range(HEADER_BYTES, len(data), 997):

@@ -81,6 +81,10 @@ static inline int32_t lsl_sparse_upad(int32_t kpad) {
     return (kpad + LSL_SPARSE_WIN - 1) / LSL_SPARSE_WIN * LSL_SPARSE_WIN;
 }
 
+/* A fused single-stream LSTM step (the kernel table's lstm_step1 fields). */
+typedef void (*lsl_lstm_step1_fn)(const lsl_matrix *w_hh, int32_t hidden, const float *g, float *c, float *h,
+                                  void *work, int rev);
+
 typedef struct lsl_kernels {
     int level;
     /* y[m*ldy + n] += sum_k x[m*ldx + k] * W[n, k]             (LSL_F32) */
@@ -113,8 +117,10 @@ typedef struct lsl_kernels {
      * `work` holds lsl_matmul_bytes(w_hh, 1) bytes. Results equal gemm + lstm_pointwise
      * of the same table bit for bit. NULL where a table has none (the caller then runs
      * those two). */
-    void (*lstm_step1)(const lsl_matrix *w_hh, int32_t hidden, const float *g, float *c, float *h, void *work,
-                       int rev);
+    lsl_lstm_step1_fn lstm_step1;
+    /* The same for w_hh LSL_I8_SPARSE: equals gemm_sparse_i8 / quantize_rows +
+     * gemm_sparse_dyn8 followed by lstm_pointwise bit for bit. NULL where none. */
+    lsl_lstm_step1_fn lstm_step1_sparse;
 } lsl_kernels;
 
 extern const lsl_kernels lsl_kernels_portable;
@@ -126,10 +132,16 @@ extern const lsl_kernels lsl_kernels_avx512_vnni;
  * kpad bytes) and scales xs: the VNNI float-activation operand (LSL_LIMB_MAX). */
 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                                size_t lstride, float *xs);
+/* Dynamic quantization of rows (the AVX-512 tables' quantize_rows). */
+void lsl_avx512_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
+                              float *xs);
 void lsl_avx512_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                                int rev, void *work);
 void lsl_avx512_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                                  float *y, int32_t ldy, int rev);
+/* The fused single-stream LSTM step for a sparse w_hh (lsl_kernels.lstm_step1_sparse). */
+void lsl_avx512_lstm_step1_sparse(const lsl_matrix *w_hh, int32_t hidden, const float *g, float *c, float *h,
+                                  void *work, int rev);
 #endif
 
 /* The portable sparse kernels (also the AVX2 and non-VNNI AVX-512 tables' choice). */

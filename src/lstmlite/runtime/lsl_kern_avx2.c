@@ -342,7 +342,7 @@ static TAVX2 void gru_pointwise(int32_t hidden, const float *gi, const float *gh
 const lsl_kernels lsl_kernels_avx2 = {
     LSL_ISA_AVX2, gemm_f32, lsl_avx2_gemm_i8, lsl_avx2_gemm_dyn8, lsl_avx2_quantize_rows,
     lsl_portable_gemm_sparse_i8, lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
-    NULL, /* no fused single-stream step: the generic path */
+    NULL, NULL, /* no fused single-stream steps: the generic path */
 };
 
 #endif /* LSL_HAVE_X86 */

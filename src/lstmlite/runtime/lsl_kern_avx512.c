@@ -12,12 +12,9 @@
 #include "lsl_internal.h"
 
 #if defined(LSL_HAVE_X86)
-#include <immintrin.h>
 #include <string.h>
 
-#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
-#define T512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512vnni")))
-#define AINL static inline __attribute__((always_inline))
+#include "lsl_kern_avx512.h" /* T512, dpbusd, sigmoid512 / tanh512, cell_stage */
 
 /* ---- fp32 GEMM -------------------------------------------------------------------- */
 
@@ -167,19 +164,6 @@ static T512 void gemm_i8_novnni(const lsl_matrix *w, int32_t m, const float *x, 
     gemm_i8_float(w, m, x, ldx, y, ldy, rev);
 }
 
-/* acc + sum of 4 products u8 (x) * s8 (w) per 32-bit lane (vpdpbusd), w from memory.
- * Why asm: GCC 12 keeps the intrinsic's result apart from its accumulator operand in
- * loops over accumulator arrays and pays one or two register copies per product --
- * as many instructions as the products themselves; the asm form accumulates in place
- * and folds the load. */
-AINL T512VNNI __m512i dpbusd_m(__m512i acc, __m512i x, const void *w) {
-    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "m"(*(const char(*)[64])w));
-    return acc;
-}
-AINL T512VNNI __m512i dpbusd_r(__m512i acc, __m512i x, __m512i w) {
-    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
-    return acc;
-}
 
 /* ---- VNNI: dynamic int8, and float activations as three 8-bit limbs ---------------- *
  * One tile: MB activation rows x NP panels x L limbs (L = 1: dynamic int8, the
@@ -372,8 +356,8 @@ static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x
 
 /* ---- dynamic activation quantization (same results as lsl_quantize_rows) ---------- */
 
-static T512 void quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
-                               float *xs) {
+T512 void lsl_avx512_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
+                                   float *xs) {
     int32_t i, j;
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
@@ -405,38 +389,6 @@ static T512 void quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *
     }
 }
 
-/* ---- element-wise: exp, sigmoid, tanh -------------------------------------------- */
-
-/* tanh as Eigen's rational approximation (odd degree-13 / even degree-6 polynomials,
- * input clamped to +-7.9): at most 2.6e-7 relative error over the whole line, only
- * FMAs and one reciprocal, no exp or branch blend. */
-AINL T512 __m512 tanh512(__m512 x) {
-    const __m512 clamp = _mm512_set1_ps(7.90531110763549805f);
-    __m512 x2, p, q, r;
-    /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
-    x = _mm512_min_ps(clamp, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), clamp), x));
-    x2 = _mm512_mul_ps(x, x);
-    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.76076847742355e-16f), _mm512_set1_ps(2.00018790482477e-13f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-8.60467152213735e-11f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(5.12229709037114e-08f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(1.48572235717979e-05f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(6.37261928875436e-04f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(4.89352455891786e-03f));
-    p = _mm512_mul_ps(x, p);
-    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(1.19825839466702e-06f), _mm512_set1_ps(1.18534705686654e-04f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(2.26843463243900e-03f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(4.89352518554385e-03f));
-    /* 1 / q: 14-bit estimate and one Newton step (q is in [0.0049, 0.09]) */
-    r = _mm512_rcp14_ps(q);
-    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
-    return _mm512_mul_ps(p, r);
-}
-
-/* sigmoid(x) = (1 + tanh(x / 2)) / 2: absolute error about 1.3e-8. */
-AINL T512 __m512 sigmoid512(__m512 x) {
-    const __m512 half = _mm512_set1_ps(0.5f);
-    return _mm512_fmadd_ps(tanh512(_mm512_mul_ps(x, half)), half, half);
-}
 
 static T512 void lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
     int32_t j;
@@ -479,23 +431,8 @@ static T512 void gru_pointwise(int32_t hidden, const float *gi, const float *gh,
  * sigmoids and tanhs with the next block's weight loads (which wait on L2 once W_hh
  * outgrows L1). The float operations are tile_vnni's epilogue and lstm_pointwise's,
  * in the same order, so the results equal the unfused path bit for bit (the int32
- * sums are exact in any order). */
-/* The cell update of units j .. j + 15 from their gate pre-activations, in five stages
- * (the four gate functions, then c and h) so that the caller can spread them over
- * the next block's products: lstm_pointwise's operations, in its order. */
-AINL T512 void cell_stage(int st, __m512 *gate, int32_t j, float *c, float *h) {
-    switch (st) {
-    case 0: gate[0] = sigmoid512(gate[0]); break;
-    case 1: gate[1] = sigmoid512(gate[1]); break;
-    case 2: gate[2] = tanh512(gate[2]); break;
-    case 3: gate[3] = sigmoid512(gate[3]); break;
-    default: {
-        __m512 cn = _mm512_fmadd_ps(gate[1], _mm512_loadu_ps(c + j), _mm512_mul_ps(gate[0], gate[2]));
-        _mm512_storeu_ps(c + j, cn);
-        _mm512_storeu_ps(h + j, _mm512_mul_ps(gate[3], tanh512(cn)));
-    }
-    }
-}
+ * sums are exact in any order). The cell update's five stages (cell_stage) are in
+ * lsl_kern_avx512.h, shared with the sparse fused step. */
 
 /* Products of block jb into gate[] (pre-activations); meanwhile the five stages of the
  * previous block's cell update (pend, units pj .. pj + 15; pj < 0: none) are spread
@@ -598,7 +535,7 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
     uint8_t *u = (uint8_t *)work;
     float xs;
     if (w->act == LSL_ACT_DYN8) {
-        quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
+        lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
         lstm_blocks_vnni(1, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         lsl_avx512_quantize_limbs(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
@@ -612,13 +549,14 @@ void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_
 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
 
 const lsl_kernels lsl_kernels_avx512 = {
-    LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, quantize_rows,
+    LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, lsl_avx512_quantize_rows,
     lsl_portable_gemm_sparse_i8, lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
-    NULL, /* no fused single-stream step: the generic path */
+    NULL, NULL, /* no fused single-stream steps: the generic path */
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
-    LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, quantize_rows,
+    LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, lsl_avx512_quantize_rows,
     lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise, lstm_step1_vnni,
+    lsl_avx512_lstm_step1_sparse,
 };
 
 #endif /* LSL_HAVE_X86 */

@@ -15,10 +15,7 @@
 #include "lsl_internal.h"
 
 #if defined(LSL_HAVE_X86)
-#include <immintrin.h>
-
-#define T512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512vnni")))
-#define AINL static inline __attribute__((always_inline))
+#include "lsl_kern_avx512.h" /* T512VNNI, dpbusd_m, cell_stage */
 
 #define WIN_BLOCKS (LSL_SPARSE_WIN / 4)
 #define MAXMB 8 /* activation rows per tile (one limb); 3 with three limbs */
@@ -207,6 +204,135 @@ T512VNNI void lsl_avx512_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const fl
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     lsl_avx512_quantize_limbs(m, w->cols, upad, x, ldx, u, lstride, xs);
     driver(3, w, m, u, upad, lstride, xs, y, ldy, rev);
+}
+
+/* ---- fused single-stream LSTM step ----------------------------------------------- *
+ * The dense fused step (lsl_kern_avx512.c) for a sparse W_hh: hidden units 16 jb ..
+ * 16 jb + 15 have their gates i, f, g, o in panels jb + q H/16 (q = 0..3) of the 4H x
+ * H matrix -- four panels far apart, each with its own segments -- and the products
+ * of those four panels end with the units' gate pre-activations in registers, so the
+ * cell update runs there (no store and reload of the 4H gates), spread over the next
+ * block's products. The float operations are row1's epilogue and lstm_pointwise's, in
+ * the same order, so the results equal the unfused sparse path bit for bit (the int32
+ * sums are exact in any order), and so the dense int8 form's. */
+
+/* One slot of gate panel q: each lane's 4 activations by one permute per limb. One
+ * limb: accumulator set `a` (0 or 1: slots alternate, two chains per panel); three
+ * limbs: set = limb (12 chains already). */
+AINL T512VNNI void gate_slot(const int L, __m512i idx, const int8_t *wp, __m512i t[3][2], __m512i acc[3][4],
+                             int q, const int a) {
+    if (L == 1) {
+        acc[a][q] = dpbusd_m(acc[a][q], fetch(idx, t[0][0], t[0][1]), wp);
+    } else {
+        const __m512i wv = _mm512_loadu_si512((const void *)wp);
+        int l;
+        for (l = 0; l < L; ++l) acc[l][q] = dpbusd_r(acc[l][q], fetch(idx, t[l][0], t[l][1]), wv);
+    }
+}
+
+/* All n slots of one segment (data at sd) of gate panel q. */
+AINL T512VNNI void gate_segment(const int L, const unsigned char *sd, int32_t n, __m512i t[3][2],
+                                __m512i acc[3][4], int q) {
+    const unsigned char *ip = sd;
+    const int8_t *wp = (const int8_t *)(sd + (size_t)64 * ((n + 3) / 4));
+    int32_t j;
+    for (j = 0; j + 4 <= n; j += 4, ip += 64, wp += 256) {
+        const __m512i v = _mm512_loadu_si512((const void *)ip);
+        gate_slot(L, v, wp, t, acc, q, 0);
+        gate_slot(L, _mm512_srli_epi32(v, 8), wp + 64, t, acc, q, 1);
+        gate_slot(L, _mm512_srli_epi32(v, 16), wp + 128, t, acc, q, 0);
+        gate_slot(L, _mm512_srli_epi32(v, 24), wp + 192, t, acc, q, 1);
+    }
+    if (j < n) {
+        const __m512i v = _mm512_loadu_si512((const void *)ip);
+        gate_slot(L, v, wp, t, acc, q, 0);
+        if (j + 1 < n) gate_slot(L, _mm512_srli_epi32(v, 8), wp + 64, t, acc, q, 1);
+        if (j + 2 < n) gate_slot(L, _mm512_srli_epi32(v, 16), wp + 128, t, acc, q, 0);
+    }
+}
+
+/* Products of block jb into gate[] (pre-activations), windows outer and the four gate
+ * panels inner (each window's activation table is loaded once for all four); the five
+ * stages of the previous block's cell update (pend, units pj .. pj + 15; pj < 0: none)
+ * are spread over the 4 x windows segment visits, as the dense step spreads them over
+ * its k loop. */
+AINL T512VNNI void lstm_block_sparse(const int L, const lsl_matrix *w, int32_t hidden, int32_t jb,
+                                     const uint8_t *u, size_t lstride, float xs, const float *g, __m512 *gate,
+                                     __m512 *pend, int32_t pj, float *c, float *h) {
+    const unsigned char *base = (const unsigned char *)w->data;
+    const lsl_sparse_hdr *hdr = (const lsl_sparse_hdr *)base;
+    const int32_t *tab = (const int32_t *)(base + hdr->seg_offset);
+    const int32_t nwin = hdr->windows, nb = hidden / LSL_PANEL, j = jb * LSL_PANEL, visits = 4 * nwin;
+    __m512i acc[3][4];
+    int32_t win, it = 0, next = 0;
+    int l, q, st = pj >= 0 ? 0 : 5;
+    for (l = 0; l < 3; ++l)
+        for (q = 0; q < 4; ++q) acc[l][q] = _mm512_setzero_si512();
+    for (win = 0; win < nwin; ++win) {
+        __m512i t[3][2];
+        for (l = 0; l < L; ++l) {
+            const uint8_t *row = u + l * lstride + (size_t)win * LSL_SPARSE_WIN;
+            t[l][0] = _mm512_loadu_si512((const void *)row);
+            t[l][1] = _mm512_loadu_si512((const void *)(row + 64));
+        }
+        /* unrolled, so that acc[.][q] are registers (a runtime q puts them in memory) */
+#pragma GCC unroll 4
+        for (q = 0; q < 4; ++q, ++it) {
+            const int32_t *e = tab + 2 * ((size_t)(q * nb + jb) * nwin + win);
+            if (st < 5 && it >= next) {
+                cell_stage(st, pend, pj, c, h);
+                ++st;
+                next = st * visits / 5;
+            }
+            gate_segment(L, base + e[0], e[1], t, acc, q);
+        }
+    }
+    for (; st < 5; ++st) cell_stage(st, pend, pj, c, h);
+    for (q = 0; q < 4; ++q) { /* row1's epilogue, into registers */
+        const int32_t row0 = q * hidden + j;
+        const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(w->wsum + row0)), 7);
+        __m512 v;
+        if (L == 1) acc[0][q] = _mm512_add_epi32(acc[0][q], acc[1][q]);
+        v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[0][q], corr));
+        if (L == 3) {
+            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[1][q]));
+            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[2][q]));
+        }
+        v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_loadu_ps(w->scale + row0), _mm512_set1_ps(xs)));
+        gate[q] = _mm512_add_ps(_mm512_loadu_ps(g + row0), v);
+    }
+}
+
+AINL T512VNNI void lstm_blocks_sparse(const int L, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
+                                      size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
+    const int32_t blocks = hidden / LSL_PANEL;
+    __m512 gate[4], pend[4];
+    int32_t b, pj = -1;
+    int st;
+    for (st = 0; st < 4; ++st) pend[st] = _mm512_setzero_ps(); /* not read while pj < 0 */
+    for (b = 0; b < blocks; ++b) {
+        const int32_t jb = rev ? blocks - 1 - b : b;
+        lstm_block_sparse(L, w, hidden, jb, u, lstride, xs, g, gate, pend, pj, c, h);
+        for (st = 0; st < 4; ++st) pend[st] = gate[st];
+        pj = jb * LSL_PANEL;
+    }
+    for (st = 0; st < 5; ++st) cell_stage(st, pend, pj, c, h);
+}
+
+/* h is quantized first, as the unfused path does (rows of whole windows, padded), so
+ * the blocks may overwrite it as they finish. */
+T512VNNI void lsl_avx512_lstm_step1_sparse(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
+                                           void *work, int rev) {
+    const int32_t upad = lsl_sparse_upad(w->kpad);
+    uint8_t *u = (uint8_t *)work;
+    float xs;
+    if (w->act == LSL_ACT_DYN8) {
+        lsl_avx512_quantize_rows(1, hidden, upad, h, hidden, u, &xs);
+        lstm_blocks_sparse(1, w, hidden, u, 0, xs, g, c, h, rev);
+    } else {
+        lsl_avx512_quantize_limbs(1, hidden, upad, h, hidden, u, (size_t)upad, &xs);
+        lstm_blocks_sparse(3, w, hidden, u, (size_t)upad, xs, g, c, h, rev);
+    }
 }
 
 #endif /* LSL_HAVE_X86 */

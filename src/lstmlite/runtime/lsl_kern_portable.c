@@ -156,5 +156,5 @@ static void gru_pointwise(int32_t hidden, const float *gi, const float *gh, floa
 const lsl_kernels lsl_kernels_portable = {
     LSL_ISA_PORTABLE, gemm_f32, gemm_i8, gemm_dyn8, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
     lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
-    NULL, /* no fused single-stream step: the generic path */
+    NULL, NULL, /* no fused single-stream steps: the generic path */
 };

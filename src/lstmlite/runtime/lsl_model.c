@@ -232,11 +232,15 @@ static int embed(const lsl_embedding *e, int32_t batch, int32_t t, const int32_t
     return LSL_OK;
 }
 
-/* One stream of a plain int8 LSTM: the kernel table's fused step (matrix-vector
- * product and cell update per block of 16 units) where it has one. */
-static int fused_step(const lsl_kernels *kern, const lsl_layer *l, const lsl_direction *dr, int32_t batch) {
-    return batch == 1 && l->cell == LSL_LSTM && l->proj_size == 0 && dr->w_hh.dtype == LSL_I8 &&
-           l->hidden_size % LSL_PANEL == 0 && kern->lstm_step1 != NULL;
+/* One stream of a plain int8 LSTM (dense or sparse w_hh): the kernel table's fused
+ * step (matrix-vector product and cell update per block of 16 units) where it has
+ * one, else NULL (the caller runs the matmul and lstm_pointwise). */
+static lsl_lstm_step1_fn fused_step(const lsl_kernels *kern, const lsl_layer *l, const lsl_direction *dr,
+                                    int32_t batch) {
+    if (batch != 1 || l->cell != LSL_LSTM || l->proj_size != 0 || l->hidden_size % LSL_PANEL != 0) return NULL;
+    if (dr->w_hh.dtype == LSL_I8) return kern->lstm_step1;
+    if (dr->w_hh.dtype == LSL_I8_SPARSE) return kern->lstm_step1_sparse;
+    return NULL;
 }
 
 /* One direction of one layer over the whole sequence.
@@ -250,7 +254,7 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
     const int32_t chunk = chunk_steps(batch, t, GH);
     int32_t s, b, first = 0;
     float *G = bf->gates;
-    const int fused = fused_step(kern, l, dr, batch);
+    const lsl_lstm_step1_fn fused = fused_step(kern, l, dr, batch);
 
     for (s = 0; s < t; ++s) {
         const int32_t step = d == 0 ? s : t - 1 - s;
@@ -270,7 +274,7 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
         g = G + (size_t)(step - first) * batch * GH;
         float *o = out + (size_t)step * batch * ldo + (size_t)d * O;
         if (fused) {
-            if (!(lengths && step >= lengths[0])) kern->lstm_step1(&dr->w_hh, H, g, c, h, bf->mm, s & 1);
+            if (!(lengths && step >= lengths[0])) fused(&dr->w_hh, H, g, c, h, bf->mm, s & 1);
         } else if (l->cell == LSL_LSTM) {
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm, s & 1);
             for (b = 0; b < batch; ++b) {
@@ -488,13 +492,14 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
         const lsl_layer *l = &model->layers[k];
         const lsl_direction *dr = &l->dir[0];
         const int32_t H = l->hidden_size, O = out_of(l), GH = gates_of(l->cell) * H;
+        const lsl_lstm_step1_fn fused = fused_step(kern, l, dr, batch);
         float *h, *c;
         state_ptrs(model, state, batch, k, 0, &h, &c);
         if (l->cell == LSL_LSTM) {
             fill_bias(batch, GH, dr->b_ih, dr->b_hh, bf.gates, GH);
             lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm, rev);
-            if (fused_step(kern, l, dr, batch)) {
-                kern->lstm_step1(&dr->w_hh, H, bf.gates, c, h, bf.mm, rev);
+            if (fused) {
+                fused(&dr->w_hh, H, bf.gates, c, h, bf.mm, rev);
                 in = h;
                 I = O;
                 continue;

@@ -1,0 +1,85 @@
+/*
+ * lsl_kern_avx512.h -- inline pieces the AVX-512 kernel files share (the dense
+ * lsl_kern_avx512.c and the sparse lsl_kern_avx512_sparse.c): target attributes,
+ * vpdpbusd, sigmoid / tanh and the staged LSTM cell update of the fused steps.
+ * Why a header: both fused single-stream steps (dense and sparse) must run the very
+ * same float operations as lstm_pointwise, so that each equals its unfused path bit
+ * for bit; one copy of the code keeps them from drifting apart.
+ * Include only from files compiled for x86-64 with GCC or Clang (LSL_HAVE_X86).
+ */
+#ifndef LSTMLITE_LSL_KERN_AVX512_H
+#define LSTMLITE_LSL_KERN_AVX512_H
+
+#include <immintrin.h>
+
+#include "lsl_internal.h"
+
+#define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define T512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512vnni")))
+#define AINL static inline __attribute__((always_inline))
+
+/* acc + sum of 4 products u8 (x) * s8 (w) per 32-bit lane (vpdpbusd), w from memory.
+ * Why asm: GCC 12 keeps the intrinsic's result apart from its accumulator operand in
+ * loops over accumulator arrays and pays one or two register copies per product --
+ * as many instructions as the products themselves; the asm form accumulates in place
+ * and folds the load. */
+AINL T512VNNI __m512i dpbusd_m(__m512i acc, __m512i x, const void *w) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "m"(*(const char(*)[64])w));
+    return acc;
+}
+AINL T512VNNI __m512i dpbusd_r(__m512i acc, __m512i x, __m512i w) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+    return acc;
+}
+
+/* ---- element-wise: exp, sigmoid, tanh -------------------------------------------- */
+
+/* tanh as Eigen's rational approximation (odd degree-13 / even degree-6 polynomials,
+ * input clamped to +-7.9): at most 2.6e-7 relative error over the whole line, only
+ * FMAs and one reciprocal, no exp or branch blend. */
+AINL T512 __m512 tanh512(__m512 x) {
+    const __m512 clamp = _mm512_set1_ps(7.90531110763549805f);
+    __m512 x2, p, q, r;
+    /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
+    x = _mm512_min_ps(clamp, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), clamp), x));
+    x2 = _mm512_mul_ps(x, x);
+    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.76076847742355e-16f), _mm512_set1_ps(2.00018790482477e-13f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-8.60467152213735e-11f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(5.12229709037114e-08f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(1.48572235717979e-05f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(6.37261928875436e-04f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(4.89352455891786e-03f));
+    p = _mm512_mul_ps(x, p);
+    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(1.19825839466702e-06f), _mm512_set1_ps(1.18534705686654e-04f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(2.26843463243900e-03f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(4.89352518554385e-03f));
+    /* 1 / q: 14-bit estimate and one Newton step (q is in [0.0049, 0.09]) */
+    r = _mm512_rcp14_ps(q);
+    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
+    return _mm512_mul_ps(p, r);
+}
+
+/* sigmoid(x) = (1 + tanh(x / 2)) / 2: absolute error about 1.3e-8. */
+AINL T512 __m512 sigmoid512(__m512 x) {
+    const __m512 half = _mm512_set1_ps(0.5f);
+    return _mm512_fmadd_ps(tanh512(_mm512_mul_ps(x, half)), half, half);
+}
+
+/* The cell update of units j .. j + 15 from their gate pre-activations, in five stages
+ * (the four gate functions, then c and h) so that the caller can spread them over
+ * the next block's products: lstm_pointwise's operations, in its order. */
+AINL T512 void cell_stage(int st, __m512 *gate, int32_t j, float *c, float *h) {
+    switch (st) {
+    case 0: gate[0] = sigmoid512(gate[0]); break;
+    case 1: gate[1] = sigmoid512(gate[1]); break;
+    case 2: gate[2] = tanh512(gate[2]); break;
+    case 3: gate[3] = sigmoid512(gate[3]); break;
+    default: {
+        __m512 cn = _mm512_fmadd_ps(gate[1], _mm512_loadu_ps(c + j), _mm512_mul_ps(gate[0], gate[2]));
+        _mm512_storeu_ps(c + j, cn);
+        _mm512_storeu_ps(h + j, _mm512_mul_ps(gate[3], tanh512(cn)));
+    }
+    }
+}
+
+#endif /* LSTMLITE_LSL_KERN_AVX512_H */
