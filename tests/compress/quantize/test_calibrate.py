@@ -169,3 +169,13 @@ def test_integer_export_reads_effective_weights():
 
     codes = quantized_tensors(model)["rnn.weight_hh_l0"].codes.numpy()
     np.testing.assert_array_equal(q.layers[0][0].w_hh, codes)
+
+
+def test_tuple_batches_warn_that_their_lengths_are_not_read(caplog):
+    model = SequenceClassifier(input_size=4, hidden_size=6, n_classes=3)
+    x = torch.randn(2, 5, 4)
+    with caplog.at_level("WARNING", logger="lstmlite.compress.quantize.calibrate"):
+        from_tuple = calibrate(model, [(x, torch.tensor([5, 2]))])
+    assert "only its first item" in caplog.text
+    assert from_tuple["steps"] == 10  # every step, padding included, as the warning says
+    assert calibrate(model, [{"x": x, "lengths": torch.tensor([5, 2])}])["steps"] == 7

@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any, Iterable
 
@@ -52,6 +53,8 @@ from ...nn.layers import GRU, LSTM, RecurrentLayer
 
 __all__ = ["trace_recurrent", "calibrate", "find_recurrent", "effective_params", "value_stats", "PERCENTILES",
            "ABS_PERCENTILES"]
+
+log = logging.getLogger(__name__)
 
 PERCENTILES = (0.1, 1.0, 50.0, 99.0, 99.9)
 ABS_PERCENTILES = (99.0, 99.9, 99.99)
@@ -218,6 +221,11 @@ def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
     if isinstance(batch, dict):
         return batch["x"], batch.get("lengths")
     if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
+        if len(batch) > 1:
+            # (x, y) and (x, lengths) look alike, so a tuple's other items are not read:
+            # padded steps would be calibrated as data. Say so rather than guess.
+            log.warning("calibration batch is a tuple: only its first item (x) is used and every step is "
+                        "calibrated; pass dicts {'x', 'lengths'} or Batch objects for padded sequences")
         return batch[0], None
     raise TypeError(f"cannot read a calibration batch of type {type(batch).__name__}")
 
@@ -228,7 +236,8 @@ def calibrate(model: nn.Module, batches: Iterable[Any], max_samples: int = 1_000
     Args:
         model: a task model with an lstmlite LSTM/GRU as ``model.rnn`` (or the layer).
         batches: model inputs: tensors, the trainer's ``Batch`` objects (``.x``,
-            ``.lengths``), dicts with ``"x"``/``"lengths"``, or tuples ``(x, ...)``.
+            ``.lengths``), dicts with ``"x"``/``"lengths"``, or tuples ``(x, ...)``
+            (only x is read: every step counts, padding too; a warning says so).
         max_samples: cap on the values kept per statistic for the percentiles.
 
     Returns the JSON-serialisable dict described in the module docstring.
