@@ -36,7 +36,8 @@ def test_header_compiles_standalone(tmp_path, header):
 
 @pytest.fixture(scope="module")
 def lsl_file(tmp_path_factory) -> Path:
-    """A two-layer int8 LSTM classifier with embedding and head, as a .lsl file."""
+    """A two-layer int8 LSTM classifier with embedding and head, as a .lsl file; beside
+    it sparse.lsl (int8-sparse LSTM) and lowrank.lsl (int8 low-rank classifier)."""
     torch = pytest.importorskip("torch")
     from lstmlite.runtime.lsl import spec_from_state_dict, write_lsl
 
@@ -44,8 +45,22 @@ def lsl_file(tmp_path_factory) -> Path:
     lstm = torch.nn.LSTM(8, 12, num_layers=2, batch_first=True)
     spec = spec_from_state_dict(lstm.state_dict(), embedding=np.random.rand(20, 8), head_weight=np.random.rand(3, 12),
                                 head_bias=np.zeros(3), head_mode="last")
-    path = tmp_path_factory.mktemp("lsl") / "model.lsl"
+    folder = tmp_path_factory.mktemp("lsl")
+    path = folder / "model.lsl"
     write_lsl(spec, weights="int8", path=path)
+    # the sparse and low-rank forms keep index tensors and factors past the tables
+    from lstmlite.compress import LowRankConfig, WeightQuantConfig, compress_
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.runtime.bench import prune_blocks
+    from lstmlite.runtime.lsl import spec_from_module
+
+    pruned = torch.nn.LSTM(20, 32, batch_first=True)
+    prune_blocks(pruned, 0.75)
+    write_lsl(spec_from_module(pruned), weights="int8-sparse", path=folder / "sparse.lsl")
+    low = SequenceClassifier(input_size=12, hidden_size=32, n_classes=3).eval()
+    compress_(low, LowRankConfig(rank=4))
+    compress_(low, WeightQuantConfig(bits=8))
+    write_lsl(spec_from_module(low), path=folder / "lowrank.lsl")
     return path
 
 
@@ -54,7 +69,8 @@ def _build_and_run(tmp_path: Path, flags: list[str], lsl_file: Path) -> subproce
     sources = [str(ROOT / "tests" / "c" / "test_core.c"), *map(str, CORE_SOURCES)]
     result = _gcc([*STRICT, *flags, "-I", str(RUNTIME), *sources, "-lm", "-o", str(exe)], tmp_path)
     assert result.returncode == 0, result.stderr
-    return subprocess.run([str(exe), str(lsl_file)], capture_output=True, text=True, timeout=300)
+    files = [str(lsl_file), str(lsl_file.parent / "sparse.lsl"), str(lsl_file.parent / "lowrank.lsl")]
+    return subprocess.run([str(exe), *files], capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.parametrize("flags", [["-O2"], ["-O2", "-DLSL_NO_SIMD"]], ids=["simd", "portable-only"])
