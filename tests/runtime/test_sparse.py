@@ -250,3 +250,33 @@ def test_corrupt_sparse_files_raise_errors_never_crash(pruned_lstm):
         except (rt.RuntimeError_, ValueError):
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0 and sum(outcomes.values()) == 300
+
+
+def test_a_row_with_repeated_block_columns_is_refused_by_both_readers(pruned_lstm):
+    from lstmlite.runtime.lsl import LslFormatError
+
+    spec = spec_from_module(pruned_lstm)
+    data = bytearray(write_lsl(spec, weights="int8-sparse"))
+    rowptr, bcol, _ = block_csr(quantize_rows(pruned_lstm.weight_hh_l0.detach().numpy()).q)
+    first_row = next(r for r in range(len(rowptr) - 1) if rowptr[r + 1] - rowptr[r] >= 2)
+    b = int(rowptr[first_row])
+    needle = bcol.astype("<u2").tobytes()  # the bcol tensor as stored
+    at = bytes(data).find(needle)
+    assert at > 0
+    data[at + 2 * (b + 1):at + 2 * (b + 2)] = data[at + 2 * b:at + 2 * (b + 1)]  # column b+1 := column b
+    with pytest.raises(LslFormatError, match="increase"):
+        read_lsl(bytes(data))
+    with pytest.raises(rt.RuntimeError_):
+        rt.Engine(bytes(data))
+
+
+def test_a_very_wide_sparse_matrix_with_few_blocks_multiplies_right():
+    """2,048 windows, most of them empty: each row's cursor must skip the empty ones."""
+    q = np.zeros((4, 262_144), np.int8)
+    q[:, ::40_000] = 1
+    q[2, 5] = -3
+    rowptr, bcol, values = block_csr(q)
+    x = np.random.default_rng(0).standard_normal((1, q.shape[1])).astype(np.float32)
+    y = np.zeros((1, 4), np.float32)
+    _lsl.matmul_sparse(rowptr, bcol, values, np.ones(4, np.float32), _lsl.ACT_FLOAT, q.shape[1], x, y)
+    assert rel_err(y, x.astype(np.float64) @ q.T.astype(np.float64)) < 1e-6

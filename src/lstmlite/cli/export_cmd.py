@@ -92,7 +92,7 @@ def _export_lsl(args: argparse.Namespace) -> Path:
 
     from ..io import load_run
     from ..runtime import export_lsl, load, spec_from_module
-    from ..runtime.lsl import has_int8
+    from ..runtime.lsl import has_int8, rounds_float_weights
 
     out = Path(args.out)
     path = out if out.suffix == ".lsl" else out / "model.lsl"
@@ -109,11 +109,12 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     got = engine.run(x)
     error = float(np.max(np.abs(got.reshape(expected.shape) - expected)))
     print(f"native runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
-    stored = engine.info["layers"][0]["weights"]
-    if stored != "fp32" and not has_int8(spec_from_module(model)):
-        # the export itself rounded a float model to int8: the difference is that rounding
-        print(f"(the run is not quantized: {stored} weights were rounded at export, so the difference includes "
-              "that rounding and is not held to --tolerance; quantize the run first, e.g. "
+    spec = spec_from_module(model)
+    weights = args.weights or ("int8" if has_int8(spec) else "fp32")  # export_lsl's default
+    if rounds_float_weights(spec, weights):
+        # the export itself rounded float matrices to int8: the difference is that rounding
+        print(f"(float weights of the run were rounded to {weights} at export, so the difference includes that "
+              "rounding and is not held to --tolerance; quantize the whole run first, e.g. "
               "`lstmlite compress RUN --recipe int8`, for an exact check)")
     else:
         _enforce(written, error, args.tolerance)

@@ -38,7 +38,7 @@ import numpy as np
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError",
     "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "read_lsl", "has_int8",
-    "WEIGHT_FORMS", "block_csr", "block_density", "LowRankTensor",
+    "WEIGHT_FORMS", "block_csr", "block_density", "LowRankTensor", "rounds_float_weights",
 ]
 
 FILE_VERSION = 2  # the newest this module writes and reads; dense files are written as 1
@@ -498,6 +498,25 @@ def has_int8(spec: ModelSpec) -> bool:
     return any(isinstance(t, QTensor) for t in tensors)
 
 
+def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
+    """Whether ``write_lsl(spec, weights)`` rounds any float matrix to int8 -- then the
+    file computes something slightly other than the model (by that rounding), rather
+    than exactly what the model computes.
+
+    Example:
+        >>> import torch
+        >>> spec = spec_from_module(torch.nn.LSTM(2, 4, batch_first=True))
+        >>> rounds_float_weights(spec, "fp32"), rounds_float_weights(spec, "int8")
+        (False, True)
+    """
+    if weights == "fp32":
+        return False
+    tensors = [spec.embedding, spec.head_weight]
+    tensors += [t for layer in spec.layers for d in layer.directions for n, t in d.items() if n.startswith("w_")]
+    tensors += [f for t in tensors if isinstance(t, LowRankTensor) for f in t]
+    return any(isinstance(t, np.ndarray) and t.ndim == 2 for t in tensors)
+
+
 def _as_tensor(t: Tensor, quantize: bool) -> Tensor:
     if isinstance(t, LowRankTensor):  # each factor quantized per row on its own
         return LowRankTensor(_as_tensor(t.u, quantize), _as_tensor(t.v, quantize))
@@ -631,6 +650,8 @@ def _dense_from_blocks(name: str, shape: tuple[int, int], arrays: dict[str, np.n
     bcol = bcol[:blocks].astype(np.int64)
     if np.any(bcol >= n_bcols):
         raise LslFormatError(f"sparse tensor {name}: a block column lies outside the matrix")
+    if np.any((np.diff(bcol) <= 0) & (row_of[1:] == row_of[:-1])):
+        raise LslFormatError(f"sparse tensor {name}: a row's block columns do not increase strictly")
     dense = np.zeros((rows, n_bcols, SPARSE_BLOCK), np.int8)
     dense[row_of, bcol] = values.reshape(-1, SPARSE_BLOCK)
     dense = dense.reshape(rows, -1)

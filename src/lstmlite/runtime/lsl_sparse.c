@@ -52,12 +52,32 @@ static int csr_ok(int32_t rows, int32_t cols, const lsl_csr *c, const int8_t *va
     return 1;
 }
 
+/* The blocks of row r in window w: those from *cur on (its first block past earlier
+ * windows) whose column lies in w. Each row's columns increase strictly (csr_ok), so
+ * they are one run; *cur moves past it. Walking the windows in order with one cursor
+ * per row visits every block once: O(blocks + segments), however wide the matrix. */
+static int32_t run_in_window(const lsl_csr *c, int32_t r, int32_t *cur, int32_t w) {
+    const int32_t end = rp(c, r + 1);
+    int32_t n = 0;
+    while (*cur < end && bc(c, *cur) / WIN_BLOCKS == w) {
+        ++*cur;
+        ++n;
+    }
+    return n;
+}
+
+/* Start each row of panel p at its first block; returns the panel's row count. */
+static int32_t panel_cursors(int32_t rows, const lsl_csr *c, int32_t p, int32_t cur[LSL_PANEL]) {
+    int32_t i, n = rows - p * LSL_PANEL < LSL_PANEL ? rows - p * LSL_PANEL : LSL_PANEL;
+    for (i = 0; i < n; ++i) cur[i] = rp(c, p * LSL_PANEL + i);
+    return n;
+}
+
 /* Slots of segment (panel p, window w): the most blocks any of its rows has there. */
-static int32_t segment_slots(int32_t rows, const lsl_csr *c, int32_t p, int32_t w) {
-    int32_t r, n = 0;
-    for (r = p * LSL_PANEL; r < rows && r < (p + 1) * LSL_PANEL; ++r) {
-        int32_t b, k = 0;
-        for (b = rp(c, r); b < rp(c, r + 1); ++b) k += bc(c, b) / WIN_BLOCKS == w;
+static int32_t segment_slots(const lsl_csr *c, int32_t p, int32_t w, int32_t n_rows, int32_t cur[LSL_PANEL]) {
+    int32_t i, n = 0;
+    for (i = 0; i < n_rows; ++i) {
+        const int32_t k = run_in_window(c, p * LSL_PANEL + i, &cur[i], w);
         n = k > n ? k : n;
     }
     return n;
@@ -70,9 +90,11 @@ static size_t layout(int32_t rows, int32_t kpad, const lsl_csr *c, size_t *seg_t
                      size_t *seg_data, size_t *scale_off, size_t *wsum_off) {
     const int32_t panels = lsl_panels(rows), nwin = windows_of(kpad);
     size_t data = 0, padded_rows = (size_t)panels * LSL_PANEL;
-    int32_t p, w;
-    for (p = 0; p < panels; ++p)
-        for (w = 0; w < nwin; ++w) data += segment_bytes(segment_slots(rows, c, p, w));
+    int32_t p, w, cur[LSL_PANEL];
+    for (p = 0; p < panels; ++p) {
+        const int32_t n_rows = panel_cursors(rows, c, p, cur);
+        for (w = 0; w < nwin; ++w) data += segment_bytes(segment_slots(c, p, w, n_rows, cur));
+    }
     *seg_table = lsl_round_up(sizeof(lsl_sparse_hdr), LSL_ALIGN);
     *seg_data = lsl_round_up(*seg_table + (size_t)panels * nwin * 2 * sizeof(int32_t), LSL_ALIGN);
     *scale_off = lsl_round_up(*seg_data + data, LSL_ALIGN);
@@ -114,27 +136,31 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
     hdr->seg_offset = (int32_t)seg_table;
     table = (int32_t *)(base + seg_table);
     pos = seg_data;
-    for (p = 0; p < panels; ++p)
+    for (p = 0; p < panels; ++p) {
+        int32_t cur[LSL_PANEL], start[LSL_PANEL];
+        const int32_t n_rows = panel_cursors(rows, csr, p, cur);
         for (w = 0; w < nwin; ++w) {
-            const int32_t n = segment_slots(rows, csr, p, w);
-            unsigned char *idx = base + pos, *wts = idx + (size_t)64 * ((n + 3) / 4);
+            int32_t n, lane;
+            unsigned char *idx, *wts;
+            memcpy(start, cur, sizeof(start));
+            n = segment_slots(csr, p, w, n_rows, cur); /* moves cur past window w */
+            idx = base + pos;
+            wts = idx + (size_t)64 * ((n + 3) / 4);
             table[2 * (p * nwin + w)] = (int32_t)pos;
             table[2 * (p * nwin + w) + 1] = n;
             hdr->slots += n;
-            for (r = p * LSL_PANEL; r < rows && r < (p + 1) * LSL_PANEL; ++r) {
-                const int32_t lane = r - p * LSL_PANEL;
+            for (lane = 0; lane < n_rows; ++lane) {
                 int32_t b, s = 0;
-                for (b = rp(csr, r); b < rp(csr, r + 1); ++b) {
+                for (b = start[lane]; b < cur[lane]; ++b, ++s) {
                     const int32_t col = bc(csr, b);
-                    if (col / WIN_BLOCKS != w) continue;
                     /* lane's word of group s/4, byte s%4: the window-local block */
                     idx[(size_t)64 * (s / 4) + 4 * lane + s % 4] = (unsigned char)(col % WIN_BLOCKS);
                     memcpy(wts + (size_t)64 * s + 4 * lane, values + 4 * (size_t)b, 4);
-                    ++s;
                 }
             }
             pos += segment_bytes(n);
         }
+    }
 
     sc = (float *)(base + scale_off);
     ws = (int32_t *)(base + wsum_off);

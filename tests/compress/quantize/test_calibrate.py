@@ -175,7 +175,7 @@ def test_tuple_batches_warn_that_their_lengths_are_not_read(caplog):
     model = SequenceClassifier(input_size=4, hidden_size=6, n_classes=3)
     x = torch.randn(2, 5, 4)
     with caplog.at_level("WARNING", logger="lstmlite.compress.quantize.calibrate"):
-        from_tuple = calibrate(model, [(x, torch.tensor([5, 2]))])
-    assert "only its first item" in caplog.text
-    assert from_tuple["steps"] == 10  # every step, padding included, as the warning says
+        from_tuple = calibrate(model, [(x, torch.tensor([5, 2]))] * 3)
+    assert caplog.text.count("only their first item") == 1  # once per call, not per batch
+    assert from_tuple["steps"] == 30  # every step, padding included, as the warning says
     assert calibrate(model, [{"x": x, "lengths": torch.tensor([5, 2])}])["steps"] == 7

@@ -221,11 +221,6 @@ def _split_batch(batch: Any) -> tuple[Tensor, Tensor | None]:
     if isinstance(batch, dict):
         return batch["x"], batch.get("lengths")
     if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
-        if len(batch) > 1:
-            # (x, y) and (x, lengths) look alike, so a tuple's other items are not read:
-            # padded steps would be calibrated as data. Say so rather than guess.
-            log.warning("calibration batch is a tuple: only its first item (x) is used and every step is "
-                        "calibrated; pass dicts {'x', 'lengths'} or Batch objects for padded sequences")
         return batch[0], None
     raise TypeError(f"cannot read a calibration batch of type {type(batch).__name__}")
 
@@ -257,6 +252,7 @@ def calibrate(model: nn.Module, batches: Iterable[Any], max_samples: int = 1_000
         captured.append((x_in, kwargs.get("lengths", args[2] if len(args) > 2 else None)))
 
     sequences = steps = 0
+    warned = False
     handle = rnn.register_forward_pre_hook(hook, with_kwargs=True)
     was_training = model.training
     model.eval()
@@ -264,6 +260,13 @@ def calibrate(model: nn.Module, batches: Iterable[Any], max_samples: int = 1_000
         with torch.no_grad():
             for batch in batches:
                 x, lengths = _split_batch(batch)
+                if isinstance(batch, (tuple, list)) and len(batch) > 1 and not warned:
+                    # (x, y) and (x, lengths) look alike, so a tuple's other items are not
+                    # read: padded steps would be calibrated as data. Say so, once.
+                    log.warning("calibration batches are tuples: only their first item (x) is used and every "
+                                "step is calibrated; pass dicts {'x', 'lengths'} or Batch objects for padded "
+                                "sequences")
+                    warned = True
                 captured.clear()
                 if model is rnn:
                     rnn(x, lengths=lengths)
