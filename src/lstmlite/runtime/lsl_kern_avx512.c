@@ -499,17 +499,9 @@ AINL T512VNNI void lstm_block_vnni(const int L, const lsl_matrix *w, int32_t hid
         }
     }
     for (; st < 5; ++st) cell_stage(st, pend, pj, c, h);
-    for (p = 0; p < 4; ++p) { /* tile_vnni's epilogue, into registers */
-        const int32_t row0 = p * hidden + j;
-        __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(w->wsum + row0)), 7);
-        __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[0][p], corr));
-        if (L == 3) {
-            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[1][p]));
-            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[2][p]));
-        }
-        v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_loadu_ps(w->scale + row0), _mm512_set1_ps(xs)));
-        gate[p] = _mm512_add_ps(_mm512_loadu_ps(g + row0), v);
-    }
+    for (p = 0; p < 4; ++p) /* tile_vnni's epilogue, into registers */
+        gate[p] = gate_from_sums(L, w, p * hidden + j, acc[0][p], L == 3 ? acc[1][p] : acc[0][p],
+                                 L == 3 ? acc[2][p] : acc[0][p], xs, g);
 }
 
 AINL T512VNNI void lstm_blocks_vnni(const int L, const lsl_matrix *w, int32_t hidden, const uint8_t *u,

@@ -82,4 +82,19 @@ AINL T512 void cell_stage(int st, __m512 *gate, int32_t j, float *c, float *h) {
     }
 }
 
+/* Gate pre-activations of rows row0 .. row0 + 15 from their VNNI sums: the dense
+ * epilogue (offset correction on the first limb a0, the limbs a1, a2 combined when
+ * L == 3, row scale times activation scale xs) added to the input projection g. */
+AINL T512VNNI __m512 gate_from_sums(const int L, const lsl_matrix *w, int32_t row0, __m512i a0, __m512i a1,
+                                    __m512i a2, float xs, const float *g) {
+    const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(w->wsum + row0)), 7);
+    __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(a0, corr));
+    if (L == 3) {
+        v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(a1));
+        v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(a2));
+    }
+    v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_loadu_ps(w->scale + row0), _mm512_set1_ps(xs)));
+    return _mm512_add_ps(_mm512_loadu_ps(g + row0), v);
+}
+
 #endif /* LSTMLITE_LSL_KERN_AVX512_H */

@@ -289,17 +289,8 @@ AINL T512VNNI void lstm_block_sparse(const int L, const lsl_matrix *w, int32_t h
     }
     for (; st < 5; ++st) cell_stage(st, pend, pj, c, h);
     for (q = 0; q < 4; ++q) { /* row1's epilogue, into registers */
-        const int32_t row0 = q * hidden + j;
-        const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(w->wsum + row0)), 7);
-        __m512 v;
-        if (L == 1) acc[0][q] = _mm512_add_epi32(acc[0][q], acc[1][q]);
-        v = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[0][q], corr));
-        if (L == 3) {
-            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[1][q]));
-            v = _mm512_fmadd_ps(v, _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(acc[2][q]));
-        }
-        v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_loadu_ps(w->scale + row0), _mm512_set1_ps(xs)));
-        gate[q] = _mm512_add_ps(_mm512_loadu_ps(g + row0), v);
+        if (L == 1) acc[0][q] = _mm512_add_epi32(acc[0][q], acc[1][q]); /* one limb, two sets */
+        gate[q] = gate_from_sums(L, w, q * hidden + j, acc[0][q], acc[1][q], L == 3 ? acc[2][q] : acc[0][q], xs, g);
     }
 }
 
