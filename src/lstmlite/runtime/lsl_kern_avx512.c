@@ -504,22 +504,6 @@ AINL T512VNNI void lstm_block_vnni(const int L, const lsl_matrix *w, int32_t hid
                                  L == 3 ? acc[2][p] : acc[0][p], xs, g);
 }
 
-AINL T512VNNI void lstm_blocks_vnni(const int L, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
-                                    size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
-    const int32_t blocks = hidden / LSL_PANEL;
-    __m512 gate[4], pend[4];
-    int32_t b, pj = -1;
-    int st;
-    for (st = 0; st < 4; ++st) pend[st] = _mm512_setzero_ps(); /* not read while pj < 0 */
-    for (b = 0; b < blocks; ++b) {
-        int32_t jb = rev ? blocks - 1 - b : b;
-        lstm_block_vnni(L, w, hidden, jb, u, lstride, xs, g, gate, pend, pj, c, h);
-        memcpy(pend, gate, sizeof(gate));
-        pj = jb * LSL_PANEL;
-    }
-    for (st = 0; st < 5; ++st) cell_stage(st, pend, pj, c, h);
-}
-
 /* h is quantized first (all of it: every block reads all of h), so the blocks may
  * overwrite it as they finish. Blocks are walked last to first when `rev`. */
 static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
@@ -528,10 +512,10 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
     float xs;
     if (w->act == LSL_ACT_DYN8) {
         lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-        lstm_blocks_vnni(1, w, hidden, u, 0, xs, g, c, h, rev);
+        lstm_blocks(lstm_block_vnni, 1, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         lsl_avx512_quantize_limbs(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
-        lstm_blocks_vnni(3, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
+        lstm_blocks(lstm_block_vnni, 3, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
     }
 }
 

@@ -97,4 +97,31 @@ AINL T512VNNI __m512 gate_from_sums(const int L, const lsl_matrix *w, int32_t ro
     return _mm512_add_ps(_mm512_loadu_ps(g + row0), v);
 }
 
+/* One block of 16 hidden units of a fused single-stream LSTM step: its four gates'
+ * products into gate[], the previous block's (pend, units pj..) cell update spread over
+ * them. The dense and the sparse W_hh each have one. */
+typedef void (*lsl_lstm_block_fn)(const int L, const lsl_matrix *w, int32_t hidden, int32_t jb, const uint8_t *u,
+                                  size_t lstride, float xs, const float *g, __m512 *gate, __m512 *pend, int32_t pj,
+                                  float *c, float *h);
+
+/* The blocks of a fused step in panel order (or reversed: `rev`, see lsl_internal.h),
+ * each block's cell update finished during the next one's products; always inlined,
+ * so `block` is a constant and gets inlined too. */
+AINL T512VNNI void lstm_blocks(lsl_lstm_block_fn block, const int L, const lsl_matrix *w, int32_t hidden,
+                               const uint8_t *u, size_t lstride, float xs, const float *g, float *c, float *h,
+                               int rev) {
+    const int32_t blocks = hidden / LSL_PANEL;
+    __m512 gate[4], pend[4];
+    int32_t b, pj = -1;
+    int st;
+    for (st = 0; st < 4; ++st) pend[st] = _mm512_setzero_ps(); /* not read while pj < 0 */
+    for (b = 0; b < blocks; ++b) {
+        const int32_t jb = rev ? blocks - 1 - b : b;
+        block(L, w, hidden, jb, u, lstride, xs, g, gate, pend, pj, c, h);
+        for (st = 0; st < 4; ++st) pend[st] = gate[st];
+        pj = jb * LSL_PANEL;
+    }
+    for (st = 0; st < 5; ++st) cell_stage(st, pend, pj, c, h);
+}
+
 #endif /* LSTMLITE_LSL_KERN_AVX512_H */

@@ -294,22 +294,6 @@ AINL T512VNNI void lstm_block_sparse(const int L, const lsl_matrix *w, int32_t h
     }
 }
 
-AINL T512VNNI void lstm_blocks_sparse(const int L, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
-                                      size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
-    const int32_t blocks = hidden / LSL_PANEL;
-    __m512 gate[4], pend[4];
-    int32_t b, pj = -1;
-    int st;
-    for (st = 0; st < 4; ++st) pend[st] = _mm512_setzero_ps(); /* not read while pj < 0 */
-    for (b = 0; b < blocks; ++b) {
-        const int32_t jb = rev ? blocks - 1 - b : b;
-        lstm_block_sparse(L, w, hidden, jb, u, lstride, xs, g, gate, pend, pj, c, h);
-        for (st = 0; st < 4; ++st) pend[st] = gate[st];
-        pj = jb * LSL_PANEL;
-    }
-    for (st = 0; st < 5; ++st) cell_stage(st, pend, pj, c, h);
-}
-
 /* h is quantized first, as the unfused path does (rows of whole windows, padded), so
  * the blocks may overwrite it as they finish. */
 T512VNNI void lsl_avx512_lstm_step1_sparse(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
@@ -319,10 +303,10 @@ T512VNNI void lsl_avx512_lstm_step1_sparse(const lsl_matrix *w, int32_t hidden, 
     float xs;
     if (w->act == LSL_ACT_DYN8) {
         lsl_avx512_quantize_rows(1, hidden, upad, h, hidden, u, &xs);
-        lstm_blocks_sparse(1, w, hidden, u, 0, xs, g, c, h, rev);
+        lstm_blocks(lstm_block_sparse, 1, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         lsl_avx512_quantize_limbs(1, hidden, upad, h, hidden, u, (size_t)upad, &xs);
-        lstm_blocks_sparse(3, w, hidden, u, (size_t)upad, xs, g, c, h, rev);
+        lstm_blocks(lstm_block_sparse, 3, w, hidden, u, (size_t)upad, xs, g, c, h, rev);
     }
 }
 
