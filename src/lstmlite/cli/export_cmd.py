@@ -92,7 +92,8 @@ def _export_lsl(args: argparse.Namespace) -> Path:
 
     from ..io import load_run
     from ..runtime import export_lsl, load, spec_from_module
-    from ..runtime.lsl import has_int8, rounds_float_weights
+    from ..runtime.loading import _default_weights
+    from ..runtime.lsl import rounds_float_weights
 
     out = Path(args.out)
     path = out if out.suffix == ".lsl" else out / "model.lsl"
@@ -110,7 +111,7 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     error = float(np.max(np.abs(got.reshape(expected.shape) - expected)))
     print(f"native runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
     spec = spec_from_module(model)
-    weights = args.weights or ("int8" if has_int8(spec) else "fp32")  # export_lsl's default
+    weights = _default_weights(spec, args.weights)  # what export_lsl wrote
     if rounds_float_weights(spec, weights):
         # the export itself rounded float matrices to int8: the difference is that rounding
         print(f"(float weights of the run were rounded to {weights} at export, so the difference includes that "

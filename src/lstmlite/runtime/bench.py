@@ -118,9 +118,11 @@ def prune_blocks(module, sparsity: float) -> None:
 
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    if sparsity == 0.0:
+        return
     with torch.no_grad():
         for _, weight in module.named_parameters():
-            if weight.ndim == 2 and sparsity > 0:
+            if weight.ndim == 2:
                 weight.mul_(block_mask(weight, sparsity, (1, 4)).to(weight.dtype))
 
 
@@ -340,16 +342,9 @@ LSTMLITE_FORMS = {
 }
 
 
-def _lstmlite_runner(engine: str, module, batch: int, factors: dict | None) -> Runner:
-    if engine not in LSTMLITE_FORMS:
-        raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
-    weights, activations = LSTMLITE_FORMS[engine]
-    return _lstmlite(module, batch, weights, activations, factors)
-
-
 def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: dict | None = None) -> Runner:
-    if engine.startswith("lstmlite-"):
-        return _lstmlite_runner(engine, module, batch, factors)
+    if engine in LSTMLITE_FORMS:
+        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors)
     if engine == "torch-fp32":
         return _torch(module, batch, quantized=False)
     if engine == "torch-dynamic-int8":

@@ -129,6 +129,11 @@ def _blocks(q: np.ndarray) -> np.ndarray:
     return padded.reshape(rows, -1, SPARSE_BLOCK)
 
 
+def _kept_blocks(q: np.ndarray) -> np.ndarray:
+    """(rows, ceil(cols / 4)) flags: which (1, 4) blocks of int8 codes hold a non-zero."""
+    return np.any(_blocks(np.asarray(q, np.int8)) != 0, axis=2)
+
+
 def block_density(q: np.ndarray) -> float:
     """Fraction of the (1, 4) blocks of int8 codes ``q`` (rows, cols) holding a non-zero.
 
@@ -136,8 +141,8 @@ def block_density(q: np.ndarray) -> float:
         >>> block_density(np.array([[1, 0, 0, 0, 0, 0, 0, 0]], np.int8))
         0.5
     """
-    blocks = _blocks(np.asarray(q, np.int8))
-    return float(np.any(blocks != 0, axis=2).mean()) if blocks.size else 0.0
+    kept = _kept_blocks(q)
+    return float(kept.mean()) if kept.size else 0.0
 
 
 def block_csr(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -155,7 +160,7 @@ def block_csr(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     blocks = _blocks(np.asarray(q, np.int8))
     if blocks.shape[1] > 65536:
         raise ValueError(f"the sparse form takes at most {65536 * SPARSE_BLOCK} columns, got {q.shape[1]}")
-    kept = np.any(blocks != 0, axis=2)
+    kept = np.any(blocks != 0, axis=2)  # _kept_blocks, without padding q twice
     rowptr = np.zeros(len(kept) + 1, np.int32)
     np.cumsum(kept.sum(axis=1), out=rowptr[1:])
     rows, cols = np.nonzero(kept)  # row-major order: each row's blocks by column
@@ -166,7 +171,7 @@ def block_csr(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _sparse_pays(q: np.ndarray) -> bool:
     """Whether the sparse form of int8 codes is smaller than the dense one."""
-    blocks = int(np.any(_blocks(q) != 0, axis=2).sum())
+    blocks = int(_kept_blocks(q).sum())
     return SPARSE_BLOCK * blocks + 4 * (q.shape[0] + 1) + 2 * max(blocks, 1) < q.size
 
 
@@ -490,12 +495,17 @@ def _codes_match(name: str, value: QTensor, effective: Any) -> bool:
     return False
 
 
+def _weight_matrices(spec: ModelSpec) -> list[Tensor]:
+    """Every weight matrix of a spec as stored: embedding, head, the recurrent ones, and
+    the factors of low-rank ones (absent parts are None)."""
+    tensors = [spec.embedding, spec.head_weight]
+    tensors += [t for layer in spec.layers for d in layer.directions for n, t in d.items() if n.startswith("w_")]
+    return tensors + [f for t in tensors if isinstance(t, LowRankTensor) for f in t]
+
+
 def has_int8(spec: ModelSpec) -> bool:
     """Whether any matrix of the spec is already int8 (a quantized model)."""
-    tensors = [spec.embedding, spec.head_weight]
-    tensors += [t for layer in spec.layers for d in layer.directions for t in d.values()]
-    tensors += [f for t in tensors if isinstance(t, LowRankTensor) for f in t]
-    return any(isinstance(t, QTensor) for t in tensors)
+    return any(isinstance(t, QTensor) for t in _weight_matrices(spec))
 
 
 def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
@@ -509,12 +519,7 @@ def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
         >>> rounds_float_weights(spec, "fp32"), rounds_float_weights(spec, "int8")
         (False, True)
     """
-    if weights == "fp32":
-        return False
-    tensors = [spec.embedding, spec.head_weight]
-    tensors += [t for layer in spec.layers for d in layer.directions for n, t in d.items() if n.startswith("w_")]
-    tensors += [f for t in tensors if isinstance(t, LowRankTensor) for f in t]
-    return any(isinstance(t, np.ndarray) and t.ndim == 2 for t in tensors)
+    return weights != "fp32" and any(isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
 
 
 def _as_tensor(t: Tensor, quantize: bool) -> Tensor:

@@ -193,6 +193,7 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     tensor_view t, s;
     size_t bytes;
     void *buf;
+    float *src;
     int rc = find(v, name, &t);
     if (rc < 0) return rc;
     if (rc == 0 || t.ndim != 2 || t.dims[0] != (uint32_t)rows || t.dims[1] != (uint32_t)cols) return LSL_ERR_FORMAT;
@@ -201,39 +202,21 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     if (t.dtype != LSL_F32 && t.dtype != LSL_I8) return LSL_ERR_FORMAT;
     bytes = lsl_matrix_packed_bytes(rows, cols, (int32_t)t.dtype, act);
     if (bytes == 0) return LSL_ERR_FORMAT;
-    buf = lsl_take(a, bytes);
     if (t.dtype == LSL_I8 && (rc = find_scale(v, name, rows, &s)) != LSL_OK) return rc;
+    /* Both passes take the same: the packed matrix, then an aligned copy of what the
+     * packer reads (the scales, or the float values: they may sit unaligned in the file). */
+    buf = lsl_take(a, bytes);
+    src = (float *)lsl_take(a, lsl_fl(t.dtype == LSL_I8 ? (size_t)rows : (size_t)rows * cols));
     if (!a->base) return LSL_OK; /* sizing pass */
-    if (!buf) return LSL_ERR_BUFFER;
+    if (!buf || !src) return LSL_ERR_BUFFER;
     if (t.dtype == LSL_I8) {
-        /* the scales may sit unaligned in the file: copy them out first */
-        float *scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
-        if (!scale) return LSL_ERR_BUFFER;
-        memcpy(scale, s.data, (size_t)rows * sizeof(float));
-        rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, t.data, scale, buf, bytes);
+        memcpy(src, s.data, (size_t)rows * sizeof(float));
+        rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, t.data, src, buf, bytes);
     } else {
-        float *tmp = (float *)lsl_take(a, lsl_fl((size_t)rows * cols));
-        if (!tmp) return LSL_ERR_BUFFER;
-        memcpy(tmp, t.data, (size_t)rows * cols * sizeof(float));
-        rc = lsl_matrix_pack(m, rows, cols, LSL_F32, act, tmp, NULL, buf, bytes);
+        memcpy(src, t.data, (size_t)rows * cols * sizeof(float));
+        rc = lsl_matrix_pack(m, rows, cols, LSL_F32, act, src, NULL, buf, bytes);
     }
     return rc == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
-}
-
-/* The sizing pass reserves the same temporaries as the filling pass. */
-static size_t matrix_temp_bytes(const file_view *v, const char *name, int32_t rows, int32_t cols) {
-    tensor_view t;
-    if (find(v, name, &t) != 1) return 0;
-    /* sparse matrices take their scale copy inside load_sparse */
-    if (t.dtype == LSL_I8_SPARSE) return 0;
-    return t.dtype == LSL_I8 ? lsl_fl((size_t)rows) : lsl_fl((size_t)rows * cols);
-}
-
-/* load_stored_matrix plus, in the sizing pass, the temporaries the filling pass takes. */
-static int load_sized(const file_view *v, lsl_arena *a, const char *name, int32_t rows, int32_t cols, int32_t act,
-                      lsl_matrix *m) {
-    if (!a->base) a->used += matrix_temp_bytes(v, name, rows, cols);
-    return load_stored_matrix(v, a, name, rows, cols, act, m);
 }
 
 /* Load matrix `name` (rows x cols): stored whole as NAME, or low-rank as NAME.u (rows x
@@ -245,16 +228,16 @@ static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32
     lsl_matrix *factors;
     int32_t rank;
     int rc = find(v, name, &t);
-    if (rc != 0) return rc < 0 ? rc : load_sized(v, a, name, rows, cols, act, m);
+    if (rc != 0) return rc < 0 ? rc : load_stored_matrix(v, a, name, rows, cols, act, m);
     sprintf(sub, "%s.v", name);
     if ((rc = find(v, sub, &t)) <= 0) return rc < 0 ? rc : LSL_ERR_FORMAT;
     if (t.ndim != 2 || t.dims[0] < 1 || t.dims[0] > (1u << 20)) return LSL_ERR_FORMAT;
     rank = (int32_t)t.dims[0];
     factors = (lsl_matrix *)lsl_take(a, 2 * sizeof(lsl_matrix));
     if (a->base && !factors) return LSL_ERR_BUFFER;
-    if ((rc = load_sized(v, a, sub, rank, cols, act, factors ? &factors[0] : NULL)) != LSL_OK) return rc;
+    if ((rc = load_stored_matrix(v, a, sub, rank, cols, act, factors ? &factors[0] : NULL)) != LSL_OK) return rc;
     sprintf(sub, "%s.u", name);
-    if ((rc = load_sized(v, a, sub, rows, rank, act, factors ? &factors[1] : NULL)) != LSL_OK) return rc;
+    if ((rc = load_stored_matrix(v, a, sub, rows, rank, act, factors ? &factors[1] : NULL)) != LSL_OK) return rc;
     if (!a->base) return LSL_OK; /* sizing pass */
     return lsl_matrix_lowrank(m, factors) == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
 }

@@ -160,18 +160,14 @@ size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
         size_t a = lsl_matmul_bytes(&f[0], m), b = lsl_matmul_bytes(&f[1], m);
         return lowrank_tmp_bytes(w, m) + (a > b ? a : b);
     }
-    if (w->dtype == LSL_I8_SPARSE) {
-        /* DYN8: u8 rows of whole windows; ACT_FLOAT: three limb planes of them (VNNI) */
-        size_t planes = w->act == LSL_ACT_FLOAT ? 3 : 1;
-        return lsl_round_up(planes * (size_t)m * (size_t)lsl_sparse_upad(w->kpad), LSL_ALIGN) +
-               lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
+    if (w->dtype != LSL_I8 && w->dtype != LSL_I8_SPARSE) return 0;
+    {
+        /* DYN8: one u8 row per activation row; ACT_FLOAT: three (the 24-bit limbs); plus
+         * a scale per row. The sparse kernels read whole 128-byte windows of each row. */
+        const size_t planes = w->act == LSL_ACT_FLOAT ? 3 : 1;
+        const size_t width = (size_t)(w->dtype == LSL_I8_SPARSE ? lsl_sparse_upad(w->kpad) : w->kpad);
+        return lsl_round_up(planes * (size_t)m * width, LSL_ALIGN) + lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
     }
-    if (w->dtype != LSL_I8) return 0;
-    /* DYN8: one u8 row per activation row; ACT_FLOAT: three (the 24-bit limbs). */
-    if (w->act == LSL_ACT_FLOAT)
-        return lsl_round_up((size_t)m * (size_t)w->kpad * 3, LSL_ALIGN) +
-               lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
-    return lsl_round_up((size_t)m * (size_t)w->kpad, LSL_ALIGN) + lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
 }
 
 /* The internal entry: no argument checks beyond what the caller guarantees. */
@@ -189,23 +185,16 @@ int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m
     }
     if (w->dtype == LSL_F32) {
         kern->gemm_f32(w, m, x, ldx, y, ldy, rev);
-    } else if (w->dtype == LSL_I8_SPARSE) {
-        if (w->act == LSL_ACT_FLOAT) {
-            kern->gemm_sparse_i8(w, m, x, ldx, y, ldy, rev, work);
-        } else {
-            const int32_t upad = lsl_sparse_upad(w->kpad);
-            uint8_t *u = (uint8_t *)work;
-            float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)upad, LSL_ALIGN));
-            kern->quantize_rows(m, w->cols, upad, x, ldx, u, xs);
-            kern->gemm_sparse_dyn8(w, m, u, upad, xs, y, ldy, rev);
-        }
     } else if (w->act == LSL_ACT_FLOAT) {
-        kern->gemm_i8(w, m, x, ldx, y, ldy, rev, work);
+        (w->dtype == LSL_I8_SPARSE ? kern->gemm_sparse_i8 : kern->gemm_i8)(w, m, x, ldx, y, ldy, rev, work);
     } else {
+        /* activations quantized per row first; the sparse kernels read whole windows */
+        const int sparse = w->dtype == LSL_I8_SPARSE;
+        const int32_t upad = sparse ? lsl_sparse_upad(w->kpad) : w->kpad;
         uint8_t *u = (uint8_t *)work;
-        float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad, LSL_ALIGN));
-        kern->quantize_rows(m, w->cols, w->kpad, x, ldx, u, xs);
-        kern->gemm_dyn8(w, m, u, w->kpad, xs, y, ldy, rev);
+        float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)upad, LSL_ALIGN));
+        kern->quantize_rows(m, w->cols, upad, x, ldx, u, xs);
+        (sparse ? kern->gemm_sparse_dyn8 : kern->gemm_dyn8)(w, m, u, upad, xs, y, ldy, rev);
     }
     return LSL_OK;
 }
