@@ -29,6 +29,7 @@ SOURCES = [
     f"{RUNTIME}/lsl_sparse.c",
     f"{RUNTIME}/lsl_probe.c",
     f"{RUNTIME}/lsl_int.c",
+    f"{RUNTIME}/lsl_parallel.c",
 ]
 
 if sys.platform == "win32":  # MSVC: no target attributes, portable kernels only
@@ -36,7 +37,7 @@ if sys.platform == "win32":  # MSVC: no target attributes, portable kernels only
 else:
     # -ffp-contract=off: the portable kernels must not have FMAs fused in by the
     # compiler on some targets and not others; the SIMD kernels use FMA explicitly.
-    compile_args = ["-O3", "-std=c99", "-fno-strict-aliasing", "-ffp-contract=off", "-fno-math-errno"]
+    compile_args = ["-O3", "-std=c99", "-fno-strict-aliasing", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
 
 setup(
     ext_modules=[
@@ -46,6 +47,7 @@ setup(
             include_dirs=[RUNTIME],
             depends=[f"{RUNTIME}/lsl.h", f"{RUNTIME}/lsl_internal.h", f"{RUNTIME}/lsl_kern_avx512.h"],
             extra_compile_args=compile_args,
+            extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
         )
     ]
 )

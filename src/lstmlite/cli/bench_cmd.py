@@ -41,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rank", type=int, default=0,
                         help="replace every weight matrix by its best rank-R approximation U V first (the "
                              "lstmlite engines run the two factors, the peers the product)")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads of torch and ONNX Runtime")
+    parser.add_argument("--threads", type=int, default=1, help="threads per engine: torch and ONNX Runtime intra-op threads (ONNX Runtime without spinning), "
+                             "lstmlite splits a batch over them in sequence mode (default 1)")
     parser.add_argument("--reps", type=int, default=30, help="timed repetitions (medians of >= 30 are quotable)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
     parser.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")

@@ -119,20 +119,24 @@ static int get_buf(PyObject *obj, Py_buffer *view, char fmt, int writable, const
     return 0;
 }
 
-/* run(inputs, lengths, state, out): shapes (B, T, I) float32 or (B, T) int32 tokens;
- * lengths (B,) int32 or None; state float32 with state_floats(B) items or None; out
- * float32 with B * run_out_floats(T) items. */
+/* run(inputs, lengths, state, out[, threads]): shapes (B, T, I) float32 or (B, T) int32
+ * tokens; lengths (B,) int32 or None; state float32 with state_floats(B) items or None;
+ * out float32 with B * run_out_floats(T) items; threads >= 1 splits the batch. */
 static PyObject *Model_run(ModelObject *self, PyObject *args) {
     PyObject *inputs, *lengths_obj, *state_obj, *out_obj;
     Py_buffer in = {0}, len = {0}, st = {0}, out = {0};
-    int has_len = 0, has_state = 0, rc = LSL_OK, tokens;
+    int has_len = 0, has_state = 0, rc = LSL_OK, tokens, threads = 1;
     Py_ssize_t batch, steps;
     size_t need, raw_bytes;
     void *raw = NULL, *work;
     const lsl_model *m;
     if (!model_ready(self)) return NULL;
     m = self->model;
-    if (!PyArg_ParseTuple(args, "OOOO", &inputs, &lengths_obj, &state_obj, &out_obj)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOOO|i", &inputs, &lengths_obj, &state_obj, &out_obj, &threads)) return NULL;
+    if (threads < 1 || threads > LSL_MAX_THREADS) {
+        PyErr_Format(PyExc_ValueError, "threads must be in [1, %d], got %d", LSL_MAX_THREADS, threads);
+        return NULL;
+    }
     tokens = m->embedding.num > 0;
     if (get_buf(inputs, &in, tokens ? 'i' : 'f', 0, tokens ? "token ids" : "inputs") < 0) return NULL;
     if (in.ndim != (tokens ? 2 : 3) || (!tokens && in.shape[2] != lsl_model_input_size(m))) {
@@ -166,7 +170,7 @@ static PyObject *Model_run(ModelObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "out has the wrong size");
         goto fail;
     }
-    need = lsl_model_run_bytes(m, (int32_t)batch, (int32_t)steps);
+    need = lsl_model_run_parallel_bytes(m, (int32_t)batch, (int32_t)steps, threads);
     if (need == 0) {
         PyErr_SetString(PyExc_ValueError, "batch or sequence too large");
         goto fail;
@@ -178,7 +182,7 @@ static PyObject *Model_run(ModelObject *self, PyObject *args) {
         goto fail;
     }
     Py_BEGIN_ALLOW_THREADS
-    rc = lsl_model_run(m, (int32_t)batch, (int32_t)steps, tokens ? NULL : (const float *)in.buf,
+    rc = lsl_model_run_parallel(m, threads, (int32_t)batch, (int32_t)steps, tokens ? NULL : (const float *)in.buf,
                        tokens ? (const int32_t *)in.buf : NULL, has_len ? (const int32_t *)len.buf : NULL,
                        (float *)out.buf, has_state ? (float *)st.buf : NULL, work, need);
     Py_END_ALLOW_THREADS
@@ -307,7 +311,7 @@ static PyObject *Model_stream(ModelObject *self, PyObject *arg) {
 }
 
 static PyMethodDef Model_methods[] = {
-    {"run", (PyCFunction)Model_run, METH_VARARGS, "run(inputs, lengths, state, out): whole sequences."},
+    {"run", (PyCFunction)Model_run, METH_VARARGS, "run(inputs, lengths, state, out[, threads]): whole sequences, the batch split over threads."},
     {"stream", (PyCFunction)Model_stream, METH_O, "stream(batch) -> Stream: state for `batch` streams."},
     {"state_floats", (PyCFunction)Model_state_floats, METH_O, "floats of state for a batch"},
     {"run_out_floats", (PyCFunction)Model_run_out_floats, METH_O, "output floats per sequence of T steps"},

@@ -192,7 +192,8 @@ def _macs_per_step(cell: str, input_size: int, hidden_size: int, num_layers: int
 Runner = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray], Callable[[], None]]
 
 
-def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict | None = None) -> Runner:
+def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict | None = None,
+              threads: int = 1) -> Runner:
     from .engine import Engine
     from .lsl import LowRankTensor, spec_from_module
 
@@ -200,7 +201,7 @@ def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict 
     for name, (u, v) in (factors or {}).items():  # "weight_hh_l0" -> layer 0, "w_hh"
         kind, layer = name.rsplit("_l", 1)
         spec.layers[int(layer)].directions[0][kind.replace("weight", "w")] = LowRankTensor(u, v)
-    engine = Engine(spec, weights=weights, activations=activations)
+    engine = Engine(spec, weights=weights, activations=activations, threads=threads)
     state = engine.new_state(batch)
     return (engine.run, lambda x_t: engine.step(x_t, state), state.reset)
 
@@ -330,6 +331,9 @@ def _onnxruntime(module, cell: str, batch: int, quantized: bool, threads: int) -
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle ONNX Runtime workers otherwise spin between calls and take the cores the
+        # engines timed next need: with --threads 2 that halved the others' speed.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     h, layers = module.hidden_size, module.num_layers
     names = [f"initial_h{k}" for k in range(layers)] + ([f"initial_c{k}" for k in range(layers)] if cell == "lstm" else [])
@@ -363,7 +367,7 @@ LSTMLITE_FORMS = {
 
 def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: dict | None = None) -> Runner:
     if engine in LSTMLITE_FORMS:
-        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors)
+        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors, threads)
     if engine == "torch-fp32":
         return _torch(module, batch, quantized=False)
     if engine == "torch-dynamic-int8":
@@ -421,7 +425,9 @@ def bench(
             a batch-first torch nn.LSTM/nn.GRU, is given).
         seq_len, batch: T and B of the input.
         engines, modes: what to time (see the module docstring).
-        threads: intra-op threads for torch and ONNX Runtime (lstmlite uses one).
+        threads: intra-op threads of torch and ONNX Runtime (without spinning, so idle
+            workers do not slow the engine timed next); lstmlite splits the batch over
+            as many in whole-sequence runs (streaming steps use one thread each).
         reps, warmup: timed and untimed repetitions; medians need reps >= 30 to be
             quoted in BENCHMARKS.md.
         sparsity: fraction of (1, 4) weight blocks zeroed (:func:`prune_blocks`) before
@@ -493,7 +499,7 @@ def bench(
                     "engine": engine, "input_size": input_size, "hidden_size": hidden_size, "seq_len": seq_len,
                     "batch": batch, "mode": mode, "median_us": round(median, 3),
                     "p90_us": round(float(np.percentile(t_us, 90)), 3),
-                    "cell": cell, "num_layers": num_layers, "threads": 1 if engine.startswith("lstmlite") else threads,
+                    "cell": cell, "num_layers": num_layers, "threads": threads,
                     "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
                     "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
                     "max_rel_err": float(f"{errors[engine]:.3g}"), "sparsity": sparsity, "rank": rank,

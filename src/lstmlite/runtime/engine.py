@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 RuntimeError_ = _lsl.Error  # raised for error codes from C (a ValueError subclass)
 
 ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8}
+# Most threads one run may use (LSL_MAX_THREADS in lsl.h).
+MAX_THREADS = 64
 
 
 def set_isa(name: str) -> None:
@@ -117,9 +119,14 @@ class Engine:
         activations: ``float`` (exact arithmetic on float activations) or ``dynamic``
             (int8 matrices multiply 8-bit activations quantized on the fly per row:
             faster, about 1e-2 relative error, like ONNX Runtime's dynamic int8).
+        threads: threads for :meth:`run`: a batch of B sequences is cut into
+            min(threads, B) chunks run at once (the same result: bit for bit with
+            dynamic activations, within float rounding otherwise).
+            Default 1; streaming (:meth:`step`) always uses one.
     """
 
-    def __init__(self, model: ModelSpec | bytes, weights: str = "fp32", activations: str = "float") -> None:
+    def __init__(self, model: ModelSpec | bytes, weights: str = "fp32", activations: str = "float",
+                 threads: int = 1) -> None:
         if activations not in ACTIVATIONS:
             raise ValueError(f"activations must be one of {sorted(ACTIVATIONS)}, got {activations!r}")
         data = write_lsl(model, weights=weights) if isinstance(model, ModelSpec) else bytes(model)
@@ -135,13 +142,25 @@ class Engine:
         self._fast_run = not self._tokens and not self._windowed and int(self.info["head_mode"]) == 0
         self._in_size = int(self.info["input_size"])
         self._feat = int(self.info["feature_size"])
+        self.threads = threads
+
+    @property
+    def threads(self) -> int:
+        """Threads :meth:`run` splits a batch over (1 to 64)."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= int(value) <= MAX_THREADS:
+            raise ValueError(f"threads must be an integer in [1, {MAX_THREADS}], got {value!r}")
+        self._threads = int(value)
 
     # ----- constructors ------------------------------------------------------------
     @classmethod
-    def from_torch(cls, module: Any, weights: str = "fp32", activations: str = "float") -> "Engine":
+    def from_torch(cls, module: Any, weights: str = "fp32", activations: str = "float", threads: int = 1) -> "Engine":
         """From ``torch.nn.LSTM``/``nn.GRU`` (batch-first inputs), an ``lstmlite.nn``
         layer, or an lstmlite task model (classifier, language model, forecaster)."""
-        return cls(spec_from_module(module), weights=weights, activations=activations)
+        return cls(spec_from_module(module), weights=weights, activations=activations, threads=threads)
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any], *, weights: str = "fp32", activations: str = "float",
@@ -196,7 +215,7 @@ class Engine:
                 and x.dtype == np.float32 and x.ndim == 3 and x.flags.c_contiguous
                 and x.shape[2] == self._in_size and x.shape[0] > 0 and x.shape[1] > 0):
             out = np.empty((x.shape[0], x.shape[1], self._feat), np.float32)
-            self._model.run(x, None, None, out)
+            self._model.run(x, None, None, out, self._threads)
             return out
         arr = self._inputs(x, True)
         single = arr.ndim == (1 if self.vocab_size else 2)
@@ -225,7 +244,7 @@ class Engine:
             state_buf = state.values()
         per = self._model.run_out_floats(steps)
         out = np.empty(batch * per, np.float32)
-        self._model.run(arr, lens, state_buf, out)
+        self._model.run(arr, lens, state_buf, out, self._threads)
         if state is not None:
             state.load(state_buf)
         out = self._shape_run(out, batch, steps, level)

@@ -41,7 +41,7 @@ def _default_weights(spec: ModelSpec, weights: str | None) -> str:
     return weights or ("int8" if has_int8(spec) else "fp32")
 
 
-def load(path: str | Path, weights: str | None = None, activations: str = "float") -> Engine:
+def load(path: str | Path, weights: str | None = None, activations: str = "float", threads: int = 1) -> Engine:
     """An :class:`Engine` from a run dir or a ``.lsl`` file.
 
     Args:
@@ -50,14 +50,15 @@ def load(path: str | Path, weights: str | None = None, activations: str = "float
             mostly-zero (1, 4) blocks of a pruned run skipped); default: int8 when the
             run was quantized, else fp32. Ignored for a .lsl file (it says which).
         activations: ``float`` or ``dynamic`` (see :class:`Engine`).
+        threads: threads a batched :meth:`Engine.run` splits over (see :class:`Engine`).
     """
     path = Path(path)
     if path.is_dir():
         spec = spec_from_run(path)
-        return Engine(spec, weights=_default_weights(spec, weights), activations=activations)
+        return Engine(spec, weights=_default_weights(spec, weights), activations=activations, threads=threads)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run dir or .lsl file")
-    return Engine(path.read_bytes(), activations=activations)
+    return Engine(path.read_bytes(), activations=activations, threads=threads)
 
 
 def export_lsl(run_dir: str | Path, out_path: str | Path, weights: str | None = None) -> Path:

@@ -240,6 +240,24 @@ size_t lsl_model_run_bytes(const lsl_model *model, int32_t batch, int32_t t);
 int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float *x, const int32_t *tokens,
                   const int32_t *lengths, float *out, float *state, void *work, size_t work_bytes);
 
+/** Most threads lsl_model_run_parallel uses (more are capped to this). */
+#define LSL_MAX_THREADS 64
+
+/** Workspace bytes lsl_model_run_parallel needs (one run workspace and state per chunk). */
+size_t lsl_model_run_parallel_bytes(const lsl_model *model, int32_t batch, int32_t t, int32_t threads);
+
+/**
+ * lsl_model_run with the batch cut into min(threads, batch) contiguous chunks run on
+ * their own threads (POSIX threads; serially where the build has none). Same arguments
+ * and the same result as lsl_model_run (bit for bit with dynamic int8 activations; float
+ * kernels may tile a smaller batch differently, a last-bit difference); `work` needs
+ * lsl_model_run_parallel_bytes(model, batch, t, threads) bytes, 64-byte aligned. With
+ * one chunk it is lsl_model_run itself (and needs only lsl_model_run_bytes).
+ */
+int lsl_model_run_parallel(const lsl_model *model, int32_t threads, int32_t batch, int32_t t, const float *x,
+                           const int32_t *tokens, const int32_t *lengths, float *out, float *state, void *work,
+                           size_t work_bytes);
+
 /* ---- streaming -------------------------------------------------------------------- */
 
 /** Workspace bytes lsl_model_step needs for `batch` streams. */

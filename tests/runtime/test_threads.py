@@ -1,0 +1,96 @@
+"""Batched runs split across threads: the same numbers as one thread on every kernel
+level (bit for bit with dynamic int8 activations, whose products are integers; within
+1e-6 in float, where a kernel's tiling of rows can change the last bit), with lengths,
+tokens and a carried state (whose rows are gathered per chunk and scattered back), and
+the torch oracle still matched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite import runtime as rt
+
+from .conftest import rel_err
+from .test_engine import torch_layer, torch_state_vector
+
+# (cell, input, hidden, layers, bidirectional, proj)
+LAYERS = [
+    ("lstm", 13, 37, 1, False, 0),
+    ("gru", 7, 16, 3, True, 0),
+    ("lstm", 6, 20, 2, False, 7),   # projection: h and c blocks have different widths
+    ("lstm", 8, 16, 2, True, 0),
+]
+FORMS = [("fp32", "float"), ("int8", "float"), ("int8", "dynamic")]
+
+
+@pytest.mark.parametrize("cfg", LAYERS, ids=lambda c: f"{c[0]}-l{c[3]}{'-bi' if c[4] else ''}{'-p' if c[5] else ''}")
+@pytest.mark.parametrize("form", FORMS, ids=lambda f: f"{f[0]}-{f[1]}")
+@pytest.mark.parametrize("batch,threads", [(5, 2), (7, 3), (2, 8)])
+def test_threaded_run_equals_one_thread(isa, cfg, form, batch, threads):
+    cell, i, h, layers, bidir, proj = cfg
+    module = torch_layer(cell, i, h, layers, bidir, proj, True)
+    engine = rt.Engine.from_torch(module, weights=form[0], activations=form[1])
+    rng = np.random.default_rng(batch * 10 + threads)
+    x = rng.standard_normal((batch, 9, i)).astype(np.float32)
+    lengths = rng.integers(1, 10, batch)
+    one = engine.run(x, lengths=lengths)
+    whole = engine.run(x)
+    engine.threads = threads
+    many = engine.run(x, lengths=lengths)
+    if form[1] == "dynamic":
+        np.testing.assert_array_equal(many, one)
+        np.testing.assert_array_equal(engine.run(x), whole)
+    else:
+        assert rel_err(many, one) < 1e-6
+        assert rel_err(engine.run(x), whole) < 1e-6
+    # a wrong chunking (rows dropped, swapped or zeroed) would be far off
+    assert np.abs(many).max() > 0.01
+
+
+@pytest.mark.parametrize("cfg", LAYERS[:3], ids=lambda c: f"{c[0]}-l{c[3]}{'-p' if c[5] else ''}")
+def test_threaded_run_carries_each_rows_state(isa, cfg):
+    """Start from a given state and read back the final one: both must be the rows of
+    the caller's state, in the runtime's layout, as torch computes them."""
+    cell, i, h, layers, bidir, proj = cfg
+    module = torch_layer(cell, i, h, layers, bidir, proj, True)
+    batch, steps = 5, 6
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((batch, steps, i)).astype(np.float32)
+    out_size = proj or h
+    d = 2 if bidir else 1
+    h0 = torch.from_numpy(rng.standard_normal((layers * d, batch, out_size)).astype(np.float32))
+    c0 = torch.from_numpy(rng.standard_normal((layers * d, batch, h)).astype(np.float32))
+    init = (h0, c0) if cell == "lstm" else h0
+    with torch.no_grad():
+        ref, final = module(torch.from_numpy(x), init)
+    engine = rt.Engine.from_torch(module, threads=3)
+    state = engine.new_state(batch)
+    state.load(torch_state_vector(init, layers, bidir))
+    got = engine.run(x, state=state)
+    assert rel_err(got, ref.numpy()) < 1e-5
+    assert rel_err(state.values(), torch_state_vector(final, layers, bidir)) < 1e-5
+
+
+def test_threaded_token_model_equals_one_thread(isa):
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(vocab_size=50, embed_dim=8, hidden_size=12, n_classes=4).eval()
+    tokens = np.random.default_rng(0).integers(0, 50, (6, 11)).astype(np.int64)
+    one = rt.Engine.from_torch(model).run(tokens)
+    many = rt.Engine.from_torch(model, threads=4).run(tokens)
+    assert rel_err(many, one) < 1e-6
+    with torch.no_grad():
+        ref = model(torch.from_numpy(tokens)).numpy()
+    assert rel_err(many, ref) < 1e-5
+
+
+@pytest.mark.parametrize("bad", [0, -1, 65, 1.5, True, "2"])
+def test_threads_out_of_range_are_refused(bad):
+    engine = rt.Engine.from_torch(torch.nn.GRU(3, 4, batch_first=True))
+    with pytest.raises(ValueError, match="threads"):
+        engine.threads = bad
+    with pytest.raises(ValueError, match="threads"):
+        rt.Engine.from_torch(torch.nn.GRU(3, 4, batch_first=True), threads=bad)
