@@ -35,7 +35,7 @@ def test_data_list_and_show(capsys):
 def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--data", "digits", "--task", "classify", "--epochs=2", "--model.hidden_size=16",
-                 "--out", str(out), "--no-progress"])
+                 "--train.lr=2e-3", "--out", str(out), "--no-progress"])
     assert code == 0
     for name in ("config.json", "model.safetensors", "metrics.json", "history.json"):
         assert (out / name).exists(), name
@@ -45,6 +45,7 @@ def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
     assert metrics["metric_name"] == "accuracy" and 0.2 < metrics["metric"] <= 1.0  # 10 classes: chance is 0.1
     config = json.loads((out / "config.json").read_text())
     assert config["train"]["epochs"] == 2 and config["model"]["hidden_size"] == 16
+    assert config["train"]["lr"] == 2e-3  # YAML reads 1e-3 as text; the typed layer reads it as a number
     assert f"run dir: {out}" in capsys.readouterr().out
     assert main(["eval", str(out), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
@@ -57,6 +58,9 @@ def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
     (["train", "--data", "digits", "--train.epochz=3", "--out", "{tmp}/x"], "epochz"),
     (["train", "--data", "digits", "stray", "--out", "{tmp}/x"], "stray"),
     (["eval", "{tmp}/missing"], "not a run dir"),
+    (["train", "--data", "digits", "--train.epochs=true", "--out", "{tmp}/x"], "train.epochs: expected a whole number"),
+    (["train", "--data", "digits", "--train.amp=1", "--out", "{tmp}/x"], "train.amp: expected true or false"),
+    (["train", "--data", "digits", "--model.hidden_size=8.5", "--out", "{tmp}/x"], "model.hidden_size"),
 ])
 def test_errors_are_one_line_and_nonzero(argv, message, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]

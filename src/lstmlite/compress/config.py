@@ -87,7 +87,9 @@ class CompressionConfig:
         )
         if missing:
             raise ValueError(f"{cls.type_name}: missing key(s) {missing}")
-        return cls(**data)
+        from ..typed import coerce_fields
+
+        return cls(**coerce_fields(cls, data, cls.type_name))
 
 
 def config_from_dict(d: dict[str, Any]) -> CompressionConfig:

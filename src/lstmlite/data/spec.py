@@ -266,7 +266,12 @@ class DataSpec:
             raise DataError(f"unknown data option(s) {', '.join(unknown)}; valid options: {', '.join(names)}")
         if "source" not in data:
             raise DataError("a data spec needs a 'source' (a built-in name or a file path)")
-        return cls(**data)
+        from ..typed import ConfigValueError, coerce_fields
+
+        try:
+            return cls(**coerce_fields(cls, data, "data"))
+        except ConfigValueError as err:
+            raise DataError(str(err)) from None
 
     def replace(self, **overrides: Any) -> DataSpec:
         """A copy with some options changed (validated again); unknown keys are an error."""

@@ -304,4 +304,6 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     if unknown:
         raise ValueError(f"unknown model option(s) {sorted(unknown)} for {kind}; known: "
                          f"{sorted(known - {'self', 'kwargs'})}")
-    return cls(**config)
+    from ..typed import coerce_kwargs
+
+    return cls(**coerce_kwargs([cls.__init__, _TaskModel.__init__], config, "model"))

@@ -94,7 +94,9 @@ class TrainConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown train option(s) {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+        from ..typed import coerce_fields
+
+        return cls(**coerce_fields(cls, data, "train"))
 
 
 class Callback(Protocol):
