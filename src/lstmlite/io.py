@@ -8,9 +8,13 @@ A run dir holds
                        size_bytes, macs_per_step (+ extra keys)
     history.json       per-epoch training curves, where the run was trained
     vocab.json         the vocabulary, for token input
+    manifest.json      SHA-256 and size of each file above; written last, it marks
+                       the run dir complete, and every load checks it
 
 Every stage reads a run dir and writes a new one; nothing edits a run dir in place.
-Files are written to a temporary name and renamed, so a crash never leaves half a file.
+Files are written to a temporary name, flushed to disk (fsync) and renamed, so a crash
+never leaves half a file, and a run dir without its manifest is an unfinished one.
+Nothing is written into a folder holding files lstmlite did not write.
 
 Example:
     >>> from lstmlite.nn import SequenceClassifier
@@ -24,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -37,7 +42,7 @@ from torch import nn
 
 __all__ = [
     "FORMAT_VERSION", "Run", "RunDirError", "save_run", "load_run", "write_json", "read_json",
-    "model_state", "nonzero_params", "dense_size_bytes",
+    "model_state", "nonzero_params", "dense_size_bytes", "check_out_dir", "write_manifest", "verify_manifest",
 ]
 
 FORMAT_VERSION = 1
@@ -46,6 +51,11 @@ WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.json"
 VOCAB_FILE = "vocab.json"
+MANIFEST_FILE = "manifest.json"
+# What a run dir of ours may hold besides temp files: the files above, a compression
+# recipe, and training checkpoints.
+OWN_ENTRIES = {CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, HISTORY_FILE, VOCAB_FILE, MANIFEST_FILE, "recipe.json",
+               "checkpoints"}
 
 
 class RunDirError(ValueError):
@@ -64,8 +74,27 @@ class Run:
     vocab: dict[str, Any] | None = None
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the OS lets a folder be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _is_our_temp(entry: Path) -> bool:
+    """A temp file of write_json / save_weights (``.NAME.XXXX.tmp``)."""
+    return entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file()
+
+
 def write_json(path: str | Path, payload: Any) -> None:
-    """Write JSON atomically (temp file in the same folder, then rename)."""
+    """Write JSON atomically (temp file in the same folder, fsync, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -73,10 +102,21 @@ def write_json(path: str | Path, payload: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, indent=2, sort_keys=False)
             handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    """The process umask (mkstemp creates files 0600; run files follow the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_json(path: str | Path) -> Any:
@@ -113,10 +153,104 @@ def save_weights(path: str | Path, model: nn.Module) -> None:
     os.close(fd)
     try:
         save_file(model_state(model), tmp, metadata={"format": "pt", "lstmlite_format_version": str(FORMAT_VERSION)})
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(path: str | Path, names: list[str] | None = None) -> Path:
+    """Hash the run dir's files into manifest.json, the mark of a complete run dir.
+
+    Args:
+        path: the run dir.
+        names: the files to cover (default: every top-level file of ours present).
+    """
+    path = Path(path)
+    if names is None:
+        names = sorted(n for n in OWN_ENTRIES - {MANIFEST_FILE, "checkpoints"} if (path / n).is_file())
+    files = {n: {"sha256": _sha256(path / n), "bytes": (path / n).stat().st_size} for n in names}
+    write_json(path / MANIFEST_FILE, {"format_version": FORMAT_VERSION, "files": files})
+    return path / MANIFEST_FILE
+
+
+def verify_manifest(path: str | Path) -> None:
+    """Check every file manifest.json lists against its size and SHA-256.
+
+    Raises:
+        RunDirError: no manifest (an unfinished run dir), a listed file missing, or
+            one whose bytes changed (corrupt, truncated or edited by hand).
+    """
+    path = Path(path)
+    manifest_path = path / MANIFEST_FILE
+    if not manifest_path.exists():
+        raise RunDirError(f"{path}: unfinished run dir (no {MANIFEST_FILE}: it was interrupted while being "
+                          f"written); re-create it")
+    manifest = read_json(manifest_path)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
+        raise RunDirError(f"{manifest_path}: malformed manifest (no 'files' mapping)")
+    for name, entry in files.items():
+        file = path / name
+        if Path(name).name != name or not file.is_file():
+            raise RunDirError(f"{file}: listed in {MANIFEST_FILE} but missing")
+        if file.stat().st_size != entry.get("bytes") or _sha256(file) != entry.get("sha256"):
+            raise RunDirError(f"{file}: contents do not match {MANIFEST_FILE} (corrupt, truncated or edited); "
+                              f"re-create the run dir")
+
+
+def check_out_dir(path: str | Path, overwrite: bool = False) -> None:
+    """Refuse an output folder whose contents writing a run dir would lose.
+
+    Fine: a new or empty folder, or one holding only an interrupted training run of
+    ours (``checkpoints/``). A finished run dir of ours (it has a manifest) is replaced
+    only with ``overwrite`` (the CLI's ``--force``). A folder holding anything else is
+    always refused: those files are not ours to overwrite. Stale temp files of ours are
+    removed on the way.
+
+    Raises:
+        RunDirError: naming the folder, what is in it and what to do.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise RunDirError(f"{path}: exists and is not a folder; choose another --out")
+    entries = []
+    for entry in path.iterdir():
+        if _is_our_temp(entry):
+            entry.unlink(missing_ok=True)  # left by a killed write
+        else:
+            entries.append(entry)
+    names = {e.name for e in entries}
+    if not names:
+        return
+    ours = names <= OWN_ENTRIES
+    if ours and MANIFEST_FILE in names:
+        if overwrite:
+            return
+        raise RunDirError(f"{path}: a run dir already exists here; choose another --out or remove it")
+    if names == {"checkpoints"} and (path / "checkpoints" / "last.json").exists():
+        return
+    if ours and (path / "checkpoints" / "last.json").exists() and overwrite:
+        return  # a resumed training run whose final save was interrupted
+    if ours and CONFIG_FILE in names:
+        raise RunDirError(f"{path}: an unfinished run dir is here (no {MANIFEST_FILE}: its writing was "
+                          f"interrupted); remove it or choose another --out")
+    shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+    raise RunDirError(f"{path}: holds files lstmlite did not write ({shown}); choose a new or empty --out")
 
 
 def nonzero_params(model: nn.Module) -> int:
@@ -153,23 +287,26 @@ def save_run(
     """Write a run dir: config.json (with ``model`` and ``format_version`` added),
     model.safetensors, and metrics/history/vocab where given.
 
-    Refuses to write into a non-empty run dir unless ``overwrite`` (nothing edits a
-    run dir in place by accident).
+    Every file is written atomically and durably, and manifest.json (their hashes)
+    last, so an interrupted save leaves a folder that reads as unfinished. Refuses a
+    folder holding files lstmlite did not write, and replaces a finished run dir only
+    with ``overwrite`` (see :func:`check_out_dir`).
     """
     path = Path(path)
-    if path.exists() and any(path.iterdir()) and not overwrite:
-        if (path / CONFIG_FILE).exists():
-            raise RunDirError(f"{path}: a run dir already exists here; choose another --out or remove it")
+    check_out_dir(path, overwrite=overwrite)
     path.mkdir(parents=True, exist_ok=True)
+    (path / MANIFEST_FILE).unlink(missing_ok=True)  # unfinished until the new one is written
+    for name in (METRICS_FILE, HISTORY_FILE, VOCAB_FILE, "recipe.json"):
+        (path / name).unlink(missing_ok=True)  # the replaced run's, not this one's
     full_config = {"format_version": FORMAT_VERSION, **config, "model": model.config()}
     save_weights(path / WEIGHTS_FILE, model)
     write_json(path / CONFIG_FILE, full_config)
-    if metrics is not None:
-        write_json(path / METRICS_FILE, metrics)
-    if history is not None:
-        write_json(path / HISTORY_FILE, history)
-    if vocab is not None:
-        write_json(path / VOCAB_FILE, vocab)
+    names = [WEIGHTS_FILE, CONFIG_FILE]
+    for name, payload in ((METRICS_FILE, metrics), (HISTORY_FILE, history), (VOCAB_FILE, vocab)):
+        if payload is not None:
+            write_json(path / name, payload)
+            names.append(name)
+    write_manifest(path, names)
     return path
 
 
@@ -178,6 +315,9 @@ def load_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_dir():
         raise RunDirError(f"{path}: not a run dir (no such directory)")
+    if not (path / CONFIG_FILE).exists():
+        raise RunDirError(f"{path}: not a run dir (no {CONFIG_FILE})")
+    verify_manifest(path)
     config = read_json(path / CONFIG_FILE)
     version = config.get("format_version")
     if version != FORMAT_VERSION:

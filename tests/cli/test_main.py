@@ -67,3 +67,14 @@ def test_errors_are_one_line_and_nonzero(argv, message, tmp_path, capsys):
     assert main(argv) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_train_refuses_a_folder_of_the_users_files_before_training(tmp_path, capsys):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "history.json").write_text("my own history")
+    assert main(["train", "--data", "digits", "--epochs=1", "--out", str(folder), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "holds files lstmlite did not write (history.json)" in err and len(err.strip().splitlines()) == 1
+    assert (folder / "history.json").read_text() == "my own history"
+    assert sorted(p.name for p in folder.iterdir()) == ["history.json"]  # no checkpoints written either

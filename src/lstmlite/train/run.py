@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..io import Run, load_run, nonzero_params, save_run
+from ..io import Run, check_out_dir, load_run, nonzero_params, save_run
 from ..nn.models import build_model
 from .trainer import TrainConfig, evaluate, primary_metric_name, train
 
@@ -136,6 +136,7 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     out = Path(out)
     if (out / "config.json").exists():
         raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out")
+    check_out_dir(out, overwrite=False)  # before any epoch: a folder of someone else's files is refused now
     if out.exists() and not resume and (out / "checkpoints").exists():
         raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or remove it")
     data, model_config, train_config = resolve_config(config)
