@@ -144,7 +144,10 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     model = build_model(model_config)
     log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
     started = time.perf_counter()
-    result = train(model, data, train_config, out_dir=out, resume=resume, progress=progress)
+    # A resumed run must be the same run: same data, model and training options.
+    fingerprint = {"data": data.spec.to_dict(), "model": model_config, "train": train_config.to_dict()}
+    result = train(model, data, train_config, out_dir=out, resume=resume, progress=progress,
+                   fingerprint=fingerprint)
     seconds = time.perf_counter() - started
     model.cpu()
     test = evaluate(model, data, data.test, train_config.eval_batch_size, torch.device("cpu"))

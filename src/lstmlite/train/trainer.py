@@ -259,6 +259,7 @@ def train(
     extra_loss: Callable[[nn.Module, Batch, Tensor], Tensor] | None = None,
     resume: bool = False,
     progress: bool = True,
+    fingerprint: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data.train``, selecting the best epoch on ``data.val``.
 
@@ -270,8 +271,10 @@ def train(
         callbacks: objects with optional ``on_step(step)`` / ``on_epoch_end(epoch, metrics)``.
         extra_loss: ``f(model, batch, output) -> scalar`` added to the task loss
             (distillation, group-lasso penalties).
-        resume: continue from ``out_dir/checkpoints/last.*``.
+        resume: continue from ``out_dir/checkpoints/last.json``.
         progress: show a progress bar.
+        fingerprint: what defines the run (default: ``{"train": config}``); saved in
+            each checkpoint, and a resume with a different one is refused.
 
     Returns:
         TrainResult; the model is left holding the best validation weights.
@@ -287,6 +290,7 @@ def train(
     use_amp = config.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     checkpoint_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
+    fingerprint = fingerprint if fingerprint is not None else {"train": config.to_dict()}
 
     history: list[dict[str, Any]] = []
     best_val = -math.inf if higher else math.inf
@@ -296,16 +300,12 @@ def train(
     if resume:
         if checkpoint_dir is None:
             raise ValueError("resume needs the output dir of the interrupted run")
-        state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
+        state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler, config=fingerprint)
         history, step = state["history"], state["step"]
         best_val, best_epoch, stale = state["best_val"], state["best_epoch"], state["stale"]
         best_val_loss = state.get("best_val_loss", math.inf)
         start_epoch = state["epoch"] + 1
-        best_state = copy.deepcopy(model.state_dict())
-        if state.get("best_state_saved"):
-            from safetensors.torch import load_file
-
-            best_state = {k: v.to(device) for k, v in load_file(str(checkpoint_dir / "best.safetensors")).items()}
+        best_state = {k: v.to(device) for k, v in state["best_state"].items()}
         log.info("resuming at epoch %d of %d", start_epoch, config.epochs)
 
     stopped_early = False
@@ -368,9 +368,10 @@ def train(
         elif scheduler is not None:
             scheduler.step()
         if checkpoint_dir is not None and config.checkpoint:
-            _write_checkpoint(checkpoint_dir, model, optimizer, scheduler, best_state, improved or not selectable, {
+            save_checkpoint(checkpoint_dir, model, optimizer, scheduler, {
                 "epoch": epoch, "step": step, "history": history, "best_val": best_val,
-                "best_epoch": best_epoch, "best_val_loss": best_val_loss, "stale": stale, "best_state_saved": True})
+                "best_epoch": best_epoch, "best_val_loss": best_val_loss, "stale": stale},
+                best_state=best_state if (improved or not selectable) else None, config=fingerprint)
         if config.patience and stale >= config.patience:
             stopped_early = True
             log.info("early stop at epoch %d (best epoch %d)", epoch, best_epoch)
@@ -380,19 +381,3 @@ def train(
     model.eval()
     return TrainResult(history=history, best_epoch=best_epoch, best_val=best_val, metric_name=metric_name,
                        stopped_early=stopped_early)
-
-
-def _write_checkpoint(directory: Path, model, optimizer, scheduler, best_state, improved, state) -> None:
-    from safetensors.torch import save_file
-
-    directory.mkdir(parents=True, exist_ok=True)
-    if improved or not (directory / "best.safetensors").exists():
-        tensors, seen = {}, set()
-        for key, value in best_state.items():
-            value = value.detach().cpu().contiguous()
-            tensors[key] = value.clone() if value.data_ptr() in seen else value
-            seen.add(tensors[key].data_ptr())
-        tmp = directory / ".best.safetensors.tmp"
-        save_file(tensors, str(tmp))
-        tmp.replace(directory / "best.safetensors")
-    save_checkpoint(directory, model, optimizer, scheduler, state)

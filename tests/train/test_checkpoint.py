@@ -1,0 +1,97 @@
+"""Checkpoints a resume can trust: every RNG restored, tensors bound to their metadata
+by hash, a crash between two files never mixes epochs, and a resume with other options
+is refused with the differences listed."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.nn import SequenceClassifier
+from lstmlite.train import TrainConfig, train
+from lstmlite.train import checkpoint as ckpt
+from lstmlite.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+
+def _classifier():
+    torch.manual_seed(0)
+    return SequenceClassifier(input_size=3, hidden_size=8, n_classes=2)
+
+
+def _parts(model):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    return optimizer, None
+
+
+class StopAt:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, metrics):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_numpy_python_and_torch_rngs_are_restored(tmp_path):
+    model = _classifier()
+    optimizer, scheduler = _parts(model)
+    np.random.seed(5), random.seed(5), torch.manual_seed(5)
+    save_checkpoint(tmp_path, model, optimizer, scheduler, {"epoch": 1}, config={"train": {"lr": 1}})
+    expected = (np.random.random(), random.random(), torch.rand(1).item())
+    np.random.seed(99), random.seed(99), torch.manual_seed(99)
+    load_checkpoint(tmp_path, model, optimizer, scheduler, config={"train": {"lr": 1}})
+    assert (np.random.random(), random.random(), torch.rand(1).item()) == expected
+
+
+def test_resume_with_other_options_is_refused_listing_them(toy_classify, tmp_path):
+    config = TrainConfig(epochs=4, lr=1e-2, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        train(_classifier(), toy_classify, config, out_dir=tmp_path, callbacks=[StopAt(2)], progress=False)
+    changed = TrainConfig(epochs=6, lr=2e-2, seed=1)
+    with pytest.raises(CheckpointError, match=r"train.epochs: 4 -> 6; train.lr: 0.01 -> 0.02"):
+        train(_classifier(), toy_classify, changed, out_dir=tmp_path, resume=True, progress=False)
+
+
+@pytest.mark.parametrize("which", ["last", "best"])
+def test_a_changed_tensor_file_is_refused(toy_classify, tmp_path, which):
+    with pytest.raises(KeyboardInterrupt):
+        train(_classifier(), toy_classify, TrainConfig(epochs=4, seed=1), out_dir=tmp_path,
+              callbacks=[StopAt(2)], progress=False)
+    [path] = (tmp_path / "checkpoints").glob(f"{which}.e*.safetensors")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match the SHA-256"):
+        train(_classifier(), toy_classify, TrainConfig(epochs=4, seed=1), out_dir=tmp_path, resume=True,
+              progress=False)
+
+
+def test_a_crash_between_tensors_and_metadata_resumes_from_the_previous_epoch(toy_classify, tmp_path, monkeypatch):
+    """Killed after epoch 3's tensors were written but before last.json: the resume
+    starts from epoch 2's consistent pair and ends exactly where an uninterrupted run does."""
+    config = TrainConfig(epochs=5, lr=1e-2, seed=1)
+    reference = _classifier()
+    train(reference, toy_classify, config, progress=False)
+
+    real_write_json = ckpt.write_json
+
+    def crash_at_epoch_3(path, payload):
+        if payload.get("epoch") == 3:
+            raise KeyboardInterrupt  # as if killed between the two files
+        real_write_json(path, payload)
+
+    monkeypatch.setattr(ckpt, "write_json", crash_at_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(_classifier(), toy_classify, config, out_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    assert (tmp_path / "checkpoints" / "last.e3.safetensors").exists()  # the orphan
+    resumed = _classifier()
+    result = train(resumed, toy_classify, config, out_dir=tmp_path, resume=True, progress=False)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5]
+    for (name, x), y in zip(resumed.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(x, y), name
+    left = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert len(left) == 3 and left[0].startswith("best.e") and left[1:] == ["last.e5.safetensors", "last.json"], left
