@@ -241,13 +241,20 @@ static void fuzz_file(const char *path) {
 
 int main(int argc, char **argv) {
     int isa, best = lsl_isa_best();
-    for (isa = LSL_ISA_PORTABLE; isa <= best; ++isa) {
+    CHECK(lsl_isa_supported(best) && lsl_isa_supported(LSL_ISA_PORTABLE));
+    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+        CHECK(lsl_isa_parse(lsl_isa_name(isa)) == isa);
+        if (!lsl_isa_supported(isa)) {
+            CHECK(lsl_isa_set(isa) == LSL_ERR_ISA);
+            continue;
+        }
         test_layer(LSL_LSTM, 13, 37, 9, isa);
         test_layer(LSL_GRU, 13, 37, 9, isa);
         test_layer(LSL_LSTM, 3, 16, 5, isa);
         test_layer(LSL_GRU, 40, 64, 6, isa);
     }
-    CHECK(lsl_isa_set(best + 1) == LSL_ERR_ISA);
+    CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
+    CHECK(lsl_isa_parse("sse9") == LSL_ERR_ISA && lsl_isa_parse("auto") == LSL_ISA_AUTO);
     CHECK(strcmp(lsl_strerror(LSL_ERR_FORMAT), "malformed .lsl model file") == 0);
     for (isa = 1; isa < argc; ++isa) fuzz_file(argv[isa]);
     if (failures) {

@@ -223,15 +223,40 @@ def test_bad_inputs_raise_not_crash():
 
 
 def test_isa_forcing_reports_levels():
-    assert rt.best_isa() in ("portable", "avx2", "avx512")
-    with pytest.raises(ValueError):
+    assert rt.best_isa() in rt.supported_isas()
+    assert set(rt.supported_isas()) <= set(rt.ISAS) and "portable" in rt.supported_isas()
+    with pytest.raises(ValueError, match="this CPU supports: portable"):
         rt.set_isa("sse9")
+    for name in rt.ISAS:  # an unsupported table is refused, naming what the CPU has
+        if name not in rt.supported_isas():
+            with pytest.raises(rt.RuntimeError_, match="it supports: portable"):
+                rt.set_isa(name)
     rt.set_isa("portable")
     try:
         assert rt.isa() == "portable"
+        assert rt.info()["isa"] == "portable" and rt.info()["best_isa"] == rt.best_isa()
     finally:
         rt.set_isa("auto")
     assert rt.isa() == rt.best_isa()
+
+
+@pytest.mark.parametrize("value", ["sse9", "AVX2", "avx2-vnni", "avx512"])
+def test_lstmlite_isa_environment_is_checked(value):
+    """LSTMLITE_ISA forces a table at import; an unknown value, or one this CPU lacks, is
+    an error that names what the CPU supports (never a silent fallback)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LSTMLITE_ISA=value)
+    code = "import lstmlite.runtime as rt; print(rt.info()['isa'])"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if value in rt.supported_isas():
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == value
+    else:
+        assert run.returncode != 0
+        assert f"LSTMLITE_ISA={value}" in run.stderr and "supports: portable" in run.stderr
 
 
 @pytest.mark.parametrize("weights", ["fp32", "int8"])
