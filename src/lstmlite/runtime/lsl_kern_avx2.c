@@ -108,6 +108,24 @@ TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int3
     gemm_q8(LSL_K_DIG, w, m, u, w->kpad, lstride, xs, y, ldy, rev);
 }
 
+/* ---- (1, 4)-block sparse int8 (LSL_I8_SPARSE) --------------------------------------- */
+
+TAVX2 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                                     float *y, int32_t ldy, int rev) {
+    gemm_sparse_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
+}
+
+/* Float activations: digit planes of m rows of whole windows, then the digit products. */
+TAVX2 void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
+                                   int32_t ldy, int rev, void *work) {
+    const int32_t upad = lsl_sparse_upad(w->kpad);
+    const size_t lstride = (size_t)m * upad;
+    uint8_t *u = (uint8_t *)work;
+    float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
+    lsl_avx2_quantize_digits(m, w->cols, upad, x, ldx, u, lstride, xs);
+    gemm_sparse_q8(LSL_K_DIG, w, m, u, upad, lstride, xs, y, ldy, rev);
+}
+
 /* ---- dynamic activation quantization (same results as lsl_quantize_rows) ---------- */
 
 TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
@@ -250,8 +268,8 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
 
 const lsl_kernels lsl_kernels_avx2 = {
     LSL_ISA_AVX2, lsl_avx2_gemm_f32, lsl_avx2_gemm_i8, lsl_avx2_gemm_dyn8, lsl_avx2_quantize_rows,
-    lsl_portable_gemm_sparse_i8, lsl_portable_gemm_sparse_dyn8, lsl_avx2_lstm_pointwise, lsl_avx2_gru_pointwise,
-    lstm_step1, NULL,
+    lsl_avx2_gemm_sparse_i8, lsl_avx2_gemm_sparse_dyn8, lsl_avx2_lstm_pointwise, lsl_avx2_gru_pointwise,
+    lstm_step1, NULL, /* the sparse step: lsl_avx2_gemm_sparse_* and lstm_pointwise */
 };
 
 #endif /* LSL_HAVE_X86 */

@@ -294,4 +294,94 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     }
 }
 
+/* ---- (1, 4)-block sparse int8 (LSL_I8_SPARSE, layout in lsl_internal.h) ---------- *
+ * As lsl_kern_avx512_sparse.c does it, with 8 lanes: lane r of a slot multiplies the 4
+ * activations of its own block, fetched from the window's 128 activation bytes (32
+ * quads) kept in four registers. vpermd picks within 8 quads, so a fetch is four
+ * vpermd (one per register, index bits 0-2) and three blends (bits 3 and 4); zero
+ * blocks cost nothing. The sums are exact, so the results equal the dense kernels'. */
+
+/* The 32 quads of one window of one activation row as the operand act_quad would give
+ * (dynamic: q = u ^ 0x80). */
+AINL TAVX2 void window_table(const int kind, const uint8_t *row, __m256i t[4]) {
+    int r;
+    for (r = 0; r < 4; ++r) {
+        t[r] = _mm256_loadu_si256((const __m256i *)(row + 32 * r));
+        if (kind == LSL_K_DYN) t[r] = _mm256_xor_si256(t[r], _mm256_set1_epi8((char)0x80));
+    }
+}
+
+/* Each lane's quad number (0..31) is byte j of its 32-bit word in v. blendv reads only
+ * bit 31 of a lane, so v shifted left by 28 - 8j (27 - 8j) puts bit 3 (bit 4) of that
+ * byte there; vpermd reads only bits 0-2 of v >> 8j. */
+AINL TAVX2 __m256i fetch_quads(const __m256i t[4], __m256i v, const int j) {
+    const __m256i idx = j ? _mm256_srli_epi32(v, 8 * j) : v;
+    const __m256 b3 = _mm256_castsi256_ps(_mm256_slli_epi32(v, 28 - 8 * j));
+    const __m256 b4 = _mm256_castsi256_ps(_mm256_slli_epi32(v, 27 - 8 * j));
+    const __m256 lo = _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_permutevar8x32_epi32(t[0], idx)),
+                                       _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(t[1], idx)), b3);
+    const __m256 hi = _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_permutevar8x32_epi32(t[2], idx)),
+                                       _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(t[3], idx)), b3);
+    return _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b4));
+}
+
+/* Slot j (0..3) of an index group: both halves of the panel, every limb. */
+AINL TAVX2 void sparse_slot(const int kind, const __m256i t[3][4], const __m256i v[2], const int j, const int8_t *wp,
+                            __m256i acc[2][3]) {
+    const int L = lsl_k_limbs(kind);
+    int h, l;
+    for (h = 0; h < 2; ++h) {
+        __m256i x[3];
+        for (l = 0; l < L; ++l) x[l] = fetch_quads(t[l], v[h], j);
+        dot4_rows(kind, L, acc[h], x, wp + 32 * h); /* L limbs of one row: one |w| */
+    }
+}
+
+/* Panel p for one activation row (L planes at u, stride lstride; windows of 128 bytes):
+ * y (the panel's 16 outputs) += product. */
+AINL TAVX2 void sparse_panel(const int kind, const lsl_matrix *w, int32_t p, const uint8_t *u, size_t lstride,
+                             float xs, float *y) {
+    const int L = lsl_k_limbs(kind);
+    const unsigned char *base = (const unsigned char *)w->data;
+    const lsl_sparse_hdr *hdr = (const lsl_sparse_hdr *)base;
+    const int32_t *e = (const int32_t *)(base + hdr->seg_offset) + 2 * (size_t)p * hdr->windows;
+    __m256i acc[2][3];
+    int32_t win, s;
+    int h, l;
+    for (h = 0; h < 2; ++h)
+        for (l = 0; l < 3; ++l) acc[h][l] = _mm256_setzero_si256();
+    for (win = 0; win < hdr->windows; ++win, e += 2) {
+        const int32_t n = e[1];
+        const unsigned char *ip = base + e[0];
+        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+        __m256i t[3][4];
+        if (n == 0) continue;
+        for (l = 0; l < L; ++l) window_table(kind, u + l * lstride + (size_t)win * LSL_SPARSE_WIN, t[l]);
+        for (s = 0; s < n; s += 4, ip += 64) {
+            const __m256i v[2] = {_mm256_loadu_si256((const __m256i *)ip), _mm256_loadu_si256((const __m256i *)(ip + 32))};
+            sparse_slot(kind, t, v, 0, wp + (size_t)64 * s, acc);
+            if (s + 1 < n) sparse_slot(kind, t, v, 1, wp + (size_t)64 * (s + 1), acc);
+            if (s + 2 < n) sparse_slot(kind, t, v, 2, wp + (size_t)64 * (s + 2), acc);
+            if (s + 3 < n) sparse_slot(kind, t, v, 3, wp + (size_t)64 * (s + 3), acc);
+        }
+    }
+    for (h = 0; h < 2; ++h) {
+        const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
+        if (valid <= 0) continue;
+        st(y + row0, _mm256_add_ps(ld(y + row0, valid), scaled_sums(kind, acc[h], w, row0, valid, xs)), valid);
+    }
+}
+
+/* The sparse products: panels in order (or last to first: `rev`), each for every
+ * activation row (its weights stay in L1 while the rows pass). */
+AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
+                               size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t g, i;
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        for (i = 0; i < m; ++i) sparse_panel(kind, w, p, u + (size_t)i * ldu, lstride, xs[i], y + (size_t)i * ldy);
+    }
+}
+
 #endif /* LSTMLITE_LSL_KERN_AVX2_H */

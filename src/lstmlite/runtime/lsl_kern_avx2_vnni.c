@@ -21,6 +21,11 @@ static TAVXVNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_
 }
 
 /* The fused single-stream step: vpdpbusd for dynamic int8, the AVX2 digits otherwise. */
+static TAVXVNNI void gemm_sparse_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
+                                           const float *xs, float *y, int32_t ldy, int rev) {
+    gemm_sparse_q8(LSL_K_VNNI, w, m, u, ldu, 0, xs, y, ldy, rev);
+}
+
 static TAVXVNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
                                      void *work, int rev) {
     uint8_t *u = (uint8_t *)work;
@@ -36,7 +41,7 @@ static TAVXVNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
 
 const lsl_kernels lsl_kernels_avx2_vnni = {
     LSL_ISA_AVX2_VNNI, lsl_avx2_gemm_f32, lsl_avx2_gemm_i8, gemm_dyn8_vnni, lsl_avx2_quantize_rows,
-    lsl_portable_gemm_sparse_i8, lsl_portable_gemm_sparse_dyn8, lsl_avx2_lstm_pointwise, lsl_avx2_gru_pointwise,
+    lsl_avx2_gemm_sparse_i8, gemm_sparse_dyn8_vnni, lsl_avx2_lstm_pointwise, lsl_avx2_gru_pointwise,
     lstm_step1_vnni, NULL,
 };
 
