@@ -286,3 +286,53 @@ def test_large_batches_chunk_the_input_projection(isa, cell, weights):
         ref, _ = oracle(x, lengths=lengths)
     out = rt.Engine.from_torch(module, weights=weights).run(x.numpy(), lengths=lengths.numpy())
     assert rel_err(out, ref.numpy()) < 1e-5
+
+
+# Each VNNI table and its twin without VNNI: the same loops and float code around a
+# different int8 dot product instruction.
+VNNI_TWINS = [("avx2", "avx2-vnni"), ("avx512", "avx512-vnni")]
+
+
+def _force(name):
+    if name not in rt.supported_isas():
+        pytest.skip(f"this CPU lacks {name} (it runs {', '.join(rt.supported_isas())})")
+    rt.set_isa(name)
+
+
+@pytest.mark.parametrize("plain,vnni", VNNI_TWINS, ids=["avx2", "avx512"])
+@pytest.mark.parametrize("weights", ["int8", "int8-sparse"])
+def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
+    """Dynamic int8 sums are exact integers, so a table with VNNI and its twin without
+    give the same bits: whole sequences at B = 1 (the fused step where the table has
+    one) and B = 3, and streaming steps."""
+    module = torch_layer("lstm", 20, 48, 2, False, 0, True)
+    if weights == "int8-sparse":
+        from lstmlite.runtime.bench import prune_blocks
+
+        prune_blocks(module, 0.7)
+    x = np.random.default_rng(9).standard_normal((3, 11, 20)).astype(np.float32)
+    outs = []
+    try:
+        for name in (plain, vnni):
+            _force(name)
+            engine = rt.Engine.from_torch(module, weights=weights, activations="dynamic")
+            state = engine.new_state()
+            steps = np.stack([engine.step(x[0, t], state) for t in range(11)])
+            outs.append((engine.run(x[:1]), engine.run(x), steps))
+    finally:
+        rt.set_isa("auto")
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name,dense,sparse", [("portable", False, False), ("avx2", True, False),
+                                               ("avx2-vnni", True, False), ("avx512", False, False),
+                                               ("avx512-vnni", True, True)])
+def test_fused_steps_are_reported_per_table(name, dense, sparse):
+    """The single-stream comparisons (B = 1 against batched rows) exercise a fused step
+    exactly where info() says the table has one."""
+    try:
+        _force(name)
+        assert (rt.info()["fused_step"], rt.info()["fused_sparse_step"]) == (dense, sparse)
+    finally:
+        rt.set_isa("auto")

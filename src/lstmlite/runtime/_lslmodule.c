@@ -741,6 +741,13 @@ static PyObject *mod_has_vnni(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) 
     return PyBool_FromLong(lsl_isa_has_vnni());
 }
 
+/* Which fused single-stream LSTM steps the active table has: (dense, sparse). Tests use
+ * it to know that B = 1 and B = 2 really run different code. */
+static PyObject *mod_fused_steps(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) {
+    const int f = lsl_isa_fused_steps();
+    return Py_BuildValue("(OO)", (f & 1) ? Py_True : Py_False, (f & 2) ? Py_True : Py_False);
+}
+
 /* y += x @ W^T for a packed matrix and checked buffers x (M, cols), y (M, rows), with a
  * work buffer of its own; sets a Python exception on failure. */
 static void matmul_packed(const lsl_matrix *m, const Py_buffer *x, Py_buffer *y) {
@@ -890,6 +897,7 @@ static PyMethodDef module_methods[] = {
     {"isa_current", mod_isa_current, METH_NOARGS, "name of the kernels in use"},
     {"isa_best", mod_isa_best, METH_NOARGS, "best kernels this CPU supports"},
     {"has_vnni", mod_has_vnni, METH_NOARGS, "whether AVX-512 VNNI is present"},
+    {"fused_steps", mod_fused_steps, METH_NOARGS, "(dense, sparse): the active table's fused LSTM steps"},
     {NULL, NULL, 0, NULL},
 };
 

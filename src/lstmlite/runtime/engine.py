@@ -60,8 +60,12 @@ def supported_isas() -> list[str]:
 
 def info() -> dict[str, Any]:
     """What the runtime runs on: ``isa`` (the kernels in use), ``best_isa``,
-    ``supported_isas`` and ``avx512_vnni``."""
-    return {"isa": isa(), "best_isa": best_isa(), "supported_isas": supported_isas(), "avx512_vnni": has_vnni()}
+    ``supported_isas``, ``avx512_vnni``, and ``fused_step`` / ``fused_sparse_step``
+    (whether the kernels in use fuse a single stream's int8 LSTM step: matrix-vector
+    product and cell update in one pass)."""
+    dense, sparse = _lsl.fused_steps()
+    return {"isa": isa(), "best_isa": best_isa(), "supported_isas": supported_isas(), "avx512_vnni": has_vnni(),
+            "fused_step": bool(dense), "fused_sparse_step": bool(sparse)}
 
 
 def isa() -> str:

@@ -391,6 +391,10 @@ int lsl_isa_set(int level);
  * is used then, so a program that ignores the code still runs).
  */
 int lsl_isa_from_env(void);
+/** The fused single-stream (B = 1) int8 LSTM steps of the kernels in use (diagnostics):
+ * bit 0 set for a dense int8 W_hh, bit 1 for a sparse one; elsewhere the step is a
+ * matrix product and then the cell update. */
+int lsl_isa_fused_steps(void);
 /** Name of a level, as LSTMLITE_ISA spells it: "portable", "avx2", "avx2-vnni",
  * "avx512", "avx512-vnni"; "unknown" otherwise. */
 const char *lsl_isa_name(int level);

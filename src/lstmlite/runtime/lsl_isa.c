@@ -58,6 +58,9 @@ static void detect_x86(int *sup) {
         __cpuid_count(7, 1, a, b, c, d);
         sup[LSL_ISA_AVX2_VNNI] = (int)BIT(a, 4); /* AVX-VNNI (VEX-encoded vpdpbusd) */
     }
+#if defined(LSL_TEST_AVX2_VNNI_AS_EVEX) /* tests only: see lsl_kern_avx2.h */
+    sup[LSL_ISA_AVX2_VNNI] |= sup[LSL_ISA_AVX512_VNNI];
+#endif
 }
 #endif
 
@@ -140,6 +143,11 @@ const lsl_kernels *lsl_kernels_active(void) {
 }
 
 int lsl_isa_current(void) { return lsl_kernels_active()->level; }
+
+int lsl_isa_fused_steps(void) {
+    const lsl_kernels *k = lsl_kernels_active();
+    return (k->lstm_step1 ? 1 : 0) | (k->lstm_step1_sparse ? 2 : 0);
+}
 
 const char *lsl_strerror(int code) {
     switch (code) {

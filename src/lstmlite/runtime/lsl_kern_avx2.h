@@ -38,6 +38,15 @@
  * the sign form multiplies exactly, so the weights stay int8. */
 #define LSL_DIG_MAX 2080768.0f
 
+/* VEX vpdpbusd (AVX-VNNI). With LSL_TEST_AVX2_VNNI_AS_EVEX (tests only) the EVEX form,
+ * which AVX-512 VNNI CPUs run: lsl_isa.c then offers the avx2-vnni table there, so a
+ * machine without AVX-VNNI still tests that table's code (only the encoding differs). */
+#if defined(LSL_TEST_AVX2_VNNI_AS_EVEX)
+#define LSL_VPDPBUSD "vpdpbusd"
+#else
+#define LSL_VPDPBUSD "%{vex%} vpdpbusd"
+#endif
+
 static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG ? 3 : 1; }
 
 /* ---- int8 dot products: 32 bytes of weights = 8 rows x 4 k (the packed layout's half
@@ -68,7 +77,7 @@ AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m2
     int i;
     if (kind == LSL_K_VNNI) {
         for (i = 0; i < MB; ++i)
-            __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc[i]) : "x"(x[i]), "m"(*(const char(*)[32])w));
+            __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(acc[i]) : "x"(x[i]), "m"(*(const char(*)[32])w));
     } else {
         const __m256i wv = _mm256_loadu_si256((const __m256i *)w), aw = _mm256_abs_epi8(wv);
         for (i = 0; i < MB; ++i) {

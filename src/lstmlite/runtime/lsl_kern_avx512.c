@@ -521,7 +521,7 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
 
 const lsl_kernels lsl_kernels_avx512 = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, lsl_avx512_quantize_rows,
-    lsl_portable_gemm_sparse_i8, lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
+    lsl_avx2_gemm_sparse_i8, lsl_avx2_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
     NULL, NULL, /* no fused single-stream steps: the generic path */
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
