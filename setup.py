@@ -24,6 +24,7 @@ SOURCES = [
     f"{RUNTIME}/lsl_isa.c",
     f"{RUNTIME}/lsl_kern_portable.c",
     f"{RUNTIME}/lsl_kern_avx2.c",
+    f"{RUNTIME}/lsl_kern_avx2_vnni.c",
     f"{RUNTIME}/lsl_kern_avx512.c",
     f"{RUNTIME}/lsl_kern_avx512_sparse.c",
     f"{RUNTIME}/lsl_sparse.c",
@@ -45,7 +46,8 @@ setup(
             "lstmlite.runtime._lsl",
             sources=SOURCES,
             include_dirs=[RUNTIME],
-            depends=[f"{RUNTIME}/lsl.h", f"{RUNTIME}/lsl_internal.h", f"{RUNTIME}/lsl_kern_avx512.h"],
+            depends=[f"{RUNTIME}/lsl.h", f"{RUNTIME}/lsl_internal.h", f"{RUNTIME}/lsl_kern_avx512.h",
+                     f"{RUNTIME}/lsl_kern_avx2.h"],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
         )

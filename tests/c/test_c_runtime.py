@@ -82,6 +82,21 @@ def test_c_program_passes(tmp_path, lsl_file, flags):
     assert run.stdout.startswith("ok")
 
 
+def test_avx2_vnni_table_runs_with_evex_encoding(tmp_path, lsl_file):
+    """The AVX-VNNI table needs VEX vpdpbusd, which this CPU may lack; built with
+    LSL_TEST_AVX2_VNNI_AS_EVEX it encodes the instruction as EVEX, so an AVX-512 VNNI CPU
+    runs that table's code through the C tests (bit-exact dynamic int8, fused step)."""
+    from lstmlite import runtime as rt
+
+    if "avx2-vnni" in rt.supported_isas():
+        pytest.skip("this CPU has AVX-VNNI: the avx2-vnni table runs in every test")
+    if "avx512-vnni" not in rt.supported_isas():
+        pytest.skip(f"this CPU has neither AVX-VNNI nor AVX-512 VNNI (it runs {', '.join(rt.supported_isas())})")
+    run = _build_and_run(tmp_path, ["-O2", "-DLSL_TEST_AVX2_VNNI_AS_EVEX"], lsl_file)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("ok") and " avx2-vnni" in run.stdout
+
+
 @pytest.mark.slow
 def test_c_program_passes_under_sanitizers(tmp_path, lsl_file):
     probe = _gcc(["-fsanitize=address,undefined", "-x", "c", "-", "-o", str(tmp_path / "probe")], tmp_path)

@@ -4,7 +4,9 @@
  *
  *   test_core            LSTM/GRU layers with odd sizes on every ISA against a plain
  *                        double-precision implementation of the equations, run vs
- *                        step, and the error codes of bad calls
+ *                        step, and the error codes of bad calls; dynamic int8 on every
+ *                        ISA bit for bit against the portable kernels, and the single-
+ *                        stream step (fused where a table has one) against a batch
  *   test_core FILE.lsl   additionally: load FILE, then load thousands of truncated and
  *                        byte-flipped copies; each must load or fail with an error
  *                        code (the sanitizers catch any out-of-bounds read)
@@ -156,6 +158,85 @@ static void test_layer(int cell, int I, int H, int T, int isa) {
     free(p1); free(p2); free(work); free(swork); free(state);
 }
 
+/* Dynamic int8 sums are exact integers, so every ISA must give the portable kernels'
+ * bits: a matrix product with weights at -128 and 127 and activations at +-max|row|
+ * (the AVX2 sign form's worst case: every product 127 * 128), and an LSTM whose stream
+ * run alone (B = 1: the fused step where the table has one) equals the same stream run
+ * in a batch of 2 (the matrix product, then the cell update). */
+static void test_dyn8_every_isa(void) {
+    enum { R = 40, K = 37, M = 3, I = 5, H = 16, T = 6 };
+    static int8_t w[R * K], wih[4 * H * I], whh[4 * H * H];
+    static float scale[R], x[M * K], y[LSL_ISA_COUNT][M * R], sih[4 * H], shh[4 * H], bias[4 * H];
+    static float xs[2 * T * I], both[LSL_ISA_COUNT][2 * T * H], one[T * H];
+    unsigned seed = 7;
+    int i, isa;
+    lsl_matrix m;
+    size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, LSL_ACT_DYN8), wbytes;
+    void *buf = amalloc(bytes), *work;
+    for (i = 0; i < R * K; ++i) w[i] = (int8_t)(frand(&seed) < 0 ? -128 : 127);
+    for (i = 0; i < R; ++i) scale[i] = 0.01f + 0.001f * (float)i;
+    for (i = 0; i < M * K; ++i) x[i] = frand(&seed) < 0 ? -2.5f : 2.5f;
+    CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, LSL_ACT_DYN8, w, scale, buf, bytes) == LSL_OK);
+    wbytes = lsl_matmul_bytes(&m, M);
+    work = amalloc(wbytes);
+    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+        if (!lsl_isa_supported(isa)) continue;
+        CHECK(lsl_isa_set(isa) == LSL_OK);
+        CHECK(lsl_matmul(&m, M, x, K, y[isa], R, work, wbytes) == LSL_OK);
+        CHECK(memcmp(y[isa], y[LSL_ISA_PORTABLE], sizeof(y[0])) == 0);
+    }
+    free(buf);
+    free(work);
+
+    {
+        lsl_layer layer;
+        lsl_model model;
+        size_t b1 = lsl_matrix_packed_bytes(4 * H, I, LSL_I8, LSL_ACT_DYN8);
+        size_t b2 = lsl_matrix_packed_bytes(4 * H, H, LSL_I8, LSL_ACT_DYN8), need;
+        void *p1 = amalloc(b1), *p2 = amalloc(b2);
+        for (i = 0; i < 4 * H * I; ++i) wih[i] = (int8_t)(frand(&seed) * 200);
+        for (i = 0; i < 4 * H * H; ++i) whh[i] = (int8_t)(frand(&seed) * 200);
+        for (i = 0; i < 4 * H; ++i) {
+            sih[i] = 0.01f;
+            shh[i] = 0.02f;
+            bias[i] = (float)frand(&seed);
+        }
+        for (i = 0; i < 2 * T * I; ++i) xs[i] = (float)(2 * frand(&seed));
+        memset(&layer, 0, sizeof(layer));
+        memset(&model, 0, sizeof(model));
+        layer.cell = LSL_LSTM;
+        layer.input_size = I;
+        layer.hidden_size = H;
+        layer.num_directions = 1;
+        CHECK(lsl_matrix_pack(&layer.dir[0].w_ih, 4 * H, I, LSL_I8, LSL_ACT_DYN8, wih, sih, p1, b1) == LSL_OK);
+        CHECK(lsl_matrix_pack(&layer.dir[0].w_hh, 4 * H, H, LSL_I8, LSL_ACT_DYN8, whh, shh, p2, b2) == LSL_OK);
+        layer.dir[0].b_ih = bias;
+        layer.dir[0].b_hh = bias;
+        model.num_layers = 1;
+        model.layers = &layer;
+        need = lsl_model_run_bytes(&model, 2, T);
+        work = amalloc(need);
+        for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+            if (!lsl_isa_supported(isa)) continue;
+            CHECK(lsl_isa_set(isa) == LSL_OK);
+            CHECK(lsl_model_run(&model, 2, T, xs, NULL, NULL, both[isa], NULL, work, need) == LSL_OK);
+            for (i = 0; i < 2; ++i) {
+                CHECK(lsl_model_run(&model, 1, T, xs + i * T * I, NULL, NULL, one, NULL, work, need) == LSL_OK);
+                CHECK(memcmp(one, both[isa] + i * T * H, sizeof(one)) == 0);
+            }
+        }
+        /* a VNNI table and its twin share all float code: the same bits */
+        if (lsl_isa_supported(LSL_ISA_AVX2_VNNI))
+            CHECK(memcmp(both[LSL_ISA_AVX2_VNNI], both[LSL_ISA_AVX2], sizeof(both[0])) == 0);
+        if (lsl_isa_supported(LSL_ISA_AVX512_VNNI))
+            CHECK(memcmp(both[LSL_ISA_AVX512_VNNI], both[LSL_ISA_AVX512], sizeof(both[0])) == 0);
+        lsl_isa_set(LSL_ISA_AUTO);
+        free(p1);
+        free(p2);
+        free(work);
+    }
+}
+
 /* Run a loaded model on 2 sequences of 3 steps (zeros, or token 0): a model that
  * passed the loader's checks must run without touching memory it does not own. */
 static void run_once(const lsl_model *m) {
@@ -241,19 +322,30 @@ static void fuzz_file(const char *path) {
 
 int main(int argc, char **argv) {
     int isa, best = lsl_isa_best();
-    for (isa = LSL_ISA_PORTABLE; isa <= best; ++isa) {
+    CHECK(lsl_isa_supported(best) && lsl_isa_supported(LSL_ISA_PORTABLE));
+    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+        CHECK(lsl_isa_parse(lsl_isa_name(isa)) == isa);
+        if (!lsl_isa_supported(isa)) {
+            CHECK(lsl_isa_set(isa) == LSL_ERR_ISA);
+            continue;
+        }
         test_layer(LSL_LSTM, 13, 37, 9, isa);
         test_layer(LSL_GRU, 13, 37, 9, isa);
         test_layer(LSL_LSTM, 3, 16, 5, isa);
         test_layer(LSL_GRU, 40, 64, 6, isa);
     }
-    CHECK(lsl_isa_set(best + 1) == LSL_ERR_ISA);
+    CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
+    test_dyn8_every_isa();
+    CHECK(lsl_isa_parse("sse9") == LSL_ERR_ISA && lsl_isa_parse("auto") == LSL_ISA_AUTO);
     CHECK(strcmp(lsl_strerror(LSL_ERR_FORMAT), "malformed .lsl model file") == 0);
     for (isa = 1; isa < argc; ++isa) fuzz_file(argv[isa]);
     if (failures) {
         fprintf(stderr, "%d checks failed\n", failures);
         return 1;
     }
-    printf("ok (best ISA %s)\n", lsl_isa_name(best));
+    printf("ok (best ISA %s; ran", lsl_isa_name(best));
+    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa)
+        if (lsl_isa_supported(isa)) printf(" %s", lsl_isa_name(isa));
+    printf(")\n");
     return 0;
 }

@@ -223,15 +223,40 @@ def test_bad_inputs_raise_not_crash():
 
 
 def test_isa_forcing_reports_levels():
-    assert rt.best_isa() in ("portable", "avx2", "avx512")
-    with pytest.raises(ValueError):
+    assert rt.best_isa() in rt.supported_isas()
+    assert set(rt.supported_isas()) <= set(rt.ISAS) and "portable" in rt.supported_isas()
+    with pytest.raises(ValueError, match="this CPU supports: portable"):
         rt.set_isa("sse9")
+    for name in rt.ISAS:  # an unsupported table is refused, naming what the CPU has
+        if name not in rt.supported_isas():
+            with pytest.raises(rt.RuntimeError_, match="it supports: portable"):
+                rt.set_isa(name)
     rt.set_isa("portable")
     try:
         assert rt.isa() == "portable"
+        assert rt.info()["isa"] == "portable" and rt.info()["best_isa"] == rt.best_isa()
     finally:
         rt.set_isa("auto")
     assert rt.isa() == rt.best_isa()
+
+
+@pytest.mark.parametrize("value", ["sse9", "AVX2", "avx2-vnni", "avx512"])
+def test_lstmlite_isa_environment_is_checked(value):
+    """LSTMLITE_ISA forces a table at import; an unknown value, or one this CPU lacks, is
+    an error that names what the CPU supports (never a silent fallback)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LSTMLITE_ISA=value)
+    code = "import lstmlite.runtime as rt; print(rt.info()['isa'])"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if value in rt.supported_isas():
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == value
+    else:
+        assert run.returncode != 0
+        assert f"LSTMLITE_ISA={value}" in run.stderr and "supports: portable" in run.stderr
 
 
 @pytest.mark.parametrize("weights", ["fp32", "int8"])
@@ -261,3 +286,53 @@ def test_large_batches_chunk_the_input_projection(isa, cell, weights):
         ref, _ = oracle(x, lengths=lengths)
     out = rt.Engine.from_torch(module, weights=weights).run(x.numpy(), lengths=lengths.numpy())
     assert rel_err(out, ref.numpy()) < 1e-5
+
+
+# Each VNNI table and its twin without VNNI: the same loops and float code around a
+# different int8 dot product instruction.
+VNNI_TWINS = [("avx2", "avx2-vnni"), ("avx512", "avx512-vnni")]
+
+
+def _force(name):
+    if name not in rt.supported_isas():
+        pytest.skip(f"this CPU lacks {name} (it runs {', '.join(rt.supported_isas())})")
+    rt.set_isa(name)
+
+
+@pytest.mark.parametrize("plain,vnni", VNNI_TWINS, ids=["avx2", "avx512"])
+@pytest.mark.parametrize("weights", ["int8", "int8-sparse"])
+def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
+    """Dynamic int8 sums are exact integers, so a table with VNNI and its twin without
+    give the same bits: whole sequences at B = 1 (the fused step where the table has
+    one) and B = 3, and streaming steps."""
+    module = torch_layer("lstm", 20, 48, 2, False, 0, True)
+    if weights == "int8-sparse":
+        from lstmlite.runtime.bench import prune_blocks
+
+        prune_blocks(module, 0.7)
+    x = np.random.default_rng(9).standard_normal((3, 11, 20)).astype(np.float32)
+    outs = []
+    try:
+        for name in (plain, vnni):
+            _force(name)
+            engine = rt.Engine.from_torch(module, weights=weights, activations="dynamic")
+            state = engine.new_state()
+            steps = np.stack([engine.step(x[0, t], state) for t in range(11)])
+            outs.append((engine.run(x[:1]), engine.run(x), steps))
+    finally:
+        rt.set_isa("auto")
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name,dense,sparse", [("portable", False, False), ("avx2", True, False),
+                                               ("avx2-vnni", True, False), ("avx512", False, False),
+                                               ("avx512-vnni", True, True)])
+def test_fused_steps_are_reported_per_table(name, dense, sparse):
+    """The single-stream comparisons (B = 1 against batched rows) exercise a fused step
+    exactly where info() says the table has one."""
+    try:
+        _force(name)
+        assert (rt.info()["fused_step"], rt.info()["fused_sparse_step"]) == (dense, sparse)
+    finally:
+        rt.set_isa("auto")

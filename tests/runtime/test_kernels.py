@@ -75,6 +75,7 @@ def test_dynamic_int8_accumulators_are_identical_across_isas():
 
     x, w, y0 = _case(6, 75, 37, seed=3)
     qt = quantize_rows(w)
+    qt.q[::3, ::5] = -128  # outside the quantizer's range, inside int8's: still exact
     outs = []
     try:
         for name in ISAS:
@@ -96,3 +97,33 @@ def test_matmul_rejects_bad_shapes_with_exceptions():
         _lsl.matmul(w.astype(np.float64), None, _lsl.ACT_FLOAT, x, y0)
     with pytest.raises(ValueError):  # fp32 weights have no dynamic form
         _lsl.matmul(w, None, _lsl.ACT_DYN8, x, y0)
+
+
+@pytest.mark.parametrize("m,k", [(1, 40), (3, 128), (5, 258)])
+def test_int8_products_are_exact_at_the_extremes(isa, m, k):
+    """The worst case for the AVX2 sign form (vpmaddubsw saturates at int16): weights of
+    -128 and 127 and activations of +-max|row| (q = +-127), so every product is 127 * 128
+    and a pair of them 32512. Dynamic int8 must still give the exact integer sums, dense
+    and sparse; float activations the dequantized product."""
+    from lstmlite.runtime.lsl import QTensor, block_csr
+
+    rng = np.random.default_rng(k)
+    n = 48
+    q = rng.choice(np.array([-128, 127, -127, -128], np.int8), (n, k))
+    q[:, 1::4] = -128  # both weights of some pairs at -128
+    scale = (rng.random(n).astype(np.float32) + 0.5) / 100
+    x = rng.choice(np.array([-1.0, 1.0], np.float32), (m, k)) * 2.5  # q = +-127 everywhere
+    y0 = rng.standard_normal((m, n)).astype(np.float32)
+
+    qt = QTensor(q, scale)  # codes the project's quantizer never makes (it clips to +-127)
+    dense = y0.copy()
+    _lsl.matmul(q, scale, _lsl.ACT_DYN8, x, dense)
+    assert rel_err(dense, _dynamic_reference(x, qt, y0)) < 1e-6
+    sparse = y0.copy()
+    rowptr, bcol, values = block_csr(q)
+    _lsl.matmul_sparse(rowptr, bcol, values, scale, _lsl.ACT_DYN8, k, x, sparse)
+    np.testing.assert_array_equal(sparse, dense)
+    yf = y0.copy()
+    _lsl.matmul(q, scale, _lsl.ACT_FLOAT, x, yf)
+    ref = y0.astype(np.float64) + x.astype(np.float64) @ (q.astype(np.float64) * scale[:, None]).T
+    assert rel_err(yf, ref) < 1e-6

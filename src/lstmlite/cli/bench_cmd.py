@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
                    warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module,
                    sparsity=args.sparsity, rank=args.rank)
     print(format_table(result["cases"]))
+    machine = result["machine"]
+    print(f"lstmlite kernels: {machine['lstmlite_isa']} (best on this CPU: {machine['lstmlite_best_isa']};"
+          " LSTMLITE_ISA forces one)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -14,6 +14,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lsl.h"
@@ -683,24 +684,53 @@ static PyTypeObject IntModelType = {
 
 /* ---- module functions ------------------------------------------------------------- */
 
+/* "portable, avx2, ..." : the levels this CPU runs, for error messages. */
+static void supported_names(char *buf, size_t cap) {
+    int level;
+    buf[0] = '\0';
+    for (level = 0; level < LSL_ISA_COUNT; ++level)
+        if (lsl_isa_supported(level)) {
+            if (buf[0]) strncat(buf, ", ", cap - strlen(buf) - 1);
+            strncat(buf, lsl_isa_name(level), cap - strlen(buf) - 1);
+        }
+}
+
 static PyObject *mod_isa_set(PyObject *Py_UNUSED(mod), PyObject *arg) {
     const char *name = PyUnicode_AsUTF8(arg);
-    int level, rc;
+    char names[128];
+    int level;
     if (!name) return NULL;
-    if (strcmp(name, "auto") == 0) level = LSL_ISA_AUTO;
-    else if (strcmp(name, "portable") == 0) level = LSL_ISA_PORTABLE;
-    else if (strcmp(name, "avx2") == 0) level = LSL_ISA_AVX2;
-    else if (strcmp(name, "avx512") == 0) level = LSL_ISA_AVX512;
-    else {
-        PyErr_Format(PyExc_ValueError, "unknown ISA %R; choose auto, portable, avx2 or avx512", arg);
+    level = lsl_isa_parse(name);
+    supported_names(names, sizeof(names));
+    if (level == LSL_ERR_ISA) {
+        PyErr_Format(PyExc_ValueError,
+                     "unknown ISA %R; choose auto, portable, avx2, avx2-vnni, avx512 or avx512-vnni "
+                     "(this CPU supports: %s)", arg, names);
         return NULL;
     }
-    rc = lsl_isa_set(level);
-    if (rc != LSL_OK) {
-        PyErr_Format(LslError, "ISA %s is not available on this CPU", name);
+    if (lsl_isa_set(level) != LSL_OK) {
+        PyErr_Format(LslError, "ISA %s is not available on this CPU (it supports: %s)", name, names);
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+static PyObject *mod_isa_supported(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) {
+    PyObject *out = PyList_New(0);
+    int level;
+    if (!out) return NULL;
+    for (level = 0; level < LSL_ISA_COUNT; ++level) {
+        PyObject *name;
+        if (!lsl_isa_supported(level)) continue;
+        name = PyUnicode_FromString(lsl_isa_name(level));
+        if (!name || PyList_Append(out, name) < 0) {
+            Py_XDECREF(name);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(name);
+    }
+    return out;
 }
 
 static PyObject *mod_isa_current(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) {
@@ -713,6 +743,13 @@ static PyObject *mod_isa_best(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) 
 
 static PyObject *mod_has_vnni(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) {
     return PyBool_FromLong(lsl_isa_has_vnni());
+}
+
+/* Which fused single-stream LSTM steps the active table has: (dense, sparse). Tests use
+ * it to know that B = 1 and B = 2 really run different code. */
+static PyObject *mod_fused_steps(PyObject *Py_UNUSED(mod), PyObject *Py_UNUSED(a)) {
+    const int f = lsl_isa_fused_steps();
+    return Py_BuildValue("(OO)", (f & 1) ? Py_True : Py_False, (f & 2) ? Py_True : Py_False);
 }
 
 /* y += x @ W^T for a packed matrix and checked buffers x (M, cols), y (M, rows), with a
@@ -858,10 +895,13 @@ static PyMethodDef module_methods[] = {
     {"matmul", mod_matmul, METH_VARARGS, "matmul(w, scale, act, x, y): y += x @ W^T (test hook)."},
     {"matmul_sparse", mod_matmul_sparse, METH_VARARGS,
      "matmul_sparse(rowptr, bcol, values, scale, act, cols, x, y): y += x @ W^T, W block-sparse (test hook)."},
-    {"isa_set", mod_isa_set, METH_O, "isa_set(name): force 'portable', 'avx2', 'avx512' or 'auto'."},
+    {"isa_set", mod_isa_set, METH_O,
+     "isa_set(name): force 'portable', 'avx2', 'avx2-vnni', 'avx512', 'avx512-vnni' or 'auto'."},
+    {"isa_supported", mod_isa_supported, METH_NOARGS, "names of the kernel tables this CPU runs"},
     {"isa_current", mod_isa_current, METH_NOARGS, "name of the kernels in use"},
     {"isa_best", mod_isa_best, METH_NOARGS, "best kernels this CPU supports"},
     {"has_vnni", mod_has_vnni, METH_NOARGS, "whether AVX-512 VNNI is present"},
+    {"fused_steps", mod_fused_steps, METH_NOARGS, "(dense, sparse): the active table's fused LSTM steps"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -889,6 +929,19 @@ PyMODINIT_FUNC PyInit__lsl(void) {
         PyModule_AddIntConstant(m, "ACT_DYN8", LSL_ACT_DYN8) < 0 ||
         PyModule_AddIntConstant(m, "FILE_VERSION", LSL_FILE_VERSION) < 0)
         goto fail;
+    if (lsl_isa_from_env() != LSL_OK) {
+        /* An unknown or unsupported LSTMLITE_ISA is an error, not a silent fallback. */
+        const char *v = getenv("LSTMLITE_ISA");
+        char names[128];
+        supported_names(names, sizeof(names));
+        if (lsl_isa_parse(v) == LSL_ERR_ISA)
+            PyErr_Format(LslError,
+                         "LSTMLITE_ISA=%s is unknown; use auto, portable, avx2, avx2-vnni, avx512 or avx512-vnni "
+                         "(this CPU supports: %s)", v, names);
+        else
+            PyErr_Format(LslError, "LSTMLITE_ISA=%s is not available on this CPU (it supports: %s)", v, names);
+        goto fail;
+    }
     return m;
 fail:
     Py_DECREF(m);

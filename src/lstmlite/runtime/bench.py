@@ -71,7 +71,7 @@ def peak_macs(kind: str = "fp32") -> float:
 
 def machine_info() -> dict[str, Any]:
     """CPU, ISA, measured peaks and library versions, for the JSON's ``machine``."""
-    from . import best_isa, has_vnni
+    from . import info as runtime_info
 
     cpu = platform.processor() or ""
     try:
@@ -83,7 +83,8 @@ def machine_info() -> dict[str, Any]:
         pass
     info: dict[str, Any] = {
         "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-        "numpy": np.__version__, "lstmlite_isa": best_isa(), "avx512_vnni": has_vnni(),
+        "numpy": np.__version__, "lstmlite_isa": runtime_info()["isa"], "lstmlite_best_isa": runtime_info()["best_isa"],
+        "avx512_vnni": runtime_info()["avx512_vnni"],
         "peak_fp32_gmacs": round(peak_macs("fp32") / 1e9, 1),
         "peak_int8_gmacs": round(peak_macs("int8") / 1e9, 1),
         "onnxruntime_int8_reduce_range": ort_reduce_range(),

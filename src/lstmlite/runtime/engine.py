@@ -27,7 +27,8 @@ import numpy as np
 from . import _lsl
 from .lsl import ModelSpec, read_meta, spec_from_module, spec_from_state_dict, write_lsl
 
-__all__ = ["Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni"]
+__all__ = ["Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni", "supported_isas",
+           "info", "ISAS"]
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,35 @@ ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8}
 MAX_THREADS = 64
 
 
-def set_isa(name: str) -> None:
-    """Force the kernels: ``portable``, ``avx2``, ``avx512`` or ``auto`` (the best).
+# Every kernel table's name, as set_isa and LSTMLITE_ISA take it.
+ISAS = ("portable", "avx2", "avx2-vnni", "avx512", "avx512-vnni")
 
-    Process-wide; call it while no engine is running. Raises ``RuntimeError_`` when
-    the CPU lacks the level. The environment variable ``LSTMLITE_ISA`` does the same
-    at start-up.
+
+def set_isa(name: str) -> None:
+    """Force the kernels: ``portable``, ``avx2``, ``avx2-vnni`` (AVX-VNNI, VEX),
+    ``avx512`` (without VNNI), ``avx512-vnni`` or ``auto`` (the best).
+
+    Process-wide; call it while no engine is running. Raises ``ValueError`` for an
+    unknown name and ``RuntimeError_`` when the CPU lacks the level, each naming the
+    levels this CPU supports. The environment variable ``LSTMLITE_ISA`` does the same
+    when the runtime is first imported (an unknown or unsupported value is an error).
     """
     _lsl.isa_set(name)
+
+
+def supported_isas() -> list[str]:
+    """Names of the kernel tables this CPU (and its OS's register state) runs."""
+    return list(_lsl.isa_supported())
+
+
+def info() -> dict[str, Any]:
+    """What the runtime runs on: ``isa`` (the kernels in use), ``best_isa``,
+    ``supported_isas``, ``avx512_vnni``, and ``fused_step`` / ``fused_sparse_step``
+    (whether the kernels in use fuse a single stream's int8 LSTM step: matrix-vector
+    product and cell update in one pass)."""
+    dense, sparse = _lsl.fused_steps()
+    return {"isa": isa(), "best_isa": best_isa(), "supported_isas": supported_isas(), "avx512_vnni": has_vnni(),
+            "fused_step": bool(dense), "fused_sparse_step": bool(sparse)}
 
 
 def isa() -> str:

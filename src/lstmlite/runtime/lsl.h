@@ -85,11 +85,16 @@ const char *lsl_strerror(int code);
 #define LSL_POOL_MEAN 1 /* mean over valid steps */
 #define LSL_POOL_MAX 2  /* max over valid steps */
 
-/* Instruction-set levels of the kernels (lsl_isa_set). */
+/* Instruction-set levels of the kernels (lsl_isa_set), one kernel table each. They are
+ * not a ladder: a CPU may have AVX-VNNI without AVX-512 (Alder Lake) or AVX-512 VNNI
+ * without AVX-VNNI (Ice Lake, Zen 4); lsl_isa_supported says which ones run here. */
 #define LSL_ISA_AUTO (-1)
-#define LSL_ISA_PORTABLE 0
-#define LSL_ISA_AVX2 1   /* AVX2 + FMA */
-#define LSL_ISA_AVX512 2 /* AVX-512 F/BW/VL/DQ (+ VNNI for LSL_ACT_DYN8 where present) */
+#define LSL_ISA_PORTABLE 0    /* "portable": C99 only */
+#define LSL_ISA_AVX2 1        /* "avx2": AVX2 + FMA */
+#define LSL_ISA_AVX512 2      /* "avx512": AVX-512 F/BW/VL/DQ, no VNNI */
+#define LSL_ISA_AVX2_VNNI 3   /* "avx2-vnni": AVX2 + FMA + AVX-VNNI (VEX vpdpbusd, 256-bit) */
+#define LSL_ISA_AVX512_VNNI 4 /* "avx512-vnni": AVX-512 F/BW/VL/DQ + AVX512_VNNI */
+#define LSL_ISA_COUNT 5       /* levels are 0 .. LSL_ISA_COUNT - 1 */
 
 /* ---- tensors ---------------------------------------------------------------------- */
 
@@ -382,19 +387,37 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena, size
 
 /* ---- instruction sets ------------------------------------------------------------- */
 
-/** Highest level this CPU and build support (LSL_ISA_*). */
+/** Best level this CPU, its OS (XSAVE state) and this build support (LSL_ISA_*). */
 int lsl_isa_best(void);
-/** Level the kernels use now. */
+/** 1 when `level` can run here: the CPU has the instructions (cpuid), the OS saves the
+ * registers they use (xgetbv: YMM, and opmask + ZMM for AVX-512) and the build has the
+ * kernels; else 0. */
+int lsl_isa_supported(int level);
+/** Level the kernels use now: LSTMLITE_ISA's (read on first use) or lsl_isa_set's. */
 int lsl_isa_current(void);
-/** Whether this CPU has AVX-512 VNNI (used by LSL_ACT_DYN8 at LSL_ISA_AVX512). */
+/** Whether this CPU has AVX-512 VNNI (lsl_isa_supported(LSL_ISA_AVX512_VNNI)). */
 int lsl_isa_has_vnni(void);
 /**
  * Force a level (LSL_ISA_AUTO = best). Process-wide; call it while no model runs.
  * @return LSL_OK, or LSL_ERR_ISA when the CPU or build lacks that level.
  */
 int lsl_isa_set(int level);
-/** Name of a level: "portable", "avx2", "avx512". */
+/**
+ * Apply the environment variable LSTMLITE_ISA (portable, avx2, avx2-vnni, avx512,
+ * avx512-vnni or auto; unset or empty = auto) now.
+ * @return LSL_OK, or LSL_ERR_ISA for an unknown or unsupported value (the best level
+ * is used then, so a program that ignores the code still runs).
+ */
+int lsl_isa_from_env(void);
+/** The fused single-stream (B = 1) int8 LSTM steps of the kernels in use (diagnostics):
+ * bit 0 set for a dense int8 W_hh, bit 1 for a sparse one; elsewhere the step is a
+ * matrix product and then the cell update. */
+int lsl_isa_fused_steps(void);
+/** Name of a level, as LSTMLITE_ISA spells it: "portable", "avx2", "avx2-vnni",
+ * "avx512", "avx512-vnni"; "unknown" otherwise. */
 const char *lsl_isa_name(int level);
+/** The level of a name ("auto" -> LSL_ISA_AUTO), or LSL_ERR_ISA for an unknown name. */
+int lsl_isa_parse(const char *name);
 
 /**
  * Measured peak multiply-accumulates per second of this core (benchmarks only):

@@ -126,8 +126,25 @@ typedef struct lsl_kernels {
 extern const lsl_kernels lsl_kernels_portable;
 #if defined(LSL_HAVE_X86)
 extern const lsl_kernels lsl_kernels_avx2;
+extern const lsl_kernels lsl_kernels_avx2_vnni;
 extern const lsl_kernels lsl_kernels_avx512;
 extern const lsl_kernels lsl_kernels_avx512_vnni;
+/* The AVX2 table's kernels (lsl_kern_avx2.c) that the AVX-VNNI and AVX-512 tables reuse. */
+void lsl_avx2_gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev);
+void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev,
+                      void *work);
+void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
+                        int32_t ldy, int rev);
+void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
+/* Float rows to three planes of signed 7-bit digits (lsl_kern_avx2.h, LSL_K_DIG). */
+void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
+                              size_t lstride, float *xs);
+void lsl_avx2_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h);
+void lsl_avx2_gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h);
+void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
+                             int rev, void *work);
+void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                               float *y, int32_t ldy, int rev);
 /* Float rows to three 8-bit limb planes (hi, mid, lo; stride lstride bytes, rows of
  * kpad bytes) and scales xs: the VNNI float-activation operand (LSL_LIMB_MAX). */
 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
@@ -144,7 +161,7 @@ void lsl_avx512_lstm_step1_sparse(const lsl_matrix *w_hh, int32_t hidden, const 
                                   void *work, int rev);
 #endif
 
-/* The portable sparse kernels (also the AVX2 and non-VNNI AVX-512 tables' choice). */
+/* The portable sparse kernels (every ISA's reference). */
 void lsl_portable_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
                                  int32_t ldy, int rev, void *work);
 void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,

@@ -1,93 +1,152 @@
 /*
  * lsl_isa.c -- choose the kernel table at run time.
  *
- * The default is the best level the CPU supports; LSTMLITE_ISA=portable|avx2|avx512
- * in the environment (read once, on first use) or lsl_isa_set() forces a level, which
- * is how the tests run every kernel on one machine.
+ * The default is the best level this CPU supports; LSTMLITE_ISA=portable|avx2|
+ * avx2-vnni|avx512|avx512-vnni|auto in the environment (read once, on first use, or
+ * by lsl_isa_from_env) or lsl_isa_set() forces a level, which is how the tests run
+ * every kernel on one machine. The CPU features are found once (detect_features);
+ * each architecture's detection is its own block below.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lsl_internal.h"
 
+#if defined(LSL_HAVE_X86)
+#include <cpuid.h>
+#endif
+
 static const lsl_kernels *g_active = NULL;
 
-static int cpu_has_avx2(void) {
+/* Which levels this machine runs, by level (LSL_ISA_*); filled once. */
+static int g_supported[LSL_ISA_COUNT];
+static int g_detected = 0;
+
 #if defined(LSL_HAVE_X86)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
+/* XCR0, the register state the OS saves on a context switch. Why check it: cpuid says
+ * what the CPU can do, but an OS that does not save YMM (or ZMM) state would corrupt
+ * those registers; AVX code is only safe when XCR0 has the bits. The instruction is
+ * emitted directly so this file needs no -mxsave. */
+static uint64_t xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
 }
 
-static int cpu_has_avx512(void) {
-#if defined(LSL_HAVE_X86)
-    __builtin_cpu_init();
-    return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-#else
-    return 0;
+#define BIT(v, n) (((v) >> (n)) & 1u)
+
+static void detect_x86(int *sup) {
+    unsigned a, b, c, d, max_leaf, max_sub7;
+    uint64_t xcr;
+    int avx2, avx512;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    /* OSXSAVE (xgetbv usable), AVX and FMA */
+    if (!BIT(c, 27) || !BIT(c, 28) || !BIT(c, 12)) return;
+    xcr = xcr0();
+    if ((xcr & 0x6) != 0x6) return; /* XMM and YMM state */
+    max_leaf = __get_cpuid_max(0, NULL);
+    if (max_leaf < 7) return;
+    __cpuid_count(7, 0, a, b, c, d);
+    max_sub7 = a;
+    avx2 = (int)BIT(b, 5);
+    /* F (16), DQ (17), BW (30), VL (31); and the opmask, ZMM_Hi256, Hi16_ZMM state */
+    avx512 = avx2 && BIT(b, 16) && BIT(b, 17) && BIT(b, 30) && BIT(b, 31) && (xcr & 0xE0) == 0xE0;
+    sup[LSL_ISA_AVX2] = avx2;
+    sup[LSL_ISA_AVX512] = avx512;
+    sup[LSL_ISA_AVX512_VNNI] = avx512 && BIT(c, 11);
+    if (avx2 && max_sub7 >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        sup[LSL_ISA_AVX2_VNNI] = (int)BIT(a, 4); /* AVX-VNNI (VEX-encoded vpdpbusd) */
+    }
+#if defined(LSL_TEST_AVX2_VNNI_AS_EVEX) /* tests only: see lsl_kern_avx2.h */
+    sup[LSL_ISA_AVX2_VNNI] |= sup[LSL_ISA_AVX512_VNNI];
 #endif
+}
+#endif
+
+static void detect_features(void) {
+    /* A benign race: two threads may both fill the same values on first use. */
+    int sup[LSL_ISA_COUNT] = {0};
+    if (g_detected) return;
+    sup[LSL_ISA_PORTABLE] = 1;
+#if defined(LSL_HAVE_X86)
+    detect_x86(sup);
+#endif
+    memcpy(g_supported, sup, sizeof(sup));
+    g_detected = 1;
 }
 
-int lsl_isa_has_vnni(void) {
-#if defined(LSL_HAVE_X86)
-    __builtin_cpu_init();
-    return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni");
-#else
-    return 0;
-#endif
+int lsl_isa_supported(int level) {
+    if (level < 0 || level >= LSL_ISA_COUNT) return 0;
+    detect_features();
+    return g_supported[level];
 }
+
+int lsl_isa_has_vnni(void) { return lsl_isa_supported(LSL_ISA_AVX512_VNNI); }
 
 int lsl_isa_best(void) {
-    if (cpu_has_avx512()) return LSL_ISA_AVX512;
-    if (cpu_has_avx2()) return LSL_ISA_AVX2;
+    /* Most capable first. No CPU has AVX-512 and AVX-VNNI without AVX-512 VNNI, so the
+     * order between avx512 and avx2-vnni never decides anything. */
+    static const int order[] = {LSL_ISA_AVX512_VNNI, LSL_ISA_AVX512, LSL_ISA_AVX2_VNNI, LSL_ISA_AVX2};
+    size_t i;
+    for (i = 0; i < sizeof(order) / sizeof(order[0]); ++i)
+        if (lsl_isa_supported(order[i])) return order[i];
     return LSL_ISA_PORTABLE;
 }
 
 static const lsl_kernels *table_for(int level) {
+    switch (level) {
 #if defined(LSL_HAVE_X86)
-    if (level == LSL_ISA_AVX512) return lsl_isa_has_vnni() ? &lsl_kernels_avx512_vnni : &lsl_kernels_avx512;
-    if (level == LSL_ISA_AVX2) return &lsl_kernels_avx2;
+    case LSL_ISA_AVX2: return &lsl_kernels_avx2;
+    case LSL_ISA_AVX2_VNNI: return &lsl_kernels_avx2_vnni;
+    case LSL_ISA_AVX512: return &lsl_kernels_avx512;
+    case LSL_ISA_AVX512_VNNI: return &lsl_kernels_avx512_vnni;
 #endif
-    (void)level;
-    return &lsl_kernels_portable;
+    default: return &lsl_kernels_portable;
+    }
 }
 
 int lsl_isa_set(int level) {
     if (level == LSL_ISA_AUTO) level = lsl_isa_best();
-    if (level < LSL_ISA_PORTABLE || level > LSL_ISA_AVX512) return LSL_ERR_ISA;
-    if (level > lsl_isa_best()) return LSL_ERR_ISA;
+    if (!lsl_isa_supported(level)) return LSL_ERR_ISA;
     g_active = table_for(level);
     return LSL_OK;
 }
 
-static int level_from_env(void) {
+static const char *const g_names[LSL_ISA_COUNT] = {"portable", "avx2", "avx512", "avx2-vnni", "avx512-vnni"};
+
+const char *lsl_isa_name(int level) { return level >= 0 && level < LSL_ISA_COUNT ? g_names[level] : "unknown"; }
+
+int lsl_isa_parse(const char *name) {
+    int level;
+    if (!name) return LSL_ERR_ISA;
+    if (strcmp(name, "auto") == 0) return LSL_ISA_AUTO;
+    for (level = 0; level < LSL_ISA_COUNT; ++level)
+        if (strcmp(name, g_names[level]) == 0) return level;
+    return LSL_ERR_ISA;
+}
+
+int lsl_isa_from_env(void) {
     const char *v = getenv("LSTMLITE_ISA");
-    int best = lsl_isa_best();
-    if (!v || !*v || strcmp(v, "auto") == 0) return best;
-    if (strcmp(v, "portable") == 0) return LSL_ISA_PORTABLE;
-    if (strcmp(v, "avx2") == 0 && best >= LSL_ISA_AVX2) return LSL_ISA_AVX2;
-    if (strcmp(v, "avx512") == 0 && best >= LSL_ISA_AVX512) return LSL_ISA_AVX512;
-    return best; /* unknown or unsupported request: the binding reports it */
+    int level = (!v || !*v) ? LSL_ISA_AUTO : lsl_isa_parse(v);
+    if (level == LSL_ERR_ISA || lsl_isa_set(level) != LSL_OK) {
+        lsl_isa_set(LSL_ISA_AUTO); /* still run, on the best kernels; the caller reports */
+        return LSL_ERR_ISA;
+    }
+    return LSL_OK;
 }
 
 const lsl_kernels *lsl_kernels_active(void) {
     /* A benign race: two threads may both compute the same table on first use. */
-    if (!g_active) g_active = table_for(level_from_env());
+    if (!g_active) lsl_isa_from_env();
     return g_active;
 }
 
 int lsl_isa_current(void) { return lsl_kernels_active()->level; }
 
-const char *lsl_isa_name(int level) {
-    switch (level) {
-    case LSL_ISA_PORTABLE: return "portable";
-    case LSL_ISA_AVX2: return "avx2";
-    case LSL_ISA_AVX512: return "avx512";
-    default: return "unknown";
-    }
+int lsl_isa_fused_steps(void) {
+    const lsl_kernels *k = lsl_kernels_active();
+    return (k->lstm_step1 ? 1 : 0) | (k->lstm_step1_sparse ? 2 : 0);
 }
 
 const char *lsl_strerror(int code) {

@@ -519,18 +519,13 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
     }
 }
 
-/* Defined in lsl_kern_avx2.c: dynamic int8 without VNNI (vpmaddwd). */
-void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
-                        int32_t ldy, int rev);
-void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
-
 const lsl_kernels lsl_kernels_avx512 = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, lsl_avx512_quantize_rows,
-    lsl_portable_gemm_sparse_i8, lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
+    lsl_avx2_gemm_sparse_i8, lsl_avx2_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
     NULL, NULL, /* no fused single-stream steps: the generic path */
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
-    LSL_ISA_AVX512, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, lsl_avx512_quantize_rows,
+    LSL_ISA_AVX512_VNNI, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, lsl_avx512_quantize_rows,
     lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise, lstm_step1_vnni,
     lsl_avx512_lstm_step1_sparse,
 };

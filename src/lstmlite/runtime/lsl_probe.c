@@ -88,11 +88,10 @@ double lsl_probe_peak_macs(int kind, int trials) {
         double macs = 0.0, secs;
         clock_t start = clock();
 #if defined(LSL_HAVE_X86)
-        int level = lsl_isa_best();
-        if (kind == 0 && level >= LSL_ISA_AVX512) {
+        if (kind == 0 && lsl_isa_supported(LSL_ISA_AVX512)) {
             lsl_probe_sink_f = fma512_loop(n);
             macs = 12.0 * 16.0 * (double)n;
-        } else if (kind == 0 && level >= LSL_ISA_AVX2) {
+        } else if (kind == 0 && lsl_isa_supported(LSL_ISA_AVX2)) {
             lsl_probe_sink_f = fma256_loop(n);
             macs = 12.0 * 8.0 * (double)n;
         } else if (kind == 1 && lsl_isa_has_vnni()) {

@@ -1,0 +1,396 @@
+/*
+ * lsl_kern_avx2.h -- the 256-bit kernels shared by the AVX2 table (lsl_kern_avx2.c)
+ * and the AVX-VNNI table (lsl_kern_avx2_vnni.c): int8 matrix products whose weights
+ * stay int8 in the inner loop, the fused single-stream LSTM step, sigmoid / tanh and
+ * the cell update.
+ *
+ * Why a header: the two tables differ only in the instruction that multiplies 4 u8
+ * activations by 4 s8 weights per 32-bit lane (vpmaddubsw + vpmaddwd on AVX2, VEX
+ * vpdpbusd on AVX-VNNI); the loops, layouts and float epilogues are one copy, passed a
+ * compile-time `kind`, so the two tables give the same bits (the int32 sums are exact)
+ * and the fused steps equal the unfused paths (same float operations, same order).
+ * Every function here is always inlined and carries target("avx2,fma"); a caller with
+ * a wider target (avx2,fma,avxvnni) may inline it. The VNNI instruction is inline asm,
+ * so this header compiles in a file whose functions lack the avxvnni target.
+ * Include only from files compiled for x86-64 with GCC or Clang (LSL_HAVE_X86).
+ */
+#ifndef LSTMLITE_LSL_KERN_AVX2_H
+#define LSTMLITE_LSL_KERN_AVX2_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "lsl_internal.h"
+
+#define TAVX2 __attribute__((target("avx2,fma")))
+#define AINL static inline __attribute__((always_inline))
+
+/* How a kernel multiplies int8 weights (the `kind` argument, a constant after inlining).
+ * All three keep the weights int8 in the inner loop and sum exactly in int32. */
+#define LSL_K_DYN 0  /* u8 activations u = q + 128: vpsignb + vpmaddubsw + vpmaddwd (AVX2) */
+#define LSL_K_VNNI 1 /* u8 activations u = q + 128: VEX vpdpbusd (AVX-VNNI) */
+#define LSL_K_DIG 2  /* float activations as three signed 7-bit digits (below), sign form */
+
+/* Float activations for int8 weights without VNNI: x / max|row| as a fixed-point number
+ * q in [-LSL_DIG_MAX, LSL_DIG_MAX] (21 bits, 5e-7 of max|row|), written in three
+ * balanced base-128 digits q = d2 128^2 + d1 128 + d0 with d0, d1 in [-64, 63] and
+ * |d2| <= 127 (LSL_DIG_MAX = 127 * 128^2 keeps d2 there). Each digit is a signed byte
+ * the sign form multiplies exactly, so the weights stay int8. */
+#define LSL_DIG_MAX 2080768.0f
+
+/* VEX vpdpbusd (AVX-VNNI). With LSL_TEST_AVX2_VNNI_AS_EVEX (tests only) the EVEX form,
+ * which AVX-512 VNNI CPUs run: lsl_isa.c then offers the avx2-vnni table there, so a
+ * machine without AVX-VNNI still tests that table's code (only the encoding differs). */
+#if defined(LSL_TEST_AVX2_VNNI_AS_EVEX)
+#define LSL_VPDPBUSD "vpdpbusd"
+#else
+#define LSL_VPDPBUSD "%{vex%} vpdpbusd"
+#endif
+
+static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG ? 3 : 1; }
+
+/* ---- int8 dot products: 32 bytes of weights = 8 rows x 4 k (the packed layout's half
+ * panel), one 32-bit lane per row ------------------------------------------------------ */
+
+/* The activation operand of 4 activations (4 bytes at p) for every lane: u itself for
+ * vpdpbusd; q = u ^ 0x80 (u - 128 as signed bytes) for the dynamic sign form; the
+ * digits as they are. */
+AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
+    int32_t quad;
+    memcpy(&quad, p, 4);
+    if (kind == LSL_K_DYN) quad ^= (int32_t)0x80808080u;
+    return _mm256_set1_epi32(quad);
+}
+
+/* acc[i] += per lane the sum of its 4 products x_i[k] * w[k] (i < MB), exact in int32.
+ * Sign form (LSL_K_DYN, LSL_K_DIG): vpmaddubsw multiplies unsigned by signed bytes and
+ * adds adjacent pairs into int16 with saturation, so it is given |w| (vpabsb: 0..128,
+ * exact as an unsigned byte even for w = -128) and x * sign(w) (vpsignb: x is in
+ * [-127, 127], so negating it cannot overflow; 0 where w = 0). Each product is at most
+ * 127 * 128 = 16256 in magnitude and a pair at most 32512 < 32767: it never saturates,
+ * for any int8 weight. vpmaddwd with ones then adds a row's two pairs into int32; |w|
+ * is computed once for all MB rows.
+ * LSL_K_VNNI: vpdpbusd on u = q + 128 (exact_sums subtracts 128 * sum(w) per row).
+ * Why asm for vpdpbusd: it then compiles inside target("avx2,fma") functions, so one
+ * copy of the loops serves both tables; "x" keeps the operands in ymm0-15 (VEX). */
+AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m256i *x, const int8_t *w) {
+    int i;
+    if (kind == LSL_K_VNNI) {
+        for (i = 0; i < MB; ++i)
+            __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(acc[i]) : "x"(x[i]), "m"(*(const char(*)[32])w));
+    } else {
+        const __m256i wv = _mm256_loadu_si256((const __m256i *)w), aw = _mm256_abs_epi8(wv);
+        for (i = 0; i < MB; ++i) {
+            const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x[i], wv));
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        }
+    }
+}
+
+/* Masked tails through a small stack buffer (AVX2 has no cheap masked float ops we
+ * want on the hot path). */
+AINL TAVX2 __m256 ld(const float *p, int32_t n) {
+    float tmp[8] = {0};
+    if (n >= 8) return _mm256_loadu_ps(p);
+    if (n > 0) memcpy(tmp, p, (size_t)n * sizeof(float));
+    return _mm256_loadu_ps(tmp);
+}
+AINL TAVX2 void st(float *p, __m256 v, int32_t n) {
+    float tmp[8];
+    if (n >= 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    _mm256_storeu_ps(tmp, v);
+    if (n > 0) memcpy(p, tmp, (size_t)n * sizeof(float));
+}
+
+/* The products of rows row0 .. row0 + 7 (`valid` of them exist) with one activation
+ * row of scale xs, from its int32 sums a[0..L-1]: vpdpbusd's sums less 128 * sum(w);
+ * the digits' sums combined as (a2 * 128 + a1) * 128 + a0 in float; then times
+ * (xs * scale[row]), as every ISA computes it. */
+AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix *w, int32_t row0, int32_t valid,
+                              float xs) {
+    __m256 v;
+    if (kind == LSL_K_VNNI) {
+        int32_t ws[8] = {0};
+        if (valid > 0) memcpy(ws, w->wsum + row0, (size_t)(valid < 8 ? valid : 8) * sizeof(int32_t));
+        v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ws), 7)));
+    } else if (kind == LSL_K_DIG) {
+        const __m256 b = _mm256_set1_ps(128.0f);
+        v = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(a[2]), b, _mm256_cvtepi32_ps(a[1])), b,
+                            _mm256_cvtepi32_ps(a[0]));
+    } else {
+        v = _mm256_cvtepi32_ps(a[0]);
+    }
+    return _mm256_mul_ps(v, _mm256_mul_ps(ld(w->scale + row0, valid), _mm256_set1_ps(xs)));
+}
+
+/* ---- element-wise ------------------------------------------------------------------ */
+
+/* tanh as in lsl_kern_avx512.h (Eigen's rational tanh); the reciprocal gets two Newton
+ * steps here because vrcpps has 12 bits where vrcp14ps has 14. */
+AINL TAVX2 __m256 tanh256(__m256 x) {
+    const __m256 clamp = _mm256_set1_ps(7.90531110763549805f);
+    __m256 x2, p, q, r;
+    /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
+    x = _mm256_min_ps(clamp, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), clamp), x));
+    x2 = _mm256_mul_ps(x, x);
+    p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-2.76076847742355e-16f), _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(4.89352455891786e-03f));
+    p = _mm256_mul_ps(x, p);
+    q = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.19825839466702e-06f), _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f));
+    r = _mm256_rcp_ps(q);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(1.0f)), r);
+    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(1.0f)), r);
+    return _mm256_mul_ps(p, r);
+}
+
+AINL TAVX2 __m256 sigmoid256(__m256 x) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    return _mm256_fmadd_ps(tanh256(_mm256_mul_ps(x, half)), half, half);
+}
+
+/* The LSTM cell update of n <= 8 units from their gate pre-activations (i, f, g, o):
+ * c and h at units j.. written. lstm_pointwise and the fused steps both call it, so
+ * they compute the same bits. */
+AINL TAVX2 void cell8(__m256 gi, __m256 gf, __m256 gg, __m256 go, float *c, float *h, int32_t n) {
+    const __m256 ig = sigmoid256(gi), fg = sigmoid256(gf), g = tanh256(gg), og = sigmoid256(go);
+    const __m256 cn = _mm256_fmadd_ps(fg, ld(c, n), _mm256_mul_ps(ig, g));
+    st(c, cn, n);
+    st(h, _mm256_mul_ps(og, tanh256(cn)), n);
+}
+
+/* ---- dense int8 products (LSL_I8) ---------------------------------------------- */
+
+/* MB activation rows x NP panels from panel p0: y += product. u: L planes (stride
+ * lstride bytes) of rows of kpad bytes (stride ldu); xs: the rows' scales. */
+AINL TAVX2 void tile_q8(const int kind, const int MB, const int NP, const lsl_matrix *w, int32_t p0,
+                        const uint8_t *u, int32_t ldu, size_t lstride, const float *xs, float *y, int32_t ldy) {
+    const int L = lsl_k_limbs(kind);
+    __m256i acc[2][4][3][4]; /* [half][panel][limb][row] */
+    const int8_t *base = (const int8_t *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
+    const int32_t K4 = w->kpad / 4;
+    int32_t k4;
+    int i, p, h, l;
+    for (h = 0; h < 2; ++h)
+        for (p = 0; p < NP; ++p)
+            for (l = 0; l < L; ++l)
+                for (i = 0; i < MB; ++i) acc[h][p][l][i] = _mm256_setzero_si256();
+    for (k4 = 0; k4 < K4; ++k4) {
+        __m256i xb[3][4];
+        for (l = 0; l < L; ++l)
+            for (i = 0; i < MB; ++i) xb[l][i] = act_quad(kind, u + l * lstride + (size_t)i * ldu + 4 * k4);
+        for (p = 0; p < NP; ++p)
+            for (h = 0; h < 2; ++h) {
+                const int8_t *wp = base + p * pstride + (size_t)k4 * 64 + 32 * h;
+                if (L == 1) {
+                    dot4_rows(kind, MB, acc[h][p][0], xb[0], wp);
+                } else { /* the three digits of one row against one weight vector */
+                    for (i = 0; i < MB; ++i) {
+                        __m256i a3[3] = {acc[h][p][0][i], acc[h][p][1][i], acc[h][p][2][i]};
+                        const __m256i x3[3] = {xb[0][i], xb[1][i], xb[2][i]};
+                        dot4_rows(kind, 3, a3, x3, wp);
+                        for (l = 0; l < 3; ++l) acc[h][p][l][i] = a3[l];
+                    }
+                }
+            }
+    }
+    for (p = 0; p < NP; ++p)
+        for (h = 0; h < 2; ++h) {
+            const int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h, valid = w->rows - row0;
+            if (valid <= 0) continue;
+            for (i = 0; i < MB; ++i) {
+                float *yr = y + (size_t)i * ldy + row0;
+                const __m256i a[3] = {acc[h][p][0][i], acc[h][p][L > 1][i], acc[h][p][2 * (L > 1)][i]};
+                st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(kind, a, w, row0, valid, xs[i])), valid);
+            }
+        }
+}
+
+#define TILE_Q8(MB, NP) tile_q8(kind, MB, NP, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, y + (size_t)i * ldy, ldy)
+
+/* The dense products of the AVX2-family tables: one row in groups of panels (8 or 6
+ * accumulator chains), more rows in blocks per panel (|w| computed once for the
+ * block). Panels last to first with `rev` (see lsl_internal.h). */
+AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
+                        size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
+    const int32_t panels = lsl_panels(w->rows), per = kind == LSL_K_DIG ? 1 : 4;
+    int32_t g, i = 0;
+    if (m == 1) {
+        const int32_t groups = (panels + per - 1) / per;
+        for (g = 0; g < groups; ++g) {
+            const int32_t p = per * (rev ? groups - 1 - g : g), np = panels - p < per ? panels - p : per;
+            switch (np) {
+            case 4: TILE_Q8(1, 4); break;
+            case 3: TILE_Q8(1, 3); break;
+            case 2: TILE_Q8(1, 2); break;
+            default: TILE_Q8(1, 1); break;
+            }
+        }
+        return;
+    }
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        if (kind == LSL_K_DIG) { /* 2 rows x 3 digits x 2 halves = 12 accumulators */
+            for (i = 0; i < m; i += 2) {
+                if (m - i >= 2)
+                    TILE_Q8(2, 1);
+                else
+                    TILE_Q8(1, 1);
+            }
+            continue;
+        }
+        for (i = 0; i < m; i += 4) {
+            switch (m - i < 4 ? m - i : 4) {
+            case 4: TILE_Q8(4, 1); break;
+            case 3: TILE_Q8(3, 1); break;
+            case 2: TILE_Q8(2, 1); break;
+            default: TILE_Q8(1, 1); break;
+            }
+        }
+    }
+}
+#undef TILE_Q8
+
+/* ---- fused single-stream LSTM step ----------------------------------------------- *
+ * As in lsl_kern_avx512.c: with H % 16 == 0, units j .. j + 7 (j = 8 jb) have their
+ * gates i, f, g, o in rows j + q H (q = 0..3), so one pass over those four half panels
+ * ends with everything their cell update needs in registers: no store and reload of
+ * the 4H pre-activations. The per-lane sums (exact) and the float epilogue are
+ * tile_q8's and the cell update is lstm_pointwise's (cell8), so the step equals
+ * gemm + lstm_pointwise bit for bit. h is quantized first (every block reads all of
+ * it), so the blocks may overwrite it as they finish. */
+AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
+                              size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
+    const int L = lsl_k_limbs(kind);
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
+    const int32_t K4 = w->kpad / 4, blocks = hidden / 8;
+    int32_t b, k4;
+    int q, l;
+    for (b = 0; b < blocks; ++b) {
+        const int32_t jb = rev ? blocks - 1 - b : b, j = 8 * jb;
+        /* row j of gate q: panel (q H + j) / 16, half (j / 8) % 2 */
+        const int8_t *base = (const int8_t *)w->data + (size_t)(j / LSL_PANEL) * pstride + 32 * (jb & 1);
+        const size_t gstride = (size_t)(hidden / LSL_PANEL) * pstride;
+        __m256i acc[4][3];
+        __m256 gate[4];
+        for (q = 0; q < 4; ++q)
+            for (l = 0; l < L; ++l) acc[q][l] = _mm256_setzero_si256();
+        for (k4 = 0; k4 < K4; ++k4) {
+            __m256i xb[3];
+            for (l = 0; l < L; ++l) xb[l] = act_quad(kind, u + l * lstride + 4 * k4);
+            for (q = 0; q < 4; ++q) {
+                const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
+                if (L == 1) {
+                    dot4_rows(kind, 1, &acc[q][0], xb, wp);
+                } else {
+                    dot4_rows(kind, 3, acc[q], xb, wp);
+                }
+            }
+        }
+        for (q = 0; q < 4; ++q)
+            gate[q] = _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
+                                    scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs));
+        cell8(gate[0], gate[1], gate[2], gate[3], c + j, h + j, 8);
+    }
+}
+
+/* ---- (1, 4)-block sparse int8 (LSL_I8_SPARSE, layout in lsl_internal.h) ---------- *
+ * As lsl_kern_avx512_sparse.c does it, with 8 lanes: lane r of a slot multiplies the 4
+ * activations of its own block, fetched from the window's 128 activation bytes (32
+ * quads) kept in four registers. vpermd picks within 8 quads, so a fetch is four
+ * vpermd (one per register, index bits 0-2) and three blends (bits 3 and 4); zero
+ * blocks cost nothing. The sums are exact, so the results equal the dense kernels'. */
+
+/* The 32 quads of one window of one activation row as the operand act_quad would give
+ * (dynamic: q = u ^ 0x80). */
+AINL TAVX2 void window_table(const int kind, const uint8_t *row, __m256i t[4]) {
+    int r;
+    for (r = 0; r < 4; ++r) {
+        t[r] = _mm256_loadu_si256((const __m256i *)(row + 32 * r));
+        if (kind == LSL_K_DYN) t[r] = _mm256_xor_si256(t[r], _mm256_set1_epi8((char)0x80));
+    }
+}
+
+/* Each lane's quad number (0..31) is byte j of its 32-bit word in v. blendv reads only
+ * bit 31 of a lane, so v shifted left by 28 - 8j (27 - 8j) puts bit 3 (bit 4) of that
+ * byte there; vpermd reads only bits 0-2 of v >> 8j. */
+AINL TAVX2 __m256i fetch_quads(const __m256i t[4], __m256i v, const int j) {
+    const __m256i idx = j ? _mm256_srli_epi32(v, 8 * j) : v;
+    const __m256 b3 = _mm256_castsi256_ps(_mm256_slli_epi32(v, 28 - 8 * j));
+    const __m256 b4 = _mm256_castsi256_ps(_mm256_slli_epi32(v, 27 - 8 * j));
+    const __m256 lo = _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_permutevar8x32_epi32(t[0], idx)),
+                                       _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(t[1], idx)), b3);
+    const __m256 hi = _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_permutevar8x32_epi32(t[2], idx)),
+                                       _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(t[3], idx)), b3);
+    return _mm256_castps_si256(_mm256_blendv_ps(lo, hi, b4));
+}
+
+/* Slot j (0..3) of an index group: both halves of the panel, every limb. */
+AINL TAVX2 void sparse_slot(const int kind, const __m256i t[3][4], const __m256i v[2], const int j, const int8_t *wp,
+                            __m256i acc[2][3]) {
+    const int L = lsl_k_limbs(kind);
+    int h, l;
+    for (h = 0; h < 2; ++h) {
+        __m256i x[3];
+        for (l = 0; l < L; ++l) x[l] = fetch_quads(t[l], v[h], j);
+        dot4_rows(kind, L, acc[h], x, wp + 32 * h); /* L limbs of one row: one |w| */
+    }
+}
+
+/* Panel p for one activation row (L planes at u, stride lstride; windows of 128 bytes):
+ * y (the panel's 16 outputs) += product. */
+AINL TAVX2 void sparse_panel(const int kind, const lsl_matrix *w, int32_t p, const uint8_t *u, size_t lstride,
+                             float xs, float *y) {
+    const int L = lsl_k_limbs(kind);
+    const unsigned char *base = (const unsigned char *)w->data;
+    const lsl_sparse_hdr *hdr = (const lsl_sparse_hdr *)base;
+    const int32_t *e = (const int32_t *)(base + hdr->seg_offset) + 2 * (size_t)p * hdr->windows;
+    __m256i acc[2][3];
+    int32_t win, s;
+    int h, l;
+    for (h = 0; h < 2; ++h)
+        for (l = 0; l < 3; ++l) acc[h][l] = _mm256_setzero_si256();
+    for (win = 0; win < hdr->windows; ++win, e += 2) {
+        const int32_t n = e[1];
+        const unsigned char *ip = base + e[0];
+        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+        __m256i t[3][4];
+        if (n == 0) continue;
+        for (l = 0; l < L; ++l) window_table(kind, u + l * lstride + (size_t)win * LSL_SPARSE_WIN, t[l]);
+        for (s = 0; s < n; s += 4, ip += 64) {
+            const __m256i v[2] = {_mm256_loadu_si256((const __m256i *)ip), _mm256_loadu_si256((const __m256i *)(ip + 32))};
+            sparse_slot(kind, t, v, 0, wp + (size_t)64 * s, acc);
+            if (s + 1 < n) sparse_slot(kind, t, v, 1, wp + (size_t)64 * (s + 1), acc);
+            if (s + 2 < n) sparse_slot(kind, t, v, 2, wp + (size_t)64 * (s + 2), acc);
+            if (s + 3 < n) sparse_slot(kind, t, v, 3, wp + (size_t)64 * (s + 3), acc);
+        }
+    }
+    for (h = 0; h < 2; ++h) {
+        const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
+        if (valid <= 0) continue;
+        st(y + row0, _mm256_add_ps(ld(y + row0, valid), scaled_sums(kind, acc[h], w, row0, valid, xs)), valid);
+    }
+}
+
+/* The sparse products: panels in order (or last to first: `rev`), each for every
+ * activation row (its weights stay in L1 while the rows pass). */
+AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
+                               size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t g, i;
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        for (i = 0; i < m; ++i) sparse_panel(kind, w, p, u + (size_t)i * ldu, lstride, xs[i], y + (size_t)i * ldy);
+    }
+}
+
+#endif /* LSTMLITE_LSL_KERN_AVX2_H */
