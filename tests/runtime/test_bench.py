@@ -40,11 +40,14 @@ def test_onnxruntime_int8_uses_reduced_range_exactly_on_x86_without_vnni(monkeyp
     7-bit weights there (its best) and with 8 bits everywhere else."""
     import lstmlite.runtime as rt
 
-    for machine, vnni, expected in [("x86_64", False, True), ("x86_64", True, False), ("AMD64", False, True),
-                                    ("aarch64", False, False), ("arm64", False, False)]:
+    avx2, avx2_vnni, avx512, avx512_vnni = (["portable", "avx2"], ["portable", "avx2", "avx2-vnni"],
+                                            ["portable", "avx2", "avx512"], ["portable", "avx2", "avx512", "avx512-vnni"])
+    for machine, isas, expected in [("x86_64", avx2, True), ("x86_64", avx512, True), ("AMD64", avx2, True),
+                                    ("x86_64", avx2_vnni, False), ("x86_64", avx512_vnni, False),
+                                    ("aarch64", ["portable"], False), ("arm64", ["portable"], False)]:
         monkeypatch.setattr(bench_mod.platform, "machine", lambda m=machine: m)
-        monkeypatch.setattr(rt, "has_vnni", lambda v=vnni: v)
-        assert bench_mod.ort_reduce_range() is expected, (machine, vnni)
+        monkeypatch.setattr(rt, "supported_isas", lambda v=isas: v)
+        assert bench_mod.ort_reduce_range() is expected, (machine, isas)
 
 
 def test_onnx_graph_matches_torch_weights_and_gate_order():

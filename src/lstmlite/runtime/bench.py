@@ -305,9 +305,9 @@ def ort_reduce_range() -> bool:
     """
     if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686", "x86"):
         return False
-    from . import has_vnni
+    from . import supported_isas
 
-    return not has_vnni()
+    return not any(name.endswith("vnni") for name in supported_isas())
 
 
 def _onnxruntime(module, cell: str, batch: int, quantized: bool, threads: int) -> Runner:
