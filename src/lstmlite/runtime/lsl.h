@@ -327,7 +327,8 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  *   tensor table       num_tensors records of 64 bytes: char name[32] (NUL-padded),
  *                      u32 dtype, u32 ndim (1 | 2), u32 dims[2],
  *                      u64 offset (from data_offset), u64 nbytes
- *   data               tensors, row-major, each at a 64-byte aligned offset
+ *   data               tensors, row-major, each at an 8-byte aligned offset (64 before
+ *                      version 3; readers copy values out and assume no alignment)
  * Tensor names: "l{k}.{d}.w_ih", "l{k}.{d}.w_hh", "l{k}.{d}.w_hr", "l{k}.{d}.b_ih",
  * "l{k}.{d}.b_hh", "emb", "head.w", "head.b"; an int8 tensor NAME has its per-row
  * scales in "NAME.scale" (f32, 1-D). lstmlite/runtime/lsl.py writes these files.
@@ -343,12 +344,31 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  *                [rowptr[r], rowptr[r+1]), rowptr[rows] = blocks
  *   NAME.bcol    LSL_FILE_U16 (5), 1-D (max(blocks, 1)): each block's column / 4
  *   NAME.scale   as for LSL_I8.
- * A writer uses version 1 unless a tensor needs version 2, so older readers keep
- * reading dense files; this reader takes versions 1 and 2.
+ * From version 3 on, two more ways to store a weight matrix NAME (rows x cols), each
+ * expanded by the loader into the packed forms above (so every kernel runs them; the
+ * file is what they make small):
+ *   NAME         LSL_FILE_I4 (7), dims (rows, cols): int4 codes in [-8, 7], two per
+ *                byte (even column in the low nibble, two's complement), each row padded
+ *                to a whole byte: nbytes = rows * ceil(cols / 2); NAME.scale as for
+ *                LSL_I8. In memory they become LSL_I8 codes.
+ *   NAME         LSL_FILE_F32_MASKED (9) / LSL_FILE_I8_MASKED (10) / LSL_FILE_I4_MASKED
+ *                (11), dims (rows, cols): only the non-zero values, row-major (int4
+ *                two per byte as above, the last byte padded with a zero nibble), and
+ *   NAME.mask    LSL_FILE_U8 (8), 1-D (ceil(rows * cols / 8)): element i is stored iff
+ *                bit i % 8 of byte i / 8 is set; bits past rows * cols are zero.
+ *                Codes keep NAME.scale. The embedding "emb" may be stored these ways too.
+ * A writer uses the oldest version its tensors allow (1: fp32 / int8 dense; 2: block
+ * sparse; 3: int4 or bitmask), so older readers keep reading what they can; this
+ * reader takes versions 1 to 3.
  */
-#define LSL_FILE_VERSION 2
+#define LSL_FILE_VERSION 3
 #define LSL_FILE_I32 4
 #define LSL_FILE_U16 5
+#define LSL_FILE_I4 7
+#define LSL_FILE_U8 8
+#define LSL_FILE_F32_MASKED 9
+#define LSL_FILE_I8_MASKED 10
+#define LSL_FILE_I4_MASKED 11
 #define LSL_FILE_HEADER_BYTES 96
 
 /**

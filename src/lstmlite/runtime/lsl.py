@@ -38,22 +38,35 @@ import numpy as np
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError",
     "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "read_lsl", "has_int8",
-    "WEIGHT_FORMS", "block_csr", "block_density", "LowRankTensor", "rounds_float_weights",
+    "WEIGHT_FORMS", "block_csr", "block_density", "LowRankTensor", "rounds_float_weights", "describe_lsl",
+    "pack_nibbles", "unpack_nibbles", "DTYPE_NAMES",
 ]
 
-FILE_VERSION = 2  # the newest this module writes and reads; dense files are written as 1
+FILE_VERSION = 3  # the newest this module writes and reads; a file takes the oldest version its dtypes allow
 DENSE_FILE_VERSION = 1
 MAGIC = b"LSTMLITE"
 HEADER_BYTES = 96
 LAYER_RECORD = 32
 TENSOR_RECORD = 64
 NAME_BYTES = 32
-ALIGN = 64
+ALIGN = 8  # tensor data offsets; readers copy out, so they need no more (small files matter)
 
 DTYPE_F32, DTYPE_I8, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U16 = 1, 2, 3, 4, 5
-WEIGHT_FORMS = ("fp32", "int8", "int8-sparse")
+# version 3: int4 codes packed two per byte, and bitmask-sparse matrices (the non-zero
+# values in row-major order + NAME.mask, one bit per element)
+DTYPE_I4, DTYPE_U8, DTYPE_F32_MASKED, DTYPE_I8_MASKED, DTYPE_I4_MASKED = 7, 8, 9, 10, 11
+WEIGHT_FORMS = ("fp32", "int8", "int8-sparse", "int4")
 SPARSE_BLOCK = 4  # columns per block of the sparse form
-_FILE_DTYPES = {DTYPE_F32: "<f4", DTYPE_I8: "i1", DTYPE_I8_SPARSE: "i1", DTYPE_I32: "<i4", DTYPE_U16: "<u2"}
+_FILE_DTYPES = {DTYPE_F32: "<f4", DTYPE_I8: "i1", DTYPE_I8_SPARSE: "i1", DTYPE_I32: "<i4", DTYPE_U16: "<u2",
+                DTYPE_I4: "u1", DTYPE_U8: "u1", DTYPE_F32_MASKED: "<f4", DTYPE_I8_MASKED: "i1",
+                DTYPE_I4_MASKED: "u1"}
+_DTYPE_VERSION = {DTYPE_F32: 1, DTYPE_I8: 1, DTYPE_I8_SPARSE: 2, DTYPE_I32: 2, DTYPE_U16: 2, DTYPE_I4: 3,
+                  DTYPE_U8: 3, DTYPE_F32_MASKED: 3, DTYPE_I8_MASKED: 3, DTYPE_I4_MASKED: 3}
+#: what each dtype stores, for per-tensor listings (describe_lsl)
+DTYPE_NAMES = {DTYPE_F32: "fp32", DTYPE_I8: "int8", DTYPE_I8_SPARSE: "int8 block-sparse", DTYPE_I32: "int32 index",
+               DTYPE_U16: "uint16 index", DTYPE_I4: "int4", DTYPE_U8: "bitmask", DTYPE_F32_MASKED: "fp32 bitmask-sparse",
+               DTYPE_I8_MASKED: "int8 bitmask-sparse", DTYPE_I4_MASKED: "int4 bitmask-sparse"}
+_MASKED_CODES = {DTYPE_F32_MASKED, DTYPE_I8_MASKED, DTYPE_I4_MASKED}
 CELL_CODES = {"lstm": 1, "gru": 2}
 HEAD_CODES = {"none": 0, "last": 1, "each": 2}
 POOL_CODES = {"last": 0, "mean": 1, "max": 2}
@@ -100,8 +113,9 @@ class LowRankTensor(NamedTuple):
         return (np.asarray(u, np.float64) @ np.asarray(v, np.float64)).astype(np.float32)
 
 
-def quantize_rows(w: np.ndarray) -> QTensor:
-    """Symmetric per-row int8 quantization: scale = max|row| / 127, q = round(w / scale).
+def quantize_rows(w: np.ndarray, bits: int = 8) -> QTensor:
+    """Symmetric per-row quantization: scale = max|row| / qmax, q = round(w / scale),
+    qmax = 127 for ``bits=8``, 7 for ``bits=4`` (codes always held as int8).
 
     A row of zeros gets scale 1 (its q are zeros either way).
 
@@ -115,9 +129,12 @@ def quantize_rows(w: np.ndarray) -> QTensor:
         raise ValueError(f"quantize_rows wants a matrix, got shape {w.shape}")
     if not np.all(np.isfinite(w)):
         raise ValueError("cannot quantize non-finite weights")
+    if bits not in (4, 8):
+        raise ValueError(f"bits must be 4 or 8, got {bits}")
+    qmax = (1 << (bits - 1)) - 1
     amax = np.abs(w).max(axis=1)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint(w / scale[:, None]), -127, 127).astype(np.int8)
+    scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+    q = np.clip(np.rint(w / scale[:, None]), -qmax, qmax).astype(np.int8)
     return QTensor(q, scale)
 
 
@@ -173,6 +190,82 @@ def _sparse_pays(q: np.ndarray) -> bool:
     """Whether the sparse form of int8 codes is smaller than the dense one."""
     blocks = int(_kept_blocks(q).sum())
     return SPARSE_BLOCK * blocks + 4 * (q.shape[0] + 1) + 2 * max(blocks, 1) < q.size
+
+
+def pack_nibbles(q: np.ndarray) -> np.ndarray:
+    """Codes in [-8, 7] two per byte along the last axis: the even element in the low
+    nibble, the odd one in the high nibble (4-bit two's complement), an odd-length row
+    padded with a zero nibble -- the layout of ``lstmlite.compress.quantize.ops.pack_int4``.
+
+    Example:
+        >>> pack_nibbles(np.array([[1, -2, 3]], np.int8)).tolist()
+        [[225, 3]]
+    """
+    q = np.asarray(q, np.int8)
+    if q.shape[-1] % 2:
+        q = np.concatenate([q, np.zeros(q.shape[:-1] + (1,), np.int8)], axis=-1)
+    u = q.astype(np.uint8) & 0x0F
+    return np.ascontiguousarray(u[..., 0::2] | (u[..., 1::2] << 4), np.uint8)
+
+
+def unpack_nibbles(packed: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_nibbles`: the first ``n`` codes of each row (int8)."""
+    p = np.asarray(packed, np.uint8)
+    both = np.stack([p & 0x0F, p >> 4], axis=-1).reshape(p.shape[:-1] + (-1,)).astype(np.int8)
+    both = np.where(both > 7, both - 16, both).astype(np.int8)
+    return np.ascontiguousarray(both[..., :n])
+
+
+def _fits_int4(q: np.ndarray) -> bool:
+    return q.size == 0 or (int(q.min()) >= -8 and int(q.max()) <= 7)
+
+
+Entry = tuple[str, int, np.ndarray, tuple[int, ...]]  # name, dtype, stored values, logical dims
+
+
+def _masked(name: str, values: np.ndarray, dtype: int) -> list[Entry]:
+    """Bitmask-sparse form: the non-zero values in row-major order, and NAME.mask (one
+    bit per element, element i in bit i % 8 of byte i // 8)."""
+    keep = (values != 0).reshape(-1)
+    kept = values.reshape(-1)[keep]
+    if dtype == DTYPE_I4_MASKED:
+        kept = pack_nibbles(kept)
+    mask = np.packbits(keep, bitorder="little")
+    return [(name, dtype, kept, values.shape), (f"{name}.mask", DTYPE_U8, mask, mask.shape)]
+
+
+def _stored_bytes(entries: list[Entry]) -> int:
+    """File bytes of tensors: a table record each plus data padded to ALIGN."""
+    return sum(TENSOR_RECORD + _align(arr.size * arr.dtype.itemsize, ALIGN) for _, _, arr, _ in entries)
+
+
+def _encode_matrix(name: str, t: Any, allow_csr: bool) -> list[Entry]:
+    """The smallest file form of one weight matrix (an fp32 array or a QTensor).
+
+    Float: dense fp32 or bitmask-sparse fp32. Codes: int4 (two per byte) when every
+    code lies in [-8, 7], else int8, dense or bitmask-sparse, then NAME.scale; ties go
+    to dense. With ``allow_csr`` (the ``int8-sparse`` form: the runtime's sparse kernels
+    asked for) the (1, 4)-block form is taken wherever it is smaller than dense int8,
+    even where a bitmask would be smaller still, since only it makes the runtime skip
+    the zero blocks.
+    """
+    if isinstance(t, QTensor):
+        q = np.ascontiguousarray(t.q, dtype=np.int8)
+        scale = np.ascontiguousarray(t.scale, dtype=np.float32)
+        int4 = _fits_int4(q)
+        tail: list[Entry] = [(f"{name}.scale", DTYPE_F32, scale, scale.shape)]
+        if allow_csr and q.shape[1] <= 65536 * SPARSE_BLOCK and _sparse_pays(q):
+            # asked for the runtime's sparse kernels: the block form wherever it beats dense int8
+            rowptr, bcol, values = block_csr(q)
+            return [(name, DTYPE_I8_SPARSE, values, q.shape), (f"{name}.rowptr", DTYPE_I32, rowptr, rowptr.shape),
+                    (f"{name}.bcol", DTYPE_U16, bcol, bcol.shape)] + tail
+        candidates = [[(name, DTYPE_I4, pack_nibbles(q), q.shape)] if int4 else [(name, DTYPE_I8, q, q.shape)],
+                      _masked(name, q, DTYPE_I4_MASKED if int4 else DTYPE_I8_MASKED)]
+    else:
+        w = np.ascontiguousarray(t, dtype=np.float32)
+        candidates = [[(name, DTYPE_F32, w, w.shape)], _masked(name, w, DTYPE_F32_MASKED)]
+        tail = []
+    return min(candidates, key=_stored_bytes) + tail
 
 
 Tensor = Any  # np.ndarray (float32), QTensor, or LowRankTensor of those
@@ -522,31 +615,37 @@ def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
     return weights != "fp32" and any(isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
 
 
-def _as_tensor(t: Tensor, quantize: bool) -> Tensor:
+def _as_tensor(t: Tensor, bits: int) -> Tensor:
+    """A float matrix quantized per row to ``bits`` (0: kept float); QTensors as given."""
     if isinstance(t, LowRankTensor):  # each factor quantized per row on its own
-        return LowRankTensor(_as_tensor(t.u, quantize), _as_tensor(t.v, quantize))
+        return LowRankTensor(_as_tensor(t.u, bits), _as_tensor(t.v, bits))
     if isinstance(t, QTensor):
         return t
-    return quantize_rows(t) if quantize else np.ascontiguousarray(t, dtype=np.float32)
+    return quantize_rows(t, bits) if bits else np.ascontiguousarray(t, dtype=np.float32)
 
 
 def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = None,
               quantize_embedding: bool = True) -> bytes:
     """Serialise a spec to .lsl bytes (and write them to ``path`` when given).
 
+    Every weight matrix takes the smallest file form open to it (see
+    :func:`_encode_matrix`): dense, or bitmask-sparse (a pruned matrix: its non-zero
+    values plus one bit per element; the loader expands it). Codes that fit in 4 bits
+    are packed two per byte.
+
     Args:
-        weights: ``fp32`` keeps float matrices as they are; ``int8`` quantizes every
-            weight matrix (and the embedding, unless ``quantize_embedding=False``) per
-            row; ``int8-sparse`` quantizes as ``int8`` and then stores each recurrent
-            and head matrix whose codes are mostly zero (1, 4) blocks without those
-            blocks (where that is smaller than dense int8; a pruned model), so the
-            runtime skips them. Matrices already given as :class:`QTensor` are stored
-            as int8 either way; biases are always float32.
+        weights: ``fp32`` keeps float matrices as they are; ``int8`` / ``int4``
+            quantize every float weight matrix (and the embedding, unless
+            ``quantize_embedding=False``) per row to 8 / 4 bits; ``int8-sparse``
+            quantizes as ``int8`` and also offers each recurrent and head matrix the
+            (1, 4)-block form, kept where smallest (a block-pruned model), which the
+            runtime's sparse kernels run. Matrices already given as :class:`QTensor`
+            keep their codes whatever ``weights`` says; biases are always float32.
     """
     if weights not in WEIGHT_FORMS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
     spec.validate()
-    quant = weights != "fp32"
+    quant = {"fp32": 0, "int4": 4}.get(weights, 8)
     sparse = weights == "int8-sparse"
     tensors: list[tuple[str, Tensor]] = []
     for k, layer in enumerate(spec.layers):
@@ -557,33 +656,24 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             if layer.bias:
                 tensors += [(f"l{k}.{d}.b_ih", _np(t["b_ih"])), (f"l{k}.{d}.b_hh", _np(t["b_hh"]))]
     if spec.embedding is not None:
-        tensors.append(("emb", _as_tensor(spec.embedding, quant and quantize_embedding)))
+        tensors.append(("emb", _as_tensor(spec.embedding, quant if quantize_embedding else 0)))
     if spec.head_mode != "none":
         head = spec.head_weight
         tensors.append(("head.w", _as_tensor(head.dense() if isinstance(head, LowRankTensor) else head, quant)))
         if spec.head_bias is not None:
             tensors.append(("head.b", _np(spec.head_bias)))
 
-    # (name, dtype, array, logical dims): the sparse values' dims are the matrix's
+    # (name, dtype, array, logical dims): encoded values keep the matrix's logical dims
     flat: list[tuple[str, int, np.ndarray, tuple[int, ...]]] = []
     expanded: list[tuple[str, Tensor]] = []
     for name, t in tensors:  # a low-rank matrix is its two factors, NAME.u and NAME.v
         expanded += [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
     for name, t in expanded:
-        if isinstance(t, QTensor):
-            q = np.ascontiguousarray(t.q, dtype=np.int8)
-            if sparse and name != "emb" and _sparse_pays(q):
-                rowptr, bcol, values = block_csr(q)
-                flat.append((name, DTYPE_I8_SPARSE, values, q.shape))
-                flat.append((f"{name}.rowptr", DTYPE_I32, rowptr, rowptr.shape))
-                flat.append((f"{name}.bcol", DTYPE_U16, bcol, bcol.shape))
-            else:
-                flat.append((name, DTYPE_I8, q, q.shape))
-            scale = np.ascontiguousarray(t.scale, dtype=np.float32)
-            flat.append((f"{name}.scale", DTYPE_F32, scale, scale.shape))
+        if isinstance(t, QTensor) or (isinstance(t, np.ndarray) and t.ndim == 2):
+            flat += _encode_matrix(name, t, allow_csr=sparse and name != "emb")
         else:
             flat.append((name, DTYPE_F32, t, t.shape))
-    version = FILE_VERSION if any(f[1] != DTYPE_F32 and f[1] != DTYPE_I8 for f in flat) else DENSE_FILE_VERSION
+    version = max(_DTYPE_VERSION[f[1]] for f in flat)
 
     meta = json.dumps(spec.meta, sort_keys=True).encode("utf-8")
     layer_off = HEADER_BYTES
@@ -638,6 +728,38 @@ def read_meta(data: bytes) -> dict[str, Any]:
         raise LslFormatError(f"metadata is not JSON: {err}") from None
 
 
+def describe_lsl(data: bytes) -> list[dict[str, Any]]:
+    """Where the bytes of a .lsl file go: one row per stored tensor, then one for the
+    header, layer table, metadata and padding; the ``bytes`` sum to ``len(data)``.
+
+    Row keys: ``name``, ``dtype`` (:data:`DTYPE_NAMES`), ``shape`` (logical), ``data``
+    (bytes of its values), ``bytes`` (its table record + values + alignment padding).
+
+    Example:
+        >>> import torch
+        >>> blob = write_lsl(spec_from_module(torch.nn.GRU(2, 3, batch_first=True)), weights="int4")
+        >>> rows = describe_lsl(blob)
+        >>> rows[0]["name"], rows[0]["dtype"], rows[0]["data"], sum(r["bytes"] for r in rows) == len(blob)
+        ('l0.0.w_ih', 'int4', 9, True)
+    """
+    if len(data) < HEADER_BYTES or data[:8] != MAGIC:
+        raise LslFormatError("not a .lsl file (bad magic)")
+    fields = _HEADER.unpack_from(data)
+    n_tensors, tensor_off, data_off, total = fields[4], fields[8], fields[9], fields[10]
+    if tensor_off + TENSOR_RECORD * n_tensors > len(data):
+        raise LslFormatError("tensor table lies outside the file")
+    rows = []
+    for i in range(n_tensors):
+        raw_name, dtype, ndim, d0, d1, off, nbytes = _TENSOR.unpack_from(data, tensor_off + i * TENSOR_RECORD)
+        rows.append({"name": raw_name.split(b"\0", 1)[0].decode("ascii", "replace"),
+                     "dtype": DTYPE_NAMES.get(dtype, f"dtype {dtype}"), "shape": [d0] if ndim == 1 else [d0, d1],
+                     "data": int(nbytes), "bytes": TENSOR_RECORD + _align(int(nbytes), ALIGN)})
+    rest = total - sum(r["bytes"] for r in rows)
+    rows.append({"name": "(header, layers, metadata, padding)", "dtype": "-", "shape": [], "data": rest,
+                 "bytes": rest})
+    return rows
+
+
 def _dense_from_blocks(name: str, shape: tuple[int, int], arrays: dict[str, np.ndarray]) -> np.ndarray:
     """The int8 codes (rows, cols) of sparse tensor ``name`` from its kept blocks,
     ``name.rowptr`` and ``name.bcol`` (checked as the C loader checks them)."""
@@ -663,6 +785,30 @@ def _dense_from_blocks(name: str, shape: tuple[int, int], arrays: dict[str, np.n
     if np.any(dense[:, cols:]):
         raise LslFormatError(f"sparse tensor {name}: non-zero values past the last column")
     return np.ascontiguousarray(dense[:, :cols])
+
+
+def _dense_from_mask(name: str, dtype: int, shape: tuple[int, int], arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """The dense matrix (float32, or int8 codes) of bitmask-sparse tensor ``name``
+    from its non-zero values and ``name.mask`` (checked as the C loader checks them)."""
+    n = shape[0] * shape[1]
+    mask = arrays.get(f"{name}.mask")
+    if mask is None or mask.dtype != np.uint8 or mask.shape != (-(-n // 8),):
+        raise LslFormatError(f"sparse tensor {name} lacks a {-(-n // 8)}-byte {name}.mask")
+    keep = np.unpackbits(mask, bitorder="little").astype(bool)
+    if keep[n:].any():
+        raise LslFormatError(f"sparse tensor {name}: mask bits set past the last element")
+    keep = keep[:n]
+    nnz = int(keep.sum())
+    values = arrays[name]
+    if dtype == DTYPE_I4_MASKED:
+        if len(values) != -(-nnz // 2):
+            raise LslFormatError(f"sparse tensor {name}: {len(values)} bytes for {nnz} int4 values")
+        values = unpack_nibbles(values, nnz)
+    elif len(values) != nnz:
+        raise LslFormatError(f"sparse tensor {name}: {len(values)} values for {nnz} mask bits")
+    dense = np.zeros(n, np.float32 if dtype == DTYPE_F32_MASKED else np.int8)
+    dense[keep] = values
+    return dense.reshape(shape)
 
 
 def read_lsl(data: bytes | str | Path) -> ModelSpec:
@@ -696,26 +842,33 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise LslFormatError(f"metadata is not JSON: {err}") from None
     arrays: dict[str, np.ndarray] = {}
-    sparse_shapes: dict[str, tuple[int, int]] = {}
-    allowed = (DTYPE_F32, DTYPE_I8) if version == DENSE_FILE_VERSION else tuple(_FILE_DTYPES)
+    encoded: dict[str, tuple[int, tuple[int, int]]] = {}  # packed / sparse tensors: dtype, logical dims
     for i in range(n_tensors):
         raw_name, dtype, ndim, d0, d1, off, nbytes = _TENSOR.unpack_from(data, tensor_off + i * TENSOR_RECORD)
         name = raw_name.split(b"\0", 1)[0].decode("ascii", "replace")
-        if dtype not in allowed or ndim not in (1, 2):
+        if dtype not in _FILE_DTYPES or _DTYPE_VERSION[dtype] > version or ndim not in (1, 2):
             raise LslFormatError(f"tensor {name}: bad dtype {dtype} or ndim {ndim}")
         shape = (d0,) if ndim == 1 else (d0, d1)
         np_dtype = np.dtype(_FILE_DTYPES[dtype])
-        if dtype == DTYPE_I8_SPARSE:  # kept blocks of a logical (rows, cols) matrix
-            if ndim != 2 or nbytes % SPARSE_BLOCK:
-                raise LslFormatError(f"sparse tensor {name}: bad shape or {nbytes} bytes")
-            sparse_shapes[name] = (d0, d1)
-            shape = (nbytes,)
+        if dtype in _MASKED_CODES or dtype in (DTYPE_I8_SPARSE, DTYPE_I4):
+            # values of a logical (rows, cols) matrix: kept blocks, non-zeros, or packed codes
+            if ndim != 2 or (dtype == DTYPE_I8_SPARSE and nbytes % SPARSE_BLOCK) or nbytes % np_dtype.itemsize:
+                raise LslFormatError(f"tensor {name}: bad shape or {nbytes} bytes")
+            if dtype == DTYPE_I4 and nbytes != d0 * -(-d1 // 2):
+                raise LslFormatError(f"tensor {name}: {nbytes} bytes do not fit int4 codes of shape {shape}")
+            encoded[name] = (dtype, (d0, d1))
+            shape = (nbytes // np_dtype.itemsize,)
         if int(np.prod(shape)) * np_dtype.itemsize != nbytes:
             raise LslFormatError(f"tensor {name}: {nbytes} bytes do not fit shape {shape}")
         need(data_off + off, nbytes, f"tensor {name}")
         arrays[name] = np.frombuffer(data, np_dtype, int(np.prod(shape)), data_off + off).reshape(shape).copy()
-    for name, shape in sparse_shapes.items():
-        arrays[name] = _dense_from_blocks(name, shape, arrays)
+    for name, (dtype, shape) in encoded.items():
+        if dtype == DTYPE_I8_SPARSE:
+            arrays[name] = _dense_from_blocks(name, shape, arrays)
+        elif dtype == DTYPE_I4:
+            arrays[name] = unpack_nibbles(arrays[name].reshape(shape[0], -1), shape[1])
+        else:
+            arrays[name] = _dense_from_mask(name, dtype, shape, arrays)
 
     def get(name: str) -> Tensor:
         if name not in arrays and f"{name}.u" in arrays and f"{name}.v" in arrays:
