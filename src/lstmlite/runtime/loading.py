@@ -30,10 +30,9 @@ def spec_from_run(run_dir: str | Path) -> ModelSpec:
     :func:`~lstmlite.runtime.lsl.spec_from_module`)."""
     from lstmlite.io import load_run
 
-    run = load_run(run_dir)
-    spec = spec_from_module(run.model)
-    spec.meta.setdefault("source", str(Path(run_dir)))
-    return spec
+    # nothing about where the run lives goes in the file: its bytes are the model's
+    # size (lstmlite.export.size), the same wherever the run dir is
+    return spec_from_module(load_run(run_dir).model)
 
 
 def _default_weights(spec: ModelSpec, weights: str | None) -> str:

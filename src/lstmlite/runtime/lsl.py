@@ -675,7 +675,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             flat.append((name, DTYPE_F32, t, t.shape))
     version = max(_DTYPE_VERSION[f[1]] for f in flat)
 
-    meta = json.dumps(spec.meta, sort_keys=True).encode("utf-8")
+    meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
     layer_off = HEADER_BYTES
     meta_off = layer_off + LAYER_RECORD * len(spec.layers)
     tensor_off = _align(meta_off + len(meta), 8)
