@@ -16,7 +16,7 @@ from lstmlite.io import load_run, save_run
 from lstmlite.train import evaluate_run, fit
 from lstmlite.train.run import model_metrics
 
-CELLS = ["lstm", "gru"]
+CELLS = ["lstm", "gru", "fastgrnn"]
 RECIPES = ["int8", "prune-agp-80", "shrink", "tiny"]
 FORMS = {
     "fp32": [],
@@ -54,6 +54,8 @@ def test_a_trained_run_is_its_exported_file(run_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_shipped_recipe_reports_its_exported_file(run_dir, tmp_path, capsys, recipe):
+    if run_dir.name == "fastgrnn" and recipe in ("shrink", "tiny"):
+        pytest.skip("hidden-unit pruning (these recipes' step) takes LSTM / GRU layers only")
     result = apply_recipe(run_dir, recipe, tmp_path / recipe, max_epochs=0, progress=False)
     size = _exported_bytes(result.path, tmp_path, capsys)
     assert result.metrics["size_bytes"] == size

@@ -67,10 +67,12 @@ DTYPE_NAMES = {DTYPE_F32: "fp32", DTYPE_I8: "int8", DTYPE_I8_SPARSE: "int8 block
                DTYPE_U16: "uint16 index", DTYPE_I4: "int4", DTYPE_U8: "bitmask", DTYPE_F32_MASKED: "fp32 bitmask-sparse",
                DTYPE_I8_MASKED: "int8 bitmask-sparse", DTYPE_I4_MASKED: "int4 bitmask-sparse"}
 _MASKED_CODES = {DTYPE_F32_MASKED, DTYPE_I8_MASKED, DTYPE_I4_MASKED}
-CELL_CODES = {"lstm": 1, "gru": 2}
+CELL_CODES = {"lstm": 1, "gru": 2, "fastgrnn": 3}
 HEAD_CODES = {"none": 0, "last": 1, "each": 2}
 POOL_CODES = {"last": 0, "mean": 1, "max": 2}
-GATES = {"lstm": 4, "gru": 3}
+GATES = {"lstm": 4, "gru": 3, "fastgrnn": 1}  # gate blocks of H rows in w_ih / w_hh
+#: FastGRNN nonlinearities in the layer record (fields 6 and 7: gate, update)
+NONLINEARITY_CODES = {"sigmoid": 1, "tanh": 2}
 
 _HEADER = struct.Struct("<8sIIIIii QQQQ QQ 16s")
 assert _HEADER.size == HEADER_BYTES
@@ -273,7 +275,14 @@ Tensor = Any  # np.ndarray (float32), QTensor, or LowRankTensor of those
 
 @dataclass
 class LayerSpec:
-    """One recurrent layer; ``directions[d]`` maps w_ih, w_hh, [w_hr], [b_ih, b_hh]."""
+    """One recurrent layer; ``directions[d]`` maps w_ih, w_hh, [w_hr], [b_ih, b_hh].
+
+    FastGRNN (``cell="fastgrnn"``, one direction): w_ih = W (H, I), w_hh = U (H, H),
+    b_ih = b_z (the gate's bias), b_hh = b_h (the update's), ``zn`` = [ζ, ν] (2,)
+    after their sigmoid; ``gate`` / ``update`` name the nonlinearities:
+    ``z = gate(W x + U h + b_z)``, ``h~ = update(W x + U h + b_h)``,
+    ``h' = (ζ (1 - z) + ν) h~ + z h``.
+    """
 
     cell: str
     input_size: int
@@ -281,6 +290,8 @@ class LayerSpec:
     proj_size: int = 0
     bias: bool = True
     directions: list[dict[str, Tensor]] = field(default_factory=list)
+    gate: str = "sigmoid"
+    update: str = "tanh"
 
     @property
     def num_directions(self) -> int:
@@ -317,7 +328,12 @@ class ModelSpec:
         expected = _rows(self.embedding)[1] if self.embedding is not None else self.layers[0].input_size
         for k, layer in enumerate(self.layers):
             if layer.cell not in GATES:
-                raise ValueError(f"layer {k}: the runtime runs lstm and gru cells, not {layer.cell!r}")
+                raise ValueError(f"layer {k}: the runtime runs lstm, gru and fastgrnn cells, not {layer.cell!r}")
+            if layer.cell == "fastgrnn" and (layer.proj_size or not layer.bias or layer.num_directions != 1
+                                             or layer.gate not in NONLINEARITY_CODES
+                                             or layer.update not in NONLINEARITY_CODES):
+                raise ValueError(f"layer {k}: a fastgrnn layer is one direction with biases, no projection, and "
+                                 "sigmoid or tanh nonlinearities")
             if layer.input_size != expected:
                 raise ValueError(f"layer {k} expects {layer.input_size} inputs, gets {expected}")
             if layer.num_directions not in (1, 2):
@@ -329,6 +345,8 @@ class ModelSpec:
                     want["w_hr"] = (p, h)
                 if layer.bias:
                     want.update(b_ih=(g * h,), b_hh=(g * h,))
+                if layer.cell == "fastgrnn":
+                    want["zn"] = (2,)
                 for name, shape in want.items():
                     if name not in tensors or _rows(tensors[name]) != shape:
                         got = _rows(tensors[name]) if name in tensors else "missing"
@@ -440,7 +458,35 @@ def _cell_name(rnn: Any) -> str:
     mode = getattr(rnn, "mode", "")
     if mode in ("LSTM", "GRU"):
         return mode.lower()
-    raise ValueError(f"the native runtime runs LSTM and GRU layers, not {type(rnn).__name__}")
+    from lstmlite.nn.cells import FastGRNN, GroupedLSTM  # parametrized modules are subclasses
+
+    if isinstance(rnn, FastGRNN):
+        return "fastgrnn"
+    kind = type(rnn).__name__.removeprefix("Parametrized")
+    nearest = " (nearest exportable form: cell=lstm, or groups=1)" if isinstance(rnn, GroupedLSTM) else ""
+    raise ValueError(f"the native runtime runs LSTM, GRU and FastGRNN layers, not {kind}{nearest}")
+
+
+def _fastgrnn_layers(rnn: Any) -> list[LayerSpec]:
+    """Layers of an lstmlite FastGRNN: W and U as stored (factors when wrank / urank
+    are set), ζ and ν after their sigmoid, as the module computes them."""
+    import torch
+
+    layers = []
+    for k in range(rnn.num_layers):
+        t: dict[str, Tensor] = {}
+        for ours, name, rank in (("w_ih", "weight_ih", rnn.wrank), ("w_hh", "weight_hh", rnn.urank)):
+            if rank is None:
+                t[ours] = _np(getattr(rnn, f"{name}_l{k}"))
+            else:
+                t[ours] = LowRankTensor(_np(getattr(rnn, f"{name}_l{k}_left")), _np(getattr(rnn, f"{name}_l{k}_right")))
+        t["b_ih"], t["b_hh"] = _np(getattr(rnn, f"bias_gate_l{k}")), _np(getattr(rnn, f"bias_update_l{k}"))
+        zn = torch.cat([torch.sigmoid(getattr(rnn, f"zeta_l{k}")), torch.sigmoid(getattr(rnn, f"nu_l{k}"))])
+        t["zn"] = _np(zn)
+        h = rnn.hidden_sizes[k]
+        layers.append(LayerSpec("fastgrnn", rnn.layer_input_size(k), h, directions=[t],
+                                gate=rnn.gate_nonlinearity, update=rnn.update_nonlinearity))
+    return layers
 
 
 def spec_from_module(module: Any) -> ModelSpec:
@@ -471,25 +517,47 @@ def spec_from_module(module: Any) -> ModelSpec:
                 meta.update(horizon=module.horizon, targets=module.targets,
                             instance_norm=bool(getattr(module, "instance_norm", False)))
             emb = module.embedding.weight if module.embedding is not None else None
-            spec = spec_from_state_dict(
-                _recurrent_state(rnn), cell=_cell_name(rnn), embedding=emb,
-                head_weight=module.head.weight, head_bias=module.head.bias,
-                head_mode=head_mode, pooling=pooling, meta=meta,
-            )
+            cell = _cell_name(rnn)
+            if cell == "fastgrnn":
+                spec = ModelSpec(_fastgrnn_layers(rnn), embedding=None if emb is None else _np(emb),
+                                 head_weight=_np(module.head.weight),
+                                 head_bias=None if module.head.bias is None else _np(module.head.bias),
+                                 head_mode=head_mode, pooling=pooling, meta=meta)
+                spec.validate()
+            else:
+                spec = spec_from_state_dict(
+                    _recurrent_state(rnn), cell=cell, embedding=emb,
+                    head_weight=module.head.weight, head_bias=module.head.bias,
+                    head_mode=head_mode, pooling=pooling, meta=meta,
+                )
             _attach_low_rank(spec, rnn)
             _attach_quantized(spec, module, "rnn.")
             return spec
         cell = _cell_name(module)
-        spec = spec_from_state_dict(_recurrent_state(module), cell=cell, meta={"kind": "rnn"})
+        if cell == "fastgrnn":
+            spec = ModelSpec(_fastgrnn_layers(module), meta={"kind": "rnn"})
+            spec.validate()
+        else:
+            spec = spec_from_state_dict(_recurrent_state(module), cell=cell, meta={"kind": "rnn"})
         _attach_low_rank(spec, module)
         _attach_quantized(spec, module, "")
         return spec
 
 
 def _slots(spec: ModelSpec, rnn_prefix: str) -> dict[str, tuple[dict[str, Tensor], str]]:
-    """PyTorch name of each recurrent weight matrix → (its direction's dict, our key)."""
+    """PyTorch name of each recurrent weight matrix → (its direction's dict, our key);
+    FastGRNN's own factors ``weight_ih_l0_left`` / ``_right`` map to ``w_ih.u`` /
+    ``w_ih.v`` (key with the part after a dot)."""
     slots: dict[str, tuple[dict[str, Tensor], str]] = {}
     for k, layer in enumerate(spec.layers):
+        if layer.cell == "fastgrnn":
+            tensors = layer.directions[0]
+            for ours, theirs in (("w_ih", "weight_ih"), ("w_hh", "weight_hh")):
+                # the names the module has: W, or (with wrank / urank) its own factors
+                slots[f"{rnn_prefix}{theirs}_l{k}"] = (tensors, ours)
+                slots[f"{rnn_prefix}{theirs}_l{k}_left"] = (tensors, f"{ours}.u")
+                slots[f"{rnn_prefix}{theirs}_l{k}_right"] = (tensors, f"{ours}.v")
+            continue
         for d, tensors in enumerate(layer.directions):
             suffix = "_reverse" if d else ""
             for ours, theirs in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("w_hr", "weight_hr")):
@@ -511,7 +579,7 @@ def _attach_low_rank(spec: ModelSpec, rnn: Any) -> int:
         return 0
     replaced = 0
     for name, (holder, key) in _slots(spec, "").items():
-        if not parametrize.is_parametrized(rnn, name):
+        if "." in key or not parametrize.is_parametrized(rnn, name):  # a factor is not factored again
             continue
         plist = rnn.parametrizations[name]
         # parametrizations of the factors themselves (quantization) hang under the list
@@ -552,6 +620,12 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
             holder, key = slots[factor[0]]  # a quantized low-rank factor: U or V
             part = "u" if factor[1] == "original0" else "v"
             if not isinstance(holder[key], LowRankTensor) or not _codes_match(name, value, getattr(holder[key], part)):
+                continue
+            holder[key] = holder[key]._replace(**{part: value})
+        elif name in slots and "." in slots[name][1]:
+            holder, key = slots[name]  # a FastGRNN factor (weight_ih_l0_left, ...)
+            key, part = key.split(".")
+            if not _codes_match(name, value, getattr(holder[key], part)):
                 continue
             holder[key] = holder[key]._replace(**{part: value})
         elif name in slots:
@@ -655,6 +729,8 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
                     tensors.append((f"l{k}.{d}.{name}", _as_tensor(t[name], quant)))
             if layer.bias:
                 tensors += [(f"l{k}.{d}.b_ih", _np(t["b_ih"])), (f"l{k}.{d}.b_hh", _np(t["b_hh"]))]
+            if layer.cell == "fastgrnn":
+                tensors.append((f"l{k}.{d}.zn", _np(t["zn"])))
     if spec.embedding is not None:
         tensors.append(("emb", _as_tensor(spec.embedding, quant if quantize_embedding else 0)))
     if spec.head_mode != "none":
@@ -673,7 +749,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             flat += _encode_matrix(name, t, allow_csr=sparse and name != "emb")
         else:
             flat.append((name, DTYPE_F32, t, t.shape))
-    version = max(_DTYPE_VERSION[f[1]] for f in flat)
+    version = max([_DTYPE_VERSION[f[1]] for f in flat] + [3 if any(l.cell == "fastgrnn" for l in spec.layers) else 1])
 
     meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
     layer_off = HEADER_BYTES
@@ -695,7 +771,8 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
                           HEAD_CODES[spec.head_mode], POOL_CODES[spec.pooling],
                           layer_off, tensor_off, data_off, total, meta_off, len(meta), b"")
     layers = b"".join(
-        _LAYER.pack(CELL_CODES[l.cell], l.input_size, l.hidden_size, l.proj_size, l.num_directions, int(l.bias), 0, 0)
+        _LAYER.pack(CELL_CODES[l.cell], l.input_size, l.hidden_size, l.proj_size, l.num_directions, int(l.bias),
+                    *((NONLINEARITY_CODES[l.gate], NONLINEARITY_CODES[l.update]) if l.cell == "fastgrnn" else (0, 0)))
         for l in spec.layers
     )
     blob = bytearray(header + layers + meta)
@@ -884,9 +961,13 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
     cells = {v: k for k, v in CELL_CODES.items()}
     layers = []
     for k in range(n_layers):
-        cell, i_size, h_size, p_size, n_dir, has_bias, _, _ = _LAYER.unpack_from(data, layer_off + k * LAYER_RECORD)
-        if cell not in cells or n_dir not in (1, 2):
-            raise LslFormatError(f"layer {k}: bad cell {cell} or directions {n_dir}")
+        cell, i_size, h_size, p_size, n_dir, has_bias, gate, update = _LAYER.unpack_from(data,
+                                                                                          layer_off + k * LAYER_RECORD)
+        if cell not in cells or n_dir not in (1, 2) or (cells[cell] == "fastgrnn" and version < 3):
+            raise LslFormatError(f"layer {k}: bad cell {cell} or directions {n_dir} (for version {version})")
+        nonlin = {v: n for n, v in NONLINEARITY_CODES.items()}
+        if cells[cell] == "fastgrnn" and (gate not in nonlin or update not in nonlin):
+            raise LslFormatError(f"layer {k}: bad fastgrnn nonlinearities {gate}, {update}")
         dirs = []
         for d in range(n_dir):
             t = {n: get(f"l{k}.{d}.{n}") for n in ("w_ih", "w_hh")}
@@ -894,8 +975,13 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
                 t["w_hr"] = get(f"l{k}.{d}.w_hr")
             if has_bias:
                 t["b_ih"], t["b_hh"] = get(f"l{k}.{d}.b_ih"), get(f"l{k}.{d}.b_hh")
+            if cells[cell] == "fastgrnn":
+                t["zn"] = get(f"l{k}.{d}.zn")
             dirs.append(t)
-        layers.append(LayerSpec(cells[cell], i_size, h_size, p_size, bool(has_bias), dirs))
+        layer = LayerSpec(cells[cell], i_size, h_size, p_size, bool(has_bias), dirs)
+        if cells[cell] == "fastgrnn":
+            layer.gate, layer.update = nonlin[gate], nonlin[update]
+        layers.append(layer)
     heads = {v: k for k, v in HEAD_CODES.items()}
     pools = {v: k for k, v in POOL_CODES.items()}
     if head not in heads or pool not in pools:

@@ -385,13 +385,22 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         l.hidden_size = rd_i32(r + 8);
         l.proj_size = rd_i32(r + 12);
         l.num_directions = rd_i32(r + 16);
-        if ((l.cell != LSL_LSTM && l.cell != LSL_GRU) || (l.num_directions != 1 && l.num_directions != 2))
+        if ((l.cell != LSL_LSTM && l.cell != LSL_GRU && !(l.cell == LSL_FASTGRNN && v.version >= 3)) ||
+            (l.num_directions != 1 && l.num_directions != 2))
             return LSL_ERR_FORMAT;
+        if (l.cell == LSL_FASTGRNN) {
+            l.gate_fn = rd_i32(r + 24);
+            l.update_fn = rd_i32(r + 28);
+            if ((l.gate_fn != LSL_FN_SIGMOID && l.gate_fn != LSL_FN_TANH) ||
+                (l.update_fn != LSL_FN_SIGMOID && l.update_fn != LSL_FN_TANH) || l.num_directions != 1 ||
+                has_bias != 1 || l.proj_size != 0)
+                return LSL_ERR_FORMAT;
+        }
         if (l.input_size <= 0 || l.hidden_size <= 0 || l.hidden_size > (1 << 20) || l.input_size > (1 << 24) ||
             l.proj_size < 0 || l.proj_size >= l.hidden_size || (has_bias != 0 && has_bias != 1))
             return LSL_ERR_FORMAT;
         if (l.proj_size > 0 && l.cell != LSL_LSTM) return LSL_ERR_FORMAT;
-        g = l.cell == LSL_LSTM ? 4 : 3;
+        g = l.cell == LSL_LSTM ? 4 : (l.cell == LSL_GRU ? 3 : 1);
         for (d = 0; d < l.num_directions; ++d) {
             lsl_direction *dr = &l.dir[d];
             int32_t O = l.proj_size > 0 ? l.proj_size : l.hidden_size;
@@ -408,6 +417,15 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
                 if ((rc = load_vector(&v, &a, name, g * l.hidden_size, &dr->b_ih)) != LSL_OK) return rc;
                 sprintf(name, "l%u.%d.b_hh", (unsigned)k, (int)d);
                 if ((rc = load_vector(&v, &a, name, g * l.hidden_size, &dr->b_hh)) != LSL_OK) return rc;
+            }
+            if (l.cell == LSL_FASTGRNN) {
+                const float *zn;
+                sprintf(name, "l%u.%d.zn", (unsigned)k, (int)d);
+                if ((rc = load_vector(&v, &a, name, 2, &zn)) != LSL_OK) return rc;
+                if (zn) { /* fill pass (the check refuses non-finite values) */
+                    dr->zeta = zn[0];
+                    dr->nu = zn[1];
+                }
             }
         }
         if (layers) layers[k] = l;
