@@ -308,7 +308,7 @@ class ModelSpec:
 
     ``head_mode``: ``none`` (outputs the top layer's sequence), ``last`` (head on pooled
     features: classifier, forecaster) or ``each`` (head at every step: language model).
-    ``meta`` is free JSON kept in the file (model kind, output shape, source config).
+    ``meta`` is free JSON kept in the file (model kind; a forecaster's horizon, targets, instance_norm).
     """
 
     layers: list[LayerSpec]
@@ -507,10 +507,10 @@ def spec_from_module(module: Any) -> ModelSpec:
         kind = getattr(module, "kind", None)
         if kind in ("classifier", "lm", "forecaster"):
             rnn = module.rnn
-            config = module.config()
             head_mode = "each" if kind == "lm" else "last"
             pooling = getattr(module, "pooling", "last")
-            meta = {"kind": kind, "config": config}
+            # only what the engine reads: every byte here is in the model's size
+            meta: dict[str, Any] = {"kind": kind}
             if kind == "forecaster":
                 # Instance normalisation (RevIN) is applied around the runtime by
                 # Engine.run: subtract each window's mean, add it back to the forecast.
