@@ -138,3 +138,26 @@ def test_malformed_masks_and_versions_are_refused_by_both_readers():
     old[8:12] = struct.pack("<I", 2)  # version 2 has no int4 or bitmask dtypes
     _refused(bytes(old))
     assert len(blob) > HEADER_BYTES
+
+
+@pytest.mark.parametrize("bits", [None, 8, 4])
+def test_low_rank_embeddings_keep_their_factors_in_the_file(bits):
+    """An embedding factored by compress (E = A B) is stored as A and B (quantized or
+    not); the loader expands the table, the reader gives the factors back."""
+    from lstmlite.compress.embedding import EmbeddingLowRankConfig
+    from lstmlite.runtime.lsl import LowRankTensor
+
+    torch.manual_seed(5)
+    model = LanguageModel(vocab_size=60, embed_dim=8, hidden_size=16).eval()
+    compress_(model, EmbeddingLowRankConfig(rank=3))
+    if bits:
+        compress_(model, WeightQuantConfig(bits=bits))
+    blob = write_lsl(spec_from_module(model), weights="int8" if bits else "fp32")
+    kinds = _dtypes(blob)
+    assert "emb" not in kinds and kinds["emb.u"] == kinds["emb.v"] == {None: "fp32", 8: "int8", 4: "int4"}[bits]
+    back = read_lsl(blob).embedding
+    assert isinstance(back, LowRankTensor) and back.shape == (60, 8)
+    tokens = np.random.default_rng(6).integers(0, 60, (2, 7))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(tokens))[0].numpy()
+    assert rel_err(rt.Engine(blob).run(tokens), ref) < 1e-5

@@ -531,6 +531,7 @@ def spec_from_module(module: Any) -> ModelSpec:
                     head_mode=head_mode, pooling=pooling, meta=meta,
                 )
             _attach_low_rank(spec, rnn)
+            _attach_embedding_low_rank(spec, module)
             _attach_quantized(spec, module, "rnn.")
             return spec
         cell = _cell_name(module)
@@ -592,6 +593,30 @@ def _attach_low_rank(spec: ModelSpec, rnn: Any) -> int:
     return replaced
 
 
+def _attach_embedding_low_rank(spec: ModelSpec, module: Any) -> bool:
+    """Store an embedding that lstmlite.compress factored as E = A B (and nothing else
+    on top) as its factors: the file keeps A (V, r) and B (r, D); the loader expands
+    the table. Returns whether it did."""
+    emb = getattr(module, "embedding", None)
+    if emb is None or spec.embedding is None:
+        return False
+    try:
+        import torch
+        from torch.nn.utils import parametrize
+
+        from lstmlite.compress.lowrank.transform import LowRank
+    except ImportError:  # pragma: no cover - compression not installed
+        return False
+    if not parametrize.is_parametrized(emb, "weight"):
+        return False
+    plist = emb.parametrizations["weight"]
+    chain = [p for p in plist if not isinstance(p, torch.nn.ModuleDict)]
+    if len(chain) != 1 or not isinstance(chain[0], LowRank):
+        return False
+    spec.embedding = LowRankTensor(_np(plist.original0), _np(plist.original1))
+    return True
+
+
 def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
     """Replace float matrices by the int codes and scales of a model compressed with
     lstmlite.compress weight-only quantization (8 bits or fewer, per channel or per
@@ -622,6 +647,12 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
             if not isinstance(holder[key], LowRankTensor) or not _codes_match(name, value, getattr(holder[key], part)):
                 continue
             holder[key] = holder[key]._replace(**{part: value})
+        elif name in ("embedding.weight.original0", "embedding.weight.original1"):
+            part = "u" if name.endswith("0") else "v"  # a quantized factor of a low-rank embedding
+            if not isinstance(spec.embedding, LowRankTensor) or not _codes_match(name, value,
+                                                                                 getattr(spec.embedding, part)):
+                continue
+            spec.embedding = spec.embedding._replace(**{part: value})
         elif name in slots and "." in slots[name][1]:
             holder, key = slots[name]  # a FastGRNN factor (weight_ih_l0_left, ...)
             key, part = key.split(".")
@@ -746,7 +777,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
         expanded += [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
     for name, t in expanded:
         if isinstance(t, QTensor) or (isinstance(t, np.ndarray) and t.ndim == 2):
-            flat += _encode_matrix(name, t, allow_csr=sparse and name != "emb")
+            flat += _encode_matrix(name, t, allow_csr=sparse and not name.startswith("emb"))
         else:
             flat.append((name, DTYPE_F32, t, t.shape))
     version = max([_DTYPE_VERSION[f[1]] for f in flat] + [3 if any(l.cell == "fastgrnn" for l in spec.layers) else 1])
@@ -988,7 +1019,7 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
         raise LslFormatError(f"bad head mode {head} or pooling {pool}")
     spec = ModelSpec(
         layers=layers,
-        embedding=get("emb") if "emb" in arrays else None,
+        embedding=get("emb") if "emb" in arrays or "emb.v" in arrays else None,
         head_weight=get("head.w") if heads[head] != "none" else None,
         head_bias=arrays.get("head.b"),
         head_mode=heads[head], pooling=pools[pool], meta=meta,

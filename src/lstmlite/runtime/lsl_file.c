@@ -346,6 +346,64 @@ static int load_vector(const file_view *v, lsl_arena *a, const char *name, int32
     return LSL_OK;
 }
 
+/* Stored matrix `name` as row-major floats in the arena (codes times their row scales);
+ * *rows / *cols receive its shape. Temporaries are taken in both passes. */
+static int load_floats(const file_view *v, lsl_arena *a, const char *name, uint32_t *rows, uint32_t *cols,
+                       float **out) {
+    tensor_view t, s;
+    size_t n, i;
+    int8_t *codes = NULL;
+    float *vals;
+    int kind, rc = find(v, name, &t);
+    *out = NULL;
+    if (rc < 0) return rc;
+    if (rc == 0 || t.ndim != 2 || (kind = stored_codes(t.dtype)) < 0) return LSL_ERR_FORMAT;
+    *rows = t.dims[0];
+    *cols = t.dims[1];
+    n = (size_t)t.dims[0] * t.dims[1];
+    if (kind && (rc = find_scale(v, name, (int32_t)t.dims[0], &s)) != LSL_OK) return rc;
+    vals = (float *)lsl_take(a, lsl_fl(n));
+    if (kind) codes = (int8_t *)lsl_take(a, n);
+    if (!a->base) return LSL_OK; /* sizing pass */
+    if (!vals || (kind && !codes)) return LSL_ERR_BUFFER;
+    if ((rc = expand(v, name, &t, (int32_t)t.dims[0], (int32_t)t.dims[1], codes, kind ? NULL : vals)) != LSL_OK)
+        return rc;
+    for (i = 0; kind && i < n; ++i) {
+        float scale;
+        memcpy(&scale, s.data + 4 * (i / t.dims[1]), sizeof(float));
+        vals[i] = (float)codes[i] * scale;
+    }
+    *out = vals;
+    return LSL_OK;
+}
+
+/* A low-rank embedding "emb.u" (V x r) "emb.v" (r x D): the table U V, expanded at load
+ * (lookups stay one row copy; the file keeps only the factors). */
+static int load_lowrank_embedding(const file_view *v, lsl_arena *a, lsl_embedding *e) {
+    uint32_t ur = 0, uc = 0, vr = 0, vc = 0;
+    float *u, *w, *table;
+    size_t i, j, r;
+    int rc;
+    if ((rc = load_floats(v, a, "emb.u", &ur, &uc, &u)) != LSL_OK) return rc;
+    if ((rc = load_floats(v, a, "emb.v", &vr, &vc, &w)) != LSL_OK) return rc;
+    if (uc != vr || ur > (1u << 30) || vc > (1u << 30) || (uint64_t)ur * vc > ((uint64_t)1 << 32))
+        return LSL_ERR_FORMAT;
+    e->num = (int32_t)ur;
+    e->dim = (int32_t)vc;
+    e->dtype = LSL_F32;
+    table = (float *)lsl_take(a, lsl_fl((size_t)ur * vc));
+    if (!a->base) return LSL_OK;
+    if (!table) return LSL_ERR_BUFFER;
+    for (i = 0; i < ur; ++i)
+        for (j = 0; j < vc; ++j) {
+            float acc = 0.0f;
+            for (r = 0; r < uc; ++r) acc += u[i * uc + r] * w[r * vc + j];
+            table[i * vc + j] = acc;
+        }
+    e->table = table;
+    return LSL_OK;
+}
+
 int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, size_t arena_bytes,
              const lsl_model **model_out, size_t *need) {
     file_view v;
@@ -452,6 +510,12 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         e.table = tab;
         if (kind && (rc = load_vector(&v, &a, "emb.scale", e.num, &e.scale)) != LSL_OK) return rc;
         if (a.base && !e.table) return LSL_ERR_BUFFER;
+        if (model) model->embedding = e;
+    } else if ((rc = find(&v, "emb.v", &t)) != 0) {
+        lsl_embedding e;
+        if (rc < 0) return rc;
+        memset(&e, 0, sizeof(e));
+        if ((rc = load_lowrank_embedding(&v, &a, &e)) != LSL_OK) return rc;
         if (model) model->embedding = e;
     }
 
