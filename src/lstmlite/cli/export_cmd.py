@@ -95,9 +95,9 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     import torch
 
     from ..io import load_run
-    from ..runtime import export_lsl, load, spec_from_module
-    from ..runtime.loading import _default_weights
-    from ..runtime.lsl import describe_lsl, rounds_float_weights
+    from ..export.lsl import default_weights, export_lsl, rounds_float_weights, spec_from_module
+    from ..runtime import load
+    from ..runtime.lsl import describe_lsl
     from .report import format_tensor_sizes
 
     out = Path(args.out)
@@ -117,7 +117,7 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     error = float(np.max(np.abs(got.reshape(expected.shape) - expected)))
     print(f"native runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
     spec = spec_from_module(model)
-    weights = _default_weights(spec, args.weights)  # what export_lsl wrote
+    weights = default_weights(spec, args.weights)  # what export_lsl wrote
     if rounds_float_weights(spec, weights):
         # the export itself rounded float matrices to int8: the difference is that rounding
         print(f"(float weights of the run were rounded to {weights} at export, so the difference includes that "

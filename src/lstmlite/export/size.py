@@ -58,11 +58,10 @@ def lsl_image(model: nn.Module, weights: str | None = None) -> bytes:
     Raises:
         ValueError: a model the native runtime cannot run (one line, naming why).
     """
-    from ..runtime.loading import _default_weights
-    from ..runtime.lsl import spec_from_module, write_lsl
+    from .lsl import default_weights, spec_from_module, write_lsl
 
     spec = spec_from_module(model)
-    return write_lsl(spec, weights=_default_weights(spec, weights))
+    return write_lsl(spec, weights=default_weights(spec, weights))
 
 
 def macs_from_image(blob: bytes) -> int:
@@ -70,7 +69,7 @@ def macs_from_image(blob: bytes) -> int:
 
     Example:
         >>> import torch
-        >>> from lstmlite.runtime.lsl import spec_from_module, write_lsl
+        >>> from lstmlite.export.lsl import spec_from_module, write_lsl
         >>> macs_from_image(write_lsl(spec_from_module(torch.nn.GRU(4, 8, batch_first=True))))
         288
     """
