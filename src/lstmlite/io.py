@@ -254,10 +254,13 @@ def check_out_dir(path: str | Path, overwrite: bool = False) -> None:
 
 
 def nonzero_params(model: nn.Module) -> int:
-    """Parameters that are not exactly zero, counted on the effective weights (after
-    masks and quantization; a parametrization's codes and scales are not parameters).
-    Tied tensors count once."""
-    from .compress.targets import iter_tensors, tensor_key  # late: compress imports io
+    """Stored values that are not exactly zero: each tensor as it is kept after masks
+    and quantization, a low-rank one as its factors (not their product, which would
+    count more values than the model has parameters). A parametrization's codes and
+    scales are not parameters; tied tensors count once. Never more than the
+    parameter count."""
+    from .compress.api import tensor_storage  # late: compress imports io
+    from .compress.targets import iter_tensors, tensor_key
 
     seen: set[int] = set()
     total = 0
@@ -266,7 +269,9 @@ def nonzero_params(model: nn.Module) -> int:
             key = tensor_key(module, name)
             if key not in seen:
                 seen.add(key)
-                total += int(torch.count_nonzero(getattr(module, name)))
+                storage = tensor_storage(module, name)
+                parts = storage.factors or (storage,)
+                total += sum(int(torch.count_nonzero(p.values)) for p in parts)
     return total
 
 

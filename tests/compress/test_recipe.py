@@ -179,7 +179,7 @@ def test_shipped_recipe_applies_end_to_end(digits_run, tmp_path, name):
         expected = sum(w.numel() + 4 * w.shape[0] for w in (model.rnn.weight_ih_l0, model.rnn.weight_hh_l0,
                                                              model.head.weight))
         expected += 4 * sum(b.numel() for b in (model.rnn.bias_ih_l0, model.rnn.bias_hh_l0, model.head.bias))
-        assert result.metrics["size_bytes"] <= expected
+        assert expected < result.metrics["size_bytes"] < expected + 2048  # + header, tables, metadata
     if name == "prune-agp-80":
         # 15 epochs capped to 3: pruning over the first 2 (10/15 of them), then one at 80 %, which holds
         # whatever epoch validation chose

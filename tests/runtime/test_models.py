@@ -85,9 +85,10 @@ def test_forecaster_matches_model(isa, targets, instance_norm):
     assert rel_err(out, ref) < 1e-5
 
 
-def test_unsupported_cells_are_refused():
-    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=2, cell="fastgrnn")
-    with pytest.raises(ValueError, match="LSTM and GRU"):
+def test_unsupported_cells_are_refused_in_one_line_naming_the_nearest_form():
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=2, cell="glstm",
+                               rnn_options={"groups": 2})
+    with pytest.raises(ValueError, match=r"LSTM, GRU and FastGRNN layers, not GroupedLSTM \(nearest exportable"):
         rt.Engine.from_torch(model)
 
 

@@ -31,8 +31,13 @@ def test_fit_writes_metrics_keyed_as_design_says(text_run):
     _, run = text_run
     m = run.metrics
     assert m["task"] == "classify" and m["metric_name"] == "accuracy" and m["metric"] > 0.9
-    assert m["params"] == run.model.params() and 0 < m["size_bytes"] <= 4 * m["params"]
+    assert m["params"] == run.model.params() and m["nonzero_params"] <= m["params"]
     assert m["macs_per_step"] == run.model.macs_per_step()
+    # the size is the exported .lsl file's bytes
+    from lstmlite.runtime import export_lsl
+
+    assert m["size_basis"] == "lsl"
+    assert m["size_bytes"] == export_lsl(run.path, run.path.parent / "text.lsl").stat().st_size
 
 
 def test_eval_on_another_file_uses_the_runs_vocabulary_and_classes(text_run):

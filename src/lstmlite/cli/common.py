@@ -70,11 +70,20 @@ def parse_overrides(extra: Sequence[str]) -> dict[str, Any]:
 
 
 def format_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
+    """Bytes in binary units: KiB = 1,024 B, MiB = 1,024 KiB.
+
+    Example:
+        >>> format_bytes(1087), format_bytes(2048), format_bytes(3 * 1024 ** 2)
+        ('1,087 B (1.06 KiB)', '2,048 B (2.00 KiB)', '3,145,728 B (3.00 MiB)')
+    """
+    if abs(n) < 1024:
+        return f"{n:,.0f} B"
+    scaled, unit = float(n), "B"
+    for unit in ("KiB", "MiB", "GiB"):
+        scaled /= 1024
+        if abs(scaled) < 1024:
+            break
+    return f"{n:,.0f} B ({scaled:.2f} {unit})"
 
 
 def format_table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:

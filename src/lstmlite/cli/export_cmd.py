@@ -24,8 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "difference is printed. --quantize qdq stores weight-quantized tensors as int8 + "
                     "DequantizeLinear.\n\n"
                     "lsl: the native C runtime's model file (lstmlite.runtime.load reads it); "
-                    "--weights fp32|int8|int8-sparse (default: int8 for a quantized run, else fp32; int8-sparse leaves "
-                    "out the all-zero (1, 4) blocks of a block-pruned run). The file is "
+                    "--weights fp32|int8|int8-sparse|int4 (default: the run's own codes for a quantized run -- "
+                    "int4 codes are stored two per byte -- else fp32; int8/int4 round float weights; int8-sparse "
+                    "stores the (1, 4) blocks of a block-pruned run so the runtime skips the zero ones). Every "
+                    "matrix takes its smallest form (dense, or bitmask-sparse for a pruned one); the command "
+                    "lists each tensor's stored precision and bytes. The file is "
                     "loaded into the runtime and compared with the model on a random batch.\n\n"
                     "A file that differs from its model by more than --tolerance is removed and the "
                     "command fails.",
@@ -49,7 +52,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="largest abs difference from the model that the check accepts; a file "
                              "beyond it is removed and the command fails")
     lsl = parser.add_argument_group("lsl")
-    lsl.add_argument("--weights", choices=["fp32", "int8", "int8-sparse"], default=None, help="weight form in the .lsl file")
+    lsl.add_argument("--weights", choices=["fp32", "int8", "int8-sparse", "int4"], default=None,
+                     help="weight form in the .lsl file")
     parser.set_defaults(func=run)
 
 
@@ -91,15 +95,17 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     import torch
 
     from ..io import load_run
-    from ..runtime import export_lsl, load, spec_from_module
-    from ..runtime.loading import _default_weights
-    from ..runtime.lsl import rounds_float_weights
+    from ..export.lsl import default_weights, export_lsl, rounds_float_weights, spec_from_module
+    from ..runtime import load
+    from ..runtime.lsl import describe_lsl
+    from .report import format_tensor_sizes
 
     out = Path(args.out)
     path = out if out.suffix == ".lsl" else out / "model.lsl"
     if path.exists():
         raise CliError(f"{path} exists; choose another --out")
     written = export_lsl(args.run, path, weights=args.weights)
+    print(format_tensor_sizes(describe_lsl(written.read_bytes())))
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
     engine = load(written)
     model = load_run(args.run).model
@@ -111,7 +117,7 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     error = float(np.max(np.abs(got.reshape(expected.shape) - expected)))
     print(f"native runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
     spec = spec_from_module(model)
-    weights = _default_weights(spec, args.weights)  # what export_lsl wrote
+    weights = default_weights(spec, args.weights)  # what export_lsl wrote
     if rounds_float_weights(spec, weights):
         # the export itself rounded float matrices to int8: the difference is that rounding
         print(f"(float weights of the run were rounded to {weights} at export, so the difference includes that "

@@ -13,7 +13,8 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         (f"test {metrics['metric_name']}", metrics["metric"]),
         ("params", metrics.get("params", "")),
         ("non-zero params", metrics.get("nonzero_params", "")),
-        ("size", format_bytes(metrics["size_bytes"]) if "size_bytes" in metrics else ""),
+        ("size" + (" (estimate: no .lsl file)" if metrics.get("size_basis") == "estimate" else " (.lsl file)"),
+         format_bytes(metrics["size_bytes"]) if "size_bytes" in metrics else ""),
         ("MACs / step", metrics.get("macs_per_step", "")),
     ]
     for key in ("macro_f1", "mae_vs_naive", "naive_mae", "rmse"):
@@ -23,3 +24,11 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     if "train_seconds" in metrics:
         rows.append(("train time", f"{metrics['train_seconds']:.1f} s"))
     print(format_table(rows, ["", "value"]))
+
+
+def format_tensor_sizes(rows: list[dict[str, Any]]) -> str:
+    """The per-tensor bytes of a .lsl file (:func:`lstmlite.runtime.lsl.describe_lsl`
+    rows) as a table with a total line: what export stored, at which precision."""
+    table = [(r["name"], r["dtype"], "x".join(str(d) for d in r["shape"]) or "-", f"{r['bytes']:,}") for r in rows]
+    table.append(("total", "-", "-", format_bytes(sum(r["bytes"] for r in rows))))
+    return format_table(table, ["tensor", "stored as", "shape", "bytes"])

@@ -518,7 +518,8 @@ def apply_recipe(
     from ..io import RunDirError, load_run, save_run, write_json
     from ..train.run import _metrics_json, load_run_data, model_metrics
     from ..train.trainer import TrainConfig, evaluate, primary_metric_name
-    from .api import compress_, compression_state, size_bytes
+    from ..export.size import account
+    from .api import compress_, compression_state
     from .embedding.vocab import prune_vocab, remap_data
     from .prune.schedule import PruningScheduler
     from .quantize.transform import freeze_quantization
@@ -609,7 +610,7 @@ def apply_recipe(
         except (ValueError, TypeError) as err:
             raise RecipeError(f"{label}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
         model.cpu()
-        record["size_bytes"] = size_bytes(model)
+        record["size_bytes"] = account(model).size_bytes
         applied.append(record)
         log.info("%s: size %d bytes", label, record["size_bytes"])
 

@@ -16,9 +16,8 @@ Example:
 
 from .engine import ISAS, Engine, RuntimeError_, StreamState, best_isa, has_vnni, info, isa, set_isa, supported_isas
 from .integer import IntegerEngine
-from .loading import export_lsl, load, spec_from_run
-from .lsl import LslFormatError, ModelSpec, QTensor, quantize_rows, read_lsl, spec_from_module, \
-    spec_from_state_dict, write_lsl
+from .loading import load
+from .lsl import LslFormatError, ModelSpec, QTensor, read_lsl
 
 __all__ = [
     "Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni", "supported_isas", "info",
@@ -26,3 +25,15 @@ __all__ = [
     "ModelSpec", "QTensor", "LslFormatError", "quantize_rows", "read_lsl", "write_lsl",
     "spec_from_module", "spec_from_state_dict", "load", "export_lsl", "spec_from_run", "IntegerEngine",
 ]
+
+# The writer (PyTorch models and run dirs -> .lsl) lives in lstmlite.export.lsl; its
+# names stay importable from here, loaded on first use.
+_WRITER = ("quantize_rows", "spec_from_module", "spec_from_state_dict", "write_lsl", "export_lsl", "spec_from_run")
+
+
+def __getattr__(name: str):
+    if name in _WRITER:
+        from ..export import lsl as _writer
+
+        return getattr(_writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

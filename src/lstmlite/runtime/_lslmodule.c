@@ -249,7 +249,8 @@ static PyObject *Model_info(ModelObject *self, PyObject *Py_UNUSED(ignored)) {
     for (k = 0; k < m->num_layers; ++k) {
         const lsl_layer *l = &m->layers[k];
         PyObject *item = Py_BuildValue(
-            "{s:s,s:i,s:i,s:i,s:i,s:s,s:i,s:i}", "cell", l->cell == LSL_LSTM ? "lstm" : "gru", "input_size",
+            "{s:s,s:i,s:i,s:i,s:i,s:s,s:i,s:i}", "cell",
+            l->cell == LSL_LSTM ? "lstm" : (l->cell == LSL_GRU ? "gru" : "fastgrnn"), "input_size",
             l->input_size, "hidden_size", l->hidden_size, "proj_size", l->proj_size, "num_directions",
             l->num_directions, "weights", weights_name(&l->dir[0].w_hh), "rank_ih", matrix_rank(&l->dir[0].w_ih),
             "rank_hh", matrix_rank(&l->dir[0].w_hh));

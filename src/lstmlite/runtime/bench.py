@@ -164,7 +164,7 @@ def module_from_run(run_dir: str | Path):
     import torch
 
     from ..io import load_run
-    from .lsl import _recurrent_state, _cell_name
+    from ..export.lsl import _cell_name, _recurrent_state
 
     model = load_run(run_dir).model
     rnn = model.rnn
@@ -196,7 +196,8 @@ Runner = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.nda
 def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict | None = None,
               threads: int = 1) -> Runner:
     from .engine import Engine
-    from .lsl import LowRankTensor, spec_from_module
+    from ..export.lsl import spec_from_module
+    from .lsl import LowRankTensor
 
     spec = spec_from_module(module)
     for name, (u, v) in (factors or {}).items():  # "weight_hh_l0" -> layer 0, "w_hh"

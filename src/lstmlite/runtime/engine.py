@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import _lsl
-from .lsl import ModelSpec, read_meta, spec_from_module, spec_from_state_dict, write_lsl
+from .lsl import ModelSpec, read_meta
 
 __all__ = ["Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni", "supported_isas",
            "info", "ISAS"]
@@ -151,7 +151,12 @@ class Engine:
                  threads: int = 1) -> None:
         if activations not in ACTIVATIONS:
             raise ValueError(f"activations must be one of {sorted(ACTIVATIONS)}, got {activations!r}")
-        data = write_lsl(model, weights=weights) if isinstance(model, ModelSpec) else bytes(model)
+        if isinstance(model, ModelSpec):
+            from ..export.lsl import write_lsl  # a spec is serialised by the writer, then loaded
+
+            data = write_lsl(model, weights=weights)
+        else:
+            data = bytes(model)
         self._model = _lsl.Model(data, ACTIVATIONS[activations])
         self._meta = read_meta(data)
         self.info: dict[str, Any] = self._model.info()
@@ -182,6 +187,8 @@ class Engine:
     def from_torch(cls, module: Any, weights: str = "fp32", activations: str = "float", threads: int = 1) -> "Engine":
         """From ``torch.nn.LSTM``/``nn.GRU`` (batch-first inputs), an ``lstmlite.nn``
         layer, or an lstmlite task model (classifier, language model, forecaster)."""
+        from ..export.lsl import spec_from_module
+
         return cls(spec_from_module(module), weights=weights, activations=activations, threads=threads)
 
     @classmethod
@@ -189,6 +196,8 @@ class Engine:
                         **spec_kwargs: Any) -> "Engine":
         """From NumPy weights under PyTorch's names; keyword arguments as
         :func:`~lstmlite.runtime.lsl.spec_from_state_dict` (cell, embedding, head…)."""
+        from ..export.lsl import spec_from_state_dict
+
         return cls(spec_from_state_dict(state, **spec_kwargs), weights=weights, activations=activations)
 
     # ----- properties --------------------------------------------------------------

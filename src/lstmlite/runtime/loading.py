@@ -1,4 +1,5 @@
-"""Load run dirs and .lsl files into the runtime; export run dirs as .lsl.
+"""Load run dirs and .lsl files into the runtime (the writer, ``export_lsl``, lives
+in :mod:`lstmlite.export.lsl` and stays importable from here).
 
 Example:
     >>> import tempfile, pathlib
@@ -7,6 +8,7 @@ Example:
     >>> run = pathlib.Path(tempfile.mkdtemp()) / "run"
     >>> _ = save_run(run, SequenceClassifier(input_size=3, hidden_size=8, n_classes=2), {"task": "classify"})
     >>> engine = load(run)
+    >>> from lstmlite.export.lsl import export_lsl
     >>> path = export_lsl(run, run.parent / "model.lsl", weights="int8")
     >>> load(path).info["layers"][0]["weights"]
     'int8'
@@ -18,27 +20,19 @@ import logging
 from pathlib import Path
 
 from .engine import Engine
-from .lsl import ModelSpec, has_int8, spec_from_module, write_lsl
 
 __all__ = ["load", "export_lsl", "spec_from_run"]
 
 log = logging.getLogger(__name__)
 
 
-def spec_from_run(run_dir: str | Path) -> ModelSpec:
-    """The runtime spec of a run dir's model (compression honoured, see
-    :func:`~lstmlite.runtime.lsl.spec_from_module`)."""
-    from lstmlite.io import load_run
+def __getattr__(name: str):
+    # the writer side moved to lstmlite.export.lsl; these names stay importable here
+    if name in ("export_lsl", "spec_from_run", "_default_weights"):
+        from ..export import lsl as _writer
 
-    run = load_run(run_dir)
-    spec = spec_from_module(run.model)
-    spec.meta.setdefault("source", str(Path(run_dir)))
-    return spec
-
-
-def _default_weights(spec: ModelSpec, weights: str | None) -> str:
-    # A quantized run keeps its int8 codes; a float run stays float unless asked.
-    return weights or ("int8" if has_int8(spec) else "fp32")
+        return getattr(_writer, "default_weights" if name == "_default_weights" else name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load(path: str | Path, weights: str | None = None, activations: str = "float", threads: int = 1) -> Engine:
@@ -54,27 +48,10 @@ def load(path: str | Path, weights: str | None = None, activations: str = "float
     """
     path = Path(path)
     if path.is_dir():
+        from ..export.lsl import default_weights, spec_from_run  # converting a model is the writer's job
+
         spec = spec_from_run(path)
-        return Engine(spec, weights=_default_weights(spec, weights), activations=activations, threads=threads)
+        return Engine(spec, weights=default_weights(spec, weights), activations=activations, threads=threads)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run dir or .lsl file")
     return Engine(path.read_bytes(), activations=activations, threads=threads)
-
-
-def export_lsl(run_dir: str | Path, out_path: str | Path, weights: str | None = None) -> Path:
-    """Write a run dir's model as a .lsl file (see :func:`load` for ``weights``).
-
-    Returns the path written. The file is checked by loading it into the runtime.
-    """
-    spec = spec_from_run(run_dir)
-    out_path = Path(out_path)
-    if out_path.is_dir():
-        out_path = out_path / "model.lsl"
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    data = write_lsl(spec, weights=_default_weights(spec, weights))
-    Engine(data)  # refuse to write a file the runtime cannot load
-    tmp.write_bytes(data)
-    tmp.replace(out_path)
-    log.info("wrote %s (%d bytes)", out_path, len(data))
-    return out_path

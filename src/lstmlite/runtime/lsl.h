@@ -68,6 +68,11 @@ const char *lsl_strerror(int code);
 /* ---- enums ------------------------------------------------------------------------ */
 #define LSL_LSTM 1
 #define LSL_GRU 2
+#define LSL_FASTGRNN 3 /* FastGRNN (Kusupati et al. 2018), see lsl_layer */
+
+/* FastGRNN nonlinearities (lsl_layer.gate_fn / update_fn) */
+#define LSL_FN_SIGMOID 1
+#define LSL_FN_TANH 2
 
 #define LSL_F32 1
 #define LSL_I8 2
@@ -170,17 +175,28 @@ typedef struct lsl_direction {
     lsl_matrix w_hr;    /* (P, H) LSTM projection; rows == 0 when absent */
     const float *b_ih;  /* (G*H) or NULL */
     const float *b_hh;  /* (G*H) or NULL */
+    float zeta, nu;     /* FastGRNN only: ζ and ν (after their sigmoid) */
 } lsl_direction;
 
-/** A recurrent layer: G = 4 (LSTM) or 3 (GRU) gates; output per direction P or H. */
+/**
+ * A recurrent layer: G = 4 (LSTM), 3 (GRU) or 1 (FastGRNN) gate blocks of H rows;
+ * output per direction P or H.
+ *
+ * FastGRNN (one direction, biases required, no projection): with W = w_ih (H, I),
+ * U = w_hh (H, H) (either may be low-rank, sparse or int8 like any matrix),
+ * b_z = b_ih and b_h = b_hh,
+ *     pre = W x + U h;  z = gate_fn(pre + b_z);  h~ = update_fn(pre + b_h)
+ *     h'  = (zeta (1 - z) + nu) h~ + z h
+ */
 typedef struct lsl_layer {
-    int32_t cell;            /* LSL_LSTM or LSL_GRU */
+    int32_t cell;            /* LSL_LSTM, LSL_GRU or LSL_FASTGRNN */
     int32_t input_size;      /* I */
     int32_t hidden_size;     /* H */
     int32_t proj_size;       /* P (LSTM only), 0 = none */
     int32_t num_directions;  /* 1, or 2 (bidirectional; whole-sequence mode only) */
     int32_t reserved;
     lsl_direction dir[2];
+    int32_t gate_fn, update_fn; /* FastGRNN only: LSL_FN_SIGMOID or LSL_FN_TANH */
 } lsl_layer;
 
 /** Token embedding: fp32 rows, or int8 rows with one scale per row. */
@@ -346,13 +362,16 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  *   meta               UTF-8 JSON for the Python side (model kind, output shape);
  *                      the C loader only checks that it lies inside the file
  *   layer table        num_layers records of 8 x i32: cell, input_size, hidden_size,
- *                      proj_size, num_directions, has_bias, 0, 0
+ *                      proj_size, num_directions, has_bias, and two more: 0, 0 for
+ *                      LSTM / GRU; gate_fn, update_fn (LSL_FN_*) for FastGRNN
  *   tensor table       num_tensors records of 64 bytes: char name[32] (NUL-padded),
  *                      u32 dtype, u32 ndim (1 | 2), u32 dims[2],
  *                      u64 offset (from data_offset), u64 nbytes
- *   data               tensors, row-major, each at a 64-byte aligned offset
+ *   data               tensors, row-major, each at an 8-byte aligned offset (64 before
+ *                      version 3; readers copy values out and assume no alignment)
  * Tensor names: "l{k}.{d}.w_ih", "l{k}.{d}.w_hh", "l{k}.{d}.w_hr", "l{k}.{d}.b_ih",
- * "l{k}.{d}.b_hh", "emb", "head.w", "head.b"; an int8 tensor NAME has its per-row
+ * "l{k}.{d}.b_hh", "emb", "head.w", "head.b"; a FastGRNN layer (cell 3, version 3 on)
+ * also has "l{k}.0.zn" (f32, 2: zeta, nu); an int8 tensor NAME has its per-row
  * scales in "NAME.scale" (f32, 1-D). lstmlite/runtime/lsl.py writes these files.
  *
  * A low-rank matrix NAME = U V is stored as "NAME.u" (rows x r) and "NAME.v" (r x cols)
@@ -366,12 +385,31 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  *                [rowptr[r], rowptr[r+1]), rowptr[rows] = blocks
  *   NAME.bcol    LSL_FILE_U16 (5), 1-D (max(blocks, 1)): each block's column / 4
  *   NAME.scale   as for LSL_I8.
- * A writer uses version 1 unless a tensor needs version 2, so older readers keep
- * reading dense files; this reader takes versions 1 and 2.
+ * From version 3 on, two more ways to store a weight matrix NAME (rows x cols), each
+ * expanded by the loader into the packed forms above (so every kernel runs them; the
+ * file is what they make small):
+ *   NAME         LSL_FILE_I4 (7), dims (rows, cols): int4 codes in [-8, 7], two per
+ *                byte (even column in the low nibble, two's complement), each row padded
+ *                to a whole byte: nbytes = rows * ceil(cols / 2); NAME.scale as for
+ *                LSL_I8. In memory they become LSL_I8 codes.
+ *   NAME         LSL_FILE_F32_MASKED (9) / LSL_FILE_I8_MASKED (10) / LSL_FILE_I4_MASKED
+ *                (11), dims (rows, cols): only the non-zero values, row-major (int4
+ *                two per byte as above, the last byte padded with a zero nibble), and
+ *   NAME.mask    LSL_FILE_U8 (8), 1-D (ceil(rows * cols / 8)): element i is stored iff
+ *                bit i % 8 of byte i / 8 is set; bits past rows * cols are zero.
+ *                Codes keep NAME.scale. The embedding "emb" may be stored these ways too.
+ * A writer uses the oldest version its tensors allow (1: fp32 / int8 dense; 2: block
+ * sparse; 3: int4 or bitmask), so older readers keep reading what they can; this
+ * reader takes versions 1 to 3.
  */
-#define LSL_FILE_VERSION 2
+#define LSL_FILE_VERSION 3
 #define LSL_FILE_I32 4
 #define LSL_FILE_U16 5
+#define LSL_FILE_I4 7
+#define LSL_FILE_U8 8
+#define LSL_FILE_F32_MASKED 9
+#define LSL_FILE_I8_MASKED 10
+#define LSL_FILE_I4_MASKED 11
 #define LSL_FILE_HEADER_BYTES 96
 
 /**

@@ -75,6 +75,17 @@ static int parse_header(const void *file, size_t bytes, file_view *v) {
     return LSL_OK;
 }
 
+/* The first file version that has a tensor dtype; 0 for an unknown one. */
+static uint32_t dtype_version(uint32_t dtype) {
+    switch (dtype) {
+    case LSL_F32: case LSL_I8: return 1;
+    case LSL_I8_SPARSE: case LSL_FILE_I32: case LSL_FILE_U16: return 2;
+    case LSL_FILE_I4: case LSL_FILE_U8: case LSL_FILE_F32_MASKED: case LSL_FILE_I8_MASKED: case LSL_FILE_I4_MASKED:
+        return 3;
+    default: return 0;
+    }
+}
+
 static int tensor_at(const file_view *v, uint32_t i, tensor_view *t) {
     const unsigned char *r = v->base + v->tensor_off + (uint64_t)i * TENSOR_RECORD;
     uint64_t off, elems, esz;
@@ -88,22 +99,31 @@ static int tensor_at(const file_view *v, uint32_t i, tensor_view *t) {
     t->dims[1] = rd_u32(r + 44);
     off = rd_u64(r + 48);
     t->nbytes = rd_u64(r + 56);
-    if (t->dtype != LSL_F32 && t->dtype != LSL_I8) {
-        /* the sparse form's three dtypes exist from version 2 on */
-        if (v->version < 2 || (t->dtype != LSL_I8_SPARSE && t->dtype != LSL_FILE_I32 && t->dtype != LSL_FILE_U16))
-            return LSL_ERR_FORMAT;
-    }
+    if (dtype_version(t->dtype) == 0 || dtype_version(t->dtype) > v->version) return LSL_ERR_FORMAT;
     if (t->ndim != 1 && t->ndim != 2) return LSL_ERR_FORMAT;
     if (t->ndim == 1) t->dims[1] = 1;
     for (j = 0; j < 2; ++j)
         if (t->dims[j] == 0 || t->dims[j] > (1u << 30)) return LSL_ERR_FORMAT;
     elems = (uint64_t)t->dims[0] * t->dims[1];
     if (elems > ((uint64_t)1 << 32)) return LSL_ERR_FORMAT;
-    if (t->dtype == LSL_I8_SPARSE) {
-        /* logical (rows, cols); the data are 4 bytes per kept block */
+    switch (t->dtype) {
+    case LSL_I8_SPARSE: /* logical (rows, cols); the data are 4 bytes per kept block */
         if (t->ndim != 2 || t->nbytes % 4 != 0 || t->nbytes / 4 > (uint64_t)t->dims[0] * ((t->dims[1] + 3) / 4))
             return LSL_ERR_FORMAT;
-    } else {
+        break;
+    case LSL_FILE_I4: /* rows of ceil(cols / 2) bytes */
+        if (t->ndim != 2 || t->nbytes != (uint64_t)t->dims[0] * ((t->dims[1] + 1) / 2)) return LSL_ERR_FORMAT;
+        break;
+    case LSL_FILE_F32_MASKED: /* at most every element; the mask says how many exactly */
+        if (t->ndim != 2 || t->nbytes % 4 != 0 || t->nbytes / 4 > elems) return LSL_ERR_FORMAT;
+        break;
+    case LSL_FILE_I8_MASKED:
+        if (t->ndim != 2 || t->nbytes > elems) return LSL_ERR_FORMAT;
+        break;
+    case LSL_FILE_I4_MASKED:
+        if (t->ndim != 2 || t->nbytes > (elems + 1) / 2) return LSL_ERR_FORMAT;
+        break;
+    default:
         esz = t->dtype == LSL_F32 || t->dtype == LSL_FILE_I32 ? 4 : (t->dtype == LSL_FILE_U16 ? 2 : 1);
         if (t->nbytes != elems * esz) return LSL_ERR_FORMAT;
     }
@@ -187,33 +207,106 @@ static int load_sparse(const file_view *v, lsl_arena *a, const char *name, const
     return rc == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
 }
 
-/* Load the dense or sparse matrix `name` (rows x cols) into m. Missing: LSL_ERR_FORMAT. */
+/* What a stored matrix holds once expanded: 1 int codes (LSL_I8, int4, their bitmask
+ * forms), 0 floats (LSL_F32, its bitmask form), -1 neither (block sparse, indices). */
+static int stored_codes(uint32_t dtype) {
+    if (dtype == LSL_I8 || dtype == LSL_FILE_I4 || dtype == LSL_FILE_I8_MASKED || dtype == LSL_FILE_I4_MASKED) return 1;
+    if (dtype == LSL_F32 || dtype == LSL_FILE_F32_MASKED) return 0;
+    return -1;
+}
+
+/* Code i of int4 codes packed two per byte (even index in the low nibble). */
+static int8_t nibble(const unsigned char *p, uint64_t i) {
+    int q = (p[i >> 1] >> ((i & 1) * 4)) & 0xF;
+    return (int8_t)(q > 7 ? q - 16 : q);
+}
+
+/* Expand stored matrix t (rows x cols, any form stored_codes accepts) into row-major
+ * int8 codes (`codes`) or floats (`vals`); the bitmask forms read NAME.mask, checked:
+ * its size, no bits past the end, and as many values as set bits. */
+static int expand(const file_view *v, const char *name, const tensor_view *t, int32_t rows, int32_t cols,
+                  int8_t *codes, float *vals) {
+    const uint64_t n = (uint64_t)rows * (uint64_t)cols;
+    uint64_t i, k = 0, nnz = 0, want;
+    tensor_view mt;
+    char sub[NAME_BYTES + 8];
+    int rc;
+    if (t->dtype == LSL_F32) {
+        memcpy(vals, t->data, (size_t)n * sizeof(float));
+        return LSL_OK;
+    }
+    if (t->dtype == LSL_I8) {
+        memcpy(codes, t->data, (size_t)n);
+        return LSL_OK;
+    }
+    if (t->dtype == LSL_FILE_I4) {
+        const uint64_t stride = ((uint64_t)cols + 1) / 2;
+        for (i = 0; i < n; ++i) codes[i] = nibble(t->data + (i / (uint64_t)cols) * stride, i % (uint64_t)cols);
+        return LSL_OK;
+    }
+    sprintf(sub, "%s.mask", name);
+    if ((rc = find(v, sub, &mt)) < 0) return rc;
+    if (rc == 0 || mt.dtype != LSL_FILE_U8 || mt.ndim != 1 || mt.dims[0] != (n + 7) / 8) return LSL_ERR_FORMAT;
+    for (i = 0; i < mt.dims[0]; ++i) {
+        unsigned b = mt.data[i];
+        for (; b; b &= b - 1) ++nnz;
+    }
+    if (n % 8 && (mt.data[n / 8] >> (n % 8)) != 0) return LSL_ERR_FORMAT;
+    want = t->dtype == LSL_FILE_F32_MASKED ? 4 * nnz : (t->dtype == LSL_FILE_I8_MASKED ? nnz : (nnz + 1) / 2);
+    if (t->nbytes != want) return LSL_ERR_FORMAT;
+    for (i = 0; i < n; ++i) {
+        const int kept = (mt.data[i >> 3] >> (i & 7)) & 1;
+        if (t->dtype == LSL_FILE_F32_MASKED) {
+            if (kept)
+                memcpy(&vals[i], t->data + 4 * k++, sizeof(float));
+            else
+                vals[i] = 0.0f;
+        } else if (!kept) {
+            codes[i] = 0;
+        } else {
+            codes[i] = t->dtype == LSL_FILE_I8_MASKED ? (int8_t)t->data[k] : nibble(t->data, k);
+            ++k;
+        }
+    }
+    return LSL_OK;
+}
+
+/* Load the stored matrix `name` (rows x cols) into m: dense, int4 and bitmask forms are
+ * expanded and packed as LSL_F32 / LSL_I8, the block-sparse form packed as such.
+ * Missing: LSL_ERR_FORMAT. */
 static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name, int32_t rows, int32_t cols,
                               int32_t act, lsl_matrix *m) {
     tensor_view t, s;
-    size_t bytes;
+    size_t bytes, n = (size_t)rows * (size_t)cols;
     void *buf;
     float *src;
-    int rc = find(v, name, &t);
+    int8_t *codes = NULL;
+    int32_t dtype;
+    int kind, rc = find(v, name, &t);
     if (rc < 0) return rc;
     if (rc == 0 || t.ndim != 2 || t.dims[0] != (uint32_t)rows || t.dims[1] != (uint32_t)cols) return LSL_ERR_FORMAT;
-    if (t.dtype == LSL_F32) act = LSL_ACT_FLOAT;
     if (t.dtype == LSL_I8_SPARSE) return load_sparse(v, a, name, &t, rows, cols, act, m);
-    if (t.dtype != LSL_F32 && t.dtype != LSL_I8) return LSL_ERR_FORMAT;
-    bytes = lsl_matrix_packed_bytes(rows, cols, (int32_t)t.dtype, act);
+    if ((kind = stored_codes(t.dtype)) < 0) return LSL_ERR_FORMAT;
+    dtype = kind ? LSL_I8 : LSL_F32;
+    if (!kind) act = LSL_ACT_FLOAT;
+    bytes = lsl_matrix_packed_bytes(rows, cols, dtype, act);
     if (bytes == 0) return LSL_ERR_FORMAT;
-    if (t.dtype == LSL_I8 && (rc = find_scale(v, name, rows, &s)) != LSL_OK) return rc;
-    /* Both passes take the same: the packed matrix, then an aligned copy of what the
-     * packer reads (the scales, or the float values: they may sit unaligned in the file). */
+    if (kind && (rc = find_scale(v, name, rows, &s)) != LSL_OK) return rc;
+    /* Both passes take the same: the packed matrix, then aligned copies of what the
+     * packer reads (the scales, or the float values: they may sit unaligned in the file
+     * or be stored in another form), and expanded codes where the file has no int8 ones. */
     buf = lsl_take(a, bytes);
-    src = (float *)lsl_take(a, lsl_fl(t.dtype == LSL_I8 ? (size_t)rows : (size_t)rows * cols));
+    src = (float *)lsl_take(a, lsl_fl(kind ? (size_t)rows : n));
+    if (kind && t.dtype != LSL_I8) codes = (int8_t *)lsl_take(a, n);
     if (!a->base) return LSL_OK; /* sizing pass */
-    if (!buf || !src) return LSL_ERR_BUFFER;
-    if (t.dtype == LSL_I8) {
+    if (!buf || !src || (kind && t.dtype != LSL_I8 && !codes)) return LSL_ERR_BUFFER;
+    if (kind) {
         memcpy(src, s.data, (size_t)rows * sizeof(float));
-        rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, t.data, src, buf, bytes);
+        if (codes && (rc = expand(v, name, &t, rows, cols, codes, NULL)) != LSL_OK) return rc;
+        rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, codes ? (const void *)codes : (const void *)t.data, src, buf,
+                             bytes);
     } else {
-        memcpy(src, t.data, (size_t)rows * cols * sizeof(float));
+        if ((rc = expand(v, name, &t, rows, cols, NULL, src)) != LSL_OK) return rc;
         rc = lsl_matrix_pack(m, rows, cols, LSL_F32, act, src, NULL, buf, bytes);
     }
     return rc == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
@@ -250,6 +343,64 @@ static int load_vector(const file_view *v, lsl_arena *a, const char *name, int32
     if (rc == 0 || t.dtype != LSL_F32 || t.ndim != 1 || t.dims[0] != (uint32_t)n) return LSL_ERR_FORMAT;
     *out = copy_f32(a, &t, (uint64_t)n);
     if (a->base && !*out) return LSL_ERR_BUFFER;
+    return LSL_OK;
+}
+
+/* Stored matrix `name` as row-major floats in the arena (codes times their row scales);
+ * *rows / *cols receive its shape. Temporaries are taken in both passes. */
+static int load_floats(const file_view *v, lsl_arena *a, const char *name, uint32_t *rows, uint32_t *cols,
+                       float **out) {
+    tensor_view t, s;
+    size_t n, i;
+    int8_t *codes = NULL;
+    float *vals;
+    int kind, rc = find(v, name, &t);
+    *out = NULL;
+    if (rc < 0) return rc;
+    if (rc == 0 || t.ndim != 2 || (kind = stored_codes(t.dtype)) < 0) return LSL_ERR_FORMAT;
+    *rows = t.dims[0];
+    *cols = t.dims[1];
+    n = (size_t)t.dims[0] * t.dims[1];
+    if (kind && (rc = find_scale(v, name, (int32_t)t.dims[0], &s)) != LSL_OK) return rc;
+    vals = (float *)lsl_take(a, lsl_fl(n));
+    if (kind) codes = (int8_t *)lsl_take(a, n);
+    if (!a->base) return LSL_OK; /* sizing pass */
+    if (!vals || (kind && !codes)) return LSL_ERR_BUFFER;
+    if ((rc = expand(v, name, &t, (int32_t)t.dims[0], (int32_t)t.dims[1], codes, kind ? NULL : vals)) != LSL_OK)
+        return rc;
+    for (i = 0; kind && i < n; ++i) {
+        float scale;
+        memcpy(&scale, s.data + 4 * (i / t.dims[1]), sizeof(float));
+        vals[i] = (float)codes[i] * scale;
+    }
+    *out = vals;
+    return LSL_OK;
+}
+
+/* A low-rank embedding "emb.u" (V x r) "emb.v" (r x D): the table U V, expanded at load
+ * (lookups stay one row copy; the file keeps only the factors). */
+static int load_lowrank_embedding(const file_view *v, lsl_arena *a, lsl_embedding *e) {
+    uint32_t ur = 0, uc = 0, vr = 0, vc = 0;
+    float *u, *w, *table;
+    size_t i, j, r;
+    int rc;
+    if ((rc = load_floats(v, a, "emb.u", &ur, &uc, &u)) != LSL_OK) return rc;
+    if ((rc = load_floats(v, a, "emb.v", &vr, &vc, &w)) != LSL_OK) return rc;
+    if (uc != vr || ur > (1u << 30) || vc > (1u << 30) || (uint64_t)ur * vc > ((uint64_t)1 << 32))
+        return LSL_ERR_FORMAT;
+    e->num = (int32_t)ur;
+    e->dim = (int32_t)vc;
+    e->dtype = LSL_F32;
+    table = (float *)lsl_take(a, lsl_fl((size_t)ur * vc));
+    if (!a->base) return LSL_OK;
+    if (!table) return LSL_ERR_BUFFER;
+    for (i = 0; i < ur; ++i)
+        for (j = 0; j < vc; ++j) {
+            float acc = 0.0f;
+            for (r = 0; r < uc; ++r) acc += u[i * uc + r] * w[r * vc + j];
+            table[i * vc + j] = acc;
+        }
+    e->table = table;
     return LSL_OK;
 }
 
@@ -292,13 +443,22 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         l.hidden_size = rd_i32(r + 8);
         l.proj_size = rd_i32(r + 12);
         l.num_directions = rd_i32(r + 16);
-        if ((l.cell != LSL_LSTM && l.cell != LSL_GRU) || (l.num_directions != 1 && l.num_directions != 2))
+        if ((l.cell != LSL_LSTM && l.cell != LSL_GRU && !(l.cell == LSL_FASTGRNN && v.version >= 3)) ||
+            (l.num_directions != 1 && l.num_directions != 2))
             return LSL_ERR_FORMAT;
+        if (l.cell == LSL_FASTGRNN) {
+            l.gate_fn = rd_i32(r + 24);
+            l.update_fn = rd_i32(r + 28);
+            if ((l.gate_fn != LSL_FN_SIGMOID && l.gate_fn != LSL_FN_TANH) ||
+                (l.update_fn != LSL_FN_SIGMOID && l.update_fn != LSL_FN_TANH) || l.num_directions != 1 ||
+                has_bias != 1 || l.proj_size != 0)
+                return LSL_ERR_FORMAT;
+        }
         if (l.input_size <= 0 || l.hidden_size <= 0 || l.hidden_size > (1 << 20) || l.input_size > (1 << 24) ||
             l.proj_size < 0 || l.proj_size >= l.hidden_size || (has_bias != 0 && has_bias != 1))
             return LSL_ERR_FORMAT;
         if (l.proj_size > 0 && l.cell != LSL_LSTM) return LSL_ERR_FORMAT;
-        g = l.cell == LSL_LSTM ? 4 : 3;
+        g = l.cell == LSL_LSTM ? 4 : (l.cell == LSL_GRU ? 3 : 1);
         for (d = 0; d < l.num_directions; ++d) {
             lsl_direction *dr = &l.dir[d];
             int32_t O = l.proj_size > 0 ? l.proj_size : l.hidden_size;
@@ -316,6 +476,15 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
                 sprintf(name, "l%u.%d.b_hh", (unsigned)k, (int)d);
                 if ((rc = load_vector(&v, &a, name, g * l.hidden_size, &dr->b_hh)) != LSL_OK) return rc;
             }
+            if (l.cell == LSL_FASTGRNN) {
+                const float *zn;
+                sprintf(name, "l%u.%d.zn", (unsigned)k, (int)d);
+                if ((rc = load_vector(&v, &a, name, 2, &zn)) != LSL_OK) return rc;
+                if (zn) { /* fill pass (the check refuses non-finite values) */
+                    dr->zeta = zn[0];
+                    dr->nu = zn[1];
+                }
+            }
         }
         if (layers) layers[k] = l;
     }
@@ -324,20 +493,29 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
     if (rc < 0) return rc;
     if (rc == 1) {
         lsl_embedding e;
+        int kind = stored_codes(t.dtype);
+        size_t n;
+        void *tab;
         memset(&e, 0, sizeof(e));
-        if (t.ndim != 2 || (t.dtype != LSL_F32 && t.dtype != LSL_I8)) return LSL_ERR_FORMAT;
+        if (t.ndim != 2 || kind < 0) return LSL_ERR_FORMAT;
         e.num = (int32_t)t.dims[0];
         e.dim = (int32_t)t.dims[1];
-        e.dtype = (int32_t)t.dtype;
-        if (t.dtype == LSL_F32) {
-            e.table = copy_f32(&a, &t, (uint64_t)e.num * e.dim);
-        } else {
-            void *tab = lsl_take(&a, (size_t)t.nbytes);
-            if (tab) memcpy(tab, t.data, (size_t)t.nbytes);
-            e.table = tab;
-            if ((rc = load_vector(&v, &a, "emb.scale", e.num, &e.scale)) != LSL_OK) return rc;
-        }
+        e.dtype = kind ? LSL_I8 : LSL_F32;
+        n = (size_t)e.num * (size_t)e.dim;
+        /* int4 and bitmask tables are expanded to int8 codes / floats (one row per token) */
+        tab = lsl_take(&a, kind ? n : lsl_fl(n));
+        if (tab && (rc = expand(&v, "emb", &t, e.num, e.dim, kind ? (int8_t *)tab : NULL, kind ? NULL : (float *)tab)) !=
+                       LSL_OK)
+            return rc;
+        e.table = tab;
+        if (kind && (rc = load_vector(&v, &a, "emb.scale", e.num, &e.scale)) != LSL_OK) return rc;
         if (a.base && !e.table) return LSL_ERR_BUFFER;
+        if (model) model->embedding = e;
+    } else if ((rc = find(&v, "emb.v", &t)) != 0) {
+        lsl_embedding e;
+        if (rc < 0) return rc;
+        memset(&e, 0, sizeof(e));
+        if ((rc = load_lowrank_embedding(&v, &a, &e)) != LSL_OK) return rc;
         if (model) model->embedding = e;
     }
 

@@ -10,6 +10,7 @@
  * Activations are time-major inside the workspace ((t, b) row = t*B + b) so one
  * step's rows are contiguous; inputs and outputs are batch-first at the API.
  */
+#include <math.h>
 #include <string.h>
 
 #include "lsl_internal.h"
@@ -18,7 +19,20 @@
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-static int32_t gates_of(int32_t cell) { return cell == LSL_LSTM ? 4 : 3; }
+static int32_t gates_of(int32_t cell) { return cell == LSL_LSTM ? 4 : (cell == LSL_GRU ? 3 : 1); }
+
+static float apply_fn(int32_t fn, float x) { return fn == LSL_FN_TANH ? tanhf(x) : 1.0f / (1.0f + expf(-x)); }
+
+/* FastGRNN update of one row: pre (H) = W x + U h without biases; h (H) in place.
+ * Plain C rather than a kernel-table entry: O(H) work beside the two products. */
+static void fastgrnn_pointwise(const lsl_layer *l, const lsl_direction *dr, const float *pre, float *h) {
+    int32_t j;
+    for (j = 0; j < l->hidden_size; ++j) {
+        const float z = apply_fn(l->gate_fn, pre[j] + dr->b_ih[j]);
+        const float cand = apply_fn(l->update_fn, pre[j] + dr->b_hh[j]);
+        h[j] = (dr->zeta * (1.0f - z) + dr->nu) * cand + z * h[j];
+    }
+}
 static int32_t out_of(const lsl_layer *l) { return l->proj_size > 0 ? l->proj_size : l->hidden_size; }
 static int32_t feat_of(const lsl_layer *l) { return l->num_directions * out_of(l); }
 
@@ -72,7 +86,15 @@ int lsl_model_check(const lsl_model *model) {
     for (k = 0; k < model->num_layers; ++k) {
         const lsl_layer *l = &model->layers[k];
         int32_t g, h = l->hidden_size, p = l->proj_size;
-        if (l->cell != LSL_LSTM && l->cell != LSL_GRU) return LSL_ERR_ARG;
+        if (l->cell != LSL_LSTM && l->cell != LSL_GRU && l->cell != LSL_FASTGRNN) return LSL_ERR_ARG;
+        if (l->cell == LSL_FASTGRNN) {
+            const float zeta = l->dir[0].zeta, nu = l->dir[0].nu;
+            if (l->num_directions != 1 || p != 0 || !l->dir[0].b_ih || !l->dir[0].b_hh) return LSL_ERR_ARG;
+            if ((l->gate_fn != LSL_FN_SIGMOID && l->gate_fn != LSL_FN_TANH) ||
+                (l->update_fn != LSL_FN_SIGMOID && l->update_fn != LSL_FN_TANH))
+                return LSL_ERR_ARG;
+            if (!(zeta == zeta) || !(nu == nu) || fabsf(zeta) > 3.0e38f || fabsf(nu) > 3.0e38f) return LSL_ERR_ARG;
+        }
         if (l->num_directions != 1 && l->num_directions != 2) return LSL_ERR_ARG;
         if (h <= 0 || l->input_size <= 0 || p < 0 || (p > 0 && (p >= h || l->cell != LSL_LSTM)))
             return LSL_ERR_SHAPE;
@@ -266,8 +288,10 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
             first = d == 0 ? s : t - s - n;
             if (l->cell == LSL_LSTM)
                 fill_bias(rows, GH, dr->b_ih, dr->b_hh, G, GH);
-            else
+            else if (l->cell == LSL_GRU)
                 fill_bias(rows, GH, dr->b_ih, NULL, G, GH);
+            else /* FastGRNN: W x is shared by two branches with their own biases */
+                fill_bias(rows, GH, NULL, NULL, G, GH);
             lsl_matmul_unchecked(kern, &dr->w_ih, rows, in + (size_t)first * batch * l->input_size, l->input_size,
                                  G, GH, bf->mm, 0);
         }
@@ -291,6 +315,10 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
                     if (!(lengths && step >= lengths[b]))
                         memcpy(h + (size_t)b * O, proj + (size_t)b * O, (size_t)O * sizeof(float));
             }
+        } else if (l->cell == LSL_FASTGRNN) {
+            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm, s & 1); /* pre = W x + U h */
+            for (b = 0; b < batch; ++b)
+                if (!(lengths && step >= lengths[b])) fastgrnn_pointwise(l, dr, g + (size_t)b * GH, h + (size_t)b * H);
         } else {
             float *gh = bf->rec;
             fill_bias(batch, GH, dr->b_hh, NULL, gh, GH);
@@ -513,6 +541,11 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
                 memset(h, 0, (size_t)batch * O * sizeof(float));
                 lsl_matmul_unchecked(kern, &dr->w_hr, batch, bf.tmp, H, h, O, bf.mm, 0);
             }
+        } else if (l->cell == LSL_FASTGRNN) {
+            fill_bias(batch, GH, NULL, NULL, bf.gates, GH);
+            lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm, rev);
+            lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.gates, GH, bf.mm, rev);
+            for (b = 0; b < batch; ++b) fastgrnn_pointwise(l, dr, bf.gates + (size_t)b * GH, h + (size_t)b * H);
         } else {
             fill_bias(batch, GH, dr->b_ih, NULL, bf.gates, GH);
             lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm, rev);

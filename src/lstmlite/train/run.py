@@ -97,14 +97,23 @@ def resolve_config(config: dict[str, Any]):
 
 
 def model_metrics(model: nn.Module) -> dict[str, Any]:
-    """params, nonzero_params, size_bytes (deployable, compression-aware), macs_per_step."""
-    from ..compress import size_bytes
+    """params, nonzero_params, size_bytes, macs_per_step and size_basis.
 
+    ``size_bytes`` is the byte count of the .lsl file ``lstmlite export --format lsl``
+    writes for the model and ``macs_per_step`` what the native runtime executes per
+    step (see :mod:`lstmlite.export.size`); ``size_basis`` is ``"lsl"``, or
+    ``"estimate"`` for a model the runtime cannot run (then the compression storage
+    estimate and the model's own MAC count).
+    """
+    from ..export.size import account
+
+    deployed = account(model)
     return {
         "params": int(model.params()) if hasattr(model, "params") else int(sum(p.numel() for p in model.parameters())),
         "nonzero_params": nonzero_params(model),
-        "size_bytes": int(size_bytes(model)),
-        "macs_per_step": int(model.macs_per_step()),
+        "size_bytes": deployed.size_bytes,
+        "macs_per_step": deployed.macs_per_step,
+        "size_basis": deployed.basis,
     }
 
 

@@ -1,0 +1,677 @@
+"""The ``.lsl`` writer: PyTorch models and run dirs → the native runtime's model file.
+
+The file format (its constants, :class:`ModelSpec`, the reader) lives in
+:mod:`lstmlite.runtime.lsl`, beside the runtime that loads it; this module builds a
+:class:`ModelSpec` from PyTorch-named weights or an lstmlite model -- compression
+honoured: masks, low-rank factors, int8/int4 codes -- and serialises it with
+:func:`write_lsl`, each weight matrix in its smallest form. It is the only place
+that reads ``lstmlite.compress`` state for the runtime (the runtime imports nothing
+from compress). :func:`lstmlite.export.size.account` sizes models through it.
+
+Example:
+    >>> import torch
+    >>> lstm = torch.nn.LSTM(4, 8, batch_first=True)
+    >>> spec = spec_from_module(lstm)
+    >>> blob = write_lsl(spec, weights="int8")
+    >>> read_lsl(blob).layers[0].hidden_size
+    8
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..runtime.lsl import (  # noqa: F401  (the format, shared with the reader)
+    _DTYPE_VERSION, _FILE_DTYPES, _HEADER, _LAYER, _TENSOR, ALIGN, CELL_CODES, DENSE_FILE_VERSION, DTYPE_F32,
+    DTYPE_I4, DTYPE_I4_MASKED, DTYPE_I8, DTYPE_I8_MASKED, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U8, DTYPE_U16,
+    DTYPE_F32_MASKED, FILE_VERSION, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES,
+    NONLINEARITY_CODES, POOL_CODES, SPARSE_BLOCK, TENSOR_RECORD, WEIGHT_FORMS, LayerSpec, LowRankTensor,
+    ModelSpec, QTensor, Tensor, _align, _rows, read_lsl,
+)
+
+__all__ = [
+    "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "has_int8", "rounds_float_weights",
+    "block_csr", "block_density", "pack_nibbles", "export_lsl", "spec_from_run", "default_weights",
+]
+
+log = logging.getLogger(__name__)
+
+
+def quantize_rows(w: np.ndarray, bits: int = 8) -> QTensor:
+    """Symmetric per-row quantization: scale = max|row| / qmax, q = round(w / scale),
+    qmax = 127 for ``bits=8``, 7 for ``bits=4`` (codes always held as int8).
+
+    A row of zeros gets scale 1 (its q are zeros either way).
+
+    Example:
+        >>> qt = quantize_rows(np.array([[0.5, -1.0], [0.0, 0.0]], np.float32))
+        >>> qt.q.tolist(), qt.scale.tolist()
+        ([[64, -127], [0, 0]], [0.007874015718698502, 1.0])
+    """
+    w = np.asarray(w, dtype=np.float32)
+    if w.ndim != 2:
+        raise ValueError(f"quantize_rows wants a matrix, got shape {w.shape}")
+    if not np.all(np.isfinite(w)):
+        raise ValueError("cannot quantize non-finite weights")
+    if bits not in (4, 8):
+        raise ValueError(f"bits must be 4 or 8, got {bits}")
+    qmax = (1 << (bits - 1)) - 1
+    amax = np.abs(w).max(axis=1)
+    scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+    q = np.clip(np.rint(w / scale[:, None]), -qmax, qmax).astype(np.int8)
+    return QTensor(q, scale)
+
+
+def _blocks(q: np.ndarray) -> np.ndarray:
+    """(rows, ceil(cols / 4), 4) view of int8 codes, the last block zero-padded."""
+    rows, cols = q.shape
+    padded = np.zeros((rows, -(-cols // SPARSE_BLOCK) * SPARSE_BLOCK), np.int8)
+    padded[:, :cols] = q
+    return padded.reshape(rows, -1, SPARSE_BLOCK)
+
+
+def _kept_blocks(q: np.ndarray) -> np.ndarray:
+    """(rows, ceil(cols / 4)) flags: which (1, 4) blocks of int8 codes hold a non-zero."""
+    return np.any(_blocks(np.asarray(q, np.int8)) != 0, axis=2)
+
+
+def block_density(q: np.ndarray) -> float:
+    """Fraction of the (1, 4) blocks of int8 codes ``q`` (rows, cols) holding a non-zero.
+
+    Example:
+        >>> block_density(np.array([[1, 0, 0, 0, 0, 0, 0, 0]], np.int8))
+        0.5
+    """
+    kept = _kept_blocks(q)
+    return float(kept.mean()) if kept.size else 0.0
+
+
+def block_csr(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compressed rows of the non-zero (1, 4) blocks of int8 codes ``q`` (rows, cols).
+
+    Returns ``(rowptr, bcol, values)``: row r's blocks are ``rowptr[r]:rowptr[r+1]``
+    (int32, rows + 1), block b covers columns ``4 bcol[b] .. 4 bcol[b] + 3`` (uint16,
+    at least one entry) and holds ``values[4b:4b + 4]`` (int8, zeros past ``cols``).
+
+    Example:
+        >>> rowptr, bcol, values = block_csr(np.array([[0, 0, 0, 0, 5, 0, 0, 0]], np.int8))
+        >>> rowptr.tolist(), bcol.tolist(), values.tolist()
+        ([0, 1], [1], [5, 0, 0, 0])
+    """
+    blocks = _blocks(np.asarray(q, np.int8))
+    if blocks.shape[1] > 65536:
+        raise ValueError(f"the sparse form takes at most {65536 * SPARSE_BLOCK} columns, got {q.shape[1]}")
+    kept = np.any(blocks != 0, axis=2)  # _kept_blocks, without padding q twice
+    rowptr = np.zeros(len(kept) + 1, np.int32)
+    np.cumsum(kept.sum(axis=1), out=rowptr[1:])
+    rows, cols = np.nonzero(kept)  # row-major order: each row's blocks by column
+    values = np.ascontiguousarray(blocks[rows, cols].reshape(-1), np.int8)
+    bcol = cols.astype(np.uint16) if len(cols) else np.zeros(1, np.uint16)
+    return rowptr, bcol, values
+
+
+def _sparse_pays(q: np.ndarray) -> bool:
+    """Whether the sparse form of int8 codes is smaller than the dense one."""
+    blocks = int(_kept_blocks(q).sum())
+    return SPARSE_BLOCK * blocks + 4 * (q.shape[0] + 1) + 2 * max(blocks, 1) < q.size
+
+
+def pack_nibbles(q: np.ndarray) -> np.ndarray:
+    """Codes in [-8, 7] two per byte along the last axis: the even element in the low
+    nibble, the odd one in the high nibble (4-bit two's complement), an odd-length row
+    padded with a zero nibble -- the layout of ``lstmlite.compress.quantize.ops.pack_int4``.
+
+    Example:
+        >>> pack_nibbles(np.array([[1, -2, 3]], np.int8)).tolist()
+        [[225, 3]]
+    """
+    q = np.asarray(q, np.int8)
+    if q.shape[-1] % 2:
+        q = np.concatenate([q, np.zeros(q.shape[:-1] + (1,), np.int8)], axis=-1)
+    u = q.astype(np.uint8) & 0x0F
+    return np.ascontiguousarray(u[..., 0::2] | (u[..., 1::2] << 4), np.uint8)
+
+
+def _fits_int4(q: np.ndarray) -> bool:
+    return q.size == 0 or (int(q.min()) >= -8 and int(q.max()) <= 7)
+
+
+Entry = tuple[str, int, np.ndarray, tuple[int, ...]]  # name, dtype, stored values, logical dims
+
+
+def _masked(name: str, values: np.ndarray, dtype: int) -> list[Entry]:
+    """Bitmask-sparse form: the non-zero values in row-major order, and NAME.mask (one
+    bit per element, element i in bit i % 8 of byte i // 8)."""
+    keep = (values != 0).reshape(-1)
+    kept = values.reshape(-1)[keep]
+    if dtype == DTYPE_I4_MASKED:
+        kept = pack_nibbles(kept)
+    mask = np.packbits(keep, bitorder="little")
+    return [(name, dtype, kept, values.shape), (f"{name}.mask", DTYPE_U8, mask, mask.shape)]
+
+
+def _stored_bytes(entries: list[Entry]) -> int:
+    """File bytes of tensors: a table record each plus data padded to ALIGN."""
+    return sum(TENSOR_RECORD + _align(arr.size * arr.dtype.itemsize, ALIGN) for _, _, arr, _ in entries)
+
+
+def _encode_matrix(name: str, t: Any, allow_csr: bool) -> list[Entry]:
+    """The smallest file form of one weight matrix (an fp32 array or a QTensor).
+
+    Float: dense fp32 or bitmask-sparse fp32. Codes: int4 (two per byte) when every
+    code lies in [-8, 7], else int8, dense or bitmask-sparse, then NAME.scale; ties go
+    to dense. With ``allow_csr`` (the ``int8-sparse`` form: the runtime's sparse kernels
+    asked for) the (1, 4)-block form is taken wherever it is smaller than dense int8,
+    even where a bitmask would be smaller still, since only it makes the runtime skip
+    the zero blocks.
+    """
+    if isinstance(t, QTensor):
+        q = np.ascontiguousarray(t.q, dtype=np.int8)
+        scale = np.ascontiguousarray(t.scale, dtype=np.float32)
+        int4 = _fits_int4(q)
+        tail: list[Entry] = [(f"{name}.scale", DTYPE_F32, scale, scale.shape)]
+        if allow_csr and q.shape[1] <= 65536 * SPARSE_BLOCK and _sparse_pays(q):
+            # asked for the runtime's sparse kernels: the block form wherever it beats dense int8
+            rowptr, bcol, values = block_csr(q)
+            return [(name, DTYPE_I8_SPARSE, values, q.shape), (f"{name}.rowptr", DTYPE_I32, rowptr, rowptr.shape),
+                    (f"{name}.bcol", DTYPE_U16, bcol, bcol.shape)] + tail
+        candidates = [[(name, DTYPE_I4, pack_nibbles(q), q.shape)] if int4 else [(name, DTYPE_I8, q, q.shape)],
+                      _masked(name, q, DTYPE_I4_MASKED if int4 else DTYPE_I8_MASKED)]
+    else:
+        w = np.ascontiguousarray(t, dtype=np.float32)
+        candidates = [[(name, DTYPE_F32, w, w.shape)], _masked(name, w, DTYPE_F32_MASKED)]
+        tail = []
+    return min(candidates, key=_stored_bytes) + tail
+
+
+def _np(t: Any) -> np.ndarray:
+    if hasattr(t, "detach"):  # torch tensor, without importing torch here
+        t = t.detach().cpu().float().numpy()
+    return np.ascontiguousarray(t, dtype=np.float32)
+
+
+def spec_from_state_dict(
+    state: Mapping[str, Any],
+    *,
+    prefix: str = "",
+    cell: str | None = None,
+    embedding: Any = None,
+    head_weight: Any = None,
+    head_bias: Any = None,
+    head_mode: str = "none",
+    pooling: str = "last",
+    meta: dict[str, Any] | None = None,
+) -> ModelSpec:
+    """Build a spec from PyTorch-named recurrent weights (``weight_ih_l0``, …).
+
+    Args:
+        state: name → array (NumPy or torch); names as ``nn.LSTM``/``nn.GRU`` use them,
+            optionally under ``prefix`` (``"rnn."`` for lstmlite task models).
+        cell: ``lstm`` or ``gru``; inferred from the shapes when None.
+        embedding: (vocab, dim) table for token input, or None.
+        head_weight, head_bias: (n_out, F) and (n_out,) of the linear head, or None.
+        head_mode, pooling: see :class:`ModelSpec`.
+
+    Example:
+        >>> import torch
+        >>> gru = torch.nn.GRU(3, 5, num_layers=2)
+        >>> spec = spec_from_state_dict(gru.state_dict())
+        >>> [l.cell for l in spec.layers], spec.layers[1].input_size
+        (['gru', 'gru'], 5)
+    """
+    layers: list[LayerSpec] = []
+    k = 0
+    while f"{prefix}weight_ih_l{k}" in state:
+        suffixes = [""] + (["_reverse"] if f"{prefix}weight_ih_l{k}_reverse" in state else [])
+        directions = []
+        for suffix in suffixes:
+            key = f"{prefix}{{}}_l{k}{suffix}"
+            tensors = {"w_ih": _np(state[key.format("weight_ih")]), "w_hh": _np(state[key.format("weight_hh")])}
+            if key.format("weight_hr") in state:
+                tensors["w_hr"] = _np(state[key.format("weight_hr")])
+            if key.format("bias_ih") in state:
+                tensors["b_ih"] = _np(state[key.format("bias_ih")])
+                tensors["b_hh"] = _np(state[key.format("bias_hh")])
+            directions.append(tensors)
+        first = directions[0]
+        layer_cell = cell
+        if layer_cell is None:
+            ratio = first["w_hh"].shape[0] // (first["w_hr"].shape[1] if "w_hr" in first else first["w_hh"].shape[1])
+            layer_cell = {4: "lstm", 3: "gru"}.get(ratio) if "w_hr" not in first else "lstm"
+            if layer_cell is None:
+                raise ValueError(f"cannot tell the cell of layer {k} from weight_hh of shape {first['w_hh'].shape}")
+        g = GATES[layer_cell]
+        hidden = first["w_hh"].shape[0] // g
+        layers.append(LayerSpec(
+            cell=layer_cell, input_size=first["w_ih"].shape[1], hidden_size=hidden,
+            proj_size=first["w_hr"].shape[0] if "w_hr" in first else 0, bias="b_ih" in first,
+            directions=directions,
+        ))
+        k += 1
+    if not layers:
+        raise ValueError(f"no recurrent weights found (expected {prefix}weight_ih_l0)")
+    spec = ModelSpec(
+        layers=layers,
+        embedding=None if embedding is None else _np(embedding),
+        head_weight=None if head_weight is None else _np(head_weight),
+        head_bias=None if head_bias is None else _np(head_bias),
+        head_mode=head_mode, pooling=pooling, meta=dict(meta or {}),
+    )
+    spec.validate()
+    return spec
+
+
+def _recurrent_state(rnn: Any) -> dict[str, Any]:
+    """Effective weights of a recurrent module: parametrizations applied (lstmlite
+    layers read them as attributes), plain parameters otherwise."""
+    if hasattr(rnn, "weight_names"):  # lstmlite.nn.LSTM / GRU
+        return {name: getattr(rnn, name) for k in range(rnn.num_layers) for name in rnn.weight_names(k)}
+    return dict(rnn.named_parameters())
+
+
+def _cell_name(rnn: Any) -> str:
+    mode = getattr(rnn, "mode", "")
+    if mode in ("LSTM", "GRU"):
+        return mode.lower()
+    from lstmlite.nn.cells import FastGRNN, GroupedLSTM  # parametrized modules are subclasses
+
+    if isinstance(rnn, FastGRNN):
+        return "fastgrnn"
+    kind = type(rnn).__name__.removeprefix("Parametrized")
+    nearest = " (nearest exportable form: cell=lstm, or groups=1)" if isinstance(rnn, GroupedLSTM) else ""
+    raise ValueError(f"the native runtime runs LSTM, GRU and FastGRNN layers, not {kind}{nearest}")
+
+
+def _fastgrnn_layers(rnn: Any) -> list[LayerSpec]:
+    """Layers of an lstmlite FastGRNN: W and U as stored (factors when wrank / urank
+    are set), ζ and ν after their sigmoid, as the module computes them."""
+    import torch
+
+    layers = []
+    for k in range(rnn.num_layers):
+        t: dict[str, Tensor] = {}
+        for ours, name, rank in (("w_ih", "weight_ih", rnn.wrank), ("w_hh", "weight_hh", rnn.urank)):
+            if rank is None:
+                t[ours] = _np(getattr(rnn, f"{name}_l{k}"))
+            else:
+                t[ours] = LowRankTensor(_np(getattr(rnn, f"{name}_l{k}_left")), _np(getattr(rnn, f"{name}_l{k}_right")))
+        t["b_ih"], t["b_hh"] = _np(getattr(rnn, f"bias_gate_l{k}")), _np(getattr(rnn, f"bias_update_l{k}"))
+        zn = torch.cat([torch.sigmoid(getattr(rnn, f"zeta_l{k}")), torch.sigmoid(getattr(rnn, f"nu_l{k}"))])
+        t["zn"] = _np(zn)
+        h = rnn.hidden_sizes[k]
+        layers.append(LayerSpec("fastgrnn", rnn.layer_input_size(k), h, directions=[t],
+                                gate=rnn.gate_nonlinearity, update=rnn.update_nonlinearity))
+    return layers
+
+
+def spec_from_module(module: Any) -> ModelSpec:
+    """Spec of a torch ``nn.LSTM``/``nn.GRU``, an ``lstmlite.nn`` layer, or an lstmlite
+    task model (classifier, language model, forecaster).
+
+    Compression is honoured: parametrizations (masks, low-rank products) are read as
+    the effective weights, and weight-only quantized tensors are stored as their int8
+    codes and scales.
+
+    Raises:
+        ValueError: cells the runtime cannot run (grouped LSTM, FastGRNN), or a
+            ``batch_first=False`` bare layer (the runtime is batch-first).
+    """
+    import torch  # the runtime itself needs no torch; converting from it does
+
+    with torch.no_grad():
+        kind = getattr(module, "kind", None)
+        if kind in ("classifier", "lm", "forecaster"):
+            rnn = module.rnn
+            head_mode = "each" if kind == "lm" else "last"
+            pooling = getattr(module, "pooling", "last")
+            # only what the engine reads: every byte here is in the model's size
+            meta: dict[str, Any] = {"kind": kind}
+            if kind == "forecaster":
+                # Instance normalisation (RevIN) is applied around the runtime by
+                # Engine.run: subtract each window's mean, add it back to the forecast.
+                meta.update(horizon=module.horizon, targets=module.targets,
+                            instance_norm=bool(getattr(module, "instance_norm", False)))
+            emb = module.embedding.weight if module.embedding is not None else None
+            cell = _cell_name(rnn)
+            if cell == "fastgrnn":
+                spec = ModelSpec(_fastgrnn_layers(rnn), embedding=None if emb is None else _np(emb),
+                                 head_weight=_np(module.head.weight),
+                                 head_bias=None if module.head.bias is None else _np(module.head.bias),
+                                 head_mode=head_mode, pooling=pooling, meta=meta)
+                spec.validate()
+            else:
+                spec = spec_from_state_dict(
+                    _recurrent_state(rnn), cell=cell, embedding=emb,
+                    head_weight=module.head.weight, head_bias=module.head.bias,
+                    head_mode=head_mode, pooling=pooling, meta=meta,
+                )
+            _attach_low_rank(spec, rnn)
+            _attach_embedding_low_rank(spec, module)
+            _attach_quantized(spec, module, "rnn.")
+            return spec
+        cell = _cell_name(module)
+        if cell == "fastgrnn":
+            spec = ModelSpec(_fastgrnn_layers(module), meta={"kind": "rnn"})
+            spec.validate()
+        else:
+            spec = spec_from_state_dict(_recurrent_state(module), cell=cell, meta={"kind": "rnn"})
+        _attach_low_rank(spec, module)
+        _attach_quantized(spec, module, "")
+        return spec
+
+
+def _slots(spec: ModelSpec, rnn_prefix: str) -> dict[str, tuple[dict[str, Tensor], str]]:
+    """PyTorch name of each recurrent weight matrix → (its direction's dict, our key);
+    FastGRNN's own factors ``weight_ih_l0_left`` / ``_right`` map to ``w_ih.u`` /
+    ``w_ih.v`` (key with the part after a dot)."""
+    slots: dict[str, tuple[dict[str, Tensor], str]] = {}
+    for k, layer in enumerate(spec.layers):
+        if layer.cell == "fastgrnn":
+            tensors = layer.directions[0]
+            for ours, theirs in (("w_ih", "weight_ih"), ("w_hh", "weight_hh")):
+                # the names the module has: W, or (with wrank / urank) its own factors
+                slots[f"{rnn_prefix}{theirs}_l{k}"] = (tensors, ours)
+                slots[f"{rnn_prefix}{theirs}_l{k}_left"] = (tensors, f"{ours}.u")
+                slots[f"{rnn_prefix}{theirs}_l{k}_right"] = (tensors, f"{ours}.v")
+            continue
+        for d, tensors in enumerate(layer.directions):
+            suffix = "_reverse" if d else ""
+            for ours, theirs in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("w_hr", "weight_hr")):
+                if ours in tensors:
+                    slots[f"{rnn_prefix}{theirs}_l{k}{suffix}"] = (tensors, ours)
+    return slots
+
+
+def _attach_low_rank(spec: ModelSpec, rnn: Any) -> int:
+    """Replace the recurrent matrices that lstmlite.compress factored as W = U V (and
+    nothing else on top, e.g. no pruning mask over the product) by their factors, so
+    the runtime does the cheaper two products. Returns how many were replaced."""
+    try:
+        import torch
+        from torch.nn.utils import parametrize
+
+        from lstmlite.compress.lowrank.transform import LowRank
+    except ImportError:  # pragma: no cover - compression not installed
+        return 0
+    replaced = 0
+    for name, (holder, key) in _slots(spec, "").items():
+        if "." in key or not parametrize.is_parametrized(rnn, name):  # a factor is not factored again
+            continue
+        plist = rnn.parametrizations[name]
+        # parametrizations of the factors themselves (quantization) hang under the list
+        # as a ModuleDict; they are read through plist.original0 / original1
+        chain = [p for p in plist if not isinstance(p, torch.nn.ModuleDict)]
+        if len(chain) != 1 or not isinstance(chain[0], LowRank):
+            continue
+        holder[key] = LowRankTensor(_np(plist.original0), _np(plist.original1))
+        replaced += 1
+    return replaced
+
+
+def _attach_embedding_low_rank(spec: ModelSpec, module: Any) -> bool:
+    """Store an embedding that lstmlite.compress factored as E = A B (and nothing else
+    on top) as its factors: the file keeps A (V, r) and B (r, D); the loader expands
+    the table. Returns whether it did."""
+    emb = getattr(module, "embedding", None)
+    if emb is None or spec.embedding is None:
+        return False
+    try:
+        import torch
+        from torch.nn.utils import parametrize
+
+        from lstmlite.compress.lowrank.transform import LowRank
+    except ImportError:  # pragma: no cover - compression not installed
+        return False
+    if not parametrize.is_parametrized(emb, "weight"):
+        return False
+    plist = emb.parametrizations["weight"]
+    chain = [p for p in plist if not isinstance(p, torch.nn.ModuleDict)]
+    if len(chain) != 1 or not isinstance(chain[0], LowRank):
+        return False
+    spec.embedding = LowRankTensor(_np(plist.original0), _np(plist.original1))
+    return True
+
+
+def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
+    """Replace float matrices by the int codes and scales of a model compressed with
+    lstmlite.compress weight-only quantization (8 bits or fewer, per channel or per
+    tensor), so the runtime computes exactly what the compressed model computes.
+
+    Returns how many tensors were replaced (0 for an uncompressed model).
+    """
+    try:
+        from lstmlite.compress.quantize.transform import quantized_tensors
+    except ImportError:  # pragma: no cover - compression not installed
+        return 0
+    found = quantized_tensors(module)
+    if not found:
+        return 0
+    slots = _slots(spec, rnn_prefix)
+    replaced = 0
+    for name, qt in found.items():
+        codes = qt.codes.detach().cpu().numpy()
+        if codes.ndim != 2 or qt.bits > 8:
+            continue
+        rows = codes.shape[0]
+        scale = np.broadcast_to(qt.scales.detach().cpu().numpy().astype(np.float32).reshape(-1), (rows,)).copy()
+        value = QTensor(np.ascontiguousarray(codes, dtype=np.int8), scale)
+        factor = name.rsplit(".", 1)
+        if len(factor) == 2 and factor[1] in ("original0", "original1") and factor[0] in slots:
+            holder, key = slots[factor[0]]  # a quantized low-rank factor: U or V
+            part = "u" if factor[1] == "original0" else "v"
+            if not isinstance(holder[key], LowRankTensor) or not _codes_match(name, value, getattr(holder[key], part)):
+                continue
+            holder[key] = holder[key]._replace(**{part: value})
+        elif name in ("embedding.weight.original0", "embedding.weight.original1"):
+            part = "u" if name.endswith("0") else "v"  # a quantized factor of a low-rank embedding
+            if not isinstance(spec.embedding, LowRankTensor) or not _codes_match(name, value,
+                                                                                 getattr(spec.embedding, part)):
+                continue
+            spec.embedding = spec.embedding._replace(**{part: value})
+        elif name in slots and "." in slots[name][1]:
+            holder, key = slots[name]  # a FastGRNN factor (weight_ih_l0_left, ...)
+            key, part = key.split(".")
+            if not _codes_match(name, value, getattr(holder[key], part)):
+                continue
+            holder[key] = holder[key]._replace(**{part: value})
+        elif name in slots:
+            holder, key = slots[name]
+            if not _codes_match(name, value, holder[key]):
+                continue
+            holder[key] = value
+        elif name == "head.weight" and spec.head_weight is not None:
+            if not _codes_match(name, value, spec.head_weight):
+                continue
+            spec.head_weight = value
+        elif name == "embedding.weight" and spec.embedding is not None:
+            if not _codes_match(name, value, spec.embedding):
+                continue
+            spec.embedding = value
+        else:
+            continue
+        replaced += 1
+    return replaced
+
+
+def _codes_match(name: str, value: QTensor, effective: Any) -> bool:
+    """Whether int codes dequantize to the weights the model really computes with. They
+    do not when something changed the weights after quantizing (a pruning mask added
+    on top, say): then the float effective weights are kept, so the runtime still
+    computes what the model computes."""
+    if not isinstance(effective, np.ndarray):
+        return True
+    deq = value.dequantize()
+    if deq.shape == effective.shape and np.allclose(deq, effective, rtol=1e-5, atol=1e-6 * float(value.scale.max())):
+        return True
+    log.warning("%s: the model's weights are not its quantized codes (changed after quantizing?); "
+                "storing the effective weights instead", name)
+    return False
+
+
+def _weight_matrices(spec: ModelSpec) -> list[Tensor]:
+    """Every weight matrix of a spec as stored: embedding, head, the recurrent ones, and
+    the factors of low-rank ones (absent parts are None)."""
+    tensors = [spec.embedding, spec.head_weight]
+    tensors += [t for layer in spec.layers for d in layer.directions for n, t in d.items() if n.startswith("w_")]
+    return tensors + [f for t in tensors if isinstance(t, LowRankTensor) for f in t]
+
+
+def has_int8(spec: ModelSpec) -> bool:
+    """Whether any matrix of the spec is already int8 (a quantized model)."""
+    return any(isinstance(t, QTensor) for t in _weight_matrices(spec))
+
+
+def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
+    """Whether ``write_lsl(spec, weights)`` rounds any float matrix to int8 -- then the
+    file computes something slightly other than the model (by that rounding), rather
+    than exactly what the model computes.
+
+    Example:
+        >>> import torch
+        >>> spec = spec_from_module(torch.nn.LSTM(2, 4, batch_first=True))
+        >>> rounds_float_weights(spec, "fp32"), rounds_float_weights(spec, "int8")
+        (False, True)
+    """
+    return weights != "fp32" and any(isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
+
+
+def _as_tensor(t: Tensor, bits: int) -> Tensor:
+    """A float matrix quantized per row to ``bits`` (0: kept float); QTensors as given."""
+    if isinstance(t, LowRankTensor):  # each factor quantized per row on its own
+        return LowRankTensor(_as_tensor(t.u, bits), _as_tensor(t.v, bits))
+    if isinstance(t, QTensor):
+        return t
+    return quantize_rows(t, bits) if bits else np.ascontiguousarray(t, dtype=np.float32)
+
+
+def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = None,
+              quantize_embedding: bool = True) -> bytes:
+    """Serialise a spec to .lsl bytes (and write them to ``path`` when given).
+
+    Every weight matrix takes the smallest file form open to it (see
+    :func:`_encode_matrix`): dense, or bitmask-sparse (a pruned matrix: its non-zero
+    values plus one bit per element; the loader expands it). Codes that fit in 4 bits
+    are packed two per byte.
+
+    Args:
+        weights: ``fp32`` keeps float matrices as they are; ``int8`` / ``int4``
+            quantize every float weight matrix (and the embedding, unless
+            ``quantize_embedding=False``) per row to 8 / 4 bits; ``int8-sparse``
+            quantizes as ``int8`` and also offers each recurrent and head matrix the
+            (1, 4)-block form, kept where smallest (a block-pruned model), which the
+            runtime's sparse kernels run. Matrices already given as :class:`QTensor`
+            keep their codes whatever ``weights`` says; biases are always float32.
+    """
+    if weights not in WEIGHT_FORMS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
+    spec.validate()
+    quant = {"fp32": 0, "int4": 4}.get(weights, 8)
+    sparse = weights == "int8-sparse"
+    tensors: list[tuple[str, Tensor]] = []
+    for k, layer in enumerate(spec.layers):
+        for d, t in enumerate(layer.directions):
+            for name in ("w_ih", "w_hh", "w_hr"):
+                if name in t:
+                    tensors.append((f"l{k}.{d}.{name}", _as_tensor(t[name], quant)))
+            if layer.bias:
+                tensors += [(f"l{k}.{d}.b_ih", _np(t["b_ih"])), (f"l{k}.{d}.b_hh", _np(t["b_hh"]))]
+            if layer.cell == "fastgrnn":
+                tensors.append((f"l{k}.{d}.zn", _np(t["zn"])))
+    if spec.embedding is not None:
+        tensors.append(("emb", _as_tensor(spec.embedding, quant if quantize_embedding else 0)))
+    if spec.head_mode != "none":
+        head = spec.head_weight
+        tensors.append(("head.w", _as_tensor(head.dense() if isinstance(head, LowRankTensor) else head, quant)))
+        if spec.head_bias is not None:
+            tensors.append(("head.b", _np(spec.head_bias)))
+
+    # (name, dtype, array, logical dims): encoded values keep the matrix's logical dims
+    flat: list[tuple[str, int, np.ndarray, tuple[int, ...]]] = []
+    expanded: list[tuple[str, Tensor]] = []
+    for name, t in tensors:  # a low-rank matrix is its two factors, NAME.u and NAME.v
+        expanded += [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
+    for name, t in expanded:
+        if isinstance(t, QTensor) or (isinstance(t, np.ndarray) and t.ndim == 2):
+            flat += _encode_matrix(name, t, allow_csr=sparse and not name.startswith("emb"))
+        else:
+            flat.append((name, DTYPE_F32, t, t.shape))
+    version = max([_DTYPE_VERSION[f[1]] for f in flat] + [3 if any(l.cell == "fastgrnn" for l in spec.layers) else 1])
+
+    meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    layer_off = HEADER_BYTES
+    meta_off = layer_off + LAYER_RECORD * len(spec.layers)
+    tensor_off = _align(meta_off + len(meta), 8)
+    data_off = _align(tensor_off + TENSOR_RECORD * len(flat), ALIGN)
+    records, chunks, pos = [], [], 0
+    for name, dtype, arr, shape in flat:
+        if len(name.encode()) >= NAME_BYTES:
+            raise ValueError(f"tensor name too long: {name}")
+        raw = arr.astype(_FILE_DTYPES[dtype], copy=False).tobytes()
+        dims = list(shape) + [0] * (2 - len(shape))
+        records.append(_TENSOR.pack(name.encode(), dtype, len(shape), dims[0], dims[1], pos, len(raw)))
+        pad = _align(len(raw), ALIGN) - len(raw)
+        chunks.append(raw + b"\0" * pad)
+        pos += len(raw) + pad
+    total = data_off + pos
+    header = _HEADER.pack(MAGIC, version, HEADER_BYTES, len(spec.layers), len(flat),
+                          HEAD_CODES[spec.head_mode], POOL_CODES[spec.pooling],
+                          layer_off, tensor_off, data_off, total, meta_off, len(meta), b"")
+    layers = b"".join(
+        _LAYER.pack(CELL_CODES[l.cell], l.input_size, l.hidden_size, l.proj_size, l.num_directions, int(l.bias),
+                    *((NONLINEARITY_CODES[l.gate], NONLINEARITY_CODES[l.update]) if l.cell == "fastgrnn" else (0, 0)))
+        for l in spec.layers
+    )
+    blob = bytearray(header + layers + meta)
+    blob += b"\0" * (tensor_off - len(blob))
+    blob += b"".join(records)
+    blob += b"\0" * (data_off - len(blob))
+    blob += b"".join(chunks)
+    assert len(blob) == total
+    data = bytes(blob)
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def default_weights(spec: ModelSpec, weights: str | None = None) -> str:
+    """The weight form ``export --format lsl`` uses: ``weights`` when given; else a
+    quantized model keeps its codes (``int8``: int4 codes are still packed two per
+    byte) and a float model stays ``fp32``."""
+    return weights or ("int8" if has_int8(spec) else "fp32")
+
+
+def spec_from_run(run_dir: str | Path) -> ModelSpec:
+    """The runtime spec of a run dir's model (compression honoured, see
+    :func:`spec_from_module`)."""
+    from lstmlite.io import load_run
+
+    # nothing about where the run lives goes in the file: its bytes are the model's
+    # size (lstmlite.export.size), the same wherever the run dir is
+    return spec_from_module(load_run(run_dir).model)
+
+
+def export_lsl(run_dir: str | Path, out_path: str | Path, weights: str | None = None) -> Path:
+    """Write a run dir's model as a .lsl file (``weights``: see :func:`default_weights`).
+
+    Returns the path written. The file is checked by loading it into the runtime
+    before it is put in place (written to a temporary name, then renamed).
+    """
+    from ..runtime.engine import Engine
+
+    spec = spec_from_run(run_dir)
+    out_path = Path(out_path)
+    if out_path.is_dir():
+        out_path = out_path / "model.lsl"
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    data = write_lsl(spec, weights=default_weights(spec, weights))
+    Engine(data)  # refuse to write a file the runtime cannot load
+    tmp.write_bytes(data)
+    tmp.replace(out_path)
+    log.info("wrote %s (%d bytes)", out_path, len(data))
+    return out_path

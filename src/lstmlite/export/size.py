@@ -1,0 +1,106 @@
+"""The one size accountant: a model's size is the bytes of the ``.lsl`` file that
+``lstmlite export RUN --format lsl`` writes for it -- header, tables, metadata,
+scales, indices and padding included, equal to the byte.
+
+It serialises the model in memory through the same writer and the same default
+weight form as the export (so nothing here estimates), and reads the per-tensor
+breakdown and the multiply-accumulates per step back from that image:
+
+* ``size_bytes``: ``len(image)``;
+* ``tensors``: :func:`lstmlite.runtime.lsl.describe_lsl` rows (name, stored dtype,
+  shape, bytes; their ``bytes`` sum to ``size_bytes``);
+* ``macs_per_step``: what the runtime executes per step and sequence: every recurrent
+  matrix (a low-rank one as its two factors, a block-sparse one as its kept blocks),
+  plus the head when it runs at every step (a language model). Bitmask-sparse
+  matrices are expanded to dense at load time, so they count dense.
+
+A model the runtime cannot run (a grouped LSTM) has no file; it gets the storage
+estimate of :func:`lstmlite.compress.size_bytes` instead, ``basis`` says
+``"estimate"`` and ``reason`` why (the export's own one-line error).
+
+Example:
+    >>> import torch
+    >>> from lstmlite.nn import SequenceClassifier
+    >>> model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2)
+    >>> acc = account(model)
+    >>> acc.basis, acc.size_bytes == len(lsl_image(model)), acc.macs_per_step
+    ('lsl', True, 352)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+__all__ = ["Account", "account", "lsl_image", "macs_from_image"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Account:
+    """What a model costs deployed (see the module docstring)."""
+
+    size_bytes: int
+    macs_per_step: int
+    basis: str  # "lsl": the exported file's bytes; "estimate": no file possible
+    tensors: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+
+
+def lsl_image(model: nn.Module, weights: str | None = None) -> bytes:
+    """The bytes ``export --format lsl`` writes for ``model`` (``weights`` as its
+    ``--weights``; default: int8 codes for a quantized model, else fp32).
+
+    Raises:
+        ValueError: a model the native runtime cannot run (one line, naming why).
+    """
+    from .lsl import default_weights, spec_from_module, write_lsl
+
+    spec = spec_from_module(model)
+    return write_lsl(spec, weights=default_weights(spec, weights))
+
+
+def macs_from_image(blob: bytes) -> int:
+    """Multiply-accumulates per step per sequence the runtime executes for a .lsl image.
+
+    Example:
+        >>> import torch
+        >>> from lstmlite.export.lsl import spec_from_module, write_lsl
+        >>> macs_from_image(write_lsl(spec_from_module(torch.nn.GRU(4, 8, batch_first=True))))
+        288
+    """
+    from ..runtime.lsl import describe_lsl
+
+    head_each = blob[24:28] == (2).to_bytes(4, "little")  # header head_mode: HEAD_EACH
+    total = 0
+    for row in describe_lsl(blob):
+        name = row["name"]
+        base = name[:-2] if name.endswith((".u", ".v")) else name
+        recurrent = base.startswith("l") and base.split(".")[-1].startswith("w_")
+        if not (recurrent or (head_each and base == "head.w")) or len(row["shape"]) != 2:
+            continue
+        if row["dtype"] == "int8 block-sparse":
+            total += row["data"]  # one byte per kept weight (4 per kept block)
+        else:
+            total += row["shape"][0] * row["shape"][1]
+    return int(total)
+
+
+def account(model: nn.Module, weights: str | None = None) -> Account:
+    """The deployable size, MACs per step and per-tensor bytes of ``model``."""
+    try:
+        blob = lsl_image(model, weights)
+    except ValueError as err:
+        from ..compress import size_bytes
+
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        log.warning("size is an estimate, not a file's bytes: %s", reason)
+        macs = int(model.macs_per_step()) if hasattr(model, "macs_per_step") else 0
+        return Account(int(size_bytes(model)), macs, "estimate", [], reason)
+    from ..runtime.lsl import describe_lsl
+
+    return Account(len(blob), macs_from_image(blob), "lsl", describe_lsl(blob))

@@ -1,0 +1,88 @@
+"""One size accountant: ``size_bytes`` in metrics.json, in a compressed run's metrics
+and in ``eval`` is the byte count of the file ``lstmlite export --format lsl`` writes,
+for every shipped recipe and every compressed form, on each cell the runtime runs.
+
+The oracle is the exported file on disk (``stat().st_size``), written by the CLI."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstmlite.cli.main import main
+from lstmlite.compress import LowRankConfig, MagnitudePruneConfig, WeightQuantConfig, compress_, compression_state
+from lstmlite.compress.recipe import apply_recipe
+from lstmlite.io import load_run, save_run
+from lstmlite.train import evaluate_run, fit
+from lstmlite.train.run import model_metrics
+
+CELLS = ["lstm", "gru", "fastgrnn"]
+RECIPES = ["int8", "prune-agp-80", "shrink", "tiny"]
+FORMS = {
+    "fp32": [],
+    "int8": [WeightQuantConfig(bits=8)],
+    "int4": [WeightQuantConfig(bits=4)],
+    "sparse": [MagnitudePruneConfig(sparsity=0.8)],
+    "sparse-int8": [MagnitudePruneConfig(sparsity=0.8), WeightQuantConfig(bits=8)],
+    "low-rank": [LowRankConfig(rank=3)],
+    "low-rank-int4": [LowRankConfig(rank=3), WeightQuantConfig(bits=4)],
+}
+
+
+@pytest.fixture(scope="module", params=CELLS)
+def run_dir(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / request.param
+    torch.manual_seed(0)
+    fit({"data": {"source": "digits"}, "model": {"hidden_size": 12, "cell": request.param},
+         "train": {"epochs": 1, "lr": 0.01}}, out, progress=False)
+    return out
+
+
+def _exported_bytes(run, tmp_path, capsys) -> int:
+    out = tmp_path / "export" / "model.lsl"
+    assert main(["export", str(run), "--format", "lsl", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "l0.0.w_hh" in printed  # the per-tensor listing: precision and bytes
+    return out.stat().st_size
+
+
+def test_a_trained_run_is_its_exported_file(run_dir, tmp_path, capsys):
+    metrics = load_run(run_dir).metrics
+    assert metrics["size_basis"] == "lsl"
+    assert metrics["size_bytes"] == _exported_bytes(run_dir, tmp_path, capsys)
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_every_shipped_recipe_reports_its_exported_file(run_dir, tmp_path, capsys, recipe):
+    if run_dir.name == "fastgrnn" and recipe in ("shrink", "tiny"):
+        pytest.skip("hidden-unit pruning (these recipes' step) takes LSTM / GRU layers only")
+    result = apply_recipe(run_dir, recipe, tmp_path / recipe, max_epochs=0, progress=False)
+    size = _exported_bytes(result.path, tmp_path, capsys)
+    assert result.metrics["size_bytes"] == size
+    assert result.metrics["baseline_size_bytes"] == load_run(run_dir).metrics["size_bytes"]
+    assert evaluate_run(result.path)["size_bytes"] == size
+    assert result.metrics["nonzero_params"] <= result.metrics["params"]
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_every_form_reports_its_exported_file(run_dir, tmp_path, capsys, form):
+    run = load_run(run_dir)
+    model = run.model
+    for config in FORMS[form]:
+        compress_(model, config)
+    metrics = model_metrics(model)
+    out = save_run(tmp_path / form, model, {**run.config, "compression": compression_state(model)},
+                   metrics=metrics)
+    size = _exported_bytes(out, tmp_path, capsys)
+    assert metrics["size_basis"] == "lsl" and metrics["size_bytes"] == size
+    assert metrics["nonzero_params"] <= metrics["params"]
+    if form.startswith("low-rank"):
+        # the runtime multiplies by the two factors: r (rows + cols) per matrix, not rows * cols
+        assert metrics["macs_per_step"] < model.rnn.hidden_size * (model.rnn.hidden_size + 8) * 3
+
+
+def test_eval_sizes_lists_the_file_tensor_by_tensor(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--sizes"]) == 0
+    out = capsys.readouterr().out
+    size = load_run(run_dir).metrics["size_bytes"]
+    assert "l0.0.w_ih" in out and f"{size:,} B" in out

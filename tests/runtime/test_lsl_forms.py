@@ -1,0 +1,163 @@
+"""The .lsl forms of version 3: int4 codes packed two per byte and bitmask-sparse
+matrices. Files against the compressed PyTorch model they came from (the oracle),
+the nibble layout against lstmlite.compress's own int4 packer, and both readers
+against malformed masks and versions."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite import runtime as rt
+from lstmlite.compress import MagnitudePruneConfig, WeightQuantConfig, compress_
+from lstmlite.compress.quantize.ops import pack_int4
+from lstmlite.nn import LanguageModel, SequenceClassifier
+from lstmlite.runtime.lsl import (HEADER_BYTES, TENSOR_RECORD, QTensor, describe_lsl, pack_nibbles, read_lsl,
+                                  spec_from_module, unpack_nibbles, write_lsl)
+
+from .conftest import rel_err
+
+
+def _dtypes(blob: bytes) -> dict[str, str]:
+    return {r["name"]: r["dtype"] for r in describe_lsl(blob)}
+
+
+def test_nibbles_are_the_compress_int4_layout_and_round_trip():
+    q = np.random.default_rng(0).integers(-8, 8, (5, 7)).astype(np.int8)
+    packed = pack_nibbles(q)
+    np.testing.assert_array_equal(packed, pack_int4(torch.from_numpy(q)).numpy().astype(np.uint8))
+    np.testing.assert_array_equal(unpack_nibbles(packed, 7), q)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_int4_models_are_stored_two_codes_per_byte_and_run_as_the_torch_model(isa, cell):
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=6, hidden_size=24, n_classes=3, cell=cell).eval()
+    compress_(model, WeightQuantConfig(bits=4))
+    spec = spec_from_module(model)
+    blob = write_lsl(spec, weights="int8")  # QTensor codes keep their 4 bits whatever `weights` says
+    kinds = _dtypes(blob)
+    assert kinds["l0.0.w_ih"] == kinds["l0.0.w_hh"] == kinds["head.w"] == "int4"
+    rows = {r["name"]: r for r in describe_lsl(blob)}
+    assert rows["l0.0.w_hh"]["data"] == model.rnn.weight_hh_l0.shape[0] * 12  # 24 columns, 12 bytes a row
+    back = read_lsl(blob).layers[0].directions[0]["w_hh"]
+    np.testing.assert_array_equal(back.q, spec.layers[0].directions[0]["w_hh"].q)
+    x = np.random.default_rng(1).standard_normal((3, 9, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+
+
+def test_int4_embedding_and_head_of_a_language_model():
+    torch.manual_seed(1)
+    model = LanguageModel(vocab_size=30, embed_dim=8, hidden_size=16).eval()
+    spec = spec_from_module(model)
+    blob = write_lsl(spec, weights="int4")
+    kinds = _dtypes(blob)
+    assert kinds["emb"] == kinds["head.w"] == kinds["l0.0.w_ih"] == "int4"
+    back = read_lsl(blob)
+    assert isinstance(back.embedding, QTensor) and np.abs(back.embedding.q).max() <= 7
+    tokens = np.random.default_rng(2).integers(0, 30, (2, 6))
+    # the oracle: the float engine on the codes dequantized by NumPy
+    for layer in back.layers:
+        for d in layer.directions:
+            for k in list(d):
+                d[k] = d[k].dequantize() if isinstance(d[k], QTensor) else d[k]
+    back.embedding, back.head_weight = back.embedding.dequantize(), back.head_weight.dequantize()
+    assert rel_err(rt.Engine(blob).run(tokens), rt.Engine(back, weights="fp32").run(tokens)) < 1e-5
+
+
+@pytest.mark.parametrize("bits", [None, 8, 4])
+def test_pruned_matrices_are_stored_bitmask_sparse_and_run_as_the_torch_model(bits):
+    torch.manual_seed(2)
+    model = SequenceClassifier(input_size=12, hidden_size=48, n_classes=4).eval()
+    compress_(model, MagnitudePruneConfig(sparsity=0.8))
+    if bits:
+        compress_(model, WeightQuantConfig(bits=bits))
+    blob = write_lsl(spec_from_module(model), weights="fp32" if bits is None else "int8")
+    kind = {None: "fp32", 8: "int8", 4: "int4"}[bits]
+    assert _dtypes(blob)["l0.0.w_hh"] == f"{kind} bitmask-sparse"
+    w_hh = model.rnn.weight_hh_l0
+    bits_per_value = {None: 32, 8: 8, 4: 4}[bits]
+    nnz = int((w_hh != 0).sum())
+    rows = {r["name"]: r for r in describe_lsl(blob)}
+    assert rows["l0.0.w_hh"]["data"] == -(-nnz * bits_per_value // 8)
+    assert rows["l0.0.w_hh.mask"]["data"] == -(-w_hh.numel() // 8)
+    x = np.random.default_rng(3).standard_normal((2, 7, 12)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+    back = read_lsl(blob).layers[0].directions[0]["w_hh"]
+    got = back.dequantize() if isinstance(back, QTensor) else back
+    with torch.no_grad():
+        np.testing.assert_allclose(got, w_hh.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def _record(blob: bytes, name: str) -> int:
+    """Offset of tensor `name`'s table record."""
+    n_tensors, tensor_off = struct.unpack_from("<I", blob, 20)[0], struct.unpack_from("<Q", blob, 40)[0]
+    for i in range(n_tensors):
+        off = tensor_off + i * TENSOR_RECORD
+        if blob[off:off + 32].split(b"\0", 1)[0].decode() == name:
+            return off
+    raise KeyError(name)
+
+
+def _data(blob: bytes, name: str) -> int:
+    """Offset of tensor `name`'s data."""
+    return struct.unpack_from("<Q", blob, 48)[0] + struct.unpack_from("<Q", blob, _record(blob, name) + 48)[0]
+
+
+def _refused(blob: bytes) -> None:
+    with pytest.raises(rt.RuntimeError_):
+        rt.Engine(blob)
+    with pytest.raises(rt.LslFormatError):
+        read_lsl(blob)
+
+
+def test_malformed_masks_and_versions_are_refused_by_both_readers():
+    torch.manual_seed(3)
+    model = SequenceClassifier(input_size=5, hidden_size=9, n_classes=2).eval()
+    compress_(model, MagnitudePruneConfig(sparsity=0.9))
+    blob = write_lsl(spec_from_module(model), weights="int4")
+    assert _dtypes(blob)["l0.0.w_hh"] == "int4 bitmask-sparse"
+    rt.Engine(blob)  # the intact file loads
+    mask = _data(blob, "l0.0.w_hh.mask")
+    n = 36 * 9  # elements of w_hh: the mask's last byte has 324 % 8 = 4 bits in use
+    past = bytearray(blob)
+    past[mask + n // 8] |= 0x80  # a bit past the last element
+    _refused(bytes(past))
+    extra = bytearray(blob)  # one more set bit than stored values
+    byte = next(i for i in range(n // 8) if extra[mask + i] != 0xFF)
+    extra[mask + byte] |= (~extra[mask + byte]) & -(~extra[mask + byte]) & 0xFF
+    _refused(bytes(extra))
+    old = bytearray(blob)
+    old[8:12] = struct.pack("<I", 2)  # version 2 has no int4 or bitmask dtypes
+    _refused(bytes(old))
+    assert len(blob) > HEADER_BYTES
+
+
+@pytest.mark.parametrize("bits", [None, 8, 4])
+def test_low_rank_embeddings_keep_their_factors_in_the_file(bits):
+    """An embedding factored by compress (E = A B) is stored as A and B (quantized or
+    not); the loader expands the table, the reader gives the factors back."""
+    from lstmlite.compress.embedding import EmbeddingLowRankConfig
+    from lstmlite.runtime.lsl import LowRankTensor
+
+    torch.manual_seed(5)
+    model = LanguageModel(vocab_size=60, embed_dim=8, hidden_size=16).eval()
+    compress_(model, EmbeddingLowRankConfig(rank=3))
+    if bits:
+        compress_(model, WeightQuantConfig(bits=bits))
+    blob = write_lsl(spec_from_module(model), weights="int8" if bits else "fp32")
+    kinds = _dtypes(blob)
+    assert "emb" not in kinds and kinds["emb.u"] == kinds["emb.v"] == {None: "fp32", 8: "int8", 4: "int4"}[bits]
+    back = read_lsl(blob).embedding
+    assert isinstance(back, LowRankTensor) and back.shape == (60, 8)
+    tokens = np.random.default_rng(6).integers(0, 60, (2, 7))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(tokens))[0].numpy()
+    assert rel_err(rt.Engine(blob).run(tokens), ref) < 1e-5
