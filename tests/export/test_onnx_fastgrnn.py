@@ -181,3 +181,11 @@ def test_metadata_names_the_scan_form(tmp_path):
     props = {p.key: p.value for p in proto.metadata_props}
     assert "Scan" in props["lstmlite.note"]
     assert json.loads(props[METADATA_KEY])["config"]["cell"] == "fastgrnn"
+
+
+def test_a_fastgrnn_file_is_refused_by_the_importer_in_one_line(tmp_path):
+    from lstmlite.importers.onnx import ModelImportError, import_onnx
+
+    path = export_onnx(MODELS["classifier"](), tmp_path / "f.onnx")
+    with pytest.raises(ModelImportError, match="Scan loop .* import the run dir"):
+        import_onnx(path)
