@@ -523,10 +523,11 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
     # The oldest IR version that carries this opset: readable by the widest range of runtimes.
     onnx_model.ir_version = helper.find_min_ir_version_for(list(onnx_model.opset_import))
     config = model.config() if hasattr(model, "config") else {}
-    meta = {METADATA_KEY: json.dumps({"type": type(model).__name__, "config": config,
-                                      "lengths": bool(lengths), "probabilities": bool(probabilities),
-                                      "quantized": sorted(quant),
-                                      "int4": _int4_storage(quant, g)})}
+    recorded = {"type": type(model).__name__, "config": config, "lengths": bool(lengths),
+                "probabilities": bool(probabilities), "quantized": sorted(quant)}
+    if _int4_storage(quant, g) is not None:  # only when there are int4 codes: no bytes otherwise
+        recorded["int4"] = _int4_storage(quant, g)
+    meta = {METADATA_KEY: json.dumps(recorded)}
     if layers is None:
         meta["lstmlite.note"] = "recurrent layer FastGRNN written as one Scan per layer (MatMul/Sigmoid/Tanh body)"
     elif isinstance(rnn, (SimpleRNN, GRUResetBefore, *_efficient_cells().values())):
@@ -550,7 +551,8 @@ def read_export_metadata(path: str | Path) -> dict[str, Any]:
     """What :func:`export_onnx` recorded in a file's metadata (``{}`` for other files).
 
     Keys: ``type``, ``config``, ``lengths``, ``probabilities``, ``quantized`` (tensor
-    names stored as codes), ``int4`` (``"int4"`` packed, ``"int8"`` widened, or None).
+    names stored as codes) and, when the model has int4 codes, ``int4`` (``"int4"``:
+    packed two per byte; ``"int8"``: widened because the opset predates int4).
     """
     import onnx
 
