@@ -61,5 +61,9 @@ def test_existing_output_is_refused(run_dir, capsys):
 
 def test_list_recipes(capsys):
     assert main(["compress", "--list-recipes"]) == 0
-    names = [line.split(":")[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["int8", "prune-agp-80", "shrink", "tiny"]
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split(":")[0] for line in lines if not line.startswith(" ")]
+    assert names == ["fastgrnn-tiny", "int8", "prune-agp-80", "shrink", "text-tiny", "tiny"]
+    fits = [line for line in lines if line.startswith("  fits: ")]
+    assert len(fits) == len(names)  # every recipe says for which models it fits
+    assert "token" in fits[names.index("text-tiny")] and "real-valued" in fits[names.index("fastgrnn-tiny")]

@@ -21,7 +21,7 @@ from lstmlite.io import RunDirError, load_run
 from lstmlite.train import evaluate_run, fit
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ["int8", "prune-agp-80", "shrink", "tiny"]
+SHIPPED = ["fastgrnn-tiny", "int8", "prune-agp-80", "shrink", "text-tiny", "tiny"]
 
 
 # ----- parsing ------------------------------------------------------------------------------------
@@ -107,6 +107,10 @@ def test_targets_filter_globs_tensor_names():
     ("steps: [{finetune_epochs: 0}]\n", "an empty step"),
     ("steps: [{method: int8, distill: {temperature: 0}}]\n", "temperature must be positive"),
     ("steps: [{bits: 8}]\n", "unknown step key(s) ['bits']"),
+    ("steps: [{method: vocab_prune, coverage: 1.5}]\n", "coverage must be a fraction in (0, 1]"),
+    ("steps: [{method: vocab_prune, coverage: 0.9, keep: 100}]\n", "give keep (a vocabulary size) or coverage"),
+    ("steps: [{method: int8, coverage: 0.9}]\n", "unknown key(s) ['coverage']"),
+    ("fits: [1]\nsteps: [{method: int8}]\n", "fits must be a string"),
 ])
 def test_bad_recipes_give_one_clear_line(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
@@ -118,7 +122,7 @@ def test_bad_recipes_give_one_clear_line(tmp_path, text, message):
 
 
 def test_unknown_recipe_name_lists_shipped():
-    with pytest.raises(RecipeError, match="shipped: int8, prune-agp-80, shrink, tiny"):
+    with pytest.raises(RecipeError, match="shipped: fastgrnn-tiny, int8, prune-agp-80, shrink, text-tiny, tiny"):
         load_recipe("no-such-recipe")
 
 
@@ -128,7 +132,14 @@ def test_shipped_recipes_are_found_by_name_and_match_the_repo_copies():
         packaged = find_recipe(name)
         assert packaged.read_bytes() == (REPO / "recipes" / f"{name}.yaml").read_bytes(), name
         recipe = load_recipe(name)
-        assert recipe.name == name and recipe.description
+        assert recipe.name == name and recipe.description and recipe.fits
+    text = load_recipe("text-tiny")
+    assert [s.method for s in text.steps] == ["vocab_prune", "hidden_unit_prune", "embedding_quant", "fake_quant"]
+    assert text.steps[0].derived == {"coverage": 0.85}  # measured on the data, not a fixed size
+    fast = load_recipe("fastgrnn-tiny")
+    assert fast.steps[0].student["cell"] == "fastgrnn"
+    assert [s.method for s in fast.steps] == [None, "gradual_prune", "fake_quant"]
+    assert all(s.distill_epochs > 0 for s in fast.steps)
     tiny = load_recipe("tiny")
     assert [s.method for s in tiny.steps] == [None, "hidden_unit_prune", "low_rank", "fake_quant"]
     assert all(s.distill_epochs > 0 for s in tiny.steps)
@@ -162,7 +173,7 @@ def _check_common(src, out, result):
     assert result.config["source_run"] == str(src)
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", ["int8", "prune-agp-80", "shrink", "tiny"])  # text/fastgrnn-tiny: below
 def test_shipped_recipe_applies_end_to_end(digits_run, tmp_path, name):
     before = _digest(digits_run)
     out = tmp_path / name
@@ -253,3 +264,91 @@ def test_language_model_recipe_with_vocab_prune_and_distillation(tmp_path):
     kinds = {t for r in summary(result.model) for t in r["transforms"]}
     assert any(t.startswith("weight_quant int8") for t in kinds)  # QAT frozen to fixed scales
     assert evaluate_run(tmp_path / "out")["metric"] == pytest.approx(result.metrics["metric"])
+
+
+# ----- derived defaults and the tiny recipes --------------------------------------------------
+def _text_run(tmp_path, hidden=8):
+    path = tmp_path / "texts.csv"
+    _write_texts(path, np.random.default_rng(0))
+    src = tmp_path / "src"
+    fit({"data": {"source": str(path)}, "model": {"embed_dim": 8, "hidden_size": hidden}, "train": {"epochs": 1}},
+        src, progress=False)
+    return src
+
+
+def _coverage_oracle(tokens_per_row, vocab, coverage):
+    """Count words in the raw training rows, most frequent first (ids follow frequency)."""
+    from collections import Counter
+
+    counts = Counter(t for row in tokens_per_row for t in row)
+    total = sum(counts.values())
+    covered, keep = counts.get("<unk>", 0), 2
+    for token in vocab[2:]:
+        if covered / total >= coverage - 1e-12:
+            break
+        covered += counts[token]
+        keep += 1
+    return keep
+
+
+def test_vocab_coverage_is_measured_on_the_training_tokens(tmp_path):
+    from lstmlite.compress.embedding.vocab import keep_for_coverage
+    from lstmlite.train import load_run_data
+
+    src = _text_run(tmp_path)
+    data = load_run_data(load_run(src))
+    vocab = data.vocab.tokens
+    rows = [[vocab[i] for i in x[:n]] for x, n in zip(data.train.x, data.train.lengths)]
+    for coverage in (0.5, 0.8, 0.95, 1.0):
+        assert keep_for_coverage(data, coverage) == _coverage_oracle(rows, vocab, coverage), coverage
+    assert keep_for_coverage(data, 0.5) < keep_for_coverage(data, 0.95)
+    # the recipe resolves coverage into the keep it stores
+    step = parse_recipe([{"method": "vocab_prune", "coverage": 0.8}]).steps[0]
+    assert step.config(data=data).keep == keep_for_coverage(data, 0.8)
+    assert parse_recipe(parse_recipe([{"method": "vocab_prune", "coverage": 0.8}]).to_dict()).steps[0] == step
+
+
+def test_student_ranks_as_fractions_of_its_width():
+    from lstmlite.compress.recipe import _student_config
+
+    config = {"input_size": 12, "hidden_size": 64, "cell": "lstm", "rnn_options": {}}
+    student = _student_config(config, {"cell": "fastgrnn", "width": 0.5, "rnn_options": {"urank": 0.25, "wrank": 0.5}})
+    assert student["hidden_size"] == 32
+    assert student["rnn_options"] == {"urank": 8, "wrank": 6}  # 0.25 * 32, 0.5 * min(12, 32)
+    assert _student_config(config, {"rnn_options": {"urank": 3}})["rnn_options"] == {"urank": 3}
+
+
+def test_text_tiny_applies_to_a_token_model(tmp_path):
+    from lstmlite.compress.embedding.vocab import keep_for_coverage
+    from lstmlite.train import load_run_data
+
+    src = _text_run(tmp_path)
+    keep = keep_for_coverage(load_run_data(load_run(src)), 0.85)
+    result = apply_recipe(src, "text-tiny", tmp_path / "out", max_epochs=1, progress=False)
+    model = result.model
+    assert model.embedding.num_embeddings == keep and result.config["data"]["max_vocab"] == keep
+    assert model.rnn.hidden_sizes == [2]  # a quarter of 8
+    rows = {r["name"]: r for r in summary(model)}
+    assert rows["embedding.weight"]["bits"] == 4
+    assert rows["rnn.weight_ih_l0"]["bits"] == 8 and rows["head.weight"]["bits"] == 8
+    applied = json.loads((tmp_path / "out" / "recipe.json").read_text())["applied"]
+    assert applied[0]["config"]["data"]["keep"] == keep
+    assert [a["mode"] for a in applied] == ["distill", "distill", "none", "distill"]
+    _check_common(src, tmp_path / "out", result)
+
+
+def test_text_tiny_refuses_real_valued_input_in_one_line(digits_run, tmp_path):
+    with pytest.raises(RecipeError, match=r"step 1 \(vocab_prune\): vocabulary coverage needs token data"):
+        apply_recipe(digits_run, "text-tiny", tmp_path / "out", max_epochs=1, progress=False)
+
+
+def test_fastgrnn_tiny_applies_to_a_sensor_model(digits_run, tmp_path):
+    from lstmlite.nn.cells import FastGRNN
+
+    result = apply_recipe(digits_run, "fastgrnn-tiny", tmp_path / "out", max_epochs=2, progress=False)
+    rnn = result.model.rnn
+    assert isinstance(rnn, FastGRNN) and rnn.hidden_sizes == [8] and rnn.urank == 2  # 16 * 0.5, 8 * 0.25
+    rows = {r["name"]: r for r in summary(result.model)}
+    for name in ("rnn.weight_ih_l0", "rnn.weight_hh_l0_left", "rnn.weight_hh_l0_right", "head.weight"):
+        assert rows[name]["sparsity"] >= 0.5 - 1e-3 and rows[name]["bits"] == 8, name
+    _check_common(digits_run, tmp_path / "out", result)

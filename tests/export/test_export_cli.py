@@ -55,3 +55,35 @@ def test_errors_are_one_line(tmp_path, capsys) -> None:
     assert "quantized weights" in capsys.readouterr().err
     assert main(["import", "keras", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "r")]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_export_fastgrnn_int4_onnx_through_the_cli(tmp_path, capsys) -> None:
+    """FastGRNN exports (a Scan); int4 codes are packed at the default opset and widened, with
+    a note and the real file size, at an older one."""
+    onnx = pytest.importorskip("onnx")
+    from lstmlite.compress import compress_, compression_state
+    from lstmlite.compress.quantize import WeightQuantConfig
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, cell="fastgrnn", hidden_size=8, n_classes=3,
+                               rnn_options={"urank": 2}).eval()
+    compress_(model, WeightQuantConfig(bits=4))
+    save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--quantize", "qdq",
+                 "--out", str(tmp_path / "a.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "max abs difference" in out and "stored as int8" not in out
+    assert onnx.load(str(tmp_path / "a.onnx")).opset_import[0].version == 21
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--quantize", "qdq", "--opset", "17",
+                 "--out", str(tmp_path / "b.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "int4 weights stored as int8 codes" in out and "--opset 21" in out
+    assert (tmp_path / "b.onnx").stat().st_size > (tmp_path / "a.onnx").stat().st_size
+
+
+def test_unexportable_form_is_one_line_naming_the_layer(tmp_path, capsys) -> None:
+    save_run(tmp_path / "run", SequenceClassifier(input_size=3, hidden_size=4, n_classes=2,
+                                                  rnn_options={"proj_size": 2}), {})
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "p")]) == 1
+    err = capsys.readouterr().err
+    assert "rnn (LSTM, proj_size=2)" in err and "nearest exportable form" in err and err.count("\n") == 1

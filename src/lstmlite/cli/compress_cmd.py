@@ -17,11 +17,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "(config.json with the compression state, model.safetensors, metrics.json with the "
                     "baseline, recipe.json). RUN itself is never changed.\n\n"
                     "--recipe takes a YAML/JSON file or the name of a shipped recipe: int8, prune-agp-80, "
-                    "shrink, tiny (lstmlite compress --list-recipes). Training options of every step can be "
+                    "shrink, tiny, text-tiny (token models), fastgrnn-tiny (sensor/speech models); "
+                    "lstmlite compress --list-recipes says what each does and for which models it fits. Training options of every step can be "
                     "overridden with --train.KEY=VALUE (e.g. --train.lr=0.0005 --train.device=cpu).",
         epilog=example_epilog(
             "lstmlite compress runs/jv --recipe int8 --out runs/jv-int8",
-            "lstmlite compress runs/jv --recipe tiny --out runs/jv-tiny",
+            "lstmlite compress runs/jv --recipe fastgrnn-tiny --out runs/jv-tiny",
+            "lstmlite compress runs/trec --recipe text-tiny --out runs/trec-tiny",
             "lstmlite compress runs/trec --recipe my-recipe.yaml --out runs/trec-small",
             "lstmlite compress runs/jv --recipe shrink --max-epochs 2 --out runs/jv-try   # a quick trial",
             "lstmlite compress --list-recipes"),
@@ -79,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         for name in list_recipes():
             recipe = load_recipe(name)
             print(f"{name}: {recipe.description}")
+            if recipe.fits:
+                print(f"  fits: {recipe.fits}")
         return 0
     missing = [flag for flag, value in (("RUN", args.run), ("--recipe", args.recipe), ("--out", args.out))
                if not value]

@@ -17,12 +17,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="export a run dir (ONNX, native .lsl)",
         description="Write a run dir's model as a deployable artefact.\n\n"
-                    "onnx: standard LSTM/GRU/RNN operators, dynamic batch and time axes, embedding and "
-                    "head included; inputs 'input' ((B, T) int64 tokens or (B, T, F) float) and, for "
+                    "onnx: standard LSTM/GRU/RNN operators (FastGRNN: a Scan of MatMul/Sigmoid/Tanh), dynamic "
+                    "batch and time axes, embedding and head included; inputs 'input' ((B, T) int64 tokens or (B, T, F) float) and, for "
                     "classifiers and forecasters, 'lengths' (B,) int64. The file is run in ONNX Runtime "
                     "against the model after writing (when onnxruntime is installed) and the largest "
-                    "difference is printed. --quantize qdq stores weight-quantized tensors as int8 + "
-                    "DequantizeLinear.\n\n"
+                    "difference is printed. --quantize qdq stores weight-quantized tensors as integer codes + "
+                    "DequantizeLinear: int8, and int4 packed two per byte (opset 21, chosen when --opset is not "
+                    "given; an older --opset stores int4 codes as int8).\n\n"
                     "lsl: the native C runtime's model file (lstmlite.runtime.load reads it); "
                     "--weights fp32|int8|int8-sparse|int4 (default: the run's own codes for a quantized run -- "
                     "int4 codes are stored two per byte -- else fp32; int8/int4 round float weights; int8-sparse "
@@ -42,11 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="artefact format")
     parser.add_argument("--out", required=True, help="output folder (or, for onnx, a .onnx file path)")
     onnx = parser.add_argument_group("onnx")
-    onnx.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17, at least 14)")
+    onnx.add_argument("--opset", type=int, default=None,
+                      help="ONNX opset (default 17, or 21 for --quantize qdq of int4 weights; at least 14)")
     onnx.add_argument("--no-lengths", action="store_true", help="no 'lengths' input (every sequence is full)")
     onnx.add_argument("--probabilities", action="store_true", help="end with Softmax (classifier / LM)")
     onnx.add_argument("--quantize", choices=["qdq"], default=None,
-                      help="store quantized weights as int8 + DequantizeLinear")
+                      help="store quantized weights as int8 / int4 codes + DequantizeLinear")
     onnx.add_argument("--no-check", action="store_true", help="do not run the file in ONNX Runtime afterwards")
     parser.add_argument("--tolerance", type=float, default=1e-3,
                         help="largest abs difference from the model that the check accepts; a file "
@@ -58,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _export_onnx(args: argparse.Namespace) -> Path:
-    from ..export.onnx import DEFAULT_OPSET, check_onnx, export_onnx
+    from ..export.onnx import INT4_OPSET, check_onnx, export_onnx, read_export_metadata
     from ..io import load_run
 
     run_dir = load_run(args.run)
@@ -66,10 +68,12 @@ def _export_onnx(args: argparse.Namespace) -> Path:
     path = out if out.suffix == ".onnx" else out / "model.onnx"
     if path.exists():
         raise CliError(f"{path} exists; choose another --out")
-    written = export_onnx(run_dir.model, path, opset=args.opset or DEFAULT_OPSET,
-                          lengths=False if args.no_lengths else None, probabilities=args.probabilities,
-                          quantize=args.quantize)
+    written = export_onnx(run_dir.model, path, opset=args.opset, lengths=False if args.no_lengths else None,
+                          probabilities=args.probabilities, quantize=args.quantize)
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
+    if read_export_metadata(written).get("int4") == "int8":
+        print(f"int4 weights stored as int8 codes, one per byte (opset {args.opset} has no int4 DequantizeLinear); "
+              f"the size above is that file's; --opset {INT4_OPSET} packs them two per byte")
     if not args.no_check:
         try:
             import onnxruntime  # noqa: F401

@@ -4,6 +4,7 @@ A recipe is a YAML or JSON file (DESIGN decision 2)::
 
     name: tiny                        # optional
     description: distill, prune, factor, int8 QAT
+    fits: LSTM/GRU classifiers        # optional: for which models it is meant (--list-recipes)
     train: {lr: 0.003}                # optional TrainConfig overrides for every step
     distill: {temperature: 4.0, alpha: 0.7}   # optional DistillConfig defaults
     steps:
@@ -40,6 +41,16 @@ A recipe is a YAML or JSON file (DESIGN decision 2)::
   ``cell: gru`` or ``hidden_size: 32``), trained from scratch by distillation (needs
   ``distill_epochs``).
 
+Some fields are derived when the step runs, from the data and the model, so a recipe
+is not tuned to one data set:
+
+* ``vocab_prune`` takes ``coverage: c`` instead of ``keep``: the smallest vocabulary
+  whose tokens cover the fraction c of the training split's tokens
+  (:func:`~lstmlite.compress.embedding.vocab.keep_for_coverage`);
+* a ``student``'s ``rnn_options`` ``wrank`` / ``urank`` (FastGRNN) may be a fraction in
+  (0, 1): that fraction of the student's hidden size (``wrank``: of min(input, hidden)),
+  at least 1.
+
 ``gradual_prune`` is scheduled in epochs of its step: ``start_epoch`` (default 0),
 ``end_epoch`` (default two thirds of the step's epochs) and ``updates`` (mask
 updates, default 10) become the config's ``start_step``/``end_step``/``frequency``
@@ -49,8 +60,8 @@ enforced on the selected weights whatever epoch validation picks.
 ``fake_quant`` (QAT) is frozen to fixed scales (``freeze_quantization``) after its
 step's training, so the stored model is the deployable post-training form.
 
-Shipped recipes (``int8``, ``prune-agp-80``, ``shrink``, ``tiny``; see
-:func:`list_recipes`) are found by name.
+Shipped recipes (``int8``, ``prune-agp-80``, ``shrink``, ``tiny``, ``text-tiny``,
+``fastgrnn-tiny``; see :func:`list_recipes`) are found by name.
 
 Example:
     >>> r = parse_recipe({"steps": [{"method": "int8_weight"}]})
@@ -104,9 +115,11 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "embedding_int4": ("embedding_quant", {"bits": 4}),
 }
 
-_TOP_KEYS = {"version", "name", "description", "train", "distill", "steps"}
+_TOP_KEYS = {"version", "name", "description", "fits", "train", "distill", "steps"}
 _STEP_KEYS = {"method", "config", "targets", "finetune_epochs", "distill_epochs", "train", "distill", "student"}
 _SCHEDULE_KEYS = {"start_epoch", "end_epoch", "updates"}
+#: step fields computed from the data when the step runs: method → keys
+_DERIVED_KEYS = {"vocab_prune": {"coverage"}}
 _GRADUAL = "gradual_prune"
 _FAKE_QUANT = "fake_quant"
 _VOCAB_PRUNE = "vocab_prune"
@@ -122,12 +135,14 @@ class RecipeStep:
     """One step: an optional compression config, then training (see the module doc).
 
     ``method`` is the config's ``type_name`` (None for a pure training step),
-    ``params`` its fields as written, ``schedule`` the epoch keys of ``gradual_prune``.
+    ``params`` its fields as written, ``schedule`` the epoch keys of ``gradual_prune``,
+    ``derived`` the fields computed from the data when the step runs (``coverage``).
     """
 
     method: Optional[str] = None
     params: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)
     targets: Optional[list[str]] = None
     finetune_epochs: int = 0
     distill_epochs: int = 0
@@ -139,20 +154,28 @@ class RecipeStep:
     def epochs(self) -> int:
         return self.finetune_epochs or self.distill_epochs
 
-    def config(self, steps_per_epoch: int = 100, epochs: Optional[int] = None) -> Optional[CompressionConfig]:
-        """The compression config, with ``gradual_prune``'s epochs turned into steps.
+    def config(self, steps_per_epoch: int = 100, epochs: Optional[int] = None,
+               data: Any = None) -> Optional[CompressionConfig]:
+        """The compression config, with ``gradual_prune``'s epochs turned into steps and
+        derived fields (``coverage``) computed from ``data``.
 
         Args:
             steps_per_epoch: optimizer steps per epoch of the data being trained on.
             epochs: the step's epochs as run (default: as written).
+            data: the :class:`~lstmlite.data.TaskData` the step runs on (None: derived
+                fields get a placeholder, for validation only).
         """
         if self.method is None:
             return None
-        data = dict(self.params)
+        params = dict(self.params)
+        if "coverage" in self.derived:
+            from .embedding.vocab import keep_for_coverage
+
+            params["keep"] = 3 if data is None else keep_for_coverage(data, self.derived["coverage"])
         if self.method == _GRADUAL:
-            data = {**self._gradual_steps(steps_per_epoch, self.epochs if epochs is None else epochs), **data}
-            data.setdefault("initial_sparsity", 0.0)
-        return config_from_dict({"type": self.method, "version": _config_version(self.method), "data": data})
+            params = {**self._gradual_steps(steps_per_epoch, self.epochs if epochs is None else epochs), **params}
+            params.setdefault("initial_sparsity", 0.0)
+        return config_from_dict({"type": self.method, "version": _config_version(self.method), "data": params})
 
     def ramp_epochs(self, steps_per_epoch: int, epochs: int) -> int:
         """Epochs of a gradual_prune step during which the masks change."""
@@ -192,6 +215,7 @@ class RecipeStep:
             out["method"] = self.method
             out.update(copy.deepcopy(self.params))
             out.update(self.schedule)
+            out.update(self.derived)
         if self.targets is not None:
             out["targets"] = list(self.targets)
         if self.student is not None:
@@ -214,6 +238,7 @@ class Recipe:
     steps: list[RecipeStep]
     name: str = ""
     description: str = ""
+    fits: str = ""
     train: dict[str, Any] = field(default_factory=dict)
     distill: dict[str, Any] = field(default_factory=dict)
 
@@ -223,6 +248,8 @@ class Recipe:
             out["name"] = self.name
         if self.description:
             out["description"] = self.description
+        if self.fits:
+            out["fits"] = self.fits
         if self.train:
             out["train"] = dict(self.train)
         if self.distill:
@@ -296,6 +323,14 @@ def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
         for key, value in preset.items():
             if key in fields and fields[key] != value:
                 raise ValueError(f"method {method!r} means {key}={value!r}; it cannot be given {key}={fields[key]!r}")
+        derived = _DERIVED_KEYS.get(type_name, set())
+        step.derived = {k: fields.pop(k) for k in list(fields) if k in derived}
+        if "coverage" in step.derived:
+            coverage = step.derived["coverage"]
+            if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 < coverage <= 1:
+                raise ValueError(f"coverage must be a fraction in (0, 1], got {coverage!r}")
+            if "keep" in fields:
+                raise ValueError("give keep (a vocabulary size) or coverage (a share of training tokens), not both")
         if type_name == _GRADUAL:
             step.schedule = {k: fields.pop(k) for k in list(fields) if k in _SCHEDULE_KEYS}
             for key, value in step.schedule.items():
@@ -364,7 +399,7 @@ def parse_recipe(obj: Any, source: str = "<recipe>") -> Recipe:
     steps = obj.get("steps")
     if not isinstance(steps, list) or not steps:
         raise RecipeError(f"{source}: 'steps' must be a non-empty list")
-    for key in ("name", "description"):
+    for key in ("name", "description", "fits"):
         if not isinstance(obj.get(key, ""), str):
             raise RecipeError(f"{source}: {key} must be a string")
     try:
@@ -380,7 +415,7 @@ def parse_recipe(obj: Any, source: str = "<recipe>") -> Recipe:
         except (ValueError, TypeError) as err:
             raise RecipeError(f"{source}: step {i + 1} ({label}): {err}") from None
     return Recipe(steps=parsed, name=obj.get("name", ""), description=obj.get("description", ""),
-                  train=train, distill=distill)
+                  fits=obj.get("fits", ""), train=train, distill=distill)
 
 
 # ----- finding and loading ------------------------------------------------------------------------
@@ -450,7 +485,25 @@ def _student_config(model_config: dict[str, Any], changes: dict[str, Any]) -> di
     if unknown:
         raise ValueError(f"student: unknown model option(s) {unknown}; known: {sorted(config)} and width")
     config.update(changes)
+    options = config.get("rnn_options")
+    if isinstance(options, dict) and any(_is_fraction(options.get(k)) for k in ("wrank", "urank")):
+        config["rnn_options"] = _ranks_from_fractions(config, dict(options))
     return config
+
+
+def _is_fraction(value: Any) -> bool:
+    return isinstance(value, float) and 0.0 < value < 1.0
+
+
+def _ranks_from_fractions(config: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """``urank: 0.25`` → a quarter of the (smallest) hidden size; ``wrank`` of min(input, hidden)."""
+    hidden = config["hidden_size"]
+    h = min(hidden) if isinstance(hidden, list) else int(hidden)
+    inputs = config.get("input_size") or config.get("embed_dim") or h
+    for key, base in (("urank", h), ("wrank", min(int(inputs), h))):
+        if _is_fraction(options.get(key)):
+            options[key] = max(1, int(round(options[key] * base)))
+    return options
 
 
 def _build_student(model: nn.Module, changes: dict[str, Any], seed: int) -> nn.Module:
@@ -568,7 +621,7 @@ def apply_recipe(
             if step.student is not None:
                 model = _build_student(model, step.student, train_config.seed)
                 record["student"] = model.config()
-            config = step.config(_steps_per_epoch(data, train_config.batch_size), epochs)
+            config = step.config(_steps_per_epoch(data, train_config.batch_size), epochs, data)
             if config is not None:
                 compress_(model, config, step.filter())
                 record["config"] = config.to_dict()

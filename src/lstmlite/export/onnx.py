@@ -26,7 +26,8 @@ What each recurrent layer becomes:
 * ``GroupedLSTM`` → ``LSTM`` with its block-diagonal dense weights and the channel
   shuffle folded into the next layer's input weights: exact, but ONNX runtimes then
   do the dense (G times larger) arithmetic.
-* ``FastGRNN`` → NotImplementedError: no standard ONNX op computes it.
+* ``FastGRNN`` → one ``Scan`` per layer whose body is MatMul / Add / Sigmoid / Tanh /
+  Mul (see :mod:`lstmlite.export.onnx_fastgrnn`): no ONNX operator computes it.
 * :class:`lstmlite.importers.layers.SimpleRNN` → ``RNN``;
   :class:`~lstmlite.importers.layers.GRUResetBefore` → ``GRU`` with ``linear_before_reset=0``.
 
@@ -53,12 +54,15 @@ from torch import Tensor, nn
 
 from ..importers.gates import ONNX_GRU, ONNX_LSTM, ONNX_RNN, TORCH_GRU, TORCH_LSTM, TORCH_RNN, reorder_gates
 
-__all__ = ["export_onnx", "build_onnx_model", "check_onnx", "DEFAULT_OPSET", "METADATA_KEY"]
+__all__ = ["export_onnx", "build_onnx_model", "check_onnx", "read_export_metadata", "DEFAULT_OPSET", "INT4_OPSET",
+           "METADATA_KEY"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 14
+#: the first opset whose DequantizeLinear takes int4 codes (two per byte)
+INT4_OPSET = 21
 #: metadata_props key holding ``model.config()`` as JSON (read back by import_onnx).
 METADATA_KEY = "lstmlite.model_config"
 
@@ -102,8 +106,8 @@ def recurrent_layers_for_onnx(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
     """Describe ``rnn`` (any of our recurrent layers) as a stack of ONNX recurrent nodes.
 
     Raises:
-        NotImplementedError: for layers with no exact standard-op form (``FastGRNN``,
-            LSTM with ``proj_size``).
+        NotImplementedError: for layers with no ONNX recurrent operator (``FastGRNN``:
+            :mod:`.onnx_fastgrnn` writes it as a Scan; an LSTM with ``proj_size``).
     """
     from ..importers.layers import GRUResetBefore, SimpleRNN
     from ..nn.layers import GRU, LSTM
@@ -112,7 +116,8 @@ def recurrent_layers_for_onnx(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
     if isinstance(rnn, (LSTM, GRU, SimpleRNN, GRUResetBefore)):
         if isinstance(rnn, LSTM) and any(rnn.proj_sizes):
             raise NotImplementedError(
-                "ONNX export of an LSTM with proj_size > 0 is not supported: the ONNX LSTM op has no projection")
+                f"ONNX export of layer rnn (LSTM, proj_size={max(rnn.proj_sizes)}) is not supported: the ONNX LSTM "
+                "op has no projection; nearest exportable form: the same LSTM without proj_size (or a FastGRNN)")
         # isinstance, not type(): a parametrized (compressed) layer is a generated subclass.
         if isinstance(rnn, LSTM):
             op, attrs = "LSTM", {}
@@ -138,10 +143,10 @@ def recurrent_layers_for_onnx(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
     if "GroupedLSTM" in cells and isinstance(rnn, cells["GroupedLSTM"]):
         return _grouped_lstm_layers(rnn)
     if "FastGRNN" in cells and isinstance(rnn, cells["FastGRNN"]):
-        raise NotImplementedError(
-            "ONNX export of FastGRNN is not supported: no standard ONNX operator computes it "
-            "(run it in PyTorch; the native runtime does not run FastGRNN either)")
-    raise NotImplementedError(f"ONNX export of recurrent layer {name} is not supported")
+        raise NotImplementedError("FastGRNN has no ONNX recurrent operator: it is written as a Scan "
+                                  "(lstmlite.export.onnx_fastgrnn.fastgrnn_stack)")
+    raise NotImplementedError(f"ONNX export of recurrent layer {name} is not supported; nearest exportable form: "
+                              "an lstmlite LSTM, GRU or FastGRNN of the same sizes")
 
 
 def _efficient_cells() -> dict[str, type]:
@@ -183,11 +188,27 @@ class _Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
+        #: int4 tensors stored as int8 codes because the opset has no int4 DequantizeLinear
+        self.int4_as_int8 = 0
 
     def const(self, name: str, array: np.ndarray) -> str:
         from onnx import numpy_helper
 
         self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def int4(self, name: str, codes: np.ndarray) -> str:
+        """An INT4 initializer: values in [-8, 7] packed two per byte, the first in the low nibble."""
+        from onnx import TensorProto, helper
+
+        flat = codes.astype(np.int8).reshape(-1)
+        if flat.size and (flat.min() < -8 or flat.max() > 7):
+            raise ValueError(f"{name}: int4 codes must lie in [-8, 7], got [{flat.min()}, {flat.max()}]")
+        nibbles = flat.astype(np.uint8) & 0x0F
+        if nibbles.size % 2:
+            nibbles = np.append(nibbles, np.uint8(0))
+        packed = (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8).tobytes()
+        self.initializers.append(helper.make_tensor(name, TensorProto.INT4, list(codes.shape), packed, raw=True))
         return name
 
     def ints(self, name: str, values: list[int]) -> str:
@@ -206,13 +227,24 @@ class _Graph:
     def one(self, op: str, inputs: list[str], **attrs: Any) -> str:
         return self.node(op, inputs, **attrs)[0]
 
-    def dequantized(self, name: str, codes: np.ndarray, scales: np.ndarray, shape: list[int] | None = None) -> str:
-        """int8 ``codes`` (N, C) with per-row ``scales`` (N,) → DequantizeLinear (axis 0) → float [→ shape]."""
+    def dequantized(self, name: str, codes: np.ndarray, scales: np.ndarray, shape: list[int] | None = None,
+                    bits: int = 8) -> str:
+        """Integer ``codes`` (N, C) with per-row ``scales`` (N,) → DequantizeLinear (axis 0) → float [→ shape].
+
+        Codes of ``bits`` ≤ 4 are stored as ONNX int4 (two per byte) from opset
+        :data:`INT4_OPSET` on; before it, as int8 (one per byte), counted in ``int4_as_int8``.
+        """
         rows = codes.shape[0]
-        out = self.one("DequantizeLinear", [
-            self.const(f"{name}.codes", codes.astype(np.int8)),
-            self.const(f"{name}.scale", scales.astype(np.float32)),
-            self.const(f"{name}.zero_point", np.zeros(rows, np.int8))], axis=0)
+        if bits <= 4 and self.opset >= INT4_OPSET:
+            code_name = self.int4(f"{name}.codes", codes)
+            zero_point = self.int4(f"{name}.zero_point", np.zeros(rows, np.int8))
+        else:
+            if bits <= 4:
+                self.int4_as_int8 += 1
+            code_name = self.const(f"{name}.codes", codes.astype(np.int8))
+            zero_point = self.const(f"{name}.zero_point", np.zeros(rows, np.int8))
+        out = self.one("DequantizeLinear", [code_name, self.const(f"{name}.scale", scales.astype(np.float32)),
+                                            zero_point], axis=0)
         if shape is not None:
             out = self.one("Reshape", [out, self.ints(f"{name}.shape", list(shape))])
         return out
@@ -226,21 +258,21 @@ class _Graph:
 
 
 def _stacked_codes(layer: OnnxRecurrentLayer, which: int, quant: dict[str, Any], prefix: str
-                   ) -> tuple[np.ndarray, np.ndarray, list[int]] | None:
-    """int8 codes (D*G*H, C), per-row scales (D*G*H,) in ONNX gate order and the shape (D, G*H, C),
-    if every direction has codes."""
+                   ) -> tuple[np.ndarray, np.ndarray, list[int], int] | None:
+    """Integer codes (D*G*H, C), per-row scales (D*G*H,) in ONNX gate order, the shape (D, G*H, C)
+    and the widest code's bits, if every direction has codes."""
     source, target = layer.gate_orders
-    codes, scales = [], []
+    codes, scales, bits = [], [], 0
     for names in layer.names:
         q = quant.get(f"{prefix}{names[which]}")
         if q is None:
             return None
-        rows = q.codes.shape[0]
+        rows, bits = q.codes.shape[0], max(bits, q.bits)
         scale = q.scales.expand(rows) if q.scales.numel() == 1 else q.scales  # per-tensor → per row
         codes.append(reorder_gates(q.codes.cpu().numpy(), source, target))
         scales.append(reorder_gates(scale.cpu().numpy(), source, target))
     stacked = np.stack(codes)  # (D, G*H, C)
-    return stacked.reshape(-1, stacked.shape[-1]), np.concatenate(scales), list(stacked.shape)
+    return stacked.reshape(-1, stacked.shape[-1]), np.concatenate(scales), list(stacked.shape), bits
 
 
 def _recurrent_stack(g: _Graph, layers: list[OnnxRecurrentLayer], x: str, seq_lens: str | None,
@@ -373,10 +405,15 @@ def _weight(g: _Graph, name: str, tensor: Tensor, quant: dict[str, Any], key: st
     if q is None:
         return g.const(name, _f32(tensor))
     scales = q.scales.expand(q.codes.shape[0]) if q.scales.numel() == 1 else q.scales
-    return g.dequantized(name, q.codes.cpu().numpy(), scales.cpu().numpy())
+    return g.dequantized(name, q.codes.cpu().numpy(), scales.cpu().numpy(), bits=q.bits)
 
 
-def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool | None = None,
+def _is_fastgrnn(rnn: nn.Module) -> bool:
+    cell = _efficient_cells().get("FastGRNN")
+    return cell is not None and isinstance(rnn, cell)
+
+
+def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool | None = None,
                      probabilities: bool = False, quantize: str | None = None) -> Any:
     """Build the ONNX ``ModelProto`` for ``model`` (see :func:`export_onnx`)."""
     import onnx
@@ -386,15 +423,15 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
     from ..nn.layers import RecurrentLayer
     from ..nn.models import Forecaster, LanguageModel, SequenceClassifier
 
-    if opset < MIN_OPSET:
+    if opset is not None and opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is too old; lstmlite writes opset {MIN_OPSET} or newer")
     model = model.eval()
-    g = _Graph(opset)
     bare = isinstance(model, (RecurrentLayer, *_efficient_cells().values()))
     if not bare and not isinstance(model, (SequenceClassifier, LanguageModel, Forecaster)):
         raise TypeError(f"export_onnx expects an lstmlite task model or recurrent layer, got {type(model).__name__}")
     rnn = model if bare else model.rnn
-    layers = recurrent_layers_for_onnx(rnn)
+    layers = None if _is_fastgrnn(rnn) else recurrent_layers_for_onnx(rnn)
+    hidden_sizes = list(rnn.hidden_sizes) if layers is None else [layer.hidden_size for layer in layers]
     is_lm = isinstance(model, LanguageModel)
     if lengths is None:
         lengths = not bare and not is_lm  # classifier/forecaster pad variable-length batches
@@ -408,6 +445,9 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
     if quantize and not quant:
         raise ValueError("quantize='qdq' needs a model with quantized weights (compress it with a "
                          "weight_quant / fake_quant recipe first)")
+    if opset is None:  # the widely supported default, unless int4 codes need the opset that packs them
+        opset = INT4_OPSET if any(q.bits <= 4 for q in quant.values()) else DEFAULT_OPSET
+    g = _Graph(opset)
 
     tokens = not bare and model.embedding is not None
     batch_first = True if not bare else bool(getattr(rnn, "batch_first", True))
@@ -429,7 +469,14 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
         x = g.one("Gather", [table, x], axis=0)
     if batch_first:
         x = g.one("Transpose", [x], perm=[1, 0, 2])  # (T, B, I): ORT runs layout 0 only
-    seq, states = _recurrent_stack(g, layers, x, seq_lens, "rnn", quant, "" if bare else "rnn.")
+    quant_prefix = "" if bare else "rnn."
+    if layers is None:
+        from .onnx_fastgrnn import fastgrnn_stack
+
+        seq, states = fastgrnn_stack(g, rnn, x, "lengths" if lengths else None,
+                                     lambda name, t, key: _weight(g, name, t, quant, quant_prefix + key))
+    else:
+        seq, states = _recurrent_stack(g, layers, x, seq_lens, "rnn", quant, quant_prefix)
 
     outputs: list[Any] = []
     if bare:
@@ -438,15 +485,15 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
         outputs.append(helper.make_tensor_value_info("output", TensorProto.FLOAT, in_dims + [rnn.output_size]))
         directions = 2 if getattr(rnn, "bidirectional", False) else 1
         for i, state_name in enumerate(["h_n", "c_n"][: len(states[0])]):
-            if len({layer.hidden_size for layer in layers}) == 1:  # nn.LSTM's stacked form
+            if len(set(hidden_sizes)) == 1:  # nn.LSTM's stacked form
                 g.node("Concat", [s[i] for s in states], outputs=[state_name], axis=0)  # (L*D, B, H)
                 outputs.append(helper.make_tensor_value_info(
-                    state_name, TensorProto.FLOAT, [len(layers) * directions, "batch", layers[0].hidden_size]))
+                    state_name, TensorProto.FLOAT, [len(hidden_sizes) * directions, "batch", hidden_sizes[0]]))
                 continue
-            for k, (s, layer) in enumerate(zip(states, layers)):  # pruned unevenly: one per layer
+            for k, (s, hidden) in enumerate(zip(states, hidden_sizes)):  # pruned unevenly: one per layer
                 g.node("Identity", [s[i]], outputs=[f"{state_name}_l{k}"])
                 outputs.append(helper.make_tensor_value_info(
-                    f"{state_name}_l{k}", TensorProto.FLOAT, [directions, "batch", layer.hidden_size]))
+                    f"{state_name}_l{k}", TensorProto.FLOAT, [directions, "batch", hidden]))
     else:
         head_w = model.head.weight
         out_name = "probabilities" if probabilities else ("forecast" if isinstance(model, Forecaster) else "logits")
@@ -476,14 +523,44 @@ def build_onnx_model(model: nn.Module, opset: int = DEFAULT_OPSET, lengths: bool
     # The oldest IR version that carries this opset: readable by the widest range of runtimes.
     onnx_model.ir_version = helper.find_min_ir_version_for(list(onnx_model.opset_import))
     config = model.config() if hasattr(model, "config") else {}
-    meta = {METADATA_KEY: json.dumps({"type": type(model).__name__, "config": config,
-                                      "lengths": bool(lengths), "probabilities": bool(probabilities),
-                                      "quantized": sorted(quant)})}
-    if isinstance(rnn, (SimpleRNN, GRUResetBefore, *_efficient_cells().values())):
+    recorded = {"type": type(model).__name__, "config": config, "lengths": bool(lengths),
+                "probabilities": bool(probabilities), "quantized": sorted(quant)}
+    if _int4_storage(quant, g) is not None:  # only when there are int4 codes: no bytes otherwise
+        recorded["int4"] = _int4_storage(quant, g)
+    meta = {METADATA_KEY: json.dumps(recorded)}
+    if layers is None:
+        meta["lstmlite.note"] = "recurrent layer FastGRNN written as one Scan per layer (MatMul/Sigmoid/Tanh body)"
+    elif isinstance(rnn, (SimpleRNN, GRUResetBefore, *_efficient_cells().values())):
         meta["lstmlite.note"] = f"recurrent layer {type(rnn).__name__} written as standard {layers[0].op} nodes"
+    if g.int4_as_int8:
+        log.warning("%d int4 tensor(s) stored as int8 codes, one per byte: opset %d has no int4 DequantizeLinear "
+                    "(opset %d or newer packs them two per byte)", g.int4_as_int8, opset, INT4_OPSET)
     helper.set_model_props(onnx_model, meta)
     onnx.checker.check_model(onnx_model, full_check=True)
     return onnx_model
+
+
+def _int4_storage(quant: dict[str, Any], g: _Graph) -> str | None:
+    """How the model's int4 codes are stored: ``"int4"`` (packed), ``"int8"`` (opset too old) or None."""
+    if not any(q.bits <= 4 for q in quant.values()):
+        return None
+    return "int8" if g.int4_as_int8 else "int4"
+
+
+def read_export_metadata(path: str | Path) -> dict[str, Any]:
+    """What :func:`export_onnx` recorded in a file's metadata (``{}`` for other files).
+
+    Keys: ``type``, ``config``, ``lengths``, ``probabilities``, ``quantized`` (tensor
+    names stored as codes) and, when the model has int4 codes, ``int4`` (``"int4"``:
+    packed two per byte; ``"int8"``: widened because the opset predates int4).
+    """
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    for prop in proto.metadata_props:
+        if prop.key == METADATA_KEY:
+            return json.loads(prop.value)
+    return {}
 
 
 def _version() -> str:
@@ -502,7 +579,7 @@ def _as_model(source: Any) -> nn.Module:
     return load_run(source).model
 
 
-def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, lengths: bool | None = None,
+def export_onnx(source: Any, path: str | Path, opset: int | None = None, *, lengths: bool | None = None,
                 probabilities: bool = False, quantize: str | None = None) -> Path:
     """Write ``source`` as an ONNX file with standard recurrent operators.
 
@@ -510,17 +587,20 @@ def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, le
         source: a task model (SequenceClassifier, LanguageModel, Forecaster), a
             recurrent layer, a loaded :class:`~lstmlite.io.Run`, or a run dir path.
         path: the ``.onnx`` file to write (parent folders are created).
-        opset: ONNX opset, at least 14 (default 17).
+        opset: ONNX opset, at least 14. Default 17, or 21 (:data:`INT4_OPSET`) when
+            ``quantize="qdq"`` meets int4 codes, which opset 21 stores two per byte;
+            an explicit older opset stores them as int8 (one per byte, logged).
         lengths: add an int64 ``lengths`` (B,) input fed to ``sequence_lens``, so a
             padded batch gives what ``model(x, lengths)`` gives. Default: yes for
             classifiers and forecasters, no for language models and bare layers.
         probabilities: end with Softmax (classifier / language model), e.g. to compare
             with a Keras model whose last layer is ``Dense(softmax)``.
         quantize: ``"qdq"`` stores every weight-quantized tensor (``weight_quant`` /
-            ``fake_quant`` compression, int8 or int4 codes) as int8 codes + per-row
-            fp32 scales feeding ``DequantizeLinear``: about 4x smaller, and the
-            runtime computes with exactly the dequantized weights our model uses.
-            Other tensors (biases, low-rank factors) stay float.
+            ``fake_quant`` compression, int8 or int4 codes) as integer codes + per-row
+            fp32 scales feeding ``DequantizeLinear`` (int8: about 4x smaller than
+            fp32; int4 at opset ≥ 21: about 8x), and the runtime computes with
+            exactly the dequantized weights our model uses. Other tensors (biases,
+            factors of a parametrized low-rank product) stay float.
 
     Graph signature (batch B and time T dynamic):
         inputs ``input`` (B, T) int64 tokens or (B, T, F) float, [``lengths`` (B,) int64];
@@ -532,7 +612,8 @@ def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, le
         The written path.
 
     Raises:
-        NotImplementedError: FastGRNN, or an LSTM with ``proj_size``.
+        NotImplementedError: an LSTM with ``proj_size`` (one line naming the layer and
+            the nearest exportable form).
     """
     onnx_model = build_onnx_model(_as_model(source), opset=opset, lengths=lengths, probabilities=probabilities,
                                   quantize=quantize)
@@ -543,7 +624,7 @@ def export_onnx(source: Any, path: str | Path, opset: int = DEFAULT_OPSET, *, le
     tmp = path.with_name(f".{path.name}.tmp")
     onnx.save_model(onnx_model, str(tmp))
     tmp.replace(path)  # atomic: a crash never leaves half a file
-    log.info("wrote %s (%d nodes, opset %d)", path, len(onnx_model.graph.node), opset)
+    log.info("wrote %s (%d nodes, opset %d)", path, len(onnx_model.graph.node), onnx_model.opset_import[0].version)
     return path
 
 

@@ -512,6 +512,9 @@ def _follow_output(g: _Graph, name: str, normalised: bool = False) -> tuple[str,
 def _recognise(g: _Graph, kind: str | None, normalised: bool = False) -> _Recognised:
     nodes = [n for n in g.graph.node if n.op_type in RECURRENT_OPS]
     if not nodes:
+        if any(n.op_type == "Scan" for n in g.graph.node):  # e.g. lstmlite's FastGRNN export
+            raise ModelImportError("the graph's recurrence is a Scan loop (lstmlite writes FastGRNN so), not an "
+                                   "LSTM, GRU or RNN node: import the run dir it was exported from instead")
         raise ModelImportError("the graph has no LSTM, GRU or RNN node")
     specs = [_layer_from_node(n, g.consts) for n in nodes]
     for node, spec in zip(nodes, specs):

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from .config import DistillConfig
 from .loss import _check_same_output, distill_objective, task_loss
 
-__all__ = ["distill", "fold_teacher_logits", "make_distill_loss"]
+__all__ = ["distill", "fold_teacher_logits", "make_distill_loss", "hidden_projection"]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,30 @@ def fold_teacher_logits(teacher_logits: Tensor, n_keep: int, temperature: float,
     merged = torch.cat([scaled[..., unk_id:unk_id + 1], scaled[..., n_keep:]], dim=-1)
     folded[..., unk_id] = torch.logsumexp(merged, dim=-1)
     return folded * temperature
+
+
+def hidden_projection(student: nn.Module, teacher: nn.Module, seed: int) -> nn.Linear:
+    """The fresh projection P (H_s → H_t) of the hidden-matching term, seeded.
+
+    Args:
+        student, teacher: task models with a Linear ``head``; P maps what the
+            student's head reads (``head.in_features``) to what the teacher's reads.
+        seed: seeds P's initialisation, so a run is repeatable (and a test can rebuild
+            the initial P to check that training moved it).
+
+    Example:
+        >>> from lstmlite.nn import SequenceClassifier
+        >>> p = hidden_projection(SequenceClassifier(input_size=3, hidden_size=4),
+        ...                       SequenceClassifier(input_size=3, hidden_size=8), seed=0)
+        >>> tuple(p.weight.shape)
+        (8, 4)
+    """
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        return nn.Linear(student.head.in_features, teacher.head.in_features)
+    finally:
+        torch.random.set_rng_state(generator_state)  # leave the caller's random stream as it was
 
 
 def _forward(model: nn.Module, task: str, batch: Any) -> Tensor:
@@ -167,7 +191,8 @@ def distill(
 
     Returns:
         the trainer's :class:`~lstmlite.train.TrainResult` (``extra["distill"]`` holds
-        the config); ``student`` is left holding its best validation weights.
+        the config, ``extra["hidden_projection"]`` the trained P when
+        ``hidden_weight > 0``); ``student`` is left holding its best validation weights.
     """
     from ...io import load_run
     from ...train.trainer import TrainConfig, select_device, train
@@ -187,8 +212,7 @@ def distill(
     projection = student_hook = teacher_hook = None
     model: nn.Module = student
     if config.hidden_weight > 0:
-        torch.manual_seed(train_config.seed)
-        projection = nn.Linear(student.head.in_features, teacher.head.in_features)
+        projection = hidden_projection(student, teacher, train_config.seed)
         student_hook, teacher_hook = _HeadInput(student), _HeadInput(teacher)
         model = _StudentWithProjection(student, projection)
     loss = make_distill_loss(teacher, data.task, config, projection, student_hook, teacher_hook)
@@ -211,4 +235,8 @@ def distill(
                 hook.remove()
         teacher.to(teacher_device).train(teacher_was_training)
     result.extra["distill"] = config.to_dict()
+    if projection is not None:
+        # P is thrown away after training (the student never carries it), but it is the
+        # evidence that the hidden term trained: callers and tests can inspect it.
+        result.extra["hidden_projection"] = projection.cpu().eval()
     return result

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["remap_ids", "prune_vocab", "remap_data", "token_counts"]
+__all__ = ["remap_ids", "prune_vocab", "remap_data", "token_counts", "keep_for_coverage"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,42 @@ def token_counts(split: Any, size: int) -> np.ndarray:
     lengths = np.asarray(split.lengths)
     valid = np.arange(x.shape[1])[None, :] < lengths[:, None]
     return np.bincount(x[valid].ravel(), minlength=size)[:size]
+
+
+def keep_for_coverage(data: Any, coverage: float) -> int:
+    """The smallest ``keep`` whose ids ``0 .. keep-1`` cover ``coverage`` of the training tokens.
+
+    Coverage counts every non-padding input token of the training split; ``<unk>``
+    occurrences count as covered (they stay ``<unk>``). Because vocabularies are
+    frequency-ordered this is the vocabulary-pruning size a coverage budget asks for,
+    derived from the data rather than fixed.
+
+    Args:
+        data: a :class:`~lstmlite.data.TaskData` with token input.
+        coverage: the fraction of training tokens to keep, in (0, 1].
+
+    Returns:
+        ``keep`` (≥ 3, ≤ the vocabulary size).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> split = SimpleNamespace(x=np.array([[2, 2, 2, 3, 4, 5]]), lengths=np.array([6]))
+        >>> keep_for_coverage(SimpleNamespace(train=split, vocab_size=6, vocab=list("abcdef")), 0.65)
+        4
+    """
+    if not 0.0 < coverage <= 1.0:
+        raise ValueError(f"coverage must be in (0, 1], got {coverage!r}")
+    if getattr(data, "vocab", None) is None or not np.issubdtype(np.asarray(data.train.x).dtype, np.integer):
+        raise ValueError("vocabulary coverage needs token data; this data has real-valued input (no vocabulary)")
+    size = int(data.vocab_size) if getattr(data, "vocab_size", 0) else int(np.asarray(data.train.x).max()) + 1
+    counts = token_counts(data.train, size).astype(np.float64)
+    counts[0] = 0  # padding is not text
+    total = counts.sum()
+    if total == 0:
+        return size
+    covered = np.cumsum(counts) / total  # covered[k - 1]: share of ids < k
+    keep = int(np.searchsorted(covered, coverage - 1e-12) + 1)
+    return max(3, min(keep, size))
 
 
 def _warn_if_not_frequency_ordered(data: Any, keep: int) -> None:
