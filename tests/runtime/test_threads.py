@@ -94,3 +94,24 @@ def test_threads_out_of_range_are_refused(bad):
         engine.threads = bad
     with pytest.raises(ValueError, match="threads"):
         rt.Engine.from_torch(torch.nn.GRU(3, 4, batch_first=True), threads=bad)
+
+
+def test_threaded_fastgrnn_classifier_equals_one_thread(isa):
+    """FastGRNN layers carry h only: the chunks' state gather must follow that layout."""
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=12, n_classes=3, cell="fastgrnn", num_layers=2).eval()
+    x = np.random.default_rng(0).standard_normal((7, 8, 5)).astype(np.float32)
+    one = rt.Engine.from_torch(model)
+    many = rt.Engine.from_torch(model, threads=3)
+    assert rel_err(many.run(x), one.run(x)) < 1e-6
+    state_one, state_many = one.new_state(7), many.new_state(7)
+    init = np.random.default_rng(1).standard_normal(state_one.values().shape).astype(np.float32)
+    state_one.load(init)
+    state_many.load(init)
+    one.run(x, state=state_one)
+    many.run(x, state=state_many)
+    assert rel_err(state_many.values(), state_one.values()) < 1e-6
+    with torch.no_grad():
+        assert rel_err(many.run(x), model(torch.from_numpy(x)).numpy()) < 1e-4
