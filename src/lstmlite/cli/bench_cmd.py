@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import CliError, HelpFormatter, example_epilog
+from .common import CliError, HelpFormatter, example_epilog, format_bytes
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,8 +41,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--rank", type=int, default=0,
                         help="replace every weight matrix by its best rank-R approximation U V first (the "
                              "lstmlite engines run the two factors, the peers the product)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per engine: torch and ONNX Runtime intra-op threads (ONNX Runtime without spinning), "
-                             "lstmlite splits a batch over them in sequence mode (default 1)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per engine: torch and ONNX Runtime intra-op threads (ONNX Runtime without "
+                             "spinning), lstmlite splits a batch over them in sequence mode (default 1)")
     parser.add_argument("--reps", type=int, default=30, help="timed repetitions (medians of >= 30 are quotable)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
     parser.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")
@@ -51,7 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runtime.bench import ENGINES, bar_chart, bench, format_table, module_from_run
+    from ..runtime.bench import (ENGINES, available_memory_bytes, bar_chart, bench, estimate_memory_bytes,
+                                 format_table, module_from_run)
+    from ..runtime.engine import MAX_THREADS
 
     if args.engines is None:
         engines = [e for e in ENGINES if args.sparsity > 0 or "sparse" not in e]
@@ -67,7 +70,17 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--sparsity must be in [0, 1)")
     if args.rank < 0:
         raise CliError("--rank must be 0 (full rank) or more")
+    if args.threads > MAX_THREADS:
+        raise CliError(f"--threads must be at most {MAX_THREADS}")
     modes = ["sequence", "step"] if args.mode == "both" else [args.mode]
+    if not args.run:
+        need = estimate_memory_bytes(args.input_size, args.hidden_size, args.seq_len, args.batch, args.layers,
+                                     args.cell, engines)
+        have = available_memory_bytes()
+        if have is not None and need > 0.8 * have:
+            raise CliError(f"these sizes need about {format_bytes(need)} of memory (every engine holds its own "
+                           f"copy of the weights) but {format_bytes(have)} are available; choose smaller sizes "
+                           f"or fewer --engines")
     module = None
     if args.run:
         if not Path(args.run).is_dir():

@@ -45,7 +45,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["ENGINES", "MODES", "bench", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run"]
+__all__ = ["ENGINES", "MODES", "bench", "estimate_memory_bytes", "available_memory_bytes", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run"]
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,38 @@ def onnx_model(module, cell: str):
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+def estimate_memory_bytes(input_size: int, hidden_size: int, seq_len: int, batch: int, num_layers: int,
+                          cell: str = "lstm", engines: Sequence[str] = ENGINES) -> int:
+    """About how many bytes a :func:`bench` call holds at once: every engine keeps its
+    own copy of the fp32 weights (the peers and the packed runtime alike, plus the
+    torch oracle and the file the runtime loads from), and each run holds the inputs,
+    the gate pre-activations and the outputs of the whole batch.
+
+    Example:
+        >>> estimate_memory_bytes(40, 128, 100, 1, 1) < 10 * 2**20
+        True
+    """
+    gates = 4 if cell == "lstm" else 3
+    weights = 0
+    size_in = input_size
+    for _ in range(num_layers):
+        weights += 4 * gates * hidden_size * (size_in + hidden_size + 2)
+        size_in = hidden_size
+    activations = 4 * batch * seq_len * (input_size + (gates + 2) * hidden_size) * 2
+    return int(weights * (len(engines) + 2) + activations * max(len(engines), 1))
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the OS says a new allocation can get (Linux ``MemAvailable``), or None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def ort_reduce_range() -> bool:
