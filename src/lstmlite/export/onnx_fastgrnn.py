@@ -4,7 +4,7 @@ No ONNX operator computes FastGRNN (Kusupati et al. 2018), so each layer becomes
 
     x (T, B, I) ─► (T·B, I) ─► Gemm(Wᵀ) [low-rank: Gemm(W_rightᵀ) → Gemm(W_leftᵀ)] ─► WX (T, B, H)
     Scan over T, state h (B, H) = 0, scan inputs WX_t (B, H) [and valid_t (B, 1) bool]:
-        pre = WX_t + h · Uᵀ                     (U = U_left · U_right when low-rank, once)
+        pre = WX_t + h · Uᵀ                     (U = Gemm(U_left, U_right) when low-rank, once)
         z   = σ_g(pre + b_z)        h̃ = σ_u(pre + b_h)           σ: Sigmoid | Tanh
         h'  = (ζ (1 − z) + ν) ⊙ h̃ + z ⊙ h
         [lengths: h' = Where(valid_t, h', h);  y_t = h' · valid_t]
@@ -128,7 +128,7 @@ def fastgrnn_stack(g: Any, rnn: nn.Module, x: str, lengths: str | None, weight: 
             flat = g.one("Gemm", [flat, factor], transB=1)
         wx = g.one("Reshape", [flat, g.one("Concat", [steps_batch, g.ints(f"{lp}.h", [hidden])], axis=0)])
         u = _matrix(g, rnn, f"weight_hh_l{k}", rnn.urank, weight, prefix)
-        u_eff = u[0] if len(u) == 1 else g.one("MatMul", u)  # (H, H), multiplied out once
+        u_eff = u[0] if len(u) == 1 else g.one("Gemm", u)  # (H, H), multiplied out once; Gemm: see module doc
         u_t = _transposed(g, u_eff)
         b_gate = g.const(f"{lp}.bias_gate", getattr(rnn, f"bias_gate_l{k}").detach().float().cpu().numpy())
         b_update = g.const(f"{lp}.bias_update", getattr(rnn, f"bias_update_l{k}").detach().float().cpu().numpy())
