@@ -122,11 +122,13 @@ def fastgrnn_stack(g: Any, rnn: nn.Module, x: str, lengths: str | None, weight: 
         lp = f"{prefix}.l{k}"
         w = _matrix(g, rnn, f"weight_ih_l{k}", rnn.wrank, weight, prefix)
         # All steps' W x_t at once, through the factors when low-rank (fewer MACs), as PyTorch does.
-        steps_batch = g.one("Slice", [g.one("Shape", [x]), g.ints(f"{lp}.tb_start", [0]), g.ints(f"{lp}.tb_end", [2])])
+        width = g.ints(f"{lp}.hidden", [hidden])
+        steps_batch = g.one("Slice", [g.one("Shape", [x]), g.ints(f"{lp}.tb_start", [0]),
+                                      g.ints(f"{lp}.tb_end", [2])])  # (2,): T, B
         flat = g.one("Reshape", [x, g.ints(f"{lp}.flat", [-1, rnn.layer_input_size(k)])])  # (T·B, I)
         for factor in reversed(w):  # [W] or [W_left, W_right]: W_right first
             flat = g.one("Gemm", [flat, factor], transB=1)
-        wx = g.one("Reshape", [flat, g.one("Concat", [steps_batch, g.ints(f"{lp}.h", [hidden])], axis=0)])
+        wx = g.one("Reshape", [flat, g.one("Concat", [steps_batch, width], axis=0)])  # (T, B, H)
         u = _matrix(g, rnn, f"weight_hh_l{k}", rnn.urank, weight, prefix)
         u_eff = u[0] if len(u) == 1 else g.one("Gemm", u)  # (H, H), multiplied out once; Gemm: see module doc
         u_t = _transposed(g, u_eff)
@@ -134,7 +136,7 @@ def fastgrnn_stack(g: Any, rnn: nn.Module, x: str, lengths: str | None, weight: 
         b_update = g.const(f"{lp}.bias_update", getattr(rnn, f"bias_update_l{k}").detach().float().cpu().numpy())
         zeta = g.const(f"{lp}.zeta", _scalar(getattr(rnn, f"zeta_l{k}")))
         nu = g.const(f"{lp}.nu", _scalar(getattr(rnn, f"nu_l{k}")))
-        h0 = g.one("ConstantOfShape", [g.one("Concat", [batch, g.ints(f"{lp}.hidden", [hidden])], axis=0)],
+        h0 = g.one("ConstantOfShape", [g.one("Concat", [batch, width], axis=0)],
                    value=helper.make_tensor(f"{lp}.zero", TensorProto.FLOAT, [1], [0.0]))
         body = _body(lp, u_t, b_gate, b_update, zeta, nu, one, _ACTIVATIONS[rnn.gate_nonlinearity],
                      _ACTIVATIONS[rnn.update_nonlinearity], masked=valid is not None)
