@@ -10,7 +10,7 @@ fixed and known to our importer:
       ─► pooling: "last" = each sequence's final state Y_h (D, B, H) → (B, D*H)
                   (forward at its last valid step, backward at step 0 — what our
                   classifier reads), "mean"/"max" over the valid steps
-      ─► head: Gemm (B, F) → (B, C)      LanguageModel: MatMul + Add per step (B, T, V)
+      ─► head: Gemm (B, F) → (B, C)      LanguageModel: Gemm on the (B·T, F) steps → (B, T, V)
       ─► [Softmax] ─► output
 
 Batch and time are dynamic axes. Weights are the *effective* ones (read as
@@ -501,8 +501,15 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
             tied = model.embedding is not None and bool(getattr(model, "tie_weights", False))
             y = g.one("Transpose", [seq], perm=[1, 0, 2])  # (B, T, F)
             w = table if tied else _weight(g, "head.weight", head_w, quant, "head.weight")  # (V, F)
-            w_t = g.one("Transpose", [w], perm=[1, 0])  # (F, V); folded by runtimes at load
-            logits = g.one("Add", [g.one("MatMul", [y, w_t]), g.const("head.bias", _f32(model.head.bias))])
+            # Gemm on the flattened steps, not MatMul with a transposed weight: ONNX Runtime
+            # rewrites DequantizeLinear → Transpose → MatMul into MatMulNBits with int8
+            # activations (accuracy level 4), which moved a quantized head's logits by ~1e-3.
+            flat = g.one("Reshape", [y, g.ints("head.flat", [-1, model.head.in_features])])  # (B·T, F)
+            batch_time = g.one("Slice", [g.one("Shape", [y]), g.ints("head.bt_start", [0]),
+                                         g.ints("head.bt_end", [2])])
+            logits = g.one("Reshape", [
+                g.one("Gemm", [flat, w, g.const("head.bias", _f32(model.head.bias))], transB=1),
+                g.one("Concat", [batch_time, g.ints("head.classes", [model.head.out_features])], axis=0)])
             dims: list[Any] = ["batch", "time", model.head.out_features]
         else:
             pooled = _pool(g, model.pooling if isinstance(model, SequenceClassifier) else "last", seq,

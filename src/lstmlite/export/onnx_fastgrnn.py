@@ -2,9 +2,9 @@
 
 No ONNX operator computes FastGRNN (Kusupati et al. 2018), so each layer becomes
 
-    x (T, B, I) ─► MatMul(Wᵀ) [low-rank: MatMul(W_rightᵀ) → MatMul(W_leftᵀ)] → WX (T, B, H)
+    x (T, B, I) ─► (T·B, I) ─► Gemm(Wᵀ) [low-rank: Gemm(W_rightᵀ) → Gemm(W_leftᵀ)] ─► WX (T, B, H)
     Scan over T, state h (B, H) = 0, scan inputs WX_t (B, H) [and valid_t (B, 1) bool]:
-        pre = WX_t + h · Uᵀ                     (U = U_left · U_right when low-rank, once)
+        pre = WX_t + h · Uᵀ                     (U = Gemm(U_left, U_right) when low-rank, once)
         z   = σ_g(pre + b_z)        h̃ = σ_u(pre + b_h)           σ: Sigmoid | Tanh
         h'  = (ζ (1 − z) + ν) ⊙ h̃ + z ⊙ h
         [lengths: h' = Where(valid_t, h', h);  y_t = h' · valid_t]
@@ -14,7 +14,10 @@ exactly :func:`lstmlite.nn._cell_kernels.fastgrnn_loop` (ζ = sigmoid(``zeta``),
 ν = sigmoid(``nu``) are baked in as constants). The matrices are the layer's
 *effective* tensors (masks, fake quantization, low-rank parametrizations applied),
 stored in PyTorch's (rows, cols) layout so that quantized codes keep their per-row
-scales; the transposes are constant-folded by runtimes at load time.
+scales. The input projection is a ``Gemm`` with ``transB=1`` on the flattened steps, not a
+``MatMul`` with a transposed weight: ONNX Runtime rewrites ``DequantizeLinear →
+Transpose → MatMul`` into ``MatMulNBits`` with int8 activations (accuracy level 4),
+which moved a JapaneseVowels FastGRNN's logits by 1e-2; ``Gemm`` computes in float.
 
 Example:
     >>> import tempfile, os
@@ -118,18 +121,22 @@ def fastgrnn_stack(g: Any, rnn: nn.Module, x: str, lengths: str | None, weight: 
     for k, hidden in enumerate(rnn.hidden_sizes):
         lp = f"{prefix}.l{k}"
         w = _matrix(g, rnn, f"weight_ih_l{k}", rnn.wrank, weight, prefix)
-        # All steps' W x_t in one MatMul, through the factors when low-rank (fewer MACs), as PyTorch does.
-        wx = g.one("MatMul", [x, _transposed(g, w[-1])])
-        if len(w) == 2:
-            wx = g.one("MatMul", [wx, _transposed(g, w[0])])
+        # All steps' W x_t at once, through the factors when low-rank (fewer MACs), as PyTorch does.
+        width = g.ints(f"{lp}.hidden", [hidden])
+        steps_batch = g.one("Slice", [g.one("Shape", [x]), g.ints(f"{lp}.tb_start", [0]),
+                                      g.ints(f"{lp}.tb_end", [2])])  # (2,): T, B
+        flat = g.one("Reshape", [x, g.ints(f"{lp}.flat", [-1, rnn.layer_input_size(k)])])  # (T·B, I)
+        for factor in reversed(w):  # [W] or [W_left, W_right]: W_right first
+            flat = g.one("Gemm", [flat, factor], transB=1)
+        wx = g.one("Reshape", [flat, g.one("Concat", [steps_batch, width], axis=0)])  # (T, B, H)
         u = _matrix(g, rnn, f"weight_hh_l{k}", rnn.urank, weight, prefix)
-        u_eff = u[0] if len(u) == 1 else g.one("MatMul", u)  # (H, H), multiplied out once
+        u_eff = u[0] if len(u) == 1 else g.one("Gemm", u)  # (H, H), multiplied out once; Gemm: see module doc
         u_t = _transposed(g, u_eff)
         b_gate = g.const(f"{lp}.bias_gate", getattr(rnn, f"bias_gate_l{k}").detach().float().cpu().numpy())
         b_update = g.const(f"{lp}.bias_update", getattr(rnn, f"bias_update_l{k}").detach().float().cpu().numpy())
         zeta = g.const(f"{lp}.zeta", _scalar(getattr(rnn, f"zeta_l{k}")))
         nu = g.const(f"{lp}.nu", _scalar(getattr(rnn, f"nu_l{k}")))
-        h0 = g.one("ConstantOfShape", [g.one("Concat", [batch, g.ints(f"{lp}.hidden", [hidden])], axis=0)],
+        h0 = g.one("ConstantOfShape", [g.one("Concat", [batch, width], axis=0)],
                    value=helper.make_tensor(f"{lp}.zero", TensorProto.FLOAT, [1], [0.0]))
         body = _body(lp, u_t, b_gate, b_update, zeta, nu, one, _ACTIVATIONS[rnn.gate_nonlinearity],
                      _ACTIVATIONS[rnn.update_nonlinearity], masked=valid is not None)

@@ -92,8 +92,8 @@ def test_distill_objective_hidden_term_matches_numpy():
     proj = torch.nn.Linear(4, 6)
     w, b = proj.weight.detach().double().numpy(), proj.bias.detach().double().numpy()
     f = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    with_hidden = distill_objective("classify", f(s), f(t), torch.tensor(y), DistillConfig(alpha=0.4, hidden_weight=2.5),
-                                    f(hs), f(ht), proj)
+    with_hidden = distill_objective("classify", f(s), f(t), torch.tensor(y),
+                                    DistillConfig(alpha=0.4, hidden_weight=2.5), f(hs), f(ht), proj)
     without = distill_objective("classify", f(s), f(t), torch.tensor(y), DistillConfig(alpha=0.4))
     expected_hidden = 2.5 * ((hs @ w.T + b - ht) ** 2).mean()
     assert float(with_hidden.detach() - without) == pytest.approx(expected_hidden, rel=1e-5)
