@@ -161,3 +161,39 @@ def test_low_rank_embeddings_keep_their_factors_in_the_file(bits):
     with torch.no_grad():
         ref = model(torch.from_numpy(tokens))[0].numpy()
     assert rel_err(rt.Engine(blob).run(tokens), ref) < 1e-5
+
+
+@pytest.mark.parametrize("bits", [None, 4])
+def test_low_rank_heads_keep_their_factors(bits):
+    from lstmlite.compress import LowRankConfig
+
+    torch.manual_seed(6)
+    model = SequenceClassifier(input_size=6, hidden_size=24, n_classes=10).eval()
+    compress_(model, LowRankConfig(rank=3), filter=lambda fqn, module, name: fqn == "head" and name == "weight")
+    if bits:
+        compress_(model, WeightQuantConfig(bits=bits))
+    blob = write_lsl(spec_from_module(model), weights="int8" if bits else "fp32")
+    kinds = _dtypes(blob)
+    assert "head.w" not in kinds and kinds["head.w.u"] == kinds["head.w.v"] == ("int4" if bits else "fp32")
+    x = np.random.default_rng(7).standard_normal((2, 5, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+
+
+def test_pruning_after_quantizing_keeps_the_codes_with_the_mask_applied():
+    """Codes that predate a mask still fit the masked weights with the same scales:
+    the file stores them (bitmask-sparse int8), not requantized floats."""
+    torch.manual_seed(8)
+    model = SequenceClassifier(input_size=6, hidden_size=24, n_classes=4).eval()
+    compress_(model, WeightQuantConfig(bits=8))
+    compress_(model, MagnitudePruneConfig(sparsity=0.6))
+    spec = spec_from_module(model)
+    w_hh = spec.layers[0].directions[0]["w_hh"]
+    assert isinstance(w_hh, QTensor) and (w_hh.q == 0).mean() > 0.59
+    blob = write_lsl(spec, weights="int8")
+    assert _dtypes(blob)["l0.0.w_hh"] == "int8 bitmask-sparse"
+    x = np.random.default_rng(9).standard_normal((2, 5, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5

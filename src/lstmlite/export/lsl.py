@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -351,7 +351,7 @@ def spec_from_module(module: Any) -> ModelSpec:
                     head_mode=head_mode, pooling=pooling, meta=meta,
                 )
             _attach_low_rank(spec, rnn)
-            _attach_embedding_low_rank(spec, module)
+            _attach_embedding_and_head_low_rank(spec, module)
             _attach_quantized(spec, module, "rnn.")
             return spec
         cell = _cell_name(module)
@@ -391,56 +391,93 @@ def _attach_low_rank(spec: ModelSpec, rnn: Any) -> int:
     """Replace the recurrent matrices that lstmlite.compress factored as W = U V (and
     nothing else on top, e.g. no pruning mask over the product) by their factors, so
     the runtime does the cheaper two products. Returns how many were replaced."""
-    try:
-        import torch
-        from torch.nn.utils import parametrize
-
-        from lstmlite.compress.lowrank.transform import LowRank
-    except ImportError:  # pragma: no cover - compression not installed
-        return 0
     replaced = 0
     for name, (holder, key) in _slots(spec, "").items():
-        if "." in key or not parametrize.is_parametrized(rnn, name):  # a factor is not factored again
+        if "." in key:  # a factor is not factored again
             continue
-        plist = rnn.parametrizations[name]
-        # parametrizations of the factors themselves (quantization) hang under the list
-        # as a ModuleDict; they are read through plist.original0 / original1
-        chain = [p for p in plist if not isinstance(p, torch.nn.ModuleDict)]
-        if len(chain) != 1 or not isinstance(chain[0], LowRank):
-            continue
-        holder[key] = LowRankTensor(_np(plist.original0), _np(plist.original1))
-        replaced += 1
+        factors = _low_rank_factors(rnn, name)
+        if factors is not None:
+            holder[key] = factors
+            replaced += 1
     return replaced
 
 
-def _attach_embedding_low_rank(spec: ModelSpec, module: Any) -> bool:
-    """Store an embedding that lstmlite.compress factored as E = A B (and nothing else
-    on top) as its factors: the file keeps A (V, r) and B (r, D); the loader expands
-    the table. Returns whether it did."""
-    emb = getattr(module, "embedding", None)
-    if emb is None or spec.embedding is None:
-        return False
+def _low_rank_factors(module: Any, name: str) -> LowRankTensor | None:
+    """The float factors of ``module.name`` when lstmlite.compress factored it as
+    W = U V and nothing else on top (no pruning mask over the product), else None."""
     try:
         import torch
         from torch.nn.utils import parametrize
 
         from lstmlite.compress.lowrank.transform import LowRank
     except ImportError:  # pragma: no cover - compression not installed
-        return False
-    if not parametrize.is_parametrized(emb, "weight"):
-        return False
-    plist = emb.parametrizations["weight"]
+        return None
+    if module is None or not parametrize.is_parametrized(module, name):
+        return None
+    plist = module.parametrizations[name]
+    # parametrizations of the factors themselves (quantization) hang under the list
+    # as a ModuleDict; they are read through plist.original0 / original1
     chain = [p for p in plist if not isinstance(p, torch.nn.ModuleDict)]
     if len(chain) != 1 or not isinstance(chain[0], LowRank):
-        return False
-    spec.embedding = LowRankTensor(_np(plist.original0), _np(plist.original1))
-    return True
+        return None
+    return LowRankTensor(_np(plist.original0), _np(plist.original1))
+
+
+def _attach_embedding_and_head_low_rank(spec: ModelSpec, module: Any) -> int:
+    """Store an embedding or head that lstmlite.compress factored as its factors: the
+    file keeps U and V (the loader expands an embedding table; a head runs as two
+    products). Returns how many it replaced."""
+    replaced = 0
+    if spec.embedding is not None and (f := _low_rank_factors(getattr(module, "embedding", None), "weight")):
+        spec.embedding, replaced = f, replaced + 1
+    if spec.head_weight is not None and (f := _low_rank_factors(getattr(module, "head", None), "weight")):
+        spec.head_weight, replaced = f, replaced + 1
+    return replaced
+
+
+class _Slot(NamedTuple):
+    """Where a quantized tensor's codes go: get() the float value they must
+    reproduce, put(codes) to store them."""
+
+    get: Callable[[], Any]
+    put: Callable[[Any], None]
+
+
+def _quant_slots(spec: ModelSpec, rnn_prefix: str) -> dict[str, _Slot]:
+    """PyTorch name of every weight matrix (and low-rank factor) of a spec → its slot."""
+    slots: dict[str, _Slot] = {}
+
+    def item(holder: dict, key: str) -> _Slot:
+        return _Slot(lambda: holder[key], lambda v: holder.__setitem__(key, v))
+
+    def part(get: Callable[[], Any], put: Callable[[Any], None], which: str) -> _Slot:
+        return _Slot(lambda: getattr(get(), which) if isinstance(get(), LowRankTensor) else None,
+                     lambda v: put(get()._replace(**{which: v})))
+
+    for name, (holder, key) in _slots(spec, rnn_prefix).items():
+        if "." in key:  # a FastGRNN factor (weight_ih_l0_left, ...): w_ih.u
+            base, which = key.split(".")
+            slots[name] = part(lambda h=holder, b=base: h[b], lambda v, h=holder, b=base: h.__setitem__(b, v), which)
+        else:
+            slots[name] = item(holder, key)
+    owners = {"embedding.weight": ("embedding",), "head.weight": ("head_weight",)}
+    for name, (attr,) in owners.items():
+        get = (lambda a=attr: getattr(spec, a))
+        put = (lambda v, a=attr: setattr(spec, a, v))
+        slots[name] = _Slot(get, put)
+    for name in list(slots):  # compress's low-rank factors: NAME.original0 (U), .original1 (V)
+        if not name.endswith(("_left", "_right")):
+            slot = slots[name]
+            slots[f"{name}.original0"] = part(slot.get, slot.put, "u")
+            slots[f"{name}.original1"] = part(slot.get, slot.put, "v")
+    return slots
 
 
 def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
     """Replace float matrices by the int codes and scales of a model compressed with
     lstmlite.compress weight-only quantization (8 bits or fewer, per channel or per
-    tensor), so the runtime computes exactly what the compressed model computes.
+    tensor) -- recurrent matrices, their low-rank factors, embedding and head -- so
+    the runtime computes exactly what the compressed model computes.
 
     Returns how many tensors were replaced (0 for an uncompressed model).
     """
@@ -451,66 +488,47 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
     found = quantized_tensors(module)
     if not found:
         return 0
-    slots = _slots(spec, rnn_prefix)
+    slots = _quant_slots(spec, rnn_prefix)
     replaced = 0
     for name, qt in found.items():
         codes = qt.codes.detach().cpu().numpy()
-        if codes.ndim != 2 or qt.bits > 8:
+        if codes.ndim != 2 or qt.bits > 8 or name not in slots:
             continue
         rows = codes.shape[0]
         scale = np.broadcast_to(qt.scales.detach().cpu().numpy().astype(np.float32).reshape(-1), (rows,)).copy()
-        value = QTensor(np.ascontiguousarray(codes, dtype=np.int8), scale)
-        factor = name.rsplit(".", 1)
-        if len(factor) == 2 and factor[1] in ("original0", "original1") and factor[0] in slots:
-            holder, key = slots[factor[0]]  # a quantized low-rank factor: U or V
-            part = "u" if factor[1] == "original0" else "v"
-            if not isinstance(holder[key], LowRankTensor) or not _codes_match(name, value, getattr(holder[key], part)):
-                continue
-            holder[key] = holder[key]._replace(**{part: value})
-        elif name in ("embedding.weight.original0", "embedding.weight.original1"):
-            part = "u" if name.endswith("0") else "v"  # a quantized factor of a low-rank embedding
-            if not isinstance(spec.embedding, LowRankTensor) or not _codes_match(name, value,
-                                                                                 getattr(spec.embedding, part)):
-                continue
-            spec.embedding = spec.embedding._replace(**{part: value})
-        elif name in slots and "." in slots[name][1]:
-            holder, key = slots[name]  # a FastGRNN factor (weight_ih_l0_left, ...)
-            key, part = key.split(".")
-            if not _codes_match(name, value, getattr(holder[key], part)):
-                continue
-            holder[key] = holder[key]._replace(**{part: value})
-        elif name in slots:
-            holder, key = slots[name]
-            if not _codes_match(name, value, holder[key]):
-                continue
-            holder[key] = value
-        elif name == "head.weight" and spec.head_weight is not None:
-            if not _codes_match(name, value, spec.head_weight):
-                continue
-            spec.head_weight = value
-        elif name == "embedding.weight" and spec.embedding is not None:
-            if not _codes_match(name, value, spec.embedding):
-                continue
-            spec.embedding = value
-        else:
-            continue
-        replaced += 1
+        value = _fit_codes(name, QTensor(np.ascontiguousarray(codes, dtype=np.int8), scale), slots[name].get())
+        if value is not None:
+            slots[name].put(value)
+            replaced += 1
     return replaced
 
 
-def _codes_match(name: str, value: QTensor, effective: Any) -> bool:
-    """Whether int codes dequantize to the weights the model really computes with. They
-    do not when something changed the weights after quantizing (a pruning mask added
-    on top, say): then the float effective weights are kept, so the runtime still
-    computes what the model computes."""
+def _fit_codes(name: str, value: QTensor, effective: Any) -> QTensor | None:
+    """Codes that dequantize to the weights the model really computes with, or None.
+
+    The codes themselves when they do; when a pruning mask was added after quantizing,
+    the codes with the mask's zeros applied (the same scales reproduce the masked
+    weights exactly); otherwise None, and the float effective weights are kept (with
+    a warning) so the runtime still computes what the model computes."""
+    if effective is None:
+        return None
     if not isinstance(effective, np.ndarray):
-        return True
-    deq = value.dequantize()
-    if deq.shape == effective.shape and np.allclose(deq, effective, rtol=1e-5, atol=1e-6 * float(value.scale.max())):
-        return True
+        return value
+
+    def same(v: QTensor) -> bool:
+        deq = v.dequantize()
+        return deq.shape == effective.shape and bool(
+            np.allclose(deq, effective, rtol=1e-5, atol=1e-6 * float(v.scale.max())))
+
+    if same(value):
+        return value
+    masked = QTensor(np.where(effective == 0, 0, value.q).astype(np.int8), value.scale)
+    if same(masked):
+        log.info("%s: pruned after quantizing; storing its codes with the mask applied", name)
+        return masked
     log.warning("%s: the model's weights are not its quantized codes (changed after quantizing?); "
                 "storing the effective weights instead", name)
-    return False
+    return None
 
 
 def _weight_matrices(spec: ModelSpec) -> list[Tensor]:
@@ -585,8 +603,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     if spec.embedding is not None:
         tensors.append(("emb", _as_tensor(spec.embedding, quant if quantize_embedding else 0)))
     if spec.head_mode != "none":
-        head = spec.head_weight
-        tensors.append(("head.w", _as_tensor(head.dense() if isinstance(head, LowRankTensor) else head, quant)))
+        tensors.append(("head.w", _as_tensor(spec.head_weight, quant)))
         if spec.head_bias is not None:
             tensors.append(("head.b", _np(spec.head_bias)))
 

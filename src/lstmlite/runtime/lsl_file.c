@@ -527,6 +527,7 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         const float *bias = NULL;
         memset(&head, 0, sizeof(head));
         rc = find(&v, "head.w", &t);
+        if (rc == 0) rc = find(&v, "head.w.u", &t); /* a low-rank head: its rows are U's */
         if (rc < 0) return rc;
         if (rc == 0 || t.ndim != 2) return LSL_ERR_FORMAT;
         if ((rc = load_matrix(&v, &a, "head.w", (int32_t)t.dims[0], feat, act, &head)) != LSL_OK) return rc;
