@@ -197,3 +197,25 @@ def test_pruning_after_quantizing_keeps_the_codes_with_the_mask_applied():
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+
+
+@pytest.mark.parametrize("sparsity", [0.5, 0.95])
+def test_auto_takes_the_smallest_form_of_each_matrix(sparsity):
+    """`auto` (the export default) offers dense, bitmask and (1, 4)-block forms: its file
+    is never larger than int8's or int8-sparse's on the same codes; very sparse blocks
+    go to the block form, which the sparse kernels run."""
+    torch.manual_seed(10)
+    model = SequenceClassifier(input_size=64, hidden_size=64, n_classes=4).eval()
+    compress_(model, MagnitudePruneConfig(sparsity=sparsity, block=(1, 4)))
+    compress_(model, WeightQuantConfig(bits=8))
+    spec = spec_from_module(model)
+    sizes = {w: len(write_lsl(spec, weights=w)) for w in ("auto", "int8", "int8-sparse")}
+    assert sizes["auto"] <= min(sizes["int8"], sizes["int8-sparse"])
+    blob = write_lsl(spec, weights="auto")
+    if sparsity > 0.9:
+        assert _dtypes(blob)["l0.0.w_hh"] == "int8 block-sparse"
+        assert rt.Engine(blob).info["layers"][0]["weights"] == "int8-sparse"
+    x = np.random.default_rng(11).standard_normal((2, 5, 64)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5

@@ -160,28 +160,32 @@ def _stored_bytes(entries: list[Entry]) -> int:
     return sum(TENSOR_RECORD + _align(arr.size * arr.dtype.itemsize, ALIGN) for _, _, arr, _ in entries)
 
 
-def _encode_matrix(name: str, t: Any, allow_csr: bool) -> list[Entry]:
+def _encode_matrix(name: str, t: Any, blocks: str = "no") -> list[Entry]:
     """The smallest file form of one weight matrix (an fp32 array or a QTensor).
 
     Float: dense fp32 or bitmask-sparse fp32. Codes: int4 (two per byte) when every
     code lies in [-8, 7], else int8, dense or bitmask-sparse, then NAME.scale; ties go
-    to dense. With ``allow_csr`` (the ``int8-sparse`` form: the runtime's sparse kernels
-    asked for) the (1, 4)-block form is taken wherever it is smaller than dense int8,
-    even where a bitmask would be smaller still, since only it makes the runtime skip
-    the zero blocks.
+    to dense. ``blocks`` says what the (1, 4)-block form (the one the runtime's sparse
+    kernels run) may do: ``"no"``; ``"smallest"``: compete with the others (the
+    ``auto`` form); ``"prefer"`` (the ``int8-sparse`` form: the sparse kernels asked
+    for): taken wherever it is smaller than dense int8, even where a bitmask would be
+    smaller still, since only it makes the runtime skip the zero blocks.
     """
     if isinstance(t, QTensor):
         q = np.ascontiguousarray(t.q, dtype=np.int8)
         scale = np.ascontiguousarray(t.scale, dtype=np.float32)
         int4 = _fits_int4(q)
         tail: list[Entry] = [(f"{name}.scale", DTYPE_F32, scale, scale.shape)]
-        if allow_csr and q.shape[1] <= 65536 * SPARSE_BLOCK and _sparse_pays(q):
-            # asked for the runtime's sparse kernels: the block form wherever it beats dense int8
+        block_form: list[Entry] = []
+        if blocks != "no" and q.shape[1] <= 65536 * SPARSE_BLOCK and _sparse_pays(q):
             rowptr, bcol, values = block_csr(q)
-            return [(name, DTYPE_I8_SPARSE, values, q.shape), (f"{name}.rowptr", DTYPE_I32, rowptr, rowptr.shape),
-                    (f"{name}.bcol", DTYPE_U16, bcol, bcol.shape)] + tail
-        candidates = [[(name, DTYPE_I4, pack_nibbles(q), q.shape)] if int4 else [(name, DTYPE_I8, q, q.shape)],
-                      _masked(name, q, DTYPE_I4_MASKED if int4 else DTYPE_I8_MASKED)]
+            block_form = [(name, DTYPE_I8_SPARSE, values, q.shape), (f"{name}.rowptr", DTYPE_I32, rowptr,
+                          rowptr.shape), (f"{name}.bcol", DTYPE_U16, bcol, bcol.shape)]
+            if blocks == "prefer":  # the block form wherever it beats dense int8
+                return block_form + tail
+        candidates = [[(name, DTYPE_I4, pack_nibbles(q), q.shape)] if int4 else [(name, DTYPE_I8, q, q.shape)]]
+        candidates += [block_form] if block_form else []  # before the bitmask: ties go to what runs faster
+        candidates.append(_masked(name, q, DTYPE_I4_MASKED if int4 else DTYPE_I8_MASKED))
     else:
         w = np.ascontiguousarray(t, dtype=np.float32)
         candidates = [[(name, DTYPE_F32, w, w.shape)], _masked(name, w, DTYPE_F32_MASKED)]
@@ -555,7 +559,8 @@ def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
         >>> rounds_float_weights(spec, "fp32"), rounds_float_weights(spec, "int8")
         (False, True)
     """
-    return weights != "fp32" and any(isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
+    return weights in ("int8", "int8-sparse", "int4") and any(
+        isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
 
 
 def _as_tensor(t: Tensor, bits: int) -> Tensor:
@@ -577,7 +582,11 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     are packed two per byte.
 
     Args:
-        weights: ``fp32`` keeps float matrices as they are; ``int8`` / ``int4``
+        weights: ``auto`` (what export uses by default) keeps every matrix as the
+            model has it -- float, or its own int8 / int4 codes -- and offers each
+            the (1, 4)-block form too, so the file is the smallest that computes
+            exactly what the model computes; ``fp32`` keeps float matrices as they
+            are; ``int8`` / ``int4``
             quantize every float weight matrix (and the embedding, unless
             ``quantize_embedding=False``) per row to 8 / 4 bits; ``int8-sparse``
             quantizes as ``int8`` and also offers each recurrent and head matrix the
@@ -588,8 +597,8 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     if weights not in WEIGHT_FORMS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
     spec.validate()
-    quant = {"fp32": 0, "int4": 4}.get(weights, 8)
-    sparse = weights == "int8-sparse"
+    quant = {"auto": 0, "fp32": 0, "int4": 4}.get(weights, 8)
+    blocks = {"int8-sparse": "prefer", "auto": "smallest"}.get(weights, "no")
     tensors: list[tuple[str, Tensor]] = []
     for k, layer in enumerate(spec.layers):
         for d, t in enumerate(layer.directions):
@@ -614,7 +623,8 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
         expanded += [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
     for name, t in expanded:
         if isinstance(t, QTensor) or (isinstance(t, np.ndarray) and t.ndim == 2):
-            flat += _encode_matrix(name, t, allow_csr=sparse and not name.startswith("emb"))
+            # the embedding table is looked up row by row, never multiplied: no block form
+            flat += _encode_matrix(name, t, "no" if name.startswith("emb") else blocks)
         else:
             flat.append((name, DTYPE_F32, t, t.shape))
     version = max([_DTYPE_VERSION[f[1]] for f in flat] + [3 if any(l.cell == "fastgrnn" for l in spec.layers) else 1])
@@ -656,10 +666,11 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
 
 
 def default_weights(spec: ModelSpec, weights: str | None = None) -> str:
-    """The weight form ``export --format lsl`` uses: ``weights`` when given; else a
-    quantized model keeps its codes (``int8``: int4 codes are still packed two per
-    byte) and a float model stays ``fp32``."""
-    return weights or ("int8" if has_int8(spec) else "fp32")
+    """The weight form ``export --format lsl`` uses: ``weights`` when given, else
+    ``auto`` (every matrix as the model has it, float or its own codes, in its
+    smallest form)."""
+    del spec  # the choice no longer depends on the model; kept for callers
+    return weights or "auto"
 
 
 def spec_from_run(run_dir: str | Path) -> ModelSpec:
