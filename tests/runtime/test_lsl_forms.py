@@ -219,3 +219,31 @@ def test_auto_takes_the_smallest_form_of_each_matrix(sparsity):
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+
+
+def test_the_python_reader_answers_corrupt_v3_files_with_format_errors():
+    """Byte flips anywhere in a file holding int4, bitmask, low-rank and FastGRNN parts:
+    read_lsl either reads it or raises LslFormatError, never another exception."""
+    from lstmlite.compress.embedding import EmbeddingLowRankConfig
+    from lstmlite.compress.targets import recurrent_weight_filter
+
+    torch.manual_seed(12)
+    model = LanguageModel(vocab_size=30, embed_dim=8, hidden_size=16, cell="fastgrnn",
+                          rnn_options={"urank": 4}).eval()
+    compress_(model, EmbeddingLowRankConfig(rank=3))
+    compress_(model, MagnitudePruneConfig(sparsity=0.7), filter=recurrent_weight_filter())
+    compress_(model, WeightQuantConfig(bits=4))
+    blob = write_lsl(spec_from_module(model), weights="auto")
+    read_lsl(blob)
+    rng = np.random.default_rng(13)
+    outcomes = {"read": 0, "refused": 0}
+    for _ in range(400):
+        bad = bytearray(blob)
+        for pos in rng.integers(0, len(bad), size=rng.integers(1, 4)):
+            bad[pos] ^= 1 << int(rng.integers(0, 8))
+        try:
+            read_lsl(bytes(bad))
+            outcomes["read"] += 1
+        except rt.LslFormatError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0
