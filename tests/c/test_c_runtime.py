@@ -73,7 +73,7 @@ def lsl_file(tmp_path_factory) -> Path:
                        rnn_options={"urank": 4}).eval()
     compress_(fg, EmbeddingLowRankConfig(rank=3))
     compress_(fg, MagnitudePruneConfig(sparsity=0.7), filter=recurrent_weight_filter())
-    compress_(fg, WeightQuantConfig(bits=4))
+    compress_(fg, WeightQuantConfig(bits=4, scale_bits=16))  # fp16 scales in the file
     write_lsl(spec_from_module(fg), weights="auto", path=folder / "v3.lsl")
     gru = SequenceClassifier(input_size=10, hidden_size=24, n_classes=5, cell="gru").eval()
     compress_(gru, MagnitudePruneConfig(sparsity=0.8), filter=recurrent_weight_filter())

@@ -247,3 +247,32 @@ def test_the_python_reader_answers_corrupt_v3_files_with_format_errors():
         except rt.LslFormatError:
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0
+
+
+def test_vectors_exact_in_half_precision_are_stored_as_fp16():
+    """Scales rounded to float16 by compress (scale_bits=16) take 2 bytes each in the
+    file, and the loader's half-to-float conversion is exact, subnormals included."""
+    torch.manual_seed(14)
+    model = SequenceClassifier(input_size=6, hidden_size=16, n_classes=3).eval()
+    compress_(model, WeightQuantConfig(bits=4, scale_bits=16))
+    blob = write_lsl(spec_from_module(model), weights="auto")
+    rows = {r["name"]: r for r in describe_lsl(blob)}
+    assert rows["l0.0.w_hh.scale"]["dtype"] == "fp16 (exact)" and rows["l0.0.w_hh.scale"]["data"] == 2 * 64
+    assert rows["l0.0.b_hh"]["dtype"] == "fp32"  # trained-looking biases are not exact halves
+    x = np.random.default_rng(15).standard_normal((2, 6, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+    # a head that only adds its bias: the output is the bias, bit for bit
+    from lstmlite.export.lsl import spec_from_state_dict
+
+    special = np.array([2.0 ** -24, -(2.0 ** -20), 65504.0, 0.0, -1.5, 3.0 ** -1], np.float32)
+    special[-1] = np.float16(special[-1])  # an ordinary half value
+    gru = torch.nn.GRU(2, 4, batch_first=True)
+    spec = spec_from_state_dict(gru.state_dict(), head_weight=np.zeros((6, 4), np.float32), head_bias=special,
+                                head_mode="last")
+    blob = write_lsl(spec)
+    assert {r["name"]: r["dtype"] for r in describe_lsl(blob)}["head.b"] == "fp16 (exact)"
+    out = rt.Engine(blob).run(np.zeros((1, 3, 2), np.float32))
+    np.testing.assert_array_equal(out[0], special)
+    np.testing.assert_array_equal(read_lsl(blob).head_bias, special)

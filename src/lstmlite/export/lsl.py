@@ -29,7 +29,7 @@ import numpy as np
 from ..runtime.lsl import (  # noqa: F401  (the format, shared with the reader)
     _DTYPE_VERSION, _FILE_DTYPES, _HEADER, _LAYER, _TENSOR, ALIGN, CELL_CODES, DENSE_FILE_VERSION, DTYPE_F32,
     DTYPE_I4, DTYPE_I4_MASKED, DTYPE_I8, DTYPE_I8_MASKED, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U8, DTYPE_U16,
-    DTYPE_F32_MASKED, FILE_VERSION, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES,
+    DTYPE_F16, DTYPE_F32_MASKED, FILE_VERSION, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES,
     NONLINEARITY_CODES, POOL_CODES, SPARSE_BLOCK, TENSOR_RECORD, WEIGHT_FORMS, LayerSpec, LowRankTensor,
     ModelSpec, QTensor, Tensor, _align, _rows, read_lsl,
 )
@@ -175,7 +175,7 @@ def _encode_matrix(name: str, t: Any, blocks: str = "no") -> list[Entry]:
         q = np.ascontiguousarray(t.q, dtype=np.int8)
         scale = np.ascontiguousarray(t.scale, dtype=np.float32)
         int4 = _fits_int4(q)
-        tail: list[Entry] = [(f"{name}.scale", DTYPE_F32, scale, scale.shape)]
+        tail: list[Entry] = [_vector(f"{name}.scale", scale)]
         block_form: list[Entry] = []
         if blocks != "no" and q.shape[1] <= 65536 * SPARSE_BLOCK and _sparse_pays(q):
             rowptr, bcol, values = block_csr(q)
@@ -191,6 +191,16 @@ def _encode_matrix(name: str, t: Any, blocks: str = "no") -> list[Entry]:
         candidates = [[(name, DTYPE_F32, w, w.shape)], _masked(name, w, DTYPE_F32_MASKED)]
         tail = []
     return min(candidates, key=_stored_bytes) + tail
+
+
+def _vector(name: str, values: np.ndarray) -> Entry:
+    """A 1-D float tensor: IEEE half when every value survives the round trip exactly
+    (scales quantized with ``scale_bits=16``, say), else float32."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    half = values.astype(np.float16)
+    if np.all(np.isfinite(half)) and np.array_equal(half.astype(np.float32), values):
+        return (name, DTYPE_F16, half, values.shape)
+    return (name, DTYPE_F32, values, values.shape)
 
 
 def _np(t: Any) -> np.ndarray:
@@ -626,7 +636,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             # the embedding table is looked up row by row, never multiplied: no block form
             flat += _encode_matrix(name, t, "no" if name.startswith("emb") else blocks)
         else:
-            flat.append((name, DTYPE_F32, t, t.shape))
+            flat.append(_vector(name, t))
     version = max([_DTYPE_VERSION[f[1]] for f in flat] + [3 if any(l.cell == "fastgrnn" for l in spec.layers) else 1])
 
     meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
