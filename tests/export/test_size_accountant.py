@@ -86,3 +86,16 @@ def test_eval_sizes_lists_the_file_tensor_by_tensor(run_dir, capsys):
     out = capsys.readouterr().out
     size = load_run(run_dir).metrics["size_bytes"]
     assert "l0.0.w_ih" in out and f"{size:,} B" in out
+
+
+def test_a_model_without_a_file_says_its_size_is_an_estimate(tmp_path, capsys):
+    from lstmlite.compress import size_bytes
+    from lstmlite.nn import SequenceClassifier
+
+    model = SequenceClassifier(input_size=8, hidden_size=16, n_classes=3, cell="glstm", rnn_options={"groups": 2})
+    metrics = model_metrics(model)
+    assert metrics["size_basis"] == "estimate" and metrics["size_bytes"] == size_bytes(model)
+    run = save_run(tmp_path / "glstm", model, {"task": "classify"}, metrics=metrics)
+    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GroupedLSTM" in err[0] and "nearest exportable form" in err[0]
