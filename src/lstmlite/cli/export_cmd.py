@@ -1,7 +1,7 @@
 """``lstmlite export RUN --format onnx|lsl --out DIR``: a run dir → a deployable artefact.
 
 ONNX goes through :func:`lstmlite.export.onnx.export_onnx`, the native runtime's
-``.lsl`` file through :func:`lstmlite.runtime.export_lsl`; each artefact is run
+``.lsl`` file through :func:`lstmlite.export.lsl.export_lsl`; each artefact is run
 against the model it came from before the command reports success.
 """
 
