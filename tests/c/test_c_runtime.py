@@ -77,6 +77,7 @@ def lsl_file(tmp_path_factory) -> Path:
     write_lsl(spec_from_module(fg), weights="auto", path=folder / "v3.lsl")
     gru = SequenceClassifier(input_size=10, hidden_size=24, n_classes=5, cell="gru").eval()
     compress_(gru, MagnitudePruneConfig(sparsity=0.8), filter=recurrent_weight_filter())
+    compress_(gru, WeightQuantConfig(bits=8, granularity="per_tensor"), filter=recurrent_weight_filter())
     compress_(gru, LowRankConfig(rank=2), filter=lambda fqn, module, name: fqn == "head" and name == "weight")
     write_lsl(spec_from_module(gru), weights="auto", path=folder / "masked.lsl")
     return path

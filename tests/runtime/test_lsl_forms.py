@@ -276,3 +276,21 @@ def test_vectors_exact_in_half_precision_are_stored_as_fp16():
     out = rt.Engine(blob).run(np.zeros((1, 3, 2), np.float32))
     np.testing.assert_array_equal(out[0], special)
     np.testing.assert_array_equal(read_lsl(blob).head_bias, special)
+
+
+def test_per_tensor_scales_are_stored_once():
+    """A model quantized per tensor stores one scale per matrix (embedding included);
+    both readers give it to every row."""
+    torch.manual_seed(16)
+    model = LanguageModel(vocab_size=40, embed_dim=8, hidden_size=16).eval()
+    compress_(model, WeightQuantConfig(bits=4, granularity="per_tensor"))
+    blob = write_lsl(spec_from_module(model), weights="auto")
+    rows = {r["name"]: r for r in describe_lsl(blob)}
+    for name in ("l0.0.w_ih", "l0.0.w_hh", "head.w", "emb"):
+        assert rows[f"{name}.scale"]["shape"] == [1], name
+    back = read_lsl(blob).layers[0].directions[0]["w_hh"]
+    assert back.scale.shape == (64,) and np.all(back.scale == back.scale[0])
+    tokens = np.random.default_rng(17).integers(0, 40, (2, 6))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(tokens))[0].numpy()
+    assert rel_err(rt.Engine(blob).run(tokens), ref) < 1e-5

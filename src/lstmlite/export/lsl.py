@@ -175,7 +175,8 @@ def _encode_matrix(name: str, t: Any, blocks: str = "no") -> list[Entry]:
         q = np.ascontiguousarray(t.q, dtype=np.int8)
         scale = np.ascontiguousarray(t.scale, dtype=np.float32)
         int4 = _fits_int4(q)
-        tail: list[Entry] = [_vector(f"{name}.scale", scale)]
+        # one value when every row shares it (a matrix quantized per tensor)
+        tail: list[Entry] = [_vector(f"{name}.scale", scale[:1] if np.all(scale == scale[0]) else scale)]
         block_form: list[Entry] = []
         if blocks != "no" and q.shape[1] <= 65536 * SPARSE_BLOCK and _sparse_pays(q):
             rowptr, bcol, values = block_csr(q)
@@ -637,7 +638,10 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             flat += _encode_matrix(name, t, "no" if name.startswith("emb") else blocks)
         else:
             flat.append(_vector(name, t))
-    version = max([_DTYPE_VERSION[f[1]] for f in flat] + [3 if any(l.cell == "fastgrnn" for l in spec.layers) else 1])
+    dims = {n: shape for n, _, _, shape in flat}
+    shared_scale = any(n.endswith(".scale") and shape == (1,) and dims[n[:-6]][0] > 1 for n, shape in dims.items())
+    version = max([_DTYPE_VERSION[f[1]] for f in flat]
+                  + [3 if shared_scale or any(l.cell == "fastgrnn" for l in spec.layers) else 1])
 
     meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
     layer_off = HEADER_BYTES

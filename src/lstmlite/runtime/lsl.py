@@ -393,9 +393,11 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
         if name not in arrays:
             raise LslFormatError(f"tensor {name} is missing")
         if arrays[name].dtype == np.int8:
-            if f"{name}.scale" not in arrays:
-                raise LslFormatError(f"int8 tensor {name} has no {name}.scale")
-            return QTensor(arrays[name], arrays[f"{name}.scale"])
+            scale = arrays.get(f"{name}.scale")
+            rows = arrays[name].shape[0]
+            if scale is None or scale.ndim != 1 or len(scale) not in (rows, 1) or (len(scale) < rows and version < 3):
+                raise LslFormatError(f"int8 tensor {name} has no {rows} (or, from version 3, one) {name}.scale")
+            return QTensor(arrays[name], np.ascontiguousarray(np.broadcast_to(scale, (rows,)), np.float32))
         return arrays[name]
 
     cells = {v: k for k, v in CELL_CODES.items()}

@@ -185,16 +185,27 @@ static void read_floats(const tensor_view *t, float *dst, size_t n) {
     for (i = 0; i < n; ++i) dst[i] = float_at(t, i);
 }
 
-/* The per-row scales "NAME.scale" of an int8 matrix, checked. */
+/* The scales "NAME.scale" of an int8 matrix, checked: one per row, or (version 3 on)
+ * one for every row (a matrix quantized per tensor). */
 static int find_scale(const file_view *v, const char *name, int32_t rows, tensor_view *s) {
     char sname[NAME_BYTES + 8];
     int rc;
     sprintf(sname, "%s.scale", name);
     rc = find(v, sname, s);
     if (rc < 0) return rc;
-    if (rc == 0 || (s->dtype != LSL_F32 && s->dtype != LSL_FILE_F16) || s->ndim != 1 || s->dims[0] != (uint32_t)rows)
-        return LSL_ERR_FORMAT;
+    if (rc == 0 || (s->dtype != LSL_F32 && s->dtype != LSL_FILE_F16) || s->ndim != 1) return LSL_ERR_FORMAT;
+    if (s->dims[0] != (uint32_t)rows && !(s->dims[0] == 1 && v->version >= 3)) return LSL_ERR_FORMAT;
     return LSL_OK;
+}
+
+/* The scale of each of `rows` rows into dst (one stored value serves every row). */
+static void read_scales(const tensor_view *s, float *dst, size_t rows) {
+    size_t i;
+    if (s->dims[0] == rows) {
+        read_floats(s, dst, rows);
+        return;
+    }
+    for (i = 0; i < rows; ++i) dst[i] = float_at(s, 0);
 }
 
 /* A block-sparse matrix: values tensor t (rows x cols logical), NAME.rowptr, NAME.bcol
@@ -232,7 +243,7 @@ static int load_sparse(const file_view *v, lsl_arena *a, const char *name, const
     scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
     if (!a->base) return LSL_OK; /* sizing pass */
     if (!buf || !scale) return LSL_ERR_BUFFER;
-    read_floats(&s, scale, (size_t)rows);
+    read_scales(&s, scale, (size_t)rows);
     rc = lsl_sparse_pack_csr(m, rows, cols, act, &csr, (const int8_t *)t->data, scale, buf, bytes);
     return rc == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
 }
@@ -331,7 +342,7 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     if (!a->base) return LSL_OK; /* sizing pass */
     if (!buf || !src || (kind && t.dtype != LSL_I8 && !codes)) return LSL_ERR_BUFFER;
     if (kind) {
-        read_floats(&s, src, (size_t)rows);
+        read_scales(&s, src, (size_t)rows);
         if (codes && (rc = expand(v, name, &t, rows, cols, codes, NULL)) != LSL_OK) return rc;
         rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, codes ? (const void *)codes : (const void *)t.data, src, buf,
                              bytes);
@@ -403,7 +414,7 @@ static int load_floats(const file_view *v, lsl_arena *a, const char *name, uint3
     if ((rc = expand(v, name, &t, (int32_t)t.dims[0], (int32_t)t.dims[1], codes, kind ? NULL : vals)) != LSL_OK)
         return rc;
     for (i = 0; kind && i < n; ++i) {
-        vals[i] = (float)codes[i] * float_at(&s, i / t.dims[1]);
+        vals[i] = (float)codes[i] * float_at(&s, s.dims[0] == 1 ? 0 : i / t.dims[1]);
     }
     *out = vals;
     return LSL_OK;
@@ -540,7 +551,15 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
                        LSL_OK)
             return rc;
         e.table = tab;
-        if (kind && (rc = load_vector(&v, &a, "emb.scale", e.num, &e.scale)) != LSL_OK) return rc;
+        if (kind) { /* per-row scales, or one for all rows */
+            tensor_view es;
+            float *sc;
+            if ((rc = find_scale(&v, "emb", e.num, &es)) != LSL_OK) return rc;
+            sc = (float *)lsl_take(&a, lsl_fl((size_t)e.num));
+            if (a.base && !sc) return LSL_ERR_BUFFER;
+            if (sc) read_scales(&es, sc, (size_t)e.num);
+            e.scale = sc;
+        }
         if (a.base && !e.table) return LSL_ERR_BUFFER;
         if (model) model->embedding = e;
     } else if ((rc = find(&v, "emb.v", &t)) != 0) {
