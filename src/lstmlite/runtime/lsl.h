@@ -376,7 +376,8 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  *                bit i % 8 of byte i / 8 is set; bits past rows * cols are zero.
  *                Codes keep NAME.scale. The embedding "emb" may be stored these ways too.
  * and any 1-D float tensor (scales, biases) as LSL_FILE_F16 (12): IEEE half, used only
- * when every value is exactly representable, so the loader's float32 is the same.
+ * when every value is exactly representable, so the loader's float32 is the same; and
+ * NAME.scale may hold one value for every row (a matrix quantized per tensor).
  * A writer uses the oldest version its tensors allow (1: fp32 / int8 dense; 2: block
  * sparse; 3: int4 or bitmask), so older readers keep reading what they can; this
  * reader takes versions 1 to 3.
