@@ -13,7 +13,8 @@ Rows: ``metric`` is the mean over seeds (test split unless said), ``metric_std``
 sample std, ``size_bytes`` the LARGEST deployable size over the seeds (so a size bound
 holds for every seed) -- the byte count of the ``.lsl`` file ``export --format lsl``
 writes (:func:`lstmlite.export.size.account`; ``storage_estimate_bytes`` beside it is
-the per-tensor estimate of :func:`lstmlite.compress.size_bytes`), ``baseline_metric`` / ``baseline_size_bytes`` those of the fp32
+the per-tensor estimate of :func:`lstmlite.compress.size_bytes`), ``baseline_metric`` /
+``baseline_size_bytes`` those of the fp32
 model each compressed model came from (same seed, same run), ``delta_vs_baseline`` the
 mean of the per-seed differences metric − baseline_metric.
 """

@@ -63,7 +63,8 @@ _DTYPE_VERSION = {DTYPE_F32: 1, DTYPE_I8: 1, DTYPE_I8_SPARSE: 2, DTYPE_I32: 2, D
                   DTYPE_U8: 3, DTYPE_F32_MASKED: 3, DTYPE_I8_MASKED: 3, DTYPE_I4_MASKED: 3, DTYPE_F16: 3}
 #: what each dtype stores, for per-tensor listings (describe_lsl)
 DTYPE_NAMES = {DTYPE_F32: "fp32", DTYPE_I8: "int8", DTYPE_I8_SPARSE: "int8 block-sparse", DTYPE_I32: "int32 index",
-               DTYPE_U16: "uint16 index", DTYPE_I4: "int4", DTYPE_U8: "bitmask", DTYPE_F32_MASKED: "fp32 bitmask-sparse",
+               DTYPE_U16: "uint16 index", DTYPE_I4: "int4", DTYPE_U8: "bitmask",
+               DTYPE_F32_MASKED: "fp32 bitmask-sparse",
                DTYPE_I8_MASKED: "int8 bitmask-sparse", DTYPE_I4_MASKED: "int4 bitmask-sparse",
                DTYPE_F16: "fp16 (exact)"}
 _MASKED_CODES = {DTYPE_F32_MASKED, DTYPE_I8_MASKED, DTYPE_I4_MASKED}

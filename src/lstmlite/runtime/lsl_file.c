@@ -547,9 +547,10 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         n = (size_t)e.num * (size_t)e.dim;
         /* int4 and bitmask tables are expanded to int8 codes / floats (one row per token) */
         tab = lsl_take(&a, kind ? n : lsl_fl(n));
-        if (tab && (rc = expand(&v, "emb", &t, e.num, e.dim, kind ? (int8_t *)tab : NULL, kind ? NULL : (float *)tab)) !=
-                       LSL_OK)
-            return rc;
+        if (tab) {
+            rc = expand(&v, "emb", &t, e.num, e.dim, kind ? (int8_t *)tab : NULL, kind ? NULL : (float *)tab);
+            if (rc != LSL_OK) return rc;
+        }
         e.table = tab;
         if (kind) { /* per-row scales, or one for all rows */
             tensor_view es;
