@@ -10,6 +10,7 @@ from compress). :func:`lstmlite.export.size.account` sizes models through it.
 
 Example:
     >>> import torch
+    >>> from lstmlite.runtime.lsl import read_lsl
     >>> lstm = torch.nn.LSTM(4, 8, batch_first=True)
     >>> spec = spec_from_module(lstm)
     >>> blob = write_lsl(spec, weights="int8")
@@ -26,12 +27,11 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
-from ..runtime.lsl import (  # noqa: F401  (the format, shared with the reader)
-    _DTYPE_VERSION, _FILE_DTYPES, _HEADER, _LAYER, _TENSOR, ALIGN, CELL_CODES, DENSE_FILE_VERSION, DTYPE_F32,
-    DTYPE_I4, DTYPE_I4_MASKED, DTYPE_I8, DTYPE_I8_MASKED, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U8, DTYPE_U16,
-    DTYPE_F16, DTYPE_F32_MASKED, FILE_VERSION, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES,
-    NONLINEARITY_CODES, POOL_CODES, SPARSE_BLOCK, TENSOR_RECORD, WEIGHT_FORMS, LayerSpec, LowRankTensor,
-    ModelSpec, QTensor, Tensor, _align, _rows, read_lsl,
+from ..runtime.lsl import (  # the format, shared with the reader
+    _DTYPE_VERSION, _FILE_DTYPES, _HEADER, _LAYER, _TENSOR, ALIGN, CELL_CODES, DTYPE_F16, DTYPE_F32,
+    DTYPE_F32_MASKED, DTYPE_I4, DTYPE_I4_MASKED, DTYPE_I8, DTYPE_I8_MASKED, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U8,
+    DTYPE_U16, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES, NONLINEARITY_CODES, POOL_CODES,
+    SPARSE_BLOCK, TENSOR_RECORD, WEIGHT_FORMS, LayerSpec, LowRankTensor, ModelSpec, QTensor, Tensor, _align,
 )
 
 __all__ = [
