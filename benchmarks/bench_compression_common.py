@@ -11,7 +11,10 @@
 
 Rows: ``metric`` is the mean over seeds (test split unless said), ``metric_std`` the
 sample std, ``size_bytes`` the LARGEST deployable size over the seeds (so a size bound
-holds for every seed), ``baseline_metric`` / ``baseline_size_bytes`` those of the fp32
+holds for every seed) -- the byte count of the ``.lsl`` file ``export --format lsl``
+writes (:func:`lstmlite.export.size.account`; ``storage_estimate_bytes`` beside it is
+the per-tensor estimate of :func:`lstmlite.compress.size_bytes`), ``baseline_metric`` /
+``baseline_size_bytes`` those of the fp32
 model each compressed model came from (same seed, same run), ``delta_vs_baseline`` the
 mean of the per-seed differences metric − baseline_metric.
 """
@@ -29,6 +32,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstmlite.compress import size_bytes
+from lstmlite.export.size import account
 from lstmlite.io import nonzero_params
 from lstmlite.train import evaluate
 from lstmlite.train.trainer import iterate_batches
@@ -179,9 +183,16 @@ def measure(model: nn.Module, data: Any, split: str = "test") -> dict[str, Any]:
         if split != "val" else float(result[name]),
         "params": int(model.params()) if hasattr(model, "params") else sum(p.numel() for p in model.parameters()),
         "nonzero_params": int(nonzero_params(model)),
-        "size_bytes": int(size_bytes(model)),
-        "macs_per_step": int(model.macs_per_step()) if hasattr(model, "macs_per_step") else None,
+        **_deployed(model),
     }
+
+
+def _deployed(model: nn.Module) -> dict[str, Any]:
+    """size_bytes (the .lsl file's bytes), size_basis, macs_per_step (what the runtime
+    executes) and the per-tensor storage estimate, for one model."""
+    deployed = account(model)
+    return {"size_bytes": deployed.size_bytes, "size_basis": deployed.basis,
+            "storage_estimate_bytes": int(size_bytes(model)), "macs_per_step": deployed.macs_per_step}
 
 
 def summarise(dataset: str, method: str, model_desc: Any, per_seed: list[dict[str, Any]],
@@ -204,6 +215,7 @@ def summarise(dataset: str, method: str, model_desc: Any, per_seed: list[dict[st
         "params": per_seed[-1]["params"],
         "nonzero_params": round(statistics.mean(r["nonzero_params"] for r in per_seed)),
         "size_bytes": size,
+        "size_basis": per_seed[-1].get("size_basis", "estimate"),
         "macs_per_step": per_seed[-1]["macs_per_step"],
         "baseline_metric": statistics.mean(base),
         "baseline_size_bytes": base_size,

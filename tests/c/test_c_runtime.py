@@ -37,7 +37,8 @@ def test_header_compiles_standalone(tmp_path, header):
 @pytest.fixture(scope="module")
 def lsl_file(tmp_path_factory) -> Path:
     """A two-layer int8 LSTM classifier with embedding and head, as a .lsl file; beside
-    it sparse.lsl (int8-sparse LSTM) and lowrank.lsl (int8 low-rank classifier)."""
+    it sparse.lsl (int8-sparse LSTM), lowrank.lsl (int8 low-rank classifier) and the
+    version-3 forms: v3.lsl and masked.lsl."""
     torch = pytest.importorskip("torch")
     from lstmlite.runtime.lsl import spec_from_state_dict, write_lsl
 
@@ -61,6 +62,24 @@ def lsl_file(tmp_path_factory) -> Path:
     compress_(low, LowRankConfig(rank=4))
     compress_(low, WeightQuantConfig(bits=8))
     write_lsl(spec_from_module(low), path=folder / "lowrank.lsl")
+    # version 3: FastGRNN (own low-rank U), pruned int4 codes (bitmask), low-rank int4
+    # embedding; and fp32 bitmask-sparse GRU matrices with a low-rank head
+    from lstmlite.compress import MagnitudePruneConfig
+    from lstmlite.compress.embedding import EmbeddingLowRankConfig
+    from lstmlite.compress.targets import recurrent_weight_filter
+    from lstmlite.nn import LanguageModel
+
+    fg = LanguageModel(vocab_size=30, embed_dim=8, hidden_size=16, cell="fastgrnn", num_layers=2,
+                       rnn_options={"urank": 4}).eval()
+    compress_(fg, EmbeddingLowRankConfig(rank=3))
+    compress_(fg, MagnitudePruneConfig(sparsity=0.7), filter=recurrent_weight_filter())
+    compress_(fg, WeightQuantConfig(bits=4, scale_bits=16))  # fp16 scales in the file
+    write_lsl(spec_from_module(fg), weights="auto", path=folder / "v3.lsl")
+    gru = SequenceClassifier(input_size=10, hidden_size=24, n_classes=5, cell="gru").eval()
+    compress_(gru, MagnitudePruneConfig(sparsity=0.8), filter=recurrent_weight_filter())
+    compress_(gru, WeightQuantConfig(bits=8, granularity="per_tensor"), filter=recurrent_weight_filter())
+    compress_(gru, LowRankConfig(rank=2), filter=lambda fqn, module, name: fqn == "head" and name == "weight")
+    write_lsl(spec_from_module(gru), weights="auto", path=folder / "masked.lsl")
     return path
 
 
@@ -69,7 +88,7 @@ def _build_and_run(tmp_path: Path, flags: list[str], lsl_file: Path) -> subproce
     sources = [str(ROOT / "tests" / "c" / "test_core.c"), *map(str, CORE_SOURCES)]
     result = _gcc([*STRICT, *flags, "-I", str(RUNTIME), *sources, "-lm", "-o", str(exe)], tmp_path)
     assert result.returncode == 0, result.stderr
-    files = [str(lsl_file), str(lsl_file.parent / "sparse.lsl"), str(lsl_file.parent / "lowrank.lsl")]
+    files = [str(lsl_file)] + [str(lsl_file.parent / n) for n in ("sparse.lsl", "lowrank.lsl", "v3.lsl", "masked.lsl")]
     return subprocess.run([str(exe), *files], capture_output=True, text=True, timeout=600)
 
 

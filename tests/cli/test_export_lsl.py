@@ -69,9 +69,10 @@ def test_an_export_that_differs_from_its_model_is_removed_and_fails(tmp_path, mo
     assert "at export" in capsys.readouterr().out
 
 
-def test_a_partly_quantized_run_reports_the_rounding_of_its_float_matrices(tmp_path, capsys):
-    """Recurrent weights quantized, embedding and head float: the default int8 export
-    rounds those two, so the difference is reported, not held to the tolerance."""
+def test_a_partly_quantized_run_exports_exactly_and_reports_rounding_when_asked(tmp_path, capsys):
+    """Recurrent weights quantized, embedding and head float: the default (auto)
+    export keeps each as the model has it, so the file is exact and held to the
+    tolerance; --weights int8 rounds the float two, which is reported, not enforced."""
     from lstmlite.compress import WeightQuantConfig, compress_, compression_state
     from lstmlite.compress.targets import recurrent_weight_filter
     from lstmlite.nn import LanguageModel
@@ -81,6 +82,9 @@ def test_a_partly_quantized_run_reports_the_rounding_of_its_float_matrices(tmp_p
     compress_(model, WeightQuantConfig(bits=8), filter=recurrent_weight_filter())
     run = save_run(tmp_path / "run", model, {"task": "lm", "compression": compression_state(model)})
     assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "at export" not in out  # exact: held to --tolerance
+    listing = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith(("emb ", "l0.0.w_hh "))}
+    assert listing == {"emb": "fp32", "l0.0.w_hh": "int8"}
+    assert main(["export", str(run), "--format", "lsl", "--weights", "int8", "--out", str(tmp_path / "b")]) == 0
     assert "at export" in capsys.readouterr().out
-    assert main(["export", str(run), "--format", "lsl", "--weights", "fp32", "--out", str(tmp_path / "b")]) == 0
-    assert "at export" not in capsys.readouterr().out  # exact: held to --tolerance

@@ -6,18 +6,25 @@ The oracle is the exported file on disk (``stat().st_size``), written by the CLI
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from lstmlite.cli.main import main
 from lstmlite.compress import LowRankConfig, MagnitudePruneConfig, WeightQuantConfig, compress_, compression_state
-from lstmlite.compress.recipe import apply_recipe
+from lstmlite.compress.recipe import apply_recipe, list_recipes, load_recipe
 from lstmlite.io import load_run, save_run
 from lstmlite.train import evaluate_run, fit
 from lstmlite.train.run import model_metrics
 
 CELLS = ["lstm", "gru", "fastgrnn"]
-RECIPES = ["int8", "prune-agp-80", "shrink", "tiny"]
+RECIPES = list_recipes()  # every shipped recipe, whatever ships
+#: steps that only apply to token input (they run on a small text run instead of digits)
+TOKEN_STEPS = {"vocab_prune", "embedding_quant", "embedding_low_rank"}
+
+
+def _methods(recipe: str) -> set:
+    return {step.method for step in load_recipe(recipe).steps}
 FORMS = {
     "fp32": [],
     "int8": [WeightQuantConfig(bits=8)],
@@ -38,6 +45,23 @@ def run_dir(request, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def text_runs(tmp_path_factory):
+    """cell -> a token-input classifier run on a small CSV (for the token-only recipes)."""
+    root = tmp_path_factory.mktemp("text")
+    rng = np.random.default_rng(0)
+    words = {"pos": ["good", "great", "fine", "nice", "fun"], "neg": ["bad", "awful", "poor", "sad", "dull"]}
+    rows = [(" ".join(rng.choice(words[label], 4)) + " movie", label) for label in ["pos", "neg"] * 60]
+    (root / "train.csv").write_text("text,label\n" + "\n".join(f"{t},{l}" for t, l in rows) + "\n")
+    runs = {}
+    for cell in CELLS:
+        torch.manual_seed(0)
+        runs[cell] = fit({"data": {"source": str(root / "train.csv"), "task": "classify"},
+                          "model": {"embed_dim": 8, "hidden_size": 8, "cell": cell},
+                          "train": {"epochs": 1, "batch_size": 16}}, root / cell, progress=False).path
+    return runs
+
+
 def _exported_bytes(run, tmp_path, capsys) -> int:
     out = tmp_path / "export" / "model.lsl"
     assert main(["export", str(run), "--format", "lsl", "--out", str(out)]) == 0
@@ -53,9 +77,12 @@ def test_a_trained_run_is_its_exported_file(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_every_shipped_recipe_reports_its_exported_file(run_dir, tmp_path, capsys, recipe):
-    if run_dir.name == "fastgrnn" and recipe in ("shrink", "tiny"):
-        pytest.skip("hidden-unit pruning (these recipes' step) takes LSTM / GRU layers only")
+def test_every_shipped_recipe_reports_its_exported_file(request, run_dir, tmp_path, capsys, recipe):
+    cell = run_dir.name
+    if cell == "fastgrnn" and "hidden_unit_prune" in _methods(recipe):
+        pytest.skip("hidden-unit pruning takes LSTM / GRU layers only")
+    if _methods(recipe) & TOKEN_STEPS:
+        run_dir = request.getfixturevalue("text_runs")[cell]  # built only when a recipe needs it
     result = apply_recipe(run_dir, recipe, tmp_path / recipe, max_epochs=0, progress=False)
     size = _exported_bytes(result.path, tmp_path, capsys)
     assert result.metrics["size_bytes"] == size
@@ -86,3 +113,16 @@ def test_eval_sizes_lists_the_file_tensor_by_tensor(run_dir, capsys):
     out = capsys.readouterr().out
     size = load_run(run_dir).metrics["size_bytes"]
     assert "l0.0.w_ih" in out and f"{size:,} B" in out
+
+
+def test_a_model_without_a_file_says_its_size_is_an_estimate(tmp_path, capsys):
+    from lstmlite.compress import size_bytes
+    from lstmlite.nn import SequenceClassifier
+
+    model = SequenceClassifier(input_size=8, hidden_size=16, n_classes=3, cell="glstm", rnn_options={"groups": 2})
+    metrics = model_metrics(model)
+    assert metrics["size_basis"] == "estimate" and metrics["size_bytes"] == size_bytes(model)
+    run = save_run(tmp_path / "glstm", model, {"task": "classify"}, metrics=metrics)
+    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "GroupedLSTM" in err[0] and "nearest exportable form" in err[0]

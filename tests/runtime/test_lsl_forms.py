@@ -161,3 +161,136 @@ def test_low_rank_embeddings_keep_their_factors_in_the_file(bits):
     with torch.no_grad():
         ref = model(torch.from_numpy(tokens))[0].numpy()
     assert rel_err(rt.Engine(blob).run(tokens), ref) < 1e-5
+
+
+@pytest.mark.parametrize("bits", [None, 4])
+def test_low_rank_heads_keep_their_factors(bits):
+    from lstmlite.compress import LowRankConfig
+
+    torch.manual_seed(6)
+    model = SequenceClassifier(input_size=6, hidden_size=24, n_classes=10).eval()
+    compress_(model, LowRankConfig(rank=3), filter=lambda fqn, module, name: fqn == "head" and name == "weight")
+    if bits:
+        compress_(model, WeightQuantConfig(bits=bits))
+    blob = write_lsl(spec_from_module(model), weights="int8" if bits else "fp32")
+    kinds = _dtypes(blob)
+    assert "head.w" not in kinds and kinds["head.w.u"] == kinds["head.w.v"] == ("int4" if bits else "fp32")
+    x = np.random.default_rng(7).standard_normal((2, 5, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+
+
+def test_pruning_after_quantizing_keeps_the_codes_with_the_mask_applied():
+    """Codes that predate a mask still fit the masked weights with the same scales:
+    the file stores them (bitmask-sparse int8), not requantized floats."""
+    torch.manual_seed(8)
+    model = SequenceClassifier(input_size=6, hidden_size=24, n_classes=4).eval()
+    compress_(model, WeightQuantConfig(bits=8))
+    compress_(model, MagnitudePruneConfig(sparsity=0.6))
+    spec = spec_from_module(model)
+    w_hh = spec.layers[0].directions[0]["w_hh"]
+    assert isinstance(w_hh, QTensor) and (w_hh.q == 0).mean() > 0.59
+    blob = write_lsl(spec, weights="int8")
+    assert _dtypes(blob)["l0.0.w_hh"] == "int8 bitmask-sparse"
+    x = np.random.default_rng(9).standard_normal((2, 5, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+
+
+@pytest.mark.parametrize("sparsity", [0.5, 0.95])
+def test_auto_takes_the_smallest_form_of_each_matrix(sparsity):
+    """`auto` (the export default) offers dense, bitmask and (1, 4)-block forms: its file
+    is never larger than int8's or int8-sparse's on the same codes; very sparse blocks
+    go to the block form, which the sparse kernels run."""
+    torch.manual_seed(10)
+    model = SequenceClassifier(input_size=64, hidden_size=64, n_classes=4).eval()
+    compress_(model, MagnitudePruneConfig(sparsity=sparsity, block=(1, 4)))
+    compress_(model, WeightQuantConfig(bits=8))
+    spec = spec_from_module(model)
+    sizes = {w: len(write_lsl(spec, weights=w)) for w in ("auto", "int8", "int8-sparse")}
+    assert sizes["auto"] <= min(sizes["int8"], sizes["int8-sparse"])
+    blob = write_lsl(spec, weights="auto")
+    if sparsity > 0.9:
+        assert _dtypes(blob)["l0.0.w_hh"] == "int8 block-sparse"
+        assert rt.Engine(blob).info["layers"][0]["weights"] == "int8-sparse"
+    x = np.random.default_rng(11).standard_normal((2, 5, 64)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+
+
+def test_the_python_reader_answers_corrupt_v3_files_with_format_errors():
+    """Byte flips anywhere in a file holding int4, bitmask, low-rank and FastGRNN parts:
+    read_lsl either reads it or raises LslFormatError, never another exception."""
+    from lstmlite.compress.embedding import EmbeddingLowRankConfig
+    from lstmlite.compress.targets import recurrent_weight_filter
+
+    torch.manual_seed(12)
+    model = LanguageModel(vocab_size=30, embed_dim=8, hidden_size=16, cell="fastgrnn",
+                          rnn_options={"urank": 4}).eval()
+    compress_(model, EmbeddingLowRankConfig(rank=3))
+    compress_(model, MagnitudePruneConfig(sparsity=0.7), filter=recurrent_weight_filter())
+    compress_(model, WeightQuantConfig(bits=4))
+    blob = write_lsl(spec_from_module(model), weights="auto")
+    read_lsl(blob)
+    rng = np.random.default_rng(13)
+    outcomes = {"read": 0, "refused": 0}
+    for _ in range(400):
+        bad = bytearray(blob)
+        for pos in rng.integers(0, len(bad), size=rng.integers(1, 4)):
+            bad[pos] ^= 1 << int(rng.integers(0, 8))
+        try:
+            read_lsl(bytes(bad))
+            outcomes["read"] += 1
+        except rt.LslFormatError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 0
+
+
+def test_vectors_exact_in_half_precision_are_stored_as_fp16():
+    """Scales rounded to float16 by compress (scale_bits=16) take 2 bytes each in the
+    file, and the loader's half-to-float conversion is exact, subnormals included."""
+    torch.manual_seed(14)
+    model = SequenceClassifier(input_size=6, hidden_size=16, n_classes=3).eval()
+    compress_(model, WeightQuantConfig(bits=4, scale_bits=16))
+    blob = write_lsl(spec_from_module(model), weights="auto")
+    rows = {r["name"]: r for r in describe_lsl(blob)}
+    assert rows["l0.0.w_hh.scale"]["dtype"] == "fp16 (exact)" and rows["l0.0.w_hh.scale"]["data"] == 2 * 64
+    assert rows["l0.0.b_hh"]["dtype"] == "fp32"  # trained-looking biases are not exact halves
+    x = np.random.default_rng(15).standard_normal((2, 6, 6)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    assert rel_err(rt.Engine(blob).run(x), ref) < 1e-5
+    # a head that only adds its bias: the output is the bias, bit for bit
+    from lstmlite.export.lsl import spec_from_state_dict
+
+    special = np.array([2.0 ** -24, -(2.0 ** -20), 65504.0, 0.0, -1.5, 3.0 ** -1], np.float32)
+    special[-1] = np.float16(special[-1])  # an ordinary half value
+    gru = torch.nn.GRU(2, 4, batch_first=True)
+    spec = spec_from_state_dict(gru.state_dict(), head_weight=np.zeros((6, 4), np.float32), head_bias=special,
+                                head_mode="last")
+    blob = write_lsl(spec)
+    assert {r["name"]: r["dtype"] for r in describe_lsl(blob)}["head.b"] == "fp16 (exact)"
+    out = rt.Engine(blob).run(np.zeros((1, 3, 2), np.float32))
+    np.testing.assert_array_equal(out[0], special)
+    np.testing.assert_array_equal(read_lsl(blob).head_bias, special)
+
+
+def test_per_tensor_scales_are_stored_once():
+    """A model quantized per tensor stores one scale per matrix (embedding included);
+    both readers give it to every row."""
+    torch.manual_seed(16)
+    model = LanguageModel(vocab_size=40, embed_dim=8, hidden_size=16).eval()
+    compress_(model, WeightQuantConfig(bits=4, granularity="per_tensor"))
+    blob = write_lsl(spec_from_module(model), weights="auto")
+    rows = {r["name"]: r for r in describe_lsl(blob)}
+    for name in ("l0.0.w_ih", "l0.0.w_hh", "head.w", "emb"):
+        assert rows[f"{name}.scale"]["shape"] == [1], name
+    back = read_lsl(blob).layers[0].directions[0]["w_hh"]
+    assert back.scale.shape == (64,) and np.all(back.scale == back.scale[0])
+    tokens = np.random.default_rng(17).integers(0, 40, (2, 6))
+    with torch.no_grad():
+        ref = model(torch.from_numpy(tokens))[0].numpy()
+    assert rel_err(rt.Engine(blob).run(tokens), ref) < 1e-5

@@ -1,7 +1,7 @@
 """``lstmlite export RUN --format onnx|lsl --out DIR``: a run dir → a deployable artefact.
 
 ONNX goes through :func:`lstmlite.export.onnx.export_onnx`, the native runtime's
-``.lsl`` file through :func:`lstmlite.runtime.export_lsl`; each artefact is run
+``.lsl`` file through :func:`lstmlite.export.lsl.export_lsl`; each artefact is run
 against the model it came from before the command reports success.
 """
 
@@ -25,11 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "DequantizeLinear: int8, and int4 packed two per byte (opset 21, chosen when --opset is not "
                     "given; an older --opset stores int4 codes as int8).\n\n"
                     "lsl: the native C runtime's model file (lstmlite.runtime.load reads it); "
-                    "--weights fp32|int8|int8-sparse|int4 (default: the run's own codes for a quantized run -- "
-                    "int4 codes are stored two per byte -- else fp32; int8/int4 round float weights; int8-sparse "
-                    "stores the (1, 4) blocks of a block-pruned run so the runtime skips the zero ones). Every "
-                    "matrix takes its smallest form (dense, or bitmask-sparse for a pruned one); the command "
-                    "lists each tensor's stored precision and bytes. The file is "
+                    "--weights auto|fp32|int8|int8-sparse|int4 (default auto: every matrix as the run has it "
+                    "-- float, or its own int8 / int4 codes, int4 stored two per byte -- in its smallest form: "
+                    "dense, bitmask-sparse or (1, 4)-block sparse; this file's bytes are the run's size_bytes. "
+                    "int8 / int4 round float weights; int8-sparse stores the (1, 4) blocks of a block-pruned "
+                    "run wherever that beats dense, so the runtime skips the zero ones). The command lists "
+                    "each tensor's stored precision and bytes. The file is "
                     "loaded into the runtime and compared with the model on a random batch.\n\n"
                     "A file that differs from its model by more than --tolerance is removed and the "
                     "command fails.",
@@ -54,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="largest abs difference from the model that the check accepts; a file "
                              "beyond it is removed and the command fails")
     lsl = parser.add_argument_group("lsl")
-    lsl.add_argument("--weights", choices=["fp32", "int8", "int8-sparse", "int4"], default=None,
+    lsl.add_argument("--weights", choices=["auto", "fp32", "int8", "int8-sparse", "int4"], default=None,
                      help="weight form in the .lsl file")
     parser.set_defaults(func=run)
 

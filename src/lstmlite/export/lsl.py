@@ -10,6 +10,7 @@ from compress). :func:`lstmlite.export.size.account` sizes models through it.
 
 Example:
     >>> import torch
+    >>> from lstmlite.runtime.lsl import read_lsl
     >>> lstm = torch.nn.LSTM(4, 8, batch_first=True)
     >>> spec = spec_from_module(lstm)
     >>> blob = write_lsl(spec, weights="int8")
@@ -22,16 +23,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
-from ..runtime.lsl import (  # noqa: F401  (the format, shared with the reader)
-    _DTYPE_VERSION, _FILE_DTYPES, _HEADER, _LAYER, _TENSOR, ALIGN, CELL_CODES, DENSE_FILE_VERSION, DTYPE_F32,
-    DTYPE_I4, DTYPE_I4_MASKED, DTYPE_I8, DTYPE_I8_MASKED, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U8, DTYPE_U16,
-    DTYPE_F32_MASKED, FILE_VERSION, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES,
-    NONLINEARITY_CODES, POOL_CODES, SPARSE_BLOCK, TENSOR_RECORD, WEIGHT_FORMS, LayerSpec, LowRankTensor,
-    ModelSpec, QTensor, Tensor, _align, _rows, read_lsl,
+from ..runtime.lsl import (  # the format, shared with the reader
+    _DTYPE_VERSION, _FILE_DTYPES, _HEADER, _LAYER, _TENSOR, ALIGN, CELL_CODES, DTYPE_F16, DTYPE_F32,
+    DTYPE_F32_MASKED, DTYPE_I4, DTYPE_I4_MASKED, DTYPE_I8, DTYPE_I8_MASKED, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U8,
+    DTYPE_U16, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES, NONLINEARITY_CODES, POOL_CODES,
+    SPARSE_BLOCK, TENSOR_RECORD, WEIGHT_FORMS, LayerSpec, LowRankTensor, ModelSpec, QTensor, Tensor, _align,
 )
 
 __all__ = [
@@ -160,33 +160,48 @@ def _stored_bytes(entries: list[Entry]) -> int:
     return sum(TENSOR_RECORD + _align(arr.size * arr.dtype.itemsize, ALIGN) for _, _, arr, _ in entries)
 
 
-def _encode_matrix(name: str, t: Any, allow_csr: bool) -> list[Entry]:
+def _encode_matrix(name: str, t: Any, blocks: str = "no") -> list[Entry]:
     """The smallest file form of one weight matrix (an fp32 array or a QTensor).
 
     Float: dense fp32 or bitmask-sparse fp32. Codes: int4 (two per byte) when every
     code lies in [-8, 7], else int8, dense or bitmask-sparse, then NAME.scale; ties go
-    to dense. With ``allow_csr`` (the ``int8-sparse`` form: the runtime's sparse kernels
-    asked for) the (1, 4)-block form is taken wherever it is smaller than dense int8,
-    even where a bitmask would be smaller still, since only it makes the runtime skip
-    the zero blocks.
+    to dense. ``blocks`` says what the (1, 4)-block form (the one the runtime's sparse
+    kernels run) may do: ``"no"``; ``"smallest"``: compete with the others (the
+    ``auto`` form); ``"prefer"`` (the ``int8-sparse`` form: the sparse kernels asked
+    for): taken wherever it is smaller than dense int8, even where a bitmask would be
+    smaller still, since only it makes the runtime skip the zero blocks.
     """
     if isinstance(t, QTensor):
         q = np.ascontiguousarray(t.q, dtype=np.int8)
         scale = np.ascontiguousarray(t.scale, dtype=np.float32)
         int4 = _fits_int4(q)
-        tail: list[Entry] = [(f"{name}.scale", DTYPE_F32, scale, scale.shape)]
-        if allow_csr and q.shape[1] <= 65536 * SPARSE_BLOCK and _sparse_pays(q):
-            # asked for the runtime's sparse kernels: the block form wherever it beats dense int8
+        # one value when every row shares it (a matrix quantized per tensor)
+        tail: list[Entry] = [_vector(f"{name}.scale", scale[:1] if np.all(scale == scale[0]) else scale)]
+        block_form: list[Entry] = []
+        if blocks != "no" and q.shape[1] <= 65536 * SPARSE_BLOCK and _sparse_pays(q):
             rowptr, bcol, values = block_csr(q)
-            return [(name, DTYPE_I8_SPARSE, values, q.shape), (f"{name}.rowptr", DTYPE_I32, rowptr, rowptr.shape),
-                    (f"{name}.bcol", DTYPE_U16, bcol, bcol.shape)] + tail
-        candidates = [[(name, DTYPE_I4, pack_nibbles(q), q.shape)] if int4 else [(name, DTYPE_I8, q, q.shape)],
-                      _masked(name, q, DTYPE_I4_MASKED if int4 else DTYPE_I8_MASKED)]
+            block_form = [(name, DTYPE_I8_SPARSE, values, q.shape), (f"{name}.rowptr", DTYPE_I32, rowptr,
+                          rowptr.shape), (f"{name}.bcol", DTYPE_U16, bcol, bcol.shape)]
+            if blocks == "prefer":  # the block form wherever it beats dense int8
+                return block_form + tail
+        candidates = [[(name, DTYPE_I4, pack_nibbles(q), q.shape)] if int4 else [(name, DTYPE_I8, q, q.shape)]]
+        candidates += [block_form] if block_form else []  # before the bitmask: ties go to what runs faster
+        candidates.append(_masked(name, q, DTYPE_I4_MASKED if int4 else DTYPE_I8_MASKED))
     else:
         w = np.ascontiguousarray(t, dtype=np.float32)
         candidates = [[(name, DTYPE_F32, w, w.shape)], _masked(name, w, DTYPE_F32_MASKED)]
         tail = []
     return min(candidates, key=_stored_bytes) + tail
+
+
+def _vector(name: str, values: np.ndarray) -> Entry:
+    """A 1-D float tensor: IEEE half when every value survives the round trip exactly
+    (scales quantized with ``scale_bits=16``, say), else float32."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    half = values.astype(np.float16)
+    if np.all(np.isfinite(half)) and np.array_equal(half.astype(np.float32), values):
+        return (name, DTYPE_F16, half, values.shape)
+    return (name, DTYPE_F32, values, values.shape)
 
 
 def _np(t: Any) -> np.ndarray:
@@ -351,7 +366,7 @@ def spec_from_module(module: Any) -> ModelSpec:
                     head_mode=head_mode, pooling=pooling, meta=meta,
                 )
             _attach_low_rank(spec, rnn)
-            _attach_embedding_low_rank(spec, module)
+            _attach_embedding_and_head_low_rank(spec, module)
             _attach_quantized(spec, module, "rnn.")
             return spec
         cell = _cell_name(module)
@@ -391,56 +406,93 @@ def _attach_low_rank(spec: ModelSpec, rnn: Any) -> int:
     """Replace the recurrent matrices that lstmlite.compress factored as W = U V (and
     nothing else on top, e.g. no pruning mask over the product) by their factors, so
     the runtime does the cheaper two products. Returns how many were replaced."""
-    try:
-        import torch
-        from torch.nn.utils import parametrize
-
-        from lstmlite.compress.lowrank.transform import LowRank
-    except ImportError:  # pragma: no cover - compression not installed
-        return 0
     replaced = 0
     for name, (holder, key) in _slots(spec, "").items():
-        if "." in key or not parametrize.is_parametrized(rnn, name):  # a factor is not factored again
+        if "." in key:  # a factor is not factored again
             continue
-        plist = rnn.parametrizations[name]
-        # parametrizations of the factors themselves (quantization) hang under the list
-        # as a ModuleDict; they are read through plist.original0 / original1
-        chain = [p for p in plist if not isinstance(p, torch.nn.ModuleDict)]
-        if len(chain) != 1 or not isinstance(chain[0], LowRank):
-            continue
-        holder[key] = LowRankTensor(_np(plist.original0), _np(plist.original1))
-        replaced += 1
+        factors = _low_rank_factors(rnn, name)
+        if factors is not None:
+            holder[key] = factors
+            replaced += 1
     return replaced
 
 
-def _attach_embedding_low_rank(spec: ModelSpec, module: Any) -> bool:
-    """Store an embedding that lstmlite.compress factored as E = A B (and nothing else
-    on top) as its factors: the file keeps A (V, r) and B (r, D); the loader expands
-    the table. Returns whether it did."""
-    emb = getattr(module, "embedding", None)
-    if emb is None or spec.embedding is None:
-        return False
+def _low_rank_factors(module: Any, name: str) -> LowRankTensor | None:
+    """The float factors of ``module.name`` when lstmlite.compress factored it as
+    W = U V and nothing else on top (no pruning mask over the product), else None."""
     try:
         import torch
         from torch.nn.utils import parametrize
 
         from lstmlite.compress.lowrank.transform import LowRank
     except ImportError:  # pragma: no cover - compression not installed
-        return False
-    if not parametrize.is_parametrized(emb, "weight"):
-        return False
-    plist = emb.parametrizations["weight"]
+        return None
+    if module is None or not parametrize.is_parametrized(module, name):
+        return None
+    plist = module.parametrizations[name]
+    # parametrizations of the factors themselves (quantization) hang under the list
+    # as a ModuleDict; they are read through plist.original0 / original1
     chain = [p for p in plist if not isinstance(p, torch.nn.ModuleDict)]
     if len(chain) != 1 or not isinstance(chain[0], LowRank):
-        return False
-    spec.embedding = LowRankTensor(_np(plist.original0), _np(plist.original1))
-    return True
+        return None
+    return LowRankTensor(_np(plist.original0), _np(plist.original1))
+
+
+def _attach_embedding_and_head_low_rank(spec: ModelSpec, module: Any) -> int:
+    """Store an embedding or head that lstmlite.compress factored as its factors: the
+    file keeps U and V (the loader expands an embedding table; a head runs as two
+    products). Returns how many it replaced."""
+    replaced = 0
+    if spec.embedding is not None and (f := _low_rank_factors(getattr(module, "embedding", None), "weight")):
+        spec.embedding, replaced = f, replaced + 1
+    if spec.head_weight is not None and (f := _low_rank_factors(getattr(module, "head", None), "weight")):
+        spec.head_weight, replaced = f, replaced + 1
+    return replaced
+
+
+class _Slot(NamedTuple):
+    """Where a quantized tensor's codes go: get() the float value they must
+    reproduce, put(codes) to store them."""
+
+    get: Callable[[], Any]
+    put: Callable[[Any], None]
+
+
+def _quant_slots(spec: ModelSpec, rnn_prefix: str) -> dict[str, _Slot]:
+    """PyTorch name of every weight matrix (and low-rank factor) of a spec → its slot."""
+    slots: dict[str, _Slot] = {}
+
+    def item(holder: dict, key: str) -> _Slot:
+        return _Slot(lambda: holder[key], lambda v: holder.__setitem__(key, v))
+
+    def part(get: Callable[[], Any], put: Callable[[Any], None], which: str) -> _Slot:
+        return _Slot(lambda: getattr(get(), which) if isinstance(get(), LowRankTensor) else None,
+                     lambda v: put(get()._replace(**{which: v})))
+
+    for name, (holder, key) in _slots(spec, rnn_prefix).items():
+        if "." in key:  # a FastGRNN factor (weight_ih_l0_left, ...): w_ih.u
+            base, which = key.split(".")
+            slots[name] = part(lambda h=holder, b=base: h[b], lambda v, h=holder, b=base: h.__setitem__(b, v), which)
+        else:
+            slots[name] = item(holder, key)
+    owners = {"embedding.weight": ("embedding",), "head.weight": ("head_weight",)}
+    for name, (attr,) in owners.items():
+        get = (lambda a=attr: getattr(spec, a))
+        put = (lambda v, a=attr: setattr(spec, a, v))
+        slots[name] = _Slot(get, put)
+    for name in list(slots):  # compress's low-rank factors: NAME.original0 (U), .original1 (V)
+        if not name.endswith(("_left", "_right")):
+            slot = slots[name]
+            slots[f"{name}.original0"] = part(slot.get, slot.put, "u")
+            slots[f"{name}.original1"] = part(slot.get, slot.put, "v")
+    return slots
 
 
 def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
     """Replace float matrices by the int codes and scales of a model compressed with
     lstmlite.compress weight-only quantization (8 bits or fewer, per channel or per
-    tensor), so the runtime computes exactly what the compressed model computes.
+    tensor) -- recurrent matrices, their low-rank factors, embedding and head -- so
+    the runtime computes exactly what the compressed model computes.
 
     Returns how many tensors were replaced (0 for an uncompressed model).
     """
@@ -451,66 +503,47 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
     found = quantized_tensors(module)
     if not found:
         return 0
-    slots = _slots(spec, rnn_prefix)
+    slots = _quant_slots(spec, rnn_prefix)
     replaced = 0
     for name, qt in found.items():
         codes = qt.codes.detach().cpu().numpy()
-        if codes.ndim != 2 or qt.bits > 8:
+        if codes.ndim != 2 or qt.bits > 8 or name not in slots:
             continue
         rows = codes.shape[0]
         scale = np.broadcast_to(qt.scales.detach().cpu().numpy().astype(np.float32).reshape(-1), (rows,)).copy()
-        value = QTensor(np.ascontiguousarray(codes, dtype=np.int8), scale)
-        factor = name.rsplit(".", 1)
-        if len(factor) == 2 and factor[1] in ("original0", "original1") and factor[0] in slots:
-            holder, key = slots[factor[0]]  # a quantized low-rank factor: U or V
-            part = "u" if factor[1] == "original0" else "v"
-            if not isinstance(holder[key], LowRankTensor) or not _codes_match(name, value, getattr(holder[key], part)):
-                continue
-            holder[key] = holder[key]._replace(**{part: value})
-        elif name in ("embedding.weight.original0", "embedding.weight.original1"):
-            part = "u" if name.endswith("0") else "v"  # a quantized factor of a low-rank embedding
-            if not isinstance(spec.embedding, LowRankTensor) or not _codes_match(name, value,
-                                                                                 getattr(spec.embedding, part)):
-                continue
-            spec.embedding = spec.embedding._replace(**{part: value})
-        elif name in slots and "." in slots[name][1]:
-            holder, key = slots[name]  # a FastGRNN factor (weight_ih_l0_left, ...)
-            key, part = key.split(".")
-            if not _codes_match(name, value, getattr(holder[key], part)):
-                continue
-            holder[key] = holder[key]._replace(**{part: value})
-        elif name in slots:
-            holder, key = slots[name]
-            if not _codes_match(name, value, holder[key]):
-                continue
-            holder[key] = value
-        elif name == "head.weight" and spec.head_weight is not None:
-            if not _codes_match(name, value, spec.head_weight):
-                continue
-            spec.head_weight = value
-        elif name == "embedding.weight" and spec.embedding is not None:
-            if not _codes_match(name, value, spec.embedding):
-                continue
-            spec.embedding = value
-        else:
-            continue
-        replaced += 1
+        value = _fit_codes(name, QTensor(np.ascontiguousarray(codes, dtype=np.int8), scale), slots[name].get())
+        if value is not None:
+            slots[name].put(value)
+            replaced += 1
     return replaced
 
 
-def _codes_match(name: str, value: QTensor, effective: Any) -> bool:
-    """Whether int codes dequantize to the weights the model really computes with. They
-    do not when something changed the weights after quantizing (a pruning mask added
-    on top, say): then the float effective weights are kept, so the runtime still
-    computes what the model computes."""
+def _fit_codes(name: str, value: QTensor, effective: Any) -> QTensor | None:
+    """Codes that dequantize to the weights the model really computes with, or None.
+
+    The codes themselves when they do; when a pruning mask was added after quantizing,
+    the codes with the mask's zeros applied (the same scales reproduce the masked
+    weights exactly); otherwise None, and the float effective weights are kept (with
+    a warning) so the runtime still computes what the model computes."""
+    if effective is None:
+        return None
     if not isinstance(effective, np.ndarray):
-        return True
-    deq = value.dequantize()
-    if deq.shape == effective.shape and np.allclose(deq, effective, rtol=1e-5, atol=1e-6 * float(value.scale.max())):
-        return True
+        return value
+
+    def same(v: QTensor) -> bool:
+        deq = v.dequantize()
+        return deq.shape == effective.shape and bool(
+            np.allclose(deq, effective, rtol=1e-5, atol=1e-6 * float(v.scale.max())))
+
+    if same(value):
+        return value
+    masked = QTensor(np.where(effective == 0, 0, value.q).astype(np.int8), value.scale)
+    if same(masked):
+        log.info("%s: pruned after quantizing; storing its codes with the mask applied", name)
+        return masked
     log.warning("%s: the model's weights are not its quantized codes (changed after quantizing?); "
                 "storing the effective weights instead", name)
-    return False
+    return None
 
 
 def _weight_matrices(spec: ModelSpec) -> list[Tensor]:
@@ -537,7 +570,8 @@ def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
         >>> rounds_float_weights(spec, "fp32"), rounds_float_weights(spec, "int8")
         (False, True)
     """
-    return weights != "fp32" and any(isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
+    return weights in ("int8", "int8-sparse", "int4") and any(
+        isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
 
 
 def _as_tensor(t: Tensor, bits: int) -> Tensor:
@@ -559,7 +593,11 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     are packed two per byte.
 
     Args:
-        weights: ``fp32`` keeps float matrices as they are; ``int8`` / ``int4``
+        weights: ``auto`` (what export uses by default) keeps every matrix as the
+            model has it -- float, or its own int8 / int4 codes -- and offers each
+            the (1, 4)-block form too, so the file is the smallest that computes
+            exactly what the model computes; ``fp32`` keeps float matrices as they
+            are; ``int8`` / ``int4``
             quantize every float weight matrix (and the embedding, unless
             ``quantize_embedding=False``) per row to 8 / 4 bits; ``int8-sparse``
             quantizes as ``int8`` and also offers each recurrent and head matrix the
@@ -570,8 +608,8 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     if weights not in WEIGHT_FORMS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
     spec.validate()
-    quant = {"fp32": 0, "int4": 4}.get(weights, 8)
-    sparse = weights == "int8-sparse"
+    quant = {"auto": 0, "fp32": 0, "int4": 4}.get(weights, 8)
+    blocks = {"int8-sparse": "prefer", "auto": "smallest"}.get(weights, "no")
     tensors: list[tuple[str, Tensor]] = []
     for k, layer in enumerate(spec.layers):
         for d, t in enumerate(layer.directions):
@@ -585,8 +623,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     if spec.embedding is not None:
         tensors.append(("emb", _as_tensor(spec.embedding, quant if quantize_embedding else 0)))
     if spec.head_mode != "none":
-        head = spec.head_weight
-        tensors.append(("head.w", _as_tensor(head.dense() if isinstance(head, LowRankTensor) else head, quant)))
+        tensors.append(("head.w", _as_tensor(spec.head_weight, quant)))
         if spec.head_bias is not None:
             tensors.append(("head.b", _np(spec.head_bias)))
 
@@ -597,10 +634,14 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
         expanded += [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
     for name, t in expanded:
         if isinstance(t, QTensor) or (isinstance(t, np.ndarray) and t.ndim == 2):
-            flat += _encode_matrix(name, t, allow_csr=sparse and not name.startswith("emb"))
+            # the embedding table is looked up row by row, never multiplied: no block form
+            flat += _encode_matrix(name, t, "no" if name.startswith("emb") else blocks)
         else:
-            flat.append((name, DTYPE_F32, t, t.shape))
-    version = max([_DTYPE_VERSION[f[1]] for f in flat] + [3 if any(l.cell == "fastgrnn" for l in spec.layers) else 1])
+            flat.append(_vector(name, t))
+    dims = {n: shape for n, _, _, shape in flat}
+    shared_scale = any(n.endswith(".scale") and shape == (1,) and dims[n[:-6]][0] > 1 for n, shape in dims.items())
+    version = max([_DTYPE_VERSION[f[1]] for f in flat]
+                  + [3 if shared_scale or any(l.cell == "fastgrnn" for l in spec.layers) else 1])
 
     meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
     layer_off = HEADER_BYTES
@@ -639,10 +680,11 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
 
 
 def default_weights(spec: ModelSpec, weights: str | None = None) -> str:
-    """The weight form ``export --format lsl`` uses: ``weights`` when given; else a
-    quantized model keeps its codes (``int8``: int4 codes are still packed two per
-    byte) and a float model stays ``fp32``."""
-    return weights or ("int8" if has_int8(spec) else "fp32")
+    """The weight form ``export --format lsl`` uses: ``weights`` when given, else
+    ``auto`` (every matrix as the model has it, float or its own codes, in its
+    smallest form)."""
+    del spec  # the choice no longer depends on the model; kept for callers
+    return weights or "auto"
 
 
 def spec_from_run(run_dir: str | Path) -> ModelSpec:

@@ -169,6 +169,9 @@ def module_from_run(run_dir: str | Path):
     model = load_run(run_dir).model
     rnn = model.rnn
     cell = _cell_name(rnn)
+    if cell not in ("lstm", "gru"):  # the peers (torch, ONNX Runtime) are nn.LSTM / nn.GRU
+        raise ValueError(f"bench from a run dir compares LSTM and GRU layers with their peers, not {cell}; "
+                         "the native runtime runs it: lstmlite.runtime.load(RUN)")
     sizes = getattr(rnn, "hidden_sizes", [rnn.hidden_size])
     if len(set(sizes)) != 1 or getattr(rnn, "bidirectional", False) or any(getattr(rnn, "proj_sizes", [0])):
         raise ValueError("bench from a run dir needs equal hidden sizes, one direction and no projection")

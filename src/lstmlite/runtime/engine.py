@@ -135,9 +135,11 @@ class Engine:
 
     Args:
         model: a :class:`~lstmlite.runtime.lsl.ModelSpec`, or the bytes of a .lsl file.
-        weights: ``fp32``, ``int8`` (weight-only, per-row scales) or ``int8-sparse``
-            (int8 with mostly-zero (1, 4) blocks skipped) when ``model`` is a spec; a
-            .lsl file already says which.
+        weights: ``fp32``, ``int8`` (weight-only, per-row scales), ``int4``,
+            ``int8-sparse`` (int8 with mostly-zero (1, 4) blocks skipped) or ``auto``
+            (the spec's own floats and codes, each matrix in its smallest form) when
+            ``model`` is a spec (see :func:`lstmlite.export.lsl.write_lsl`); a .lsl
+            file already says which.
         activations: ``float`` (exact arithmetic on float activations) or ``dynamic``
             (int8 matrices multiply 8-bit activations quantized on the fly per row:
             faster, about 1e-2 relative error, like ONNX Runtime's dynamic int8).

@@ -398,6 +398,9 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  *   NAME.mask    LSL_FILE_U8 (8), 1-D (ceil(rows * cols / 8)): element i is stored iff
  *                bit i % 8 of byte i / 8 is set; bits past rows * cols are zero.
  *                Codes keep NAME.scale. The embedding "emb" may be stored these ways too.
+ * and any 1-D float tensor (scales, biases) as LSL_FILE_F16 (12): IEEE half, used only
+ * when every value is exactly representable, so the loader's float32 is the same; and
+ * NAME.scale may hold one value for every row (a matrix quantized per tensor).
  * A writer uses the oldest version its tensors allow (1: fp32 / int8 dense; 2: block
  * sparse; 3: int4 or bitmask), so older readers keep reading what they can; this
  * reader takes versions 1 to 3.
@@ -410,6 +413,7 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
 #define LSL_FILE_F32_MASKED 9
 #define LSL_FILE_I8_MASKED 10
 #define LSL_FILE_I4_MASKED 11
+#define LSL_FILE_F16 12 /* a 1-D float vector (scales, biases) whose values are all exact in IEEE half */
 #define LSL_FILE_HEADER_BYTES 96
 
 /**

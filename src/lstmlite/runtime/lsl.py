@@ -53,17 +53,20 @@ DTYPE_F32, DTYPE_I8, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U16 = 1, 2, 3, 4, 5
 # version 3: int4 codes packed two per byte, and bitmask-sparse matrices (the non-zero
 # values in row-major order + NAME.mask, one bit per element)
 DTYPE_I4, DTYPE_U8, DTYPE_F32_MASKED, DTYPE_I8_MASKED, DTYPE_I4_MASKED = 7, 8, 9, 10, 11
-WEIGHT_FORMS = ("fp32", "int8", "int8-sparse", "int4")
+DTYPE_F16 = 12  # a 1-D float vector whose values are all exact in IEEE half (version 3)
+WEIGHT_FORMS = ("auto", "fp32", "int8", "int8-sparse", "int4")
 SPARSE_BLOCK = 4  # columns per block of the sparse form
 _FILE_DTYPES = {DTYPE_F32: "<f4", DTYPE_I8: "i1", DTYPE_I8_SPARSE: "i1", DTYPE_I32: "<i4", DTYPE_U16: "<u2",
                 DTYPE_I4: "u1", DTYPE_U8: "u1", DTYPE_F32_MASKED: "<f4", DTYPE_I8_MASKED: "i1",
-                DTYPE_I4_MASKED: "u1"}
+                DTYPE_I4_MASKED: "u1", DTYPE_F16: "<f2"}
 _DTYPE_VERSION = {DTYPE_F32: 1, DTYPE_I8: 1, DTYPE_I8_SPARSE: 2, DTYPE_I32: 2, DTYPE_U16: 2, DTYPE_I4: 3,
-                  DTYPE_U8: 3, DTYPE_F32_MASKED: 3, DTYPE_I8_MASKED: 3, DTYPE_I4_MASKED: 3}
+                  DTYPE_U8: 3, DTYPE_F32_MASKED: 3, DTYPE_I8_MASKED: 3, DTYPE_I4_MASKED: 3, DTYPE_F16: 3}
 #: what each dtype stores, for per-tensor listings (describe_lsl)
 DTYPE_NAMES = {DTYPE_F32: "fp32", DTYPE_I8: "int8", DTYPE_I8_SPARSE: "int8 block-sparse", DTYPE_I32: "int32 index",
-               DTYPE_U16: "uint16 index", DTYPE_I4: "int4", DTYPE_U8: "bitmask", DTYPE_F32_MASKED: "fp32 bitmask-sparse",
-               DTYPE_I8_MASKED: "int8 bitmask-sparse", DTYPE_I4_MASKED: "int4 bitmask-sparse"}
+               DTYPE_U16: "uint16 index", DTYPE_I4: "int4", DTYPE_U8: "bitmask",
+               DTYPE_F32_MASKED: "fp32 bitmask-sparse",
+               DTYPE_I8_MASKED: "int8 bitmask-sparse", DTYPE_I4_MASKED: "int4 bitmask-sparse",
+               DTYPE_F16: "fp16 (exact)"}
 _MASKED_CODES = {DTYPE_F32_MASKED, DTYPE_I8_MASKED, DTYPE_I4_MASKED}
 CELL_CODES = {"lstm": 1, "gru": 2, "fastgrnn": 3}
 HEAD_CODES = {"none": 0, "last": 1, "each": 2}
@@ -372,7 +375,11 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
         if int(np.prod(shape)) * np_dtype.itemsize != nbytes:
             raise LslFormatError(f"tensor {name}: {nbytes} bytes do not fit shape {shape}")
         need(data_off + off, nbytes, f"tensor {name}")
+        if dtype == DTYPE_F16 and ndim != 1:
+            raise LslFormatError(f"tensor {name}: fp16 tensors are 1-D")
         arrays[name] = np.frombuffer(data, np_dtype, int(np.prod(shape)), data_off + off).reshape(shape).copy()
+        if dtype == DTYPE_F16:
+            arrays[name] = arrays[name].astype(np.float32)  # exact: only exact values are stored so
     for name, (dtype, shape) in encoded.items():
         if dtype == DTYPE_I8_SPARSE:
             arrays[name] = _dense_from_blocks(name, shape, arrays)
@@ -387,9 +394,11 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
         if name not in arrays:
             raise LslFormatError(f"tensor {name} is missing")
         if arrays[name].dtype == np.int8:
-            if f"{name}.scale" not in arrays:
-                raise LslFormatError(f"int8 tensor {name} has no {name}.scale")
-            return QTensor(arrays[name], arrays[f"{name}.scale"])
+            scale = arrays.get(f"{name}.scale")
+            rows = arrays[name].shape[0]
+            if scale is None or scale.ndim != 1 or len(scale) not in (rows, 1) or (len(scale) < rows and version < 3):
+                raise LslFormatError(f"int8 tensor {name} has no {rows} (or, from version 3, one) {name}.scale")
+            return QTensor(arrays[name], np.ascontiguousarray(np.broadcast_to(scale, (rows,)), np.float32))
         return arrays[name]
 
     cells = {v: k for k, v in CELL_CODES.items()}

@@ -81,6 +81,7 @@ static uint32_t dtype_version(uint32_t dtype) {
     case LSL_F32: case LSL_I8: return 1;
     case LSL_I8_SPARSE: case LSL_FILE_I32: case LSL_FILE_U16: return 2;
     case LSL_FILE_I4: case LSL_FILE_U8: case LSL_FILE_F32_MASKED: case LSL_FILE_I8_MASKED: case LSL_FILE_I4_MASKED:
+    case LSL_FILE_F16:
         return 3;
     default: return 0;
     }
@@ -124,7 +125,9 @@ static int tensor_at(const file_view *v, uint32_t i, tensor_view *t) {
         if (t->ndim != 2 || t->nbytes > (elems + 1) / 2) return LSL_ERR_FORMAT;
         break;
     default:
-        esz = t->dtype == LSL_F32 || t->dtype == LSL_FILE_I32 ? 4 : (t->dtype == LSL_FILE_U16 ? 2 : 1);
+        esz = t->dtype == LSL_F32 || t->dtype == LSL_FILE_I32 ? 4
+              : (t->dtype == LSL_FILE_U16 || t->dtype == LSL_FILE_F16 ? 2 : 1);
+        if (t->dtype == LSL_FILE_F16 && t->ndim != 1) return LSL_ERR_FORMAT;
         if (t->nbytes != elems * esz) return LSL_ERR_FORMAT;
     }
     if (off > v->size - v->data_off || !in_bounds(v->data_off + off, t->nbytes, v->size)) return LSL_ERR_FORMAT;
@@ -149,22 +152,60 @@ static int find(const file_view *v, const char *name, tensor_view *out) {
     return found;
 }
 
-/* Copy `n` floats of tensor `t` into the arena. */
-static float *copy_f32(lsl_arena *a, const tensor_view *t, uint64_t n) {
-    float *dst = (float *)lsl_take(a, lsl_fl((size_t)n));
-    if (dst) memcpy(dst, t->data, (size_t)n * sizeof(float));
-    return dst;
+/* IEEE half (little-endian bytes) to float, exactly (every half is a float). */
+static float half_at(const unsigned char *p) {
+    const uint32_t h = (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+    const uint32_t sign = (h >> 15) << 31, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+    uint32_t bits;
+    float f;
+    if (exp == 0) { /* zero or subnormal: man * 2^-24 */
+        f = (float)man * 5.9604644775390625e-8f;
+        return sign ? -f : f;
+    }
+    bits = sign | (exp == 31 ? 0x7F800000u : (exp + 112) << 23) | (man << 13);
+    memcpy(&f, &bits, sizeof(f));
+    return f;
 }
 
-/* The per-row scales "NAME.scale" of an int8 matrix, checked. */
+/* Value i of a 1-D float tensor stored as LSL_F32 or LSL_FILE_F16 (any alignment). */
+static float float_at(const tensor_view *t, size_t i) {
+    float f;
+    if (t->dtype == LSL_FILE_F16) return half_at(t->data + 2 * i);
+    memcpy(&f, t->data + 4 * i, sizeof(f));
+    return f;
+}
+
+/* n values of a 1-D float tensor into dst (float32). */
+static void read_floats(const tensor_view *t, float *dst, size_t n) {
+    size_t i;
+    if (t->dtype == LSL_F32) {
+        memcpy(dst, t->data, n * sizeof(float)); /* may sit unaligned in the file */
+        return;
+    }
+    for (i = 0; i < n; ++i) dst[i] = float_at(t, i);
+}
+
+/* The scales "NAME.scale" of an int8 matrix, checked: one per row, or (version 3 on)
+ * one for every row (a matrix quantized per tensor). */
 static int find_scale(const file_view *v, const char *name, int32_t rows, tensor_view *s) {
     char sname[NAME_BYTES + 8];
     int rc;
     sprintf(sname, "%s.scale", name);
     rc = find(v, sname, s);
     if (rc < 0) return rc;
-    if (rc == 0 || s->dtype != LSL_F32 || s->ndim != 1 || s->dims[0] != (uint32_t)rows) return LSL_ERR_FORMAT;
+    if (rc == 0 || (s->dtype != LSL_F32 && s->dtype != LSL_FILE_F16) || s->ndim != 1) return LSL_ERR_FORMAT;
+    if (s->dims[0] != (uint32_t)rows && !(s->dims[0] == 1 && v->version >= 3)) return LSL_ERR_FORMAT;
     return LSL_OK;
+}
+
+/* The scale of each of `rows` rows into dst (one stored value serves every row). */
+static void read_scales(const tensor_view *s, float *dst, size_t rows) {
+    size_t i;
+    if (s->dims[0] == rows) {
+        read_floats(s, dst, rows);
+        return;
+    }
+    for (i = 0; i < rows; ++i) dst[i] = float_at(s, 0);
 }
 
 /* A block-sparse matrix: values tensor t (rows x cols logical), NAME.rowptr, NAME.bcol
@@ -202,7 +243,7 @@ static int load_sparse(const file_view *v, lsl_arena *a, const char *name, const
     scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
     if (!a->base) return LSL_OK; /* sizing pass */
     if (!buf || !scale) return LSL_ERR_BUFFER;
-    memcpy(scale, s.data, (size_t)rows * sizeof(float)); /* may sit unaligned in the file */
+    read_scales(&s, scale, (size_t)rows);
     rc = lsl_sparse_pack_csr(m, rows, cols, act, &csr, (const int8_t *)t->data, scale, buf, bytes);
     return rc == LSL_OK ? LSL_OK : LSL_ERR_FORMAT;
 }
@@ -301,7 +342,7 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     if (!a->base) return LSL_OK; /* sizing pass */
     if (!buf || !src || (kind && t.dtype != LSL_I8 && !codes)) return LSL_ERR_BUFFER;
     if (kind) {
-        memcpy(src, s.data, (size_t)rows * sizeof(float));
+        read_scales(&s, src, (size_t)rows);
         if (codes && (rc = expand(v, name, &t, rows, cols, codes, NULL)) != LSL_OK) return rc;
         rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, codes ? (const void *)codes : (const void *)t.data, src, buf,
                              bytes);
@@ -337,12 +378,16 @@ static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32
 
 static int load_vector(const file_view *v, lsl_arena *a, const char *name, int32_t n, const float **out) {
     tensor_view t;
+    float *dst;
     int rc = find(v, name, &t);
     *out = NULL;
     if (rc < 0) return rc;
-    if (rc == 0 || t.dtype != LSL_F32 || t.ndim != 1 || t.dims[0] != (uint32_t)n) return LSL_ERR_FORMAT;
-    *out = copy_f32(a, &t, (uint64_t)n);
-    if (a->base && !*out) return LSL_ERR_BUFFER;
+    if (rc == 0 || (t.dtype != LSL_F32 && t.dtype != LSL_FILE_F16) || t.ndim != 1 || t.dims[0] != (uint32_t)n)
+        return LSL_ERR_FORMAT;
+    dst = (float *)lsl_take(a, lsl_fl((size_t)n));
+    if (a->base && !dst) return LSL_ERR_BUFFER;
+    if (dst) read_floats(&t, dst, (size_t)n);
+    *out = dst;
     return LSL_OK;
 }
 
@@ -369,9 +414,7 @@ static int load_floats(const file_view *v, lsl_arena *a, const char *name, uint3
     if ((rc = expand(v, name, &t, (int32_t)t.dims[0], (int32_t)t.dims[1], codes, kind ? NULL : vals)) != LSL_OK)
         return rc;
     for (i = 0; kind && i < n; ++i) {
-        float scale;
-        memcpy(&scale, s.data + 4 * (i / t.dims[1]), sizeof(float));
-        vals[i] = (float)codes[i] * scale;
+        vals[i] = (float)codes[i] * float_at(&s, s.dims[0] == 1 ? 0 : i / t.dims[1]);
     }
     *out = vals;
     return LSL_OK;
@@ -504,11 +547,20 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         n = (size_t)e.num * (size_t)e.dim;
         /* int4 and bitmask tables are expanded to int8 codes / floats (one row per token) */
         tab = lsl_take(&a, kind ? n : lsl_fl(n));
-        if (tab && (rc = expand(&v, "emb", &t, e.num, e.dim, kind ? (int8_t *)tab : NULL, kind ? NULL : (float *)tab)) !=
-                       LSL_OK)
-            return rc;
+        if (tab) {
+            rc = expand(&v, "emb", &t, e.num, e.dim, kind ? (int8_t *)tab : NULL, kind ? NULL : (float *)tab);
+            if (rc != LSL_OK) return rc;
+        }
         e.table = tab;
-        if (kind && (rc = load_vector(&v, &a, "emb.scale", e.num, &e.scale)) != LSL_OK) return rc;
+        if (kind) { /* per-row scales, or one for all rows */
+            tensor_view es;
+            float *sc;
+            if ((rc = find_scale(&v, "emb", e.num, &es)) != LSL_OK) return rc;
+            sc = (float *)lsl_take(&a, lsl_fl((size_t)e.num));
+            if (a.base && !sc) return LSL_ERR_BUFFER;
+            if (sc) read_scales(&es, sc, (size_t)e.num);
+            e.scale = sc;
+        }
         if (a.base && !e.table) return LSL_ERR_BUFFER;
         if (model) model->embedding = e;
     } else if ((rc = find(&v, "emb.v", &t)) != 0) {
@@ -527,6 +579,7 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         const float *bias = NULL;
         memset(&head, 0, sizeof(head));
         rc = find(&v, "head.w", &t);
+        if (rc == 0) rc = find(&v, "head.w.u", &t); /* a low-rank head: its rows are U's */
         if (rc < 0) return rc;
         if (rc == 0 || t.ndim != 2) return LSL_ERR_FORMAT;
         if ((rc = load_matrix(&v, &a, "head.w", (int32_t)t.dims[0], feat, act, &head)) != LSL_OK) return rc;
