@@ -54,12 +54,11 @@ static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG ? 3 : 1
 
 /* The activation operand of 4 activations (4 bytes at p) for every lane: u itself for
  * vpdpbusd; q = u ^ 0x80 (u - 128 as signed bytes) for the dynamic sign form; the
- * digits as they are. */
+ * digits as they are. A broadcast load and a vector xor: no trip through a general
+ * register (vmovd), which measured as the tile's bottleneck. */
 AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
-    int32_t quad;
-    memcpy(&quad, p, 4);
-    if (kind == LSL_K_DYN) quad ^= (int32_t)0x80808080u;
-    return _mm256_set1_epi32(quad);
+    const __m256i v = _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)p));
+    return kind == LSL_K_DYN ? _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)) : v;
 }
 
 /* acc[i] += per lane the sum of its 4 products x_i[k] * w[k] (i < MB), exact in int32.
@@ -81,28 +80,27 @@ AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m2
     } else {
         const __m256i wv = _mm256_loadu_si256((const __m256i *)w), aw = _mm256_abs_epi8(wv);
         for (i = 0; i < MB; ++i) {
-            const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x[i], wv));
-            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x[i], wv)),
+                                                _mm256_set1_epi16(1));
+            acc[i] = _mm256_add_epi32(acc[i], p);
         }
     }
 }
 
-/* Masked tails through a small stack buffer (AVX2 has no cheap masked float ops we
- * want on the hot path). */
+/* n floats at p (n >= 8: a plain load / store); a tail through vmaskmovps, which
+ * neither reads nor writes past p[n - 1]. No stack buffer: zeroing one in every
+ * epilogue measured as a tenth of a small tile's time. */
+AINL TAVX2 __m256i tail_mask(int32_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 AINL TAVX2 __m256 ld(const float *p, int32_t n) {
-    float tmp[8] = {0};
-    if (n >= 8) return _mm256_loadu_ps(p);
-    if (n > 0) memcpy(tmp, p, (size_t)n * sizeof(float));
-    return _mm256_loadu_ps(tmp);
+    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(n));
 }
 AINL TAVX2 void st(float *p, __m256 v, int32_t n) {
-    float tmp[8];
-    if (n >= 8) {
+    if (n >= 8)
         _mm256_storeu_ps(p, v);
-        return;
-    }
-    _mm256_storeu_ps(tmp, v);
-    if (n > 0) memcpy(p, tmp, (size_t)n * sizeof(float));
+    else
+        _mm256_maskstore_ps(p, tail_mask(n), v);
 }
 
 /* The products of rows row0 .. row0 + 7 (`valid` of them exist) with one activation
@@ -170,49 +168,51 @@ AINL TAVX2 void cell8(__m256 gi, __m256 gf, __m256 gg, __m256 go, float *c, floa
 /* ---- dense int8 products (LSL_I8) ---------------------------------------------- */
 
 /* MB activation rows x NP panels from panel p0: y += product. u: L planes (stride
- * lstride bytes) of rows of kpad bytes (stride ldu); xs: the rows' scales. */
+ * lstride bytes) of rows of kpad bytes (stride ldu); xs: the rows' scales. The halves
+ * of a panel (8 rows each) one after the other, so that NP x L x MB accumulators and
+ * L x MB activation registers fit the 16 ymm registers. (Both halves at once, reusing
+ * each activation register twice, measured the same at 2 and 3 rows, slower at 4.) */
 AINL TAVX2 void tile_q8(const int kind, const int MB, const int NP, const lsl_matrix *w, int32_t p0,
                         const uint8_t *u, int32_t ldu, size_t lstride, const float *xs, float *y, int32_t ldy) {
     const int L = lsl_k_limbs(kind);
-    __m256i acc[2][4][3][4]; /* [half][panel][limb][row] */
     const int8_t *base = (const int8_t *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
     const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     const int32_t K4 = w->kpad / 4;
     int32_t k4;
     int i, p, h, l;
-    for (h = 0; h < 2; ++h)
+    for (h = 0; h < 2; ++h) {
+        __m256i acc[4][3][4]; /* [panel][limb][row] */
         for (p = 0; p < NP; ++p)
             for (l = 0; l < L; ++l)
-                for (i = 0; i < MB; ++i) acc[h][p][l][i] = _mm256_setzero_si256();
-    for (k4 = 0; k4 < K4; ++k4) {
-        __m256i xb[3][4];
-        for (l = 0; l < L; ++l)
-            for (i = 0; i < MB; ++i) xb[l][i] = act_quad(kind, u + l * lstride + (size_t)i * ldu + 4 * k4);
-        for (p = 0; p < NP; ++p)
-            for (h = 0; h < 2; ++h) {
+                for (i = 0; i < MB; ++i) acc[p][l][i] = _mm256_setzero_si256();
+        for (k4 = 0; k4 < K4; ++k4) {
+            __m256i xb[3][4];
+            for (l = 0; l < L; ++l)
+                for (i = 0; i < MB; ++i) xb[l][i] = act_quad(kind, u + l * lstride + (size_t)i * ldu + 4 * k4);
+            for (p = 0; p < NP; ++p) {
                 const int8_t *wp = base + p * pstride + (size_t)k4 * 64 + 32 * h;
                 if (L == 1) {
-                    dot4_rows(kind, MB, acc[h][p][0], xb[0], wp);
+                    dot4_rows(kind, MB, acc[p][0], xb[0], wp);
                 } else { /* the three digits of one row against one weight vector */
                     for (i = 0; i < MB; ++i) {
-                        __m256i a3[3] = {acc[h][p][0][i], acc[h][p][1][i], acc[h][p][2][i]};
+                        __m256i a3[3] = {acc[p][0][i], acc[p][1][i], acc[p][2][i]};
                         const __m256i x3[3] = {xb[0][i], xb[1][i], xb[2][i]};
                         dot4_rows(kind, 3, a3, x3, wp);
-                        for (l = 0; l < 3; ++l) acc[h][p][l][i] = a3[l];
+                        for (l = 0; l < 3; ++l) acc[p][l][i] = a3[l];
                     }
                 }
             }
-    }
-    for (p = 0; p < NP; ++p)
-        for (h = 0; h < 2; ++h) {
+        }
+        for (p = 0; p < NP; ++p) {
             const int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h, valid = w->rows - row0;
             if (valid <= 0) continue;
             for (i = 0; i < MB; ++i) {
                 float *yr = y + (size_t)i * ldy + row0;
-                const __m256i a[3] = {acc[h][p][0][i], acc[h][p][L > 1][i], acc[h][p][2 * (L > 1)][i]};
+                const __m256i a[3] = {acc[p][0][i], acc[p][L > 1][i], acc[p][2 * (L > 1)][i]};
                 st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(kind, a, w, row0, valid, xs[i])), valid);
             }
         }
+    }
 }
 
 #define TILE_Q8(MB, NP) tile_q8(kind, MB, NP, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, y + (size_t)i * ldy, ldy)
@@ -222,7 +222,7 @@ AINL TAVX2 void tile_q8(const int kind, const int MB, const int NP, const lsl_ma
  * block). Panels last to first with `rev` (see lsl_internal.h). */
 AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                         size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
-    const int32_t panels = lsl_panels(w->rows), per = kind == LSL_K_DIG ? 1 : 4;
+    const int32_t panels = lsl_panels(w->rows), per = kind == LSL_K_DIG ? 2 : 4;
     int32_t g, i = 0;
     if (m == 1) {
         const int32_t groups = (panels + per - 1) / per;
@@ -239,7 +239,7 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
     }
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
-        if (kind == LSL_K_DIG) { /* 2 rows x 3 digits x 2 halves = 12 accumulators */
+        if (kind == LSL_K_DIG) { /* 2 rows x 3 digits = 6 accumulators, 6 activations */
             for (i = 0; i < m; i += 2) {
                 if (m - i >= 2)
                     TILE_Q8(2, 1);
