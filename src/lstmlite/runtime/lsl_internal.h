@@ -8,7 +8,8 @@
  *   LSL_F32   float [panel][k][16]               panel = 16 consecutive rows
  *   LSL_I8    int8  [panel][k/4][16][4]          kpad = cols rounded up to 4:
  *             4 consecutive k of one row sit together, the operand shape of VNNI's
- *             vpdpbusd (the float-activation kernels without VNNI unpack them).
+ *             vpdpbusd; AVX2's vpsignb / vpmaddubsw / vpmaddwd read it as 8 rows x
+ *             4 k per 32 bytes too (lsl_kern_avx2.h).
  * Rows past `rows` in the last panel and columns past `cols` are zero.
  *
  *   LSL_I8_SPARSE  (1, 4)-block sparse int8, ELL per (panel, window): the columns are
