@@ -43,6 +43,11 @@
 #endif
 
 #define LSL_PANEL 16
+
+/* lsl_matrix.reserved bits, set by the packers. LSL_MATRIX_NO_M128: no int8 weight is
+ * -128, so the AVX2 sign form may take |x| from the activations (shared by every weight
+ * vector) instead of |w| (see lsl_kern_avx2.h). */
+#define LSL_MATRIX_NO_M128 1
 #define LSL_ALIGN 64
 
 /* Dynamic activation quantization: x ~= s * q with q in [-127, 127]; the kernels see

@@ -259,7 +259,10 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
     float xs;
     if (w->act == LSL_ACT_DYN8) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-        lstm_step1_q8(LSL_K_DYN, w, hidden, u, 0, xs, g, c, h, rev);
+        if (w->reserved & LSL_MATRIX_NO_M128)
+            lstm_step1_q8(LSL_K_DYNX, w, hidden, u, 0, xs, g, c, h, rev);
+        else
+            lstm_step1_q8(LSL_K_DYN, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         lsl_avx2_quantize_digits(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
         lstm_step1_q8(LSL_K_DIG, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
