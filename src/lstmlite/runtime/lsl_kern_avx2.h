@@ -26,7 +26,7 @@
 #define AINL static inline __attribute__((always_inline))
 
 /* How a kernel multiplies int8 weights (the `kind` argument, a constant after inlining).
- * All three keep the weights int8 in the inner loop and sum exactly in int32. */
+ * All of them keep the weights int8 in the inner loop and sum exactly in int32. */
 #define LSL_K_DYN 0  /* u8 activations u = q + 128: vpsignb + vpmaddubsw + vpmaddwd (AVX2) */
 #define LSL_K_VNNI 1 /* u8 activations u = q + 128: VEX vpdpbusd (AVX-VNNI) */
 #define LSL_K_DIG 2  /* float activations as three signed 7-bit digits (below), sign form */
