@@ -31,6 +31,7 @@
 #define LSL_K_VNNI 1 /* u8 activations u = q + 128: VEX vpdpbusd (AVX-VNNI) */
 #define LSL_K_DIG 2  /* float activations as three signed 7-bit digits (below), sign form */
 #define LSL_K_DYNX 3 /* LSL_K_DYN with |q| instead of |w|: weights without -128 only */
+#define LSL_K_VNNI3 4 /* float activations as three 8-bit limbs (LSL_LIMB_MAX): vpdpbusd */
 
 /* Float activations for int8 weights without VNNI: x / max|row| as a fixed-point number
  * q in [-LSL_DIG_MAX, LSL_DIG_MAX] (21 bits, 5e-7 of max|row|), written in three
@@ -48,7 +49,7 @@
 #define LSL_VPDPBUSD "%{vex%} vpdpbusd"
 #endif
 
-static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG ? 3 : 1; }
+static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG || kind == LSL_K_VNNI3 ? 3 : 1; }
 
 /* ---- int8 dot products: 32 bytes of weights = 8 rows x 4 k (the packed layout's half
  * panel), one 32-bit lane per row ------------------------------------------------------ */
@@ -70,12 +71,13 @@ AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
  * 127 * 128 = 16256 in magnitude and a pair at most 32512 < 32767: it never saturates,
  * for any int8 weight. vpmaddwd with ones then adds a row's two pairs into int32; |w|
  * is computed once for all MB rows.
- * LSL_K_VNNI: vpdpbusd on u = q + 128 (exact_sums subtracts 128 * sum(w) per row).
+ * LSL_K_VNNI, LSL_K_VNNI3: vpdpbusd on u = q + 128 or on the limbs (scaled_sums
+ * subtracts the offset's 128 * sum(w) per row).
  * Why asm for vpdpbusd: it then compiles inside target("avx2,fma") functions, so one
  * copy of the loops serves both tables; "x" keeps the operands in ymm0-15 (VEX). */
 AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m256i *x, const int8_t *w) {
     int i;
-    if (kind == LSL_K_VNNI) {
+    if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3) {
         for (i = 0; i < MB; ++i)
             __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(acc[i]) : "x"(x[i]), "m"(*(const char(*)[32])w));
     } else if (kind == LSL_K_DYNX) {
@@ -115,16 +117,21 @@ AINL TAVX2 void st(float *p, __m256 v, int32_t n) {
 }
 
 /* The products of rows row0 .. row0 + 7 (`valid` of them exist) with one activation
- * row of scale xs, from its int32 sums a[0..L-1]: vpdpbusd's sums less 128 * sum(w);
- * the digits' sums combined as (a2 * 128 + a1) * 128 + a0 in float; then times
- * (xs * scale[row]), as every ISA computes it. */
+ * row of scale xs, from its int32 sums a[0..L-1]: vpdpbusd's sums less 128 * sum(w)
+ * (for the limbs, on the high limb, then ((a0 256) + a1) 256 + a2 in float, as
+ * lsl_kern_avx512.h's gate_from_sums); the digits' sums combined as (a2 128 + a1) 128
+ * + a0 in float; then times (xs * scale[row]), as every ISA computes it. */
 AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix *w, int32_t row0, int32_t valid,
                               float xs) {
     __m256 v;
-    if (kind == LSL_K_VNNI) {
+    if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3) {
         int32_t ws[8] = {0};
         if (valid > 0) memcpy(ws, w->wsum + row0, (size_t)(valid < 8 ? valid : 8) * sizeof(int32_t));
         v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ws), 7)));
+        if (kind == LSL_K_VNNI3) {
+            const __m256 b = _mm256_set1_ps(256.0f);
+            v = _mm256_fmadd_ps(_mm256_fmadd_ps(v, b, _mm256_cvtepi32_ps(a[1])), b, _mm256_cvtepi32_ps(a[2]));
+        }
     } else if (kind == LSL_K_DIG) {
         const __m256 b = _mm256_set1_ps(128.0f);
         v = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(a[2]), b, _mm256_cvtepi32_ps(a[1])), b,
@@ -250,7 +257,7 @@ AINL TAVX2 void gemm_row_q8(const int kind, const int32_t per, const lsl_matrix 
  * (see lsl_internal.h). */
 AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                         size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
-    const int32_t panels = lsl_panels(w->rows), per = kind == LSL_K_DIG ? 2 : 4;
+    const int32_t panels = lsl_panels(w->rows), per = lsl_k_limbs(kind) == 3 ? 2 : 4;
     int32_t g, i = 0;
     if (m == 1) {
         if (kind == LSL_K_DYN && (w->reserved & LSL_MATRIX_NO_M128))
@@ -261,7 +268,7 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
     }
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
-        if (kind == LSL_K_DIG) { /* 2 rows x 3 digits = 6 accumulators, 6 activations */
+        if (lsl_k_limbs(kind) == 3) { /* 2 rows x 3 limbs = 6 accumulators, 6 activations */
             for (i = 0; i < m; i += 2) {
                 if (m - i >= 2)
                     TILE_Q8(2, 1);
