@@ -110,8 +110,6 @@ TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, 
  * planes' room from 22 rows on), and every row runs the fp32 tile on them. Why: the
  * digits cost three integer products per weight, the fp32 tile one FMA, and the
  * conversion is shared by all the rows (the input projection of a whole sequence). */
-#define LSL_UNPACK_ROWS 32
-
 /* Byte kk of each 32-bit lane (row r's weight at k = 4 k4 + kk) as a float: sign-extended
  * by a left then an arithmetic right shift, then converted. */
 AINL TAVX2 __m256 i8_lane(__m256i v, const int kk) {

@@ -49,6 +49,10 @@
 #define LSL_VPDPBUSD "%{vex%} vpdpbusd"
 #endif
 
+/* Rows of float activations from which the AVX2-family tables convert each int8 panel
+ * to floats once and run the fp32 tile (lsl_kern_avx2.c). */
+#define LSL_UNPACK_ROWS 32
+
 static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG || kind == LSL_K_VNNI3 ? 3 : 1; }
 
 /* ---- int8 dot products: 32 bytes of weights = 8 rows x 4 k (the packed layout's half
@@ -78,8 +82,12 @@ AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
 AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m256i *x, const int8_t *w) {
     int i;
     if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3) {
-        for (i = 0; i < MB; ++i)
-            __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(acc[i]) : "x"(x[i]), "m"(*(const char(*)[32])w));
+        for (i = 0; i < MB; ++i) {
+            __m256i a = acc[i]; /* a local, not the array element: GCC keeps an asm operand that
+                                 * is an array element in memory (a store per product) */
+            __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(a) : "x"(x[i]), "m"(*(const char(*)[32])w));
+            acc[i] = a;
+        }
     } else if (kind == LSL_K_DYNX) {
         /* the same products as |w| * (q sign(w)): |q| * (w sign(q)), exact while w is
          * never -128 (-(-128) would wrap). |q| is the same for every weight vector of
@@ -125,9 +133,9 @@ AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix
                               float xs) {
     __m256 v;
     if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3) {
-        int32_t ws[8] = {0};
-        if (valid > 0) memcpy(ws, w->wsum + row0, (size_t)(valid < 8 ? valid : 8) * sizeof(int32_t));
-        v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ws), 7)));
+        const int *ws = (const int *)(w->wsum + row0);
+        const __m256i sum = valid >= 8 ? _mm256_loadu_si256((const __m256i *)ws) : _mm256_maskload_epi32(ws, tail_mask(valid));
+        v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(sum, 7)));
         if (kind == LSL_K_VNNI3) {
             const __m256 b = _mm256_set1_ps(256.0f);
             v = _mm256_fmadd_ps(_mm256_fmadd_ps(v, b, _mm256_cvtepi32_ps(a[1])), b, _mm256_cvtepi32_ps(a[2]));
@@ -190,37 +198,55 @@ AINL TAVX2 void cell8(__m256 gi, __m256 gf, __m256 gg, __m256 go, float *c, floa
  * of a panel (8 rows each) one after the other, so that NP x L x MB accumulators and
  * L x MB activation registers fit the 16 ymm registers. (Both halves at once, reusing
  * each activation register twice, measured the same at 2 and 3 rows, slower at 4.) */
+/* One k4 step of tile_q8 into the accumulator set acc ([panel][limb][row]). */
+AINL TAVX2 void tile_step(const int kind, const int MB, const int NP, __m256i acc[4][3][4], const int8_t *wp0,
+                          size_t pstride, const uint8_t *u, int32_t ldu, size_t lstride, int32_t k4) {
+    const int L = lsl_k_limbs(kind);
+    __m256i xb[3][4];
+    int i, p, l;
+    for (l = 0; l < L; ++l)
+        for (i = 0; i < MB; ++i) xb[l][i] = act_quad(kind, u + l * lstride + (size_t)i * ldu + 4 * k4);
+    for (p = 0; p < NP; ++p) {
+        const int8_t *wp = wp0 + p * pstride + (size_t)k4 * 64;
+        if (L == 1) {
+            dot4_rows(kind, MB, acc[p][0], xb[0], wp);
+        } else { /* the three limbs of one row against one weight vector */
+            for (i = 0; i < MB; ++i) {
+                __m256i a3[3] = {acc[p][0][i], acc[p][1][i], acc[p][2][i]};
+                const __m256i x3[3] = {xb[0][i], xb[1][i], xb[2][i]};
+                dot4_rows(kind, 3, a3, x3, wp);
+                for (l = 0; l < 3; ++l) acc[p][l][i] = a3[l];
+            }
+        }
+    }
+}
+
 AINL TAVX2 void tile_q8(const int kind, const int MB, const int NP, const lsl_matrix *w, int32_t p0,
                         const uint8_t *u, int32_t ldu, size_t lstride, const float *xs, float *y, int32_t ldy) {
     const int L = lsl_k_limbs(kind);
+    /* vpdpbusd accumulates in place (latency 4-5): alternate two accumulator sets by k4
+     * so that twice as many are in flight; the sign form's adds take one cycle. */
+    const int sets = kind == LSL_K_VNNI ? 2 : 1;
     const int8_t *base = (const int8_t *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
     const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     const int32_t K4 = w->kpad / 4;
-    int32_t k4;
+    int32_t k4 = 0;
     int i, p, h, l;
     for (h = 0; h < 2; ++h) {
-        __m256i acc[4][3][4]; /* [panel][limb][row] */
+        __m256i acc[4][3][4], acc2[4][3][4]; /* [panel][limb][row], two sets */
         for (p = 0; p < NP; ++p)
             for (l = 0; l < L; ++l)
-                for (i = 0; i < MB; ++i) acc[p][l][i] = _mm256_setzero_si256();
-        for (k4 = 0; k4 < K4; ++k4) {
-            __m256i xb[3][4];
-            for (l = 0; l < L; ++l)
-                for (i = 0; i < MB; ++i) xb[l][i] = act_quad(kind, u + l * lstride + (size_t)i * ldu + 4 * k4);
-            for (p = 0; p < NP; ++p) {
-                const int8_t *wp = base + p * pstride + (size_t)k4 * 64 + 32 * h;
-                if (L == 1) {
-                    dot4_rows(kind, MB, acc[p][0], xb[0], wp);
-                } else { /* the three digits of one row against one weight vector */
-                    for (i = 0; i < MB; ++i) {
-                        __m256i a3[3] = {acc[p][0][i], acc[p][1][i], acc[p][2][i]};
-                        const __m256i x3[3] = {xb[0][i], xb[1][i], xb[2][i]};
-                        dot4_rows(kind, 3, a3, x3, wp);
-                        for (l = 0; l < 3; ++l) acc[p][l][i] = a3[l];
-                    }
-                }
+                for (i = 0; i < MB; ++i) acc[p][l][i] = acc2[p][l][i] = _mm256_setzero_si256();
+        k4 = 0;
+        if (sets == 2)
+            for (; k4 + 1 < K4; k4 += 2) {
+                tile_step(kind, MB, NP, acc, base + 32 * h, pstride, u, ldu, lstride, k4);
+                tile_step(kind, MB, NP, acc2, base + 32 * h, pstride, u, ldu, lstride, k4 + 1);
             }
-        }
+        for (; k4 < K4; ++k4) tile_step(kind, MB, NP, acc, base + 32 * h, pstride, u, ldu, lstride, k4);
+        if (sets == 2)
+            for (p = 0; p < NP; ++p)
+                for (i = 0; i < MB; ++i) acc[p][0][i] = _mm256_add_epi32(acc[p][0][i], acc2[p][0][i]);
         for (p = 0; p < NP; ++p) {
             const int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h, valid = w->rows - row0;
             if (valid <= 0) continue;
@@ -313,7 +339,19 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
         __m256 gate[4];
         for (q = 0; q < 4; ++q)
             for (l = 0; l < L; ++l) acc[q][l] = _mm256_setzero_si256();
-        for (k4 = 0; k4 < K4; ++k4) {
+        k4 = 0;
+        if (kind == LSL_K_VNNI) { /* two sets by k4, as tile_q8 (in place: set 2 is acc[q][1]) */
+            for (q = 0; q < 4; ++q) acc[q][1] = _mm256_setzero_si256();
+            for (; k4 + 1 < K4; k4 += 2) {
+                const __m256i x0 = act_quad(kind, u + 4 * k4), x1 = act_quad(kind, u + 4 * k4 + 4);
+                for (q = 0; q < 4; ++q) {
+                    const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
+                    dot4_rows(kind, 1, &acc[q][0], &x0, wp);
+                    dot4_rows(kind, 1, &acc[q][1], &x1, wp + 64);
+                }
+            }
+        }
+        for (; k4 < K4; ++k4) {
             __m256i xb[3];
             for (l = 0; l < L; ++l) xb[l] = act_quad(kind, u + l * lstride + 4 * k4);
             for (q = 0; q < 4; ++q) {
@@ -325,6 +363,8 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
                 }
             }
         }
+        if (kind == LSL_K_VNNI)
+            for (q = 0; q < 4; ++q) acc[q][0] = _mm256_add_epi32(acc[q][0], acc[q][1]);
         for (q = 0; q < 4; ++q)
             gate[q] = _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
                                     scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs));
