@@ -75,8 +75,8 @@ AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
  * 127 * 128 = 16256 in magnitude and a pair at most 32512 < 32767: it never saturates,
  * for any int8 weight. vpmaddwd with ones then adds a row's two pairs into int32; |w|
  * is computed once for all MB rows.
- * LSL_K_VNNI, LSL_K_VNNI3: vpdpbusd on u = q + 128 or on the limbs (scaled_sums
- * subtracts the offset's 128 * sum(w) per row).
+ * LSL_K_VNNI, LSL_K_VNNI3: vpdpbusd (4 u8 x s8 products into int32, no saturation) on
+ * u = q + 128 or on the limbs; scaled_sums subtracts the offset's 128 * sum(w) per row.
  * Why asm for vpdpbusd: it then compiles inside target("avx2,fma") functions, so one
  * copy of the loops serves both tables; "x" keeps the operands in ymm0-15 (VEX). */
 AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m256i *x, const int8_t *w) {
