@@ -42,6 +42,16 @@
 #define LSL_HAVE_X86 1
 #endif
 
+/* The AVX-VNNI table needs a compiler that knows target("avxvnni") and an assembler
+ * that knows the {vex} prefix: GCC 11, clang 12 (Apple clang 13) and their binutils.
+ * An older compiler builds every other table; lsl_isa_supported then says no. */
+#if defined(LSL_HAVE_X86) &&                                                                          \
+    ((defined(__clang__) && ((defined(__apple_build_version__) && __clang_major__ >= 13) ||             \
+                             (!defined(__apple_build_version__) && __clang_major__ >= 12))) ||          \
+     (!defined(__clang__) && __GNUC__ >= 11))
+#define LSL_HAVE_AVXVNNI 1
+#endif
+
 #define LSL_PANEL 16
 
 /* lsl_matrix.reserved bits, set by the packers. LSL_MATRIX_NO_M128: no int8 weight is
@@ -132,7 +142,9 @@ typedef struct lsl_kernels {
 extern const lsl_kernels lsl_kernels_portable;
 #if defined(LSL_HAVE_X86)
 extern const lsl_kernels lsl_kernels_avx2;
+#if defined(LSL_HAVE_AVXVNNI)
 extern const lsl_kernels lsl_kernels_avx2_vnni;
+#endif
 extern const lsl_kernels lsl_kernels_avx512;
 extern const lsl_kernels lsl_kernels_avx512_vnni;
 /* The AVX2 table's kernels (lsl_kern_avx2.c) that the AVX-VNNI and AVX-512 tables reuse. */

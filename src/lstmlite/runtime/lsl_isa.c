@@ -55,12 +55,16 @@ static void detect_x86(int sup[LSL_ISA_COUNT]) {
     sup[LSL_ISA_AVX2] = avx2;
     sup[LSL_ISA_AVX512] = avx512;
     sup[LSL_ISA_AVX512_VNNI] = avx512 && BIT(c, 11);
+#if defined(LSL_HAVE_AVXVNNI) /* the build has the table */
     if (avx2 && max_sub7 >= 1) {
         __cpuid_count(7, 1, a, b, c, d);
         sup[LSL_ISA_AVX2_VNNI] = (int)BIT(a, 4); /* AVX-VNNI (VEX-encoded vpdpbusd) */
     }
 #if defined(LSL_TEST_AVX2_VNNI_AS_EVEX) /* tests only: see lsl_kern_avx2.h */
     sup[LSL_ISA_AVX2_VNNI] |= sup[LSL_ISA_AVX512_VNNI];
+#endif
+#else
+    (void)max_sub7;
 #endif
 }
 #endif
@@ -98,7 +102,9 @@ static const lsl_kernels *table_for(int level) {
     switch (level) {
 #if defined(LSL_HAVE_X86)
     case LSL_ISA_AVX2: return &lsl_kernels_avx2;
+#if defined(LSL_HAVE_AVXVNNI)
     case LSL_ISA_AVX2_VNNI: return &lsl_kernels_avx2_vnni;
+#endif
     case LSL_ISA_AVX512: return &lsl_kernels_avx512;
     case LSL_ISA_AVX512_VNNI: return &lsl_kernels_avx512_vnni;
 #endif

@@ -13,7 +13,7 @@
  */
 #include "lsl_internal.h"
 
-#if defined(LSL_HAVE_X86)
+#if defined(LSL_HAVE_AVXVNNI) /* LSL_HAVE_X86 and a compiler that knows AVX-VNNI */
 #include "lsl_kern_avx2.h"
 
 #define TAVXVNNI __attribute__((target("avx2,fma,avxvnni")))
@@ -122,4 +122,4 @@ const lsl_kernels lsl_kernels_avx2_vnni = {
     lstm_step1_vnni, NULL,
 };
 
-#endif /* LSL_HAVE_X86 */
+#endif /* LSL_HAVE_AVXVNNI */
