@@ -4,9 +4,9 @@
  *
  *   test_core            LSTM/GRU layers with odd sizes on every ISA against a plain
  *                        double-precision implementation of the equations, run vs
- *                        step, and the error codes of bad calls; dynamic int8 on every
- *                        ISA bit for bit against the portable kernels, and the single-
- *                        stream step (fused where a table has one) against a batch
+ *                        step, and the error codes of bad calls; int8 on every ISA
+ *                        (dynamic: bit for bit against the portable kernels), and the
+ *                        single-stream step (fused where a table has one) against a batch
  *   test_core FILE.lsl   additionally: load FILE, then load thousands of truncated and
  *                        byte-flipped copies; each must load or fail with an error
  *                        code (the sanitizers catch any out-of-bounds read)
@@ -158,32 +158,47 @@ static void test_layer(int cell, int I, int H, int T, int isa) {
     free(p1); free(p2); free(work); free(swork); free(state);
 }
 
-/* Dynamic int8 sums are exact integers, so every ISA must give the portable kernels'
- * bits: a matrix product with weights at -128 and 127 and activations at +-max|row|
- * (the AVX2 sign form's worst case: every product 127 * 128), and an LSTM whose stream
- * run alone (B = 1: the fused step where the table has one) equals the same stream run
- * in a batch of 2 (the matrix product, then the cell update). */
-static void test_dyn8_every_isa(void) {
+/* int8 weights on every ISA. Dynamic int8 sums are exact integers, so every ISA must
+ * give the portable kernels' bits: a matrix product with weights at -128 and 127 and
+ * activations at +-max|row| (the AVX2 sign form's worst case: every product 127 * 128);
+ * float activations give the dequantized product (1e-6 of its largest value). And an
+ * LSTM whose stream run alone (B = 1: the fused step where the table has one) equals
+ * the same stream run in a batch of 2 (the matrix product, then the cell update), for
+ * both activation forms; for dynamic int8 a VNNI table equals its twin without. */
+static void test_int8_every_isa(int act) {
     enum { R = 40, K = 37, M = 3, I = 5, H = 16, T = 6 };
     static int8_t w[R * K], wih[4 * H * I], whh[4 * H * H];
     static float scale[R], x[M * K], y[LSL_ISA_COUNT][M * R], sih[4 * H], shh[4 * H], bias[4 * H];
     static float xs[2 * T * I], both[LSL_ISA_COUNT][2 * T * H], one[T * H];
     unsigned seed = 7;
-    int i, isa;
+    int i, r, k, isa;
     lsl_matrix m;
-    size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, LSL_ACT_DYN8), wbytes;
+    size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, act), wbytes;
     void *buf = amalloc(bytes), *work;
     for (i = 0; i < R * K; ++i) w[i] = (int8_t)(frand(&seed) < 0 ? -128 : 127);
     for (i = 0; i < R; ++i) scale[i] = 0.01f + 0.001f * (float)i;
     for (i = 0; i < M * K; ++i) x[i] = frand(&seed) < 0 ? -2.5f : 2.5f;
-    CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, LSL_ACT_DYN8, w, scale, buf, bytes) == LSL_OK);
+    CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, act, w, scale, buf, bytes) == LSL_OK);
     wbytes = lsl_matmul_bytes(&m, M);
     work = amalloc(wbytes);
     for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
         if (!lsl_isa_supported(isa)) continue;
         CHECK(lsl_isa_set(isa) == LSL_OK);
+        memset(y[isa], 0, sizeof(y[0]));
         CHECK(lsl_matmul(&m, M, x, K, y[isa], R, work, wbytes) == LSL_OK);
-        CHECK(memcmp(y[isa], y[LSL_ISA_PORTABLE], sizeof(y[0])) == 0);
+        if (act == LSL_ACT_DYN8) {
+            CHECK(memcmp(y[isa], y[LSL_ISA_PORTABLE], sizeof(y[0])) == 0);
+        } else {
+            double maxref = 0, maxerr = 0;
+            for (i = 0; i < M; ++i)
+                for (r = 0; r < R; ++r) {
+                    double ref = 0;
+                    for (k = 0; k < K; ++k) ref += (double)x[i * K + k] * w[r * K + k] * scale[r];
+                    maxref = fabs(ref) > maxref ? fabs(ref) : maxref;
+                    maxerr = fabs(y[isa][i * R + r] - ref) > maxerr ? fabs(y[isa][i * R + r] - ref) : maxerr;
+                }
+            CHECK(maxerr <= 1e-6 * maxref);
+        }
     }
     free(buf);
     free(work);
@@ -191,8 +206,8 @@ static void test_dyn8_every_isa(void) {
     {
         lsl_layer layer;
         lsl_model model;
-        size_t b1 = lsl_matrix_packed_bytes(4 * H, I, LSL_I8, LSL_ACT_DYN8);
-        size_t b2 = lsl_matrix_packed_bytes(4 * H, H, LSL_I8, LSL_ACT_DYN8), need;
+        size_t b1 = lsl_matrix_packed_bytes(4 * H, I, LSL_I8, act);
+        size_t b2 = lsl_matrix_packed_bytes(4 * H, H, LSL_I8, act), need;
         void *p1 = amalloc(b1), *p2 = amalloc(b2);
         for (i = 0; i < 4 * H * I; ++i) wih[i] = (int8_t)(frand(&seed) * 200);
         for (i = 0; i < 4 * H * H; ++i) whh[i] = (int8_t)(frand(&seed) * 200);
@@ -208,8 +223,8 @@ static void test_dyn8_every_isa(void) {
         layer.input_size = I;
         layer.hidden_size = H;
         layer.num_directions = 1;
-        CHECK(lsl_matrix_pack(&layer.dir[0].w_ih, 4 * H, I, LSL_I8, LSL_ACT_DYN8, wih, sih, p1, b1) == LSL_OK);
-        CHECK(lsl_matrix_pack(&layer.dir[0].w_hh, 4 * H, H, LSL_I8, LSL_ACT_DYN8, whh, shh, p2, b2) == LSL_OK);
+        CHECK(lsl_matrix_pack(&layer.dir[0].w_ih, 4 * H, I, LSL_I8, act, wih, sih, p1, b1) == LSL_OK);
+        CHECK(lsl_matrix_pack(&layer.dir[0].w_hh, 4 * H, H, LSL_I8, act, whh, shh, p2, b2) == LSL_OK);
         layer.dir[0].b_ih = bias;
         layer.dir[0].b_hh = bias;
         model.num_layers = 1;
@@ -226,9 +241,9 @@ static void test_dyn8_every_isa(void) {
             }
         }
         /* a VNNI table and its twin share all float code: the same bits */
-        if (lsl_isa_supported(LSL_ISA_AVX2_VNNI))
+        if (act == LSL_ACT_DYN8 && lsl_isa_supported(LSL_ISA_AVX2_VNNI))
             CHECK(memcmp(both[LSL_ISA_AVX2_VNNI], both[LSL_ISA_AVX2], sizeof(both[0])) == 0);
-        if (lsl_isa_supported(LSL_ISA_AVX512_VNNI))
+        if (act == LSL_ACT_DYN8 && lsl_isa_supported(LSL_ISA_AVX512_VNNI))
             CHECK(memcmp(both[LSL_ISA_AVX512_VNNI], both[LSL_ISA_AVX512], sizeof(both[0])) == 0);
         lsl_isa_set(LSL_ISA_AUTO);
         free(p1);
@@ -335,7 +350,8 @@ int main(int argc, char **argv) {
         test_layer(LSL_GRU, 40, 64, 6, isa);
     }
     CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
-    test_dyn8_every_isa();
+    test_int8_every_isa(LSL_ACT_DYN8);
+    test_int8_every_isa(LSL_ACT_FLOAT);
     CHECK(lsl_isa_parse("sse9") == LSL_ERR_ISA && lsl_isa_parse("auto") == LSL_ISA_AUTO);
     CHECK(strcmp(lsl_strerror(LSL_ERR_FORMAT), "malformed .lsl model file") == 0);
     for (isa = 1; isa < argc; ++isa) fuzz_file(argv[isa]);

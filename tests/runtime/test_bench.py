@@ -80,7 +80,14 @@ def test_cli_writes_json_in_the_design_schema(tmp_path, capsys):
     assert {(c["engine"], c["mode"]) for c in payload["cases"]} == {
         (e, m) for e in ("lstmlite-fp32", "torch-fp32") for m in ("sequence", "step")}
     assert all(SCHEMA <= c.keys() for c in payload["cases"])
-    assert "lstmlite-fp32" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "lstmlite-fp32" in printed
+    from lstmlite import runtime
+
+    # the kernels in use (LSTMLITE_ISA / set_isa), not only the best the CPU has
+    assert payload["machine"]["lstmlite_isa"] == runtime.isa()
+    assert payload["machine"]["lstmlite_best_isa"] == runtime.best_isa()
+    assert f"lstmlite kernels: {runtime.isa()}" in printed
     bad = parser.parse_args(["bench", "--engines", "nope"])
     with pytest.raises(Exception, match="unknown engine"):
         bad.func(bad)
@@ -136,3 +143,15 @@ def test_impossible_sizes_are_refused_with_the_estimate_before_allocating(capsys
     assert "of memory" in err and "(8.00 GiB) are available" in err and len(err.strip().splitlines()) == 1
     assert main(["bench", "--threads", "65"]) == 1
     assert "--threads must be at most 64" in capsys.readouterr().err
+
+
+def test_machine_info_names_the_kernels_in_use():
+    """A forced table (LSTMLITE_ISA or set_isa) is what bench reports, next to the best."""
+    from lstmlite import runtime
+
+    runtime.set_isa("portable")
+    try:
+        info = bench_mod.machine_info()
+    finally:
+        runtime.set_isa("auto")
+    assert info["lstmlite_isa"] == "portable" and info["lstmlite_best_isa"] == runtime.best_isa()

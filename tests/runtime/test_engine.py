@@ -242,8 +242,10 @@ def test_isa_forcing_reports_levels():
 
 @pytest.mark.parametrize("value", ["sse9", "AVX2", "avx2-vnni", "avx512"])
 def test_lstmlite_isa_environment_is_checked(value):
-    """LSTMLITE_ISA forces a table at import; an unknown value, or one this CPU lacks, is
-    an error that names what the CPU supports (never a silent fallback)."""
+    """LSTMLITE_ISA forces a table; an unknown value, or one this CPU lacks, is an error
+    that names what the CPU supports (never a silent fallback), raised on the runtime's
+    first use (importing it, as the CLI's parser does, still works), and the CLI reports
+    it as one line."""
     import os
     import subprocess
     import sys
@@ -254,9 +256,13 @@ def test_lstmlite_isa_environment_is_checked(value):
     if value in rt.supported_isas():
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == value
-    else:
-        assert run.returncode != 0
-        assert f"LSTMLITE_ISA={value}" in run.stderr and "supports: portable" in run.stderr
+        return
+    assert run.returncode != 0
+    assert f"LSTMLITE_ISA={value}" in run.stderr and "supports: portable" in run.stderr
+    cli = "from lstmlite.cli.main import main; raise SystemExit(main(['bench', '--engines', 'lstmlite-fp32']))"
+    run = subprocess.run([sys.executable, "-c", cli], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.startswith(f"lstmlite bench: error: LSTMLITE_ISA={value}")
 
 
 @pytest.mark.parametrize("weights", ["fp32", "int8"])

@@ -16,7 +16,8 @@ from lstmlite.runtime import _lsl, quantize_rows
 from .conftest import rel_err
 
 SHAPES = [(1, 16, 8), (1, 37, 13), (1, 128, 40), (1, 512, 128), (2, 48, 5), (3, 33, 16), (4, 64, 64),
-          (5, 100, 3), (7, 17, 29), (9, 80, 44), (100, 512, 40), (12, 40, 258)]
+          (5, 100, 3), (7, 17, 29), (9, 80, 44), (100, 512, 40), (12, 40, 258),
+          (35, 37, 29)]  # many rows (AVX2 float activations: unpacked panels) with every tail
 
 
 def _case(m, n, k, seed=0):

@@ -1,6 +1,6 @@
 """Batched runs split across threads: the same numbers as one thread on every kernel
 level (bit for bit with dynamic int8 activations, whose products are integers; within
-1e-6 in float, where a kernel's tiling of rows can change the last bit), with lengths,
+1e-5 in float, where a chunk's row count can change a kernel's tiling or method), with lengths,
 tokens and a carried state (whose rows are gathered per chunk and scattered back), and
 the torch oracle still matched."""
 
@@ -43,8 +43,10 @@ def test_threaded_run_equals_one_thread(isa, cfg, form, batch, threads):
         np.testing.assert_array_equal(many, one)
         np.testing.assert_array_equal(engine.run(x), whole)
     else:
-        assert rel_err(many, one) < 1e-6
-        assert rel_err(engine.run(x), whole) < 1e-6
+        # a chunk's row count can pick another kernel variant (the AVX2 float-activation
+        # int8 GEMM changes method at 32 rows): both within the form's 1e-5 promise
+        assert rel_err(many, one) < 1e-5
+        assert rel_err(engine.run(x), whole) < 1e-5
     # a wrong chunking (rows dropped, swapped or zeroed) would be far off
     assert np.abs(many).max() > 0.01
 

@@ -930,18 +930,29 @@ PyMODINIT_FUNC PyInit__lsl(void) {
         PyModule_AddIntConstant(m, "ACT_DYN8", LSL_ACT_DYN8) < 0 ||
         PyModule_AddIntConstant(m, "FILE_VERSION", LSL_FILE_VERSION) < 0)
         goto fail;
-    if (lsl_isa_from_env() != LSL_OK) {
-        /* An unknown or unsupported LSTMLITE_ISA is an error, not a silent fallback. */
-        const char *v = getenv("LSTMLITE_ISA");
-        char names[128];
-        supported_names(names, sizeof(names));
-        if (lsl_isa_parse(v) == LSL_ERR_ISA)
-            PyErr_Format(LslError,
-                         "LSTMLITE_ISA=%s is unknown; use auto, portable, avx2, avx2-vnni, avx512 or avx512-vnni "
-                         "(this CPU supports: %s)", v, names);
-        else
-            PyErr_Format(LslError, "LSTMLITE_ISA=%s is not available on this CPU (it supports: %s)", v, names);
-        goto fail;
+    {
+        /* An unknown or unsupported LSTMLITE_ISA is an error, not a silent fallback; the
+         * message waits in ENV_ERROR (None when fine) and engine.py raises it on first
+         * use, so that importing the package (the CLI's parser does) still works. */
+        PyObject *msg = Py_None;
+        Py_INCREF(msg);
+        if (lsl_isa_from_env() != LSL_OK) {
+            const char *v = getenv("LSTMLITE_ISA");
+            char names[128];
+            supported_names(names, sizeof(names));
+            Py_DECREF(msg);
+            if (lsl_isa_parse(v) == LSL_ERR_ISA)
+                msg = PyUnicode_FromFormat("LSTMLITE_ISA=%s is unknown; use auto, portable, avx2, avx2-vnni, avx512 "
+                                           "or avx512-vnni (this CPU supports: %s)", v, names);
+            else
+                msg = PyUnicode_FromFormat("LSTMLITE_ISA=%s is not available on this CPU (it supports: %s)", v,
+                                           names);
+            if (!msg) goto fail;
+        }
+        if (PyModule_AddObject(m, "ENV_ERROR", msg) < 0) {
+            Py_DECREF(msg);
+            goto fail;
+        }
     }
     return m;
 fail:

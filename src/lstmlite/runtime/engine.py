@@ -43,6 +43,16 @@ MAX_THREADS = 64
 ISAS = ("portable", "avx2", "avx2-vnni", "avx512", "avx512-vnni")
 
 
+# LSTMLITE_ISA's error (unknown or unsupported value), raised on first use of the runtime;
+# None when the variable is fine or set_isa has chosen since.
+_env_error: str | None = _lsl.ENV_ERROR
+
+
+def _check_env() -> None:
+    if _env_error:
+        raise RuntimeError_(_env_error)
+
+
 def set_isa(name: str) -> None:
     """Force the kernels: ``portable``, ``avx2``, ``avx2-vnni`` (AVX-VNNI, VEX),
     ``avx512`` (without VNNI), ``avx512-vnni`` or ``auto`` (the best).
@@ -50,9 +60,12 @@ def set_isa(name: str) -> None:
     Process-wide; call it while no engine is running. Raises ``ValueError`` for an
     unknown name and ``RuntimeError_`` when the CPU lacks the level, each naming the
     levels this CPU supports. The environment variable ``LSTMLITE_ISA`` does the same
-    when the runtime is first imported (an unknown or unsupported value is an error).
+    at start-up; an unknown or unsupported value is an error, raised by the first
+    engine, ``isa()`` or ``info()`` (a later ``set_isa`` replaces the choice).
     """
+    global _env_error
     _lsl.isa_set(name)
+    _env_error = None
 
 
 def supported_isas() -> list[str]:
@@ -65,6 +78,7 @@ def info() -> dict[str, Any]:
     ``supported_isas``, ``avx512_vnni``, and ``fused_step`` / ``fused_sparse_step``
     (whether the kernels in use fuse a single stream's int8 LSTM step: matrix-vector
     product and cell update in one pass)."""
+    _check_env()
     dense, sparse = _lsl.fused_steps()
     return {"isa": isa(), "best_isa": best_isa(), "supported_isas": supported_isas(), "avx512_vnni": has_vnni(),
             "fused_step": bool(dense), "fused_sparse_step": bool(sparse)}
@@ -72,6 +86,7 @@ def info() -> dict[str, Any]:
 
 def isa() -> str:
     """Name of the kernels in use."""
+    _check_env()
     return _lsl.isa_current()
 
 
@@ -151,6 +166,7 @@ class Engine:
 
     def __init__(self, model: ModelSpec | bytes, weights: str = "fp32", activations: str = "float",
                  threads: int = 1) -> None:
+        _check_env()
         if activations not in ACTIVATIONS:
             raise ValueError(f"activations must be one of {sorted(ACTIVATIONS)}, got {activations!r}")
         if isinstance(model, ModelSpec):

@@ -113,7 +113,7 @@ typedef struct lsl_matrix {
     int32_t dtype;        /* LSL_F32, LSL_I8 or LSL_I8_SPARSE */
     int32_t act;          /* LSL_ACT_FLOAT or LSL_ACT_DYN8 (int8 forms only) */
     int32_t kpad;         /* cols rounded up as the layout needs */
-    int32_t reserved;
+    int32_t reserved;     /* internal flags, set by the packers */
     const void *data;     /* packed panels */
     const float *scale;   /* (rows) per-row scales; int8 forms only */
     const int32_t *wsum;  /* (rows) sums of each int8 row; int8 forms only */

@@ -8,7 +8,8 @@
  *   LSL_F32   float [panel][k][16]               panel = 16 consecutive rows
  *   LSL_I8    int8  [panel][k/4][16][4]          kpad = cols rounded up to 4:
  *             4 consecutive k of one row sit together, the operand shape of VNNI's
- *             vpdpbusd (the float-activation kernels without VNNI unpack them).
+ *             vpdpbusd; AVX2's vpsignb / vpmaddubsw / vpmaddwd read it as 8 rows x
+ *             4 k per 32 bytes too (lsl_kern_avx2.h).
  * Rows past `rows` in the last panel and columns past `cols` are zero.
  *
  *   LSL_I8_SPARSE  (1, 4)-block sparse int8, ELL per (panel, window): the columns are
@@ -41,7 +42,22 @@
 #define LSL_HAVE_X86 1
 #endif
 
+/* The AVX-VNNI table needs a compiler that knows target("avxvnni") and an assembler
+ * that knows the {vex} prefix: GCC 11, clang 12 (Apple clang 13) and their binutils.
+ * An older compiler builds every other table; lsl_isa_supported then says no. */
+#if defined(LSL_HAVE_X86) &&                                                                          \
+    ((defined(__clang__) && ((defined(__apple_build_version__) && __clang_major__ >= 13) ||             \
+                             (!defined(__apple_build_version__) && __clang_major__ >= 12))) ||          \
+     (!defined(__clang__) && __GNUC__ >= 11))
+#define LSL_HAVE_AVXVNNI 1
+#endif
+
 #define LSL_PANEL 16
+
+/* lsl_matrix.reserved bits, set by the packers. LSL_MATRIX_NO_M128: no int8 weight is
+ * -128, so the AVX2 sign form may take |x| from the activations (shared by every weight
+ * vector) instead of |w| (see lsl_kern_avx2.h). */
+#define LSL_MATRIX_NO_M128 1
 #define LSL_ALIGN 64
 
 /* Dynamic activation quantization: x ~= s * q with q in [-127, 127]; the kernels see
@@ -126,7 +142,9 @@ typedef struct lsl_kernels {
 extern const lsl_kernels lsl_kernels_portable;
 #if defined(LSL_HAVE_X86)
 extern const lsl_kernels lsl_kernels_avx2;
+#if defined(LSL_HAVE_AVXVNNI)
 extern const lsl_kernels lsl_kernels_avx2_vnni;
+#endif
 extern const lsl_kernels lsl_kernels_avx512;
 extern const lsl_kernels lsl_kernels_avx512_vnni;
 /* The AVX2 table's kernels (lsl_kern_avx2.c) that the AVX-VNNI and AVX-512 tables reuse. */

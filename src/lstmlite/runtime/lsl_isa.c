@@ -18,9 +18,10 @@
 
 static const lsl_kernels *g_active = NULL;
 
-/* Which levels this machine runs, by level (LSL_ISA_*); filled once. */
-static int g_supported[LSL_ISA_COUNT];
-static int g_detected = 0;
+/* Which levels this machine runs: bit `level` set for each; 0 until detected. One int,
+ * written once with the whole answer, so a thread racing the first detection sees
+ * either 0 (and detects too) or the complete mask. */
+static volatile int g_supported = 0;
 
 #if defined(LSL_HAVE_X86)
 /* XCR0, the register state the OS saves on a context switch. Why check it: cpuid says
@@ -35,7 +36,7 @@ static uint64_t xcr0(void) {
 
 #define BIT(v, n) (((v) >> (n)) & 1u)
 
-static void detect_x86(int *sup) {
+static void detect_x86(int sup[LSL_ISA_COUNT]) {
     unsigned a, b, c, d, max_leaf, max_sub7;
     uint64_t xcr;
     int avx2, avx512;
@@ -54,6 +55,7 @@ static void detect_x86(int *sup) {
     sup[LSL_ISA_AVX2] = avx2;
     sup[LSL_ISA_AVX512] = avx512;
     sup[LSL_ISA_AVX512_VNNI] = avx512 && BIT(c, 11);
+#if defined(LSL_HAVE_AVXVNNI) /* the build has the table */
     if (avx2 && max_sub7 >= 1) {
         __cpuid_count(7, 1, a, b, c, d);
         sup[LSL_ISA_AVX2_VNNI] = (int)BIT(a, 4); /* AVX-VNNI (VEX-encoded vpdpbusd) */
@@ -61,25 +63,27 @@ static void detect_x86(int *sup) {
 #if defined(LSL_TEST_AVX2_VNNI_AS_EVEX) /* tests only: see lsl_kern_avx2.h */
     sup[LSL_ISA_AVX2_VNNI] |= sup[LSL_ISA_AVX512_VNNI];
 #endif
+#else
+    (void)max_sub7;
+#endif
 }
 #endif
 
-static void detect_features(void) {
-    /* A benign race: two threads may both fill the same values on first use. */
-    int sup[LSL_ISA_COUNT] = {0};
-    if (g_detected) return;
+static int detect_features(void) {
+    int sup[LSL_ISA_COUNT] = {0}, mask = 0, level;
     sup[LSL_ISA_PORTABLE] = 1;
 #if defined(LSL_HAVE_X86)
     detect_x86(sup);
 #endif
-    memcpy(g_supported, sup, sizeof(sup));
-    g_detected = 1;
+    for (level = 0; level < LSL_ISA_COUNT; ++level) mask |= sup[level] ? 1 << level : 0;
+    return mask;
 }
 
 int lsl_isa_supported(int level) {
+    int mask = g_supported;
     if (level < 0 || level >= LSL_ISA_COUNT) return 0;
-    detect_features();
-    return g_supported[level];
+    if (!mask) g_supported = mask = detect_features();
+    return (mask >> level) & 1;
 }
 
 int lsl_isa_has_vnni(void) { return lsl_isa_supported(LSL_ISA_AVX512_VNNI); }
@@ -98,7 +102,9 @@ static const lsl_kernels *table_for(int level) {
     switch (level) {
 #if defined(LSL_HAVE_X86)
     case LSL_ISA_AVX2: return &lsl_kernels_avx2;
+#if defined(LSL_HAVE_AVXVNNI)
     case LSL_ISA_AVX2_VNNI: return &lsl_kernels_avx2_vnni;
+#endif
     case LSL_ISA_AVX512: return &lsl_kernels_avx512;
     case LSL_ISA_AVX512_VNNI: return &lsl_kernels_avx512_vnni;
 #endif

@@ -22,18 +22,18 @@ AINL TAVX2 void store8(__m256 acc, float *yrow, int32_t valid, const float *scal
     }
 }
 
-/* fp32: MB rows x NP panels, each panel two ymm halves (h = 0, 1). */
-AINL TAVX2 void tile_f32(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const float *x, int32_t ldx,
-                         float *y, int32_t ldy) {
+/* fp32 products of MB rows x NP panels, each panel two ymm halves (h = 0, 1): panels
+ * of [k][16] floats from `base` (stride pstride floats), output rows row0.. of a matrix
+ * of `rows` rows, times scale[row - row0] when scale is not NULL. */
+AINL TAVX2 void tile_f32_raw(const int MB, const int NP, const float *base, size_t pstride, int32_t K, int32_t rows,
+                             int32_t row0, const float *scale, const float *x, int32_t ldx, float *y, int32_t ldy) {
     __m256 acc[4][2][2];
-    const float *base = (const float *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
-    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     int32_t k;
     int i, p, h;
     for (i = 0; i < MB; ++i)
         for (p = 0; p < NP; ++p)
             for (h = 0; h < 2; ++h) acc[i][p][h] = _mm256_setzero_ps();
-    for (k = 0; k < w->cols; ++k) {
+    for (k = 0; k < K; ++k) {
         __m256 wv[2][2];
         for (p = 0; p < NP; ++p)
             for (h = 0; h < 2; ++h) wv[p][h] = _mm256_loadu_ps(base + p * pstride + (size_t)k * LSL_PANEL + 8 * h);
@@ -46,9 +46,16 @@ AINL TAVX2 void tile_f32(const int MB, const int NP, const lsl_matrix *w, int32_
     for (i = 0; i < MB; ++i)
         for (p = 0; p < NP; ++p)
             for (h = 0; h < 2; ++h) {
-                int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h;
-                store8(acc[i][p][h], y + (size_t)i * ldy + row0, w->rows - row0, NULL);
+                const int32_t r = row0 + p * LSL_PANEL + 8 * h;
+                store8(acc[i][p][h], y + (size_t)i * ldy + r, rows - r, scale ? scale + (r - row0) : NULL);
             }
+}
+
+AINL TAVX2 void tile_f32(const int MB, const int NP, const lsl_matrix *w, int32_t p0, const float *x, int32_t ldx,
+                         float *y, int32_t ldy) {
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
+    tile_f32_raw(MB, NP, (const float *)w->data + (size_t)p0 * pstride, pstride, w->cols, w->rows, p0 * LSL_PANEL,
+                 NULL, x, ldx, y, ldy);
 }
 
 /* Panel groups in order, or last to first with `rev`; rows in blocks of 4. */
@@ -98,10 +105,64 @@ TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, 
     gemm_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
 }
 
-/* Float activations: three digit planes of m rows (work), then the digit products. */
+/* Many rows of float activations (LSL_UNPACK_ROWS or more): each panel's int8 weights
+ * are converted to floats once, into work (16 x kpad floats, which fits in the digit
+ * planes' room from 22 rows on), and every row runs the fp32 tile on them. Why: the
+ * digits cost three integer products per weight, the fp32 tile one FMA, and the
+ * conversion is shared by all the rows (the input projection of a whole sequence). */
+/* Byte kk of each 32-bit lane (row r's weight at k = 4 k4 + kk) as a float: sign-extended
+ * by a left then an arithmetic right shift, then converted. */
+AINL TAVX2 __m256 i8_lane(__m256i v, const int kk) {
+    switch (kk) {
+    case 0: return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 24), 24));
+    case 1: return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 16), 24));
+    case 2: return _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(v, 8), 24));
+    default: return _mm256_cvtepi32_ps(_mm256_srai_epi32(v, 24));
+    }
+}
+
+/* Panel p's weights as fp32 [k][16] (the LSL_F32 panel layout), unscaled. */
+static TAVX2 void unpack_panel(const lsl_matrix *w, int32_t p, float *dst) {
+    const int8_t *src = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL;
+    const int32_t K4 = w->kpad / 4;
+    int32_t k4;
+    int h, kk;
+    for (k4 = 0; k4 < K4; ++k4)
+        for (h = 0; h < 2; ++h) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(src + (size_t)k4 * 64 + 32 * h));
+            for (kk = 0; kk < 4; ++kk) _mm256_storeu_ps(dst + (size_t)(4 * k4 + kk) * LSL_PANEL + 8 * h, i8_lane(v, kk));
+        }
+}
+
+static TAVX2 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
+                                   int32_t ldy, int rev, float *panel) {
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t g, i;
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g, row0 = p * LSL_PANEL;
+        unpack_panel(w, p, panel);
+        for (i = 0; i < m; i += 4) {
+            const float *xi = x + (size_t)i * ldx;
+            float *yi = y + (size_t)i * ldy;
+            switch (m - i < 4 ? m - i : 4) {
+            case 4: tile_f32_raw(4, 1, panel, 0, w->cols, w->rows, row0, w->scale + row0, xi, ldx, yi, ldy); break;
+            case 3: tile_f32_raw(3, 1, panel, 0, w->cols, w->rows, row0, w->scale + row0, xi, ldx, yi, ldy); break;
+            case 2: tile_f32_raw(2, 1, panel, 0, w->cols, w->rows, row0, w->scale + row0, xi, ldx, yi, ldy); break;
+            default: tile_f32_raw(1, 1, panel, 0, w->cols, w->rows, row0, w->scale + row0, xi, ldx, yi, ldy); break;
+            }
+        }
+    }
+}
+
+/* Float activations: three digit planes of m rows (work), then the digit products; or,
+ * for many rows, the unpacked panels. */
 TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                             int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
+    if (m >= LSL_UNPACK_ROWS) { /* 3 m kpad bytes >= 16 kpad floats */
+        gemm_i8_unpacked(w, m, x, ldx, y, ldy, rev, (float *)work);
+        return;
+    }
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     lsl_avx2_quantize_digits(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
@@ -259,7 +320,10 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
     float xs;
     if (w->act == LSL_ACT_DYN8) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-        lstm_step1_q8(LSL_K_DYN, w, hidden, u, 0, xs, g, c, h, rev);
+        if (w->reserved & LSL_MATRIX_NO_M128)
+            lstm_step1_q8(LSL_K_DYNX, w, hidden, u, 0, xs, g, c, h, rev);
+        else
+            lstm_step1_q8(LSL_K_DYN, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         lsl_avx2_quantize_digits(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
         lstm_step1_q8(LSL_K_DIG, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);

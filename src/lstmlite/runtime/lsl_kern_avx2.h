@@ -26,10 +26,12 @@
 #define AINL static inline __attribute__((always_inline))
 
 /* How a kernel multiplies int8 weights (the `kind` argument, a constant after inlining).
- * All three keep the weights int8 in the inner loop and sum exactly in int32. */
+ * All of them keep the weights int8 in the inner loop and sum exactly in int32. */
 #define LSL_K_DYN 0  /* u8 activations u = q + 128: vpsignb + vpmaddubsw + vpmaddwd (AVX2) */
 #define LSL_K_VNNI 1 /* u8 activations u = q + 128: VEX vpdpbusd (AVX-VNNI) */
 #define LSL_K_DIG 2  /* float activations as three signed 7-bit digits (below), sign form */
+#define LSL_K_DYNX 3 /* LSL_K_DYN with |q| instead of |w|: weights without -128 only */
+#define LSL_K_VNNI3 4 /* float activations as three 8-bit limbs (LSL_LIMB_MAX): vpdpbusd */
 
 /* Float activations for int8 weights without VNNI: x / max|row| as a fixed-point number
  * q in [-LSL_DIG_MAX, LSL_DIG_MAX] (21 bits, 5e-7 of max|row|), written in three
@@ -47,19 +49,22 @@
 #define LSL_VPDPBUSD "%{vex%} vpdpbusd"
 #endif
 
-static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG ? 3 : 1; }
+/* Rows of float activations from which the AVX2-family tables convert each int8 panel
+ * to floats once and run the fp32 tile (lsl_kern_avx2.c). */
+#define LSL_UNPACK_ROWS 32
+
+static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG || kind == LSL_K_VNNI3 ? 3 : 1; }
 
 /* ---- int8 dot products: 32 bytes of weights = 8 rows x 4 k (the packed layout's half
  * panel), one 32-bit lane per row ------------------------------------------------------ */
 
 /* The activation operand of 4 activations (4 bytes at p) for every lane: u itself for
  * vpdpbusd; q = u ^ 0x80 (u - 128 as signed bytes) for the dynamic sign form; the
- * digits as they are. */
+ * digits as they are. A broadcast load and a vector xor: no trip through a general
+ * register (vmovd), which measured as the tile's bottleneck. */
 AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
-    int32_t quad;
-    memcpy(&quad, p, 4);
-    if (kind == LSL_K_DYN) quad ^= (int32_t)0x80808080u;
-    return _mm256_set1_epi32(quad);
+    const __m256i v = _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)p));
+    return kind == LSL_K_DYN || kind == LSL_K_DYNX ? _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)) : v;
 }
 
 /* acc[i] += per lane the sum of its 4 products x_i[k] * w[k] (i < MB), exact in int32.
@@ -70,52 +75,71 @@ AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
  * 127 * 128 = 16256 in magnitude and a pair at most 32512 < 32767: it never saturates,
  * for any int8 weight. vpmaddwd with ones then adds a row's two pairs into int32; |w|
  * is computed once for all MB rows.
- * LSL_K_VNNI: vpdpbusd on u = q + 128 (exact_sums subtracts 128 * sum(w) per row).
+ * LSL_K_VNNI, LSL_K_VNNI3: vpdpbusd (4 u8 x s8 products into int32, no saturation) on
+ * u = q + 128 or on the limbs; scaled_sums subtracts the offset's 128 * sum(w) per row.
  * Why asm for vpdpbusd: it then compiles inside target("avx2,fma") functions, so one
  * copy of the loops serves both tables; "x" keeps the operands in ymm0-15 (VEX). */
 AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m256i *x, const int8_t *w) {
     int i;
-    if (kind == LSL_K_VNNI) {
-        for (i = 0; i < MB; ++i)
-            __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(acc[i]) : "x"(x[i]), "m"(*(const char(*)[32])w));
+    if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3) {
+        for (i = 0; i < MB; ++i) {
+            __m256i a = acc[i]; /* a local, not the array element: GCC keeps an asm operand that
+                                 * is an array element in memory (a store per product) */
+            __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(a) : "x"(x[i]), "m"(*(const char(*)[32])w));
+            acc[i] = a;
+        }
+    } else if (kind == LSL_K_DYNX) {
+        /* the same products as |w| * (q sign(w)): |q| * (w sign(q)), exact while w is
+         * never -128 (-(-128) would wrap). |q| is the same for every weight vector of
+         * the k4 step, so the compiler computes it once: one instruction less per
+         * weight vector, measured 7 % of a B = 1 sequence. */
+        const __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+        for (i = 0; i < MB; ++i) {
+            const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(x[i]), _mm256_sign_epi8(wv, x[i]));
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+        }
     } else {
         const __m256i wv = _mm256_loadu_si256((const __m256i *)w), aw = _mm256_abs_epi8(wv);
         for (i = 0; i < MB; ++i) {
-            const __m256i p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(x[i], wv));
-            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x[i], wv)),
+                                                _mm256_set1_epi16(1));
+            acc[i] = _mm256_add_epi32(acc[i], p);
         }
     }
 }
 
-/* Masked tails through a small stack buffer (AVX2 has no cheap masked float ops we
- * want on the hot path). */
+/* n floats at p (n >= 8: a plain load / store); a tail through vmaskmovps, which
+ * neither reads nor writes past p[n - 1]. No stack buffer: zeroing one in every
+ * epilogue measured as a tenth of a small tile's time. */
+AINL TAVX2 __m256i tail_mask(int32_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 AINL TAVX2 __m256 ld(const float *p, int32_t n) {
-    float tmp[8] = {0};
-    if (n >= 8) return _mm256_loadu_ps(p);
-    if (n > 0) memcpy(tmp, p, (size_t)n * sizeof(float));
-    return _mm256_loadu_ps(tmp);
+    return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, tail_mask(n));
 }
 AINL TAVX2 void st(float *p, __m256 v, int32_t n) {
-    float tmp[8];
-    if (n >= 8) {
+    if (n >= 8)
         _mm256_storeu_ps(p, v);
-        return;
-    }
-    _mm256_storeu_ps(tmp, v);
-    if (n > 0) memcpy(p, tmp, (size_t)n * sizeof(float));
+    else
+        _mm256_maskstore_ps(p, tail_mask(n), v);
 }
 
 /* The products of rows row0 .. row0 + 7 (`valid` of them exist) with one activation
- * row of scale xs, from its int32 sums a[0..L-1]: vpdpbusd's sums less 128 * sum(w);
- * the digits' sums combined as (a2 * 128 + a1) * 128 + a0 in float; then times
- * (xs * scale[row]), as every ISA computes it. */
+ * row of scale xs, from its int32 sums a[0..L-1]: vpdpbusd's sums less 128 * sum(w)
+ * (for the limbs, on the high limb, then ((a0 256) + a1) 256 + a2 in float, as
+ * lsl_kern_avx512.h's gate_from_sums); the digits' sums combined as (a2 128 + a1) 128
+ * + a0 in float; then times (xs * scale[row]), as every ISA computes it. */
 AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix *w, int32_t row0, int32_t valid,
                               float xs) {
     __m256 v;
-    if (kind == LSL_K_VNNI) {
-        int32_t ws[8] = {0};
-        if (valid > 0) memcpy(ws, w->wsum + row0, (size_t)(valid < 8 ? valid : 8) * sizeof(int32_t));
-        v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)ws), 7)));
+    if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3) {
+        const int *ws = (const int *)(w->wsum + row0);
+        const __m256i sum = valid >= 8 ? _mm256_loadu_si256((const __m256i *)ws) : _mm256_maskload_epi32(ws, tail_mask(valid));
+        v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(sum, 7)));
+        if (kind == LSL_K_VNNI3) {
+            const __m256 b = _mm256_set1_ps(256.0f);
+            v = _mm256_fmadd_ps(_mm256_fmadd_ps(v, b, _mm256_cvtepi32_ps(a[1])), b, _mm256_cvtepi32_ps(a[2]));
+        }
     } else if (kind == LSL_K_DIG) {
         const __m256 b = _mm256_set1_ps(128.0f);
         v = _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_cvtepi32_ps(a[2]), b, _mm256_cvtepi32_ps(a[1])), b,
@@ -170,76 +194,107 @@ AINL TAVX2 void cell8(__m256 gi, __m256 gf, __m256 gg, __m256 go, float *c, floa
 /* ---- dense int8 products (LSL_I8) ---------------------------------------------- */
 
 /* MB activation rows x NP panels from panel p0: y += product. u: L planes (stride
- * lstride bytes) of rows of kpad bytes (stride ldu); xs: the rows' scales. */
+ * lstride bytes) of rows of kpad bytes (stride ldu); xs: the rows' scales. The halves
+ * of a panel (8 rows each) one after the other, so that NP x L x MB accumulators and
+ * L x MB activation registers fit the 16 ymm registers. (Both halves at once, reusing
+ * each activation register twice, measured the same at 2 and 3 rows, slower at 4.) */
+/* One k4 step of tile_q8 into the accumulator set acc ([panel][limb][row]). */
+AINL TAVX2 void tile_step(const int kind, const int MB, const int NP, __m256i acc[4][3][4], const int8_t *wp0,
+                          size_t pstride, const uint8_t *u, int32_t ldu, size_t lstride, int32_t k4) {
+    const int L = lsl_k_limbs(kind);
+    __m256i xb[3][4];
+    int i, p, l;
+    for (l = 0; l < L; ++l)
+        for (i = 0; i < MB; ++i) xb[l][i] = act_quad(kind, u + l * lstride + (size_t)i * ldu + 4 * k4);
+    for (p = 0; p < NP; ++p) {
+        const int8_t *wp = wp0 + p * pstride + (size_t)k4 * 64;
+        if (L == 1) {
+            dot4_rows(kind, MB, acc[p][0], xb[0], wp);
+        } else { /* the three limbs of one row against one weight vector */
+            for (i = 0; i < MB; ++i) {
+                __m256i a3[3] = {acc[p][0][i], acc[p][1][i], acc[p][2][i]};
+                const __m256i x3[3] = {xb[0][i], xb[1][i], xb[2][i]};
+                dot4_rows(kind, 3, a3, x3, wp);
+                for (l = 0; l < 3; ++l) acc[p][l][i] = a3[l];
+            }
+        }
+    }
+}
+
 AINL TAVX2 void tile_q8(const int kind, const int MB, const int NP, const lsl_matrix *w, int32_t p0,
                         const uint8_t *u, int32_t ldu, size_t lstride, const float *xs, float *y, int32_t ldy) {
     const int L = lsl_k_limbs(kind);
-    __m256i acc[2][4][3][4]; /* [half][panel][limb][row] */
+    /* vpdpbusd accumulates in place (latency 4-5): alternate two accumulator sets by k4
+     * so that twice as many are in flight; the sign form's adds take one cycle. */
+    const int sets = kind == LSL_K_VNNI ? 2 : 1;
     const int8_t *base = (const int8_t *)w->data + (size_t)p0 * w->kpad * LSL_PANEL;
     const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     const int32_t K4 = w->kpad / 4;
-    int32_t k4;
+    int32_t k4 = 0;
     int i, p, h, l;
-    for (h = 0; h < 2; ++h)
+    for (h = 0; h < 2; ++h) {
+        __m256i acc[4][3][4], acc2[4][3][4]; /* [panel][limb][row], two sets */
         for (p = 0; p < NP; ++p)
             for (l = 0; l < L; ++l)
-                for (i = 0; i < MB; ++i) acc[h][p][l][i] = _mm256_setzero_si256();
-    for (k4 = 0; k4 < K4; ++k4) {
-        __m256i xb[3][4];
-        for (l = 0; l < L; ++l)
-            for (i = 0; i < MB; ++i) xb[l][i] = act_quad(kind, u + l * lstride + (size_t)i * ldu + 4 * k4);
-        for (p = 0; p < NP; ++p)
-            for (h = 0; h < 2; ++h) {
-                const int8_t *wp = base + p * pstride + (size_t)k4 * 64 + 32 * h;
-                if (L == 1) {
-                    dot4_rows(kind, MB, acc[h][p][0], xb[0], wp);
-                } else { /* the three digits of one row against one weight vector */
-                    for (i = 0; i < MB; ++i) {
-                        __m256i a3[3] = {acc[h][p][0][i], acc[h][p][1][i], acc[h][p][2][i]};
-                        const __m256i x3[3] = {xb[0][i], xb[1][i], xb[2][i]};
-                        dot4_rows(kind, 3, a3, x3, wp);
-                        for (l = 0; l < 3; ++l) acc[h][p][l][i] = a3[l];
-                    }
-                }
+                for (i = 0; i < MB; ++i) acc[p][l][i] = acc2[p][l][i] = _mm256_setzero_si256();
+        k4 = 0;
+        if (sets == 2)
+            for (; k4 + 1 < K4; k4 += 2) {
+                tile_step(kind, MB, NP, acc, base + 32 * h, pstride, u, ldu, lstride, k4);
+                tile_step(kind, MB, NP, acc2, base + 32 * h, pstride, u, ldu, lstride, k4 + 1);
             }
-    }
-    for (p = 0; p < NP; ++p)
-        for (h = 0; h < 2; ++h) {
+        for (; k4 < K4; ++k4) tile_step(kind, MB, NP, acc, base + 32 * h, pstride, u, ldu, lstride, k4);
+        if (sets == 2)
+            for (p = 0; p < NP; ++p)
+                for (i = 0; i < MB; ++i) acc[p][0][i] = _mm256_add_epi32(acc[p][0][i], acc2[p][0][i]);
+        for (p = 0; p < NP; ++p) {
             const int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h, valid = w->rows - row0;
             if (valid <= 0) continue;
             for (i = 0; i < MB; ++i) {
                 float *yr = y + (size_t)i * ldy + row0;
-                const __m256i a[3] = {acc[h][p][0][i], acc[h][p][L > 1][i], acc[h][p][2 * (L > 1)][i]};
+                const __m256i a[3] = {acc[p][0][i], acc[p][L > 1][i], acc[p][2 * (L > 1)][i]};
                 st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(kind, a, w, row0, valid, xs[i])), valid);
             }
         }
+    }
 }
 
 #define TILE_Q8(MB, NP) tile_q8(kind, MB, NP, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, y + (size_t)i * ldy, ldy)
 
+/* One activation row: groups of `per` panels (per x L accumulator chains). */
+AINL TAVX2 void gemm_row_q8(const int kind, const int32_t per, const lsl_matrix *w, const uint8_t *u,
+                            size_t lstride, const float *xs, float *y, int rev) {
+    const int32_t panels = lsl_panels(w->rows), groups = (panels + per - 1) / per, i = 0, ldu = 0, ldy = 0;
+    int32_t g;
+    for (g = 0; g < groups; ++g) {
+        const int32_t p = per * (rev ? groups - 1 - g : g), np = panels - p < per ? panels - p : per;
+        switch (np) {
+        case 4: TILE_Q8(1, 4); break;
+        case 3: TILE_Q8(1, 3); break;
+        case 2: TILE_Q8(1, 2); break;
+        default: TILE_Q8(1, 1); break;
+        }
+    }
+}
+
 /* The dense products of the AVX2-family tables: one row in groups of panels (8 or 6
- * accumulator chains), more rows in blocks per panel (|w| computed once for the
- * block). Panels last to first with `rev` (see lsl_internal.h). */
+ * accumulator chains; |q| rather than |w| where the weights allow), more rows in
+ * blocks per panel (|w| computed once for the block). Panels last to first with `rev`
+ * (see lsl_internal.h). */
 AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                         size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
-    const int32_t panels = lsl_panels(w->rows), per = kind == LSL_K_DIG ? 1 : 4;
+    const int32_t panels = lsl_panels(w->rows), per = lsl_k_limbs(kind) == 3 ? 2 : 4;
     int32_t g, i = 0;
     if (m == 1) {
-        const int32_t groups = (panels + per - 1) / per;
-        for (g = 0; g < groups; ++g) {
-            const int32_t p = per * (rev ? groups - 1 - g : g), np = panels - p < per ? panels - p : per;
-            switch (np) {
-            case 4: TILE_Q8(1, 4); break;
-            case 3: TILE_Q8(1, 3); break;
-            case 2: TILE_Q8(1, 2); break;
-            default: TILE_Q8(1, 1); break;
-            }
-        }
+        if (kind == LSL_K_DYN && (w->reserved & LSL_MATRIX_NO_M128))
+            gemm_row_q8(LSL_K_DYNX, per, w, u, lstride, xs, y, rev);
+        else
+            gemm_row_q8(kind, per, w, u, lstride, xs, y, rev);
         return;
     }
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
-        if (kind == LSL_K_DIG) { /* 2 rows x 3 digits x 2 halves = 12 accumulators */
+        if (lsl_k_limbs(kind) == 3) { /* 2 rows x 3 limbs = 6 accumulators, 6 activations */
             for (i = 0; i < m; i += 2) {
                 if (m - i >= 2)
                     TILE_Q8(2, 1);
@@ -268,6 +323,38 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
  * tile_q8's and the cell update is lstm_pointwise's (cell8), so the step equals
  * gemm + lstm_pointwise bit for bit. h is quantized first (every block reads all of
  * it), so the blocks may overwrite it as they finish. */
+/* lstm_step1_q8 for the dynamic sign forms (one limb, adds of one cycle): blocks of 16
+ * units, both halves of each gate panel, so one activation broadcast (and |q|) serves
+ * eight weight vectors instead of four: 5 % of a B = 1 sequence. The cell updates are
+ * the 8-unit ones in the same order of operations, so the bits do not change. */
+AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u, float xs,
+                                  const float *g, float *c, float *h, int rev) {
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
+    const int32_t K4 = w->kpad / 4, blocks = hidden / LSL_PANEL;
+    int32_t b, k4;
+    int q, half;
+    for (b = 0; b < blocks; ++b) {
+        const int32_t jb = rev ? blocks - 1 - b : b, j = LSL_PANEL * jb;
+        const int8_t *base = (const int8_t *)w->data + (size_t)jb * pstride; /* gate q: panel jb + q H/16 */
+        __m256i acc[4][2];
+        for (q = 0; q < 4; ++q) acc[q][0] = acc[q][1] = _mm256_setzero_si256();
+        for (k4 = 0; k4 < K4; ++k4) {
+            const __m256i x = act_quad(kind, u + 4 * k4);
+            for (q = 0; q < 4; ++q)
+                for (half = 0; half < 2; ++half)
+                    dot4_rows(kind, 1, &acc[q][half], &x, base + q * gstride + (size_t)k4 * 64 + 32 * half);
+        }
+        for (half = 0; half < 2; ++half) {
+            const int32_t jh = j + 8 * half;
+            __m256 gate[4];
+            for (q = 0; q < 4; ++q)
+                gate[q] = _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + jh),
+                                        scaled_sums(kind, &acc[q][half], w, q * hidden + jh, 8, xs));
+            cell8(gate[0], gate[1], gate[2], gate[3], c + jh, h + jh, 8);
+        }
+    }
+}
+
 AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
                               size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
     const int L = lsl_k_limbs(kind);
@@ -275,6 +362,10 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     const int32_t K4 = w->kpad / 4, blocks = hidden / 8;
     int32_t b, k4;
     int q, l;
+    if (kind == LSL_K_DYN || kind == LSL_K_DYNX) {
+        lstm_step1_sign16(kind, w, hidden, u, xs, g, c, h, rev);
+        return;
+    }
     for (b = 0; b < blocks; ++b) {
         const int32_t jb = rev ? blocks - 1 - b : b, j = 8 * jb;
         /* row j of gate q: panel (q H + j) / 16, half (j / 8) % 2 */
@@ -284,7 +375,19 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
         __m256 gate[4];
         for (q = 0; q < 4; ++q)
             for (l = 0; l < L; ++l) acc[q][l] = _mm256_setzero_si256();
-        for (k4 = 0; k4 < K4; ++k4) {
+        k4 = 0;
+        if (kind == LSL_K_VNNI) { /* two sets by k4, as tile_q8 (in place: set 2 is acc[q][1]) */
+            for (q = 0; q < 4; ++q) acc[q][1] = _mm256_setzero_si256();
+            for (; k4 + 1 < K4; k4 += 2) {
+                const __m256i x0 = act_quad(kind, u + 4 * k4), x1 = act_quad(kind, u + 4 * k4 + 4);
+                for (q = 0; q < 4; ++q) {
+                    const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
+                    dot4_rows(kind, 1, &acc[q][0], &x0, wp);
+                    dot4_rows(kind, 1, &acc[q][1], &x1, wp + 64);
+                }
+            }
+        }
+        for (; k4 < K4; ++k4) {
             __m256i xb[3];
             for (l = 0; l < L; ++l) xb[l] = act_quad(kind, u + l * lstride + 4 * k4);
             for (q = 0; q < 4; ++q) {
@@ -296,6 +399,8 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
                 }
             }
         }
+        if (kind == LSL_K_VNNI)
+            for (q = 0; q < 4; ++q) acc[q][0] = _mm256_add_epi32(acc[q][0], acc[q][1]);
         for (q = 0; q < 4; ++q)
             gate[q] = _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
                                     scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs));

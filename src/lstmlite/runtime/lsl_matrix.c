@@ -43,7 +43,7 @@ size_t lsl_matrix_packed_bytes(int32_t rows, int32_t cols, int32_t dtype, int32_
 int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, int32_t act, const void *src,
                     const float *scale, void *buf, size_t buf_bytes) {
     size_t scale_off, wsum_off, total, need;
-    int32_t kpad, panels, p, r, k;
+    int32_t kpad, panels, p, r, k, flags = 0;
     if (!m || !src || !buf) return LSL_ERR_ARG;
     if (!valid_form(dtype, act)) return LSL_ERR_ARG;
     if (dtype == LSL_I8 && !scale) return LSL_ERR_ARG;
@@ -80,12 +80,17 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
         {
             /* row sums: the VNNI kernels' correction for their unsigned operands */
             int32_t *ws = (int32_t *)((char *)buf + wsum_off);
+            int m128 = 0;
             for (r = 0; r < rows; ++r) {
                 int32_t s = 0;
-                for (k = 0; k < cols; ++k) s += w[(size_t)r * cols + k];
+                for (k = 0; k < cols; ++k) {
+                    s += w[(size_t)r * cols + k];
+                    m128 |= w[(size_t)r * cols + k] == -128;
+                }
                 ws[r] = s;
             }
             m->wsum = ws;
+            flags = m128 ? 0 : LSL_MATRIX_NO_M128;
         }
         m->scale = sc;
     }
@@ -98,7 +103,7 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
     m->dtype = dtype;
     m->act = act;
     m->kpad = kpad;
-    m->reserved = 0;
+    m->reserved = flags;
     m->data = buf;
     return LSL_OK;
 }

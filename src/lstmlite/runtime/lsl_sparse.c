@@ -117,6 +117,7 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
     size_t seg_table, seg_data, scale_off, wsum_off, total, need, pos;
     lsl_sparse_hdr *hdr;
     int32_t *table, *ws, p, w, r;
+    int m128 = 0;
     float *sc;
     unsigned char *base = (unsigned char *)buf;
     if (!m || !csr || !scale || !buf) return LSL_ERR_ARG;
@@ -168,7 +169,10 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
         int32_t b, j, s = 0;
         sc[r] = scale[r];
         for (b = rp(csr, r); b < rp(csr, r + 1); ++b)
-            for (j = 0; j < 4; ++j) s += values[4 * (size_t)b + j];
+            for (j = 0; j < 4; ++j) {
+                s += values[4 * (size_t)b + j];
+                m128 |= values[4 * (size_t)b + j] == -128;
+            }
         ws[r] = s;
     }
     m->rows = rows;
@@ -176,7 +180,7 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
     m->dtype = LSL_I8_SPARSE;
     m->act = act;
     m->kpad = kpad;
-    m->reserved = 0;
+    m->reserved = m128 ? 0 : LSL_MATRIX_NO_M128;
     m->data = buf;
     m->scale = sc;
     m->wsum = ws;
