@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 
-.PHONY: install demo test test-all bench
+.PHONY: install system-deps demo test test-all bench
 
 install:
 	# CPU PyTorch first, from the wheel on disk, so pip never pulls a CUDA build.
@@ -12,9 +12,13 @@ install:
 demo: install
 	lstmlite demo
 
+# The tests' system packages (QEMU, cross compilers, ...): scripts/system-deps*.txt.
+system-deps:
+	sh scripts/install-system-deps.sh
+
 # pytest exits 5 when it collects no tests: say so plainly rather than fail as a test failure.
-test: install
+test: install system-deps
 	$(PYTHON) -m pytest -q -n 2 || { rc=$$?; [ $$rc -eq 5 ] && echo "pytest collected no tests"; exit $$rc; }
 
-test-all: install
+test-all: install system-deps
 	$(PYTHON) -m pytest -q -n 2 -m ""
