@@ -42,7 +42,7 @@ from torch import nn
 
 __all__ = [
     "FORMAT_VERSION", "Run", "RunDirError", "save_run", "load_run", "write_json", "read_json",
-    "model_state", "nonzero_params", "dense_size_bytes", "check_out_dir", "write_manifest", "verify_manifest",
+    "model_state", "nonzero_params", "dense_size_bytes", "check_out_dir", "write_manifest", "verify_manifest", "file_sha256",
 ]
 
 FORMAT_VERSION = 1
@@ -163,7 +163,8 @@ def save_weights(path: str | Path, model: nn.Module) -> None:
     _fsync_dir(path.parent)
 
 
-def _sha256(path: Path) -> str:
+def filefile_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -181,7 +182,7 @@ def write_manifest(path: str | Path, names: list[str] | None = None) -> Path:
     path = Path(path)
     if names is None:
         names = sorted(n for n in OWN_ENTRIES - {MANIFEST_FILE, "checkpoints"} if (path / n).is_file())
-    files = {n: {"sha256": _sha256(path / n), "bytes": (path / n).stat().st_size} for n in names}
+    files = {n: {"sha256": file_sha256(path / n), "bytes": (path / n).stat().st_size} for n in names}
     write_json(path / MANIFEST_FILE, {"format_version": FORMAT_VERSION, "files": files})
     return path / MANIFEST_FILE
 
@@ -206,7 +207,7 @@ def verify_manifest(path: str | Path) -> None:
         file = path / name
         if Path(name).name != name or not file.is_file():
             raise RunDirError(f"{file}: listed in {MANIFEST_FILE} but missing")
-        if file.stat().st_size != entry.get("bytes") or _sha256(file) != entry.get("sha256"):
+        if file.stat().st_size != entry.get("bytes") or file_sha256(file) != entry.get("sha256"):
             raise RunDirError(f"{file}: contents do not match {MANIFEST_FILE} (corrupt, truncated or edited); "
                               f"re-create the run dir")
 

@@ -19,7 +19,6 @@ the differences, instead of silently mixing two runs.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import tempfile
@@ -30,7 +29,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..io import read_json, write_json
+from ..io import file_sha256, read_json, write_json
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_VERSION"]
 
@@ -67,14 +66,6 @@ def _untie(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
     """Write a safetensors file durably under ``path``; returns its SHA-256."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -87,7 +78,7 @@ def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return _sha256(path)
+    return file_sha256(path)
 
 
 def _rng_states() -> dict[str, Any]:
@@ -176,7 +167,7 @@ def _verified(directory: Path, name: str, sha256: str) -> Path:
     path = directory / name
     if Path(name).name != name or not path.is_file():
         raise CheckpointError(f"{path}: named in {META_FILE} but missing; cannot resume (start a new --out)")
-    if _sha256(path) != sha256:
+    if file_sha256(path) != sha256:
         raise CheckpointError(f"{path}: does not match the SHA-256 in {META_FILE} (corrupt or from another "
                               f"epoch); cannot resume (start a new --out)")
     return path
