@@ -163,7 +163,7 @@ def save_weights(path: str | Path, model: nn.Module) -> None:
     _fsync_dir(path.parent)
 
 
-def filefile_sha256(path: str | Path) -> str:
+def file_sha256(path: str | Path) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
