@@ -1,1 +1,14 @@
-"""lstmlite.search."""
+"""lstmlite.search: multi-objective architecture + compression search under a device
+budget, on Optuna (DESIGN decision 7; docs/search.md).
+
+Example:
+    >>> from lstmlite.search import search                                   # doctest: +SKIP
+    >>> search("japanese_vowels", "classify", budget="size=8KB", trials=5, out="runs/s")  # doctest: +SKIP
+"""
+
+from .objectives import deployable_bytes, latency_us, parse_budget, ram_bytes
+from .space import SearchSpace, SpaceError, load_space, parse_space
+from .study import search
+
+__all__ = ["search", "SearchSpace", "SpaceError", "load_space", "parse_space", "parse_budget",
+           "deployable_bytes", "latency_us", "ram_bytes"]
