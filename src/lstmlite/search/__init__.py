@@ -12,3 +12,18 @@ from .study import search
 
 __all__ = ["search", "SearchSpace", "SpaceError", "load_space", "parse_space", "parse_budget",
            "deployable_bytes", "latency_us", "ram_bytes"]
+
+
+import sys as _sys
+import types as _types
+
+
+class _CallableModule(_types.ModuleType):
+    """Importing ``lstmlite.search`` binds the package to ``lstmlite.search``; making
+    the package callable keeps ``lstmlite.search(...)`` the function the API promises."""
+
+    def __call__(self, *args, **kwargs):
+        return search(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableModule

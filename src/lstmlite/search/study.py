@@ -187,7 +187,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     space_arg = space.to_dict() if isinstance(space, SearchSpace) else (
         str(space) if isinstance(space, Path) else space)
     higher = _metric_higher(data_config)
-    study = open_study(out, storage, seed, higher, resume=resume, heartbeat=heartbeat)
+    study = open_study(out, storage, seed, higher, resume=True, heartbeat=heartbeat)
     if resume is False and len(study.trials) > 0:
         raise FileExistsError(f"{out}: the study already has trials; pass resume=True (--resume) to continue it")
     study.set_user_attr("budget", parsed_budget)

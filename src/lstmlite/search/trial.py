@@ -16,13 +16,33 @@ import torch
 
 from ..io import save_run
 from ..nn.models import build_model
-from ..train.run import _metrics_json, resolve_config
+import json
+
+from ..train.run import _fill_data_sizes, _metrics_json, default_model_config
 from ..train.trainer import TrainConfig, evaluate, primary_metric_name, train
 from .objectives import deployable_bytes, latency_us, ram_bytes
 
 __all__ = ["run_trial", "build_config", "Pruned"]
 
 log = logging.getLogger(__name__)
+
+#: Loaded data per data config: a worker runs many trials on the same data, and loading
+#: (parsing, splitting) can cost more than a tiny trial's training.
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def _resolve(config: dict[str, Any]):
+    """Like :func:`lstmlite.train.run.resolve_config`, with the data loaded once per process."""
+    from ..data import DataSpec, load_data
+
+    key = json.dumps(config["data"], sort_keys=True)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()  # one data set at a time: bounded memory
+        _DATA_CACHE[key] = load_data(DataSpec.from_dict(config["data"]))
+    data = _DATA_CACHE[key]
+    model_config = {**default_model_config(data), **config["model"]}
+    return data, _fill_data_sizes(model_config, data), TrainConfig.from_dict(config["train"])
+
 
 _MODEL_KEYS = ("cell", "num_layers", "hidden_size", "bidirectional", "embed_dim", "proj_size")
 
@@ -94,7 +114,7 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
     """
     out = Path(out)
     config = build_config(point, data_config, seed)
-    data, model_config, train_config = resolve_config(config)
+    data, model_config, train_config = _resolve(config)
     torch.manual_seed(seed)
     model = build_model(model_config)
     metric_name = primary_metric_name(data)
@@ -112,7 +132,11 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
     metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch}
     run_config = {"task": data.task, "data": data.spec.to_dict(), "train": train_config.to_dict(),
                   "stats": data.stats, "class_names": list(data.class_names), "search_point": point,
-                  "compression": applied}
+                  "search_compression": applied}
+    if applied:
+        from ..compress.api import compression_state
+
+        run_config["compression"] = compression_state(model)  # how load_run rebuilds the parametrizations
     vocab = data.vocab.to_dict() if data.vocab is not None else None
     out.mkdir(parents=True, exist_ok=True)
     size, size_kind = deployable_bytes(model, out / "model.lsl")
