@@ -68,3 +68,15 @@ def test_cli_bad_space_is_one_line(tmp_path, capsys):
     code = main(["search", "--data", "x.npz", "--space", str(space), "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code != 0 and "unknown parameter 'colour'" in err and "Traceback" not in err
+
+
+def test_unexportable_model_is_marked_estimated_not_mixed(tiny_data, tmp_path):
+    from lstmlite.search.trial import run_trial
+
+    # FastGRNN has no .lsl form on today's main: its size and latency are marked as estimates.
+    record = run_trial({"cell": "fastgrnn", "hidden_size": 8, "epochs": 1, "lr": 0.02},
+                       {"source": tiny_data, "task": "classify"}, tmp_path / "t")
+    if record["size_kind"] == "estimated":
+        assert record["latency_kind"] == "mac-model" and not (tmp_path / "t" / "model.lsl").exists()
+    else:
+        assert (tmp_path / "t" / "model.lsl").stat().st_size == record["size_bytes"]

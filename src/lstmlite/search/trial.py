@@ -57,7 +57,7 @@ def build_config(point: dict[str, Any], data_config: dict[str, Any], seed: int) 
     if model.get("proj_size") == 0:
         model.pop("proj_size")
     if model.get("cell") == "grouped_lstm":
-        model["cell"] = "grouped_lstm"
+        model["cell"] = "glstm"  # the model builder's name for GroupedLSTM
     train_cfg = {"epochs": int(point.get("epochs", 4)), "lr": float(point.get("lr", 1e-2)),
                  "batch_size": int(point.get("batch_size", 32)), "seed": seed, "device": "cpu",
                  "patience": 0, "checkpoint": False, "schedule": "cosine"}
