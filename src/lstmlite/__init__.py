@@ -11,6 +11,7 @@ docs/):
     compression compress_, finalize, undo, summary, size_bytes, apply_recipe, load_recipe
     interop     export_onnx, import_torch, import_keras, import_onnx (lazy: need extras)
     runtime     lstmlite.runtime.load (native C engine)
+    search      search (Optuna, multi-objective under a device budget; needs the search extra)
 
 Example:
     >>> import lstmlite
@@ -48,6 +49,7 @@ _LAZY = {
     "load_recipe": "lstmlite.compress.recipe",
     "distill": "lstmlite.compress",
     "runtime": "lstmlite.runtime",
+    "search": "lstmlite.search",
 }
 
 
@@ -66,5 +68,5 @@ __all__ = [
     "train", "TrainConfig", "evaluate", "fit", "evaluate_run",
     "save_run", "load_run",
     "compress_", "finalize", "undo", "summary", "size_bytes", "apply_recipe", "load_recipe", "distill",
-    "export_onnx", "import_torch", "import_keras", "import_onnx", "runtime",
+    "export_onnx", "import_torch", "import_keras", "import_onnx", "runtime", "search",
 ]

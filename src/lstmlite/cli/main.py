@@ -14,7 +14,7 @@ from typing import Sequence
 from .common import HelpFormatter, example_epilog
 
 #: Sub-command modules, each with ``add_parser(subparsers)``; order is the --help order.
-COMMANDS = ["demo", "data", "train", "eval", "compress", "export", "import", "bench"]
+COMMANDS = ["demo", "data", "train", "eval", "compress", "export", "import", "bench", "search", "recommend"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,84 @@
+"""``lstmlite search``: find models within a device budget (calls :func:`lstmlite.search.search`)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from .common import CliError, HelpFormatter, example_epilog, format_bytes
+
+
+def _duration(text: str | None) -> float | None:
+    """``30m`` / ``2h`` / ``90s`` / ``600`` -> seconds."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"([0-9.]+)\s*(s|m|h)?", text.strip().lower())
+    if not m:
+        raise CliError(f"--timeout {text!r}: use seconds or a time like 30m or 2h")
+    return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "search", help="search models within a size/latency/RAM budget (Optuna)",
+        description="Train, compress and measure many models and keep those within the budget.\n\n"
+                    "Each trial samples the search space (--space, a YAML file; see docs/search.md), trains "
+                    "for a few epochs, compresses (pruning, low rank, int weights), fine-tunes, evaluates on "
+                    "validation, writes the .lsl file and measures its step latency in the native runtime. "
+                    "Objectives: validation metric, .lsl bytes, latency, RAM; the budget is a hard "
+                    "constraint. OUT gets study.db (unless --storage), trials/NNNN run dirs, trials.json, "
+                    "pareto.json, pareto.png and best/ (the best model within budget, a run dir ready for "
+                    "compress/export).",
+        epilog=example_epilog(
+            "lstmlite search --data japanese_vowels --task classify --budget size=8KB,latency=200us "
+            "--trials 20 --out runs/search",
+            "lstmlite search --data japanese_vowels --task classify --budget size=2KB --trials 40 "
+            "--storage postgresql://user@db/lstmlite --workers 2 --out runs/search",
+            "lstmlite search --data japanese_vowels --task classify --trials 40 --out runs/search --resume",
+            "lstmlite export runs/search/best --format lsl --out deploy/"),
+        formatter_class=HelpFormatter)
+    parser.add_argument("--data", required=True, help="built-in name (lstmlite data list) or file path")
+    parser.add_argument("--task", choices=["classify", "lm", "forecast"], default=None, help="what to learn")
+    parser.add_argument("--budget", default=None, help="hard limits: size=8KB,latency=200us,ram=16KB (any subset)")
+    parser.add_argument("--trials", type=int, default=20, help="trials to finish, over all workers")
+    parser.add_argument("--timeout", default=None, help="stop each worker after this long (30m, 2h, 600)")
+    parser.add_argument("--space", default="default", help="search space YAML file (default: the shipped one)")
+    parser.add_argument("--storage", default=None, help="database URL shared by workers (default: OUT/study.db)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
+    parser.add_argument("--resume", action="store_true", help="continue the study already in the storage")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..search import search
+
+    if args.trials < 1 or args.workers < 1:
+        raise CliError("--trials and --workers must be at least 1")
+
+    def progress(study: Any, trial: Any) -> None:
+        attrs = trial.user_attrs
+        if "val_metric" in attrs:
+            print(f"trial {trial.number:4d} {trial.state.name.lower():8s} {attrs['metric_name']}="
+                  f"{attrs['val_metric']:.4f} size={format_bytes(attrs['size_bytes'])}"
+                  f"{'' if attrs['size_kind'] == 'lsl' else ' (estimated)'} latency={attrs['latency_us']:.1f}us"
+                  f"{'' if attrs['latency_kind'] == 'measured' else ' (MAC model)'} ram={format_bytes(attrs['ram_bytes'])}"
+                  f" {'ok' if attrs.get('feasible') else 'over budget'}", flush=True)
+        else:
+            print(f"trial {trial.number:4d} {trial.state.name.lower()}", flush=True)
+
+    result = search(args.data, args.task, budget=args.budget, trials=args.trials, out=args.out,
+                    storage=args.storage, workers=args.workers, timeout=_duration(args.timeout),
+                    space=args.space, seed=args.seed, resume=args.resume, on_trial=progress)
+    print(f"{result['trials']} trials complete; {len(result['pareto'])} on the Pareto front within budget "
+          f"({args.out}/pareto.json, pareto.png)")
+    best = result["best"]
+    if best is None:
+        print("no trial met the budget; widen --budget or the space")
+        return 1
+    print(f"best within budget: trial {best['trial']} {best['metric_name']}={best['val_metric']:.4f} (val), "
+          f"{best['test_metric']:.4f} (test), {best['size_bytes']} .lsl bytes, {best['latency_us']:.1f} us/step "
+          f"-> {args.out}/best")
+    return 0

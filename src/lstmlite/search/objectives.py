@@ -1,0 +1,130 @@
+"""What a trial is judged on: deployable bytes, latency, RAM, and the budget.
+
+* ``deployable_bytes``: the exported ``.lsl`` file's bytes; where the model cannot be
+  exported yet, ``size_bytes(model)`` marked ``"estimated"`` (never mixed silently).
+* ``latency_us``: median of :meth:`Engine.step` at B=1 over a few hundred steps; where
+  the runtime cannot load the model, a MAC-count model marked ``"mac-model"``.
+* ``ram_bytes``: what the runtime holds while streaming one sequence (B=1 step mode):
+  the recurrent state (h, and c for LSTM, per layer and direction) plus the scratch of
+  the widest layer (its gate pre-activations, G·H floats, its input and output vectors)
+  and the head's output, all float32. Weights are not counted (they live in flash).
+
+Example:
+    >>> parse_budget("size=8KB,latency=200us,ram=16KB")
+    {'size': 8192, 'latency': 200.0, 'ram': 16384}
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["parse_budget", "deployable_bytes", "latency_us", "ram_bytes", "BudgetError"]
+
+log = logging.getLogger(__name__)
+
+_UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "mb": 1024 ** 2, "mib": 1024 ** 2}
+_TIME = {"us": 1.0, "ms": 1000.0, "s": 1e6}
+#: Nanoseconds per multiply-accumulate assumed by the MAC-count latency model.
+NS_PER_MAC = 1.0
+
+
+class BudgetError(ValueError):
+    """A budget string that cannot be read."""
+
+
+def parse_budget(text: str | dict[str, Any] | None) -> dict[str, float]:
+    """``size=8KB,latency=200us,ram=16KB`` -> ``{"size": bytes, "latency": µs, "ram": bytes}``."""
+    if text is None or text == "":
+        return {}
+    if isinstance(text, dict):
+        return {k: float(v) if k == "latency" else int(v) for k, v in text.items()}
+    budget: dict[str, float] = {}
+    for part in text.split(","):
+        key, _, value = part.strip().partition("=")
+        key, value = key.strip().lower(), value.strip().lower()
+        if key in ("size", "ram"):
+            m = re.fullmatch(r"([0-9.]+)\s*([a-z]*)", value)
+            if not m or m.group(2) not in _UNITS:
+                raise BudgetError(f"budget {key}={value!r}: use a byte count like 8KB, 2048 or 1.5MB")
+            budget[key] = int(float(m.group(1)) * _UNITS[m.group(2)])
+        elif key == "latency":
+            m = re.fullmatch(r"([0-9.]+)\s*(us|ms|s)?", value)
+            if not m:
+                raise BudgetError(f"budget latency={value!r}: use a time like 200us or 1.5ms")
+            budget[key] = float(m.group(1)) * _TIME[m.group(2) or "us"]
+        else:
+            raise BudgetError(f"unknown budget {key!r}; use size=, latency= and ram=")
+    return budget
+
+
+def deployable_bytes(model: Any, lsl_path: str | Path) -> tuple[int, str]:
+    """Write ``model`` as a .lsl file at ``lsl_path`` and return (file bytes, "lsl").
+
+    When the model cannot be exported yet (a cell or bit width the .lsl writer does
+    not take), returns (``size_bytes(model)``, "estimated") and writes nothing.
+    """
+    from ..compress import size_bytes
+    from ..runtime import Engine, spec_from_module, write_lsl
+
+    try:
+        spec = spec_from_module(model)
+        weights = "int8" if _is_quantized(model) else "fp32"
+        data = write_lsl(spec, weights=weights)
+        Engine(data)  # a file the runtime refuses is not deployable
+    except Exception as err:  # noqa: BLE001 - any unsupported form falls back, logged
+        log.info("cannot export to .lsl (%s); using the size estimate", err)
+        return int(size_bytes(model)), "estimated"
+    Path(lsl_path).write_bytes(data)
+    return len(data), "lsl"
+
+
+def _is_quantized(model: Any) -> bool:
+    from ..compress import summary
+
+    return any((row.get("bits") or 32) <= 8 for row in summary(model))
+
+
+def latency_us(lsl_path: str | Path | None, model: Any, steps: int = 300) -> tuple[float, str]:
+    """Median µs of one :meth:`Engine.step` at B=1, or a MAC-count estimate.
+
+    Returns (µs, "measured") or (µs, "mac-model") when no .lsl file could be run.
+    """
+    if lsl_path is not None and Path(lsl_path).exists():
+        from ..runtime import Engine
+
+        engine = Engine(Path(lsl_path).read_bytes())
+        x = np.zeros(engine.input_size, np.float32) if engine.input_size else 0
+        for _ in range(20):  # warm caches and the branch predictor
+            engine.step(x)
+        times = np.empty(steps)
+        for i in range(steps):
+            start = time.perf_counter_ns()
+            engine.step(x)
+            times[i] = time.perf_counter_ns() - start
+        return float(np.median(times)) / 1000.0, "measured"
+    return float(model.macs_per_step()) * NS_PER_MAC / 1000.0, "mac-model"
+
+
+def ram_bytes(model: Any) -> int:
+    """Bytes of state + scratch for B=1 streaming (see the module doc for what counts)."""
+    from ..nn import GRU, LSTM
+
+    state, scratch = 0, 0
+    for module in model.modules():
+        hidden = getattr(module, "hidden_size", None)
+        if hidden is None or not hasattr(module, "num_layers"):
+            continue
+        dirs = 2 if getattr(module, "bidirectional", False) else 1
+        gates = 4 if isinstance(module, LSTM) or "LSTM" in type(module).__name__ else (3 if isinstance(module, GRU) else 2)
+        per_state = 2 if gates == 4 else 1
+        state += module.num_layers * dirs * per_state * hidden
+        scratch = max(scratch, gates * hidden + getattr(module, "input_size", 0) + dirs * hidden)
+    head = getattr(model, "head", None)
+    n_out = getattr(head, "out_features", 0) if head is not None else 0
+    return 4 * (state + scratch + n_out)

@@ -1,0 +1,258 @@
+"""The Optuna study: multi-objective search under hard budgets (DESIGN decision 7).
+
+Objectives: validation metric (maximised; minimised for error-like metrics), .lsl
+bytes, latency (µs per step) and RAM (bytes), all but the metric minimised. Budgets
+are constraints (Optuna's ``constraints_func``: a value ≤ 0 is feasible). Storage is a
+SQLite file in the output dir by default, or any database URL that workers on many
+machines share. A killed worker's trial is noticed by the heartbeat and re-queued.
+
+Example:
+    >>> result = search("japanese_vowels", "classify", budget="size=8KB", trials=3, out="runs/s")  # doctest: +SKIP
+    >>> result["best"]["size_bytes"] <= 8192                                                     # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from ..io import read_json, write_json
+from ..train.metrics import higher_is_better
+from .objectives import parse_budget
+from .space import SearchSpace, load_space
+from .trial import Pruned, run_trial
+
+__all__ = ["search", "open_study", "pareto_records", "STUDY_NAME"]
+
+log = logging.getLogger(__name__)
+
+STUDY_NAME = "lstmlite-search"
+OBJECTIVES = ("metric", "size_bytes", "latency_us", "ram_bytes")
+_BUDGET_OF = {"size": "size_bytes", "latency": "latency_us", "ram": "ram_bytes"}
+
+
+def _storage(url: str | None, out: Path, heartbeat: int):
+    import optuna
+    import warnings
+
+    from optuna.storages import RDBStorage
+
+    url = url or f"sqlite:///{(out / 'study.db').resolve()}"
+    with warnings.catch_warnings():
+        # heartbeats are "experimental" in Optuna; the retry callback was renamed in 4.9.
+        warnings.simplefilter("ignore")
+        retry_cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+        if retry_cls is not None:
+            return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                              heartbeat_stale_trial_callback=retry_cls(max_retry=2))
+        return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
+                          failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=2))
+
+
+def open_study(out: Path, storage: str | None, seed: int, metric_higher: bool = True, resume: bool = True,
+               heartbeat: int = 10):
+    """Create or load the study (directions: metric, bytes, latency, RAM)."""
+    import optuna
+
+    directions = ["maximize" if metric_higher else "minimize", "minimize", "minimize", "minimize"]
+    import warnings
+
+    with warnings.catch_warnings():
+        # Optuna 5 prefers trial.set_constraint (used too); constraints_func still works everywhere.
+        warnings.simplefilter("ignore", FutureWarning)
+        sampler = optuna.samplers.NSGAIISampler(seed=seed, constraints_func=_constraints, population_size=8)
+    return optuna.create_study(study_name=STUDY_NAME, storage=_storage(storage, out, heartbeat),
+                               directions=directions, sampler=sampler, load_if_exists=resume)
+
+
+def _constraints(trial: Any) -> list[float]:
+    return list(trial.user_attrs.get("constraints", [0.0]))
+
+
+def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Path, budget: dict[str, float],
+                       seed: int) -> Callable[[Any], tuple[float, ...]]:
+    import optuna
+
+    def objective(trial: "optuna.Trial") -> tuple[float, ...]:
+        point = space.sample(trial)
+        number = trial.number
+
+        def report(epoch: int, value: float) -> None:
+            # Multi-objective studies cannot use trial.should_prune(); a hopeless trial
+            # (chance-level after half its epochs) is stopped here instead.
+            trial.set_user_attr(f"val_epoch_{epoch}", value)
+            floor = trial.study.user_attrs.get("prune_below")
+            if floor is not None and epoch >= max(1, int(point.get("epochs", 4)) // 2) and value < floor:
+                raise Pruned(f"val metric {value:.3f} below {floor:.3f} at epoch {epoch}")
+
+        run_dir = out / "trials" / f"{number:04d}"
+        if run_dir.exists():  # a retried trial (its worker died): start clean
+            shutil.rmtree(run_dir)
+        try:
+            record = run_trial(point, data_config, run_dir, seed=seed + number, report=report)
+        except Pruned as why:
+            log.info("trial %d pruned: %s", number, why)
+            raise optuna.TrialPruned(str(why)) from None
+        cons = [record[key] - limit for name, limit in budget.items() for key in [_BUDGET_OF[name]]]
+        trial.set_user_attr("constraints", cons or [0.0])
+        for key, value in record.items():
+            if key != "point":
+                trial.set_user_attr(key, value)
+        trial.set_user_attr("feasible", all(c <= 0 for c in cons))
+        return record["val_metric"], record["size_bytes"], record["latency_us"], record["ram_bytes"]
+
+    return objective
+
+
+def _worker(args: dict[str, Any]) -> None:
+    """One worker process: load the study and optimise until the total trial cap."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
+
+    out = Path(args["out"])
+    study = open_study(out, args["storage"], args["seed"] + args["worker"], args["higher"], resume=True,
+                       heartbeat=args["heartbeat"])
+    objective = _objective_factory(load_space(args["space"]), args["data_config"], out, args["budget"],
+                                   args["seed"])
+    cap = MaxTrialsCallback(args["trials"], states=(TrialState.COMPLETE, TrialState.PRUNED))
+    callbacks = [cap] + ([args["on_trial"]] if args.get("on_trial") else [])
+    study.optimize(objective, n_trials=args["trials"], timeout=args["timeout"], callbacks=callbacks,
+                   catch=(ValueError, RuntimeError))
+
+
+def pareto_records(study: Any) -> list[dict[str, Any]]:
+    """The feasible Pareto-optimal trials' records (all four objectives)."""
+    from optuna.trial import TrialState
+
+    feasible = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.user_attrs.get("feasible", True)]
+    front = []
+    for t in feasible:
+        dominated = any(_dominates(o.values, t.values, study.directions) for o in feasible if o is not t)
+        if not dominated:
+            front.append(_record(t))
+    return sorted(front, key=lambda r: r["size_bytes"])
+
+
+def _dominates(a: list[float], b: list[float], directions: list[Any]) -> bool:
+    better = False
+    for x, y, d in zip(a, b, directions):
+        sx, sy = (x, y) if d.name == "MINIMIZE" else (-x, -y)
+        if sx > sy:
+            return False
+        better |= sx < sy
+    return better
+
+
+def _record(trial: Any) -> dict[str, Any]:
+    attrs = {k: v for k, v in trial.user_attrs.items() if not k.startswith("val_epoch_") and k != "constraints"}
+    return {"trial": trial.number, **attrs, "params": dict(trial.params)}
+
+
+def search(data: str | dict[str, Any], task: str | None = None, budget: str | dict[str, Any] | None = None,
+           trials: int = 20, out: str | Path = "search", storage: str | None = None, workers: int = 1,
+           timeout: float | None = None, space: str | Path | dict[str, Any] = "default", seed: int = 0,
+           resume: bool = False, heartbeat: int = 10,
+           on_trial: Callable[[Any, Any], None] | None = None) -> dict[str, Any]:
+    """Search the space for models within ``budget``; write ``out``.
+
+    Args:
+        data: a built-in data set name or file path, or a full ``data`` config section.
+        task: ``classify`` | ``lm`` | ``forecast`` (None: the data's own).
+        budget: ``"size=8KB,latency=200us,ram=16KB"`` (any subset) or a dict of bytes/µs.
+        trials: completed (or pruned) trials the study stops at, over all workers.
+        out: output dir: ``study.db``, ``trials/NNNN/`` run dirs, ``pareto.json``,
+            ``pareto.png``, ``trials.json``, ``best/`` (the best model within budget).
+        storage: a database URL shared by workers (default: ``sqlite:///OUT/study.db``).
+        workers: processes started here, all on the same study.
+        timeout: seconds each worker may run (None: no limit).
+        space: a shipped space name, a YAML file, or a dict (see docs/search.md).
+        resume: continue the study already in ``storage`` (else it must be new).
+
+    Returns:
+        ``{"best": record or None, "pareto": [records], "trials": n_complete, "out": str}``.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data_config = dict(data) if isinstance(data, dict) else {"source": str(data)}
+    if task:
+        data_config["task"] = task
+    parsed_budget = parse_budget(budget)
+    load_space(space)  # fail fast on a bad space, before any process starts
+    space_arg = space.to_dict() if isinstance(space, SearchSpace) else (
+        str(space) if isinstance(space, Path) else space)
+    higher = _metric_higher(data_config)
+    study = open_study(out, storage, seed, higher, resume=True, heartbeat=heartbeat)
+    if resume is False and len(study.trials) > 0:
+        raise FileExistsError(f"{out}: the study already has trials; pass resume=True (--resume) to continue it")
+    study.set_user_attr("budget", parsed_budget)
+    study.set_user_attr("data", data_config)
+    args = {"out": str(out), "storage": storage, "seed": seed, "higher": higher, "space": space_arg,
+            "data_config": data_config, "budget": parsed_budget, "trials": trials, "timeout": timeout,
+            "heartbeat": heartbeat, "worker": 0, "on_trial": on_trial}
+    if workers <= 1:
+        _worker(args)
+    else:
+        ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch threads or DB handles
+        procs = [ctx.Process(target=_worker, args=({**args, "worker": i, "on_trial": None},))
+                 for i in range(workers)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join()
+    return write_outputs(out, storage, seed, higher)
+
+
+def _metric_higher(data_config: dict[str, Any]) -> bool:
+    task = data_config.get("task") or "classify"
+    return higher_is_better({"classify": "accuracy", "lm": "perplexity", "forecast": "mae"}.get(task, "accuracy"))
+
+
+def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = True) -> dict[str, Any]:
+    """Write ``pareto.json``, ``trials.json``, ``pareto.png`` and ``best/`` from the study."""
+    study = open_study(out, storage, seed, higher, resume=True)
+    from optuna.trial import TrialState
+
+    trials = [dict(_record(t), state=t.state.name) for t in study.get_trials(deepcopy=False)]
+    write_json(out / "trials.json", trials)
+    front = pareto_records(study)
+    best = None
+    if front:
+        best = max(front, key=lambda r: (r["val_metric"] if higher else -r["val_metric"], -r["size_bytes"]))
+    write_json(out / "pareto.json", {"objectives": list(OBJECTIVES), "budget": study.user_attrs.get("budget", {}),
+                                     "pareto": front, "best": best})
+    _plot(out / "pareto.png", trials, front)
+    best_dir = out / "best"
+    if best is not None and Path(best["run_dir"]).exists():
+        if best_dir.exists():
+            shutil.rmtree(best_dir)
+        shutil.copytree(best["run_dir"], best_dir)
+    complete = sum(1 for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE)
+    return {"best": best, "pareto": front, "trials": complete, "out": str(out)}
+
+
+def _plot(path: Path, trials: list[dict[str, Any]], front: list[dict[str, Any]]) -> None:
+    """Metric against .lsl bytes: all trials grey, the Pareto front in colour."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("matplotlib is not installed; no pareto.png (pip install lstmlite[report])")
+        return
+    done = [t for t in trials if "size_bytes" in t and "val_metric" in t]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.scatter([t["size_bytes"] for t in done], [t["val_metric"] for t in done], c="0.7", label="trials")
+    ax.scatter([t["size_bytes"] for t in front], [t["val_metric"] for t in front], c="C3", label="Pareto (feasible)")
+    ax.set_xlabel(".lsl bytes")
+    ax.set_ylabel("validation metric")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,150 @@
+"""One trial: a point of the space -> train -> compress -> fine-tune -> evaluate -> measure.
+
+Example:
+    >>> record = run_trial(point, data_config, "out/trials/0003", report=None)  # doctest: +SKIP
+    >>> record["val_metric"], record["size_bytes"], record["size_kind"]          # doctest: +SKIP
+    (0.95, 1460, 'lsl')
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..io import save_run
+from ..nn.models import build_model
+import json
+
+from ..train.run import _fill_data_sizes, _metrics_json, default_model_config
+from ..train.trainer import TrainConfig, evaluate, primary_metric_name, train
+from .objectives import deployable_bytes, latency_us, ram_bytes
+
+__all__ = ["run_trial", "build_config", "Pruned"]
+
+log = logging.getLogger(__name__)
+
+#: Loaded data per data config: a worker runs many trials on the same data, and loading
+#: (parsing, splitting) can cost more than a tiny trial's training.
+_DATA_CACHE: dict[str, Any] = {}
+
+
+def _resolve(config: dict[str, Any]):
+    """Like :func:`lstmlite.train.run.resolve_config`, with the data loaded once per process."""
+    from ..data import DataSpec, load_data
+
+    key = json.dumps(config["data"], sort_keys=True)
+    if key not in _DATA_CACHE:
+        _DATA_CACHE.clear()  # one data set at a time: bounded memory
+        _DATA_CACHE[key] = load_data(DataSpec.from_dict(config["data"]))
+    data = _DATA_CACHE[key]
+    model_config = {**default_model_config(data), **config["model"]}
+    return data, _fill_data_sizes(model_config, data), TrainConfig.from_dict(config["train"])
+
+
+_MODEL_KEYS = ("cell", "num_layers", "hidden_size", "bidirectional", "embed_dim", "proj_size")
+
+
+class Pruned(Exception):
+    """Raised by the ``report`` hook when the study gives up on a trial."""
+
+
+def build_config(point: dict[str, Any], data_config: dict[str, Any], seed: int) -> dict[str, Any]:
+    """A ``fit``-style config ({"data", "model", "train"}) from a point of the space."""
+    model = {k: point[k] for k in _MODEL_KEYS if k in point and point[k] is not None}
+    if model.get("proj_size") == 0:
+        model.pop("proj_size")
+    if model.get("cell") == "grouped_lstm":
+        model["cell"] = "glstm"  # the model builder's name for GroupedLSTM
+    train_cfg = {"epochs": int(point.get("epochs", 4)), "lr": float(point.get("lr", 1e-2)),
+                 "batch_size": int(point.get("batch_size", 32)), "seed": seed, "device": "cpu",
+                 "patience": 0, "checkpoint": False, "schedule": "cosine"}
+    return {"data": dict(data_config), "model": model, "train": train_cfg}
+
+
+class _Reporter:
+    """Trainer callback: hands each epoch's validation metric to the study (pruning)."""
+
+    def __init__(self, report: Callable[[int, float], None] | None, metric_name: str) -> None:
+        self.report, self.metric_name = report, metric_name
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        if self.report is not None and self.metric_name in metrics:
+            self.report(epoch, float(metrics[self.metric_name]))
+
+
+def _compress(model: torch.nn.Module, point: dict[str, Any]) -> list[dict[str, Any]]:
+    """Apply what the point asks for (low rank, magnitude pruning, int weights); returns the configs."""
+    from ..compress import compress_
+    from ..compress.lowrank.config import LowRankConfig
+    from ..compress.prune.config import MagnitudePruneConfig
+    from ..compress.quantize.config import FakeQuantConfig, WeightQuantConfig
+
+    applied = []
+    rank = int(point.get("rank", 0) or 0)
+    if rank > 0 and rank < int(point.get("hidden_size", rank + 1)):
+        applied.append(LowRankConfig(rank=rank))
+    sparsity = float(point.get("sparsity", 0.0) or 0.0)
+    if sparsity > 0:
+        applied.append(MagnitudePruneConfig(sparsity=sparsity))
+    bits = int(point.get("weight_bits", 32))
+    if bits < 32:
+        # QAT: fake quantization during the fine-tune; else post-training weight-only.
+        applied.append(FakeQuantConfig(bits=bits) if point.get("qat") else WeightQuantConfig(bits=bits))
+    for config in applied:
+        compress_(model, config)
+    return [c.to_dict() for c in applied]
+
+
+def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Path, seed: int = 0,
+              report: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """Train, compress, evaluate and measure one point; write its run dir ``out``.
+
+    Args:
+        point: the sampled parameters (see :mod:`lstmlite.search.space`).
+        data_config: the ``data`` section (``{"source": ..., "task": ...}``).
+        out: the trial's run dir (config.json, model.safetensors, metrics.json, model.lsl).
+        report: ``report(epoch, val_metric)``; may raise :class:`Pruned`.
+
+    Returns:
+        the trial record: val/test metric, size_bytes + size_kind ("lsl"|"estimated"),
+        latency_us + latency_kind ("measured"|"mac-model"), ram_bytes, the point.
+    """
+    out = Path(out)
+    config = build_config(point, data_config, seed)
+    data, model_config, train_config = _resolve(config)
+    torch.manual_seed(seed)
+    model = build_model(model_config)
+    metric_name = primary_metric_name(data)
+    result = train(model, data, train_config, callbacks=[_Reporter(report, metric_name)], progress=False)
+    applied = _compress(model, point)
+    finetune = int(point.get("finetune_epochs", 1))
+    if applied and finetune > 0:
+        ft = TrainConfig.from_dict({**train_config.to_dict(), "epochs": finetune,
+                                    "lr": train_config.lr * 0.3})
+        train(model, data, ft, progress=False)
+    model.cpu()
+    cpu = torch.device("cpu")
+    test = evaluate(model, data, data.test, train_config.eval_batch_size, cpu)
+    val = evaluate(model, data, data.val, train_config.eval_batch_size, cpu)
+    metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch}
+    run_config = {"task": data.task, "data": data.spec.to_dict(), "train": train_config.to_dict(),
+                  "stats": data.stats, "class_names": list(data.class_names), "search_point": point,
+                  "search_compression": applied}
+    if applied:
+        from ..compress.api import compression_state
+
+        run_config["compression"] = compression_state(model)  # how load_run rebuilds the parametrizations
+    vocab = data.vocab.to_dict() if data.vocab is not None else None
+    out.mkdir(parents=True, exist_ok=True)
+    size, size_kind = deployable_bytes(model, out / "model.lsl")
+    lat, lat_kind = latency_us(out / "model.lsl" if size_kind == "lsl" else None, model)
+    ram = ram_bytes(model)
+    metrics.update({"size_bytes": size, "size_kind": size_kind, "latency_us": lat, "latency_kind": lat_kind,
+                    "ram_bytes": ram})
+    save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
+    return {"metric_name": metric_name, "val_metric": float(val[metric_name]), "test_metric": float(test[metric_name]),
+            "size_bytes": int(size), "size_kind": size_kind, "latency_us": float(lat), "latency_kind": lat_kind,
+            "ram_bytes": int(ram), "params": metrics["params"], "run_dir": str(out), "point": point}
