@@ -53,9 +53,9 @@ HISTORY_FILE = "history.json"
 VOCAB_FILE = "vocab.json"
 MANIFEST_FILE = "manifest.json"
 # What a run dir of ours may hold besides temp files: the files above, a compression
-# recipe, and training checkpoints.
+# recipe, training checkpoints, and the model exported beside it (a search trial's).
 OWN_ENTRIES = {CONFIG_FILE, WEIGHTS_FILE, METRICS_FILE, HISTORY_FILE, VOCAB_FILE, MANIFEST_FILE, "recipe.json",
-               "checkpoints"}
+               "checkpoints", "model.lsl"}
 
 
 class RunDirError(ValueError):
@@ -181,7 +181,7 @@ def write_manifest(path: str | Path, names: list[str] | None = None) -> Path:
     """
     path = Path(path)
     if names is None:
-        names = sorted(n for n in OWN_ENTRIES - {MANIFEST_FILE, "checkpoints"} if (path / n).is_file())
+        names = sorted(n for n in OWN_ENTRIES - {MANIFEST_FILE, "checkpoints", "model.lsl"} if (path / n).is_file())
     files = {n: {"sha256": file_sha256(path / n), "bytes": (path / n).stat().st_size} for n in names}
     write_json(path / MANIFEST_FILE, {"format_version": FORMAT_VERSION, "files": files})
     return path / MANIFEST_FILE
@@ -250,6 +250,8 @@ def check_out_dir(path: str | Path, overwrite: bool = False) -> None:
     if ours and CONFIG_FILE in names:
         raise RunDirError(f"{path}: an unfinished run dir is here (no {MANIFEST_FILE}: its writing was "
                           f"interrupted); remove it or choose another --out")
+    if ours and WEIGHTS_FILE not in names:
+        return  # only artefacts of ours written ahead of the run dir (an exported model.lsl)
     shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
     raise RunDirError(f"{path}: holds files lstmlite did not write ({shown}); choose a new or empty --out")
 
