@@ -216,7 +216,9 @@ def export_check(model: nn.Module, data: Any, split: str = "test", run_dir: Any 
         try:
             if run_dir is None:
                 run_dir = Path(tmp) / "run"
-                save_run(run_dir, model, {"task": data.task})
+                from lstmlite.compress import compression_state
+
+                save_run(run_dir, model, {"task": data.task, "compression": compression_state(model)})
             export_lsl(run_dir, path)
             out["export_path"] = "run dir → export_lsl"
         except Exception as err:  # noqa: BLE001 - recorded in the row

@@ -123,7 +123,8 @@ def run_seed(seed: int, data_seed: int, split: str, root: Path, recipes_only: bo
     fp32_mirror = mirror(teacher, data)  # raises unless it reproduces the teacher's logits
     q = quantize_dynamic(fp32_mirror)
     out["torch quantize_dynamic int8"] = {
-        **out["baseline"], "metric": accuracy(q, data, getattr(data, split)), "val_metric": accuracy(q, data, data.val),
+        **{k: v for k, v in out["baseline"].items() if k not in ("export_path", "estimate_bytes", "size_basis",
+                                                                   "runtime_samples")}, "metric": accuracy(q, data, getattr(data, split)), "val_metric": accuracy(q, data, data.val),
         "size_bytes": dynamic_quant_bytes(q), "torch_save_bytes": torch_save_bytes(q),
         "file_bytes": None, "runtime_agreement": None,
         "note": "PyTorch's quantized module: no .lsl export (size = its int8 tensors + qparams, counted)"}
