@@ -243,7 +243,8 @@ def export_check(model: nn.Module, data: Any, split: str = "test", run_dir: Any 
             for b in iterate_batches(ev, 64, torch.device("cpu")):
                 if seen >= max_samples:
                     break
-                ours = model(b.x, b.lengths).float().numpy()
+                ours = model(b.x, b.lengths)
+                ours = (ours[0] if isinstance(ours, tuple) else ours).float().numpy()  # an LM: (logits, state)
                 x = b.x.numpy()
                 x = x.astype(np.int64) if data.task == "lm" or getattr(model, "vocab_size", 0) else x.astype(np.float32)
                 native = engine.run(x, None if b.lengths is None else b.lengths.numpy())
