@@ -8,13 +8,16 @@
   tensors it left alone), and :func:`torch_save_bytes` — its ``torch.save``
   serialisation, for reference.
 * :func:`summarise` — per-seed results → one results row (DESIGN "Benchmark results").
+* :func:`export_check` — issue 10: every row's model is written as a ``.lsl`` file
+  (``lstmlite export --format lsl``'s writer, through a saved run dir like the CLI, or
+  from memory when the run dir does not round-trip), ``file_bytes`` is that file's size,
+  checked against ``size_bytes``; the file is loaded into the native runtime and
+  ``runtime_agreement`` is the fraction of test samples whose argmax agrees with PyTorch's.
+  A form that cannot be exported has ``file_bytes: None`` and a ``note``.
 
 Rows: ``metric`` is the mean over seeds (test split unless said), ``metric_std`` the
 sample std, ``size_bytes`` the LARGEST deployable size over the seeds (so a size bound
-holds for every seed) -- the byte count of the ``.lsl`` file ``export --format lsl``
-writes (:func:`lstmlite.export.size.account`; ``storage_estimate_bytes`` beside it is
-the per-tensor estimate of :func:`lstmlite.compress.size_bytes`), ``baseline_metric`` /
-``baseline_size_bytes`` those of the fp32
+holds for every seed), ``baseline_metric`` / ``baseline_size_bytes`` those of the fp32
 model each compressed model came from (same seed, same run), ``delta_vs_baseline`` the
 mean of the per-seed differences metric − baseline_metric.
 """
@@ -32,7 +35,6 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lstmlite.compress import size_bytes
-from lstmlite.export.size import account
 from lstmlite.io import nonzero_params
 from lstmlite.train import evaluate
 from lstmlite.train.trainer import iterate_batches
@@ -169,13 +171,16 @@ def torch_save_bytes(qmodel: nn.Module) -> int:
 
 
 # ----- rows --------------------------------------------------------------------------------
-def measure(model: nn.Module, data: Any, split: str = "test") -> dict[str, Any]:
+def measure(model: nn.Module, data: Any, split: str = "test", run_dir: Any = None) -> dict[str, Any]:
     """Metric on ``split`` plus the model's counts (deployable bytes of the model as given:
     pass it un-finalized so quantization and masks count at their stored size)."""
     from lstmlite.train import primary_metric_name
 
     name = primary_metric_name(data)
     result = evaluate(model, data, getattr(data, split), device=torch.device("cpu"))
+    from lstmlite.train.run import model_metrics
+
+    deployed = model_metrics(model)
     return {
         "metric_name": name,
         "metric": float(result[name]),
@@ -183,16 +188,73 @@ def measure(model: nn.Module, data: Any, split: str = "test") -> dict[str, Any]:
         if split != "val" else float(result[name]),
         "params": int(model.params()) if hasattr(model, "params") else sum(p.numel() for p in model.parameters()),
         "nonzero_params": int(nonzero_params(model)),
-        **_deployed(model),
+        "size_bytes": int(deployed["size_bytes"]),  # metrics.json's: the .lsl image's bytes
+        "size_basis": deployed["size_basis"],
+        "estimate_bytes": int(size_bytes(model)),    # lstmlite.compress.size_bytes (storage estimate)
+        "macs_per_step": deployed["macs_per_step"],
+        **export_check(model, data, split, run_dir=run_dir),
     }
 
 
-def _deployed(model: nn.Module) -> dict[str, Any]:
-    """size_bytes (the .lsl file's bytes), size_basis, macs_per_step (what the runtime
-    executes) and the per-tensor storage estimate, for one model."""
-    deployed = account(model)
-    return {"size_bytes": deployed.size_bytes, "size_basis": deployed.basis,
-            "storage_estimate_bytes": int(size_bytes(model)), "macs_per_step": deployed.macs_per_step}
+def export_check(model: nn.Module, data: Any, split: str = "test", run_dir: Any = None,
+                 max_samples: int = 2000) -> dict[str, Any]:
+    """Export ``model`` (or the run dir ``run_dir``) to .lsl the way ``lstmlite export
+    --format lsl`` does, return ``file_bytes`` and ``runtime_agreement`` (fraction of the
+    first ``max_samples`` samples of ``split`` whose argmax agrees with PyTorch's; for a
+    language model over every position of those windows), or ``file_bytes: None`` and
+    a ``note`` saying why not."""
+    import tempfile
+    from pathlib import Path
+
+    from lstmlite import runtime
+    from lstmlite.export.lsl import export_lsl, spec_from_module, write_lsl, default_weights
+    from lstmlite.io import save_run
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="lstmlite-bench-export-") as tmp:
+        path = Path(tmp) / "model.lsl"
+        try:
+            if run_dir is None:
+                run_dir = Path(tmp) / "run"
+                from lstmlite.compress import compression_state
+
+                save_run(run_dir, model, {"task": data.task, "compression": compression_state(model)})
+            export_lsl(run_dir, path)
+            out["export_path"] = "run dir → export_lsl"
+        except Exception as err:  # noqa: BLE001 - recorded in the row
+            try:
+                spec = spec_from_module(model)
+                write_lsl(spec, weights=default_weights(spec), path=path)
+                runtime.load(path)
+                out["export_path"] = f"in memory (run dir export failed: {type(err).__name__}: {err})"[:300]
+            except Exception as err2:  # noqa: BLE001
+                return {"file_bytes": None, "runtime_agreement": None,
+                        "note": f"cannot export to .lsl: {type(err2).__name__}: {err2}"[:300]}
+        out["file_bytes"] = path.stat().st_size
+        if data.task == "forecast":
+            out["runtime_agreement"] = None
+            return out
+        engine = runtime.load(path)
+        ev = getattr(data, split)
+        torch_pred, native_pred = [], []
+        model.eval()
+        seen = 0
+        with torch.no_grad():
+            for b in iterate_batches(ev, 64, torch.device("cpu")):
+                if seen >= max_samples:
+                    break
+                ours = model(b.x, b.lengths)
+                ours = (ours[0] if isinstance(ours, tuple) else ours).float().numpy()  # an LM: (logits, state)
+                x = b.x.numpy()
+                x = x.astype(np.int64) if data.task == "lm" or getattr(model, "vocab_size", 0) else x.astype(np.float32)
+                native = engine.run(x, None if b.lengths is None else b.lengths.numpy())
+                torch_pred.append(ours.argmax(-1).ravel())
+                native_pred.append(np.asarray(native).argmax(-1).ravel())
+                seen += len(b.y)
+        a, n = np.concatenate(torch_pred), np.concatenate(native_pred)
+        out["runtime_agreement"] = float((a == n).mean())
+        out["runtime_samples"] = int(min(seen, len(ev.y)))
+    return out
 
 
 def summarise(dataset: str, method: str, model_desc: Any, per_seed: list[dict[str, Any]],
@@ -215,7 +277,6 @@ def summarise(dataset: str, method: str, model_desc: Any, per_seed: list[dict[st
         "params": per_seed[-1]["params"],
         "nonzero_params": round(statistics.mean(r["nonzero_params"] for r in per_seed)),
         "size_bytes": size,
-        "size_basis": per_seed[-1].get("size_basis", "estimate"),
         "macs_per_step": per_seed[-1]["macs_per_step"],
         "baseline_metric": statistics.mean(base),
         "baseline_size_bytes": base_size,
@@ -224,10 +285,33 @@ def summarise(dataset: str, method: str, model_desc: Any, per_seed: list[dict[st
         "delta_std": statistics.stdev([m - b for m, b in zip(metrics, base)]) if len(metrics) > 1 else 0.0,
     }
     for key in per_seed[0]:
-        if key not in row and key not in ("metric", "val_metric") and isinstance(per_seed[0][key], (int, float)):
+        if key not in row and key not in ("metric", "val_metric", "file_bytes", "runtime_agreement") and isinstance(per_seed[0][key], (int, float)):
             values = [r[key] for r in per_seed]
             row[key if key.endswith("_bytes") else f"{key}_mean"] = (
                 max(values) if key.endswith("_bytes") else statistics.mean(values))
+    # issue 10: the size is the exported file's bytes
+    files = [r.get("file_bytes") for r in per_seed]
+    base_files = [b.get("file_bytes") for b in baselines]
+    row["file_bytes"] = None if None in files else max(files)
+    row["file_bytes_per_seed"] = files
+    row["baseline_file_bytes"] = None if None in base_files else max(base_files)
+    row["size_bytes_per_seed"] = [r["size_bytes"] for r in per_seed]
+    row["size_bytes_equals_file_bytes"] = (None if None in files else
+                                           all(r["size_bytes"] == r["file_bytes"] for r in per_seed))
+    if row["file_bytes"] is not None and row["baseline_file_bytes"] is not None:
+        row["size_ratio"] = row["baseline_file_bytes"] / row["file_bytes"]
+    else:
+        row["size_ratio_estimate"] = row.pop("size_ratio")
+        row["size_ratio"] = None
+    agree = [r.get("runtime_agreement") for r in per_seed]
+    row["runtime_agreement_per_seed"] = agree
+    row["runtime_agreement"] = None if None in agree else min(agree)
+    notes = sorted({r["note"] for r in per_seed if r.get("note")})
+    if notes:
+        row["note"] = "; ".join(notes)
+    paths = sorted({r["export_path"] for r in per_seed if r.get("export_path")})
+    if paths:
+        row["export_path"] = paths
     row.update(extra or {})
     return row
 
@@ -237,10 +321,11 @@ def fmt_pct(x: float) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]], percent: bool = True) -> str:
-    """A markdown table of rows (metric in % for accuracies, as is otherwise)."""
-    lines = ["| dataset | method | metric | mean ± std (seeds) | Δ vs fp32 | size (B) | × smaller | params "
-             "(non-zero) | MACs/step | target |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    """A markdown table of rows (metric in % for accuracies, as is otherwise); size is the
+    exported .lsl file's bytes, × smaller is computed from file bytes."""
+    lines = ["| dataset | method | metric | mean ± std (seeds) | Δ vs fp32 | file bytes | × smaller | "
+             "runtime agreement | params (non-zero) | MACs/step | target |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         acc = r["metric_name"] == "accuracy"
         scale = 100 if acc else 1
@@ -252,9 +337,14 @@ def markdown_table(rows: list[dict[str, Any]], percent: bool = True) -> str:
         target = r.get("target", "")
         if target:
             target += " ✔" if r.get("meets_target") else " ✘"
+        size = f"{r['file_bytes']:,}" if r.get("file_bytes") is not None else "no file"
+        if r.get("file_bytes") is not None and not r.get("size_bytes_equals_file_bytes"):
+            size += f" (size_bytes {r['size_bytes']:,}!)"
+        ratio = f"{r['size_ratio']:.1f}" if r.get("size_ratio") is not None else "—"
+        agree = (f"{100 * r['runtime_agreement']:.2f} %" if r.get("runtime_agreement") is not None else "—")
         lines.append(
-            f"| {r['dataset']} | {r['method']} | {r['metric_name']} | {val} | {delta} | {r['size_bytes']:,} | "
-            f"{r['size_ratio']:.1f} | {r['params']:,} ({r['nonzero_params']:,}) | {r['macs_per_step'] or '-'} | "
+            f"| {r['dataset']} | {r['method']} | {r['metric_name']} | {val} | {delta} | {size} | "
+            f"{ratio} | {agree} | {r['params']:,} ({r['nonzero_params']:,}) | {r['macs_per_step'] or '-'} | "
             f"{target} |")
     return "\n".join(lines)
 
