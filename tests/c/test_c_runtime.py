@@ -37,8 +37,9 @@ def test_header_compiles_standalone(tmp_path, header):
 @pytest.fixture(scope="module")
 def lsl_file(tmp_path_factory) -> Path:
     """A two-layer int8 LSTM classifier with embedding and head, as a .lsl file; beside
-    it sparse.lsl (int8-sparse LSTM), lowrank.lsl (int8 low-rank classifier) and the
-    version-3 forms: v3.lsl and masked.lsl."""
+    it sparse.lsl (int8-sparse LSTM), lowrank.lsl (int8 low-rank classifier), the
+    forms version 3 added: v3.lsl and masked.lsl (all in the compact table, version 4),
+    and fixed.lsl (v3.lsl's model in the fixed-record layout, version 3)."""
     torch = pytest.importorskip("torch")
     from lstmlite.runtime.lsl import spec_from_state_dict, write_lsl
 
@@ -80,6 +81,8 @@ def lsl_file(tmp_path_factory) -> Path:
     compress_(gru, WeightQuantConfig(bits=8, granularity="per_tensor"), filter=recurrent_weight_filter())
     compress_(gru, LowRankConfig(rank=2), filter=lambda fqn, module, name: fqn == "head" and name == "weight")
     write_lsl(spec_from_module(gru), weights="auto", path=folder / "masked.lsl")
+    # the fixed-record layout (version 3) older writers made: still loaded and fuzzed
+    write_lsl(spec_from_module(fg), weights="auto", path=folder / "fixed.lsl", version=3)
     return path
 
 
@@ -88,7 +91,8 @@ def _build_and_run(tmp_path: Path, flags: list[str], lsl_file: Path) -> subproce
     sources = [str(ROOT / "tests" / "c" / "test_core.c"), *map(str, CORE_SOURCES)]
     result = _gcc([*STRICT, *flags, "-I", str(RUNTIME), *sources, "-lm", "-o", str(exe)], tmp_path)
     assert result.returncode == 0, result.stderr
-    files = [str(lsl_file)] + [str(lsl_file.parent / n) for n in ("sparse.lsl", "lowrank.lsl", "v3.lsl", "masked.lsl")]
+    files = [str(lsl_file)] + [str(lsl_file.parent / n) for n in ("sparse.lsl", "lowrank.lsl", "v3.lsl", "masked.lsl",
+                                                                  "fixed.lsl")]
     return subprocess.run([str(exe), *files], capture_output=True, text=True, timeout=600)
 
 

@@ -76,7 +76,8 @@ def test_compressed_fastgrnn_files_run_as_the_compressed_torch_model(form, nativ
     blob = write_lsl(spec, weights="int8" if "int" in form else "fp32")
     stored = {r["name"]: r["dtype"] for r in describe_lsl(blob)}
     if form.endswith("int4"):
-        assert all(stored[n] == "int4" for n in stored if ".w_" in n and not n.endswith(".scale"))
+        # dense int4, or its bitmask form where enough codes round to zero (smaller still)
+        assert all(stored[n].startswith("int4") for n in stored if ".w_" in n and not n.endswith((".scale", ".mask")))
     if form.startswith("compress-low-rank"):
         assert isinstance(spec.layers[0].directions[0]["w_hh"], LowRankTensor)
     if form.startswith("pruned") and not native_low_rank:
@@ -111,7 +112,7 @@ def test_streaming_equals_whole_sequences_and_the_torch_language_model():
 
 def test_files_round_trip_and_malformed_fastgrnn_layers_are_refused():
     model = _classifier(OPTIONS["tanh-gate"], hidden=8, layers=1)
-    blob = write_lsl(spec_from_module(model))
+    blob = write_lsl(spec_from_module(model), version=3)  # the fixed layer records poked below
     back = read_lsl(blob).layers[0]
     assert (back.cell, back.gate, back.update) == ("fastgrnn", "tanh", "sigmoid")
     with torch.no_grad():

@@ -122,7 +122,7 @@ def test_malformed_masks_and_versions_are_refused_by_both_readers():
     torch.manual_seed(3)
     model = SequenceClassifier(input_size=5, hidden_size=9, n_classes=2).eval()
     compress_(model, MagnitudePruneConfig(sparsity=0.9))
-    blob = write_lsl(spec_from_module(model), weights="int4")
+    blob = write_lsl(spec_from_module(model), weights="int4", version=3)  # fixed records: offsets poked below
     assert _dtypes(blob)["l0.0.w_hh"] == "int4 bitmask-sparse"
     rt.Engine(blob)  # the intact file loads
     mask = _data(blob, "l0.0.w_hh.mask")
@@ -153,7 +153,8 @@ def test_low_rank_embeddings_keep_their_factors_in_the_file(bits):
     if bits:
         compress_(model, WeightQuantConfig(bits=bits))
     blob = write_lsl(spec_from_module(model), weights="int8" if bits else "fp32")
-    kinds = _dtypes(blob)
+    # int4 codes may go bitmask-sparse where enough of them round to zero (smaller still)
+    kinds = {n: k.removesuffix(" bitmask-sparse") for n, k in _dtypes(blob).items()}
     assert "emb" not in kinds and kinds["emb.u"] == kinds["emb.v"] == {None: "fp32", 8: "int8", 4: "int4"}[bits]
     back = read_lsl(blob).embedding
     assert isinstance(back, LowRankTensor) and back.shape == (60, 8)
@@ -173,7 +174,7 @@ def test_low_rank_heads_keep_their_factors(bits):
     if bits:
         compress_(model, WeightQuantConfig(bits=bits))
     blob = write_lsl(spec_from_module(model), weights="int8" if bits else "fp32")
-    kinds = _dtypes(blob)
+    kinds = {n: k.removesuffix(" bitmask-sparse") for n, k in _dtypes(blob).items()}  # as above
     assert "head.w" not in kinds and kinds["head.w.u"] == kinds["head.w.v"] == ("int4" if bits else "fp32")
     x = np.random.default_rng(7).standard_normal((2, 5, 6)).astype(np.float32)
     with torch.no_grad():

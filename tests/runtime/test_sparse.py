@@ -104,9 +104,10 @@ def test_prune_blocks_zeroes_the_requested_fraction_of_blocks(pruned_lstm):
 
 def test_sparse_files_are_version_2_smaller_and_read_back_to_the_same_codes(pruned_lstm):
     """int8-sparse stores the block-pruned matrices as kept blocks (version 2); int8
-    stores them bitmask-sparse (version 3; the loader expands them to dense int8)."""
+    stores them bitmask-sparse (version 3; the loader expands them to dense int8): the
+    fixed-record versions, still written on request for older readers."""
     spec = spec_from_module(pruned_lstm)
-    dense, sparse = write_lsl(spec, weights="int8"), write_lsl(spec, weights="int8-sparse")
+    dense, sparse = write_lsl(spec, weights="int8", version=3), write_lsl(spec, weights="int8-sparse", version=2)
     assert int.from_bytes(dense[8:12], "little") == 3 and int.from_bytes(sparse[8:12], "little") == 2
     codes = sum(pruned_lstm.get_parameter(n).numel() for n in ("weight_ih_l0", "weight_hh_l0"))
     assert len(dense) <= len(sparse) < 0.5 * codes  # both well under dense int8 codes; int8 takes the smallest
@@ -116,7 +117,7 @@ def test_sparse_files_are_version_2_smaller_and_read_back_to_the_same_codes(prun
         np.testing.assert_array_equal(a[name].scale, b[name].scale)
     # a dense model gains nothing from the sparse form: it is stored dense (version 1)
     torch.manual_seed(1)
-    unpruned = write_lsl(spec_from_module(torch.nn.LSTM(8, 16, batch_first=True)), weights="int8-sparse")
+    unpruned = write_lsl(spec_from_module(torch.nn.LSTM(8, 16, batch_first=True)), weights="int8-sparse", version=1)
     assert int.from_bytes(unpruned[8:12], "little") == 1
     assert rt.Engine(unpruned).info["layers"][0]["weights"] == "int8"
 

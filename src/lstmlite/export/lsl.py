@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 import numpy as np
 
 from ..runtime.lsl import (  # the format, shared with the reader
+    CODE_DTYPES, COMPACT_VERSION, FILE_VERSION, FLAG_2D, FLAG_SCALE, FLAG_SCALE_F16, FLAG_SCALE_ONE, _MASKED_CODES,
     _DTYPE_VERSION, _FILE_DTYPES, _HEADER, _LAYER, _TENSOR, ALIGN, CELL_CODES, DTYPE_F16, DTYPE_F32,
     DTYPE_F32_MASKED, DTYPE_I4, DTYPE_I4_MASKED, DTYPE_I8, DTYPE_I8_MASKED, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U8,
     DTYPE_U16, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES, NONLINEARITY_CODES, POOL_CODES,
@@ -156,8 +157,9 @@ def _masked(name: str, values: np.ndarray, dtype: int) -> list[Entry]:
 
 
 def _stored_bytes(entries: list[Entry]) -> int:
-    """File bytes of tensors: a table record each plus data padded to ALIGN."""
-    return sum(TENSOR_RECORD + _align(arr.size * arr.dtype.itemsize, ALIGN) for _, _, arr, _ in entries)
+    """What a candidate form of one matrix adds to a (compact) file beyond the record
+    every form has: its data -- values, scales, mask, indices -- unpadded."""
+    return sum(arr.size * arr.dtype.itemsize for _, _, arr, _ in entries)
 
 
 def _encode_matrix(name: str, t: Any, blocks: str = "no") -> list[Entry]:
@@ -584,7 +586,7 @@ def _as_tensor(t: Tensor, bits: int) -> Tensor:
 
 
 def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = None,
-              quantize_embedding: bool = True) -> bytes:
+              quantize_embedding: bool = True, version: int | None = None) -> bytes:
     """Serialise a spec to .lsl bytes (and write them to ``path`` when given).
 
     Every weight matrix takes the smallest file form open to it (see
@@ -604,6 +606,9 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             (1, 4)-block form, kept where smallest (a block-pruned model), which the
             runtime's sparse kernels run. Matrices already given as :class:`QTensor`
             keep their codes whatever ``weights`` says; biases are always float32.
+        version: None (the newest, the compact table) or an older file version for
+            older readers: 1 to 3 write the fixed 64-byte records (refused when the
+            model needs something that version lacks).
     """
     if weights not in WEIGHT_FORMS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
@@ -638,20 +643,91 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             flat += _encode_matrix(name, t, "no" if name.startswith("emb") else blocks)
         else:
             flat.append(_vector(name, t))
+    for name, *_ in flat:
+        if not name.isascii() or not 0 < len(name) < NAME_BYTES:
+            raise ValueError(f"tensor name must be 1 to {NAME_BYTES - 1} ASCII characters: {name}")
+    # nothing for a model without metadata: every byte counts in a tiny model
+    meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8") if spec.meta else b""
+    if version is None or version == FILE_VERSION:
+        data = _compact_file(spec, flat, meta)
+    else:
+        data = _fixed_file(spec, flat, meta, version)
+    if path is not None:
+        Path(path).write_bytes(data)
+    return data
+
+
+def _varint(n: int) -> bytes:
+    """Unsigned LEB128: 7 bits a byte, low first (one byte below 128)."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _compact_layer(layer: LayerSpec) -> bytes:
+    """A layer's compact record (lsl.h): cell, directions | bias, nonlinearities, sizes."""
+    fns = NONLINEARITY_CODES[layer.gate] | NONLINEARITY_CODES[layer.update] << 4 if layer.cell == "fastgrnn" else 0
+    return (bytes([CELL_CODES[layer.cell], layer.num_directions | int(layer.bias) << 2, fns])
+            + b"".join(_varint(n) for n in (layer.input_size, layer.hidden_size, layer.proj_size)))
+
+
+_COMPANIONS = (".scale", ".mask", ".rowptr", ".bcol")  # stored inside their matrix's compact record
+
+
+def _compact_record(entry: Entry, stored: dict[str, Entry]) -> bytes:
+    """One compact record and its data: the values, then the companions in lsl.h's order."""
+    name, dtype, arr, shape = entry
+    values = arr.astype(_FILE_DTYPES[dtype], copy=False).tobytes()
+    flags = FLAG_2D if len(shape) == 2 else 0
+    tail = b""
+    if dtype in CODE_DTYPES:
+        _, sdtype, scale, _ = stored[f"{name}.scale"]
+        flags |= FLAG_SCALE | (FLAG_SCALE_F16 if sdtype == DTYPE_F16 else 0) | (FLAG_SCALE_ONE if scale.size == 1 else 0)
+        tail += scale.astype(_FILE_DTYPES[sdtype], copy=False).tobytes()
+    if dtype in _MASKED_CODES:
+        tail += stored[f"{name}.mask"][2].tobytes()
+    extra = b""
+    if dtype == DTYPE_I8_SPARSE:
+        rowptr, bcol = stored[f"{name}.rowptr"][2], stored[f"{name}.bcol"][2]
+        tail += rowptr.astype("<i4").tobytes() + bcol.astype("<u2").tobytes()
+        extra = _varint(len(bcol))
+    head = bytes([len(name)]) + name.encode("ascii") + bytes([dtype, flags])
+    head += b"".join(_varint(d) for d in shape) + _varint(len(values)) + extra
+    return head + values + tail
+
+
+def _compact_file(spec: ModelSpec, flat: list[Entry], meta: bytes) -> bytes:
+    """Version 4: the compact table (lsl.h). Companions -- scales, masks, block
+    indices -- travel inside their matrix's record, so only matrices and vectors have
+    records; no offsets (each record is followed by its data) and no padding."""
+    stored = {e[0]: e for e in flat}
+    mains = [e for e in flat if not (e[0].endswith(_COMPANIONS) and e[0].rsplit(".", 1)[0] in stored)]
+    records = b"".join(_compact_record(e, stored) for e in mains)
+    header = MAGIC + COMPACT_VERSION.to_bytes(4, "little")
+    header += bytes([HEAD_CODES[spec.head_mode], POOL_CODES[spec.pooling], len(spec.layers)])
+    header += _varint(len(mains)) + _varint(len(meta))
+    return header + b"".join(_compact_layer(l) for l in spec.layers) + meta + records
+
+
+def _fixed_file(spec: ModelSpec, flat: list[Entry], meta: bytes, version: int) -> bytes:
+    """Versions 1 to 3: the 96-byte header and fixed 64-byte tensor records, for
+    readers older than the compact table."""
     dims = {n: shape for n, _, _, shape in flat}
     shared_scale = any(n.endswith(".scale") and shape == (1,) and dims[n[:-6]][0] > 1 for n, shape in dims.items())
-    version = max([_DTYPE_VERSION[f[1]] for f in flat]
-                  + [3 if shared_scale or any(l.cell == "fastgrnn" for l in spec.layers) else 1])
-
-    meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    needed = max([_DTYPE_VERSION[f[1]] for f in flat]
+                 + [3 if shared_scale or any(l.cell == "fastgrnn" for l in spec.layers) else 1])
+    if not needed <= version <= 3:
+        raise ValueError(f"cannot write .lsl version {version}: this model needs version {needed} or later "
+                         f"(the newest is {FILE_VERSION})")
     layer_off = HEADER_BYTES
     meta_off = layer_off + LAYER_RECORD * len(spec.layers)
     tensor_off = _align(meta_off + len(meta), 8)
     data_off = _align(tensor_off + TENSOR_RECORD * len(flat), ALIGN)
     records, chunks, pos = [], [], 0
     for name, dtype, arr, shape in flat:
-        if len(name.encode()) >= NAME_BYTES:
-            raise ValueError(f"tensor name too long: {name}")
         raw = arr.astype(_FILE_DTYPES[dtype], copy=False).tobytes()
         dims = list(shape) + [0] * (2 - len(shape))
         records.append(_TENSOR.pack(name.encode(), dtype, len(shape), dims[0], dims[1], pos, len(raw)))
@@ -673,10 +749,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     blob += b"\0" * (data_off - len(blob))
     blob += b"".join(chunks)
     assert len(blob) == total
-    data = bytes(blob)
-    if path is not None:
-        Path(path).write_bytes(data)
-    return data
+    return bytes(blob)
 
 
 def default_weights(spec: ModelSpec, weights: str | None = None) -> str:

@@ -73,9 +73,9 @@ def macs_from_image(blob: bytes) -> int:
         >>> macs_from_image(write_lsl(spec_from_module(torch.nn.GRU(4, 8, batch_first=True))))
         288
     """
-    from ..runtime.lsl import describe_lsl
+    from ..runtime.lsl import describe_lsl, head_mode_of
 
-    head_each = blob[24:28] == (2).to_bytes(4, "little")  # header head_mode: HEAD_EACH
+    head_each = head_mode_of(blob) == "each"
     total = 0
     for row in describe_lsl(blob):
         name = row["name"]

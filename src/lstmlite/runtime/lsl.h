@@ -353,7 +353,8 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
 /* ---- model files (.lsl) ----------------------------------------------------------- */
 
 /*
- * A .lsl file is little-endian:
+ * A .lsl file is little-endian. Versions 1 to 3 (fixed records; version 4, the compact
+ * table, is described after them):
  *   header (96 bytes)  "LSTMLITE", u32 version, u32 header_bytes (96), u32 num_layers,
  *                      u32 num_tensors, i32 head_mode, i32 pooling,
  *                      u64 layer_table_offset, u64 tensor_table_offset,
@@ -401,11 +402,35 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  * and any 1-D float tensor (scales, biases) as LSL_FILE_F16 (12): IEEE half, used only
  * when every value is exactly representable, so the loader's float32 is the same; and
  * NAME.scale may hold one value for every row (a matrix quantized per tensor).
- * A writer uses the oldest version its tensors allow (1: fp32 / int8 dense; 2: block
- * sparse; 3: int4 or bitmask), so older readers keep reading what they can; this
- * reader takes versions 1 to 3.
+ * A version 1 to 3 writer used the oldest version its tensors allowed (1: fp32 / int8
+ * dense; 2: block sparse; 3: int4 or bitmask).
+ *
+ * Version 4, the compact table (what lstmlite writes now; a tiny model's 64-byte
+ * records were a quarter of its file). Same dtypes and tensor names; no offsets and no
+ * alignment (the loader copies every value out before a kernel reads it):
+ *   "LSTMLITE", u32 version (4)   -- the same 12 bytes, so older readers refuse by version
+ *   u8 head_mode, u8 pooling, u8 num_layers, varint num_records, varint meta_bytes
+ *   layer records      u8 cell, u8 num_directions | has_bias << 2,
+ *                      u8 gate_fn | update_fn << 4 (0 for LSTM / GRU),
+ *                      varint input_size, hidden_size, proj_size
+ *   meta               meta_bytes of UTF-8 JSON (0 when the model has none)
+ *   tensor records     each followed by its data: u8 name_len (1..31), name (no NUL),
+ *                      u8 dtype, u8 flags, varint dims[1 or 2], varint nbytes (of
+ *                      the values), and for LSL_I8_SPARSE varint bcol_count; then the
+ *                      values, and the record's companions in this order:
+ *                        NAME.scale  when flags & 2 (required for codes, only for them):
+ *                                    IEEE half if flags & 4 else f32; one value if
+ *                                    flags & 8 else one per row
+ *                        NAME.mask   for the bitmask dtypes: ceil(rows * cols / 8) bytes
+ *                        NAME.rowptr, NAME.bcol  for LSL_I8_SPARSE: i32 (rows + 1),
+ *                                    u16 (bcol_count)
+ *                      flags: 1 two dims (else one); bits 4..7 zero. The companion
+ *                      dtypes (LSL_FILE_I32 / U16 / U8) are never records of their own.
+ *   The file ends where the last record's data end (trailing bytes are refused).
+ * Varints are unsigned LEB128, at most 9 bytes; sizes at most 2^30.
+ * This reader takes versions 1 to 4.
  */
-#define LSL_FILE_VERSION 3
+#define LSL_FILE_VERSION 4
 #define LSL_FILE_I32 4
 #define LSL_FILE_U16 5
 #define LSL_FILE_I4 7

@@ -37,10 +37,13 @@ import numpy as np
 
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError", "read_lsl",
-    "read_meta", "WEIGHT_FORMS", "LowRankTensor", "describe_lsl", "unpack_nibbles", "DTYPE_NAMES",
+    "read_meta", "WEIGHT_FORMS", "LowRankTensor", "describe_lsl", "unpack_nibbles", "DTYPE_NAMES", "head_mode_of",
+    "COMPACT_VERSION", "FIXED_VERSION",
 ]
 
-FILE_VERSION = 3  # the newest this module writes and reads; a file takes the oldest version its dtypes allow
+FILE_VERSION = 4  # the newest this module writes and reads: the compact table
+COMPACT_VERSION = 4  # variable-length records, companions inside their matrix's record, no offsets
+FIXED_VERSION = 3  # the newest fixed-record layout (64-byte records); still read, and written on request
 DENSE_FILE_VERSION = 1
 MAGIC = b"LSTMLITE"
 HEADER_BYTES = 96
@@ -74,6 +77,13 @@ POOL_CODES = {"last": 0, "mean": 1, "max": 2}
 GATES = {"lstm": 4, "gru": 3, "fastgrnn": 1}  # gate blocks of H rows in w_ih / w_hh
 #: FastGRNN nonlinearities in the layer record (fields 6 and 7: gate, update)
 NONLINEARITY_CODES = {"sigmoid": 1, "tanh": 2}
+
+# compact record flags (version 4; see lsl.h)
+FLAG_2D, FLAG_SCALE, FLAG_SCALE_F16, FLAG_SCALE_ONE = 1, 2, 4, 8
+FLAG_KNOWN = 0x0F
+CODE_DTYPES = {DTYPE_I8, DTYPE_I8_SPARSE, DTYPE_I4, DTYPE_I8_MASKED, DTYPE_I4_MASKED}  # codes: have scales
+COMPANION_DTYPES = {DTYPE_I32, DTYPE_U16, DTYPE_U8}  # in version 4 only inside a matrix's record
+COMPACT_PREFIX = 15  # magic, u32 version, u8 head_mode, u8 pooling, u8 num_layers
 
 _HEADER = struct.Struct("<8sIIIIii QQQQ QQ 16s")
 assert _HEADER.size == HEADER_BYTES
@@ -227,18 +237,184 @@ def _align(n: int, a: int) -> int:
     return (n + a - 1) // a * a
 
 
-def read_meta(data: bytes) -> dict[str, Any]:
-    """Only the JSON metadata of .lsl bytes (no tensors are copied)."""
-    if len(data) < HEADER_BYTES or data[:8] != MAGIC:
+class _Stored(NamedTuple):
+    """One stored tensor as a file holds it, whichever layout: the fixed records of
+    versions 1 to 3 or a compact record's values and companions (version 4)."""
+
+    name: str
+    dtype: int
+    ndim: int
+    d0: int
+    d1: int
+    raw: memoryview  # its data bytes
+    record: int  # table bytes it costs (0 for a compact record's companions)
+
+
+class _Parsed(NamedTuple):
+    version: int
+    head: int
+    pool: int
+    meta: bytes
+    layers: list[tuple[int, ...]]  # cell, input, hidden, proj, directions, has_bias, gate, update
+    tensors: list[_Stored]
+
+
+def _parse(data: bytes) -> _Parsed:
+    """The header, layer records and stored tensors of .lsl bytes, every offset and
+    length checked against the file (dtypes and shapes are read_lsl's to check)."""
+    if len(data) < 12 or data[:8] != MAGIC:
         raise LslFormatError("not a .lsl file (bad magic)")
-    fields = _HEADER.unpack_from(data)
-    meta_off, meta_len = fields[11], fields[12]
-    if meta_off + meta_len > len(data):
-        raise LslFormatError("metadata lies outside the file")
+    version = struct.unpack_from("<I", data, 8)[0]
+    if not DENSE_FILE_VERSION <= version <= FILE_VERSION:
+        raise LslFormatError(f".lsl version {version} is not supported (this lstmlite reads "
+                             f"{DENSE_FILE_VERSION} to {FILE_VERSION})")
+    return _parse_compact(data, version) if version >= COMPACT_VERSION else _parse_fixed(data, version)
+
+
+def _parse_fixed(data: bytes, version: int) -> _Parsed:
+    """Versions 1 to 3: a 96-byte header, 32-byte layer and 64-byte tensor records,
+    data at offsets from ``data_off``."""
+    if len(data) < HEADER_BYTES:
+        raise LslFormatError("file shorter than its header")
+    (_, _, header_bytes, n_layers, n_tensors, head, pool, layer_off, tensor_off, data_off, total,
+     meta_off, meta_len, _) = _HEADER.unpack_from(data)
+    if header_bytes != HEADER_BYTES or total > len(data):
+        raise LslFormatError("header sizes do not match the file")
+
+    def need(off: int, size: int, what: str) -> None:
+        if off < 0 or size < 0 or off + size > total:
+            raise LslFormatError(f"{what} lies outside the file")
+
+    need(layer_off, LAYER_RECORD * n_layers, "layer table")
+    need(tensor_off, TENSOR_RECORD * n_tensors, "tensor table")
+    need(meta_off, meta_len, "metadata")
+    view = memoryview(data)
+    layers = [_LAYER.unpack_from(data, layer_off + k * LAYER_RECORD) for k in range(n_layers)]
+    tensors = []
+    for i in range(n_tensors):
+        raw_name, dtype, ndim, d0, d1, off, nbytes = _TENSOR.unpack_from(data, tensor_off + i * TENSOR_RECORD)
+        name = raw_name.split(b"\0", 1)[0].decode("ascii", "replace")
+        need(data_off + off, nbytes, f"tensor {name}")
+        tensors.append(_Stored(name, dtype, ndim, d0, d1, view[data_off + off:data_off + off + nbytes],
+                               TENSOR_RECORD + _align(nbytes, ALIGN) - nbytes))  # padding counted as table
+    return _Parsed(version, head, pool, bytes(data[meta_off:meta_off + meta_len]), layers, tensors)
+
+
+class _Cursor:
+    """Reads a compact file front to back; every read is checked against its end."""
+
+    def __init__(self, data: bytes, pos: int) -> None:
+        self.data, self.pos = data, pos
+
+    def take(self, n: int, what: str) -> memoryview:
+        if n < 0 or self.pos + n > len(self.data):
+            raise LslFormatError(f"{what} runs past the end of the file")
+        self.pos += n
+        return memoryview(self.data)[self.pos - n:self.pos]
+
+    def u8(self, what: str) -> int:
+        return self.take(1, what)[0]
+
+    def varint(self, what: str, limit: int = 1 << 30) -> int:
+        """An unsigned LEB128 value of at most 9 bytes, at most ``limit``."""
+        value = 0
+        for shift in range(0, 63, 7):
+            b = self.u8(what)
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                if value > limit:
+                    raise LslFormatError(f"{what} is {value}, more than {limit}")
+                return value
+        raise LslFormatError(f"{what} is not a varint of at most 9 bytes")
+
+
+def _parse_compact(data: bytes, version: int) -> _Parsed:
+    """Version 4 (layout in lsl.h): variable-length records, each followed by its data
+    and its matrix's companions; no offsets, no alignment, nothing after the last one."""
+    cur = _Cursor(data, 8 + 4)
+    head, pool, n_layers = cur.u8("the header"), cur.u8("the header"), cur.u8("the header")
+    if not 1 <= n_layers <= 64:  # the C loader's bounds
+        raise LslFormatError(f"layer count {n_layers} (1 to 64)")
+    n_records = cur.varint("the record count", 4096)
+    meta_len = cur.varint("the metadata length", len(data))
+    layers = []
+    for k in range(n_layers):
+        cell, bits, fns = cur.take(3, f"layer record {k}")
+        if bits & ~0x07:
+            raise LslFormatError(f"layer record {k}: unknown flag bits {bits:#x}")
+        sizes = [cur.varint(f"layer record {k}'s {f}") for f in ("input size", "hidden size", "projection")]
+        layers.append((cell, *sizes, bits & 3, bits >> 2 & 1, fns & 0x0F, fns >> 4))
+    meta = bytes(cur.take(meta_len, "metadata"))
+    tensors = []
+    for i in range(n_records):
+        tensors += _compact_record(cur, i)
+    if cur.pos != len(data):
+        raise LslFormatError(f"{len(data) - cur.pos} bytes follow the last tensor record")
+    return _Parsed(version, head, pool, meta, layers, tensors)
+
+
+def _compact_record(cur: _Cursor, i: int) -> list[_Stored]:
+    """Record i: its values, then its companions under their version-3 names."""
+    start = cur.pos
+    name_len = cur.u8(f"tensor record {i}")
+    if not 1 <= name_len < NAME_BYTES:
+        raise LslFormatError(f"tensor record {i}: name length {name_len} (1 to {NAME_BYTES - 1})")
+    raw_name = bytes(cur.take(name_len, f"tensor record {i}'s name"))
+    name = raw_name.decode("ascii", "replace")
+    if b"\0" in raw_name:
+        raise LslFormatError(f"tensor record {i}: a NUL byte in its name")
+    dtype, flags = cur.u8(f"tensor {name}'s dtype"), cur.u8(f"tensor {name}'s flags")
+    if flags & ~FLAG_KNOWN:
+        raise LslFormatError(f"tensor {name}: unknown flag bits {flags:#x}")
+    if dtype in COMPANION_DTYPES:
+        raise LslFormatError(f"tensor {name}: dtype {dtype} is only a companion inside a matrix's record")
+    if bool(flags & FLAG_SCALE) != (dtype in CODE_DTYPES) or (not flags & FLAG_SCALE and flags & ~FLAG_2D):
+        raise LslFormatError(f"tensor {name}: scale flags {flags:#x} do not match dtype {dtype} "
+                             "(codes carry scales; nothing else does)")
+    ndim = 2 if flags & FLAG_2D else 1
+    dims = [cur.varint(f"tensor {name}'s dims") for _ in range(ndim)] + [0] * (2 - ndim)
+    if 0 in dims[:ndim]:  # as the C loader: a stored tensor holds something
+        raise LslFormatError(f"tensor {name}: a zero dim in {dims[:ndim]}")
+    nbytes = cur.varint(f"tensor {name}'s byte count", 1 << 34)
+    bcols = cur.varint(f"tensor {name}'s block-column count") if dtype == DTYPE_I8_SPARSE else 0
+    values = cur.take(nbytes, f"tensor {name}'s data")
+    out = [_Stored(name, dtype, ndim, dims[0], dims[1], values, 0)]
+
+    def companion(suffix: str, comp_dtype: int, count: int) -> None:
+        if count < 1:  # as the C loader: every companion holds something (bcol at least one entry)
+            raise LslFormatError(f"tensor {name}{suffix}: no elements")
+        size = count * np.dtype(_FILE_DTYPES[comp_dtype]).itemsize
+        out.append(_Stored(f"{name}{suffix}", comp_dtype, 1, count, 0, cur.take(size, f"{name}{suffix}"), 0))
+
+    if flags & FLAG_SCALE:
+        companion(".scale", DTYPE_F16 if flags & FLAG_SCALE_F16 else DTYPE_F32,
+                  1 if flags & FLAG_SCALE_ONE else dims[0])
+    if dtype in _MASKED_CODES:
+        companion(".mask", DTYPE_U8, -(-dims[0] * dims[1] // 8))
+    if dtype == DTYPE_I8_SPARSE:
+        companion(".rowptr", DTYPE_I32, dims[0] + 1)
+        companion(".bcol", DTYPE_U16, bcols)
+    record = cur.pos - start - sum(len(t.raw) for t in out)  # the table bytes: all but the data
+    out[0] = out[0]._replace(record=record)
+    return out
+
+
+def head_mode_of(data: bytes) -> str:
+    """The head mode (``none`` / ``last`` / ``each``) a .lsl file declares."""
+    head = _parse(bytes(data)).head
+    return {v: k for k, v in HEAD_CODES.items()}.get(head, f"head {head}")
+
+
+def _json_meta(raw: bytes) -> dict[str, Any]:
     try:
-        return json.loads(data[meta_off:meta_off + meta_len].decode("utf-8")) if meta_len else {}
+        return json.loads(raw.decode("utf-8")) if raw else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise LslFormatError(f"metadata is not JSON: {err}") from None
+
+
+def read_meta(data: bytes) -> dict[str, Any]:
+    """Only the JSON metadata of .lsl bytes (no tensors are copied)."""
+    return _json_meta(_parse(bytes(data)).meta)
 
 
 def describe_lsl(data: bytes) -> list[dict[str, Any]]:
@@ -246,7 +422,9 @@ def describe_lsl(data: bytes) -> list[dict[str, Any]]:
     header, layer table, metadata and padding; the ``bytes`` sum to ``len(data)``.
 
     Row keys: ``name``, ``dtype`` (:data:`DTYPE_NAMES`), ``shape`` (logical), ``data``
-    (bytes of its values), ``bytes`` (its table record + values + alignment padding).
+    (bytes of its values), ``record`` (its table bytes: a whole record; in a version 4
+    file 0 for the scales, mask and indices its matrix's record describes), ``bytes``
+    (record + values + alignment padding).
 
     Example:
         >>> import torch
@@ -256,21 +434,14 @@ def describe_lsl(data: bytes) -> list[dict[str, Any]]:
         >>> rows[0]["name"], rows[0]["dtype"], rows[0]["data"], sum(r["bytes"] for r in rows) == len(blob)
         ('l0.0.w_ih', 'int4', 9, True)
     """
-    if len(data) < HEADER_BYTES or data[:8] != MAGIC:
-        raise LslFormatError("not a .lsl file (bad magic)")
-    fields = _HEADER.unpack_from(data)
-    n_tensors, tensor_off, data_off, total = fields[4], fields[8], fields[9], fields[10]
-    if tensor_off + TENSOR_RECORD * n_tensors > len(data):
-        raise LslFormatError("tensor table lies outside the file")
     rows = []
-    for i in range(n_tensors):
-        raw_name, dtype, ndim, d0, d1, off, nbytes = _TENSOR.unpack_from(data, tensor_off + i * TENSOR_RECORD)
-        rows.append({"name": raw_name.split(b"\0", 1)[0].decode("ascii", "replace"),
-                     "dtype": DTYPE_NAMES.get(dtype, f"dtype {dtype}"), "shape": [d0] if ndim == 1 else [d0, d1],
-                     "data": int(nbytes), "bytes": TENSOR_RECORD + _align(int(nbytes), ALIGN)})
-    rest = total - sum(r["bytes"] for r in rows)
+    for t in _parse(bytes(data)).tensors:
+        rows.append({"name": t.name, "dtype": DTYPE_NAMES.get(t.dtype, f"dtype {t.dtype}"),
+                     "shape": [t.d0] if t.ndim == 1 else [t.d0, t.d1], "data": len(t.raw), "record": t.record,
+                     "bytes": t.record + len(t.raw)})
+    rest = len(data) - sum(r["bytes"] for r in rows)
     rows.append({"name": "(header, layers, metadata, padding)", "dtype": "-", "shape": [], "data": rest,
-                 "bytes": rest})
+                 "record": 0, "bytes": rest})
     return rows
 
 
@@ -334,32 +505,13 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
     if isinstance(data, (str, Path)):
         data = Path(data).read_bytes()
     data = bytes(data)
-    if len(data) < HEADER_BYTES or data[:8] != MAGIC:
-        raise LslFormatError("not a .lsl file (bad magic)")
-    (_, version, header_bytes, n_layers, n_tensors, head, pool, layer_off, tensor_off, data_off, total,
-     meta_off, meta_len, _) = _HEADER.unpack_from(data)
-    if not DENSE_FILE_VERSION <= version <= FILE_VERSION:
-        raise LslFormatError(f".lsl version {version} is not supported (this lstmlite reads "
-                             f"{DENSE_FILE_VERSION} to {FILE_VERSION})")
-    if header_bytes != HEADER_BYTES or total > len(data):
-        raise LslFormatError("header sizes do not match the file")
-
-    def need(off: int, size: int, what: str) -> None:
-        if off < 0 or size < 0 or off + size > total:
-            raise LslFormatError(f"{what} lies outside the file")
-
-    need(layer_off, LAYER_RECORD * n_layers, "layer table")
-    need(tensor_off, TENSOR_RECORD * n_tensors, "tensor table")
-    need(meta_off, meta_len, "metadata")
-    try:
-        meta = json.loads(data[meta_off:meta_off + meta_len].decode("utf-8")) if meta_len else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise LslFormatError(f"metadata is not JSON: {err}") from None
+    parsed = _parse(data)
+    version, head, pool = parsed.version, parsed.head, parsed.pool
+    meta = _json_meta(parsed.meta)
     arrays: dict[str, np.ndarray] = {}
     encoded: dict[str, tuple[int, tuple[int, int]]] = {}  # packed / sparse tensors: dtype, logical dims
-    for i in range(n_tensors):
-        raw_name, dtype, ndim, d0, d1, off, nbytes = _TENSOR.unpack_from(data, tensor_off + i * TENSOR_RECORD)
-        name = raw_name.split(b"\0", 1)[0].decode("ascii", "replace")
+    for name, dtype, ndim, d0, d1, raw, _ in parsed.tensors:
+        nbytes = len(raw)
         if dtype not in _FILE_DTYPES or _DTYPE_VERSION[dtype] > version or ndim not in (1, 2):
             raise LslFormatError(f"tensor {name}: bad dtype {dtype} or ndim {ndim}")
         shape = (d0,) if ndim == 1 else (d0, d1)
@@ -374,10 +526,11 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
             shape = (nbytes // np_dtype.itemsize,)
         if int(np.prod(shape)) * np_dtype.itemsize != nbytes:
             raise LslFormatError(f"tensor {name}: {nbytes} bytes do not fit shape {shape}")
-        need(data_off + off, nbytes, f"tensor {name}")
         if dtype == DTYPE_F16 and ndim != 1:
             raise LslFormatError(f"tensor {name}: fp16 tensors are 1-D")
-        arrays[name] = np.frombuffer(data, np_dtype, int(np.prod(shape)), data_off + off).reshape(shape).copy()
+        if name in arrays:
+            raise LslFormatError(f"tensor {name} is stored twice")
+        arrays[name] = np.frombuffer(raw, np_dtype).reshape(shape).copy()
         if dtype == DTYPE_F16:
             arrays[name] = arrays[name].astype(np.float32)  # exact: only exact values are stored so
     for name, (dtype, shape) in encoded.items():
@@ -403,9 +556,7 @@ def read_lsl(data: bytes | str | Path) -> ModelSpec:
 
     cells = {v: k for k, v in CELL_CODES.items()}
     layers = []
-    for k in range(n_layers):
-        cell, i_size, h_size, p_size, n_dir, has_bias, gate, update = _LAYER.unpack_from(data,
-                                                                                          layer_off + k * LAYER_RECORD)
+    for k, (cell, i_size, h_size, p_size, n_dir, has_bias, gate, update) in enumerate(parsed.layers):
         if cell not in cells or n_dir not in (1, 2) or (cells[cell] == "fastgrnn" and version < 3):
             raise LslFormatError(f"layer {k}: bad cell {cell} or directions {n_dir} (for version {version})")
         nonlin = {v: n for n, v in NONLINEARITY_CODES.items()}

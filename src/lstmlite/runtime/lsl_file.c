@@ -15,9 +15,11 @@
 #define NAME_BYTES 32
 #define LAYER_RECORD 32
 #define TENSOR_RECORD 64
+#define COMPACT_VERSION 4 /* the compact table (see lsl.h); 1 to 3 are the fixed-record layout */
+#define MAX_VIEWS 5       /* a compact record: the values and up to 4 companions (scale, mask, rowptr, bcol) */
 
 typedef struct tensor_view {
-    char name[NAME_BYTES + 1];
+    char name[NAME_BYTES + 8]; /* a compact record's base name (< 32 bytes) plus ".rowptr" and NUL */
     uint32_t dtype, ndim, dims[2];
     const unsigned char *data;
     uint64_t nbytes;
@@ -30,6 +32,11 @@ typedef struct file_view {
     int32_t head_mode, pooling;
     uint64_t layer_off, tensor_off, data_off;
 } file_view;
+
+/* One layer record, whatever the version wrote it as. */
+typedef struct layer_rec {
+    int32_t cell, input_size, hidden_size, proj_size, num_directions, has_bias, gate_fn, update_fn;
+} layer_rec;
 
 static uint32_t rd_u32(const unsigned char *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
@@ -45,14 +52,19 @@ static int32_t rd_i32(const unsigned char *p) {
 /* [off, off + len) lies inside [0, size). */
 static int in_bounds(uint64_t off, uint64_t len, uint64_t size) { return off <= size && len <= size - off; }
 
+static int parse_compact(const unsigned char *p, size_t bytes, file_view *v);
+
 static int parse_header(const void *file, size_t bytes, file_view *v) {
     const unsigned char *p = (const unsigned char *)file;
     uint32_t version, i;
     if (!file) return LSL_ERR_ARG;
-    if (bytes < LSL_FILE_HEADER_BYTES || memcmp(p, "LSTMLITE", 8) != 0) return LSL_ERR_FORMAT;
+    /* the 12 bytes every version starts with: magic and version */
+    if (bytes < 12 || memcmp(p, "LSTMLITE", 8) != 0) return LSL_ERR_FORMAT;
     version = rd_u32(p + 8);
     if (version < 1 || version > LSL_FILE_VERSION) return LSL_ERR_VERSION;
     v->version = version;
+    if (version >= COMPACT_VERSION) return parse_compact(p, bytes, v);
+    if (bytes < LSL_FILE_HEADER_BYTES) return LSL_ERR_FORMAT;
     if (rd_u32(p + 12) != LSL_FILE_HEADER_BYTES) return LSL_ERR_FORMAT;
     v->base = p;
     v->num_layers = rd_u32(p + 16);
@@ -87,19 +99,12 @@ static uint32_t dtype_version(uint32_t dtype) {
     }
 }
 
-static int tensor_at(const file_view *v, uint32_t i, tensor_view *t) {
-    const unsigned char *r = v->base + v->tensor_off + (uint64_t)i * TENSOR_RECORD;
-    uint64_t off, elems, esz;
+/* The checks every stored tensor passes, whatever the version wrote it as: a dtype
+ * this version has, one or two dims in range (so products of dims fit in 64 bits), and
+ * a byte count its dtype and dims allow. Sets dims[1] = 1 for a vector. */
+static int check_view(const file_view *v, tensor_view *t) {
+    uint64_t elems, esz;
     uint32_t j;
-    memcpy(t->name, r, NAME_BYTES);
-    t->name[NAME_BYTES] = '\0';
-    if (memchr(r, '\0', NAME_BYTES) == NULL) return LSL_ERR_FORMAT; /* names must be NUL-terminated */
-    t->dtype = rd_u32(r + 32);
-    t->ndim = rd_u32(r + 36);
-    t->dims[0] = rd_u32(r + 40);
-    t->dims[1] = rd_u32(r + 44);
-    off = rd_u64(r + 48);
-    t->nbytes = rd_u64(r + 56);
     if (dtype_version(t->dtype) == 0 || dtype_version(t->dtype) > v->version) return LSL_ERR_FORMAT;
     if (t->ndim != 1 && t->ndim != 2) return LSL_ERR_FORMAT;
     if (t->ndim == 1) t->dims[1] = 1;
@@ -130,9 +135,239 @@ static int tensor_at(const file_view *v, uint32_t i, tensor_view *t) {
         if (t->dtype == LSL_FILE_F16 && t->ndim != 1) return LSL_ERR_FORMAT;
         if (t->nbytes != elems * esz) return LSL_ERR_FORMAT;
     }
+    return LSL_OK;
+}
+
+/* Tensor record i of a fixed-record file (versions 1 to 3). */
+static int tensor_at(const file_view *v, uint32_t i, tensor_view *t) {
+    const unsigned char *r = v->base + v->tensor_off + (uint64_t)i * TENSOR_RECORD;
+    uint64_t off;
+    int rc;
+    memcpy(t->name, r, NAME_BYTES);
+    t->name[NAME_BYTES] = '\0';
+    if (memchr(r, '\0', NAME_BYTES) == NULL) return LSL_ERR_FORMAT; /* names must be NUL-terminated */
+    t->dtype = rd_u32(r + 32);
+    t->ndim = rd_u32(r + 36);
+    t->dims[0] = rd_u32(r + 40);
+    t->dims[1] = rd_u32(r + 44);
+    off = rd_u64(r + 48);
+    t->nbytes = rd_u64(r + 56);
+    if ((rc = check_view(v, t)) != LSL_OK) return rc;
     if (off > v->size - v->data_off || !in_bounds(v->data_off + off, t->nbytes, v->size)) return LSL_ERR_FORMAT;
     t->data = v->base + v->data_off + off;
     return LSL_OK;
+}
+
+/* ---- the compact table (version 4; layout in lsl.h) ----------------------------------
+ * Records are variable-length and each is followed by its data, so nothing is found by
+ * offset: a reader walks the records from the start, and every field is checked against
+ * the bytes left before it is used. Nothing is aligned: the loader copies every value
+ * out (memcpy or byte reads) before a kernel sees it. */
+
+#define FLAG_2D 0x01         /* dims (rows, cols); else one dim */
+#define FLAG_SCALE 0x02      /* NAME.scale follows the values (the codes' scales) */
+#define FLAG_SCALE_F16 0x04  /* ... as IEEE half (else float32) */
+#define FLAG_SCALE_ONE 0x08  /* ... one value for every row (else one per row) */
+#define FLAG_KNOWN 0x0F      /* other bits must be zero: a later version's, not ours */
+
+/* An unsigned LEB128 varint at *pos, which must end before `end`. At most 9 bytes (63
+ * bits), so the value never overflows; callers bound it further. 0 when it does not fit. */
+static int rd_varint(const unsigned char *p, uint64_t end, uint64_t *pos, uint64_t *out) {
+    uint64_t value = 0;
+    unsigned shift;
+    for (shift = 0; shift < 63; shift += 7) {
+        unsigned char b;
+        if (*pos >= end) return 0; /* runs past the file */
+        b = p[(*pos)++];
+        value |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) {
+            *out = value;
+            return 1;
+        }
+    }
+    return 0; /* a tenth byte: not a value this format writes */
+}
+
+/* A varint that must fit an int32 size field (at most 2^30, as the fixed records allow). */
+static int rd_size(const unsigned char *p, uint64_t end, uint64_t *pos, int32_t *out) {
+    uint64_t x;
+    if (!rd_varint(p, end, pos, &x) || x > (1u << 30)) return 0;
+    *out = (int32_t)x;
+    return 1;
+}
+
+/* Layer record at *pos (advanced past it): u8 cell, u8 directions | has_bias << 2,
+ * u8 gate_fn | update_fn << 4, varints input, hidden, proj. Values are checked by the
+ * loader as for the fixed records. */
+static int compact_layer(const file_view *v, uint64_t *pos, layer_rec *l) {
+    const unsigned char *p = v->base;
+    if (!in_bounds(*pos, 3, v->size)) return LSL_ERR_FORMAT;
+    l->cell = p[*pos];
+    if (p[*pos + 1] & ~0x07u) return LSL_ERR_FORMAT; /* bits this version does not define */
+    l->num_directions = p[*pos + 1] & 3;
+    l->has_bias = (p[*pos + 1] >> 2) & 1;
+    l->gate_fn = p[*pos + 2] & 0x0F;
+    l->update_fn = p[*pos + 2] >> 4;
+    *pos += 3;
+    if (!rd_size(p, v->size, pos, &l->input_size) || !rd_size(p, v->size, pos, &l->hidden_size) ||
+        !rd_size(p, v->size, pos, &l->proj_size))
+        return LSL_ERR_FORMAT;
+    return LSL_OK;
+}
+
+/* A companion vector of record `base` (its scales, mask, row pointers or block
+ * columns): `count` elements of `esz` bytes at *pos, which must lie inside the file. */
+static int companion(const file_view *v, const tensor_view *base, const char *suffix, uint32_t dtype, uint64_t count,
+                     uint64_t esz, uint64_t *pos, tensor_view *t) {
+    if (count == 0 || count > (1u << 30) || !in_bounds(*pos, count * esz, v->size)) return LSL_ERR_FORMAT;
+    sprintf(t->name, "%s%s", base->name, suffix); /* base names are < 32 bytes: fits */
+    t->dtype = dtype;
+    t->ndim = 1;
+    t->dims[0] = (uint32_t)count;
+    t->dims[1] = 1;
+    t->nbytes = count * esz;
+    t->data = v->base + *pos;
+    *pos += t->nbytes;
+    return check_view(v, t);
+}
+
+/* Whether a record's values are integer codes, which need scales. */
+static int is_codes(uint32_t dtype) {
+    return dtype == LSL_I8 || dtype == LSL_I8_SPARSE || dtype == LSL_FILE_I4 || dtype == LSL_FILE_I8_MASKED ||
+           dtype == LSL_FILE_I4_MASKED;
+}
+
+/* The record at *pos (advanced past it and its data) as views: [0] the values, then its
+ * companions under their version-3 names (NAME.scale, NAME.mask, NAME.rowptr,
+ * NAME.bcol), so the loader finds them as it always did. */
+static int compact_record(const file_view *v, uint64_t *pos, tensor_view *views, int *n) {
+    const unsigned char *p = v->base;
+    tensor_view *t = &views[0];
+    uint64_t len, x, bcols = 0;
+    uint32_t flags, j;
+    int rc;
+    *n = 0;
+    if (!in_bounds(*pos, 1, v->size)) return LSL_ERR_FORMAT;
+    len = p[(*pos)++];
+    /* 1 to 31 name bytes, then dtype and flags; no NUL inside (names are C strings) */
+    if (len == 0 || len >= NAME_BYTES || !in_bounds(*pos, len + 2, v->size)) return LSL_ERR_FORMAT;
+    if (memchr(p + *pos, '\0', (size_t)len) != NULL) return LSL_ERR_FORMAT;
+    memcpy(t->name, p + *pos, (size_t)len);
+    t->name[len] = '\0';
+    *pos += len;
+    t->dtype = p[(*pos)++];
+    flags = p[(*pos)++];
+    if (flags & ~(uint32_t)FLAG_KNOWN) return LSL_ERR_FORMAT;
+    /* index and mask dtypes exist only as companions here */
+    if (t->dtype == LSL_FILE_I32 || t->dtype == LSL_FILE_U16 || t->dtype == LSL_FILE_U8) return LSL_ERR_FORMAT;
+    /* codes come with their scales, and only codes have them */
+    if (!!(flags & FLAG_SCALE) != is_codes(t->dtype) || (!(flags & FLAG_SCALE) && (flags & ~FLAG_2D)))
+        return LSL_ERR_FORMAT;
+    t->ndim = (flags & FLAG_2D) ? 2 : 1;
+    t->dims[1] = 1;
+    for (j = 0; j < t->ndim; ++j) {
+        if (!rd_varint(p, v->size, pos, &x) || x > (1u << 30)) return LSL_ERR_FORMAT;
+        t->dims[j] = (uint32_t)x;
+    }
+    if (!rd_varint(p, v->size, pos, &t->nbytes)) return LSL_ERR_FORMAT;
+    if (t->dtype == LSL_I8_SPARSE && (!rd_varint(p, v->size, pos, &bcols) || bcols > (1u << 30)))
+        return LSL_ERR_FORMAT;
+    if ((rc = check_view(v, t)) != LSL_OK) return rc; /* also bounds nbytes by the dims */
+    if (!in_bounds(*pos, t->nbytes, v->size)) return LSL_ERR_FORMAT;
+    t->data = p + *pos;
+    *pos += t->nbytes;
+    *n = 1;
+    if (flags & FLAG_SCALE) {
+        rc = companion(v, t, ".scale", (flags & FLAG_SCALE_F16) ? LSL_FILE_F16 : LSL_F32,
+                       (flags & FLAG_SCALE_ONE) ? 1 : t->dims[0], (flags & FLAG_SCALE_F16) ? 2 : 4, pos, &views[(*n)++]);
+        if (rc != LSL_OK) return rc;
+    }
+    if (t->dtype == LSL_FILE_F32_MASKED || t->dtype == LSL_FILE_I8_MASKED || t->dtype == LSL_FILE_I4_MASKED) {
+        x = ((uint64_t)t->dims[0] * t->dims[1] + 7) / 8; /* one bit per element */
+        if ((rc = companion(v, t, ".mask", LSL_FILE_U8, x, 1, pos, &views[(*n)++])) != LSL_OK) return rc;
+    }
+    if (t->dtype == LSL_I8_SPARSE) {
+        rc = companion(v, t, ".rowptr", LSL_FILE_I32, (uint64_t)t->dims[0] + 1, 4, pos, &views[(*n)++]);
+        if (rc != LSL_OK) return rc;
+        if ((rc = companion(v, t, ".bcol", LSL_FILE_U16, bcols, 2, pos, &views[(*n)++])) != LSL_OK) return rc;
+    }
+    return LSL_OK;
+}
+
+/* Header of a compact file after magic and version: u8 head_mode, u8 pooling,
+ * u8 num_layers, varint num_tensors (records), varint meta_bytes; then the layer
+ * records, the metadata and the tensor records. The whole table is walked once here,
+ * so a truncated file, a record running past the end or trailing bytes are refused
+ * before anything is loaded. */
+static int parse_compact(const unsigned char *p, size_t bytes, file_view *v) {
+    uint64_t pos = 15, x, meta;
+    tensor_view views[MAX_VIEWS];
+    layer_rec l;
+    uint32_t k;
+    int n, rc;
+    v->base = p;
+    v->size = bytes;
+    if (bytes < pos) return LSL_ERR_FORMAT;
+    v->head_mode = p[12];
+    v->pooling = p[13];
+    v->num_layers = p[14];
+    if (!rd_varint(p, v->size, &pos, &x) || x < 1 || x > MAX_FILE_TENSORS) return LSL_ERR_FORMAT;
+    v->num_tensors = (uint32_t)x;
+    if (!rd_varint(p, v->size, &pos, &meta)) return LSL_ERR_FORMAT;
+    if (v->num_layers < 1 || v->num_layers > MAX_FILE_LAYERS) return LSL_ERR_FORMAT;
+    v->layer_off = pos;
+    for (k = 0; k < v->num_layers; ++k)
+        if ((rc = compact_layer(v, &pos, &l)) != LSL_OK) return rc;
+    if (!in_bounds(pos, meta, v->size)) return LSL_ERR_FORMAT; /* the loader never reads it */
+    v->tensor_off = pos + meta;
+    v->data_off = 0; /* each record carries its data */
+    pos = v->tensor_off;
+    for (k = 0; k < v->num_tensors; ++k)
+        if ((rc = compact_record(v, &pos, views, &n)) != LSL_OK) return rc;
+    return pos == v->size ? LSL_OK : LSL_ERR_FORMAT; /* the file ends with the last record */
+}
+
+/* Layer record k, any version. */
+static int layer_at(const file_view *v, uint32_t k, layer_rec *l) {
+    uint64_t pos = v->layer_off;
+    uint32_t i;
+    int rc;
+    if (v->version >= COMPACT_VERSION) {
+        for (i = 0; i <= k; ++i)
+            if ((rc = compact_layer(v, &pos, l)) != LSL_OK) return rc;
+        return LSL_OK;
+    }
+    {
+        const unsigned char *r = v->base + v->layer_off + (uint64_t)k * LAYER_RECORD;
+        l->cell = rd_i32(r);
+        l->input_size = rd_i32(r + 4);
+        l->hidden_size = rd_i32(r + 8);
+        l->proj_size = rd_i32(r + 12);
+        l->num_directions = rd_i32(r + 16);
+        l->has_bias = rd_i32(r + 20);
+        l->gate_fn = rd_i32(r + 24);
+        l->update_fn = rd_i32(r + 28);
+    }
+    return LSL_OK;
+}
+
+/* Find a tensor of a compact file by name: walks every record (the table holds a few
+ * dozen; the header walk has checked them all once). 1 found, 0 absent, <0 error. */
+static int find_compact(const file_view *v, const char *name, tensor_view *out) {
+    tensor_view views[MAX_VIEWS];
+    uint64_t pos = v->tensor_off;
+    uint32_t i;
+    int j, n, rc, found = 0;
+    for (i = 0; i < v->num_tensors; ++i) {
+        if ((rc = compact_record(v, &pos, views, &n)) != LSL_OK) return rc;
+        for (j = 0; j < n; ++j) {
+            if (strcmp(views[j].name, name) != 0) continue;
+            if (found) return LSL_ERR_FORMAT; /* a duplicate name: which one is meant? */
+            *out = views[j];
+            found = 1;
+        }
+    }
+    return found;
 }
 
 /* Find a tensor by name; 1 found, 0 absent, <0 error (also on a duplicate name). */
@@ -140,6 +375,7 @@ static int find(const file_view *v, const char *name, tensor_view *out) {
     uint32_t i;
     int found = 0;
     tensor_view t;
+    if (v->version >= COMPACT_VERSION) return find_compact(v, name, out);
     for (i = 0; i < v->num_tensors; ++i) {
         int rc = tensor_at(v, i, &t);
         if (rc != LSL_OK) return rc;
@@ -477,21 +713,23 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         model->pooling = v.pooling;
     }
     for (k = 0; k < v.num_layers; ++k) {
-        const unsigned char *r = v.base + v.layer_off + (uint64_t)k * LAYER_RECORD;
+        layer_rec rec;
         lsl_layer l;
-        int32_t d, g, has_bias = rd_i32(r + 20);
+        int32_t d, g, has_bias;
+        if ((rc = layer_at(&v, k, &rec)) != LSL_OK) return rc;
+        has_bias = rec.has_bias;
         memset(&l, 0, sizeof(l));
-        l.cell = rd_i32(r);
-        l.input_size = rd_i32(r + 4);
-        l.hidden_size = rd_i32(r + 8);
-        l.proj_size = rd_i32(r + 12);
-        l.num_directions = rd_i32(r + 16);
+        l.cell = rec.cell;
+        l.input_size = rec.input_size;
+        l.hidden_size = rec.hidden_size;
+        l.proj_size = rec.proj_size;
+        l.num_directions = rec.num_directions;
         if ((l.cell != LSL_LSTM && l.cell != LSL_GRU && !(l.cell == LSL_FASTGRNN && v.version >= 3)) ||
             (l.num_directions != 1 && l.num_directions != 2))
             return LSL_ERR_FORMAT;
         if (l.cell == LSL_FASTGRNN) {
-            l.gate_fn = rd_i32(r + 24);
-            l.update_fn = rd_i32(r + 28);
+            l.gate_fn = rec.gate_fn;
+            l.update_fn = rec.update_fn;
             if ((l.gate_fn != LSL_FN_SIGMOID && l.gate_fn != LSL_FN_TANH) ||
                 (l.update_fn != LSL_FN_SIGMOID && l.update_fn != LSL_FN_TANH) || l.num_directions != 1 ||
                 has_bias != 1 || l.proj_size != 0)
@@ -572,12 +810,14 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
     }
 
     if (v.head_mode != LSL_HEAD_NONE) {
-        const unsigned char *r = v.base + v.layer_off + (uint64_t)(v.num_layers - 1) * LAYER_RECORD;
-        int32_t top_out = rd_i32(r + 12) > 0 ? rd_i32(r + 12) : rd_i32(r + 8);
-        int32_t feat = rd_i32(r + 16) * top_out;
+        layer_rec top;
+        int32_t top_out, feat;
         lsl_matrix head;
         const float *bias = NULL;
         memset(&head, 0, sizeof(head));
+        if ((rc = layer_at(&v, v.num_layers - 1, &top)) != LSL_OK) return rc;
+        top_out = top.proj_size > 0 ? top.proj_size : top.hidden_size;
+        feat = top.num_directions * top_out; /* checked by the layer loop above */
         rc = find(&v, "head.w", &t);
         if (rc == 0) rc = find(&v, "head.w.u", &t); /* a low-rank head: its rows are U's */
         if (rc < 0) return rc;
