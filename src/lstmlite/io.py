@@ -250,8 +250,8 @@ def check_out_dir(path: str | Path, overwrite: bool = False) -> None:
     if ours and CONFIG_FILE in names:
         raise RunDirError(f"{path}: an unfinished run dir is here (no {MANIFEST_FILE}: its writing was "
                           f"interrupted); remove it or choose another --out")
-    if ours and WEIGHTS_FILE not in names:
-        return  # only artefacts of ours written ahead of the run dir (an exported model.lsl)
+    if names == {"model.lsl"}:
+        return  # a model exported ahead of its run dir (a search trial's); save_run leaves it be
     shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
     raise RunDirError(f"{path}: holds files lstmlite did not write ({shown}); choose a new or empty --out")
 
