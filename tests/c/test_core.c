@@ -1,6 +1,7 @@
 /*
  * test_core.c -- C-level tests of the lstmlite runtime, built and run by
- * tests/c/test_c_runtime.py (also under AddressSanitizer + UBSan).
+ * tests/c/test_c_runtime.py (also under AddressSanitizer + UBSan) and, cross-compiled
+ * for aarch64 and run under qemu-aarch64, by tests/c/test_aarch64.py.
  *
  *   test_core            LSTM/GRU layers with odd sizes on every ISA against a plain
  *                        double-precision implementation of the equations, run vs
@@ -10,6 +11,8 @@
  *   test_core FILE.lsl   additionally: load FILE, then load thousands of truncated and
  *                        byte-flipped copies; each must load or fail with an error
  *                        code (the sanitizers catch any out-of-bounds read)
+ *   LSTMLITE_ISA=NAME    must name a table this CPU runs; the output's
+ *                        "LSTMLITE_ISA chose NAME" says which table it chose
  */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign */
 #include <math.h>
@@ -336,7 +339,15 @@ static void fuzz_file(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    int isa, best = lsl_isa_best();
+    int isa, best = lsl_isa_best(), forced = -1;
+    const char *env = getenv("LSTMLITE_ISA");
+    /* LSTMLITE_ISA set: it must name a table this CPU runs, and the default table
+     * (before any lsl_isa_set) is that one; the output names it, so a test run under an
+     * emulated CPU can assert which table the environment chose */
+    if (env && *env) {
+        CHECK(lsl_isa_from_env() == LSL_OK);
+        forced = lsl_isa_current();
+    }
     CHECK(lsl_isa_supported(best) && lsl_isa_supported(LSL_ISA_PORTABLE));
     for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
         CHECK(lsl_isa_parse(lsl_isa_name(isa)) == isa);
@@ -359,7 +370,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%d checks failed\n", failures);
         return 1;
     }
-    printf("ok (best ISA %s; ran", lsl_isa_name(best));
+    printf("ok (best ISA %s;", lsl_isa_name(best));
+    if (forced >= 0) printf(" LSTMLITE_ISA chose %s;", lsl_isa_name(forced));
+    printf(" ran");
     for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa)
         if (lsl_isa_supported(isa)) printf(" %s", lsl_isa_name(isa));
     printf(")\n");
