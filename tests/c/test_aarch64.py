@@ -26,8 +26,8 @@ QEMU = "qemu-aarch64-static"
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 # (qemu -cpu, the table LSTMLITE_ISA forces, the tables test_core must report having run)
 CPUS = [
-    ("cortex-a53", "portable", ["portable"]),
-    ("max", "portable", ["portable"]),
+    ("cortex-a53", "neon", ["portable", "neon"]),
+    ("max", "neon-dotprod", ["portable", "neon", "neon-dotprod"]),
 ]
 
 
@@ -64,6 +64,8 @@ def test_header_compiles_standalone_on_aarch64(tmp_path, header):
 
 @pytest.mark.parametrize("cpu,forced,tables", CPUS, ids=[c[0] for c in CPUS])
 def test_c_program_passes_under_qemu_aarch64(test_core_aarch64, lsl_files, cpu, forced, tables):
+    """HWCAP detection finds exactly the tables the emulated CPU has, LSTMLITE_ISA forces
+    the best of them, and test_core passes on every one."""
     qemu = _tool(QEMU, "qemu-user-static")
     env = {"LSTMLITE_ISA": forced, "PATH": "/usr/bin:/bin"}
     run = subprocess.run([qemu, "-cpu", cpu, str(test_core_aarch64), *lsl_files], capture_output=True, text=True,
@@ -73,3 +75,14 @@ def test_c_program_passes_under_qemu_aarch64(test_core_aarch64, lsl_files, cpu, 
     assert f"LSTMLITE_ISA chose {forced};" in run.stdout, run.stdout
     ran = run.stdout.split(" ran", 1)[1].rstrip(")\n").split()
     assert ran == tables, run.stdout
+    assert f"best ISA {tables[-1]};" in run.stdout, run.stdout
+
+
+def test_unsupported_table_is_refused_naming_the_cpu_s(test_core_aarch64):
+    """A Cortex-A53 has no SDOT: LSTMLITE_ISA=neon-dotprod fails there (test_core's check
+    that the environment's table was applied), as an unknown name does."""
+    qemu = _tool(QEMU, "qemu-user-static")
+    for value in ("neon-dotprod", "avx2", "sse9"):
+        run = subprocess.run([qemu, "-cpu", "cortex-a53", str(test_core_aarch64)], capture_output=True, text=True,
+                             timeout=300, env={"LSTMLITE_ISA": value, "PATH": "/usr/bin:/bin"})
+        assert run.returncode != 0 and "lsl_isa_from_env() == LSL_OK" in run.stderr, (value, run.stderr)

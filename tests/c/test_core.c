@@ -167,7 +167,8 @@ static void test_layer(int cell, int I, int H, int T, int isa) {
  * float activations give the dequantized product (1e-6 of its largest value). And an
  * LSTM whose stream run alone (B = 1: the fused step where the table has one) equals
  * the same stream run in a batch of 2 (the matrix product, then the cell update), for
- * both activation forms; for dynamic int8 a VNNI table equals its twin without. */
+ * both activation forms; for dynamic int8 a VNNI table equals its twin without, and a
+ * NEON table the portable kernels. */
 static void test_int8_every_isa(int act) {
     enum { R = 40, K = 37, M = 3, I = 5, H = 16, T = 6 };
     static int8_t w[R * K], wih[4 * H * I], whh[4 * H * H];
@@ -248,6 +249,12 @@ static void test_int8_every_isa(int act) {
             CHECK(memcmp(both[LSL_ISA_AVX2_VNNI], both[LSL_ISA_AVX2], sizeof(both[0])) == 0);
         if (act == LSL_ACT_DYN8 && lsl_isa_supported(LSL_ISA_AVX512_VNNI))
             CHECK(memcmp(both[LSL_ISA_AVX512_VNNI], both[LSL_ISA_AVX512], sizeof(both[0])) == 0);
+        /* the NEON tables' float code (quantizer, element-wise updates) is the portable
+         * kernels': for dynamic int8 the whole LSTM gives the portable bits */
+        if (act == LSL_ACT_DYN8 && lsl_isa_supported(LSL_ISA_NEON))
+            CHECK(memcmp(both[LSL_ISA_NEON], both[LSL_ISA_PORTABLE], sizeof(both[0])) == 0);
+        if (act == LSL_ACT_DYN8 && lsl_isa_supported(LSL_ISA_NEON_DOTPROD))
+            CHECK(memcmp(both[LSL_ISA_NEON_DOTPROD], both[LSL_ISA_PORTABLE], sizeof(both[0])) == 0);
         lsl_isa_set(LSL_ISA_AUTO);
         free(p1);
         free(p2);

@@ -130,7 +130,7 @@ void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t
 
 static float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
 
-static void lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
+void lsl_portable_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
     int32_t j;
     for (j = 0; j < hidden; ++j) {
         float ig = sigmoidf_(gates[j]);
@@ -143,7 +143,7 @@ static void lstm_pointwise(int32_t hidden, const float *gates, float *c, float *
     }
 }
 
-static void gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h) {
+void lsl_portable_gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h) {
     int32_t j;
     for (j = 0; j < hidden; ++j) {
         float r = sigmoidf_(gi[j] + gh[j]);
@@ -155,6 +155,6 @@ static void gru_pointwise(int32_t hidden, const float *gi, const float *gh, floa
 
 const lsl_kernels lsl_kernels_portable = {
     LSL_ISA_PORTABLE, gemm_f32, gemm_i8, gemm_dyn8, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
-    lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
+    lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
     NULL, NULL, /* no fused single-stream steps: the generic path */
 };
