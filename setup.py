@@ -52,7 +52,7 @@ setup(
             sources=SOURCES,
             include_dirs=[RUNTIME],
             depends=[f"{RUNTIME}/lsl.h", f"{RUNTIME}/lsl_internal.h", f"{RUNTIME}/lsl_kern_avx512.h",
-                     f"{RUNTIME}/lsl_kern_avx2.h"],
+                     f"{RUNTIME}/lsl_kern_avx2.h", f"{RUNTIME}/lsl_fastmath.h"],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
         )
