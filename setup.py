@@ -6,7 +6,11 @@ at run time.
 
 The flags stay portable (no ``-march=native``): the AVX2 and AVX-512 kernels carry
 ``__attribute__((target(...)))`` and are chosen at run time by CPU detection, so one
-build runs on every x86-64 CPU (and elsewhere with the portable kernels only).
+build runs on every x86-64 CPU; on aarch64 the NEON kernels are plain Armv8.0 and the
+dot-product ones carry ``target("arch=armv8.2-a+dotprod")``, chosen from HWCAP. Every
+file is listed everywhere: an x86 kernel file compiles to nothing on aarch64 and the
+NEON file to nothing on x86 (their bodies sit under LSL_HAVE_X86 / LSL_HAVE_NEON); other
+CPUs get the portable kernels only.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ SOURCES = [
     f"{RUNTIME}/lsl_kern_avx2_vnni.c",
     f"{RUNTIME}/lsl_kern_avx512.c",
     f"{RUNTIME}/lsl_kern_avx512_sparse.c",
+    f"{RUNTIME}/lsl_kern_neon.c",
     f"{RUNTIME}/lsl_sparse.c",
     f"{RUNTIME}/lsl_probe.c",
     f"{RUNTIME}/lsl_int.c",
@@ -47,7 +52,7 @@ setup(
             sources=SOURCES,
             include_dirs=[RUNTIME],
             depends=[f"{RUNTIME}/lsl.h", f"{RUNTIME}/lsl_internal.h", f"{RUNTIME}/lsl_kern_avx512.h",
-                     f"{RUNTIME}/lsl_kern_avx2.h"],
+                     f"{RUNTIME}/lsl_kern_avx2.h", f"{RUNTIME}/lsl_fastmath.h"],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
         )

@@ -1,6 +1,7 @@
 /*
  * test_core.c -- C-level tests of the lstmlite runtime, built and run by
- * tests/c/test_c_runtime.py (also under AddressSanitizer + UBSan).
+ * tests/c/test_c_runtime.py (also under AddressSanitizer + UBSan) and, cross-compiled
+ * for aarch64 and run under qemu-aarch64, by tests/c/test_aarch64.py.
  *
  *   test_core            LSTM/GRU layers with odd sizes on every ISA against a plain
  *                        double-precision implementation of the equations, run vs
@@ -10,6 +11,8 @@
  *   test_core FILE.lsl   additionally: load FILE, then load thousands of truncated and
  *                        byte-flipped copies; each must load or fail with an error
  *                        code (the sanitizers catch any out-of-bounds read)
+ *   LSTMLITE_ISA=NAME    must name a table this CPU runs; the output's
+ *                        "LSTMLITE_ISA chose NAME" says which table it chose
  */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign */
 #include <math.h>
@@ -164,7 +167,8 @@ static void test_layer(int cell, int I, int H, int T, int isa) {
  * float activations give the dequantized product (1e-6 of its largest value). And an
  * LSTM whose stream run alone (B = 1: the fused step where the table has one) equals
  * the same stream run in a batch of 2 (the matrix product, then the cell update), for
- * both activation forms; for dynamic int8 a VNNI table equals its twin without. */
+ * both activation forms; for dynamic int8 a VNNI table equals its twin without, and a
+ * NEON table the portable kernels. */
 static void test_int8_every_isa(int act) {
     enum { R = 40, K = 37, M = 3, I = 5, H = 16, T = 6 };
     static int8_t w[R * K], wih[4 * H * I], whh[4 * H * H];
@@ -245,6 +249,12 @@ static void test_int8_every_isa(int act) {
             CHECK(memcmp(both[LSL_ISA_AVX2_VNNI], both[LSL_ISA_AVX2], sizeof(both[0])) == 0);
         if (act == LSL_ACT_DYN8 && lsl_isa_supported(LSL_ISA_AVX512_VNNI))
             CHECK(memcmp(both[LSL_ISA_AVX512_VNNI], both[LSL_ISA_AVX512], sizeof(both[0])) == 0);
+        /* the NEON tables' float code (quantizer, element-wise updates) is the portable
+         * kernels': for dynamic int8 the whole LSTM gives the portable bits */
+        if (act == LSL_ACT_DYN8 && lsl_isa_supported(LSL_ISA_NEON))
+            CHECK(memcmp(both[LSL_ISA_NEON], both[LSL_ISA_PORTABLE], sizeof(both[0])) == 0);
+        if (act == LSL_ACT_DYN8 && lsl_isa_supported(LSL_ISA_NEON_DOTPROD))
+            CHECK(memcmp(both[LSL_ISA_NEON_DOTPROD], both[LSL_ISA_PORTABLE], sizeof(both[0])) == 0);
         lsl_isa_set(LSL_ISA_AUTO);
         free(p1);
         free(p2);
@@ -336,7 +346,15 @@ static void fuzz_file(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    int isa, best = lsl_isa_best();
+    int isa, best = lsl_isa_best(), forced = -1;
+    const char *env = getenv("LSTMLITE_ISA");
+    /* LSTMLITE_ISA set: it must name a table this CPU runs, and the default table
+     * (before any lsl_isa_set) is that one; the output names it, so a test run under an
+     * emulated CPU can assert which table the environment chose */
+    if (env && *env) {
+        CHECK(lsl_isa_from_env() == LSL_OK);
+        forced = lsl_isa_current();
+    }
     CHECK(lsl_isa_supported(best) && lsl_isa_supported(LSL_ISA_PORTABLE));
     for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
         CHECK(lsl_isa_parse(lsl_isa_name(isa)) == isa);
@@ -359,7 +377,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%d checks failed\n", failures);
         return 1;
     }
-    printf("ok (best ISA %s; ran", lsl_isa_name(best));
+    printf("ok (best ISA %s;", lsl_isa_name(best));
+    if (forced >= 0) printf(" LSTMLITE_ISA chose %s;", lsl_isa_name(forced));
+    printf(" ran");
     for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa)
         if (lsl_isa_supported(isa)) printf(" %s", lsl_isa_name(isa));
     printf(")\n");

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+
 import numpy as np
 import pytest
 
@@ -10,11 +12,22 @@ rt = pytest.importorskip("lstmlite.runtime")
 # The kernel tables this CPU runs (every one of rt.ISAS that it has).
 ISAS = rt.supported_isas()
 
+# The tables of this machine's architecture: a CPU of that family may have them; the
+# other family's can never run here, so they are not even listed as skips.
+_MACHINE = platform.machine().lower()
+if _MACHINE in ("x86_64", "amd64"):
+    ARCH_ISAS = [n for n in rt.ISAS if not n.startswith("neon")]
+elif _MACHINE in ("aarch64", "arm64"):
+    ARCH_ISAS = ["portable", "neon", "neon-dotprod"]
+else:
+    ARCH_ISAS = ["portable"]
 
-@pytest.fixture(params=rt.ISAS)
+
+@pytest.fixture(params=ARCH_ISAS)
 def isa(request):
-    """Run the test once per kernel table (portable, avx2, avx2-vnni, avx512,
-    avx512-vnni), skipped with the reason where this CPU lacks one."""
+    """Run the test once per kernel table of this architecture (portable, avx2,
+    avx2-vnni, avx512, avx512-vnni on x86-64; portable, neon, neon-dotprod on aarch64),
+    skipped with the reason where this CPU lacks one."""
     if request.param not in ISAS:
         pytest.skip(f"this CPU lacks {request.param} (it runs {', '.join(ISAS)})")
     rt.set_isa(request.param)

@@ -685,6 +685,17 @@ static PyTypeObject IntModelType = {
 
 /* ---- module functions ------------------------------------------------------------- */
 
+/* "auto, portable, avx2, ..." : every level's name, for error messages. */
+static void all_names(char *buf, size_t cap) {
+    int level;
+    strncpy(buf, "auto", cap - 1);
+    buf[cap - 1] = '\0';
+    for (level = 0; level < LSL_ISA_COUNT; ++level) {
+        strncat(buf, ", ", cap - strlen(buf) - 1);
+        strncat(buf, lsl_isa_name(level), cap - strlen(buf) - 1);
+    }
+}
+
 /* "portable, avx2, ..." : the levels this CPU runs, for error messages. */
 static void supported_names(char *buf, size_t cap) {
     int level;
@@ -698,15 +709,14 @@ static void supported_names(char *buf, size_t cap) {
 
 static PyObject *mod_isa_set(PyObject *Py_UNUSED(mod), PyObject *arg) {
     const char *name = PyUnicode_AsUTF8(arg);
-    char names[128];
+    char names[160], all[160];
     int level;
     if (!name) return NULL;
     level = lsl_isa_parse(name);
     supported_names(names, sizeof(names));
+    all_names(all, sizeof(all));
     if (level == LSL_ERR_ISA) {
-        PyErr_Format(PyExc_ValueError,
-                     "unknown ISA %R; choose auto, portable, avx2, avx2-vnni, avx512 or avx512-vnni "
-                     "(this CPU supports: %s)", arg, names);
+        PyErr_Format(PyExc_ValueError, "unknown ISA %R; choose one of %s (this CPU supports: %s)", arg, all, names);
         return NULL;
     }
     if (lsl_isa_set(level) != LSL_OK) {
@@ -897,7 +907,8 @@ static PyMethodDef module_methods[] = {
     {"matmul_sparse", mod_matmul_sparse, METH_VARARGS,
      "matmul_sparse(rowptr, bcol, values, scale, act, cols, x, y): y += x @ W^T, W block-sparse (test hook)."},
     {"isa_set", mod_isa_set, METH_O,
-     "isa_set(name): force 'portable', 'avx2', 'avx2-vnni', 'avx512', 'avx512-vnni' or 'auto'."},
+     "isa_set(name): force 'portable', 'avx2', 'avx2-vnni', 'avx512', 'avx512-vnni', 'neon', "
+     "'neon-dotprod' or 'auto'."},
     {"isa_supported", mod_isa_supported, METH_NOARGS, "names of the kernel tables this CPU runs"},
     {"isa_current", mod_isa_current, METH_NOARGS, "name of the kernels in use"},
     {"isa_best", mod_isa_best, METH_NOARGS, "best kernels this CPU supports"},
@@ -938,12 +949,13 @@ PyMODINIT_FUNC PyInit__lsl(void) {
         Py_INCREF(msg);
         if (lsl_isa_from_env() != LSL_OK) {
             const char *v = getenv("LSTMLITE_ISA");
-            char names[128];
+            char names[160], all[160];
             supported_names(names, sizeof(names));
+            all_names(all, sizeof(all));
             Py_DECREF(msg);
             if (lsl_isa_parse(v) == LSL_ERR_ISA)
-                msg = PyUnicode_FromFormat("LSTMLITE_ISA=%s is unknown; use auto, portable, avx2, avx2-vnni, avx512 "
-                                           "or avx512-vnni (this CPU supports: %s)", v, names);
+                msg = PyUnicode_FromFormat("LSTMLITE_ISA=%s is unknown; use one of %s (this CPU supports: %s)", v,
+                                           all, names);
             else
                 msg = PyUnicode_FromFormat("LSTMLITE_ISA=%s is not available on this CPU (it supports: %s)", v,
                                            names);

@@ -40,7 +40,7 @@ MAX_THREADS = 64
 
 
 # Every kernel table's name, as set_isa and LSTMLITE_ISA take it.
-ISAS = ("portable", "avx2", "avx2-vnni", "avx512", "avx512-vnni")
+ISAS = ("portable", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "neon", "neon-dotprod")
 
 
 # LSTMLITE_ISA's error (unknown or unsupported value), raised on first use of the runtime;
@@ -55,7 +55,8 @@ def _check_env() -> None:
 
 def set_isa(name: str) -> None:
     """Force the kernels: ``portable``, ``avx2``, ``avx2-vnni`` (AVX-VNNI, VEX),
-    ``avx512`` (without VNNI), ``avx512-vnni`` or ``auto`` (the best).
+    ``avx512`` (without VNNI), ``avx512-vnni``, on aarch64 ``neon`` and ``neon-dotprod``
+    (SDOT), or ``auto`` (the best).
 
     Process-wide; call it while no engine is running. Raises ``ValueError`` for an
     unknown name and ``RuntimeError_`` when the CPU lacks the level, each naming the

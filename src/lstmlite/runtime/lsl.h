@@ -99,7 +99,9 @@ const char *lsl_strerror(int code);
 #define LSL_ISA_AVX512 2      /* "avx512": AVX-512 F/BW/VL/DQ, no VNNI */
 #define LSL_ISA_AVX2_VNNI 3   /* "avx2-vnni": AVX2 + FMA + AVX-VNNI (VEX vpdpbusd, 256-bit) */
 #define LSL_ISA_AVX512_VNNI 4 /* "avx512-vnni": AVX-512 F/BW/VL/DQ + AVX512_VNNI */
-#define LSL_ISA_COUNT 5       /* levels are 0 .. LSL_ISA_COUNT - 1 */
+#define LSL_ISA_NEON 5        /* "neon": aarch64 Advanced SIMD (fp32 FMLA, int8 SMLAL/SADALP) */
+#define LSL_ISA_NEON_DOTPROD 6 /* "neon-dotprod": NEON + the Armv8.2 dot product (SDOT) */
+#define LSL_ISA_COUNT 7       /* levels are 0 .. LSL_ISA_COUNT - 1 */
 
 /* ---- tensors ---------------------------------------------------------------------- */
 
@@ -457,8 +459,8 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena, size
 /** Best level this CPU, its OS (XSAVE state) and this build support (LSL_ISA_*). */
 int lsl_isa_best(void);
 /** 1 when `level` can run here: the CPU has the instructions (cpuid), the OS saves the
- * registers they use (xgetbv: YMM, and opmask + ZMM for AVX-512) and the build has the
- * kernels; else 0. */
+ * registers they use (xgetbv: YMM, and opmask + ZMM for AVX-512; on aarch64 Linux the
+ * kernel's HWCAP bits) and the build has the kernels; else 0. */
 int lsl_isa_supported(int level);
 /** Level the kernels use now: LSTMLITE_ISA's (read on first use) or lsl_isa_set's. */
 int lsl_isa_current(void);
@@ -471,7 +473,7 @@ int lsl_isa_has_vnni(void);
 int lsl_isa_set(int level);
 /**
  * Apply the environment variable LSTMLITE_ISA (portable, avx2, avx2-vnni, avx512,
- * avx512-vnni or auto; unset or empty = auto) now.
+ * avx512-vnni, neon, neon-dotprod or auto; unset or empty = auto) now.
  * @return LSL_OK, or LSL_ERR_ISA for an unknown or unsupported value (the best level
  * is used then, so a program that ignores the code still runs).
  */
@@ -481,7 +483,7 @@ int lsl_isa_from_env(void);
  * matrix product and then the cell update. */
 int lsl_isa_fused_steps(void);
 /** Name of a level, as LSTMLITE_ISA spells it: "portable", "avx2", "avx2-vnni",
- * "avx512", "avx512-vnni"; "unknown" otherwise. */
+ * "avx512", "avx512-vnni", "neon", "neon-dotprod"; "unknown" otherwise. */
 const char *lsl_isa_name(int level);
 /** The level of a name ("auto" -> LSL_ISA_AUTO), or LSL_ERR_ISA for an unknown name. */
 int lsl_isa_parse(const char *name);

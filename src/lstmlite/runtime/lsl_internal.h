@@ -52,6 +52,16 @@
 #define LSL_HAVE_AVXVNNI 1
 #endif
 
+/* NEON kernels (lsl_kern_neon.c) exist for aarch64 with GCC or Clang; the dot-product
+ * table needs a compiler that takes target("+dotprod") on a function (GCC 10, clang 11)
+ * so the rest of the build stays plain Armv8.0. */
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(LSL_NO_SIMD)
+#define LSL_HAVE_NEON 1
+#if (defined(__clang__) && __clang_major__ >= 11) || (!defined(__clang__) && __GNUC__ >= 10)
+#define LSL_HAVE_NEON_DOTPROD 1
+#endif
+#endif
+
 #define LSL_PANEL 16
 
 /* lsl_matrix.reserved bits, set by the packers. LSL_MATRIX_NO_M128: no int8 weight is
@@ -179,11 +189,21 @@ void lsl_avx512_lstm_step1_sparse(const lsl_matrix *w_hh, int32_t hidden, const 
                                   void *work, int rev);
 #endif
 
+#if defined(LSL_HAVE_NEON)
+extern const lsl_kernels lsl_kernels_neon;
+#if defined(LSL_HAVE_NEON_DOTPROD)
+extern const lsl_kernels lsl_kernels_neon_dotprod;
+#endif
+#endif
+
 /* The portable sparse kernels (every ISA's reference). */
 void lsl_portable_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
                                  int32_t ldy, int rev, void *work);
 void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                                    float *y, int32_t ldy, int rev);
+/* The portable element-wise updates (also the NEON tables'). */
+void lsl_portable_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h);
+void lsl_portable_gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h);
 
 /** The kernel table in use (set by lsl_isa_set; best available by default). */
 const lsl_kernels *lsl_kernels_active(void);

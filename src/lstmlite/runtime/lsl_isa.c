@@ -2,7 +2,7 @@
  * lsl_isa.c -- choose the kernel table at run time.
  *
  * The default is the best level this CPU supports; LSTMLITE_ISA=portable|avx2|
- * avx2-vnni|avx512|avx512-vnni|auto in the environment (read once, on first use, or
+ * avx2-vnni|avx512|avx512-vnni|neon|neon-dotprod|auto in the environment (read once, on first use, or
  * by lsl_isa_from_env) or lsl_isa_set() forces a level, which is how the tests run
  * every kernel on one machine. The CPU features are found once (detect_features);
  * each architecture's detection is its own block below.
@@ -14,6 +14,12 @@
 
 #if defined(LSL_HAVE_X86)
 #include <cpuid.h>
+#endif
+#if defined(LSL_HAVE_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+#if defined(LSL_HAVE_NEON) && defined(__APPLE__)
+#include <sys/sysctl.h>
 #endif
 
 static const lsl_kernels *g_active = NULL;
@@ -69,11 +75,42 @@ static void detect_x86(int sup[LSL_ISA_COUNT]) {
 }
 #endif
 
+#if defined(LSL_HAVE_NEON)
+/* Linux reports the CPU's features in the auxiliary vector (the kernel reads the ID
+ * registers, which user code may not); the bit values are the kernel's ABI
+ * (arch/arm64/include/uapi/asm/hwcap.h), spelled out for older C libraries' headers. */
+#define LSL_HWCAP_ASIMD (1ul << 1)
+#define LSL_HWCAP_ASIMDDP (1ul << 20)
+
+static void detect_arm64(int sup[LSL_ISA_COUNT]) {
+#if defined(__linux__)
+    const unsigned long hw = getauxval(AT_HWCAP);
+    sup[LSL_ISA_NEON] = (hw & LSL_HWCAP_ASIMD) != 0;
+#if defined(LSL_HAVE_NEON_DOTPROD)
+    sup[LSL_ISA_NEON_DOTPROD] = sup[LSL_ISA_NEON] && (hw & LSL_HWCAP_ASIMDDP) != 0;
+#endif
+#else
+    /* Advanced SIMD is part of every aarch64 ABI (Apple, Windows, the BSDs) */
+    sup[LSL_ISA_NEON] = 1;
+#if defined(LSL_HAVE_NEON_DOTPROD) && defined(__APPLE__)
+    {
+        int v = 0;
+        size_t n = sizeof v;
+        sup[LSL_ISA_NEON_DOTPROD] = sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &n, NULL, 0) == 0 && v;
+    }
+#endif
+#endif
+}
+#endif
+
 static int detect_features(void) {
     int sup[LSL_ISA_COUNT] = {0}, mask = 0, level;
     sup[LSL_ISA_PORTABLE] = 1;
 #if defined(LSL_HAVE_X86)
     detect_x86(sup);
+#endif
+#if defined(LSL_HAVE_NEON)
+    detect_arm64(sup);
 #endif
     for (level = 0; level < LSL_ISA_COUNT; ++level) mask |= sup[level] ? 1 << level : 0;
     return mask;
@@ -91,7 +128,8 @@ int lsl_isa_has_vnni(void) { return lsl_isa_supported(LSL_ISA_AVX512_VNNI); }
 int lsl_isa_best(void) {
     /* Most capable first. No CPU has AVX-512 and AVX-VNNI without AVX-512 VNNI, so the
      * order between avx512 and avx2-vnni never decides anything. */
-    static const int order[] = {LSL_ISA_AVX512_VNNI, LSL_ISA_AVX512, LSL_ISA_AVX2_VNNI, LSL_ISA_AVX2};
+    static const int order[] = {LSL_ISA_AVX512_VNNI, LSL_ISA_AVX512, LSL_ISA_AVX2_VNNI, LSL_ISA_AVX2,
+                                LSL_ISA_NEON_DOTPROD, LSL_ISA_NEON};
     size_t i;
     for (i = 0; i < sizeof(order) / sizeof(order[0]); ++i)
         if (lsl_isa_supported(order[i])) return order[i];
@@ -108,6 +146,12 @@ static const lsl_kernels *table_for(int level) {
     case LSL_ISA_AVX512: return &lsl_kernels_avx512;
     case LSL_ISA_AVX512_VNNI: return &lsl_kernels_avx512_vnni;
 #endif
+#if defined(LSL_HAVE_NEON)
+    case LSL_ISA_NEON: return &lsl_kernels_neon;
+#if defined(LSL_HAVE_NEON_DOTPROD)
+    case LSL_ISA_NEON_DOTPROD: return &lsl_kernels_neon_dotprod;
+#endif
+#endif
     default: return &lsl_kernels_portable;
     }
 }
@@ -119,7 +163,8 @@ int lsl_isa_set(int level) {
     return LSL_OK;
 }
 
-static const char *const g_names[LSL_ISA_COUNT] = {"portable", "avx2", "avx512", "avx2-vnni", "avx512-vnni"};
+static const char *const g_names[LSL_ISA_COUNT] = {"portable", "avx2", "avx512", "avx2-vnni", "avx512-vnni",
+                                                          "neon", "neon-dotprod"};
 
 const char *lsl_isa_name(int level) { return level >= 0 && level < LSL_ISA_COUNT ? g_names[level] : "unknown"; }
 

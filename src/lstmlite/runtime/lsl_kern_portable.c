@@ -2,9 +2,26 @@
  * lsl_kern_portable.c -- the portable C99 kernels: every ISA's reference, and the
  * only code a microcontroller build compiles. Plain loops over the packed layout.
  */
-#include <math.h>
-
+#include "lsl_fastmath.h"
 #include "lsl_internal.h"
+
+/* GCC: keep the loop after it a loop, so that the vectorizer sees it as the innermost
+ * loop. Else GCC 12 -O3 unrolls the 16-lane loop first and vectorizes the k loop around
+ * it as 16 in-order (fold-left) float reductions: shuffles and scalar adds, 40x
+ * slower than 4 vector multiply-adds per k. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LSL_LANE_LOOP _Pragma("GCC unroll 1")
+#else
+#define LSL_LANE_LOOP
+#endif
+
+/* acc[r] += xv * w[r] for the 16 rows of a panel: a straight loop over lanes, which
+ * compilers turn into vector multiplies and adds; each row's sum runs in k order. */
+static inline void axpy16(float *restrict acc, const float *restrict w, float xv) {
+    int32_t r;
+    LSL_LANE_LOOP
+    for (r = 0; r < LSL_PANEL; ++r) acc[r] += xv * w[r];
+}
 
 static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev) {
     const float *data = (const float *)w->data;
@@ -16,49 +33,86 @@ static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx
         for (i = 0; i < m; ++i) {
             float acc[LSL_PANEL] = {0};
             const float *xr = x + (size_t)i * ldx;
-            for (k = 0; k < w->cols; ++k)
-                for (r = 0; r < LSL_PANEL; ++r) acc[r] += xr[k] * pw[k * LSL_PANEL + r];
+            for (k = 0; k < w->cols; ++k) axpy16(acc, pw + (size_t)k * LSL_PANEL, xr[k]);
             for (r = 0; r < nr; ++r) y[(size_t)i * ldy + p * LSL_PANEL + r] += acc[r];
         }
+    }
+}
+
+/* One panel's 16 rows x 4 columns block of the int8 layout (64 bytes: row r's 4
+ * weights at 4r .. 4r + 3) times the 4 activations xq, into acc4[4r + j]: one product
+ * per lane, a straight loop over 64 lanes that compilers turn into vector
+ * multiply-adds (the 4 partial sums of a row are added once, at the end). */
+static inline void block_i8(float *restrict acc4, const int8_t *restrict b, const float *restrict xq) {
+    const float x0 = xq[0], x1 = xq[1], x2 = xq[2], x3 = xq[3];
+    int32_t r;
+    LSL_LANE_LOOP
+    for (r = 0; r < LSL_PANEL; ++r) {
+        acc4[4 * r] += x0 * (float)b[4 * r];
+        acc4[4 * r + 1] += x1 * (float)b[4 * r + 1];
+        acc4[4 * r + 2] += x2 * (float)b[4 * r + 2];
+        acc4[4 * r + 3] += x3 * (float)b[4 * r + 3];
     }
 }
 
 static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev,
                     void *work) {
     const int8_t *data = (const int8_t *)w->data;
-    int32_t panels = lsl_panels(w->rows), p, i, k, r;
+    int32_t panels = lsl_panels(w->rows), p, i, k4, r, j;
     (void)rev;
     (void)work;
     for (p = 0; p < panels; ++p) {
         const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         for (i = 0; i < m; ++i) {
-            float acc[LSL_PANEL] = {0};
+            float acc4[4 * LSL_PANEL] = {0};
             const float *xr = x + (size_t)i * ldx;
-            for (k = 0; k < w->cols; ++k)
-                for (r = 0; r < LSL_PANEL; ++r) acc[r] += xr[k] * (float)pw[((k / 4) * LSL_PANEL + r) * 4 + k % 4];
-            for (r = 0; r < nr; ++r) y[(size_t)i * ldy + p * LSL_PANEL + r] += acc[r] * w->scale[p * LSL_PANEL + r];
+            for (k4 = 0; k4 < w->kpad / 4; ++k4) {
+                /* columns past `cols` read as 0: their weights are 0, but 0 * NaN is not */
+                float xq[4];
+                for (j = 0; j < 4; ++j) xq[j] = 4 * k4 + j < w->cols ? xr[4 * k4 + j] : 0.0f;
+                block_i8(acc4, pw + (size_t)k4 * 4 * LSL_PANEL, xq);
+            }
+            for (r = 0; r < nr; ++r) {
+                float acc = (acc4[4 * r] + acc4[4 * r + 1]) + (acc4[4 * r + 2] + acc4[4 * r + 3]);
+                y[(size_t)i * ldy + p * LSL_PANEL + r] += acc * w->scale[p * LSL_PANEL + r];
+            }
         }
+    }
+}
+
+/* The integer form of block_i8: exact int32 sums, so any order gives the same. */
+static inline void block_dyn8(int32_t *restrict acc4, const int8_t *restrict b, const int32_t *restrict q) {
+    const int32_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];
+    int32_t r;
+    for (r = 0; r < LSL_PANEL; ++r) {
+        acc4[4 * r] += q0 * b[4 * r];
+        acc4[4 * r + 1] += q1 * b[4 * r + 1];
+        acc4[4 * r + 2] += q2 * b[4 * r + 2];
+        acc4[4 * r + 3] += q3 * b[4 * r + 3];
     }
 }
 
 static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
                       int32_t ldy, int rev) {
     const int8_t *data = (const int8_t *)w->data;
-    int32_t panels = lsl_panels(w->rows), p, i, k, r;
+    int32_t panels = lsl_panels(w->rows), p, i, k4, r, j;
     (void)rev;
     for (p = 0; p < panels; ++p) {
         const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         for (i = 0; i < m; ++i) {
-            int32_t acc[LSL_PANEL] = {0};
+            int32_t acc4[4 * LSL_PANEL] = {0};
             const uint8_t *ur = u + (size_t)i * ldu;
-            for (k = 0; k < w->kpad; ++k) {
-                int32_t q = (int32_t)ur[k] - LSL_Q_OFFSET;
-                for (r = 0; r < LSL_PANEL; ++r) acc[r] += q * pw[((k / 4) * LSL_PANEL + r) * 4 + k % 4];
+            for (k4 = 0; k4 < w->kpad / 4; ++k4) {
+                int32_t q[4];
+                for (j = 0; j < 4; ++j) q[j] = (int32_t)ur[4 * k4 + j] - LSL_Q_OFFSET;
+                block_dyn8(acc4, pw + (size_t)k4 * 4 * LSL_PANEL, q);
             }
-            for (r = 0; r < nr; ++r)
-                y[(size_t)i * ldy + p * LSL_PANEL + r] += (float)acc[r] * (xs[i] * w->scale[p * LSL_PANEL + r]);
+            for (r = 0; r < nr; ++r) {
+                int32_t acc = acc4[4 * r] + acc4[4 * r + 1] + acc4[4 * r + 2] + acc4[4 * r + 3];
+                y[(size_t)i * ldy + p * LSL_PANEL + r] += (float)acc * (xs[i] * w->scale[p * LSL_PANEL + r]);
+            }
         }
     }
 }
@@ -128,33 +182,33 @@ void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t
     }
 }
 
-static float sigmoidf_(float v) { return 1.0f / (1.0f + expf(-v)); }
-
-static void lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
+/* The element-wise updates: straight loops over lsl_fastmath.h's inline functions,
+ * which compilers vectorize (and which the NEON table shares). */
+void lsl_portable_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
     int32_t j;
     for (j = 0; j < hidden; ++j) {
-        float ig = sigmoidf_(gates[j]);
-        float fg = sigmoidf_(gates[hidden + j]);
-        float gg = tanhf(gates[2 * hidden + j]);
-        float og = sigmoidf_(gates[3 * hidden + j]);
+        float ig = lsl_fast_sigmoidf(gates[j]);
+        float fg = lsl_fast_sigmoidf(gates[hidden + j]);
+        float gg = lsl_fast_tanhf(gates[2 * hidden + j]);
+        float og = lsl_fast_sigmoidf(gates[3 * hidden + j]);
         float cn = fg * c[j] + ig * gg;
         c[j] = cn;
-        h[j] = og * tanhf(cn);
+        h[j] = og * lsl_fast_tanhf(cn);
     }
 }
 
-static void gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h) {
+void lsl_portable_gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h) {
     int32_t j;
     for (j = 0; j < hidden; ++j) {
-        float r = sigmoidf_(gi[j] + gh[j]);
-        float z = sigmoidf_(gi[hidden + j] + gh[hidden + j]);
-        float n = tanhf(gi[2 * hidden + j] + r * gh[2 * hidden + j]);
+        float r = lsl_fast_sigmoidf(gi[j] + gh[j]);
+        float z = lsl_fast_sigmoidf(gi[hidden + j] + gh[hidden + j]);
+        float n = lsl_fast_tanhf(gi[2 * hidden + j] + r * gh[2 * hidden + j]);
         h[j] = n + z * (h[j] - n); /* = (1 - z) n + z h, PyTorch's form */
     }
 }
 
 const lsl_kernels lsl_kernels_portable = {
     LSL_ISA_PORTABLE, gemm_f32, gemm_i8, gemm_dyn8, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
-    lsl_portable_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
+    lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
     NULL, NULL, /* no fused single-stream steps: the generic path */
 };

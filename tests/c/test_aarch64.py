@@ -1,0 +1,88 @@
+"""The C runtime on aarch64: tests/c/test_core.c and the core sources cross-compiled
+(aarch64-linux-gnu-gcc, static) and run under qemu-aarch64 on the same .lsl fixture
+files as the native C test, on two emulated CPUs: a Cortex-A53 (Armv8.0: NEON, no
+dot product) and QEMU's `max` (every extension, SDOT included). Each run forces, through
+LSTMLITE_ISA, the best table that CPU has and the output names the table chosen; the
+program itself runs every table the CPU supports (dynamic int8 bit for bit against the
+portable kernels, float within 1e-5 of a double-precision reference).
+
+`make test` installs the cross compiler and the emulator (scripts/system-deps-aarch64.txt,
+scripts/system-deps.txt); a missing tool fails this test with the reason, never skips it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = ROOT / "src" / "lstmlite" / "runtime"
+CORE_SOURCES = sorted(str(p) for p in RUNTIME.glob("lsl_*.c"))
+CC = "aarch64-linux-gnu-gcc"
+QEMU = "qemu-aarch64-static"
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
+# (qemu -cpu, the table LSTMLITE_ISA forces, the tables test_core must report having run)
+CPUS = [
+    ("cortex-a53", "neon", ["portable", "neon"]),
+    ("max", "neon-dotprod", ["portable", "neon", "neon-dotprod"]),
+]
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is missing: `make test` installs Debian's {package} (scripts/install-system-deps.sh)"
+    return path
+
+
+def _cc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([_tool(CC, "gcc-aarch64-linux-gnu + libc6-dev-arm64-cross"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def test_core_aarch64(tmp_path_factory) -> Path:
+    """test_core.c built for aarch64, warning-free (-Werror): every x86-only file and
+    block compiles out there."""
+    folder = tmp_path_factory.mktemp("aarch64")
+    exe = folder / "test_core"
+    result = _cc([*STRICT, "-O2", "-static", "-I", str(RUNTIME), str(ROOT / "tests" / "c" / "test_core.c"),
+                  *CORE_SOURCES, "-lm", "-o", str(exe)], folder)
+    assert result.returncode == 0, result.stderr
+    return exe
+
+
+@pytest.mark.parametrize("header", ["lsl.h", "lsl_internal.h"])
+def test_header_compiles_standalone_on_aarch64(tmp_path, header):
+    src = tmp_path / "use.c"
+    src.write_text(f'#include "{header}"\n#include "{header}"\nint main(void) {{ return 0; }}\n')
+    result = _cc([*STRICT, "-pedantic", "-I", str(RUNTIME), "-c", str(src), "-o", str(tmp_path / "use.o")], tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("cpu,forced,tables", CPUS, ids=[c[0] for c in CPUS])
+def test_c_program_passes_under_qemu_aarch64(test_core_aarch64, lsl_files, cpu, forced, tables):
+    """HWCAP detection finds exactly the tables the emulated CPU has, LSTMLITE_ISA forces
+    the best of them, and test_core passes on every one."""
+    qemu = _tool(QEMU, "qemu-user-static")
+    env = {"LSTMLITE_ISA": forced, "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([qemu, "-cpu", cpu, str(test_core_aarch64), *lsl_files], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert run.stdout.startswith("ok"), run.stdout
+    assert f"LSTMLITE_ISA chose {forced};" in run.stdout, run.stdout
+    ran = run.stdout.split(" ran", 1)[1].rstrip(")\n").split()
+    assert ran == tables, run.stdout
+    assert f"best ISA {tables[-1]};" in run.stdout, run.stdout
+
+
+def test_unsupported_table_is_refused_naming_the_cpu_s(test_core_aarch64):
+    """A Cortex-A53 has no SDOT: LSTMLITE_ISA=neon-dotprod fails there (test_core's check
+    that the environment's table was applied), as an unknown name does."""
+    qemu = _tool(QEMU, "qemu-user-static")
+    for value in ("neon-dotprod", "avx2", "sse9"):
+        run = subprocess.run([qemu, "-cpu", "cortex-a53", str(test_core_aarch64)], capture_output=True, text=True,
+                             timeout=300, env={"LSTMLITE_ISA": value, "PATH": "/usr/bin:/bin"})
+        assert run.returncode != 0 and "lsl_isa_from_env() == LSL_OK" in run.stderr, (value, run.stderr)
