@@ -33,7 +33,8 @@ from .compress import compress_, finalize, size_bytes, summary, undo  # noqa: E4
 from .data import DataSpec, describe_dataset, list_datasets, load_data  # noqa: E402
 from .io import load_run, save_run  # noqa: E402
 from .nn import (  # noqa: E402
-    GRU, LSTM, FastGRNN, Forecaster, GroupedLSTM, LanguageModel, SequenceClassifier, build_model, from_torch,
+    GRU, LSTM, FastGRNN, Forecaster, GroupedLSTM, LanguageModel, SequenceClassifier, SequenceTagger, build_model,
+    from_torch,
 )
 from .train import TrainConfig, evaluate, evaluate_run, fit, train  # noqa: E402
 
@@ -63,7 +64,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "__version__", "reference",
     "LSTM", "GRU", "GroupedLSTM", "FastGRNN", "from_torch",
-    "SequenceClassifier", "LanguageModel", "Forecaster", "build_model",
+    "SequenceClassifier", "LanguageModel", "Forecaster", "SequenceTagger", "build_model",
     "load_data", "DataSpec", "list_datasets", "describe_dataset",
     "train", "TrainConfig", "evaluate", "fit", "evaluate_run",
     "save_run", "load_run",

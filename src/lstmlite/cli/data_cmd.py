@@ -1,4 +1,5 @@
-"""``lstmlite data list | show NAME``: the built-in data sets."""
+"""``lstmlite data list | show NAME | make spoken-digits --out DIR``: the built-in data
+sets, and data sets lstmlite synthesizes."""
 
 from __future__ import annotations
 
@@ -15,20 +16,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "or show one's shapes, classes and lengths. Any file path works wherever a "
                     "data name does: CSV/JSONL text, plain text, TREC .label, UCR/UEA .ts, .npz, .npy.",
         epilog=example_epilog("lstmlite data list", "lstmlite data show japanese_vowels",
-                              "lstmlite data show ../shared/data/trec/train_5500.label --task classify"),
+                              "lstmlite data show ../shared/data/trec/train_5500.label --task classify",
+                              "lstmlite data make spoken-digits --out data/digits --n 600 --seed 0"),
         formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="data_command", required=True)
     sub.add_parser("list", help="list the built-in data sets")
     show = sub.add_parser("show", help="describe one data set (built-in name or file)")
     show.add_argument("name")
-    show.add_argument("--task", default=None, help="classify | lm | forecast (for files)")
+    show.add_argument("--task", default=None, help="classify | lm | forecast | tag | ctc (for files)")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    make = sub.add_parser("make", help="synthesize a data set (spoken-digits: needs espeak-ng)",
+                          description="spoken-digits: digit sequences spoken by espeak-ng in several voices, "
+                                      "speeds and pitches with added noise, as WAV files plus manifest.tsv "
+                                      "(train on it with --task ctc). Same --seed, same files.")
+    make.add_argument("kind", choices=["spoken-digits"])
+    make.add_argument("--out", required=True, help="folder to create")
+    make.add_argument("--n", type=int, default=600, help="utterances (default 600)")
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--max-digits", type=int, default=5, help="digits per utterance, 1 to this (default 5)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data import describe_dataset, list_datasets
 
+    if args.data_command == "make":
+        from ..data.synth import make_spoken_digits
+
+        out = make_spoken_digits(args.out, n=args.n, seed=args.seed, max_digits=args.max_digits)
+        print(f"wrote {args.n} utterances to {out} (manifest.tsv)")
+        return 0
     if args.data_command == "list":
         rows = [(d["name"], d["task"], d.get("n_classes", ""), d.get("size", d.get("n_series", "")),
                  d.get("description", "")) for d in list_datasets()]

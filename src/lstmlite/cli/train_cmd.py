@@ -25,10 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "--data.test_path=../shared/data/trec/TREC_10.label --out runs/trec",
             "lstmlite train --data ../shared/data/tinyshakespeare/input.txt --task lm --out runs/shakespeare",
             "lstmlite train --data airline --task forecast --out runs/airline",
+            "lstmlite train --data data/digits --task ctc --out runs/digits   # after lstmlite data make spoken-digits",
+            "lstmlite train --data pos.tsv --task tag --out runs/pos          # token<TAB>label lines",
             "lstmlite train --data japanese_vowels --out runs/jv --resume   # continue an interrupted run"),
         formatter_class=HelpFormatter)
     parser.add_argument("--data", required=False, help="built-in name (lstmlite data list) or file path")
-    parser.add_argument("--task", choices=["classify", "lm", "forecast"], default=None,
+    parser.add_argument("--task", choices=["classify", "lm", "forecast", "tag", "ctc"], default=None,
                         help="what to learn (default: classify, or the data's own task)")
     parser.add_argument("--config", help="JSON/YAML file with sections data, model, train")
     parser.add_argument("--out", required=True, help="run dir to create")

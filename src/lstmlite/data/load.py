@@ -22,6 +22,7 @@ from .forecast import build_forecast
 from .lm import build_language_model
 from .readers import read_csv, read_jsonl, read_npy, read_npz, read_text, read_trec, read_ts, require_file
 from .spec import DataSpec
+from .tag import build_tagging, read_tag_jsonl, read_tag_tsv
 
 __all__ = ["load_data", "as_spec"]
 
@@ -63,6 +64,8 @@ def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], **overrides: 
     name = spec.source  # the path as the user gave it, even when resolved below
     if not os.path.exists(spec.source):
         raise DataFileNotFoundError(f"{spec.source}: no such file")
+    if spec.format == "audio":  # a folder or a list; the audio files are checked as they are read
+        return _audio(spec, name)
     if spec.format == "trec" and os.path.isdir(spec.source):
         spec = _trec_directory(spec)
     elif spec.format == "ts" and spec.test_path is None:
@@ -98,7 +101,27 @@ def _ts_sibling(spec: DataSpec) -> DataSpec:
     return spec
 
 
+def _tags(spec: DataSpec, name: str) -> TaskData:
+    if spec.format == "tsv":
+        read = read_tag_tsv
+    else:  # jsonl: the token and label lists; the classify defaults mean "the usual tag keys"
+        keys = (spec.text_column if spec.text_column != "text" else "tokens",
+                spec.label_column if spec.label_column != "label" else "tags")
+        read = lambda path: read_tag_jsonl(path, *keys)  # noqa: E731
+    test = read(spec.test_path) if spec.test_path else None
+    return build_tagging(name, spec, read(spec.source), test)
+
+
+def _audio(spec: DataSpec, name: str) -> TaskData:
+    from .audio import build_ctc, read_manifest
+
+    test = read_manifest(spec.test_path) if spec.test_path else None
+    return build_ctc(name, spec, read_manifest(spec.source), test)
+
+
 def _texts(spec: DataSpec, name: str) -> TaskData:
+    if spec.task == "tag":
+        return _tags(spec, name)
     if spec.format == "trec":
         read = lambda path: read_trec(path, spec.label_level)  # noqa: E731
     else:
@@ -145,4 +168,5 @@ _LOADERS = {
     "npz": _series,
     "txt": _stream,
     "npy": _npy,
+    "tsv": _tags,
 }

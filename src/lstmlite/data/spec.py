@@ -35,8 +35,8 @@ from .errors import DataError, DataFileNotFoundError
 
 __all__ = ["DataSpec", "TASKS", "FORMATS", "EXTENSIONS", "FORMAT_TASKS", "infer_format"]
 
-TASKS = ("classify", "lm", "forecast")
-FORMATS = ("csv", "jsonl", "txt", "trec", "ts", "npz", "npy")
+TASKS = ("classify", "lm", "forecast", "tag", "ctc")
+FORMATS = ("csv", "jsonl", "txt", "trec", "ts", "npz", "npy", "tsv", "audio")
 EXTENSIONS = {
     ".csv": "csv",
     ".jsonl": "jsonl",
@@ -46,36 +46,65 @@ EXTENSIONS = {
     ".ts": "ts",
     ".npz": "npz",
     ".npy": "npy",
+    ".tsv": "tsv",
 }
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+MANIFEST = "manifest.tsv"  # an audio folder's list of "audio<TAB>transcript" lines
+FEATURES = ("mfcc", "logmel")
 # Which task each file format feeds; the first is the default.
 FORMAT_TASKS = {
     "csv": ("classify",),
-    "jsonl": ("classify",),
+    "jsonl": ("classify", "tag"),
     "trec": ("classify",),
     "ts": ("classify",),
     "npz": ("classify",),
     "txt": ("lm",),
     "npy": ("forecast",),
+    "tsv": ("tag",),
+    "audio": ("ctc",),
 }
 LEVELS = ("char", "word")
 LABEL_LEVELS = ("coarse", "fine")
 DEFAULT_LM_SEQ_LEN = 100
 DEFAULT_FORECAST_SEQ_LEN = 24
 
-_INT_FIELDS = ("seq_len", "horizon", "season", "max_vocab", "min_freq", "max_len", "seed")
-_FLOAT_FIELDS = ("val_fraction", "test_fraction")
+_INT_FIELDS = ("seq_len", "horizon", "season", "max_vocab", "min_freq", "max_len", "seed", "n_features",
+               "sample_rate")
+_FLOAT_FIELDS = ("val_fraction", "test_fraction", "hop_ms")
 
 
 def infer_format(source: str) -> str | None:
-    """The format a path's extension (or a TREC directory) implies, or ``None``.
+    """The format a path's extension (or a TREC / audio directory) implies, or ``None``.
+
+    A directory holding ``manifest.tsv`` is an audio list (``audio``), and so is a
+    ``.tsv`` file whose first column names audio files; other ``.tsv`` files are
+    token-per-line tagging data (``tsv``).
 
     Example:
         >>> infer_format("data/TREC_10.label"), infer_format("x.NPZ"), infer_format("x.dat")
         ('trec', 'npz', None)
     """
     if os.path.isdir(source):
+        if (Path(source) / MANIFEST).is_file():
+            return "audio"
         return "trec" if any(p.suffix == ".label" for p in Path(source).iterdir()) else None
-    return EXTENSIONS.get(Path(source).suffix.lower())
+    fmt = EXTENSIONS.get(Path(source).suffix.lower())
+    if fmt == "tsv" and _lists_audio(source):
+        return "audio"
+    return fmt
+
+
+def _lists_audio(path: str) -> bool:
+    """Whether a .tsv file's first data line starts with an audio file name."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                first = line.split("\t", 1)[0].strip()
+                if first and first != "audio":  # "audio<TAB>transcript" is the header
+                    return first.lower().endswith(AUDIO_EXTENSIONS)
+    except OSError:
+        return False
+    return False
 
 
 def _as_int(name: str, value: Any, *, optional: bool = False) -> int | None:
@@ -108,8 +137,9 @@ class DataSpec:
 
     Args:
         source: a built-in name (see :func:`~lstmlite.data.list_datasets`) or a file path.
-        task: ``"classify"`` | ``"lm"`` | ``"forecast"``; auto when ``None``.
-        format: ``"csv" "jsonl" "txt" "trec" "ts" "npz" "npy"``; auto from the extension.
+        task: ``"classify"`` | ``"lm"`` | ``"forecast"`` | ``"tag"`` | ``"ctc"``; auto when ``None``.
+        format: ``"csv" "jsonl" "txt" "trec" "ts" "npz" "npy" "tsv" "audio"``; auto from
+            the extension (see :func:`infer_format`).
         level: text tokens, ``"char"`` | ``"word"``; auto (lm: char, classify: word).
         seq_len: lm window length / forecast input window; auto (lm 100, forecast 24).
         horizon: forecast steps ahead.
@@ -121,7 +151,12 @@ class DataSpec:
             of the stream/series before the test part).
         test_fraction: test share, used only when the source has no official test split.
         seed: the seed of every random split.
-        text_column, label_column: CSV column / JSONL key names.
+        text_column, label_column: CSV column / JSONL key names (tag JSONL: the
+            token list and label list; defaults ``tokens`` and ``tags`` when unchanged).
+        features: audio (ctc) features, ``"mfcc"`` | ``"logmel"`` (librosa).
+        n_features: MFCC coefficients or mel bands per frame.
+        sample_rate: audio is resampled to this rate (Hz) before features.
+        hop_ms: frame step in milliseconds (10 ms: 100 frames per second).
         label_level: TREC labels, ``"coarse"`` (6 classes) | ``"fine"`` (50).
         test_path: a separate test file in the same format (e.g. ``TREC_10.label``).
 
@@ -146,6 +181,10 @@ class DataSpec:
     label_column: str = "label"
     label_level: str = "coarse"
     test_path: str | None = None
+    features: str = "mfcc"
+    n_features: int = 20
+    sample_rate: int = 16000
+    hop_ms: float = 10.0
 
     def __post_init__(self) -> None:
         if isinstance(self.source, os.PathLike):
@@ -227,10 +266,15 @@ class DataSpec:
             checks.append(("season", self.season, 1))
         if self.max_len is not None:
             checks.append(("max_len", self.max_len, 1))
+        checks += [("n_features", self.n_features, 1), ("sample_rate", self.sample_rate, 1000)]
+        if not 1.0 <= self.hop_ms <= 100.0:
+            raise DataError(f"data option hop_ms={self.hop_ms} must be in [1, 100] milliseconds")
+        if self.features not in FEATURES:
+            raise DataError(f"unknown audio features {self.features!r}; choose one of {', '.join(FEATURES)}")
         for name, value, low in checks:
             if value < low:
                 raise DataError(f"data option {name}={value} must be at least {low}")
-        for name in _FLOAT_FIELDS:
+        for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise DataError(f"data option {name}={value} must be in [0, 1)")

@@ -328,7 +328,7 @@ def _fastgrnn_layers(rnn: Any) -> list[LayerSpec]:
 
 def spec_from_module(module: Any) -> ModelSpec:
     """Spec of a torch ``nn.LSTM``/``nn.GRU``, an ``lstmlite.nn`` layer, or an lstmlite
-    task model (classifier, language model, forecaster).
+    task model (classifier, language model, forecaster, tagger).
 
     Compression is honoured: parametrizations (masks, low-rank products) are read as
     the effective weights, and weight-only quantized tensors are stored as their int8
@@ -342,9 +342,10 @@ def spec_from_module(module: Any) -> ModelSpec:
 
     with torch.no_grad():
         kind = getattr(module, "kind", None)
-        if kind in ("classifier", "lm", "forecaster"):
+        if kind in ("classifier", "lm", "forecaster", "tagger"):
             rnn = module.rnn
-            head_mode = "each" if kind == "lm" else "last"
+            # a language model and a tagger (tag, ctc) have a head at every step
+            head_mode = "each" if kind in ("lm", "tagger") else "last"
             pooling = getattr(module, "pooling", "last")
             # only what the engine reads: every byte here is in the model's size
             meta: dict[str, Any] = {"kind": kind}

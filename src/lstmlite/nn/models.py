@@ -26,7 +26,8 @@ from torch import Tensor, nn
 from .cells import FastGRNN, GroupedLSTM
 from .layers import GRU, LSTM
 
-__all__ = ["SequenceClassifier", "LanguageModel", "Forecaster", "build_model", "build_recurrent", "CELLS"]
+__all__ = ["SequenceClassifier", "LanguageModel", "Forecaster", "SequenceTagger", "build_model", "build_recurrent",
+           "CELLS"]
 
 
 def _cells() -> dict[str, type[nn.Module]]:
@@ -279,10 +280,50 @@ class Forecaster(_TaskModel):
                 "instance_norm": self.instance_norm}
 
 
+class SequenceTagger(_TaskModel):
+    """One output per step: ``[Embedding] → RNN → Dense(n_classes)`` at every step.
+
+    Serves ``--task tag`` (a label per token or frame) and ``--task ctc`` (per-frame
+    scores over blank + characters, trained with CTC loss; class 0 is the blank). A
+    unidirectional tagger is causal, so the native runtime can run it one frame at a
+    time with the state carried (streaming recognition); a bidirectional one needs
+    whole sequences.
+
+    forward(x, lengths=None): x (B, T, F) float or (B, T) int64 → logits (B, T, n_classes).
+
+    Example:
+        >>> import torch
+        >>> m = SequenceTagger(input_size=13, hidden_size=16, n_classes=12)
+        >>> m(torch.randn(2, 50, 13)).shape
+        torch.Size([2, 50, 12])
+    """
+
+    kind = "tagger"
+
+    def __init__(self, n_classes: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+        self.n_classes = int(n_classes)
+        self.head = nn.Linear(self.rnn.output_size, n_classes)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        output, _ = self.rnn(self._embed(x), lengths=lengths)  # (B, T, D*H)
+        return self.head(self.drop(output))  # (B, T, n_classes)
+
+    def macs_per_step(self) -> int:
+        # the head runs at every step, unlike a classifier's
+        return int(self.rnn.macs_per_step()) + self.head.in_features * self.head.out_features
+
+    def config(self) -> dict[str, Any]:
+        return {**self._base_config(), "n_classes": self.n_classes}
+
+
 MODEL_KINDS: dict[str, type[_TaskModel]] = {
     "classifier": SequenceClassifier,
     "lm": LanguageModel,
     "forecaster": Forecaster,
+    "tagger": SequenceTagger,
 }
 
 

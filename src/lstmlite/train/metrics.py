@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-__all__ = ["accuracy", "macro_f1", "perplexity", "bits_per_token", "mae", "rmse", "PRIMARY_METRIC",
+__all__ = ["accuracy", "macro_f1", "perplexity", "bits_per_token", "mae", "rmse", "cer", "wer", "PRIMARY_METRIC",
            "higher_is_better"]
 
 
@@ -65,9 +65,43 @@ def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(np.asarray(y_true) - np.asarray(y_pred)))))
 
 
+def _jiwer():
+    try:
+        import jiwer
+    except ImportError:  # an optional extra: say which
+        raise ImportError("CER/WER need jiwer: pip install 'lstmlite[speech]'") from None
+    return jiwer
+
+
+def cer(references: list[str], hypotheses: list[str]) -> float:
+    """Character error rate over a corpus (jiwer): character edits / reference characters.
+
+    Example:
+        >>> cer(["1 2 3"], ["1 2 4"])
+        0.2
+    """
+    if not references:
+        raise ValueError("CER of an empty set is undefined")
+    return float(_jiwer().cer(list(references), list(hypotheses)))
+
+
+def wer(references: list[str], hypotheses: list[str]) -> float:
+    """Word error rate over a corpus (jiwer): word edits / reference words. An empty
+    hypothesis is allowed (all deletions); an empty reference is not (jiwer refuses it).
+
+    Example:
+        >>> wer(["1 2 3"], ["1 2"])
+        0.3333333333333333
+    """
+    if not references:
+        raise ValueError("WER of an empty set is undefined")
+    return float(_jiwer().wer(list(references), list(hypotheses)))
+
+
 #: The metric a run is selected and reported on, per task (and LM level).
-PRIMARY_METRIC = {"classify": "accuracy", "lm": "perplexity", "lm-char": "bits_per_char", "forecast": "mae"}
+PRIMARY_METRIC = {"classify": "accuracy", "lm": "perplexity", "lm-char": "bits_per_char", "forecast": "mae",
+                  "tag": "accuracy", "ctc": "cer"}
 
 
 def higher_is_better(metric_name: str) -> bool:
-    return metric_name in ("accuracy", "macro_f1")
+    return metric_name in ("accuracy", "macro_f1", "sequence_accuracy")

@@ -33,7 +33,7 @@ __all__ = ["fit", "evaluate_run", "default_model_config", "resolve_config", "mod
 
 log = logging.getLogger(__name__)
 
-TASK_TO_KIND = {"classify": "classifier", "lm": "lm", "forecast": "forecaster"}
+TASK_TO_KIND = {"classify": "classifier", "lm": "lm", "forecast": "forecaster", "tag": "tagger", "ctc": "tagger"}
 
 
 def default_model_config(data: Any) -> dict[str, Any]:
@@ -45,6 +45,11 @@ def default_model_config(data: Any) -> dict[str, Any]:
         return {"cell": "lstm", "hidden_size": 64}
     if data.task == "lm":
         return {"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2}
+    if data.task == "tag":
+        return {"cell": "lstm", "embed_dim": 64, "hidden_size": 64}
+    if data.task == "ctc":
+        # unidirectional, so the native runtime can stream it frame by frame
+        return {"cell": "lstm", "hidden_size": 96}
     return {"cell": "lstm", "hidden_size": 32}
 
 
@@ -58,7 +63,7 @@ def _fill_data_sizes(model_config: dict[str, Any], data: Any) -> dict[str, Any]:
         config["input_size"] = data.input_size
         config.pop("vocab_size", None)
         config.pop("embed_dim", None)
-    if data.task == "classify":
+    if data.task in ("classify", "tag", "ctc"):
         config["n_classes"] = data.n_classes
     if data.task == "forecast":
         config["horizon"] = int(data.train.y.shape[1])
@@ -207,6 +212,8 @@ def _align_to_run(data: Any, run: Run) -> Any:
                 split.y = remap[split.y]
         data.vocab = run_vocab
     run_classes = list(run.config.get("class_names") or [])
+    if data.task in ("tag", "ctc") and run_classes and list(data.class_names) != run_classes:
+        _realign_labels(data, run_classes)
     if data.task == "classify" and run_classes and list(data.class_names) != run_classes:
         missing = sorted(set(data.class_names) - set(run_classes))
         if missing:
@@ -233,6 +240,22 @@ def _align_to_run(data: Any, run: Run) -> Any:
         data.stats = {**data.stats, **{k: v for k, v in run_stats.items()
                                        if k in ("mean", "std", "target_mean", "target_std")}}
     return data
+
+
+def _realign_labels(data: Any, run_classes: list[str]) -> None:
+    """Per-step labels (tag) or transcript characters (ctc) of another file in the run's
+    label order, padding kept; a label the run never saw is an error."""
+    import numpy as np
+
+    from .sequence import PAD_LABEL
+
+    missing = sorted(set(data.class_names) - set(run_classes))
+    if missing:
+        raise ValueError(f"{data.name}: labels {missing[:5]} were not seen when the run was trained")
+    order = np.array([run_classes.index(c) for c in data.class_names], dtype=np.int64)
+    for split in data.splits.values():
+        split.y = np.where(split.y == PAD_LABEL, PAD_LABEL, order[split.y.clip(min=0)])
+    data.class_names, data.n_classes = list(run_classes), len(run_classes)
 
 
 def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test") -> dict[str, Any]:

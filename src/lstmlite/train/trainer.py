@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import metrics as M
+from . import sequence as S
 from .checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainResult", "Callback", "Batch", "train", "evaluate", "predict", "iterate_batches",
@@ -143,7 +144,8 @@ def select_device(name: str) -> torch.device:
 
 
 def primary_metric_name(data: Any) -> str:
-    """``accuracy`` (classify), ``bits_per_char`` (char LM), ``perplexity`` (word LM), ``mae``."""
+    """``accuracy`` (classify, tag), ``cer`` (ctc), ``bits_per_char`` (char LM),
+    ``perplexity`` (word LM), ``mae`` (forecast)."""
     if data.task == "lm":
         return "bits_per_char" if getattr(data.spec, "level", "word") == "char" else "perplexity"
     return M.PRIMARY_METRIC[data.task]
@@ -176,7 +178,11 @@ def _forward(model: nn.Module, task: str, batch: Batch) -> Tensor:
     return model(batch.x, batch.lengths)
 
 
-def _loss(task: str, output: Tensor, y: Tensor) -> Tensor:
+def _loss(task: str, output: Tensor, y: Tensor, lengths: Tensor | None = None) -> Tensor:
+    if task == "ctc":
+        return S.ctc_loss(output, y, lengths)
+    if task == "tag":
+        return S.tag_loss(output, y)
     if task == "classify":
         return nn.functional.cross_entropy(output.float(), y)
     if task == "lm":
@@ -187,13 +193,17 @@ def _loss(task: str, output: Tensor, y: Tensor) -> Tensor:
 @torch.no_grad()
 def predict(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
             device: torch.device | None = None) -> np.ndarray:
-    """Model outputs over a split: logits (N, C) / (N, T, V), or forecasts (N, horizon)."""
+    """Model outputs over a split: logits (N, C) / (N, T, V) (tag, ctc: (N, T, C) with
+    T the split's padded length), or forecasts (N, horizon)."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
     outputs = [_forward(model, data.task, batch).float().cpu() for batch in
                iterate_batches(split, batch_size, device)]
     model.train(was_training)
+    if data.task in ("tag", "ctc"):  # batches are trimmed to their longest row: pad back to T
+        steps = split.x.shape[1]
+        outputs = [nn.functional.pad(o, (0, 0, 0, steps - o.shape[1])) for o in outputs]
     return torch.cat(outputs).numpy()
 
 
@@ -202,7 +212,8 @@ def evaluate(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
              device: torch.device | None = None) -> dict[str, float]:
     """All metrics of the task on one split.
 
-    classify: accuracy, macro_f1, loss; lm: loss (nats/token), perplexity,
+    classify: accuracy, macro_f1, loss; tag: per-step accuracy, macro_f1,
+    sequence_accuracy, loss; ctc: cer, wer, sequence_accuracy (greedy decoding), loss; lm: loss (nats/token), perplexity,
     bits_per_char (char level) or bits_per_token; forecast: mae, rmse (original
     units), the seasonal-naive baseline's mae/rmse, and ``mae_vs_naive`` (< 1 beats it).
     """
@@ -223,6 +234,10 @@ def evaluate(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
         return {"loss": nll, "perplexity": M.perplexity(nll), bits_key: M.bits_per_token(nll)}
     outputs = predict(model, data, split, batch_size, device)
     model.train(was_training)
+    if task == "ctc":
+        return S.evaluate_ctc(outputs, split, list(data.class_names))
+    if task == "tag":
+        return S.evaluate_tag(outputs, split, data.n_classes)
     if task == "classify":
         pred = outputs.argmax(-1)
         loss = float(nn.functional.cross_entropy(torch.as_tensor(outputs), torch.as_tensor(split.y)))
@@ -319,7 +334,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, enabled=use_amp):
                 output = _forward(model, data.task, batch)
-                loss = _loss(data.task, output, batch.y)
+                loss = _loss(data.task, output, batch.y, batch.lengths)
                 if extra_loss is not None:
                     loss = loss + extra_loss(model, batch, output)
             if not torch.isfinite(loss):

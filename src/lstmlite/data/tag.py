@@ -1,0 +1,137 @@
+"""Sequence tagging data (``--task tag``): one label per token.
+
+Files:
+
+- ``.tsv`` (CoNLL style): ``token<TAB>label`` a line, a blank line between sequences;
+  further columns are ignored, ``#`` comment lines are skipped.
+- ``.jsonl``: one sequence a line, ``{"tokens": [...], "tags": [...]}`` of equal length
+  (other key names through ``text_column`` / ``label_column``).
+
+Arrays: x (N, T) int64 token ids (0 = padding), y (N, T) int64 label ids with
+``PAD_LABEL`` (-1) after each row's length, lengths (N,). The vocabulary and the label
+set come from the training rows; a label seen only in validation/test is an error.
+
+Example:
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "pos.tsv")
+    >>> _ = open(path, "w").write("the\\tDET\\ncat\\tNOUN\\n\\na\\tDET\\ndog\\tNOUN\\nran\\tVERB\\n\\n" * 10)
+    >>> records = read_tag_tsv(path)
+    >>> records[1]
+    (['a', 'dog', 'ran'], ['DET', 'NOUN', 'VERB'])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .containers import Split, TaskData
+from .errors import DataError
+from .readers import read_text
+from .splits import sort_labels
+from .vocab import PAD_ID, Vocabulary
+
+if TYPE_CHECKING:
+    from .spec import DataSpec
+
+__all__ = ["TagRecords", "read_tag_tsv", "read_tag_jsonl", "build_tagging", "PAD_LABEL"]
+
+PAD_LABEL = -1  # the same value lstmlite.train.sequence ignores in the loss
+TagRecords = list[tuple[list[str], list[str]]]
+
+
+def read_tag_tsv(path: str | os.PathLike) -> TagRecords:
+    """CoNLL-style ``token<TAB>label`` lines, sequences separated by blank lines."""
+    records: TagRecords = []
+    tokens: list[str] = []
+    labels: list[str] = []
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            if tokens:
+                records.append((tokens, labels))
+                tokens, labels = [], []
+            continue
+        if line.startswith("#"):
+            continue
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[0] or not fields[1].strip():
+            raise DataError(f"{path}: line {number}: expected token<TAB>label, got {line[:60]!r}")
+        tokens.append(fields[0])
+        labels.append(fields[1].strip())
+    if tokens:
+        records.append((tokens, labels))
+    if not records:
+        raise DataError(f"{path}: no sequences")
+    return records
+
+
+def read_tag_jsonl(path: str | os.PathLike, tokens_key: str = "tokens", tags_key: str = "tags") -> TagRecords:
+    """One ``{"tokens": [...], "tags": [...]}`` object a line (equal lengths, ≥ 1)."""
+    records: TagRecords = []
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: line {number}: invalid JSON ({e.msg})") from None
+        if not isinstance(obj, dict) or tokens_key not in obj or tags_key not in obj:
+            raise DataError(f"{path}: line {number}: expected an object with {tokens_key!r} and {tags_key!r} lists")
+        tokens, tags = obj[tokens_key], obj[tags_key]
+        if not isinstance(tokens, list) or not isinstance(tags, list) or len(tokens) != len(tags) or not tokens:
+            raise DataError(f"{path}: line {number}: {tokens_key!r} and {tags_key!r} must be non-empty lists "
+                            "of the same length")
+        records.append(([str(t) for t in tokens], [str(t) for t in tags]))
+    if not records:
+        raise DataError(f"{path}: no sequences")
+    return records
+
+
+def _split_rows(n: int, spec: DataSpec, has_test: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Seeded random row split (sequences have no single class to stratify on)."""
+    order = np.random.default_rng(spec.seed).permutation(n)
+    n_val = int(round(spec.val_fraction * n))
+    n_test = 0 if has_test else int(round(spec.test_fraction * n))
+    if n - n_val - n_test < 1:
+        raise DataError(f"{n} sequences are too few to split into train/val/test")
+    val, test, train = order[:n_val], order[n_val:n_val + n_test], order[n_val + n_test:]
+    return np.sort(train), np.sort(val), None if has_test else np.sort(test)
+
+
+def build_tagging(name: str, spec: DataSpec, records: TagRecords, test_records: TagRecords | None = None) -> TaskData:
+    """TaskData of the tag task from token/label sequences (see the module doc)."""
+    train_idx, val_idx, test_idx = _split_rows(len(records), spec, test_records is not None)
+    train_rows = [records[i] for i in train_idx]
+    vocab = Vocabulary.build((tokens for tokens, _ in train_rows), spec.max_vocab, spec.min_freq)
+    class_names = sort_labels([label for _, labels in train_rows for label in labels])
+    if len(class_names) < 2:
+        raise DataError(f"{name}: the training rows use one label only; tagging needs at least two")
+    label_id = {label: i for i, label in enumerate(class_names)}
+    rows_all = [*records, *(test_records or [])]
+    length = max(len(tokens) for tokens, _ in rows_all)
+    if spec.max_len is not None:
+        length = min(length, spec.max_len)
+
+    def make(rows: TagRecords, what: str) -> Split:
+        x = np.full((len(rows), length), PAD_ID, np.int64)
+        y = np.full((len(rows), length), PAD_LABEL, np.int64)
+        lengths = np.zeros(len(rows), np.int64)
+        for k, (tokens, labels) in enumerate(rows):
+            n = min(len(tokens), length)
+            unseen = sorted(set(labels[:n]) - set(label_id))
+            if unseen:
+                raise DataError(f"{name}: {what} label(s) {unseen[:5]} never occur in the training rows")
+            x[k, :n] = [vocab.id(t) for t in tokens[:n]]
+            y[k, :n] = [label_id[t] for t in labels[:n]]
+            lengths[k] = n
+        return Split(x, y, lengths)
+
+    train = make(train_rows, "train")
+    val = make([records[i] for i in val_idx], "validation")
+    test = make(test_records if test_records is not None else [records[i] for i in test_idx], "test")
+    return TaskData(name=name, task="tag", train=train, val=val, test=test, input_size=0,
+                    n_classes=len(class_names), class_names=class_names, vocab=vocab, spec=spec)
