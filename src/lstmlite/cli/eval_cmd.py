@@ -15,7 +15,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Rebuild a run dir's model and measure it on the test split of its data (or on "
                     "--data, prepared the same way: same vocabulary and normalisation).",
         epilog=example_epilog("lstmlite eval runs/jv", "lstmlite eval runs/jv --split val --json",
-                              "lstmlite eval runs/jv-int4 --sizes"),
+                              "lstmlite eval runs/jv-int4 --sizes",
+                              "lstmlite eval runs/digits-int8 --stream --lsl out/model.lsl"),
         formatter_class=HelpFormatter)
     parser.add_argument("run", help="run dir")
     parser.add_argument("--data", default=None, help="evaluate on this data instead")
@@ -24,12 +25,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sizes", action="store_true",
                         help="also list the .lsl file `export --format lsl` would write, tensor by tensor "
                              "(stored precision and bytes; they sum to size_bytes)")
+    parser.add_argument("--stream", action="store_true",
+                        help="ctc runs: decode the split frame by frame in the native runtime (state carried) "
+                             "and report CER/WER, agreement with PyTorch, latency per frame and real-time factor")
+    parser.add_argument("--lsl", default=None, help="with --stream: the exported .lsl file to run "
+                                                    "(default: the run's model exported in memory)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..train import evaluate_run
 
+    if args.stream or args.lsl:
+        return _stream(args)
     metrics = evaluate_run(args.run, source=args.data, split=args.split)
     sizes = _sizes(args.run) if args.sizes else None
     if args.json:
@@ -39,6 +47,22 @@ def run(args: argparse.Namespace) -> int:
     if sizes is not None:
         print()
         print(format_tensor_sizes(sizes) if sizes else "no .lsl file: the native runtime cannot run this model")
+    return 0
+
+
+def _stream(args: argparse.Namespace) -> int:
+    from ..train.streaming import evaluate_streaming
+
+    result = evaluate_streaming(args.run, lsl=args.lsl, split=args.split, source=args.data)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"streamed {result['utterances']} utterances ({result['frames']} frames, "
+          f"{result['audio_seconds']:.1f} s of audio) through the native runtime ({result['engine']}):")
+    print(f"  CER {result['cer']:.4f}  WER {result['wer']:.4f}  exact {result['sequence_accuracy']:.4f}  "
+          f"same as PyTorch {result['agreement']:.4f}")
+    print(f"  latency per frame {result['us_per_frame']:.1f} us (p50 {result['p50_us']:.1f}, "
+          f"p90 {result['p90_us']:.1f})  real-time factor {result['rtf']:.5f}")
     return 0
 
 

@@ -311,6 +311,14 @@ class SequenceTagger(_TaskModel):
         output, _ = self.rnn(self._embed(x), lengths=lengths)  # (B, T, D*H)
         return self.head(self.drop(output))  # (B, T, n_classes)
 
+    def forward_stream(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """Chunk by chunk with the state carried (streaming in PyTorch): x (B, t, F) →
+        (logits (B, t, n_classes), state). Unidirectional taggers only."""
+        if getattr(self.rnn, "bidirectional", False):
+            raise ValueError("a bidirectional tagger needs whole sequences; it cannot stream")
+        output, state = self.rnn(self._embed(x), state)
+        return self.head(output), state
+
     def macs_per_step(self) -> int:
         # the head runs at every step, unlike a classifier's
         return int(self.rnn.macs_per_step()) + self.head.in_features * self.head.out_features
