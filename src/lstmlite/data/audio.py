@@ -7,7 +7,7 @@ optional header line ``audio<TAB>transcript``). Audio is read and resampled to
 ``spec.sample_rate`` and turned into MFCC or log-mel frames with librosa (25 ms
 windows every ``spec.hop_ms``), normalised per feature with the TRAIN frames' mean/std.
 
-Labels are characters: ``class_names = ["<blank>", *sorted characters of the TRAIN
+Labels are characters: ``class_names = ["<blank>", *sorted characters of the
 transcripts]`` (id 0 is the CTC blank). Arrays: x (N, T, F) float32 (0 after each
 row's length), y (N, S) int64 label ids padded with -1, lengths (N,) frames.
 
@@ -120,7 +120,10 @@ def build_ctc(name: str, spec: DataSpec, items: list[tuple[Path, str]],
               test_items: list[tuple[Path, str]] | None = None) -> TaskData:
     """TaskData of the ctc task from ``(audio path, transcript)`` pairs."""
     train_idx, val_idx, test_idx = _split_rows(len(items), spec, test_items is not None)
-    alphabet = sorted({c for i in train_idx for c in items[i][1]})
+    # The alphabet is the output layer's label set, taken from every transcript of the
+    # source: a character that a small random split leaves out of train must not make
+    # loading fail (its output unit just never learns to fire), unlike a class label.
+    alphabet = sorted({c for _, text in [*items, *(test_items or [])] for c in text})
     class_names = [BLANK_NAME, *alphabet]
     label_id = {c: k + 1 for k, c in enumerate(alphabet)}
     every = [*items, *(test_items or [])]

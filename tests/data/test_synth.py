@@ -1,0 +1,87 @@
+"""Spoken-digit synthesis (lstmlite.data.synth) with espeak-ng, and reading audio lists
+(lstmlite.data.audio). espeak-ng is a test dependency (scripts/system-deps-speech.txt):
+without it these tests fail, they do not skip."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+
+from lstmlite.cli.main import main
+from lstmlite.data import DataError, load_data
+from lstmlite.data.synth import EspeakMissingError, espeak_binary, make_spoken_digits
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    return make_spoken_digits(tmp_path_factory.mktemp("sd") / "digits", n=8, seed=5, max_digits=3)
+
+
+def test_same_seed_same_bytes_other_seed_other_data(digits, tmp_path):
+    again = make_spoken_digits(tmp_path / "again", n=8, seed=5, max_digits=3)
+    for name in ["manifest.tsv", "synth.json", *(f"wav/{k:05d}.wav" for k in range(8))]:
+        assert (again / name).read_bytes() == (digits / name).read_bytes(), name
+    other = make_spoken_digits(tmp_path / "other", n=8, seed=6, max_digits=3)
+    assert (other / "manifest.tsv").read_text() != (digits / "manifest.tsv").read_text()
+
+
+def test_manifest_lists_spoken_digits_with_varied_voices(digits):
+    lines = (digits / "manifest.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == ["audio", "transcript", "voice", "speed", "pitch", "snr_db"]
+    rows = [line.split("\t") for line in lines[1:]]
+    assert len(rows) == 8
+    for audio, transcript, voice, speed, pitch, snr in rows:
+        digits_ = transcript.split(" ")
+        assert 1 <= len(digits_) <= 3 and all(d in "0123456789" and len(d) == 1 for d in digits_)
+        with wave.open(str(digits / audio)) as f:
+            assert f.getnchannels() == 1 and f.getsampwidth() == 2
+            seconds = f.getnframes() / f.getframerate()
+        assert 0.2 < seconds < 3.0 * len(digits_) + 1
+        assert 130 <= int(speed) <= 210 and 25 <= int(pitch) <= 75 and 15 <= float(snr) <= 40
+    assert len({r[2] for r in rows}) > 1  # several voices
+
+
+def test_missing_espeak_is_one_clear_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no espeak-ng on it
+    with pytest.raises(EspeakMissingError, match="espeak-ng is not installed.*apt-get install espeak-ng"):
+        espeak_binary()
+    assert main(["data", "make", "spoken-digits", "--out", str(tmp_path / "x"), "--n", "2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "espeak-ng is not installed" in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_audio_folder_loads_as_ctc_features(digits):
+    data = load_data(str(digits), val_fraction=0.25, test_fraction=0.25)
+    assert data.task == "ctc" and data.spec.format == "audio"
+    assert data.class_names[0] == "<blank>" and " " in data.class_names
+    assert data.input_size == 20 and data.train.x.shape[2] == 20
+    assert len(data.train) + len(data.val) + len(data.test) == 8
+    for split in data.splits.values():
+        for k in range(len(split)):
+            n = int(split.lengths[k])
+            assert np.all(split.x[k, n:] == 0)
+            labels = split.y[k][split.y[k] >= 0]
+            assert len(labels) >= 1 and np.all(labels >= 1)  # the blank is never a target
+            # ~100 frames per second, and several frames per character for CTC
+            assert n > 3 * len(labels)
+    logmel = load_data(str(digits), features="logmel", n_features=32, hop_ms=20.0)
+    assert logmel.input_size == 32 and logmel.train.x.shape[1] < data.train.x.shape[1]
+
+
+def test_tsv_audio_list_is_recognised_and_missing_audio_is_an_error(digits, tmp_path):
+    listing = tmp_path / "mine.tsv"
+    rows = (digits / "manifest.tsv").read_text().splitlines()[1:]
+    listing.write_text("".join(f"{digits / r.split(chr(9))[0]}\t{r.split(chr(9))[1]}\n" for r in rows))
+    assert load_data(str(listing)).task == "ctc"
+    listing.write_text(f"{tmp_path / 'gone.wav'}\t1 2\n" * 4)
+    with pytest.raises(DataError, match="gone.wav"):
+        load_data(str(listing), format="audio")
+
+
+def test_cli_make_writes_the_folder(tmp_path, capsys):
+    assert main(["data", "make", "spoken-digits", "--out", str(tmp_path / "d"), "--n", "2", "--seed", "1"]) == 0
+    assert "wrote 2 utterances" in capsys.readouterr().out
+    assert len((tmp_path / "d" / "manifest.tsv").read_text().splitlines()) == 3

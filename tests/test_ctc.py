@@ -1,0 +1,72 @@
+"""CTC decoding (lstmlite.ctc) against independent oracles: hand-worked paths and a
+brute-force sum over every frame path of tiny inputs."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from lstmlite.ctc import GreedyStream, beam_decode, collapse, greedy_decode, labels_to_text, log_softmax
+
+
+def brute_force_posteriors(probs: np.ndarray) -> dict[tuple[int, ...], float]:
+    """P(transcript) for every transcript: the sum over all C**T frame paths that
+    collapse to it of the product of per-frame probabilities (the definition of CTC)."""
+    steps, classes = probs.shape
+    out: dict[tuple[int, ...], float] = {}
+    for path in itertools.product(range(classes), repeat=steps):
+        p = float(np.prod(probs[np.arange(steps), path]))
+        key = tuple(collapse(path))
+        out[key] = out.get(key, 0.0) + p
+    return out
+
+
+def test_collapse_merges_repeats_then_drops_blanks():
+    # worked by hand: a a - a b - → a (merge) - a b -  → "a a b" once blanks go
+    assert collapse([1, 1, 0, 1, 2, 0]) == [1, 1, 2]
+    assert collapse([0, 0, 0]) == []
+    assert collapse([2, 2, 2]) == [2]
+
+
+def test_greedy_decode_hand_worked_example():
+    # per-frame argmax: 1 1 0 2 2 0 0 1  → collapse → [1, 2, 1]
+    probs = np.full((8, 3), 0.1)
+    for t, c in enumerate([1, 1, 0, 2, 2, 0, 0, 1]):
+        probs[t, c] = 0.8
+    assert greedy_decode(np.log(probs)) == [1, 2, 1]
+    assert greedy_decode(np.log(probs), length=5) == [1, 2]  # padding frames are ignored
+    assert labels_to_text([1, 2, 1], ["<blank>", "a", "b"]) == "aba"
+
+
+def test_streaming_greedy_equals_whole_sequence_greedy():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        scores = rng.normal(size=(int(rng.integers(1, 40)), 5)) * 3
+        stream = GreedyStream()
+        emitted = [label for label in (stream.push(frame) for frame in scores) if label is not None]
+        assert emitted == stream.labels == greedy_decode(scores)
+
+
+def test_beam_finds_the_most_probable_transcript_where_greedy_does_not():
+    # The best single path is "- -" (0.6 * 0.6 = 0.36) → "", but "a" has more mass:
+    # paths "a a", "a -", "- a" = .4*.4 + .4*.6 + .6*.4 = 0.64.
+    probs = np.array([[0.6, 0.4], [0.6, 0.4]])
+    assert greedy_decode(np.log(probs)) == []
+    assert beam_decode(np.log(probs), beam=4) == [1]
+    posteriors = brute_force_posteriors(probs)
+    assert max(posteriors, key=posteriors.get) == (1,)
+    assert posteriors[(1,)] == pytest.approx(0.64)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_beam_search_matches_brute_force_on_tiny_inputs(seed):
+    rng = np.random.default_rng(seed)
+    steps, classes = int(rng.integers(2, 6)), int(rng.integers(2, 4))
+    logits = rng.normal(size=(steps, classes)) * 2
+    probs = np.exp(log_softmax(logits))
+    posteriors = brute_force_posteriors(probs)
+    best = max(posteriors, key=posteriors.get)
+    # a beam wide enough to keep every prefix makes prefix search exact
+    assert tuple(beam_decode(logits, beam=1000, prune=-np.inf)) == best

@@ -1,0 +1,91 @@
+"""Losses and metrics of the per-step tasks (lstmlite.train.sequence, metrics.cer/wer),
+checked against brute force and hand-worked numbers."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.ctc import collapse
+from lstmlite.data import Split
+from lstmlite.train import metrics as M
+from lstmlite.train.sequence import PAD_LABEL, ctc_loss, evaluate_ctc, evaluate_tag, tag_loss
+
+
+def brute_force_nll(log_probs: np.ndarray, target: list[int]) -> float:
+    """-log P(target): sum over every frame path that collapses to it (blank 0)."""
+    steps, classes = log_probs.shape
+    total = 0.0
+    for path in itertools.product(range(classes), repeat=steps):
+        if collapse(path) == target:
+            total += math.exp(sum(log_probs[t, c] for t, c in enumerate(path)))
+    return -math.log(total)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ctc_loss_equals_the_sum_over_alignments(seed):
+    rng = np.random.default_rng(seed)
+    steps, classes = 5, 3
+    logits = torch.as_tensor(rng.normal(size=(2, steps, classes)) * 2, dtype=torch.float32)
+    targets = [[1, 2], [2, 2, 1]]  # the second needs a blank between the two 2s
+    y = torch.tensor([[1, 2, PAD_LABEL], [2, 2, 1]])
+    log_probs = logits.double().log_softmax(-1).numpy()
+    expected = np.mean([brute_force_nll(log_probs[b], targets[b]) / len(targets[b]) for b in range(2)])
+    assert float(ctc_loss(logits, y, None)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_ctc_loss_ignores_frames_after_the_length():
+    rng = np.random.default_rng(1)
+    logits = torch.as_tensor(rng.normal(size=(1, 6, 3)), dtype=torch.float32)
+    y = torch.tensor([[1, 2]])
+    short = float(ctc_loss(logits[:, :4], y, None))
+    padded = logits.clone()
+    padded[:, 4:] = 100.0  # garbage in the padding must not matter
+    assert float(ctc_loss(padded, y, torch.tensor([4]))) == pytest.approx(short, rel=1e-6)
+    log_probs = logits[0, :4].double().log_softmax(-1).numpy()
+    assert short == pytest.approx(brute_force_nll(log_probs, [1, 2]) / 2, rel=1e-5)
+
+
+def test_tag_loss_ignores_padding():
+    logits = torch.randn(2, 4, 3)
+    y = torch.tensor([[0, 1, 2, PAD_LABEL], [2, PAD_LABEL, PAD_LABEL, PAD_LABEL]])
+    picked = torch.cat([logits[0, :3], logits[1, :1]])
+    expected = torch.nn.functional.cross_entropy(picked, torch.tensor([0, 1, 2, 2]))
+    assert float(tag_loss(logits, y)) == pytest.approx(float(expected), rel=1e-6)
+
+
+def test_cer_and_wer_hand_worked():
+    # "1 2 3" → "1 2 4": one substituted character of five; one word of three
+    assert M.cer(["1 2 3"], ["1 2 4"]) == pytest.approx(1 / 5)
+    assert M.wer(["1 2 3"], ["1 2 4"]) == pytest.approx(1 / 3)
+    # corpus level: edits summed over utterances / reference length summed
+    assert M.cer(["12", "3"], ["1", ""]) == pytest.approx(2 / 3)
+    assert M.wer(["1 2", "3"], ["", "3"]) == pytest.approx(2 / 3)
+    assert M.higher_is_better("cer") is False
+
+
+def test_evaluate_ctc_decodes_and_scores():
+    alphabet = ["<blank>", " ", "1", "2"]
+    frames = [2, 0, 1, 3, 3]  # "1", blank, " ", "2", "2" → "1 2"
+    logits = np.full((2, 5, 4), -5.0, np.float32)
+    logits[0, np.arange(5), frames] = 5.0
+    logits[1, np.arange(5), [2, 2, 2, 0, 0]] = 5.0  # → "1"
+    y = np.array([[2, 1, 3], [2, 1, 3]])  # both "1 2"
+    split = Split(np.zeros((2, 5, 1), np.float32), y, np.array([5, 5]))
+    result = evaluate_ctc(logits, split, alphabet)
+    assert result["cer"] == pytest.approx(2 / 6)  # second utterance misses " 2"
+    assert result["wer"] == pytest.approx(1 / 4)
+    assert result["sequence_accuracy"] == 0.5
+
+
+def test_evaluate_tag_counts_valid_steps_only():
+    logits = np.zeros((2, 3, 2), np.float32)
+    logits[:, :, 1] = 1.0  # predicts label 1 everywhere
+    y = np.array([[1, 1, PAD_LABEL], [0, 1, 1]])
+    result = evaluate_tag(logits, Split(np.zeros((2, 3), np.int64), y, np.array([2, 3])), 2)
+    assert result["accuracy"] == pytest.approx(4 / 5)
+    assert result["sequence_accuracy"] == 0.5
