@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier, build_model
+from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier, SequenceTagger, build_model
 
 
 def test_reference_text_model_sizes():
@@ -53,11 +53,29 @@ def test_forecaster_shapes():
     assert multi(torch.randn(2, 10, 3)).shape == (2, 4, 3)
 
 
+def test_tagger_outputs_every_step_and_ignores_padding():
+    torch.manual_seed(0)
+    model = SequenceTagger(input_size=3, hidden_size=5, n_classes=4).eval()
+    x = torch.randn(2, 9, 3)
+    padded = x.clone()
+    padded[1, 6:] = 7.0
+    out = model(padded, lengths=torch.tensor([9, 6]))
+    assert out.shape == (2, 9, 4)
+    # a causal tagger's first 6 steps do not depend on what follows
+    torch.testing.assert_close(out[1, :6], model(x[1:, :6])[0])
+    # the head runs per step: its MACs count in macs_per_step
+    assert model.macs_per_step() == model.rnn.macs_per_step() + 5 * 4
+    with pytest.raises(ValueError, match="cannot stream"):
+        SequenceTagger(input_size=3, hidden_size=5, n_classes=4, bidirectional=True).forward_stream(x)
+
+
 @pytest.mark.parametrize("model", [
     SequenceClassifier(input_size=4, hidden_size=[6, 3], num_layers=2, n_classes=3),
     SequenceClassifier(vocab_size=50, embed_dim=4, cell="gru", hidden_size=5, n_classes=2, bidirectional=True),
     LanguageModel(vocab_size=20, embed_dim=6, hidden_size=6, num_layers=2, dropout=0.1, tie_weights=True),
     Forecaster(input_size=2, hidden_size=4, horizon=3, rnn_options={"proj_size": 2}),
+    SequenceTagger(input_size=5, hidden_size=7, n_classes=12),
+    SequenceTagger(vocab_size=30, embed_dim=4, hidden_size=6, n_classes=3, bidirectional=True, cell="gru"),
 ])
 def test_config_round_trip_rebuilds_same_architecture(model):
     rebuilt = build_model(model.config())
