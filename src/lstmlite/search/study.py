@@ -210,7 +210,8 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
 
 def _metric_higher(data_config: dict[str, Any]) -> bool:
     task = data_config.get("task") or "classify"
-    return higher_is_better({"classify": "accuracy", "lm": "perplexity", "forecast": "mae"}.get(task, "accuracy"))
+    return higher_is_better({"classify": "accuracy", "lm": "perplexity", "forecast": "mae", "tag": "accuracy",
+                             "ctc": "cer"}.get(task, "accuracy"))
 
 
 def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = True) -> dict[str, Any]:

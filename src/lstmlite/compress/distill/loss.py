@@ -76,8 +76,15 @@ def hidden_match_loss(student_hidden: Tensor, teacher_hidden: Tensor, projection
     return F.mse_loss(projected, teacher_hidden.float())
 
 
-def task_loss(task: str, output: Tensor, y: Tensor) -> Tensor:
-    """The trainer's own task loss (cross-entropy per sequence / token, or MSE)."""
+def task_loss(task: str, output: Tensor, y: Tensor, lengths: Tensor | None = None) -> Tensor:
+    """The trainer's own task loss (cross-entropy per sequence / token / step, CTC, or MSE).
+
+    ``lengths`` (B,) are the valid frames, which CTC needs (None: every frame).
+    """
+    if task in ("tag", "ctc"):
+        from ...train.sequence import ctc_loss, tag_loss
+
+        return ctc_loss(output, y, lengths) if task == "ctc" else tag_loss(output, y)
     if task == "classify":
         return F.cross_entropy(output.float(), y)
     if task == "lm":
@@ -96,6 +103,7 @@ def distill_objective(
     student_hidden: Tensor | None = None,
     teacher_hidden: Tensor | None = None,
     projection: nn.Module | None = None,
+    lengths: Tensor | None = None,
 ) -> Tensor:
     """The whole distillation loss L of the module doc (a scalar).
 
@@ -105,12 +113,14 @@ def distill_objective(
         y: labels (B,) / next tokens (B, T) / targets.
         config: temperature, alpha, hidden_weight.
         student_hidden, teacher_hidden, projection: needed when ``hidden_weight > 0``.
+        lengths: (B,) valid steps, for the CTC task loss (tag/ctc distill per-frame
+            distributions; padding frames are included in the soft term).
     """
     if task == "forecast":
         soft = F.mse_loss(student_output.float(), teacher_output.float())
     else:
         soft = kd_loss(student_output, teacher_output, config.temperature)
-    loss = config.alpha * soft + (1.0 - config.alpha) * task_loss(task, student_output, y)
+    loss = config.alpha * soft + (1.0 - config.alpha) * task_loss(task, student_output, y, lengths)
     if config.hidden_weight > 0:
         if student_hidden is None or teacher_hidden is None or projection is None:
             raise ValueError("hidden_weight > 0 needs the student and teacher hidden states and a projection")

@@ -157,8 +157,8 @@ def make_distill_loss(
         if projection is not None:
             hidden = {"student_hidden": student_hidden.value, "teacher_hidden": teacher_hidden.value,
                       "projection": projection}
-        total = distill_objective(task, output, teacher_output, batch.y, config, **hidden)
-        return total - task_loss(task, output, batch.y)
+        total = distill_objective(task, output, teacher_output, batch.y, config, lengths=batch.lengths, **hidden)
+        return total - task_loss(task, output, batch.y, batch.lengths)
 
     return extra
 
