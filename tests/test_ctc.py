@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lstmlite.ctc import GreedyStream, beam_decode, collapse, greedy_decode, labels_to_text, log_softmax
+from lstmlite.ctc import GreedyStream, beam_decode, beam_search, collapse, greedy_decode, labels_to_text, log_softmax
 
 
 def brute_force_posteriors(probs: np.ndarray) -> dict[tuple[int, ...], float]:
@@ -70,3 +70,17 @@ def test_beam_search_matches_brute_force_on_tiny_inputs(seed):
     best = max(posteriors, key=posteriors.get)
     # a beam wide enough to keep every prefix makes prefix search exact
     assert tuple(beam_decode(logits, beam=1000, prune=-np.inf)) == best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_beam_search_probabilities_are_the_brute_force_sums(seed):
+    # stronger than the argmax: every transcript's probability, with repeats made likely
+    # (3 classes, 5 frames), so "a a" vs "a - a" bookkeeping is exercised
+    rng = np.random.default_rng(100 + seed)
+    logits = rng.normal(size=(5, 3))
+    posteriors = brute_force_posteriors(np.exp(log_softmax(logits)))
+    found = dict((tuple(k), np.exp(v)) for k, v in beam_search(logits, beam=10_000, prune=-np.inf))
+    assert set(found) == set(posteriors)
+    for key, p in posteriors.items():
+        assert found[key] == pytest.approx(p, rel=1e-9, abs=1e-15), key
+    assert sum(found.values()) == pytest.approx(1.0)

@@ -25,7 +25,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["BLANK", "collapse", "greedy_decode", "GreedyStream", "beam_decode", "log_softmax", "labels_to_text"]
+__all__ = ["BLANK", "collapse", "greedy_decode", "GreedyStream", "beam_decode", "beam_search", "log_softmax",
+           "labels_to_text"]
 
 BLANK = 0
 
@@ -108,6 +109,12 @@ def _logadd(a: float, b: float) -> float:
 
 def beam_decode(scores: np.ndarray, beam: int = 8, length: int | None = None, blank: int = BLANK,
                 prune: float = -12.0) -> list[int]:
+    """The most probable label sequence of :func:`beam_search` (same arguments)."""
+    return beam_search(scores, beam, length, blank, prune)[0][0]
+
+
+def beam_search(scores: np.ndarray, beam: int = 8, length: int | None = None, blank: int = BLANK,
+                prune: float = -12.0) -> list[tuple[list[int], float]]:
     """CTC prefix beam search (Hannun et al. 2014) without a language model.
 
     Keeps the ``beam`` most probable *prefixes* (label sequences), each with two
@@ -123,7 +130,9 @@ def beam_decode(scores: np.ndarray, beam: int = 8, length: int | None = None, bl
         prune: labels with log-probability below this at a frame are skipped (speed).
 
     Returns:
-        the most probable label sequence.
+        up to ``beam`` ``(labels, log P(labels))`` pairs, most probable first; with a
+        beam that keeps every prefix and no pruning, each log P is exact (the sum over
+        all frame paths that collapse to ``labels``).
     """
     logp = log_softmax(scores)
     if length is not None:
@@ -156,8 +165,8 @@ def beam_decode(scores: np.ndarray, beam: int = 8, length: int | None = None, bl
                     add(extended, neg, total + p)
         ranked = sorted(nxt.items(), key=lambda kv: _logadd(*kv[1]), reverse=True)[:beam]
         beams = {k: (v[0], v[1]) for k, v in ranked}
-    best = max(beams.items(), key=lambda kv: _logadd(*kv[1]))
-    return list(best[0])
+    final = sorted(((list(k), _logadd(*v)) for k, v in beams.items()), key=lambda kv: kv[1], reverse=True)
+    return final
 
 
 def labels_to_text(labels: Sequence[int], alphabet: Sequence[str]) -> str:

@@ -67,6 +67,13 @@ def test_audio_folder_loads_as_ctc_features(digits):
             assert len(labels) >= 1 and np.all(labels >= 1)  # the blank is never a target
             # ~100 frames per second, and several frames per character for CTC
             assert n > 3 * len(labels)
+    # lengths are each utterance's own frame count (librosa's centred frames:
+    # 1 + samples // hop at 16 kHz, hop 160), not the padded length
+    import librosa
+
+    lengths = np.concatenate([s.lengths for s in data.splits.values()])
+    expected = [1 + len(librosa.load(str(p), sr=16000)[0]) // 160 for p in sorted((digits / "wav").iterdir())]
+    assert sorted(lengths.tolist()) == sorted(expected) and len(set(expected)) > 1
     logmel = load_data(str(digits), features="logmel", n_features=32, hop_ms=20.0)
     assert logmel.input_size == 32 and logmel.train.x.shape[1] < data.train.x.shape[1]
 
