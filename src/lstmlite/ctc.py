@@ -166,7 +166,9 @@ def beam_search(scores: np.ndarray, beam: int = 8, length: int | None = None, bl
         ranked = sorted(nxt.items(), key=lambda kv: _logadd(*kv[1]), reverse=True)[:beam]
         beams = {k: (v[0], v[1]) for k, v in ranked}
     final = sorted(((list(k), _logadd(*v)) for k, v in beams.items()), key=lambda kv: kv[1], reverse=True)
-    return final
+    # prefixes no path can produce (e.g. "a a" in too few frames for the blank between)
+    # are kept by the bookkeeping at probability 0; they are not results
+    return [kv for kv in final if kv[1] > -math.inf] or final[:1]
 
 
 def labels_to_text(labels: Sequence[int], alphabet: Sequence[str]) -> str:
