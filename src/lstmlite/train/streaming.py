@@ -40,7 +40,7 @@ def _engine(run: Any, lsl: str | Path | None):
 
 
 def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split: str = "test",
-                       source: str | None = None, limit: int | None = None) -> dict[str, Any]:
+                       source: str | None = None, limit: int | None = None, repeats: int = 3) -> dict[str, Any]:
     """Stream a ctc run's split through the runtime; returns metrics.json-style keys.
 
     Args:
@@ -49,6 +49,8 @@ def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split
         split: ``train`` | ``val`` | ``test``.
         source: another audio list, prepared as the run's data (see ``lstmlite eval --data``).
         limit: stream only the first ``limit`` utterances (quick checks).
+        repeats: timed passes; the real-time factor is their median (see
+            :func:`~lstmlite.runtime.stream.measure_streaming`).
 
     Returns:
         ``cer``, ``wer``, ``sequence_accuracy`` of the streamed transcripts,
@@ -76,7 +78,7 @@ def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split
     reference = [greedy_decode(logits[i], part.lengths[i]) for i in range(len(part))]
     truth = ["".join(alphabet[v] for v in row if v != PAD_LABEL) for row in part.y]
     hyps = ["".join(alphabet[v] for v in row) for row in streamed]
-    timing = measure_streaming(engine, utterances, float(data.stats.get("hop_s", 0.01)))
+    timing = measure_streaming(engine, utterances, float(data.stats.get("hop_s", 0.01)), repeats=repeats)
     return {"task": "ctc", "dataset": data.name, "split": split, "utterances": len(part),
             "engine": f"lstmlite-{isa()}", "cer": M.cer(truth, hyps), "wer": M.wer(truth, hyps),
             "sequence_accuracy": float(np.mean([t == h for t, h in zip(truth, hyps)])),
