@@ -8,8 +8,10 @@ to .lsl, and stream the test split frame by frame:
 
 - ``lstmlite-<isa>``: :class:`lstmlite.runtime.stream.StreamingCTC` over ``Engine.step``
   (one thread), from the exported file;
-- ``torch-fp32``: the same loop in PyTorch, ``SequenceTagger.forward_stream`` one frame
-  at a time with the state carried (one thread, no_grad), and the same greedy decoder.
+- ``torch-fp32 (lstmlite.nn)``: the same loop in PyTorch, ``SequenceTagger.forward_stream``
+  one frame at a time with the state carried (one thread, no_grad), same greedy decoder;
+- ``torch-fp32 (nn.LSTM)``: the same with plain ``torch.nn.LSTM`` + ``nn.Linear`` holding the
+  same weights (checked equal first): what a PyTorch user would stream.
 
 Latency per frame includes the greedy decoder's update; the real-time factor (RTF) is
 processing time / audio time (``frames * hop``). ``runtime_agreement`` is the fraction
@@ -79,12 +81,34 @@ def _one_pass(model: torch.nn.Module, utterances: list[np.ndarray], times: list[
                 times.append(clock() - start)
 
 
+class TorchMirror(torch.nn.Module):
+    """The baseline as plain ``torch.nn.LSTM`` + ``nn.Linear`` with the same weights: what
+    a PyTorch user would stream, without lstmlite's layer (its parametrization hooks)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        rnn = model.rnn
+        self.lstm = torch.nn.LSTM(model.input_size, rnn.hidden_size, rnn.num_layers, batch_first=True)
+        self.lstm.load_state_dict({k: v for k, v in rnn.state_dict().items() if k in self.lstm.state_dict()})
+        self.head = torch.nn.Linear(model.head.in_features, model.head.out_features)
+        self.head.load_state_dict(model.head.state_dict())
+
+    def forward_stream(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        out, state = self.lstm(x, state)
+        return self.head(out), state
+
+
 def one_seed(seed: int, data_dir: Path, work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     config = {"data": {"source": str(data_dir), "task": "ctc", "seed": 0, "hop_ms": args.hop_ms},
               "model": {"hidden_size": args.hidden},
               "train": {"epochs": args.epochs, "lr": args.lr, "seed": seed, "patience": 0, "batch_size": 32}}
-    base_dir, int8_dir = work / f"base-{seed}", work / f"int8-{seed}"
-    base = fit(config, base_dir, progress=False)
+    int8_dir = work / f"int8-{seed}"
+    if args.baseline_run is not None:  # a baseline trained before (see --baseline-run)
+        base_dir = args.baseline_run
+        base = load_run(base_dir)
+    else:
+        base_dir = work / f"base-{seed}"
+        base = fit(config, base_dir, progress=False)
     apply_recipe(base_dir, "int8", int8_dir, progress=False)
     rows = []
     for method, run_dir in (("baseline", base_dir), ("recipe int8", int8_dir)):
@@ -93,7 +117,14 @@ def one_seed(seed: int, data_dir: Path, work: Path, args: argparse.Namespace) ->
         streamed = evaluate_streaming(run_dir, lsl=lsl)
         data = load_run_data(run)
         utterances = [data.test.x[i, : data.test.lengths[i]] for i in range(len(data.test))]
-        torch_speed = torch_streaming(run.model, utterances, data.stats["hop_s"]) if method == "baseline" else None
+        torch_speed = {}
+        if method == "baseline":
+            torch_speed["torch-fp32 (lstmlite.nn)"] = torch_streaming(run.model, utterances, data.stats["hop_s"])
+            mirror = TorchMirror(run.model).eval()
+            with torch.no_grad():  # the mirror is the same function: check before timing it
+                x = torch.from_numpy(utterances[0])[None]
+                torch.testing.assert_close(mirror.forward_stream(x)[0], run.model(x), rtol=1e-4, atol=1e-4)
+            torch_speed["torch-fp32 (nn.LSTM)"] = torch_streaming(mirror, utterances, data.stats["hop_s"])
         rows.append({
             "dataset": f"spoken-digits-{args.n}", "model": f"LSTM-{args.hidden} CTC", "method": method, "seed": seed,
             "metric_name": "cer", "metric": run.metrics["metric"], "wer": run.metrics["test"]["wer"],
@@ -102,9 +133,8 @@ def one_seed(seed: int, data_dir: Path, work: Path, args: argparse.Namespace) ->
             "baseline_metric": base.metrics["metric"], "baseline_size_bytes": base.metrics["size_bytes"],
             "streamed_cer": streamed["cer"], "runtime_agreement": streamed["agreement"],
             "frames": streamed["frames"], "hop_s": data.stats["hop_s"],
-            "stream": {streamed["engine"]: {k: streamed[k] for k in ("us_per_frame", "p50_us", "p90_us", "rtf")},
-                       **({"torch-fp32": {k: torch_speed[k] for k in ("us_per_frame", "p50_us", "p90_us", "rtf")}}
-                          if torch_speed else {})},
+            "stream": {engine: {k: speed[k] for k in ("us_per_frame", "p50_us", "p90_us", "rtf")}
+                       for engine, speed in [(streamed["engine"], streamed), *torch_speed.items()]},
             "train_seconds": base.metrics.get("train_seconds") if method == "baseline" else None,
         })
         log.info("%s seed %d: CER %.4f, %d B, agreement %.3f, %s", method, seed, rows[-1]["metric"],
@@ -138,6 +168,9 @@ def main() -> None:
     parser.add_argument("--hop-ms", type=float, default=10.0)
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--data", type=Path, default=None, help="reuse a spoken-digits folder made with seed 0")
+    parser.add_argument("--baseline-run", type=Path, default=None,
+                        help="use this trained ctc run dir as the baseline instead of training one (one seed; "
+                             "its own config.json says how it was trained and is copied into the result)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(1)
@@ -145,7 +178,13 @@ def main() -> None:
         work = Path(tmp)
         data_dir = args.data or make_spoken_digits(work / "digits", n=args.n, seed=0)
         rows = [row for seed in range(args.seeds) for row in one_seed(seed, data_dir, work, args)]
-    settings = {k: v for k, v in vars(args).items() if k != "data"}
+    settings = {k: v for k, v in vars(args).items() if k not in ("data", "baseline_run")}
+    if args.baseline_run is not None:
+        baseline = load_run(args.baseline_run)
+        settings = {"baseline_run": {"data": baseline.config["data"], "model": baseline.model.config(),
+                                     "train": baseline.config["train"],
+                                     "best_epoch": baseline.metrics.get("best_epoch"),
+                                     "train_seconds": baseline.metrics.get("train_seconds")}}
     path = write_result("ctc", rows, {"settings": settings, "seeds": args.seeds})
     print(markdown(rows))
     print(f"wrote {path}")
