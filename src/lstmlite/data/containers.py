@@ -9,6 +9,8 @@ classify, real features        (N, T, F) float32, 0-pad    (N,) int64 class
 classify, text                 (N, T) int64 ids, 0-pad     (N,) int64 class
 lm                             (N, T) int64 tokens         (N, T) int64 next
 forecast                       (N, T, F) float32 (normed)  (N, H) float32
+tag                            (N, T) int64 ids, 0-pad     (N, T) int64, -1 pad
+ctc (speech)                   (N, T, F) float32 frames    (N, S) int64 chars, -1 pad
 =============================  ==========================  ====================
 
 ``lengths`` (N,) int64 counts the valid steps of each row (T everywhere when rows have
@@ -72,7 +74,9 @@ class Split:
                 "max": int(self.lengths.max()),
             }
         if class_names:
-            counts = np.bincount(self.y, minlength=len(class_names)) if len(self) else np.zeros(len(class_names), int)
+            # tag / ctc: y holds a label per step (padded with -1): count the labels used
+            labels = self.y[self.y >= 0] if self.y.ndim > 1 else self.y
+            counts = np.bincount(labels, minlength=len(class_names)) if len(self) else np.zeros(len(class_names), int)
             out["class_counts"] = {name: int(c) for name, c in zip(class_names, counts)}
         return out
 
@@ -83,11 +87,12 @@ class TaskData:
 
     Attributes:
         name: the built-in name, or the path the user gave.
-        task: ``"classify"`` | ``"lm"`` | ``"forecast"``.
+        task: ``"classify"`` | ``"lm"`` | ``"forecast"`` | ``"tag"`` | ``"ctc"``.
         train, val, test: the splits.
         input_size: features per step; 0 when the input is token ids.
-        n_classes: classes (classify), else 0.
-        class_names: class index → label (classify), else ``[]``.
+        n_classes: classes (classify), labels (tag), blank + characters (ctc), else 0.
+        class_names: class index → label (classify, tag; ctc: ``"<blank>"`` then the
+            characters), else ``[]``.
         vocab: the vocabulary for token input (text classify, lm), else ``None``.
         spec: the resolved spec that rebuilds exactly this data.
         stats: JSON-serialisable normalisation facts computed on TRAIN only:
