@@ -76,10 +76,11 @@ def test_evaluate_ctc_decodes_and_scores():
     logits[1, np.arange(5), [2, 2, 2, 0, 0]] = 5.0  # → "1"
     y = np.array([[2, 1, 3], [2, 1, 3]])  # both "1 2"
     split = Split(np.zeros((2, 5, 1), np.float32), y, np.array([5, 5]))
-    result = evaluate_ctc(logits, split, alphabet)
-    assert result["cer"] == pytest.approx(2 / 6)  # second utterance misses " 2"
-    assert result["wer"] == pytest.approx(1 / 4)
-    assert result["sequence_accuracy"] == 0.5
+    for decoder in ("greedy", "beam"):  # peaky frames: both decoders read the same text
+        result = evaluate_ctc(logits, split, alphabet, decoder=decoder)
+        assert result["cer"] == pytest.approx(2 / 6)  # second utterance misses " 2"
+        assert result["wer"] == pytest.approx(1 / 4)
+        assert result["sequence_accuracy"] == 0.5
 
 
 def test_evaluate_tag_counts_valid_steps_only():

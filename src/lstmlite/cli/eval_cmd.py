@@ -25,6 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sizes", action="store_true",
                         help="also list the .lsl file `export --format lsl` would write, tensor by tensor "
                              "(stored precision and bytes; they sum to size_bytes)")
+    parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam"],
+                        help="ctc runs: greedy (best path) or beam (prefix beam search, width 8) decoding")
     parser.add_argument("--stream", action="store_true",
                         help="ctc runs: decode the split frame by frame in the native runtime (state carried) "
                              "and report CER/WER, agreement with PyTorch, latency per frame and real-time factor")
@@ -38,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stream or args.lsl:
         return _stream(args)
-    metrics = evaluate_run(args.run, source=args.data, split=args.split)
+    metrics = evaluate_run(args.run, source=args.data, split=args.split, decoder=args.decoder)
     sizes = _sizes(args.run) if args.sizes else None
     if args.json:
         print(json.dumps(metrics if sizes is None else {**metrics, "tensors": sizes}, indent=2))

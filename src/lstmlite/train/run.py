@@ -258,13 +258,28 @@ def _realign_labels(data: Any, run_classes: list[str]) -> None:
     data.class_names, data.n_classes = list(run_classes), len(run_classes)
 
 
-def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test") -> dict[str, Any]:
-    """Re-evaluate a run dir on its data (or on ``source``); returns metrics.json-style keys."""
+def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test",
+                 decoder: str = "greedy") -> dict[str, Any]:
+    """Re-evaluate a run dir on its data (or on ``source``); returns metrics.json-style keys.
+
+    ``decoder``: ctc runs only, ``greedy`` (as training reports) or ``beam`` (prefix
+    beam search, width 8; see :func:`lstmlite.ctc.beam_decode`).
+    """
     run = load_run(run_dir)
     data = load_run_data(run, source)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
-    results = evaluate(run.model, data, getattr(data, split), device=torch.device("cpu"))
+    if decoder != "greedy" and data.task != "ctc":
+        raise ValueError(f"decoder={decoder!r} applies to ctc runs only")
+    if decoder != "greedy":
+        from .sequence import evaluate_ctc
+        from .trainer import predict
+
+        part = getattr(data, split)
+        logits = predict(run.model, data, part, device=torch.device("cpu"))
+        results = {**evaluate_ctc(logits, part, list(data.class_names), decoder=decoder), "decoder": decoder}
+    else:
+        results = evaluate(run.model, data, getattr(data, split), device=torch.device("cpu"))
     name = primary_metric_name(data)
     return {"task": data.task, "dataset": data.name, "split": split, "metric_name": name,
             "metric": results[name], **model_metrics(run.model), split: results}
