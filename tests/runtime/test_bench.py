@@ -12,7 +12,7 @@ import torch
 from lstmlite.runtime import bench as bench_mod
 
 # Peers whose int8 error depends on their own quantizer and the CPU's kernels.
-PEER_QUANTIZERS = {"torch-dynamic-int8", "onnxruntime-int8"}
+PEER_QUANTIZERS = {"torch-dynamic-int8", "onnxruntime-int8", "litert-dynamic-int8", "litert-int8"}
 SCHEMA = {"engine", "input_size", "hidden_size", "seq_len", "batch", "mode", "median_us", "p90_us"}
 
 
@@ -22,7 +22,7 @@ def test_all_engines_agree_with_torch_in_both_modes(cell):
     result = bench_mod.bench(input_size=6, hidden_size=12, seq_len=7, batch=2, cell=cell, num_layers=2,
                              modes=["sequence", "step"], reps=2, warmup=0)
     cases = result["cases"]
-    assert {c["engine"] for c in cases} == set(bench_mod.ENGINES)
+    assert {c["engine"] for c in cases} == set(bench_mod.default_engines()[0])
     for case in cases:
         assert SCHEMA <= case.keys()
         assert case["median_us"] > 0 and case["p90_us"] >= case["median_us"] * 0.999

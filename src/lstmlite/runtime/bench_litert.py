@@ -57,7 +57,7 @@ import numpy as np
 
 # engine -> form passed to the converter
 LITERT_FORMS = {"litert-fp32": "fp32", "litert-dynamic-int8": "dynamic-int8", "litert-int8": "int8"}
-PIP_HINT = "pip install 'lstmlite[litert]' (tensorflow-cpu and ai-edge-litert)"
+PIP_HINT = "pip install 'lstmlite[litert]'"
 CALIBRATION_SAMPLES = 16
 
 
