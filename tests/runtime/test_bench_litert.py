@@ -61,16 +61,17 @@ def test_lstm_is_fused_and_gru_is_noted(result):
 def test_lstm_step_state_lives_in_variables_and_resets():
     """Step mode keeps the LSTM state in the fused op's variable tensors: two passes
     over the same steps, with a reset between, give the same outputs."""
-    module = bench_mod.make_module("lstm", 16, 32)
-    run, step, reset, note = bench_litert.runner("litert-fp32", module, "lstm", 1, 4)
-    xs = np.random.default_rng(0).standard_normal((1, 4, 16)).astype(np.float32)
-    first = np.stack([step(xs[:, t]) for t in range(4)], axis=1)
+    # the fixture's module and shapes: the conversion is cached, not redone
+    module = bench_mod.make_module("lstm", 16, 32, num_layers=2)
+    run, step, reset, note = bench_litert.runner("litert-fp32", module, "lstm", 2, 6)
+    xs = np.random.default_rng(0).standard_normal((2, 6, 16)).astype(np.float32)
+    first = np.stack([step(xs[:, t]) for t in range(6)], axis=1)
     reset()
-    second = np.stack([step(xs[:, t]) for t in range(4)], axis=1)
+    second = np.stack([step(xs[:, t]) for t in range(6)], axis=1)
     np.testing.assert_array_equal(first, second)
     np.testing.assert_allclose(first, run(xs), atol=1e-6)
     np.testing.assert_allclose(run(xs), run(xs))  # a sequence call starts from zero state
-    assert "variable tensors" in bench_litert.convert(module, "lstm", 1, 4, ["fp32"])["fp32.step"]["note"]
+    assert "variable tensors" in bench_litert.convert(module, "lstm", 2, 6, ["fp32"])["fp32.step"]["note"]
 
 
 def _absent(monkeypatch):
