@@ -235,8 +235,9 @@ def _lstm_concrete(tf, weights: dict, spec: dict, steps: int):
     fns = [_lstm_layer_fn(tf) for _ in range(layers)]
     consts = []
     for k in range(layers):
-        consts.append((tf.constant(weights[f"weight_ih_l{k}"].T.copy()), tf.constant(weights[f"weight_hh_l{k}"].T.copy()),
-                       tf.constant(weights[f"bias_ih_l{k}"] + weights[f"bias_hh_l{k}"])))
+        consts.append((tf.constant(weights[f"weight_ih_l{k}"].T.copy()),  # (I, 4H), gates i f c o
+                       tf.constant(weights[f"weight_hh_l{k}"].T.copy()),  # (H, 4H)
+                       tf.constant(weights[f"bias_ih_l{k}"] + weights[f"bias_hh_l{k}"])))  # (4H,)
 
     class Model(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec((b, steps, spec["input_size"]), tf.float32, name="x")])
