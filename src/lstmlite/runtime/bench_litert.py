@@ -45,7 +45,9 @@ API offers no switch to stop that.
 Measured on TF 2.21 / ai-edge-litert 2.3 (x86): full-integer LSTM runs TFLite's
 integer (8x8_16) LSTM kernel, far slower than the float one here; with two or more
 stacked LSTM layers the full-integer model's second layer saturated (relative error
-about 2, reported as is), while one layer stays within about 1.5 %.
+about 2, reported as is; tf_keras 2.21's own stacked ``LSTM`` layers converted the same
+way do the same, so it is the converter's, not this module's), while one layer stays
+within about 1.5 %.
 
 The conversion imports TensorFlow with ``KERAS_BACKEND=tensorflow``, which the importer
 side of lstmlite (``KERAS_BACKEND=torch``) cannot share a process with, so it runs as a
@@ -342,6 +344,9 @@ def _child(workdir: str) -> None:
                 text = "no fused GRU op in TFLite: Keras GRU(unroll=True), one op group per step"
                 text += "; explicit state inputs/outputs" if mode == "step" else ""
             text += f" [{form}; ops: {', '.join(ops)}]" + (f"; {note}" if note else "")
+            if spec["cell"] == "lstm" and form == "int8" and spec["num_layers"] > 1:
+                text += ("; stacked full-integer LSTM layers after the first saturated with TF 2.21's converter "
+                         "(tf_keras' LSTM too): error reported as is")
             name = f"{form}.{mode}"
             (work / f"{name}.tflite").write_bytes(model)
             result[name] = {"ops": ops, "note": text, "fused": "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops}
