@@ -47,8 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--storage", default=None, help="database URL shared by workers (default: OUT/study.db)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
-    parser.add_argument("--sampler", choices=["nsga2", "tpe", "random"], default="nsga2",
-                        help="how points are proposed: NSGA-II (default), TPE, or random (a baseline)")
+    parser.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default="tpe",
+                        help="how points are proposed: multivariate TPE (default), NSGA-II, or random "
+                             "(the baseline; see BENCHMARKS.md for how they compare)")
     parser.add_argument("--resume", action="store_true", help="continue the study already in the storage")
     parser.add_argument("--out", required=True, help="output folder")
     parser.set_defaults(func=run)
