@@ -46,7 +46,7 @@ def compression_table(result: dict[str, Any]) -> str:
     """The per-method table of bench_compression_{jv,trec}.py (means over seeds; file bytes
     are the largest over the seeds)."""
     lines = ["| method | accuracy (mean ± std, seeds) | Δ vs fp32 (pt) | file bytes | × smaller | "
-             "runtime agreement (lowest seed) |", "|---|---|---|---|---|---|"]
+             "runtime agreement (lowest seed) | target |", "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         acc = r["metric_name"] == "accuracy"
         scale, unit = (100, " %") if acc else (1, "")
@@ -59,7 +59,8 @@ def compression_table(result: dict[str, Any]) -> str:
             if not r.get("size_bytes_equals_file_bytes", True):
                 size += f" (metrics.json says {r['size_bytes']:,})"
         agree = _pct(r["runtime_agreement"]) if r.get("runtime_agreement") is not None else "—"
-        lines.append(f"| {r['method']} | {value} | {delta} | {size} | {ratio} | {agree} |")
+        target = f"{r['target']}: {'met' if r.get('meets_target') else '**no**'}" if r.get("target") else ""
+        lines.append(f"| {r['method']} | {value} | {delta} | {size} | {ratio} | {agree} | {target} |")
     return "\n".join(lines)
 
 
@@ -120,21 +121,103 @@ def search_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-#: results-file name (or ``name:part``) -> renderer.
+def runtime_tables(result: dict[str, Any]) -> str:
+    """bench_runtime.py's own tables (cases, then targets): the same function as
+    ``bench_runtime.py --tables``."""
+    from bench_runtime import markdown_tables
+
+    return markdown_tables(result)
+
+
+def runtime_cases(result: dict[str, Any]) -> str:
+    """Only the per-case table of :func:`runtime_tables` (no targets)."""
+    return runtime_tables(result).split("\n\n")[0]
+
+
+#: issue 11's per-kernel-table ratios: (column title, case, our engine(s), versus)
+_ISA_RATIOS = [
+    ("int8-dyn / ORT int8, I40 H128", "seq-40x128", "lstmlite-int8-dyn", "onnxruntime-int8"),
+    ("int8-dyn / our fp32", "seq-40x128", "lstmlite-int8-dyn", "lstmlite-fp32"),
+    ("step int8-dyn / our fp32 step", "step-40x128", "lstmlite-int8-dyn", "lstmlite-fp32"),
+    ("I128 H256 / ORT int8", "seq-128x256", "lstmlite-int8-dyn", "onnxruntime-int8"),
+    ("B=32 / ORT int8", "batch32", "lstmlite-int8-dyn", "onnxruntime-int8"),
+]
+_ISA_ORDER = ["portable", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "neon", "neon-dotprod"]
+
+
+def isa_summary(cpu: str, label: str, threads: bool) -> str:
+    """One row per kernel table measured on ``cpu`` (results/runtime-CPU-TABLE.json):
+    issue 11's ratios of interleaved medians, all from the same run per table."""
+    from bench_runtime import _median
+
+    files = {p.stem[len(f"runtime-{cpu}-"):]: p for p in RESULTS.glob(f"runtime-{cpu}-*.json")}
+    if not files:
+        raise KeyError(f"no results/runtime-{cpu}-*.json")
+    tables = sorted(files, key=lambda t: _ISA_ORDER.index(t) if t in _ISA_ORDER else len(_ISA_ORDER))
+    head = [title for title, *_ in _ISA_RATIOS]
+    if threads:
+        head.append("2 threads / 1, B=32 (fp32, int8, dyn)")
+    head.append("80 % sparse-dyn / dense-dyn")
+    if threads:
+        head.append("rel. err (dyn)")
+    lines = [f"| kernel table ({label}) | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for table in tables:
+        rows = json.loads(files[table].read_text())["rows"]
+
+        def ratio(case: str, ours: str, versus: str) -> str:
+            a, b = _median(rows, case, ours), _median(rows, case, versus)
+            return f"{a / b:.2f}" if a and b else "–"
+
+        cells = [ratio(case, ours, versus) for _, case, ours, versus in _ISA_RATIOS]
+        if threads:
+            cells.append(", ".join(_thread_ratio(rows, e) for e in ("lstmlite-fp32", "lstmlite-int8",
+                                                                    "lstmlite-int8-dyn")))
+        cells.append(ratio("sparse80-40x128", "lstmlite-int8-sparse-dyn", "lstmlite-int8-dyn"))
+        if threads:
+            err = next((r["max_rel_err"] for r in rows
+                        if r["case"] == "seq-40x128" and r["engine"] == "lstmlite-int8-dyn"), None)
+            cells.append("–" if err is None else f"{err:.1e}")
+        lines.append(f"| `{table}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _thread_ratio(rows: list[dict[str, Any]], engine: str) -> str:
+    from bench_runtime import _median
+
+    a, b = _median(rows, "batch32-2t", engine), _median(rows, "batch32", engine)
+    return f"{a / b:.2f}" if a and b else "–"
+
+
+#: block name -> renderer of its results file (``name`` or ``name:part``).
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "compression-jv": compression_table,
     "compression-jv:targets": compression_targets,
     "compression-trec": compression_table,
     "search-jv": search_table,
+    "runtime": runtime_tables,
+}
+#: blocks that read several files: name -> renderer of no argument.
+MULTI_FILE: dict[str, Callable[[], str]] = {
+    "isa-summary:xeon": lambda: isa_summary("xeon", "Xeon", threads=True),
+    "isa-summary:zen4": lambda: isa_summary("zen4", "Zen 4", threads=False),
 }
 
 
 def render_block(name: str) -> str:
-    """The markdown of block ``name`` from its results file."""
-    if name not in RENDERERS:
+    """The markdown of block ``name`` from its results file(s).
+
+    ``runtime-CPU-TABLE:cases`` renders any per-kernel-table runtime file's case table."""
+    if name in MULTI_FILE:
+        return MULTI_FILE[name]().rstrip("\n") + "\n"
+    stem, _, part = name.partition(":")
+    if name in RENDERERS:
+        renderer = RENDERERS[name]
+    elif stem.startswith("runtime-") and part == "cases":
+        renderer = runtime_cases
+    else:
         raise KeyError(f"BENCHMARKS.md names render:{name}, which has no renderer in benchmarks/render.py")
-    result = json.loads((RESULTS / f"{name.split(':')[0]}.json").read_text())
-    return RENDERERS[name](result).rstrip("\n") + "\n"
+    result = json.loads((RESULTS / f"{stem}.json").read_text())
+    return renderer(result).rstrip("\n") + "\n"
 
 
 def render(text: str) -> tuple[str, list[str]]:
