@@ -1,5 +1,6 @@
-"""Native runtime latency against PyTorch and ONNX Runtime: the cases of the runtime
-issue, written to ``benchmarks/results/runtime.json``.
+"""Native runtime latency against PyTorch, ONNX Runtime and (when ``tensorflow-cpu`` and
+``ai-edge-litert`` are installed: ``pip install 'lstmlite[litert]'``) LiteRT: the cases
+of the runtime issue, written to ``benchmarks/results/runtime.json``.
 
 Cases (LSTM, 1 layer, 1 thread for every engine unless said, medians of ``--reps`` >= 30):
   seq-40x128        I=40,  H=128, T=100, B=1,  whole sequence
@@ -34,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, machine  # noqa: E402
 
-from lstmlite.runtime.bench import ENGINES, bar_chart, bench, format_table, machine_info  # noqa: E402
+from lstmlite.runtime.bench import bar_chart, bench, default_engines, format_table, machine_info  # noqa: E402
 
 CASES = {
     "seq-40x128": dict(input_size=40, hidden_size=128, seq_len=100, batch=1, modes=["sequence"]),
@@ -50,7 +51,9 @@ CASES = {
                              sparsity=0.8),
     "rank32-40x128": dict(input_size=40, hidden_size=128, seq_len=100, batch=1, modes=["sequence"], rank=32),
 }
-DENSE_ENGINES = [e for e in ENGINES if "sparse" not in e]
+# every installed engine; the LiteRT peers (litert-*) when tensorflow-cpu and ai-edge-litert are
+INSTALLED, SKIPPED = default_engines()
+DENSE_ENGINES = [e for e in INSTALLED if "sparse" not in e]
 SPARSE_ENGINES = ["lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn",
                   "torch-fp32", "onnxruntime-int8"]
 
@@ -121,7 +124,7 @@ def evaluate_isa_targets(rows: list[dict]) -> list[dict]:
 
 ENGINE_COLUMNS = ["lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int8-sparse",
                   "lstmlite-int8-sparse-dyn", "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32",
-                  "onnxruntime-int8"]
+                  "onnxruntime-int8", "litert-fp32", "litert-dynamic-int8", "litert-int8"]
 CASE_TITLES = {
     "seq-40x128": "I=40, H=128, B=1, sequence (µs)",
     "seq-128x256": "I=128, H=256, B=1, sequence (µs)",
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     runtime.set_isa(args.isa)  # an unknown or unsupported name is an error naming the CPU's
     if args.isa != "auto" and args.out == parser.get_default("out"):
         args.out = str(RESULTS / f"runtime-{args.isa}.json")
+    for line in SKIPPED:
+        print(line)
     rows = []
     for name, case in CASES.items():
         engines = SPARSE_ENGINES if "sparsity" in case else DENSE_ENGINES

@@ -1,7 +1,11 @@
-"""The compact table (.lsl version 4): variable-length records with the scales, masks
-and block indices inside their matrix's record. Round trips against the fixed-record
-version 3, corrupt records refused by both readers (naming what is wrong in Python),
-and older versions still read."""
+"""The compact table (.lsl versions 4 and 5): variable-length records with the scales,
+masks and block indices inside their matrix's record; version 5 adds a CRC-32 of the
+file. Round trips against the fixed-record version 3, any flipped bit or cut refused by
+the checksum, corrupt records (re-sealed with a valid checksum, so the parser itself
+is exercised) refused by both readers naming what is wrong, and older versions read."""
+
+import zlib
+
 
 import numpy as np
 import pytest
@@ -11,7 +15,7 @@ from lstmlite import runtime as rt
 from lstmlite.compress import LowRankConfig, MagnitudePruneConfig, WeightQuantConfig, compress_
 from lstmlite.nn import SequenceClassifier
 from lstmlite.runtime.bench import prune_blocks
-from lstmlite.runtime.lsl import COMPACT_VERSION, LslFormatError, describe_lsl, read_lsl
+from lstmlite.runtime.lsl import FILE_VERSION, LslFormatError, describe_lsl, read_lsl
 from lstmlite.export.lsl import spec_from_module, write_lsl
 
 
@@ -57,7 +61,7 @@ def files(request):
 
 def test_compact_file_reads_back_as_the_fixed_one_and_runs_the_same(files):
     new, old = files
-    assert int.from_bytes(new[8:12], "little") == COMPACT_VERSION and len(new) < len(old)
+    assert int.from_bytes(new[8:12], "little") == FILE_VERSION and len(new) < len(old)
     a, b = read_lsl(new), read_lsl(old)
     assert repr(a.layers) == repr(b.layers) and repr(a.head_weight) == repr(b.head_weight)
     x = np.random.default_rng(0).standard_normal((2, 5, a.layers[0].input_size)).astype(np.float32)
@@ -75,19 +79,47 @@ def _refused(blob: bytes, match: str) -> None:
         read_lsl(blob)
 
 
+def _sealed(body: bytes) -> bytes:
+    """A version-5 file from its body: the body and its CRC-32 (an independent zlib call)."""
+    return body + zlib.crc32(body).to_bytes(4, "little")
+
+
+def test_any_flipped_bit_or_cut_is_refused_by_the_checksum(files):
+    blob, _ = files
+    assert int.from_bytes(blob[-4:], "little") == zlib.crc32(blob[:-4])  # the trailer is zlib's CRC-32
+    rng = np.random.default_rng(11)
+    for pos in sorted(set(rng.integers(12, len(blob), 60).tolist())):  # past magic + version
+        bad = bytearray(blob)
+        bad[pos] ^= 1 << int(rng.integers(0, 8))
+        with pytest.raises(rt.RuntimeError_, match="checksum"):
+            rt.Engine(bytes(bad))
+        with pytest.raises(LslFormatError, match="checksum mismatch"):
+            read_lsl(bytes(bad))
+    for cut in (16, len(blob) // 2, len(blob) - 1):
+        with pytest.raises(rt.RuntimeError_, match="checksum"):
+            rt.Engine(blob[:cut])
+    _refused(blob[:15], "truncated")
+    # version 4 (no checksum) is still read: the same model, four bytes fewer
+    old = blob[:8] + (4).to_bytes(4, "little") + blob[12:-4]
+    x = np.random.default_rng(0).standard_normal((1, 3, read_lsl(blob).layers[0].input_size)).astype(np.float32)
+    np.testing.assert_array_equal(rt.Engine(old).run(x), rt.Engine(blob).run(x))
+
+
 def test_corrupt_compact_records_are_refused_naming_what_is_wrong():
     blob = write_lsl(spec_from_module(_fastgrnn(True)), weights="auto")
     rt.Engine(blob)
-    rec = blob.index(b"\x0bl0.0.w_ih.u")  # the record: name length, name, dtype, flags, ...
+    body = blob[:-4]
+    rec = body.index(b"\x0bl0.0.w_ih.u")  # the record: name length, name, dtype, flags, ...
     flags = rec + 1 + 11 + 1
 
     def patched(pos: int, value: int) -> bytes:
-        bad = bytearray(blob)
+        bad = bytearray(body)
         bad[pos] = value
-        return bytes(bad)
+        return _sealed(bytes(bad))
 
-    _refused(blob[:-1], "runs past the end")
-    _refused(blob + b"\0", "follow the last tensor record")
+    assert _sealed(body) == blob
+    _refused(_sealed(body[:-1]), "runs past the end")
+    _refused(_sealed(body + b"\0"), "follow the last tensor record")
     _refused(patched(flags, blob[flags] | 0x40), "unknown flag bits")
     _refused(patched(flags, blob[flags] & ~0x02), "scale flags")  # codes without their scales
     _refused(patched(flags - 1, 8), "only a companion")  # a mask dtype as a record of its own
@@ -99,20 +131,22 @@ def test_corrupt_compact_records_are_refused_naming_what_is_wrong():
 
 def test_corrupt_compact_files_never_crash_the_loader():
     blob = write_lsl(spec_from_module(_fastgrnn(True)), weights="auto")
-    for cut in range(len(blob)):
+    body = blob[:-4]
+    for cut in range(len(body)):  # re-sealed cuts: the parser, not the checksum, refuses them
         with pytest.raises(rt.RuntimeError_):
-            rt.Engine(blob[:cut])
+            rt.Engine(_sealed(body[:cut]))
     rng = np.random.default_rng(7)
     for _ in range(300):
-        bad = bytearray(blob)
+        bad = bytearray(body)
         for pos in rng.integers(0, len(bad), size=rng.integers(1, 4)):
             bad[pos] ^= 1 << int(rng.integers(0, 8))
+        sealed = _sealed(bytes(bad))
         try:
-            rt.Engine(bytes(bad)).run(np.zeros((1, 3, 12), np.float32))
+            rt.Engine(sealed).run(np.zeros((1, 3, 12), np.float32))
         except (rt.RuntimeError_, ValueError):
             pass
         try:
-            read_lsl(bytes(bad))
+            read_lsl(sealed)
         except LslFormatError:
             pass
 
@@ -125,5 +159,7 @@ def test_older_versions_are_written_on_request_and_read():
     assert int.from_bytes(old[8:12], "little") == 3
     assert repr(read_lsl(old).layers) == repr(read_lsl(write_lsl(spec, weights="auto")).layers)
     future = bytearray(write_lsl(spec, weights="auto"))
-    future[8] = 5
-    _refused(bytes(future), "version 5 is not supported")
+    future[8] = FILE_VERSION + 1
+    _refused(bytes(future), f"version {FILE_VERSION + 1} is not supported")
+    v4 = write_lsl(spec, weights="auto", version=4)
+    assert int.from_bytes(v4[8:12], "little") == 4 and len(v4) == len(write_lsl(spec, weights="auto")) - 4

@@ -5,6 +5,8 @@ dequantized PyTorch model."""
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -268,6 +270,7 @@ def test_a_row_with_repeated_block_columns_is_refused_by_both_readers(pruned_lst
     at = bytes(data).find(needle)
     assert at > 0
     data[at + 2 * (b + 1):at + 2 * (b + 2)] = data[at + 2 * b:at + 2 * (b + 1)]  # column b+1 := column b
+    data[-4:] = zlib.crc32(bytes(data[:-4])).to_bytes(4, "little")  # re-sealed: the parser must catch it
     with pytest.raises(LslFormatError, match="increase"):
         read_lsl(bytes(data))
     with pytest.raises(rt.RuntimeError_):

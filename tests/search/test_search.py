@@ -70,13 +70,46 @@ def test_cli_bad_space_is_one_line(tmp_path, capsys):
     assert code != 0 and "unknown parameter 'colour'" in err and "Traceback" not in err
 
 
-def test_unexportable_model_is_marked_estimated_not_mixed(tiny_data, tmp_path):
+def test_fastgrnn_trial_size_is_the_exported_files_bytes(tiny_data, tmp_path):
+    from lstmlite.export.size import lsl_image
     from lstmlite.search.trial import run_trial
 
-    # FastGRNN has no .lsl form on today's main: its size and latency are marked as estimates.
-    record = run_trial({"cell": "fastgrnn", "hidden_size": 8, "epochs": 1, "lr": 0.02},
+    record = run_trial({"cell": "fastgrnn", "hidden_size": 8, "epochs": 1, "lr": 0.02, "weight_bits": 4},
                        {"source": tiny_data, "task": "classify"}, tmp_path / "t")
-    if record["size_kind"] == "estimated":
-        assert record["latency_kind"] == "mac-model" and not (tmp_path / "t" / "model.lsl").exists()
-    else:
-        assert (tmp_path / "t" / "model.lsl").stat().st_size == record["size_bytes"]
+    assert record["size_kind"] == "lsl" and record["latency_kind"] == "measured"
+    lsl = tmp_path / "t" / "model.lsl"
+    assert lsl.stat().st_size == record["size_bytes"]
+    # the same bytes `lstmlite export` writes for the trial's run dir (int4 kept, not widened)
+    run = load_run(tmp_path / "t")
+    assert lsl_image(run.model) == lsl.read_bytes()
+
+
+def test_unexportable_model_is_marked_estimated_not_mixed(tmp_path):
+    from lstmlite.search.trial import run_trial
+
+    from .conftest import make_tiny_npz
+
+    # A grouped LSTM has no .lsl form: its size and latency are marked as estimates.
+    data = str(make_tiny_npz(tmp_path / "even.npz", f=4))  # two groups need an even input width
+    record = run_trial({"cell": "grouped_lstm", "hidden_size": 8, "epochs": 1, "lr": 0.02},
+                       {"source": data, "task": "classify"}, tmp_path / "t")
+    assert record["size_kind"] == "estimated" and record["latency_kind"] == "mac-model"
+    assert not (tmp_path / "t" / "model.lsl").exists()
+
+
+def test_sampler_is_chosen_by_name_and_unknown_names_fail_before_any_trial(tiny_data, tmp_path):
+    from lstmlite.search import make_sampler
+
+    assert type(make_sampler("random", 0)).__name__ == "RandomSampler"
+    assert type(make_sampler("tpe", 0)).__name__ == "TPESampler"
+    assert type(make_sampler("nsga2", 0)).__name__ == "NSGAIISampler"
+    with pytest.raises(ValueError, match="unknown sampler 'grid'"):
+        search(tiny_data, "classify", trials=1, out=tmp_path / "bad", space=TINY_SPACE, sampler="grid")
+    assert not (tmp_path / "bad" / "trials").exists()
+    # random search: same seed, same points (the baseline bench_search.py compares against)
+    points = []
+    for run in ("a", "b"):
+        search(tiny_data, "classify", trials=2, out=tmp_path / run, space=TINY_SPACE, seed=5, sampler="random")
+        trials = json.loads((tmp_path / run / "trials.json").read_text())
+        points.append([t["params"] for t in trials])
+    assert points[0] == points[1] and len(points[0]) == 2

@@ -1,4 +1,4 @@
-"""``lstmlite bench``: latency of lstmlite's runtime against PyTorch and ONNX Runtime."""
+"""``lstmlite bench``: latency of lstmlite's runtime against PyTorch, ONNX Runtime and LiteRT."""
 
 from __future__ import annotations
 
@@ -32,8 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layers", type=int, default=1, help="stacked layers")
     parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
     parser.add_argument("--engines", default=None,
-                        help=f"comma-separated engines out of {', '.join(ENGINES)} (default: all; the "
-                             "*-sparse ones only with --sparsity)")
+                        help=f"comma-separated engines out of {', '.join(ENGINES)} (default: all that are "
+                             "installed, the others named in a line; the *-sparse ones only with --sparsity; "
+                             "litert-* need pip install 'lstmlite[litert]')")
     parser.add_argument("--mode", choices=["sequence", "step", "both"], default="sequence")
     parser.add_argument("--sparsity", type=float, default=0.0,
                         help="zero this fraction of (1, 4) weight blocks first (all engines run the pruned "
@@ -52,17 +53,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runtime.bench import (ENGINES, available_memory_bytes, bar_chart, bench, estimate_memory_bytes,
-                                 format_table, module_from_run)
+    from ..runtime.bench import (ENGINES, available_memory_bytes, bar_chart, bench, default_engines,
+                                 engine_missing, estimate_memory_bytes, format_table, module_from_run)
     from ..runtime.engine import MAX_THREADS
 
     if args.engines is None:
-        engines = [e for e in ENGINES if args.sparsity > 0 or "sparse" not in e]
+        engines, skipped = default_engines([e for e in ENGINES if args.sparsity > 0 or "sparse" not in e])
+        for line in skipped:
+            print(line)
     else:
         engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise CliError(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
+    for engine in engines:
+        if engine_missing(engine):
+            raise CliError(engine_missing(engine))
     for name in ("input_size", "hidden_size", "seq_len", "batch", "layers", "threads", "reps"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
@@ -91,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
                    warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module,
                    sparsity=args.sparsity, rank=args.rank)
     print(format_table(result["cases"]))
+    for case in result["cases"]:
+        if case.get("note"):
+            print(f"{case['engine']} ({case['mode']}): {case['note']}")
     machine = result["machine"]
     print(f"lstmlite kernels: {machine['lstmlite_isa']} (best on this CPU: {machine['lstmlite_best_isa']};"
           " LSTMLITE_ISA forces one)")

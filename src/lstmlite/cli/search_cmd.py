@@ -47,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--storage", default=None, help="database URL shared by workers (default: OUT/study.db)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")
+    parser.add_argument("--sampler", choices=["tpe", "nsga2", "random"], default="tpe",
+                        help="how points are proposed: multivariate TPE (default), NSGA-II, or random "
+                             "(the baseline; see BENCHMARKS.md for how they compare)")
     parser.add_argument("--resume", action="store_true", help="continue the study already in the storage")
     parser.add_argument("--out", required=True, help="output folder")
     parser.set_defaults(func=run)
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = search(args.data, args.task, budget=args.budget, trials=args.trials, out=args.out,
                     storage=args.storage, workers=args.workers, timeout=_duration(args.timeout),
-                    space=args.space, seed=args.seed, resume=args.resume, on_trial=progress)
+                    space=args.space, seed=args.seed, resume=args.resume, sampler=args.sampler,
+                    on_trial=progress)
     print(f"{result['trials']} trials complete; {len(result['pareto'])} on the Pareto front within budget "
           f"({args.out}/pareto.json, pareto.png)")
     best = result["best"]

@@ -28,11 +28,12 @@ from typing import Any, Callable, Mapping, NamedTuple
 import numpy as np
 
 from ..runtime.lsl import (  # the format, shared with the reader
-    CODE_DTYPES, COMPACT_VERSION, FILE_VERSION, FLAG_2D, FLAG_SCALE, FLAG_SCALE_F16, FLAG_SCALE_ONE, _MASKED_CODES,
+    CHECKSUM_BYTES, CHECKSUM_VERSION, CODE_DTYPES, COMPACT_VERSION, FILE_VERSION, FLAG_2D, FLAG_SCALE, FLAG_SCALE_F16, FLAG_SCALE_ONE, _MASKED_CODES,
     _DTYPE_VERSION, _FILE_DTYPES, _HEADER, _LAYER, _TENSOR, ALIGN, CELL_CODES, DTYPE_F16, DTYPE_F32,
     DTYPE_F32_MASKED, DTYPE_I4, DTYPE_I4_MASKED, DTYPE_I8, DTYPE_I8_MASKED, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U8,
     DTYPE_U16, GATES, HEAD_CODES, HEADER_BYTES, LAYER_RECORD, MAGIC, NAME_BYTES, NONLINEARITY_CODES, POOL_CODES,
     SPARSE_BLOCK, TENSOR_RECORD, WEIGHT_FORMS, LayerSpec, LowRankTensor, ModelSpec, QTensor, Tensor, _align,
+    file_checksum,
 )
 
 __all__ = [
@@ -607,8 +608,9 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             (1, 4)-block form, kept where smallest (a block-pruned model), which the
             runtime's sparse kernels run. Matrices already given as :class:`QTensor`
             keep their codes whatever ``weights`` says; biases are always float32.
-        version: None (the newest, the compact table) or an older file version for
-            older readers: 1 to 3 write the fixed 64-byte records (refused when the
+        version: None (the newest, 5: the compact table and a CRC-32 of the file) or
+            an older file version for older readers: 4 is the compact table without
+            the checksum; 1 to 3 write the fixed 64-byte records (refused when the
             model needs something that version lacks).
     """
     if weights not in WEIGHT_FORMS:
@@ -649,8 +651,8 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             raise ValueError(f"tensor name must be 1 to {NAME_BYTES - 1} ASCII characters: {name}")
     # nothing for a model without metadata: every byte counts in a tiny model
     meta = json.dumps(spec.meta, sort_keys=True, separators=(",", ":")).encode("utf-8") if spec.meta else b""
-    if version is None or version == FILE_VERSION:
-        data = _compact_file(spec, flat, meta)
+    if version is None or version >= COMPACT_VERSION:
+        data = _compact_file(spec, flat, meta, FILE_VERSION if version is None else version)
     else:
         data = _fixed_file(spec, flat, meta, version)
     if path is not None:
@@ -700,17 +702,24 @@ def _compact_record(entry: Entry, stored: dict[str, Entry]) -> bytes:
     return head + values + tail
 
 
-def _compact_file(spec: ModelSpec, flat: list[Entry], meta: bytes) -> bytes:
-    """Version 4: the compact table (lsl.h). Companions -- scales, masks, block
+def _compact_file(spec: ModelSpec, flat: list[Entry], meta: bytes, version: int = FILE_VERSION) -> bytes:
+    """Versions 4 and 5: the compact table (lsl.h). Companions -- scales, masks, block
     indices -- travel inside their matrix's record, so only matrices and vectors have
-    records; no offsets (each record is followed by its data) and no padding."""
+    records; no offsets (each record is followed by its data) and no padding. Version
+    5 appends the CRC-32 of every byte before it (readers refuse a corrupt file)."""
+    if not COMPACT_VERSION <= version <= FILE_VERSION:
+        raise ValueError(f".lsl version {version} cannot be written (compact versions: "
+                         f"{COMPACT_VERSION} to {FILE_VERSION})")
     stored = {e[0]: e for e in flat}
     mains = [e for e in flat if not (e[0].endswith(_COMPANIONS) and e[0].rsplit(".", 1)[0] in stored)]
     records = b"".join(_compact_record(e, stored) for e in mains)
-    header = MAGIC + COMPACT_VERSION.to_bytes(4, "little")
+    header = MAGIC + version.to_bytes(4, "little")
     header += bytes([HEAD_CODES[spec.head_mode], POOL_CODES[spec.pooling], len(spec.layers)])
     header += _varint(len(mains)) + _varint(len(meta))
-    return header + b"".join(_compact_layer(l) for l in spec.layers) + meta + records
+    body = header + b"".join(_compact_layer(l) for l in spec.layers) + meta + records
+    if version < CHECKSUM_VERSION:
+        return body
+    return body + file_checksum(body).to_bytes(CHECKSUM_BYTES, "little")
 
 
 def _fixed_file(spec: ModelSpec, flat: list[Entry], meta: bytes, version: int) -> bytes:

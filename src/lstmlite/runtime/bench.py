@@ -1,4 +1,4 @@
-"""Latency of LSTM / GRU inference: lstmlite's runtime against PyTorch and ONNX Runtime.
+"""Latency of LSTM / GRU inference: lstmlite's runtime against PyTorch, ONNX Runtime and LiteRT.
 
 Every engine runs the same weights (a torch ``nn.LSTM``/``nn.GRU``, random or taken
 from a run dir) on the same input, single-threaded unless asked, and reports the
@@ -22,8 +22,14 @@ Engines: ``lstmlite-fp32``, ``lstmlite-int8`` (int8 weights, float activations),
 ``lstmlite-int8-sparse`` / ``lstmlite-int8-sparse-dyn`` (the same with the weight
 matrices in the (1, 4)-block sparse form, which pays off once ``sparsity`` zeroes
 most blocks; a matrix too dense to gain stays dense int8), ``torch-fp32``, ``torch-dynamic-int8`` (``torch.ao.quantization.quantize_dynamic``),
-``onnxruntime-fp32`` (the ONNX LSTM/GRU operator) and ``onnxruntime-int8``
-(``onnxruntime.quantization.quantize_dynamic``).
+``onnxruntime-fp32`` (the ONNX LSTM/GRU operator), ``onnxruntime-int8``
+(``onnxruntime.quantization.quantize_dynamic``), and LiteRT (the ``ai-edge-litert``
+interpreter on a model converted by TensorFlow's TFLite converter, see
+:mod:`lstmlite.runtime.bench_litert`): ``litert-fp32``, ``litert-dynamic-int8``
+(dynamic-range int8) and ``litert-int8`` (full integer, float I/O). A LiteRT case
+carries a ``note`` (fused op or not, how step mode keeps the state). Engines whose
+package is not installed are left out of the default list with a logged line, and are
+an error when asked for by name.
 
 Example:
     >>> result = bench(input_size=8, hidden_size=16, seq_len=10, engines=["lstmlite-fp32", "torch-fp32"],
@@ -35,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import importlib.util
 import logging
 import os
 import platform
@@ -45,16 +52,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["ENGINES", "MODES", "bench", "estimate_memory_bytes", "available_memory_bytes", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run"]
+__all__ = ["ENGINES", "MODES", "bench", "default_engines", "engine_missing", "estimate_memory_bytes", "available_memory_bytes", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run"]
 
 log = logging.getLogger(__name__)
 
 ENGINES = ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn",
-           "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32", "onnxruntime-int8")
+           "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32", "onnxruntime-int8",
+           "litert-fp32", "litert-dynamic-int8", "litert-int8")
 MODES = ("sequence", "step")
 # Which peak an engine's matrix products should be compared with.
 PEAK_KIND = {"lstmlite-int8-dyn": "int8", "lstmlite-int8-sparse-dyn": "int8", "torch-dynamic-int8": "int8",
-             "onnxruntime-int8": "int8"}
+             "onnxruntime-int8": "int8", "litert-dynamic-int8": "int8", "litert-int8": "int8"}
 
 _PEAKS: dict[str, float] = {}
 
@@ -89,6 +97,9 @@ def machine_info() -> dict[str, Any]:
         "peak_int8_gmacs": round(peak_macs("int8") / 1e9, 1),
         "onnxruntime_int8_reduce_range": ort_reduce_range(),
     }
+    from .bench_litert import versions as litert_versions
+
+    info.update(litert_versions())
     for name in ("torch", "onnxruntime"):
         try:
             info[name] = __import__(name).__version__
@@ -402,7 +413,33 @@ LSTMLITE_FORMS = {
 }
 
 
-def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: dict | None = None) -> Runner:
+def engine_missing(engine: str) -> str | None:
+    """None when ``engine`` can run here, else a one-line reason naming the pip package."""
+    from . import bench_litert
+
+    if engine in bench_litert.LITERT_FORMS:
+        return bench_litert.missing()
+    if engine.startswith("onnxruntime-"):
+        absent = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+        if absent:
+            return f"{engine} needs {' and '.join(absent)}: pip install 'lstmlite[onnx]'"
+    return None
+
+
+def default_engines(engines: Sequence[str] = ENGINES) -> tuple[list[str], list[str]]:
+    """The engines of ``engines`` that can run here, and one line per group left out."""
+    kept, skipped = [], {}
+    for engine in engines:
+        reason = engine_missing(engine)
+        if reason:
+            skipped.setdefault(reason, []).append(engine)
+        else:
+            kept.append(engine)
+    return kept, [f"skipping {', '.join(names)}: {reason}" for reason, names in skipped.items()]
+
+
+def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: dict | None = None,
+            seq_len: int = 1, litert_forms: Sequence[str] = (), notes: dict | None = None) -> Runner:
     if engine in LSTMLITE_FORMS:
         return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors, threads)
     if engine == "torch-fp32":
@@ -413,6 +450,13 @@ def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: d
         return _onnxruntime(module, cell, batch, False, threads)
     if engine == "onnxruntime-int8":
         return _onnxruntime(module, cell, batch, True, threads)
+    from . import bench_litert
+
+    if engine in bench_litert.LITERT_FORMS:
+        run, step, reset, note = bench_litert.runner(engine, module, cell, batch, seq_len, threads, litert_forms)
+        if notes is not None:
+            notes[engine] = note
+        return run, step, reset
     raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
 
 
@@ -443,7 +487,7 @@ def bench(
     hidden_size: int = 128,
     seq_len: int = 100,
     batch: int = 1,
-    engines: Sequence[str] = ENGINES,
+    engines: Sequence[str] | None = None,
     modes: Sequence[str] = ("sequence",),
     threads: int = 1,
     reps: int = 30,
@@ -461,7 +505,8 @@ def bench(
         input_size, hidden_size, num_layers, cell: the model (ignored when ``module``,
             a batch-first torch nn.LSTM/nn.GRU, is given).
         seq_len, batch: T and B of the input.
-        engines, modes: what to time (see the module docstring).
+        engines, modes: what to time (see the module docstring); ``engines=None``
+            means every engine whose packages are installed (the rest are logged).
         threads: intra-op threads of torch and ONNX Runtime (without spinning, so idle
             workers do not slow the engine timed next); lstmlite splits the batch over
             as many in whole-sequence runs (streaming steps use one thread each).
@@ -479,13 +524,24 @@ def bench(
         ``{"machine": {...}, "cases": [...]}``: one case per engine and mode with
         ``engine, input_size, hidden_size, seq_len, batch, mode, median_us, p90_us``
         (DESIGN.md) plus ``cell, num_layers, threads, reps, macs, gmacs_per_s,
-        peak_kind, peak_fraction, max_rel_err``. In step mode the times are per step.
+        peak_kind, peak_fraction, max_rel_err`` (and ``note`` for LiteRT cases). In
+        step mode the times are per step.
+
+    Raises:
+        RuntimeError: an engine asked for by name whose package is not installed.
     """
     import torch
 
     for mode in modes:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if engines is None:
+        engines, skipped = default_engines()
+        for line in skipped:
+            log.warning("%s", line)
+    for engine in engines:
+        if engine in ENGINES and engine_missing(engine):
+            raise RuntimeError(engine_missing(engine))
     if module is None:
         module = make_module(cell, input_size, hidden_size, num_layers, seed)
     else:
@@ -506,7 +562,12 @@ def bench(
         with torch.inference_mode():
             reference = module(torch.from_numpy(x))[0].numpy().astype(np.float64)
         macs_step = _macs_per_step(cell, input_size, hidden_size, num_layers) * batch
-        runners = {engine: _runner(engine, module, cell, batch, threads, factors) for engine in engines}
+        from .bench_litert import LITERT_FORMS
+
+        litert_forms = [LITERT_FORMS[e] for e in engines if e in LITERT_FORMS]
+        notes: dict[str, str] = {}
+        runners = {engine: _runner(engine, module, cell, batch, threads, factors, seq_len, litert_forms, notes)
+                   for engine in engines}
         steps = [np.ascontiguousarray(x[:, t]) for t in range(seq_len)]
         cases = []
         for mode in modes:
@@ -541,6 +602,8 @@ def bench(
                     "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
                     "max_rel_err": float(f"{errors[engine]:.3g}"), "sparsity": sparsity, "rank": rank,
                 })
+                if engine in notes:
+                    cases[-1]["note"] = notes[engine]
                 log.info("%s %s: median %.1f us", engine, mode, median)
     finally:
         torch.set_num_threads(old_threads)

@@ -61,6 +61,7 @@ extern "C" {
 #define LSL_ERR_ISA (-8)         /* instruction set not available on this CPU */
 #define LSL_ERR_RANGE (-9)       /* integer input outside its declared width */
 #define LSL_ERR_OVERFLOW (-10)   /* an int32 accumulator would overflow (integer-only form) */
+#define LSL_ERR_CHECKSUM (-11)   /* .lsl file whose CRC-32 does not match: corrupt or truncated */
 
 /** One line describing an error code (static storage). */
 const char *lsl_strerror(int code);
@@ -430,9 +431,13 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
  *                      dtypes (LSL_FILE_I32 / U16 / U8) are never records of their own.
  *   The file ends where the last record's data end (trailing bytes are refused).
  * Varints are unsigned LEB128, at most 9 bytes; sizes at most 2^30.
- * This reader takes versions 1 to 4.
+ * Version 5 (what lstmlite writes now) is version 4 followed by a u32 CRC-32 (IEEE
+ * 802.3: reflected polynomial 0xEDB88320, initial value and final xor 0xFFFFFFFF, as
+ * zlib's crc32) of every byte before it. The loader checks it before parsing anything
+ * else and refuses a mismatch with LSL_ERR_CHECKSUM.
+ * This reader takes versions 1 to 5.
  */
-#define LSL_FILE_VERSION 4
+#define LSL_FILE_VERSION 5
 #define LSL_FILE_I32 4
 #define LSL_FILE_U16 5
 #define LSL_FILE_I4 7

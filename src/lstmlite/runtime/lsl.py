@@ -14,7 +14,8 @@ is ``NAME.u`` and ``NAME.v``; a quantized tensor NAME stores its per-row scales 
 ``NAME.scale``. Stored forms of a matrix: fp32, int8, int4 (two codes per byte),
 each dense or bitmask-sparse (``NAME.mask``, version 3), and the (1, 4)-block
 sparse int8 form the runtime's sparse kernels run (``NAME.rowptr``, ``NAME.bcol``;
-version 2). A file takes the oldest version its contents allow.
+version 2). Version 5 files (what lstmlite writes) end with a CRC-32 of every
+byte before it, so a corrupted or truncated file is refused before it is parsed.
 
 Example:
     >>> import torch
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,11 +40,13 @@ import numpy as np
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError", "read_lsl",
     "read_meta", "WEIGHT_FORMS", "LowRankTensor", "describe_lsl", "unpack_nibbles", "DTYPE_NAMES", "head_mode_of",
-    "COMPACT_VERSION", "FIXED_VERSION",
+    "COMPACT_VERSION", "FIXED_VERSION", "CHECKSUM_VERSION", "file_checksum",
 ]
 
-FILE_VERSION = 4  # the newest this module writes and reads: the compact table
+FILE_VERSION = 5  # the newest this module writes and reads: the compact table and a checksum
 COMPACT_VERSION = 4  # variable-length records, companions inside their matrix's record, no offsets
+CHECKSUM_VERSION = 5  # the compact table followed by the CRC-32 of every byte before it
+CHECKSUM_BYTES = 4
 FIXED_VERSION = 3  # the newest fixed-record layout (64-byte records); still read, and written on request
 DENSE_FILE_VERSION = 1
 MAGIC = b"LSTMLITE"
@@ -268,7 +272,27 @@ def _parse(data: bytes) -> _Parsed:
     if not DENSE_FILE_VERSION <= version <= FILE_VERSION:
         raise LslFormatError(f".lsl version {version} is not supported (this lstmlite reads "
                              f"{DENSE_FILE_VERSION} to {FILE_VERSION})")
+    if version >= CHECKSUM_VERSION:
+        if len(data) < 12 + CHECKSUM_BYTES:
+            raise LslFormatError("the file is truncated (no room for its checksum)")
+        stored = struct.unpack_from("<I", data, len(data) - CHECKSUM_BYTES)[0]
+        computed = file_checksum(data[:-CHECKSUM_BYTES])
+        if stored != computed:
+            raise LslFormatError(f"checksum mismatch (stored {stored:#010x}, computed {computed:#010x}): "
+                                 "the file is corrupt or truncated; export it again")
+        data = data[:-CHECKSUM_BYTES]
     return _parse_compact(data, version) if version >= COMPACT_VERSION else _parse_fixed(data, version)
+
+
+def file_checksum(body: bytes) -> int:
+    """CRC-32 (IEEE 802.3, as zlib and the C loader's ``lsl_crc32``) of a file's bytes
+    before its trailing checksum.
+
+    Example:
+        >>> hex(file_checksum(b"123456789"))  # the CRC-32 check value
+        '0xcbf43926'
+    """
+    return zlib.crc32(body) & 0xFFFFFFFF
 
 
 def _parse_fixed(data: bytes, version: int) -> _Parsed:
@@ -440,7 +464,7 @@ def describe_lsl(data: bytes) -> list[dict[str, Any]]:
                      "shape": [t.d0] if t.ndim == 1 else [t.d0, t.d1], "data": len(t.raw), "record": t.record,
                      "bytes": t.record + len(t.raw)})
     rest = len(data) - sum(r["bytes"] for r in rows)
-    rows.append({"name": "(header, layers, metadata, padding)", "dtype": "-", "shape": [], "data": rest,
+    rows.append({"name": "(header, layers, metadata, checksum, padding)", "dtype": "-", "shape": [], "data": rest,
                  "record": 0, "bytes": rest})
     return rows
 

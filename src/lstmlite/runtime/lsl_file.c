@@ -16,6 +16,7 @@
 #define LAYER_RECORD 32
 #define TENSOR_RECORD 64
 #define COMPACT_VERSION 4 /* the compact table (see lsl.h); 1 to 3 are the fixed-record layout */
+#define CHECKSUM_VERSION 5 /* the compact table followed by a CRC-32 of the file */
 #define MAX_VIEWS 5       /* a compact record: the values and up to 4 companions (scale, mask, rowptr, bcol) */
 
 typedef struct tensor_view {
@@ -54,6 +55,22 @@ static int in_bounds(uint64_t off, uint64_t len, uint64_t size) { return off <= 
 
 static int parse_compact(const unsigned char *p, size_t bytes, file_view *v);
 
+/* CRC-32 (IEEE 802.3, reflected 0xEDB88320, as zlib's crc32) of n bytes, a nibble at a
+ * time: a 16-entry table, so no initialisation and no 1 KB table in a small image. */
+static uint32_t lsl_crc32(const unsigned char *p, size_t n) {
+    static const uint32_t nibble[16] = {
+        0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
+        0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+    uint32_t crc = 0xFFFFFFFFu;
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        crc ^= p[i];
+        crc = (crc >> 4) ^ nibble[crc & 15u];
+        crc = (crc >> 4) ^ nibble[crc & 15u];
+    }
+    return crc ^ 0xFFFFFFFFu;
+}
+
 static int parse_header(const void *file, size_t bytes, file_view *v) {
     const unsigned char *p = (const unsigned char *)file;
     uint32_t version, i;
@@ -63,6 +80,12 @@ static int parse_header(const void *file, size_t bytes, file_view *v) {
     version = rd_u32(p + 8);
     if (version < 1 || version > LSL_FILE_VERSION) return LSL_ERR_VERSION;
     v->version = version;
+    if (version >= CHECKSUM_VERSION) {
+        /* checked before anything else is read: a flipped bit anywhere is refused here */
+        if (bytes < 16) return LSL_ERR_FORMAT;
+        if (lsl_crc32(p, bytes - 4) != rd_u32(p + bytes - 4)) return LSL_ERR_CHECKSUM;
+        bytes -= 4;
+    }
     if (version >= COMPACT_VERSION) return parse_compact(p, bytes, v);
     if (bytes < LSL_FILE_HEADER_BYTES) return LSL_ERR_FORMAT;
     if (rd_u32(p + 12) != LSL_FILE_HEADER_BYTES) return LSL_ERR_FORMAT;

@@ -213,6 +213,7 @@ const char *lsl_strerror(int code) {
     case LSL_ERR_ISA: return "instruction set not available on this CPU or build";
     case LSL_ERR_RANGE: return "integer input outside its declared width";
     case LSL_ERR_OVERFLOW: return "int32 accumulator overflow (parameters break the no-overflow bound)";
+    case LSL_ERR_CHECKSUM: return ".lsl file checksum mismatch: the file is corrupt or truncated";
     default: return "unknown error";
     }
 }

@@ -8,10 +8,10 @@ Example:
 
 from .objectives import deployable_bytes, latency_us, parse_budget, ram_bytes
 from .space import SearchSpace, SpaceError, load_space, parse_space
-from .study import search
+from .study import SAMPLERS, make_sampler, search
 
 __all__ = ["search", "SearchSpace", "SpaceError", "load_space", "parse_space", "parse_budget",
-           "deployable_bytes", "latency_us", "ram_bytes"]
+           "deployable_bytes", "latency_us", "ram_bytes", "make_sampler", "SAMPLERS"]
 
 
 import sys as _sys

@@ -66,28 +66,23 @@ def parse_budget(text: str | dict[str, Any] | None) -> dict[str, float]:
 def deployable_bytes(model: Any, lsl_path: str | Path) -> tuple[int, str]:
     """Write ``model`` as a .lsl file at ``lsl_path`` and return (file bytes, "lsl").
 
-    When the model cannot be exported yet (a cell or bit width the .lsl writer does
-    not take), returns (``size_bytes(model)``, "estimated") and writes nothing.
+    The bytes are those ``lstmlite export --format lsl`` writes (the one size
+    accountant, :func:`lstmlite.export.size.lsl_image`: same writer, same default
+    weight form). When the model cannot be exported (a grouped LSTM today), returns
+    (``size_bytes(model)``, "estimated") and writes nothing.
     """
     from ..compress import size_bytes
-    from ..runtime import Engine, spec_from_module, write_lsl
+    from ..export.size import lsl_image
+    from ..runtime import Engine
 
     try:
-        spec = spec_from_module(model)
-        weights = "int8" if _is_quantized(model) else "fp32"
-        data = write_lsl(spec, weights=weights)
+        data = lsl_image(model)
         Engine(data)  # a file the runtime refuses is not deployable
-    except Exception as err:  # noqa: BLE001 - any unsupported form falls back, logged
-        log.info("cannot export to .lsl (%s); using the size estimate", err)
+    except ValueError as err:  # the writer's and loader's one-line "cannot export" errors
+        log.info("cannot export to .lsl (%s); using the size estimate", str(err).splitlines()[0])
         return int(size_bytes(model)), "estimated"
     Path(lsl_path).write_bytes(data)
     return len(data), "lsl"
-
-
-def _is_quantized(model: Any) -> bool:
-    from ..compress import summary
-
-    return any((row.get("bits") or 32) <= 8 for row in summary(model))
 
 
 def latency_us(lsl_path: str | Path | None, model: Any, steps: int = 300) -> tuple[float, str]:

@@ -1,0 +1,152 @@
+"""Search benchmark of issue 13 on JapaneseVowels: the study's samplers against random
+search, at the same trial budget and seeds, under a 2 KB file budget.
+
+For every sampler (``tpe``, the default, ``nsga2`` and ``random``) and seed, one study
+of ``--trials`` trials runs on the shipped ``tiny`` space (FastGRNN / GRU / LSTM, 4- or
+8-bit weights, QAT, sparsity; see src/lstmlite/search/spaces/tiny.yaml) with
+``budget=size=2KB``. Each trial's size is its exported ``.lsl`` file's bytes.
+
+Reported per study:
+* ``hypervolume``: the area that the feasible trials dominate in the plane
+  (validation error, size / budget), both in [0, 1], against the reference point
+  (1, 1) -- the usual 2-D hypervolume indicator of a front; higher is better. Latency and
+  RAM are objectives of the study too but left out here: at these sizes every trial
+  steps in a few microseconds, and the issue's comparison is accuracy against bytes;
+* the best model within 2,048 B and within 1,024 B, selected on validation accuracy
+  (ties: fewer bytes), with its test accuracy -- the test split is never used to pick;
+* wall time of the study on this machine.
+
+    python benchmarks/bench_search.py [--trials 24] [--seeds 3] [--samplers tpe,nsga2,random]
+
+Writes benchmarks/results/search-jv.json and prints a markdown table (mean ± std over
+seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from _common import write_result
+from lstmlite.search import search
+
+BUDGET = 2048
+SMALL = 1024
+
+
+def hypervolume_2d(points: list[tuple[float, float]], ref: tuple[float, float] = (1.0, 1.0)) -> float:
+    """Area dominated by ``points`` (both coordinates minimised) up to ``ref``.
+
+    Example:
+        >>> hypervolume_2d([(0.5, 0.5)])
+        0.25
+        >>> hypervolume_2d([(0.2, 0.8), (0.8, 0.2)])  # two rectangles minus their overlap
+        0.28
+    """
+    inside = sorted((x, y) for x, y in points if x < ref[0] and y < ref[1])
+    area, best_y = 0.0, ref[1]
+    for x, y in inside:
+        if y >= best_y:
+            continue  # dominated by a point with smaller x
+        # horizontal strip: every point right of x and between heights y and best_y
+        area += (ref[0] - x) * (best_y - y)
+        best_y = y
+    return round(area, 12)
+
+
+def _best(trials: list[dict[str, Any]], limit: int) -> dict[str, Any] | None:
+    fits = [t for t in trials if t.get("state") == "COMPLETE" and t.get("size_kind") == "lsl"
+            and t["size_bytes"] <= limit]
+    if not fits:
+        return None
+    return max(fits, key=lambda t: (t["val_metric"], -t["size_bytes"]))
+
+
+def run_study(sampler: str, seed: int, trials: int, workdir: Path) -> dict[str, Any]:
+    """One study; returns its row."""
+    import json
+
+    out = workdir / f"{sampler}-{seed}"
+    start = time.perf_counter()
+    search("japanese_vowels", "classify", budget=f"size={BUDGET}", trials=trials, out=out, space="tiny",
+           seed=seed, sampler=sampler)
+    wall = time.perf_counter() - start
+    records = json.loads((out / "trials.json").read_text())
+    done = [t for t in records if t.get("state") == "COMPLETE" and "val_metric" in t]
+    points = [(1.0 - t["val_metric"], t["size_bytes"] / BUDGET) for t in done
+              if t.get("size_kind") == "lsl" and t["size_bytes"] <= BUDGET]
+    row: dict[str, Any] = {"dataset": "japanese_vowels", "method": f"search ({sampler})", "sampler": sampler,
+                           "seed": seed, "trials": trials, "complete": len(done), "feasible": len(points),
+                           "hypervolume": hypervolume_2d(points), "wall_s": round(wall, 1),
+                           "metric_name": "accuracy"}
+    for limit, key in ((BUDGET, "best_2kb"), (SMALL, "best_1kb")):
+        best = _best(records, limit)
+        row[key] = None if best is None else {
+            "val_metric": best["val_metric"], "metric": best["test_metric"], "size_bytes": best["size_bytes"],
+            "params": best.get("params"), "point": best.get("point"), "trial": best["trial"]}
+    return row
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def markdown(rows: list[dict[str, Any]], samplers: list[str]) -> str:
+    lines = ["| sampler | hypervolume (acc × size ≤ 2 KB) | best ≤ 2,048 B: test acc (bytes) | "
+             "best ≤ 1,024 B: test acc (bytes) | wall s / study |", "|---|---|---|---|---|"]
+    for name in samplers:
+        mine = [r for r in rows if r["sampler"] == name]
+
+        def best(key: str) -> str:
+            picks = [r[key] for r in mine if r[key] is not None]
+            if not picks:
+                return "none fits"
+            acc = _mean_std([p["metric"] for p in picks])
+            size = statistics.mean(p["size_bytes"] for p in picks)
+            return f"{acc} ({size:,.0f} B; {len(picks)}/{len(mine)} seeds)"
+
+        lines.append(f"| {name} | {_mean_std([r['hypervolume'] for r in mine])} | {best('best_2kb')} | "
+                     f"{best('best_1kb')} | {statistics.mean(r['wall_s'] for r in mine):.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--samplers", default="tpe,nsga2,random")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    samplers = args.samplers.split(",")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            for sampler in samplers:
+                row = run_study(sampler, seed, args.trials, Path(tmp))
+                rows.append(row)
+                b2 = row["best_2kb"]
+                pick = "none" if b2 is None else f"{b2['metric']:.4f} at {b2['size_bytes']} B"
+                print(f"{sampler} seed {seed}: hv={row['hypervolume']:.4f} feasible={row['feasible']}/"
+                      f"{row['complete']} best<=2KB={pick} {row['wall_s']:.0f}s", flush=True)
+    path = write_result("search-jv", rows, {"settings": {"trials": args.trials, "seeds": args.seeds,
+                                                         "budget_bytes": BUDGET, "space": "tiny",
+                                                         "threads": args.threads}})
+    print(markdown(rows, samplers))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
