@@ -19,14 +19,14 @@ of test utterances whose streamed transcript equals the PyTorch model's greedy d
 The test split is only evaluated at the end.
 
     python benchmarks/bench_ctc.py [--n 1000] [--epochs 30] [--seeds 1]
-Writes benchmarks/results/ctc.json and prints a markdown table.
+Writes benchmarks/results/ctc.json and prints its table (benchmarks/render.py's ``ctc``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from _common import write_result
+from render import ctc_table
 from lstmlite.compress.recipe import apply_recipe
 from lstmlite.ctc import GreedyStream
 from lstmlite.data.synth import make_spoken_digits
@@ -142,23 +143,6 @@ def one_seed(seed: int, data_dir: Path, work: Path, args: argparse.Namespace) ->
     return rows
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| method | CER | WER | .lsl bytes | agreement | engine: µs/frame (p50), RTF |", "|---|---|---|---|---|---|"]
-    for method in dict.fromkeys(r["method"] for r in rows):
-        group = [r for r in rows if r["method"] == method]
-
-        def mean(key: str) -> str:
-            values = [r[key] for r in group]
-            sd = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
-            return f"{statistics.mean(values):.4f}{sd}"
-
-        speeds = "; ".join(f"{engine}: {s['p50_us']:.1f} µs, RTF {s['rtf']:.5f}"
-                           for engine, s in group[0]["stream"].items())
-        lines.append(f"| {method} | {mean('metric')} | {mean('wer')} | {group[0]['file_bytes']:,} | "
-                     f"{mean('runtime_agreement')} | {speeds} |")
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000, help="utterances to synthesize")
@@ -186,7 +170,7 @@ def main() -> None:
                                      "best_epoch": baseline.metrics.get("best_epoch"),
                                      "train_seconds": baseline.metrics.get("train_seconds")}}
     path = write_result("ctc", rows, {"settings": settings, "seeds": args.seeds})
-    print(markdown(rows))
+    print(ctc_table(json.loads(path.read_text())))
     print(f"wrote {path}")
 
 

@@ -189,7 +189,25 @@ def _thread_ratio(rows: list[dict[str, Any]], engine: str) -> str:
 
 
 #: block name -> renderer of its results file (``name`` or ``name:part``).
+def ctc_table(result: dict[str, Any]) -> str:
+    """bench_ctc.py: CER, WER, exported bytes, runtime agreement and streaming speed per method."""
+    rows = result["rows"]
+    lines = ["| method | test CER | test WER | .lsl bytes | streamed = PyTorch | streaming: p50 µs/frame, RTF |",
+             "|---|---|---|---|---|---|"]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        group = [r for r in rows if r["method"] == method]
+        speeds = "; ".join(f"{engine} {s['p50_us']:.1f} µs, RTF {s['rtf']:.5f}"
+                           for engine, s in group[0]["stream"].items())
+        size = _mean_std([float(r["file_bytes"]) for r in group], "{:,.0f}")
+        lines.append(f"| {method} | {_mean_std([r['metric'] for r in group])} | "
+                     f"{_mean_std([r['wer'] for r in group])} | {size} | "
+                     f"{_mean_std([r['runtime_agreement'] for r in group], '{:.3f}')} | {speeds} |")
+    return "\n".join(lines) + f"\n\n{len({r['seed'] for r in rows})} seed(s); {rows[0]['dataset']}, " \
+        f"{rows[0]['frames']} test frames of {rows[0]['hop_s'] * 1000:.0f} ms.\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "ctc": ctc_table,
     "compression-jv": compression_table,
     "compression-jv:targets": compression_targets,
     "compression-trec": compression_table,
