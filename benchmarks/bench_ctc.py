@@ -130,8 +130,11 @@ def one_seed(seed: int, data_dir: Path, work: Path, args: argparse.Namespace) ->
             "dataset": f"spoken-digits-{args.n}", "model": f"LSTM-{args.hidden} CTC", "method": method, "seed": seed,
             "metric_name": "cer", "metric": run.metrics["metric"], "wer": run.metrics["test"]["wer"],
             "params": run.metrics["params"], "nonzero_params": run.metrics["nonzero_params"],
-            "size_bytes": run.metrics["size_bytes"], "file_bytes": lsl.stat().st_size,
-            "baseline_metric": base.metrics["metric"], "baseline_size_bytes": base.metrics["size_bytes"],
+            # sizes are the files exported in this run (a --baseline-run's metrics.json may
+            # predate a .lsl format change)
+            "size_bytes": lsl.stat().st_size, "file_bytes": lsl.stat().st_size,
+            "baseline_metric": base.metrics["metric"],
+            "baseline_size_bytes": rows[0]["file_bytes"] if rows else lsl.stat().st_size,
             "streamed_cer": streamed["cer"], "runtime_agreement": streamed["agreement"],
             "frames": streamed["frames"], "hop_s": data.stats["hop_s"],
             "stream": {engine: {k: speed[k] for k in ("us_per_frame", "p50_us", "p90_us", "rtf")}
