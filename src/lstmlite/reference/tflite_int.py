@@ -104,6 +104,8 @@ from typing import Literal
 
 import numpy as np
 
+from . import _gemmlowp16 as _g16
+
 __all__ = [
     "SIGMOID_TABLE_U16", "GATES", "TFLiteGate", "TFLiteLSTMParams", "TFLiteLSTMState",
     "multiply_by_quantized_multiplier", "multiply_by_quantized_multiplier_64", "rounding_divide_by_pot",
@@ -321,6 +323,12 @@ class TFLiteLSTMParams:
             the float helpers of the runtime API read them).
         rounding: ``"double"`` (TFLite's default) or ``"single"`` (TFLITE_SINGLE_ROUNDING
             builds) for the 32-bit mbqm.
+        kernel: whose integer LSTM to reproduce. ``"micro"`` (default): TensorFlow Lite Micro
+            (and CMSIS-NN), as documented above. ``"lite"``: desktop TensorFlow Lite / the
+            LiteRT interpreter (int8 only), which differs in two places: the gate and cell
+            activations are gemmlowp's fixed-point logistic/tanh (:mod:`._gemmlowp16`)
+            instead of the table, and ``f * c`` / ``i * g`` are rounded shifts by 15 and
+            30 + p (``RoundingDivideByPOT``) instead of mbqm.
     """
 
     input_gate: TFLiteGate
@@ -341,6 +349,7 @@ class TFLiteLSTMParams:
     input_scale: float | None = None
     output_scale: float | None = None
     rounding: Literal["double", "single"] = field(default="double")
+    kernel: Literal["micro", "lite"] = field(default="micro")
 
     def __post_init__(self) -> None:
         h, i = self.input_gate.input_weights.shape
@@ -368,6 +377,13 @@ class TFLiteLSTMParams:
                 raise ValueError("elementwise multipliers need shift <= 0")
         if self.rounding not in ("double", "single"):
             raise ValueError("rounding must be 'double' or 'single'")
+        if self.kernel not in ("micro", "lite"):
+            raise ValueError("kernel must be 'micro' (TFLite Micro) or 'lite' (desktop TFLite / LiteRT)")
+        if self.kernel == "lite":
+            if self.activation_bits != 8:
+                raise ValueError("kernel='lite' is implemented for int8 activations only")
+            if not -15 <= self.cell_scale_power <= -9:  # gemmlowp tanh of the cell: 15 + p in 0..6
+                raise ValueError("kernel='lite' needs cell_scale_power in [-15, -9] (TFLite's own limit)")
 
     def gate(self, name: str) -> TFLiteGate:
         """The gate called ``name`` (one of :data:`GATES`)."""
@@ -435,11 +451,17 @@ def _gate(p: TFLiteLSTMParams, g: TFLiteGate, x: np.ndarray, h: np.ndarray, sigm
     fc_x = _fully_connected(p, x, p.input_zero_point, g.input_weights, g.bias, g.input_multiplier, g.input_shift)
     fc_h = _fully_connected(p, h, p.output_zero_point, g.hidden_weights, None, g.hidden_multiplier, g.hidden_shift)
     a = _sat(fc_x + fc_h, INT16_MIN, INT16_MAX)  # Q3.12
+    if p.kernel == "lite":
+        table = _g16.logistic_table(3) if sigmoid else _g16.tanh_table(3)
+        return table[a + 32768]
     return sigmoid_lut(a) if sigmoid else tanh_lut(a, 0)
 
 
-def _mul16(p: TFLiteLSTMParams, a: np.ndarray, b: np.ndarray, m: int, s: int) -> np.ndarray:
-    """int16 x int16 elementwise product requantized to int16 (TFLite's MUL, SAT 2)."""
+def _mul16(p: TFLiteLSTMParams, a: np.ndarray, b: np.ndarray, m: int, s: int, pot: int) -> np.ndarray:
+    """int16 x int16 elementwise product requantized to int16 (SAT 2): TFLite Micro's MUL
+    (mbqm by m, s), or desktop TFLite's CwiseMul (a rounded shift right by ``pot``)."""
+    if p.kernel == "lite":
+        return _sat(rounding_divide_by_pot(a * b, pot), INT16_MIN, INT16_MAX)
     return _sat(multiply_by_quantized_multiplier(a * b, m, s, p.rounding), INT16_MIN, INT16_MAX)
 
 
@@ -470,15 +492,18 @@ def tflite_lstm_step(params: TFLiteLSTMParams, x_t: np.ndarray, state: TFLiteLST
 
     # TFLite's order: forget gate and f * c first, then input and cell gates, then output.
     f = _gate(p, p.forget_gate, x, h_prev, sigmoid=True)
-    fc = _mul16(p, f, c, p.forget_cell_multiplier, p.forget_cell_shift)
+    fc = _mul16(p, f, c, p.forget_cell_multiplier, p.forget_cell_shift, 15)
     i = _gate(p, p.input_gate, x, h_prev, sigmoid=True)
     g = _gate(p, p.cell_gate, x, h_prev, sigmoid=False)
-    ig = _mul16(p, i, g, p.input_cell_multiplier, p.input_cell_shift)
+    ig = _mul16(p, i, g, p.input_cell_multiplier, p.input_cell_shift, 30 + p.cell_scale_power)
     c_new = _sat(fc + ig, INT16_MIN, INT16_MAX)
     if p.cell_clip > 0:
         c_new = _sat(c_new, -p.cell_clip, p.cell_clip)
     o = _gate(p, p.output_gate, x, h_prev, sigmoid=True)
-    t = tanh_lut(c_new, p.cell_scale_power + 12)
+    if p.kernel == "lite":
+        t = _g16.tanh_table(15 + p.cell_scale_power)[c_new + 32768]
+    else:
+        t = tanh_lut(c_new, p.cell_scale_power + 12)
     h = _sat(multiply_by_quantized_multiplier(o * t, p.output_multiplier, p.output_shift, p.rounding)
              + p.output_zero_point, lo, hi)
     return h, TFLiteLSTMState(h, c_new)
