@@ -69,7 +69,8 @@ def _random_params(rng: np.random.Generator, bits: int, extreme: bool) -> T.TFLi
         input_cell_shift=int(rng.integers(-16, 1)) if extreme else -15 - (15 + p),
         output_multiplier=int(rng.integers(1 << 30, 1 << 31)), output_shift=int(rng.integers(-24 if bits == 8 else -16, 1)),
         cell_clip=int(rng.integers(1000, 32768)) if extreme and rng.random() < 0.5 else 0,
-        activation_bits=bits, rounding="single" if rng.random() < 0.25 else "double")
+        activation_bits=bits, rounding="single" if rng.random() < 0.25 else "double",
+        kernel="lite" if bits == 8 and rng.random() < 0.5 else "micro")
 
 
 @pytest.mark.parametrize("bits", [8, 16])
@@ -116,6 +117,18 @@ def test_saturating_layers_reach_the_saturation_points():
     assert hit_cell and hit_out
 
 
+@pytest.mark.parametrize("integer_bits", range(8))
+def test_c_gemmlowp_activations_equal_reference_on_every_input(integer_bits):
+    from lstmlite.reference import _gemmlowp16 as G
+
+    x = np.arange(-32768, 32768, dtype=np.int16)
+    out = np.empty_like(x)
+    _lsl.tflite_activation(x, out, 2, integer_bits)
+    np.testing.assert_array_equal(out, G.logistic(x, integer_bits))
+    _lsl.tflite_activation(x, out, 3, integer_bits)
+    np.testing.assert_array_equal(out, G.tanh(x, integer_bits))
+
+
 @pytest.mark.parametrize("left_shift", [0, -3, -2, 2, 3])
 def test_c_activations_equal_reference_on_every_input(left_shift):
     x = np.arange(-32768, 32768, dtype=np.int16)
@@ -139,7 +152,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError):  # the state holds batch 2
         engine.run(np.zeros((3, 1, params.input_size), np.int8))
     with pytest.raises(ValueError):  # the C checks too: a cell scale power out of range
-        _lsl.tflite_run((params.input_size, params.hidden_size, 8, 0, 0, 99, 1, 0, 1, 0, 1, 0, 0, 0),
+        _lsl.tflite_run((params.input_size, params.hidden_size, 8, 0, 0, 99, 1, 0, 1, 0, 1, 0, 0, 0, 0),
                         engine._weights, engine._bias, engine._gate_q, np.zeros(params.input_size, np.int8),
                         np.zeros(params.hidden_size, np.int8), np.zeros(params.hidden_size, np.int8),
                         np.zeros(params.hidden_size, np.int16), 1, 1, 0)

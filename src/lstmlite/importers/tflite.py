@@ -23,7 +23,7 @@ Example:
     >>> from lstmlite.importers.tflite import read_tflite_lstm        # doctest: +SKIP
     >>> from lstmlite.runtime import TFLiteLSTM                       # doctest: +SKIP
     >>> model = read_tflite_lstm("lstm_int8.tflite")                  # doctest: +SKIP
-    >>> y_q = TFLiteLSTM(model.params).run(x_q)                       # doctest: +SKIP
+    >>> y_q = TFLiteLSTM(model.params, model.time_major).run(x_q)     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -126,13 +126,16 @@ def _power_of_two(scale: float, what: str) -> int:
     return int(round(p))
 
 
-def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None) -> TFLiteLSTMModel:
+def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
+                     kernel: Literal["micro", "lite"] = "micro") -> TFLiteLSTMModel:
     """Find the fused integer LSTM in a .tflite model and build its parameters.
 
     Args:
         model: path to a .tflite file, or its bytes.
         op_index: which operator of subgraph 0; None: the only UNIDIRECTIONAL_SEQUENCE_LSTM
             (an error if there are several).
+        kernel: whose numbers to reproduce: ``"micro"`` (TensorFlow Lite Micro, what a
+            microcontroller runs) or ``"lite"`` (desktop TFLite, the LiteRT interpreter).
 
     Returns:
         :class:`TFLiteLSTMModel`. Raises ``ValueError`` for float or hybrid LSTMs, peephole,
@@ -226,7 +229,7 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None) -> 
         input_zero_point=x_zp, output_zero_point=h_zp, cell_scale_power=p,
         forget_cell_multiplier=fm, forget_cell_shift=fs, input_cell_multiplier=im, input_cell_shift=is_,
         output_multiplier=om, output_shift=os_, cell_clip=clip_q, activation_bits=bits,
-        input_scale=x_scale, output_scale=y_scale)
+        input_scale=x_scale, output_scale=y_scale, kernel=kernel)
     time_major = bool(getattr(options, "timeMajor", False))
     log.info("read %s (op %d): I=%d H=%d, int%d activations, cell 2**%d, time_major=%s", _OP, op_index,
              params.input_size, params.hidden_size, bits, p, time_major)

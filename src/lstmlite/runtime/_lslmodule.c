@@ -908,7 +908,7 @@ static PyObject *mod_peak_macs(PyObject *Py_UNUSED(mod), PyObject *args) {
 /* ---- TFLite-compatible integer LSTM (lsl_tflite.c) ------------------------------- */
 
 /* tflite_run(ints, weights, bias, gate_q, x, out, hidden, cell, batch, steps, time_major)
- *   ints: (I, H, bits, z_x, z_h, p, m_fc, s_fc, m_ic, s_ic, m_o, s_o, cell_clip, single)
+ *   ints: (I, H, bits, z_x, z_h, p, m_fc, s_fc, m_ic, s_ic, m_o, s_o, cell_clip, single, kernel)
  *   weights int8: per gate (input, forget, cell, output) W_x (H*I) then W_h (H*H)
  *   bias int64 (4*H); gate_q int32 (16): per gate m_x, s_x, m_h, s_h
  *   x, out, hidden: int8 (bits 8) or int16 (bits 16); cell int16; hidden/cell in place */
@@ -922,10 +922,10 @@ static PyObject *mod_tflite_run(PyObject *self, PyObject *args) {
     Py_ssize_t I, H, per_gate;
     (void)self;
     memset(&p, 0, sizeof p);
-    if (!PyArg_ParseTuple(args, "(iiiiiiiiiiiiii)OOOOOOOiii", &p.input_size, &p.hidden_size, &p.activation_bits,
+    if (!PyArg_ParseTuple(args, "(iiiiiiiiiiiiiii)OOOOOOOiii", &p.input_size, &p.hidden_size, &p.activation_bits,
                           &p.input_zero_point, &p.output_zero_point, &p.cell_scale_power, &p.forget_cell_multiplier,
                           &p.forget_cell_shift, &p.input_cell_multiplier, &p.input_cell_shift, &p.output_multiplier,
-                          &p.output_shift, &p.cell_clip, &single, &wo, &bo, &qo, &xo, &oo, &ho, &co, &batch, &steps,
+                          &p.output_shift, &p.cell_clip, &single, &p.kernel, &wo, &bo, &qo, &xo, &oo, &ho, &co, &batch, &steps,
                           &time_major))
         return NULL;
     p.single_rounding = single;
@@ -984,7 +984,9 @@ done:
     Py_RETURN_NONE;
 }
 
-/* tflite_activation(x int16 buffer, out int16 buffer, kind 0 sigmoid / 1 tanh, left_shift) */
+/* tflite_activation(x int16 buffer, out int16 buffer, kind, arg): kind 0 sigmoid (LUT),
+ * 1 tanh (LUT, arg = left shift), 2 / 3 the LITE kernel's gemmlowp logistic / tanh (arg =
+ * integer bits) */
 static PyObject *mod_tflite_activation(PyObject *self, PyObject *args) {
     PyObject *xo, *oo;
     Py_buffer x = {0}, out = {0};
@@ -992,8 +994,8 @@ static PyObject *mod_tflite_activation(PyObject *self, PyObject *args) {
     Py_ssize_t k, n;
     (void)self;
     if (!PyArg_ParseTuple(args, "OOii", &xo, &oo, &kind, &left_shift)) return NULL;
-    if (left_shift < -19 || left_shift > 15) {
-        PyErr_SetString(PyExc_ValueError, "left_shift must lie in [-19, 15]");
+    if (kind < 0 || kind > 3 || left_shift < -19 || left_shift > 15 || (kind >= 2 && (left_shift < 0 || left_shift > 7))) {
+        PyErr_SetString(PyExc_ValueError, "bad kind or shift");
         return NULL;
     }
     if (get_buf(xo, &x, 'h', 0, "x") < 0 || get_buf(oo, &out, 'h', 1, "out") < 0) goto done;
@@ -1004,7 +1006,10 @@ static PyObject *mod_tflite_activation(PyObject *self, PyObject *args) {
     n = x.len / 2;
     for (k = 0; k < n; k++) {
         int16_t v = ((const int16_t *)x.buf)[k];
-        ((int16_t *)out.buf)[k] = kind == 0 ? lsl_tflite_sigmoid(v) : lsl_tflite_tanh(v, left_shift);
+        ((int16_t *)out.buf)[k] = kind == 0   ? lsl_tflite_sigmoid(v)
+                                  : kind == 1 ? lsl_tflite_tanh(v, left_shift)
+                                  : kind == 2 ? lsl_tflite_lite_logistic(v, left_shift)
+                                              : lsl_tflite_lite_tanh(v, left_shift);
     }
 done:
     if (x.obj) PyBuffer_Release(&x);

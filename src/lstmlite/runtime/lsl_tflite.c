@@ -109,6 +109,91 @@ int16_t lsl_tflite_tanh(int16_t x, int32_t left_shift) {
                             : floor_shr(((int64_t)1 << 23) - r + 127, 8));
 }
 
+/* ---- gemmlowp's int16 logistic / tanh (kernel = LSL_TFLITE_KERNEL_LITE) ------------ *
+ * Desktop TFLite (LiteRT) computes its LSTM gates with gemmlowp's fixed-point functions;
+ * this is lstmlite.reference._gemmlowp16 in C, int16 semantics written out: add/sub/neg
+ * wrap modulo 2^16, srdhm16 rounds ties away from zero, constants are gemmlowp's int32
+ * constants rounded to int16. Values are held in int32. */
+
+static int32_t wrap16(int32_t v) {
+    int32_t m = v % 65536;
+    if (m < 0) m += 65536;
+    return m >= 32768 ? m - 65536 : m;
+}
+
+/* two's-complement bit k of v (no reliance on & of negative values) */
+static int32_t bit_of(int32_t v, int k) {
+    int64_t q = floor_shr(v, k);
+    return (int32_t)(q - 2 * floor_shr(q, 1));
+}
+
+static int32_t srdhm16(int32_t a, int32_t b) {
+    int32_t ab;
+    if (a == I16_MIN && b == I16_MIN) return I16_MAX;
+    ab = a * b;
+    return (ab + (ab >= 0 ? (1 << 14) : 1 - (1 << 14))) / (1 << 15); /* C99: truncates */
+}
+
+/* SaturatingRoundingMultiplyByPOT<e> */
+static int32_t mul_pot16(int32_t x, int e) {
+    int32_t threshold;
+    if (e <= 0) return (int32_t)rdbpot(x, -e);
+    threshold = (1 << (15 - e)) - 1;
+    if (x > threshold) return I16_MAX;
+    if (x < -threshold) return I16_MIN;
+    return x * (1 << e);
+}
+
+#define G16_EXP_M1_8 28918 /* exp(-1/8) */
+#define G16_ONE_THIRD 10923
+#define G16_48_17 23130      /* 48/17 in F2 */
+#define G16_NEG_32_17 (-15420) /* -32/17 in F2 */
+#define G16_ONE_F0 32767
+#define G16_ONE_F2 8192
+static const int32_t G16_BARREL[7] = {25520, 19875, 12055, 4435, 600, 11, 0}; /* exp(-2^e), e = -2..4 */
+
+static int32_t g16_exp_quarter(int32_t a) { /* exp(a), a in [-1/4, 0), F0 */
+    int32_t x = wrap16(a + (1 << 12)), x2 = srdhm16(x, x), x3 = srdhm16(x2, x), x4 = srdhm16(x2, x2), poly;
+    poly = (int32_t)rdbpot(wrap16(srdhm16(wrap16((int32_t)rdbpot(x4, 2) + x3), G16_ONE_THIRD) + x2), 1);
+    return (int32_t)clamp64((int64_t)G16_EXP_M1_8 + srdhm16(G16_EXP_M1_8, wrap16(x + poly)), I16_MIN, I16_MAX);
+}
+
+static int32_t g16_exp_negative(int32_t a, int k) { /* exp(a), a <= 0 in F_k -> F0 */
+    const int frac = 15 - k;
+    const int32_t quarter = 1 << (frac - 2);
+    int32_t amq = wrap16((a - (int32_t)floor_shr(a, frac - 2) * quarter) - quarter); /* (a & (q-1)) - q */
+    int32_t result = g16_exp_quarter(mul_pot16(amq, k)), remainder = wrap16(amq - a);
+    int e;
+    for (e = -2; e <= 4; e++)
+        if (k > e && bit_of(remainder, frac + e)) result = srdhm16(result, G16_BARREL[e + 2]);
+    if (k > 5 && a < (int32_t)rdbpot(-((int64_t)1 << (36 - k)), 16)) result = 0;
+    return a == 0 ? G16_ONE_F0 : result;
+}
+
+static int32_t g16_reciprocal_f2(int32_t a) { /* 1 / ((1 + a) / 2) in F2, Newton-Raphson */
+    int32_t sum = a + G16_ONE_F0, half = (sum + (sum >= 0 ? 1 : -1)) / 2, x, i;
+    x = wrap16(G16_48_17 + srdhm16(half, G16_NEG_32_17));
+    for (i = 0; i < 3; i++) x = wrap16(x + mul_pot16(srdhm16(x, wrap16(G16_ONE_F2 - srdhm16(half, x))), 2));
+    return x;
+}
+
+static int16_t g16_logistic(int32_t a, int k) {
+    int32_t abs_in = a > 0 ? a : wrap16(-a);
+    int32_t if_pos = mul_pot16(g16_reciprocal_f2(g16_exp_negative(wrap16(-abs_in), k)), 1);
+    if (a == 0) return 16384;
+    return (int16_t)(a > 0 ? if_pos : wrap16(G16_ONE_F0 - if_pos));
+}
+
+static int16_t g16_tanh(int32_t a, int k) {
+    int32_t n = a < 0 ? a : wrap16(-a);
+    int32_t t = mul_pot16(wrap16(g16_reciprocal_f2(g16_exp_negative(n, k + 1)) - G16_ONE_F2), 2);
+    if (a == 0) return 0;
+    return (int16_t)(a < 0 ? wrap16(-t) : t);
+}
+
+int16_t lsl_tflite_lite_logistic(int16_t x, int32_t integer_bits) { return g16_logistic(x, (int)integer_bits); }
+int16_t lsl_tflite_lite_tanh(int16_t x, int32_t integer_bits) { return g16_tanh(x, (int)integer_bits); }
+
 /* ---- checks ----------------------------------------------------------------------- */
 
 static int bad_multiplier(int32_t m, int32_t s) { return m < 0 || s < -31 || s > 30; }
@@ -123,6 +208,10 @@ int lsl_tflite_check(const lsl_tflite_params *p) {
     if (p->output_zero_point < lo || p->output_zero_point > hi) return LSL_TFLITE_EINVAL;
     if (p->cell_scale_power < -31 || p->cell_scale_power > 3) return LSL_TFLITE_EINVAL;
     if (p->cell_clip < 0 || p->cell_clip > I16_MAX) return LSL_TFLITE_EINVAL;
+    if (p->kernel != LSL_TFLITE_KERNEL_MICRO && p->kernel != LSL_TFLITE_KERNEL_LITE) return LSL_TFLITE_EINVAL;
+    if (p->kernel == LSL_TFLITE_KERNEL_LITE &&
+        (p->activation_bits != 8 || p->cell_scale_power < -15 || p->cell_scale_power > -9))
+        return LSL_TFLITE_EINVAL;
     if (bad_multiplier(p->forget_cell_multiplier, p->forget_cell_shift) || p->forget_cell_shift > 0 ||
         bad_multiplier(p->input_cell_multiplier, p->input_cell_shift) || p->input_cell_shift > 0 ||
         bad_multiplier(p->output_multiplier, p->output_shift) || p->output_shift > 0)
@@ -179,7 +268,10 @@ static int gate(const lsl_tflite_params *p, int g, const void *x, size_t x_off, 
     if (rc) return rc;
     for (r = 0; r < p->hidden_size; r++) {
         int16_t a = (int16_t)clamp64((int64_t)out[r] + tmp[r], I16_MIN, I16_MAX); /* SAT 1 */
-        out[r] = g == LSL_TFLITE_GATE_CELL ? lsl_tflite_tanh(a, 0) : lsl_tflite_sigmoid(a);
+        if (p->kernel == LSL_TFLITE_KERNEL_LITE)
+            out[r] = g == LSL_TFLITE_GATE_CELL ? g16_tanh(a, 3) : g16_logistic(a, 3);
+        else
+            out[r] = g == LSL_TFLITE_GATE_CELL ? lsl_tflite_tanh(a, 0) : lsl_tflite_sigmoid(a);
     }
     return LSL_TFLITE_OK;
 }
@@ -202,15 +294,20 @@ static int step_row(const lsl_tflite_params *p, const void *x, size_t x_off, voi
     for (r = 0; r < H; r++) {
         /* SAT 2: each product requantized and clamped to int16, their sum saturated, then
          * the model's optional cell clip. int16 x int16 products are exact in int32. */
-        int64_t fc = clamp64(mbqm((int64_t)f[r] * cell[r], p->forget_cell_multiplier, p->forget_cell_shift, single),
-                             I16_MIN, I16_MAX);
-        int64_t ig = clamp64(mbqm((int64_t)i[r] * g[r], p->input_cell_multiplier, p->input_cell_shift, single),
-                             I16_MIN, I16_MAX);
-        int64_t c = clamp64(fc + ig, I16_MIN, I16_MAX), h;
+        const int lite = p->kernel == LSL_TFLITE_KERNEL_LITE;
+        int64_t fc = lite ? rdbpot((int64_t)f[r] * cell[r], 15)
+                          : mbqm((int64_t)f[r] * cell[r], p->forget_cell_multiplier, p->forget_cell_shift, single);
+        int64_t ig = lite ? rdbpot((int64_t)i[r] * g[r], 30 + p->cell_scale_power)
+                          : mbqm((int64_t)i[r] * g[r], p->input_cell_multiplier, p->input_cell_shift, single);
+        int64_t c, h, t;
+        fc = clamp64(fc, I16_MIN, I16_MAX);
+        ig = clamp64(ig, I16_MIN, I16_MAX);
+        c = clamp64(fc + ig, I16_MIN, I16_MAX);
         if (p->cell_clip > 0) c = clamp64(c, -(int64_t)p->cell_clip, p->cell_clip);
         cell[r] = (int16_t)c;
-        h = mbqm((int64_t)o[r] * lsl_tflite_tanh((int16_t)c, p->cell_scale_power + 12), p->output_multiplier,
-                 p->output_shift, single);
+        t = lite ? g16_tanh((int32_t)c, 15 + p->cell_scale_power)
+                 : lsl_tflite_tanh((int16_t)c, p->cell_scale_power + 12);
+        h = mbqm((int64_t)o[r] * t, p->output_multiplier, p->output_shift, single);
         h = clamp64(h + p->output_zero_point, lo, hi); /* SAT 3 */
         if (p->activation_bits == 8)
             ((int8_t *)hidden)[h_off + (size_t)r] = (int8_t)h;

@@ -36,6 +36,10 @@ extern "C" {
 #define LSL_TFLITE_GATE_CELL 2
 #define LSL_TFLITE_GATE_OUTPUT 3
 
+/* Whose arithmetic to reproduce (lstmlite.reference.tflite_int, `kernel`). */
+#define LSL_TFLITE_KERNEL_MICRO 0 /* TensorFlow Lite Micro / CMSIS-NN: LUT activations, mbqm cell products */
+#define LSL_TFLITE_KERNEL_LITE 1  /* desktop TFLite / LiteRT (int8 only): gemmlowp activations, shifts */
+
 /* int16 scratch values lsl_tflite_step / _run need (rows are processed one at a time, so
  * the batch size does not matter): four gates and one matmul temporary of H each. */
 #define LSL_TFLITE_SCRATCH_VALUES(hidden) (5 * (size_t)(hidden))
@@ -63,6 +67,7 @@ typedef struct {
     int32_t output_multiplier, output_shift;           /* o * tanh(c) -> output */
     int32_t cell_clip;       /* quantized clip, 0 = none, else |c| <= cell_clip */
     int32_t single_rounding; /* 0: TFLite's default double rounding; 1: TFLITE_SINGLE_ROUNDING */
+    int32_t kernel;          /* LSL_TFLITE_KERNEL_MICRO (0) or LSL_TFLITE_KERNEL_LITE */
     lsl_tflite_gate gates[4];
 } lsl_tflite_params;
 
@@ -88,6 +93,9 @@ int lsl_tflite_run(const lsl_tflite_params *p, int32_t batch, int32_t steps, int
  * value with 12 - left_shift fraction bits -> Q0.15. */
 int16_t lsl_tflite_sigmoid(int16_t x);
 int16_t lsl_tflite_tanh(int16_t x, int32_t left_shift);
+/* The LITE kernel's gemmlowp logistic / tanh of a Q(k).(15-k) value, k = integer_bits in 0..7. */
+int16_t lsl_tflite_lite_logistic(int16_t x, int32_t integer_bits);
+int16_t lsl_tflite_lite_tanh(int16_t x, int32_t integer_bits);
 
 #ifdef __cplusplus
 }
