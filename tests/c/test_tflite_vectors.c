@@ -52,6 +52,7 @@ int main(void) {
     p.activation_bits = (int32_t)(8 * sizeof(A(input_tensor)[0]));
     p.input_zero_point = -(C(INPUT_ZERO_POINT)); /* the headers hold the offset, -z_x */
     p.output_zero_point = C(OUTPUT_ZERO_POINT);
+    p.hidden_zero_point = C(OUTPUT_ZERO_POINT);
     p.cell_scale_power = C(CELL_SCALE_POWER);
     p.forget_cell_multiplier = C(FORGET_TO_CELL_MULTIPLIER);
     p.forget_cell_shift = C(FORGET_TO_CELL_SHIFT);

@@ -70,7 +70,8 @@ def _random_params(rng: np.random.Generator, bits: int, extreme: bool) -> T.TFLi
         output_multiplier=int(rng.integers(1 << 30, 1 << 31)), output_shift=int(rng.integers(-24 if bits == 8 else -16, 1)),
         cell_clip=int(rng.integers(1000, 32768)) if extreme and rng.random() < 0.5 else 0,
         activation_bits=bits, rounding="single" if rng.random() < 0.25 else "double",
-        kernel="lite" if bits == 8 and rng.random() < 0.5 else "micro")
+        kernel="lite" if bits == 8 and rng.random() < 0.5 else "micro",
+        hidden_zero_point=int(rng.integers(lo, hi + 1)) if bits == 8 and rng.random() < 0.3 else None)
 
 
 @pytest.mark.parametrize("bits", [8, 16])
@@ -152,7 +153,7 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError):  # the state holds batch 2
         engine.run(np.zeros((3, 1, params.input_size), np.int8))
     with pytest.raises(ValueError):  # the C checks too: a cell scale power out of range
-        _lsl.tflite_run((params.input_size, params.hidden_size, 8, 0, 0, 99, 1, 0, 1, 0, 1, 0, 0, 0, 0),
+        _lsl.tflite_run((params.input_size, params.hidden_size, 8, 0, 0, 99, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0),
                         engine._weights, engine._bias, engine._gate_q, np.zeros(params.input_size, np.int8),
                         np.zeros(params.hidden_size, np.int8), np.zeros(params.hidden_size, np.int8),
                         np.zeros(params.hidden_size, np.int16), 1, 1, 0)

@@ -126,6 +126,16 @@ def _power_of_two(scale: float, what: str) -> int:
     return int(round(p))
 
 
+def _effective_hidden(op: Any, details: dict, scale: float, zero_point: int) -> tuple[float, int]:
+    """Scale and zero point of the op's intermediate 4 (effective hidden scale), if quantized."""
+    intermediates = [int(v) for v in (op.intermediates if op.intermediates is not None else [])]
+    if len(intermediates) == 5:
+        q = details[intermediates[4]]["quantization_parameters"]
+        if len(q["scales"]) == 1 and q["scales"][0] > 0:
+            return float(q["scales"][0]), int(q["zero_points"][0])
+    return scale, zero_point
+
+
 def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
                      kernel: Literal["micro", "lite"] = "micro") -> TFLiteLSTMModel:
     """Find the fused integer LSTM in a .tflite model and build its parameters.
@@ -221,12 +231,18 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
 
     fm, fs = quantize_multiplier_tflite(2.0 ** -15)
     im, is_ = quantize_multiplier_tflite(2.0 ** -15 * 2.0 ** -15 / 2.0 ** p)
-    om, os_ = quantize_multiplier_tflite(2.0 ** -15 / float(f32(h_scale)) * 2.0 ** -15)
+    # The hidden value o * tanh(c) is requantized to the output state's scale in TFLite
+    # Micro; desktop TFLite uses the op's 5th intermediate ("effective hidden scale") when
+    # the model has one, which the converter may calibrate to another scale.
+    hid_scale, hid_zp = h_scale, h_zp
+    if kernel == "lite":
+        hid_scale, hid_zp = _effective_hidden(op, details, h_scale, h_zp)
+    om, os_ = quantize_multiplier_tflite(2.0 ** -15 / float(f32(hid_scale)) * 2.0 ** -15)
     cell_clip = float(getattr(options, "cellClip", 0.0) or 0.0)
     clip_q = 0 if cell_clip <= 0 else int(min(max(cell_clip / c_scale, -32768.0), 32767.0))
     params = TFLiteLSTMParams(
         gates["input"], gates["forget"], gates["cell"], gates["output"],
-        input_zero_point=x_zp, output_zero_point=h_zp, cell_scale_power=p,
+        input_zero_point=x_zp, output_zero_point=h_zp, hidden_zero_point=hid_zp, cell_scale_power=p,
         forget_cell_multiplier=fm, forget_cell_shift=fs, input_cell_multiplier=im, input_cell_shift=is_,
         output_multiplier=om, output_shift=os_, cell_clip=clip_q, activation_bits=bits,
         input_scale=x_scale, output_scale=y_scale, kernel=kernel)

@@ -329,6 +329,10 @@ class TFLiteLSTMParams:
             activations are gemmlowp's fixed-point logistic/tanh (:mod:`._gemmlowp16`)
             instead of the table, and ``f * c`` / ``i * g`` are rounded shifts by 15 and
             30 + p (``RoundingDivideByPOT``) instead of mbqm.
+        hidden_zero_point: zero point added to the requantized o * tanh(c); None: z_h.
+            Desktop TFLite takes it, with the output multiplier's scale, from the op's
+            "effective hidden scale" intermediate, which the converter may calibrate apart
+            from the output tensor; the recurrent matmul still subtracts z_h.
     """
 
     input_gate: TFLiteGate
@@ -350,6 +354,7 @@ class TFLiteLSTMParams:
     output_scale: float | None = None
     rounding: Literal["double", "single"] = field(default="double")
     kernel: Literal["micro", "lite"] = field(default="micro")
+    hidden_zero_point: int | None = None
 
     def __post_init__(self) -> None:
         h, i = self.input_gate.input_weights.shape
@@ -360,7 +365,9 @@ class TFLiteLSTMParams:
         if self.activation_bits not in (8, 16):
             raise ValueError("activation_bits must be 8 or 16")
         lo, hi = self.activation_range
-        for name in ("input_zero_point", "output_zero_point"):
+        if self.hidden_zero_point is None:
+            object.__setattr__(self, "hidden_zero_point", int(self.output_zero_point))
+        for name in ("input_zero_point", "output_zero_point", "hidden_zero_point"):
             if not lo <= int(getattr(self, name)) <= hi:
                 raise ValueError(f"{name} {getattr(self, name)} outside the activation range")
         if not 0 <= self.cell_clip <= INT16_MAX:
@@ -505,7 +512,7 @@ def tflite_lstm_step(params: TFLiteLSTMParams, x_t: np.ndarray, state: TFLiteLST
     else:
         t = tanh_lut(c_new, p.cell_scale_power + 12)
     h = _sat(multiply_by_quantized_multiplier(o * t, p.output_multiplier, p.output_shift, p.rounding)
-             + p.output_zero_point, lo, hi)
+             + p.hidden_zero_point, lo, hi)
     return h, TFLiteLSTMState(h, c_new)
 
 

@@ -908,7 +908,7 @@ static PyObject *mod_peak_macs(PyObject *Py_UNUSED(mod), PyObject *args) {
 /* ---- TFLite-compatible integer LSTM (lsl_tflite.c) ------------------------------- */
 
 /* tflite_run(ints, weights, bias, gate_q, x, out, hidden, cell, batch, steps, time_major)
- *   ints: (I, H, bits, z_x, z_h, p, m_fc, s_fc, m_ic, s_ic, m_o, s_o, cell_clip, single, kernel)
+ *   ints: (I, H, bits, z_x, z_h, p, m_fc, s_fc, m_ic, s_ic, m_o, s_o, cell_clip, single, kernel, z_hid)
  *   weights int8: per gate (input, forget, cell, output) W_x (H*I) then W_h (H*H)
  *   bias int64 (4*H); gate_q int32 (16): per gate m_x, s_x, m_h, s_h
  *   x, out, hidden: int8 (bits 8) or int16 (bits 16); cell int16; hidden/cell in place */
@@ -922,10 +922,10 @@ static PyObject *mod_tflite_run(PyObject *self, PyObject *args) {
     Py_ssize_t I, H, per_gate;
     (void)self;
     memset(&p, 0, sizeof p);
-    if (!PyArg_ParseTuple(args, "(iiiiiiiiiiiiiii)OOOOOOOiii", &p.input_size, &p.hidden_size, &p.activation_bits,
+    if (!PyArg_ParseTuple(args, "(iiiiiiiiiiiiiiii)OOOOOOOiii", &p.input_size, &p.hidden_size, &p.activation_bits,
                           &p.input_zero_point, &p.output_zero_point, &p.cell_scale_power, &p.forget_cell_multiplier,
                           &p.forget_cell_shift, &p.input_cell_multiplier, &p.input_cell_shift, &p.output_multiplier,
-                          &p.output_shift, &p.cell_clip, &single, &p.kernel, &wo, &bo, &qo, &xo, &oo, &ho, &co, &batch, &steps,
+                          &p.output_shift, &p.cell_clip, &single, &p.kernel, &p.hidden_zero_point, &wo, &bo, &qo, &xo, &oo, &ho, &co, &batch, &steps,
                           &time_major))
         return NULL;
     p.single_rounding = single;

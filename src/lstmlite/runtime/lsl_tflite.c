@@ -206,6 +206,7 @@ int lsl_tflite_check(const lsl_tflite_params *p) {
     hi = p->activation_bits == 8 ? 127 : I16_MAX;
     if (p->input_zero_point < lo || p->input_zero_point > hi) return LSL_TFLITE_EINVAL;
     if (p->output_zero_point < lo || p->output_zero_point > hi) return LSL_TFLITE_EINVAL;
+    if (p->hidden_zero_point < lo || p->hidden_zero_point > hi) return LSL_TFLITE_EINVAL;
     if (p->cell_scale_power < -31 || p->cell_scale_power > 3) return LSL_TFLITE_EINVAL;
     if (p->cell_clip < 0 || p->cell_clip > I16_MAX) return LSL_TFLITE_EINVAL;
     if (p->kernel != LSL_TFLITE_KERNEL_MICRO && p->kernel != LSL_TFLITE_KERNEL_LITE) return LSL_TFLITE_EINVAL;
@@ -308,7 +309,7 @@ static int step_row(const lsl_tflite_params *p, const void *x, size_t x_off, voi
         t = lite ? g16_tanh((int32_t)c, 15 + p->cell_scale_power)
                  : lsl_tflite_tanh((int16_t)c, p->cell_scale_power + 12);
         h = mbqm((int64_t)o[r] * t, p->output_multiplier, p->output_shift, single);
-        h = clamp64(h + p->output_zero_point, lo, hi); /* SAT 3 */
+        h = clamp64(h + p->hidden_zero_point, lo, hi); /* SAT 3 */
         if (p->activation_bits == 8)
             ((int8_t *)hidden)[h_off + (size_t)r] = (int8_t)h;
         else

@@ -48,7 +48,8 @@ class TFLiteLSTM:
         self._ints = (p.input_size, p.hidden_size, p.activation_bits, p.input_zero_point, p.output_zero_point,
                       p.cell_scale_power, p.forget_cell_multiplier, p.forget_cell_shift, p.input_cell_multiplier,
                       p.input_cell_shift, p.output_multiplier, p.output_shift, p.cell_clip,
-                      1 if p.rounding == "single" else 0, 1 if p.kernel == "lite" else 0)
+                      1 if p.rounding == "single" else 0, 1 if p.kernel == "lite" else 0,
+                      p.hidden_zero_point)
         gates = [p.gate(g) for g in GATES]
         self._weights = np.ascontiguousarray(np.concatenate(
             [np.concatenate([g.input_weights.reshape(-1), g.hidden_weights.reshape(-1)]) for g in gates]), np.int8)
