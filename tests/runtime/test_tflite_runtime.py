@@ -9,7 +9,6 @@ import importlib.util
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -11,7 +11,9 @@
  *
  * Example (one int8 layer, B = 1, T steps, batch-major):
  *
- *     lsl_tflite_params p = {0};            // fill sizes, zero points, multipliers, gates
+ *     lsl_tflite_params p = {0};            // fill sizes, zero points (hidden_zero_point
+ *                                           // too, normally = output_zero_point),
+ *                                           // multipliers, gates
  *     int8_t h[H]; int16_t c[H]; int16_t scratch[LSL_TFLITE_SCRATCH_VALUES(H)];
  *     lsl_tflite_reset(&p, 1, h, c);        // h = output zero point, c = 0
  *     int rc = lsl_tflite_run(&p, 1, T, 0, x, y, h, c, scratch);   // y: (1, T, H) int8
