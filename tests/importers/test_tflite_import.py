@@ -138,8 +138,12 @@ def test_params_read_from_the_model(models):
     model = read_tflite_lstm(models["small"])
     p = model.params
     assert p.kernel == "micro" and p.activation_bits == 8
-    assert (p.forget_cell_multiplier, p.forget_cell_shift) == (1 << 30, -14)
-    assert (p.input_cell_multiplier, p.input_cell_shift) == quantize_multiplier_tflite(2.0 ** (-30 - p.cell_scale_power))
+    # TFLite Micro's float32 literal for 2**-15 makes its f * c multiplier slightly below 2**-15
+    assert (p.forget_cell_multiplier, p.forget_cell_shift) == (2147483136, -15)
+    nl = float(np.float32(0.00003051757))
+    assert (p.input_cell_multiplier, p.input_cell_shift) == quantize_multiplier_tflite(nl * nl / 2.0 ** p.cell_scale_power)
+    lite = read_tflite_lstm(models["small"], kernel="lite").params
+    assert (lite.forget_cell_multiplier, lite.forget_cell_shift) == (1 << 30, -14)
     assert p.input_scale is not None and p.output_scale is not None
     assert replace(p, kernel="lite").kernel == "lite"
 

@@ -154,3 +154,22 @@ def test_accumulator_overflow_raises_instead_of_wrapping():
                            input_cell_shift=-17, output_multiplier=1 << 30, output_shift=-22)
     with pytest.raises(OverflowError):
         T.tflite_lstm_sequence(p, np.full((1, 1, 70000), 127))
+
+
+@needs_vectors
+def test_vectors_cannot_tell_tflm_literal_multipliers(cases):
+    """The vector headers give f * c and i * g multipliers as exact powers of two; TFLite
+    Micro's kernel derives them from its float32 literal 0.00003051757 (a few ULP below
+    2**-15), which is what read_tflite_lstm(kernel='micro') does. Both give TFLite Micro's
+    outputs on every set, so the vectors do not decide between them (recorded, not hidden)."""
+    from lstmlite.importers.tflite import quantize_multiplier_tflite as qm
+
+    nl = float(np.float32(0.00003051757))
+    for case in cases.values():
+        p = case.params
+        scale = 2.0 ** p.cell_scale_power
+        q = replace(p, **dict(zip(("forget_cell_multiplier", "forget_cell_shift"), qm(nl * scale / scale))))
+        if p.activation_bits == 8:
+            q = replace(q, **dict(zip(("input_cell_multiplier", "input_cell_shift"), qm(nl * nl / scale))))
+        assert (q.forget_cell_multiplier, q.forget_cell_shift) != (p.forget_cell_multiplier, p.forget_cell_shift)
+        np.testing.assert_array_equal(T.tflite_lstm_sequence(q, case.x)[0], case.expected)

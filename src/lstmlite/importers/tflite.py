@@ -15,9 +15,14 @@ The quantization parameters are derived as TFLite's integer LSTM kernel derives 
 2**-12), gate outputs in Q0.15 and::
 
     gate matmul scale   = float32(input_scale * weight_scale) / 2**-12     (float32 product)
-    f * c scale         = 2**-15                (mbqm form: (2**30, -14))
-    i * g scale         = 2**-15 * 2**-15 / 2**p
-    hidden scale        = 2**-15 * 2**-15 / hidden_scale     (in double)
+    f * c scale         = s * 2**p / 2**p          s: the gate-output scale, in double
+    i * g scale         = s * s / 2**p
+    hidden scale        = s * s / hidden_scale
+
+with s = float32(0.00003051757) in TFLite Micro (its literal for 2**-15; the products are
+a few ULP below powers of two, which changes the f * c multiplier to (2147483136, -15))
+and s = 2**-15 in desktop TFLite, whose hidden scale comes from the op's "effective hidden
+scale" intermediate when present.
 
 Example:
     >>> from lstmlite.importers.tflite import read_tflite_lstm        # doctest: +SKIP
@@ -45,6 +50,7 @@ log = logging.getLogger(__name__)
 
 _OP = "UNIDIRECTIONAL_SEQUENCE_LSTM"
 _GATE_PREACT_SCALE = 2.0 ** -12  # Q3.12: TFLite's fixed pre-activation scale without layer norm
+_MICRO_GATE_OUTPUT_SCALE = 0.00003051757  # TFLite Micro's float literal for 2**-15 (Q0.15 gate outputs)
 # Operand positions of the fused op (TFLite's lstm_shared.h).
 _INPUT, _W_X, _W_H, _PEEPHOLE, _BIAS = 0, (1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11), (12, 13, 14, 15)
 _PROJ_W, _PROJ_B, _HIDDEN, _CELL, _LAYER_NORM = 16, 17, 18, 19, (20, 21, 22, 23)
@@ -229,15 +235,24 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
         bias = interp.get_tensor(b_idx) if b_idx >= 0 else np.zeros(details[wx_idx]["shape"][0], np.int64)
         gates[name] = TFLiteGate(interp.get_tensor(wx_idx), interp.get_tensor(wh_idx), bias, *mx, *mh)
 
-    fm, fs = quantize_multiplier_tflite(2.0 ** -15)
-    im, is_ = quantize_multiplier_tflite(2.0 ** -15 * 2.0 ** -15 / 2.0 ** p)
-    # The hidden value o * tanh(c) is requantized to the output state's scale in TFLite
-    # Micro; desktop TFLite uses the op's 5th intermediate ("effective hidden scale") when
-    # the model has one, which the converter may calibrate to another scale.
-    hid_scale, hid_zp = h_scale, h_zp
-    if kernel == "lite":
+    if kernel == "micro":
+        # TFLite Micro (unidirectional_sequence_lstm.cc) writes the gate-output scale as the
+        # float32 literal 0.00003051757, a few ULP below 2**-15, and forms each product scale
+        # in double: its multipliers are 2147483136 * 2**-46 for f * c, not 2**30 * 2**-45.
+        nl = float(f32(_MICRO_GATE_OUTPUT_SCALE))
+        fm, fs = quantize_multiplier_tflite(nl * c_scale / c_scale)
+        im, is_ = quantize_multiplier_tflite(nl * nl / c_scale)
+        om, os_ = quantize_multiplier_tflite(nl * nl / h_scale)
+        hid_zp = h_zp
+    else:
+        # Desktop TFLite (lstm.cc): exact powers of two; f * c and i * g are rounded shifts
+        # (the multipliers below are only informative). The hidden value is requantized to
+        # the op's 5th intermediate ("effective hidden scale") when the model has one, which
+        # the converter may calibrate to another scale than the output's.
+        fm, fs = quantize_multiplier_tflite(2.0 ** -15)
+        im, is_ = quantize_multiplier_tflite(2.0 ** -15 * 2.0 ** -15 / 2.0 ** p)
         hid_scale, hid_zp = _effective_hidden(op, details, h_scale, h_zp)
-    om, os_ = quantize_multiplier_tflite(2.0 ** -15 / float(f32(hid_scale)) * 2.0 ** -15)
+        om, os_ = quantize_multiplier_tflite(2.0 ** -15 / float(f32(hid_scale)) * 2.0 ** -15)
     cell_clip = float(getattr(options, "cellClip", 0.0) or 0.0)
     clip_q = 0 if cell_clip <= 0 else int(min(max(cell_clip / c_scale, -32768.0), 32767.0))
     params = TFLiteLSTMParams(
