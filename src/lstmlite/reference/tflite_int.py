@@ -8,9 +8,15 @@ form next to :mod:`lstmlite.reference.integer` (our own, DESIGN decision 5b): sa
 quantization parameters, roundings and activation tables, which differ from ours. The C
 runtime (``runtime/lsl_tflite.c``) repeats it bit for bit.
 
+Two kernels (``TFLiteLSTMParams.kernel``): ``"micro"``, the default, is TensorFlow Lite
+Micro's arithmetic (and CMSIS-NN's), documented below; ``"lite"`` is desktop TensorFlow
+Lite's (the LiteRT interpreter), which differs only in the activations (gemmlowp's
+fixed-point logistic/tanh, :mod:`._gemmlowp16`) and in ``f * c`` / ``i * g`` (rounded
+shifts by 15 and 30 + p). See docs/tflite-compat.md.
+
 Checked against TFLite Micro's own outputs (the CMSIS-NN LSTM test vectors, tests in
 ``tests/reference/test_tflite_int.py``) and against the LiteRT interpreter on converted
-Keras models (``tests/importers/test_tflite.py``).
+Keras models (``tests/importers/test_tflite_import.py``).
 
 Notation
 --------
