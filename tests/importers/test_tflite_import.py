@@ -150,9 +150,10 @@ def test_params_read_from_the_model(models):
 
 def test_refuses_models_without_the_fused_op(tmp_path):
     import tensorflow as tf
+    import tf_keras  # tf.keras may be Keras 3, whose models this converter call rejects
 
-    inp = tf.keras.Input((4,), batch_size=1)
-    dense = tf.keras.Model(inp, tf.keras.layers.Dense(2)(inp))
+    dense = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(4,), batch_size=1),
+                                 tf_keras.layers.Dense(2)])
     content = tf.lite.TFLiteConverter.from_keras_model(dense).convert()
     with pytest.raises(ValueError, match="UNIDIRECTIONAL_SEQUENCE_LSTM"):
         read_tflite_lstm(content)
