@@ -16,9 +16,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-pytest.importorskip("tf_keras")
-pytest.importorskip("ai_edge_litert")
+# The dev extra installs TensorFlow and LiteRT, and `make install` tf_keras (without its
+# dependency on the full tensorflow wheel): a missing one fails here, never skips.
+import importlib.util as _util  # noqa: E402
+
+_MISSING = [m for m in ("tensorflow", "tf_keras", "ai_edge_litert") if _util.find_spec(m) is None]
+if _MISSING:
+    raise ImportError(f"TFLite import tests need {', '.join(_MISSING)}: run `make install`")
 
 from lstmlite.importers.tflite import quantize_multiplier_tflite, read_tflite_lstm  # noqa: E402
 from lstmlite.reference.tflite_int import tflite_lstm_sequence  # noqa: E402
