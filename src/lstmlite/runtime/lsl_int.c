@@ -98,11 +98,67 @@ static int64_t tanh_q15(int64_t x, int32_t frac) {
     return x >= 0 ? y : -y;
 }
 
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+static uint32_t load32(const void *p) { /* unaligned-safe; one LDR on Cortex-M4 */
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The three DSP instructions C cannot name (ACLE has __sxtb16 and __smlad, but neither
+ * the rotated SXTB16 nor the halfword packs; GCC builds these from shifts and masks in
+ * four instructions where one does). */
+static inline int32_t sxtb16_ror8(uint32_t x) {
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline int32_t pack_lo(uint32_t a, uint32_t b) { /* (a[15:0], b[15:0]) */
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t pack_hi(uint32_t a, uint32_t b) { /* (a[31:16], b[31:16]) */
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+}
+
+/* sum_j w[j] * v[j] for j < n (n a multiple of 4) with the DSP extension (Cortex-M4/M7/
+ * M33): SXTB16 sign-extends bytes 0, 2 (and, rotated by 8, bytes 1, 3) of four int8
+ * weights into two int16 pairs, PKHBT / PKHTB pair the int16 activations to match, and
+ * SMLAD adds two products per instruction. Exact: SMLAD accumulates in int32, and each
+ * block of 256 columns adds at most 256 * 127 * 32768 < 2^31 in magnitude before it is
+ * moved to int64, so the int32 never wraps and the caller's overflow check sees the
+ * exact sum. */
+static int64_t dot_dsp(const int8_t *w, int32_t n, const int16_t *v) {
+    int64_t total = 0;
+    int32_t j = 0;
+    while (j < n) {
+        const int32_t end = n - j > 256 ? j + 256 : n;
+        int32_t part = 0;
+        for (; j < end; j += 4) {
+            const uint32_t w4 = load32(w + j), x01 = load32(v + j), x23 = load32(v + j + 2);
+            part = __smlad(__sxtb16((int32_t)w4), pack_lo(x01, x23), part);   /* w0 x0 + w2 x2 */
+            part = __smlad(sxtb16_ror8(w4), pack_hi(x01, x23), part);         /* w1 x1 + w3 x3 */
+        }
+        total += part;
+    }
+    return total;
+}
+#endif
+
 /* b[r] + sum_j w[r, j] * v[j], exactly; LSL_ERR_OVERFLOW outside int32. */
 static int dot(const int8_t *w, int32_t n, const int16_t *v, int32_t b, int64_t *out) {
     int64_t acc = b;
-    int32_t j;
-    for (j = 0; j < n; ++j) acc += (int64_t)w[j] * v[j];
+    int32_t j = 0;
+#if defined(__ARM_FEATURE_DSP)
+    j = n & ~3;
+    acc += dot_dsp(w, j, v);
+#endif
+    for (; j < n; ++j) acc += (int64_t)w[j] * v[j];
     if (acc > INT32_MAX || acc < INT32_MIN) return LSL_ERR_OVERFLOW;
     *out = acc;
     return LSL_OK;
@@ -317,6 +373,19 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
         }
         memcpy(out + (size_t)b * model->dirs[model->num_layers - 1].hidden_size, in,
                (size_t)model->dirs[model->num_layers - 1].hidden_size * 2);
+    }
+    return LSL_OK;
+}
+
+int lsl_int_dense(const int8_t *w, const int32_t *b, int32_t rows, int32_t cols, const int16_t *x, int32_t *out) {
+    int32_t r;
+    int rc;
+    if (!w || !b || !x || !out) return LSL_ERR_ARG;
+    if (rows <= 0 || cols <= 0) return LSL_ERR_SHAPE;
+    for (r = 0; r < rows; ++r) {
+        int64_t acc;
+        if ((rc = dot(w + (size_t)r * cols, cols, x, b[r], &acc)) != LSL_OK) return rc;
+        out[r] = (int32_t)acc;
     }
     return LSL_OK;
 }
