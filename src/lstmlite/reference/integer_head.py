@@ -25,8 +25,8 @@ Example:
     >>> import numpy as np
     >>> head = quantize_head_integer(np.array([[0.5, -1.0], [0.25, 0.0]]), np.array([0.1, -0.2]))
     >>> acc = integer_head_forward(head, np.array([[16384, -8192]]))   # h = 0.5, -0.25
-    >>> acc.dtype, np.round(dequantize_head(head, acc), 3).tolist()
-    (dtype('int32'), [[0.6, -0.075]])
+    >>> acc.dtype, np.round(dequantize_head(head, acc), 2).tolist()
+    (dtype('int32'), [[0.6, -0.07]])
 """
 
 from __future__ import annotations

@@ -182,6 +182,10 @@ def export_c(
                     state_values=gen.state_floats, state_bytes=4 * gen.state_floats, work_bytes=gen.work_bytes,
                     weight_bytes=gen.weight_bytes, has_head=spec.head_mode != "none", matrices=gen.forms)
         constants = gen.source
+    # model.c's own static buffers beside the runtime's scratch: the ready flag, and h
+    # (+ the embedded token) for the integer form or a discard output for the float one
+    info["wrapper_bytes"] = 4 + (2 * info["hidden_size"] + (2 * info["input_size"] if info["vocab_size"] else 0)
+                                 if info["family"] == "integer" else 4 * info["output_size"])
     kind = getattr(model, "kind", "rnn")
     info["description"] = (f"{info['num_layers']}-layer {info['cell'].upper()} {kind}, hidden {info['hidden_size']}, "
                            f"form {info['form']}")

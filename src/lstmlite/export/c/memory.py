@@ -22,10 +22,33 @@ from typing import Any
 
 __all__ = ["MemoryReport", "memory_report", "readme_text", "CODE_BYTES", "STACK_BYTES"]
 
-#: text bytes per (file, cpu), arm-none-eabi-gcc 12.2 -Os -ffunction-sections.
-CODE_BYTES: dict[tuple[str, str], int] = {}
+#: code bytes per (file, cpu): text (+ constant tables of a runtime file), arm-none-eabi-gcc 12.2 -Os,
+#: as ``python -m lstmlite.export.c.memory`` measured them.
+CODE_BYTES: dict[tuple[str, str], int] = {
+    ('float:model.c', 'cortex-m3'): 242,
+    ('float:model.c', 'cortex-m4'): 242,
+    ('integer:model.c', 'cortex-m3'): 258,
+    ('integer:model.c', 'cortex-m4'): 258,
+    ('lsl_int.c', 'cortex-m3'): 4394,
+    ('lsl_int.c', 'cortex-m4'): 4512,
+    ('lsl_isa.c', 'cortex-m3'): 935,
+    ('lsl_isa.c', 'cortex-m4'): 935,
+    ('lsl_kern_portable.c', 'cortex-m3'): 2518,
+    ('lsl_kern_portable.c', 'cortex-m4'): 2342,
+    ('lsl_matrix.c', 'cortex-m3'): 1586,
+    ('lsl_matrix.c', 'cortex-m4'): 1632,
+    ('lsl_model.c', 'cortex-m3'): 5676,
+    ('lsl_model.c', 'cortex-m4'): 5582,
+    ('lsl_sparse.c', 'cortex-m3'): 1438,
+    ('lsl_sparse.c', 'cortex-m4'): 1454,
+}
 #: worst-case stack bytes of one lstmlite_model_step call per (family, cpu), from -fstack-usage.
-STACK_BYTES: dict[tuple[str, str], int] = {}
+STACK_BYTES: dict[tuple[str, str], int] = {
+    ('float', 'cortex-m3'): 1264,
+    ('float', 'cortex-m4'): 1256,
+    ('integer', 'cortex-m3'): 376,
+    ('integer', 'cortex-m4'): 376,
+}
 
 
 @dataclass
@@ -35,7 +58,7 @@ class MemoryReport:
     weights: int   # const data: weights, biases, multipliers, tables of structs
     code: int      # text of model.c's functions and the runtime sources
     state: int     # recurrent state (static)
-    work: int      # scratch (static)
+    work: int      # scratch (static): the runtime's workspace and model.c's own buffers
     stack: int     # deepest stack of one step
 
     @property
@@ -69,7 +92,7 @@ def memory_report(info: dict[str, Any], cpu: str) -> MemoryReport:
         key = (f"{info['family']}:{name}" if name == "model.c" else name, cpu)
         code += CODE_BYTES.get(key, 0)
     return MemoryReport(weights=info["weight_bytes"], code=code, state=info["state_bytes"],
-                        work=info["work_bytes"], stack=STACK_BYTES.get((info["family"], cpu), 0))
+                        work=info["work_bytes"] + info.get("wrapper_bytes", 0), stack=STACK_BYTES.get((info["family"], cpu), 0))
 
 
 def readme_text(info: dict[str, Any], memory: dict[str, MemoryReport]) -> str:
@@ -119,3 +142,47 @@ Flash = weights + code; RAM = state + scratch + stack. Code and stack are the
 generator's figures for arm-none-eabi-gcc 12.2 at `-Os`; weights, state and scratch
 are exact. `make size` shows the compiled numbers.
 """
+
+
+def measure(cpus: tuple[str, ...] = ("cortex-m4", "cortex-m3")) -> tuple[dict, dict]:
+    """Measure :data:`CODE_BYTES` and :data:`STACK_BYTES` by compiling two small
+    generated projects (needs arm-none-eabi-gcc); prints them as Python literals."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from lstmlite.export.c import export_c
+    from lstmlite.nn import SequenceClassifier
+
+    code: dict[tuple[str, str], int] = {}
+    stack: dict[tuple[str, str], int] = {}
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        for family, form in (("integer", "integer"), ("float", "fp32")):
+            out = Path(tmp) / family
+            project = export_c(model, out, form=form, calibration=[torch.randn(2, 4, 3)])
+            for cpu in cpus:
+                subprocess.run(["make", "-s", f"CPU={cpu}", "size"], cwd=out, check=True, capture_output=True)
+                for obj in sorted((out / "build" / cpu).glob("*.o")):
+                    sizes = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], check=True, capture_output=True,
+                                           text=True).stdout
+                    name = obj.with_suffix(".c").name
+                    # model.c's constants are the weights (counted exactly); a runtime
+                    # file's constants (activation tables) count as its code
+                    kinds = (".text",) if name == "model.c" else (".text", ".rodata", ".data")
+                    text = sum(int(line.split()[1]) for line in sizes.splitlines() if line.startswith(kinds))
+                    code[(f"{family}:{name}" if name == "model.c" else name, cpu)] = text
+                frames = [int(line.split()[-2]) for su in (out / "build" / cpu).glob("*.su")
+                          for line in su.read_text().splitlines()]
+                # a step goes at most four calls deep (step -> runtime step -> matmul -> kernel)
+                stack[(family, cpu)] = sum(sorted(frames)[-4:])
+            del project
+    return code, stack
+
+
+if __name__ == "__main__":
+    code_bytes, stack_bytes = measure()
+    print("CODE_BYTES =", code_bytes)
+    print("STACK_BYTES =", stack_bytes)
