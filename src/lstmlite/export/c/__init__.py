@@ -57,6 +57,7 @@ class CProject:
     memory: dict[str, MemoryReport]          # per target: "cortex-m4", "cortex-m3"
     info: dict[str, Any] = field(default_factory=dict)
     integer: Any = None                      # IntegerForm of an integer export (for checks)
+    example: np.ndarray | None = None        # the example program's input
 
 
 @dataclass
@@ -193,4 +194,5 @@ def export_c(
     memory = {cpu: memory_report(info, cpu) for cpu in ("cortex-m4", "cortex-m3")}
     files = write_project(out, info, constants, example_arr, readme_text(info, memory))
     log.info("wrote a C project to %s (%s, %d bytes of weights)", out, info["form"], info["weight_bytes"])
-    return CProject(path=out, form=info["form"], files=files, memory=memory, info=info, integer=integer)
+    return CProject(path=out, form=info["form"], files=files, memory=memory, info=info, integer=integer,
+                    example=example_arr)
