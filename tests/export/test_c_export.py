@@ -224,3 +224,35 @@ def test_memory_report_within_5_percent(integer_lstm, tmp_path, cpu):
         assert abs(report.flash - flash) <= 0.05 * flash, (p.form, report.as_dict(), flash)
         assert abs(report.ram_static - ram) <= 0.05 * ram, (p.form, report.as_dict(), ram)
         assert str(report.flash) in (p.path / "README.md").read_text()
+
+
+# ----- the other forms .lsl holds, through the float core (against the model itself) ----------------
+def _torch_steps(model, x: np.ndarray) -> np.ndarray:
+    """The model's output after each prefix x[:t + 1] (what the C prints at step t)."""
+    with torch.no_grad():
+        xt = torch.as_tensor(x[None])
+        return torch.stack([model(xt[:, :t + 1])[0] for t in range(len(x))]).double().numpy()
+
+
+def _compressed(kind: str):
+    from lstmlite.compress import compress_
+    from lstmlite.compress.lowrank.config import LowRankConfig
+    from lstmlite.compress.quantize.config import WeightQuantConfig
+
+    model = _classifier("fastgrnn" if kind == "fastgrnn" else "lstm", 10, input_size=6, hidden_size=12)
+    if kind == "lowrank":
+        compress_(model, LowRankConfig(rank=3))
+    if kind == "int4":
+        compress_(model, WeightQuantConfig(bits=4))
+    return model
+
+
+@pytest.mark.parametrize("kind,target", [("fastgrnn", "cortex-m4"), ("lowrank", "cortex-m3"), ("int4", "cortex-m4")])
+def test_compressed_forms_match_the_model(tmp_path, kind, target):
+    model = _compressed(kind)
+    x = np.random.default_rng(11).normal(size=(7, 6)).astype(np.float32)
+    project = export_c(model, tmp_path, form="auto", example=x)
+    got = as_floats(run_example(project.path, target))
+    _assert_close(got, _torch_steps(model, x))
+    if kind == "lowrank":  # the factors are stored, not their product
+        assert "l0_w_hh_u_data" in (project.path / "model.c").read_text()

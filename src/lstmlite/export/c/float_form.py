@@ -121,7 +121,9 @@ class _Writer:
             self.array(f"{name}_data", data, "int8_t", aligned=True)
             self.array(f"{name}_scale", scale, "float", aligned=True)
             self.array(f"{name}_wsum", wsum, "int32_t", aligned=True)
-            self.forms.append(f"{label}: int8 {rows}x{cols}")
+            int4 = q.size == 0 or (int(q.min()) >= -8 and int(q.max()) <= 7)
+            # the runtime has no 4-bit kernel: int4 codes run (and are stored) one per byte
+            self.forms.append(f"{label}: {'int4 codes as int8' if int4 else 'int8'} {rows}x{cols}")
             scratch = _round_up(3 * kpad) + _round_up(4)  # ACT_FLOAT: three u8 planes + a scale
             return (f"{{{rows}, {cols}, LSL_I8, LSL_ACT_FLOAT, {kpad}, {flags}, {name}_data, {name}_scale, "
                     f"{name}_wsum}}", scratch)
@@ -221,7 +223,8 @@ def float_model_c(spec: ModelSpec, form: str = "auto") -> FloatModelC:
         head_init, s = wr.matrix("head", _as_form(spec.head_weight, form, "head"), "head")
         scratch = max(scratch, s)
         head_bias = wr.vector("head_b", spec.head_bias)
-        output_size = int(spec.head_weight.shape[0])
+        hw = spec.head_weight
+        output_size = int((hw.q if isinstance(hw, QTensor) else hw).shape[0])
     else:
         head_init, head_bias, output_size = "{0, 0, 0, 0, 0, 0, NULL, NULL, NULL}", "NULL", top
     wr.parts.append(
