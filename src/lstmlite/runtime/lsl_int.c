@@ -148,6 +148,38 @@ static int64_t dot_dsp(const int8_t *w, int32_t n, const int16_t *v) {
     }
     return total;
 }
+
+/* dot_dsp for four rows at once (row k at w + k * ld): the activation pairs are loaded
+ * and packed once for the four rows, so a multiply-add costs about 2 instructions
+ * instead of 3. Exact for the same reason as dot_dsp; out[k] += the row's sum. */
+static void dot4_dsp(const int8_t *w, int32_t ld, int32_t n, const int16_t *v, int64_t out[4]) {
+    const int8_t *w0 = w, *w1 = w + ld, *w2 = w + 2 * (size_t)ld, *w3 = w + 3 * (size_t)ld;
+    int32_t j = 0;
+    while (j < n) {
+        const int32_t end = n - j > 256 ? j + 256 : n;
+        int32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+        for (; j < end; j += 4) {
+            const uint32_t x01 = load32(v + j), x23 = load32(v + j + 2);
+            const int32_t xa = pack_lo(x01, x23), xb = pack_hi(x01, x23);
+            uint32_t w4 = load32(w0 + j);
+            p0 = __smlad(__sxtb16((int32_t)w4), xa, p0);
+            p0 = __smlad(sxtb16_ror8(w4), xb, p0);
+            w4 = load32(w1 + j);
+            p1 = __smlad(__sxtb16((int32_t)w4), xa, p1);
+            p1 = __smlad(sxtb16_ror8(w4), xb, p1);
+            w4 = load32(w2 + j);
+            p2 = __smlad(__sxtb16((int32_t)w4), xa, p2);
+            p2 = __smlad(sxtb16_ror8(w4), xb, p2);
+            w4 = load32(w3 + j);
+            p3 = __smlad(__sxtb16((int32_t)w4), xa, p3);
+            p3 = __smlad(sxtb16_ror8(w4), xb, p3);
+        }
+        out[0] += p0;
+        out[1] += p1;
+        out[2] += p2;
+        out[3] += p3;
+    }
+}
 #endif
 
 /* b[r] + sum_j w[r, j] * v[j], exactly; LSL_ERR_OVERFLOW outside int32. */
@@ -239,19 +271,43 @@ size_t lsl_int_run_bytes(const lsl_int_model *model, int32_t batch, int32_t t) {
            lsl_round_up(lsl_int_state_values(model, batch) * 2, LSL_ALIGN);
 }
 
+/* g[r] = requant(b[r] + sum_j w[r, j] v[j], m[r], shift[r]) for the `rows` rows of w
+ * (rows x n, row-major); LSL_ERR_OVERFLOW when a sum leaves int32. */
+static int matvec(const int8_t *w, int32_t rows, int32_t n, const int16_t *v, const int32_t *b, const int32_t *m,
+                  const int32_t *shift, int32_t *g) {
+    int32_t r = 0;
+    int rc;
+#if defined(__ARM_FEATURE_DSP)
+    const int32_t n4 = n & ~3;
+    for (; r + 4 <= rows; r += 4) { /* four rows share each activation load */
+        int64_t acc[4];
+        int32_t k, j;
+        for (k = 0; k < 4; ++k) acc[k] = b[r + k];
+        dot4_dsp(w + (size_t)r * n, n, n4, v, acc);
+        for (k = 0; k < 4; ++k) {
+            const int8_t *wr = w + (size_t)(r + k) * n;
+            for (j = n4; j < n; ++j) acc[k] += (int64_t)wr[j] * v[j];
+            if (acc[k] > INT32_MAX || acc[k] < INT32_MIN) return LSL_ERR_OVERFLOW;
+            g[r + k] = (int32_t)requant(acc[k], m[r + k], shift[r + k]);
+        }
+    }
+#endif
+    for (; r < rows; ++r) {
+        int64_t acc;
+        if ((rc = dot(w + (size_t)r * n, n, v, b[r], &acc)) != LSL_OK) return rc;
+        g[r] = (int32_t)requant(acc, m[r], shift[r]);
+    }
+    return LSL_OK;
+}
+
 /* One step of one direction for one stream: x (I), h and c (H) in place. */
 static int step_one(int32_t cell, const lsl_int_direction *d, const int16_t *x, int16_t *h, int16_t *c,
                     int32_t *ga, int32_t *gb) {
     const int32_t H = d->hidden_size, G = gates_of(cell), I = d->input_size;
-    int32_t r, j;
+    int32_t j;
     int rc;
-    for (r = 0; r < G * H; ++r) {
-        int64_t ax, ah;
-        if ((rc = dot(d->w_ih + (size_t)r * I, I, x, d->b_ih[r], &ax)) != LSL_OK) return rc;
-        if ((rc = dot(d->w_hh + (size_t)r * H, H, h, d->b_hh[r], &ah)) != LSL_OK) return rc;
-        ga[r] = (int32_t)requant(ax, d->m_ih[r], d->shift_ih[r]);
-        gb[r] = (int32_t)requant(ah, d->m_hh[r], d->shift_hh[r]);
-    }
+    if ((rc = matvec(d->w_ih, G * H, I, x, d->b_ih, d->m_ih, d->shift_ih, ga)) != LSL_OK) return rc;
+    if ((rc = matvec(d->w_hh, G * H, H, h, d->b_hh, d->m_hh, d->shift_hh, gb)) != LSL_OK) return rc;
     if (cell == LSL_LSTM) {
         for (j = 0; j < H; ++j) {
             int64_t i_ = sigmoid_q15(sat((int64_t)ga[j] + gb[j], 16), GATE_FRAC);                    /* SAT A */
