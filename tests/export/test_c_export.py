@@ -83,14 +83,14 @@ def integer_reference(project, x_q: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def integer_lstm(tmp_path_factory):
-    """A 2-layer integer-only LSTM classifier (12 features, H=20: odd sizes that leave
+    """A 2-layer integer-only LSTM classifier (13 features, H=21: sizes that leave column
     tails past the 4-wide DSP loop) with its fixed example input."""
-    model = _classifier("lstm", 0, input_size=12, hidden_size=20, num_layers=2)
+    model = _classifier("lstm", 0, input_size=13, hidden_size=21, num_layers=2)
     rng = np.random.default_rng(1)
-    cal = [torch.as_tensor(rng.normal(0, 1.0, (16, 15, 12)), dtype=torch.float32)]
-    x = rng.normal(0, 1.2, (15, 12))
+    cal = [torch.as_tensor(rng.normal(0, 1.0, (16, 15, 13)), dtype=torch.float32)]
+    x = rng.normal(0, 1.2, (15, 13))
     out = tmp_path_factory.mktemp("int_lstm")
-    project = export_c(model, out, form="integer", calibration=cal, example=np.zeros((1, 12), np.int16))
+    project = export_c(model, out, form="integer", calibration=cal, example=np.zeros((1, 13), np.int16))
     x_q = np.clip(np.rint(x / project.integer.params.input_scale), -127, 127).astype(np.int16)
     project = export_c(model, out, form="integer", calibration=cal, example=x_q)
     return project, x_q
@@ -106,9 +106,10 @@ def test_integer_lstm_bit_exact(integer_lstm, target):
 
 
 def test_integer_gru_text_model_bit_exact_on_m4(tmp_path):
-    """Token input through the integer embedding, a GRU, and a per-step head (a language model)."""
+    """Token input through the integer embedding, a GRU, and a per-step head (a language model);
+    3 x 13 = 39 gate rows leave 3 past the DSP path's groups of four."""
     torch.manual_seed(2)
-    model = LanguageModel(vocab_size=50, embed_dim=10, cell="gru", hidden_size=12).eval()
+    model = LanguageModel(vocab_size=50, embed_dim=10, cell="gru", hidden_size=13).eval()
     rng = np.random.default_rng(3)
     tokens = rng.integers(1, 50, size=11).astype(np.int32)
     cal = [torch.as_tensor(rng.integers(1, 50, size=(8, 20)))]
