@@ -88,7 +88,7 @@ def count_instructions(elf: Path, work: Path) -> int:
     log.unlink()
     if seen != 2:
         raise RuntimeError(f"{elf.name}: bench_marker seen {seen} times in the trace")
-    return count - 1  # the first marker call's own instructions after its entry are counted once: its return
+    return count  # from the first marker's return to the second marker's call, both included
 
 
 def symbol_bytes(elf: Path, keep) -> int:
