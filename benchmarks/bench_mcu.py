@@ -60,8 +60,9 @@ def link(objs: list[Path], elf: Path, mcu: Path) -> None:
         "-Wl,--gc-sections", "-o", str(elf), *map(str, objs)])
 
 
-def count_instructions(elf: Path, work: Path) -> int:
-    """Instructions executed between the two calls of bench_marker() (see the module doc)."""
+def count_instructions(elf: Path, work: Path) -> tuple[int, dict[str, int]]:
+    """Instructions executed between the two calls of bench_marker() (see the module doc),
+    and how many of them each function executed."""
     marker = [line.split()[0] for line in sh(["arm-none-eabi-nm", str(elf)]).splitlines()
               if line.endswith(" bench_marker")]
     pc = f"{int(marker[0], 16) & ~1:08x}"
@@ -72,7 +73,8 @@ def count_instructions(elf: Path, work: Path) -> int:
     if run.returncode != 0 or not run.stdout.startswith("rc 0"):
         raise RuntimeError(f"{elf.name} failed: {run.stdout} {run.stderr[-500:]}")
     seen, count = 0, 0
-    pattern = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/")
+    by_function: dict[str, int] = {}
+    pattern = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/[^]]*\] ?(\S*)")
     with log.open() as f:
         for line in f:
             m = pattern.match(line)
@@ -85,10 +87,12 @@ def count_instructions(elf: Path, work: Path) -> int:
                 continue
             if seen == 1:
                 count += 1
+                by_function[m.group(2)] = by_function.get(m.group(2), 0) + 1
     log.unlink()
     if seen != 2:
         raise RuntimeError(f"{elf.name}: bench_marker seen {seen} times in the trace")
-    return count  # from the first marker's return to the second marker's call, both included
+    # from the first marker's return to the second marker's call, both included
+    return count, dict(sorted(by_function.items(), key=lambda kv: -kv[1]))
 
 
 def symbol_bytes(elf: Path, keep) -> int:
@@ -122,7 +126,8 @@ def bench_ours(inp: int, hidden: int, steps: int, work: Path) -> dict:
     link(objs, elf, p / "mcu")
     flash, ram = sizes(model_objs)
     report = project.memory["cortex-m4"]
-    return {"engine": "lstmlite-integer", "instructions": count_instructions(elf, work), "flash_bytes": flash,
+    count, by_function = count_instructions(elf, work)
+    return {"engine": "lstmlite-integer", "instructions": count, "by_function": by_function, "flash_bytes": flash,
             "ram_static_bytes": ram, "report_flash_bytes_Os": report.flash, "report_ram_bytes": report.ram,
             "weight_bytes": report.weights}
 
@@ -152,7 +157,8 @@ def bench_cmsis(inp: int, hidden: int, steps: int, work: Path, mcu: Path) -> dic
     weights = symbol_bytes(elf, lambda n: n in ("w_ih", "w_hh", "bias", "zero_bias"))
     code = symbol_bytes(elf, lambda n: n.startswith("arm_"))  # the CMSIS-NN functions linked in
     ram = symbol_bytes(elf, lambda n: n in ("temp1", "temp2", "cell", "hidden"))
-    return {"engine": "cmsis-nn-s8", "instructions": count_instructions(elf, work), "flash_bytes": weights + code,
+    count, by_function = count_instructions(elf, work)
+    return {"engine": "cmsis-nn-s8", "instructions": count, "by_function": by_function, "flash_bytes": weights + code,
             "ram_static_bytes": ram, "weight_bytes": weights}
 
 
