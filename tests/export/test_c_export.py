@@ -56,7 +56,10 @@ def run_example(project: Path, target: str) -> list[list[str]]:
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"{target}: exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
     assert r.stdout.rstrip().endswith("done"), r.stdout[-2000:]
-    return [line.split(":", 1)[1].split() for line in r.stdout.splitlines() if re.match(r"step \d+:", line)]
+    steps = [line.split(":", 1)[1].split() for line in r.stdout.splitlines() if re.match(r"step \d+:", line)]
+    run = [line.split(":", 1)[1].split() for line in r.stdout.splitlines() if line.startswith("run:")]
+    assert run == [steps[-1]], "lstmlite_model_run must give the last step's output"
+    return steps
 
 
 def as_ints(rows: list[list[str]]) -> np.ndarray:
@@ -194,6 +197,12 @@ def test_project_holds_only_what_it_needs(integer_lstm):
     assert called <= allowed, called - allowed   # e.g. malloc, expf, or __aeabi_fmul (soft float) would show here
 
 
+def test_a_missing_tool_fails_never_skips(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "qemu-system-arm" else "/usr/bin/" + name)
+    with pytest.raises(pytest.fail.Exception, match="missing qemu-system-arm"):
+        require_tools()
+
+
 def test_unsupported_form_is_one_clear_line(tmp_path):
     model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, bidirectional=True)
     for form in ("fp32", "integer"):
@@ -202,6 +211,9 @@ def test_unsupported_form_is_one_clear_line(tmp_path):
     pooled = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, pooling="mean")
     with pytest.raises(UnsupportedForm, match="nearest supported form: pooling=last"):
         export_c(pooled, tmp_path, form="fp32")
+    grouped = SequenceClassifier(input_size=4, hidden_size=8, n_classes=2, cell="glstm")
+    with pytest.raises(UnsupportedForm, match=r"^layer 0: .*nearest supported form"):
+        export_c(grouped, tmp_path, form="auto")
 
 
 # ----- memory report against arm-none-eabi-size -----------------------------------------------------

@@ -175,7 +175,13 @@ def export_c(
     else:
         from ..lsl import spec_from_module
 
-        spec = spec_from_module(model)
+        try:
+            spec = spec_from_module(model)
+        except ValueError as err:  # a cell the runtime has no kernel for (grouped LSTM)
+            message = str(err).replace("the native runtime", "the C export")
+            if message.endswith(")") and " (nearest exportable form: " in message:
+                message = message[:-1].replace(" (nearest exportable form: ", "; nearest supported form: ")
+            raise UnsupportedForm(f"layer 0: {message}") from None
         gen = float_model_c(spec, form)
         info = dict(family="float", form=form, cell=spec.layers[0].cell, num_layers=len(spec.layers),
                     hidden_size=spec.layers[-1].hidden_size, vocab_size=gen.vocab_size,

@@ -242,8 +242,9 @@ def example_source(info: dict[str, Any]) -> str:
           '        else { uint32_t bits; float v = (float)out[j]; memcpy(&bits, &v, 4); printf(" %08lx", (unsigned long)bits); }\n'
     return f"""/*
  * example.c -- run the model on example_data.h step by step and print each step's
- * outputs: "step T: v v v" (integers, or floats as IEEE-754 bits in hex). Exit status 0
- * on success. Built by `make host` and `make mcu`.
+ * outputs: "step T: v v v" (integers, or floats as IEEE-754 bits in hex), then the
+ * output of lstmlite_model_run over the whole input: "run: v v v". Exit status 0 on
+ * success. Built by `make host` and `make mcu`.
  */
 #include <stdio.h>
 #include <string.h>
@@ -272,6 +273,16 @@ int main(void) {{
 {fmt}        }}
         printf("\\n");
     }}
+    /* the whole sequence again through lstmlite_model_run: the same final output */
+    rc = lstmlite_model_run(example_input, EXAMPLE_STEPS, out);
+    if (rc != LSTMLITE_OK) {{
+        printf("run failed: %d\\n", rc);
+        return 1;
+    }}
+    printf("run:");
+    for (j = 0; j < LSTMLITE_MODEL_OUTPUT_SIZE; ++j) {{
+{fmt}    }}
+    printf("\\n");
     (void)integer;
     printf("done\\n");
     return 0;
