@@ -351,6 +351,13 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
 /** One step of `batch` streams (unidirectional): x (batch, I), state in place, out (batch, H). */
 int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
                  void *work, size_t work_bytes);
+/**
+ * lsl_int_step for a model that already passed lsl_int_model_check and has not changed
+ * since: the same result, without re-checking every row's multiplier each step (the
+ * generated microcontroller C checks once, in lstmlite_model_init).
+ */
+int lsl_int_step_prechecked(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state,
+                            int16_t *out, void *work, size_t work_bytes);
 
 /**
  * An integer dense layer (the integer-only form's head): out[r] = b[r] + sum_j w[r, j] x[j]

@@ -79,13 +79,16 @@ static int64_t requant(int64_t acc, int32_t m, int32_t shift) { return sat(rrs(a
 
 /* Interpolated f(|x|) in Q0.15 for x with `frac` fraction bits (SAT E clamps |x|). */
 static int64_t lookup(int64_t x, int32_t frac, const int16_t *table) {
+    /* In int32, which is exact: |x| is clamped below 2^18, and the interpolation sum,
+     * two table entries (< 2^15) times weights adding to 2^k (k <= 10), below 2^26. It
+     * is never negative, so rounding half away from zero is rounding half up. */
     const int32_t k = frac - TABLE_STEP_BITS;
-    const int64_t top = ((int64_t)TABLE_SEGMENTS << k) - 1;
-    int64_t a = x < 0 ? -x : x, idx, t;
-    if (a > top) a = top;
-    idx = a >> k;
-    t = a & (((int64_t)1 << k) - 1);
-    return rrs((int64_t)table[idx] * ((((int64_t)1) << k) - t) + (int64_t)table[idx + 1] * t, k);
+    const int32_t top = (TABLE_SEGMENTS << k) - 1;
+    const int64_t ax = x < 0 ? -x : x;
+    const int32_t a = ax > top ? top : (int32_t)ax;
+    const int32_t idx = a >> k, t = a & ((1 << k) - 1);
+    const int32_t v = table[idx] * ((1 << k) - t) + table[idx + 1] * t;
+    return k > 0 ? (v + (1 << (k - 1))) >> k : v;
 }
 
 static int64_t sigmoid_q15(int64_t x, int32_t frac) {
@@ -404,16 +407,16 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
     return LSL_OK;
 }
 
-int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
-                 void *work, size_t work_bytes) {
+/* lsl_int_step after the model check: the arguments, then each stream through the layers. */
+static int step_checked(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
+                        void *work, size_t work_bytes) {
     int32_t *ga, *gb;
     int32_t k, b;
-    int rc = lsl_int_model_check(model);
-    if (rc != LSL_OK) return rc;
+    int rc;
     if (model->num_directions != 1) return LSL_ERR_UNSUPPORTED;
     if (!x || !state || !out || !work) return LSL_ERR_ARG;
     if (batch <= 0) return LSL_ERR_SHAPE;
-    if (work_bytes < lsl_int_step_bytes(model, batch)) return LSL_ERR_BUFFER;
+    if (work_bytes < gate_bytes(model)) return LSL_ERR_BUFFER; /* lsl_int_step_bytes of a checked model */
     if ((rc = check_input(model, (size_t)batch * model->dirs[0].input_size, x)) != LSL_OK) return rc;
     ga = (int32_t *)work;
     gb = (int32_t *)((char *)work + gate_bytes(model) / 2);
@@ -431,6 +434,19 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
                (size_t)model->dirs[model->num_layers - 1].hidden_size * 2);
     }
     return LSL_OK;
+}
+
+int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
+                 void *work, size_t work_bytes) {
+    int rc = lsl_int_model_check(model);
+    if (rc != LSL_OK) return rc;
+    return step_checked(model, batch, x, state, out, work, work_bytes);
+}
+
+int lsl_int_step_prechecked(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state,
+                            int16_t *out, void *work, size_t work_bytes) {
+    if (!model || !model->dirs) return LSL_ERR_ARG;
+    return step_checked(model, batch, x, state, out, work, work_bytes);
 }
 
 int lsl_int_dense(const int8_t *w, const int32_t *b, int32_t rows, int32_t cols, const int16_t *x, int32_t *out) {

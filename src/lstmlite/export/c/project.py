@@ -194,7 +194,7 @@ int lstmlite_model_step(const lstmlite_input_t *x, lstmlite_output_t *out) {{
     (void)j;
     if (!ready) return LSTMLITE_ERR_NOT_READY;
     if (!x) return LSTMLITE_ERR_ARG;
-{embed}    rc = lsl_int_step(&model, 1, in, state, h, work, sizeof work);
+{embed}    rc = lsl_int_step_prechecked(&model, 1, in, state, h, work, sizeof work); /* checked in init */
     if (rc != LSL_OK || !out) return rc;
 {head}
 }}
