@@ -75,7 +75,8 @@ static int64_t sat(int64_t x, int bits) {
 }
 
 /* SAT B: sat32(rrs(acc * m, shift)); |acc| < 2^31 and 0 <= m < 2^31, so no overflow. */
-static int64_t requant(int64_t acc, int32_t m, int32_t shift) { return sat(rrs(acc * (int64_t)m, shift), 32); }
+/* acc is int32 (the callers have checked it), so the product is one 32 x 32 -> 64 multiply. */
+static int64_t requant(int32_t acc, int32_t m, int32_t shift) { return sat(rrs((int64_t)acc * m, shift), 32); }
 
 /* Interpolated f(|x|) in Q0.15 for x with `frac` fraction bits (SAT E clamps |x|). */
 static int64_t lookup(int64_t x, int32_t frac, const int16_t *table) {
@@ -291,14 +292,14 @@ static int matvec(const int8_t *w, int32_t rows, int32_t n, const int16_t *v, co
             const int8_t *wr = w + (size_t)(r + k) * n;
             for (j = n4; j < n; ++j) acc[k] += (int64_t)wr[j] * v[j];
             if (acc[k] > INT32_MAX || acc[k] < INT32_MIN) return LSL_ERR_OVERFLOW;
-            g[r + k] = (int32_t)requant(acc[k], m[r + k], shift[r + k]);
+            g[r + k] = (int32_t)requant((int32_t)acc[k], m[r + k], shift[r + k]);
         }
     }
 #endif
     for (; r < rows; ++r) {
         int64_t acc;
         if ((rc = dot(w + (size_t)r * n, n, v, b[r], &acc)) != LSL_OK) return rc;
-        g[r] = (int32_t)requant(acc, m[r], shift[r]);
+        g[r] = (int32_t)requant((int32_t)acc, m[r], shift[r]);
     }
     return LSL_OK;
 }
