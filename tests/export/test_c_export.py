@@ -260,6 +260,16 @@ def _compressed(kind: str):
     return model
 
 
+def test_fp32_text_classifier_with_embedding_on_m3(tmp_path):
+    """Token ids through the float embedding (soft float on the M3), against the model."""
+    torch.manual_seed(12)
+    model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
+    tokens = np.random.default_rng(13).integers(1, 40, size=9).astype(np.int64)
+    project = export_c(model, tmp_path, form="fp32", example=tokens.astype(np.int32))
+    got = as_floats(run_example(project.path, "cortex-m3"))
+    _assert_close(got, _torch_steps(model, tokens))
+
+
 @pytest.mark.parametrize("kind,target", [("fastgrnn", "cortex-m4"), ("lowrank", "cortex-m3"), ("int4", "cortex-m4")])
 def test_compressed_forms_match_the_model(tmp_path, kind, target):
     model = _compressed(kind)
