@@ -15,8 +15,8 @@ Example:
     >>> q = quantize_lstm_integer({"weight_ih_l0": rng.normal(0, .3, (16, 3)), "weight_hh_l0": rng.normal(0, .3, (16, 4))},
     ...                           {"input": {"absmax": 2.0}, "layers": [[{"cell": {"absmax": 1.0}}]]})
     >>> c = integer_model_c(q)
-    >>> c.state_values, c.work_bytes      # h and c of 4 units; two int32 gate rows
-    (8, 128)
+    >>> c.state_values, c.work_bytes      # h and c of 4 units; two int32 gate rows, packed pairs
+    (8, 192)
 """
 
 from __future__ import annotations
@@ -103,7 +103,9 @@ def integer_model_c(params: IntegerRecurrentParams, head: IntegerHead | None = N
         array("emb_table", emb, "int8_t" if params.input_bits == 8 else "int16_t")
     state = sum(d.hidden_size * (2 if params.cell == "lstm" else 1) for (d,) in params.layers)
     gh_max = max(d.hidden_size for (d,) in params.layers)
-    work = 2 * _round_up(4 * gh_max * 4)  # lsl_int.c's gate_bytes: two int32 rows of 4 * max H
+    widest = max(max(d.input_size, d.hidden_size) for (d,) in params.layers)
+    # lsl_int.c's scratch_bytes: two int32 rows of 4 * max H, then the DSP path's packed pairs
+    work = 2 * _round_up(4 * gh_max * 4) + _round_up(2 * widest + 8)
     return IntegerModelC(source="\n\n".join(parts), weight_bytes=nbytes, state_values=state, work_bytes=work,
                          input_size=0 if vocab else params.input_size, vocab_size=vocab,
                          output_size=head.out_features if head is not None else top, hidden_size=top)
