@@ -95,7 +95,8 @@ def token_spans(tokens: list[str], scores: np.ndarray) -> Raw:
     return Raw('<div class="tokens">' + " ".join(spans) + "</div>")
 
 
-def explain(run_dir: str | Path, sample: int = 0, steps: int = 64, target: int | None = None) -> Explanation:
+def explain(run_dir: str | Path, sample: int = 0, steps: int = 64, target: int | None = None,
+            data_cache: dict[str, Any] | None = None) -> Explanation:
     """Explain test sample ``sample`` of the run in ``run_dir`` (see module docstring).
 
     Args:
@@ -103,13 +104,14 @@ def explain(run_dir: str | Path, sample: int = 0, steps: int = 64, target: int |
         sample: row of the test split.
         steps: integration points of integrated gradients.
         target: class / output index to explain; None: the model's prediction.
+        data_cache: share loaded data between calls (see :func:`lstmlite.report.runs.run_data`).
     """
     from ..data import Vocabulary
     from ..io import load_run
-    from ..train import load_run_data
+    from .runs import run_data
 
     run = load_run(run_dir)
-    data = load_run_data(run)
+    data = run_data(run, data_cache)
     x, y = _sample(run, data, sample)
     model = run.model
     name = Path(run_dir).resolve().name

@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: files only (must precede pyplot)
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .metrics import HIGHER_IS_BETTER, pareto_front  # noqa: E402
@@ -81,6 +82,8 @@ def curves_plot(histories: Sequence[tuple[str, list[dict[str, Any]]]], metric_na
             for start in starts[1:]:
                 for ax in (left, right):
                     ax.axvline(start - 0.5, color=colour, ls=":", lw=0.8)
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_xlabel("epoch (recipe epochs counted in order)")
     left.set_ylabel("training loss")
     right.set_xlabel("epoch (recipe epochs counted in order)")
@@ -181,6 +184,7 @@ def gates_plot(gates: dict[str, np.ndarray], title: str, xticklabels: Sequence[s
         ax.set_ylabel("unit", fontsize=8)
         ax.set_title(name, fontsize=9)
     bottom = axes[-1, 0]
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     if xticklabels is not None:
         bottom.set_xticks(range(steps), [str(t)[:10] for t in xticklabels], rotation=90, fontsize=7)
     bottom.set_xlabel("time step")
@@ -206,6 +210,7 @@ def saliency_plot(values: np.ndarray, title: str, xticklabels: Sequence[str] | N
     fig.colorbar(image, ax=[top, bottom], fraction=0.03, pad=0.02, label="attribution")
     bottom.set_ylabel(feature_label, fontsize=8)
     bottom.set_xlabel("time step")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     if xticklabels is not None:
         bottom.set_xticks(range(steps), [str(t)[:10] for t in xticklabels], rotation=90, fontsize=7)
     return to_png(fig)

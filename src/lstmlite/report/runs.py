@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ReportRun", "gather", "link_parents"]
+__all__ = ["ReportRun", "gather", "link_parents", "run_data"]
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +62,29 @@ class ReportRun:
         return str(value) if value else None
 
 
-def _predict(run: Any) -> tuple[np.ndarray, np.ndarray] | None:
+def run_data(run: Any, cache: dict[str, Any] | None = None) -> Any:
+    """The run's data (:func:`lstmlite.train.load_run_data`), loaded once per data spec
+    when a ``cache`` dict is passed (a report on a run and its compressions)."""
+    import json
+
+    from ..train import load_run_data
+
+    if cache is None:
+        return load_run_data(run)
+    key = json.dumps(run.config.get("data"), sort_keys=True, default=str)
+    if key not in cache:
+        cache[key] = load_run_data(run)
+    return cache[key]
+
+
+def _predict(run: Any, cache: dict[str, Any] | None) -> tuple[np.ndarray, np.ndarray] | None:
     """(y_true, y_pred) on the test split for a classifier, else None."""
-    from ..train import load_run_data, predict
+    from ..train import predict
 
     if run.config.get("task") != "classify" or "data" not in run.config:
         return None
     try:
-        data = load_run_data(run)
+        data = run_data(run, cache)
     except Exception as err:  # noqa: BLE001 - the report still shows what it can
         log.warning("%s: cannot load its data (%s); no confusion matrix", run.path, err)
         return None
@@ -77,8 +92,12 @@ def _predict(run: Any) -> tuple[np.ndarray, np.ndarray] | None:
     return np.asarray(data.test.y), logits.argmax(-1)
 
 
-def gather(path: str | Path, name: str | None = None, predictions: bool = True) -> ReportRun:
-    """Read one run dir for the report (the model is rebuilt and measured here)."""
+def gather(path: str | Path, name: str | None = None, predictions: bool = True,
+           data_cache: dict[str, Any] | None = None) -> ReportRun:
+    """Read one run dir for the report (the model is rebuilt and measured here).
+
+    ``data_cache``: see :func:`run_data`.
+    """
     from ..export.size import account
     from ..io import load_run, read_json
 
@@ -86,7 +105,7 @@ def gather(path: str | Path, name: str | None = None, predictions: bool = True) 
     run = load_run(path)
     recipe = read_json(path / "recipe.json") if (path / "recipe.json").exists() else None
     deployed = account(run.model)
-    pairs = _predict(run) if predictions else None
+    pairs = _predict(run, data_cache) if predictions else None
     class_names = [str(c) for c in run.config.get("class_names") or []]
     return ReportRun(
         path=path, name=name or path.resolve().name, config=run.config, metrics=run.metrics,
@@ -103,7 +122,8 @@ def _same_dir(a: Path, b: Path) -> bool:
         return False
 
 
-def link_parents(runs: list[ReportRun], load_missing: bool = True) -> None:
+def link_parents(runs: list[ReportRun], load_missing: bool = True, data_cache: dict[str, Any] | None = None
+                 ) -> None:
     """Set each compressed run's ``parent``: the run it names as ``source_run``.
 
     A parent among ``runs`` is used as is; otherwise, when ``load_missing`` and the
@@ -121,7 +141,7 @@ def link_parents(runs: list[ReportRun], load_missing: bool = True) -> None:
             found = next((c for c in candidates if (c / "config.json").exists()), None)
             if found is not None:
                 try:
-                    match = gather(found)
+                    match = gather(found, data_cache=data_cache)
                 except Exception as err:  # noqa: BLE001
                     log.warning("%s: its source run %s cannot be read (%s)", run.path, found, err)
         run.parent = match

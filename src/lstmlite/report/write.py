@@ -79,7 +79,8 @@ def _recipe_text(run: ReportRun) -> str:
         return f"{name}: " + " → ".join(parts) if parts else str(name)
     if run.config.get("compression"):
         kinds = sorted({str(e.get("kind")) for e in run.config["compression"]})
-        return "compressed (" + ", ".join(kinds) + ")"
+        name = run.config.get("recipe") or "compressed"
+        return f"{name} ({', '.join(kinds)})"
     return "none (trained)"
 
 
@@ -173,7 +174,8 @@ def _latency(runs: Sequence[ReportRun]) -> Raw:
         if not run.bench or key in seen:
             continue
         seen.add(key)
-        title = f"{run.name}: recurrent layers, per engine ({run.bench_source})"
+        what = run.bench[0].get("what") or "recurrent layers, as lstmlite bench times them"
+        title = f"{run.name}: {what} ({run.bench_source})"
         parts.append(img(plots.latency_plot(run.bench, title), f"latency per engine for {run.name}"))
         parts.append(table(["engine", "mode", "T", "batch", "median µs", "p90 µs"],
                            [[c["engine"], c.get("mode"), c.get("seq_len"), c.get("batch"), c["median_us"],
@@ -292,8 +294,9 @@ def write_report(
     if not runs:
         raise ValueError("no run dirs given")
     paths = [Path(r) for r in runs]
-    gathered = [gather(p, name) for p, name in zip(paths, _unique_names(paths))]
-    link_parents(gathered)
+    cache: dict[str, Any] = {}  # runs of one data spec load it once
+    gathered = [gather(p, name, data_cache=cache) for p, name in zip(paths, _unique_names(paths))]
+    link_parents(gathered, data_cache=cache)
     benches = [(Path(b).name, load_bench(b)) for b in bench]
     for run in gathered:
         for source, data in benches:
@@ -306,7 +309,7 @@ def write_report(
 
         for run in gathered:
             try:
-                extra.append(explanation_section(explain(run.path, explain_sample), run.name))
+                extra.append(explanation_section(explain(run.path, explain_sample, data_cache=cache), run.name))
             except ValueError as err:
                 log.warning("%s: not explained (%s)", run.path, err)
     out = Path(out)
