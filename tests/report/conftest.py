@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import pytest
 
 from lstmlite.compress.recipe import apply_recipe
 from lstmlite.train import fit
+
+# The browser helper (_headless_chromium.py) is imported by name: the suite runs with
+# --import-mode=importlib, which does not put a test's folder on sys.path.
+_here = str(Path(__file__).resolve().parent)
+if _here not in sys.path:
+    sys.path.insert(0, _here)
 
 EVIL_LABEL = '<script>alert("label")</script>'
 
