@@ -109,15 +109,19 @@ def render(html: Path, screenshot: Path, width: int = 1200, timeout: float = 60.
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
 
-    def child_fds() -> None:  # Chromium reads fd 3, writes fd 4
-        a, b = os.dup(to_browser_r), os.dup(from_browser_w)
+    def child_fds() -> None:  # in the child: Chromium reads fd 3 and writes fd 4
+        a, b = os.dup(to_browser_r), os.dup(from_browser_w)  # first out of the way of 3 and 4
         os.dup2(a, 3)
         os.dup2(b, 4)
+        os.set_inheritable(3, True)  # dup2 onto itself keeps close-on-exec
+        os.set_inheritable(4, True)
 
     profile = tempfile.mkdtemp(prefix="lstmlite-chromium-")
     args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
             "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"]
-    proc = subprocess.Popen(args, pass_fds=(3, 4), preexec_fn=child_fds, stdout=subprocess.DEVNULL,
+    # close_fds=False: pass_fds would need 3 and 4 open in this process; every other fd
+    # Python opened is close-on-exec anyway.
+    proc = subprocess.Popen(args, close_fds=False, preexec_fn=child_fds, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     os.close(to_browser_r)
     os.close(from_browser_w)

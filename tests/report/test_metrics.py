@@ -28,6 +28,7 @@ def test_confusion_matrix_refuses_mismatched_shapes():
     ([(100, 0.90), (100, 0.90)], True, [0, 1]),                      # ties dominate nobody
     ([(10, 5.0), (20, 4.0), (30, 4.5)], False, [0, 1]),              # perplexity: lower is better
     ([(10, 0.5), (20, 0.5)], True, [0]),                             # same metric, larger: dominated
+    ([(100, 0.9), (100, 0.8)], True, [0]),                           # same size, worse: dominated
 ])
 def test_pareto_front(points, higher, front):
     assert pareto_front(points, higher_is_better=higher) == front

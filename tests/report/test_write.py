@@ -1,12 +1,14 @@
 """write_report on real (tiny) run dirs: sections, numbers, escaping, self-containment."""
 
 import base64
+import io
 from html import escape, unescape
 import json
 import re
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from lstmlite.export.size import account
 from lstmlite.io import load_run
@@ -17,7 +19,14 @@ EVIL_LABEL = '<script>alert("label")</script>'
 
 
 def _images(html: str) -> list[bytes]:
-    return [base64.b64decode(m) for m in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+    """Every inline image, each fully decoded once (Pillow raises on a truncated PNG,
+    which a browser draws in part without any error)."""
+    found = [base64.b64decode(m) for m in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+    for png in found:
+        with Image.open(io.BytesIO(png)) as image:
+            image.load()
+            assert image.format == "PNG" and min(image.size) > 50
+    return found
 
 
 def _assert_self_contained(html: str) -> None:
