@@ -15,7 +15,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .common import HelpFormatter, example_epilog, format_bytes, format_table
+from .common import HelpFormatter, add_progress_options, example_epilog, format_bytes, format_table, show_progress
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a few epochs only (a smoke test)")
     parser.add_argument("--out", default=None, help="where to write the run dirs (default: ./lstmlite-demo-TIME)")
+    add_progress_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"lstmlite demo: LSTM-64 on japanese_vowels ({'quick' if args.quick else 'full'}), writing {out}\n")
 
     print("1/4 training the fp32 baseline ...")
-    baseline = fit(demo_config(args.quick), out / "baseline", progress=True)
+    baseline = fit(demo_config(args.quick), out / "baseline", progress=show_progress(args))
     data = load_run_data(baseline)
 
     print("2/4 quantizing to int8 weights (per output channel) ...")

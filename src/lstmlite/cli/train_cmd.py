@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import CliError, HelpFormatter, example_epilog, parse_overrides, read_config_file
+from .common import CliError, HelpFormatter, example_epilog, parse_overrides, read_config_file, add_progress_options, show_progress
 from .report import print_metrics
 
 
@@ -33,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="JSON/YAML file with sections data, model, train")
     parser.add_argument("--out", required=True, help="run dir to create")
     parser.add_argument("--resume", action="store_true", help="continue from --out's last checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_options(parser)
     parser.set_defaults(func=run, accepts_overrides=True)
 
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train import fit
 
     config = build_config(args)
-    result = fit(config, args.out, resume=args.resume, progress=not args.no_progress)
+    result = fit(config, args.out, resume=args.resume, progress=show_progress(args))
     print_metrics(result.metrics)
     print(f"run dir: {result.path}")
     return 0
