@@ -49,3 +49,31 @@ def test_data_list_json(capsys):
     assert main(["data", "list", "--json"]) == 0
     names = {d["name"] for d in json.loads(capsys.readouterr().out)}
     assert {"japanese_vowels", "digits", "airline"} <= names
+
+
+def test_train_and_compress_json(tmp_path, capsys):
+    assert _train(tmp_path, "run", "--json") == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["dataset"] == "digits" and metrics["run_dir"] == str(tmp_path / "run")
+    assert "best_epoch" in metrics
+    assert main(["compress", str(tmp_path / "run"), "--recipe", "int8", "--out", str(tmp_path / "int8"),
+                 "--json"]) == 0
+    compressed = json.loads(capsys.readouterr().out)
+    assert compressed["baseline_metric"] == metrics["metric"] and compressed["size_bytes"] < metrics["size_bytes"]
+
+
+def test_recipe_bars_say_which_step_runs(tmp_path, capsys):
+    assert _train(tmp_path, "run", "--quiet") == 0
+    recipe = tmp_path / "two.yaml"
+    recipe.write_text("name: two\nsteps:\n  - method: magnitude_prune\n    sparsity: 0.5\n    finetune_epochs: 1\n"
+                      "  - method: int8_weight\n    finetune_epochs: 1\n")
+    assert main(["compress", str(tmp_path / "run"), "--recipe", str(recipe), "--out", str(tmp_path / "two"),
+                 "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert "recipe two step 1 (magnitude_prune), fine-tune" in err
+    assert "recipe two step 2 (weight_quant), fine-tune" in err  # int8_weight is weight_quant, 8 bits
+
+
+def test_the_summary_names_the_chosen_epoch(tmp_path, capsys):
+    assert _train(tmp_path, "run", "--quiet") == 0
+    assert "chosen epoch (best validation)  1" in capsys.readouterr().out
