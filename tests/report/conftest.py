@@ -65,3 +65,19 @@ def text_runs(tmp_path_factory) -> tuple[Path, Path]:
         "data": {"source": str(data), "task": "classify"},
         "model": {"cell": "lstm", "embed_dim": 8, "hidden_size": 8},
         "train": {"epochs": 3, "batch_size": 16, "lr": 2e-2}})
+
+
+@pytest.fixture(scope="session")
+def other_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """A forecaster on the airline series and a word language model on generated text."""
+    root = tmp_path_factory.mktemp("other")
+    rng = random.Random(1)
+    words = "the cat sat on a mat and then ran off to see the dog".split()
+    text = root / "words.txt"
+    text.write_text(" ".join(rng.choice(words) for _ in range(3000)), encoding="utf-8")
+    forecast, lm = root / "airline", root / "words-lm"
+    fit({"data": {"source": "airline", "task": "forecast"}, "model": {"hidden_size": 8}, "train": {"epochs": 1}},
+        forecast, progress=False)
+    fit({"data": {"source": str(text), "task": "lm", "level": "word", "seq_len": 20},
+         "model": {"hidden_size": 8, "embed_dim": 4, "num_layers": 1}, "train": {"epochs": 1}}, lm, progress=False)
+    return forecast, lm

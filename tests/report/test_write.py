@@ -102,3 +102,14 @@ def test_text_from_user_files_is_escaped(text_runs, tmp_path):
 def test_no_runs_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no run dirs"):
         write_report([], tmp_path / "x.html")
+
+
+def test_forecaster_and_language_model_runs(other_runs, tmp_path):
+    html = write_report(list(other_runs), tmp_path / "other.html", explain_sample=0).read_text()
+    _assert_self_contained(html)
+    _images(html)
+    # one accuracy-vs-size plot per metric: MAE and perplexity are not on one axis
+    assert 'alt="mae against exported size"' in html and 'alt="perplexity against exported size"' in html
+    assert "Confusion matrices" not in html  # no classifier here
+    assert "Explanation: airline" in html and "Explanation: words-lm" in html
+    assert "forecast value 0" in html and "logit of the next token" in html

@@ -126,6 +126,9 @@ def explain(run_dir: str | Path, sample: int = 0, steps: int = 64, target: int |
     if data.vocab is not None or run.vocab is not None:
         vocab = data.vocab if data.vocab is not None else Vocabulary.from_dict(run.vocab)
         tokens = [vocab.tokens[int(i)] if int(i) < len(vocab.tokens) else "<unk>" for i in x.tolist()]
+        if data.task == "lm" and attribution.index < len(vocab.tokens):
+            predicted = vocab.tokens[attribution.index]
+            attribution.target = f"logit of the next token {predicted!r} (id {attribution.index}) after the last step"
     explanation = Explanation(run=name, sample=sample, length=int(x.shape[0]), label=_label(data, y),
                               predicted=predicted, attribution=attribution, tokens=tokens)
     try:
