@@ -113,3 +113,17 @@ def test_forecaster_and_language_model_runs(other_runs, tmp_path):
     assert "Confusion matrices" not in html  # no classifier here
     assert "Explanation: airline" in html and "Explanation: words-lm" in html
     assert "forecast value 0" in html and "logit of the next token" in html
+
+
+def test_a_run_without_data_is_reported_but_not_explained(tmp_path, caplog):
+    from lstmlite.io import save_run
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.report import explain
+
+    run = tmp_path / "imported"
+    save_run(run, SequenceClassifier(input_size=4, hidden_size=8, n_classes=3), {"task": "classify"})
+    html = write_report([run], tmp_path / "r.html", explain_sample=0).read_text()
+    assert "<h3>imported</h3>" in html and "Confusion matrices" not in html and "Explanation:" not in html
+    assert "records no data spec" in caplog.text
+    with pytest.raises(ValueError, match="no data spec"):
+        explain(run, 0)

@@ -111,6 +111,9 @@ def explain(run_dir: str | Path, sample: int = 0, steps: int = 64, target: int |
     from .runs import run_data
 
     run = load_run(run_dir)
+    if not isinstance(run.config.get("data"), dict):
+        raise ValueError(f"{run_dir}: the run records no data spec (an imported model?), so it has no test "
+                         "samples to explain")
     data = run_data(run, data_cache)
     x, y = _sample(run, data, sample)
     model = run.model
