@@ -177,7 +177,7 @@ def gates_plot(gates: dict[str, np.ndarray], title: str, xticklabels: Sequence[s
     steps, units = first.shape
     width = max(5.0, min(14.0, 0.28 * steps + 3.0))
     height = max(1.6, min(4.0, 0.05 * units + 1.2))
-    fig, axes = plt.subplots(n, 1, figsize=(width, height * n), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(n, 1, figsize=(width, height * n), squeeze=False, sharex=True, layout="constrained")
     for ax, (name, values) in zip(axes[:, 0], gates.items()):
         tanh_like = "candidate" in name
         image = ax.imshow(values.T, aspect="auto", interpolation="nearest",
@@ -199,7 +199,7 @@ def saliency_plot(values: np.ndarray, title: str, xticklabels: Sequence[str] | N
     """Attributions per step (bars, summed over features) above a (feature × time) heatmap."""
     steps, features = values.shape
     width = max(5.0, min(14.0, 0.28 * steps + 3.0))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 5.0), sharex=True,
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 5.0), sharex=True, layout="constrained",
                                       gridspec_kw={"height_ratios": [1, 2]})
     per_step = values.sum(axis=1)
     top.bar(range(steps), per_step, color=["#d62728" if v >= 0 else "#1f77b4" for v in per_step])
