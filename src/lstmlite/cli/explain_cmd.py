@@ -27,8 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import explain, write_explanation
+    from pathlib import Path
 
+    from ..report import explain, write_explanation
+    from ..report.runs import check_outside_runs
+
+    check_outside_runs(Path(args.out), [Path(args.run)])
     explanation = explain(args.run, sample=args.sample, steps=args.steps, target=args.target)
     written = write_explanation(explanation, args.out)
     att = explanation.attribution

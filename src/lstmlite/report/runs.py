@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ReportRun", "gather", "link_parents", "run_data"]
+__all__ = ["ReportRun", "gather", "link_parents", "run_data", "check_outside_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -145,3 +145,14 @@ def link_parents(runs: list[ReportRun], load_missing: bool = True, data_cache: d
                 except Exception as err:  # noqa: BLE001
                     log.warning("%s: its source run %s cannot be read (%s)", run.path, found, err)
         run.parent = match
+
+
+def check_outside_runs(out: Path, runs: list[Path]) -> None:
+    """Refuse to write ``out`` into a run dir: a run dir holds only what lstmlite's
+    stages write (see :mod:`lstmlite.io`), and is never edited in place."""
+    target = out.resolve()
+    for run in runs:
+        root = Path(run).resolve()
+        if target == root or root in target.parents:
+            raise ValueError(f"{out}: inside the run dir {run}; write the report or explanation elsewhere "
+                             "(run dirs are never edited in place)")

@@ -31,7 +31,7 @@ import numpy as np
 from . import plots
 from .html import Raw, esc, fmt, img, kv_table, page, section, table
 from .metrics import bench_cases_for, confusion_matrix, layer_rows, per_class_accuracy
-from .runs import ReportRun, gather, link_parents
+from .runs import ReportRun, check_outside_runs, gather, link_parents
 
 __all__ = ["write_report", "render_report", "load_bench"]
 
@@ -294,6 +294,7 @@ def write_report(
     if not runs:
         raise ValueError("no run dirs given")
     paths = [Path(r) for r in runs]
+    check_outside_runs(Path(out), paths)
     cache: dict[str, Any] = {}  # runs of one data spec load it once
     gathered = [gather(p, name, data_cache=cache) for p, name in zip(paths, _unique_names(paths))]
     link_parents(gathered, data_cache=cache)
