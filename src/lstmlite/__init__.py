@@ -12,6 +12,7 @@ docs/):
     interop     export_onnx, export_c, import_torch, import_keras, import_onnx (lazy: need extras)
     runtime     lstmlite.runtime.load (native C engine)
     search      search (Optuna, multi-objective under a device budget; needs the search extra)
+    report      write_report (HTML report of run dirs), explain (gates, integrated gradients)
 
 Example:
     >>> import lstmlite
@@ -51,6 +52,8 @@ _LAZY = {
     "distill": "lstmlite.compress",
     "runtime": "lstmlite.runtime",
     "search": "lstmlite.search",
+    "write_report": "lstmlite.report",
+    "explain": "lstmlite.report",
 }
 
 
