@@ -8,6 +8,9 @@ install:
 	# CPU PyTorch first, from the wheel on disk, so pip never pulls a CUDA build.
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -e ".[dev]"
+	# tf_keras (Keras 2) is what converts an LSTM to TFLite's fused int8 op (tests of the
+	# TFLite-compatible mode); it asks for the full tensorflow wheel, tensorflow-cpu serves.
+	$(PIP) install --quiet --no-deps "tf_keras>=2.16,<2.22"
 
 demo: install
 	lstmlite demo

@@ -36,6 +36,7 @@ SOURCES = [
     f"{RUNTIME}/lsl_probe.c",
     f"{RUNTIME}/lsl_int.c",
     f"{RUNTIME}/lsl_parallel.c",
+    f"{RUNTIME}/lsl_tflite.c",
 ]
 
 if sys.platform == "win32":  # MSVC: no target attributes, portable kernels only
@@ -52,7 +53,7 @@ setup(
             sources=SOURCES,
             include_dirs=[RUNTIME],
             depends=[f"{RUNTIME}/lsl.h", f"{RUNTIME}/lsl_internal.h", f"{RUNTIME}/lsl_kern_avx512.h",
-                     f"{RUNTIME}/lsl_kern_avx2.h", f"{RUNTIME}/lsl_fastmath.h"],
+                     f"{RUNTIME}/lsl_kern_avx2.h", f"{RUNTIME}/lsl_fastmath.h", f"{RUNTIME}/lsl_tflite.h"],
             extra_compile_args=compile_args,
             extra_link_args=[] if sys.platform == "win32" else ["-pthread"],
         )

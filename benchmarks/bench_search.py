@@ -84,6 +84,8 @@ def run_study(sampler: str, seed: int, trials: int, workdir: Path) -> dict[str, 
               if t.get("size_kind") == "lsl" and t["size_bytes"] <= BUDGET]
     row: dict[str, Any] = {"dataset": "japanese_vowels", "method": f"search ({sampler})", "sampler": sampler,
                            "seed": seed, "trials": trials, "complete": len(done), "feasible": len(points),
+                           "not_trained": sum(1 for t in done if t.get("skipped")),
+                           "pruned": sum(1 for t in records if t.get("state") == "PRUNED"),
                            "hypervolume": hypervolume_2d(points), "wall_s": round(wall, 1),
                            "metric_name": "accuracy"}
     for limit, key in ((BUDGET, "best_2kb"), (SMALL, "best_1kb")):

@@ -98,8 +98,8 @@ def _mean_std(values: list[float], fmt: str = "{:.4f}") -> str:
 def search_table(result: dict[str, Any]) -> str:
     """bench_search.py: per sampler, hypervolume and the picks within 2 KB / 1 KB."""
     lines = ["| sampler | hypervolume (mean ± std) | best ≤ 2,048 B: test accuracy | its file bytes (mean) | "
-             "best ≤ 1,024 B: test accuracy | feasible / complete trials | wall s per study |",
-             "|---|---|---|---|---|---|---|"]
+             "best ≤ 1,024 B: test accuracy | feasible / complete trials | not trained (over budget) / "
+             "stopped early | wall s per study |", "|---|---|---|---|---|---|---|---|"]
     samplers = list(dict.fromkeys(r["sampler"] for r in result["rows"]))
     for name in samplers:
         mine = [r for r in result["rows"] if r["sampler"] == name]
@@ -116,8 +116,9 @@ def search_table(result: dict[str, Any]) -> str:
         feasible = sum(r["feasible"] for r in mine)
         complete = sum(r["complete"] for r in mine)
         wall = statistics.mean(r["wall_s"] for r in mine)
+        skipped = f"{sum(r.get('not_trained', 0) for r in mine)} / {sum(r.get('pruned', 0) for r in mine)}"
         lines.append(f"| {name} | {_mean_std([r['hypervolume'] for r in mine])} | {acc2} | {bytes2} | {acc1} | "
-                     f"{feasible} / {complete} | {wall:.0f} |")
+                     f"{feasible} / {complete} | {skipped} | {wall:.0f} |")
     return "\n".join(lines)
 
 

@@ -9,9 +9,10 @@ docs/):
     training    train, TrainConfig, evaluate, fit, evaluate_run
     run dirs    save_run, load_run
     compression compress_, finalize, undo, summary, size_bytes, apply_recipe, load_recipe
-    interop     export_onnx, import_torch, import_keras, import_onnx (lazy: need extras)
+    interop     export_onnx, export_c, import_torch, import_keras, import_onnx (lazy: need extras)
     runtime     lstmlite.runtime.load (native C engine)
     search      search (Optuna, multi-objective under a device budget; needs the search extra)
+    report      write_report (HTML report of run dirs), explain (gates, integrated gradients)
 
 Example:
     >>> import lstmlite
@@ -43,6 +44,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 # Loaded on first use: they import optional extras (onnx, keras) or the C extension.
 _LAZY = {
     "export_onnx": "lstmlite.export",
+    "export_c": "lstmlite.export",
     "import_torch": "lstmlite.importers",
     "import_keras": "lstmlite.importers",
     "import_onnx": "lstmlite.importers",
@@ -51,6 +53,8 @@ _LAZY = {
     "distill": "lstmlite.compress",
     "runtime": "lstmlite.runtime",
     "search": "lstmlite.search",
+    "write_report": "lstmlite.report",
+    "explain": "lstmlite.report",
 }
 
 
@@ -69,5 +73,5 @@ __all__ = [
     "train", "TrainConfig", "evaluate", "fit", "evaluate_run",
     "save_run", "load_run",
     "compress_", "finalize", "undo", "summary", "size_bytes", "apply_recipe", "load_recipe", "distill",
-    "export_onnx", "import_torch", "import_keras", "import_onnx", "runtime", "search",
+    "export_onnx", "export_c", "import_torch", "import_keras", "import_onnx", "runtime", "search",
 ]

@@ -27,6 +27,14 @@ def test_demo_quick_runs_end_to_end(tmp_path):
     # the native runtime agreed with PyTorch on every test sequence
     diff = float(result.stdout.split("max |logit difference|")[1].split()[0])
     assert diff < 1e-4
+    # the report is written at the end and its path printed
+    report = tmp_path / "demo" / "report.html"
+    assert f"report: {report}" in result.stdout
+    html = report.read_text(encoding="utf-8")
+    assert "<h2>Comparison</h2>" in html and "Explanation: int8" in html
+    bench = json.loads((tmp_path / "demo" / "bench.json").read_text())
+    assert {c["engine"] for c in bench["cases"]} == {"torch-fp32", "lstmlite-int8"}
+    assert int8["source_run"] == str(tmp_path / "demo" / "baseline") and "best_epoch" not in int8
 
 
 def test_no_subcommand_prints_help_and_fails():

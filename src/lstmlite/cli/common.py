@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import yaml
 
-__all__ = ["CliError", "read_config_file", "parse_overrides", "format_table", "format_bytes", "example_epilog"]
+__all__ = ["CliError", "read_config_file", "parse_overrides", "format_table", "format_bytes", "example_epilog",
+           "add_progress_options", "show_progress"]
 
 
 class CliError(Exception):
@@ -107,3 +109,33 @@ def example_epilog(*examples: str) -> str:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps our hand-wrapped descriptions and examples as written."""
+
+
+def add_progress_options(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--quiet`` (and the older ``--no-progress``) on a sub-command.
+
+    Progress bars are drawn on a terminal only; see :func:`show_progress`.
+    """
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--progress", action="store_true",
+                       help="draw progress bars even when stderr is not a terminal (default: terminal only)")
+    group.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bars")
+
+
+def show_progress(args: argparse.Namespace, stream: Any = None) -> bool:
+    """Whether to draw progress bars: ``--quiet`` never, ``--progress`` always, else only
+    when stderr (where the bars go) is a terminal, so logs don't fill with carriage returns.
+
+    Example:
+        >>> import argparse, io
+        >>> show_progress(argparse.Namespace(progress=False, quiet=False), io.StringIO())
+        False
+        >>> show_progress(argparse.Namespace(progress=True, quiet=False), io.StringIO())
+        True
+    """
+    if getattr(args, "quiet", False):
+        return False
+    if getattr(args, "progress", False):
+        return True
+    stream = sys.stderr if stream is None else stream
+    return bool(getattr(stream, "isatty", lambda: False)())

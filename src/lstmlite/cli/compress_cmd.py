@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
-from .common import CliError, HelpFormatter, example_epilog, format_bytes, format_table, parse_overrides
+from .common import (CliError, HelpFormatter, add_progress_options, example_epilog, format_bytes, format_table,
+                     parse_overrides, show_progress)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,7 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", help="fine-tune and evaluate on this data (default: the run's own data)")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every step's epochs (quick trials)")
     parser.add_argument("--list-recipes", action="store_true", help="list the shipped recipes and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_options(parser)
+    parser.add_argument("--json", action="store_true",
+                        help="print the new run's metrics (with baseline_metric, baseline_size_bytes) as JSON")
     parser.set_defaults(func=run, accepts_overrides=True)
 
 
@@ -97,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_run_data(load_run(args.run), args.data)
     result = apply_recipe(args.run, recipe, args.out, data=data, max_epochs=args.max_epochs,
-                          train_overrides=overrides, progress=not args.no_progress)
+                          train_overrides=overrides, progress=show_progress(args))
+    if args.json:
+        print(json.dumps({**result.metrics, "run_dir": str(result.path)}, indent=2, default=str))
+        return 0
     print(f"recipe {recipe.name}: {len(recipe.steps)} step(s) on {result.metrics.get('dataset', '')}")
     print(comparison_table(result.metrics))
     print(f"run dir: {result.path}")

@@ -15,12 +15,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="List the built-in data sets (they ship with installed packages, no download), "
                     "or show one's shapes, classes and lengths. Any file path works wherever a "
                     "data name does: CSV/JSONL text, plain text, TREC .label, UCR/UEA .ts, .npz, .npy.",
-        epilog=example_epilog("lstmlite data list", "lstmlite data show japanese_vowels",
+        epilog=example_epilog("lstmlite data list", "lstmlite data list --json", "lstmlite data show japanese_vowels",
                               "lstmlite data show ../shared/data/trec/train_5500.label --task classify",
                               "lstmlite data make spoken-digits --out data/digits --n 600 --seed 0"),
         formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="data_command", required=True)
-    sub.add_parser("list", help="list the built-in data sets")
+    listing = sub.add_parser("list", help="list the built-in data sets")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show = sub.add_parser("show", help="describe one data set (built-in name or file)")
     show.add_argument("name")
     show.add_argument("--task", default=None, help="classify | lm | forecast | tag | ctc (for files)")
@@ -47,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.n} utterances to {out} (manifest.tsv)")
         return 0
     if args.data_command == "list":
+        if args.json:
+            print(json.dumps(list_datasets(), indent=2, default=str))
+            return 0
         rows = [(d["name"], d["task"], d.get("n_classes", ""), d.get("size", d.get("n_series", "")),
                  d.get("description", "")) for d in list_datasets()]
         print(format_table(rows, ["name", "task", "classes", "size", "description"]))

@@ -1,8 +1,10 @@
-"""``lstmlite export RUN --format onnx|lsl --out DIR``: a run dir → a deployable artefact.
+"""``lstmlite export RUN --format onnx|c|lsl --out DIR``: a run dir → a deployable artefact.
 
 ONNX goes through :func:`lstmlite.export.onnx.export_onnx`, the native runtime's
-``.lsl`` file through :func:`lstmlite.export.lsl.export_lsl`; each artefact is run
-against the model it came from before the command reports success.
+``.lsl`` file through :func:`lstmlite.export.lsl.export_lsl`, a C99 project for a
+microcontroller through :func:`lstmlite.export.c.export_c`; each artefact is run
+against the model it came from (or, for the integer-only C, its NumPy reference)
+before the command reports success.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from .common import CliError, HelpFormatter, example_epilog, format_bytes
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "export", help="export a run dir (ONNX, native .lsl)",
+        "export", help="export a run dir (ONNX, native .lsl, C for microcontrollers)",
         description="Write a run dir's model as a deployable artefact.\n\n"
                     "onnx: standard LSTM/GRU/RNN operators (FastGRNN: a Scan of MatMul/Sigmoid/Tanh), dynamic "
                     "batch and time axes, embedding and head included; inputs 'input' ((B, T) int64 tokens or (B, T, F) float) and, for "
@@ -32,13 +34,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "run wherever that beats dense, so the runtime skips the zero ones). The command lists "
                     "each tensor's stored precision and bytes. The file is "
                     "loaded into the runtime and compared with the model on a random batch.\n\n"
+                    "c: a self-contained C99 project (model.h / model.c, the runtime's portable core, a Makefile "
+                    "for the host and Cortex-M, a README with flash and RAM figures); --form auto|fp32|int8|integer "
+                    "(integer: int8 weights and activations, int16 state, no float on the device, calibrated on "
+                    "--calibrate N training sequences). It is built for the host and its example run against the "
+                    "model (integer: against the integer reference, exactly) when a C compiler is present.\n\n"
                     "A file that differs from its model by more than --tolerance is removed and the "
                     "command fails.",
         epilog=example_epilog(
             "lstmlite export runs/jv --format onnx --out deploy/",
             "lstmlite export runs/jv-int8 --format onnx --quantize qdq --out deploy/jv-int8.onnx",
             "lstmlite export runs/imdb --format onnx --probabilities --no-lengths --out deploy/",
-            "lstmlite export runs/jv --format lsl --weights int8 --out deploy/"),
+            "lstmlite export runs/jv --format lsl --weights int8 --out deploy/",
+            "lstmlite export runs/jv --format c --form integer --out deploy/jv-c/"),
         formatter_class=HelpFormatter)
     parser.add_argument("run", help="run dir")
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="artefact format")
@@ -57,6 +65,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lsl = parser.add_argument_group("lsl")
     lsl.add_argument("--weights", choices=["auto", "fp32", "int8", "int8-sparse", "int4"], default=None,
                      help="weight form in the .lsl file")
+    c = parser.add_argument_group("c")
+    c.add_argument("--form", choices=["auto", "fp32", "int8", "integer"], default="auto",
+                   help="arithmetic of the C project (default auto: the weights as the run has them)")
+    c.add_argument("--calibrate", type=int, default=64, metavar="N",
+                   help="integer form: training sequences to take the value ranges from (default 64)")
     parser.set_defaults(func=run)
 
 
@@ -133,6 +146,48 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     return written
 
 
+def _export_c(args: argparse.Namespace) -> Path:
+    import torch
+
+    from ..export.c import export_c
+    from ..export.c.check import check_on_host
+    from ..io import load_run
+    from ..train.run import load_run_data
+
+    run_dir = load_run(args.run)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise CliError(f"{out} exists and is not empty; choose another --out")
+    calibration = None
+    if args.form == "integer":
+        if args.calibrate < 1:
+            raise CliError("--calibrate must be at least 1")
+        train = load_run_data(run_dir).train
+        n = min(args.calibrate, len(train.x))
+        calibration = [{"x": torch.as_tensor(train.x[:n]), "lengths": torch.as_tensor(train.lengths[:n])}]
+    project = export_c(run_dir.model, out, form=args.form, calibration=calibration)
+    for cpu, report in project.memory.items():
+        print(f"{cpu}: flash {format_bytes(report.flash)} (weights {format_bytes(report.weights)}), "
+              f"RAM {format_bytes(report.ram)} (state {report.state} B, scratch {report.work} B, stack {report.stack} B)")
+    print(f"wrote {out} ({project.form}; make host / make mcu / make run-mcu)")
+    try:
+        error, scale = check_on_host(project, run_dir.model, project.example)
+    except FileNotFoundError as err:
+        print(f"not checked ({err})")
+        return out
+    if project.integer is not None:
+        print(f"host build vs the integer reference on the example: max abs difference {error:g}")
+        if error != 0:
+            raise CliError(f"the generated C differs from the integer reference by {error:g}. Please report this "
+                           "with the run dir.")
+    else:
+        print(f"host build vs lstmlite on the example: max abs difference {error:.2e}")
+        if not error <= max(args.tolerance, 1e-5 * scale):
+            raise CliError(f"the generated C differs from the model by {error:.2e} (> --tolerance {args.tolerance:g}). "
+                           "Please report this with the run dir.")
+    return out
+
+
 def _example_input(model):
     import numpy as np
 
@@ -143,7 +198,7 @@ def _example_input(model):
 
 
 #: format name → function(args) -> written path
-FORMATS: dict[str, Callable[[argparse.Namespace], Path]] = {"onnx": _export_onnx, "lsl": _export_lsl}
+FORMATS: dict[str, Callable[[argparse.Namespace], Path]] = {"onnx": _export_onnx, "lsl": _export_lsl, "c": _export_c}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ from typing import Sequence
 from .common import HelpFormatter, example_epilog
 
 #: Sub-command modules, each with ``add_parser(subparsers)``; order is the --help order.
-COMMANDS = ["demo", "data", "train", "eval", "compress", "export", "import", "bench", "search", "recommend"]
+COMMANDS = ["demo", "data", "train", "eval", "compress", "export", "import", "bench", "search", "recommend",
+            "report", "explain"]
 
 
 def build_parser() -> argparse.ArgumentParser:

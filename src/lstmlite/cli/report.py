@@ -21,6 +21,8 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         value = metrics.get("test", {}).get(key)
         if value is not None:
             rows.append((f"test {key}", value))
+    if "best_epoch" in metrics:
+        rows.append(("chosen epoch (best validation)", metrics["best_epoch"]))
     if "train_seconds" in metrics:
         rows.append(("train time", f"{metrics['train_seconds']:.1f} s"))
     print(format_table(rows, ["", "value"]))

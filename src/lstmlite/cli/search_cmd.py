@@ -51,6 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="how points are proposed: multivariate TPE (default), NSGA-II, or random "
                              "(the baseline; see BENCHMARKS.md for how they compare)")
     parser.add_argument("--resume", action="store_true", help="continue the study already in the storage")
+    parser.add_argument("--no-prune", dest="prune", action="store_false",
+                        help="train every point fully: by default a point over the budget before training is "
+                             "not trained, and a trial that a finished one beats at the same epoch while being "
+                             "as small, lean and fast is stopped (docs/search.md)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.set_defaults(func=run)
 
@@ -68,13 +72,14 @@ def run(args: argparse.Namespace) -> int:
                   f"{attrs['val_metric']:.4f} size={format_bytes(attrs['size_bytes'])}"
                   f"{'' if attrs['size_kind'] == 'lsl' else ' (estimated)'} latency={attrs['latency_us']:.1f}us"
                   f"{'' if attrs['latency_kind'] == 'measured' else ' (MAC model)'} ram={format_bytes(attrs['ram_bytes'])}"
-                  f" {'ok' if attrs.get('feasible') else 'over budget'}", flush=True)
+                  f" {'ok' if attrs.get('feasible') else 'over budget'}"
+                  f"{' (not trained)' if attrs.get('skipped') else ''}", flush=True)
         else:
             print(f"trial {trial.number:4d} {trial.state.name.lower()}", flush=True)
 
     result = search(args.data, args.task, budget=args.budget, trials=args.trials, out=args.out,
                     storage=args.storage, workers=args.workers, timeout=_duration(args.timeout),
-                    space=args.space, seed=args.seed, resume=args.resume, sampler=args.sampler,
+                    space=args.space, seed=args.seed, resume=args.resume, sampler=args.sampler, prune=args.prune,
                     on_trial=progress)
     print(f"{result['trials']} trials complete; {len(result['pareto'])} on the Pareto front within budget "
           f"({args.out}/pareto.json, pareto.png)")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 
-from .common import CliError, HelpFormatter, example_epilog, parse_overrides, read_config_file
+from .common import (CliError, HelpFormatter, add_progress_options, example_epilog, parse_overrides, read_config_file,
+                     show_progress)
 from .report import print_metrics
 
 
@@ -35,7 +37,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="JSON/YAML file with sections data, model, train")
     parser.add_argument("--out", required=True, help="run dir to create")
     parser.add_argument("--resume", action="store_true", help="continue from --out's last checkpoint")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     parser.set_defaults(func=run, accepts_overrides=True)
 
 
@@ -58,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from ..train import fit
 
     config = build_config(args)
-    result = fit(config, args.out, resume=args.resume, progress=not args.no_progress)
+    result = fit(config, args.out, resume=args.resume, progress=show_progress(args))
+    if args.json:
+        print(json.dumps({**result.metrics, "run_dir": str(result.path)}, indent=2, default=str))
+        return 0
     print_metrics(result.metrics)
     print(f"run dir: {result.path}")
     return 0

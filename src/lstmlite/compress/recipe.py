@@ -611,6 +611,8 @@ def apply_recipe(
     for index, step in enumerate(recipe.steps, start=1):
         label = f"recipe {recipe.name or ''} step {index} ({step.method or 'train'})".replace("  ", " ")
         epochs = step.epochs if max_epochs is None else min(step.epochs, max_epochs)
+        mode = "distill" if step.distill_epochs else "fine-tune"
+        bar_label: bool | str = f"{label}, {mode}" if progress else False  # bars say what runs
         try:
             train_config = TrainConfig.from_dict({**base_train, **step.train, "epochs": max(epochs, 1)})
         except ValueError as err:
@@ -643,15 +645,15 @@ def apply_recipe(
                     scheduler = PruningScheduler(model)
                     ramp_config = TrainConfig.from_dict({**train_config.to_dict(), "epochs": ramp, "patience": 0})
                     results.append(_train_step(model, teacher, data, step, recipe, ramp_config, [scheduler],
-                                               progress))
+                                               bar_label))
                     # Validation may pick an epoch from before the final sparsity: enforce it.
                     scheduler.step(config.end_step)
                     if epochs > ramp:
                         rest = TrainConfig.from_dict({**train_config.to_dict(), "epochs": epochs - ramp})
-                        results.append(_train_step(model, teacher, data, step, recipe, rest, [], progress))
+                        results.append(_train_step(model, teacher, data, step, recipe, rest, [], bar_label))
                     record["sparsity"] = scheduler.current_sparsity()
                 else:
-                    results.append(_train_step(model, teacher, data, step, recipe, train_config, [], progress))
+                    results.append(_train_step(model, teacher, data, step, recipe, train_config, [], bar_label))
                 for phase, result in enumerate(results):
                     history += [{"step": index, "phase": phase, **h} for h in result.history]
                 record["best_val"] = results[-1].best_val

@@ -2,13 +2,15 @@
 
 ONNX (:func:`export_onnx`, standard LSTM/GRU/RNN operators) needs the ``onnx`` extra
 and is imported on first use, so ``import lstmlite.export`` costs nothing without it.
+:func:`export_c` writes a dependency-free C99 project for a microcontroller
+(:mod:`lstmlite.export.c`, docs/mcu.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["export_onnx", "check_onnx"]
+__all__ = ["export_onnx", "check_onnx", "export_c"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +18,8 @@ def __getattr__(name: str) -> Any:
         from . import onnx as _onnx
 
         return getattr(_onnx, name)
+    if name == "export_c":
+        from .c import export_c
+
+        return export_c
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

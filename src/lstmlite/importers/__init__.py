@@ -4,6 +4,8 @@
     import_keras(path, out=None)            .keras (Keras 3) or legacy .h5 (h5py)
     import_onnx(path, out=None)             graphs with LSTM / GRU / RNN operators
     import_onnx_node(node, tensors)         one ONNX recurrent node → our layer, ONNX conventions
+    read_tflite_lstm(path, kernel="micro")  a TFLite-quantized LSTM → TFLite-compatible integer
+                                            parameters (docs/tflite-compat.md; not a run dir)
 
 Each returns our model (``model.import_info`` says where it came from) and, with
 ``out``, writes a run dir. Frameworks are imported on first use.
@@ -16,11 +18,11 @@ from typing import Any
 from ._common import ModelImportError
 from .layers import GRUResetBefore, SimpleRNN
 
-__all__ = ["import_torch", "import_keras", "import_onnx", "import_onnx_node", "ModelImportError",
+__all__ = ["import_torch", "import_keras", "import_onnx", "import_onnx_node", "read_tflite_lstm", "ModelImportError",
            "SimpleRNN", "GRUResetBefore"]
 
 _LAZY = {"import_torch": "torch", "import_keras": "keras", "import_onnx": "onnx", "import_onnx_node": "onnx",
-         "OnnxRecurrentNode": "onnx", "UnsupportedOnnxError": "onnx"}
+         "OnnxRecurrentNode": "onnx", "UnsupportedOnnxError": "onnx", "read_tflite_lstm": "tflite"}
 
 
 def __getattr__(name: str) -> Any:

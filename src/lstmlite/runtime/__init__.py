@@ -19,6 +19,7 @@ Example:
 from .engine import ISAS, Engine, RuntimeError_, StreamState, best_isa, has_vnni, info, isa, set_isa, supported_isas
 from .integer import IntegerEngine
 from .loading import load
+from .tflite import TFLiteLSTM
 from .lsl import LslFormatError, ModelSpec, QTensor, read_lsl
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ISAS",
     "ModelSpec", "QTensor", "LslFormatError", "quantize_rows", "read_lsl", "write_lsl",
     "spec_from_module", "spec_from_state_dict", "load", "export_lsl", "spec_from_run", "IntegerEngine",
+    "TFLiteLSTM",
 ]
 
 # The writer (PyTorch models and run dirs -> .lsl) lives in lstmlite.export.lsl; its

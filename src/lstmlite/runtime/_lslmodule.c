@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lsl.h"
+#include "lsl_tflite.h"
 
 #define LSL_ALIGN_PY 64
 static size_t lsl_round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
@@ -110,10 +111,13 @@ static int get_buf(PyObject *obj, Py_buffer *view, char fmt, int writable, const
            view->itemsize == 4) ||
           (fmt == 'b' && strcmp(f, "b") == 0 && view->itemsize == 1) ||
           (fmt == 'h' && strcmp(f, "h") == 0 && view->itemsize == 2) ||
-          (fmt == 'H' && strcmp(f, "H") == 0 && view->itemsize == 2))) {
+          (fmt == 'H' && strcmp(f, "H") == 0 && view->itemsize == 2) ||
+          (fmt == 'q' && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0) && view->itemsize == 8))) {
         PyErr_Format(PyExc_TypeError, "%s must be %s", what,
                      fmt == 'f' ? "float32"
-                                : (fmt == 'i' ? "int32" : (fmt == 'b' ? "int8" : (fmt == 'h' ? "int16" : "uint16"))));
+                                : (fmt == 'i' ? "int32"
+                                              : (fmt == 'b' ? "int8"
+                                                            : (fmt == 'h' ? "int16" : (fmt == 'q' ? "int64" : "uint16")))));
         PyBuffer_Release(view);
         return -1;
     }
@@ -901,6 +905,119 @@ static PyObject *mod_peak_macs(PyObject *Py_UNUSED(mod), PyObject *args) {
     return PyFloat_FromDouble(r);
 }
 
+/* ---- TFLite-compatible integer LSTM (lsl_tflite.c) ------------------------------- */
+
+/* tflite_run(ints, weights, bias, gate_q, x, out, hidden, cell, batch, steps, time_major)
+ *   ints: (I, H, bits, z_x, z_h, p, m_fc, s_fc, m_ic, s_ic, m_o, s_o, cell_clip, single, kernel, z_hid)
+ *   weights int8: per gate (input, forget, cell, output) W_x (H*I) then W_h (H*H)
+ *   bias int64 (4*H); gate_q int32 (16): per gate m_x, s_x, m_h, s_h
+ *   x, out, hidden: int8 (bits 8) or int16 (bits 16); cell int16; hidden/cell in place */
+static PyObject *mod_tflite_run(PyObject *self, PyObject *args) {
+    PyObject *wo, *bo, *qo, *xo, *oo, *ho, *co;
+    Py_buffer w = {0}, b = {0}, q = {0}, x = {0}, out = {0}, h = {0}, c = {0};
+    lsl_tflite_params p;
+    int batch, steps, time_major, single, rc = LSL_TFLITE_OK, g;
+    char act;
+    int16_t *scratch = NULL;
+    Py_ssize_t I, H, per_gate;
+    (void)self;
+    memset(&p, 0, sizeof p);
+    if (!PyArg_ParseTuple(args, "(iiiiiiiiiiiiiiii)OOOOOOOiii", &p.input_size, &p.hidden_size, &p.activation_bits,
+                          &p.input_zero_point, &p.output_zero_point, &p.cell_scale_power, &p.forget_cell_multiplier,
+                          &p.forget_cell_shift, &p.input_cell_multiplier, &p.input_cell_shift, &p.output_multiplier,
+                          &p.output_shift, &p.cell_clip, &single, &p.kernel, &p.hidden_zero_point, &wo, &bo, &qo, &xo, &oo, &ho, &co, &batch, &steps,
+                          &time_major))
+        return NULL;
+    p.single_rounding = single;
+    if (p.input_size < 1 || p.hidden_size < 1 || batch < 0 || steps < 0 ||
+        (p.activation_bits != 8 && p.activation_bits != 16)) {
+        PyErr_SetString(PyExc_ValueError, "tflite_run: bad sizes");
+        return NULL;
+    }
+    I = p.input_size;
+    H = p.hidden_size;
+    per_gate = H * I + H * H;
+    act = p.activation_bits == 8 ? 'b' : 'h';
+    if (get_buf(wo, &w, 'b', 0, "weights") < 0 || get_buf(bo, &b, 'q', 0, "bias") < 0 ||
+        get_buf(qo, &q, 'i', 0, "gate_q") < 0 || get_buf(xo, &x, act, 0, "x") < 0 ||
+        get_buf(oo, &out, act, 1, "out") < 0 || get_buf(ho, &h, act, 1, "hidden") < 0 ||
+        get_buf(co, &c, 'h', 1, "cell") < 0)
+        goto done;
+    if (w.len != 4 * per_gate || b.len / 8 != 4 * H || q.len / 4 != 16 ||
+        x.len / x.itemsize != (Py_ssize_t)batch * steps * I || out.len / out.itemsize != (Py_ssize_t)batch * steps * H ||
+        h.len / h.itemsize != (Py_ssize_t)batch * H || c.len / 2 != (Py_ssize_t)batch * H) {
+        PyErr_SetString(PyExc_ValueError, "tflite_run: a buffer has the wrong size");
+        goto done;
+    }
+    for (g = 0; g < 4; g++) {
+        const int32_t *gq = (const int32_t *)q.buf + 4 * g;
+        p.gates[g].input_weights = (const int8_t *)w.buf + g * per_gate;
+        p.gates[g].hidden_weights = (const int8_t *)w.buf + g * per_gate + H * I;
+        p.gates[g].bias64 = (const int64_t *)b.buf + g * H;
+        p.gates[g].input_multiplier = gq[0];
+        p.gates[g].input_shift = gq[1];
+        p.gates[g].hidden_multiplier = gq[2];
+        p.gates[g].hidden_shift = gq[3];
+    }
+    scratch = (int16_t *)PyMem_RawMalloc(LSL_TFLITE_SCRATCH_VALUES(H) * sizeof(int16_t));
+    if (!scratch) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = lsl_tflite_run(&p, batch, steps, time_major, x.buf, out.buf, h.buf, (int16_t *)c.buf, scratch);
+    Py_END_ALLOW_THREADS
+    if (rc == LSL_TFLITE_EOVERFLOW)
+        PyErr_SetString(PyExc_OverflowError, "an accumulator overflows (TFLite would wrap)");
+    else if (rc != LSL_TFLITE_OK)
+        PyErr_Format(PyExc_ValueError, "lsl_tflite_run: invalid parameters (error %d)", rc);
+done:
+    PyMem_RawFree(scratch);
+    if (w.obj) PyBuffer_Release(&w);
+    if (b.obj) PyBuffer_Release(&b);
+    if (q.obj) PyBuffer_Release(&q);
+    if (x.obj) PyBuffer_Release(&x);
+    if (out.obj) PyBuffer_Release(&out);
+    if (h.obj) PyBuffer_Release(&h);
+    if (c.obj) PyBuffer_Release(&c);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* tflite_activation(x int16 buffer, out int16 buffer, kind, arg): kind 0 sigmoid (LUT),
+ * 1 tanh (LUT, arg = left shift), 2 / 3 the LITE kernel's gemmlowp logistic / tanh (arg =
+ * integer bits) */
+static PyObject *mod_tflite_activation(PyObject *self, PyObject *args) {
+    PyObject *xo, *oo;
+    Py_buffer x = {0}, out = {0};
+    int kind, left_shift;
+    Py_ssize_t k, n;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOii", &xo, &oo, &kind, &left_shift)) return NULL;
+    if (kind < 0 || kind > 3 || left_shift < -19 || left_shift > 15 || (kind >= 2 && (left_shift < 0 || left_shift > 7))) {
+        PyErr_SetString(PyExc_ValueError, "bad kind or shift");
+        return NULL;
+    }
+    if (get_buf(xo, &x, 'h', 0, "x") < 0 || get_buf(oo, &out, 'h', 1, "out") < 0) goto done;
+    if (x.len != out.len) {
+        PyErr_SetString(PyExc_ValueError, "x and out differ in size");
+        goto done;
+    }
+    n = x.len / 2;
+    for (k = 0; k < n; k++) {
+        int16_t v = ((const int16_t *)x.buf)[k];
+        ((int16_t *)out.buf)[k] = kind == 0   ? lsl_tflite_sigmoid(v)
+                                  : kind == 1 ? lsl_tflite_tanh(v, left_shift)
+                                  : kind == 2 ? lsl_tflite_lite_logistic(v, left_shift)
+                                              : lsl_tflite_lite_tanh(v, left_shift);
+    }
+done:
+    if (x.obj) PyBuffer_Release(&x);
+    if (out.obj) PyBuffer_Release(&out);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
     {"peak_macs", mod_peak_macs, METH_VARARGS, "peak_macs(kind, trials=5): measured MAC/s (0 fp32, 1 int8 VNNI)."},
     {"matmul", mod_matmul, METH_VARARGS, "matmul(w, scale, act, x, y): y += x @ W^T (test hook)."},
@@ -914,6 +1031,9 @@ static PyMethodDef module_methods[] = {
     {"isa_best", mod_isa_best, METH_NOARGS, "best kernels this CPU supports"},
     {"has_vnni", mod_has_vnni, METH_NOARGS, "whether AVX-512 VNNI is present"},
     {"fused_steps", mod_fused_steps, METH_NOARGS, "(dense, sparse): the active table's fused LSTM steps"},
+    {"tflite_run", mod_tflite_run, METH_VARARGS, "TFLite-compatible integer LSTM (lsl_tflite_run); see tflite.py"},
+    {"tflite_activation", mod_tflite_activation, METH_VARARGS,
+     "tflite_activation(x, out, kind, left_shift): TFLite's int16 sigmoid (0) / tanh (1) (test hook)"},
     {NULL, NULL, 0, NULL},
 };
 

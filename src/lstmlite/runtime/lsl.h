@@ -352,6 +352,21 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
 /** One step of `batch` streams (unidirectional): x (batch, I), state in place, out (batch, H). */
 int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
                  void *work, size_t work_bytes);
+/**
+ * lsl_int_step for a model that already passed lsl_int_model_check and has not changed
+ * since: the same result, without re-checking every row's multiplier each step (the
+ * generated microcontroller C checks once, in lstmlite_model_init).
+ */
+int lsl_int_step_prechecked(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state,
+                            int16_t *out, void *work, size_t work_bytes);
+
+/**
+ * An integer dense layer (the integer-only form's head): out[r] = b[r] + sum_j w[r, j] x[j]
+ * exactly in int32 (lstmlite.reference.integer_head). w (rows, cols) int8 row-major, b
+ * (rows) int32, x (cols) int16.
+ * @return LSL_OK, LSL_ERR_ARG, LSL_ERR_SHAPE or LSL_ERR_OVERFLOW (a sum outside int32).
+ */
+int lsl_int_dense(const int8_t *w, const int32_t *b, int32_t rows, int32_t cols, const int16_t *x, int32_t *out);
 
 /* ---- model files (.lsl) ----------------------------------------------------------- */
 

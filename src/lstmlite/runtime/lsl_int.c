@@ -75,17 +75,21 @@ static int64_t sat(int64_t x, int bits) {
 }
 
 /* SAT B: sat32(rrs(acc * m, shift)); |acc| < 2^31 and 0 <= m < 2^31, so no overflow. */
-static int64_t requant(int64_t acc, int32_t m, int32_t shift) { return sat(rrs(acc * (int64_t)m, shift), 32); }
+/* acc is int32 (the callers have checked it), so the product is one 32 x 32 -> 64 multiply. */
+static int64_t requant(int32_t acc, int32_t m, int32_t shift) { return sat(rrs((int64_t)acc * m, shift), 32); }
 
 /* Interpolated f(|x|) in Q0.15 for x with `frac` fraction bits (SAT E clamps |x|). */
 static int64_t lookup(int64_t x, int32_t frac, const int16_t *table) {
+    /* In int32, which is exact: |x| is clamped below 2^18, and the interpolation sum,
+     * two table entries (< 2^15) times weights adding to 2^k (k <= 10), below 2^26. It
+     * is never negative, so rounding half away from zero is rounding half up. */
     const int32_t k = frac - TABLE_STEP_BITS;
-    const int64_t top = ((int64_t)TABLE_SEGMENTS << k) - 1;
-    int64_t a = x < 0 ? -x : x, idx, t;
-    if (a > top) a = top;
-    idx = a >> k;
-    t = a & (((int64_t)1 << k) - 1);
-    return rrs((int64_t)table[idx] * ((((int64_t)1) << k) - t) + (int64_t)table[idx + 1] * t, k);
+    const int32_t top = (TABLE_SEGMENTS << k) - 1;
+    const int64_t ax = x < 0 ? -x : x;
+    const int32_t a = ax > top ? top : (int32_t)ax;
+    const int32_t idx = a >> k, t = a & ((1 << k) - 1);
+    const int32_t v = table[idx] * ((1 << k) - t) + table[idx + 1] * t;
+    return k > 0 ? (v + (1 << (k - 1))) >> k : v;
 }
 
 static int64_t sigmoid_q15(int64_t x, int32_t frac) {
@@ -98,11 +102,110 @@ static int64_t tanh_q15(int64_t x, int32_t frac) {
     return x >= 0 ? y : -y;
 }
 
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+
+static uint32_t load32(const void *p) { /* unaligned-safe; one LDR on Cortex-M4 */
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The three DSP instructions C cannot name (ACLE has __sxtb16 and __smlad, but neither
+ * the rotated SXTB16 nor the halfword packs; GCC builds these from shifts and masks in
+ * four instructions where one does). */
+static inline int32_t sxtb16_ror8(uint32_t x) {
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline int32_t pack_lo(uint32_t a, uint32_t b) { /* (a[15:0], b[15:0]) */
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+static inline int32_t pack_hi(uint32_t a, uint32_t b) { /* (a[31:16], b[31:16]) */
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+}
+
+/* sum_j w[j] * v[j] for j < n (n a multiple of 4) with the DSP extension (Cortex-M4/M7/
+ * M33): SXTB16 sign-extends bytes 0, 2 (and, rotated by 8, bytes 1, 3) of four int8
+ * weights into two int16 pairs, PKHBT / PKHTB pair the int16 activations to match, and
+ * SMLAD adds two products per instruction. Exact: SMLAD accumulates in int32, and each
+ * block of 256 columns adds at most 256 * 127 * 32768 < 2^31 in magnitude before it is
+ * moved to int64, so the int32 never wraps and the caller's overflow check sees the
+ * exact sum. */
+static int64_t dot_dsp(const int8_t *w, int32_t n, const int16_t *v) {
+    int64_t total = 0;
+    int32_t j = 0;
+    while (j < n) {
+        const int32_t end = n - j > 256 ? j + 256 : n;
+        int32_t part = 0;
+        for (; j < end; j += 4) {
+            const uint32_t w4 = load32(w + j), x01 = load32(v + j), x23 = load32(v + j + 2);
+            part = __smlad(__sxtb16((int32_t)w4), pack_lo(x01, x23), part);   /* w0 x0 + w2 x2 */
+            part = __smlad(sxtb16_ror8(w4), pack_hi(x01, x23), part);         /* w1 x1 + w3 x3 */
+        }
+        total += part;
+    }
+    return total;
+}
+
+/* Activation pairs for the four-row loop, packed once per product: xp[2q] = (v[4q],
+ * v[4q + 2]) and xp[2q + 1] = (v[4q + 1], v[4q + 3]), the operand order SXTB16 gives the
+ * weights in (n a multiple of 4). */
+static void pack_pairs(const int16_t *v, int32_t n, uint32_t *xp) {
+    int32_t j;
+    for (j = 0; j < n; j += 4) {
+        const uint32_t x01 = load32(v + j), x23 = load32(v + j + 2);
+        xp[j / 2] = (uint32_t)pack_lo(x01, x23);
+        xp[j / 2 + 1] = (uint32_t)pack_hi(x01, x23);
+    }
+}
+
+/* dot_dsp for four rows at once (row k at w + k * ld) on packed activation pairs: one
+ * pair load serves the four rows, so a multiply-add costs about 1.5 instructions
+ * instead of 3. Exact for the same reason as dot_dsp; out[k] += the row's sum. */
+static void dot4_dsp(const int8_t *w, int32_t ld, int32_t n, const uint32_t *xp, int64_t out[4]) {
+    const int8_t *w0 = w, *w1 = w + ld, *w2 = w + 2 * (size_t)ld, *w3 = w + 3 * (size_t)ld;
+    int32_t j = 0;
+    while (j < n) {
+        const int32_t end = n - j > 256 ? j + 256 : n;
+        int32_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+        for (; j < end; j += 4) {
+            const int32_t xa = (int32_t)xp[j / 2], xb = (int32_t)xp[j / 2 + 1];
+            uint32_t w4 = load32(w0 + j);
+            p0 = __smlad(__sxtb16((int32_t)w4), xa, p0);
+            p0 = __smlad(sxtb16_ror8(w4), xb, p0);
+            w4 = load32(w1 + j);
+            p1 = __smlad(__sxtb16((int32_t)w4), xa, p1);
+            p1 = __smlad(sxtb16_ror8(w4), xb, p1);
+            w4 = load32(w2 + j);
+            p2 = __smlad(__sxtb16((int32_t)w4), xa, p2);
+            p2 = __smlad(sxtb16_ror8(w4), xb, p2);
+            w4 = load32(w3 + j);
+            p3 = __smlad(__sxtb16((int32_t)w4), xa, p3);
+            p3 = __smlad(sxtb16_ror8(w4), xb, p3);
+        }
+        out[0] += p0;
+        out[1] += p1;
+        out[2] += p2;
+        out[3] += p3;
+    }
+}
+#endif
+
 /* b[r] + sum_j w[r, j] * v[j], exactly; LSL_ERR_OVERFLOW outside int32. */
 static int dot(const int8_t *w, int32_t n, const int16_t *v, int32_t b, int64_t *out) {
     int64_t acc = b;
-    int32_t j;
-    for (j = 0; j < n; ++j) acc += (int64_t)w[j] * v[j];
+    int32_t j = 0;
+#if defined(__ARM_FEATURE_DSP)
+    j = n & ~3;
+    acc += dot_dsp(w, j, v);
+#endif
+    for (; j < n; ++j) acc += (int64_t)w[j] * v[j];
     if (acc > INT32_MAX || acc < INT32_MIN) return LSL_ERR_OVERFLOW;
     *out = acc;
     return LSL_OK;
@@ -167,9 +270,23 @@ size_t lsl_int_state_values(const lsl_int_model *model, int32_t batch) {
  * int16 layer buffers (B, T, max D*H) and a zero state. */
 static size_t gate_bytes(const lsl_int_model *m) { return 2 * lsl_round_up((size_t)4 * max_hidden(m) * 4, LSL_ALIGN); }
 
+/* The packed activation pairs of the DSP path (2 bytes per input of the widest product),
+ * reserved on every target so that a model's workspace is the same everywhere. */
+static size_t pack_bytes(const lsl_int_model *m) {
+    int32_t i, w = 0;
+    for (i = 0; i < m->num_layers * m->num_directions; ++i) {
+        w = m->dirs[i].input_size > w ? m->dirs[i].input_size : w;
+        w = m->dirs[i].hidden_size > w ? m->dirs[i].hidden_size : w;
+    }
+    return lsl_round_up((size_t)2 * w + 8, LSL_ALIGN);
+}
+
+/* Workspace of one stream's step: two int32 gate rows, then the packed pairs. */
+static size_t scratch_bytes(const lsl_int_model *m) { return gate_bytes(m) + pack_bytes(m); }
+
 size_t lsl_int_step_bytes(const lsl_int_model *model, int32_t batch) {
     if (lsl_int_model_check(model) != LSL_OK || batch <= 0) return 0;
-    return gate_bytes(model);
+    return scratch_bytes(model);
 }
 
 size_t lsl_int_run_bytes(const lsl_int_model *model, int32_t batch, int32_t t) {
@@ -179,23 +296,50 @@ size_t lsl_int_run_bytes(const lsl_int_model *model, int32_t batch, int32_t t) {
     if ((int64_t)batch * t > ((int64_t)1 << 28)) return 0;
     for (k = 0; k < model->num_layers; ++k)
         width = (size_t)layer_width(model, k) > width ? (size_t)layer_width(model, k) : width;
-    return gate_bytes(model) + 2 * lsl_round_up((size_t)batch * t * width * 2, LSL_ALIGN) +
+    return scratch_bytes(model) + 2 * lsl_round_up((size_t)batch * t * width * 2, LSL_ALIGN) +
            lsl_round_up(lsl_int_state_values(model, batch) * 2, LSL_ALIGN);
+}
+
+/* g[r] = requant(b[r] + sum_j w[r, j] v[j], m[r], shift[r]) for the `rows` rows of w
+ * (rows x n, row-major); LSL_ERR_OVERFLOW when a sum leaves int32. */
+static int matvec(const int8_t *w, int32_t rows, int32_t n, const int16_t *v, const int32_t *b, const int32_t *m,
+                  const int32_t *shift, int32_t *g, uint32_t *xp) {
+    int32_t r = 0;
+    int rc;
+#if defined(__ARM_FEATURE_DSP)
+    const int32_t n4 = n & ~3;
+    pack_pairs(v, n4, xp);
+    for (; r + 4 <= rows; r += 4) { /* four rows share each activation load */
+        int64_t acc[4];
+        int32_t k, j;
+        for (k = 0; k < 4; ++k) acc[k] = b[r + k];
+        dot4_dsp(w + (size_t)r * n, n, n4, xp, acc);
+        for (k = 0; k < 4; ++k) {
+            const int8_t *wr = w + (size_t)(r + k) * n;
+            for (j = n4; j < n; ++j) acc[k] += (int64_t)wr[j] * v[j];
+            if (acc[k] > INT32_MAX || acc[k] < INT32_MIN) return LSL_ERR_OVERFLOW;
+            g[r + k] = (int32_t)requant((int32_t)acc[k], m[r + k], shift[r + k]);
+        }
+    }
+#else
+    (void)xp;
+#endif
+    for (; r < rows; ++r) {
+        int64_t acc;
+        if ((rc = dot(w + (size_t)r * n, n, v, b[r], &acc)) != LSL_OK) return rc;
+        g[r] = (int32_t)requant((int32_t)acc, m[r], shift[r]);
+    }
+    return LSL_OK;
 }
 
 /* One step of one direction for one stream: x (I), h and c (H) in place. */
 static int step_one(int32_t cell, const lsl_int_direction *d, const int16_t *x, int16_t *h, int16_t *c,
-                    int32_t *ga, int32_t *gb) {
+                    int32_t *ga, int32_t *gb, uint32_t *xp) {
     const int32_t H = d->hidden_size, G = gates_of(cell), I = d->input_size;
-    int32_t r, j;
+    int32_t j;
     int rc;
-    for (r = 0; r < G * H; ++r) {
-        int64_t ax, ah;
-        if ((rc = dot(d->w_ih + (size_t)r * I, I, x, d->b_ih[r], &ax)) != LSL_OK) return rc;
-        if ((rc = dot(d->w_hh + (size_t)r * H, H, h, d->b_hh[r], &ah)) != LSL_OK) return rc;
-        ga[r] = (int32_t)requant(ax, d->m_ih[r], d->shift_ih[r]);
-        gb[r] = (int32_t)requant(ah, d->m_hh[r], d->shift_hh[r]);
-    }
+    if ((rc = matvec(d->w_ih, G * H, I, x, d->b_ih, d->m_ih, d->shift_ih, ga, xp)) != LSL_OK) return rc;
+    if ((rc = matvec(d->w_hh, G * H, H, h, d->b_hh, d->m_hh, d->shift_hh, gb, xp)) != LSL_OK) return rc;
     if (cell == LSL_LSTM) {
         for (j = 0; j < H; ++j) {
             int64_t i_ = sigmoid_q15(sat((int64_t)ga[j] + gb[j], 16), GATE_FRAC);                    /* SAT A */
@@ -237,6 +381,7 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
                 int16_t *out, int16_t *state, void *work, size_t work_bytes) {
     size_t need = lsl_int_run_bytes(model, batch, t), buf_bytes, width = 0;
     int32_t *ga, *gb;
+    uint32_t *xp;
     int16_t *buf[2];
     const int16_t *in;
     int32_t k, d, b, s, I;
@@ -255,7 +400,8 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
     buf_bytes = lsl_round_up((size_t)batch * t * width * 2, LSL_ALIGN);
     ga = (int32_t *)work;
     gb = (int32_t *)((char *)work + gate_bytes(model) / 2);
-    buf[0] = (int16_t *)((char *)work + gate_bytes(model));
+    xp = (uint32_t *)((char *)work + gate_bytes(model));
+    buf[0] = (int16_t *)((char *)work + scratch_bytes(model));
     buf[1] = (int16_t *)((char *)buf[0] + buf_bytes);
     if (!state) {
         state = (int16_t *)((char *)buf[1] + buf_bytes);
@@ -280,7 +426,7 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
                         continue;
                     }
                     rc = step_one(model->cell, dr, in + ((size_t)b * t + step) * dr->input_size, h + (size_t)b * H,
-                                  c ? c + (size_t)b * H : NULL, ga, gb);
+                                  c ? c + (size_t)b * H : NULL, ga, gb, xp);
                     if (rc != LSL_OK) return rc;
                     memcpy(o, h + (size_t)b * H, (size_t)H * 2);
                 }
@@ -292,19 +438,21 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
     return LSL_OK;
 }
 
-int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
-                 void *work, size_t work_bytes) {
+/* lsl_int_step after the model check: the arguments, then each stream through the layers. */
+static int step_checked(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
+                        void *work, size_t work_bytes) {
     int32_t *ga, *gb;
+    uint32_t *xp;
     int32_t k, b;
-    int rc = lsl_int_model_check(model);
-    if (rc != LSL_OK) return rc;
+    int rc;
     if (model->num_directions != 1) return LSL_ERR_UNSUPPORTED;
     if (!x || !state || !out || !work) return LSL_ERR_ARG;
     if (batch <= 0) return LSL_ERR_SHAPE;
-    if (work_bytes < lsl_int_step_bytes(model, batch)) return LSL_ERR_BUFFER;
+    if (work_bytes < scratch_bytes(model)) return LSL_ERR_BUFFER; /* lsl_int_step_bytes of a checked model */
     if ((rc = check_input(model, (size_t)batch * model->dirs[0].input_size, x)) != LSL_OK) return rc;
     ga = (int32_t *)work;
     gb = (int32_t *)((char *)work + gate_bytes(model) / 2);
+    xp = (uint32_t *)((char *)work + gate_bytes(model));
     for (b = 0; b < batch; ++b) {
         const int16_t *in = x + (size_t)b * model->dirs[0].input_size;
         for (k = 0; k < model->num_layers; ++k) {
@@ -312,11 +460,37 @@ int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, in
             const int32_t H = dr->hidden_size;
             int16_t *h = state_h(model, state, batch, k, 0) + (size_t)b * H;
             int16_t *c = model->cell == LSL_LSTM ? h + (size_t)batch * H : NULL;
-            if ((rc = step_one(model->cell, dr, in, h, c, ga, gb)) != LSL_OK) return rc;
+            if ((rc = step_one(model->cell, dr, in, h, c, ga, gb, xp)) != LSL_OK) return rc;
             in = h;
         }
         memcpy(out + (size_t)b * model->dirs[model->num_layers - 1].hidden_size, in,
                (size_t)model->dirs[model->num_layers - 1].hidden_size * 2);
+    }
+    return LSL_OK;
+}
+
+int lsl_int_step(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state, int16_t *out,
+                 void *work, size_t work_bytes) {
+    int rc = lsl_int_model_check(model);
+    if (rc != LSL_OK) return rc;
+    return step_checked(model, batch, x, state, out, work, work_bytes);
+}
+
+int lsl_int_step_prechecked(const lsl_int_model *model, int32_t batch, const int16_t *x, int16_t *state,
+                            int16_t *out, void *work, size_t work_bytes) {
+    if (!model || !model->dirs) return LSL_ERR_ARG;
+    return step_checked(model, batch, x, state, out, work, work_bytes);
+}
+
+int lsl_int_dense(const int8_t *w, const int32_t *b, int32_t rows, int32_t cols, const int16_t *x, int32_t *out) {
+    int32_t r;
+    int rc;
+    if (!w || !b || !x || !out) return LSL_ERR_ARG;
+    if (rows <= 0 || cols <= 0) return LSL_ERR_SHAPE;
+    for (r = 0; r < rows; ++r) {
+        int64_t acc;
+        if ((rc = dot(w + (size_t)r * cols, cols, x, b[r], &acc)) != LSL_OK) return rc;
+        out[r] = (int32_t)acc;
     }
     return LSL_OK;
 }

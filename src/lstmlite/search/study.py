@@ -24,6 +24,7 @@ from ..io import read_json, write_json
 from ..train.metrics import higher_is_better
 from .objectives import parse_budget
 from .space import SearchSpace, load_space
+from .pruning import dominated_at_epoch, first_check_epoch, over_budget
 from .trial import Pruned, run_trial
 
 __all__ = ["search", "open_study", "pareto_records", "make_sampler", "SAMPLERS", "STUDY_NAME"]
@@ -97,26 +98,38 @@ def _constraints(trial: Any) -> list[float]:
 
 
 def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Path, budget: dict[str, float],
-                       seed: int) -> Callable[[Any], tuple[float, ...]]:
+                       seed: int, prune: bool = True) -> Callable[[Any], tuple[float, ...]]:
     import optuna
 
     def objective(trial: "optuna.Trial") -> tuple[float, ...]:
         point = space.sample(trial)
         number = trial.number
+        profile: dict[str, Any] = {}
+        epochs = int(point.get("epochs", 4))
+
+        def skip_if(measured: dict[str, Any]) -> str | None:
+            # A point over the budget before training stays over it: not trained (see pruning.py).
+            profile.update(measured)
+            over = over_budget(measured, budget) if prune else []
+            return f"over budget before training ({', '.join(over)})" if over else None
 
         def report(epoch: int, value: float) -> None:
-            # Multi-objective studies cannot use trial.should_prune(); a hopeless trial
-            # (chance-level after half its epochs) is stopped here instead.
             trial.set_user_attr(f"val_epoch_{epoch}", value)
             floor = trial.study.user_attrs.get("prune_below")
-            if floor is not None and epoch >= max(1, int(point.get("epochs", 4)) // 2) and value < floor:
+            if floor is not None and epoch >= max(1, epochs // 2) and value < floor:
                 raise Pruned(f"val metric {value:.3f} below {floor:.3f} at epoch {epoch}")
+            if prune and profile and epoch >= first_check_epoch(epochs) and epoch < epochs:
+                by = dominated_at_epoch(value, epoch, profile, _completed_records(trial.study),
+                                        higher=trial.study.directions[0].name == "MAXIMIZE")
+                if by is not None:
+                    raise Pruned(f"dominated at epoch {epoch} by trial {by} (as small, as lean, as fast, "
+                                 f"better at the same epoch)")
 
         run_dir = out / "trials" / f"{number:04d}"
         if run_dir.exists():  # a retried trial (its worker died): start clean
             shutil.rmtree(run_dir)
         try:
-            record = run_trial(point, data_config, run_dir, seed=seed + number, report=report)
+            record = run_trial(point, data_config, run_dir, seed=seed + number, report=report, skip_if=skip_if)
         except Pruned as why:
             log.info("trial %d pruned: %s", number, why)
             raise optuna.TrialPruned(str(why)) from None
@@ -131,6 +144,21 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
     return objective
 
 
+def _completed_records(study: Any) -> list[dict[str, Any]]:
+    """What :func:`dominated_at_epoch` needs of every completed, trained trial."""
+    from optuna.trial import TrialState
+
+    records = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        a = t.user_attrs
+        if "size_bytes" not in a or a.get("skipped"):
+            continue
+        epochs = {k[len("val_epoch_"):]: v for k, v in a.items() if k.startswith("val_epoch_")}
+        records.append({"trial": t.number, "size_bytes": a["size_bytes"], "ram_bytes": a["ram_bytes"],
+                        "latency_us": a["latency_us"], "feasible": a.get("feasible", True), "val_epochs": epochs})
+    return records
+
+
 def _worker(args: dict[str, Any]) -> None:
     """One worker process: load the study and optimise until the total trial cap."""
     import optuna
@@ -141,7 +169,7 @@ def _worker(args: dict[str, Any]) -> None:
     study = open_study(out, args["storage"], args["seed"] + args["worker"], args["higher"], resume=True,
                        heartbeat=args["heartbeat"], sampler=args["sampler"])
     objective = _objective_factory(load_space(args["space"]), args["data_config"], out, args["budget"],
-                                   args["seed"])
+                                   args["seed"], prune=args["prune"])
     cap = MaxTrialsCallback(args["trials"], states=(TrialState.COMPLETE, TrialState.PRUNED))
     callbacks = [cap] + ([args["on_trial"]] if args.get("on_trial") else [])
     study.optimize(objective, n_trials=args["trials"], timeout=args["timeout"], callbacks=callbacks,
@@ -180,7 +208,7 @@ def _record(trial: Any) -> dict[str, Any]:
 def search(data: str | dict[str, Any], task: str | None = None, budget: str | dict[str, Any] | None = None,
            trials: int = 20, out: str | Path = "search", storage: str | None = None, workers: int = 1,
            timeout: float | None = None, space: str | Path | dict[str, Any] = "default", seed: int = 0,
-           resume: bool = False, heartbeat: int = 10, sampler: str = "tpe",
+           resume: bool = False, heartbeat: int = 10, sampler: str = "tpe", prune: bool = True,
            on_trial: Callable[[Any, Any], None] | None = None) -> dict[str, Any]:
     """Search the space for models within ``budget``; write ``out``.
 
@@ -197,6 +225,9 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         space: a shipped space name, a YAML file, or a dict (see docs/search.md).
         resume: continue the study already in ``storage`` (else it must be new).
         sampler: ``tpe`` (default), ``nsga2`` or ``random`` (see :data:`SAMPLERS`).
+        prune: stop hopeless trials (:mod:`lstmlite.search.pruning`): points over the
+            budget before training are not trained, and a trial dominated at equal
+            epochs by a completed one is stopped.
 
     Returns:
         ``{"best": record or None, "pareto": [records], "trials": n_complete, "out": str}``.
@@ -219,7 +250,8 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     study.set_user_attr("data", data_config)
     args = {"out": str(out), "storage": storage, "seed": seed, "higher": higher, "space": space_arg,
             "data_config": data_config, "budget": parsed_budget, "trials": trials, "timeout": timeout,
-            "heartbeat": heartbeat, "worker": 0, "on_trial": on_trial, "sampler": sampler}
+            "heartbeat": heartbeat, "worker": 0, "on_trial": on_trial, "sampler": sampler,
+            "prune": prune}
     if workers <= 1:
         _worker(args)
     else:

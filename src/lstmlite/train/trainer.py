@@ -273,7 +273,7 @@ def train(
     callbacks: Sequence[Any] = (),
     extra_loss: Callable[[nn.Module, Batch, Tensor], Tensor] | None = None,
     resume: bool = False,
-    progress: bool = True,
+    progress: bool | str = True,
     fingerprint: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data.train``, selecting the best epoch on ``data.val``.
@@ -287,7 +287,8 @@ def train(
         extra_loss: ``f(model, batch, output) -> scalar`` added to the task loss
             (distillation, group-lasso penalties).
         resume: continue from ``out_dir/checkpoints/last.json``.
-        progress: show a progress bar.
+        progress: show a progress bar; a string shows one labelled with it (what runs:
+            ``"recipe tiny step 2 (prune)"``), True labels it ``"train"``.
         fingerprint: what defines the run (default: ``{"train": config}``); saved in
             each checkpoint, and a resume with a different one is refused.
 
@@ -324,7 +325,8 @@ def train(
         log.info("resuming at epoch %d of %d", start_epoch, config.epochs)
 
     stopped_early = False
-    bar = tqdm(range(start_epoch, config.epochs + 1), desc="train", unit="epoch", disable=not progress,
+    label = progress if isinstance(progress, str) and progress else "train"
+    bar = tqdm(range(start_epoch, config.epochs + 1), desc=label, unit="epoch", disable=not progress,
                initial=start_epoch - 1, total=config.epochs, leave=False)
     for epoch in bar:
         model.train()

@@ -172,7 +172,7 @@ def distill(
     out_dir: str | Path | None = None,
     callbacks: Sequence[Any] = (),
     extra_loss: Callable[[nn.Module, Any, Tensor], Tensor] | None = None,
-    progress: bool = True,
+    progress: bool | str = True,
 ) -> Any:
     """Train ``student`` on ``data`` with soft targets from ``teacher``.
 
@@ -187,7 +187,7 @@ def distill(
         callbacks: trainer callbacks (e.g. a pruning schedule on the student).
         extra_loss: another ``f(model, batch, output)`` term to add (e.g. a
             group-lasso penalty); it receives the student.
-        progress: show a progress bar.
+        progress: show a progress bar (a string: its label, see :func:`lstmlite.train.train`).
 
     Returns:
         the trainer's :class:`~lstmlite.train.TrainResult` (``extra["distill"]`` holds

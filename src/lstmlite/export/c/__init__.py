@@ -1,0 +1,204 @@
+"""Dependency-free C export: a run dir (or model) → a C99 project for a microcontroller.
+
+:func:`export_c` writes ``model.h`` (typed API: ``lstmlite_model_init`` / ``_reset`` /
+``_step`` / ``_run``, sizes as ``#define`` constants, integer error codes), ``model.c``
+(weights as ``const`` arrays, static state and scratch, no ``malloc``), the runtime
+sources it needs and no others, a Makefile with a host and a Cortex-M target, an
+example program and a README with the memory figures. See docs/mcu.md.
+
+Forms (``form=``):
+
+* ``auto``  -- the weights as the run has them: fp32, or its own int8/int4 codes with
+  float activations (the runtime's float core, ``lsl_model.c``);
+* ``fp32``  -- float weights (codes dequantized);
+* ``int8``  -- int8 weights (per-row scales), float activations;
+* ``integer`` -- integer-only (int8 weights and activations, int16 state; DESIGN 5b):
+  ``lsl_int.c``, bit-exact with :mod:`lstmlite.reference.integer`; no float and no libm
+  on the device. Needs calibration inputs.
+
+Example:
+    >>> import torch, tempfile
+    >>> from lstmlite.nn import SequenceClassifier
+    >>> model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2)
+    >>> out = tempfile.mkdtemp()
+    >>> project = export_c(model, out, form="integer", calibration=[torch.randn(4, 10, 3)])
+    >>> sorted(p.name for p in project.files if p.suffix == ".c")
+    ['example.c', 'lsl_int.c', 'model.c', 'startup_cortexm.c']
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from .float_form import UnsupportedForm, float_model_c
+from .integer_form import integer_model_c
+from .memory import MemoryReport, memory_report, readme_text
+from .project import write_project
+
+__all__ = ["export_c", "CProject", "UnsupportedForm", "FORMS", "integer_form_of"]
+
+log = logging.getLogger(__name__)
+
+FORMS = ("auto", "fp32", "int8", "integer")
+
+
+@dataclass
+class CProject:
+    """A generated project: where it is, what it holds, and what it costs."""
+
+    path: Path
+    form: str
+    files: list[Path]
+    memory: dict[str, MemoryReport]          # per target: "cortex-m4", "cortex-m3"
+    info: dict[str, Any] = field(default_factory=dict)
+    integer: Any = None                      # IntegerForm of an integer export (for checks)
+    example: np.ndarray | None = None        # the example program's input
+
+
+@dataclass
+class IntegerForm:
+    """The integer-only model as the generated C computes it (for the NumPy reference)."""
+
+    params: Any                   # IntegerRecurrentParams
+    head: Any = None              # IntegerHead or None
+    embedding: np.ndarray | None = None
+
+
+def _model_of(run_or_model: Any) -> Any:
+    if isinstance(run_or_model, (str, Path)):
+        from ...io import load_run
+
+        return load_run(run_or_model).model
+    return run_or_model
+
+
+def integer_form_of(model: Any, calibration: Iterable[Any] | dict[str, Any], input_bits: int = 8) -> IntegerForm:
+    """The integer-only form of an lstmlite task model (recurrent stack, head, embedding).
+
+    Args:
+        model: a classifier / language model / bare LSTM or GRU layer of lstmlite.
+        calibration: model inputs to calibrate on (tensors), or a dict from
+            :func:`lstmlite.compress.quantize.calibrate.calibrate`.
+    """
+    from ...compress.quantize.calibrate import calibrate
+    from ...compress.quantize.integer import integer_params_from_model
+    from ...reference.integer_head import quantize_embedding_integer, quantize_head_integer
+
+    kind = getattr(model, "kind", None)
+    rnn = getattr(model, "rnn", model)
+    if getattr(rnn, "bidirectional", False):
+        raise UnsupportedForm("layer 0: bidirectional layers cannot run step by step on a device; "
+                              "nearest supported form: a unidirectional layer")
+    if type(rnn).__name__.removeprefix("Parametrized") not in ("LSTM", "GRU"):
+        raise UnsupportedForm(f"layer 0: the integer-only form has LSTM and GRU cells, not "
+                              f"{type(rnn).__name__.removeprefix('Parametrized')}; nearest supported form: "
+                              "--form auto (float activations)")
+    if kind == "classifier" and getattr(model, "pooling", "last") != "last":
+        raise UnsupportedForm(f"head: pooling={model.pooling!r} is not in the C export (it runs step by step); "
+                              "nearest supported form: pooling=last")
+    if kind == "forecaster":
+        raise UnsupportedForm("head: forecasters are not in the integer-only C export; nearest supported form: "
+                              "--form auto")
+    cal = calibration if isinstance(calibration, dict) else calibrate(model, list(calibration))
+    params = integer_params_from_model(model, [], input_bits=input_bits, calibration=cal)
+    head = emb = None
+    if kind in ("classifier", "lm"):
+        head = quantize_head_integer(model.head.weight.detach().double().numpy(),
+                                     None if model.head.bias is None else model.head.bias.detach().double().numpy())
+    if getattr(model, "embedding", None) is not None:
+        emb = quantize_embedding_integer(model.embedding.weight.detach().double().numpy(), params.input_scale,
+                                         params.input_bits)
+    return IntegerForm(params, head, emb)
+
+
+def _example_input(info: dict[str, Any], example: np.ndarray | None, rng_seed: int = 0) -> np.ndarray:
+    """The example program's input (steps, values): given, or 8 steps of seeded noise."""
+    if example is not None:
+        return np.asarray(example)
+    rng = np.random.default_rng(rng_seed)
+    if info["vocab_size"]:
+        return rng.integers(1, info["vocab_size"], size=8).astype(np.int32)
+    if info["family"] == "integer":
+        qmax = (1 << (info["input_bits"] - 1)) - 1
+        return rng.integers(-qmax, qmax + 1, size=(8, info["input_size"])).astype(np.int16)
+    return rng.standard_normal((8, info["input_size"])).astype(np.float32)
+
+
+def export_c(
+    run_or_model: Any,
+    out_dir: str | Path,
+    form: str = "auto",
+    calibration: Iterable[Any] | dict[str, Any] | None = None,
+    example: np.ndarray | None = None,
+    input_bits: int = 8,
+) -> CProject:
+    """Write a self-contained C99 project for a run dir's model (or a model object).
+
+    Args:
+        run_or_model: a run dir path, or an lstmlite task model / recurrent layer.
+        out_dir: the project folder (created; files in it are overwritten).
+        form: ``auto`` | ``fp32`` | ``int8`` | ``integer`` (see the module doc).
+        calibration: for ``integer``: model inputs to take the ranges from (e.g. a few
+            training batches), or a calibration dict. Required for that form.
+        example: the example program's input: (T, I) floats (float forms), (T, I)
+            int16 codes (integer form), or (T,) token ids; default 8 seeded random steps.
+        input_bits: integer form: width of the first layer's input, 8 or 16.
+
+    Returns a :class:`CProject` with the files and the memory report per Cortex-M target.
+
+    Raises:
+        UnsupportedForm: one line naming the layer and the nearest supported form.
+    """
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    model = _model_of(run_or_model)
+    out = Path(out_dir)
+    integer = None
+    if form == "integer":
+        if calibration is None:
+            raise ValueError("the integer form needs calibration inputs (calibration=[batches])")
+        integer = integer_form_of(model, calibration, input_bits)
+        gen = integer_model_c(integer.params, integer.head, integer.embedding)
+        p = integer.params
+        info = dict(family="integer", form="integer", cell=p.cell, num_layers=p.num_layers,
+                    hidden_size=gen.hidden_size, vocab_size=gen.vocab_size, input_size=p.input_size,
+                    output_size=gen.output_size, state_values=gen.state_values, state_bytes=2 * gen.state_values,
+                    work_bytes=gen.work_bytes, weight_bytes=gen.weight_bytes, has_head=integer.head is not None,
+                    input_bits=p.input_bits, input_scale=p.input_scale,
+                    output_scale=(integer.head.scale * 2.0**-15) if integer.head is not None else 2.0**-15)
+        constants = gen.source
+    else:
+        from ..lsl import spec_from_module
+
+        try:
+            spec = spec_from_module(model)
+        except ValueError as err:  # a cell the runtime has no kernel for (grouped LSTM)
+            message = str(err).replace("the native runtime", "the C export")
+            if message.endswith(")") and " (nearest exportable form: " in message:
+                message = message[:-1].replace(" (nearest exportable form: ", "; nearest supported form: ")
+            raise UnsupportedForm(f"layer 0: {message}") from None
+        gen = float_model_c(spec, form)
+        info = dict(family="float", form=form, cell=spec.layers[0].cell, num_layers=len(spec.layers),
+                    hidden_size=spec.layers[-1].hidden_size, vocab_size=gen.vocab_size,
+                    input_size=spec.layers[0].input_size, output_size=gen.output_size,
+                    state_values=gen.state_floats, state_bytes=4 * gen.state_floats, work_bytes=gen.work_bytes,
+                    weight_bytes=gen.weight_bytes, has_head=spec.head_mode != "none", matrices=gen.forms)
+        constants = gen.source
+    # model.c's own static buffers beside the runtime's scratch: the ready flag, and h
+    # (+ the embedded token) for the integer form or a discard output for the float one
+    info["wrapper_bytes"] = 4 + (2 * info["hidden_size"] + (2 * info["input_size"] if info["vocab_size"] else 0)
+                                 if info["family"] == "integer" else 4 * info["output_size"])
+    kind = getattr(model, "kind", "rnn")
+    info["description"] = (f"{info['num_layers']}-layer {info['cell'].upper()} {kind}, hidden {info['hidden_size']}, "
+                           f"form {info['form']}")
+    example_arr = _example_input(info, example)
+    memory = {cpu: memory_report(info, cpu) for cpu in ("cortex-m4", "cortex-m3")}
+    files = write_project(out, info, constants, example_arr, readme_text(info, memory))
+    log.info("wrote a C project to %s (%s, %d bytes of weights)", out, info["form"], info["weight_bytes"])
+    return CProject(path=out, form=info["form"], files=files, memory=memory, info=info, integer=integer,
+                    example=example_arr)

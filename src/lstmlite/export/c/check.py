@@ -1,0 +1,75 @@
+"""Build a generated project for the host, run its example, and compare the outputs with
+what they must be: the integer reference (:mod:`lstmlite.reference.integer`, exactly)
+for the integer-only form, the model itself (PyTorch) for the float forms.
+
+Example:
+    >>> from lstmlite.nn import SequenceClassifier                # doctest: +SKIP
+    >>> project = export_c(SequenceClassifier(input_size=3, hidden_size=4), "out")
+    >>> check_on_host(project, model, project.example)             # max abs difference, scale
+    (2.9e-08, 0.41)
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import numpy as np
+
+__all__ = ["run_host_example", "expected_outputs", "check_on_host"]
+
+
+def run_host_example(path: Any, timeout: float = 300) -> np.ndarray:
+    """``make host`` and run the example; returns (steps, outputs) int64 or float32."""
+    for tool in ("make", "cc"):
+        if shutil.which(tool) is None:
+            raise FileNotFoundError(f"no {tool} on PATH: cannot build the C project for the host")
+    build = subprocess.run(["make", "-s", "host"], cwd=path, capture_output=True, text=True, timeout=timeout)
+    if build.returncode != 0:
+        raise RuntimeError(f"the generated C does not build: {(build.stderr or build.stdout).strip().splitlines()[-1:]}")
+    run = subprocess.run([f"{path}/build/host/example"], capture_output=True, text=True, timeout=timeout)
+    if run.returncode != 0:
+        raise RuntimeError(f"the example failed: {run.stdout.strip().splitlines()[-1:]}")
+    rows = [line.split(":", 1)[1].split() for line in run.stdout.splitlines() if re.match(r"step \d+:", line)]
+    if not rows:
+        raise RuntimeError("the example printed no outputs")
+    if rows[0] and all(re.fullmatch(r"[0-9a-f]{8}", v) for v in rows[0]) and "float" in open(
+            f"{path}/model.h").read().split("lstmlite_output_t;")[0].splitlines()[-1]:
+        return np.array([[int(v, 16) for v in r] for r in rows], dtype=np.uint32).view(np.float32)
+    return np.array([[int(v) for v in r] for r in rows], dtype=np.int64)
+
+
+def expected_outputs(project: Any, model: Any, example: np.ndarray) -> np.ndarray:
+    """Every step's output the example must print (see the module doc)."""
+    if project.integer is not None:
+        from ...reference.integer import integer_lstm_sequence
+        from ...reference.integer_gru import integer_gru_sequence
+        from ...reference.integer_head import integer_head_forward
+
+        form = project.integer
+        x_q = form.embedding[example] if form.embedding is not None else example
+        seq = integer_lstm_sequence if form.params.cell == "lstm" else integer_gru_sequence
+        h = seq(form.params, np.asarray(x_q, np.int64)[None])[0][0]
+        return integer_head_forward(form.head, h) if form.head is not None else h.astype(np.int64)
+    import torch
+
+    with torch.no_grad():  # step t's output = the model on the prefix x[:t + 1]
+        x = torch.as_tensor(example[None])
+        rows = []
+        for t in range(len(example)):
+            y = model(x[:, :t + 1])
+            y = y[0] if isinstance(y, tuple) else y
+            rows.append(y[0, -1] if y.ndim == 3 else y[0])
+        return torch.stack(rows).double().numpy()
+
+
+def check_on_host(project: Any, model: Any, example: np.ndarray) -> tuple[float, float]:
+    """(largest |C output - expected|, largest |expected|) over the example; the first is
+    0 for an exact integer match."""
+    got = run_host_example(project.path)
+    expected = expected_outputs(project, model, example)
+    if got.shape != expected.shape:
+        raise RuntimeError(f"the C project printed {got.shape} outputs, expected {expected.shape}")
+    return float(np.max(np.abs(got.astype(np.float64) - expected))), float(np.max(np.abs(expected)))

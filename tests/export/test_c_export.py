@@ -1,0 +1,281 @@
+"""The C export (lstmlite.export.c) built and run: on the host, and on emulated Cortex-M4
+(QEMU mps2-an386, DSP + FPU) and Cortex-M3 (mps2-an385, neither), compared with the
+NumPy reference (lstmlite.reference): bit for bit for the integer-only form, within
+1e-5 relative for the float forms; plus the memory report against arm-none-eabi-size.
+
+The cross compiler and QEMU come from scripts/system-deps-mcu.txt; a missing tool fails
+these tests (never skips them).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.compress.quantize.calibrate import effective_params
+from lstmlite.export.c import UnsupportedForm, export_c
+from lstmlite.nn import LanguageModel, SequenceClassifier
+from lstmlite.reference import gru_forward, lstm_forward
+from lstmlite.reference.integer import integer_lstm_sequence
+from lstmlite.reference.integer_gru import integer_gru_sequence
+from lstmlite.reference.integer_head import integer_head_forward
+
+TOOLS = ("cc", "make", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
+BOARDS = {"cortex-m4": "mps2-an386", "cortex-m3": "mps2-an385"}
+
+
+def require_tools() -> None:
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:  # a failure, not a skip: scripts/install-system-deps.sh installs them
+        pytest.fail(f"missing {', '.join(missing)}: run `sh scripts/install-system-deps.sh` "
+                    "(scripts/system-deps-mcu.txt)")
+
+
+def _make(project: Path, *args: str) -> None:
+    r = subprocess.run(["make", "-s", *args], cwd=project, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"make {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+
+
+def run_example(project: Path, target: str) -> list[list[str]]:
+    """Build the example for ``target`` (host, cortex-m4, cortex-m3), run it, and return
+    each step's printed outputs."""
+    require_tools()
+    if target == "host":
+        _make(project, "host")
+        cmd = [str(project / "build" / "host" / "example")]
+    else:
+        _make(project, f"CPU={target}", "mcu")
+        cmd = ["qemu-system-arm", "-M", BOARDS[target], "-nographic", "-semihosting",
+               "-kernel", str(project / "build" / target / "example.elf")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"{target}: exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+    assert r.stdout.rstrip().endswith("done"), r.stdout[-2000:]
+    steps = [line.split(":", 1)[1].split() for line in r.stdout.splitlines() if re.match(r"step \d+:", line)]
+    run = [line.split(":", 1)[1].split() for line in r.stdout.splitlines() if line.startswith("run:")]
+    assert run == [steps[-1]], "lstmlite_model_run must give the last step's output"
+    return steps
+
+
+def as_ints(rows: list[list[str]]) -> np.ndarray:
+    return np.array([[int(v) for v in row] for row in rows], dtype=np.int64)
+
+
+def as_floats(rows: list[list[str]]) -> np.ndarray:
+    return np.array([[int(v, 16) for v in row] for row in rows], dtype=np.uint32).view(np.float32)
+
+
+def _classifier(cell: str, seed: int, **kw) -> SequenceClassifier:
+    torch.manual_seed(seed)
+    return SequenceClassifier(cell=cell, n_classes=kw.pop("n_classes", 3), **kw).eval()
+
+
+# ----- integer-only: bit-exact with the NumPy reference --------------------------------------------
+def integer_reference(project, x_q: np.ndarray) -> np.ndarray:
+    """What the generated C must print at every step: the reference's h, then its head."""
+    form = project.integer
+    seq = integer_lstm_sequence if form.params.cell == "lstm" else integer_gru_sequence
+    h = seq(form.params, x_q[None])[0][0]  # (T, H) int16
+    return integer_head_forward(form.head, h) if form.head is not None else h
+
+
+@pytest.fixture(scope="module")
+def integer_lstm(tmp_path_factory):
+    """A 2-layer integer-only LSTM classifier (13 features, H=21: sizes that leave column
+    tails past the 4-wide DSP loop) with its fixed example input."""
+    model = _classifier("lstm", 0, input_size=13, hidden_size=21, num_layers=2)
+    rng = np.random.default_rng(1)
+    cal = [torch.as_tensor(rng.normal(0, 1.0, (16, 15, 13)), dtype=torch.float32)]
+    x = rng.normal(0, 1.2, (15, 13))
+    out = tmp_path_factory.mktemp("int_lstm")
+    project = export_c(model, out, form="integer", calibration=cal, example=np.zeros((1, 13), np.int16))
+    x_q = np.clip(np.rint(x / project.integer.params.input_scale), -127, 127).astype(np.int16)
+    project = export_c(model, out, form="integer", calibration=cal, example=x_q)
+    return project, x_q
+
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m3", "host"])
+def test_integer_lstm_bit_exact(integer_lstm, target):
+    project, x_q = integer_lstm
+    got = as_ints(run_example(project.path, target))
+    expected = integer_reference(project, x_q)
+    assert got.shape == expected.shape == (15, 3)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_integer_gru_text_model_bit_exact_on_m4(tmp_path):
+    """Token input through the integer embedding, a GRU, and a per-step head (a language model);
+    3 x 13 = 39 gate rows leave 3 past the DSP path's groups of four."""
+    torch.manual_seed(2)
+    model = LanguageModel(vocab_size=50, embed_dim=10, cell="gru", hidden_size=13).eval()
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(1, 50, size=11).astype(np.int32)
+    cal = [torch.as_tensor(rng.integers(1, 50, size=(8, 20)))]
+    project = export_c(model, tmp_path, form="integer", calibration=cal, example=tokens)
+    got = as_ints(run_example(project.path, "cortex-m4"))
+    x_q = project.integer.embedding[tokens].astype(np.int16)  # the embedding is the input's quantization
+    np.testing.assert_array_equal(got, integer_reference(project, x_q))
+    assert got.shape == (11, 50)
+
+
+# ----- float forms: within 1e-5 relative of the float reference -------------------------------------
+def float_reference(model, x: np.ndarray, cell: str) -> np.ndarray:
+    params = effective_params(model.rnn)
+    fwd = lstm_forward if cell == "lstm" else gru_forward
+    h = fwd(params, x[None].astype(np.float64))[0][0]  # (T, H)
+    w, b = model.head.weight.detach().double().numpy(), model.head.bias.detach().double().numpy()
+    return h @ w.T + b
+
+
+def _assert_close(got: np.ndarray, expected: np.ndarray, rtol: float = 1e-5) -> None:
+    scale = np.abs(expected).max()
+    err = np.abs(got - expected).max()
+    assert err <= rtol * scale, f"max abs error {err:.3g} > {rtol} x {scale:.3g}"
+
+
+@pytest.mark.parametrize("cell,target", [("lstm", "cortex-m4"), ("gru", "cortex-m3"), ("lstm", "host")])
+def test_fp32_matches_float_reference(tmp_path, cell, target):
+    model = _classifier(cell, 4, input_size=7, hidden_size=10, num_layers=2)
+    x = np.random.default_rng(5).normal(size=(9, 7)).astype(np.float32)
+    project = export_c(model, tmp_path, form="fp32", example=x)
+    got = as_floats(run_example(project.path, target))
+    _assert_close(got, float_reference(model, x, cell))
+
+
+def test_int8_weight_only_matches_reference_of_its_codes(tmp_path):
+    """int8 weights with float activations: the reference run with the dequantized codes."""
+    from lstmlite.export.lsl import quantize_rows
+
+    model = _classifier("lstm", 6, input_size=5, hidden_size=9)
+    x = np.random.default_rng(7).normal(size=(8, 5)).astype(np.float32)
+    project = export_c(model, tmp_path, form="int8", example=x)
+    got = as_floats(run_example(project.path, "cortex-m4"))
+    with torch.no_grad():  # the same per-row rounding the export applied, as floats
+        for name, p in list(model.rnn.named_parameters()) + list(model.head.named_parameters()):
+            if p.ndim == 2:
+                p.copy_(torch.as_tensor(quantize_rows(p.numpy()).dequantize()))
+    _assert_close(got, float_reference(model, x, "lstm"))
+
+
+# ----- the project itself ---------------------------------------------------------------------------
+def test_every_header_compiles_twice_pedantic(integer_lstm, tmp_path):
+    require_tools()
+    project, _ = integer_lstm
+    fp32 = export_c(_classifier("gru", 8, input_size=3, hidden_size=4), tmp_path / "f", form="fp32")
+    for p in (project.path, fp32.path):
+        headers = sorted(h.name for h in p.glob("*.h"))
+        src = "".join(f'#include "{h}"\n#include "{h}"\n' for h in headers) + "int main(void) { return 0; }\n"
+        twice = tmp_path / f"twice_{p.name}.c"
+        twice.write_text(src)
+        for cc in ("cc", "arm-none-eabi-gcc"):
+            r = subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only",
+                                "-I", str(p), str(twice)], capture_output=True, text=True)
+            assert r.returncode == 0, r.stderr
+        assert {"model.h", "lsl.h"} <= set(headers)
+
+
+def test_project_holds_only_what_it_needs(integer_lstm):
+    """Only lsl_int.c of the runtime; no malloc and no libm (nor any float helper) linked in."""
+    require_tools()
+    project, _ = integer_lstm
+    names = {p.name for p in project.path.iterdir() if p.suffix in (".c", ".h")}
+    assert names == {"model.c", "model.h", "example.c", "example_data.h", "lsl_int.c", "lsl.h", "lsl_internal.h"}
+    assert "static const int8_t l0_w_ih" in (project.path / "model.c").read_text()
+    _make(project.path, "CPU=cortex-m3", "size")
+    objs = [str(project.path / "build" / "cortex-m3" / o) for o in ("model.o", "lsl_int.o")]  # not example.o
+    undefined = subprocess.run(["arm-none-eabi-nm", "-u", *objs], capture_output=True, text=True,
+                               check=True).stdout.split()
+    assert "lsl_int_step_prechecked" in subprocess.run(["arm-none-eabi-nm", *objs], capture_output=True, text=True).stdout
+    allowed = {"memset", "memcpy", "lsl_int_step_prechecked", "lsl_int_dense", "lsl_int_model_check", "lsl_int_state_values",
+               "lsl_int_step_bytes"}
+    called = {u for u in undefined if not u.endswith(":") and u != "U"}
+    assert called <= allowed, called - allowed   # e.g. malloc, expf, or __aeabi_fmul (soft float) would show here
+
+
+def test_a_missing_tool_fails_never_skips(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None if name == "qemu-system-arm" else "/usr/bin/" + name)
+    with pytest.raises(pytest.fail.Exception, match="missing qemu-system-arm"):
+        require_tools()
+
+
+def test_unsupported_form_is_one_clear_line(tmp_path):
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, bidirectional=True)
+    for form in ("fp32", "integer"):
+        with pytest.raises(UnsupportedForm, match=r"^layer 0: .*nearest supported form: a unidirectional layer$"):
+            export_c(model, tmp_path, form=form, calibration=[torch.randn(2, 5, 3)])
+    pooled = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, pooling="mean")
+    with pytest.raises(UnsupportedForm, match="nearest supported form: pooling=last"):
+        export_c(pooled, tmp_path, form="fp32")
+    grouped = SequenceClassifier(input_size=4, hidden_size=8, n_classes=2, cell="glstm")
+    with pytest.raises(UnsupportedForm, match=r"^layer 0: .*nearest supported form"):
+        export_c(grouped, tmp_path, form="auto")
+
+
+# ----- memory report against arm-none-eabi-size -----------------------------------------------------
+def compiled_size(project: Path, cpu: str) -> tuple[int, int]:
+    """(flash, static RAM) of the model's own objects: text + data, data + bss."""
+    _make(project, f"CPU={cpu}", "size")
+    r = subprocess.run(["make", "-s", f"CPU={cpu}", "size"], cwd=project, capture_output=True, text=True)
+    total = [line.split() for line in r.stdout.splitlines() if line.strip().endswith("(TOTALS)")][0]
+    text, data, bss = (int(v) for v in total[:3])
+    return text + data, data + bss
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m3"])
+def test_memory_report_within_5_percent(integer_lstm, tmp_path, cpu):
+    require_tools()
+    project, _ = integer_lstm
+    fp32 = export_c(_classifier("lstm", 9, input_size=16, hidden_size=32), tmp_path, form="fp32")
+    for p in (project, fp32):
+        flash, ram = compiled_size(p.path, cpu)
+        report = p.memory[cpu]
+        assert abs(report.flash - flash) <= 0.05 * flash, (p.form, report.as_dict(), flash)
+        assert abs(report.ram_static - ram) <= 0.05 * ram, (p.form, report.as_dict(), ram)
+        assert str(report.flash) in (p.path / "README.md").read_text()
+
+
+# ----- the other forms .lsl holds, through the float core (against the model itself) ----------------
+def _torch_steps(model, x: np.ndarray) -> np.ndarray:
+    """The model's output after each prefix x[:t + 1] (what the C prints at step t)."""
+    with torch.no_grad():
+        xt = torch.as_tensor(x[None])
+        return torch.stack([model(xt[:, :t + 1])[0] for t in range(len(x))]).double().numpy()
+
+
+def _compressed(kind: str):
+    from lstmlite.compress import compress_
+    from lstmlite.compress.lowrank.config import LowRankConfig
+    from lstmlite.compress.quantize.config import WeightQuantConfig
+
+    model = _classifier("fastgrnn" if kind == "fastgrnn" else "lstm", 10, input_size=6, hidden_size=12)
+    if kind == "lowrank":
+        compress_(model, LowRankConfig(rank=3))
+    if kind == "int4":
+        compress_(model, WeightQuantConfig(bits=4))
+    return model
+
+
+def test_fp32_text_classifier_with_embedding_on_m3(tmp_path):
+    """Token ids through the float embedding (soft float on the M3), against the model."""
+    torch.manual_seed(12)
+    model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
+    tokens = np.random.default_rng(13).integers(1, 40, size=9).astype(np.int64)
+    project = export_c(model, tmp_path, form="fp32", example=tokens.astype(np.int32))
+    got = as_floats(run_example(project.path, "cortex-m3"))
+    _assert_close(got, _torch_steps(model, tokens))
+
+
+@pytest.mark.parametrize("kind,target", [("fastgrnn", "cortex-m4"), ("lowrank", "cortex-m3"), ("int4", "cortex-m4")])
+def test_compressed_forms_match_the_model(tmp_path, kind, target):
+    model = _compressed(kind)
+    x = np.random.default_rng(11).normal(size=(7, 6)).astype(np.float32)
+    project = export_c(model, tmp_path, form="auto", example=x)
+    got = as_floats(run_example(project.path, target))
+    _assert_close(got, _torch_steps(model, x))
+    if kind == "lowrank":  # the factors are stored, not their product
+        assert "l0_w_hh_u_data" in (project.path / "model.c").read_text()

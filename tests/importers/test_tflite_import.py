@@ -1,0 +1,163 @@
+"""A TFLite-quantized Keras LSTM, read with lstmlite.importers.tflite and run in our
+TFLite-compatible mode, gives the LiteRT interpreter's integers exactly (the oracle here
+is LiteRT itself): with kernel='lite', in the NumPy reference and in C, including
+batches, state carried across invocations, and inputs far outside the calibration range
+that drive the gates, the cell state and the output into saturation.
+
+Models come from tf_keras (Keras 2; Keras 3 converts its LSTM to a WHILE loop, not the
+fused op) converted with full-integer int8 quantization.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+# The dev extra installs TensorFlow and LiteRT, and `make install` tf_keras (without its
+# dependency on the full tensorflow wheel): a missing one fails here, never skips.
+import importlib.util as _util  # noqa: E402
+
+_MISSING = [m for m in ("tensorflow", "tf_keras", "ai_edge_litert") if _util.find_spec(m) is None]
+if _MISSING:
+    raise ImportError(f"TFLite import tests need {', '.join(_MISSING)}: run `make install`")
+
+from lstmlite.importers.tflite import quantize_multiplier_tflite, read_tflite_lstm  # noqa: E402
+from lstmlite.reference.tflite_int import tflite_lstm_sequence  # noqa: E402
+from lstmlite.runtime import TFLiteLSTM  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# name: (T, I, H, B, weight gain, bias, calibration input scale)
+MODELS = {
+    "small": (5, 4, 6, 1, 1.0, 0.0, 1.0),
+    "batch": (8, 3, 10, 3, 1.0, 0.0, 1.0),
+    # big weights calibrated on tiny inputs, run on full-range inputs, and gate biases that
+    # make the cell grow every step past its int16 range: the output and cell clamps are hit
+    "saturating": (40, 4, 8, 1, 4.0, 8.0, 0.05),
+}
+
+
+def _convert(T: int, I: int, H: int, B: int, gain: float, bias: float, calib: float, seed: int = 0) -> bytes:
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(seed)
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(T, I), batch_size=B),
+                                 tf_keras.layers.LSTM(H, return_sequences=True)])
+    layer = model.layers[-1]
+    kernel, recurrent, b = layer.get_weights()
+    layer.set_weights([kernel * gain, recurrent * gain, b + bias])
+    rng = np.random.default_rng(seed)
+
+    def representative():
+        for _ in range(40):
+            yield [(calib * rng.normal(size=(B, T, I))).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, bytes]:
+    return {name: _convert(*spec) for name, spec in MODELS.items()}
+
+
+def _litert(content: bytes):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=content)
+    interp.allocate_tensors()
+    return interp, interp.get_input_details()[0], interp.get_output_details()[0]
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_equal_to_litert(models, name):
+    content = models[name]
+    model = read_tflite_lstm(content, kernel="lite")
+    p = model.params
+    assert (p.input_size, p.hidden_size) == MODELS[name][1:3] and not model.time_major
+    assert model.input_shape == (MODELS[name][3], MODELS[name][0], MODELS[name][1])
+    interp, inp, out = _litert(content)
+    rng = np.random.default_rng(1)
+    engine = TFLiteLSTM(p)
+    saturated_out = saturated_cell = 0
+    for _ in range(25):
+        x = rng.integers(-128, 128, inp["shape"]).astype(np.int8)
+        interp.reset_all_variables()
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        want = interp.get_tensor(out["index"])
+        ref, state = tflite_lstm_sequence(p, x)
+        np.testing.assert_array_equal(ref, want)
+        engine.reset()
+        np.testing.assert_array_equal(engine.run(x), want)
+        saturated_out += int(np.count_nonzero((want == -128) | (want == 127)))
+        saturated_cell += int(np.count_nonzero(np.abs(state.cell) >= (p.cell_clip or 32767)))
+    if name == "saturating":  # the clamps were exercised, so LiteRT checked them too
+        assert saturated_out > 0 and saturated_cell > 0
+
+
+def test_state_carries_across_invocations_as_in_litert(models):
+    """LiteRT keeps its variable tensors between invoke() calls; so does TFLiteLSTM."""
+    content = models["batch"]
+    p = read_tflite_lstm(content, kernel="lite").params
+    interp, inp, out = _litert(content)
+    interp.reset_all_variables()
+    engine = TFLiteLSTM(p)
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        x = rng.integers(-128, 128, inp["shape"]).astype(np.int8)
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        np.testing.assert_array_equal(engine.run(x), interp.get_tensor(out["index"]))
+
+
+def test_micro_kernel_is_within_a_few_lsb_of_litert(models):
+    """kernel='micro' (TFLite Micro's arithmetic) differs from desktop LiteRT only by last-bit
+    differences of the activations; measured here so the gap stays documented."""
+    content = models["small"]
+    micro = read_tflite_lstm(content).params
+    interp, inp, out = _litert(content)
+    rng = np.random.default_rng(3)
+    diffs = []
+    for _ in range(25):
+        x = rng.integers(-128, 128, inp["shape"]).astype(np.int8)
+        interp.reset_all_variables()
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        diffs.append(tflite_lstm_sequence(micro, x)[0].astype(int) - interp.get_tensor(out["index"]))
+    d = np.abs(np.concatenate([v.reshape(-1) for v in diffs]))
+    assert d.max() <= 3 and d.mean() < 0.1
+
+
+def test_params_read_from_the_model(models):
+    model = read_tflite_lstm(models["small"])
+    p = model.params
+    assert p.kernel == "micro" and p.activation_bits == 8
+    # TFLite Micro's float32 literal for 2**-15 makes its f * c multiplier slightly below 2**-15
+    assert (p.forget_cell_multiplier, p.forget_cell_shift) == (2147483136, -15)
+    nl = float(np.float32(0.00003051757))
+    assert (p.input_cell_multiplier, p.input_cell_shift) == quantize_multiplier_tflite(nl * nl / 2.0 ** p.cell_scale_power)
+    lite = read_tflite_lstm(models["small"], kernel="lite").params
+    assert (lite.forget_cell_multiplier, lite.forget_cell_shift) == (1 << 30, -14)
+    assert p.input_scale is not None and p.output_scale is not None
+    assert replace(p, kernel="lite").kernel == "lite"
+
+
+def test_refuses_models_without_the_fused_op(tmp_path):
+    import tensorflow as tf
+    import tf_keras  # tf.keras may be Keras 3, whose models this converter call rejects
+
+    dense = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(4,), batch_size=1),
+                                 tf_keras.layers.Dense(2)])
+    content = tf.lite.TFLiteConverter.from_keras_model(dense).convert()
+    with pytest.raises(ValueError, match="UNIDIRECTIONAL_SEQUENCE_LSTM"):
+        read_tflite_lstm(content)

@@ -1,0 +1,47 @@
+"""The integer-only form's head and embedding (lstmlite.reference.integer_head) against
+float arithmetic: the head's integers, read back with their scale, are the float head on
+the dequantized codes; the embedding's codes are quantize_input of the float rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstmlite.reference.integer import quantize_input, quantize_lstm_integer
+from lstmlite.reference.integer_head import (
+    dequantize_head, integer_head_forward, quantize_embedding_integer, quantize_head_integer,
+)
+
+
+def test_head_is_the_float_head_of_its_codes():
+    rng = np.random.default_rng(0)
+    w, b = rng.normal(0, 0.5, (5, 16)), rng.normal(0, 0.2, 5)
+    head = quantize_head_integer(w, b)
+    assert head.weight.dtype == np.int8 and np.abs(head.weight).max() == 127
+    h_q = rng.integers(-32767, 32768, size=(7, 16))
+    got = dequantize_head(head, integer_head_forward(head, h_q))
+    w_deq = head.weight.astype(np.float64) * head.scale
+    b_deq = head.bias.astype(np.float64) * head.scale * 2.0**-15
+    np.testing.assert_allclose(got, (h_q / 32768.0) @ w_deq.T + b_deq, rtol=1e-12, atol=1e-12)
+    # and close to the float head itself (weight rounding only)
+    np.testing.assert_allclose(got, (h_q / 32768.0) @ w.T + b, atol=16 * head.scale)
+
+
+def test_head_refuses_what_could_overflow_and_what_overflows():
+    with pytest.raises(ValueError, match="overflow"):
+        quantize_head_integer(np.ones((2, 600)))
+    head = quantize_head_integer(np.ones((1, 4)))
+    head.bias[:] = 2**31 - 1  # hand-made parameters that break the bound
+    with pytest.raises(OverflowError):
+        integer_head_forward(head, np.full((1, 4), 32767))
+
+
+def test_embedding_codes_are_the_quantized_input():
+    rng = np.random.default_rng(1)
+    table = rng.normal(0, 1, (30, 6))
+    params = quantize_lstm_integer({"weight_ih_l0": rng.normal(0, .3, (16, 6)), "weight_hh_l0": rng.normal(0, .3, (16, 4))},
+                                   {"input": {"absmax": 2.0}, "layers": [[{"cell": {"absmax": 1.0}}]]})
+    codes = quantize_embedding_integer(table, params.input_scale)
+    tokens = rng.integers(0, 30, size=(3, 5))
+    np.testing.assert_array_equal(codes[tokens], quantize_input(params, table[tokens]))
+    assert codes.dtype == np.int8 and np.abs(codes).max() == 127  # |table| > 2 saturates (SAT F)

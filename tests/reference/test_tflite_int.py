@@ -1,0 +1,175 @@
+"""The TFLite-compatible integer LSTM (lstmlite.reference.tflite_int) against TFLite
+Micro's own outputs: the 8 CMSIS-NN LSTM vector sets in ../shared/peers/tflm-lstm-testdata
+(int8 activations with int16 cell: lstm_1, lstm_2, lstm_one_time_step, stateful batch-major
+multibatch; and their 16x8 "_s16" variants).
+
+Mutations tried by hand on the reference (which of these tests caught them) are listed in
+docs/tflite-compat.md; the tests below that name a mutation keep the discriminating ones
+discriminating.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmlite.reference import tflite_int as T
+
+_spec = importlib.util.spec_from_file_location("_tflm_vectors", Path(__file__).resolve().parents[1] / "_tflm_vectors.py")
+V = sys.modules.setdefault("_tflm_vectors", importlib.util.module_from_spec(_spec))
+_spec.loader.exec_module(V)
+
+needs_vectors = pytest.mark.skipif(not V.available(), reason=f"TFLM vectors not found at {V.VECTOR_ROOT}")
+
+
+@pytest.fixture(scope="module")
+def cases():
+    return {name: V.load_case(name) for name in V.ALL_CASES}
+
+
+@needs_vectors
+@pytest.mark.parametrize("name", V.ALL_CASES)
+def test_bit_exact_with_tflite_micro(cases, name):
+    """Every output integer equals TFLite Micro's, for int8 and 16x8 models alike."""
+    case = cases[name]
+    out, _ = T.tflite_lstm_sequence(case.params, case.x)
+    assert out.dtype == (np.int8 if case.params.activation_bits == 8 else np.int16)
+    np.testing.assert_array_equal(out, case.expected)
+
+
+@needs_vectors
+def test_time_major_layout(cases):
+    """lstm_1 is stored time-major; running it in that layout gives the stored output."""
+    case = cases["lstm_1"]
+    assert case.time_major
+    out, _ = T.tflite_lstm_sequence(case.params, case.x_file_order, time_major=True)
+    np.testing.assert_array_equal(out, case.expected_file_order)
+
+
+@needs_vectors
+@pytest.mark.parametrize("name", ["lstm_stateful_batch_major_multibatch", "lstm_1_s16"])
+def test_state_carries_between_calls(cases, name):
+    """Stateful use: the sequence cut in two calls with the state passed on, or stepped
+    one step at a time, gives the whole-sequence output."""
+    case = cases[name]
+    steps = case.x.shape[1]
+    cut = max(1, steps // 2)
+    first, state = T.tflite_lstm_sequence(case.params, case.x[:, :cut])
+    second, _ = T.tflite_lstm_sequence(case.params, case.x[:, cut:], state)
+    np.testing.assert_array_equal(np.concatenate([first, second], axis=1), case.expected)
+    state = T.initial_state(case.params, case.x.shape[0])
+    for t in range(steps):
+        h, state = T.tflite_lstm_step(case.params, case.x[:, t], state)
+        np.testing.assert_array_equal(h, case.expected[:, t])
+
+
+@needs_vectors
+def test_vectors_detect_rounding_mode(cases):
+    """Mutation kept as a test: TFLite's default double rounding is what the vectors hold;
+    the TFLITE_SINGLE_ROUNDING build's single rounding changes lstm_2's output."""
+    case = cases["lstm_2"]
+    single, _ = T.tflite_lstm_sequence(case.params.with_rounding("single"), case.x)
+    assert not np.array_equal(single, case.expected)
+
+
+@needs_vectors
+def test_vectors_detect_the_table(cases):
+    """Mutation kept as a test: TFLite's tuned sigmoid table is needed; plain roundings of
+    65536 * sigmoid(k/24) (44 entries differ by one) break four vector sets."""
+    plain = np.minimum(np.rint(65536 / (1 + np.exp(-np.arange(256) / 24))), 65535).astype(np.uint16)
+    assert np.count_nonzero(plain != T.SIGMOID_TABLE_U16) == 44
+    original = T.SIGMOID_TABLE_U16
+    try:
+        T.SIGMOID_TABLE_U16 = plain
+        broken = [n for n, c in cases.items() if not np.array_equal(T.tflite_lstm_sequence(c.params, c.x)[0], c.expected)]
+    finally:
+        T.SIGMOID_TABLE_U16 = original
+    assert len(broken) == 4
+
+
+# ----- primitives: TFLite's documented semantics on hand-picked ties ----------------------
+def test_rounding_divide_by_pot_rounds_half_away_from_zero():
+    x = np.array([-7, -6, -5, -3, -1, 1, 3, 5, 6, 7])
+    expected = [-4, -3, -3, -2, -1, 1, 2, 3, 3, 4]  # x / 2 exactly, then half away from zero
+    assert T.rounding_divide_by_pot(x, 1).tolist() == expected
+
+
+def test_srdhm_rounds_ties_up_and_saturates():
+    # a * 2**30 / 2**31 = a / 2: ties (odd a) go toward +inf, as VQRDMULH
+    assert T.saturating_rounding_doubling_high_mul(np.array([-3, -1, 1, 3]), 1 << 30).tolist() == [-1, 0, 1, 2]
+    assert T.saturating_rounding_doubling_high_mul(np.array([-(1 << 31)]), -(1 << 31)).tolist() == [(1 << 31) - 1]
+
+
+def test_mbqm_matches_exact_rational_within_one():
+    """Independent oracle (exact rationals): mbqm is within one LSB of x * M / 2**(31 - s)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(-(1 << 24), 1 << 24, 2000)
+    for m, s in [(1 << 30, -14), (1441324494, -22), (2123904128, -3), (1080990464, 1)]:
+        got = T.multiply_by_quantized_multiplier(x, m, s)
+        exact = x.astype(np.float64) * m * 2.0 ** (s - 31)
+        assert np.abs(got - exact).max() <= 1.0
+
+
+def test_activations_approximate_the_functions():
+    """Independent oracle (float math): TFLite's LUT sigmoid/tanh stay within a few LSB of
+    32768 * f(x) over every int16 input."""
+    x = np.arange(-32768, 32768)
+    sig = T.sigmoid_lut(x)
+    assert np.abs(sig - 32768 / (1 + np.exp(-x / 4096))).max() < 12
+    for left_shift in (0, -2, -3, 2):  # cell scale powers -12, -14, -15, -10
+        th = T.tanh_lut(x, left_shift)
+        assert np.abs(th - 32768 * np.tanh(x / 2.0 ** (12 - left_shift))).max() < 12
+        assert np.all(np.diff(th) >= 0)
+    assert np.all(np.diff(sig) >= 0) and sig.min() >= 0 and sig.max() <= 32767
+
+
+def test_parameter_validation():
+    g = T.TFLiteGate(np.zeros((2, 3)), np.zeros((2, 2)), np.zeros(2), 1 << 30, -3, 1 << 30, -3)
+    base = dict(input_zero_point=0, output_zero_point=0, cell_scale_power=-12, forget_cell_multiplier=1 << 30,
+                forget_cell_shift=-14, input_cell_multiplier=1 << 30, input_cell_shift=-17,
+                output_multiplier=1 << 30, output_shift=-22)
+    p = T.TFLiteLSTMParams(g, g, g, g, **base)
+    with pytest.raises(ValueError):
+        T.TFLiteLSTMParams(g, g, g, g, **{**base, "output_zero_point": 200})
+    with pytest.raises(ValueError):
+        T.TFLiteLSTMParams(g, g, g, g, **{**base, "output_multiplier": -1})
+    with pytest.raises(ValueError):
+        replace(p, activation_bits=12)
+    with pytest.raises(ValueError):
+        T.TFLiteGate(np.zeros((2, 3)), np.zeros((3, 3)), np.zeros(2), 1, 0, 1, 0)
+    with pytest.raises(ValueError):
+        T.tflite_lstm_sequence(p, np.full((1, 2, 3), 300))
+
+
+def test_accumulator_overflow_raises_instead_of_wrapping():
+    big = np.full((1, 70000), 127)
+    g = T.TFLiteGate(big, np.zeros((1, 1)), np.zeros(1), 1 << 30, -3, 1 << 30, -3)
+    p = T.TFLiteLSTMParams(g, g, g, g, input_zero_point=-128, output_zero_point=0, cell_scale_power=-12,
+                           forget_cell_multiplier=1 << 30, forget_cell_shift=-14, input_cell_multiplier=1 << 30,
+                           input_cell_shift=-17, output_multiplier=1 << 30, output_shift=-22)
+    with pytest.raises(OverflowError):
+        T.tflite_lstm_sequence(p, np.full((1, 1, 70000), 127))
+
+
+@needs_vectors
+def test_vectors_cannot_tell_tflm_literal_multipliers(cases):
+    """The vector headers give f * c and i * g multipliers as exact powers of two; TFLite
+    Micro's kernel derives them from its float32 literal 0.00003051757 (a few ULP below
+    2**-15), which is what read_tflite_lstm(kernel='micro') does. Both give TFLite Micro's
+    outputs on every set, so the vectors do not decide between them (recorded, not hidden)."""
+    from lstmlite.importers.tflite import quantize_multiplier_tflite as qm
+
+    nl = float(np.float32(0.00003051757))
+    for case in cases.values():
+        p = case.params
+        scale = 2.0 ** p.cell_scale_power
+        q = replace(p, **dict(zip(("forget_cell_multiplier", "forget_cell_shift"), qm(nl * scale / scale))))
+        if p.activation_bits == 8:
+            q = replace(q, **dict(zip(("input_cell_multiplier", "input_cell_shift"), qm(nl * nl / scale))))
+        assert (q.forget_cell_multiplier, q.forget_cell_shift) != (p.forget_cell_multiplier, p.forget_cell_shift)
+        np.testing.assert_array_equal(T.tflite_lstm_sequence(q, case.x)[0], case.expected)

@@ -1,0 +1,79 @@
+"""Gate activations against an independent oracle: the NumPy reference LSTM/GRU
+(src/lstmlite/reference), fed the same effective weights, records every gate."""
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.compress import LowRankConfig, MagnitudePruneConfig, WeightQuantConfig, compress_
+from lstmlite.nn import SequenceClassifier
+from lstmlite.reference.gru import gru_forward
+from lstmlite.reference.lstm import lstm_forward
+from lstmlite.report.gates import record_gates, rnn_input
+
+
+def _effective_params(model) -> dict[str, np.ndarray]:
+    rnn = model.rnn
+    return {name: getattr(rnn, name).detach().double().numpy()
+            for layer in range(rnn.num_layers) for name in rnn.weight_names(layer)}
+
+
+def _model(cell="lstm", compress=None, **kw):
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=6, num_layers=2, n_classes=3, cell=cell, **kw)
+    for config in compress or []:
+        compress_(model, config)
+    return model.eval()
+
+
+@pytest.mark.parametrize("compress", [
+    None,
+    [MagnitudePruneConfig(sparsity=0.5), WeightQuantConfig(bits=8)],
+    [LowRankConfig(rank=2)],
+], ids=["dense", "pruned-int8", "lowrank"])
+def test_lstm_gates_match_the_numpy_reference(compress):
+    model = _model("lstm", compress)
+    x = torch.randn(9, 5)
+    layers = record_gates(model, x)
+    inputs = rnn_input(model, x.unsqueeze(0)).detach().double().numpy()
+    _, _, _, cache = lstm_forward(_effective_params(model), inputs)
+    assert len(layers) == 2
+    for k, layer in enumerate(layers):
+        for gate in ("i", "f", "g", "o", "c", "h"):
+            np.testing.assert_allclose(layer[gate], cache.activations(gate, layer=k)[0], atol=2e-6,
+                                       err_msg=f"layer {k} gate {gate}")
+
+
+def test_gru_gates_match_the_numpy_reference():
+    model = _model("gru")
+    x = torch.randn(7, 5)
+    layers = record_gates(model, x)
+    _, _, cache = gru_forward(_effective_params(model), x.unsqueeze(0).double().numpy())
+    for k, layer in enumerate(layers):
+        for gate in ("r", "z", "n", "h"):
+            np.testing.assert_allclose(layer[gate], cache.activations(gate, layer=k)[0], atol=2e-6)
+
+
+def test_compression_changes_the_recorded_gates():
+    x = torch.randn(9, 5)
+    dense = record_gates(_model("lstm"), x)
+    pruned = record_gates(_model("lstm", [MagnitudePruneConfig(sparsity=0.8)]), x)
+    assert np.abs(dense[0]["f"] - pruned[0]["f"]).max() > 1e-3
+
+
+def test_token_model_gates_read_the_embedding():
+    torch.manual_seed(0)
+    model = SequenceClassifier(vocab_size=20, embed_dim=4, hidden_size=6, n_classes=2).eval()
+    ids = torch.tensor([3, 5, 7, 1])
+    layers = record_gates(model, ids)
+    params = _effective_params(model)
+    _, _, _, cache = lstm_forward(params, model.embedding(ids).detach().double().numpy()[None])
+    np.testing.assert_allclose(layers[0]["f"], cache.activations("f")[0], atol=2e-6)
+
+
+def test_cells_without_gates_and_bidirectional_are_refused():
+    with pytest.raises(ValueError, match="LSTM or GRU"):
+        record_gates(SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, cell="fastgrnn"), torch.randn(3, 3))
+    with pytest.raises(ValueError, match="bidirectional"):
+        record_gates(SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, bidirectional=True),
+                     torch.randn(3, 3))

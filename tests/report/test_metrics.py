@@ -1,0 +1,47 @@
+"""The report's numbers: confusion matrix, per-class accuracy, Pareto front, bench matching."""
+
+import numpy as np
+import pytest
+
+from lstmlite.report.metrics import bench_cases_for, confusion_matrix, pareto_front, per_class_accuracy
+
+
+def test_confusion_matrix_rows_are_true_classes():
+    cm = confusion_matrix(np.array([0, 0, 1, 2, 2, 2]), np.array([0, 1, 1, 2, 0, 2]), 3)
+    assert cm.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]
+    assert cm.sum() == 6
+    np.testing.assert_allclose(per_class_accuracy(cm), [0.5, 1.0, 2 / 3])
+
+
+def test_per_class_accuracy_of_an_absent_class_is_nan():
+    acc = per_class_accuracy(confusion_matrix(np.array([0, 0]), np.array([0, 1]), 3))
+    assert acc[0] == 0.5 and np.isnan(acc[1]) and np.isnan(acc[2])  # no true rows of 1 or 2
+
+
+def test_confusion_matrix_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="differ"):
+        confusion_matrix(np.array([0, 1]), np.array([0]), 2)
+
+
+@pytest.mark.parametrize("points, higher, front", [
+    ([(100, 0.90), (50, 0.80), (120, 0.85)], True, [1, 0]),          # 120 is beaten by 100 on both
+    ([(100, 0.90), (100, 0.90)], True, [0, 1]),                      # ties dominate nobody
+    ([(10, 5.0), (20, 4.0), (30, 4.5)], False, [0, 1]),              # perplexity: lower is better
+    ([(10, 0.5), (20, 0.5)], True, [0]),                             # same metric, larger: dominated
+    ([(100, 0.9), (100, 0.8)], True, [0]),                           # same size, worse: dominated
+])
+def test_pareto_front(points, higher, front):
+    assert pareto_front(points, higher_is_better=higher) == front
+
+
+def test_bench_cases_match_the_architecture_only():
+    bench = {"cases": [
+        {"engine": "torch-fp32", "input_size": 12, "hidden_size": 8, "median_us": 10.0},
+        {"engine": "lstmlite-int8", "input_size": 12, "hidden_size": 8, "median_us": 4.0},
+        {"engine": "torch-fp32", "input_size": 12, "hidden_size": 64, "median_us": 50.0},
+    ]}
+    assert [c["engine"] for c in bench_cases_for(bench, {"input_size": 12, "hidden_size": 8})] == \
+        ["torch-fp32", "lstmlite-int8"]
+    assert [c["median_us"] for c in bench_cases_for(bench, {"input_size": 12, "hidden_size": [64]})] == [50.0]
+    assert bench_cases_for(bench, {"input_size": 12, "hidden_size": [8, 4]}) == []  # uneven layers
+    assert bench_cases_for(bench, {"vocab_size": 100, "embed_dim": 12, "hidden_size": 8})  # token model

@@ -1,0 +1,79 @@
+"""Integrated gradients: completeness (attributions sum to f(x) − f(baseline)) on every
+model kind, zero attribution where the input equals the baseline, and the target."""
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.compress import WeightQuantConfig, compress_
+from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier
+from lstmlite.report.saliency import integrated_gradients
+
+
+def _close(att, rel=5e-3):
+    gap = att.f_x - att.f_baseline
+    assert abs(gap) > 1e-4, "a degenerate case: f(x) = f(baseline)"
+    assert abs(att.completeness_error) <= rel * abs(gap) + 1e-5, (att.values.sum(), gap)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "fastgrnn"])
+def test_completeness_on_feature_input(cell):
+    torch.manual_seed(1)
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3, cell=cell).eval()
+    x = torch.randn(12, 4) * 2
+    att = integrated_gradients(model, x, steps=128)
+    assert att.values.shape == (12, 4)
+    with torch.no_grad():
+        logits = model(x.unsqueeze(0))[0]
+        zero = model(torch.zeros(1, 12, 4))[0]
+    assert att.index == int(logits.argmax())  # default target: the prediction
+    assert att.f_x == pytest.approx(float(logits[att.index]), abs=1e-5)
+    assert att.f_baseline == pytest.approx(float(zero[att.index]), abs=1e-5)
+    _close(att)
+
+
+def test_completeness_on_a_compressed_model_and_more_points_help():
+    torch.manual_seed(2)
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3)
+    compress_(model, WeightQuantConfig(bits=8))
+    x = torch.randn(10, 4) * 3
+    coarse = integrated_gradients(model.eval(), x, steps=4)
+    fine = integrated_gradients(model, x, steps=256)
+    _close(fine)
+    assert abs(fine.completeness_error) <= abs(coarse.completeness_error) + 1e-6
+
+
+def test_completeness_on_tokens_and_padding_gets_nothing():
+    torch.manual_seed(3)
+    model = SequenceClassifier(vocab_size=30, embed_dim=6, hidden_size=8, n_classes=2).eval()
+    ids = torch.tensor([4, 9, 0, 17, 2])  # id 0 is <pad>: its embedding is the zero baseline
+    att = integrated_gradients(model, ids, target=1, steps=128)
+    assert att.values.shape == (5, 6) and att.index == 1
+    _close(att)
+    assert np.all(att.values[2] == 0)
+
+
+def test_a_feature_equal_to_the_baseline_gets_zero_attribution():
+    torch.manual_seed(4)
+    model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2).eval()
+    x = torch.randn(6, 3)
+    x[:, 1] = 0
+    att = integrated_gradients(model, x, steps=32)
+    assert np.all(att.values[:, 1] == 0) and np.abs(att.values[:, 0]).sum() > 0
+
+
+def test_forecaster_and_language_model():
+    torch.manual_seed(5)
+    forecaster = Forecaster(input_size=2, horizon=3, hidden_size=8).eval()
+    att = integrated_gradients(forecaster, torch.randn(10, 2) + 1, target=2, steps=128)
+    assert "forecast value 2" in att.target
+    _close(att)
+    lm = LanguageModel(vocab_size=12, embed_dim=5, hidden_size=8).eval()
+    att = integrated_gradients(lm, torch.tensor([1, 5, 3, 7]), steps=128)
+    assert "next token" in att.target
+    _close(att)
+
+
+def test_steps_must_be_positive():
+    with pytest.raises(ValueError, match="steps"):
+        integrated_gradients(SequenceClassifier(input_size=2, hidden_size=2, n_classes=2), torch.randn(3, 2), steps=0)

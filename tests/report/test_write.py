@@ -1,0 +1,129 @@
+"""write_report on real (tiny) run dirs: sections, numbers, escaping, self-containment."""
+
+import base64
+import io
+from html import escape, unescape
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lstmlite.export.size import account
+from lstmlite.io import load_run
+from lstmlite.report import write_report
+from lstmlite.report.runs import gather, link_parents
+
+EVIL_LABEL = '<script>alert("label")</script>'
+
+
+def _images(html: str) -> list[bytes]:
+    """Every inline image, each fully decoded once (Pillow raises on a truncated PNG,
+    which a browser draws in part without any error)."""
+    found = [base64.b64decode(m) for m in re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)]
+    for png in found:
+        with Image.open(io.BytesIO(png)) as image:
+            image.load()
+            assert image.format == "PNG" and min(image.size) > 50
+    return found
+
+
+def _assert_self_contained(html: str) -> None:
+    assert "<script" not in html.lower()
+    for attr in re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', html):
+        assert attr.startswith("data:"), attr  # nothing from the network or another file
+    assert "http://" not in html and "https://" not in html and "@import" not in html
+    assert "url(" not in html
+
+
+@pytest.fixture(scope="module")
+def jv_report(jv_runs, tmp_path_factory):
+    base, small = jv_runs
+    bench = tmp_path_factory.mktemp("bench") / "bench.json"
+    bench.write_text(json.dumps({"machine": {}, "cases": [
+        {"engine": "torch-fp32", "input_size": 12, "hidden_size": 8, "seq_len": 20, "batch": 1,
+         "mode": "sequence", "median_us": 120.0, "p90_us": 150.0},
+        {"engine": "lstmlite-int8", "input_size": 12, "hidden_size": 8, "seq_len": 20, "batch": 1,
+         "mode": "sequence", "median_us": 9.5, "p90_us": 11.0}]}))
+    out = write_report([base, small], bench.parent / "report.html", bench=[bench])
+    return out.read_text(encoding="utf-8")
+
+
+def test_every_section_is_there(jv_report):
+    for heading in ("Comparison", "Accuracy against size", "Model cards", "Latency against the peers",
+                    "Per-layer sparsity, bits and rank", "Training curves",
+                    "Confusion matrices and per-class change"):
+        assert f"<h2>{heading}</h2>" in jv_report, heading
+    assert "per-class test accuracy change" in jv_report  # base-int8 vs its source run base
+    images = _images(jv_report)
+    assert len(images) >= 6 and all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in images)
+    _assert_self_contained(jv_report)
+
+
+def test_cards_show_the_exported_file_bytes_and_macs(jv_runs, jv_report, tmp_path):
+    from lstmlite.export.lsl import spec_from_module, write_lsl, default_weights
+
+    for run_dir in jv_runs:
+        model = load_run(run_dir).model
+        spec = spec_from_module(model)
+        file_bytes = len(write_lsl(spec, weights=default_weights(spec, None)))
+        acc = account(model)
+        assert acc.size_bytes == file_bytes
+        assert f"{file_bytes:,} B" in jv_report and f"{acc.macs_per_step:,}" in jv_report
+    assert "120" in jv_report and "lstmlite-int8 (sequence, T=20, B=1)" in jv_report
+
+
+def test_per_class_change_uses_the_parent_run(jv_runs):
+    runs = [gather(p) for p in jv_runs]
+    link_parents(runs)
+    base, small = runs
+    assert small.parent is base and base.parent is None
+    # the confusion matrix is of this run's own test predictions
+    assert len(small.y_true) == 370 and small.metric == pytest.approx(float(np.mean(small.y_true == small.y_pred)))
+
+
+def test_parent_is_read_from_disk_when_not_given(jv_runs, tmp_path):
+    html = write_report([jv_runs[1]], tmp_path / "one.html").read_text()
+    assert "per-class test accuracy change" in html and "base-int8 vs base" in html
+
+
+def test_text_from_user_files_is_escaped(text_runs, tmp_path):
+    html = write_report(list(text_runs), tmp_path / "text.html", explain_sample=0).read_text()
+    _assert_self_contained(html)
+    assert EVIL_LABEL not in html and "<b>bad</b>" not in html
+    assert "&lt;script&gt;alert(&quot;label&quot;)&lt;/script&gt;" in html  # the class name, escaped
+    assert "Explanation: base-int8" in html and 'class="tokens"' in html
+    # the tokenizer splits "<b>bad</b>" into "<", "b", ">", ...: every token shows escaped
+    tokens = re.findall(r'<span style="[^"]*" title="[^"]*">(.*?)</span>', html)
+    assert tokens and all(t == escape(unescape(t)) for t in tokens), tokens
+
+
+def test_no_runs_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match="no run dirs"):
+        write_report([], tmp_path / "x.html")
+
+
+def test_forecaster_and_language_model_runs(other_runs, tmp_path):
+    html = write_report(list(other_runs), tmp_path / "other.html", explain_sample=0).read_text()
+    _assert_self_contained(html)
+    _images(html)
+    # one accuracy-vs-size plot per metric: MAE and perplexity are not on one axis
+    assert 'alt="mae against exported size"' in html and 'alt="perplexity against exported size"' in html
+    assert "Confusion matrices" not in html  # no classifier here
+    assert "Explanation: airline" in html and "Explanation: words-lm" in html
+    assert "forecast value 0" in html and "logit of the next token" in html
+
+
+def test_a_run_without_data_is_reported_but_not_explained(tmp_path, caplog):
+    from lstmlite.io import save_run
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.report import explain
+
+    run = tmp_path / "imported"
+    save_run(run, SequenceClassifier(input_size=4, hidden_size=8, n_classes=3), {"task": "classify"})
+    html = write_report([run], tmp_path / "r.html", explain_sample=0).read_text()
+    assert "<h3>imported</h3>" in html and "Confusion matrices" not in html and "Explanation:" not in html
+    assert "records no data spec" in caplog.text
+    with pytest.raises(ValueError, match="no data spec"):
+        explain(run, 0)
