@@ -16,7 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 from lstmlite.export.onnx import export_onnx  # noqa: E402
 from lstmlite.importers.layers import GRUResetBefore, SimpleRNN  # noqa: E402
 from lstmlite.importers.onnx import import_onnx  # noqa: E402
-from lstmlite.nn import GRU, LSTM, Forecaster, LanguageModel, SequenceClassifier  # noqa: E402
+from lstmlite.nn import GRU, LSTM, Forecaster, LanguageModel, SequenceClassifier, SequenceTagger  # noqa: E402
 
 VOCAB = 40
 
@@ -41,6 +41,9 @@ MODELS = {
     "lm_gru_2": lambda: LanguageModel(vocab_size=VOCAB, embed_dim=8, cell="gru", hidden_size=9, num_layers=2),
     "forecast_2targets": lambda: Forecaster(input_size=5, hidden_size=8, horizon=3, targets=2),
     "forecast_plain": lambda: Forecaster(input_size=5, hidden_size=8, horizon=4, instance_norm=False),
+    "tagger_ctc": lambda: SequenceTagger(input_size=5, hidden_size=8, num_layers=2, n_classes=6),
+    "tagger_tokens_bi": lambda: SequenceTagger(vocab_size=VOCAB, embed_dim=6, hidden_size=7, bidirectional=True,
+                                               n_classes=4),
     "layer_lstm_bi": lambda: LSTM(5, 7, num_layers=2, bidirectional=True),
     "layer_gru": lambda: GRU(5, [7, 4], num_layers=2),
     "layer_rnn_relu_bi": lambda: SimpleRNN(5, 6, num_layers=2, bidirectional=True, nonlinearity="relu"),

@@ -10,7 +10,7 @@ fixed and known to our importer:
       ─► pooling: "last" = each sequence's final state Y_h (D, B, H) → (B, D*H)
                   (forward at its last valid step, backward at step 0 — what our
                   classifier reads), "mean"/"max" over the valid steps
-      ─► head: Gemm (B, F) → (B, C)      LanguageModel: Gemm on the (B·T, F) steps → (B, T, V)
+      ─► head: Gemm (B, F) → (B, C)      LanguageModel, SequenceTagger: Gemm on the (B·T, F) steps → (B, T, V)
       ─► [Softmax] ─► output
 
 Batch and time are dynamic axes. Weights are the *effective* ones (read as
@@ -421,18 +421,19 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
 
     from ..importers.layers import GRUResetBefore, SimpleRNN
     from ..nn.layers import RecurrentLayer
-    from ..nn.models import Forecaster, LanguageModel, SequenceClassifier
+    from ..nn.models import Forecaster, LanguageModel, SequenceClassifier, SequenceTagger
 
     if opset is not None and opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is too old; lstmlite writes opset {MIN_OPSET} or newer")
     model = model.eval()
     bare = isinstance(model, (RecurrentLayer, *_efficient_cells().values()))
-    if not bare and not isinstance(model, (SequenceClassifier, LanguageModel, Forecaster)):
+    if not bare and not isinstance(model, (SequenceClassifier, LanguageModel, Forecaster, SequenceTagger)):
         raise TypeError(f"export_onnx expects an lstmlite task model or recurrent layer, got {type(model).__name__}")
     rnn = model if bare else model.rnn
     layers = None if _is_fastgrnn(rnn) else recurrent_layers_for_onnx(rnn)
     hidden_sizes = list(rnn.hidden_sizes) if layers is None else [layer.hidden_size for layer in layers]
     is_lm = isinstance(model, LanguageModel)
+    per_step = is_lm or isinstance(model, SequenceTagger)  # a head at every step: (B, T, C) logits
     if lengths is None:
         lengths = not bare and not is_lm  # classifier/forecaster pad variable-length batches
     if lengths and is_lm:
@@ -497,7 +498,7 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
     else:
         head_w = model.head.weight
         out_name = "probabilities" if probabilities else ("forecast" if isinstance(model, Forecaster) else "logits")
-        if is_lm:
+        if per_step:
             tied = model.embedding is not None and bool(getattr(model, "tie_weights", False))
             y = g.one("Transpose", [seq], perm=[1, 0, 2])  # (B, T, F)
             w = table if tied else _weight(g, "head.weight", head_w, quant, "head.weight")  # (V, F)
