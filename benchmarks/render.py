@@ -189,6 +189,44 @@ def _thread_ratio(rows: list[dict[str, Any]], engine: str) -> str:
     return f"{a / b:.2f}" if a and b else "–"
 
 
+def _model(point: dict[str, Any] | None) -> str:
+    if not point:
+        return "–"
+    bits = point.get("weight_bits", 32)
+    parts = [f"{point.get('cell', '?')}-{point.get('hidden_size', '?')}",
+             f"int{bits}" + (" QAT" if point.get("qat") else "") if bits < 32 else "fp32"]
+    if point.get("sparsity"):
+        parts.append(f"{100 * point['sparsity']:.0f} % sparse")
+    return ", ".join(parts)
+
+
+def search_long_table(result: dict[str, Any]) -> str:
+    """bench_search.py --long: per seed, the models chosen on validation within 2 KB / 1 KB,
+    then issue 13's targets on their test accuracy."""
+    lines = ["| seed | trials (complete) | wall s | best ≤ 2,048 B: model | val / test accuracy | bytes | "
+             "best ≤ 1,024 B: model | val / test accuracy | bytes |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def cells(pick: dict[str, Any] | None) -> str:
+        if pick is None:
+            return "none fits | – | –"
+        return (f"{_model(pick.get('point'))} | {_pct(pick['val_metric'])} / {_pct(pick['metric'])} | "
+                f"{pick['size_bytes']:,}")
+
+    for r in result["rows"]:
+        lines.append(f"| {r['seed']} | {r['complete']} | {r['wall_s']:.0f} | {cells(r['best_2kb'])} | "
+                     f"{cells(r['best_1kb'])} |")
+    lines += ["", "| target (test accuracy of the model chosen on validation) | met | measured, mean over seeds |",
+              "|---|---|---|"]
+    for key, bar, label in (("best_2kb", 0.98, "≥ 98.0 % at ≤ 2,048 B"), ("best_1kb", 0.975, "≥ 97.5 % at ≤ 1,024 B")):
+        picks = [r[key]["metric"] for r in result["rows"] if r[key] is not None]
+        mean = statistics.mean(picks) if picks else None
+        met = mean is not None and len(picks) == len(result["rows"]) and mean >= bar
+        lines.append(f"| {label} | {'yes' if met else '**no**'} | "
+                     + ("none fits" if mean is None else f"{_pct(mean)} ({len(picks)}/{len(result['rows'])} seeds)")
+                     + " |")
+    return "\n".join(lines)
+
+
 #: block name -> renderer of its results file (``name`` or ``name:part``).
 def ctc_table(result: dict[str, Any]) -> str:
     """bench_ctc.py: CER, WER, exported bytes, runtime agreement and streaming speed per method."""
@@ -213,6 +251,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "compression-jv:targets": compression_targets,
     "compression-trec": compression_table,
     "search-jv": search_table,
+    "search-jv-long": search_long_table,
     "runtime": runtime_tables,
 }
 #: blocks that read several files: name -> renderer of no argument.
