@@ -209,7 +209,8 @@ def search_long_table(result: dict[str, Any]) -> str:
     def cells(pick: dict[str, Any] | None) -> str:
         if pick is None:
             return "none fits | – | –"
-        return (f"{_model(pick.get('point'))} | {_pct(pick['val_metric'])} / {_pct(pick['metric'])} | "
+        return (f"{_model(pick.get('point') or pick.get('params'))} | {_pct(pick['val_metric'])} / "
+                f"{_pct(pick['metric'])} | "
                 f"{pick['size_bytes']:,}")
 
     for r in result["rows"]:
@@ -224,6 +225,29 @@ def search_long_table(result: dict[str, Any]) -> str:
         lines.append(f"| {label} | {'yes' if met else '**no**'} | "
                      + ("none fits" if mean is None else f"{_pct(mean)} ({len(picks)}/{len(result['rows'])} seeds)")
                      + " |")
+    return "\n".join(lines)
+
+
+def search_trec_table() -> str:
+    """bench_search.py --trec beside the text-tiny recipe's row of compression-trec.json."""
+    search_rows = json.loads((RESULTS / "search-trec.json").read_text())["rows"]
+    recipe = next(r for r in json.loads((RESULTS / "compression-trec.json").read_text())["rows"]
+                  if r["method"].startswith("recipe text-tiny"))
+    lines = ["| model | how chosen | test accuracy | file bytes | ≤ 64 KB |", "|---|---|---|---|---|"]
+    for r in search_rows:
+        best = r.get("best")
+        if best is None:
+            lines.append(f"| none within 64 KB | search, {r['complete']} trials in {r['wall_s']:.0f} s | – | – | – |")
+            continue
+        lines.append(f"| {_model(best.get('point') or best.get('params'))}, vocabulary "
+                     f"{(best.get('point') or best.get('params') or {}).get('max_vocab', '?')}, embedding "
+                     f"{(best.get('point') or best.get('params') or {}).get('embed_dim', '?')} | search (TPE, seed "
+                     f"{r['seed']}: best validation accuracy {_pct(best['val_metric'])} of {r['complete']} completed "
+                     f"trials, {r['wall_s'] / 60:.0f} min) | {_pct(best['metric'])} (1 seed) | "
+                     f"{best['size_bytes']:,} | yes |")
+    fits = "yes" if recipe["file_bytes"] <= 64 * 1024 else "no"
+    lines.append(f"| recipe `text-tiny` on the reference model | shipped recipe, 3 seeds | "
+                 f"{_pct(recipe['metric'])} ± {100 * recipe['metric_std']:.2f} | {recipe['file_bytes']:,} | {fits} |")
     return "\n".join(lines)
 
 
@@ -258,6 +282,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
 MULTI_FILE: dict[str, Callable[[], str]] = {
     "isa-summary:xeon": lambda: isa_summary("xeon", "Xeon", threads=True),
     "isa-summary:zen4": lambda: isa_summary("zen4", "Zen 4", threads=False),
+    "search-trec:vs-text-tiny": search_trec_table,
 }
 
 

@@ -17,9 +17,9 @@ from .conftest import TINY_SPACE
 ME = {"size_bytes": 1000, "ram_bytes": 400, "latency_us": 2.0}
 
 
-def _done(trial=1, size=900, ram=300, lat=1.5, val=0.9, epoch=3, feasible=True):
+def _done(trial=1, size=900, ram=300, lat=1.5, val=0.9, epoch=3, feasible=True, final=None):
     return {"trial": trial, "size_bytes": size, "ram_bytes": ram, "latency_us": lat, "feasible": feasible,
-            "val_epochs": {str(epoch): val}}
+            "val_epochs": {str(epoch): val}, "val_metric": val if final is None else final}
 
 
 def test_dominated_only_when_smaller_leaner_faster_and_better_by_the_margin():
@@ -31,6 +31,7 @@ def test_dominated_only_when_smaller_leaner_faster_and_better_by_the_margin():
     assert dominated_at_epoch(0.7, 3, ME, [_done(lat=2.0 * LATENCY_SLACK - 0.01)]) == 1     # noise allowed
     assert dominated_at_epoch(0.7, 3, ME, [_done(epoch=4)]) is None              # not the same fidelity
     assert dominated_at_epoch(0.7, 3, ME, [_done(feasible=False)]) is None       # over budget: not a rival
+    assert dominated_at_epoch(0.7, 3, ME, [_done(final=0.71)]) is None           # it ended no better
     # an error metric: lower is better
     assert dominated_at_epoch(0.30, 3, ME, [_done(val=0.25)], higher=False) == 1
     assert dominated_at_epoch(0.30, 3, ME, [_done(val=0.35)], higher=False) is None
@@ -48,7 +49,7 @@ def test_over_budget_trusts_files_and_allows_latency_noise():
     assert over_budget(measured, {"latency": 90.0}) == ["latency 105 > 90"]
     assert over_budget({**measured, "size_kind": "estimated"}, {"size": 2048}) == []  # no file: not trusted
     assert over_budget({**measured, "latency_kind": "mac-model"}, {"latency": 1.0}) == []
-    assert first_check_epoch(20) == 5 and first_check_epoch(4) == 2
+    assert first_check_epoch(20) == 10 and first_check_epoch(4) == 2
 
 
 @pytest.mark.parametrize("point", [

@@ -113,3 +113,27 @@ def test_sampler_is_chosen_by_name_and_unknown_names_fail_before_any_trial(tiny_
         trials = json.loads((tmp_path / run / "trials.json").read_text())
         points.append([t["params"] for t in trials])
     assert points[0] == points[1] and len(points[0]) == 2
+
+
+@pytest.mark.parametrize("pooling", ["last", "max"])
+@pytest.mark.parametrize("vocab", [0, 40])
+def test_latency_is_measured_for_token_and_pooled_models(tmp_path, pooling, vocab):
+    from lstmlite.export.size import lsl_image
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.search.objectives import latency_us
+
+    model = SequenceClassifier(vocab_size=vocab, input_size=0 if vocab else 5, embed_dim=8 if vocab else 0,
+                               hidden_size=8, n_classes=3, pooling=pooling).eval()
+    path = tmp_path / "m.lsl"
+    path.write_bytes(lsl_image(model))
+    value, kind = latency_us(path, model)
+    assert kind == "measured" and 0 < value < 1e4
+
+
+def test_max_vocab_and_pooling_are_searched_in_the_data_and_model_sections():
+    from lstmlite.search.trial import build_config
+
+    config = build_config({"cell": "gru", "max_vocab": 2000, "pooling": "max", "embed_dim": 8},
+                          {"source": "t.txt", "max_vocab": 10000}, seed=0)
+    assert config["data"]["max_vocab"] == 2000 and config["model"]["pooling"] == "max"
+    assert "max_vocab" not in config["model"]

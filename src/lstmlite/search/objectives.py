@@ -2,7 +2,8 @@
 
 * ``deployable_bytes``: the exported ``.lsl`` file's bytes; where the model cannot be
   exported yet, ``size_bytes(model)`` marked ``"estimated"`` (never mixed silently).
-* ``latency_us``: median of :meth:`Engine.step` at B=1 over a few hundred steps; where
+* ``latency_us``: median of :meth:`Engine.step` at B=1 over a few hundred steps (a
+  pooled classifier, which cannot stream: a 64-step sequence's median time / 64); where
   the runtime cannot load the model, a MAC-count model marked ``"mac-model"``.
 * ``ram_bytes``: what the runtime holds while streaming one sequence (B=1 step mode):
   the recurrent state (h, and c for LSTM, per layer and direction) plus the scratch of
@@ -94,7 +95,13 @@ def latency_us(lsl_path: str | Path | None, model: Any, steps: int = 300) -> tup
         from ..runtime import Engine
 
         engine = Engine(Path(lsl_path).read_bytes())
-        x = np.zeros(engine.input_size, np.float32) if engine.input_size else 0
+        # a token model steps on one token id per stream; a feature model on one frame
+        x = np.zeros(1, np.int64) if engine.vocab_size else np.zeros(engine.input_size, np.float32)
+        try:
+            engine.step(x)
+        except ValueError:
+            # a pooled classifier (max / mean over time) cannot stream: time a sequence
+            return _sequence_latency_us(engine, x), "measured"
         for _ in range(20):  # warm caches and the branch predictor
             engine.step(x)
         times = np.empty(steps)
@@ -104,6 +111,18 @@ def latency_us(lsl_path: str | Path | None, model: Any, steps: int = 300) -> tup
             times[i] = time.perf_counter_ns() - start
         return float(np.median(times)) / 1000.0, "measured"
     return float(model.macs_per_step()) * NS_PER_MAC / 1000.0, "mac-model"
+
+
+def _sequence_latency_us(engine: Any, x: np.ndarray, length: int = 64, reps: int = 30) -> float:
+    """Median µs per step of ``engine.run`` on one sequence of ``length`` steps."""
+    seq = np.repeat(x[None, None], length, axis=1) if x.dtype == np.float32 else np.zeros((1, length), np.int64)
+    engine.run(seq)  # warm
+    times = np.empty(reps)
+    for i in range(reps):
+        start = time.perf_counter_ns()
+        engine.run(seq)
+        times[i] = time.perf_counter_ns() - start
+    return float(np.median(times)) / 1000.0 / length
 
 
 def ram_bytes(model: Any) -> int:

@@ -13,17 +13,20 @@ objectives. A trial here is judged on what is known about it before and during t
   learns where the budget lies.
 * **During training** (multi-fidelity by epochs) its validation metric after epoch e is
   compared with the completed trials' metric after the same epoch: the trial is stopped
-  when some completed trial was at least as small, as lean and as fast, and better by
-  ``margin`` at that epoch (:func:`dominated_at_epoch`). Such a trial is dominated at
-  equal fidelity in every objective; its remaining epochs are the budget saved.
+  when some completed trial was at least as small, as lean and as fast, better by
+  ``margin`` at that epoch, and ended better by ``margin`` than this trial is now
+  (:func:`dominated_at_epoch`). Such a trial is dominated at equal fidelity in every
+  objective; its remaining epochs are the budget saved. Judging starts at half the
+  epochs (:func:`first_check_epoch`): learning curves of large and small models cross
+  early, and a validation split of a few dozen samples moves in steps of several points.
 
 Example:
     >>> done = [{"trial": 3, "size_bytes": 900, "ram_bytes": 300, "latency_us": 1.0,
-    ...          "val_epochs": {"5": 0.95}, "feasible": True}]
+    ...          "val_epochs": {"5": 0.95}, "val_metric": 0.97, "feasible": True}]
     >>> me = {"size_bytes": 1400, "ram_bytes": 400, "latency_us": 1.2}
     >>> dominated_at_epoch(0.80, 5, me, done, higher=True)
     3
-    >>> dominated_at_epoch(0.94, 5, me, done, higher=True) is None   # within the margin
+    >>> dominated_at_epoch(0.93, 5, me, done, higher=True) is None   # within the margin
     True
 """
 
@@ -34,8 +37,8 @@ from typing import Any, Iterable
 __all__ = ["over_budget", "dominated_at_epoch", "first_check_epoch", "MARGIN", "LATENCY_SLACK", "SIZE_SLACK"]
 
 #: How much better (in the metric's own units) a completed trial must have been at the
-#: same epoch before a running one is stopped: guards against stopping on noise.
-MARGIN = 0.02
+#: same epoch, and at its end, before a running one is stopped: guards against noise.
+MARGIN = 0.03
 #: Latency is measured, so noisy: a completed trial counts as "as fast" up to 10 % slower.
 LATENCY_SLACK = 1.10
 #: The untrained model's file predicts the trained one's to a few bytes, not exactly: a
@@ -69,9 +72,9 @@ def over_budget(profile: dict[str, Any], budget: dict[str, float]) -> list[str]:
 
 
 def first_check_epoch(epochs: int) -> int:
-    """The first epoch at which a trial may be stopped: a quarter of its epochs (≥ 2),
-    so that every trial's early learning curve is seen before it is judged."""
-    return max(2, epochs // 4)
+    """The first epoch at which a trial may be stopped: half of its epochs (≥ 2), so
+    that every trial's early learning curve is seen before it is judged."""
+    return max(2, epochs // 2)
 
 
 def dominated_at_epoch(value: float, epoch: int, profile: dict[str, Any], completed: Iterable[dict[str, Any]],
@@ -82,7 +85,8 @@ def dominated_at_epoch(value: float, epoch: int, profile: dict[str, Any], comple
         value: this trial's validation metric after ``epoch``.
         profile: this trial's ``size_bytes``, ``ram_bytes``, ``latency_us`` (before training).
         completed: records of completed trials: ``trial``, ``size_bytes``, ``ram_bytes``,
-            ``latency_us``, ``feasible`` and ``val_epochs`` (epoch -> validation metric).
+            ``latency_us``, ``feasible``, ``val_metric`` (final) and ``val_epochs`` (epoch ->
+            validation metric during training).
         higher: whether a higher metric is better.
     """
     for rec in completed:
@@ -91,7 +95,11 @@ def dominated_at_epoch(value: float, epoch: int, profile: dict[str, Any], comple
         theirs = rec.get("val_epochs", {}).get(str(epoch))
         if theirs is None:
             continue
-        better = theirs >= value + margin if higher else theirs <= value - margin
+        final = rec.get("val_metric", theirs)
+        if higher:
+            better = theirs >= value + margin and final >= value + margin
+        else:
+            better = theirs <= value - margin and final <= value - margin
         lean = (rec["size_bytes"] <= profile["size_bytes"] and rec["ram_bytes"] <= profile["ram_bytes"]
                 and rec["latency_us"] <= profile["latency_us"] * LATENCY_SLACK)
         if better and lean:

@@ -31,6 +31,7 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "cell": str, "num_layers": int, "hidden_size": int, "bidirectional": bool, "embed_dim": int,
     "proj_size": int, "rank": int, "sparsity": (int, float), "weight_bits": int, "qat": bool,
     "lr": (int, float), "epochs": int, "batch_size": int, "finetune_epochs": int,
+    "pooling": str, "max_vocab": int,
 }
 CELLS = ("lstm", "gru", "fastgrnn", "grouped_lstm")
 _RANGE_KEYS = {"low", "high", "log", "step"}

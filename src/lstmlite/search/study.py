@@ -155,7 +155,8 @@ def _completed_records(study: Any) -> list[dict[str, Any]]:
             continue
         epochs = {k[len("val_epoch_"):]: v for k, v in a.items() if k.startswith("val_epoch_")}
         records.append({"trial": t.number, "size_bytes": a["size_bytes"], "ram_bytes": a["ram_bytes"],
-                        "latency_us": a["latency_us"], "feasible": a.get("feasible", True), "val_epochs": epochs})
+                        "latency_us": a["latency_us"], "feasible": a.get("feasible", True),
+                        "val_metric": a.get("val_metric"), "val_epochs": epochs})
     return records
 
 

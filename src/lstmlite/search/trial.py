@@ -43,7 +43,10 @@ def _resolve(config: dict[str, Any]):
     return data, _fill_data_sizes(model_config, data), TrainConfig.from_dict(config["train"])
 
 
-_MODEL_KEYS = ("cell", "num_layers", "hidden_size", "bidirectional", "embed_dim", "proj_size")
+_MODEL_KEYS = ("cell", "num_layers", "hidden_size", "bidirectional", "embed_dim", "proj_size", "pooling")
+#: Keys of a point that belong to the data section (text: the vocabulary kept, most
+#: frequent first -- the embedding's rows, usually most of a text model's bytes).
+_DATA_KEYS = ("max_vocab",)
 
 
 class Pruned(Exception):
@@ -60,7 +63,8 @@ def build_config(point: dict[str, Any], data_config: dict[str, Any], seed: int) 
     train_cfg = {"epochs": int(point.get("epochs", 4)), "lr": float(point.get("lr", 1e-2)),
                  "batch_size": int(point.get("batch_size", 32)), "seed": seed, "device": "cpu",
                  "patience": 0, "checkpoint": False, "schedule": "cosine"}
-    return {"data": dict(data_config), "model": model, "train": train_cfg}
+    data = {**data_config, **{k: int(point[k]) for k in _DATA_KEYS if point.get(k) is not None}}
+    return {"data": data, "model": model, "train": train_cfg}
 
 
 class _Reporter:
