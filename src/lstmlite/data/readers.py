@@ -25,6 +25,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -132,9 +133,9 @@ def read_csv(path: str | os.PathLike, text_column: str = "text", label_column: s
     return records
 
 
-def read_jsonl(path: str | os.PathLike, text_column: str = "text", label_column: str = "label") -> TextRecords:
-    """JSON Lines: one object a line with a string ``text_column`` and a string/int ``label_column``."""
-    records = TextRecords(str(path), [], [], [])
+def iter_json_objects(path: str | os.PathLike) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(line number, line, object) for each non-blank line of a JSON Lines file; a line
+    that is not a JSON object is a :class:`DataError` naming the file and line."""
     for number, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
@@ -144,6 +145,13 @@ def read_jsonl(path: str | os.PathLike, text_column: str = "text", label_column:
             raise DataError(f"{path}: line {number}: invalid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}: line {number}: expected a JSON object, got {type(obj).__name__}")
+        yield number, line, obj
+
+
+def read_jsonl(path: str | os.PathLike, text_column: str = "text", label_column: str = "label") -> TextRecords:
+    """JSON Lines: one object a line with a string ``text_column`` and a string/int ``label_column``."""
+    records = TextRecords(str(path), [], [], [])
+    for number, line, obj in iter_json_objects(path):
         for key in (text_column, label_column):
             if key not in obj:
                 raise DataError(f"{path}: line {number}: no key {key!r} (keys: {', '.join(map(str, obj))})")

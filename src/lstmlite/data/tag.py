@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING
 
@@ -30,7 +29,7 @@ import numpy as np
 
 from .containers import Split, TaskData
 from .errors import DataError
-from .readers import read_text
+from .readers import iter_json_objects, read_text
 from .splits import sort_labels
 from .vocab import PAD_ID, Vocabulary
 
@@ -72,14 +71,8 @@ def read_tag_tsv(path: str | os.PathLike) -> TagRecords:
 def read_tag_jsonl(path: str | os.PathLike, tokens_key: str = "tokens", tags_key: str = "tags") -> TagRecords:
     """One ``{"tokens": [...], "tags": [...]}`` object a line (equal lengths, ≥ 1)."""
     records: TagRecords = []
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: line {number}: invalid JSON ({e.msg})") from None
-        if not isinstance(obj, dict) or tokens_key not in obj or tags_key not in obj:
+    for number, _, obj in iter_json_objects(path):
+        if tokens_key not in obj or tags_key not in obj:
             raise DataError(f"{path}: line {number}: expected an object with {tokens_key!r} and {tags_key!r} lists")
         tokens, tags = obj[tokens_key], obj[tags_key]
         if not isinstance(tokens, list) or not isinstance(tags, list) or len(tokens) != len(tags) or not tokens:
