@@ -137,3 +137,14 @@ def test_max_vocab_and_pooling_are_searched_in_the_data_and_model_sections():
                           {"source": "t.txt", "max_vocab": 10000}, seed=0)
     assert config["data"]["max_vocab"] == 2000 and config["model"]["pooling"] == "max"
     assert "max_vocab" not in config["model"]
+
+
+def test_best_breaks_validation_ties_by_loss_then_bytes():
+    from lstmlite.search.study import best_key
+
+    a = {"val_metric": 1.0, "val_loss": 0.20, "size_bytes": 500}
+    b = {"val_metric": 1.0, "val_loss": 0.05, "size_bytes": 900}
+    c = {"val_metric": 0.9, "val_loss": 0.01, "size_bytes": 100}
+    assert max([a, b, c], key=best_key) is b
+    assert max([a, {**b, "val_loss": 0.20}], key=best_key) is a  # same loss: fewer bytes
+    assert max([a, c], key=lambda r: best_key(r, higher=False)) is c  # an error metric: lower wins

@@ -27,7 +27,7 @@ from .space import SearchSpace, load_space
 from .pruning import dominated_at_epoch, first_check_epoch, over_budget
 from .trial import Pruned, run_trial
 
-__all__ = ["search", "open_study", "pareto_records", "make_sampler", "SAMPLERS", "STUDY_NAME"]
+__all__ = ["search", "open_study", "pareto_records", "make_sampler", "best_key", "SAMPLERS", "STUDY_NAME"]
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +266,16 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     return write_outputs(out, storage, seed, higher)
 
 
+def best_key(record: dict[str, Any], higher: bool = True) -> tuple[float, float, int]:
+    """How the best trial is chosen: validation metric, then -- a small validation split
+    ties often -- lower validation loss, then fewer bytes."""
+    import math
+
+    loss = record.get("val_loss")
+    loss = math.inf if loss is None or math.isnan(loss) else loss
+    return (record["val_metric"] if higher else -record["val_metric"], -loss, -record["size_bytes"])
+
+
 def _metric_higher(data_config: dict[str, Any]) -> bool:
     task = data_config.get("task") or "classify"
     return higher_is_better({"classify": "accuracy", "lm": "perplexity", "forecast": "mae", "tag": "accuracy",
@@ -282,7 +292,7 @@ def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = 
     front = pareto_records(study)
     best = None
     if front:
-        best = max(front, key=lambda r: (r["val_metric"] if higher else -r["val_metric"], -r["size_bytes"]))
+        best = max(front, key=lambda r: best_key(r, higher))
     write_json(out / "pareto.json", {"objectives": list(OBJECTIVES), "budget": study.user_attrs.get("budget", {}),
                                      "pareto": front, "best": best})
     _plot(out / "pareto.png", trials, front)

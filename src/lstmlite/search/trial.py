@@ -163,7 +163,8 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
             cpu = torch.device("cpu")
             val = evaluate(model.cpu(), data, data.val, train_config.eval_batch_size, cpu)
             log.info("trial %s not trained: %s", out.name, reason)
-            return {"metric_name": metric_name, "val_metric": float(val[metric_name]), "test_metric": None,
+            return {"metric_name": metric_name, "val_metric": float(val[metric_name]),
+                    "val_loss": float(val.get("loss", float("nan"))), "test_metric": None,
                     **profile, "params": int(sum(p.numel() for p in model.parameters())), "run_dir": None,
                     "point": point, "skipped": reason}
     result = train(model, data, train_config, callbacks=[_Reporter(report, metric_name)], progress=False)
@@ -193,6 +194,7 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
     metrics.update({"size_bytes": size, "size_kind": size_kind, "latency_us": lat, "latency_kind": lat_kind,
                     "ram_bytes": ram})
     save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
-    return {"metric_name": metric_name, "val_metric": float(val[metric_name]), "test_metric": float(test[metric_name]),
+    return {"metric_name": metric_name, "val_metric": float(val[metric_name]),
+            "val_loss": float(val.get("loss", float("nan"))), "test_metric": float(test[metric_name]),
             "size_bytes": int(size), "size_kind": size_kind, "latency_us": float(lat), "latency_kind": lat_kind,
             "ram_bytes": int(ram), "params": metrics["params"], "run_dir": str(out), "point": point}
