@@ -29,8 +29,8 @@ N trials and a 30-minute limit (``--timeout``), the issue's "within 30 minutes o
 from __future__ import annotations
 
 import argparse
+import json
 import logging
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from _common import write_result
+from render import search_table
 from lstmlite.search import search
 from lstmlite.search.study import best_key
 
@@ -84,8 +85,6 @@ TREC_BUDGET = 64 * 1024
 def run_study(sampler: str, seed: int, trials: int, workdir: Path, timeout: float | None = None,
               data: Any = "japanese_vowels", budget: int = BUDGET, space: str = "tiny") -> dict[str, Any]:
     """One study; returns its row."""
-    import json
-
     out = workdir / f"{sampler}-{seed}"
     start = time.perf_counter()
     search(data, "classify", budget=f"size={budget}", trials=trials, out=out, space=space,
@@ -110,33 +109,6 @@ def run_study(sampler: str, seed: int, trials: int, workdir: Path, timeout: floa
             "size_bytes": best["size_bytes"],
             "params": best.get("params"), "point": best.get("point"), "trial": best["trial"]}
     return row
-
-
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
-
-
-def markdown(rows: list[dict[str, Any]], samplers: list[str]) -> str:
-    lines = ["| sampler | hypervolume (acc × size ≤ 2 KB) | best ≤ 2,048 B: test acc (bytes) | "
-             "best ≤ 1,024 B: test acc (bytes) | wall s / study |", "|---|---|---|---|---|"]
-    for name in samplers:
-        mine = [r for r in rows if r["sampler"] == name]
-
-        def best(key: str) -> str:
-            picks = [r[key] for r in mine if r[key] is not None]
-            if not picks:
-                return "none fits"
-            acc = _mean_std([p["metric"] for p in picks])
-            size = statistics.mean(p["size_bytes"] for p in picks)
-            return f"{acc} ({size:,.0f} B; {len(picks)}/{len(mine)} seeds)"
-
-        lines.append(f"| {name} | {_mean_std([r['hypervolume'] for r in mine])} | {best('best_2kb')} | "
-                     f"{best('best_1kb')} | {statistics.mean(r['wall_s'] for r in mine):.0f} |")
-    return "\n".join(lines)
 
 
 def main() -> None:
@@ -191,7 +163,7 @@ def main() -> None:
     path = write_result("search-jv", rows, {"settings": {"trials": args.trials, "seeds": args.seeds,
                                                          "budget_bytes": BUDGET, "space": "tiny",
                                                          "threads": args.threads}})
-    print(markdown(rows, samplers))
+    print(search_table(json.loads(path.read_text())))  # the table BENCHMARKS.md renders
     print(f"wrote {path}")
 
 

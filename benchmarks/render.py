@@ -67,7 +67,6 @@ def compression_table(result: dict[str, Any]) -> str:
 def compression_targets(result: dict[str, Any]) -> str:
     """Issue 10's size/accuracy targets against the rows with files (JapaneseVowels)."""
     rows = [r for r in result["rows"] if r.get("file_bytes") is not None and r["method"] != "baseline"]
-    base = next(r for r in result["rows"] if r["method"] == "baseline")
     lines = ["| target | met | closest measured |", "|---|---|---|"]
     for acc_bar, size_bar in ((0.98, 2048), (0.975, 1024)):
         fits = [r for r in rows if r["file_bytes"] <= size_bar]
@@ -85,7 +84,6 @@ def compression_targets(result: dict[str, Any]) -> str:
     agree = [r["runtime_agreement"] for r in rows if r.get("runtime_agreement") is not None]
     lines.append(f"| runtime agreement ≥ 99.5 %, every row | {'yes' if min(agree) >= 0.995 else '**no**'} | "
                  f"lowest {_pct(min(agree))} |")
-    del base
     return "\n".join(lines)
 
 
@@ -149,8 +147,6 @@ _ISA_ORDER = ["portable", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "neon", 
 def isa_summary(cpu: str, label: str, threads: bool) -> str:
     """One row per kernel table measured on ``cpu`` (results/runtime-CPU-TABLE.json):
     issue 11's ratios of interleaved medians, all from the same run per table."""
-    from bench_runtime import _median
-
     files = {p.stem[len(f"runtime-{cpu}-"):]: p for p in RESULTS.glob(f"runtime-{cpu}-*.json")}
     if not files:
         raise KeyError(f"no results/runtime-{cpu}-*.json")
@@ -164,16 +160,11 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
     lines = [f"| kernel table ({label}) | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for table in tables:
         rows = json.loads(files[table].read_text())["rows"]
-
-        def ratio(case: str, ours: str, versus: str) -> str:
-            a, b = _median(rows, case, ours), _median(rows, case, versus)
-            return f"{a / b:.2f}" if a and b else "–"
-
-        cells = [ratio(case, ours, versus) for _, case, ours, versus in _ISA_RATIOS]
+        cells = [_ratio(rows, case, ours, case, versus) for _, case, ours, versus in _ISA_RATIOS]
         if threads:
-            cells.append(", ".join(_thread_ratio(rows, e) for e in ("lstmlite-fp32", "lstmlite-int8",
-                                                                    "lstmlite-int8-dyn")))
-        cells.append(ratio("sparse80-40x128", "lstmlite-int8-sparse-dyn", "lstmlite-int8-dyn"))
+            cells.append(", ".join(_ratio(rows, "batch32-2t", e, "batch32", e)
+                                   for e in ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn")))
+        cells.append(_ratio(rows, "sparse80-40x128", "lstmlite-int8-sparse-dyn", "sparse80-40x128", "lstmlite-int8-dyn"))
         if threads:
             err = next((r["max_rel_err"] for r in rows
                         if r["case"] == "seq-40x128" and r["engine"] == "lstmlite-int8-dyn"), None)
@@ -182,10 +173,11 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
     return "\n".join(lines)
 
 
-def _thread_ratio(rows: list[dict[str, Any]], engine: str) -> str:
+def _ratio(rows: list[dict[str, Any]], case_a: str, engine_a: str, case_b: str, engine_b: str) -> str:
+    """Median of (case_a, engine_a) over median of (case_b, engine_b), or "–" if either is missing."""
     from bench_runtime import _median
 
-    a, b = _median(rows, "batch32-2t", engine), _median(rows, "batch32", engine)
+    a, b = _median(rows, case_a, engine_a), _median(rows, case_b, engine_b)
     return f"{a / b:.2f}" if a and b else "–"
 
 

@@ -6,6 +6,7 @@ import argparse
 
 import yaml
 
+from ..data.spec import TASKS
 from .common import HelpFormatter, example_epilog
 
 
@@ -19,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite recommend --task classify --data japanese_vowels --budget size=2KB --space-out space.yaml"),
         formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True, help="built-in name or file path")
-    parser.add_argument("--task", choices=["classify", "lm", "forecast", "tag", "ctc"], default=None, help="what to learn")
+    parser.add_argument("--task", choices=TASKS, default=None, help="what to learn")
     parser.add_argument("--budget", default=None, help="size=8KB,latency=200us,ram=16KB (any subset)")
     parser.add_argument("--space-out", default=None, help="write the proposed search space YAML here")
     parser.set_defaults(func=run)

@@ -6,6 +6,7 @@ import argparse
 import re
 from typing import Any
 
+from ..data.spec import TASKS
 from .common import CliError, HelpFormatter, example_epilog, format_bytes
 
 
@@ -39,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite export runs/search/best --format lsl --out deploy/"),
         formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True, help="built-in name (lstmlite data list) or file path")
-    parser.add_argument("--task", choices=["classify", "lm", "forecast", "tag", "ctc"], default=None, help="what to learn")
+    parser.add_argument("--task", choices=TASKS, default=None, help="what to learn")
     parser.add_argument("--budget", default=None, help="hard limits: size=8KB,latency=200us,ram=16KB (any subset)")
     parser.add_argument("--trials", type=int, default=20, help="trials to finish, over all workers")
     parser.add_argument("--timeout", default=None, help="stop each worker after this long (30m, 2h, 600)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..data.spec import TASKS
 from .common import (CliError, HelpFormatter, add_progress_options, example_epilog, parse_overrides, read_config_file,
                      show_progress)
 from .report import print_metrics
@@ -32,7 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite train --data japanese_vowels --out runs/jv --resume   # continue an interrupted run"),
         formatter_class=HelpFormatter)
     parser.add_argument("--data", required=False, help="built-in name (lstmlite data list) or file path")
-    parser.add_argument("--task", choices=["classify", "lm", "forecast", "tag", "ctc"], default=None,
+    parser.add_argument("--task", choices=TASKS, default=None,
                         help="what to learn (default: classify, or the data's own task)")
     parser.add_argument("--config", help="JSON/YAML file with sections data, model, train")
     parser.add_argument("--out", required=True, help="run dir to create")

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["parse_budget", "deployable_bytes", "latency_us", "ram_bytes", "BudgetError"]
+__all__ = ["parse_budget", "deployable_bytes", "latency_us", "ram_bytes", "BudgetError", "BUDGET_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ _UNITS = {"": 1, "b": 1, "kb": 1024, "kib": 1024, "mb": 1024 ** 2, "mib": 1024 *
 _TIME = {"us": 1.0, "ms": 1000.0, "s": 1e6}
 #: Nanoseconds per multiply-accumulate assumed by the MAC-count latency model.
 NS_PER_MAC = 1.0
+
+
+#: Budget item (``parse_budget``'s keys) -> the trial record's field it limits.
+BUDGET_KEYS = {"size": "size_bytes", "latency": "latency_us", "ram": "ram_bytes"}
 
 
 class BudgetError(ValueError):

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .objectives import BUDGET_KEYS
+
 __all__ = ["over_budget", "dominated_at_epoch", "first_check_epoch", "MARGIN", "LATENCY_SLACK", "SIZE_SLACK"]
 
 #: How much better (in the metric's own units) a completed trial must have been at the
@@ -45,8 +47,6 @@ LATENCY_SLACK = 1.10
 #: point is skipped only when its file is more than 5 % over the size budget.
 SIZE_SLACK = 1.05
 
-_BUDGET_KEYS = {"size": "size_bytes", "latency": "latency_us", "ram": "ram_bytes"}
-
 
 def over_budget(profile: dict[str, Any], budget: dict[str, float]) -> list[str]:
     """The budget items ``profile`` (bytes, µs, RAM of the untrained model) exceeds.
@@ -57,7 +57,7 @@ def over_budget(profile: dict[str, Any], budget: dict[str, float]) -> list[str]:
     """
     over = []
     for name, limit in budget.items():
-        key = _BUDGET_KEYS[name]
+        key = BUDGET_KEYS[name]
         value = profile.get(key)
         if value is None:
             continue

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..io import read_json, write_json
-from ..train.metrics import higher_is_better
-from .objectives import parse_budget
+from ..train.metrics import PRIMARY_METRIC, higher_is_better
+from .objectives import BUDGET_KEYS, parse_budget
 from .space import SearchSpace, load_space
 from .pruning import dominated_at_epoch, first_check_epoch, over_budget
 from .trial import Pruned, run_trial
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 STUDY_NAME = "lstmlite-search"
 OBJECTIVES = ("metric", "size_bytes", "latency_us", "ram_bytes")
-_BUDGET_OF = {"size": "size_bytes", "latency": "latency_us", "ram": "ram_bytes"}
 
 
 def _storage(url: str | None, out: Path, heartbeat: int):
@@ -110,7 +109,7 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
         def skip_if(measured: dict[str, Any]) -> str | None:
             # A point over the budget before training stays over it: not trained (see pruning.py).
             profile.update(measured)
-            over = over_budget(measured, budget) if prune else []
+            over = over_budget(measured, budget)
             return f"over budget before training ({', '.join(over)})" if over else None
 
         def report(epoch: int, value: float) -> None:
@@ -129,11 +128,12 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
         if run_dir.exists():  # a retried trial (its worker died): start clean
             shutil.rmtree(run_dir)
         try:
-            record = run_trial(point, data_config, run_dir, seed=seed + number, report=report, skip_if=skip_if)
+            record = run_trial(point, data_config, run_dir, seed=seed + number, report=report,
+                               skip_if=skip_if if prune else None)
         except Pruned as why:
             log.info("trial %d pruned: %s", number, why)
             raise optuna.TrialPruned(str(why)) from None
-        cons = [record[key] - limit for name, limit in budget.items() for key in [_BUDGET_OF[name]]]
+        cons = [record[key] - limit for name, limit in budget.items() for key in [BUDGET_KEYS[name]]]
         trial.set_user_attr("constraints", cons or [0.0])
         for key, value in record.items():
             if key != "point":
@@ -278,8 +278,7 @@ def best_key(record: dict[str, Any], higher: bool = True) -> tuple[float, float,
 
 def _metric_higher(data_config: dict[str, Any]) -> bool:
     task = data_config.get("task") or "classify"
-    return higher_is_better({"classify": "accuracy", "lm": "perplexity", "forecast": "mae", "tag": "accuracy",
-                             "ctc": "cer"}.get(task, "accuracy"))
+    return higher_is_better(PRIMARY_METRIC.get(task, "accuracy"))
 
 
 def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = True) -> dict[str, Any]:
