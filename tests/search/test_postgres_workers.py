@@ -103,6 +103,14 @@ def test_two_workers_one_killed_mid_trial(postgres_url, tmp_path):
 
     _, err = survivor.communicate(timeout=60)
     assert survivor.returncode == 0, err.decode()[-2000:]
+    if any(t.state == TrialState.RUNNING for t in trials()):
+        # The survivor finished its trials within the heartbeat's grace period (2 s), before
+        # the dead worker's heartbeat went stale. The next worker to start after that fails
+        # the stale trial (as a worker joining later on a cluster would).
+        time.sleep(2.5)
+        late = _worker(data, postgres_url, out)
+        _, err = late.communicate(timeout=60)
+        assert late.returncode == 0, err.decode()[-2000:]
     final = trials()
     by_number = {t.number: t for t in final}
     for number, values in complete_before.items():  # nothing completed is lost
