@@ -14,7 +14,13 @@ rendered table too.
     python benchmarks/render.py            # rewrite the blocks in place
     python benchmarks/render.py --check    # exit 1 and name every block that differs
 
-Blocks may sit in BENCHMARKS.md, README.md and docs/*.md.
+A single value inside a sentence is an inline block (one line; FILE is a results file,
+PATH a field in it, FORMAT how to print it: see :func:`lookup` and :func:`format_value`)::
+
+    reaches <!-- render:compression-jv; rows[method=baseline].metric; pct -->96.58 %<!-- /render -->
+
+Blocks may sit in BENCHMARKS.md, README.md and docs/**/*.md (tutorials included).
+``benchmarks/unrendered.py`` finds result-like numbers outside blocks.
 ``tests/benchmarks/test_render.py`` runs the check, so a results file re-measured without
 re-rendering (or a hand-edited table) fails the suite.
 """
@@ -33,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 ROOT = HERE.parent
 #: The documents whose blocks are rendered (README and docs/ may quote results too).
-DOCS = [ROOT / "BENCHMARKS.md", ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "BENCHMARKS.md", ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"(<!-- BEGIN render:(?P<name>[\w.:-]+) -->\n)(?P<body>.*?)(<!-- END render:(?P=name) -->)",
                    re.S)
 
@@ -295,6 +301,67 @@ def render_block(name: str) -> str:
     return renderer(result).rstrip("\n") + "\n"
 
 
+#: An inline value inside a sentence: ``<!-- render:FILE; PATH; FORMAT -->97.39 %<!-- /render -->``.
+INLINE = re.compile(r"<!-- render:(?P<spec>[^>\n]*?) -->(?P<body>[^<\n]*)<!-- /render -->")
+_SEGMENT = re.compile(r"(?P<key>[\w-]+)(?:\[(?P<sel>[^\]]*)\])?")
+
+
+def lookup(data: Any, path: str) -> Any:
+    """The value at ``path`` in a results file: dotted keys, ``[N]`` for a list index and
+    ``[key=value]`` (``&`` for several) for the first row whose fields equal the values.
+
+    >>> lookup({"rows": [{"method": "a", "metric": 0.5}]}, "rows[method=a].metric")
+    0.5
+    """
+    pos = 0
+    while pos < len(path):
+        m = _SEGMENT.match(path, pos)
+        if m is None:
+            raise KeyError(f"bad path {path!r} at {path[pos:]!r}")
+        data = data[m.group("key")]
+        sel = m.group("sel")
+        if sel is not None:
+            if sel.isdigit():
+                data = data[int(sel)]
+            else:
+                want = dict(part.split("=", 1) for part in sel.split("&"))
+                hits = [row for row in data if all(str(row.get(k)) == v for k, v in want.items())]
+                if not hits:
+                    raise KeyError(f"no row with {sel} (path {path!r})")
+                data = hits[0]
+        pos = m.end()
+        if pos < len(path):
+            if path[pos] != ".":
+                raise KeyError(f"bad path {path!r} at {path[pos:]!r}")
+            pos += 1
+    return data
+
+
+def format_value(value: Any, fmt: str) -> str:
+    """``pct``/``pct1`` (fraction → percent, 2/1 decimals), ``pt`` (fraction → signed points),
+    ``x1`` (a ratio, ``60.2×``), ``n`` (as is), or a Python format spec (``,`` ``.2f``)."""
+    if fmt.startswith("pct"):
+        digits = int(fmt[3:] or 2)
+        return f"{100 * value:.{digits}f} %"
+    if fmt == "pt":
+        return f"{100 * value:+.2f} pt"
+    if fmt.startswith("x"):
+        return f"{value:.{int(fmt[1:] or 1)}f}×"
+    if fmt in ("", "n"):
+        return str(value)
+    return format(value, fmt)
+
+
+def render_inline(spec: str) -> str:
+    """The text of one inline block from its spec ``FILE; PATH; FORMAT``."""
+    parts = [s.strip() for s in spec.split(";")]
+    if len(parts) != 3:
+        raise KeyError(f"render:{spec}: an inline block is <!-- render:FILE; PATH; FORMAT -->")
+    stem, path, fmt = parts
+    result = json.loads((RESULTS / f"{stem}.json").read_text())
+    return format_value(lookup(result, path), fmt)
+
+
 def render(text: str) -> tuple[str, list[str]]:
     """``text`` with every block re-rendered, and the names of the blocks that changed."""
     changed: list[str] = []
@@ -305,7 +372,13 @@ def render(text: str) -> tuple[str, list[str]]:
             changed.append(m.group("name"))
         return m.group(1) + body + m.group(4)
 
-    return BLOCK.sub(replace, text), changed
+    def replace_inline(m: re.Match[str]) -> str:
+        body = render_inline(m.group("spec"))
+        if body != m.group("body"):
+            changed.append(m.group("spec"))
+        return f"<!-- render:{m.group('spec')} -->{body}<!-- /render -->"
+
+    return INLINE.sub(replace_inline, BLOCK.sub(replace, text)), changed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,13 +394,14 @@ def main(argv: list[str] | None = None) -> int:
         drifted += len(changed)
         if args.check:
             for name in changed:
-                print(f"{doc.name}: block render:{name} differs from results/{name.split(':')[0]}.json; "
-                      "run python benchmarks/render.py", file=sys.stderr)
+                print(f"{doc.name}: block render:{name} differs from results/{name.split(':')[0].split(';')[0]}"
+                      ".json; run python benchmarks/render.py", file=sys.stderr)
             continue
         if changed:
             doc.write_text(new)
-        if BLOCK.search(text):
-            print(f"{doc.name}: {len(BLOCK.findall(text))} blocks, {len(changed)} re-rendered")
+        if BLOCK.search(text) or INLINE.search(text):
+            print(f"{doc.name}: {len(BLOCK.findall(text))} blocks, {len(INLINE.findall(text))} inline values, "
+                  f"{len(changed)} re-rendered")
     return 1 if args.check and drifted else 0
 
 
