@@ -249,6 +249,98 @@ def search_trec_table() -> str:
     return "\n".join(lines)
 
 
+#: issue 2's baseline targets (goals, not results): file -> (label, model words, goal text, met test)
+_BASELINES = [
+    ("baselines-jv", "JapaneseVowels", "≥ 0.965 accuracy", lambda r: r["metric"] >= 0.965),
+    ("baselines-bm", "BasicMotions", "≥ 0.95 accuracy", lambda r: r["metric"] >= 0.95),
+    ("baselines-trec", "TREC-6", "≥ 0.87 accuracy", lambda r: r["metric"] >= 0.87),
+    ("baselines-lm", "tiny-shakespeare", "(report)", None),
+    ("baselines-airline", "airline", "beat seasonal naive", lambda r: r["mae_vs_naive_mean"] < 1.0),
+]
+
+
+def _model_words(model: dict[str, Any]) -> str:
+    words = f"{model.get('num_layers', 1)} × " if model.get("num_layers", 1) > 1 else ""
+    words += f"{model['cell'].upper()}-{model['hidden_size']}"
+    if model.get("embed_dim"):
+        words += f", embedding {model['embed_dim']}"
+    if model.get("pooling"):
+        words += f", {model['pooling']} pooling"
+    return words
+
+
+def baselines_table() -> str:
+    """bench_baselines.py: one row per data set (results/baselines-*.json), issue 2's goals."""
+    lines = ["| data set | model | params (fp32 bytes) | training | metric (test unless named) | seeds | goal | met |",
+             "|---|---|---|---|---|---|---|---|"]
+    for stem, label, goal, met in _BASELINES:
+        r = json.loads((RESULTS / f"{stem}.json").read_text())["rows"][0]
+        tr = r["train"]
+        training = f"{tr['epochs']} epochs, batch {tr['batch_size']}, {r['train_seconds_mean']:,.0f} s"
+        if r["metric_name"].startswith("mae"):
+            metric = (f"MAE {r['metric']:.1f} ± {r['metric_std']:.1f} vs seasonal naive {r['naive_mae_mean']:.1f} "
+                      f"(ratio {r['mae_vs_naive_mean']:.2f})")
+        elif r["metric_name"].startswith("bits_per_char"):
+            metric = f"{r['metric']:.2f} bits/char{' (validation)' if '(val)' in r['metric_name'] else ''}"
+        else:
+            metric = f"{r['metric_name']} {r['metric']:.4f} ± {r['metric_std']:.4f}"
+            if r["seeds"] > 1:
+                metric += " (" + ", ".join(f"{m:.3f}" for m in r["metric_per_seed"]) + ")"
+        ok = "reported" if met is None else ("yes" if met(r) else "**no**")
+        lines.append(f"| {label} | {_model_words(r['model'])} | {r['params']:,} ({r['size_bytes']:,} B) | {training} | "
+                     f"{metric} | {r['seeds']} | {goal} | {ok} |")
+    return "\n".join(lines)
+
+
+def train_speed_table(result: dict[str, Any]) -> str:
+    """bench_train_speed.py: forward + backward medians of our layer and torch.nn.LSTM, same run."""
+    rows = [r for r in result["rows"] if "engine" in r]
+    summary = next(r for r in result["rows"] if "speed_ratio_vs_torch" in r)
+    lines = ["| layer | B | T | I | H | median ms (fwd + bwd) | p90 ms |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['engine']}` | {r['batch']} | {r['seq_len']} | {r['input_size']} | {r['hidden_size']} | "
+                     f"{r['median_ms']:.2f} | {r['p90_ms']:.2f} |")
+    lines += ["", f"Speed ratio (torch time / ours): **{summary['speed_ratio_vs_torch']:.2f}** (goal ≥ "
+              f"{summary['target']}: {'met' if summary['met'] else '**no**'}); {result.get('reps', '?')} interleaved "
+              f"repetitions, {result.get('threads', '?')} thread(s)."]
+    return "\n".join(lines)
+
+
+def lm_table() -> str:
+    """bench_compression_lm.py's two budgets (results/compression-lm.json, compression-lm-6000w-2+2e.json)."""
+    lines = ["| budget | method | test bits/char | Δ vs fp32 | size (B, old estimate — superseded) | non-zero params | "
+             "target |", "|---|---|---|---|---|---|---|"]
+    for stem in ("compression-lm", "compression-lm-6000w-2+2e"):
+        result = json.loads((RESULTS / f"{stem}.json").read_text())
+        s = result["settings"]
+        budget = (f"{s['train_windows']:,} windows, {s['pretrain']['epochs']} + {s['continue']['epochs']} epochs "
+                  f"({s['steps_per_epoch'] * (s['pretrain']['epochs'] + s['continue']['epochs']):,} steps)")
+        for r in result["rows"]:
+            if r["method"].startswith("after phase"):
+                continue
+            delta = "—" if r["method"] == "baseline" else f"{100 * r['delta_relative']:+.2f} %"
+            target = f"{r['target']}: {'met' if r['meets_target'] else '**no**'}" if r.get("target") else ""
+            name = "fp32" if r["method"] == "baseline" else r["method"]
+            lines.append(f"| {budget} | {name} | {r['metric']:.2f} | {delta} | {r['size_bytes']:,} | "
+                         f"{r['nonzero_params']:,} | {target} |")
+            budget = ""
+    return "\n".join(lines)
+
+
+def mcu_table(result: dict[str, Any]) -> str:
+    """bench_mcu.py: exact instruction counts per step, flash and static RAM, ours beside CMSIS-NN."""
+    names = {"lstmlite-integer": "lstmlite integer-only (`lsl_int.c`, SMLAD)",
+             "cmsis-nn-s8": "CMSIS-NN `arm_lstm_unidirectional_s8`"}
+    lines = ["| engine | instructions / step | per MAC | flash (B) | static RAM (B) |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {names.get(r['engine'], r['engine'])} | {r['instructions_per_step']:,.0f} | "
+                     f"{r['instructions_per_mac']:.2f} | {r['flash_bytes']:,} | {r['ram_static_bytes']:,} |")
+    lines += ["", f"Ours / CMSIS-NN, instructions per step: **{result['ratio_instructions_ours_over_cmsis']:.2f} ×** "
+              f"({result['rows'][0]['model']}, {result['rows'][0]['macs_per_step']:,} MACs per step, "
+              f"{result['rows'][0]['steps']} steps)."]
+    return "\n".join(lines)
+
+
 #: block name -> renderer of its results file (``name`` or ``name:part``).
 def ctc_table(result: dict[str, Any]) -> str:
     """bench_ctc.py: CER, WER, exported bytes, runtime agreement and streaming speed per method."""
@@ -275,12 +367,16 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "search-jv": search_table,
     "search-jv-long": search_long_table,
     "runtime": runtime_tables,
+    "train_speed": train_speed_table,
+    "mcu-lstm64": mcu_table,
 }
 #: blocks that read several files: name -> renderer of no argument.
 MULTI_FILE: dict[str, Callable[[], str]] = {
     "isa-summary:xeon": lambda: isa_summary("xeon", "Xeon", threads=True),
     "isa-summary:zen4": lambda: isa_summary("zen4", "Zen 4", threads=False),
     "search-trec:vs-text-tiny": search_trec_table,
+    "baselines": baselines_table,
+    "compression-lm:budgets": lm_table,
 }
 
 
@@ -315,6 +411,13 @@ def lookup(data: Any, path: str) -> Any:
     """
     pos = 0
     while pos < len(path):
+        rest = path[pos:]
+        literal = isinstance(data, dict) and next(
+            (k for k in sorted(data, key=len, reverse=True) if "." in k and (rest == k or rest.startswith(k + "."))),
+            None)
+        if literal:  # a key with dots in it (a C symbol such as sigmoid_q15.constprop.0)
+            data, pos = data[literal], pos + len(literal) + 1
+            continue
         m = _SEGMENT.match(path, pos)
         if m is None:
             raise KeyError(f"bad path {path!r} at {path[pos:]!r}")
@@ -353,12 +456,16 @@ def format_value(value: Any, fmt: str) -> str:
 
 
 def render_inline(spec: str) -> str:
-    """The text of one inline block from its spec ``FILE; PATH; FORMAT``."""
+    """The text of one inline block from its spec ``FILE; PATH; FORMAT`` (PATH may be
+    ``PATH_A / PATH_B``, the ratio of two values)."""
     parts = [s.strip() for s in spec.split(";")]
     if len(parts) != 3:
         raise KeyError(f"render:{spec}: an inline block is <!-- render:FILE; PATH; FORMAT -->")
     stem, path, fmt = parts
     result = json.loads((RESULTS / f"{stem}.json").read_text())
+    if " / " in path:  # a ratio of two fields of the same file
+        top, bottom = path.split(" / ")
+        return format_value(lookup(result, top.strip()) / lookup(result, bottom.strip()), fmt)
     return format_value(lookup(result, path), fmt)
 
 

@@ -41,10 +41,12 @@ ALLOWED: dict[str, str] = {
     "1.5 pt loss": "part of a target's wording",
     "1 KB bar": "names a target",
     "2 KB bar": "names a target",
+    "bar at 2 KB": "names a target",
     "98 % bar": "names a target",
     "50 % sparse": "a setting of the model (half the weights zeroed), not a result",
     "80 % sparse": "a setting (the fraction of blocks zeroed), not a result",
     "80 % of the (1, 4) blocks": "a setting",
+    "80 % of (1, 4) blocks": "a setting",
     "80 % block-sparse": "a setting",
     "0 or 50 % sparsity": "the search space's settings",
     "80 % sparse within +3 % bpc": "an issue's target",
@@ -75,13 +77,17 @@ def strip_allowed(text: str) -> str:
     text = re.sub(r"`[^`\n]+`", _blank, text)
     text = re.sub(r"<!--.*?-->", _blank, text, flags=re.S)
     text = re.sub(r"https?://\S+", _blank, text)
-    for phrase in ALLOWED:
-        text = text.replace(phrase, " " * len(phrase))
+    spans = [m.span() for phrase in ALLOWED  # found before blanking any: phrases may overlap
+             for m in re.finditer(r"\s+".join(map(re.escape, phrase.split())), text)]  # a line break may fall anywhere
+    for a, b in spans:
+        text = text[:a] + re.sub(r"[^\n]", " ", text[a:b]) + text[b:]
     # settings and bounds: H=128, B=32, I=40/H=128; ≤ 0.7 ×, ≥ 97.5 %, < 1e-2
     text = re.sub(r"\b[A-Za-z]+\s?=\s?[\d,.]+", _blank, text)
-    text = re.sub(r"(?:[≤≥<>~]|goal|target|bar|below|above|under|over|within|at most|at least)\s?[+−-]?[\d,.]+",
+    text = re.sub(r"(?:[≤≥<>~]|goal|target|bar|budget|below|above|under|over|within|at most|at least)\s?[+−-]?[\d,.]+",
                   _blank, text)
     text = re.sub(r"\b\d+\.\d+\.\d+\b", _blank, text)                 # versions
+    text = re.sub(r"(?:Python|PyTorch|torch|ONNX Runtime|gcc|GCC|opset) \d+(?:\.\d+)*\+?", _blank, text)
+    text = re.sub(r"\b\d[\d,]* × \d+\b", _blank, text)               # shapes: 2 × 256, 7,950 × 128
     text = re.sub(r"\b(?:19|20)\d\d-\d\d-\d\d\b", _blank, text)       # dates
     return text
 

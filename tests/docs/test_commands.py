@@ -37,6 +37,10 @@ FIXTURES: dict[str, tuple[list[str], list[str]]] = {
     "runs/jv-pruned": (["runs/jv"], [
         "printf 'steps:\\n  - method: magnitude_prune\\n    sparsity: 0.8\\n    block: [1, 4]\\n' > prune.yaml",
         "lstmlite compress runs/jv --recipe prune.yaml --quiet --out runs/jv-pruned"]),
+    # a stopped run: checkpoints only (config.json is written last); it stands for a run cut
+    # short, though its one (quick) epoch is done, so --resume has only the last steps left
+    "runs/jv-cut": ([], ["lstmlite train --data japanese_vowels --train.epochs=1 --quiet --out runs/jv-cut",
+                         "cd runs/jv-cut && find . -mindepth 1 -maxdepth 1 ! -name checkpoints -exec rm -r {} +"]),
     "my-recipe.yaml": ([], ["printf 'steps:\\n  - method: int8_weight\\n' > my-recipe.yaml"]),
     "my.yaml": ([], ["printf 'model: {hidden_size: 16}\\ntrain: {batch_size: 32}\\n' > my.yaml"]),
     "pos.tsv": ([], ["python -c \"import random; r = random.Random(0); "
