@@ -167,10 +167,11 @@ class Shell:
         return env
 
     def run_block(self, block: Block) -> None:
+        start = self.cwd  # `writes` paths are relative to where the block starts (it may cd)
         for cmd in block.commands():
             self.run(cmd, block)
         for path in block.writes:
-            if not (self.cwd / path).exists():
+            if not (start / path).exists():
                 raise CommandFailed(f"{block.id}: the block says it writes {path}, which is missing")
 
     def run(self, cmd: str, block: Block) -> None:
