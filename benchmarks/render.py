@@ -398,7 +398,7 @@ def render_block(name: str) -> str:
 
 
 #: An inline value inside a sentence: ``<!-- render:FILE; PATH; FORMAT -->97.39 %<!-- /render -->``.
-INLINE = re.compile(r"<!-- render:(?P<spec>[^>\n]*?) -->(?P<body>[^<\n]*)<!-- /render -->")
+INLINE = re.compile(r"<!-- render:(?P<spec>[^>\n]*?) -->(?P<body>[^<\n`]*)<!-- /render -->")
 _SEGMENT = re.compile(r"(?P<key>[\w-]+)(?:\[(?P<sel>[^\]]*)\])?")
 
 

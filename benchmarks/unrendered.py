@@ -59,6 +59,7 @@ ALLOWED: dict[str, str] = {
     "60 minutes": "a time budget, a setting",
     "1 minute": "a time budget, a setting",
     "32 → 64": "a model shape",
+    "JapaneseVowels in 2 KB": "a tutorial's goal, in its title",
 }
 
 
