@@ -15,6 +15,9 @@ source and described in docs/README.md ("How the docs are tested"):
 ``<!-- test: writes PATH ... -->``
     files the block's prose promises besides the ``--out``/``--json FILE`` paths the
     test checks on its own.
+``<!-- test: exits N -->``
+    every command of the block must exit with status N (a page showing an error, e.g. 2
+    for a usage error); what such a command would write is not checked.
 ``<!-- test: slow -->``
     the block runs only with ``-m slow`` (``make test-all``).
 ``<!-- test: skip REASON -->``
@@ -41,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SHELL_FENCES = ("sh", "bash", "shell", "console")
-DIRECTIVE = re.compile(r"^<!--\s*test:\s*(?P<kind>quick|needs|writes|slow|skip)\b\s*(?P<rest>.*?)\s*-->\s*$")
+DIRECTIVE = re.compile(r"^<!--\s*test:\s*(?P<kind>quick|needs|writes|exits|slow|skip)\b\s*(?P<rest>.*?)\s*-->\s*$")
 FENCE = re.compile(r"^(?P<ticks>```+)(?P<lang>[\w-]*)\s*$")
 
 
@@ -63,6 +66,7 @@ class Block:
     writes: list[str] = field(default_factory=list)
     slow: bool = False
     skip: str | None = None
+    exits: int = 0
 
     @property
     def id(self) -> str:
@@ -129,6 +133,8 @@ def _apply(block: Block, kind: str, rest: str) -> None:
         block.needs += rest.split()
     elif kind == "writes":
         block.writes += rest.split()
+    elif kind == "exits":
+        block.exits = int(rest)
     elif kind == "slow":
         block.slow = True
     elif kind == "skip":
@@ -191,8 +197,9 @@ class Shell:
         done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", cmd], cwd=self.cwd, env=self.env(),
                               capture_output=True, text=True, timeout=600)
         self.log.append(done.stdout[-2000:] + done.stderr[-2000:])
-        if done.returncode != 0:
-            raise CommandFailed(f"{block.id}: `{cmd}` exited {done.returncode}\n" + "\n".join(self.log[-6:]))
+        if done.returncode != block.exits:
+            raise CommandFailed(f"{block.id}: `{cmd}` exited {done.returncode}, not {block.exits}\n"
+                                + "\n".join(self.log[-6:]))
 
     def _lstmlite(self, args: list[str], block: Block) -> None:
         from lstmlite.cli.main import main
@@ -210,8 +217,11 @@ class Shell:
         finally:
             os.chdir(here)
         self.log.append(out.getvalue()[-3000:] + err.getvalue()[-3000:])
-        if rc != 0:
-            raise CommandFailed(f"{block.id}: `lstmlite {shlex.join(args)}` exited {rc}\n" + "\n".join(self.log[-6:]))
+        if rc != block.exits:
+            raise CommandFailed(f"{block.id}: `lstmlite {shlex.join(args)}` exited {rc}, not {block.exits}\n"
+                                + "\n".join(self.log[-6:]))
+        if block.exits:
+            return
         for path in _outputs(args):
             if not (self.cwd / path).exists():
                 raise CommandFailed(f"{block.id}: `lstmlite {shlex.join(args)}` exited 0 but wrote no {path}")
