@@ -293,16 +293,26 @@ def baselines_table() -> str:
 
 
 def train_speed_table(result: dict[str, Any]) -> str:
-    """bench_train_speed.py: forward + backward medians of our layer and torch.nn.LSTM, same run."""
+    """bench_train_speed.py: forward + backward medians of our layer and torch.nn.LSTM, same run;
+    the full-length case of issue 2, then the padded variable-length case (lengths vs packing)."""
     rows = [r for r in result["rows"] if "engine" in r]
     summary = next(r for r in result["rows"] if "speed_ratio_vs_torch" in r)
-    lines = ["| layer | B | T | I | H | median ms (fwd + bwd) | p90 ms |", "|---|---|---|---|---|---|---|"]
+    lines = ["| case | layer | B | T | I | H | median ms (fwd + bwd) | p90 ms |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| `{r['engine']}` | {r['batch']} | {r['seq_len']} | {r['input_size']} | {r['hidden_size']} | "
-                     f"{r['median_ms']:.2f} | {r['p90_ms']:.2f} |")
-    lines += ["", f"Speed ratio (torch time / ours): **{summary['speed_ratio_vs_torch']:.2f}** (goal ≥ "
-              f"{summary['target']}: {'met' if summary['met'] else '**no**'}); {result.get('reps', '?')} interleaved "
-              f"repetitions, {result.get('threads', '?')} thread(s)."]
+        case = "padded, lengths 7–T" if r.get("case") == "padded" else "full length"
+        lines.append(f"| {case} | `{r['engine']}` | {r['batch']} | {r['seq_len']} | {r['input_size']} | "
+                     f"{r['hidden_size']} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} |")
+    m = result["machine"]
+    lines += ["", f"Speed ratio, full length (torch time / ours): **{summary['speed_ratio_vs_torch']:.2f}** (goal ≥ "
+              f"{summary['target']}: {'met' if summary['met'] else '**no**'})."]
+    padded = {r["engine"]: r for r in rows if r.get("case") == "padded"}
+    if padded:
+        packed = next(r for k, r in padded.items() if "Packed" in k)
+        ours = next(r for k, r in padded.items() if "lengths" in k)
+        lines.append(f"Padded batch: PackedSequence time / ours **{packed['median_ms'] / ours['median_ms']:.2f}** "
+                     f"(outputs equal within {ours['max_abs_err_vs_torch']:.1e}).")
+    lines.append(f"{result.get('reps', '?')} interleaved repetitions, {result.get('threads', '?')} thread(s); "
+                 f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}, {result['date']}.")
     return "\n".join(lines)
 
 
