@@ -1,4 +1,4 @@
-"""README.md and BENCHMARKS.md hold no result-like number that a results file does not
+"""README.md, BENCHMARKS.md and the tutorials hold no result-like number that a results file does not
 stand behind (benchmarks/unrendered.py), and the finder finds what it should."""
 
 import pytest
