@@ -73,12 +73,13 @@ FIXTURES: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-def _make(name: str, cache: Path, shell: Shell, made: set[str]) -> None:
+def _make(name: str, shell: Shell, made: set[str]) -> None:
+    """Make fixture ``name`` (after the ones it needs) in ``shell``'s folder, once."""
     if name in made:
         return
     deps, commands = FIXTURES[name]
     for dep in deps:
-        _make(dep, cache, shell, made)
+        _make(dep, shell, made)
     fake = Block(ROOT / "tests/docs/test_commands.py", 0, "sh", "")
     for cmd in commands:
         shell.run(cmd, fake)
@@ -96,7 +97,7 @@ def fixture_cache(tmp_path_factory: pytest.TempPathFactory):
     def provide(name: str, into: Path) -> None:
         if name not in FIXTURES:
             raise KeyError(f"`<!-- test: needs {name} -->` names no entry of FIXTURES in tests/docs/test_commands.py")
-        _make(name, cache, shell, made)
+        _make(name, shell, made)
         src, dst = cache / name, into / name
         if dst.exists():
             return
