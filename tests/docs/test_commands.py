@@ -193,3 +193,12 @@ def test_directives_are_read(tmp_path: Path, fixture_cache) -> None:
     assert err.exits == 1 and err.quick == [("data.show", ["--json"])]
     Shell(tmp_path, shim).run_block(err)  # exits 1 as the page says: passes
     assert skipped.skip == "network: shown only" and skipped.slow and skipped.commands() == ["curl -O x  y"]
+
+
+def test_promised_outputs_are_read_from_the_command() -> None:
+    """--out of any command and bench's --json FILE are checked; train's --json flag is not a path."""
+    from doc_blocks import _outputs
+
+    assert _outputs(["train", "--data", "x", "--json", "--out", "runs/a"]) == ["runs/a"]
+    assert _outputs(["bench", "--json", "b.json", "--chart=c.png"]) == ["b.json", "c.png"]
+    assert _outputs(["export", "r", "--out=deploy/m.onnx"]) == ["deploy/m.onnx"]
