@@ -185,7 +185,8 @@ def test_project_holds_only_what_it_needs(integer_lstm):
     project, _ = integer_lstm
     names = {p.name for p in project.path.iterdir() if p.suffix in (".c", ".h")}
     assert names == {"model.c", "model.h", "example.c", "example_data.h", "lsl_int.c", "lsl.h", "lsl_internal.h"}
-    assert "static const int8_t l0_w_ih" in (project.path / "model.c").read_text()
+    source = (project.path / "model.c").read_text()
+    assert "static const int8_t l0_w[" in source and "LSL_INT_PACKED4" in source  # the DSP-ordered weights
     _make(project.path, "CPU=cortex-m3", "size")
     objs = [str(project.path / "build" / "cortex-m3" / o) for o in ("model.o", "lsl_int.o")]  # not example.o
     undefined = subprocess.run(["arm-none-eabi-nm", "-u", *objs], capture_output=True, text=True,
