@@ -1,7 +1,8 @@
 /*
  * lsl_int.c -- the integer-only LSTM / GRU (DESIGN decision 5b), bit-exact with
- * lstmlite.reference.integer / integer_gru. Portable C99, no allocation, scalar: the
- * form meant for microcontrollers, so it is written for clarity and exactness.
+ * lstmlite.reference.integer / integer_gru. Portable C99, no allocation: the form meant
+ * for microcontrollers. Two weight layouts (lsl.h): row-major (the host runtime), and
+ * LSL_INT_PACKED4 (generated projects), whose four-row SMLAD loop is the Cortex-M4 path.
  *
  * Formats: gate pre-activations Q3.12, gate outputs and h Q0.15 (int16), LSTM cell
  * state Q(15-F).F (int16), accumulators int32 (checked, never wrapped). Every right
