@@ -126,7 +126,10 @@ def read_json(path: str | Path) -> Any:
     except FileNotFoundError:
         raise RunDirError(f"{path}: file not found") from None
     except json.JSONDecodeError as err:
-        raise RunDirError(f"{path}: not valid JSON ({err})") from None
+        raise RunDirError(f"{path}: not valid JSON ({err}); restore the file or re-create it") from None
+    except UnicodeDecodeError as err:
+        raise RunDirError(f"{path}: not valid UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                          f"restore the file or re-create it") from None
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -200,6 +203,9 @@ def verify_manifest(path: str | Path) -> None:
         raise RunDirError(f"{path}: unfinished run dir (no {MANIFEST_FILE}: it was interrupted while being "
                           f"written); re-create it")
     manifest = read_json(manifest_path)
+    if isinstance(manifest, dict) and manifest.get("format_version") != FORMAT_VERSION:
+        raise RunDirError(f"{manifest_path}: format_version {manifest.get('format_version')!r} is not supported by "
+                          f"this lstmlite (reads version {FORMAT_VERSION}); upgrade lstmlite or re-create the run dir")
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
         raise RunDirError(f"{manifest_path}: malformed manifest (no 'files' mapping)")
@@ -331,9 +337,9 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if version != FORMAT_VERSION:
         raise RunDirError(
             f"{path / CONFIG_FILE}: format_version {version!r} is not supported by this lstmlite "
-            f"(reads version {FORMAT_VERSION})"
+            f"(reads version {FORMAT_VERSION}); upgrade lstmlite or re-create the run dir"
         )
-    if "model" not in config:
+    if not isinstance(config.get("model"), dict):
         raise RunDirError(f"{path / CONFIG_FILE}: no 'model' section")
     return config
 
@@ -359,7 +365,7 @@ def load_run(path: str | Path, map_location: str = "cpu") -> Run:
         from .compress import restore_compression  # type: ignore[attr-defined]
 
         restore_compression(model, compression)
-    state = load_file(str(weights_path), device=map_location)
+    state = _read_weights(weights_path, map_location)
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {name for name in missing if _is_tied_alias(model, name)}
     missing = [m for m in missing if m not in tied]
@@ -370,7 +376,28 @@ def load_run(path: str | Path, map_location: str = "cpu") -> Run:
     metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).exists() else {}
     history = read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).exists() else []
     vocab = read_json(path / VOCAB_FILE) if (path / VOCAB_FILE).exists() else None
+    if vocab is None and getattr(model, "vocab_size", 0) and (config.get("data") or {}).get("source"):
+        # a model trained here on text: its token ids mean nothing without the vocabulary
+        # it was trained with, and building a new one would evaluate garbage silently
+        raise RunDirError(f"{path / VOCAB_FILE}: missing, and this run's model reads token ids; restore the run "
+                          f"dir's vocab.json (or re-create the run dir)")
     return Run(path=path, model=model, config=config, metrics=metrics, history=history, vocab=vocab)
+
+
+def _read_weights(weights_path: Path, map_location: str) -> dict[str, torch.Tensor]:
+    """The tensors of model.safetensors, refusing unreadable files and NaN/Inf weights
+    (a diverged run would otherwise evaluate, export and pass its checks silently)."""
+    try:
+        state = load_file(str(weights_path), device=map_location)
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        detail = " ".join(str(err).split())[:160]
+        raise RunDirError(f"{weights_path}: not a readable safetensors file, truncated or corrupt ({detail}); "
+                          f"re-create the run dir") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise RunDirError(f"{weights_path}: tensor {name!r} holds NaN or Inf values (training diverged?); "
+                              f"retrain, e.g. with a lower --train.lr")
+    return state
 
 
 def _is_tied_alias(model: nn.Module, name: str) -> bool:

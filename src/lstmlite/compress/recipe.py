@@ -568,7 +568,7 @@ def apply_recipe(
     """
     import torch
 
-    from ..io import RunDirError, load_run, save_run, write_json
+    from ..io import RunDirError, check_out_dir, load_run, save_run, write_json
     from ..train.run import _metrics_json, load_run_data, model_metrics
     from ..train.trainer import TrainConfig, evaluate, primary_metric_name
     from ..export.size import account
@@ -579,18 +579,15 @@ def apply_recipe(
 
     recipe = _as_recipe(recipe)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if (out_dir / "config.json").exists():
-        raise RunDirError(f"{out_dir}: a run dir already exists here; choose another --out")
     if out_dir.resolve() == run_dir.resolve():
-        raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run")
+        raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run; choose another --out")
+    check_out_dir(out_dir)  # before the fine-tuning, not after it
     if max_epochs is not None and max_epochs < 0:
         raise ValueError(f"max_epochs must be >= 0, got {max_epochs}")
     source = load_run(run_dir)
     teacher = load_run(run_dir).model if any(s.distill_epochs for s in recipe.steps) else None
     if data is None:
-        if "data" not in source.config:
-            raise RunDirError(f"{run_dir}: the run records no data spec; pass the data to fine-tune on")
-        data = load_run_data(source)
+        data = load_run_data(source)  # refuses a run that records no data (an imported one), naming --data
     model = source.model
     metric_name = primary_metric_name(data)
     device = torch.device("cpu")

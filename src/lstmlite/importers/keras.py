@@ -373,16 +373,20 @@ def import_keras(path: str | Path, out: str | Path | None = None, *, verify: boo
     Raises:
         ModelImportError: a layer or setting lstmlite does not map (see module doc).
     """
+    from ._common import read_model_file
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
+    if out is not None:
+        from ..io import check_out_dir
+
+        check_out_dir(out)  # before the import's work, not after it
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
-        layers, meta = read_h5_layers(path)
+        layers, meta = read_model_file(path, "Keras HDF5", read_h5_layers)
         model, info = model_from_keras_layers(layers)
         info.update(meta)
     elif suffix == ".keras":
-        keras_model = _load_keras_model(path)
+        keras_model = read_model_file(path, "Keras", _load_keras_model)
         model, info = model_from_keras_layers(_keras_layers(keras_model))
         if verify:
             info["verified_max_error"] = _verify(keras_model, model, info, atol)

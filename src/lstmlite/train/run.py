@@ -188,8 +188,16 @@ def load_run_data(run: Run, source: str | None = None):
     features/targets with the run's normalisation, so the model sees what it learned.
     """
     from ..data import DataSpec, load_data
+    from ..io import CONFIG_FILE, RunDirError
 
-    spec = dict(run.config["data"])
+    if not isinstance(run.config.get("data"), dict):
+        # an imported model: it was trained elsewhere, so only the user knows its data
+        if source is None:
+            raise RunDirError(f"{run.path / CONFIG_FILE}: the run records no data (an imported model?); "
+                              f"pass --data NAME_OR_PATH prepared as the model was trained")
+        spec = {"task": run.config.get("task", "classify")}
+    else:
+        spec = dict(run.config["data"])
     if source is None:
         return load_data(DataSpec.from_dict(spec))
     spec["source"] = source
@@ -203,6 +211,11 @@ def _align_to_run(data: Any, run: Run) -> Any:
 
     from ..data import Vocabulary
 
+    if data.vocab is not None and run.vocab is None:
+        from ..io import VOCAB_FILE, RunDirError
+
+        raise RunDirError(f"{run.path / VOCAB_FILE}: missing, so the text of {data.name} cannot be turned into the "
+                          f"token ids this model was trained on; import or train the run with its vocabulary")
     if data.vocab is not None and run.vocab is not None:
         run_vocab = Vocabulary.from_dict(run.vocab)
         remap = np.array([run_vocab.id(token) for token in data.vocab.tokens], dtype=np.int64)
@@ -217,7 +230,9 @@ def _align_to_run(data: Any, run: Run) -> Any:
     if data.task == "classify" and run_classes and list(data.class_names) != run_classes:
         missing = sorted(set(data.class_names) - set(run_classes))
         if missing:
-            raise ValueError(f"{data.name}: labels {missing[:5]} were not seen when the run was trained")
+            raise ValueError(f"{data.name}: labels {missing[:5]} were not seen when the run was trained; evaluate on "
+                             f"data labelled with the run's classes ({', '.join(map(str, run_classes[:5]))}"
+                             f"{', ...' if len(run_classes) > 5 else ''})")
         order = np.array([run_classes.index(name) for name in data.class_names], dtype=np.int64)
         for split in data.splits.values():
             split.y = order[split.y]
