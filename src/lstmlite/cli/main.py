@@ -11,6 +11,7 @@ with status 1. docs/errors.md lists the cases (tests/cli/test_error_cases.py).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -25,8 +26,10 @@ COMMANDS = ["demo", "data", "train", "eval", "compress", "export", "import", "be
 
 #: Exit status of an error in the user's input (as argparse's own errors), and of a bug of ours.
 EXIT_USAGE, EXIT_INTERNAL = 2, 1
-#: Exceptions that describe the user's input, files or machine (not our code).
-USER_ERRORS = (CliError, ValueError, OSError)
+#: Exceptions that describe the user's input, files or machine (not our code);
+#: NotImplementedError is a request for a form lstmlite does not offer (its message names
+#: the nearest one that it does).
+USER_ERRORS = (CliError, ValueError, OSError, NotImplementedError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +38,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # type: ignore[override]
         print(f"{self.prog}: error: {message}; see {self.prog} --help", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+
+#: The fix for the OS errors a user meets writing files.
+_OS_FIXES = {
+    errno.ENOSPC: "; free space on that disk or choose another --out",
+    errno.EDQUOT: "; free space on that disk or choose another --out",
+    errno.EROFS: "; choose a writable --out (or fix its permissions)",
+    errno.EACCES: "; choose a writable --out (or fix its permissions)",
+    errno.EPERM: "; choose a writable --out (or fix its permissions)",
+}
 
 
 def error_line(command: str, err: BaseException) -> tuple[str, int]:
@@ -47,8 +60,10 @@ def error_line(command: str, err: BaseException) -> tuple[str, int]:
         1
     """
     text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    if isinstance(err, OSError) and err.filename is not None and str(err.filename) not in text:
-        text = f"{err.filename}: {err.strerror or text}"  # e.g. PermissionError without the path in its text
+    if isinstance(err, OSError) and err.strerror and text.startswith("[Errno"):
+        # the OS's own wording ("[Errno 28] No space left on device: 'x'") made one of ours
+        text = f"{err.filename}: {err.strerror}" if err.filename is not None else err.strerror
+        text += _OS_FIXES.get(err.errno, "")
     if isinstance(err, USER_ERRORS):
         return f"lstmlite {command}: error: {text}", EXIT_USAGE
     return (f"lstmlite {command}: internal error ({type(err).__name__}: {text}); rerun with --debug and report it",

@@ -579,9 +579,9 @@ def apply_recipe(
 
     recipe = _as_recipe(recipe)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    check_out_dir(out_dir)  # before the fine-tuning, not after it
     if out_dir.resolve() == run_dir.resolve():
         raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run; choose another --out")
-    check_out_dir(out_dir)  # before the fine-tuning, not after it
     if max_epochs is not None and max_epochs < 0:
         raise ValueError(f"max_epochs must be >= 0, got {max_epochs}")
     source = load_run(run_dir)

@@ -27,12 +27,17 @@ import numpy as np
 from . import _lsl
 from .lsl import ModelSpec, read_meta
 
-__all__ = ["Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni", "supported_isas",
-           "info", "ISAS"]
+__all__ = ["Engine", "StreamState", "RuntimeError_", "InputTypeError", "isa", "set_isa", "best_isa", "has_vnni",
+           "supported_isas", "info", "ISAS"]
 
 log = logging.getLogger(__name__)
 
 RuntimeError_ = _lsl.Error  # raised for error codes from C (a ValueError subclass)
+
+
+class InputTypeError(TypeError, ValueError):
+    """An input of the wrong dtype: a ``TypeError``, and a ``ValueError`` like every
+    other bad input (what callers and the CLI catch as the user's error)."""
 
 ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8}
 # Most threads one run may use (LSL_MAX_THREADS in lsl.h).
@@ -239,7 +244,7 @@ class Engine:
             return self._token_ids(x)
         arr = np.asarray(x)
         if arr.dtype.kind not in "iuf":  # complex would lose its imaginary part with a mere warning
-            raise TypeError(f"this model takes real-valued features (float32), got dtype {arr.dtype}")
+            raise InputTypeError(f"this model takes real-valued features (float32), got dtype {arr.dtype}")
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def _token_ids(self, x: Any) -> np.ndarray:
@@ -247,7 +252,7 @@ class Engine:
         alone would wrap an int64 id of 2**32 + 5 to 5 and run the wrong token silently."""
         arr = np.asarray(x)
         if arr.dtype.kind not in "iu":
-            raise TypeError(f"this model takes integer token ids, got dtype {arr.dtype}")
+            raise InputTypeError(f"this model takes integer token ids, got dtype {arr.dtype}")
         if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= self.vocab_size):
             bad = int(arr.max()) if int(arr.max()) >= self.vocab_size else int(arr.min())
             raise ValueError(f"token id {bad} is outside this model's vocabulary [0, {self.vocab_size}); "
