@@ -682,15 +682,6 @@ def _verify(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: fl
     return error
 
 
-def _load_checked(path: str) -> Any:
-    """An ONNX file, loaded and structurally checked (a truncated file can still parse)."""
-    import onnx
-
-    model = onnx.load(path)
-    onnx.checker.check_model(model)
-    return model
-
-
 def import_onnx(
     source: str | Path | Any,
     out: str | Path | None = None,
@@ -729,7 +720,7 @@ def import_onnx(
         from ..io import check_out_dir
 
         check_out_dir(out)  # before the import's work, not after it
-    model_proto = source if isinstance(source, onnx.ModelProto) else read_model_file(source, "ONNX", _load_checked)
+    model_proto = source if isinstance(source, onnx.ModelProto) else read_model_file(source, "ONNX", onnx.load)
     g = _Graph(model_proto)
     meta = _metadata(model_proto)
     if kind is None and meta is not None:
