@@ -222,8 +222,8 @@ def check_out_dir(path: str | Path, overwrite: bool = False) -> None:
     """Refuse an output folder whose contents writing a run dir would lose.
 
     Fine: a new or empty folder, or one holding only an interrupted training run of
-    ours (``checkpoints/``). A finished run dir of ours (it has a manifest) is replaced
-    only with ``overwrite`` (the CLI's ``--force``). A folder holding anything else is
+    ours (``checkpoints/``). A run dir of ours, finished or not, is replaced only with
+    ``overwrite`` (the CLI's ``--force``). A folder holding anything else is
     always refused: those files are not ours to overwrite. Stale temp files of ours are
     removed on the way.
 
@@ -245,20 +245,19 @@ def check_out_dir(path: str | Path, overwrite: bool = False) -> None:
     if not names:
         return
     ours = names <= OWN_ENTRIES
+    if ours and overwrite:
+        return  # --force (or a resumed run's final save): every file here is ours to replace
     if ours and MANIFEST_FILE in names:
-        if overwrite:
-            return
-        raise RunDirError(f"{path}: a run dir already exists here; choose another --out or remove it")
+        raise RunDirError(f"{path}: a run dir already exists here; choose another --out, or --force to replace it")
     if names == {"checkpoints"} and (path / "checkpoints" / "last.json").exists():
         return
-    if ours and (path / "checkpoints" / "last.json").exists() and overwrite:
-        return  # a resumed training run whose final save was interrupted
     if ours and CONFIG_FILE in names:
         raise RunDirError(f"{path}: an unfinished run dir is here (no {MANIFEST_FILE}: its writing was "
-                          f"interrupted); remove it or choose another --out")
+                          f"interrupted); choose another --out, or --force to replace it")
     if names == {"model.lsl"}:
         return  # a model exported ahead of its run dir (a search trial's); save_run leaves it be
-    shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+    foreign = sorted(names - OWN_ENTRIES) or sorted(names)
+    shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
     raise RunDirError(f"{path}: holds files lstmlite did not write ({shown}); choose a new or empty --out")
 
 
@@ -297,9 +296,11 @@ def save_run(
     history: list[dict[str, Any]] | None = None,
     vocab: dict[str, Any] | None = None,
     overwrite: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a run dir: config.json (with ``model`` and ``format_version`` added),
-    model.safetensors, and metrics/history/vocab where given.
+    model.safetensors, and metrics/history/vocab where given; ``extra`` maps more
+    file names of ours (``recipe.json``) to their JSON payloads.
 
     Every file is written atomically and durably, and manifest.json (their hashes)
     last, so an interrupted save leaves a folder that reads as unfinished. Refuses a
@@ -316,7 +317,10 @@ def save_run(
     save_weights(path / WEIGHTS_FILE, model)
     write_json(path / CONFIG_FILE, full_config)
     names = [WEIGHTS_FILE, CONFIG_FILE]
-    for name, payload in ((METRICS_FILE, metrics), (HISTORY_FILE, history), (VOCAB_FILE, vocab)):
+    for name, payload in ((METRICS_FILE, metrics), (HISTORY_FILE, history), (VOCAB_FILE, vocab),
+                          *(extra or {}).items()):
+        if name not in OWN_ENTRIES or name in (CONFIG_FILE, WEIGHTS_FILE, MANIFEST_FILE):
+            raise ValueError(f"{name}: not a file a run dir holds besides its own")
         if payload is not None:
             write_json(path / name, payload)
             names.append(name)

@@ -376,8 +376,8 @@ CASES: list[Case] = [
 
     # --- output folders ---
     Case("out-holds-user-files", "output", (*TRAIN, "--epochs=1"),
-         "lstmlite train: error: {tmp}/out: holds files lstmlite did not write (history.json, notes.txt); choose a "
-         "new or empty --out", "choose a new or empty --out", setup=steps(write("out/notes.txt", "mine"),
+         "lstmlite train: error: {tmp}/out: holds files lstmlite did not write (notes.txt); choose a new or empty "
+         "--out", "choose a new or empty --out", setup=steps(write("out/notes.txt", "mine"),
                                                                           write("out/history.json", "my own"))),
     Case("compress-out-user-files", "output", ("compress", "{tmp}/run", "--recipe", "int8", "--out", "{tmp}/out"),
          "lstmlite compress: error: {tmp}/out: holds files lstmlite did not write (notes.txt); choose a new or empty "
@@ -389,11 +389,15 @@ CASES: list[Case] = [
          "lstmlite train: error: {tmp}/out: exists and is not a folder; choose another --out", "choose a folder",
          setup=write("out", "a file")),
     Case("out-is-a-finished-run", "output", ("compress", "{tmp}/run", "--recipe", "int8", "--out", "{tmp}/text"),
-         "lstmlite compress: error: {tmp}/text: a run dir already exists here; choose another --out or remove it",
-         "choose another --out"),
+         "lstmlite compress: error: {tmp}/text: a run dir already exists here; choose another --out, or --force to "
+         "replace it", "choose another --out, or add --force"),
+    Case("force-with-user-files", "output", (*TRAIN, "--epochs=1", "--force"),
+         "lstmlite train: error: {tmp}/out: holds files lstmlite did not write (notes.txt); choose a new or empty "
+         "--out", "--force replaces only a run dir of ours: move your files", setup=lambda tmp: (
+             shutil.copytree(tmp / "run", tmp / "out"), (tmp / "out" / "notes.txt").write_text("mine"))),
     Case("out-is-the-source", "output", ("compress", "{tmp}/run", "--recipe", "int8", "--out", "{tmp}/run"),
-         "lstmlite compress: error: {tmp}/run: a run dir already exists here; choose another --out or remove it",
-         "choose another --out"),
+         "lstmlite compress: error: {tmp}/run: a run dir already exists here; choose another --out, or --force to "
+         "replace it", "choose another --out"),
     Case("export-target-exists", "output", ("export", "{tmp}/run", "--format", "lsl", "--out", "{tmp}/model.lsl"),
          "lstmlite export: error: {tmp}/model.lsl exists; choose another --out", "choose another --out"),
     Case("read-only-folder", "output", (*TINY_NPZ, "--out", "{tmp}/ro/out"),
@@ -615,6 +619,20 @@ def test_bad_input_gives_its_one_line_and_loses_nothing(case: Case, artefacts: P
     assert not [n for n in new if n.endswith(".tmp") or Path(n).name == "manifest.json"], new
     if not case.partial:
         assert not new, f"files written by a failed command: {new}"
+
+
+def test_force_replaces_a_run_dir_of_ours(artefacts: Path, tmp_path: Path, capsys) -> None:
+    """The other side of ``out-is-a-finished-run``: with --force the run dir is replaced,
+    recipe.json and all covered by the new manifest."""
+    import lstmlite.cli.main  # noqa: F401
+
+    main = sys.modules["lstmlite.cli.main"].main
+    shutil.copytree(artefacts / "run", tmp_path / "run")
+    shutil.copytree(artefacts / "text", tmp_path / "out")
+    assert main(["compress", str(tmp_path / "run"), "--recipe", "int8", "--out", str(tmp_path / "out"), "--force"]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert "recipe.json" in manifest["files"] and "vocab.json" not in manifest["files"]
+    assert not (tmp_path / "out" / "vocab.json").exists()  # the replaced run's
 
 
 def test_a_subprocess_error_has_no_traceback_unless_debug(artefacts: Path, tmp_path: Path) -> None:

@@ -178,8 +178,9 @@ def _model_metrics(model: nn.Module) -> dict[str, Any]:
                 "size_bytes": dense_size_bytes(model), "macs_per_step": int(model.macs_per_step())}
 
 
-def save_imported(out: str | Path, model: nn.Module, source: dict[str, Any]) -> Path:
-    """Write an imported model as a run dir: config.json (``import`` section), weights, metrics.
+def save_imported(out: str | Path, model: nn.Module, source: dict[str, Any], overwrite: bool = False) -> Path:
+    """Write an imported model as a run dir: config.json (``import`` section), weights, metrics
+    (``overwrite``: replace a run dir of ours there, the CLI's ``--force``).
 
     Raises:
         ModelImportError: for a bare recurrent layer (a run dir holds a task model) or a
@@ -199,6 +200,7 @@ def save_imported(out: str | Path, model: nn.Module, source: dict[str, Any]) -> 
             "saved as a run dir; use the returned model in memory or export it to ONNX")
     metrics = {"task": TASK_OF_KIND[kind], "dataset": None, "metric_name": None, "metric": None,
                **_model_metrics(model)}
-    path = save_run(out, model, {"task": TASK_OF_KIND[kind], "import": source}, metrics=metrics)
+    path = save_run(out, model, {"task": TASK_OF_KIND[kind], "import": source}, metrics=metrics,
+                    overwrite=overwrite)
     log.info("wrote imported %s to %s", kind, path)
     return path

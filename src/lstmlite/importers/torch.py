@@ -316,8 +316,10 @@ def import_torch(
     example_input: Tensor | tuple | None = None,
     key_map: Mapping[str, str] | None = None,
     atol: float = 1e-5,
+    overwrite: bool = False,
 ) -> nn.Module:
-    """Bring a PyTorch recurrent model into lstmlite.
+    """Bring a PyTorch recurrent model into lstmlite (``overwrite``: replace a run dir of
+    ours at ``out``, the CLI's ``--force``).
 
     Args:
         source: ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` (→ our layer), a module holding
@@ -340,7 +342,7 @@ def import_torch(
     if out is not None:
         from ..io import check_out_dir
 
-        check_out_dir(out)  # before the import's work, not after it
+        check_out_dir(out, overwrite=overwrite)  # before the import's work, not after it
     info: dict[str, Any] = {"source": "torch"}
     if isinstance(source, nn.Module):
         model = _from_module(source, arch_dict, key_map)
@@ -361,5 +363,5 @@ def import_torch(
         model = _from_state_dict(_apply_key_map(state, key_map), arch_dict)
     model.import_info = info
     if out is not None:
-        save_imported(out, model, info)
+        save_imported(out, model, info, overwrite=overwrite)
     return model

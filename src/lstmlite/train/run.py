@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -135,25 +136,37 @@ def _metrics_json(model: nn.Module, data: Any, test: dict[str, float], val: dict
     }
 
 
-def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress: bool = True) -> Run:
+def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress: bool = True,
+        overwrite: bool = False) -> Run:
     """Train a model as ``config`` says and write the run dir ``out``.
 
     Args:
         config: ``{"data": {...}, "model": {...}, "train": {...}}`` (see module doc).
         out: the run dir to create (must not already hold a run, unless ``resume``).
         resume: continue an interrupted run from ``out/checkpoints``.
+        overwrite: replace a run dir of ours at ``out`` (the CLI's ``--force``); once the
+            config and data have loaded, its manifest and checkpoints are removed, so it
+            reads as unfinished until the new run is saved. Folders holding files
+            lstmlite did not write are refused all the same.
 
     Returns:
         the finished :class:`lstmlite.io.Run` (model holds the best validation weights;
         ``metrics`` are on the test split).
     """
     out = Path(out)
-    if (out / "config.json").exists():
-        raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out")
-    check_out_dir(out, overwrite=False)  # before any epoch: a folder of someone else's files is refused now
-    if out.exists() and not resume and (out / "checkpoints").exists():
-        raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or remove it")
+    replace = overwrite and not resume
+    if (out / "config.json").exists() and not replace:
+        raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out, or --force to "
+                              f"replace it")
+    check_out_dir(out, overwrite=replace)  # before any epoch: a folder of someone else's files is refused now
+    if out.exists() and not resume and not replace and (out / "checkpoints").exists():
+        raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or --force to "
+                              f"start over")
     data, model_config, train_config = resolve_config(config)
+    if replace and out.exists():
+        # the old run is replaced from here on: unfinished (no manifest), no checkpoints to resume
+        (out / "manifest.json").unlink(missing_ok=True)
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
     torch.manual_seed(train_config.seed)
     model = build_model(model_config)
     log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
