@@ -503,6 +503,10 @@ CASES: list[Case] = [
     Case("search-budget-negative", "resources", ("search", "--data", "digits", "--budget", "size=-5KB", "--out",
                                                  "{tmp}/s"),
          "lstmlite search: error: budget size='-5kb': use a byte count like 8KB, 2048 or 1.5MB", "a positive size"),
+    Case("search-budget-impossible", "resources", ("search", "--data", "digits", "--budget", "size=10B", "--out",
+                                                   "{tmp}/s"),
+         "lstmlite search: error: budget size=10 B is below the smallest model this space can build (… B: cell=…); "
+         "widen --budget or the space (--space)", "a larger budget, or a space with smaller models"),
     Case("isa-unknown", "resources", ("bench", "--engines", "lstmlite-fp32", "--seq-len", "2", "--reps", "1"),
          "lstmlite bench: error: LSTMLITE_ISA=bogus is unknown; use one of auto, portable, … (this CPU supports: …)",
          "unset LSTMLITE_ISA or use a listed kernel", env={"LSTMLITE_ISA": "bogus"}),
