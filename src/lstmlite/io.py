@@ -43,6 +43,7 @@ from torch import nn
 __all__ = [
     "FORMAT_VERSION", "Run", "RunDirError", "save_run", "load_run", "write_json", "read_json",
     "model_state", "nonzero_params", "dense_size_bytes", "check_out_dir", "write_manifest", "verify_manifest", "file_sha256",
+    "named_os_error",
 ]
 
 FORMAT_VERSION = 1
@@ -93,6 +94,14 @@ def _is_our_temp(entry: Path) -> bool:
     return entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file()
 
 
+def named_os_error(err: OSError, path: str | Path) -> OSError:
+    """``err`` naming ``path`` when the OS did not say which file (fsync or write on a
+    full disk: "No space left on device" alone). The same subclass (errno decides)."""
+    if err.filename is not None or err.errno is None:
+        return err
+    return OSError(err.errno, err.strerror or str(err), str(path))
+
+
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (temp file in the same folder, fsync, then rename)."""
     path = Path(path)
@@ -106,6 +115,9 @@ def write_json(path: str | Path, payload: Any) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise named_os_error(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -160,6 +172,9 @@ def save_weights(path: str | Path, model: nn.Module) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise named_os_error(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
