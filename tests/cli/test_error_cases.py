@@ -511,7 +511,8 @@ CASES: list[Case] = [
          "lstmlite search: error: budget size=10 B is below the smallest model this space can build (… B: cell=…); "
          "widen --budget or the space (--space)", "a larger budget, or a space with smaller models"),
     Case("isa-unknown", "resources", ("bench", "--engines", "lstmlite-fp32", "--seq-len", "2", "--reps", "1"),
-         "lstmlite bench: error: LSTMLITE_ISA=bogus is unknown; use one of auto, portable, … (this CPU supports: …)",
+         "lstmlite bench: error: LSTMLITE_ISA=bogus is unknown; use one of auto, portable, … "
+         "(this CPU supports: …)",
          "unset LSTMLITE_ISA or use a listed kernel", env={"LSTMLITE_ISA": "bogus"}),
 
     # --- runtime inputs (API) ---

@@ -570,7 +570,7 @@ def apply_recipe(
     """
     import torch
 
-    from ..io import RunDirError, check_out_dir, load_run, save_run, write_json
+    from ..io import RunDirError, check_out_dir, load_run, save_run
     from ..train.run import _metrics_json, load_run_data, model_metrics
     from ..train.trainer import TrainConfig, evaluate, primary_metric_name
     from ..export.size import account
