@@ -173,7 +173,7 @@ def test_a_failing_command_fails_the_test(tmp_path: Path, fixture_cache) -> None
     a, b, c, d = parse(doc)
     shell = Shell(tmp_path, shim)
     assert (a.exits, a.commands()) == (0, ["lstmlite data show no_such_data_set"])
-    with pytest.raises(CommandFailed, match="exited [1-9]"):
+    with pytest.raises(CommandFailed, match="exited 2"):  # an input error
         shell.run_block(a)
     shell.run_block(b)
     with pytest.raises(CommandFailed, match="missing.txt"):
@@ -186,12 +186,12 @@ def test_directives_are_read(tmp_path: Path, fixture_cache) -> None:
     """quick appends to the named sub-command only; exits accepts a documented error."""
     _, shim = fixture_cache
     doc = tmp_path / "x.md"
-    doc.write_text("<!-- test: quick data.show --json -->\n<!-- test: exits 1 -->\n"
+    doc.write_text("<!-- test: quick data.show --json -->\n<!-- test: exits 2 -->\n"
                    "```console\n$ lstmlite data show no_such_data_set\nlstmlite data: error: ...\n```\n\n"
                    "<!-- test: skip network: shown only -->\n<!-- test: slow -->\n```sh\ncurl -O x \\\n  y\n```\n")
     err, skipped = parse(doc)
-    assert err.exits == 1 and err.quick == [("data.show", ["--json"])]
-    Shell(tmp_path, shim).run_block(err)  # exits 1 as the page says: passes
+    assert err.exits == 2 and err.quick == [("data.show", ["--json"])]
+    Shell(tmp_path, shim).run_block(err)  # exits 2 (an input error) as the page says: passes
     assert skipped.skip == "network: shown only" and skipped.slow and skipped.commands() == ["curl -O x  y"]
 
 
