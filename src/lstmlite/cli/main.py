@@ -35,6 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _torchrun_rank() -> int | None:
+    """This process's rank when torchrun started more than one, else None."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return None
+    return int(os.environ.get("RANK", "0") or 0)
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -43,6 +52,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
@@ -50,8 +60,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+    args.argv = argv  # what a launcher (train --nproc) re-runs in each process
+    rank = _torchrun_rank()
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    # under torchrun only rank 0 talks; the others report errors only
+    logging.basicConfig(level=level if rank is None or rank == 0 else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s" if rank is None
+                        else f"%(levelname)s [rank {rank}] %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -60,8 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the CLI reports every failure as one line
         if args.debug:
             raise
+        if getattr(err, "quiet", False):  # another process reported it already
+            return 1
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"lstmlite {args.command}: error: {message}", file=sys.stderr)
+        where = f" (rank {rank})" if rank is not None else ""
+        print(f"lstmlite {args.command}: error{where}: {message}", file=sys.stderr)
         return 1
 
 
