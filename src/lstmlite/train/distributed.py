@@ -108,7 +108,8 @@ def process_group() -> Iterator[bool]:
         dist.destroy_process_group()
 
 
-def shard_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[tuple[np.ndarray, float]]:
+def shard_batches(n: int, batch_size: int, seed: int, epoch: int, num_replicas: int | None = None,
+                  replica: int | None = None) -> Iterator[tuple[np.ndarray, float]]:
     """This rank's rows of every global batch of one epoch, with its loss weight.
 
     The global order is the one-process order (``randperm`` seeded ``seed + epoch``, as
@@ -123,13 +124,15 @@ def shard_batches(n: int, batch_size: int, seed: int, epoch: int) -> Iterator[tu
         n: rows in the split. batch_size: the global batch B (a multiple of world).
         seed: the sampler seed (the trainer passes ``train.seed * 1000``, its own
             one-process seed). epoch: ``DistributedSampler.set_epoch``'s argument.
+        num_replicas, replica: world size and rank (default: the process group's).
 
     Yields:
         (rows (b,) int64 indices into the split, weight) where ``weight`` =
         ``world × rows / rows of the global batch``: a rank's mean loss times it,
         averaged over ranks by DDP, is the global batch's mean loss.
     """
-    world, me = world_size(), rank()
+    world = world_size() if num_replicas is None else num_replicas
+    me = rank() if replica is None else replica
     if batch_size % world:
         raise ValueError(f"train.batch_size={batch_size} is not a multiple of the {world} processes; "
                          f"the global batch is split evenly across them: choose a multiple of {world}")
