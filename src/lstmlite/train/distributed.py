@@ -83,13 +83,17 @@ def is_main() -> bool:
 
 
 @contextlib.contextmanager
-def process_group() -> Iterator[bool]:
+def process_group(device: str = "auto") -> Iterator[bool]:
     """Join torchrun's process group for the duration of the block.
 
     Does nothing (yields False) outside torchrun (``WORLD_SIZE`` unset or 1) or when the
     caller already initialised a group (then the caller owns it). Otherwise initialises
-    ``cpu:gloo`` (plus ``cuda:nccl`` where CUDA is present, each rank on GPU
-    ``LOCAL_RANK``), yields True and destroys the group on the way out.
+    ``gloo`` for CPU tensors, plus ``nccl`` for CUDA ones when ``device`` (the
+    ``train.device`` option) lets training use CUDA and a GPU is present (each rank on
+    GPU ``LOCAL_RANK``), yields True and destroys the group on the way out.
+
+    Raises:
+        ValueError: more processes on this machine than GPUs while training on CUDA.
     """
     if env_world_size() <= 1 or (dist.is_available() and dist.is_initialized()):
         yield False
@@ -97,8 +101,14 @@ def process_group() -> Iterator[bool]:
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed; run one process")
     backend = "gloo"
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    if device != "cpu" and torch.cuda.is_available():
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        per_machine = int(os.environ.get("LOCAL_WORLD_SIZE", str(local + 1)))
+        if per_machine > gpus:
+            # nccl cannot run two ranks on one GPU; say so before any rank hangs in it
+            raise ValueError(f"{per_machine} processes on this machine but {gpus} CUDA device(s): "
+                             f"use at most {gpus} processes per machine, or --train.device=cpu")
+        torch.cuda.set_device(local)
         backend = "cpu:gloo,cuda:nccl"
     dist.init_process_group(backend=backend, timeout=TIMEOUT)
     log.debug("rank %d of %d joined (%s)", dist.get_rank(), dist.get_world_size(), backend)

@@ -153,7 +153,8 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     checks ``out``, evaluates the test split and writes the run dir; every rank returns
     the same metrics.
     """
-    with D.process_group():
+    device = str((config.get("train") or {}).get("device", "auto"))
+    with D.process_group(device):
         return _fit(config, Path(out), resume, progress)
 
 
