@@ -62,7 +62,8 @@ def grads_per_step(n_train: int, batch_size: int) -> dict[str, torch.Tensor]:
             for name, param in model.named_parameters():
                 seen[f"{step}.{name}"] = param.grad.detach().clone()
 
-    config = TrainConfig(epochs=1, batch_size=batch_size, lr=1e-2, clip_grad_norm=0.0, schedule="none", seed=5)
+    config = TrainConfig(epochs=1, batch_size=batch_size, lr=1e-2, clip_grad_norm=0.0, schedule="none", seed=5,
+                         device="cpu")
     train(model, toy_classify(n_train), config, callbacks=[Record()], progress=False)
     return seen
 
@@ -81,7 +82,7 @@ def interrupted_and_resumed(out: Path) -> dict[str, dict[str, torch.Tensor]]:
         torch.manual_seed(0)
         return SequenceClassifier(input_size=3, hidden_size=8, n_classes=2)
 
-    data, config = toy_classify(75), TrainConfig(epochs=4, batch_size=8, lr=1e-2, seed=1)
+    data, config = toy_classify(75), TrainConfig(epochs=4, batch_size=8, lr=1e-2, seed=1, device="cpu")
     reference = model()
     train(reference, data, config, out_dir=out / "uninterrupted", progress=False)
     try:

@@ -37,7 +37,7 @@ from lstmlite.train.distributed import shard_batches
 WORKER = Path(__file__).with_name("ddp_worker.py")
 SRC = Path(lstmlite.__file__).resolve().parents[1]
 TRAIN_ARGS = ["train", "--data", "basic_motions", "--model.hidden_size=8", "--train.epochs=4", "--train.lr=0.02",
-              "--train.batch_size=8", "--json"]
+              "--train.batch_size=8", "--train.device=cpu", "--json"]  # CPU (gloo) wherever the tests run
 TIMEOUT = 300
 
 

@@ -145,7 +145,11 @@ def select_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and D.is_distributed():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise ValueError(f"process with LOCAL_RANK {local} has no CUDA device of its own "
+                             f"({torch.cuda.device_count()} here): run fewer processes per machine, or device=cpu")
+        return torch.device("cuda", local)
     return torch.device(name)
 
 
