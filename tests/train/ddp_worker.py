@@ -7,9 +7,9 @@
         the same run interrupted (Ctrl-C in every process) at epoch 2 then resumed; rank 0
         writes both final weights to OUT/{uninterrupted,resumed}.safetensors and which
         rank wrote checkpoints to OUT/calls.json.
-    ... ddp_worker.py cli LOG [lstmlite CLI arguments ...]
-        runs ``lstmlite`` in every rank, recording which rank calls ``save_run`` and
-        ``save_checkpoint`` in LOG.rank<r>.json; ``DDP_CRASH_EPOCH=K`` makes rank 1 raise
+    ... ddp_worker.py cli LOG [lstmlite CLI arguments ...] [:: more lstmlite arguments ...]
+        runs ``lstmlite`` (each command in turn) in every rank, recording which rank calls
+        ``save_run`` and ``save_checkpoint`` in LOG.rank<r>.json; ``DDP_CRASH_EPOCH=K`` makes rank 1 raise
         at the end of epoch K (a crash in one process).
 """
 
@@ -130,6 +130,7 @@ def main_cli(log: Path, argv: list[str]) -> int:
     from lstmlite.cli.main import main
 
     # importlib: the package root re-exports a function named ``train`` over the module
+    io_module = importlib.import_module("lstmlite.io")
     run_module = importlib.import_module("lstmlite.train.run")
     trainer_module = importlib.import_module("lstmlite.train.trainer")
     from lstmlite.train import distributed as D
@@ -155,11 +156,22 @@ def main_cli(log: Path, argv: list[str]) -> int:
             raise RuntimeError(f"injected crash in rank 1 at epoch {crash_at}")
         return all_reduce(values)
 
-    run_module.save_run = recording_save_run
+    run_module.save_run = io_module.save_run = recording_save_run
     trainer_module.save_checkpoint = recording_save_checkpoint
     trainer_module.D.all_reduce_sum = crashing_all_reduce
+    commands, current = [], []
+    for item in argv:
+        if item == "::":
+            commands.append(current)
+            current = []
+        else:
+            current.append(item)
     try:
-        return main(argv)
+        for command in [*commands, current]:
+            code = main(command)
+            if code:
+                return code
+        return 0
     finally:
         Path(f"{log}.rank{rank}.json").write_text(json.dumps(calls))
 

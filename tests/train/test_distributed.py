@@ -38,6 +38,7 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 SRC = Path(lstmlite.__file__).resolve().parents[1]
 TRAIN_ARGS = ["train", "--data", "basic_motions", "--model.hidden_size=8", "--train.epochs=4", "--train.lr=0.02",
               "--train.batch_size=8", "--train.device=cpu", "--json"]  # CPU (gloo) wherever the tests run
+COMPRESS_ARGS = ["compress", "--recipe", "prune-agp-80", "--max-epochs", "2", "--json"]
 TIMEOUT = 300
 
 
@@ -124,13 +125,15 @@ def test_resume_of_a_two_process_run_continues_identically(api_run):
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The same CLI run with two processes (through the recording worker) and with one."""
+    """The same CLI runs (train, then compress its run) with two processes (through the
+    recording worker) and with one."""
     root = tmp_path_factory.mktemp("ddp")
-    two = _torchrun(str(WORKER), "cli", str(root / "calls"), *TRAIN_ARGS, "--out", str(root / "two"))
+    two = _torchrun(str(WORKER), "cli", str(root / "calls"), *TRAIN_ARGS, "--out", str(root / "two"), "::",
+                    *COMPRESS_ARGS, str(root / "two"), "--out", str(root / "two_c"))
     out = StringIO()
     with redirect_stdout(out):
-        code = cli_main([*TRAIN_ARGS, "--out", str(root / "one"), "--no-progress"])
-    assert code == 0
+        assert cli_main([*TRAIN_ARGS, "--out", str(root / "one"), "--no-progress"]) == 0
+        assert cli_main([*COMPRESS_ARGS, str(root / "one"), "--out", str(root / "one_c"), "--no-progress"]) == 0
     return root, two
 
 
@@ -141,9 +144,10 @@ def test_two_process_cli_run_matches_one_process_and_writes_once(runs):
     assert _tree(two) == _tree(one)  # the same run dir, checkpoints included
     # rank 0 wrote every checkpoint and the run dir, once each; rank 1 wrote nothing
     assert json.loads((root / "calls.rank0.json").read_text()) == [
-        "save_checkpoint e1", "save_checkpoint e2", "save_checkpoint e3", "save_checkpoint e4", "save_run"]
+        "save_checkpoint e1", "save_checkpoint e2", "save_checkpoint e3", "save_checkpoint e4", "save_run",
+        "save_run"]  # the second: compress's run dir
     assert json.loads((root / "calls.rank1.json").read_text()) == []
-    assert proc.stdout.count('"run_dir"') == 1  # the metrics are printed once
+    assert proc.stdout.count('"run_dir"') == 2  # the metrics are printed once per command
     a, b = load_file(str(one / "model.safetensors")), load_file(str(two / "model.safetensors"))
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-5)
@@ -155,6 +159,23 @@ def test_two_process_cli_run_matches_one_process_and_writes_once(runs):
     for r1, r2 in zip(h1, h2):
         assert r2["train_loss"] == pytest.approx(r1["train_loss"], rel=1e-5)
         assert r2["lr"] == r1["lr"]
+
+
+def test_two_process_compress_recipe_matches_one_process(runs):
+    """The recipe's fine-tune steps share the trainer: gradual pruning under DDP gives the
+    one-process masks and weights (masks come from weights equal to ~1e-7)."""
+    root, proc = runs
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = root / "one_c", root / "two_c"
+    assert _tree(two) == _tree(one)
+    a, b = load_file(str(one / "model.safetensors")), load_file(str(two / "model.safetensors"))
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert torch.equal(a[key] == 0, b[key] == 0), f"{key}: another pruning mask"
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-5)
+    m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (one, two))
+    assert m1["nonzero_params"] == m2["nonzero_params"] < m1["params"]  # it did prune
+    assert m2["metric"] == pytest.approx(m1["metric"], abs=1 / 40 + 1e-9)
 
 
 @pytest.mark.slow  # two more launches (~40 s on 2 busy cores); resume is covered above without them

@@ -6,8 +6,8 @@ import argparse
 import json
 
 from ..data.spec import TASKS
-from .common import (CliError, HelpFormatter, add_progress_options, example_epilog, parse_overrides, read_config_file,
-                     show_progress)
+from .common import (CliError, HelpFormatter, add_nproc_option, add_progress_options, example_epilog, is_other_rank,
+                     launch_nproc, parse_overrides, read_config_file, show_progress)
 from .report import print_metrics
 
 
@@ -40,9 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="JSON/YAML file with sections data, model, train")
     parser.add_argument("--out", required=True, help="run dir to create")
     parser.add_argument("--resume", action="store_true", help="continue from --out's last checkpoint")
-    parser.add_argument("--nproc", type=int, default=1, metavar="N",
-                        help="train with N processes on this machine (DDP through torchrun; "
-                             "train.batch_size is the global batch, a multiple of N)")
+    add_nproc_option(parser)
     add_progress_options(parser)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     parser.set_defaults(func=run, accepts_overrides=True)
@@ -63,43 +61,14 @@ def build_config(args: argparse.Namespace) -> dict:
     return apply_overrides(config, parse_overrides(args.overrides))
 
 
-def _without_nproc(argv: list[str]) -> list[str]:
-    out, skip = [], False
-    for item in argv:
-        if skip:
-            skip = False
-        elif item == "--nproc":
-            skip = True
-        elif not item.startswith("--nproc="):
-            out.append(item)
-    return out
-
-
-def _launch(args: argparse.Namespace) -> int:
-    """``--nproc N``: run this same command as N torchrun processes."""
-    from ..train import distributed as D
-
-    if D.env_world_size() > 1:
-        raise CliError("--nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc")
-    build_config(args)  # a bad config is one line here, not N tracebacks
-    code = D.launch(args.nproc, _without_nproc(list(args.argv)))
-    if code != 0:
-        raise CliError(f"--nproc {args.nproc}: a training process failed (exit {code}; its error is above); "
-                       f"fix it and rerun, adding --resume to continue from {args.out}/checkpoints")
-    return 0
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..train import distributed as D
     from ..train import fit
 
-    if args.nproc < 1:
-        raise CliError(f"--nproc must be at least 1, got {args.nproc}")
-    if args.nproc > 1:
-        return _launch(args)
-    config = build_config(args)
+    config = build_config(args)  # a bad config is one line here, before any process starts
+    if args.nproc != 1:
+        return launch_nproc(args)
     result = fit(config, args.out, resume=args.resume, progress=show_progress(args))
-    if D.env_world_size() > 1 and D.env_rank() != 0:
+    if is_other_rank():
         return 0  # under torchrun rank 0 prints the metrics
     if args.json:
         print(json.dumps({**result.metrics, "run_dir": str(result.path)}, indent=2, default=str))

@@ -565,10 +565,24 @@ def apply_recipe(
 
     Returns:
         the new run, as :func:`lstmlite.io.load_run` reads it back.
+
+    Under torchrun (``WORLD_SIZE`` > 1) every process calls this: each fine-tune and
+    distillation step trains with DDP (:mod:`lstmlite.train.distributed`; the recipe's
+    masks and schedules see the same weights and step counts on every rank) and rank 0
+    alone writes ``out_dir``.
     """
+    from ..train import distributed as D
+
+    with D.process_group(str((train_overrides or {}).get("device", "auto"))):
+        return _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress)
+
+
+def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress) -> Any:
     import torch
 
-    from ..io import RunDirError, load_run, save_run, write_json
+    from ..train import distributed as D
+
+    from ..io import Run, RunDirError, load_run, save_run, write_json
     from ..train.run import _metrics_json, load_run_data, model_metrics
     from ..train.trainer import TrainConfig, evaluate, primary_metric_name
     from ..export.size import account
@@ -670,15 +684,23 @@ def apply_recipe(
         log.info("%s: size %d bytes", label, record["size_bytes"])
 
     model.cpu().eval()
-    test = evaluate(model, data, data.test, device=device)
-    val = evaluate(model, data, data.val, device=device)
-    metrics = {**_metrics_json(model, data, test, val),
-               "baseline_metric": baseline["metric"], "baseline_size_bytes": baseline["size_bytes"],
-               "baseline": baseline, "recipe": recipe.name, "source_run": str(run_dir)}
     run_config["compression"] = compression_state(model)
     run_config["recipe"] = recipe.name
     run_config["source_run"] = str(run_dir)
-    save_run(out_dir, model, run_config, metrics=metrics, history=history,
-             vocab=vocab.to_dict() if hasattr(vocab, "to_dict") else vocab)
-    write_json(out_dir / "recipe.json", {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied})
-    return load_run(out_dir)
+    vocab = vocab.to_dict() if hasattr(vocab, "to_dict") else vocab
+
+    def finish() -> dict[str, Any]:
+        test = evaluate(model, data, data.test, device=device)
+        val = evaluate(model, data, data.val, device=device)
+        metrics = {**_metrics_json(model, data, test, val),
+                   "baseline_metric": baseline["metric"], "baseline_size_bytes": baseline["size_bytes"],
+                   "baseline": baseline, "recipe": recipe.name, "source_run": str(run_dir)}
+        save_run(out_dir, model, run_config, metrics=metrics, history=history, vocab=vocab)
+        write_json(out_dir / "recipe.json",
+                   {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied})
+        return metrics
+
+    metrics = D.on_main(finish)  # written once, by rank 0
+    if D.is_main():
+        return load_run(out_dir)
+    return Run(path=out_dir, model=model, config=run_config, metrics=metrics, history=history, vocab=vocab)
