@@ -573,8 +573,8 @@ def apply_recipe(
     """
     from ..train import distributed as D
 
-    with D.process_group(str((train_overrides or {}).get("device", "auto"))):
-        return _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress)
+    D.join_process_group(str((train_overrides or {}).get("device", "auto")))
+    return _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress)
 
 
 def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress) -> Any:

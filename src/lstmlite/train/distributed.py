@@ -2,7 +2,7 @@
 
 ``torchrun --nproc_per_node=N -m lstmlite train …`` (or ``lstmlite train --nproc N``,
 which runs exactly that) starts N processes; each reads ``RANK``, ``WORLD_SIZE`` and
-``LOCAL_RANK`` from its environment. :func:`process_group` joins them (gloo for CPU
+``LOCAL_RANK`` from its environment. :func:`join_process_group` joins them (gloo for CPU
 tensors, nccl for CUDA ones) and the trainer then:
 
 - wraps the model in ``DistributedDataParallel`` (gradients all-reduced, averaged);
@@ -21,7 +21,7 @@ Example (two CPU processes on one machine):
 
 from __future__ import annotations
 
-import contextlib
+import atexit
 import logging
 import os
 import subprocess
@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data.distributed import DistributedSampler
 
-__all__ = ["is_distributed", "rank", "world_size", "is_main", "env_rank", "env_world_size", "process_group",
+__all__ = ["is_distributed", "rank", "world_size", "is_main", "env_rank", "env_world_size", "join_process_group",
            "shard_batches", "on_main", "all_reduce_sum", "all_equal", "PeerFailed", "launch", "torchrun_command"]
 
 log = logging.getLogger(__name__)
@@ -82,24 +82,25 @@ def is_main() -> bool:
     return rank() == 0
 
 
-@contextlib.contextmanager
-def process_group(device: str = "auto") -> Iterator[bool]:
-    """Join torchrun's process group for the duration of the block.
+def join_process_group(device: str = "auto") -> bool:
+    """Join torchrun's process group, once per process; True when training is distributed.
 
-    Does nothing (yields False) outside torchrun (``WORLD_SIZE`` unset or 1) or when the
-    caller already initialised a group (then the caller owns it). Otherwise initialises
-    ``gloo`` for CPU tensors, plus ``nccl`` for CUDA ones when ``device`` (the
-    ``train.device`` option) lets training use CUDA and a GPU is present (each rank on
-    GPU ``LOCAL_RANK``), yields True and destroys the group on the way out.
+    Does nothing outside torchrun (``WORLD_SIZE`` unset or 1) or when a group exists
+    already (the caller's own, or ours from an earlier ``fit``: a second
+    ``init_process_group`` against torchrun's store can hang, so ours stays joined until
+    the process exits). Otherwise initialises ``gloo`` for CPU tensors, plus ``nccl`` for
+    CUDA ones when ``device`` (the ``train.device`` option) lets training use CUDA and a
+    GPU is present (each rank on GPU ``LOCAL_RANK``).
 
     Raises:
         ValueError: more processes on this machine than GPUs while training on CUDA.
     """
-    if env_world_size() <= 1 or (dist.is_available() and dist.is_initialized()):
-        yield False
-        return
+    if env_world_size() <= 1:
+        return False
     if not dist.is_available():
         raise RuntimeError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed; run one process")
+    if dist.is_initialized():
+        return is_distributed()
     backend = "gloo"
     if device != "cpu" and torch.cuda.is_available():
         local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
@@ -111,10 +112,13 @@ def process_group(device: str = "auto") -> Iterator[bool]:
         torch.cuda.set_device(local)
         backend = "cpu:gloo,cuda:nccl"
     dist.init_process_group(backend=backend, timeout=TIMEOUT)
+    atexit.register(_leave)
     log.debug("rank %d of %d joined (%s)", dist.get_rank(), dist.get_world_size(), backend)
-    try:
-        yield True
-    finally:
+    return True
+
+
+def _leave() -> None:
+    if dist.is_initialized():
         dist.destroy_process_group()
 
 

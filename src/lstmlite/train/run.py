@@ -154,8 +154,8 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     the same metrics.
     """
     device = str((config.get("train") or {}).get("device", "auto"))
-    with D.process_group(device):
-        return _fit(config, Path(out), resume, progress)
+    D.join_process_group(device)
+    return _fit(config, Path(out), resume, progress)
 
 
 def _check_fit_out(out: Path, resume: bool) -> None:
