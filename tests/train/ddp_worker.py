@@ -95,6 +95,27 @@ def interrupted_and_resumed(out: Path) -> dict[str, dict[str, torch.Tensor]]:
     return {"uninterrupted": reference.state_dict(), "resumed": resumed.state_dict()}
 
 
+def peer_checks(out: Path) -> None:
+    """What each rank sees when rank 0 fails in ``on_main`` and when ranks disagree."""
+    from lstmlite.train import distributed as D
+
+    def fail_on_main():
+        raise FileExistsError("runs/x: a run dir already exists")
+
+    seen = {}
+    try:
+        D.on_main(fail_on_main)
+    except Exception as err:  # noqa: BLE001 - recorded for the test
+        seen["on_main"] = [type(err).__name__, str(err), bool(getattr(err, "quiet", False))]
+    try:
+        D.all_equal(D.rank(), "the rank")  # differs by construction
+    except RuntimeError as err:
+        seen["all_equal"] = str(err)
+    seen["ok"] = D.on_main(lambda: {"value": 42})
+    seen["sum"] = D.all_reduce_sum([D.rank() + 1.0, 0.5])
+    (out / f"peer.rank{D.rank()}.json").write_text(json.dumps(seen))
+
+
 def main_api(out: Path) -> None:
     import importlib
 
@@ -114,6 +135,7 @@ def main_api(out: Path) -> None:
             if dist.get_rank() == 0:
                 save_file(seen, str(out / f"grads_{n}.safetensors"))
         weights = interrupted_and_resumed(out)
+        peer_checks(out)
         every = [None] * dist.get_world_size()
         dist.all_gather_object(every, calls)
         if dist.get_rank() == 0:

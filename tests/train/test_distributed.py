@@ -123,12 +123,24 @@ def test_resume_of_a_two_process_run_continues_identically(api_run):
     assert rank0 == [1, 2, 3, 4, 1, 2, 3, 4] and rank1 == []
 
 
+def test_rank_0_failures_reach_every_rank_once(api_run):
+    rank0, rank1 = (json.loads((api_run / f"peer.rank{r}.json").read_text()) for r in (0, 1))
+    assert rank0["on_main"] == ["FileExistsError", "runs/x: a run dir already exists", False]
+    # the other ranks stop too, quietly (the CLI prints nothing for them: rank 0 reports it)
+    assert rank1["on_main"] == ["PeerFailed", "rank 0 failed: FileExistsError: runs/x: a run dir already exists",
+                                True]
+    for seen in (rank0, rank1):
+        assert "disagree about the rank" in seen["all_equal"]
+        assert seen["ok"] == {"value": 42}
+        assert seen["sum"] == [3.0, 1.0]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The same CLI runs (train, then compress its run) with two processes (through the
     recording worker) and with one."""
     root = tmp_path_factory.mktemp("ddp")
-    two = _torchrun(str(WORKER), "cli", str(root / "calls"), *TRAIN_ARGS, "--out", str(root / "two"), "::",
+    two = _torchrun(str(WORKER), "cli", str(root / "calls"), "-v", *TRAIN_ARGS, "--out", str(root / "two"), "::",
                     *COMPRESS_ARGS, str(root / "two"), "--out", str(root / "two_c"))
     out = StringIO()
     with redirect_stdout(out):
@@ -148,6 +160,9 @@ def test_two_process_cli_run_matches_one_process_and_writes_once(runs):
         "save_run"]  # the second: compress's run dir
     assert json.loads((root / "calls.rank1.json").read_text()) == []
     assert proc.stdout.count('"run_dir"') == 2  # the metrics are printed once per command
+    # -v: rank 0 logs each epoch once; rank 1 stays quiet
+    assert [line for line in proc.stderr.splitlines() if "[rank 0] lstmlite.train.trainer: epoch" in line][:1]
+    assert "[rank 1]" not in proc.stderr
     a, b = load_file(str(one / "model.safetensors")), load_file(str(two / "model.safetensors"))
     for key in a:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-5)
@@ -197,3 +212,73 @@ def test_crash_of_one_rank_fails_the_run_and_resume_continues_identically(runs, 
     assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
     h_ref = json.loads((root / "two" / "history.json").read_text())
     assert json.loads((out / "history.json").read_text()) == h_ref
+
+
+# -- the launcher and its errors, without processes -----------------------------------
+
+def test_nproc_relaunches_the_same_command_without_nproc(monkeypatch):
+    from lstmlite.cli import common
+    from lstmlite.train import distributed as D
+
+    launched = []
+    monkeypatch.setattr(D, "launch", lambda n, args: launched.append((n, args)) or 0)
+    argv = ["train", "--data", "digits", "--nproc", "2", "--train.epochs=1", "--out", "r"]
+    assert cli_main(argv) == 0
+    assert launched == [(2, ["train", "--data", "digits", "--train.epochs=1", "--out", "r"])]
+    assert common._without_nproc(["compress", "r", "--nproc=3", "--out", "c"]) == ["compress", "r", "--out", "c"]
+    assert D.torchrun_command(2, ["train"])[1:] == ["-m", "torch.distributed.run", "--standalone",
+                                                    "--nproc_per_node=2", "-m", "lstmlite", "train"]
+
+
+@pytest.mark.parametrize("argv,env,message", [
+    (["--nproc", "0"], {}, "--nproc must be at least 1, got 0"),
+    (["--nproc", "2"], {"WORLD_SIZE": "2"}, "already running under torchrun"),
+    (["--nproc", "2", "--train.epochs=0"], {}, "epochs must be at least 1"),  # checked before launching
+])
+def test_nproc_errors_are_one_line(argv, env, message, monkeypatch, capsys):
+    from lstmlite.train import distributed as D
+
+    monkeypatch.setattr(D, "launch", lambda n, args: pytest.fail("launched"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert cli_main(["train", "--data", "digits", "--out", "r", *argv]) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_failed_launch_says_how_to_continue(monkeypatch, capsys):
+    from lstmlite.train import distributed as D
+
+    monkeypatch.setattr(D, "launch", lambda n, args: 1)
+    assert cli_main(["train", "--data", "digits", "--out", "r", "--nproc", "2"]) == 1
+    err = capsys.readouterr().err
+    assert "a process failed (exit 1" in err and "--resume" in err
+
+
+def test_more_processes_than_gpus_is_refused_before_joining(monkeypatch):
+    from lstmlite.train import distributed as D
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda *a, **k: pytest.fail("joined"))
+    with pytest.raises(ValueError, match="2 processes on this machine but 1 CUDA device"):
+        D.join_process_group("auto")
+    # device=cpu never touches CUDA: it would join (gloo), which the stub above refuses
+    with pytest.raises(pytest.fail.Exception, match="joined"):
+        D.join_process_group("cpu")
+
+
+def test_peer_failure_is_not_printed_again(monkeypatch, capsys):
+    from lstmlite.train.distributed import PeerFailed
+
+    train_package = importlib.import_module("lstmlite.train")  # the attribute is the train() function
+
+    def fit(*args, **kwargs):
+        raise PeerFailed("rank 0 failed: FileExistsError: runs/x")
+
+    monkeypatch.setattr(train_package, "fit", fit)
+    assert cli_main(["train", "--data", "digits", "--out", "r"]) == 1
+    assert capsys.readouterr().err == ""

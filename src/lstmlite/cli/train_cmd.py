@@ -64,8 +64,11 @@ def build_config(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from ..train import fit
 
-    config = build_config(args)  # a bad config is one line here, before any process starts
+    config = build_config(args)
     if args.nproc != 1:
+        from ..train import TrainConfig
+
+        TrainConfig.from_dict(config.get("train", {}))  # a bad option is one line here, not one per process
         return launch_nproc(args)
     result = fit(config, args.out, resume=args.resume, progress=show_progress(args))
     if is_other_rank():
