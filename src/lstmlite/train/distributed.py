@@ -70,10 +70,12 @@ def is_distributed() -> bool:
 
 
 def rank() -> int:
+    """This process's rank in the group (0 outside one)."""
     return dist.get_rank() if is_distributed() else 0
 
 
 def world_size() -> int:
+    """Processes in the group (1 outside one)."""
     return dist.get_world_size() if is_distributed() else 1
 
 
@@ -233,4 +235,15 @@ def launch(nproc: int, module_args: Sequence[str]) -> int:
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     command = torchrun_command(nproc, module_args)
     log.info("launching: %s", " ".join(command))
-    return subprocess.call(command, env=env)
+    proc = subprocess.Popen(command, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        # Ctrl-C reached torchrun and every worker too: let them stop on their own
+        # (checkpoints are written atomically) instead of killing torchrun under them.
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait()
+        raise
