@@ -261,8 +261,24 @@ def ctc_table(result: dict[str, Any]) -> str:
         f"{rows[0]['frames']} test frames of {rows[0]['hop_s'] * 1000:.0f} ms.\n"
 
 
+def mcu_table(result: dict[str, Any]) -> str:
+    """bench_mcu.py: instructions per step, flash and static RAM per engine on the same
+    LSTM shape, and the ratio to CMSIS-NN measured in the same run."""
+    names = {"lstmlite-integer": "lstmlite integer-only (`lsl_int.c`, packed SMLAD)",
+             "cmsis-nn-s8": "CMSIS-NN `arm_lstm_unidirectional_s8`"}
+    lines = ["| engine | instructions / step | per MAC | flash (B) | static RAM (B) |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {names.get(r['engine'], r['engine'])} | {r['instructions_per_step']:,.0f} | "
+                     f"{r['instructions_per_mac']:.2f} | {r['flash_bytes']:,} | {r['ram_static_bytes']:,} |")
+    lines.append("")
+    lines.append(f"lstmlite / CMSIS-NN instructions per step: **{result['ratio_instructions_ours_over_cmsis']:.2f} ×** "
+                 f"({result['rows'][0]['model']}, {result['rows'][0]['steps']} steps, {result['board']}).")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ctc": ctc_table,
+    "mcu-lstm64": mcu_table,
     "compression-jv": compression_table,
     "compression-jv:targets": compression_targets,
     "compression-trec": compression_table,

@@ -1,8 +1,8 @@
-"""``python -m lstmlite …`` (what ``torchrun -m lstmlite train …`` runs in every process)."""
+"""``python -m lstmlite …``: the ``lstmlite`` command (see :mod:`lstmlite.cli.main`); also what
+``torchrun -m lstmlite train …`` runs in every process."""
 
 import sys
 
 from .cli.main import main
 
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main())

@@ -33,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run", nargs="?", metavar="RUN", help="the run dir to compress")
     parser.add_argument("--recipe", help="recipe file (YAML/JSON) or shipped recipe name")
     parser.add_argument("--out", help="new run dir to create")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
     parser.add_argument("--data", help="fine-tune and evaluate on this data (default: the run's own data)")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every step's epochs (quick trials)")
     add_nproc_option(parser)
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_run_data(load_run(args.run), args.data)
     result = apply_recipe(args.run, recipe, args.out, data=data, max_epochs=args.max_epochs,
-                          train_overrides=overrides, progress=show_progress(args))
+                          train_overrides=overrides, progress=show_progress(args), overwrite=args.force)
     if is_other_rank():
         return 0  # under torchrun rank 0 prints
     if args.json:

@@ -40,6 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="JSON/YAML file with sections data, model, train")
     parser.add_argument("--out", required=True, help="run dir to create")
     parser.add_argument("--resume", action="store_true", help="continue from --out's last checkpoint")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
     add_nproc_option(parser)
     add_progress_options(parser)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
         TrainConfig.from_dict(config.get("train", {}))  # a bad option is one line here, not one per process
         return launch_nproc(args)
-    result = fit(config, args.out, resume=args.resume, progress=show_progress(args))
+    result = fit(config, args.out, resume=args.resume, progress=show_progress(args), overwrite=args.force)
     if is_other_rank():
         return 0  # under torchrun rank 0 prints the metrics
     if args.json:
