@@ -70,7 +70,11 @@ def run(args: argparse.Namespace) -> int:
     if args.nproc != 1:
         from ..train import TrainConfig
 
-        TrainConfig.from_dict(config.get("train", {}))  # a bad option is one line here, not one per process
+        # a bad option is one line here, not one per process
+        batch = TrainConfig.from_dict(config.get("train", {})).batch_size
+        if args.nproc > 1 and batch % args.nproc:
+            raise CliError(f"train.batch_size={batch} is not a multiple of --nproc {args.nproc} (it is the global "
+                           f"batch, split evenly over the processes): choose a multiple of {args.nproc}")
         return launch_nproc(args)
     result = fit(config, args.out, resume=args.resume, progress=show_progress(args), overwrite=args.force)
     if is_other_rank():
