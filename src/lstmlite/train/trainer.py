@@ -186,7 +186,8 @@ def iterate_batches(split: Any, batch_size: int, device: torch.device, shuffle: 
         yield _make_batch(split, order[start:start + batch_size], device, variable)
 
 
-def _training_batches(split: Any, config: TrainConfig, device: torch.device, epoch: int) -> Iterator[tuple[Batch, float]]:
+def _training_batches(split: Any, config: TrainConfig, device: torch.device,
+                      epoch: int) -> Iterator[tuple[Batch, float]]:
     """One epoch of (batch, loss weight). One process: the seeded shuffle, weight 1. Under
     DDP: this rank's share of the same global batches (see ``distributed.shard_batches``)."""
     seed = config.seed * 1000  # the one-process generator's seed is seed * 1000 + epoch
