@@ -1,4 +1,5 @@
-"""``python -m lstmlite …``: the ``lstmlite`` command (see :mod:`lstmlite.cli.main`)."""
+"""``python -m lstmlite …``: the ``lstmlite`` command (see :mod:`lstmlite.cli.main`); also what
+``torchrun -m lstmlite train …`` runs in every process."""
 
 import sys
 

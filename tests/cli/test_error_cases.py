@@ -541,6 +541,16 @@ CASES: list[Case] = [
     Case("state-of-another-engine", "runtime input", _run_with_foreign_state,
          "ValueError: this state belongs to another engine (each model's state has its own layout); create it with "
          "this engine's new_state()", "use engine.new_state()", api="engine2.run(x, state=engine1.new_state())"),
+    # --- distributed training (torchrun / --nproc; docs/training.md) ---
+    Case("nproc-zero", "distributed", (*TRAIN, "--nproc", "0"),
+         "lstmlite train: error: --nproc must be at least 1, got 0", "give a process count of 1 or more"),
+    Case("nproc-batch-not-divisible", "distributed", (*TRAIN, "--nproc", "2", "--train.batch_size=33"),
+         "lstmlite train: error: train.batch_size=33 is not a multiple of --nproc 2 (it is the global batch, split "
+         "evenly over the processes): choose a multiple of 2", "choose a batch size that the processes divide"),
+    Case("nproc-inside-torchrun", "distributed", (*TRAIN, "--nproc", "2"),
+         "lstmlite train (rank 0): error: --nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc",
+         "start the processes once: torchrun … -m lstmlite train, or lstmlite train --nproc N",
+         env={"WORLD_SIZE": "2", "RANK": "0"}),
 ]
 
 

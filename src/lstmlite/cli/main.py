@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _torchrun_rank() -> int | None:
+    """This process's rank when torchrun started more than one, else None."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return None
+    return int(os.environ.get("RANK", "0") or 0)
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -95,6 +104,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
@@ -102,8 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+    args.argv = argv  # what a launcher (train --nproc) re-runs in each process
+    rank = _torchrun_rank()
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    # under torchrun only rank 0 talks; the others report errors only
+    logging.basicConfig(level=level if rank is None or rank == 0 else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s" if rank is None
+                        else f"%(levelname)s [rank {rank}] %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -112,7 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the CLI reports every failure as one line
         if args.debug:
             raise
-        line, status = error_line(args.command, err)
+        if getattr(err, "quiet", False):  # another process reported it already
+            return EXIT_USAGE if isinstance(err, USER_ERRORS) else EXIT_INTERNAL
+        # under torchrun each line names its process: "lstmlite train (rank 1): error: ..."
+        line, status = error_line(args.command if rank is None else f"{args.command} (rank {rank})", err)
         print(line, file=sys.stderr)
         return status
 

@@ -567,10 +567,23 @@ def apply_recipe(
 
     Returns:
         the new run, as :func:`lstmlite.io.load_run` reads it back.
+
+    Under torchrun (``WORLD_SIZE`` > 1) every process calls this: each fine-tune and
+    distillation step trains with DDP (:mod:`lstmlite.train.distributed`; the recipe's
+    masks and schedules see the same weights and step counts on every rank) and rank 0
+    alone writes ``out_dir``.
     """
+    from ..train import distributed as D
+
+    D.join_process_group(str((train_overrides or {}).get("device", "auto")))
+    return _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress, overwrite)
+
+
+def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress, overwrite) -> Any:
     import torch
 
-    from ..io import RunDirError, check_out_dir, load_run, save_run
+    from ..io import Run, RunDirError, check_out_dir, load_run, save_run
+    from ..train import distributed as D
     from ..train.run import _metrics_json, load_run_data, model_metrics
     from ..train.trainer import TrainConfig, evaluate, primary_metric_name
     from ..export.size import account
@@ -581,7 +594,8 @@ def apply_recipe(
 
     recipe = _as_recipe(recipe)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    check_out_dir(out_dir, overwrite=overwrite)  # before the fine-tuning, not after it
+    # before the fine-tuning, not after it; rank 0 looks (it may tidy temp files), all stop on its error
+    D.on_main(lambda: check_out_dir(out_dir, overwrite=overwrite))
     if out_dir.resolve() == run_dir.resolve():
         raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run; choose another --out")
     if max_epochs is not None and max_epochs < 0:
@@ -669,16 +683,23 @@ def apply_recipe(
         log.info("%s: size %d bytes", label, record["size_bytes"])
 
     model.cpu().eval()
-    test = evaluate(model, data, data.test, device=device)
-    val = evaluate(model, data, data.val, device=device)
-    metrics = {**_metrics_json(model, data, test, val),
-               "baseline_metric": baseline["metric"], "baseline_size_bytes": baseline["size_bytes"],
-               "baseline": baseline, "recipe": recipe.name, "source_run": str(run_dir)}
     run_config["compression"] = compression_state(model)
     run_config["recipe"] = recipe.name
     run_config["source_run"] = str(run_dir)
-    # recipe.json is written with the rest, before the manifest that marks the run dir finished
-    save_run(out_dir, model, run_config, metrics=metrics, history=history,
-             vocab=vocab.to_dict() if hasattr(vocab, "to_dict") else vocab, overwrite=overwrite,
-             extra={"recipe.json": {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied}})
-    return load_run(out_dir)
+    vocab = vocab.to_dict() if hasattr(vocab, "to_dict") else vocab
+
+    def finish() -> dict[str, Any]:
+        test = evaluate(model, data, data.test, device=device)
+        val = evaluate(model, data, data.val, device=device)
+        metrics = {**_metrics_json(model, data, test, val),
+                   "baseline_metric": baseline["metric"], "baseline_size_bytes": baseline["size_bytes"],
+                   "baseline": baseline, "recipe": recipe.name, "source_run": str(run_dir)}
+        # recipe.json is written with the rest, before the manifest that marks the run dir finished
+        save_run(out_dir, model, run_config, metrics=metrics, history=history, vocab=vocab, overwrite=overwrite,
+                 extra={"recipe.json": {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied}})
+        return metrics
+
+    metrics = D.on_main(finish)  # written once, by rank 0
+    if D.is_main():
+        return load_run(out_dir)
+    return Run(path=out_dir, model=model, config=run_config, metrics=metrics, history=history, vocab=vocab)

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..io import Run, check_out_dir, load_run, nonzero_params, save_run
 from ..nn.models import build_model
+from . import distributed as D
 from .trainer import TrainConfig, evaluate, primary_metric_name, train
 
 __all__ = ["fit", "evaluate_run", "default_model_config", "resolve_config", "model_metrics", "apply_overrides",
@@ -152,9 +153,18 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     Returns:
         the finished :class:`lstmlite.io.Run` (model holds the best validation weights;
         ``metrics`` are on the test split).
+
+    Under torchrun (``WORLD_SIZE`` > 1) every process calls this: it joins the process
+    group, trains with DDP (see :mod:`lstmlite.train.distributed`), and rank 0 alone
+    checks ``out``, evaluates the test split and writes the run dir; every rank returns
+    the same metrics.
     """
-    out = Path(out)
-    replace = overwrite and not resume
+    device = str((config.get("train") or {}).get("device", "auto"))
+    D.join_process_group(device)
+    return _fit(config, Path(out), resume, progress, overwrite)
+
+
+def _check_fit_out(out: Path, resume: bool, replace: bool) -> None:
     if (out / "config.json").exists() and not replace:
         raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out, or --force to "
                               f"replace it")
@@ -162,14 +172,20 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     if out.exists() and not resume and not replace and (out / "checkpoints").exists():
         raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or --force to "
                               f"start over")
+
+
+def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwrite: bool) -> Run:
+    replace = overwrite and not resume
+    D.on_main(lambda: _check_fit_out(out, resume, replace))  # rank 0 looks; all ranks stop on its error
     data, model_config, train_config = resolve_config(config)
-    if replace and out.exists():
+    if replace and out.exists() and D.is_main():
         # the old run is replaced from here on: unfinished (no manifest), no checkpoints to resume
         (out / "manifest.json").unlink(missing_ok=True)
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     torch.manual_seed(train_config.seed)
     model = build_model(model_config)
-    log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
+    if D.is_main():
+        log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
     started = time.perf_counter()
     # A resumed run must be the same run: same data, model and training options.
     fingerprint = {"data": data.spec.to_dict(), "model": model_config, "train": train_config.to_dict()}
@@ -177,10 +193,6 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
                    fingerprint=fingerprint)
     seconds = time.perf_counter() - started
     model.cpu()
-    test = evaluate(model, data, data.test, train_config.eval_batch_size, torch.device("cpu"))
-    val = evaluate(model, data, data.val, train_config.eval_batch_size, torch.device("cpu"))
-    metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch,
-               "train_seconds": round(seconds, 2)}
     run_config = {
         "task": data.task,
         "data": data.spec.to_dict(),
@@ -189,8 +201,21 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
         "class_names": list(data.class_names),
     }
     vocab = data.vocab.to_dict() if data.vocab is not None else None
-    save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
-    return load_run(out)
+
+    def finish() -> dict[str, Any]:
+        test = evaluate(model, data, data.test, train_config.eval_batch_size, torch.device("cpu"))
+        val = evaluate(model, data, data.val, train_config.eval_batch_size, torch.device("cpu"))
+        metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch,
+                   "train_seconds": round(seconds, 2)}
+        save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
+        return metrics
+
+    metrics = D.on_main(finish)  # the run dir is written once, by rank 0
+    if D.is_main():
+        return load_run(out)
+    # other ranks: the same run, from memory (--out need not be shared for this)
+    return Run(path=out, model=model.eval(), config=run_config, metrics=metrics, history=result.history,
+               vocab=vocab)
 
 
 def load_run_data(run: Run, source: str | None = None):
