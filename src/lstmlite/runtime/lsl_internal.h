@@ -74,6 +74,9 @@
  * shared index into the zero-weight padding lanes too). A kernel may then broadcast one
  * quad of activations per half instead of gathering one per lane. */
 #define LSL_MATRIX_SHARED8 2
+/* LSL_MATRIX_SHARED16: SHARED8, and both halves of a panel read the same block in every
+ * slot ((16, 4)-block pruning): one broadcast quad serves the panel's 16 rows. */
+#define LSL_MATRIX_SHARED16 4
 #define LSL_ALIGN 64
 
 /* Dynamic activation quantization: x ~= s * q with q in [-127, 127]; the kernels see

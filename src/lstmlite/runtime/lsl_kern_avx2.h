@@ -491,8 +491,8 @@ AINL TAVX2 void sparse_panel(const int kind, const lsl_matrix *w, int32_t p, con
 
 /* Panel p for MB activation rows (row i at u + i ldu, scale xs[i], output y + i ldy) of
  * a LSL_MATRIX_SHARED8 matrix: per slot and half, one broadcast quad per row against
- * the half's 8 x 4 weights (|w| once for the MB rows, as the dense tiles do). The same
- * exact sums as sparse_panel. */
+ * the half's 8 x 4 weights (|w| once for the MB rows, as the dense tiles do); with
+ * LSL_MATRIX_SHARED16 half 1 reuses half 0's quads. The same exact sums as sparse_panel. */
 AINL TAVX2 void sparse_panel_shared(const int kind, const int MB, const lsl_matrix *w, int32_t p, const uint8_t *u,
                                     int32_t ldu, size_t lstride, const float *xs, float *y, int32_t ldy) {
     const int L = lsl_k_limbs(kind);
@@ -512,23 +512,31 @@ AINL TAVX2 void sparse_panel_shared(const int kind, const int MB, const lsl_matr
         const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
         for (s = 0; s < n; ++s) {
             const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4;
+            __m256i xq[4][4]; /* half 0's quads: [row][limb], or [0][row] for one limb and MB rows */
             for (h = 0; h < 2; ++h) {
                 const int32_t at = 4 * is[32 * h]; /* lane 8h's block: the half's */
                 const int8_t *wh = wp + (size_t)64 * s + 32 * h;
-                if (L == 1 && MB > 1) { /* MB rows against one weight vector: |w| once */
-                    __m256i x[4];
-                    for (i = 0; i < MB; ++i) x[i] = act_quad(kind, row + (size_t)i * ldu + at);
-                    {
+                if (h == 1 && (w->reserved & LSL_MATRIX_SHARED16)) { /* the quads of half 0 */
+                    if (L == 1 && MB > 1) {
                         __m256i a[4];
-                        for (i = 0; i < MB; ++i) a[i] = acc[h][i][0];
-                        dot4_rows(kind, MB, a, x, wh);
-                        for (i = 0; i < MB; ++i) acc[h][i][0] = a[i];
+                        for (i = 0; i < MB; ++i) a[i] = acc[1][i][0];
+                        dot4_rows(kind, MB, a, xq[0], wh);
+                        for (i = 0; i < MB; ++i) acc[1][i][0] = a[i];
+                    } else {
+                        for (i = 0; i < MB; ++i) dot4_rows(kind, L, acc[1][i], xq[i], wh);
                     }
+                    continue;
+                }
+                if (L == 1 && MB > 1) { /* MB rows against one weight vector: |w| once */
+                    __m256i a[4];
+                    for (i = 0; i < MB; ++i) xq[0][i] = act_quad(kind, row + (size_t)i * ldu + at);
+                    for (i = 0; i < MB; ++i) a[i] = acc[h][i][0];
+                    dot4_rows(kind, MB, a, xq[0], wh);
+                    for (i = 0; i < MB; ++i) acc[h][i][0] = a[i];
                 } else {
                     for (i = 0; i < MB; ++i) { /* the L limbs of one row: one |w| */
-                        __m256i x[3];
-                        for (l = 0; l < L; ++l) x[l] = act_quad(kind, row + (size_t)i * ldu + l * lstride + at);
-                        dot4_rows(kind, L, acc[h][i], x, wh);
+                        for (l = 0; l < L; ++l) xq[i][l] = act_quad(kind, row + (size_t)i * ldu + l * lstride + at);
+                        dot4_rows(kind, L, acc[h][i], xq[i], wh);
                     }
                 }
             }
