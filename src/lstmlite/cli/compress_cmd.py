@@ -33,6 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run", nargs="?", metavar="RUN", help="the run dir to compress")
     parser.add_argument("--recipe", help="recipe file (YAML/JSON) or shipped recipe name")
     parser.add_argument("--out", help="new run dir to create")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
     parser.add_argument("--data", help="fine-tune and evaluate on this data (default: the run's own data)")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every step's epochs (quick trials)")
     parser.add_argument("--list-recipes", action="store_true", help="list the shipped recipes and exit")
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_run_data(load_run(args.run), args.data)
     result = apply_recipe(args.run, recipe, args.out, data=data, max_epochs=args.max_epochs,
-                          train_overrides=overrides, progress=show_progress(args))
+                          train_overrides=overrides, progress=show_progress(args), overwrite=args.force)
     if args.json:
         print(json.dumps({**result.metrics, "run_dir": str(result.path)}, indent=2, default=str))
         return 0

@@ -202,5 +202,9 @@ FORMATS: dict[str, Callable[[argparse.Namespace], Path]] = {"onnx": _export_onnx
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise CliError(f"--tolerance must be a finite number >= 0, got {args.tolerance:g}; e.g. --tolerance 1e-3")
     FORMATS[args.format](args)
     return 0

@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="JSON/YAML file with sections data, model, train")
     parser.add_argument("--out", required=True, help="run dir to create")
     parser.add_argument("--resume", action="store_true", help="continue from --out's last checkpoint")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
     add_progress_options(parser)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     parser.set_defaults(func=run, accepts_overrides=True)
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..train import fit
 
     config = build_config(args)
-    result = fit(config, args.out, resume=args.resume, progress=show_progress(args))
+    result = fit(config, args.out, resume=args.resume, progress=show_progress(args), overwrite=args.force)
     if args.json:
         print(json.dumps({**result.metrics, "run_dir": str(result.path)}, indent=2, default=str))
         return 0

@@ -542,8 +542,10 @@ def apply_recipe(
     max_epochs: Optional[int] = None,
     train_overrides: Optional[dict[str, Any]] = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Any:
-    """Apply ``recipe`` to the model of ``run_dir`` and write a NEW run dir ``out_dir``.
+    """Apply ``recipe`` to the model of ``run_dir`` and write a NEW run dir ``out_dir``
+    (``overwrite``: replace a run dir of ours already there, the CLI's ``--force``).
 
     Args:
         run_dir: the source run (never modified). Its model is also the teacher of
@@ -568,7 +570,7 @@ def apply_recipe(
     """
     import torch
 
-    from ..io import RunDirError, load_run, save_run, write_json
+    from ..io import RunDirError, check_out_dir, load_run, save_run
     from ..train.run import _metrics_json, load_run_data, model_metrics
     from ..train.trainer import TrainConfig, evaluate, primary_metric_name
     from ..export.size import account
@@ -579,18 +581,15 @@ def apply_recipe(
 
     recipe = _as_recipe(recipe)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if (out_dir / "config.json").exists():
-        raise RunDirError(f"{out_dir}: a run dir already exists here; choose another --out")
+    check_out_dir(out_dir, overwrite=overwrite)  # before the fine-tuning, not after it
     if out_dir.resolve() == run_dir.resolve():
-        raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run")
+        raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run; choose another --out")
     if max_epochs is not None and max_epochs < 0:
         raise ValueError(f"max_epochs must be >= 0, got {max_epochs}")
     source = load_run(run_dir)
     teacher = load_run(run_dir).model if any(s.distill_epochs for s in recipe.steps) else None
     if data is None:
-        if "data" not in source.config:
-            raise RunDirError(f"{run_dir}: the run records no data spec; pass the data to fine-tune on")
-        data = load_run_data(source)
+        data = load_run_data(source)  # refuses a run that records no data (an imported one), naming --data
     model = source.model
     metric_name = primary_metric_name(data)
     device = torch.device("cpu")
@@ -678,7 +677,8 @@ def apply_recipe(
     run_config["compression"] = compression_state(model)
     run_config["recipe"] = recipe.name
     run_config["source_run"] = str(run_dir)
+    # recipe.json is written with the rest, before the manifest that marks the run dir finished
     save_run(out_dir, model, run_config, metrics=metrics, history=history,
-             vocab=vocab.to_dict() if hasattr(vocab, "to_dict") else vocab)
-    write_json(out_dir / "recipe.json", {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied})
+             vocab=vocab.to_dict() if hasattr(vocab, "to_dict") else vocab, overwrite=overwrite,
+             extra={"recipe.json": {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied}})
     return load_run(out_dir)

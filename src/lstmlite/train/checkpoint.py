@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..io import file_sha256, read_json, write_json
+from ..io import file_sha256, named_os_error, read_json, write_json
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_VERSION"]
 
@@ -75,6 +75,9 @@ def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise named_os_error(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -135,25 +136,37 @@ def _metrics_json(model: nn.Module, data: Any, test: dict[str, float], val: dict
     }
 
 
-def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress: bool = True) -> Run:
+def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress: bool = True,
+        overwrite: bool = False) -> Run:
     """Train a model as ``config`` says and write the run dir ``out``.
 
     Args:
         config: ``{"data": {...}, "model": {...}, "train": {...}}`` (see module doc).
         out: the run dir to create (must not already hold a run, unless ``resume``).
         resume: continue an interrupted run from ``out/checkpoints``.
+        overwrite: replace a run dir of ours at ``out`` (the CLI's ``--force``); once the
+            config and data have loaded, its manifest and checkpoints are removed, so it
+            reads as unfinished until the new run is saved. Folders holding files
+            lstmlite did not write are refused all the same.
 
     Returns:
         the finished :class:`lstmlite.io.Run` (model holds the best validation weights;
         ``metrics`` are on the test split).
     """
     out = Path(out)
-    if (out / "config.json").exists():
-        raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out")
-    check_out_dir(out, overwrite=False)  # before any epoch: a folder of someone else's files is refused now
-    if out.exists() and not resume and (out / "checkpoints").exists():
-        raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or remove it")
+    replace = overwrite and not resume
+    if (out / "config.json").exists() and not replace:
+        raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out, or --force to "
+                              f"replace it")
+    check_out_dir(out, overwrite=replace)  # before any epoch: a folder of someone else's files is refused now
+    if out.exists() and not resume and not replace and (out / "checkpoints").exists():
+        raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or --force to "
+                              f"start over")
     data, model_config, train_config = resolve_config(config)
+    if replace and out.exists():
+        # the old run is replaced from here on: unfinished (no manifest), no checkpoints to resume
+        (out / "manifest.json").unlink(missing_ok=True)
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
     torch.manual_seed(train_config.seed)
     model = build_model(model_config)
     log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
@@ -188,8 +201,16 @@ def load_run_data(run: Run, source: str | None = None):
     features/targets with the run's normalisation, so the model sees what it learned.
     """
     from ..data import DataSpec, load_data
+    from ..io import CONFIG_FILE, RunDirError
 
-    spec = dict(run.config["data"])
+    if not isinstance(run.config.get("data"), dict):
+        # an imported model: it was trained elsewhere, so only the user knows its data
+        if source is None:
+            raise RunDirError(f"{run.path / CONFIG_FILE}: the run records no data (an imported model?); "
+                              f"pass --data NAME_OR_PATH prepared as the model was trained")
+        spec = {"task": run.config.get("task", "classify")}
+    else:
+        spec = dict(run.config["data"])
     if source is None:
         return load_data(DataSpec.from_dict(spec))
     spec["source"] = source
@@ -203,6 +224,11 @@ def _align_to_run(data: Any, run: Run) -> Any:
 
     from ..data import Vocabulary
 
+    if data.vocab is not None and run.vocab is None:
+        from ..io import VOCAB_FILE, RunDirError
+
+        raise RunDirError(f"{run.path / VOCAB_FILE}: missing, so the text of {data.name} cannot be turned into the "
+                          f"token ids this model was trained on; import or train the run with its vocabulary")
     if data.vocab is not None and run.vocab is not None:
         run_vocab = Vocabulary.from_dict(run.vocab)
         remap = np.array([run_vocab.id(token) for token in data.vocab.tokens], dtype=np.int64)
@@ -217,7 +243,9 @@ def _align_to_run(data: Any, run: Run) -> Any:
     if data.task == "classify" and run_classes and list(data.class_names) != run_classes:
         missing = sorted(set(data.class_names) - set(run_classes))
         if missing:
-            raise ValueError(f"{data.name}: labels {missing[:5]} were not seen when the run was trained")
+            raise ValueError(f"{data.name}: labels {missing[:5]} were not seen when the run was trained; evaluate on "
+                             f"data labelled with the run's classes ({', '.join(map(str, run_classes[:5]))}"
+                             f"{', ...' if len(run_classes) > 5 else ''})")
         order = np.array([run_classes.index(name) for name in data.class_names], dtype=np.int64)
         for split in data.splits.values():
             split.y = order[split.y]

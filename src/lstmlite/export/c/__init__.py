@@ -40,7 +40,7 @@ from .integer_form import integer_model_c
 from .memory import MemoryReport, memory_report, readme_text
 from .project import write_project
 
-__all__ = ["export_c", "CProject", "UnsupportedForm", "FORMS", "integer_form_of"]
+__all__ = ["export_c", "CProject", "UnsupportedForm", "FORMS", "integer_form_of", "IntegerForm"]
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,9 @@ def export_c(
     """Write a self-contained C99 project for a run dir's model (or a model object).
 
     Args:
-        run_or_model: a run dir path, or an lstmlite task model / recurrent layer.
+        run_or_model: a run dir path, or an lstmlite task model / recurrent layer, or an
+            :class:`IntegerForm` (integer parameters made elsewhere; ``form="integer"``,
+            no calibration).
         out_dir: the project folder (created; files in it are overwritten).
         form: ``auto`` | ``fp32`` | ``int8`` | ``integer`` (see the module doc).
         calibration: for ``integer``: model inputs to take the ranges from (e.g. a few
@@ -156,13 +158,16 @@ def export_c(
     """
     if form not in FORMS:
         raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
-    model = _model_of(run_or_model)
+    given = run_or_model if isinstance(run_or_model, IntegerForm) else None
+    if given is not None and form != "integer":
+        raise ValueError(f"an IntegerForm exports as form='integer', not {form!r}")
+    model = None if given is not None else _model_of(run_or_model)
     out = Path(out_dir)
     integer = None
     if form == "integer":
-        if calibration is None:
+        if given is None and calibration is None:
             raise ValueError("the integer form needs calibration inputs (calibration=[batches])")
-        integer = integer_form_of(model, calibration, input_bits)
+        integer = given if given is not None else integer_form_of(model, calibration, input_bits)
         gen = integer_model_c(integer.params, integer.head, integer.embedding)
         p = integer.params
         info = dict(family="integer", form="integer", cell=p.cell, num_layers=p.num_layers,
