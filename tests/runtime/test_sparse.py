@@ -327,3 +327,18 @@ def test_a_very_wide_sparse_matrix_with_few_blocks_multiplies_right():
     y = np.zeros((1, 4), np.float32)
     _lsl.matmul_sparse(rowptr, bcol, values, np.ones(4, np.float32), _lsl.ACT_FLOAT, q.shape[1], x, y)
     assert rel_err(y, x.astype(np.float64) @ q.T.astype(np.float64)) < 1e-6
+
+
+@pytest.mark.parametrize("rows", [8, 16])
+def test_prune_blocks_with_tall_blocks_keeps_the_same_columns_in_each_row_group(rows):
+    """bench's (rows, 4) pruning: every aligned group of ``rows`` rows keeps the same
+    four-column blocks (the pattern the AVX2 broadcast path needs), 80 % of them zero."""
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(40, 32, batch_first=True)
+    prune_blocks(module, 0.8, (rows, 4))
+    for name, weight in module.named_parameters():
+        if weight.ndim == 2:
+            kept = weight.detach().numpy().reshape(weight.shape[0], -1, 4).any(axis=2)
+            groups = kept.reshape(-1, rows, kept.shape[1])
+            assert (groups == groups[:, :1]).all(), name
+            assert kept.mean() == pytest.approx(0.2, abs=0.02), name

@@ -604,6 +604,7 @@ def bench(
                     "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
                     "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
                     "max_rel_err": float(f"{errors[engine]:.3g}"), "sparsity": sparsity, "rank": rank,
+                    **({"sparse_block": list(sparse_block)} if sparsity else {}),
                 })
                 if engine in notes:
                     cases[-1]["note"] = notes[engine]
