@@ -160,7 +160,7 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
     head = [title for title, *_ in _ISA_RATIOS]
     if threads:
         head.append("2 threads / 1, B=32 (fp32, int8, dyn)")
-    head.append("80 % sparse-dyn / dense-dyn")
+    head.append("80 % sparse-dyn / dense-dyn, (1, 4) / (16, 4) blocks")
     if threads:
         head.append("rel. err (dyn)")
     lines = [f"| kernel table ({label}) | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
@@ -170,7 +170,8 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
         if threads:
             cells.append(", ".join(_ratio(rows, "batch32-2t", e, "batch32", e)
                                    for e in ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn")))
-        cells.append(_ratio(rows, "sparse80-40x128", "lstmlite-int8-sparse-dyn", "sparse80-40x128", "lstmlite-int8-dyn"))
+        cells.append(" / ".join(_ratio(rows, case, "lstmlite-int8-sparse-dyn", case, "lstmlite-int8-dyn")
+                                for case in ("sparse80-40x128", "sparse80r16-40x128")))
         if threads:
             err = next((r["max_rel_err"] for r in rows
                         if r["case"] == "seq-40x128" and r["engine"] == "lstmlite-int8-dyn"), None)
