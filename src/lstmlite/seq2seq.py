@@ -30,7 +30,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["beam_search", "greedy_search", "exhaustive_search", "StepFn", "decode_torch", "decode_seq2seq", "texts_of"]
+__all__ = ["beam_search", "greedy_search", "exhaustive_search", "StepFn", "decode_torch", "decode_seq2seq", "texts_of",
+           "encode_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,24 @@ def _greedy_batch(model: Any, memory: Any, state: Any, max_len: int, min_len: in
         if bool(done.all()):
             break
     return rows
+
+
+def encode_sources(texts: list[str], tokens: list[str], level: str = "char") -> tuple[np.ndarray, np.ndarray]:
+    """Source strings → (ids (N, T) int64, 0-padded; lengths (N,)) in a run's vocabulary
+    (``tokens``: id → token, e.g. ``Vocabulary.from_dict(run.vocab).tokens``); unknown
+    tokens become ``<unk>`` (1).
+
+    Example:
+        >>> x, n = encode_sources(["ab", "b"], ["<pad>", "<unk>", "<s>", "</s>", "a", "b"])
+        >>> x.tolist(), n.tolist()
+        ([[4, 5], [5, 0]], [2, 1])
+    """
+    ids = {t: i for i, t in enumerate(tokens)}
+    rows = [[ids.get(t, 1) for t in (list(text) if level == "char" else text.split())] or [1] for text in texts]
+    x = np.zeros((len(rows), max(len(r) for r in rows)), np.int64)
+    for i, row in enumerate(rows):
+        x[i, :len(row)] = row
+    return x, np.array([len(r) for r in rows], np.int64)
 
 
 def texts_of(rows: list[list[int]], tokens: list[str], level: str = "char") -> list[str]:
