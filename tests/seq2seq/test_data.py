@@ -88,3 +88,22 @@ def test_make_text_norm_is_seeded(tmp_path):
     assert a == b and a != make_text_norm(tmp_path / "c", n=50, seed=8).read_bytes()
     with pytest.raises(DataError, match="unknown text-norm language"):
         text_norm_pairs(5, languages=("xx",))
+
+
+def test_another_file_is_read_in_the_runs_vocabulary(tmp_path):
+    from lstmlite.cli.main import main
+    from lstmlite.io import load_run
+    from lstmlite.train import load_run_data
+
+    train = _write(tmp_path / "a.tsv", "abc\tcba\nbca\tacb\ncab\tbac\n" * 8)
+    other = _write(tmp_path / "b.tsv", "cc\tcc\nba\tab\nzz\tzz\n" * 4)  # other frequencies, an unseen 'z'
+    assert main(["train", "--data", str(train), "--task", "seq2seq", "--out", str(tmp_path / "run"), "--no-progress",
+                 "--train.epochs=1", "--model.hidden_size=8", "--model.embed_dim=4"]) == 0
+    run = load_run(tmp_path / "run")
+    data = load_run_data(run, str(other))
+    tokens = run.vocab["tokens"]
+    for split in data.splits.values():
+        for x, y, n in zip(split.x, split.y, split.lengths):
+            source = "".join(tokens[i] for i in x[:n])
+            target = "".join(tokens[i] for i in y[: int(np.argmax(y == 3))])
+            assert source.replace("<unk>", "z") == target.replace("<unk>", "z")[::-1]

@@ -217,7 +217,7 @@ def _align_to_run(data: Any, run: Run) -> Any:
         remap = np.array([run_vocab.id(token) for token in data.vocab.tokens], dtype=np.int64)
         for split in data.splits.values():
             split.x = remap[split.x]
-            if data.task == "lm":
+            if data.task in ("lm", "seq2seq"):  # targets are tokens of the same vocabulary
                 split.y = remap[split.y]
         data.vocab = run_vocab
     run_classes = list(run.config.get("class_names") or [])
