@@ -210,6 +210,9 @@ def _export_c(args: argparse.Namespace) -> Path:
     from ..train.run import load_run_data
 
     run_dir = load_run(args.run)
+    if getattr(run_dir.model, "kind", None) == "seq2seq":
+        raise CliError(f"{args.run}: a seq2seq model has no C export (its attention runs outside the C core); "
+                       "export it with --format lsl or --format onnx")
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out} exists and is not empty; choose another --out")
