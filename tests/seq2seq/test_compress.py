@@ -75,3 +75,20 @@ def test_distillation_recipe_trains_a_narrower_student(tmp_path):
     assert student.config()["hidden_size"] == 8 and student.config()["decoder_hidden_size"] == 8
     assert read_json(tmp_path / "small" / "metrics.json")["size_bytes"] < \
         read_json(tmp_path / "run" / "metrics.json")["size_bytes"] / 4
+
+
+def test_search_sizes_a_seq2seq_trial_by_its_bundle(tmp_path):
+    from lstmlite.io import load_run, read_json
+    from lstmlite.search import search
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("abc\tcba\nbca\tacb\ncab\tbac\nab\tba\n" * 10, encoding="utf-8")
+    space = {"params": {"hidden_size": {"low": 4, "high": 8, "step": 4}, "weight_bits": {"choices": [32, 8]}},
+             "fixed": {"epochs": 1, "lr": 0.03, "finetune_epochs": 1}}
+    result = search(str(pairs), "seq2seq", trials=2, out=tmp_path / "s", space=space, prune=False)
+    assert result["trials"] == 2
+    best = tmp_path / "s" / "best"
+    bundle = account(load_run(best).model).size_bytes  # the three exported files
+    assert result["best"]["size_bytes"] == bundle and result["best"]["size_kind"] == "lsl"
+    assert result["best"]["latency_kind"] == "measured"  # the decoder step in the runtime
+    assert read_json(best / "metrics.json")["size_bytes"] == bundle
