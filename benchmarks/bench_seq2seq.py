@@ -5,7 +5,8 @@ Data: ``lstmlite data make text-norm`` pairs (``--n`` of them, data seed 0 share
 seeds): dates, times, numbers and money written in en/de/fr/es/it (CLDR via Babel) ↔
 ISO form, char level, split 80/10/10. Per seed: train the default seq2seq model
 (bidirectional LSTM encoder, Luong "general" attention; the epoch with the best
-validation exact match is kept), apply the shipped ``int8`` recipe, and for both:
+validation exact match is kept), apply the shipped ``int8`` and ``seq2seq-small``
+(half-width student distilled for 30 epochs, then int8) recipes, and for each model:
 
 - test exact match with greedy decoding and with beam search (width ``--beam``), BLEU,
   chrF (sacrebleu, character tokenization for BLEU) and CER (jiwer);
@@ -53,11 +54,13 @@ def one_seed(seed: int, pairs: Path, work: Path, args: argparse.Namespace) -> li
     config = {"data": {"source": str(pairs), "task": "seq2seq", "seed": 0},
               "model": {"hidden_size": args.hidden, "embed_dim": args.embed, "attention": args.attention},
               "train": {"epochs": args.epochs, "lr": args.lr, "seed": seed, "patience": 0, "batch_size": 32}}
-    base_dir, int8_dir = work / f"base-{seed}", work / f"int8-{seed}"
+    base_dir, int8_dir, small_dir = work / f"base-{seed}", work / f"int8-{seed}", work / f"small-{seed}"
     base = fit(config, base_dir, progress=False)
     apply_recipe(base_dir, "int8", int8_dir, progress=False)
+    apply_recipe(base_dir, "seq2seq-small", small_dir, progress=False)
     rows: list[dict[str, Any]] = []
-    for method, run_dir in (("baseline", base_dir), ("recipe int8", int8_dir)):
+    for method, run_dir in (("baseline", base_dir), ("recipe int8", int8_dir),
+                            ("recipe seq2seq-small", small_dir)):
         run = load_run(run_dir)
         data = load_run_data(run)
         test = data.test
@@ -71,7 +74,8 @@ def one_seed(seed: int, pairs: Path, work: Path, args: argparse.Namespace) -> li
         onnx = OnnxSeq2Seq(work / f"{run_dir.name}-onnx").decode(test.x, test.lengths)
         lsl_bytes = sum(p.stat().st_size for p in lsl_files)
         rows.append({
-            "dataset": f"text-norm-{args.n}", "model": f"BiLSTM-{args.hidden} + {args.attention} attention",
+            "dataset": f"text-norm-{args.n}",
+            "model": f"BiLSTM-{run.model.config()['hidden_size']} + {args.attention} attention",
             "method": method, "seed": seed, "metric_name": "exact_match", "metric": greedy["exact_match"],
             "beam_exact_match": beam["exact_match"], "beam": args.beam,
             "bleu": greedy["bleu"], "chrf": greedy["chrf"], "cer": greedy["cer"],
