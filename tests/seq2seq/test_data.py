@@ -107,3 +107,9 @@ def test_another_file_is_read_in_the_runs_vocabulary(tmp_path):
             source = "".join(tokens[i] for i in x[:n])
             target = "".join(tokens[i] for i in y[: int(np.argmax(y == 3))])
             assert source.replace("<unk>", "z") == target.replace("<unk>", "z")[::-1]
+
+
+def test_a_pairs_file_read_as_tagging_data_says_use_seq2seq(tmp_path):
+    path = _write(tmp_path / "p.tsv", "de>iso 5. März 2024\t2024-03-05\n" * 5)
+    with pytest.raises(DataError, match="--task seq2seq"):
+        load_data(str(path))  # a .tsv defaults to the tag task
