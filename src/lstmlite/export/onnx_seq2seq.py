@@ -204,11 +204,24 @@ def build_seq2seq_onnx(model: Any, opset: int | None = None, quantize: str | Non
 
 def export_seq2seq_onnx(source: Any, out_dir: str | Path, opset: int | None = None,
                         quantize: str | None = None) -> list[Path]:
-    """Write ``encoder.onnx`` and ``decoder_step.onnx`` into ``out_dir`` (see the module doc)."""
+    """Write ``encoder.onnx`` and ``decoder_step.onnx`` into ``out_dir`` (see the module doc).
+
+    Args:
+        source: a :class:`~lstmlite.nn.Seq2Seq` or a run dir of one.
+        out_dir: the folder to write (created).
+        opset: ONNX opset (default 17).
+        quantize: ``"qdq"`` stores int8 weight-quantized tensors as codes + DequantizeLinear.
+
+    Returns:
+        the two paths, each written to a temporary name and renamed.
+    """
     import onnx
 
-    model = source if hasattr(source, "encoder") else __import__("lstmlite.io", fromlist=["load_run"]).load_run(
-        source).model
+    model = source
+    if not hasattr(source, "encoder"):  # a run dir
+        from ..io import load_run
+
+        model = load_run(source).model
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
