@@ -371,9 +371,34 @@ def mcu_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def seq2seq_table(result: dict[str, Any]) -> str:
+    """bench_seq2seq.py: exact match (greedy, beam), BLEU/chrF/CER, bundle bytes, and the
+    native runtime's and ONNX Runtime's agreement with PyTorch, per method."""
+    rows = result["rows"]
+    beam = rows[0]["beam"]
+    lines = [f"| method | test exact match (greedy) | beam {beam} | BLEU | chrF | CER | native bundle bytes | "
+             "ONNX bytes | Δ exact match vs baseline | native = PyTorch | ONNX Runtime = PyTorch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        group = [r for r in rows if r["method"] == method]
+        delta = [r["metric"] - r["baseline_metric"] for r in group]
+        lines.append(
+            f"| {method} | {_mean_std([r['metric'] for r in group])} | "
+            f"{_mean_std([r['beam_exact_match'] for r in group])} | {_mean_std([r['bleu'] for r in group])} | "
+            f"{_mean_std([r['chrf'] for r in group])} | {_mean_std([r['cer'] for r in group])} | "
+            f"{_mean_std([float(r['size_bytes']) for r in group], '{:,.0f}')} | "
+            f"{_mean_std([float(r['onnx_bytes']) for r in group], '{:,.0f}')} | "
+            f"{_mean_std(delta, '{:+.4f}')} | {_mean_std([r['native_agreement'] for r in group], '{:.3f}')} | "
+            f"{_mean_std([r['onnx_agreement'] for r in group], '{:.3f}')} |")
+    seeds = len({r["seed"] for r in rows})
+    return "\n".join(lines) + f"\n\n{seeds} seed(s) (mean ± std); {rows[0]['dataset']}, {rows[0]['model']}, " \
+        f"{rows[0]['test_pairs']} test pairs.\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ctc": ctc_table,
     "mcu-lstm64": mcu_table,
+    "seq2seq": seq2seq_table,
     "compression-jv": compression_table,
     "compression-jv:targets": compression_targets,
     "compression-trec": compression_table,

@@ -34,6 +34,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "run wherever that beats dense, so the runtime skips the zero ones). The command lists "
                     "each tensor's stored precision and bytes. The file is "
                     "loaded into the runtime and compared with the model on a random batch.\n\n"
+                    "A seq2seq run exports as a folder: onnx writes encoder.onnx + decoder_step.onnx (checked "
+                    "step by step in ONNX Runtime); lsl writes encoder.lsl + decoder.lsl (the recurrent layers, "
+                    "run by the native runtime) + seq2seq.safetensors (embedding, bridge, attention and output "
+                    "layer, computed in NumPy), decoded on test sources and compared with the model.\n\n"
                     "c: a self-contained C99 project (model.h / model.c, the runtime's portable core, a Makefile "
                     "for the host and Cortex-M, a README with flash and RAM figures); --form auto|fp32|int8|integer "
                     "(integer: int8 weights and activations, int16 state, no float on the device, calibrated on "
@@ -73,11 +77,59 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _seq2seq_sample(run_dir, n: int = 64):
+    from ..train.run import load_run_data
+
+    test = load_run_data(run_dir).test
+    return test.x[:n], test.lengths[:n]
+
+
+def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
+    from ..export.onnx_seq2seq import check_seq2seq_onnx, export_seq2seq_onnx
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise CliError(f"{out} exists and is not empty; choose another --out (a seq2seq model is two .onnx files)")
+    paths = export_seq2seq_onnx(run_dir.model, out, opset=args.opset, quantize=args.quantize)
+    for path in paths:
+        print(f"wrote {path} ({format_bytes(path.stat().st_size)})")
+    if not args.no_check:
+        x, lengths = _seq2seq_sample(run_dir)
+        error = check_seq2seq_onnx(run_dir.model, out, x, lengths)
+        print(f"ONNX Runtime vs lstmlite, decoder step logits on {len(x)} test sources: max abs difference {error:.2e}")
+        if not error <= args.tolerance:
+            for path in paths:
+                path.unlink(missing_ok=True)
+            raise CliError(f"the exported files differ from the model by {error:.2e} (> --tolerance "
+                           f"{args.tolerance:g}); removed them. Please report this with the run dir.")
+    return out
+
+
+def _export_seq2seq_lsl(args: argparse.Namespace, run_dir) -> Path:
+    from ..export.seq2seq import export_seq2seq_lsl
+    from ..runtime.seq2seq import NativeSeq2Seq
+    from ..seq2seq import decode_torch
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise CliError(f"{out} exists and is not empty; choose another --out (a seq2seq model is three files)")
+    paths = export_seq2seq_lsl(run_dir.model, out, weights=args.weights)
+    for path in paths:
+        print(f"wrote {path} ({format_bytes(path.stat().st_size)})")
+    print(f"total {format_bytes(sum(p.stat().st_size for p in paths))}")
+    x, lengths = _seq2seq_sample(run_dir)
+    same = [a == b for a, b in zip(NativeSeq2Seq(out).decode(x, lengths), decode_torch(run_dir.model, x, lengths))]
+    print(f"native runtime vs lstmlite, greedy outputs on {len(x)} test sources: {sum(same)}/{len(same)} identical")
+    return out
+
+
 def _export_onnx(args: argparse.Namespace) -> Path:
     from ..export.onnx import INT4_OPSET, check_onnx, export_onnx, read_export_metadata
     from ..io import load_run
 
     run_dir = load_run(args.run)
+    if getattr(run_dir.model, "kind", None) == "seq2seq":
+        return _export_seq2seq_onnx(args, run_dir)
     out = Path(args.out)
     path = out if out.suffix == ".onnx" else out / "model.onnx"
     if path.exists():
@@ -118,6 +170,9 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     from ..runtime.lsl import describe_lsl
     from .report import format_tensor_sizes
 
+    seq2seq = load_run(args.run)
+    if getattr(seq2seq.model, "kind", None) == "seq2seq":
+        return _export_seq2seq_lsl(args, seq2seq)
     out = Path(args.out)
     path = out if out.suffix == ".lsl" else out / "model.lsl"
     if path.exists():
@@ -155,6 +210,9 @@ def _export_c(args: argparse.Namespace) -> Path:
     from ..train.run import load_run_data
 
     run_dir = load_run(args.run)
+    if getattr(run_dir.model, "kind", None) == "seq2seq":
+        raise CliError(f"{args.run}: a seq2seq model has no C export (its attention runs outside the C core); "
+                       "export it with --format lsl or --format onnx")
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out} exists and is not empty; choose another --out")

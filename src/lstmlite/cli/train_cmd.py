@@ -30,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite train --data airline --task forecast --out runs/airline",
             "lstmlite train --data data/digits --task ctc --out runs/digits   # after lstmlite data make spoken-digits",
             "lstmlite train --data pos.tsv --task tag --out runs/pos          # token<TAB>label lines",
+            "lstmlite train --data data/textnorm/pairs.tsv --task seq2seq --model.attention=bahdanau "
+            "--out runs/textnorm   # source<TAB>target lines; after lstmlite data make text-norm",
             "lstmlite train --data japanese_vowels --out runs/jv --resume   # continue an interrupted run",
             "lstmlite train --data digits --nproc 2 --out runs/digits      # 2 processes (DDP), see docs/training.md",
             "torchrun --standalone --nproc_per_node=2 -m lstmlite train --data digits --out runs/digits"),

@@ -481,6 +481,10 @@ def _student_config(model_config: dict[str, Any], changes: dict[str, Any]) -> di
             scaled[-1] = sizes[-1]  # a tied LM's last layer feeds the embedding matrix: its width is fixed
         sizes = scaled
         config["hidden_size"] = sizes if len(set(sizes)) > 1 else sizes[0]
+        if config.get("kind") == "seq2seq":  # the decoder and Bahdanau's attention shrink with the encoder
+            for key in ("decoder_hidden_size", "attention_size"):
+                if config.get(key):
+                    config[key] = max(1, int(round(config[key] * width)))
     unknown = sorted(set(changes) - set(config))
     if unknown:
         raise ValueError(f"student: unknown model option(s) {unknown}; known: {sorted(config)} and width")

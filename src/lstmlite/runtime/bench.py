@@ -179,7 +179,13 @@ def module_from_run(run_dir: str | Path):
     from ..export.lsl import _cell_name, _recurrent_state
 
     model = load_run(run_dir).model
-    rnn = model.rnn
+    if getattr(model, "kind", None) == "seq2seq":
+        # what runs per output token: the decoder's recurrent layers (the encoder is
+        # bidirectional, which bench does not compare)
+        log.info("%s is a seq2seq run: benchmarking its decoder's recurrent layers", run_dir)
+        rnn = model.decoder
+    else:
+        rnn = model.rnn
     cell = _cell_name(rnn)
     if cell not in ("lstm", "gru"):  # the peers (torch, ONNX Runtime) are nn.LSTM / nn.GRU
         raise ValueError(f"bench from a run dir compares LSTM and GRU layers with their peers, not {cell}; "

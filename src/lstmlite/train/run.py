@@ -35,7 +35,8 @@ __all__ = ["fit", "evaluate_run", "default_model_config", "resolve_config", "mod
 
 log = logging.getLogger(__name__)
 
-TASK_TO_KIND = {"classify": "classifier", "lm": "lm", "forecast": "forecaster", "tag": "tagger", "ctc": "tagger"}
+TASK_TO_KIND = {"classify": "classifier", "lm": "lm", "forecast": "forecaster", "tag": "tagger", "ctc": "tagger",
+                "seq2seq": "seq2seq"}
 
 
 def default_model_config(data: Any) -> dict[str, Any]:
@@ -49,6 +50,9 @@ def default_model_config(data: Any) -> dict[str, Any]:
         return {"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2}
     if data.task == "tag":
         return {"cell": "lstm", "embed_dim": 64, "hidden_size": 64}
+    if data.task == "seq2seq":
+        # char-level text normalization: a small bidirectional encoder, Luong attention
+        return {"cell": "lstm", "embed_dim": 32, "hidden_size": 64, "bidirectional": True, "attention": "luong"}
     if data.task == "ctc":
         # unidirectional, so the native runtime can stream it frame by frame
         return {"cell": "lstm", "hidden_size": 96}
@@ -57,6 +61,11 @@ def default_model_config(data: Any) -> dict[str, Any]:
 
 def _fill_data_sizes(model_config: dict[str, Any], data: Any) -> dict[str, Any]:
     config = {"kind": TASK_TO_KIND[data.task], **model_config}
+    if data.task == "seq2seq":
+        config["vocab_size"] = len(data.vocab)
+        config.pop("input_size", None)
+        config.setdefault("max_target_len", int(data.stats.get("max_target_len", 64)))
+        return config
     if data.vocab is not None:
         config["vocab_size"] = len(data.vocab)
         config.setdefault("embed_dim", 128)
@@ -259,7 +268,7 @@ def _align_to_run(data: Any, run: Run) -> Any:
         remap = np.array([run_vocab.id(token) for token in data.vocab.tokens], dtype=np.int64)
         for split in data.splits.values():
             split.x = remap[split.x]
-            if data.task == "lm":
+            if data.task in ("lm", "seq2seq"):  # targets are tokens of the same vocabulary
                 split.y = remap[split.y]
         data.vocab = run_vocab
     run_classes = list(run.config.get("class_names") or [])
@@ -312,19 +321,25 @@ def _realign_labels(data: Any, run_classes: list[str]) -> None:
 
 
 def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test",
-                 decoder: str = "greedy") -> dict[str, Any]:
+                 decoder: str = "greedy", beam: int = 4) -> dict[str, Any]:
     """Re-evaluate a run dir on its data (or on ``source``); returns metrics.json-style keys.
 
-    ``decoder``: ctc runs only, ``greedy`` (as training reports) or ``beam`` (prefix
-    beam search, width 8; see :func:`lstmlite.ctc.beam_decode`).
+    ``decoder``: ctc and seq2seq runs, ``greedy`` (as training reports) or ``beam``:
+    ctc prefix beam search, width 8 (:func:`lstmlite.ctc.beam_decode`); seq2seq beam
+    search, width ``beam`` (:func:`lstmlite.seq2seq.beam_search`).
     """
     run = load_run(run_dir)
     data = load_run_data(run, source)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
-    if decoder != "greedy" and data.task != "ctc":
-        raise ValueError(f"decoder={decoder!r} applies to ctc runs only")
-    if decoder != "greedy":
+    if decoder != "greedy" and data.task not in ("ctc", "seq2seq"):
+        raise ValueError(f"decoder={decoder!r} applies to ctc and seq2seq runs only")
+    if decoder != "greedy" and data.task == "seq2seq":
+        from .seq2seq import evaluate_seq2seq
+
+        results = {**evaluate_seq2seq(run.model, data, getattr(data, split), decoder=decoder, beam=beam),
+                   "decoder": decoder, "beam": beam}
+    elif decoder != "greedy":
         from .sequence import evaluate_ctc
         from .trainer import predict
 

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as D
 from . import metrics as M
+from . import seq2seq as S2S
 from . import sequence as S
 from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -154,7 +155,7 @@ def select_device(name: str) -> torch.device:
 
 
 def primary_metric_name(data: Any) -> str:
-    """``accuracy`` (classify, tag), ``cer`` (ctc), ``bits_per_char`` (char LM),
+    """``accuracy`` (classify, tag), ``cer`` (ctc), ``exact_match`` (seq2seq), ``bits_per_char`` (char LM),
     ``perplexity`` (word LM), ``mae`` (forecast)."""
     if data.task == "lm":
         return "bits_per_char" if getattr(data.spec, "level", "word") == "char" else "perplexity"
@@ -202,12 +203,16 @@ def _training_batches(split: Any, config: TrainConfig, device: torch.device,
 
 
 def _forward(model: nn.Module, task: str, batch: Batch) -> Tensor:
+    if task == "seq2seq":  # teacher forcing over the batch's longest target
+        return model(batch.x, batch.lengths, S2S.trim_targets(batch.y))
     if task == "lm":
         return model(batch.x)[0]
     return model(batch.x, batch.lengths)
 
 
 def _loss(task: str, output: Tensor, y: Tensor, lengths: Tensor | None = None) -> Tensor:
+    if task == "seq2seq":
+        return S2S.seq2seq_loss(output, y)
     if task == "ctc":
         return S.ctc_loss(output, y, lengths)
     if task == "tag":
@@ -242,7 +247,8 @@ def evaluate(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
     """All metrics of the task on one split.
 
     classify: accuracy, macro_f1, loss; tag: per-step accuracy, macro_f1,
-    sequence_accuracy, loss; ctc: cer, wer, sequence_accuracy (greedy decoding), loss; lm: loss (nats/token), perplexity,
+    sequence_accuracy, loss; ctc: cer, wer, sequence_accuracy (greedy decoding), loss; seq2seq: exact_match,
+    bleu, chrf, cer (greedy decoding), loss; lm: loss (nats/token), perplexity,
     bits_per_char (char level) or bits_per_token; forecast: mae, rmse (original
     units), the seasonal-naive baseline's mae/rmse, and ``mae_vs_naive`` (< 1 beats it).
     """
@@ -250,6 +256,9 @@ def evaluate(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
     was_training = model.training
     model.eval()
     task = data.task
+    if task == "seq2seq":  # decoded greedily and scored as strings
+        model.train(was_training)
+        return S2S.evaluate_seq2seq(model, data, split, batch_size=batch_size)
     if task == "lm":
         total, count = 0.0, 0
         for batch in iterate_batches(split, batch_size, device):
