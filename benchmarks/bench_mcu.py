@@ -44,20 +44,20 @@ def sh(cmd: list[str], cwd: Path | None = None) -> str:
     return r.stdout
 
 
-def compile_objs(sources: list[Path], out: Path, includes: list[Path]) -> list[Path]:
+def compile_objs(sources: list[Path], out: Path, includes: list[Path], defines: tuple[str, ...] = ()) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     objs = []
     for src in sources:
         obj = out / (src.stem + ".o")
-        sh(["arm-none-eabi-gcc", *CPU_FLAGS, *OPT, "-std=c99", *[f"-I{i}" for i in includes], "-c", str(src),
-            "-o", str(obj)])
+        sh(["arm-none-eabi-gcc", *CPU_FLAGS, *OPT, "-std=c99", *defines, *[f"-I{i}" for i in includes], "-c",
+            str(src), "-o", str(obj)])
         objs.append(obj)
     return objs
 
 
-def link(objs: list[Path], elf: Path, mcu: Path) -> None:
+def link(objs: list[Path], elf: Path, mcu: Path, libs: tuple[str, ...] = ()) -> None:
     sh(["arm-none-eabi-gcc", *CPU_FLAGS, "-nostartfiles", "--specs=rdimon.specs", "-T", str(mcu / "mps2.ld"),
-        "-Wl,--gc-sections", "-o", str(elf), *map(str, objs)])
+        "-Wl,--gc-sections", "-o", str(elf), *map(str, objs), *libs])
 
 
 def count_instructions(elf: Path, work: Path) -> tuple[int, dict[str, int]]:
