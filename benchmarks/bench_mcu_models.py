@@ -230,7 +230,9 @@ def measure_row(row: dict[str, Any], work: Path, steps: int) -> dict[str, Any]:
     metrics = model_metrics(model)
     out = {"dataset": row["dataset"], "model": row["name"], "method": row["method"], "form": row["form"],
            "metric_name": "accuracy", "metric": row["metric"], "params": metrics["params"],
-           "nonzero_params": metrics["nonzero_params"], "size_bytes": metrics["size_bytes"],
+           "nonzero_params": metrics["nonzero_params"],
+           # the run's .lsl bytes; the integer-only form has no .lsl (c_weight_bytes are its constants)
+           "size_bytes": None if row["form"] == "integer" else metrics["size_bytes"],
            "macs_per_step": metrics["macs_per_step"], "c_weight_bytes": report.weights,
            "flash_bytes": flash, "ram_static_bytes": ram_static, "stack_bytes_estimate": report.stack,
            "ram_bytes": ram_static + report.stack, "report_flash_bytes_Os": report.flash,
