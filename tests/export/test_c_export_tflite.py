@@ -174,8 +174,7 @@ def test_cli_refuses_a_run_dir_for_form_tflite(tmp_path, capsys):
 _TF = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "tf_keras", "ai_edge_litert"))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kernel", ["lite", "micro"])
+@pytest.mark.parametrize("kernel", ["lite", pytest.param("micro", marks=pytest.mark.slow)])
 def test_cli_exports_a_tflite_file_equal_to_litert(tmp_path, capsys, kernel):
     """A converted tf_keras LSTM through ``lstmlite export FILE.tflite --format c --form
     tflite``: with the lite kernel, the host build's outputs are LiteRT's integers."""
