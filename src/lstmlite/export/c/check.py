@@ -5,8 +5,8 @@ the tflite form, the model itself (PyTorch) for the float forms.
 
 Example:
     >>> from lstmlite.nn import SequenceClassifier                # doctest: +SKIP
-    >>> project = export_c(SequenceClassifier(input_size=3, hidden_size=4), "out")
-    >>> check_on_host(project, model, project.example)             # max abs difference, scale
+    >>> project = export_c(SequenceClassifier(input_size=3, hidden_size=4), "out")  # doctest: +SKIP
+    >>> check_on_host(project, model, project.example)  # max abs difference, scale  # doctest: +SKIP
     (2.9e-08, 0.41)
 """
 
