@@ -327,34 +327,55 @@ static void dot8x4(const int8_t *w, int32_t n, const int8_t *x, int32_t zero, in
     sums[3] = a3;
 }
 
+/* The int8 matmul's row epilogue: bias + sum, TFLite's int32 range (where TFLite wraps we
+ * report), requantization, SAT 1. */
+static int finish8(int64_t acc, int32_t m, int32_t s, int single, int16_t *out) {
+    int32_t y;
+    if (acc < I32_MIN_ || acc > I32_MAX_) return LSL_TFLITE_EOVERFLOW; /* TFLite wraps */
+    if (s > 0 && (acc >= ((int64_t)1 << (31 - s)) || -acc >= ((int64_t)1 << (31 - s)))) return LSL_TFLITE_EOVERFLOW;
+    y = single ? (int32_t)clamp64(mbqm(acc, m, s, 1), I32_MIN_, I32_MAX_) : mbqm32((int32_t)acc, m, s);
+    *out = (int16_t)(y < I16_MIN ? I16_MIN : (y > I16_MAX ? I16_MAX : y));
+    return LSL_TFLITE_OK;
+}
+
+/* fully_connected for int8 activations: rows in blocks of four (dot8x4), then one at a time. */
+static int fully_connected8(const lsl_tflite_params *p, const int8_t *x, int32_t cols, int32_t zero,
+                            const int8_t *w, const int32_t *b32, const int64_t *b64, int32_t m, int32_t s,
+                            int16_t *out) {
+    const int32_t H = p->hidden_size, single = p->single_rounding;
+    const int32_t blocked = cols <= DOT8_CHUNK ? H / 4 * 4 : 0;
+    int64_t sums[4];
+    int32_t r, k;
+    int rc;
+    for (r = 0; r < blocked; r += 4) {
+        dot8x4(w + (size_t)r * (size_t)cols, cols, x, zero, sums);
+        for (k = 0; k < 4; k++) {
+            const int64_t b = b32 ? (int64_t)b32[r + k] : (b64 ? b64[r + k] : 0);
+            if ((rc = finish8(b + sums[k], m, s, single, out + r + k)) != LSL_TFLITE_OK) return rc;
+        }
+    }
+    for (; r < H; r++) {
+        const int64_t b = b32 ? (int64_t)b32[r] : (b64 ? b64[r] : 0);
+        if ((rc = finish8(b + dot8(w + (size_t)r * (size_t)cols, x, cols, zero), m, s, single, out + r)) !=
+            LSL_TFLITE_OK)
+            return rc;
+    }
+    return LSL_TFLITE_OK;
+}
+
 /* sat16(mbqm(bias + sum_j W[r, j] * (v[j] - z))) for r < H into out (SAT 1). */
 static int fully_connected(const lsl_tflite_params *p, const void *v, size_t v_off, int32_t cols, int32_t zero,
                            const int8_t *w, const int32_t *b32, const int64_t *b64, int32_t m, int32_t s,
                            int16_t *out) {
-    /* int8 rows in blocks of four (dot8x4) while four remain, then one at a time */
-    const int32_t blocked = p->activation_bits == 8 && cols <= DOT8_CHUNK ? p->hidden_size / 4 * 4 : 0;
     int32_t r, j;
-    int64_t sums[4] = {0, 0, 0, 0};
+    if (p->activation_bits == 8)
+        return fully_connected8(p, (const int8_t *)v + v_off, cols, zero, w, b32, b64, m, s, out);
     for (r = 0; r < p->hidden_size; r++) {
         const int8_t *row = w + (size_t)r * (size_t)cols;
         int64_t acc = b32 ? (int64_t)b32[r] : (b64 ? b64[r] : 0), y;
-        if (r < blocked) {
-            if (r % 4 == 0) dot8x4(row, cols, (const int8_t *)v + v_off, zero, sums); /* rows r..r+3 */
-            acc += sums[r % 4];
-        } else if (p->activation_bits == 8) {
-            acc += dot8(row, (const int8_t *)v + v_off, cols, zero);
-        } else {
-            for (j = 0; j < cols; j++) acc += (int64_t)row[j] * (act_at(p, v, v_off + (size_t)j) - zero);
-        }
-        if (p->activation_bits == 8) {
-            if (acc < I32_MIN_ || acc > I32_MAX_) return LSL_TFLITE_EOVERFLOW; /* TFLite wraps */
-            if (s > 0 && (acc >= ((int64_t)1 << (31 - s)) || -acc >= ((int64_t)1 << (31 - s))))
-                return LSL_TFLITE_EOVERFLOW;
-            y = mbqm(acc, m, s, p->single_rounding);
-        } else {
-            if (acc >= ((int64_t)1 << 47) || -acc >= ((int64_t)1 << 47)) return LSL_TFLITE_EOVERFLOW;
-            y = mbqm64(acc, m, s);
-        }
+        for (j = 0; j < cols; j++) acc += (int64_t)row[j] * (act_at(p, v, v_off + (size_t)j) - zero);
+        if (acc >= ((int64_t)1 << 47) || -acc >= ((int64_t)1 << 47)) return LSL_TFLITE_EOVERFLOW;
+        y = mbqm64(acc, m, s);
         out[r] = (int16_t)clamp64(y, I16_MIN, I16_MAX);
     }
     return LSL_TFLITE_OK;
