@@ -59,8 +59,9 @@ static int64_t rdbpot(int64_t x, int e) {
 
 /* mbqm's double rounding: gemmlowp's SaturatingRoundingDoublingHighMul (srdhm: floor((a b +
  * 2^30) / 2^31), ties to +inf; its one saturating case, a = b = INT32_MIN, cannot occur as
- * m >= 0), then RoundingDivideByPOT (rdbpot). Written in 32-bit steps, without 64-bit
- * shifts, which a Cortex-M runs as branches and libgcc-style sequences). a = x * 2^max(s, 0)
+ * m >= 0), then RoundingDivideByPOT (rdbpot): one 32 x 32 -> 64-bit product, then
+ * branch-free unsigned shifts and 32-bit arithmetic (floor_shr on int64 costs a Cortex-M
+ * branches and multi-word shifts). a = x * 2^max(s, 0)
  * is an int32 (the callers' promise), m >= 0 (lsl_tflite_check), so |a * m| < 2^62:
  *   srdhm:  floor((a m + 2^30) / 2^31), as floor((p + 2^62) / 2^31) - 2^31 in unsigned
  *           arithmetic (2^62 is a multiple of 2^31, and p + 2^62 >= 0, so no shift of a
