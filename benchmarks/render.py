@@ -360,7 +360,8 @@ def mcu_table(result: dict[str, Any]) -> str:
     """bench_mcu.py: instructions per step, flash and static RAM per engine on the same
     LSTM shape, and the ratio to CMSIS-NN measured in the same run."""
     names = {"lstmlite-integer": "lstmlite integer-only (`lsl_int.c`, packed SMLAD)",
-             "cmsis-nn-s8": "CMSIS-NN `arm_lstm_unidirectional_s8`"}
+             "cmsis-nn-s8": "CMSIS-NN `arm_lstm_unidirectional_s8`",
+             "lstmlite-tflite": "lstmlite TFLite-compatible (`--form tflite`, `lsl_tflite.c`; CMSIS-NN's weights)"}
     lines = ["| engine | instructions / step | per MAC | flash (B) | static RAM (B) |", "|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {names.get(r['engine'], r['engine'])} | {r['instructions_per_step']:,.0f} | "
@@ -368,6 +369,31 @@ def mcu_table(result: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"lstmlite / CMSIS-NN instructions per step: **{result['ratio_instructions_ours_over_cmsis']:.2f} ×** "
                  f"({result['rows'][0]['model']}, {result['rows'][0]['steps']} steps, {result['board']}).")
+    if "ratio_instructions_tflite_over_cmsis" in result:
+        lines.append(f"TFLite-compatible form / CMSIS-NN: **{result['ratio_instructions_tflite_over_cmsis']:.2f} ×** "
+                     "(the same arithmetic as CMSIS-NN: TFLite Micro's).")
+    return "\n".join(lines) + "\n"
+
+
+def mcu_models_table(result: dict[str, Any]) -> str:
+    """bench_mcu_models.py: per model, its test accuracy beside its Cortex-M4 cost (MACs,
+    instructions per step, flash, RAM), then the anchors it quotes but did not measure."""
+    lines = ["| model | data | C form | test accuracy | MACs / step | instructions / step (per MAC) | "
+             "flash B (weights) | RAM B (static + stack) | .lsl file B |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lsl = f"{r['size_bytes']:,}" if r.get("size_bytes") is not None else "—"
+        lines.append(f"| {r['model']} | {r['dataset']} | {r['form']} | {100 * r['metric']:.2f} % | "
+                     f"{r['macs_per_step']:,} | {r['instructions_per_step']:,.0f} ({r['instructions_per_mac']:.1f}) | "
+                     f"{r['flash_bytes']:,} ({r['c_weight_bytes']:,}) | {r['ram_static_bytes']:,} + "
+                     f"{r['stack_bytes_estimate']:,} | {lsl} |")
+    lines.append("")
+    lines.append(f"One seed ({result['seed']}); {result['board']}, {result['flags']}; instructions counted exactly "
+                 f"({result['counter']}), {result['rows'][0]['steps']} steps of the first test sequence.")
+    anchors = "; ".join(f"{a['model']}: {a['dataset']} {100 * a['metric']:.2f} % at {a['size_text']}"
+                        for a in result.get("anchors_not_measured", []))
+    if anchors:
+        lines.append(f"Anchors, quoted from the paper and **not measured by us**: {anchors}.")
     return "\n".join(lines) + "\n"
 
 
@@ -399,6 +425,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "ctc": ctc_table,
     "mcu-lstm64": mcu_table,
     "seq2seq": seq2seq_table,
+    "mcu-models": mcu_models_table,
     "compression-jv": compression_table,
     "compression-jv:targets": compression_targets,
     "compression-trec": compression_table,

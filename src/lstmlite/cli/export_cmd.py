@@ -42,7 +42,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "for the host and Cortex-M, a README with flash and RAM figures); --form auto|fp32|int8|integer "
                     "(integer: int8 weights and activations, int16 state, no float on the device, calibrated on "
                     "--calibrate N training sequences). It is built for the host and its example run against the "
-                    "model (integer: against the integer reference, exactly) when a C compiler is present.\n\n"
+                    "model (integer: against the integer reference, exactly) when a C compiler is present. "
+                    "--form tflite takes a TFLite-quantized LSTM instead of a run dir (RUN = a .tflite file "
+                    "holding a fused UNIDIRECTIONAL_SEQUENCE_LSTM with int8 or 16x8 activations) and generates "
+                    "C that computes exactly TensorFlow Lite Micro's integers (--tflite-kernel lite: desktop "
+                    "TFLite's / LiteRT's), checked against lstmlite.reference.tflite_int.\n\n"
                     "A file that differs from its model by more than --tolerance is removed and the "
                     "command fails.",
         epilog=example_epilog(
@@ -50,9 +54,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite export runs/jv-int8 --format onnx --quantize qdq --out deploy/jv-int8.onnx",
             "lstmlite export runs/imdb --format onnx --probabilities --no-lengths --out deploy/",
             "lstmlite export runs/jv --format lsl --weights int8 --out deploy/",
-            "lstmlite export runs/jv --format c --form integer --out deploy/jv-c/"),
+            "lstmlite export runs/jv --format c --form integer --out deploy/jv-c/",
+            "lstmlite export lstm_int8.tflite --format c --form tflite --out deploy/lstm-c/"),
         formatter_class=HelpFormatter)
-    parser.add_argument("run", help="run dir")
+    parser.add_argument("run", help="run dir (--format c --form tflite: a .tflite file)")
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="artefact format")
     parser.add_argument("--out", required=True, help="output folder (or, for onnx, a .onnx file path)")
     onnx = parser.add_argument_group("onnx")
@@ -70,8 +75,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lsl.add_argument("--weights", choices=["auto", "fp32", "int8", "int8-sparse", "int4"], default=None,
                      help="weight form in the .lsl file")
     c = parser.add_argument_group("c")
-    c.add_argument("--form", choices=["auto", "fp32", "int8", "integer"], default="auto",
-                   help="arithmetic of the C project (default auto: the weights as the run has them)")
+    c.add_argument("--form", choices=["auto", "fp32", "int8", "integer", "tflite"], default="auto",
+                   help="arithmetic of the C project (default auto: the weights as the run has them; "
+                        "tflite: a .tflite file's LSTM with TFLite's own arithmetic)")
+    c.add_argument("--tflite-kernel", choices=["micro", "lite"], default="micro",
+                   help="--form tflite: reproduce TensorFlow Lite Micro's integers (default) or desktop "
+                        "TFLite's (LiteRT)")
     c.add_argument("--calibrate", type=int, default=64, metavar="N",
                    help="integer form: training sequences to take the value ranges from (default 64)")
     parser.set_defaults(func=run)
@@ -209,13 +218,18 @@ def _export_c(args: argparse.Namespace) -> Path:
     from ..io import load_run
     from ..train.run import load_run_data
 
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise CliError(f"{out} exists and is not empty; choose another --out")
+    if args.form == "tflite":
+        return _export_c_tflite(args, out)
+    if Path(args.run).suffix == ".tflite":
+        raise CliError(f"{args.run}: a .tflite file exports with --form tflite (TFLite's own arithmetic), "
+                       f"not --form {args.form}")
     run_dir = load_run(args.run)
     if getattr(run_dir.model, "kind", None) == "seq2seq":
         raise CliError(f"{args.run}: a seq2seq model has no C export (its attention runs outside the C core); "
                        "export it with --format lsl or --format onnx")
-    out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise CliError(f"{out} exists and is not empty; choose another --out")
     calibration = None
     if args.form == "integer":
         if args.calibrate < 1:
@@ -243,6 +257,37 @@ def _export_c(args: argparse.Namespace) -> Path:
         if not error <= max(args.tolerance, 1e-5 * scale):
             raise CliError(f"the generated C differs from the model by {error:.2e} (> --tolerance {args.tolerance:g}). "
                            "Please report this with the run dir.")
+    return out
+
+
+def _export_c_tflite(args: argparse.Namespace, out: Path) -> Path:
+    """--form tflite: a .tflite file's LSTM → C with TFLite's arithmetic, checked on the host."""
+    from ..export.c import export_c
+    from ..export.c.check import check_on_host
+
+    src = Path(args.run)
+    if src.suffix != ".tflite" or not src.is_file():
+        raise CliError(f"{src}: --form tflite needs a .tflite file (a TFLite-quantized LSTM); a run dir holds no "
+                       "TFLite quantization, so export it with --form integer instead")
+    try:
+        project = export_c(src, out, form="tflite", tflite_kernel=args.tflite_kernel)
+    except ImportError as err:
+        raise CliError(f"{src}: reading a .tflite file needs LiteRT and TensorFlow's schema module ({err}); "
+                       "pip install 'lstmlite[litert]'") from None
+    for cpu, report in project.memory.items():
+        print(f"{cpu}: flash {format_bytes(report.flash)} (weights {format_bytes(report.weights)}), "
+              f"RAM {format_bytes(report.ram)} (state {report.state} B, scratch {report.work} B, stack {report.stack} B)")
+    print(f"wrote {out} (tflite, {args.tflite_kernel} kernel; make host / make mcu / make run-mcu)")
+    try:
+        error, _ = check_on_host(project, None, project.example)
+    except FileNotFoundError as err:
+        print(f"not checked ({err})")
+        return out
+    print(f"host build vs TFLite's arithmetic (lstmlite.reference.tflite_int) on the example: max abs difference "
+          f"{error:g}")
+    if error != 0:
+        raise CliError(f"the generated C differs from TFLite's arithmetic by {error:g}. Please report this with "
+                       f"{src}.")
     return out
 
 
