@@ -22,6 +22,7 @@ from doc_blocks import ROOT, Block, CommandFailed, Shell, documents, make_shim, 
 SKIPPED: dict[tuple[str, str], str] = {
     ("README.md", "make demo"): "installs",
     ("docs/speech.md", 'pip install -e ".[speech]"'): "installs",
+    ("docs/seq2seq.md", 'pip install -e ".[seq2seq]"'): "installs",
     ("docs/tutorials/text-classification.md", "mkdir -p data/trec"): "network",
 }
 
