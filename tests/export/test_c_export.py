@@ -37,9 +37,10 @@ def require_tools() -> None:
                     "(scripts/system-deps-mcu.txt)")
 
 
-def _make(project: Path, *args: str) -> None:
+def _make(project: Path, *args: str) -> str:
     r = subprocess.run(["make", "-s", *args], cwd=project, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"make {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
 
 
 def run_example(project: Path, target: str) -> list[list[str]]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,15 +36,9 @@ def _load(name: str, path: Path):
 
 vectors = _load("_tflm_vectors", Path(__file__).resolve().parents[1] / "_tflm_vectors.py")
 
-TOOLS = ("cc", "make", "arm-none-eabi-gcc", "arm-none-eabi-size", "arm-none-eabi-nm", "qemu-system-arm")
-BOARDS = {"cortex-m4": "mps2-an386", "cortex-m3": "mps2-an385"}
-
-
-def require_tools() -> None:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing:  # a failure, not a skip
-        pytest.fail(f"missing {', '.join(missing)}: run `sh scripts/install-system-deps.sh` "
-                    "(scripts/system-deps-mcu.txt)")
+# building and running a generated project: the C export tests' own helpers
+c_export = _load("_test_c_export", Path(__file__).resolve().parent / "test_c_export.py")
+BOARDS, require_tools, _make = c_export.BOARDS, c_export.require_tools, c_export._make
 
 
 def require_vectors() -> None:
@@ -53,29 +46,9 @@ def require_vectors() -> None:
         pytest.fail(f"the TFLite Micro vectors are not at {vectors.VECTOR_ROOT} (set LSTMLITE_TFLM_VECTORS)")
 
 
-def _make(project: Path, *args: str) -> str:
-    r = subprocess.run(["make", "-s", *args], cwd=project, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, f"make {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout
-
-
 def run_project(project: Path, target: str) -> np.ndarray:
     """Build the example for ``target``, run it; every step's outputs (T, H) as integers."""
-    require_tools()
-    if target == "host":
-        _make(project, "host")
-        cmd = [str(project / "build" / "host" / "example")]
-    else:
-        _make(project, f"CPU={target}", "mcu")
-        cmd = ["qemu-system-arm", "-M", BOARDS[target], "-nographic", "-semihosting",
-               "-kernel", str(project / "build" / target / "example.elf")]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, f"{target}: exit {r.returncode}\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
-    assert r.stdout.rstrip().endswith("done"), r.stdout[-2000:]
-    steps = [line.split(":", 1)[1].split() for line in r.stdout.splitlines() if re.match(r"step \d+:", line)]
-    run = [line.split(":", 1)[1].split() for line in r.stdout.splitlines() if line.startswith("run:")]
-    assert run == [steps[-1]], "lstmlite_model_run must give the last step's output"
-    return np.array([[int(v) for v in row] for row in steps], dtype=np.int64)
+    return c_export.as_ints(c_export.run_example(project, target))
 
 
 def _check_case(case_name: str, target: str, tmp_path: Path, rows: slice = slice(None)) -> int:

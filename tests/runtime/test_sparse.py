@@ -53,14 +53,20 @@ SHAPES = [(1, 16, 8, 0.3), (1, 512, 128, 0.2), (1, 512, 40, 0.1), (3, 1024, 256,
 def test_sparse_kernels_equal_the_dense_int8_kernels(isa, m, n, k, density, act):
     """The sparse product is the dense int8 product on the same codes: the same integer
     sums for dynamic activations (bit for bit), ≤ 1e-6 for float activations."""
-    rng = np.random.default_rng(n + k)
-    q = _sparse_codes(n, k, density, seed=m)
+    _check_sparse_equals_dense(_sparse_codes(n, k, density, seed=m), m, act, np.random.default_rng(n + k))
+
+
+def _check_sparse_equals_dense(q, m, act, rng):
+    """The sparse product of codes ``q`` (n, k) with m random rows equals the dense int8
+    one: bit for bit with dynamic activations, <= 1e-6 of float64 NumPy with float ones."""
+    n, k = q.shape
     scale = (rng.random(n).astype(np.float32) + 0.5) / 100
     x = rng.standard_normal((m, k)).astype(np.float32)
     y0 = rng.standard_normal((m, n)).astype(np.float32)
     code = _lsl.ACT_FLOAT if act == "float" else _lsl.ACT_DYN8
     sparse, dense = y0.copy(), y0.copy()
-    _lsl.matmul_sparse(*block_csr(q)[:2], block_csr(q)[2], scale, code, k, x, sparse)
+    rowptr, bcol, values = block_csr(q)
+    _lsl.matmul_sparse(rowptr, bcol, values, scale, code, k, x, sparse)
     _lsl.matmul(q, scale, code, x, dense)
     if act == "dynamic":
         np.testing.assert_array_equal(sparse, dense)
@@ -92,21 +98,8 @@ SHARED_SHAPES = [(1, 512, 128, 0.2, 8), (1, 512, 128, 0.2, 16), (5, 48, 300, 0.3
 def test_row_group_sparse_kernels_equal_the_dense_int8_kernels(isa, m, n, k, density, group, act):
     """Blocks shared by 8 or 16 rows (the broadcast paths of the AVX2 tables) give the
     dense int8 product: bit for bit with dynamic activations, <= 1e-6 with float ones."""
-    rng = np.random.default_rng(n * k + group)
-    q = _shared_codes(n, k, density, group, seed=m)
-    scale = (rng.random(n).astype(np.float32) + 0.5) / 100
-    x = rng.standard_normal((m, k)).astype(np.float32)
-    y0 = rng.standard_normal((m, n)).astype(np.float32)
-    code = _lsl.ACT_FLOAT if act == "float" else _lsl.ACT_DYN8
-    sparse, dense = y0.copy(), y0.copy()
-    rowptr, bcol, values = block_csr(q)
-    _lsl.matmul_sparse(rowptr, bcol, values, scale, code, k, x, sparse)
-    _lsl.matmul(q, scale, code, x, dense)
-    if act == "dynamic":
-        np.testing.assert_array_equal(sparse, dense)
-    else:
-        ref = y0.astype(np.float64) + x.astype(np.float64) @ (q.astype(np.float64) * scale[:, None]).T
-        assert rel_err(sparse, ref) < 1e-6
+    _check_sparse_equals_dense(_shared_codes(n, k, density, group, seed=m), m, act,
+                               np.random.default_rng(n * k + group))
 
 
 def test_sparse_matmul_refuses_inconsistent_compressed_rows():
