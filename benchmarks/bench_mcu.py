@@ -32,6 +32,8 @@ from lstmlite.nn import LSTM
 
 HERE = Path(__file__).resolve().parent
 PEER = HERE.parents[1] / "shared" / "peers" / "cmsis-nn"  # ../shared/peers beside the checkout
+if not PEER.is_dir():  # a worktree sits at /work/wt-*, the shared folder at /work/shared
+    PEER = Path("/work/shared/peers/cmsis-nn")
 CPU_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 OPT = ["-O2", "-ffunction-sections", "-fdata-sections"]  # CMSIS-NN's README: -O2
 BOARD = "mps2-an386"
