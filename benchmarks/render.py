@@ -261,7 +261,19 @@ def ctc_table(result: dict[str, Any]) -> str:
         f"{rows[0]['frames']} test frames of {rows[0]['hop_s'] * 1000:.0f} ms.\n"
 
 
+def fuzz_table(result: dict[str, Any]) -> str:
+    """bench_fuzz.py: per libFuzzer target, time, executions, speed, coverage, crashes."""
+    lines = ["| target | time | executions | exec/s | cov (edges) | ft (features) | corpus | crashes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['target']} | {r['seconds']:.0f} s | {r['executions']:,} | {r['exec_per_s']:,.0f} | "
+                     f"{r['cov']:,} | {r['ft']:,} | {r['corpus']:,} | {r['crashes']} |")
+    return "\n".join(lines) + f"\n\n{result['clang']}, `{result['sanitizers']}`; {result['date']}, " \
+        f"{result['machine']['cpu']} ({result['machine']['cores']} cores, shared).\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "fuzz": fuzz_table,
     "ctc": ctc_table,
     "compression-jv": compression_table,
     "compression-jv:targets": compression_targets,

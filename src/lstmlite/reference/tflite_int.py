@@ -207,8 +207,8 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: int, shift: int,
 def multiply_by_quantized_multiplier_64(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
     """TFLite's 64-bit ``MultiplyByQuantizedMultiplier`` (16x8 kernels' int64 accumulators).
 
-    Needs |x| < 2**47; the multiplier is first reduced to 16 bits, then one rounding
-    (ties toward +inf).
+    Needs |x| < 2**47 and shift <= 7 (TFLite's own limit: the right shift is 15 - shift);
+    the multiplier is first reduced to 16 bits, then one rounding (ties toward +inf).
 
     >>> multiply_by_quantized_multiplier_64(np.array([100, -100]), 1 << 30, -2).tolist()
     [13, -12]
@@ -370,6 +370,12 @@ class TFLiteLSTMParams:
                 raise ValueError(f"{name} gate weights {g.input_weights.shape} differ from ({h}, {i})")
         if self.activation_bits not in (8, 16):
             raise ValueError("activation_bits must be 8 or 16")
+        if self.activation_bits == 16:
+            for name in GATES:
+                g = self.gate(name)
+                if g.input_shift > 7 or g.hidden_shift > 7:  # 64-bit mbqm shifts right by 15 - s
+                    raise ValueError(f"{name} gate: 16x8 models need shifts <= 7 (TFLite's 64-bit "
+                                     f"MultiplyByQuantizedMultiplier), got {g.input_shift} and {g.hidden_shift}")
         lo, hi = self.activation_range
         if self.hidden_zero_point is None:
             object.__setattr__(self, "hidden_zero_point", int(self.output_zero_point))

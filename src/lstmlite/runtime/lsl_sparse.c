@@ -105,6 +105,7 @@ static size_t layout(int32_t rows, int32_t kpad, const lsl_csr *c, size_t *seg_t
 size_t lsl_sparse_bytes_csr(int32_t rows, int32_t cols, int32_t act, const lsl_csr *csr, const int8_t *values) {
     size_t a, b, c, d, total;
     if (act != LSL_ACT_FLOAT && act != LSL_ACT_DYN8) return 0;
+    if (cols > LSL_I8_MAX_COLS) return 0; /* int32 sums could overflow */
     if (!csr_ok(rows, cols, csr, values)) return 0;
     total = layout(rows, (cols + 3) / 4 * 4, csr, &a, &b, &c, &d);
     /* segment offsets are int32 */

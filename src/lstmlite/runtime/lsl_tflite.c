@@ -72,7 +72,7 @@ static int64_t mbqm(int64_t x, int32_t m, int32_t s, int single) {
     return rdbpot(srdhm(x * ((int64_t)1 << (s > 0 ? s : 0)), m), s > 0 ? 0 : -s);
 }
 
-/* TFLite's 64-bit MultiplyByQuantizedMultiplier (16x8 accumulators, |x| < 2^47). */
+/* TFLite's 64-bit MultiplyByQuantizedMultiplier (16x8 accumulators, |x| < 2^47, s <= 7). */
 static int64_t mbqm64(int64_t x, int32_t m, int32_t s) {
     int64_t reduced = m < 0x7FFF0000 ? ((int64_t)m + (1 << 15)) >> 16 : 0x7FFF;
     int total = 15 - s;
@@ -223,6 +223,9 @@ int lsl_tflite_check(const lsl_tflite_params *p) {
         if (bad_multiplier(q->input_multiplier, q->input_shift) ||
             bad_multiplier(q->hidden_multiplier, q->hidden_shift))
             return LSL_TFLITE_EINVAL;
+        /* the 64-bit mbqm of 16x8 models shifts right by 15 - s: TFLite allows s < 8
+         * (a larger s made that shift negative: found by fuzz_step, corpus/step/) */
+        if (p->activation_bits == 16 && (q->input_shift > 7 || q->hidden_shift > 7)) return LSL_TFLITE_EINVAL;
     }
     return LSL_TFLITE_OK;
 }
