@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=600, help="fuzzing time per target (default 600)")
     ap.add_argument("--targets", default=",".join(_fuzz.TARGETS), help="comma-separated: load,step")
-    ap.add_argument("--work", type=Path, default=None, help="build and corpus folder (default: a temp dir)")
+    ap.add_argument("--work", type=Path, default=None, help="corpus and artifacts folder (default: a temp dir)")
     ap.add_argument("--jobs", type=int, default=1, help="targets fuzzed at the same time (default 1)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write results/fuzz.json")
     args = ap.parse_args(argv)
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     clang_version = subprocess.run([_fuzz.clang(), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     prepared = []
     for target in targets:  # build and seed everything first, then fuzz
-        exe = _fuzz.build(target, work / "build")
+        exe = _fuzz.build(target, _fuzz.BUILD)  # objects cached beside the CI test's
         corpus = work / "corpus" / target  # receives what the fuzzer finds
         corpus.mkdir(parents=True, exist_ok=True)
         seeds = work / "seeds" / target

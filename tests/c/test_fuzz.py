@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 import _fuzz  # noqa: E402
 
-BUILD = _fuzz.ROOT / "build" / "fuzz"
+BUILD = _fuzz.BUILD
 SMOKE_SECONDS = 12  # per target: ~25 s in all
 
 

@@ -40,6 +40,7 @@ ROOT = HERE.parents[2]
 RUNTIME = ROOT / "src" / "lstmlite" / "runtime"
 TARGETS = ("load", "step")
 CORPUS = HERE / "corpus"  # committed regression inputs, one folder per target
+BUILD = ROOT / "build" / "fuzz"  # cached sanitized objects and the targets (git-ignored)
 SANITIZE = ["-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all"]
 CFLAGS = ["-g", "-O1", "-std=c99", "-fno-omit-frame-pointer", "-pthread", *SANITIZE]
 # The packages that provide clang and its libFuzzer / sanitizer runtimes (Debian bookworm).
