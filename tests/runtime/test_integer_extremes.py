@@ -162,3 +162,38 @@ def test_extreme_inputs_saturate_identically_in_numpy_c_and_ubsan(tmp_path, cell
     if c_want is not None:  # state: h (B, H) then c (B, H); stream 0's c
         H = params.layers[0][0].hidden_size
         np.testing.assert_array_equal(want_state[2 * H:3 * H], c_want)
+
+
+def test_an_int8_matrix_past_the_int32_column_bound_is_refused_by_the_loader(tmp_path, monkeypatch):
+    """Weight-only int8 with dynamic 8-bit (or VNNI limb) activations sums K * 255 * 128 at
+    most in int32: K <= 65,793 (LSL_I8_MAX_COLS). A file whose int8 matrix is wider is
+    refused by the C loader; the same width in fp32, and int8 at the bound, load and run."""
+    from lstmlite.export.lsl import spec_from_state_dict, write_lsl
+
+    rng = np.random.default_rng(0)
+
+    def lstm_file(cols: int, weights: str) -> Path:
+        state = {"weight_ih_l0": rng.normal(0, 0.01, (4, cols)).astype(np.float32),
+                 "weight_hh_l0": rng.normal(0, 0.1, (4, 1)).astype(np.float32)}
+        path = tmp_path / f"{weights}-{cols}.lsl"
+        write_lsl(spec_from_state_dict(state), weights=weights, path=path)
+        return path
+
+    x = rng.normal(size=(1, 2, 65794)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"l0.0.w_ih: an int8 matrix of 65794 columns could overflow .* K <= 65793"):
+        lstm_file(65794, "int8")  # the writer says why
+    # a file made past the writer (the fp32 file's matrix re-encoded as int8 codes by hand)
+    # is refused by the C loader
+    import lstmlite.export.lsl as writer
+
+    assert f"#define LSL_I8_MAX_COLS {writer.I8_MAX_COLS}" in (RUNTIME / "lsl_internal.h").read_text()
+    assert writer.I8_MAX_COLS * 255 * 128 <= INT32_MAX < (writer.I8_MAX_COLS + 1) * 255 * 128
+    monkeypatch.setattr(writer, "I8_MAX_COLS", 10**6)
+    wide = lstm_file(65794, "int8")
+    monkeypatch.undo()
+    with pytest.raises(rt.RuntimeError_, match="malformed|format"):
+        rt.load(wide, activations="dynamic")
+    fp32 = rt.load(lstm_file(65794, "fp32"))
+    assert np.all(np.isfinite(fp32.run(x)))
+    at_bound = rt.load(lstm_file(65793, "int8"), activations="dynamic")
+    assert np.all(np.isfinite(at_bound.run(x[..., :65793])))

@@ -587,6 +587,10 @@ def _as_tensor(t: Tensor, bits: int) -> Tensor:
     return quantize_rows(t, bits) if bits else np.ascontiguousarray(t, dtype=np.float32)
 
 
+#: Most columns of an int8 matrix (the C runtime's LSL_I8_MAX_COLS): K * 255 * 128 <= 2**31 - 1.
+I8_MAX_COLS = 65793
+
+
 def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = None,
               quantize_embedding: bool = True, version: int | None = None) -> bytes:
     """Serialise a spec to .lsl bytes (and write them to ``path`` when given).
@@ -641,6 +645,12 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     for name, t in tensors:  # a low-rank matrix is its two factors, NAME.u and NAME.v
         expanded += [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
     for name, t in expanded:
+        # the int8 kernels sum K products of <= 255 * 128 in int32 (docs/integer.md,
+        # accumulator bounds): the C loader refuses wider int8 matrices, so say why here
+        if isinstance(t, QTensor) and not name.startswith("emb") and t.q.shape[1] > I8_MAX_COLS:
+            raise ValueError(f"{name}: an int8 matrix of {t.q.shape[1]} columns could overflow the runtime's int32 "
+                             f"accumulators (K * 255 * 128 must fit: K <= {I8_MAX_COLS}); store it as fp32 "
+                             f"(weights='fp32') or low-rank")
         if isinstance(t, QTensor) or (isinstance(t, np.ndarray) and t.ndim == 2):
             # the embedding table is looked up row by row, never multiplied: no block form
             flat += _encode_matrix(name, t, "no" if name.startswith("emb") else blocks)
