@@ -104,6 +104,39 @@ def test_any_recipe_document_parses_or_is_refused_with_one_line(obj):
     assert parse_recipe(recipe.to_dict(), "again") == recipe  # what parses, round-trips
 
 
+def _spell(value):
+    """A number in one of the spellings a YAML or JSON file may give it."""
+    if isinstance(value, bool):
+        return st.just(value)
+    if isinstance(value, int):
+        return st.sampled_from([value, float(value), str(value), f"{float(value):e}"])
+    if isinstance(value, float):
+        return st.sampled_from([value, repr(value), f"{value:.17e}"])
+    return st.just(value)
+
+
+def _valid_recipes():
+    """Recipes built from the shipped ones' steps, in any order and number, every number
+    re-spelled: all of them valid."""
+    steps = [step for path in sorted((ROOT / "recipes").glob("*.yaml"))
+             for step in yaml.safe_load(path.read_text())["steps"]]
+
+    def respelled(step):
+        return st.fixed_dictionaries({k: (_spell(v) if not isinstance(v, dict) else
+                                          st.fixed_dictionaries({kk: _spell(vv) for kk, vv in v.items()}))
+                                      for k, v in step.items()})
+
+    return st.lists(st.sampled_from(steps).flatmap(respelled), min_size=1, max_size=4)
+
+
+@FAST
+@given(steps=_valid_recipes())
+def test_any_valid_recipe_in_any_number_spelling_parses_and_round_trips(steps):
+    recipe = parse_recipe({"steps": steps}, "generated.yaml")
+    assert len(recipe.steps) == len(steps)
+    assert parse_recipe(yaml.safe_load(yaml.safe_dump(recipe.to_dict())), "again") == recipe
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_recipes_round_trip_through_yaml(path):
     recipe = load_recipe(path)
