@@ -57,25 +57,33 @@ def test_fuzz_smoke_finds_nothing(targets, target, tmp_path):
     assert stats["executions"] > 100 and stats["cov"] > 0, stats
 
 
-def test_a_planted_bug_is_caught(tmp_path):
-    """The harness does catch what it is for: a target with an out-of-bounds read on one
-    input crashes on it under ASan (so a clean smoke means something)."""
+def test_planted_bugs_are_caught(tmp_path):
+    """The harness catches what it is for: a target with an out-of-bounds read on one
+    input and a signed overflow on another crashes on each under ASan / UBSan with the
+    flags the real targets use (so a clean smoke means something)."""
+    import subprocess
+
     try:
         cc = _fuzz.clang()
     except RuntimeError as exc:
         pytest.fail(str(exc))
     src = tmp_path / "planted.c"
     src.write_text("#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n"
+                   "volatile int sink;\n"
                    "int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {\n"
-                   "  char *p = malloc(4); memset(p, 0, 4);\n"
-                   "  if (n >= 3 && d[0] == 'L' && d[1] == 'S' && d[2] == 'L') p[4 + d[2] % 2] = 1;\n"
+                   "  char *p = malloc(n + 1); memcpy(p, d, n); p[n] = 0;\n"
+                   "  if (n >= 4 && !memcmp(d, \"LSL!\", 4)) sink = p[n + 1];  /* one past the buffer */\n"
+                   "  if (n >= 4 && !memcmp(d, \"INT!\", 4)) { int x = 2147483640 + d[3]; sink = x; }\n"
                    "  free(p); return 0; }\n")
     exe = tmp_path / "planted"
-    import subprocess
-
     res = subprocess.run([cc, *_fuzz.CFLAGS, str(src), "-o", str(exe)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    crash = tmp_path / "input"
-    crash.write_bytes(b"LSL!")
-    run = _fuzz.replay(exe, [crash])
-    assert run.returncode != 0 and "heap-buffer-overflow" in run.stderr
+    for name, data, report in (("oob", b"LSL!", "heap-buffer-overflow"), ("overflow", b"INT!",
+                                                                          "signed integer overflow")):
+        crash = tmp_path / name
+        crash.write_bytes(data)
+        run = _fuzz.replay(exe, [crash])
+        assert run.returncode != 0 and report in run.stderr, run.stderr[-2000:]
+    clean = tmp_path / "clean"
+    clean.write_bytes(b"LSTM")
+    assert _fuzz.replay(exe, [clean]).returncode == 0
