@@ -180,7 +180,7 @@ def test_an_int8_matrix_past_the_int32_column_bound_is_refused_by_the_loader(tmp
         return path
 
     x = rng.normal(size=(1, 2, 65794)).astype(np.float32)
-    with pytest.raises(ValueError, match=r"l0.0.w_ih: an int8 matrix of 65794 columns could overflow .* K <= 65793"):
+    with pytest.raises(ValueError, match=r"l0.0.w_ih: an int8 matrix row of 65794 values could overflow .* K <= 65793"):
         lstm_file(65794, "int8")  # the writer says why
     # a file made past the writer (the fp32 file's matrix re-encoded as int8 codes by hand)
     # is refused by the C loader
@@ -197,3 +197,20 @@ def test_an_int8_matrix_past_the_int32_column_bound_is_refused_by_the_loader(tmp
     assert np.all(np.isfinite(fp32.run(x)))
     at_bound = rt.load(lstm_file(65793, "int8"), activations="dynamic")
     assert np.all(np.isfinite(at_bound.run(x[..., :65793])))
+
+
+def test_a_wide_block_sparse_int8_matrix_is_bounded_by_its_kept_values(tmp_path):
+    """The block-sparse form sums only its kept blocks: 200,000 columns with a few blocks
+    per row fit the int32 bound, so the writer and the C loader accept it and it runs."""
+    from lstmlite.export.lsl import spec_from_state_dict, write_lsl
+
+    cols = 200_000
+    w = np.zeros((4, cols), np.float32)
+    w[:, ::50_000] = 0.5
+    w[1, 7] = -0.25
+    state = {"weight_ih_l0": w, "weight_hh_l0": np.full((4, 1), 0.1, np.float32)}
+    path = tmp_path / "wide-sparse.lsl"
+    write_lsl(spec_from_state_dict(state), weights="int8-sparse", path=path)
+    engine = rt.load(path, activations="dynamic")
+    x = np.random.default_rng(1).standard_normal((1, 2, cols)).astype(np.float32)
+    assert np.all(np.isfinite(engine.run(x)))

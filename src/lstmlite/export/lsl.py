@@ -587,8 +587,29 @@ def _as_tensor(t: Tensor, bits: int) -> Tensor:
     return quantize_rows(t, bits) if bits else np.ascontiguousarray(t, dtype=np.float32)
 
 
-#: Most columns of an int8 matrix (the C runtime's LSL_I8_MAX_COLS): K * 255 * 128 <= 2**31 - 1.
+#: Most values an int8 matrix row sums (the C runtime's LSL_I8_MAX_COLS): K * 255 * 128 <= 2**31 - 1.
 I8_MAX_COLS = 65793
+_CODE_DTYPES = (DTYPE_I8, DTYPE_I4, DTYPE_I8_MASKED, DTYPE_I4_MASKED)
+
+
+def _check_int8_widths(flat: list[tuple[str, int, np.ndarray, tuple[int, ...]]]) -> None:
+    """Refuse an int8 weight matrix whose rows could overflow the runtime's int32 sums
+    (docs/integer.md, accumulator bounds): dense and bitmask codes by their columns, the
+    block-sparse form by its kept values per row. The C loader refuses such files too;
+    here the error says why. The embedding is looked up, never summed: not checked."""
+    arrays = {name: arr for name, _, arr, _ in flat}
+    for name, dtype, _, dims in flat:
+        if name.startswith("emb") or len(dims) != 2:
+            continue
+        width = 0
+        if dtype in _CODE_DTYPES:
+            width = int(dims[1])
+        elif dtype == DTYPE_I8_SPARSE and f"{name}.rowptr" in arrays:
+            width = 4 * int(np.diff(np.asarray(arrays[f"{name}.rowptr"], np.int64)).max(initial=0))
+        if width > I8_MAX_COLS:
+            raise ValueError(f"{name}: an int8 matrix row of {width} values could overflow the runtime's int32 "
+                             f"accumulators (K * 255 * 128 must fit: K <= {I8_MAX_COLS}); store it as fp32 "
+                             f"(weights='fp32'), low-rank or sparser")
 
 
 def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = None,
@@ -645,17 +666,12 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     for name, t in tensors:  # a low-rank matrix is its two factors, NAME.u and NAME.v
         expanded += [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
     for name, t in expanded:
-        # the int8 kernels sum K products of <= 255 * 128 in int32 (docs/integer.md,
-        # accumulator bounds): the C loader refuses wider int8 matrices, so say why here
-        if isinstance(t, QTensor) and not name.startswith("emb") and t.q.shape[1] > I8_MAX_COLS:
-            raise ValueError(f"{name}: an int8 matrix of {t.q.shape[1]} columns could overflow the runtime's int32 "
-                             f"accumulators (K * 255 * 128 must fit: K <= {I8_MAX_COLS}); store it as fp32 "
-                             f"(weights='fp32') or low-rank")
         if isinstance(t, QTensor) or (isinstance(t, np.ndarray) and t.ndim == 2):
             # the embedding table is looked up row by row, never multiplied: no block form
             flat += _encode_matrix(name, t, "no" if name.startswith("emb") else blocks)
         else:
             flat.append(_vector(name, t))
+    _check_int8_widths(flat)
     for name, *_ in flat:
         if not name.isascii() or not 0 < len(name) < NAME_BYTES:
             raise ValueError(f"tensor name must be 1 to {NAME_BYTES - 1} ASCII characters: {name}")

@@ -83,7 +83,8 @@
  * bounds"): a row sums K products of an int8 weight (|w| <= 128) and an unsigned byte
  * operand (u <= 255: dynamic int8 offset by 128, or one 8-bit limb of the float
  * activations on VNNI), so K * 255 * 128 <= 2^31 - 1 keeps every partial sum exact in
- * int32. Int8 matrices with more columns are refused by the packers (0 bytes). */
+ * int32. Dense int8 matrices with more columns, and block-sparse ones with more kept
+ * values in a row, are refused by the packers (0 bytes). */
 #define LSL_I8_MAX_COLS 65793
 
 /* Sparse layout: columns per window and the header at the start of `data`. */
