@@ -170,7 +170,7 @@ def test_save_load_round_trip_and_any_flipped_byte_is_detected(run_dir, tmp_path
     x = torch.randn(2, 5, 3)
     with torch.no_grad():
         assert torch.equal(run.model(x), original.model(x))
-    names = sorted(p.name for p in copy.iterdir() if p.is_file() and p.name != "manifest.json")
+    names = sorted(p.name for p in copy.iterdir() if p.is_file())  # manifest.json included
     name = data.draw(st.sampled_from(names))
     raw = bytearray((copy / name).read_bytes())
     i = data.draw(st.integers(0, len(raw) - 1))
@@ -179,6 +179,21 @@ def test_save_load_round_trip_and_any_flipped_byte_is_detected(run_dir, tmp_path
     with pytest.raises(RunDirError) as err:
         load_run(copy)
     assert name in _one_line(err.value)
+    shutil.rmtree(copy)
+
+
+@FAST
+@given(data=st.data())
+def test_any_flipped_bit_of_the_manifest_itself_is_refused_naming_it(run_dir, tmp_path, data):
+    raw = bytearray((run_dir / "manifest.json").read_bytes())
+    i = data.draw(st.integers(0, len(raw) - 1))
+    raw[i] ^= 1 << data.draw(st.integers(0, 7))
+    copy = tmp_path / f"m{data.draw(st.integers(0, 10**9))}"
+    shutil.copytree(run_dir, copy)
+    (copy / "manifest.json").write_bytes(bytes(raw))
+    with pytest.raises(RunDirError) as err:
+        load_run(copy)
+    assert "manifest.json" in _one_line(err.value)
     shutil.rmtree(copy)
 
 
