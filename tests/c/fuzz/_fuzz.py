@@ -13,7 +13,8 @@ Both are built with clang ``-fsanitize=fuzzer,address,undefined`` and
 sources are compiled once into objects shared by the two targets (the sanitized build of
 the SIMD kernels is the slow part). Seeds for ``load`` are real files written by the
 Python exporter (:func:`write_load_seeds`); the committed ``corpus/<target>/`` holds the
-regression inputs of every bug the fuzzers found, replayed by the CI test.
+input of every bug the fuzzers found and a few coverage inputs (corpus/README.md), all
+replayed by the CI test.
 
 Example:
     >>> from pathlib import Path
@@ -69,17 +70,17 @@ def _digest(paths: list[Path], extra: str) -> str:
 
 
 def _compile(cc: str, src: Path, obj: Path) -> None:
-    cmd = [cc, *CFLAGS, "-I", str(RUNTIME),
-           "-c", str(src), "-o", str(obj)]
+    cmd = [cc, *CFLAGS, "-I", str(RUNTIME), "-c", str(src), "-o", str(obj)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if res.returncode != 0:
         raise RuntimeError(f"clang failed on {src.name}:\n{res.stderr[-4000:]}")
 
 
-def _object(objdir: Path, src: Path, headers: list[Path]) -> Path:
-    """The cached object of one source: keyed by its text, every header and the flags,
-    so an edit recompiles only the file edited (or everything, for a header)."""
-    return objdir / f"{src.stem}-{_digest([src, *headers], ' '.join(CFLAGS))}.o"
+def _object(objdir: Path, src: Path, headers: list[Path], compiler: str = "") -> Path:
+    """The cached object of one source: keyed by its text, every header, the flags and
+    the compiler, so an edit recompiles only the file edited (or everything, for a
+    header or another clang)."""
+    return objdir / f"{src.stem}-{_digest([src, *headers], ' '.join(CFLAGS) + compiler)}.o"
 
 
 def build(target: str, build_dir: Path, jobs: int = 2) -> Path:
@@ -91,8 +92,12 @@ def build(target: str, build_dir: Path, jobs: int = 2) -> Path:
     headers = sorted(RUNTIME.glob("*.h"))
     objdir = build_dir / "obj"
     objdir.mkdir(parents=True, exist_ok=True)
-    objects = [_object(objdir, s, headers) for s in _sources()]
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    objects = [_object(objdir, s, headers, version) for s in _sources()]
     todo = [(s, o) for s, o in zip(_sources(), objects) if not o.exists()]
+    for stale in objdir.glob("*.o"):  # older versions of the sources' objects
+        if stale not in objects:
+            stale.unlink()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for f in [pool.submit(_compile, cc, s, o.with_suffix(".tmp")) for s, o in todo]:
             f.result()
