@@ -32,6 +32,8 @@ from lstmlite.nn import LSTM
 
 HERE = Path(__file__).resolve().parent
 PEER = HERE.parents[1] / "shared" / "peers" / "cmsis-nn"  # ../shared/peers beside the checkout
+if not PEER.is_dir():  # a worktree sits at /work/wt-*, the shared folder at /work/shared
+    PEER = Path("/work/shared/peers/cmsis-nn")
 CPU_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
 OPT = ["-O2", "-ffunction-sections", "-fdata-sections"]  # CMSIS-NN's README: -O2
 BOARD = "mps2-an386"
@@ -44,25 +46,26 @@ def sh(cmd: list[str], cwd: Path | None = None) -> str:
     return r.stdout
 
 
-def compile_objs(sources: list[Path], out: Path, includes: list[Path]) -> list[Path]:
+def compile_objs(sources: list[Path], out: Path, includes: list[Path], defines: tuple[str, ...] = ()) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     objs = []
     for src in sources:
         obj = out / (src.stem + ".o")
-        sh(["arm-none-eabi-gcc", *CPU_FLAGS, *OPT, "-std=c99", *[f"-I{i}" for i in includes], "-c", str(src),
-            "-o", str(obj)])
+        sh(["arm-none-eabi-gcc", *CPU_FLAGS, *OPT, "-std=c99", *defines, *[f"-I{i}" for i in includes], "-c",
+            str(src), "-o", str(obj)])
         objs.append(obj)
     return objs
 
 
-def link(objs: list[Path], elf: Path, mcu: Path) -> None:
+def link(objs: list[Path], elf: Path, mcu: Path, libs: tuple[str, ...] = ()) -> None:
     sh(["arm-none-eabi-gcc", *CPU_FLAGS, "-nostartfiles", "--specs=rdimon.specs", "-T", str(mcu / "mps2.ld"),
-        "-Wl,--gc-sections", "-o", str(elf), *map(str, objs)])
+        "-Wl,--gc-sections", "-o", str(elf), *map(str, objs), *libs])
 
 
-def count_instructions(elf: Path, work: Path) -> tuple[int, dict[str, int]]:
+def count_instructions(elf: Path, work: Path, stdout: list[str] | None = None) -> tuple[int, dict[str, int]]:
     """Instructions executed between the two calls of bench_marker() (see the module doc),
-    and how many of them each function executed."""
+    and how many of them each function executed; the program's output is appended to
+    ``stdout`` when given."""
     marker = [line.split()[0] for line in sh(["arm-none-eabi-nm", str(elf)]).splitlines()
               if line.endswith(" bench_marker")]
     pc = f"{int(marker[0], 16) & ~1:08x}"
@@ -72,6 +75,8 @@ def count_instructions(elf: Path, work: Path) -> tuple[int, dict[str, int]]:
                          capture_output=True, text=True, timeout=1800)
     if run.returncode != 0 or not run.stdout.startswith("rc 0"):
         raise RuntimeError(f"{elf.name} failed: {run.stdout} {run.stderr[-500:]}")
+    if stdout is not None:
+        stdout.append(run.stdout)
     seen, count = 0, 0
     by_function: dict[str, int] = {}
     pattern = re.compile(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/[^]]*\] ?(\S*)")
@@ -132,18 +137,55 @@ def bench_ours(inp: int, hidden: int, steps: int, work: Path) -> dict:
             "weight_bytes": report.weights}
 
 
-def bench_cmsis(inp: int, hidden: int, steps: int, work: Path, mcu: Path) -> dict:
+def _peer_arrays(inp: int, hidden: int, steps: int) -> dict[str, np.ndarray]:
+    """The weights, biases and input bench_cmsis gives CMSIS-NN (same generator, same order)."""
     rng = np.random.default_rng(0)
+    return {"w_ih": rng.integers(-127, 128, 4 * hidden * inp), "w_hh": rng.integers(-127, 128, 4 * hidden * hidden),
+            "bias": rng.integers(-2000, 2000, 4 * hidden), "input": rng.integers(-127, 128, steps * inp)}
+
+
+def bench_tflite(inp: int, hidden: int, steps: int, work: Path) -> dict:
+    """The TFLite-compatible form (``export_c(..., form="tflite")``) of the LSTM CMSIS-NN
+    runs: the same weights, biases, multipliers and input (bench_cmsis.c's values). Its
+    last output is checked against lstmlite.reference.tflite_int."""
+    from lstmlite.reference.tflite_int import TFLiteGate, TFLiteLSTMParams, tflite_lstm_sequence
+
+    a = _peer_arrays(inp, hidden, steps)
+    w_ih, w_hh, bias = a["w_ih"].reshape(4, hidden, inp), a["w_hh"].reshape(4, hidden, hidden), a["bias"].reshape(4, hidden)
+    gates = [TFLiteGate(w_ih[k], w_hh[k], bias[k], 1518500250, -9, 1518500250, -9) for k in range(4)]
+    params = TFLiteLSTMParams(*gates, input_zero_point=0, output_zero_point=0, cell_scale_power=-11,
+                              forget_cell_multiplier=1 << 30, forget_cell_shift=-14, input_cell_multiplier=1 << 30,
+                              input_cell_shift=-18, output_multiplier=1 << 30, output_shift=-15, cell_clip=32767)
+    x = a["input"].reshape(steps, inp)
+    project = export_c(params, work / "tflite", form="tflite", example=x)
+    p = project.path
+    model_objs = compile_objs([p / "model.c", p / "lsl_tflite.c"], work / "tflite-o", [p])
+    objs = model_objs + compile_objs([HERE / "mcu" / "bench_ours.c", p / "mcu" / "startup_cortexm.c"],
+                                     work / "tflite-o", [p])
+    elf = work / "tflite.elf"
+    link(objs, elf, p / "mcu")
+    flash, ram = sizes(model_objs)
+    printed: list[str] = []
+    count, by_function = count_instructions(elf, work, printed)
+    expected = int(tflite_lstm_sequence(params, x[None])[0][0, -1, 0])
+    got = int(printed[0].split("out0")[1].split()[0])
+    if got != expected:
+        raise RuntimeError(f"the TFLite-compatible build printed h[0] = {got}, the reference {expected}")
+    report = project.memory["cortex-m4"]
+    return {"engine": "lstmlite-tflite", "instructions": count, "by_function": by_function, "flash_bytes": flash,
+            "ram_static_bytes": ram, "report_flash_bytes_Os": report.flash, "report_ram_bytes": report.ram,
+            "weight_bytes": report.weights, "last_output_equals_reference": True}
+
+
+def bench_cmsis(inp: int, hidden: int, steps: int, work: Path, mcu: Path) -> dict:
+    a = _peer_arrays(inp, hidden, steps)
 
     def arr(name: str, values: np.ndarray, ctype: str) -> str:
         return f"static const {ctype} {name}[{values.size}] = {{{', '.join(str(int(v)) for v in values.reshape(-1))}}};\n"
 
     data = (f"#define INPUT {inp}\n#define HIDDEN {hidden}\n#define STEPS {steps}\n"
-            + arr("w_ih", rng.integers(-127, 128, 4 * hidden * inp), "int8_t")
-            + arr("w_hh", rng.integers(-127, 128, 4 * hidden * hidden), "int8_t")
-            + arr("bias", rng.integers(-2000, 2000, 4 * hidden), "int32_t")
-            + arr("zero_bias", np.zeros(hidden, np.int64), "int32_t")
-            + arr("input", rng.integers(-127, 128, steps * inp), "int8_t"))
+            + arr("w_ih", a["w_ih"], "int8_t") + arr("w_hh", a["w_hh"], "int8_t") + arr("bias", a["bias"], "int32_t")
+            + arr("zero_bias", np.zeros(hidden, np.int64), "int32_t") + arr("input", a["input"], "int8_t"))
     (work / "cmsis").mkdir(exist_ok=True)
     (work / "cmsis" / "cmsis_data.h").write_text(data)
     sources = [s for d in ("LSTMFunctions", "NNSupportFunctions", "ActivationFunctions", "BasicMathFunctions")
@@ -176,7 +218,8 @@ def main() -> None:
         work = Path(tmp)
         ours = bench_ours(inp, hidden, steps, work)
         peer = bench_cmsis(inp, hidden, steps, work, work / "ours" / "mcu")
-        for r in (ours, peer):
+        tfl = bench_tflite(inp, hidden, steps, work)
+        for r in (ours, peer, tfl):
             r.update(model=f"LSTM {inp}->{hidden} int8", input_size=inp, hidden_size=hidden, steps=steps,
                      macs_per_step=macs, instructions_per_step=r["instructions"] / steps,
                      instructions_per_mac=r["instructions"] / steps / macs)
@@ -184,12 +227,16 @@ def main() -> None:
             print(f"{r['engine']:18s} {r['instructions_per_step']:10.0f} instructions/step "
                   f"({r['instructions_per_mac']:.2f}/MAC), flash {r['flash_bytes']} B, RAM {r['ram_static_bytes']} B")
     ratio = rows[0]["instructions_per_step"] / rows[1]["instructions_per_step"]
-    print(f"lstmlite / CMSIS-NN instructions per step: {ratio:.2f}")
+    ratio_tflite = rows[2]["instructions_per_step"] / rows[1]["instructions_per_step"]
+    print(f"lstmlite / CMSIS-NN instructions per step: {ratio:.2f} (TFLite-compatible form: {ratio_tflite:.2f})")
     path = write_result(args.name, rows, {
         "board": BOARD, "compiler": sh(["arm-none-eabi-gcc", "--version"]).splitlines()[0],
         "flags": " ".join(CPU_FLAGS + OPT), "counter": "qemu -singlestep -d exec,nochain (exact)",
         "ratio_instructions_ours_over_cmsis": ratio,
-        "notes": "lstmlite keeps h in int16 (int8 x int16 products); CMSIS-NN's s8 LSTM keeps h in int8",
+        "ratio_instructions_tflite_over_cmsis": ratio_tflite,
+        "notes": "lstmlite keeps h in int16 (int8 x int16 products); CMSIS-NN's s8 LSTM keeps h in int8; "
+                 "lstmlite-tflite is the TFLite-compatible form (export_c form='tflite', lsl_tflite.c) of the "
+                 "LSTM CMSIS-NN runs (same weights, biases, multipliers and input): TFLite Micro's arithmetic",
     })
     print(f"wrote {path}")
 

@@ -4,6 +4,10 @@ Case of issue 2: B=32, T=100, I=40, H=128, float32, CPU. The two are timed
 interleaved (A, B, A, B, ...) so machine noise hits both alike; the result is the
 ratio of medians (speed ratio = torch time / our time; ≥ 0.8 is the target).
 
+Second case, padded variable-length batches (JapaneseVowels-like: B=32, T=29, I=12, H=32,
+lengths 7..29): our layer with ``lengths`` (no packing) against ``torch.nn.LSTM`` on a
+``PackedSequence`` (pack + run + unpack timed), same weights, interleaved.
+
     python benchmarks/bench_train_speed.py [--reps 30]
 """
 
@@ -16,6 +20,8 @@ import time
 import torch
 
 from _common import write_result
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
 from lstmlite.nn import from_torch
 
 
@@ -24,6 +30,47 @@ def time_fwd_bwd(module: torch.nn.Module, x: torch.Tensor) -> float:
     out, _ = module(x)
     out.sum().backward()
     return time.perf_counter() - start
+
+
+def padded_case(reps: int) -> list[dict]:
+    """Variable-length batch: our ``lengths`` path against PyTorch's PackedSequence path."""
+    B, T, I, H = 32, 29, 12, 32
+    torch.manual_seed(1)
+    reference = torch.nn.LSTM(I, H, batch_first=True)
+    ours = from_torch(reference)
+    lengths = torch.randint(7, T + 1, (B,))
+    lengths[0] = T
+    x = torch.randn(B, T, I) * (torch.arange(T)[None, :, None] < lengths[:, None, None])
+
+    def packed() -> float:
+        start = time.perf_counter()
+        out, _ = reference(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        pad_packed_sequence(out, batch_first=True, total_length=T)[0].sum().backward()
+        return time.perf_counter() - start
+
+    def with_lengths() -> float:
+        start = time.perf_counter()
+        out, _ = ours(x, lengths=lengths)
+        out.sum().backward()
+        return time.perf_counter() - start
+
+    # same numbers first: the speed of a wrong answer is not quoted
+    ref_out = pad_packed_sequence(reference(pack_padded_sequence(x, lengths, batch_first=True,
+                                                                 enforce_sorted=False))[0],
+                                  batch_first=True, total_length=T)[0]
+    max_err = (ours(x, lengths=lengths)[0] - ref_out).abs().max().item()
+    if max_err > 1e-5:
+        raise SystemExit(f"padded case: our layer differs from PyTorch's by {max_err:.2e}; not timing it")
+    for _ in range(3):
+        packed(), with_lengths()
+    times = {"torch.nn.LSTM (PackedSequence)": [], "lstmlite.nn.LSTM (lengths)": []}
+    for _ in range(reps):
+        times["torch.nn.LSTM (PackedSequence)"].append(packed())
+        times["lstmlite.nn.LSTM (lengths)"].append(with_lengths())
+    return [{"case": "padded", "engine": k, "batch": B, "seq_len": T, "input_size": I, "hidden_size": H,
+             "median_ms": round(statistics.median(v) * 1e3, 3),
+             "p90_ms": round(sorted(v)[int(0.9 * len(v))] * 1e3, 3), "max_abs_err_vs_torch": max_err}
+            for k, v in times.items()]
 
 
 def main() -> None:
@@ -49,6 +96,7 @@ def main() -> None:
              "median_ms": round(v, 3), "p90_ms": round(sorted(times[k])[int(0.9 * len(times[k]))] * 1e3, 3)}
             for k, v in medians.items()]
     rows.append({"speed_ratio_vs_torch": round(ratio, 3), "target": 0.8, "met": ratio >= 0.8})
+    rows += padded_case(args.reps)
     path = write_result("train_speed", rows, {"threads": args.threads, "reps": args.reps})
     print(f"torch {medians['torch.nn.LSTM']:.2f} ms, ours {medians['lstmlite.nn.LSTM']:.2f} ms, "
           f"speed ratio {ratio:.3f} -> {path}")

@@ -14,7 +14,13 @@ rendered table too.
     python benchmarks/render.py            # rewrite the blocks in place
     python benchmarks/render.py --check    # exit 1 and name every block that differs
 
-Blocks may sit in BENCHMARKS.md, README.md and docs/*.md.
+A single value inside a sentence is an inline block (one line; FILE is a results file,
+PATH a field in it, FORMAT how to print it: see :func:`lookup` and :func:`format_value`)::
+
+    reaches <!-- render:compression-jv; rows[method=baseline].metric; pct -->96.58 %<!-- /render -->
+
+Blocks may sit in BENCHMARKS.md, README.md and docs/**/*.md (tutorials included).
+``benchmarks/unrendered.py`` finds result-like numbers outside blocks.
 ``tests/benchmarks/test_render.py`` runs the check, so a results file re-measured without
 re-rendering (or a hand-edited table) fails the suite.
 """
@@ -33,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 ROOT = HERE.parent
 #: The documents whose blocks are rendered (README and docs/ may quote results too).
-DOCS = [ROOT / "BENCHMARKS.md", ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "BENCHMARKS.md", ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"(<!-- BEGIN render:(?P<name>[\w.:-]+) -->\n)(?P<body>.*?)(<!-- END render:(?P=name) -->)",
                    re.S)
 
@@ -154,7 +160,7 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
     head = [title for title, *_ in _ISA_RATIOS]
     if threads:
         head.append("2 threads / 1, B=32 (fp32, int8, dyn)")
-    head.append("80 % sparse-dyn / dense-dyn")
+    head.append("80 % sparse-dyn / dense-dyn, (1, 4) / (16, 4) blocks")
     if threads:
         head.append("rel. err (dyn)")
     lines = [f"| kernel table ({label}) | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
@@ -164,7 +170,8 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
         if threads:
             cells.append(", ".join(_ratio(rows, "batch32-2t", e, "batch32", e)
                                    for e in ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn")))
-        cells.append(_ratio(rows, "sparse80-40x128", "lstmlite-int8-sparse-dyn", "sparse80-40x128", "lstmlite-int8-dyn"))
+        cells.append(" / ".join(_ratio(rows, case, "lstmlite-int8-sparse-dyn", case, "lstmlite-int8-dyn")
+                                for case in ("sparse80-40x128", "sparse80r16-40x128")))
         if threads:
             err = next((r["max_rel_err"] for r in rows
                         if r["case"] == "seq-40x128" and r["engine"] == "lstmlite-int8-dyn"), None)
@@ -243,6 +250,94 @@ def search_trec_table() -> str:
     return "\n".join(lines)
 
 
+#: issue 2's baseline targets (goals, not results): file -> (label, model words, goal text, met test)
+_BASELINES = [
+    ("baselines-jv", "JapaneseVowels", "≥ 0.965 accuracy", lambda r: r["metric"] >= 0.965),
+    ("baselines-bm", "BasicMotions", "≥ 0.95 accuracy", lambda r: r["metric"] >= 0.95),
+    ("baselines-trec", "TREC-6", "≥ 0.87 accuracy", lambda r: r["metric"] >= 0.87),
+    ("baselines-lm", "tiny-shakespeare", "(report)", None),
+    ("baselines-airline", "airline", "beat seasonal naive", lambda r: r["mae_vs_naive_mean"] < 1.0),
+]
+
+
+def _model_words(model: dict[str, Any]) -> str:
+    words = f"{model.get('num_layers', 1)} × " if model.get("num_layers", 1) > 1 else ""
+    words += f"{model['cell'].upper()}-{model['hidden_size']}"
+    if model.get("embed_dim"):
+        words += f", embedding {model['embed_dim']}"
+    if model.get("pooling"):
+        words += f", {model['pooling']} pooling"
+    return words
+
+
+def baselines_table() -> str:
+    """bench_baselines.py: one row per data set (results/baselines-*.json), issue 2's goals."""
+    lines = ["| data set | model | params (fp32 bytes) | training | metric (test unless named) | seeds | goal | met |",
+             "|---|---|---|---|---|---|---|---|"]
+    for stem, label, goal, met in _BASELINES:
+        r = json.loads((RESULTS / f"{stem}.json").read_text())["rows"][0]
+        tr = r["train"]
+        training = f"{tr['epochs']} epochs, batch {tr['batch_size']}, {r['train_seconds_mean']:,.0f} s"
+        if r["metric_name"].startswith("mae"):
+            metric = (f"MAE {r['metric']:.1f} ± {r['metric_std']:.1f} vs seasonal naive {r['naive_mae_mean']:.1f} "
+                      f"(ratio {r['mae_vs_naive_mean']:.2f})")
+        elif r["metric_name"].startswith("bits_per_char"):
+            metric = f"{r['metric']:.2f} bits/char{' (validation)' if '(val)' in r['metric_name'] else ''}"
+        else:
+            metric = f"{r['metric_name']} {r['metric']:.4f} ± {r['metric_std']:.4f}"
+            if r["seeds"] > 1:
+                metric += " (" + ", ".join(f"{m:.3f}" for m in r["metric_per_seed"]) + ")"
+        ok = "reported" if met is None else ("yes" if met(r) else "**no**")
+        lines.append(f"| {label} | {_model_words(r['model'])} | {r['params']:,} ({r['size_bytes']:,} B) | {training} | "
+                     f"{metric} | {r['seeds']} | {goal} | {ok} |")
+    return "\n".join(lines)
+
+
+def train_speed_table(result: dict[str, Any]) -> str:
+    """bench_train_speed.py: forward + backward medians of our layer and torch.nn.LSTM, same run;
+    the full-length case of issue 2, then the padded variable-length case (lengths vs packing)."""
+    rows = [r for r in result["rows"] if "engine" in r]
+    summary = next(r for r in result["rows"] if "speed_ratio_vs_torch" in r)
+    lines = ["| case | layer | B | T | I | H | median ms (fwd + bwd) | p90 ms |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        case = "padded, lengths 7–T" if r.get("case") == "padded" else "full length"
+        lines.append(f"| {case} | `{r['engine']}` | {r['batch']} | {r['seq_len']} | {r['input_size']} | "
+                     f"{r['hidden_size']} | {r['median_ms']:.2f} | {r['p90_ms']:.2f} |")
+    m = result["machine"]
+    lines += ["", f"Speed ratio, full length (torch time / ours): **{summary['speed_ratio_vs_torch']:.2f}** (goal ≥ "
+              f"{summary['target']}: {'met' if summary['met'] else '**no**'})."]
+    padded = {r["engine"]: r for r in rows if r.get("case") == "padded"}
+    if padded:
+        packed = next(r for k, r in padded.items() if "Packed" in k)
+        ours = next(r for k, r in padded.items() if "lengths" in k)
+        lines.append(f"Padded batch: PackedSequence time / ours **{packed['median_ms'] / ours['median_ms']:.2f}** "
+                     f"(outputs equal within {ours['max_abs_err_vs_torch']:.1e}).")
+    lines.append(f"{result.get('reps', '?')} interleaved repetitions, {result.get('threads', '?')} thread(s); "
+                 f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}, {result['date']}.")
+    return "\n".join(lines)
+
+
+def lm_table() -> str:
+    """bench_compression_lm.py's two budgets (results/compression-lm.json, compression-lm-6000w-2+2e.json)."""
+    lines = ["| budget | method | test bits/char | Δ vs fp32 | size (B, old estimate — superseded) | non-zero params | "
+             "target |", "|---|---|---|---|---|---|---|"]
+    for stem in ("compression-lm", "compression-lm-6000w-2+2e"):
+        result = json.loads((RESULTS / f"{stem}.json").read_text())
+        s = result["settings"]
+        budget = (f"{s['train_windows']:,} windows, {s['pretrain']['epochs']} + {s['continue']['epochs']} epochs "
+                  f"({s['steps_per_epoch'] * (s['pretrain']['epochs'] + s['continue']['epochs']):,} steps)")
+        for r in result["rows"]:
+            if r["method"].startswith("after phase"):
+                continue
+            delta = "—" if r["method"] == "baseline" else f"{100 * r['delta_relative']:+.2f} %"
+            target = f"{r['target']}: {'met' if r['meets_target'] else '**no**'}" if r.get("target") else ""
+            name = "fp32" if r["method"] == "baseline" else r["method"]
+            lines.append(f"| {budget} | {name} | {r['metric']:.2f} | {delta} | {r['size_bytes']:,} | "
+                         f"{r['nonzero_params']:,} | {target} |")
+            budget = ""
+    return "\n".join(lines)
+
+
 #: block name -> renderer of its results file (``name`` or ``name:part``).
 def ctc_table(result: dict[str, Any]) -> str:
     """bench_ctc.py: CER, WER, exported bytes, runtime agreement and streaming speed per method."""
@@ -272,21 +367,92 @@ def fuzz_table(result: dict[str, Any]) -> str:
         f"{result['machine']['cpu']} ({result['machine']['cores']} cores, shared).\n"
 
 
+def mcu_table(result: dict[str, Any]) -> str:
+    """bench_mcu.py: instructions per step, flash and static RAM per engine on the same
+    LSTM shape, and the ratio to CMSIS-NN measured in the same run."""
+    names = {"lstmlite-integer": "lstmlite integer-only (`lsl_int.c`, packed SMLAD)",
+             "cmsis-nn-s8": "CMSIS-NN `arm_lstm_unidirectional_s8`",
+             "lstmlite-tflite": "lstmlite TFLite-compatible (`--form tflite`, `lsl_tflite.c`; CMSIS-NN's weights)"}
+    lines = ["| engine | instructions / step | per MAC | flash (B) | static RAM (B) |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {names.get(r['engine'], r['engine'])} | {r['instructions_per_step']:,.0f} | "
+                     f"{r['instructions_per_mac']:.2f} | {r['flash_bytes']:,} | {r['ram_static_bytes']:,} |")
+    lines.append("")
+    lines.append(f"lstmlite / CMSIS-NN instructions per step: **{result['ratio_instructions_ours_over_cmsis']:.2f} ×** "
+                 f"({result['rows'][0]['model']}, {result['rows'][0]['steps']} steps, {result['board']}).")
+    if "ratio_instructions_tflite_over_cmsis" in result:
+        lines.append(f"TFLite-compatible form / CMSIS-NN: **{result['ratio_instructions_tflite_over_cmsis']:.2f} ×** "
+                     "(the same arithmetic as CMSIS-NN: TFLite Micro's).")
+    return "\n".join(lines) + "\n"
+
+
+def mcu_models_table(result: dict[str, Any]) -> str:
+    """bench_mcu_models.py: per model, its test accuracy beside its Cortex-M4 cost (MACs,
+    instructions per step, flash, RAM), then the anchors it quotes but did not measure."""
+    lines = ["| model | data | C form | test accuracy | MACs / step | instructions / step (per MAC) | "
+             "flash B (weights) | RAM B (static + stack) | .lsl file B |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lsl = f"{r['size_bytes']:,}" if r.get("size_bytes") is not None else "—"
+        lines.append(f"| {r['model']} | {r['dataset']} | {r['form']} | {100 * r['metric']:.2f} % | "
+                     f"{r['macs_per_step']:,} | {r['instructions_per_step']:,.0f} ({r['instructions_per_mac']:.1f}) | "
+                     f"{r['flash_bytes']:,} ({r['c_weight_bytes']:,}) | {r['ram_static_bytes']:,} + "
+                     f"{r['stack_bytes_estimate']:,} | {lsl} |")
+    lines.append("")
+    lines.append(f"One seed ({result['seed']}); {result['board']}, {result['flags']}; instructions counted exactly "
+                 f"({result['counter']}), {result['rows'][0]['steps']} steps of the first test sequence.")
+    anchors = "; ".join(f"{a['model']}: {a['dataset']} {100 * a['metric']:.2f} % at {a['size_text']}"
+                        for a in result.get("anchors_not_measured", []))
+    if anchors:
+        lines.append(f"Anchors, quoted from the paper and **not measured by us**: {anchors}.")
+    return "\n".join(lines) + "\n"
+
+
+def seq2seq_table(result: dict[str, Any]) -> str:
+    """bench_seq2seq.py: exact match (greedy, beam), BLEU/chrF/CER, bundle bytes, and the
+    native runtime's and ONNX Runtime's agreement with PyTorch, per method."""
+    rows = result["rows"]
+    beam = rows[0]["beam"]
+    lines = [f"| method | test exact match (greedy) | beam {beam} | BLEU | chrF | CER | native bundle bytes | "
+             "ONNX bytes | Δ exact match vs baseline | native = PyTorch | ONNX Runtime = PyTorch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for method in dict.fromkeys(r["method"] for r in rows):
+        group = [r for r in rows if r["method"] == method]
+        delta = [r["metric"] - r["baseline_metric"] for r in group]
+        lines.append(
+            f"| {method} | {_mean_std([r['metric'] for r in group])} | "
+            f"{_mean_std([r['beam_exact_match'] for r in group])} | {_mean_std([r['bleu'] for r in group])} | "
+            f"{_mean_std([r['chrf'] for r in group])} | {_mean_std([r['cer'] for r in group])} | "
+            f"{_mean_std([float(r['size_bytes']) for r in group], '{:,.0f}')} | "
+            f"{_mean_std([float(r['onnx_bytes']) for r in group], '{:,.0f}')} | "
+            f"{_mean_std(delta, '{:+.4f}')} | {_mean_std([r['native_agreement'] for r in group], '{:.3f}')} | "
+            f"{_mean_std([r['onnx_agreement'] for r in group], '{:.3f}')} |")
+    seeds = len({r["seed"] for r in rows})
+    return "\n".join(lines) + f"\n\n{seeds} seed(s) (mean ± std); {rows[0]['dataset']}, {rows[0]['model']}, " \
+        f"{rows[0]['test_pairs']} test pairs.\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "fuzz": fuzz_table,
     "ctc": ctc_table,
+    "mcu-lstm64": mcu_table,
+    "seq2seq": seq2seq_table,
+    "mcu-models": mcu_models_table,
     "compression-jv": compression_table,
     "compression-jv:targets": compression_targets,
     "compression-trec": compression_table,
     "search-jv": search_table,
     "search-jv-long": search_long_table,
     "runtime": runtime_tables,
+    "train_speed": train_speed_table,
 }
 #: blocks that read several files: name -> renderer of no argument.
 MULTI_FILE: dict[str, Callable[[], str]] = {
     "isa-summary:xeon": lambda: isa_summary("xeon", "Xeon", threads=True),
     "isa-summary:zen4": lambda: isa_summary("zen4", "Zen 4", threads=False),
     "search-trec:vs-text-tiny": search_trec_table,
+    "baselines": baselines_table,
+    "compression-lm:budgets": lm_table,
 }
 
 
@@ -307,6 +473,78 @@ def render_block(name: str) -> str:
     return renderer(result).rstrip("\n") + "\n"
 
 
+#: An inline value inside a sentence: ``<!-- render:FILE; PATH; FORMAT -->97.39 %<!-- /render -->``.
+INLINE = re.compile(r"<!-- render:(?P<spec>[^>\n]*?) -->(?P<body>[^<\n`]*)<!-- /render -->")
+_SEGMENT = re.compile(r"(?P<key>[\w-]+)(?:\[(?P<sel>[^\]]*)\])?")
+
+
+def lookup(data: Any, path: str) -> Any:
+    """The value at ``path`` in a results file: dotted keys, ``[N]`` for a list index and
+    ``[key=value]`` (``&`` for several) for the first row whose fields equal the values.
+
+    >>> lookup({"rows": [{"method": "a", "metric": 0.5}]}, "rows[method=a].metric")
+    0.5
+    """
+    pos = 0
+    while pos < len(path):
+        rest = path[pos:]
+        literal = isinstance(data, dict) and next(
+            (k for k in sorted(data, key=len, reverse=True) if "." in k and (rest == k or rest.startswith(k + "."))),
+            None)
+        if literal:  # a key with dots in it (a C symbol such as sigmoid_q15.constprop.0)
+            data, pos = data[literal], pos + len(literal) + 1
+            continue
+        m = _SEGMENT.match(path, pos)
+        if m is None:
+            raise KeyError(f"bad path {path!r} at {path[pos:]!r}")
+        data = data[m.group("key")]
+        sel = m.group("sel")
+        if sel is not None:
+            if sel.isdigit():
+                data = data[int(sel)]
+            else:
+                want = dict(part.split("=", 1) for part in sel.split("&"))
+                hits = [row for row in data if all(str(row.get(k)) == v for k, v in want.items())]
+                if not hits:
+                    raise KeyError(f"no row with {sel} (path {path!r})")
+                data = hits[0]
+        pos = m.end()
+        if pos < len(path):
+            if path[pos] != ".":
+                raise KeyError(f"bad path {path!r} at {path[pos:]!r}")
+            pos += 1
+    return data
+
+
+def format_value(value: Any, fmt: str) -> str:
+    """``pct``/``pct1`` (fraction → percent, 2/1 decimals), ``pt`` (fraction → signed points),
+    ``x1`` (a ratio, ``60.2×``), ``n`` (as is), or a Python format spec (``,`` ``.2f``)."""
+    if fmt.startswith("pct"):
+        digits = int(fmt[3:] or 2)
+        return f"{100 * value:.{digits}f} %"
+    if fmt == "pt":
+        return f"{100 * value:+.2f} pt"
+    if fmt.startswith("x"):
+        return f"{value:.{int(fmt[1:] or 1)}f}×"
+    if fmt in ("", "n"):
+        return str(value)
+    return format(value, fmt)
+
+
+def render_inline(spec: str) -> str:
+    """The text of one inline block from its spec ``FILE; PATH; FORMAT`` (PATH may be
+    ``PATH_A / PATH_B``, the ratio of two values)."""
+    parts = [s.strip() for s in spec.split(";")]
+    if len(parts) != 3:
+        raise KeyError(f"render:{spec}: an inline block is <!-- render:FILE; PATH; FORMAT -->")
+    stem, path, fmt = parts
+    result = json.loads((RESULTS / f"{stem}.json").read_text())
+    if " / " in path:  # a ratio of two fields of the same file
+        top, bottom = path.split(" / ")
+        return format_value(lookup(result, top.strip()) / lookup(result, bottom.strip()), fmt)
+    return format_value(lookup(result, path), fmt)
+
+
 def render(text: str) -> tuple[str, list[str]]:
     """``text`` with every block re-rendered, and the names of the blocks that changed."""
     changed: list[str] = []
@@ -317,7 +555,13 @@ def render(text: str) -> tuple[str, list[str]]:
             changed.append(m.group("name"))
         return m.group(1) + body + m.group(4)
 
-    return BLOCK.sub(replace, text), changed
+    def replace_inline(m: re.Match[str]) -> str:
+        body = render_inline(m.group("spec"))
+        if body != m.group("body"):
+            changed.append(m.group("spec"))
+        return f"<!-- render:{m.group('spec')} -->{body}<!-- /render -->"
+
+    return INLINE.sub(replace_inline, BLOCK.sub(replace, text)), changed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,13 +577,14 @@ def main(argv: list[str] | None = None) -> int:
         drifted += len(changed)
         if args.check:
             for name in changed:
-                print(f"{doc.name}: block render:{name} differs from results/{name.split(':')[0]}.json; "
-                      "run python benchmarks/render.py", file=sys.stderr)
+                print(f"{doc.name}: block render:{name} differs from results/{name.split(':')[0].split(';')[0]}"
+                      ".json; run python benchmarks/render.py", file=sys.stderr)
             continue
         if changed:
             doc.write_text(new)
-        if BLOCK.search(text):
-            print(f"{doc.name}: {len(BLOCK.findall(text))} blocks, {len(changed)} re-rendered")
+        if BLOCK.search(text) or INLINE.search(text):
+            print(f"{doc.name}: {len(BLOCK.findall(text))} blocks, {len(INLINE.findall(text))} inline values, "
+                  f"{len(changed)} re-rendered")
     return 1 if args.check and drifted else 0
 
 

@@ -4,7 +4,8 @@ The public API, re-exported from the sub-packages (each documented in README.md 
 docs/):
 
     models      LSTM, GRU, GroupedLSTM, FastGRNN, from_torch, SequenceClassifier,
-                LanguageModel, Forecaster, build_model
+                LanguageModel, Forecaster, SequenceTagger, Seq2Seq, build_model
+    seq2seq     beam_search, greedy_search, decode_seq2seq, make_text_norm
     data        load_data, DataSpec, list_datasets, describe_dataset
     training    train, TrainConfig, evaluate, fit, evaluate_run
     run dirs    save_run, load_run
@@ -34,8 +35,8 @@ from .compress import compress_, finalize, size_bytes, summary, undo  # noqa: E4
 from .data import DataSpec, describe_dataset, list_datasets, load_data  # noqa: E402
 from .io import load_run, save_run  # noqa: E402
 from .nn import (  # noqa: E402
-    GRU, LSTM, FastGRNN, Forecaster, GroupedLSTM, LanguageModel, SequenceClassifier, SequenceTagger, build_model,
-    from_torch,
+    GRU, LSTM, FastGRNN, Forecaster, GroupedLSTM, LanguageModel, SequenceClassifier, SequenceTagger, Seq2Seq,
+    build_model, from_torch,
 )
 from .train import TrainConfig, evaluate, evaluate_run, fit, train  # noqa: E402
 
@@ -55,6 +56,10 @@ _LAZY = {
     "search": "lstmlite.search",
     "write_report": "lstmlite.report",
     "explain": "lstmlite.report",
+    "beam_search": "lstmlite.seq2seq",
+    "greedy_search": "lstmlite.seq2seq",
+    "decode_seq2seq": "lstmlite.seq2seq",
+    "make_text_norm": "lstmlite.data.textnorm",
 }
 
 
@@ -68,7 +73,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "__version__", "reference",
     "LSTM", "GRU", "GroupedLSTM", "FastGRNN", "from_torch",
-    "SequenceClassifier", "LanguageModel", "Forecaster", "SequenceTagger", "build_model",
+    "SequenceClassifier", "LanguageModel", "Forecaster", "SequenceTagger", "Seq2Seq", "build_model",
+    "beam_search", "greedy_search", "decode_seq2seq", "make_text_norm",
     "load_data", "DataSpec", "list_datasets", "describe_dataset",
     "train", "TrainConfig", "evaluate", "fit", "evaluate_run",
     "save_run", "load_run",

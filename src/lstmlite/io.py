@@ -43,6 +43,7 @@ from torch import nn
 __all__ = [
     "FORMAT_VERSION", "Run", "RunDirError", "save_run", "load_run", "write_json", "read_json",
     "model_state", "nonzero_params", "dense_size_bytes", "check_out_dir", "write_manifest", "verify_manifest", "file_sha256",
+    "named_os_error",
 ]
 
 FORMAT_VERSION = 1
@@ -93,6 +94,14 @@ def _is_our_temp(entry: Path) -> bool:
     return entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file()
 
 
+def named_os_error(err: OSError, path: str | Path) -> OSError:
+    """``err`` naming ``path`` when the OS did not say which file (fsync or write on a
+    full disk: "No space left on device" alone). The same subclass (errno decides)."""
+    if err.filename is not None or err.errno is None:
+        return err
+    return OSError(err.errno, err.strerror or str(err), str(path))
+
+
 def write_json(path: str | Path, payload: Any) -> None:
     """Write JSON atomically (temp file in the same folder, fsync, then rename)."""
     path = Path(path)
@@ -106,6 +115,9 @@ def write_json(path: str | Path, payload: Any) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise named_os_error(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -126,9 +138,10 @@ def read_json(path: str | Path) -> Any:
     except FileNotFoundError:
         raise RunDirError(f"{path}: file not found") from None
     except json.JSONDecodeError as err:
-        raise RunDirError(f"{path}: not valid JSON ({err})") from None
-    except UnicodeDecodeError as err:  # a flipped high bit, say: corrupt, not a traceback
-        raise RunDirError(f"{path}: not valid UTF-8 at byte {err.start} ({err.reason}); the file is corrupt") from None
+        raise RunDirError(f"{path}: not valid JSON ({err}); restore the file or re-create it") from None
+    except UnicodeDecodeError as err:
+        raise RunDirError(f"{path}: not valid UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                          f"restore the file or re-create it") from None
 
 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -159,6 +172,9 @@ def save_weights(path: str | Path, model: nn.Module) -> None:
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise named_os_error(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -202,6 +218,9 @@ def verify_manifest(path: str | Path) -> None:
         raise RunDirError(f"{path}: unfinished run dir (no {MANIFEST_FILE}: it was interrupted while being "
                           f"written); re-create it")
     manifest = read_json(manifest_path)
+    if isinstance(manifest, dict) and manifest.get("format_version") != FORMAT_VERSION:
+        raise RunDirError(f"{manifest_path}: format_version {manifest.get('format_version')!r} is not supported by "
+                          f"this lstmlite (reads version {FORMAT_VERSION}); upgrade lstmlite or re-create the run dir")
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
         raise RunDirError(f"{manifest_path}: malformed manifest (no 'files' mapping)")
@@ -223,8 +242,8 @@ def check_out_dir(path: str | Path, overwrite: bool = False) -> None:
     """Refuse an output folder whose contents writing a run dir would lose.
 
     Fine: a new or empty folder, or one holding only an interrupted training run of
-    ours (``checkpoints/``). A finished run dir of ours (it has a manifest) is replaced
-    only with ``overwrite`` (the CLI's ``--force``). A folder holding anything else is
+    ours (``checkpoints/``). A run dir of ours, finished or not, is replaced only with
+    ``overwrite`` (the CLI's ``--force``). A folder holding anything else is
     always refused: those files are not ours to overwrite. Stale temp files of ours are
     removed on the way.
 
@@ -246,20 +265,19 @@ def check_out_dir(path: str | Path, overwrite: bool = False) -> None:
     if not names:
         return
     ours = names <= OWN_ENTRIES
+    if ours and overwrite:
+        return  # --force (or a resumed run's final save): every file here is ours to replace
     if ours and MANIFEST_FILE in names:
-        if overwrite:
-            return
-        raise RunDirError(f"{path}: a run dir already exists here; choose another --out or remove it")
+        raise RunDirError(f"{path}: a run dir already exists here; choose another --out, or --force to replace it")
     if names == {"checkpoints"} and (path / "checkpoints" / "last.json").exists():
         return
-    if ours and (path / "checkpoints" / "last.json").exists() and overwrite:
-        return  # a resumed training run whose final save was interrupted
     if ours and CONFIG_FILE in names:
         raise RunDirError(f"{path}: an unfinished run dir is here (no {MANIFEST_FILE}: its writing was "
-                          f"interrupted); remove it or choose another --out")
+                          f"interrupted); choose another --out, or --force to replace it")
     if names == {"model.lsl"}:
         return  # a model exported ahead of its run dir (a search trial's); save_run leaves it be
-    shown = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+    foreign = sorted(names - OWN_ENTRIES) or sorted(names)
+    shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
     raise RunDirError(f"{path}: holds files lstmlite did not write ({shown}); choose a new or empty --out")
 
 
@@ -298,9 +316,11 @@ def save_run(
     history: list[dict[str, Any]] | None = None,
     vocab: dict[str, Any] | None = None,
     overwrite: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a run dir: config.json (with ``model`` and ``format_version`` added),
-    model.safetensors, and metrics/history/vocab where given.
+    model.safetensors, and metrics/history/vocab where given; ``extra`` maps more
+    file names of ours (``recipe.json``) to their JSON payloads.
 
     Every file is written atomically and durably, and manifest.json (their hashes)
     last, so an interrupted save leaves a folder that reads as unfinished. Refuses a
@@ -317,7 +337,10 @@ def save_run(
     save_weights(path / WEIGHTS_FILE, model)
     write_json(path / CONFIG_FILE, full_config)
     names = [WEIGHTS_FILE, CONFIG_FILE]
-    for name, payload in ((METRICS_FILE, metrics), (HISTORY_FILE, history), (VOCAB_FILE, vocab)):
+    for name, payload in ((METRICS_FILE, metrics), (HISTORY_FILE, history), (VOCAB_FILE, vocab),
+                          *(extra or {}).items()):
+        if name not in OWN_ENTRIES or name in (CONFIG_FILE, WEIGHTS_FILE, MANIFEST_FILE):
+            raise ValueError(f"{name}: not a file a run dir holds besides its own")
         if payload is not None:
             write_json(path / name, payload)
             names.append(name)
@@ -338,9 +361,9 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if version != FORMAT_VERSION:
         raise RunDirError(
             f"{path / CONFIG_FILE}: format_version {version!r} is not supported by this lstmlite "
-            f"(reads version {FORMAT_VERSION})"
+            f"(reads version {FORMAT_VERSION}); upgrade lstmlite or re-create the run dir"
         )
-    if "model" not in config:
+    if not isinstance(config.get("model"), dict):
         raise RunDirError(f"{path / CONFIG_FILE}: no 'model' section")
     return config
 
@@ -366,7 +389,7 @@ def load_run(path: str | Path, map_location: str = "cpu") -> Run:
         from .compress import restore_compression  # type: ignore[attr-defined]
 
         restore_compression(model, compression)
-    state = load_file(str(weights_path), device=map_location)
+    state = _read_weights(weights_path, map_location)
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = {name for name in missing if _is_tied_alias(model, name)}
     missing = [m for m in missing if m not in tied]
@@ -377,7 +400,28 @@ def load_run(path: str | Path, map_location: str = "cpu") -> Run:
     metrics = read_json(path / METRICS_FILE) if (path / METRICS_FILE).exists() else {}
     history = read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).exists() else []
     vocab = read_json(path / VOCAB_FILE) if (path / VOCAB_FILE).exists() else None
+    if vocab is None and getattr(model, "vocab_size", 0) and (config.get("data") or {}).get("source"):
+        # a model trained here on text: its token ids mean nothing without the vocabulary
+        # it was trained with, and building a new one would evaluate garbage silently
+        raise RunDirError(f"{path / VOCAB_FILE}: missing, and this run's model reads token ids; restore the run "
+                          f"dir's vocab.json (or re-create the run dir)")
     return Run(path=path, model=model, config=config, metrics=metrics, history=history, vocab=vocab)
+
+
+def _read_weights(weights_path: Path, map_location: str) -> dict[str, torch.Tensor]:
+    """The tensors of model.safetensors, refusing unreadable files and NaN/Inf weights
+    (a diverged run would otherwise evaluate, export and pass its checks silently)."""
+    try:
+        state = load_file(str(weights_path), device=map_location)
+    except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
+        detail = " ".join(str(err).split())[:160]
+        raise RunDirError(f"{weights_path}: not a readable safetensors file, truncated or corrupt ({detail}); "
+                          f"re-create the run dir") from None
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise RunDirError(f"{weights_path}: tensor {name!r} holds NaN or Inf values (training diverged?); "
+                              f"retrain, e.g. with a lower --train.lr")
+    return state
 
 
 def _is_tied_alias(model: nn.Module, name: str) -> bool:

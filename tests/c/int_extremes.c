@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     m.cell = hdr[0];
     m.num_layers = 1;
     m.num_directions = 1;
-    m.reserved = 0;
+    m.layout = LSL_INT_ROWS;
     m.dirs = &d;
     x = slurp(f, (size_t)B * T * I * 2);
     nstate = (size_t)B * H * (hdr[0] == LSL_LSTM ? 2 : 1);

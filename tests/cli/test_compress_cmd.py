@@ -47,15 +47,15 @@ def test_recipe_file_and_train_overrides(run_dir, tmp_path, capsys):
     (["--out", "X"], "missing --recipe"),
     (["--recipe", "int8", "--out", "X", "--model.hidden_size=4"], "only training overrides"),
 ])
-def test_errors_are_one_line_and_exit_1(run_dir, tmp_path, capsys, argv, message):
+def test_errors_are_one_line_and_exit_2(run_dir, tmp_path, capsys, argv, message):
     argv = [a.replace("X", str(tmp_path / "x")) for a in argv]
-    assert main(["compress", str(run_dir), *argv]) == 1
+    assert main(["compress", str(run_dir), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("lstmlite compress: error:") and message in err and "\n" not in err
 
 
 def test_existing_output_is_refused(run_dir, capsys):
-    assert main(["compress", str(run_dir), "--recipe", "int8", "--out", str(run_dir)]) == 1
+    assert main(["compress", str(run_dir), "--recipe", "int8", "--out", str(run_dir)]) == 2
     assert "already exists" in capsys.readouterr().err
 
 
@@ -63,7 +63,7 @@ def test_list_recipes(capsys):
     assert main(["compress", "--list-recipes"]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = [line.split(":")[0] for line in lines if not line.startswith(" ")]
-    assert names == ["fastgrnn-tiny", "int8", "prune-agp-80", "shrink", "text-tiny", "tiny"]
+    assert names == ["fastgrnn-tiny", "int8", "prune-agp-80", "seq2seq-small", "shrink", "text-tiny", "tiny"]
     fits = [line for line in lines if line.startswith("  fits: ")]
     assert len(fits) == len(names)  # every recipe says for which models it fits
     assert "token" in fits[names.index("text-tiny")] and "real-valued" in fits[names.index("fastgrnn-tiny")]

@@ -22,7 +22,7 @@ def test_export_lsl_matches_model(tmp_path, capsys):
     got = load(tmp_path / "out" / "model.lsl").run(x)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     # a second export to the same place is refused, nothing overwritten
-    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 1
+    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 2
 
 
 def test_export_block_pruned_run_as_int8_sparse(tmp_path, capsys):
@@ -60,7 +60,7 @@ def test_an_export_that_differs_from_its_model_is_removed_and_fails(tmp_path, mo
                    {"task": "classify"})
     real_run = Engine.run
     monkeypatch.setattr(Engine, "run", lambda self, x, **kw: real_run(self, x, **kw) + 0.5)  # a broken runtime
-    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 1
+    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 2
     assert "differs from the model" in capsys.readouterr().err
     assert not (tmp_path / "out" / "model.lsl").exists()
     monkeypatch.undo()

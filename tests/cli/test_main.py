@@ -64,7 +64,7 @@ def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
 ])
 def test_errors_are_one_line_and_nonzero(argv, message, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    assert main(argv) == 1
+    assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
 
@@ -73,7 +73,7 @@ def test_train_refuses_a_folder_of_the_users_files_before_training(tmp_path, cap
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "history.json").write_text("my own history")
-    assert main(["train", "--data", "digits", "--epochs=1", "--out", str(folder), "--no-progress"]) == 1
+    assert main(["train", "--data", "digits", "--epochs=1", "--out", str(folder), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "holds files lstmlite did not write (history.json)" in err and len(err.strip().splitlines()) == 1
     assert (folder / "history.json").read_text() == "my own history"

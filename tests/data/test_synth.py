@@ -47,7 +47,7 @@ def test_missing_espeak_is_one_clear_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH with no espeak-ng on it
     with pytest.raises(EspeakMissingError, match="espeak-ng is not installed.*apt-get install espeak-ng"):
         espeak_binary()
-    assert main(["data", "make", "spoken-digits", "--out", str(tmp_path / "x"), "--n", "2"]) == 1
+    assert main(["data", "make", "spoken-digits", "--out", str(tmp_path / "x"), "--n", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "espeak-ng is not installed" in err
     assert not (tmp_path / "x").exists()

@@ -37,9 +37,10 @@ def require_tools() -> None:
                     "(scripts/system-deps-mcu.txt)")
 
 
-def _make(project: Path, *args: str) -> None:
+def _make(project: Path, *args: str) -> str:
     r = subprocess.run(["make", "-s", *args], cwd=project, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, f"make {' '.join(args)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
 
 
 def run_example(project: Path, target: str) -> list[list[str]]:
@@ -123,6 +124,59 @@ def test_integer_gru_text_model_bit_exact_on_m4(tmp_path):
     assert got.shape == (11, 50)
 
 
+def _hand_made_params(cell: str, rng: np.random.Generator, input_size: int, hidden: int, layers: int):
+    """Integer parameters no quantizer would make, aimed at the packed kernels' branches:
+    requantization shifts below, at and above 32 (the fast path starts at 32), zero
+    multipliers, biases and weights that drive accumulators of both signs far into
+    SAT A / SAT B, and sizes that leave row and column tails past the groups of four."""
+    from lstmlite.reference.integer import IntegerDirection, IntegerRecurrentParams
+
+    gates = 4 if cell == "lstm" else 3
+    dirs = []
+    for k in range(layers):
+        n_in, bits = (input_size, 8) if k == 0 else (hidden, 16)
+        rows = gates * hidden
+
+        def mult(n: int, usual: list[int]) -> tuple[np.ndarray, np.ndarray]:
+            """Mostly shifts that give Q3.12 values of a useful size, some extreme ones."""
+            m = rng.integers(1 << 30, 1 << 31, n)
+            m[rng.random(n) < 0.1] = 0
+            shift = np.where(rng.random(n) < 0.2, rng.choice([0, 9, 20, 47, 55, 62], n), rng.choice(usual, n))
+            return m, shift
+
+        m_ih, s_ih = mult(rows, [29, 30, 31, 32, 33, 34] if bits == 8 else [38, 39, 40, 41, 42])
+        m_hh, s_hh = mult(rows, [38, 39, 40, 41, 42])
+        if bits == 8:  # m = 2^30 with shift 32..34 divides by 4..16: rounding ties of both signs
+            ties = rng.random(rows) < 0.3
+            m_ih[ties], s_ih[ties] = 1 << 30, rng.choice([32, 33, 34], ties.sum())
+        dirs.append([IntegerDirection(
+            w_ih=rng.integers(-127, 128, (rows, n_in)), w_hh=rng.integers(-127, 128, (rows, hidden)),
+            b_ih=rng.integers(-(1 << 12), 1 << 12, rows), b_hh=rng.integers(-(1 << 20), 1 << 20, rows),
+            m_ih=m_ih, shift_ih=s_ih, m_hh=m_hh, shift_hh=s_hh, cell_frac=int(rng.integers(5, 16)) if cell == "lstm" else 0,
+            input_bits=bits, input_scale=0.01 if k == 0 else 2.0**-15,
+            w_ih_scale=np.ones(rows), w_hh_scale=np.ones(rows))])
+    return IntegerRecurrentParams(cell=cell, layers=dirs)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m3", "host"])
+def test_packed_kernels_bit_exact_on_hand_made_parameters(tmp_path, cell, target):
+    """The packed layout's int32 requantization, saturations and tails against the NumPy
+    reference on parameters that reach every branch (see _hand_made_params)."""
+    from lstmlite.export.c import IntegerForm
+
+    rng = np.random.default_rng(7 if cell == "lstm" else 8)
+    params = _hand_made_params(cell, rng, input_size=7, hidden=6, layers=2)
+    x_q = rng.integers(-127, 128, (12, 7)).astype(np.int16)
+    project = export_c(IntegerForm(params), tmp_path, form="integer", example=x_q)
+    got = as_ints(run_example(project.path, target))
+    expected = integer_reference(project, x_q)
+    assert len(np.unique(expected)) > 30  # not a saturated constant: the values move
+    shifts = np.concatenate([np.r_[d.shift_ih, d.shift_hh] for (d,) in params.layers])
+    assert (shifts < 32).any() and (shifts == 32).any() and (shifts > 32).any()  # every requantization path
+    np.testing.assert_array_equal(got, expected)
+
+
 # ----- float forms: within 1e-5 relative of the float reference -------------------------------------
 def float_reference(model, x: np.ndarray, cell: str) -> np.ndarray:
     params = effective_params(model.rnn)
@@ -185,7 +239,8 @@ def test_project_holds_only_what_it_needs(integer_lstm):
     project, _ = integer_lstm
     names = {p.name for p in project.path.iterdir() if p.suffix in (".c", ".h")}
     assert names == {"model.c", "model.h", "example.c", "example_data.h", "lsl_int.c", "lsl.h", "lsl_internal.h"}
-    assert "static const int8_t l0_w_ih" in (project.path / "model.c").read_text()
+    source = (project.path / "model.c").read_text()
+    assert "static const int8_t l0_w[" in source and "LSL_INT_PACKED4" in source  # the DSP-ordered weights
     _make(project.path, "CPU=cortex-m3", "size")
     objs = [str(project.path / "build" / "cortex-m3" / o) for o in ("model.o", "lsl_int.o")]  # not example.o
     undefined = subprocess.run(["arm-none-eabi-nm", "-u", *objs], capture_output=True, text=True,

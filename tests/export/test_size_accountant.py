@@ -126,6 +126,6 @@ def test_a_model_without_a_file_says_its_size_is_an_estimate(tmp_path, capsys):
     metrics = model_metrics(model)
     assert metrics["size_basis"] == "estimate" and metrics["size_bytes"] == size_bytes(model)
     run = save_run(tmp_path / "glstm", model, {"task": "classify"}, metrics=metrics)
-    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 1
+    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GroupedLSTM" in err[0] and "nearest exportable form" in err[0]

@@ -18,7 +18,7 @@ def test_explain_command(jv_runs, tmp_path, capsys):
 
 
 def test_errors_are_one_line(tmp_path, capsys):
-    assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")]) == 1
+    assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lstmlite report: error:") and len(err.strip().splitlines()) == 1
 
@@ -26,8 +26,8 @@ def test_errors_are_one_line(tmp_path, capsys):
 def test_nothing_is_written_into_a_run_dir(jv_runs, capsys):
     run = jv_runs[0]
     before = sorted(p.name for p in run.iterdir())
-    assert main(["report", str(run), "--out", str(run / "report.html")]) == 1
+    assert main(["report", str(run), "--out", str(run / "report.html")]) == 2
     assert "inside the run dir" in capsys.readouterr().err
-    assert main(["explain", str(run), "--out", str(run / "explain")]) == 1
+    assert main(["explain", str(run), "--out", str(run / "explain")]) == 2
     assert "inside the run dir" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == before

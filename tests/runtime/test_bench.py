@@ -141,10 +141,10 @@ def test_impossible_sizes_are_refused_with_the_estimate_before_allocating(capsys
     assert need > 4 * 4 * 200_000 * 200_000  # at least one fp32 copy of W_hh
     assert bench_mod.estimate_memory_bytes(40, 128, 100, 1, 1) < 16 * 2**20
     monkeypatch.setattr(bench_mod, "available_memory_bytes", lambda: 8 * 2**30)
-    assert main(["bench", "--hidden-size", "200000", "--engines", "lstmlite-fp32"]) == 1
+    assert main(["bench", "--hidden-size", "200000", "--engines", "lstmlite-fp32"]) == 2
     err = capsys.readouterr().err
     assert "of memory" in err and "(8.00 GiB) are available" in err and len(err.strip().splitlines()) == 1
-    assert main(["bench", "--threads", "65"]) == 1
+    assert main(["bench", "--threads", "65"]) == 2
     assert "--threads must be at most 64" in capsys.readouterr().err
 
 

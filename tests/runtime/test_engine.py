@@ -261,7 +261,7 @@ def test_lstmlite_isa_environment_is_checked(value):
     assert f"LSTMLITE_ISA={value}" in run.stderr and "supports: portable" in run.stderr
     cli = "from lstmlite.cli.main import main; raise SystemExit(main(['bench', '--engines', 'lstmlite-fp32']))"
     run = subprocess.run([sys.executable, "-c", cli], env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.startswith(f"lstmlite bench: error: LSTMLITE_ISA={value}")
 
 

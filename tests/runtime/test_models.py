@@ -66,8 +66,11 @@ def test_language_model_run_and_streaming_match(isa, weights):
     assert rel_err(stepped, logits) < 1e-5
     single = engine.new_state()
     assert rel_err(engine.step(int(tokens[0, 0]), single), logits[0, 0]) < 1e-5
-    with pytest.raises(rt.RuntimeError_):  # token id out of range: an error code, not a read past the table
+    with pytest.raises(ValueError, match="token id 30 is outside"):  # checked before the cast to int32
         engine.run(np.array([[1, 30]]))
+    out = np.empty(engine._model.run_out_floats(2), np.float32)
+    with pytest.raises(rt.RuntimeError_):  # and in C: an error code, not a read past the table
+        engine._model.run(np.array([[1, 30]], np.int32), None, None, out, 1)
     with pytest.raises(TypeError):
         engine.run(np.zeros((1, 3), np.float32))
 

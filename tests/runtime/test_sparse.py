@@ -53,20 +53,53 @@ SHAPES = [(1, 16, 8, 0.3), (1, 512, 128, 0.2), (1, 512, 40, 0.1), (3, 1024, 256,
 def test_sparse_kernels_equal_the_dense_int8_kernels(isa, m, n, k, density, act):
     """The sparse product is the dense int8 product on the same codes: the same integer
     sums for dynamic activations (bit for bit), ≤ 1e-6 for float activations."""
-    rng = np.random.default_rng(n + k)
-    q = _sparse_codes(n, k, density, seed=m)
+    _check_sparse_equals_dense(_sparse_codes(n, k, density, seed=m), m, act, np.random.default_rng(n + k))
+
+
+def _check_sparse_equals_dense(q, m, act, rng):
+    """The sparse product of codes ``q`` (n, k) with m random rows equals the dense int8
+    one: bit for bit with dynamic activations, <= 1e-6 of float64 NumPy with float ones."""
+    n, k = q.shape
     scale = (rng.random(n).astype(np.float32) + 0.5) / 100
     x = rng.standard_normal((m, k)).astype(np.float32)
     y0 = rng.standard_normal((m, n)).astype(np.float32)
     code = _lsl.ACT_FLOAT if act == "float" else _lsl.ACT_DYN8
     sparse, dense = y0.copy(), y0.copy()
-    _lsl.matmul_sparse(*block_csr(q)[:2], block_csr(q)[2], scale, code, k, x, sparse)
+    rowptr, bcol, values = block_csr(q)
+    _lsl.matmul_sparse(rowptr, bcol, values, scale, code, k, x, sparse)
     _lsl.matmul(q, scale, code, x, dense)
     if act == "dynamic":
         np.testing.assert_array_equal(sparse, dense)
     else:
         ref = y0.astype(np.float64) + x.astype(np.float64) @ (q.astype(np.float64) * scale[:, None]).T
         assert rel_err(sparse, ref) < 1e-6
+
+
+def _shared_codes(rows, cols, density, group, seed=0):
+    """int8 codes whose kept (1, 4) blocks are the same for each run of ``group`` rows
+    from a multiple of ``group``: the (group, 4)-block pattern, which the AVX2 kernels
+    run with one broadcast per half panel (8) or panel (16)."""
+    rng = np.random.default_rng(seed)
+    q = rng.integers(-127, 128, (rows, cols)).astype(np.int8)
+    q[q == 0] = 1  # every kept block holds non-zeros, so the pattern is exactly the mask's
+    keep = np.repeat(rng.random((-(-rows // group), -(-cols // 4))) < density, group, axis=0)[:rows]
+    return (q * np.repeat(keep, 4, axis=1)[:, :cols]).astype(np.int8)
+
+
+# (m, n, k, density, group): 1-5 activation rows (the kernels' 1- to 4-row tiles), row
+# counts that leave a partial panel, several windows, 8- and 16-row groups, and a
+# pattern that is (8, 4) in one half only (group 4 breaks the sharing: the lane path)
+SHARED_SHAPES = [(1, 512, 128, 0.2, 8), (1, 512, 128, 0.2, 16), (5, 48, 300, 0.3, 8), (4, 40, 200, 0.25, 16),
+                 (3, 24, 40, 0.5, 16), (2, 7, 130, 0.4, 8), (1, 64, 129, 0.2, 4), (2, 16, 64, 1.0, 16)]
+
+
+@pytest.mark.parametrize("m,n,k,density,group", SHARED_SHAPES)
+@pytest.mark.parametrize("act", ["float", "dynamic"])
+def test_row_group_sparse_kernels_equal_the_dense_int8_kernels(isa, m, n, k, density, group, act):
+    """Blocks shared by 8 or 16 rows (the broadcast paths of the AVX2 tables) give the
+    dense int8 product: bit for bit with dynamic activations, <= 1e-6 with float ones."""
+    _check_sparse_equals_dense(_shared_codes(n, k, density, group, seed=m), m, act,
+                               np.random.default_rng(n * k + group))
 
 
 def test_sparse_matmul_refuses_inconsistent_compressed_rows():
@@ -287,3 +320,18 @@ def test_a_very_wide_sparse_matrix_with_few_blocks_multiplies_right():
     y = np.zeros((1, 4), np.float32)
     _lsl.matmul_sparse(rowptr, bcol, values, np.ones(4, np.float32), _lsl.ACT_FLOAT, q.shape[1], x, y)
     assert rel_err(y, x.astype(np.float64) @ q.T.astype(np.float64)) < 1e-6
+
+
+@pytest.mark.parametrize("rows", [8, 16])
+def test_prune_blocks_with_tall_blocks_keeps_the_same_columns_in_each_row_group(rows):
+    """bench's (rows, 4) pruning: every aligned group of ``rows`` rows keeps the same
+    four-column blocks (the pattern the AVX2 broadcast path needs), 80 % of them zero."""
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(40, 32, batch_first=True)
+    prune_blocks(module, 0.8, (rows, 4))
+    for name, weight in module.named_parameters():
+        if weight.ndim == 2:
+            kept = weight.detach().numpy().reshape(weight.shape[0], -1, 4).any(axis=2)
+            groups = kept.reshape(-1, rows, kept.shape[1])
+            assert (groups == groups[:, :1]).all(), name
+            assert kept.mean() == pytest.approx(0.2, abs=0.02), name

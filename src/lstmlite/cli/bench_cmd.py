@@ -39,6 +39,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sparsity", type=float, default=0.0,
                         help="zero this fraction of (1, 4) weight blocks first (all engines run the pruned "
                              "weights; the *-sparse engines skip the zeros)")
+    parser.add_argument("--sparse-block", default="1x4", choices=["1x4", "8x4", "16x4"],
+                        help="the pruned blocks' rows x columns for --sparsity: 1x4 (four inputs of one row) "
+                             "or 8x4 / 16x4 (the same four inputs of 8 or 16 rows: the AVX2 kernels then "
+                             "broadcast one activation quad for all of them; default 1x4)")
     parser.add_argument("--rank", type=int, default=0,
                         help="replace every weight matrix by its best rank-R approximation U V first (the "
                              "lstmlite engines run the two factors, the peers the product)")
@@ -95,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     result = bench(input_size=args.input_size, hidden_size=args.hidden_size, seq_len=args.seq_len,
                    batch=args.batch, engines=engines, modes=modes, threads=args.threads, reps=args.reps,
                    warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module,
-                   sparsity=args.sparsity, rank=args.rank)
+                   sparsity=args.sparsity, rank=args.rank,
+                   sparse_block=tuple(int(v) for v in args.sparse_block.split("x")))
     print(format_table(result["cases"]))
     for case in result["cases"]:
         if case.get("note"):

@@ -24,7 +24,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise CliError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise CliError(f"{path}: not valid UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                       f"re-save the config as UTF-8") from None
     try:
         loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
@@ -139,3 +143,45 @@ def show_progress(args: argparse.Namespace, stream: Any = None) -> bool:
         return True
     stream = sys.stderr if stream is None else stream
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def add_nproc_option(parser: argparse.ArgumentParser) -> None:
+    """``--nproc N``: run the command as N torchrun processes on this machine (DDP)."""
+    parser.add_argument("--nproc", type=int, default=1, metavar="N",
+                        help="train with N processes on this machine (DDP through torchrun, gloo on CPU; "
+                             "train.batch_size is the global batch, a multiple of N; see docs/training.md)")
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--nproc":
+            skip = True
+        elif not item.startswith("--nproc="):
+            out.append(item)
+    return out
+
+
+def launch_nproc(args: argparse.Namespace) -> int:
+    """Re-run this very command (``args.argv`` without ``--nproc``) as ``args.nproc``
+    torchrun processes; a failed process is one line (its own error is printed above)."""
+    from ..train import distributed as D
+
+    if args.nproc < 1:
+        raise CliError(f"--nproc must be at least 1, got {args.nproc}")
+    if D.env_world_size() > 1:
+        raise CliError("--nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc")
+    code = D.launch(args.nproc, _without_nproc(list(args.argv)))
+    if code != 0:
+        raise CliError(f"--nproc {args.nproc}: a process failed (exit {code}; its error is above); fix it and "
+                       f"rerun (lstmlite train: add --resume to continue from --out's checkpoints)")
+    return 0
+
+
+def is_other_rank() -> bool:
+    """True in torchrun's processes other than rank 0: they print nothing (rank 0 does)."""
+    from ..train import distributed as D
+
+    return D.env_world_size() > 1 and D.env_rank() != 0

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from .common import (CliError, HelpFormatter, add_progress_options, example_epilog, format_bytes, format_table,
-                     parse_overrides, show_progress)
+from .common import (CliError, HelpFormatter, add_nproc_option, add_progress_options, example_epilog, format_bytes,
+                     format_table, is_other_rank, launch_nproc, parse_overrides, show_progress)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,8 +33,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("run", nargs="?", metavar="RUN", help="the run dir to compress")
     parser.add_argument("--recipe", help="recipe file (YAML/JSON) or shipped recipe name")
     parser.add_argument("--out", help="new run dir to create")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
     parser.add_argument("--data", help="fine-tune and evaluate on this data (default: the run's own data)")
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every step's epochs (quick trials)")
+    add_nproc_option(parser)
     parser.add_argument("--list-recipes", action="store_true", help="list the shipped recipes and exit")
     add_progress_options(parser)
     parser.add_argument("--json", action="store_true",
@@ -93,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise CliError(f"missing {', '.join(missing)}: lstmlite compress RUN --recipe FILE_OR_NAME --out DIR")
     overrides = _train_overrides(args.overrides)
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe)  # a bad recipe is one line here, before any process starts
+    if args.nproc != 1:
+        return launch_nproc(args)
     data = None
     if args.data:
         from ..io import load_run
@@ -101,7 +106,9 @@ def run(args: argparse.Namespace) -> int:
 
         data = load_run_data(load_run(args.run), args.data)
     result = apply_recipe(args.run, recipe, args.out, data=data, max_epochs=args.max_epochs,
-                          train_overrides=overrides, progress=show_progress(args))
+                          train_overrides=overrides, progress=show_progress(args), overwrite=args.force)
+    if is_other_rank():
+        return 0  # under torchrun rank 0 prints
     if args.json:
         print(json.dumps({**result.metrics, "run_dir": str(result.path)}, indent=2, default=str))
         return 0

@@ -1,5 +1,5 @@
-"""``lstmlite data list | show NAME | make spoken-digits --out DIR``: the built-in data
-sets, and data sets lstmlite synthesizes."""
+"""``lstmlite data list | show NAME | make spoken-digits|text-norm --out DIR``: the
+built-in data sets, and data sets lstmlite synthesizes."""
 
 from __future__ import annotations
 
@@ -17,22 +17,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "data name does: CSV/JSONL text, plain text, TREC .label, UCR/UEA .ts, .npz, .npy.",
         epilog=example_epilog("lstmlite data list", "lstmlite data list --json", "lstmlite data show japanese_vowels",
                               "lstmlite data show ../shared/data/trec/train_5500.label --task classify",
-                              "lstmlite data make spoken-digits --out data/digits --n 600 --seed 0"),
+                              "lstmlite data make spoken-digits --out data/digits --n 600 --seed 0",
+                              "lstmlite data make text-norm --out data/textnorm --n 3000 --seed 0"),
         formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="data_command", required=True)
     listing = sub.add_parser("list", help="list the built-in data sets")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show = sub.add_parser("show", help="describe one data set (built-in name or file)")
     show.add_argument("name")
-    show.add_argument("--task", default=None, help="classify | lm | forecast | tag | ctc (for files)")
+    show.add_argument("--task", default=None, help="classify | lm | forecast | tag | ctc | seq2seq (for files)")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    make = sub.add_parser("make", help="synthesize a data set (spoken-digits: needs espeak-ng)",
+    make = sub.add_parser("make", help="synthesize a data set (spoken-digits: needs espeak-ng; text-norm: Babel)",
                           description="spoken-digits: digit sequences spoken by espeak-ng in several voices, "
                                       "speeds and pitches with added noise, as WAV files plus manifest.tsv "
-                                      "(train on it with --task ctc). Same --seed, same files.")
-    make.add_argument("kind", choices=["spoken-digits"])
+                                      "(train on it with --task ctc). text-norm: dates, times, numbers and "
+                                      "money as written in en/de/fr/es/it (CLDR locale data via Babel) paired "
+                                      "with their ISO form, both directions, as pairs.tsv (train on it with "
+                                      "--task seq2seq). Same --seed, same files.")
+    make.add_argument("kind", choices=["spoken-digits", "text-norm"])
     make.add_argument("--out", required=True, help="folder to create")
-    make.add_argument("--n", type=int, default=600, help="utterances (default 600)")
+    make.add_argument("--n", type=int, default=None, help="utterances / pairs (default 600 / 3000)")
+    make.add_argument("--languages", default=None,
+                      help="text-norm: comma-separated languages (default en,de,fr,es,it)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--max-digits", type=int, default=5, help="digits per utterance, 1 to this (default 5)")
     parser.set_defaults(func=run)
@@ -41,11 +47,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data import describe_dataset, list_datasets
 
+    if args.data_command == "make" and args.kind == "text-norm":
+        from ..data.textnorm import LOCALES, make_text_norm
+
+        n = 3000 if args.n is None else args.n
+        languages = tuple(args.languages.split(",")) if args.languages else tuple(LOCALES)
+        path = make_text_norm(args.out, n=n, seed=args.seed, languages=languages)
+        print(f"wrote {n} text-normalization pairs to {path}")
+        return 0
     if args.data_command == "make":
         from ..data.synth import make_spoken_digits
 
-        out = make_spoken_digits(args.out, n=args.n, seed=args.seed, max_digits=args.max_digits)
-        print(f"wrote {args.n} utterances to {out} (manifest.tsv)")
+        n = 600 if args.n is None else args.n
+        out = make_spoken_digits(args.out, n=n, seed=args.seed, max_digits=args.max_digits)
+        print(f"wrote {n} utterances to {out} (manifest.tsv)")
         return 0
     if args.data_command == "list":
         if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import HelpFormatter, example_epilog
+from .common import CliError, HelpFormatter, example_epilog
 from .report import format_tensor_sizes, print_metrics
 
 
@@ -16,7 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "--data, prepared the same way: same vocabulary and normalisation).",
         epilog=example_epilog("lstmlite eval runs/jv", "lstmlite eval runs/jv --split val --json",
                               "lstmlite eval runs/jv-int4 --sizes",
-                              "lstmlite eval runs/digits-int8 --stream --lsl out/model.lsl"),
+                              "lstmlite eval runs/digits-int8 --stream --lsl out/model.lsl",
+                              "lstmlite eval runs/textnorm --decoder beam --beam 8"),
         formatter_class=HelpFormatter)
     parser.add_argument("run", help="run dir")
     parser.add_argument("--data", default=None, help="evaluate on this data instead")
@@ -26,7 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="also list the .lsl file `export --format lsl` would write, tensor by tensor "
                              "(stored precision and bytes; they sum to size_bytes)")
     parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam"],
-                        help="ctc runs: greedy (best path) or beam (prefix beam search, width 8) decoding")
+                        help="ctc runs: greedy (best path) or beam (prefix beam search, width 8) decoding; "
+                             "seq2seq runs: greedy or beam search (width --beam)")
+    parser.add_argument("--beam", type=int, default=4, help="seq2seq beam width (default 4)")
     parser.add_argument("--stream", action="store_true",
                         help="ctc runs: decode the split frame by frame in the native runtime (state carried) "
                              "and report CER/WER, agreement with PyTorch, latency per frame and real-time factor")
@@ -40,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stream or args.lsl:
         return _stream(args)
-    metrics = evaluate_run(args.run, source=args.data, split=args.split, decoder=args.decoder)
+    if args.beam < 1:
+        raise CliError(f"--beam {args.beam}: the beam width must be at least 1")
+    metrics = evaluate_run(args.run, source=args.data, split=args.split, decoder=args.decoder, beam=args.beam)
     sizes = _sizes(args.run) if args.sizes else None
     if args.json:
         print(json.dumps(metrics if sizes is None else {**metrics, "tensors": sizes}, indent=2))

@@ -34,11 +34,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "run wherever that beats dense, so the runtime skips the zero ones). The command lists "
                     "each tensor's stored precision and bytes. The file is "
                     "loaded into the runtime and compared with the model on a random batch.\n\n"
+                    "A seq2seq run exports as a folder: onnx writes encoder.onnx + decoder_step.onnx (checked "
+                    "step by step in ONNX Runtime); lsl writes encoder.lsl + decoder.lsl (the recurrent layers, "
+                    "run by the native runtime) + seq2seq.safetensors (embedding, bridge, attention and output "
+                    "layer, computed in NumPy), decoded on test sources and compared with the model.\n\n"
                     "c: a self-contained C99 project (model.h / model.c, the runtime's portable core, a Makefile "
                     "for the host and Cortex-M, a README with flash and RAM figures); --form auto|fp32|int8|integer "
                     "(integer: int8 weights and activations, int16 state, no float on the device, calibrated on "
                     "--calibrate N training sequences). It is built for the host and its example run against the "
-                    "model (integer: against the integer reference, exactly) when a C compiler is present.\n\n"
+                    "model (integer: against the integer reference, exactly) when a C compiler is present. "
+                    "--form tflite takes a TFLite-quantized LSTM instead of a run dir (RUN = a .tflite file "
+                    "holding a fused UNIDIRECTIONAL_SEQUENCE_LSTM with int8 or 16x8 activations) and generates "
+                    "C that computes exactly TensorFlow Lite Micro's integers (--tflite-kernel lite: desktop "
+                    "TFLite's / LiteRT's), checked against lstmlite.reference.tflite_int.\n\n"
                     "A file that differs from its model by more than --tolerance is removed and the "
                     "command fails.",
         epilog=example_epilog(
@@ -46,9 +54,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite export runs/jv-int8 --format onnx --quantize qdq --out deploy/jv-int8.onnx",
             "lstmlite export runs/imdb --format onnx --probabilities --no-lengths --out deploy/",
             "lstmlite export runs/jv --format lsl --weights int8 --out deploy/",
-            "lstmlite export runs/jv --format c --form integer --out deploy/jv-c/"),
+            "lstmlite export runs/jv --format c --form integer --out deploy/jv-c/",
+            "lstmlite export lstm_int8.tflite --format c --form tflite --out deploy/lstm-c/"),
         formatter_class=HelpFormatter)
-    parser.add_argument("run", help="run dir")
+    parser.add_argument("run", help="run dir (--format c --form tflite: a .tflite file)")
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="artefact format")
     parser.add_argument("--out", required=True, help="output folder (or, for onnx, a .onnx file path)")
     onnx = parser.add_argument_group("onnx")
@@ -66,11 +75,61 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lsl.add_argument("--weights", choices=["auto", "fp32", "int8", "int8-sparse", "int4"], default=None,
                      help="weight form in the .lsl file")
     c = parser.add_argument_group("c")
-    c.add_argument("--form", choices=["auto", "fp32", "int8", "integer"], default="auto",
-                   help="arithmetic of the C project (default auto: the weights as the run has them)")
+    c.add_argument("--form", choices=["auto", "fp32", "int8", "integer", "tflite"], default="auto",
+                   help="arithmetic of the C project (default auto: the weights as the run has them; "
+                        "tflite: a .tflite file's LSTM with TFLite's own arithmetic)")
+    c.add_argument("--tflite-kernel", choices=["micro", "lite"], default="micro",
+                   help="--form tflite: reproduce TensorFlow Lite Micro's integers (default) or desktop "
+                        "TFLite's (LiteRT)")
     c.add_argument("--calibrate", type=int, default=64, metavar="N",
                    help="integer form: training sequences to take the value ranges from (default 64)")
     parser.set_defaults(func=run)
+
+
+def _seq2seq_sample(run_dir, n: int = 64):
+    from ..train.run import load_run_data
+
+    test = load_run_data(run_dir).test
+    return test.x[:n], test.lengths[:n]
+
+
+def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
+    from ..export.onnx_seq2seq import check_seq2seq_onnx, export_seq2seq_onnx
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise CliError(f"{out} exists and is not empty; choose another --out (a seq2seq model is two .onnx files)")
+    paths = export_seq2seq_onnx(run_dir.model, out, opset=args.opset, quantize=args.quantize)
+    for path in paths:
+        print(f"wrote {path} ({format_bytes(path.stat().st_size)})")
+    if not args.no_check:
+        x, lengths = _seq2seq_sample(run_dir)
+        error = check_seq2seq_onnx(run_dir.model, out, x, lengths)
+        print(f"ONNX Runtime vs lstmlite, decoder step logits on {len(x)} test sources: max abs difference {error:.2e}")
+        if not error <= args.tolerance:
+            for path in paths:
+                path.unlink(missing_ok=True)
+            raise CliError(f"the exported files differ from the model by {error:.2e} (> --tolerance "
+                           f"{args.tolerance:g}); removed them. Please report this with the run dir.")
+    return out
+
+
+def _export_seq2seq_lsl(args: argparse.Namespace, run_dir) -> Path:
+    from ..export.seq2seq import export_seq2seq_lsl
+    from ..runtime.seq2seq import NativeSeq2Seq
+    from ..seq2seq import decode_torch
+
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise CliError(f"{out} exists and is not empty; choose another --out (a seq2seq model is three files)")
+    paths = export_seq2seq_lsl(run_dir.model, out, weights=args.weights)
+    for path in paths:
+        print(f"wrote {path} ({format_bytes(path.stat().st_size)})")
+    print(f"total {format_bytes(sum(p.stat().st_size for p in paths))}")
+    x, lengths = _seq2seq_sample(run_dir)
+    same = [a == b for a, b in zip(NativeSeq2Seq(out).decode(x, lengths), decode_torch(run_dir.model, x, lengths))]
+    print(f"native runtime vs lstmlite, greedy outputs on {len(x)} test sources: {sum(same)}/{len(same)} identical")
+    return out
 
 
 def _export_onnx(args: argparse.Namespace) -> Path:
@@ -78,6 +137,8 @@ def _export_onnx(args: argparse.Namespace) -> Path:
     from ..io import load_run
 
     run_dir = load_run(args.run)
+    if getattr(run_dir.model, "kind", None) == "seq2seq":
+        return _export_seq2seq_onnx(args, run_dir)
     out = Path(args.out)
     path = out if out.suffix == ".onnx" else out / "model.onnx"
     if path.exists():
@@ -118,6 +179,9 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     from ..runtime.lsl import describe_lsl
     from .report import format_tensor_sizes
 
+    seq2seq = load_run(args.run)
+    if getattr(seq2seq.model, "kind", None) == "seq2seq":
+        return _export_seq2seq_lsl(args, seq2seq)
     out = Path(args.out)
     path = out if out.suffix == ".lsl" else out / "model.lsl"
     if path.exists():
@@ -154,10 +218,18 @@ def _export_c(args: argparse.Namespace) -> Path:
     from ..io import load_run
     from ..train.run import load_run_data
 
-    run_dir = load_run(args.run)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out} exists and is not empty; choose another --out")
+    if args.form == "tflite":
+        return _export_c_tflite(args, out)
+    if Path(args.run).suffix == ".tflite":
+        raise CliError(f"{args.run}: a .tflite file exports with --form tflite (TFLite's own arithmetic), "
+                       f"not --form {args.form}")
+    run_dir = load_run(args.run)
+    if getattr(run_dir.model, "kind", None) == "seq2seq":
+        raise CliError(f"{args.run}: a seq2seq model has no C export (its attention runs outside the C core); "
+                       "export it with --format lsl or --format onnx")
     calibration = None
     if args.form == "integer":
         if args.calibrate < 1:
@@ -188,6 +260,37 @@ def _export_c(args: argparse.Namespace) -> Path:
     return out
 
 
+def _export_c_tflite(args: argparse.Namespace, out: Path) -> Path:
+    """--form tflite: a .tflite file's LSTM → C with TFLite's arithmetic, checked on the host."""
+    from ..export.c import export_c
+    from ..export.c.check import check_on_host
+
+    src = Path(args.run)
+    if src.suffix != ".tflite" or not src.is_file():
+        raise CliError(f"{src}: --form tflite needs a .tflite file (a TFLite-quantized LSTM); a run dir holds no "
+                       "TFLite quantization, so export it with --form integer instead")
+    try:
+        project = export_c(src, out, form="tflite", tflite_kernel=args.tflite_kernel)
+    except ImportError as err:
+        raise CliError(f"{src}: reading a .tflite file needs LiteRT and TensorFlow's schema module ({err}); "
+                       "pip install 'lstmlite[litert]'") from None
+    for cpu, report in project.memory.items():
+        print(f"{cpu}: flash {format_bytes(report.flash)} (weights {format_bytes(report.weights)}), "
+              f"RAM {format_bytes(report.ram)} (state {report.state} B, scratch {report.work} B, stack {report.stack} B)")
+    print(f"wrote {out} (tflite, {args.tflite_kernel} kernel; make host / make mcu / make run-mcu)")
+    try:
+        error, _ = check_on_host(project, None, project.example)
+    except FileNotFoundError as err:
+        print(f"not checked ({err})")
+        return out
+    print(f"host build vs TFLite's arithmetic (lstmlite.reference.tflite_int) on the example: max abs difference "
+          f"{error:g}")
+    if error != 0:
+        raise CliError(f"the generated C differs from TFLite's arithmetic by {error:g}. Please report this with "
+                       f"{src}.")
+    return out
+
+
 def _example_input(model):
     import numpy as np
 
@@ -202,5 +305,9 @@ FORMATS: dict[str, Callable[[argparse.Namespace], Path]] = {"onnx": _export_onnx
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise CliError(f"--tolerance must be a finite number >= 0, got {args.tolerance:g}; e.g. --tolerance 1e-3")
     FORMATS[args.format](args)
     return 0

@@ -28,6 +28,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("framework", choices=["torch", "keras", "onnx"], help="where the model comes from")
     parser.add_argument("file", help="the model file")
     parser.add_argument("--out", required=True, help="run dir to create")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
     parser.add_argument("--arch", default=None,
                         help="torch: architecture as a JSON string, a JSON file or a run dir (our model config)")
     parser.add_argument("--kind", choices=["classifier", "lm", "forecaster"], default=None,
@@ -56,19 +58,20 @@ def run(args: argparse.Namespace) -> int:
     if args.framework == "torch":
         from ..importers.torch import import_torch
 
-        model = import_torch(args.file, arch=_arch(args.arch, args.kind), out=args.out)
+        model = import_torch(args.file, arch=_arch(args.arch, args.kind), out=args.out, overwrite=args.force)
     elif args.framework == "keras":
         if args.arch or args.kind:
             raise CliError("--arch/--kind are for torch and onnx imports; a Keras file says its architecture")
         from ..importers.keras import import_keras
 
-        model = import_keras(args.file, out=args.out, verify=not args.no_verify)
+        model = import_keras(args.file, out=args.out, verify=not args.no_verify, overwrite=args.force)
     else:
         if args.arch:
             raise CliError("--arch is for torch imports")
         from ..importers.onnx import import_onnx
 
-        model = import_onnx(args.file, out=args.out, kind=args.kind, verify=not args.no_verify)
+        model = import_onnx(args.file, out=args.out, kind=args.kind, verify=not args.no_verify,
+                            overwrite=args.force)
     from ..io import read_json
 
     metrics = read_json(f"{args.out}/metrics.json")

@@ -1,25 +1,77 @@
 """The ``lstmlite`` command: one sub-command per public function (DESIGN decision 9).
 
 Errors are one clear line and a non-zero exit; ``--debug`` shows the traceback.
+:func:`error_line` is the one place their format is decided: a problem with the
+user's input (a ``ValueError`` such as ``DataError``/``RunDirError``/``ConfigValueError``,
+an ``OSError`` such as a missing or read-only path, a ``CliError``, a bad option)
+exits with status 2; anything else is a bug of ours, reported as an internal error
+with status 1. docs/errors.md lists the cases (tests/cli/test_error_cases.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
-from .common import HelpFormatter, example_epilog
+from .common import CliError, HelpFormatter, example_epilog
 
 #: Sub-command modules, each with ``add_parser(subparsers)``; order is the --help order.
 COMMANDS = ["demo", "data", "train", "eval", "compress", "export", "import", "bench", "search", "recommend",
             "report", "explain"]
 
 
+#: Exit status of an error in the user's input (as argparse's own errors), and of a bug of ours.
+EXIT_USAGE, EXIT_INTERNAL = 2, 1
+#: Exceptions that describe the user's input, files or machine (not our code);
+#: NotImplementedError is a request for a form lstmlite does not offer (its message names
+#: the nearest one that it does).
+USER_ERRORS = (CliError, ValueError, OSError, NotImplementedError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are our one line (argparse prints the usage above them)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        print(f"{self.prog}: error: {message}; see {self.prog} --help", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+#: The fix for the OS errors a user meets writing files.
+_OS_FIXES = {
+    errno.ENOSPC: "; free space on that disk or choose another --out",
+    errno.EDQUOT: "; free space on that disk or choose another --out",
+    errno.EROFS: "; choose a writable --out (or fix its permissions)",
+    errno.EACCES: "; choose a writable --out (or fix its permissions)",
+    errno.EPERM: "; choose a writable --out (or fix its permissions)",
+}
+
+
+def error_line(command: str, err: BaseException) -> tuple[str, int]:
+    """The one line and the exit status reporting ``err`` from ``lstmlite COMMAND``.
+
+    Example:
+        >>> error_line("eval", FileNotFoundError("runs/x: not a run dir"))
+        ('lstmlite eval: error: runs/x: not a run dir', 2)
+        >>> error_line("eval", KeyError("data"))[1]
+        1
+    """
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if isinstance(err, OSError) and err.strerror and text.startswith("[Errno"):
+        # the OS's own wording ("[Errno 28] No space left on device: 'x'") made one of ours
+        text = f"{err.filename}: {err.strerror}" if err.filename is not None else err.strerror
+        text += _OS_FIXES.get(err.errno, "")
+    if isinstance(err, USER_ERRORS):
+        return f"lstmlite {command}: error: {text}", EXIT_USAGE
+    return (f"lstmlite {command}: internal error ({type(err).__name__}: {text}); rerun with --debug and report it",
+            EXIT_INTERNAL)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lstmlite",
         description="Make LSTM-family models small and fast: train, compress, export and run them.",
         epilog=example_epilog("lstmlite demo", "lstmlite data list",
@@ -35,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _torchrun_rank() -> int | None:
+    """This process's rank when torchrun started more than one, else None."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return None
+    return int(os.environ.get("RANK", "0") or 0)
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -43,6 +104,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, extra = parser.parse_known_args(argv)
     if args.command is None:
         parser.print_help()
@@ -50,8 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra and not getattr(args, "accepts_overrides", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+    args.argv = argv  # what a launcher (train --nproc) re-runs in each process
+    rank = _torchrun_rank()
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    # under torchrun only rank 0 talks; the others report errors only
+    logging.basicConfig(level=level if rank is None or rank == 0 else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s" if rank is None
+                        else f"%(levelname)s [rank {rank}] %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -60,9 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the CLI reports every failure as one line
         if args.debug:
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"lstmlite {args.command}: error: {message}", file=sys.stderr)
-        return 1
+        if getattr(err, "quiet", False):  # another process reported it already
+            return EXIT_USAGE if isinstance(err, USER_ERRORS) else EXIT_INTERNAL
+        # under torchrun each line names its process: "lstmlite train (rank 1): error: ..."
+        line, status = error_line(args.command if rank is None else f"{args.command} (rank {rank})", err)
+        print(line, file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

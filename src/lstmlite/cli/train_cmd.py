@@ -6,8 +6,8 @@ import argparse
 import json
 
 from ..data.spec import TASKS
-from .common import (CliError, HelpFormatter, add_progress_options, example_epilog, parse_overrides, read_config_file,
-                     show_progress)
+from .common import (CliError, HelpFormatter, add_nproc_option, add_progress_options, example_epilog, is_other_rank,
+                     launch_nproc, parse_overrides, read_config_file, show_progress)
 from .report import print_metrics
 
 
@@ -30,7 +30,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite train --data airline --task forecast --out runs/airline",
             "lstmlite train --data data/digits --task ctc --out runs/digits   # after lstmlite data make spoken-digits",
             "lstmlite train --data pos.tsv --task tag --out runs/pos          # token<TAB>label lines",
-            "lstmlite train --data japanese_vowels --out runs/jv --resume   # continue an interrupted run"),
+            "lstmlite train --data data/textnorm/pairs.tsv --task seq2seq --model.attention=bahdanau "
+            "--out runs/textnorm   # source<TAB>target lines; after lstmlite data make text-norm",
+            "lstmlite train --data japanese_vowels --out runs/jv --resume   # continue an interrupted run",
+            "lstmlite train --data digits --nproc 2 --out runs/digits      # 2 processes (DDP), see docs/training.md",
+            "torchrun --standalone --nproc_per_node=2 -m lstmlite train --data digits --out runs/digits"),
         formatter_class=HelpFormatter)
     parser.add_argument("--data", required=False, help="built-in name (lstmlite data list) or file path")
     parser.add_argument("--task", choices=TASKS, default=None,
@@ -38,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="JSON/YAML file with sections data, model, train")
     parser.add_argument("--out", required=True, help="run dir to create")
     parser.add_argument("--resume", action="store_true", help="continue from --out's last checkpoint")
+    parser.add_argument("--force", action="store_true",
+                        help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
+    add_nproc_option(parser)
     add_progress_options(parser)
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     parser.set_defaults(func=run, accepts_overrides=True)
@@ -62,7 +69,18 @@ def run(args: argparse.Namespace) -> int:
     from ..train import fit
 
     config = build_config(args)
-    result = fit(config, args.out, resume=args.resume, progress=show_progress(args))
+    if args.nproc != 1:
+        from ..train import TrainConfig
+
+        # a bad option is one line here, not one per process
+        batch = TrainConfig.from_dict(config.get("train", {})).batch_size
+        if args.nproc > 1 and batch % args.nproc:
+            raise CliError(f"train.batch_size={batch} is not a multiple of --nproc {args.nproc} (it is the global "
+                           f"batch, split evenly over the processes): choose a multiple of {args.nproc}")
+        return launch_nproc(args)
+    result = fit(config, args.out, resume=args.resume, progress=show_progress(args), overwrite=args.force)
+    if is_other_rank():
+        return 0  # under torchrun rank 0 prints the metrics
     if args.json:
         print(json.dumps({**result.metrics, "run_dir": str(result.path)}, indent=2, default=str))
         return 0

@@ -491,6 +491,10 @@ def _student_config(model_config: dict[str, Any], changes: dict[str, Any]) -> di
             scaled[-1] = sizes[-1]  # a tied LM's last layer feeds the embedding matrix: its width is fixed
         sizes = scaled
         config["hidden_size"] = sizes if len(set(sizes)) > 1 else sizes[0]
+        if config.get("kind") == "seq2seq":  # the decoder and Bahdanau's attention shrink with the encoder
+            for key in ("decoder_hidden_size", "attention_size"):
+                if config.get(key):
+                    config[key] = max(1, int(round(config[key] * width)))
     unknown = sorted(set(changes) - set(config))
     if unknown:
         raise ValueError(f"student: unknown model option(s) {unknown}; known: {sorted(config)} and width")
@@ -552,8 +556,10 @@ def apply_recipe(
     max_epochs: Optional[int] = None,
     train_overrides: Optional[dict[str, Any]] = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Any:
-    """Apply ``recipe`` to the model of ``run_dir`` and write a NEW run dir ``out_dir``.
+    """Apply ``recipe`` to the model of ``run_dir`` and write a NEW run dir ``out_dir``
+    (``overwrite``: replace a run dir of ours already there, the CLI's ``--force``).
 
     Args:
         run_dir: the source run (never modified). Its model is also the teacher of
@@ -575,10 +581,23 @@ def apply_recipe(
 
     Returns:
         the new run, as :func:`lstmlite.io.load_run` reads it back.
+
+    Under torchrun (``WORLD_SIZE`` > 1) every process calls this: each fine-tune and
+    distillation step trains with DDP (:mod:`lstmlite.train.distributed`; the recipe's
+    masks and schedules see the same weights and step counts on every rank) and rank 0
+    alone writes ``out_dir``.
     """
+    from ..train import distributed as D
+
+    D.join_process_group(str((train_overrides or {}).get("device", "auto")))
+    return _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress, overwrite)
+
+
+def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress, overwrite) -> Any:
     import torch
 
-    from ..io import RunDirError, load_run, save_run, write_json
+    from ..io import Run, RunDirError, check_out_dir, load_run, save_run
+    from ..train import distributed as D
     from ..train.run import _metrics_json, load_run_data, model_metrics
     from ..train.trainer import TrainConfig, evaluate, primary_metric_name
     from ..export.size import account
@@ -589,18 +608,16 @@ def apply_recipe(
 
     recipe = _as_recipe(recipe)
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if (out_dir / "config.json").exists():
-        raise RunDirError(f"{out_dir}: a run dir already exists here; choose another --out")
+    # before the fine-tuning, not after it; rank 0 looks (it may tidy temp files), all stop on its error
+    D.on_main(lambda: check_out_dir(out_dir, overwrite=overwrite))
     if out_dir.resolve() == run_dir.resolve():
-        raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run")
+        raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run; choose another --out")
     if max_epochs is not None and max_epochs < 0:
         raise ValueError(f"max_epochs must be >= 0, got {max_epochs}")
     source = load_run(run_dir)
     teacher = load_run(run_dir).model if any(s.distill_epochs for s in recipe.steps) else None
     if data is None:
-        if "data" not in source.config:
-            raise RunDirError(f"{run_dir}: the run records no data spec; pass the data to fine-tune on")
-        data = load_run_data(source)
+        data = load_run_data(source)  # refuses a run that records no data (an imported one), naming --data
     model = source.model
     metric_name = primary_metric_name(data)
     device = torch.device("cpu")
@@ -680,15 +697,23 @@ def apply_recipe(
         log.info("%s: size %d bytes", label, record["size_bytes"])
 
     model.cpu().eval()
-    test = evaluate(model, data, data.test, device=device)
-    val = evaluate(model, data, data.val, device=device)
-    metrics = {**_metrics_json(model, data, test, val),
-               "baseline_metric": baseline["metric"], "baseline_size_bytes": baseline["size_bytes"],
-               "baseline": baseline, "recipe": recipe.name, "source_run": str(run_dir)}
     run_config["compression"] = compression_state(model)
     run_config["recipe"] = recipe.name
     run_config["source_run"] = str(run_dir)
-    save_run(out_dir, model, run_config, metrics=metrics, history=history,
-             vocab=vocab.to_dict() if hasattr(vocab, "to_dict") else vocab)
-    write_json(out_dir / "recipe.json", {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied})
-    return load_run(out_dir)
+    vocab = vocab.to_dict() if hasattr(vocab, "to_dict") else vocab
+
+    def finish() -> dict[str, Any]:
+        test = evaluate(model, data, data.test, device=device)
+        val = evaluate(model, data, data.val, device=device)
+        metrics = {**_metrics_json(model, data, test, val),
+                   "baseline_metric": baseline["metric"], "baseline_size_bytes": baseline["size_bytes"],
+                   "baseline": baseline, "recipe": recipe.name, "source_run": str(run_dir)}
+        # recipe.json is written with the rest, before the manifest that marks the run dir finished
+        save_run(out_dir, model, run_config, metrics=metrics, history=history, vocab=vocab, overwrite=overwrite,
+                 extra={"recipe.json": {"recipe": recipe.to_dict(), "source_run": str(run_dir), "applied": applied}})
+        return metrics
+
+    metrics = D.on_main(finish)  # written once, by rank 0
+    if D.is_main():
+        return load_run(out_dir)
+    return Run(path=out_dir, model=model, config=run_config, metrics=metrics, history=history, vocab=vocab)

@@ -102,6 +102,11 @@ def _ts_sibling(spec: DataSpec) -> DataSpec:
 
 
 def _tags(spec: DataSpec, name: str) -> TaskData:
+    if spec.task == "seq2seq":
+        from .pairs import build_seq2seq, read_pairs
+
+        test_pairs = read_pairs(spec.test_path) if spec.test_path else None
+        return build_seq2seq(name, spec, read_pairs(spec.source), test_pairs)
     if spec.format == "tsv":
         read = read_tag_tsv
     else:  # jsonl: the token and label lists; the classify defaults mean "the usual tag keys"

@@ -232,6 +232,12 @@ def _load_numpy(path: str | os.PathLike, kind: str):
         raise DataError(f"{path}: not a readable {kind} file ({' '.join(str(e).split())})") from None
 
 
+def _is_real(array: np.ndarray) -> bool:
+    """Real numbers only: ints and floats, not complex (converting drops the imaginary
+    part with a mere warning) nor booleans."""
+    return array.dtype.kind in "iuf"
+
+
 def read_npz(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
     """An ``.npz`` with ``x`` (N, T, F) or (N, T), ``y`` (N,) and optional ``lengths`` (N,).
 
@@ -254,8 +260,9 @@ def read_npz(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
             raise DataError(f"{path}: {' '.join(str(e).split())}; save numeric or string arrays") from None
     if x.ndim == 2:
         x = x[:, :, None]
-    if x.ndim != 3 or not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{path}: 'x' must be numeric (N, T, F) or (N, T), got {x.dtype} {x.shape}")
+    if x.ndim != 3 or not _is_real(x):
+        raise DataError(f"{path}: 'x' must be real numbers (N, T, F) or (N, T), got {x.dtype} {x.shape}; "
+                        f"save floats or integers")
     if y.ndim != 1 or len(y) != len(x):
         raise DataError(f"{path}: 'y' must have shape ({len(x)},), got {y.shape}")
     if len(x) == 0 or x.shape[1] == 0:
@@ -288,8 +295,9 @@ def read_npy(path: str | os.PathLike) -> np.ndarray:
     series = _load_numpy(path, ".npy")
     if not isinstance(series, np.ndarray):
         raise DataError(f"{path}: expected a single array in a .npy file")
-    if not np.issubdtype(series.dtype, np.number) or series.ndim not in (1, 2):
-        raise DataError(f"{path}: expected a numeric series of shape (T,) or (T, F), got {series.dtype} {series.shape}")
+    if not _is_real(series) or series.ndim not in (1, 2):
+        raise DataError(f"{path}: expected a real-valued series of shape (T,) or (T, F), got {series.dtype} "
+                        f"{series.shape}; save floats or integers")
     series = np.asarray(series, dtype=np.float64)
     if series.ndim == 1:
         series = series[:, None]

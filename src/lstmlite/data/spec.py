@@ -35,7 +35,7 @@ from .errors import DataError, DataFileNotFoundError
 
 __all__ = ["DataSpec", "TASKS", "FORMATS", "EXTENSIONS", "FORMAT_TASKS", "infer_format"]
 
-TASKS = ("classify", "lm", "forecast", "tag", "ctc")
+TASKS = ("classify", "lm", "forecast", "tag", "ctc", "seq2seq")
 FORMATS = ("csv", "jsonl", "txt", "trec", "ts", "npz", "npy", "tsv", "audio")
 EXTENSIONS = {
     ".csv": "csv",
@@ -60,7 +60,7 @@ FORMAT_TASKS = {
     "npz": ("classify",),
     "txt": ("lm",),
     "npy": ("forecast",),
-    "tsv": ("tag",),
+    "tsv": ("tag", "seq2seq"),
     "audio": ("ctc",),
 }
 LEVELS = ("char", "word")
@@ -137,7 +137,8 @@ class DataSpec:
 
     Args:
         source: a built-in name (see :func:`~lstmlite.data.list_datasets`) or a file path.
-        task: ``"classify"`` | ``"lm"`` | ``"forecast"`` | ``"tag"`` | ``"ctc"``; auto when ``None``.
+        task: ``"classify"`` | ``"lm"`` | ``"forecast"`` | ``"tag"`` | ``"ctc"`` | ``"seq2seq"``
+            (a ``.tsv`` of ``source<TAB>target`` pairs); auto when ``None``.
         format: ``"csv" "jsonl" "txt" "trec" "ts" "npz" "npy" "tsv" "audio"``; auto from
             the extension (see :func:`infer_format`).
         level: text tokens, ``"char"`` | ``"word"``; auto (lm: char, classify: word).

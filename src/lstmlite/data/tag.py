@@ -59,6 +59,9 @@ def read_tag_tsv(path: str | os.PathLike) -> TagRecords:
         fields = line.split("\t")
         if len(fields) < 2 or not fields[0] or not fields[1].strip():
             raise DataError(f"{path}: line {number}: expected token<TAB>label, got {line[:60]!r}")
+        if " " in fields[0].strip():  # CoNLL tokens have no spaces; sentences in a pairs file do
+            raise DataError(f"{path}: line {number}: the token {fields[0][:40]!r} holds spaces; if this file has "
+                            "source<TAB>target pairs, train with --task seq2seq")
         tokens.append(fields[0])
         labels.append(fields[1].strip())
     if tokens:

@@ -91,7 +91,14 @@ def macs_from_image(blob: bytes) -> int:
 
 
 def account(model: nn.Module, weights: str | None = None) -> Account:
-    """The deployable size, MACs per step and per-tensor bytes of ``model``."""
+    """The deployable size, MACs per step and per-tensor bytes of ``model``.
+
+    A seq2seq model deploys as three files (:mod:`lstmlite.export.seq2seq`): its size is
+    their bytes together, its tensors those of both ``.lsl`` files (names prefixed
+    ``encoder:`` / ``decoder:``) plus one row for ``seq2seq.safetensors``.
+    """
+    if getattr(model, "kind", None) == "seq2seq":
+        return _seq2seq_account(model, weights)
     try:
         blob = lsl_image(model, weights)
     except ValueError as err:
@@ -104,3 +111,18 @@ def account(model: nn.Module, weights: str | None = None) -> Account:
     from ..runtime.lsl import describe_lsl
 
     return Account(len(blob), macs_from_image(blob), "lsl", describe_lsl(blob))
+
+
+def _seq2seq_account(model: nn.Module, weights: str | None) -> Account:
+    from ..runtime.lsl import describe_lsl
+    from .seq2seq import SIDE_FILE, bundle_images
+
+    images = bundle_images(model, weights)
+    tensors = []
+    for file, blob in images.items():
+        if file.endswith(".lsl"):
+            prefix = file.split(".")[0]
+            tensors += [{**row, "name": f"{prefix}:{row['name']}"} for row in describe_lsl(blob)]
+    tensors.append({"name": SIDE_FILE, "dtype": "embedding, bridge, attention, output", "shape": [],
+                    "bytes": len(images[SIDE_FILE])})
+    return Account(sum(len(b) for b in images.values()), int(model.macs_per_step()), "lsl", tensors)

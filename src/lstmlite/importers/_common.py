@@ -11,14 +11,14 @@ from __future__ import annotations
 import inspect
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
 
-__all__ = ["ModelImportError", "assemble_model", "save_imported", "TASK_OF_KIND"]
+__all__ = ["ModelImportError", "assemble_model", "save_imported", "read_model_file", "TASK_OF_KIND"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,37 @@ TASK_OF_KIND = {"classifier": "classify", "lm": "lm", "forecaster": "forecast"}
 
 class ModelImportError(ValueError):
     """A foreign model that cannot be brought in faithfully (the message says why)."""
+
+
+class ModelFileNotFoundError(ModelImportError, FileNotFoundError):
+    """The model file to import does not exist."""
+
+
+_T = TypeVar("_T")
+
+
+def read_model_file(path: str | Path, what: str, reader: Callable[[str], _T]) -> _T:
+    """``reader(path)``, with a missing file or bytes the reader cannot parse reported
+    as one :class:`ModelImportError` naming the file (the frameworks' own messages
+    often do not: protobuf says "Wire format was corrupt", h5py "bad superblock").
+
+    Example:
+        >>> read_model_file("no/such.onnx", "ONNX", open)
+        Traceback (most recent call last):
+        ...
+        lstmlite.importers._common.ModelFileNotFoundError: no/such.onnx: no such file; check the path
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileNotFoundError(f"{path}: no such file; check the path")
+    try:
+        return reader(str(path))
+    except (ModelImportError, ImportError):
+        raise
+    except Exception as err:  # noqa: BLE001 - parsers raise many types; the user needs the file name
+        detail = " ".join(str(err).split())[:160] or type(err).__name__
+        raise ModelImportError(f"{path}: not a readable {what} file, truncated or corrupt ({detail}); "
+                               f"re-save it from its framework") from err
 
 
 def _cell_name(rnn: nn.Module) -> str | None:
@@ -147,8 +178,9 @@ def _model_metrics(model: nn.Module) -> dict[str, Any]:
                 "size_bytes": dense_size_bytes(model), "macs_per_step": int(model.macs_per_step())}
 
 
-def save_imported(out: str | Path, model: nn.Module, source: dict[str, Any]) -> Path:
-    """Write an imported model as a run dir: config.json (``import`` section), weights, metrics.
+def save_imported(out: str | Path, model: nn.Module, source: dict[str, Any], overwrite: bool = False) -> Path:
+    """Write an imported model as a run dir: config.json (``import`` section), weights, metrics
+    (``overwrite``: replace a run dir of ours there, the CLI's ``--force``).
 
     Raises:
         ModelImportError: for a bare recurrent layer (a run dir holds a task model) or a
@@ -168,6 +200,7 @@ def save_imported(out: str | Path, model: nn.Module, source: dict[str, Any]) -> 
             "saved as a run dir; use the returned model in memory or export it to ONNX")
     metrics = {"task": TASK_OF_KIND[kind], "dataset": None, "metric_name": None, "metric": None,
                **_model_metrics(model)}
-    path = save_run(out, model, {"task": TASK_OF_KIND[kind], "import": source}, metrics=metrics)
+    path = save_run(out, model, {"task": TASK_OF_KIND[kind], "import": source}, metrics=metrics,
+                    overwrite=overwrite)
     log.info("wrote imported %s to %s", kind, path)
     return path

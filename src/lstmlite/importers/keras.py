@@ -355,13 +355,14 @@ def _verify(keras_model: Any, model: nn.Module, info: dict[str, Any], atol: floa
 
 
 def import_keras(path: str | Path, out: str | Path | None = None, *, verify: bool = True,
-                 atol: float = 1e-5) -> nn.Module:
+                 atol: float = 1e-5, overwrite: bool = False) -> nn.Module:
     """Import a Keras recurrent model.
 
     Args:
         path: a ``.keras`` file (read by Keras 3 on the PyTorch backend) or a legacy
             ``.h5``/``.hdf5`` file (read with h5py alone).
-        out: when given, also write the model as a run dir there.
+        out: when given, also write the model as a run dir there (``overwrite``: replacing a
+            run dir of ours already there).
         verify: for ``.keras`` files, run Keras and our model on a random batch and
             fail unless they agree within ``atol`` (+ 1e-4 relative). ``.h5`` files are
             read without Keras and are not run.
@@ -373,16 +374,20 @@ def import_keras(path: str | Path, out: str | Path | None = None, *, verify: boo
     Raises:
         ModelImportError: a layer or setting lstmlite does not map (see module doc).
     """
+    from ._common import read_model_file
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
+    if out is not None:
+        from ..io import check_out_dir
+
+        check_out_dir(out, overwrite=overwrite)  # before the import's work, not after it
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
-        layers, meta = read_h5_layers(path)
+        layers, meta = read_model_file(path, "Keras HDF5", read_h5_layers)
         model, info = model_from_keras_layers(layers)
         info.update(meta)
     elif suffix == ".keras":
-        keras_model = _load_keras_model(path)
+        keras_model = read_model_file(path, "Keras", _load_keras_model)
         model, info = model_from_keras_layers(_keras_layers(keras_model))
         if verify:
             info["verified_max_error"] = _verify(keras_model, model, info, atol)
@@ -391,5 +396,5 @@ def import_keras(path: str | Path, out: str | Path | None = None, *, verify: boo
     info["file"] = str(path)
     model.import_info = info
     if out is not None:
-        save_imported(out, model, info)
+        save_imported(out, model, info, overwrite=overwrite)
     return model

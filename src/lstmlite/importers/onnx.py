@@ -690,12 +690,14 @@ def import_onnx(
     verify: bool = True,
     rtol: float = 1e-4,
     atol: float = 1e-5,
+    overwrite: bool = False,
 ) -> nn.Module:
     """Import an ONNX model with LSTM / GRU / RNN nodes as an lstmlite model.
 
     Args:
         source: an ``.onnx`` path or a loaded ``onnx.ModelProto``.
-        out: when given, also write the model as a run dir there.
+        out: when given, also write the model as a run dir there (``overwrite``: replacing a
+            run dir of ours already there).
         kind: ``classifier`` | ``lm`` | ``forecaster`` | ``layer``; default: from our
             exporter's metadata, else inferred (per-step head → ``lm``; pooled head with
             one output → ``forecaster``; pooled → ``classifier``; no head → the bare
@@ -714,7 +716,13 @@ def import_onnx(
     """
     import onnx
 
-    model_proto = source if isinstance(source, onnx.ModelProto) else onnx.load(str(source))
+    from ._common import read_model_file
+
+    if out is not None:
+        from ..io import check_out_dir
+
+        check_out_dir(out, overwrite=overwrite)  # before the import's work, not after it
+    model_proto = source if isinstance(source, onnx.ModelProto) else read_model_file(source, "ONNX", onnx.load)
     g = _Graph(model_proto)
     meta = _metadata(model_proto)
     if kind is None and meta is not None:
@@ -735,5 +743,5 @@ def import_onnx(
         info["verified_max_error"] = _verify(g, rec, model, rtol, atol)
     model.import_info = info
     if out is not None:
-        save_imported(out, model, info)
+        save_imported(out, model, info, overwrite=overwrite)
     return model

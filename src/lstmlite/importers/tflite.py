@@ -158,9 +158,18 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
         projection, layer-norm or CIFG variants, per-channel weights, or a model without
         the fused op (e.g. a Keras 3 LSTM, which converts to a WHILE loop).
     """
+    where = "the .tflite bytes" if isinstance(model, (bytes, bytearray)) else str(model)
+    if not isinstance(model, (bytes, bytearray)) and not Path(model).is_file():
+        raise FileNotFoundError(f"{model}: no such file; check the path")
     content = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
     schema = _schema()
-    fb = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    try:
+        if len(content) < 8 or content[4:8] != b"TFL3":
+            raise ValueError("no TFL3 identifier")
+        fb = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    except Exception as err:  # noqa: BLE001 - the flatbuffer reader raises struct errors on corrupt bytes
+        raise ValueError(f"{where}: not a readable .tflite model, truncated or corrupt ({err}); "
+                         f"re-convert it with the TFLite converter") from None
     graph = fb.subgraphs[0]
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 

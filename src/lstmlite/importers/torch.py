@@ -65,13 +65,15 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     containers. A training checkpoint holding the weights under ``state_dict`` /
     ``model_state_dict`` / ``model`` is accepted too.
     """
+    from ._common import read_model_file
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: file not found")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return dict(load_file(str(path)))
+        return dict(read_model_file(path, "safetensors", load_file))
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file; check the path")
     try:
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle refusal and corrupt files alike
@@ -314,8 +316,10 @@ def import_torch(
     example_input: Tensor | tuple | None = None,
     key_map: Mapping[str, str] | None = None,
     atol: float = 1e-5,
+    overwrite: bool = False,
 ) -> nn.Module:
-    """Bring a PyTorch recurrent model into lstmlite.
+    """Bring a PyTorch recurrent model into lstmlite (``overwrite``: replace a run dir of
+    ours at ``out``, the CLI's ``--force``).
 
     Args:
         source: ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` (→ our layer), a module holding
@@ -335,6 +339,10 @@ def import_torch(
         Our model (eval mode); ``model.import_info`` records the source.
     """
     arch_dict = read_arch(arch)
+    if out is not None:
+        from ..io import check_out_dir
+
+        check_out_dir(out, overwrite=overwrite)  # before the import's work, not after it
     info: dict[str, Any] = {"source": "torch"}
     if isinstance(source, nn.Module):
         model = _from_module(source, arch_dict, key_map)
@@ -355,5 +363,5 @@ def import_torch(
         model = _from_state_dict(_apply_key_map(state, key_map), arch_dict)
     model.import_info = info
     if out is not None:
-        save_imported(out, model, info)
+        save_imported(out, model, info, overwrite=overwrite)
     return model

@@ -327,12 +327,14 @@ class SequenceTagger(_TaskModel):
         return {**self._base_config(), "n_classes": self.n_classes}
 
 
-MODEL_KINDS: dict[str, type[_TaskModel]] = {
-    "classifier": SequenceClassifier,
-    "lm": LanguageModel,
-    "forecaster": Forecaster,
-    "tagger": SequenceTagger,
-}
+def _model_kinds() -> dict[str, type[nn.Module]]:
+    from .seq2seq import Seq2Seq
+
+    return {"classifier": SequenceClassifier, "lm": LanguageModel, "forecaster": Forecaster,
+            "tagger": SequenceTagger, "seq2seq": Seq2Seq}
+
+
+MODEL_KINDS: dict[str, type[nn.Module]] = _model_kinds()
 
 
 def build_model(config: dict[str, Any]) -> nn.Module:
@@ -348,11 +350,12 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     if kind not in MODEL_KINDS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODEL_KINDS)}")
     cls = MODEL_KINDS[kind]
-    known = set(inspect.signature(cls.__init__).parameters) | set(inspect.signature(_TaskModel.__init__).parameters)
+    inits = [cls.__init__, _TaskModel.__init__] if issubclass(cls, _TaskModel) else [cls.__init__]
+    known = set().union(*(inspect.signature(f).parameters for f in inits))
     unknown = set(config) - known - {"self", "kwargs"}
     if unknown:
         raise ValueError(f"unknown model option(s) {sorted(unknown)} for {kind}; known: "
                          f"{sorted(known - {'self', 'kwargs'})}")
     from ..typed import coerce_kwargs
 
-    return cls(**coerce_kwargs([cls.__init__, _TaskModel.__init__], config, "model"))
+    return cls(**coerce_kwargs(inits, config, "model"))

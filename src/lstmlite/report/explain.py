@@ -114,6 +114,9 @@ def explain(run_dir: str | Path, sample: int = 0, steps: int = 64, target: int |
     if not isinstance(run.config.get("data"), dict):
         raise ValueError(f"{run_dir}: the run records no data spec (an imported model?), so it has no test "
                          "samples to explain")
+    if getattr(run.model, "kind", None) == "seq2seq":
+        raise ValueError(f"{run_dir}: explain covers single-stack models; a seq2seq run's attention weights "
+                         "come from Seq2Seq.step (its third output) instead")
     data = run_data(run, data_cache)
     x, y = _sample(run, data, sample)
     model = run.model

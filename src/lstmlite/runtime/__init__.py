@@ -16,14 +16,16 @@ Example:
     (1, 4, 6)
 """
 
-from .engine import ISAS, Engine, RuntimeError_, StreamState, best_isa, has_vnni, info, isa, set_isa, supported_isas
+from .engine import (ISAS, Engine, InputTypeError, RuntimeError_, StreamState, best_isa, has_vnni, info, isa, set_isa,
+                     supported_isas)
 from .integer import IntegerEngine
 from .loading import load
 from .tflite import TFLiteLSTM
 from .lsl import LslFormatError, ModelSpec, QTensor, read_lsl
 
 __all__ = [
-    "Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni", "supported_isas", "info",
+    "Engine", "StreamState", "RuntimeError_", "InputTypeError", "isa", "set_isa", "best_isa", "has_vnni",
+    "supported_isas", "info",
     "ISAS",
     "ModelSpec", "QTensor", "LslFormatError", "quantize_rows", "read_lsl", "write_lsl",
     "spec_from_module", "spec_from_state_dict", "load", "export_lsl", "spec_from_run", "IntegerEngine",

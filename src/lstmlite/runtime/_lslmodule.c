@@ -545,7 +545,7 @@ static int IntModel_init(IntModelObject *self, PyObject *args, PyObject *kwds) {
     self->model.cell = cell;
     self->model.num_directions = ndir;
     self->model.num_layers = (int32_t)(n / ndir);
-    self->model.reserved = 0;
+    self->model.layout = LSL_INT_ROWS;
     self->model.dirs = out;
     rc = lsl_int_model_check(&self->model);
     if (rc != LSL_OK) return raise_rc(rc);

@@ -119,11 +119,12 @@ def make_module(cell: str, input_size: int, hidden_size: int, num_layers: int = 
     return cls(input_size, hidden_size, num_layers=num_layers, batch_first=True).eval()
 
 
-def prune_blocks(module, sparsity: float) -> None:
-    """Zero the ``sparsity`` fraction of (1, 4) weight blocks (four consecutive inputs of
-    one output row) with the smallest magnitude in every weight matrix of ``module``, in
-    place -- ``lstmlite.compress``'s block magnitude pruning with ``block=(1, 4)``, the
-    pattern the ``int8-sparse`` form skips.
+def prune_blocks(module, sparsity: float, block: tuple[int, int] = (1, 4)) -> None:
+    """Zero the ``sparsity`` fraction of weight blocks with the smallest magnitude in
+    every weight matrix of ``module``, in place -- ``lstmlite.compress``'s block magnitude
+    pruning. ``block=(1, 4)`` (four consecutive inputs of one output row) is the pattern
+    the ``int8-sparse`` form skips; ``(8, 4)`` (the same four inputs of 8 consecutive
+    rows) is one too, which the AVX2 kernels run with one broadcast per 8 rows.
     """
     import torch
 
@@ -136,7 +137,7 @@ def prune_blocks(module, sparsity: float) -> None:
     with torch.no_grad():
         for _, weight in module.named_parameters():
             if weight.ndim == 2:
-                weight.mul_(block_mask(weight, sparsity, (1, 4)).to(weight.dtype))
+                weight.mul_(block_mask(weight, sparsity, tuple(block)).to(weight.dtype))
 
 
 def factor_weights(module, rank: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -178,7 +179,13 @@ def module_from_run(run_dir: str | Path):
     from ..export.lsl import _cell_name, _recurrent_state
 
     model = load_run(run_dir).model
-    rnn = model.rnn
+    if getattr(model, "kind", None) == "seq2seq":
+        # what runs per output token: the decoder's recurrent layers (the encoder is
+        # bidirectional, which bench does not compare)
+        log.info("%s is a seq2seq run: benchmarking its decoder's recurrent layers", run_dir)
+        rnn = model.decoder
+    else:
+        rnn = model.rnn
     cell = _cell_name(rnn)
     if cell not in ("lstm", "gru"):  # the peers (torch, ONNX Runtime) are nn.LSTM / nn.GRU
         raise ValueError(f"bench from a run dir compares LSTM and GRU layers with their peers, not {cell}; "
@@ -498,6 +505,7 @@ def bench(
     seed: int = 0,
     sparsity: float = 0.0,
     rank: int = 0,
+    sparse_block: tuple[int, int] = (1, 4),
 ) -> dict[str, Any]:
     """Time every engine in every mode on one model size.
 
@@ -512,9 +520,10 @@ def bench(
             as many in whole-sequence runs (streaming steps use one thread each).
         reps, warmup: timed and untimed repetitions; medians need reps >= 30 to be
             quoted in BENCHMARKS.md.
-        sparsity: fraction of (1, 4) weight blocks zeroed (:func:`prune_blocks`) before
+        sparsity: fraction of weight blocks zeroed (:func:`prune_blocks`) before
             any engine sees the weights, so every engine runs the same pruned model and
             only the ``*-sparse`` engines skip the zeros.
+        sparse_block: the pruned blocks' (rows, columns): (1, 4) or (8, 4).
         rank: when > 0, every weight matrix is replaced by its best rank-``rank``
             approximation U V (truncated SVD, :func:`lstmlite.compress.lowrank.factorize`);
             the lstmlite engines run the two factors, the peers the product (the same
@@ -549,7 +558,7 @@ def bench(
         input_size, hidden_size, num_layers = module.input_size, module.hidden_size, module.num_layers
     if sparsity:
         module = copy.deepcopy(module)
-        prune_blocks(module, sparsity)
+        prune_blocks(module, sparsity, sparse_block)
     factors = None
     if rank:
         module = copy.deepcopy(module)
@@ -601,6 +610,7 @@ def bench(
                     "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
                     "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
                     "max_rel_err": float(f"{errors[engine]:.3g}"), "sparsity": sparsity, "rank": rank,
+                    **({"sparse_block": list(sparse_block)} if sparsity else {}),
                 })
                 if engine in notes:
                     cases[-1]["note"] = notes[engine]

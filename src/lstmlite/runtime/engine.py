@@ -27,12 +27,17 @@ import numpy as np
 from . import _lsl
 from .lsl import ModelSpec, read_meta
 
-__all__ = ["Engine", "StreamState", "RuntimeError_", "isa", "set_isa", "best_isa", "has_vnni", "supported_isas",
-           "info", "ISAS"]
+__all__ = ["Engine", "StreamState", "RuntimeError_", "InputTypeError", "isa", "set_isa", "best_isa", "has_vnni",
+           "supported_isas", "info", "ISAS"]
 
 log = logging.getLogger(__name__)
 
 RuntimeError_ = _lsl.Error  # raised for error codes from C (a ValueError subclass)
+
+
+class InputTypeError(TypeError, ValueError):
+    """An input of the wrong dtype: a ``TypeError``, and a ``ValueError`` like every
+    other bad input (what callers and the CLI catch as the user's error)."""
 
 ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8}
 # Most threads one run may use (LSL_MAX_THREADS in lsl.h).
@@ -236,12 +241,28 @@ class Engine:
     # ----- whole sequences ---------------------------------------------------------
     def _inputs(self, x: Any, seq: bool) -> np.ndarray:
         if self.vocab_size:
-            arr = np.asarray(x)
-            if arr.dtype.kind not in "iu":
-                raise TypeError(f"this model takes integer token ids, got dtype {arr.dtype}")
-            return np.ascontiguousarray(arr, dtype=np.int32)
-        arr = np.ascontiguousarray(x, dtype=np.float32)
-        return arr
+            return self._token_ids(x)
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "iuf":  # complex would lose its imaginary part with a mere warning
+            raise InputTypeError(f"this model takes real-valued features (float32), got dtype {arr.dtype}")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _token_ids(self, x: Any) -> np.ndarray:
+        """Token ids as the runtime's int32, checked against the vocabulary first: a cast
+        alone would wrap an int64 id of 2**32 + 5 to 5 and run the wrong token silently."""
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "iu":
+            raise InputTypeError(f"this model takes integer token ids, got dtype {arr.dtype}")
+        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= self.vocab_size):
+            bad = int(arr.max()) if int(arr.max()) >= self.vocab_size else int(arr.min())
+            raise ValueError(f"token id {bad} is outside this model's vocabulary [0, {self.vocab_size}); "
+                             f"map unknown tokens to <unk> (id 1) before running")
+        return np.ascontiguousarray(arr, dtype=np.int32)
+
+    def _check_state(self, state: "StreamState") -> None:
+        if not isinstance(state, StreamState) or state._engine is not self:
+            raise ValueError("this state belongs to another engine (each model's state has its own layout); "
+                             "create it with this engine's new_state()")
 
     def run(self, x: Any, lengths: Any = None, state: StreamState | None = None) -> np.ndarray:
         """Run a batch of whole sequences.
@@ -289,8 +310,10 @@ class Engine:
             arr, level = _instance_norm(arr, lens)
         state_buf = None
         if state is not None:
-            if state.batch != batch or state._engine is not self:
-                raise ValueError("state belongs to another engine or has another batch size")
+            self._check_state(state)
+            if state.batch != batch:
+                raise ValueError(f"the state holds {state.batch} streams but x has a batch of {batch}; "
+                                 f"create it with new_state({batch})")
             state_buf = state.values()
         per = self._model.run_out_floats(steps)
         out = np.empty(batch * per, np.float32)
@@ -341,8 +364,10 @@ class Engine:
             raise ValueError("a forecaster with instance normalisation needs whole windows: use run()")
         if state is None:
             state = self._default_state()
+        elif state._engine is not self:
+            self._check_state(state)
         if self._tokens:
-            arr = np.ascontiguousarray(x_t, dtype=np.int32)
+            arr = self._token_ids(x_t)
         elif type(x_t) is np.ndarray and x_t.dtype == np.float32 and x_t.flags.c_contiguous:
             arr = x_t
         else:

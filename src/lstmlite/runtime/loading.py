@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .engine import Engine
+from .engine import Engine, RuntimeError_
 
 __all__ = ["load", "export_lsl", "spec_from_run"]
 
@@ -56,4 +56,7 @@ def load(path: str | Path, weights: str | None = None, activations: str = "float
         return Engine(spec, weights=default_weights(spec, weights), activations=activations, threads=threads)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run dir or .lsl file")
-    return Engine(path.read_bytes(), activations=activations, threads=threads)
+    try:
+        return Engine(path.read_bytes(), activations=activations, threads=threads)
+    except RuntimeError_ as err:  # the C loader's message does not know the file's name
+        raise RuntimeError_(f"{path}: {err}; re-export it (lstmlite export RUN --format lsl)") from None

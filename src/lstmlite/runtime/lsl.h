@@ -306,9 +306,25 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
  * DESIGN decision 5b: int8 weights, int16 hidden and cell state, int32 accumulators,
  * table-interpolated sigmoid/tanh. The arithmetic is lstmlite.reference.integer (LSTM)
  * and lstmlite.reference.integer_gru (GRU), reproduced bit for bit: every rounding is
- * half away from zero, every saturation point (SAT A..G there) is the same. Weights
- * stay row-major; nothing is packed, so the same code serves a microcontroller.
+ * half away from zero, every saturation point (SAT A..G there) is the same.
+ *
+ * Two weight layouts (lsl_int_model.layout):
+ *   LSL_INT_ROWS     w_ih (G*H, I) and w_hh (G*H, H) row-major (the host runtime).
+ *   LSL_INT_PACKED4  what the generated microcontroller C holds: w_ih points at one
+ *                    array with both products of every group of four gate rows, and
+ *                    w_hh is unused (may be NULL). Rows are padded to R4 = 4 ceil(G*H/4)
+ *                    and columns to I4 = 4 ceil(I/4), H4 = 4 ceil(H/4) with zeros. Group
+ *                    g (rows 4g..4g+3) takes 4 (I4 + H4) bytes: I4/4 column quads of
+ *                    w_ih, then H4/4 quads of w_hh; a quad is 16 bytes, four per row
+ *                    (row 4g+k at byte 4k) holding columns 4q, 4q+2, 4q+1, 4q+3 in
+ *                    that order, which is the order SXTB16 unpacks them in, so the
+ *                    DSP loop pairs them with the activations without a shuffle. The
+ *                    array is 4-byte aligned, and every row's accumulator is proven
+ *                    unable to leave int32 (|b| + sum |w| * 2^(bits-1) <= INT32_MAX:
+ *                    lsl_int_model_check verifies both), so the kernels add in int32.
  */
+#define LSL_INT_ROWS 0
+#define LSL_INT_PACKED4 1
 
 /** One layer and direction: G = 4 (LSTM) or 3 (GRU) gates of H units. */
 typedef struct lsl_int_direction {
@@ -316,8 +332,8 @@ typedef struct lsl_int_direction {
     int32_t hidden_size;  /* H */
     int32_t cell_frac;    /* F: fraction bits of the LSTM cell state (5..15); unused by GRU */
     int32_t input_bits;   /* 8 or 16: the range input values must lie in */
-    const int8_t *w_ih;   /* (G*H, I) row-major, in [-127, 127] */
-    const int8_t *w_hh;   /* (G*H, H) */
+    const int8_t *w_ih;   /* (G*H, I) row-major, in [-127, 127]; LSL_INT_PACKED4: both products */
+    const int8_t *w_hh;   /* (G*H, H); unused by LSL_INT_PACKED4 */
     const int32_t *b_ih, *b_hh;          /* (G*H) in their accumulators' scale */
     const int32_t *m_ih, *shift_ih;      /* (G*H) requantization of acc_x to Q3.12 */
     const int32_t *m_hh, *shift_hh;      /* (G*H) the same for acc_h */
@@ -327,7 +343,7 @@ typedef struct lsl_int_model {
     int32_t cell;            /* LSL_LSTM or LSL_GRU */
     int32_t num_layers;
     int32_t num_directions;  /* 1 or 2 */
-    int32_t reserved;
+    int32_t layout;          /* LSL_INT_ROWS or LSL_INT_PACKED4 */
     const lsl_int_direction *dirs; /* (num_layers * num_directions), layer-major */
 } lsl_int_model;
 

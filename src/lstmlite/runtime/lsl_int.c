@@ -1,7 +1,8 @@
 /*
  * lsl_int.c -- the integer-only LSTM / GRU (DESIGN decision 5b), bit-exact with
- * lstmlite.reference.integer / integer_gru. Portable C99, no allocation, scalar: the
- * form meant for microcontrollers, so it is written for clarity and exactness.
+ * lstmlite.reference.integer / integer_gru. Portable C99, no allocation: the form meant
+ * for microcontrollers. Two weight layouts (lsl.h): row-major (the host runtime), and
+ * LSL_INT_PACKED4 (generated projects), whose four-row SMLAD loop is the Cortex-M4 path.
  *
  * Formats: gate pre-activations Q3.12, gate outputs and h Q0.15 (int16), LSTM cell
  * state Q(15-F).F (int16), accumulators int32 (checked, never wrapped). Every right
@@ -233,9 +234,33 @@ static int rows_fit_int32(const int8_t *w, const int32_t *b, int32_t rows, int32
     return 1;
 }
 
+static int32_t up4(int32_t n) { return (n + 3) & ~3; }
+
+/* LSL_INT_PACKED4's promises (lsl.h): 4-byte aligned weights, and no row whose sum
+ * could leave int32 (|b| + sum |w| * max |input|, max |input| = 2^(bits-1)). */
+static int check_packed(int32_t cell, const lsl_int_direction *d) {
+    const int32_t rows = gates_of(cell) * d->hidden_size, I4 = up4(d->input_size), H4 = up4(d->hidden_size);
+    int32_t r, p, q, e;
+    if (((uintptr_t)d->w_ih & 3) != 0) return LSL_ERR_ARG;
+    for (r = 0; r < rows; ++r)
+        for (p = 0; p < 2; ++p) {
+            const int8_t *blk = d->w_ih + (size_t)(r >> 2) * 4 * (I4 + H4) + (p ? 4 * (size_t)I4 : 0) + 4 * (r & 3);
+            const int32_t n = p ? H4 : I4, b = p ? d->b_hh[r] : d->b_ih[r];
+            int64_t bound = b < 0 ? -(int64_t)b : b;
+            int64_t sum = 0;
+            for (q = 0; q < n / 4; ++q)
+                for (e = 0; e < 4; ++e) sum += blk[16 * q + e] < 0 ? -blk[16 * q + e] : blk[16 * q + e];
+            bound += sum << (p ? STATE_FRAC : d->input_bits - 1);
+            if (bound > INT32_MAX) return LSL_ERR_OVERFLOW;
+        }
+    return LSL_OK;
+}
+
 int lsl_int_model_check(const lsl_int_model *model) {
     int32_t k, d, r, in;
+    int rc;
     if (!model || !model->dirs) return LSL_ERR_ARG;
+    if (model->layout != LSL_INT_ROWS && model->layout != LSL_INT_PACKED4) return LSL_ERR_ARG;
     if (model->cell != LSL_LSTM && model->cell != LSL_GRU) return LSL_ERR_ARG;
     if (model->num_layers < 1 || model->num_layers > 64) return LSL_ERR_SHAPE;
     if (model->num_directions != 1 && model->num_directions != 2) return LSL_ERR_SHAPE;
@@ -246,7 +271,7 @@ int lsl_int_model_check(const lsl_int_model *model) {
             const lsl_int_direction *dr = &model->dirs[k * model->num_directions + d];
             int32_t rows = gates_of(model->cell) * dr->hidden_size;
             if (dr->hidden_size <= 0 || dr->hidden_size > (1 << 20) || dr->input_size != in) return LSL_ERR_SHAPE;
-            if (!dr->w_ih || !dr->w_hh || !dr->b_ih || !dr->b_hh || !dr->m_ih || !dr->shift_ih || !dr->m_hh ||
+            if (!dr->w_ih || (!dr->w_hh && model->layout == LSL_INT_ROWS) || !dr->b_ih || !dr->b_hh || !dr->m_ih || !dr->shift_ih || !dr->m_hh ||
                 !dr->shift_hh)
                 return LSL_ERR_ARG;
             if ((dr->input_bits != 8 && dr->input_bits != 16) || (k > 0 && dr->input_bits != 16) ||
@@ -259,9 +284,14 @@ int lsl_int_model_check(const lsl_int_model *model) {
                     dr->shift_hh[r] < 0 || dr->shift_hh[r] > 62)
                     return LSL_ERR_ARG;
             if (dr->input_size <= 0 || dr->input_size > (1 << 24)) return LSL_ERR_SHAPE;
-            if (!rows_fit_int32(dr->w_ih, dr->b_ih, rows, dr->input_size, dr->input_bits) ||
-                !rows_fit_int32(dr->w_hh, dr->b_hh, rows, dr->hidden_size, 16))
+            /* the accumulator bound (docs/integer.md): row-major weights here, the packed
+             * layout in check_packed; either way a model that could overflow is refused */
+            if (model->layout == LSL_INT_PACKED4) {
+                if ((rc = check_packed(model->cell, dr)) != LSL_OK) return rc;
+            } else if (!rows_fit_int32(dr->w_ih, dr->b_ih, rows, dr->input_size, dr->input_bits) ||
+                       !rows_fit_int32(dr->w_hh, dr->b_hh, rows, dr->hidden_size, 16)) {
                 return LSL_ERR_OVERFLOW;
+            }
             width += dr->hidden_size;
         }
         in = width;
@@ -294,15 +324,17 @@ size_t lsl_int_state_values(const lsl_int_model *model, int32_t batch) {
  * int16 layer buffers (B, T, max D*H) and a zero state. */
 static size_t gate_bytes(const lsl_int_model *m) { return 2 * lsl_round_up((size_t)4 * max_hidden(m) * 4, LSL_ALIGN); }
 
-/* The packed activation pairs of the DSP path (2 bytes per input of the widest product),
- * reserved on every target so that a model's workspace is the same everywhere. */
+/* The activation vector of a step: the DSP path's packed pairs (LSL_INT_ROWS, 2 bytes
+ * per input of the widest product, + 8), or x and h padded to quads (LSL_INT_PACKED4),
+ * whichever is larger; reserved on every target so that a model's workspace is the
+ * same everywhere. */
 static size_t pack_bytes(const lsl_int_model *m) {
     int32_t i, w = 0;
     for (i = 0; i < m->num_layers * m->num_directions; ++i) {
-        w = m->dirs[i].input_size > w ? m->dirs[i].input_size : w;
-        w = m->dirs[i].hidden_size > w ? m->dirs[i].hidden_size : w;
+        const int32_t both = up4(m->dirs[i].input_size) + up4(m->dirs[i].hidden_size);
+        w = both > w ? both : w; /* >= the widest product + 4 */
     }
-    return lsl_round_up((size_t)2 * w + 8, LSL_ALIGN);
+    return lsl_round_up((size_t)2 * w, LSL_ALIGN);
 }
 
 /* Workspace of one stream's step: two int32 gate rows, then the packed pairs. */
@@ -356,12 +388,225 @@ static int matvec(const int8_t *w, int32_t rows, int32_t n, const int16_t *v, co
     return LSL_OK;
 }
 
+/* ---- the packed layout (LSL_INT_PACKED4, lsl.h) -------------------------------------
+ * One pass over a direction's packed weights computes both products of four gate rows
+ * at a time; the activations are first copied, zero-padded to whole quads, into an
+ * aligned scratch vector. Every row's bound (checked by lsl_int_model_check) keeps the
+ * int32 sums exact in any order, so no int64 and no overflow test run per step. */
+
+#if defined(__GNUC__)
+#define INT_INLINE __inline__ __attribute__((always_inline)) /* hot helpers, called per row */
+#else
+#define INT_INLINE
+#endif
+
+/* Floor division by 2^s of a signed value (s in 0..31): `>>` on a negative value is
+ * implementation-defined in C99; compilers turn this into one arithmetic shift. */
+static INT_INLINE int32_t floor_shift(int32_t x, int32_t s) { return x >= 0 ? x >> s : ~(~x >> s); }
+
+/* requant(acc, m, s) = sat32(rrs(acc * m, s)) (SAT B), the same value as requant()
+ * above. For s >= 32 (a multiplier below 1/2: every recurrent row and most input rows)
+ * it avoids 64-bit shifts: with p = acc * m and n = [p < 0] (= [acc < 0] when m > 0;
+ * for m = 0 both give 0), rrs(p, s) = floor((p - n + 2^(s-1)) / 2^s)
+ * = (floor((p - n) / 2^(s-1)) + 1) >> 1, and floor((p - n) / 2^31) fits int32 because
+ * |p| < 2^62; the result, below 2^30 in magnitude, needs no saturation. */
+static INT_INLINE int32_t requant_fast(int32_t acc, int32_t m, int32_t s) {
+    const int64_t q = (int64_t)acc * m - (acc < 0);
+    if (s >= 33) { /* floor(q / 2^(s-1)) is the high word shifted */
+        const int32_t hi = (int32_t)(q >= 0 ? q >> 32 : ~(~q >> 32));
+        return floor_shift(floor_shift(hi, s - 33) + 1, 1);
+    }
+    if (s == 32) {
+        const int32_t top = (int32_t)(q >= 0 ? q >> 31 : ~(~q >> 31));
+        return floor_shift(top + 1, 1);
+    }
+    return (int32_t)requant(acc, m, s);
+}
+
+/* sat16(a + b) of two int32 values (SAT A). */
+static INT_INLINE int32_t sat16_sum(int32_t a, int32_t b) {
+#if defined(__ARM_FEATURE_DSP)
+    return __ssat(__qadd(a, b), 16); /* a sum past int32 saturates there, far past int16 */
+#else
+    return (int32_t)sat((int64_t)a + b, 16);
+#endif
+}
+
+#if defined(__ARM_FEATURE_DSP)
+/* a0..a3 += rows 0..3's sums over `quads` column quads of the packed weights at p
+ * (advanced past them) and the aligned activations v. Per quad: one LDRD of four
+ * activations (two int16 pairs), two LDRD of the four rows' 16 weight bytes, and per
+ * row SXTB16, SXTB16 ROR 8 (bytes 0, 2 = columns 4q, 4q+1; bytes 1, 3 = 4q+2, 4q+3)
+ * and two SMLAD: 21 instructions for 16 multiply-adds. In assembly so that the loop
+ * is exactly this (GCC spills its twelve live registers otherwise). */
+#define DOT4_PACKED(P, V, QUADS, A0, A1, A2, A3)                                                                       \
+    do {                                                                                                           \
+        const int16_t *v_ = (V);                                                                                   \
+        int32_t n_ = (QUADS);                                                                                      \
+        uint32_t x01_, x23_, w0_, w1_, t_;                                                                         \
+        if (n_ > 0)                                                                                                \
+            __asm__ volatile("1:\n\t"                                                                              \
+                             "ldrd %[x01], %[x23], [%[v]], #8\n\t"                                                 \
+                             "ldrd %[w0], %[w1], [%[p]], #8\n\t"                                                   \
+                             "sxtb16 %[t], %[w0]\n\t"                                                              \
+                             "smlad %[a0], %[t], %[x01], %[a0]\n\t"                                                \
+                             "sxtb16 %[t], %[w0], ror #8\n\t"                                                      \
+                             "smlad %[a0], %[t], %[x23], %[a0]\n\t"                                                \
+                             "sxtb16 %[t], %[w1]\n\t"                                                              \
+                             "smlad %[a1], %[t], %[x01], %[a1]\n\t"                                                \
+                             "sxtb16 %[t], %[w1], ror #8\n\t"                                                      \
+                             "smlad %[a1], %[t], %[x23], %[a1]\n\t"                                                \
+                             "ldrd %[w0], %[w1], [%[p]], #8\n\t"                                                   \
+                             "sxtb16 %[t], %[w0]\n\t"                                                              \
+                             "smlad %[a2], %[t], %[x01], %[a2]\n\t"                                                \
+                             "sxtb16 %[t], %[w0], ror #8\n\t"                                                      \
+                             "smlad %[a2], %[t], %[x23], %[a2]\n\t"                                                \
+                             "sxtb16 %[t], %[w1]\n\t"                                                              \
+                             "smlad %[a3], %[t], %[x01], %[a3]\n\t"                                                \
+                             "sxtb16 %[t], %[w1], ror #8\n\t"                                                      \
+                             "smlad %[a3], %[t], %[x23], %[a3]\n\t"                                                \
+                             "subs %[n], %[n], #1\n\t"                                                             \
+                             "bne 1b\n\t"                                                                          \
+                             : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3), [p] "+r"(P),            \
+                               [v] "+r"(v_), [n] "+r"(n_), [x01] "=&r"(x01_), [x23] "=&r"(x23_), [w0] "=&r"(w0_),  \
+                               [w1] "=&r"(w1_), [t] "=&r"(t_)                                                      \
+                             :                                                                                     \
+                             : "cc", "memory");                                                                    \
+    } while (0)
+#else
+/* The same sums in plain C (Cortex-M0/M3, hosts): bytes 0..3 of a row's word hold
+ * columns 4q, 4q+2, 4q+1, 4q+3. */
+static INT_INLINE int32_t dot_quad(const int8_t *b, const int16_t *v) {
+    return b[0] * v[0] + b[1] * v[2] + b[2] * v[1] + b[3] * v[3];
+}
+#define DOT4_PACKED(p, v, quads, a0, a1, a2, a3)                                                                    \
+    do {                                                                                                           \
+        const int16_t *v_ = (v);                                                                                   \
+        int32_t q_;                                                                                                \
+        for (q_ = 0; q_ < (quads); ++q_, p += 16, v_ += 4) {                                                       \
+            a0 += dot_quad(p, v_);                                                                                 \
+            a1 += dot_quad(p + 4, v_);                                                                             \
+            a2 += dot_quad(p + 8, v_);                                                                             \
+            a3 += dot_quad(p + 12, v_);                                                                            \
+        }                                                                                                          \
+    } while (0)
+#endif
+
+/* Copy n values into dst (4-byte aligned) and zero it up to a whole quad. (Not a plain
+ * copy loop: GCC would call memcpy, which newlib runs a byte at a time here.) */
+static void copy_padded(int16_t *dst, const int16_t *src, int32_t n) {
+    int32_t j;
+    for (j = 0; j + 2 <= n; j += 2) {
+        const int16_t lo = src[j], hi = src[j + 1];
+        dst[j] = lo;
+        dst[j + 1] = hi;
+    }
+    for (; j < n; ++j) dst[j] = src[j];
+    for (; j < up4(n); ++j) dst[j] = 0;
+}
+
+/* The gate pre-activations of one step from the packed weights: LSTM ga[r] =
+ * sat16(requant(acc_x) + requant(acc_h)) (SAT A); GRU ga[r], gb[r] the two requantized
+ * products (its n gate uses them apart). v: x (I4 values) then h (H4), aligned. */
+static void gates_packed(int32_t cell, const lsl_int_direction *d, const int16_t *v, int32_t *ga, int32_t *gb) {
+    const int32_t rows = gates_of(cell) * d->hidden_size, qx = up4(d->input_size) / 4, qh = up4(d->hidden_size) / 4;
+    const int16_t *vh = v + 4 * qx;
+    const int8_t *w = d->w_ih;
+    int32_t r, k;
+    for (r = 0; r < rows; r += 4) {
+        int32_t x0 = 0, x1 = 0, x2 = 0, x3 = 0, h0 = 0, h1 = 0, h2 = 0, h3 = 0, ax[4], ah[4];
+        const int32_t live = rows - r < 4 ? rows - r : 4; /* padded rows: zero weights, results dropped */
+        switch (live) { /* the biases start the sums */
+        case 4: x3 = d->b_ih[r + 3]; h3 = d->b_hh[r + 3]; /* fall through */
+        case 3: x2 = d->b_ih[r + 2]; h2 = d->b_hh[r + 2]; /* fall through */
+        case 2: x1 = d->b_ih[r + 1]; h1 = d->b_hh[r + 1]; /* fall through */
+        default: x0 = d->b_ih[r]; h0 = d->b_hh[r];
+        }
+        DOT4_PACKED(w, v, qx, x0, x1, x2, x3);
+        DOT4_PACKED(w, vh, qh, h0, h1, h2, h3);
+        ax[0] = x0, ax[1] = x1, ax[2] = x2, ax[3] = x3;
+        ah[0] = h0, ah[1] = h1, ah[2] = h2, ah[3] = h3;
+        for (k = 0; k < live; ++k) {
+            const int32_t gx = requant_fast(ax[k], d->m_ih[r + k], d->shift_ih[r + k]);
+            const int32_t gh = requant_fast(ah[k], d->m_hh[r + k], d->shift_hh[r + k]);
+            if (cell == LSL_LSTM) {
+                ga[r + k] = sat16_sum(gx, gh);
+            } else {
+                ga[r + k] = gx;
+                gb[r + k] = gh;
+            }
+        }
+    }
+}
+
+/* p / 2^s rounded half away from zero, p an int32 and s in 1..30. */
+static INT_INLINE int32_t rrs32(int32_t p, int32_t s) { return floor_shift(p + (1 << (s - 1)) - (p < 0), s); }
+
+static INT_INLINE int32_t sat16_32(int32_t x) {
+#if defined(__ARM_FEATURE_DSP)
+    return __ssat(x, 16);
+#else
+    return x > 32767 ? 32767 : (x < -32768 ? -32768 : x);
+#endif
+}
+
+/* lookup() for an int16-range x, in int32. */
+static INT_INLINE int32_t lookup32(int32_t x, int32_t frac, const int16_t *table) {
+    const int32_t k = frac - TABLE_STEP_BITS, top = (TABLE_SEGMENTS << k) - 1;
+    const int32_t ax = x < 0 ? -x : x, a = ax > top ? top : ax; /* SAT E */
+    const int32_t idx = a >> k, t = a & ((1 << k) - 1);
+    const int32_t v = table[idx] * ((1 << k) - t) + table[idx + 1] * t;
+    return k > 0 ? (v + (1 << (k - 1))) >> k : v;
+}
+static INT_INLINE int32_t sigmoid32(int32_t x, int32_t frac) {
+    const int32_t y = lookup32(x, frac, SIGMOID_TABLE);
+    return x >= 0 ? y : (1 << STATE_FRAC) - y;
+}
+static INT_INLINE int32_t tanh32(int32_t x, int32_t frac) {
+    const int32_t y = lookup32(x, frac, TANH_TABLE);
+    return x >= 0 ? y : -y;
+}
+
+/* step_one for LSL_INT_PACKED4: the same arithmetic in int32 (every product below is
+ * of two int16-range values, at most 2^30, and every sum of two of them fits). */
+static void step_packed(int32_t cell, const lsl_int_direction *d, const int16_t *x, int16_t *h, int16_t *c,
+                        int32_t *ga, int32_t *gb, int16_t *v) {
+    const int32_t H = d->hidden_size, I4 = up4(d->input_size);
+    int32_t j;
+    copy_padded(v, x, d->input_size);
+    copy_padded(v + I4, h, H);
+    gates_packed(cell, d, v, ga, gb);
+    if (cell == LSL_LSTM) {
+        const int32_t cs = 2 * STATE_FRAC - d->cell_frac;
+        for (j = 0; j < H; ++j) {
+            const int32_t i_ = sigmoid32(ga[j], GATE_FRAC), f_ = sigmoid32(ga[H + j], GATE_FRAC);
+            const int32_t g_ = tanh32(ga[2 * H + j], GATE_FRAC), o_ = sigmoid32(ga[3 * H + j], GATE_FRAC);
+            const int32_t cn = sat16_32(rrs32(f_ * c[j], STATE_FRAC) + rrs32(i_ * g_, cs)); /* SAT C */
+            c[j] = (int16_t)cn;
+            h[j] = (int16_t)sat16_32(rrs32(o_ * tanh32(cn, d->cell_frac), STATE_FRAC)); /* SAT D */
+        }
+    } else {
+        for (j = 0; j < H; ++j) {
+            const int32_t r_ = sigmoid32(sat16_sum(ga[j], gb[j]), GATE_FRAC); /* SAT A */
+            const int32_t z_ = sigmoid32(sat16_sum(ga[H + j], gb[H + j]), GATE_FRAC);
+            const int32_t hn = sat16_32(gb[2 * H + j]); /* SAT G */
+            const int32_t n_ = tanh32(sat16_sum(ga[2 * H + j], rrs32(r_ * hn, STATE_FRAC)), GATE_FRAC);
+            /* |(2^15 - z) n + z h| <= 2^15 * 2^15 + 2^15: int32 */
+            h[j] = (int16_t)sat16_32(rrs32(((1 << STATE_FRAC) - z_) * n_ + z_ * h[j], STATE_FRAC)); /* SAT D */
+        }
+    }
+}
+
 /* One step of one direction for one stream: x (I), h and c (H) in place. */
-static int step_one(int32_t cell, const lsl_int_direction *d, const int16_t *x, int16_t *h, int16_t *c,
+static int step_one(const lsl_int_model *m, const lsl_int_direction *d, const int16_t *x, int16_t *h, int16_t *c,
                     int32_t *ga, int32_t *gb, uint32_t *xp) {
-    const int32_t H = d->hidden_size, G = gates_of(cell), I = d->input_size;
+    const int32_t cell = m->cell, H = d->hidden_size, G = gates_of(cell), I = d->input_size;
     int32_t j;
     int rc;
+    if (m->layout == LSL_INT_PACKED4) { /* proven free of overflow by the model check */
+        step_packed(cell, d, x, h, c, ga, gb, (int16_t *)xp);
+        return LSL_OK;
+    }
     if ((rc = matvec(d->w_ih, G * H, I, x, d->b_ih, d->m_ih, d->shift_ih, ga, xp)) != LSL_OK) return rc;
     if ((rc = matvec(d->w_hh, G * H, H, h, d->b_hh, d->m_hh, d->shift_hh, gb, xp)) != LSL_OK) return rc;
     if (cell == LSL_LSTM) {
@@ -449,7 +694,7 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
                         memset(o, 0, (size_t)H * 2);
                         continue;
                     }
-                    rc = step_one(model->cell, dr, in + ((size_t)b * t + step) * dr->input_size, h + (size_t)b * H,
+                    rc = step_one(model, dr, in + ((size_t)b * t + step) * dr->input_size, h + (size_t)b * H,
                                   c ? c + (size_t)b * H : NULL, ga, gb, xp);
                     if (rc != LSL_OK) return rc;
                     memcpy(o, h + (size_t)b * H, (size_t)H * 2);
@@ -484,7 +729,7 @@ static int step_checked(const lsl_int_model *model, int32_t batch, const int16_t
             const int32_t H = dr->hidden_size;
             int16_t *h = state_h(model, state, batch, k, 0) + (size_t)b * H;
             int16_t *c = model->cell == LSL_LSTM ? h + (size_t)batch * H : NULL;
-            if ((rc = step_one(model->cell, dr, in, h, c, ga, gb, xp)) != LSL_OK) return rc;
+            if ((rc = step_one(model, dr, in, h, c, ga, gb, xp)) != LSL_OK) return rc;
             in = h;
         }
         memcpy(out + (size_t)b * model->dirs[model->num_layers - 1].hidden_size, in,

@@ -68,6 +68,15 @@
  * -128, so the AVX2 sign form may take |x| from the activations (shared by every weight
  * vector) instead of |w| (see lsl_kern_avx2.h). */
 #define LSL_MATRIX_NO_M128 1
+/* LSL_MATRIX_SHARED8 (LSL_I8_SPARSE only): in every slot the 8 lanes of each half panel
+ * read the same block (the pattern of (8, 4)-block pruning, 8 rows by 4 columns, aligned
+ * to the half panels), and every lane's index byte says so (lsl_sparse.c writes the
+ * shared index into the zero-weight padding lanes too). A kernel may then broadcast one
+ * quad of activations per half instead of gathering one per lane. */
+#define LSL_MATRIX_SHARED8 2
+/* LSL_MATRIX_SHARED16: SHARED8, and both halves of a panel read the same block in every
+ * slot ((16, 4)-block pruning): one broadcast quad serves the panel's 16 rows. */
+#define LSL_MATRIX_SHARED16 4
 #define LSL_ALIGN 64
 
 /* Dynamic activation quantization: x ~= s * q with q in [-127, 127]; the kernels see

@@ -413,7 +413,10 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
  * activations of its own block, fetched from the window's 128 activation bytes (32
  * quads) kept in four registers. vpermd picks within 8 quads, so a fetch is four
  * vpermd (one per register, index bits 0-2) and three blends (bits 3 and 4); zero
- * blocks cost nothing. The sums are exact, so the results equal the dense kernels'. */
+ * blocks cost nothing. The sums are exact, so the results equal the dense kernels'.
+ * The fetch is two thirds of a slot's instructions; where the 8 rows of each half panel
+ * share their blocks (LSL_MATRIX_SHARED8: (8, 4)-block pruning), a slot broadcasts the
+ * half's one quad instead, as the dense kernels do. */
 
 /* The 32 quads of one window of one activation row as the operand act_quad would give
  * (dynamic: q = u ^ 0x80). */
@@ -486,6 +489,69 @@ AINL TAVX2 void sparse_panel(const int kind, const lsl_matrix *w, int32_t p, con
     }
 }
 
+/* Panel p for MB activation rows (row i at u + i ldu, scale xs[i], output y + i ldy) of
+ * a LSL_MATRIX_SHARED8 matrix: per slot and half, one broadcast quad per row against
+ * the half's 8 x 4 weights (|w| once for the MB rows, as the dense tiles do); with
+ * LSL_MATRIX_SHARED16 half 1 reuses half 0's quads. The same exact sums as sparse_panel. */
+AINL TAVX2 void sparse_panel_shared(const int kind, const int MB, const lsl_matrix *w, int32_t p, const uint8_t *u,
+                                    int32_t ldu, size_t lstride, const float *xs, float *y, int32_t ldy) {
+    const int L = lsl_k_limbs(kind);
+    const unsigned char *base = (const unsigned char *)w->data;
+    const lsl_sparse_hdr *hdr = (const lsl_sparse_hdr *)base;
+    const int32_t *e = (const int32_t *)(base + hdr->seg_offset) + 2 * (size_t)p * hdr->windows;
+    __m256i acc[2][4][3]; /* [half][row][limb] */
+    int32_t win, s;
+    int h, i, l;
+    for (h = 0; h < 2; ++h)
+        for (i = 0; i < MB; ++i)
+            for (l = 0; l < 3; ++l) acc[h][i][l] = _mm256_setzero_si256();
+    for (win = 0; win < hdr->windows; ++win, e += 2) {
+        const int32_t n = e[1];
+        const unsigned char *ip = base + e[0];
+        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+        const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
+        for (s = 0; s < n; ++s) {
+            const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4;
+            __m256i xq[4][4]; /* half 0's quads: [row][limb], or [0][row] for one limb and MB rows */
+            for (h = 0; h < 2; ++h) {
+                const int32_t at = 4 * is[32 * h]; /* lane 8h's block: the half's */
+                const int8_t *wh = wp + (size_t)64 * s + 32 * h;
+                if (h == 1 && (w->reserved & LSL_MATRIX_SHARED16)) { /* the quads of half 0 */
+                    if (L == 1 && MB > 1) {
+                        __m256i a[4];
+                        for (i = 0; i < MB; ++i) a[i] = acc[1][i][0];
+                        dot4_rows(kind, MB, a, xq[0], wh);
+                        for (i = 0; i < MB; ++i) acc[1][i][0] = a[i];
+                    } else {
+                        for (i = 0; i < MB; ++i) dot4_rows(kind, L, acc[1][i], xq[i], wh);
+                    }
+                    continue;
+                }
+                if (L == 1 && MB > 1) { /* MB rows against one weight vector: |w| once */
+                    __m256i a[4];
+                    for (i = 0; i < MB; ++i) xq[0][i] = act_quad(kind, row + (size_t)i * ldu + at);
+                    for (i = 0; i < MB; ++i) a[i] = acc[h][i][0];
+                    dot4_rows(kind, MB, a, xq[0], wh);
+                    for (i = 0; i < MB; ++i) acc[h][i][0] = a[i];
+                } else {
+                    for (i = 0; i < MB; ++i) { /* the L limbs of one row: one |w| */
+                        for (l = 0; l < L; ++l) xq[i][l] = act_quad(kind, row + (size_t)i * ldu + l * lstride + at);
+                        dot4_rows(kind, L, acc[h][i], xq[i], wh);
+                    }
+                }
+            }
+        }
+    }
+    for (h = 0; h < 2; ++h) {
+        const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
+        if (valid <= 0) continue;
+        for (i = 0; i < MB; ++i) {
+            float *yr = y + (size_t)i * ldy + row0;
+            st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(kind, acc[h][i], w, row0, valid, xs[i])), valid);
+        }
+    }
+}
+
 /* The sparse products: panels in order (or last to first: `rev`), each for every
  * activation row (its weights stay in L1 while the rows pass). */
 AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
@@ -494,6 +560,20 @@ AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, c
     int32_t g, i;
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
+        if (w->reserved & LSL_MATRIX_SHARED8) {
+            const int MBMAX = lsl_k_limbs(kind) == 1 ? 4 : 1;
+            for (i = 0; i < m; i += MBMAX) {
+#define PANEL_SHARED(MB) sparse_panel_shared(kind, MB, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, y + (size_t)i * ldy, ldy)
+                switch (m - i < MBMAX ? m - i : MBMAX) {
+                case 4: PANEL_SHARED(4); break;
+                case 3: PANEL_SHARED(3); break;
+                case 2: PANEL_SHARED(2); break;
+                default: PANEL_SHARED(1); break;
+                }
+#undef PANEL_SHARED
+            }
+            continue;
+        }
         for (i = 0; i < m; ++i) sparse_panel(kind, w, p, u + (size_t)i * ldu, lstride, xs[i], y + (size_t)i * ldy);
     }
 }

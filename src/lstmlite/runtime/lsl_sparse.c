@@ -83,6 +83,37 @@ static int32_t segment_slots(const lsl_csr *c, int32_t p, int32_t w, int32_t n_r
     return n;
 }
 
+/* How far the lanes of a segment share their blocks: LSL_MATRIX_SHARED8 when, in every
+ * slot, the lanes of each half panel that hold a block there hold the same one, plus
+ * LSL_MATRIX_SHARED16 when the two halves' blocks are the same too; 0 otherwise. The
+ * shared index is then also written into the lanes that hold none there: their weights
+ * are zero, so the product does not change whatever they read, and a kernel may read
+ * any lane's index. Lane r holds blocks in slots 0 .. cur[r] - start[r] - 1 (rows past
+ * n_rows hold none). */
+static int share_halves(unsigned char *idx, int32_t n, int32_t n_rows, const int32_t start[LSL_PANEL],
+                        const int32_t cur[LSL_PANEL]) {
+    int32_t s, h, lane;
+    int flags = LSL_MATRIX_SHARED8 | LSL_MATRIX_SHARED16;
+    for (s = 0; s < n; ++s) {
+        int found[2] = {-1, -1};
+        for (h = 0; h < 2; ++h)
+            for (lane = 8 * h; lane < 8 * h + 8 && lane < n_rows; ++lane) {
+                const int v = idx[(size_t)64 * (s / 4) + 4 * lane + s % 4];
+                if (s >= cur[lane] - start[lane]) continue; /* no block here */
+                if (found[h] < 0)
+                    found[h] = v;
+                else if (v != found[h])
+                    return 0;
+            }
+        for (h = 0; h < 2; ++h) /* a half with no block here reads the other's (or 0) */
+            if (found[h] < 0) found[h] = found[1 - h] < 0 ? 0 : found[1 - h];
+        if (found[0] != found[1]) flags &= ~LSL_MATRIX_SHARED16;
+        for (lane = 0; lane < LSL_PANEL; ++lane)
+            idx[(size_t)64 * (s / 4) + 4 * lane + s % 4] = (unsigned char)found[lane / 8];
+    }
+    return flags;
+}
+
 static size_t segment_bytes(int32_t n) { return (size_t)64 * ((n + 3) / 4) + (size_t)64 * n; }
 
 /* Byte offsets of the parts; the segment data size is the pattern's. */
@@ -123,7 +154,7 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
     size_t seg_table, seg_data, scale_off, wsum_off, total, need, pos;
     lsl_sparse_hdr *hdr;
     int32_t *table, *ws, p, w, r;
-    int m128 = 0;
+    int m128 = 0, shared = LSL_MATRIX_SHARED8 | LSL_MATRIX_SHARED16;
     float *sc;
     unsigned char *base = (unsigned char *)buf;
     if (!m || !csr || !scale || !buf) return LSL_ERR_ARG;
@@ -165,6 +196,7 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
                     memcpy(wts + (size_t)64 * s + 4 * lane, values + 4 * (size_t)b, 4);
                 }
             }
+            shared &= share_halves(idx, n, n_rows, start, cur);
             pos += segment_bytes(n);
         }
     }
@@ -186,7 +218,7 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
     m->dtype = LSL_I8_SPARSE;
     m->act = act;
     m->kpad = kpad;
-    m->reserved = m128 ? 0 : LSL_MATRIX_NO_M128;
+    m->reserved = (m128 ? 0 : LSL_MATRIX_NO_M128) | shared;
     m->data = buf;
     m->scale = sc;
     m->wsum = ws;

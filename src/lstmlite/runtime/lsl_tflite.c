@@ -47,12 +47,6 @@ static int64_t floor_shr(int64_t v, int s) {
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-/* gemmlowp's SaturatingRoundingDoublingHighMul: floor((a*b + 2^30) / 2^31), ties to +inf. */
-static int64_t srdhm(int64_t a, int32_t b) {
-    if (a == I32_MIN_ && b == I32_MIN_) return I32_MAX_;
-    return floor_shr(a * (int64_t)b + ((int64_t)1 << 30), 31);
-}
-
 /* gemmlowp's RoundingDivideByPOT: x / 2^e rounded half away from zero. */
 static int64_t rdbpot(int64_t x, int e) {
     int64_t q, rem, threshold;
@@ -63,13 +57,35 @@ static int64_t rdbpot(int64_t x, int e) {
     return q + (rem > threshold ? 1 : 0);
 }
 
+/* mbqm's double rounding: gemmlowp's SaturatingRoundingDoublingHighMul (srdhm: floor((a b +
+ * 2^30) / 2^31), ties to +inf; its one saturating case, a = b = INT32_MIN, cannot occur as
+ * m >= 0), then RoundingDivideByPOT (rdbpot): one 32 x 32 -> 64-bit product, then
+ * branch-free unsigned shifts and 32-bit arithmetic (floor_shr on int64 costs a Cortex-M
+ * branches and multi-word shifts). a = x * 2^max(s, 0)
+ * is an int32 (the callers' promise), m >= 0 (lsl_tflite_check), so |a * m| < 2^62:
+ *   srdhm:  floor((a m + 2^30) / 2^31), as floor((p + 2^62) / 2^31) - 2^31 in unsigned
+ *           arithmetic (2^62 is a multiple of 2^31, and p + 2^62 >= 0, so no shift of a
+ *           negative value);
+ *   rdbpot: floor(y / 2^e) likewise from y + 2^31 (e <= 31), remainder y mod 2^e from the
+ *           unsigned bits, plus one when the remainder passes the half (ties away from 0). */
+static int32_t mbqm32(int32_t x, int32_t m, int32_t s) {
+    const int32_t a = s > 0 ? x * ((int32_t)1 << s) : x;
+    const uint64_t p = (uint64_t)((int64_t)a * m + ((int64_t)1 << 30)) + ((uint64_t)1 << 62);
+    const int32_t y = (int32_t)((int64_t)(p >> 31) - ((int64_t)1 << 31));
+    const int e = s > 0 ? 0 : -s;
+    const uint32_t mask = e ? (((uint32_t)1 << e) - 1u) : 0u;
+    const int32_t q = (int32_t)((int64_t)((((uint32_t)y + 0x80000000u) >> e)) - (int64_t)(0x80000000u >> e));
+    const uint32_t rem = (uint32_t)y & mask, threshold = (mask >> 1) + (y < 0 ? 1u : 0u);
+    return q + (rem > threshold ? 1 : 0);
+}
+
 /* TFLite's MultiplyByQuantizedMultiplier (int32 x); callers keep |x * 2^max(s,0)| < 2^31. */
 static int64_t mbqm(int64_t x, int32_t m, int32_t s, int single) {
     if (single) {
         int total = 31 - s;
         return floor_shr(x * (int64_t)m + ((int64_t)1 << (total - 1)), total);
     }
-    return rdbpot(srdhm(x * ((int64_t)1 << (s > 0 ? s : 0)), m), s > 0 ? 0 : -s);
+    return mbqm32((int32_t)x, m, s);
 }
 
 /* TFLite's 64-bit MultiplyByQuantizedMultiplier (16x8 accumulators, |x| < 2^47, s <= 7). */
@@ -269,24 +285,134 @@ static int64_t act_at(const lsl_tflite_params *p, const void *v, size_t k) {
     return p->activation_bits == 8 ? (int64_t)((const int8_t *)v)[k] : (int64_t)((const int16_t *)v)[k];
 }
 
+/* sum_j w[j] * (x[j] - zero) over n int8 values, exact. x - zero lies in [-255, 255] (an
+ * int16), so a product is below 2^15 in magnitude and an int32 sum of 2^16 of them cannot
+ * overflow: the sum runs in int32 over chunks of 2^16 columns and in int64 across chunks. */
+#define DOT8_CHUNK 65536
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#include <string.h>
+
+static int32_t sxtb16_ror8(uint32_t x) { /* bytes 1 and 3 as an int16 pair (ACLE has no rotated form) */
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+#endif
+
+static int64_t dot8(const int8_t *w, const int8_t *x, int32_t n, int32_t zero) {
+    int64_t total = 0;
+    int32_t start = 0;
+    while (start < n) {
+        const int32_t end = n - start > DOT8_CHUNK ? start + DOT8_CHUNK : n;
+        int32_t j = start, acc = 0;
+#if defined(__ARM_FEATURE_DSP)
+        /* Cortex-M4/M7/M33: four columns per turn, two SMLAD on int16 pairs. SXTB16 unpacks
+         * bytes 0, 2 (and, rotated, 1, 3) of a word of weights and of activations alike, so
+         * the pairs line up; SSUB16 subtracts the zero point from both halves (exact: the
+         * results are in int16). */
+        const uint32_t zz = (uint32_t)(uint16_t)(int16_t)zero * 0x10001u;
+        for (; j + 4 <= end; j += 4) {
+            uint32_t wv, xv;
+            memcpy(&wv, w + j, 4);
+            memcpy(&xv, x + j, 4);
+            acc = __smlad((uint32_t)__sxtb16(wv), (uint32_t)__ssub16((uint32_t)__sxtb16(xv), zz), acc);
+            acc = __smlad((uint32_t)sxtb16_ror8(wv), (uint32_t)__ssub16((uint32_t)sxtb16_ror8(xv), zz), acc);
+        }
+#endif
+        for (; j < end; j++) acc += (int32_t)w[j] * ((int32_t)x[j] - zero);
+        total += acc;
+        start = end;
+    }
+    return total;
+}
+
+/* sat16(mbqm(bias + sum_j W[r, j] * (v[j] - z))) for r < H into out (SAT 1). */
+/* Four rows' dot8 with the same activations (n <= DOT8_CHUNK, so int32 sums are exact):
+ * on the DSP path each word of activations is unpacked once for four rows. */
+static void dot8x4(const int8_t *w, int32_t n, const int8_t *x, int32_t zero, int64_t *sums) {
+    const int8_t *w0 = w, *w1 = w + n, *w2 = w + 2 * (size_t)n, *w3 = w + 3 * (size_t)n;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j = 0;
+#if defined(__ARM_FEATURE_DSP)
+    const uint32_t zz = (uint32_t)(uint16_t)(int16_t)zero * 0x10001u;
+    for (; j + 4 <= n; j += 4) {
+        uint32_t xv, wv;
+        uint32_t x02, x13;
+        memcpy(&xv, x + j, 4);
+        x02 = (uint32_t)__ssub16((uint32_t)__sxtb16(xv), zz);
+        x13 = (uint32_t)__ssub16((uint32_t)sxtb16_ror8(xv), zz);
+        memcpy(&wv, w0 + j, 4);
+        a0 = __smlad((uint32_t)sxtb16_ror8(wv), x13, __smlad((uint32_t)__sxtb16(wv), x02, a0));
+        memcpy(&wv, w1 + j, 4);
+        a1 = __smlad((uint32_t)sxtb16_ror8(wv), x13, __smlad((uint32_t)__sxtb16(wv), x02, a1));
+        memcpy(&wv, w2 + j, 4);
+        a2 = __smlad((uint32_t)sxtb16_ror8(wv), x13, __smlad((uint32_t)__sxtb16(wv), x02, a2));
+        memcpy(&wv, w3 + j, 4);
+        a3 = __smlad((uint32_t)sxtb16_ror8(wv), x13, __smlad((uint32_t)__sxtb16(wv), x02, a3));
+    }
+#endif
+    for (; j < n; j++) {
+        const int32_t xz = (int32_t)x[j] - zero;
+        a0 += (int32_t)w0[j] * xz;
+        a1 += (int32_t)w1[j] * xz;
+        a2 += (int32_t)w2[j] * xz;
+        a3 += (int32_t)w3[j] * xz;
+    }
+    sums[0] = a0;
+    sums[1] = a1;
+    sums[2] = a2;
+    sums[3] = a3;
+}
+
+/* The int8 matmul's row epilogue: bias + sum, TFLite's int32 range (where TFLite wraps we
+ * report), requantization, SAT 1. */
+static int finish8(int64_t acc, int32_t m, int32_t s, int single, int16_t *out) {
+    int32_t y;
+    if (acc < I32_MIN_ || acc > I32_MAX_) return LSL_TFLITE_EOVERFLOW; /* TFLite wraps */
+    if (s > 0 && (acc >= ((int64_t)1 << (31 - s)) || -acc >= ((int64_t)1 << (31 - s)))) return LSL_TFLITE_EOVERFLOW;
+    y = single ? (int32_t)clamp64(mbqm(acc, m, s, 1), I32_MIN_, I32_MAX_) : mbqm32((int32_t)acc, m, s);
+    *out = (int16_t)(y < I16_MIN ? I16_MIN : (y > I16_MAX ? I16_MAX : y));
+    return LSL_TFLITE_OK;
+}
+
+/* fully_connected for int8 activations: rows in blocks of four (dot8x4), then one at a time. */
+static int fully_connected8(const lsl_tflite_params *p, const int8_t *x, int32_t cols, int32_t zero,
+                            const int8_t *w, const int32_t *b32, const int64_t *b64, int32_t m, int32_t s,
+                            int16_t *out) {
+    const int32_t H = p->hidden_size, single = p->single_rounding;
+    const int32_t blocked = cols <= DOT8_CHUNK ? H / 4 * 4 : 0;
+    int64_t sums[4];
+    int32_t r, k;
+    int rc;
+    for (r = 0; r < blocked; r += 4) {
+        dot8x4(w + (size_t)r * (size_t)cols, cols, x, zero, sums);
+        for (k = 0; k < 4; k++) {
+            const int64_t b = b32 ? (int64_t)b32[r + k] : (b64 ? b64[r + k] : 0);
+            if ((rc = finish8(b + sums[k], m, s, single, out + r + k)) != LSL_TFLITE_OK) return rc;
+        }
+    }
+    for (; r < H; r++) {
+        const int64_t b = b32 ? (int64_t)b32[r] : (b64 ? b64[r] : 0);
+        if ((rc = finish8(b + dot8(w + (size_t)r * (size_t)cols, x, cols, zero), m, s, single, out + r)) !=
+            LSL_TFLITE_OK)
+            return rc;
+    }
+    return LSL_TFLITE_OK;
+}
+
 /* sat16(mbqm(bias + sum_j W[r, j] * (v[j] - z))) for r < H into out (SAT 1). */
 static int fully_connected(const lsl_tflite_params *p, const void *v, size_t v_off, int32_t cols, int32_t zero,
                            const int8_t *w, const int32_t *b32, const int64_t *b64, int32_t m, int32_t s,
                            int16_t *out) {
     int32_t r, j;
+    if (p->activation_bits == 8)
+        return fully_connected8(p, (const int8_t *)v + v_off, cols, zero, w, b32, b64, m, s, out);
     for (r = 0; r < p->hidden_size; r++) {
         const int8_t *row = w + (size_t)r * (size_t)cols;
         int64_t acc = b32 ? (int64_t)b32[r] : (b64 ? b64[r] : 0), y;
         for (j = 0; j < cols; j++) acc += (int64_t)row[j] * (act_at(p, v, v_off + (size_t)j) - zero);
-        if (p->activation_bits == 8) {
-            if (acc < I32_MIN_ || acc > I32_MAX_) return LSL_TFLITE_EOVERFLOW; /* TFLite wraps */
-            if (s > 0 && (acc >= ((int64_t)1 << (31 - s)) || -acc >= ((int64_t)1 << (31 - s))))
-                return LSL_TFLITE_EOVERFLOW;
-            y = mbqm(acc, m, s, p->single_rounding);
-        } else {
-            if (acc >= ((int64_t)1 << 47) || -acc >= ((int64_t)1 << 47)) return LSL_TFLITE_EOVERFLOW;
-            y = mbqm64(acc, m, s);
-        }
+        if (acc >= ((int64_t)1 << 47) || -acc >= ((int64_t)1 << 47)) return LSL_TFLITE_EOVERFLOW;
+        y = mbqm64(acc, m, s);
         out[r] = (int16_t)clamp64(y, I16_MIN, I16_MAX);
     }
     return LSL_TFLITE_OK;

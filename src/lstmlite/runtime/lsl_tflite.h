@@ -5,7 +5,8 @@
  * lstmlite.reference.tflite_int (which documents every rounding and saturation).
  *
  * Self-contained portable C99: this header and lsl_tflite.c need only <stdint.h> and
- * <stddef.h>; no malloc, no libm, caller-owned buffers, int error codes. No
+ * <stddef.h> (plus <arm_acle.h> and <string.h> on a core with the DSP extension, whose
+ * SMLAD the int8 matmuls use); no malloc, no libm, caller-owned buffers, int error codes. No
  * implementation-defined behaviour: right shifts of negative values and left shifts are
  * written as floor divisions / multiplications.
  *

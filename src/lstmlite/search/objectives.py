@@ -80,6 +80,15 @@ def deployable_bytes(model: Any, lsl_path: str | Path) -> tuple[int, str]:
     from ..export.size import lsl_image
     from ..runtime import Engine
 
+    if getattr(model, "kind", None) == "seq2seq":
+        # a seq2seq model deploys as three files (lstmlite.export.seq2seq): its bytes are
+        # theirs together; the file kept at lsl_path is decoder.lsl, the step that runs
+        # once per output token, which latency_us times
+        from ..export.seq2seq import DECODER_FILE, bundle_images
+
+        images = bundle_images(model)
+        Path(lsl_path).write_bytes(images[DECODER_FILE])
+        return sum(len(b) for b in images.values()), "lsl"
     try:
         data = lsl_image(model)
         Engine(data)  # a file the runtime refuses is not deployable
@@ -93,7 +102,9 @@ def deployable_bytes(model: Any, lsl_path: str | Path) -> tuple[int, str]:
 def latency_us(lsl_path: str | Path | None, model: Any, steps: int = 300) -> tuple[float, str]:
     """Median µs of one :meth:`Engine.step` at B=1, or a MAC-count estimate.
 
-    Returns (µs, "measured") or (µs, "mac-model") when no .lsl file could be run.
+    Returns (µs, "measured") or (µs, "mac-model") when no .lsl file could be run. For a
+    seq2seq model the file is its decoder's (see :func:`deployable_bytes`): the
+    recurrent step per output token, without the attention computed around it.
     """
     if lsl_path is not None and Path(lsl_path).exists():
         from ..runtime import Engine

@@ -233,13 +233,16 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     Returns:
         ``{"best": record or None, "pareto": [records], "trials": n_complete, "out": str}``.
     """
+    from .feasible import check_feasible
+
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     data_config = dict(data) if isinstance(data, dict) else {"source": str(data)}
     if task:
         data_config["task"] = task
     parsed_budget = parse_budget(budget)
-    load_space(space)  # fail fast on a bad space, before any process starts
+    loaded_space = load_space(space)  # fail fast on a bad space, before any process starts
+    check_feasible(loaded_space, data_config, parsed_budget, seed)  # and on a budget no model of it meets
+    out.mkdir(parents=True, exist_ok=True)
     space_arg = space.to_dict() if isinstance(space, SearchSpace) else (
         str(space) if isinstance(space, Path) else space)
     higher = _metric_higher(data_config)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..io import file_sha256, read_json, write_json
+from ..io import file_sha256, named_os_error, read_json, write_json
 
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_VERSION"]
 
@@ -75,6 +75,9 @@ def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> str:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise named_os_error(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -179,15 +182,19 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     config: dict[str, Any] | None = None,
+    tidy: bool = True,
 ) -> dict[str, Any]:
     """Restore model, optimizer, scheduler and every RNG from ``directory``.
 
     Args:
         config: the config of the resuming run; it must equal the one the checkpoint
             was started with (None: not checked).
+        tidy: remove files of ours that ``last.json`` no longer names (under DDP only
+            rank 0 does, while the others read).
 
     Returns:
-        the trainer state saved beside them, plus ``best_state`` (the best weights).
+        the trainer state saved beside them, plus ``best_state`` (the best weights) and
+        ``checkpoint_sha256`` (of the tensor file restored: ranks compare it).
 
     Raises:
         FileNotFoundError: no checkpoint. CheckpointError: another version, another
@@ -223,6 +230,8 @@ def load_checkpoint(
         scheduler.load_state_dict(meta["scheduler"])
     torch.set_rng_state(tensors["rng.torch"])
     _set_rng_states(meta["rng"])
-    _tidy(directory, {files["last"], files["best"]})
+    if tidy:
+        _tidy(directory, {files["last"], files["best"]})
     skip = ("optimizer", "scheduler", "checkpoint_version", "files", "rng", "config")
-    return {**{k: v for k, v in meta.items() if k not in skip}, "best_state": best}
+    return {**{k: v for k, v in meta.items() if k not in skip}, "best_state": best,
+            "checkpoint_sha256": files["last_sha256"]}

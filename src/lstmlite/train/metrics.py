@@ -15,8 +15,8 @@ import math
 
 import numpy as np
 
-__all__ = ["accuracy", "macro_f1", "perplexity", "bits_per_token", "mae", "rmse", "cer", "wer", "PRIMARY_METRIC",
-           "higher_is_better"]
+__all__ = ["accuracy", "macro_f1", "perplexity", "bits_per_token", "mae", "rmse", "cer", "wer", "bleu", "chrf",
+           "exact_match", "PRIMARY_METRIC", "higher_is_better"]
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -98,10 +98,54 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
     return float(_jiwer().wer(list(references), list(hypotheses)))
 
 
+def _sacrebleu():
+    try:
+        import sacrebleu
+    except ImportError:  # an optional extra: say which
+        raise ImportError("BLEU/chrF need sacrebleu: pip install 'lstmlite[seq2seq]'") from None
+    return sacrebleu
+
+
+def bleu(references: list[str], hypotheses: list[str], tokenize: str = "char") -> float:
+    """Corpus BLEU (sacrebleu), as a fraction in [0, 1] (sacrebleu reports 0-100).
+
+    ``tokenize``: sacrebleu's tokenizer; ``char`` (the default) scores character
+    n-grams, right for short normalization targets such as ``2024-03-05``; ``13a`` is
+    sacrebleu's standard word tokenization for translation.
+
+    Example:
+        >>> round(bleu(["2024-03-05"], ["2024-03-05"]), 6)
+        1.0
+    """
+    if not references:
+        raise ValueError("BLEU of an empty set is undefined")
+    sb = _sacrebleu()
+    return float(sb.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenize).score / 100.0)
+
+
+def chrf(references: list[str], hypotheses: list[str]) -> float:
+    """Corpus chrF (sacrebleu, character n-gram F-score, β = 2), as a fraction in [0, 1].
+
+    Example:
+        >>> chrf(["abc"], ["abc"])
+        1.0
+    """
+    if not references:
+        raise ValueError("chrF of an empty set is undefined")
+    return float(_sacrebleu().corpus_chrf(list(hypotheses), [list(references)]).score / 100.0)
+
+
+def exact_match(references: list[str], hypotheses: list[str]) -> float:
+    """Fraction of hypotheses equal to their reference, character for character."""
+    if not references:
+        raise ValueError("exact match of an empty set is undefined")
+    return float(np.mean([r == h for r, h in zip(references, hypotheses)]))
+
+
 #: The metric a run is selected and reported on, per task (and LM level).
 PRIMARY_METRIC = {"classify": "accuracy", "lm": "perplexity", "lm-char": "bits_per_char", "forecast": "mae",
-                  "tag": "accuracy", "ctc": "cer"}
+                  "tag": "accuracy", "ctc": "cer", "seq2seq": "exact_match"}
 
 
 def higher_is_better(metric_name: str) -> bool:
-    return metric_name in ("accuracy", "macro_f1", "sequence_accuracy")
+    return metric_name in ("accuracy", "macro_f1", "sequence_accuracy", "exact_match", "bleu", "chrf")

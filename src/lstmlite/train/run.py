@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from torch import nn
 
 from ..io import Run, check_out_dir, load_run, nonzero_params, save_run
 from ..nn.models import build_model
+from . import distributed as D
 from .trainer import TrainConfig, evaluate, primary_metric_name, train
 
 __all__ = ["fit", "evaluate_run", "default_model_config", "resolve_config", "model_metrics", "apply_overrides",
@@ -33,7 +35,8 @@ __all__ = ["fit", "evaluate_run", "default_model_config", "resolve_config", "mod
 
 log = logging.getLogger(__name__)
 
-TASK_TO_KIND = {"classify": "classifier", "lm": "lm", "forecast": "forecaster", "tag": "tagger", "ctc": "tagger"}
+TASK_TO_KIND = {"classify": "classifier", "lm": "lm", "forecast": "forecaster", "tag": "tagger", "ctc": "tagger",
+                "seq2seq": "seq2seq"}
 
 
 def default_model_config(data: Any) -> dict[str, Any]:
@@ -47,6 +50,9 @@ def default_model_config(data: Any) -> dict[str, Any]:
         return {"cell": "lstm", "embed_dim": 64, "hidden_size": 256, "num_layers": 2}
     if data.task == "tag":
         return {"cell": "lstm", "embed_dim": 64, "hidden_size": 64}
+    if data.task == "seq2seq":
+        # char-level text normalization: a small bidirectional encoder, Luong attention
+        return {"cell": "lstm", "embed_dim": 32, "hidden_size": 64, "bidirectional": True, "attention": "luong"}
     if data.task == "ctc":
         # unidirectional, so the native runtime can stream it frame by frame
         return {"cell": "lstm", "hidden_size": 96}
@@ -55,6 +61,11 @@ def default_model_config(data: Any) -> dict[str, Any]:
 
 def _fill_data_sizes(model_config: dict[str, Any], data: Any) -> dict[str, Any]:
     config = {"kind": TASK_TO_KIND[data.task], **model_config}
+    if data.task == "seq2seq":
+        config["vocab_size"] = len(data.vocab)
+        config.pop("input_size", None)
+        config.setdefault("max_target_len", int(data.stats.get("max_target_len", 64)))
+        return config
     if data.vocab is not None:
         config["vocab_size"] = len(data.vocab)
         config.setdefault("embed_dim", 128)
@@ -135,28 +146,55 @@ def _metrics_json(model: nn.Module, data: Any, test: dict[str, float], val: dict
     }
 
 
-def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress: bool = True) -> Run:
+def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress: bool = True,
+        overwrite: bool = False) -> Run:
     """Train a model as ``config`` says and write the run dir ``out``.
 
     Args:
         config: ``{"data": {...}, "model": {...}, "train": {...}}`` (see module doc).
         out: the run dir to create (must not already hold a run, unless ``resume``).
         resume: continue an interrupted run from ``out/checkpoints``.
+        overwrite: replace a run dir of ours at ``out`` (the CLI's ``--force``); once the
+            config and data have loaded, its manifest and checkpoints are removed, so it
+            reads as unfinished until the new run is saved. Folders holding files
+            lstmlite did not write are refused all the same.
 
     Returns:
         the finished :class:`lstmlite.io.Run` (model holds the best validation weights;
         ``metrics`` are on the test split).
+
+    Under torchrun (``WORLD_SIZE`` > 1) every process calls this: it joins the process
+    group, trains with DDP (see :mod:`lstmlite.train.distributed`), and rank 0 alone
+    checks ``out``, evaluates the test split and writes the run dir; every rank returns
+    the same metrics.
     """
-    out = Path(out)
-    if (out / "config.json").exists():
-        raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out")
-    check_out_dir(out, overwrite=False)  # before any epoch: a folder of someone else's files is refused now
-    if out.exists() and not resume and (out / "checkpoints").exists():
-        raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or remove it")
+    device = str((config.get("train") or {}).get("device", "auto"))
+    D.join_process_group(device)
+    return _fit(config, Path(out), resume, progress, overwrite)
+
+
+def _check_fit_out(out: Path, resume: bool, replace: bool) -> None:
+    if (out / "config.json").exists() and not replace:
+        raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out, or --force to "
+                              f"replace it")
+    check_out_dir(out, overwrite=replace)  # before any epoch: a folder of someone else's files is refused now
+    if out.exists() and not resume and not replace and (out / "checkpoints").exists():
+        raise FileExistsError(f"{out}: holds an interrupted run; pass --resume to continue it, or --force to "
+                              f"start over")
+
+
+def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwrite: bool) -> Run:
+    replace = overwrite and not resume
+    D.on_main(lambda: _check_fit_out(out, resume, replace))  # rank 0 looks; all ranks stop on its error
     data, model_config, train_config = resolve_config(config)
+    if replace and out.exists() and D.is_main():
+        # the old run is replaced from here on: unfinished (no manifest), no checkpoints to resume
+        (out / "manifest.json").unlink(missing_ok=True)
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)
     torch.manual_seed(train_config.seed)
     model = build_model(model_config)
-    log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
+    if D.is_main():
+        log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
     started = time.perf_counter()
     # A resumed run must be the same run: same data, model and training options.
     fingerprint = {"data": data.spec.to_dict(), "model": model_config, "train": train_config.to_dict()}
@@ -164,10 +202,6 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
                    fingerprint=fingerprint)
     seconds = time.perf_counter() - started
     model.cpu()
-    test = evaluate(model, data, data.test, train_config.eval_batch_size, torch.device("cpu"))
-    val = evaluate(model, data, data.val, train_config.eval_batch_size, torch.device("cpu"))
-    metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch,
-               "train_seconds": round(seconds, 2)}
     run_config = {
         "task": data.task,
         "data": data.spec.to_dict(),
@@ -176,8 +210,21 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
         "class_names": list(data.class_names),
     }
     vocab = data.vocab.to_dict() if data.vocab is not None else None
-    save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
-    return load_run(out)
+
+    def finish() -> dict[str, Any]:
+        test = evaluate(model, data, data.test, train_config.eval_batch_size, torch.device("cpu"))
+        val = evaluate(model, data, data.val, train_config.eval_batch_size, torch.device("cpu"))
+        metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch,
+                   "train_seconds": round(seconds, 2)}
+        save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
+        return metrics
+
+    metrics = D.on_main(finish)  # the run dir is written once, by rank 0
+    if D.is_main():
+        return load_run(out)
+    # other ranks: the same run, from memory (--out need not be shared for this)
+    return Run(path=out, model=model.eval(), config=run_config, metrics=metrics, history=result.history,
+               vocab=vocab)
 
 
 def load_run_data(run: Run, source: str | None = None):
@@ -188,8 +235,16 @@ def load_run_data(run: Run, source: str | None = None):
     features/targets with the run's normalisation, so the model sees what it learned.
     """
     from ..data import DataSpec, load_data
+    from ..io import CONFIG_FILE, RunDirError
 
-    spec = dict(run.config["data"])
+    if not isinstance(run.config.get("data"), dict):
+        # an imported model: it was trained elsewhere, so only the user knows its data
+        if source is None:
+            raise RunDirError(f"{run.path / CONFIG_FILE}: the run records no data (an imported model?); "
+                              f"pass --data NAME_OR_PATH prepared as the model was trained")
+        spec = {"task": run.config.get("task", "classify")}
+    else:
+        spec = dict(run.config["data"])
     if source is None:
         return load_data(DataSpec.from_dict(spec))
     spec["source"] = source
@@ -203,12 +258,17 @@ def _align_to_run(data: Any, run: Run) -> Any:
 
     from ..data import Vocabulary
 
+    if data.vocab is not None and run.vocab is None:
+        from ..io import VOCAB_FILE, RunDirError
+
+        raise RunDirError(f"{run.path / VOCAB_FILE}: missing, so the text of {data.name} cannot be turned into the "
+                          f"token ids this model was trained on; import or train the run with its vocabulary")
     if data.vocab is not None and run.vocab is not None:
         run_vocab = Vocabulary.from_dict(run.vocab)
         remap = np.array([run_vocab.id(token) for token in data.vocab.tokens], dtype=np.int64)
         for split in data.splits.values():
             split.x = remap[split.x]
-            if data.task == "lm":
+            if data.task in ("lm", "seq2seq"):  # targets are tokens of the same vocabulary
                 split.y = remap[split.y]
         data.vocab = run_vocab
     run_classes = list(run.config.get("class_names") or [])
@@ -217,7 +277,9 @@ def _align_to_run(data: Any, run: Run) -> Any:
     if data.task == "classify" and run_classes and list(data.class_names) != run_classes:
         missing = sorted(set(data.class_names) - set(run_classes))
         if missing:
-            raise ValueError(f"{data.name}: labels {missing[:5]} were not seen when the run was trained")
+            raise ValueError(f"{data.name}: labels {missing[:5]} were not seen when the run was trained; evaluate on "
+                             f"data labelled with the run's classes ({', '.join(map(str, run_classes[:5]))}"
+                             f"{', ...' if len(run_classes) > 5 else ''})")
         order = np.array([run_classes.index(name) for name in data.class_names], dtype=np.int64)
         for split in data.splits.values():
             split.y = order[split.y]
@@ -259,19 +321,25 @@ def _realign_labels(data: Any, run_classes: list[str]) -> None:
 
 
 def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test",
-                 decoder: str = "greedy") -> dict[str, Any]:
+                 decoder: str = "greedy", beam: int = 4) -> dict[str, Any]:
     """Re-evaluate a run dir on its data (or on ``source``); returns metrics.json-style keys.
 
-    ``decoder``: ctc runs only, ``greedy`` (as training reports) or ``beam`` (prefix
-    beam search, width 8; see :func:`lstmlite.ctc.beam_decode`).
+    ``decoder``: ctc and seq2seq runs, ``greedy`` (as training reports) or ``beam``:
+    ctc prefix beam search, width 8 (:func:`lstmlite.ctc.beam_decode`); seq2seq beam
+    search, width ``beam`` (:func:`lstmlite.seq2seq.beam_search`).
     """
     run = load_run(run_dir)
     data = load_run_data(run, source)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
-    if decoder != "greedy" and data.task != "ctc":
-        raise ValueError(f"decoder={decoder!r} applies to ctc runs only")
-    if decoder != "greedy":
+    if decoder != "greedy" and data.task not in ("ctc", "seq2seq"):
+        raise ValueError(f"decoder={decoder!r} applies to ctc and seq2seq runs only")
+    if decoder != "greedy" and data.task == "seq2seq":
+        from .seq2seq import evaluate_seq2seq
+
+        results = {**evaluate_seq2seq(run.model, data, getattr(data, split), decoder=decoder, beam=beam),
+                   "decoder": decoder, "beam": beam}
+    elif decoder != "greedy":
         from .sequence import evaluate_ctc
         from .trainer import predict
 

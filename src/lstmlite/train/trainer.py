@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import random
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -29,7 +30,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import distributed as D
 from . import metrics as M
+from . import seq2seq as S2S
 from . import sequence as S
 from .checkpoint import load_checkpoint, save_checkpoint
 
@@ -136,19 +139,42 @@ def set_seed(seed: int) -> None:
 
 
 def select_device(name: str) -> torch.device:
+    """``auto``: CUDA when present, else CPU. Under torchrun a CUDA rank takes GPU
+    ``LOCAL_RANK``."""
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device=cuda was asked for but no CUDA device is available")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and D.is_distributed():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if local >= torch.cuda.device_count():
+            raise ValueError(f"process with LOCAL_RANK {local} has no CUDA device of its own "
+                             f"({torch.cuda.device_count()} here): run fewer processes per machine, or device=cpu")
+        return torch.device("cuda", local)
     return torch.device(name)
 
 
 def primary_metric_name(data: Any) -> str:
-    """``accuracy`` (classify, tag), ``cer`` (ctc), ``bits_per_char`` (char LM),
+    """``accuracy`` (classify, tag), ``cer`` (ctc), ``exact_match`` (seq2seq), ``bits_per_char`` (char LM),
     ``perplexity`` (word LM), ``mae`` (forecast)."""
     if data.task == "lm":
         return "bits_per_char" if getattr(data.spec, "level", "word") == "char" else "perplexity"
     return M.PRIMARY_METRIC[data.task]
+
+
+def _is_variable(split: Any) -> bool:
+    return bool(split.lengths is not None and split.x.ndim >= 2 and np.any(split.lengths != split.x.shape[1]))
+
+
+def _make_batch(split: Any, index: Tensor, device: torch.device, variable: bool) -> Batch:
+    """Rows ``index`` of a split as a Batch, trimmed to its longest sequence."""
+    idx = index.numpy()
+    lengths = torch.as_tensor(split.lengths[idx]) if variable else None
+    x = split.x[idx]
+    if lengths is not None:
+        x = x[:, : int(lengths.max())]
+    return Batch(x=torch.as_tensor(x).to(device), y=torch.as_tensor(split.y[idx]).to(device), lengths=lengths,
+                 index=index)
 
 
 def iterate_batches(split: Any, batch_size: int, device: torch.device, shuffle: bool = False,
@@ -156,29 +182,37 @@ def iterate_batches(split: Any, batch_size: int, device: torch.device, shuffle: 
     """Mini-batches of a data split, each trimmed to its longest sequence."""
     n = len(split.y)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    variable = split.lengths is not None and split.x.ndim >= 2 and np.any(split.lengths != split.x.shape[1])
+    variable = _is_variable(split)
     for start in range(0, n, batch_size):
-        index = order[start:start + batch_size]
-        idx = index.numpy()
-        lengths = torch.as_tensor(split.lengths[idx]) if variable else None
-        x = split.x[idx]
-        if lengths is not None:
-            x = x[:, : int(lengths.max())]
-        yield Batch(
-            x=torch.as_tensor(x).to(device),
-            y=torch.as_tensor(split.y[idx]).to(device),
-            lengths=lengths,
-            index=index,
-        )
+        yield _make_batch(split, order[start:start + batch_size], device, variable)
+
+
+def _training_batches(split: Any, config: TrainConfig, device: torch.device,
+                      epoch: int) -> Iterator[tuple[Batch, float]]:
+    """One epoch of (batch, loss weight). One process: the seeded shuffle, weight 1. Under
+    DDP: this rank's share of the same global batches (see ``distributed.shard_batches``)."""
+    seed = config.seed * 1000  # the one-process generator's seed is seed * 1000 + epoch
+    if not D.is_distributed():
+        generator = torch.Generator().manual_seed(seed + epoch)
+        for batch in iterate_batches(split, config.batch_size, device, shuffle=True, generator=generator):
+            yield batch, 1.0
+        return
+    variable = _is_variable(split)
+    for rows, weight in D.shard_batches(len(split.y), config.batch_size, seed, epoch):
+        yield _make_batch(split, torch.from_numpy(rows), device, variable), weight
 
 
 def _forward(model: nn.Module, task: str, batch: Batch) -> Tensor:
+    if task == "seq2seq":  # teacher forcing over the batch's longest target
+        return model(batch.x, batch.lengths, S2S.trim_targets(batch.y))
     if task == "lm":
         return model(batch.x)[0]
     return model(batch.x, batch.lengths)
 
 
 def _loss(task: str, output: Tensor, y: Tensor, lengths: Tensor | None = None) -> Tensor:
+    if task == "seq2seq":
+        return S2S.seq2seq_loss(output, y)
     if task == "ctc":
         return S.ctc_loss(output, y, lengths)
     if task == "tag":
@@ -213,7 +247,8 @@ def evaluate(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
     """All metrics of the task on one split.
 
     classify: accuracy, macro_f1, loss; tag: per-step accuracy, macro_f1,
-    sequence_accuracy, loss; ctc: cer, wer, sequence_accuracy (greedy decoding), loss; lm: loss (nats/token), perplexity,
+    sequence_accuracy, loss; ctc: cer, wer, sequence_accuracy (greedy decoding), loss; seq2seq: exact_match,
+    bleu, chrf, cer (greedy decoding), loss; lm: loss (nats/token), perplexity,
     bits_per_char (char level) or bits_per_token; forecast: mae, rmse (original
     units), the seasonal-naive baseline's mae/rmse, and ``mae_vs_naive`` (< 1 beats it).
     """
@@ -221,6 +256,9 @@ def evaluate(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
     was_training = model.training
     model.eval()
     task = data.task
+    if task == "seq2seq":  # decoded greedily and scored as strings
+        model.train(was_training)
+        return S2S.evaluate_seq2seq(model, data, split, batch_size=batch_size)
     if task == "lm":
         total, count = 0.0, 0
         for batch in iterate_batches(split, batch_size, device):
@@ -294,8 +332,19 @@ def train(
 
     Returns:
         TrainResult; the model is left holding the best validation weights.
+
+    Under torchrun (a process group of N > 1, see :mod:`lstmlite.train.distributed`)
+    every rank calls this with the same arguments: the model is wrapped in DDP,
+    ``config.batch_size`` is the global batch (split evenly over the ranks), validation
+    runs on rank 0 and is broadcast, and only rank 0 writes checkpoints and shows the
+    bar. On resume every rank loads the same checkpoint.
     """
     config = config or TrainConfig()
+    distributed = D.is_distributed()
+    main = D.is_main()
+    if distributed and config.batch_size % D.world_size():
+        raise ValueError(f"train.batch_size={config.batch_size} is not a multiple of the {D.world_size()} "
+                         f"processes (it is the global batch, split evenly): choose a multiple of {D.world_size()}")
     set_seed(config.seed)
     device = select_device(config.device)
     model.to(device)
@@ -316,29 +365,41 @@ def train(
     if resume:
         if checkpoint_dir is None:
             raise ValueError("resume needs the output dir of the interrupted run")
-        state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler, config=fingerprint)
+        # Every rank reads the same files (--out on a shared folder) and restores the same
+        # RNG states; only rank 0 tidies the folder.
+        state = load_checkpoint(checkpoint_dir, model, optimizer, scheduler, config=fingerprint, tidy=main)
+        D.all_equal((state["epoch"], state["checkpoint_sha256"]), "the checkpoint resumed from")
         history, step = state["history"], state["step"]
         best_val, best_epoch, stale = state["best_val"], state["best_epoch"], state["stale"]
         best_val_loss = state.get("best_val_loss", math.inf)
         start_epoch = state["epoch"] + 1
         best_state = {k: v.to(device) for k, v in state["best_state"].items()}
-        log.info("resuming at epoch %d of %d", start_epoch, config.epochs)
+        if main:
+            log.info("resuming at epoch %d of %d", start_epoch, config.epochs)
+    # DDP all-reduces (averages) gradients in backward; constructing it broadcasts rank
+    # 0's weights, so every rank starts from the same ones.
+    net: nn.Module = model
+    if distributed:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     stopped_early = False
     label = progress if isinstance(progress, str) and progress else "train"
-    bar = tqdm(range(start_epoch, config.epochs + 1), desc=label, unit="epoch", disable=not progress,
+    bar = tqdm(range(start_epoch, config.epochs + 1), desc=label, unit="epoch", disable=not (progress and main),
                initial=start_epoch - 1, total=config.epochs, leave=False)
     for epoch in bar:
         model.train()
-        generator = torch.Generator().manual_seed(config.seed * 1000 + epoch)
         total_loss, batches = 0.0, 0
-        for batch in iterate_batches(data.train, config.batch_size, device, shuffle=True, generator=generator):
+        for batch, weight in _training_batches(data.train, config, device, epoch):
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, enabled=use_amp):
-                output = _forward(model, data.task, batch)
+                output = _forward(net, data.task, batch)
                 loss = _loss(data.task, output, batch.y, batch.lengths)
                 if extra_loss is not None:
                     loss = loss + extra_loss(model, batch, output)
+            if distributed:
+                # this rank's share of the global batch; DDP's average then gives the
+                # one-process gradient of the global batch's mean loss
+                loss = loss * weight
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training diverged at epoch {epoch} (loss {float(loss)}); lower lr")
             scaler.scale(loss).backward()
@@ -353,7 +414,11 @@ def train(
                     callback.on_step(step)
             total_loss += float(loss.detach())
             batches += 1
-        val = evaluate(model, data, data.val, config.eval_batch_size, device)
+        if distributed:  # the global batches' mean losses, summed (weights make the mean exact)
+            total_loss = D.all_reduce_sum([total_loss])[0] / D.world_size()
+        # Validation once, on rank 0; every rank gets its result, so early stopping, the
+        # schedule and the best epoch agree everywhere.
+        val = D.on_main(lambda: evaluate(model, data, data.val, config.eval_batch_size, device))
         current = val[metric_name]
         # Ties in a coarse metric (accuracy on a small validation split) go to the
         # epoch with the lower validation loss, not simply the first one.
@@ -375,7 +440,8 @@ def train(
         record = {"epoch": epoch, "train_loss": total_loss / max(batches, 1),
                   "lr": optimizer.param_groups[0]["lr"], **{f"val_{k}": v for k, v in val.items()}}
         history.append(record)
-        log.info("epoch %d: train_loss %.4f val_%s %.4f", epoch, record["train_loss"], metric_name, current)
+        if main:
+            log.info("epoch %d: train_loss %.4f val_%s %.4f", epoch, record["train_loss"], metric_name, current)
         bar.set_postfix(loss=f"{record['train_loss']:.3f}", **{f"val_{metric_name}": f"{current:.4f}"})
         for callback in callbacks:
             if hasattr(callback, "on_epoch_end"):
@@ -384,14 +450,15 @@ def train(
             scheduler.step(current)
         elif scheduler is not None:
             scheduler.step()
-        if checkpoint_dir is not None and config.checkpoint:
+        if checkpoint_dir is not None and config.checkpoint and main:
             save_checkpoint(checkpoint_dir, model, optimizer, scheduler, {
                 "epoch": epoch, "step": step, "history": history, "best_val": best_val,
                 "best_epoch": best_epoch, "best_val_loss": best_val_loss, "stale": stale},
                 best_state=best_state if (improved or not selectable) else None, config=fingerprint)
         if config.patience and stale >= config.patience:
             stopped_early = True
-            log.info("early stop at epoch %d (best epoch %d)", epoch, best_epoch)
+            if main:
+                log.info("early stop at epoch %d (best epoch %d)", epoch, best_epoch)
             break
     bar.close()
     model.load_state_dict(best_state)

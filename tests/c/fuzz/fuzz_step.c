@@ -360,7 +360,7 @@ static void int_engine(bytes_t *b) {
     m.cell = (u8(b) & 1) ? LSL_GRU : LSL_LSTM;
     m.num_layers = range(b, 1, 2);
     m.num_directions = range(b, 1, 2);
-    m.reserved = 0;
+    m.layout = LSL_INT_ROWS;
     m.dirs = dirs;
     G = m.cell == LSL_LSTM ? 4 : 3;
     I0 = in = range(b, 1, MAXD);

@@ -81,6 +81,10 @@ def task_loss(task: str, output: Tensor, y: Tensor, lengths: Tensor | None = Non
 
     ``lengths`` (B,) are the valid frames, which CTC needs (None: every frame).
     """
+    if task == "seq2seq":  # per target token; padding (0) ignored
+        from ...train.seq2seq import seq2seq_loss
+
+        return seq2seq_loss(output, y)
     if task in ("tag", "ctc"):
         from ...train.sequence import ctc_loss, tag_loss
 

@@ -116,6 +116,10 @@ def hidden_projection(student: nn.Module, teacher: nn.Module, seed: int) -> nn.L
 
 
 def _forward(model: nn.Module, task: str, batch: Any) -> Tensor:
+    if task == "seq2seq":  # teacher-forced logits (B, S, V) over the batch's longest target
+        from ...train.seq2seq import trim_targets
+
+        return model(batch.x, batch.lengths, trim_targets(batch.y))
     if task == "lm":
         return model(batch.x)[0]
     return model(batch.x, batch.lengths)

@@ -15,6 +15,10 @@ Forms (``form=``):
 * ``integer`` -- integer-only (int8 weights and activations, int16 state; DESIGN 5b):
   ``lsl_int.c``, bit-exact with :mod:`lstmlite.reference.integer`; no float and no libm
   on the device. Needs calibration inputs.
+* ``tflite`` -- a TFLite-quantized LSTM layer (``TFLiteLSTMParams``, the importer's
+  ``TFLiteLSTMModel`` or a ``.tflite`` file) with TFLite's own arithmetic:
+  ``lsl_tflite.c``, bit-exact with :mod:`lstmlite.reference.tflite_int` and so with
+  TensorFlow Lite Micro; no float and no libm on the device.
 
 Example:
     >>> import torch, tempfile
@@ -39,12 +43,13 @@ from .float_form import UnsupportedForm, float_model_c
 from .integer_form import integer_model_c
 from .memory import MemoryReport, memory_report, readme_text
 from .project import write_project
+from .tflite_form import tflite_model_c
 
-__all__ = ["export_c", "CProject", "UnsupportedForm", "FORMS", "integer_form_of"]
+__all__ = ["export_c", "CProject", "UnsupportedForm", "FORMS", "integer_form_of", "IntegerForm", "tflite_params_of"]
 
 log = logging.getLogger(__name__)
 
-FORMS = ("auto", "fp32", "int8", "integer")
+FORMS = ("auto", "fp32", "int8", "integer", "tflite")
 
 
 @dataclass
@@ -57,6 +62,7 @@ class CProject:
     memory: dict[str, MemoryReport]          # per target: "cortex-m4", "cortex-m3"
     info: dict[str, Any] = field(default_factory=dict)
     integer: Any = None                      # IntegerForm of an integer export (for checks)
+    tflite: Any = None                       # TFLiteLSTMParams of a tflite export (for checks)
     example: np.ndarray | None = None        # the example program's input
 
 
@@ -123,10 +129,32 @@ def _example_input(info: dict[str, Any], example: np.ndarray | None, rng_seed: i
     rng = np.random.default_rng(rng_seed)
     if info["vocab_size"]:
         return rng.integers(1, info["vocab_size"], size=8).astype(np.int32)
+    if info["family"] == "tflite":
+        lo, hi = -(1 << (info["input_bits"] - 1)), (1 << (info["input_bits"] - 1)) - 1
+        return rng.integers(lo, hi + 1, size=(8, info["input_size"])).astype(np.int16)
     if info["family"] == "integer":
         qmax = (1 << (info["input_bits"] - 1)) - 1
         return rng.integers(-qmax, qmax + 1, size=(8, info["input_size"])).astype(np.int16)
     return rng.standard_normal((8, info["input_size"])).astype(np.float32)
+
+
+def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
+    """The :class:`~lstmlite.reference.tflite_int.TFLiteLSTMParams` of ``source``: the
+    params themselves, an importer's ``TFLiteLSTMModel``, or a ``.tflite`` file (path or
+    bytes; read by :func:`lstmlite.importers.tflite.read_tflite_lstm` with ``kernel``)."""
+    from ...reference.tflite_int import TFLiteLSTMParams
+
+    if isinstance(source, TFLiteLSTMParams):
+        return source
+    if isinstance(getattr(source, "params", None), TFLiteLSTMParams):
+        return source.params
+    if isinstance(source, bytes) or (isinstance(source, (str, Path)) and Path(source).suffix == ".tflite"):
+        from ...importers.tflite import read_tflite_lstm
+
+        return read_tflite_lstm(source, kernel=kernel).params
+    raise UnsupportedForm(f"form tflite exports a TFLite-quantized LSTM (a .tflite file, TFLiteLSTMParams or "
+                          f"read_tflite_lstm's model), not {type(source).__name__}; nearest supported form: "
+                          "--form integer (lstmlite's own integer-only arithmetic)")
 
 
 def export_c(
@@ -136,18 +164,25 @@ def export_c(
     calibration: Iterable[Any] | dict[str, Any] | None = None,
     example: np.ndarray | None = None,
     input_bits: int = 8,
+    tflite_kernel: str = "micro",
 ) -> CProject:
     """Write a self-contained C99 project for a run dir's model (or a model object).
 
     Args:
-        run_or_model: a run dir path, or an lstmlite task model / recurrent layer.
+        run_or_model: a run dir path, or an lstmlite task model / recurrent layer, or an
+            :class:`IntegerForm` (integer parameters made elsewhere; ``form="integer"``,
+            no calibration); for ``form="tflite"``: a ``.tflite`` file, a
+            ``TFLiteLSTMParams`` or ``read_tflite_lstm``'s model.
         out_dir: the project folder (created; files in it are overwritten).
-        form: ``auto`` | ``fp32`` | ``int8`` | ``integer`` (see the module doc).
+        form: ``auto`` | ``fp32`` | ``int8`` | ``integer`` | ``tflite`` (see the module doc).
         calibration: for ``integer``: model inputs to take the ranges from (e.g. a few
             training batches), or a calibration dict. Required for that form.
         example: the example program's input: (T, I) floats (float forms), (T, I)
-            int16 codes (integer form), or (T,) token ids; default 8 seeded random steps.
+            int16 codes (integer form), (T, I) int8/int16 codes (tflite form, as TFLite's
+            input tensor holds them), or (T,) token ids; default 8 seeded random steps.
         input_bits: integer form: width of the first layer's input, 8 or 16.
+        tflite_kernel: tflite form read from a file: ``micro`` (TensorFlow Lite Micro's
+            arithmetic, the default) or ``lite`` (desktop TFLite / LiteRT's).
 
     Returns a :class:`CProject` with the files and the memory report per Cortex-M target.
 
@@ -156,13 +191,18 @@ def export_c(
     """
     if form not in FORMS:
         raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
-    model = _model_of(run_or_model)
+    if form == "tflite":
+        return _export_tflite(tflite_params_of(run_or_model, tflite_kernel), Path(out_dir), example)
+    given = run_or_model if isinstance(run_or_model, IntegerForm) else None
+    if given is not None and form != "integer":
+        raise ValueError(f"an IntegerForm exports as form='integer', not {form!r}")
+    model = None if given is not None else _model_of(run_or_model)
     out = Path(out_dir)
     integer = None
     if form == "integer":
-        if calibration is None:
+        if given is None and calibration is None:
             raise ValueError("the integer form needs calibration inputs (calibration=[batches])")
-        integer = integer_form_of(model, calibration, input_bits)
+        integer = given if given is not None else integer_form_of(model, calibration, input_bits)
         gen = integer_model_c(integer.params, integer.head, integer.embedding)
         p = integer.params
         info = dict(family="integer", form="integer", cell=p.cell, num_layers=p.num_layers,
@@ -201,4 +241,30 @@ def export_c(
     files = write_project(out, info, constants, example_arr, readme_text(info, memory))
     log.info("wrote a C project to %s (%s, %d bytes of weights)", out, info["form"], info["weight_bytes"])
     return CProject(path=out, form=info["form"], files=files, memory=memory, info=info, integer=integer,
+                    example=example_arr)
+
+
+def _export_tflite(params: Any, out: Path, example: np.ndarray | None) -> CProject:
+    """export_c's tflite form (see :mod:`.tflite_form`)."""
+    gen = tflite_model_c(params)
+    H = gen.hidden_size
+    info = dict(family="tflite", form="tflite", cell="lstm", num_layers=1, hidden_size=H, vocab_size=0,
+                input_size=gen.input_size, output_size=H, state_values=2 * H, state_bytes=gen.state_bytes,
+                work_bytes=gen.work_bytes, weight_bytes=gen.weight_bytes, has_head=False,
+                input_bits=gen.activation_bits, kernel=params.kernel,
+                input_zero_point=int(params.input_zero_point), output_zero_point=int(params.output_zero_point),
+                input_scale=params.input_scale, output_scale=params.output_scale,
+                wrapper_bytes=4)  # model.c's ready flag
+    info["description"] = (f"TFLite-quantized LSTM {gen.input_size} -> {H}, int{gen.activation_bits} activations, "
+                           f"form tflite ({'TensorFlow Lite Micro' if params.kernel == 'micro' else 'desktop TFLite'}"
+                           " arithmetic)")
+    example_arr = _example_input(info, example)
+    lo, hi = params.activation_range
+    if example_arr.ndim != 2 or example_arr.shape[1] != gen.input_size or example_arr.min() < lo or example_arr.max() > hi:
+        raise ValueError(f"the example must be (T, {gen.input_size}) integers in [{lo}, {hi}]")
+    example_arr = example_arr.astype(np.int8 if gen.activation_bits == 8 else np.int16)
+    memory = {cpu: memory_report(info, cpu) for cpu in ("cortex-m4", "cortex-m3")}
+    files = write_project(out, info, gen.source, example_arr, readme_text(info, memory))
+    log.info("wrote a C project to %s (tflite, %d bytes of weights)", out, info["weight_bytes"])
+    return CProject(path=out, form="tflite", files=files, memory=memory, info=info, tflite=params,
                     example=example_arr)

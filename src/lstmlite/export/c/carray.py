@@ -20,8 +20,10 @@ __all__ = ["c_float", "c_array", "ALIGN_MACRO"]
 ALIGN_MACRO = """\
 #if defined(__GNUC__) || defined(__clang__)
 #define LSTMLITE_ALIGNED __attribute__((aligned(64)))
+#define LSTMLITE_ALIGNED4 __attribute__((aligned(4)))
 #else
 #define LSTMLITE_ALIGNED
+#define LSTMLITE_ALIGNED4
 #endif"""
 
 
@@ -40,11 +42,12 @@ def c_float(value: float) -> str:
     return text + "f"
 
 
-def c_array(name: str, values: np.ndarray, ctype: str, aligned: bool = False, per_line: int = 16) -> str:
+def c_array(name: str, values: np.ndarray, ctype: str, aligned: bool | int = False, per_line: int = 16) -> str:
     """``static const CTYPE NAME[n] = {...};`` of a flattened array (row-major).
 
     ``aligned`` adds ``LSTMLITE_ALIGNED`` (see :data:`ALIGN_MACRO`), which the float
-    runtime's packed panels want. An empty array is written with one zero (C has no
+    runtime's packed panels want; ``aligned=4`` adds ``LSTMLITE_ALIGNED4`` (the integer
+    runtime's packed weights, read a word at a time). An empty array is written with one zero (C has no
     empty arrays); its logical size stays in the caller's struct.
     """
     flat = np.asarray(values).reshape(-1)
@@ -55,6 +58,6 @@ def c_array(name: str, values: np.ndarray, ctype: str, aligned: bool = False, pe
     if not items:
         items = ["0"]
     lines = [", ".join(items[i:i + per_line]) + "," for i in range(0, len(items), per_line)]
-    attr = " LSTMLITE_ALIGNED" if aligned else ""
+    attr = " LSTMLITE_ALIGNED4" if aligned == 4 and aligned is not True else (" LSTMLITE_ALIGNED" if aligned else "")
     body = "\n".join("    " + line for line in lines)
     return f"static const {ctype} {name}[{len(items)}]{attr} = {{\n{body}\n}};"

@@ -1,11 +1,12 @@
 """Build a generated project for the host, run its example, and compare the outputs with
 what they must be: the integer reference (:mod:`lstmlite.reference.integer`, exactly)
-for the integer-only form, the model itself (PyTorch) for the float forms.
+for the integer-only form, TFLite's (:mod:`lstmlite.reference.tflite_int`, exactly) for
+the tflite form, the model itself (PyTorch) for the float forms.
 
 Example:
     >>> from lstmlite.nn import SequenceClassifier                # doctest: +SKIP
-    >>> project = export_c(SequenceClassifier(input_size=3, hidden_size=4), "out")
-    >>> check_on_host(project, model, project.example)             # max abs difference, scale
+    >>> project = export_c(SequenceClassifier(input_size=3, hidden_size=4), "out")  # doctest: +SKIP
+    >>> check_on_host(project, model, project.example)  # max abs difference, scale  # doctest: +SKIP
     (2.9e-08, 0.41)
 """
 
@@ -43,6 +44,10 @@ def run_host_example(path: Any, timeout: float = 300) -> np.ndarray:
 
 def expected_outputs(project: Any, model: Any, example: np.ndarray) -> np.ndarray:
     """Every step's output the example must print (see the module doc)."""
+    if getattr(project, "tflite", None) is not None:  # TFLite's arithmetic, in NumPy integers
+        from ...reference.tflite_int import tflite_lstm_sequence
+
+        return tflite_lstm_sequence(project.tflite, np.asarray(example, np.int64)[None])[0][0].astype(np.int64)
     if project.integer is not None:
         from ...reference.integer import integer_lstm_sequence
         from ...reference.integer_gru import integer_gru_sequence

@@ -1,0 +1,123 @@
+"""Find result-like numbers in README.md / BENCHMARKS.md / docs/tutorials that no results file stands behind.
+
+A *result-like number* is a number with a unit of measure (``97.39 %``, ``1,368 B``,
+``0.85 µs``, ``60.2×``, ``2.33 bits/char``) or a bare decimal (``0.46``). It may appear only
+
+- inside a render block (``<!-- BEGIN render:NAME -->…<!-- END render:NAME -->`` or the
+  inline ``<!-- render:FILE; PATH; FORMAT -->…<!-- /render -->``), which
+  ``benchmarks/render.py`` writes from ``benchmarks/results/*.json``;
+- inside a region marked as *not from a results file*, whose first visible line says so::
+
+      <!-- BEGIN unrendered: measured ad hoc with a C harness -->
+      *Not from a results file (measured ad hoc with a C harness; not re-checked):* …
+      <!-- END unrendered -->
+
+- in code (fenced blocks and `inline code`: commands, option values), or in a form that is
+  not a result: a version (``2.13.0``), a setting (``H=128``, ``B=32``), a goal or a bound
+  (``≤ 0.7 ×``, ``≥ 97.5 %``, ``target 0.8``), a definition (``KiB = 1,024 B``), or a phrase
+  in :data:`ALLOWED` (each with the reason it is not a result).
+
+``python benchmarks/unrendered.py`` lists what it finds; ``tests/benchmarks/test_unrendered.py``
+fails on any, so a new hand-typed result cannot creep into the docs.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+#: README, BENCHMARKS and the tutorials (which quote measured results); the reference pages
+#: in docs/ state specifications (bit widths, sizes of formats), not results.
+CHECKED = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
+
+UNIT = r"(?:%|pt\b|KiB\b|KB\b|MB\b|GB\b|B\b|µs|us\b|ms\b|s\b|min\b|×|x\b|bits/char|bits per char|GMAC/s|MAC/s)"
+NUMBER = r"\d[\d,]*(?:\.\d+)?"
+RESULT = re.compile(rf"(?<![\w.=/-])(?P<num>{NUMBER})(?:\s?(?P<unit>{UNIT})|(?<=\.\d)(?P<dec>\d*))")
+
+#: Phrases with numbers that are not results: the phrase, and why.
+ALLOWED: dict[str, str] = {
+    "KiB = 1,024 B": "a definition of the unit",
+    "1 pt loss": "part of a target's wording",
+    "1.5 pt loss": "part of a target's wording",
+    "1 KB bar": "names a target",
+    "2 KB bar": "names a target",
+    "bar at 2 KB": "names a target",
+    "98 % bar": "names a target",
+    "50 % sparse": "a setting of the model (half the weights zeroed), not a result",
+    "80 % sparse": "a setting (the fraction of blocks zeroed), not a result",
+    "80 % of the (1, 4) blocks": "a setting",
+    "80 % of (1, 4) blocks": "a setting",
+    "80 % block-sparse": "a setting",
+    "0 or 50 % sparsity": "the search space's settings",
+    "80 % sparse within +3 % bpc": "an issue's target",
+    "int4 within +1 %": "an issue's target",
+    "85 % coverage": "the recipe's setting (vocabulary kept by coverage)",
+    "15–40 dB": "the synthesis setting",
+    "10 ms": "the feature hop, a setting",
+    "25 ms": "the feature window, a setting",
+    "30-minute": "a time budget, a setting",
+    "60 minutes": "a time budget, a setting",
+    "1 minute": "a time budget, a setting",
+    "32 → 64": "a model shape",
+    "JapaneseVowels in 2 KB": "a tutorial's goal, in its title",
+    "(JapaneseVowels) in 2 KB": "a tutorial's goal, in its title",
+}
+
+
+def _blank(match: re.Match[str]) -> str:
+    """The match replaced by spaces/newlines, so positions and line numbers survive."""
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
+def strip_allowed(text: str) -> str:
+    """``text`` with everything that may hold numbers blanked out."""
+    text = re.sub(r"<!-- BEGIN render:(?P<n>\S+) -->.*?<!-- END render:(?P=n) -->", _blank, text, flags=re.S)
+    text = re.sub(r"<!-- render:.*? -->.*?<!-- /render -->", _blank, text)
+    text = re.sub(r"<!-- BEGIN unrendered: .+? -->\n\*Not from a results file.*?<!-- END unrendered -->",
+                  _blank, text, flags=re.S)
+    text = re.sub(r"^(```+).*?^\1\s*$", _blank, text, flags=re.S | re.M)
+    text = re.sub(r"`[^`\n]+`", _blank, text)
+    text = re.sub(r"<!--.*?-->", _blank, text, flags=re.S)
+    text = re.sub(r"https?://\S+", _blank, text)
+    spans = [m.span() for phrase in ALLOWED  # found before blanking any: phrases may overlap
+             for m in re.finditer(r"\s+".join(map(re.escape, phrase.split())), text)]  # a line break may fall anywhere
+    for a, b in spans:
+        text = text[:a] + re.sub(r"[^\n]", " ", text[a:b]) + text[b:]
+    # settings and bounds: H=128, B=32, I=40/H=128; ≤ 0.7 ×, ≥ 97.5 %, < 1e-2
+    text = re.sub(r"\b[A-Za-z]+\s?=\s?[\d,.]+", _blank, text)
+    text = re.sub(r"(?:[≤≥<>~]|goal|target|bar|budget|below|above|under|over|within|at most|at least)\s?[+−-]?[\d,.]+",
+                  _blank, text)
+    text = re.sub(r"\b\d+\.\d+\.\d+\b", _blank, text)                 # versions
+    text = re.sub(r"(?:Python|PyTorch|torch|ONNX Runtime|gcc|GCC|opset) \d+(?:\.\d+)*\+?", _blank, text)
+    text = re.sub(r"\b\d[\d,]* × \d+\b", _blank, text)               # shapes: 2 × 256, 7,950 × 128
+    text = re.sub(r"\b(?:19|20)\d\d-\d\d-\d\d\b", _blank, text)       # dates
+    return text
+
+
+def find(doc: Path) -> list[tuple[int, str]]:
+    """(line number, the number with its unit) for every result-like number outside the allowed places."""
+    text = strip_allowed(doc.read_text())
+    found = []
+    for m in RESULT.finditer(text):
+        if m.group("unit") is None and m.group("dec") is None:
+            continue
+        line = text.count("\n", 0, m.start()) + 1
+        found.append((line, m.group(0).strip()))
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    docs = [Path(a) for a in (argv if argv is not None else sys.argv[1:])] or CHECKED
+    total = 0
+    for doc in docs:
+        for line, number in find(doc):
+            print(f"{doc.name}:{line}: {number!r} is not rendered from a results file "
+                  "(put it in a render block, or mark it: see benchmarks/unrendered.py)")
+            total += 1
+    return 1 if total else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

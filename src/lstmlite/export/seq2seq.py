@@ -1,0 +1,135 @@
+"""Seq2seq models for the native runtime: a bundle of three files.
+
+The runtime's C core runs LSTM/GRU layers; it has no attention operator. So a
+:class:`~lstmlite.nn.Seq2Seq` deploys as
+
+* ``encoder.lsl``: the encoder's recurrent layers (float input: embedded tokens);
+* ``decoder.lsl``: the decoder's recurrent layers, run one step at a time;
+* ``seq2seq.safetensors``: everything around them, which the Python side computes in
+  NumPy: the embedding, the bridge, the attention (W_a / W_k, W_q, v), W_c and the
+  output layer, plus the model config as metadata. A tensor the model holds as
+  weight-only quantized codes is stored as ``NAME.codes`` (int8) and ``NAME.scale``
+  (float32 per row); the others as float32.
+
+The ``.lsl`` files are written by :func:`lstmlite.export.lsl.write_lsl` (compression
+honoured as for every model: int8/int4 codes, sparse blocks, low-rank factors). The
+bundle's size is the sum of the three files' bytes (:func:`bundle_bytes`), which is what
+``size_bytes`` reports for a seq2seq run.
+
+Example:
+    >>> import tempfile
+    >>> from lstmlite.nn import Seq2Seq
+    >>> model = Seq2Seq(vocab_size=20, embed_dim=8, hidden_size=16)
+    >>> files = export_seq2seq_lsl(model, tempfile.mkdtemp())
+    >>> sorted(p.name for p in files)
+    ['decoder.lsl', 'encoder.lsl', 'seq2seq.safetensors']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["export_seq2seq_lsl", "bundle_images", "bundle_bytes", "SIDE_FILE", "ENCODER_FILE", "DECODER_FILE",
+           "side_tensor_names"]
+
+log = logging.getLogger(__name__)
+
+ENCODER_FILE, DECODER_FILE, SIDE_FILE = "encoder.lsl", "decoder.lsl", "seq2seq.safetensors"
+
+
+def side_tensor_names(model: Any) -> list[str]:
+    """The parameters computed outside the runtime's recurrent layers, by name."""
+    return [name for name, _ in model.named_parameters()
+            if not name.startswith(("encoder.", "decoder.")) and ".parametrizations." not in name] + \
+        _parametrized_side_names(model)
+
+
+def _parametrized_side_names(model: Any) -> list[str]:
+    names = []
+    for module_name, module in model.named_modules():
+        if module_name.startswith(("encoder", "decoder")) or not hasattr(module, "parametrizations"):
+            continue
+        names += [f"{module_name}.{t}" for t in module.parametrizations.keys()]
+    return names
+
+
+def _side_tensors(model: Any) -> dict[str, np.ndarray]:
+    """Side tensors as stored: int8 codes + per-row scales where the model has codes."""
+    import torch
+
+    from ..compress.quantize.transform import quantized_tensors
+
+    quant = quantized_tensors(model)
+    out: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        for name in sorted(set(side_tensor_names(model))):
+            q = quant.get(name)
+            if q is not None and q.bits == 8 and q.codes.dim() == 2:
+                rows = q.codes.shape[0]
+                scale = q.scales.expand(rows) if q.scales.numel() == 1 else q.scales
+                out[f"{name}.codes"] = q.codes.cpu().numpy().astype(np.int8)
+                out[f"{name}.scale"] = scale.cpu().numpy().astype(np.float32)
+                continue
+            module_name, attr = name.rsplit(".", 1)
+            value = getattr(model.get_submodule(module_name), attr)  # effective (masks, products applied)
+            out[name] = value.detach().cpu().numpy().astype(np.float32)
+    return out
+
+
+def bundle_images(model: Any, weights: str | None = None) -> dict[str, bytes]:
+    """The three files' bytes, by file name (see the module doc)."""
+    from safetensors.numpy import save
+
+    from .lsl import default_weights, spec_from_module, write_lsl
+
+    images = {}
+    for file, layer in ((ENCODER_FILE, model.encoder), (DECODER_FILE, model.decoder)):
+        spec = spec_from_module(layer)
+        images[file] = write_lsl(spec, weights=default_weights(spec, weights))
+    config = {k: v for k, v in model.config().items()}
+    images[SIDE_FILE] = save(_side_tensors(model), metadata={"lstmlite.seq2seq": json.dumps(config)})
+    return images
+
+
+def bundle_bytes(model: Any, weights: str | None = None) -> int:
+    """Deployed size of a seq2seq model: the bytes of its three exported files."""
+    return sum(len(b) for b in bundle_images(model, weights).values())
+
+
+def export_seq2seq_lsl(source: Any, out_dir: str | Path, weights: str | None = None) -> list[Path]:
+    """Write ``encoder.lsl``, ``decoder.lsl`` and ``seq2seq.safetensors`` into ``out_dir``.
+
+    Args:
+        source: a :class:`~lstmlite.nn.Seq2Seq`, or a run dir of one.
+        out_dir: the folder to write (created).
+        weights: the ``.lsl`` files' weight form (see :func:`lstmlite.export.lsl.default_weights`).
+
+    Returns:
+        the three paths. Each ``.lsl`` file is loaded into the runtime before it is put
+        in place, and the bundle is decoded once by :class:`lstmlite.runtime.seq2seq.NativeSeq2Seq`.
+    """
+    from ..runtime.engine import Engine
+
+    model = source
+    if not hasattr(source, "encoder"):
+        from ..io import load_run
+
+        model = load_run(source).model
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images = bundle_images(model, weights)
+    paths = []
+    for name, data in images.items():
+        if name.endswith(".lsl"):
+            Engine(data)  # refuse to write a file the runtime cannot load
+        tmp = out / f".{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.replace(out / name)
+        paths.append(out / name)
+    log.info("wrote %s: %s (%d bytes in all)", out, ", ".join(images), sum(map(len, images.values())))
+    return paths

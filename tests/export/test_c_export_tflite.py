@@ -1,0 +1,176 @@
+"""The TFLite-compatible C export (``export_c(..., form="tflite")``) built and run on the
+host (``-std=c99 -Wall -Wextra -Werror -pedantic``, model.h included twice), on emulated
+Cortex-M4 (QEMU mps2-an386) and Cortex-M3 (mps2-an385): every step's output must equal
+TensorFlow Lite Micro's own outputs in the CMSIS-NN LSTM vector sets
+(../shared/peers/tflm-lstm-testdata, read by tests/_tflm_vectors.py; int8 and 16x8).
+
+The oracle is TFLite Micro (the vectors' expected outputs), not our reference. Each batch
+row of a vector set is an independent sequence from TFLite's reset state, so each runs as
+one generated project's example. The cross compiler and QEMU come from
+scripts/system-deps-mcu.txt; a missing tool fails these tests (never skips them).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstmlite.export.c import UnsupportedForm, export_c
+from lstmlite.export.c.check import expected_outputs
+from lstmlite.nn import SequenceClassifier
+
+
+def _load(name: str, path: Path):
+    """A helper module of the suite by file path (the tests are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = sys.modules.setdefault(name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)
+    return module
+
+
+vectors = _load("_tflm_vectors", Path(__file__).resolve().parents[1] / "_tflm_vectors.py")
+
+# building and running a generated project: the C export tests' own helpers
+c_export = _load("_test_c_export", Path(__file__).resolve().parent / "test_c_export.py")
+BOARDS, require_tools, _make = c_export.BOARDS, c_export.require_tools, c_export._make
+
+
+def require_vectors() -> None:
+    if not vectors.available():
+        pytest.fail(f"the TFLite Micro vectors are not at {vectors.VECTOR_ROOT} (set LSTMLITE_TFLM_VECTORS)")
+
+
+def run_project(project: Path, target: str) -> np.ndarray:
+    """Build the example for ``target``, run it; every step's outputs (T, H) as integers."""
+    return c_export.as_ints(c_export.run_example(project, target))
+
+
+def _check_case(case_name: str, target: str, tmp_path: Path, rows: slice = slice(None)) -> int:
+    require_vectors()
+    case = vectors.load_case(case_name)
+    checked = 0
+    for b in range(case.x.shape[0])[rows]:
+        project = export_c(case.params, tmp_path / f"{case_name}-{b}", form="tflite", example=case.x[b])
+        got = run_project(project.path, target)
+        np.testing.assert_array_equal(got, case.expected[b], err_msg=f"{case_name} row {b} on {target}")
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("case", vectors.ALL_CASES)
+def test_host_build_equals_tflite_micro_vectors(tmp_path, case):
+    """Every row of every vector set, int8 and 16x8, on the host (strict C99 build)."""
+    assert _check_case(case, "host", tmp_path) >= 1
+
+
+@pytest.mark.parametrize("case", vectors.ALL_CASES)
+def test_cortex_m4_equals_tflite_micro_vectors(tmp_path, case):
+    """The first row of every vector set on the Cortex-M4 (the other rows: the slow test)."""
+    assert _check_case(case, "cortex-m4", tmp_path, slice(0, 1)) == 1
+
+
+@pytest.mark.parametrize("case", ["lstm_2", "lstm_1_s16"])
+def test_cortex_m3_equals_tflite_micro_vectors(tmp_path, case):
+    assert _check_case(case, "cortex-m3", tmp_path, slice(0, 1)) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m3"])
+def test_every_vector_row_on_cortex_m(tmp_path, target):
+    assert sum(_check_case(c, target, tmp_path) for c in vectors.ALL_CASES) == 14
+
+
+def test_the_reference_check_agrees_with_the_vectors(tmp_path):
+    """check.expected_outputs (what the CLI compares the C with) is TFLite Micro's answer."""
+    require_vectors()
+    case = vectors.load_case("lstm_stateful_batch_major_multibatch")
+    project = export_c(case.params, tmp_path / "p", form="tflite", example=case.x[1])
+    np.testing.assert_array_equal(expected_outputs(project, None, project.example), case.expected[1])
+
+
+def test_project_needs_no_libm_and_no_other_runtime(tmp_path):
+    require_tools()
+    require_vectors()
+    project = export_c(vectors.load_case("lstm_2").params, tmp_path / "p", form="tflite")
+    names = sorted(p.name for p in project.files if p.parent == project.path)
+    assert [n for n in names if n.startswith("lsl")] == ["lsl_tflite.c", "lsl_tflite.h"]
+    makefile = (project.path / "Makefile").read_text()
+    assert re.search(r"^LIBM = *$", makefile, re.M), "the tflite form links no libm"
+    _make(project.path, "CPU=cortex-m4", "size")
+    undefined = set()
+    for obj in ("model.o", "lsl_tflite.o"):
+        nm = subprocess.run(["arm-none-eabi-nm", "-u", str(project.path / "build" / "cortex-m4" / obj)],
+                            capture_output=True, text=True, check=True).stdout
+        undefined |= {line.split()[-1] for line in nm.splitlines() if line.strip()}
+    # only the kernel's own entry points: no libm, no float or 64-bit division helpers
+    assert undefined <= {"lsl_tflite_check", "lsl_tflite_reset", "lsl_tflite_step"}, undefined
+    header = (project.path / "model.h").read_text()
+    assert "typedef int8_t lstmlite_input_t;" in header and "#define LSTMLITE_MODEL_INPUT_ZERO_POINT -128" in header
+    assert "const int8_t g0_wx" in (project.path / "model.c").read_text()  # weights stay in flash
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m3"])
+def test_memory_report_within_5_percent(tmp_path, cpu):
+    require_tools()
+    require_vectors()
+    project = export_c(vectors.load_case("lstm_1").params, tmp_path / "p", form="tflite")
+    lines = _make(project.path, f"CPU={cpu}", "size").strip().splitlines()
+    text, data, bss = (int(v) for v in lines[-1].split()[:3])
+    report = project.memory[cpu]
+    assert abs(report.flash - (text + data)) <= 0.05 * (text + data), (report, text, data)
+    assert abs(report.ram_static - (data + bss)) <= 0.05 * (data + bss), (report, data, bss)
+
+
+def test_refuses_a_model_that_is_not_tflite_quantized(tmp_path):
+    with pytest.raises(UnsupportedForm, match="nearest supported form: --form integer") as err:
+        export_c(SequenceClassifier(input_size=3, hidden_size=4), tmp_path / "p", form="tflite")
+    assert "\n" not in str(err.value)
+    require_vectors()
+    with pytest.raises(ValueError, match=r"\(T, 6\) integers in \[-128, 127\]"):
+        export_c(vectors.load_case("lstm_2").params, tmp_path / "q", form="tflite", example=np.full((3, 6), 300))
+
+
+def test_cli_refuses_a_run_dir_for_form_tflite(tmp_path, capsys):
+    from lstmlite.cli.main import main
+
+    assert main(["export", str(tmp_path), "--format", "c", "--form", "tflite", "--out", str(tmp_path / "c")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ".tflite file" in err and "--form integer" in err
+
+
+_TF = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "tf_keras", "ai_edge_litert"))
+
+
+@pytest.mark.parametrize("kernel", ["lite", pytest.param("micro", marks=pytest.mark.slow)])
+def test_cli_exports_a_tflite_file_equal_to_litert(tmp_path, capsys, kernel):
+    """A converted tf_keras LSTM through ``lstmlite export FILE.tflite --format c --form
+    tflite``: with the lite kernel, the host build's outputs are LiteRT's integers."""
+    if not _TF:  # the dev extra installs them; missing is a failure
+        pytest.fail("tensorflow, tf_keras and ai_edge_litert are needed: run `make install`")
+    importer_tests = _load("_test_tflite_import", Path(__file__).resolve().parents[1] / "importers" / "test_tflite_import.py")
+    _convert, _litert = importer_tests._convert, importer_tests._litert
+
+    content = _convert(6, 4, 5, 1, 1.0, 0.0, 1.0)
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(content)
+    from lstmlite.cli.main import main
+
+    out = tmp_path / "c"
+    assert main(["export", str(path), "--format", "c", "--form", "tflite", "--tflite-kernel", kernel,
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "host build vs TFLite's arithmetic (lstmlite.reference.tflite_int) on the example: max abs difference 0" \
+        in printed
+    if kernel == "lite":
+        x = np.random.default_rng(1).integers(-128, 128, (6, 4)).astype(np.int8)
+        project = export_c(path, tmp_path / "c2", form="tflite", tflite_kernel="lite", example=x)
+        interp, inp, outp = _litert(content)
+        interp.set_tensor(inp["index"], x[None])
+        interp.invoke()
+        np.testing.assert_array_equal(run_project(project.path, "host"), interp.get_tensor(outp["index"])[0])

@@ -1,0 +1,94 @@
+"""Compression of seq2seq models: every method reaches encoder, decoder and attention;
+pruned and low-rank models still export to the native runtime and ONNX with PyTorch's
+outputs; a distillation recipe trains a narrower student; hidden-unit pruning refuses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.compress import compress_, summary
+from lstmlite.compress.recipe import apply_recipe, parse_recipe
+from lstmlite.export.onnx_seq2seq import check_seq2seq_onnx, export_seq2seq_onnx
+from lstmlite.export.seq2seq import export_seq2seq_lsl
+from lstmlite.export.size import account
+from lstmlite.nn import Seq2Seq
+from lstmlite.runtime.seq2seq import NativeSeq2Seq
+from lstmlite.seq2seq import decode_torch
+
+
+def _config(method: str, **fields):
+    return parse_recipe({"steps": [{"method": method, **fields}]}).steps[0].config()
+
+
+def _model() -> Seq2Seq:
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=15, embed_dim=8, hidden_size=16, attention="bahdanau", max_target_len=6).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(2.5)
+    return model
+
+
+@pytest.mark.parametrize("method, fields, expect", [
+    ("magnitude_prune", {"sparsity": 0.6}, ["embedding.weight", "encoder.weight_hh_l0_reverse", "decoder.weight_ih_l0",
+                                            "attn_key.weight", "attn_query.weight", "combine.weight", "head.weight"]),
+    ("low_rank", {"rank": 4}, ["encoder.weight_ih_l0", "encoder.weight_hh_l0_reverse", "decoder.weight_hh_l0"]),
+    ("weight_quant", {"bits": 8}, ["embedding.weight", "encoder.weight_ih_l0", "decoder.weight_hh_l0",
+                                   "attn_key.weight", "attn_v.weight", "bridge.weight", "head.weight"]),
+])
+def test_methods_reach_every_part_and_still_deploy(tmp_path, method, fields, expect):
+    model = _model()
+    compress_(model, _config(method, **fields))
+    touched = {row["name"] for row in summary(model) if row["transforms"]}
+    assert set(expect) <= touched
+    rng = np.random.default_rng(0)
+    x = rng.integers(4, 15, size=(6, 8))
+    lengths = np.array([8, 6, 5, 3, 2, 1])
+    x[np.arange(8)[None, :] >= lengths[:, None]] = 0
+    paths = export_seq2seq_lsl(model, tmp_path / "lsl")
+    assert NativeSeq2Seq(tmp_path / "lsl").decode(x, lengths, "beam", beam=3) == \
+        decode_torch(model, x, lengths, "beam", beam=3)
+    assert account(model).size_bytes == sum(p.stat().st_size for p in paths)
+    export_seq2seq_onnx(model, tmp_path / "onnx", quantize="qdq" if method == "weight_quant" else None)
+    assert check_seq2seq_onnx(model, tmp_path / "onnx", x, lengths) < 1e-4
+
+
+def test_hidden_unit_pruning_refuses_a_seq2seq_model():
+    with pytest.raises(ValueError, match="hidden-unit pruning needs"):
+        compress_(_model(), _config("hidden_unit_prune", fraction=0.25))
+
+
+def test_distillation_recipe_trains_a_narrower_student(tmp_path):
+    from lstmlite.cli.main import main
+    from lstmlite.io import load_run, read_json
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("abc\tcba\nbca\tacb\ncab\tbac\nab\tba\n" * 10, encoding="utf-8")
+    assert main(["train", "--data", str(pairs), "--task", "seq2seq", "--out", str(tmp_path / "run"), "--no-progress",
+                 "--train.epochs=1", "--model.hidden_size=16", "--model.embed_dim=8"]) == 0
+    recipe = {"distill": {"temperature": 2.0, "alpha": 0.5},
+              "steps": [{"student": {"width": 0.5}, "distill_epochs": 1}, {"method": "int8_weight"}]}
+    apply_recipe(tmp_path / "run", recipe, tmp_path / "small", progress=False)
+    student = load_run(tmp_path / "small").model
+    assert student.config()["hidden_size"] == 8 and student.config()["decoder_hidden_size"] == 8
+    assert read_json(tmp_path / "small" / "metrics.json")["size_bytes"] < \
+        read_json(tmp_path / "run" / "metrics.json")["size_bytes"] / 4
+
+
+def test_search_sizes_a_seq2seq_trial_by_its_bundle(tmp_path):
+    from lstmlite.io import load_run, read_json
+    from lstmlite.search import search
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("abc\tcba\nbca\tacb\ncab\tbac\nab\tba\n" * 10, encoding="utf-8")
+    space = {"params": {"hidden_size": {"low": 4, "high": 8, "step": 4}, "weight_bits": {"choices": [32, 8]}},
+             "fixed": {"epochs": 1, "lr": 0.03, "finetune_epochs": 1}}
+    result = search(str(pairs), "seq2seq", trials=2, out=tmp_path / "s", space=space, prune=False)
+    assert result["trials"] == 2
+    best = tmp_path / "s" / "best"
+    bundle = account(load_run(best).model).size_bytes  # the three exported files
+    assert result["best"]["size_bytes"] == bundle and result["best"]["size_kind"] == "lsl"
+    assert result["best"]["latency_kind"] == "measured"  # the decoder step in the runtime
+    assert read_json(best / "metrics.json")["size_bytes"] == bundle

@@ -1,0 +1,115 @@
+"""Seq2seq data: TSV pairs, the arrays, and text-normalization pairs from Babel whose
+written forms Babel's own parsers read back to the ISO side."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import numpy as np
+import pytest
+
+from lstmlite.data import DataError, load_data
+from lstmlite.data.pairs import read_pairs
+from lstmlite.data.textnorm import LOCALES, make_text_norm, text_norm_pairs
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_pairs_become_arrays(tmp_path):
+    path = _write(tmp_path / "p.tsv", "# a comment\nab\tba\n\nabc\tcba\n" * 10)
+    data = load_data(str(path), task="seq2seq", seed=1)
+    assert data.task == "seq2seq" and data.vocab.tokens[:4] == ["<pad>", "<unk>", "<s>", "</s>"]
+    assert sorted(data.vocab.tokens[4:]) == ["a", "b", "c"]
+    split = data.train
+    for x, y, n in zip(split.x, split.y, split.lengths):
+        source = "".join(data.vocab.tokens[i] for i in x[:n])
+        end = int(np.argmax(y == 3))
+        target = "".join(data.vocab.tokens[i] for i in y[:end])
+        assert target == source[::-1]  # the pairs above reverse their source
+        assert np.all(x[n:] == 0) and np.all(y[end + 1:] == 0)
+    assert data.stats["max_target_len"] == 3 and split.y.shape[1] == 4  # 3 tokens + </s>
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a\tb\tc\n", "two non-empty columns"),
+    ("a\t\n", "two non-empty columns"),
+    ("# only a comment\n", "no source<TAB>target pairs"),
+])
+def test_bad_pair_files_name_the_line(tmp_path, text, message):
+    path = _write(tmp_path / "bad.tsv", text)
+    with pytest.raises(DataError, match=message):
+        read_pairs(path)
+
+
+def test_tsv_feeds_tag_or_seq2seq_only(tmp_path):
+    path = _write(tmp_path / "p.tsv", "a\tb\n" * 10)
+    with pytest.raises(DataError, match="'tag' or 'seq2seq'"):
+        load_data(str(path), task="lm")
+
+
+def test_text_norm_pairs_read_back_with_babel():
+    from babel.dates import get_month_names, parse_time
+    from babel.numbers import parse_decimal
+
+    pairs = text_norm_pairs(300, seed=3)
+    assert len(set(pairs)) > 250  # real variety, not a handful of templates
+    seen = set()
+    for source, target in pairs:
+        direction, text = source.split(" ", 1)
+        written, iso = (text, target) if direction.endswith(">iso") else (target, text)
+        lang = direction.split(">")[0] if direction.endswith(">iso") else direction.split(">")[1]
+        locale = LOCALES[lang]
+        seen.add(lang)
+        if len(iso) == 10 and iso[4] == "-":  # a date: day, year and the locale's month name
+            day = datetime.date.fromisoformat(iso)
+            numbers = [int(g) for g in re.findall(r"\d+", written)]
+            assert sorted(numbers) == sorted([day.day, day.year])
+            months = get_month_names("wide", locale=locale)
+            named = [m for m, name in months.items() if re.search(rf"\b{re.escape(name)}\b", written, re.I)]
+            assert named == [day.month], (written, iso)
+        elif len(iso) == 5 and iso[2] == ":":
+            assert parse_time(written, locale=locale, format="short").strftime("%H:%M") == iso
+        elif iso[:3] in ("EUR", "USD"):
+            amount = "".join(c for c in written if c.isdigit() or c in ".,\u202f\xa0 ").strip()
+            assert parse_decimal(amount.replace("\xa0", "\u202f").strip(), locale=locale) == \
+                parse_decimal(iso[4:], locale="en_US")
+        else:
+            assert parse_decimal(written, locale=locale) == parse_decimal(iso, locale="en_US")
+    assert seen == set(LOCALES)
+
+
+def test_make_text_norm_is_seeded(tmp_path):
+    a = make_text_norm(tmp_path / "a", n=50, seed=7).read_bytes()
+    b = make_text_norm(tmp_path / "b", n=50, seed=7).read_bytes()
+    assert a == b and a != make_text_norm(tmp_path / "c", n=50, seed=8).read_bytes()
+    with pytest.raises(DataError, match="unknown text-norm language"):
+        text_norm_pairs(5, languages=("xx",))
+
+
+def test_another_file_is_read_in_the_runs_vocabulary(tmp_path):
+    from lstmlite.cli.main import main
+    from lstmlite.io import load_run
+    from lstmlite.train import load_run_data
+
+    train = _write(tmp_path / "a.tsv", "abc\tcba\nbca\tacb\ncab\tbac\n" * 8)
+    other = _write(tmp_path / "b.tsv", "cc\tcc\nba\tab\nzz\tzz\n" * 4)  # other frequencies, an unseen 'z'
+    assert main(["train", "--data", str(train), "--task", "seq2seq", "--out", str(tmp_path / "run"), "--no-progress",
+                 "--train.epochs=1", "--model.hidden_size=8", "--model.embed_dim=4"]) == 0
+    run = load_run(tmp_path / "run")
+    data = load_run_data(run, str(other))
+    tokens = run.vocab["tokens"]
+    for split in data.splits.values():
+        for x, y, n in zip(split.x, split.y, split.lengths):
+            source = "".join(tokens[i] for i in x[:n])
+            target = "".join(tokens[i] for i in y[: int(np.argmax(y == 3))])
+            assert source.replace("<unk>", "z") == target.replace("<unk>", "z")[::-1]
+
+
+def test_a_pairs_file_read_as_tagging_data_says_use_seq2seq(tmp_path):
+    path = _write(tmp_path / "p.tsv", "de>iso 5. März 2024\t2024-03-05\n" * 5)
+    with pytest.raises(DataError, match="--task seq2seq"):
+        load_data(str(path))  # a .tsv defaults to the tag task

@@ -1,0 +1,96 @@
+"""Seq2seq deployment: the ONNX encoder + decoder-step graphs in ONNX Runtime and the
+native bundle (runtime LSTM/GRU steps + NumPy attention) against the PyTorch model,
+float and int8; the bundle's bytes are the run's size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.compress import compress_
+from lstmlite.compress.quantize import WeightQuantConfig
+from lstmlite.export.onnx_seq2seq import OnnxSeq2Seq, check_seq2seq_onnx, export_seq2seq_onnx
+from lstmlite.export.seq2seq import export_seq2seq_lsl
+from lstmlite.export.size import account
+from lstmlite.nn import Seq2Seq
+from lstmlite.nn.seq2seq import BOS_ID
+from lstmlite.runtime.seq2seq import NativeSeq2Seq
+
+VARIANTS = [
+    dict(attention="luong", score="general", cell="lstm", bidirectional=True),
+    dict(attention="luong", score="dot", cell="gru", bidirectional=True, decoder_hidden_size=16),
+    dict(attention="bahdanau", cell="lstm", bidirectional=False, decoder_layers=2),
+    dict(attention="none", cell="gru", bidirectional=True, num_layers=2),
+]
+
+
+def _model(quantized: bool, **kw) -> Seq2Seq:
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=15, embed_dim=6, hidden_size=8, max_target_len=6, **kw).eval()
+    with torch.no_grad():  # sharper than the initialisation, so argmax decisions are clear
+        for p in model.parameters():
+            p.mul_(2.5)
+    if quantized:
+        compress_(model, WeightQuantConfig(bits=8))
+    return model
+
+
+def _batch():
+    rng = np.random.default_rng(1)
+    x = rng.integers(4, 15, size=(5, 7))
+    lengths = np.array([7, 5, 3, 1, 6])
+    x[np.arange(7)[None, :] >= lengths[:, None]] = 0
+    return x, lengths
+
+
+def _native_vs_torch(model, native, x, lengths) -> float:
+    """Largest |log-prob difference| of the native step along PyTorch's greedy path."""
+    memory_n, state_n = native.encode(x, lengths)
+    worst = 0.0
+    with torch.no_grad():
+        memory, state = model.encode(torch.as_tensor(x), torch.as_tensor(lengths))
+        prev = torch.full((len(x),), BOS_ID)
+        for _ in range(6):
+            logits, state, _ = model.step(prev, state, memory)
+            got, state_n = native.step(prev.numpy(), state_n, memory_n)
+            worst = max(worst, float(np.abs(got - logits.log_softmax(-1).numpy()).max()))
+            prev = logits.argmax(-1)
+    return worst
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v['attention']}-{v['cell']}")
+def test_onnx_and_native_match_pytorch(tmp_path, variant, quantized):
+    from lstmlite.seq2seq import decode_torch
+
+    model = _model(quantized, **variant)
+    x, lengths = _batch()
+    export_seq2seq_onnx(model, tmp_path / "onnx", quantize="qdq" if quantized else None)
+    assert check_seq2seq_onnx(model, tmp_path / "onnx", x, lengths) < 1e-4
+    paths = export_seq2seq_lsl(model, tmp_path / "lsl")
+    native = NativeSeq2Seq(tmp_path / "lsl")
+    assert _native_vs_torch(model, native, x, lengths) < 1e-4
+    # the same search over each engine's step gives the same outputs
+    for decoder in ("greedy", "beam"):
+        expected = decode_torch(model, x, lengths, decoder, beam=3)
+        assert native.decode(x, lengths, decoder, beam=3) == expected
+        assert OnnxSeq2Seq(tmp_path / "onnx").decode(x, lengths, decoder, beam=3) == expected
+    # size_bytes is the three files' bytes
+    assert account(model).size_bytes == sum(p.stat().st_size for p in paths)
+
+
+def test_int8_bundle_is_smaller_and_stores_codes(tmp_path):
+    from safetensors.numpy import load_file
+
+    def big():
+        return Seq2Seq(vocab_size=40, embed_dim=32, hidden_size=64, attention="bahdanau")
+
+    plain = account(big()).size_bytes
+    model = compress_(big(), WeightQuantConfig(bits=8))
+    assert account(model).size_bytes < plain / 3  # 4x on the matrices; scales and biases stay fp32
+    export_seq2seq_lsl(model, tmp_path)
+    side = load_file(str(tmp_path / "seq2seq.safetensors"))
+    for name in ("embedding.weight", "attn_key.weight", "attn_query.weight", "combine.weight", "head.weight",
+                 "bridge.weight"):
+        assert side[f"{name}.codes"].dtype == np.int8 and f"{name}" not in side

@@ -1,0 +1,121 @@
+"""Seq2Seq: the attention math against hand-written NumPy formulas from the papers (and
+PyTorch's scaled_dot_product_attention for dot scores), teacher forcing against the
+step-by-step decoder, padding, and config round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lstmlite.nn import Seq2Seq, build_model
+from lstmlite.nn.seq2seq import BOS_ID, Memory
+
+torch.manual_seed(0)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().numpy()
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def _memory(model: Seq2Seq, batch: int = 3, steps: int = 6) -> tuple[Memory, np.ndarray]:
+    values = torch.randn(batch, steps, model.encoder.output_size)
+    lengths = np.array([steps, 4, 1][:batch])
+    mask = torch.as_tensor(np.arange(steps)[None] < lengths[:, None])
+    return Memory(values, model._keys(values), mask), lengths
+
+
+@pytest.mark.parametrize("score", ["general", "dot"])
+def test_luong_attention_matches_the_paper_formula(score):
+    # Luong et al. 2015, eq. 7-8: score = h_t^T W_a h_s (general) or h_t^T h_s (dot);
+    # a_t = softmax over source positions; c_t = sum_s a_t(s) h_s
+    model = Seq2Seq(vocab_size=9, embed_dim=4, hidden_size=5, bidirectional=True, decoder_hidden_size=10,
+                    attention="luong", score=score).double()
+    memory, lengths = _memory(model.float())
+    query = torch.randn(3, 2, 10)
+    ctx, weights = model.attend(query, memory)
+    H, q = _np(memory.values), _np(query)
+    Wa = np.eye(10) if score == "dot" else _np(model.attn_key.weight)  # (Hd, C)
+    for b in range(3):
+        n = lengths[b]
+        scores = q[b] @ Wa @ H[b, :n].T  # (S, n)
+        a = _softmax(scores)
+        np.testing.assert_allclose(_np(weights[b, :, :n]), a, atol=1e-5)
+        assert np.all(_np(weights[b, :, n:]) == 0)  # padded source steps get exactly no weight
+        np.testing.assert_allclose(_np(ctx[b]), a @ H[b, :n], atol=1e-5)
+
+
+def test_dot_attention_matches_scaled_dot_product_attention():
+    model = Seq2Seq(vocab_size=9, embed_dim=4, hidden_size=4, bidirectional=True, decoder_hidden_size=8,
+                    attention="luong", score="dot")
+    memory, _ = _memory(model)
+    query = torch.randn(3, 5, 8)
+    ctx, _ = model.attend(query, memory)
+    ref = torch.nn.functional.scaled_dot_product_attention(
+        query, memory.values, memory.values, attn_mask=memory.mask[:, None, :], scale=1.0)
+    torch.testing.assert_close(ctx, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_bahdanau_attention_matches_the_paper_formula():
+    # Bahdanau et al. 2015, appendix A.1.2: e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j)
+    model = Seq2Seq(vocab_size=9, embed_dim=4, hidden_size=5, bidirectional=True, attention="bahdanau",
+                    attention_size=7)
+    memory, lengths = _memory(model)
+    query = torch.randn(3, 1, 5)
+    ctx, weights = model.attend(query, memory)
+    H, s = _np(memory.values), _np(query)
+    Wq, bq = _np(model.attn_query.weight), _np(model.attn_query.bias)
+    Uk, v = _np(model.attn_key.weight), _np(model.attn_v.weight)[0]
+    for b in range(3):
+        n = lengths[b]
+        e = np.array([v @ np.tanh(Wq @ s[b, 0] + bq + Uk @ H[b, j]) for j in range(n)])
+        a = _softmax(e)
+        np.testing.assert_allclose(_np(weights[b, 0, :n]), a, atol=1e-5)
+        np.testing.assert_allclose(_np(ctx[b, 0]), a @ H[b, :n], atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["luong", "bahdanau", "none"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_teacher_forcing_equals_the_decoder_run_step_by_step(attention, cell):
+    model = Seq2Seq(vocab_size=12, embed_dim=6, hidden_size=8, cell=cell, attention=attention,
+                    decoder_layers=2).eval()
+    x = torch.randint(4, 12, (3, 7))
+    lengths = torch.tensor([7, 3, 5])
+    y = torch.randint(4, 12, (3, 4))
+    logits = model(x, lengths, y)
+    memory, state = model.encode(x, lengths)
+    prev = torch.full((3,), BOS_ID)
+    for t in range(4):
+        step_logits, state, _ = model.step(prev, state, memory)
+        torch.testing.assert_close(step_logits, logits[:, t], atol=1e-5, rtol=1e-5)
+        prev = y[:, t]
+
+
+def test_padding_does_not_change_a_row():
+    model = Seq2Seq(vocab_size=12, embed_dim=6, hidden_size=8, attention="luong").eval()
+    x = torch.randint(4, 12, (2, 9))
+    x[1, 4:] = 0
+    y = torch.randint(4, 12, (2, 5))
+    both = model(x, torch.tensor([9, 4]), y)
+    alone = model(x[1:, :4], torch.tensor([4]), y[1:])
+    torch.testing.assert_close(both[1:], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_config_round_trip_and_errors():
+    model = Seq2Seq(vocab_size=20, embed_dim=8, hidden_size=16, cell="gru", attention="bahdanau", attention_size=5,
+                    max_target_len=30)
+    rebuilt = build_model(model.config())
+    assert rebuilt.config() == model.config()
+    rebuilt.load_state_dict(model.state_dict())
+    with pytest.raises(ValueError, match="attention must be one of"):
+        Seq2Seq(vocab_size=20, attention="multihead")
+    with pytest.raises(ValueError, match="dot attention needs"):
+        Seq2Seq(vocab_size=20, hidden_size=8, bidirectional=True, attention="luong", score="dot")
+    with pytest.raises(ValueError, match="lstm or gru"):
+        Seq2Seq(vocab_size=20, cell="fastgrnn")
