@@ -69,6 +69,7 @@ ALLOWED: dict[str, str] = {
     "32 → 64": "a model shape",
     "0.3× the learning rate": "a setting (the fine-tune's learning-rate factor)",
     "stale (20 s)": "a setting (the heartbeat timeout)",
+    "each for 12 s": "a setting (the CI's smoke-fuzz time per target)",
     "JapaneseVowels in 2 KB": "a tutorial's goal, in its title",
     "(JapaneseVowels) in 2 KB": "a tutorial's goal, in its title",
 }
@@ -81,6 +82,8 @@ def _blank(match: re.Match[str]) -> str:
 
 def strip_allowed(text: str) -> str:
     """``text`` with everything that may hold numbers blanked out."""
+    # a section headed "Worked example…" is arithmetic from the page's definitions, not a result
+    text = re.sub(r"^(?P<h>#+) Worked example.*?(?=^(?P=h) |\Z)", _blank, text, flags=re.S | re.M)
     text = re.sub(r"<!-- BEGIN render:(?P<n>\S+) -->.*?<!-- END render:(?P=n) -->", _blank, text, flags=re.S)
     text = re.sub(r"<!-- render:.*? -->.*?<!-- /render -->", _blank, text)
     text = re.sub(r"<!-- BEGIN unrendered: .+? -->\n\*Not from a results file.*?<!-- END unrendered -->",
@@ -98,21 +101,22 @@ def strip_allowed(text: str) -> str:
     # arithmetic written out: 384 values × 4 B = 1,536 B; … = 896 B (the operands stand beside it)
     text = re.sub(rf"(?:{NUMBER}\s?{UNIT}?\s+(?:\w+\s+){{0,2}}[×+]\s+)+{NUMBER}\s?{UNIT}?\s+=\s+{NUMBER}", _blank, text)
     text = re.sub(rf"=\s+{NUMBER}", _blank, text)
+    text = re.sub(rf"(?<=[)\d⁰¹²³⁴⁵⁶⁷⁸⁹])\s?≈\s?{NUMBER}", _blank, text)  # an expression's value: 2⁴⁷ / (128 · 65535) ≈ 16.7
     # settings and bounds: H=128, B=32, I=40/H=128, α = 0.7; ≤ 0.7 ×, ≥ 97.5 %, < 1e-2, lr 0.0005
     text = re.sub(r"(?<!\w)[^\W\d_]+\s?=\s?\d[\d,.]*", _blank, text)
     text = re.sub(r"(?:[≤≥<>~]|\b(?:goal|target|bar|budget|below|above|under|over|within|at most|at least|"
-                  r"more than|less than|default|every|lr|fraction|energy|cover|coverage|sparsity))\s?[+−-]?\d[\d,.]*",
+                  r"more than|less than|default|every|lr|fraction|energy|cover|coverage|sparsity|clamped to|clipped to))\s?[±+−-]?\d[\d,.]*",
                   _blank, text)
-    text = re.sub(r"\b\d+(?:\.\d+)?(?:\s?→\s?[\d.]+)+", _blank, text)   # a schedule: 0 → 0.8
+    text = re.sub(r"[+−-]?\b\d+(?:\.\d+)?(?:\s?→\s?[+−-]?\d[\d.]*)+", _blank, text)  # a schedule, a mapping: 0 → 0.8
     text = re.sub(rf"{NUMBER}(?:,\s{NUMBER})*,\s…,\s{NUMBER}", _blank, text)  # a grid: 1.0, 0.975, …, 0.5
     text = re.sub(rf"{NUMBER}\s(?=means\b)", _blank, text)           # a definition: 0.01 means …
     text = re.sub(rf"{NUMBER}\s?(?:k?Hz|dB)\b", _blank, text)        # a signal's format: 22.05 kHz
     text = re.sub(r"(?:[^.\n]|\.(?=\d)|\n(?!\n))+",  # a sentence about parameters: the architecture's counts
                   lambda m: re.sub(rf"{NUMBER}\s?[kM]\b", _blank, m.group(0)) if "parameters" in m.group(0)
                   else m.group(0), text)
-    text = re.sub(r"\b\d+\s?% (?:of (?:its |the )?[^.\n]{0,12}blocks )?(?:pruned|sparse\b|sparsity)", _blank, text)  # a setting
+    text = re.sub(r"\b\d+\s?%\s(?:of (?:its |the )?[^.\n]{0,12}blocks\s)?(?:pruned|sparse\b|sparsity)", _blank, text)  # a setting
     text = re.sub(r"\b\d+\.\d+\.\d+\b", _blank, text)                 # versions
-    text = re.sub(r"(?:Python|PyTorch|torch|ONNX Runtime|arm-none-eabi-gcc|gcc|GCC|clang|opset)\s+\d+(?:\.\d+)*\+?",
+    text = re.sub(r"(?:Python|PyTorch|torch|ONNX Runtime|arm-none-eabi-gcc|gcc|GCC|clang|opset|TF|TensorFlow)\s+\d+(?:\.\d+)*\+?",
                   _blank, text)
     text = re.sub(r"\b(?:19|20)\d\d-\d\d-\d\d\b", _blank, text)       # dates
     return text

@@ -45,9 +45,17 @@ def test_hand_typed_results_are_found(tmp_path, sentence, expected):
     "384 values × 4 B = 1,536 B; 128 fp16 scales × 2 B = 256 B: 512 B + 128 B + 256 B = 896 B.",  # arithmetic
     "One 32 × 32 → 64-bit multiply; 75 % of its 1×4 blocks pruned; 16-bit mono at 22.05 kHz.",   # shapes, formats
     "Built with arm-none-eabi-gcc\n12.2 at -Os; 1.41 M parameters of which 1.28 M are the embedding.",
+    "Rounds half away (2.5 → 3, −2.5 → −3); input clamped to ±7.9053; with TF 2.21.",      # mappings, constants
+    "K ≤ 2⁴⁷ / (128 · 65535) ≈ 16.7 M; as fast at 80 %\nsparsity; fuzzes each for 12 s.",  # a formula's value
 ])
 def test_non_results_are_not_flagged(tmp_path, sentence):
     assert _find(tmp_path, sentence + "\n") == []
+
+
+def test_a_worked_example_section_is_arithmetic_but_the_next_section_is_checked(tmp_path):
+    text = ("## Worked example: one step\n\n| a | 1032 | 0.2520 | 1032.06 |\n\n### its table\n0.5039\n"
+            "## Next\nIt reaches 97.30 %.\n")
+    assert _find(tmp_path, text) == ["97.30 %"]
 
 
 @pytest.mark.parametrize("sentence, expected", [
