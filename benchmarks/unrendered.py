@@ -99,14 +99,15 @@ def strip_allowed(text: str) -> str:
     for a, b in spans:
         text = text[:a] + re.sub(r"[^\n]", " ", text[a:b]) + text[b:]
     # arithmetic written out: 384 values × 4 B = 1,536 B; … = 896 B (the operands stand beside it)
-    text = re.sub(rf"(?:{NUMBER}\s?{UNIT}?\s+(?:\w+\s+){{0,2}}[×+]\s+)+{NUMBER}\s?{UNIT}?\s+=\s+{NUMBER}", _blank, text)
-    text = re.sub(rf"=\s+{NUMBER}", _blank, text)
-    text = re.sub(rf"(?<=[)\d⁰¹²³⁴⁵⁶⁷⁸⁹])\s?≈\s?{NUMBER}", _blank, text)  # an expression's value: 2⁴⁷ / (128 · 65535) ≈ 16.7
+    text = re.sub(rf"(?:{NUMBER}\s?{UNIT}?\s+(?:\w+\s+){{0,2}}[×+]\s+)+{NUMBER}\s?{UNIT}?\s+=\s+{NUMBER}",
+                  _blank, text)
+    # an expression's value: 2⁴⁷ / (128 · 65535) ≈ 16.7
+    text = re.sub(rf"(?<=[)\d⁰¹²³⁴⁵⁶⁷⁸⁹])\s?≈\s?{NUMBER}", _blank, text)
     # settings and bounds: H=128, B=32, I=40/H=128, α = 0.7; ≤ 0.7 ×, ≥ 97.5 %, < 1e-2, lr 0.0005
     text = re.sub(r"(?<!\w)[^\W\d_]+\s?=\s?\d[\d,.]*", _blank, text)
     text = re.sub(r"(?:[≤≥<>~]|\b(?:goal|target|bar|budget|below|above|under|over|within|at most|at least|"
-                  r"more than|less than|default|every|lr|fraction|energy|cover|coverage|sparsity|clamped to|clipped to))\s?[±+−-]?\d[\d,.]*",
-                  _blank, text)
+                  r"more than|less than|default|every|lr|fraction|energy|cover|coverage|sparsity|"
+                  r"clamped to|clipped to))\s?[±+−-]?\d[\d,.]*", _blank, text)
     text = re.sub(r"[+−-]?\b\d+(?:\.\d+)?(?:\s?→\s?[+−-]?\d[\d.]*)+", _blank, text)  # a schedule, a mapping: 0 → 0.8
     text = re.sub(rf"{NUMBER}(?:,\s{NUMBER})*,\s…,\s{NUMBER}", _blank, text)  # a grid: 1.0, 0.975, …, 0.5
     text = re.sub(rf"{NUMBER}\s(?=means\b)", _blank, text)           # a definition: 0.01 means …
@@ -114,10 +115,11 @@ def strip_allowed(text: str) -> str:
     text = re.sub(r"(?:[^.\n]|\.(?=\d)|\n(?!\n))+",  # a sentence about parameters: the architecture's counts
                   lambda m: re.sub(rf"{NUMBER}\s?[kM]\b", _blank, m.group(0)) if "parameters" in m.group(0)
                   else m.group(0), text)
-    text = re.sub(r"\b\d+\s?%\s(?:of (?:its |the )?[^.\n]{0,12}blocks\s)?(?:pruned|sparse\b|sparsity)", _blank, text)  # a setting
+    # a setting: 80 % sparsity, 75 % of its 1×4 blocks pruned
+    text = re.sub(r"\b\d+\s?%\s(?:of (?:its |the )?[^.\n]{0,12}blocks\s)?(?:pruned|sparse\b|sparsity)", _blank, text)
     text = re.sub(r"\b\d+\.\d+\.\d+\b", _blank, text)                 # versions
-    text = re.sub(r"(?:Python|PyTorch|torch|ONNX Runtime|arm-none-eabi-gcc|gcc|GCC|clang|opset|TF|TensorFlow)\s+\d+(?:\.\d+)*\+?",
-                  _blank, text)
+    text = re.sub(r"(?:Python|PyTorch|torch|ONNX Runtime|arm-none-eabi-gcc|gcc|GCC|clang|opset|TF|TensorFlow)"
+                  r"\s+\d+(?:\.\d+)*\+?", _blank, text)
     text = re.sub(r"\b(?:19|20)\d\d-\d\d-\d\d\b", _blank, text)       # dates
     return text
 

@@ -52,4 +52,4 @@ def test_every_number_in_a_row_is_a_value_of_its_recipe(name, steps):
     values = _values(recipe) | {0.0}  # 0: a schedule's start, the default
     numbers = [float(n) for n in NUMBER.findall(re.sub(r"`[^`]*`", " ", steps))]
     missing = [n for n in numbers if n not in values]
-    assert not missing, f"docs/compression.md's {name} row says {missing}, which lstmlite/recipes/{name}.yaml does not hold"
+    assert not missing, f"docs/compression.md: the {name} row says {missing}, not in lstmlite/recipes/{name}.yaml"
