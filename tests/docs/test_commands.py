@@ -58,6 +58,19 @@ FIXTURES: dict[str, tuple[list[str], list[str]]] = {
                        "torch.save(m.state_dict(), 'tagger.pt')\""]),
     "bench.json": ([], ["lstmlite bench --hidden-size 16 --seq-len 10 --reps 3 --warmup 1 "
                         "--engines lstmlite-fp32,torch-fp32 --json bench.json"]),
+    # a TFLite-quantized LSTM (int8, fused UNIDIRECTIONAL_SEQUENCE_LSTM), as the importer tests make it
+    "lstm_int8.tflite": ([], ["python -c \"import numpy as np, tensorflow as tf, tf_keras; "
+                              "tf_keras.utils.set_random_seed(0); "
+                              "m = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(6, 4), batch_size=1), "
+                              "tf_keras.layers.LSTM(5, return_sequences=True)]); "
+                              "c = tf.lite.TFLiteConverter.from_keras_model(m); "
+                              "c.optimizations = [tf.lite.Optimize.DEFAULT]; "
+                              "r = np.random.default_rng(0); "
+                              "c.representative_dataset = lambda: ([r.normal(size=(1, 6, 4)).astype(np.float32)] "
+                              "for _ in range(40)); "
+                              "c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]; "
+                              "c.inference_input_type = c.inference_output_type = tf.int8; "
+                              "open('lstm_int8.tflite', 'wb').write(c.convert())\""]),
     # stand-ins in the formats of the real files (the tutorials say where to get those)
     "data/trec": ([], ["mkdir -p data/trec", "python -c \"import random; r = random.Random(0); "
                        "words = {'DESC': 'how why describe', 'ENTY': 'what animal color', 'ABBR': 'abbreviation stand', "
