@@ -356,6 +356,17 @@ def ctc_table(result: dict[str, Any]) -> str:
         f"{rows[0]['frames']} test frames of {rows[0]['hop_s'] * 1000:.0f} ms.\n"
 
 
+def fuzz_table(result: dict[str, Any]) -> str:
+    """bench_fuzz.py: per libFuzzer target, time, executions, speed, coverage, crashes."""
+    lines = ["| target | time | executions | exec/s | cov (edges) | ft (features) | corpus | crashes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['target']} | {r['seconds']:.0f} s | {r['executions']:,} | {r['exec_per_s']:,.0f} | "
+                     f"{r['cov']:,} | {r['ft']:,} | {r['corpus']:,} | {r['crashes']} |")
+    return "\n".join(lines) + f"\n\n{result['clang']}, `{result['sanitizers']}`; {result['date']}, " \
+        f"{result['machine']['cpu']} ({result['machine']['cores']} cores, shared).\n"
+
+
 def mcu_table(result: dict[str, Any]) -> str:
     """bench_mcu.py: instructions per step, flash and static RAM per engine on the same
     LSTM shape, and the ratio to CMSIS-NN measured in the same run."""
@@ -422,6 +433,7 @@ def seq2seq_table(result: dict[str, Any]) -> str:
 
 
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "fuzz": fuzz_table,
     "ctc": ctc_table,
     "mcu-lstm64": mcu_table,
     "seq2seq": seq2seq_table,

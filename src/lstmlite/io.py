@@ -224,6 +224,11 @@ def verify_manifest(path: str | Path) -> None:
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
         raise RunDirError(f"{manifest_path}: malformed manifest (no 'files' mapping)")
+    # every byte of the manifest counts too: its keys and version exactly as written
+    if set(manifest) != {"format_version", "files"} or manifest.get("format_version") != FORMAT_VERSION or \
+            not all(set(v) == {"sha256", "bytes"} for v in files.values()):
+        raise RunDirError(f"{manifest_path}: malformed manifest (keys or format_version differ from what lstmlite "
+                          f"writes: corrupt or edited); re-create the run dir")
     for name, entry in files.items():
         file = path / name
         if Path(name).name != name or not file.is_file():

@@ -146,14 +146,37 @@ def test_parameter_validation():
         T.tflite_lstm_sequence(p, np.full((1, 2, 3), 300))
 
 
-def test_accumulator_overflow_raises_instead_of_wrapping():
-    big = np.full((1, 70000), 127)
-    g = T.TFLiteGate(big, np.zeros((1, 1)), np.zeros(1), 1 << 30, -3, 1 << 30, -3)
-    p = T.TFLiteLSTMParams(g, g, g, g, input_zero_point=-128, output_zero_point=0, cell_scale_power=-12,
-                           forget_cell_multiplier=1 << 30, forget_cell_shift=-14, input_cell_multiplier=1 << 30,
-                           input_cell_shift=-17, output_multiplier=1 << 30, output_shift=-22)
+def test_accumulator_overflow_is_refused_when_built_and_never_wraps():
+    """Issue 15 item 6: the worst case |b| + sum|W| * max|x - z_x| (255 for z_x = -128) is
+    derived per row and refused past int32 when the parameters are built; parameters
+    edited past that check still raise at run time instead of wrapping."""
+
+    def params(cols, w=127):
+        g = T.TFLiteGate(np.full((1, cols), w), np.zeros((1, 1)), np.zeros(1), 1 << 30, -3, 1 << 30, -3)
+        return T.TFLiteLSTMParams(g, g, g, g, input_zero_point=-128, output_zero_point=0, cell_scale_power=-12,
+                                  forget_cell_multiplier=1 << 30, forget_cell_shift=-14,
+                                  input_cell_multiplier=1 << 30, input_cell_shift=-17, output_multiplier=1 << 30,
+                                  output_shift=-22)
+
+    widest = (2**31 - 1) // (127 * 255)  # 66,313 columns of |w| = 127 against x - z_x in [0, 255]
+    ok = params(widest)
+    assert T.accumulator_bounds(ok)[0][2][0] == widest * 127 * 255
+    with pytest.raises(ValueError, match=r"input gate input matmul row 0 could overflow its accumulator: "
+                                         r".* = 2266950000 > 2147483647"):
+        params(70000)
+    # a left shift s > 0 of the 32-bit mbqm lowers the limit to 2**(31 - s) - 1
+    g = ok.input_gate
+    with pytest.raises(ValueError, match=r"> 1073741823"):
+        T.TFLiteLSTMParams(T.TFLiteGate(g.input_weights, g.hidden_weights, g.bias, 1 << 30, 1, 1 << 30, -3),
+                           g, g, g, **{k: getattr(ok, k) for k in (
+                               "input_zero_point", "output_zero_point", "cell_scale_power", "forget_cell_multiplier",
+                               "forget_cell_shift", "input_cell_multiplier", "input_cell_shift", "output_multiplier",
+                               "output_shift")})
+    # weights edited past the check (a frozen dataclass, forced): the run raises, never wraps
+    object.__setattr__(ok.input_gate, "input_weights", np.full((1, widest), 127, np.int8))
+    object.__setattr__(ok.input_gate, "bias", np.full(1, 2**31 - 1, np.int64))
     with pytest.raises(OverflowError):
-        T.tflite_lstm_sequence(p, np.full((1, 1, 70000), 127))
+        T.tflite_lstm_sequence(ok, np.full((1, 1, widest), 127))
 
 
 @needs_vectors

@@ -175,3 +175,45 @@ def test_c_source_alone_passes_vectors(tmp_path, name):
     assert built.returncode == 0, built.stderr
     ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0 and ran.stdout.startswith("ok"), ran.stdout + ran.stderr
+
+
+def _edge_params(cols: int, bits: int) -> T.TFLiteLSTMParams:
+    """Every weight 127 in `cols` columns (the widest the accumulator bound allows for
+    int8 with z_x = -128), no bias, the largest multipliers: every gate saturates."""
+    g = T.TFLiteGate(np.full((1, cols), 127), np.full((1, 1), -128), np.zeros(1), (1 << 31) - 1, 0, (1 << 31) - 1, 0)
+    return T.TFLiteLSTMParams(g, g, g, g, input_zero_point=-128 if bits == 8 else 0, output_zero_point=0,
+                              cell_scale_power=-12, forget_cell_multiplier=1 << 30, forget_cell_shift=-14,
+                              input_cell_multiplier=1 << 30, input_cell_shift=-17, output_multiplier=1 << 30,
+                              output_shift=-22, activation_bits=bits)
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_extreme_inputs_at_the_accumulator_bound_match_and_saturate(bits):
+    """Issue 15 item 6: at the edge of the bound, inputs at both ends of their type give
+    identical integers in C and the reference, without an overflow, and saturate: the
+    gates' pre-activations clamp (SAT 1), so i = f = o = sigmoid(+8) and g = tanh(+8)
+    for the top input, the cell and the output reach their limits within a few steps."""
+    cols = (2**31 - 1) // (127 * 255) if bits == 8 else 4000
+    params = _edge_params(cols, bits)
+    lo, hi = params.activation_range
+    x = np.empty((2, 12, cols), np.int64)
+    x[0], x[1] = hi, lo
+    want, state = T.tflite_lstm_sequence(params, x)
+    np.testing.assert_array_equal(TFLiteLSTM(params).run(x), want)
+    # step 1 of the top stream: i = f = o = sigmoid's limit, g = tanh's (SAT 1, SAT 4), c = 0
+    i_, g_ = T.sigmoid_lut(np.array([32767]))[0], T.tanh_lut(np.array([32767]), 0)[0]
+    assert (i_, g_) == (32757, 32767)
+    _, first = T.tflite_lstm_sequence(params, x[:, :1])
+    assert first.cell[0, 0] == T.multiply_by_quantized_multiplier(np.array([i_ * g_]), 1 << 30, -17, "double")[0]
+    # ... and each step adds about 4095 while f keeps c: the cell clamps at 32767 (SAT 2)
+    assert state.cell[0, 0] == 32767 and want[0, -1, 0] > 0
+    # the bottom stream: i = f = o = 11, g = -32767: i * g / 2**18 rounds to -1 or 0 and f
+    # forgets c, so the cell stays at or just below 0
+    assert T.sigmoid_lut(np.array([-32768]))[0] == 11 and -2 <= state.cell[1, 0] <= 0
+
+
+def test_c_refuses_parameters_past_the_bound_even_if_the_reference_was_bypassed():
+    params = _edge_params((2**31 - 1) // (127 * 255), 8)
+    object.__setattr__(params.input_gate, "bias", np.full(1, 1 << 20, np.int64))  # past the bound now
+    with pytest.raises(OverflowError, match="could overflow for some input in range"):
+        TFLiteLSTM(params).run(np.zeros((1, 1, params.input_size), np.int64))

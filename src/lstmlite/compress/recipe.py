@@ -85,6 +85,7 @@ from typing import Any, Callable, Optional
 import yaml
 from torch import nn
 
+from ..typed import coerce
 from .config import CompressionConfig, config_from_dict
 from .distill.config import DistillConfig
 
@@ -275,9 +276,11 @@ def _known_methods() -> list[str]:
 
 
 def _nonneg_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    # any spelling of a whole number (20, 20.0, "20", "2e1"), as configs take them
+    number = coerce(value, int, what) if not isinstance(value, bool) else value
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
         raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
-    return value
+    return number
 
 
 def _check_train(overrides: Any, what: str) -> dict[str, Any]:
@@ -327,13 +330,17 @@ def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
         step.derived = {k: fields.pop(k) for k in list(fields) if k in derived}
         if "coverage" in step.derived:
             coverage = step.derived["coverage"]
+            if not isinstance(coverage, bool):  # "0.85" and 0.85 alike (YAML reads 1e-1 as text)
+                coverage = step.derived["coverage"] = coerce(coverage, float, "coverage")
             if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 < coverage <= 1:
                 raise ValueError(f"coverage must be a fraction in (0, 1], got {coverage!r}")
             if "keep" in fields:
                 raise ValueError("give keep (a vocabulary size) or coverage (a share of training tokens), not both")
         if type_name == _GRADUAL:
             step.schedule = {k: fields.pop(k) for k in list(fields) if k in _SCHEDULE_KEYS}
-            for key, value in step.schedule.items():
+            for key, value in list(step.schedule.items()):
+                if not isinstance(value, bool):
+                    value = step.schedule[key] = coerce(value, float, key)
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError(f"{key} must be a non-negative number, got {value!r}")
         step.method, step.params = type_name, {**preset, **fields}
@@ -364,6 +371,9 @@ def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
             raise ValueError(f"student must be a non-empty mapping of model changes, got {student!r}")
         if "width" in student:
             width = student["width"]
+            if not isinstance(width, bool):  # any number spelling, as configs take them
+                student = {**student, "width": coerce(width, float, "student width")}
+                width = student["width"]
             if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width:
                 raise ValueError(f"student width must be a positive number, got {width!r}")
         if not step.distill_epochs:

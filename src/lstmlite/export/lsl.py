@@ -587,6 +587,31 @@ def _as_tensor(t: Tensor, bits: int) -> Tensor:
     return quantize_rows(t, bits) if bits else np.ascontiguousarray(t, dtype=np.float32)
 
 
+#: Most values an int8 matrix row sums (the C runtime's LSL_I8_MAX_COLS): K * 255 * 128 <= 2**31 - 1.
+I8_MAX_COLS = 65793
+_CODE_DTYPES = (DTYPE_I8, DTYPE_I4, DTYPE_I8_MASKED, DTYPE_I4_MASKED)
+
+
+def _check_int8_widths(flat: list[tuple[str, int, np.ndarray, tuple[int, ...]]]) -> None:
+    """Refuse an int8 weight matrix whose rows could overflow the runtime's int32 sums
+    (docs/integer.md, accumulator bounds): dense and bitmask codes by their columns, the
+    block-sparse form by its kept values per row. The C loader refuses such files too;
+    here the error says why. The embedding is looked up, never summed: not checked."""
+    arrays = {name: arr for name, _, arr, _ in flat}
+    for name, dtype, _, dims in flat:
+        if name.startswith("emb") or len(dims) != 2:
+            continue
+        width = 0
+        if dtype in _CODE_DTYPES:
+            width = int(dims[1])
+        elif dtype == DTYPE_I8_SPARSE and f"{name}.rowptr" in arrays:
+            width = 4 * int(np.diff(np.asarray(arrays[f"{name}.rowptr"], np.int64)).max(initial=0))
+        if width > I8_MAX_COLS:
+            raise ValueError(f"{name}: an int8 matrix row of {width} values could overflow the runtime's int32 "
+                             f"accumulators (K * 255 * 128 must fit: K <= {I8_MAX_COLS}); store it as fp32 "
+                             f"(weights='fp32'), low-rank or sparser")
+
+
 def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = None,
               quantize_embedding: bool = True, version: int | None = None) -> bytes:
     """Serialise a spec to .lsl bytes (and write them to ``path`` when given).
@@ -646,6 +671,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             flat += _encode_matrix(name, t, "no" if name.startswith("emb") else blocks)
         else:
             flat.append(_vector(name, t))
+    _check_int8_widths(flat)
     for name, *_ in flat:
         if not name.isascii() or not 0 < len(name) < NAME_BYTES:
             raise ValueError(f"tensor name must be 1 to {NAME_BYTES - 1} ASCII characters: {name}")

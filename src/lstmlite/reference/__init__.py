@@ -31,7 +31,7 @@ __all__ = [
 from .integer import (  # noqa: E402
     GATE_FRAC, SIGMOID_TABLE, STATE_FRAC, TANH_TABLE, IntegerDirection, IntegerLSTMParams, IntegerRecurrentParams,
     dequantize_hidden, integer_lstm_forward, integer_lstm_sequence, integer_lstm_step, load_integer_params,
-    quantize_input, quantize_lstm_integer,
+    accumulator_bound, quantize_input, quantize_lstm_integer,
 )
 from .integer_gru import (  # noqa: E402
     IntegerGRUParams, integer_gru_forward, integer_gru_sequence, integer_gru_step, quantize_gru_integer,
@@ -40,6 +40,6 @@ from .integer_gru import (  # noqa: E402
 __all__ += [
     "IntegerRecurrentParams", "IntegerLSTMParams", "IntegerDirection", "quantize_lstm_integer",
     "integer_lstm_forward", "integer_lstm_sequence", "integer_lstm_step", "quantize_input", "dequantize_hidden",
-    "load_integer_params", "GATE_FRAC", "STATE_FRAC", "SIGMOID_TABLE", "TANH_TABLE",
+    "load_integer_params", "accumulator_bound", "GATE_FRAC", "STATE_FRAC", "SIGMOID_TABLE", "TANH_TABLE",
     "IntegerGRUParams", "quantize_gru_integer", "integer_gru_forward", "integer_gru_sequence", "integer_gru_step",
 ]

@@ -119,7 +119,7 @@ __all__ = [
     "saturate", "rounding_rshift", "quantize_multiplier", "requantize", "sigmoid_q15", "tanh_q15",
     "quantize_symmetric", "IntegerDirection", "IntegerRecurrentParams", "IntegerLSTMParams",
     "quantize_lstm_integer", "quantize_input", "dequantize_hidden", "integer_lstm_step",
-    "integer_lstm_forward", "integer_lstm_sequence", "load_integer_params",
+    "integer_lstm_forward", "integer_lstm_sequence", "load_integer_params", "accumulator_bound",
 ]
 
 #: Fraction bits of the gate pre-activations (Q3.12).
@@ -334,6 +334,15 @@ class IntegerDirection:
                 raise ValueError(f"shifts must lie in 0..{MAX_SHIFT}")
         if self.input_bits not in (8, 16):
             raise ValueError(f"input_bits must be 8 or 16, got {self.input_bits}")
+        for name, w, b, bits in (("w_ih", self.w_ih, self.b_ih, int(self.input_bits)),
+                                 ("w_hh", self.w_hh, self.b_hh, STATE_FRAC + 1)):
+            bound = accumulator_bound(w, b, bits)
+            if bound.size and bound.max() > INT32_MAX:
+                row = int(bound.argmax())
+                raise ValueError(
+                    f"{name} row {row} could overflow the int32 accumulator: |b| + sum|W| * 2**{bits - 1} = "
+                    f"{int(bound[row])} > {INT32_MAX} (docs/integer.md, accumulator bounds); use 8-bit input, "
+                    f"fewer inputs per row, or smaller weights or biases")
         self.cell_frac = int(self.cell_frac)
         self.input_bits = int(self.input_bits)
         self.input_scale = float(self.input_scale)
@@ -500,6 +509,29 @@ def _cell_frac(absmax: float) -> int:
         raise ValueError(f"calibrated |c| = {absmax} needs {int_bits} integer bits; at most "
                          f"{STATE_FRAC - TABLE_STEP_BITS} are supported")
     return STATE_FRAC - int_bits
+
+
+def accumulator_bound(w: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray:
+    """Worst-case |accumulator| of each row of an int8 matmul against `bits`-bit inputs.
+
+    Args:
+        w: (R, K) integer weights.
+        b: (R,) integer biases.
+        bits: input width: 8 (int8 input) or 16 (int16 input, or h in Q0.15).
+
+    Returns:
+        (R,) int64: ``|b[r]| + sum_j |w[r, j]| * 2**(bits - 1)``, the largest magnitude
+        ``b[r] + sum_j w[r, j] x[j]`` reaches over every x in ``[-2**(bits-1), 2**(bits-1))``
+        (an upper bound: the input range is not symmetric). A parameter set is accepted only when
+        every row's bound fits int32; the C engine applies the same rule
+        (``lsl_int_model_check`` returns LSL_ERR_OVERFLOW).
+
+    Example:
+        >>> int(accumulator_bound(np.full((1, 4), 127), np.array([5]), 8)[0])   # 4 * 127 * 128 + 5
+        65029
+    """
+    w64 = np.abs(np.asarray(w, dtype=np.int64))
+    return w64.sum(axis=1) * (1 << (int(bits) - 1)) + np.abs(np.asarray(b, dtype=np.int64))
 
 
 def _quantize_direction(

@@ -116,7 +116,7 @@ __all__ = [
     "SIGMOID_TABLE_U16", "GATES", "TFLiteGate", "TFLiteLSTMParams", "TFLiteLSTMState",
     "multiply_by_quantized_multiplier", "multiply_by_quantized_multiplier_64", "rounding_divide_by_pot",
     "saturating_rounding_doubling_high_mul", "sigmoid_lut", "tanh_lut",
-    "initial_state", "tflite_lstm_step", "tflite_lstm_sequence",
+    "initial_state", "tflite_lstm_step", "tflite_lstm_sequence", "accumulator_bounds",
 ]
 
 #: Gate names in TFLite's order (the op's inputs 1-4 / 5-8 / 12-15): input, forget, cell, output.
@@ -207,8 +207,8 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: int, shift: int,
 def multiply_by_quantized_multiplier_64(x: np.ndarray, multiplier: int, shift: int) -> np.ndarray:
     """TFLite's 64-bit ``MultiplyByQuantizedMultiplier`` (16x8 kernels' int64 accumulators).
 
-    Needs |x| < 2**47; the multiplier is first reduced to 16 bits, then one rounding
-    (ties toward +inf).
+    Needs |x| < 2**47 and shift <= 7 (TFLite's own limit: the right shift is 15 - shift);
+    the multiplier is first reduced to 16 bits, then one rounding (ties toward +inf).
 
     >>> multiply_by_quantized_multiplier_64(np.array([100, -100]), 1 << 30, -2).tolist()
     [13, -12]
@@ -370,6 +370,12 @@ class TFLiteLSTMParams:
                 raise ValueError(f"{name} gate weights {g.input_weights.shape} differ from ({h}, {i})")
         if self.activation_bits not in (8, 16):
             raise ValueError("activation_bits must be 8 or 16")
+        if self.activation_bits == 16:
+            for name in GATES:
+                g = self.gate(name)
+                if g.input_shift > 7 or g.hidden_shift > 7:  # 64-bit mbqm shifts right by 15 - s
+                    raise ValueError(f"{name} gate: 16x8 models need shifts <= 7 (TFLite's 64-bit "
+                                     f"MultiplyByQuantizedMultiplier), got {g.input_shift} and {g.hidden_shift}")
         lo, hi = self.activation_range
         if self.hidden_zero_point is None:
             object.__setattr__(self, "hidden_zero_point", int(self.output_zero_point))
@@ -397,6 +403,13 @@ class TFLiteLSTMParams:
                 raise ValueError("kernel='lite' is implemented for int8 activations only")
             if not -15 <= self.cell_scale_power <= -9:  # gemmlowp tanh of the cell: 15 + p in 0..6
                 raise ValueError("kernel='lite' needs cell_scale_power in [-15, -9] (TFLite's own limit)")
+        for name, matmul, bound, limit in accumulator_bounds(self):
+            if bound.size and bound.max() > limit:
+                row = int(bound.argmax())
+                raise ValueError(
+                    f"{name} gate {matmul} matmul row {row} could overflow its accumulator: |b| + sum|W| * max|v - z| "
+                    f"= {int(bound[row])} > {limit} (docs/tflite-compat.md, accumulator bounds); "
+                    f"TFLite would wrap: fewer inputs per row, smaller weights, biases or shift")
 
     def gate(self, name: str) -> TFLiteGate:
         """The gate called ``name`` (one of :data:`GATES`)."""
@@ -432,6 +445,45 @@ class TFLiteLSTMState:
 
     hidden: np.ndarray
     cell: np.ndarray
+
+
+def accumulator_bounds(p: TFLiteLSTMParams) -> list[tuple[str, str, np.ndarray, int]]:
+    """The worst case of every matmul accumulator, and the largest value it may take.
+
+    For each gate and matmul ("input": ``b + W_x (x - z_x)``, "hidden": ``W_h (h - z_h)``)
+    the (H,) per-row bound ``|b| + sum_j |W[r, j]| * max|v - z|`` over every v in the
+    activation range (int8 or int16), and its limit: int32 (``2**31 - 1``), or
+    ``2**(31 - s) - 1`` when the int8 kernel's mbqm first shifts left by s > 0, or
+    ``2**47 - 1`` for 16x8's 64-bit mbqm. Parameters whose bound exceeds its limit are
+    refused when built; within it no input or state in range can overflow (TFLite's
+    own kernels would wrap). Returns ``[(gate, matmul, bound, limit), ...]``.
+
+    Example:
+        >>> g = TFLiteGate(np.full((1, 2), 127), np.zeros((1, 1)), np.array([10]), 1 << 30, 0, 1 << 30, 0)
+        >>> p = TFLiteLSTMParams(g, g, g, g, input_zero_point=-128, output_zero_point=0, cell_scale_power=-12,
+        ...                      forget_cell_multiplier=1 << 30, forget_cell_shift=-14,
+        ...                      input_cell_multiplier=1 << 30, input_cell_shift=-17,
+        ...                      output_multiplier=1 << 30, output_shift=-22)
+        >>> name, matmul, bound, limit = accumulator_bounds(p)[0]
+        >>> int(bound[0]), limit                       # 2 * 127 * 255 + 10
+        (64780, 2147483647)
+    """
+    lo, hi = p.activation_range
+    out = []
+    for name in GATES:
+        g = p.gate(name)
+        for matmul, w, b, zero, shift in (
+                ("input", g.input_weights, g.bias, p.input_zero_point, g.input_shift),
+                ("hidden", g.hidden_weights, np.zeros(g.hidden_weights.shape[0], np.int64), p.output_zero_point,
+                 g.hidden_shift)):
+            dev = max(hi - int(zero), int(zero) - lo)  # max |v - z| over the activation range
+            bound = np.abs(w.astype(np.int64)).sum(axis=1) * dev + np.abs(b.astype(np.int64))
+            if p.activation_bits == 16:
+                limit = (1 << 47) - 1
+            else:
+                limit = INT32_MAX if shift <= 0 else (1 << (31 - int(shift))) - 1
+            out.append((name, matmul, bound, limit))
+    return out
 
 
 def initial_state(params: TFLiteLSTMParams, batch: int = 1) -> TFLiteLSTMState:

@@ -964,6 +964,14 @@ static PyObject *mod_tflite_run(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
+    /* the model's worst-case accumulators first (the reference refuses such parameters
+     * when they are built): one pass over the weights, then the run */
+    rc = lsl_tflite_check_bounds(&p);
+    if (rc == LSL_TFLITE_EOVERFLOW) {
+        PyErr_SetString(PyExc_OverflowError, "an accumulator could overflow for some input in range (TFLite would "
+                                             "wrap): see docs/tflite-compat.md, accumulator bounds");
+        goto done;
+    }
     Py_BEGIN_ALLOW_THREADS
     rc = lsl_tflite_run(&p, batch, steps, time_major, x.buf, out.buf, h.buf, (int16_t *)c.buf, scratch);
     Py_END_ALLOW_THREADS

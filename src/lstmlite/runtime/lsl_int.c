@@ -214,6 +214,26 @@ static int dot(const int8_t *w, int32_t n, const int16_t *v, int32_t b, int64_t 
 
 static int32_t gates_of(int32_t cell) { return cell == LSL_LSTM ? 4 : 3; }
 
+/* The accumulator bound (docs/integer.md, "Accumulator bounds"): row r of a (rows x n)
+ * int8 matrix read against inputs of `bits` bits can reach at most
+ *     |b[r]| + sum_j |w[r, j]| * 2^(bits - 1)
+ * in magnitude (every input in [-2^(bits-1), 2^(bits-1) - 1]); the model is refused
+ * unless that fits int32 for every row, so no input, state or step can overflow. From
+ * the shapes alone: n * 128 * 2^(bits-1) + |b| (n <= 131 071 with int8 input, n <= 511
+ * with int16 input and h, when the bias is 0) is sufficient. */
+static int rows_fit_int32(const int8_t *w, const int32_t *b, int32_t rows, int32_t n, int32_t bits) {
+    const int64_t xmax = (int64_t)1 << (bits - 1);
+    int32_t r, j;
+    for (r = 0; r < rows; ++r) {
+        const int8_t *row = w + (size_t)r * n;
+        int64_t l1 = 0;
+        for (j = 0; j < n; ++j) l1 += row[j] < 0 ? -(int64_t)row[j] : row[j];
+        /* n <= 2^24, so l1 <= 2^31, and xmax <= 2^15: the product stays below 2^46 */
+        if ((b[r] < 0 ? -(int64_t)b[r] : b[r]) + l1 * xmax > INT32_MAX) return 0;
+    }
+    return 1;
+}
+
 static int32_t up4(int32_t n) { return (n + 3) & ~3; }
 
 /* LSL_INT_PACKED4's promises (lsl.h): 4-byte aligned weights, and no row whose sum
@@ -263,7 +283,15 @@ int lsl_int_model_check(const lsl_int_model *model) {
                 if (dr->m_ih[r] < 0 || dr->m_hh[r] < 0 || dr->shift_ih[r] < 0 || dr->shift_ih[r] > 62 ||
                     dr->shift_hh[r] < 0 || dr->shift_hh[r] > 62)
                     return LSL_ERR_ARG;
-            if (model->layout == LSL_INT_PACKED4 && (rc = check_packed(model->cell, dr)) != LSL_OK) return rc;
+            if (dr->input_size <= 0 || dr->input_size > (1 << 24)) return LSL_ERR_SHAPE;
+            /* the accumulator bound (docs/integer.md): row-major weights here, the packed
+             * layout in check_packed; either way a model that could overflow is refused */
+            if (model->layout == LSL_INT_PACKED4) {
+                if ((rc = check_packed(model->cell, dr)) != LSL_OK) return rc;
+            } else if (!rows_fit_int32(dr->w_ih, dr->b_ih, rows, dr->input_size, dr->input_bits) ||
+                       !rows_fit_int32(dr->w_hh, dr->b_hh, rows, dr->hidden_size, 16)) {
+                return LSL_ERR_OVERFLOW;
+            }
             width += dr->hidden_size;
         }
         in = width;

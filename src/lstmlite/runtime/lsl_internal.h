@@ -88,6 +88,14 @@
  * u = q + 2^23 split into three bytes (hi, mid, lo) that vpdpbusd multiplies exactly. */
 #define LSL_LIMB_MAX 8388607.0f
 
+/* The int32 accumulator bound of the int8 kernels (docs/integer.md, "Accumulator
+ * bounds"): a row sums K products of an int8 weight (|w| <= 128) and an unsigned byte
+ * operand (u <= 255: dynamic int8 offset by 128, or one 8-bit limb of the float
+ * activations on VNNI), so K * 255 * 128 <= 2^31 - 1 keeps every partial sum exact in
+ * int32. Dense int8 matrices with more columns, and block-sparse ones with more kept
+ * values in a row, are refused by the packers (0 bytes). */
+#define LSL_I8_MAX_COLS 65793
+
 /* Sparse layout: columns per window and the header at the start of `data`. */
 #define LSL_SPARSE_WIN 128
 

@@ -36,6 +36,7 @@ size_t lsl_matrix_packed_bytes(int32_t rows, int32_t cols, int32_t dtype, int32_
     if (rows <= 0 || cols <= 0 || !valid_form(dtype, act)) return 0;
     /* Keep every offset a kernel computes inside int32 / size_t comfortably. */
     if ((int64_t)rows * (int64_t)cols > ((int64_t)1 << 30)) return 0;
+    if (dtype == LSL_I8 && cols > LSL_I8_MAX_COLS) return 0; /* int32 sums could overflow */
     pack_offsets(rows, cols, dtype, act, &a, &b, &total);
     return total;
 }

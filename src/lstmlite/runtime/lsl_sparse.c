@@ -137,6 +137,12 @@ size_t lsl_sparse_bytes_csr(int32_t rows, int32_t cols, int32_t act, const lsl_c
     size_t a, b, c, d, total;
     if (act != LSL_ACT_FLOAT && act != LSL_ACT_DYN8) return 0;
     if (!csr_ok(rows, cols, csr, values)) return 0;
+    { /* a row sums its kept blocks only, so the int32 bound (LSL_I8_MAX_COLS, see
+         * lsl_internal.h) counts kept values per row here, not columns */
+        int32_t r;
+        for (r = 0; r < rows; ++r)
+            if ((int64_t)(rp(csr, r + 1) - rp(csr, r)) * 4 > LSL_I8_MAX_COLS) return 0;
+    }
     total = layout(rows, (cols + 3) / 4 * 4, csr, &a, &b, &c, &d);
     /* segment offsets are int32 */
     return total > (size_t)0x7FFFFFFF ? 0 : total;

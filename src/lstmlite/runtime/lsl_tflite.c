@@ -88,7 +88,7 @@ static int64_t mbqm(int64_t x, int32_t m, int32_t s, int single) {
     return mbqm32((int32_t)x, m, s);
 }
 
-/* TFLite's 64-bit MultiplyByQuantizedMultiplier (16x8 accumulators, |x| < 2^47). */
+/* TFLite's 64-bit MultiplyByQuantizedMultiplier (16x8 accumulators, |x| < 2^47, s <= 7). */
 static int64_t mbqm64(int64_t x, int32_t m, int32_t s) {
     int64_t reduced = m < 0x7FFF0000 ? ((int64_t)m + (1 << 15)) >> 16 : 0x7FFF;
     int total = 15 - s;
@@ -239,6 +239,42 @@ int lsl_tflite_check(const lsl_tflite_params *p) {
         if (bad_multiplier(q->input_multiplier, q->input_shift) ||
             bad_multiplier(q->hidden_multiplier, q->hidden_shift))
             return LSL_TFLITE_EINVAL;
+        /* the 64-bit mbqm of 16x8 models shifts right by 15 - s: TFLite allows s < 8
+         * (a larger s made that shift negative: found by fuzz_step, corpus/step/) */
+        if (p->activation_bits == 16 && (q->input_shift > 7 || q->hidden_shift > 7)) return LSL_TFLITE_EINVAL;
+    }
+    return LSL_TFLITE_OK;
+}
+
+/* The worst |accumulator| of each row of one matmul against zero point z, and the
+ * limit lsl_tflite_check_bounds documents; 0 when a row exceeds it. */
+static int rows_fit(const lsl_tflite_params *p, const int8_t *w, int32_t cols, int32_t zero, const int32_t *b32,
+                    const int64_t *b64, int32_t shift) {
+    const int64_t lo = p->activation_bits == 8 ? -128 : I16_MIN, hi = p->activation_bits == 8 ? 127 : I16_MAX;
+    const int64_t dev = hi - zero > zero - lo ? hi - zero : zero - lo; /* max |v - z| <= 65535 */
+    const int64_t limit = p->activation_bits == 16 ? ((int64_t)1 << 47) - 1
+                                                   : (shift > 0 ? ((int64_t)1 << (31 - shift)) - 1 : I32_MAX_);
+    int32_t r, j;
+    for (r = 0; r < p->hidden_size; r++) {
+        const int8_t *row = w + (size_t)r * (size_t)cols;
+        int64_t l1 = 0, bias = b32 ? (int64_t)b32[r] : (b64 ? b64[r] : 0);
+        for (j = 0; j < cols; j++) l1 += row[j] < 0 ? -(int64_t)row[j] : row[j];
+        if (bias < -limit || bias > limit) return 0; /* also keeps |bias| below 2^63 - l1 * dev */
+        /* l1 <= 128 * 2^31 (cols is an int32) and dev < 2^16: below 2^54 */
+        if ((bias < 0 ? -bias : bias) + l1 * dev > limit) return 0;
+    }
+    return 1;
+}
+
+int lsl_tflite_check_bounds(const lsl_tflite_params *p) {
+    int g;
+    int rc = lsl_tflite_check(p);
+    if (rc) return rc;
+    for (g = 0; g < 4; g++) {
+        const lsl_tflite_gate *q = &p->gates[g];
+        if (!rows_fit(p, q->input_weights, p->input_size, p->input_zero_point, q->bias32, q->bias64, q->input_shift) ||
+            !rows_fit(p, q->hidden_weights, p->hidden_size, p->output_zero_point, NULL, NULL, q->hidden_shift))
+            return LSL_TFLITE_EOVERFLOW;
     }
     return LSL_TFLITE_OK;
 }

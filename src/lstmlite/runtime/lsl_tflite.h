@@ -79,6 +79,14 @@ typedef struct {
 /* LSL_TFLITE_OK when every field lies in its range, else LSL_TFLITE_EINVAL. */
 int lsl_tflite_check(const lsl_tflite_params *p);
 
+/* LSL_TFLITE_OK when no matmul accumulator can overflow for any input and state in the
+ * activation range, else LSL_TFLITE_EOVERFLOW (call once, after lsl_tflite_check: it
+ * reads every weight). Per gate and row, |b| + sum_j |W[r, j]| * max|v - z| (v over the
+ * int8 / int16 range, z the matmul's zero point) must be at most 2^31 - 1 (int8; 2^(31-s)
+ * - 1 when the multiplier's shift s > 0) or 2^47 - 1 (16x8). Steps re-check each actual
+ * accumulator anyway, so an unchecked model can only fail with EOVERFLOW, never wrap. */
+int lsl_tflite_check_bounds(const lsl_tflite_params *p);
+
 /* TFLite's reset state for `batch` rows: hidden (B, H) = output zero point (int8 or int16
  * per activation_bits), cell (B, H) = 0. */
 int lsl_tflite_reset(const lsl_tflite_params *p, int32_t batch, void *hidden, int16_t *cell);
