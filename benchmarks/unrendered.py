@@ -16,7 +16,7 @@ A *result-like number* is a number with a unit of measure (``97.39 %``, ``1,368 
   not a result: a version (``2.13.0``, ``arm-none-eabi-gcc 12.2``), a setting (``H=128``,
   ``α = 0.7``, ``lr 0.0005``, ``default 1.0``, ``every 10 s``, ``fraction 0.5``), a goal or a
   bound (``≤ 0.7 ×``, ``≥ 97.5 %``, ``target 0.8``, ``more than 5 %``), a definition
-  (``KiB = 1,024 B``, ``0.01 means …``), arithmetic written out (``384 × 4 B = 1,536 B``: the
+  (``KiB = 1,024 B``, ```NAME` = 1.5``, ``0.01 means …``), arithmetic written out (``384 × 4 B = 1,536 B``: the
   result follows from the operands beside it), a grid (``1.0, 0.975, …, 0.5``), a signal's
   format (``22.05 kHz``), an architecture's parameter count (``1.41 M parameters``), or a
   phrase in :data:`ALLOWED` (each with the reason it is not a result).
@@ -70,6 +70,7 @@ ALLOWED: dict[str, str] = {
     "0.3× the learning rate": "a setting (the fine-tune's learning-rate factor)",
     "stale (20 s)": "a setting (the heartbeat timeout)",
     "each for 12 s": "a setting (the CI's smoke-fuzz time per target)",
+    "each target for 12 s": "a setting (the CI's smoke-fuzz time per target)",
     "JapaneseVowels in 2 KB": "a tutorial's goal, in its title",
     "(JapaneseVowels) in 2 KB": "a tutorial's goal, in its title",
 }
@@ -89,6 +90,7 @@ def strip_allowed(text: str) -> str:
     text = re.sub(r"<!-- BEGIN unrendered: .+? -->\n\*Not from a results file.*?<!-- END unrendered -->",
                   _blank, text, flags=re.S)
     text = re.sub(r"^(```+).*?^\1\s*$", _blank, text, flags=re.S | re.M)
+    text = re.sub(rf"`[^`\n]+`\s?=\s?{NUMBER}", _blank, text)  # a named constant's definition: `NAME` = 1.5
     text = re.sub(r"`[^`\n]+`", _blank, text)
     text = re.sub(r"<!--.*?-->", _blank, text, flags=re.S)
     text = re.sub(r"https?://\S+", _blank, text)
