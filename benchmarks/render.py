@@ -533,12 +533,21 @@ def format_value(value: Any, fmt: str) -> str:
 
 def render_inline(spec: str) -> str:
     """The text of one inline block from its spec ``FILE; PATH; FORMAT`` (PATH may be
-    ``PATH_A / PATH_B``, the ratio of two values)."""
+    ``PATH_A / PATH_B``, the ratio of two values, or ``mean(LIST[key=value].FIELD)``, the
+    mean of FIELD over every row that matches, e.g. over seeds)."""
     parts = [s.strip() for s in spec.split(";")]
     if len(parts) != 3:
         raise KeyError(f"render:{spec}: an inline block is <!-- render:FILE; PATH; FORMAT -->")
     stem, path, fmt = parts
     result = json.loads((RESULTS / f"{stem}.json").read_text())
+    mean = re.fullmatch(r"mean\((?P<list>[\w.]+)\[(?P<sel>[^\]]+)\]\.(?P<field>.+)\)", path)
+    if mean:  # the mean over every matching row (a result measured once per seed)
+        rows = lookup(result, mean["list"])
+        want = dict(part.split("=", 1) for part in mean["sel"].split("&"))
+        values = [lookup(row, mean["field"]) for row in rows if all(str(row.get(k)) == v for k, v in want.items())]
+        if not values:
+            raise KeyError(f"no row with {mean['sel']} (path {path!r})")
+        return format_value(statistics.fmean(values), fmt)
     if " / " in path:  # a ratio of two fields of the same file
         top, bottom = path.split(" / ")
         return format_value(lookup(result, top.strip()) / lookup(result, bottom.strip()), fmt)

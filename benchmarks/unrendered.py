@@ -1,4 +1,4 @@
-"""Find result-like numbers in README.md / BENCHMARKS.md / docs/tutorials that no results file stands behind.
+"""Find result-like numbers in README.md / BENCHMARKS.md / docs/ that no results file stands behind.
 
 A *result-like number* is a number with a unit of measure (``97.39 %``, ``1,368 B``,
 ``0.85 µs``, ``60.2×``, ``2.33 bits/char``) or a bare decimal (``0.46``). It may appear only
@@ -13,9 +13,13 @@ A *result-like number* is a number with a unit of measure (``97.39 %``, ``1,368 
       <!-- END unrendered -->
 
 - in code (fenced blocks and `inline code`: commands, option values), or in a form that is
-  not a result: a version (``2.13.0``), a setting (``H=128``, ``B=32``), a goal or a bound
-  (``≤ 0.7 ×``, ``≥ 97.5 %``, ``target 0.8``), a definition (``KiB = 1,024 B``), or a phrase
-  in :data:`ALLOWED` (each with the reason it is not a result).
+  not a result: a version (``2.13.0``, ``arm-none-eabi-gcc 12.2``), a setting (``H=128``,
+  ``α = 0.7``, ``lr 0.0005``, ``default 1.0``, ``every 10 s``, ``fraction 0.5``), a goal or a
+  bound (``≤ 0.7 ×``, ``≥ 97.5 %``, ``target 0.8``, ``more than 5 %``), a definition
+  (``KiB = 1,024 B``, ```NAME` = 1.5``, ``0.01 means …``), arithmetic written out (``384 × 4 B = 1,536 B``: the
+  result follows from the operands beside it), a grid (``1.0, 0.975, …, 0.5``), a signal's
+  format (``22.05 kHz``), an architecture's parameter count (``1.41 M parameters``), or a
+  phrase in :data:`ALLOWED` (each with the reason it is not a result).
 
 ``python benchmarks/unrendered.py`` lists what it finds; ``tests/benchmarks/test_unrendered.py``
 fails on any, so a new hand-typed result cannot creep into the docs.
@@ -28,9 +32,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: README, BENCHMARKS and the tutorials (which quote measured results); the reference pages
-#: in docs/ state specifications (bit widths, sizes of formats), not results.
-CHECKED = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
+#: README, BENCHMARKS, every page of docs/ and the tutorials. The reference pages in docs/
+#: mostly state specifications (bit widths, sizes of formats, settings), which the rules
+#: below recognise; a result they quote is rendered or marked like anywhere else.
+CHECKED = [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").glob("*.md")),
+           *sorted((ROOT / "docs" / "tutorials").glob("*.md"))]
 
 UNIT = r"(?:%|pt\b|KiB\b|KB\b|MB\b|GB\b|B\b|µs|us\b|ms\b|s\b|min\b|×|x\b|bits/char|bits per char|GMAC/s|MAC/s)"
 NUMBER = r"\d[\d,]*(?:\.\d+)?"
@@ -61,6 +67,10 @@ ALLOWED: dict[str, str] = {
     "60 minutes": "a time budget, a setting",
     "1 minute": "a time budget, a setting",
     "32 → 64": "a model shape",
+    "0.3× the learning rate": "a setting (the fine-tune's learning-rate factor)",
+    "stale (20 s)": "a setting (the heartbeat timeout)",
+    "each for 12 s": "a setting (the CI's smoke-fuzz time per target)",
+    "each target for 12 s": "a setting (the CI's smoke-fuzz time per target)",
     "JapaneseVowels in 2 KB": "a tutorial's goal, in its title",
     "(JapaneseVowels) in 2 KB": "a tutorial's goal, in its title",
 }
@@ -73,25 +83,45 @@ def _blank(match: re.Match[str]) -> str:
 
 def strip_allowed(text: str) -> str:
     """``text`` with everything that may hold numbers blanked out."""
+    # a section headed "Worked example…" is arithmetic from the page's definitions, not a result
+    text = re.sub(r"^(?P<h>#+) Worked example.*?(?=^(?P=h) |\Z)", _blank, text, flags=re.S | re.M)
     text = re.sub(r"<!-- BEGIN render:(?P<n>\S+) -->.*?<!-- END render:(?P=n) -->", _blank, text, flags=re.S)
     text = re.sub(r"<!-- render:.*? -->.*?<!-- /render -->", _blank, text)
     text = re.sub(r"<!-- BEGIN unrendered: .+? -->\n\*Not from a results file.*?<!-- END unrendered -->",
                   _blank, text, flags=re.S)
     text = re.sub(r"^(```+).*?^\1\s*$", _blank, text, flags=re.S | re.M)
+    text = re.sub(rf"`[^`\n]+`\s?=\s?{NUMBER}", _blank, text)  # a named constant's definition: `NAME` = 1.5
     text = re.sub(r"`[^`\n]+`", _blank, text)
     text = re.sub(r"<!--.*?-->", _blank, text, flags=re.S)
     text = re.sub(r"https?://\S+", _blank, text)
+    # shapes (2 × 256, 7,950 × 128, 128×12, 32 × 32 → 64-bit) before the phrases, which may cut one
+    text = re.sub(r"\b\d[\d,]*\s?×\s?\d+\b(?:\s?→\s?\d+)?", _blank, text)
     spans = [m.span() for phrase in ALLOWED  # found before blanking any: phrases may overlap
              for m in re.finditer(r"\s+".join(map(re.escape, phrase.split())), text)]  # a line break may fall anywhere
     for a, b in spans:
         text = text[:a] + re.sub(r"[^\n]", " ", text[a:b]) + text[b:]
-    # settings and bounds: H=128, B=32, I=40/H=128; ≤ 0.7 ×, ≥ 97.5 %, < 1e-2
-    text = re.sub(r"\b[A-Za-z]+\s?=\s?[\d,.]+", _blank, text)
-    text = re.sub(r"(?:[≤≥<>~]|goal|target|bar|budget|below|above|under|over|within|at most|at least)\s?[+−-]?[\d,.]+",
+    # arithmetic written out: 384 values × 4 B = 1,536 B; … = 896 B (the operands stand beside it)
+    text = re.sub(rf"(?:{NUMBER}\s?{UNIT}?\s+(?:\w+\s+){{0,2}}[×+]\s+)+{NUMBER}\s?{UNIT}?\s+=\s+{NUMBER}",
                   _blank, text)
+    # an expression's value: 2⁴⁷ / (128 · 65535) ≈ 16.7
+    text = re.sub(rf"(?<=[)\d⁰¹²³⁴⁵⁶⁷⁸⁹])\s?≈\s?{NUMBER}", _blank, text)
+    # settings and bounds: H=128, B=32, I=40/H=128, α = 0.7; ≤ 0.7 ×, ≥ 97.5 %, < 1e-2, lr 0.0005
+    text = re.sub(r"(?<!\w)[^\W\d_]+\s?=\s?\d[\d,.]*", _blank, text)
+    text = re.sub(r"(?:[≤≥<>~]|\b(?:goal|target|bar|budget|below|above|under|over|within|at most|at least|"
+                  r"more than|less than|default|every|lr|fraction|energy|cover|coverage|sparsity|"
+                  r"clamped to|clipped to))\s?[±+−-]?\d[\d,.]*", _blank, text)
+    text = re.sub(r"[+−-]?\b\d+(?:\.\d+)?(?:\s?→\s?[+−-]?\d[\d.]*)+", _blank, text)  # a schedule, a mapping: 0 → 0.8
+    text = re.sub(rf"{NUMBER}(?:,\s{NUMBER})*,\s…,\s{NUMBER}", _blank, text)  # a grid: 1.0, 0.975, …, 0.5
+    text = re.sub(rf"{NUMBER}\s(?=means\b)", _blank, text)           # a definition: 0.01 means …
+    text = re.sub(rf"{NUMBER}\s?(?:k?Hz|dB)\b", _blank, text)        # a signal's format: 22.05 kHz
+    text = re.sub(r"(?:[^.\n]|\.(?=\d)|\n(?!\n))+",  # a sentence about parameters: the architecture's counts
+                  lambda m: re.sub(rf"{NUMBER}\s?[kM]\b", _blank, m.group(0)) if "parameters" in m.group(0)
+                  else m.group(0), text)
+    # a setting: 80 % sparsity, 75 % of its 1×4 blocks pruned
+    text = re.sub(r"\b\d+\s?%\s(?:of (?:its |the )?[^.\n]{0,12}blocks\s)?(?:pruned|sparse\b|sparsity)", _blank, text)
     text = re.sub(r"\b\d+\.\d+\.\d+\b", _blank, text)                 # versions
-    text = re.sub(r"(?:Python|PyTorch|torch|ONNX Runtime|gcc|GCC|opset) \d+(?:\.\d+)*\+?", _blank, text)
-    text = re.sub(r"\b\d[\d,]* × \d+\b", _blank, text)               # shapes: 2 × 256, 7,950 × 128
+    text = re.sub(r"(?:Python|PyTorch|torch|ONNX Runtime|arm-none-eabi-gcc|gcc|GCC|clang|opset|TF|TensorFlow)"
+                  r"\s+\d+(?:\.\d+)*\+?", _blank, text)
     text = re.sub(r"\b(?:19|20)\d\d-\d\d-\d\d\b", _blank, text)       # dates
     return text
 
