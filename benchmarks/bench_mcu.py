@@ -123,18 +123,28 @@ def bench_ours(inp: int, hidden: int, steps: int, work: Path) -> dict:
     x = torch.as_tensor(rng.normal(0, 1, (32, 20, inp)), dtype=torch.float32)
     example = rng.integers(-127, 128, size=(steps, inp)).astype(np.int16)
     project = export_c(model, work / "ours", form="integer", calibration=[x], example=example)
+    row, _ = build_and_count(project, ["model.c", "lsl_int.c"], work, "ours")
+    return {"engine": "lstmlite-integer", **row}
+
+
+def build_and_count(project, sources: list[str], work: Path, tag: str, defines: tuple[str, ...] = (),
+                    libs: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """Build a generated project's ``sources`` (model.c and its runtime files) with
+    bench_ours.c for the Cortex-M4, count its instructions between the markers; the row's
+    measured fields and what the program printed."""
     p = project.path
-    model_objs = compile_objs([p / "model.c", p / "lsl_int.c"], work / "ours-o", [p])
+    model_objs = compile_objs([p / s for s in sources], work / f"{tag}-o", [p], defines)
     objs = model_objs + compile_objs([HERE / "mcu" / "bench_ours.c", p / "mcu" / "startup_cortexm.c"],
-                                     work / "ours-o", [p])
-    elf = work / "ours.elf"
-    link(objs, elf, p / "mcu")
+                                     work / f"{tag}-o", [p], defines)
+    elf = work / f"{tag}.elf"
+    link(objs, elf, p / "mcu", libs)
     flash, ram = sizes(model_objs)
+    printed: list[str] = []
+    count, by_function = count_instructions(elf, work, printed)
     report = project.memory["cortex-m4"]
-    count, by_function = count_instructions(elf, work)
-    return {"engine": "lstmlite-integer", "instructions": count, "by_function": by_function, "flash_bytes": flash,
-            "ram_static_bytes": ram, "report_flash_bytes_Os": report.flash, "report_ram_bytes": report.ram,
-            "weight_bytes": report.weights}
+    return ({"instructions": count, "by_function": by_function, "flash_bytes": flash, "ram_static_bytes": ram,
+             "report_flash_bytes_Os": report.flash, "report_ram_bytes": report.ram, "weight_bytes": report.weights},
+            printed[0])
 
 
 def _peer_arrays(inp: int, hidden: int, steps: int) -> dict[str, np.ndarray]:
@@ -158,23 +168,12 @@ def bench_tflite(inp: int, hidden: int, steps: int, work: Path) -> dict:
                               input_cell_shift=-18, output_multiplier=1 << 30, output_shift=-15, cell_clip=32767)
     x = a["input"].reshape(steps, inp)
     project = export_c(params, work / "tflite", form="tflite", example=x)
-    p = project.path
-    model_objs = compile_objs([p / "model.c", p / "lsl_tflite.c"], work / "tflite-o", [p])
-    objs = model_objs + compile_objs([HERE / "mcu" / "bench_ours.c", p / "mcu" / "startup_cortexm.c"],
-                                     work / "tflite-o", [p])
-    elf = work / "tflite.elf"
-    link(objs, elf, p / "mcu")
-    flash, ram = sizes(model_objs)
-    printed: list[str] = []
-    count, by_function = count_instructions(elf, work, printed)
+    row, printed = build_and_count(project, ["model.c", "lsl_tflite.c"], work, "tflite")
     expected = int(tflite_lstm_sequence(params, x[None])[0][0, -1, 0])
-    got = int(printed[0].split("out0")[1].split()[0])
+    got = int(printed.split("out0")[1].split()[0])
     if got != expected:
         raise RuntimeError(f"the TFLite-compatible build printed h[0] = {got}, the reference {expected}")
-    report = project.memory["cortex-m4"]
-    return {"engine": "lstmlite-tflite", "instructions": count, "by_function": by_function, "flash_bytes": flash,
-            "ram_static_bytes": ram, "report_flash_bytes_Os": report.flash, "report_ram_bytes": report.ram,
-            "weight_bytes": report.weights, "last_output_equals_reference": True}
+    return {"engine": "lstmlite-tflite", **row, "last_output_equals_reference": True}
 
 
 def bench_cmsis(inp: int, hidden: int, steps: int, work: Path, mcu: Path) -> dict:

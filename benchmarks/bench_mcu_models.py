@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from _common import write_result
-from bench_mcu import BOARD, CPU_FLAGS, HERE, OPT, compile_objs, count_instructions, link, sh, sizes
+from bench_mcu import BOARD, CPU_FLAGS, HERE, OPT, build_and_count, sh
 
 log = logging.getLogger("bench_mcu_models")
 
@@ -213,18 +213,12 @@ def measure_row(row: dict[str, Any], work: Path, steps: int) -> dict[str, Any]:
         example = np.clip(np.round(example / p.input_scale), -qmax, qmax).astype(np.int16)
         project = export_c(project.integer, work / name, form="integer", example=example)
         row["metric"] = integer_accuracy(project.integer, data)
-    path = project.path
-    runtime = [path / s for s in sorted(p.name for p in project.files if p.suffix == ".c"
-                                        and p.name not in ("example.c", "startup_cortexm.c"))]
-    objs_dir = work / (name + "-o")
-    defines = ("-DLSL_NO_SIMD",)  # as the generated Makefile: the portable core only
-    model_objs = compile_objs(runtime, objs_dir, [path], defines)
-    objs = model_objs + compile_objs([HERE / "mcu" / "bench_ours.c", path / "mcu" / "startup_cortexm.c"],
-                                     objs_dir, [path], defines)
-    elf = work / (name + ".elf")
-    link(objs, elf, path / "mcu", () if row["form"] == "integer" else ("-lm",))
-    flash, ram_static = sizes(model_objs)
-    count, by_function = count_instructions(elf, work)
+    sources = sorted(p.name for p in project.files if p.suffix == ".c" and p.name not in ("example.c", "startup_cortexm.c"))
+    built, _ = build_and_count(project, sources, work, name,
+                               ("-DLSL_NO_SIMD",),  # as the generated Makefile: the portable core only
+                               () if row["form"] == "integer" else ("-lm",))
+    flash, ram_static = built["flash_bytes"], built["ram_static_bytes"]
+    count, by_function = built["instructions"], built["by_function"]
     steps_run = int(project.example.shape[0])
     report = project.memory["cortex-m4"]
     metrics = model_metrics(model)
