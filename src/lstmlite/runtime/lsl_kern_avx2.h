@@ -516,7 +516,9 @@ AINL TAVX2 void sparse_panel_shared(const int kind, const int MB, const lsl_matr
             for (h = 0; h < 2; ++h) {
                 const int32_t at = 4 * is[32 * h]; /* lane 8h's block: the half's */
                 const int8_t *wh = wp + (size_t)64 * s + 32 * h;
-                if (h == 1 && (w->reserved & LSL_MATRIX_SHARED16)) { /* the quads of half 0 */
+                /* the quads of half 0; written out rather than folded into the loads below: one
+                 * loop over both halves with indexed quads measured about 15 % slower */
+                if (h == 1 && (w->reserved & LSL_MATRIX_SHARED16)) {
                     if (L == 1 && MB > 1) {
                         __m256i a[4];
                         for (i = 0; i < MB; ++i) a[i] = acc[1][i][0];
