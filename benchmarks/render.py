@@ -340,19 +340,35 @@ def lm_table() -> str:
 
 #: block name -> renderer of its results file (``name`` or ``name:part``).
 def ctc_table(result: dict[str, Any]) -> str:
-    """bench_ctc.py: CER, WER, exported bytes, runtime agreement and streaming speed per method."""
+    """bench_ctc.py: per method, CER (greedy and beam), exported bytes and agreement with
+    PyTorch (mean ± std over seeds); then each engine's streaming latency and RTF."""
     rows = result["rows"]
-    lines = ["| method | test CER | test WER | .lsl bytes | streamed = PyTorch | streaming: p50 µs/frame, RTF |",
-             "|---|---|---|---|---|---|"]
-    for method in dict.fromkeys(r["method"] for r in rows):
+    beam = rows[0].get("beam", 8)
+    lines = [f"| method | test CER (greedy) | beam {beam} | test WER | .lsl bytes | smaller | Δ CER vs baseline (pt) | "
+             "streamed = PyTorch: native / ONNX Runtime | streamed CER (native, beam) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for method in methods:
         group = [r for r in rows if r["method"] == method]
-        speeds = "; ".join(f"{engine} {s['p50_us']:.1f} µs, RTF {s['rtf']:.5f}"
-                           for engine, s in group[0]["stream"].items())
-        size = _mean_std([float(r["file_bytes"]) for r in group], "{:,.0f}")
-        lines.append(f"| {method} | {_mean_std([r['metric'] for r in group])} | "
-                     f"{_mean_std([r['wer'] for r in group])} | {size} | "
-                     f"{_mean_std([r['runtime_agreement'] for r in group], '{:.3f}')} | {speeds} |")
-    return "\n".join(lines) + f"\n\n{len({r['seed'] for r in rows})} seed(s); {rows[0]['dataset']}, " \
+        native = [next(v for k, v in r["agreement"].items() if k.startswith("lstmlite")) for r in group]
+        onnx = [r["agreement"]["onnxruntime"] for r in group]
+        lines.append(
+            f"| {method} | {_mean_std([r['metric'] for r in group])} | {_mean_std([r['beam_cer'] for r in group])} | "
+            f"{_mean_std([r['wer'] for r in group])} | {_mean_std([float(r['file_bytes']) for r in group], '{:,.0f}')} | "
+            f"{_mean_std([r['baseline_size_bytes'] / r['file_bytes'] for r in group], '{:.1f}×')} | "
+            f"{_mean_std([100 * (r['metric'] - r['baseline_metric']) for r in group], '{:+.2f}')} | "
+            f"{_mean_std(native, '{:.3f}')} / {_mean_std(onnx, '{:.3f}')} | "
+            f"{_mean_std([r['streamed_beam_cer'] for r in group])} |")
+    lines += ["", "| method | engine | p50 µs / frame | p90 µs / frame | real-time factor |", "|---|---|---|---|---|"]
+    for method in methods:
+        group = [r for r in rows if r["method"] == method]
+        for engine in group[0]["stream"]:
+            speeds = [r["stream"][engine] for r in group if engine in r["stream"]]
+            lines.append(f"| {method} | {engine} | {statistics.median([s['p50_us'] for s in speeds]):.1f} | "
+                         f"{statistics.median([s['p90_us'] for s in speeds]):.1f} | "
+                         f"{statistics.median([s['rtf'] for s in speeds]):.5f} |")
+    seeds = len({r["seed"] for r in rows})
+    return "\n".join(lines) + f"\n\n{seeds} seed(s) (mean ± std; speeds: median over seeds); {rows[0]['dataset']}, " \
         f"{rows[0]['frames']} test frames of {rows[0]['hop_s'] * 1000:.0f} ms.\n"
 
 

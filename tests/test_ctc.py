@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from lstmlite.ctc import GreedyStream, beam_decode, beam_search, collapse, greedy_decode, labels_to_text, log_softmax
+from lstmlite.ctc import BeamStream, GreedyStream, beam_decode, beam_search, collapse, greedy_decode, labels_to_text, log_softmax
 
 
 def brute_force_posteriors(probs: np.ndarray) -> dict[tuple[int, ...], float]:
@@ -84,3 +84,16 @@ def test_beam_search_probabilities_are_the_brute_force_sums(seed):
     for key, p in posteriors.items():
         assert found[key] == pytest.approx(p, rel=1e-9, abs=1e-15), key
     assert sum(found.values()) == pytest.approx(1.0)
+
+
+def test_beam_stream_partial_results_are_the_beam_search_of_the_frames_so_far():
+    rng = np.random.default_rng(5)
+    scores = rng.normal(size=(12, 4)) * 2
+    stream = BeamStream(beam=3)
+    for t in range(len(scores)):
+        stream.push(scores[t])
+        assert stream.results() == beam_search(scores[: t + 1], beam=3)
+    stream.reset()
+    assert stream.labels == []
+    with pytest.raises(ValueError, match="at least 1"):
+        BeamStream(beam=0)

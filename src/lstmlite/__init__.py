@@ -10,7 +10,7 @@ docs/):
     training    train, TrainConfig, evaluate, fit, evaluate_run
     run dirs    save_run, load_run
     compression compress_, finalize, undo, summary, size_bytes, apply_recipe, load_recipe
-    interop     export_onnx, export_c, import_torch, import_keras, import_onnx (lazy: need extras)
+    interop     export_onnx, OnnxStream, export_c, import_torch, import_keras, import_onnx (lazy: need extras)
     runtime     lstmlite.runtime.load (native C engine)
     search      search (Optuna, multi-objective under a device budget; needs the search extra)
     report      write_report (HTML report of run dirs), explain (gates, integrated gradients)
@@ -45,6 +45,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 # Loaded on first use: they import optional extras (onnx, keras) or the C extension.
 _LAZY = {
     "export_onnx": "lstmlite.export",
+    "OnnxStream": "lstmlite.export",
     "export_c": "lstmlite.export",
     "import_torch": "lstmlite.importers",
     "import_keras": "lstmlite.importers",
@@ -79,5 +80,5 @@ __all__ = [
     "train", "TrainConfig", "evaluate", "fit", "evaluate_run",
     "save_run", "load_run",
     "compress_", "finalize", "undo", "summary", "size_bytes", "apply_recipe", "load_recipe", "distill",
-    "export_onnx", "export_c", "import_torch", "import_keras", "import_onnx", "runtime", "search",
+    "export_onnx", "OnnxStream", "export_c", "import_torch", "import_keras", "import_onnx", "runtime", "search",
 ]

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["BLANK", "collapse", "greedy_decode", "GreedyStream", "beam_decode", "beam_search", "log_softmax",
+__all__ = ["BLANK", "collapse", "greedy_decode", "GreedyStream", "BeamStream", "beam_decode", "beam_search", "log_softmax",
            "labels_to_text"]
 
 BLANK = 0
@@ -121,7 +121,8 @@ def beam_search(scores: np.ndarray, beam: int = 8, length: int | None = None, bl
     probabilities: of the paths ending in blank and of those ending in its last label,
     so ``a - a`` (two a's) and ``a a`` (one a) are told apart. Unlike greedy decoding it
     sums over the many paths of one transcript, so it can find a more probable
-    transcript than the single best path's.
+    transcript than the single best path's. The frames go through :class:`BeamStream`,
+    so a streamed beam decode gives exactly this.
 
     Args:
         scores: (T, C) logits or log-probabilities (normalised here).
@@ -134,13 +135,49 @@ def beam_search(scores: np.ndarray, beam: int = 8, length: int | None = None, bl
         beam that keeps every prefix and no pruning, each log P is exact (the sum over
         all frame paths that collapse to ``labels``).
     """
-    logp = log_softmax(scores)
+    scores = np.asarray(scores)
     if length is not None:
-        logp = logp[: int(length)]
-    neg = -math.inf
-    beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, neg)}  # prefix → (log p_blank, log p_label)
-    for frame in logp:
-        candidates = [c for c in range(frame.shape[0]) if frame[c] >= prune] or [int(frame.argmax())]
+        scores = scores[: int(length)]
+    stream = BeamStream(beam, blank, prune)
+    for frame in scores:
+        stream.push(frame)
+    return stream.results()
+
+
+class BeamStream:
+    """CTC prefix beam search one frame at a time (see :func:`beam_search`).
+
+    ``push(scores_t)`` takes one frame's (C,) logits (or log-probabilities) and moves
+    the beam on; ``labels`` is the most probable prefix so far (a live partial
+    transcript, which may still change), :meth:`results` the ranked prefixes.
+
+    Example:
+        >>> stream = BeamStream(beam=4)
+        >>> for frame in np.log(np.array([[0.1, 0.8, 0.1], [0.9, 0.05, 0.05], [0.1, 0.1, 0.8]])):
+        ...     stream.push(frame)
+        >>> stream.labels
+        [1, 2]
+    """
+
+    def __init__(self, beam: int = 8, blank: int = BLANK, prune: float = -12.0) -> None:
+        if beam < 1:
+            raise ValueError(f"beam {beam}: the beam width must be at least 1")
+        self.beam, self.blank, self.prune = beam, blank, prune
+        self.reset()
+
+    def reset(self) -> None:
+        """A new utterance: the empty prefix only."""
+        neg = -math.inf
+        self.beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, neg)}  # prefix → (log p_blank, log p_label)
+
+    @property
+    def labels(self) -> list[int]:
+        return self.results()[0][0]
+
+    def push(self, scores_t: np.ndarray) -> None:
+        frame = log_softmax(scores_t)
+        neg, blank = -math.inf, self.blank
+        candidates = [c for c in range(frame.shape[0]) if frame[c] >= self.prune] or [int(frame.argmax())]
         nxt: dict[tuple[int, ...], list[float]] = {}
 
         def add(prefix: tuple[int, ...], pb: float, pnb: float) -> None:
@@ -148,7 +185,7 @@ def beam_search(scores: np.ndarray, beam: int = 8, length: int | None = None, bl
             cur[0] = _logadd(cur[0], pb)
             cur[1] = _logadd(cur[1], pnb)
 
-        for prefix, (pb, pnb) in beams.items():
+        for prefix, (pb, pnb) in self.beams.items():
             total = _logadd(pb, pnb)
             for c in candidates:
                 p = float(frame[c])
@@ -163,12 +200,15 @@ def beam_search(scores: np.ndarray, beam: int = 8, length: int | None = None, bl
                     add(prefix, neg, pnb + p)
                 else:
                     add(extended, neg, total + p)
-        ranked = sorted(nxt.items(), key=lambda kv: _logadd(*kv[1]), reverse=True)[:beam]
-        beams = {k: (v[0], v[1]) for k, v in ranked}
-    final = sorted(((list(k), _logadd(*v)) for k, v in beams.items()), key=lambda kv: kv[1], reverse=True)
-    # prefixes no path can produce (e.g. "a a" in too few frames for the blank between)
-    # are kept by the bookkeeping at probability 0; they are not results
-    return [kv for kv in final if kv[1] > -math.inf] or final[:1]
+        ranked = sorted(nxt.items(), key=lambda kv: _logadd(*kv[1]), reverse=True)[: self.beam]
+        self.beams = {k: (v[0], v[1]) for k, v in ranked}
+
+    def results(self) -> list[tuple[list[int], float]]:
+        """Up to ``beam`` ``(labels, log P)`` pairs, most probable first."""
+        final = sorted(((list(k), _logadd(*v)) for k, v in self.beams.items()), key=lambda kv: kv[1], reverse=True)
+        # prefixes no path can produce (e.g. "a a" in too few frames for the blank between)
+        # are kept by the bookkeeping at probability 0; they are not results
+        return [kv for kv in final if kv[1] > -math.inf] or final[:1]
 
 
 def labels_to_text(labels: Sequence[int], alphabet: Sequence[str]) -> str:

@@ -63,7 +63,8 @@ def test_list_recipes(capsys):
     assert main(["compress", "--list-recipes"]) == 0
     lines = capsys.readouterr().out.splitlines()
     names = [line.split(":")[0] for line in lines if not line.startswith(" ")]
-    assert names == ["fastgrnn-tiny", "int8", "prune-agp-80", "seq2seq-small", "shrink", "text-tiny", "tiny"]
+    assert names == ["fastgrnn-tiny", "int8", "prune-agp-80", "seq2seq-small", "shrink", "shrink-int8", "text-tiny",
+                     "tiny"]
     fits = [line for line in lines if line.startswith("  fits: ")]
     assert len(fits) == len(names)  # every recipe says for which models it fits
     assert "token" in fits[names.index("text-tiny")] and "real-valued" in fits[names.index("fastgrnn-tiny")]

@@ -21,7 +21,7 @@ from lstmlite.io import RunDirError, load_run
 from lstmlite.train import evaluate_run, fit
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ["fastgrnn-tiny", "int8", "prune-agp-80", "seq2seq-small", "shrink", "text-tiny", "tiny"]
+SHIPPED = ["fastgrnn-tiny", "int8", "prune-agp-80", "seq2seq-small", "shrink", "shrink-int8", "text-tiny", "tiny"]
 
 
 # ----- parsing ------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ def test_bad_recipes_give_one_clear_line(tmp_path, text, message):
 
 
 def test_unknown_recipe_name_lists_shipped():
-    with pytest.raises(RecipeError, match="shipped: fastgrnn-tiny, int8, prune-agp-80, seq2seq-small, shrink, text-tiny, tiny"):
+    with pytest.raises(RecipeError, match="shipped: fastgrnn-tiny, int8, prune-agp-80, seq2seq-small, shrink, shrink-int8, text-tiny, tiny"):
         load_recipe("no-such-recipe")
 
 

@@ -92,3 +92,29 @@ def test_cli_make_writes_the_folder(tmp_path, capsys):
     assert main(["data", "make", "spoken-digits", "--out", str(tmp_path / "d"), "--n", "2", "--seed", "1"]) == 0
     assert "wrote 2 utterances" in capsys.readouterr().out
     assert len((tmp_path / "d" / "manifest.tsv").read_text().splitlines()) == 3
+
+
+def test_spoken_words_transcribe_the_words_and_train_on_their_letters(tmp_path, capsys):
+    out = tmp_path / "w"
+    assert main(["data", "make", "spoken-words", "--out", str(out), "--n", "6", "--words", "yes,no,stop",
+                 "--max-digits", "2"]) == 0
+    rows = [line.split("\t") for line in (out / "manifest.tsv").read_text().splitlines()[1:]]
+    spoken = [t.split(" ") for _, t, *_ in rows]
+    assert all(1 <= len(w) <= 2 and set(w) <= {"yes", "no", "stop"} for w in spoken)
+    assert len({w for ws in spoken for w in ws}) > 1
+    data = load_data(str(out), val_fraction=0.2, test_fraction=0.2)
+    assert set(data.class_names[1:]) <= set("yesnotp ") and "s" in data.class_names
+    # the digits path is unchanged by the words option: same seed, same files as before
+    digits = make_spoken_digits(tmp_path / "d", n=3, seed=5, max_digits=3)
+    assert "words" not in (digits / "synth.json").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["spoken-words", "--words", "Yes,no"], "lower-case ASCII letters"),
+    (["spoken-words", "--words", "go,,stop"], "lower-case ASCII letters"),
+    (["spoken-digits", "--words", "yes"], "--words goes with spoken-words"),
+])
+def test_spoken_words_refuse_bad_words(argv, message, tmp_path, capsys):
+    assert main(["data", "make", *argv, "--out", str(tmp_path / "x"), "--n", "2"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -248,3 +248,73 @@ def test_quantized_language_model_head_runs_exactly_under_default_ort_optimisati
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])  # default: all optimisations
     x = torch.randint(0, 300, (3, 20), generator=torch.Generator().manual_seed(5))
     _assert_close(session.run(None, {"input": x.numpy()})[0], _ours(model, x, None))
+
+
+# ----- stateful (streaming) export ------------------------------------------------------------
+STATEFUL = {
+    "tagger_lstm_2": lambda: SequenceTagger(input_size=5, hidden_size=8, num_layers=2, n_classes=6),
+    "tagger_gru_uneven": lambda: SequenceTagger(input_size=5, cell="gru", hidden_size=[9, 6], num_layers=2,
+                                                n_classes=4),
+    "lm_lstm": lambda: LanguageModel(vocab_size=VOCAB, embed_dim=8, hidden_size=10),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STATEFUL))
+def test_stateful_export_streams_frame_by_frame_like_the_whole_sequence(name: str, tmp_path) -> None:
+    from lstmlite.export import OnnxStream, check_onnx
+
+    torch.manual_seed(0)
+    model = STATEFUL[name]().eval()
+    path = export_onnx(model, tmp_path / "s.onnx", stateful=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    layers = 2 if "2" in name or "uneven" in name else 1
+    states = ["h", "c"] if "gru" not in name else ["h"]
+    assert [i.name for i in session.get_inputs()] == ["input"] + [f"{s}0_l{k}" for k in range(layers) for s in states]
+    assert [o.name for o in session.get_outputs()][1:] == [f"{s}_n_l{k}" for k in range(layers) for s in states]
+    x = _inputs(model, 3, 12, torch.Generator().manual_seed(1))
+    stream = OnnxStream(path)
+    stream.reset(batch=3)
+    got = np.concatenate([stream.step(x[:, t:t + 1].numpy()) for t in range(12)], axis=1)
+    _assert_close(got, _ours(model, x, None))
+    # a second utterance after reset starts from zero state again
+    stream.reset(batch=3)
+    _assert_close(np.concatenate([stream.step(x[:, :5].numpy()), stream.step(x[:, 5:].numpy())], 1),
+                  _ours(model, x, None))
+    assert check_onnx(model, path) <= 1e-5  # the check carries the state across two chunks
+
+
+def test_stateful_int8_export_streams_the_quantized_model(tmp_path) -> None:
+    from lstmlite.compress import WeightQuantConfig, compress_
+    from lstmlite.export import OnnxStream
+
+    torch.manual_seed(0)
+    model = STATEFUL["tagger_lstm_2"]().eval()
+    compress_(model, WeightQuantConfig(bits=8))
+    model.eval()
+    path = export_onnx(model, tmp_path / "q.onnx", stateful=True, quantize="qdq")
+    x = _inputs(model, 2, 7, torch.Generator().manual_seed(2))
+    stream = OnnxStream(path)
+    stream.reset(batch=2)
+    got = np.concatenate([stream.step(x[:, t:t + 1].numpy()) for t in range(7)], axis=1)
+    _assert_close(got, _ours(model, x, None))
+
+
+@pytest.mark.parametrize("name, match", [("bi_lstm_mean", "per-step model"), ("tagger_tokens_bi", "bidirectional"),
+                                         ("forecast_plain", "per-step model")])
+def test_stateful_export_refuses_what_cannot_stream(name: str, match: str, tmp_path) -> None:
+    with pytest.raises(ValueError, match=match):
+        export_onnx(MODELS[name](), tmp_path / "x.onnx", stateful=True)
+    with pytest.raises(ValueError, match="no lengths"):
+        export_onnx(STATEFUL["tagger_lstm_2"](), tmp_path / "x.onnx", stateful=True, lengths=True)
+    with pytest.raises(ValueError, match="FastGRNN"):
+        export_onnx(SequenceTagger(input_size=5, cell="fastgrnn", hidden_size=8, n_classes=3), tmp_path / "x.onnx",
+                    stateful=True)
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_onnx_stream_needs_a_stateful_file(tmp_path) -> None:
+    from lstmlite.export import OnnxStream
+
+    path = export_onnx(STATEFUL["lm_lstm"](), tmp_path / "plain.onnx")
+    with pytest.raises(ValueError, match="stateful=True"):
+        OnnxStream(path)

@@ -65,3 +65,26 @@ def test_streaming_needs_a_per_step_head_and_reports_timing():
     assert stats["frames"] == 50 and stats["audio_seconds"] == pytest.approx(0.5)
     assert 0 < stats["p50_us"] <= stats["p90_us"]
     assert stats["rtf"] == pytest.approx(stats["us_per_frame"] * 1e-6 / 0.01)
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8"])
+def test_beam_decoding_over_the_runtime_step_equals_beam_search_of_pytorch_logits(weights):
+    from lstmlite.ctc import beam_search
+
+    model = _peaky_tagger(2)
+    with torch.no_grad():
+        model.head.weight.mul_(0.25)  # flatter frames: the beam then differs from the best path
+    if weights == "int8":
+        compress_(model, WeightQuantConfig(bits=8))
+    engine = Engine(write_lsl(spec_from_module(model), weights="auto"))
+    x = np.random.default_rng(1).normal(size=(6, 30, 6)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    rec = StreamingCTC(engine, decoder="beam", beam=4)
+    differs = 0
+    for b in range(len(x)):
+        assert rec.decode(x[b]) == beam_search(expected[b], beam=4)[0][0]
+        differs += rec.labels != greedy_decode(expected[b])
+    assert differs, "no utterance where beam and greedy differ: the test would not tell them apart"
+    with pytest.raises(ValueError, match="greedy' or 'beam"):
+        StreamingCTC(engine, decoder="viterbi")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import HelpFormatter, example_epilog, format_table
+from .common import CliError, HelpFormatter, example_epilog, format_table
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=example_epilog("lstmlite data list", "lstmlite data list --json", "lstmlite data show japanese_vowels",
                               "lstmlite data show ../shared/data/trec/train_5500.label --task classify",
                               "lstmlite data make spoken-digits --out data/digits --n 600 --seed 0",
+                              "lstmlite data make spoken-words --out data/words --words yes,no,stop,go",
                               "lstmlite data make text-norm --out data/textnorm --n 3000 --seed 0"),
         formatter_class=HelpFormatter)
     sub = parser.add_subparsers(dest="data_command", required=True)
@@ -27,20 +28,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("name")
     show.add_argument("--task", default=None, help="classify | lm | forecast | tag | ctc | seq2seq (for files)")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    make = sub.add_parser("make", help="synthesize a data set (spoken-digits: needs espeak-ng; text-norm: Babel)",
+    make = sub.add_parser("make", help="synthesize a data set (spoken-digits/-words: needs espeak-ng; "
+                                       "text-norm: Babel)",
                           description="spoken-digits: digit sequences spoken by espeak-ng in several voices, "
                                       "speeds and pitches with added noise, as WAV files plus manifest.tsv "
-                                      "(train on it with --task ctc). text-norm: dates, times, numbers and "
+                                      "(train on it with --task ctc). spoken-words: the same with sequences of "
+                                      "words (--words; default the ten Speech Commands keywords), transcribed "
+                                      "as the words. text-norm: dates, times, numbers and "
                                       "money as written in en/de/fr/es/it (CLDR locale data via Babel) paired "
                                       "with their ISO form, both directions, as pairs.tsv (train on it with "
                                       "--task seq2seq). Same --seed, same files.")
-    make.add_argument("kind", choices=["spoken-digits", "text-norm"])
+    make.add_argument("kind", choices=["spoken-digits", "spoken-words", "text-norm"])
     make.add_argument("--out", required=True, help="folder to create")
     make.add_argument("--n", type=int, default=None, help="utterances / pairs (default 600 / 3000)")
     make.add_argument("--languages", default=None,
                       help="text-norm: comma-separated languages (default en,de,fr,es,it)")
     make.add_argument("--seed", type=int, default=0)
-    make.add_argument("--max-digits", type=int, default=5, help="digits per utterance, 1 to this (default 5)")
+    make.add_argument("--max-digits", type=int, default=5,
+                      help="digits (spoken-words: words) per utterance, 1 to this (default 5)")
+    make.add_argument("--words", default=None,
+                      help="spoken-words: comma-separated lower-case words (default "
+                           "yes,no,up,down,left,right,on,off,stop,go)")
     parser.set_defaults(func=run)
 
 
@@ -59,7 +67,14 @@ def run(args: argparse.Namespace) -> int:
         from ..data.synth import make_spoken_digits
 
         n = 600 if args.n is None else args.n
-        out = make_spoken_digits(args.out, n=n, seed=args.seed, max_digits=args.max_digits)
+        words = None
+        if args.kind == "spoken-words":
+            from ..data.synth import COMMAND_WORDS
+
+            words = args.words.split(",") if args.words else list(COMMAND_WORDS)
+        elif args.words:
+            raise CliError("--words goes with spoken-words (spoken-digits speaks digits)")
+        out = make_spoken_digits(args.out, n=n, seed=args.seed, max_digits=args.max_digits, words=words)
         print(f"wrote {n} utterances to {out} (manifest.tsv)")
         return 0
     if args.data_command == "list":

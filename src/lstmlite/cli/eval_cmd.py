@@ -27,9 +27,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="also list the .lsl file `export --format lsl` would write, tensor by tensor "
                              "(stored precision and bytes; they sum to size_bytes)")
     parser.add_argument("--decoder", default="greedy", choices=["greedy", "beam"],
-                        help="ctc runs: greedy (best path) or beam (prefix beam search, width 8) decoding; "
-                             "seq2seq runs: greedy or beam search (width --beam)")
-    parser.add_argument("--beam", type=int, default=4, help="seq2seq beam width (default 4)")
+                        help="ctc runs: greedy (best path) or beam (prefix beam search) decoding, also with "
+                             "--stream; seq2seq runs: greedy or beam search")
+    parser.add_argument("--beam", type=int, default=None,
+                        help="beam width with --decoder beam (default: 8 for ctc, 4 for seq2seq)")
     parser.add_argument("--stream", action="store_true",
                         help="ctc runs: decode the split frame by frame in the native runtime (state carried) "
                              "and report CER/WER, agreement with PyTorch, latency per frame and real-time factor")
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.stream or args.lsl:
         return _stream(args)
-    if args.beam < 1:
+    if args.beam is not None and args.beam < 1:
         raise CliError(f"--beam {args.beam}: the beam width must be at least 1")
     metrics = evaluate_run(args.run, source=args.data, split=args.split, decoder=args.decoder, beam=args.beam)
     sizes = _sizes(args.run) if args.sizes else None
@@ -60,12 +61,15 @@ def run(args: argparse.Namespace) -> int:
 def _stream(args: argparse.Namespace) -> int:
     from ..train.streaming import evaluate_streaming
 
-    result = evaluate_streaming(args.run, lsl=args.lsl, split=args.split, source=args.data)
+    if args.beam is not None and args.beam < 1:
+        raise CliError(f"--beam {args.beam}: the beam width must be at least 1")
+    result = evaluate_streaming(args.run, lsl=args.lsl, split=args.split, source=args.data,
+                                decoder=args.decoder, beam=args.beam or 8)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"streamed {result['utterances']} utterances ({result['frames']} frames, "
-          f"{result['audio_seconds']:.1f} s of audio) through the native runtime ({result['engine']}):")
+          f"{result['audio_seconds']:.1f} s of audio) through the native runtime ({result['engine']}, {result['decoder']} decoding):")
     print(f"  CER {result['cer']:.4f}  WER {result['wer']:.4f}  exact {result['sequence_accuracy']:.4f}  "
           f"same as PyTorch {result['agreement']:.4f}")
     print(f"  latency per frame {result['us_per_frame']:.1f} us (p50 {result['p50_us']:.1f}, "

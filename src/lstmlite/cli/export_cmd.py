@@ -53,6 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite export runs/jv --format onnx --out deploy/",
             "lstmlite export runs/jv-int8 --format onnx --quantize qdq --out deploy/jv-int8.onnx",
             "lstmlite export runs/imdb --format onnx --probabilities --no-lengths --out deploy/",
+            "lstmlite export runs/digits --format onnx --stateful --out deploy/digits-stream.onnx",
             "lstmlite export runs/jv --format lsl --weights int8 --out deploy/",
             "lstmlite export runs/jv --format c --form integer --out deploy/jv-c/",
             "lstmlite export lstm_int8.tflite --format c --form tflite --out deploy/lstm-c/"),
@@ -67,6 +68,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     onnx.add_argument("--probabilities", action="store_true", help="end with Softmax (classifier / LM)")
     onnx.add_argument("--quantize", choices=["qdq"], default=None,
                       help="store quantized weights as int8 / int4 codes + DequantizeLinear")
+    onnx.add_argument("--stateful", action="store_true",
+                      help="streaming graph for a unidirectional tagger (CTC) or language model: per layer "
+                           "h0_lK/c0_lK inputs and h_n_lK/c_n_lK outputs, run chunk by chunk with the state "
+                           "carried (lstmlite.export.OnnxStream); implies --no-lengths")
     onnx.add_argument("--no-check", action="store_true", help="do not run the file in ONNX Runtime afterwards")
     parser.add_argument("--tolerance", type=float, default=1e-3,
                         help="largest abs difference from the model that the check accepts; a file "
@@ -144,7 +149,7 @@ def _export_onnx(args: argparse.Namespace) -> Path:
     if path.exists():
         raise CliError(f"{path} exists; choose another --out")
     written = export_onnx(run_dir.model, path, opset=args.opset, lengths=False if args.no_lengths else None,
-                          probabilities=args.probabilities, quantize=args.quantize)
+                          probabilities=args.probabilities, quantize=args.quantize, stateful=args.stateful)
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
     if read_export_metadata(written).get("int4") == "int8":
         print(f"int4 weights stored as int8 codes, one per byte (opset {args.opset} has no int4 DequantizeLinear); "

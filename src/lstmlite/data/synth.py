@@ -11,6 +11,10 @@ The transcript is the digits separated by spaces (``"3 1 4"``): the CTC model le
 characters ``0-9`` and the space, and WER counts digits as words. The text spoken
 is the digit names (``"three one four"``): espeak reads ``314`` as a number.
 
+With ``words`` (e.g. :data:`COMMAND_WORDS`, ``lstmlite data make spoken-words``) each
+utterance is a sequence of those words instead, and the transcript is the words
+themselves (``"left stop go"``): the model learns their letters.
+
 Example:
     >>> make_spoken_digits("data/digits", n=500, seed=0)   # doctest: +SKIP
     PosixPath('data/digits')
@@ -31,11 +35,13 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["make_spoken_digits", "espeak_binary", "VOICES", "DIGIT_WORDS", "EspeakMissingError"]
+__all__ = ["make_spoken_digits", "espeak_binary", "VOICES", "DIGIT_WORDS", "COMMAND_WORDS", "EspeakMissingError"]
 
 log = logging.getLogger(__name__)
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+#: The ten command words of the Speech Commands keyword-spotting task (Warden 2018).
+COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 # espeak-ng 1.51 voices (and +variants) that sound different from each other: checked
 # by hashing their output for the same text (en-gb+VARIANT, for one, is plain en-gb).
 VOICES = ("en-us", "en-us+f2", "en-us+f3", "en-us+m3", "en-gb", "en-gb-x-rp", "en-gb-scotland+f4", "en-029+m2")
@@ -93,8 +99,8 @@ def _add_noise(samples: np.ndarray, snr_db: float, rng: np.random.Generator) -> 
 def make_spoken_digits(out: str | Path, n: int = 600, seed: int = 0, min_digits: int = 1, max_digits: int = 5,
                        voices: Sequence[str] = VOICES, speeds: tuple[int, int] = (130, 210),
                        pitches: tuple[int, int] = (25, 75), snr_db: tuple[float, float] = (15.0, 40.0),
-                       overwrite: bool = False) -> Path:
-    """Synthesize ``n`` spoken digit sequences into the folder ``out`` (see the module doc).
+                       overwrite: bool = False, words: Sequence[str] | None = None) -> Path:
+    """Synthesize ``n`` spoken digit (or word) sequences into the folder ``out`` (see the module doc).
 
     Args:
         out: folder to create (must not exist or be empty, unless ``overwrite``).
@@ -104,6 +110,8 @@ def make_spoken_digits(out: str | Path, n: int = 600, seed: int = 0, min_digits:
         voices: espeak-ng voice names, drawn uniformly.
         speeds: words per minute range; pitches: espeak pitch range (0-99);
         snr_db: signal-to-noise range of the added white noise (dB).
+        words: speak sequences of these words (lower-case letters, each at least one)
+            instead of digits; the transcript is the words. None: digits.
 
     Raises:
         EspeakMissingError: espeak-ng is not installed; DataError: bad arguments.
@@ -111,6 +119,13 @@ def make_spoken_digits(out: str | Path, n: int = 600, seed: int = 0, min_digits:
     binary = espeak_binary()
     if n < 1 or not 1 <= min_digits <= max_digits:
         raise DataError("need n >= 1 and 1 <= min_digits <= max_digits")
+    if words is not None:
+        words = [w.strip() for w in words]
+        bad = [w for w in words if not (w.isascii() and w.isalpha() and w.islower())]
+        if not words or bad:
+            raise DataError(f"words must be lower-case ASCII letters, one word each; got {bad or 'none'}")
+    vocabulary = DIGIT_WORDS if words is None else words
+    written = [str(d) for d in range(10)] if words is None else words  # what the transcript says
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise DataError(f"{out}: folder is not empty; choose another --out")
@@ -119,20 +134,21 @@ def make_spoken_digits(out: str | Path, n: int = 600, seed: int = 0, min_digits:
     lines = ["audio\ttranscript\tvoice\tspeed\tpitch\tsnr_db"]
     with tempfile.TemporaryDirectory() as tmp:
         for k in range(n):
-            digits = rng.integers(0, 10, size=int(rng.integers(min_digits, max_digits + 1)))
+            digits = rng.integers(0, len(vocabulary), size=int(rng.integers(min_digits, max_digits + 1)))
             voice = str(voices[int(rng.integers(len(voices)))])
             speed = int(rng.integers(speeds[0], speeds[1] + 1))
             pitch = int(rng.integers(pitches[0], pitches[1] + 1))
             snr = round(float(rng.uniform(*snr_db)), 1)
             noise_rng = np.random.default_rng([seed, k])  # per file: one file's noise doesn't shift the next's
-            samples, rate = _speak(binary, " ".join(DIGIT_WORDS[d] for d in digits), voice, speed, pitch, Path(tmp))
+            samples, rate = _speak(binary, " ".join(vocabulary[d] for d in digits), voice, speed, pitch, Path(tmp))
             name = f"wav/{k:05d}.wav"
             _write_wav(out / name, _add_noise(samples, snr, noise_rng), rate)
-            lines.append(f"{name}\t{' '.join(str(d) for d in digits)}\t{voice}\t{speed}\t{pitch}\t{snr}")
+            lines.append(f"{name}\t{' '.join(written[d] for d in digits)}\t{voice}\t{speed}\t{pitch}\t{snr}")
     (out / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "synth.json").write_text(json.dumps({
         "generator": "lstmlite.data.synth.make_spoken_digits", "n": n, "seed": seed, "min_digits": min_digits,
         "max_digits": max_digits, "voices": list(voices), "speeds": list(speeds), "pitches": list(pitches),
-        "snr_db": list(snr_db)}, indent=2) + "\n", encoding="utf-8")
+        "snr_db": list(snr_db), **({"words": list(words)} if words is not None else {})}, indent=2) + "\n",
+        encoding="utf-8")
     log.info("wrote %d utterances to %s", n, out)
     return out

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["export_onnx", "check_onnx", "export_c"]
+__all__ = ["export_onnx", "check_onnx", "OnnxStream", "export_c"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("export_onnx", "check_onnx", "build_onnx_model"):
+    if name in ("export_onnx", "check_onnx", "build_onnx_model", "OnnxStream"):
         from . import onnx as _onnx
 
         return getattr(_onnx, name)

@@ -276,12 +276,13 @@ def _stacked_codes(layer: OnnxRecurrentLayer, which: int, quant: dict[str, Any],
 
 
 def _recurrent_stack(g: _Graph, layers: list[OnnxRecurrentLayer], x: str, seq_lens: str | None,
-                     prefix: str, quant: dict[str, Any] | None = None, quant_prefix: str = ""
-                     ) -> tuple[str, list[list[str]]]:
+                     prefix: str, quant: dict[str, Any] | None = None, quant_prefix: str = "",
+                     initial: list[list[str]] | None = None) -> tuple[str, list[list[str]]]:
     """Emit the recurrent nodes. x: (T, B, I). Returns seq (T, B, D*H) and per layer [Y_h(, Y_c)].
 
     ``quant``: quantized tensors by parameter name (``quant_prefix`` + ``weight_ih_l0``);
     W and R with codes are stored as int8 + DequantizeLinear (QDQ), the rest as float.
+    ``initial``: per layer the names of its initial_h (and initial_c) inputs (D, B, H).
     """
     shape_tbf = g.ints(f"{prefix}.shape_tbf", [0, 0, -1])
     states = []
@@ -298,6 +299,8 @@ def _recurrent_stack(g: _Graph, layers: list[OnnxRecurrentLayer], x: str, seq_le
         inputs = [x, *matrices]
         inputs.append(g.const(f"{prefix}.B_l{k}", b) if b is not None else "")
         inputs.append(seq_lens or "")
+        if initial is not None:
+            inputs.extend(initial[k])
         while inputs and inputs[-1] == "":  # trailing optional inputs are omitted
             inputs.pop()
         n_out = 3 if layer.op == "LSTM" else 2
@@ -414,7 +417,7 @@ def _is_fastgrnn(rnn: nn.Module) -> bool:
 
 
 def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool | None = None,
-                     probabilities: bool = False, quantize: str | None = None) -> Any:
+                     probabilities: bool = False, quantize: str | None = None, stateful: bool = False) -> Any:
     """Build the ONNX ``ModelProto`` for ``model`` (see :func:`export_onnx`)."""
     import onnx
     from onnx import TensorProto, helper
@@ -434,6 +437,9 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
     hidden_sizes = list(rnn.hidden_sizes) if layers is None else [layer.hidden_size for layer in layers]
     is_lm = isinstance(model, LanguageModel)
     per_step = is_lm or isinstance(model, SequenceTagger)  # a head at every step: (B, T, C) logits
+    if stateful:
+        _check_stateful(model, rnn, layers, per_step, lengths)
+        lengths = False
     if lengths is None:
         lengths = not bare and not is_lm  # classifier/forecaster pad variable-length batches
     if lengths and is_lm:
@@ -477,7 +483,14 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
         seq, states = fastgrnn_stack(g, rnn, x, "lengths" if lengths else None,
                                      lambda name, t, key: _weight(g, name, t, quant, quant_prefix + key))
     else:
-        seq, states = _recurrent_stack(g, layers, x, seq_lens, "rnn", quant, quant_prefix)
+        initial = None
+        if stateful:  # per layer h0 (and c0) (1, B, H) in, h_n (and c_n) out: chunk by chunk
+            initial = [[f"{n}0_l{k}" for n in ("h", "c")[: 2 if layer.op == "LSTM" else 1]]
+                       for k, layer in enumerate(layers)]
+            for names, layer in zip(initial, layers):
+                graph_inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, "batch", layer.hidden_size])
+                                 for n in names]
+        seq, states = _recurrent_stack(g, layers, x, seq_lens, "rnn", quant, quant_prefix, initial)
 
     outputs: list[Any] = []
     if bare:
@@ -524,6 +537,12 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
             logits = g.one("Softmax", [logits], axis=-1)
         g.node("Identity", [logits], outputs=[out_name])
         outputs.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, dims))
+        if stateful:
+            for k, (layer_states, layer) in enumerate(zip(states, layers)):
+                for n, state in zip(("h", "c"), layer_states):
+                    g.node("Identity", [state], outputs=[f"{n}_n_l{k}"])
+                    outputs.append(helper.make_tensor_value_info(f"{n}_n_l{k}", TensorProto.FLOAT,
+                                                                 [1, "batch", layer.hidden_size]))
 
     graph = helper.make_graph(g.nodes, "lstmlite", graph_inputs, outputs, initializer=g.initializers)
     onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
@@ -532,7 +551,7 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
     onnx_model.ir_version = helper.find_min_ir_version_for(list(onnx_model.opset_import))
     config = model.config() if hasattr(model, "config") else {}
     recorded = {"type": type(model).__name__, "config": config, "lengths": bool(lengths),
-                "probabilities": bool(probabilities), "quantized": sorted(quant)}
+                "probabilities": bool(probabilities), "quantized": sorted(quant), "stateful": bool(stateful)}
     if _int4_storage(quant, g) is not None:  # only when there are int4 codes: no bytes otherwise
         recorded["int4"] = _int4_storage(quant, g)
     meta = {METADATA_KEY: json.dumps(recorded)}
@@ -546,6 +565,21 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
     helper.set_model_props(onnx_model, meta)
     onnx.checker.check_model(onnx_model, full_check=True)
     return onnx_model
+
+
+def _check_stateful(model: nn.Module, rnn: nn.Module, layers: list[OnnxRecurrentLayer] | None,
+                    per_step: bool, lengths: bool | None) -> None:
+    """Refuse, with the reason, a model that cannot be exported as a streaming (stateful) graph."""
+    if not per_step:
+        raise ValueError(f"stateful=True streams a per-step model (a tagger / CTC model or a language "
+                         f"model); a {type(model).__name__} summarizes the whole sequence")
+    if getattr(rnn, "bidirectional", False):
+        raise ValueError("a bidirectional model needs whole sequences; it cannot be exported for streaming")
+    if layers is None:
+        raise ValueError("stateful=True needs LSTM/GRU/RNN layers; a FastGRNN is written as a Scan without state "
+                         "inputs (stream it in the native runtime: lstmlite eval --stream)")
+    if lengths:
+        raise ValueError("stateful=True takes no lengths: each call carries the state over one full chunk")
 
 
 def _int4_storage(quant: dict[str, Any], g: _Graph) -> str | None:
@@ -588,7 +622,7 @@ def _as_model(source: Any) -> nn.Module:
 
 
 def export_onnx(source: Any, path: str | Path, opset: int | None = None, *, lengths: bool | None = None,
-                probabilities: bool = False, quantize: str | None = None) -> Path:
+                probabilities: bool = False, quantize: str | None = None, stateful: bool = False) -> Path:
     """Write ``source`` as an ONNX file with standard recurrent operators.
 
     Args:
@@ -609,6 +643,11 @@ def export_onnx(source: Any, path: str | Path, opset: int | None = None, *, leng
             fp32; int4 at opset ≥ 21: about 8x), and the runtime computes with
             exactly the dequantized weights our model uses. Other tensors (biases,
             factors of a parametrized low-rank product) stay float.
+        stateful: a streaming graph for a unidirectional tagger (CTC) or language model:
+            per layer ``k`` inputs ``h0_l{k}`` [``c0_l{k}``] (1, B, H) and outputs
+            ``h_n_l{k}`` [``c_n_l{k}``], so a caller runs it chunk by chunk (one frame at
+            a time, T = 1) feeding each call's final state to the next; no ``lengths``.
+            See :class:`OnnxStream`.
 
     Graph signature (batch B and time T dynamic):
         inputs ``input`` (B, T) int64 tokens or (B, T, F) float, [``lengths`` (B,) int64];
@@ -624,7 +663,7 @@ def export_onnx(source: Any, path: str | Path, opset: int | None = None, *, leng
             the nearest exportable form).
     """
     onnx_model = build_onnx_model(_as_model(source), opset=opset, lengths=lengths, probabilities=probabilities,
-                                  quantize=quantize)
+                                  quantize=quantize, stateful=stateful)
     import onnx
 
     path = Path(path)
@@ -640,7 +679,8 @@ def check_onnx(model: nn.Module, path: str | Path, batch: int = 3, steps: int = 
     """Run ``path`` in ONNX Runtime and ``model`` on the same random batch; return the max abs difference.
 
     The batch has sequences of different lengths when the graph takes ``lengths``,
-    so padding handling is part of the check.
+    so padding handling is part of the check; a ``stateful`` graph runs in two chunks
+    with the state carried from the first to the second, so state passing is too.
     """
     import onnxruntime as ort
 
@@ -666,7 +706,62 @@ def check_onnx(model: nn.Module, path: str | Path, batch: int = 3, steps: int = 
             ours = model(x)[0] if lengths is None else model(x, lengths=lengths)[0]
         else:
             ours = model(x, lengths=lengths)
-    got = session.run(None, feeds)[0]
+    state_inputs = [i for i in session.get_inputs() if i.name not in ("input", "lengths")]
+    if state_inputs:  # a stateful graph: run it in two chunks, the state carried between them
+        state = {i.name: np.zeros((1, batch, i.shape[2]), np.float32) for i in state_inputs}
+        chunks = []
+        for chunk in np.array_split(np.arange(steps), 2):
+            outputs = session.run(None, {"input": feeds["input"][:, chunk], **state})
+            chunks.append(outputs[0])
+            state = {i.name: outputs[1 + k] for k, i in enumerate(state_inputs)}
+        got = np.concatenate(chunks, axis=1)
+    else:
+        got = session.run(None, feeds)[0]
     if "probabilities" in [o.name for o in session.get_outputs()][:1]:
         ours = torch.softmax(ours, -1)
     return float(np.max(np.abs(got - ours.numpy()))) if got.size else 0.0
+
+
+class OnnxStream:
+    """Run a ``stateful=True`` export in ONNX Runtime chunk by chunk with the state carried.
+
+    Example::
+
+        export_onnx(run_dir, "ctc.onnx", stateful=True)
+        stream = OnnxStream("ctc.onnx")
+        for frame in frames:                  # frame (F,) float32
+            logits = stream.step(frame[None, None])[0, 0]   # (1, 1, F) -> (C,)
+        stream.reset()                        # next utterance
+
+    Args:
+        path: the ``.onnx`` file.
+        threads: ONNX Runtime's intra-op threads (1 by default, with spinning off, so
+            it cannot slow whatever runs beside it).
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.state_inputs = [i for i in self.session.get_inputs() if i.name != "input"]
+        if not self.state_inputs:
+            raise ValueError(f"{path} has no state inputs: export it with stateful=True (--stateful)")
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        self.batch = 1
+        self.reset()
+
+    def reset(self, batch: int = 1) -> None:
+        """Zero the carried state (a new utterance), for ``batch`` streams."""
+        self.batch = batch
+        self.state = {i.name: np.zeros((1, batch, i.shape[2]), np.float32) for i in self.state_inputs}
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """x: (B, t, F) float32 (or (B, t) token ids) → logits (B, t, C); the state moves on."""
+        outputs = self.session.run(self.output_names, {"input": x, **self.state})
+        for i, name in enumerate(i.name for i in self.state_inputs):
+            self.state[name] = outputs[1 + i]
+        return outputs[0]

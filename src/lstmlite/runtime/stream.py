@@ -1,9 +1,10 @@
 """Streaming CTC recognition over the native runtime: one frame in, labels out.
 
 :class:`StreamingCTC` feeds each feature frame to :meth:`Engine.step` (the LSTM state
-carried in a :class:`StreamState`, the per-frame head computed in C) and decodes
-greedily as it goes (:class:`lstmlite.ctc.GreedyStream`): a label is emitted the frame
-it becomes certain, with no look-ahead. :func:`measure_streaming` times that loop per
+carried in a :class:`StreamState`, the per-frame head computed in C) and decodes as it
+goes: greedily (:class:`lstmlite.ctc.GreedyStream`: a label is emitted the frame it
+becomes certain, with no look-ahead) or by prefix beam search
+(:class:`lstmlite.ctc.BeamStream`: the best prefix so far, final at the last frame). :func:`measure_streaming` times that loop per
 frame and reports the real-time factor (processing time / audio time; below 1 keeps
 up with live audio).
 
@@ -25,30 +26,37 @@ from typing import Sequence
 
 import numpy as np
 
-from ..ctc import BLANK, GreedyStream
+from ..ctc import BLANK, BeamStream, GreedyStream
 from .engine import Engine
 
 __all__ = ["StreamingCTC", "measure_streaming"]
 
 
 class StreamingCTC:
-    """Greedy CTC decoding of one audio stream, frame by frame, over an :class:`Engine`.
+    """CTC decoding of one audio stream, frame by frame, over an :class:`Engine`.
 
     Args:
         engine: a per-step tagger (head ``each``) loaded in the runtime; the state is
             the engine's own :class:`StreamState` for this stream.
         blank: the blank label id (0 in lstmlite's CTC models).
+        decoder: ``"greedy"`` (best path, labels final as emitted) or ``"beam"``
+            (prefix beam search over the runtime's per-frame logits, equal to
+            :func:`lstmlite.ctc.beam_search` of the whole utterance).
+        beam: beam width for ``decoder="beam"``.
 
-    ``push(frame)``: frame (F,) float32 → the label id emitted at this frame or None.
-    ``labels``: every label emitted since the last :meth:`reset`.
+    ``push(frame)``: frame (F,) float32 → greedy: the label id emitted at this frame or
+    None; beam: None (read ``labels``). ``labels``: greedy: every label emitted since
+    the last :meth:`reset`; beam: the best prefix so far.
     """
 
-    def __init__(self, engine: Engine, blank: int = BLANK) -> None:
+    def __init__(self, engine: Engine, blank: int = BLANK, decoder: str = "greedy", beam: int = 8) -> None:
         if engine.info["head_mode"] != 2:
             raise ValueError("streaming CTC needs a model with a per-step head (a tag/ctc model)")
+        if decoder not in ("greedy", "beam"):
+            raise ValueError(f"decoder {decoder!r}: choose 'greedy' or 'beam'")
         self.engine = engine
         self.state = engine.new_state()
-        self.decoder = GreedyStream(blank)
+        self.decoder: GreedyStream | BeamStream = GreedyStream(blank) if decoder == "greedy" else BeamStream(beam, blank)
 
     @property
     def labels(self) -> list[int]:
@@ -71,11 +79,12 @@ class StreamingCTC:
 
 
 def measure_streaming(engine: Engine, utterances: Sequence[np.ndarray], hop_s: float,
-                      repeats: int = 1, warmup: bool = True) -> dict[str, float]:
+                      repeats: int = 1, warmup: bool = True, decoder: str = "greedy",
+                      beam: int = 8) -> dict[str, float]:
     """Latency per frame and real-time factor of :class:`StreamingCTC` on ``utterances``.
 
     Each frame's time covers the runtime step and the decoder update (what a live
-    recognizer spends per frame). The real-time factor is the time to stream all
+    recognizer spends per frame; ``decoder``/``beam`` as :class:`StreamingCTC`). The real-time factor is the time to stream all
     utterances divided by the audio they represent (``frames * hop_s``); with
     ``repeats`` > 1 it is the median over the repeats, so one pass disturbed by another
     process on a shared machine does not decide it. ``warmup`` streams the first
@@ -85,7 +94,7 @@ def measure_streaming(engine: Engine, utterances: Sequence[np.ndarray], hop_s: f
         ``frames`` (per repeat), ``audio_seconds`` (per repeat), ``us_per_frame`` (mean
         over every timed frame), ``p50_us``, ``p90_us``, ``rtf``.
     """
-    rec = StreamingCTC(engine)
+    rec = StreamingCTC(engine, decoder=decoder, beam=beam)
     if warmup and len(utterances):
         rec.decode(utterances[0])
     clock = time.perf_counter_ns

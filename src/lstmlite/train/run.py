@@ -321,12 +321,13 @@ def _realign_labels(data: Any, run_classes: list[str]) -> None:
 
 
 def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "test",
-                 decoder: str = "greedy", beam: int = 4) -> dict[str, Any]:
+                 decoder: str = "greedy", beam: int | None = None) -> dict[str, Any]:
     """Re-evaluate a run dir on its data (or on ``source``); returns metrics.json-style keys.
 
     ``decoder``: ctc and seq2seq runs, ``greedy`` (as training reports) or ``beam``:
-    ctc prefix beam search, width 8 (:func:`lstmlite.ctc.beam_decode`); seq2seq beam
-    search, width ``beam`` (:func:`lstmlite.seq2seq.beam_search`).
+    ctc prefix beam search (:func:`lstmlite.ctc.beam_decode`), width ``beam`` (default
+    8); seq2seq beam search (:func:`lstmlite.seq2seq.beam_search`), width ``beam``
+    (default 4).
     """
     run = load_run(run_dir)
     data = load_run_data(run, source)
@@ -337,6 +338,7 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
     if decoder != "greedy" and data.task == "seq2seq":
         from .seq2seq import evaluate_seq2seq
 
+        beam = beam or 4
         results = {**evaluate_seq2seq(run.model, data, getattr(data, split), decoder=decoder, beam=beam),
                    "decoder": decoder, "beam": beam}
     elif decoder != "greedy":
@@ -345,7 +347,9 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
 
         part = getattr(data, split)
         logits = predict(run.model, data, part, device=torch.device("cpu"))
-        results = {**evaluate_ctc(logits, part, list(data.class_names), decoder=decoder), "decoder": decoder}
+        beam = beam or 8
+        results = {**evaluate_ctc(logits, part, list(data.class_names), decoder=decoder, beam=beam),
+                   "decoder": decoder, "beam": beam}
     else:
         results = evaluate(run.model, data, getattr(data, split), device=torch.device("cpu"))
     name = primary_metric_name(data)

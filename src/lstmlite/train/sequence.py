@@ -81,15 +81,17 @@ def _texts(rows: list[list[int]], alphabet: list[str]) -> list[str]:
     return ["".join(alphabet[i] for i in row) for row in rows]
 
 
-def evaluate_ctc(logits: np.ndarray, split: Any, alphabet: list[str], decoder: str = "greedy") -> dict[str, float]:
+def evaluate_ctc(logits: np.ndarray, split: Any, alphabet: list[str], decoder: str = "greedy",
+                 beam: int = 8) -> dict[str, float]:
     """cer, wer, exact match (``sequence_accuracy``) and the mean CTC loss of a split.
 
     Args:
         logits: (N, T, C) model outputs (padding frames beyond ``split.lengths`` ignored).
         split: a :class:`~lstmlite.data.Split` of the ctc task.
         alphabet: label id → character (``alphabet[0]`` is the blank).
+        decoder: ``greedy`` or ``beam`` (prefix beam search of width ``beam``).
     """
-    hyp = decode_batch(logits, split.lengths, decoder)
+    hyp = decode_batch(logits, split.lengths, decoder, beam)
     ref = [[int(v) for v in row if v != PAD_LABEL] for row in split.y]
     refs, hyps = _texts(ref, alphabet), _texts(hyp, alphabet)
     loss = float(ctc_loss(torch.as_tensor(logits), torch.as_tensor(split.y), torch.as_tensor(split.lengths)))

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..ctc import greedy_decode
+from ..ctc import beam_decode, greedy_decode
 from ..io import load_run
 from . import metrics as M
 from .run import load_run_data
@@ -40,7 +40,8 @@ def _engine(run: Any, lsl: str | Path | None):
 
 
 def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split: str = "test",
-                       source: str | None = None, limit: int | None = None, repeats: int = 3) -> dict[str, Any]:
+                       source: str | None = None, limit: int | None = None, repeats: int = 3,
+                       decoder: str = "greedy", beam: int = 8) -> dict[str, Any]:
     """Stream a ctc run's split through the runtime; returns metrics.json-style keys.
 
     Args:
@@ -51,11 +52,13 @@ def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split
         limit: stream only the first ``limit`` utterances (quick checks).
         repeats: timed passes; the real-time factor is their median (see
             :func:`~lstmlite.runtime.stream.measure_streaming`).
+        decoder: ``greedy`` or ``beam`` (prefix beam search of width ``beam`` over the
+            runtime's per-frame logits); the PyTorch reference is decoded the same way.
 
     Returns:
         ``cer``, ``wer``, ``sequence_accuracy`` of the streamed transcripts,
         ``agreement`` (fraction of utterances whose streamed labels equal PyTorch's
-        greedy decode of the same run), and :func:`measure_streaming`'s timing keys
+        decode of the same run with the same decoder), ``decoder``, and :func:`measure_streaming`'s timing keys
         (``us_per_frame``, ``p50_us``, ``p90_us``, ``rtf``).
     """
     from ..runtime.engine import isa
@@ -72,14 +75,16 @@ def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split
     engine = _engine(run, lsl)
     alphabet = list(data.class_names)
     utterances = [part.x[i, : part.lengths[i]] for i in range(len(part))]
-    rec = StreamingCTC(engine)
+    rec = StreamingCTC(engine, decoder=decoder, beam=beam)
     streamed = [rec.decode(u) for u in utterances]
     logits = predict(run.model, data, part, device=torch.device("cpu"))
-    reference = [greedy_decode(logits[i], part.lengths[i]) for i in range(len(part))]
+    reference = [greedy_decode(logits[i], part.lengths[i]) if decoder == "greedy"
+                 else beam_decode(logits[i], beam, part.lengths[i]) for i in range(len(part))]
     truth = ["".join(alphabet[v] for v in row if v != PAD_LABEL) for row in part.y]
     hyps = ["".join(alphabet[v] for v in row) for row in streamed]
-    timing = measure_streaming(engine, utterances, float(data.stats.get("hop_s", 0.01)), repeats=repeats)
-    return {"task": "ctc", "dataset": data.name, "split": split, "utterances": len(part),
+    timing = measure_streaming(engine, utterances, float(data.stats.get("hop_s", 0.01)), repeats=repeats,
+                               decoder=decoder, beam=beam)
+    return {"task": "ctc", "dataset": data.name, "split": split, "utterances": len(part), "decoder": decoder,
             "engine": f"lstmlite-{isa()}", "cer": M.cer(truth, hyps), "wer": M.wer(truth, hyps),
             "sequence_accuracy": float(np.mean([t == h for t, h in zip(truth, hyps)])),
             "agreement": float(np.mean([a == b for a, b in zip(streamed, reference)])), **timing}
