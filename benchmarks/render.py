@@ -339,6 +339,13 @@ def lm_table() -> str:
 
 
 #: block name -> renderer of its results file (``name`` or ``name:part``).
+def _spread(values: list[float], fmt: str = "{:.4f}", unit: str = "") -> str:
+    """mean ± std, or the value alone when every seed gave the same (a size, a ratio)."""
+    if len(set(values)) == 1:
+        return fmt.format(values[0]) + unit
+    return f"{fmt.format(statistics.mean(values))}{unit} ± {fmt.format(statistics.stdev(values)).lstrip('+')}{unit}"
+
+
 def ctc_table(result: dict[str, Any]) -> str:
     """bench_ctc.py: per method, CER (greedy and beam), exported bytes and agreement with
     PyTorch (mean ± std over seeds); then each engine's streaming latency and RTF."""
@@ -353,12 +360,12 @@ def ctc_table(result: dict[str, Any]) -> str:
         native = [next(v for k, v in r["agreement"].items() if k.startswith("lstmlite")) for r in group]
         onnx = [r["agreement"]["onnxruntime"] for r in group]
         lines.append(
-            f"| {method} | {_mean_std([r['metric'] for r in group])} | {_mean_std([r['beam_cer'] for r in group])} | "
-            f"{_mean_std([r['wer'] for r in group])} | {_mean_std([float(r['file_bytes']) for r in group], '{:,.0f}')} | "
-            f"{_mean_std([r['baseline_size_bytes'] / r['file_bytes'] for r in group], '{:.1f}×')} | "
-            f"{_mean_std([100 * (r['metric'] - r['baseline_metric']) for r in group], '{:+.2f}')} | "
-            f"{_mean_std(native, '{:.3f}')} / {_mean_std(onnx, '{:.3f}')} | "
-            f"{_mean_std([r['streamed_beam_cer'] for r in group])} |")
+            f"| {method} | {_spread([r['metric'] for r in group])} | {_spread([r['beam_cer'] for r in group])} | "
+            f"{_spread([r['wer'] for r in group])} | {_spread([float(r['file_bytes']) for r in group], '{:,.0f}')} | "
+            f"{_spread([r['baseline_size_bytes'] / r['file_bytes'] for r in group], '{:.1f}', '×')} | "
+            f"{_spread([100 * (r['metric'] - r['baseline_metric']) for r in group], '{:+.2f}')} | "
+            f"{_spread(native, '{:.3f}')} / {_spread(onnx, '{:.3f}')} | "
+            f"{_spread([r['streamed_beam_cer'] for r in group])} |")
     lines += ["", "| method | engine | p50 µs / frame | p90 µs / frame | real-time factor |", "|---|---|---|---|---|"]
     for method in methods:
         group = [r for r in rows if r["method"] == method]
@@ -367,9 +374,12 @@ def ctc_table(result: dict[str, Any]) -> str:
             lines.append(f"| {method} | {engine} | {statistics.median([s['p50_us'] for s in speeds]):.1f} | "
                          f"{statistics.median([s['p90_us'] for s in speeds]):.1f} | "
                          f"{statistics.median([s['rtf'] for s in speeds]):.5f} |")
-    seeds = len({r["seed"] for r in rows})
-    return "\n".join(lines) + f"\n\n{seeds} seed(s) (mean ± std; speeds: median over seeds); {rows[0]['dataset']}, " \
-        f"{rows[0]['frames']} test frames of {rows[0]['hop_s'] * 1000:.0f} ms.\n"
+    seeds = sorted({r["seed"] for r in rows})
+    per_seed = "; ".join(f"{method} " + " / ".join(f"{r['metric']:.4f}" for r in sorted(
+        (r for r in rows if r["method"] == method), key=lambda r: r["seed"])) for method in methods)
+    return "\n".join(lines) + f"\n\n{len(seeds)} seed(s) (mean ± std; speeds: median over seeds); {rows[0]['dataset']}, " \
+        f"{rows[0]['frames']} test frames of {rows[0]['hop_s'] * 1000:.0f} ms. Greedy CER per seed " \
+        f"({', '.join(map(str, seeds))}): {per_seed}.\n"
 
 
 def fuzz_table(result: dict[str, Any]) -> str:

@@ -399,6 +399,14 @@ CASES: list[Case] = [
     Case("out-is-the-source", "output", ("compress", "{tmp}/run", "--recipe", "int8", "--out", "{tmp}/run"),
          "lstmlite compress: error: {tmp}/run: a run dir already exists here; choose another --out, or --force to "
          "replace it", "choose another --out"),
+    Case("stateful-classifier", "run dir", ("export", "{tmp}/run", "--format", "onnx", "--stateful", "--out",
+                                            "{tmp}/x.onnx"),
+         "lstmlite export: error: a streaming (stateful) export needs a per-step model (a tagger / CTC model or a "
+         "language model); a SequenceClassifier summarizes the whole sequence: export it without --stateful",
+         "export without --stateful"),
+    Case("spoken-words-bad-word", "data", ("data", "make", "spoken-words", "--words", "Yes,no", "--out", "{tmp}/w"),
+         "lstmlite data: error: words must be lower-case ASCII letters, one word each; got ['Yes']",
+         "write the words in lower case"),
     Case("export-target-exists", "output", ("export", "{tmp}/run", "--format", "lsl", "--out", "{tmp}/model.lsl"),
          "lstmlite export: error: {tmp}/model.lsl exists; choose another --out", "choose another --out"),
     Case("read-only-folder", "output", (*TINY_NPZ, "--out", "{tmp}/ro/out"),

@@ -571,15 +571,17 @@ def _check_stateful(model: nn.Module, rnn: nn.Module, layers: list[OnnxRecurrent
                     per_step: bool, lengths: bool | None) -> None:
     """Refuse, with the reason, a model that cannot be exported as a streaming (stateful) graph."""
     if not per_step:
-        raise ValueError(f"stateful=True streams a per-step model (a tagger / CTC model or a language "
-                         f"model); a {type(model).__name__} summarizes the whole sequence")
+        raise ValueError(f"a streaming (stateful) export needs a per-step model (a tagger / CTC model or a "
+                         f"language model); a {type(model).__name__} summarizes the whole sequence: export it "
+                         f"without --stateful")
     if getattr(rnn, "bidirectional", False):
         raise ValueError("a bidirectional model needs whole sequences; it cannot be exported for streaming")
     if layers is None:
-        raise ValueError("stateful=True needs LSTM/GRU/RNN layers; a FastGRNN is written as a Scan without state "
-                         "inputs (stream it in the native runtime: lstmlite eval --stream)")
+        raise ValueError("a streaming (stateful) export needs LSTM/GRU/RNN layers; a FastGRNN is written as a Scan "
+                         "without state inputs (stream it in the native runtime: lstmlite eval --stream)")
     if lengths:
-        raise ValueError("stateful=True takes no lengths: each call carries the state over one full chunk")
+        raise ValueError("a streaming (stateful) export takes no lengths: each call carries the state over one "
+                         "full chunk")
 
 
 def _int4_storage(quant: dict[str, Any], g: _Graph) -> str | None:
