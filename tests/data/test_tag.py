@@ -68,3 +68,47 @@ def test_label_seen_only_outside_train_is_an_error(tmp_path):
     test.write_text("the\tDET\ncat\tINTJ\n\n")
     with pytest.raises(DataError, match="INTJ"):
         load_data(str(path), test_path=str(test))
+
+
+# ----- frames with a label per step (.npz) ---------------------------------------------------
+def _frames_npz(path, n=20, steps=8, features=3, seed=0, lengths=True):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(loc=5.0, scale=2.0, size=(n, steps, features))
+    y = np.where(x[:, :, 0] > 5.0, "up", "down")
+    arrays = {"x": x, "y": y}
+    if lengths:
+        arrays["lengths"] = rng.integers(3, steps + 1, size=n)
+    np.savez(path, **arrays)
+    return arrays
+
+
+def test_frame_tags_from_npz_are_normalised_by_training_frames_and_padded(tmp_path):
+    arrays = _frames_npz(tmp_path / "f.npz")
+    data = load_data(str(tmp_path / "f.npz"), task="tag", val_fraction=0.2, test_fraction=0.2)
+    assert data.task == "tag" and data.vocab is None and data.input_size == 3
+    assert data.class_names == ["down", "up"]
+    train = data.train
+    assert train.x.dtype == np.float32 and train.x.shape[2] == 3
+    valid = np.arange(train.x.shape[1])[None, :] < train.lengths[:, None]
+    # the training frames (valid steps only) are normalised to mean 0, std 1 per feature
+    frames = train.x[valid]
+    np.testing.assert_allclose(frames.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(frames.std(0), 1.0, atol=1e-4)
+    assert np.all(train.x[~valid] == 0) and np.all(train.y[~valid] == PAD_LABEL)
+    # labels follow their frames: "up" exactly where the raw feature 0 was above 5
+    raw0 = train.x[..., 0] * data.stats["std"][0] + data.stats["mean"][0]
+    np.testing.assert_array_equal(train.y[valid], (raw0[valid] > 5.0).astype(np.int64))
+    total = sum(len(s) for s in data.splits.values())
+    assert total == len(arrays["x"])
+
+
+def test_frame_tags_errors_name_the_problem(tmp_path):
+    _frames_npz(tmp_path / "f.npz", lengths=False)
+    with pytest.raises(DataError, match="label per step .* --task tag"):
+        load_data(str(tmp_path / "f.npz"))  # the default task (classify) with per-step labels
+    np.savez(tmp_path / "bad.npz", x=np.zeros((4, 5, 2)), y=np.zeros(4))
+    with pytest.raises(DataError, match=r"a label per step, shape \(4, T\)"):
+        load_data(str(tmp_path / "bad.npz"), task="tag")
+    np.savez(tmp_path / "one.npz", x=np.ones((6, 5, 2)), y=np.zeros((6, 5), np.int64))
+    with pytest.raises(DataError, match="one label only"):
+        load_data(str(tmp_path / "one.npz"), task="tag")

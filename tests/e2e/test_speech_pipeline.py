@@ -76,3 +76,25 @@ def test_tagger_train_compress_export_run(tmp_path):
     got = Engine((tmp_path / "lsl" / "model.lsl").read_bytes()).run(data.test.x, lengths=data.test.lengths)
     for k, n in enumerate(data.test.lengths):
         np.testing.assert_allclose(got[k, :n], expected[k, :n], rtol=1e-4, atol=1e-4)
+
+
+def test_frame_tagger_train_compress_export_run(tmp_path):
+    """--task tag on real-valued frames (.npz, a label per step): the same path."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 12, 3)).astype(np.float32)
+    y = (np.cumsum(x[:, :, 0], axis=1) > 0).astype(np.int64)  # needs memory of earlier frames
+    np.savez(tmp_path / "frames.npz", x=x, y=y, lengths=rng.integers(4, 13, size=60))
+    run, small = tmp_path / "run", tmp_path / "run-int8"
+    assert main(["train", "--data", str(tmp_path / "frames.npz"), "--task", "tag", "--out", str(run),
+                 "--no-progress", "--train.epochs=2", "--model.hidden_size=8"]) == 0
+    metrics = read_json(run / "metrics.json")
+    assert metrics["task"] == "tag" and metrics["metric_name"] == "accuracy"
+    assert main(["compress", str(run), "--recipe", RECIPE, "--out", str(small), "--no-progress"]) == 0
+    assert main(["export", str(small), "--format", "lsl", "--out", str(tmp_path / "lsl")]) == 0
+    compressed = load_run(small)
+    data = load_run_data(compressed)
+    assert data.input_size == 3 and compressed.model.embedding is None
+    expected = predict(compressed.model, data, data.test, device=torch.device("cpu"))
+    got = Engine((tmp_path / "lsl" / "model.lsl").read_bytes()).run(data.test.x, lengths=data.test.lengths)
+    for k, n in enumerate(data.test.lengths):
+        np.testing.assert_allclose(got[k, :n], expected[k, :n], rtol=1e-4, atol=1e-4)

@@ -20,7 +20,8 @@ from .containers import TaskData
 from .errors import DataError, DataFileNotFoundError
 from .forecast import build_forecast
 from .lm import build_language_model
-from .readers import read_csv, read_jsonl, read_npy, read_npz, read_text, read_trec, read_ts, require_file
+from .readers import (read_csv, read_jsonl, read_npy, read_npz, read_npz_tags, read_text, read_trec, read_ts,
+                      require_file)
 from .spec import DataSpec
 from .tag import build_tagging, read_tag_jsonl, read_tag_tsv
 
@@ -138,6 +139,12 @@ def _texts(spec: DataSpec, name: str) -> TaskData:
 
 
 def _series(spec: DataSpec, name: str) -> TaskData:
+    if spec.task == "tag":  # frames with a label per step
+        from .tag import build_frame_tagging
+
+        series, labels = read_npz_tags(spec.source)
+        test_series, test_labels = read_npz_tags(spec.test_path) if spec.test_path else (None, None)
+        return build_frame_tagging(name, spec, series, labels, test_series, test_labels)
     read = read_ts if spec.format == "ts" else read_npz
     train_series, train_labels = read(spec.source)
     test_series, test_labels = read(spec.test_path) if spec.test_path else (None, None)

@@ -33,7 +33,7 @@ from .errors import DataError, DataFileNotFoundError
 
 __all__ = [
     "TextRecords", "read_text", "read_csv", "read_jsonl", "read_trec",
-    "read_ts", "read_npz", "read_npy", "require_file",
+    "read_ts", "read_npz", "read_npz_tags", "read_npy", "require_file",
 ]
 
 logger = logging.getLogger(__name__)
@@ -245,6 +245,42 @@ def read_npz(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
         ``(series, labels)``: each row cut to its length, as (T_i, F) float64 arrays,
         and the labels as strings.
     """
+    series, y, _ = _read_npz_arrays(path)
+    if y.ndim == 2 and y.shape[0] == len(series):
+        raise DataError(f"{path}: 'y' has a label per step {y.shape}; train a tagger on it with --task tag")
+    if y.ndim != 1 or len(y) != len(series):
+        raise DataError(f"{path}: 'y' must have shape ({len(series)},), got {y.shape}")
+    return series, _label_strings(path, y)
+
+
+def read_npz_tags(path: str | os.PathLike) -> tuple[list[np.ndarray], list[list[str]]]:
+    """An ``.npz`` of frames with a label per step (``--task tag`` on real-valued input):
+    ``x`` (N, T, F) or (N, T), ``y`` (N, T) integer or string labels, optional ``lengths``
+    (N,); steps past a row's length are ignored (any value).
+
+    Returns:
+        ``(series, labels)``: each row cut to its length, (T_i, F) float64 arrays, and
+        per row its T_i labels as strings.
+    """
+    series, y, lengths = _read_npz_arrays(path)
+    if y.ndim != 2 or y.shape[0] != len(series) or y.shape[1] < max(len(s) for s in series):
+        raise DataError(f"{path}: 'y' must have a label per step, shape ({len(series)}, T) like 'x', got {y.shape}")
+    labels = [_label_strings(path, y[k, : len(s)], f"row index {k}: ") for k, s in enumerate(series)]
+    return series, labels
+
+
+def _label_strings(path: str | os.PathLike, y: np.ndarray, where: str = "") -> list[str]:
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise DataError(f"{path}: {where}'y' holds non-integer floats; classification needs class labels")
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iuUSb":
+        raise DataError(f"{path}: 'y' must hold integer or string labels, got {y.dtype}")
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()]
+
+
+def _read_npz_arrays(path: str | os.PathLike) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """x checked and cut to each row's length (T_i, F) float64, y as stored, lengths (N,)."""
     data = _load_numpy(path, ".npz")
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise DataError(f"{path}: expected an .npz archive with arrays 'x' and 'y'")
@@ -263,8 +299,6 @@ def read_npz(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
     if x.ndim != 3 or not _is_real(x):
         raise DataError(f"{path}: 'x' must be real numbers (N, T, F) or (N, T), got {x.dtype} {x.shape}; "
                         f"save floats or integers")
-    if y.ndim != 1 or len(y) != len(x):
-        raise DataError(f"{path}: 'y' must have shape ({len(x)},), got {y.shape}")
     if len(x) == 0 or x.shape[1] == 0:
         raise DataError(f"{path}: 'x' is empty {x.shape}")
     if lengths is None:
@@ -280,14 +314,7 @@ def read_npz(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
         if not np.isfinite(s).all():
             raise DataError(f"{path}: row index {k}: non-finite values in 'x'")
         series.append(s)
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
-            raise DataError(f"{path}: 'y' holds non-integer floats; classification needs class labels")
-        y = y.astype(np.int64)
-    if y.dtype.kind not in "iuUSb":
-        raise DataError(f"{path}: 'y' must hold integer or string labels, got {y.dtype}")
-    labels = [v.decode() if isinstance(v, bytes) else str(v) for v in y.tolist()]
-    return series, labels
+    return series, y, lengths
 
 
 def read_npy(path: str | os.PathLike) -> np.ndarray:

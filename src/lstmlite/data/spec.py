@@ -57,7 +57,7 @@ FORMAT_TASKS = {
     "jsonl": ("classify", "tag"),
     "trec": ("classify",),
     "ts": ("classify",),
-    "npz": ("classify",),
+    "npz": ("classify", "tag"),
     "txt": ("lm",),
     "npy": ("forecast",),
     "tsv": ("tag", "seq2seq"),

@@ -1,4 +1,4 @@
-"""Sequence tagging data (``--task tag``): one label per token.
+"""Sequence tagging data (``--task tag``): one label per token, or per frame.
 
 Files:
 
@@ -7,7 +7,11 @@ Files:
 - ``.jsonl``: one sequence a line, ``{"tokens": [...], "tags": [...]}`` of equal length
   (other key names through ``text_column`` / ``label_column``).
 
-Arrays: x (N, T) int64 token ids (0 = padding), y (N, T) int64 label ids with
+- ``.npz`` of real-valued frames (sensors, audio features): ``x`` (N, T, F), ``y`` (N, T)
+  a label per step, optional ``lengths`` (N,) (:func:`build_frame_tagging`; features
+  normalised with the training frames' mean and std, as for classification).
+
+Arrays: x (N, T) int64 token ids (0 = padding; frames: (N, T, F) float32), y (N, T) int64 label ids with
 ``PAD_LABEL`` (-1) after each row's length, lengths (N,). The vocabulary and the label
 set come from the training rows; a label seen only in validation/test is an error.
 
@@ -36,7 +40,7 @@ from .vocab import PAD_ID, Vocabulary
 if TYPE_CHECKING:
     from .spec import DataSpec
 
-__all__ = ["TagRecords", "read_tag_tsv", "read_tag_jsonl", "build_tagging", "PAD_LABEL"]
+__all__ = ["TagRecords", "read_tag_tsv", "read_tag_jsonl", "build_tagging", "build_frame_tagging", "PAD_LABEL"]
 
 PAD_LABEL = -1  # the same value lstmlite.train.sequence ignores in the loss
 TagRecords = list[tuple[list[str], list[str]]]
@@ -131,3 +135,58 @@ def build_tagging(name: str, spec: DataSpec, records: TagRecords, test_records: 
     test = make(test_records if test_records is not None else [records[i] for i in test_idx], "test")
     return TaskData(name=name, task="tag", train=train, val=val, test=test, input_size=0,
                     n_classes=len(class_names), class_names=class_names, vocab=vocab, spec=spec)
+
+
+def build_frame_tagging(name: str, spec: DataSpec, series: list[np.ndarray], labels: list[list[str]],
+                        test_series: list[np.ndarray] | None = None,
+                        test_labels: list[list[str]] | None = None) -> TaskData:
+    """TaskData of the tag task on real-valued frames: a label per step.
+
+    Args:
+        series: (T_i, F) arrays; labels: per row its T_i labels (strings).
+        test_series, test_labels: a separate test set (else a split of the rows).
+
+    Returns:
+        TaskData with x (N, T, F) float32 normalised by the training frames' mean and
+        std (``stats``), y (N, T) int64 with ``PAD_LABEL`` past each length, lengths (N,).
+
+    Example:
+        >>> from lstmlite.data.spec import DataSpec
+        >>> rng = np.random.default_rng(0)
+        >>> frames = [rng.normal(size=(6, 2)) for _ in range(20)]
+        >>> tags = [["up" if f[0] > 0 else "down" for f in s] for s in frames]
+        >>> data = build_frame_tagging("toy", DataSpec("toy.npz", task="tag"), frames, tags)
+        >>> data.train.x.shape[1:], data.class_names
+        ((6, 2), ['down', 'up'])
+    """
+    from .classify import _feature_stats, normalize_features
+
+    train_idx, val_idx, test_idx = _split_rows(len(series), spec, test_series is not None)
+    class_names = sort_labels([label for i in train_idx for label in labels[i]])
+    if len(class_names) < 2:
+        raise DataError(f"{name}: the training rows use one label only; tagging needs at least two")
+    label_id = {label: i for i, label in enumerate(class_names)}
+    mean, std = _feature_stats([series[i] for i in train_idx])
+    length = max(len(s) for s in [*series, *(test_series or [])])
+    if spec.max_len is not None:
+        length = min(length, spec.max_len)
+
+    def make(rows: list[np.ndarray], row_labels: list[list[str]], what: str) -> Split:
+        x, lengths = normalize_features(rows, mean, std, length)
+        y = np.full((len(rows), length), PAD_LABEL, np.int64)
+        for k, tags in enumerate(row_labels):
+            n = int(lengths[k])
+            unseen = sorted(set(tags[:n]) - set(label_id))
+            if unseen:
+                raise DataError(f"{name}: {what} label(s) {unseen[:5]} never occur in the training rows")
+            y[k, :n] = [label_id[t] for t in tags[:n]]
+        return Split(x, y, lengths)
+
+    def part(idx: np.ndarray, what: str) -> Split:
+        return make([series[i] for i in idx], [labels[i] for i in idx], what)
+
+    test = (make(test_series, test_labels or [], "test") if test_series is not None
+            else part(test_idx, "test"))
+    return TaskData(name=name, task="tag", train=part(train_idx, "train"), val=part(val_idx, "validation"),
+                    test=test, input_size=len(mean), n_classes=len(class_names), class_names=class_names,
+                    vocab=None, spec=spec, stats={"mean": mean, "std": std})
