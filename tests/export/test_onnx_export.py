@@ -281,6 +281,9 @@ def test_stateful_export_streams_frame_by_frame_like_the_whole_sequence(name: st
     _assert_close(np.concatenate([stream.step(x[:, :5].numpy()), stream.step(x[:, 5:].numpy())], 1),
                   _ours(model, x, None))
     assert check_onnx(model, path) <= 1e-5  # the check carries the state across two chunks
+    from lstmlite.export.onnx import read_export_metadata
+
+    assert read_export_metadata(path)["stateful"] is True
 
 
 def test_stateful_int8_export_streams_the_quantized_model(tmp_path) -> None:

@@ -551,7 +551,9 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
     onnx_model.ir_version = helper.find_min_ir_version_for(list(onnx_model.opset_import))
     config = model.config() if hasattr(model, "config") else {}
     recorded = {"type": type(model).__name__, "config": config, "lengths": bool(lengths),
-                "probabilities": bool(probabilities), "quantized": sorted(quant), "stateful": bool(stateful)}
+                "probabilities": bool(probabilities), "quantized": sorted(quant)}
+    if stateful:  # only when set: other files keep their bytes
+        recorded["stateful"] = True
     if _int4_storage(quant, g) is not None:  # only when there are int4 codes: no bytes otherwise
         recorded["int4"] = _int4_storage(quant, g)
     meta = {METADATA_KEY: json.dumps(recorded)}
@@ -596,7 +598,8 @@ def read_export_metadata(path: str | Path) -> dict[str, Any]:
 
     Keys: ``type``, ``config``, ``lengths``, ``probabilities``, ``quantized`` (tensor
     names stored as codes) and, when the model has int4 codes, ``int4`` (``"int4"``:
-    packed two per byte; ``"int8"``: widened because the opset predates int4).
+    packed two per byte; ``"int8"``: widened because the opset predates int4) and, for a
+    streaming graph, ``stateful`` (True).
     """
     import onnx
 
