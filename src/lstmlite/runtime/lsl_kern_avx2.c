@@ -116,7 +116,7 @@ TAVX2 void lsl_avx2_gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int
  * 15 of the 16 ymm registers), and the longest rows that take this path (the block's
  * int16 activations live on the stack: 6 x 1024 x 2 bytes). */
 #ifndef W16_MB
-#define W16_MB 4
+#define W16_MB 6
 #endif
 #define W16_KMAX 1024
 
@@ -156,11 +156,38 @@ AINL TAVX2 void madd2(__m256i *a0, __m256i *a1, __m256i x, __m256i w0, __m256i w
     *a1 = s1;
 }
 
+/* One k4 step of six rows, all in asm: 12 accumulators, the two weight vectors, the
+ * broadcast and one product fill the 16 ymm registers, which GCC does not manage from
+ * intrinsics. wp: the half panel's 2 x 16 weight bytes; ap: the six rows' quads. */
+#define W16_ROW6(I, A0, A1)                                                                                    \
+    "vpbroadcastq " #I "*8(%[ap]), %[x]\n\t"                                                                  \
+    "vpmaddwd %[w0], %[x], %[t]\n\t"                                                                          \
+    "vpaddd %[t], %[" #A0 "], %[" #A0 "]\n\t"                                                                 \
+    "vpmaddwd %[w1], %[x], %[x]\n\t"                                                                          \
+    "vpaddd %[x], %[" #A1 "], %[" #A1 "]\n\t"
+AINL TAVX2 void step6_w16(__m256i acc[][2], const int8_t *wp, const int16_t *ap) {
+    __m256i w0, w1, x, t;
+    __asm__("vpmovsxbw (%[wp]), %[w0]\n\t"
+            "vpmovsxbw 16(%[wp]), %[w1]\n\t"
+            W16_ROW6(0, a00, a01) W16_ROW6(1, a10, a11) W16_ROW6(2, a20, a21) W16_ROW6(3, a30, a31)
+            W16_ROW6(4, a40, a41) W16_ROW6(5, a50, a51)
+            : [a00] "+x"(acc[0][0]), [a01] "+x"(acc[0][1]), [a10] "+x"(acc[1][0]), [a11] "+x"(acc[1][1]),
+              [a20] "+x"(acc[2][0]), [a21] "+x"(acc[2][1]), [a30] "+x"(acc[3][0]), [a31] "+x"(acc[3][1]),
+              [a40] "+x"(acc[4][0]), [a41] "+x"(acc[4][1]), [a50] "+x"(acc[5][0]), [a51] "+x"(acc[5][1]),
+              [w0] "=&x"(w0), [w1] "=&x"(w1), [x] "=&x"(x), [t] "=&x"(t)
+            : [wp] "r"(wp), [ap] "r"(ap)
+            : "memory"); /* it only reads memory; "m" operands would pass asm's 30-operand limit */
+}
+#undef W16_ROW6
+
 AINL TAVX2 void sums_w16(const int MB, const int8_t *wp, int32_t K4, const int16_t *a, int32_t sums[][8]) {
     __m256i acc[W16_MB][2];
     int32_t k4;
     int i;
     for (i = 0; i < MB; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    if (MB == 6)
+        for (k4 = 0; k4 < K4; ++k4) step6_w16(acc, wp + (size_t)k4 * 64, a + 24 * (size_t)k4);
+    else
     for (k4 = 0; k4 < K4; ++k4) {
         const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp + (size_t)k4 * 64)));
         const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp + (size_t)k4 * 64 + 16)));
@@ -207,7 +234,7 @@ static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u
     const int32_t panels = lsl_panels(w->rows);
     int32_t i = 0, g;
     while (i < m) {
-        const int32_t left = m - i, nb = left <= W16_MB ? left : (left < 2 * W16_MB ? (left + 1) / 2 : W16_MB);
+        const int32_t left = m - i, nb = left >= 6 ? 6 : (left == 5 ? 3 : left);
         widen_rows(nb, w->kpad, u + (size_t)i * ldu, ldu, a);
         for (g = 0; g < panels; ++g) {
             const int32_t p = rev ? panels - 1 - g : g;
@@ -215,6 +242,7 @@ static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u
             for (h = 0; h < 2; ++h) {
                 float *yi = y + (size_t)i * ldy;
                 switch (nb) {
+                case 6: tile_w16(6, w, p, h, a, xs + i, yi, ldy); break;
                 case 4: tile_w16(4, w, p, h, a, xs + i, yi, ldy); break;
                 case 3: tile_w16(3, w, p, h, a, xs + i, yi, ldy); break;
                 case 2: tile_w16(2, w, p, h, a, xs + i, yi, ldy); break;
