@@ -378,51 +378,59 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     const int L = lsl_k_limbs(kind);
     const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     const int32_t K4 = w->kpad / 4, blocks = hidden / 8;
-    int32_t b, k4;
+    /* the cell updates after groups of blocks, as lstm_step1_sign16 (and why) */
+    float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32))); /* [gate][block in group, unit] */
+    int32_t b0, b, k4;
     int q, l;
     if (kind == LSL_K_DYN || kind == LSL_K_DYNX) {
         lstm_step1_sign16(kind, w, hidden, u, xs, g, c, h, rev);
         return;
     }
-    for (b = 0; b < blocks; ++b) {
-        const int32_t jb = rev ? blocks - 1 - b : b, j = 8 * jb;
-        /* row j of gate q: panel (q H + j) / 16, half (j / 8) % 2 */
-        const int8_t *base = (const int8_t *)w->data + (size_t)(j / LSL_PANEL) * pstride + 32 * (jb & 1);
-        const size_t gstride = (size_t)(hidden / LSL_PANEL) * pstride;
-        __m256i acc[4][3];
-        __m256 gate[4];
-        for (q = 0; q < 4; ++q)
-            for (l = 0; l < L; ++l) acc[q][l] = _mm256_setzero_si256();
-        k4 = 0;
-        if (kind == LSL_K_VNNI) { /* two sets by k4, as tile_q8 (in place: set 2 is acc[q][1]) */
-            for (q = 0; q < 4; ++q) acc[q][1] = _mm256_setzero_si256();
-            for (; k4 + 1 < K4; k4 += 2) {
-                const __m256i x0 = act_quad(kind, u + 4 * k4), x1 = act_quad(kind, u + 4 * k4 + 4);
+    for (b0 = 0; b0 < blocks; b0 += 2 * LSL_S16_GROUP) {
+        const int32_t nb = blocks - b0 < 2 * LSL_S16_GROUP ? blocks - b0 : 2 * LSL_S16_GROUP;
+        for (b = 0; b < nb; ++b) {
+            const int32_t jb = rev ? blocks - 1 - (b0 + b) : b0 + b, j = 8 * jb;
+            /* row j of gate q: panel (q H + j) / 16, half (j / 8) % 2 */
+            const int8_t *base = (const int8_t *)w->data + (size_t)(j / LSL_PANEL) * pstride + 32 * (jb & 1);
+            const size_t gstride = (size_t)(hidden / LSL_PANEL) * pstride;
+            __m256i acc[4][3];
+            for (q = 0; q < 4; ++q)
+                for (l = 0; l < L; ++l) acc[q][l] = _mm256_setzero_si256();
+            k4 = 0;
+            if (kind == LSL_K_VNNI) { /* two sets by k4, as tile_q8 (in place: set 2 is acc[q][1]) */
+                for (q = 0; q < 4; ++q) acc[q][1] = _mm256_setzero_si256();
+                for (; k4 + 1 < K4; k4 += 2) {
+                    const __m256i x0 = act_quad(kind, u + 4 * k4), x1 = act_quad(kind, u + 4 * k4 + 4);
+                    for (q = 0; q < 4; ++q) {
+                        const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
+                        dot4_rows(kind, 1, &acc[q][0], &x0, wp);
+                        dot4_rows(kind, 1, &acc[q][1], &x1, wp + 64);
+                    }
+                }
+            }
+            for (; k4 < K4; ++k4) {
+                __m256i xb[3];
+                for (l = 0; l < L; ++l) xb[l] = act_quad(kind, u + l * lstride + 4 * k4);
                 for (q = 0; q < 4; ++q) {
                     const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
-                    dot4_rows(kind, 1, &acc[q][0], &x0, wp);
-                    dot4_rows(kind, 1, &acc[q][1], &x1, wp + 64);
+                    if (L == 1) {
+                        dot4_rows(kind, 1, &acc[q][0], xb, wp);
+                    } else {
+                        dot4_rows(kind, 3, acc[q], xb, wp);
+                    }
                 }
             }
+            if (kind == LSL_K_VNNI)
+                for (q = 0; q < 4; ++q) acc[q][0] = _mm256_add_epi32(acc[q][0], acc[q][1]);
+            for (q = 0; q < 4; ++q)
+                _mm256_store_ps(gates[q] + 8 * b, _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
+                                                                scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs)));
         }
-        for (; k4 < K4; ++k4) {
-            __m256i xb[3];
-            for (l = 0; l < L; ++l) xb[l] = act_quad(kind, u + l * lstride + 4 * k4);
-            for (q = 0; q < 4; ++q) {
-                const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
-                if (L == 1) {
-                    dot4_rows(kind, 1, &acc[q][0], xb, wp);
-                } else {
-                    dot4_rows(kind, 3, acc[q], xb, wp);
-                }
-            }
+        for (b = 0; b < nb; ++b) {
+            const int32_t j = 8 * (rev ? blocks - 1 - (b0 + b) : b0 + b);
+            cell8(_mm256_load_ps(gates[0] + 8 * b), _mm256_load_ps(gates[1] + 8 * b), _mm256_load_ps(gates[2] + 8 * b),
+                  _mm256_load_ps(gates[3] + 8 * b), c + j, h + j, 8);
         }
-        if (kind == LSL_K_VNNI)
-            for (q = 0; q < 4; ++q) acc[q][0] = _mm256_add_epi32(acc[q][0], acc[q][1]);
-        for (q = 0; q < 4; ++q)
-            gate[q] = _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
-                                    scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs));
-        cell8(gate[0], gate[1], gate[2], gate[3], c + j, h + j, 8);
     }
 }
 
