@@ -226,8 +226,9 @@ AINL TAVX2 void tile_w16(const int MB, const lsl_matrix *w, int32_t p, int h, co
     }
 }
 
-/* Blocks of up to W16_MB rows (7..11 left: two near-equal blocks), each against every
- * panel (last to first with `rev`). */
+/* Blocks of 6 rows while 6 are left, then 4, 3 + 2 (for 5), 2 or 1 (the asm step is
+ * the 6-row one; the intrinsic tiles stay in registers up to 4 rows), each block
+ * against every panel (last to first with `rev`). */
 static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                                 float *y, int32_t ldy, int rev) {
     int16_t a[W16_MB * W16_KMAX] __attribute__((aligned(32)));
