@@ -5,9 +5,10 @@
  * loops and the NEON table, which reuses them.
  *
  * tanh is Eigen's rational approximation (odd degree-13 / even degree-6 polynomials,
- * input clamped to +-7.9053), the one the AVX2 and AVX-512 kernels evaluate with FMAs
- * and a refined reciprocal; here it is plain multiplies, adds and one division, so
- * every path computes the same function and results agree to a few ulp.
+ * input clamped to +-7.9053), the one the AVX2 kernels evaluate with FMAs and a
+ * division and the AVX-512 ones with FMAs and a refined reciprocal; here it is plain
+ * multiplies, adds and one division, so every path computes the same function and
+ * results agree to a few ulp.
  * sigmoid(x) = (1 + tanh(x / 2)) / 2, as there: no exp is needed at all.
  *
  * Error bounds, checked for every 64th float of the whole line and every float in

@@ -98,11 +98,172 @@ TAVX2 void lsl_avx2_gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int
 
 /* ---- int8 weights (LSL_I8) ---------------------------------------------------------- */
 
+/* ---- dynamic int8 for several rows: int16 products ---------------------------------- *
+ * Why: the sign form (lsl_kern_avx2.h) spends three multiplier-port instructions per 32
+ * products (vpsignb, vpmaddubsw, vpmaddwd), and those ports (two on Zen 4 and on Intel
+ * cores since Haswell) bound it. With the weights sign-extended to int16 (vpmovsxbw,
+ * which also runs there, but once for all the rows of a block) and the activations u
+ * (0..255) as int16, one vpmaddwd makes 16 exact products: 2 + 2/MB such instructions
+ * per 32 products. u rather than q = u - 128: |u w| <= 255 * 128, so a pair never
+ * reaches vpmaddwd's one overflow (-32768 * -32768), and the offset comes off as
+ * 128 sum(w) per row at the end, as the VNNI kernels do; the sums are exact, so the
+ * bits equal every other table's.
+ * Layout: vpmovsxbw of 16 packed bytes gives rows r..r+3 x k 0..3 of a k4 step as
+ * int16, so a 32-bit lane is (row, k pair) and the activation operand is one row's 4
+ * values broadcast to every 64-bit lane; the two k pairs of a row meet in vphaddd. */
+
+/* Rows per block (6 rows x 2 vectors = 12 accumulators, 2 weight vectors, 1 broadcast:
+ * 15 of the 16 ymm registers), and the longest rows that take this path (the block's
+ * int16 activations live on the stack: 6 x 1024 x 2 bytes). */
+#ifndef W16_MB
+#define W16_MB 6
+#endif
+#define W16_KMAX 1024
+
+/* The block's nb rows of u (kpad bytes each) zero-extended to int16 and interleaved by
+ * k4 step, [k4][nb][4], so a tile walks one pointer (separate row pointers cost
+ * general registers, and GCC then spilled the accumulators). */
+AINL TAVX2 void widen_rows(int32_t nb, int32_t kpad, const uint8_t *u, int32_t ldu, int16_t *a) {
+    int32_t i, k;
+    for (i = 0; i < nb; ++i) {
+        const uint8_t *src = u + (size_t)i * ldu;
+        for (k = 0; k + 16 <= kpad; k += 16) {
+            /* 16 bytes = 4 quads: quad j goes to a[(k/4 + j) nb + i] */
+            const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(src + k)));
+            const int32_t base = (k / 4) * nb + i;
+            _mm_storel_epi64((__m128i *)(a + 4 * (size_t)base), _mm256_castsi256_si128(v));
+            _mm_storeh_pd((double *)(void *)(a + 4 * (size_t)(base + nb)), _mm_castsi128_pd(_mm256_castsi256_si128(v)));
+            _mm_storel_epi64((__m128i *)(a + 4 * (size_t)(base + 2 * nb)), _mm256_extracti128_si256(v, 1));
+            _mm_storeh_pd((double *)(void *)(a + 4 * (size_t)(base + 3 * nb)), _mm_castsi128_pd(_mm256_extracti128_si256(v, 1)));
+        }
+        for (; k < kpad; ++k) a[4 * ((size_t)(k / 4) * nb + i) + k % 4] = src[k];
+    }
+}
+
+/* a0 += x * w0, a1 += x * w1 (vpmaddwd, then vpaddd). In asm because GCC, given the
+ * intrinsics, kept one of a tile's accumulators in memory: a store-to-load chain
+ * through every k4 step that tripled the tile's time. "+x" ties each accumulator to one
+ * register for the whole loop. */
+AINL TAVX2 void madd2(__m256i *a0, __m256i *a1, __m256i x, __m256i w0, __m256i w1) {
+    __m256i s0 = *a0, s1 = *a1, t0, t1;
+    __asm__("vpmaddwd %[w0], %[x], %[t0]\n\t"
+            "vpmaddwd %[w1], %[x], %[t1]\n\t"
+            "vpaddd %[t0], %[s0], %[s0]\n\t"
+            "vpaddd %[t1], %[s1], %[s1]"
+            : [s0] "+x"(s0), [s1] "+x"(s1), [t0] "=&x"(t0), [t1] "=&x"(t1)
+            : [x] "x"(x), [w0] "x"(w0), [w1] "x"(w1));
+    *a0 = s0;
+    *a1 = s1;
+}
+
+/* One k4 step of six rows, all in asm: 12 accumulators, the two weight vectors, the
+ * broadcast and one product fill the 16 ymm registers, which GCC does not manage from
+ * intrinsics. wp: the half panel's 2 x 16 weight bytes; ap: the six rows' quads. */
+#define W16_ROW6(I, A0, A1)                                                                                    \
+    "vpbroadcastq " #I "*8(%[ap]), %[x]\n\t"                                                                  \
+    "vpmaddwd %[w0], %[x], %[t]\n\t"                                                                          \
+    "vpaddd %[t], %[" #A0 "], %[" #A0 "]\n\t"                                                                 \
+    "vpmaddwd %[w1], %[x], %[x]\n\t"                                                                          \
+    "vpaddd %[x], %[" #A1 "], %[" #A1 "]\n\t"
+AINL TAVX2 void step6_w16(__m256i acc[][2], const int8_t *wp, const int16_t *ap) {
+    __m256i w0, w1, x, t;
+    __asm__("vpmovsxbw (%[wp]), %[w0]\n\t"
+            "vpmovsxbw 16(%[wp]), %[w1]\n\t"
+            W16_ROW6(0, a00, a01) W16_ROW6(1, a10, a11) W16_ROW6(2, a20, a21) W16_ROW6(3, a30, a31)
+            W16_ROW6(4, a40, a41) W16_ROW6(5, a50, a51)
+            : [a00] "+x"(acc[0][0]), [a01] "+x"(acc[0][1]), [a10] "+x"(acc[1][0]), [a11] "+x"(acc[1][1]),
+              [a20] "+x"(acc[2][0]), [a21] "+x"(acc[2][1]), [a30] "+x"(acc[3][0]), [a31] "+x"(acc[3][1]),
+              [a40] "+x"(acc[4][0]), [a41] "+x"(acc[4][1]), [a50] "+x"(acc[5][0]), [a51] "+x"(acc[5][1]),
+              [w0] "=&x"(w0), [w1] "=&x"(w1), [x] "=&x"(x), [t] "=&x"(t)
+            : [wp] "r"(wp), [ap] "r"(ap)
+            : "memory"); /* it only reads memory; "m" operands would pass asm's 30-operand limit */
+}
+#undef W16_ROW6
+
+AINL TAVX2 void sums_w16(const int MB, const int8_t *wp, int32_t K4, const int16_t *a, int32_t sums[][8]) {
+    __m256i acc[W16_MB][2];
+    int32_t k4;
+    int i;
+    for (i = 0; i < MB; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+    if (MB == 6)
+        for (k4 = 0; k4 < K4; ++k4) step6_w16(acc, wp + (size_t)k4 * 64, a + 24 * (size_t)k4);
+    else
+    for (k4 = 0; k4 < K4; ++k4) {
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp + (size_t)k4 * 64)));
+        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp + (size_t)k4 * 64 + 16)));
+        for (i = 0; i < MB; ++i) {
+            int64_t q4;
+            __m256i x;
+            memcpy(&q4, a + 4 * ((size_t)k4 * MB + i), sizeof q4);
+            x = _mm256_set1_epi64x(q4);
+            madd2(&acc[i][0], &acc[i][1], x, w0, w1);
+        }
+    }
+    /* a lane is (row, k pair): hadd gives rows (0, 1, 4, 5 | 2, 3, 6, 7) */
+    for (i = 0; i < MB; ++i)
+        _mm256_storeu_si256((__m256i *)sums[i], _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[i][0], acc[i][1]), 0xD8));
+}
+
+/* MB rows x half h of panel p: y += (sums - 128 sum(w)) * scale * xs, as scaled_sums. */
+AINL TAVX2 void tile_w16(const int MB, const lsl_matrix *w, int32_t p, int h, const int16_t *a, const float *xs,
+                         float *y, int32_t ldy) {
+    const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
+    int32_t sums[W16_MB][8] __attribute__((aligned(32)));
+    __m256 sc;
+    __m256i ws;
+    int i;
+    if (valid <= 0) return;
+    sums_w16(MB, (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL + 32 * h, w->kpad / 4, a, sums);
+    ws = valid >= 8 ? _mm256_loadu_si256((const __m256i *)(w->wsum + row0))
+                    : _mm256_maskload_epi32((const int *)(w->wsum + row0), tail_mask(valid));
+    ws = _mm256_slli_epi32(ws, 7);
+    sc = ld(w->scale + row0, valid);
+    for (i = 0; i < MB; ++i) {
+        const __m256i s = _mm256_sub_epi32(_mm256_load_si256((const __m256i *)sums[i]), ws);
+        const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(sc, _mm256_set1_ps(xs[i])));
+        float *yr = y + (size_t)i * ldy + row0;
+        st(yr, _mm256_add_ps(ld(yr, valid), v), valid);
+    }
+}
+
+/* Blocks of 6 rows while 6 are left, then 4, 3 + 2 (for 5), 2 or 1 (the asm step is
+ * the 6-row one; the intrinsic tiles stay in registers up to 4 rows), each block
+ * against every panel (last to first with `rev`). */
+static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                                float *y, int32_t ldy, int rev) {
+    int16_t a[W16_MB * W16_KMAX] __attribute__((aligned(32)));
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t i = 0, g;
+    while (i < m) {
+        const int32_t left = m - i, nb = left >= 6 ? 6 : (left == 5 ? 3 : left);
+        widen_rows(nb, w->kpad, u + (size_t)i * ldu, ldu, a);
+        for (g = 0; g < panels; ++g) {
+            const int32_t p = rev ? panels - 1 - g : g;
+            int h;
+            for (h = 0; h < 2; ++h) {
+                float *yi = y + (size_t)i * ldy;
+                switch (nb) {
+                case 6: tile_w16(6, w, p, h, a, xs + i, yi, ldy); break;
+                case 4: tile_w16(4, w, p, h, a, xs + i, yi, ldy); break;
+                case 3: tile_w16(3, w, p, h, a, xs + i, yi, ldy); break;
+                case 2: tile_w16(2, w, p, h, a, xs + i, yi, ldy); break;
+                default: tile_w16(1, w, p, h, a, xs + i, yi, ldy); break;
+                }
+            }
+        }
+        i += nb;
+    }
+}
+
 /* Dynamic int8: exact int32 sums, so the same bits as every other table (the AVX-512
- * table without VNNI uses it too). */
+ * table without VNNI uses it too). One row: the sign form (no weight reuse to pay for
+ * widening them); more: the int16 products above, where the rows fit their buffer. */
 TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                               float *y, int32_t ldy, int rev) {
-    gemm_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
+    if (m >= 2 && w->kpad <= W16_KMAX)
+        gemm_dyn8_w16(w, m, u, ldu, xs, y, ldy, rev);
+    else
+        gemm_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
 }
 
 /* Many rows of float activations (LSL_UNPACK_ROWS or more): each panel's int8 weights

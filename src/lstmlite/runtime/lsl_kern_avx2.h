@@ -152,11 +152,14 @@ AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix
 
 /* ---- element-wise ------------------------------------------------------------------ */
 
-/* tanh as in lsl_kern_avx512.h (Eigen's rational tanh); the reciprocal gets two Newton
- * steps here because vrcpps has 12 bits where vrcp14ps has 14. */
+/* tanh as in lsl_kern_avx512.h (Eigen's rational tanh), as lsl_fastmath.h writes it:
+ * x (p / q). A true division rather than vrcpps and two Newton steps: the divider
+ * works beside the FMA ports (on Zen 4 a vdivps every 3 cycles alongside two FMAs a
+ * cycle), where the reciprocal's five instructions queued on the FMA ports the cell
+ * updates saturate; and the quotient is correctly rounded. */
 AINL TAVX2 __m256 tanh256(__m256 x) {
     const __m256 clamp = _mm256_set1_ps(7.90531110763549805f);
-    __m256 x2, p, q, r;
+    __m256 x2, p, q;
     /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
     x = _mm256_min_ps(clamp, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), clamp), x));
     x2 = _mm256_mul_ps(x, x);
@@ -166,14 +169,10 @@ AINL TAVX2 __m256 tanh256(__m256 x) {
     p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(1.48572235717979e-05f));
     p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(6.37261928875436e-04f));
     p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(4.89352455891786e-03f));
-    p = _mm256_mul_ps(x, p);
     q = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.19825839466702e-06f), _mm256_set1_ps(1.18534705686654e-04f));
     q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(2.26843463243900e-03f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f));
-    r = _mm256_rcp_ps(q);
-    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(1.0f)), r);
-    r = _mm256_fmadd_ps(r, _mm256_fnmadd_ps(q, r, _mm256_set1_ps(1.0f)), r);
-    return _mm256_mul_ps(p, r);
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f)); /* q in [0.0049, 0.09] */
+    return _mm256_mul_ps(x, _mm256_div_ps(p, q));
 }
 
 AINL TAVX2 __m256 sigmoid256(__m256 x) {
@@ -326,31 +325,49 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
 /* lstm_step1_q8 for the dynamic sign forms (one limb, adds of one cycle): blocks of 16
  * units, both halves of each gate panel, so one activation broadcast (and |q|) serves
  * eight weight vectors instead of four: 5 % of a B = 1 sequence. The cell updates are
- * the 8-unit ones in the same order of operations, so the bits do not change. */
+ * the 8-unit ones in the same order of operations, so the bits do not change.
+ * The blocks go in groups of LSL_S16_GROUP: the group's gate pre-activations wait in a
+ * small buffer and their cell updates run after the group's products. Why: a cell
+ * update is a chain of dependent FMAs (sigmoid, tanh, c, tanh(c): ~130 cycles of
+ * latency) that, run at the end of every block, held up the reorder buffer before the
+ * next block's products could fill it; the group's independent updates overlap one
+ * another instead (8 % of a step at H = 128 and 256 on Zen 4). */
+#define LSL_S16_GROUP 4
 AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u, float xs,
                                   const float *g, float *c, float *h, int rev) {
     const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
     const int32_t K4 = w->kpad / 4, blocks = hidden / LSL_PANEL;
-    int32_t b, k4;
+    float gates[4][LSL_S16_GROUP * LSL_PANEL] __attribute__((aligned(32))); /* [gate][block in group, unit] */
+    int32_t b0, b, k4;
     int q, half;
-    for (b = 0; b < blocks; ++b) {
-        const int32_t jb = rev ? blocks - 1 - b : b, j = LSL_PANEL * jb;
-        const int8_t *base = (const int8_t *)w->data + (size_t)jb * pstride; /* gate q: panel jb + q H/16 */
-        __m256i acc[4][2];
-        for (q = 0; q < 4; ++q) acc[q][0] = acc[q][1] = _mm256_setzero_si256();
-        for (k4 = 0; k4 < K4; ++k4) {
-            const __m256i x = act_quad(kind, u + 4 * k4);
-            for (q = 0; q < 4; ++q)
-                for (half = 0; half < 2; ++half)
-                    dot4_rows(kind, 1, &acc[q][half], &x, base + q * gstride + (size_t)k4 * 64 + 32 * half);
+    for (b0 = 0; b0 < blocks; b0 += LSL_S16_GROUP) {
+        const int32_t nb = blocks - b0 < LSL_S16_GROUP ? blocks - b0 : LSL_S16_GROUP;
+        for (b = 0; b < nb; ++b) {
+            const int32_t jb = rev ? blocks - 1 - (b0 + b) : b0 + b, j = LSL_PANEL * jb;
+            const int8_t *base = (const int8_t *)w->data + (size_t)jb * pstride; /* gate q: panel jb + q H/16 */
+            __m256i acc[4][2];
+            for (q = 0; q < 4; ++q) acc[q][0] = acc[q][1] = _mm256_setzero_si256();
+            for (k4 = 0; k4 < K4; ++k4) {
+                const __m256i x = act_quad(kind, u + 4 * k4);
+                for (q = 0; q < 4; ++q)
+                    for (half = 0; half < 2; ++half)
+                        dot4_rows(kind, 1, &acc[q][half], &x, base + q * gstride + (size_t)k4 * 64 + 32 * half);
+            }
+            for (half = 0; half < 2; ++half) {
+                const int32_t jh = j + 8 * half;
+                for (q = 0; q < 4; ++q)
+                    _mm256_store_ps(gates[q] + LSL_PANEL * b + 8 * half,
+                                    _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + jh),
+                                                  scaled_sums(kind, &acc[q][half], w, q * hidden + jh, 8, xs)));
+            }
         }
-        for (half = 0; half < 2; ++half) {
-            const int32_t jh = j + 8 * half;
-            __m256 gate[4];
-            for (q = 0; q < 4; ++q)
-                gate[q] = _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + jh),
-                                        scaled_sums(kind, &acc[q][half], w, q * hidden + jh, 8, xs));
-            cell8(gate[0], gate[1], gate[2], gate[3], c + jh, h + jh, 8);
+        for (b = 0; b < nb; ++b) {
+            const int32_t jb = rev ? blocks - 1 - (b0 + b) : b0 + b;
+            for (half = 0; half < 2; ++half) {
+                const int32_t jh = LSL_PANEL * jb + 8 * half, at = LSL_PANEL * b + 8 * half;
+                cell8(_mm256_load_ps(gates[0] + at), _mm256_load_ps(gates[1] + at), _mm256_load_ps(gates[2] + at),
+                      _mm256_load_ps(gates[3] + at), c + jh, h + jh, 8);
+            }
         }
     }
 }
@@ -360,51 +377,59 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     const int L = lsl_k_limbs(kind);
     const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     const int32_t K4 = w->kpad / 4, blocks = hidden / 8;
-    int32_t b, k4;
+    /* the cell updates after groups of blocks, as lstm_step1_sign16 (and why) */
+    float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32))); /* [gate][block in group, unit] */
+    int32_t b0, b, k4;
     int q, l;
     if (kind == LSL_K_DYN || kind == LSL_K_DYNX) {
         lstm_step1_sign16(kind, w, hidden, u, xs, g, c, h, rev);
         return;
     }
-    for (b = 0; b < blocks; ++b) {
-        const int32_t jb = rev ? blocks - 1 - b : b, j = 8 * jb;
-        /* row j of gate q: panel (q H + j) / 16, half (j / 8) % 2 */
-        const int8_t *base = (const int8_t *)w->data + (size_t)(j / LSL_PANEL) * pstride + 32 * (jb & 1);
-        const size_t gstride = (size_t)(hidden / LSL_PANEL) * pstride;
-        __m256i acc[4][3];
-        __m256 gate[4];
-        for (q = 0; q < 4; ++q)
-            for (l = 0; l < L; ++l) acc[q][l] = _mm256_setzero_si256();
-        k4 = 0;
-        if (kind == LSL_K_VNNI) { /* two sets by k4, as tile_q8 (in place: set 2 is acc[q][1]) */
-            for (q = 0; q < 4; ++q) acc[q][1] = _mm256_setzero_si256();
-            for (; k4 + 1 < K4; k4 += 2) {
-                const __m256i x0 = act_quad(kind, u + 4 * k4), x1 = act_quad(kind, u + 4 * k4 + 4);
+    for (b0 = 0; b0 < blocks; b0 += 2 * LSL_S16_GROUP) {
+        const int32_t nb = blocks - b0 < 2 * LSL_S16_GROUP ? blocks - b0 : 2 * LSL_S16_GROUP;
+        for (b = 0; b < nb; ++b) {
+            const int32_t jb = rev ? blocks - 1 - (b0 + b) : b0 + b, j = 8 * jb;
+            /* row j of gate q: panel (q H + j) / 16, half (j / 8) % 2 */
+            const int8_t *base = (const int8_t *)w->data + (size_t)(j / LSL_PANEL) * pstride + 32 * (jb & 1);
+            const size_t gstride = (size_t)(hidden / LSL_PANEL) * pstride;
+            __m256i acc[4][3];
+            for (q = 0; q < 4; ++q)
+                for (l = 0; l < L; ++l) acc[q][l] = _mm256_setzero_si256();
+            k4 = 0;
+            if (kind == LSL_K_VNNI) { /* two sets by k4, as tile_q8 (in place: set 2 is acc[q][1]) */
+                for (q = 0; q < 4; ++q) acc[q][1] = _mm256_setzero_si256();
+                for (; k4 + 1 < K4; k4 += 2) {
+                    const __m256i x0 = act_quad(kind, u + 4 * k4), x1 = act_quad(kind, u + 4 * k4 + 4);
+                    for (q = 0; q < 4; ++q) {
+                        const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
+                        dot4_rows(kind, 1, &acc[q][0], &x0, wp);
+                        dot4_rows(kind, 1, &acc[q][1], &x1, wp + 64);
+                    }
+                }
+            }
+            for (; k4 < K4; ++k4) {
+                __m256i xb[3];
+                for (l = 0; l < L; ++l) xb[l] = act_quad(kind, u + l * lstride + 4 * k4);
                 for (q = 0; q < 4; ++q) {
                     const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
-                    dot4_rows(kind, 1, &acc[q][0], &x0, wp);
-                    dot4_rows(kind, 1, &acc[q][1], &x1, wp + 64);
+                    if (L == 1) {
+                        dot4_rows(kind, 1, &acc[q][0], xb, wp);
+                    } else {
+                        dot4_rows(kind, 3, acc[q], xb, wp);
+                    }
                 }
             }
+            if (kind == LSL_K_VNNI)
+                for (q = 0; q < 4; ++q) acc[q][0] = _mm256_add_epi32(acc[q][0], acc[q][1]);
+            for (q = 0; q < 4; ++q)
+                _mm256_store_ps(gates[q] + 8 * b, _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
+                                                                scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs)));
         }
-        for (; k4 < K4; ++k4) {
-            __m256i xb[3];
-            for (l = 0; l < L; ++l) xb[l] = act_quad(kind, u + l * lstride + 4 * k4);
-            for (q = 0; q < 4; ++q) {
-                const int8_t *wp = base + q * gstride + (size_t)k4 * 64;
-                if (L == 1) {
-                    dot4_rows(kind, 1, &acc[q][0], xb, wp);
-                } else {
-                    dot4_rows(kind, 3, acc[q], xb, wp);
-                }
-            }
+        for (b = 0; b < nb; ++b) {
+            const int32_t j = 8 * (rev ? blocks - 1 - (b0 + b) : b0 + b);
+            cell8(_mm256_load_ps(gates[0] + 8 * b), _mm256_load_ps(gates[1] + 8 * b), _mm256_load_ps(gates[2] + 8 * b),
+                  _mm256_load_ps(gates[3] + 8 * b), c + j, h + j, 8);
         }
-        if (kind == LSL_K_VNNI)
-            for (q = 0; q < 4; ++q) acc[q][0] = _mm256_add_epi32(acc[q][0], acc[q][1]);
-        for (q = 0; q < 4; ++q)
-            gate[q] = _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
-                                    scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs));
-        cell8(gate[0], gate[1], gate[2], gate[3], c + j, h + j, 8);
     }
 }
 
