@@ -64,6 +64,12 @@
 
 #define LSL_PANEL 16
 
+/* Float-activation int8 products of at least this many rows may convert each weight
+ * panel to floats once (LSL_PANEL x kpad floats of work) instead of splitting the
+ * activations into digit planes: lsl_matmul_bytes reserves the larger of the two from
+ * here on, so a kernel table may switch at any row count >= this. */
+#define LSL_UNPACK_MIN_ROWS 3
+
 /* lsl_matrix.reserved bits, set by the packers. LSL_MATRIX_NO_M128: no int8 weight is
  * -128, so the AVX2 sign form may take |x| from the activations (shared by every weight
  * vector) instead of |w| (see lsl_kern_avx2.h). */

@@ -267,8 +267,8 @@ TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, 
 }
 
 /* Many rows of float activations (LSL_UNPACK_ROWS or more): each panel's int8 weights
- * are converted to floats once, into work (16 x kpad floats, which fits in the digit
- * planes' room from 22 rows on), and every row runs the fp32 tile on them. Why: the
+ * are converted to floats once, into work (16 x kpad floats, which lsl_matmul_bytes
+ * reserves from LSL_UNPACK_MIN_ROWS rows on), and every row runs the fp32 tile on them. Why: the
  * digits cost three integer products per weight, the fp32 tile one FMA, and the
  * conversion is shared by all the rows (the input projection of a whole sequence). */
 /* Byte kk of each 32-bit lane (row r's weight at k = 4 k4 + kk) as a float: sign-extended
@@ -320,7 +320,7 @@ static TAVX2 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *
 TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                             int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
-    if (m >= LSL_UNPACK_ROWS) { /* 3 m kpad bytes >= 16 kpad floats */
+    if (m >= LSL_UNPACK_ROWS) {
         gemm_i8_unpacked(w, m, x, ldx, y, ldy, rev, (float *)work);
         return;
     }

@@ -78,7 +78,7 @@ static TAVXVNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_
 static TAVXVNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                                  int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
-    if (m >= LSL_UNPACK_ROWS) {
+    if (m >= LSL_UNPACK_ROWS_VNNI) {
         lsl_avx2_gemm_i8(w, m, x, ldx, y, ldy, rev, work);
         return;
     }

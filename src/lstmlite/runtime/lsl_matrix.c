@@ -172,7 +172,12 @@ size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
          * a scale per row. The sparse kernels read whole 128-byte windows of each row. */
         const size_t planes = w->act == LSL_ACT_FLOAT ? 3 : 1;
         const size_t width = (size_t)(w->dtype == LSL_I8_SPARSE ? lsl_sparse_upad(w->kpad) : w->kpad);
-        return lsl_round_up(planes * (size_t)m * width, LSL_ALIGN) + lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
+        size_t bytes = planes * (size_t)m * width;
+        if (w->act == LSL_ACT_FLOAT && w->dtype == LSL_I8 && m >= LSL_UNPACK_MIN_ROWS) {
+            const size_t panel = (size_t)LSL_PANEL * (size_t)w->kpad * sizeof(float); /* an unpacked panel */
+            if (panel > bytes) bytes = panel;
+        }
+        return lsl_round_up(bytes, LSL_ALIGN) + lsl_round_up((size_t)m * sizeof(float), LSL_ALIGN);
     }
 }
 
