@@ -51,45 +51,38 @@ from lstmlite.data.synth import make_spoken_digits
 from lstmlite.export.lsl import export_lsl
 from lstmlite.export.onnx import OnnxStream, export_onnx
 from lstmlite.io import load_run
+from lstmlite.runtime.stream import time_streaming
 from lstmlite.train import evaluate_run, fit, load_run_data
 from lstmlite.train.streaming import evaluate_streaming
 from lstmlite.train.trainer import predict
 
 log = logging.getLogger("bench_ctc")
 RECIPES = ("int8", "shrink-int8")
+SPEED_KEYS = ("us_per_frame", "p50_us", "p90_us", "rtf")
 
 
-def time_streaming(step: Callable[[np.ndarray], np.ndarray], reset: Callable[[], None],
-                   utterances: list[np.ndarray], hop_s: float, repeats: int = 3
-                   ) -> tuple[dict[str, float], list[list[int]]]:
-    """Per-frame latency and RTF of ``step`` (one frame (1, 1, F) → logits (1, 1, C)) with
-    greedy decoding, measured as :func:`lstmlite.runtime.stream.measure_streaming`
-    measures ours (one untimed warm-up utterance; RTF = median over ``repeats`` passes).
-    Also returns the transcripts of the last pass."""
-    clock = time.perf_counter_ns
-    frames_of = [np.ascontiguousarray(u, np.float32)[None, :, None, :] for u in utterances]  # (1, T, 1, F)
-    reset()
-    for frame in frames_of[0][0]:
-        step(frame[None])
-    times: list[int] = []
-    totals: list[int] = []
-    labels: list[list[int]] = []
-    for _ in range(repeats):
-        first, labels = len(times), []
-        for frames in frames_of:
-            reset()
-            decoder = GreedyStream()
-            for t in range(frames.shape[1]):
-                start = clock()
-                decoder.push(step(frames[:, t])[0, 0])
-                times.append(clock() - start)
-            labels.append(decoder.labels)
-        totals.append(sum(times[first:]))
-    us = np.asarray(times, np.float64) / 1e3
-    frames = len(us) // repeats
-    return ({"us_per_frame": float(us.mean()), "p50_us": float(np.percentile(us, 50)),
-             "p90_us": float(np.percentile(us, 90)), "rtf": float(np.median(totals) / 1e9 / (frames * hop_s))},
-            labels)
+def peer_streaming(step: Callable[[np.ndarray], np.ndarray], reset: Callable[[], None],
+                   utterances: list[np.ndarray], hop_s: float) -> tuple[dict[str, float], list[list[int]]]:
+    """A peer's streaming loop (``step``: one frame (1, 1, F) → logits (1, 1, C), greedy
+    decoding as frames arrive) timed as our runtime's is
+    (:func:`lstmlite.runtime.stream.time_streaming`, 3 passes), and its transcripts."""
+    decoder = GreedyStream()
+
+    def push(frame: np.ndarray) -> None:
+        decoder.push(step(frame[None, None])[0, 0])
+
+    def start() -> None:
+        reset()
+        decoder.reset()
+
+    timing = time_streaming(push, start, utterances, hop_s, repeats=3)
+    labels = []
+    for utterance in utterances:  # the transcripts, untimed
+        start()
+        for frame in np.ascontiguousarray(utterance, np.float32):
+            push(frame)
+        labels.append(list(decoder.labels))
+    return {k: timing[k] for k in SPEED_KEYS}, labels
 
 
 def torch_streaming(model: torch.nn.Module, utterances: list[np.ndarray], hop_s: float
@@ -106,14 +99,14 @@ def torch_streaming(model: torch.nn.Module, utterances: list[np.ndarray], hop_s:
 
     model.eval()
     with torch.no_grad():
-        return time_streaming(step, reset, utterances, hop_s)
+        return peer_streaming(step, reset, utterances, hop_s)
 
 
 def onnx_streaming(path: Path, utterances: list[np.ndarray], hop_s: float
                    ) -> tuple[dict[str, float], list[list[int]]]:
     """The streaming loop in ONNX Runtime over a stateful export (state fed back each frame)."""
     stream = OnnxStream(path, threads=1)
-    return time_streaming(stream.step, stream.reset, utterances, hop_s)
+    return peer_streaming(stream.step, stream.reset, utterances, hop_s)
 
 
 class TorchMirror(torch.nn.Module):
@@ -160,7 +153,7 @@ def measure_method(method: str, run_dir: Path, base: Any, work: Path, seed: int,
     def agreement(labels: list[list[int]]) -> float:
         return float(np.mean([a == b for a, b in zip(labels, reference)]))
 
-    speeds = {streamed["engine"]: {k: streamed[k] for k in ("us_per_frame", "p50_us", "p90_us", "rtf")}}
+    speeds = {streamed["engine"]: {k: streamed[k] for k in SPEED_KEYS}}
     agreements = {streamed["engine"]: streamed["agreement"]}
     speeds["onnxruntime"], labels = onnx_streaming(onnx_path, utterances, hop_s)
     agreements["onnxruntime"] = agreement(labels)

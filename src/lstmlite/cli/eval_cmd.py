@@ -42,10 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train import evaluate_run
 
-    if args.stream or args.lsl:
-        return _stream(args)
     if args.beam is not None and args.beam < 1:
         raise CliError(f"--beam {args.beam}: the beam width must be at least 1")
+    if args.stream or args.lsl:
+        return _stream(args)
     metrics = evaluate_run(args.run, source=args.data, split=args.split, decoder=args.decoder, beam=args.beam)
     sizes = _sizes(args.run) if args.sizes else None
     if args.json:
@@ -61,15 +61,14 @@ def run(args: argparse.Namespace) -> int:
 def _stream(args: argparse.Namespace) -> int:
     from ..train.streaming import evaluate_streaming
 
-    if args.beam is not None and args.beam < 1:
-        raise CliError(f"--beam {args.beam}: the beam width must be at least 1")
     result = evaluate_streaming(args.run, lsl=args.lsl, split=args.split, source=args.data,
                                 decoder=args.decoder, beam=args.beam or 8)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"streamed {result['utterances']} utterances ({result['frames']} frames, "
-          f"{result['audio_seconds']:.1f} s of audio) through the native runtime ({result['engine']}, {result['decoder']} decoding):")
+          f"{result['audio_seconds']:.1f} s of audio) through the native runtime ({result['engine']}, "
+          f"{result['decoder']} decoding):")
     print(f"  CER {result['cer']:.4f}  WER {result['wer']:.4f}  exact {result['sequence_accuracy']:.4f}  "
           f"same as PyTorch {result['agreement']:.4f}")
     print(f"  latency per frame {result['us_per_frame']:.1f} us (p50 {result['p50_us']:.1f}, "

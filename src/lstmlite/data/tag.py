@@ -102,15 +102,28 @@ def _split_rows(n: int, spec: DataSpec, has_test: bool) -> tuple[np.ndarray, np.
     return np.sort(train), np.sort(val), None if has_test else np.sort(test)
 
 
+def _label_index(name: str, training_labels: list[str]) -> tuple[list[str], dict[str, int]]:
+    """The label set of the training rows (sorted) and each label's id; at least two."""
+    class_names = sort_labels(training_labels)
+    if len(class_names) < 2:
+        raise DataError(f"{name}: the training rows use one label only; tagging needs at least two")
+    return class_names, {label: i for i, label in enumerate(class_names)}
+
+
+def _label_ids(name: str, what: str, tags: list[str], label_id: dict[str, int]) -> list[int]:
+    """One row's labels as ids; a label the training rows never use is an error."""
+    unseen = sorted(set(tags) - set(label_id))
+    if unseen:
+        raise DataError(f"{name}: {what} label(s) {unseen[:5]} never occur in the training rows")
+    return [label_id[t] for t in tags]
+
+
 def build_tagging(name: str, spec: DataSpec, records: TagRecords, test_records: TagRecords | None = None) -> TaskData:
     """TaskData of the tag task from token/label sequences (see the module doc)."""
     train_idx, val_idx, test_idx = _split_rows(len(records), spec, test_records is not None)
     train_rows = [records[i] for i in train_idx]
     vocab = Vocabulary.build((tokens for tokens, _ in train_rows), spec.max_vocab, spec.min_freq)
-    class_names = sort_labels([label for _, labels in train_rows for label in labels])
-    if len(class_names) < 2:
-        raise DataError(f"{name}: the training rows use one label only; tagging needs at least two")
-    label_id = {label: i for i, label in enumerate(class_names)}
+    class_names, label_id = _label_index(name, [label for _, labels in train_rows for label in labels])
     rows_all = [*records, *(test_records or [])]
     length = max(len(tokens) for tokens, _ in rows_all)
     if spec.max_len is not None:
@@ -122,11 +135,8 @@ def build_tagging(name: str, spec: DataSpec, records: TagRecords, test_records: 
         lengths = np.zeros(len(rows), np.int64)
         for k, (tokens, labels) in enumerate(rows):
             n = min(len(tokens), length)
-            unseen = sorted(set(labels[:n]) - set(label_id))
-            if unseen:
-                raise DataError(f"{name}: {what} label(s) {unseen[:5]} never occur in the training rows")
+            y[k, :n] = _label_ids(name, what, labels[:n], label_id)
             x[k, :n] = [vocab.id(t) for t in tokens[:n]]
-            y[k, :n] = [label_id[t] for t in labels[:n]]
             lengths[k] = n
         return Split(x, y, lengths)
 
@@ -162,10 +172,7 @@ def build_frame_tagging(name: str, spec: DataSpec, series: list[np.ndarray], lab
     from .classify import _feature_stats, normalize_features
 
     train_idx, val_idx, test_idx = _split_rows(len(series), spec, test_series is not None)
-    class_names = sort_labels([label for i in train_idx for label in labels[i]])
-    if len(class_names) < 2:
-        raise DataError(f"{name}: the training rows use one label only; tagging needs at least two")
-    label_id = {label: i for i, label in enumerate(class_names)}
+    class_names, label_id = _label_index(name, [label for i in train_idx for label in labels[i]])
     mean, std = _feature_stats([series[i] for i in train_idx])
     length = max(len(s) for s in [*series, *(test_series or [])])
     if spec.max_len is not None:
@@ -176,10 +183,7 @@ def build_frame_tagging(name: str, spec: DataSpec, series: list[np.ndarray], lab
         y = np.full((len(rows), length), PAD_LABEL, np.int64)
         for k, tags in enumerate(row_labels):
             n = int(lengths[k])
-            unseen = sorted(set(tags[:n]) - set(label_id))
-            if unseen:
-                raise DataError(f"{name}: {what} label(s) {unseen[:5]} never occur in the training rows")
-            y[k, :n] = [label_id[t] for t in tags[:n]]
+            y[k, :n] = _label_ids(name, what, tags[:n], label_id)
         return Split(x, y, lengths)
 
     def part(idx: np.ndarray, what: str) -> Split:

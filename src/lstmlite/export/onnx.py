@@ -711,15 +711,11 @@ def check_onnx(model: nn.Module, path: str | Path, batch: int = 3, steps: int = 
             ours = model(x)[0] if lengths is None else model(x, lengths=lengths)[0]
         else:
             ours = model(x, lengths=lengths)
-    state_inputs = [i for i in session.get_inputs() if i.name not in ("input", "lengths")]
-    if state_inputs:  # a stateful graph: run it in two chunks, the state carried between them
-        state = {i.name: np.zeros((1, batch, i.shape[2]), np.float32) for i in state_inputs}
-        chunks = []
-        for chunk in np.array_split(np.arange(steps), 2):
-            outputs = session.run(None, {"input": feeds["input"][:, chunk], **state})
-            chunks.append(outputs[0])
-            state = {i.name: outputs[1 + k] for k, i in enumerate(state_inputs)}
-        got = np.concatenate(chunks, axis=1)
+    if set(names) - {"input", "lengths"}:  # a stateful graph: two chunks, the state carried between them
+        stream = OnnxStream(path)
+        stream.reset(batch)
+        got = np.concatenate([stream.step(feeds["input"][:, chunk])
+                              for chunk in np.array_split(np.arange(steps), 2)], axis=1)
     else:
         got = session.run(None, feeds)[0]
     if "probabilities" in [o.name for o in session.get_outputs()][:1]:
@@ -752,21 +748,19 @@ class OnnxStream:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # h0_lK [c0_lK] in, h_n_lK [c_n_lK] out after the logits, both in layer order
         self.state_inputs = [i for i in self.session.get_inputs() if i.name != "input"]
         if not self.state_inputs:
             raise ValueError(f"{path} has no state inputs: export it with stateful=True (--stateful)")
         self.output_names = [o.name for o in self.session.get_outputs()]
-        self.batch = 1
         self.reset()
 
     def reset(self, batch: int = 1) -> None:
         """Zero the carried state (a new utterance), for ``batch`` streams."""
-        self.batch = batch
         self.state = {i.name: np.zeros((1, batch, i.shape[2]), np.float32) for i in self.state_inputs}
 
     def step(self, x: np.ndarray) -> np.ndarray:
         """x: (B, t, F) float32 (or (B, t) token ids) → logits (B, t, C); the state moves on."""
-        outputs = self.session.run(self.output_names, {"input": x, **self.state})
-        for i, name in enumerate(i.name for i in self.state_inputs):
-            self.state[name] = outputs[1 + i]
-        return outputs[0]
+        logits, *states = self.session.run(self.output_names, {"input": x, **self.state})
+        self.state = dict(zip(self.state, states))
+        return logits

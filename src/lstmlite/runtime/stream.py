@@ -4,9 +4,10 @@
 carried in a :class:`StreamState`, the per-frame head computed in C) and decodes as it
 goes: greedily (:class:`lstmlite.ctc.GreedyStream`: a label is emitted the frame it
 becomes certain, with no look-ahead) or by prefix beam search
-(:class:`lstmlite.ctc.BeamStream`: the best prefix so far, final at the last frame). :func:`measure_streaming` times that loop per
-frame and reports the real-time factor (processing time / audio time; below 1 keeps
-up with live audio).
+(:class:`lstmlite.ctc.BeamStream`: the best prefix so far, final at the last frame).
+:func:`measure_streaming` times that loop per frame and reports the real-time factor
+(processing time / audio time; below 1 keeps up with live audio); :func:`time_streaming`
+times any other recognizer's loop the same way.
 
 Example:
     >>> import numpy as np, torch
@@ -22,14 +23,14 @@ Example:
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..ctc import BLANK, BeamStream, GreedyStream
 from .engine import Engine
 
-__all__ = ["StreamingCTC", "measure_streaming"]
+__all__ = ["StreamingCTC", "measure_streaming", "time_streaming"]
 
 
 class StreamingCTC:
@@ -56,7 +57,8 @@ class StreamingCTC:
             raise ValueError(f"decoder {decoder!r}: choose 'greedy' or 'beam'")
         self.engine = engine
         self.state = engine.new_state()
-        self.decoder: GreedyStream | BeamStream = GreedyStream(blank) if decoder == "greedy" else BeamStream(beam, blank)
+        self.decoder: GreedyStream | BeamStream = (GreedyStream(blank) if decoder == "greedy"
+                                                   else BeamStream(beam, blank))
 
     @property
     def labels(self) -> list[int]:
@@ -81,32 +83,46 @@ class StreamingCTC:
 def measure_streaming(engine: Engine, utterances: Sequence[np.ndarray], hop_s: float,
                       repeats: int = 1, warmup: bool = True, decoder: str = "greedy",
                       beam: int = 8) -> dict[str, float]:
-    """Latency per frame and real-time factor of :class:`StreamingCTC` on ``utterances``.
+    """Latency per frame and real-time factor of :class:`StreamingCTC` on ``utterances``
+    (``decoder``/``beam`` as :class:`StreamingCTC`; see :func:`time_streaming`)."""
+    rec = StreamingCTC(engine, decoder=decoder, beam=beam)
+    return time_streaming(rec.push, rec.reset, utterances, hop_s, repeats, warmup)
 
-    Each frame's time covers the runtime step and the decoder update (what a live
-    recognizer spends per frame; ``decoder``/``beam`` as :class:`StreamingCTC`). The real-time factor is the time to stream all
-    utterances divided by the audio they represent (``frames * hop_s``); with
-    ``repeats`` > 1 it is the median over the repeats, so one pass disturbed by another
-    process on a shared machine does not decide it. ``warmup`` streams the first
-    utterance once untimed (first-touch page faults and caches are not the model's speed).
+
+def time_streaming(push: Callable[[np.ndarray], object], reset: Callable[[], None],
+                   utterances: Sequence[np.ndarray], hop_s: float, repeats: int = 1,
+                   warmup: bool = True) -> dict[str, float]:
+    """Time any streaming recognizer: ``reset()`` before each utterance, ``push(frame)``
+    for each (F,) float32 frame (the runtime's, or a peer's step plus its decoder, so
+    that they are measured alike).
+
+    Each frame's time covers the whole ``push`` (for :class:`StreamingCTC` the runtime
+    step and the decoder update: what a live recognizer spends per frame). The real-time
+    factor is the time to stream all utterances divided by the audio they represent
+    (``frames * hop_s``); with ``repeats`` > 1 it is the median over the repeats, so one
+    pass disturbed by another process on a shared machine does not decide it. ``warmup``
+    streams the first utterance once untimed (first-touch page faults and caches are not
+    the model's speed).
 
     Returns:
         ``frames`` (per repeat), ``audio_seconds`` (per repeat), ``us_per_frame`` (mean
         over every timed frame), ``p50_us``, ``p90_us``, ``rtf``.
     """
-    rec = StreamingCTC(engine, decoder=decoder, beam=beam)
-    if warmup and len(utterances):
-        rec.decode(utterances[0])
+    frames_of = [np.ascontiguousarray(u, dtype=np.float32) for u in utterances]
+    if warmup and frames_of:
+        reset()
+        for frame in frames_of[0]:
+            push(frame)
     clock = time.perf_counter_ns
     times: list[int] = []
     totals: list[int] = []
     for _ in range(max(1, repeats)):
         first = len(times)
-        for utterance in utterances:
-            rec.reset()
-            for frame in np.ascontiguousarray(utterance, dtype=np.float32):
+        for frames in frames_of:
+            reset()
+            for frame in frames:
                 start = clock()
-                rec.push(frame)
+                push(frame)
                 times.append(clock() - start)
         totals.append(sum(times[first:]))
     us = np.asarray(times, np.float64) / 1e3
