@@ -20,9 +20,12 @@ ratios measured in this one run and stored under ``targets``.
 ``--isa avx2`` (or any name ``lstmlite.runtime.set_isa`` takes) forces lstmlite's
 kernels, e.g. the AVX2 table on an AVX-512 machine; the results then go to
 ``runtime-<isa>.json`` and ``machine.lstmlite_isa`` names the kernels used. Peers
-(ONNX Runtime, PyTorch) always pick their own kernels for the CPU.
+(ONNX Runtime, PyTorch, LiteRT) pick their own kernels for the CPU, by cpuid: with
+``--hide-avx512`` the run restarts under ``avx2_view.py``, where cpuid reports no
+AVX-512, so every engine runs what it would run on an AVX2-only CPU (results in
+``runtime-<isa>-only.json``, ``machine.avx512_hidden`` true).
 
-Run:  python benchmarks/bench_runtime.py [--reps 30] [--quick] [--isa auto]
+Run:  python benchmarks/bench_runtime.py [--reps 30] [--quick] [--isa auto] [--hide-avx512]
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -177,9 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chart", default=None, metavar="PNG", help="also draw a bar chart")
     parser.add_argument("--isa", default="auto",
                         help="force lstmlite's kernels (portable, avx2, avx2-vnni, avx512, avx512-vnni, auto)")
+    parser.add_argument("--hide-avx512", action="store_true",
+                        help="run every engine as on an AVX2-only CPU: restart under avx2_view.py (cpuid "
+                             "without AVX-512), so the peers pick their AVX2 kernels too")
     parser.add_argument("--tables", action="store_true",
                         help="only print BENCHMARKS.md's tables from the results file (--out)")
     args = parser.parse_args(argv)
+    if args.hide_avx512:
+        import avx2_view
+
+        if os.environ.get(avx2_view.MARKER) != "1":
+            avx2_view.reexec_hidden()  # no return: this command again, under the view
+        avx2_view.check_hidden()
     if args.tables:
         print(markdown_tables(json.loads(Path(args.out).read_text())))
         return 0
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runtime.set_isa(args.isa)  # an unknown or unsupported name is an error naming the CPU's
     if args.isa != "auto" and args.out == parser.get_default("out"):
-        args.out = str(RESULTS / f"runtime-{args.isa}.json")
+        args.out = str(RESULTS / f"runtime-{args.isa}{'-only' if args.hide_avx512 else ''}.json")
     for line in SKIPPED:
         print(line)
     rows = []
@@ -204,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{t['value']:8.3f} (goal {t['goal']}) {'met' if t['met'] else 'NOT met'}")
     if args.quick:
         return 0
+    view = {"avx512_hidden": args.hide_avx512}
     payload = {"benchmark": "runtime", "date": dt.date.today().isoformat(),
-               "machine": {**machine(), **machine_info()}, "reps": reps, "rows": rows, "targets": targets}
+               "machine": {**machine(), **machine_info(), **view}, "reps": reps, "rows": rows, "targets": targets}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=2) + "\n")

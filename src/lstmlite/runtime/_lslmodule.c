@@ -1027,7 +1027,7 @@ done:
 }
 
 static PyMethodDef module_methods[] = {
-    {"peak_macs", mod_peak_macs, METH_VARARGS, "peak_macs(kind, trials=5): measured MAC/s (0 fp32, 1 int8 VNNI)."},
+    {"peak_macs", mod_peak_macs, METH_VARARGS, "peak_macs(kind, trials=5): measured MAC/s (0 fp32 FMA, 1 int8: VNNI, else AVX2 vpmaddubsw)."},
     {"matmul", mod_matmul, METH_VARARGS, "matmul(w, scale, act, x, y): y += x @ W^T (test hook)."},
     {"matmul_sparse", mod_matmul_sparse, METH_VARARGS,
      "matmul_sparse(rowptr, bcol, values, scale, act, cols, x, y): y += x @ W^T, W block-sparse (test hook)."},

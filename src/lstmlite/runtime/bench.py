@@ -69,7 +69,8 @@ _PEAKS: dict[str, float] = {}
 
 def peak_macs(kind: str = "fp32") -> float:
     """Measured peak multiply-accumulates per second of one core (``fp32`` FMA with the
-    widest vectors, or ``int8`` AVX-512 VNNI; 0 when the CPU lacks it). Cached."""
+    widest vectors; ``int8``: AVX-512 VNNI, else AVX-VNNI, else AVX2's ``vpmaddubsw``;
+    0 when the CPU has none of them). Cached."""
     if kind not in _PEAKS:
         from . import _lsl
 

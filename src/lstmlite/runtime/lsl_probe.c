@@ -73,13 +73,61 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) static int vnni_loop(lon
     a0 = _mm512_add_epi32(a0, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
     return _mm512_reduce_add_epi32(a0);
 }
+
+#if defined(LSL_HAVE_AVXVNNI)
+/* AVX-VNNI (VEX, 256-bit): the int8 peak of CPUs with AVX-VNNI and no AVX-512. Inline
+ * asm as in lsl_kern_avx2.h, so the {vex} encoding is explicit. */
+__attribute__((target("avx2,avxvnni"), noinline)) static int vnni256_loop(long n) {
+    const __m256i m = _mm256_set1_epi32(0x01010101), c = _mm256_set1_epi32(0x02020202);
+    __m256i a0 = _mm256_set1_epi32(1), a1 = _mm256_set1_epi32(2), a2 = _mm256_set1_epi32(3),
+            a3 = _mm256_set1_epi32(4), a4 = _mm256_set1_epi32(5), a5 = _mm256_set1_epi32(6),
+            a6 = _mm256_set1_epi32(7), a7 = _mm256_set1_epi32(8), a8 = _mm256_set1_epi32(9),
+            a9 = _mm256_set1_epi32(10), a10 = _mm256_set1_epi32(11), a11 = _mm256_set1_epi32(12);
+    int out[8];
+    long i;
+#define F(v) __extension__({ __m256i t_ = (v); __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(t_) : "x"(m), "x"(c)); t_; })
+    for (i = 0; i < n; ++i) {
+        STEP12(F);
+    }
+#undef F
+    a0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                          _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+    a0 = _mm256_add_epi32(a0, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
+    _mm256_storeu_si256((__m256i *)out, a0);
+    return out[0] + out[7];
+}
+#endif
+
+/* AVX2 without VNNI: vpmaddubsw, 32 u8 x s8 products added in pairs into int16 per
+ * instruction -- the most int8 multiply-adds AVX2 issues per cycle (an exact int32 sum
+ * needs more instructions per product: lsl_kern_avx2.h). */
+__attribute__((target("avx2"), noinline)) static int maddubs_loop(long n) {
+    const __m256i m = _mm256_set1_epi8(3);
+    __m256i a0 = _mm256_set1_epi8(1), a1 = _mm256_set1_epi8(2), a2 = _mm256_set1_epi8(3),
+            a3 = _mm256_set1_epi8(4), a4 = _mm256_set1_epi8(5), a5 = _mm256_set1_epi8(6),
+            a6 = _mm256_set1_epi8(7), a7 = _mm256_set1_epi8(8), a8 = _mm256_set1_epi8(9),
+            a9 = _mm256_set1_epi8(10), a10 = _mm256_set1_epi8(11), a11 = _mm256_set1_epi8(12);
+    int out[8];
+    long i;
+#define F(v) _mm256_maddubs_epi16(v, m)
+    for (i = 0; i < n; ++i) {
+        STEP12(F);
+    }
+#undef F
+    a0 = _mm256_add_epi16(_mm256_add_epi16(_mm256_add_epi16(a0, a1), _mm256_add_epi16(a2, a3)),
+                          _mm256_add_epi16(_mm256_add_epi16(a4, a5), _mm256_add_epi16(a6, a7)));
+    a0 = _mm256_add_epi16(a0, _mm256_add_epi16(_mm256_add_epi16(a8, a9), _mm256_add_epi16(a10, a11)));
+    _mm256_storeu_si256((__m256i *)out, a0);
+    return out[0] + out[7];
+}
 #endif
 
 volatile float lsl_probe_sink_f;
 volatile int lsl_probe_sink_i;
 
-/* MACs per second of one kind of arithmetic (0: fp32 FMA, 1: int8 VNNI) on this
- * core with the best kernels available; 0 when the CPU lacks it. Best of `trials`. */
+/* MACs per second of one kind of arithmetic on this core with the widest instructions
+ * it has: 0: fp32 FMA; 1: int8 (AVX-512 VNNI vpdpbusd, else AVX-VNNI's, else AVX2's
+ * vpmaddubsw); 0 when the CPU has none of them (the portable build). Best of `trials`. */
 double lsl_probe_peak_macs(int kind, int trials) {
     double best = 0.0;
     int t;
@@ -97,6 +145,14 @@ double lsl_probe_peak_macs(int kind, int trials) {
         } else if (kind == 1 && lsl_isa_has_vnni()) {
             lsl_probe_sink_i = vnni_loop(n);
             macs = 12.0 * 64.0 * (double)n;
+#if defined(LSL_HAVE_AVXVNNI)
+        } else if (kind == 1 && lsl_isa_supported(LSL_ISA_AVX2_VNNI)) {
+            lsl_probe_sink_i = vnni256_loop(n);
+            macs = 12.0 * 32.0 * (double)n;
+#endif
+        } else if (kind == 1 && lsl_isa_supported(LSL_ISA_AVX2)) {
+            lsl_probe_sink_i = maddubs_loop(n);
+            macs = 12.0 * 32.0 * (double)n;
         }
 #else
         (void)kind;
