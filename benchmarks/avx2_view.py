@@ -30,6 +30,8 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parent / "c" / "hide_avx512.c"
 #: set in the environment of a process started under the view
 MARKER = "LSTMLITE_AVX512_HIDDEN"
+#: glibc's own switch for its string functions' kernels (GLIBC_TUNABLES)
+GLIBC_HWCAPS = "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
 
 
 def unavailable() -> str | None:
@@ -74,6 +76,10 @@ def hidden_env(base: dict[str, str] | None = None) -> dict[str, str]:
     library = str(build())
     env["LD_PRELOAD"] = f"{library} {env['LD_PRELOAD']}" if env.get("LD_PRELOAD") else library
     env[MARKER] = "1"
+    # glibc picks memcpy & co. by cpuid before the preload starts: its own tunable makes
+    # it choose their AVX2 versions, as on an AVX2-only CPU
+    tunables = [t for t in env.get("GLIBC_TUNABLES", "").split(":") if t] + [GLIBC_HWCAPS]
+    env["GLIBC_TUNABLES"] = ":".join(tunables)
     # AddressSanitizer refuses to start unless its runtime is the first library loaded;
     # this lets sanitizer builds run under the view (a program's own ASAN_OPTIONS=... that
     # replaces the variable still has to say so itself)
