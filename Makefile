@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 
-.PHONY: install system-deps demo test test-all bench
+.PHONY: install system-deps demo test test-all test-avx2 bench
 
 install:
 	# CPU PyTorch first, from the wheel on disk, so pip never pulls a CUDA build.
@@ -25,3 +25,8 @@ test: install system-deps
 
 test-all: install system-deps
 	$(PYTHON) -m pytest -q -n 2 -m ""
+
+# The default run as on an AVX2-only x86-64 CPU: cpuid hides AVX-512 from every library
+# (benchmarks/avx2_view.py; needs Linux's CPUID faulting, which it checks and names).
+test-avx2: install system-deps
+	$(PYTHON) benchmarks/avx2_view.py $(PYTHON) -m pytest -q -n 2

@@ -105,9 +105,14 @@ def check_hidden() -> None:
 
 
 def main(argv: list[str]) -> int:
+    """``python benchmarks/avx2_view.py COMMAND [ARGS...]``: run COMMAND under the view."""
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
+    reason = unavailable()
+    if reason:
+        print(f"avx2_view: {reason}", file=sys.stderr)
+        return 2
     return subprocess.run(argv, env=hidden_env()).returncode
 
 
