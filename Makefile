@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP = $(PYTHON) -m pip
 
-.PHONY: install system-deps demo test test-all test-avx2 bench
+.PHONY: install system-deps demo test test-all test-avx2-view bench
 
 install:
 	# CPU PyTorch first, from the wheel on disk, so pip never pulls a CUDA build.
@@ -28,5 +28,5 @@ test-all: install system-deps
 
 # The default run as on an AVX2-only x86-64 CPU: cpuid hides AVX-512 from every library
 # (benchmarks/avx2_view.py; needs Linux's CPUID faulting, which it checks and names).
-test-avx2: install system-deps
+test-avx2-view: install system-deps
 	$(PYTHON) benchmarks/avx2_view.py $(PYTHON) -m pytest -q -n 2

@@ -21,11 +21,11 @@ ratios measured in this one run and stored under ``targets``.
 kernels, e.g. the AVX2 table on an AVX-512 machine; the results then go to
 ``runtime-<isa>.json`` and ``machine.lstmlite_isa`` names the kernels used. Peers
 (ONNX Runtime, PyTorch, LiteRT) pick their own kernels for the CPU, by cpuid: with
-``--hide-avx512`` the run restarts under ``avx2_view.py``, where cpuid reports no
+``--avx2-view`` the run restarts under ``avx2_view.py``, where cpuid reports no
 AVX-512, so every engine runs what it would run on an AVX2-only CPU (results in
-``runtime-<isa>-only.json``, ``machine.avx512_hidden`` true).
+``runtime-<isa>-view.json``, ``machine.avx2_view`` true).
 
-Run:  python benchmarks/bench_runtime.py [--reps 30] [--quick] [--isa auto] [--hide-avx512]
+Run:  python benchmarks/bench_runtime.py [--reps 30] [--quick] [--isa auto] [--avx2-view]
 """
 
 from __future__ import annotations
@@ -181,16 +181,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chart", default=None, metavar="PNG", help="also draw a bar chart")
     parser.add_argument("--isa", default="auto",
                         help="force lstmlite's kernels (portable, avx2, avx2-vnni, avx512, avx512-vnni, auto)")
-    parser.add_argument("--hide-avx512", action="store_true",
+    parser.add_argument("--avx2-view", action="store_true",
                         help="run every engine as on an AVX2-only CPU: restart under avx2_view.py (cpuid "
                              "without AVX-512), so the peers pick their AVX2 kernels too")
     parser.add_argument("--tables", action="store_true",
                         help="only print BENCHMARKS.md's tables from the results file (--out)")
     args = parser.parse_args(argv)
-    if args.hide_avx512:
+    if args.avx2_view:
         import avx2_view
 
         if os.environ.get(avx2_view.MARKER) != "1":
+            reason = avx2_view.unavailable()
+            if reason:
+                parser.error(f"--avx2-view: {reason}")
             avx2_view.reexec_hidden()  # no return: this command again, under the view
         avx2_view.check_hidden()
     if args.tables:
@@ -200,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     from lstmlite import runtime
 
     runtime.set_isa(args.isa)  # an unknown or unsupported name is an error naming the CPU's
-    if args.isa != "auto" and args.out == parser.get_default("out"):
-        args.out = str(RESULTS / f"runtime-{args.isa}{'-only' if args.hide_avx512 else ''}.json")
+    if args.out == parser.get_default("out") and args.avx2_view:  # never over the full view's file
+        args.out = str(RESULTS / f"runtime-{runtime.info()['isa']}-view.json")
+    elif args.isa != "auto" and args.out == parser.get_default("out"):
+        args.out = str(RESULTS / f"runtime-{args.isa}.json")
     for line in SKIPPED:
         print(line)
     rows = []
@@ -217,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{t['value']:8.3f} (goal {t['goal']}) {'met' if t['met'] else 'NOT met'}")
     if args.quick:
         return 0
-    view = {"avx512_hidden": args.hide_avx512}
+    view = {"avx2_view": args.avx2_view}
     payload = {"benchmark": "runtime", "date": dt.date.today().isoformat(),
                "machine": {**machine(), **machine_info(), **view}, "reps": reps, "rows": rows, "targets": targets}
     out = Path(args.out)

@@ -1,6 +1,7 @@
-"""benchmarks/avx2_view.py: a process (its threads and children too) sees an x86-64 CPU
-without AVX-512, so the peers pick their AVX2 kernels; real crashes still crash; and the
-suite's ONNX Runtime check, which once failed on AVX2-only CPUs, passes under it."""
+"""benchmarks/avx2_view.py (the AVX2 view): a process, its threads and its children see
+an x86-64 CPU without AVX-512, so the peers pick their AVX2 kernels; every other CPU
+feature stays as the CPU has it; real crashes still crash, through the process's own
+handlers; and pytest (faulthandler on) runs the suite's peer check under it."""
 
 import json
 import subprocess
@@ -13,29 +14,56 @@ import pytest
 import avx2_view
 
 REASON = avx2_view.unavailable()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"AVX-512 cannot be hidden here: {REASON}")
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"the AVX2 view cannot run here: {REASON}")
 ROOT = Path(__file__).resolve().parents[2]
 
-# cpuid leaf 7 EBX, executed by the calling thread (not a cached answer): AVX512F is bit 16
+# cpuid leaf 7 (subleaf 0 EBX, ECX, EDX; subleaf 1 EAX, EDX), executed by the calling thread
 CPUID_C = """
 #include <cpuid.h>
-unsigned leaf7_ebx(void) { unsigned a, b, c, d; __cpuid_count(7, 0, a, b, c, d); return b; }
+void leaf7(unsigned *out) {
+    unsigned a, b, c, d;
+    __cpuid_count(7, 0, a, b, c, d); out[0] = b; out[1] = c; out[2] = d;
+    __cpuid_count(7, 1, a, b, c, d); out[3] = a; out[4] = d;
+}
 """
+LEAF7_PY = """
+import ctypes
+def leaf7(path):
+    out = (ctypes.c_uint * 5)()
+    ctypes.CDLL(path).leaf7(out)
+    return list(out)
+"""
+# The AVX-512 (and AMX, AVX10) bits by name, from Intel's SDM (CPUID leaf 07H), written
+# here independently of hide_avx512.c: (register, bit) -> name
+HIDDEN = {("ebx", 16): "AVX512F", ("ebx", 17): "AVX512DQ", ("ebx", 21): "AVX512_IFMA", ("ebx", 26): "AVX512PF",
+          ("ebx", 27): "AVX512ER", ("ebx", 28): "AVX512CD", ("ebx", 30): "AVX512BW", ("ebx", 31): "AVX512VL",
+          ("ecx", 1): "AVX512_VBMI", ("ecx", 6): "AVX512_VBMI2", ("ecx", 11): "AVX512_VNNI",
+          ("ecx", 12): "AVX512_BITALG", ("ecx", 14): "AVX512_VPOPCNTDQ", ("edx", 2): "AVX512_4VNNIW",
+          ("edx", 3): "AVX512_4FMAPS", ("edx", 8): "AVX512_VP2INTERSECT", ("edx", 22): "AMX-BF16",
+          ("edx", 23): "AVX512_FP16", ("edx", 24): "AMX-TILE", ("edx", 25): "AMX-INT8",
+          ("eax.1", 5): "AVX512_BF16", ("edx.1", 19): "AVX10"}
+REGISTERS = ["ebx", "ecx", "edx", "eax.1", "edx.1"]
 
 
 def _run(code: str, *, hidden: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
-    env = avx2_view.hidden_env() if hidden else None
+    env = avx2_view.hidden_env() if hidden else avx2_view.plain_env()
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
 
 
+def _json(res: subprocess.CompletedProcess) -> dict:
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
-def leaf7(tmp_path_factory):
-    """A library whose leaf7_ebx() runs cpuid itself."""
+def leaf7(tmp_path_factory) -> str:
+    """A library whose leaf7() runs cpuid itself (not a cached answer)."""
     d = tmp_path_factory.mktemp("cpuid")
     (d / "leaf7.c").write_text(CPUID_C)
-    subprocess.run(["cc", "-O1", "-shared", "-fPIC", "-o", str(d / "leaf7.so"), str(d / "leaf7.c")], check=True)
-    return d / "leaf7.so"
+    subprocess.run([avx2_view.compiler(), "-O1", "-shared", "-fPIC", "-o", str(d / "leaf7.so"), str(d / "leaf7.c")],
+                   check=True)
+    return str(d / "leaf7.so")
 
 
 def test_every_engine_sees_an_avx2_only_cpu():
@@ -43,74 +71,109 @@ def test_every_engine_sees_an_avx2_only_cpu():
         import json, torch
         from lstmlite import runtime
         from lstmlite.runtime.bench import machine_info
-        info, machine = runtime.info(), machine_info()
-        print(json.dumps({"torch": torch.backends.cpu.get_cpu_capability(), "supported": info["supported_isas"],
-                          "reduce_range": machine["onnxruntime_int8_reduce_range"],
-                          "peak_int8": machine["peak_int8_gmacs"]}))
+        m = machine_info()
+        print(json.dumps({"torch": torch.backends.cpu.get_cpu_capability(), "supported": runtime.supported_isas(),
+                          "reduce_range": m["onnxruntime_int8_reduce_range"], "peak_int8": m["peak_int8_gmacs"],
+                          "peak_fp32": m["peak_fp32_gmacs"]}))
     """
-    full = json.loads(_run(probe, hidden=False).stdout.splitlines()[-1])
-    res = _run(probe)
-    assert res.returncode == 0, res.stderr
-    seen = json.loads(res.stdout.splitlines()[-1])
+    full, seen = _json(_run(probe, hidden=False)), _json(_run(probe))
     assert not any(isa.startswith("avx512") for isa in seen["supported"]), seen
     assert "avx2" in seen["supported"] and seen["torch"] == "AVX2", seen
     # without VNNI (AVX-VNNI is left visible where the CPU has it) ONNX Runtime is built
     # with 7-bit weights, as on a real AVX2-only CPU
     assert seen["reduce_range"] is ("avx2-vnni" not in seen["supported"]), seen
-    assert seen["peak_int8"] > 0  # AVX2's vpmaddubsw (or AVX-VNNI) rate, not 0
+    # the int8 peak is then AVX2's (vpmaddubsw: 32 products an instruction against 8
+    # for an fp32 FMA) or AVX-VNNI's: several times the fp32 peak, not 0 or a spill-bound loop
+    assert seen["peak_int8"] >= 2.5 * seen["peak_fp32"], seen
     if any(isa.startswith("avx512") for isa in full["supported"]):  # the view changed what they see
         assert full["torch"] != seen["torch"] and full["supported"] != seen["supported"], (full, seen)
+        assert full["peak_int8"] >= 2.5 * full["peak_fp32"], full
 
 
-def test_threads_and_child_processes_see_the_same_cpu(leaf7):
-    code = f"""
-        import ctypes, subprocess, sys, threading
-        lib = ctypes.CDLL({str(leaf7)!r})
-        lib.leaf7_ebx.restype = ctypes.c_uint
-        seen = []
-        threads = [threading.Thread(target=lambda: seen.append(lib.leaf7_ebx())) for _ in range(4)]
-        for t in threads: t.start()
-        for t in threads: t.join()
-        seen.append(lib.leaf7_ebx())
-        child = subprocess.run([sys.executable, "-c", "import ctypes; print(ctypes.CDLL({str(leaf7)!r}).leaf7_ebx() & 0xFFFFFFFF)"],
-                               capture_output=True, text=True, check=True)
-        seen.append(int(child.stdout))
-        print(*seen)
+def test_onnxruntime_runs_its_avx2_int8_kernels_under_the_view():
+    """ONNX Runtime's own kernel choice, not our reading of cpuid: its AVX2 u8 x s8
+    product saturates with full 8-bit weights (why the bench builds it with reduce_range
+    there), its AVX-512 VNNI one does not."""
+    probe = """
+        import json
+        from lstmlite import runtime
+        from lstmlite.runtime import bench
+        bench.ort_reduce_range = lambda: False  # full 8-bit weights whatever the CPU
+        case = bench.bench(input_size=40, hidden_size=128, seq_len=50, batch=1, engines=["onnxruntime-int8"],
+                           reps=1, warmup=0)["cases"][0]
+        print(json.dumps({"err": case["max_rel_err"], "supported": runtime.supported_isas()}))
     """
-    full = int(_run(f"import ctypes; print(ctypes.CDLL({str(leaf7)!r}).leaf7_ebx() & 0xFFFFFFFF)", hidden=False).stdout)
-    res = _run(code)
-    assert res.returncode == 0, res.stderr
-    seen = [int(v) for v in res.stdout.split()]
-    assert len(seen) == 6 and all(v & (1 << 16) == 0 for v in seen), seen  # no AVX512F anywhere
-    # only AVX-512 bits are cleared: AVX2 (bit 5) and BMI2 (bit 8) stay as the CPU has them
-    assert all(v == full & ~0xDC230000 for v in seen), (hex(full), [hex(v) for v in seen])
+    seen = _json(_run(probe, timeout=300))
+    if "avx2-vnni" in seen["supported"]:
+        pytest.skip("this CPU has AVX-VNNI, which the view leaves visible: ONNX Runtime's int8 does not saturate")
+    assert seen["err"] > 0.1, seen  # saturated: the AVX2 kernel ran
+    full = _json(_run(probe, hidden=False, timeout=300))
+    if "avx512-vnni" in full["supported"]:
+        assert full["err"] < 0.05, full  # the same model without the view: the VNNI kernel
 
 
-def test_a_real_crash_still_crashes_through_faulthandler():
-    """The view keeps its trap when faulthandler installs a handler, and hands every
-    other fault on: a null read is reported by faulthandler and kills the process."""
-    res = _run("import faulthandler, ctypes; faulthandler.enable(); ctypes.string_at(0)", timeout=60)
-    assert res.returncode == -11, (res.returncode, res.stderr)
-    assert "Segmentation fault" in res.stderr
+def test_threads_and_child_processes_see_only_the_avx512_bits_cleared(leaf7):
+    code = LEAF7_PY + f"""
+import json, subprocess, sys, threading
+seen = []
+threads = [threading.Thread(target=lambda: seen.append(leaf7({leaf7!r}))) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+seen.append(leaf7({leaf7!r}))
+child = subprocess.run([sys.executable, "-c", {(LEAF7_PY + f"print(leaf7({leaf7!r}))")!r}],
+                       capture_output=True, text=True, check=True)
+seen.append(json.loads(child.stdout))
+print(json.dumps(seen))
+"""
+    full = _json(_run(LEAF7_PY + f"import json; print(json.dumps(leaf7({leaf7!r})))", hidden=False))
+    seen = _json(_run(code))
+    assert len(seen) == 6, seen
+    for words in seen:  # 4 threads, the main thread, a child process
+        for reg, got, real in zip(REGISTERS, words, full):
+            for bit in range(32):
+                if (reg, bit) in HIDDEN:
+                    assert not got >> bit & 1, f"{HIDDEN[reg, bit]} visible under the view"
+                else:
+                    assert got >> bit & 1 == real >> bit & 1, f"{reg} bit {bit} changed by the view"
+
+
+def test_cpuid_works_after_faulthandler_and_real_crashes_still_crash(leaf7):
+    """faulthandler installs its SIGSEGV handler after the view's: cpuid still answers,
+    and a null read is reported by faulthandler and kills the process as it would."""
+    code = LEAF7_PY + f"""
+import ctypes, faulthandler
+faulthandler.enable()
+print(leaf7({leaf7!r})[0], flush=True)
+ctypes.string_at(0)
+"""
+    res = _run(code, timeout=60)
+    assert res.returncode == -11, (res.returncode, res.stderr[-2000:])
+    assert res.stdout.strip().isdigit() and "Segmentation fault" in res.stderr, (res.stdout, res.stderr[-2000:])
     quiet = _run("import ctypes; ctypes.string_at(0)", timeout=60)
-    assert quiet.returncode == -11, (quiet.returncode, quiet.stderr)
+    assert quiet.returncode == -11, (quiet.returncode, quiet.stderr[-2000:])
 
 
-def test_the_peer_agreement_tests_pass_as_on_an_avx2_only_cpu():
-    """The check that once failed on AVX2-only CPUs (ONNX Runtime int8 without
-    reduce_range saturates there) runs here under the view, in pytest (faulthandler on)."""
+def test_the_peer_agreement_test_passes_under_the_view_in_pytest():
+    """The bench check that once failed on AVX2-only CPUs, in pytest under the view."""
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           "tests/runtime/test_bench.py::test_all_engines_agree_with_torch_in_both_modes"],
                          env=avx2_view.hidden_env(), capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "2 passed" in res.stdout
 
 
-def test_bench_runtime_restarts_itself_under_the_view(tmp_path):
-    """--hide-avx512 re-executes the script under the view and checks it took effect
+def test_the_environment_helpers_add_and_remove_only_the_view():
+    base = {"LD_PRELOAD": "/x/other.so", "GLIBC_TUNABLES": "glibc.malloc.check=1", "PATH": "/bin"}
+    hidden = avx2_view.hidden_env(base)
+    assert hidden["LD_PRELOAD"].split()[1:] == ["/x/other.so"] and hidden[avx2_view.MARKER] == "1"
+    assert avx2_view.hidden_env(hidden) == hidden  # idempotent
+    assert avx2_view.plain_env(hidden) == base
+
+
+def test_bench_runtime_restarts_itself_under_the_view():
+    """--avx2-view re-executes the script under the view and checks it took effect
     before measuring (here with --tables, which only prints from a results file)."""
-    out = ROOT / "benchmarks" / "results" / "runtime-zen4-avx2.json"
-    res = subprocess.run([sys.executable, "benchmarks/bench_runtime.py", "--hide-avx512", "--tables", "--out", str(out)],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    out = ROOT / "benchmarks" / "results" / "runtime-zen4-avx2-view.json"
+    res = subprocess.run([sys.executable, "benchmarks/bench_runtime.py", "--avx2-view", "--tables", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT, env=avx2_view.plain_env())
     assert res.returncode == 0, res.stderr[-2000:]
     assert "| case |" in res.stdout

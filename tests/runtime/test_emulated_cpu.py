@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import avx2_view  # noqa: E402  (benchmarks/ is not a package)
 QEMU = "qemu-x86_64-static"
 # The CPU-dependent tests: the bench (peers' int8 kernels), ISA detection and the kernels.
 TESTS = [
@@ -36,12 +38,11 @@ pytestmark = pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "am
 
 def _guest_env(pythonpath: str) -> dict[str, str]:
     """The emulated interpreter's environment: it picks its own kernel table (a forced
-    one may not exist there), and benchmarks/avx2_view.py's preload, which hides AVX-512
-    by CPUID faulting, stays out (QEMU does not emulate that; the guest CPU has no
-    AVX-512 anyway)."""
-    env = dict(os.environ, PYTHONPATH=pythonpath)
-    for name in ("LSTMLITE_ISA", "LD_PRELOAD", "LSTMLITE_AVX512_HIDDEN"):
-        env.pop(name, None)
+    one may not exist there), and the AVX2 view's preload (benchmarks/avx2_view.py,
+    under `make test-avx2-view`) stays out: it hides AVX-512 by CPUID faulting, which
+    QEMU does not emulate, and the guest CPU has no AVX-512 anyway."""
+    env = dict(avx2_view.plain_env(), PYTHONPATH=pythonpath)
+    env.pop("LSTMLITE_ISA", None)
     return env
 
 
