@@ -74,10 +74,14 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) static int vnni_loop(lon
     return _mm512_reduce_add_epi32(a0);
 }
 
-#if defined(LSL_HAVE_AVXVNNI)
-/* AVX-VNNI (VEX, 256-bit): the int8 peak of CPUs with AVX-VNNI and no AVX-512. Inline
- * asm as in lsl_kern_avx2.h, so the {vex} encoding is explicit. */
-__attribute__((target("avx2,avxvnni"), noinline)) static int vnni256_loop(long n) {
+/* Twelve chains of one 256-bit int8 instruction, in asm (from the intrinsics GCC 12
+ * stored nine of the chains to the stack every iteration, a third below the
+ * instruction's rate): vnni = 1: AVX-VNNI's VEX vpdpbusd, 32 u8 x s8 products into
+ * int32, the int8 peak of CPUs with AVX-VNNI and no AVX-512; vnni = 0: AVX2's
+ * vpmaddubsw, 32 u8 x s8 products added in pairs into int16 -- the most int8
+ * multiply-adds AVX2 issues per cycle (an exact int32 sum needs more instructions per
+ * product: lsl_kern_avx2.h). `vnni` is a constant in each caller. */
+__attribute__((target("avx2"), always_inline)) static inline int int8_chains256(long n, const int vnni) {
     const __m256i m = _mm256_set1_epi32(0x01010101), c = _mm256_set1_epi32(0x02020202);
     __m256i a0 = _mm256_set1_epi32(1), a1 = _mm256_set1_epi32(2), a2 = _mm256_set1_epi32(3),
             a3 = _mm256_set1_epi32(4), a4 = _mm256_set1_epi32(5), a5 = _mm256_set1_epi32(6),
@@ -85,43 +89,36 @@ __attribute__((target("avx2,avxvnni"), noinline)) static int vnni256_loop(long n
             a9 = _mm256_set1_epi32(10), a10 = _mm256_set1_epi32(11), a11 = _mm256_set1_epi32(12);
     int out[8];
     long i;
-#define F(v) __extension__({ __m256i t_ = (v); __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(t_) : "x"(m), "x"(c)); t_; })
+#if defined(LSL_HAVE_AVXVNNI)
+#define VNNI_OP(t_) __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(t_) : "x"(m), "x"(c))
+#else
+#define VNNI_OP(t_) (void)0
+#endif
+#define F(v)                                                                                       \
+    __extension__({                                                                                \
+        __m256i t_ = (v);                                                                          \
+        if (vnni)                                                                                  \
+            VNNI_OP(t_);                                                                           \
+        else                                                                                       \
+            __asm__("vpmaddubsw %1, %0, %0" : "+x"(t_) : "x"(m));                                  \
+        t_;                                                                                        \
+    })
     for (i = 0; i < n; ++i) {
         STEP12(F);
     }
 #undef F
+#undef VNNI_OP
     a0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
                           _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
     a0 = _mm256_add_epi32(a0, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
     _mm256_storeu_si256((__m256i *)out, a0);
     return out[0] + out[7];
 }
-#endif
 
-/* AVX2 without VNNI: vpmaddubsw, 32 u8 x s8 products added in pairs into int16 per
- * instruction -- the most int8 multiply-adds AVX2 issues per cycle (an exact int32 sum
- * needs more instructions per product: lsl_kern_avx2.h). */
-__attribute__((target("avx2"), noinline)) static int maddubs_loop(long n) {
-    const __m256i m = _mm256_set1_epi8(3);
-    __m256i a0 = _mm256_set1_epi8(1), a1 = _mm256_set1_epi8(2), a2 = _mm256_set1_epi8(3),
-            a3 = _mm256_set1_epi8(4), a4 = _mm256_set1_epi8(5), a5 = _mm256_set1_epi8(6),
-            a6 = _mm256_set1_epi8(7), a7 = _mm256_set1_epi8(8), a8 = _mm256_set1_epi8(9),
-            a9 = _mm256_set1_epi8(10), a10 = _mm256_set1_epi8(11), a11 = _mm256_set1_epi8(12);
-    int out[8];
-    long i;
-    /* asm: from the intrinsic GCC 12 stored nine of the chains to the stack every
-     * iteration, and the loop measured a third below the instruction's rate */
-#define F(v) __extension__({ __m256i t_ = (v); __asm__("vpmaddubsw %1, %0, %0" : "+x"(t_) : "x"(m)); t_; })
-    for (i = 0; i < n; ++i) {
-        STEP12(F);
-    }
-#undef F
-    a0 = _mm256_add_epi16(_mm256_add_epi16(_mm256_add_epi16(a0, a1), _mm256_add_epi16(a2, a3)),
-                          _mm256_add_epi16(_mm256_add_epi16(a4, a5), _mm256_add_epi16(a6, a7)));
-    a0 = _mm256_add_epi16(a0, _mm256_add_epi16(_mm256_add_epi16(a8, a9), _mm256_add_epi16(a10, a11)));
-    _mm256_storeu_si256((__m256i *)out, a0);
-    return out[0] + out[7];
-}
+#if defined(LSL_HAVE_AVXVNNI)
+__attribute__((target("avx2,avxvnni"), noinline)) static int vnni256_loop(long n) { return int8_chains256(n, 1); }
+#endif
+__attribute__((target("avx2"), noinline)) static int maddubs_loop(long n) { return int8_chains256(n, 0); }
 #endif
 
 volatile float lsl_probe_sink_f;
