@@ -334,7 +334,12 @@ TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int3
 
 TAVX2 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                                      float *y, int32_t ldy, int rev) {
-    gemm_sparse_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
+    /* one row (the recurrent product): |q| once per quad instead of |w| per weight
+     * vector, where no weight is -128 (as gemm_q8) */
+    if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128))
+        gemm_sparse_q8(LSL_K_DYNX, w, m, u, ldu, 0, xs, y, ldy, rev);
+    else
+        gemm_sparse_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
 }
 
 /* Float activations: digit planes of m rows of whole windows, then the digit products. */

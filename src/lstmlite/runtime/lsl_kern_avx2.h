@@ -454,7 +454,7 @@ AINL TAVX2 void window_table(const int kind, const uint8_t *row, __m256i t[4]) {
     int r;
     for (r = 0; r < 4; ++r) {
         t[r] = _mm256_loadu_si256((const __m256i *)(row + 32 * r));
-        if (kind == LSL_K_DYN) t[r] = _mm256_xor_si256(t[r], _mm256_set1_epi8((char)0x80));
+        if (kind == LSL_K_DYN || kind == LSL_K_DYNX) t[r] = _mm256_xor_si256(t[r], _mm256_set1_epi8((char)0x80));
     }
 }
 
