@@ -47,6 +47,7 @@ REGISTERS = ["ebx", "ecx", "edx", "eax.1", "edx.1"]
 
 def _run(code: str, *, hidden: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
     env = avx2_view.hidden_env() if hidden else avx2_view.plain_env()
+    env.pop("ATEN_CPU_CAPABILITY", None)  # a user's override of PyTorch's kernel choice
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
 

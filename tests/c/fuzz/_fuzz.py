@@ -97,18 +97,23 @@ def build(target: str, build_dir: Path, jobs: int = 2) -> Path:
     todo = [(s, o) for s, o in zip(_sources(), objects) if not o.exists()]
     for stale in objdir.glob("*.o"):  # older versions of the sources' objects
         if stale not in objects:
-            stale.unlink()
+            stale.unlink(missing_ok=True)  # another process may have removed it first
+    # pytest -n 2 builds in both workers at once after a source change: every file is
+    # written under a name of this process's own, then moved into place (os.replace is
+    # atomic, and a process running the old executable keeps its file)
+    mine = f".{os.getpid()}.tmp"
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for f in [pool.submit(_compile, cc, s, o.with_suffix(".tmp")) for s, o in todo]:
+        for f in [pool.submit(_compile, cc, s, o.with_suffix(mine)) for s, o in todo]:
             f.result()
     for _, o in todo:
-        o.with_suffix(".tmp").rename(o)
+        os.replace(o.with_suffix(mine), o)
     exe = build_dir / f"fuzz_{target}"
     harness = HERE / f"fuzz_{target}.c"
-    cmd = [cc, *CFLAGS, "-I", str(RUNTIME), str(harness), *map(str, objects), "-lm", "-o", str(exe)]
+    cmd = [cc, *CFLAGS, "-I", str(RUNTIME), str(harness), *map(str, objects), "-lm", "-o", str(exe) + mine]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if res.returncode != 0:
         raise RuntimeError(f"clang failed on {harness.name}:\n{res.stderr[-4000:]}")
+    os.replace(str(exe) + mine, exe)
     return exe
 
 
