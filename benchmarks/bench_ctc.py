@@ -46,13 +46,14 @@ import torch
 from _common import write_result
 from render import ctc_table
 from lstmlite.compress.recipe import apply_recipe
-from lstmlite.ctc import GreedyStream, greedy_decode
+from lstmlite.ctc import GreedyStream
 from lstmlite.data.synth import make_spoken_digits
 from lstmlite.export.lsl import export_lsl
 from lstmlite.export.onnx import OnnxStream, export_onnx
 from lstmlite.io import load_run
 from lstmlite.runtime.stream import time_streaming
 from lstmlite.train import evaluate_run, fit, load_run_data
+from lstmlite.train.sequence import decode_batch
 from lstmlite.train.streaming import evaluate_streaming
 from lstmlite.train.trainer import predict
 
@@ -148,7 +149,7 @@ def measure_method(method: str, run_dir: Path, base: Any, work: Path, seed: int,
     streamed_beam = evaluate_streaming(run_dir, lsl=lsl, decoder="beam", beam=args.beam, repeats=1)
     beam = evaluate_run(run_dir, decoder="beam", beam=args.beam)
     logits = predict(run.model, data, part, device=torch.device("cpu"))
-    reference = [greedy_decode(logits[i], part.lengths[i]) for i in range(len(part))]
+    reference = decode_batch(logits, part.lengths)
 
     def agreement(labels: list[list[int]]) -> float:
         return float(np.mean([a == b for a, b in zip(labels, reference)]))

@@ -687,12 +687,10 @@ def check_onnx(model: nn.Module, path: str | Path, batch: int = 3, steps: int = 
     so padding handling is part of the check; a ``stateful`` graph runs in two chunks
     with the state carried from the first to the second, so state passing is too.
     """
-    import onnxruntime as ort
-
     from ..nn.models import LanguageModel
 
     model = model.eval()
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = _onnxruntime_session(path)
     names = [i.name for i in session.get_inputs()]
     generator = torch.Generator().manual_seed(seed)
     embedding = getattr(model, "embedding", None)
@@ -712,7 +710,7 @@ def check_onnx(model: nn.Module, path: str | Path, batch: int = 3, steps: int = 
         else:
             ours = model(x, lengths=lengths)
     if set(names) - {"input", "lengths"}:  # a stateful graph: two chunks, the state carried between them
-        stream = OnnxStream(path)
+        stream = OnnxStream(session)  # the same session: the file is loaded once
         stream.reset(batch)
         got = np.concatenate([stream.step(feeds["input"][:, chunk])
                               for chunk in np.array_split(np.arange(steps), 2)], axis=1)
@@ -721,6 +719,20 @@ def check_onnx(model: nn.Module, path: str | Path, batch: int = 3, steps: int = 
     if "probabilities" in [o.name for o in session.get_outputs()][:1]:
         ours = torch.softmax(ours, -1)
     return float(np.max(np.abs(got - ours.numpy()))) if got.size else 0.0
+
+
+def _onnxruntime_session(path: str | Path, threads: int = 1) -> Any:
+    """An ONNX Runtime CPU session of ``path`` on ``threads`` intra-op threads with
+    spinning off, so that its idle workers cannot take the cores of whatever runs beside
+    it (with 2 threads, spinning workers halved the speed of the engine timed next)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 class OnnxStream:
@@ -735,23 +747,19 @@ class OnnxStream:
         stream.reset()                        # next utterance
 
     Args:
-        path: the ``.onnx`` file.
-        threads: ONNX Runtime's intra-op threads (1 by default, with spinning off, so
-            it cannot slow whatever runs beside it).
+        source: the ``.onnx`` file, or an ONNX Runtime session of one.
+        threads: ONNX Runtime's intra-op threads for a file (1 by default, with spinning
+            off, so it cannot slow whatever runs beside it).
     """
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    def __init__(self, source: Any, threads: int = 1) -> None:
+        is_file = isinstance(source, (str, Path))
+        self.session = _onnxruntime_session(source, threads) if is_file else source
         # h0_lK [c0_lK] in, h_n_lK [c_n_lK] out after the logits, both in layer order
         self.state_inputs = [i for i in self.session.get_inputs() if i.name != "input"]
         if not self.state_inputs:
-            raise ValueError(f"{path} has no state inputs: export it with stateful=True (--stateful)")
+            what = source if is_file else "this session's model"
+            raise ValueError(f"{what} has no state inputs: export it with stateful=True (--stateful)")
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.reset()
 

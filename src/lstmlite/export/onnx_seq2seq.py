@@ -250,14 +250,12 @@ class OnnxSeq2Seq:
         import json
 
         import onnx
-        import onnxruntime as ort
+
+        from .onnx import _onnxruntime_session
 
         folder = Path(folder)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self.encoder = ort.InferenceSession(str(folder / "encoder.onnx"), options, providers=["CPUExecutionProvider"])
-        self.decoder = ort.InferenceSession(str(folder / "decoder_step.onnx"), options,
-                                            providers=["CPUExecutionProvider"])
+        self.encoder = _onnxruntime_session(folder / "encoder.onnx")
+        self.decoder = _onnxruntime_session(folder / "decoder_step.onnx")
         meta = {p.key: p.value for p in onnx.load(str(folder / "encoder.onnx")).metadata_props}
         self.config = json.loads(meta["lstmlite.model_config"])["config"]
         self.lstm = self.config["cell"] == "lstm"

@@ -367,7 +367,8 @@ def ort_reduce_range() -> bool:
 
 def _onnxruntime(module, cell: str, batch: int, quantized: bool, threads: int) -> Runner:
     import onnx
-    import onnxruntime as ort
+
+    from ..export.onnx import _onnxruntime_session
 
     model = onnx_model(module, cell)
     with tempfile.TemporaryDirectory() as tmp:
@@ -383,14 +384,8 @@ def _onnxruntime(module, cell: str, batch: int, quantized: bool, threads: int) -
             if not any(o.startswith("DynamicQuantize") for o in ops):
                 log.warning("onnxruntime quantize_dynamic left the %s graph in float (%s)", cell, sorted(ops))
             path = qpath
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Idle ONNX Runtime workers otherwise spin between calls and take the cores the
-        # engines timed next need: with --threads 2 that halved the others' speed.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        # without spinning: idle workers would take the cores the engines timed next need
+        session = _onnxruntime_session(path, threads)
     h, layers = module.hidden_size, module.num_layers
     names = [f"initial_h{k}" for k in range(layers)] + ([f"initial_c{k}" for k in range(layers)] if cell == "lstm" else [])
     out_names = ["Y"] + [f"Y_h{k}" for k in range(layers)] + ([f"Y_c{k}" for k in range(layers)] if cell == "lstm" else [])

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..ctc import beam_decode, greedy_decode
 from ..io import load_run
 from . import metrics as M
 from .run import load_run_data
@@ -63,7 +62,7 @@ def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split
     """
     from ..runtime.engine import isa
     from ..runtime.stream import StreamingCTC, measure_streaming
-    from .sequence import PAD_LABEL
+    from .sequence import PAD_LABEL, decode_batch
 
     run = load_run(run_dir)
     if run.config.get("task") != "ctc":
@@ -78,8 +77,7 @@ def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split
     rec = StreamingCTC(engine, decoder=decoder, beam=beam)
     streamed = [rec.decode(u) for u in utterances]
     logits = predict(run.model, data, part, device=torch.device("cpu"))
-    reference = [greedy_decode(logits[i], part.lengths[i]) if decoder == "greedy"
-                 else beam_decode(logits[i], beam, part.lengths[i]) for i in range(len(part))]
+    reference = decode_batch(logits, part.lengths, decoder, beam)
     truth = ["".join(alphabet[v] for v in row if v != PAD_LABEL) for row in part.y]
     hyps = ["".join(alphabet[v] for v in row) for row in streamed]
     timing = measure_streaming(engine, utterances, float(data.stats.get("hop_s", 0.01)), repeats=repeats,
