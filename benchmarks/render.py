@@ -93,10 +93,12 @@ def compression_targets(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _mean_std(values: list[float], fmt: str = "{:.4f}") -> str:
-    if len(values) == 1:
-        return fmt.format(values[0])
-    return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
+def _mean_std(values: list[float], fmt: str = "{:.4f}", unit: str = "") -> str:
+    """mean ± std over seeds (the std without a sign), or the value alone when every seed
+    gave the same (a size, a ratio); ``unit`` after each number."""
+    if len(set(values)) == 1:
+        return fmt.format(values[0]) + unit
+    return f"{fmt.format(statistics.mean(values))}{unit} ± {fmt.format(statistics.stdev(values)).lstrip('+')}{unit}"
 
 
 def search_table(result: dict[str, Any]) -> str:
@@ -340,14 +342,6 @@ def lm_table() -> str:
     return "\n".join(lines)
 
 
-#: block name -> renderer of its results file (``name`` or ``name:part``).
-def _spread(values: list[float], fmt: str = "{:.4f}", unit: str = "") -> str:
-    """mean ± std, or the value alone when every seed gave the same (a size, a ratio)."""
-    if len(set(values)) == 1:
-        return fmt.format(values[0]) + unit
-    return f"{fmt.format(statistics.mean(values))}{unit} ± {fmt.format(statistics.stdev(values)).lstrip('+')}{unit}"
-
-
 def ctc_table(result: dict[str, Any]) -> str:
     """bench_ctc.py: per method, CER (greedy and beam), exported bytes and agreement with
     PyTorch (mean ± std over seeds); then each engine's streaming latency and RTF."""
@@ -362,12 +356,12 @@ def ctc_table(result: dict[str, Any]) -> str:
         native = [next(v for k, v in r["agreement"].items() if k.startswith("lstmlite")) for r in group]
         onnx = [r["agreement"]["onnxruntime"] for r in group]
         lines.append(
-            f"| {method} | {_spread([r['metric'] for r in group])} | {_spread([r['beam_cer'] for r in group])} | "
-            f"{_spread([r['wer'] for r in group])} | {_spread([float(r['file_bytes']) for r in group], '{:,.0f}')} | "
-            f"{_spread([r['baseline_size_bytes'] / r['file_bytes'] for r in group], '{:.1f}', '×')} | "
-            f"{_spread([100 * (r['metric'] - r['baseline_metric']) for r in group], '{:+.2f}')} | "
-            f"{_spread(native, '{:.3f}')} / {_spread(onnx, '{:.3f}')} | "
-            f"{_spread([r['streamed_beam_cer'] for r in group])} |")
+            f"| {method} | {_mean_std([r['metric'] for r in group])} | {_mean_std([r['beam_cer'] for r in group])} | "
+            f"{_mean_std([r['wer'] for r in group])} | {_mean_std([float(r['file_bytes']) for r in group], '{:,.0f}')} | "
+            f"{_mean_std([r['baseline_size_bytes'] / r['file_bytes'] for r in group], '{:.1f}', '×')} | "
+            f"{_mean_std([100 * (r['metric'] - r['baseline_metric']) for r in group], '{:+.2f}')} | "
+            f"{_mean_std(native, '{:.3f}')} / {_mean_std(onnx, '{:.3f}')} | "
+            f"{_mean_std([r['streamed_beam_cer'] for r in group])} |")
     lines += ["", "| method | engine | p50 µs / frame | p90 µs / frame | real-time factor |", "|---|---|---|---|---|"]
     for method in methods:
         group = [r for r in rows if r["method"] == method]
@@ -460,6 +454,7 @@ def seq2seq_table(result: dict[str, Any]) -> str:
         f"{rows[0]['test_pairs']} test pairs.\n"
 
 
+#: block name -> renderer of its results file (``name`` or ``name:part``).
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "fuzz": fuzz_table,
     "ctc": ctc_table,

@@ -18,7 +18,7 @@ from .conftest import rel_err
 SHAPES = [(1, 16, 8), (1, 37, 13), (1, 128, 40), (1, 512, 128), (2, 48, 5), (3, 33, 16), (4, 64, 64),
           (5, 100, 3), (7, 17, 29), (9, 80, 44), (100, 512, 40), (12, 40, 258),
           (35, 37, 29),  # many rows (AVX2 float activations: unpacked panels) with every tail
-          (16, 40, 300), (21, 33, 129), (31, 20, 64)]  # just below the unpacked panels' 32 rows
+          (16, 40, 300), (21, 33, 129), (31, 20, 64)]  # just below 32 rows, where the AVX-VNNI table unpacks too
 # Dynamic int8 (exact sums) also past K = 1024, where the AVX2 kernel for several rows
 # hands over to its one-row form (its int16 row buffer holds 1024 columns).
 SHAPES_DYN = SHAPES + [(3, 20, 1030)]
