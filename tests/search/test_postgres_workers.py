@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from lstmlite.search.study import _storage
+
 from .conftest import TINY_SPACE, make_tiny_npz
 
 TRIALS = 4
@@ -83,8 +85,8 @@ def test_two_workers_one_killed_mid_trial(postgres_url, tmp_path):
     killed, survivor = _worker(data, postgres_url, out), _worker(data, postgres_url, out)
 
     def trials():
-        try:
-            return optuna.load_study(study_name="lstmlite-search", storage=postgres_url).trials
+        try:  # through the workers' own storage, which waits out their schema creation
+            return optuna.load_study(study_name="lstmlite-search", storage=_storage(postgres_url, out, 1)).trials
         except KeyError:  # the study is not created yet
             return []
 

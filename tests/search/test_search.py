@@ -148,3 +148,38 @@ def test_best_breaks_validation_ties_by_loss_then_bytes():
     assert max([a, b, c], key=best_key) is b
     assert max([a, {**b, "val_loss": 0.20}], key=best_key) is a  # same loss: fewer bytes
     assert max([a, c], key=lambda r: best_key(r, higher=False)) is c  # an error metric: lower wins
+
+
+def test_workers_racing_to_create_the_storage_schema_retry(monkeypatch, tmp_path):
+    """Workers started together on a new database all create Optuna's tables; a loser
+    of that race ("already exists") opens the storage again, any other database error
+    is raised."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError
+
+    from lstmlite.search.study import _storage
+
+    def race(message: str, losses: int):
+        calls = []
+
+        def fake(url, **kwargs):
+            calls.append(url)
+            if len(calls) <= losses:
+                raise IntegrityError("CREATE TYPE studydirection", {}, Exception(message))
+            return "storage"
+        return calls, fake
+
+    calls, fake = race('duplicate key value violates unique constraint "pg_type_typname_nsp_index"\n'
+                       "DETAIL:  Key (typname, typnamespace)=(studydirection, 2200) already exists.", 2)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", fake)
+    assert _storage("postgresql://x/db", tmp_path, 1) == "storage" and len(calls) == 3
+    calls, fake = race("already exists", 5)  # still losing after every attempt: the error
+    monkeypatch.setattr(optuna.storages, "RDBStorage", fake)
+    with pytest.raises(IntegrityError):
+        _storage("postgresql://x/db", tmp_path, 1)
+    assert len(calls) == 5
+    calls, fake = race("violates foreign key constraint", 1)  # another error: at once
+    monkeypatch.setattr(optuna.storages, "RDBStorage", fake)
+    with pytest.raises(IntegrityError):
+        _storage("postgresql://x/db", tmp_path, 1)
+    assert len(calls) == 1

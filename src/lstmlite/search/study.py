@@ -35,11 +35,13 @@ STUDY_NAME = "lstmlite-search"
 OBJECTIVES = ("metric", "size_bytes", "latency_us", "ram_bytes")
 
 
-def _storage(url: str | None, out: Path, heartbeat: int):
-    import optuna
+def _storage(url: str | None, out: Path, heartbeat: int, attempts: int = 5):
+    import time
     import warnings
 
+    import optuna
     from optuna.storages import RDBStorage
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
 
     url = url or f"sqlite:///{(out / 'study.db').resolve()}"
     with warnings.catch_warnings():
@@ -47,10 +49,21 @@ def _storage(url: str | None, out: Path, heartbeat: int):
         warnings.simplefilter("ignore")
         retry_cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
         if retry_cls is not None:
-            return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                              heartbeat_stale_trial_callback=retry_cls(max_retry=2))
-        return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat,
-                          failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=2))
+            retry = {"heartbeat_stale_trial_callback": retry_cls(max_retry=2)}
+        else:
+            retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=2)}
+        for attempt in range(attempts - 1):
+            try:
+                return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **retry)
+            except (IntegrityError, ProgrammingError) as exc:
+                # Workers started together on a new database all create Optuna's tables:
+                # the losers of that race fail on "already exists" (seen on PostgreSQL);
+                # once the winner has made them, creating the storage again finds them.
+                if "already exists" not in str(exc):
+                    raise
+                log.debug("storage schema being created by another worker; retrying (%s)", exc.orig)
+                time.sleep(0.2 * (attempt + 1))
+        return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **retry)
 
 
 #: Samplers a study may use: multivariate TPE (the default: multi-objective and
