@@ -32,6 +32,7 @@
 #define LSL_K_DIG 2  /* float activations as three signed 7-bit digits (below), sign form */
 #define LSL_K_DYNX 3 /* LSL_K_DYN with |q| instead of |w|: weights without -128 only */
 #define LSL_K_VNNI3 4 /* float activations as three 8-bit limbs (LSL_LIMB_MAX): vpdpbusd */
+#define LSL_K_DYNM 5  /* LSL_K_DYNX from two planes, |q| and q's sign mask: dot4_masked */
 
 /* Float activations for int8 weights without VNNI: x / max|row| as a fixed-point number
  * q in [-LSL_DIG_MAX, LSL_DIG_MAX] (21 bits, 5e-7 of max|row|), written in three
@@ -111,6 +112,27 @@ AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m2
             acc[i] = _mm256_add_epi32(acc[i], p);
         }
     }
+}
+
+/* The sign-mask form of LSL_K_DYNX for one activation row (LSL_K_DYNM): acc += per lane
+ * the 4 products of the quad's |q| (aq, broadcast) with w sign(q), where w sign(q) is
+ * (w ^ mask) - mask and mask is 0xFF in the bytes where q < 0 (broadcast). Exact as
+ * LSL_K_DYNX (w is never -128, so -w fits; a pair is at most 2 * 127 * 127). The two
+ * quads come precomputed from planes (lsl_kern_avx2.c, sign_planes), so a k4 step loads them and
+ * does no arithmetic of its own. Why: on Zen 4 vpsignb, vpabsb, vpmaddubsw and vpmaddwd
+ * all issue on the same two vector pipes, so the sign form's three of them per weight
+ * vector took 12 cycles per 8 weight vectors; vpxor and vpsubb go to any of the four
+ * pipes, and this form's five instructions take 10 (a stand-alone H = 128 / 256
+ * recurrent product: 20.0 -> 23.7 int8 MACs a cycle). */
+AINL TAVX2 __m256i dot4_masked(__m256i acc, __m256i aq, __m256i mask, const int8_t *w) {
+    const __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+    const __m256i p = _mm256_maddubs_epi16(aq, _mm256_sub_epi8(_mm256_xor_si256(wv, mask), mask));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+/* The 4 bytes at p in every lane (a broadcast load). */
+AINL TAVX2 __m256i quad_at(const uint8_t *p) {
+    return _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)p));
 }
 
 /* n floats at p (n >= 8: a plain load / store); a tail through vmaskmovps, which
@@ -338,8 +360,37 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
  * next block's products could fill it; the group's independent updates overlap one
  * another instead (8 % of a step at H = 128 and 256 on Zen 4). */
 #define LSL_S16_GROUP 4
-AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u, float xs,
-                                  const float *g, float *c, float *h, int rev) {
+
+/* The k4 loop of lstm_step1_sign16 for LSL_K_DYNM: the 8 accumulators of one block of 16
+ * units (acc[q][half]: gate q, half of its panel) from the |q| (aq) and sign-mask (mask)
+ * planes. A function of its own, not inlined, with eight named accumulators: inside the
+ * step, or as an array, GCC kept some of them on the stack, and their store and reload
+ * each k4 step, not the vector pipes, set the pace. */
+static __attribute__((noinline, unused)) TAVX2 void sums16_masked(const int8_t *base, size_t gstride, int32_t K4,
+                                                          const uint8_t *aq, const uint8_t *mask, __m256i acc[4][2]) {
+    const size_t g2 = 2 * gstride, g3 = 3 * gstride;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    int32_t k4;
+    for (k4 = 0; k4 < K4; ++k4) {
+        const __m256i x = quad_at(aq + 4 * k4), m = quad_at(mask + 4 * k4);
+        const int8_t *wk = base + (size_t)k4 * 64; /* gate q at q gstride, half at 32 */
+        a0 = dot4_masked(a0, x, m, wk);
+        a1 = dot4_masked(a1, x, m, wk + 32);
+        a2 = dot4_masked(a2, x, m, wk + gstride);
+        a3 = dot4_masked(a3, x, m, wk + gstride + 32);
+        a4 = dot4_masked(a4, x, m, wk + g2);
+        a5 = dot4_masked(a5, x, m, wk + g2 + 32);
+        a6 = dot4_masked(a6, x, m, wk + g3);
+        a7 = dot4_masked(a7, x, m, wk + g3 + 32);
+    }
+    _mm256_storeu_si256(&acc[0][0], a0), _mm256_storeu_si256(&acc[0][1], a1);
+    _mm256_storeu_si256(&acc[1][0], a2), _mm256_storeu_si256(&acc[1][1], a3);
+    _mm256_storeu_si256(&acc[2][0], a4), _mm256_storeu_si256(&acc[2][1], a5);
+    _mm256_storeu_si256(&acc[3][0], a6), _mm256_storeu_si256(&acc[3][1], a7);
+}
+
+AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
+                                  size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
     const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
     const int32_t K4 = w->kpad / 4, blocks = hidden / LSL_PANEL;
     float gates[4][LSL_S16_GROUP * LSL_PANEL] __attribute__((aligned(32))); /* [gate][block in group, unit] */
@@ -352,12 +403,15 @@ AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t h
             const int8_t *base = (const int8_t *)w->data + (size_t)jb * pstride; /* gate q: panel jb + q H/16 */
             __m256i acc[4][2];
             for (q = 0; q < 4; ++q) acc[q][0] = acc[q][1] = _mm256_setzero_si256();
-            for (k4 = 0; k4 < K4; ++k4) {
-                const __m256i x = act_quad(kind, u + 4 * k4);
-                for (q = 0; q < 4; ++q)
-                    for (half = 0; half < 2; ++half)
-                        dot4_rows(kind, 1, &acc[q][half], &x, base + q * gstride + (size_t)k4 * 64 + 32 * half);
-            }
+            if (kind == LSL_K_DYNM) /* |q| in plane 0, the sign mask in plane 1 */
+                sums16_masked(base, gstride, K4, u, u + lstride, acc);
+            else
+                for (k4 = 0; k4 < K4; ++k4) {
+                    const __m256i x = act_quad(kind, u + 4 * k4);
+                    for (q = 0; q < 4; ++q)
+                        for (half = 0; half < 2; ++half)
+                            dot4_rows(kind, 1, &acc[q][half], &x, base + q * gstride + (size_t)k4 * 64 + 32 * half);
+                }
             for (half = 0; half < 2; ++half) {
                 const int32_t jh = j + 8 * half;
                 for (q = 0; q < 4; ++q)
@@ -386,8 +440,8 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32))); /* [gate][block in group, unit] */
     int32_t b0, b, k4;
     int q, l;
-    if (kind == LSL_K_DYN || kind == LSL_K_DYNX) {
-        lstm_step1_sign16(kind, w, hidden, u, xs, g, c, h, rev);
+    if (kind == LSL_K_DYN || kind == LSL_K_DYNX || kind == LSL_K_DYNM) {
+        lstm_step1_sign16(kind, w, hidden, u, lstride, xs, g, c, h, rev);
         return;
     }
     for (b0 = 0; b0 < blocks; b0 += 2 * LSL_S16_GROUP) {
