@@ -20,8 +20,10 @@ SHAPES = [(1, 16, 8), (1, 37, 13), (1, 128, 40), (1, 512, 128), (2, 48, 5), (3, 
           (35, 37, 29),  # many rows (AVX2 float activations: unpacked panels) with every tail
           (16, 40, 300), (21, 33, 129), (31, 20, 64)]  # just below 32 rows, where the AVX-VNNI table unpacks too
 # Dynamic int8 (exact sums) also past K = 1024, where the AVX2 kernel for several rows
-# hands over to its one-row form (its int16 row buffer holds 1024 columns).
-SHAPES_DYN = SHAPES + [(3, 20, 1030)]
+# hands over to its one-row form (its int16 row buffer holds 1024 columns), and past
+# K = 2048, where the AVX2 one-row form keeps the sign form (LSL_DYNM_KMAX: its |q| and
+# sign planes live on the stack).
+SHAPES_DYN = SHAPES + [(3, 20, 1030), (1, 20, 2100)]
 
 
 def _case(m, n, k, seed=0):
@@ -105,17 +107,24 @@ def test_matmul_rejects_bad_shapes_with_exceptions():
 
 
 @pytest.mark.parametrize("m,k", [(1, 40), (3, 128), (5, 258)])
-def test_int8_products_are_exact_at_the_extremes(isa, m, k):
-    """The worst case for the AVX2 sign form (vpmaddubsw saturates at int16): weights of
+@pytest.mark.parametrize("codes", ["with -128", "within +-127"])
+def test_int8_products_are_exact_at_the_extremes(isa, m, k, codes):
+    """The worst case for the AVX2 sign forms (vpmaddubsw saturates at int16): weights of
     -128 and 127 and activations of +-max|row| (q = +-127), so every product is 127 * 128
-    and a pair of them 32512. Dynamic int8 must still give the exact integer sums, dense
-    and sparse; float activations the dequantized product."""
+    and a pair of them 32512. Weights within +-127 take the one-row forms that negate the
+    weights instead (|q| * (w sign(q)), pairs of 2 * 127 * 127). Dynamic int8 must still
+    give the exact integer sums, dense and sparse; float activations the dequantized
+    product."""
     from lstmlite.runtime.lsl import QTensor, block_csr
 
     rng = np.random.default_rng(k)
     n = 48
-    q = rng.choice(np.array([-128, 127, -127, -128], np.int8), (n, k))
-    q[:, 1::4] = -128  # both weights of some pairs at -128
+    if codes == "with -128":
+        q = rng.choice(np.array([-128, 127, -127, -128], np.int8), (n, k))
+        q[:, 1::4] = -128  # both weights of some pairs at -128
+    else:
+        q = rng.choice(np.array([-127, 127], np.int8), (n, k))
+        q[:, 1::4] = q[:, ::4]  # pairs of equal weights: products of one sign meet
     scale = (rng.random(n).astype(np.float32) + 0.5) / 100
     x = rng.choice(np.array([-1.0, 1.0], np.float32), (m, k)) * 2.5  # q = +-127 everywhere
     y0 = rng.standard_normal((m, n)).astype(np.float32)

@@ -400,22 +400,6 @@ TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const floa
     }
 }
 
-/* One quantized row u (q + 128, kpad bytes) as LSL_K_DYNM's two planes, in place: |q|
- * over u, and at mask 0xFF where q < 0, else 0 (kpad bytes each). */
-static TAVX2 void sign_planes(int32_t kpad, uint8_t *u, uint8_t *mask) {
-    int32_t j = 0;
-    for (; j + 32 <= kpad; j += 32) {
-        const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(u + j)), _mm256_set1_epi8((char)0x80));
-        _mm256_storeu_si256((__m256i *)(mask + j), _mm256_cmpgt_epi8(_mm256_setzero_si256(), q));
-        _mm256_storeu_si256((__m256i *)(u + j), _mm256_abs_epi8(q));
-    }
-    for (; j < kpad; ++j) {
-        const int q = (int)u[j] - LSL_Q_OFFSET;
-        mask[j] = q < 0 ? 0xFF : 0;
-        u[j] = (uint8_t)(q < 0 ? -q : q);
-    }
-}
-
 /* Float rows to three planes of signed digits (d0, d1, d2; stride lstride bytes, rows
  * of kpad bytes, zero past k) and scales xs = max|row| / LSL_DIG_MAX: see
  * lsl_kern_avx2.h. An all-zero row becomes 0; a NaN or inf makes xs NaN, so the row's
@@ -503,7 +487,7 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
     if (w->act == LSL_ACT_DYN8) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
         if (w->reserved & LSL_MATRIX_NO_M128) { /* lsl_matmul_bytes reserves the second plane */
-            sign_planes(w->kpad, u, u + w->kpad);
+            sign_planes(w->kpad, u, u, u + w->kpad);
             lstm_step1_q8(LSL_K_DYNM, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
         } else
             lstm_step1_q8(LSL_K_DYN, w, hidden, u, 0, xs, g, c, h, rev);

@@ -118,7 +118,7 @@ AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m2
  * the 4 products of the quad's |q| (aq, broadcast) with w sign(q), where w sign(q) is
  * (w ^ mask) - mask and mask is 0xFF in the bytes where q < 0 (broadcast). Exact as
  * LSL_K_DYNX (w is never -128, so -w fits; a pair is at most 2 * 127 * 127). The two
- * quads come precomputed from planes (lsl_kern_avx2.c, sign_planes), so a k4 step loads them and
+ * quads come precomputed from planes (sign_planes), so a k4 step loads them and
  * does no arithmetic of its own. Why: on Zen 4 vpsignb, vpabsb, vpmaddubsw and vpmaddwd
  * all issue on the same two vector pipes, so the sign form's three of them per weight
  * vector took 12 cycles per 8 weight vectors; vpxor and vpsubb go to any of the four
@@ -128,6 +128,22 @@ AINL TAVX2 __m256i dot4_masked(__m256i acc, __m256i aq, __m256i mask, const int8
     const __m256i wv = _mm256_loadu_si256((const __m256i *)w);
     const __m256i p = _mm256_maddubs_epi16(aq, _mm256_sub_epi8(_mm256_xor_si256(wv, mask), mask));
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+/* One quantized row u (q + 128, kpad bytes) as LSL_K_DYNM's two planes: |q| at aq, and
+ * at mask 0xFF where q < 0, else 0 (kpad bytes each; aq may be u itself). */
+AINL TAVX2 void sign_planes(int32_t kpad, const uint8_t *u, uint8_t *aq, uint8_t *mask) {
+    int32_t j = 0;
+    for (; j + 32 <= kpad; j += 32) {
+        const __m256i q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(u + j)), _mm256_set1_epi8((char)0x80));
+        _mm256_storeu_si256((__m256i *)(mask + j), _mm256_cmpgt_epi8(_mm256_setzero_si256(), q));
+        _mm256_storeu_si256((__m256i *)(aq + j), _mm256_abs_epi8(q));
+    }
+    for (; j < kpad; ++j) {
+        const int q = (int)u[j] - LSL_Q_OFFSET;
+        mask[j] = q < 0 ? 0xFF : 0;
+        aq[j] = (uint8_t)(q < 0 ? -q : q);
+    }
 }
 
 /* The 4 bytes at p in every lane (a broadcast load). */
@@ -230,6 +246,11 @@ AINL TAVX2 void tile_step(const int kind, const int MB, const int NP, __m256i ac
     const int L = lsl_k_limbs(kind);
     __m256i xb[3][4];
     int i, p, l;
+    if (kind == LSL_K_DYNM) { /* one row: |q| at u, the sign mask at u + lstride */
+        const __m256i aq = quad_at(u + 4 * k4), mask = quad_at(u + lstride + 4 * k4);
+        for (p = 0; p < NP; ++p) acc[p][0][0] = dot4_masked(acc[p][0][0], aq, mask, wp0 + p * pstride + (size_t)k4 * 64);
+        return;
+    }
     for (l = 0; l < L; ++l)
         for (i = 0; i < MB; ++i) xb[l][i] = act_quad(kind, u + l * lstride + (size_t)i * ldu + 4 * k4);
     for (p = 0; p < NP; ++p) {
@@ -285,6 +306,10 @@ AINL TAVX2 void tile_q8(const int kind, const int MB, const int NP, const lsl_ma
     }
 }
 
+/* The longest rows the one-row dynamic product turns into LSL_K_DYNM planes (on the
+ * stack, 2 x kpad bytes); longer ones keep the LSL_K_DYNX form. */
+#define LSL_DYNM_KMAX 2048
+
 #define TILE_Q8(MB, NP) tile_q8(kind, MB, NP, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, y + (size_t)i * ldy, ldy)
 
 /* One activation row: groups of `per` panels (per x L accumulator chains). */
@@ -312,7 +337,11 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
     const int32_t panels = lsl_panels(w->rows), per = lsl_k_limbs(kind) == 3 ? 2 : 4;
     int32_t g, i = 0;
     if (m == 1) {
-        if (kind == LSL_K_DYN && (w->reserved & LSL_MATRIX_NO_M128))
+        if (kind == LSL_K_DYN && (w->reserved & LSL_MATRIX_NO_M128) && w->kpad <= LSL_DYNM_KMAX) {
+            uint8_t planes[2 * LSL_DYNM_KMAX] __attribute__((aligned(32)));
+            sign_planes(w->kpad, u, planes, planes + w->kpad);
+            gemm_row_q8(LSL_K_DYNM, per, w, planes, (size_t)w->kpad, xs, y, rev);
+        } else if (kind == LSL_K_DYN && (w->reserved & LSL_MATRIX_NO_M128))
             gemm_row_q8(LSL_K_DYNX, per, w, u, lstride, xs, y, rev);
         else
             gemm_row_q8(kind, per, w, u, lstride, xs, y, rev);
