@@ -334,9 +334,15 @@ TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int3
 
 TAVX2 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                                      float *y, int32_t ldy, int rev) {
-    /* one row (the recurrent product): |q| once per quad instead of |w| per weight
-     * vector, where no weight is -128 (as gemm_q8) */
-    if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128))
+    /* one row (the recurrent product), where no weight is -128: as gemm_q8, the
+     * sign-mask form from |q| and sign planes where the blocks are shared (one quad per
+     * slot), else |q| once per quad instead of |w| per weight vector */
+    const int32_t upad = lsl_sparse_upad(w->kpad);
+    if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128) && (w->reserved & LSL_MATRIX_SHARED8) && upad <= LSL_DYNM_KMAX) {
+        uint8_t planes[2 * LSL_DYNM_KMAX] __attribute__((aligned(32)));
+        sign_planes(upad, u, planes, planes + upad);
+        gemm_sparse_q8(LSL_K_DYNM, w, m, planes, upad, (size_t)upad, xs, y, ldy, rev);
+    } else if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128))
         gemm_sparse_q8(LSL_K_DYNX, w, m, u, ldu, 0, xs, y, ldy, rev);
     else
         gemm_sparse_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);

@@ -667,14 +667,61 @@ AINL TAVX2 void sparse_panel_shared(const int kind, const int MB, const lsl_matr
     }
 }
 
+/* Panel p of a LSL_MATRIX_SHARED8 matrix for one activation row in the sign-mask form
+ * (LSL_K_DYNM: |q| plane at u, sign plane at u + lstride, whole windows): y (the
+ * panel's 16 outputs) += product. As sparse_panel_shared, with its own loop: slots in
+ * their index groups of 4 (slot s's half-h block index is byte s % 4 + 32 h of its
+ * group's 64), two named accumulators, and the SHARED16 test outside the slots. */
+AINL TAVX2 void sparse_panel_masked(const lsl_matrix *w, int32_t p, const uint8_t *u, size_t lstride, float xs,
+                                    float *y) {
+    const unsigned char *base = (const unsigned char *)w->data;
+    const lsl_sparse_hdr *hdr = (const lsl_sparse_hdr *)base;
+    const int32_t *e = (const int32_t *)(base + hdr->seg_offset) + 2 * (size_t)p * hdr->windows;
+    const int shared16 = (w->reserved & LSL_MATRIX_SHARED16) != 0;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    int32_t win, s, j, h;
+    for (win = 0; win < hdr->windows; ++win, e += 2) {
+        const int32_t n = e[1];
+        const unsigned char *ip = base + e[0];
+        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+        const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
+        for (s = 0; s < n; s += 4) {
+            const unsigned char *ix = ip + (size_t)16 * s; /* the group of slots s .. s + 3 */
+            const int32_t left = n - s < 4 ? n - s : 4;
+            for (j = 0; j < left; ++j) {
+                const int8_t *ws = wp + (size_t)64 * (s + j);
+                int32_t at = 4 * ix[j];
+                __m256i aq = quad_at(row + at), mask = quad_at(row + lstride + at);
+                a0 = dot4_masked(a0, aq, mask, ws);
+                if (!shared16) { /* half 1's own block */
+                    at = 4 * ix[32 + j];
+                    aq = quad_at(row + at), mask = quad_at(row + lstride + at);
+                }
+                a1 = dot4_masked(a1, aq, mask, ws + 32);
+            }
+        }
+    }
+    for (h = 0; h < 2; ++h) {
+        const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
+        if (valid <= 0) continue;
+        st(y + row0, _mm256_add_ps(ld(y + row0, valid), scaled_sums(LSL_K_DYNM, h ? &a1 : &a0, w, row0, valid, xs)),
+           valid);
+    }
+}
+
 /* The sparse products: panels in order (or last to first: `rev`), each for every
- * activation row (its weights stay in L1 while the rows pass). */
+ * activation row (its weights stay in L1 while the rows pass). LSL_K_DYNM: one row of
+ * a LSL_MATRIX_SHARED8 matrix (lsl_avx2_gemm_sparse_dyn8). */
 AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                                size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
     const int32_t panels = lsl_panels(w->rows);
     int32_t g, i;
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
+        if (kind == LSL_K_DYNM) {
+            sparse_panel_masked(w, p, u, lstride, xs[0], y);
+            continue;
+        }
         if (w->reserved & LSL_MATRIX_SHARED8) {
             const int MBMAX = lsl_k_limbs(kind) == 1 ? 4 : 1;
             for (i = 0; i < m; i += MBMAX) {
