@@ -180,47 +180,42 @@ AINL TAVX2 void step6_w16(__m256i acc[][2], const int8_t *wp, const int16_t *ap)
 }
 #undef W16_ROW6
 
-AINL TAVX2 void sums_w16(const int MB, const int8_t *wp, int32_t K4, const int16_t *a, int32_t sums[][8]) {
-    __m256i acc[W16_MB][2];
+/* MB rows x half h of panel p: y += (sums - 128 sum(w)) * scale * xs, as scaled_sums.
+ * Each row's two accumulators meet in vphaddd (a lane is (row, k pair): rows 0, 1, 4, 5 |
+ * 2, 3, 6, 7, put in order by vpermq) and go straight into the epilogue, without a
+ * store and reload of the sums. */
+AINL TAVX2 void tile_w16(const int MB, const lsl_matrix *w, int32_t p, int h, const int16_t *a, const float *xs,
+                         float *y, int32_t ldy) {
+    const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0, K4 = w->kpad / 4;
+    const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL + 32 * h;
+    __m256i acc[W16_MB][2], ws;
+    __m256 sc;
     int32_t k4;
     int i;
+    if (valid <= 0) return;
     for (i = 0; i < MB; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_si256();
     if (MB == 6)
         for (k4 = 0; k4 < K4; ++k4) step6_w16(acc, wp + (size_t)k4 * 64, a + 24 * (size_t)k4);
     else
-    for (k4 = 0; k4 < K4; ++k4) {
-        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp + (size_t)k4 * 64)));
-        const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp + (size_t)k4 * 64 + 16)));
-        for (i = 0; i < MB; ++i) {
-            int64_t q4;
-            __m256i x;
-            memcpy(&q4, a + 4 * ((size_t)k4 * MB + i), sizeof q4);
-            x = _mm256_set1_epi64x(q4);
-            madd2(&acc[i][0], &acc[i][1], x, w0, w1);
+        for (k4 = 0; k4 < K4; ++k4) {
+            const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp + (size_t)k4 * 64)));
+            const __m256i w1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wp + (size_t)k4 * 64 + 16)));
+            for (i = 0; i < MB; ++i) {
+                int64_t q4;
+                __m256i x;
+                memcpy(&q4, a + 4 * ((size_t)k4 * MB + i), sizeof q4);
+                x = _mm256_set1_epi64x(q4);
+                madd2(&acc[i][0], &acc[i][1], x, w0, w1);
+            }
         }
-    }
-    /* a lane is (row, k pair): hadd gives rows (0, 1, 4, 5 | 2, 3, 6, 7) */
-    for (i = 0; i < MB; ++i)
-        _mm256_storeu_si256((__m256i *)sums[i], _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[i][0], acc[i][1]), 0xD8));
-}
-
-/* MB rows x half h of panel p: y += (sums - 128 sum(w)) * scale * xs, as scaled_sums. */
-AINL TAVX2 void tile_w16(const int MB, const lsl_matrix *w, int32_t p, int h, const int16_t *a, const float *xs,
-                         float *y, int32_t ldy) {
-    const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
-    int32_t sums[W16_MB][8] __attribute__((aligned(32)));
-    __m256 sc;
-    __m256i ws;
-    int i;
-    if (valid <= 0) return;
-    sums_w16(MB, (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL + 32 * h, w->kpad / 4, a, sums);
     ws = valid >= 8 ? _mm256_loadu_si256((const __m256i *)(w->wsum + row0))
                     : _mm256_maskload_epi32((const int *)(w->wsum + row0), tail_mask(valid));
     ws = _mm256_slli_epi32(ws, 7);
     sc = ld(w->scale + row0, valid);
     for (i = 0; i < MB; ++i) {
-        const __m256i s = _mm256_sub_epi32(_mm256_load_si256((const __m256i *)sums[i]), ws);
-        const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(sc, _mm256_set1_ps(xs[i])));
+        const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[i][0], acc[i][1]), 0xD8);
+        const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, ws)),
+                                       _mm256_mul_ps(sc, _mm256_set1_ps(xs[i])));
         float *yr = y + (size_t)i * ldy + row0;
         st(yr, _mm256_add_ps(ld(yr, valid), v), valid);
     }
