@@ -78,23 +78,19 @@ LOOP(vpaddd, IND8(I_ADDD))
 LOOP(vpmovsxbw, IND8(I_SXBW))
 
 /* One weight vector (32 bytes at offset 32 v) into accumulator a through temp t; the
- * activation operands: ymm8 (|q| or u, broadcast), ymm10 (q, or the sign mask). */
+ * activation operands: ymm8 (|q| or u, broadcast), ymm10 (q, or the sign mask). The
+ * exact forms differ in how t gets w sign(q), then share the multiply-adds (V_TAIL). */
+#define V_ACC(a, t) /* the int16 pair sums into int32, added to a */                                             \
+    "vpmaddwd %%ymm9, %%ymm" #t ", %%ymm" #t "\n\t"                                                               \
+    "vpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+#define V_TAIL(a, t) "vpmaddubsw %%ymm" #t ", %%ymm8, %%ymm" #t "\n\t" V_ACC(a, t)
 #define V_SIGN(v, a, t)                                                                                            \
     "vmovdqu " #v "*32(%1), %%ymm" #t "\n\t"                                                                      \
-    "vpsignb %%ymm10, %%ymm" #t ", %%ymm" #t "\n\t"                                                               \
-    "vpmaddubsw %%ymm" #t ", %%ymm8, %%ymm" #t "\n\t"                                                             \
-    "vpmaddwd %%ymm9, %%ymm" #t ", %%ymm" #t "\n\t"                                                               \
-    "vpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+    "vpsignb %%ymm10, %%ymm" #t ", %%ymm" #t "\n\t" V_TAIL(a, t)
 #define V_MASK(v, a, t)                                                                                            \
     "vpxor " #v "*32(%1), %%ymm10, %%ymm" #t "\n\t"                                                               \
-    "vpsubb %%ymm10, %%ymm" #t ", %%ymm" #t "\n\t"                                                                \
-    "vpmaddubsw %%ymm" #t ", %%ymm8, %%ymm" #t "\n\t"                                                             \
-    "vpmaddwd %%ymm9, %%ymm" #t ", %%ymm" #t "\n\t"                                                               \
-    "vpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
-#define V_7BIT(v, a, t)                                                                                            \
-    "vpmaddubsw " #v "*32(%1), %%ymm8, %%ymm" #t "\n\t"                                                           \
-    "vpmaddwd %%ymm9, %%ymm" #t ", %%ymm" #t "\n\t"                                                               \
-    "vpaddd %%ymm" #t ", %%ymm" #a ", %%ymm" #a "\n\t"
+    "vpsubb %%ymm10, %%ymm" #t ", %%ymm" #t "\n\t" V_TAIL(a, t)
+#define V_7BIT(v, a, t) "vpmaddubsw " #v "*32(%1), %%ymm8, %%ymm" #t "\n\t" V_ACC(a, t)
 #define EIGHT(V)                                                                                                   \
     "vbroadcastss 2048(%1), %%ymm8\n\t" V(0, 0, 11) V(1, 1, 12) V(2, 2, 13) V(3, 3, 14) V(4, 4, 15) V(5, 5, 11)     \
         V(6, 6, 12) V(7, 7, 13)
