@@ -28,9 +28,12 @@ SOURCE = Path(__file__).resolve().parent / "c" / "vector_pipes.c"
 LOOP_PRODUCTS = {"loop_sign": 256, "loop_mask": 256, "loop_7bit": 256, "loop_int16": 192}
 #: what each loop is, for the result file
 LOOP_FORMS = {
-    "loop_sign": "vpsignb + vpmaddubsw + vpmaddwd + vpaddd (exact; lstmlite's former one-row form)",
-    "loop_mask": "vpxor + vpsubb + vpmaddubsw + vpmaddwd + vpaddd (exact; lstmlite's one-row form, LSL_K_DYNM)",
-    "loop_7bit": "vpmaddubsw + vpmaddwd + vpaddd (7-bit weights; ONNX Runtime's AVX2 loop)",
+    "loop_sign": "vpsignb + vpmaddubsw + vpmaddwd + vpaddd per vector; broadcast, vpxor, vpabsb per 8 "
+                 "(exact; lstmlite's former one-row form)",
+    "loop_mask": "vpxor + vpsubb + vpmaddubsw + vpmaddwd + vpaddd per vector; two broadcasts per 8 "
+                 "(exact; lstmlite's one-row form, LSL_K_DYNM)",
+    "loop_7bit": "vpmaddubsw + vpmaddwd + vpaddd per vector; a broadcast per 2 "
+                 "(7-bit weights; ONNX Runtime's AVX2 loop as disassembled)",
     "loop_int16": "vpmovsxbw once, then per row vpbroadcastq + 2 x (vpmaddwd + vpaddd) (exact; several rows)",
 }
 

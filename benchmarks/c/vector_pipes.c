@@ -11,13 +11,21 @@
  *     8 / cycles is how many of them issue per cycle;
  *   - loops of 8 weight vectors (256 int8 products) as the kernels run them, each
  *     vector's chain feeding one of 8 accumulators, weights from a 4 KB L1 buffer:
- *     "loop_sign"   vpsignb + vpmaddubsw + vpmaddwd + vpaddd (lstmlite's former one-row form)
- *     "loop_mask"   vpxor + vpsubb + vpmaddubsw + vpmaddwd + vpaddd (LSL_K_DYNM, exact)
- *     "loop_7bit"   vpmaddubsw + vpmaddwd + vpaddd (ONNX Runtime's AVX2 loop: 7-bit weights)
+ *     "loop_sign"   vpsignb + vpmaddubsw + vpmaddwd + vpaddd, and per 8 vectors a
+ *                   broadcast, vpxor and vpabsb (lstmlite's former one-row form, exact)
+ *     "loop_mask"   vpxor + vpsubb + vpmaddubsw + vpmaddwd + vpaddd, and per 8 vectors
+ *                   two broadcasts (LSL_K_DYNM, exact)
+ *     "loop_7bit"   vpmaddubsw + vpmaddwd + vpaddd, a broadcast per 2 vectors (ONNX
+ *                   Runtime's AVX2 loop, 7-bit weights)
  *     "loop_int16"  six rows x 2 vectors of vpmaddwd + vpaddd on int16-widened weights
  *                   (lstmlite's several-row tile, 192 products per iteration)
- * Cycles come from time and a calibration loop of dependent scalar adds (one cycle
- * each), so they are core cycles whatever the clock; the best of 5 runs is printed.
+ * The loops keep everything in L1 and leave out the kernels' loop bookkeeping and
+ * epilogues, so a real product runs somewhat below them (the one-row sign-mask product
+ * of an H = 128 or 256 LSTM step: 23.7 products a cycle on Zen 4).
+ * Cycles come from time and a calibration loop of dependent scalar adds, taken as one
+ * cycle each, and assume one clock for the scalar and the 256-bit code: true on Zen 4;
+ * cores that lower their clock for 256-bit work, or that fold chains of immediate adds
+ * when renaming, would need another calibration. The best of 5 runs is printed.
  */
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #include <stdio.h>
@@ -91,12 +99,18 @@ LOOP(vpmovsxbw, IND8(I_SXBW))
     "vpxor " #v "*32(%1), %%ymm10, %%ymm" #t "\n\t"                                                               \
     "vpsubb %%ymm10, %%ymm" #t ", %%ymm" #t "\n\t" V_TAIL(a, t)
 #define V_7BIT(v, a, t) "vpmaddubsw " #v "*32(%1), %%ymm8, %%ymm" #t "\n\t" V_ACC(a, t)
-#define EIGHT(V)                                                                                                   \
-    "vbroadcastss 2048(%1), %%ymm8\n\t" V(0, 0, 11) V(1, 1, 12) V(2, 2, 13) V(3, 3, 14) V(4, 4, 15) V(5, 5, 11)     \
-        V(6, 6, 12) V(7, 7, 13)
-LOOP(loop_sign, EIGHT(V_SIGN))
-LOOP(loop_mask, EIGHT(V_MASK))
-LOOP(loop_7bit, EIGHT(V_7BIT))
+/* Per k4 step (8 weight vectors: 4 gates x 2 halves), as the kernels load their
+ * activation operands: the former one-row loop broadcast u, made q (xor 0x80) and |q|;
+ * the sign-mask loop broadcasts |q| and the mask from their planes. */
+#define EIGHT(V) V(0, 0, 11) V(1, 1, 12) V(2, 2, 13) V(3, 3, 14) V(4, 4, 15) V(5, 5, 11) V(6, 6, 12) V(7, 7, 13)
+LOOP(loop_sign, "vbroadcastss 2048(%1), %%ymm10\n\tvpxor 2080(%1), %%ymm10, %%ymm10\n\tvpabsb %%ymm10, %%ymm8\n\t"
+                    EIGHT(V_SIGN))
+LOOP(loop_mask, "vbroadcastss 2048(%1), %%ymm8\n\tvbroadcastss 2052(%1), %%ymm10\n\t" EIGHT(V_MASK))
+/* ONNX Runtime's AVX2 u8 x s8 loop as its library disassembles (1.32): a broadcast of 4
+ * activations per 2 weight vectors (16 outputs), two accumulators. */
+#define ORT_PAIR(i)                                                                                                \
+    "vpbroadcastd 2048+4*" #i "(%1), %%ymm8\n\t" V_7BIT(2 * i, 0, 11) V_7BIT(2 * i + 1, 1, 12)
+LOOP(loop_7bit, ORT_PAIR(0) ORT_PAIR(1) ORT_PAIR(2) ORT_PAIR(3))
 
 /* lsl_kern_avx2.c's step6_w16: weights widened once, six rows broadcast, 12 accumulators. */
 #define W16_ROW(i, a0, a1)                                                                                         \

@@ -1,7 +1,8 @@
 /*
  * lsl_kern_avx2.c -- AVX2 + FMA kernels. A panel (16 rows) is two ymm registers.
- * The int8 products keep the weights int8 (vpsignb + vpmaddubsw + vpmaddwd, exact) and
- * live in lsl_kern_avx2.h, shared with the AVX-VNNI table; fp32, the quantizers and the
+ * The int8 products keep the weights int8 (vpmaddubsw + vpmaddwd after a sign step:
+ * vpxor + vpsubb or vpsignb, exact) and live in lsl_kern_avx2.h, shared with the AVX-VNNI
+ * table; fp32, the quantizers and the
  * element-wise kernels are here, and the AVX-VNNI table reuses them.
  */
 #include "lsl_internal.h"
@@ -251,8 +252,9 @@ static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u
 }
 
 /* Dynamic int8: exact int32 sums, so the same bits as every other table (the AVX-512
- * table without VNNI uses it too). One row: the sign form (no weight reuse to pay for
- * widening them); more: the int16 products above, where the rows fit their buffer. */
+ * table without VNNI uses it too). One row: the sign forms of lsl_kern_avx2.h (no weight
+ * reuse to pay for widening them; the sign-mask form where the weights and the row length
+ * allow); more: the int16 products above, where the rows fit their buffer. */
 TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                               float *y, int32_t ldy, int rev) {
     if (m >= 2 && w->kpad <= W16_KMAX)

@@ -9,8 +9,9 @@
  * vpdpbusd on AVX-VNNI); the loops, layouts and float epilogues are one copy, passed a
  * compile-time `kind`, so the two tables give the same bits (the int32 sums are exact)
  * and the fused steps equal the unfused paths (same float operations, same order).
- * Every function here is always inlined and carries target("avx2,fma"); a caller with
- * a wider target (avx2,fma,avxvnni) may inline it. The VNNI instruction is inline asm,
+ * Every function here carries target("avx2,fma") and is always inlined (but one,
+ * sums16_masked, a static function of its own: see why there); a caller with a wider
+ * target (avx2,fma,avxvnni) may inline them. The VNNI instruction is inline asm,
  * so this header compiles in a file whose functions lack the avxvnni target.
  * Include only from files compiled for x86-64 with GCC or Clang (LSL_HAVE_X86).
  */
@@ -328,10 +329,11 @@ AINL TAVX2 void gemm_row_q8(const int kind, const int32_t per, const lsl_matrix 
     }
 }
 
-/* The dense products of the AVX2-family tables: one row in groups of panels (8 or 6
- * accumulator chains; |q| rather than |w| where the weights allow), more rows in
- * blocks per panel (|w| computed once for the block). Panels last to first with `rev`
- * (see lsl_internal.h). */
+/* The dense products of the AVX2-family tables: one row in groups of panels (one
+ * accumulator per panel and half; where no weight is -128, the sign-mask form from |q|
+ * and sign planes on the stack up to LSL_DYNM_KMAX columns, |q| rather than |w| beyond),
+ * more rows in blocks per panel (|w| computed once for the block). Panels last to first
+ * with `rev` (see lsl_internal.h). */
 AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                         size_t lstride, const float *xs, float *y, int32_t ldy, int rev) {
     const int32_t panels = lsl_panels(w->rows), per = lsl_k_limbs(kind) == 3 ? 2 : 4;
