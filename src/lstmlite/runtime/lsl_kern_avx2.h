@@ -65,12 +65,17 @@ static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG || kind
 /* ---- int8 dot products: 32 bytes of weights = 8 rows x 4 k (the packed layout's half
  * panel), one 32-bit lane per row ------------------------------------------------------ */
 
+/* The 4 bytes at p in every lane (a broadcast load). */
+AINL TAVX2 __m256i quad_at(const uint8_t *p) {
+    return _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)p));
+}
+
 /* The activation operand of 4 activations (4 bytes at p) for every lane: u itself for
  * vpdpbusd; q = u ^ 0x80 (u - 128 as signed bytes) for the dynamic sign form; the
  * digits as they are. A broadcast load and a vector xor: no trip through a general
  * register (vmovd), which measured as the tile's bottleneck. */
 AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
-    const __m256i v = _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)p));
+    const __m256i v = quad_at(p);
     return kind == LSL_K_DYN || kind == LSL_K_DYNX ? _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)) : v;
 }
 
@@ -145,11 +150,6 @@ AINL TAVX2 void sign_planes(int32_t kpad, const uint8_t *u, uint8_t *aq, uint8_t
         mask[j] = q < 0 ? 0xFF : 0;
         aq[j] = (uint8_t)(q < 0 ? -q : q);
     }
-}
-
-/* The 4 bytes at p in every lane (a broadcast load). */
-AINL TAVX2 __m256i quad_at(const uint8_t *p) {
-    return _mm256_castps_si256(_mm256_broadcast_ss((const float *)(const void *)p));
 }
 
 /* n floats at p (n >= 8: a plain load / store); a tail through vmaskmovps, which

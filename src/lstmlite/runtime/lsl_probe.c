@@ -13,35 +13,38 @@
 #if defined(LSL_HAVE_X86)
 #include <immintrin.h>
 
+/* The twelve chains a0..a11 of vector type T, chain k starting at SET1(START(k)) in
+ * every lane: distinct starting values, as identical chains would be merged by the
+ * compiler. */
+#define CHAINS12(T, SET1, START)                                                                   \
+    T a0 = SET1(START(0)), a1 = SET1(START(1)), a2 = SET1(START(2)), a3 = SET1(START(3)),          \
+      a4 = SET1(START(4)), a5 = SET1(START(5)), a6 = SET1(START(6)), a7 = SET1(START(7)),          \
+      a8 = SET1(START(8)), a9 = SET1(START(9)), a10 = SET1(START(10)), a11 = SET1(START(11))
 #define STEP12(OP)                                                                                \
     a0 = OP(a0); a1 = OP(a1); a2 = OP(a2); a3 = OP(a3); a4 = OP(a4); a5 = OP(a5);                 \
     a6 = OP(a6); a7 = OP(a7); a8 = OP(a8); a9 = OP(a9); a10 = OP(a10); a11 = OP(a11)
+/* The chains' sum (so none is dead code), as a tree of ADD. */
+#define SUM12(ADD)                                                                                 \
+    ADD(ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7))), ADD(ADD(a8, a9), ADD(a10, a11)))
+/* Chain k's start: 0.10 + k / 100 (fp32), k + 1 (int32). */
+#define START_F(k) ((float)((k) + 10) / 100.0f)
+#define START_I(k) ((k) + 1)
 
 __attribute__((target("avx512f,fma"), noinline)) static float fma512_loop(long n) {
     const __m512 m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(0.001f);
-    /* distinct starting values: identical chains would be merged by the compiler */
-    __m512 a0 = _mm512_set1_ps(0.10f), a1 = _mm512_set1_ps(0.11f), a2 = _mm512_set1_ps(0.12f),
-           a3 = _mm512_set1_ps(0.13f), a4 = _mm512_set1_ps(0.14f), a5 = _mm512_set1_ps(0.15f),
-           a6 = _mm512_set1_ps(0.16f), a7 = _mm512_set1_ps(0.17f), a8 = _mm512_set1_ps(0.18f),
-           a9 = _mm512_set1_ps(0.19f), a10 = _mm512_set1_ps(0.20f), a11 = _mm512_set1_ps(0.21f);
+    CHAINS12(__m512, _mm512_set1_ps, START_F);
     long i;
 #define F(v) _mm512_fmadd_ps(v, m, c)
     for (i = 0; i < n; ++i) {
         STEP12(F);
     }
 #undef F
-    a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                       _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
-    return _mm512_reduce_add_ps(a0);
+    return _mm512_reduce_add_ps(SUM12(_mm512_add_ps));
 }
 
 __attribute__((target("avx2,fma"), noinline)) static float fma256_loop(long n) {
     const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
-    __m256 a0 = _mm256_set1_ps(0.10f), a1 = _mm256_set1_ps(0.11f), a2 = _mm256_set1_ps(0.12f),
-           a3 = _mm256_set1_ps(0.13f), a4 = _mm256_set1_ps(0.14f), a5 = _mm256_set1_ps(0.15f),
-           a6 = _mm256_set1_ps(0.16f), a7 = _mm256_set1_ps(0.17f), a8 = _mm256_set1_ps(0.18f),
-           a9 = _mm256_set1_ps(0.19f), a10 = _mm256_set1_ps(0.20f), a11 = _mm256_set1_ps(0.21f);
+    CHAINS12(__m256, _mm256_set1_ps, START_F);
     float out[8];
     long i;
 #define F(v) _mm256_fmadd_ps(v, m, c)
@@ -49,29 +52,20 @@ __attribute__((target("avx2,fma"), noinline)) static float fma256_loop(long n) {
         STEP12(F);
     }
 #undef F
-    a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                       _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    a0 = _mm256_add_ps(a0, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-    _mm256_storeu_ps(out, a0);
+    _mm256_storeu_ps(out, SUM12(_mm256_add_ps));
     return out[0] + out[7];
 }
 
 __attribute__((target("avx512f,avx512vnni"), noinline)) static int vnni_loop(long n) {
     const __m512i m = _mm512_set1_epi32(0x01010101), c = _mm512_set1_epi32(0x02020202);
-    __m512i a0 = _mm512_set1_epi32(1), a1 = _mm512_set1_epi32(2), a2 = _mm512_set1_epi32(3),
-            a3 = _mm512_set1_epi32(4), a4 = _mm512_set1_epi32(5), a5 = _mm512_set1_epi32(6),
-            a6 = _mm512_set1_epi32(7), a7 = _mm512_set1_epi32(8), a8 = _mm512_set1_epi32(9),
-            a9 = _mm512_set1_epi32(10), a10 = _mm512_set1_epi32(11), a11 = _mm512_set1_epi32(12);
+    CHAINS12(__m512i, _mm512_set1_epi32, START_I);
     long i;
 #define F(v) _mm512_dpbusd_epi32(v, m, c)
     for (i = 0; i < n; ++i) {
         STEP12(F);
     }
 #undef F
-    a0 = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
-                          _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
-    a0 = _mm512_add_epi32(a0, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
-    return _mm512_reduce_add_epi32(a0);
+    return _mm512_reduce_add_epi32(SUM12(_mm512_add_epi32));
 }
 
 /* Twelve chains of one 256-bit int8 instruction, in asm (from the intrinsics GCC 12
@@ -83,10 +77,7 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) static int vnni_loop(lon
  * product: lsl_kern_avx2.h). `vnni` is a constant in each caller. */
 __attribute__((target("avx2"), always_inline)) static inline int int8_chains256(long n, const int vnni) {
     const __m256i m = _mm256_set1_epi32(0x01010101), c = _mm256_set1_epi32(0x02020202);
-    __m256i a0 = _mm256_set1_epi32(1), a1 = _mm256_set1_epi32(2), a2 = _mm256_set1_epi32(3),
-            a3 = _mm256_set1_epi32(4), a4 = _mm256_set1_epi32(5), a5 = _mm256_set1_epi32(6),
-            a6 = _mm256_set1_epi32(7), a7 = _mm256_set1_epi32(8), a8 = _mm256_set1_epi32(9),
-            a9 = _mm256_set1_epi32(10), a10 = _mm256_set1_epi32(11), a11 = _mm256_set1_epi32(12);
+    CHAINS12(__m256i, _mm256_set1_epi32, START_I);
     int out[8];
     long i;
 #if defined(LSL_HAVE_AVXVNNI)
@@ -108,10 +99,7 @@ __attribute__((target("avx2"), always_inline)) static inline int int8_chains256(
     }
 #undef F
 #undef VNNI_OP
-    a0 = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
-                          _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
-    a0 = _mm256_add_epi32(a0, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
-    _mm256_storeu_si256((__m256i *)out, a0);
+    _mm256_storeu_si256((__m256i *)out, SUM12(_mm256_add_epi32));
     return out[0] + out[7];
 }
 
