@@ -88,3 +88,29 @@ def test_a_partly_quantized_run_exports_exactly_and_reports_rounding_when_asked(
     assert listing == {"emb": "fp32", "l0.0.w_hh": "int8"}
     assert main(["export", str(run), "--format", "lsl", "--weights", "int8", "--out", str(tmp_path / "b")]) == 0
     assert "at export" in capsys.readouterr().out
+
+
+def test_export_int7_writes_7_bit_codes_in_int8_bytes(tmp_path, capsys):
+    """--weights int7: every matrix row's codes reach +-63 and no further (ONNX Runtime's
+    reduce_range weights), in a file of exactly the int8 export's bytes, whose outputs
+    stay near the float model's (within int8-like rounding, flagged not enforced)."""
+    from lstmlite.runtime import load
+    from lstmlite.runtime.lsl import QTensor, read_lsl
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=12, hidden_size=32, n_classes=4).eval()
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    for weights in ("int8", "int7"):
+        assert main(["export", str(run), "--format", "lsl", "--weights", weights,
+                     "--out", str(tmp_path / weights / "model.lsl")]) == 0
+    capsys.readouterr()
+    int7, int8 = (tmp_path / "int7" / "model.lsl").read_bytes(), (tmp_path / "int8" / "model.lsl").read_bytes()
+    assert len(int7) == len(int8)
+    codes = [t.q for layer in read_lsl(int7).layers for d in layer.directions for t in d.values()
+             if isinstance(t, QTensor)]
+    assert codes and all(np.abs(q.astype(int)).max(axis=1).tolist() == [63] * q.shape[0] for q in codes)
+    x = np.random.default_rng(1).standard_normal((3, 9, 12)).astype(np.float32)
+    expected = load_run(run).model(torch.as_tensor(x)).detach().numpy()
+    for acts in ("float", "dynamic"):
+        np.testing.assert_allclose(load(tmp_path / "int7" / "model.lsl", activations=acts).run(x), expected,
+                                   atol=0.05)

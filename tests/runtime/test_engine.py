@@ -26,7 +26,9 @@ LAYERS = [
     ("gru", 7, 16, 3, True, 0, True),
     ("lstm", 40, 128, 1, False, 0, True),  # the benchmark size
 ]
-FORMS = [("fp32", "float"), ("int8", "float"), ("int8", "dynamic")]
+# int7: int8 codes within [-63, 63], which the AVX2 tables multiply without a sign step
+FORMS = [("fp32", "float"), ("int8", "float"), ("int8", "dynamic"), ("int7", "dynamic")]
+FORM_IDS = ["fp32", "int8", "int8dyn", "int7dyn"]
 
 
 def torch_layer(cell, i, h, layers, bidir, proj, bias, seed=0):
@@ -36,16 +38,16 @@ def torch_layer(cell, i, h, layers, bidir, proj, bias, seed=0):
     return cls(i, h, num_layers=layers, bidirectional=bidir, bias=bias, batch_first=True, **extra).eval()
 
 
-def dequantized(module: torch.nn.Module) -> torch.nn.Module:
-    """A copy whose every matrix is replaced by its per-row int8 dequantization: the
-    float model an int8 weight-only engine must reproduce."""
+def dequantized(module: torch.nn.Module, bits: int = 8) -> torch.nn.Module:
+    """A copy whose every matrix is replaced by its per-row int8 (``bits`` = 7: int7)
+    dequantization: the float model an int8 weight-only engine must reproduce."""
     import copy
 
     out = copy.deepcopy(module)
     with torch.no_grad():
         for _, p in out.named_parameters():
             if p.dim() == 2:
-                p.copy_(torch.from_numpy(quantize_rows(p.numpy()).dequantize()))
+                p.copy_(torch.from_numpy(quantize_rows(p.numpy(), bits).dequantize()))
     return out
 
 
@@ -63,13 +65,13 @@ def torch_state_vector(state, layers, bidir):
     return torch.cat(parts).detach().numpy()
 
 
-@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+@pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)
 @pytest.mark.parametrize("cfg", LAYERS, ids=lambda c: f"{c[0]}-{c[1]}x{c[2]}-L{c[3]}{'-bi' if c[4] else ''}"
                          f"{'-p' + str(c[5]) if c[5] else ''}{'' if c[6] else '-nobias'}")
 def test_layer_matches_torch(isa, cfg, form):
     weights, acts = form
     module = torch_layer(*cfg)
-    oracle = module if weights == "fp32" else dequantized(module)
+    oracle = module if weights == "fp32" else dequantized(module, 7 if weights == "int7" else 8)
     x = torch.randn(3, 11, cfg[1])
     with torch.no_grad():
         ref, ref_state = oracle(x)
@@ -81,7 +83,7 @@ def test_layer_matches_torch(isa, cfg, form):
     assert rel_err(state.values(), torch_state_vector(ref_state, cfg[3], cfg[4])) < tol
 
 
-@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+@pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)
 @pytest.mark.parametrize("hidden", [16, 48, 128])
 def test_single_stream_equals_batched_rows(isa, hidden, form):
     """B = 1 runs a fused step kernel (matrix-vector product and cell update per block
@@ -111,7 +113,7 @@ def test_single_stream_equals_batched_rows(isa, hidden, form):
             assert rel_err(one_end, both_end[:, :, b]) < 1e-6
 
 
-@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+@pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)
 def test_single_stream_steps_equal_run(isa, form):
     """Streaming one step at a time (B = 1, the fused step where there is one) gives the
     whole-sequence outputs: exactly for dynamic int8 (integer sums, same epilogues)."""
@@ -126,10 +128,10 @@ def test_single_stream_steps_equal_run(isa, form):
         assert rel_err(steps, engine.run(x)) < 1e-6
 
 
-@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+@pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)
 def test_single_stream_matches_torch(isa, form):
     module = torch_layer("lstm", 40, 128, 1, False, 0, True)
-    oracle = module if form[0] == "fp32" else dequantized(module)
+    oracle = module if form[0] == "fp32" else dequantized(module, 7 if form[0] == "int7" else 8)
     x = torch.randn(1, 30, 40)
     with torch.no_grad():
         ref, _ = oracle(x)
@@ -137,7 +139,7 @@ def test_single_stream_matches_torch(isa, form):
     assert rel_err(out, ref.numpy()) < (1e-5 if form[1] == "float" else 5e-2)
 
 
-@pytest.mark.parametrize("form", FORMS, ids=["fp32", "int8", "int8dyn"])
+@pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)
 @pytest.mark.parametrize("cfg", [c for c in LAYERS if not c[4]], ids=lambda c: f"{c[0]}-{c[2]}-L{c[3]}-p{c[5]}")
 def test_step_by_step_equals_whole_sequence(isa, cfg, form):
     module = torch_layer(*cfg)
@@ -306,7 +308,7 @@ def _force(name):
 
 
 @pytest.mark.parametrize("plain,vnni", VNNI_TWINS, ids=["avx2", "avx512"])
-@pytest.mark.parametrize("weights", ["int8", "int8-sparse"])
+@pytest.mark.parametrize("weights", ["int8", "int7", "int8-sparse"])
 def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
     """Dynamic int8 sums are exact integers, so a table with VNNI and its twin without
     give the same bits: whole sequences at B = 1 (the fused step where the table has

@@ -65,24 +65,34 @@ def _dynamic_reference(x, qt, y0):
     return y0.astype(np.float64) + acc * (xs.astype(np.float64)[:, None] * qt.scale.astype(np.float64)[None, :])
 
 
+@pytest.mark.parametrize("bits", [8, 7])
 @pytest.mark.parametrize("m,n,k", SHAPES_DYN)
-def test_dynamic_int8_gemm_matches_integer_reference(isa, m, n, k):
+def test_dynamic_int8_gemm_matches_integer_reference(isa, m, n, k, bits):
+    """bits = 7: codes within [-63, 63], which the AVX2 tables multiply in their own form
+    (LSL_K_U7, every row count and K)."""
     x, w, y0 = _case(m, n, k)
     x[0, :] = 0.0 if m > 3 else x[0, :]  # an all-zero row quantizes to zeros
-    qt = quantize_rows(w)
+    qt = quantize_rows(w, bits)
     y = y0.copy()
     _lsl.matmul(qt.q, qt.scale, _lsl.ACT_DYN8, x, y)
     assert rel_err(y, _dynamic_reference(x, qt, y0)) < 1e-6
 
 
-def test_dynamic_int8_accumulators_are_identical_across_isas():
+@pytest.mark.parametrize("m", [1, 6])
+@pytest.mark.parametrize("codes", ["with -128", "7-bit"])
+def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
     """Integer sums do not depend on the kernel: all levels give the same bits."""
     from .conftest import ISAS
     from lstmlite import runtime as rt
 
-    x, w, y0 = _case(6, 75, 37, seed=3)
-    qt = quantize_rows(w)
-    qt.q[::3, ::5] = -128  # outside the quantizer's range, inside int8's: still exact
+    x, w, y0 = _case(m, 75, 37, seed=3)
+    if codes == "with -128":
+        qt = quantize_rows(w)
+        qt.q[::3, ::5] = -128  # outside the quantizer's range, inside int8's: still exact
+    else:
+        qt = quantize_rows(w, 7)
+        qt.q[::3, ::5] = 63
+        qt.q[1::3, ::5] = -63
     outs = []
     try:
         for name in ISAS:
@@ -107,14 +117,15 @@ def test_matmul_rejects_bad_shapes_with_exceptions():
 
 
 @pytest.mark.parametrize("m,k", [(1, 40), (3, 128), (5, 258)])
-@pytest.mark.parametrize("codes", ["with -128", "within +-127"])
+@pytest.mark.parametrize("codes", ["with -128", "within +-127", "within +-63"])
 def test_int8_products_are_exact_at_the_extremes(isa, m, k, codes):
     """The worst case for the AVX2 sign forms (vpmaddubsw saturates at int16): weights of
     -128 and 127 and activations of +-max|row| (q = +-127), so every product is 127 * 128
     and a pair of them 32512. Weights within +-127 take the one-row forms that negate the
-    weights instead (|q| * (w sign(q)), pairs of 2 * 127 * 127). Dynamic int8 must still
-    give the exact integer sums, dense and sparse; float activations the dequantized
-    product."""
+    weights instead (|q| * (w sign(q)), pairs of 2 * 127 * 127); weights within +-63 the
+    form without a sign step, u = q + 128 times w (pairs up to 2 * 255 * 63). Dynamic int8
+    must still give the exact integer sums, dense and sparse; float activations the
+    dequantized product."""
     from lstmlite.runtime.lsl import QTensor, block_csr
 
     rng = np.random.default_rng(k)
@@ -123,7 +134,8 @@ def test_int8_products_are_exact_at_the_extremes(isa, m, k, codes):
         q = rng.choice(np.array([-128, 127, -127, -128], np.int8), (n, k))
         q[:, 1::4] = -128  # both weights of some pairs at -128
     else:
-        q = rng.choice(np.array([-127, 127], np.int8), (n, k))
+        top = 127 if codes == "within +-127" else 63
+        q = rng.choice(np.array([-top, top], np.int8), (n, k))
         q[:, 1::4] = q[:, ::4]  # pairs of equal weights: products of one sign meet
     scale = (rng.random(n).astype(np.float32) + 0.5) / 100
     x = rng.choice(np.array([-1.0, 1.0], np.float32), (m, k)) * 2.5  # q = +-127 everywhere

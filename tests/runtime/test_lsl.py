@@ -23,19 +23,22 @@ def spec():
                                 head_mode="last", pooling="mean", meta={"kind": "classifier", "note": "ü"})
 
 
-def test_quantize_rows_is_symmetric_per_row_with_half_step_error():
+@pytest.mark.parametrize("bits,qmax", [(8, 127), (7, 63), (4, 7)])
+def test_quantize_rows_is_symmetric_per_row_with_half_step_error(bits, qmax):
     w = np.random.default_rng(1).standard_normal((6, 9)).astype(np.float32) * np.arange(1, 7)[:, None]
-    qt = quantize_rows(w)
+    qt = quantize_rows(w, bits)
     assert qt.q.dtype == np.int8 and qt.scale.shape == (6,)
-    np.testing.assert_allclose(np.abs(w).max(1) / 127, qt.scale, rtol=1e-6)
-    assert (np.abs(qt.q).max(1) == 127).all()  # each row's largest weight maps to ±127
-    assert (np.abs(qt.dequantize() - w) <= qt.scale[:, None] / 2 + 1e-7).all()
-    assert quantize_rows(np.zeros((2, 3), np.float32)).scale.tolist() == [1.0, 1.0]
+    np.testing.assert_allclose(np.abs(w).max(1) / qmax, qt.scale, rtol=1e-6)
+    assert (np.abs(qt.q).max(1) == qmax).all()  # each row's largest weight maps to ±qmax
+    assert (np.abs(qt.dequantize() - w) <= qt.scale[:, None] / 2 + 1e-6 * np.abs(w).max()).all()
+    assert quantize_rows(np.zeros((2, 3), np.float32), bits).scale.tolist() == [1.0, 1.0]
     with pytest.raises(ValueError):
-        quantize_rows(np.array([[np.nan, 1.0]], np.float32))
+        quantize_rows(np.array([[np.nan, 1.0]], np.float32), bits)
+    with pytest.raises(ValueError, match="bits must be 4, 7 or 8"):
+        quantize_rows(w, 6)
 
 
-@pytest.mark.parametrize("weights", ["fp32", "int8"])
+@pytest.mark.parametrize("weights", ["fp32", "int8", "int7"])
 def test_write_read_round_trip(spec, weights):
     back = read_lsl(write_lsl(spec, weights=weights))
     assert (back.head_mode, back.pooling, back.meta) == ("last", "mean", spec.meta)
@@ -45,9 +48,9 @@ def test_write_read_round_trip(spec, weights):
         for d, tensors in enumerate(layer.directions):
             for name, value in tensors.items():
                 got = back.layers[k].directions[d][name]
-                if weights == "int8" and name.startswith("w_"):
+                if weights != "fp32" and name.startswith("w_"):
                     assert isinstance(got, QTensor)
-                    np.testing.assert_array_equal(got.q, quantize_rows(value).q)
+                    np.testing.assert_array_equal(got.q, quantize_rows(value, 7 if weights == "int7" else 8).q)
                 else:
                     np.testing.assert_array_equal(got, value)
     np.testing.assert_array_equal(back.head_bias, spec.head_bias)

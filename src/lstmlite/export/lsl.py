@@ -46,7 +46,9 @@ log = logging.getLogger(__name__)
 
 def quantize_rows(w: np.ndarray, bits: int = 8) -> QTensor:
     """Symmetric per-row quantization: scale = max|row| / qmax, q = round(w / scale),
-    qmax = 127 for ``bits=8``, 7 for ``bits=4`` (codes always held as int8).
+    qmax = 2**(bits - 1) - 1: 127 for ``bits=8``, 63 for ``bits=7`` (int8 codes within
+    [-63, 63]: the AVX2 kernels' fast form, see ``weights="int7"`` in :func:`write_lsl`),
+    7 for ``bits=4`` (codes always held as int8).
 
     A row of zeros gets scale 1 (its q are zeros either way).
 
@@ -60,8 +62,8 @@ def quantize_rows(w: np.ndarray, bits: int = 8) -> QTensor:
         raise ValueError(f"quantize_rows wants a matrix, got shape {w.shape}")
     if not np.all(np.isfinite(w)):
         raise ValueError("cannot quantize non-finite weights")
-    if bits not in (4, 8):
-        raise ValueError(f"bits must be 4 or 8, got {bits}")
+    if bits not in (4, 7, 8):
+        raise ValueError(f"bits must be 4, 7 or 8, got {bits}")
     qmax = (1 << (bits - 1)) - 1
     amax = np.abs(w).max(axis=1)
     scale = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
@@ -574,7 +576,7 @@ def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
         >>> rounds_float_weights(spec, "fp32"), rounds_float_weights(spec, "int8")
         (False, True)
     """
-    return weights in ("int8", "int8-sparse", "int4") and any(
+    return weights in ("int8", "int7", "int8-sparse", "int4") and any(
         isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
 
 
@@ -628,7 +630,11 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             exactly what the model computes; ``fp32`` keeps float matrices as they
             are; ``int8`` / ``int4``
             quantize every float weight matrix (and the embedding, unless
-            ``quantize_embedding=False``) per row to 8 / 4 bits; ``int8-sparse``
+            ``quantize_embedding=False``) per row to 8 / 4 bits; ``int7`` as
+            ``int8`` with codes within [-63, 63] (the embedding, looked up rather than
+            multiplied, keeps 8 bits): the same file size, twice the weights'
+            rounding step, and on x86 CPUs without VNNI dynamic int8 products without a
+            sign step (ONNX Runtime's ``reduce_range``; docs/runtime.md); ``int8-sparse``
             quantizes as ``int8`` and also offers each recurrent and head matrix the
             (1, 4)-block form, kept where smallest (a block-pruned model), which the
             runtime's sparse kernels run. Matrices already given as :class:`QTensor`
@@ -641,7 +647,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     if weights not in WEIGHT_FORMS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
     spec.validate()
-    quant = {"auto": 0, "fp32": 0, "int4": 4}.get(weights, 8)
+    quant = {"auto": 0, "fp32": 0, "int4": 4, "int7": 7}.get(weights, 8)
     blocks = {"int8-sparse": "prefer", "auto": "smallest"}.get(weights, "no")
     tensors: list[tuple[str, Tensor]] = []
     for k, layer in enumerate(spec.layers):
@@ -654,7 +660,8 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             if layer.cell == "fastgrnn":
                 tensors.append((f"l{k}.{d}.zn", _np(t["zn"])))
     if spec.embedding is not None:
-        tensors.append(("emb", _as_tensor(spec.embedding, quant if quantize_embedding else 0)))
+        emb_bits = 8 if quant == 7 else quant  # a lookup table gains nothing from 7 bits
+        tensors.append(("emb", _as_tensor(spec.embedding, emb_bits if quantize_embedding else 0)))
     if spec.head_mode != "none":
         tensors.append(("head.w", _as_tensor(spec.head_weight, quant)))
         if spec.head_bias is not None:

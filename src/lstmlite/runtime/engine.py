@@ -156,7 +156,9 @@ class Engine:
 
     Args:
         model: a :class:`~lstmlite.runtime.lsl.ModelSpec`, or the bytes of a .lsl file.
-        weights: ``fp32``, ``int8`` (weight-only, per-row scales), ``int4``,
+        weights: ``fp32``, ``int8`` (weight-only, per-row scales), ``int7`` (int8
+            codes within [-63, 63]: with ``activations="dynamic"`` the AVX2 kernels
+            need no sign step, as ONNX Runtime's 7-bit weights), ``int4``,
             ``int8-sparse`` (int8 with mostly-zero (1, 4) blocks skipped) or ``auto``
             (the spec's own floats and codes, each matrix in its smallest form) when
             ``model`` is a spec (see :func:`lstmlite.export.lsl.write_lsl`); a .lsl

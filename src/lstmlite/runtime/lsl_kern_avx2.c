@@ -257,7 +257,9 @@ static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u
  * allow); more: the int16 products above, where the rows fit their buffer. */
 TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                               float *y, int32_t ldy, int rev) {
-    if (m >= 2 && w->kpad <= W16_KMAX)
+    if (w->reserved & LSL_MATRIX_W7)
+        gemm_q8(LSL_K_U7, w, m, u, ldu, 0, xs, y, ldy, rev);
+    else if (m >= 2 && w->kpad <= W16_KMAX)
         gemm_dyn8_w16(w, m, u, ldu, xs, y, ldy, rev);
     else
         gemm_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
@@ -489,7 +491,9 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
     float xs;
     if (w->act == LSL_ACT_DYN8) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-        if (w->reserved & LSL_MATRIX_NO_M128) { /* lsl_matmul_bytes reserves the second plane */
+        if (w->reserved & LSL_MATRIX_W7)
+            lstm_step1_q8(LSL_K_U7, w, hidden, u, 0, xs, g, c, h, rev);
+        else if (w->reserved & LSL_MATRIX_NO_M128) { /* lsl_matmul_bytes reserves the second plane */
             sign_planes(w->kpad, u, u, u + w->kpad);
             lstm_step1_q8(LSL_K_DYNM, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
         } else

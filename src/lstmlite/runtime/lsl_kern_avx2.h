@@ -34,6 +34,8 @@
 #define LSL_K_DYNX 3 /* LSL_K_DYN with |q| instead of |w|: weights without -128 only */
 #define LSL_K_VNNI3 4 /* float activations as three 8-bit limbs (LSL_LIMB_MAX): vpdpbusd */
 #define LSL_K_DYNM 5  /* LSL_K_DYNX from two planes, |q| and q's sign mask: dot4_masked */
+#define LSL_K_U7 6    /* u8 activations u = q + 128 times 7-bit weights (LSL_MATRIX_W7):
+                       * vpmaddubsw + vpmaddwd, no sign step */
 
 /* Float activations for int8 weights without VNNI: x / max|row| as a fixed-point number
  * q in [-LSL_DIG_MAX, LSL_DIG_MAX] (21 bits, 5e-7 of max|row|), written in three
@@ -89,6 +91,11 @@ AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
  * is computed once for all MB rows.
  * LSL_K_VNNI, LSL_K_VNNI3: vpdpbusd (4 u8 x s8 products into int32, no saturation) on
  * u = q + 128 or on the limbs; scaled_sums subtracts the offset's 128 * sum(w) per row.
+ * LSL_K_U7: vpmaddubsw on u = q + 128 (0..255) and the weights as they are, which are
+ * within [-63, 63] (LSL_MATRIX_W7): a pair is at most 2 * 255 * 63 = 32130, so it never
+ * saturates; the offset comes off as for VNNI. Three instructions per weight vector and
+ * row, two of them on the multiplier pipes (ONNX Runtime's AVX2 loop, which gets there
+ * by quantizing its weights to 7 bits too).
  * Why asm for vpdpbusd: it then compiles inside target("avx2,fma") functions, so one
  * copy of the loops serves both tables; "x" keeps the operands in ymm0-15 (VEX). */
 AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m256i *x, const int8_t *w) {
@@ -100,6 +107,10 @@ AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m2
             __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(a) : "x"(x[i]), "m"(*(const char(*)[32])w));
             acc[i] = a;
         }
+    } else if (kind == LSL_K_U7) {
+        const __m256i wv = _mm256_loadu_si256((const __m256i *)w);
+        for (i = 0; i < MB; ++i)
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(x[i], wv), _mm256_set1_epi16(1)));
     } else if (kind == LSL_K_DYNX) {
         /* the same products as |w| * (q sign(w)): |q| * (w sign(q)), exact while w is
          * never -128 (-(-128) would wrap). |q| is the same for every weight vector of
@@ -176,7 +187,7 @@ AINL TAVX2 void st(float *p, __m256 v, int32_t n) {
 AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix *w, int32_t row0, int32_t valid,
                               float xs) {
     __m256 v;
-    if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3) {
+    if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3 || kind == LSL_K_U7) {
         const int *ws = (const int *)(w->wsum + row0);
         const __m256i sum = valid >= 8 ? _mm256_loadu_si256((const __m256i *)ws) : _mm256_maskload_epi32(ws, tail_mask(valid));
         v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(sum, 7)));
@@ -392,33 +403,48 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
  * another instead (8 % of a step at H = 128 and 256 on Zen 4). */
 #define LSL_S16_GROUP 4
 
-/* The k4 loop of lstm_step1_sign16 for LSL_K_DYNM: the 8 accumulators of one block of 16
- * units (acc[q][half]: gate q, half of its panel) from the |q| (aq) and sign-mask (mask)
- * planes. A function of its own, not inlined, with eight named accumulators: inside the
- * step, or as an array, GCC kept some of them on the stack, and their store and reload
- * each k4 step, not the vector pipes, set the pace. */
+/* The 7-bit weights' product (LSL_K_U7) in the same shape as dot4_masked: acc += per
+ * lane the 4 products of the quad u (broadcast) with the weights at w. */
+AINL TAVX2 __m256i dot4_u7(__m256i acc, __m256i u, const int8_t *w) {
+    const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)w));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
+/* The k4 loop of lstm_step1_sign16 for LSL_K_DYNM and LSL_K_U7: the 8 accumulators of
+ * one block of 16 units (acc[q][half]: gate q, half of its panel), from the |q| (x) and
+ * sign-mask (m) planes or from u itself. Functions of their own, not inlined, with
+ * eight named accumulators: inside the step, or as an array, GCC kept some of them on
+ * the stack, and their store and reload each k4 step, not the vector pipes, set the
+ * pace. SUMS16 is the loop; DOT(acc, w) one weight vector's products. */
+#define SUMS16(QUADS, DOT)                                                                                      \
+    const size_t g2 = 2 * gstride, g3 = 3 * gstride;                                                          \
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;       \
+    int32_t k4;                                                                                               \
+    for (k4 = 0; k4 < K4; ++k4) {                                                                             \
+        QUADS;                                                                                                \
+        const int8_t *wk = base + (size_t)k4 * 64; /* gate q at q gstride, half at 32 */                      \
+        a0 = DOT(a0, wk), a1 = DOT(a1, wk + 32), a2 = DOT(a2, wk + gstride), a3 = DOT(a3, wk + gstride + 32); \
+        a4 = DOT(a4, wk + g2), a5 = DOT(a5, wk + g2 + 32), a6 = DOT(a6, wk + g3), a7 = DOT(a7, wk + g3 + 32); \
+    }                                                                                                         \
+    _mm256_storeu_si256(&acc[0][0], a0), _mm256_storeu_si256(&acc[0][1], a1);                                 \
+    _mm256_storeu_si256(&acc[1][0], a2), _mm256_storeu_si256(&acc[1][1], a3);                                 \
+    _mm256_storeu_si256(&acc[2][0], a4), _mm256_storeu_si256(&acc[2][1], a5);                                 \
+    _mm256_storeu_si256(&acc[3][0], a6), _mm256_storeu_si256(&acc[3][1], a7)
+
+#define DOT_MASKED(A, W) dot4_masked(A, x, m, W)
 static __attribute__((noinline, unused)) TAVX2 void sums16_masked(const int8_t *base, size_t gstride, int32_t K4,
                                                           const uint8_t *aq, const uint8_t *mask, __m256i acc[4][2]) {
-    const size_t g2 = 2 * gstride, g3 = 3 * gstride;
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    int32_t k4;
-    for (k4 = 0; k4 < K4; ++k4) {
-        const __m256i x = quad_at(aq + 4 * k4), m = quad_at(mask + 4 * k4);
-        const int8_t *wk = base + (size_t)k4 * 64; /* gate q at q gstride, half at 32 */
-        a0 = dot4_masked(a0, x, m, wk);
-        a1 = dot4_masked(a1, x, m, wk + 32);
-        a2 = dot4_masked(a2, x, m, wk + gstride);
-        a3 = dot4_masked(a3, x, m, wk + gstride + 32);
-        a4 = dot4_masked(a4, x, m, wk + g2);
-        a5 = dot4_masked(a5, x, m, wk + g2 + 32);
-        a6 = dot4_masked(a6, x, m, wk + g3);
-        a7 = dot4_masked(a7, x, m, wk + g3 + 32);
-    }
-    _mm256_storeu_si256(&acc[0][0], a0), _mm256_storeu_si256(&acc[0][1], a1);
-    _mm256_storeu_si256(&acc[1][0], a2), _mm256_storeu_si256(&acc[1][1], a3);
-    _mm256_storeu_si256(&acc[2][0], a4), _mm256_storeu_si256(&acc[2][1], a5);
-    _mm256_storeu_si256(&acc[3][0], a6), _mm256_storeu_si256(&acc[3][1], a7);
+    SUMS16(const __m256i x = quad_at(aq + 4 * k4); const __m256i m = quad_at(mask + 4 * k4), DOT_MASKED);
 }
+#undef DOT_MASKED
+
+#define DOT_U7(A, W) dot4_u7(A, x, W)
+static __attribute__((noinline, unused)) TAVX2 void sums16_u7(const int8_t *base, size_t gstride, int32_t K4,
+                                                      const uint8_t *u, __m256i acc[4][2]) {
+    SUMS16(const __m256i x = quad_at(u + 4 * k4), DOT_U7);
+}
+#undef DOT_U7
+#undef SUMS16
 
 AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
                                   size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
@@ -436,6 +462,8 @@ AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t h
             for (q = 0; q < 4; ++q) acc[q][0] = acc[q][1] = _mm256_setzero_si256();
             if (kind == LSL_K_DYNM) /* |q| in plane 0, the sign mask in plane 1 */
                 sums16_masked(base, gstride, K4, u, u + lstride, acc);
+            else if (kind == LSL_K_U7)
+                sums16_u7(base, gstride, K4, u, acc);
             else
                 for (k4 = 0; k4 < K4; ++k4) {
                     const __m256i x = act_quad(kind, u + 4 * k4);
@@ -471,7 +499,7 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32))); /* [gate][block in group, unit] */
     int32_t b0, b, k4;
     int q, l;
-    if (kind == LSL_K_DYN || kind == LSL_K_DYNX || kind == LSL_K_DYNM) {
+    if (kind == LSL_K_DYN || kind == LSL_K_DYNX || kind == LSL_K_DYNM || kind == LSL_K_U7) {
         lstm_step1_sign16(kind, w, hidden, u, lstride, xs, g, c, h, rev);
         return;
     }
@@ -687,7 +715,20 @@ AINL TAVX2 void sparse_panel_masked(const lsl_matrix *w, int32_t p, const uint8_
         const unsigned char *ip = base + e[0];
         const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
         const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
-        for (s = 0; s < n; s += 4) {
+        if (shared16) /* whole groups of 4 slots unrolled, one quad for both halves */
+            for (s = 0; s + 4 <= n; s += 4) {
+                const unsigned char *ix = ip + (size_t)16 * s; /* the group of slots s .. s + 3 */
+                const int8_t *ws = wp + (size_t)64 * s;
+                for (j = 0; j < 4; ++j) {
+                    const int32_t at = 4 * ix[j];
+                    const __m256i aq = quad_at(row + at), mask = quad_at(row + lstride + at);
+                    a0 = dot4_masked(a0, aq, mask, ws + 64 * j);
+                    a1 = dot4_masked(a1, aq, mask, ws + 64 * j + 32);
+                }
+            }
+        else
+            s = 0;
+        for (; s < n; s += 4) {
             const unsigned char *ix = ip + (size_t)16 * s; /* the group of slots s .. s + 3 */
             const int32_t left = n - s < 4 ? n - s : 4;
             for (j = 0; j < left; ++j) {

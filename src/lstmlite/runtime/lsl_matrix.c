@@ -81,17 +81,19 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
         {
             /* row sums: the VNNI kernels' correction for their unsigned operands */
             int32_t *ws = (int32_t *)((char *)buf + wsum_off);
-            int m128 = 0;
+            int m128 = 0, over63 = 0;
             for (r = 0; r < rows; ++r) {
                 int32_t s = 0;
                 for (k = 0; k < cols; ++k) {
-                    s += w[(size_t)r * cols + k];
-                    m128 |= w[(size_t)r * cols + k] == -128;
+                    const int8_t v = w[(size_t)r * cols + k];
+                    s += v;
+                    m128 |= v == -128;
+                    over63 |= v > 63 || v < -63;
                 }
                 ws[r] = s;
             }
             m->wsum = ws;
-            flags = m128 ? 0 : LSL_MATRIX_NO_M128;
+            flags = (m128 ? 0 : LSL_MATRIX_NO_M128) | (over63 ? 0 : LSL_MATRIX_W7);
         }
         m->scale = sc;
     }
