@@ -509,6 +509,7 @@ const lsl_kernels lsl_kernels_avx2 = {
     lsl_avx2_gemm_sparse_i8, lsl_avx2_gemm_sparse_dyn8, lsl_avx2_lstm_pointwise, lsl_avx2_gru_pointwise,
     lstm_step1, NULL, /* the sparse step: lsl_avx2_gemm_sparse_* and lstm_pointwise (a fused one,
                           * 8 units a block, measured slower on Xeon) */
+    0,
 };
 
 #endif /* LSL_HAVE_X86 */

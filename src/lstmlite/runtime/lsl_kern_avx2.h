@@ -446,11 +446,28 @@ static __attribute__((noinline, unused)) TAVX2 void sums16_u7(const int8_t *base
 #undef DOT_U7
 #undef SUMS16
 
-AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
-                                  size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
+/* The cell update of 16 units from their gate pre-activations gi, gf, gg, go (16 floats
+ * each, 32-byte aligned), c and h at the units, as the table's lstm_pointwise computes
+ * it: the last stage of lstm_step1_sign16, which the AVX-512 table without VNNI runs
+ * with its own 512-bit update (lsl_kern_avx512.c). */
+typedef void (*lsl_cell16_fn)(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h);
+
+/* The AVX2 tables' lsl_cell16_fn: two cell8 (lsl_avx2_lstm_pointwise's operations). */
+static __attribute__((unused)) TAVX2 void cell16_avx2(const float *gi, const float *gf, const float *gg, const float *go, float *c,
+                              float *h) {
+    int half;
+    for (half = 0; half < 2; ++half)
+        cell8(_mm256_load_ps(gi + 8 * half), _mm256_load_ps(gf + 8 * half), _mm256_load_ps(gg + 8 * half),
+              _mm256_load_ps(go + 8 * half), c + 8 * half, h + 8 * half, 8);
+}
+
+AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cell16_fn cell, const lsl_matrix *w, int32_t hidden,
+                                  const uint8_t *u, size_t lstride, float xs, const float *g, float *c, float *h,
+                                  int rev) {
     const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
     const int32_t K4 = w->kpad / 4, blocks = hidden / LSL_PANEL;
-    float gates[4][LSL_S16_GROUP * LSL_PANEL] __attribute__((aligned(32))); /* [gate][block in group, unit] */
+    float gates[4][LSL_S16_GROUP * LSL_PANEL] __attribute__((aligned(64))); /* [gate][block in group, unit]: a
+                                                                           * 512-bit cell16 loads it */
     int32_t b0, b, k4;
     int q, half;
     for (b0 = 0; b0 < blocks; b0 += LSL_S16_GROUP) {
@@ -480,12 +497,8 @@ AINL TAVX2 void lstm_step1_sign16(const int kind, const lsl_matrix *w, int32_t h
             }
         }
         for (b = 0; b < nb; ++b) {
-            const int32_t jb = rev ? blocks - 1 - (b0 + b) : b0 + b;
-            for (half = 0; half < 2; ++half) {
-                const int32_t jh = LSL_PANEL * jb + 8 * half, at = LSL_PANEL * b + 8 * half;
-                cell8(_mm256_load_ps(gates[0] + at), _mm256_load_ps(gates[1] + at), _mm256_load_ps(gates[2] + at),
-                      _mm256_load_ps(gates[3] + at), c + jh, h + jh, 8);
-            }
+            const int32_t j = LSL_PANEL * (rev ? blocks - 1 - (b0 + b) : b0 + b), at = LSL_PANEL * b;
+            cell(gates[0] + at, gates[1] + at, gates[2] + at, gates[3] + at, c + j, h + j);
         }
     }
 }
@@ -500,7 +513,7 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     int32_t b0, b, k4;
     int q, l;
     if (kind == LSL_K_DYN || kind == LSL_K_DYNX || kind == LSL_K_DYNM || kind == LSL_K_U7) {
-        lstm_step1_sign16(kind, w, hidden, u, lstride, xs, g, c, h, rev);
+        lstm_step1_sign16(kind, cell16_avx2, w, hidden, u, lstride, xs, g, c, h, rev);
         return;
     }
     for (b0 = 0; b0 < blocks; b0 += 2 * LSL_S16_GROUP) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lsl_kern_avx512.h" /* T512, dpbusd, sigmoid512 / tanh512, cell_stage */
+#include "lsl_kern_avx2.h"   /* the dynamic products this table shares with AVX2: lstm_step1_sign16 */
 
 /* ---- fp32 GEMM -------------------------------------------------------------------- */
 
@@ -519,15 +520,47 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
     }
 }
 
+/* ---- fused single-stream LSTM step without VNNI (dynamic activations) ------------ *
+ * This table's dynamic products are the AVX2 table's (lsl_avx2_gemm_dyn8) and its cell
+ * update is lstm_pointwise's 512-bit one, so its fused step is the AVX2 step's loops
+ * (lstm_step1_sign16: the sign-mask or 7-bit form, 16 units a block, the gate
+ * pre-activations of a group of blocks in a small buffer) ending in cell16_512: the same
+ * operations as gemm_dyn8 + lstm_pointwise, bit for bit. Float activations keep the
+ * unfused path (step1_dynamic_only): their products here are the 512-bit float tiles. */
+
+/* lstm_pointwise's update of 16 units (cell_stage's five stages, in order). */
+static T512 void cell16_512(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h) {
+    __m512 gate[4];
+    int st;
+    gate[0] = _mm512_load_ps(gi), gate[1] = _mm512_load_ps(gf), gate[2] = _mm512_load_ps(gg);
+    gate[3] = _mm512_load_ps(go);
+    for (st = 0; st < 5; ++st) cell_stage(st, gate, 0, c, h);
+}
+
+static T512 void lstm_step1_novnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
+                                   void *work, int rev) {
+    uint8_t *u = (uint8_t *)work;
+    float xs;
+    lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
+    if (w->reserved & LSL_MATRIX_W7) {
+        lstm_step1_sign16(LSL_K_U7, cell16_512, w, hidden, u, 0, xs, g, c, h, rev);
+    } else if (w->reserved & LSL_MATRIX_NO_M128) { /* lsl_matmul_bytes reserves the second plane */
+        sign_planes(w->kpad, u, u, u + w->kpad);
+        lstm_step1_sign16(LSL_K_DYNM, cell16_512, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
+    } else {
+        lstm_step1_sign16(LSL_K_DYN, cell16_512, w, hidden, u, 0, xs, g, c, h, rev);
+    }
+}
+
 const lsl_kernels lsl_kernels_avx512 = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, lsl_avx512_quantize_rows,
     lsl_avx2_gemm_sparse_i8, lsl_avx2_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
-    NULL, NULL, /* no fused single-stream steps: the generic path */
+    lstm_step1_novnni, NULL, 1, /* dense, dynamic activations only; no fused sparse step */
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
     LSL_ISA_AVX512_VNNI, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, lsl_avx512_quantize_rows,
     lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise, lstm_step1_vnni,
-    lsl_avx512_lstm_step1_sparse,
+    lsl_avx512_lstm_step1_sparse, 0,
 };
 
 #endif /* LSL_HAVE_X86 */
