@@ -176,9 +176,9 @@ typedef struct lsl_kernels {
     /* The same for w_hh LSL_I8_SPARSE: equals gemm_sparse_i8 / quantize_rows +
      * gemm_sparse_dyn8 followed by lstm_pointwise bit for bit. NULL where none. */
     lsl_lstm_step1_fn lstm_step1_sparse;
-    /* 1: lstm_step1 takes dynamic activations only (w_hh.act == LSL_ACT_DYN8); with
-     * float activations the caller runs gemm_i8 and lstm_pointwise. */
-    int step1_dynamic_only;
+    /* Which w_hh the fused steps above take (1) and which they leave to the caller's
+     * products and lstm_pointwise (0); NULL: every one they are set for. */
+    int (*step1_takes)(const lsl_matrix *w_hh);
 } lsl_kernels;
 
 extern const lsl_kernels lsl_kernels_portable;

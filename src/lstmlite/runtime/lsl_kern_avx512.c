@@ -526,7 +526,7 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
  * (lstm_step1_sign16: the sign-mask or 7-bit form, 16 units a block, the gate
  * pre-activations of a group of blocks in a small buffer) ending in cell16_512: the same
  * operations as gemm_dyn8 + lstm_pointwise, bit for bit. Float activations keep the
- * unfused path (step1_dynamic_only): their products here are the 512-bit float tiles. */
+ * unfused path (takes_dynamic): their products here are the 512-bit float tiles. */
 
 /* lstm_pointwise's update of 16 units (cell_stage's five stages, in order). */
 static T512 void cell16_512(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h) {
@@ -536,6 +536,9 @@ static T512 void cell16_512(const float *gi, const float *gf, const float *gg, c
     gate[3] = _mm512_load_ps(go);
     for (st = 0; st < 5; ++st) cell_stage(st, gate, 0, c, h);
 }
+
+/* The step above takes dynamic activations only (lsl_kernels.step1_takes). */
+static int takes_dynamic(const lsl_matrix *w_hh) { return w_hh->act == LSL_ACT_DYN8; }
 
 static T512 void lstm_step1_novnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
                                    void *work, int rev) {
@@ -555,12 +558,12 @@ static T512 void lstm_step1_novnni(const lsl_matrix *w, int32_t hidden, const fl
 const lsl_kernels lsl_kernels_avx512 = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, lsl_avx512_quantize_rows,
     lsl_avx2_gemm_sparse_i8, lsl_avx2_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
-    lstm_step1_novnni, NULL, 1, /* dense, dynamic activations only; no fused sparse step */
+    lstm_step1_novnni, NULL, takes_dynamic, /* dense, dynamic activations only; no fused sparse step */
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
     LSL_ISA_AVX512_VNNI, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, lsl_avx512_quantize_rows,
     lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise, lstm_step1_vnni,
-    lsl_avx512_lstm_step1_sparse, 0,
+    lsl_avx512_lstm_step1_sparse, NULL,
 };
 
 #endif /* LSL_HAVE_X86 */

@@ -228,7 +228,7 @@ static void gemm_dyn8_neon(const lsl_matrix *w, int32_t m, const uint8_t *u, int
 const lsl_kernels lsl_kernels_neon = {
     LSL_ISA_NEON, gemm_f32, gemm_i8, gemm_dyn8_neon, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
     lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
-    NULL, NULL, 0, /* no fused single-stream steps: the generic path */
+    NULL, NULL, NULL, /* no fused single-stream steps: the generic path */
 };
 
 #if defined(LSL_HAVE_NEON_DOTPROD)
@@ -268,7 +268,7 @@ static TDOT void gemm_dyn8_dot(const lsl_matrix *w, int32_t m, const uint8_t *u,
 const lsl_kernels lsl_kernels_neon_dotprod = {
     LSL_ISA_NEON_DOTPROD, gemm_f32, gemm_i8, gemm_dyn8_dot, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
     lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
-    NULL, NULL, 0,
+    NULL, NULL, NULL,
 };
 #endif /* LSL_HAVE_NEON_DOTPROD */
 

@@ -210,5 +210,5 @@ void lsl_portable_gru_pointwise(int32_t hidden, const float *gi, const float *gh
 const lsl_kernels lsl_kernels_portable = {
     LSL_ISA_PORTABLE, gemm_f32, gemm_i8, gemm_dyn8, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
     lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
-    NULL, NULL, 0, /* no fused single-stream steps: the generic path */
+    NULL, NULL, NULL, /* no fused single-stream steps: the generic path */
 };
