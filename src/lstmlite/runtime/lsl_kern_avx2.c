@@ -464,7 +464,9 @@ TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const fl
 
 TAVX2 void lsl_avx2_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
     int32_t j;
-    for (j = 0; j < hidden; j += 8) {
+    for (j = 0; j + 16 <= hidden; j += 16)
+        cell16x(gates + j, gates + hidden + j, gates + 2 * hidden + j, gates + 3 * hidden + j, c + j, h + j);
+    for (; j < hidden; j += 8) {
         const int32_t n = hidden - j;
         cell8(ld(gates + j, n), ld(gates + hidden + j, n), ld(gates + 2 * hidden + j, n), ld(gates + 3 * hidden + j, n),
               c + j, h + j, n);

@@ -245,6 +245,23 @@ AINL TAVX2 void cell8(__m256 gi, __m256 gf, __m256 gg, __m256 go, float *c, floa
     st(h, _mm256_mul_ps(og, tanh256(cn)), n);
 }
 
+/* cell8 for 16 units (gate pre-activations gi, gf, gg, go: 16 floats each), the two
+ * halves' operations written side by side: the same bits, and the compiler interleaves
+ * two independent chains of sigmoids and tanhs, which the out-of-order core alone did not
+ * overlap fully (Zen 4, a stand-alone H = 128 / 256 update: about 10-15 % faster). */
+AINL TAVX2 void cell16x(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h) {
+    const __m256 i0 = sigmoid256(_mm256_loadu_ps(gi)), i1 = sigmoid256(_mm256_loadu_ps(gi + 8));
+    const __m256 f0 = sigmoid256(_mm256_loadu_ps(gf)), f1 = sigmoid256(_mm256_loadu_ps(gf + 8));
+    const __m256 g0 = tanh256(_mm256_loadu_ps(gg)), g1 = tanh256(_mm256_loadu_ps(gg + 8));
+    const __m256 o0 = sigmoid256(_mm256_loadu_ps(go)), o1 = sigmoid256(_mm256_loadu_ps(go + 8));
+    const __m256 c0 = _mm256_fmadd_ps(f0, _mm256_loadu_ps(c), _mm256_mul_ps(i0, g0));
+    const __m256 c1 = _mm256_fmadd_ps(f1, _mm256_loadu_ps(c + 8), _mm256_mul_ps(i1, g1));
+    _mm256_storeu_ps(c, c0);
+    _mm256_storeu_ps(c + 8, c1);
+    _mm256_storeu_ps(h, _mm256_mul_ps(o0, tanh256(c0)));
+    _mm256_storeu_ps(h + 8, _mm256_mul_ps(o1, tanh256(c1)));
+}
+
 /* ---- dense int8 products (LSL_I8) ---------------------------------------------- */
 
 /* MB activation rows x NP panels from panel p0: y += product. u: L planes (stride
@@ -452,13 +469,10 @@ static __attribute__((noinline, unused)) TAVX2 void sums16_u7(const int8_t *base
  * with its own 512-bit update (lsl_kern_avx512.c). */
 typedef void (*lsl_cell16_fn)(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h);
 
-/* The AVX2 tables' lsl_cell16_fn: two cell8 (lsl_avx2_lstm_pointwise's operations). */
-static __attribute__((unused)) TAVX2 void cell16_avx2(const float *gi, const float *gf, const float *gg, const float *go, float *c,
-                              float *h) {
-    int half;
-    for (half = 0; half < 2; ++half)
-        cell8(_mm256_load_ps(gi + 8 * half), _mm256_load_ps(gf + 8 * half), _mm256_load_ps(gg + 8 * half),
-              _mm256_load_ps(go + 8 * half), c + 8 * half, h + 8 * half, 8);
+/* The AVX2 tables' lsl_cell16_fn (lsl_avx2_lstm_pointwise's operations). */
+static __attribute__((unused)) TAVX2 void cell16_avx2(const float *gi, const float *gf, const float *gg,
+                                                      const float *go, float *c, float *h) {
+    cell16x(gi, gf, gg, go, c, h);
 }
 
 AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cell16_fn cell, const lsl_matrix *w, int32_t hidden,
