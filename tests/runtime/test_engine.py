@@ -113,6 +113,33 @@ def test_single_stream_equals_batched_rows(isa, hidden, form):
             assert rel_err(one_end, both_end[:, :, b]) < 1e-6
 
 
+@pytest.mark.parametrize("codes", ["with -128", "7-bit extremes"])
+def test_single_stream_equals_batched_rows_at_extreme_codes(isa, codes):
+    """The fused B = 1 steps' forms chosen by the weights: W_hh holding -128 (the sign
+    form that takes |w|) and 7-bit codes at +-63 (the form without a sign step), each
+    against the batched path (B = 2) bit for bit, with dynamic activations."""
+    from lstmlite.export.lsl import spec_from_module
+    from lstmlite.runtime.lsl import QTensor
+
+    module = torch_layer("lstm", 13, 48, 1, False, 0, True)
+    spec = spec_from_module(module)
+    rng = np.random.default_rng(11)
+    d = spec.layers[0].directions[0]
+    for name in ("w_ih", "w_hh"):
+        rows, cols = np.asarray(d[name]).shape
+        if codes == "with -128":
+            q = rng.integers(-128, 128, (rows, cols)).astype(np.int8)
+            q[:, ::3] = -128
+        else:
+            q = rng.choice(np.array([-63, 63, -62, 0, 63], np.int8), (rows, cols))
+        d[name] = QTensor(q, np.full(rows, 0.02 / np.sqrt(cols), np.float32))
+    engine = rt.Engine(spec, weights="auto", activations="dynamic")
+    x = np.random.default_rng(12).standard_normal((2, 15, 13)).astype(np.float32)
+    both = engine.run(x)
+    for b in range(2):
+        np.testing.assert_array_equal(engine.run(x[b:b + 1]), both[b:b + 1])
+
+
 @pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)
 def test_single_stream_steps_equal_run(isa, form):
     """Streaming one step at a time (B = 1, the fused step where there is one) gives the
