@@ -116,8 +116,10 @@ def test_single_stream_equals_batched_rows(isa, hidden, form):
 @pytest.mark.parametrize("codes", ["with -128", "7-bit extremes"])
 def test_single_stream_equals_batched_rows_at_extreme_codes(isa, codes):
     """The fused B = 1 steps' forms chosen by the weights: W_hh holding -128 (the sign
-    form that takes |w|) and 7-bit codes at +-63 (the form without a sign step), each
-    against the batched path (B = 2) bit for bit, with dynamic activations."""
+    form that takes |w|) and 7-bit codes at +-64 (the form without a sign step), each
+    against the batched path (B = 2) bit for bit, with dynamic activations. The state
+    starts at h = +-1, so the first step's activations are all +-127 (u = 1 or 255), and
+    pairs of equal weights meet: the largest pair sums either form can see."""
     from lstmlite.export.lsl import spec_from_module
     from lstmlite.runtime.lsl import QTensor
 
@@ -131,13 +133,19 @@ def test_single_stream_equals_batched_rows_at_extreme_codes(isa, codes):
             q = rng.integers(-128, 128, (rows, cols)).astype(np.int8)
             q[:, ::3] = -128
         else:
-            q = rng.choice(np.array([-63, 63, -62, 0, 63], np.int8), (rows, cols))
+            q = rng.choice(np.array([-64, 64, -63, 0, 63], np.int8), (rows, cols))
+        q[:, 1::2] = q[:, ::2][:, :q[:, 1::2].shape[1]]  # pairs of equal weights
         d[name] = QTensor(q, np.full(rows, 0.02 / np.sqrt(cols), np.float32))
     engine = rt.Engine(spec, weights="auto", activations="dynamic")
     x = np.random.default_rng(12).standard_normal((2, 15, 13)).astype(np.float32)
-    both = engine.run(x)
+    start = engine.new_state(batch=2)
+    h0 = np.where(rng.random((2, 48)) < 0.5, -1.0, 1.0).astype(np.float32)
+    start.load(np.concatenate([h0, np.zeros((2, 48), np.float32)]).reshape(-1))  # (h, c) of the one layer
+    both = engine.run(x, state=start)
     for b in range(2):
-        np.testing.assert_array_equal(engine.run(x[b:b + 1]), both[b:b + 1])
+        one = engine.new_state(batch=1)
+        one.load(np.concatenate([h0[b], np.zeros(48, np.float32)]))
+        np.testing.assert_array_equal(engine.run(x[b:b + 1], state=one), both[b:b + 1])
 
 
 @pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)

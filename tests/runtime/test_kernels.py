@@ -91,8 +91,8 @@ def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
         qt.q[::3, ::5] = -128  # outside the quantizer's range, inside int8's: still exact
     else:
         qt = quantize_rows(w, 7)
-        qt.q[::3, ::5] = 63
-        qt.q[1::3, ::5] = -63
+        qt.q[::3, ::5] = 64
+        qt.q[1::3, ::5] = -64
     outs = []
     try:
         for name in ISAS:
@@ -117,13 +117,14 @@ def test_matmul_rejects_bad_shapes_with_exceptions():
 
 
 @pytest.mark.parametrize("m,k", [(1, 40), (3, 128), (5, 258)])
-@pytest.mark.parametrize("codes", ["with -128", "within +-127", "within +-63"])
+@pytest.mark.parametrize("codes", ["with -128", "within +-127", "within +-64"])
 def test_int8_products_are_exact_at_the_extremes(isa, m, k, codes):
     """The worst case for the AVX2 sign forms (vpmaddubsw saturates at int16): weights of
     -128 and 127 and activations of +-max|row| (q = +-127), so every product is 127 * 128
     and a pair of them 32512. Weights within +-127 take the one-row forms that negate the
-    weights instead (|q| * (w sign(q)), pairs of 2 * 127 * 127); weights within +-63 the
-    form without a sign step, u = q + 128 times w (pairs up to 2 * 255 * 63). Dynamic int8
+    weights instead (|q| * (w sign(q)), pairs of 2 * 127 * 127); weights within +-64 (7-bit
+    codes, ONNX Runtime's included) the form without a sign step, u = q + 128 times w
+    (pairs up to 2 * 255 * 64). Dynamic int8
     must still give the exact integer sums, dense and sparse; float activations the
     dequantized product."""
     from lstmlite.runtime.lsl import QTensor, block_csr
@@ -134,7 +135,7 @@ def test_int8_products_are_exact_at_the_extremes(isa, m, k, codes):
         q = rng.choice(np.array([-128, 127, -127, -128], np.int8), (n, k))
         q[:, 1::4] = -128  # both weights of some pairs at -128
     else:
-        top = 127 if codes == "within +-127" else 63
+        top = 127 if codes == "within +-127" else 64
         q = rng.choice(np.array([-top, top], np.int8), (n, k))
         q[:, 1::4] = q[:, ::4]  # pairs of equal weights: products of one sign meet
     scale = (rng.random(n).astype(np.float32) + 0.5) / 100

@@ -634,7 +634,8 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             ``int8`` with codes within [-63, 63] (the embedding, looked up rather than
             multiplied, keeps 8 bits): the same file size, twice the weights'
             rounding step, and on x86 CPUs without VNNI dynamic int8 products without a
-            sign step (ONNX Runtime's ``reduce_range``; docs/runtime.md); ``int8-sparse``
+            sign step (7-bit weights as ONNX Runtime's ``reduce_range`` has them;
+            docs/runtime.md); ``int8-sparse``
             quantizes as ``int8`` and also offers each recurrent and head matrix the
             (1, 4)-block form, kept where smallest (a block-pruned model), which the
             runtime's sparse kernels run. Matrices already given as :class:`QTensor`

@@ -4,7 +4,7 @@ A portable C99 core with AVX2, AVX-VNNI, AVX-512 and AVX-512 VNNI kernels chosen
 time (``info()`` says which; ``LSTMLITE_ISA`` or ``set_isa`` forces one), reached
 through a CPython extension built at install time. Whole-sequence and streaming
 inference for LSTM, GRU and FastGRNN models (stacked, LSTM / GRU bidirectional in
-sequence mode, with an embedding and a linear head); weights fp32, int8 or int4
+sequence mode, with an embedding and a linear head); weights fp32, int8, int7 or int4
 (weight-only), dense, bitmask- or block-sparse, or low-rank. It loads and runs; the
 writer that turns PyTorch models into .lsl files is :mod:`lstmlite.export.lsl`.
 

@@ -19,8 +19,9 @@ a sparse engine's rate is the dense work it stands in for.
 
 Engines: ``lstmlite-fp32``, ``lstmlite-int8`` (int8 weights, float activations),
 ``lstmlite-int8-dyn`` (int8 weights and dynamically quantized 8-bit activations),
-``lstmlite-int7-dyn`` (the same with 7-bit weight codes, as ONNX Runtime quantizes
-on x86 CPUs without VNNI: no sign step in the AVX2 kernels, twice the rounding step),
+``lstmlite-int7-dyn`` (the same with 7-bit weight codes, as ONNX Runtime's
+``reduce_range`` on x86 CPUs without VNNI has them: no sign step in the AVX2 kernels,
+twice the rounding step),
 ``lstmlite-int8-sparse`` / ``lstmlite-int8-sparse-dyn`` (the same with the weight
 matrices in the (1, 4)-block sparse form, which pays off once ``sparsity`` zeroes
 most blocks; a matrix too dense to gain stays dense int8), ``torch-fp32``, ``torch-dynamic-int8`` (``torch.ao.quantization.quantize_dynamic``),

@@ -83,7 +83,8 @@ def info() -> dict[str, Any]:
     """What the runtime runs on: ``isa`` (the kernels in use), ``best_isa``,
     ``supported_isas``, ``avx512_vnni``, and ``fused_step`` / ``fused_sparse_step``
     (whether the kernels in use fuse a single stream's int8 LSTM step: matrix-vector
-    product and cell update in one pass)."""
+    product and cell update in one pass; ``avx512``'s does so for dynamic activations
+    only, float ones run the two apart)."""
     _check_env()
     dense, sparse = _lsl.fused_steps()
     return {"isa": isa(), "best_isa": best_isa(), "supported_isas": supported_isas(), "avx512_vnni": has_vnni(),
@@ -157,8 +158,10 @@ class Engine:
     Args:
         model: a :class:`~lstmlite.runtime.lsl.ModelSpec`, or the bytes of a .lsl file.
         weights: ``fp32``, ``int8`` (weight-only, per-row scales), ``int7`` (int8
-            codes within [-63, 63]: with ``activations="dynamic"`` the AVX2 kernels
-            need no sign step, as ONNX Runtime's 7-bit weights), ``int4``,
+            codes within [-63, 63], 7-bit weights as ONNX Runtime's ``reduce_range``
+            has them: with ``activations="dynamic"`` the AVX2 kernels need no sign
+            step; ``info["layers"]`` reports such a file's matrices as ``int8``),
+            ``int4``,
             ``int8-sparse`` (int8 with mostly-zero (1, 4) blocks skipped) or ``auto``
             (the spec's own floats and codes, each matrix in its smallest form) when
             ``model`` is a spec (see :func:`lstmlite.export.lsl.write_lsl`); a .lsl

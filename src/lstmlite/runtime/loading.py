@@ -42,7 +42,8 @@ def load(path: str | Path, weights: str | None = None, activations: str = "float
         path: a run dir (config.json + model.safetensors) or a .lsl file.
         weights: for a run dir, ``auto`` (default: what ``export --format lsl``
             writes -- the run's own floats and codes, each matrix in its smallest
-            form), ``fp32``, ``int8``, ``int4`` or ``int8-sparse`` (int8 with the
+            form), ``fp32``, ``int8``, ``int7`` (int8 codes within [-63, 63]: see
+            :class:`Engine`), ``int4`` or ``int8-sparse`` (int8 with the
             mostly-zero (1, 4) blocks of a pruned run skipped). Ignored for a .lsl
             file (it says which).
         activations: ``float`` or ``dynamic`` (see :class:`Engine`).

@@ -83,11 +83,11 @@
 /* LSL_MATRIX_SHARED16: SHARED8, and both halves of a panel read the same block in every
  * slot ((16, 4)-block pruning): one broadcast quad serves the panel's 16 rows. */
 #define LSL_MATRIX_SHARED16 4
-/* LSL_MATRIX_W7 (LSL_I8 only): every int8 weight is within [-63, 63] (7-bit codes, as
- * `weights="int7"` writes them, or int4 codes). vpmaddubsw may then multiply the
- * unsigned dynamic activations u = q + 128 by the weights as they are: a pair of
- * products is at most 2 * 255 * 63 = 32130 < 32767, so it never saturates, and the
- * AVX2 tables need no sign step (LSL_K_U7 in lsl_kern_avx2.h). */
+/* LSL_MATRIX_W7 (LSL_I8 only): every int8 weight is within [-64, 64] (7-bit codes:
+ * `weights="int7"` writes [-63, 63], ONNX Runtime's reduce_range [-64, 64]; int4 codes
+ * too). vpmaddubsw may then multiply the unsigned dynamic activations u = q + 128 by the
+ * weights as they are: a pair of products is at most 2 * 255 * 64 = 32640 < 32767, so it
+ * never saturates, and the AVX2 tables need no sign step (LSL_K_U7 in lsl_kern_avx2.h). */
 #define LSL_MATRIX_W7 8
 #define LSL_ALIGN 64
 

@@ -252,7 +252,8 @@ static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u
 }
 
 /* Dynamic int8: exact int32 sums, so the same bits as every other table (the AVX-512
- * table without VNNI uses it too). One row: the sign forms of lsl_kern_avx2.h (no weight
+ * table without VNNI uses it too). 7-bit codes (LSL_MATRIX_W7): LSL_K_U7 for any number
+ * of rows, no sign step. Otherwise one row: the sign forms of lsl_kern_avx2.h (no weight
  * reuse to pay for widening them; the sign-mask form where the weights and the row length
  * allow); more: the int16 products above, where the rows fit their buffer. */
 TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
@@ -465,7 +466,7 @@ TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const fl
 TAVX2 void lsl_avx2_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
     int32_t j;
     for (j = 0; j + 16 <= hidden; j += 16)
-        cell16x(gates + j, gates + hidden + j, gates + 2 * hidden + j, gates + 3 * hidden + j, c + j, h + j);
+        cell16_avx2(gates + j, gates + hidden + j, gates + 2 * hidden + j, gates + 3 * hidden + j, c + j, h + j);
     for (; j < hidden; j += 8) {
         const int32_t n = hidden - j;
         cell8(ld(gates + j, n), ld(gates + hidden + j, n), ld(gates + 2 * hidden + j, n), ld(gates + 3 * hidden + j, n),
@@ -493,13 +494,7 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
     float xs;
     if (w->act == LSL_ACT_DYN8) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-        if (w->reserved & LSL_MATRIX_W7)
-            lstm_step1_q8(LSL_K_U7, w, hidden, u, 0, xs, g, c, h, rev);
-        else if (w->reserved & LSL_MATRIX_NO_M128) { /* lsl_matmul_bytes reserves the second plane */
-            sign_planes(w->kpad, u, u, u + w->kpad);
-            lstm_step1_q8(LSL_K_DYNM, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
-        } else
-            lstm_step1_q8(LSL_K_DYN, w, hidden, u, 0, xs, g, c, h, rev);
+        lstm_step1_dyn(cell16_avx2, w, hidden, u, xs, g, c, h, rev);
     } else {
         lsl_avx2_quantize_digits(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
         lstm_step1_q8(LSL_K_DIG, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);

@@ -1,6 +1,7 @@
 /*
  * lsl_kern_avx2.h -- the 256-bit kernels shared by the AVX2 table (lsl_kern_avx2.c)
- * and the AVX-VNNI table (lsl_kern_avx2_vnni.c): int8 matrix products whose weights
+ * and the AVX-VNNI table (lsl_kern_avx2_vnni.c), whose dynamic products and fused step
+ * loops the AVX-512 table without VNNI reuses (lsl_kern_avx512.c): int8 matrix products whose weights
  * stay int8 in the inner loop, the fused single-stream LSTM step, sigmoid / tanh and
  * the cell update.
  *
@@ -9,9 +10,9 @@
  * vpdpbusd on AVX-VNNI); the loops, layouts and float epilogues are one copy, passed a
  * compile-time `kind`, so the two tables give the same bits (the int32 sums are exact)
  * and the fused steps equal the unfused paths (same float operations, same order).
- * Every function here carries target("avx2,fma") and is always inlined (but one,
- * sums16_masked, a static function of its own: see why there); a caller with a wider
- * target (avx2,fma,avxvnni) may inline them. The VNNI instruction is inline asm,
+ * Every function here carries target("avx2,fma") and is always inlined (but
+ * sums16_masked / sums16_u7 and cell16_avx2, static functions of their own: see why
+ * there); a caller with a wider target (avx2,fma,avxvnni, or avx512f) may inline them. The VNNI instruction is inline asm,
  * so this header compiles in a file whose functions lack the avxvnni target.
  * Include only from files compiled for x86-64 with GCC or Clang (LSL_HAVE_X86).
  */
@@ -81,6 +82,13 @@ AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
     return kind == LSL_K_DYN || kind == LSL_K_DYNX ? _mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)) : v;
 }
 
+/* The 7-bit weights' product (LSL_K_U7): acc += per lane the 4 products of the quad u
+ * (broadcast, 0..255) with the weights at w, within [-64, 64] (see dot4_rows). */
+AINL TAVX2 __m256i dot4_u7(__m256i acc, __m256i u, const int8_t *w) {
+    const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)w));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+}
+
 /* acc[i] += per lane the sum of its 4 products x_i[k] * w[k] (i < MB), exact in int32.
  * Sign form (LSL_K_DYN, LSL_K_DIG): vpmaddubsw multiplies unsigned by signed bytes and
  * adds adjacent pairs into int16 with saturation, so it is given |w| (vpabsb: 0..128,
@@ -92,7 +100,7 @@ AINL TAVX2 __m256i act_quad(const int kind, const uint8_t *p) {
  * LSL_K_VNNI, LSL_K_VNNI3: vpdpbusd (4 u8 x s8 products into int32, no saturation) on
  * u = q + 128 or on the limbs; scaled_sums subtracts the offset's 128 * sum(w) per row.
  * LSL_K_U7: vpmaddubsw on u = q + 128 (0..255) and the weights as they are, which are
- * within [-63, 63] (LSL_MATRIX_W7): a pair is at most 2 * 255 * 63 = 32130, so it never
+ * within [-64, 64] (LSL_MATRIX_W7): a pair is at most 2 * 255 * 64 = 32640, so it never
  * saturates; the offset comes off as for VNNI. Three instructions per weight vector and
  * row, two of them on the multiplier pipes (ONNX Runtime's AVX2 loop, which gets there
  * by quantizing its weights to 7 bits too).
@@ -108,9 +116,7 @@ AINL TAVX2 void dot4_rows(const int kind, const int MB, __m256i *acc, const __m2
             acc[i] = a;
         }
     } else if (kind == LSL_K_U7) {
-        const __m256i wv = _mm256_loadu_si256((const __m256i *)w);
-        for (i = 0; i < MB; ++i)
-            acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(x[i], wv), _mm256_set1_epi16(1)));
+        for (i = 0; i < MB; ++i) acc[i] = dot4_u7(acc[i], x[i], w);
     } else if (kind == LSL_K_DYNX) {
         /* the same products as |w| * (q sign(w)): |q| * (w sign(q)), exact while w is
          * never -128 (-(-128) would wrap). |q| is the same for every weight vector of
@@ -248,8 +254,11 @@ AINL TAVX2 void cell8(__m256 gi, __m256 gf, __m256 gg, __m256 go, float *c, floa
 /* cell8 for 16 units (gate pre-activations gi, gf, gg, go: 16 floats each), the two
  * halves' operations written side by side: the same bits, and the compiler interleaves
  * two independent chains of sigmoids and tanhs, which the out-of-order core alone did not
- * overlap fully (Zen 4, a stand-alone H = 128 / 256 update: about 10-15 % faster). */
-AINL TAVX2 void cell16x(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h) {
+ * overlap fully (Zen 4, a stand-alone H = 128 / 256 update: about 10-15 % faster). A
+ * function of its own (not always inlined): the fused steps take it as their
+ * lsl_cell16_fn. */
+static __attribute__((unused)) TAVX2 void cell16_avx2(const float *gi, const float *gf, const float *gg,
+                                                      const float *go, float *c, float *h) {
     const __m256 i0 = sigmoid256(_mm256_loadu_ps(gi)), i1 = sigmoid256(_mm256_loadu_ps(gi + 8));
     const __m256 f0 = sigmoid256(_mm256_loadu_ps(gf)), f1 = sigmoid256(_mm256_loadu_ps(gf + 8));
     const __m256 g0 = tanh256(_mm256_loadu_ps(gg)), g1 = tanh256(_mm256_loadu_ps(gg + 8));
@@ -405,13 +414,14 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
  * gates i, f, g, o in rows j + q H (q = 0..3), so one pass over those four half panels
  * ends with everything their cell update needs in registers: no store and reload of
  * the 4H pre-activations. The per-lane sums (exact) and the float epilogue are
- * tile_q8's and the cell update is lstm_pointwise's (cell8), so the step equals
- * gemm + lstm_pointwise bit for bit. h is quantized first (every block reads all of
- * it), so the blocks may overwrite it as they finish. */
-/* lstm_step1_q8 for the dynamic sign forms (one limb, adds of one cycle): blocks of 16
- * units, both halves of each gate panel, so one activation broadcast (and |q|) serves
- * eight weight vectors instead of four: 5 % of a B = 1 sequence. The cell updates are
- * the 8-unit ones in the same order of operations, so the bits do not change.
+ * tile_q8's and the cell update is lstm_pointwise's (cell16_avx2, or the table's own
+ * cell16 function), so the step equals gemm + lstm_pointwise bit for bit. h is quantized
+ * first (every block reads all of it), so the blocks may overwrite it as they finish. */
+/* lstm_step1_sign16, for the dynamic sign forms and LSL_K_U7 (one limb, adds of one
+ * cycle): blocks of 16 units, both halves of each gate panel, so one activation broadcast
+ * (and |q|) serves eight weight vectors instead of four: 5 % of a B = 1 sequence. The
+ * cell updates are lstm_pointwise's, in the same order of operations, so the bits do not
+ * change.
  * The blocks go in groups of LSL_S16_GROUP: the group's gate pre-activations wait in a
  * small buffer and their cell updates run after the group's products. Why: a cell
  * update is a chain of dependent FMAs (sigmoid, tanh, c, tanh(c): ~130 cycles of
@@ -419,13 +429,6 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
  * next block's products could fill it; the group's independent updates overlap one
  * another instead (8 % of a step at H = 128 and 256 on Zen 4). */
 #define LSL_S16_GROUP 4
-
-/* The 7-bit weights' product (LSL_K_U7) in the same shape as dot4_masked: acc += per
- * lane the 4 products of the quad u (broadcast) with the weights at w. */
-AINL TAVX2 __m256i dot4_u7(__m256i acc, __m256i u, const int8_t *w) {
-    const __m256i p = _mm256_maddubs_epi16(u, _mm256_loadu_si256((const __m256i *)w));
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-}
 
 /* The k4 loop of lstm_step1_sign16 for LSL_K_DYNM and LSL_K_U7: the 8 accumulators of
  * one block of 16 units (acc[q][half]: gate q, half of its panel), from the |q| (x) and
@@ -464,16 +467,11 @@ static __attribute__((noinline, unused)) TAVX2 void sums16_u7(const int8_t *base
 #undef SUMS16
 
 /* The cell update of 16 units from their gate pre-activations gi, gf, gg, go (16 floats
- * each, 32-byte aligned), c and h at the units, as the table's lstm_pointwise computes
- * it: the last stage of lstm_step1_sign16, which the AVX-512 table without VNNI runs
- * with its own 512-bit update (lsl_kern_avx512.c). */
+ * each, 64-byte aligned in lstm_step1_sign16's buffer), c and h at the units, as the
+ * table's lstm_pointwise computes it: the last stage of lstm_step1_sign16, which the
+ * AVX-512 table without VNNI runs with its own 512-bit update (lsl_kern_avx512.c). */
 typedef void (*lsl_cell16_fn)(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h);
 
-/* The AVX2 tables' lsl_cell16_fn (lsl_avx2_lstm_pointwise's operations). */
-static __attribute__((unused)) TAVX2 void cell16_avx2(const float *gi, const float *gf, const float *gg,
-                                                      const float *go, float *c, float *h) {
-    cell16x(gi, gf, gg, go, c, h);
-}
 
 AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cell16_fn cell, const lsl_matrix *w, int32_t hidden,
                                   const uint8_t *u, size_t lstride, float xs, const float *g, float *c, float *h,
@@ -517,6 +515,25 @@ AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cell16_fn cell, const lsl_
     }
 }
 
+/* The fused step with dynamic activations, h quantized into u (kpad bytes; the second
+ * plane of lsl_matmul_bytes's two after it): the form the weights allow (7-bit codes:
+ * LSL_K_U7; no -128: the sign-mask planes; else the sign form), ending in `cell`. The
+ * AVX2 table and the AVX-512 table without VNNI share it. */
+AINL TAVX2 void lstm_step1_dyn(lsl_cell16_fn cell, const lsl_matrix *w, int32_t hidden, uint8_t *u, float xs,
+                               const float *g, float *c, float *h, int rev) {
+    if (w->reserved & LSL_MATRIX_W7) {
+        lstm_step1_sign16(LSL_K_U7, cell, w, hidden, u, 0, xs, g, c, h, rev);
+    } else if (w->reserved & LSL_MATRIX_NO_M128) {
+        sign_planes(w->kpad, u, u, u + w->kpad);
+        lstm_step1_sign16(LSL_K_DYNM, cell, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
+    } else {
+        lstm_step1_sign16(LSL_K_DYN, cell, w, hidden, u, 0, xs, g, c, h, rev);
+    }
+}
+
+/* The fused step in blocks of 8 units for the forms of several limbs or VNNI sums
+ * (LSL_K_DIG, LSL_K_VNNI, LSL_K_VNNI3); the dynamic sign forms and LSL_K_U7 take
+ * lstm_step1_dyn. */
 AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidden, const uint8_t *u,
                               size_t lstride, float xs, const float *g, float *c, float *h, int rev) {
     const int L = lsl_k_limbs(kind);
@@ -526,10 +543,6 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32))); /* [gate][block in group, unit] */
     int32_t b0, b, k4;
     int q, l;
-    if (kind == LSL_K_DYN || kind == LSL_K_DYNX || kind == LSL_K_DYNM || kind == LSL_K_U7) {
-        lstm_step1_sign16(kind, cell16_avx2, w, hidden, u, lstride, xs, g, c, h, rev);
-        return;
-    }
     for (b0 = 0; b0 < blocks; b0 += 2 * LSL_S16_GROUP) {
         const int32_t nb = blocks - b0 < 2 * LSL_S16_GROUP ? blocks - b0 : 2 * LSL_S16_GROUP;
         for (b = 0; b < nb; ++b) {

@@ -531,28 +531,23 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
 /* lstm_pointwise's update of 16 units (cell_stage's five stages, in order). */
 static T512 void cell16_512(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h) {
     __m512 gate[4];
-    int st;
-    gate[0] = _mm512_load_ps(gi), gate[1] = _mm512_load_ps(gf), gate[2] = _mm512_load_ps(gg);
-    gate[3] = _mm512_load_ps(go);
-    for (st = 0; st < 5; ++st) cell_stage(st, gate, 0, c, h);
+    int stage;
+    gate[0] = _mm512_loadu_ps(gi), gate[1] = _mm512_loadu_ps(gf), gate[2] = _mm512_loadu_ps(gg);
+    gate[3] = _mm512_loadu_ps(go);
+    for (stage = 0; stage < 5; ++stage) cell_stage(stage, gate, 0, c, h);
 }
 
 /* The step above takes dynamic activations only (lsl_kernels.step1_takes). */
 static int takes_dynamic(const lsl_matrix *w_hh) { return w_hh->act == LSL_ACT_DYN8; }
 
+/* Only ever called for w->act == LSL_ACT_DYN8 (takes_dynamic: lsl_model.c's fused_step
+ * asks before every use). */
 static T512 void lstm_step1_novnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
                                    void *work, int rev) {
     uint8_t *u = (uint8_t *)work;
     float xs;
     lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-    if (w->reserved & LSL_MATRIX_W7) {
-        lstm_step1_sign16(LSL_K_U7, cell16_512, w, hidden, u, 0, xs, g, c, h, rev);
-    } else if (w->reserved & LSL_MATRIX_NO_M128) { /* lsl_matmul_bytes reserves the second plane */
-        sign_planes(w->kpad, u, u, u + w->kpad);
-        lstm_step1_sign16(LSL_K_DYNM, cell16_512, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
-    } else {
-        lstm_step1_sign16(LSL_K_DYN, cell16_512, w, hidden, u, 0, xs, g, c, h, rev);
-    }
+    lstm_step1_dyn(cell16_512, w, hidden, u, xs, g, c, h, rev);
 }
 
 const lsl_kernels lsl_kernels_avx512 = {

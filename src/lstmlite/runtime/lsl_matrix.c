@@ -81,19 +81,19 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
         {
             /* row sums: the VNNI kernels' correction for their unsigned operands */
             int32_t *ws = (int32_t *)((char *)buf + wsum_off);
-            int m128 = 0, over63 = 0;
+            int m128 = 0, over64 = 0;
             for (r = 0; r < rows; ++r) {
                 int32_t s = 0;
                 for (k = 0; k < cols; ++k) {
                     const int8_t v = w[(size_t)r * cols + k];
                     s += v;
                     m128 |= v == -128;
-                    over63 |= v > 63 || v < -63;
+                    over64 |= v > 64 || v < -64;
                 }
                 ws[r] = s;
             }
             m->wsum = ws;
-            flags = (m128 ? 0 : LSL_MATRIX_NO_M128) | (over63 ? 0 : LSL_MATRIX_W7);
+            flags = (m128 ? 0 : LSL_MATRIX_NO_M128) | (over64 ? 0 : LSL_MATRIX_W7);
         }
         m->scale = sc;
     }
@@ -170,8 +170,9 @@ size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
     }
     if (w->dtype != LSL_I8 && w->dtype != LSL_I8_SPARSE) return 0;
     {
-        /* DYN8: one u8 row per activation row, two for a single row (the AVX2 step's |q|
-         * and sign planes, lsl_kern_avx2.h's LSL_K_DYNM); ACT_FLOAT: three (the 24-bit
+        /* DYN8: one u8 row per activation row, two for a single row (|q| and sign planes
+         * of the AVX2 and AVX-512-without-VNNI fused steps, lsl_kern_avx2.h's
+         * LSL_K_DYNM); ACT_FLOAT: three (the 24-bit
          * limbs); plus a scale per row. The sparse kernels read whole 128-byte windows of
          * each row. */
         const size_t planes = w->act == LSL_ACT_FLOAT ? 3 : (m == 1 ? 2 : 1);
