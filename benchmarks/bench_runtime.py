@@ -70,11 +70,14 @@ SPARSE_ENGINES = ["lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int8-sparse", 
                   "torch-fp32", "onnxruntime-int8"]
 
 
+def _row(rows, case, engine):
+    """The row of (case, engine), or None."""
+    return next((r for r in rows if r["case"] == case and r["engine"] == engine), None)
+
+
 def _median(rows, case, engine):
-    for r in rows:
-        if r["case"] == case and r["engine"] == engine:
-            return r["median_us"]
-    return None
+    row = _row(rows, case, engine)
+    return row["median_us"] if row else None
 
 
 def evaluate_targets(rows: list[dict]) -> list[dict]:
@@ -121,10 +124,11 @@ def evaluate_isa_targets(rows: list[dict]) -> list[dict]:
                         "value": round(best[0] / b, 4), "goal": f"<= {goal}", "met": best[0] / b <= goal})
     # the same goals for 7-bit weight codes, ONNX Runtime's own weights on these CPUs
     # (reduce_range): I40 H128 keeps the issue's bound on the relative error
-    for case, goal in ((case, goal) for case, peer, goal in ratios if peer == "onnxruntime-int8"):
-        a, b = _median(rows, case, "lstmlite-int7-dyn"), _median(rows, case, "onnxruntime-int8")
-        err = next((r.get("max_rel_err") for r in rows if r["case"] == case and r["engine"] == "lstmlite-int7-dyn"),
-                   None)
+    for case, peer, goal in ratios:
+        if peer != "onnxruntime-int8":
+            continue
+        a, b = _median(rows, case, "lstmlite-int7-dyn"), _median(rows, case, peer)
+        err = (_row(rows, case, "lstmlite-int7-dyn") or {}).get("max_rel_err")
         if a and b:
             bound = case == "seq-40x128"
             met = a / b <= goal and (not bound or (err is not None and err <= 1e-2))
@@ -148,8 +152,8 @@ def evaluate_isa_targets(rows: list[dict]) -> list[dict]:
     return out
 
 
-ENGINE_COLUMNS = ["lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7-dyn", "lstmlite-int8-sparse",
-                  "lstmlite-int8-sparse-dyn", "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32",
+ENGINE_COLUMNS = ["lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7-dyn",
+                  "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn", "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32",
                   "onnxruntime-int8", "litert-fp32", "litert-dynamic-int8", "litert-int8"]
 CASE_TITLES = {
     "seq-40x128": "I=40, H=128, B=1, sequence (µs)",

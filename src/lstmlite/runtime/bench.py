@@ -60,13 +60,12 @@ __all__ = ["ENGINES", "MODES", "bench", "default_engines", "engine_missing", "es
 log = logging.getLogger(__name__)
 
 ENGINES = ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7-dyn", "lstmlite-int8-sparse",
-           "lstmlite-int8-sparse-dyn",
-           "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32", "onnxruntime-int8",
+           "lstmlite-int8-sparse-dyn", "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32", "onnxruntime-int8",
            "litert-fp32", "litert-dynamic-int8", "litert-int8")
 MODES = ("sequence", "step")
 # Which peak an engine's matrix products should be compared with.
-PEAK_KIND = {"lstmlite-int8-dyn": "int8", "lstmlite-int7-dyn": "int8", "lstmlite-int8-sparse-dyn": "int8", "torch-dynamic-int8": "int8",
-             "onnxruntime-int8": "int8", "litert-dynamic-int8": "int8", "litert-int8": "int8"}
+PEAK_KIND = {"lstmlite-int8-dyn": "int8", "lstmlite-int7-dyn": "int8", "lstmlite-int8-sparse-dyn": "int8",
+             "torch-dynamic-int8": "int8", "onnxruntime-int8": "int8", "litert-dynamic-int8": "int8", "litert-int8": "int8"}
 
 _PEAKS: dict[str, float] = {}
 

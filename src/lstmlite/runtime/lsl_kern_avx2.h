@@ -1,8 +1,8 @@
 /*
  * lsl_kern_avx2.h -- the 256-bit kernels shared by the AVX2 table (lsl_kern_avx2.c)
  * and the AVX-VNNI table (lsl_kern_avx2_vnni.c), whose dynamic products and fused step
- * loops the AVX-512 table without VNNI reuses (lsl_kern_avx512.c): int8 matrix products whose weights
- * stay int8 in the inner loop, the fused single-stream LSTM step, sigmoid / tanh and
+ * loops the AVX-512 table without VNNI reuses (lsl_kern_avx512.c): int8 matrix products
+ * whose weights stay int8 in the inner loop, the fused single-stream LSTM step, sigmoid / tanh and
  * the cell update.
  *
  * Why a header: the two tables differ only in the instruction that multiplies 4 u8
@@ -12,8 +12,9 @@
  * and the fused steps equal the unfused paths (same float operations, same order).
  * Every function here carries target("avx2,fma") and is always inlined (but
  * sums16_masked / sums16_u7 and cell16_avx2, static functions of their own: see why
- * there); a caller with a wider target (avx2,fma,avxvnni, or avx512f) may inline them. The VNNI instruction is inline asm,
- * so this header compiles in a file whose functions lack the avxvnni target.
+ * there); a caller with a wider target (avx2,fma,avxvnni, or avx512f) may inline them.
+ * The VNNI instruction is inline asm, so this header compiles in a file whose functions
+ * lack the avxvnni target.
  * Include only from files compiled for x86-64 with GCC or Clang (LSL_HAVE_X86).
  */
 #ifndef LSTMLITE_LSL_KERN_AVX2_H
@@ -286,7 +287,8 @@ AINL TAVX2 void tile_step(const int kind, const int MB, const int NP, __m256i ac
     int i, p, l;
     if (kind == LSL_K_DYNM) { /* one row: |q| at u, the sign mask at u + lstride */
         const __m256i aq = quad_at(u + 4 * k4), mask = quad_at(u + lstride + 4 * k4);
-        for (p = 0; p < NP; ++p) acc[p][0][0] = dot4_masked(acc[p][0][0], aq, mask, wp0 + p * pstride + (size_t)k4 * 64);
+        for (p = 0; p < NP; ++p)
+            acc[p][0][0] = dot4_masked(acc[p][0][0], aq, mask, wp0 + p * pstride + (size_t)k4 * 64);
         return;
     }
     for (l = 0; l < L; ++l)
@@ -471,7 +473,6 @@ static __attribute__((noinline, unused)) TAVX2 void sums16_u7(const int8_t *base
  * table's lstm_pointwise computes it: the last stage of lstm_step1_sign16, which the
  * AVX-512 table without VNNI runs with its own 512-bit update (lsl_kern_avx512.c). */
 typedef void (*lsl_cell16_fn)(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h);
-
 
 AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cell16_fn cell, const lsl_matrix *w, int32_t hidden,
                                   const uint8_t *u, size_t lstride, float xs, const float *g, float *c, float *h,

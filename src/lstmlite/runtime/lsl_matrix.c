@@ -172,9 +172,8 @@ size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
     {
         /* DYN8: one u8 row per activation row, two for a single row (|q| and sign planes
          * of the AVX2 and AVX-512-without-VNNI fused steps, lsl_kern_avx2.h's
-         * LSL_K_DYNM); ACT_FLOAT: three (the 24-bit
-         * limbs); plus a scale per row. The sparse kernels read whole 128-byte windows of
-         * each row. */
+         * LSL_K_DYNM); ACT_FLOAT: three (the 24-bit limbs); plus a scale per row. The
+         * sparse kernels read whole 128-byte windows of each row. */
         const size_t planes = w->act == LSL_ACT_FLOAT ? 3 : (m == 1 ? 2 : 1);
         const size_t width = (size_t)(w->dtype == LSL_I8_SPARSE ? lsl_sparse_upad(w->kpad) : w->kpad);
         size_t bytes = planes * (size_t)m * width;
