@@ -464,9 +464,11 @@ TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const fl
 /* ---- element-wise ------------------------------------------------------------------ */
 
 TAVX2 void lsl_avx2_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
-    int32_t j;
-    for (j = 0; j + 16 <= hidden; j += 16)
-        cell16_avx2(gates + j, gates + hidden + j, gates + 2 * hidden + j, gates + 3 * hidden + j, c + j, h + j);
+    int32_t j = 0, n;
+    for (; (n = (hidden - j) / 16 * 16) > 0; j += n) { /* whole blocks of 16, up to LSL_CELLS_MAX units a call */
+        n = n < LSL_CELLS_MAX ? n : LSL_CELLS_MAX;
+        cells_avx2(gates + j, gates + hidden + j, gates + 2 * hidden + j, gates + 3 * hidden + j, n, c + j, h + j);
+    }
     for (; j < hidden; j += 8) {
         const int32_t n = hidden - j;
         cell8(ld(gates + j, n), ld(gates + hidden + j, n), ld(gates + 2 * hidden + j, n), ld(gates + 3 * hidden + j, n),
@@ -494,7 +496,7 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
     float xs;
     if (w->act == LSL_ACT_DYN8) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-        lstm_step1_dyn(cell16_avx2, w, hidden, u, xs, g, c, h, rev);
+        lstm_step1_dyn(cells_avx2, w, hidden, u, xs, g, c, h, rev);
     } else {
         lsl_avx2_quantize_digits(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
         lstm_step1_q8(LSL_K_DIG, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);

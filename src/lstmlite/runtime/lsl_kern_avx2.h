@@ -11,7 +11,7 @@
  * compile-time `kind`, so the two tables give the same bits (the int32 sums are exact)
  * and the fused steps equal the unfused paths (same float operations, same order).
  * Every function here carries target("avx2,fma") and is always inlined (but
- * sums16_masked / sums16_u7 and cell16_avx2, static functions of their own: see why
+ * sums16_masked / sums16_u7 and cells_avx2, static functions of their own: see why
  * there); a caller with a wider target (avx2,fma,avxvnni, or avx512f) may inline them.
  * The VNNI instruction is inline asm, so this header compiles in a file whose functions
  * lack the avxvnni target.
@@ -252,24 +252,35 @@ AINL TAVX2 void cell8(__m256 gi, __m256 gf, __m256 gg, __m256 go, float *c, floa
     st(h, _mm256_mul_ps(og, tanh256(cn)), n);
 }
 
-/* cell8 for 16 units (gate pre-activations gi, gf, gg, go: 16 floats each), the two
- * halves' operations written side by side: the same bits, and the compiler interleaves
- * two independent chains of sigmoids and tanhs, which the out-of-order core alone did not
- * overlap fully (Zen 4, a stand-alone H = 128 / 256 update: about 10-15 % faster). A
+/* The cell update of n units (n a multiple of 16, at most LSL_CELLS_MAX) from their gate
+ * pre-activations gi, gf, gg, go (n floats each): cell8's operations on every 8 units, so
+ * the same bits, in two passes: first the gates and c for all n units (o's sigmoid kept
+ * in a small buffer), then h = o tanh(c). Why: a unit's update is one chain of dependent
+ * FMAs (the gates' sigmoids and tanh, c, then tanh(c): ~100 cycles of latency) longer
+ * than the scheduler holds; run unit block after unit block, tanh(c) at the end of each
+ * block waited on its own. The first pass's blocks are independent of one another and
+ * the second pass's too, so the core overlaps them (Zen 4, 128 units: 82 -> 65 TSC
+ * cycles per 16 units stand-alone). Each pass takes two blocks of 8 side by side. A
  * function of its own (not always inlined): the fused steps take it as their
- * lsl_cell16_fn. */
-static __attribute__((unused)) TAVX2 void cell16_avx2(const float *gi, const float *gf, const float *gg,
-                                                      const float *go, float *c, float *h) {
-    const __m256 i0 = sigmoid256(_mm256_loadu_ps(gi)), i1 = sigmoid256(_mm256_loadu_ps(gi + 8));
-    const __m256 f0 = sigmoid256(_mm256_loadu_ps(gf)), f1 = sigmoid256(_mm256_loadu_ps(gf + 8));
-    const __m256 g0 = tanh256(_mm256_loadu_ps(gg)), g1 = tanh256(_mm256_loadu_ps(gg + 8));
-    const __m256 o0 = sigmoid256(_mm256_loadu_ps(go)), o1 = sigmoid256(_mm256_loadu_ps(go + 8));
-    const __m256 c0 = _mm256_fmadd_ps(f0, _mm256_loadu_ps(c), _mm256_mul_ps(i0, g0));
-    const __m256 c1 = _mm256_fmadd_ps(f1, _mm256_loadu_ps(c + 8), _mm256_mul_ps(i1, g1));
-    _mm256_storeu_ps(c, c0);
-    _mm256_storeu_ps(c + 8, c1);
-    _mm256_storeu_ps(h, _mm256_mul_ps(o0, tanh256(c0)));
-    _mm256_storeu_ps(h + 8, _mm256_mul_ps(o1, tanh256(c1)));
+ * lsl_cells_fn. */
+#define LSL_CELLS_MAX 64
+static __attribute__((unused)) TAVX2 void cells_avx2(const float *gi, const float *gf, const float *gg,
+                                                     const float *go, int32_t n, float *c, float *h) {
+    float og[LSL_CELLS_MAX] __attribute__((aligned(32)));
+    int32_t j;
+    for (j = 0; j < n; j += 16) {
+        const __m256 i0 = sigmoid256(_mm256_loadu_ps(gi + j)), i1 = sigmoid256(_mm256_loadu_ps(gi + j + 8));
+        const __m256 f0 = sigmoid256(_mm256_loadu_ps(gf + j)), f1 = sigmoid256(_mm256_loadu_ps(gf + j + 8));
+        const __m256 g0 = tanh256(_mm256_loadu_ps(gg + j)), g1 = tanh256(_mm256_loadu_ps(gg + j + 8));
+        _mm256_store_ps(og + j, sigmoid256(_mm256_loadu_ps(go + j)));
+        _mm256_store_ps(og + j + 8, sigmoid256(_mm256_loadu_ps(go + j + 8)));
+        _mm256_storeu_ps(c + j, _mm256_fmadd_ps(f0, _mm256_loadu_ps(c + j), _mm256_mul_ps(i0, g0)));
+        _mm256_storeu_ps(c + j + 8, _mm256_fmadd_ps(f1, _mm256_loadu_ps(c + j + 8), _mm256_mul_ps(i1, g1)));
+    }
+    for (j = 0; j < n; j += 16) {
+        _mm256_storeu_ps(h + j, _mm256_mul_ps(_mm256_load_ps(og + j), tanh256(_mm256_loadu_ps(c + j))));
+        _mm256_storeu_ps(h + j + 8, _mm256_mul_ps(_mm256_load_ps(og + j + 8), tanh256(_mm256_loadu_ps(c + j + 8))));
+    }
 }
 
 /* ---- dense int8 products (LSL_I8) ---------------------------------------------- */
@@ -416,8 +427,8 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
  * gates i, f, g, o in rows j + q H (q = 0..3), so one pass over those four half panels
  * ends with everything their cell update needs in registers: no store and reload of
  * the 4H pre-activations. The per-lane sums (exact) and the float epilogue are
- * tile_q8's and the cell update is lstm_pointwise's (cell16_avx2, or the table's own
- * cell16 function), so the step equals gemm + lstm_pointwise bit for bit. h is quantized
+ * tile_q8's and the cell update is lstm_pointwise's (cells_avx2, or the table's own
+ * lsl_cells_fn), so the step equals gemm + lstm_pointwise bit for bit. h is quantized
  * first (every block reads all of it), so the blocks may overwrite it as they finish. */
 /* lstm_step1_sign16, for the dynamic sign forms and LSL_K_U7 (one limb, adds of one
  * cycle): blocks of 16 units, both halves of each gate panel, so one activation broadcast
@@ -431,6 +442,9 @@ AINL TAVX2 void gemm_q8(const int kind, const lsl_matrix *w, int32_t m, const ui
  * next block's products could fill it; the group's independent updates overlap one
  * another instead (8 % of a step at H = 128 and 256 on Zen 4). */
 #define LSL_S16_GROUP 4
+#if LSL_S16_GROUP * LSL_PANEL > LSL_CELLS_MAX
+#error "a group's cell updates must fit one lsl_cells_fn call"
+#endif
 
 /* The k4 loop of lstm_step1_sign16 for LSL_K_DYNM and LSL_K_U7: the 8 accumulators of
  * one block of 16 units (acc[q][half]: gate q, half of its panel), from the |q| (x) and
@@ -468,19 +482,22 @@ static __attribute__((noinline, unused)) TAVX2 void sums16_u7(const int8_t *base
 #undef DOT_U7
 #undef SUMS16
 
-/* The cell update of 16 units from their gate pre-activations gi, gf, gg, go (16 floats
- * each, 64-byte aligned in lstm_step1_sign16's buffer), c and h at the units, as the
- * table's lstm_pointwise computes it: the last stage of lstm_step1_sign16, which the
- * AVX-512 table without VNNI runs with its own 512-bit update (lsl_kern_avx512.c). */
-typedef void (*lsl_cell16_fn)(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h);
+/* The cell update of n units (a multiple of 16, at most LSL_CELLS_MAX) from their gate
+ * pre-activations gi, gf, gg, go (n floats each, 64-byte aligned in lstm_step1_sign16's
+ * buffer), c and h at the units, as the table's lstm_pointwise computes it: the last
+ * stage of lstm_step1_sign16, which the AVX-512 table without VNNI runs with its own
+ * 512-bit update (lsl_kern_avx512.c). */
+typedef void (*lsl_cells_fn)(const float *gi, const float *gf, const float *gg, const float *go, int32_t n, float *c,
+                             float *h);
 
-AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cell16_fn cell, const lsl_matrix *w, int32_t hidden,
+AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cells_fn cells, const lsl_matrix *w, int32_t hidden,
                                   const uint8_t *u, size_t lstride, float xs, const float *g, float *c, float *h,
                                   int rev) {
     const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
     const int32_t K4 = w->kpad / 4, blocks = hidden / LSL_PANEL;
-    float gates[4][LSL_S16_GROUP * LSL_PANEL] __attribute__((aligned(64))); /* [gate][block in group, unit]: a
-                                                                           * 512-bit cell16 loads it */
+    /* [gate][unit of the group, in order (rev or not): its units are consecutive]; 64-byte
+     * aligned: the 512-bit update loads it */
+    float gates[4][LSL_S16_GROUP * LSL_PANEL] __attribute__((aligned(64)));
     int32_t b0, b, k4;
     int q, half;
     for (b0 = 0; b0 < blocks; b0 += LSL_S16_GROUP) {
@@ -502,33 +519,33 @@ AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cell16_fn cell, const lsl_
                             dot4_rows(kind, 1, &acc[q][half], &x, base + q * gstride + (size_t)k4 * 64 + 32 * half);
                 }
             for (half = 0; half < 2; ++half) {
-                const int32_t jh = j + 8 * half;
+                const int32_t jh = j + 8 * half, at = LSL_PANEL * (rev ? nb - 1 - b : b) + 8 * half;
                 for (q = 0; q < 4; ++q)
-                    _mm256_store_ps(gates[q] + LSL_PANEL * b + 8 * half,
+                    _mm256_store_ps(gates[q] + at,
                                     _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + jh),
                                                   scaled_sums(kind, &acc[q][half], w, q * hidden + jh, 8, xs)));
             }
         }
-        for (b = 0; b < nb; ++b) {
-            const int32_t j = LSL_PANEL * (rev ? blocks - 1 - (b0 + b) : b0 + b), at = LSL_PANEL * b;
-            cell(gates[0] + at, gates[1] + at, gates[2] + at, gates[3] + at, c + j, h + j);
+        {
+            const int32_t j = LSL_PANEL * (rev ? blocks - b0 - nb : b0); /* the group's first unit */
+            cells(gates[0], gates[1], gates[2], gates[3], LSL_PANEL * nb, c + j, h + j);
         }
     }
 }
 
 /* The fused step with dynamic activations, h quantized into u (kpad bytes; the second
  * plane of lsl_matmul_bytes's two after it): the form the weights allow (7-bit codes:
- * LSL_K_U7; no -128: the sign-mask planes; else the sign form), ending in `cell`. The
+ * LSL_K_U7; no -128: the sign-mask planes; else the sign form), ending in `cells`. The
  * AVX2 table and the AVX-512 table without VNNI share it. */
-AINL TAVX2 void lstm_step1_dyn(lsl_cell16_fn cell, const lsl_matrix *w, int32_t hidden, uint8_t *u, float xs,
+AINL TAVX2 void lstm_step1_dyn(lsl_cells_fn cells, const lsl_matrix *w, int32_t hidden, uint8_t *u, float xs,
                                const float *g, float *c, float *h, int rev) {
     if (w->reserved & LSL_MATRIX_W7) {
-        lstm_step1_sign16(LSL_K_U7, cell, w, hidden, u, 0, xs, g, c, h, rev);
+        lstm_step1_sign16(LSL_K_U7, cells, w, hidden, u, 0, xs, g, c, h, rev);
     } else if (w->reserved & LSL_MATRIX_NO_M128) {
         sign_planes(w->kpad, u, u, u + w->kpad);
-        lstm_step1_sign16(LSL_K_DYNM, cell, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
+        lstm_step1_sign16(LSL_K_DYNM, cells, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
     } else {
-        lstm_step1_sign16(LSL_K_DYN, cell, w, hidden, u, 0, xs, g, c, h, rev);
+        lstm_step1_sign16(LSL_K_DYN, cells, w, hidden, u, 0, xs, g, c, h, rev);
     }
 }
 

@@ -391,19 +391,35 @@ T512 void lsl_avx512_quantize_rows(int32_t m, int32_t k, int32_t kpad, const flo
 }
 
 
-static T512 void lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
+/* The cell update of n <= LSL_CELLS_MAX units in two passes, as cells_avx2 (and why):
+ * the gates and c of every unit, then h = o tanh(c); the same operations per unit as one
+ * pass would do, so the same bits. The fused step without VNNI ends in it too. */
+static T512 void cells_512(const float *gi, const float *gf, const float *gg, const float *go, int32_t n, float *c,
+                           float *h) {
+    float og[LSL_CELLS_MAX] __attribute__((aligned(64)));
     int32_t j;
 #pragma GCC unroll 2
-    for (j = 0; j < hidden; j += 16) {
-        int32_t n = hidden - j < 16 ? hidden - j : 16;
-        __mmask16 mk = (__mmask16)(n == 16 ? 0xFFFFu : (1u << n) - 1u);
-        __m512 ig = sigmoid512(_mm512_maskz_loadu_ps(mk, gates + j));
-        __m512 fg = sigmoid512(_mm512_maskz_loadu_ps(mk, gates + hidden + j));
-        __m512 gg = tanh512(_mm512_maskz_loadu_ps(mk, gates + 2 * hidden + j));
-        __m512 og = sigmoid512(_mm512_maskz_loadu_ps(mk, gates + 3 * hidden + j));
-        __m512 cn = _mm512_fmadd_ps(fg, _mm512_maskz_loadu_ps(mk, c + j), _mm512_mul_ps(ig, gg));
-        _mm512_mask_storeu_ps(c + j, mk, cn);
-        _mm512_mask_storeu_ps(h + j, mk, _mm512_mul_ps(og, tanh512(cn)));
+    for (j = 0; j < n; j += 16) {
+        const __mmask16 mk = (__mmask16)(n - j >= 16 ? 0xFFFFu : (1u << (n - j)) - 1u);
+        const __m512 ig = sigmoid512(_mm512_maskz_loadu_ps(mk, gi + j));
+        const __m512 fg = sigmoid512(_mm512_maskz_loadu_ps(mk, gf + j));
+        const __m512 g = tanh512(_mm512_maskz_loadu_ps(mk, gg + j));
+        _mm512_store_ps(og + j, sigmoid512(_mm512_maskz_loadu_ps(mk, go + j)));
+        _mm512_mask_storeu_ps(c + j, mk, _mm512_fmadd_ps(fg, _mm512_maskz_loadu_ps(mk, c + j), _mm512_mul_ps(ig, g)));
+    }
+#pragma GCC unroll 2
+    for (j = 0; j < n; j += 16) {
+        const __mmask16 mk = (__mmask16)(n - j >= 16 ? 0xFFFFu : (1u << (n - j)) - 1u);
+        const __m512 th = tanh512(_mm512_maskz_loadu_ps(mk, c + j));
+        _mm512_mask_storeu_ps(h + j, mk, _mm512_mul_ps(_mm512_load_ps(og + j), th));
+    }
+}
+
+static T512 void lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
+    int32_t j, n;
+    for (j = 0; j < hidden; j += n) {
+        n = hidden - j < LSL_CELLS_MAX ? hidden - j : LSL_CELLS_MAX;
+        cells_512(gates + j, gates + hidden + j, gates + 2 * hidden + j, gates + 3 * hidden + j, n, c + j, h + j);
     }
 }
 
@@ -524,18 +540,9 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
  * This table's dynamic products are the AVX2 table's (lsl_avx2_gemm_dyn8) and its cell
  * update is lstm_pointwise's 512-bit one, so its fused step is the AVX2 step's loops
  * (lstm_step1_sign16: the sign-mask or 7-bit form, 16 units a block, the gate
- * pre-activations of a group of blocks in a small buffer) ending in cell16_512: the same
- * operations as gemm_dyn8 + lstm_pointwise, bit for bit. Float activations keep the
+ * pre-activations of a group of blocks in a small buffer) ending in lstm_pointwise's
+ * cells_512: the same operations as gemm_dyn8 + lstm_pointwise, bit for bit. Float activations keep the
  * unfused path (takes_dynamic): their products here are the 512-bit float tiles. */
-
-/* lstm_pointwise's update of 16 units (cell_stage's five stages, in order). */
-static T512 void cell16_512(const float *gi, const float *gf, const float *gg, const float *go, float *c, float *h) {
-    __m512 gate[4];
-    int stage;
-    gate[0] = _mm512_loadu_ps(gi), gate[1] = _mm512_loadu_ps(gf), gate[2] = _mm512_loadu_ps(gg);
-    gate[3] = _mm512_loadu_ps(go);
-    for (stage = 0; stage < 5; ++stage) cell_stage(stage, gate, 0, c, h);
-}
 
 /* The step above takes dynamic activations only (lsl_kernels.step1_takes). */
 static int takes_dynamic(const lsl_matrix *w_hh) { return w_hh->act == LSL_ACT_DYN8; }
@@ -547,7 +554,7 @@ static T512 void lstm_step1_novnni(const lsl_matrix *w, int32_t hidden, const fl
     uint8_t *u = (uint8_t *)work;
     float xs;
     lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
-    lstm_step1_dyn(cell16_512, w, hidden, u, xs, g, c, h, rev);
+    lstm_step1_dyn(cells_512, w, hidden, u, xs, g, c, h, rev);
 }
 
 const lsl_kernels lsl_kernels_avx512 = {
