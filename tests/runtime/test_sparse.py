@@ -87,10 +87,12 @@ def _shared_codes(rows, cols, density, group, seed=0):
 
 
 # (m, n, k, density, group): 1-5 activation rows (the kernels' 1- to 4-row tiles), row
-# counts that leave a partial panel, several windows, 8- and 16-row groups, and a
-# pattern that is (8, 4) in one half only (group 4 breaks the sharing: the lane path)
+# counts that leave a partial panel, several windows (one row too: the sign-mask form of
+# the recurrent product), 8- and 16-row groups, and a pattern that is (8, 4) in one half
+# only (group 4 breaks the sharing: the lane path)
 SHARED_SHAPES = [(1, 512, 128, 0.2, 8), (1, 512, 128, 0.2, 16), (5, 48, 300, 0.3, 8), (4, 40, 200, 0.25, 16),
-                 (3, 24, 40, 0.5, 16), (2, 7, 130, 0.4, 8), (1, 64, 129, 0.2, 4), (2, 16, 64, 1.0, 16)]
+                 (3, 24, 40, 0.5, 16), (2, 7, 130, 0.4, 8), (1, 64, 129, 0.2, 4), (2, 16, 64, 1.0, 16),
+                 (1, 40, 300, 0.25, 16), (1, 24, 260, 0.3, 8)]
 
 
 @pytest.mark.parametrize("m,n,k,density,group", SHARED_SHAPES)
