@@ -256,7 +256,7 @@ AINL TAVX2 void cell8(__m256 gi, __m256 gf, __m256 gg, __m256 go, float *c, floa
  * pre-activations gi, gf, gg, go (n floats each): cell8's operations on every 8 units, so
  * the same bits, in two passes: first the gates and c for all n units (o's sigmoid kept
  * in a small buffer), then h = o tanh(c). Why: a unit's update is one chain of dependent
- * FMAs (the gates' sigmoids and tanh, c, then tanh(c): ~100 cycles of latency) longer
+ * FMAs (the gates' sigmoids and tanh, c, then tanh(c): over 100 cycles of latency) longer
  * than the scheduler holds; run unit block after unit block, tanh(c) at the end of each
  * block waited on its own. The first pass's blocks are independent of one another and
  * the second pass's too, so the core overlaps them (Zen 4, 128 units: 82 -> 65 TSC

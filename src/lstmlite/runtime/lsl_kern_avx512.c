@@ -541,8 +541,9 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
  * update is lstm_pointwise's 512-bit one, so its fused step is the AVX2 step's loops
  * (lstm_step1_sign16: the sign-mask or 7-bit form, 16 units a block, the gate
  * pre-activations of a group of blocks in a small buffer) ending in lstm_pointwise's
- * cells_512: the same operations as gemm_dyn8 + lstm_pointwise, bit for bit. Float activations keep the
- * unfused path (takes_dynamic): their products here are the 512-bit float tiles. */
+ * cells_512: the same operations as gemm_dyn8 + lstm_pointwise, bit for bit. Float
+ * activations keep the unfused path (takes_dynamic): their products here are the 512-bit
+ * float tiles. */
 
 /* The step above takes dynamic activations only (lsl_kernels.step1_takes). */
 static int takes_dynamic(const lsl_matrix *w_hh) { return w_hh->act == LSL_ACT_DYN8; }
