@@ -557,8 +557,9 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
     const int L = lsl_k_limbs(kind);
     const size_t pstride = (size_t)w->kpad * LSL_PANEL;
     const int32_t K4 = w->kpad / 4, blocks = hidden / 8;
-    /* the cell updates after groups of blocks, as lstm_step1_sign16 (and why) */
-    float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32))); /* [gate][block in group, unit] */
+    /* the cell updates after groups of blocks, in two passes (cells_avx2), as
+     * lstm_step1_sign16 (and why); [gate][unit of the group, in order (rev or not)] */
+    float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32)));
     int32_t b0, b, k4;
     int q, l;
     for (b0 = 0; b0 < blocks; b0 += 2 * LSL_S16_GROUP) {
@@ -598,13 +599,13 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
             if (kind == LSL_K_VNNI)
                 for (q = 0; q < 4; ++q) acc[q][0] = _mm256_add_epi32(acc[q][0], acc[q][1]);
             for (q = 0; q < 4; ++q)
-                _mm256_store_ps(gates[q] + 8 * b, _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
-                                                                scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs)));
+                _mm256_store_ps(gates[q] + 8 * (rev ? nb - 1 - b : b),
+                                _mm256_add_ps(_mm256_loadu_ps(g + q * hidden + j),
+                                              scaled_sums(kind, acc[q], w, q * hidden + j, 8, xs)));
         }
-        for (b = 0; b < nb; ++b) {
-            const int32_t j = 8 * (rev ? blocks - 1 - (b0 + b) : b0 + b);
-            cell8(_mm256_load_ps(gates[0] + 8 * b), _mm256_load_ps(gates[1] + 8 * b), _mm256_load_ps(gates[2] + 8 * b),
-                  _mm256_load_ps(gates[3] + 8 * b), c + j, h + j, 8);
+        { /* nb is even (hidden % 16 == 0): whole blocks of 16 units */
+            const int32_t j = 8 * (rev ? blocks - b0 - nb : b0); /* the group's first unit */
+            cells_avx2(gates[0], gates[1], gates[2], gates[3], 8 * nb, c + j, h + j);
         }
     }
 }
