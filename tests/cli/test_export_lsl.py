@@ -114,3 +114,32 @@ def test_export_int7_writes_7_bit_codes_in_int8_bytes(tmp_path, capsys):
     for acts in ("float", "dynamic"):
         np.testing.assert_allclose(load(tmp_path / "int7" / "model.lsl", activations=acts).run(x), expected,
                                    atol=0.05)
+
+
+def test_export_int7r_writes_7_bit_codes_for_the_recurrent_matrices_only(tmp_path, capsys):
+    """--weights int7r: W_hh's rows reach +-63 and no further, W_ih's and the head's
+    +-127, in a file of the int8 export's bytes that the runtime runs with dynamic16
+    activations near the float model."""
+    from lstmlite.runtime import load
+    from lstmlite.runtime.lsl import read_lsl
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=12, hidden_size=32, n_classes=4).eval()
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    for weights in ("int8", "int7r"):
+        assert main(["export", str(run), "--format", "lsl", "--weights", weights,
+                     "--out", str(tmp_path / weights / "model.lsl")]) == 0
+    capsys.readouterr()
+    int7r = (tmp_path / "int7r" / "model.lsl").read_bytes()
+    assert len(int7r) == len((tmp_path / "int8" / "model.lsl").read_bytes())
+    spec = read_lsl(int7r)
+    tops = {name: np.abs(t.q.astype(int)).max(axis=1) for layer in spec.layers for d in layer.directions
+            for name, t in d.items() if name.startswith("w_")}
+    assert set(tops) == {"w_ih", "w_hh"}
+    assert tops["w_hh"].tolist() == [63] * len(tops["w_hh"])
+    assert tops["w_ih"].tolist() == [127] * len(tops["w_ih"])
+    assert np.abs(spec.head_weight.q.astype(int)).max() == 127
+    x = np.random.default_rng(1).standard_normal((3, 9, 12)).astype(np.float32)
+    expected = load_run(run).model(torch.as_tensor(x)).detach().numpy()
+    np.testing.assert_allclose(load(tmp_path / "int7r" / "model.lsl", activations="dynamic16").run(x), expected,
+                               atol=0.05)

@@ -154,3 +154,63 @@ def test_int8_products_are_exact_at_the_extremes(isa, m, k, codes):
     _lsl.matmul(q, scale, _lsl.ACT_FLOAT, x, yf)
     ref = y0.astype(np.float64) + x.astype(np.float64) @ (q.astype(np.float64) * scale[:, None]).T
     assert rel_err(yf, ref) < 1e-6
+
+
+def _dynamic16_reference(x, q, scale, y0):
+    """Independent NumPy statement of LSL_ACT_DYN16, in float32 as the kernels compute:
+    per-row symmetric 16-bit codes (qmax 32767, or (2^31 - 1) // (128 kpad) for rows so
+    long that the int32 sums could overflow), exact integer sums, then
+    y0 + float(sum) * (xs * scale)."""
+    kpad = (x.shape[1] + 3) // 4 * 4
+    qmax = min(32767, (2**31 - 1) // (128 * kpad))
+    amax = np.abs(x).max(axis=1)
+    inv = np.divide(np.float32(qmax), amax, out=np.zeros_like(amax), where=amax > 0).astype(np.float32)
+    codes = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -qmax, qmax).astype(np.int64)
+    acc = codes @ q.astype(np.int64).T  # exact
+    assert np.abs(acc).max(initial=0) < 2**31  # what qmax guarantees
+    xs = (amax / np.float32(qmax)).astype(np.float32)
+    return (y0 + acc.astype(np.float32) * (xs[:, None] * scale[None, :])).astype(np.float32)
+
+
+# past K = 512 the codes shrink below 32767; past K = 1024 the AVX2 tile takes one row at a time
+SHAPES_DYN16 = SHAPES + [(3, 20, 600), (7, 20, 1030), (2, 33, 2100)]
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES_DYN16)
+def test_dynamic16_gemm_is_bit_exact_to_integer_reference(isa, m, n, k):
+    """16-bit activations (the input projections of activations="dynamic16"): the exact
+    integer sums and the float epilogue, bit for bit, on every table."""
+    x, w, y0 = _case(m, n, k)
+    x[0, :] = 0.0 if m > 3 else x[0, :]  # an all-zero row quantizes to zeros
+    qt = quantize_rows(w)
+    y = y0.copy()
+    _lsl.matmul(qt.q, qt.scale, _lsl.ACT_DYN16, x, y)
+    np.testing.assert_array_equal(y, _dynamic16_reference(x, qt.q, qt.scale, y0))
+
+
+@pytest.mark.parametrize("m,k", [(1, 40), (6, 512), (2, 516), (7, 1100)])
+def test_dynamic16_products_are_exact_at_the_extremes(isa, m, k):
+    """Weights of -128 and activations of +-max|row| (codes +-qmax) in every column: the
+    largest sums the 16-bit form can make (up to 2^31 - 1 at K = 512), still exact."""
+    rng = np.random.default_rng(k)
+    q = np.full((20, k), -128, np.int8)
+    q[1::2, ::3] = 127
+    scale = (rng.random(20).astype(np.float32) + 0.5) / 100
+    x = rng.choice(np.array([-1.0, 1.0], np.float32), (m, k)) * 3.0
+    x[0, :] = -3.0  # every product of row 0 with row 0 of q is +qmax * 128
+    y0 = rng.standard_normal((m, 20)).astype(np.float32)
+    y = y0.copy()
+    _lsl.matmul(q, scale, _lsl.ACT_DYN16, x, y)
+    np.testing.assert_array_equal(y, _dynamic16_reference(x, q, scale, y0))
+
+
+def test_dynamic16_is_for_dense_int8_only():
+    from lstmlite.runtime.lsl import block_csr
+
+    x, w, y0 = _case(2, 8, 4)
+    with pytest.raises(ValueError):  # fp32 weights have no dynamic form
+        _lsl.matmul(w, None, _lsl.ACT_DYN16, x, y0)
+    qt = quantize_rows(w)
+    rowptr, bcol, values = block_csr(qt.q)
+    with pytest.raises(ValueError):  # nor the sparse kernels a 16-bit one
+        _lsl.matmul_sparse(rowptr, bcol, values, qt.scale, _lsl.ACT_DYN16, 4, x, y0.copy())

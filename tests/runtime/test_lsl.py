@@ -38,7 +38,14 @@ def test_quantize_rows_is_symmetric_per_row_with_half_step_error(bits, qmax):
         quantize_rows(w, 6)
 
 
-@pytest.mark.parametrize("weights", ["fp32", "int8", "int7"])
+def _bits(weights: str, name: str) -> int:
+    """The bits write_lsl gives matrix ``name`` (w_ih, w_hh, w_hr) for ``weights``."""
+    if weights == "int7r":  # only the recurrent matrices at 7 bits
+        return 8 if name == "w_ih" else 7
+    return 7 if weights == "int7" else 8
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8", "int7", "int7r"])
 def test_write_read_round_trip(spec, weights):
     back = read_lsl(write_lsl(spec, weights=weights))
     assert (back.head_mode, back.pooling, back.meta) == ("last", "mean", spec.meta)
@@ -50,11 +57,11 @@ def test_write_read_round_trip(spec, weights):
                 got = back.layers[k].directions[d][name]
                 if weights != "fp32" and name.startswith("w_"):
                     assert isinstance(got, QTensor)
-                    np.testing.assert_array_equal(got.q, quantize_rows(value, 7 if weights == "int7" else 8).q)
+                    np.testing.assert_array_equal(got.q, quantize_rows(value, _bits(weights, name)).q)
                 else:
                     np.testing.assert_array_equal(got, value)
     np.testing.assert_array_equal(back.head_bias, spec.head_bias)
-    if weights != "fp32":  # the head takes the weights' bits; the looked-up embedding keeps 8
+    if weights != "fp32":  # the head takes the weights' bits (int7r: 8); the looked-up embedding keeps 8
         qmax = 63 if weights == "int7" else 127
         assert np.abs(back.head_weight.q.astype(int)).max() == qmax
         assert np.abs(back.embedding.q.astype(int)).max() == 127

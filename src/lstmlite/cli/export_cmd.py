@@ -27,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "DequantizeLinear: int8, and int4 packed two per byte (opset 21, chosen when --opset is not "
                     "given; an older --opset stores int4 codes as int8).\n\n"
                     "lsl: the native C runtime's model file (lstmlite.runtime.load reads it); "
-                    "--weights auto|fp32|int8|int7|int8-sparse|int4 (default auto: every matrix as the run has it "
+                    "--weights auto|fp32|int8|int7|int7r|int8-sparse|int4 (default auto: every matrix as the run has it "
                     "-- float, or its own int8 / int4 codes, int4 stored two per byte -- in its smallest form: "
                     "dense, bitmask-sparse or (1, 4)-block sparse; this file's bytes are the run's size_bytes. "
                     "int8 / int4 round float weights (int7: to int8 codes within [-63, 63], 7-bit weights as "
@@ -79,9 +79,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="largest abs difference from the model that the check accepts; a file "
                              "beyond it is removed and the command fails")
     lsl = parser.add_argument_group("lsl")
-    lsl.add_argument("--weights", choices=["auto", "fp32", "int8", "int7", "int8-sparse", "int4"], default=None,
+    lsl.add_argument("--weights", choices=["auto", "fp32", "int8", "int7", "int7r", "int8-sparse", "int4"],
+                     default=None,
                      help="weight form in the .lsl file (int7: int8 codes within [-63, 63], the same size; "
-                          "faster dynamic int8 on x86 CPUs without VNNI, coarser rounding)")
+                          "faster dynamic int8 on x86 CPUs without VNNI, coarser rounding; int7r: only the "
+                          "recurrent matrices at 7 bits, the fastest with dynamic16 activations there)")
     c = parser.add_argument_group("c")
     c.add_argument("--form", choices=["auto", "fp32", "int8", "integer", "tflite"], default="auto",
                    help="arithmetic of the C project (default auto: the weights as the run has them; "

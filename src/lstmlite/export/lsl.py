@@ -576,7 +576,7 @@ def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
         >>> rounds_float_weights(spec, "fp32"), rounds_float_weights(spec, "int8")
         (False, True)
     """
-    return weights in ("int8", "int7", "int8-sparse", "int4") and any(
+    return weights in ("int8", "int7", "int7r", "int8-sparse", "int4") and any(
         isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
 
 
@@ -635,7 +635,11 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             multiplied, keeps 8 bits): the same file size, twice the weights'
             rounding step, and on x86 CPUs without VNNI dynamic int8 products without a
             sign step (7-bit weights as ONNX Runtime's ``reduce_range`` has them;
-            docs/runtime.md); ``int8-sparse``
+            docs/runtime.md); ``int7r`` as ``int8`` with only the recurrent matrices
+            (w_hh, w_hr) at 7 bits: the one-stream recurrent product, whose sign step
+            is what 7-bit codes save, loses it, while the input projections and the head
+            keep 8 bits (with ``activations="dynamic16"`` more accurate than ``int8``
+            with ``"dynamic"``, docs/runtime.md); ``int8-sparse``
             quantizes as ``int8`` and also offers each recurrent and head matrix the
             (1, 4)-block form, kept where smallest (a block-pruned model), which the
             runtime's sparse kernels run. Matrices already given as :class:`QTensor`
@@ -649,13 +653,15 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
     spec.validate()
     quant = {"auto": 0, "fp32": 0, "int4": 4, "int7": 7}.get(weights, 8)
+    recurrent_quant = 7 if weights == "int7r" else quant  # w_hh, w_hr
     blocks = {"int8-sparse": "prefer", "auto": "smallest"}.get(weights, "no")
     tensors: list[tuple[str, Tensor]] = []
     for k, layer in enumerate(spec.layers):
         for d, t in enumerate(layer.directions):
             for name in ("w_ih", "w_hh", "w_hr"):
                 if name in t:
-                    tensors.append((f"l{k}.{d}.{name}", _as_tensor(t[name], quant)))
+                    bits = quant if name == "w_ih" else recurrent_quant
+                    tensors.append((f"l{k}.{d}.{name}", _as_tensor(t[name], bits)))
             if layer.bias:
                 tensors += [(f"l{k}.{d}.b_ih", _np(t["b_ih"])), (f"l{k}.{d}.b_hh", _np(t["b_hh"]))]
             if layer.cell == "fastgrnn":

@@ -1067,6 +1067,7 @@ PyMODINIT_FUNC PyInit__lsl(void) {
         goto fail;
     if (PyModule_AddIntConstant(m, "ACT_FLOAT", LSL_ACT_FLOAT) < 0 ||
         PyModule_AddIntConstant(m, "ACT_DYN8", LSL_ACT_DYN8) < 0 ||
+        PyModule_AddIntConstant(m, "ACT_DYN16", LSL_ACT_DYN16) < 0 ||
         PyModule_AddIntConstant(m, "FILE_VERSION", LSL_FILE_VERSION) < 0)
         goto fail;
     {

@@ -39,7 +39,7 @@ class InputTypeError(TypeError, ValueError):
     """An input of the wrong dtype: a ``TypeError``, and a ``ValueError`` like every
     other bad input (what callers and the CLI catch as the user's error)."""
 
-ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8}
+ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8, "dynamic16": _lsl.ACT_DYN16}
 # Most threads one run may use (LSL_MAX_THREADS in lsl.h).
 MAX_THREADS = 64
 
@@ -161,14 +161,25 @@ class Engine:
             codes within [-63, 63], 7-bit weights as ONNX Runtime's ``reduce_range``
             has them: with ``activations="dynamic"`` the AVX2 kernels need no sign
             step; ``info["layers"]`` reports such a file's matrices as ``int8``),
+            ``int7r`` (``int8`` with only the recurrent matrices' codes within
+            [-63, 63]: the one-stream step loses its sign step, the input
+            projections keep 8 bits; with ``dynamic16`` the fastest dynamic form on
+            AVX2 CPUs and more accurate than ``int8`` with ``dynamic``),
             ``int4``,
             ``int8-sparse`` (int8 with mostly-zero (1, 4) blocks skipped) or ``auto``
             (the spec's own floats and codes, each matrix in its smallest form) when
             ``model`` is a spec (see :func:`lstmlite.export.lsl.write_lsl`); a .lsl
             file already says which.
-        activations: ``float`` (exact arithmetic on float activations) or ``dynamic``
+        activations: ``float`` (exact arithmetic on float activations), ``dynamic``
             (int8 matrices multiply 8-bit activations quantized on the fly per row:
-            faster, about 1e-2 relative error, like ONNX Runtime's dynamic int8).
+            faster, about 1e-2 relative error, like ONNX Runtime's dynamic int8), or
+            ``dynamic16`` (as ``dynamic``, but the dense int8 input projections W_ih x
+            take x quantized per row to 16 bits: the 8-bit inputs are most of dynamic
+            int8's error, about half of it gone; the AVX2 tables' many-row int8
+            products are int16 products anyway, so the input projections cost the
+            same there, while the VNNI tables give up their byte dot products for
+            them). Its products give the same bits on every kernel table, as
+            ``dynamic``'s do.
         threads: threads for :meth:`run`: a batch of B sequences is cut into
             min(threads, B) chunks run at once (the same result: bit for bit with
             dynamic activations, within float rounding otherwise).

@@ -43,10 +43,11 @@ def load(path: str | Path, weights: str | None = None, activations: str = "float
         weights: for a run dir, ``auto`` (default: what ``export --format lsl``
             writes -- the run's own floats and codes, each matrix in its smallest
             form), ``fp32``, ``int8``, ``int7`` (int8 codes within [-63, 63]: see
-            :class:`Engine`), ``int4`` or ``int8-sparse`` (int8 with the
+            :class:`Engine`), ``int7r`` (only the recurrent matrices' codes within
+            [-63, 63]), ``int4`` or ``int8-sparse`` (int8 with the
             mostly-zero (1, 4) blocks of a pruned run skipped). Ignored for a .lsl
             file (it says which).
-        activations: ``float`` or ``dynamic`` (see :class:`Engine`).
+        activations: ``float``, ``dynamic`` or ``dynamic16`` (see :class:`Engine`).
         threads: threads a batched :meth:`Engine.run` splits over (see :class:`Engine`).
     """
     path = Path(path)

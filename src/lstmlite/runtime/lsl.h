@@ -19,7 +19,15 @@
  *                           scale (dynamic quantization, like ONNX Runtime's
  *                           DynamicQuantizeLSTM); products accumulate in int32, which
  *                           uses AVX-512 VNNI where present.
- *   LSL_I8_SPARSE, either act
+ *   LSL_I8, LSL_ACT_DYN16   the same int8 weights, and each activation row is
+ *                           quantized on the fly to 16-bit codes (|q| <= 32767, fewer
+ *                           bits only for rows longer than 512, so that the int32 sums
+ *                           stay exact: lsl_dyn16_qmax). A model loaded with
+ *                           LSL_ACT_DYN16 gives it to its dense int8 input projections
+ *                           (w_ih) and LSL_ACT_DYN8 to every other int8 matrix: the
+ *                           layer inputs keep ~5e-5 of their row's range where 8 bits
+ *                           keep 4e-3, which is most of dynamic int8's error.
+ *   LSL_I8_SPARSE, LSL_ACT_FLOAT or LSL_ACT_DYN8
  *                           the same int8 weights with most (1, 4) blocks zero --
  *                           four consecutive input columns 4j..4j+3 of one output row,
  *                           the block lstmlite.compress prunes with block=(1, 4) --
@@ -82,6 +90,7 @@ const char *lsl_strerror(int code);
 
 #define LSL_ACT_FLOAT 0
 #define LSL_ACT_DYN8 1
+#define LSL_ACT_DYN16 2
 
 #define LSL_HEAD_NONE 0 /* run: the top layer's output sequence (B, T, D*Hout) */
 #define LSL_HEAD_LAST 1 /* run: head(pooled features) -> (B, n_out)  (classifier, forecaster) */
@@ -114,7 +123,7 @@ typedef struct lsl_matrix {
     int32_t rows;         /* outputs, N */
     int32_t cols;         /* inputs, K */
     int32_t dtype;        /* LSL_F32, LSL_I8 or LSL_I8_SPARSE */
-    int32_t act;          /* LSL_ACT_FLOAT or LSL_ACT_DYN8 (int8 forms only) */
+    int32_t act;          /* LSL_ACT_FLOAT, LSL_ACT_DYN8, or LSL_ACT_DYN16 (LSL_I8 only) */
     int32_t kpad;         /* cols rounded up as the layout needs */
     int32_t reserved;     /* internal flags, set by the packers */
     const void *data;     /* packed panels */
@@ -481,7 +490,9 @@ int lsl_int_dense(const int8_t *w, const int32_t *b, int32_t rows, int32_t cols,
 
 /**
  * Parse, check and unpack a .lsl image into `arena` (everything is copied, so the
- * file buffer may be freed afterwards). int8 matrices use activation mode `act`.
+ * file buffer may be freed afterwards). int8 matrices use activation mode `act`
+ * (LSL_ACT_FLOAT, LSL_ACT_DYN8, or LSL_ACT_DYN16: 16-bit activations for the dense int8
+ * input projections, 8-bit for every other int8 matrix).
  *
  * Call with arena == NULL first: *need receives the bytes required. Then call with a
  * 64-byte aligned arena of that size; *model points into it.

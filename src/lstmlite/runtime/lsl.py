@@ -61,7 +61,7 @@ DTYPE_F32, DTYPE_I8, DTYPE_I8_SPARSE, DTYPE_I32, DTYPE_U16 = 1, 2, 3, 4, 5
 # values in row-major order + NAME.mask, one bit per element)
 DTYPE_I4, DTYPE_U8, DTYPE_F32_MASKED, DTYPE_I8_MASKED, DTYPE_I4_MASKED = 7, 8, 9, 10, 11
 DTYPE_F16 = 12  # a 1-D float vector whose values are all exact in IEEE half (version 3)
-WEIGHT_FORMS = ("auto", "fp32", "int8", "int7", "int8-sparse", "int4")
+WEIGHT_FORMS = ("auto", "fp32", "int8", "int7", "int7r", "int8-sparse", "int4")
 SPARSE_BLOCK = 4  # columns per block of the sparse form
 _FILE_DTYPES = {DTYPE_F32: "<f4", DTYPE_I8: "i1", DTYPE_I8_SPARSE: "i1", DTYPE_I32: "<i4", DTYPE_U16: "<u2",
                 DTYPE_I4: "u1", DTYPE_U8: "u1", DTYPE_F32_MASKED: "<f4", DTYPE_I8_MASKED: "i1",

@@ -585,7 +585,8 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     int kind, rc = find(v, name, &t);
     if (rc < 0) return rc;
     if (rc == 0 || t.ndim != 2 || t.dims[0] != (uint32_t)rows || t.dims[1] != (uint32_t)cols) return LSL_ERR_FORMAT;
-    if (t.dtype == LSL_I8_SPARSE) return load_sparse(v, a, name, &t, rows, cols, act, m);
+    if (t.dtype == LSL_I8_SPARSE) /* the sparse kernels take 8-bit activations */
+        return load_sparse(v, a, name, &t, rows, cols, act == LSL_ACT_DYN16 ? LSL_ACT_DYN8 : act, m);
     if ((kind = stored_codes(t.dtype)) < 0) return LSL_ERR_FORMAT;
     dtype = kind ? LSL_I8 : LSL_F32;
     if (!kind) act = LSL_ACT_FLOAT;
@@ -622,6 +623,7 @@ static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32
     int32_t rank;
     int rc = find(v, name, &t);
     if (rc != 0) return rc < 0 ? rc : load_stored_matrix(v, a, name, rows, cols, act, m);
+    if (act == LSL_ACT_DYN16) act = LSL_ACT_DYN8; /* a low-rank matrix's factors: 8-bit activations */
     sprintf(sub, "%s.v", name);
     if ((rc = find(v, sub, &t)) <= 0) return rc < 0 ? rc : LSL_ERR_FORMAT;
     if (t.ndim != 2 || t.dims[0] < 1 || t.dims[0] > (1u << 20)) return LSL_ERR_FORMAT;
@@ -716,8 +718,11 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
     uint32_t k;
     int rc;
     char name[NAME_BYTES];
+    int32_t act8;
 
-    if (act != LSL_ACT_FLOAT && act != LSL_ACT_DYN8) return LSL_ERR_ARG;
+    if (act != LSL_ACT_FLOAT && act != LSL_ACT_DYN8 && act != LSL_ACT_DYN16) return LSL_ERR_ARG;
+    /* LSL_ACT_DYN16 is for the input projections (w_ih); every other matrix: 8 bits */
+    act8 = act == LSL_ACT_DYN16 ? LSL_ACT_DYN8 : act;
     rc = parse_header(file, file_bytes, &v);
     if (rc != LSL_OK) return rc;
     if (arena_buf && ((uintptr_t)arena_buf) % LSL_ALIGN) return LSL_ERR_ARG;
@@ -769,10 +774,10 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
             sprintf(name, "l%u.%d.w_ih", (unsigned)k, (int)d);
             if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, l.input_size, act, &dr->w_ih)) != LSL_OK) return rc;
             sprintf(name, "l%u.%d.w_hh", (unsigned)k, (int)d);
-            if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, O, act, &dr->w_hh)) != LSL_OK) return rc;
+            if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, O, act8, &dr->w_hh)) != LSL_OK) return rc;
             if (l.proj_size > 0) {
                 sprintf(name, "l%u.%d.w_hr", (unsigned)k, (int)d);
-                if ((rc = load_matrix(&v, &a, name, l.proj_size, l.hidden_size, act, &dr->w_hr)) != LSL_OK) return rc;
+                if ((rc = load_matrix(&v, &a, name, l.proj_size, l.hidden_size, act8, &dr->w_hr)) != LSL_OK) return rc;
             }
             if (has_bias) {
                 sprintf(name, "l%u.%d.b_ih", (unsigned)k, (int)d);
@@ -845,7 +850,7 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
         if (rc == 0) rc = find(&v, "head.w.u", &t); /* a low-rank head: its rows are U's */
         if (rc < 0) return rc;
         if (rc == 0 || t.ndim != 2) return LSL_ERR_FORMAT;
-        if ((rc = load_matrix(&v, &a, "head.w", (int32_t)t.dims[0], feat, act, &head)) != LSL_OK) return rc;
+        if ((rc = load_matrix(&v, &a, "head.w", (int32_t)t.dims[0], feat, act8, &head)) != LSL_OK) return rc;
         rc = find(&v, "head.b", &t);
         if (rc < 0) return rc;
         if (rc == 1 && (rc = load_vector(&v, &a, "head.b", head.rows > 0 ? head.rows : (int32_t)t.dims[0], &bias)) !=

@@ -179,6 +179,11 @@ typedef struct lsl_kernels {
     /* Which w_hh the fused steps above take (1) and which they leave to the caller's
      * products and lstm_pointwise (0); NULL: every one they are set for. */
     int (*step1_takes)(const lsl_matrix *w_hh);
+    /* y[m*ldy + n] += (float)(sum_k q[m, k] * W[n, k]) * (xs[m] * scale[n])   (LSL_I8,
+     * ACT_DYN16): q int16 rows of kpad values (stride ldq), |q| <= lsl_dyn16_qmax(kpad),
+     * from lsl_quantize_rows16; exact int32 sums, so the same bits on every table. */
+    void (*gemm_dyn16)(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs, float *y,
+                       int32_t ldy, int rev);
 } lsl_kernels;
 
 extern const lsl_kernels lsl_kernels_portable;
@@ -196,6 +201,8 @@ void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ld
 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
                         int32_t ldy, int rev);
 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
+void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs, float *y,
+                         int32_t ldy, int rev);
 /* Float rows to three planes of signed 7-bit digits (lsl_kern_avx2.h, LSL_K_DIG). */
 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                               size_t lstride, float *xs);
@@ -242,6 +249,22 @@ const lsl_kernels *lsl_kernels_active(void);
 
 /** Quantize m rows of x (k floats each) to u8 rows of length kpad and per-row scales. */
 void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
+
+/* The largest 16-bit activation code of LSL_ACT_DYN16 for rows of kpad values: 32767,
+ * or less where kpad * qmax * 128 (an int8 weight is at least -128) could pass the int32
+ * sums' 2^31 - 1 (kpad > 512). */
+static inline int32_t lsl_dyn16_qmax(int32_t kpad) {
+    const int32_t fit = kpad > 0 ? (int32_t)(2147483647 / (128 * (int64_t)kpad)) : 32767;
+    return fit < 32767 ? fit : 32767;
+}
+
+/** Quantize m rows of x (k floats each) to int16 rows of length kpad (zero padded), q =
+ * round-to-nearest-even(x * (qmax / max|row|)) with qmax = lsl_dyn16_qmax(kpad), and
+ * scales xs = max|row| / qmax: every table's (it is a small share of the work). */
+void lsl_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q, float *xs);
+/* The portable ACT_DYN16 product (also the NEON tables'). */
+void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
+                             float *y, int32_t ldy, int rev);
 
 /** lsl_matmul without argument checks; `work` as lsl_matmul_bytes says. */
 int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,

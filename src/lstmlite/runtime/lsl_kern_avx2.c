@@ -185,8 +185,8 @@ AINL TAVX2 void step6_w16(__m256i acc[][2], const int8_t *wp, const int16_t *ap)
  * Each row's two accumulators meet in vphaddd (a lane is (row, k pair): rows 0, 1, 4, 5 |
  * 2, 3, 6, 7, put in order by vpermq) and go straight into the epilogue, without a
  * store and reload of the sums. */
-AINL TAVX2 void tile_w16(const int MB, const lsl_matrix *w, int32_t p, int h, const int16_t *a, const float *xs,
-                         float *y, int32_t ldy) {
+AINL TAVX2 void tile_w16(const int MB, const int offset, const lsl_matrix *w, int32_t p, int h, const int16_t *a,
+                         const float *xs, float *y, int32_t ldy) {
     const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0, K4 = w->kpad / 4;
     const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL + 32 * h;
     __m256i acc[W16_MB][2], ws;
@@ -211,7 +211,7 @@ AINL TAVX2 void tile_w16(const int MB, const lsl_matrix *w, int32_t p, int h, co
         }
     ws = valid >= 8 ? _mm256_loadu_si256((const __m256i *)(w->wsum + row0))
                     : _mm256_maskload_epi32((const int *)(w->wsum + row0), tail_mask(valid));
-    ws = _mm256_slli_epi32(ws, 7);
+    ws = offset ? _mm256_slli_epi32(ws, 7) : _mm256_setzero_si256(); /* u = q + 128, or q itself */
     sc = ld(w->scale + row0, valid);
     for (i = 0; i < MB; ++i) {
         const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[i][0], acc[i][1]), 0xD8);
@@ -239,11 +239,53 @@ static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u
             for (h = 0; h < 2; ++h) {
                 float *yi = y + (size_t)i * ldy;
                 switch (nb) {
-                case 6: tile_w16(6, w, p, h, a, xs + i, yi, ldy); break;
-                case 4: tile_w16(4, w, p, h, a, xs + i, yi, ldy); break;
-                case 3: tile_w16(3, w, p, h, a, xs + i, yi, ldy); break;
-                case 2: tile_w16(2, w, p, h, a, xs + i, yi, ldy); break;
-                default: tile_w16(1, w, p, h, a, xs + i, yi, ldy); break;
+                case 6: tile_w16(6, 1, w, p, h, a, xs + i, yi, ldy); break;
+                case 4: tile_w16(4, 1, w, p, h, a, xs + i, yi, ldy); break;
+                case 3: tile_w16(3, 1, w, p, h, a, xs + i, yi, ldy); break;
+                case 2: tile_w16(2, 1, w, p, h, a, xs + i, yi, ldy); break;
+                default: tile_w16(1, 1, w, p, h, a, xs + i, yi, ldy); break;
+                }
+            }
+        }
+        i += nb;
+    }
+}
+
+/* The block's nb int16 rows (LSL_ACT_DYN16 codes, ldq values apart) interleaved by k4
+ * step as widen_rows does. */
+AINL TAVX2 void interleave_rows16(int32_t nb, int32_t kpad, const int16_t *q, int32_t ldq, int16_t *a) {
+    int32_t i, k4;
+    for (k4 = 0; k4 < kpad / 4; ++k4)
+        for (i = 0; i < nb; ++i) memcpy(a + 4 * ((size_t)k4 * nb + i), q + (size_t)i * ldq + 4 * k4, 8);
+}
+
+/* 16-bit activation codes (LSL_ACT_DYN16): the int16 tiles above on q itself, so no
+ * offset to take off. Rows longer than W16_KMAX run one at a time from the row in place
+ * (one row's interleaved layout is the row). Exact sums and gemm_dyn16's epilogue: the
+ * same bits as the portable table. */
+TAVX2 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
+                               float *y, int32_t ldy, int rev) {
+    int16_t a[W16_MB * W16_KMAX] __attribute__((aligned(32)));
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t i = 0, g;
+    while (i < m) {
+        const int32_t left = m - i, nb = w->kpad > W16_KMAX ? 1 : (left >= 6 ? 6 : (left == 5 ? 3 : left));
+        const int16_t *ap = a;
+        if (nb == 1)
+            ap = q + (size_t)i * ldq;
+        else
+            interleave_rows16(nb, w->kpad, q + (size_t)i * ldq, ldq, a);
+        for (g = 0; g < panels; ++g) {
+            const int32_t p = rev ? panels - 1 - g : g;
+            int h;
+            for (h = 0; h < 2; ++h) {
+                float *yi = y + (size_t)i * ldy;
+                switch (nb) {
+                case 6: tile_w16(6, 0, w, p, h, ap, xs + i, yi, ldy); break;
+                case 4: tile_w16(4, 0, w, p, h, ap, xs + i, yi, ldy); break;
+                case 3: tile_w16(3, 0, w, p, h, ap, xs + i, yi, ldy); break;
+                case 2: tile_w16(2, 0, w, p, h, ap, xs + i, yi, ldy); break;
+                default: tile_w16(1, 0, w, p, h, ap, xs + i, yi, ldy); break;
                 }
             }
         }
@@ -509,7 +551,7 @@ const lsl_kernels lsl_kernels_avx2 = {
     lstm_step1, NULL, /* the sparse step: lsl_avx2_gemm_sparse_* and lstm_pointwise (a fused one,
                           * 8 units a block, measured slower on Xeon; 16 units a block with the
                           * dense step's grouped cell updates, no faster on Zen 4) */
-    NULL,
+    NULL, lsl_avx2_gemm_dyn16,
 };
 
 #endif /* LSL_HAVE_X86 */

@@ -117,6 +117,31 @@ static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t 
     }
 }
 
+/* 16-bit activation codes (LSL_ACT_DYN16): as gemm_dyn8 without the offset. Every
+ * table's sums are exact int32 and its epilogue this one's, so the bits are the same. */
+void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
+                             float *y, int32_t ldy, int rev) {
+    const int8_t *data = (const int8_t *)w->data;
+    int32_t panels = lsl_panels(w->rows), p, i, k4, r;
+    (void)rev;
+    for (p = 0; p < panels; ++p) {
+        const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
+        int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
+        for (i = 0; i < m; ++i) {
+            int32_t acc4[4 * LSL_PANEL] = {0};
+            const int16_t *qr = q + (size_t)i * ldq;
+            for (k4 = 0; k4 < w->kpad / 4; ++k4) {
+                const int32_t qk[4] = {qr[4 * k4], qr[4 * k4 + 1], qr[4 * k4 + 2], qr[4 * k4 + 3]};
+                block_dyn8(acc4, pw + (size_t)k4 * 4 * LSL_PANEL, qk);
+            }
+            for (r = 0; r < nr; ++r) {
+                int32_t acc = acc4[4 * r] + acc4[4 * r + 1] + acc4[4 * r + 2] + acc4[4 * r + 3];
+                y[(size_t)i * ldy + p * LSL_PANEL + r] += (float)acc * (xs[i] * w->scale[p * LSL_PANEL + r]);
+            }
+        }
+    }
+}
+
 /* ---- (1, 4)-block sparse: walk the ELL segments (layout in lsl_internal.h) -------- */
 
 /* Calls body(lane, k, wq) for every stored block of panel p: k = first column, wq = the
@@ -211,4 +236,5 @@ const lsl_kernels lsl_kernels_portable = {
     LSL_ISA_PORTABLE, gemm_f32, gemm_i8, gemm_dyn8, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
     lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
     NULL, NULL, NULL, /* no fused single-stream steps: the generic path */
+    lsl_portable_gemm_dyn16,
 };

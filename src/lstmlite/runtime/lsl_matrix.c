@@ -16,7 +16,7 @@ static size_t elem_bytes(int32_t dtype) { return dtype == LSL_F32 ? 4 : 1; }
 
 static int valid_form(int32_t dtype, int32_t act) {
     if (dtype == LSL_F32) return act == LSL_ACT_FLOAT;
-    if (dtype == LSL_I8) return act == LSL_ACT_FLOAT || act == LSL_ACT_DYN8;
+    if (dtype == LSL_I8) return act == LSL_ACT_FLOAT || act == LSL_ACT_DYN8 || act == LSL_ACT_DYN16;
     return 0;
 }
 
@@ -139,6 +139,34 @@ void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32
     }
 }
 
+void lsl_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q, float *xs) {
+    const int32_t qmax = lsl_dyn16_qmax(kpad);
+    const float fq = (float)qmax; /* exact: qmax < 2^24 */
+    int32_t i, j;
+    for (i = 0; i < m; ++i) {
+        const float *row = x + (size_t)i * ldx;
+        int16_t *qr = q + (size_t)i * kpad;
+        float amax = 0.0f, inv;
+        for (j = 0; j < k; ++j) {
+            float a = fabsf(row[j]);
+            amax = a > amax ? a : amax;
+        }
+        if (!(amax > 0.0f) || amax > 3.0e38f) { /* zeros or non-finite: zero codes, as lsl_quantize_rows */
+            memset(qr, 0, (size_t)kpad * sizeof(int16_t));
+            xs[i] = 0.0f;
+            continue;
+        }
+        inv = fq / amax;
+        for (j = 0; j < k; ++j) {
+            long v = lrintf(row[j] * inv);
+            v = v > qmax ? qmax : (v < -qmax ? -qmax : v);
+            qr[j] = (int16_t)v;
+        }
+        for (; j < kpad; ++j) qr[j] = 0;
+        xs[i] = amax / fq;
+    }
+}
+
 int lsl_matrix_lowrank(lsl_matrix *m, const lsl_matrix *factors) {
     const lsl_matrix *v, *u;
     if (!m || !factors) return LSL_ERR_ARG;
@@ -172,9 +200,10 @@ size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
     {
         /* DYN8: one u8 row per activation row, two for a single row (|q| and sign planes
          * of the AVX2 and AVX-512-without-VNNI fused steps, lsl_kern_avx2.h's
-         * LSL_K_DYNM); ACT_FLOAT: three (the 24-bit limbs); plus a scale per row. The
+         * LSL_K_DYNM); DYN16: an int16 row; ACT_FLOAT: three (the 24-bit limbs); plus a
+         * scale per row. The
          * sparse kernels read whole 128-byte windows of each row. */
-        const size_t planes = w->act == LSL_ACT_FLOAT ? 3 : (m == 1 ? 2 : 1);
+        const size_t planes = w->act == LSL_ACT_FLOAT ? 3 : (w->act == LSL_ACT_DYN16 ? 2 : (m == 1 ? 2 : 1));
         const size_t width = (size_t)(w->dtype == LSL_I8_SPARSE ? lsl_sparse_upad(w->kpad) : w->kpad);
         size_t bytes = planes * (size_t)m * width;
         if (w->act == LSL_ACT_FLOAT && w->dtype == LSL_I8 && m >= LSL_UNPACK_MIN_ROWS) {
@@ -202,6 +231,11 @@ int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m
         kern->gemm_f32(w, m, x, ldx, y, ldy, rev);
     } else if (w->act == LSL_ACT_FLOAT) {
         (w->dtype == LSL_I8_SPARSE ? kern->gemm_sparse_i8 : kern->gemm_i8)(w, m, x, ldx, y, ldy, rev, work);
+    } else if (w->act == LSL_ACT_DYN16) { /* LSL_I8 only (lsl_matrix_pack refuses the rest) */
+        int16_t *q = (int16_t *)work;
+        float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad * sizeof(int16_t), LSL_ALIGN));
+        lsl_quantize_rows16(m, w->cols, w->kpad, x, ldx, q, xs);
+        kern->gemm_dyn16(w, m, q, w->kpad, xs, y, ldy, rev);
     } else {
         /* activations quantized per row first; the sparse kernels read whole windows */
         const int sparse = w->dtype == LSL_I8_SPARSE;
