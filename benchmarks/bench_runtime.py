@@ -116,12 +116,16 @@ def evaluate_isa_targets(rows: list[dict]) -> list[dict]:
     ]
     out = []
     for case, peer, goal in ratios:
-        ours = [(_median(rows, case, e), e) for e in ("lstmlite-int8", "lstmlite-int8-dyn")]
-        ours = [o for o in ours if o[0]]
+        # the best int8 form; at I40 H128 only among those within the issue's 1e-2 error
+        bound = case == "seq-40x128"
+        ours = [(_median(rows, case, e), e, (_row(rows, case, e) or {}).get("max_rel_err"))
+                for e in ("lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7r-dyn16")]
+        ours = [o for o in ours if o[0] and (not bound or (o[2] is not None and o[2] <= 1e-2))]
         best, b = (min(ours) if ours else None), _median(rows, case, peer)
         if best and b:
             out.append({"case": case, "engine": best[1], "versus": peer, "measure": "time ratio (issue 11)",
-                        "value": round(best[0] / b, 4), "goal": f"<= {goal}", "met": best[0] / b <= goal})
+                        "value": round(best[0] / b, 4), "goal": f"<= {goal}" + (", rel. err <= 1e-2" if bound else ""),
+                        "met": best[0] / b <= goal, "max_rel_err": best[2]})
     # the same goals for 7-bit weight codes, ONNX Runtime's own weights on these CPUs
     # (reduce_range): I40 H128 keeps the issue's bound on the relative error
     for case, peer, goal in ratios:
@@ -152,7 +156,7 @@ def evaluate_isa_targets(rows: list[dict]) -> list[dict]:
     return out
 
 
-ENGINE_COLUMNS = ["lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7-dyn",
+ENGINE_COLUMNS = ["lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7-dyn", "lstmlite-int7r-dyn16",
                   "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn", "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32",
                   "onnxruntime-int8", "litert-fp32", "litert-dynamic-int8", "litert-int8"]
 CASE_TITLES = {

@@ -163,17 +163,19 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
     tables = sorted(files, key=lambda t: _ISA_ORDER.index(t) if t in _ISA_ORDER else len(_ISA_ORDER))
     head = [title for title, *_ in _ISA_RATIOS]
     head.append("int7-dyn / ORT int8: I40 H128, I128 H256, B=32")
+    head.append("int7r-dyn16 / ORT int8: I40 H128, I128 H256, B=32")
     if threads:
         head.append("2 threads / 1, B=32 (fp32, int8, dyn)")
     head.append("80 % sparse-dyn / dense-dyn, (1, 4) / (16, 4) blocks")
     if threads:
-        head.append("rel. err, I40 H128 (int8-dyn / int7-dyn)")
+        head.append("rel. err, I40 H128 (int8-dyn / int7-dyn / int7r-dyn16)")
     lines = [f"| kernel table ({label}) | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for table in tables:
         rows = json.loads(files[table].read_text())["rows"]
         cells = [_ratio(rows, case, ours, case, versus) for _, case, ours, versus in _ISA_RATIOS]
-        cells.append(", ".join(_ratio(rows, case, "lstmlite-int7-dyn", case, "onnxruntime-int8")
-                               for case in ("seq-40x128", "seq-128x256", "batch32")))
+        for engine in ("lstmlite-int7-dyn", "lstmlite-int7r-dyn16"):
+            cells.append(", ".join(_ratio(rows, case, engine, case, "onnxruntime-int8")
+                                   for case in ("seq-40x128", "seq-128x256", "batch32")))
         if threads:
             cells.append(", ".join(_ratio(rows, "batch32-2t", e, "batch32", e)
                                    for e in ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn")))
@@ -181,7 +183,7 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
                                 for case in ("sparse80-40x128", "sparse80r16-40x128")))
         if threads:
             errs = [next((r["max_rel_err"] for r in rows if r["case"] == "seq-40x128" and r["engine"] == e), None)
-                    for e in ("lstmlite-int8-dyn", "lstmlite-int7-dyn")]
+                    for e in ("lstmlite-int8-dyn", "lstmlite-int7-dyn", "lstmlite-int7r-dyn16")]
             cells.append(" / ".join("–" if err is None else f"{err:.1e}" for err in errs))
         lines.append(f"| {_ISA_TITLES.get(table, f'`{table}`')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -179,11 +179,14 @@ typedef struct lsl_kernels {
     /* Which w_hh the fused steps above take (1) and which they leave to the caller's
      * products and lstm_pointwise (0); NULL: every one they are set for. */
     int (*step1_takes)(const lsl_matrix *w_hh);
-    /* y[m*ldy + n] += (float)(sum_k q[m, k] * W[n, k]) * (xs[m] * scale[n])   (LSL_I8,
-     * ACT_DYN16): q int16 rows of kpad values (stride ldq), |q| <= lsl_dyn16_qmax(kpad),
-     * from lsl_quantize_rows16; exact int32 sums, so the same bits on every table. */
-    void (*gemm_dyn16)(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs, float *y,
-                       int32_t ldy, int rev);
+    /* y[m*ldy + n] = b[n] + (float)(sum_k q[m, k] * W[n, k]) * (xs[m] * scale[n])   (LSL_I8,
+     * ACT_DYN16), b = bias (w->rows floats), or y's own row where bias is NULL: q int16
+     * rows of kpad values (stride ldq), |q| <= lsl_dyn16_qmax(kpad), from
+     * lsl_quantize_rows16; exact int32 sums, so the same bits on every table. */
+    void (*gemm_dyn16)(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
+                       const float *bias, float *y, int32_t ldy, int rev);
+    /* lsl_quantize_rows16, the same codes and scales (a vectorized copy or itself) */
+    void (*quantize_rows16)(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q, float *xs);
 } lsl_kernels;
 
 extern const lsl_kernels lsl_kernels_portable;
@@ -201,8 +204,10 @@ void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ld
 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
                         int32_t ldy, int rev);
 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
-void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs, float *y,
-                         int32_t ldy, int rev);
+void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
+                         const float *bias, float *y, int32_t ldy, int rev);
+void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q,
+                              float *xs);
 /* Float rows to three planes of signed 7-bit digits (lsl_kern_avx2.h, LSL_K_DIG). */
 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                               size_t lstride, float *xs);
@@ -264,7 +269,13 @@ static inline int32_t lsl_dyn16_qmax(int32_t kpad) {
 void lsl_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q, float *xs);
 /* The portable ACT_DYN16 product (also the NEON tables'). */
 void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
-                             float *y, int32_t ldy, int rev);
+                             const float *bias, float *y, int32_t ldy, int rev);
+
+/** y rows (m, stride ldy) = bias (w->rows floats) + x W^T: the DYN16 product adds the
+ * bias in its epilogue (no pass that copies it to every row first); every other form
+ * copies it, then lsl_matmul_unchecked. The same bits either way. */
+int lsl_matmul_bias_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
+                              const float *bias, float *y, int32_t ldy, void *work, int rev);
 
 /** lsl_matmul without argument checks; `work` as lsl_matmul_bytes says. */
 int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,

@@ -186,11 +186,11 @@ AINL TAVX2 void step6_w16(__m256i acc[][2], const int8_t *wp, const int16_t *ap)
  * 2, 3, 6, 7, put in order by vpermq) and go straight into the epilogue, without a
  * store and reload of the sums. */
 AINL TAVX2 void tile_w16(const int MB, const int offset, const lsl_matrix *w, int32_t p, int h, const int16_t *a,
-                         const float *xs, float *y, int32_t ldy) {
+                         const float *xs, const float *bias, float *y, int32_t ldy) {
     const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0, K4 = w->kpad / 4;
     const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL + 32 * h;
     __m256i acc[W16_MB][2], ws;
-    __m256 sc;
+    __m256 sc, bv;
     int32_t k4;
     int i;
     if (valid <= 0) return;
@@ -213,12 +213,13 @@ AINL TAVX2 void tile_w16(const int MB, const int offset, const lsl_matrix *w, in
                     : _mm256_maskload_epi32((const int *)(w->wsum + row0), tail_mask(valid));
     ws = offset ? _mm256_slli_epi32(ws, 7) : _mm256_setzero_si256(); /* u = q + 128, or q itself */
     sc = ld(w->scale + row0, valid);
+    bv = bias ? ld(bias + row0, valid) : _mm256_setzero_ps();
     for (i = 0; i < MB; ++i) {
         const __m256i sums = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[i][0], acc[i][1]), 0xD8);
         const __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sums, ws)),
                                        _mm256_mul_ps(sc, _mm256_set1_ps(xs[i])));
         float *yr = y + (size_t)i * ldy + row0;
-        st(yr, _mm256_add_ps(ld(yr, valid), v), valid);
+        st(yr, _mm256_add_ps(bias ? bv : ld(yr, valid), v), valid);
     }
 }
 
@@ -239,11 +240,11 @@ static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u
             for (h = 0; h < 2; ++h) {
                 float *yi = y + (size_t)i * ldy;
                 switch (nb) {
-                case 6: tile_w16(6, 1, w, p, h, a, xs + i, yi, ldy); break;
-                case 4: tile_w16(4, 1, w, p, h, a, xs + i, yi, ldy); break;
-                case 3: tile_w16(3, 1, w, p, h, a, xs + i, yi, ldy); break;
-                case 2: tile_w16(2, 1, w, p, h, a, xs + i, yi, ldy); break;
-                default: tile_w16(1, 1, w, p, h, a, xs + i, yi, ldy); break;
+                case 6: tile_w16(6, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
+                case 4: tile_w16(4, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
+                case 3: tile_w16(3, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
+                case 2: tile_w16(2, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
+                default: tile_w16(1, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
                 }
             }
         }
@@ -264,7 +265,7 @@ AINL TAVX2 void interleave_rows16(int32_t nb, int32_t kpad, const int16_t *q, in
  * (one row's interleaved layout is the row). Exact sums and gemm_dyn16's epilogue: the
  * same bits as the portable table. */
 TAVX2 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
-                               float *y, int32_t ldy, int rev) {
+                               const float *bias, float *y, int32_t ldy, int rev) {
     int16_t a[W16_MB * W16_KMAX] __attribute__((aligned(32)));
     const int32_t panels = lsl_panels(w->rows);
     int32_t i = 0, g;
@@ -281,11 +282,11 @@ TAVX2 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q,
             for (h = 0; h < 2; ++h) {
                 float *yi = y + (size_t)i * ldy;
                 switch (nb) {
-                case 6: tile_w16(6, 0, w, p, h, ap, xs + i, yi, ldy); break;
-                case 4: tile_w16(4, 0, w, p, h, ap, xs + i, yi, ldy); break;
-                case 3: tile_w16(3, 0, w, p, h, ap, xs + i, yi, ldy); break;
-                case 2: tile_w16(2, 0, w, p, h, ap, xs + i, yi, ldy); break;
-                default: tile_w16(1, 0, w, p, h, ap, xs + i, yi, ldy); break;
+                case 6: tile_w16(6, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
+                case 4: tile_w16(4, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
+                case 3: tile_w16(3, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
+                case 2: tile_w16(2, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
+                default: tile_w16(1, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
                 }
             }
         }
@@ -448,6 +449,53 @@ TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const floa
     }
 }
 
+/* 16-bit codes (LSL_ACT_DYN16): lsl_quantize_rows16's operations, 8 values a vector
+ * (vcvtps2dq rounds to nearest even, as lrintf does), so the same codes. */
+TAVX2 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q,
+                                    float *xs) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const int32_t qmax = lsl_dyn16_qmax(kpad);
+    const float fq = (float)qmax;
+    const __m256i hi = _mm256_set1_epi32(qmax), lo = _mm256_set1_epi32(-qmax);
+    int32_t i, j;
+    for (i = 0; i < m; ++i) {
+        const float *row = x + (size_t)i * ldx;
+        int16_t *qr = q + (size_t)i * kpad;
+        __m256 vmax = _mm256_setzero_ps(), vinv;
+        __m128 h;
+        float amax, inv;
+        for (j = 0; j + 8 <= k; j += 8) /* NaN-skipping max, as in C */
+            vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j)), vmax);
+        h = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        amax = _mm_cvtss_f32(h);
+        for (; j < k; ++j) {
+            float a = row[j] < 0 ? -row[j] : row[j];
+            amax = a > amax ? a : amax;
+        }
+        if (!(amax > 0.0f) || amax > 3.0e38f) {
+            memset(qr, 0, (size_t)kpad * sizeof(int16_t));
+            xs[i] = 0.0f;
+            continue;
+        }
+        inv = fq / amax;
+        vinv = _mm256_set1_ps(inv);
+        for (j = 0; j + 8 <= k; j += 8) {
+            __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(row + j), vinv));
+            v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+            _mm_storeu_si128((__m128i *)(qr + j), _mm_packs_epi32(_mm256_castsi256_si128(v),
+                                                                  _mm256_extracti128_si256(v, 1)));
+        }
+        for (; j < k; ++j) {
+            int32_t v = _mm_cvtss_si32(_mm_set_ss(row[j] * inv)); /* round to nearest even */
+            qr[j] = (int16_t)(v > qmax ? qmax : (v < -qmax ? -qmax : v));
+        }
+        for (; j < kpad; ++j) qr[j] = 0;
+        xs[i] = amax / fq;
+    }
+}
+
 /* Float rows to three planes of signed digits (d0, d1, d2; stride lstride bytes, rows
  * of kpad bytes, zero past k) and scales xs = max|row| / LSL_DIG_MAX: see
  * lsl_kern_avx2.h. An all-zero row becomes 0; a NaN or inf makes xs NaN, so the row's
@@ -551,7 +599,7 @@ const lsl_kernels lsl_kernels_avx2 = {
     lstm_step1, NULL, /* the sparse step: lsl_avx2_gemm_sparse_* and lstm_pointwise (a fused one,
                           * 8 units a block, measured slower on Xeon; 16 units a block with the
                           * dense step's grouped cell updates, no faster on Zen 4) */
-    NULL, lsl_avx2_gemm_dyn16,
+    NULL, lsl_avx2_gemm_dyn16, lsl_avx2_quantize_rows16,
 };
 
 #endif /* LSL_HAVE_X86 */

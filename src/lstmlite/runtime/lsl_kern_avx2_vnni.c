@@ -120,6 +120,7 @@ const lsl_kernels lsl_kernels_avx2_vnni = {
     LSL_ISA_AVX2_VNNI, lsl_avx2_gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, lsl_avx2_quantize_rows,
     gemm_sparse_i8_vnni, gemm_sparse_dyn8_vnni, lsl_avx2_lstm_pointwise, lsl_avx2_gru_pointwise,
     lstm_step1_vnni, NULL, NULL, lsl_avx2_gemm_dyn16, /* vpmaddwd: VNNI's byte products take no int16 */
+    lsl_avx2_quantize_rows16,
 };
 
 #endif /* LSL_HAVE_AVXVNNI */

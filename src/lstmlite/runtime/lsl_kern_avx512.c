@@ -562,12 +562,13 @@ const lsl_kernels lsl_kernels_avx512 = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, lsl_avx512_quantize_rows,
     lsl_avx2_gemm_sparse_i8, lsl_avx2_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
     lstm_step1_novnni, NULL, takes_dynamic, /* dense, dynamic activations only; no fused sparse step */
-    lsl_avx2_gemm_dyn16,
+    lsl_avx2_gemm_dyn16, lsl_avx2_quantize_rows16,
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
     LSL_ISA_AVX512_VNNI, gemm_f32, gemm_i8_vnni, gemm_dyn8_vnni, lsl_avx512_quantize_rows,
     lsl_avx512_gemm_sparse_i8, lsl_avx512_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise, lstm_step1_vnni,
     lsl_avx512_lstm_step1_sparse, NULL, lsl_avx2_gemm_dyn16, /* the AVX2 table's int16 tile */
+    lsl_avx2_quantize_rows16,
 };
 
 #endif /* LSL_HAVE_X86 */

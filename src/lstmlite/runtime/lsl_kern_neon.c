@@ -229,7 +229,7 @@ const lsl_kernels lsl_kernels_neon = {
     LSL_ISA_NEON, gemm_f32, gemm_i8, gemm_dyn8_neon, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
     lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
     NULL, NULL, NULL, /* no fused single-stream steps: the generic path */
-    lsl_portable_gemm_dyn16, /* the input projections' 16-bit products: the portable C */
+    lsl_portable_gemm_dyn16, lsl_quantize_rows16, /* the input projections' 16-bit products: the portable C */
 };
 
 #if defined(LSL_HAVE_NEON_DOTPROD)
@@ -269,7 +269,7 @@ static TDOT void gemm_dyn8_dot(const lsl_matrix *w, int32_t m, const uint8_t *u,
 const lsl_kernels lsl_kernels_neon_dotprod = {
     LSL_ISA_NEON_DOTPROD, gemm_f32, gemm_i8, gemm_dyn8_dot, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
     lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
-    NULL, NULL, NULL, lsl_portable_gemm_dyn16,
+    NULL, NULL, NULL, lsl_portable_gemm_dyn16, lsl_quantize_rows16,
 };
 #endif /* LSL_HAVE_NEON_DOTPROD */
 

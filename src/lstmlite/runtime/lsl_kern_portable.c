@@ -120,7 +120,7 @@ static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t 
 /* 16-bit activation codes (LSL_ACT_DYN16): as gemm_dyn8 without the offset. Every
  * table's sums are exact int32 and its epilogue this one's, so the bits are the same. */
 void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
-                             float *y, int32_t ldy, int rev) {
+                             const float *bias, float *y, int32_t ldy, int rev) {
     const int8_t *data = (const int8_t *)w->data;
     int32_t panels = lsl_panels(w->rows), p, i, k4, r;
     (void)rev;
@@ -136,7 +136,8 @@ void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, i
             }
             for (r = 0; r < nr; ++r) {
                 int32_t acc = acc4[4 * r] + acc4[4 * r + 1] + acc4[4 * r + 2] + acc4[4 * r + 3];
-                y[(size_t)i * ldy + p * LSL_PANEL + r] += (float)acc * (xs[i] * w->scale[p * LSL_PANEL + r]);
+                float *yr = y + (size_t)i * ldy + p * LSL_PANEL + r;
+                *yr = (bias ? bias[p * LSL_PANEL + r] : *yr) + (float)acc * (xs[i] * w->scale[p * LSL_PANEL + r]);
             }
         }
     }
@@ -236,5 +237,5 @@ const lsl_kernels lsl_kernels_portable = {
     LSL_ISA_PORTABLE, gemm_f32, gemm_i8, gemm_dyn8, lsl_quantize_rows, lsl_portable_gemm_sparse_i8,
     lsl_portable_gemm_sparse_dyn8, lsl_portable_lstm_pointwise, lsl_portable_gru_pointwise,
     NULL, NULL, NULL, /* no fused single-stream steps: the generic path */
-    lsl_portable_gemm_dyn16,
+    lsl_portable_gemm_dyn16, lsl_quantize_rows16,
 };

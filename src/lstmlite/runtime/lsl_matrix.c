@@ -234,8 +234,8 @@ int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m
     } else if (w->act == LSL_ACT_DYN16) { /* LSL_I8 only (lsl_matrix_pack refuses the rest) */
         int16_t *q = (int16_t *)work;
         float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad * sizeof(int16_t), LSL_ALIGN));
-        lsl_quantize_rows16(m, w->cols, w->kpad, x, ldx, q, xs);
-        kern->gemm_dyn16(w, m, q, w->kpad, xs, y, ldy, rev);
+        kern->quantize_rows16(m, w->cols, w->kpad, x, ldx, q, xs);
+        kern->gemm_dyn16(w, m, q, w->kpad, xs, NULL, y, ldy, rev);
     } else {
         /* activations quantized per row first; the sparse kernels read whole windows */
         const int sparse = w->dtype == LSL_I8_SPARSE;
@@ -246,6 +246,20 @@ int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m
         (sparse ? kern->gemm_sparse_dyn8 : kern->gemm_dyn8)(w, m, u, upad, xs, y, ldy, rev);
     }
     return LSL_OK;
+}
+
+int lsl_matmul_bias_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
+                              const float *bias, float *y, int32_t ldy, void *work, int rev) {
+    int32_t i;
+    if (w->dtype == LSL_I8 && w->act == LSL_ACT_DYN16) {
+        int16_t *q = (int16_t *)work;
+        float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad * sizeof(int16_t), LSL_ALIGN));
+        kern->quantize_rows16(m, w->cols, w->kpad, x, ldx, q, xs);
+        kern->gemm_dyn16(w, m, q, w->kpad, xs, bias, y, ldy, rev);
+        return LSL_OK;
+    }
+    for (i = 0; i < m; ++i) memcpy(y + (size_t)i * ldy, bias, (size_t)w->rows * sizeof(float));
+    return lsl_matmul_unchecked(kern, w, m, x, ldx, y, ldy, work, rev);
 }
 
 int lsl_matmul(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, void *work,

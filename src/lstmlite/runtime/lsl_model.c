@@ -194,7 +194,7 @@ static int32_t chunk_steps(int32_t batch, int32_t t, int32_t gh) {
 }
 
 typedef struct run_bufs {
-    float *xin, *buf_a, *buf_b, *gates, *rec, *tmp, *state0, *pooled;
+    float *xin, *buf_a, *buf_b, *gates, *rec, *tmp, *state0, *pooled, *bias;
     void *mm;
 } run_bufs;
 
@@ -223,6 +223,7 @@ static size_t run_layout(const lsl_model *model, int32_t batch, int32_t t, char 
     b->tmp = (float *)lsl_take(&a, lsl_fl((size_t)batch * max_sz(d.hidden_max, d.feat_max)));
     b->state0 = (float *)lsl_take(&a, lsl_fl(lsl_model_state_floats(model, batch)));
     b->pooled = (float *)lsl_take(&a, lsl_fl((size_t)batch * d.feat_max));
+    b->bias = (float *)lsl_take(&a, lsl_fl((size_t)d.gates_max)); /* a direction's input-projection bias */
     b->mm = lsl_take(&a, max_sz(matmul_scratch(model, chunk_rows, batch,
                                            model->head_mode == LSL_HEAD_EACH ? t : batch), LSL_ALIGN));
     return a.used;
@@ -288,14 +289,16 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
              * matmul: G (n*B, G*H) = bias + X @ W_ih^T. */
             int32_t n = t - s < chunk ? t - s : chunk, rows = n * batch;
             first = d == 0 ? s : t - s - n;
-            if (l->cell == LSL_LSTM)
-                fill_bias(rows, GH, dr->b_ih, dr->b_hh, G, GH);
-            else if (l->cell == LSL_GRU)
-                fill_bias(rows, GH, dr->b_ih, NULL, G, GH);
-            else /* FastGRNN: W x is shared by two branches with their own biases */
-                fill_bias(rows, GH, NULL, NULL, G, GH);
-            lsl_matmul_unchecked(kern, &dr->w_ih, rows, in + (size_t)first * batch * l->input_size, l->input_size,
-                                 G, GH, bf->mm, 0);
+            if (s == 0) {
+                if (l->cell == LSL_LSTM)
+                    fill_bias(1, GH, dr->b_ih, dr->b_hh, bf->bias, GH);
+                else if (l->cell == LSL_GRU)
+                    fill_bias(1, GH, dr->b_ih, NULL, bf->bias, GH);
+                else /* FastGRNN: W x is shared by two branches with their own biases */
+                    fill_bias(1, GH, NULL, NULL, bf->bias, GH);
+            }
+            lsl_matmul_bias_unchecked(kern, &dr->w_ih, rows, in + (size_t)first * batch * l->input_size,
+                                      l->input_size, bf->bias, G, GH, bf->mm, 0);
         }
         g = G + (size_t)(step - first) * batch * GH;
         float *o = out + (size_t)step * batch * ldo + (size_t)d * O;
