@@ -269,11 +269,13 @@ static lsl_lstm_step1_fn fused_step(const lsl_kernels *kern, const lsl_layer *l,
 }
 
 /* One direction of one layer over the whole sequence.
- * in: (T*B, I) time-major; out: column block d*O of (T*B, D*O); h, c: this direction's
- * state (B, O) and (B, H). */
+ * in: (T*B, I) time-major; out: column block d*O of the outputs, step s of row b at
+ * out + s * sstride + b * ldo (time-major (T*B, D*O): sstride = B * ldo; the caller's
+ * batch-first (B, T, D*O): ldo = T * D*O, sstride = D*O); h, c: this direction's state
+ * (B, O) and (B, H). */
 static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d, int32_t batch, int32_t t,
-                          const int32_t *lengths, const float *in, float *out, int32_t ldo, float *h, float *c,
-                          const run_bufs *bf) {
+                          const int32_t *lengths, const float *in, float *out, int32_t ldo, size_t sstride, float *h,
+                          float *c, const run_bufs *bf) {
     const lsl_direction *dr = &l->dir[d];
     const int32_t H = l->hidden_size, O = out_of(l), GH = gates_of(l->cell) * H;
     const int32_t chunk = chunk_steps(batch, t, GH);
@@ -301,7 +303,7 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
                                       l->input_size, bf->bias, G, GH, bf->mm, 0);
         }
         g = G + (size_t)(step - first) * batch * GH;
-        float *o = out + (size_t)step * batch * ldo + (size_t)d * O;
+        float *o = out + (size_t)step * sstride + (size_t)d * O;
         if (fused) {
             if (!(lengths && step >= lengths[0])) fused(&dr->w_hh, H, g, c, h, bf->mm, s & 1);
         } else if (l->cell == LSL_LSTM) {
@@ -421,23 +423,31 @@ int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float 
     }
 
     in = bf.xin;
+    F = lsl_model_feature_size(model);
     for (k = 0; k < model->num_layers; ++k) {
         const lsl_layer *l = &model->layers[k];
-        float *dst = (k % 2 == 0) ? bf.buf_a : bf.buf_b;
+        /* Without a head the top layer writes the caller's batch-first (B, T, F) rows
+         * itself (no time-major copy to transpose afterwards); every other layer writes
+         * time-major rows for the next one, or for the head. */
+        const int direct = k == model->num_layers - 1 && model->head_mode == LSL_HEAD_NONE &&
+                           (int64_t)t * F <= INT32_MAX; /* its row stride is an int32 */
+        float *dst = direct ? out : ((k % 2 == 0) ? bf.buf_a : bf.buf_b);
+        const int32_t ldo = direct ? t * F : feat_of(l);
+        const size_t sstride = direct ? (size_t)F : (size_t)batch * feat_of(l);
         for (d = 0; d < l->num_directions; ++d) {
             float *h, *c;
             state_ptrs(model, state, batch, k, d, &h, &c);
-            run_direction(kern, l, d, batch, t, lengths, in, dst, feat_of(l), h, c, &bf);
+            run_direction(kern, l, d, batch, t, lengths, in, dst, ldo, sstride, h, c, &bf);
         }
         in = dst;
         top = dst;
     }
 
-    F = lsl_model_feature_size(model);
     if (model->head_mode == LSL_HEAD_NONE) {
-        for (b = 0; b < batch; ++b)
-            for (s = 0; s < t; ++s)
-                memcpy(out + ((size_t)b * t + s) * F, top + ((size_t)s * batch + b) * F, (size_t)F * sizeof(float));
+        if (top != out) /* rows too long for the top layer's int32 stride: transpose here */
+            for (b = 0; b < batch; ++b)
+                for (s = 0; s < t; ++s)
+                    memcpy(out + ((size_t)b * t + s) * F, top + ((size_t)s * batch + b) * F, (size_t)F * sizeof(float));
     } else if (model->head_mode == LSL_HEAD_LAST) {
         const int32_t n = model->head.rows;
         pool(model, batch, t, lengths, top, bf.pooled);
