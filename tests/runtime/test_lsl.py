@@ -107,3 +107,23 @@ def test_corrupt_files_raise_errors_never_crash(spec):
         except (rt.RuntimeError_, ValueError):
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0 and sum(outcomes.values()) == 300
+
+
+def test_int7r_puts_7_bit_codes_on_every_recurrent_matrix_only():
+    """weights="int7r": W_hh and an LSTMP's W_hr reach +-63 on every row and no further,
+    W_ih +-127 (8 bits), in every layer and direction."""
+    import torch
+
+    from lstmlite.export.lsl import spec_from_module
+
+    torch.manual_seed(2)
+    module = torch.nn.LSTM(6, 20, num_layers=2, proj_size=7, bidirectional=True, batch_first=True)
+    back = read_lsl(write_lsl(spec_from_module(module), weights="int7r"))
+    seen = set()
+    for layer in back.layers:
+        for tensors in layer.directions:
+            for name in ("w_ih", "w_hh", "w_hr"):
+                top = np.abs(tensors[name].q.astype(int)).max(axis=1)
+                assert top.tolist() == [127 if name == "w_ih" else 63] * len(top), name
+                seen.add(name)
+    assert seen == {"w_ih", "w_hh", "w_hr"}
