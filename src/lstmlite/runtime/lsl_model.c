@@ -262,6 +262,7 @@ static int embed(const lsl_embedding *e, int32_t batch, int32_t t, const int32_t
 static lsl_lstm_step1_fn fused_step(const lsl_kernels *kern, const lsl_layer *l, const lsl_direction *dr,
                                     int32_t batch) {
     if (batch != 1 || l->cell != LSL_LSTM || l->proj_size != 0 || l->hidden_size % LSL_PANEL != 0) return NULL;
+    if (dr->w_hh.act == LSL_ACT_DYN16) return NULL; /* packed so through the C API: the fused steps take 8 bits */
     lsl_lstm_step1_fn step = NULL;
     if (dr->w_hh.dtype == LSL_I8) step = kern->lstm_step1;
     if (dr->w_hh.dtype == LSL_I8_SPARSE) step = kern->lstm_step1_sparse;
