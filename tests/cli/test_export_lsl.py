@@ -90,6 +90,18 @@ def test_a_partly_quantized_run_exports_exactly_and_reports_rounding_when_asked(
     assert "at export" in capsys.readouterr().out
 
 
+def _export_forms(tmp_path, forms):
+    """A small classifier's run dir, exported with --format lsl once per weight form to
+    tmp_path / FORM / model.lsl; returns the run dir."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=12, hidden_size=32, n_classes=4).eval()
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    for weights in forms:
+        assert main(["export", str(run), "--format", "lsl", "--weights", weights,
+                     "--out", str(tmp_path / weights / "model.lsl")]) == 0
+    return run
+
+
 def test_export_int7_writes_7_bit_codes_in_int8_bytes(tmp_path, capsys):
     """--weights int7: every matrix row's codes reach +-63 and no further (ONNX Runtime's
     reduce_range weights), in a file of exactly the int8 export's bytes, whose outputs
@@ -97,12 +109,7 @@ def test_export_int7_writes_7_bit_codes_in_int8_bytes(tmp_path, capsys):
     from lstmlite.runtime import load
     from lstmlite.runtime.lsl import QTensor, read_lsl
 
-    torch.manual_seed(0)
-    model = SequenceClassifier(input_size=12, hidden_size=32, n_classes=4).eval()
-    run = save_run(tmp_path / "run", model, {"task": "classify"})
-    for weights in ("int8", "int7"):
-        assert main(["export", str(run), "--format", "lsl", "--weights", weights,
-                     "--out", str(tmp_path / weights / "model.lsl")]) == 0
+    run = _export_forms(tmp_path, ("int8", "int7"))
     capsys.readouterr()
     int7, int8 = (tmp_path / "int7" / "model.lsl").read_bytes(), (tmp_path / "int8" / "model.lsl").read_bytes()
     assert len(int7) == len(int8)
@@ -123,12 +130,7 @@ def test_export_int7r_writes_7_bit_codes_for_the_recurrent_matrices_only(tmp_pat
     from lstmlite.runtime import load
     from lstmlite.runtime.lsl import read_lsl
 
-    torch.manual_seed(0)
-    model = SequenceClassifier(input_size=12, hidden_size=32, n_classes=4).eval()
-    run = save_run(tmp_path / "run", model, {"task": "classify"})
-    for weights in ("int8", "int7r"):
-        assert main(["export", str(run), "--format", "lsl", "--weights", weights,
-                     "--out", str(tmp_path / weights / "model.lsl")]) == 0
+    run = _export_forms(tmp_path, ("int8", "int7r"))
     capsys.readouterr()
     int7r = (tmp_path / "int7r" / "model.lsl").read_bytes()
     assert len(int7r) == len((tmp_path / "int8" / "model.lsl").read_bytes())

@@ -404,27 +404,37 @@ TAVX2 void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *
 
 /* ---- dynamic activation quantization (same results as lsl_quantize_rows) ---------- */
 
+/* max |row[j]| over k values, NaNs skipped (max and compare return the other operand
+ * for a NaN), as the C quantizers take it. */
+AINL TAVX2 float row_amax_avx2(const float *row, int32_t k) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 vmax = _mm256_setzero_ps();
+    __m128 h;
+    float amax;
+    int32_t j;
+    for (j = 0; j + 8 <= k; j += 8)
+        vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j)), vmax);
+    h = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    amax = _mm_cvtss_f32(h);
+    for (; j < k; ++j) {
+        float a = row[j] < 0 ? -row[j] : row[j];
+        amax = a > amax ? a : amax;
+    }
+    return amax;
+}
+
 TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                                   float *xs) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     int32_t i, j;
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         uint8_t *q = u + (size_t)i * kpad;
-        __m256 vmax = _mm256_setzero_ps(), vinv;
-        __m128 h;
-        float amax, inv;
-        for (j = 0; j + 8 <= k; j += 8) /* NaN-skipping max, as in C */
-            vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j)), vmax);
-        h = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-        amax = _mm_cvtss_f32(h);
-        for (; j < k; ++j) {
-            float a = row[j] < 0 ? -row[j] : row[j];
-            amax = a > amax ? a : amax;
-        }
-        if (!(amax > 0.0f) || amax > 3.0e38f) {
+        const float amax = row_amax_avx2(row, k);
+        __m256 vinv;
+        float inv;
+        if (!(amax > 0.0f) || amax > 3.0e38f) { /* zeros, or no meaningful fixed-point form */
             memset(q, LSL_Q_OFFSET, (size_t)kpad);
             xs[i] = 0.0f;
             continue;
@@ -453,7 +463,6 @@ TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const floa
  * (vcvtps2dq rounds to nearest even, as lrintf does), so the same codes. */
 TAVX2 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q,
                                     float *xs) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
     const int32_t qmax = lsl_dyn16_qmax(kpad);
     const float fq = (float)qmax;
     const __m256i hi = _mm256_set1_epi32(qmax), lo = _mm256_set1_epi32(-qmax);
@@ -461,19 +470,9 @@ TAVX2 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const fl
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         int16_t *qr = q + (size_t)i * kpad;
-        __m256 vmax = _mm256_setzero_ps(), vinv;
-        __m128 h;
-        float amax, inv;
-        for (j = 0; j + 8 <= k; j += 8) /* NaN-skipping max, as in C */
-            vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j)), vmax);
-        h = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-        amax = _mm_cvtss_f32(h);
-        for (; j < k; ++j) {
-            float a = row[j] < 0 ? -row[j] : row[j];
-            amax = a > amax ? a : amax;
-        }
+        const float amax = row_amax_avx2(row, k);
+        __m256 vinv;
+        float inv;
         if (!(amax > 0.0f) || amax > 3.0e38f) {
             memset(qr, 0, (size_t)kpad * sizeof(int16_t));
             xs[i] = 0.0f;

@@ -93,46 +93,24 @@ static inline void block_dyn8(int32_t *restrict acc4, const int8_t *restrict b, 
     }
 }
 
-static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
-                      int32_t ldy, int rev) {
+/* The dynamic products: u8 rows (u = q + 128, wide = 0) or int16 codes (LSL_ACT_DYN16,
+ * wide = 1), exact int32 sums, then y = (bias or y) + sum * (xs * scale): every table's
+ * epilogue, so the same bits. `wide` is a constant where it is inlined. */
+static inline void gemm_dyn(const int wide, const lsl_matrix *w, int32_t m, const void *u, int32_t ldu,
+                            const float *xs, const float *bias, float *y, int32_t ldy) {
     const int8_t *data = (const int8_t *)w->data;
     int32_t panels = lsl_panels(w->rows), p, i, k4, r, j;
-    (void)rev;
     for (p = 0; p < panels; ++p) {
         const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         for (i = 0; i < m; ++i) {
             int32_t acc4[4 * LSL_PANEL] = {0};
-            const uint8_t *ur = u + (size_t)i * ldu;
+            const uint8_t *ur = (const uint8_t *)u + (size_t)i * ldu;
+            const int16_t *qr = (const int16_t *)u + (size_t)i * ldu;
             for (k4 = 0; k4 < w->kpad / 4; ++k4) {
                 int32_t q[4];
-                for (j = 0; j < 4; ++j) q[j] = (int32_t)ur[4 * k4 + j] - LSL_Q_OFFSET;
+                for (j = 0; j < 4; ++j) q[j] = wide ? (int32_t)qr[4 * k4 + j] : (int32_t)ur[4 * k4 + j] - LSL_Q_OFFSET;
                 block_dyn8(acc4, pw + (size_t)k4 * 4 * LSL_PANEL, q);
-            }
-            for (r = 0; r < nr; ++r) {
-                int32_t acc = acc4[4 * r] + acc4[4 * r + 1] + acc4[4 * r + 2] + acc4[4 * r + 3];
-                y[(size_t)i * ldy + p * LSL_PANEL + r] += (float)acc * (xs[i] * w->scale[p * LSL_PANEL + r]);
-            }
-        }
-    }
-}
-
-/* 16-bit activation codes (LSL_ACT_DYN16): as gemm_dyn8 without the offset. Every
- * table's sums are exact int32 and its epilogue this one's, so the bits are the same. */
-void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
-                             const float *bias, float *y, int32_t ldy, int rev) {
-    const int8_t *data = (const int8_t *)w->data;
-    int32_t panels = lsl_panels(w->rows), p, i, k4, r;
-    (void)rev;
-    for (p = 0; p < panels; ++p) {
-        const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
-        int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
-        for (i = 0; i < m; ++i) {
-            int32_t acc4[4 * LSL_PANEL] = {0};
-            const int16_t *qr = q + (size_t)i * ldq;
-            for (k4 = 0; k4 < w->kpad / 4; ++k4) {
-                const int32_t qk[4] = {qr[4 * k4], qr[4 * k4 + 1], qr[4 * k4 + 2], qr[4 * k4 + 3]};
-                block_dyn8(acc4, pw + (size_t)k4 * 4 * LSL_PANEL, qk);
             }
             for (r = 0; r < nr; ++r) {
                 int32_t acc = acc4[4 * r] + acc4[4 * r + 1] + acc4[4 * r + 2] + acc4[4 * r + 3];
@@ -141,6 +119,19 @@ void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, i
             }
         }
     }
+}
+
+static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
+                      int32_t ldy, int rev) {
+    (void)rev;
+    gemm_dyn(0, w, m, u, ldu, xs, NULL, y, ldy);
+}
+
+/* 16-bit activation codes (LSL_ACT_DYN16): no offset to take off. */
+void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
+                             const float *bias, float *y, int32_t ldy, int rev) {
+    (void)rev;
+    gemm_dyn(1, w, m, q, ldq, xs, bias, y, ldy);
 }
 
 /* ---- (1, 4)-block sparse: walk the ELL segments (layout in lsl_internal.h) -------- */

@@ -111,17 +111,26 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
     return LSL_OK;
 }
 
+/* max |row[j]| over k values, NaNs skipped; 0 where a row has no usable scale (all
+ * zeros, or a value past 3e38, which has no meaningful fixed-point form): the
+ * quantizers then write zero codes and a zero scale. */
+static float row_amax(const float *row, int32_t k) {
+    float amax = 0.0f;
+    int32_t j;
+    for (j = 0; j < k; ++j) {
+        float a = fabsf(row[j]);
+        amax = a > amax ? a : amax;
+    }
+    return amax > 3.0e38f ? 0.0f : amax;
+}
+
 void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs) {
     int32_t i, j;
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         uint8_t *q = u + (size_t)i * kpad;
-        float amax = 0.0f, inv;
-        for (j = 0; j < k; ++j) {
-            float a = fabsf(row[j]);
-            amax = a > amax ? a : amax;
-        }
-        if (!(amax > 0.0f) || amax > 3.0e38f) {
+        float amax = row_amax(row, k), inv;
+        if (!(amax > 0.0f)) {
             /* all zeros (or non-finite input, which has no meaningful 8-bit form):
              * quantize to zero so the kernels stay in range. */
             memset(q, LSL_Q_OFFSET, (size_t)kpad);
@@ -146,12 +155,8 @@ void lsl_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         int16_t *qr = q + (size_t)i * kpad;
-        float amax = 0.0f, inv;
-        for (j = 0; j < k; ++j) {
-            float a = fabsf(row[j]);
-            amax = a > amax ? a : amax;
-        }
-        if (!(amax > 0.0f) || amax > 3.0e38f) { /* zeros or non-finite: zero codes, as lsl_quantize_rows */
+        float amax = row_amax(row, k), inv;
+        if (!(amax > 0.0f)) { /* zeros or non-finite: zero codes, as lsl_quantize_rows */
             memset(qr, 0, (size_t)kpad * sizeof(int16_t));
             xs[i] = 0.0f;
             continue;
