@@ -223,31 +223,40 @@ AINL TAVX2 void tile_w16(const int MB, const int offset, const lsl_matrix *w, in
     }
 }
 
-/* Blocks of 6 rows while 6 are left, then 4, 3 + 2 (for 5), 2 or 1 (the asm step is
- * the 6-row one; the intrinsic tiles stay in registers up to 4 rows), each block
- * against every panel (last to first with `rev`). */
+/* One block of nb rows (ap: their int16 values interleaved by k4 step, as widen_rows
+ * writes them) against every panel (last to first with `rev`); offset: the rows are
+ * u = q + 128 (take 128 sum(w) off) or q itself. */
+AINL TAVX2 void w16_block(const int offset, const lsl_matrix *w, int32_t nb, const int16_t *ap, const float *xs,
+                          const float *bias, float *y, int32_t ldy, int rev) {
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t g;
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        int h;
+        for (h = 0; h < 2; ++h) {
+            switch (nb) {
+            case 6: tile_w16(6, offset, w, p, h, ap, xs, bias, y, ldy); break;
+            case 4: tile_w16(4, offset, w, p, h, ap, xs, bias, y, ldy); break;
+            case 3: tile_w16(3, offset, w, p, h, ap, xs, bias, y, ldy); break;
+            case 2: tile_w16(2, offset, w, p, h, ap, xs, bias, y, ldy); break;
+            default: tile_w16(1, offset, w, p, h, ap, xs, bias, y, ldy); break;
+            }
+        }
+    }
+}
+
+/* Rows per block: 6 while 6 are left, then 4, 3 + 2 (for 5), 2 or 1 (the asm step is the
+ * 6-row one; the intrinsic tiles stay in registers up to 4 rows). */
+static inline int32_t w16_rows(int32_t left) { return left >= 6 ? 6 : (left == 5 ? 3 : left); }
+
 static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                                 float *y, int32_t ldy, int rev) {
     int16_t a[W16_MB * W16_KMAX] __attribute__((aligned(32)));
-    const int32_t panels = lsl_panels(w->rows);
-    int32_t i = 0, g;
+    int32_t i = 0;
     while (i < m) {
-        const int32_t left = m - i, nb = left >= 6 ? 6 : (left == 5 ? 3 : left);
+        const int32_t nb = w16_rows(m - i);
         widen_rows(nb, w->kpad, u + (size_t)i * ldu, ldu, a);
-        for (g = 0; g < panels; ++g) {
-            const int32_t p = rev ? panels - 1 - g : g;
-            int h;
-            for (h = 0; h < 2; ++h) {
-                float *yi = y + (size_t)i * ldy;
-                switch (nb) {
-                case 6: tile_w16(6, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
-                case 4: tile_w16(4, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
-                case 3: tile_w16(3, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
-                case 2: tile_w16(2, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
-                default: tile_w16(1, 1, w, p, h, a, xs + i, NULL, yi, ldy); break;
-                }
-            }
-        }
+        w16_block(1, w, nb, a, xs + i, NULL, y + (size_t)i * ldy, ldy, rev);
         i += nb;
     }
 }
@@ -267,29 +276,15 @@ AINL TAVX2 void interleave_rows16(int32_t nb, int32_t kpad, const int16_t *q, in
 TAVX2 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
                                const float *bias, float *y, int32_t ldy, int rev) {
     int16_t a[W16_MB * W16_KMAX] __attribute__((aligned(32)));
-    const int32_t panels = lsl_panels(w->rows);
-    int32_t i = 0, g;
+    int32_t i = 0;
     while (i < m) {
-        const int32_t left = m - i, nb = w->kpad > W16_KMAX ? 1 : (left >= 6 ? 6 : (left == 5 ? 3 : left));
+        const int32_t nb = w->kpad > W16_KMAX ? 1 : w16_rows(m - i);
         const int16_t *ap = a;
         if (nb == 1)
             ap = q + (size_t)i * ldq;
         else
             interleave_rows16(nb, w->kpad, q + (size_t)i * ldq, ldq, a);
-        for (g = 0; g < panels; ++g) {
-            const int32_t p = rev ? panels - 1 - g : g;
-            int h;
-            for (h = 0; h < 2; ++h) {
-                float *yi = y + (size_t)i * ldy;
-                switch (nb) {
-                case 6: tile_w16(6, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
-                case 4: tile_w16(4, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
-                case 3: tile_w16(3, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
-                case 2: tile_w16(2, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
-                default: tile_w16(1, 0, w, p, h, ap, xs + i, bias, yi, ldy); break;
-                }
-            }
-        }
+        w16_block(0, w, nb, ap, xs + i, bias, y + (size_t)i * ldy, ldy, rev);
         i += nb;
     }
 }
