@@ -83,7 +83,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      default=None,
                      help="weight form in the .lsl file (int7: int8 codes within [-63, 63], the same size; "
                           "faster dynamic int8 on x86 CPUs without VNNI, coarser rounding; int7r: only the "
-                          "recurrent matrices at 7 bits, the fastest with dynamic16 activations there)")
+                          "recurrent matrices at 7 bits: with dynamic16 activations about int7's speed there at "
+                          "less than int8's dynamic error)")
     c = parser.add_argument_group("c")
     c.add_argument("--form", choices=["auto", "fp32", "int8", "integer", "tflite"], default="auto",
                    help="arithmetic of the C project (default auto: the weights as the run has them; "

@@ -163,8 +163,9 @@ class Engine:
             step; ``info["layers"]`` reports such a file's matrices as ``int8``),
             ``int7r`` (``int8`` with only the recurrent matrices' codes within
             [-63, 63]: the one-stream step loses its sign step, the input
-            projections keep 8 bits; with ``dynamic16`` the fastest dynamic form on
-            AVX2 CPUs and more accurate than ``int8`` with ``dynamic``),
+            projections keep 8 bits; with ``dynamic16`` about as fast on AVX2 CPUs as
+            ``int7`` with ``dynamic``, the fastest there, and more accurate than
+            ``int8`` with ``dynamic``),
             ``int4``,
             ``int8-sparse`` (int8 with mostly-zero (1, 4) blocks skipped) or ``auto``
             (the spec's own floats and codes, each matrix in its smallest form) when
