@@ -219,6 +219,16 @@ size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m) {
     }
 }
 
+/* An LSL_ACT_DYN16 product: x quantized to int16 codes at the start of work (their
+ * scales after them, as lsl_matmul_bytes lays it out), then y = (bias or y) + x W^T. */
+static void dyn16_product(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
+                          const float *bias, float *y, int32_t ldy, void *work, int rev) {
+    int16_t *q = (int16_t *)work;
+    float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad * sizeof(int16_t), LSL_ALIGN));
+    kern->quantize_rows16(m, w->cols, w->kpad, x, ldx, q, xs);
+    kern->gemm_dyn16(w, m, q, w->kpad, xs, bias, y, ldy, rev);
+}
+
 /* The internal entry: no argument checks beyond what the caller guarantees. */
 int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
                          float *y, int32_t ldy, void *work, int rev) {
@@ -237,10 +247,7 @@ int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m
     } else if (w->act == LSL_ACT_FLOAT) {
         (w->dtype == LSL_I8_SPARSE ? kern->gemm_sparse_i8 : kern->gemm_i8)(w, m, x, ldx, y, ldy, rev, work);
     } else if (w->act == LSL_ACT_DYN16) { /* LSL_I8 only (lsl_matrix_pack refuses the rest) */
-        int16_t *q = (int16_t *)work;
-        float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad * sizeof(int16_t), LSL_ALIGN));
-        kern->quantize_rows16(m, w->cols, w->kpad, x, ldx, q, xs);
-        kern->gemm_dyn16(w, m, q, w->kpad, xs, NULL, y, ldy, rev);
+        dyn16_product(kern, w, m, x, ldx, NULL, y, ldy, work, rev);
     } else {
         /* activations quantized per row first; the sparse kernels read whole windows */
         const int sparse = w->dtype == LSL_I8_SPARSE;
@@ -257,10 +264,7 @@ int lsl_matmul_bias_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int3
                               const float *bias, float *y, int32_t ldy, void *work, int rev) {
     int32_t i;
     if (w->dtype == LSL_I8 && w->act == LSL_ACT_DYN16) {
-        int16_t *q = (int16_t *)work;
-        float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)w->kpad * sizeof(int16_t), LSL_ALIGN));
-        kern->quantize_rows16(m, w->cols, w->kpad, x, ldx, q, xs);
-        kern->gemm_dyn16(w, m, q, w->kpad, xs, bias, y, ldy, rev);
+        dyn16_product(kern, w, m, x, ldx, bias, y, ldy, work, rev);
         return LSL_OK;
     }
     for (i = 0; i < m; ++i) memcpy(y + (size_t)i * ldy, bias, (size_t)w->rows * sizeof(float));
