@@ -459,6 +459,29 @@ def seq2seq_table(result: dict[str, Any]) -> str:
         f"{rows[0]['test_pairs']} test pairs.\n"
 
 
+def sparse_crossover_table(result: dict[str, Any]) -> str:
+    """bench_sparse_crossover.py: per kernel table and pruning block, the W_hh slot fill
+    where sparse and dense take the same time, and how often the form lsl_load picks by
+    itself (dynamic activations) was the faster one over the sweep."""
+    lines = ["| table | blocks | sparse = dense at W_hh fill (dynamic / float) | sparse / dense at 80 % (dynamic) "
+             "| load picks the faster form (dynamic) |", "|---|---|---|---|---|"]
+
+    def fill(v: float | None) -> str:
+        return "never crossed" if v is None else f"{v:.2f}"
+
+    for r in result["rows"]:
+        pts = [p for p in r["points"] if p["stored_sparse"]]
+        right = sum((p["auto_runs_hh"] == "int8-sparse") == (p["ratio_dynamic"] < 1) for p in pts)
+        at80 = next((p["ratio_dynamic"] for p in pts if p["sparsity"] == 0.8), None)
+        lines.append(f"| {r['table']} | ({r['block'][0]}, {r['block'][1]}) | {fill(r['crossover_dynamic'])} / "
+                     f"{fill(r['crossover_float'])} | {'' if at80 is None else f'{at80:.2f}'} | "
+                     f"{right} of {len(pts)} |")
+    m = result["machine"]
+    swept = ", ".join(f"{p['sparsity']:.2f}" for p in result["rows"][0]["points"])
+    return "\n".join(lines) + f"\n\n{result['model']}; sparsity swept over {swept}; {result['date']}, " \
+        f"{m['cpu']} ({m['cores']} cores).\n"
+
+
 #: block name -> renderer of its results file (``name`` or ``name:part``).
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "fuzz": fuzz_table,
@@ -473,6 +496,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "search-jv-long": search_long_table,
     "runtime": runtime_tables,
     "train_speed": train_speed_table,
+    "sparse-crossover-zen4": sparse_crossover_table,
 }
 #: blocks that read several files: name -> renderer of no argument.
 MULTI_FILE: dict[str, Callable[[], str]] = {

@@ -329,6 +329,12 @@ static void fuzz_file(const char *path) {
         CHECK(m != NULL && lsl_model_check(m) == LSL_OK);
         CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN8, arena, need - 1, &m, NULL) == LSL_ERR_BUFFER);
         free(arena);
+        /* block-sparse matrices kept sparse whatever the table would run faster */
+        CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN8 | LSL_LOAD_KEEP_SPARSE, NULL, 0, NULL, &need) == LSL_OK);
+        arena = amalloc(need);
+        CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN8 | LSL_LOAD_KEEP_SPARSE, arena, need, &m, NULL) == LSL_OK);
+        CHECK(m != NULL && lsl_model_check(m) == LSL_OK && !lsl_matrix_from_sparse(&m->layers[0].dir[0].w_hh));
+        free(arena);
     }
     /* every truncation: the declared size no longer fits */
     for (cut = 0; cut < (size_t)len; cut += 1 + cut / 64) {
@@ -337,8 +343,10 @@ static void fuzz_file(const char *path) {
     }
     /* random byte flips -- in the header and tables for even i, anywhere (the sparse
      * rowptr / bcol and the low-rank factors live past the tables) for odd i -- then a
-     * full load if it sizes, and a run of whatever loaded */
+     * full load if it sizes, and a run of whatever loaded; every other pair of flips
+     * keeps block-sparse matrices sparse (else the table may unpack them dense) */
     for (i = 0; i < 3000; ++i) {
+        const int32_t act = (i & 2) ? (LSL_ACT_FLOAT | LSL_LOAD_KEEP_SPARSE) : LSL_ACT_FLOAT;
         int flips = 1 + i % 3, j;
         long span = (i & 1) ? len : (len < 2048 ? len : 2048);
         memcpy(copy, data, (size_t)len);
@@ -346,11 +354,11 @@ static void fuzz_file(const char *path) {
             seed = seed * 1103515245u + 12345u;
             copy[(seed >> 4) % (unsigned long)span] ^= (unsigned char)(1u << ((seed >> 20) % 8));
         }
-        rc = lsl_load(copy, (size_t)len, LSL_ACT_FLOAT, NULL, 0, NULL, &need);
+        rc = lsl_load(copy, (size_t)len, act, NULL, 0, NULL, &need);
         if (rc == LSL_OK && need < ((size_t)1 << 28)) {
             void *arena = amalloc(need);
             const lsl_model *m = NULL;
-            rc = lsl_load(copy, (size_t)len, LSL_ACT_FLOAT, arena, need, &m, NULL);
+            rc = lsl_load(copy, (size_t)len, act, arena, need, &m, NULL);
             if (rc == LSL_OK) {
                 ++loaded;
                 CHECK(lsl_model_check(m) == LSL_OK);

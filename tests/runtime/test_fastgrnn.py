@@ -89,8 +89,8 @@ def test_block_sparse_fastgrnn_runs_the_sparse_kernels():
     model = _classifier({}, hidden=32, layers=1)
     compress_(model, MagnitudePruneConfig(sparsity=0.75, block=(1, 4)))
     compress_(model, WeightQuantConfig(bits=8))
-    engine = rt.Engine(write_lsl(spec_from_module(model), weights="int8-sparse"))
-    assert engine.info["layers"][0]["weights"] == "int8-sparse"
+    engine = rt.Engine(write_lsl(spec_from_module(model), weights="int8-sparse"), keep_sparse=True)
+    assert engine.info["layers"][0]["weights"] == engine.info["layers"][0]["runs_hh"] == "int8-sparse"
     x = np.random.default_rng(3).standard_normal((2, 9, 6)).astype(np.float32)
     assert rel_err(engine.run(x), _torch(model, x)) < 1e-5
 

@@ -189,16 +189,16 @@ def test_sparse_engines_match_dense_int8_and_the_dequantized_torch_model(isa, ki
     x = np.random.default_rng(3).standard_normal((3, 20, module.input_size)).astype(np.float32)
     with torch.no_grad():
         ref = _dequantized_torch(module)(torch.from_numpy(x))[0].numpy()
-    got = rt.Engine(sparse_file).run(x)
+    got = rt.Engine(sparse_file, keep_sparse=True).run(x)  # the sparse kernels, whatever the table
     assert rel_err(got, ref) < 1e-5
     # dynamic activations: the same integer arithmetic as the dense int8 form
-    dyn_sparse = rt.Engine(sparse_file, activations="dynamic").run(x)
+    dyn_sparse = rt.Engine(sparse_file, activations="dynamic", keep_sparse=True).run(x)
     dyn_dense = rt.Engine(spec, weights="int8", activations="dynamic").run(x)
     np.testing.assert_array_equal(dyn_sparse, dyn_dense)
 
 
 def test_sparse_streaming_equals_whole_sequences(pruned_lstm):
-    engine = rt.Engine(spec_from_module(pruned_lstm), weights="int8-sparse")
+    engine = rt.Engine(spec_from_module(pruned_lstm), weights="int8-sparse", keep_sparse=True)
     x = np.random.default_rng(4).standard_normal((1, 12, 40)).astype(np.float32)
     whole = engine.run(x)[0]
     state = engine.new_state()
@@ -217,8 +217,8 @@ def _pruned_engines(input_size, hidden, act, layers=1):
     torch.manual_seed(hidden + input_size)
     module = _pruned(torch.nn.LSTM(input_size, hidden, num_layers=layers, batch_first=True))
     spec = spec_from_module(module)
-    sparse = rt.Engine(spec, weights="int8-sparse", activations=act)
-    assert sparse.info["layers"][-1]["weights"] == "int8-sparse"
+    sparse = rt.Engine(spec, weights="int8-sparse", activations=act, keep_sparse=True)
+    assert sparse.info["layers"][-1]["weights"] == sparse.info["layers"][-1]["runs_hh"] == "int8-sparse"
     return sparse, rt.Engine(spec, weights="int8", activations=act)
 
 
@@ -281,12 +281,12 @@ def test_corrupt_sparse_files_raise_errors_never_crash(pruned_lstm):
             rt.Engine(data[:cut])
     rng = np.random.default_rng(5)
     outcomes = {"loaded": 0, "refused": 0}
-    for _ in range(300):  # flips anywhere: tables, rowptr, bcol and values alike
+    for i in range(300):  # flips anywhere: tables, rowptr, bcol and values alike
         blob = bytearray(data)
         for pos in rng.integers(0, len(blob), size=rng.integers(1, 6)):
             blob[pos] ^= 1 << int(rng.integers(0, 8))
-        try:
-            rt.Engine(bytes(blob)).run(np.zeros((1, 3, 40), np.float32))
+        try:  # every other file kept sparse, else the table may unpack it dense
+            rt.Engine(bytes(blob), keep_sparse=bool(i % 2)).run(np.zeros((1, 3, 40), np.float32))
             outcomes["loaded"] += 1
         except (rt.RuntimeError_, ValueError):
             outcomes["refused"] += 1
@@ -337,3 +337,43 @@ def test_prune_blocks_with_tall_blocks_keeps_the_same_columns_in_each_row_group(
             groups = kept.reshape(-1, rows, kept.shape[1])
             assert (groups == groups[:, :1]).all(), name
             assert kept.mean() == pytest.approx(0.2, abs=0.02), name
+
+
+# ---- sparse or dense: the form a stored sparse matrix runs in (lsl_load's choice) -----
+
+def _pruned_spec(block, sparsity=0.8):
+    torch.manual_seed(11)
+    module = torch.nn.LSTM(40, 128, batch_first=True)
+    prune_blocks(module, sparsity, block)
+    return spec_from_module(module.eval())
+
+
+@pytest.mark.parametrize("act", ["dynamic", "float"])
+def test_each_stored_sparse_matrix_runs_in_the_form_the_table_runs_faster(isa, act):
+    """80 % sparse in (1, 4) blocks fills a third of the sparse layout's slots for W_hh
+    and half for W_ih: the AVX2 kernels gather each lane's activations (permutes and
+    blends), so on the AVX2 and AVX-512-without-VNNI tables both run dense. In (16, 4)
+    blocks a slot is one broadcast: sparse everywhere. The portable and NEON tables keep
+    what is stored. Either way the file says int8-sparse, and the results are the sparse
+    kernels' (dynamic activations: the same bits)."""
+    x = np.random.default_rng(12).standard_normal((2, 15, 40)).astype(np.float32)
+    gathers = isa in ("avx2", "avx512")
+    for block, dense_expected in (((1, 4), gathers), ((16, 4), False)):
+        data = write_lsl(_pruned_spec(block), weights="int8-sparse")
+        auto, kept = rt.Engine(data, activations=act), rt.Engine(data, activations=act, keep_sparse=True)
+        layer, kept_layer = auto.info["layers"][0], kept.info["layers"][0]
+        assert layer["weights"] == kept_layer["weights"] == "int8-sparse"
+        assert kept_layer["runs_ih"] == kept_layer["runs_hh"] == "int8-sparse"
+        if isa == "portable" or isa.startswith("neon") or not gathers and block == (16, 4):
+            assert layer["runs_ih"] == layer["runs_hh"] == "int8-sparse", (block, layer)
+        if gathers:
+            want = "int8" if dense_expected else "int8-sparse"
+            assert layer["runs_ih"] == layer["runs_hh"] == want, (block, layer)
+        _same(auto.run(x), kept.run(x), act)
+
+
+def test_a_very_sparse_scattered_matrix_stays_sparse_on_every_table(isa):
+    """95 % sparse in (1, 4) blocks: W_hh fills about an eighth of its slots, which the
+    gathering kernels still run faster than the dense products."""
+    engine = rt.Engine(write_lsl(_pruned_spec((1, 4), 0.95), weights="int8-sparse"), activations="dynamic")
+    assert engine.info["layers"][0]["runs_hh"] == "int8-sparse"

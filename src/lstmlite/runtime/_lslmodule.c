@@ -83,7 +83,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kwds) {
         self->model = NULL;
         return raise_rc(rc);
     }
-    self->act = act;
+    self->act = act & ~LSL_LOAD_KEEP_SPARSE;
     return 0;
 }
 
@@ -234,9 +234,13 @@ static PyObject *Model_run_out_floats(ModelObject *self, PyObject *arg) {
 }
 
 /* The weight form of a matrix; a low-rank one reports its U factor's form. */
-static const char *weights_name(const lsl_matrix *m) {
-    int32_t dtype = m->dtype == LSL_LOWRANK ? ((const lsl_matrix *)m->data)[1].dtype : m->dtype;
-    return dtype == LSL_F32 ? "fp32" : (dtype == LSL_I8 ? "int8" : "int8-sparse");
+/* The form matrix m is stored in (stored = 1: a block-sparse matrix that lsl_load
+ * unpacked dense is still "int8-sparse") or runs in (stored = 0). */
+static const char *weights_name(const lsl_matrix *m, int stored) {
+    const lsl_matrix *f = m->dtype == LSL_LOWRANK ? &((const lsl_matrix *)m->data)[1] : m;
+    if (f->dtype == LSL_F32) return "fp32";
+    if (f->dtype == LSL_I8) return stored && lsl_matrix_from_sparse(f) ? "int8-sparse" : "int8";
+    return "int8-sparse";
 }
 
 /* The rank of a low-rank matrix, 0 for a full one. */
@@ -253,10 +257,11 @@ static PyObject *Model_info(ModelObject *self, PyObject *Py_UNUSED(ignored)) {
     for (k = 0; k < m->num_layers; ++k) {
         const lsl_layer *l = &m->layers[k];
         PyObject *item = Py_BuildValue(
-            "{s:s,s:i,s:i,s:i,s:i,s:s,s:i,s:i}", "cell",
+            "{s:s,s:i,s:i,s:i,s:i,s:s,s:s,s:s,s:i,s:i}", "cell",
             l->cell == LSL_LSTM ? "lstm" : (l->cell == LSL_GRU ? "gru" : "fastgrnn"), "input_size",
             l->input_size, "hidden_size", l->hidden_size, "proj_size", l->proj_size, "num_directions",
-            l->num_directions, "weights", weights_name(&l->dir[0].w_hh), "rank_ih", matrix_rank(&l->dir[0].w_ih),
+            l->num_directions, "weights", weights_name(&l->dir[0].w_hh, 1), "runs_ih",
+            weights_name(&l->dir[0].w_ih, 0), "runs_hh", weights_name(&l->dir[0].w_hh, 0), "rank_ih", matrix_rank(&l->dir[0].w_ih),
             "rank_hh", matrix_rank(&l->dir[0].w_hh));
         if (!item) {
             Py_DECREF(layers);
@@ -1068,6 +1073,7 @@ PyMODINIT_FUNC PyInit__lsl(void) {
     if (PyModule_AddIntConstant(m, "ACT_FLOAT", LSL_ACT_FLOAT) < 0 ||
         PyModule_AddIntConstant(m, "ACT_DYN8", LSL_ACT_DYN8) < 0 ||
         PyModule_AddIntConstant(m, "ACT_DYN16", LSL_ACT_DYN16) < 0 ||
+        PyModule_AddIntConstant(m, "LOAD_KEEP_SPARSE", LSL_LOAD_KEEP_SPARSE) < 0 ||
         PyModule_AddIntConstant(m, "FILE_VERSION", LSL_FILE_VERSION) < 0)
         goto fail;
     {

@@ -26,7 +26,9 @@ matrices only, and the input projections on 16-bit activations: weights
 ``int7r``, activations ``dynamic16``),
 ``lstmlite-int8-sparse`` / ``lstmlite-int8-sparse-dyn`` (the same with the weight
 matrices in the (1, 4)-block sparse form, which pays off once ``sparsity`` zeroes
-most blocks; a matrix too dense to gain stays dense int8), ``torch-fp32``, ``torch-dynamic-int8`` (``torch.ao.quantization.quantize_dynamic``),
+most blocks; a matrix too dense to gain stays dense int8 in the file, and one stored
+sparse runs dense where the kernel table runs it faster so: the case's ``note`` says
+which form each matrix ran in), ``torch-fp32``, ``torch-dynamic-int8`` (``torch.ao.quantization.quantize_dynamic``),
 ``onnxruntime-fp32`` (the ONNX LSTM/GRU operator), ``onnxruntime-int8``
 (``onnxruntime.quantization.quantize_dynamic``), and LiteRT (the ``ai-edge-litert``
 interpreter on a model converted by TensorFlow's TFLite converter, see
@@ -222,7 +224,7 @@ Runner = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.nda
 
 
 def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict | None = None,
-              threads: int = 1) -> Runner:
+              threads: int = 1, notes: dict | None = None, name: str = "") -> Runner:
     from .engine import Engine
     from ..export.lsl import spec_from_module
     from .lsl import LowRankTensor
@@ -232,6 +234,9 @@ def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict 
         kind, layer = name.rsplit("_l", 1)
         spec.layers[int(layer)].directions[0][kind.replace("weight", "w")] = LowRankTensor(u, v)
     engine = Engine(spec, weights=weights, activations=activations, threads=threads)
+    layer = engine.info["layers"][0]
+    if notes is not None and layer["weights"] == "int8-sparse":  # which form each matrix runs in
+        notes[name] = f"runs W_ih {layer['runs_ih']}, W_hh {layer['runs_hh']} (the faster form here)"
     state = engine.new_state(batch)
     return (engine.run, lambda x_t: engine.step(x_t, state), state.reset)
 
@@ -451,7 +456,7 @@ def default_engines(engines: Sequence[str] = ENGINES) -> tuple[list[str], list[s
 def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: dict | None = None,
             seq_len: int = 1, litert_forms: Sequence[str] = (), notes: dict | None = None) -> Runner:
     if engine in LSTMLITE_FORMS:
-        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors, threads)
+        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors, threads, notes, engine)
     if engine == "torch-fp32":
         return _torch(module, batch, quantized=False)
     if engine == "torch-dynamic-int8":

@@ -185,10 +185,25 @@ class Engine:
             min(threads, B) chunks run at once (the same result: bit for bit with
             dynamic activations, within float rounding otherwise).
             Default 1; streaming (:meth:`step`) always uses one.
+        keep_sparse: keep every ``int8-sparse`` matrix sparse in memory. By default
+            each one runs in the form the kernel table in use (:func:`isa`, at load
+            time) runs faster: sparse, or its codes unpacked dense where its kept
+            blocks are too scattered for the sparse kernels to win (on AVX2, 80 %
+            sparse in (1, 4) blocks runs dense; in (16, 4) blocks it stays sparse).
+            The results are the same bits either way with dynamic activations
+            (float: within float rounding); ``info["layers"][k]["runs_ih"]`` and
+            ``["runs_hh"]`` say which form each matrix runs in. ``True``: less
+            memory, the sparse kernels' speed.
+
+    Example:
+        >>> engine = Engine(spec, weights="int8-sparse", activations="dynamic")
+        >>> layer = engine.info["layers"][0]
+        >>> layer["weights"], layer["runs_hh"]  # stored sparse; runs dense or sparse
+        ('int8-sparse', 'int8')                 # e.g. 80 % sparse (1, 4) blocks on AVX2
     """
 
     def __init__(self, model: ModelSpec | bytes, weights: str = "fp32", activations: str = "float",
-                 threads: int = 1) -> None:
+                 threads: int = 1, keep_sparse: bool = False) -> None:
         _check_env()
         if activations not in ACTIVATIONS:
             raise ValueError(f"activations must be one of {sorted(ACTIVATIONS)}, got {activations!r}")
@@ -198,7 +213,7 @@ class Engine:
             data = write_lsl(model, weights=weights)
         else:
             data = bytes(model)
-        self._model = _lsl.Model(data, ACTIVATIONS[activations])
+        self._model = _lsl.Model(data, ACTIVATIONS[activations] | (_lsl.LOAD_KEEP_SPARSE if keep_sparse else 0))
         self._meta = read_meta(data)
         self.info: dict[str, Any] = self._model.info()
         self.activations = activations
@@ -225,21 +240,24 @@ class Engine:
 
     # ----- constructors ------------------------------------------------------------
     @classmethod
-    def from_torch(cls, module: Any, weights: str = "fp32", activations: str = "float", threads: int = 1) -> "Engine":
+    def from_torch(cls, module: Any, weights: str = "fp32", activations: str = "float", threads: int = 1,
+                   keep_sparse: bool = False) -> "Engine":
         """From ``torch.nn.LSTM``/``nn.GRU`` (batch-first inputs), an ``lstmlite.nn``
         layer, or an lstmlite task model (classifier, language model, forecaster)."""
         from ..export.lsl import spec_from_module
 
-        return cls(spec_from_module(module), weights=weights, activations=activations, threads=threads)
+        return cls(spec_from_module(module), weights=weights, activations=activations, threads=threads,
+                   keep_sparse=keep_sparse)
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any], *, weights: str = "fp32", activations: str = "float",
-                        **spec_kwargs: Any) -> "Engine":
+                        keep_sparse: bool = False, **spec_kwargs: Any) -> "Engine":
         """From NumPy weights under PyTorch's names; keyword arguments as
         :func:`~lstmlite.runtime.lsl.spec_from_state_dict` (cell, embedding, head…)."""
         from ..export.lsl import spec_from_state_dict
 
-        return cls(spec_from_state_dict(state, **spec_kwargs), weights=weights, activations=activations)
+        return cls(spec_from_state_dict(state, **spec_kwargs), weights=weights, activations=activations,
+                   keep_sparse=keep_sparse)
 
     # ----- properties --------------------------------------------------------------
     @property

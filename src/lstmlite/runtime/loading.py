@@ -35,7 +35,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load(path: str | Path, weights: str | None = None, activations: str = "float", threads: int = 1) -> Engine:
+def load(path: str | Path, weights: str | None = None, activations: str = "float", threads: int = 1,
+         keep_sparse: bool = False) -> Engine:
     """An :class:`Engine` from a run dir or a ``.lsl`` file.
 
     Args:
@@ -49,16 +50,19 @@ def load(path: str | Path, weights: str | None = None, activations: str = "float
             file (it says which).
         activations: ``float``, ``dynamic`` or ``dynamic16`` (see :class:`Engine`).
         threads: threads a batched :meth:`Engine.run` splits over (see :class:`Engine`).
+        keep_sparse: keep ``int8-sparse`` matrices sparse in memory rather than in the
+            form the kernel table runs faster (see :class:`Engine`).
     """
     path = Path(path)
     if path.is_dir():
         from ..export.lsl import default_weights, spec_from_run  # converting a model is the writer's job
 
         spec = spec_from_run(path)
-        return Engine(spec, weights=default_weights(spec, weights), activations=activations, threads=threads)
+        return Engine(spec, weights=default_weights(spec, weights), activations=activations, threads=threads,
+                      keep_sparse=keep_sparse)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run dir or .lsl file")
     try:
-        return Engine(path.read_bytes(), activations=activations, threads=threads)
+        return Engine(path.read_bytes(), activations=activations, threads=threads, keep_sparse=keep_sparse)
     except RuntimeError_ as err:  # the C loader's message does not know the file's name
         raise RuntimeError_(f"{path}: {err}; re-export it (lstmlite export RUN --format lsl)") from None

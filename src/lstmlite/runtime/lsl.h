@@ -164,6 +164,10 @@ int lsl_matrix_pack_sparse(lsl_matrix *m, int32_t rows, int32_t cols, int32_t ac
                            const uint16_t *bcol, const int8_t *values, const float *scale, void *buf,
                            size_t buf_bytes);
 
+/** 1 when m is LSL_I8 but was stored block-sparse: lsl_load unpacked it dense because
+ * the active kernel table runs it faster so (see lsl_load); else 0. */
+int lsl_matrix_from_sparse(const lsl_matrix *m);
+
 /**
  * A low-rank matrix W (rows x cols) = U (rows x r) V (r x cols) from its two packed
  * factors, factors[0] = V and factors[1] = U (each LSL_F32, LSL_I8 or LSL_I8_SPARSE;
@@ -488,11 +492,24 @@ int lsl_int_dense(const int8_t *w, const int32_t *b, int32_t rows, int32_t cols,
 #define LSL_FILE_F16 12 /* a 1-D float vector (scales, biases) whose values are all exact in IEEE half */
 #define LSL_FILE_HEADER_BYTES 96
 
+/* lsl_load flag, OR'ed into `act`: keep every block-sparse matrix sparse in memory (see
+ * lsl_load). */
+#define LSL_LOAD_KEEP_SPARSE 0x100
+
 /**
  * Parse, check and unpack a .lsl image into `arena` (everything is copied, so the
  * file buffer may be freed afterwards). int8 matrices use activation mode `act`
  * (LSL_ACT_FLOAT, LSL_ACT_DYN8, or LSL_ACT_DYN16: 16-bit activations for the dense int8
- * input projections, 8-bit for every other int8 matrix).
+ * input projections, 8-bit for every other int8 matrix), optionally OR'ed with
+ * LSL_LOAD_KEEP_SPARSE.
+ *
+ * A block-sparse matrix (LSL_I8_SPARSE in the file) runs in whichever form the kernel
+ * table active at load time runs faster: sparse, or its codes unpacked into the dense
+ * int8 layout, where its kept blocks fill too many of the sparse layout's slots for
+ * that table (lsl_sparse_runs_dense: e.g. 80 % sparse in (1, 4) blocks on AVX2). The
+ * sparse kernels' sums are exact, so with dynamic activations the results are the same
+ * bits either way (float activations: within float rounding). LSL_LOAD_KEEP_SPARSE
+ * keeps the sparse form (less memory, the sparse kernels' speed).
  *
  * Call with arena == NULL first: *need receives the bytes required. Then call with a
  * 64-byte aligned arena of that size; *model points into it.

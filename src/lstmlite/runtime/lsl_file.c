@@ -32,6 +32,7 @@ typedef struct file_view {
     uint32_t version, num_layers, num_tensors;
     int32_t head_mode, pooling;
     uint64_t layer_off, tensor_off, data_off;
+    int keep_sparse; /* lsl_load's LSL_LOAD_KEEP_SPARSE */
 } file_view;
 
 /* One layer record, whatever the version wrote it as. */
@@ -469,6 +470,24 @@ static void read_scales(const tensor_view *s, float *dst, size_t rows) {
 
 /* A block-sparse matrix: values tensor t (rows x cols logical), NAME.rowptr, NAME.bcol
  * and NAME.scale; packed straight from the file bytes (read as little-endian). */
+/* A block-sparse matrix (compressed rows csr, values t, scales s; checked) unpacked into
+ * the dense int8 layout: the codes expanded row-major in the arena, then packed. */
+static int load_sparse_dense(lsl_arena *a, const lsl_csr *csr, const tensor_view *t, const tensor_view *s,
+                             int32_t rows, int32_t cols, int32_t act, lsl_matrix *m) {
+    const size_t bytes = lsl_matrix_packed_bytes(rows, cols, LSL_I8, act);
+    void *buf = lsl_take(a, bytes);
+    float *scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
+    int8_t *codes = (int8_t *)lsl_take(a, (size_t)rows * (size_t)cols);
+    if (bytes == 0) return LSL_ERR_FORMAT;
+    if (!a->base) return LSL_OK; /* sizing pass */
+    if (!buf || !scale || !codes) return LSL_ERR_BUFFER;
+    read_scales(s, scale, (size_t)rows);
+    lsl_sparse_expand_csr(rows, cols, csr, (const int8_t *)t->data, codes);
+    if (lsl_matrix_pack(m, rows, cols, LSL_I8, act, codes, scale, buf, bytes) != LSL_OK) return LSL_ERR_FORMAT;
+    m->reserved |= LSL_MATRIX_FROM_SPARSE;
+    return LSL_OK;
+}
+
 static int load_sparse(const file_view *v, lsl_arena *a, const char *name, const tensor_view *t, int32_t rows,
                        int32_t cols, int32_t act, lsl_matrix *m) {
     tensor_view rpt, bct, s;
@@ -498,6 +517,8 @@ static int load_sparse(const file_view *v, lsl_arena *a, const char *name, const
     csr.le = 1;
     bytes = lsl_sparse_bytes_csr(rows, cols, act, &csr, (const int8_t *)t->data);
     if (bytes == 0) return LSL_ERR_FORMAT;
+    if (!v->keep_sparse && lsl_sparse_runs_dense(lsl_kernels_active()->level, act, rows, cols, &csr))
+        return load_sparse_dense(a, &csr, t, &s, rows, cols, act, m);
     buf = lsl_take(a, bytes);
     scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
     if (!a->base) return LSL_OK; /* sizing pass */
@@ -719,12 +740,15 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
     int rc;
     char name[NAME_BYTES];
     int32_t act8;
+    const int keep_sparse = (act & LSL_LOAD_KEEP_SPARSE) != 0;
 
+    act &= ~LSL_LOAD_KEEP_SPARSE;
     if (act != LSL_ACT_FLOAT && act != LSL_ACT_DYN8 && act != LSL_ACT_DYN16) return LSL_ERR_ARG;
     /* LSL_ACT_DYN16 is for the input projections (w_ih); every other matrix: 8 bits */
     act8 = act == LSL_ACT_DYN16 ? LSL_ACT_DYN8 : act;
     rc = parse_header(file, file_bytes, &v);
     if (rc != LSL_OK) return rc;
+    v.keep_sparse = keep_sparse;
     if (arena_buf && ((uintptr_t)arena_buf) % LSL_ALIGN) return LSL_ERR_ARG;
     a.base = (char *)arena_buf;
     a.used = 0;

@@ -89,6 +89,9 @@
  * weights as they are: a pair of products is at most 2 * 255 * 64 = 32640 < 32767, so it
  * never saturates, and the AVX2 tables need no sign step (LSL_K_U7 in lsl_kern_avx2.h). */
 #define LSL_MATRIX_W7 8
+/* LSL_MATRIX_FROM_SPARSE (LSL_I8 only): stored block-sparse in the .lsl file, unpacked
+ * dense by lsl_load because the active table runs it faster so (lsl_sparse_runs_dense). */
+#define LSL_MATRIX_FROM_SPARSE 16
 #define LSL_ALIGN 64
 
 /* Dynamic activation quantization: x ~= s * q with q in [-127, 127]; the kernels see
@@ -129,6 +132,13 @@ typedef struct lsl_csr {
 size_t lsl_sparse_bytes_csr(int32_t rows, int32_t cols, int32_t act, const lsl_csr *csr, const int8_t *values);
 int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, const lsl_csr *csr,
                         const int8_t *values, const float *scale, void *buf, size_t buf_bytes);
+
+/* Whether kernel table `level` (LSL_ISA_*) runs the sparse matrix of these compressed
+ * rows (valid: lsl_sparse_bytes_csr > 0) with activations `act` (LSL_ACT_FLOAT or
+ * LSL_ACT_DYN8) slower than its codes in the dense int8 layout. */
+int lsl_sparse_runs_dense(int level, int32_t act, int32_t rows, int32_t cols, const lsl_csr *csr);
+/* The compressed rows' int8 codes as a dense row-major rows x cols matrix (zeros elsewhere). */
+void lsl_sparse_expand_csr(int32_t rows, int32_t cols, const lsl_csr *csr, const int8_t *values, int8_t *codes);
 
 /* Activation bytes per row the sparse kernels read: kpad rounded up to whole windows
  * (the permutes load a window's 128 bytes at once). */

@@ -225,6 +225,97 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
     return LSL_OK;
 }
 
+/* ---- sparse or dense: which form a kernel table runs faster ------------------------ */
+
+/* share_halves' flags for segment (panel p, window w) straight from the compressed rows:
+ * in every slot s, the lanes of each half that have an s-th block in the window have
+ * the same one (LSL_MATRIX_SHARED8), and both halves the same (LSL_MATRIX_SHARED16; a
+ * half with none there takes the other's). Row i's blocks there: start[i] .. end[i] - 1. */
+static int segment_sharing(const lsl_csr *c, int32_t n, int32_t n_rows, const int32_t start[LSL_PANEL],
+                           const int32_t end[LSL_PANEL]) {
+    int flags = LSL_MATRIX_SHARED8 | LSL_MATRIX_SHARED16;
+    int32_t s, lane;
+    for (s = 0; s < n; ++s) {
+        int32_t found[2] = {-1, -1};
+        for (lane = 0; lane < n_rows; ++lane) {
+            const int h = lane / 8;
+            int32_t col;
+            if (start[lane] + s >= end[lane]) continue; /* no block here */
+            col = bc(c, start[lane] + s);
+            if (found[h] < 0)
+                found[h] = col;
+            else if (col != found[h])
+                return 0;
+        }
+        if (found[0] >= 0 && found[1] >= 0 && found[0] != found[1]) flags &= ~LSL_MATRIX_SHARED16;
+    }
+    return flags;
+}
+
+/* The slot fill above which table `level` runs a sparse matrix slower than the same codes
+ * dense, for float (act_float) or dynamic activations and by how far its lanes share
+ * their blocks ([0]: not at all, [1]: LSL_MATRIX_SHARED8, [2]: LSL_MATRIX_SHARED16). The
+ * fill is slots / (panels x column blocks): the share of the dense products that the
+ * sparse layout still does, padding included (a panel is as long as its longest row).
+ * A slot costs more than a dense column block -- unshared slots gather each lane's
+ * activations, on AVX2 with four permutes and three blends -- so dense wins before the
+ * fill reaches 1. Measured where sparse and dense take the same time, on Zen 4 (I=40
+ * H=128 T=100 B=1 whole sequences, the sparsity swept: benchmarks/bench_sparse_crossover.py,
+ * docs/runtime.md "Sparse or dense, chosen at load"); where a sweep never crossed,
+ * extrapolated from its last two points. avx2-vnni (no such CPU here): the unshared
+ * limit from the Xeon runs (80 % (1, 4)-sparse: 0.95 x dense with dynamic
+ * activations), the shared ones as avx512-vnni's. 1.0: every sparse matrix stays sparse
+ * (the portable C and NEON tables, not measured). */
+static double sparse_fill_limit(int level, int act_float, int shared) {
+    static const double avx2[2][3] = {{0.21, 0.48, 0.61}, {0.24, 0.67, 0.73}};
+    static const double avx2_vnni[2][3] = {{0.36, 0.54, 0.56}, {0.36, 0.46, 0.46}};
+    static const double avx512_vnni[2][3] = {{0.52, 0.54, 0.56}, {0.43, 0.46, 0.46}};
+    switch (level) {
+    case LSL_ISA_AVX2:
+    case LSL_ISA_AVX512: /* the AVX2 table's sparse kernels */
+        return avx2[act_float][shared];
+    case LSL_ISA_AVX2_VNNI:
+        return avx2_vnni[act_float][shared];
+    case LSL_ISA_AVX512_VNNI:
+        return avx512_vnni[act_float][shared];
+    default:
+        return 1.0;
+    }
+}
+
+int lsl_sparse_runs_dense(int level, int32_t act, int32_t rows, int32_t cols, const lsl_csr *csr) {
+    const int32_t kpad = (cols + 3) / 4 * 4, panels = lsl_panels(rows), nwin = windows_of(kpad);
+    int64_t slots = 0;
+    int32_t p, w, cur[LSL_PANEL], start[LSL_PANEL];
+    int flags = LSL_MATRIX_SHARED8 | LSL_MATRIX_SHARED16;
+    double fill;
+    for (p = 0; p < panels; ++p) {
+        const int32_t n_rows = panel_cursors(rows, csr, p, cur);
+        for (w = 0; w < nwin; ++w) {
+            int32_t n;
+            memcpy(start, cur, sizeof(start));
+            n = segment_slots(csr, p, w, n_rows, cur); /* moves cur past window w */
+            slots += n;
+            if (flags) flags &= segment_sharing(csr, n, n_rows, start, cur);
+        }
+    }
+    fill = (double)slots / ((double)panels * (double)(kpad / 4));
+    return fill > sparse_fill_limit(level, act == LSL_ACT_FLOAT, (flags & LSL_MATRIX_SHARED16) ? 2 : (flags ? 1 : 0));
+}
+
+int lsl_matrix_from_sparse(const lsl_matrix *m) {
+    return m && m->dtype == LSL_I8 && (m->reserved & LSL_MATRIX_FROM_SPARSE) ? 1 : 0;
+}
+
+void lsl_sparse_expand_csr(int32_t rows, int32_t cols, const lsl_csr *csr, const int8_t *values, int8_t *codes) {
+    int32_t r, b, j;
+    memset(codes, 0, (size_t)rows * (size_t)cols);
+    for (r = 0; r < rows; ++r)
+        for (b = rp(csr, r); b < rp(csr, r + 1); ++b)
+            for (j = 0; j < 4 && 4 * bc(csr, b) + j < cols; ++j)
+                codes[(size_t)r * cols + 4 * (size_t)bc(csr, b) + j] = values[4 * (size_t)b + j];
+}
+
 size_t lsl_matrix_sparse_bytes(int32_t rows, int32_t cols, int32_t act, const int32_t *rowptr, const uint16_t *bcol,
                                const int8_t *values) {
     lsl_csr c;
