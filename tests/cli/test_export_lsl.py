@@ -1,6 +1,7 @@
 """``lstmlite export --format lsl``: the file loads in the runtime and matches the model."""
 
 import numpy as np
+import pytest
 import torch
 
 from lstmlite.cli.main import main
@@ -145,3 +146,29 @@ def test_export_int7r_writes_7_bit_codes_for_the_recurrent_matrices_only(tmp_pat
     expected = load_run(run).model(torch.as_tensor(x)).detach().numpy()
     np.testing.assert_allclose(load(tmp_path / "int7r" / "model.lsl", activations="dynamic16").run(x), expected,
                                atol=0.05)
+
+
+@pytest.mark.parametrize("table", ["avx2", "portable"])
+def test_export_says_which_sparse_matrices_this_cpu_runs_dense(tmp_path, capsys, table):
+    """75 % (1, 4)-sparse: the AVX2 kernels run it dense (the export says so and names the
+    matrices); the portable ones keep it sparse (nothing said)."""
+    from lstmlite import runtime as rt
+    from lstmlite.compress import MagnitudePruneConfig, compress_, compression_state
+
+    if table not in rt.supported_isas():
+        pytest.skip(f"this CPU lacks {table} (it runs {', '.join(rt.supported_isas())})")
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=12, hidden_size=64, n_classes=4).eval()
+    compress_(model, MagnitudePruneConfig(sparsity=0.75, block=(1, 4)))
+    run = save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
+    rt.set_isa(table)
+    try:
+        assert main(["export", str(run), "--format", "lsl", "--weights", "int8-sparse",
+                     "--out", str(tmp_path / "model.lsl")]) == 0
+    finally:
+        rt.set_isa("auto")
+    out = capsys.readouterr().out
+    if table == "avx2":
+        assert "on this CPU (avx2 kernels) layer 0 W_ih, layer 0 W_hh will run dense" in out
+    else:
+        assert "will run dense" not in out

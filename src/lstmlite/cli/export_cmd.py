@@ -180,6 +180,20 @@ def _enforce(written: Path, error: float, tolerance: float) -> None:
                        f"removed {written}. Please report this with the run dir.")
 
 
+def _unpacked_note(kept, auto) -> str | None:
+    """A line naming the block-sparse matrices this CPU's kernels run dense (``auto``'s
+    forms against ``kept``'s, the same file loaded with ``keep_sparse=True``), or None."""
+    from ..runtime import isa
+
+    dense = [f"layer {k} {name}" for k, (a, s) in enumerate(zip(auto.info["layers"], kept.info["layers"]))
+             for name, key in (("W_ih", "runs_ih"), ("W_hh", "runs_hh")) if s[key] == "int8-sparse" != a[key]]
+    if not dense:
+        return None
+    return (f"on this CPU ({isa()} kernels) {', '.join(dense)} will run dense: their kept blocks are too scattered "
+            f"for the sparse kernels to be faster (the file keeps them sparse; prune with taller blocks, e.g. "
+            f"block=(16, 4), or keep_sparse=True: docs/runtime.md)")
+
+
 def _export_lsl(args: argparse.Namespace) -> Path:
     import numpy as np
     import torch
@@ -200,7 +214,10 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     written = export_lsl(args.run, path, weights=args.weights)
     print(format_tensor_sizes(describe_lsl(written.read_bytes())))
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
-    engine = load(written)
+    engine = load(written, keep_sparse=True)  # the file's own form: sparse matrices on the sparse kernels
+    note = _unpacked_note(engine, load(written))
+    if note:
+        print(note)
     model = load_run(args.run).model
     x = _example_input(model)
     with torch.no_grad():

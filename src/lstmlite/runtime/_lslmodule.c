@@ -233,9 +233,9 @@ static PyObject *Model_run_out_floats(ModelObject *self, PyObject *arg) {
     return PyLong_FromSize_t(lsl_model_run_out_floats(self->model, (int32_t)steps));
 }
 
-/* The weight form of a matrix; a low-rank one reports its U factor's form. */
-/* The form matrix m is stored in (stored = 1: a block-sparse matrix that lsl_load
- * unpacked dense is still "int8-sparse") or runs in (stored = 0). */
+/* The weight form of a matrix as stored (stored = 1: a block-sparse matrix that lsl_load
+ * unpacked dense is still "int8-sparse") or as it runs (stored = 0); a low-rank one
+ * reports its U factor's form. */
 static const char *weights_name(const lsl_matrix *m, int stored) {
     const lsl_matrix *f = m->dtype == LSL_LOWRANK ? &((const lsl_matrix *)m->data)[1] : m;
     if (f->dtype == LSL_F32) return "fp32";

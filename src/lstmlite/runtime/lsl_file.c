@@ -468,17 +468,18 @@ static void read_scales(const tensor_view *s, float *dst, size_t rows) {
     for (i = 0; i < rows; ++i) dst[i] = float_at(s, 0);
 }
 
-/* A block-sparse matrix: values tensor t (rows x cols logical), NAME.rowptr, NAME.bcol
- * and NAME.scale; packed straight from the file bytes (read as little-endian). */
 /* A block-sparse matrix (compressed rows csr, values t, scales s; checked) unpacked into
  * the dense int8 layout: the codes expanded row-major in the arena, then packed. */
 static int load_sparse_dense(lsl_arena *a, const lsl_csr *csr, const tensor_view *t, const tensor_view *s,
                              int32_t rows, int32_t cols, int32_t act, lsl_matrix *m) {
     const size_t bytes = lsl_matrix_packed_bytes(rows, cols, LSL_I8, act);
-    void *buf = lsl_take(a, bytes);
-    float *scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
-    int8_t *codes = (int8_t *)lsl_take(a, (size_t)rows * (size_t)cols);
+    void *buf;
+    float *scale;
+    int8_t *codes;
     if (bytes == 0) return LSL_ERR_FORMAT;
+    buf = lsl_take(a, bytes);
+    scale = (float *)lsl_take(a, lsl_fl((size_t)rows));
+    codes = (int8_t *)lsl_take(a, (size_t)rows * (size_t)cols);
     if (!a->base) return LSL_OK; /* sizing pass */
     if (!buf || !scale || !codes) return LSL_ERR_BUFFER;
     read_scales(s, scale, (size_t)rows);
@@ -488,6 +489,9 @@ static int load_sparse_dense(lsl_arena *a, const lsl_csr *csr, const tensor_view
     return LSL_OK;
 }
 
+/* A block-sparse matrix: values tensor t (rows x cols logical), NAME.rowptr, NAME.bcol
+ * and NAME.scale; packed straight from the file bytes (read as little-endian), or
+ * unpacked dense where the active table runs it faster so (lsl_load). */
 static int load_sparse(const file_view *v, lsl_arena *a, const char *name, const tensor_view *t, int32_t rows,
                        int32_t cols, int32_t act, lsl_matrix *m) {
     tensor_view rpt, bct, s;
