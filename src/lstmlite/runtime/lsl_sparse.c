@@ -83,23 +83,26 @@ static int32_t segment_slots(const lsl_csr *c, int32_t p, int32_t w, int32_t n_r
     return n;
 }
 
-/* How far the lanes of a segment share their blocks: LSL_MATRIX_SHARED8 when, in every
- * slot, the lanes of each half panel that hold a block there hold the same one, plus
- * LSL_MATRIX_SHARED16 when the two halves' blocks are the same too; 0 otherwise. The
- * shared index is then also written into the lanes that hold none there: their weights
- * are zero, so the product does not change whatever they read, and a kernel may read
- * any lane's index. Lane r holds blocks in slots 0 .. cur[r] - start[r] - 1 (rows past
- * n_rows hold none). */
-static int share_halves(unsigned char *idx, int32_t n, int32_t n_rows, const int32_t start[LSL_PANEL],
-                        const int32_t cur[LSL_PANEL]) {
+/* How far the lanes of segment (panel p, window w) share their blocks, from the
+ * compressed rows: LSL_MATRIX_SHARED8 when, in every slot, the lanes of each half panel
+ * that hold a block there hold the same one, plus LSL_MATRIX_SHARED16 when the two
+ * halves' blocks are the same too; 0 otherwise. Lane r holds blocks start[r] ..
+ * cur[r] - 1 of the window, in slots 0 .. cur[r] - start[r] - 1 (rows past n_rows hold
+ * none). With idx (the packer's index groups of the segment), the shared index is also
+ * written into the lanes that hold none there: their weights are zero, so the product
+ * does not change whatever they read, and a kernel may read any lane's index.
+ * lsl_sparse_runs_dense asks the same question without a packed segment (idx NULL). */
+static int share_halves(const lsl_csr *c, unsigned char *idx, int32_t n, int32_t n_rows,
+                        const int32_t start[LSL_PANEL], const int32_t cur[LSL_PANEL]) {
     int32_t s, h, lane;
     int flags = LSL_MATRIX_SHARED8 | LSL_MATRIX_SHARED16;
     for (s = 0; s < n; ++s) {
         int found[2] = {-1, -1};
         for (h = 0; h < 2; ++h)
             for (lane = 8 * h; lane < 8 * h + 8 && lane < n_rows; ++lane) {
-                const int v = idx[(size_t)64 * (s / 4) + 4 * lane + s % 4];
+                int v;
                 if (s >= cur[lane] - start[lane]) continue; /* no block here */
+                v = bc(c, start[lane] + s) % WIN_BLOCKS;   /* the window-local block */
                 if (found[h] < 0)
                     found[h] = v;
                 else if (v != found[h])
@@ -108,8 +111,9 @@ static int share_halves(unsigned char *idx, int32_t n, int32_t n_rows, const int
         for (h = 0; h < 2; ++h) /* a half with no block here reads the other's (or 0) */
             if (found[h] < 0) found[h] = found[1 - h] < 0 ? 0 : found[1 - h];
         if (found[0] != found[1]) flags &= ~LSL_MATRIX_SHARED16;
-        for (lane = 0; lane < LSL_PANEL; ++lane)
-            idx[(size_t)64 * (s / 4) + 4 * lane + s % 4] = (unsigned char)found[lane / 8];
+        if (idx)
+            for (lane = 0; lane < LSL_PANEL; ++lane)
+                idx[(size_t)64 * (s / 4) + 4 * lane + s % 4] = (unsigned char)found[lane / 8];
     }
     return flags;
 }
@@ -196,7 +200,7 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
                     memcpy(wts + (size_t)64 * s + 4 * lane, values + 4 * (size_t)b, 4);
                 }
             }
-            shared &= share_halves(idx, n, n_rows, start, cur);
+            shared &= share_halves(csr, idx, n, n_rows, start, cur);
             pos += segment_bytes(n);
         }
     }
@@ -226,31 +230,6 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
 }
 
 /* ---- sparse or dense: which form a kernel table runs faster ------------------------ */
-
-/* share_halves' flags for segment (panel p, window w) straight from the compressed rows:
- * in every slot s, the lanes of each half that have an s-th block in the window have
- * the same one (LSL_MATRIX_SHARED8), and both halves the same (LSL_MATRIX_SHARED16; a
- * half with none there takes the other's). Row i's blocks there: start[i] .. end[i] - 1. */
-static int segment_sharing(const lsl_csr *c, int32_t n, int32_t n_rows, const int32_t start[LSL_PANEL],
-                           const int32_t end[LSL_PANEL]) {
-    int flags = LSL_MATRIX_SHARED8 | LSL_MATRIX_SHARED16;
-    int32_t s, lane;
-    for (s = 0; s < n; ++s) {
-        int32_t found[2] = {-1, -1};
-        for (lane = 0; lane < n_rows; ++lane) {
-            const int h = lane / 8;
-            int32_t col;
-            if (start[lane] + s >= end[lane]) continue; /* no block here */
-            col = bc(c, start[lane] + s);
-            if (found[h] < 0)
-                found[h] = col;
-            else if (col != found[h])
-                return 0;
-        }
-        if (found[0] >= 0 && found[1] >= 0 && found[0] != found[1]) flags &= ~LSL_MATRIX_SHARED16;
-    }
-    return flags;
-}
 
 /* The slot fill above which table `level` runs a sparse matrix slower than the same codes
  * dense, for float (act_float) or dynamic activations and by how far its lanes share
@@ -296,7 +275,7 @@ int lsl_sparse_runs_dense(int level, int32_t act, int32_t rows, int32_t cols, co
             memcpy(start, cur, sizeof(start));
             n = segment_slots(csr, p, w, n_rows, cur); /* moves cur past window w */
             slots += n;
-            if (flags) flags &= segment_sharing(csr, n, n_rows, start, cur);
+            if (flags) flags &= share_halves(csr, NULL, n, n_rows, start, cur);
         }
     }
     fill = (double)slots / ((double)panels * (double)(kpad / 4));
