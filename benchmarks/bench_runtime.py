@@ -119,7 +119,7 @@ def evaluate_isa_targets(rows: list[dict]) -> list[dict]:
         # the best int8 form; at I40 H128 only among those within the 1e-2 error
         bound = case == "seq-40x128"
         ours = [(_median(rows, case, e), e, (_row(rows, case, e) or {}).get("max_rel_err"))
-                for e in ("lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7r-dyn16")]
+                for e in ("lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7r-dyn16", "lstmlite-int7r-dyn16-h7")]
         ours = [o for o in ours if o[0] and (not bound or (o[2] is not None and o[2] <= 1e-2))]
         best, b = (min(ours) if ours else None), _median(rows, case, peer)
         if best and b:
@@ -157,6 +157,7 @@ def evaluate_isa_targets(rows: list[dict]) -> list[dict]:
 
 
 ENGINE_COLUMNS = ["lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmlite-int7-dyn", "lstmlite-int7r-dyn16",
+                  "lstmlite-int7r-dyn16-h7",
                   "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn", "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32",
                   "onnxruntime-int8", "litert-fp32", "litert-dynamic-int8", "litert-int8"]
 CASE_TITLES = {
@@ -233,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, case in CASES.items():
         engines = SPARSE_ENGINES if "sparsity" in case else DENSE_ENGINES
+        if case.get("rank"):  # low-rank factors take 8-bit states (see Engine's "-h7")
+            engines = [e for e in engines if not e.endswith("-h7")]
         result = bench(engines=engines, reps=reps, warmup=args.warmup, **case)
         for row in result["cases"]:
             rows.append({"case": name, **row})

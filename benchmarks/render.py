@@ -164,16 +164,17 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
     head = [title for title, *_ in _ISA_RATIOS]
     head.append("int7-dyn / ORT int8: I40 H128, I128 H256, B=32")
     head.append("int7r-dyn16 / ORT int8: I40 H128, I128 H256, B=32")
+    head.append("int7r-dyn16-h7 / ORT int8: I40 H128, I128 H256, B=32")
     if threads:
         head.append("2 threads / 1, B=32 (fp32, int8, dyn)")
     head.append("80 % sparse-dyn / dense-dyn, (1, 4) / (16, 4) blocks")
     if threads:
-        head.append("rel. err, I40 H128 (int8-dyn / int7-dyn / int7r-dyn16)")
+        head.append("rel. err, I40 H128 (int8-dyn / int7-dyn / int7r-dyn16 / int7r-dyn16-h7)")
     lines = [f"| kernel table ({label}) | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for table in tables:
         rows = json.loads(files[table].read_text())["rows"]
         cells = [_ratio(rows, case, ours, case, versus) for _, case, ours, versus in _ISA_RATIOS]
-        for engine in ("lstmlite-int7-dyn", "lstmlite-int7r-dyn16"):
+        for engine in ("lstmlite-int7-dyn", "lstmlite-int7r-dyn16", "lstmlite-int7r-dyn16-h7"):
             cells.append(", ".join(_ratio(rows, case, engine, case, "onnxruntime-int8")
                                    for case in ("seq-40x128", "seq-128x256", "batch32")))
         if threads:
@@ -183,7 +184,8 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
                                 for case in ("sparse80-40x128", "sparse80r16-40x128")))
         if threads:
             errs = [next((r["max_rel_err"] for r in rows if r["case"] == "seq-40x128" and r["engine"] == e), None)
-                    for e in ("lstmlite-int8-dyn", "lstmlite-int7-dyn", "lstmlite-int7r-dyn16")]
+                    for e in ("lstmlite-int8-dyn", "lstmlite-int7-dyn", "lstmlite-int7r-dyn16",
+                              "lstmlite-int7r-dyn16-h7")]
             cells.append(" / ".join("–" if err is None else f"{err:.1e}" for err in errs))
         lines.append(f"| {_ISA_TITLES.get(table, f'`{table}`')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -181,7 +181,9 @@ static void check_int8_matmul(int act, int M, int K) {
     lsl_matrix m;
     size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, act), wbytes;
     void *buf = amalloc(bytes), *work;
-    for (i = 0; i < R * K; ++i) w[i] = (int8_t)(frand(&seed) < 0 ? -128 : 127);
+    /* LSL_ACT_DYN7 (7-bit activations): 7-bit weights, at their extremes +-64 */
+    for (i = 0; i < R * K; ++i)
+        w[i] = (int8_t)(act == LSL_ACT_DYN7 ? (frand(&seed) < 0 ? -64 : 64) : (frand(&seed) < 0 ? -128 : 127));
     for (i = 0; i < R; ++i) scale[i] = 0.01f + 0.001f * (float)i;
     for (i = 0; i < M * K; ++i) x[i] = frand(&seed) < 0 ? -2.5f : 2.5f;
     CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, act, w, scale, buf, bytes) == LSL_OK);
@@ -192,7 +194,7 @@ static void check_int8_matmul(int act, int M, int K) {
         CHECK(lsl_isa_set(isa) == LSL_OK);
         memset(y[isa], 0, sizeof(y[0]));
         CHECK(lsl_matmul(&m, M, x, K, y[isa], R, work, wbytes) == LSL_OK);
-        if (act != LSL_ACT_FLOAT) { /* dynamic 8 or 16 bits: exact sums */
+        if (act != LSL_ACT_FLOAT) { /* dynamic 7, 8 or 16 bits: exact sums */
             CHECK(memcmp(y[isa], y[LSL_ISA_PORTABLE], (size_t)M * R * sizeof(float)) == 0);
         } else {
             double maxref = 0, maxerr = 0;
@@ -232,8 +234,9 @@ static void test_int8_every_isa(int act) {
         size_t b1 = lsl_matrix_packed_bytes(4 * H, I, LSL_I8, act);
         size_t b2 = lsl_matrix_packed_bytes(4 * H, H, LSL_I8, act), need;
         void *p1 = amalloc(b1), *p2 = amalloc(b2);
-        for (i = 0; i < 4 * H * I; ++i) wih[i] = (int8_t)(frand(&seed) * 200);
-        for (i = 0; i < 4 * H * H; ++i) whh[i] = (int8_t)(frand(&seed) * 200);
+        const double wmax = act == LSL_ACT_DYN7 ? 64 : 200; /* DYN7 packs 7-bit weights only */
+        for (i = 0; i < 4 * H * I; ++i) wih[i] = (int8_t)(frand(&seed) * wmax);
+        for (i = 0; i < 4 * H * H; ++i) whh[i] = (int8_t)(frand(&seed) * wmax);
         for (i = 0; i < 4 * H; ++i) {
             sih[i] = 0.01f;
             shh[i] = 0.02f;
@@ -335,6 +338,15 @@ static void fuzz_file(const char *path) {
         CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN8 | LSL_LOAD_KEEP_SPARSE, arena, need, &m, NULL) == LSL_OK);
         CHECK(m != NULL && lsl_model_check(m) == LSL_OK && !lsl_matrix_from_sparse(&m->layers[0].dir[0].w_hh));
         free(arena);
+        /* 7-bit states: a dynamic mode only; they load (and check) with any weights, 8 bits
+         * kept where the recurrent weights are not 7-bit */
+        CHECK(lsl_load(data, (size_t)len, LSL_ACT_FLOAT | LSL_LOAD_H7, NULL, 0, NULL, &need) == LSL_ERR_ARG);
+        CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN16 | LSL_LOAD_H7, NULL, 0, NULL, &need) == LSL_OK);
+        arena = amalloc(need);
+        CHECK(lsl_load(data, (size_t)len, LSL_ACT_DYN16 | LSL_LOAD_H7, arena, need, &m, NULL) == LSL_OK);
+        CHECK(m != NULL && lsl_model_check(m) == LSL_OK);
+        run_once(m);
+        free(arena);
     }
     /* every truncation: the declared size no longer fits */
     for (cut = 0; cut < (size_t)len; cut += 1 + cut / 64) {
@@ -397,6 +409,7 @@ int main(int argc, char **argv) {
     CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
     test_int8_every_isa(LSL_ACT_DYN8);
     test_int8_every_isa(LSL_ACT_DYN16); /* both matrices so (the C API packs any LSL_I8 so) */
+    test_int8_every_isa(LSL_ACT_DYN7);  /* 7-bit weights and activations */
     test_int8_every_isa(LSL_ACT_FLOAT);
     CHECK(lsl_isa_parse("sse9") == LSL_ERR_ISA && lsl_isa_parse("auto") == LSL_ISA_AUTO);
     CHECK(strcmp(lsl_strerror(LSL_ERR_FORMAT), "malformed .lsl model file") == 0);

@@ -28,8 +28,10 @@ LAYERS = [
 ]
 # int7: int8 codes within [-63, 63], which the AVX2 tables multiply without a sign step;
 # int7r: only the recurrent matrices so, with dynamic16's 16-bit input-projection activations
-FORMS = [("fp32", "float"), ("int8", "float"), ("int8", "dynamic"), ("int7", "dynamic"), ("int7r", "dynamic16")]
-FORM_IDS = ["fp32", "int8", "int8dyn", "int7dyn", "int7rdyn16"]
+# dynamic16-h7: and the state h at 7 bits for the 7-bit recurrent matrices
+FORMS = [("fp32", "float"), ("int8", "float"), ("int8", "dynamic"), ("int7", "dynamic"), ("int7r", "dynamic16"),
+         ("int7r", "dynamic16-h7")]
+FORM_IDS = ["fp32", "int8", "int8dyn", "int7dyn", "int7rdyn16", "int7rdyn16h7"]
 
 
 def torch_layer(cell, i, h, layers, bidir, proj, bias, seed=0):
@@ -404,8 +406,8 @@ def test_dynamic16_cuts_the_activation_error(cfg):
 
 @pytest.mark.parametrize("cfg", [("lstm", 6, 20, 2, False, 7, True), ("gru", 7, 16, 3, True, 0, True),
                                  ("lstm", 40, 64, 1, False, 0, True)], ids=["lstmp-L2", "gru-L3-bi", "lstm"])
-@pytest.mark.parametrize("weights", ["int8", "int7r"])
-def test_dynamic16_agrees_across_tables(cfg, weights):
+@pytest.mark.parametrize("weights,acts", [("int8", "dynamic16"), ("int7r", "dynamic16"), ("int7r", "dynamic16-h7")])
+def test_dynamic16_agrees_across_tables(cfg, weights, acts):
     """Exact integer sums and one epilogue: each VNNI table gives its twin's bits (the
     same cell updates), and every table this CPU has the portable one's outputs to
     1e-4, for whole sequences at B = 1 (the fused steps) and B = 3 and for streaming
@@ -420,7 +422,7 @@ def test_dynamic16_agrees_across_tables(cfg, weights):
     try:
         for name in ISAS:
             rt.set_isa(name)
-            engine = rt.Engine.from_torch(module, weights=weights, activations="dynamic16")
+            engine = rt.Engine.from_torch(module, weights=weights, activations=acts)
             outs[name] = (engine.run(x[:1]), engine.run(x))
             if not cfg[4]:  # streaming: unidirectional models
                 state = engine.new_state()
@@ -434,6 +436,61 @@ def test_dynamic16_agrees_across_tables(cfg, weights):
         if plain in outs and vnni in outs:
             for a, b in zip(outs[plain], outs[vnni]):
                 np.testing.assert_array_equal(a, b)
+
+
+def _dynamic_codes(x, qmax):
+    """Rows of x as LSL's dynamic codes (round half to even of x * (qmax / max|row|) in
+    float32) and their scales: an independent NumPy statement of the quantizers."""
+    amax = np.abs(x).max(axis=1).astype(np.float32)
+    inv = (np.float32(qmax) / amax).astype(np.float32)
+    q = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -qmax, qmax).astype(np.int64)
+    return q, (amax / np.float32(qmax)).astype(np.float32)
+
+
+def _lstm_step_reference(module, x, h, c, h_bits):
+    """One LSTM step in float64 from the engine's integer products: W_ih x with x at 16
+    bits (dynamic16), W_hh h with h at h_bits (8, or 7 for dynamic16-h7), exact integer
+    sums, then the scales, the biases and the cell update."""
+    qi, qh = quantize_rows(module.weight_ih_l0.detach().numpy(), 8), quantize_rows(module.weight_hh_l0.detach().numpy(), 7)
+    xq, xs = _dynamic_codes(x, 32767)
+    hq, hs = _dynamic_codes(h, (1 << (h_bits - 1)) - 1)
+    gates = ((xq @ qi.q.astype(np.int64).T) * (xs.astype(np.float64)[:, None] * qi.scale[None, :])
+             + (hq @ qh.q.astype(np.int64).T) * (hs.astype(np.float64)[:, None] * qh.scale[None, :])
+             + module.bias_ih_l0.detach().numpy() + module.bias_hh_l0.detach().numpy())
+    i, f, g, o = np.split(gates, 4, axis=1)
+    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
+    c_new = sig(f) * c + sig(i) * np.tanh(g)
+    return sig(o) * np.tanh(c_new)
+
+
+@pytest.mark.parametrize("batch", [1, 6])  # the fused one-stream step; the 4-row int16-pair tile + 2 rows
+def test_dynamic16_h7_step_equals_the_7_bit_state_reference(isa, batch):
+    """One step from a given state equals the float64 statement with h at 7 bits (to
+    float rounding), and not the one with h at 8 bits: an engine that ignored "-h7", or
+    quantized h to 7 bits but multiplied as 8, is caught here on every table."""
+    module = torch_layer("lstm", 20, 48, 1, False, 0, True)
+    engine = rt.Engine.from_torch(module, weights="int7r", activations="dynamic16-h7")
+    assert engine.info["layers"][0]["h_bits"] == 7
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((batch, 20)).astype(np.float32)
+    h = np.tanh(rng.standard_normal((batch, 48))).astype(np.float32)
+    c = rng.standard_normal((batch, 48)).astype(np.float32)
+    state = engine.new_state(batch=batch)
+    state.load(np.concatenate([h.reshape(-1), c.reshape(-1)]))
+    got = engine.step(x if batch > 1 else x[0], state).reshape(batch, 48)
+    want7, want8 = (_lstm_step_reference(module, x, h, c, bits) for bits in (7, 8))
+    assert np.abs(got - want7).max() < 1e-5
+    assert np.abs(got - want8).max() > 1e-4
+
+
+def test_h7_needs_7_bit_recurrent_weights():
+    """8-bit recurrent weights would saturate the int16 pair sums: "-h7" refuses them
+    (a ValueError that says which weights to use), and "int7" takes it."""
+    module = torch_layer("lstm", 8, 16, 1, False, 0, True)
+    with pytest.raises(ValueError, match="weights='int7r'"):
+        rt.Engine.from_torch(module, weights="int8", activations="dynamic-h7")
+    assert rt.Engine.from_torch(module, weights="int7", activations="dynamic-h7").info["layers"][0]["h_bits"] == 7
+    assert rt.Engine.from_torch(module, weights="int7r", activations="dynamic16").info["layers"][0]["h_bits"] == 8
 
 
 def test_dynamic16_keeps_8_bits_for_low_rank_and_sparse_input_projections():

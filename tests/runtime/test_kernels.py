@@ -54,14 +54,15 @@ def test_int8_weight_only_gemm_equals_dequantized_float(isa, m, n, k):
     assert rel_err(y, ref) < 1e-6
 
 
-def _dynamic_reference(x, qt, y0):
+def _dynamic_reference(x, qt, y0, qmax=127):
     """Independent NumPy statement of dynamic quantization: per-row symmetric 8-bit
-    activations (round half to even), exact integer dot products, then the scales."""
+    activations (round half to even; qmax = 63: LSL_ACT_DYN7's 7-bit ones), exact
+    integer dot products, then the scales."""
     amax = np.abs(x).max(axis=1)
-    inv = np.divide(np.float32(127.0), amax, out=np.zeros_like(amax), where=amax > 0).astype(np.float32)
-    q = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -127, 127).astype(np.int64)
+    inv = np.divide(np.float32(qmax), amax, out=np.zeros_like(amax), where=amax > 0).astype(np.float32)
+    q = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -qmax, qmax).astype(np.int64)
     acc = q @ qt.q.astype(np.int64).T  # exact
-    xs = (amax / np.float32(127.0)).astype(np.float32)
+    xs = (amax / np.float32(qmax)).astype(np.float32)
     return y0.astype(np.float64) + acc * (xs.astype(np.float64)[:, None] * qt.scale.astype(np.float64)[None, :])
 
 
@@ -78,8 +79,38 @@ def test_dynamic_int8_gemm_matches_integer_reference(isa, m, n, k, bits):
     assert rel_err(y, _dynamic_reference(x, qt, y0)) < 1e-6
 
 
+# LSL_ACT_DYN7 also past the AVX2 form's 2048-column row buffer with 4 rows and more
+# (H7_KMAX: those rows take the 8-bit-safe form), and with an odd number of k4 steps
+# (k = 44, 29, 3: the pair loop's single last step).
+SHAPES_DYN7 = SHAPES_DYN + [(6, 48, 2100), (8, 16, 4)]
+
+
+@pytest.mark.parametrize("m,n,k", SHAPES_DYN7)
+def test_dynamic7_gemm_matches_integer_reference(isa, m, n, k):
+    """7-bit activation codes (|q| <= 63) times 7-bit weights, which the AVX2 tables
+    multiply with two k4 steps' pairs summed in int16 (gemm_h7): the exact sums of the
+    7-bit codes, not of 8-bit ones (that reference differs by ~1e-2)."""
+    x, w, y0 = _case(m, n, k)
+    x[0, :] = 0.0 if m > 3 else x[0, :]
+    qt = quantize_rows(w, 7)
+    qt.q[::5, ::3] = 64  # the codes' extremes, where int16 pairs are tightest
+    qt.q[1::5, ::3] = -64
+    y = y0.copy()
+    _lsl.matmul(qt.q, qt.scale, _lsl.ACT_DYN7, x, y)
+    assert rel_err(y, _dynamic_reference(x, qt, y0, qmax=63)) < 1e-6
+    assert rel_err(y, _dynamic_reference(x, qt, y0)) > 1e-4
+
+
+def test_dynamic7_refuses_8_bit_weights():
+    """7-bit activations only for 7-bit weights: 8-bit codes could saturate the int16
+    pair sums, so lsl_matrix_pack refuses them (and lsl_load keeps 8 bits for them)."""
+    x, w, y0 = _case(4, 16, 8)
+    with pytest.raises(ValueError):
+        _lsl.matmul(quantize_rows(w).q, quantize_rows(w).scale, _lsl.ACT_DYN7, x, y0.copy())
+
+
 @pytest.mark.parametrize("m", [1, 6])
-@pytest.mark.parametrize("codes", ["with -128", "7-bit"])
+@pytest.mark.parametrize("codes", ["with -128", "7-bit", "7-bit, 7-bit activations"])
 def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
     """Integer sums do not depend on the kernel: all levels give the same bits."""
     from .conftest import ISAS
@@ -93,12 +124,13 @@ def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
         qt = quantize_rows(w, 7)
         qt.q[::3, ::5] = 64
         qt.q[1::3, ::5] = -64
+    act = _lsl.ACT_DYN7 if codes.endswith("activations") else _lsl.ACT_DYN8
     outs = []
     try:
         for name in ISAS:
             rt.set_isa(name)
             y = y0.copy()
-            _lsl.matmul(qt.q, qt.scale, _lsl.ACT_DYN8, x, y)
+            _lsl.matmul(qt.q, qt.scale, act, x, y)
             outs.append(y)
     finally:
         rt.set_isa("auto")

@@ -83,7 +83,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kwds) {
         self->model = NULL;
         return raise_rc(rc);
     }
-    self->act = act & ~LSL_LOAD_KEEP_SPARSE;
+    self->act = act & ~(LSL_LOAD_KEEP_SPARSE | LSL_LOAD_H7);
     return 0;
 }
 
@@ -243,6 +243,14 @@ static const char *weights_name(const lsl_matrix *m, int stored) {
     return "int8-sparse";
 }
 
+/* The bits of the activation codes a matrix multiplies: 7 or 8 (dynamic int8 codes),
+ * 16 (LSL_ACT_DYN16), 32 (float activations); a low-rank one reports its V factor's. */
+static int act_bits(const lsl_matrix *m) {
+    const lsl_matrix *f = m->dtype == LSL_LOWRANK ? &((const lsl_matrix *)m->data)[0] : m;
+    if (f->dtype == LSL_F32 || f->act == LSL_ACT_FLOAT) return 32;
+    return f->act == LSL_ACT_DYN16 ? 16 : (f->act == LSL_ACT_DYN7 ? 7 : 8);
+}
+
 /* The rank of a low-rank matrix, 0 for a full one. */
 static int matrix_rank(const lsl_matrix *m) { return m->dtype == LSL_LOWRANK ? (int)m->kpad : 0; }
 
@@ -257,12 +265,12 @@ static PyObject *Model_info(ModelObject *self, PyObject *Py_UNUSED(ignored)) {
     for (k = 0; k < m->num_layers; ++k) {
         const lsl_layer *l = &m->layers[k];
         PyObject *item = Py_BuildValue(
-            "{s:s,s:i,s:i,s:i,s:i,s:s,s:s,s:s,s:i,s:i}", "cell",
+            "{s:s,s:i,s:i,s:i,s:i,s:s,s:s,s:s,s:i,s:i,s:i}", "cell",
             l->cell == LSL_LSTM ? "lstm" : (l->cell == LSL_GRU ? "gru" : "fastgrnn"), "input_size",
             l->input_size, "hidden_size", l->hidden_size, "proj_size", l->proj_size, "num_directions",
             l->num_directions, "weights", weights_name(&l->dir[0].w_hh, 1), "runs_ih",
             weights_name(&l->dir[0].w_ih, 0), "runs_hh", weights_name(&l->dir[0].w_hh, 0), "rank_ih", matrix_rank(&l->dir[0].w_ih),
-            "rank_hh", matrix_rank(&l->dir[0].w_hh));
+            "rank_hh", matrix_rank(&l->dir[0].w_hh), "h_bits", act_bits(&l->dir[0].w_hh));
         if (!item) {
             Py_DECREF(layers);
             return NULL;
@@ -1073,6 +1081,8 @@ PyMODINIT_FUNC PyInit__lsl(void) {
     if (PyModule_AddIntConstant(m, "ACT_FLOAT", LSL_ACT_FLOAT) < 0 ||
         PyModule_AddIntConstant(m, "ACT_DYN8", LSL_ACT_DYN8) < 0 ||
         PyModule_AddIntConstant(m, "ACT_DYN16", LSL_ACT_DYN16) < 0 ||
+        PyModule_AddIntConstant(m, "ACT_DYN7", LSL_ACT_DYN7) < 0 ||
+        PyModule_AddIntConstant(m, "LOAD_H7", LSL_LOAD_H7) < 0 ||
         PyModule_AddIntConstant(m, "LOAD_KEEP_SPARSE", LSL_LOAD_KEEP_SPARSE) < 0 ||
         PyModule_AddIntConstant(m, "FILE_VERSION", LSL_FILE_VERSION) < 0)
         goto fail;

@@ -39,7 +39,8 @@ class InputTypeError(TypeError, ValueError):
     """An input of the wrong dtype: a ``TypeError``, and a ``ValueError`` like every
     other bad input (what callers and the CLI catch as the user's error)."""
 
-ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8, "dynamic16": _lsl.ACT_DYN16}
+ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8, "dynamic16": _lsl.ACT_DYN16,
+               "dynamic-h7": _lsl.ACT_DYN8 | _lsl.LOAD_H7, "dynamic16-h7": _lsl.ACT_DYN16 | _lsl.LOAD_H7}
 # Most threads one run may use (LSL_MAX_THREADS in lsl.h).
 MAX_THREADS = 64
 
@@ -180,7 +181,14 @@ class Engine:
             products are int16 products anyway, so the input projections cost the
             same there, while the VNNI tables give up their byte dot products for
             them). Its products give the same bits on every kernel table, as
-            ``dynamic``'s do.
+            ``dynamic``'s do. ``dynamic-h7`` / ``dynamic16-h7``: as ``dynamic`` /
+            ``dynamic16``, and the recurrent matrices with 7-bit weights (``int7``,
+            ``int7r``, ``int4``) take the state h quantized to 7 bits (|q| <= 63):
+            two such products fit int16 twice over, so CPUs without VNNI (the AVX2
+            tables) add them in int16 before widening, a quarter fewer multiplier
+            instructions (Zen 4, AVX2, I=40 H=128 B=32: about 6 % faster); the error
+            grows a little (``info["layers"][k]["h_bits"]`` says 7 or 8). Same bits
+            on every table; a ValueError if no recurrent matrix has 7-bit weights.
         threads: threads for :meth:`run`: a batch of B sequences is cut into
             min(threads, B) chunks run at once (the same result: bit for bit with
             dynamic activations, within float rounding otherwise).
@@ -216,6 +224,9 @@ class Engine:
         self._model = _lsl.Model(data, ACTIVATIONS[activations] | (_lsl.LOAD_KEEP_SPARSE if keep_sparse else 0))
         self._meta = read_meta(data)
         self.info: dict[str, Any] = self._model.info()
+        if activations.endswith("-h7") and not any(layer["h_bits"] == 7 for layer in self.info["layers"]):
+            raise ValueError(f"activations={activations!r}: no recurrent matrix of this model takes 7-bit states; "
+                             "they need 7-bit weights in full (not low-rank) form: weights='int7r', 'int7' or 'int4'")
         self.activations = activations
         self._default: StreamState | None = None
         self._tokens = bool(self.info["vocab_size"])

@@ -48,7 +48,8 @@ def load(path: str | Path, weights: str | None = None, activations: str = "float
             [-63, 63]), ``int4`` or ``int8-sparse`` (int8 with the
             mostly-zero (1, 4) blocks of a pruned run skipped). Ignored for a .lsl
             file (it says which).
-        activations: ``float``, ``dynamic`` or ``dynamic16`` (see :class:`Engine`).
+        activations: ``float``, ``dynamic``, ``dynamic16``, ``dynamic-h7`` or ``dynamic16-h7``
+            (see :class:`Engine`).
         threads: threads a batched :meth:`Engine.run` splits over (see :class:`Engine`).
         keep_sparse: keep ``int8-sparse`` matrices sparse in memory rather than in the
             form the kernel table runs faster (see :class:`Engine`).

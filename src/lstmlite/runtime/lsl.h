@@ -27,6 +27,15 @@
  *                           (w_ih) and LSL_ACT_DYN8 to every other int8 matrix: the
  *                           layer inputs keep ~5e-5 of their row's range where 8 bits
  *                           keep 4e-3, which is most of dynamic int8's error.
+ *   LSL_I8, LSL_ACT_DYN7    int8 weights all within [-64, 64] (7-bit codes: weights
+ *                           "int7", "int7r", "int4"), and each activation row is
+ *                           quantized on the fly to 7 bits (|q| <= 63, symmetric per-row
+ *                           scale). Why: a pair of such products stays within 16256,
+ *                           so CPUs without VNNI add two pairs in int16 before widening
+ *                           (3 multiplier instructions per 64 products, not 4). A model
+ *                           loaded with LSL_LOAD_H7 gives it to its recurrent matrices
+ *                           (w_hh, w_hr) that have 7-bit weights: the state h at 7 bits.
+ *                           The sums are exact, so every table gives the same bits.
  *   LSL_I8_SPARSE, LSL_ACT_FLOAT or LSL_ACT_DYN8
  *                           the same int8 weights with most (1, 4) blocks zero --
  *                           four consecutive input columns 4j..4j+3 of one output row,
@@ -91,6 +100,7 @@ const char *lsl_strerror(int code);
 #define LSL_ACT_FLOAT 0
 #define LSL_ACT_DYN8 1
 #define LSL_ACT_DYN16 2
+#define LSL_ACT_DYN7 3 /* LSL_I8 with weights within [-64, 64] only */
 
 #define LSL_HEAD_NONE 0 /* run: the top layer's output sequence (B, T, D*Hout) */
 #define LSL_HEAD_LAST 1 /* run: head(pooled features) -> (B, n_out)  (classifier, forecaster) */
@@ -123,7 +133,7 @@ typedef struct lsl_matrix {
     int32_t rows;         /* outputs, N */
     int32_t cols;         /* inputs, K */
     int32_t dtype;        /* LSL_F32, LSL_I8 or LSL_I8_SPARSE */
-    int32_t act;          /* LSL_ACT_FLOAT, LSL_ACT_DYN8, or LSL_ACT_DYN16 (LSL_I8 only) */
+    int32_t act;          /* LSL_ACT_FLOAT, LSL_ACT_DYN8, or LSL_ACT_DYN16 / LSL_ACT_DYN7 (LSL_I8 only) */
     int32_t kpad;         /* cols rounded up as the layout needs */
     int32_t reserved;     /* internal flags, set by the packers */
     const void *data;     /* packed panels */
@@ -495,13 +505,17 @@ int lsl_int_dense(const int8_t *w, const int32_t *b, int32_t rows, int32_t cols,
 /* lsl_load flag, OR'ed into `act`: keep every block-sparse matrix sparse in memory (see
  * lsl_load). */
 #define LSL_LOAD_KEEP_SPARSE 0x100
+/* lsl_load flag, OR'ed into LSL_ACT_DYN8 or LSL_ACT_DYN16: the recurrent matrices (w_hh,
+ * w_hr) whose int8 weights are all within [-64, 64] take LSL_ACT_DYN7 (the state h
+ * quantized to 7 bits); the others keep 8 bits. */
+#define LSL_LOAD_H7 0x200
 
 /**
  * Parse, check and unpack a .lsl image into `arena` (everything is copied, so the
  * file buffer may be freed afterwards). int8 matrices use activation mode `act`
  * (LSL_ACT_FLOAT, LSL_ACT_DYN8, or LSL_ACT_DYN16: 16-bit activations for the dense int8
  * input projections, 8-bit for every other int8 matrix), optionally OR'ed with
- * LSL_LOAD_KEEP_SPARSE.
+ * LSL_LOAD_KEEP_SPARSE and (dynamic modes) LSL_LOAD_H7.
  *
  * A block-sparse matrix (LSL_I8_SPARSE in the file) runs in whichever form the kernel
  * table active at load time runs faster: sparse, or its codes unpacked into the dense

@@ -596,6 +596,14 @@ static int expand(const file_view *v, const char *name, const tensor_view *t, in
     return LSL_OK;
 }
 
+/* Whether all n int8 codes lie within [-64, 64] (what LSL_ACT_DYN7 needs). */
+static int within_64(const int8_t *codes, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i)
+        if (codes[i] > 64 || codes[i] < -64) return 0;
+    return 1;
+}
+
 /* Load the stored matrix `name` (rows x cols) into m: dense, int4 and bitmask forms are
  * expanded and packed as LSL_F32 / LSL_I8, the block-sparse form packed as such.
  * Missing: LSL_ERR_FORMAT. */
@@ -611,7 +619,8 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     if (rc < 0) return rc;
     if (rc == 0 || t.ndim != 2 || t.dims[0] != (uint32_t)rows || t.dims[1] != (uint32_t)cols) return LSL_ERR_FORMAT;
     if (t.dtype == LSL_I8_SPARSE) /* the sparse kernels take 8-bit activations */
-        return load_sparse(v, a, name, &t, rows, cols, act == LSL_ACT_DYN16 ? LSL_ACT_DYN8 : act, m);
+        return load_sparse(v, a, name, &t, rows, cols,
+                           act == LSL_ACT_DYN16 || act == LSL_ACT_DYN7 ? LSL_ACT_DYN8 : act, m);
     if ((kind = stored_codes(t.dtype)) < 0) return LSL_ERR_FORMAT;
     dtype = kind ? LSL_I8 : LSL_F32;
     if (!kind) act = LSL_ACT_FLOAT;
@@ -629,6 +638,8 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     if (kind) {
         read_scales(&s, src, (size_t)rows);
         if (codes && (rc = expand(v, name, &t, rows, cols, codes, NULL)) != LSL_OK) return rc;
+        if (act == LSL_ACT_DYN7 && !within_64(codes ? codes : (const int8_t *)t.data, n))
+            act = LSL_ACT_DYN8; /* 7-bit activations only where the weights are 7-bit */
         rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, codes ? (const void *)codes : (const void *)t.data, src, buf,
                              bytes);
     } else {
@@ -648,7 +659,8 @@ static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32
     int32_t rank;
     int rc = find(v, name, &t);
     if (rc != 0) return rc < 0 ? rc : load_stored_matrix(v, a, name, rows, cols, act, m);
-    if (act == LSL_ACT_DYN16) act = LSL_ACT_DYN8; /* a low-rank matrix's factors: 8-bit activations */
+    if (act == LSL_ACT_DYN16 || act == LSL_ACT_DYN7)
+        act = LSL_ACT_DYN8; /* a low-rank matrix's factors: 8-bit activations */
     sprintf(sub, "%s.v", name);
     if ((rc = find(v, sub, &t)) <= 0) return rc < 0 ? rc : LSL_ERR_FORMAT;
     if (t.ndim != 2 || t.dims[0] < 1 || t.dims[0] > (1u << 20)) return LSL_ERR_FORMAT;
@@ -743,13 +755,16 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
     uint32_t k;
     int rc;
     char name[NAME_BYTES];
-    int32_t act8;
-    const int keep_sparse = (act & LSL_LOAD_KEEP_SPARSE) != 0;
+    int32_t act8, act_rec;
+    const int keep_sparse = (act & LSL_LOAD_KEEP_SPARSE) != 0, h7 = (act & LSL_LOAD_H7) != 0;
 
-    act &= ~LSL_LOAD_KEEP_SPARSE;
+    act &= ~(LSL_LOAD_KEEP_SPARSE | LSL_LOAD_H7);
     if (act != LSL_ACT_FLOAT && act != LSL_ACT_DYN8 && act != LSL_ACT_DYN16) return LSL_ERR_ARG;
-    /* LSL_ACT_DYN16 is for the input projections (w_ih); every other matrix: 8 bits */
+    if (h7 && act == LSL_ACT_FLOAT) return LSL_ERR_ARG; /* 7-bit states are a dynamic mode */
+    /* LSL_ACT_DYN16 is for the input projections (w_ih); every other matrix: 8 bits, or
+     * 7 for the recurrent ones with LSL_LOAD_H7 (where their weights are 7-bit) */
     act8 = act == LSL_ACT_DYN16 ? LSL_ACT_DYN8 : act;
+    act_rec = h7 ? LSL_ACT_DYN7 : act8;
     rc = parse_header(file, file_bytes, &v);
     if (rc != LSL_OK) return rc;
     v.keep_sparse = keep_sparse;
@@ -802,10 +817,11 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
             sprintf(name, "l%u.%d.w_ih", (unsigned)k, (int)d);
             if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, l.input_size, act, &dr->w_ih)) != LSL_OK) return rc;
             sprintf(name, "l%u.%d.w_hh", (unsigned)k, (int)d);
-            if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, O, act8, &dr->w_hh)) != LSL_OK) return rc;
+            if ((rc = load_matrix(&v, &a, name, g * l.hidden_size, O, act_rec, &dr->w_hh)) != LSL_OK) return rc;
             if (l.proj_size > 0) {
                 sprintf(name, "l%u.%d.w_hr", (unsigned)k, (int)d);
-                if ((rc = load_matrix(&v, &a, name, l.proj_size, l.hidden_size, act8, &dr->w_hr)) != LSL_OK) return rc;
+                if ((rc = load_matrix(&v, &a, name, l.proj_size, l.hidden_size, act_rec, &dr->w_hr)) != LSL_OK)
+                    return rc;
             }
             if (has_bias) {
                 sprintf(name, "l%u.%d.b_ih", (unsigned)k, (int)d);

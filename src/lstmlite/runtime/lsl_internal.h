@@ -98,6 +98,13 @@
  * u = q + 128 (unsigned, the operand VNNI wants) padded with 128 (q = 0). */
 #define LSL_Q_OFFSET 128
 
+/* The largest dynamic 8-bit code of a matrix's activation rows: 63 for LSL_ACT_DYN7
+ * (the state at 7 bits), else 127. */
+static inline int32_t lsl_act_qmax(int32_t act) { return act == LSL_ACT_DYN7 ? 63 : 127; }
+/* Whether a matrix's activation rows are dynamic 8-bit codes u = q + 128 (LSL_ACT_DYN8,
+ * or LSL_ACT_DYN7's narrower q): the kernels take both alike. */
+static inline int lsl_act_u8(int32_t act) { return act == LSL_ACT_DYN8 || act == LSL_ACT_DYN7; }
+
 /* Float activations for int8 weights on VNNI: x / max|row| as a 24-bit fixed-point
  * number q in [-(2^23 - 1), 2^23 - 1] (about float's own precision), stored as
  * u = q + 2^23 split into three bytes (hi, mid, lo) that vpdpbusd multiplies exactly. */
@@ -162,9 +169,11 @@ typedef struct lsl_kernels {
     void (*gemm_dyn8)(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
                       int32_t ldy, int rev);
     /* Quantize m rows of x (k floats each) to u8 rows of length kpad (q + 128, padded
-     * with 128) and per-row scales xs = max|row| / 127. Bit-identical on every ISA:
-     * round to nearest even of x * (127 / max|row|), as lrintf does. */
-    void (*quantize_rows)(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
+     * with 128) and per-row scales xs = max|row| / qmax, |q| <= qmax (127, or 63 for
+     * LSL_ACT_DYN7: lsl_act_qmax). Bit-identical on every ISA: round to nearest even
+     * of x * (qmax / max|row|), as lrintf does. */
+    void (*quantize_rows)(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs,
+                          int32_t qmax);
     /* The sparse forms (LSL_I8_SPARSE), same contracts as gemm_i8 and gemm_dyn8; the
      * dyn8 rows u have ldu >= lsl_sparse_upad(kpad) bytes, padded with LSL_Q_OFFSET. */
     void (*gemm_sparse_i8)(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
@@ -213,7 +222,8 @@ void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ld
                       void *work);
 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
                         int32_t ldy, int rev);
-void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
+void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs,
+                            int32_t qmax);
 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
                          const float *bias, float *y, int32_t ldy, int rev);
 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q,
@@ -233,7 +243,7 @@ void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *
                                size_t lstride, float *xs);
 /* Dynamic quantization of rows (the AVX-512 tables' quantize_rows). */
 void lsl_avx512_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
-                              float *xs);
+                              float *xs, int32_t qmax);
 void lsl_avx512_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                                int rev, void *work);
 void lsl_avx512_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
@@ -263,7 +273,8 @@ void lsl_portable_gru_pointwise(int32_t hidden, const float *gi, const float *gh
 const lsl_kernels *lsl_kernels_active(void);
 
 /** Quantize m rows of x (k floats each) to u8 rows of length kpad and per-row scales. */
-void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs);
+void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs,
+                       int32_t qmax);
 
 /* The largest 16-bit activation code of LSL_ACT_DYN16 for rows of kpad values: 32767,
  * or less where kpad * qmax * 128 (an int8 weight is at least -128) could pass the int32

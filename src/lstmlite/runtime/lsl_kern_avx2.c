@@ -289,6 +289,115 @@ TAVX2 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q,
     }
 }
 
+/* ---- 7-bit activations times 7-bit weights (LSL_ACT_DYN7) ------------------------- *
+ * With q in [-63, 63] the rows are re-based to v = q + 64 (1..127, one vpsubb per 32
+ * codes, once per block of rows); with |w| <= 64 a vpmaddubsw pair is at most
+ * 2 * 127 * 64 = 16256, so the pairs of two k4 steps add in int16 (vpaddw, at most
+ * 32512) before one vpmaddwd widens them: 3 multiplier instructions per 64 products
+ * instead of LSL_K_U7's 4 (the multiplier pipes bound that tile). The epilogue takes
+ * 64 sum(w) off (LSL_K_H7). Sums exact: the same bits as every other table, which
+ * multiply u = q + 128 as for LSL_ACT_DYN8. */
+
+/* Rows per block and the longest rows (their v live on the stack: 4 x 2048 bytes);
+ * longer rows and fewer than 4 take LSL_K_U7 on u as it is (the same sums). */
+#define H7_KMAX 2048
+
+/* Two k4 steps of one row (v at A and B) for both halves into A0, A1; ymm12-15 are
+ * scratch, the ones come from memory (16 registers: 8 accumulators, 4 weight vectors). */
+#define H7_ROW(A, B, A0, A1)                                                                                   \
+    "vpbroadcastd " A ", %%ymm12\n\t"                                                                          \
+    "vpbroadcastd " B ", %%ymm13\n\t"                                                                          \
+    "vpmaddubsw %[w0], %%ymm12, %%ymm14\n\t"                                                                  \
+    "vpmaddubsw %[w2], %%ymm13, %%ymm15\n\t"                                                                  \
+    "vpaddw %%ymm15, %%ymm14, %%ymm14\n\t"                                                                    \
+    "vpmaddwd (%[one]), %%ymm14, %%ymm14\n\t"                                                                 \
+    "vpaddd %%ymm14, %[" #A0 "], %[" #A0 "]\n\t"                                                              \
+    "vpmaddubsw %[w1], %%ymm12, %%ymm12\n\t"                                                                  \
+    "vpmaddubsw %[w3], %%ymm13, %%ymm13\n\t"                                                                  \
+    "vpaddw %%ymm13, %%ymm12, %%ymm12\n\t"                                                                    \
+    "vpmaddwd (%[one]), %%ymm12, %%ymm12\n\t"                                                                 \
+    "vpaddd %%ymm12, %[" #A1 "], %[" #A1 "]\n\t"
+
+/* 4 rows of v (kpad bytes each, contiguous) x panel p, both halves: y += products. */
+static inline __attribute__((always_inline)) TAVX2 void tile4_h7(const lsl_matrix *w, int32_t p, const uint8_t *v,
+                                                                 const float *xs, float *y, int32_t ldy) {
+    static const int16_t ones[16] __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL;
+    const int32_t K4 = w->kpad / 4, row0 = p * LSL_PANEL, valid = w->rows - row0;
+    const size_t stride = (size_t)w->kpad;
+    const uint8_t *b0 = v, *b2 = v + 2 * stride; /* rows 0, 1 at b0 (+ ld); 2, 3 at b2 */
+    const int16_t *one = ones;
+    __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+    __m256i w0, w1, w2, w3, acc[4][2];
+    size_t n = (size_t)(K4 / 2);
+    int i;
+    if (n)
+        __asm__("1:\n\t"
+                "vmovdqu (%[wp]), %[w0]\n\t"
+                "vmovdqu 32(%[wp]), %[w1]\n\t"
+                "vmovdqu 64(%[wp]), %[w2]\n\t"
+                "vmovdqu 96(%[wp]), %[w3]\n\t"
+                H7_ROW("(%[b0])", "4(%[b0])", a00, a01) H7_ROW("(%[b0],%[ld])", "4(%[b0],%[ld])", a10, a11)
+                H7_ROW("(%[b2])", "4(%[b2])", a20, a21) H7_ROW("(%[b2],%[ld])", "4(%[b2],%[ld])", a30, a31)
+                "add $128, %[wp]\n\t"
+                "add $8, %[b0]\n\t"
+                "add $8, %[b2]\n\t"
+                "dec %[n]\n\t"
+                "jnz 1b"
+                : [a00] "+x"(a00), [a01] "+x"(a01), [a10] "+x"(a10), [a11] "+x"(a11), [a20] "+x"(a20),
+                  [a21] "+x"(a21), [a30] "+x"(a30), [a31] "+x"(a31), [w0] "=&x"(w0), [w1] "=&x"(w1),
+                  [w2] "=&x"(w2), [w3] "=&x"(w3), [wp] "+r"(wp), [b0] "+r"(b0), [b2] "+r"(b2), [n] "+r"(n)
+                : [ld] "r"(stride), [one] "r"(one)
+                : "memory", "cc", "xmm12", "xmm13", "xmm14", "xmm15");
+    acc[0][0] = a00, acc[0][1] = a01, acc[1][0] = a10, acc[1][1] = a11;
+    acc[2][0] = a20, acc[2][1] = a21, acc[3][0] = a30, acc[3][1] = a31;
+    if (K4 & 1) { /* the last k4 step alone (wp, b0, b2 point at it) */
+        const __m256i one16 = _mm256_set1_epi16(1);
+        w0 = _mm256_loadu_si256((const __m256i *)wp);
+        w1 = _mm256_loadu_si256((const __m256i *)(wp + 32));
+        for (i = 0; i < 4; ++i) {
+            const __m256i x = quad_at((i < 2 ? b0 : b2) + (i & 1) * stride);
+            acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), one16));
+            acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), one16));
+        }
+    }
+    for (i = 0; i < 4; ++i) { /* tile_q8's epilogue, half by half */
+        float *yr = y + (size_t)i * ldy + row0;
+        const __m256i s0[1] = {acc[i][0]}, s1[1] = {acc[i][1]};
+        st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(LSL_K_H7, s0, w, row0, valid, xs[i])), valid);
+        if (valid > 8)
+            st(yr + 8, _mm256_add_ps(ld(yr + 8, valid - 8), scaled_sums(LSL_K_H7, s1, w, row0 + 8, valid - 8, xs[i])),
+               valid - 8);
+    }
+}
+#undef H7_ROW
+
+/* LSL_ACT_DYN7 rows (u = q + 128, |q| <= 63) times a 7-bit matrix: blocks of 4 rows
+ * re-based to v = u - 64 once, then every panel (last to first with rev); the rows left
+ * over (and rows past H7_KMAX) through LSL_K_U7 on u itself. One row (the fused step,
+ * lstm_step1_dyn) keeps LSL_K_U7 too: there the recurrent matrix streams from L2 each
+ * step, and a one-row form of this measured no faster (Zen 4, I=40 H=128 and I=128
+ * H=256, B = 1). */
+static TAVX2 void gemm_h7(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
+                          int32_t ldy, int rev) {
+    uint8_t v[4 * H7_KMAX] __attribute__((aligned(32)));
+    const int32_t panels = lsl_panels(w->rows), kpad = w->kpad;
+    int32_t i = 0, r, k, g;
+    if (kpad <= H7_KMAX)
+        for (; i + 4 <= m; i += 4) {
+            for (r = 0; r < 4; ++r) {
+                const uint8_t *src = u + (size_t)(i + r) * ldu;
+                uint8_t *dst = v + (size_t)r * kpad;
+                for (k = 0; k + 32 <= kpad; k += 32)
+                    _mm256_storeu_si256((__m256i *)(dst + k), _mm256_sub_epi8(_mm256_loadu_si256((const __m256i *)(src + k)),
+                                                                            _mm256_set1_epi8(64)));
+                for (; k < kpad; ++k) dst[k] = (uint8_t)(src[k] - 64);
+            }
+            for (g = 0; g < panels; ++g) tile4_h7(w, rev ? panels - 1 - g : g, v, xs + i, y + (size_t)i * ldy, ldy);
+        }
+    if (i < m) gemm_q8(LSL_K_U7, w, m - i, u + (size_t)i * ldu, ldu, 0, xs + i, y + (size_t)i * ldy, ldy, rev);
+}
+
 /* Dynamic int8: exact int32 sums, so the same bits as every other table (the AVX-512
  * table without VNNI uses it too). 7-bit codes (LSL_MATRIX_W7): LSL_K_U7 for any number
  * of rows, no sign step. Otherwise one row: the sign forms of lsl_kern_avx2.h (no weight
@@ -296,7 +405,9 @@ TAVX2 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q,
  * allow); more: the int16 products above, where the rows fit their buffer. */
 TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                               float *y, int32_t ldy, int rev) {
-    if (w->reserved & LSL_MATRIX_W7)
+    if (w->act == LSL_ACT_DYN7) /* 7-bit weights too (lsl_matrix_pack checks) */
+        gemm_h7(w, m, u, ldu, xs, y, ldy, rev);
+    else if (w->reserved & LSL_MATRIX_W7)
         gemm_q8(LSL_K_U7, w, m, u, ldu, 0, xs, y, ldy, rev);
     else if (m >= 2 && w->kpad <= W16_KMAX)
         gemm_dyn8_w16(w, m, u, ldu, xs, y, ldy, rev);
@@ -421,7 +532,8 @@ AINL TAVX2 float row_amax_avx2(const float *row, int32_t k) {
 }
 
 TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
-                                  float *xs) {
+                                  float *xs, int32_t qmax) {
+    const float fq = (float)qmax;
     int32_t i, j;
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
@@ -434,23 +546,23 @@ TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const floa
             xs[i] = 0.0f;
             continue;
         }
-        inv = 127.0f / amax;
+        inv = fq / amax;
         vinv = _mm256_set1_ps(inv);
         for (j = 0; j + 8 <= k; j += 8) {
             __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(row + j), vinv));
             __m128i w16;
-            v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(-127)), _mm256_set1_epi32(127));
+            v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(-qmax)), _mm256_set1_epi32(qmax));
             v = _mm256_add_epi32(v, _mm256_set1_epi32(LSL_Q_OFFSET));
             w16 = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
             _mm_storel_epi64((__m128i *)(q + j), _mm_packus_epi16(w16, w16));
         }
         for (; j < k; ++j) {
             int32_t v = _mm_cvtss_si32(_mm_set_ss(row[j] * inv)); /* round to nearest even */
-            v = v > 127 ? 127 : (v < -127 ? -127 : v);
+            v = v > qmax ? qmax : (v < -qmax ? -qmax : v);
             q[j] = (uint8_t)(v + LSL_Q_OFFSET);
         }
         for (; j < kpad; ++j) q[j] = LSL_Q_OFFSET;
-        xs[i] = amax / 127.0f;
+        xs[i] = amax / fq;
     }
 }
 
@@ -578,8 +690,8 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
                              int rev) {
     uint8_t *u = (uint8_t *)work;
     float xs;
-    if (w->act == LSL_ACT_DYN8) {
-        lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
+    if (lsl_act_u8(w->act)) {
+        lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
         lstm_step1_dyn(cells_avx2, w, hidden, u, xs, g, c, h, rev);
     } else {
         lsl_avx2_quantize_digits(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);

@@ -36,6 +36,8 @@
 #define LSL_K_DYNX 3 /* LSL_K_DYN with |q| instead of |w|: weights without -128 only */
 #define LSL_K_VNNI3 4 /* float activations as three 8-bit limbs (LSL_LIMB_MAX): vpdpbusd */
 #define LSL_K_DYNM 5  /* LSL_K_DYNX from two planes, |q| and q's sign mask: dot4_masked */
+#define LSL_K_H7 7    /* LSL_ACT_DYN7's v = q + 64 (1..127) times 7-bit weights: the epilogue
+                       * takes 64 sum(w) off (lsl_kern_avx2.c's gemm_h7) */
 #define LSL_K_U7 6    /* u8 activations u = q + 128 times 7-bit weights (LSL_MATRIX_W7):
                        * vpmaddubsw + vpmaddwd, no sign step */
 
@@ -194,10 +196,10 @@ AINL TAVX2 void st(float *p, __m256 v, int32_t n) {
 AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix *w, int32_t row0, int32_t valid,
                               float xs) {
     __m256 v;
-    if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3 || kind == LSL_K_U7) {
+    if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3 || kind == LSL_K_U7 || kind == LSL_K_H7) {
         const int *ws = (const int *)(w->wsum + row0);
         const __m256i sum = valid >= 8 ? _mm256_loadu_si256((const __m256i *)ws) : _mm256_maskload_epi32(ws, tail_mask(valid));
-        v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(sum, 7)));
+        v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(sum, kind == LSL_K_H7 ? 6 : 7)));
         if (kind == LSL_K_VNNI3) {
             const __m256 b = _mm256_set1_ps(256.0f);
             v = _mm256_fmadd_ps(_mm256_fmadd_ps(v, b, _mm256_cvtepi32_ps(a[1])), b, _mm256_cvtepi32_ps(a[2]));
@@ -597,7 +599,7 @@ AINL TAVX2 void lstm_step1_sign16(const int kind, lsl_cells_fn cells, const lsl_
  * AVX2 table and the AVX-512 table without VNNI share it. */
 AINL TAVX2 void lstm_step1_dyn(lsl_cells_fn cells, const lsl_matrix *w, int32_t hidden, uint8_t *u, float xs,
                                const float *g, float *c, float *h, int rev) {
-    if (w->reserved & LSL_MATRIX_W7) {
+    if (w->reserved & LSL_MATRIX_W7) { /* LSL_ACT_DYN7's codes too (see gemm_h7 for why not its form) */
         lstm_step1_sign16(LSL_K_U7, cells, w, hidden, u, 0, xs, g, c, h, rev);
     } else if (w->reserved & LSL_MATRIX_NO_M128) {
         sign_planes(w->kpad, u, u, u + w->kpad);

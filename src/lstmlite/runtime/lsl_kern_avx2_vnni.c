@@ -107,8 +107,8 @@ static TAVXVNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
                                      void *work, int rev) {
     uint8_t *u = (uint8_t *)work;
     float xs;
-    if (w->act == LSL_ACT_DYN8) {
-        lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
+    if (lsl_act_u8(w->act)) {
+        lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
         lstm_step1_q8(LSL_K_VNNI, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         quantize_limbs(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);

@@ -358,7 +358,8 @@ static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x
 /* ---- dynamic activation quantization (same results as lsl_quantize_rows) ---------- */
 
 T512 void lsl_avx512_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
-                                   float *xs) {
+                                   float *xs, int32_t qmax) {
+    const float fq = (float)qmax;
     int32_t i, j;
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
@@ -376,17 +377,17 @@ T512 void lsl_avx512_quantize_rows(int32_t m, int32_t k, int32_t kpad, const flo
             xs[i] = 0.0f;
             continue;
         }
-        inv = 127.0f / amax;
+        inv = fq / amax;
         vinv = _mm512_set1_ps(inv);
         for (j = 0; j < k; j += 16) {
             __mmask16 mk = k - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - j)) - 1u);
             __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mk, row + j), vinv));
-            v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(-127)), _mm512_set1_epi32(127));
+            v = _mm512_min_epi32(_mm512_max_epi32(v, _mm512_set1_epi32(-qmax)), _mm512_set1_epi32(qmax));
             v = _mm512_add_epi32(v, _mm512_set1_epi32(LSL_Q_OFFSET));
             _mm_mask_storeu_epi8(q + j, mk, _mm512_cvtepi32_epi8(v));
         }
         for (j = k; j < kpad; ++j) q[j] = LSL_Q_OFFSET;
-        xs[i] = amax / 127.0f;
+        xs[i] = amax / fq;
     }
 }
 
@@ -527,8 +528,8 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
                                      void *work, int rev) {
     uint8_t *u = (uint8_t *)work;
     float xs;
-    if (w->act == LSL_ACT_DYN8) {
-        lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
+    if (lsl_act_u8(w->act)) {
+        lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
         lstm_blocks(lstm_block_vnni, 1, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         lsl_avx512_quantize_limbs(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
@@ -546,15 +547,15 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
  * float tiles. */
 
 /* The step above takes dynamic activations only (lsl_kernels.step1_takes). */
-static int takes_dynamic(const lsl_matrix *w_hh) { return w_hh->act == LSL_ACT_DYN8; }
+static int takes_dynamic(const lsl_matrix *w_hh) { return lsl_act_u8(w_hh->act); }
 
-/* Only ever called for w->act == LSL_ACT_DYN8 (takes_dynamic: lsl_model.c's fused_step
+/* Only ever called for 8-bit dynamic codes (takes_dynamic: lsl_model.c's fused_step
  * asks before every use). */
 static T512 void lstm_step1_novnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
                                    void *work, int rev) {
     uint8_t *u = (uint8_t *)work;
     float xs;
-    lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs);
+    lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
     lstm_step1_dyn(cells_512, w, hidden, u, xs, g, c, h, rev);
 }
 

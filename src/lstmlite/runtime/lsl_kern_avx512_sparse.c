@@ -302,7 +302,7 @@ T512VNNI void lsl_avx512_lstm_step1_sparse(const lsl_matrix *w, int32_t hidden, 
     uint8_t *u = (uint8_t *)work;
     float xs;
     if (w->act == LSL_ACT_DYN8) {
-        lsl_avx512_quantize_rows(1, hidden, upad, h, hidden, u, &xs);
+        lsl_avx512_quantize_rows(1, hidden, upad, h, hidden, u, &xs, 127);
         lstm_blocks(lstm_block_sparse, 1, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         lsl_avx512_quantize_limbs(1, hidden, upad, h, hidden, u, (size_t)upad, &xs);

@@ -16,7 +16,8 @@ static size_t elem_bytes(int32_t dtype) { return dtype == LSL_F32 ? 4 : 1; }
 
 static int valid_form(int32_t dtype, int32_t act) {
     if (dtype == LSL_F32) return act == LSL_ACT_FLOAT;
-    if (dtype == LSL_I8) return act == LSL_ACT_FLOAT || act == LSL_ACT_DYN8 || act == LSL_ACT_DYN16;
+    if (dtype == LSL_I8)
+        return act == LSL_ACT_FLOAT || act == LSL_ACT_DYN8 || act == LSL_ACT_DYN16 || act == LSL_ACT_DYN7;
     return 0;
 }
 
@@ -94,6 +95,7 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
             }
             m->wsum = ws;
             flags = (m128 ? 0 : LSL_MATRIX_NO_M128) | (over64 ? 0 : LSL_MATRIX_W7);
+            if (act == LSL_ACT_DYN7 && over64) return LSL_ERR_ARG; /* 7-bit activations: 7-bit weights only */
         }
         m->scale = sc;
     }
@@ -124,7 +126,9 @@ static float row_amax(const float *row, int32_t k) {
     return amax > 3.0e38f ? 0.0f : amax;
 }
 
-void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs) {
+void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs,
+                       int32_t qmax) {
+    const float fq = (float)qmax;
     int32_t i, j;
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
@@ -137,14 +141,14 @@ void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32
             xs[i] = 0.0f;
             continue;
         }
-        inv = 127.0f / amax;
+        inv = fq / amax;
         for (j = 0; j < k; ++j) {
             long v = lrintf(row[j] * inv);
-            v = v > 127 ? 127 : (v < -127 ? -127 : v);
+            v = v > qmax ? qmax : (v < -qmax ? -qmax : v);
             q[j] = (uint8_t)(v + LSL_Q_OFFSET);
         }
         for (; j < kpad; ++j) q[j] = LSL_Q_OFFSET;
-        xs[i] = amax / 127.0f;
+        xs[i] = amax / fq;
     }
 }
 
@@ -254,7 +258,7 @@ int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m
         const int32_t upad = sparse ? lsl_sparse_upad(w->kpad) : w->kpad;
         uint8_t *u = (uint8_t *)work;
         float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)upad, LSL_ALIGN));
-        kern->quantize_rows(m, w->cols, upad, x, ldx, u, xs);
+        kern->quantize_rows(m, w->cols, upad, x, ldx, u, xs, lsl_act_qmax(w->act));
         (sparse ? kern->gemm_sparse_dyn8 : kern->gemm_dyn8)(w, m, u, upad, xs, y, ldy, rev);
     }
     return LSL_OK;

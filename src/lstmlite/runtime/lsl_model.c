@@ -45,8 +45,10 @@ static int matrix_ok(const lsl_matrix *m, int32_t rows, int32_t cols) {
     }
     if (m->dtype == LSL_F32) return m->act == LSL_ACT_FLOAT && m->kpad == cols;
     if ((m->dtype != LSL_I8 && m->dtype != LSL_I8_SPARSE) || !m->scale) return 0;
-    if (m->act != LSL_ACT_FLOAT && m->act != LSL_ACT_DYN8 && !(m->act == LSL_ACT_DYN16 && m->dtype == LSL_I8))
+    if (m->act != LSL_ACT_FLOAT && m->act != LSL_ACT_DYN8 &&
+        !((m->act == LSL_ACT_DYN16 || m->act == LSL_ACT_DYN7) && m->dtype == LSL_I8))
         return 0;
+    if (m->act == LSL_ACT_DYN7 && !(m->reserved & LSL_MATRIX_W7)) return 0;
     return m->wsum != NULL && m->kpad == (cols + 3) / 4 * 4;
 }
 
