@@ -376,8 +376,8 @@ static inline __attribute__((always_inline)) TAVX2 void tile4_h7(const lsl_matri
  * re-based to v = u - 64 once, then every panel (last to first with rev); the rows left
  * over (and rows past H7_KMAX) through LSL_K_U7 on u itself. One row (the fused step,
  * lstm_step1_dyn) keeps LSL_K_U7 too: there the recurrent matrix streams from L2 each
- * step, and a one-row form of this measured no faster (Zen 4, I=40 H=128 and I=128
- * H=256, B = 1). */
+ * step, and a one-row form of this (the k4-pair loop in asm over the step's 8 weight
+ * vectors) measured -1 % at I=128 H=256 and 0 % at I=40 H=128 (Zen 4, B = 1). */
 static TAVX2 void gemm_h7(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
                           int32_t ldy, int rev) {
     uint8_t v[4 * H7_KMAX] __attribute__((aligned(32)));
@@ -399,8 +399,9 @@ static TAVX2 void gemm_h7(const lsl_matrix *w, int32_t m, const uint8_t *u, int3
 }
 
 /* Dynamic int8: exact int32 sums, so the same bits as every other table (the AVX-512
- * table without VNNI uses it too). 7-bit codes (LSL_MATRIX_W7): LSL_K_U7 for any number
- * of rows, no sign step. Otherwise one row: the sign forms of lsl_kern_avx2.h (no weight
+ * table without VNNI uses it too). 7-bit activation codes (LSL_ACT_DYN7): gemm_h7. 7-bit
+ * weights (LSL_MATRIX_W7): LSL_K_U7 for any number of rows (tile4_u7 for blocks of four),
+ * no sign step. Otherwise one row: the sign forms of lsl_kern_avx2.h (no weight
  * reuse to pay for widening them; the sign-mask form where the weights and the row length
  * allow); more: the int16 products above, where the rows fit their buffer. */
 TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
