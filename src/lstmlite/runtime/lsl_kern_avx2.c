@@ -323,7 +323,7 @@ static inline __attribute__((always_inline)) TAVX2 void tile4_h7(const lsl_matri
                                                                  const float *xs, float *y, int32_t ldy) {
     static const int16_t ones[16] __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL;
-    const int32_t K4 = w->kpad / 4, row0 = p * LSL_PANEL, valid = w->rows - row0;
+    const int32_t K4 = w->kpad / 4, row0 = p * LSL_PANEL;
     const size_t stride = (size_t)w->kpad;
     const uint8_t *b0 = v, *b2 = v + 2 * stride; /* rows 0, 1 at b0 (+ ld); 2, 3 at b2 */
     const int16_t *one = ones;
@@ -361,14 +361,7 @@ static inline __attribute__((always_inline)) TAVX2 void tile4_h7(const lsl_matri
             acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), one16));
         }
     }
-    for (i = 0; i < 4; ++i) { /* tile_q8's epilogue, half by half */
-        float *yr = y + (size_t)i * ldy + row0;
-        const __m256i s0[1] = {acc[i][0]}, s1[1] = {acc[i][1]};
-        st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(LSL_K_H7, s0, w, row0, valid, xs[i])), valid);
-        if (valid > 8)
-            st(yr + 8, _mm256_add_ps(ld(yr + 8, valid - 8), scaled_sums(LSL_K_H7, s1, w, row0 + 8, valid - 8, xs[i])),
-               valid - 8);
-    }
+    tile4_epilogue(LSL_K_H7, acc, w, row0, xs, y, ldy);
 }
 #undef H7_ROW
 

@@ -359,6 +359,22 @@ AINL TAVX2 void tile_q8(const int kind, const int MB, const int NP, const lsl_ma
     }
 }
 
+/* y += the products of 4 rows x both halves of a panel from their int32 sums acc[row][half]
+ * (rows row0 .. row0 + 15 of w), as tile_q8's epilogue: tile4_u7's and gemm_h7's tiles. */
+AINL TAVX2 void tile4_epilogue(const int kind, __m256i acc[4][2], const lsl_matrix *w, int32_t row0, const float *xs,
+                               float *y, int32_t ldy) {
+    const int32_t valid = w->rows - row0;
+    int i;
+    for (i = 0; i < 4; ++i) {
+        float *yr = y + (size_t)i * ldy + row0;
+        const __m256i s0[1] = {acc[i][0]}, s1[1] = {acc[i][1]};
+        st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(kind, s0, w, row0, valid, xs[i])), valid);
+        if (valid > 8)
+            st(yr + 8, _mm256_add_ps(ld(yr + 8, valid - 8), scaled_sums(kind, s1, w, row0 + 8, valid - 8, xs[i])),
+               valid - 8);
+    }
+}
+
 /* LSL_K_U7, four rows at once: 4 rows x both halves of panel p (8 accumulators), each
  * half's weight vector loaded once per k4 step for the four rows; tile_q8 takes one half
  * at a time and GCC folded its weight loads into every row's vpmaddubsw (a load per
@@ -378,12 +394,11 @@ AINL TAVX2 void tile4_u7(const lsl_matrix *w, int32_t p, const uint8_t *u, int32
     const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL;
     const uint8_t *b0 = u, *b2 = u + 2 * (size_t)ldu; /* rows 0, 1 at b0 (+ ld); 2, 3 at b2 */
     const size_t stride = (size_t)ldu;
-    const int32_t row0 = p * LSL_PANEL, valid = w->rows - row0;
+    const int32_t row0 = p * LSL_PANEL;
     __m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
     __m256i w0, w1, x, t, acc[4][2];
     const __m256i one = _mm256_set1_epi16(1);
     size_t n = (size_t)(w->kpad / 4); /* >= 1 */
-    int i;
     __asm__("1:\n\t"
             "vmovdqu (%[wp]), %[w0]\n\t"
             "vmovdqu 32(%[wp]), %[w1]\n\t"
@@ -401,14 +416,7 @@ AINL TAVX2 void tile4_u7(const lsl_matrix *w, int32_t p, const uint8_t *u, int32
             : "memory", "cc"); /* it only reads memory; "m" operands would pass asm's 30-operand limit */
     acc[0][0] = a00, acc[0][1] = a01, acc[1][0] = a10, acc[1][1] = a11;
     acc[2][0] = a20, acc[2][1] = a21, acc[3][0] = a30, acc[3][1] = a31;
-    for (i = 0; i < 4; ++i) { /* the epilogue of tile_q8, half by half */
-        float *yr = y + (size_t)i * ldy + row0;
-        const __m256i s0[1] = {acc[i][0]}, s1[1] = {acc[i][1]};
-        st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(LSL_K_U7, s0, w, row0, valid, xs[i])), valid);
-        if (valid > 8)
-            st(yr + 8, _mm256_add_ps(ld(yr + 8, valid - 8), scaled_sums(LSL_K_U7, s1, w, row0 + 8, valid - 8, xs[i])),
-               valid - 8);
-    }
+    tile4_epilogue(LSL_K_U7, acc, w, row0, xs, y, ldy);
 }
 #undef U7_ROW
 
