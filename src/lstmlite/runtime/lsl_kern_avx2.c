@@ -298,8 +298,8 @@ TAVX2 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q,
  * 64 sum(w) off (LSL_K_H7). Sums exact: the same bits as every other table, which
  * multiply u = q + 128 as for LSL_ACT_DYN8. */
 
-/* Rows per block and the longest rows (their v live on the stack: 4 x 2048 bytes);
- * longer rows and fewer than 4 take LSL_K_U7 on u as it is (the same sums). */
+/* The longest rows gemm_h7 re-bases (a block's 4 rows of v live on the stack: 4 x 2048
+ * bytes); longer rows, and the last m % 4, take LSL_K_U7 on u as it is (the same sums). */
 #define H7_KMAX 2048
 
 /* Two k4 steps of one row (v at A and B) for both halves into A0, A1; ymm12-15 are

@@ -36,10 +36,10 @@
 #define LSL_K_DYNX 3 /* LSL_K_DYN with |q| instead of |w|: weights without -128 only */
 #define LSL_K_VNNI3 4 /* float activations as three 8-bit limbs (LSL_LIMB_MAX): vpdpbusd */
 #define LSL_K_DYNM 5  /* LSL_K_DYNX from two planes, |q| and q's sign mask: dot4_masked */
-#define LSL_K_H7 7    /* LSL_ACT_DYN7's v = q + 64 (1..127) times 7-bit weights: the epilogue
-                       * takes 64 sum(w) off (lsl_kern_avx2.c's gemm_h7) */
 #define LSL_K_U7 6    /* u8 activations u = q + 128 times 7-bit weights (LSL_MATRIX_W7):
                        * vpmaddubsw + vpmaddwd, no sign step */
+#define LSL_K_H7 7    /* LSL_ACT_DYN7's v = q + 64 (1..127) times 7-bit weights: the epilogue
+                       * takes 64 sum(w) off (lsl_kern_avx2.c's gemm_h7) */
 
 /* Float activations for int8 weights without VNNI: x / max|row| as a fixed-point number
  * q in [-LSL_DIG_MAX, LSL_DIG_MAX] (21 bits, 5e-7 of max|row|), written in three
