@@ -116,8 +116,11 @@ static void run_model(const lsl_model *m) {
 }
 
 static void try_load(const uint8_t *data, size_t size) {
-    int32_t act;
-    for (act = LSL_ACT_FLOAT; act <= LSL_ACT_DYN8; ++act) {
+    /* float, dynamic, and 16-bit inputs with 7-bit states (the recurrent matrices' own act) */
+    static const int32_t acts[] = {LSL_ACT_FLOAT, LSL_ACT_DYN8, LSL_ACT_DYN16 | LSL_LOAD_H7};
+    size_t a;
+    for (a = 0; a < sizeof acts / sizeof acts[0]; ++a) {
+        const int32_t act = acts[a];
         size_t need = 0;
         void *arena;
         const lsl_model *m = NULL;
