@@ -525,38 +525,49 @@ AINL TAVX2 float row_amax_avx2(const float *row, int32_t k) {
     return amax;
 }
 
+/* The quantizers' per-row scale: *xs = max|row| / fq, and the multiplier fq / max|row|
+ * the codes are rounded from; 0 (and *xs = 0) where the row has no fixed-point form
+ * (all zeros, or a NaN or inf: amax past float's range), whose codes are then zero. */
+AINL TAVX2 float row_inv_avx2(const float *row, int32_t k, float fq, float *xs) {
+    const float amax = row_amax_avx2(row, k);
+    if (!(amax > 0.0f) || amax > 3.0e38f) {
+        *xs = 0.0f;
+        return 0.0f;
+    }
+    *xs = amax / fq;
+    return fq / amax;
+}
+
+/* The codes of 8 values at p: round to nearest even of p[j] * inv (vcvtps2dq, as lrintf),
+ * clamped to [lo, hi] (-qmax, qmax); the scalar form for the row's tail. */
+AINL TAVX2 __m256i codes8_avx2(const float *p, __m256 vinv, __m256i lo, __m256i hi) {
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(p), vinv)), lo), hi);
+}
+AINL TAVX2 int32_t code1_avx2(float v, int32_t qmax) {
+    const int32_t c = _mm_cvtss_si32(_mm_set_ss(v)); /* round to nearest even */
+    return c > qmax ? qmax : (c < -qmax ? -qmax : c);
+}
+
 TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                                   float *xs, int32_t qmax) {
-    const float fq = (float)qmax;
+    const __m256i hi = _mm256_set1_epi32(qmax), lo = _mm256_set1_epi32(-qmax);
     int32_t i, j;
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         uint8_t *q = u + (size_t)i * kpad;
-        const float amax = row_amax_avx2(row, k);
-        __m256 vinv;
-        float inv;
-        if (!(amax > 0.0f) || amax > 3.0e38f) { /* zeros, or no meaningful fixed-point form */
+        const float inv = row_inv_avx2(row, k, (float)qmax, &xs[i]);
+        const __m256 vinv = _mm256_set1_ps(inv);
+        if (inv == 0.0f) {
             memset(q, LSL_Q_OFFSET, (size_t)kpad);
-            xs[i] = 0.0f;
             continue;
         }
-        inv = fq / amax;
-        vinv = _mm256_set1_ps(inv);
         for (j = 0; j + 8 <= k; j += 8) {
-            __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(row + j), vinv));
-            __m128i w16;
-            v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(-qmax)), _mm256_set1_epi32(qmax));
-            v = _mm256_add_epi32(v, _mm256_set1_epi32(LSL_Q_OFFSET));
-            w16 = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+            const __m256i v = _mm256_add_epi32(codes8_avx2(row + j, vinv, lo, hi), _mm256_set1_epi32(LSL_Q_OFFSET));
+            const __m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
             _mm_storel_epi64((__m128i *)(q + j), _mm_packus_epi16(w16, w16));
         }
-        for (; j < k; ++j) {
-            int32_t v = _mm_cvtss_si32(_mm_set_ss(row[j] * inv)); /* round to nearest even */
-            v = v > qmax ? qmax : (v < -qmax ? -qmax : v);
-            q[j] = (uint8_t)(v + LSL_Q_OFFSET);
-        }
+        for (; j < k; ++j) q[j] = (uint8_t)(code1_avx2(row[j] * inv, qmax) + LSL_Q_OFFSET);
         for (; j < kpad; ++j) q[j] = LSL_Q_OFFSET;
-        xs[i] = amax / fq;
     }
 }
 
@@ -565,34 +576,24 @@ TAVX2 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const floa
 TAVX2 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q,
                                     float *xs) {
     const int32_t qmax = lsl_dyn16_qmax(kpad);
-    const float fq = (float)qmax;
     const __m256i hi = _mm256_set1_epi32(qmax), lo = _mm256_set1_epi32(-qmax);
     int32_t i, j;
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         int16_t *qr = q + (size_t)i * kpad;
-        const float amax = row_amax_avx2(row, k);
-        __m256 vinv;
-        float inv;
-        if (!(amax > 0.0f) || amax > 3.0e38f) {
+        const float inv = row_inv_avx2(row, k, (float)qmax, &xs[i]);
+        const __m256 vinv = _mm256_set1_ps(inv);
+        if (inv == 0.0f) {
             memset(qr, 0, (size_t)kpad * sizeof(int16_t));
-            xs[i] = 0.0f;
             continue;
         }
-        inv = fq / amax;
-        vinv = _mm256_set1_ps(inv);
         for (j = 0; j + 8 <= k; j += 8) {
-            __m256i v = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(row + j), vinv));
-            v = _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+            const __m256i v = codes8_avx2(row + j, vinv, lo, hi);
             _mm_storeu_si128((__m128i *)(qr + j), _mm_packs_epi32(_mm256_castsi256_si128(v),
                                                                   _mm256_extracti128_si256(v, 1)));
         }
-        for (; j < k; ++j) {
-            int32_t v = _mm_cvtss_si32(_mm_set_ss(row[j] * inv)); /* round to nearest even */
-            qr[j] = (int16_t)(v > qmax ? qmax : (v < -qmax ? -qmax : v));
-        }
+        for (; j < k; ++j) qr[j] = (int16_t)code1_avx2(row[j] * inv, qmax);
         for (; j < kpad; ++j) qr[j] = 0;
-        xs[i] = amax / fq;
     }
 }
 
