@@ -596,14 +596,6 @@ static int expand(const file_view *v, const char *name, const tensor_view *t, in
     return LSL_OK;
 }
 
-/* Whether all n int8 codes lie within [-64, 64] (what LSL_ACT_DYN7 needs). */
-static int within_64(const int8_t *codes, size_t n) {
-    size_t i;
-    for (i = 0; i < n; ++i)
-        if (codes[i] > 64 || codes[i] < -64) return 0;
-    return 1;
-}
-
 /* Load the stored matrix `name` (rows x cols) into m: dense, int4 and bitmask forms are
  * expanded and packed as LSL_F32 / LSL_I8, the block-sparse form packed as such.
  * Missing: LSL_ERR_FORMAT. */
@@ -638,10 +630,10 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     if (kind) {
         read_scales(&s, src, (size_t)rows);
         if (codes && (rc = expand(v, name, &t, rows, cols, codes, NULL)) != LSL_OK) return rc;
-        if (act == LSL_ACT_DYN7 && !within_64(codes ? codes : (const int8_t *)t.data, n))
-            act = LSL_ACT_DYN8; /* 7-bit activations only where the weights are 7-bit */
-        rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act, codes ? (const void *)codes : (const void *)t.data, src, buf,
-                             bytes);
+        rc = lsl_matrix_pack(m, rows, cols, LSL_I8, act == LSL_ACT_DYN7 ? LSL_ACT_DYN8 : act,
+                             codes ? (const void *)codes : (const void *)t.data, src, buf, bytes);
+        /* 7-bit activations only where the weights are 7-bit (the packer's LSL_MATRIX_W7) */
+        if (rc == LSL_OK && act == LSL_ACT_DYN7 && (m->reserved & LSL_MATRIX_W7)) m->act = LSL_ACT_DYN7;
     } else {
         if ((rc = expand(v, name, &t, rows, cols, NULL, src)) != LSL_OK) return rc;
         rc = lsl_matrix_pack(m, rows, cols, LSL_F32, act, src, NULL, buf, bytes);
