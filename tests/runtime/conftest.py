@@ -43,6 +43,16 @@ def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
 
 
+def dynamic_codes(x: np.ndarray, qmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of x as the runtime's dynamic codes, an independent NumPy statement of its
+    quantizers: round half to even of x * (qmax / max|row|) in float32, clamped to
+    [-qmax, qmax] (int64), and the scales max|row| / qmax; an all-zero row gives zeros."""
+    amax = np.abs(x).max(axis=1).astype(np.float32)
+    inv = np.divide(np.float32(qmax), amax, out=np.zeros_like(amax), where=amax > 0).astype(np.float32)
+    q = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -qmax, qmax).astype(np.int64)
+    return q, (amax / np.float32(qmax)).astype(np.float32)
+
+
 @pytest.fixture(autouse=True)
 def _torch_single_thread():
     """The tiny torch oracles here run fastest on one thread; on a loaded 2-core machine

@@ -14,7 +14,7 @@ import torch
 from lstmlite import runtime as rt
 from lstmlite.runtime import quantize_rows
 
-from .conftest import rel_err
+from .conftest import dynamic_codes, rel_err
 
 # (cell, input, hidden, layers, bidirectional, proj, bias)
 LAYERS = [
@@ -438,22 +438,13 @@ def test_dynamic16_agrees_across_tables(cfg, weights, acts):
                 np.testing.assert_array_equal(a, b)
 
 
-def _dynamic_codes(x, qmax):
-    """Rows of x as LSL's dynamic codes (round half to even of x * (qmax / max|row|) in
-    float32) and their scales: an independent NumPy statement of the quantizers."""
-    amax = np.abs(x).max(axis=1).astype(np.float32)
-    inv = (np.float32(qmax) / amax).astype(np.float32)
-    q = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -qmax, qmax).astype(np.int64)
-    return q, (amax / np.float32(qmax)).astype(np.float32)
-
-
 def _lstm_step_reference(module, x, h, c, h_bits):
     """One LSTM step in float64 from the engine's integer products: W_ih x with x at 16
     bits (dynamic16), W_hh h with h at h_bits (8, or 7 for dynamic16-h7), exact integer
     sums, then the scales, the biases and the cell update."""
     qi, qh = quantize_rows(module.weight_ih_l0.detach().numpy(), 8), quantize_rows(module.weight_hh_l0.detach().numpy(), 7)
-    xq, xs = _dynamic_codes(x, 32767)
-    hq, hs = _dynamic_codes(h, (1 << (h_bits - 1)) - 1)
+    xq, xs = dynamic_codes(x, 32767)
+    hq, hs = dynamic_codes(h, (1 << (h_bits - 1)) - 1)
     gates = ((xq @ qi.q.astype(np.int64).T) * (xs.astype(np.float64)[:, None] * qi.scale[None, :])
              + (hq @ qh.q.astype(np.int64).T) * (hs.astype(np.float64)[:, None] * qh.scale[None, :])
              + module.bias_ih_l0.detach().numpy() + module.bias_hh_l0.detach().numpy())

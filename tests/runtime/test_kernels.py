@@ -13,7 +13,7 @@ import pytest
 
 from lstmlite.runtime import _lsl, quantize_rows
 
-from .conftest import rel_err
+from .conftest import dynamic_codes, rel_err
 
 SHAPES = [(1, 16, 8), (1, 37, 13), (1, 128, 40), (1, 512, 128), (2, 48, 5), (3, 33, 16), (4, 64, 64),
           (5, 100, 3), (7, 17, 29), (9, 80, 44), (100, 512, 40), (12, 40, 258),
@@ -58,11 +58,8 @@ def _dynamic_reference(x, qt, y0, qmax=127):
     """Independent NumPy statement of dynamic quantization: per-row symmetric 8-bit
     activations (round half to even; qmax = 63: LSL_ACT_DYN7's 7-bit ones), exact
     integer dot products, then the scales."""
-    amax = np.abs(x).max(axis=1)
-    inv = np.divide(np.float32(qmax), amax, out=np.zeros_like(amax), where=amax > 0).astype(np.float32)
-    q = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -qmax, qmax).astype(np.int64)
+    q, xs = dynamic_codes(x, qmax)
     acc = q @ qt.q.astype(np.int64).T  # exact
-    xs = (amax / np.float32(qmax)).astype(np.float32)
     return y0.astype(np.float64) + acc * (xs.astype(np.float64)[:, None] * qt.scale.astype(np.float64)[None, :])
 
 
@@ -195,12 +192,9 @@ def _dynamic16_reference(x, q, scale, y0):
     y0 + float(sum) * (xs * scale)."""
     kpad = (x.shape[1] + 3) // 4 * 4
     qmax = min(32767, (2**31 - 1) // (128 * kpad))
-    amax = np.abs(x).max(axis=1)
-    inv = np.divide(np.float32(qmax), amax, out=np.zeros_like(amax), where=amax > 0).astype(np.float32)
-    codes = np.clip(np.rint((x * inv[:, None]).astype(np.float32)), -qmax, qmax).astype(np.int64)
+    codes, xs = dynamic_codes(x, qmax)
     acc = codes @ q.astype(np.int64).T  # exact
     assert np.abs(acc).max(initial=0) < 2**31  # what qmax guarantees
-    xs = (amax / np.float32(qmax)).astype(np.float32)
     return (y0 + acc.astype(np.float32) * (xs[:, None] * scale[None, :])).astype(np.float32)
 
 
