@@ -1,13 +1,14 @@
 /*
  * bench_isa.c -- one LSTM layer (B = 1) run through every kernel level this CPU has,
- * fp32 and dynamic int8, to compare the portable C against the SIMD kernels when the
+ * fp32, int8 (float activations) and dynamic int8, to compare the portable C against the SIMD kernels when the
  * whole runtime is built for the host:
  *
  *   gcc -std=c99 -O3 -march=native -ffp-contract=off -fno-math-errno \
  *       -I src/lstmlite/runtime benchmarks/c/bench_isa.c src/lstmlite/runtime/lsl_*.c -lm -o bench_isa
- *   ./bench_isa [input_size hidden_size seq_len]      (default 40 128 100)
+ *   ./bench_isa [input_size hidden_size seq_len [runs]]      (default 40 128 100 200)
  *
- * Prints the median of 200 runs of lsl_model_run per (level, form), in microseconds.
+ * Prints the median of `runs` (at most 1000) runs of lsl_model_run per (level, form), in
+ * microseconds. benchmarks/bench_portable.py builds and runs it, and stores the results.
  */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign, clock_gettime */
 #include <stdio.h>
@@ -17,7 +18,7 @@
 
 #include "lsl.h"
 
-#define RUNS 200
+#define MAX_RUNS 1000
 
 static void *amalloc(size_t n) {
     void *p = NULL;
@@ -58,35 +59,40 @@ static void pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, int32
 }
 
 /* Median microseconds of one lsl_model_run of the layer over a (1, T, I) sequence. */
-static double time_layer(const lsl_model *model, int32_t I, int32_t H, int32_t T) {
+static double time_layer(const lsl_model *model, int32_t I, int32_t H, int32_t T, int runs) {
     size_t need = lsl_model_run_bytes(model, 1, T);
     float *x = malloc(sizeof(float) * T * I), *out = malloc(sizeof(float) * T * H);
     void *work = amalloc(need);
-    double t[RUNS], t0;
+    double t[MAX_RUNS], t0;
     int32_t i;
     for (i = 0; i < T * I; ++i) x[i] = (float)((i * 37 % 101) / 50.0 - 1.0);
-    for (i = 0; i < RUNS; ++i) {
+    for (i = 0; i < runs; ++i) {
         t0 = now_us();
         if (lsl_model_run(model, 1, T, x, NULL, NULL, out, NULL, work, need) != LSL_OK) exit(1);
         t[i] = now_us() - t0;
     }
-    qsort(t, RUNS, sizeof(double), cmp_double);
+    qsort(t, (size_t)runs, sizeof(double), cmp_double);
     free(x);
     free(out);
     free(work);
-    return t[RUNS / 2];
+    return t[runs / 2];
 }
 
 int main(int argc, char **argv) {
     int32_t I = argc > 3 ? atoi(argv[1]) : 40, H = argc > 3 ? atoi(argv[2]) : 128, T = argc > 3 ? atoi(argv[3]) : 100;
-    const char *forms[2] = {"fp32", "int8-dyn"};
+    int runs = argc > 4 ? atoi(argv[4]) : 200;
+    const char *forms[3] = {"fp32", "int8", "int8-dyn"};
     int level, f;
-    for (f = 0; f < 2; ++f) {
+    if (I < 1 || H < 1 || T < 1 || runs < 1 || runs > MAX_RUNS) {
+        fprintf(stderr, "usage: bench_isa [input_size hidden_size seq_len [runs (1..%d)]]\n", MAX_RUNS);
+        return 2;
+    }
+    for (f = 0; f < 3; ++f) {
         unsigned seed = 1;
         lsl_layer layer;
         lsl_model model;
         float *bias = calloc((size_t)4 * H, sizeof(float));
-        int32_t dtype = f ? LSL_I8 : LSL_F32, act = f ? LSL_ACT_DYN8 : LSL_ACT_FLOAT;
+        int32_t dtype = f ? LSL_I8 : LSL_F32, act = f == 2 ? LSL_ACT_DYN8 : LSL_ACT_FLOAT;
         memset(&layer, 0, sizeof layer);
         memset(&model, 0, sizeof model);
         layer.cell = LSL_LSTM;
@@ -102,7 +108,7 @@ int main(int argc, char **argv) {
         for (level = 0; level < 32; ++level) {
             if (lsl_isa_set(level) != LSL_OK) continue;
             printf("%-9s %-13s I=%d H=%d T=%d B=1: %8.1f us\n", forms[f], lsl_isa_name(level), I, H, T,
-                   time_layer(&model, I, H, T));
+                   time_layer(&model, I, H, T, runs));
         }
         lsl_isa_set(LSL_ISA_AUTO);
         free(bias);
