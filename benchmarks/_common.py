@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,30 @@ def machine() -> dict[str, Any]:
         "numpy": numpy.__version__,
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def c_compiler(source: str) -> str:
+    """The first of gcc, cc and clang on PATH, to build ``source`` (named in the error).
+
+    Raises SystemExit, naming the source, when there is none."""
+    for cc in ("gcc", "cc", "clang"):
+        if shutil.which(cc):
+            return cc
+    raise SystemExit(f"no C compiler (gcc, cc or clang) to build {source}")
+
+
+def x86_has(flag: str) -> bool:
+    """Whether this is an x86-64 CPU whose /proc/cpuinfo flags list ``flag`` (``"avx2"``).
+
+    >>> x86_has("no-such-flag")
+    False
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    try:
+        return flag in Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
 
 
 def write_result(benchmark: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> Path:

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import write_result
+from _common import c_compiler, write_result
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "c" / "bench_isa.c"
@@ -72,16 +71,9 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def compiler() -> str:
-    for cc in ("gcc", "cc", "clang"):
-        if shutil.which(cc):
-            return cc
-    raise SystemExit("no C compiler (gcc, cc or clang) to build benchmarks/c/bench_isa.c")
-
-
 def measure(shapes: list[tuple[int, int]], seq_len: int = 100, runs: int = 200) -> tuple[str, list[dict[str, Any]]]:
     """Build bench_isa for this host and run it on each (input, hidden) shape: (compiler, rows)."""
-    cc = compiler()
+    cc = c_compiler("benchmarks/c/bench_isa.c")
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
     sources = sorted(str(p) for p in RUNTIME.glob("lsl_*.c"))
     rows: list[dict[str, Any]] = []

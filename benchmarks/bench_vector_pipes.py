@@ -14,14 +14,13 @@ Writes benchmarks/results/vector-pipes-<name>.json (x86-64 with AVX2 only).
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import write_result
+from _common import c_compiler, write_result
 
 SOURCE = Path(__file__).resolve().parent / "c" / "vector_pipes.c"
 #: int8 products per iteration of each inner loop
@@ -65,18 +64,11 @@ def parse(stdout: str) -> tuple[float, list[dict[str, Any]]]:
     return ghz, rows
 
 
-def compiler() -> str:
-    for cc in ("gcc", "cc", "clang"):
-        if shutil.which(cc):
-            return cc
-    raise SystemExit("no C compiler (gcc, cc or clang) to build benchmarks/c/vector_pipes.c")
-
-
 def measure(iterations: int = 20_000_000) -> tuple[float, list[dict[str, Any]]]:
     """Build and run vector_pipes here; (clock GHz, rows)."""
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "vector_pipes"
-        subprocess.run([compiler(), "-O2", "-mavx2", str(SOURCE), "-o", str(exe)], check=True)
+        subprocess.run([c_compiler("benchmarks/c/vector_pipes.c"), "-O2", "-mavx2", str(SOURCE), "-o", str(exe)], check=True)
         out = subprocess.run([str(exe), str(iterations)], capture_output=True, text=True, check=True).stdout
     return parse(out)
 

@@ -2,24 +2,14 @@
 host and times every kernel table the CPU has in each form (timings are not asserted:
 they are the benchmark's job), and its output becomes rows and portable / avx2 ratios."""
 
-import platform
 import shutil
-from pathlib import Path
 
 import pytest
 
 import bench_portable
+from _common import x86_has
 
 FORMS = ["fp32", "int8", "int8-dyn"]
-
-
-def _avx2_here() -> bool:
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    try:
-        return "avx2" in Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
 
 
 def test_every_form_runs_on_every_table_of_this_cpu():
@@ -28,11 +18,11 @@ def test_every_form_runs_on_every_table_of_this_cpu():
     assert version
     tables = sorted({r["table"] for r in rows})
     assert "portable" in tables
-    if _avx2_here():
+    if x86_has("avx2"):
         assert "avx2" in tables
     assert sorted((r["form"], r["table"]) for r in rows) == sorted((f, t) for f in FORMS for t in tables)
     assert all(r["median_us"] > 0 and (r["input_size"], r["hidden_size"], r["seq_len"]) == (8, 16, 3) for r in rows)
-    if _avx2_here():
+    if x86_has("avx2"):
         assert [t["form"] for t in bench_portable.ratios(rows)] == FORMS
 
 

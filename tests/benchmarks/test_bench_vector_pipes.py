@@ -2,28 +2,18 @@
 measurement comes back (timings are not asserted: they are the benchmark's job), and
 the output is parsed into the result file's rows."""
 
-import platform
 import shutil
-from pathlib import Path
 
 import pytest
 
 import bench_vector_pipes
+from _common import x86_has
 
 NAMES = ["vpsignb", "vpabsb", "vpmaddubsw", "vpmaddwd", "vpmovsxbw", "vpxor", "vpsubb", "vpaddd",
          "loop_sign", "loop_mask", "loop_7bit", "loop_int16"]
 
 
-def _avx2_here() -> bool:
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    try:
-        return "avx2" in Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _avx2_here(), reason="vector_pipes.c measures x86-64 AVX2 instructions; this CPU has none")
+@pytest.mark.skipif(not x86_has("avx2"), reason="vector_pipes.c measures x86-64 AVX2 instructions; this CPU has none")
 def test_every_instruction_and_loop_is_measured():
     assert shutil.which("gcc") or shutil.which("cc") or shutil.which("clang"), "no C compiler"
     ghz, rows = bench_vector_pipes.measure(iterations=20_000)
