@@ -8,8 +8,8 @@ source (``-O3 -march=native``, the runtime's own float flags), runs one LSTM lay
 activations and dynamic int8, and stores the medians and each form's portable / avx2
 ratio.
 
-    python benchmarks/bench_portable.py [--name zen4] [--shapes 40x128,128x256] [--runs 200]
-Writes benchmarks/results/portable-<name>.json.
+    python benchmarks/bench_portable.py --name zen4
+Writes benchmarks/results/portable-<name>.json (name the CPU: the file is per machine).
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "c" / "bench_isa.c"
 RUNTIME = HERE.parent / "src" / "lstmlite" / "runtime"
 #: the runtime's C flags (setup.py), plus the host's instruction set
-FLAGS = ["-std=c99", "-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-pthread"]
+FLAGS = ["-std=c99", "-O3", "-march=native", "-fno-strict-aliasing", "-ffp-contract=off", "-fno-math-errno",
+         "-pthread"]
+#: bench_isa.c keeps at most this many timings per (table, form)
+MAX_RUNS = 1000
 LINE = re.compile(r"^(?P<form>\S+)\s+(?P<table>\S+)\s+I=(?P<I>\d+) H=(?P<H>\d+) T=(?P<T>\d+) B=1:\s+(?P<us>[\d.]+) us$")
 
 
@@ -66,9 +69,24 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         avx2 = times.get((form, i, h, "avx2"))
         if table != "portable" or avx2 is None:
             continue
-        value = round(us / avx2, 2)
-        out.append({"form": form, "shape": f"{i}x{h}", "portable_over_avx2": value, "goal": "<= 2", "met": value <= 2})
+        out.append({"form": form, "shape": f"{i}x{h}", "portable_over_avx2": round(us / avx2, 2), "goal": "<= 2",
+                    "met": us / avx2 <= 2})
     return out
+
+
+def _run(cmd: list[str]) -> str:
+    """stdout of cmd; on failure, SystemExit with its stderr (a compiler's messages)."""
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{Path(cmd[0]).name} failed ({done.returncode}):\n{done.stderr.strip()}")
+    return done.stdout
+
+
+def _runs(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_RUNS:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_RUNS}, got {value}")
+    return value
 
 
 def measure(shapes: list[tuple[int, int]], seq_len: int = 100, runs: int = 200) -> tuple[str, list[dict[str, Any]]]:
@@ -79,23 +97,21 @@ def measure(shapes: list[tuple[int, int]], seq_len: int = 100, runs: int = 200) 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "bench_isa"
-        subprocess.run([cc, *FLAGS, f"-I{RUNTIME}", str(SOURCE), *sources, "-lm", "-o", str(exe)], check=True,
-                       capture_output=True, text=True)
+        _run([cc, *FLAGS, f"-I{RUNTIME}", str(SOURCE), *sources, "-lm", "-o", str(exe)])
         for i, h in shapes:
-            out = subprocess.run([str(exe), str(i), str(h), str(seq_len), str(runs)], capture_output=True, text=True,
-                                 check=True).stdout
-            rows += parse(out)
+            rows += parse(_run([str(exe), str(i), str(h), str(seq_len), str(runs)]))
     return version, rows
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--name", default="zen4", help="the CPU's short name in the result file's name")
+    ap.add_argument("--name", required=True, help="the CPU's short name in the result file's name (zen4, xeon, ...)")
     ap.add_argument("--shapes", default="40x128,128x256", help="input x hidden sizes, comma-separated")
-    ap.add_argument("--runs", type=int, default=200, help="runs per (table, form); the median is kept")
+    ap.add_argument("--seq-len", type=int, default=100, help="time steps of the sequence (B = 1)")
+    ap.add_argument("--runs", type=_runs, default=200, help=f"runs per (table, form), 1..{MAX_RUNS}; the median is kept")
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
-    version, rows = measure(shapes, runs=args.runs)  # type: ignore[arg-type]
+    version, rows = measure(shapes, seq_len=args.seq_len, runs=args.runs)  # type: ignore[arg-type]
     for row in rows:
         print(f"{row['form']:9} {row['table']:12} I={row['input_size']} H={row['hidden_size']}: "
               f"{row['median_us']:9.1f} us")
@@ -104,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{t['form']:9} {t['shape']:8} portable / avx2 = {t['portable_over_avx2']:.2f} "
               f"({'met' if t['met'] else 'not met'}, goal <= 2)")
     path = write_result(f"portable-{args.name}", rows,
-                        {"settings": {"compiler": version, "flags": FLAGS, "seq_len": 100, "batch": 1, "runs": args.runs},
+                        {"settings": {"compiler": version, "flags": FLAGS, "seq_len": args.seq_len, "batch": 1,
+                                      "runs": args.runs},
                          "targets": targets})
     print(f"wrote {path}")
     return 0
