@@ -294,6 +294,18 @@ def test_memory_report_within_5_percent(integer_lstm, tmp_path, cpu):
         assert str(report.flash) in (p.path / "README.md").read_text()
 
 
+def test_memory_tables_equal_a_fresh_measurement():
+    """CODE_BYTES and STACK_BYTES are what the runtime compiles to today: the 5 % test
+    above lets per-file sizes drift and never sees the stack (a step's deepest frames)."""
+    require_tools()
+    from lstmlite.export.c.memory import CODE_BYTES, STACK_BYTES, measure
+
+    code, stack = measure()
+    fix = "re-measure: python -m lstmlite.export.c.memory, and paste its tables into lstmlite/export/c/memory.py"
+    assert code == CODE_BYTES, ({k: (CODE_BYTES.get(k), v) for k, v in code.items() if CODE_BYTES.get(k) != v}, fix)
+    assert stack == STACK_BYTES, ({k: (STACK_BYTES.get(k), v) for k, v in stack.items()}, fix)
+
+
 # ----- the other forms .lsl holds, through the float core (against the model itself) ----------------
 def _torch_steps(model, x: np.ndarray) -> np.ndarray:
     """The model's output after each prefix x[:t + 1] (what the C prints at step t)."""
