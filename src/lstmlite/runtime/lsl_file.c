@@ -596,6 +596,11 @@ static int expand(const file_view *v, const char *name, const tensor_view *t, in
     return LSL_OK;
 }
 
+/* act for kernels that take plain 8-bit dynamic codes (the sparse products, low-rank
+ * factors, every matrix but the input projections and the recurrent ones): LSL_ACT_DYN16
+ * and LSL_ACT_DYN7 narrowed to LSL_ACT_DYN8, any other act as it is. */
+static int32_t act_8bit(int32_t act) { return act == LSL_ACT_DYN16 || act == LSL_ACT_DYN7 ? LSL_ACT_DYN8 : act; }
+
 /* Load the stored matrix `name` (rows x cols) into m: dense, int4 and bitmask forms are
  * expanded and packed as LSL_F32 / LSL_I8, the block-sparse form packed as such.
  * Missing: LSL_ERR_FORMAT. */
@@ -611,8 +616,7 @@ static int load_stored_matrix(const file_view *v, lsl_arena *a, const char *name
     if (rc < 0) return rc;
     if (rc == 0 || t.ndim != 2 || t.dims[0] != (uint32_t)rows || t.dims[1] != (uint32_t)cols) return LSL_ERR_FORMAT;
     if (t.dtype == LSL_I8_SPARSE) /* the sparse kernels take 8-bit activations */
-        return load_sparse(v, a, name, &t, rows, cols,
-                           act == LSL_ACT_DYN16 || act == LSL_ACT_DYN7 ? LSL_ACT_DYN8 : act, m);
+        return load_sparse(v, a, name, &t, rows, cols, act_8bit(act), m);
     if ((kind = stored_codes(t.dtype)) < 0) return LSL_ERR_FORMAT;
     dtype = kind ? LSL_I8 : LSL_F32;
     if (!kind) act = LSL_ACT_FLOAT;
@@ -651,8 +655,7 @@ static int load_matrix(const file_view *v, lsl_arena *a, const char *name, int32
     int32_t rank;
     int rc = find(v, name, &t);
     if (rc != 0) return rc < 0 ? rc : load_stored_matrix(v, a, name, rows, cols, act, m);
-    if (act == LSL_ACT_DYN16 || act == LSL_ACT_DYN7)
-        act = LSL_ACT_DYN8; /* a low-rank matrix's factors: 8-bit activations */
+    act = act_8bit(act); /* a low-rank matrix's factors: 8-bit activations */
     sprintf(sub, "%s.v", name);
     if ((rc = find(v, sub, &t)) <= 0) return rc < 0 ? rc : LSL_ERR_FORMAT;
     if (t.ndim != 2 || t.dims[0] < 1 || t.dims[0] > (1u << 20)) return LSL_ERR_FORMAT;
@@ -755,7 +758,7 @@ int lsl_load(const void *file, size_t file_bytes, int32_t act, void *arena_buf, 
     if (h7 && act == LSL_ACT_FLOAT) return LSL_ERR_ARG; /* 7-bit states are a dynamic mode */
     /* LSL_ACT_DYN16 is for the input projections (w_ih); every other matrix: 8 bits, or
      * 7 for the recurrent ones with LSL_LOAD_H7 (where their weights are 7-bit) */
-    act8 = act == LSL_ACT_DYN16 ? LSL_ACT_DYN8 : act;
+    act8 = act_8bit(act);
     act_rec = h7 ? LSL_ACT_DYN7 : act8;
     rc = parse_header(file, file_bytes, &v);
     if (rc != LSL_OK) return rc;
