@@ -96,6 +96,19 @@ def test_threads_out_of_range_are_refused(bad):
         engine.threads = bad
     with pytest.raises(ValueError, match="threads"):
         rt.Engine.from_torch(torch.nn.GRU(3, 4, batch_first=True), threads=bad)
+    with pytest.raises(ValueError, match="threads"):
+        rt.Engine.from_state_dict(_gru_state(), cell="gru", threads=bad)
+
+
+def _gru_state() -> dict:
+    gru = torch.nn.GRU(3, 4, batch_first=True)
+    return {k: v.detach().numpy() for k, v in gru.state_dict().items()}
+
+
+def test_every_constructor_passes_threads_on():
+    """Engine.from_state_dict once dropped ``threads``: the engine ran on one thread."""
+    assert rt.Engine.from_state_dict(_gru_state(), cell="gru", threads=3).threads == 3
+    assert rt.Engine.from_torch(torch.nn.GRU(3, 4, batch_first=True), threads=2).threads == 2
 
 
 def test_threaded_fastgrnn_classifier_equals_one_thread(isa):

@@ -262,13 +262,13 @@ class Engine:
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any], *, weights: str = "fp32", activations: str = "float",
-                        keep_sparse: bool = False, **spec_kwargs: Any) -> "Engine":
+                        threads: int = 1, keep_sparse: bool = False, **spec_kwargs: Any) -> "Engine":
         """From NumPy weights under PyTorch's names; keyword arguments as
         :func:`~lstmlite.runtime.lsl.spec_from_state_dict` (cell, embedding, head…)."""
         from ..export.lsl import spec_from_state_dict
 
         return cls(spec_from_state_dict(state, **spec_kwargs), weights=weights, activations=activations,
-                   keep_sparse=keep_sparse)
+                   threads=threads, keep_sparse=keep_sparse)
 
     # ----- properties --------------------------------------------------------------
     @property
