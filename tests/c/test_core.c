@@ -6,8 +6,9 @@
  *   test_core            LSTM/GRU layers with odd sizes on every ISA against a plain
  *                        double-precision implementation of the equations, run vs
  *                        step, and the error codes of bad calls; int8 on every ISA
- *                        (dynamic: bit for bit against the portable kernels), and the
- *                        single-stream step (fused where a table has one) against a batch
+ *                        (dynamic: bit for bit against the portable kernels), dense
+ *                        and block-sparse, and the single-stream step (fused where a
+ *                        table has one) against a batch
  *   test_core FILE.lsl   additionally: load FILE, then load thousands of truncated and
  *                        byte-flipped copies; each must load or fail with an error
  *                        code (the sanitizers catch any out-of-bounds read)
@@ -213,6 +214,84 @@ static void check_int8_matmul(int act, int M, int K) {
     free(work);
 }
 
+/* The same for a (1, 4)-block sparse matrix (LSL_I8_SPARSE) of R rows and K columns,
+ * dynamic int8 (every table's bits equal the portable kernels') or float activations
+ * (the double-precision product within 1e-6), M activation rows. `share`: the rows of a
+ * 16-row panel keep the same blocks (2: LSL_MATRIX_SHARED16), each half panel its own
+ * (1: LSL_MATRIX_SHARED8), or every row its own (0); the kernels take each pattern in a
+ * loop of their own, and several rows at once in groups (M = 1 .. 9 covers every
+ * group's remainder). `m128`: weights at -128 and 127, else +-127 (the AVX2 forms that
+ * need no -128, LSL_MATRIX_NO_M128). */
+static void check_sparse_matmul(int act, int M, int K, int share, int m128) {
+    enum { R = 40, MAXM = 9, MAXK = 300, MAXB = R * MAXK / 4 };
+    static int8_t values[4 * MAXB];
+    static int32_t rowptr[R + 1];
+    static uint16_t bcol[MAXB];
+    static float scale[R], x[MAXM * MAXK], y[LSL_ISA_COUNT][MAXM * R];
+    unsigned seed = 11 + (unsigned)(M * K + 7 * share + m128);
+    int i, r, k, b, isa, nb = 0;
+    lsl_matrix m;
+    size_t bytes, wbytes;
+    void *buf, *work;
+    for (r = 0; r < R; ++r) {
+        /* the row whose pattern this row follows: its panel's first, its half's, or itself */
+        const int lead = share == 2 ? r / 16 * 16 : (share == 1 ? r / 8 * 8 : r);
+        unsigned ps = 1000u + (unsigned)lead; /* the pattern: a function of the lead row */
+        rowptr[r] = nb;
+        for (b = 0; b < (K + 3) / 4; ++b)
+            if (frand(&ps) < -0.3) { /* about 25 % of the blocks kept */
+                bcol[nb] = (uint16_t)b;
+                for (k = 0; k < 4; ++k)
+                    values[4 * nb + k] = (int8_t)(4 * b + k >= K ? 0
+                                                  : (frand(&seed) < 0 ? (m128 ? -128 : -127) : 127));
+                ++nb;
+            }
+    }
+    rowptr[R] = nb;
+    for (i = 0; i < R; ++i) scale[i] = 0.01f + 0.001f * (float)i;
+    for (i = 0; i < M * K; ++i) x[i] = frand(&seed) < 0 ? -2.5f : 2.5f;
+    bytes = lsl_matrix_sparse_bytes(R, K, act, rowptr, bcol, values);
+    CHECK(bytes > 0);
+    buf = amalloc(bytes);
+    CHECK(lsl_matrix_pack_sparse(&m, R, K, act, rowptr, bcol, values, scale, buf, bytes) == LSL_OK);
+    wbytes = lsl_matmul_bytes(&m, M);
+    work = amalloc(wbytes);
+    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+        if (!lsl_isa_supported(isa)) continue;
+        CHECK(lsl_isa_set(isa) == LSL_OK);
+        memset(y[isa], 0, sizeof(y[0]));
+        CHECK(lsl_matmul(&m, M, x, K, y[isa], R, work, wbytes) == LSL_OK);
+        if (act != LSL_ACT_FLOAT) {
+            CHECK(memcmp(y[isa], y[LSL_ISA_PORTABLE], (size_t)M * R * sizeof(float)) == 0);
+        } else {
+            double maxref = 0, maxerr = 0;
+            for (i = 0; i < M; ++i)
+                for (r = 0; r < R; ++r) {
+                    double ref = 0;
+                    for (b = rowptr[r]; b < rowptr[r + 1]; ++b)
+                        for (k = 0; k < 4 && 4 * bcol[b] + k < K; ++k)
+                            ref += (double)x[i * K + 4 * bcol[b] + k] * values[4 * b + k] * scale[r];
+                    maxref = fabs(ref) > maxref ? fabs(ref) : maxref;
+                    maxerr = fabs(y[isa][i * R + r] - ref) > maxerr ? fabs(y[isa][i * R + r] - ref) : maxerr;
+                }
+            CHECK(maxerr <= 1e-6 * maxref);
+        }
+    }
+    lsl_isa_set(LSL_ISA_AUTO);
+    free(buf);
+    free(work);
+}
+
+static void test_sparse_every_isa(void) {
+    int act, M, share, m128;
+    for (act = LSL_ACT_FLOAT; act <= LSL_ACT_DYN8; ++act)
+        for (share = 0; share <= 2; ++share)
+            for (m128 = 0; m128 <= 1; ++m128) {
+                for (M = 1; M <= 9; ++M) check_sparse_matmul(act, M, 37, share, m128);
+                check_sparse_matmul(act, 5, 300, share, m128); /* three windows */
+            }
+}
+
 static void test_int8_every_isa(int act) {
     enum { I = 5, H = 16, T = 6 };
     static int8_t wih[4 * H * I], whh[4 * H * H];
@@ -408,6 +487,7 @@ int main(int argc, char **argv) {
     }
     CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
     test_int8_every_isa(LSL_ACT_DYN8);
+    test_sparse_every_isa();
     test_int8_every_isa(LSL_ACT_DYN16); /* both matrices so (the C API packs any LSL_I8 so) */
     test_int8_every_isa(LSL_ACT_DYN7);  /* 7-bit weights and activations */
     test_int8_every_isa(LSL_ACT_FLOAT);

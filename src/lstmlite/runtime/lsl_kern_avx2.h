@@ -759,22 +759,22 @@ AINL TAVX2 void sparse_panel(const int kind, const lsl_matrix *w, int32_t p, con
     }
 }
 
-/* Panel p for MB activation rows (row i at u + i ldu, scale xs[i], output y + i ldy) of
- * a LSL_MATRIX_SHARED8 matrix: per slot and half, one broadcast quad per row against
- * the half's 8 x 4 weights (|w| once for the MB rows, as the dense tiles do); with
- * LSL_MATRIX_SHARED16 half 1 reuses half 0's quads. The same exact sums as sparse_panel. */
-AINL TAVX2 void sparse_panel_shared(const int kind, const int MB, const lsl_matrix *w, int32_t p, const uint8_t *u,
-                                    int32_t ldu, size_t lstride, const float *xs, float *y, int32_t ldy) {
+/* Panel p for one activation row of a LSL_MATRIX_SHARED8 matrix, three-limb kinds
+ * (LSL_K_DIG, LSL_K_VNNI3; limb l at u + l lstride): per slot and half, one broadcast
+ * quad per limb against the half's 8 x 4 weights (|w| once for the limbs); with
+ * LSL_MATRIX_SHARED16 half 1 reuses half 0's quads. The same exact sums as
+ * sparse_panel. One-limb kinds take several rows at once: sparse_rows_shared. */
+AINL TAVX2 void sparse_panel_shared(const int kind, const lsl_matrix *w, int32_t p, const uint8_t *u,
+                                    size_t lstride, float xs, float *y) {
     const int L = lsl_k_limbs(kind);
     const unsigned char *base = (const unsigned char *)w->data;
     const lsl_sparse_hdr *hdr = (const lsl_sparse_hdr *)base;
     const int32_t *e = (const int32_t *)(base + hdr->seg_offset) + 2 * (size_t)p * hdr->windows;
-    __m256i acc[2][4][3]; /* [half][row][limb] */
+    __m256i acc[2][3]; /* [half][limb] */
     int32_t win, s;
-    int h, i, l;
+    int h, l;
     for (h = 0; h < 2; ++h)
-        for (i = 0; i < MB; ++i)
-            for (l = 0; l < 3; ++l) acc[h][i][l] = _mm256_setzero_si256();
+        for (l = 0; l < 3; ++l) acc[h][l] = _mm256_setzero_si256();
     for (win = 0; win < hdr->windows; ++win, e += 2) {
         const int32_t n = e[1];
         const unsigned char *ip = base + e[0];
@@ -782,45 +782,19 @@ AINL TAVX2 void sparse_panel_shared(const int kind, const int MB, const lsl_matr
         const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
         for (s = 0; s < n; ++s) {
             const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4;
-            __m256i xq[4][4]; /* half 0's quads: [row][limb], or [0][row] for one limb and MB rows */
+            __m256i xq[3]; /* half 0's quads, one per limb */
             for (h = 0; h < 2; ++h) {
                 const int32_t at = 4 * is[32 * h]; /* lane 8h's block: the half's */
-                const int8_t *wh = wp + (size_t)64 * s + 32 * h;
-                /* the quads of half 0; written out rather than folded into the loads below: one
-                 * loop over both halves with indexed quads measured about 15 % slower */
-                if (h == 1 && (w->reserved & LSL_MATRIX_SHARED16)) {
-                    if (L == 1 && MB > 1) {
-                        __m256i a[4];
-                        for (i = 0; i < MB; ++i) a[i] = acc[1][i][0];
-                        dot4_rows(kind, MB, a, xq[0], wh);
-                        for (i = 0; i < MB; ++i) acc[1][i][0] = a[i];
-                    } else {
-                        for (i = 0; i < MB; ++i) dot4_rows(kind, L, acc[1][i], xq[i], wh);
-                    }
-                    continue;
-                }
-                if (L == 1 && MB > 1) { /* MB rows against one weight vector: |w| once */
-                    __m256i a[4];
-                    for (i = 0; i < MB; ++i) xq[0][i] = act_quad(kind, row + (size_t)i * ldu + at);
-                    for (i = 0; i < MB; ++i) a[i] = acc[h][i][0];
-                    dot4_rows(kind, MB, a, xq[0], wh);
-                    for (i = 0; i < MB; ++i) acc[h][i][0] = a[i];
-                } else {
-                    for (i = 0; i < MB; ++i) { /* the L limbs of one row: one |w| */
-                        for (l = 0; l < L; ++l) xq[i][l] = act_quad(kind, row + (size_t)i * ldu + l * lstride + at);
-                        dot4_rows(kind, L, acc[h][i], xq[i], wh);
-                    }
-                }
+                if (!(h == 1 && (w->reserved & LSL_MATRIX_SHARED16)))
+                    for (l = 0; l < L; ++l) xq[l] = act_quad(kind, row + l * lstride + at);
+                dot4_rows(kind, L, acc[h], xq, wp + (size_t)64 * s + 32 * h);
             }
         }
     }
     for (h = 0; h < 2; ++h) {
         const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
         if (valid <= 0) continue;
-        for (i = 0; i < MB; ++i) {
-            float *yr = y + (size_t)i * ldy + row0;
-            st(yr, _mm256_add_ps(ld(yr, valid), scaled_sums(kind, acc[h][i], w, row0, valid, xs[i])), valid);
-        }
+        st(y + row0, _mm256_add_ps(ld(y + row0, valid), scaled_sums(kind, acc[h], w, row0, valid, xs)), valid);
     }
 }
 
@@ -831,6 +805,7 @@ typedef struct lsl_sparse_view {
     const unsigned char *base; /* w->data */
     const int32_t *seg;        /* the segment table: (offset, n) pairs, panel-major */
     const float *scale;        /* w->scale */
+    const int32_t *wsum;       /* w->wsum (the offset's correction of LSL_K_VNNI) */
     int32_t windows, rows;
     int shared16; /* LSL_MATRIX_SHARED16 */
 } lsl_sparse_view;
@@ -842,6 +817,7 @@ AINL lsl_sparse_view sparse_view_of(const lsl_matrix *w) {
     v.base = base;
     v.seg = (const int32_t *)(base + hdr->seg_offset);
     v.scale = w->scale;
+    v.wsum = w->wsum;
     v.windows = hdr->windows;
     v.rows = w->rows;
     v.shared16 = (w->reserved & LSL_MATRIX_SHARED16) != 0;
@@ -901,6 +877,55 @@ AINL TAVX2 void sparse_panel_masked(const lsl_sparse_view *v, int32_t p, const u
     }
 }
 
+/* Panel p for MB (1 to 4) activation rows (row i at u + i ldu, scale xs[i], output
+ * y + i ldy) of a LSL_MATRIX_SHARED8 matrix, one-limb kinds (LSL_K_DYN, LSL_K_DYNX,
+ * LSL_K_VNNI): per slot one broadcast quad per row and half (one for both halves with
+ * LSL_MATRIX_SHARED16) against the half's 8 x 4 weights (|w| once for the MB rows),
+ * the accumulators in registers and the matrix's fields from the view. The exact sums
+ * and epilogue of sparse_panel. Why a loop of its own: the one it replaced (a
+ * [half][row][limb] accumulator array, the fields reloaded after every store into y,
+ * which may alias them) had GCC spill its sums every slot: the input projection of
+ * I=40/H=128 80 % (16, 4)-sparse dynamic int8, T = 100, took 16.8 -> 12.9 us (Zen 4). */
+AINL TAVX2 void sparse_rows_shared(const int kind, const int MB, const lsl_sparse_view *v, int32_t p,
+                                   const uint8_t *u, int32_t ldu, const float *xs, float *y, int32_t ldy) {
+    const int32_t *e = v->seg + 2 * (size_t)p * v->windows;
+    __m256i a0[4], a1[4], xq[4];
+    int32_t win, s;
+    int h, i;
+    for (i = 0; i < MB; ++i) a0[i] = a1[i] = _mm256_setzero_si256();
+    for (win = 0; win < v->windows; ++win, e += 2) {
+        const int32_t n = e[1];
+        const unsigned char *ip = v->base + e[0];
+        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+        const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
+        for (s = 0; s < n; ++s) {
+            const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4; /* half h's block: is[32 h] */
+            const int8_t *ws = wp + (size_t)64 * s;
+            for (i = 0; i < MB; ++i) xq[i] = act_quad(kind, row + (size_t)i * ldu + 4 * is[0]);
+            dot4_rows(kind, MB, a0, xq, ws);
+            if (!v->shared16)
+                for (i = 0; i < MB; ++i) xq[i] = act_quad(kind, row + (size_t)i * ldu + 4 * is[32]);
+            dot4_rows(kind, MB, a1, xq, ws + 32);
+        }
+    }
+    for (h = 0; h < 2; ++h) { /* scaled_sums with the view's fields, then y + */
+        const int32_t row0 = p * LSL_PANEL + 8 * h, valid = v->rows - row0;
+        __m256 sc;
+        __m256i off = _mm256_setzero_si256();
+        if (valid <= 0) continue;
+        sc = ld(v->scale + row0, valid);
+        if (kind == LSL_K_VNNI)
+            off = _mm256_slli_epi32(valid >= 8 ? _mm256_loadu_si256((const __m256i *)(v->wsum + row0))
+                                               : _mm256_maskload_epi32((const int *)(v->wsum + row0), tail_mask(valid)),
+                                    7);
+        for (i = 0; i < MB; ++i) {
+            float *yr = y + (size_t)i * ldy + row0;
+            const __m256 sums = _mm256_cvtepi32_ps(_mm256_sub_epi32(h ? a1[i] : a0[i], off));
+            st(yr, _mm256_add_ps(ld(yr, valid), _mm256_mul_ps(sums, _mm256_mul_ps(sc, _mm256_set1_ps(xs[i])))), valid);
+        }
+    }
+}
+
 /* The sparse products: panels in order (or last to first: `rev`), each for every
  * activation row (its weights stay in L1 while the rows pass). LSL_K_DYNM: one row of
  * a LSL_MATRIX_SHARED8 matrix (lsl_avx2_gemm_sparse_dyn8). */
@@ -916,18 +941,21 @@ AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, c
             sparse_panel_masked(&view, p, u, lstride, xs0, y);
             continue;
         }
-        if (w->reserved & LSL_MATRIX_SHARED8) {
-            const int MBMAX = lsl_k_limbs(kind) == 1 ? 4 : 1;
-            for (i = 0; i < m; i += MBMAX) {
-#define PANEL_SHARED(MB) sparse_panel_shared(kind, MB, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, y + (size_t)i * ldy, ldy)
-                switch (m - i < MBMAX ? m - i : MBMAX) {
-                case 4: PANEL_SHARED(4); break;
-                case 3: PANEL_SHARED(3); break;
-                case 2: PANEL_SHARED(2); break;
-                default: PANEL_SHARED(1); break;
+        if ((w->reserved & LSL_MATRIX_SHARED8) && lsl_k_limbs(kind) == 1) {
+            for (i = 0; i < m; i += 4) {
+#define ROWS_SHARED(MB) sparse_rows_shared(kind, MB, &view, p, u + (size_t)i * ldu, ldu, xs + i, y + (size_t)i * ldy, ldy)
+                switch (m - i < 4 ? m - i : 4) {
+                case 4: ROWS_SHARED(4); break;
+                case 3: ROWS_SHARED(3); break;
+                case 2: ROWS_SHARED(2); break;
+                default: ROWS_SHARED(1); break;
                 }
-#undef PANEL_SHARED
+#undef ROWS_SHARED
             }
+            continue;
+        }
+        if (w->reserved & LSL_MATRIX_SHARED8) {
+            for (i = 0; i < m; ++i) sparse_panel_shared(kind, w, p, u + (size_t)i * ldu, lstride, xs[i], y + (size_t)i * ldy);
             continue;
         }
         for (i = 0; i < m; ++i) sparse_panel(kind, w, p, u + (size_t)i * ldu, lstride, xs[i], y + (size_t)i * ldy);
