@@ -165,9 +165,12 @@ typedef struct lsl_kernels {
      * `work` holds lsl_matmul_bytes(w, m) bytes. */
     void (*gemm_i8)(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev,
                     void *work);
-    /* y[m*ldy + n] += xs[m] * scale[n] * sum_k (u[m, k] - 128) * W[n, k]   (ACT_DYN8) */
-    void (*gemm_dyn8)(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
-                      int32_t ldy, int rev);
+    /* y[m*ldy + n] = (bias[n] or y[m*ldy + n]) + xs[m] * scale[n] * sum_k (u[m, k] - 128) *
+     * W[n, k]   (ACT_DYN8; bias NULL: accumulate into y). One float add per output
+     * either way, so the same bits as copying the bias into y first (lsl_bias_rows),
+     * which kernels without the bias in their epilogue do. */
+    void (*gemm_dyn8)(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                      const float *bias, float *y, int32_t ldy, int rev);
     /* Quantize m rows of x (k floats each) to u8 rows of length kpad (q + 128, padded
      * with 128) and per-row scales xs = max|row| / qmax, |q| <= qmax (127, or 63 for
      * LSL_ACT_DYN7: lsl_act_qmax). Bit-identical on every ISA: round to nearest even
@@ -179,7 +182,7 @@ typedef struct lsl_kernels {
     void (*gemm_sparse_i8)(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                            int rev, void *work);
     void (*gemm_sparse_dyn8)(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                             float *y, int32_t ldy, int rev);
+                             const float *bias, float *y, int32_t ldy, int rev);
     /* LSTM cell update for one row: gates (4H) pre-activations i,f,g,o -> c (H) in
      * place, h (H) written. */
     void (*lstm_pointwise)(int32_t hidden, const float *gates, float *c, float *h);
@@ -220,8 +223,8 @@ extern const lsl_kernels lsl_kernels_avx512_vnni;
 void lsl_avx2_gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev);
 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev,
                       void *work);
-void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
-                        int32_t ldy, int rev);
+void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                        const float *bias, float *y, int32_t ldy, int rev);
 void lsl_avx2_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs,
                             int32_t qmax);
 void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32_t ldq, const float *xs,
@@ -236,7 +239,7 @@ void lsl_avx2_gru_pointwise(int32_t hidden, const float *gi, const float *gh, fl
 void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                              int rev, void *work);
 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                               float *y, int32_t ldy, int rev);
+                               const float *bias, float *y, int32_t ldy, int rev);
 /* Float rows to three 8-bit limb planes (hi, mid, lo; stride lstride bytes, rows of
  * kpad bytes) and scales xs: the VNNI float-activation operand (LSL_LIMB_MAX). */
 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
@@ -247,7 +250,7 @@ void lsl_avx512_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x
 void lsl_avx512_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                                int rev, void *work);
 void lsl_avx512_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                                 float *y, int32_t ldy, int rev);
+                                 const float *bias, float *y, int32_t ldy, int rev);
 /* The fused single-stream LSTM step for a sparse w_hh (lsl_kernels.lstm_step1_sparse). */
 void lsl_avx512_lstm_step1_sparse(const lsl_matrix *w_hh, int32_t hidden, const float *g, float *c, float *h,
                                   void *work, int rev);
@@ -264,7 +267,10 @@ extern const lsl_kernels lsl_kernels_neon_dotprod;
 void lsl_portable_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
                                  int32_t ldy, int rev, void *work);
 void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                                   float *y, int32_t ldy, int rev);
+                                   const float *bias, float *y, int32_t ldy, int rev);
+/* Rows y[i*ldy .. + n) = bias for i < m (nothing when bias is NULL): the dynamic products'
+ * bias for kernels that do not take it into their epilogue. */
+void lsl_bias_rows(int32_t m, const float *bias, int32_t n, float *y, int32_t ldy);
 /* The portable element-wise updates (also the NEON tables'). */
 void lsl_portable_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h);
 void lsl_portable_gru_pointwise(int32_t hidden, const float *gi, const float *gh, float *h);

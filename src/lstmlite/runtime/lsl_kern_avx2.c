@@ -250,13 +250,13 @@ AINL TAVX2 void w16_block(const int offset, const lsl_matrix *w, int32_t nb, con
 static inline int32_t w16_rows(int32_t left) { return left >= 6 ? 6 : (left == 5 ? 3 : left); }
 
 static TAVX2 void gemm_dyn8_w16(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                                float *y, int32_t ldy, int rev) {
+                                const float *bias, float *y, int32_t ldy, int rev) {
     int16_t a[W16_MB * W16_KMAX] __attribute__((aligned(32)));
     int32_t i = 0;
     while (i < m) {
         const int32_t nb = w16_rows(m - i);
         widen_rows(nb, w->kpad, u + (size_t)i * ldu, ldu, a);
-        w16_block(1, w, nb, a, xs + i, NULL, y + (size_t)i * ldy, ldy, rev);
+        w16_block(1, w, nb, a, xs + i, bias, y + (size_t)i * ldy, ldy, rev);
         i += nb;
     }
 }
@@ -398,13 +398,17 @@ static TAVX2 void gemm_h7(const lsl_matrix *w, int32_t m, const uint8_t *u, int3
  * reuse to pay for widening them; the sign-mask form where the weights and the row length
  * allow); more: the int16 products above, where the rows fit their buffer. */
 TAVX2 void lsl_avx2_gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                              float *y, int32_t ldy, int rev) {
+                              const float *bias, float *y, int32_t ldy, int rev) {
+    const int w16 = w->act != LSL_ACT_DYN7 && !(w->reserved & LSL_MATRIX_W7) && m >= 2 && w->kpad <= W16_KMAX;
+    if (w16) { /* the int16 tile takes the bias into its epilogue; the others add into y */
+        gemm_dyn8_w16(w, m, u, ldu, xs, bias, y, ldy, rev);
+        return;
+    }
+    lsl_bias_rows(m, bias, w->rows, y, ldy);
     if (w->act == LSL_ACT_DYN7) /* 7-bit weights too (lsl_matrix_pack checks) */
         gemm_h7(w, m, u, ldu, xs, y, ldy, rev);
     else if (w->reserved & LSL_MATRIX_W7)
         gemm_q8(LSL_K_U7, w, m, u, ldu, 0, xs, y, ldy, rev);
-    else if (m >= 2 && w->kpad <= W16_KMAX)
-        gemm_dyn8_w16(w, m, u, ldu, xs, y, ldy, rev);
     else
         gemm_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
 }
@@ -476,7 +480,7 @@ TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int3
 /* ---- (1, 4)-block sparse int8 (LSL_I8_SPARSE) --------------------------------------- */
 
 TAVX2 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                                     float *y, int32_t ldy, int rev) {
+                                     const float *bias, float *y, int32_t ldy, int rev) {
     /* one row (the recurrent product), where no weight is -128: as gemm_q8, the
      * sign-mask form from |q| and sign planes where the blocks are shared (one quad per
      * slot), else |q| once per quad instead of |w| per weight vector */
@@ -484,11 +488,13 @@ TAVX2 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8
     if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128) && (w->reserved & LSL_MATRIX_SHARED8) && upad <= LSL_DYNM_KMAX) {
         uint8_t planes[2 * LSL_DYNM_KMAX] __attribute__((aligned(32)));
         sign_planes(upad, u, planes, planes + upad);
-        gemm_sparse_q8(LSL_K_DYNM, w, m, planes, upad, (size_t)upad, xs, y, ldy, rev);
-    } else if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128))
-        gemm_sparse_q8(LSL_K_DYNX, w, m, u, ldu, 0, xs, y, ldy, rev);
-    else
-        gemm_sparse_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, y, ldy, rev);
+        lsl_bias_rows(m, bias, w->rows, y, ldy); /* a NULL bias below: the one-row loops add into y */
+        gemm_sparse_q8(LSL_K_DYNM, w, m, planes, upad, (size_t)upad, xs, NULL, y, ldy, rev);
+    } else if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128)) {
+        lsl_bias_rows(m, bias, w->rows, y, ldy);
+        gemm_sparse_q8(LSL_K_DYNX, w, m, u, ldu, 0, xs, NULL, y, ldy, rev);
+    } else
+        gemm_sparse_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, bias, y, ldy, rev);
 }
 
 /* Float activations: digit planes of m rows of whole windows, then the digit products. */
@@ -499,7 +505,7 @@ TAVX2 void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     lsl_avx2_quantize_digits(m, w->cols, upad, x, ldx, u, lstride, xs);
-    gemm_sparse_q8(LSL_K_DIG, w, m, u, upad, lstride, xs, y, ldy, rev);
+    gemm_sparse_q8(LSL_K_DIG, w, m, u, upad, lstride, xs, NULL, y, ldy, rev);
 }
 
 /* ---- dynamic activation quantization (same results as lsl_quantize_rows) ---------- */

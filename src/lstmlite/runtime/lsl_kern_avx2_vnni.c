@@ -66,7 +66,8 @@ static TAVXVNNI void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
 }
 
 static TAVXVNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                                    float *y, int32_t ldy, int rev) {
+                                    const float *bias, float *y, int32_t ldy, int rev) {
+    lsl_bias_rows(m, bias, w->rows, y, ldy);
     gemm_q8(LSL_K_VNNI, w, m, u, ldu, 0, xs, y, ldy, rev);
 }
 
@@ -95,12 +96,12 @@ static TAVXVNNI void gemm_sparse_i8_vnni(const lsl_matrix *w, int32_t m, const f
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     quantize_limbs(m, w->cols, upad, x, ldx, u, lstride, xs);
-    gemm_sparse_q8(LSL_K_VNNI3, w, m, u, upad, lstride, xs, y, ldy, rev);
+    gemm_sparse_q8(LSL_K_VNNI3, w, m, u, upad, lstride, xs, NULL, y, ldy, rev);
 }
 
 static TAVXVNNI void gemm_sparse_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
-                                           const float *xs, float *y, int32_t ldy, int rev) {
-    gemm_sparse_q8(LSL_K_VNNI, w, m, u, ldu, 0, xs, y, ldy, rev);
+                                           const float *xs, const float *bias, float *y, int32_t ldy, int rev) {
+    gemm_sparse_q8(LSL_K_VNNI, w, m, u, ldu, 0, xs, bias, y, ldy, rev);
 }
 
 static TAVXVNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,

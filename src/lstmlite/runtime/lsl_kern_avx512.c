@@ -293,7 +293,8 @@ AINL T512VNNI void vnni_driver(const int L, const lsl_matrix *w, int32_t m, cons
 }
 
 static T512VNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                                    float *y, int32_t ldy, int rev) {
+                                    const float *bias, float *y, int32_t ldy, int rev) {
+    lsl_bias_rows(m, bias, w->rows, y, ldy);
     vnni_driver(1, w, m, u, ldu, 0, xs, y, ldy, rev);
 }
 

@@ -191,7 +191,8 @@ AINL T512VNNI void driver(const int L, const lsl_matrix *w, int32_t m, const uin
 }
 
 T512VNNI void lsl_avx512_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
-                                          const float *xs, float *y, int32_t ldy, int rev) {
+                                          const float *xs, const float *bias, float *y, int32_t ldy, int rev) {
+    lsl_bias_rows(m, bias, w->rows, y, ldy);
     driver(1, w, m, u, ldu, 0, xs, y, ldy, rev);
 }
 

@@ -220,8 +220,9 @@ NINL void tile_dyn8_neon(const int MB, const int8_t *pw, int32_t nk4, const uint
         for (; i < m; ++i) TILE(1, pw, nk4, u + (size_t)i * ldu, ldu, xs + i, sc, yp + (size_t)i * ldy, ldy, nr); \
     }
 
-static void gemm_dyn8_neon(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
-                           int32_t ldy, int rev) {
+static void gemm_dyn8_neon(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                           const float *bias, float *y, int32_t ldy, int rev) {
+    lsl_bias_rows(m, bias, w->rows, y, ldy);
     GEMM_DYN8_BODY(tile_dyn8_neon, 2)
 }
 
@@ -262,7 +263,8 @@ NINL TDOT void tile_dyn8_dot(const int MB, const int8_t *pw, int32_t nk4, const 
 }
 
 static TDOT void gemm_dyn8_dot(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                               float *y, int32_t ldy, int rev) {
+                               const float *bias, float *y, int32_t ldy, int rev) {
+    lsl_bias_rows(m, bias, w->rows, y, ldy);
     GEMM_DYN8_BODY(tile_dyn8_dot, 4)
 }
 

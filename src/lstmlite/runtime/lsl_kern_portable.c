@@ -139,10 +139,10 @@ static inline void gemm_dyn(const int wide, const lsl_matrix *w, int32_t m, cons
     }
 }
 
-static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs, float *y,
-                      int32_t ldy, int rev) {
+static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                      const float *bias, float *y, int32_t ldy, int rev) {
     (void)rev;
-    gemm_dyn(0, w, m, u, ldu, xs, NULL, y, ldy);
+    gemm_dyn(0, w, m, u, ldu, xs, bias, y, ldy);
 }
 
 /* 16-bit activation codes (LSL_ACT_DYN16): no offset to take off. */
@@ -200,7 +200,7 @@ void lsl_portable_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x,
 }
 
 void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
-                                   float *y, int32_t ldy, int rev) {
+                                   const float *bias, float *y, int32_t ldy, int rev) {
     int32_t panels = lsl_panels(w->rows), p, i, r, j;
     (void)rev;
     for (p = 0; p < panels; ++p) {
@@ -211,8 +211,10 @@ void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t
             SPARSE_FOR_BLOCKS(w, p, {
                 for (j = 0; j < 4; ++j) acc[lane] += ((int32_t)ur[k + j] - LSL_Q_OFFSET) * wq[j];
             });
-            for (r = 0; r < nr; ++r)
-                y[(size_t)i * ldy + p * LSL_PANEL + r] += (float)acc[r] * (xs[i] * w->scale[p * LSL_PANEL + r]);
+            for (r = 0; r < nr; ++r) {
+                float *yr = y + (size_t)i * ldy + p * LSL_PANEL + r;
+                *yr = (bias ? bias[p * LSL_PANEL + r] : *yr) + (float)acc[r] * (xs[i] * w->scale[p * LSL_PANEL + r]);
+            }
         }
     }
 }

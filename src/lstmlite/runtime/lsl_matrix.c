@@ -233,6 +233,25 @@ static void dyn16_product(const lsl_kernels *kern, const lsl_matrix *w, int32_t 
     kern->gemm_dyn16(w, m, q, w->kpad, xs, bias, y, ldy, rev);
 }
 
+void lsl_bias_rows(int32_t m, const float *bias, int32_t n, float *y, int32_t ldy) {
+    int32_t i;
+    if (bias)
+        for (i = 0; i < m; ++i) memcpy(y + (size_t)i * ldy, bias, (size_t)n * sizeof(float));
+}
+
+/* A dynamic 8-bit product (LSL_I8 or LSL_I8_SPARSE, LSL_ACT_DYN8 / DYN7): x quantized per
+ * row to u8 codes at the start of work (the sparse kernels read whole windows), then
+ * y = (bias or y) + x W^T. */
+static void dyn8_product(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
+                         const float *bias, float *y, int32_t ldy, void *work, int rev) {
+    const int sparse = w->dtype == LSL_I8_SPARSE;
+    const int32_t upad = sparse ? lsl_sparse_upad(w->kpad) : w->kpad;
+    uint8_t *u = (uint8_t *)work;
+    float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)upad, LSL_ALIGN));
+    kern->quantize_rows(m, w->cols, upad, x, ldx, u, xs, lsl_act_qmax(w->act));
+    (sparse ? kern->gemm_sparse_dyn8 : kern->gemm_dyn8)(w, m, u, upad, xs, bias, y, ldy, rev);
+}
+
 /* The internal entry: no argument checks beyond what the caller guarantees. */
 int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
                          float *y, int32_t ldy, void *work, int rev) {
@@ -253,25 +272,24 @@ int lsl_matmul_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m
     } else if (w->act == LSL_ACT_DYN16) { /* LSL_I8 only (lsl_matrix_pack refuses the rest) */
         dyn16_product(kern, w, m, x, ldx, NULL, y, ldy, work, rev);
     } else {
-        /* activations quantized per row first; the sparse kernels read whole windows */
-        const int sparse = w->dtype == LSL_I8_SPARSE;
-        const int32_t upad = sparse ? lsl_sparse_upad(w->kpad) : w->kpad;
-        uint8_t *u = (uint8_t *)work;
-        float *xs = (float *)((char *)work + lsl_round_up((size_t)m * (size_t)upad, LSL_ALIGN));
-        kern->quantize_rows(m, w->cols, upad, x, ldx, u, xs, lsl_act_qmax(w->act));
-        (sparse ? kern->gemm_sparse_dyn8 : kern->gemm_dyn8)(w, m, u, upad, xs, y, ldy, rev);
+        dyn8_product(kern, w, m, x, ldx, NULL, y, ldy, work, rev);
     }
     return LSL_OK;
 }
 
 int lsl_matmul_bias_unchecked(const lsl_kernels *kern, const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
                               const float *bias, float *y, int32_t ldy, void *work, int rev) {
-    int32_t i;
+    /* the dynamic products take the bias into their epilogue (no copy of it into every
+     * row first: the input projection of I=40/H=128, T = 100, wrote 200 KB so) */
     if (w->dtype == LSL_I8 && w->act == LSL_ACT_DYN16) {
         dyn16_product(kern, w, m, x, ldx, bias, y, ldy, work, rev);
         return LSL_OK;
     }
-    for (i = 0; i < m; ++i) memcpy(y + (size_t)i * ldy, bias, (size_t)w->rows * sizeof(float));
+    if ((w->dtype == LSL_I8 || w->dtype == LSL_I8_SPARSE) && lsl_act_u8(w->act)) {
+        dyn8_product(kern, w, m, x, ldx, bias, y, ldy, work, rev);
+        return LSL_OK;
+    }
+    lsl_bias_rows(m, bias, w->rows, y, ldy);
     return lsl_matmul_unchecked(kern, w, m, x, ldx, y, ldy, work, rev);
 }
 
