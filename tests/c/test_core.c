@@ -170,53 +170,66 @@ static void test_layer(int cell, int I, int H, int T, int isa) {
  * the same stream run in a batch of 2 (the matrix product, then the cell update), for
  * every activation form; for dynamic int8 (8- or 16-bit activations) a VNNI table equals
  * its twin without, and a NEON table the portable kernels. */
-/* One int8 product of M rows x K columns on every table, its work exactly
- * lsl_matmul_bytes (under AddressSanitizer a kernel that needs more fails): dynamic int8
- * gives the portable bits, float activations the double-precision product within 1e-6. */
+/* Matrix m (R rows, K columns) times M rows x on every table, its work exactly
+ * lsl_matmul_bytes (under AddressSanitizer a kernel that needs more fails): dynamic
+ * activations give the portable kernels' bits, float activations `ref` (M x R, the
+ * double-precision product) within 1e-6 of its largest value. */
+static void check_every_isa(const lsl_matrix *m, int act, int M, int K, int R, const float *x, const double *ref) {
+    const size_t wbytes = lsl_matmul_bytes(m, M), n = (size_t)M * R;
+    float *y = malloc(LSL_ISA_COUNT * n * sizeof(float));
+    void *work = amalloc(wbytes);
+    size_t j;
+    int isa;
+    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+        float *yi = y + (size_t)isa * n;
+        if (!lsl_isa_supported(isa)) continue;
+        CHECK(lsl_isa_set(isa) == LSL_OK);
+        memset(yi, 0, n * sizeof(float));
+        CHECK(lsl_matmul(m, M, x, K, yi, R, work, wbytes) == LSL_OK);
+        if (act != LSL_ACT_FLOAT) { /* dynamic 7, 8 or 16 bits: exact sums */
+            CHECK(memcmp(yi, y, n * sizeof(float)) == 0);
+        } else {
+            double maxref = 0, maxerr = 0;
+            for (j = 0; j < n; ++j) {
+                maxref = fabs(ref[j]) > maxref ? fabs(ref[j]) : maxref;
+                maxerr = fabs(yi[j] - ref[j]) > maxerr ? fabs(yi[j] - ref[j]) : maxerr;
+            }
+            CHECK(maxerr <= 1e-6 * maxref);
+        }
+    }
+    lsl_isa_set(LSL_ISA_AUTO);
+    free(y);
+    free(work);
+}
+
+/* One dense int8 product of M rows x K columns on every table (check_every_isa). */
 static void check_int8_matmul(int act, int M, int K) {
     enum { R = 40, MAXM = 33, MAXK = 300 };
     static int8_t w[R * MAXK];
-    static float scale[R], x[MAXM * MAXK], y[LSL_ISA_COUNT][MAXM * R];
+    static float scale[R], x[MAXM * MAXK];
+    static double ref[MAXM * R];
     unsigned seed = 7 + (unsigned)(M * K);
-    int i, r, k, isa;
+    int i, r, k;
     lsl_matrix m;
-    size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, act), wbytes;
-    void *buf = amalloc(bytes), *work;
+    size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, act);
+    void *buf = amalloc(bytes);
     /* LSL_ACT_DYN7 (7-bit activations): 7-bit weights, at their extremes +-64 */
     for (i = 0; i < R * K; ++i)
         w[i] = (int8_t)(act == LSL_ACT_DYN7 ? (frand(&seed) < 0 ? -64 : 64) : (frand(&seed) < 0 ? -128 : 127));
     for (i = 0; i < R; ++i) scale[i] = 0.01f + 0.001f * (float)i;
     for (i = 0; i < M * K; ++i) x[i] = frand(&seed) < 0 ? -2.5f : 2.5f;
-    CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, act, w, scale, buf, bytes) == LSL_OK);
-    wbytes = lsl_matmul_bytes(&m, M);
-    work = amalloc(wbytes);
-    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
-        if (!lsl_isa_supported(isa)) continue;
-        CHECK(lsl_isa_set(isa) == LSL_OK);
-        memset(y[isa], 0, sizeof(y[0]));
-        CHECK(lsl_matmul(&m, M, x, K, y[isa], R, work, wbytes) == LSL_OK);
-        if (act != LSL_ACT_FLOAT) { /* dynamic 7, 8 or 16 bits: exact sums */
-            CHECK(memcmp(y[isa], y[LSL_ISA_PORTABLE], (size_t)M * R * sizeof(float)) == 0);
-        } else {
-            double maxref = 0, maxerr = 0;
-            for (i = 0; i < M; ++i)
-                for (r = 0; r < R; ++r) {
-                    double ref = 0;
-                    for (k = 0; k < K; ++k) ref += (double)x[i * K + k] * w[r * K + k] * scale[r];
-                    maxref = fabs(ref) > maxref ? fabs(ref) : maxref;
-                    maxerr = fabs(y[isa][i * R + r] - ref) > maxerr ? fabs(y[isa][i * R + r] - ref) : maxerr;
-                }
-            CHECK(maxerr <= 1e-6 * maxref);
+    for (i = 0; i < M; ++i)
+        for (r = 0; r < R; ++r) {
+            ref[i * R + r] = 0;
+            for (k = 0; k < K; ++k) ref[i * R + r] += (double)x[i * K + k] * w[r * K + k] * scale[r];
         }
-    }
-    lsl_isa_set(LSL_ISA_AUTO);
+    CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, act, w, scale, buf, bytes) == LSL_OK);
+    check_every_isa(&m, act, M, K, R, x, ref);
     free(buf);
-    free(work);
 }
 
-/* The same for a (1, 4)-block sparse matrix (LSL_I8_SPARSE) of R rows and K columns,
- * dynamic int8 (every table's bits equal the portable kernels') or float activations
- * (the double-precision product within 1e-6), M activation rows. `share`: the rows of a
+/* One (1, 4)-block sparse product (LSL_I8_SPARSE, R rows, K columns, M activation rows)
+ * on every table (check_every_isa), dynamic int8 or float activations. `share`: the rows of a
  * 16-row panel keep the same blocks (2: LSL_MATRIX_SHARED16), each half panel its own
  * (1: LSL_MATRIX_SHARED8), or every row its own (0); the kernels take each pattern in a
  * loop of their own, and several rows at once in groups (M = 1 .. 9 covers every
@@ -227,12 +240,13 @@ static void check_sparse_matmul(int act, int M, int K, int share, int m128) {
     static int8_t values[4 * MAXB];
     static int32_t rowptr[R + 1];
     static uint16_t bcol[MAXB];
-    static float scale[R], x[MAXM * MAXK], y[LSL_ISA_COUNT][MAXM * R];
+    static float scale[R], x[MAXM * MAXK];
+    static double ref[MAXM * R];
     unsigned seed = 11 + (unsigned)(M * K + 7 * share + m128);
-    int i, r, k, b, isa, nb = 0;
+    int i, r, k, b, nb = 0;
     lsl_matrix m;
-    size_t bytes, wbytes;
-    void *buf, *work;
+    size_t bytes;
+    void *buf;
     for (r = 0; r < R; ++r) {
         /* the row whose pattern this row follows: its panel's first, its half's, or itself */
         const int lead = share == 2 ? r / 16 * 16 : (share == 1 ? r / 8 * 8 : r);
@@ -250,36 +264,19 @@ static void check_sparse_matmul(int act, int M, int K, int share, int m128) {
     rowptr[R] = nb;
     for (i = 0; i < R; ++i) scale[i] = 0.01f + 0.001f * (float)i;
     for (i = 0; i < M * K; ++i) x[i] = frand(&seed) < 0 ? -2.5f : 2.5f;
+    for (i = 0; i < M; ++i)
+        for (r = 0; r < R; ++r) {
+            ref[i * R + r] = 0;
+            for (b = rowptr[r]; b < rowptr[r + 1]; ++b)
+                for (k = 0; k < 4 && 4 * bcol[b] + k < K; ++k)
+                    ref[i * R + r] += (double)x[i * K + 4 * bcol[b] + k] * values[4 * b + k] * scale[r];
+        }
     bytes = lsl_matrix_sparse_bytes(R, K, act, rowptr, bcol, values);
     CHECK(bytes > 0);
     buf = amalloc(bytes);
     CHECK(lsl_matrix_pack_sparse(&m, R, K, act, rowptr, bcol, values, scale, buf, bytes) == LSL_OK);
-    wbytes = lsl_matmul_bytes(&m, M);
-    work = amalloc(wbytes);
-    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
-        if (!lsl_isa_supported(isa)) continue;
-        CHECK(lsl_isa_set(isa) == LSL_OK);
-        memset(y[isa], 0, sizeof(y[0]));
-        CHECK(lsl_matmul(&m, M, x, K, y[isa], R, work, wbytes) == LSL_OK);
-        if (act != LSL_ACT_FLOAT) {
-            CHECK(memcmp(y[isa], y[LSL_ISA_PORTABLE], (size_t)M * R * sizeof(float)) == 0);
-        } else {
-            double maxref = 0, maxerr = 0;
-            for (i = 0; i < M; ++i)
-                for (r = 0; r < R; ++r) {
-                    double ref = 0;
-                    for (b = rowptr[r]; b < rowptr[r + 1]; ++b)
-                        for (k = 0; k < 4 && 4 * bcol[b] + k < K; ++k)
-                            ref += (double)x[i * K + 4 * bcol[b] + k] * values[4 * b + k] * scale[r];
-                    maxref = fabs(ref) > maxref ? fabs(ref) : maxref;
-                    maxerr = fabs(y[isa][i * R + r] - ref) > maxerr ? fabs(y[isa][i * R + r] - ref) : maxerr;
-                }
-            CHECK(maxerr <= 1e-6 * maxref);
-        }
-    }
-    lsl_isa_set(LSL_ISA_AUTO);
+    check_every_isa(&m, act, M, K, R, x, ref);
     free(buf);
-    free(work);
 }
 
 static void test_sparse_every_isa(void) {
