@@ -488,12 +488,10 @@ TAVX2 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8
     if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128) && (w->reserved & LSL_MATRIX_SHARED8) && upad <= LSL_DYNM_KMAX) {
         uint8_t planes[2 * LSL_DYNM_KMAX] __attribute__((aligned(32)));
         sign_planes(upad, u, planes, planes + upad);
-        lsl_bias_rows(m, bias, w->rows, y, ldy); /* a NULL bias below: the one-row loops add into y */
-        gemm_sparse_q8(LSL_K_DYNM, w, m, planes, upad, (size_t)upad, xs, NULL, y, ldy, rev);
-    } else if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128)) {
-        lsl_bias_rows(m, bias, w->rows, y, ldy);
-        gemm_sparse_q8(LSL_K_DYNX, w, m, u, ldu, 0, xs, NULL, y, ldy, rev);
-    } else
+        gemm_sparse_q8(LSL_K_DYNM, w, m, planes, upad, (size_t)upad, xs, bias, y, ldy, rev);
+    } else if (m == 1 && (w->reserved & LSL_MATRIX_NO_M128))
+        gemm_sparse_q8(LSL_K_DYNX, w, m, u, ldu, 0, xs, bias, y, ldy, rev);
+    else
         gemm_sparse_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, bias, y, ldy, rev);
 }
 

@@ -1001,9 +1001,12 @@ AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, c
     const int32_t panels = lsl_panels(w->rows);
     const lsl_sparse_view view = sparse_view_of(w);
     const __m256 xs0 = _mm256_set1_ps(xs[0]);
+    /* several rows at once, the bias in the epilogue (sparse_rows_shared); the other
+     * loops add into y, so they get the bias copied there first */
+    const int rows_shared = kind != LSL_K_DYNM && (w->reserved & LSL_MATRIX_SHARED8) && lsl_k_limbs(kind) == 1;
     int32_t g, i;
-    if (bias && !(kind != LSL_K_DYNM && (w->reserved & LSL_MATRIX_SHARED8) && lsl_k_limbs(kind) == 1)) {
-        lsl_bias_rows(m, bias, w->rows, y, ldy); /* the loops below add into y */
+    if (!rows_shared) {
+        lsl_bias_rows(m, bias, w->rows, y, ldy);
         bias = NULL;
     }
     for (g = 0; g < panels; ++g) {
@@ -1015,7 +1018,7 @@ AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, c
                 sparse_panel_masked(&view, p, u, lstride, xs0, y);
             continue;
         }
-        if ((w->reserved & LSL_MATRIX_SHARED8) && lsl_k_limbs(kind) == 1) {
+        if (rows_shared) {
             for (i = 0; i < m; i += 4) {
 #define ROWS_SHARED(MB) sparse_rows_shared(kind, MB, &view, p, u + (size_t)i * ldu, ldu, xs + i, bias, y + (size_t)i * ldy, ldy)
                 switch (m - i < 4 ? m - i : 4) {
