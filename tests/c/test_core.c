@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "lsl.h"
+#include "lsl_internal.h" /* the tables' lstm_pointwise (test_sigmoid_is_half_tanh) */
 
 static int failures = 0;
 #define CHECK(cond)                                                         \
@@ -289,6 +290,52 @@ static void test_sparse_every_isa(void) {
             }
 }
 
+/* Every table's sigmoid is its own tanh at x / 2, halved, plus 1/2, to the bit: the
+ * identity lsl_fastmath.h computes it by, which the AVX2 and AVX-512 tables evaluate from
+ * x itself with rescaled coefficients (a power of 4 wrong, or a rounding more or less,
+ * breaks it). Read through the table's lstm_pointwise, where c' = sigmoid(f) c +
+ * sigmoid(i) tanh(g) and h = sigmoid(o) tanh(c'), using only values it gives exactly
+ * (tanh(0) = 0, so sigmoid(0) = 1/2): gates (0, x, 0, 0) from c = 1 give c' = sigmoid(x);
+ * gates (0, 0, 0, 0) from c = x give h = tanh(x / 2) / 2. x: random magnitudes from
+ * 2^-40 to 2^5 of both signs, the clamps' neighbourhoods, zeros and infinities. */
+static void test_sigmoid_is_half_tanh(void) {
+    enum { H = 64, ROUNDS = 256 };
+    static const float edges[] = {0.0f, -0.0f, 15.8106222f, -15.8106222f, 15.8106232f, 7.90531111f, -7.90531111f,
+                                  1e30f, -1e30f, 1.0f / 0.0f, -1.0f / 0.0f, 1e-40f, -1e-45f, 0.5f, -0.5f, 3.0f};
+    float gates[4 * H], c[H], h[H], x[H], sigmoid_x[H];
+    unsigned seed = 11;
+    int isa, round, j, bad = 0;
+    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+        const lsl_kernels *k;
+        if (!lsl_isa_supported(isa)) continue;
+        CHECK(lsl_isa_set(isa) == LSL_OK);
+        k = lsl_kernels_active();
+        for (round = 0; round < ROUNDS; ++round) {
+            for (j = 0; j < H; ++j) {
+                seed = seed * 1103515245u + 12345u;
+                x[j] = round == 0 && j < (int)(sizeof edges / sizeof edges[0])
+                           ? edges[j]
+                           : (float)ldexp(1.0 + (seed >> 9) / 8388608.0, (int)((seed >> 3) % 46) - 40) * ((seed & 1) ? -1.0f : 1.0f);
+            }
+            memset(gates, 0, sizeof gates);
+            for (j = 0; j < H; ++j) gates[H + j] = x[j], c[j] = 1.0f;
+            k->lstm_pointwise(H, gates, c, h);
+            memcpy(sigmoid_x, c, sizeof c);
+            memset(gates, 0, sizeof gates);
+            memcpy(c, x, sizeof c);
+            k->lstm_pointwise(H, gates, c, h);
+            for (j = 0; j < H; ++j) {
+                const float want = h[j] + 0.5f;
+                if (memcmp(&want, &sigmoid_x[j], sizeof want) != 0 && bad++ < 5)
+                    fprintf(stderr, "%s: sigmoid(%.9g) = %.9g, tanh(x / 2) / 2 + 1/2 = %.9g\n", lsl_isa_name(isa),
+                            x[j], sigmoid_x[j], want);
+            }
+        }
+    }
+    CHECK(bad == 0);
+    lsl_isa_set(LSL_ISA_AUTO);
+}
+
 static void test_int8_every_isa(int act) {
     enum { I = 5, H = 16, T = 6 };
     static int8_t wih[4 * H * I], whh[4 * H * H];
@@ -483,6 +530,7 @@ int main(int argc, char **argv) {
         test_layer(LSL_GRU, 40, 64, 6, isa);
     }
     CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
+    test_sigmoid_is_half_tanh();
     test_int8_every_isa(LSL_ACT_DYN8);
     test_sparse_every_isa();
     test_int8_every_isa(LSL_ACT_DYN16); /* both matrices so (the C API packs any LSL_I8 so) */

@@ -239,9 +239,28 @@ AINL TAVX2 __m256 tanh256(__m256 x) {
     return _mm256_mul_ps(x, _mm256_div_ps(p, q));
 }
 
+/* sigmoid(x) = tanh(x / 2) / 2 + 1/2, tanh256 at x / 2 evaluated at x itself: with
+ * t = x^2 = 4 (x / 2)^2, p's coefficient of t^k divided by 4^(k + 1) and q's by 4^k
+ * (powers of two, so every FMA of the two Horner chains rounds to exactly its value in
+ * tanh256 over 4^(k + 1) or 4^k), x (p / q) is tanh256(x / 2) / 2 to the bit and
+ * adding 1/2 rounds as the fmadd(tanh, 1/2, 1/2) it replaces. The same bits with two
+ * multiplies fewer on the FMA ports the cell updates saturate (x / 2, and the final
+ * FMA becomes an add). */
 AINL TAVX2 __m256 sigmoid256(__m256 x) {
-    const __m256 half = _mm256_set1_ps(0.5f);
-    return _mm256_fmadd_ps(tanh256(_mm256_mul_ps(x, half)), half, half);
+    const __m256 clamp = _mm256_set1_ps(2.0f * 7.90531110763549805f);
+    __m256 x2, p, q;
+    x = _mm256_min_ps(clamp, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), clamp), x));
+    x2 = _mm256_mul_ps(x, x);
+    p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-2.76076847742355e-16f * 0x1p-14f), _mm256_set1_ps(2.00018790482477e-13f * 0x1p-12f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-8.60467152213735e-11f * 0x1p-10f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(5.12229709037114e-08f * 0x1p-8f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(1.48572235717979e-05f * 0x1p-6f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(6.37261928875436e-04f * 0x1p-4f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(4.89352455891786e-03f * 0x1p-2f));
+    q = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.19825839466702e-06f * 0x1p-6f), _mm256_set1_ps(1.18534705686654e-04f * 0x1p-4f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(2.26843463243900e-03f * 0x1p-2f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f));
+    return _mm256_add_ps(_mm256_mul_ps(x, _mm256_div_ps(p, q)), _mm256_set1_ps(0.5f));
 }
 
 /* The LSTM cell update of n <= 8 units from their gate pre-activations (i, f, g, o):
@@ -908,6 +927,26 @@ AINL TAVX2 void sparse_rows_shared(const int kind, const int MB, const lsl_spars
                 for (i = 0; i < MB; ++i) xq[i] = act_quad(kind, row + (size_t)i * ldu + 4 * is[32]);
             dot4_rows(kind, MB, a1, xq, ws + 32);
         }
+    }
+    if (v->rows - p * LSL_PANEL >= LSL_PANEL) { /* a whole panel: no tail masks */
+        const int32_t row0 = p * LSL_PANEL;
+        const __m256 sc0 = _mm256_loadu_ps(v->scale + row0), sc1 = _mm256_loadu_ps(v->scale + row0 + 8);
+        __m256 b0 = _mm256_setzero_ps(), b1 = b0;
+        __m256i off0 = _mm256_setzero_si256(), off1 = off0;
+        if (bias) b0 = _mm256_loadu_ps(bias + row0), b1 = _mm256_loadu_ps(bias + row0 + 8);
+        if (kind == LSL_K_VNNI) {
+            off0 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(v->wsum + row0)), 7);
+            off1 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(v->wsum + row0 + 8)), 7);
+        }
+        for (i = 0; i < MB; ++i) {
+            float *yr = y + (size_t)i * ldy + row0;
+            const __m256 xv = _mm256_set1_ps(xs[i]);
+            const __m256 s0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(a0[i], off0));
+            const __m256 s1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(a1[i], off1));
+            _mm256_storeu_ps(yr, _mm256_add_ps(bias ? b0 : _mm256_loadu_ps(yr), _mm256_mul_ps(s0, _mm256_mul_ps(sc0, xv))));
+            _mm256_storeu_ps(yr + 8, _mm256_add_ps(bias ? b1 : _mm256_loadu_ps(yr + 8), _mm256_mul_ps(s1, _mm256_mul_ps(sc1, xv))));
+        }
+        return;
     }
     for (h = 0; h < 2; ++h) { /* scaled_sums with the view's fields, then (bias or y) + */
         const int32_t row0 = p * LSL_PANEL + 8 * h, valid = v->rows - row0;
