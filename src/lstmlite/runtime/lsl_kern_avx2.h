@@ -968,24 +968,51 @@ AINL TAVX2 void sparse_rows_shared(const int kind, const int MB, const lsl_spars
     }
 }
 
-/* sparse_panel_masked for a LSL_MATRIX_SHARED16 matrix (the same sums and epilogue):
- * one quad per slot for both halves, the 0 to 3 slots after the last whole group of 4
- * by a switch that falls through (no loop, no per-slot test of the sharing), and a
- * whole panel's epilogue without the tail masks. The general loop's remainder and
- * tests took the 100 recurrent products of I=40/H=128 80 % (16, 4)-sparse dynamic int8
- * 41 us where this takes 36.5 (Zen 4, a C harness timing that part alone). */
-AINL TAVX2 void sparse_panel_masked16(const lsl_sparse_view *v, int32_t p, const uint8_t *u, size_t lstride,
-                                      __m256 xs, float *y) {
-    const int32_t *e = v->seg + 2 * (size_t)p * v->windows;
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
-    int32_t win, s;
-    for (win = 0; win < v->windows; ++win, e += 2) {
-        const int32_t n = e[1];
-        const unsigned char *ip = v->base + e[0];
-        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
-        const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
-        const unsigned char *ix;
-        const int8_t *ws;
+/* y's 16 rows of panel p += the panel's sums a0 (rows 0-7) and a1 (8-15) times their
+ * weight scales and the activation scale xs: scaled_sums(LSL_K_DYNM, ...) with the
+ * view's fields, without tail masks for a whole panel. */
+AINL TAVX2 void masked16_epilogue(const lsl_sparse_view *v, int32_t p, __m256i a0, __m256i a1, __m256 xs, float *y) {
+    const int32_t row0 = p * LSL_PANEL;
+    const __m256 t0 = _mm256_cvtepi32_ps(a0), t1 = _mm256_cvtepi32_ps(a1);
+    if (v->rows - row0 >= LSL_PANEL) {
+        _mm256_storeu_ps(y + row0, _mm256_add_ps(_mm256_loadu_ps(y + row0),
+                                                 _mm256_mul_ps(t0, _mm256_mul_ps(_mm256_loadu_ps(v->scale + row0), xs))));
+        _mm256_storeu_ps(y + row0 + 8,
+                         _mm256_add_ps(_mm256_loadu_ps(y + row0 + 8),
+                                       _mm256_mul_ps(t1, _mm256_mul_ps(_mm256_loadu_ps(v->scale + row0 + 8), xs))));
+    } else {
+        int h;
+        for (h = 0; h < 2; ++h) {
+            const int32_t r0 = row0 + 8 * h, valid = v->rows - r0;
+            if (valid <= 0) continue;
+            st(y + r0, _mm256_add_ps(ld(y + r0, valid), _mm256_mul_ps(h ? t1 : t0, _mm256_mul_ps(ld(v->scale + r0, valid), xs))),
+               valid);
+        }
+    }
+}
+
+/* Every panel of a LSL_MATRIX_SHARED16 matrix (first to last, or last to first: `rev`)
+ * for one activation row, as sparse_panel_masked (the same sums and epilogue): one quad
+ * per slot for both halves, the 0 to 3 slots after the last whole group of 4 by a switch
+ * that falls through (no loop, no per-slot test of the sharing). A panel's epilogue
+ * waits for its last products' latency; it is issued after the next panel's first
+ * group of slots, so that the core has independent products to run meanwhile. */
+AINL TAVX2 void sparse_panels_masked16(const lsl_sparse_view *v, int32_t panels, int rev, const uint8_t *u,
+                                       size_t lstride, __m256 xs, float *y) {
+    __m256i prev0 = _mm256_setzero_si256(), prev1 = prev0;
+    int32_t g, prev = -1;
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        const int32_t *e = v->seg + 2 * (size_t)p * v->windows;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+        int32_t win, s;
+        for (win = 0; win < v->windows; ++win, e += 2) {
+            const int32_t n = e[1];
+            const unsigned char *ip = v->base + e[0];
+            const int8_t *wp = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
+            const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
+            const unsigned char *ix;
+            const int8_t *ws;
 #define SLOT16(J)                                                                                   \
     do {                                                                                            \
         const int32_t at_ = 4 * ix[J];                                                              \
@@ -993,43 +1020,40 @@ AINL TAVX2 void sparse_panel_masked16(const lsl_sparse_view *v, int32_t p, const
         a0 = dot4_masked(a0, aq_, mask_, ws + 64 * (J));                                            \
         a1 = dot4_masked(a1, aq_, mask_, ws + 64 * (J) + 32);                                       \
     } while (0)
-        for (s = 0; s + 4 <= n; s += 4) {
-            ix = ip + (size_t)16 * s; /* the group of slots s .. s + 3 */
-            ws = wp + (size_t)64 * s;
-            SLOT16(0);
-            SLOT16(1);
-            SLOT16(2);
-            SLOT16(3);
-        }
-        ix = ip + (size_t)16 * s;
-        ws = wp + (size_t)64 * s;
-        switch (n - s) {
-        case 3: SLOT16(2); /* fall through */
-        case 2: SLOT16(1); /* fall through */
-        case 1: SLOT16(0); /* fall through */
-        default: break;
-        }
-#undef SLOT16
-    }
-    {
-        const int32_t row0 = p * LSL_PANEL;
-        const __m256 t0 = _mm256_cvtepi32_ps(a0), t1 = _mm256_cvtepi32_ps(a1);
-        if (v->rows - row0 >= LSL_PANEL) {
-            _mm256_storeu_ps(y + row0, _mm256_add_ps(_mm256_loadu_ps(y + row0),
-                                                     _mm256_mul_ps(t0, _mm256_mul_ps(_mm256_loadu_ps(v->scale + row0), xs))));
-            _mm256_storeu_ps(y + row0 + 8,
-                             _mm256_add_ps(_mm256_loadu_ps(y + row0 + 8),
-                                           _mm256_mul_ps(t1, _mm256_mul_ps(_mm256_loadu_ps(v->scale + row0 + 8), xs))));
-        } else {
-            int h;
-            for (h = 0; h < 2; ++h) {
-                const int32_t r0 = row0 + 8 * h, valid = v->rows - r0;
-                if (valid <= 0) continue;
-                st(y + r0, _mm256_add_ps(ld(y + r0, valid), _mm256_mul_ps(h ? t1 : t0, _mm256_mul_ps(ld(v->scale + r0, valid), xs))),
-                   valid);
+#define GROUP16()                                                                                   \
+    do {                                                                                            \
+        ix = ip + (size_t)16 * s; /* the group of slots s .. s + 3 */                               \
+        ws = wp + (size_t)64 * s;                                                                   \
+        SLOT16(0);                                                                                  \
+        SLOT16(1);                                                                                  \
+        SLOT16(2);                                                                                  \
+        SLOT16(3);                                                                                  \
+    } while (0)
+            s = 0;
+            if (n >= 4) {
+                GROUP16();
+                s = 4;
             }
+            if (prev >= 0) { /* the previous panel's epilogue, behind independent products */
+                masked16_epilogue(v, prev, prev0, prev1, xs, y);
+                prev = -1;
+            }
+            for (; s + 4 <= n; s += 4) GROUP16();
+            ix = ip + (size_t)16 * s;
+            ws = wp + (size_t)64 * s;
+            switch (n - s) {
+            case 3: SLOT16(2); /* fall through */
+            case 2: SLOT16(1); /* fall through */
+            case 1: SLOT16(0); /* fall through */
+            default: break;
+            }
+#undef GROUP16
+#undef SLOT16
         }
+        if (prev >= 0) masked16_epilogue(v, prev, prev0, prev1, xs, y); /* no window */
+        prev0 = a0, prev1 = a1, prev = p;
     }
+    if (prev >= 0) masked16_epilogue(v, prev, prev0, prev1, xs, y);
 }
 
 /* The sparse products: panels in order (or last to first: `rev`), each for every
@@ -1048,13 +1072,14 @@ AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, c
         lsl_bias_rows(m, bias, w->rows, y, ldy);
         bias = NULL;
     }
+    if (kind == LSL_K_DYNM && view.shared16) {
+        sparse_panels_masked16(&view, panels, rev, u, lstride, xs0, y);
+        return;
+    }
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
         if (kind == LSL_K_DYNM) {
-            if (view.shared16)
-                sparse_panel_masked16(&view, p, u, lstride, xs0, y);
-            else
-                sparse_panel_masked(&view, p, u, lstride, xs0, y);
+            sparse_panel_masked(&view, p, u, lstride, xs0, y);
             continue;
         }
         if (rows_shared) {
