@@ -290,6 +290,58 @@ static void test_sparse_every_isa(void) {
             }
 }
 
+/* Every table's dynamic quantizers give lsl_quantize_rows' (lsl_quantize_rows16's) codes
+ * and scales, byte for byte: rows of every length class (the vector loops' chains and
+ * tails), random magnitudes with the row's largest at each position in turn (a
+ * maximum that skips a chain or a tail would miss it), a row of zeros and rows with a
+ * NaN (skipped). The matrix products' checks above use +-2.5 only, where any subset of
+ * a row has the whole row's maximum. */
+static void test_quantize_rows_every_isa(void) {
+    enum { MAXK = 300, ROWS = 12, KPAD = 304 };
+    static const int lengths[] = {1, 5, 8, 31, 32, 33, 40, 64, 127, 128, 129, 300};
+    static float x[ROWS * MAXK], xs_ref[ROWS], xs16_ref[ROWS], xs[ROWS];
+    static uint8_t u_ref[ROWS * KPAD], u[ROWS * KPAD];
+    static int16_t q_ref[ROWS * KPAD], q[ROWS * KPAD];
+    static const int32_t qmaxes[] = {127, 63};
+    unsigned seed = 3;
+    int li, isa, pos, i, j, qi;
+    for (li = 0; li < (int)(sizeof lengths / sizeof lengths[0]); ++li) {
+        const int32_t k = lengths[li], kpad = (k + 3) / 4 * 4;
+        for (pos = 0; pos < k; pos += (k > 40 ? 7 : 1)) { /* the maximum's place, row 0 */
+            for (i = 0; i < ROWS; ++i)
+                for (j = 0; j < k; ++j) x[i * MAXK + j] = (float)(frand(&seed) * (1 + (i + j) % 5));
+            for (i = 0; i < ROWS - 2; ++i) x[i * MAXK + (pos + 3 * i) % k] = (i % 2 ? -3.5f : 3.5f);
+            for (j = 0; j < k; ++j) x[(ROWS - 2) * MAXK + j] = 0.0f;
+            x[(ROWS - 1) * MAXK + pos] = 0.0f / 0.0f; /* NaN, skipped by every maximum */
+            for (qi = 0; qi < 2; ++qi) {
+                lsl_quantize_rows(ROWS, k, kpad, x, MAXK, u_ref, xs_ref, qmaxes[qi]);
+                for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+                    const lsl_kernels *kern;
+                    if (!lsl_isa_supported(isa)) continue;
+                    CHECK(lsl_isa_set(isa) == LSL_OK);
+                    kern = lsl_kernels_active();
+                    kern->quantize_rows(ROWS, k, kpad, x, MAXK, u, xs, qmaxes[qi]);
+                    if (memcmp(u, u_ref, (size_t)ROWS * kpad) || memcmp(xs, xs_ref, sizeof xs)) {
+                        fprintf(stderr, "%s: quantize_rows (k %d, maximum at %d, qmax %d) differs\n",
+                                lsl_isa_name(isa), (int)k, pos, (int)qmaxes[qi]);
+                        CHECK(0);
+                    }
+                    if (qi == 0 && kern->quantize_rows16) {
+                        lsl_quantize_rows16(ROWS, k, kpad, x, MAXK, q_ref, xs16_ref);
+                        kern->quantize_rows16(ROWS, k, kpad, x, MAXK, q, xs);
+                        if (memcmp(q, q_ref, (size_t)ROWS * kpad * sizeof(int16_t)) || memcmp(xs, xs16_ref, sizeof xs)) {
+                            fprintf(stderr, "%s: quantize_rows16 (k %d, maximum at %d) differs\n", lsl_isa_name(isa),
+                                    (int)k, pos);
+                            CHECK(0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    lsl_isa_set(LSL_ISA_AUTO);
+}
+
 /* Every table's sigmoid is its own tanh at x / 2, halved, plus 1/2, to the bit: the
  * identity lsl_fastmath.h computes it by, which the AVX2 and AVX-512 tables evaluate from
  * x itself with rescaled coefficients (a power of 4 wrong, or a rounding more or less,
@@ -531,6 +583,7 @@ int main(int argc, char **argv) {
     }
     CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
     test_sigmoid_is_half_tanh();
+    test_quantize_rows_every_isa();
     test_int8_every_isa(LSL_ACT_DYN8);
     test_sparse_every_isa();
     test_int8_every_isa(LSL_ACT_DYN16); /* both matrices so (the C API packs any LSL_I8 so) */
