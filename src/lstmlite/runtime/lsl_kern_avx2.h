@@ -23,6 +23,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "lsl_fastmath.h" /* the tanh coefficients */
 #include "lsl_internal.h"
 
 #define TAVX2 __attribute__((target("avx2,fma")))
@@ -222,20 +223,20 @@ AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix
  * cycle), where the reciprocal's five instructions queued on the FMA ports the cell
  * updates saturate; and the quotient is correctly rounded. */
 AINL TAVX2 __m256 tanh256(__m256 x) {
-    const __m256 clamp = _mm256_set1_ps(7.90531110763549805f);
+    const __m256 clamp = _mm256_set1_ps(LSL_TANH_CLAMP);
     __m256 x2, p, q;
     /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
     x = _mm256_min_ps(clamp, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), clamp), x));
     x2 = _mm256_mul_ps(x, x);
-    p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-2.76076847742355e-16f), _mm256_set1_ps(2.00018790482477e-13f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-8.60467152213735e-11f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(5.12229709037114e-08f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(1.48572235717979e-05f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(6.37261928875436e-04f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(4.89352455891786e-03f));
-    q = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.19825839466702e-06f), _mm256_set1_ps(1.18534705686654e-04f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(2.26843463243900e-03f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f)); /* q in [0.0049, 0.09] */
+    p = _mm256_fmadd_ps(x2, _mm256_set1_ps(LSL_TANH_P6), _mm256_set1_ps(LSL_TANH_P5));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P4));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P3));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P2));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P1));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P0));
+    q = _mm256_fmadd_ps(x2, _mm256_set1_ps(LSL_TANH_Q3), _mm256_set1_ps(LSL_TANH_Q2));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(LSL_TANH_Q1));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(LSL_TANH_Q0)); /* q in [0.0049, 0.09] */
     return _mm256_mul_ps(x, _mm256_div_ps(p, q));
 }
 
@@ -247,19 +248,19 @@ AINL TAVX2 __m256 tanh256(__m256 x) {
  * multiplies fewer on the FMA ports the cell updates saturate (x / 2, and the final
  * FMA becomes an add). */
 AINL TAVX2 __m256 sigmoid256(__m256 x) {
-    const __m256 clamp = _mm256_set1_ps(2.0f * 7.90531110763549805f);
+    const __m256 clamp = _mm256_set1_ps(2.0f * LSL_TANH_CLAMP);
     __m256 x2, p, q;
     x = _mm256_min_ps(clamp, _mm256_max_ps(_mm256_sub_ps(_mm256_setzero_ps(), clamp), x));
     x2 = _mm256_mul_ps(x, x);
-    p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-2.76076847742355e-16f * 0x1p-14f), _mm256_set1_ps(2.00018790482477e-13f * 0x1p-12f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-8.60467152213735e-11f * 0x1p-10f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(5.12229709037114e-08f * 0x1p-8f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(1.48572235717979e-05f * 0x1p-6f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(6.37261928875436e-04f * 0x1p-4f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(4.89352455891786e-03f * 0x1p-2f));
-    q = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.19825839466702e-06f * 0x1p-6f), _mm256_set1_ps(1.18534705686654e-04f * 0x1p-4f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(2.26843463243900e-03f * 0x1p-2f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f));
+    p = _mm256_fmadd_ps(x2, _mm256_set1_ps(LSL_TANH_P6 * 0x1p-14f), _mm256_set1_ps(LSL_TANH_P5 * 0x1p-12f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P4 * 0x1p-10f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P3 * 0x1p-8f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P2 * 0x1p-6f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P1 * 0x1p-4f));
+    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(LSL_TANH_P0 * 0x1p-2f));
+    q = _mm256_fmadd_ps(x2, _mm256_set1_ps(LSL_TANH_Q3 * 0x1p-6f), _mm256_set1_ps(LSL_TANH_Q2 * 0x1p-4f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(LSL_TANH_Q1 * 0x1p-2f));
+    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(LSL_TANH_Q0));
     return _mm256_add_ps(_mm256_mul_ps(x, _mm256_div_ps(p, q)), _mm256_set1_ps(0.5f));
 }
 

@@ -12,6 +12,7 @@
 
 #include <immintrin.h>
 
+#include "lsl_fastmath.h" /* the tanh coefficients */
 #include "lsl_internal.h"
 
 #define T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
@@ -38,21 +39,21 @@ AINL T512VNNI __m512i dpbusd_r(__m512i acc, __m512i x, __m512i w) {
  * input clamped to +-7.9): at most 2.6e-7 relative error over the whole line, only
  * FMAs and one reciprocal, no exp or branch blend. */
 AINL T512 __m512 tanh512(__m512 x) {
-    const __m512 clamp = _mm512_set1_ps(7.90531110763549805f);
+    const __m512 clamp = _mm512_set1_ps(LSL_TANH_CLAMP);
     __m512 x2, p, q, r;
     /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
     x = _mm512_min_ps(clamp, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), clamp), x));
     x2 = _mm512_mul_ps(x, x);
-    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.76076847742355e-16f), _mm512_set1_ps(2.00018790482477e-13f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-8.60467152213735e-11f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(5.12229709037114e-08f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(1.48572235717979e-05f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(6.37261928875436e-04f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(4.89352455891786e-03f));
+    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(LSL_TANH_P6), _mm512_set1_ps(LSL_TANH_P5));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P4));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P3));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P2));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P1));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P0));
     p = _mm512_mul_ps(x, p);
-    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(1.19825839466702e-06f), _mm512_set1_ps(1.18534705686654e-04f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(2.26843463243900e-03f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(4.89352518554385e-03f));
+    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(LSL_TANH_Q3), _mm512_set1_ps(LSL_TANH_Q2));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(LSL_TANH_Q1));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(LSL_TANH_Q0));
     /* 1 / q: 14-bit estimate and one Newton step (q is in [0.0049, 0.09]) */
     r = _mm512_rcp14_ps(q);
     r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
@@ -65,20 +66,20 @@ AINL T512 __m512 tanh512(__m512 x) {
  * (x / 2) p over 2 and the product with 1 / q its tanh over 2, to the bit; two
  * multiplies fewer on the FMA ports. */
 AINL T512 __m512 sigmoid512(__m512 x) {
-    const __m512 clamp = _mm512_set1_ps(2.0f * 7.90531110763549805f);
+    const __m512 clamp = _mm512_set1_ps(2.0f * LSL_TANH_CLAMP);
     __m512 x2, p, q, r;
     x = _mm512_min_ps(clamp, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), clamp), x));
     x2 = _mm512_mul_ps(x, x);
-    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(-2.76076847742355e-16f * 0x1p-14f), _mm512_set1_ps(2.00018790482477e-13f * 0x1p-12f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(-8.60467152213735e-11f * 0x1p-10f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(5.12229709037114e-08f * 0x1p-8f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(1.48572235717979e-05f * 0x1p-6f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(6.37261928875436e-04f * 0x1p-4f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(4.89352455891786e-03f * 0x1p-2f));
+    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(LSL_TANH_P6 * 0x1p-14f), _mm512_set1_ps(LSL_TANH_P5 * 0x1p-12f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P4 * 0x1p-10f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P3 * 0x1p-8f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P2 * 0x1p-6f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P1 * 0x1p-4f));
+    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P0 * 0x1p-2f));
     p = _mm512_mul_ps(x, p);
-    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(1.19825839466702e-06f * 0x1p-6f), _mm512_set1_ps(1.18534705686654e-04f * 0x1p-4f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(2.26843463243900e-03f * 0x1p-2f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(4.89352518554385e-03f));
+    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(LSL_TANH_Q3 * 0x1p-6f), _mm512_set1_ps(LSL_TANH_Q2 * 0x1p-4f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(LSL_TANH_Q1 * 0x1p-2f));
+    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(LSL_TANH_Q0));
     r = _mm512_rcp14_ps(q);
     r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
     return _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(0.5f));
