@@ -37,53 +37,38 @@ AINL T512VNNI __m512i dpbusd_r(__m512i acc, __m512i x, __m512i w) {
 
 /* tanh as Eigen's rational approximation (odd degree-13 / even degree-6 polynomials,
  * input clamped to +-7.9): at most 2.6e-7 relative error over the whole line, only
- * FMAs and one reciprocal, no exp or branch blend. */
-AINL T512 __m512 tanh512(__m512 x) {
-    const __m512 clamp = _mm512_set1_ps(LSL_TANH_CLAMP);
+ * FMAs and one reciprocal, no exp or branch blend. half = 1: tanh(x / 2) / 2 to the bit,
+ * evaluated at x (lsl_kern_avx2.h's ratio256 says how). */
+AINL T512 __m512 ratio512(__m512 x, const int half) {
+    const __m512 clamp = _mm512_set1_ps(half ? 2.0f * LSL_TANH_CLAMP : LSL_TANH_CLAMP);
     __m512 x2, p, q, r;
+#define C_(c, scale) _mm512_set1_ps((c) * (half ? (scale) : 1.0f))
     /* (bound, x) operand order: max/min return x when it is NaN, so NaN propagates */
     x = _mm512_min_ps(clamp, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), clamp), x));
     x2 = _mm512_mul_ps(x, x);
-    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(LSL_TANH_P6), _mm512_set1_ps(LSL_TANH_P5));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P4));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P3));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P2));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P1));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P0));
+    p = _mm512_fmadd_ps(x2, C_(LSL_TANH_P6, 0x1p-14f), C_(LSL_TANH_P5, 0x1p-12f));
+    p = _mm512_fmadd_ps(x2, p, C_(LSL_TANH_P4, 0x1p-10f));
+    p = _mm512_fmadd_ps(x2, p, C_(LSL_TANH_P3, 0x1p-8f));
+    p = _mm512_fmadd_ps(x2, p, C_(LSL_TANH_P2, 0x1p-6f));
+    p = _mm512_fmadd_ps(x2, p, C_(LSL_TANH_P1, 0x1p-4f));
+    p = _mm512_fmadd_ps(x2, p, C_(LSL_TANH_P0, 0x1p-2f));
     p = _mm512_mul_ps(x, p);
-    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(LSL_TANH_Q3), _mm512_set1_ps(LSL_TANH_Q2));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(LSL_TANH_Q1));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(LSL_TANH_Q0));
+    q = _mm512_fmadd_ps(x2, C_(LSL_TANH_Q3, 0x1p-6f), C_(LSL_TANH_Q2, 0x1p-4f));
+    q = _mm512_fmadd_ps(x2, q, C_(LSL_TANH_Q1, 0x1p-2f));
+    q = _mm512_fmadd_ps(x2, q, C_(LSL_TANH_Q0, 1.0f));
+#undef C_
     /* 1 / q: 14-bit estimate and one Newton step (q is in [0.0049, 0.09]) */
     r = _mm512_rcp14_ps(q);
     r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
     return _mm512_mul_ps(p, r);
 }
 
-/* sigmoid(x) = (1 + tanh(x / 2)) / 2: absolute error about 1.3e-8. tanh512 at x / 2
- * evaluated at x itself, as lsl_kern_avx2.h's sigmoid256 (why it gives the same bits
- * there): p's coefficient of x^2k over 4^(k + 1), q's over 4^k, so x p is tanh512's
- * (x / 2) p over 2 and the product with 1 / q its tanh over 2, to the bit; two
- * multiplies fewer on the FMA ports. */
-AINL T512 __m512 sigmoid512(__m512 x) {
-    const __m512 clamp = _mm512_set1_ps(2.0f * LSL_TANH_CLAMP);
-    __m512 x2, p, q, r;
-    x = _mm512_min_ps(clamp, _mm512_max_ps(_mm512_sub_ps(_mm512_setzero_ps(), clamp), x));
-    x2 = _mm512_mul_ps(x, x);
-    p = _mm512_fmadd_ps(x2, _mm512_set1_ps(LSL_TANH_P6 * 0x1p-14f), _mm512_set1_ps(LSL_TANH_P5 * 0x1p-12f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P4 * 0x1p-10f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P3 * 0x1p-8f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P2 * 0x1p-6f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P1 * 0x1p-4f));
-    p = _mm512_fmadd_ps(x2, p, _mm512_set1_ps(LSL_TANH_P0 * 0x1p-2f));
-    p = _mm512_mul_ps(x, p);
-    q = _mm512_fmadd_ps(x2, _mm512_set1_ps(LSL_TANH_Q3 * 0x1p-6f), _mm512_set1_ps(LSL_TANH_Q2 * 0x1p-4f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(LSL_TANH_Q1 * 0x1p-2f));
-    q = _mm512_fmadd_ps(x2, q, _mm512_set1_ps(LSL_TANH_Q0));
-    r = _mm512_rcp14_ps(q);
-    r = _mm512_fmadd_ps(r, _mm512_fnmadd_ps(q, r, _mm512_set1_ps(1.0f)), r);
-    return _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(0.5f));
-}
+AINL T512 __m512 tanh512(__m512 x) { return ratio512(x, 0); }
+
+/* sigmoid(x) = (1 + tanh(x / 2)) / 2: absolute error about 1.3e-8. ratio512 with half
+ * = 1 plus 1/2: the bits of fmadd(tanh512(x / 2), 1/2, 1/2) with two multiplies fewer
+ * on the FMA ports (see lsl_kern_avx2.h's sigmoid256). */
+AINL T512 __m512 sigmoid512(__m512 x) { return _mm512_add_ps(ratio512(x, 1), _mm512_set1_ps(0.5f)); }
 
 /* The cell update of units j .. j + 15 from their gate pre-activations, in five stages
  * (the four gate functions, then c and h) so that the caller can spread them over
