@@ -253,14 +253,20 @@ static void check_sparse_matmul(int act, int M, int K, int share, int m128) {
         const int lead = share == 2 ? r / 16 * 16 : (share == 1 ? r / 8 * 8 : r);
         unsigned ps = 1000u + (unsigned)lead; /* the pattern: a function of the lead row */
         rowptr[r] = nb;
-        for (b = 0; b < (K + 3) / 4; ++b)
-            if (frand(&ps) < -0.3) { /* about 25 % of the blocks kept */
+        for (b = 0; b < (K + 3) / 4; ++b) {
+            int keep = frand(&ps) < -0.3; /* about 25 % of the blocks kept */
+            /* half panels that share (1): block 0 in every first half, never in a second
+             * half, which keeps block 1 -- so the halves' first slots differ and the
+             * matrix is SHARED8 without being SHARED16 (checked below) */
+            if (share == 1 && b <= 1) keep = (r % 16 < 8) ? (b == 0 || keep) : b == 1;
+            if (keep) {
                 bcol[nb] = (uint16_t)b;
                 for (k = 0; k < 4; ++k)
                     values[4 * nb + k] = (int8_t)(4 * b + k >= K ? 0
                                                   : (frand(&seed) < 0 ? (m128 ? -128 : -127) : 127));
                 ++nb;
             }
+        }
     }
     rowptr[R] = nb;
     for (i = 0; i < R; ++i) scale[i] = 0.01f + 0.001f * (float)i;
@@ -276,6 +282,8 @@ static void check_sparse_matmul(int act, int M, int K, int share, int m128) {
     CHECK(bytes > 0);
     buf = amalloc(bytes);
     CHECK(lsl_matrix_pack_sparse(&m, R, K, act, rowptr, bcol, values, scale, buf, bytes) == LSL_OK);
+    /* the sharing the case means to test is the one the packer found */
+    CHECK(((m.reserved & LSL_MATRIX_SHARED16) ? 2 : (m.reserved & LSL_MATRIX_SHARED8) ? 1 : 0) == share);
     check_every_isa(&m, act, M, K, R, x, ref);
     free(buf);
 }

@@ -837,59 +837,6 @@ AINL lsl_sparse_view sparse_view_of(const lsl_matrix *w) {
     return v;
 }
 
-/* Panel p of a LSL_MATRIX_SHARED8 matrix for one activation row in the sign-mask form
- * (LSL_K_DYNM: |q| plane at u, sign plane at u + lstride, whole windows): y (the
- * panel's 16 outputs) += product. As sparse_panel_shared, with its own loop: slots in
- * their index groups of 4 (slot s's half-h block index is byte s % 4 + 32 h of its
- * group's 64), two named accumulators, and the SHARED16 test outside the slots. */
-AINL TAVX2 void sparse_panel_masked(const lsl_sparse_view *v, int32_t p, const uint8_t *u, size_t lstride,
-                                    __m256 xs, float *y) {
-    const int32_t *e = v->seg + 2 * (size_t)p * v->windows;
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
-    int32_t win, s, j, h;
-    for (win = 0; win < v->windows; ++win, e += 2) {
-        const int32_t n = e[1];
-        const unsigned char *ip = v->base + e[0];
-        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
-        const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
-        if (v->shared16) /* whole groups of 4 slots unrolled, one quad for both halves */
-            for (s = 0; s + 4 <= n; s += 4) {
-                const unsigned char *ix = ip + (size_t)16 * s; /* the group of slots s .. s + 3 */
-                const int8_t *ws = wp + (size_t)64 * s;
-                for (j = 0; j < 4; ++j) {
-                    const int32_t at = 4 * ix[j];
-                    const __m256i aq = quad_at(row + at), mask = quad_at(row + lstride + at);
-                    a0 = dot4_masked(a0, aq, mask, ws + 64 * j);
-                    a1 = dot4_masked(a1, aq, mask, ws + 64 * j + 32);
-                }
-            }
-        else
-            s = 0;
-        for (; s < n; s += 4) {
-            const unsigned char *ix = ip + (size_t)16 * s; /* the group of slots s .. s + 3 */
-            const int32_t left = n - s < 4 ? n - s : 4;
-            for (j = 0; j < left; ++j) {
-                const int8_t *ws = wp + (size_t)64 * (s + j);
-                int32_t at = 4 * ix[j];
-                __m256i aq = quad_at(row + at), mask = quad_at(row + lstride + at);
-                a0 = dot4_masked(a0, aq, mask, ws);
-                if (!v->shared16) { /* half 1's own block */
-                    at = 4 * ix[32 + j];
-                    aq = quad_at(row + at), mask = quad_at(row + lstride + at);
-                }
-                a1 = dot4_masked(a1, aq, mask, ws + 32);
-            }
-        }
-    }
-    for (h = 0; h < 2; ++h) { /* scaled_sums(LSL_K_DYNM, ...) with the view's fields */
-        const int32_t row0 = p * LSL_PANEL + 8 * h, valid = v->rows - row0;
-        if (valid <= 0) continue;
-        st(y + row0, _mm256_add_ps(ld(y + row0, valid), _mm256_mul_ps(_mm256_cvtepi32_ps(h ? a1 : a0),
-                                                                      _mm256_mul_ps(ld(v->scale + row0, valid), xs))),
-           valid);
-    }
-}
-
 /* Panel p for MB (1 to 4) activation rows (row i at u + i ldu, scale xs[i], output
  * y + i ldy) of a LSL_MATRIX_SHARED8 matrix, one-limb kinds (LSL_K_DYN, LSL_K_DYNX,
  * LSL_K_VNNI): per slot one broadcast quad per row and half (one for both halves with
@@ -964,8 +911,8 @@ AINL TAVX2 void sparse_rows_shared(const int kind, const int MB, const lsl_spars
 
 /* y's 16 rows of panel p += the panel's sums a0 (rows 0-7) and a1 (8-15) times their
  * weight scales and the activation scale xs: scaled_sums(LSL_K_DYNM, ...) with the
- * view's fields, without tail masks for a whole panel. */
-AINL TAVX2 void masked16_epilogue(const lsl_sparse_view *v, int32_t p, __m256i a0, __m256i a1, __m256 xs, float *y) {
+ * view's fields (sparse_panels_masked's epilogue), without tail masks for a whole panel. */
+AINL TAVX2 void masked_epilogue(const lsl_sparse_view *v, int32_t p, __m256i a0, __m256i a1, __m256 xs, float *y) {
     const int32_t row0 = p * LSL_PANEL;
     const __m256 t0 = _mm256_cvtepi32_ps(a0), t1 = _mm256_cvtepi32_ps(a1);
     if (v->rows - row0 >= LSL_PANEL) {
@@ -985,14 +932,20 @@ AINL TAVX2 void masked16_epilogue(const lsl_sparse_view *v, int32_t p, __m256i a
     }
 }
 
-/* Every panel of a LSL_MATRIX_SHARED16 matrix (first to last, or last to first: `rev`)
- * for one activation row, as sparse_panel_masked (the same sums and epilogue): one quad
- * per slot for both halves, the 0 to 3 slots after the last whole group of 4 by a switch
- * that falls through (no loop, no per-slot test of the sharing). A panel's epilogue
- * waits for its last products' latency; it is issued after the next panel's first
- * group of slots, so that the core has independent products to run meanwhile. */
-AINL TAVX2 void sparse_panels_masked16(const lsl_sparse_view *v, int32_t panels, int rev, const uint8_t *u,
-                                       size_t lstride, __m256 xs, float *y) {
+/* Every panel of a LSL_MATRIX_SHARED8 matrix (first to last, or last to first: `rev`)
+ * for one activation row in the sign-mask form (LSL_K_DYNM: |q| plane at u, sign plane
+ * at u + lstride, whole windows): y += product. Slots in their index groups of 4 (slot
+ * s's half-h block index is byte s % 4 + 32 h of its group's 64); with S16
+ * (LSL_MATRIX_SHARED16, a constant where it is inlined) one quad serves both halves. The
+ * 0 to 3 slots after the last whole group of 4 go by a switch that falls through (no
+ * loop, no per-slot test of the sharing), and a whole panel's epilogue needs no masks:
+ * the general loop's remainder and tests took the 100 recurrent products of I=40/H=128
+ * 80 % (16, 4)-sparse dynamic int8 41 us where this took 36.5 (Zen 4, a C harness timing
+ * that part alone). A panel's epilogue waits for its last products' latency; it is
+ * issued after the next panel's first group of slots, so that the core has independent
+ * products to run meanwhile: 37.2 -> 35.1 us there. */
+AINL TAVX2 void sparse_panels_masked(const int S16, const lsl_sparse_view *v, int32_t panels, int rev,
+                                     const uint8_t *u, size_t lstride, __m256 xs, float *y) {
     __m256i prev0 = _mm256_setzero_si256(), prev1 = prev0;
     int32_t g, prev = -1;
     for (g = 0; g < panels; ++g) {
@@ -1010,8 +963,12 @@ AINL TAVX2 void sparse_panels_masked16(const lsl_sparse_view *v, int32_t panels,
 #define SLOT16(J)                                                                                   \
     do {                                                                                            \
         const int32_t at_ = 4 * ix[J];                                                              \
-        const __m256i aq_ = quad_at(row + at_), mask_ = quad_at(row + lstride + at_);               \
+        __m256i aq_ = quad_at(row + at_), mask_ = quad_at(row + lstride + at_);                     \
         a0 = dot4_masked(a0, aq_, mask_, ws + 64 * (J));                                            \
+        if (!S16) { /* half 1's own block */                                                        \
+            const int32_t at1_ = 4 * ix[32 + (J)];                                                  \
+            aq_ = quad_at(row + at1_), mask_ = quad_at(row + lstride + at1_);                       \
+        }                                                                                           \
         a1 = dot4_masked(a1, aq_, mask_, ws + 64 * (J) + 32);                                       \
     } while (0)
 #define GROUP16()                                                                                   \
@@ -1029,7 +986,7 @@ AINL TAVX2 void sparse_panels_masked16(const lsl_sparse_view *v, int32_t panels,
                 s = 4;
             }
             if (prev >= 0) { /* the previous panel's epilogue, behind independent products */
-                masked16_epilogue(v, prev, prev0, prev1, xs, y);
+                masked_epilogue(v, prev, prev0, prev1, xs, y);
                 prev = -1;
             }
             for (; s + 4 <= n; s += 4) GROUP16();
@@ -1044,10 +1001,10 @@ AINL TAVX2 void sparse_panels_masked16(const lsl_sparse_view *v, int32_t panels,
 #undef GROUP16
 #undef SLOT16
         }
-        if (prev >= 0) masked16_epilogue(v, prev, prev0, prev1, xs, y); /* no window */
+        if (prev >= 0) masked_epilogue(v, prev, prev0, prev1, xs, y); /* no window */
         prev0 = a0, prev1 = a1, prev = p;
     }
-    if (prev >= 0) masked16_epilogue(v, prev, prev0, prev1, xs, y);
+    if (prev >= 0) masked_epilogue(v, prev, prev0, prev1, xs, y);
 }
 
 /* The sparse products: panels in order (or last to first: `rev`), each for every
@@ -1066,16 +1023,15 @@ AINL TAVX2 void gemm_sparse_q8(const int kind, const lsl_matrix *w, int32_t m, c
         lsl_bias_rows(m, bias, w->rows, y, ldy);
         bias = NULL;
     }
-    if (kind == LSL_K_DYNM && view.shared16) {
-        sparse_panels_masked16(&view, panels, rev, u, lstride, xs0, y);
+    if (kind == LSL_K_DYNM) { /* one row of a shared-block matrix (lsl_avx2_gemm_sparse_dyn8) */
+        if (view.shared16)
+            sparse_panels_masked(1, &view, panels, rev, u, lstride, xs0, y);
+        else
+            sparse_panels_masked(0, &view, panels, rev, u, lstride, xs0, y);
         return;
     }
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
-        if (kind == LSL_K_DYNM) {
-            sparse_panel_masked(&view, p, u, lstride, xs0, y);
-            continue;
-        }
         if (rows_shared) {
             for (i = 0; i < m; i += 4) {
 #define ROWS_SHARED(MB) sparse_rows_shared(kind, MB, &view, p, u + (size_t)i * ldu, ldu, xs + i, bias, y + (size_t)i * ldy, ldy)
