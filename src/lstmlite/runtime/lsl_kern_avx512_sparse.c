@@ -225,17 +225,12 @@ AINL T512VNNI void row1(const int L, const lsl_matrix *w, const uint8_t *u, size
 #define PANEL_CALL(L, MB) panel(L, MB, S, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, bias, y + (size_t)i * ldy, ldy)
 
 /* Panels first to last (or last to first: `rev`, see lsl_internal.h), each for all
- * activation rows in tiles of up to MAXMB (one limb) or 3 (three limbs) rows; y =
+ * m >= 2 activation rows in tiles of up to MAXMB (one limb) or 3 (three limbs) rows; y =
  * (bias, or y where it is NULL) + product. */
 AINL T512VNNI void driver_for(const int L, const int S, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                               size_t lstride, const float *xs, const float *bias, float *y, int32_t ldy, int rev) {
     const int32_t panels = lsl_panels(w->rows);
     int32_t g, i;
-    if (m == 1) {
-        lsl_bias_rows(1, bias, w->rows, y, ldy);
-        row1(L, w, u, lstride, xs[0], y, rev);
-        return;
-    }
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
         if (L == 1) {
@@ -263,10 +258,14 @@ AINL T512VNNI void driver_for(const int L, const int S, const lsl_matrix *w, int
     }
 }
 
-/* driver_for with the matrix's sharing: broadcasts for a LSL_MATRIX_SHARED16 one. */
+/* One row: row1 (the permutes whatever the sharing). More: driver_for with the
+ * matrix's sharing, broadcasts for a LSL_MATRIX_SHARED16 one. */
 AINL T512VNNI void driver(const int L, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, size_t lstride,
                           const float *xs, const float *bias, float *y, int32_t ldy, int rev) {
-    if (w->reserved & LSL_MATRIX_SHARED16)
+    if (m == 1) {
+        lsl_bias_rows(1, bias, w->rows, y, ldy);
+        row1(L, w, u, lstride, xs[0], y, rev);
+    } else if (w->reserved & LSL_MATRIX_SHARED16)
         driver_for(L, 1, w, m, u, ldu, lstride, xs, bias, y, ldy, rev);
     else
         driver_for(L, 0, w, m, u, ldu, lstride, xs, bias, y, ldy, rev);
