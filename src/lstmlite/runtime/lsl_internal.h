@@ -231,6 +231,9 @@ void lsl_avx2_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, int32
                          const float *bias, float *y, int32_t ldy, int rev);
 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *q,
                               float *xs);
+/* Float rows to two digits, int16 and int8 (lsl_kern_avx2.h, LSL_D15_MAX). */
+void lsl_avx2_quantize_d15(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *lo,
+                           int8_t *hi, float *xs);
 /* Float rows to three planes of signed 7-bit digits (lsl_kern_avx2.h, LSL_K_DIG). */
 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                               size_t lstride, float *xs);

@@ -462,8 +462,31 @@ static TAVX2 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *
     }
 }
 
-/* Float activations: three digit planes of m rows (work), then the digit products; or,
- * for many rows, the unpacked panels. */
+/* One or two rows of two-digit float activations (LSL_D15_MAX; d0 at lo, d1 at hi, rows
+ * of kpad) against every panel (last to first with rev): y += products. */
+static TAVX2 void gemm_d15(const lsl_matrix *w, int32_t m, const int16_t *lo, const int8_t *hi, const float *xs,
+                           float *y, int32_t ldy, int rev) {
+    const int32_t panels = lsl_panels(w->rows), K4 = w->kpad / 4;
+    int32_t g, i;
+    int half;
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL;
+        for (i = 0; i < m; ++i)
+            for (half = 0; half < 2; ++half) {
+                const int32_t row0 = p * LSL_PANEL + 8 * half, valid = w->rows - row0;
+                float *yr = y + (size_t)i * ldy + row0;
+                __m256i s[2][2];
+                if (valid <= 0) continue;
+                d15_half(1, wp + 32 * half, 0, K4, lo + (size_t)i * w->kpad, hi + (size_t)i * w->kpad, s);
+                st(yr, _mm256_add_ps(ld(yr, valid), d15_scaled(s[0], w, row0, valid, xs[i])), valid);
+            }
+    }
+}
+
+/* Float activations: for one or two rows, their two digits (d0 planes, then d1 planes, in
+ * work) and gemm_d15, or past LSL_D15_KMAX columns three digit planes and the digit
+ * products; for many rows, the unpacked panels. */
 TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                             int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
@@ -473,6 +496,13 @@ TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int3
     }
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
+    if (w->kpad <= LSL_D15_KMAX) {
+        int16_t *lo = (int16_t *)work;
+        int8_t *hi = (int8_t *)work + 2 * lstride;
+        lsl_avx2_quantize_d15(m, w->cols, w->kpad, x, ldx, lo, hi, xs);
+        gemm_d15(w, m, lo, hi, xs, y, ldy, rev);
+        return;
+    }
     lsl_avx2_quantize_digits(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
     gemm_q8(LSL_K_DIG, w, m, u, w->kpad, lstride, xs, y, ldy, rev);
 }
@@ -666,6 +696,55 @@ TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const fl
     }
 }
 
+/* Float rows to two digits (LSL_D15_MAX: d0 rows of kpad int16 at lo, d1 rows of kpad
+ * int8 at hi, zero past k) and scales xs = max|row| / LSL_D15_MAX; zero and non-finite
+ * rows as lsl_avx2_quantize_digits. */
+TAVX2 void lsl_avx2_quantize_d15(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, int16_t *lo,
+                                 int8_t *hi, float *xs) {
+    const __m256i half = _mm256_set1_epi32(1 << 14), low15 = _mm256_set1_epi32((1 << 15) - 1);
+    const __m256i qmax = _mm256_set1_epi32((int32_t)LSL_D15_MAX);
+    int32_t i, j;
+    for (i = 0; i < m; ++i) {
+        const float *row = x + (size_t)i * ldx;
+        int16_t *d0 = lo + (size_t)i * kpad;
+        int8_t *d1 = hi + (size_t)i * kpad;
+        float amax = 0.0f, inv;
+        int bad = 0;
+        __m256 vinv;
+        for (j = 0; j < k; ++j) {
+            float a = row[j] < 0 ? -row[j] : row[j];
+            bad |= !(a <= 3.0e38f); /* NaN or inf */
+            amax = a > amax ? a : amax;
+        }
+        memset(d0, 0, (size_t)kpad * sizeof *d0);
+        memset(d1, 0, (size_t)kpad);
+        if (bad || !(amax > 0.0f)) {
+            xs[i] = bad ? __builtin_nanf("") : 0.0f;
+            continue;
+        }
+        inv = LSL_D15_MAX / amax;
+        vinv = _mm256_set1_ps(inv);
+        for (j = 0; j < k; j += 8) {
+            const int32_t n = k - j < 8 ? k - j : 8;
+            __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(ld(row + j, n), vinv)), t0, t1;
+            __m128i p0, p1;
+            int16_t b0[8];
+            int8_t b1[16];
+            q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_sub_epi32(_mm256_setzero_si256(), qmax)), qmax);
+            /* balanced: d0 = ((q + 2^14) & (2^15 - 1)) - 2^14, then d1 = (q - d0) / 2^15 exactly */
+            t0 = _mm256_sub_epi32(_mm256_and_si256(_mm256_add_epi32(q, half), low15), half);
+            t1 = _mm256_srai_epi32(_mm256_sub_epi32(q, t0), 15);
+            p0 = _mm_packs_epi32(_mm256_castsi256_si128(t0), _mm256_extracti128_si256(t0, 1));
+            p1 = _mm_packs_epi32(_mm256_castsi256_si128(t1), _mm256_extracti128_si256(t1, 1));
+            _mm_storeu_si128((__m128i *)b0, p0);
+            _mm_storeu_si128((__m128i *)b1, _mm_packs_epi16(p1, p1));
+            memcpy(d0 + j, b0, (size_t)n * sizeof *d0);
+            memcpy(d1 + j, b1, (size_t)n);
+        }
+        xs[i] = amax / LSL_D15_MAX;
+    }
+}
+
 /* ---- element-wise ------------------------------------------------------------------ */
 
 TAVX2 void lsl_avx2_lstm_pointwise(int32_t hidden, const float *gates, float *c, float *h) {
@@ -702,6 +781,11 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
     if (lsl_act_u8(w->act)) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
         lstm_step1_dyn(cells_avx2, w, hidden, u, xs, g, c, h, rev);
+    } else if (w->kpad <= LSL_D15_KMAX) { /* as lsl_avx2_gemm_i8 lays out one row */
+        int16_t *lo = (int16_t *)work;
+        int8_t *hi = (int8_t *)work + 2 * (size_t)w->kpad;
+        lsl_avx2_quantize_d15(1, hidden, w->kpad, h, hidden, lo, hi, &xs);
+        lstm_step1_d15(w, hidden, lo, hi, xs, g, c, h, rev);
     } else {
         lsl_avx2_quantize_digits(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
         lstm_step1_q8(LSL_K_DIG, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);

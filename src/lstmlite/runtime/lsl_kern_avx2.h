@@ -49,6 +49,18 @@
  * the sign form multiplies exactly, so the weights stay int8. */
 #define LSL_DIG_MAX 2080768.0f
 
+/* Float activations in one or two rows of at most LSL_D15_KMAX columns: q in
+ * [-LSL_D15_MAX, LSL_D15_MAX] (22 bits, 1.2e-7 of max|row|) in two balanced digits
+ * q = d1 2^15 + d0, d0 in [-2^14, 2^14) as int16, |d1| <= 127 as int8; the weights
+ * sign-extended to int16 once per use (vpmovsxbw) multiply both digits by vpmaddwd:
+ * 2 multiplier instructions per 16 products, where the three 7-bit digits of LSL_K_DIG
+ * take 3 vpmaddubsw + 3 vpmaddwd per 32 and a sign step each. Exact int32 sums: a lane
+ * adds kpad / 4 pairs of at most 2 * 2^14 * 128 = 2^22 each. The same buffer as the
+ * digits: d0 in 2 kpad bytes of a row, then d1 in kpad (lsl_matmul_bytes's three
+ * planes). */
+#define LSL_D15_MAX 4161536.0f /* 127 * 2^15 */
+#define LSL_D15_KMAX 1024
+
 /* VEX vpdpbusd (AVX-VNNI). With LSL_TEST_AVX2_VNNI_AS_EVEX (tests only) the EVEX form,
  * which AVX-512 VNNI CPUs run: lsl_isa.c then offers the avx2-vnni table there, so a
  * machine without AVX-VNNI still tests that table's code (only the encoding differs). */
@@ -627,6 +639,119 @@ AINL TAVX2 void lstm_step1_dyn(lsl_cells_fn cells, const lsl_matrix *w, int32_t 
         lstm_step1_sign16(LSL_K_DYNM, cells, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
     } else {
         lstm_step1_sign16(LSL_K_DYN, cells, w, hidden, u, 0, xs, g, c, h, rev);
+    }
+}
+
+/* ---- float activations in two digits (LSL_D15_MAX) -------------------------------- */
+
+/* vpmaddwd's lanes (rows 0, 0, 1, 1 | 2, 2, 3, 3 of a quarter panel, two column pairs
+ * each) of rows 0-3 (a) and 4-7 (b) as the 8 rows' sums, in order. */
+AINL TAVX2 __m256i rows8_sums(__m256i a, __m256i b) {
+    return _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0xD8);
+}
+
+/* One gate's k4 step in d15_half's loop: its two quarter panels (rows 0-3 at P, 4-7 at
+ * P16) times both digits, into A0 (d0, rows 0-3), A1 (d0, 4-7), A2 (d1, 0-3), A3. */
+#define D15_GATE(P, P16, A0, A1, A2, A3)                                                                       \
+    "vpmovsxbw " P ", %[w0]\n\t"                                                                              \
+    "vpmovsxbw " P16 ", %[w1]\n\t"                                                                            \
+    "vpmaddwd %[x0], %[w0], %[t]\n\t"                                                                         \
+    "vpaddd %[t], %[" #A0 "], %[" #A0 "]\n\t"                                                                 \
+    "vpmaddwd %[x0], %[w1], %[t]\n\t"                                                                         \
+    "vpaddd %[t], %[" #A1 "], %[" #A1 "]\n\t"                                                                 \
+    "vpmaddwd %[x1], %[w0], %[w0]\n\t"                                                                        \
+    "vpaddd %[w0], %[" #A2 "], %[" #A2 "]\n\t"                                                                \
+    "vpmaddwd %[x1], %[w1], %[w1]\n\t"                                                                        \
+    "vpaddd %[w1], %[" #A3 "], %[" #A3 "]\n\t"
+
+/* The 8 rows of G (1 or 2) half panels (gate g's at wp + g gstride, 64 bytes a k4 step)
+ * times one row of digits (d0 at lo, d1 at hi): s[g][0] the d0 sums, s[g][1] the d1
+ * sums. The loop is asm, as madd2 (and why): from intrinsics GCC kept an accumulator in
+ * memory, a store-to-load chain through every step (1.4x the layer's time). */
+AINL TAVX2 void d15_half(const int G, const int8_t *wp, size_t gstride, int32_t K4, const int16_t *lo,
+                         const int8_t *hi, __m256i s[2][2]) {
+    __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+    __m256i x0, x1, w0, w1, t;
+    size_t n = (size_t)K4;
+    if (n && G == 2)
+        __asm__("1:\n\t"
+                "vpbroadcastq (%[lp]), %[x0]\n\t"
+                "vpbroadcastd (%[hp]), %x[x1]\n\t"
+                "vpmovsxbw %x[x1], %[x1]\n\t"
+                D15_GATE("(%[p])", "16(%[p])", a00, a01, a02, a03)
+                D15_GATE("(%[p],%[gs])", "16(%[p],%[gs])", a10, a11, a12, a13)
+                "add $8, %[lp]\n\t"
+                "add $4, %[hp]\n\t"
+                "add $64, %[p]\n\t"
+                "dec %[n]\n\t"
+                "jnz 1b"
+                : [a00] "+x"(a00), [a01] "+x"(a01), [a02] "+x"(a02), [a03] "+x"(a03), [a10] "+x"(a10),
+                  [a11] "+x"(a11), [a12] "+x"(a12), [a13] "+x"(a13), [x0] "=&x"(x0), [x1] "=&x"(x1),
+                  [w0] "=&x"(w0), [w1] "=&x"(w1), [t] "=&x"(t), [p] "+r"(wp), [lp] "+r"(lo), [hp] "+r"(hi),
+                  [n] "+r"(n)
+                : [gs] "r"(gstride)
+                : "memory", "cc");
+    else if (n)
+        __asm__("1:\n\t"
+                "vpbroadcastq (%[lp]), %[x0]\n\t"
+                "vpbroadcastd (%[hp]), %x[x1]\n\t"
+                "vpmovsxbw %x[x1], %[x1]\n\t"
+                D15_GATE("(%[p])", "16(%[p])", a00, a01, a02, a03)
+                "add $8, %[lp]\n\t"
+                "add $4, %[hp]\n\t"
+                "add $64, %[p]\n\t"
+                "dec %[n]\n\t"
+                "jnz 1b"
+                : [a00] "+x"(a00), [a01] "+x"(a01), [a02] "+x"(a02), [a03] "+x"(a03), [x0] "=&x"(x0),
+                  [x1] "=&x"(x1), [w0] "=&x"(w0), [w1] "=&x"(w1), [t] "=&x"(t), [p] "+r"(wp), [lp] "+r"(lo),
+                  [hp] "+r"(hi), [n] "+r"(n)
+                :
+                : "memory", "cc");
+    s[0][0] = rows8_sums(a00, a01);
+    s[0][1] = rows8_sums(a02, a03);
+    if (G == 2) {
+        s[1][0] = rows8_sums(a10, a11);
+        s[1][1] = rows8_sums(a12, a13);
+    }
+}
+#undef D15_GATE
+
+/* The products of rows row0 .. row0 + 7 (`valid` of them) from their digit sums s:
+ * (d1 sums 2^15 + d0 sums) in float, times (xs * scale[row]). */
+AINL TAVX2 __m256 d15_scaled(const __m256i s[2], const lsl_matrix *w, int32_t row0, int32_t valid, float xs) {
+    const __m256 v = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[1]), _mm256_set1_ps(32768.0f), _mm256_cvtepi32_ps(s[0]));
+    return _mm256_mul_ps(v, _mm256_mul_ps(ld(w->scale + row0, valid), _mm256_set1_ps(xs)));
+}
+
+/* The fused step on two-digit float activations (d0 at lo, d1 at hi, kpad <=
+ * LSL_D15_KMAX): lstm_step1_q8's blocks of 8 units and cell updates, the gates two at a
+ * time (8 accumulators). */
+AINL TAVX2 void lstm_step1_d15(const lsl_matrix *w, int32_t hidden, const int16_t *lo, const int8_t *hi, float xs,
+                               const float *g, float *c, float *h, int rev) {
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
+    const int32_t K4 = w->kpad / 4, blocks = hidden / 8;
+    float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32)));
+    int32_t b0, b;
+    int q;
+    for (b0 = 0; b0 < blocks; b0 += 2 * LSL_S16_GROUP) {
+        const int32_t nb = blocks - b0 < 2 * LSL_S16_GROUP ? blocks - b0 : 2 * LSL_S16_GROUP;
+        for (b = 0; b < nb; ++b) {
+            const int32_t jb = rev ? blocks - 1 - (b0 + b) : b0 + b, j = 8 * jb;
+            const int8_t *base = (const int8_t *)w->data + (size_t)(j / LSL_PANEL) * pstride + 32 * (jb & 1);
+            for (q = 0; q < 4; q += 2) {
+                __m256i s[2][2];
+                int t;
+                d15_half(2, base + q * gstride, gstride, K4, lo, hi, s);
+                for (t = 0; t < 2; ++t)
+                    _mm256_store_ps(gates[q + t] + 8 * (rev ? nb - 1 - b : b),
+                                    _mm256_add_ps(_mm256_loadu_ps(g + (q + t) * hidden + j),
+                                                  d15_scaled(s[t], w, (q + t) * hidden + j, 8, xs)));
+            }
+        }
+        { /* nb is even (hidden % 16 == 0): whole blocks of 16 units */
+            const int32_t j = 8 * (rev ? blocks - b0 - nb : b0);
+            cells_avx2(gates[0], gates[1], gates[2], gates[3], 8 * nb, c + j, h + j);
+        }
     }
 }
 
