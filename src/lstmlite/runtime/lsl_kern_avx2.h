@@ -75,7 +75,9 @@
  * from which lsl_matmul_bytes reserves the panel. AVX2's digit products cost three sign
  * products per weight and row: from 3 rows on the shared conversion is cheaper (Zen 4,
  * I=40 H=128 T=100: B = 3 / 8 / 16 in 0.86 / 0.64 / 0.61 of the digits' time; at B = 2
- * the digits win). VNNI's three vpdpbusd are cheaper, so that table switches later. */
+ * the digits win; measured with the three 7-bit digits, before the two-digit form
+ * LSL_D15_MAX took one and two rows). VNNI's three vpdpbusd are cheaper, so that table
+ * switches later. */
 #define LSL_UNPACK_ROWS 3
 #define LSL_UNPACK_ROWS_VNNI 32
 
