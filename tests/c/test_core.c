@@ -174,9 +174,11 @@ static void test_layer(int cell, int I, int H, int T, int isa) {
 /* Matrix m (R rows, K columns) times M rows x on every table, its work exactly
  * lsl_matmul_bytes (under AddressSanitizer a kernel that needs more fails): dynamic
  * activations give the portable kernels' bits, float activations `ref` (M x R, the
- * double-precision product) within 1e-6 of its largest value (K / 300 times that past
- * 300 columns). */
-static void check_every_isa(const lsl_matrix *m, int act, int M, int K, int R, const float *x, const double *ref) {
+ * double-precision product, bias included) within 1e-6 of its largest value (K / 300
+ * times that past 300 columns). With a bias (R values, or NULL), the product of an input
+ * projection: y = bias + x m^T, which the kernels take into their epilogues. */
+static void check_every_isa(const lsl_matrix *m, int act, int M, int K, int R, const float *x, const double *ref,
+                            const float *bias) {
     const size_t wbytes = lsl_matmul_bytes(m, M), n = (size_t)M * R;
     float *y = malloc(LSL_ISA_COUNT * n * sizeof(float));
     void *work = amalloc(wbytes);
@@ -187,7 +189,10 @@ static void check_every_isa(const lsl_matrix *m, int act, int M, int K, int R, c
         if (!lsl_isa_supported(isa)) continue;
         CHECK(lsl_isa_set(isa) == LSL_OK);
         memset(yi, 0, n * sizeof(float));
-        CHECK(lsl_matmul(m, M, x, K, yi, R, work, wbytes) == LSL_OK);
+        if (bias)
+            CHECK(lsl_matmul_bias_unchecked(lsl_kernels_active(), m, M, x, K, bias, yi, R, work, 0) == LSL_OK);
+        else
+            CHECK(lsl_matmul(m, M, x, K, yi, R, work, wbytes) == LSL_OK);
         if (act != LSL_ACT_FLOAT) { /* dynamic 7, 8 or 16 bits: exact sums */
             CHECK(memcmp(yi, y, n * sizeof(float)) == 0);
         } else {
@@ -230,7 +235,7 @@ static void check_int8_matmul(int act, int M, int K) {
             for (k = 0; k < K; ++k) ref[i * R + r] += (double)x[i * K + k] * w[r * K + k] * scale[r];
         }
     CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, act, w, scale, buf, bytes) == LSL_OK);
-    check_every_isa(&m, act, M, K, R, x, ref);
+    check_every_isa(&m, act, M, K, R, x, ref, NULL);
     free(buf);
 }
 
@@ -240,14 +245,15 @@ static void check_int8_matmul(int act, int M, int K) {
  * (1: LSL_MATRIX_SHARED8), or every row its own (0); the kernels take each pattern in a
  * loop of their own, and several rows at once in groups (M = 1 .. 9 covers every
  * group's remainder). `m128`: weights at -128 and 127, else +-127 (the AVX2 forms that
- * need no -128, LSL_MATRIX_NO_M128). */
-static void check_sparse_matmul(int act, int M, int K, int share, int m128) {
-    enum { R = 40, MAXM = 9, MAXK = 300, MAXB = R * MAXK / 4 };
+ * need no -128, LSL_MATRIX_NO_M128). R rows (up to 44: 44 leaves a last panel of 12 rows,
+ * its second half partly filled); `with_bias`: the input projection's product. */
+static void check_sparse_matmul(int act, int M, int K, int share, int m128, int R, int with_bias) {
+    enum { MAXR = 44, MAXM = 9, MAXK = 300, MAXB = MAXR * MAXK / 4 };
     static int8_t values[4 * MAXB];
-    static int32_t rowptr[R + 1];
+    static int32_t rowptr[MAXR + 1];
     static uint16_t bcol[MAXB];
-    static float scale[R], x[MAXM * MAXK];
-    static double ref[MAXM * R];
+    static float scale[MAXR], bias[MAXR], x[MAXM * MAXK];
+    static double ref[MAXM * MAXR];
     unsigned seed = 11 + (unsigned)(M * K + 7 * share + m128);
     int i, r, k, b, nb = 0;
     lsl_matrix m;
@@ -275,10 +281,11 @@ static void check_sparse_matmul(int act, int M, int K, int share, int m128) {
     }
     rowptr[R] = nb;
     for (i = 0; i < R; ++i) scale[i] = 0.01f + 0.001f * (float)i;
+    for (i = 0; i < R; ++i) bias[i] = (float)(with_bias ? frand(&seed) : 0.0);
     for (i = 0; i < M * K; ++i) x[i] = frand(&seed) < 0 ? -2.5f : 2.5f;
     for (i = 0; i < M; ++i)
         for (r = 0; r < R; ++r) {
-            ref[i * R + r] = 0;
+            ref[i * R + r] = bias[r];
             for (b = rowptr[r]; b < rowptr[r + 1]; ++b)
                 for (k = 0; k < 4 && 4 * bcol[b] + k < K; ++k)
                     ref[i * R + r] += (double)x[i * K + 4 * bcol[b] + k] * values[4 * b + k] * scale[r];
@@ -289,7 +296,7 @@ static void check_sparse_matmul(int act, int M, int K, int share, int m128) {
     CHECK(lsl_matrix_pack_sparse(&m, R, K, act, rowptr, bcol, values, scale, buf, bytes) == LSL_OK);
     /* the sharing the case means to test is the one the packer found */
     CHECK(((m.reserved & LSL_MATRIX_SHARED16) ? 2 : (m.reserved & LSL_MATRIX_SHARED8) ? 1 : 0) == share);
-    check_every_isa(&m, act, M, K, R, x, ref);
+    check_every_isa(&m, act, M, K, R, x, ref, with_bias ? bias : NULL);
     free(buf);
 }
 
@@ -298,8 +305,10 @@ static void test_sparse_every_isa(void) {
     for (act = LSL_ACT_FLOAT; act <= LSL_ACT_DYN8; ++act)
         for (share = 0; share <= 2; ++share)
             for (m128 = 0; m128 <= 1; ++m128) {
-                for (M = 1; M <= 9; ++M) check_sparse_matmul(act, M, 37, share, m128);
-                check_sparse_matmul(act, 5, 300, share, m128); /* three windows */
+                /* even M: 44 rows and a bias (the input projection of an LSTM with H = 11) */
+                for (M = 1; M <= 9; ++M) check_sparse_matmul(act, M, 37, share, m128, M % 2 ? 40 : 44, M % 2 == 0);
+                check_sparse_matmul(act, 5, 300, share, m128, 40, 0); /* three windows */
+                check_sparse_matmul(act, 1, 37, share, m128, 44, 1);
             }
 }
 
@@ -354,6 +363,83 @@ static void test_quantize_rows_every_isa(void) {
     }
     lsl_isa_set(LSL_ISA_AUTO);
 }
+
+#if defined(LSL_HAVE_X86)
+/* A float's fixed-point code as the x86 float-activation quantizers make it: x * inv in
+ * float, rounded to nearest even (cvtps2dq), clamped to +-qmax (exact in float). */
+static int32_t fixed_code(float x, float inv, float qmax) {
+    float v = nearbyintf(x * inv);
+    v = v > qmax ? qmax : (v < -qmax ? -qmax : v);
+    return (int32_t)v;
+}
+
+/* The x86 float-activation quantizers against a scalar statement of their codes: the
+ * AVX2 table's three 7-bit digits (LSL_DIG_MAX) and two digits (LSL_D15_MAX), the VNNI
+ * tables' three 8-bit limbs (LSL_LIMB_MAX). q = fixed_code(x, MAX / max|row|), split into
+ * balanced digits (or offset by 2^23 into bytes); a zero row gives q = 0 and scale 0, a
+ * row with a NaN or an infinity scale NaN. The products' checks allow 1e-6, which a code
+ * rounded the wrong way (truncated) or a NaN missed passes: this pins the codes. */
+static void test_float_codes(void) {
+    enum { MAXK = 300, ROWS = 6 };
+    static const int lengths[] = {1, 5, 9, 33, 40, 128, 300};
+    static float x[ROWS * MAXK], xs[ROWS], xs_ref[ROWS];
+    static int8_t d8[3 * ROWS * MAXK], r8[3 * ROWS * MAXK];
+    static int16_t d16[ROWS * MAXK], r16[ROWS * MAXK];
+    static uint8_t u8[3 * ROWS * MAXK], ru8[3 * ROWS * MAXK];
+    unsigned seed = 5;
+    int li, i, j, form;
+    for (li = 0; li < (int)(sizeof lengths / sizeof lengths[0]); ++li) {
+        const int32_t k = lengths[li], kpad = (k + 3) / 4 * 4;
+        const size_t ls = (size_t)ROWS * kpad; /* a plane's bytes (values) */
+        for (i = 0; i < ROWS; ++i)
+            for (j = 0; j < k; ++j) x[i * MAXK + j] = (float)(frand(&seed) * 3.0 / (1 + (i + j) % 7));
+        for (j = 0; j < k; ++j) x[3 * MAXK + j] = 0.0f; /* row 3: zeros */
+        x[4 * MAXK + k / 2] = 0.0f / 0.0f;                /* row 4: a NaN */
+        x[5 * MAXK + k - 1] = -1.0f / 0.0f;               /* row 5: -inf */
+        for (form = 0; form < 3; ++form) {
+            const float qmax = form == 0 ? LSL_DIG_MAX : (form == 1 ? LSL_D15_MAX : LSL_LIMB_MAX);
+            if (!lsl_isa_supported(form == 2 ? LSL_ISA_AVX512_VNNI : LSL_ISA_AVX2)) continue;
+            for (i = 0; i < ROWS; ++i) {
+                const float *row = x + (size_t)i * MAXK;
+                float amax = 0.0f, inv;
+                int bad = 0;
+                for (j = 0; j < k; ++j) {
+                    const float a = fabsf(row[j]);
+                    bad |= !(a <= 3.0e38f);
+                    amax = a > amax ? a : amax;
+                }
+                xs_ref[i] = bad ? NAN : (amax > 0.0f ? amax / qmax : 0.0f);
+                inv = bad || !(amax > 0.0f) ? 0.0f : qmax / amax;
+                for (j = 0; j < kpad; ++j) {
+                    const int32_t q = j < k && inv > 0.0f ? fixed_code(row[j], inv, qmax) : 0;
+                    const size_t at = (size_t)i * kpad + j;
+                    if (form == 0) { /* q = (d2 128 + d1) 128 + d0, d0 and d1 in [-64, 63] */
+                        const int32_t d0 = ((q + 64) & 127) - 64, q1 = (q - d0) / 128, d1 = ((q1 + 64) & 127) - 64;
+                        r8[at] = (int8_t)d0, r8[ls + at] = (int8_t)d1, r8[2 * ls + at] = (int8_t)((q1 - d1) / 128);
+                    } else if (form == 1) { /* q = d1 2^15 + d0, d0 in [-2^14, 2^14) */
+                        const int32_t d0 = ((q + 16384) & 32767) - 16384;
+                        r16[at] = (int16_t)d0, r8[at] = (int8_t)((q - d0) / 32768);
+                    } else { /* q + 2^23 as bytes hi, mid, lo */
+                        const uint32_t u = (uint32_t)(q + 8388608);
+                        ru8[at] = (uint8_t)(u >> 16), ru8[ls + at] = (uint8_t)(u >> 8), ru8[2 * ls + at] = (uint8_t)u;
+                    }
+                }
+            }
+            if (form == 0) {
+                lsl_avx2_quantize_digits(ROWS, k, kpad, x, MAXK, (uint8_t *)d8, ls, xs);
+                CHECK(memcmp(d8, r8, 3 * ls) == 0);
+            } else if (form == 1) {
+                lsl_avx2_quantize_d15(ROWS, k, kpad, x, MAXK, d16, d8, xs);
+                CHECK(memcmp(d16, r16, ls * sizeof *d16) == 0 && memcmp(d8, r8, ls) == 0);
+            } else {
+                lsl_avx512_quantize_limbs(ROWS, k, kpad, x, MAXK, u8, ls, xs);
+                CHECK(memcmp(u8, ru8, 3 * ls) == 0);
+            }
+            for (i = 0; i < ROWS; ++i) CHECK(isnan(xs_ref[i]) ? isnan(xs[i]) != 0 : xs[i] == xs_ref[i]);
+        }
+    }
+}
+#endif
 
 /* Every table's sigmoid is its own tanh at x / 2, halved, plus 1/2, to the bit: the
  * identity lsl_fastmath.h computes it by, which the AVX2 and AVX-512 tables evaluate from
@@ -602,6 +688,9 @@ int main(int argc, char **argv) {
     CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
     test_sigmoid_is_half_tanh();
     test_quantize_rows_every_isa();
+#if defined(LSL_HAVE_X86)
+    test_float_codes();
+#endif
     test_int8_every_isa(LSL_ACT_DYN8);
     test_sparse_every_isa();
     test_int8_every_isa(LSL_ACT_DYN16); /* both matrices so (the C API packs any LSL_I8 so) */

@@ -42,24 +42,8 @@
 #define LSL_K_H7 7    /* LSL_ACT_DYN7's v = q + 64 (1..127) times 7-bit weights: the epilogue
                        * takes 64 sum(w) off (lsl_kern_avx2.c's gemm_h7) */
 
-/* Float activations for int8 weights without VNNI: x / max|row| as a fixed-point number
- * q in [-LSL_DIG_MAX, LSL_DIG_MAX] (21 bits, 5e-7 of max|row|), written in three
- * balanced base-128 digits q = d2 128^2 + d1 128 + d0 with d0, d1 in [-64, 63] and
- * |d2| <= 127 (LSL_DIG_MAX = 127 * 128^2 keeps d2 there). Each digit is a signed byte
- * the sign form multiplies exactly, so the weights stay int8. */
-#define LSL_DIG_MAX 2080768.0f
-
-/* Float activations in one or two rows of at most LSL_D15_KMAX columns: q in
- * [-LSL_D15_MAX, LSL_D15_MAX] (22 bits, 1.2e-7 of max|row|) in two balanced digits
- * q = d1 2^15 + d0, d0 in [-2^14, 2^14) as int16, |d1| <= 127 as int8; the weights
- * sign-extended to int16 once per use (vpmovsxbw) multiply both digits by vpmaddwd:
- * 2 multiplier instructions per 16 products, where the three 7-bit digits of LSL_K_DIG
- * take 3 vpmaddubsw + 3 vpmaddwd per 32 and a sign step each. Exact int32 sums: a lane
- * adds kpad / 4 pairs of at most 2 * 2^14 * 128 = 2^22 each. The same buffer as the
- * digits: d0 in 2 kpad bytes of a row, then d1 in kpad (lsl_matmul_bytes's three
- * planes). */
-#define LSL_D15_MAX 4161536.0f /* 127 * 2^15 */
-#define LSL_D15_KMAX 1024
+/* Float activations without VNNI: LSL_DIG_MAX (three 7-bit digits) and LSL_D15_MAX (two
+ * digits), in lsl_internal.h. */
 
 /* VEX vpdpbusd (AVX-VNNI). With LSL_TEST_AVX2_VNNI_AS_EVEX (tests only) the EVEX form,
  * which AVX-512 VNNI CPUs run: lsl_isa.c then offers the avx2-vnni table there, so a
