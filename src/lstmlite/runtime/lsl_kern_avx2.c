@@ -785,7 +785,7 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
         int16_t *lo = (int16_t *)work;
         int8_t *hi = (int8_t *)work + 2 * (size_t)w->kpad;
         lsl_avx2_quantize_d15(1, hidden, w->kpad, h, hidden, lo, hi, &xs);
-        lstm_step1_d15(w, hidden, lo, hi, xs, g, c, h, rev);
+        lstm_step1_d15(cells_avx2, w, hidden, lo, hi, xs, g, c, h, rev);
     } else {
         lsl_avx2_quantize_digits(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
         lstm_step1_q8(LSL_K_DIG, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);

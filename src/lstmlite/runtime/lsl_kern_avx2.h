@@ -710,10 +710,10 @@ AINL TAVX2 __m256 d15_scaled(const __m256i s[2], const lsl_matrix *w, int32_t ro
 }
 
 /* The fused step on two-digit float activations (d0 at lo, d1 at hi, kpad <=
- * LSL_D15_KMAX): lstm_step1_q8's blocks of 8 units and cell updates, the gates two at a
- * time (8 accumulators). */
-AINL TAVX2 void lstm_step1_d15(const lsl_matrix *w, int32_t hidden, const int16_t *lo, const int8_t *hi, float xs,
-                               const float *g, float *c, float *h, int rev) {
+ * LSL_D15_KMAX): lstm_step1_q8's blocks of 8 units, the gates two at a time (8
+ * accumulators), ending in `cells` (cells_avx2, or the AVX-512 table's cells_512). */
+AINL TAVX2 void lstm_step1_d15(lsl_cells_fn cells, const lsl_matrix *w, int32_t hidden, const int16_t *lo,
+                               const int8_t *hi, float xs, const float *g, float *c, float *h, int rev) {
     const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
     const int32_t K4 = w->kpad / 4, blocks = hidden / 8;
     float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32)));
@@ -736,7 +736,7 @@ AINL TAVX2 void lstm_step1_d15(const lsl_matrix *w, int32_t hidden, const int16_
         }
         { /* nb is even (hidden % 16 == 0): whole blocks of 16 units */
             const int32_t j = 8 * (rev ? blocks - b0 - nb : b0);
-            cells_avx2(gates[0], gates[1], gates[2], gates[3], 8 * nb, c + j, h + j);
+            cells(gates[0], gates[1], gates[2], gates[3], 8 * nb, c + j, h + j);
         }
     }
 }

@@ -159,10 +159,15 @@ AINL T512 void tile_i8(const int MB, const int NP, const lsl_matrix *w, int32_t 
 GEMM_DRIVER(gemm_f32, tile_f32)
 GEMM_DRIVER(gemm_i8_float, tile_i8)
 
+/* Float activations without VNNI: one or two rows (up to LSL_D15_KMAX columns) as the
+ * AVX2 table's two digits, which take the single-stream step too (lstm_step1_novnni);
+ * more rows, or longer ones, the 512-bit float tiles. */
 static T512 void gemm_i8_novnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                                 int rev, void *work) {
-    (void)work;
-    gemm_i8_float(w, m, x, ldx, y, ldy, rev);
+    if (m < LSL_UNPACK_ROWS && w->kpad <= LSL_D15_KMAX)
+        lsl_avx2_gemm_i8(w, m, x, ldx, y, ldy, rev, work);
+    else
+        gemm_i8_float(w, m, x, ldx, y, ldy, rev);
 }
 
 
@@ -538,32 +543,42 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
     }
 }
 
-/* ---- fused single-stream LSTM step without VNNI (dynamic activations) ------------ *
- * This table's dynamic products are the AVX2 table's (lsl_avx2_gemm_dyn8) and its cell
- * update is lstm_pointwise's 512-bit one, so its fused step is the AVX2 step's loops
- * (lstm_step1_sign16: the sign-mask or 7-bit form, 16 units a block, the gate
- * pre-activations of a group of blocks in a small buffer) ending in lstm_pointwise's
- * cells_512: the same operations as gemm_dyn8 + lstm_pointwise, bit for bit. Float
- * activations keep the unfused path (takes_dynamic): their products here are the 512-bit
- * float tiles. */
+/* ---- fused single-stream LSTM step without VNNI ------------------------------------ *
+ * This table's dynamic products are the AVX2 table's (lsl_avx2_gemm_dyn8), and so are
+ * its float-activation products of one or two rows (gemm_i8_novnni: the two digits), and
+ * its cell update is lstm_pointwise's 512-bit one; so its fused step is the AVX2 step's
+ * loops (lstm_step1_sign16: the sign-mask or 7-bit form, 16 units a block; lstm_step1_d15
+ * for float activations) ending in lstm_pointwise's cells_512: the same operations as
+ * the matrix product + lstm_pointwise, bit for bit. Float activations past
+ * LSL_D15_KMAX columns keep the unfused path (takes_step): the 512-bit float tiles. */
 
-/* The step above takes dynamic activations only (lsl_kernels.step1_takes). */
-static int takes_dynamic(const lsl_matrix *w_hh) { return lsl_act_u8(w_hh->act); }
+/* The step above takes 8-bit dynamic activations, and float ones where gemm_i8_novnni
+ * multiplies one row in the AVX2 table's two digits (lsl_kernels.step1_takes). */
+static int takes_step(const lsl_matrix *w_hh) {
+    return lsl_act_u8(w_hh->act) || (w_hh->act == LSL_ACT_FLOAT && w_hh->kpad <= LSL_D15_KMAX);
+}
 
-/* Only ever called for 8-bit dynamic codes (takes_dynamic: lsl_model.c's fused_step
- * asks before every use). */
+/* Only ever called for what takes_step takes (lsl_model.c's fused_step asks before
+ * every use): the AVX2 table's steps ending in cells_512. */
 static T512 void lstm_step1_novnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
                                    void *work, int rev) {
     uint8_t *u = (uint8_t *)work;
     float xs;
-    lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
-    lstm_step1_dyn(cells_512, w, hidden, u, xs, g, c, h, rev);
+    if (lsl_act_u8(w->act)) {
+        lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
+        lstm_step1_dyn(cells_512, w, hidden, u, xs, g, c, h, rev);
+    } else { /* as lsl_avx2_gemm_i8 lays out one row */
+        int16_t *lo = (int16_t *)work;
+        int8_t *hi = (int8_t *)work + 2 * (size_t)w->kpad;
+        lsl_avx2_quantize_d15(1, hidden, w->kpad, h, hidden, lo, hi, &xs);
+        lstm_step1_d15(cells_512, w, hidden, lo, hi, xs, g, c, h, rev);
+    }
 }
 
 const lsl_kernels lsl_kernels_avx512 = {
     LSL_ISA_AVX512, gemm_f32, gemm_i8_novnni, lsl_avx2_gemm_dyn8, lsl_avx512_quantize_rows,
     lsl_avx2_gemm_sparse_i8, lsl_avx2_gemm_sparse_dyn8, lstm_pointwise, gru_pointwise,
-    lstm_step1_novnni, NULL, takes_dynamic, /* dense, dynamic activations only; no fused sparse step */
+    lstm_step1_novnni, NULL, takes_step, /* dense: dynamic, and float activations up to LSL_D15_KMAX; no fused sparse step */
     lsl_avx2_gemm_dyn16, lsl_avx2_quantize_rows16,
 };
 const lsl_kernels lsl_kernels_avx512_vnni = {
