@@ -501,7 +501,7 @@ static void test_int8_every_isa(int act) {
     check_int8_matmul(act, 2, 300);
     check_int8_matmul(act, 1, 1100);
     check_int8_matmul(act, 3, 37);
-    /* many rows: the AVX2-family tables switch to unpacked panels (LSL_UNPACK_ROWS), whose
+    /* many rows: the AVX2-family tables switch to unpacked panels (LSL_UNPACK_ROWS: 4), whose
      * work must fit in what lsl_matmul_bytes reserves (checked under AddressSanitizer) */
     check_int8_matmul(act, 16, 300);
     check_int8_matmul(act, 21, 129);

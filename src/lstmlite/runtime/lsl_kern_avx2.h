@@ -56,13 +56,11 @@
 
 /* Rows of float activations from which the AVX2-family tables convert each int8 panel
  * to floats once and run the fp32 tile (lsl_kern_avx2.c); both >= LSL_UNPACK_MIN_ROWS,
- * from which lsl_matmul_bytes reserves the panel. AVX2's digit products cost three sign
- * products per weight and row: from 3 rows on the shared conversion is cheaper (Zen 4,
- * I=40 H=128 T=100: B = 3 / 8 / 16 in 0.86 / 0.64 / 0.61 of the digits' time; at B = 2
- * the digits win; measured with the three 7-bit digits, before the two-digit form
- * LSL_D15_MAX took one and two rows). VNNI's three vpdpbusd are cheaper, so that table
- * switches later. */
-#define LSL_UNPACK_ROWS 3
+ * from which lsl_matmul_bytes reserves the panel. Below it, the two digits (LSL_D15_MAX)
+ * row by row: per row of a B-stream LSTM (Zen 4, I=40 H=128 T=100, forced avx2) B = 2
+ * took 314 us, B = 3 unpacked 342 (the two digits: 3 x 310), B = 4 unpacked 279, B = 8
+ * 241. VNNI's three vpdpbusd are cheaper, so that table switches later. */
+#define LSL_UNPACK_ROWS 4
 #define LSL_UNPACK_ROWS_VNNI 32
 
 static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG || kind == LSL_K_VNNI3 ? 3 : 1; }
