@@ -319,7 +319,7 @@ static void test_sparse_every_isa(void) {
  * NaN (skipped). The matrix products' checks above use +-2.5 only, where any subset of
  * a row has the whole row's maximum. */
 static void test_quantize_rows_every_isa(void) {
-    enum { MAXK = 300, ROWS = 12, KPAD = 304 };
+    enum { MAXK = 300, ROWS = 14, KPAD = 304 };
     static const int lengths[] = {1, 5, 8, 31, 32, 33, 40, 64, 127, 128, 129, 300};
     static float x[ROWS * MAXK], xs_ref[ROWS], xs16_ref[ROWS], xs[ROWS];
     static uint8_t u_ref[ROWS * KPAD], u[ROWS * KPAD];
@@ -333,6 +333,8 @@ static void test_quantize_rows_every_isa(void) {
             for (i = 0; i < ROWS; ++i)
                 for (j = 0; j < k; ++j) x[i * MAXK + j] = (float)(frand(&seed) * (1 + (i + j) % 5));
             for (i = 0; i < ROWS - 2; ++i) x[i * MAXK + (pos + 3 * i) % k] = (i % 2 ? -3.5f : 3.5f);
+            x[(ROWS - 4) * MAXK + pos] = 1.0f / 0.0f; /* an infinity, and a value past 3e38 */
+            x[(ROWS - 3) * MAXK + (pos + 1) % k] = -3.1e38f;
             for (j = 0; j < k; ++j) x[(ROWS - 2) * MAXK + j] = 0.0f;
             x[(ROWS - 1) * MAXK + pos] = 0.0f / 0.0f; /* NaN, skipped by every maximum */
             for (qi = 0; qi < 2; ++qi) {
@@ -440,6 +442,93 @@ static void test_float_codes(void) {
     }
 }
 #endif
+
+/* Packing refuses what the kernels cannot take: a matrix for 7-bit activations
+ * (LSL_ACT_DYN7) with a weight past +-64, and a sparse block with a nonzero value past
+ * the last column (the kernels read the activations' zero padding there). */
+static void test_pack_refuses(void) {
+    enum { R = 16, K = 37 };
+    static int8_t w[R * K], values[4];
+    static float scale[R];
+    static int32_t rowptr[R + 1];
+    static const uint16_t bcol[1] = {9}; /* columns 36 .. 39 of 37 */
+    static const int weights[] = {-66, -65, -64, 64, 65, 66};
+    const size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, LSL_ACT_DYN7);
+    void *buf = amalloc(bytes);
+    lsl_matrix m;
+    int i, r;
+    for (r = 0; r < R; ++r) scale[r] = 0.01f;
+    for (i = 0; i < (int)(sizeof weights / sizeof weights[0]); ++i) {
+        memset(w, 0, sizeof w);
+        w[5 * K + 36] = (int8_t)weights[i];
+        CHECK((lsl_matrix_pack(&m, R, K, LSL_I8, LSL_ACT_DYN7, w, scale, buf, bytes) == LSL_OK) ==
+              (weights[i] >= -64 && weights[i] <= 64));
+    }
+    for (r = 0; r <= R; ++r) rowptr[r] = r == 0 ? 0 : 1; /* row 0 keeps block 9 */
+    memset(values, 0, sizeof values);
+    values[0] = 1; /* column 36, the last */
+    CHECK(lsl_matrix_sparse_bytes(R, K, LSL_ACT_DYN8, rowptr, bcol, values) > 0);
+    for (i = 1; i < 4; ++i) { /* columns 37 .. 39 */
+        values[i] = -1;
+        CHECK(lsl_matrix_sparse_bytes(R, K, LSL_ACT_DYN8, rowptr, bcol, values) == 0);
+        values[i] = 0;
+    }
+    free(buf);
+}
+
+/* A NaN in a row of float activations reaches every output of that row, on every table,
+ * as in a float product, and no other row's: dense int8 (one and two rows: the AVX2
+ * digits; five: the unpacked panels) and (1, 4)-block sparse with the NaN in a column no
+ * kept block reads (the sparse kernels skip it: they add 0 x the row to every output). */
+static void test_nan_reaches_every_output(void) {
+    enum { R = 32, K = 40, MAXM = 5 };
+    static int8_t w[R * K], values[4 * R];
+    static float scale[R], x[MAXM * K], y[MAXM * R];
+    static int32_t rowptr[R + 1];
+    static uint16_t bcol[R];
+    static const int rows_of_x[] = {1, 2, 5};
+    unsigned seed = 13;
+    int sparse, mi, isa, i, r;
+    for (i = 0; i < R * K; ++i) w[i] = (int8_t)(frand(&seed) * 120);
+    for (r = 0; r < R; ++r) {
+        scale[r] = 0.01f;
+        rowptr[r] = r, bcol[r] = 0; /* every row keeps block 0 only: columns 0 .. 3 */
+        for (i = 0; i < 4; ++i) values[4 * r + i] = (int8_t)(1 + r + i);
+    }
+    rowptr[R] = R;
+    for (sparse = 0; sparse <= 1; ++sparse) {
+        const size_t bytes = sparse ? lsl_matrix_sparse_bytes(R, K, LSL_ACT_FLOAT, rowptr, bcol, values)
+                                    : lsl_matrix_packed_bytes(R, K, LSL_I8, LSL_ACT_FLOAT);
+        void *buf = amalloc(bytes);
+        lsl_matrix m;
+        CHECK(sparse ? lsl_matrix_pack_sparse(&m, R, K, LSL_ACT_FLOAT, rowptr, bcol, values, scale, buf, bytes) == LSL_OK
+                     : lsl_matrix_pack(&m, R, K, LSL_I8, LSL_ACT_FLOAT, w, scale, buf, bytes) == LSL_OK);
+        for (mi = 0; mi < 3; ++mi) {
+            const int M = rows_of_x[mi];
+            const size_t wbytes = lsl_matmul_bytes(&m, M);
+            void *work = amalloc(wbytes);
+            for (i = 0; i < M * K; ++i) x[i] = (float)frand(&seed);
+            x[(M - 1) * K + 21] = 0.0f / 0.0f; /* the last row, column 21 (block 5) */
+            for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+                if (!lsl_isa_supported(isa)) continue;
+                CHECK(lsl_isa_set(isa) == LSL_OK);
+                memset(y, 0, sizeof y);
+                CHECK(lsl_matmul(&m, M, x, K, y, R, work, wbytes) == LSL_OK);
+                for (i = 0; i < M; ++i)
+                    for (r = 0; r < R; ++r)
+                        if ((i == M - 1) != (isnan(y[i * R + r]) != 0)) {
+                            fprintf(stderr, "%s: %s product, %d rows: output (%d, %d) = %g\n", lsl_isa_name(isa),
+                                    sparse ? "sparse" : "dense", M, i, r, (double)y[i * R + r]);
+                            CHECK(0);
+                            i = M, r = R;
+                        }
+            }
+            free(work);
+        }
+        free(buf);
+    }
+    lsl_isa_set(LSL_ISA_AUTO);
+}
 
 /* Every table's sigmoid is its own tanh at x / 2, halved, plus 1/2, to the bit: the
  * identity lsl_fastmath.h computes it by, which the AVX2 and AVX-512 tables evaluate from
@@ -688,6 +777,8 @@ int main(int argc, char **argv) {
     CHECK(lsl_isa_set(LSL_ISA_COUNT) == LSL_ERR_ISA);
     test_sigmoid_is_half_tanh();
     test_quantize_rows_every_isa();
+    test_pack_refuses();
+    test_nan_reaches_every_output();
 #if defined(LSL_HAVE_X86)
     test_float_codes();
 #endif
