@@ -119,6 +119,25 @@ def test_single_stream_equals_batched_rows(isa, hidden, form):
             assert rel_err(one_end, both_end[:, :, b]) < 1e-6
 
 
+@pytest.mark.parametrize("form", FORMS, ids=FORM_IDS)
+def test_single_stream_equals_batched_rows_bidirectional_with_lengths(isa, form):
+    """Both directions of a B = 1 stream (the fused step where the table has one) with a
+    length shorter than T: the backward direction starts at the row's own last step, as
+    the batched path (B = 2, matrix product then cell update) has it; a step counted by
+    loop index instead of time would start it at T - 1."""
+    module = torch_layer("lstm", 13, 32, 1, True, 0, True)
+    engine = rt.Engine.from_torch(module, weights=form[0], activations=form[1])
+    x = np.random.default_rng(7).standard_normal((2, 17, 13)).astype(np.float32)
+    lengths = np.array([9, 17], np.int32)
+    both = engine.run(x, lengths=lengths)
+    for b in range(2):
+        one = engine.run(x[b:b + 1], lengths=lengths[b:b + 1])
+        if form[1].startswith("dynamic"):
+            np.testing.assert_array_equal(one, both[b:b + 1])
+        else:
+            assert rel_err(one, both[b:b + 1]) < 1e-6
+
+
 @pytest.mark.parametrize("codes", ["with -128", "7-bit extremes"])
 def test_single_stream_equals_batched_rows_at_extreme_codes(isa, codes):
     """The fused B = 1 steps' forms chosen by the weights: W_hh holding -128 (the sign
