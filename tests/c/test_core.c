@@ -584,7 +584,7 @@ static void test_int8_every_isa(int act) {
     unsigned seed = 7;
     int i, isa;
     void *work;
-    /* one and two rows: the AVX2 table's two-digit form (up to LSL_D15_KMAX columns, past
+    /* one to three rows: the AVX2 table's two-digit form (up to LSL_D15_KMAX columns, past
      * it the three digits), the VNNI tables' limbs */
     check_int8_matmul(act, 1, 37);
     check_int8_matmul(act, 2, 300);

@@ -117,7 +117,7 @@ static inline int lsl_act_u8(int32_t act) { return act == LSL_ACT_DYN8 || act ==
  * the AVX2 sign form multiplies exactly, so the weights stay int8. */
 #define LSL_DIG_MAX 2080768.0f
 
-/* Float activations in one or two rows of at most LSL_D15_KMAX columns: q in
+/* Float activations in up to three rows of at most LSL_D15_KMAX columns: q in
  * [-LSL_D15_MAX, LSL_D15_MAX] (22 bits, 1.2e-7 of max|row|) in two balanced digits
  * q = d1 2^15 + d0, d0 in [-2^14, 2^14) as int16, |d1| <= 127 as int8; the weights
  * sign-extended to int16 once per use (vpmovsxbw) multiply both digits by vpmaddwd:

@@ -462,8 +462,9 @@ static TAVX2 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *
     }
 }
 
-/* One or two rows of two-digit float activations (LSL_D15_MAX; d0 at lo, d1 at hi, rows
- * of kpad) against every panel (last to first with rev): y += products. */
+/* m rows (fewer than LSL_UNPACK_ROWS) of two-digit float activations (LSL_D15_MAX; d0
+ * at lo, d1 at hi, rows of kpad) against every panel (last to first with rev), a row at a
+ * time: y += products. */
 static TAVX2 void gemm_d15(const lsl_matrix *w, int32_t m, const int16_t *lo, const int8_t *hi, const float *xs,
                            float *y, int32_t ldy, int rev) {
     const int32_t panels = lsl_panels(w->rows), K4 = w->kpad / 4;
@@ -484,9 +485,9 @@ static TAVX2 void gemm_d15(const lsl_matrix *w, int32_t m, const int16_t *lo, co
     }
 }
 
-/* Float activations: for one or two rows, their two digits (d0 planes, then d1 planes, in
- * work) and gemm_d15, or past LSL_D15_KMAX columns three digit planes and the digit
- * products; for many rows, the unpacked panels. */
+/* Float activations: for fewer than LSL_UNPACK_ROWS rows, their two digits (d0 planes,
+ * then d1 planes, in work) and gemm_d15, or past LSL_D15_KMAX columns three digit planes
+ * and the digit products; for more rows, the unpacked panels. */
 TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                             int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
@@ -525,13 +526,28 @@ TAVX2 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8
         gemm_sparse_q8(LSL_K_DYN, w, m, u, ldu, 0, xs, bias, y, ldy, rev);
 }
 
-/* Float activations: digit planes of m rows of whole windows, then the digit products. */
+/* Float activations: rows of whole windows in two digits where the halves of every panel
+ * share their blocks (LSL_MATRIX_SHARED8) and the rows fit LSL_D15_KMAX (sparse_panel_d15,
+ * as the dense one-row products), else three digit planes and the digit products. */
 TAVX2 void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y,
                                    int32_t ldy, int rev, void *work) {
     const int32_t upad = lsl_sparse_upad(w->kpad);
     const size_t lstride = (size_t)m * upad;
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
+    if ((w->reserved & LSL_MATRIX_SHARED8) && upad <= LSL_D15_KMAX) {
+        const lsl_sparse_view view = sparse_view_of(w);
+        const int32_t panels = lsl_panels(w->rows);
+        int16_t *lo = (int16_t *)work;
+        int8_t *hi = (int8_t *)work + 2 * lstride;
+        int32_t g, i;
+        lsl_avx2_quantize_d15(m, w->cols, upad, x, ldx, lo, hi, xs);
+        for (g = 0; g < panels; ++g)
+            for (i = 0; i < m; ++i)
+                sparse_panel_d15(&view, rev ? panels - 1 - g : g, lo + (size_t)i * upad, hi + (size_t)i * upad, xs[i],
+                                 w, y + (size_t)i * ldy);
+        return;
+    }
     lsl_avx2_quantize_digits(m, w->cols, upad, x, ldx, u, lstride, xs);
     gemm_sparse_q8(LSL_K_DIG, w, m, u, upad, lstride, xs, NULL, y, ldy, rev);
 }

@@ -1116,6 +1116,76 @@ AINL TAVX2 void sparse_panels_masked(const int S16, const lsl_sparse_view *v, in
     if (prev >= 0) masked_epilogue(v, prev, prev0, prev1, xs, y);
 }
 
+/* One slot of a panel whose halves share their blocks (LSL_MATRIX_SHARED8) on two-digit
+ * float activations: half h's quad (d0 at l[h], d1 at d[h]) times its 8 x 4 weights at
+ * wp + 32 h, into a[4 h .. 4 h + 3] as d15_half's loop (asm for the same reason). */
+AINL TAVX2 void d15_slot(__m256i a[8], const int16_t *l0, const int8_t *d0, const int16_t *l1, const int8_t *d1,
+                         const int8_t *wp) {
+    __m256i x0, x1, w0, w1, t;
+    __asm__("vpbroadcastq (%[l0]), %[x0]\n\t"
+            "vpbroadcastd (%[d0]), %x[x1]\n\t"
+            "vpmovsxbw %x[x1], %[x1]\n\t"
+            "vpmovsxbw (%[wp]), %[w0]\n\t"
+            "vpmovsxbw 16(%[wp]), %[w1]\n\t"
+            "vpmaddwd %[x0], %[w0], %[t]\n\t"
+            "vpaddd %[t], %[a0], %[a0]\n\t"
+            "vpmaddwd %[x0], %[w1], %[t]\n\t"
+            "vpaddd %[t], %[a1], %[a1]\n\t"
+            "vpmaddwd %[x1], %[w0], %[w0]\n\t"
+            "vpaddd %[w0], %[a2], %[a2]\n\t"
+            "vpmaddwd %[x1], %[w1], %[w1]\n\t"
+            "vpaddd %[w1], %[a3], %[a3]\n\t"
+            "vpbroadcastq (%[l1]), %[x0]\n\t"
+            "vpbroadcastd (%[d1]), %x[x1]\n\t"
+            "vpmovsxbw %x[x1], %[x1]\n\t"
+            "vpmovsxbw 32(%[wp]), %[w0]\n\t"
+            "vpmovsxbw 48(%[wp]), %[w1]\n\t"
+            "vpmaddwd %[x0], %[w0], %[t]\n\t"
+            "vpaddd %[t], %[a4], %[a4]\n\t"
+            "vpmaddwd %[x0], %[w1], %[t]\n\t"
+            "vpaddd %[t], %[a5], %[a5]\n\t"
+            "vpmaddwd %[x1], %[w0], %[w0]\n\t"
+            "vpaddd %[w0], %[a6], %[a6]\n\t"
+            "vpmaddwd %[x1], %[w1], %[w1]\n\t"
+            "vpaddd %[w1], %[a7], %[a7]"
+            : [a0] "+x"(a[0]), [a1] "+x"(a[1]), [a2] "+x"(a[2]), [a3] "+x"(a[3]), [a4] "+x"(a[4]), [a5] "+x"(a[5]),
+              [a6] "+x"(a[6]), [a7] "+x"(a[7]), [x0] "=&x"(x0), [x1] "=&x"(x1), [w0] "=&x"(w0), [w1] "=&x"(w1),
+              [t] "=&x"(t)
+            : [l0] "r"(l0), [d0] "r"(d0), [l1] "r"(l1), [d1] "r"(d1), [wp] "r"(wp)
+            : "memory");
+}
+
+/* sparse_panel_shared on two-digit float activations (one row: d0 at lo, d1 at hi, rows
+ * of whole windows): y += products. */
+AINL TAVX2 void sparse_panel_d15(const lsl_sparse_view *v, int32_t p, const int16_t *lo, const int8_t *hi, float xs,
+                                 const lsl_matrix *w, float *y) {
+    const int32_t *e = v->seg + 2 * (size_t)p * v->windows;
+    __m256i a[8];
+    int32_t win, s;
+    int h;
+    for (h = 0; h < 8; ++h) a[h] = _mm256_setzero_si256();
+    for (win = 0; win < v->windows; ++win, e += 2) {
+        const int32_t n = e[1];
+        const unsigned char *ip = v->base + e[0];
+        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+        const int16_t *lw = lo + (size_t)win * LSL_SPARSE_WIN;
+        const int8_t *hw = hi + (size_t)win * LSL_SPARSE_WIN;
+        for (s = 0; s < n; ++s) {
+            const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4;
+            const int32_t at0 = 4 * is[0], at1 = v->shared16 ? at0 : 4 * is[32]; /* lanes 0 and 8: the halves' */
+            d15_slot(a, lw + at0, hw + at0, lw + at1, hw + at1, wp + (size_t)64 * s);
+        }
+    }
+    for (h = 0; h < 2; ++h) {
+        const int32_t row0 = p * LSL_PANEL + 8 * h, valid = v->rows - row0;
+        __m256i sums[2];
+        if (valid <= 0) continue;
+        sums[0] = rows8_sums(a[4 * h], a[4 * h + 1]);
+        sums[1] = rows8_sums(a[4 * h + 2], a[4 * h + 3]);
+        st(y + row0, _mm256_add_ps(ld(y + row0, valid), d15_scaled(sums, w, row0, valid, xs)), valid);
+    }
+}
+
 /* The sparse products: panels in order (or last to first: `rev`), each for every
  * activation row (its weights stay in L1 while the rows pass). LSL_K_DYNM: one row of
  * a LSL_MATRIX_SHARED8 matrix (lsl_avx2_gemm_sparse_dyn8). */

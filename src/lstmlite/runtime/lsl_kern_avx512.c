@@ -159,8 +159,8 @@ AINL T512 void tile_i8(const int MB, const int NP, const lsl_matrix *w, int32_t 
 GEMM_DRIVER(gemm_f32, tile_f32)
 GEMM_DRIVER(gemm_i8_float, tile_i8)
 
-/* Float activations without VNNI: one or two rows (up to LSL_D15_KMAX columns) as the
- * AVX2 table's two digits, which take the single-stream step too (lstm_step1_novnni);
+/* Float activations without VNNI: fewer than LSL_UNPACK_ROWS rows (up to LSL_D15_KMAX
+ * columns) as the AVX2 table's two digits, which take the single-stream step too (lstm_step1_novnni);
  * more rows, or longer ones, the 512-bit float tiles. */
 static T512 void gemm_i8_novnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                                 int rev, void *work) {
@@ -545,7 +545,7 @@ static T512VNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
 
 /* ---- fused single-stream LSTM step without VNNI ------------------------------------ *
  * This table's dynamic products are the AVX2 table's (lsl_avx2_gemm_dyn8), and so are
- * its float-activation products of one or two rows (gemm_i8_novnni: the two digits), and
+ * its float-activation products of up to three rows (gemm_i8_novnni: the two digits), and
  * its cell update is lstm_pointwise's 512-bit one; so its fused step is the AVX2 step's
  * loops (lstm_step1_sign16: the sign-mask or 7-bit form, 16 units a block; lstm_step1_d15
  * for float activations) ending in lstm_pointwise's cells_512: the same operations as
