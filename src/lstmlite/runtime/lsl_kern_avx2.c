@@ -657,6 +657,27 @@ TAVX2 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const fl
     }
 }
 
+/* max|row[j]| over k floats, and whether one is NaN or infinite (*bad): the float
+ * quantizers' scale, shared by the digit forms. */
+static float float_row_amax(const float *row, int32_t k, int *bad) {
+    float amax = 0.0f;
+    int32_t j;
+    *bad = 0;
+    for (j = 0; j < k; ++j) {
+        const float a = row[j] < 0 ? -row[j] : row[j];
+        *bad |= !(a <= 3.0e38f); /* NaN or inf */
+        amax = a > amax ? a : amax;
+    }
+    return amax;
+}
+
+/* The fixed-point codes of n (<= 8) floats at p: x * inv rounded to nearest even,
+ * clamped to +-qmax. */
+AINL TAVX2 __m256i fixed_codes(const float *p, int32_t n, __m256 vinv, __m256i qmax) {
+    const __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(ld(p, n), vinv));
+    return _mm256_min_epi32(_mm256_max_epi32(q, _mm256_sub_epi32(_mm256_setzero_si256(), qmax)), qmax);
+}
+
 /* Float rows to three planes of signed digits (d0, d1, d2; stride lstride bytes, rows
  * of kpad bytes, zero past k) and scales xs = max|row| / LSL_DIG_MAX: see
  * lsl_kern_avx2.h. An all-zero row becomes 0; a NaN or inf makes xs NaN, so the row's
@@ -669,14 +690,10 @@ TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const fl
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         int8_t *d0 = (int8_t *)u + (size_t)i * kpad, *d1 = d0 + lstride, *d2 = d1 + lstride;
-        float amax = 0.0f, inv;
-        int bad = 0;
+        int bad;
+        const float amax = float_row_amax(row, k, &bad);
+        float inv;
         __m256 vinv;
-        for (j = 0; j < k; ++j) {
-            float a = row[j] < 0 ? -row[j] : row[j];
-            bad |= !(a <= 3.0e38f); /* NaN or inf */
-            amax = a > amax ? a : amax;
-        }
         memset(d0, 0, (size_t)kpad);
         memset(d1, 0, (size_t)kpad);
         memset(d2, 0, (size_t)kpad);
@@ -688,9 +705,8 @@ TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const fl
         vinv = _mm256_set1_ps(inv);
         for (j = 0; j < k; j += 8) {
             const int32_t n = k - j < 8 ? k - j : 8;
-            __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(ld(row + j, n), vinv)), t0, t1, t2;
+            __m256i q = fixed_codes(row + j, n, vinv, qmax), t0, t1, t2;
             int8_t b[3][16];
-            q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_sub_epi32(_mm256_setzero_si256(), qmax)), qmax);
             /* balanced digits: d = ((q + 64) & 127) - 64, then q = (q - d) / 128 exactly */
             t0 = _mm256_sub_epi32(_mm256_and_si256(_mm256_add_epi32(q, half), low7), half);
             q = _mm256_srai_epi32(_mm256_sub_epi32(q, t0), 7);
@@ -724,14 +740,10 @@ TAVX2 void lsl_avx2_quantize_d15(int32_t m, int32_t k, int32_t kpad, const float
         const float *row = x + (size_t)i * ldx;
         int16_t *d0 = lo + (size_t)i * kpad;
         int8_t *d1 = hi + (size_t)i * kpad;
-        float amax = 0.0f, inv;
-        int bad = 0;
+        int bad;
+        const float amax = float_row_amax(row, k, &bad);
+        float inv;
         __m256 vinv;
-        for (j = 0; j < k; ++j) {
-            float a = row[j] < 0 ? -row[j] : row[j];
-            bad |= !(a <= 3.0e38f); /* NaN or inf */
-            amax = a > amax ? a : amax;
-        }
         memset(d0, 0, (size_t)kpad * sizeof *d0);
         memset(d1, 0, (size_t)kpad);
         if (bad || !(amax > 0.0f)) {
@@ -742,11 +754,11 @@ TAVX2 void lsl_avx2_quantize_d15(int32_t m, int32_t k, int32_t kpad, const float
         vinv = _mm256_set1_ps(inv);
         for (j = 0; j < k; j += 8) {
             const int32_t n = k - j < 8 ? k - j : 8;
-            __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(ld(row + j, n), vinv)), t0, t1;
+            const __m256i q = fixed_codes(row + j, n, vinv, qmax);
+            __m256i t0, t1;
             __m128i p0, p1;
             int16_t b0[8];
             int8_t b1[16];
-            q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_sub_epi32(_mm256_setzero_si256(), qmax)), qmax);
             /* balanced: d0 = ((q + 2^14) & (2^15 - 1)) - 2^14, then d1 = (q - d0) / 2^15 exactly */
             t0 = _mm256_sub_epi32(_mm256_and_si256(_mm256_add_epi32(q, half), low15), half);
             t1 = _mm256_srai_epi32(_mm256_sub_epi32(q, t0), 15);

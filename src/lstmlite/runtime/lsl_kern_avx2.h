@@ -634,6 +634,13 @@ AINL TAVX2 __m256i rows8_sums(__m256i a, __m256i b) {
     return _mm256_permute4x64_epi64(_mm256_hadd_epi32(a, b), 0xD8);
 }
 
+/* The digits' quad (4 columns) at L (d0, int16) and D (d1, int8) in every 64-bit lane of
+ * x0 and x1, both as int16. */
+#define D15_QUADS(L, D)                                                                                        \
+    "vpbroadcastq " L ", %[x0]\n\t"                                                                            \
+    "vpbroadcastd " D ", %x[x1]\n\t"                                                                          \
+    "vpmovsxbw %x[x1], %[x1]\n\t"
+
 /* One gate's k4 step in d15_half's loop: its two quarter panels (rows 0-3 at P, 4-7 at
  * P16) times both digits, into A0 (d0, rows 0-3), A1 (d0, 4-7), A2 (d1, 0-3), A3. */
 #define D15_GATE(P, P16, A0, A1, A2, A3)                                                                       \
@@ -659,9 +666,7 @@ AINL TAVX2 void d15_half(const int G, const int8_t *wp, size_t gstride, int32_t 
     size_t n = (size_t)K4;
     if (n && G == 2)
         __asm__("1:\n\t"
-                "vpbroadcastq (%[lp]), %[x0]\n\t"
-                "vpbroadcastd (%[hp]), %x[x1]\n\t"
-                "vpmovsxbw %x[x1], %[x1]\n\t"
+                D15_QUADS("(%[lp])", "(%[hp])")
                 D15_GATE("(%[p])", "16(%[p])", a00, a01, a02, a03)
                 D15_GATE("(%[p],%[gs])", "16(%[p],%[gs])", a10, a11, a12, a13)
                 "add $8, %[lp]\n\t"
@@ -677,9 +682,7 @@ AINL TAVX2 void d15_half(const int G, const int8_t *wp, size_t gstride, int32_t 
                 : "memory", "cc");
     else if (n)
         __asm__("1:\n\t"
-                "vpbroadcastq (%[lp]), %[x0]\n\t"
-                "vpbroadcastd (%[hp]), %x[x1]\n\t"
-                "vpmovsxbw %x[x1], %[x1]\n\t"
+                D15_QUADS("(%[lp])", "(%[hp])")
                 D15_GATE("(%[p])", "16(%[p])", a00, a01, a02, a03)
                 "add $8, %[lp]\n\t"
                 "add $4, %[hp]\n\t"
@@ -698,8 +701,6 @@ AINL TAVX2 void d15_half(const int G, const int8_t *wp, size_t gstride, int32_t 
         s[1][1] = rows8_sums(a12, a13);
     }
 }
-#undef D15_GATE
-
 /* The products of rows row0 .. row0 + 7 (`valid` of them) from their digit sums s:
  * (d1 sums 2^15 + d0 sums) in float, times (xs * scale[row]). */
 AINL TAVX2 __m256 d15_scaled(const __m256i s[2], const lsl_matrix *w, int32_t row0, int32_t valid, float xs) {
@@ -1122,38 +1123,16 @@ AINL TAVX2 void sparse_panels_masked(const int S16, const lsl_sparse_view *v, in
 AINL TAVX2 void d15_slot(__m256i a[8], const int16_t *l0, const int8_t *d0, const int16_t *l1, const int8_t *d1,
                          const int8_t *wp) {
     __m256i x0, x1, w0, w1, t;
-    __asm__("vpbroadcastq (%[l0]), %[x0]\n\t"
-            "vpbroadcastd (%[d0]), %x[x1]\n\t"
-            "vpmovsxbw %x[x1], %[x1]\n\t"
-            "vpmovsxbw (%[wp]), %[w0]\n\t"
-            "vpmovsxbw 16(%[wp]), %[w1]\n\t"
-            "vpmaddwd %[x0], %[w0], %[t]\n\t"
-            "vpaddd %[t], %[a0], %[a0]\n\t"
-            "vpmaddwd %[x0], %[w1], %[t]\n\t"
-            "vpaddd %[t], %[a1], %[a1]\n\t"
-            "vpmaddwd %[x1], %[w0], %[w0]\n\t"
-            "vpaddd %[w0], %[a2], %[a2]\n\t"
-            "vpmaddwd %[x1], %[w1], %[w1]\n\t"
-            "vpaddd %[w1], %[a3], %[a3]\n\t"
-            "vpbroadcastq (%[l1]), %[x0]\n\t"
-            "vpbroadcastd (%[d1]), %x[x1]\n\t"
-            "vpmovsxbw %x[x1], %[x1]\n\t"
-            "vpmovsxbw 32(%[wp]), %[w0]\n\t"
-            "vpmovsxbw 48(%[wp]), %[w1]\n\t"
-            "vpmaddwd %[x0], %[w0], %[t]\n\t"
-            "vpaddd %[t], %[a4], %[a4]\n\t"
-            "vpmaddwd %[x0], %[w1], %[t]\n\t"
-            "vpaddd %[t], %[a5], %[a5]\n\t"
-            "vpmaddwd %[x1], %[w0], %[w0]\n\t"
-            "vpaddd %[w0], %[a6], %[a6]\n\t"
-            "vpmaddwd %[x1], %[w1], %[w1]\n\t"
-            "vpaddd %[w1], %[a7], %[a7]"
+    __asm__(D15_QUADS("(%[l0])", "(%[d0])") D15_GATE("(%[wp])", "16(%[wp])", a0, a1, a2, a3)
+            D15_QUADS("(%[l1])", "(%[d1])") D15_GATE("32(%[wp])", "48(%[wp])", a4, a5, a6, a7)
             : [a0] "+x"(a[0]), [a1] "+x"(a[1]), [a2] "+x"(a[2]), [a3] "+x"(a[3]), [a4] "+x"(a[4]), [a5] "+x"(a[5]),
               [a6] "+x"(a[6]), [a7] "+x"(a[7]), [x0] "=&x"(x0), [x1] "=&x"(x1), [w0] "=&x"(w0), [w1] "=&x"(w1),
               [t] "=&x"(t)
             : [l0] "r"(l0), [d0] "r"(d0), [l1] "r"(l1), [d1] "r"(d1), [wp] "r"(wp)
             : "memory");
 }
+#undef D15_GATE
+#undef D15_QUADS
 
 /* sparse_panel_shared on two-digit float activations (one row: d0 at lo, d1 at hi, rows
  * of whole windows): y += products. */
