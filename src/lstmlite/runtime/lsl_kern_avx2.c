@@ -464,7 +464,8 @@ static TAVX2 void gemm_i8_unpacked(const lsl_matrix *w, int32_t m, const float *
 
 /* m rows (fewer than LSL_UNPACK_ROWS) of two-digit float activations (LSL_D15_MAX; d0
  * at lo, d1 at hi, rows of kpad) against every panel (last to first with rev), a row at a
- * time: y += products. */
+ * time, both halves of a panel in one loop (a half past the rows has zero weights, its
+ * sums are not stored): y += products. */
 static TAVX2 void gemm_d15(const lsl_matrix *w, int32_t m, const int16_t *lo, const int8_t *hi, const float *xs,
                            float *y, int32_t ldy, int rev) {
     const int32_t panels = lsl_panels(w->rows), K4 = w->kpad / 4;
@@ -473,15 +474,15 @@ static TAVX2 void gemm_d15(const lsl_matrix *w, int32_t m, const int16_t *lo, co
     for (g = 0; g < panels; ++g) {
         const int32_t p = rev ? panels - 1 - g : g;
         const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL;
-        for (i = 0; i < m; ++i)
+        for (i = 0; i < m; ++i) {
+            __m256i s[2][2];
+            d15_halves(wp, 32, K4, lo + (size_t)i * w->kpad, hi + (size_t)i * w->kpad, s);
             for (half = 0; half < 2; ++half) {
                 const int32_t row0 = p * LSL_PANEL + 8 * half, valid = w->rows - row0;
                 float *yr = y + (size_t)i * ldy + row0;
-                __m256i s[2][2];
-                if (valid <= 0) continue;
-                d15_half(1, wp + 32 * half, 0, K4, lo + (size_t)i * w->kpad, hi + (size_t)i * w->kpad, s);
-                st(yr, _mm256_add_ps(ld(yr, valid), d15_scaled(s[0], w, row0, valid, xs[i])), valid);
+                if (valid > 0) st(yr, _mm256_add_ps(ld(yr, valid), d15_scaled(s[half], w, row0, valid, xs[i])), valid);
             }
+        }
     }
 }
 
@@ -657,18 +658,24 @@ TAVX2 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const fl
     }
 }
 
-/* max|row[j]| over k floats, and whether one is NaN or infinite (*bad): the float
- * quantizers' scale, shared by the digit forms. */
-static float float_row_amax(const float *row, int32_t k, int *bad) {
+/* The digit forms' row scale: *xs = max|row| / qmax and the factor qmax / max|row| that
+ * makes codes of the row; 0 (and *xs = 0) for an all-zero row, 0 (and *xs = NaN, so the
+ * row's outputs are NaN as a float product's would be) for a row with a NaN or inf. */
+static float float_row_scale(const float *row, int32_t k, float qmax, float *xs) {
     float amax = 0.0f;
     int32_t j;
-    *bad = 0;
+    int bad = 0;
     for (j = 0; j < k; ++j) {
         const float a = row[j] < 0 ? -row[j] : row[j];
-        *bad |= !(a <= 3.0e38f); /* NaN or inf */
+        bad |= !(a <= 3.0e38f); /* NaN or inf */
         amax = a > amax ? a : amax;
     }
-    return amax;
+    if (bad || !(amax > 0.0f)) {
+        *xs = bad ? __builtin_nanf("") : 0.0f;
+        return 0.0f;
+    }
+    *xs = amax / qmax;
+    return qmax / amax;
 }
 
 /* The fixed-point codes of n (<= 8) floats at p: x * inv rounded to nearest even,
@@ -690,19 +697,12 @@ TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const fl
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         int8_t *d0 = (int8_t *)u + (size_t)i * kpad, *d1 = d0 + lstride, *d2 = d1 + lstride;
-        int bad;
-        const float amax = float_row_amax(row, k, &bad);
-        float inv;
-        __m256 vinv;
+        const float inv = float_row_scale(row, k, LSL_DIG_MAX, xs + i);
+        const __m256 vinv = _mm256_set1_ps(inv);
         memset(d0, 0, (size_t)kpad);
         memset(d1, 0, (size_t)kpad);
         memset(d2, 0, (size_t)kpad);
-        if (bad || !(amax > 0.0f)) {
-            xs[i] = bad ? __builtin_nanf("") : 0.0f;
-            continue;
-        }
-        inv = LSL_DIG_MAX / amax;
-        vinv = _mm256_set1_ps(inv);
+        if (inv == 0.0f) continue; /* all zero, or xs NaN */
         for (j = 0; j < k; j += 8) {
             const int32_t n = k - j < 8 ? k - j : 8;
             __m256i q = fixed_codes(row + j, n, vinv, qmax), t0, t1, t2;
@@ -724,7 +724,6 @@ TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const fl
             memcpy(d1 + j, b[1], (size_t)n);
             memcpy(d2 + j, b[2], (size_t)n);
         }
-        xs[i] = amax / LSL_DIG_MAX;
     }
 }
 
@@ -740,18 +739,11 @@ TAVX2 void lsl_avx2_quantize_d15(int32_t m, int32_t k, int32_t kpad, const float
         const float *row = x + (size_t)i * ldx;
         int16_t *d0 = lo + (size_t)i * kpad;
         int8_t *d1 = hi + (size_t)i * kpad;
-        int bad;
-        const float amax = float_row_amax(row, k, &bad);
-        float inv;
-        __m256 vinv;
+        const float inv = float_row_scale(row, k, LSL_D15_MAX, xs + i);
+        const __m256 vinv = _mm256_set1_ps(inv);
         memset(d0, 0, (size_t)kpad * sizeof *d0);
         memset(d1, 0, (size_t)kpad);
-        if (bad || !(amax > 0.0f)) {
-            xs[i] = bad ? __builtin_nanf("") : 0.0f;
-            continue;
-        }
-        inv = LSL_D15_MAX / amax;
-        vinv = _mm256_set1_ps(inv);
+        if (inv == 0.0f) continue; /* all zero, or xs NaN */
         for (j = 0; j < k; j += 8) {
             const int32_t n = k - j < 8 ? k - j : 8;
             const __m256i q = fixed_codes(row + j, n, vinv, qmax);
@@ -769,7 +761,6 @@ TAVX2 void lsl_avx2_quantize_d15(int32_t m, int32_t k, int32_t kpad, const float
             memcpy(d0 + j, b0, (size_t)n * sizeof *d0);
             memcpy(d1 + j, b1, (size_t)n);
         }
-        xs[i] = amax / LSL_D15_MAX;
     }
 }
 
@@ -809,11 +800,8 @@ static TAVX2 void lstm_step1(const lsl_matrix *w, int32_t hidden, const float *g
     if (lsl_act_u8(w->act)) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
         lstm_step1_dyn(cells_avx2, w, hidden, u, xs, g, c, h, rev);
-    } else if (w->kpad <= LSL_D15_KMAX) { /* as lsl_avx2_gemm_i8 lays out one row */
-        int16_t *lo = (int16_t *)work;
-        int8_t *hi = (int8_t *)work + 2 * (size_t)w->kpad;
-        lsl_avx2_quantize_d15(1, hidden, w->kpad, h, hidden, lo, hi, &xs);
-        lstm_step1_d15(cells_avx2, w, hidden, lo, hi, xs, g, c, h, rev);
+    } else if (w->kpad <= LSL_D15_KMAX) {
+        lstm_step1_d15(cells_avx2, w, hidden, work, g, c, h, rev);
     } else {
         lsl_avx2_quantize_digits(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
         lstm_step1_q8(LSL_K_DIG, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);

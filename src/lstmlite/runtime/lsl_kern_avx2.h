@@ -641,7 +641,7 @@ AINL TAVX2 __m256i rows8_sums(__m256i a, __m256i b) {
     "vpbroadcastd " D ", %x[x1]\n\t"                                                                          \
     "vpmovsxbw %x[x1], %[x1]\n\t"
 
-/* One gate's k4 step in d15_half's loop: its two quarter panels (rows 0-3 at P, 4-7 at
+/* One gate's k4 step in d15_halves' loop: its two quarter panels (rows 0-3 at P, 4-7 at
  * P16) times both digits, into A0 (d0, rows 0-3), A1 (d0, 4-7), A2 (d1, 0-3), A3. */
 #define D15_GATE(P, P16, A0, A1, A2, A3)                                                                       \
     "vpmovsxbw " P ", %[w0]\n\t"                                                                              \
@@ -655,16 +655,17 @@ AINL TAVX2 __m256i rows8_sums(__m256i a, __m256i b) {
     "vpmaddwd %[x1], %[w1], %[w1]\n\t"                                                                        \
     "vpaddd %[w1], %[" #A3 "], %[" #A3 "]\n\t"
 
-/* The 8 rows of G (1 or 2) half panels (gate g's at wp + g gstride, 64 bytes a k4 step)
- * times one row of digits (d0 at lo, d1 at hi): s[g][0] the d0 sums, s[g][1] the d1
- * sums. The loop is asm, as madd2 (and why): from intrinsics GCC kept an accumulator in
- * memory, a store-to-load chain through every step (1.4x the layer's time). */
-AINL TAVX2 void d15_half(const int G, const int8_t *wp, size_t gstride, int32_t K4, const int16_t *lo,
-                         const int8_t *hi, __m256i s[2][2]) {
+/* The 8 rows of two half panels (at wp and wp + gstride, 64 bytes a k4 step: two gates'
+ * of a block, or gstride = 32, both halves of one panel) times one row of digits (d0 at
+ * lo, d1 at hi): s[g][0] the d0 sums, s[g][1] the d1 sums. The loop is asm, as madd2
+ * (and why): from intrinsics GCC kept an accumulator in memory, a store-to-load chain
+ * through every step (1.4x the layer's time). */
+AINL TAVX2 void d15_halves(const int8_t *wp, size_t gstride, int32_t K4, const int16_t *lo, const int8_t *hi,
+                           __m256i s[2][2]) {
     __m256i a00 = _mm256_setzero_si256(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
     __m256i x0, x1, w0, w1, t;
     size_t n = (size_t)K4;
-    if (n && G == 2)
+    if (n)
         __asm__("1:\n\t"
                 D15_QUADS("(%[lp])", "(%[hp])")
                 D15_GATE("(%[p])", "16(%[p])", a00, a01, a02, a03)
@@ -680,27 +681,12 @@ AINL TAVX2 void d15_half(const int G, const int8_t *wp, size_t gstride, int32_t 
                   [n] "+r"(n)
                 : [gs] "r"(gstride)
                 : "memory", "cc");
-    else if (n)
-        __asm__("1:\n\t"
-                D15_QUADS("(%[lp])", "(%[hp])")
-                D15_GATE("(%[p])", "16(%[p])", a00, a01, a02, a03)
-                "add $8, %[lp]\n\t"
-                "add $4, %[hp]\n\t"
-                "add $64, %[p]\n\t"
-                "dec %[n]\n\t"
-                "jnz 1b"
-                : [a00] "+x"(a00), [a01] "+x"(a01), [a02] "+x"(a02), [a03] "+x"(a03), [x0] "=&x"(x0),
-                  [x1] "=&x"(x1), [w0] "=&x"(w0), [w1] "=&x"(w1), [t] "=&x"(t), [p] "+r"(wp), [lp] "+r"(lo),
-                  [hp] "+r"(hi), [n] "+r"(n)
-                :
-                : "memory", "cc");
     s[0][0] = rows8_sums(a00, a01);
     s[0][1] = rows8_sums(a02, a03);
-    if (G == 2) {
-        s[1][0] = rows8_sums(a10, a11);
-        s[1][1] = rows8_sums(a12, a13);
-    }
+    s[1][0] = rows8_sums(a10, a11);
+    s[1][1] = rows8_sums(a12, a13);
 }
+
 /* The products of rows row0 .. row0 + 7 (`valid` of them) from their digit sums s:
  * (d1 sums 2^15 + d0 sums) in float, times (xs * scale[row]). */
 AINL TAVX2 __m256 d15_scaled(const __m256i s[2], const lsl_matrix *w, int32_t row0, int32_t valid, float xs) {
@@ -708,16 +694,21 @@ AINL TAVX2 __m256 d15_scaled(const __m256i s[2], const lsl_matrix *w, int32_t ro
     return _mm256_mul_ps(v, _mm256_mul_ps(ld(w->scale + row0, valid), _mm256_set1_ps(xs)));
 }
 
-/* The fused step on two-digit float activations (d0 at lo, d1 at hi, kpad <=
- * LSL_D15_KMAX): lstm_step1_q8's blocks of 8 units, the gates two at a time (8
- * accumulators), ending in `cells` (cells_avx2, or the AVX-512 table's cells_512). */
-AINL TAVX2 void lstm_step1_d15(lsl_cells_fn cells, const lsl_matrix *w, int32_t hidden, const int16_t *lo,
-                               const int8_t *hi, float xs, const float *g, float *c, float *h, int rev) {
+/* The fused step on float activations (kpad <= LSL_D15_KMAX): h in two digits at work,
+ * laid out as lsl_avx2_gemm_i8 lays out one row (d0 in 2 kpad bytes, then d1), then
+ * lstm_step1_q8's blocks of 8 units, the gates two at a time (8 accumulators), ending in
+ * `cells` (cells_avx2, or the AVX-512 table's cells_512). */
+AINL TAVX2 void lstm_step1_d15(lsl_cells_fn cells, const lsl_matrix *w, int32_t hidden, void *work, const float *g,
+                               float *c, float *h, int rev) {
     const size_t pstride = (size_t)w->kpad * LSL_PANEL, gstride = (size_t)(hidden / LSL_PANEL) * pstride;
     const int32_t K4 = w->kpad / 4, blocks = hidden / 8;
+    int16_t *lo = (int16_t *)work;
+    int8_t *hi = (int8_t *)work + 2 * (size_t)w->kpad;
     float gates[4][2 * LSL_S16_GROUP * 8] __attribute__((aligned(32)));
+    float xs;
     int32_t b0, b;
     int q;
+    lsl_avx2_quantize_d15(1, hidden, w->kpad, h, hidden, lo, hi, &xs);
     for (b0 = 0; b0 < blocks; b0 += 2 * LSL_S16_GROUP) {
         const int32_t nb = blocks - b0 < 2 * LSL_S16_GROUP ? blocks - b0 : 2 * LSL_S16_GROUP;
         for (b = 0; b < nb; ++b) {
@@ -726,7 +717,7 @@ AINL TAVX2 void lstm_step1_d15(lsl_cells_fn cells, const lsl_matrix *w, int32_t 
             for (q = 0; q < 4; q += 2) {
                 __m256i s[2][2];
                 int t;
-                d15_half(2, base + q * gstride, gstride, K4, lo, hi, s);
+                d15_halves(base + q * gstride, gstride, K4, lo, hi, s);
                 for (t = 0; t < 2; ++t)
                     _mm256_store_ps(gates[q + t] + 8 * (rev ? nb - 1 - b : b),
                                     _mm256_add_ps(_mm256_loadu_ps(g + (q + t) * hidden + j),
@@ -1119,7 +1110,7 @@ AINL TAVX2 void sparse_panels_masked(const int S16, const lsl_sparse_view *v, in
 
 /* One slot of a panel whose halves share their blocks (LSL_MATRIX_SHARED8) on two-digit
  * float activations: half h's quad (d0 at l[h], d1 at d[h]) times its 8 x 4 weights at
- * wp + 32 h, into a[4 h .. 4 h + 3] as d15_half's loop (asm for the same reason). */
+ * wp + 32 h, into a[4 h .. 4 h + 3] as d15_halves' loop (asm for the same reason). */
 AINL TAVX2 void d15_slot(__m256i a[8], const int16_t *l0, const int8_t *d0, const int16_t *l1, const int8_t *d1,
                          const int8_t *wp) {
     __m256i x0, x1, w0, w1, t;

@@ -567,11 +567,8 @@ static T512 void lstm_step1_novnni(const lsl_matrix *w, int32_t hidden, const fl
     if (lsl_act_u8(w->act)) {
         lsl_avx512_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
         lstm_step1_dyn(cells_512, w, hidden, u, xs, g, c, h, rev);
-    } else { /* as lsl_avx2_gemm_i8 lays out one row */
-        int16_t *lo = (int16_t *)work;
-        int8_t *hi = (int8_t *)work + 2 * (size_t)w->kpad;
-        lsl_avx2_quantize_d15(1, hidden, w->kpad, h, hidden, lo, hi, &xs);
-        lstm_step1_d15(cells_512, w, hidden, lo, hi, xs, g, c, h, rev);
+    } else {
+        lstm_step1_d15(cells_512, w, hidden, work, g, c, h, rev);
     }
 }
 
