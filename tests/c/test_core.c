@@ -315,8 +315,8 @@ static void test_sparse_every_isa(void) {
 /* Every table's dynamic quantizers give lsl_quantize_rows' (lsl_quantize_rows16's) codes
  * and scales, byte for byte: rows of every length class (the vector loops' chains and
  * tails), random magnitudes with the row's largest at each position in turn (a
- * maximum that skips a chain or a tail would miss it), a row of zeros and rows with a
- * NaN (skipped). The matrix products' checks above use +-2.5 only, where any subset of
+ * maximum that skips a chain or a tail would miss it), a row of zeros, a row with a
+ * NaN (skipped) and rows with an infinity or a value past 3e38 (as a zero row). The matrix products' checks above use +-2.5 only, where any subset of
  * a row has the whole row's maximum. */
 static void test_quantize_rows_every_isa(void) {
     enum { MAXK = 300, ROWS = 14, KPAD = 304 };
