@@ -476,6 +476,42 @@ static void test_pack_refuses(void) {
     free(buf);
 }
 
+/* Unpacking compressed rows to dense codes (the loader's path for a sparse matrix a table
+ * runs faster dense) writes each row's codes and nothing past the matrix: the last block
+ * of every row is partial (37 columns), so a copy that forgot the row's end would put the
+ * block's padding into the next row's first bytes and, for the last row, past the buffer
+ * (the bytes after it are a canary here; the sanitizer run sees the same on the heap). */
+static void test_expand_csr(void) {
+    enum { R = 5, K = 37, BLOCKS = 2 * R, CANARY = 4 };
+    static int32_t rowptr[R + 1];
+    static uint16_t bcol[BLOCKS];
+    static int8_t values[4 * BLOCKS], expect[R * K];
+    int8_t *codes = malloc(R * K + CANARY);
+    lsl_csr csr;
+    int r, j;
+    for (r = 0; r < R; ++r) {
+        rowptr[r + 1] = 2 * (r + 1);
+        bcol[2 * r] = (uint16_t)r;     /* columns 4r .. 4r + 3 */
+        bcol[2 * r + 1] = 9;           /* columns 36 .. 39 of 37: only 36 exists */
+        for (j = 0; j < 4; ++j) {
+            values[8 * r + j] = (int8_t)(10 * r + j + 1);
+            expect[r * K + 4 * r + j] = (int8_t)(10 * r + j + 1);
+        }
+        values[8 * r + 4] = (int8_t)(-r - 1); /* column 36; 37 .. 39 stay 0 (the format's padding) */
+        expect[r * K + 36] = (int8_t)(-r - 1);
+    }
+    csr.rowptr = (const unsigned char *)rowptr;
+    csr.bcol = (const unsigned char *)bcol;
+    csr.le = 0;
+    CHECK(codes != NULL);
+    if (!codes) return;
+    memset(codes, 0x5a, R * K + CANARY);
+    lsl_sparse_expand_csr(R, K, &csr, values, codes);
+    CHECK(memcmp(codes, expect, sizeof expect) == 0);
+    for (j = 0; j < CANARY; ++j) CHECK(codes[R * K + j] == 0x5a);
+    free(codes);
+}
+
 /* A NaN in a row of float activations reaches every output of that row, on every table,
  * as in a float product, and no other row's: dense int8 (one and two rows: the AVX2
  * digits; five: the unpacked panels) and (1, 4)-block sparse with the NaN in a column no
@@ -778,6 +814,7 @@ int main(int argc, char **argv) {
     test_sigmoid_is_half_tanh();
     test_quantize_rows_every_isa();
     test_pack_refuses();
+    test_expand_csr();
     test_nan_reaches_every_output();
 #if defined(LSL_HAVE_X86)
     test_float_codes();
