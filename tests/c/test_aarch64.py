@@ -4,7 +4,9 @@ files as the native C test, on two emulated CPUs: a Cortex-A53 (Armv8.0: NEON, n
 dot product) and QEMU's `max` (every extension, SDOT included). Each run forces, through
 LSTMLITE_ISA, the best table that CPU has and the output names the table chosen; the
 program itself runs every table the CPU supports (dynamic int8 bit for bit against the
-portable kernels, float within 1e-5 of a double-precision reference).
+portable kernels, float within 1e-5 of a double-precision reference). And the Python
+extension as `pip install` builds it on aarch64 (setup.py's sources and flags), compiled
+and linked, not run: there is no aarch64 Python here.
 
 `make test` installs the cross compiler and the emulator (scripts/system-deps-aarch64.txt,
 scripts/system-deps.txt); a missing tool fails this test with the reason, never skips it.
@@ -12,11 +14,14 @@ scripts/system-deps.txt); a missing tool fails this test with the reason, never 
 
 from __future__ import annotations
 
+import runpy
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 import pytest
+import setuptools
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "src" / "lstmlite" / "runtime"
@@ -52,6 +57,28 @@ def test_core_aarch64(tmp_path_factory) -> Path:
                   *CORE_SOURCES, "-lm", "-o", str(exe)], folder)
     assert result.returncode == 0, result.stderr
     return exe
+
+
+def test_extension_builds_for_aarch64(tmp_path, monkeypatch):
+    """What `pip install` builds on aarch64: setup.py's own sources and flags (read by
+    running it with setuptools.setup captured), compiled and linked as an aarch64 shared
+    object against this Python's headers (same ABI sizes on both 64-bit Linuxes),
+    warning-free; the module's init and both NEON tables are in it."""
+    captured: dict = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kw: captured.update(kw))
+    monkeypatch.chdir(ROOT)
+    runpy.run_path(str(ROOT / "setup.py"))
+    (ext,) = captured["ext_modules"]
+    assert ext.name == "lstmlite.runtime._lsl"
+    so = tmp_path / "_lsl.so"
+    includes = [f"-I{ROOT / d}" for d in ext.include_dirs] + [f"-I{sysconfig.get_paths()['include']}"]
+    result = _cc([*ext.extra_compile_args, "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", *includes,
+                  *[str(ROOT / s) for s in ext.sources], *ext.extra_link_args, "-o", str(so)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    nm = subprocess.run([_tool("aarch64-linux-gnu-nm", "binutils-aarch64-linux-gnu"), "--defined-only", str(so)],
+                        capture_output=True, text=True, check=True).stdout.split()
+    for symbol in ("PyInit__lsl", "lsl_kernels_neon", "lsl_kernels_neon_dotprod", "lsl_kernels_portable"):
+        assert symbol in nm, symbol
 
 
 @pytest.mark.parametrize("header", ["lsl.h", "lsl_internal.h"])
