@@ -284,6 +284,61 @@ def test_bad_inputs_raise_not_crash():
         rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True), activations="int4")
 
 
+def test_a_state_of_another_engine_is_refused_by_step_too():
+    """step() checks the state's engine as run() does: another model's state has
+    another layout (here a GRU's h for an LSTM's h and c), so it is a ValueError, not a
+    step of the other model."""
+    lstm = rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True))
+    gru = rt.Engine.from_torch(torch_layer("gru", 4, 6, 1, False, 0, True))
+    with pytest.raises(ValueError, match="another engine"):
+        lstm.step(np.zeros(4, np.float32), gru.new_state())
+
+
+def test_complex_features_are_refused_by_run():
+    """A cast to float32 would drop the imaginary part with a mere warning: complex
+    features are an InputTypeError (a TypeError and a ValueError); integer ones are real
+    and run."""
+    engine = rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True))
+    with pytest.raises(TypeError, match="real-valued"):
+        engine.run(np.ones((1, 3, 4), np.complex64))
+    assert engine.run(np.ones((1, 3, 4), np.int64)).shape == (1, 3, 6)  # integers are real
+
+
+def test_zero_lengths_are_refused_naming_the_argument():
+    """Every sequence has at least one valid step: a length of 0 is the caller's error,
+    and the message says it is ``lengths`` (not the C core's "sizes do not fit")."""
+    engine = rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True))
+    with pytest.raises(ValueError, match="lengths"):
+        engine.run(np.zeros((2, 3, 4), np.float32), lengths=[0, 3])
+
+
+def test_best_isa_is_the_most_capable_supported_table():
+    """The default table is the most capable one this CPU runs ("the best level this CPU
+    supports"): the instruction sets nest (AVX-512 VNNI adds to AVX-512, which adds to
+    AVX2; AVX-VNNI adds to AVX2; SDOT to NEON), so a CPU with AVX-512 VNNI must not get
+    the plain AVX-512 table, nor one with SDOT plain NEON."""
+    order = ["avx512-vnni", "avx512", "avx2-vnni", "avx2", "neon-dotprod", "neon", "portable"]
+    supported = rt.supported_isas()
+    want = next(name for name in order if name in supported)
+    assert rt.best_isa() == want
+    assert rt.info()["best_isa"] == want
+
+
+def test_set_isa_replaces_a_bad_lstmlite_isa():
+    """A bad LSTMLITE_ISA is raised by the runtime's first use unless set_isa has chosen
+    since (its docstring: "a later set_isa replaces the choice")."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import lstmlite.runtime as rt; rt.set_isa('portable'); "
+            "print(rt.info()['isa'], rt.isa())")
+    run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, LSTMLITE_ISA="sse9"),
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["portable", "portable"]
+
+
 def test_isa_forcing_reports_levels():
     assert rt.best_isa() in rt.supported_isas()
     assert set(rt.supported_isas()) <= set(rt.ISAS) and "portable" in rt.supported_isas()
@@ -457,12 +512,12 @@ def test_dynamic16_agrees_across_tables(cfg, weights, acts):
                 np.testing.assert_array_equal(a, b)
 
 
-def _lstm_step_reference(module, x, h, c, h_bits):
+def _lstm_step_reference(module, x, h, c, h_bits, x_qmax=32767):
     """One LSTM step in float64 from the engine's integer products: W_ih x with x at 16
-    bits (dynamic16), W_hh h with h at h_bits (8, or 7 for dynamic16-h7), exact integer
-    sums, then the scales, the biases and the cell update."""
+    bits (dynamic16; x_qmax=127: 8 bits, dynamic), W_hh h with h at h_bits (8, or 7 for
+    the "-h7" forms), exact integer sums, then the scales, the biases and the cell update."""
     qi, qh = quantize_rows(module.weight_ih_l0.detach().numpy(), 8), quantize_rows(module.weight_hh_l0.detach().numpy(), 7)
-    xq, xs = dynamic_codes(x, 32767)
+    xq, xs = dynamic_codes(x, x_qmax)
     hq, hs = dynamic_codes(h, (1 << (h_bits - 1)) - 1)
     gates = ((xq @ qi.q.astype(np.int64).T) * (xs.astype(np.float64)[:, None] * qi.scale[None, :])
              + (hq @ qh.q.astype(np.int64).T) * (hs.astype(np.float64)[:, None] * qh.scale[None, :])
@@ -491,6 +546,38 @@ def test_dynamic16_h7_step_equals_the_7_bit_state_reference(isa, batch):
     want7, want8 = (_lstm_step_reference(module, x, h, c, bits) for bits in (7, 8))
     assert np.abs(got - want7).max() < 1e-5
     assert np.abs(got - want8).max() > 1e-4
+
+
+def test_dynamic_h7_step_equals_the_8_bit_input_reference(isa):
+    """"dynamic-h7" is "dynamic" (x at 8 bits, |q| <= 127) with h at 7 bits: one step
+    equals that float64 statement (to float rounding) and not the one with x at 16 bits
+    ("dynamic16-h7"); a mode table that gave "dynamic-h7" the 16-bit inputs is caught."""
+    module = torch_layer("lstm", 20, 48, 1, False, 0, True)
+    engine = rt.Engine.from_torch(module, weights="int7r", activations="dynamic-h7")
+    assert engine.info["layers"][0]["h_bits"] == 7
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((1, 20)).astype(np.float32)
+    h = np.tanh(rng.standard_normal((1, 48))).astype(np.float32)
+    c = rng.standard_normal((1, 48)).astype(np.float32)
+    state = engine.new_state()
+    state.load(np.concatenate([h.reshape(-1), c.reshape(-1)]))
+    got = engine.step(x[0], state)[None]
+    want8, want16 = (_lstm_step_reference(module, x, h, c, 7, x_qmax=q) for q in (127, 32767))
+    assert np.abs(got - want8).max() < 1e-5
+    assert np.abs(got - want16).max() > 1e-4
+
+
+def test_h7_takes_a_stack_where_only_one_layer_has_7_bit_recurrent_weights():
+    """"-h7" is refused only when *no* recurrent matrix has 7-bit weights: a stack whose
+    first layer has 7-bit W_hh codes (|q| <= 63) and second 8-bit ones loads, the first
+    layer taking h at 7 bits, the second at 8."""
+    from lstmlite.export.lsl import spec_from_module, write_lsl
+
+    spec = spec_from_module(torch_layer("lstm", 6, 12, 2, False, 0, True))
+    for layer, bits in zip(spec.layers, (7, 8)):
+        layer.directions[0]["w_hh"] = quantize_rows(layer.directions[0]["w_hh"], bits)
+    engine = rt.Engine(write_lsl(spec, weights="auto"), activations="dynamic-h7")
+    assert [layer["h_bits"] for layer in engine.info["layers"]] == [7, 8]
 
 
 def test_h7_needs_7_bit_recurrent_weights():
