@@ -100,6 +100,25 @@ def test_threads_out_of_range_are_refused(bad):
         rt.Engine.from_state_dict(_gru_state(), cell="gru", threads=bad)
 
 
+def test_threads_take_every_value_up_to_the_c_runtime_s_limit():
+    """``threads`` is valid from 1 to LSL_MAX_THREADS, lsl.h's limit (read from the
+    header, not from engine.py): the top value is taken and runs, as one thread does
+    (a batch smaller than the threads: one sequence a chunk), and one more is refused."""
+    import re
+    from pathlib import Path
+
+    header = (Path(rt.__file__).parent / "lsl.h").read_text()
+    limit = int(re.search(r"#define LSL_MAX_THREADS (\d+)", header).group(1))
+    engine = rt.Engine.from_torch(torch.nn.GRU(3, 4, batch_first=True), threads=limit)
+    assert engine.threads == limit
+    x = np.random.default_rng(0).standard_normal((3, 5, 3)).astype(np.float32)
+    many = engine.run(x)
+    engine.threads = 1
+    assert rel_err(many, engine.run(x)) < 1e-6
+    with pytest.raises(ValueError, match="threads"):
+        engine.threads = limit + 1
+
+
 def _gru_state() -> dict:
     gru = torch.nn.GRU(3, 4, batch_first=True)
     return {k: v.detach().numpy() for k, v in gru.state_dict().items()}
