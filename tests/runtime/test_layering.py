@@ -41,3 +41,20 @@ def test_the_writer_lives_in_export_and_old_imports_still_work():
 
     assert write_lsl is writer.write_lsl is fmt.write_lsl
     assert "def write_lsl" not in (RUNTIME / "lsl.py").read_text()
+
+
+def test_every_public_name_of_the_runtime_is_importable_from_it():
+    """``from lstmlite.runtime import *`` gives every name of its ``__all__``, which holds
+    the engine module's whole public API (set_isa, supported_isas, info, ...), and the
+    writer's functions resolve from the package to lstmlite.export.lsl's own
+    (docs/runtime.md: the writer "stays importable from lstmlite.runtime")."""
+    from lstmlite.export import lsl as writer
+    from lstmlite.runtime import engine
+
+    namespace: dict = {}
+    exec("from lstmlite.runtime import *", namespace)
+    assert set(lstmlite.runtime.__all__) <= set(namespace)
+    assert set(engine.__all__) <= set(lstmlite.runtime.__all__)
+    for name in ("quantize_rows", "spec_from_module", "spec_from_state_dict", "write_lsl", "export_lsl",
+                 "spec_from_run"):
+        assert getattr(lstmlite.runtime, name) is getattr(writer, name), name
