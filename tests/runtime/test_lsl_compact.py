@@ -151,6 +151,48 @@ def test_corrupt_compact_files_never_crash_the_loader():
             pass
 
 
+def _float_only_spec(cell: str, n_out: int = 0):
+    """A one-layer float model with no value exact in IEEE half (every vector fp32): the
+    only version-3 thing in it is what the test puts there."""
+    from lstmlite.runtime.lsl import LayerSpec, ModelSpec
+
+    rng = np.random.default_rng(3)
+    gates = {"fastgrnn": 1, "lstm": 4}[cell]
+    t = {"w_ih": rng.standard_normal((gates * 6, 5)), "w_hh": rng.standard_normal((gates * 6, 6)),
+         "b_ih": rng.standard_normal(gates * 6), "b_hh": rng.standard_normal(gates * 6)}
+    if cell == "fastgrnn":
+        t["zn"] = np.array([0.3, 0.1])
+    t = {k: (v / 3).astype(np.float32) for k, v in t.items()}
+    head = dict(head_weight=(rng.standard_normal((n_out, 6)) / 3).astype(np.float32),
+                head_bias=(rng.standard_normal(n_out) / 3).astype(np.float32), head_mode="last") if n_out else {}
+    spec = ModelSpec([LayerSpec(cell, 5, 6, directions=[t])], **head)
+    spec.validate()
+    return spec
+
+
+def test_a_fastgrnn_model_needs_version_3_even_when_nothing_else_does():
+    """The fixed-record readers take FastGRNN layers from version 3 on (read_lsl refuses
+    an older file with one): asked for version 2, the writer refuses (its docstring:
+    "refused when the model needs something that version lacks") rather than write a
+    file no reader takes. Float weights and fp32 vectors only, so that the cell alone
+    decides."""
+    spec = _float_only_spec("fastgrnn")
+    with pytest.raises(ValueError, match="needs version 3"):
+        write_lsl(spec, version=2)
+    assert read_lsl(write_lsl(spec, version=3)).layers[0].cell == "fastgrnn"
+
+
+def test_a_one_row_int8_matrix_has_a_per_row_scale_in_version_1():
+    """A one-row matrix's single scale is its per-row scale, which version 1 has (the
+    reader wants one scale per row, or from version 3 one for all rows): a model whose
+    int8 head has one output is written as version 1 and runs as the newest file does."""
+    spec = _float_only_spec("lstm", n_out=1)
+    old, new = write_lsl(spec, weights="int8", version=1), write_lsl(spec, weights="int8")
+    assert int.from_bytes(old[8:12], "little") == 1
+    x = np.random.default_rng(4).standard_normal((2, 7, 5)).astype(np.float32)
+    np.testing.assert_array_equal(rt.Engine(old).run(x), rt.Engine(new).run(x))
+
+
 def test_older_versions_are_written_on_request_and_read():
     spec = spec_from_module(_fastgrnn(False))
     with pytest.raises(ValueError, match="needs version 3"):

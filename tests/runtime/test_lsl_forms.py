@@ -295,3 +295,25 @@ def test_per_tensor_scales_are_stored_once():
     with torch.no_grad():
         ref = model(torch.from_numpy(tokens))[0].numpy()
     assert rel_err(rt.Engine(blob).run(tokens), ref) < 1e-5
+
+
+@pytest.mark.parametrize("kept_blocks,block_form", [(1, True), (2, False)])
+def test_int8_sparse_takes_the_block_form_only_where_it_is_smaller_than_dense(kept_blocks, block_form):
+    """``int8-sparse`` stores a matrix in the (1, 4)-block form "wherever it is smaller
+    than dense int8" (write_lsl). A 2 x 12 int8 head is 24 bytes dense; its block form is
+    4 bytes a kept block + 4 (rows + 1) rowptr bytes + 2 bytes a block index: 18 bytes
+    for one kept block (taken), 24 for two -- a tie, so not taken (the bitmask form,
+    smaller than both, is)."""
+    from lstmlite.runtime.lsl import LayerSpec, ModelSpec
+
+    rng = np.random.default_rng(5)
+    t = {k: (rng.standard_normal(shape) / 3).astype(np.float32)
+         for k, shape in (("w_ih", (48, 5)), ("w_hh", (48, 12)), ("b_ih", (48,)), ("b_hh", (48,)))}
+    head = np.zeros((2, 12), np.float32)
+    head[0, 0:4] = [0.5, -0.25, 0.1, 0.3]
+    if kept_blocks == 2:
+        head[1, 8:12] = [0.2, 0.4, -0.6, 0.1]
+    spec = ModelSpec([LayerSpec("lstm", 5, 12, directions=[t])], head_weight=head,
+                     head_bias=np.array([0.1, 0.2], np.float32), head_mode="last")
+    dtype = _dtypes(write_lsl(spec, weights="int8-sparse"))["head.w"]
+    assert (dtype == "int8 block-sparse") == block_form, dtype
