@@ -113,3 +113,27 @@ def test_unsupported_table_is_refused_naming_the_cpu_s(test_core_aarch64):
         run = subprocess.run([qemu, "-cpu", "cortex-a53", str(test_core_aarch64)], capture_output=True, text=True,
                              timeout=300, env={"LSTMLITE_ISA": value, "PATH": "/usr/bin:/bin"})
         assert run.returncode != 0 and "lsl_isa_from_env() == LSL_OK" in run.stderr, (value, run.stderr)
+
+
+# (QEMU CPU, the tables its HWCAP bits must give). Cortex-A53: Armv8.0, no dot product;
+# Cortex-A76: Armv8.2 with the dot product (and, unlike `max`, no SHA-512, whose HWCAP
+# bit is the dot product's neighbour).
+HWCAP_CPUS = [("cortex-a53", ["portable", "neon"]), ("cortex-a76", ["portable", "neon", "neon-dotprod"]),
+              ("max", ["portable", "neon", "neon-dotprod"])]
+
+
+@pytest.mark.parametrize("cpu,tables", HWCAP_CPUS, ids=[c for c, _ in HWCAP_CPUS])
+def test_hwcap_detection_finds_exactly_the_cpu_s_tables(tmp_path, cpu, tables):
+    """tests/c/isa_probe.c (lsl_isa.c alone, the kernel tables stubbed) under qemu-aarch64:
+    AT_HWCAP's ASIMD (bit 1) and ASIMDDP (bit 20, the kernel's uapi hwcap.h) give exactly
+    the tables the CPU has; the best is the last."""
+    qemu = _tool(QEMU, "qemu-user-static")
+    exe = tmp_path / "isa_probe"
+    built = _cc([*STRICT, "-O1", "-static", "-I", str(RUNTIME), str(ROOT / "tests" / "c" / "isa_probe.c"),
+                 str(RUNTIME / "lsl_isa.c"), "-o", str(exe)], tmp_path)
+    assert built.returncode == 0, built.stderr
+    run = subprocess.run([qemu, "-cpu", cpu, str(exe)], capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr
+    supported, best = run.stdout.split(" | ")[:2]
+    assert supported.split()[1:] == tables and best == f"best: {tables[-1]}", run.stdout

@@ -5,6 +5,7 @@ program (tests/c/test_core.c) passes, also under AddressSanitizer + UBSan with t
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 from pathlib import Path
@@ -70,6 +71,67 @@ def test_avx2_vnni_table_runs_with_evex_encoding(tmp_path, lsl_files):
     run = _build_and_run(tmp_path, ["-O2", "-DLSL_TEST_AVX2_VNNI_AS_EVEX"], lsl_files)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("ok") and " avx2-vnni" in run.stdout
+
+
+def _isa_probe(tmp_path: Path) -> Path:
+    """tests/c/isa_probe.c: lsl_isa.c alone, kernel tables stubbed (compiles in a blink)."""
+    exe = tmp_path / "isa_probe"
+    result = _gcc([*STRICT, "-O1", "-I", str(RUNTIME), str(ROOT / "tests" / "c" / "isa_probe.c"),
+                   str(RUNTIME / "lsl_isa.c"), "-o", str(exe)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    return exe
+
+
+def _probe_fields(stdout: str) -> tuple[list[str], str, str, str]:
+    """(supported tables, best, lsl_isa_from_env's code, table in use) from its line."""
+    supported, best, env = stdout.strip().split(" | ")
+    code, current = env.removeprefix("env: ").split(" current: ")
+    return supported.split()[1:], best.removeprefix("best: "), code, current
+
+
+# (QEMU CPU, the tables it must be found to run). lsl.h: "avx2" is AVX2 + FMA, and any
+# AVX code needs the OS to save YMM state (OSXSAVE, then XCR0 bits 1 and 2). EPYC-Rome
+# is Zen 2 (AVX2, FMA, BMI1/2, no AVX-512 -- nor does QEMU emulate AVX-512); each "-x"
+# takes one feature away, the rest of the CPU kept.
+EMULATED_X86 = [
+    ("EPYC-Rome", ["portable", "avx2"]),
+    ("EPYC-Rome,-fma", ["portable"]),
+    ("EPYC-Rome,-avx2", ["portable"]),
+    ("EPYC-Rome,-avx", ["portable"]),
+    ("EPYC-Rome,-xsave", ["portable"]),
+    ("qemu64", ["portable"]),
+]
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="emulates x86-64 CPUs")
+@pytest.mark.parametrize("cpu,tables", EMULATED_X86, ids=[c for c, _ in EMULATED_X86])
+def test_x86_detection_finds_exactly_the_emulated_cpu_s_tables(tmp_path, cpu, tables):
+    """cpuid + XCR0 detection on CPUs this machine is not (qemu-x86_64): a CPU that lacks
+    one feature a table needs (FMA, AVX2, AVX, the OS's XSAVE) is not given the table,
+    and the best table is the last one it runs."""
+    qemu = shutil.which("qemu-x86_64-static")
+    assert qemu, "qemu-x86_64-static is missing: `make test` installs Debian's qemu-user-static"
+    env = {k: v for k, v in os.environ.items() if k != "LSTMLITE_ISA"}
+    run = subprocess.run([qemu, "-cpu", cpu, str(_isa_probe(tmp_path))], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert run.returncode == 0, run.stderr
+    supported, best, code, current = _probe_fields(run.stdout)
+    assert supported == tables, run.stdout
+    assert best == current == tables[-1] and code == "0", run.stdout
+
+
+@pytest.mark.parametrize("value,ok", [("", True), ("auto", True), ("portable", True), ("AVX2", False),
+                                      ("sse9", False)])
+def test_lstmlite_isa_values_in_c(tmp_path, value, ok):
+    """lsl.h: LSTMLITE_ISA is a table's name or "auto", and "unset or empty = auto";
+    anything else (names are case-sensitive) is LSL_ERR_ISA, and the best table is used
+    all the same."""
+    run = subprocess.run([str(_isa_probe(tmp_path))], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, LSTMLITE_ISA=value))
+    assert run.returncode == 0, run.stderr
+    supported, best, code, current = _probe_fields(run.stdout)
+    assert (code == "0") == ok, run.stdout
+    assert current == ("portable" if value == "portable" else best), run.stdout
 
 
 @pytest.mark.slow
