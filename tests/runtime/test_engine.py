@@ -304,6 +304,18 @@ def test_complex_features_are_refused_by_run():
     assert engine.run(np.ones((1, 3, 4), np.int64)).shape == (1, 3, 6)  # integers are real
 
 
+def test_step_refuses_complex_and_bool_features_as_run_does():
+    """step() takes features as run() does: a complex x_t would lose its imaginary part
+    to the float32 cast with a mere warning, and a bool one is not a feature vector, so
+    both are an InputTypeError; integer features are real and step."""
+    engine = rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True))
+    for bad in (np.full(4, 1 + 5j, np.complex64), np.ones(4, bool)):
+        with pytest.raises(rt.InputTypeError, match="real-valued"):
+            engine.step(bad)
+    ints = engine.step(np.arange(4, dtype=np.int64))
+    np.testing.assert_array_equal(ints, engine.run(np.arange(4, dtype=np.float32)[None, None], state=None)[0, 0])
+
+
 def test_zero_lengths_are_refused_naming_the_argument():
     """Every sequence has at least one valid step: a length of 0 is the caller's error,
     and the message says it is ``lengths`` (not the C core's "sizes do not fit")."""

@@ -416,8 +416,8 @@ class Engine:
             arr = self._token_ids(x_t)
         elif type(x_t) is np.ndarray and x_t.dtype == np.float32 and x_t.flags.c_contiguous:
             arr = x_t
-        else:
-            arr = np.ascontiguousarray(x_t, dtype=np.float32)
+        else:  # checked as run() checks: a complex or bool x_t is refused, not cast
+            arr = self._inputs(x_t, False)
         out = np.empty(state._out_shape if arr.ndim <= 1 else (state.batch, self._step_out), np.float32)
         state._stream.step(arr, out)
         return out
