@@ -7,6 +7,10 @@ engines must equal a torch model whose weights are the dequantized int8 weights 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -339,10 +343,6 @@ def test_best_isa_is_the_most_capable_supported_table():
 def test_set_isa_replaces_a_bad_lstmlite_isa():
     """A bad LSTMLITE_ISA is raised by the runtime's first use unless set_isa has chosen
     since (its docstring: "a later set_isa replaces the choice")."""
-    import os
-    import subprocess
-    import sys
-
     code = ("import lstmlite.runtime as rt; rt.set_isa('portable'); "
             "print(rt.info()['isa'], rt.isa())")
     run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, LSTMLITE_ISA="sse9"),
@@ -375,10 +375,6 @@ def test_lstmlite_isa_environment_is_checked(value):
     that names what the CPU supports (never a silent fallback), raised on the runtime's
     first use (importing it, as the CLI's parser does, still works), and the CLI reports
     it as one line."""
-    import os
-    import subprocess
-    import sys
-
     env = dict(os.environ, LSTMLITE_ISA=value)
     code = "import lstmlite.runtime as rt; print(rt.info()['isa'])"
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

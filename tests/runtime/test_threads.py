@@ -6,6 +6,9 @@ the torch oracle still matched."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -104,9 +107,6 @@ def test_threads_take_every_value_up_to_the_c_runtime_s_limit():
     """``threads`` is valid from 1 to LSL_MAX_THREADS, lsl.h's limit (read from the
     header, not from engine.py): the top value is taken and runs, as one thread does
     (a batch smaller than the threads: one sequence a chunk), and one more is refused."""
-    import re
-    from pathlib import Path
-
     header = (Path(rt.__file__).parent / "lsl.h").read_text()
     limit = int(re.search(r"#define LSL_MAX_THREADS (\d+)", header).group(1))
     engine = rt.Engine.from_torch(torch.nn.GRU(3, 4, batch_first=True), threads=limit)
