@@ -658,33 +658,6 @@ TAVX2 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const fl
     }
 }
 
-/* The digit forms' row scale: *xs = max|row| / qmax and the factor qmax / max|row| that
- * makes codes of the row; 0 (and *xs = 0) for an all-zero row, 0 (and *xs = NaN, so the
- * row's outputs are NaN as a float product's would be) for a row with a NaN or inf. */
-static float float_row_scale(const float *row, int32_t k, float qmax, float *xs) {
-    float amax = 0.0f;
-    int32_t j;
-    int bad = 0;
-    for (j = 0; j < k; ++j) {
-        const float a = row[j] < 0 ? -row[j] : row[j];
-        bad |= !(a <= 3.0e38f); /* NaN or inf */
-        amax = a > amax ? a : amax;
-    }
-    if (bad || !(amax > 0.0f)) {
-        *xs = bad ? __builtin_nanf("") : 0.0f;
-        return 0.0f;
-    }
-    *xs = amax / qmax;
-    return qmax / amax;
-}
-
-/* The fixed-point codes of n (<= 8) floats at p: x * inv rounded to nearest even,
- * clamped to +-qmax. */
-AINL TAVX2 __m256i fixed_codes(const float *p, int32_t n, __m256 vinv, __m256i qmax) {
-    const __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(ld(p, n), vinv));
-    return _mm256_min_epi32(_mm256_max_epi32(q, _mm256_sub_epi32(_mm256_setzero_si256(), qmax)), qmax);
-}
-
 /* Float rows to three planes of signed digits (d0, d1, d2; stride lstride bytes, rows
  * of kpad bytes, zero past k) and scales xs = max|row| / LSL_DIG_MAX: see
  * lsl_kern_avx2.h. An all-zero row becomes 0; a NaN or inf makes xs NaN, so the row's

@@ -185,6 +185,35 @@ AINL TAVX2 void st(float *p, __m256 v, int32_t n) {
         _mm256_maskstore_ps(p, tail_mask(n), v);
 }
 
+/* The float-activation quantizers' row scale (the AVX2 digits, the two digits, and
+ * lsl_kern_avx2_vnni.c's limbs): *xs = max|row| / qmax and the factor qmax / max|row|
+ * that makes codes of the row; 0 (and *xs = 0) for an all-zero row, 0 (and *xs = NaN,
+ * so the row's outputs are NaN as a float product's would be) for a row with a NaN or
+ * inf. */
+static inline float float_row_scale(const float *row, int32_t k, float qmax, float *xs) {
+    float amax = 0.0f;
+    int32_t j;
+    int bad = 0;
+    for (j = 0; j < k; ++j) {
+        const float a = row[j] < 0 ? -row[j] : row[j];
+        bad |= !(a <= 3.0e38f); /* NaN or inf */
+        amax = a > amax ? a : amax;
+    }
+    if (bad || !(amax > 0.0f)) {
+        *xs = bad ? __builtin_nanf("") : 0.0f;
+        return 0.0f;
+    }
+    *xs = amax / qmax;
+    return qmax / amax;
+}
+
+/* The fixed-point codes of n (<= 8) floats at p: x * inv rounded to nearest even,
+ * clamped to +-qmax. */
+AINL TAVX2 __m256i fixed_codes(const float *p, int32_t n, __m256 vinv, __m256i qmax) {
+    const __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(ld(p, n), vinv));
+    return _mm256_min_epi32(_mm256_max_epi32(q, _mm256_sub_epi32(_mm256_setzero_si256(), qmax)), qmax);
+}
+
 /* The products of rows row0 .. row0 + 7 (`valid` of them exist) with one activation
  * row of scale xs, from its int32 sums a[0..L-1]: vpdpbusd's sums less 128 * sum(w)
  * (for the limbs, on the high limb, then ((a0 256) + a1) 256 + a2 in float, as

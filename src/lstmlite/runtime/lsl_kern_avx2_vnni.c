@@ -29,28 +29,17 @@ static TAVXVNNI void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
     for (i = 0; i < m; ++i) {
         const float *row = x + (size_t)i * ldx;
         uint8_t *hi = u + (size_t)i * kpad, *mid = hi + lstride, *lo = mid + lstride;
-        float amax = 0.0f;
-        int bad = 0;
-        __m256 vinv;
-        for (j = 0; j < k; ++j) {
-            const float a = row[j] < 0 ? -row[j] : row[j];
-            bad |= !(a <= 3.0e38f); /* NaN or inf */
-            amax = a > amax ? a : amax;
-        }
+        const float inv = float_row_scale(row, k, LSL_LIMB_MAX, xs + i);
+        const __m256 vinv = _mm256_set1_ps(inv);
         memset(hi, 128, (size_t)kpad); /* q = 0 past k (and for a zero row) */
         memset(mid, 0, (size_t)kpad);
         memset(lo, 0, (size_t)kpad);
-        if (bad || !(amax > 0.0f)) {
-            xs[i] = bad ? __builtin_nanf("") : 0.0f;
-            continue;
-        }
-        vinv = _mm256_set1_ps(LSL_LIMB_MAX / amax);
+        if (inv == 0.0f) continue; /* all zero, or xs NaN */
         for (j = 0; j < k; j += 8) {
             const int32_t n = k - j < 8 ? k - j : 8;
-            __m256i q = _mm256_cvtps_epi32(_mm256_mul_ps(ld(row + j, n), vinv));
+            __m256i q = fixed_codes(row + j, n, vinv, qmax);
             uint8_t b[3][16];
             int l;
-            q = _mm256_min_epi32(_mm256_max_epi32(q, _mm256_sub_epi32(_mm256_setzero_si256(), qmax)), qmax);
             q = _mm256_add_epi32(q, offset); /* 0 .. 2^24 - 2: three unsigned bytes */
             for (l = 0; l < 3; ++l) {
                 const __m256i t = _mm256_and_si256(_mm256_srli_epi32(q, 16 - 8 * l), _mm256_set1_epi32(255));
@@ -61,7 +50,6 @@ static TAVXVNNI void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
             memcpy(mid + j, b[1], (size_t)n);
             memcpy(lo + j, b[2], (size_t)n);
         }
-        xs[i] = amax / LSL_LIMB_MAX;
     }
 }
 
