@@ -4,6 +4,7 @@ the JSON follows DESIGN.md's schema, and the CLI writes it. No timing is asserte
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -51,6 +52,37 @@ def test_onnxruntime_int8_uses_reduced_range_exactly_on_x86_without_vnni(monkeyp
         monkeypatch.setattr(bench_mod.platform, "machine", lambda m=machine: m)
         monkeypatch.setattr(rt, "supported_isas", lambda v=isas: v)
         assert bench_mod.ort_reduce_range() is expected, (machine, isas)
+
+
+def test_onnxruntime_preprocess_advice_is_dropped_only_while_quantizing(tmp_path, caplog, monkeypatch):
+    """ONNX Runtime's quantizer logs advice to pre-process on the root logger, which
+    bench's output showed to every user; it changes nothing for one LSTM node, so the
+    peer's build drops it -- only it (another root warning logged meanwhile shows), and
+    only while quantizing (the same advice logged afterwards shows)."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+    import onnxruntime.quantization as ort_quantization
+
+    module = bench_mod.make_module("lstm", 4, 8)
+    onnx.save(bench_mod.onnx_model(module, "lstm"), tmp_path / "m.onnx")
+    with caplog.at_level(logging.WARNING):
+        ort_quantization.quantize_dynamic(str(tmp_path / "m.onnx"), str(tmp_path / "q.onnx"),
+                                          weight_type=ort_quantization.QuantType.QInt8)
+    if not any(r.getMessage().startswith(bench_mod.ORT_PREPROCESS_ADVICE) for r in caplog.records):
+        pytest.skip("this onnxruntime no longer logs the pre-processing advice: nothing to drop")
+    real = ort_quantization.quantize_dynamic
+
+    def quantize_and_warn(*args, **kwargs):
+        logging.warning("another root warning while quantizing")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ort_quantization, "quantize_dynamic", quantize_and_warn)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        bench_mod._onnxruntime(module, "lstm", batch=1, quantized=True, threads=1)
+        logging.warning("%s, logged after the build", bench_mod.ORT_PREPROCESS_ADVICE)
+    assert [r.getMessage() for r in caplog.records] == [
+        "another root warning while quantizing", f"{bench_mod.ORT_PREPROCESS_ADVICE}, logged after the build"]
 
 
 def test_onnx_graph_matches_torch_weights_and_gate_order():
