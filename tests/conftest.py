@@ -5,6 +5,32 @@ worker avoids oversubscription (tiny models spend most of their time in thread
 hand-offs otherwise). Results don't depend on it; CPU kernels are deterministic.
 """
 
+import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _kernel_table_kept():
+    """Every test leaves lstmlite's kernel table as it found it.
+
+    Why: ``set_isa("auto")`` picks the best table, not the one ``LSTMLITE_ISA`` forced.
+    Tests that forced a table and then reset to ``"auto"`` left every later test of their
+    worker on the best one, so a run with ``LSTMLITE_ISA=avx2`` ran much of the suite on
+    avx512-vnni. A test that changes the table fails here (at teardown), and the table
+    is put back for the tests after it.
+    """
+    try:
+        import lstmlite.runtime as rt
+
+        before = rt.isa()
+    except Exception:  # no extension, or a bad LSTMLITE_ISA: the runtime's own tests report that
+        yield
+        return
+    yield
+    after = rt.isa()
+    if after != before:
+        rt.set_isa(before)
+        pytest.fail(f"this test left lstmlite's kernels on {after}, not the {before} it found: put the table "
+                    "back with rt.set_isa(the name rt.isa() gave before), not set_isa('auto')")

@@ -161,12 +161,13 @@ def test_export_says_which_sparse_matrices_this_cpu_runs_dense(tmp_path, capsys,
     model = SequenceClassifier(input_size=12, hidden_size=64, n_classes=4).eval()
     compress_(model, MagnitudePruneConfig(sparsity=0.75, block=(1, 4)))
     run = save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
+    before = rt.isa()
     rt.set_isa(table)
     try:
         assert main(["export", str(run), "--format", "lsl", "--weights", "int8-sparse",
                      "--out", str(tmp_path / "model.lsl")]) == 0
     finally:
-        rt.set_isa("auto")
+        rt.set_isa(before)
     out = capsys.readouterr().out
     if table == "avx2":
         assert "on this CPU (avx2 kernels) layer 0 W_ih, layer 0 W_hh will run dense" in out

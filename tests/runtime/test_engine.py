@@ -360,13 +360,15 @@ def test_isa_forcing_reports_levels():
         if name not in rt.supported_isas():
             with pytest.raises(rt.RuntimeError_, match="it supports: portable"):
                 rt.set_isa(name)
+    before = rt.isa()
     rt.set_isa("portable")
     try:
         assert rt.isa() == "portable"
         assert rt.info()["isa"] == "portable" and rt.info()["best_isa"] == rt.best_isa()
-    finally:
         rt.set_isa("auto")
-    assert rt.isa() == rt.best_isa()
+        assert rt.isa() == rt.best_isa()
+    finally:
+        rt.set_isa(before)
 
 
 @pytest.mark.parametrize("value", ["sse9", "AVX2", "avx2-vnni", "avx512"])
@@ -442,7 +444,7 @@ def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
 
         prune_blocks(module, 0.7)
     x = np.random.default_rng(9).standard_normal((3, 11, 20)).astype(np.float32)
-    outs = []
+    outs, before = [], rt.isa()
     try:
         for name in (plain, vnni):
             _force(name)
@@ -452,7 +454,7 @@ def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
             steps = np.stack([engine.step(x[0, t], state) for t in range(11)])
             outs.append((engine.run(x[:1]), engine.run(x), steps))
     finally:
-        rt.set_isa("auto")
+        rt.set_isa(before)
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
 
@@ -463,11 +465,12 @@ def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
 def test_fused_steps_are_reported_per_table(name, dense, sparse):
     """The single-stream comparisons (B = 1 against batched rows) exercise a fused step
     exactly where info() says the table has one (avx512's: dynamic activations only)."""
+    before = rt.isa()
     try:
         _force(name)
         assert (rt.info()["fused_step"], rt.info()["fused_sparse_step"]) == (dense, sparse)
     finally:
-        rt.set_isa("auto")
+        rt.set_isa(before)
 
 
 @pytest.mark.parametrize("cfg", [("lstm", 40, 128, 1, False, 0, True), ("gru", 13, 37, 1, False, 0, True),
@@ -500,7 +503,7 @@ def test_dynamic16_agrees_across_tables(cfg, weights, acts):
 
     module = torch_layer(*cfg)
     x = np.random.default_rng(4).standard_normal((3, 9, cfg[1])).astype(np.float32)
-    outs = {}
+    outs, before = {}, rt.isa()
     try:
         for name in ISAS:
             rt.set_isa(name)
@@ -510,7 +513,7 @@ def test_dynamic16_agrees_across_tables(cfg, weights, acts):
                 state = engine.new_state()
                 outs[name] += (np.stack([engine.step(x[0, t], state) for t in range(9)]),)
     finally:
-        rt.set_isa("auto")
+        rt.set_isa(before)
     for name, got in outs.items():
         for a, b in zip(got, outs["portable"]):
             assert rel_err(a, b) < 1e-4, name

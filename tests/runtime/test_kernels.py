@@ -122,7 +122,7 @@ def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
         qt.q[::3, ::5] = 64
         qt.q[1::3, ::5] = -64
     act = _lsl.ACT_DYN7 if codes.endswith("activations") else _lsl.ACT_DYN8
-    outs = []
+    outs, before = [], rt.isa()
     try:
         for name in ISAS:
             rt.set_isa(name)
@@ -130,7 +130,7 @@ def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
             _lsl.matmul(qt.q, qt.scale, act, x, y)
             outs.append(y)
     finally:
-        rt.set_isa("auto")
+        rt.set_isa(before)
     for y in outs[1:]:
         np.testing.assert_array_equal(y, outs[0])
 
