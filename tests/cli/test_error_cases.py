@@ -518,6 +518,9 @@ CASES: list[Case] = [
                                                    "{tmp}/s"),
          "lstmlite search: error: budget size=10 B is below the smallest model this space can build (… B: cell=…); "
          "widen --budget or the space (--space)", "a larger budget, or a space with smaller models"),
+    Case("isa-option-unknown", "resources", ("bench", "--isa", "sse9", "--engines", "lstmlite-fp32"),
+         "lstmlite bench: error: --isa: unknown ISA 'sse9'; choose one of auto, portable, … "
+         "(this CPU supports: portable…)", "use a kernel the message lists"),
     Case("isa-unknown", "resources", ("bench", "--engines", "lstmlite-fp32", "--seq-len", "2", "--reps", "1"),
          "lstmlite bench: error: LSTMLITE_ISA=bogus is unknown; use one of auto, portable, … "
          "(this CPU supports: …)",

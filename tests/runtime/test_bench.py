@@ -180,13 +180,35 @@ def test_impossible_sizes_are_refused_with_the_estimate_before_allocating(capsys
     assert "--threads must be at most 64" in capsys.readouterr().err
 
 
+def test_cli_isa_option_forces_our_kernels_and_refuses_a_table_this_cpu_lacks(tmp_path, capsys):
+    """lstmlite bench --isa NAME runs lstmlite's engines on that table, says so, writes
+    it in the JSON and puts the previous table back; a table the CPU lacks is refused,
+    naming those it has."""
+    from lstmlite import runtime
+    from lstmlite.cli.main import main
+
+    lacking = next(name for name in runtime.ISAS if name not in runtime.supported_isas())
+    assert main(["bench", "--isa", lacking, "--engines", "lstmlite-fp32", "--seq-len", "2", "--reps", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"lstmlite bench: error: --isa: ISA {lacking} is not available on this CPU "
+        f"(it supports: {', '.join(runtime.supported_isas())})")
+    before = runtime.isa()
+    assert main(["bench", "--isa", "portable", "--engines", "lstmlite-fp32", "--input-size", "3",
+                 "--hidden-size", "4", "--seq-len", "2", "--reps", "1", "--warmup", "0",
+                 "--json", str(tmp_path / "b.json")]) == 0
+    assert runtime.isa() == before  # put back for the rest of a process that called main()
+    assert "lstmlite kernels: portable (best on this CPU: " in capsys.readouterr().out
+    assert json.loads((tmp_path / "b.json").read_text())["machine"]["lstmlite_isa"] == "portable"
+
+
 def test_machine_info_names_the_kernels_in_use():
     """A forced table (LSTMLITE_ISA or set_isa) is what bench reports, next to the best."""
     from lstmlite import runtime
 
+    before = runtime.isa()
     runtime.set_isa("portable")
     try:
         info = bench_mod.machine_info()
     finally:
-        runtime.set_isa("auto")
+        runtime.set_isa(before)
     assert info["lstmlite_isa"] == "portable" and info["lstmlite_best_isa"] == runtime.best_isa()

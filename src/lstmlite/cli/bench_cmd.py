@@ -22,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               "lstmlite bench --engines lstmlite-int8,onnxruntime-int8 --mode step",
                               "lstmlite bench --sparsity 0.8 --engines lstmlite-int8,lstmlite-int8-sparse,"
                               "onnxruntime-int8",
-                              "lstmlite bench runs/jv --batch 32 --json bench.json --chart bench.png"),
+                              "lstmlite bench runs/jv --batch 32 --json bench.json --chart bench.png",
+                              "lstmlite bench --isa avx2 --engines lstmlite-int8-dyn,lstmlite-fp32"),
         formatter_class=HelpFormatter)
     parser.add_argument("run", nargs="?", default=None, help="run dir whose recurrent layers to time (optional)")
     parser.add_argument("--input-size", type=int, default=40, help="features per step, I")
@@ -49,6 +50,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per engine: torch and ONNX Runtime intra-op threads (ONNX Runtime without "
                              "spinning), lstmlite splits a batch over them in sequence mode (default 1)")
+    parser.add_argument("--isa", default=None, metavar="NAME",
+                        help="force lstmlite's kernels: portable, avx2, avx2-vnni, avx512, avx512-vnni, neon, "
+                             "neon-dotprod or auto (default: LSTMLITE_ISA, else the best this CPU runs); the "
+                             "peers pick their own by the CPU, so on a newer CPU this times our AVX2 kernels "
+                             "against the peers' AVX-512 ones")
     parser.add_argument("--reps", type=int, default=30, help="timed repetitions (medians of >= 30 are quotable)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
     parser.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")
@@ -57,8 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runtime.bench import (ENGINES, available_memory_bytes, bar_chart, bench, default_engines,
-                                 engine_missing, estimate_memory_bytes, format_table, module_from_run)
+    from ..runtime.bench import ENGINES, default_engines, engine_missing
     from ..runtime.engine import MAX_THREADS
 
     if args.engines is None:
@@ -82,6 +87,30 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--rank must be 0 (full rank) or more")
     if args.threads > MAX_THREADS:
         raise CliError(f"--threads must be at most {MAX_THREADS}")
+    if args.isa is None:
+        return _bench(args, engines)
+    from ..runtime import isa, set_isa
+
+    try:
+        previous: str | None = isa()
+    except ValueError:  # a bad LSTMLITE_ISA, which --isa replaces
+        previous = None
+    try:
+        set_isa(args.isa)  # the error names the levels this CPU runs
+    except ValueError as exc:
+        raise CliError(f"--isa: {exc}") from None
+    try:
+        return _bench(args, engines)
+    finally:  # main() called in a process that goes on keeps its table
+        if previous is not None:
+            set_isa(previous)
+
+
+def _bench(args: argparse.Namespace, engines: list[str]) -> int:
+    """Time the checked engines and print (and write) the results."""
+    from ..runtime.bench import (available_memory_bytes, bar_chart, bench, estimate_memory_bytes, format_table,
+                                 module_from_run)
+
     modes = ["sequence", "step"] if args.mode == "both" else [args.mode]
     if not args.run:
         need = estimate_memory_bytes(args.input_size, args.hidden_size, args.seq_len, args.batch, args.layers,
@@ -107,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{case['engine']} ({case['mode']}): {case['note']}")
     machine = result["machine"]
     print(f"lstmlite kernels: {machine['lstmlite_isa']} (best on this CPU: {machine['lstmlite_best_isa']};"
-          " LSTMLITE_ISA forces one)")
+          " --isa or LSTMLITE_ISA forces one)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
