@@ -56,6 +56,7 @@ CASES = [
     ("gru", 5, 12, 1, False, 8, True, 0.3, 2.0),
     ("gru", 7, 9, 2, True, 16, False, 0.3, 2.0),
     ("gru", 6, 8, 1, False, 8, True, 2.5, 2.0),     # saturating GRU gates
+    ("gru", 5, 6, 3, True, 8, True, 0.3, 2.0),      # a middle layer must not write the buffer it reads
 ]
 
 
@@ -127,3 +128,91 @@ def test_bidirectional_models_refuse_to_stream_with_a_clear_error():
     engine = rt.IntegerEngine(params)
     with pytest.raises(ValueError, match="bidirectional"):
         engine.step(np.zeros((1, 7), np.int16), engine.new_state())
+
+
+def test_negative_ties_round_half_away_from_zero():
+    """Every right shift rounds half away from zero, negative ties too. Multipliers 2^30
+    with shifts 31..33 (a division by 2..8) make many input accumulators ties, and n-gate
+    recurrent terms of -2^14 make rrs(r * hn, 15) = -r / 2 a tie whenever r is odd. A
+    shift that rounds half up ((x + half) >> s, right for x >= 0 only) fails."""
+    rng = np.random.default_rng(11)
+    i, h = 5, 8
+    g = 3 * h
+    w_hh = rng.integers(-40, 41, (g, h))
+    w_hh[2 * h:] = 0  # the n rows: hn = requant(b_hh) = -2^14 whatever h is
+    b_hh = rng.integers(-2000, 2001, g)
+    b_hh[2 * h:] = -(1 << 14)
+    shift_ih = rng.integers(31, 34, g)
+    shift_hh = np.full(g, 42)
+    shift_hh[2 * h:] = 30  # rrs(-2^14 * 2^30, 30) = -2^14 exactly
+    d = integer.IntegerDirection(
+        w_ih=rng.integers(-127, 128, (g, i)), w_hh=w_hh, b_ih=rng.integers(-5000, 5001, g), b_hh=b_hh,
+        m_ih=np.full(g, 1 << 30), shift_ih=shift_ih, m_hh=np.full(g, 1 << 30), shift_hh=shift_hh,
+        cell_frac=0, input_bits=8, input_scale=1.0, w_ih_scale=np.ones(g), w_hh_scale=np.ones(g))
+    params = integer.IntegerRecurrentParams("gru", [[d]])
+    x_q = rng.integers(-128, 128, (2, 10, i))
+    acc = x_q @ d.w_ih.T.astype(np.int64) + d.b_ih  # rrs(acc * 2^30, s) = rrs(acc, s - 30)
+    ties = (acc < 0) & (acc % (1 << (shift_ih - 30)) == (1 << (shift_ih - 31)))
+    assert ties.sum() > 20  # the case really holds negative ties
+    out, state = rt.IntegerEngine(params).run(x_q)
+    ref_out, ref_state = _reference(params, x_q)
+    np.testing.assert_array_equal(out, ref_out)
+    _assert_state_equal(state, ref_state)
+
+
+def test_inputs_are_accepted_exactly_within_their_width():
+    """8-bit input: -128 and 127 run (as the reference runs them), 128 and -129 are refused
+    by the C check (a bound off by one took 128); 16-bit input: values past int16 on either
+    side are refused before the cast to int16 could wrap them into range."""
+    params, rng = _quantized("lstm", 4, 6, 1, False, 8, True, 0.3, 2.0, seed=3)
+    engine = rt.IntegerEngine(params)
+    x = rng.integers(-128, 128, (2, 3, 4))
+    x[0, 0, :2] = [-128, 127]
+    np.testing.assert_array_equal(engine.run(x)[0], _reference(params, x)[0])
+    for bad in (128, -129):
+        x_bad = x.copy()
+        x_bad[1, 2, 3] = bad
+        with pytest.raises(ValueError):
+            _reference(params, x_bad)
+        with pytest.raises(rt.RuntimeError_, match="width"):
+            engine.run(x_bad)
+    params16, rng = _quantized("lstm", 4, 6, 1, False, 16, True, 0.3, 2.0, seed=4)
+    engine16 = rt.IntegerEngine(params16)
+    for bad in (32768, -32769):
+        x_bad = np.zeros((1, 2, 4), np.int64)
+        x_bad[0, 1, 0] = bad
+        with pytest.raises(ValueError, match="outside int16"):
+            engine16.run(x_bad)
+
+
+def test_lengths_outside_one_to_t_are_refused_like_the_reference():
+    """Lengths lie in 1..T (lsl.h, the reference's check_lengths): a zero length, which a
+    check of lengths >= 0 would take (running nothing for that row), and T + 1 are errors."""
+    params, rng = _quantized("lstm", 5, 12, 1, False, 8, True, 0.3, 2.0, seed=5)
+    x_q = integer.quantize_input(params, rng.normal(0, 1.5, size=(3, 8, 5)))
+    engine = rt.IntegerEngine(params)
+    for bad in ([8, 0, 1], [8, 3, 9]):
+        with pytest.raises(ValueError, match="lengths"):
+            _reference(params, x_q, np.array(bad))
+        with pytest.raises(rt.RuntimeError_):
+            engine.run(x_q, np.array(bad))
+
+
+def test_step_through_layers_of_different_widths_is_bit_exact():
+    """A stack of H = 6 over H = 4: a step writes each stream's top-layer h at rows of the
+    top layer's width (a stride of the first layer's width put stream 1 past its row)."""
+    rng = np.random.default_rng(9)
+    cal = {"input": {"absmax": 2.0}, "layers": [[{"cell": {"absmax": 2.0}}]]}
+    low = integer.quantize_lstm_integer(_float_params("lstm", 5, 6, 1, False, 0.3, rng), cal)
+    cal16 = {"input": {"absmax": 1.0}, "layers": [[{"cell": {"absmax": 2.0}}]]}
+    params_top = {"weight_ih_l0": rng.normal(0, 0.3, (16, 6)), "weight_hh_l0": rng.normal(0, 0.3, (16, 4))}
+    top = integer.quantize_lstm_integer(params_top, cal16, input_bits=16)
+    params = integer.IntegerRecurrentParams("lstm", [low.layers[0], top.layers[0]])
+    x_q = integer.quantize_input(params, rng.normal(0, 1.0, size=(3, 6, 5)))
+    engine = rt.IntegerEngine(params)
+    state = engine.new_state(batch=3)
+    stepped = np.stack([engine.step(x_q[:, t], state) for t in range(6)], axis=1)
+    ref_out, ref_state = _reference(params, x_q)
+    assert stepped.shape == ref_out.shape == (3, 6, 4)
+    np.testing.assert_array_equal(stepped, ref_out)
+    np.testing.assert_array_equal(state, engine._flatten(ref_state, 3))
