@@ -92,6 +92,20 @@ def test_a_model_that_could_overflow_is_refused_naming_the_bound(cell, bits):
         rt.IntegerEngine(IntegerRecurrentParams(cell, [[d]]))
 
 
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_c_bounds_recurrent_rows_at_the_16_bit_state_whatever_the_input_width(cell):
+    """W_hh rows read h, which is int16 even under 8-bit input: the C check bounds them
+    with 2^15 per column. A b_hh at the bound is accepted and one past it refused (a check
+    at the input's 8 bits would take rows 256 times too large)."""
+    h = 2
+    d = _direction(cell, 3, h, 127, 8, bias=0)
+    d.b_hh = np.full_like(d.b_hh, INT32_MAX - h * 127 * (1 << 15))  # exactly at the bound
+    rt.IntegerEngine(IntegerRecurrentParams(cell, [[d]]))
+    d.b_hh = d.b_hh + 1
+    with pytest.raises(rt.RuntimeError_, match="overflow"):
+        rt.IntegerEngine(IntegerRecurrentParams(cell, [[d]]))
+
 def _build_ubsan(tmp_path: Path) -> Path:
     if shutil.which("gcc") is None:
         pytest.fail("gcc is missing: the UBSan check of the integer engine needs it (scripts/system-deps*.txt)")
