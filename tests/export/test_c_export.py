@@ -177,6 +177,24 @@ def test_packed_kernels_bit_exact_on_hand_made_parameters(tmp_path, cell, target
     np.testing.assert_array_equal(got, expected)
 
 
+
+@pytest.mark.parametrize("target", ["cortex-m4", "cortex-m3", "host"])
+def test_packed_kernels_round_negative_ties_away_from_zero(tmp_path, target):
+    """The packed step's int32 shift (rrs32) rounds half away from zero for negative values
+    too: GRU n-gate recurrent terms of -2^14 make rrs32(r * hn, 15) = -r / 2 a tie whenever
+    r is odd, where a shift that rounds half up gives one more."""
+    from lstmlite.export.c import IntegerForm
+
+    rng = np.random.default_rng(21)
+    params = _hand_made_params("gru", rng, input_size=7, hidden=6, layers=1)
+    d, h = params.layers[0][0], 6
+    d.w_hh[2 * h:] = 0
+    d.b_hh[2 * h:] = -(1 << 14)  # hn = rrs(-2^14 * 2^30, 30) = -2^14 at every step
+    d.m_hh[2 * h:], d.shift_hh[2 * h:] = 1 << 30, 30
+    x_q = rng.integers(-127, 128, (12, 7)).astype(np.int16)
+    project = export_c(IntegerForm(params), tmp_path, form="integer", example=x_q)
+    np.testing.assert_array_equal(as_ints(run_example(project.path, target)), integer_reference(project, x_q))
+
 # ----- float forms: within 1e-5 relative of the float reference -------------------------------------
 def float_reference(model, x: np.ndarray, cell: str) -> np.ndarray:
     params = effective_params(model.rnn)
