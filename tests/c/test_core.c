@@ -5,10 +5,11 @@
  *
  *   test_core            LSTM/GRU layers with odd sizes on every ISA against a plain
  *                        double-precision implementation of the equations, run vs
- *                        step, and the error codes of bad calls; int8 on every ISA
- *                        (dynamic: bit for bit against the portable kernels), dense
- *                        and block-sparse, and the single-stream step (fused where a
- *                        table has one) against a batch
+ *                        step, and the error codes of bad calls (lsl_model_run_parallel's
+ *                        too); int8 on every ISA (dynamic: bit for bit against the
+ *                        portable kernels), dense and block-sparse, and the
+ *                        single-stream step (fused where a table has one) against a
+ *                        batch
  *   test_core FILE.lsl   additionally: load FILE, then load thousands of truncated and
  *                        byte-flipped copies; each must load or fail with an error
  *                        code (the sanitizers catch any out-of-bounds read)
@@ -79,6 +80,33 @@ static void ref_layer(int cell, int I, int H, int T, const float *wih, const flo
     free(gh);
 }
 
+/* lsl_model_run_parallel's error codes: a workspace one byte short is LSL_ERR_BUFFER,
+ * and a chunk that fails (here a zero length, which lsl_model_run refuses) fails the
+ * call whichever chunk it is, the calling thread's first chunk included. */
+static void test_parallel_errors(const lsl_model *model, int I, int H, int T) {
+    const int32_t batch = 3, threads = 2, t = T; /* chunks of 2 and 1 rows */
+    int32_t ok[3], first[3], last[3], b;
+    float *x = calloc((size_t)batch * T * I, sizeof(float)), *out = malloc(sizeof(float) * batch * T * H);
+    const size_t need = lsl_model_run_parallel_bytes(model, batch, t, threads);
+    void *work = amalloc(need);
+    for (b = 0; b < batch; ++b) ok[b] = first[b] = last[b] = t;
+    first[0] = 0;
+    last[batch - 1] = 0;
+    CHECK(x && out && work && need > 0);
+    if (x && out && work) {
+        CHECK(lsl_model_run_parallel(model, threads, batch, t, x, NULL, ok, out, NULL, work, need) == LSL_OK);
+        CHECK(lsl_model_run_parallel(model, threads, batch, t, x, NULL, ok, out, NULL, work, need - 1) ==
+              LSL_ERR_BUFFER);
+        CHECK(lsl_model_run_parallel(model, threads, batch, t, x, NULL, first, out, NULL, work, need) ==
+              LSL_ERR_SHAPE);
+        CHECK(lsl_model_run_parallel(model, threads, batch, t, x, NULL, last, out, NULL, work, need) ==
+              LSL_ERR_SHAPE);
+    }
+    free(x);
+    free(out);
+    free(work);
+}
+
 static void test_layer(int cell, int I, int H, int T, int isa) {
     unsigned seed = (unsigned)(cell * 1000 + I * 10 + H);
     int G = cell == LSL_LSTM ? 4 : 3, i, t;
@@ -146,6 +174,7 @@ static void test_layer(int cell, int I, int H, int T, int isa) {
         int32_t bad_len = T + 1;
         CHECK(lsl_model_run(&model, 1, T, x, NULL, &bad_len, out, NULL, work, need) == LSL_ERR_SHAPE);
     }
+    test_parallel_errors(&model, I, H, T);
     layer.hidden_size = H + 1; /* no longer matches the packed matrices */
     CHECK(lsl_model_check(&model) == LSL_ERR_SHAPE);
     CHECK(lsl_model_run_bytes(&model, 1, T) == 0);
