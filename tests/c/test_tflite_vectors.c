@@ -66,6 +66,9 @@ int main(void) {
     GATE(LSL_TFLITE_GATE_CELL, cell, CELL);
     GATE(LSL_TFLITE_GATE_OUTPUT, output, OUTPUT);
 
+    /* reset must set every value: start it from garbage, not the static arrays' zeros */
+    memset(cell, 0x5a, sizeof cell);
+    memset(hidden_buf, 0x5a, sizeof hidden_buf);
     rc = lsl_tflite_reset(&p, B_, hidden_buf, cell);
     if (rc == LSL_TFLITE_OK)
         rc = lsl_tflite_run(&p, B_, T_, C(TIME_MAJOR) ? 1 : 0, A(input_tensor), out_buf, hidden_buf, cell, scratch);

@@ -9,6 +9,7 @@ import importlib.util
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,24 @@ def test_c_matches_reference_on_random_layers(bits, extreme):
         st = TFLiteLSTM(params)
         np.testing.assert_array_equal(np.stack([st.step(x[:, t]) for t in range(steps)], axis=1), want)
 
+
+
+def test_lite_kernel_rounds_negative_cell_ties_away_from_zero():
+    """The desktop (lite) kernel divides f * c by 2^15 with gemmlowp's RoundingDivideByPOT,
+    half away from zero for negative products too: from a cell of -2^14 every odd f makes
+    f * c a negative tie, which a remainder threshold without its +1 for x < 0 rounds up."""
+    rng = np.random.default_rng(31)
+    for _ in range(5):
+        params = replace(_random_params(rng, 8, False), kernel="lite")
+        batch, h = 3, params.hidden_size
+        state = T.TFLiteLSTMState(np.full((batch, h), params.output_zero_point, np.int64),
+                                  np.full((batch, h), -(1 << 14), np.int64))
+        x = rng.integers(-128, 128, (batch, 2, params.input_size))
+        want, final = T.tflite_lstm_sequence(params, x, state)
+        engine = TFLiteLSTM(params)
+        engine.state = state
+        np.testing.assert_array_equal(engine.run(x), want)
+        np.testing.assert_array_equal(engine.state.cell, final.cell)
 
 def test_saturating_layers_reach_the_saturation_points():
     """The 'saturating' draws above do clamp (else that test proves little): the cell
