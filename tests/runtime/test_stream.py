@@ -4,6 +4,9 @@ greedy decode, for float and int8 weights."""
 
 from __future__ import annotations
 
+import itertools
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +16,8 @@ from lstmlite.ctc import greedy_decode
 from lstmlite.export.lsl import spec_from_module, write_lsl
 from lstmlite.nn import SequenceTagger
 from lstmlite.runtime import Engine
-from lstmlite.runtime.stream import StreamingCTC, measure_streaming
+from lstmlite.runtime import stream
+from lstmlite.runtime.stream import StreamingCTC, measure_streaming, time_streaming
 
 
 def _peaky_tagger(seed: int = 0) -> SequenceTagger:
@@ -88,3 +92,20 @@ def test_beam_decoding_over_the_runtime_step_equals_beam_search_of_pytorch_logit
     assert differs, "no utterance where beam and greedy differ: the test would not tell them apart"
     with pytest.raises(ValueError, match="greedy' or 'beam"):
         StreamingCTC(engine, decoder="viterbi")
+
+
+def test_time_streaming_reports_per_repeat_figures(monkeypatch):
+    """With repeats > 1, ``frames`` and ``audio_seconds`` are one repeat's and ``rtf`` is the
+    median repeat's total over one repeat's audio. A fake clock that advances 1 us per
+    reading makes every timed frame exactly 1 us, so the figures are exact: counting all
+    repeats' frames, or summing the earlier repeats' times into later totals, is off."""
+    ticks = itertools.count(0, 1000)
+    monkeypatch.setattr(stream, "time", SimpleNamespace(perf_counter_ns=lambda: next(ticks)))
+    pushed, resets = [], []
+    utterances = [np.zeros((4, 2), np.float32), np.zeros((6, 2), np.float32)]
+    stats = time_streaming(pushed.append, lambda: resets.append(len(pushed)), utterances, hop_s=0.01, repeats=3)
+    assert stats["frames"] == 10 and stats["audio_seconds"] == pytest.approx(0.1)
+    assert stats["us_per_frame"] == pytest.approx(1.0) and stats["p90_us"] == pytest.approx(1.0)
+    assert stats["rtf"] == pytest.approx(10e-6 / 0.1)
+    assert len(pushed) == 4 + 3 * 10  # the untimed warm-up streams the first utterance once
+    assert resets == [0, 4, 8, 14, 18, 24, 28]  # before the warm-up and before every utterance
