@@ -3,7 +3,8 @@
  *
  * Every offset and size read from the file is checked against the file length with
  * overflow-safe arithmetic before it is used; any inconsistency is LSL_ERR_FORMAT,
- * never a crash. Fields are read with memcpy, so the buffer needs no alignment.
+ * never a crash. Fields are read a byte at a time, as little-endian, so the buffer
+ * needs no alignment and a big-endian host reads the same values.
  */
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,15 @@ static int32_t rd_i32(const unsigned char *p) {
     int32_t v;
     memcpy(&v, &u, 4);
     return v;
+}
+/* A little-endian float32: the bytes assembled as rd_u32 does, so a big-endian host reads
+ * the same value (a memcpy of the bytes gave it byte-swapped: garbage weights, or a NaN
+ * scale the packer refuses). GCC and clang make it one load on little-endian hosts. */
+static float rd_f32(const unsigned char *p) {
+    uint32_t u = rd_u32(p);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
 }
 
 /* [off, off + len) lies inside [0, size). */
@@ -429,20 +439,14 @@ static float half_at(const unsigned char *p) {
 
 /* Value i of a 1-D float tensor stored as LSL_F32 or LSL_FILE_F16 (any alignment). */
 static float float_at(const tensor_view *t, size_t i) {
-    float f;
     if (t->dtype == LSL_FILE_F16) return half_at(t->data + 2 * i);
-    memcpy(&f, t->data + 4 * i, sizeof(f));
-    return f;
+    return rd_f32(t->data + 4 * i);
 }
 
 /* n values of a 1-D float tensor into dst (float32). */
 static void read_floats(const tensor_view *t, float *dst, size_t n) {
     size_t i;
-    if (t->dtype == LSL_F32) {
-        memcpy(dst, t->data, n * sizeof(float)); /* may sit unaligned in the file */
-        return;
-    }
-    for (i = 0; i < n; ++i) dst[i] = float_at(t, i);
+    for (i = 0; i < n; ++i) dst[i] = float_at(t, i); /* any alignment, any host byte order */
 }
 
 /* The scales "NAME.scale" of an int8 matrix, checked: one per row, or (version 3 on)
@@ -557,7 +561,7 @@ static int expand(const file_view *v, const char *name, const tensor_view *t, in
     char sub[NAME_BYTES + 8];
     int rc;
     if (t->dtype == LSL_F32) {
-        memcpy(vals, t->data, (size_t)n * sizeof(float));
+        for (i = 0; i < n; ++i) vals[i] = rd_f32(t->data + 4 * i);
         return LSL_OK;
     }
     if (t->dtype == LSL_I8) {
@@ -583,7 +587,7 @@ static int expand(const file_view *v, const char *name, const tensor_view *t, in
         const int kept = (mt.data[i >> 3] >> (i & 7)) & 1;
         if (t->dtype == LSL_FILE_F32_MASKED) {
             if (kept)
-                memcpy(&vals[i], t->data + 4 * k++, sizeof(float));
+                vals[i] = rd_f32(t->data + 4 * k++);
             else
                 vals[i] = 0.0f;
         } else if (!kept) {
