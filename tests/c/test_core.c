@@ -817,6 +817,65 @@ static void fuzz_file(const char *path) {
     free(copy);
 }
 
+#if defined(LSL_HAVE_X86)
+/* lsl_isa_x86_decide on CPUs and OS states this machine may not have: the x86 tables a
+ * CPU's cpuid bits and XCR0 give. An OS that saves no ZMM state (XCR0 without bits 5-7)
+ * must not get the AVX-512 tables though the CPU has them, one without YMM state no AVX
+ * table at all: QEMU's user mode always reports both saved, so only this reaches it. */
+static unsigned x86_tables(uint32_t leaf1_ecx, uint32_t max_leaf, uint32_t leaf7_ebx, uint32_t leaf7_ecx,
+                           uint32_t leaf7_1_eax, uint64_t xcr0) {
+    lsl_x86_cpu cpu;
+    int sup[LSL_ISA_COUNT] = {0}, level;
+    unsigned mask = 0;
+    memset(&cpu, 0, sizeof cpu);
+    cpu.leaf1_ecx = leaf1_ecx;
+    cpu.max_leaf = max_leaf;
+    cpu.max_sub7 = 1;
+    cpu.leaf7_ebx = leaf7_ebx;
+    cpu.leaf7_ecx = leaf7_ecx;
+    cpu.leaf7_1_eax = leaf7_1_eax;
+    cpu.xcr0 = xcr0;
+    lsl_isa_x86_decide(&cpu, sup);
+    for (level = 0; level < LSL_ISA_COUNT; ++level) mask |= sup[level] ? 1u << level : 0u;
+    return mask;
+}
+
+static void test_x86_decide(void) {
+    const uint32_t osxsave = 1u << 27, avx = 1u << 28, fma = 1u << 12, l1 = osxsave | avx | fma;
+    const uint32_t avx2 = 1u << 5, f = 1u << 16, dq = 1u << 17, bw = 1u << 30, vl = 1u << 31;
+    const uint32_t avx512 = avx2 | f | dq | bw | vl, vnni512 = 1u << 11, avxvnni = 1u << 4;
+    const uint64_t ymm = 0x7, zmm = 0xE7; /* x87, XMM, YMM (+ opmask, ZMM_Hi256, Hi16_ZMM) */
+    const unsigned A2 = 1u << LSL_ISA_AVX2, A512 = 1u << LSL_ISA_AVX512, V512 = 1u << LSL_ISA_AVX512_VNNI;
+#if defined(LSL_HAVE_AVXVNNI)
+    const unsigned V2 = 1u << LSL_ISA_AVX2_VNNI; /* (the EVEX test build adds it to AVX-512 VNNI: same cases) */
+#else
+    const unsigned V2 = 0; /* no avx2-vnni table in this build */
+#endif
+    int bit;
+    /* a Sapphire Rapids: everything, then the OS's state taken away a piece at a time */
+    CHECK(x86_tables(l1, 0x20, avx512, vnni512, avxvnni, zmm) == (A2 | V2 | A512 | V512));
+    CHECK(x86_tables(l1, 0x20, avx512, vnni512, avxvnni, ymm) == (A2 | V2)); /* no ZMM state */
+    for (bit = 5; bit <= 7; ++bit) /* opmask, ZMM_Hi256, Hi16_ZMM: each is needed */
+        CHECK(x86_tables(l1, 0x20, avx512, vnni512, 0, zmm & ~(1u << bit)) == A2);
+    CHECK(x86_tables(l1, 0x20, avx512, vnni512, avxvnni, 0x3) == 0); /* no YMM state */
+    CHECK(x86_tables(l1, 0x20, avx512, vnni512, avxvnni, 0x5) == 0); /* no XMM state */
+    CHECK(x86_tables(l1 & ~osxsave, 0x20, avx512, vnni512, avxvnni, zmm) == 0);
+    CHECK(x86_tables(l1 & ~avx, 0x20, avx512, vnni512, avxvnni, zmm) == 0);
+    CHECK(x86_tables(l1 & ~fma, 0x20, avx512, vnni512, avxvnni, zmm) == 0);
+    CHECK(x86_tables(l1, 6, avx512, vnni512, avxvnni, zmm) == 0); /* no leaf 7 */
+    /* AVX-512 needs each of F, DQ, BW and VL; VNNI needs AVX-512 */
+    CHECK(x86_tables(l1, 0x20, avx512 & ~f, vnni512, 0, zmm) == A2);
+    CHECK(x86_tables(l1, 0x20, avx512 & ~dq, vnni512, 0, zmm) == A2);
+    CHECK(x86_tables(l1, 0x20, avx512 & ~bw, vnni512, 0, zmm) == A2);
+    CHECK(x86_tables(l1, 0x20, avx512 & ~vl, vnni512, 0, zmm) == A2);
+    CHECK(x86_tables(l1, 0x20, avx512, 0, 0, zmm) == (A2 | A512));
+    /* an Alder Lake (AVX2 + AVX-VNNI, no AVX-512) and a Zen 3 (AVX2 only) */
+    CHECK(x86_tables(l1, 0x20, avx2, 0, avxvnni, ymm) == (A2 | V2));
+    CHECK(x86_tables(l1, 0x10, avx2, 0, 0, ymm) == A2);
+    CHECK(x86_tables(l1, 0x10, 0, 0, avxvnni, ymm) == 0); /* AVX-VNNI needs AVX2 */
+}
+#endif
+
 int main(int argc, char **argv) {
     int isa, best = lsl_isa_best(), forced = -1;
     const char *env = getenv("LSTMLITE_ISA");
@@ -847,6 +906,7 @@ int main(int argc, char **argv) {
     test_nan_reaches_every_output();
 #if defined(LSL_HAVE_X86)
     test_float_codes();
+    test_x86_decide();
 #endif
     test_int8_every_isa(LSL_ACT_DYN8);
     test_sparse_every_isa();

@@ -300,6 +300,20 @@ void lsl_portable_gru_pointwise(int32_t hidden, const float *gi, const float *gh
 /** The kernel table in use (set by lsl_isa_set; best available by default). */
 const lsl_kernels *lsl_kernels_active(void);
 
+#if defined(LSL_HAVE_X86)
+/* What x86 detection reads (lsl_isa.c): cpuid leaf 1's ECX, the largest leaf, leaf 7.0's
+ * EAX (its largest subleaf), EBX and ECX, leaf 7.1's EAX, and XCR0 (0 without OSXSAVE). */
+typedef struct lsl_x86_cpu {
+    uint32_t leaf1_ecx, max_leaf, max_sub7, leaf7_ebx, leaf7_ecx, leaf7_1_eax;
+    uint64_t xcr0;
+} lsl_x86_cpu;
+
+/* Sets sup[level] for each x86 table that CPU and its OS's register state run (the rest
+ * are left as they are): AVX2 needs AVX, FMA, OSXSAVE and XMM + YMM state; AVX-512 also
+ * F, DQ, BW, VL and the opmask and ZMM state. */
+void lsl_isa_x86_decide(const lsl_x86_cpu *cpu, int sup[LSL_ISA_COUNT]);
+#endif
+
 /** Quantize m rows of x (k floats each) to u8 rows of length kpad and per-row scales. */
 void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs,
                        int32_t qmax);

@@ -42,36 +42,53 @@ static uint64_t xcr0(void) {
 
 #define BIT(v, n) (((v) >> (n)) & 1u)
 
-static void detect_x86(int sup[LSL_ISA_COUNT]) {
-    unsigned a, b, c, d, max_leaf, max_sub7;
-    uint64_t xcr;
+/* The decision from the CPU's answers (lsl_internal.h: a function of its own so that
+ * tests/c/test_core.c can give it CPUs and OS states this machine does not have). */
+void lsl_isa_x86_decide(const lsl_x86_cpu *cpu, int sup[LSL_ISA_COUNT]) {
     int avx2, avx512;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
     /* OSXSAVE (xgetbv usable), AVX and FMA */
-    if (!BIT(c, 27) || !BIT(c, 28) || !BIT(c, 12)) return;
-    xcr = xcr0();
-    if ((xcr & 0x6) != 0x6) return; /* XMM and YMM state */
-    max_leaf = __get_cpuid_max(0, NULL);
-    if (max_leaf < 7) return;
-    __cpuid_count(7, 0, a, b, c, d);
-    max_sub7 = a;
-    avx2 = (int)BIT(b, 5);
+    if (!BIT(cpu->leaf1_ecx, 27) || !BIT(cpu->leaf1_ecx, 28) || !BIT(cpu->leaf1_ecx, 12)) return;
+    if ((cpu->xcr0 & 0x6) != 0x6) return; /* XMM and YMM state */
+    if (cpu->max_leaf < 7) return;
+    avx2 = (int)BIT(cpu->leaf7_ebx, 5);
     /* F (16), DQ (17), BW (30), VL (31); and the opmask, ZMM_Hi256, Hi16_ZMM state */
-    avx512 = avx2 && BIT(b, 16) && BIT(b, 17) && BIT(b, 30) && BIT(b, 31) && (xcr & 0xE0) == 0xE0;
+    avx512 = avx2 && BIT(cpu->leaf7_ebx, 16) && BIT(cpu->leaf7_ebx, 17) && BIT(cpu->leaf7_ebx, 30) &&
+             BIT(cpu->leaf7_ebx, 31) && (cpu->xcr0 & 0xE0) == 0xE0;
     sup[LSL_ISA_AVX2] = avx2;
     sup[LSL_ISA_AVX512] = avx512;
-    sup[LSL_ISA_AVX512_VNNI] = avx512 && BIT(c, 11);
+    sup[LSL_ISA_AVX512_VNNI] = avx512 && BIT(cpu->leaf7_ecx, 11);
 #if defined(LSL_HAVE_AVXVNNI) /* the build has the table */
-    if (avx2 && max_sub7 >= 1) {
-        __cpuid_count(7, 1, a, b, c, d);
-        sup[LSL_ISA_AVX2_VNNI] = (int)BIT(a, 4); /* AVX-VNNI (VEX-encoded vpdpbusd) */
-    }
+    sup[LSL_ISA_AVX2_VNNI] = avx2 && cpu->max_sub7 >= 1 && BIT(cpu->leaf7_1_eax, 4); /* VEX vpdpbusd */
 #if defined(LSL_TEST_AVX2_VNNI_AS_EVEX) /* tests only: see lsl_kern_avx2.h */
     sup[LSL_ISA_AVX2_VNNI] |= sup[LSL_ISA_AVX512_VNNI];
 #endif
-#else
-    (void)max_sub7;
 #endif
+}
+
+/* This CPU's answers: cpuid leaves 1, 7.0 and 7.1, and XCR0 where OSXSAVE says xgetbv
+ * may run (else 0). */
+static void read_x86(lsl_x86_cpu *cpu) {
+    unsigned a, b, c, d;
+    memset(cpu, 0, sizeof(*cpu));
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    cpu->leaf1_ecx = c;
+    if (BIT(c, 27)) cpu->xcr0 = xcr0();
+    cpu->max_leaf = __get_cpuid_max(0, NULL);
+    if (cpu->max_leaf < 7) return;
+    __cpuid_count(7, 0, a, b, c, d);
+    cpu->max_sub7 = a;
+    cpu->leaf7_ebx = b;
+    cpu->leaf7_ecx = c;
+    if (cpu->max_sub7 >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        cpu->leaf7_1_eax = a;
+    }
+}
+
+static void detect_x86(int sup[LSL_ISA_COUNT]) {
+    lsl_x86_cpu cpu;
+    read_x86(&cpu);
+    lsl_isa_x86_decide(&cpu, sup);
 }
 #endif
 
