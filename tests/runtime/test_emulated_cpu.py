@@ -1,4 +1,5 @@
-"""The suite on a CPU this machine is not: an x86-64 with AVX2 and no AVX-512.
+"""The suite on a CPU this machine is not: an x86-64 with AVX2 and no AVX-512 (and the
+extension on one without AVX at all).
 
 Most users' x86 CPUs (AMD before Zen 4, most Intel desktops) have AVX2 and FMA but no
 AVX-512, and on them ONNX Runtime's int8 kernels, our kernel choice and the tests
@@ -12,6 +13,7 @@ fails this test rather than skipping it.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -19,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,3 +75,46 @@ def test_cpu_dependent_tests_pass_on_an_avx2_only_cpu():
     tail = result.stdout[-3000:]
     assert result.returncode == 0, tail + result.stderr[-2000:]
     assert " passed" in tail and "failed" not in tail, tail
+
+
+# An LSTM from numpy weights, run in three forms; prints the kernel tables and outputs.
+NO_AVX_PROBE = """
+import json, sys
+import numpy as np
+import lstmlite.runtime as rt
+from lstmlite.runtime.lsl import spec_from_state_dict
+rng = np.random.default_rng(0)
+i, h = 6, 16
+sd = {"weight_ih_l0": rng.normal(0, .3, (4 * h, i)), "weight_hh_l0": rng.normal(0, .3, (4 * h, h)),
+      "bias_ih_l0": rng.normal(0, .1, 4 * h), "bias_hh_l0": rng.normal(0, .1, 4 * h)}
+spec = spec_from_state_dict({k: v.astype(np.float32) for k, v in sd.items()})
+x = rng.normal(0, 1, (2, 7, i)).astype(np.float32)
+if len(sys.argv) > 1:
+    rt.set_isa(sys.argv[1])
+outs = {f"{w}-{a}": rt.Engine(spec, weights=w, activations=a).run(x).tolist()
+        for w, a in [("fp32", "float"), ("int8", "float"), ("int8", "dynamic")]}
+print(json.dumps({"best": rt.best_isa(), "supported": rt.supported_isas(), "outs": outs}))
+"""
+
+
+def test_the_extension_runs_on_an_x86_64_without_avx():
+    """Celeron, Pentium Silver and Atom parts (Jasper Lake, Elkhart Lake) have SSE4.2 and
+    no AVX. On an emulated Nehalem (the same instruction set) the extension as built
+    here loads, finds only the portable table, and runs fp32, int8 and dynamic int8 to
+    the bit of this machine's portable table: no AVX instruction escaped the kernels
+    that carry their own target attributes (SIGILL there), and detection does not offer
+    an AVX table the CPU lacks."""
+    qemu = shutil.which(QEMU)
+    assert qemu, f"{QEMU} is missing: `make test` installs Debian's qemu-user-static"
+    guest = subprocess.run([qemu, "-cpu", "Nehalem", sys.executable, "-c", NO_AVX_PROBE],
+                           env=_guest_env(str(ROOT / "src")), capture_output=True, text=True, timeout=600)
+    assert guest.returncode == 0, guest.stderr[-3000:]
+    emulated = json.loads(guest.stdout.strip().splitlines()[-1])
+    assert emulated["best"] == "portable" and emulated["supported"] == ["portable"], emulated["supported"]
+    native = subprocess.run([sys.executable, "-c", NO_AVX_PROBE, "portable"], env=_guest_env(str(ROOT / "src")),
+                            capture_output=True, text=True, timeout=300)
+    assert native.returncode == 0, native.stderr[-3000:]
+    here = json.loads(native.stdout.strip().splitlines()[-1])["outs"]
+    assert emulated["outs"].keys() == here.keys()
+    for form, values in here.items():
+        np.testing.assert_array_equal(np.array(emulated["outs"][form]), np.array(values), err_msg=form)
