@@ -15,20 +15,19 @@ scripts/system-deps.txt); a missing tool fails this test with the reason, never 
 from __future__ import annotations
 
 import runpy
-import shutil
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
 import setuptools
 
-ROOT = Path(__file__).resolve().parents[2]
-RUNTIME = ROOT / "src" / "lstmlite" / "runtime"
-CORE_SOURCES = sorted(str(p) for p in RUNTIME.glob("lsl_*.c"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cross import BARE_ENV, CORE_SOURCES, ROOT, RUNTIME, STRICT, tool  # noqa: E402
+
 CC = "aarch64-linux-gnu-gcc"
 QEMU = "qemu-aarch64-static"
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 # (qemu -cpu, the table LSTMLITE_ISA forces, the tables test_core must report having run)
 CPUS = [
     ("cortex-a53", "neon", ["portable", "neon"]),
@@ -36,14 +35,8 @@ CPUS = [
 ]
 
 
-def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is missing: `make test` installs Debian's {package} (scripts/install-system-deps.sh)"
-    return path
-
-
 def _cc(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([_tool(CC, "gcc-aarch64-linux-gnu + libc6-dev-arm64-cross"), *args], cwd=cwd,
+    return subprocess.run([tool(CC, "gcc-aarch64-linux-gnu + libc6-dev-arm64-cross"), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -75,7 +68,7 @@ def test_extension_builds_for_aarch64(tmp_path, monkeypatch):
     result = _cc([*ext.extra_compile_args, "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", *includes,
                   *[str(ROOT / s) for s in ext.sources], *ext.extra_link_args, "-o", str(so)], tmp_path)
     assert result.returncode == 0, result.stderr
-    nm = subprocess.run([_tool("aarch64-linux-gnu-nm", "binutils-aarch64-linux-gnu"), "--defined-only", str(so)],
+    nm = subprocess.run([tool("aarch64-linux-gnu-nm", "binutils-aarch64-linux-gnu"), "--defined-only", str(so)],
                         capture_output=True, text=True, check=True).stdout.split()
     for symbol in ("PyInit__lsl", "lsl_kernels_neon", "lsl_kernels_neon_dotprod", "lsl_kernels_portable"):
         assert symbol in nm, symbol
@@ -93,8 +86,8 @@ def test_header_compiles_standalone_on_aarch64(tmp_path, header):
 def test_c_program_passes_under_qemu_aarch64(test_core_aarch64, lsl_files, cpu, forced, tables):
     """HWCAP detection finds exactly the tables the emulated CPU has, LSTMLITE_ISA forces
     the best of them, and test_core passes on every one."""
-    qemu = _tool(QEMU, "qemu-user-static")
-    env = {"LSTMLITE_ISA": forced, "PATH": "/usr/bin:/bin"}
+    qemu = tool(QEMU, "qemu-user-static")
+    env = {**BARE_ENV, "LSTMLITE_ISA": forced}
     run = subprocess.run([qemu, "-cpu", cpu, str(test_core_aarch64), *lsl_files], capture_output=True, text=True,
                          timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-4000:]
@@ -108,10 +101,10 @@ def test_c_program_passes_under_qemu_aarch64(test_core_aarch64, lsl_files, cpu, 
 def test_unsupported_table_is_refused_naming_the_cpu_s(test_core_aarch64):
     """A Cortex-A53 has no SDOT: LSTMLITE_ISA=neon-dotprod fails there (test_core's check
     that the environment's table was applied), as an unknown name does."""
-    qemu = _tool(QEMU, "qemu-user-static")
+    qemu = tool(QEMU, "qemu-user-static")
     for value in ("neon-dotprod", "avx2", "sse9"):
         run = subprocess.run([qemu, "-cpu", "cortex-a53", str(test_core_aarch64)], capture_output=True, text=True,
-                             timeout=300, env={"LSTMLITE_ISA": value, "PATH": "/usr/bin:/bin"})
+                             timeout=300, env={**BARE_ENV, "LSTMLITE_ISA": value})
         assert run.returncode != 0 and "lsl_isa_from_env() == LSL_OK" in run.stderr, (value, run.stderr)
 
 
@@ -127,13 +120,13 @@ def test_hwcap_detection_finds_exactly_the_cpu_s_tables(tmp_path, cpu, tables):
     """tests/c/isa_probe.c (lsl_isa.c alone, the kernel tables stubbed) under qemu-aarch64:
     AT_HWCAP's ASIMD (bit 1) and ASIMDDP (bit 20, the kernel's uapi hwcap.h) give exactly
     the tables the CPU has; the best is the last."""
-    qemu = _tool(QEMU, "qemu-user-static")
+    qemu = tool(QEMU, "qemu-user-static")
     exe = tmp_path / "isa_probe"
     built = _cc([*STRICT, "-O1", "-static", "-I", str(RUNTIME), str(ROOT / "tests" / "c" / "isa_probe.c"),
                  str(RUNTIME / "lsl_isa.c"), "-o", str(exe)], tmp_path)
     assert built.returncode == 0, built.stderr
     run = subprocess.run([qemu, "-cpu", cpu, str(exe)], capture_output=True, text=True, timeout=60,
-                         env={"PATH": "/usr/bin:/bin"})
+                         env=BARE_ENV)
     assert run.returncode == 0, run.stderr
     supported, best = run.stdout.split(" | ")[:2]
     assert supported.split()[1:] == tables and best == f"best: {tables[-1]}", run.stdout

@@ -25,17 +25,16 @@ these tests with the reason, never skips them.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RUNTIME = ROOT / "src" / "lstmlite" / "runtime"
-CORE_SOURCES = sorted(str(p) for p in RUNTIME.glob("lsl_*.c"))
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _cross import BARE_ENV, CORE_SOURCES, ROOT, RUNTIME, STRICT, tool  # noqa: E402
+
 # name -> (compiler, its Debian packages, the QEMU user-mode emulator, bytes in a pointer)
 TARGETS = {
     "armhf": ("arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf + libc6-dev-armhf-cross", "qemu-arm-static", 4),
@@ -45,26 +44,18 @@ TARGETS = {
 }
 #: the CPUs test_core runs on here (aarch64's run is test_aarch64.py's)
 TEST_CORE_TARGETS = ["armhf", "i686", "s390x"]
-# no LSTMLITE_ISA from the outer run: it may name an x86-64 table these CPUs lack
-BARE_ENV = {"PATH": "/usr/bin:/bin"}
-
-
-def _tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is missing: `make test` installs Debian's {package} (scripts/install-system-deps.sh)"
-    return path
 
 
 def _build(target: str, sources: list[str], exe: Path) -> Path:
     cc, packages, _, _ = TARGETS[target]
-    built = subprocess.run([_tool(cc, packages), *STRICT, "-O2", "-static", "-I", str(RUNTIME), *sources, "-lm",
+    built = subprocess.run([tool(cc, packages), *STRICT, "-O2", "-static", "-I", str(RUNTIME), *sources, "-lm",
                             "-o", str(exe)], capture_output=True, text=True, timeout=300, cwd=exe.parent)
     assert built.returncode == 0, built.stderr
     return exe
 
 
 def _emulate(target: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([_tool(TARGETS[target][2], "qemu-user-static"), *args], capture_output=True, text=True,
+    return subprocess.run([tool(TARGETS[target][2], "qemu-user-static"), *args], capture_output=True, text=True,
                           timeout=timeout, env=BARE_ENV)
 
 
