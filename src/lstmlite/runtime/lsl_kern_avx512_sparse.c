@@ -224,18 +224,26 @@ AINL T512VNNI void row1(const int L, const lsl_matrix *w, const uint8_t *u, size
 
 #define PANEL_CALL(L, MB) panel(L, MB, S, w, p, u + (size_t)i * ldu, ldu, lstride, xs + i, bias, y + (size_t)i * ldy, ldy)
 
-/* Panels first to last (or last to first: `rev`, see lsl_internal.h), each for all
- * m >= 2 activation rows in tiles of up to MAXMB (one limb) or 3 (three limbs) rows; y =
- * (bias, or y where it is NULL) + product. */
+/* All m >= 2 activation rows in tiles of up to MAXMB (one limb) or 3 (three limbs)
+ * rows, each tile through every panel, first to last (or last to first: `rev`, see
+ * lsl_internal.h); y = (bias, or y where it is NULL) + product. Tiles outer: a tile's
+ * epilogue then writes its rows of y from left to right, where panels outer wrote 64
+ * bytes in every row of y (2 KB apart at 4H = 512) before the next 64. 80 % (16, 4)-
+ * sparse dynamic int8, Zen 4, a C harness: the input projection of T = 100 rows 14.0 ->
+ * 9.1 us at I=40/H=128 and 43.5 -> 33.3 us at I=128/H=256; the whole layer 47.0 -> 43.8
+ * and 138.2 -> 133.0 us (fastest of 8 runs, taking turns). The weights, a fifth of a
+ * dense matrix's, are read once a tile. (The AVX2 sparse and dense drivers gained the
+ * same way alone, but not in the layer, whose chunks of rows stay in L2: not changed.) */
 AINL T512VNNI void driver_for(const int L, const int S, const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                               size_t lstride, const float *xs, const float *bias, float *y, int32_t ldy, int rev) {
-    const int32_t panels = lsl_panels(w->rows);
+    const int32_t panels = lsl_panels(w->rows), tile = L == 1 ? MAXMB : 3;
     int32_t g, i;
-    for (g = 0; g < panels; ++g) {
-        const int32_t p = rev ? panels - 1 - g : g;
-        if (L == 1) {
-            for (i = 0; i < m; i += MAXMB) {
-                switch (m - i < MAXMB ? m - i : MAXMB) {
+    for (i = 0; i < m; i += tile) {
+        const int32_t mb = m - i < tile ? m - i : tile;
+        for (g = 0; g < panels; ++g) {
+            const int32_t p = rev ? panels - 1 - g : g;
+            if (L == 1) {
+                switch (mb) {
                 case 1: PANEL_CALL(1, 1); break;
                 case 2: PANEL_CALL(1, 2); break;
                 case 3: PANEL_CALL(1, 3); break;
@@ -245,10 +253,8 @@ AINL T512VNNI void driver_for(const int L, const int S, const lsl_matrix *w, int
                 case 7: PANEL_CALL(1, 7); break;
                 default: PANEL_CALL(1, 8); break;
                 }
-            }
-        } else {
-            for (i = 0; i < m; i += 3) {
-                switch (m - i < 3 ? m - i : 3) {
+            } else {
+                switch (mb) {
                 case 1: PANEL_CALL(3, 1); break;
                 case 2: PANEL_CALL(3, 2); break;
                 default: PANEL_CALL(3, 3); break;
