@@ -394,7 +394,7 @@ static int find_compact(const file_view *v, const char *name, tensor_view *out) 
     int j, n, rc, found = 0;
     for (i = 0; i < v->num_tensors; ++i) {
         if ((rc = compact_record(v, &pos, views, &n)) != LSL_OK) return rc;
-        for (j = 0; j < n; ++j) {
+        for (j = 0; j < n && j < MAX_VIEWS; ++j) { /* n <= MAX_VIEWS; GCC 12 -O3 -march=native cannot tell */
             if (strcmp(views[j].name, name) != 0) continue;
             if (found) return LSL_ERR_FORMAT; /* a duplicate name: which one is meant? */
             *out = views[j];
