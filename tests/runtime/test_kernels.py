@@ -106,6 +106,20 @@ def test_dynamic7_refuses_8_bit_weights():
         _lsl.matmul(quantize_rows(w).q, quantize_rows(w).scale, _lsl.ACT_DYN7, x, y0.copy())
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 3.1e38])
+@pytest.mark.parametrize("act", [_lsl.ACT_FLOAT, _lsl.ACT_DYN8])
+def test_int8_packing_refuses_a_row_scale_that_is_not_finite(bad, act):
+    """lsl_matrix_pack refuses a row scale that is NaN, infinite or past 3e38 (no
+    meaningful product: inf x a zero sum is NaN), as the sparse packer does. Catches a
+    pack that tests only for NaN (scale == scale) and lets +-inf and huge scales through."""
+    x, w, y0 = _case(2, 20, 12)
+    qt = quantize_rows(w)
+    scale = qt.scale.copy()
+    scale[5] = bad
+    with pytest.raises(ValueError):
+        _lsl.matmul(qt.q, scale, act, x, y0.copy())
+
+
 @pytest.mark.parametrize("m", [1, 6])
 @pytest.mark.parametrize("codes", ["with -128", "7-bit", "7-bit, 7-bit activations"])
 def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
