@@ -595,6 +595,51 @@ static void test_nan_reaches_every_output(void) {
     lsl_isa_set(LSL_ISA_AUTO);
 }
 
+/* A NaN in one row of float activations stays in that row, on every table: dense int8
+ * with K = 37 columns, so the last block of 4 is partial (its weights past column 36 are
+ * zero), and the NaN in the first column of the last row, which is what follows the
+ * previous row's column 36 in x. A kernel that loads that whole last block multiplies
+ * the next row's first values by the zero weights, and 0 x NaN poisons every output of
+ * the previous row: catches the NEON x4 loading 4 columns wherever the block starts
+ * inside the row (4 k4 < cols instead of 4 k4 + 4 <= cols), which 40 columns, as above,
+ * never exercise. */
+static void test_nan_stays_in_its_row(void) {
+    enum { R = 20, K = 37, MAXM = 5 };
+    static int8_t w[R * K];
+    static float scale[R], x[MAXM * K], y[MAXM * R];
+    const size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, LSL_ACT_FLOAT);
+    void *buf = amalloc(bytes);
+    unsigned seed = 17;
+    lsl_matrix m;
+    int M, isa, i, r;
+    for (i = 0; i < R * K; ++i) w[i] = (int8_t)(frand(&seed) * 120);
+    for (r = 0; r < R; ++r) scale[r] = 0.01f;
+    CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, LSL_ACT_FLOAT, w, scale, buf, bytes) == LSL_OK);
+    for (M = 2; M <= MAXM; ++M) {
+        const size_t wbytes = lsl_matmul_bytes(&m, M);
+        void *work = amalloc(wbytes);
+        for (i = 0; i < M * K; ++i) x[i] = (float)frand(&seed);
+        x[(M - 1) * K] = 0.0f / 0.0f; /* the last row's first column */
+        for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+            if (!lsl_isa_supported(isa)) continue;
+            CHECK(lsl_isa_set(isa) == LSL_OK);
+            memset(y, 0, sizeof y);
+            CHECK(lsl_matmul(&m, M, x, K, y, R, work, wbytes) == LSL_OK);
+            for (i = 0; i < M; ++i)
+                for (r = 0; r < R; ++r)
+                    if ((i == M - 1) != (isnan(y[i * R + r]) != 0)) {
+                        fprintf(stderr, "%s: dense product, %d rows, NaN in row %d: output (%d, %d) = %g\n",
+                                lsl_isa_name(isa), M, M - 1, i, r, (double)y[i * R + r]);
+                        CHECK(0);
+                        i = M, r = R;
+                    }
+        }
+        free(work);
+    }
+    lsl_isa_set(LSL_ISA_AUTO);
+    free(buf);
+}
+
 /* Every table's sigmoid is its own tanh at x / 2, halved, plus 1/2, to the bit: the
  * identity lsl_fastmath.h computes it by, which the AVX2 and AVX-512 tables evaluate from
  * x itself with rescaled coefficients (a power of 4 wrong, or a rounding more or less,
@@ -904,6 +949,7 @@ int main(int argc, char **argv) {
     test_pack_refuses();
     test_expand_csr();
     test_nan_reaches_every_output();
+    test_nan_stays_in_its_row();
 #if defined(LSL_HAVE_X86)
     test_float_codes();
     test_x86_decide();
