@@ -541,6 +541,29 @@ static void test_expand_csr(void) {
     free(codes);
 }
 
+/* x (M rows of m's width) @ m^T on every table this CPU has, into y (M x m->rows): the
+ * last row's outputs must all be NaN and no other row's (x holds a NaN in its last row
+ * only). `what` names the product in the message. */
+static void nan_only_in_last_row(const lsl_matrix *m, int M, const float *x, float *y, void *work, size_t wbytes,
+                                 const char *what) {
+    const int R = m->rows, K = m->cols;
+    int isa, i, r;
+    for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
+        if (!lsl_isa_supported(isa)) continue;
+        CHECK(lsl_isa_set(isa) == LSL_OK);
+        memset(y, 0, (size_t)M * R * sizeof *y);
+        CHECK(lsl_matmul(m, M, x, K, y, R, work, wbytes) == LSL_OK);
+        for (i = 0; i < M; ++i)
+            for (r = 0; r < R; ++r)
+                if ((i == M - 1) != (isnan(y[i * R + r]) != 0)) {
+                    fprintf(stderr, "%s: %s product, %d rows, NaN in row %d: output (%d, %d) = %g\n",
+                            lsl_isa_name(isa), what, M, M - 1, i, r, (double)y[i * R + r]);
+                    CHECK(0);
+                    i = M, r = R;
+                }
+    }
+}
+
 /* A NaN in a row of float activations reaches every output of that row, on every table,
  * as in a float product, and no other row's: dense int8 (one and two rows: the AVX2
  * digits; five: the unpacked panels) and (1, 4)-block sparse with the NaN in a column no
@@ -553,7 +576,7 @@ static void test_nan_reaches_every_output(void) {
     static uint16_t bcol[R];
     static const int rows_of_x[] = {1, 2, 5};
     unsigned seed = 13;
-    int sparse, mi, isa, i, r;
+    int sparse, mi, i, r;
     for (i = 0; i < R * K; ++i) w[i] = (int8_t)(frand(&seed) * 120);
     for (r = 0; r < R; ++r) {
         scale[r] = 0.01f;
@@ -574,20 +597,7 @@ static void test_nan_reaches_every_output(void) {
             void *work = amalloc(wbytes);
             for (i = 0; i < M * K; ++i) x[i] = (float)frand(&seed);
             x[(M - 1) * K + 21] = 0.0f / 0.0f; /* the last row, column 21 (block 5) */
-            for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
-                if (!lsl_isa_supported(isa)) continue;
-                CHECK(lsl_isa_set(isa) == LSL_OK);
-                memset(y, 0, sizeof y);
-                CHECK(lsl_matmul(&m, M, x, K, y, R, work, wbytes) == LSL_OK);
-                for (i = 0; i < M; ++i)
-                    for (r = 0; r < R; ++r)
-                        if ((i == M - 1) != (isnan(y[i * R + r]) != 0)) {
-                            fprintf(stderr, "%s: %s product, %d rows: output (%d, %d) = %g\n", lsl_isa_name(isa),
-                                    sparse ? "sparse" : "dense", M, i, r, (double)y[i * R + r]);
-                            CHECK(0);
-                            i = M, r = R;
-                        }
-            }
+            nan_only_in_last_row(&m, M, x, y, work, wbytes, sparse ? "sparse" : "dense");
             free(work);
         }
         free(buf);
@@ -611,7 +621,7 @@ static void test_nan_stays_in_its_row(void) {
     void *buf = amalloc(bytes);
     unsigned seed = 17;
     lsl_matrix m;
-    int M, isa, i, r;
+    int M, i, r;
     for (i = 0; i < R * K; ++i) w[i] = (int8_t)(frand(&seed) * 120);
     for (r = 0; r < R; ++r) scale[r] = 0.01f;
     CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, LSL_ACT_FLOAT, w, scale, buf, bytes) == LSL_OK);
@@ -620,20 +630,7 @@ static void test_nan_stays_in_its_row(void) {
         void *work = amalloc(wbytes);
         for (i = 0; i < M * K; ++i) x[i] = (float)frand(&seed);
         x[(M - 1) * K] = 0.0f / 0.0f; /* the last row's first column */
-        for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {
-            if (!lsl_isa_supported(isa)) continue;
-            CHECK(lsl_isa_set(isa) == LSL_OK);
-            memset(y, 0, sizeof y);
-            CHECK(lsl_matmul(&m, M, x, K, y, R, work, wbytes) == LSL_OK);
-            for (i = 0; i < M; ++i)
-                for (r = 0; r < R; ++r)
-                    if ((i == M - 1) != (isnan(y[i * R + r]) != 0)) {
-                        fprintf(stderr, "%s: dense product, %d rows, NaN in row %d: output (%d, %d) = %g\n",
-                                lsl_isa_name(isa), M, M - 1, i, r, (double)y[i * R + r]);
-                        CHECK(0);
-                        i = M, r = R;
-                    }
-        }
+        nan_only_in_last_row(&m, M, x, y, work, wbytes, "dense");
         free(work);
     }
     lsl_isa_set(LSL_ISA_AUTO);
