@@ -11,6 +11,18 @@ import torch
 torch.set_num_threads(1)
 
 
+@pytest.fixture
+def restore_isa():
+    """For a test that switches lstmlite's kernel table: the table it found is put back
+    at teardown (``LSTMLITE_ISA``'s in a forced run, which ``set_isa("auto")`` would not
+    give back), before ``_kernel_table_kept`` checks."""
+    import lstmlite.runtime as rt
+
+    before = rt.isa()
+    yield before
+    rt.set_isa(before)
+
+
 @pytest.fixture(autouse=True)
 def _kernel_table_kept():
     """Every test leaves lstmlite's kernel table as it found it.
@@ -32,5 +44,5 @@ def _kernel_table_kept():
     after = rt.isa()
     if after != before:
         rt.set_isa(before)
-        pytest.fail(f"this test left lstmlite's kernels on {after}, not the {before} it found: put the table "
-                    "back with rt.set_isa(the name rt.isa() gave before), not set_isa('auto')")
+        pytest.fail(f"this test left lstmlite's kernels on {after}, not the {before} it found: take the "
+                    "restore_isa fixture, which puts the table back (set_isa('auto') does not)")

@@ -149,7 +149,7 @@ def test_export_int7r_writes_7_bit_codes_for_the_recurrent_matrices_only(tmp_pat
 
 
 @pytest.mark.parametrize("table", ["avx2", "portable"])
-def test_export_says_which_sparse_matrices_this_cpu_runs_dense(tmp_path, capsys, table):
+def test_export_says_which_sparse_matrices_this_cpu_runs_dense(tmp_path, capsys, table, restore_isa):
     """75 % (1, 4)-sparse: the AVX2 kernels run it dense (the export says so and names the
     matrices); the portable ones keep it sparse (nothing said)."""
     from lstmlite import runtime as rt
@@ -161,13 +161,9 @@ def test_export_says_which_sparse_matrices_this_cpu_runs_dense(tmp_path, capsys,
     model = SequenceClassifier(input_size=12, hidden_size=64, n_classes=4).eval()
     compress_(model, MagnitudePruneConfig(sparsity=0.75, block=(1, 4)))
     run = save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
-    before = rt.isa()
     rt.set_isa(table)
-    try:
-        assert main(["export", str(run), "--format", "lsl", "--weights", "int8-sparse",
-                     "--out", str(tmp_path / "model.lsl")]) == 0
-    finally:
-        rt.set_isa(before)
+    assert main(["export", str(run), "--format", "lsl", "--weights", "int8-sparse",
+                 "--out", str(tmp_path / "model.lsl")]) == 0
     out = capsys.readouterr().out
     if table == "avx2":
         assert "on this CPU (avx2 kernels) layer 0 W_ih, layer 0 W_hh will run dense" in out

@@ -24,17 +24,15 @@ else:
 
 
 @pytest.fixture(params=ARCH_ISAS)
-def isa(request):
+def isa(request, restore_isa):
     """Run the test once per kernel table of this architecture (portable, avx2,
     avx2-vnni, avx512, avx512-vnni on x86-64; portable, neon, neon-dotprod on aarch64),
     skipped with the reason where this CPU lacks one."""
     if request.param not in ISAS:
         pytest.skip(f"this CPU lacks {request.param} (it runs {', '.join(ISAS)})")
-    before = rt.isa()  # LSTMLITE_ISA's table in a forced run, which set_isa("auto") would not restore
-    rt.set_isa(request.param)
+    rt.set_isa(request.param)  # restore_isa puts the table it found back
     assert rt.isa() == request.param
     yield request.param
-    rt.set_isa(before)
 
 
 def rel_err(got: np.ndarray, ref: np.ndarray) -> float:

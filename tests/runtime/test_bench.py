@@ -201,14 +201,10 @@ def test_cli_isa_option_forces_our_kernels_and_refuses_a_table_this_cpu_lacks(tm
     assert json.loads((tmp_path / "b.json").read_text())["machine"]["lstmlite_isa"] == "portable"
 
 
-def test_machine_info_names_the_kernels_in_use():
+def test_machine_info_names_the_kernels_in_use(restore_isa):
     """A forced table (LSTMLITE_ISA or set_isa) is what bench reports, next to the best."""
     from lstmlite import runtime
 
-    before = runtime.isa()
     runtime.set_isa("portable")
-    try:
-        info = bench_mod.machine_info()
-    finally:
-        runtime.set_isa(before)
+    info = bench_mod.machine_info()
     assert info["lstmlite_isa"] == "portable" and info["lstmlite_best_isa"] == runtime.best_isa()

@@ -351,7 +351,7 @@ def test_set_isa_replaces_a_bad_lstmlite_isa():
     assert run.stdout.split() == ["portable", "portable"]
 
 
-def test_isa_forcing_reports_levels():
+def test_isa_forcing_reports_levels(restore_isa):
     assert rt.best_isa() in rt.supported_isas()
     assert set(rt.supported_isas()) <= set(rt.ISAS) and "portable" in rt.supported_isas()
     with pytest.raises(ValueError, match="this CPU supports: portable"):
@@ -360,15 +360,11 @@ def test_isa_forcing_reports_levels():
         if name not in rt.supported_isas():
             with pytest.raises(rt.RuntimeError_, match="it supports: portable"):
                 rt.set_isa(name)
-    before = rt.isa()
     rt.set_isa("portable")
-    try:
-        assert rt.isa() == "portable"
-        assert rt.info()["isa"] == "portable" and rt.info()["best_isa"] == rt.best_isa()
-        rt.set_isa("auto")
-        assert rt.isa() == rt.best_isa()
-    finally:
-        rt.set_isa(before)
+    assert rt.isa() == "portable"
+    assert rt.info()["isa"] == "portable" and rt.info()["best_isa"] == rt.best_isa()
+    rt.set_isa("auto")
+    assert rt.isa() == rt.best_isa()
 
 
 @pytest.mark.parametrize("value", ["sse9", "AVX2", "avx2-vnni", "avx512"])
@@ -434,7 +430,7 @@ def _force(name):
 
 @pytest.mark.parametrize("plain,vnni", VNNI_TWINS, ids=["avx2", "avx512"])
 @pytest.mark.parametrize("weights", ["int8", "int7", "int8-sparse"])
-def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
+def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights, restore_isa):
     """Dynamic int8 sums are exact integers, so a table with VNNI and its twin without
     give the same bits: whole sequences at B = 1 (the fused step where the table has
     one) and B = 3, and streaming steps."""
@@ -444,17 +440,14 @@ def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
 
         prune_blocks(module, 0.7)
     x = np.random.default_rng(9).standard_normal((3, 11, 20)).astype(np.float32)
-    outs, before = [], rt.isa()
-    try:
-        for name in (plain, vnni):
-            _force(name)
-            # keep_sparse: the twins' sparse kernels, whichever form each table runs faster
-            engine = rt.Engine.from_torch(module, weights=weights, activations="dynamic", keep_sparse=True)
-            state = engine.new_state()
-            steps = np.stack([engine.step(x[0, t], state) for t in range(11)])
-            outs.append((engine.run(x[:1]), engine.run(x), steps))
-    finally:
-        rt.set_isa(before)
+    outs = []
+    for name in (plain, vnni):
+        _force(name)
+        # keep_sparse: the twins' sparse kernels, whichever form each table runs faster
+        engine = rt.Engine.from_torch(module, weights=weights, activations="dynamic", keep_sparse=True)
+        state = engine.new_state()
+        steps = np.stack([engine.step(x[0, t], state) for t in range(11)])
+        outs.append((engine.run(x[:1]), engine.run(x), steps))
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
 
@@ -462,15 +455,11 @@ def test_vnni_tables_equal_their_twins_for_dynamic_int8(plain, vnni, weights):
 @pytest.mark.parametrize("name,dense,sparse", [("portable", False, False), ("avx2", True, False),
                                                ("avx2-vnni", True, False), ("avx512", True, False),
                                                ("avx512-vnni", True, True)])
-def test_fused_steps_are_reported_per_table(name, dense, sparse):
+def test_fused_steps_are_reported_per_table(name, dense, sparse, restore_isa):
     """The single-stream comparisons (B = 1 against batched rows) exercise a fused step
     exactly where info() says the table has one (avx512's: dynamic activations only)."""
-    before = rt.isa()
-    try:
-        _force(name)
-        assert (rt.info()["fused_step"], rt.info()["fused_sparse_step"]) == (dense, sparse)
-    finally:
-        rt.set_isa(before)
+    _force(name)
+    assert (rt.info()["fused_step"], rt.info()["fused_sparse_step"]) == (dense, sparse)
 
 
 @pytest.mark.parametrize("cfg", [("lstm", 40, 128, 1, False, 0, True), ("gru", 13, 37, 1, False, 0, True),
@@ -492,7 +481,7 @@ def test_dynamic16_cuts_the_activation_error(cfg):
 @pytest.mark.parametrize("cfg", [("lstm", 6, 20, 2, False, 7, True), ("gru", 7, 16, 3, True, 0, True),
                                  ("lstm", 40, 64, 1, False, 0, True)], ids=["lstmp-L2", "gru-L3-bi", "lstm"])
 @pytest.mark.parametrize("weights,acts", [("int8", "dynamic16"), ("int7r", "dynamic16"), ("int7r", "dynamic16-h7")])
-def test_dynamic16_agrees_across_tables(cfg, weights, acts):
+def test_dynamic16_agrees_across_tables(cfg, weights, acts, restore_isa):
     """Exact integer sums and one epilogue: each VNNI table gives its twin's bits (the
     same cell updates), and every table this CPU has the portable one's outputs to
     1e-4, for whole sequences at B = 1 (the fused steps) and B = 3 and for streaming
@@ -503,17 +492,14 @@ def test_dynamic16_agrees_across_tables(cfg, weights, acts):
 
     module = torch_layer(*cfg)
     x = np.random.default_rng(4).standard_normal((3, 9, cfg[1])).astype(np.float32)
-    outs, before = {}, rt.isa()
-    try:
-        for name in ISAS:
-            rt.set_isa(name)
-            engine = rt.Engine.from_torch(module, weights=weights, activations=acts)
-            outs[name] = (engine.run(x[:1]), engine.run(x))
-            if not cfg[4]:  # streaming: unidirectional models
-                state = engine.new_state()
-                outs[name] += (np.stack([engine.step(x[0, t], state) for t in range(9)]),)
-    finally:
-        rt.set_isa(before)
+    outs = {}
+    for name in ISAS:
+        rt.set_isa(name)
+        engine = rt.Engine.from_torch(module, weights=weights, activations=acts)
+        outs[name] = (engine.run(x[:1]), engine.run(x))
+        if not cfg[4]:  # streaming: unidirectional models
+            state = engine.new_state()
+            outs[name] += (np.stack([engine.step(x[0, t], state) for t in range(9)]),)
     for name, got in outs.items():
         for a, b in zip(got, outs["portable"]):
             assert rel_err(a, b) < 1e-4, name

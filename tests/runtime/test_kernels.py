@@ -122,7 +122,7 @@ def test_int8_packing_refuses_a_row_scale_that_is_not_finite(bad, act):
 
 @pytest.mark.parametrize("m", [1, 6])
 @pytest.mark.parametrize("codes", ["with -128", "7-bit", "7-bit, 7-bit activations"])
-def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
+def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes, restore_isa):
     """Integer sums do not depend on the kernel: all levels give the same bits."""
     from .conftest import ISAS
     from lstmlite import runtime as rt
@@ -136,15 +136,12 @@ def test_dynamic_int8_accumulators_are_identical_across_isas(m, codes):
         qt.q[::3, ::5] = 64
         qt.q[1::3, ::5] = -64
     act = _lsl.ACT_DYN7 if codes.endswith("activations") else _lsl.ACT_DYN8
-    outs, before = [], rt.isa()
-    try:
-        for name in ISAS:
-            rt.set_isa(name)
-            y = y0.copy()
-            _lsl.matmul(qt.q, qt.scale, act, x, y)
-            outs.append(y)
-    finally:
-        rt.set_isa(before)
+    outs = []
+    for name in ISAS:
+        rt.set_isa(name)
+        y = y0.copy()
+        _lsl.matmul(qt.q, qt.scale, act, x, y)
+        outs.append(y)
     for y in outs[1:]:
         np.testing.assert_array_equal(y, outs[0])
 
