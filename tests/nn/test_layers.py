@@ -171,3 +171,26 @@ def test_padded_batches_give_packed_gradients(cls, layers, bidir, proj):
     torch.testing.assert_close(out, ref_out, rtol=0, atol=1e-12)
     for ours_grad, ref_grad in zip(grads, ref_grads):
         torch.testing.assert_close(ours_grad, ref_grad, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("cls,layers,bidir,proj", CASES)
+@pytest.mark.parametrize("fill", [float("nan"), 1e6])
+def test_padding_values_are_never_read(cls, layers, bidir, proj, fill):
+    """NaN or huge values past each length change nothing: outputs and final states
+    equal torch's packed run, which never reads the padding (a 1e6 input would
+    otherwise swamp the +-1e4 columns that freeze the state on padded steps)."""
+    ref = _torch_module(cls, layers, bidir, proj)
+    ours = from_torch(ref)
+    lengths = torch.tensor([6, 2, 4, 1])
+    x = torch.randn(4, 6, 5, dtype=torch.double)
+    padded = torch.arange(6)[None, :, None] >= lengths[:, None, None]
+    x = torch.where(padded, torch.tensor(fill, dtype=torch.double), x).requires_grad_(True)
+    out, state = ours(x, lengths=lengths)
+    ref_out, ref_state = ref(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    ref_out = pad_packed_sequence(ref_out, batch_first=True, total_length=6)[0]
+    torch.testing.assert_close(out, ref_out, rtol=0, atol=1e-12)
+    for a, b in zip(_states(stack_state(state)), _states(ref_state)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    (out.sum() + sum(t.sum() for t in _states(stack_state(state)))).backward()
+    assert torch.equal(x.grad[padded.expand_as(x)], torch.zeros(int(padded.expand_as(x).sum()), dtype=torch.double))
+    assert all(torch.isfinite(p.grad).all() for p in ours.parameters())

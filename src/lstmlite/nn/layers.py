@@ -305,6 +305,9 @@ class RecurrentLayer(nn.Module):
         batch, steps = x.shape[:2]
         pad = (torch.arange(steps)[None, :] >= lengths[:, None]).to(x.dtype).unsqueeze(-1)  # (B, T, 1)
         keep = 1.0 - pad
+        # Zero the padding: a large value there would swamp the ±1e4 freeze column, and
+        # a NaN would reach the state (0 · NaN is NaN), though neither step is valid.
+        x = torch.where(pad > 0, x.new_zeros(()), x)
         states = self._split_state(state, batch, x)
         data, final = x, []
         for layer in range(self.num_layers):
