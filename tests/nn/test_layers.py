@@ -173,6 +173,63 @@ def test_padded_batches_give_packed_gradients(cls, layers, bidir, proj):
         torch.testing.assert_close(ours_grad, ref_grad, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("cls", [torch.nn.LSTM, torch.nn.GRU])
+def test_stacked_bidirectional_initial_state_matches_torch(cls):
+    ref = _torch_module(cls, 3, True, 0)
+    ours = from_torch(ref)
+    x = torch.randn(2, 4, 5, dtype=torch.double)
+    h0 = torch.randn(6, 2, 7, dtype=torch.double)  # (L*D, B, H): layer k owns rows 2k, 2k + 1
+    state = (h0, torch.randn_like(h0)) if cls is torch.nn.LSTM else h0
+    ref_out, ref_state = ref(x, state)
+    out, final = ours(x, state)
+    torch.testing.assert_close(out, ref_out, rtol=0, atol=1e-12)
+    for a, b in zip(_states(stack_state(final)), _states(ref_state)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [torch.nn.LSTM, torch.nn.GRU])
+def test_time_major_padded_batch_matches_torch_packed(cls):
+    torch.manual_seed(3)
+    ref = cls(4, 6, num_layers=2, batch_first=False).double()
+    ours = from_torch(ref)
+    lengths = torch.tensor([5, 2, 4])
+    x = torch.randn(5, 3, 4, dtype=torch.double)  # (T, B, I)
+    out, state = ours(x, lengths=lengths)
+    ref_out, ref_state = ref(pack_padded_sequence(x, lengths, enforce_sorted=False))
+    ref_out = pad_packed_sequence(ref_out, total_length=5)[0]  # (T, B, H)
+    assert out.shape == (5, 3, 6)
+    torch.testing.assert_close(out, ref_out, rtol=0, atol=1e-12)
+    for a, b in zip(_states(stack_state(state)), _states(ref_state)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+@pytest.mark.parametrize("lengths", [None, torch.tensor([6, 3, 5])])
+def test_dropout_acts_between_layers_and_spares_the_last_output(cls, lengths):
+    """As in nn.LSTM/nn.GRU, the last layer's output is what its state saw: at each
+    sequence's last valid step it equals the final h, dropout or not."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, 4, dtype=torch.double)
+    layer = cls(4, 5, num_layers=3, dropout=0.5).double().train()
+    plain = cls(4, 5, num_layers=3).double()
+    plain.load_state_dict(layer.state_dict())
+    out, state = layer(x, lengths=lengths)
+    h_last = (state[-1][0] if cls is LSTM else state[-1])[0]  # (B, H)
+    steps = torch.full((3,), 6) if lengths is None else lengths
+    torch.testing.assert_close(out[torch.arange(3), steps - 1], h_last, rtol=0, atol=1e-12)
+    assert not torch.allclose(out, plain(x, lengths=lengths)[0])  # dropout did act, between the layers
+
+
+def test_from_torch_keeps_every_constructor_option():
+    ref = torch.nn.LSTM(5, 7, num_layers=2, bias=False, batch_first=False, dropout=0.25, bidirectional=True,
+                        proj_size=3)
+    assert from_torch(ref).config() == {"input_size": 5, "hidden_size": 7, "num_layers": 2, "bias": False,
+                                        "batch_first": False, "dropout": 0.25, "bidirectional": True,
+                                        "proj_size": 3}
+    gru = from_torch(torch.nn.GRU(3, 4, num_layers=3, dropout=0.5))
+    assert (gru.dropout, gru.batch_first, gru.num_layers) == (0.5, False, 3)
+
+
 @pytest.mark.parametrize("cls,layers,bidir,proj", CASES)
 @pytest.mark.parametrize("fill", [float("nan"), 1e6])
 def test_padding_values_are_never_read(cls, layers, bidir, proj, fill):
