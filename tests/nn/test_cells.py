@@ -306,6 +306,24 @@ def test_packed_sequence_and_stacked_state(cls, kwargs, impl) -> None:
     torch.testing.assert_close(m(x, stacked, lengths=lengths)[0], out)
 
 
+@pytest.mark.parametrize("cls,kwargs,impl", [LAYERS[0], LAYERS[3]])
+def test_packed_output_has_the_input_layout(cls, kwargs, impl) -> None:
+    """A packed input gives a packed output laid out like it (nn.LSTM's contract):
+    same batch_sizes and sort indices, each row's steps its own outputs only."""
+    torch.manual_seed(0)
+    m = cls(**kwargs, impl=impl)
+    x, lengths = torch.randn(4, 6, 4), torch.tensor([3, 6, 2, 5])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out_p, _ = m(packed)
+    assert torch.equal(out_p.batch_sizes, packed.batch_sizes)
+    assert torch.equal(out_p.sorted_indices, packed.sorted_indices)
+    assert torch.equal(out_p.unsorted_indices, packed.unsorted_indices)
+    padded, out_lengths = pad_packed_sequence(out_p, batch_first=True)
+    assert torch.equal(out_lengths, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(padded[b, :n], m(x[b:b + 1, :n])[0][0])
+
+
 # ----------------------------------------------------------------------------- stacking, dropout
 
 
@@ -325,6 +343,10 @@ def test_stacked_and_dropout(cls, kwargs) -> None:
     torch.testing.assert_close(drop.eval()(x)[0], deep.eval()(x)[0])
     # the first layer's state never sees dropout
     torch.testing.assert_close(_flat_state(drop.train()(x)[1])[0], _flat_state(deep(x)[1])[0])
+    # nor does the last layer's output: its last step is the final h, as in nn.LSTM / nn.GRU
+    out_d, state_d = drop.train()(x)
+    last = state_d[-1][0] if isinstance(state_d[-1], tuple) else state_d[-1]
+    torch.testing.assert_close(out_d[:, -1], last[0], rtol=0, atol=0)
 
 
 def test_glstm_shuffle_mixes_groups() -> None:
@@ -373,6 +395,16 @@ def test_parameter_shapes_and_names() -> None:
         "weight_ih_l0_left": (32, 4), "weight_ih_l0_right": (4, 12), "weight_hh_l0": (32, 32),
         "bias_gate_l0": (32,), "bias_update_l0": (32,), "zeta_l0": (1,), "nu_l0": (1,),
     }
+
+
+def test_glstm_initialisation_is_pytorch_lstm_init_at_group_size() -> None:
+    # Each group is an LSTM of Hg = 16 units: PyTorch draws U(-1/sqrt(Hg), 1/sqrt(Hg)).
+    torch.manual_seed(0)
+    m = GroupedLSTM(input_size=16, hidden_size=64, groups=4, num_layers=2)
+    bound = 1.0 / np.sqrt(16)
+    for name, p in m.named_parameters():
+        assert float(p.abs().max()) <= bound, name
+        assert float(p.abs().max()) > 0.9 * bound, name  # 256+ uniform draws reach the bound's last tenth
 
 
 def test_macs_per_step_hand_count() -> None:
