@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier, SequenceTagger, build_model
 
@@ -92,3 +93,29 @@ def test_bad_configs_are_clear_errors():
         build_model({"kind": "nope"})
     with pytest.raises(ValueError, match="token input"):
         SequenceClassifier(vocab_size=10, embed_dim=4, hidden_size=3)(torch.randn(2, 3, 4))
+
+
+def test_bidirectional_last_pooling_reads_both_directions_final_states():
+    """'last' features are [forward h at the last valid step, backward h at step 0]:
+    nn.LSTM's h_n of the top layer, run packed."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=5, n_classes=4, num_layers=2, bidirectional=True).eval()
+    ref = torch.nn.LSTM(3, 5, num_layers=2, bidirectional=True, batch_first=True)
+    ref.load_state_dict(model.rnn.state_dict())
+    x, lengths = torch.randn(3, 6, 3), torch.tensor([6, 2, 4])
+    _, (h_n, _) = ref(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    torch.testing.assert_close(model.features(x, lengths), torch.cat([h_n[-2], h_n[-1]], dim=-1))
+
+
+def test_forecaster_instance_norm_follows_the_level_of_the_valid_steps():
+    torch.manual_seed(0)
+    model = Forecaster(input_size=2, hidden_size=6, horizon=3).eval()
+    x, lengths = torch.randn(4, 8, 2), torch.tensor([8, 5, 3, 6])
+    base = model(x, lengths)
+    # RevIN: shifting a window's level shifts its forecast of the target (feature 0) by as much
+    torch.testing.assert_close(model(x + torch.tensor([10.0, -3.0]), lengths), base + 10.0, rtol=0, atol=1e-4)
+    # the level is the mean of the valid steps only: padding values change nothing
+    garbage = x.clone()
+    garbage[1, 5:], garbage[2, 3:] = 50.0, -7.0
+    torch.testing.assert_close(model(garbage, lengths), base, rtol=0, atol=1e-5)
+    torch.testing.assert_close(model(x[2:3, :3])[0], base[2], rtol=0, atol=1e-5)
