@@ -88,3 +88,16 @@ def test_pruned_size_equals_count_of_survivors_and_survives_finalize():
     assert size_bytes(model) == before
     row = next(r for r in summary(model) if r["name"] == "rnn.weight_hh_l0")
     assert row["sparsity"] == pytest.approx(0.9, abs=1e-3) and row["bits"] == 32 and row["rank"] is None
+
+
+def test_csr_counts_one_pointer_per_row_plus_one_and_16_bit_columns_up_to_65536():
+    w = torch.zeros(2, 256)
+    w[0, 3], w[1, 100], w[1, 200] = 1.0, 2.0, 3.0
+    # 3 values * 4 B + CSR: (2 + 1) int32 row pointers + 3 uint16 columns = 12 + 18 (bitmask: 64 B)
+    assert storage_bytes(Storage(w)) == 30
+    wide = torch.zeros(1, 65536)
+    wide[0, [0, 70, 65535]] = 1.0  # column 65535 still fits a uint16
+    assert storage_bytes(Storage(wide)) == 12 + 2 * 4 + 3 * 2
+    wider = torch.zeros(1, 65537)
+    wider[0, [0, 70, 65536]] = 1.0  # one column more: int32 column indices
+    assert storage_bytes(Storage(wider)) == 12 + 2 * 4 + 3 * 4
