@@ -11,6 +11,7 @@ from lstmlite.compress import (
     GradualPruneConfig, Mask, MagnitudePruneConfig, PruningScheduler, compress_, compression_state, finalize,
     restore_compression, summary,
 )
+from lstmlite.compress.prune.transform import block_mask
 from lstmlite.nn import LanguageModel, SequenceClassifier
 
 
@@ -71,6 +72,13 @@ def test_block_sparsity_prunes_whole_blocks_by_mean_magnitude(block):
     scores, kept = np.array(scores), np.array(kept)
     assert kept.sum() == len(kept) - round(0.5 * len(kept))
     assert scores[kept].min() >= scores[~kept].max()
+
+
+def test_partial_edge_blocks_are_scored_by_the_mean_of_the_values_they_hold():
+    # 1x4 blocks of a 6-column row: columns 0-3 (mean 0.3, sum 1.2) and the edge block 4-5 (mean 0.5, sum 1.0)
+    w = torch.tensor([[0.3, -0.3, 0.3, -0.3, 0.5, -0.5]])
+    assert block_mask(w, 0.5, (1, 4)).tolist() == [[False] * 4 + [True] * 2]
+    assert block_mask(w.T, 0.5, (4, 1)).tolist() == [[False]] * 4 + [[True]] * 2
 
 
 def test_masked_layer_computes_like_nn_lstm_with_the_pruned_weights_after_training():
@@ -191,3 +199,30 @@ def test_scheduler_works_with_the_trainer_and_reloaded_models():
     fresh = restore_compression(_model(), compression_state(model))
     fresh.load_state_dict(model.state_dict())
     assert PruningScheduler(fresh).current_sparsity() == pytest.approx(0.6, abs=0.01)
+
+
+def test_end_step_off_the_frequency_grid_is_due_and_reaches_the_final_sparsity():
+    config = GradualPruneConfig(0.0, 0.8, start_step=0, end_step=10, frequency=6)
+    assert [t for t in range(20) if config.due(t)] == [0, 6, 10]
+    model = _model()
+    compress_(model, config)
+    scheduler = PruningScheduler(model)
+    for step in range(1, 11):
+        scheduler.step(step)
+    mask = model.rnn.parametrizations.weight_hh_l0[0].mask
+    assert int((~mask).sum()) == round(_zhu_gupta(10, 0.0, 0.8, 0, 10, 1) * mask.numel())  # s_f = 0.8
+    assert scheduler.complete
+
+
+def test_scheduler_ranks_the_masked_weights_so_pruned_ones_never_return():
+    model = _model()
+    only_hh = lambda fqn, module, name: fqn == "rnn" and name == "weight_hh_l0"  # noqa: E731
+    compress_(model, GradualPruneConfig(0.5, 0.75, start_step=0, end_step=4, frequency=4), filter=only_hh)
+    mask = model.rnn.parametrizations.weight_hh_l0[0]
+    first = mask.mask.clone()
+    with torch.no_grad():  # the survivors shrink below every pruned weight (as training may do)
+        model.rnn.parametrizations.weight_hh_l0.original[first] *= 1e-3
+    effective = model.rnn.weight_hh_l0.detach().numpy().copy()
+    PruningScheduler(model).step(4)
+    np.testing.assert_array_equal(mask.mask.numpy(), _numpy_unstructured_keep(effective, 0.75))
+    assert not torch.any(mask.mask & ~first)
