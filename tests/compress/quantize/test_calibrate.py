@@ -87,15 +87,16 @@ def test_calibration_stats_match_numpy_on_valid_steps():
     assert json.loads(json.dumps(cal)) == cal
     assert (cal["cell"], cal["num_layers"], cal["num_directions"], cal["sequences"]) == ("lstm", 1, 2, 9)
     assert cal["steps"] == 24 + 19
-    cells, forget, xs = [], [], []
+    cells, forget, hidden, xs = [], [], [], []
     for b in batches:
         tr = trace_recurrent(model.rnn, b["x"], b["lengths"])[0][1]  # reverse direction
         m = tr["mask"]
         cells.append(tr["cell"][m].numpy().ravel())
         forget.append(tr["gates"][..., 6:12][m].numpy().ravel())
+        hidden.append(tr["hidden"][m].numpy().ravel())
         xs.append(b["x"][m].numpy().ravel())
     for stats, values in ((cal["layers"][0][1]["cell"], cells), (cal["layers"][0][1]["gates"]["f"], forget),
-                          (cal["input"], xs)):
+                          (cal["layers"][0][1]["hidden"], hidden), (cal["input"], xs)):
         v = np.concatenate(values).astype(np.float64)
         assert stats["count"] == v.size
         assert stats["min"] == pytest.approx(v.min(), abs=1e-6) and stats["max"] == pytest.approx(v.max(), abs=1e-6)

@@ -112,3 +112,20 @@ def test_packed_bytes_and_bits_validation():
     assert qmax_for(8) == 127 and qmax_for(4) == 7
     with pytest.raises(ValueError):
         qmax_for(9)
+
+
+def test_mse_ties_go_to_the_larger_ratio_so_an_all_zero_row_keeps_scale_one():
+    w = torch.tensor([[0.0, 0.0, 0.0], [0.9, -0.2, 0.4]])
+    for method in ("absmax", "mse"):
+        # every clip ratio quantizes the zero row exactly: the tie keeps ratio 1 (s = 1, as absmax)
+        assert float(channel_scales(w, 4, method=method)[0]) == 1.0
+
+
+def test_float16_scales_are_clamped_to_the_float16_range():
+    w = torch.tensor([[1e-9, -2e-9, 0.0], [1.0, 0.5, -0.25], [1e7, 0.0, 0.0]])
+    s = channel_scales(w, 8, scale_bits=16)
+    # 1e-9 / 127 underflows float16: the smallest positive float16, 2**-24, keeps the row's codes finite
+    assert s.tolist() == [2.0**-24, float(torch.tensor(1.0 / 127).half()), 65504.0]
+    codes = quantize_codes(w, s, 8)
+    assert codes[0].tolist() == [0, 0, 0] and codes[2, 0] == 127
+    assert torch.isfinite(dequantize(codes, s)).all()

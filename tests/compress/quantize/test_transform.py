@@ -168,6 +168,10 @@ def test_filter_can_pick_biases_and_single_tensors():
     (name, (codes, scales, _)), = quantized_tensors(model).items()
     assert name == "rnn.bias_ih_l0" and scales.shape == (1,)  # a 1-D tensor has one scale
     assert torch.equal(model.rnn.bias_ih_l0, codes.float() * scales)
+    # and its deployable bytes count that one scale: 48 int8 codes + one fp32 scale
+    row = next(r for r in summary(model) if r["name"] == "rnn.bias_ih_l0")
+    assert row["bytes"] == 48 + 4 == stored_bytes((48,), 8)
+    assert stored_bytes((48,), 4) == 24 + 4
 
 
 def test_training_after_quantization_updates_the_stored_weights():
