@@ -46,6 +46,19 @@ def test_rank_r_product_is_the_truncated_svd(rank):
     assert ih["bytes"] == min(rank * (48 + 10), 48 * 10) * 4
 
 
+def test_factors_are_balanced_square_roots_of_the_singular_values():
+    # U = U_r diag(sqrt(sigma)), V = diag(sqrt(sigma)) V_r^T: column i of U and row i of V both have norm sqrt(sigma_i)
+    model = _model()
+    w = model.rnn.weight_hh_l0.detach().numpy().astype(np.float64)
+    compress_(model, LowRankConfig(rank=4))
+    root = np.sqrt(np.linalg.svd(w, compute_uv=False)[:4])
+    u = model.rnn.parametrizations.weight_hh_l0.original0.detach().numpy()
+    v = model.rnn.parametrizations.weight_hh_l0.original1.detach().numpy()
+    np.testing.assert_allclose(np.linalg.norm(u, axis=0), root, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), root, rtol=1e-5)
+    np.testing.assert_allclose(u.T @ u, v @ v.T, atol=1e-5)
+
+
 @pytest.mark.parametrize("energy", [0.5, 0.9, 0.99, 1.0])
 def test_energy_chooses_the_smallest_sufficient_rank(energy):
     model = _model(num_layers=2)
