@@ -352,3 +352,15 @@ def test_fastgrnn_tiny_applies_to_a_sensor_model(digits_run, tmp_path):
     for name in ("rnn.weight_ih_l0", "rnn.weight_hh_l0_left", "rnn.weight_hh_l0_right", "head.weight"):
         assert rows[name]["sparsity"] >= 0.5 - 1e-3 and rows[name]["bits"] == 8, name
     _check_common(digits_run, tmp_path / "out", result)
+
+
+def test_student_width_keeps_a_tied_language_models_last_layer():
+    from lstmlite.compress.recipe import _student_config
+    from lstmlite.nn import LanguageModel, build_model
+
+    config = LanguageModel(vocab_size=30, embed_dim=8, hidden_size=8, num_layers=2, tie_weights=True).config()
+    student = _student_config(config, {"width": 0.5})
+    assert student["hidden_size"] == [4, 8]  # the last layer feeds the tied 8-wide embedding matrix
+    assert build_model(student).rnn.hidden_sizes == [4, 8]
+    untied = _student_config({**config, "tie_weights": False}, {"width": 0.5})
+    assert untied["hidden_size"] == 4
