@@ -92,7 +92,7 @@ static void unpack_panel_f32(const int8_t *pw, int32_t kpad, float *f) {
 
 /* The product of m rows with one panel, through its unpacked floats f: one 16-lane
  * accumulator per column of a block, so each row's four partial sums and their order
- * are panel_sums_f32's (the same bits). 2.7x panel_sums_f32's speed (GCC 12 -O3
+ * are panel_sums_f32's (the same bits). 2.5x panel_sums_f32's speed (GCC 12 -O3
  * -march=native, Zen 4, 512 x 40, 100 rows), in a function of its own as panel_sums. */
 static void panel_rows_unpacked(const float *f, int32_t m, const float *x, int32_t ldx, int32_t cols, int32_t kpad,
                                 const float *scale, int32_t nr, float *y, int32_t ldy) {
