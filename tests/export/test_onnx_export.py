@@ -321,3 +321,73 @@ def test_onnx_stream_needs_a_stateful_file(tmp_path) -> None:
     path = export_onnx(STATEFUL["lm_lstm"](), tmp_path / "plain.onnx")
     with pytest.raises(ValueError, match="stateful=True"):
         OnnxStream(path)
+
+
+# ----- the check that guards every ONNX artefact ---------------------------------------------
+def _without_inputs(path, slots: tuple[int, ...], out):
+    """A copy of the ONNX file at ``path`` whose recurrent nodes ignore their inputs at ``slots``
+    (4: sequence_lens, 5 and 6: initial_h, initial_c): a wrong artefact made by hand."""
+    proto = onnx.load(str(path))
+    for node in proto.graph.node:
+        if node.op_type in ("LSTM", "GRU", "RNN"):
+            for slot in slots:
+                if slot < len(node.input):
+                    node.input[slot] = ""
+    onnx.save(proto, str(out))
+    return out
+
+
+def test_check_onnx_catches_a_graph_that_ignores_the_lengths(tmp_path) -> None:
+    from lstmlite.export import check_onnx
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=8, n_classes=3).eval()  # pooling "last": reads Y_h
+    good = export_onnx(model, tmp_path / "good.onnx")
+    assert check_onnx(model, good) <= 1e-5
+    # right on full-length sequences, wrong on padded ones: the check must feed padded ones
+    # to every row it compares (ORT on the file vs the model, by hand below)
+    bad = _without_inputs(good, (4,), tmp_path / "bad.onnx")
+    x = torch.randn(3, 9, 5, generator=torch.Generator().manual_seed(0))
+    session = ort.InferenceSession(str(bad), providers=["CPUExecutionProvider"])
+    full = np.full(3, 9, np.int64)
+    _assert_close(session.run(None, {"input": x.numpy(), "lengths": full})[0], _ours(model, x, torch.as_tensor(full)))
+    assert check_onnx(model, bad) > 1e-3
+
+
+def test_check_onnx_catches_a_stream_that_drops_the_carried_state(tmp_path) -> None:
+    from lstmlite.export import check_onnx
+
+    torch.manual_seed(0)
+    model = STATEFUL["tagger_lstm_2"]().eval()
+    good = export_onnx(model, tmp_path / "good.onnx", stateful=True)
+    assert check_onnx(model, good) <= 1e-5
+    # every call starts from zero state: right on one whole chunk, wrong once the state is carried
+    bad = _without_inputs(good, (5, 6), tmp_path / "bad.onnx")
+    x = torch.randn(3, 9, 5, generator=torch.Generator().manual_seed(0))
+    session = ort.InferenceSession(str(bad), providers=["CPUExecutionProvider"])
+    zeros = {i.name: np.zeros((1, 3, i.shape[2]), np.float32) for i in session.get_inputs() if i.name != "input"}
+    _assert_close(session.run(None, {"input": x.numpy(), **zeros})[0], _ours(model, x, None))
+    assert check_onnx(model, bad) > 1e-3
+
+
+def test_weights_pruned_after_quantizing_export_as_what_the_model_computes(tmp_path) -> None:
+    """Pruning after quantizing zeroes small weights the codes still hold: the file must compute
+    with the pruned weights, not the codes (here the pruned weights are all below 1e-2, so only an
+    exact comparison of codes * scales with the effective weight tells them apart)."""
+    compress = pytest.importorskip("lstmlite.compress")
+    quantize = pytest.importorskip("lstmlite.compress.quantize")
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=64, n_classes=3)
+    compress.compress_(model, quantize.WeightQuantConfig(bits=8))
+    compress.compress_(model, compress.MagnitudePruneConfig(sparsity=0.05),
+                       filter=lambda fqn, module, name: name == "weight_hh_l0")  # the other codes stay exact
+    model.eval()
+    w = model.rnn.weight_hh_l0.detach()
+    q = quantize.quantized_tensors(model)["rnn.weight_hh_l0"].dequantized()
+    changed = (q - w).abs()
+    assert 0 < float(changed.max()) < 1e-2  # the premise: codes and effective weight differ a little
+    path = export_onnx(model, tmp_path / "pq.onnx", quantize="qdq")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(3, 8, 5, generator=torch.Generator().manual_seed(0))
+    lengths = torch.tensor([8, 5, 2])
+    _assert_close(session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0], _ours(model, x, lengths))
