@@ -364,3 +364,42 @@ def test_compressed_forms_match_the_model(tmp_path, kind, target):
     _assert_close(got, _torch_steps(model, x))
     if kind == "lowrank":  # the factors are stored, not their product
         assert "l0_w_hh_u_data" in (project.path / "model.c").read_text()
+
+
+def test_c_float_literals_read_back_to_the_same_bits():
+    """Every weight is written as a decimal literal: it must parse (as a C compiler does,
+    correctly rounded to float) to exactly the float32 the model holds."""
+    from lstmlite.export.c.carray import c_float
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.standard_normal(2000).astype(np.float32),
+                             (rng.standard_normal(500) * 1e-7).astype(np.float32),
+                             np.array([0.1, 1 / 3, -2.5e-8, 3.4e38, 1.17549435e-38, 0.0, -0.0], np.float32)])
+    for v in values:
+        text = c_float(v)
+        assert text.endswith("f")
+        assert np.float32(float(text[:-1])).tobytes() == v.tobytes(), (v, text)
+
+
+def test_check_on_host_compares_every_step(monkeypatch):
+    """The host check must see a C output that is wrong at any one step, not only at the last."""
+    from types import SimpleNamespace
+
+    from lstmlite.export.c import check
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=5, n_classes=4).eval()
+    example = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    with torch.no_grad():  # step t's output: the model on the prefix x[:t + 1], by hand
+        right = np.stack([model(torch.as_tensor(example[None, :t + 1]))[0].numpy() for t in range(6)])
+    project = SimpleNamespace(path="unused", tflite=None, integer=None)
+    for step in range(6):
+        wrong = right.copy()
+        wrong[step, 1] += 0.25
+        monkeypatch.setattr(check, "run_host_example", lambda path, wrong=wrong: wrong)
+        error, scale = check.check_on_host(project, model, example)
+        assert abs(error - 0.25) < 1e-5, step
+        assert scale == pytest.approx(np.max(np.abs(right)), rel=1e-6)
+    monkeypatch.setattr(check, "run_host_example", lambda path: right[:5])
+    with pytest.raises(RuntimeError, match="outputs"):  # a missing step is not a pass
+        check.check_on_host(project, model, example)
