@@ -129,3 +129,22 @@ def test_a_model_without_a_file_says_its_size_is_an_estimate(tmp_path, capsys):
     assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "GroupedLSTM" in err[0] and "nearest exportable form" in err[0]
+
+
+def test_a_block_sparse_model_is_sized_as_the_file_export_writes(tmp_path, capsys):
+    """Where the (1, 4)-block form is the smallest (auto picks it, fp32 would not), the size the
+    accountant and the search report is still the exported file's."""
+    from lstmlite.export.size import account, lsl_image
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.search.objectives import deployable_bytes
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=128, hidden_size=16, n_classes=4)
+    compress_(model, MagnitudePruneConfig(sparsity=0.9, block=(1, 4)))
+    compress_(model, WeightQuantConfig(bits=8))
+    model.eval()
+    run = save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
+    size = _exported_bytes(run, tmp_path, capsys)
+    assert account(model).size_bytes == len(lsl_image(model)) == size
+    assert any(row["dtype"] == "int8 block-sparse" for row in account(model).tensors)
+    assert deployable_bytes(model, tmp_path / "trial.lsl") == (size, "lsl")

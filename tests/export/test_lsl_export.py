@@ -1,0 +1,35 @@
+"""The .lsl writer: a compressed model's file computes what the model computes.
+
+Oracle: the PyTorch model itself (its effective, compressed weights), run beside the
+native runtime on the written file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lstmlite.compress import MagnitudePruneConfig, WeightQuantConfig, compress_
+from lstmlite.compress.quantize import quantized_tensors
+from lstmlite.export.lsl import spec_from_module, write_lsl
+from lstmlite.nn import SequenceClassifier
+from lstmlite.runtime import Engine
+
+
+def test_codes_one_step_off_the_pruned_weights_are_not_stored_as_they_are():
+    """Pruning 1 % after quantizing zeroes weights whose codes are +-1: codes within one scale
+    step of the model's weights are still not its weights, so the file must hold the codes with
+    the mask applied (or floats), and compute exactly what the model computes."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=12, hidden_size=32, n_classes=4).eval()
+    compress_(model, WeightQuantConfig(bits=8))
+    compress_(model, MagnitudePruneConfig(sparsity=0.01), filter=lambda fqn, module, name: name == "weight_hh_l0")
+    codes = quantized_tensors(model)["rnn.weight_hh_l0"].codes
+    stale = (model.rnn.weight_hh_l0.detach() == 0) & (codes != 0)
+    assert stale.any() and int(codes[stale].abs().max()) == 1  # the premise: off by one step only
+    x = 3 * np.random.default_rng(0).standard_normal((3, 9, 12)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    got = Engine(write_lsl(spec_from_module(model), weights="auto")).run(x)
+    # the same codes and scales on both sides: float rounding only (one stale code moves it ~1e-5)
+    assert np.max(np.abs(got - expected)) <= 2e-6 * max(1.0, float(np.max(np.abs(expected))))
