@@ -166,3 +166,18 @@ def test_unsupported_keras_models(build, match: str, tmp_path) -> None:
     build().save(tmp_path / "m.keras")
     with pytest.raises(ModelImportError, match=match):
         import_keras(tmp_path / "m.keras")
+
+
+def test_verification_refuses_a_model_a_little_off_keras(saved) -> None:
+    """The import check against Keras itself: a head bias moved by 1e-2 (probabilities off by
+    ~1e-3, ten times the tolerance) must fail it; the unmoved model passes."""
+    from lstmlite.importers.keras import _verify
+
+    keras_model, keras_path, _ = saved["reference_text"]
+    info = {"output_activation": "softmax"}
+    model = import_keras(keras_path)
+    assert _verify(keras_model, model, info, atol=1e-5) <= 1e-4
+    with torch.no_grad():
+        model.head.bias[0] += 1e-2
+    with pytest.raises(ModelImportError, match="does not reproduce"):
+        _verify(keras_model, model, info, atol=1e-5)

@@ -150,3 +150,54 @@ def test_zero_peepholes_are_accepted() -> None:
     tensors = {"W": rng.normal(size=(1, 8, 3)), "R": rng.normal(size=(1, 8, 2)), "P": np.zeros((1, 6))}
     module = import_onnx_node(node, tensors)
     assert module(torch.randn(4, 2, 3))[0].shape == (4, 1, 2, 2)
+
+
+@pytest.mark.parametrize("op, extra", [("LSTM", {}), ("GRU", {"linear_before_reset": 1})])
+def test_reverse_direction_with_lengths_vs_onnxruntime(op: str, extra: dict) -> None:
+    """direction="reverse" alone: each sequence runs back from its own last valid step
+    (padded rows of different lengths), not from the end of the padded batch."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import helper
+
+    rng = np.random.default_rng(1)
+    steps, batch, inp, hidden = 6, 3, 4, 5
+    gates = {"LSTM": 4, "GRU": 3}[op]
+    f32 = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
+    feeds = {"X": f32(steps, batch, inp), "W": f32(1, gates * hidden, inp), "R": f32(1, gates * hidden, hidden),
+             "B": f32(1, 2 * gates * hidden), "seq": np.array([6, 2, 4], np.int32)}
+    outputs = ["Y", "Y_h"] + (["Y_c"] if op == "LSTM" else [])
+    node = helper.make_node(op, ["X", "W", "R", "B", "seq"], outputs, hidden_size=hidden, direction="reverse",
+                            **extra)
+    session = ort.InferenceSession(_node_model(node, feeds, outputs).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    expected = session.run(None, feeds)
+    module = import_onnx_node(node, feeds)
+    with torch.no_grad():
+        got = module(torch.from_numpy(feeds["X"]), torch.from_numpy(feeds["seq"]))
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("direction", ["forward", "bidirectional"])
+def test_batch_major_layout_with_initial_states_vs_onnx_reference(direction: str) -> None:
+    """layout=1: X (B, T, I), initial_h / initial_c (B, D, H), outputs batch-major too; the
+    oracle is onnx.reference (ONNX Runtime has no layout=1)."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(2)
+    steps, batch, inp, hidden = 4, 3, 2, 5
+    d = 2 if direction == "bidirectional" else 1
+    f32 = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
+    feeds = {"X": f32(batch, steps, inp), "W": f32(d, 4 * hidden, inp), "R": f32(d, 4 * hidden, hidden),
+             "B": f32(d, 8 * hidden), "h0": f32(batch, d, hidden), "c0": f32(batch, d, hidden)}
+    outputs = ["Y", "Y_h", "Y_c"]
+    node = helper.make_node("LSTM", ["X", "W", "R", "B", "", "h0", "c0"], outputs, hidden_size=hidden,
+                            direction=direction, layout=1)
+    expected = ReferenceEvaluator(_node_model(node, feeds, outputs)).run(None, feeds)
+    module = import_onnx_node(node, feeds)
+    with torch.no_grad():
+        got = module(torch.from_numpy(feeds["X"]), None, torch.from_numpy(feeds["h0"]), torch.from_numpy(feeds["c0"]))
+    for ours, theirs in zip(got, expected):
+        assert ours.shape == theirs.shape
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-6)

@@ -177,3 +177,29 @@ def test_bare_layer_graph_and_run_dir_refusal(tmp_path) -> None:
     torch.testing.assert_close(back(x)[0], layer(x)[0], rtol=0, atol=0)
     with pytest.raises(ModelImportError, match="run dir"):
         import_onnx(tmp_path / "l.onnx", out=tmp_path / "run")
+
+
+def test_verification_holds_every_output_to_its_tolerance(tmp_path, monkeypatch) -> None:
+    """ONNX Runtime's own result, perturbed by hand: one output off by 1e-2, or every output off
+    by five times the relative tolerance (1e-4), must fail the import: the check holds every
+    element to its own tolerance."""
+    import lstmlite.importers.onnx as onnx_importer
+
+    path = tmp_path / "keras.onnx"
+    onnx.save(_tf2onnx_style_graph(), str(path))
+    run_graph = onnx_importer._run_graph
+
+    def off_by_one_element(model, feeds, output):
+        out = np.array(run_graph(model, feeds, output))
+        out.reshape(-1)[1] += 1e-2
+        return out
+
+    def off_by_five_times_rtol(model, feeds, output):
+        return np.array(run_graph(model, feeds, output)) * (1 + 5e-4)
+
+    for wrong in (off_by_one_element, off_by_five_times_rtol):
+        monkeypatch.setattr(onnx_importer, "_run_graph", wrong)
+        with pytest.raises(ModelImportError, match="does not reproduce"):
+            import_onnx(path)
+    monkeypatch.setattr(onnx_importer, "_run_graph", run_graph)
+    assert isinstance(import_onnx(path), SequenceClassifier)

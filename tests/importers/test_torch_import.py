@@ -135,3 +135,29 @@ def test_ambiguous_and_foreign_state_dicts() -> None:
     two = {**{f"a.{k}": v for k, v in lstm.state_dict().items()}, **{f"b.{k}": v for k, v in lstm.state_dict().items()}}
     with pytest.raises(ModelImportError, match="one recurrent layer"):
         import_torch(two)
+
+
+class _Nudged(Classifier):
+    """Classifier whose class-0 logit is moved by ``delta`` before the log-softmax: something
+    lstmlite's models do not compute."""
+
+    def __init__(self, delta: float) -> None:
+        super().__init__()
+        self.delta = delta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        seq, (h, _) = self.lstm(self.embed(x))
+        logits = self.out(torch.cat([h[-2], h[-1]], 1))
+        return torch.log_softmax(logits + torch.tensor([self.delta, 0.0, 0.0, 0.0]), -1)
+
+
+def test_verification_holds_every_output_to_the_tolerance() -> None:
+    """A class-0 logit off by 1e-3 moves the log-probabilities by up to ~1e-3, ten times the
+    tolerance (1e-5 + 1e-4 of the largest output): the import must refuse it."""
+    torch.manual_seed(0)
+    module = _Nudged(1e-3).eval()
+    example = torch.randint(0, VOCAB, (2, 5), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ModelImportError, match="does not reproduce"):
+        import_torch(module, example_input=example)
+    module.delta = 0.0
+    assert import_torch(module, example_input=example).import_info["output_activation"] == "log_softmax"
