@@ -108,3 +108,9 @@ def test_a_study_feeds_the_rule_every_completed_trials_epochs(tiny_data, tmp_pat
     assert records and all(set(r["val_epochs"]) == {str(e) for e in range(1, 7)} for r in records)
     states = {t["state"] for t in json.loads((out / "trials.json").read_text())}
     assert states <= {"COMPLETE", "PRUNED"}
+
+
+def test_over_budget_only_past_the_limit():
+    at = {"size_bytes": 2048, "size_kind": "lsl", "latency_us": 100.0, "latency_kind": "measured", "ram_bytes": 64}
+    assert over_budget(at, {"size": 2048, "ram": 64, "latency": 100.0}) == []  # at the limit is within it
+    assert over_budget({**at, "ram_bytes": 65}, {"ram": 64}) == ["ram 65 > 64"]

@@ -183,3 +183,54 @@ def test_workers_racing_to_create_the_storage_schema_retry(monkeypatch, tmp_path
     with pytest.raises(IntegrityError):
         _storage("postgresql://x/db", tmp_path, 1)
     assert len(calls) == 1
+
+
+def _frozen(number, values, **attrs):
+    from optuna.distributions import IntDistribution
+
+    return optuna.trial.create_trial(values=values, params={"hidden_size": 4 * (number + 1)},
+                                     distributions={"hidden_size": IntDistribution(4, 64)},
+                                     user_attrs={"size_bytes": values[1], **attrs})
+
+
+def test_pareto_front_holds_only_feasible_non_dominated_trials():
+    from lstmlite.search.study import pareto_records
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
+    study.add_trial(_frozen(0, [0.90, 2000, 50.0, 400], feasible=True))
+    study.add_trial(_frozen(1, [0.99, 900, 10.0, 100], feasible=False))   # over the budget: never on the front
+    study.add_trial(_frozen(2, [0.80, 1000, 40.0, 300], feasible=True))
+    study.add_trial(_frozen(3, [0.80, 1000, 40.0, 350], feasible=True))   # dominated by 2 (more RAM only)
+    study.add_trial(_frozen(4, [0.80, 1000, 40.0, 300], feasible=True))   # equal to 2: neither dominates
+    assert [r["trial"] for r in pareto_records(study)] in ([2, 4, 0], [4, 2, 0])
+
+
+def test_a_trial_exactly_at_the_budget_is_feasible(monkeypatch, tmp_path):
+    from lstmlite.search import study as study_module
+    from lstmlite.search.space import load_space
+
+    record = {"val_metric": 0.9, "size_bytes": 3072, "latency_us": 200.0, "ram_bytes": 1024, "point": {}}
+    monkeypatch.setattr(study_module, "run_trial", lambda *a, **k: dict(record))
+    objective = study_module._objective_factory(load_space(TINY_SPACE), {}, tmp_path, {"size": 3072, "ram": 1024,
+                                                                                        "latency": 200.0}, 0)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
+    trial = study.ask()
+    assert objective(trial) == (0.9, 3072, 200.0, 1024)
+    assert trial.user_attrs["feasible"] is True and trial.user_attrs["constraints"] == [0, 0, 0.0]
+    trial = study.ask()
+    monkeypatch.setattr(study_module, "run_trial", lambda *a, **k: {**record, "ram_bytes": 1025})
+    objective(trial)
+    assert trial.user_attrs["feasible"] is False  # one byte over
+
+
+@pytest.mark.parametrize("cell, per_state, gates", [("lstm", 2, 4), ("gru", 1, 3)])
+def test_ram_is_state_plus_the_widest_scratch_plus_outputs(cell, per_state, gates):
+    """By hand, from the definition (objectives.py): float32 h (and c) per layer and direction,
+    the widest layer's G*H gate pre-activations + its input + its output, and the head's outputs."""
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.search.objectives import ram_bytes
+
+    model = SequenceClassifier(input_size=3, cell=cell, hidden_size=8, num_layers=2, bidirectional=True, n_classes=4)
+    state = 2 * 2 * per_state * 8
+    scratch = gates * 8 + 3 + 2 * 8
+    assert ram_bytes(model) == 4 * (state + scratch + 4)
