@@ -159,8 +159,9 @@ def test_round_trip_identical_weights_and_outputs(name: str, tmp_path) -> None:
 # ----- quantized export -----------------------------------------------------------------------
 @pytest.mark.parametrize("bits, model_name", [(8, "text_lstm"), (4, "bi_gru_stack_uneven"), (8, "lm_tied")])
 def test_quantized_qdq_export(bits: int, model_name: str, tmp_path) -> None:
-    compress = pytest.importorskip("lstmlite.compress")
-    quantize = pytest.importorskip("lstmlite.compress.quantize")
+    from lstmlite import compress
+    from lstmlite.compress import quantize
+
     torch.manual_seed(0)
     model = MODELS[model_name]().eval()
     float_path = export_onnx(model, tmp_path / "f.onnx")
@@ -202,8 +203,9 @@ def test_quantize_needs_a_quantized_model(tmp_path) -> None:
 
 
 def test_qdq_file_is_about_four_times_smaller(tmp_path) -> None:
-    compress = pytest.importorskip("lstmlite.compress")
-    quantize = pytest.importorskip("lstmlite.compress.quantize")
+    from lstmlite import compress
+    from lstmlite.compress import quantize
+
     torch.manual_seed(0)
     model = SequenceClassifier(vocab_size=2000, embed_dim=64, hidden_size=64, n_classes=4).eval()
     float_size = export_onnx(model, tmp_path / "f.onnx").stat().st_size
@@ -239,8 +241,9 @@ def test_compressed_models_export_their_effective_weights(recipe: str, tmp_path)
 def test_quantized_language_model_head_runs_exactly_under_default_ort_optimisations(bits: int, tmp_path) -> None:
     """ONNX Runtime's default session fuses DequantizeLinear → Transpose → MatMul into MatMulNBits
     with int8 activations (logits off by ~1e-3 here); the exported head must not take that form."""
-    compress = pytest.importorskip("lstmlite.compress")
-    quantize = pytest.importorskip("lstmlite.compress.quantize")
+    from lstmlite import compress
+    from lstmlite.compress import quantize
+
     torch.manual_seed(0)
     model = LanguageModel(vocab_size=300, embed_dim=64, hidden_size=64).eval()
     compress.compress_(model, quantize.WeightQuantConfig(bits=bits))
@@ -374,8 +377,9 @@ def test_weights_pruned_after_quantizing_export_as_what_the_model_computes(tmp_p
     """Pruning after quantizing zeroes small weights the codes still hold: the file must compute
     with the pruned weights, not the codes (here the pruned weights are all below 1e-2, so only an
     exact comparison of codes * scales with the effective weight tells them apart)."""
-    compress = pytest.importorskip("lstmlite.compress")
-    quantize = pytest.importorskip("lstmlite.compress.quantize")
+    from lstmlite import compress
+    from lstmlite.compress import quantize
+
     torch.manual_seed(0)
     model = SequenceClassifier(input_size=5, hidden_size=64, n_classes=3)
     compress.compress_(model, quantize.WeightQuantConfig(bits=8))
