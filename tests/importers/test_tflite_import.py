@@ -161,3 +161,36 @@ def test_refuses_models_without_the_fused_op(tmp_path):
     content = tf.lite.TFLiteConverter.from_keras_model(dense).convert()
     with pytest.raises(ValueError, match="UNIDIRECTIONAL_SEQUENCE_LSTM"):
         read_tflite_lstm(content)
+
+
+def _with_lstm_output_quantization(content: bytes, scale_factor: float, zero_point_shift: int) -> bytes:
+    """The .tflite bytes again, with the LSTM op's output tensor's scale multiplied and its
+    zero point shifted (a model whose output and output state differ, as a projection would
+    make them; the converter never writes one for a plain LSTM)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    fb = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    graph = fb.subgraphs[0]
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+
+    def name(op) -> str:
+        code = fb.operatorCodes[op.opcodeIndex]
+        return names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "?")
+
+    (lstm,) = [op for op in graph.operators if name(op) == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    q = graph.tensors[lstm.outputs[0]].quantization
+    q.scale = [float(q.scale[0]) * scale_factor]
+    q.zeroPoint = [int(q.zeroPoint[0]) + zero_point_shift]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(fb.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize("scale_factor, zero_point_shift", [(2.0, 0), (1.0, 3)])
+def test_refuses_an_output_quantized_unlike_the_output_state(models, scale_factor, zero_point_shift):
+    # the same bytes packed again unchanged still read, so the refusal is the patch's
+    read_tflite_lstm(_with_lstm_output_quantization(models["small"], 1.0, 0))
+    patched = _with_lstm_output_quantization(models["small"], scale_factor, zero_point_shift)
+    with pytest.raises(ValueError, match="output and output-state tensors have different quantization"):
+        read_tflite_lstm(patched)
