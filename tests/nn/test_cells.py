@@ -345,7 +345,7 @@ def test_stacked_and_dropout(cls, kwargs) -> None:
     torch.testing.assert_close(_flat_state(drop.train()(x)[1])[0], _flat_state(deep(x)[1])[0])
     # nor does the last layer's output: its last step is the final h, as in nn.LSTM / nn.GRU
     out_d, state_d = drop.train()(x)
-    last = state_d[-1][0] if isinstance(state_d[-1], tuple) else state_d[-1]
+    last = _flat_state(state_d[-1:])[0]  # the top layer's h
     torch.testing.assert_close(out_d[:, -1], last[0], rtol=0, atol=0)
 
 
