@@ -39,35 +39,79 @@ static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx
     }
 }
 
+/* Whether block_i8 reads a row's 4 weights as one 32-bit word, taken apart by shifts,
+ * or as 4 bytes. Words where compilers vectorize: the loop then has 32-bit lanes only,
+ * which GCC 12 (-O3 -march=native, Zen 4) runs 16 at a time with no shuffle; from bytes
+ * it widened them in two steps and built each block's activation pattern with inserts
+ * (bench_isa's I=40/H=128 int8 layer 620 -> 553 us; the same sums in the same order, so
+ * the same bits). Bytes on Arm's M profile (the microcontroller projects): no vector
+ * unit there, and a sign-extending byte load and a conversion take fewer instructions
+ * than the shifts (30 against 36 a row of a block, arm-none-eabi-gcc 12 -O2, Cortex-M4).
+ * (Dynamic int8's block_dyn8 stays on bytes: its products in 32-bit lanes, as integers
+ * or as exact floats, measured slower than GCC's 16-bit multiplies of the bytes.) */
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+#define WORD_WEIGHTS 0
+#else
+#define WORD_WEIGHTS 1
+#endif
+
+/* Whether this target keeps a word's low byte first, which says where each of the 4
+ * weights packed in a word lies (s390x, big-endian, runs the suite's C tests under
+ * QEMU). Compilers fold it to a constant. */
+static inline int little_endian(void) {
+    const uint32_t one = 1;
+    unsigned char first;
+    memcpy(&first, &one, 1);
+    return first == 1;
+}
+
+/* The int8 weight in bits s .. s + 7 of v as a float, exactly, with integer operations
+ * only: for a byte b, (b ^ 0x80) | 0x4B000000 is the float 2^23 + b + 128, and 2^23 +
+ * 128 less than that is b. */
+static inline float weight_at(uint32_t v, int s) { return lsl_bitsf_(((v >> s) & 0xFFu) ^ 0x4B000080u) - 8388736.0f; }
+
 /* One panel's 16 rows x 4 columns block of the int8 layout (64 bytes: row r's 4
- * weights at 4r .. 4r + 3) times the 4 activations xq, into acc4[4r + j]: one product
- * per lane, a straight loop over 64 lanes that compilers turn into vector
- * multiply-adds (the 4 partial sums of a row are added once, at the end). */
-static inline void block_i8(float *restrict acc4, const int8_t *restrict b, const float *restrict xq) {
+ * weights at 4r .. 4r + 3) times the 4 activations xq: a[j][r] += xq[j] * w[r][j], one
+ * product per lane, a straight loop over the 16 rows that compilers turn into vector
+ * multiplies and adds (a row's 4 partial sums are added once, at the end). */
+static inline void block_i8(float *restrict a0, float *restrict a1, float *restrict a2, float *restrict a3,
+                            const int8_t *restrict b, const float *restrict xq) {
     const float x0 = xq[0], x1 = xq[1], x2 = xq[2], x3 = xq[3];
+    const int le = little_endian();
     int32_t r;
     LSL_LANE_LOOP
     for (r = 0; r < LSL_PANEL; ++r) {
-        acc4[4 * r] += x0 * (float)b[4 * r];
-        acc4[4 * r + 1] += x1 * (float)b[4 * r + 1];
-        acc4[4 * r + 2] += x2 * (float)b[4 * r + 2];
-        acc4[4 * r + 3] += x3 * (float)b[4 * r + 3];
+        float w0, w1, w2, w3;
+        if (WORD_WEIGHTS) {
+            uint32_t v;
+            memcpy(&v, b + 4 * r, sizeof v);
+            w0 = weight_at(v, le ? 0 : 24);
+            w1 = weight_at(v, le ? 8 : 16);
+            w2 = weight_at(v, le ? 16 : 8);
+            w3 = weight_at(v, le ? 24 : 0);
+        } else {
+            w0 = (float)b[4 * r], w1 = (float)b[4 * r + 1], w2 = (float)b[4 * r + 2], w3 = (float)b[4 * r + 3];
+        }
+        a0[r] += x0 * w0;
+        a1[r] += x1 * w1;
+        a2[r] += x2 * w2;
+        a3[r] += x3 * w3;
     }
 }
 
 /* One panel's 16 row sums against one float row x (cols values; columns past cols read
  * as 0: their weights are 0, but 0 * NaN is not). A function of its own, as panel_sums
- * (and why): inside gemm_i8's loops GCC 12 made 2.1 products a ns of this (-O3
- * -march=native, Zen 4, 1024 x 128, 100 rows), here 13; the same sums in the same order. */
+ * (and why): inside gemm_i8's loops GCC 12 made 2.1 products a ns of the byte form of
+ * this (-O3 -march=native, Zen 4, 1024 x 128, 100 rows), alone 13. */
 static void panel_sums_f32(const int8_t *pw, const float *xr, int32_t cols, int32_t kpad, float *sums) {
-    float acc4[4 * LSL_PANEL] = {0};
+    float acc[4][LSL_PANEL] = {{0}};
     int32_t k4, j, r;
     for (k4 = 0; k4 < kpad / 4; ++k4) {
         float xq[4];
         for (j = 0; j < 4; ++j) xq[j] = 4 * k4 + j < cols ? xr[4 * k4 + j] : 0.0f;
-        block_i8(acc4, pw + (size_t)k4 * 4 * LSL_PANEL, xq);
+        block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xq);
     }
-    for (r = 0; r < LSL_PANEL; ++r) sums[r] = (acc4[4 * r] + acc4[4 * r + 1]) + (acc4[4 * r + 2] + acc4[4 * r + 3]);
+    for (r = 0; r < LSL_PANEL; ++r) sums[r] = (acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r]);
 }
 
 /* Whether gemm_i8 unpacks panels for products of several rows. Not in builds for size
