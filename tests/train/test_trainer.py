@@ -1,5 +1,9 @@
 """The training loop: learning, determinism, resume, early stopping, hooks, each task."""
 
+import copy
+import math
+from typing import Any
+
 import pytest
 import torch
 
@@ -31,15 +35,22 @@ def test_cpu_training_is_deterministic(toy_classify):
         assert torch.equal(x, y), name
 
 
-def test_resume_after_interruption_equals_uninterrupted(toy_classify, tmp_path):
+@pytest.mark.parametrize("lr, patience, stop_at", [(1e-2, 10, 3), (1e-30, 3, 3)])
+def test_resume_after_interruption_equals_uninterrupted(toy_classify, tmp_path, lr: float, patience: int,
+                                                         stop_at: int) -> None:
+    """A run interrupted in epoch ``stop_at`` and resumed (from the epoch before's
+    checkpoint) ends with the uninterrupted run's weights, history, best epoch and early
+    stop. lr 1e-30 freezes the model, so the resumed epochs tie the best epoch exactly:
+    its early stop needs the stale count and the best epoch's val loss (the tie-break)
+    restored, not restarted."""
     class Interrupt:
         def on_epoch_end(self, epoch, metrics):
-            if epoch == 3:
+            if epoch == stop_at:
                 raise KeyboardInterrupt
 
-    config = TrainConfig(epochs=5, lr=1e-2, seed=1)
+    config = TrainConfig(epochs=5, lr=lr, seed=1, patience=patience)
     reference = _classifier()
-    train(reference, toy_classify, config, progress=False)
+    expected = train(reference, toy_classify, config, progress=False)
     interrupted = _classifier()
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, toy_classify, config, out_dir=tmp_path, callbacks=[Interrupt()], progress=False)
@@ -47,9 +58,13 @@ def test_resume_after_interruption_equals_uninterrupted(toy_classify, tmp_path):
     assert not list((tmp_path / "checkpoints").glob(".*tmp"))
     resumed = _classifier()
     result = train(resumed, toy_classify, config, out_dir=tmp_path, resume=True, progress=False)
-    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4, 5]
+    assert [h["epoch"] for h in result.history] == [h["epoch"] for h in expected.history]
+    assert result.history == expected.history
+    assert (result.best_epoch, result.stopped_early) == (expected.best_epoch, expected.stopped_early)
     for x, y in zip(resumed.state_dict().values(), reference.state_dict().values()):
         assert torch.equal(x, y)
+    if lr == 1e-30:
+        assert expected.stopped_early and len(expected.history) == 1 + patience  # the premise
 
 
 def test_early_stopping_and_callbacks(toy_classify):
@@ -126,3 +141,208 @@ def test_epochs_before_a_callback_completes_are_not_selected(toy_classify):
     result = train(_classifier(), toy_classify, TrainConfig(epochs=5, lr=1e-2), callbacks=[Schedule()],
                    progress=False)
     assert result.best_epoch >= 3
+
+
+# ----- exact checks against independent oracles (torch's own optimizer, schedulers, losses) -----
+def _frozen_config(**kw: Any) -> TrainConfig:
+    """lr 1e-30: Adam moves each weight by about 1e-30, far below float32's resolution at
+    the weights' scale, so the model is bit for bit the same every epoch (the validation
+    metrics repeat exactly and nothing ever improves after epoch 1)."""
+    return TrainConfig(lr=1e-30, schedule="none", **kw)
+
+
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_early_stopping_stops_exactly_patience_epochs_after_the_best(toy_classify: Any, patience: int) -> None:
+    """With validation frozen after epoch 1, training stops at epoch 1 + patience, not later.
+
+    Catches: ``stale > patience`` (one epoch too many), a tie with an equal loss counted
+    as an improvement."""
+    before = copy.deepcopy(_classifier().state_dict())
+    result = train(_classifier(), toy_classify, _frozen_config(epochs=20, patience=patience), progress=False)
+    assert result.stopped_early
+    assert [h["epoch"] for h in result.history] == list(range(1, patience + 2))
+    assert result.best_epoch == 1
+    assert len({h["val_loss"] for h in result.history}) == 1  # the premise: the model did not move
+    assert all(torch.equal(before[k], v) for k, v in _classifier().state_dict().items())
+
+
+def _selection_oracle(history: list[dict[str, Any]], patience: int) -> tuple[int, int, bool, bool]:
+    """(best epoch, last epoch run, whether it stopped early, whether an improvement
+    followed a non-improving epoch) as the trainer's documented rule says: an epoch is
+    better with a higher val accuracy, or an equal one and a lower val loss; stop once
+    ``patience`` epochs in a row were not better."""
+    best, best_key, stale, recovered = 0, None, 0, False
+    for h in history:
+        key = (h["val_accuracy"], -h["val_loss"])
+        if best_key is None or key > best_key:
+            recovered = recovered or stale > 0
+            best, best_key, stale = h["epoch"], key, 0
+        else:
+            stale += 1
+            if stale >= patience:
+                return best, h["epoch"], True, recovered
+    return best, history[-1]["epoch"], False, recovered
+
+
+@pytest.mark.parametrize("seed, premise", [(0, "recovery"), (2, "tie")])
+def test_best_epoch_and_early_stop_follow_the_documented_rule(toy_classify: Any, seed: int, premise: str) -> None:
+    """The best epoch is the highest val accuracy, ties broken by the lower val loss, and
+    the run stops once ``patience`` epochs in a row were not better (the stale count
+    restarts at every improvement); the model ends with that epoch's weights. Seed 0's
+    run improves after a worse epoch; seed 2's best epoch ties an earlier one.
+
+    Catches: ties going to the higher loss, the stale count not reset on improvement,
+    the best weights aliased to the live ones instead of copied."""
+    patience = 3
+    model = _classifier()
+    result = train(model, toy_classify, TrainConfig(epochs=25, lr=1e-2, patience=patience, seed=seed),
+                   progress=False)
+    best, last, stopped, recovered = _selection_oracle(result.history, patience)
+    assert (result.best_epoch, result.history[-1]["epoch"], result.stopped_early) == (best, last, stopped)
+    assert stopped and best != last  # the final weights are not the best ones
+    record = result.history[best - 1]
+    assert result.best_val == record["val_accuracy"]
+    final = evaluate(model, toy_classify, toy_classify.val)
+    assert final["accuracy"] == record["val_accuracy"]
+    assert final["loss"] == pytest.approx(record["val_loss"], rel=1e-6)
+    # the premise that makes the rule's branch matter in this run
+    if premise == "recovery":
+        assert recovered  # the stale count had to restart
+    else:
+        assert record["val_accuracy"] in [h["val_accuracy"] for h in result.history[:best - 1]]
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_learning_rate_follows_torchs_scheduler_per_epoch(toy_classify: Any, schedule: str) -> None:
+    """The lr recorded for each epoch is the one torch's scheduler gives, stepped once per
+    epoch (plateau: on the val accuracy, mode max).
+
+    Catches: cosine over epochs - 1, plateau in mode min for a higher-is-better metric,
+    the schedule stepped per batch."""
+    config = TrainConfig(epochs=8, lr=3e-2, schedule=schedule, patience=0)
+    result = train(_classifier(), toy_classify, config, progress=False)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+    if schedule == "cosine":
+        scheduler: Any = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
+    expected = []
+    for h in result.history:
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()  # no gradient: only keeps torch's step-order check quiet
+        scheduler.step(h["val_accuracy"]) if schedule == "plateau" else scheduler.step()
+    assert [h["lr"] for h in result.history] == pytest.approx(expected, rel=1e-12)
+    if schedule == "cosine":  # the closed form, independently of torch
+        assert expected == pytest.approx([config.lr * (1 + math.cos(math.pi * e / 8)) / 2 for e in range(8)])
+    else:
+        assert len(set(expected)) > 1  # the premise: the plateau rule acted in this run
+
+
+class _Snapshots:
+    """Records the weights after every optimizer step (an ``on_step`` callback)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model, self.states = model, []
+
+    def on_step(self, step: int) -> None:
+        self.states.append({k: v.clone() for k, v in self.model.state_dict().items()})
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.05])
+def test_each_step_is_adamw_on_the_clipped_gradient_of_the_mean_loss(toy_classify: Any, clip: float) -> None:
+    """Batch = the whole split, so every epoch is one step on the same rows: the weights
+    after each step equal torch's AdamW fed the gradient of the mean cross-entropy,
+    clipped to ``clip`` by global norm (0: not clipped).
+
+    Catches: a summed loss, clipping skipped (or applied when disabled), gradients not
+    zeroed between steps."""
+    split = toy_classify.train
+    config = TrainConfig(epochs=3, batch_size=len(split.y), lr=1e-2, weight_decay=0.01, clip_grad_norm=clip,
+                         schedule="none", patience=0)
+    model = _classifier()
+    snapshots = _Snapshots(model)
+    train(model, toy_classify, config, callbacks=[snapshots], progress=False)
+    oracle = _classifier()
+    optimizer = torch.optim.AdamW(oracle.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    x, y, lengths = torch.as_tensor(split.x), torch.as_tensor(split.y), torch.as_tensor(split.lengths)
+    assert len(snapshots.states) == config.epochs
+    for state in snapshots.states:
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(oracle(x, lengths), y).backward()
+        if clip:
+            norm = torch.sqrt(sum(p.grad.square().sum() for p in oracle.parameters()))
+            assert norm > clip  # the premise: clipping changes this step
+            for p in oracle.parameters():
+                p.grad.mul_(clip / (norm + 1e-6))
+        optimizer.step()
+        for name, value in oracle.state_dict().items():
+            torch.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_epochs_shuffle_every_row_once_and_report_the_mean_batch_loss(toy_classify: Any) -> None:
+    """Each epoch's batches cover every training row exactly once, in a different order
+    each epoch; with frozen weights the recorded train_loss is the mean cross-entropy of
+    the split (4 equal batches: the mean of the batch means).
+
+    Catches: train_loss summed over batches, the same order every epoch, no shuffle."""
+    orders: list[list[int]] = []
+
+    def record(model: torch.nn.Module, batch: Any, output: torch.Tensor) -> torch.Tensor:
+        orders.append(batch.index.tolist())
+        return output.sum() * 0.0
+
+    split = toy_classify.train
+    result = train(_classifier(), toy_classify, _frozen_config(epochs=3, batch_size=64, patience=0),
+                   extra_loss=record, progress=False)
+    epochs = [sum(orders[i:i + 4], []) for i in range(0, 12, 4)]
+    assert all(sorted(rows) == list(range(len(split.y))) for rows in epochs)
+    assert epochs[0] != list(range(len(split.y))) and epochs[0] != epochs[1] != epochs[2]
+    with torch.no_grad():
+        expected = float(torch.nn.functional.cross_entropy(
+            _classifier()(torch.as_tensor(split.x), torch.as_tensor(split.lengths)), torch.as_tensor(split.y)))
+    assert [h["train_loss"] for h in result.history] == pytest.approx([expected] * 3, rel=1e-5)
+
+
+def test_classify_metrics_equal_sklearn_and_torch_on_the_models_logits(toy_classify: Any) -> None:
+    """evaluate's accuracy, macro-F1 and loss are scikit-learn's and torch's mean
+    cross-entropy over the model's own logits (small eval batches: 64 rows in 5).
+
+    Catches: a summed loss, per-batch means averaged unweighted."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    model = _classifier().eval()
+    split = toy_classify.val
+    with torch.no_grad():
+        logits = model(torch.as_tensor(split.x), torch.as_tensor(split.lengths))
+    pred = logits.argmax(-1).numpy()
+    metrics = evaluate(model, toy_classify, split, batch_size=15)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(split.y, pred))
+    assert metrics["macro_f1"] == pytest.approx(f1_score(split.y, pred, average="macro"))
+    expected_loss = torch.nn.functional.cross_entropy(logits, torch.as_tensor(split.y))
+    assert metrics["loss"] == pytest.approx(float(expected_loss), rel=1e-5)
+
+
+def test_forecast_metrics_are_in_original_units_against_the_naive_forecast(toy_forecast: Any) -> None:
+    """mae, rmse, the naive forecast's and ``mae_vs_naive`` (model mae / naive mae),
+    all after undoing the target normalisation, against NumPy on the model's outputs.
+    The naive forecast is made imperfect here so the ratio is finite and not 1.
+
+    Catches: the ratio inverted, the mean or std left out when de-normalising."""
+    import numpy as np
+
+    torch.manual_seed(0)
+    model = Forecaster(input_size=1, hidden_size=4, horizon=4).eval()
+    split = toy_forecast.test
+    split.naive = split.y + np.random.default_rng(0).normal(0, 0.3, split.y.shape).astype(np.float32)
+    with torch.no_grad():
+        out = model(torch.as_tensor(split.x), torch.as_tensor(split.lengths)).double().numpy()
+    mean, std = 10.0, 2.0
+    truth, pred, naive = split.y * std + mean, out * std + mean, split.naive * std + mean
+    metrics = evaluate(model, toy_forecast, split)
+    mae, naive_mae = np.abs(truth - pred).mean(), np.abs(truth - naive).mean()
+    assert metrics["mae"] == pytest.approx(mae, rel=1e-5)
+    assert metrics["rmse"] == pytest.approx(np.sqrt(np.square(truth - pred).mean()), rel=1e-5)
+    assert metrics["naive_mae"] == pytest.approx(naive_mae, rel=1e-5)
+    assert metrics["naive_rmse"] == pytest.approx(np.sqrt(np.square(truth - naive).mean()), rel=1e-5)
+    assert metrics["mae_vs_naive"] == pytest.approx(mae / naive_mae, rel=1e-5)
+    assert abs(mae / naive_mae - 1) > 0.1  # the premise: inverting the ratio changes it
