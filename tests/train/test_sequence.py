@@ -68,25 +68,41 @@ def test_cer_and_wer_hand_worked():
     assert M.higher_is_better("cer") is False
 
 
-def test_evaluate_ctc_decodes_and_scores():
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_evaluate_ctc_decodes_and_scores(decoder: str) -> None:
+    """Hand-worked texts, and frames past each utterance's length ignored: decoding stops
+    at the length (the padding frames spell a "2" that must not appear) and the loss is
+    torch's CTC loss of each utterance's valid frames alone.
+
+    Catches: decoding or scoring the padding frames (lengths dropped)."""
     alphabet = ["<blank>", " ", "1", "2"]
     frames = [2, 0, 1, 3, 3]  # "1", blank, " ", "2", "2" → "1 2"
-    logits = np.full((2, 5, 4), -5.0, np.float32)
+    logits = np.full((2, 7, 4), -5.0, np.float32)
     logits[0, np.arange(5), frames] = 5.0
     logits[1, np.arange(5), [2, 2, 2, 0, 0]] = 5.0  # → "1"
+    logits[:, 5:, 3] = 5.0  # padding: a "2" for every row if it were read
+    logits[1, 3:, 0] += np.arange(4)  # and not peaky: the loss depends on which frames count
     y = np.array([[2, 1, 3], [2, 1, 3]])  # both "1 2"
-    split = Split(np.zeros((2, 5, 1), np.float32), y, np.array([5, 5]))
-    for decoder in ("greedy", "beam"):  # peaky frames: both decoders read the same text
-        result = evaluate_ctc(logits, split, alphabet, decoder=decoder)
-        assert result["cer"] == pytest.approx(2 / 6)  # second utterance misses " 2"
-        assert result["wer"] == pytest.approx(1 / 4)
-        assert result["sequence_accuracy"] == 0.5
+    split = Split(np.zeros((2, 7, 1), np.float32), y, np.array([5, 4]))
+    result = evaluate_ctc(logits, split, alphabet, decoder=decoder)  # peaky frames: both decoders read alike
+    assert result["cer"] == pytest.approx(2 / 6)  # second utterance misses " 2"
+    assert result["wer"] == pytest.approx(1 / 4)
+    assert result["sequence_accuracy"] == 0.5
+    per_row = [torch.nn.functional.ctc_loss(torch.as_tensor(logits[b, :n]).log_softmax(-1)[:, None],
+                                            torch.as_tensor(y[b:b + 1]), torch.tensor([n]), torch.tensor([3]),
+                                            reduction="sum") / 3 for b, n in enumerate(split.lengths)]
+    assert result["loss"] == pytest.approx(float(sum(per_row)) / 2, rel=1e-5)
 
 
 def test_evaluate_tag_counts_valid_steps_only():
+    """Per-step accuracy, macro-F1 (scikit-learn) and whole-row accuracy over the valid
+    steps only. Catches: padding steps counted in macro-F1 (as false positives)."""
+    from sklearn.metrics import f1_score
+
     logits = np.zeros((2, 3, 2), np.float32)
     logits[:, :, 1] = 1.0  # predicts label 1 everywhere
     y = np.array([[1, 1, PAD_LABEL], [0, 1, 1]])
     result = evaluate_tag(logits, Split(np.zeros((2, 3), np.int64), y, np.array([2, 3])), 2)
     assert result["accuracy"] == pytest.approx(4 / 5)
     assert result["sequence_accuracy"] == 0.5
+    assert result["macro_f1"] == pytest.approx(f1_score([1, 1, 0, 1, 1], [1] * 5, average="macro"))
