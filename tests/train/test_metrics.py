@@ -9,12 +9,16 @@ from sklearn.metrics import f1_score
 from lstmlite.train import metrics as M
 
 
-def test_accuracy_and_macro_f1_match_sklearn():
+@pytest.mark.parametrize("n_classes", [None, 5, 7])
+def test_accuracy_and_macro_f1_match_sklearn(n_classes):
+    """Macro-F1 is scikit-learn's with its default labels (the classes seen): with
+    ``n_classes`` 7 the two absent classes are left out, not averaged in as 0.
+    Catches: an absent class counted with F1 = 0."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 5, 200)
     p = np.where(rng.random(200) < 0.6, y, rng.integers(0, 5, 200))
     assert M.accuracy(y, p) == pytest.approx(np.mean(y == p))
-    assert M.macro_f1(y, p) == pytest.approx(f1_score(y, p, average="macro"))
+    assert M.macro_f1(y, p, n_classes) == pytest.approx(f1_score(y, p, average="macro"))
     with pytest.raises(ValueError):
         M.accuracy(np.array([]), np.array([]))
 
@@ -26,3 +30,26 @@ def test_language_and_regression_metrics():
     assert M.mae(y, p) == pytest.approx(4 / 3)
     assert M.rmse(y, p) == pytest.approx(math.sqrt(10 / 3))
     assert M.higher_is_better("accuracy") and not M.higher_is_better("bits_per_char")
+
+
+def test_text_scores_are_sacrebleus_as_fractions():
+    """bleu and chrf are sacrebleu's corpus scores over 100 (fractions in [0, 1]);
+    exact_match is the share of identical strings, worked by hand.
+    Catches: sacrebleu's 0-100 scale passed through."""
+    import sacrebleu
+
+    refs, hyps = ["2024-03-05", "hello world", "abc"], ["2024-03-06", "hello world", "abd"]
+    assert M.bleu(refs, hyps) == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs], tokenize="char").score / 100)
+    assert M.chrf(refs, hyps) == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score / 100)
+    assert 0 < M.bleu(refs, hyps) < 1 and 0 < M.chrf(refs, hyps) < 1
+    assert M.exact_match(refs, hyps) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("name, higher", [("accuracy", True), ("exact_match", True), ("cer", False),
+                                          ("perplexity", False), ("bits_per_char", False), ("mae", False)])
+def test_every_primary_metric_has_its_direction(name, higher):
+    """The direction the trainer selects epochs by, for each task's primary metric
+    (error rates, perplexity and errors lower; match rates higher).
+    Catches: exact_match (seq2seq) selected as if lower were better."""
+    assert name in M.PRIMARY_METRIC.values()
+    assert M.higher_is_better(name) is higher
