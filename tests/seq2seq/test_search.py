@@ -107,3 +107,92 @@ def test_seq2seq_model_beam_matches_exhaustive_search():
     with torch.no_grad():
         assert decode_torch(model, x.numpy(), lengths.numpy(), "greedy") == [
             greedy_search(step, state, BOS_ID, EOS_ID, 3)]
+
+
+def test_min_len_forbids_eos_before_exactly_that_many_tokens():
+    """A decoder that always prefers </s> (0.7; token 2: 0.2, token 3: 0.1): with
+    ``min_len`` 2 greedy and beam search both stop right after 2 tokens, scored (hand
+    worked) 2 ln 0.2 + ln 0.7. Catches: </s> forbidden one step too long (``<=``)."""
+    def step(tokens, state):
+        return np.log(np.tile([1e-30, 0.7, 0.2, 0.1], (len(tokens), 1))), state
+
+    assert greedy_search(step, None, 0, 1, max_len=5, min_len=2) == [2, 2]
+    found, score = beam_search(step, None, lambda s, i: s, 0, 1, beam=3, max_len=5, min_len=2)
+    assert found == [2, 2] and score == pytest.approx(2 * np.log(0.2) + np.log(0.7))
+
+
+def _brute_force_best(step, state, eos: int, max_len: int, vocab: int, length_penalty: float):
+    """Every token sequence up to ``max_len``: finished by </s> (its length counts
+    </s>) or cut at ``max_len``; score = sum of log-probs / length ** length_penalty."""
+    best = (-np.inf, None)
+
+    def visit(prefix, total, prev, st):
+        nonlocal best
+        log_probs, st = step(np.array([prev]), st)
+        candidates = [(total + log_probs[0, eos], prefix, len(prefix) + 1)]
+        for t in range(vocab):
+            if t != eos and len(prefix) + 1 == max_len:
+                candidates.append((total + log_probs[0, t], prefix + [t], max_len))
+        for score, tokens, length in candidates:
+            if score / length ** length_penalty > best[0]:
+                best = (score / length ** length_penalty, tokens)
+        if len(prefix) + 1 < max_len:
+            for t in range(vocab):
+                if t != eos:
+                    visit(prefix + [t], total + log_probs[0, t], t, st)
+
+    visit([], 0.0, 0, state)
+    return best[1], best[0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("length_penalty", [0.5, 1.0])
+def test_length_penalty_scores_divide_by_the_length_with_eos(seed: int, length_penalty: float):
+    """With a beam keeping every prefix, beam search with a length penalty finds the
+    brute-force best of sum(log p) / length ** penalty (``</s>`` counted in the length).
+    Catches: the finished length taken without its </s>."""
+    vocab, eos, max_len = 4, 1, 3
+    step, reorder, state = _random_decoder(vocab, seed, sharp=1.0)
+    best, best_score = _brute_force_best(step, state, eos, max_len, vocab, length_penalty)
+    found, score = beam_search(step, state, reorder, 0, eos, beam=27, max_len=max_len,
+                               length_penalty=length_penalty)
+    assert found == best and score == pytest.approx(best_score)
+
+
+@pytest.mark.parametrize("min_len", [0, 2])
+def test_batched_greedy_decoding_respects_min_len(min_len: int):
+    """The Seq2Seq's </s> bias raised so it wins every step: batched greedy decoding
+    stops each row after exactly ``min_len`` tokens, as greedy search does row by row.
+    Catches: the batched decoder forbidding </s> one step too long."""
+    torch.manual_seed(2)
+    model = Seq2Seq(vocab_size=7, embed_dim=4, hidden_size=5, attention="luong", max_target_len=5).eval()
+    with torch.no_grad():
+        model.head.bias[EOS_ID] += 20.0
+    x, lengths = torch.tensor([[4, 5, 6], [6, 4, 0]]), torch.tensor([3, 2])
+    rows = decode_torch(model, x.numpy(), lengths.numpy(), "greedy", min_len=min_len)
+    assert [len(r) for r in rows] == [min_len, min_len]
+    assert all(EOS_ID not in r for r in rows)
+    with torch.no_grad():
+        memory, state = model.encode(x, lengths)
+        for row in range(2):
+            mem, st = memory.select(torch.tensor([row])), select_state(state, torch.tensor([row]))
+
+            def step(tokens, s, mem=mem):
+                logits, s, _ = model.step(torch.as_tensor(tokens), s, mem)
+                return logits.log_softmax(-1).double().numpy(), s
+
+            assert rows[row] == greedy_search(step, st, BOS_ID, EOS_ID, 5, min_len)
+
+
+def test_length_penalty_hand_worked():
+    """After <s>: </s> 0.5, a 0.5; after a: </s> 0.9, a 0.1; max_len 3; penalty 1.
+    "" scores ln 0.5 / 1 = -0.69, "a" ln 0.45 / 2 = -0.40, "a a" ln 0.045 / 3 = -1.03,
+    "a a a" (cut) ln 0.005 / 3 = -1.77: "a" wins. Catches: </s> left out of the length
+    ("a" would score ln 0.45 / 1 = -0.80 and "" win)."""
+    table = {0: [1e-30, 0.5, 0.5], 2: [1e-30, 0.9, 0.1]}
+
+    def step(tokens, state):
+        return np.log(np.array([table[int(t)] for t in tokens])), state
+
+    found, score = beam_search(step, None, lambda s, i: s, 0, 1, beam=4, max_len=3, length_penalty=1.0)
+    assert found == [2] and score == pytest.approx(np.log(0.45) / 2)
