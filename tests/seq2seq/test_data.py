@@ -113,3 +113,13 @@ def test_a_pairs_file_read_as_tagging_data_says_use_seq2seq(tmp_path):
     path = _write(tmp_path / "p.tsv", "de>iso 5. März 2024\t2024-03-05\n" * 5)
     with pytest.raises(DataError, match="--task seq2seq"):
         load_data(str(path))  # a .tsv defaults to the tag task
+
+
+def test_encode_sources_maps_unknown_tokens_to_unk_and_pads_with_0():
+    """Hand-worked ids in a 6-token vocabulary: known chars by their id, unknown ones
+    <unk> (1), rows 0-padded, lengths the token counts; an empty text is one <unk>.
+    Catches: unknown tokens encoded as padding (0), which the encoder then skips."""
+    from lstmlite.seq2seq import encode_sources
+
+    x, n = encode_sources(["abz", "b", ""], ["<pad>", "<unk>", "<s>", "</s>", "a", "b"])
+    assert x.tolist() == [[4, 5, 1], [5, 0, 0], [1, 0, 0]] and n.tolist() == [3, 1, 1]
