@@ -37,16 +37,29 @@ def test_greedy_decode_hand_worked_example():
         probs[t, c] = 0.8
     assert greedy_decode(np.log(probs)) == [1, 2, 1]
     assert greedy_decode(np.log(probs), length=5) == [1, 2]  # padding frames are ignored
+    assert greedy_decode(np.log(probs), length=7) == [1, 2]  # frame 7 (a 1) is padding: not read
+    assert beam_decode(np.log(probs), beam=4, length=7) == [1, 2]
     assert labels_to_text([1, 2, 1], ["<blank>", "a", "b"]) == "aba"
 
 
 def test_streaming_greedy_equals_whole_sequence_greedy():
+    """Frame by frame equals whole-sequence greedy, also for utterances decoded one after
+    another on one stream with ``reset()`` between them (the second starts with the
+    label the first ended on, which must be emitted again, not merged across).
+
+    Catches: reset() keeping the previous utterance's last label."""
     rng = np.random.default_rng(0)
+    stream = GreedyStream()
     for _ in range(20):
         scores = rng.normal(size=(int(rng.integers(1, 40)), 5)) * 3
-        stream = GreedyStream()
+        stream.reset()
         emitted = [label for label in (stream.push(frame) for frame in scores) if label is not None]
         assert emitted == stream.labels == greedy_decode(scores)
+    first, second = np.eye(3)[[1, 2]] * 5, np.eye(3)[[2, 0]] * 5  # "a b", then "b"
+    for utterance, expected in ((first, [1, 2]), (second, [2])):
+        stream.reset()
+        assert [stream.push(frame) for frame in utterance][0] == expected[0]
+        assert stream.labels == expected
 
 
 def test_beam_finds_the_most_probable_transcript_where_greedy_does_not():
@@ -97,3 +110,13 @@ def test_beam_stream_partial_results_are_the_beam_search_of_the_frames_so_far():
     assert stream.labels == []
     with pytest.raises(ValueError, match="at least 1"):
         BeamStream(beam=0)
+
+
+def test_beam_keeps_the_best_label_of_a_frame_when_the_prune_removes_all():
+    """With ``prune`` above every log-probability (0: none reaches probability 1) each
+    frame keeps only its most probable label, so beam search reads the best path:
+    the hand-worked greedy transcript. Catches: the fallback taking another label."""
+    probs = np.full((8, 3), 0.1)
+    for t, c in enumerate([1, 1, 0, 2, 2, 0, 0, 1]):
+        probs[t, c] = 0.8
+    assert beam_decode(np.log(probs), beam=4, prune=0.0) == [1, 2, 1]
