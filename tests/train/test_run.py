@@ -55,3 +55,48 @@ def test_eval_on_another_file_uses_the_runs_vocabulary_and_classes(text_run):
     assert int(all_ids.max()) < len(vocab) and 1 in all_ids  # the run's ids; zebra became <unk> (1)
     result = evaluate_run(root / "run", source=str(root / "other.csv"), split="test")
     assert result["metric"] > 0.9  # meaningless if ids or labels were the new file's own
+
+
+
+@pytest.fixture(scope="module")
+def noisy_run(tmp_path_factory):
+    """A small run on text whose labels are 25% flipped: its val and test accuracies differ."""
+    root = tmp_path_factory.mktemp("noisyrun")
+    rng = np.random.default_rng(1)
+    words = {"pos": ["good", "great", "fine", "nice"], "neg": ["bad", "awful", "poor", "sad"]}
+    rows = []
+    for i in range(240):
+        label = ["pos", "neg"][i % 2]
+        shown = label if rng.random() > 0.25 else ["neg", "pos"][i % 2]
+        rows.append((" ".join(rng.choice(words[label], 4)) + " movie", shown))
+    _write_csv(root / "train.csv", rows)
+    run = fit({"data": {"source": str(root / "train.csv"), "task": "classify"},
+               "model": {"embed_dim": 8, "hidden_size": 8},
+               "train": {"epochs": 3, "lr": 0.02, "batch_size": 16}}, root / "run", progress=False)
+    return root, run
+
+
+def test_metrics_and_evaluate_run_report_the_split_they_name(noisy_run) -> None:
+    """metrics.json's ``metric`` and ``test`` are the test split's accuracy and its
+    ``val`` the validation split's, each the share of rows the saved model's argmax gets
+    right (NumPy); ``evaluate_run --split val`` reports the validation split.
+    Catches: the headline metric taken from val, the test block computed on val, the
+    split argument ignored."""
+    import torch
+
+    root, run = noisy_run
+    data = load_run_data(load_run(root / "run"))
+
+    def accuracy(split) -> float:
+        with torch.no_grad():
+            logits = run.model(torch.as_tensor(split.x), torch.as_tensor(split.lengths))
+        return float(np.mean(logits.argmax(-1).numpy() == split.y))
+
+    test_acc, val_acc = accuracy(data.test), accuracy(data.val)
+    assert test_acc != val_acc  # the premise: the two splits are told apart
+    m = run.metrics
+    assert m["metric"] == pytest.approx(test_acc) and m["test"]["accuracy"] == pytest.approx(test_acc)
+    assert m["val"]["accuracy"] == pytest.approx(val_acc)
+    result = evaluate_run(root / "run", split="val")
+    assert result["split"] == "val" and result["metric"] == pytest.approx(val_acc)
+    assert result["val"]["accuracy"] == pytest.approx(val_acc)
