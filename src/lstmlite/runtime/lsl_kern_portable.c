@@ -39,21 +39,28 @@ static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx
     }
 }
 
+/* A build for a microcontroller: Arm's M profile, or any build for size (-Os, the
+ * exported C projects' default). Its steps multiply one row and it has no vector unit
+ * for floats, so two forms below that are faster where compilers vectorize are left out
+ * there, where they would be larger or slower: WORD_WEIGHTS and UNPACK_ROWS. Either way,
+ * the same bits. */
+#if (defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M') || defined(__OPTIMIZE_SIZE__)
+#define MCU_BUILD 1
+#else
+#define MCU_BUILD 0
+#endif
+
 /* Whether block_i8 reads a row's 4 weights as one 32-bit word, taken apart by shifts,
  * or as 4 bytes. Words where compilers vectorize: the loop then has 32-bit lanes only,
  * which GCC 12 (-O3 -march=native, Zen 4) runs 16 at a time with no shuffle; from bytes
  * it widened them in two steps and built each block's activation pattern with inserts
  * (bench_isa's I=40/H=128 int8 layer 620 -> 553 us; the same sums in the same order, so
- * the same bits). Bytes on Arm's M profile (the microcontroller projects): no vector
- * unit there, and a sign-extending byte load and a conversion take fewer instructions
- * than the shifts (30 against 36 a row of a block, arm-none-eabi-gcc 12 -O2, Cortex-M4).
- * (Dynamic int8's block_dyn8 stays on bytes: its products in 32-bit lanes, as integers
- * or as exact floats, measured slower than GCC's 16-bit multiplies of the bytes.) */
-#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
-#define WORD_WEIGHTS 0
-#else
-#define WORD_WEIGHTS 1
-#endif
+ * the same bits). Bytes in a microcontroller build: there a sign-extending byte load and
+ * a conversion take fewer instructions than the shifts (30 against 36 a row of a block,
+ * arm-none-eabi-gcc 12 -O2, Cortex-M4). (Dynamic int8's block_dyn8 stays on bytes: its
+ * products in 32-bit lanes, as integers or as exact floats, measured slower than GCC's
+ * 16-bit multiplies of the bytes.) */
+#define WORD_WEIGHTS (!MCU_BUILD)
 
 /* Whether this target keeps a word's low byte first, which says where each of the 4
  * weights packed in a word lies (s390x, big-endian, runs the suite's C tests under
@@ -114,14 +121,10 @@ static void panel_sums_f32(const int8_t *pw, const float *xr, int32_t cols, int3
     for (r = 0; r < LSL_PANEL; ++r) sums[r] = (acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r]);
 }
 
-/* Whether gemm_i8 unpacks panels for products of several rows. Not in builds for size
- * (-Os: the microcontroller projects, whose steps multiply one row): 300 bytes of
- * Cortex-M code that would never run there. Either way, the same bits. */
-#ifdef __OPTIMIZE_SIZE__
-#define UNPACK_ROWS 0
-#else
-#define UNPACK_ROWS 1
-#endif
+/* Whether gemm_i8 unpacks panels for products of several rows. Not in a
+ * microcontroller build, whose steps multiply one row: 350 bytes of Cortex-M code
+ * (-O2) that would never run there. */
+#define UNPACK_ROWS (!MCU_BUILD)
 
 /* One panel of the int8 layout as floats in the float layout's k order (f[16 k + r] =
  * w[r][k]): done once per product of LSL_UNPACK_MIN_ROWS rows or more, in the work
