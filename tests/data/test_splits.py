@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -33,6 +35,52 @@ def test_each_class_keeps_its_share_and_a_training_row():
         n_val, n_test = int((labels[val] == cls).sum()), int((labels[test] == cls).sum())
         assert abs(n_val - 0.1 * n) < 1.0 + 1e-9 and abs(n_test - 0.2 * n) < 1.0 + 1e-9
         assert (labels[train] == cls).sum() >= 1
+
+
+def _largest_remainder(counts: dict[str, int], fraction: float) -> dict[str, int]:
+    """Hamilton's method written out: every class gets floor(fraction · n_c), and the
+    round_half_up(fraction · N) − Σ floors rows left go one each to the classes with the
+    largest fractional parts (ties: class order). Capacity never binds in the cases below."""
+    n = sum(counts.values())
+    want = int(np.floor(fraction * n + 0.5))
+    quotas = {c: fraction * k for c, k in counts.items()}
+    alloc = {c: int(np.floor(q)) for c, q in quotas.items()}
+    by_remainder = sorted(counts, key=lambda c: (-(quotas[c] - np.floor(quotas[c])), c))
+    for c in by_remainder[: want - sum(alloc.values())]:
+        alloc[c] += 1
+    return alloc
+
+
+@pytest.mark.parametrize("counts, fraction", [
+    ({"a": 3, "b": 7}, 0.2),            # remainders .6 / .4: the one extra row goes to a
+    ({"a": 5, "b": 9, "c": 6}, 0.3),    # remainders .5 / .7 / .8: the two extras go to c and b
+    ({"a": 5, "b": 5, "c": 10}, 0.1),   # a tie .5 / .5: class order gives it to a
+])
+def test_leftover_rows_go_to_the_largest_remainders(counts: dict[str, int], fraction: float) -> None:
+    """Each class's part size is its largest-remainder share (the allocation the module doc
+    promises), counted with Counter; catches leftover rows handed to the smallest
+    remainders first, which every class still gets within one row of its share."""
+    labels = np.random.default_rng(0).permutation([c for c, k in counts.items() for _ in range(k)])
+    rest, part = stratified_split(labels, [fraction], seed=2)
+    assert Counter(labels[part].tolist()) == Counter(_largest_remainder(counts, fraction))
+    assert Counter(labels[rest].tolist()) + Counter(labels[part].tolist()) == Counter(counts)
+
+
+@pytest.mark.parametrize("fractions", [[0.5, 0.45], [0.6, 0.3], [0.45, 0.5]])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_small_class_keeps_a_training_row_when_the_parts_want_nearly_all(fractions: list[float],
+                                                                            seed: int) -> None:
+    """A class of 3 beside a class of 20, with val + test asking for 90-95 % of the rows:
+    the parts stay disjoint and complete, and each class keeps at least one row in the
+    rest (Counter oracle). Catches a floor allocation capped at the class's remaining
+    rows instead of those rows minus the one training row, which the later trimming of
+    the largest class does not undo."""
+    labels = np.array(["a"] * 3 + ["b"] * 20)
+    parts = stratified_split(labels, fractions, seed=seed)
+    joined = np.concatenate(parts)
+    assert sorted(joined.tolist()) == list(range(len(labels)))
+    rest = Counter(labels[parts[0]].tolist())
+    assert rest["a"] >= 1 and rest["b"] >= 1
 
 
 def test_same_seed_same_indices_other_seed_other_indices():
