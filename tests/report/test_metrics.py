@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from lstmlite.report.metrics import bench_cases_for, confusion_matrix, pareto_front, per_class_accuracy
+from lstmlite.report.metrics import (HIGHER_IS_BETTER, bench_cases_for, confusion_matrix, pareto_front,
+                                     per_class_accuracy)
 
 
 def test_confusion_matrix_rows_are_true_classes():
@@ -32,6 +33,20 @@ def test_confusion_matrix_refuses_mismatched_shapes():
 ])
 def test_pareto_front(points, higher, front):
     assert pareto_front(points, higher_is_better=higher) == front
+
+
+@pytest.mark.parametrize("metric, higher", [
+    ("accuracy", True), ("macro_f1", True), ("exact_match", True), ("sequence_accuracy", True),
+    ("bleu", True), ("chrf", True),                                   # scores: a share or overlap of matches
+    ("perplexity", False), ("bits_per_char", False), ("mae", False),  # losses and errors
+    ("rmse", False), ("cer", False), ("wer", False),
+])
+def test_metric_direction_of_every_task_metric(metric: str, higher: bool) -> None:
+    """The direction the report's Pareto front and plot title use for each metric a run can
+    report (the primary metrics of every task among them), against each metric's definition.
+    Catches a report-side list that knows only accuracy and macro_f1, so a seq2seq run's
+    exact_match front was computed as if lower were better."""
+    assert (metric in HIGHER_IS_BETTER) is higher
 
 
 def test_bench_cases_match_the_architecture_only():

@@ -23,11 +23,15 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..train.metrics import HIGHER_IS_BETTER as _TRAIN_HIGHER_IS_BETTER
+
 __all__ = ["confusion_matrix", "per_class_accuracy", "pareto_front", "layer_rows", "bench_cases_for",
            "HIGHER_IS_BETTER"]
 
-#: Metrics where larger is better; the others (perplexity, bits, errors) are losses.
-HIGHER_IS_BETTER = {"accuracy", "macro_f1"}
+#: Metrics where larger is better; the others (perplexity, bits, errors) are losses. The
+#: trainer's own set, so a run's plot agrees with how its epochs were chosen (a seq2seq
+#: run's exact_match is a score, not a loss).
+HIGHER_IS_BETTER = _TRAIN_HIGHER_IS_BETTER
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 __all__ = ["accuracy", "macro_f1", "perplexity", "bits_per_token", "mae", "rmse", "cer", "wer", "bleu", "chrf",
-           "exact_match", "PRIMARY_METRIC", "higher_is_better"]
+           "exact_match", "PRIMARY_METRIC", "HIGHER_IS_BETTER", "higher_is_better"]
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -147,5 +147,9 @@ PRIMARY_METRIC = {"classify": "accuracy", "lm": "perplexity", "lm-char": "bits_p
                   "tag": "accuracy", "ctc": "cer", "seq2seq": "exact_match"}
 
 
+#: Metrics where larger is better; the others (perplexity, bits, errors) are losses.
+HIGHER_IS_BETTER = frozenset({"accuracy", "macro_f1", "sequence_accuracy", "exact_match", "bleu", "chrf"})
+
+
 def higher_is_better(metric_name: str) -> bool:
-    return metric_name in ("accuracy", "macro_f1", "sequence_accuracy", "exact_match", "bleu", "chrf")
+    return metric_name in HIGHER_IS_BETTER
