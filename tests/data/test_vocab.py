@@ -31,10 +31,15 @@ def test_max_size_counts_specials_and_cuts_ties_by_token():
     assert len(v) == 4
 
 
-def test_min_freq_drops_rare_tokens():
+def test_min_freq_drops_rare_tokens() -> None:
+    """Tokens seen fewer than min_freq times get no id, and every lookup (``encode``,
+    ``encode_array`` and the single-token ``id`` the taggers use) maps them and unseen
+    tokens to ``<unk>``, never to ``<pad>``; catches ``id`` falling back to PAD_ID."""
     v = Vocabulary.build([["b", "c", "a"], ["c", "d"], ["e", "a", "c", "b"]], min_freq=2)
     assert v.tokens == ["<pad>", "<unk>", "c", "a", "b"]
     assert v.encode(["d", "c", "zzz"]) == [UNK_ID, 2, UNK_ID]
+    assert v.encode_array(["d", "c", "zzz"]).tolist() == [UNK_ID, 2, UNK_ID]
+    assert [v.id(t) for t in ("d", "c", "zzz")] == [UNK_ID, 2, UNK_ID]
 
 
 def test_literal_specials_in_text_are_not_duplicated():
