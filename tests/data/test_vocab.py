@@ -68,7 +68,9 @@ def test_word_tokens_lowercase_and_split_punctuation():
     assert char_tokens("Ab \n") == ["A", "b", " ", "\n"]
 
 
-def test_encode_texts_pads_with_zero():
+def test_encode_texts_pads_with_zero() -> None:
+    """Rows end-padded with 0 to the longest row (or ``length``), ``max_len`` cutting each
+    row to its first max_len tokens (hand-counted ids); catches a cut one token short."""
     v = Vocabulary.build([["hi", "there", "hi"]])
     x, lengths = encode_texts(["Hi there, hi!", "there"], v)
     assert x.dtype == np.int64 and lengths.tolist() == [5, 1]
@@ -76,3 +78,5 @@ def test_encode_texts_pads_with_zero():
     assert x.tolist() == [[hi, there, UNK_ID, hi, UNK_ID], [there, 0, 0, 0, 0]]
     x, lengths = encode_texts(["hi there hi"], v, length=2)
     assert x.tolist() == [[hi, there]] and lengths.tolist() == [2]
+    x, lengths = encode_texts(["hi there hi", "there"], v, max_len=2)
+    assert x.tolist() == [[hi, there], [there, 0]] and lengths.tolist() == [2, 1]
