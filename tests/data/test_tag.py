@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
 
-from lstmlite.data import DataError, load_data
-from lstmlite.data.tag import PAD_LABEL, read_tag_jsonl, read_tag_tsv
+from lstmlite.data import DataError, DataSpec, load_data
+from lstmlite.data.tag import PAD_LABEL, build_frame_tagging, build_tagging, read_tag_jsonl, read_tag_tsv
 
 
 def _pos_rows(n: int = 40) -> list[tuple[list[str], list[str]]]:
@@ -112,3 +113,49 @@ def test_frame_tags_errors_name_the_problem(tmp_path):
     np.savez(tmp_path / "one.npz", x=np.ones((6, 5, 2)), y=np.zeros((6, 5), np.int64))
     with pytest.raises(DataError, match="one label only"):
         load_data(str(tmp_path / "one.npz"), task="tag")
+
+
+def _row_ids(data, n_rows: int) -> dict[str, list[int]]:
+    """Each split's rows as the k that row k of ``_numbered_frames`` holds (every frame = k)."""
+    out = {}
+    for name, split in data.splits.items():
+        raw = split.x[:, 0, 0].astype(np.float64) * data.stats["std"][0] + data.stats["mean"][0]
+        out[name] = np.rint(raw).astype(int).tolist()
+        assert all(0 <= k < n_rows for k in out[name])
+    return out
+
+
+def _numbered_frames(n: int = 40) -> tuple[list[np.ndarray], list[list[str]]]:
+    return [np.full((3, 1), float(k)) for k in range(n)], [["a", "b", "a"] for _ in range(n)]
+
+
+def test_sequence_split_is_disjoint_complete_sized_and_seeded() -> None:
+    """Rows (recognisable by their constant value) land in exactly one split (Counter
+    oracle), val and test have round(fraction · N) rows, the same seed gives the same split
+    and another seed another one. Catches test rows drawn from the start of the
+    permutation (overlapping val, other rows lost) and a seed that is ignored."""
+    series, labels = _numbered_frames()
+
+    def split(seed: int) -> dict[str, list[int]]:
+        spec = DataSpec("toy.npz", task="tag", val_fraction=0.2, test_fraction=0.1, seed=seed)
+        return _row_ids(build_frame_tagging("toy", spec, series, labels), len(series))
+
+    ids = split(0)
+    assert Counter(ids["train"] + ids["val"] + ids["test"]) == Counter(range(len(series)))
+    assert (len(ids["val"]), len(ids["test"])) == (8, 4)
+    assert split(0) == ids
+    assert split(1) != ids
+
+
+def test_tagging_vocabulary_holds_the_training_rows_tokens_only() -> None:
+    """Each row has a token of its own (``w<k>``) beside shared ones: the vocabulary is
+    exactly the tokens of the training rows (read back from train.x), and the val/test rows'
+    own tokens become ``<unk>``. Catches a vocabulary counted over every row, which leaks
+    val/test tokens into training ids."""
+    records = [(["the", f"w{k}", "runs"], ["DET", "NOUN", "VERB"]) for k in range(30)]
+    data = build_tagging("toy", DataSpec("toy.tsv", task="tag", val_fraction=0.2, test_fraction=0.2), records)
+    train_tokens = {t for row, n in zip(data.train.x, data.train.lengths) for t in data.vocab.decode(row[:n])}
+    assert set(data.vocab.tokens[2:]) == train_tokens
+    assert len([t for t in train_tokens if t.startswith("w")]) == len(data.train)
+    for split in (data.val, data.test):
+        assert split.x[:, 1].tolist() == [data.vocab.id("<unk>")] * len(split)
