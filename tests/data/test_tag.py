@@ -24,10 +24,14 @@ def _pos_rows(n: int = 40) -> list[tuple[list[str], list[str]]]:
     return rows
 
 
-def test_tsv_and_jsonl_read_the_same_sequences(tmp_path):
+@pytest.mark.parametrize("separator", ["\n", "  \n", "\t\n", "\r\n"], ids=["empty", "spaces", "tab", "crlf"])
+def test_tsv_and_jsonl_read_the_same_sequences(tmp_path, separator: str) -> None:
+    """A CoNLL file and a JSONL file of the same rows read alike; a separator line that is
+    empty or holds only whitespace ends a sequence. Catches a reader that ends sequences
+    only at truly empty lines (a line of spaces then fails as a token without a label)."""
     rows = _pos_rows(5)
     tsv = tmp_path / "pos.tsv"
-    tsv.write_text("# a comment\n" + "".join("".join(f"{w}\t{t}\n" for w, t in zip(*r)) + "\n" for r in rows))
+    tsv.write_text("# a comment\n" + "".join("".join(f"{w}\t{t}\n" for w, t in zip(*r)) + separator for r in rows))
     jsonl = tmp_path / "pos.jsonl"
     jsonl.write_text("".join(json.dumps({"tokens": r[0], "tags": r[1]}) + "\n" for r in rows))
     assert read_tag_tsv(tsv) == rows == read_tag_jsonl(jsonl)
