@@ -34,6 +34,22 @@ def test_pairs_become_arrays(tmp_path):
     assert data.stats["max_target_len"] == 3 and split.y.shape[1] == 4  # 3 tokens + </s>
 
 
+def test_pairs_vocabulary_holds_the_training_pairs_characters_only(tmp_path) -> None:
+    """Each pair carries a letter of its own (row k: ``"ab" + X_k``), beside the shared a, b:
+    the vocabulary after the four specials is exactly the characters of the training pairs
+    (read back from train.x and train.y), and the val/test pairs' own letters are <unk>.
+    Catches a vocabulary counted over every pair, which leaks val/test characters."""
+    letters = [chr(c) for c in range(ord("C"), ord("C") + 20)]
+    path = _write(tmp_path / "p.tsv", "".join(f"ab{c}\t{c}ba\n" for c in letters))
+    data = load_data(str(path), task="seq2seq", val_fraction=0.2, test_fraction=0.2, seed=0)
+    seen = set()
+    for x, y, n in zip(data.train.x, data.train.y, data.train.lengths):
+        seen |= set(data.vocab.decode(x[:n])) | set(data.vocab.decode(y[: int(np.argmax(y == 3))]))
+    assert sorted(data.vocab.tokens[4:]) == sorted(seen) and len(seen - {"a", "b"}) == len(data.train)
+    for split in (data.val, data.test):
+        assert split.x[:, 2].tolist() == [data.vocab.tokens.index("<unk>")] * len(split)
+
+
 @pytest.mark.parametrize("text, message", [
     ("a\tb\tc\n", "two non-empty columns"),
     ("a\t\n", "two non-empty columns"),
