@@ -53,8 +53,14 @@ def test_missing_espeak_is_one_clear_error(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_audio_folder_loads_as_ctc_features(digits):
+def test_audio_folder_loads_as_ctc_features(digits) -> None:
+    """Shapes, padding, labels and frame counts of the ctc data, and features normalised with
+    the TRAIN utterances' frames only (their valid frames have mean 0 and std 1 per feature,
+    by NumPy); the last catches statistics taken over val and test utterances too."""
     data = load_data(str(digits), val_fraction=0.25, test_fraction=0.25)
+    train_frames = np.concatenate([x[:n] for x, n in zip(data.train.x, data.train.lengths)]).astype(np.float64)
+    np.testing.assert_allclose(train_frames.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(train_frames.std(0), 1.0, atol=1e-4)
     assert data.task == "ctc" and data.spec.format == "audio"
     assert data.class_names[0] == "<blank>" and " " in data.class_names
     assert data.input_size == 20 and data.train.x.shape[2] == 20
