@@ -12,8 +12,8 @@ from PIL import Image
 
 from lstmlite.export.size import account
 from lstmlite.io import load_run
-from lstmlite.report import write_report
-from lstmlite.report.runs import gather, link_parents
+from lstmlite.report import render_report, write_report
+from lstmlite.report.runs import ReportRun, gather, link_parents
 
 EVIL_LABEL = '<script>alert("label")</script>'
 
@@ -81,6 +81,34 @@ def test_per_class_change_uses_the_parent_run(jv_runs):
     assert small.parent is base and base.parent is None
     # the confusion matrix is of this run's own test predictions
     assert len(small.y_true) == 370 and small.metric == pytest.approx(float(np.mean(small.y_true == small.y_pred)))
+
+
+def _given_run(name: str, metric: float, y_pred: list[int], parent: ReportRun | None = None) -> ReportRun:
+    """A classifier run with given test predictions (y_true below), no run dir needed."""
+    from pathlib import Path
+
+    from lstmlite.nn import SequenceClassifier
+
+    return ReportRun(path=Path(name), name=name, config={"task": "classify"},
+                     metrics={"metric_name": "accuracy", "metric": metric}, history=[], recipe=None,
+                     model=SequenceClassifier(input_size=3, hidden_size=4, n_classes=3), size_bytes=1000,
+                     size_basis="lsl", macs_per_step=10, class_names=["x", "y", "z"],
+                     y_true=np.array([0, 0, 1, 1, 2, 2, 2, 2]), y_pred=np.array(y_pred), parent=parent)
+
+
+def test_delta_and_per_class_change_are_this_run_minus_its_source() -> None:
+    """The comparison's Δ vs source is the run's metric minus its source's (0.75 − 0.5), and
+    the per-class table shows the source's and this run's per-class accuracy from their own
+    predictions, hand-counted (x: 1/2 → 2/2, y: 2/2 → 1/2, z: 2/4 → 3/4), the largest loss
+    first. Catches Δ taken the other way round and a "before" computed from this run's own
+    predictions (every change 0)."""
+    source = _given_run("source", 0.5, [0, 1, 1, 1, 0, 0, 2, 2])
+    run = _given_run("small", 0.75, [0, 0, 1, 0, 2, 2, 2, 0], parent=source)
+    html = render_report([source, run])
+    assert "<td>+0.2500</td>" in html and "-0.2500" not in html
+    rows = re.findall(r"<tr><td>([xyz])</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", html)
+    assert rows == [("y", "1", "0.5", "-50.0 points"), ("z", "0.5", "0.75", "+25.0 points"),
+                    ("x", "0.5", "1", "+50.0 points")]
 
 
 def test_parent_is_read_from_disk_when_not_given(jv_runs, tmp_path):
