@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from lstmlite.compress import LowRankConfig, MagnitudePruneConfig, WeightQuantConfig, compress_
-from lstmlite.nn import SequenceClassifier
+from lstmlite.nn import Forecaster, SequenceClassifier
 from lstmlite.reference.gru import gru_forward
 from lstmlite.reference.lstm import lstm_forward
-from lstmlite.report.gates import record_gates, rnn_input
+from lstmlite.report.gates import describe, record_gates, rnn_input
 
 
 def _effective_params(model) -> dict[str, np.ndarray]:
@@ -69,6 +69,40 @@ def test_token_model_gates_read_the_embedding():
     params = _effective_params(model)
     _, _, _, cache = lstm_forward(params, model.embedding(ids).detach().double().numpy()[None])
     np.testing.assert_allclose(layers[0]["f"], cache.activations("f")[0], atol=2e-6)
+
+
+def test_forecaster_input_is_its_level_removed_over_the_valid_steps() -> None:
+    """For an instance-norm forecaster, what the recurrent layer reads is each row minus its
+    mean over its OWN valid steps, 0 past its length (NumPy oracle on a padded batch whose
+    padding holds 100s), and the gates recorded for one row read the same input. Catches
+    the level averaged over the padding too."""
+    torch.manual_seed(0)
+    model = Forecaster(input_size=2, horizon=3, hidden_size=6).eval()
+    x = torch.randn(2, 5, 2)
+    lengths = torch.tensor([5, 3])
+    x[1, 3:] = 100.0
+    got = rnn_input(model, x, lengths).detach().numpy()
+    for k, n in enumerate(lengths.tolist()):
+        valid = x[k, :n].numpy().astype(np.float64)
+        np.testing.assert_allclose(got[k, :n], valid - valid.mean(0), atol=1e-6)
+        assert np.all(got[k, n:] == 0)
+    layers = record_gates(model, x[1, :3])
+    _, _, _, cache = lstm_forward(_effective_params(model), got[1:, :3].astype(np.float64))
+    np.testing.assert_allclose(layers[0]["f"], cache.activations("f")[0], atol=2e-6)
+
+
+@pytest.mark.parametrize("cell, gates", [("lstm", "ifgo"), ("gru", "rzn")])
+def test_describe_is_each_gates_mean_over_all_steps_and_units(cell: str, gates: str) -> None:
+    """``describe`` gives, per layer, every gate's mean over all steps and units (NumPy mean of
+    the recorded (T, H) array) and leaves out the states c and h. Catches a mean of the last
+    step only."""
+    layers = record_gates(_model(cell), torch.randn(8, 5))
+    summary = describe(layers)
+    assert list(summary) == ["layer 0", "layer 1"]
+    for k, layer in enumerate(layers):
+        assert sorted(summary[f"layer {k}"]) == sorted(gates)
+        for g in gates:
+            assert summary[f"layer {k}"][g] == pytest.approx(float(np.mean(layer[g])), abs=1e-7)
 
 
 def test_cells_without_gates_and_bidirectional_are_refused():
