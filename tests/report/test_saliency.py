@@ -43,7 +43,10 @@ def test_completeness_on_a_compressed_model_and_more_points_help():
     assert abs(fine.completeness_error) <= abs(coarse.completeness_error) + 1e-6
 
 
-def test_completeness_on_tokens_and_padding_gets_nothing():
+def test_completeness_on_tokens_and_padding_gets_nothing() -> None:
+    """Token attributions are complete, the padding token gets exactly 0, and the per-token
+    scores are the signed sums over the embedding dimensions (NumPy), so they too add up to
+    f(x) − f(baseline). Catches per-token scores summed as magnitudes."""
     torch.manual_seed(3)
     model = SequenceClassifier(vocab_size=30, embed_dim=6, hidden_size=8, n_classes=2).eval()
     ids = torch.tensor([4, 9, 0, 17, 2])  # id 0 is <pad>: its embedding is the zero baseline
@@ -51,6 +54,9 @@ def test_completeness_on_tokens_and_padding_gets_nothing():
     assert att.values.shape == (5, 6) and att.index == 1
     _close(att)
     assert np.all(att.values[2] == 0)
+    assert (att.values < 0).any() and (att.values > 0).any()  # mixed signs: magnitudes would differ
+    np.testing.assert_allclose(att.per_step, att.values.sum(axis=1), rtol=1e-12)
+    assert att.per_step.sum() == pytest.approx(att.f_x - att.f_baseline, rel=5e-3, abs=1e-5)
 
 
 def test_a_feature_equal_to_the_baseline_gets_zero_attribution():
@@ -62,16 +68,34 @@ def test_a_feature_equal_to_the_baseline_gets_zero_attribution():
     assert np.all(att.values[:, 1] == 0) and np.abs(att.values[:, 0]).sum() > 0
 
 
-def test_forecaster_and_language_model():
+def test_forecaster_and_language_model() -> None:
+    """Completeness on a forecaster and a language model, and f is the output the target
+    names: the forecaster's forecast value 2, the LM's logit of its own top next token
+    AFTER THE LAST STEP (both read from a plain forward pass). Catches an LM target and f
+    taken at the first step, which completeness alone does not notice."""
     torch.manual_seed(5)
     forecaster = Forecaster(input_size=2, horizon=3, hidden_size=8).eval()
-    att = integrated_gradients(forecaster, torch.randn(10, 2) + 1, target=2, steps=128)
+    x = torch.randn(10, 2) + 1
+    att = integrated_gradients(forecaster, x, target=2, steps=128)
     assert "forecast value 2" in att.target
+    with torch.no_grad():
+        assert att.f_x == pytest.approx(float(forecaster(x.unsqueeze(0)).reshape(-1)[2]), abs=1e-5)
     _close(att)
     lm = LanguageModel(vocab_size=12, embed_dim=5, hidden_size=8).eval()
     att = integrated_gradients(lm, torch.tensor([1, 5, 3, 7]), steps=128)
     assert "next token" in att.target
     _close(att)
+    torch.manual_seed(0)
+    sharp = LanguageModel(vocab_size=12, embed_dim=5, hidden_size=8).eval()
+    with torch.no_grad():  # larger weights: an untrained LM predicts the same token at every step
+        for param in sharp.parameters():
+            param.mul_(4)
+        ids = torch.tensor([1, 5, 3, 7])
+        logits = sharp(ids.unsqueeze(0))[0][0]  # (T, vocab)
+    assert int(logits[-1].argmax()) != int(logits[0].argmax())  # the first and last steps disagree
+    att = integrated_gradients(sharp, ids, steps=16)
+    assert att.index == int(logits[-1].argmax())
+    assert att.f_x == pytest.approx(float(logits[-1, att.index]), abs=1e-5)
 
 
 def test_steps_must_be_positive():
