@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from lstmlite.data import load_data
+from lstmlite.io import load_run
 from lstmlite.report import explain, write_explanation
 from lstmlite.report.explain import token_spans
 
@@ -12,8 +14,13 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["trained", "int8"])
-def test_explain_a_feature_run(jv_runs, tmp_path, which):
+def test_explain_a_feature_run(jv_runs, tmp_path, which: int) -> None:
+    """Gates, saliency and the files written for test sample 2 of a JapaneseVowels run; the
+    sample is explained over its own length as the data gives it (shorter than the padded
+    width), so padding steps are never explained. Catches the padded row being explained."""
     e = explain(jv_runs[which], sample=2, steps=64)
+    test = load_data(load_run(jv_runs[which]).config["data"]).test
+    assert e.length == int(test.lengths[2]) < test.x.shape[1]
     assert e.length == len(e.gates[0]["f"]) and e.gates[0]["i"].shape[1] == 8
     assert e.label is not None and e.predicted is not None and e.tokens is None
     att = e.attribution
