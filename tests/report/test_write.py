@@ -90,7 +90,8 @@ def _given_run(name: str, metric: float, y_pred: list[int], parent: ReportRun | 
     from lstmlite.nn import SequenceClassifier
 
     return ReportRun(path=Path(name), name=name, config={"task": "classify"},
-                     metrics={"metric_name": "accuracy", "metric": metric}, history=[], recipe=None,
+                     metrics={"metric_name": "accuracy", "metric": metric, "test": {"accuracy": metric},
+                              "val": {"accuracy": metric / 2}}, history=[], recipe=None,
                      model=SequenceClassifier(input_size=3, hidden_size=4, n_classes=3), size_bytes=1000,
                      size_basis="lsl", macs_per_step=10, class_names=["x", "y", "z"],
                      y_true=np.array([0, 0, 1, 1, 2, 2, 2, 2]), y_pred=np.array(y_pred), parent=parent)
@@ -109,6 +110,15 @@ def test_delta_and_per_class_change_are_this_run_minus_its_source() -> None:
     rows = re.findall(r"<tr><td>([xyz])</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", html)
     assert rows == [("y", "1", "0.5", "-50.0 points"), ("z", "0.5", "0.75", "+25.0 points"),
                     ("x", "0.5", "1", "+50.0 points")]
+
+
+def test_card_shows_the_test_and_the_validation_metric() -> None:
+    """A run's card shows its test metric and, on its own row, the validation metric recorded
+    in metrics.json's ``val`` (0.375 here, half the test metric 0.75). Catches the
+    validation row reading the ``test`` entry."""
+    html = render_report([_given_run("small", 0.75, [0, 0, 1, 0, 2, 2, 2, 0])])
+    assert "<tr><th>test accuracy</th><td>0.75</td></tr>" in html
+    assert "<tr><th>validation accuracy</th><td>0.375</td></tr>" in html
 
 
 def test_parent_is_read_from_disk_when_not_given(jv_runs, tmp_path):
