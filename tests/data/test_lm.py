@@ -1,0 +1,25 @@
+"""Language-modelling data (lstmlite.data.lm) with a separate test file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lstmlite.data import load_data
+
+
+def test_a_separate_test_file_leaves_the_whole_text_to_train_and_val(tmp_path: Path) -> None:
+    """With ``test_path`` the main text is split into train | val only (val = the last
+    round(0.1 · n) characters) and the test part is the other file, all of it: the part
+    token counts and the first/last windows are checked against the texts by hand.
+    Catches test_fraction still cut off the main text (its tail silently dropped)."""
+    text = "".join(f"line {k}: the quick brown fox\n" for k in range(40))
+    other = "the brown fox: quick line\n" * 20  # characters the training text has
+    (tmp_path / "train.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "test.txt").write_text(other, encoding="utf-8")
+    data = load_data(str(tmp_path / "train.txt"), test_path=str(tmp_path / "test.txt"), seq_len=16)
+    n_val = int(np.floor(0.1 * len(text) + 0.5))
+    assert data.stats["tokens"] == {"train": len(text) - n_val, "val": n_val, "test": len(other)}
+    assert "".join(data.vocab.decode(data.val.x[0])) == text[len(text) - n_val:][:16]
+    assert "".join(data.vocab.decode(data.test.x[0])) == other[:16]
