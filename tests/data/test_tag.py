@@ -163,3 +163,20 @@ def test_tagging_vocabulary_holds_the_training_rows_tokens_only() -> None:
     assert len([t for t in train_tokens if t.startswith("w")]) == len(data.train)
     for split in (data.val, data.test):
         assert split.x[:, 1].tolist() == [data.vocab.id("<unk>")] * len(split)
+
+
+def test_max_len_cuts_every_row_to_its_first_tokens_and_labels() -> None:
+    """With ``max_len=2`` the arrays are 2 wide and each row holds its first two tokens with
+    their own labels (hand-written rows of 3-4 tokens, "the" always DET and "runs" always
+    VERB). Catches max_len ignored by the tagging builder."""
+    records = [(["the", "big", "cat", "runs"], ["DET", "ADJ", "NOUN", "VERB"]),
+               (["runs", "the", "dog"], ["VERB", "DET", "NOUN"])] * 10
+    data = build_tagging("toy", DataSpec("toy.tsv", task="tag", max_len=2, val_fraction=0.2, test_fraction=0.2),
+                         records)
+    for split in data.splits.values():
+        assert split.x.shape == split.y.shape == (len(split), 2) and split.lengths.tolist() == [2] * len(split)
+        for x, y in zip(split.x, split.y):
+            tokens = data.vocab.decode(x)
+            assert tokens in (["the", "big"], ["runs", "the"])
+            expected = ["DET", "ADJ"] if tokens[0] == "the" else ["VERB", "DET"]
+            assert [data.class_names[k] for k in y] == expected
