@@ -102,8 +102,12 @@ def test_contiguous_parts():
     assert contiguous_parts(10, 0.25, 0.0) == (7, 10)  # 2.5 rounds half up to 3
 
 
-def test_label_order_and_unknown_test_label():
+def test_label_order_and_unknown_test_label() -> None:
+    """Integer labels (signed ones too) sort by value, others as text; a test label unknown
+    to training is an error naming its line. Catches an integer pattern without the sign,
+    which sorts -1 / -10 / 2 as text."""
     assert sort_labels(["10", "9", "1", "9"]) == ["1", "9", "10"]
+    assert sort_labels(["2", "-1", "10", "-10", "+3"]) == ["-10", "-1", "2", "+3", "10"]
     assert sort_labels(["b", "B", "a"]) == ["B", "a", "b"]
     assert encode_labels(["9", "10"], ["1", "9", "10"], where="f").tolist() == [1, 2]
     with pytest.raises(DataError, match=r"t\.csv: line 7: label 'x' appears in the test data but not in the training"):
