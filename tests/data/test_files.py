@@ -138,9 +138,12 @@ def test_trec_latin1_file_loads_with_a_warning(tmp_path, caplog):
     assert fine.class_names == sorted({label for label, _ in QUESTIONS}) and fine.n_classes == 7
 
 
-def test_trec_folder_finds_train_and_test(tmp_path):
+def test_trec_folder_finds_train_and_test(tmp_path) -> None:
+    """A TREC folder's train*.label is the training file and TREC_10.label the test file, even
+    beside another test*.label. Catches the test*.label glob tried first."""
     _write(tmp_path / "train_5500.label", "".join(f"{l} {t}\n" for l, t in QUESTIONS * 2))
     _write(tmp_path / "TREC_10.label", "".join(f"{l} {t}\n" for l, t in QUESTIONS[:4]))
+    _write(tmp_path / "test_other.label", "".join(f"{l} {t}\n" for l, t in QUESTIONS[:3]))  # TREC_10 wins
     data = load_data(str(tmp_path))
     assert data.name == str(tmp_path) and len(data.test) == 4 and len(data.train) + len(data.val) == 20
     assert data.spec.test_path.endswith("TREC_10.label")
@@ -221,7 +224,10 @@ def _ts_file(path: Path, cases, labels, classes) -> str:
     return _write(path, "\n".join(header + rows) + "\n")
 
 
-def test_ts_files_with_official_test_sibling(tmp_path):
+def test_ts_files_with_official_test_sibling(tmp_path) -> None:
+    """A NAME_TRAIN.ts uses its NAME_TEST.ts sibling as the test split (rows in file order,
+    values as written), and one without a sibling has its test split carved from it.
+    Catches a sibling path taken without checking that the file exists."""
     rng = np.random.default_rng(0)
     cases = [np.round(rng.normal(size=(2, 3 + k % 4)), 3) for k in range(20)]
     labels = ["x" if k % 2 else "y" for k in range(20)]
@@ -235,6 +241,10 @@ def test_ts_files_with_official_test_sibling(tmp_path):
         n = data.test.lengths[k]
         np.testing.assert_allclose(data.test.x[k, :n] * std + mean, cases[k].T, rtol=1e-5, atol=1e-5)
         assert data.class_names[data.test.y[k]] == labels[k]
+    # a _TRAIN.ts without a _TEST.ts sibling: the test split is carved from it (20 rows in all)
+    alone = _ts_file(tmp_path / "Solo_TRAIN.ts", cases, labels, ["x", "y"])
+    solo = load_data(alone, val_fraction=0.2, test_fraction=0.2)
+    assert solo.spec.test_path is None and (len(solo.train), len(solo.val), len(solo.test)) == (12, 4, 4)
 
 
 def test_ts_file_loads_like_the_builtin(builtin_data):

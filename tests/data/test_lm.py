@@ -1,10 +1,11 @@
-"""Language-modelling data (lstmlite.data.lm) with a separate test file."""
+"""Language-modelling data (lstmlite.data.lm, read through load_data): a separate test file, line ends."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lstmlite.data import load_data
 
@@ -23,3 +24,16 @@ def test_a_separate_test_file_leaves_the_whole_text_to_train_and_val(tmp_path: P
     assert data.stats["tokens"] == {"train": len(text) - n_val, "val": n_val, "test": len(other)}
     assert "".join(data.vocab.decode(data.val.x[0])) == text[len(text) - n_val:][:16]
     assert "".join(data.vocab.decode(data.test.x[0])) == other[:16]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r"], ids=["crlf", "cr"])
+def test_windows_and_old_mac_line_ends_read_as_newlines(tmp_path: Path, newline: str) -> None:
+    """A corpus with CRLF or lone CR line ends gives exactly the arrays and vocabulary of the
+    same text with \\n line ends (no "\\r" token). Catches only CRLF being converted."""
+    text = "".join(f"line {k}: the quick brown fox\n" for k in range(40))
+    (tmp_path / "unix.txt").write_text(text, encoding="utf-8", newline="")
+    (tmp_path / "other.txt").write_text(text.replace("\n", newline), encoding="utf-8", newline="")
+    unix, other = (load_data(str(tmp_path / f"{n}.txt"), seq_len=16) for n in ("unix", "other"))
+    assert "\r" not in other.vocab and other.vocab == unix.vocab
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(other.splits[name].x, unix.splits[name].x)

@@ -61,6 +61,7 @@ def test_cli_strings_are_coerced():
         ({"source": "x.txt", "seq_len": "ten"}, ["seq_len", "integer"]),
         ({"source": "x.csv", "val_fraction": 1.0}, ["val_fraction"]),
         ({"source": "x.csv", "val_fraction": 0.6, "test_fraction": 0.5}, ["leaves no training"]),
+        ({"source": "x.csv", "val_fraction": 0.5, "test_fraction": 0.5}, ["leaves no training"]),  # exactly 1
         ({"source": "x.csv", "level": "byte"}, ["level"]),
         ({"source": "x.label", "label_level": "medium"}, ["label_level"]),
         ({"source": "x.csv", "max_vocab": 2}, ["max_vocab"]),
@@ -90,3 +91,18 @@ def test_replace_revalidates_and_reinfers_format():
     assert other.format == "jsonl" and other.seed == 1
     with pytest.raises(DataError):
         spec.replace(val_fraction=2.0)
+
+
+@pytest.mark.parametrize("header", ["", "audio\ttranscript\n"], ids=["no-header", "header"])
+def test_a_tsv_listing_audio_files_is_an_audio_list(tmp_path, header: str) -> None:
+    """A .tsv whose first data line starts with an audio file name is ``audio``, whether or not
+    an ``audio<TAB>transcript`` header comes first; a CoNLL token file stays ``tsv``.
+    Catches the header line itself being taken as the first data line."""
+    from lstmlite.data.spec import infer_format
+
+    listing = tmp_path / "mine.tsv"
+    listing.write_text(header + "wav/a.wav\t1 2\nwav/b.flac\t3\n", encoding="utf-8")
+    assert infer_format(str(listing)) == "audio"
+    conll = tmp_path / "pos.tsv"
+    conll.write_text("the\tDET\ncat\tNOUN\n", encoding="utf-8")
+    assert infer_format(str(conll)) == "tsv"
