@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from lstmlite.data import load_data
 from lstmlite.io import load_run
@@ -19,8 +20,13 @@ def test_explain_a_feature_run(jv_runs, tmp_path, which: int) -> None:
     sample is explained over its own length as the data gives it (shorter than the padded
     width), so padding steps are never explained. Catches the padded row being explained."""
     e = explain(jv_runs[which], sample=2, steps=64)
-    test = load_data(load_run(jv_runs[which]).config["data"]).test
+    run = load_run(jv_runs[which])
+    test = load_data(run.config["data"]).test
     assert e.length == int(test.lengths[2]) < test.x.shape[1]
+    with torch.no_grad():
+        logits = run.model(torch.as_tensor(test.x[2, : e.length]).unsqueeze(0))[0]
+    assert e.predicted == run.config["class_names"][int(logits.argmax())]
+    assert e.label == run.config["class_names"][int(test.y[2])]
     assert e.length == len(e.gates[0]["f"]) and e.gates[0]["i"].shape[1] == 8
     assert e.label is not None and e.predicted is not None and e.tokens is None
     att = e.attribution
