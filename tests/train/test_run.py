@@ -11,20 +11,26 @@ def _write_csv(path, rows):
     path.write_text("text,label\n" + "\n".join(f"{t},{l}" for t, l in rows) + "\n", encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def text_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("textrun")
-    rng = np.random.default_rng(0)
+def _fit_text_run(root, seed: int, epochs: int, flip: float = 0.0):
+    """A small classify run on 240 rows of four "pos" or "neg" words and "movie" in
+    root/run; with ``flip``, that share of the labels is flipped. Returns (root, run)."""
+    rng = np.random.default_rng(seed)
     words = {"pos": ["good", "great", "fine", "nice"], "neg": ["bad", "awful", "poor", "sad"]}
     rows = []
     for i in range(240):
         label = ["pos", "neg"][i % 2]
-        rows.append((" ".join(rng.choice(words[label], 4)) + " movie", label))
+        shown = label if not flip or rng.random() > flip else ["neg", "pos"][i % 2]
+        rows.append((" ".join(rng.choice(words[label], 4)) + " movie", shown))
     _write_csv(root / "train.csv", rows)
     run = fit({"data": {"source": str(root / "train.csv"), "task": "classify"},
                "model": {"embed_dim": 8, "hidden_size": 8},
-               "train": {"epochs": 6, "lr": 0.02, "batch_size": 16}}, root / "run", progress=False)
+               "train": {"epochs": epochs, "lr": 0.02, "batch_size": 16}}, root / "run", progress=False)
     return root, run
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    return _fit_text_run(tmp_path_factory.mktemp("textrun"), seed=0, epochs=6)
 
 
 def test_fit_writes_metrics_keyed_as_design_says(text_run):
@@ -57,23 +63,10 @@ def test_eval_on_another_file_uses_the_runs_vocabulary_and_classes(text_run):
     assert result["metric"] > 0.9  # meaningless if ids or labels were the new file's own
 
 
-
 @pytest.fixture(scope="module")
 def noisy_run(tmp_path_factory):
     """A small run on text whose labels are 25% flipped: its val and test accuracies differ."""
-    root = tmp_path_factory.mktemp("noisyrun")
-    rng = np.random.default_rng(1)
-    words = {"pos": ["good", "great", "fine", "nice"], "neg": ["bad", "awful", "poor", "sad"]}
-    rows = []
-    for i in range(240):
-        label = ["pos", "neg"][i % 2]
-        shown = label if rng.random() > 0.25 else ["neg", "pos"][i % 2]
-        rows.append((" ".join(rng.choice(words[label], 4)) + " movie", shown))
-    _write_csv(root / "train.csv", rows)
-    run = fit({"data": {"source": str(root / "train.csv"), "task": "classify"},
-               "model": {"embed_dim": 8, "hidden_size": 8},
-               "train": {"epochs": 3, "lr": 0.02, "batch_size": 16}}, root / "run", progress=False)
-    return root, run
+    return _fit_text_run(tmp_path_factory.mktemp("noisyrun"), seed=1, epochs=3, flip=0.25)
 
 
 def test_metrics_and_evaluate_run_report_the_split_they_name(noisy_run) -> None:
