@@ -93,3 +93,26 @@ def test_metrics_and_evaluate_run_report_the_split_they_name(noisy_run) -> None:
     result = evaluate_run(root / "run", split="val")
     assert result["split"] == "val" and result["metric"] == pytest.approx(val_acc)
     assert result["val"]["accuracy"] == pytest.approx(val_acc)
+
+
+def test_eval_on_another_series_keeps_it_in_original_units(tmp_path) -> None:
+    """A forecast run evaluated on another series (its own level and scale) reads that
+    series' windows in the run's normalization: inputs, targets and the naive forecast
+    all come back to the other series' own values (NumPy slices of it; season 1, so the
+    naive forecast repeats the last input).
+    Catches: the other series' mean left out when its targets (or naive forecast) are
+    moved into the run's scale."""
+    t = np.arange(240.0)
+    np.save(tmp_path / "a.npy", 10 + np.sin(2 * np.pi * t / 12))
+    other = 100 + 5 * np.cos(2 * np.pi * t / 12) + 0.05 * t
+    np.save(tmp_path / "b.npy", other)
+    fit({"data": {"source": str(tmp_path / "a.npy"), "task": "forecast", "seq_len": 24, "horizon": 6, "season": 1},
+         "model": {"hidden_size": 4}, "train": {"epochs": 1}}, tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    data = load_run_data(run, str(tmp_path / "b.npy"))
+    assert data.stats["target_mean"] == pytest.approx(run.config["stats"]["target_mean"])  # the run's scale
+    origin = len(other) - 6  # the last test window
+    np.testing.assert_allclose(data.denormalize(data.test.y[-1]), other[origin:], rtol=1e-5)
+    np.testing.assert_allclose(data.denormalize(data.test.naive[-1]), np.full(6, other[origin - 1]), rtol=1e-5)
+    x = data.test.x[-1, :, 0] * np.asarray(data.stats["std"])[0] + np.asarray(data.stats["mean"])[0]
+    np.testing.assert_allclose(x, other[origin - 24:origin], rtol=1e-5)
