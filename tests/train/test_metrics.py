@@ -45,11 +45,24 @@ def test_text_scores_are_sacrebleus_as_fractions():
     assert M.exact_match(refs, hyps) == pytest.approx(1 / 3)
 
 
-@pytest.mark.parametrize("name, higher", [("accuracy", True), ("exact_match", True), ("cer", False),
-                                          ("perplexity", False), ("bits_per_char", False), ("mae", False)])
-def test_every_primary_metric_has_its_direction(name, higher):
-    """The direction the trainer selects epochs by, for each task's primary metric
-    (error rates, perplexity and errors lower; match rates higher).
-    Catches: exact_match (seq2seq) selected as if lower were better."""
-    assert name in M.PRIMARY_METRIC.values()
+@pytest.mark.parametrize("name, higher", [
+    ("accuracy", True), ("macro_f1", True), ("exact_match", True), ("sequence_accuracy", True),
+    ("bleu", True), ("chrf", True),                                 # scores: a share or overlap of matches
+    ("perplexity", False), ("bits_per_char", False), ("mae", False),  # losses and errors
+    ("rmse", False), ("cer", False), ("wer", False),
+])
+def test_every_metric_has_its_direction(name: str, higher: bool) -> None:
+    """The direction the trainer selects epochs by (and the report draws fronts by), for
+    every metric a run reports, each task's primary metric among them, against each
+    metric's definition.
+    Catches: exact_match (seq2seq) selected as if lower were better; a set that knows only
+    accuracy and macro_f1."""
     assert M.higher_is_better(name) is higher
+    assert (name in M.HIGHER_IS_BETTER) is higher
+
+
+def test_every_primary_metric_is_in_the_direction_table() -> None:
+    """Each task's primary metric is one the direction test above covers."""
+    covered = {"accuracy", "macro_f1", "exact_match", "sequence_accuracy", "bleu", "chrf", "perplexity",
+               "bits_per_char", "mae", "rmse", "cer", "wer"}
+    assert set(M.PRIMARY_METRIC.values()) <= covered
