@@ -1,12 +1,17 @@
 """Run dirs: round trip, atomic writes, a manifest that catches corrupt or unfinished
 run dirs, never writing over the user's files, clear errors."""
 
+import errno
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
-from lstmlite.io import RunDirError, load_run, save_run, write_manifest
+import lstmlite.io as io_mod
+from lstmlite.io import RunDirError, check_out_dir, load_run, save_run, write_json, write_manifest
 from lstmlite.nn import LanguageModel, SequenceClassifier
 
 
@@ -43,9 +48,13 @@ def test_errors(tmp_path):
     (run / "config.json").write_text(json.dumps(config))
     with pytest.raises(RunDirError, match="config.json: contents do not match manifest.json"):
         load_run(run)
-    write_manifest(run)  # as if a future lstmlite had written it
-    with pytest.raises(RunDirError, match="format_version 99"):
-        load_run(run)
+    # a future lstmlite's, an older one's, or none at all: only version 1 is read
+    for version in (99, 0, None):
+        config["format_version"] = version
+        (run / "config.json").write_text(json.dumps({k: v for k, v in config.items() if v is not None}))
+        write_manifest(run)  # as if that lstmlite had written it
+        with pytest.raises(RunDirError, match=f"format_version {version} is not supported"):
+            load_run(run)
     config["format_version"] = 1
     (run / "config.json").write_text(json.dumps(config))
     write_manifest(run)
@@ -130,3 +139,102 @@ def test_run_files_follow_the_umask_not_0600(tmp_path):
         os.umask(old)
     for name in ("config.json", "model.safetensors", "metrics.json", "manifest.json"):
         assert stat.S_IMODE((run / name).stat().st_mode) == 0o644, name
+
+
+@pytest.mark.parametrize("writer", ["write_json", "save_weights"])
+def test_a_failed_write_leaves_no_temp_file_and_names_the_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  writer: str) -> None:
+    """A write that fails at its fsync (a full disk: the OS names no file) removes its
+    temp file, leaves no target behind, and raises the OSError naming the target.
+    Catches a writer that leaves ``.NAME.XXXX.tmp`` behind on an OSError, or re-raises
+    the bare "No space left on device"."""
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io_mod.os, "fsync", full_disk)
+    target = tmp_path / ("metrics.json" if writer == "write_json" else "model.safetensors")
+    with pytest.raises(OSError) as caught:
+        if writer == "write_json":
+            write_json(target, {"metric": 0.5})
+        else:
+            io_mod.save_weights(target, _classifier())
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _entries(folder: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+    """Create files ``names`` (relative, sub-folders made) in ``folder``; their contents."""
+    made = {}
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        made[name] = f"the user's {name}".encode()
+        (folder / name).write_bytes(made[name])
+    return made
+
+
+@pytest.mark.parametrize("names,accepted", [
+    (("checkpoints/last.json", "checkpoints/last.e2.safetensors"), True),  # an interrupted training run
+    (("checkpoints/notes.txt",), False),  # a checkpoints folder with no last.json is not one of ours
+    (("model.lsl",), True),  # a search trial's model, exported ahead of its run dir
+    (("model.lsl", "metrics.json"), False),  # not the trial's lone model.lsl, and not a run dir
+    ((".config.json.a1b2.tmp",), True),  # a temp file of ours, left by a killed write
+    (("draft.tmp",), False),  # the user's own .tmp file (ours start with a dot)
+], ids=["checkpoints", "checkpoints-no-last", "lone-model-lsl", "model-lsl-and-more", "our-temp", "user-tmp"])
+def test_check_out_dir_accepts_only_folders_of_ours_it_may_write_into(tmp_path: Path, names: tuple[str, ...],
+                                                                       accepted: bool) -> None:
+    """Without ``overwrite``, only these are written into: a resumable training run
+    (``checkpoints/last.json``), a lone ``model.lsl`` and our own stale temp files
+    (removed); anything else is refused and left untouched. Catches accepting any
+    ``checkpoints`` folder, ``model.lsl`` beside other files, or deleting every
+    ``*.tmp`` (the user's too) as a temp file of ours."""
+    folder = tmp_path / "out"
+    made = _entries(folder, names)
+    if accepted:
+        check_out_dir(folder)
+        kept = {n: b for n, b in made.items() if not Path(n).name.startswith(".")}
+    else:
+        with pytest.raises(RunDirError, match="holds files lstmlite did not write"):
+            check_out_dir(folder)
+        kept = made
+    assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == kept
+
+
+def test_a_manifest_entry_outside_the_run_dir_is_refused(tmp_path: Path) -> None:
+    """manifest.json lists file names in the run dir only: an entry reaching outside it
+    (``../x``) is refused even when that file's size and SHA-256 (hashlib) match.
+    Catches a verifier that follows any path the manifest names."""
+    run = save_run(tmp_path / "r", _classifier(), {"task": "classify"})
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"not": "this run\'s"}')
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["files"]["../outside.json"] = {"sha256": hashlib.sha256(outside.read_bytes()).hexdigest(),
+                                            "bytes": outside.stat().st_size}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RunDirError, match="outside.json: listed in manifest.json but missing"):
+        load_run(run)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_weights_holding_nan_or_inf_are_refused(tmp_path: Path, bad: float) -> None:
+    """A diverged run's NaN or +-Inf weights are refused on load, naming the tensor.
+    Catches a check for NaN only (``isnan``), which lets Inf through."""
+    model = _classifier()
+    with torch.no_grad():
+        model.head.bias[0] = bad
+    run = save_run(tmp_path / "r", model, {"task": "classify"})
+    with pytest.raises(RunDirError, match="tensor 'head.bias' holds NaN or Inf"):
+        load_run(run)
+
+
+def test_a_weight_missing_from_the_file_is_refused_not_taken_as_tied(tmp_path: Path) -> None:
+    """A tensor missing from model.safetensors is an error naming it, unless it shares
+    storage with another loaded parameter (a tied head): an untied classifier's
+    ``head.bias`` dropped from the file must not load as its random initial values.
+    Catches a tie check that counts a parameter as tied to itself."""
+    run = save_run(tmp_path / "r", _classifier(), {"task": "classify"})
+    state = load_file(str(run / "model.safetensors"))
+    del state["head.bias"]
+    save_file(state, str(run / "model.safetensors"))
+    write_manifest(run)
+    with pytest.raises(RunDirError, match=r"do not match the architecture \(missing \['head.bias'\]"):
+        load_run(run)
