@@ -320,12 +320,15 @@ def test_step_refuses_complex_and_bool_features_as_run_does():
     np.testing.assert_array_equal(ints, engine.run(np.arange(4, dtype=np.float32)[None, None], state=None)[0, 0])
 
 
-def test_zero_lengths_are_refused_naming_the_argument():
-    """Every sequence has at least one valid step: a length of 0 is the caller's error,
-    and the message says it is ``lengths`` (not the C core's "sizes do not fit")."""
+@pytest.mark.parametrize("lengths", [[0, 3], [3, 4], [3], [3, 3, 3]], ids=["zero", "past-T", "too-few", "too-many"])
+def test_bad_lengths_are_refused_naming_the_argument(lengths: list[int]) -> None:
+    """Every sequence has from 1 to T valid steps and one length per sequence: a length
+    of 0, one past T (= 3), or a (B,) vector of the wrong size is the caller's error, and
+    the message says it is ``lengths`` (not the C core's "sizes do not fit"). Catches
+    bounds off by one and a missing shape check left to the C core."""
     engine = rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True))
-    with pytest.raises(ValueError, match="lengths"):
-        engine.run(np.zeros((2, 3, 4), np.float32), lengths=[0, 3])
+    with pytest.raises(ValueError, match=r"lengths must be \(B,\) = \(2,\) with values in \[1, 3\]"):
+        engine.run(np.zeros((2, 3, 4), np.float32), lengths=lengths)
 
 
 def test_best_isa_is_the_most_capable_supported_table():

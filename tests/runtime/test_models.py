@@ -68,6 +68,8 @@ def test_language_model_run_and_streaming_match(isa, weights):
     assert rel_err(engine.step(int(tokens[0, 0]), single), logits[0, 0]) < 1e-5
     with pytest.raises(ValueError, match="token id 30 is outside"):  # checked before the cast to int32
         engine.run(np.array([[1, 30]]))
+    with pytest.raises(ValueError, match=r"token id -1 is outside this model's vocabulary \[0, 30\)"):
+        engine.run(np.array([[1, -1]]))  # a negative id, named by the Python check (not C's bare error code)
     out = np.empty(engine._model.run_out_floats(2), np.float32)
     with pytest.raises(rt.RuntimeError_):  # and in C: an error code, not a read past the table
         engine._model.run(np.array([[1, 30]], np.int32), None, None, out, 1)
