@@ -133,3 +133,6 @@ def test_fixed_record_tensor_one_byte_past_the_file_is_refused(v3_file: bytes) -
 
     rt.Engine(cut(end))  # cut right at the last tensor's end: still whole
     _refused(cut(end - 1))
+    rt.read_lsl(cut(end))  # and lstmlite.runtime.lsl's reader draws the same line
+    with pytest.raises(rt.LslFormatError, match="lies outside the file"):
+        rt.read_lsl(cut(end - 1))

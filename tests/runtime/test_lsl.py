@@ -86,6 +86,8 @@ def test_version_and_magic_are_checked(spec):
         read_lsl(bad_version)
     with pytest.raises(rt.RuntimeError_):
         rt.Engine(b"LSTMLITX" + bytes(data[8:]))
+    with pytest.raises(rt.LslFormatError, match="bad magic"):  # the Python reader checks the magic too
+        read_lsl(b"LSTMLITX" + bytes(data[8:]))
 
 
 def test_corrupt_files_raise_errors_never_crash(spec):

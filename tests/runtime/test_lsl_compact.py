@@ -125,8 +125,10 @@ def test_corrupt_compact_records_are_refused_naming_what_is_wrong():
     _refused(patched(flags - 1, 8), "only a companion")  # a mask dtype as a record of its own
     _refused(patched(rec, 0), "name length 0")
     _refused(patched(rec, 40), "name length 40")
+    _refused(patched(rec, 32), "name length 32")  # NAME_BYTES - 1 is the longest a name may be
     _refused(patched(flags + 1, 0), "zero dim")
     _refused(patched(14, 0), "layer count 0")
+    _refused(patched(14, 65), "layer count 65")  # the C loader's bounds: 1 to 64
 
 
 def test_corrupt_compact_files_never_crash_the_loader():
