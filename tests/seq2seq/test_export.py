@@ -76,6 +76,12 @@ def test_onnx_and_native_match_pytorch(tmp_path, variant, quantized):
         expected = decode_torch(model, x, lengths, decoder, beam=3)
         assert native.decode(x, lengths, decoder, beam=3) == expected
         assert OnnxSeq2Seq(tmp_path / "onnx").decode(x, lengths, decoder, beam=3) == expected
+        # min_len and a max_len below the model's bound the outputs as PyTorch's search does
+        long = decode_torch(model, x, lengths, decoder, beam=3, min_len=4)
+        assert native.decode(x, lengths, decoder, beam=3, min_len=4) == long
+        assert max(map(len, long)) > 4  # the premise: max_len=4 cuts some output
+        short = decode_torch(model, x, lengths, decoder, beam=3, min_len=4, max_len=4)
+        assert native.decode(x, lengths, decoder, beam=3, min_len=4, max_len=4) == short
     # size_bytes is the three files' bytes
     assert account(model).size_bytes == sum(p.stat().st_size for p in paths)
 
