@@ -238,3 +238,37 @@ def test_a_weight_missing_from_the_file_is_refused_not_taken_as_tied(tmp_path: P
     write_manifest(run)
     with pytest.raises(RunDirError, match=r"do not match the architecture \(missing \['head.bias'\]"):
         load_run(run)
+
+
+def test_an_interrupted_overwrite_reads_as_unfinished(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replacing a finished run dir (``overwrite``) that fails at its first write leaves a
+    folder load_run calls unfinished: not the old run, nor a mix of old and new files.
+    Catches: the old manifest kept until the new one is written (the folder then reads
+    as the old run with a file missing)."""
+    run = tmp_path / "run"
+    save_run(run, _classifier(), {"task": "classify"}, metrics={"metric": 0.5})
+
+    def full_disk(path: Path, model: torch.nn.Module) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(io_mod, "save_weights", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_run(run, _classifier(), {"task": "classify"}, overwrite=True)
+    with pytest.raises(RunDirError, match="unfinished run dir"):
+        load_run(run)
+
+
+@pytest.mark.parametrize("name", ["notes.json", "config.json", "model.safetensors", "manifest.json"])
+def test_extra_files_are_only_a_run_dirs_own(tmp_path: Path, name: str) -> None:
+    """``extra`` writes only the run dir's own optional files (a recipe, ...): any other
+    name, or one of the files save_run writes itself, is refused before anything is
+    touched, so a finished run being replaced still loads as it was.
+    Catches: the name check dropped (a stray file, or config.json written twice); the
+    check made after the old run's manifest and metrics were removed."""
+    run = tmp_path / "run"
+    save_run(run, _classifier(), {"task": "classify"}, metrics={"metric": 0.5})
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(ValueError, match=f"{name}: not a file a run dir holds"):
+        save_run(run, _classifier(), {"task": "classify"}, overwrite=True, extra={name: {"x": 1}})
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert load_run(run).metrics == {"metric": 0.5}

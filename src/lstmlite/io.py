@@ -328,6 +328,9 @@ def save_run(
     with ``overwrite`` (see :func:`check_out_dir`).
     """
     path = Path(path)
+    for name in extra or {}:  # before anything is touched: a bad name must not cost the old run
+        if name not in OWN_ENTRIES or name in (CONFIG_FILE, WEIGHTS_FILE, MANIFEST_FILE):
+            raise ValueError(f"{name}: not a file a run dir holds besides its own")
     check_out_dir(path, overwrite=overwrite)
     path.mkdir(parents=True, exist_ok=True)
     (path / MANIFEST_FILE).unlink(missing_ok=True)  # unfinished until the new one is written
@@ -339,8 +342,6 @@ def save_run(
     names = [WEIGHTS_FILE, CONFIG_FILE]
     for name, payload in ((METRICS_FILE, metrics), (HISTORY_FILE, history), (VOCAB_FILE, vocab),
                           *(extra or {}).items()):
-        if name not in OWN_ENTRIES or name in (CONFIG_FILE, WEIGHTS_FILE, MANIFEST_FILE):
-            raise ValueError(f"{name}: not a file a run dir holds besides its own")
         if payload is not None:
             write_json(path / name, payload)
             names.append(name)
