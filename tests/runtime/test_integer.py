@@ -110,8 +110,14 @@ def test_out_of_range_inputs_and_overflowing_parameters_are_errors():
     bad[0, 1, 2] = 200  # outside int8, the declared input width
     with pytest.raises(rt.RuntimeError_, match="width"):
         engine.run(bad)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="x_q must be integers"):
         engine.run(bad.astype(np.float32))
+    with pytest.raises(TypeError, match="x_t must be integers"):  # not cast: 0.6 would step as 0
+        engine.step(np.full((1, 4), 0.6, np.float32), engine.new_state())
+    # an initial state of another batch size is named, not read past or short
+    wrong = [(np.zeros((1, 1, 6), np.int16), np.zeros((1, 1, 6), np.int16))]
+    with pytest.raises(ValueError, match=r"layer 0 state must be \(D, B, H\) = \(1, 2, 6\)"):
+        engine.run(np.zeros((2, 3, 4), np.int16), state=wrong)
     # hand-made parameters whose accumulator overflows int32: the reference raises, so must we
     d = params.layers[0][0]
     d.b_ih = np.full_like(d.b_ih, 2**31 - 1)
