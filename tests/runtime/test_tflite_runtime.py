@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from lstmlite.reference import tflite_int as T
+from lstmlite.reference.tflite_int import TFLiteLSTMState
 from lstmlite.runtime import TFLiteLSTM
 from lstmlite.runtime import _lsl
 
@@ -167,9 +168,18 @@ def test_bad_inputs_raise():
         engine.run(np.zeros((1, 2, params.input_size + 1), np.int8))
     with pytest.raises(TypeError):
         engine.run(np.zeros((1, 2, params.input_size), np.float32))
+    # one past the 8-bit activation range either way, in a wider array: refused, not wrapped
+    for value in (-129, 128):
+        with pytest.raises(ValueError, match="outside int8"):
+            engine.run(np.full((1, 2, params.input_size), value, np.int16))
     engine.run(np.zeros((2, 1, params.input_size), np.int8))
     with pytest.raises(ValueError):  # the state holds batch 2
         engine.run(np.zeros((3, 1, params.input_size), np.int8))
+    # a state whose width is not the layer's, or whose hidden and cell differ, is refused
+    h = params.hidden_size
+    for hidden, cell in (((2, h + 1), (2, h + 1)), ((2, h), (3, h)), ((h,), (h,))):
+        with pytest.raises(ValueError, match="state must be"):
+            engine.state = TFLiteLSTMState(np.zeros(hidden, np.int64), np.zeros(cell, np.int64))
     with pytest.raises(ValueError):  # the C checks too: a cell scale power out of range
         _lsl.tflite_run((params.input_size, params.hidden_size, 8, 0, 0, 99, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0),
                         engine._weights, engine._bias, engine._gate_q, np.zeros(params.input_size, np.int8),
