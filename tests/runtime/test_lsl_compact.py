@@ -129,6 +129,8 @@ def test_corrupt_compact_records_are_refused_naming_what_is_wrong():
     _refused(patched(flags + 1, 0), "zero dim")
     _refused(patched(14, 0), "layer count 0")
     _refused(patched(14, 65), "layer count 65")  # the C loader's bounds: 1 to 64
+    twin = body.index(b"\x0bl0.0.w_ih.v")  # the second factor renamed as the first
+    _refused(patched(twin + 11, ord("u")), "tensor l0.0.w_ih.u is stored twice")
 
 
 def test_corrupt_compact_files_never_crash_the_loader():
