@@ -678,13 +678,21 @@ def test_a_subprocess_error_has_no_traceback_unless_debug(artefacts: Path, tmp_p
         main(["--debug", "eval", str(tmp_path / "nope")])
 
 
-def test_a_bug_of_ours_is_an_internal_error_with_status_1(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    """Only input errors get status 2; a KeyError from our code says it is ours."""
+@pytest.mark.parametrize("raised, status, line", [
+    (KeyError("data"), 1, "lstmlite data: internal error (KeyError: 'data'); rerun with --debug and report it"),
+    (KeyboardInterrupt(), 130, "interrupted"),  # Ctrl-C: the shell's 128 + SIGINT, not an error of ours
+])
+def test_a_bug_of_ours_is_an_internal_error_with_status_1(raised: BaseException, status: int, line: str,
+                                                          monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Only input errors get status 2; a KeyError from our code says it is ours; Ctrl-C
+    exits 130 with one word. Catches an interrupt reported with a bug's status 1."""
+    import lstmlite.cli.main  # noqa: F401 - the module, for sys.modules below
+
     cli_main = sys.modules["lstmlite.cli.main"]
     real = cli_main.build_parser
 
     def broken(args: Any) -> int:
-        raise KeyError("data")
+        raise raised
 
     def build() -> Any:
         parser = real()
@@ -693,9 +701,8 @@ def test_a_bug_of_ours_is_an_internal_error_with_status_1(monkeypatch: pytest.Mo
         return parser
 
     monkeypatch.setattr(cli_main, "build_parser", build)
-    assert cli_main.main(["data", "list"]) == 1
-    err = capsys.readouterr().err.strip()
-    assert err == "lstmlite data: internal error (KeyError: 'data'); rerun with --debug and report it"
+    assert cli_main.main(["data", "list"]) == status
+    assert capsys.readouterr().err.strip() == line
 
 
 def test_there_are_at_least_40_cases_with_unique_ids() -> None:
