@@ -1,9 +1,15 @@
 """The CLI as a function: help texts, data/train/eval, one-line errors."""
 
 import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from lstmlite.cli.common import parse_overrides
 from lstmlite.cli.main import build_parser, main
 
 
@@ -58,15 +64,53 @@ def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
     (["train", "--data", "digits", "--train.epochz=3", "--out", "{tmp}/x"], "epochz"),
     (["train", "--data", "digits", "stray", "--out", "{tmp}/x"], "stray"),
     (["eval", "{tmp}/missing"], "not a run dir"),
+    (["eval", "{tmp}/missing", "--epochs=2"], "unrecognized arguments: --epochs=2"),  # eval takes no overrides
     (["train", "--data", "digits", "--train.epochs=true", "--out", "{tmp}/x"], "train.epochs: expected a whole number"),
     (["train", "--data", "digits", "--train.amp=1", "--out", "{tmp}/x"], "train.amp: expected true or false"),
     (["train", "--data", "digits", "--model.hidden_size=8.5", "--out", "{tmp}/x"], "model.hidden_size"),
 ])
 def test_errors_are_one_line_and_nonzero(argv, message, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    assert main(argv) == 2
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own errors (an unrecognized argument)
+        code = exit_.code
+    assert code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_overrides_are_typed_and_go_to_the_section_that_knows_the_key() -> None:
+    """``--key=value`` as train's --help documents it: a value reads as YAML (a number is a
+    number), a dash in a key is an underscore, only the first ``=`` splits, and a bare key
+    goes to the section defining it: train before data (``seed`` is in both), else model.
+
+    Catches values kept as text, ``--train.batch-size`` not becoming ``batch_size``, a path
+    with ``=`` cut at its second one, and a bare ``--seed`` sent to the data section."""
+    assert parse_overrides(["--train.batch-size=8", "--epochs=2", "--seed=3", "--data.source=a=b.csv",
+                            "--hidden_size=16", "--train.amp=true", "--max_len=40"]) == {
+        "train.batch_size": 8, "train.epochs": 2, "train.seed": 3, "data.source": "a=b.csv",
+        "model.hidden_size": 16, "train.amp": True, "data.max_len": 40}
+
+
+def test_the_command_line_beats_the_config_file(tmp_path, capsys) -> None:
+    """--data and --task replace the config file's data.source and data.task (train's --help:
+    the file gives options beyond the command line's). Catches a config file winning."""
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {source: no_such_data, task: lm}\nmodel: {hidden_size: 4}\ntrain: {epochs: 1}\n")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--data", "digits", "--task", "classify", "--out", str(out),
+                 "--quiet"]) == 0
+    written = json.loads((out / "config.json").read_text())
+    assert written["data"]["source"] == "digits" and written["data"]["task"] == "classify"
+    assert written["model"]["hidden_size"] == 4 and written["train"]["epochs"] == 1  # the file's other options
+
+
+def test_no_subcommand_prints_the_help_and_exits_2(capsys) -> None:
+    """``lstmlite`` alone is a usage error (status 2, as argparse's own) that shows the help.
+    Catches it reported as a success."""
+    assert main([]) == 2
+    assert "usage: lstmlite" in capsys.readouterr().out
 
 
 def test_train_refuses_a_folder_of_the_users_files_before_training(tmp_path, capsys):
@@ -78,3 +122,17 @@ def test_train_refuses_a_folder_of_the_users_files_before_training(tmp_path, cap
     assert "holds files lstmlite did not write (history.json)" in err and len(err.strip().splitlines()) == 1
     assert (folder / "history.json").read_text() == "my own history"
     assert sorted(p.name for p in folder.iterdir()) == ["history.json"]  # no checkpoints written either
+
+
+def test_vv_logs_debug() -> None:
+    """-vv sets the debug level (main's --help: -v info, -vv debug), read off the root logger
+    of a fresh process (pytest's own log handler keeps ``logging.basicConfig`` from acting
+    in this one). Catches the level list indexed with -v's cap, so -vv logs info only."""
+    import lstmlite
+
+    code = ("import logging; from lstmlite.cli.main import main; main(['-vv', 'data', 'list']); "
+            "print(logging.getLogger().level)")
+    env = {**os.environ, "PYTHONPATH": str(Path(lstmlite.__file__).parents[1])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout.splitlines()[-1]) == logging.DEBUG
