@@ -8,14 +8,6 @@ import pytest
 from lstmlite.cli.main import main
 from lstmlite.io import save_run
 from lstmlite.nn import SequenceClassifier
-from lstmlite.train.run import fit
-
-
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "digits"
-    fit({"data": {"source": "digits"}, "model": {"hidden_size": 8}, "train": {"epochs": 1}}, out, progress=False)
-    return out
 
 
 def test_integer_form_is_calibrated_built_and_checked_exactly(digits_run, tmp_path, capsys):

@@ -1,0 +1,32 @@
+"""``lstmlite eval RUN`` (src/lstmlite/cli/eval_cmd.py): the split and the beam width
+it is asked for, checked against :func:`lstmlite.train.evaluate_run` called directly."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lstmlite.cli.main import main
+from lstmlite.train import evaluate_run
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_json_reports_the_split_asked_for(digits_run: Path, split: str, capsys: pytest.CaptureFixture) -> None:
+    """``--split S --json`` prints what ``evaluate_run(RUN, split=S)`` returns.
+    Catches --split not passed on (every split measured on test)."""
+    assert main(["eval", str(digits_run), "--split", split, "--json"]) == 0
+    expected = json.loads(json.dumps(evaluate_run(digits_run, split=split)))  # CPU evaluation is deterministic
+    assert json.loads(capsys.readouterr().out) == expected and split in expected
+
+
+@pytest.mark.parametrize("beam, code", [(0, 2), (1, 0)])
+def test_beam_width_must_be_at_least_1(digits_run: Path, beam: int, code: int,
+                                       capsys: pytest.CaptureFixture) -> None:
+    """--beam 0 is refused in one line (exit 2); 1, the smallest width, is accepted.
+    Catches an off-by-one check that refuses a beam of 1."""
+    assert main(["eval", str(digits_run), "--beam", str(beam), "--json"]) == code
+    err = capsys.readouterr().err
+    assert ("the beam width must be at least 1" in err) is (code == 2)
+
