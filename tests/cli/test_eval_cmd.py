@@ -30,3 +30,14 @@ def test_beam_width_must_be_at_least_1(digits_run: Path, beam: int, code: int,
     err = capsys.readouterr().err
     assert ("the beam width must be at least 1" in err) is (code == 2)
 
+
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_the_table_names_the_split_it_measured(digits_run: Path, split: str, capsys: pytest.CaptureFixture) -> None:
+    """The table of ``--split val`` labels its rows "val accuracy" / "val macro_f1" with the
+    validation split's values; it used to call them "test accuracy" (a real bug, fixed)."""
+    expected = evaluate_run(digits_run, split=split)
+    assert main(["eval", str(digits_run), "--split", split]) == 0
+    rows = {line.rsplit(None, 1)[0]: line.rsplit(None, 1)[1] for line in capsys.readouterr().out.splitlines()[2:]}
+    assert rows[f"{split} accuracy"] == f"{expected[split]['accuracy']:.4f}"
+    assert rows[f"{split} macro_f1"] == f"{expected[split]['macro_f1']:.4f}"
+    assert not {f"{other} accuracy" for other in ("train", "val", "test") if other != split} & rows.keys()

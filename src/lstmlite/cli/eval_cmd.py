@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(metrics if sizes is None else {**metrics, "tensors": sizes}, indent=2))
         return 0
-    print_metrics({**metrics, "test": metrics.get(args.split, {})})
+    print_metrics(metrics, split=args.split)
     if sizes is not None:
         print()
         print(format_tensor_sizes(sizes) if sizes else "no .lsl file: the native runtime cannot run this model")

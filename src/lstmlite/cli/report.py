@@ -7,10 +7,12 @@ from typing import Any
 from .common import format_bytes, format_table
 
 
-def print_metrics(metrics: dict[str, Any]) -> None:
+def print_metrics(metrics: dict[str, Any], split: str = "test") -> None:
+    """``metrics`` (metrics.json's keys) as a table; ``split`` names the split that
+    ``metric`` and ``metrics[split]`` were measured on (``lstmlite eval --split``)."""
     rows = [
         ("dataset", metrics.get("dataset", "")),
-        (f"test {metrics['metric_name']}", metrics["metric"]),
+        (f"{split} {metrics['metric_name']}", metrics["metric"]),
         ("params", metrics.get("params", "")),
         ("non-zero params", metrics.get("nonzero_params", "")),
         ("size" + (" (estimate: no .lsl file)" if metrics.get("size_basis") == "estimate" else " (.lsl file)"),
@@ -18,9 +20,9 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         ("MACs / step", metrics.get("macs_per_step", "")),
     ]
     for key in ("macro_f1", "mae_vs_naive", "naive_mae", "rmse"):
-        value = metrics.get("test", {}).get(key)
+        value = metrics.get(split, {}).get(key)
         if value is not None:
-            rows.append((f"test {key}", value))
+            rows.append((f"{split} {key}", value))
     if "best_epoch" in metrics:
         rows.append(("chosen epoch (best validation)", metrics["best_epoch"]))
     if "train_seconds" in metrics:
