@@ -6,6 +6,8 @@ The oracle is the exported file on disk (``stat().st_size``), written by the CLI
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -116,6 +118,20 @@ def test_eval_sizes_lists_the_file_tensor_by_tensor(run_dir, capsys):
     out = capsys.readouterr().out
     size = load_run(run_dir).metrics["size_bytes"]
     assert "l0.0.w_ih" in out and f"{size:,} B" in out
+
+
+def test_eval_sizes_json_lists_the_tensors_of_the_exported_file(run_dir, tmp_path, capsys) -> None:
+    """``eval --sizes --json`` adds "tensors" (eval's --help): the rows the exported .lsl
+    file holds (describe_lsl of the file export writes), summing to size_bytes. Catches the
+    rows put under another key or left out of the JSON."""
+    from lstmlite.runtime.lsl import describe_lsl
+
+    _exported_bytes(run_dir, tmp_path, capsys)
+    stored = describe_lsl((tmp_path / "export" / "model.lsl").read_bytes())
+    assert main(["eval", str(run_dir), "--sizes", "--json"]) == 0
+    tensors = json.loads(capsys.readouterr().out)["tensors"]
+    assert [(t["name"], t["bytes"]) for t in tensors] == [(t["name"], t["bytes"]) for t in stored]
+    assert sum(t["bytes"] for t in tensors) == load_run(run_dir).metrics["size_bytes"]
 
 
 def test_a_model_without_a_file_says_its_size_is_an_estimate(tmp_path, capsys):
