@@ -2,10 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
 
+from lstmlite.cli.compress_cmd import comparison_table
 from lstmlite.cli.main import main
-from lstmlite.train import fit
+from lstmlite.io import load_run
+from lstmlite.train import evaluate_run, fit, load_run_data
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +43,43 @@ def test_recipe_file_and_train_overrides(run_dir, tmp_path, capsys):
     assert history[0]["lr"] == pytest.approx(0.0001)
     stored = json.loads((out / "recipe.json").read_text())
     assert stored["recipe"]["steps"][0] == {"method": "magnitude_prune", "sparsity": 0.5, "finetune_epochs": 1}
+
+
+def test_max_epochs_caps_every_step(run_dir, tmp_path, capsys) -> None:
+    """--max-epochs N fine-tunes each step for at most N epochs (compress's --help), whatever
+    the recipe asks. Catches the option not passed to apply_recipe."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("steps:\n  - method: int8_weight\n    finetune_epochs: 3\n")
+    out = tmp_path / "capped"
+    assert main(["compress", str(run_dir), "--recipe", str(recipe), "--max-epochs", "1", "--out", str(out),
+                 "--quiet"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history) == 1 and history[0]["step"] == 1
+
+
+def test_data_option_measures_on_that_data(run_dir, tmp_path, capsys) -> None:
+    """--data FILE: the compressed run is measured on FILE's test split (what evaluate_run
+    gives on that file) and names it as its data set. Catches --data ignored (the run's own
+    digits measured instead)."""
+    test = load_run_data(load_run(run_dir)).test
+    np.savez(tmp_path / "sub.npz", x=test.x[:40], y=test.y[:40])
+    out = tmp_path / "on-sub"
+    assert main(["compress", str(run_dir), "--recipe", "int8", "--data", str(tmp_path / "sub.npz"), "--max-epochs",
+                 "0", "--out", str(out), "--quiet"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["dataset"] == str(tmp_path / "sub.npz")
+    assert metrics["metric"] == pytest.approx(evaluate_run(out, source=str(tmp_path / "sub.npz"))["metric"])
+
+
+def test_the_change_column_is_after_minus_before() -> None:
+    """The table's change: the metric after minus before (a drop is negative) and the size
+    as "Nx smaller"; the numbers are made up, so the change is known. Catches the metric's
+    change computed as before minus after."""
+    metrics = {"metric_name": "accuracy", "metric": 0.5, "size_bytes": 1024,
+               "baseline": {"metric": 0.75, "size_bytes": 4096}}
+    rows = {line.split("  ")[0]: line.split() for line in comparison_table(metrics).splitlines()}
+    assert rows["test accuracy"][-1] == "-0.2500"
+    assert rows["size"][-2:] == ["4.0x", "smaller"]
 
 
 @pytest.mark.parametrize("argv,message", [
