@@ -26,6 +26,11 @@ def test_export_then_import_onnx(tmp_path, capsys) -> None:
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
         None, {"input": x.numpy(), "lengths": lengths.numpy()})[0]
     np.testing.assert_allclose(got, model(x, lengths).detach().numpy(), rtol=1e-5, atol=1e-6)
+    # a second export to the same place is refused, the file kept (no --force for exports)
+    written = path.read_bytes()
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--opset", "18",
+                 "--out", str(tmp_path / "deploy")]) == 2
+    assert f"{path} exists; choose another --out" in capsys.readouterr().err and path.read_bytes() == written
 
     assert main(["import", "onnx", str(path), "--out", str(tmp_path / "back")]) == 0
     back = load_run(tmp_path / "back")
@@ -55,6 +60,11 @@ def test_errors_are_one_line(tmp_path, capsys) -> None:
     assert "quantized weights" in capsys.readouterr().err
     assert main(["import", "keras", str(tmp_path / "missing.keras"), "--out", str(tmp_path / "r")]) == 2
     assert "no such file" in capsys.readouterr().err
+    # options of another framework are refused before the file is read (import's --help)
+    assert main(["import", "keras", str(tmp_path / "missing.keras"), "--kind", "lm", "--out", str(tmp_path / "r")]) == 2
+    assert "--arch/--kind are for torch and onnx imports" in capsys.readouterr().err
+    assert main(["import", "onnx", str(tmp_path / "missing.onnx"), "--arch", "{}", "--out", str(tmp_path / "r")]) == 2
+    assert "--arch is for torch imports" in capsys.readouterr().err
 
 
 def test_export_fastgrnn_int4_onnx_through_the_cli(tmp_path, capsys) -> None:
