@@ -52,6 +52,27 @@ def test_import_torch_state_dict_with_arch(tmp_path) -> None:
         torch.testing.assert_close(model(x), head(lstm(x)[0][:, -1]))
 
 
+def test_import_onnx_kind_names_what_the_file_does_not_say(tmp_path, capsys) -> None:
+    """--kind decides the model kind of a graph without lstmlite's metadata: a head of
+    several outputs reads as a classifier unless --kind forecaster says otherwise (import's
+    --help). Catches --kind not passed to import_onnx."""
+    import onnx
+
+    from lstmlite.export.onnx import export_onnx
+    from lstmlite.nn import Forecaster
+
+    torch.manual_seed(0)
+    model = Forecaster(input_size=1, horizon=3, instance_norm=False, hidden_size=4).eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    graph = onnx.load(str(path))
+    del graph.metadata_props[:]  # as another exporter writes it
+    onnx.save(graph, str(path))
+    for kind, expected in ((None, "SequenceClassifier"), ("forecaster", "Forecaster")):
+        out = tmp_path / str(kind)
+        assert main(["import", "onnx", str(path), "--out", str(out), *(["--kind", kind] if kind else [])]) == 0
+        assert type(load_run(out).model).__name__ == expected
+
+
 def test_errors_are_one_line(tmp_path, capsys) -> None:
     torch.manual_seed(0)
     save_run(tmp_path / "run", SequenceClassifier(input_size=3, hidden_size=4, n_classes=2), {})
