@@ -8,6 +8,7 @@ import pytest
 
 from lstmlite import load_run
 from lstmlite.cli.main import main
+from lstmlite.cli.search_cmd import _duration
 from lstmlite.search import search
 
 from .conftest import TINY_SPACE
@@ -56,18 +57,38 @@ def test_cli_search_prints_a_line_per_trial(tiny_data, tmp_path, capsys):
 
     space.write_text(yaml.safe_dump(TINY_SPACE))
     code = main(["search", "--data", tiny_data, "--task", "classify", "--budget", "size=64KB", "--trials", "2",
-                 "--space", str(space), "--out", str(tmp_path / "s")])
+                 "--space", str(space), "--seed", "5", "--out", str(tmp_path / "s")])
     printed = capsys.readouterr().out
     assert code == 0
     assert printed.count("trial ") >= 2 and "best within budget" in printed
+    # --seed is the training seed too: trial N trains with seed + N (catches --seed not passed on)
+    for number in (0, 1):
+        config = json.loads((tmp_path / "s" / "trials" / f"{number:04d}" / "config.json").read_text())
+        assert config["train"]["seed"] == 5 + number
 
 
-def test_cli_bad_space_is_one_line(tmp_path, capsys):
+@pytest.mark.parametrize("argv, message", [
+    (["--space", "{tmp}/space.yaml"], "unknown parameter 'colour'"),
+    (["--trials", "0"], "--trials and --workers must be at least 1"),
+    (["--workers", "0"], "--trials and --workers must be at least 1"),
+    (["--timeout", "soon"], "--timeout 'soon': use seconds or a time like 30m or 2h"),
+])
+def test_cli_bad_option_is_one_line(argv: list[str], message: str, tmp_path, capsys) -> None:
+    """A bad --space, --trials, --workers or --timeout is one line, before any trial runs.
+    Catches --workers 0 let through to the study."""
     space = tmp_path / "space.yaml"
     space.write_text("params:\n  colour: {choices: [red]}\n")
-    code = main(["search", "--data", "x.npz", "--space", str(space), "--out", str(tmp_path / "s")])
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code = main(["search", "--data", "x.npz", *argv, "--out", str(tmp_path / "s")])
     err = capsys.readouterr().err
-    assert code != 0 and "unknown parameter 'colour'" in err and "Traceback" not in err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, seconds", [("600", 600), ("90s", 90), ("30m", 1800), ("2h", 7200), ("1.5 H", 5400)])
+def test_cli_timeout_reads_seconds_minutes_and_hours(text: str, seconds: float) -> None:
+    """--timeout as search's --help gives it (30m, 2h, 600): seconds passed to search().
+    Catches a unit's factor wrong (hours read as minutes)."""
+    assert _duration(text) == seconds
 
 
 def test_fastgrnn_trial_size_is_the_exported_files_bytes(tiny_data, tmp_path):
