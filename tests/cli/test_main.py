@@ -28,7 +28,12 @@ def test_every_subcommand_has_help_with_an_example(command, capsys):
     assert "examples:" in out and f"lstmlite {command}" in out
 
 
-def test_data_list_and_show(capsys):
+def test_data_list_and_show(tmp_path, capsys):
+    """``data list`` names the built-ins; ``data show FILE --task T`` describes the file read
+    for task T, as describe_dataset(FILE, task=T) does (catches --task ignored: a TSV file
+    then shows as its default task, tagging)."""
+    from lstmlite.data import describe_dataset
+
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     for name in ("japanese_vowels", "basic_motions", "digits", "airline"):
@@ -36,6 +41,12 @@ def test_data_list_and_show(capsys):
     assert main(["data", "show", "digits", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n_classes"] == 10
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("the\tDET\ncat\tNOUN\n\n" * 8)
+    assert main(["data", "show", str(pairs), "--task", "seq2seq", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["task"] == "seq2seq"
+    assert shown == json.loads(json.dumps(describe_dataset(str(pairs), task="seq2seq"), default=str))
 
 
 def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
