@@ -1,20 +1,38 @@
 """``lstmlite report`` and ``lstmlite explain`` (src/lstmlite/cli/report_cmd.py, explain_cmd.py),
 run in-process as a user runs them."""
 
+import json
+
+import pytest
+
 from lstmlite.cli.main import main
 
 
 def test_report_command(jv_runs, tmp_path, capsys):
+    """The page is written where --out says, titled with --title (catches the title option
+    dropped for the default one)."""
     out = tmp_path / "sub" / "report.html"
-    assert main(["report", str(jv_runs[0]), str(jv_runs[1]), "--out", str(out)]) == 0
+    assert main(["report", str(jv_runs[0]), str(jv_runs[1]), "--out", str(out), "--title", "JV & int8"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
-    assert out.read_text().startswith("<!DOCTYPE html>")
+    html = out.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<title>JV &amp; int8</title>" in html
 
 
-def test_explain_command(jv_runs, tmp_path, capsys):
-    assert main(["explain", str(jv_runs[1]), "--sample", "1", "--out", str(tmp_path / "ex")]) == 0
+def test_explain_command(jv_runs, tmp_path, capsys) -> None:
+    """explain --sample K --target C --steps N writes the explanation that the API's
+    explain(RUN, sample=K, steps=N, target=C) computes (catches an option not passed on:
+    sample 0, the predicted class or 64 steps explained instead)."""
+    from lstmlite.report import explain
+
+    argv = ["explain", str(jv_runs[1]), "--sample", "1", "--target", "2", "--steps", "8", "--out", str(tmp_path / "ex")]
+    assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "integrated gradients" in printed and (tmp_path / "ex" / "saliency.png").exists()
+    written = json.loads((tmp_path / "ex" / "explanation.json").read_text())
+    expected = explain(jv_runs[1], sample=1, steps=8, target=2).to_json()
+    assert {k: written[k] for k in ("sample", "target", "integration_steps", "label")} == {
+        k: expected[k] for k in ("sample", "target", "integration_steps", "label")}
+    assert written["attribution_sum"] == pytest.approx(expected["attribution_sum"], rel=1e-5, abs=1e-6)
 
 
 def test_errors_are_one_line(tmp_path, capsys):
