@@ -201,6 +201,26 @@ def test_cli_isa_option_forces_our_kernels_and_refuses_a_table_this_cpu_lacks(tm
     assert json.loads((tmp_path / "b.json").read_text())["machine"]["lstmlite_isa"] == "portable"
 
 
+def test_cli_options_reach_the_timed_cases(tmp_path, capsys) -> None:
+    """Each size and option of ``lstmlite bench`` is what bench() ran: every case of the JSON
+    records it (cell, layers, batch, threads, sparsity, the pruned blocks' rows x columns).
+    Catches an option dropped on the way, e.g. --threads timed on one thread or --sparse-block
+    8x4 pruned as 1x4; and a zero --layers is refused in one line."""
+    from lstmlite.cli.main import main
+
+    assert main(["bench", "--engines", "lstmlite-fp32", "--input-size", "3", "--hidden-size", "8", "--seq-len", "2",
+                 "--batch", "2", "--layers", "2", "--cell", "gru", "--threads", "2", "--sparsity", "0.5",
+                 "--sparse-block", "8x4", "--reps", "1", "--warmup", "0", "--json", str(tmp_path / "b.json")]) == 0
+    (case,) = json.loads((tmp_path / "b.json").read_text())["cases"]
+    assert {k: case[k] for k in ("input_size", "hidden_size", "seq_len", "batch", "num_layers", "cell", "threads",
+                                 "sparsity", "sparse_block")} == {
+        "input_size": 3, "hidden_size": 8, "seq_len": 2, "batch": 2, "num_layers": 2, "cell": "gru", "threads": 2,
+        "sparsity": 0.5, "sparse_block": [8, 4]}
+    capsys.readouterr()
+    assert main(["bench", "--layers", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "lstmlite bench: error: --layers must be at least 1"
+
+
 def test_machine_info_names_the_kernels_in_use(restore_isa):
     """A forced table (LSTMLITE_ISA or set_isa) is what bench reports, next to the best."""
     from lstmlite import runtime
