@@ -106,6 +106,23 @@ def test_make_text_norm_is_seeded(tmp_path):
         text_norm_pairs(5, languages=("xx",))
 
 
+@pytest.mark.parametrize("flags, n, languages, seed", [
+    ([], 3000, LOCALES, 0),                                   # the defaults data make's --help gives
+    (["--n", "20", "--languages", "de,fr", "--seed", "3"], 20, ("de", "fr"), 3),
+])
+def test_cli_make_text_norm_writes_what_the_api_writes(flags: list[str], n: int, languages: tuple[str, ...],
+                                                       seed: int, tmp_path, capsys) -> None:
+    """``lstmlite data make text-norm`` writes the bytes make_text_norm writes for the same
+    --n, --languages and --seed (default 3000 pairs in every locale, seed 0). Catches another
+    default count and --languages ignored."""
+    from lstmlite.cli.main import main
+
+    assert main(["data", "make", "text-norm", "--out", str(tmp_path / "cli"), *flags]) == 0
+    expected = make_text_norm(tmp_path / "api", n=n, seed=seed, languages=tuple(languages)).read_bytes()
+    assert (tmp_path / "cli" / "pairs.tsv").read_bytes() == expected
+    assert f"wrote {n} text-normalization pairs" in capsys.readouterr().out
+
+
 def test_another_file_is_read_in_the_runs_vocabulary(tmp_path):
     from lstmlite.cli.main import main
     from lstmlite.io import load_run
