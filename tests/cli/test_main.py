@@ -74,6 +74,7 @@ def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
     (["train", "--data", "digits", "--bogus_key=3", "--out", "{tmp}/x"], "unknown model option"),
     (["train", "--data", "digits", "--train.epochz=3", "--out", "{tmp}/x"], "epochz"),
     (["train", "--data", "digits", "stray", "--out", "{tmp}/x"], "stray"),
+    (["train", "--data", "digits", "-epochs=2", "--out", "{tmp}/x"], "unexpected argument '-epochs=2'"),  # one dash
     (["eval", "{tmp}/missing"], "not a run dir"),
     (["eval", "{tmp}/missing", "--epochs=2"], "unrecognized arguments: --epochs=2"),  # eval takes no overrides
     (["train", "--data", "digits", "--train.epochs=true", "--out", "{tmp}/x"], "train.epochs: expected a whole number"),
