@@ -41,3 +41,12 @@ def test_the_table_names_the_split_it_measured(digits_run: Path, split: str, cap
     assert rows[f"{split} accuracy"] == f"{expected[split]['accuracy']:.4f}"
     assert rows[f"{split} macro_f1"] == f"{expected[split]['macro_f1']:.4f}"
     assert not {f"{other} accuracy" for other in ("train", "val", "test") if other != split} & rows.keys()
+
+
+def test_lsl_alone_means_streaming(digits_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--lsl FILE streams as --stream does (eval's --help: the file to run "with --stream"),
+    so on a classifier it is refused in one line, not silently dropped for a plain
+    evaluation. Catches --lsl read only together with --stream."""
+    assert main(["eval", str(digits_run), "--lsl", str(tmp_path / "model.lsl")]) == 2
+    err = capsys.readouterr().err
+    assert "streaming decoding is for --task ctc runs, not 'classify'" in err and len(err.strip().splitlines()) == 1
