@@ -72,14 +72,16 @@ def test_data_option_measures_on_that_data(run_dir, tmp_path, capsys) -> None:
 
 
 def test_the_change_column_is_after_minus_before() -> None:
-    """The table's change: the metric after minus before (a drop is negative) and the size
-    as "Nx smaller"; the numbers are made up, so the change is known. Catches the metric's
-    change computed as before minus after."""
-    metrics = {"metric_name": "accuracy", "metric": 0.5, "size_bytes": 1024,
-               "baseline": {"metric": 0.75, "size_bytes": 4096}}
+    """The table's change: the metric after minus before (a drop is negative), a count as
+    "Nx smaller", "Nx larger" (after / before) or "same"; the numbers are made up, so the
+    change is known. Catches the metric's change as before minus after, and a growth
+    shown as before / after."""
+    metrics = {"metric_name": "accuracy", "metric": 0.5, "size_bytes": 1024, "params": 90, "macs_per_step": 150,
+               "baseline": {"metric": 0.75, "size_bytes": 4096, "params": 90, "macs_per_step": 100}}
     rows = {line.split("  ")[0]: line.split() for line in comparison_table(metrics).splitlines()}
     assert rows["test accuracy"][-1] == "-0.2500"
     assert rows["size"][-2:] == ["4.0x", "smaller"]
+    assert rows["MACs / step"][-2:] == ["1.50x", "larger"] and rows["params"][-1] == "same"
 
 
 @pytest.mark.parametrize("argv,message", [
