@@ -38,14 +38,18 @@ def test_export_then_import_onnx(tmp_path, capsys) -> None:
     torch.testing.assert_close(back.model(x, lengths), model(x, lengths), rtol=0, atol=0)
 
 
-def test_import_torch_state_dict_with_arch(tmp_path) -> None:
+def test_import_torch_state_dict_with_arch(tmp_path, capsys) -> None:
     torch.manual_seed(0)
     lstm, head = torch.nn.LSTM(4, 6, batch_first=True), torch.nn.Linear(6, 3)
     state = {**{f"lstm.{k}": v for k, v in lstm.state_dict().items()},
              **{f"fc.{k}": v for k, v in head.state_dict().items()}}
     torch.save(state, tmp_path / "w.pt")
-    assert main(["import", "torch", str(tmp_path / "w.pt"), "--arch", '{"pooling": "last"}',
-                 "--out", str(tmp_path / "run")]) == 0
+    argv = ["import", "torch", str(tmp_path / "w.pt"), "--arch", '{"pooling": "last"}', "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    # importing again over that run dir needs --force (import's --help)
+    assert main(argv) == 2
+    assert "a run dir already exists here; choose another --out, or --force" in capsys.readouterr().err
+    assert main([*argv, "--force"]) == 0
     model = load_run(tmp_path / "run").model
     x = torch.randn(2, 5, 4)
     with torch.no_grad():
