@@ -71,6 +71,7 @@ def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["train", "--data", "no_such_data", "--out", "{tmp}/x"], "no_such_data"),
+    (["train", "--epochs=1", "--out", "{tmp}/x"], "no data given: pass --data NAME_OR_PATH (see lstmlite data list)"),
     (["train", "--data", "digits", "--bogus_key=3", "--out", "{tmp}/x"], "unknown model option"),
     (["train", "--data", "digits", "--train.epochz=3", "--out", "{tmp}/x"], "epochz"),
     (["train", "--data", "digits", "stray", "--out", "{tmp}/x"], "stray"),
