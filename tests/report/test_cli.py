@@ -9,13 +9,22 @@ from lstmlite.cli.main import main
 
 
 def test_report_command(jv_runs, tmp_path, capsys):
-    """The page is written where --out says, titled with --title (catches the title option
-    dropped for the default one)."""
+    """The page is written where --out says, titled with --title, with an explanation of
+    test sample --explain K for each run and the latencies of a --bench file that times the
+    runs' architecture (catches the title dropped for the default one, and --explain or
+    --bench not passed to write_report)."""
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"machine": {}, "cases": [{  # I=12, H=8: the jv runs' LSTM
+        "engine": "lstmlite-fp32", "input_size": 12, "hidden_size": 8, "seq_len": 7, "batch": 1, "mode": "sequence",
+        "median_us": 42.0, "p90_us": 50.0}]}))
     out = tmp_path / "sub" / "report.html"
-    assert main(["report", str(jv_runs[0]), str(jv_runs[1]), "--out", str(out), "--title", "JV & int8"]) == 0
+    assert main(["report", str(jv_runs[0]), str(jv_runs[1]), "--out", str(out), "--title", "JV & int8",
+                 "--explain", "0", "--bench", str(bench)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     html = out.read_text()
     assert html.startswith("<!DOCTYPE html>") and "<title>JV &amp; int8</title>" in html
+    assert all(f"Explanation: {run.name}" in html for run in jv_runs)
+    assert "lstmlite-fp32 (sequence, T=7, B=1)" in html
 
 
 def test_explain_command(jv_runs, tmp_path, capsys) -> None:
