@@ -67,6 +67,27 @@ def test_cli_search_prints_a_line_per_trial(tiny_data, tmp_path, capsys):
         assert config["train"]["seed"] == 5 + number
 
 
+def test_cli_search_with_no_trial_in_budget_is_a_one_line_error(tiny_data, tmp_path, capsys) -> None:
+    """A search whose trials all miss the budget (a latency no model reaches; the size and
+    RAM pre-check cannot see it) ends with one line on stderr and exit status 2, as bad
+    input does (docs/errors.md: status 1 is an internal error), the trials' figures kept.
+    Catches: the finding printed to stdout with status 1."""
+    import yaml
+
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(TINY_SPACE))
+    code = main(["search", "--data", tiny_data, "--task", "classify", "--budget", "latency=0.001us", "--trials",
+                 "1", "--space", str(space), "--out", str(tmp_path / "s")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.strip().splitlines() == [
+        f"lstmlite search: error: no trial met the budget latency=0.001us; widen --budget or the space "
+        f"({tmp_path / 's'}/trials.json lists every trial's figures)"]
+    assert "over budget" in captured.out
+    trials = json.loads((tmp_path / "s" / "trials.json").read_text())
+    assert len(trials) == 1 and trials[0]["latency_us"] > 0.001
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--space", "{tmp}/space.yaml"], "unknown parameter 'colour'"),
     (["--trials", "0"], "--trials and --workers must be at least 1"),

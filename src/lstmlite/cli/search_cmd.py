@@ -85,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result['trials']} trials complete; {len(result['pareto'])} on the Pareto front within budget "
           f"({args.out}/pareto.json, pareto.png)")
     best = result["best"]
-    if best is None:
-        print("no trial met the budget; widen --budget or the space")
-        return 1
+    if best is None:  # a finding about the budget, not a fault of ours: exit status 2, as bad input
+        raise CliError(f"no trial met the budget {args.budget}; widen --budget or the space "
+                       f"({args.out}/trials.json lists every trial's figures)")
     print(f"best within budget: trial {best['trial']} {best['metric_name']}={best['val_metric']:.4f} (val), "
           f"{best['test_metric']:.4f} (test), {best['size_bytes']} .lsl bytes, {best['latency_us']:.1f} us/step "
           f"-> {args.out}/best")
