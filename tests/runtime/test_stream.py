@@ -109,3 +109,74 @@ def test_time_streaming_reports_per_repeat_figures(monkeypatch):
     assert stats["rtf"] == pytest.approx(10e-6 / 0.1)
     assert len(pushed) == 4 + 3 * 10  # the untimed warm-up streams the first utterance once
     assert resets == [0, 4, 8, 14, 18, 24, 28]  # before the warm-up and before every utterance
+
+
+def _best_path(logits: np.ndarray, blank: int) -> list[int]:
+    """The greedy CTC decode written out: each frame's best label, repeats merged, then
+    the blank dropped."""
+    best = logits.argmax(-1).tolist()
+    merged = [label for t, label in enumerate(best) if t == 0 or label != best[t - 1]]
+    return [label for label in merged if label != blank]
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_a_blank_other_than_zero_reaches_the_decoder(decoder):
+    """``blank=2``: label 0 is then an ordinary label and 2 is dropped. A decoder built
+    with the default blank (0) keeps the 2s and drops the 0s."""
+    from lstmlite.ctc import beam_search
+
+    model = _peaky_tagger(3)
+    engine = Engine.from_torch(model)
+    x = np.random.default_rng(3).normal(size=(4, 30, 6)).astype(np.float32)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x)).numpy()
+    rec = StreamingCTC(engine, blank=2, decoder=decoder, beam=4)
+    seen = set()
+    for b in range(len(x)):
+        got = rec.decode(x[b])
+        expected = (_best_path(logits[b], blank=2) if decoder == "greedy"
+                    else beam_search(logits[b], beam=4, blank=2)[0][0])
+        assert got == expected
+        seen.update(got)
+    assert 2 not in seen and 0 in seen, "the frames should use label 0 and blank 2 for the test to tell blanks apart"
+
+
+def test_measure_streaming_runs_the_decoder_it_is_given(monkeypatch):
+    """``decoder="beam"`` reaches StreamingCTC: every frame goes through a BeamStream of
+    the given width, none through a GreedyStream."""
+    widths, greedy = [], []
+
+    class SpyBeam(stream.BeamStream):
+        def __init__(self, beam, blank):
+            widths.append(beam)
+            super().__init__(beam, blank)
+
+    class SpyGreedy(stream.GreedyStream):
+        def push(self, logits):
+            greedy.append(1)
+            return super().push(logits)
+
+    monkeypatch.setattr(stream, "BeamStream", SpyBeam)
+    monkeypatch.setattr(stream, "GreedyStream", SpyGreedy)
+    engine = Engine.from_torch(_peaky_tagger())
+    stats = measure_streaming(engine, [np.zeros((5, 6), np.float32)], hop_s=0.01, decoder="beam", beam=3)
+    assert stats["frames"] == 5 and widths == [3] and not greedy
+
+
+def test_time_streaming_percentiles_and_no_warmup(monkeypatch):
+    """Frames of 1, 2, ..., 9 and 100 us (a fake clock): the mean is 14.5 us, the median
+    5.5 us and the 90th percentile 18.1 us (linear interpolation between 9 and 100). Without
+    warm-up nothing is streamed untimed and ``reset`` comes only before each utterance."""
+    readings = []
+    for d in (1, 2, 3, 4, 5, 6, 7, 8, 9, 100):  # start and end of a frame of d us
+        readings += [1_000_000 * len(readings), 1_000_000 * len(readings) + 1000 * d]
+    ticks = iter(readings)
+    monkeypatch.setattr(stream, "time", SimpleNamespace(perf_counter_ns=lambda: next(ticks)))
+    pushed, resets = [], []
+    utterances = [np.zeros((3, 2), np.float32), np.zeros((7, 2), np.float32)]
+    stats = time_streaming(pushed.append, lambda: resets.append(len(pushed)), utterances, hop_s=0.01,
+                           warmup=False)
+    assert stats["us_per_frame"] == pytest.approx(14.5) and stats["p50_us"] == pytest.approx(5.5)
+    assert stats["p90_us"] == pytest.approx(18.1)
+    assert stats["rtf"] == pytest.approx(145e-6 / 0.1)
+    assert len(pushed) == 10 and resets == [0, 3]
