@@ -1,0 +1,67 @@
+"""lstmlite.runtime.load: a run dir or a .lsl file into an Engine, with the caller's
+weights, activations, threads and keep_sparse reaching the engine (compared with an
+Engine built from the same model directly)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lstmlite.runtime as rt
+from lstmlite.export.lsl import spec_from_module, write_lsl
+from lstmlite.io import save_run
+from lstmlite.nn import SequenceClassifier
+from lstmlite.runtime import Engine, bench, load
+
+
+@pytest.fixture(scope="module")
+def pruned_model() -> SequenceClassifier:
+    """80 % of the LSTM's (1, 4) weight blocks zero: the AVX2 table runs such a matrix
+    dense unless keep_sparse asks for the sparse kernels."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=40, hidden_size=128, n_classes=3).eval()
+    bench.prune_blocks(model.rnn, 0.8, (1, 4))
+    return model
+
+
+@pytest.fixture
+def avx2(restore_isa):
+    if "avx2" not in rt.info()["supported_isas"]:
+        pytest.skip(f"this CPU lacks avx2 (it runs {', '.join(rt.info()['supported_isas'])})")
+    rt.set_isa("avx2")
+
+
+def _same_engine(got: Engine, want: Engine, x: np.ndarray) -> None:
+    assert got.info == want.info
+    assert (got.activations, got.threads) == (want.activations, want.threads)
+    np.testing.assert_array_equal(got.run(x), want.run(x))
+
+
+@pytest.mark.parametrize("weights, activations, threads", [("int8", "dynamic", 2), ("int7r", "dynamic16", 1),
+                                                           ("fp32", "float", 3)])
+def test_a_run_dir_loads_with_the_callers_options(tmp_path, pruned_model, weights, activations, threads):
+    save_run(tmp_path / "run", pruned_model, {"task": "classify"})
+    got = load(tmp_path / "run", weights=weights, activations=activations, threads=threads)
+    want = Engine(spec_from_module(pruned_model), weights=weights, activations=activations, threads=threads)
+    x = np.random.default_rng(0).standard_normal((4, 9, 40)).astype(np.float32)
+    _same_engine(got, want, x)
+
+
+@pytest.mark.parametrize("activations, threads", [("dynamic", 2), ("float", 1)])
+def test_a_lsl_file_loads_with_the_callers_activations_and_threads(tmp_path, pruned_model, activations, threads):
+    data = write_lsl(spec_from_module(pruned_model), weights="int8")
+    (tmp_path / "model.lsl").write_bytes(data)
+    got = load(tmp_path / "model.lsl", activations=activations, threads=threads)
+    x = np.random.default_rng(1).standard_normal((4, 9, 40)).astype(np.float32)
+    _same_engine(got, Engine(data, activations=activations, threads=threads), x)
+
+
+def test_keep_sparse_reaches_the_engine_from_a_run_dir_and_a_file(tmp_path, pruned_model, avx2):
+    save_run(tmp_path / "run", pruned_model, {"task": "classify"})
+    (tmp_path / "model.lsl").write_bytes(write_lsl(spec_from_module(pruned_model), weights="int8-sparse"))
+    for path, weights in ((tmp_path / "run", "int8-sparse"), (tmp_path / "model.lsl", None)):
+        auto = load(path, weights=weights, activations="dynamic")
+        kept = load(path, weights=weights, activations="dynamic", keep_sparse=True)
+        assert auto.info["layers"][0]["runs_hh"] == "int8", path  # the AVX2 table runs it dense
+        assert kept.info["layers"][0]["runs_hh"] == "int8-sparse", path
