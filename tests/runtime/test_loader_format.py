@@ -1,6 +1,9 @@
 """Regression tests for three checks of the C .lsl loader (``lsl_file.c``) that no
 other test reached: a sparse matrix's block-column count, bitmask bits past the end
-of a masked matrix, and a fixed-record tensor running one byte past the file.
+of a masked matrix, and a fixed-record tensor running one byte past the file; and for
+checks of the Python reader (``read_lsl``) on the same kind of patched file: a sparse
+matrix's row pointers and block columns, the header's size, and the one-scale rule of
+versions before 3 (the C loader refuses those files too, where it checks the field).
 
 Each test takes a valid version-3 file (fixed 64-byte tensor records with offsets, so
 one record can be patched without moving anything else), shows that it loads, patches
@@ -18,7 +21,7 @@ import pytest
 from lstmlite import runtime as rt
 from lstmlite.runtime import _lsl
 from lstmlite.export.lsl import spec_from_state_dict, write_lsl
-from lstmlite.runtime.lsl import DTYPE_I8_MASKED, DTYPE_I8_SPARSE
+from lstmlite.runtime.lsl import DTYPE_I8_MASKED, DTYPE_I8_SPARSE, LslFormatError, read_lsl
 
 # lsl.h, versions 1 to 3: header fields used here, and the 64-byte tensor record
 # (name, dtype, ndim, dims[0], dims[1], offset from data_off, nbytes)
@@ -136,3 +139,69 @@ def test_fixed_record_tensor_one_byte_past_the_file_is_refused(v3_file: bytes) -
     rt.read_lsl(cut(end))  # and lstmlite.runtime.lsl's reader draws the same line
     with pytest.raises(rt.LslFormatError, match="lies outside the file"):
         rt.read_lsl(cut(end - 1))
+
+
+def _poked(blob: bytes, pos: int, fmt: str, value: int) -> bytes:
+    out = bytearray(blob)
+    struct.pack_into(fmt, out, pos, value)
+    return bytes(out)
+
+
+def _refused_by_both(blob: bytes, match: str) -> None:
+    with pytest.raises(LslFormatError, match=match):
+        read_lsl(blob)
+    _refused(blob)
+
+
+def test_python_reader_refuses_row_pointers_that_do_not_start_at_zero(v3_file: bytes) -> None:
+    """w_ih's rowptr is 0, 1, ..., 12 (one block a row). Starting it at 1 keeps it
+    non-decreasing and ending at the block count: only the first entry is wrong (read
+    as is, the rows would own one block fewer than there are columns)."""
+    at = _data(v3_file, "l0.0.w_ih.rowptr")
+    assert [_u32(v3_file, at + 4 * r) for r in range(4 * H + 1)] == list(range(4 * H + 1))
+    _refused_by_both(_poked(v3_file, at, "<i", 1), "rowptr does not describe 12 blocks")
+
+
+def test_python_reader_refuses_a_block_column_at_the_matrix_edge(v3_file: bytes) -> None:
+    """16 columns are 4 blocks, 0 to 3: block column 4 is the first one outside."""
+    at = _data(v3_file, "l0.0.w_ih.bcol")
+    read_lsl(_poked(v3_file, at, "<H", 3))  # the last block column still reads
+    _refused_by_both(_poked(v3_file, at, "<H", 4), "a block column lies outside the matrix")
+
+
+def test_python_reader_refuses_a_row_repeating_a_block_column(v3_file: bytes) -> None:
+    """rowptr[1] = 2 gives row 0 the first two blocks (columns 0 and 1: still a valid
+    file) and row 1 none; the second block's column set to 0 repeats row 0's first."""
+    two = _poked(v3_file, _data(v3_file, "l0.0.w_ih.rowptr") + 4, "<i", 2)
+    assert read_lsl(two).layers[0].directions[0]["w_ih"].q[0, 4:8].any()  # row 0 now holds block 1 too
+    _refused_by_both(_poked(two, _data(v3_file, "l0.0.w_ih.bcol") + 2, "<H", 0),
+                     "block columns do not increase strictly")
+
+
+@pytest.mark.parametrize("header_bytes", [95, 97])
+def test_python_reader_refuses_a_header_size_other_than_96(v3_file: bytes, header_bytes: int) -> None:
+    with pytest.raises(LslFormatError, match="header sizes do not match"):
+        read_lsl(_poked(v3_file, 12, "<I", header_bytes))
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_one_scale_for_every_row_is_read_from_version_3_only(version: int) -> None:
+    """Version 3 may store one scale for all rows of an int8 matrix; versions 1 and 2
+    stored one per row, so a single scale there is a broken file. The row scales are
+    made equal and the first kept as the only one: version 3 reads the same matrix."""
+    rng = np.random.default_rng(1)
+    state = {"weight_ih_l0": rng.normal(size=(8, 3)).astype(np.float32),
+             "weight_hh_l0": rng.normal(size=(8, 2)).astype(np.float32)}
+    blob = write_lsl(spec_from_state_dict(state), weights="int8", version=version)
+    assert _u32(blob, 8) == version
+    _, scale = _record(blob, "l0.0.w_hh.scale")
+    assert scale[DIM0] == 8 and scale[NBYTES] == 32
+    one = bytes(_patched(blob, "l0.0.w_hh.scale", {DIM0: 1, NBYTES: 4}))
+    if version < 3:
+        with pytest.raises(LslFormatError, match="has no 8 .or, from version 3, one. l0.0.w_hh.scale"):
+            read_lsl(one)
+    else:
+        first = np.frombuffer(blob, np.float32, 1, _data(blob, "l0.0.w_hh.scale"))[0]
+        w_hh = read_lsl(one).layers[0].directions[0]["w_hh"]
+        np.testing.assert_array_equal(w_hh.scale, np.full(8, first, np.float32))
+        np.testing.assert_array_equal(w_hh.q, read_lsl(blob).layers[0].directions[0]["w_hh"].q)
