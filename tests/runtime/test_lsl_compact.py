@@ -133,6 +133,43 @@ def test_corrupt_compact_records_are_refused_naming_what_is_wrong():
     _refused(patched(twin + 11, ord("u")), "tensor l0.0.w_ih.u is stored twice")
 
 
+def _leb128(value: int, width: int = 0) -> bytes:
+    """``value`` as an unsigned LEB128 varint, padded with continuation bytes to
+    ``width`` bytes (a longer encoding of the same value) when given."""
+    out = []
+    while True:
+        out.append(value & 0x7F)
+        value >>= 7
+        if not value:
+            break
+    out += [0] * (width - len(out))
+    return bytes([b | 0x80 for b in out[:-1]] + out[-1:])
+
+
+def test_varints_are_read_up_to_nine_bytes_and_up_to_their_limit():
+    """A record's first dim (32) written in 9 bytes is the same file to both loaders; in
+    10 bytes it is refused. A dim of 2^30 + 1 is refused as past the dims' limit; 2^30
+    itself is within it (the file is refused later, for its data, not for that)."""
+    blob = write_lsl(spec_from_module(_fastgrnn(True)), weights="auto")
+    body = blob[:-4]
+    at = body.index(b"\x0bl0.0.w_ih.u") + 1 + 11 + 2  # name length, name, dtype, flags: the first dim
+    assert body[at] == 32 and _leb128(32) == b"\x20" and _leb128(300) == b"\xac\x02"
+
+    def with_dim(encoded: bytes) -> bytes:
+        return _sealed(body[:at] + encoded + body[at + 1:])
+
+    nine = with_dim(_leb128(32, 9))
+    assert len(nine) == len(blob) + 8
+    x = np.random.default_rng(3).standard_normal((1, 4, 12)).astype(np.float32)
+    np.testing.assert_array_equal(rt.Engine(nine).run(x), rt.Engine(blob).run(x))
+    assert read_lsl(nine).layers[0].directions[0]["w_ih"].u.q.shape == (32, 8)
+    _refused(with_dim(_leb128(32, 10)), "not a varint of at most 9 bytes")
+    _refused(with_dim(_leb128((1 << 30) + 1)), "dims is 1073741825, more than 1073741824")
+    with pytest.raises(LslFormatError) as err:
+        read_lsl(with_dim(_leb128(1 << 30)))
+    assert "more than" not in str(err.value)
+
+
 def test_corrupt_compact_files_never_crash_the_loader():
     blob = write_lsl(spec_from_module(_fastgrnn(True)), weights="auto")
     body = blob[:-4]
