@@ -72,6 +72,30 @@ def test_compact_file_reads_back_as_the_fixed_one_and_runs_the_same(files):
     assert all(r["record"] == 0 for r in rows if r["name"].endswith((".scale", ".mask", ".rowptr", ".bcol")))
 
 
+
+def test_describe_counts_each_records_table_bytes(files):
+    """A version-5 record is its name length byte, the name, dtype and flags bytes, a
+    varint per dim, one for the data's byte count and, sparse, one for the block-column
+    count; its companions ride in it. A version-3 tensor, companions too, costs a 64-byte
+    record and the padding of its data to 8 bytes."""
+    new, old = files
+    rows = {r["name"]: r for r in describe_lsl(new)}
+    companions = (".scale", ".mask", ".rowptr", ".bcol")
+    checked = 0
+    for name, row in rows.items():
+        if name.startswith("(") or name.endswith(companions):
+            continue
+        want = 1 + len(name) + 2 + sum(len(_leb128(d)) for d in row["shape"]) + len(_leb128(row["data"]))
+        if row["dtype"] == "int8 block-sparse":
+            want += len(_leb128(rows[f"{name}.bcol"]["shape"][0]))
+        assert row["record"] == want, name
+        checked += 1
+    assert checked >= 4
+    for row in describe_lsl(old)[:-1]:
+        assert row["record"] == 64 + -row["data"] % 8, row["name"]
+        assert row["bytes"] == row["record"] + row["data"]
+
+
 def _refused(blob: bytes, match: str) -> None:
     with pytest.raises(rt.RuntimeError_):
         rt.Engine(blob)
