@@ -272,3 +272,55 @@ def test_extra_files_are_only_a_run_dirs_own(tmp_path: Path, name: str) -> None:
         save_run(run, _classifier(), {"task": "classify"}, overwrite=True, extra={name: {"x": 1}})
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
     assert load_run(run).metrics == {"metric": 0.5}
+
+
+def test_named_os_error_names_the_path_only_where_the_os_named_none(tmp_path: Path) -> None:
+    """An error with no file name gets the path, keeping its errno (and so its subclass:
+    ENOENT is a FileNotFoundError); one that names a file, or has no errno to rebuild
+    it from, comes back as it is."""
+    target = tmp_path / "metrics.json"
+    named = io_mod.named_os_error(OSError(errno.ENOENT, "No such file or directory"), target)
+    assert isinstance(named, FileNotFoundError)
+    assert (named.errno, named.strerror, named.filename) == (errno.ENOENT, "No such file or directory", str(target))
+    full = io_mod.named_os_error(OSError(errno.ENOSPC, "No space left on device"), target)
+    assert (full.errno, full.filename) == (errno.ENOSPC, str(target)) and "No space left" in str(full)
+    other = OSError(errno.EACCES, "Permission denied", "/elsewhere/file")
+    assert io_mod.named_os_error(other, target) is other
+    bare = OSError("no errno")
+    assert io_mod.named_os_error(bare, target) is bare
+
+
+@pytest.mark.parametrize("edit", ["top-level key", "entry key", "entry without bytes"])
+def test_a_manifest_with_keys_lstmlite_does_not_write_is_refused(tmp_path: Path, edit: str) -> None:
+    """Every file still matches its hash, so only the manifest's own keys tell that it
+    was edited (or written by something else)."""
+    run = save_run(tmp_path / "run", _classifier(), {"task": "classify"})
+    manifest = json.loads((run / "manifest.json").read_text())
+    entry = manifest["files"]["config.json"]
+    if edit == "top-level key":
+        manifest["note"] = "edited"
+    elif edit == "entry key":
+        entry["mtime"] = 0
+    else:
+        del entry["bytes"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RunDirError, match="malformed manifest .keys or format_version differ"):
+        load_run(run)
+
+
+def test_write_manifest_covers_the_run_files_of_ours_present_by_default(tmp_path: Path) -> None:
+    """By default: every top-level file of a run dir that lstmlite writes and that is
+    there, except the manifest itself, the checkpoints folder and an exported model.lsl
+    (written after the run, beside it); a file of someone else's is not covered."""
+    run = save_run(tmp_path / "run", _classifier(), {"task": "classify"}, metrics={"metric": 0.5},
+                   history=[{"epoch": 1}])
+    (run / "model.lsl").write_bytes(b"exported later")
+    (run / "notes.txt").write_text("the user's")
+    (run / "checkpoints").mkdir()
+    (run / "recipe.json").write_text("{}")
+    files = json.loads(write_manifest(run).read_text())["files"]
+    assert sorted(files) == ["config.json", "history.json", "metrics.json", "model.safetensors", "recipe.json"]
+    for name, entry in files.items():
+        data = (run / name).read_bytes()
+        assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    load_run(run)
