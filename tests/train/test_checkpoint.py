@@ -95,3 +95,25 @@ def test_a_crash_between_tensors_and_metadata_resumes_from_the_previous_epoch(to
         assert torch.equal(x, y), name
     left = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert len(left) == 3 and left[0].startswith("best.e") and left[1:] == ["last.e5.safetensors", "last.json"], left
+
+
+def test_a_run_whose_callback_never_completed_resumes_with_its_latest_weights(toy_classify, tmp_path):
+    """A callback still changing the model at the last epoch (``complete = False``: a
+    pruning schedule running past the run's end) makes no epoch selectable, so the run
+    ends with its latest weights. Its checkpoint must carry those as the best state: a
+    resume with no epochs left ends with the same weights, not the initial ones."""
+    class StillPruning:
+        complete = False
+
+    config = TrainConfig(epochs=3, lr=1e-2, seed=1)
+    finished = _classifier()
+    initial = {k: v.clone() for k, v in finished.state_dict().items()}
+    expected = train(finished, toy_classify, config, out_dir=tmp_path, callbacks=[StillPruning()], progress=False)
+    assert expected.best_epoch == 0 and len(expected.history) == 3
+    assert not all(torch.equal(initial[k], v) for k, v in finished.state_dict().items())  # the premise: it trained
+    resumed = _classifier()
+    result = train(resumed, toy_classify, config, out_dir=tmp_path, callbacks=[StillPruning()], resume=True,
+                   progress=False)
+    assert result.history == expected.history and result.best_epoch == 0
+    for (name, x), y in zip(resumed.state_dict().items(), finished.state_dict().values()):
+        assert torch.equal(x, y), name
