@@ -73,6 +73,19 @@ def test_compact_file_reads_back_as_the_fixed_one_and_runs_the_same(files):
 
 
 
+def _leb128(value: int, width: int = 0) -> bytes:
+    """``value`` as an unsigned LEB128 varint, padded with continuation bytes to
+    ``width`` bytes (a longer encoding of the same value) when given."""
+    out = []
+    while True:
+        out.append(value & 0x7F)
+        value >>= 7
+        if not value:
+            break
+    out += [0] * (width - len(out))
+    return bytes([b | 0x80 for b in out[:-1]] + out[-1:])
+
+
 def test_describe_counts_each_records_table_bytes(files):
     """A version-5 record is its name length byte, the name, dtype and flags bytes, a
     varint per dim, one for the data's byte count and, sparse, one for the block-column
@@ -155,19 +168,6 @@ def test_corrupt_compact_records_are_refused_naming_what_is_wrong():
     _refused(patched(14, 65), "layer count 65")  # the C loader's bounds: 1 to 64
     twin = body.index(b"\x0bl0.0.w_ih.v")  # the second factor renamed as the first
     _refused(patched(twin + 11, ord("u")), "tensor l0.0.w_ih.u is stored twice")
-
-
-def _leb128(value: int, width: int = 0) -> bytes:
-    """``value`` as an unsigned LEB128 varint, padded with continuation bytes to
-    ``width`` bytes (a longer encoding of the same value) when given."""
-    out = []
-    while True:
-        out.append(value & 0x7F)
-        value >>= 7
-        if not value:
-            break
-    out += [0] * (width - len(out))
-    return bytes([b | 0x80 for b in out[:-1]] + out[-1:])
 
 
 def test_varints_are_read_up_to_nine_bytes_and_up_to_their_limit():
