@@ -226,3 +226,27 @@ def test_scheduler_ranks_the_masked_weights_so_pruned_ones_never_return():
     PruningScheduler(model).step(4)
     np.testing.assert_array_equal(mask.mask.numpy(), _numpy_unstructured_keep(effective, 0.75))
     assert not torch.any(mask.mask & ~first)
+
+
+def test_each_gradual_call_keeps_its_own_schedule():
+    """Two compress_ calls are two groups: the scheduler must prune each on its own config.
+    Catches every call getting the same group id (the head then follows the recurrent
+    layer's schedule and stops at its final sparsity)."""
+    model = _model()
+    compress_(model, GradualPruneConfig(0.0, 0.5, start_step=0, end_step=4, frequency=1),
+              filter=lambda fqn, module, name: fqn == "rnn")
+    compress_(model, GradualPruneConfig(0.0, 0.9, start_step=0, end_step=8, frequency=2),
+              filter=lambda fqn, module, name: fqn == "head" and name == "weight")
+    rnn_mask = model.rnn.parametrizations.weight_hh_l0[0].mask   # 48 x 12 = 576
+    head_mask = model.head.parametrizations.weight[0].mask       # 3 x 12 = 36
+    scheduler = PruningScheduler(model)
+    for step in range(1, 5):
+        scheduler.step(step)
+    # step 4: the rnn is at its s_f = 0.5; the head at s_4 = 0.9 - 0.9 (1 - 4/8)^3 = 0.7875 -> round(28.35) = 28
+    assert int((~rnn_mask).sum()) == round(_zhu_gupta(4, 0.0, 0.5, 0, 4, 1) * 576) == 288
+    assert int((~head_mask).sum()) == round(_zhu_gupta(4, 0.0, 0.9, 0, 4, 2) * 36) == 28
+    for step in range(5, 9):
+        scheduler.step(step)
+    assert int((~rnn_mask).sum()) == 288  # past its end_step: unchanged
+    assert int((~head_mask).sum()) == round(0.9 * 36) == 32
+    assert scheduler.complete
