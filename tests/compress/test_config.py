@@ -57,6 +57,10 @@ def test_loading_fails_loudly(bad, match):
 
 @pytest.mark.parametrize("make,match", [
     (lambda: MagnitudePruneConfig(sparsity=-0.1), "sparsity"),
+    # 1.0 would prune every weight (the interval is [0, 1)): catches `<=` for `<` in the range check
+    (lambda: MagnitudePruneConfig(sparsity=1.0), r"sparsity must be in \[0, 1\)"),
+    (lambda: GradualPruneConfig(0.0, 1.0, start_step=0, end_step=10), r"final_sparsity must be in \[0, 1\)"),
+    (lambda: HiddenUnitPruneConfig(fraction=1.0), r"fraction must be in \[0, 1\)"),
     (lambda: MagnitudePruneConfig(sparsity=0.5, scope="model"), "scope"),
     (lambda: MagnitudePruneConfig(sparsity=0.5, block=(0, 4)), "block"),
     (lambda: MagnitudePruneConfig(sparsity=0.5, block=(4,)), "block"),
