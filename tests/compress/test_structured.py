@@ -229,3 +229,38 @@ def test_keep_errors():
         compress_(model, HiddenUnitPruneConfig(keep=[5]))
     with pytest.raises(ValueError, match="more than"):
         compress_(model, HiddenUnitPruneConfig(keep=[9, 5]))
+
+
+def test_keep_equal_to_a_layers_width_leaves_that_layer_whole():
+    """keep[k] == H_k is valid (a fixed-width layer must list all its units): layer 0 keeps
+    its 7 units, layer 1 drops its 4 lowest. Catches `>=` for `>` in the keep check."""
+    model, tokens = _build("gru-stacked-bidirectional")
+    x = _inputs(model, tokens)
+    scores = _numpy_scores(model, "l2")
+    original = copy.deepcopy(model)
+    compress_(model, HiddenUnitPruneConfig(keep=[7, 3]))
+    assert model.rnn.hidden_sizes == [7, 3]
+    removed = [[torch.tensor([], dtype=torch.int64)] * 2,
+               [torch.as_tensor(np.sort(np.argsort(-s, kind="stable")[3:])) for s in scores[1]]]
+    _zero_outgoing(original, removed)
+    torch.testing.assert_close(_out(model, x), _out(original, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_pruning_keeps_the_models_train_or_eval_mode(training):
+    """The rebuilt layer and head keep the mode of the modules they replace: an eval model
+    with inter-layer dropout stays deterministic and equal to the oracle. Catches the new
+    modules left in their default (training) mode."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=8, num_layers=2, dropout=0.5, n_classes=3)
+    model.train(training)
+    scores = _numpy_scores(model, "l2")
+    original = copy.deepcopy(model)
+    compress_(model, HiddenUnitPruneConfig(keep=4))
+    assert model.rnn.hidden_sizes == [4, 4]
+    assert (model.rnn.training, model.head.training) == (training, training)
+    if not training:
+        x = _inputs(model, False)
+        removed = [[torch.as_tensor(np.sort(np.argsort(-s, kind="stable")[4:])) for s in per] for per in scores]
+        _zero_outgoing(original, removed)
+        torch.testing.assert_close(_out(model, x), _out(original.eval(), x), rtol=1e-5, atol=1e-6)
