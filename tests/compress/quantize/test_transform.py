@@ -189,7 +189,10 @@ def test_training_after_quantization_updates_the_stored_weights():
 def test_config_validation_and_json():
     for cfg in (WeightQuantConfig(bits=4, granularity="per_tensor"), FakeQuantConfig(bits=8, scale_method="mse")):
         assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    for bad in ({"bits": 9}, {"bits": 1}, {"granularity": "per_row"}, {"scale_method": "max"}, {"bits": True}):
+    # {"bits": 4.0}: a float bit width is refused at once (catches the int check dropped: the
+    # config would be accepted and fail later inside the quantizer)
+    for bad in ({"bits": 9}, {"bits": 1}, {"granularity": "per_row"}, {"scale_method": "max"}, {"bits": True},
+                {"bits": 4.0}):
         with pytest.raises(ValueError):
             WeightQuantConfig(**bad)
     with pytest.raises(ValueError, match="unknown key"):
@@ -317,3 +320,23 @@ def test_float16_scales_are_exact_and_counted_as_two_bytes():
     assert (_out(model, x) - _out(fp32_scales, x)).abs().max() < 1e-2
     with pytest.raises(ValueError):
         WeightQuantConfig(scale_bits=8)
+
+
+def test_per_tensor_quantization_counts_one_scale_and_reloads(tmp_path):
+    """Per tensor: one scale per quantized tensor, 4 bytes each, and a saved run reloads with
+    that one scale. Catches per-row scale bytes counted for per_tensor, and a restore that
+    rebuilds one scale per row (load_state_dict then refuses the saved (1,) scale)."""
+    model = _build("lstm")  # input 5, hidden 12, 4 classes
+    x = _batch(model)
+    compress_(model, WeightQuantConfig(bits=8, granularity="per_tensor"))
+    tensors = quantized_tensors(model)
+    assert {n: tuple(t.scales.shape) for n, t in tensors.items()} == {
+        "rnn.weight_ih_l0": (1,), "rnn.weight_hh_l0": (1,), "head.weight": (1,)}
+    # by hand: int8 codes 48x5, 48x12, 4x12 + one fp32 scale each; fp32 biases 48 + 48 + 4
+    assert size_bytes(model) == (240 + 4) + (576 + 4) + (48 + 4) + 4 * (48 + 48 + 4)
+    assert stored_bytes((48, 12), 8, "per_tensor") == 576 + 4
+    assert stored_bytes((48, 12), 4, "per_tensor", scale_bits=16) == 48 * 6 + 2
+    save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
+    loaded = load_run(tmp_path / "run").model
+    assert torch.equal(_out(loaded, x), _out(model, x))
+    assert size_bytes(loaded) == size_bytes(model)
