@@ -105,3 +105,29 @@ def test_errors_and_undo_after_reload():
     with pytest.raises(ValueError, match="not kept"):
         undo(fresh)
     assert compression_state(fresh) == compression_state(model)  # refused before changing anything
+
+
+def test_energy_reached_exactly_is_enough_despite_rounding():
+    """Eight equal singular values √0.1: each keeps 1/8 of Σσ², so energy 0.75 needs rank 6
+    and energy 1.0 rank 8 — but in floating point the cumulative shares come out as
+    0.7499999999999999 and 0.9999999999999999. Catches the tolerance of choose_rank
+    dropped (ranks 7 and 9, one more than the matrix has)."""
+    from lstmlite.compress.lowrank import choose_rank
+
+    sigma = torch.full((8,), 0.1, dtype=torch.float64).sqrt()
+    assert choose_rank(sigma, 0.75) == 6
+    assert choose_rank(sigma, 1.0) == 8
+    assert choose_rank(sigma, 0.1) == 1  # 1/8 = 0.125 >= 0.1
+
+
+def test_warns_exactly_when_the_factors_store_no_fewer_values(caplog):
+    """rank r of a 48x12 matrix stores r (48 + 12) values: r = 9 stores 540 < 576, r = 10
+    stores 600. The documented warning names the tensor at r = 10 and is silent at r = 9.
+    Catches the warning's check dropped (or its bound off by one)."""
+    only_hh = lambda fqn, module, name: name == "weight_hh_l0"  # noqa: E731
+    with caplog.at_level("WARNING", logger="lstmlite.compress.lowrank.transform"):
+        compress_(_model(), LowRankConfig(rank=9), filter=only_hh)
+    assert "stores more values" not in caplog.text
+    with caplog.at_level("WARNING", logger="lstmlite.compress.lowrank.transform"):
+        compress_(_model(), LowRankConfig(rank=10), filter=only_hh)
+    assert "rnn.weight_hh_l0: rank 10 stores more values than the dense (48, 12) matrix" in caplog.text
