@@ -101,3 +101,29 @@ def test_csr_counts_one_pointer_per_row_plus_one_and_16_bit_columns_up_to_65536(
     wider = torch.zeros(1, 65537)
     wider[0, [0, 70, 65536]] = 1.0  # one column more: int32 column indices
     assert storage_bytes(Storage(wider)) == 12 + 2 * 4 + 3 * 4
+
+
+def test_column_blocks_win_for_whole_columns():
+    """Two full columns of a 16x16 matrix, counted by hand: (4, 1) blocks keep 8 blocks = 32
+    values (128 B) + an 8-byte bitmask (64 blocks) = 136 B; (1, 1) needs 128 B + a 32-byte
+    bitmask = 160 B; (1, 4) keeps 2 blocks per row = 128 values = 512 B. Catches the (4, 1)
+    shape left out of the layouts tried."""
+    w = torch.zeros(16, 16)
+    w[:, 0], w[:, 5] = 1.0, -2.0
+    assert storage_bytes(Storage(w)) == 136
+
+
+def test_overhead_of_a_factored_tensor_is_added_to_its_factors():
+    """Storage.overhead_bytes of a factored tensor (a custom parametrization's scales, say)
+    counts beside the factors: (40 + 30) * 2 values * 4 B + 12 B. Catches it dropped."""
+    u, v = torch.randn(40, 2), torch.randn(2, 30)
+    assert storage_bytes(Storage(u @ v, factors=(Storage(u), Storage(v)), rank=2, overhead_bytes=12)) == 560 + 12
+
+
+def test_allow_sparse_false_forces_the_dense_layout():
+    """A 90 %-zero 10x10 matrix: dense 400 B, though sparse would be 10 * 4 B + a 13-byte bitmask.
+    Catches allow_sparse ignored."""
+    w = torch.zeros(10, 10)
+    w[range(10), range(10)] = 1.0
+    assert storage_bytes(Storage(w)) == 40 + 13
+    assert storage_bytes(Storage(w, allow_sparse=False)) == 400
