@@ -64,6 +64,33 @@ def test_embedding_rows_quantized_like_numpy_and_nothing_else(bits):
     assert row["bytes"] <= 60 * -(-12 * bits // 8) + 4 * 60  # packed codes + one fp32 scale per row
 
 
+def _np_mse_row_scale(row, qmax):
+    """The documented search written out: clip ratios 1.0, 0.975, ..., 0.5 of max|row| / qmax,
+    the smallest squared error wins (the larger ratio on ties)."""
+    base = np.float32(np.abs(row).max() / np.float32(qmax))
+    best, best_err = None, np.inf
+    for k in range(21):
+        s = base * np.float32(1.0 - 0.025 * k)
+        err = ((np.clip(np.round(row / s), -qmax, qmax) * s - row) ** 2).sum()
+        if err < best_err:
+            best, best_err = s, err
+    return best
+
+
+def test_embedding_mse_scales_are_searched_per_row():
+    """EmbeddingQuantConfig(scale_method="mse") picks each token row's clip ratio by squared
+    error; heavy-tailed rows clip below absmax. Catches the scale method not passed on
+    (absmax scales)."""
+    model = _classifier(vocab=20, embed=16)
+    rows = np.random.default_rng(4).standard_t(df=2, size=(20, 16)).astype(np.float32)
+    with torch.no_grad():
+        model.embedding.weight.copy_(torch.from_numpy(rows))
+    compress_(model, EmbeddingQuantConfig(bits=4, scale_method="mse"))
+    want = np.array([_np_mse_row_scale(r, 7) for r in rows])
+    assert (want < np.abs(rows).max(1) / 7 * (1 - 1e-6)).sum() >= 10  # most rows clip
+    np.testing.assert_allclose(quantized_tensors(model)["embedding.weight"].scales.numpy(), want, rtol=1e-6)
+
+
 def test_tied_lm_embedding_quantization_survives_save_and_load(tmp_path):
     model = _lm(tie=True)
     compress_(model, EmbeddingQuantConfig(bits=4))
@@ -226,3 +253,22 @@ def test_configs_validate_and_round_trip():
         EmbeddingLowRankConfig(rank=2, energy=0.9)
     for config in (EmbeddingQuantConfig(bits=4), VocabPruneConfig(keep=100), EmbeddingLowRankConfig(energy=0.8)):
         assert config_from_dict(config.to_dict()) == config
+
+
+def test_coverage_never_asks_for_fewer_than_three_tokens():
+    """Ids (pad, unk, a, b): <unk> alone covers 4 of 6 training tokens, so coverage 0.5 is
+    reached at keep = 2, but a vocabulary keeps <pad>, <unk> and at least one token
+    (VocabPruneConfig refuses keep < 3): the answer is 3. Catches a floor of 2."""
+    from types import SimpleNamespace
+
+    from lstmlite.compress.embedding.vocab import keep_for_coverage
+
+    split = SimpleNamespace(x=np.array([[1, 1, 1, 1, 2, 3, 0, 0]]), lengths=np.array([6]))
+    data = SimpleNamespace(train=split, vocab_size=4, vocab=["<pad>", "<unk>", "a", "b"])
+    assert keep_for_coverage(data, 0.5) == 3
+    assert keep_for_coverage(data, 0.9) == 4  # 4/6, 5/6 < 0.9 <= 6/6
+    VocabPruneConfig(keep=keep_for_coverage(data, 0.5))  # a valid config
+    # the counts leave padding out by length (catches `<=` for `<`: the first padding 0 counted)
+    from lstmlite.compress.embedding.vocab import token_counts
+
+    assert token_counts(split, 4).tolist() == [0, 4, 1, 1]
