@@ -201,3 +201,20 @@ def test_mismatched_teacher_is_refused(toy_classify, classify_teacher):
     lm = LanguageModel(vocab_size=10, embed_dim=4, hidden_size=4)
     with pytest.raises(ValueError, match="kinds of model"):
         distill(classify_teacher, lm, toy_classify, progress=False)
+
+
+def test_teacher_runs_in_eval_mode_and_gets_its_mode_back(toy_classify):
+    """The teacher runs in eval mode on every batch, whatever mode it was handed over in (its
+    dropout would otherwise make the soft targets random), and gets its mode back after.
+    Catches distill() not putting the teacher in eval mode."""
+    torch.manual_seed(0)
+    teacher = SequenceClassifier(input_size=3, hidden_size=8, num_layers=2, dropout=0.5, n_classes=2).train()
+    student = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2)
+    modes = []
+    handle = teacher.register_forward_pre_hook(lambda module, args: modes.append(module.training))
+    try:
+        distill(teacher, student, toy_classify, DistillConfig(), TrainConfig(epochs=1, batch_size=64), progress=False)
+    finally:
+        handle.remove()
+    assert len(modes) >= 4 and not any(modes)  # 256 rows / 64: every training batch asked the teacher
+    assert teacher.training
