@@ -79,6 +79,24 @@ def test_gradual_epochs_become_steps():
     assert default.config(steps_per_epoch=4).end_step == 6 * 4  # two thirds of the epochs
 
 
+def test_capped_gradual_schedule_scales_its_start_too_and_ramps_over_partial_epochs():
+    """start_epoch 3 .. end_epoch 9 of 12 epochs, 4 updates: by hand, 10 steps per epoch give
+    steps 30..90 every (90 - 30) / 4 = 15; capped to 4 epochs the whole window shrinks by
+    4/12 to epochs 1..3, steps 10..30 every 5. A ramp ending at epoch 2.5 runs 3 epochs.
+    Catches the start left unscaled, the frequency counted from step 0, and the ramp's
+    epochs rounded down (the masks still change in the third epoch)."""
+    step = parse_recipe([{"method": "agp", "final_sparsity": 0.8, "start_epoch": 3, "end_epoch": 9,
+                          "updates": 4, "finetune_epochs": 12}]).steps[0]
+    full = step.config(steps_per_epoch=10)
+    assert (full.start_step, full.end_step, full.frequency) == (30, 90, 15)
+    capped = step.config(steps_per_epoch=10, epochs=4)
+    assert (capped.start_step, capped.end_step, capped.frequency) == (10, 30, 5)
+    partial = parse_recipe([{"method": "agp", "final_sparsity": 0.5, "end_epoch": 2.5,
+                             "finetune_epochs": 6}]).steps[0]
+    assert partial.config(steps_per_epoch=10).end_step == 25
+    assert partial.ramp_epochs(10, 6) == 3
+
+
 def test_targets_filter_globs_tensor_names():
     accept = parse_recipe([{"method": "int8", "targets": ["rnn.weight_hh_*", "head.weight"]}]).steps[0].filter()
     assert accept("rnn", None, "weight_hh_l0") and accept("head", None, "weight")
