@@ -180,3 +180,18 @@ def test_tuple_batches_warn_that_their_lengths_are_not_read(caplog):
     assert caplog.text.count("only their first item") == 1  # once per call, not per batch
     assert from_tuple["steps"] == 30  # every step, padding included, as the warning says
     assert calibrate(model, [{"x": x, "lengths": torch.tensor([5, 2])}])["steps"] == 7
+
+
+def test_bounded_sample_stays_spread_over_every_batch():
+    """20 batches of a 1-input LSTM, batch k's inputs all near k, 400 values each, at most
+    1000 kept: the kept sample must stay an even thinning of all batches, so its median is
+    that of all 8000 values (9.5), not one leaning to the last batches. Catches the kept
+    count not reset after thinning (every later batch then halves the earlier ones again)."""
+    torch.manual_seed(8)
+    model = SequenceClassifier(input_size=1, hidden_size=2, n_classes=2)
+    g = torch.Generator().manual_seed(0)
+    batches = [k + 0.01 * torch.randn(4, 100, 1, generator=g) for k in range(20)]
+    cal = calibrate(model, batches, max_samples=1000)
+    assert cal["input"]["count"] == 8000
+    assert cal["input"]["percentiles"]["50"] == pytest.approx(9.5, abs=1.0)
+    assert cal["input"]["percentiles"]["1"] == pytest.approx(0.0, abs=1.0)

@@ -162,7 +162,14 @@ def trace_recurrent(rnn: RecurrentLayer, x: Tensor, lengths: Tensor | None = Non
 
 
 class _Summary:
-    """Running exact min/max/sum/sum of squares plus a bounded strided sample."""
+    """Running exact min/max/sum/sum of squares plus a bounded strided sample.
+
+    The sample holds the values at every ``stride``-th position of everything added so
+    far (positions counted across calls), so it stays an even thinning of all batches;
+    when it grows past ``2 * max_samples`` the stride doubles and every other kept value
+    goes. (Re-thinning the kept values by a new stride at each overflow while later
+    batches arrive whole would weigh the first batches less and less.)
+    """
 
     def __init__(self, max_samples: int) -> None:
         self.max_samples = max_samples
@@ -172,21 +179,24 @@ class _Summary:
         self.lo, self.hi = math.inf, -math.inf
         self.samples: list[np.ndarray] = []
         self.kept = 0
+        self.stride = 1
 
     def add(self, values: Tensor) -> None:
         v = values.detach().reshape(-1).double().cpu().numpy()
         if not v.size:
             return
+        first = (-self.count) % self.stride  # the first of v's positions that is a multiple of stride
         self.count += v.size
         self.total += float(v.sum())
         self.total_sq += float(np.square(v).sum())
         self.lo, self.hi = min(self.lo, float(v.min())), max(self.hi, float(v.max()))
-        self.samples.append(v)
-        self.kept += v.size
-        if self.kept > 2 * self.max_samples:  # thin out evenly, keeping memory bounded
-            merged = np.concatenate(self.samples)
-            stride = math.ceil(merged.size / self.max_samples)
-            self.samples, self.kept = [merged[::stride]], merged[::stride].size
+        kept = v[first::self.stride]
+        self.samples.append(kept)
+        self.kept += kept.size
+        while self.kept > 2 * self.max_samples:  # thin out evenly, keeping memory bounded
+            merged = np.concatenate(self.samples)[::2]  # positions 0, 2s, 4s, ...
+            self.stride *= 2
+            self.samples, self.kept = [merged], merged.size
 
     def stats(self) -> dict[str, Any]:
         if not self.count:
