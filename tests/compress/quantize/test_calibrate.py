@@ -182,6 +182,36 @@ def test_tuple_batches_warn_that_their_lengths_are_not_read(caplog):
     assert calibrate(model, [{"x": x, "lengths": torch.tensor([5, 2])}])["steps"] == 7
 
 
+def test_integer_export_passes_its_options_on():
+    """per_channel=False gives every row of a matrix the one scale max|W| / 127 of the whole
+    matrix; input_percentile=99 takes the input scale from the 99th percentile of |x|
+    (np.percentile / 127) instead of its max. Catches either option not passed on to the
+    quantizer."""
+    torch.manual_seed(7)
+    model = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2)
+    x = torch.randn(4, 20, 3)
+    w_ih = np.abs(model.rnn.weight_ih_l0.detach().numpy()).max()
+    w_hh = model.rnn.weight_hh_l0.detach().numpy()
+    per_tensor = integer_params_from_model(model, [x], per_channel=False).layers[0][0]
+    np.testing.assert_allclose(per_tensor.w_ih_scale, np.full(24, w_ih / 127), rtol=1e-6)
+    per_row = integer_params_from_model(model, [x]).layers[0][0]
+    np.testing.assert_allclose(per_row.w_hh_scale, np.abs(w_hh).max(1) / 127, rtol=1e-6)
+    q = integer_params_from_model(model, [x], input_percentile=99.0)
+    assert q.input_scale == pytest.approx(np.percentile(np.abs(x.numpy()), 99) / 127, rel=1e-6)
+    assert integer_params_from_model(model, [x]).input_scale == pytest.approx(float(x.abs().max()) / 127, rel=1e-6)
+
+
+def test_calibration_gives_the_model_its_mode_back():
+    """calibrate runs the model in eval mode and then restores the mode it came in
+    (a model being trained stays in training mode). Catches the restore dropped."""
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2).train()
+    calibrate(model, [torch.randn(2, 5, 3)])
+    assert model.training and model.rnn.training
+    model.eval()
+    calibrate(model, [torch.randn(2, 5, 3)])
+    assert not model.training
+
+
 def test_bounded_sample_stays_spread_over_every_batch():
     """20 batches of a 1-input LSTM, batch k's inputs all near k, 400 values each, at most
     1000 kept: the kept sample must stay an even thinning of all batches, so its median is
