@@ -153,3 +153,20 @@ def test_tied_weights_count_once_and_list_aliases():
     assert "head.weight" not in [r["name"] for r in rows]
     compress_(model, MagnitudePruneConfig(sparsity=0.5))
     assert next(r for r in summary(model) if r["name"] == "embedding.weight")["aliases"] == ["head.weight"]
+
+
+def test_undo_reverts_every_structural_change_newest_first():
+    """Two hidden-unit prunings (6 -> 4 -> 2 units per layer): undo gives back the original
+    layer and head, config and outputs exactly. Catches the structural records replayed
+    oldest first (the model is left with the intermediate 4-unit layer)."""
+    from lstmlite.compress import HiddenUnitPruneConfig
+
+    model = _model()
+    x = torch.randn(2, 4, 5)
+    expected, config = model(x), model.config()
+    compress_(model, HiddenUnitPruneConfig(keep=4))
+    compress_(model, HiddenUnitPruneConfig(keep=2))
+    assert model.rnn.hidden_sizes == [2, 2] and model.head.in_features == 2
+    undo(model)
+    assert model.config() == config and model.head.in_features == 6
+    assert torch.equal(model(x), expected)
