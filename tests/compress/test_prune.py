@@ -250,3 +250,16 @@ def test_each_gradual_call_keeps_its_own_schedule():
     assert int((~rnn_mask).sum()) == 288  # past its end_step: unchanged
     assert int((~head_mask).sum()) == round(0.9 * 36) == 32
     assert scheduler.complete
+
+
+def test_scheduler_resumes_from_its_start_step():
+    """PruningScheduler(model, start=5): the next step() is step 6, due for frequency 6, where
+    s_6 = 0.8 - 0.8 (1 - 6/12)^3 = 0.7 of the 576 weights: round(403.2) = 403 pruned.
+    Catches the start count ignored (step 1 is not due: nothing pruned)."""
+    model = _model()
+    compress_(model, GradualPruneConfig(0.0, 0.8, start_step=0, end_step=12, frequency=6))
+    scheduler = PruningScheduler(model, start=5)
+    scheduler.step()
+    assert scheduler.step_count == 6
+    mask = model.rnn.parametrizations.weight_hh_l0[0].mask
+    assert int((~mask).sum()) == round(_zhu_gupta(6, 0.0, 0.8, 0, 2, 6) * 576) == 403
