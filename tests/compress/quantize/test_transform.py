@@ -357,3 +357,33 @@ def test_three_bit_codes_are_stored_and_counted_as_nibbles():
     row = next(r for r in summary(model) if r["name"] == "rnn.weight_hh_l0")
     assert row["bits"] == 4
     assert row["bytes"] == 72 + 18 + 192
+
+
+def test_qat_with_float16_scales_reloads_as_it_was(tmp_path):
+    """A QAT model with FakeQuantConfig(scale_bits=16), saved before freezing, reloads with
+    float16 scales: the same outputs bit for bit and the same size (2 bytes per scale).
+    Catches the restored fake quantizer falling back to float32 scales."""
+    model = _build("lstm")
+    x = _batch(model)
+    compress_(model, FakeQuantConfig(bits=4, scale_bits=16))
+    save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
+    loaded = load_run(tmp_path / "run").model
+    assert torch.equal(_out(loaded, x), _out(model, x))
+    assert size_bytes(loaded) == size_bytes(model)
+    assert all(torch.equal(t.scales.half().float(), t.scales) for t in quantized_tensors(loaded).values())
+
+
+def test_quantized_low_rank_factors_are_not_quantized_twice():
+    """The factors of a low-rank tensor carry the quantizer, so a second quantization of that
+    tensor is refused like any other ("already quantized") and the model is unchanged.
+    Catches the factor check dropped (a second quantizer stacked on each factor)."""
+    from lstmlite.compress import LowRankConfig
+
+    model = _build("lstm")
+    only_hh = lambda fqn, m, name: name == "weight_hh_l0"  # noqa: E731
+    compress_(model, LowRankConfig(rank=3), filter=only_hh)
+    compress_(model, WeightQuantConfig(bits=8), filter=only_hh)
+    state = compression_state(model)
+    with pytest.raises(ValueError, match="already quantized"):
+        compress_(model, FakeQuantConfig(bits=4), filter=only_hh)
+    assert compression_state(model) == state
