@@ -131,3 +131,15 @@ def test_warns_exactly_when_the_factors_store_no_fewer_values(caplog):
     with caplog.at_level("WARNING", logger="lstmlite.compress.lowrank.transform"):
         compress_(_model(), LowRankConfig(rank=10), filter=only_hh)
     assert "rnn.weight_hh_l0: rank 10 stores more values than the dense (48, 12) matrix" in caplog.text
+
+
+def test_grouped_lstm_blocks_are_left_alone():
+    """A G-LSTM's per-group weights are 3-D blocks (groups, 4H/G, I/G): low_rank's default
+    leaves them (and so the whole model) unchanged instead of refusing the model. Catches
+    the default filter taking every recurrent weight whatever its rank."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=8, cell="glstm", hidden_size=8, rnn_options={"groups": 2}, n_classes=3)
+    x = torch.randn(2, 5, 8)
+    before = model(x)
+    compress_(model, LowRankConfig(rank=2))
+    assert compression_state(model) == [] and torch.equal(model(x), before)
