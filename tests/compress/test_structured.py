@@ -264,3 +264,18 @@ def test_pruning_keeps_the_models_train_or_eval_mode(training):
         removed = [[torch.as_tensor(np.sort(np.argsort(-s, kind="stable")[4:])) for s in per] for per in scores]
         _zero_outgoing(original, removed)
         torch.testing.assert_close(_out(model, x), _out(original.eval(), x), rtol=1e-5, atol=1e-6)
+
+
+def test_fraction_keeps_more_units_than_the_projection():
+    """A projected LSTM (H = 8, P = 3) needs more units than P: fraction 0.75 would keep
+    8 - 6 = 2, so each layer keeps P + 1 = 4, and the outputs equal the original's with
+    the removed (lowest-L2) units' outgoing weights cut. Catches the P + 1 floor dropped."""
+    model, tokens = _build("lstm-projected-stacked")
+    x = _inputs(model, tokens)
+    scores = _numpy_scores(model, "l2")
+    original = copy.deepcopy(model)
+    compress_(model, HiddenUnitPruneConfig(fraction=0.75))
+    assert model.rnn.hidden_sizes == [4, 4]
+    removed = [[torch.as_tensor(np.sort(np.argsort(-s, kind="stable")[4:])) for s in per] for per in scores]
+    _zero_outgoing(original, removed)
+    torch.testing.assert_close(_out(model, x), _out(original, x), rtol=1e-5, atol=1e-6)
