@@ -272,3 +272,12 @@ def test_coverage_never_asks_for_fewer_than_three_tokens():
     from lstmlite.compress.embedding.vocab import token_counts
 
     assert token_counts(split, 4).tolist() == [0, 4, 1, 1]
+
+
+def test_a_filter_only_narrows_the_embedding_configs():
+    """The embedding configs act on embedding weights only: a filter that accepts every
+    tensor still quantizes just embedding.weight. Catches the filter replacing the
+    embedding restriction instead of narrowing it."""
+    model = _classifier()
+    compress_(model, EmbeddingQuantConfig(bits=8), filter=lambda fqn, module, name: True)
+    assert set(quantized_tensors(model)) == {"embedding.weight"}
