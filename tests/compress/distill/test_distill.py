@@ -218,3 +218,15 @@ def test_teacher_runs_in_eval_mode_and_gets_its_mode_back(toy_classify):
         handle.remove()
     assert len(modes) >= 4 and not any(modes)  # 256 rows / 64: every training batch asked the teacher
     assert teacher.training
+
+
+def test_hidden_weight_without_hidden_states_is_refused():
+    """hidden_weight > 0 needs both hidden states and the projection: the objective refuses
+    rather than silently leave the hidden term out. Catches the term skipped when the
+    student's hidden state is missing."""
+    s, t, y = torch.randn(4, 3), torch.randn(4, 3), torch.randint(0, 3, (4,))
+    with pytest.raises(ValueError, match="hidden states and a projection"):
+        distill_objective("classify", s, t, y, DistillConfig(hidden_weight=0.5))
+    with pytest.raises(ValueError, match="hidden states and a projection"):
+        distill_objective("classify", s, t, y, DistillConfig(hidden_weight=0.5), teacher_hidden=torch.randn(4, 5),
+                          projection=torch.nn.Linear(2, 5))
