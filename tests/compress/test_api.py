@@ -170,3 +170,25 @@ def test_undo_reverts_every_structural_change_newest_first():
     undo(model)
     assert model.config() == config and model.head.in_features == 6
     assert torch.equal(model(x), expected)
+
+
+def test_summary_total_sparsity_is_weighted_by_size():
+    """The table's total sparsity is zeros over all values: rows of 100 values at 0.5 and
+    400 values at 0.0 give 50 / 500 = 0.10 (not the mean of the rows' sparsities, 0.25).
+    Catches an unweighted mean."""
+    rows = [{"name": "a", "shape": [10, 10], "numel": 100, "sparsity": 0.5, "bits": 32, "rank": None, "bytes": 1,
+             "transforms": [], "aliases": []},
+            {"name": "b", "shape": [400], "numel": 400, "sparsity": 0.0, "bits": 32, "rank": None, "bytes": 2,
+             "transforms": [], "aliases": []}]
+    assert format_summary(rows).splitlines()[-1].split() == ["total", "-", "0.10", "-", "-", "3", "-"]
+
+
+def test_summary_lists_persistent_buffers_only():
+    """Persistent buffers are stored with the model and counted; non-persistent ones are
+    not stored, so they are not listed. Catches the persistence check dropped."""
+    model = _model()
+    model.head.register_buffer("kept", torch.ones(3))
+    model.head.register_buffer("scratch", torch.ones(50), persistent=False)
+    rows = {r["name"]: r for r in summary(model)}
+    assert rows["head.kept"]["bytes"] == 12 and rows["head.kept"]["transforms"] == ["buffer"]
+    assert "head.scratch" not in rows
