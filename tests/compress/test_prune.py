@@ -263,3 +263,17 @@ def test_scheduler_resumes_from_its_start_step():
     assert scheduler.step_count == 6
     mask = model.rnn.parametrizations.weight_hh_l0[0].mask
     assert int((~mask).sum()) == round(_zhu_gupta(6, 0.0, 0.8, 0, 2, 6) * 576) == 403
+
+
+def test_one_dimensional_tensors_prune_as_one_row():
+    """A 1-D tensor is one row, so block (1, 4) prunes 4 consecutive entries together: a
+    bias of 48 in 12 blocks, the 6 with the smallest mean |b| zeroed (NumPy by hand).
+    Catches 1-D tensors viewed as a column (the blocks then single entries)."""
+    model = _model()
+    b = model.rnn.bias_ih_l0.detach().numpy().copy()
+    compress_(model, MagnitudePruneConfig(sparsity=0.5, block=(1, 4)),
+              filter=lambda fqn, module, name: name == "bias_ih_l0")
+    scores = np.abs(b).reshape(12, 4).mean(1)
+    keep = np.ones(12, bool)
+    keep[np.argsort(scores, kind="stable")[:6]] = False
+    np.testing.assert_array_equal(model.rnn.bias_ih_l0.detach().numpy(), b * np.repeat(keep, 4))
