@@ -382,3 +382,21 @@ def test_student_width_keeps_a_tied_language_models_last_layer():
     assert build_model(student).rnn.hidden_sizes == [4, 8]
     untied = _student_config({**config, "tie_weights": False}, {"width": 0.5})
     assert untied["hidden_size"] == 4
+
+
+def test_gradual_step_counts_every_batch_and_ends_within_its_epochs(digits_run, tmp_path):
+    """The trainer runs ceil(rows / batch) steps per epoch (the last batch may be short), so a
+    gradual step whose end_epoch (3) lies past its one epoch ends at step ceil(rows / 100)
+    and still reaches its final sparsity. Catches the steps per epoch rounded down, and
+    end_epoch not clamped to the step's epochs (end_step three epochs away)."""
+    from lstmlite.train import load_run_data
+
+    rows = len(load_run_data(load_run(digits_run)).train.y)
+    assert rows % 100  # a short last batch
+    recipe = {"name": "agp-short", "train": {"batch_size": 100},
+              "steps": [{"method": "agp", "final_sparsity": 0.5, "end_epoch": 3, "updates": 2, "finetune_epochs": 1,
+                         "targets": ["head.weight"]}]}
+    apply_recipe(digits_run, recipe, tmp_path / "out", progress=False)
+    applied = json.loads((tmp_path / "out" / "recipe.json").read_text())["applied"][0]
+    assert applied["config"]["data"]["end_step"] == -(-rows // 100)
+    assert applied["sparsity"] == pytest.approx(0.5, abs=0.01)
