@@ -129,6 +129,9 @@ def test_targets_filter_globs_tensor_names():
     ("steps: [{method: vocab_prune, coverage: 0.9, keep: 100}]\n", "give keep (a vocabulary size) or coverage"),
     ("steps: [{method: int8, coverage: 0.9}]\n", "unknown key(s) ['coverage']"),
     ("fits: [1]\nsteps: [{method: int8}]\n", "fits must be a string"),
+    # valid distill settings on a fine-tuning step, and a zero-width student: both refused
+    ("steps: [{method: int8, finetune_epochs: 1, distill: {alpha: 0.9}}]\n", "distill settings need distill_epochs"),
+    ("steps: [{student: {width: 0}, distill_epochs: 2}]\n", "student width must be a positive number, got 0"),
 ])
 def test_bad_recipes_give_one_clear_line(tmp_path, text, message):
     path = tmp_path / "bad.yaml"
