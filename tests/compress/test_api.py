@@ -192,3 +192,18 @@ def test_summary_lists_persistent_buffers_only():
     rows = {r["name"]: r for r in summary(model)}
     assert rows["head.kept"]["bytes"] == 12 and rows["head.kept"]["transforms"] == ["buffer"]
     assert "head.scratch" not in rows
+
+
+def test_undo_restores_a_low_rank_tensor_with_a_mask_after_it():
+    """low_rank then a mask on the same tensor: undo puts back the dense original exactly
+    (the low-rank parametrization, first in the chain, keeps it). Catches undo asking the
+    last parametrization (the mask, which keeps nothing) and refusing."""
+    model = _model()
+    x = torch.randn(2, 4, 5)
+    expected = model(x)
+    only = lambda f, m, n: n == "weight_hh_l0"  # noqa: E731
+    compress_(model, LowRankConfig(rank=2), filter=only)
+    compress_(model, MagnitudePruneConfig(sparsity=0.5), filter=only)
+    undo(model)
+    assert not any(parametrize.is_parametrized(m) for m in model.modules())
+    assert torch.equal(model(x), expected)
