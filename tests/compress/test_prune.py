@@ -277,3 +277,20 @@ def test_one_dimensional_tensors_prune_as_one_row():
     keep = np.ones(12, bool)
     keep[np.argsort(scores, kind="stable")[:6]] = False
     np.testing.assert_array_equal(model.rnn.bias_ih_l0.detach().numpy(), b * np.repeat(keep, 4))
+
+
+def test_masks_change_only_on_the_grid_counted_from_start_step():
+    """start_step 2, frequency 4, end_step 10: the masks are recomputed at steps 2, 6 and 10
+    only (s_2 = 0, s_6 = 0.7 -> 403 of 576, s_10 = 0.8 -> 461), not at steps 4 and 8, which
+    are multiples of the frequency off that grid. Catches updates counted from step 0."""
+    model = _model()
+    compress_(model, GradualPruneConfig(0.0, 0.8, start_step=2, end_step=10, frequency=4))
+    mask = model.rnn.parametrizations.weight_hh_l0[0].mask
+    scheduler = PruningScheduler(model)
+    counts = []
+    for step in range(1, 11):
+        scheduler.step(step)
+        counts.append(int((~mask).sum()))
+    s6, s10 = (round(_zhu_gupta(t, 0.0, 0.8, 2, 2, 4) * 576) for t in (6, 10))
+    assert (s6, s10) == (403, 461)
+    assert counts == [0, 0, 0, 0, 0, s6, s6, s6, s6, s10]
