@@ -75,6 +75,11 @@ def test_loading_fails_loudly(bad, match):
     (lambda: LowRankConfig(), "exactly one"),
     (lambda: LowRankConfig(rank=0), "rank"),
     (lambda: LowRankConfig(energy=1.5), "energy"),
+    # a bool is not a count (YAML's yes/no): catches the bool checks dropped (True would act as 1)
+    (lambda: GradualPruneConfig(0.0, 0.5, start_step=True, end_step=10), "start_step must be an int"),
+    (lambda: HiddenUnitPruneConfig(keep=True), "keep must be a positive int"),
+    (lambda: HiddenUnitPruneConfig(keep=[4, True]), "keep must be a positive int"),
+    (lambda: LowRankConfig(rank=True), "rank must be a positive int"),
 ])
 def test_validation(make, match):
     with pytest.raises(ValueError, match=match):
