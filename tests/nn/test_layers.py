@@ -239,3 +239,24 @@ def test_from_torch_keeps_every_constructor_option():
                                         "proj_size": 3}
     gru = from_torch(torch.nn.GRU(3, 4, num_layers=3, dropout=0.5))
     assert (gru.dropout, gru.batch_first, gru.num_layers) == (0.5, False, 3)
+
+
+@pytest.mark.parametrize("cls", [torch.nn.LSTM, torch.nn.GRU])
+def test_bidirectional_padded_batch_with_initial_state_matches_torch_packed(cls):
+    """A bidirectional padded batch that starts from a given state: the reverse
+    direction starts at each sequence's last valid step from h0/c0, as nn.LSTM run
+    packed does. Catches sending it through the freeze-column path, where the
+    reverse LSTM runs over the padding first and its h (= o * tanh(c0)) drifts."""
+    ref = _torch_module(cls, 2, True, 0)
+    ours = from_torch(ref)
+    lengths = torch.tensor([6, 2, 4, 1])
+    x = torch.randn(4, 6, 5, dtype=torch.double)
+    h0 = torch.randn(4, 4, 7, dtype=torch.double)  # (L*D, B, H)
+    state = (h0, torch.randn_like(h0)) if cls is torch.nn.LSTM else h0
+    out, final = ours(x, state, lengths=lengths)
+    ref_out, ref_state = ref(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False), state)
+    ref_out = pad_packed_sequence(ref_out, batch_first=True, total_length=6)[0]
+    torch.testing.assert_close(out, ref_out, rtol=0, atol=1e-12)
+    for a, b in zip(_states(stack_state(final)), _states(ref_state)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
