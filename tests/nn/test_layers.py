@@ -260,3 +260,16 @@ def test_bidirectional_padded_batch_with_initial_state_matches_torch_packed(cls)
     for a, b in zip(_states(stack_state(final)), _states(ref_state)):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_reset_parameters_is_pytorch_init(cls):
+    """PyTorch's documented RNN init: every tensor U(-1/sqrt(H), 1/sqrt(H)), per layer's
+    own H. Catches a bound of 1/H (or sqrt(H) of the wrong layer)."""
+    torch.manual_seed(0)
+    layer = cls(input_size=9, hidden_size=[16, 4], num_layers=2, bidirectional=True)
+    for k, hidden in enumerate(layer.hidden_sizes):
+        bound = 1.0 / hidden ** 0.5
+        values = torch.cat([p.detach().flatten() for n, p in layer.named_parameters() if f"_l{k}" in n])
+        assert float(values.abs().max()) <= bound, k
+        assert float(values.abs().max()) > 0.95 * bound, k  # hundreds of uniform draws reach the last 5 %
+        assert float(values.abs().mean()) == pytest.approx(bound / 2, rel=0.1), k  # E|U(-b, b)| = b/2
