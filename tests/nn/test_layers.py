@@ -273,3 +273,19 @@ def test_reset_parameters_is_pytorch_init(cls):
         assert float(values.abs().max()) <= bound, k
         assert float(values.abs().max()) > 0.95 * bound, k  # hundreds of uniform draws reach the last 5 %
         assert float(values.abs().mean()) == pytest.approx(bound / 2, rel=0.1), k  # E|U(-b, b)| = b/2
+
+def test_invalid_lengths_state_and_projection_are_clear_errors():
+    """Catches dropped checks: a zero length (it would read the output at step -1), a
+    state list with the wrong number of layers (extra layers would be ignored), and
+    proj_size on a GRU (PyTorch's GRU has no projection)."""
+    for cls in (LSTM, GRU):
+        layer = cls(3, 4, num_layers=2)
+        with pytest.raises(ValueError, match="lengths"):
+            layer(torch.randn(2, 5, 3), lengths=torch.tensor([0, 5]))
+        state = layer(torch.randn(2, 5, 3))[1]
+        with pytest.raises(ValueError, match="the module has 2"):
+            layer(torch.randn(2, 5, 3), state + state[:1])
+        with pytest.raises(ValueError, match="the module has 2"):
+            layer(torch.randn(2, 5, 3), state[:1])
+    with pytest.raises(ValueError, match="only supported by LSTM"):
+        GRU(3, 4, proj_size=2)
