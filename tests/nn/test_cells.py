@@ -407,6 +407,18 @@ def test_glstm_initialisation_is_pytorch_lstm_init_at_group_size() -> None:
         assert float(p.abs().max()) > 0.9 * bound, name  # 256+ uniform draws reach the bound's last tenth
 
 
+def test_default_fastgrnn_weights_are_edgeml_normal() -> None:
+    """EdgeML's init: every weight matrix (full or low-rank factor) 0.1·N(0, 1).
+    Catches a changed scale (std 1, PyTorch's U(±1/sqrt(H)) etc.) or a nonzero mean."""
+    torch.manual_seed(0)
+    m = FastGRNN(input_size=64, hidden_size=64, num_layers=2, wrank=32)
+    for name in m.weight_names(0) + m.weight_names(1):
+        w = getattr(m, name).detach()
+        assert w.numel() >= 2048, name
+        assert float(w.std()) == pytest.approx(0.1, rel=0.08), name  # SE of the std ≈ 1.6 % at n = 2048
+        assert abs(float(w.mean())) < 0.01, name  # 4.5 standard errors
+
+
 def test_macs_per_step_hand_count() -> None:
     # G-LSTM, per layer and group: 4·Hg gate rows × (Ig + Hg) columns.
     # layer 0: G=4, Hg=8, Ig=3 → 4 groups × 32 × 11 = 1408; layer 1: Ig=8 → 4 × 32 × 16 = 2048
