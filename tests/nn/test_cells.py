@@ -484,6 +484,29 @@ def test_bad_arguments(make, match) -> None:
         make()
 
 
+def test_glstm_groups_below_one_is_a_clear_error() -> None:
+    """Catches a dropped groups check: groups=0 would die in a modulo by zero."""
+    with pytest.raises(ValueError, match="groups must be >= 1"):
+        GroupedLSTM(input_size=4, hidden_size=8, groups=0)
+    with pytest.raises(ValueError, match="groups must be >= 1"):
+        GroupedLSTM(input_size=4, hidden_size=8, groups=-2)
+
+
+@pytest.mark.parametrize("impl", ["fused", "loop"])
+def test_glstm_bad_state_is_a_clear_error(impl: str) -> None:
+    """A G-LSTM state of the wrong shape is refused up front, as for FastGRNN and the
+    LSTM layer, not left to the kernel (or to the loop's broadcasting)."""
+    g = GroupedLSTM(input_size=4, hidden_size=8, groups=2, impl=impl)
+    x = torch.randn(2, 5, 4)
+    good = torch.zeros(1, 2, 8)
+    for bad in (torch.zeros(1, 1, 8), torch.zeros(1, 2, 4), torch.zeros(2, 2, 8)):
+        for state in ([(bad, good)], [(good, bad)]):
+            with pytest.raises(ValueError, match=r"state must be \(1, 2, 8\)"):
+                g(x, state)
+    with pytest.raises(ValueError, match="tuple"):
+        g(x, [good])
+
+
 def test_bad_inputs() -> None:
     m = FastGRNN(input_size=4, hidden_size=8)
     with pytest.raises(ValueError, match="lengths"):
