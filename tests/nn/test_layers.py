@@ -289,3 +289,29 @@ def test_invalid_lengths_state_and_projection_are_clear_errors():
             layer(torch.randn(2, 5, 3), state[:1])
     with pytest.raises(ValueError, match="only supported by LSTM"):
         GRU(3, 4, proj_size=2)
+
+
+@pytest.mark.parametrize("lengths", [None, torch.tensor([5, 3])])
+def test_state_of_the_wrong_shape_is_a_clear_error(lengths):
+    """A state whose batch, width or direction rows do not fit is refused with a
+    ValueError naming the expected shape, as torch.nn.LSTM / nn.GRU refuse it. Catches
+    handing it unchecked to the fused kernel, which for an LSTM corrupts the heap and
+    aborts the process ("free(): invalid next size")."""
+    x = torch.randn(2, 5, 3)
+    lstm = LSTM(3, 4, num_layers=2, proj_size=2)
+    h, c = torch.zeros(1, 2, 2), torch.zeros(1, 2, 4)
+    for bad in ([(torch.zeros(1, 1, 2), c), (h, c)], [(h, torch.zeros(1, 1, 4)), (h, c)],
+                [(h, c), (torch.zeros(1, 2, 4), c)], [(h, c), (h, torch.zeros(2, 2, 4))]):
+        with pytest.raises(ValueError, match=r"state .*must be \(1, 2, [24]\)"):
+            lstm(x, bad, lengths=lengths)
+    with pytest.raises(ValueError, match=r"must be \(1, 2, 2\)"):  # stacked (L*D, B, P) with a wrong batch
+        lstm(x, (torch.zeros(2, 3, 2), torch.zeros(2, 3, 4)), lengths=lengths)
+    gru = GRU(3, 4, bidirectional=True)
+    for bad in ([torch.zeros(1, 2, 4)], [torch.zeros(2, 1, 4)], [torch.zeros(2, 2, 5)], torch.zeros(2, 3, 4)):
+        with pytest.raises(ValueError, match=r"must be \(2, 2, 4\)"):
+            gru(x, bad, lengths=lengths)
+    with pytest.raises(ValueError, match=r"stacked state must be \(2, B, H\)"):  # a third layer's rows
+        lstm(x, (torch.zeros(3, 2, 2), torch.zeros(3, 2, 4)), lengths=lengths)
+    # the right shapes still run, in both forms
+    assert lstm(x, [(h, c), (h, c)], lengths=lengths)[0].shape == (2, 5, 2)
+    assert gru(x, torch.zeros(2, 2, 4), lengths=lengths)[0].shape == (2, 5, 8)

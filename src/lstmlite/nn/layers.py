@@ -196,11 +196,33 @@ class RecurrentLayer(nn.Module):
         if isinstance(state, list):
             if len(state) != self.num_layers:
                 raise ValueError(f"state has {len(state)} layers, the module has {self.num_layers}")
-            return state
-        return self._unstack_state(state)
+            states = state
+        else:
+            rows = self.num_layers * self.num_directions
+            for t in state if isinstance(state, tuple) else (state,):
+                if isinstance(t, Tensor) and (t.dim() != 3 or t.shape[0] != rows):
+                    raise ValueError(f"a stacked state must be ({rows}, B, H) (layers x directions first), "
+                                     f"got {tuple(t.shape)}")
+            states = self._unstack_state(state)
+        # The fused kernel does not check the state (nn.LSTM does, before calling it): a
+        # wrong batch size there corrupts memory instead of raising.
+        for layer, s in enumerate(states):
+            wanted = self._state_shapes(layer, batch)
+            parts = tuple(s) if isinstance(s, (tuple, list)) else (s,)
+            if len(parts) != len(wanted) or not all(isinstance(t, Tensor) for t in parts):
+                raise ValueError(f"layer {layer} state must be {'a tuple (h, c)' if len(wanted) == 2 else 'a tensor'}")
+            for name, got, want in zip(("h", "c"), parts, wanted):
+                if tuple(got.shape) != want:
+                    raise ValueError(f"layer {layer} state {name} must be {want}, got {tuple(got.shape)}")
+        return states
 
     def _unstack_state(self, state: Any) -> list[LayerState]:
         raise NotImplementedError
+
+    def _state_shapes(self, layer: int, batch: int) -> tuple[tuple[int, ...], ...]:
+        """Shapes of one layer's state tensors (LSTM: h, c; GRU: h), from ``_zero_state``."""
+        zero = self._zero_state(layer, batch, torch.empty(0, device="meta"))  # shapes only, no memory
+        return tuple(tuple(t.shape) for t in (zero if isinstance(zero, tuple) else (zero,)))
 
     # ----- forward -----------------------------------------------------------------
     def _run_layer(self, layer: int, data: Tensor, batch_sizes: Tensor | None, state: LayerState,
