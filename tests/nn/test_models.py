@@ -119,3 +119,20 @@ def test_forecaster_instance_norm_follows_the_level_of_the_valid_steps():
     garbage[1, 5:], garbage[2, 3:] = 50.0, -7.0
     torch.testing.assert_close(model(garbage, lengths), base, rtol=0, atol=1e-5)
     torch.testing.assert_close(model(x[2:3, :3])[0], base[2], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: SequenceClassifier(input_size=3, hidden_size=4, n_classes=1), "n_classes must be at least 2"),
+    (lambda: SequenceClassifier(input_size=3, hidden_size=4, pooling="sum"), "pooling must be"),
+    (lambda: SequenceTagger(input_size=3, hidden_size=4, n_classes=1), "n_classes must be at least 2"),
+    (lambda: Forecaster(input_size=2, hidden_size=4, targets=3), "targets between 1 and input_size"),
+    (lambda: Forecaster(input_size=2, hidden_size=4, horizon=0), "horizon must be at least 1"),
+])
+def test_bad_model_arguments_are_clear_errors(make, match):
+    """Catches dropped argument checks: a 1-class head (softmax of one logit is always 1),
+    an unknown pooling (it would silently max-pool), more forecast targets than input
+    features (the targets are the first input features; with one feature RevIN's level
+    would silently be broadcast to every target)."""
+    with pytest.raises(ValueError, match=match):
+        make()
+
