@@ -136,3 +136,22 @@ def test_bad_model_arguments_are_clear_errors(make, match):
     with pytest.raises(ValueError, match=match):
         make()
 
+
+@pytest.mark.parametrize("make", [
+    lambda: SequenceClassifier(vocab_size=12, embed_dim=4, hidden_size=5, n_classes=3),
+    lambda: LanguageModel(vocab_size=12, embed_dim=4, hidden_size=5),
+    lambda: SequenceTagger(vocab_size=12, embed_dim=4, hidden_size=5, n_classes=3),
+])
+def test_token_id_0_is_padding_a_zero_vector_that_never_trains(make):
+    """Token 0 is <pad> (nn.Embedding's padding_idx semantics): its embedding starts at
+    zero and gets no gradient, so an unmasked pad token feeds exactly zeros. Catches an
+    embedding built without padding_idx=0."""
+    torch.manual_seed(0)
+    model = make()
+    assert torch.equal(model.embedding.weight[0], torch.zeros(4))
+    x = torch.tensor([[5, 3, 0, 0], [0, 7, 2, 0]])
+    out = model(x)
+    (out[0] if isinstance(out, tuple) else out).square().sum().backward()
+    grad = model.embedding.weight.grad
+    assert torch.equal(grad[0], torch.zeros(4))
+    assert bool((grad[[2, 3, 5, 7]].abs().sum(1) > 0).all())  # the real tokens do train
