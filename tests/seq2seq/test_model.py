@@ -119,3 +119,30 @@ def test_config_round_trip_and_errors():
         Seq2Seq(vocab_size=20, hidden_size=8, bidirectional=True, attention="luong", score="dot")
     with pytest.raises(ValueError, match="lstm or gru"):
         Seq2Seq(vocab_size=20, cell="fastgrnn")
+
+
+def test_parameter_and_mac_counts_by_hand():
+    """Every weight the module doc names, counted by hand: catches an ignored
+    attention_size (Bahdanau's A falling back to the decoder size) and W_c's MACs
+    left out of macs_per_step."""
+    V, E, H, Hd, A = 20, 8, 6, 10, 7
+    model = Seq2Seq(vocab_size=V, embed_dim=E, hidden_size=H, bidirectional=True, decoder_hidden_size=Hd,
+                    attention="bahdanau", attention_size=A)
+    C = 2 * H
+    lstm = lambda i, h: 4 * h * (i + h) + 2 * 4 * h  # noqa: E731  W_ih, W_hh, b_ih, b_hh
+    expected = (V * E                          # embedding
+                + 2 * lstm(E, H)               # bidirectional encoder
+                + C * Hd + Hd                  # bridge W_b, b
+                + lstm(E + C, Hd)              # decoder reads [E y; ctx]
+                + C * A + Hd * A + A + A       # W_k, W_q, b_q, v
+                + (C + Hd) * Hd                # W_c (no bias)
+                + Hd * V + V)                  # W_o, b_o
+    assert model.params() == expected
+    assert model.config()["attention_size"] == A and model.attn_v.in_features == A
+    # per output token: decoder LSTM 4Hd(E + C + Hd), W_c (C + Hd)·Hd, head Hd·V
+    assert model.macs_per_step() == 4 * Hd * (E + C + Hd) + (C + Hd) * Hd + Hd * V
+    luong = Seq2Seq(vocab_size=V, embed_dim=E, hidden_size=H, bidirectional=False, attention="luong")
+    assert luong.macs_per_step() == 4 * H * (E + H) + (H + H) * H + H * V
+    none = Seq2Seq(vocab_size=V, embed_dim=E, hidden_size=H, bidirectional=False, attention="none")
+    assert none.macs_per_step() == 4 * H * (E + H) + H * V
+
