@@ -146,3 +146,17 @@ def test_parameter_and_mac_counts_by_hand():
     none = Seq2Seq(vocab_size=V, embed_dim=E, hidden_size=H, bidirectional=False, attention="none")
     assert none.macs_per_step() == 4 * H * (E + H) + H * V
 
+
+def test_lengths_default_to_the_non_pad_tokens():
+    """Without lengths a source row's length is its count of non-<pad> (id 0) tokens, so a
+    0-padded batch gives each row what it gives alone (catches lengths defaulting to T)."""
+    torch.manual_seed(1)
+    model = Seq2Seq(vocab_size=12, embed_dim=6, hidden_size=8, attention="luong").eval()
+    x = torch.randint(4, 12, (3, 7))
+    x[1, 3:], x[2, 5:] = 0, 0
+    y = torch.randint(4, 12, (3, 4))
+    batch = model(x, None, y)
+    torch.testing.assert_close(batch, model(x, torch.tensor([7, 3, 5]), y), rtol=0, atol=0)
+    for b, n in enumerate([7, 3, 5]):
+        torch.testing.assert_close(batch[b:b + 1], model(x[b:b + 1, :n], None, y[b:b + 1]), atol=1e-5, rtol=1e-5)
+
