@@ -160,3 +160,9 @@ def test_lengths_default_to_the_non_pad_tokens():
     for b, n in enumerate([7, 3, 5]):
         torch.testing.assert_close(batch[b:b + 1], model(x[b:b + 1, :n], None, y[b:b + 1]), atol=1e-5, rtol=1e-5)
 
+
+def test_too_small_a_vocabulary_is_a_clear_error():
+    """Four specials (<pad> <unk> <s> </s>) and at least one token: catches a dropped
+    vocab_size >= 5 check."""
+    with pytest.raises(ValueError, match="vocab_size must be at least 5"):
+        Seq2Seq(vocab_size=4)
