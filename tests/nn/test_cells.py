@@ -349,6 +349,24 @@ def test_stacked_and_dropout(cls, kwargs) -> None:
     torch.testing.assert_close(out_d[:, -1], last[0], rtol=0, atol=0)
 
 
+def test_glstm_packed_path_drops_out_between_layers_only() -> None:
+    """The packed path (what non-CPU devices take; forced here) applies dropout between
+    layers in training as the other paths do, and spares the last layer: its output at
+    each sequence's last valid step is the final h. Catches dropout left out of it."""
+    torch.manual_seed(0)
+    x, lengths = torch.randn(3, 6, 4), torch.tensor([6, 2, 4])
+    drop = GroupedLSTM(input_size=4, hidden_size=6, groups=2, num_layers=3, dropout=0.5)
+    plain = GroupedLSTM(input_size=4, hidden_size=6, groups=2, num_layers=3)
+    plain.load_state_dict(drop.state_dict())
+    drop.lengths_strategy = plain.lengths_strategy = "pack"
+    out, state = drop.train()(x, lengths=lengths)
+    ref_out, ref_state = plain.train()(x, lengths=lengths)
+    assert not torch.allclose(out, ref_out)
+    torch.testing.assert_close(state[0][0], ref_state[0][0], rtol=0, atol=0)  # layer 0 sees no dropout
+    torch.testing.assert_close(out[torch.arange(3), lengths - 1], state[-1][0][0], rtol=0, atol=0)
+    torch.testing.assert_close(drop.eval()(x, lengths=lengths)[0], ref_out)
+
+
 def test_glstm_shuffle_mixes_groups() -> None:
     """Without shuffle, group 0 of the last layer depends on group-0 inputs only."""
     torch.manual_seed(0)
