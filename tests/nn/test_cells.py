@@ -506,6 +506,17 @@ def test_bad_arguments(make, match) -> None:
         make()
 
 
+@pytest.mark.parametrize("cls", [GroupedLSTM, FastGRNN])
+def test_lengths_of_the_wrong_shape_are_a_clear_error(cls) -> None:
+    """lengths must be (B,). Catches the shape check dropped: FastGRNN then broadcasts a
+    single length over every row and runs silently; G-LSTM fails deep in the kernel."""
+    m = cls(input_size=4, hidden_size=6)
+    x = torch.randn(2, 5, 4)
+    for lengths in (torch.tensor([3]), torch.tensor([[3], [5]]), torch.tensor([3, 5, 2])):
+        with pytest.raises(ValueError, match=r"lengths must be \(B,\)"):
+            m(x, lengths=lengths)
+
+
 def test_glstm_groups_below_one_is_a_clear_error() -> None:
     """Catches a dropped groups check: groups=0 would die in a modulo by zero."""
     with pytest.raises(ValueError, match="groups must be >= 1"):

@@ -315,3 +315,15 @@ def test_state_of_the_wrong_shape_is_a_clear_error(lengths):
     # the right shapes still run, in both forms
     assert lstm(x, [(h, c), (h, c)], lengths=lengths)[0].shape == (2, 5, 2)
     assert gru(x, torch.zeros(2, 2, 4), lengths=lengths)[0].shape == (2, 5, 8)
+
+
+@pytest.mark.parametrize("cls", [LSTM, GRU])
+def test_lengths_of_the_wrong_shape_are_a_clear_error(cls):
+    """lengths must be (B,): one length per row, refused otherwise with a ValueError
+    naming lengths rather than a RuntimeError from deep in the padding arithmetic
+    (catches the shape check dropped)."""
+    layer = cls(4, 6)
+    x = torch.randn(2, 5, 4)
+    for lengths in (torch.tensor([3]), torch.tensor([[3], [5]]), torch.tensor([3, 5, 2])):
+        with pytest.raises(ValueError, match=r"lengths must be \(B,\)"):
+            layer(x, lengths=lengths)
