@@ -517,6 +517,20 @@ def test_lengths_of_the_wrong_shape_are_a_clear_error(cls) -> None:
             m(x, lengths=lengths)
 
 
+@pytest.mark.parametrize("cls", [GroupedLSTM, FastGRNN])
+def test_input_of_the_wrong_form_is_a_clear_error(cls) -> None:
+    """A 2-D or 4-D input, or a PackedSequence together with lengths, is refused with a
+    ValueError. Catches the 3-D check dropped, and the packed-plus-lengths check dropped
+    (the given lengths were then silently replaced by the packed ones)."""
+    m = cls(input_size=4, hidden_size=6)
+    for x in (torch.randn(5, 4), torch.randn(2, 3, 5, 4)):
+        with pytest.raises(ValueError, match="3-D input"):
+            m(x)
+    packed = pack_padded_sequence(torch.randn(2, 5, 4), torch.tensor([5, 3]), batch_first=True)
+    with pytest.raises(ValueError, match="not both"):
+        m(packed, lengths=torch.tensor([5, 3]))
+
+
 def test_glstm_groups_below_one_is_a_clear_error() -> None:
     """Catches a dropped groups check: groups=0 would die in a modulo by zero."""
     with pytest.raises(ValueError, match="groups must be >= 1"):
