@@ -93,6 +93,11 @@ def test_bad_configs_are_clear_errors():
         build_model({"kind": "nope"})
     with pytest.raises(ValueError, match="token input"):
         SequenceClassifier(vocab_size=10, embed_dim=4, hidden_size=3)(torch.randn(2, 3, 4))
+    # the model names its own input contract (not the recurrent layer's error from further in)
+    with pytest.raises(ValueError, match=r"feature input must be \(B, T, F\)"):
+        SequenceClassifier(input_size=3, hidden_size=4)(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="token input needs embed_dim > 0"):
+        SequenceClassifier(vocab_size=10, embed_dim=0, hidden_size=3)
 
 
 def test_bidirectional_last_pooling_reads_both_directions_final_states():

@@ -119,6 +119,8 @@ def test_config_round_trip_and_errors():
         Seq2Seq(vocab_size=20, hidden_size=8, bidirectional=True, attention="luong", score="dot")
     with pytest.raises(ValueError, match="lstm or gru"):
         Seq2Seq(vocab_size=20, cell="fastgrnn")
+    with pytest.raises(ValueError, match=r"source must be \(B, T\) token ids"):
+        model.encode(torch.randint(4, 20, (2, 3, 1)))
 
 
 def test_parameter_and_mac_counts_by_hand():
