@@ -160,3 +160,22 @@ def test_token_id_0_is_padding_a_zero_vector_that_never_trains(make):
     grad = model.embedding.weight.grad
     assert torch.equal(grad[0], torch.zeros(4))
     assert bool((grad[[2, 3, 5, 7]].abs().sum(1) > 0).all())  # the real tokens do train
+
+
+def test_heads_read_the_projected_output():
+    """With an LSTMP (proj_size P) every head reads P features per direction, not H, and
+    per-step heads count P·out MACs. Catches a head sized from rnn.hidden_size."""
+    torch.manual_seed(0)
+    P, H = 3, 6
+    ids, feats = torch.randint(1, 20, (2, 5)), torch.randn(2, 5, 4)
+    lm = LanguageModel(vocab_size=20, embed_dim=4, hidden_size=H, rnn_options={"proj_size": P})
+    assert lm(ids)[0].shape == (2, 5, 20) and lm.head.in_features == P
+    assert lm.macs_per_step() == 4 * H * (4 + P) + P * H + P * 20
+    tagger = SequenceTagger(input_size=4, hidden_size=H, n_classes=5, rnn_options={"proj_size": P})
+    assert tagger(feats).shape == (2, 5, 5) and tagger.head.in_features == P
+    assert tagger.macs_per_step() == 4 * H * (4 + P) + P * H + P * 5
+    clf = SequenceClassifier(input_size=4, hidden_size=H, n_classes=3, bidirectional=True,
+                             rnn_options={"proj_size": P})
+    assert clf(feats, torch.tensor([5, 2])).shape == (2, 3) and clf.head.in_features == 2 * P
+    fc = Forecaster(input_size=4, hidden_size=H, horizon=2, rnn_options={"proj_size": P})
+    assert fc(feats).shape == (2, 2) and fc.head.in_features == P
