@@ -168,3 +168,14 @@ def test_too_small_a_vocabulary_is_a_clear_error():
     vocab_size >= 5 check."""
     with pytest.raises(ValueError, match="vocab_size must be at least 5"):
         Seq2Seq(vocab_size=4)
+
+
+def test_bahdanau_attention_size_defaults_to_the_decoder_hidden_size():
+    """attention_size=0 means A = the decoder's hidden size (the documented default), not
+    the encoder's output size C: W_k is (A, C), W_q (A, Hd), v (1, A)."""
+    model = Seq2Seq(vocab_size=9, embed_dim=4, hidden_size=6, bidirectional=True, decoder_hidden_size=10,
+                    attention="bahdanau")
+    assert model.attn_key.weight.shape == (10, 12)
+    assert model.attn_query.weight.shape == (10, 10)
+    assert model.attn_v.weight.shape == (1, 10)
+    assert model.config()["attention_size"] == 10
