@@ -170,6 +170,29 @@ def test_glstm_matches_numpy(case: int, impl: str) -> None:
             np.testing.assert_allclose(c[0].detach().numpy(), ref_c[k], rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("case", [1, 3])
+def test_glstm_packed_path_with_initial_state_matches_numpy(case: int) -> None:
+    """The packed path (non-CPU devices; forced here) sorts the rows by length: the given
+    initial state must be sorted with them and the final state put back. Catches h0/c0
+    left in the caller's order (rows then start from each other's state)."""
+    kwargs = GLSTM_CASES[case]
+    m = _build(GroupedLSTM, kwargs, "fused", seed=case)
+    m.lengths_strategy = "pack"
+    rng = np.random.default_rng(20 + case)
+    B, T = 4, 6
+    x = rng.standard_normal((B, T, kwargs["input_size"]))
+    lengths = np.array([2, 6, 3, 5])  # not sorted: packing reorders the rows
+    h0 = [rng.standard_normal((B, h)) for h in m.hidden_sizes]
+    c0 = [rng.standard_normal((B, h)) for h in m.hidden_sizes]
+    state = [(torch.from_numpy(h)[None], torch.from_numpy(c)[None]) for h, c in zip(h0, c0)]
+    ref_out, ref_h, ref_c = numpy_glstm(m, x, lengths, h0, c0)
+    out, final = m(torch.from_numpy(x), state, torch.from_numpy(lengths))
+    np.testing.assert_allclose(out.detach().numpy(), ref_out, rtol=0, atol=1e-10)
+    for k, (h, c) in enumerate(final):
+        np.testing.assert_allclose(h[0].detach().numpy(), ref_h[k], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(c[0].detach().numpy(), ref_c[k], rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("impl", ["fused", "loop"])
 @pytest.mark.parametrize("case", range(len(FASTGRNN_CASES)))
 def test_fastgrnn_matches_numpy(case: int, impl: str) -> None:
