@@ -179,3 +179,20 @@ def test_heads_read_the_projected_output():
     assert clf(feats, torch.tensor([5, 2])).shape == (2, 3) and clf.head.in_features == 2 * P
     fc = Forecaster(input_size=4, hidden_size=H, horizon=2, rnn_options={"proj_size": P})
     assert fc(feats).shape == (2, 2) and fc.head.in_features == P
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max"])
+def test_config_keeps_a_non_default_pooling(pooling):
+    """build_model(config()) rebuilds the same computation, not only the same weights:
+    catches the classifier's pooling left out of its config (the rebuilt model then
+    pools 'last')."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=5, n_classes=4, pooling=pooling).eval()
+    rebuilt = build_model(model.config()).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    x, lengths = torch.randn(3, 6, 3), torch.tensor([6, 2, 4])
+    torch.testing.assert_close(rebuilt(x, lengths), model(x, lengths), rtol=0, atol=0)
+    output, _ = model.rnn(x, lengths=lengths)  # the pooling written out over the valid steps
+    pooled = torch.stack([output[b, :n].mean(0) if pooling == "mean" else output[b, :n].amax(0)
+                          for b, n in enumerate(lengths.tolist())])
+    torch.testing.assert_close(rebuilt.features(x, lengths), pooled)
