@@ -409,7 +409,7 @@ def test_glstm_shuffle_mixes_groups() -> None:
     (GroupedLSTM, dict(input_size=6, hidden_size=[6, 12], num_layers=2, groups=3, shuffle=False, bias=False,
                        dropout=0.25, impl="loop")),
     (FastGRNN, dict(input_size=5, hidden_size=7, num_layers=2, wrank=2, urank=3, gate_nonlinearity="tanh",
-                    update_nonlinearity="sigmoid", zeta_init=0.5, nu_init=-3.0, dropout=0.1)),
+                    update_nonlinearity="sigmoid", zeta_init=0.5, nu_init=-3.0, dropout=0.1, impl="loop")),
 ])
 def test_config_round_trip(cls, kwargs) -> None:
     m = cls(**kwargs)
