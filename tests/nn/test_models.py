@@ -222,3 +222,22 @@ def test_config_records_every_argument_and_rebuilds_the_same_model(cls, kwargs):
     first, again = model.eval()(x), rebuilt.eval()(x)
     first, again = (first[0], again[0]) if cls is LanguageModel else (first, again)
     torch.testing.assert_close(again, first, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SequenceTagger(input_size=3, hidden_size=5, n_classes=4, bidirectional=True, num_layers=2),
+    lambda: Forecaster(input_size=3, hidden_size=5, horizon=2, bidirectional=True),
+])
+def test_bidirectional_models_give_each_row_what_it_gives_alone(make):
+    """A bidirectional tagger or forecaster hands lengths to its recurrent layer: the
+    reverse direction starts at each row's last valid step, so garbage in the padding
+    changes nothing and each row's valid steps equal the row run alone. Catches lengths
+    not passed on (the reverse direction then reads the padding)."""
+    torch.manual_seed(0)
+    model = make().eval()
+    x, lengths = torch.randn(3, 7, 3), torch.tensor([7, 3, 5])
+    x[1, 3:], x[2, 5:] = 40.0, -9.0
+    out = model(x, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        alone = model(x[b:b + 1, :n])
+        torch.testing.assert_close(out[b, :n] if out.dim() == 3 else out[b], alone[0], rtol=1e-5, atol=1e-6)
