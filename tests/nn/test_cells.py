@@ -519,6 +519,7 @@ def test_parametrizations_apply_every_forward(cls, kwargs, name, impl) -> None:
     (lambda: FastGRNN(input_size=4, hidden_size=8, gate_nonlinearity="relu"), "gate_nonlinearity"),
     (lambda: FastGRNN(input_size=4, hidden_size=8, urank=0), "urank"),
     (lambda: FastGRNN(input_size=4, hidden_size=8, dropout=1.0), "dropout"),
+    (lambda: GroupedLSTM(input_size=4, hidden_size=8, dropout=-0.1), "dropout"),
     (lambda: FastGRNN(input_size=0, hidden_size=8), "input_size must be positive"),
     (lambda: GroupedLSTM(input_size=4, hidden_size=[8, 8], num_layers=1), "does not match hidden_size"),
     (lambda: FastGRNN(input_size=4, hidden_size=[8, 8, 8], num_layers=2), "does not match hidden_size"),
