@@ -241,3 +241,16 @@ def test_bidirectional_models_give_each_row_what_it_gives_alone(make):
     for b, n in enumerate(lengths.tolist()):
         alone = model(x[b:b + 1, :n])
         torch.testing.assert_close(out[b, :n] if out.dim() == 3 else out[b], alone[0], rtol=1e-5, atol=1e-6)
+
+
+def test_forecaster_instance_norm_shifts_each_target_by_its_own_level():
+    """RevIN with several targets: shifting the window's level of feature k shifts the
+    forecast of target k (only) by as much; a non-target feature's level moves nothing.
+    Catches every target getting feature 0's level back."""
+    torch.manual_seed(0)
+    model = Forecaster(input_size=3, hidden_size=6, horizon=4, targets=2).eval()
+    x, lengths = torch.randn(3, 8, 3), torch.tensor([8, 5, 3])
+    base = model(x, lengths)  # (B, horizon, targets)
+    shift = torch.tensor([10.0, -3.0, 7.0])
+    expected = base + shift[:2]
+    torch.testing.assert_close(model(x + shift, lengths), expected, rtol=0, atol=1e-4)
