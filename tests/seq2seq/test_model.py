@@ -179,3 +179,25 @@ def test_bahdanau_attention_size_defaults_to_the_decoder_hidden_size():
     assert model.attn_query.weight.shape == (10, 10)
     assert model.attn_v.weight.shape == (1, 10)
     assert model.config()["attention_size"] == 10
+
+
+def test_dropout_acts_on_embeddings_and_the_attentional_state_in_training():
+    """dropout (the module doc: on embeddings and on h~, in training) zeroes entries of the
+    encoder's and the decoder's embedded inputs and of h~ and scales the rest by 1/(1-p);
+    in eval it does nothing. Catches the encoder's embedding dropout left out."""
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=12, embed_dim=16, hidden_size=8, attention="luong", dropout=0.5)
+    seen = {}
+    for name in ("encoder", "decoder", "head"):
+        getattr(model, name).register_forward_pre_hook(lambda m, args, name=name: seen.__setitem__(name, args[0]))
+    x, y = torch.randint(4, 12, (4, 6)), torch.randint(4, 12, (4, 5))
+    prev = torch.cat([torch.full_like(y[:, :1], BOS_ID), y[:, :-1]], dim=1)
+    for mode, p in (("train", 0.5), ("eval", 0.0)):
+        getattr(model, mode)()
+        model(x, torch.tensor([6, 6, 6, 6]), y)
+        for name, ids in (("encoder", x), ("decoder", prev)):
+            got, emb = seen[name].detach(), model.embedding(ids).detach()
+            dropped = got == 0
+            assert float(dropped.float().mean()) == pytest.approx(p, abs=0.12), (mode, name)
+            torch.testing.assert_close(got[~dropped], emb[~dropped] / (1 - p))
+        assert float((seen["head"] == 0).float().mean()) == pytest.approx(p, abs=0.12), mode
