@@ -254,3 +254,28 @@ def test_forecaster_instance_norm_shifts_each_target_by_its_own_level():
     shift = torch.tensor([10.0, -3.0, 7.0])
     expected = base + shift[:2]
     torch.testing.assert_close(model(x + shift, lengths), expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SequenceClassifier(input_size=4, hidden_size=32, n_classes=3, dropout=0.5),
+    lambda: LanguageModel(vocab_size=20, embed_dim=4, hidden_size=32, dropout=0.5),
+    lambda: SequenceTagger(input_size=4, hidden_size=32, n_classes=3, dropout=0.5),
+])
+def test_dropout_reaches_the_head_input_of_a_one_layer_model(make):
+    """A one-layer model's recurrent stack has no between-layer dropout, so `dropout` acts
+    on what the head reads: in training about p of it is zeroed and the rest scaled by
+    1/(1-p), in eval it is untouched. Catches the head-input dropout left out (dropout
+    would then do nothing at all for one layer)."""
+    torch.manual_seed(0)
+    model = make()
+    seen = []
+    model.head.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach()))
+    x = torch.randint(1, 20, (6, 8)) if isinstance(model, LanguageModel) else torch.randn(6, 8, 4)
+    model.eval()(x)
+    clean = seen.pop()
+    assert not bool((clean == 0).any())
+    model.train()(x)
+    got = seen.pop()
+    dropped = got == 0
+    assert float(dropped.float().mean()) == pytest.approx(0.5, abs=0.1)
+    torch.testing.assert_close(got[~dropped], clean[~dropped] * 2.0)
