@@ -90,6 +90,22 @@ def test_quantize_multiplier_and_requantize_match_exact_arithmetic():
         quantize_multiplier(-1.0)
 
 
+def test_quantize_multiplier_edges_written_out():
+    """Two edges of quantize_multiplier, computed by hand from its contract (m in
+    [2**30, 2**31), M ~= m / 2**shift; past shift 62, m = round(M * 2**62)):
+
+    * M = 1 - 2**-40: frexp's mantissa times 2**31 rounds up to 2**31, which is not an
+      int32; the result must be renormalised to (2**30, 30), exactly 1.0 (catches the
+      renormalisation dropped: (2**31, 31) would not fit the C engine's int32);
+    * M = 1.75 * 2**-63 needs shift 64 > 62: m = round(0.875) = 1 at shift 62 (catches a
+      truncating int(), which gives m = 0 and silences the row)."""
+    assert quantize_multiplier(1.0 - 2.0**-40) == (1 << 30, 30)
+    assert quantize_multiplier(1.0 - 2.0**-33) == (1 << 30, 30)  # 2**31 - 0.25 rounds up too
+    assert quantize_multiplier(1.75 * 2.0**-63) == (1, 62)
+    assert quantize_multiplier(1.25 * 2.0**-63) == (1, 62)  # 0.625 rounds up as well
+    assert quantize_multiplier(2.0**-64) == (0, 62)  # 0.25 rounds to 0
+
+
 def test_requantize_saturates_instead_of_wrapping():  # SAT B
     big = np.array([INT32_MAX, INT32_MIN, 1 << 30])
     got = requantize(big, (1 << 31) - 1, 0)  # multiplier ~2**31: products far outside int32
@@ -377,6 +393,51 @@ def test_host_input_quantization_saturates():  # SAT F
     d = _one_unit([0, 0, 0, 0])
     q = IntegerRecurrentParams("lstm", [[d]])
     assert quantize_input(q, np.array([[[1e9], [-1e9], [3.4]]])).ravel().tolist() == [127, -127, 3]
+
+
+def test_host_input_quantization_rounds_half_to_even():  # SAT F's rounding
+    """docs/integer.md: host inputs round half to even (np.rint). With s_x = 1 the ties
+    are written out: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0, -2.5 -> -2, -3.5 -> -4
+    (catches round half up, floor(x + 0.5), which gives 1, 2, 3, 0, -2, -3)."""
+    d = _one_unit([0, 0, 0, 0])
+    q = IntegerRecurrentParams("lstm", [[d]])
+    x = np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, -3.5, 126.5, -126.5]).reshape(1, -1, 1)
+    assert quantize_input(q, x).ravel().tolist() == [0, 2, 2, 0, -2, -2, -4, 126, -126]
+
+
+@pytest.mark.parametrize("absmax,frac", [(0.25, 15), (0.999, 15), (1.0, 14), (1.5, 14), (2.0, 13), (7.9, 12),
+                                         (600.0, 5), (1023.5, 5)])
+def test_cell_format_is_the_widest_that_holds_the_calibrated_range(absmax, frac):
+    """F is the largest fraction width with 2**(15 - F) > max|c| (written out per case:
+    1.0 needs one integer bit, so F = 14; |c| < 1024 still fits F = 5, the smallest the
+    table supports). Catches ceil(log2) for floor(log2) + 1, and the F >= 5 limit off
+    by one (refusing 600)."""
+    params = {"weight_ih_l0": np.ones((4, 1)), "weight_hh_l0": np.ones((4, 1))}
+    q = quantize_lstm_integer(params, {"input": {"absmax": 1.0}, "layers": [[{"cell": {"absmax": absmax}}]]})
+    assert q.layers[0][0].cell_frac == frac
+    assert 2.0 ** (STATE_FRAC - frac) > absmax and (frac == STATE_FRAC or 2.0 ** (STATE_FRAC - frac - 1) <= absmax)
+
+
+def test_cell_range_of_1024_or_more_is_refused():
+    params = {"weight_ih_l0": np.ones((4, 1)), "weight_hh_l0": np.ones((4, 1))}
+    with pytest.raises(ValueError, match="integer bits"):
+        quantize_lstm_integer(params, {"input": {"absmax": 1.0}, "layers": [[{"cell": {"absmax": 1024.0}}]]})
+
+
+def test_input_percentile_sets_the_input_scale():
+    """input_percentile=p takes the input range from abs_percentiles[str(p)] (docs/integer.md):
+    s_x = 2.0 / 127 here, not absmax 10 / 127, so 2.0 quantizes to 127 and 3.0 saturates
+    (SAT F). Catches the percentile ignored (absmax used) and an unknown one accepted."""
+    params = {"weight_ih_l0": np.ones((4, 1)), "weight_hh_l0": np.ones((4, 1))}
+    cal = {"input": {"absmax": 10.0, "abs_percentiles": {"99.9": 2.0, "99": 1.0}},
+           "layers": [[{"cell": {"absmax": 1.0}}]]}
+    q = quantize_lstm_integer(params, cal, input_percentile=99.9)
+    assert q.input_scale == 2.0 / 127
+    assert quantize_input(q, np.array([[[2.0], [3.0], [1.0]]])).ravel().tolist() == [127, 127, 64]
+    assert quantize_lstm_integer(params, cal, input_percentile=99.0).input_scale == 1.0 / 127
+    assert quantize_lstm_integer(params, cal).input_scale == 10.0 / 127
+    with pytest.raises(ValueError, match="percentile 99.99"):
+        quantize_lstm_integer(params, cal, input_percentile=99.99)
 
 
 def test_accumulator_overflow_is_refused():
