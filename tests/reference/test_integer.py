@@ -518,6 +518,32 @@ def test_validation_errors():
         integer_lstm_forward(q, x_q.astype(np.float32))
     with pytest.raises(ValueError, match="format"):
         IntegerRecurrentParams.from_dict({**q.to_dict(), "version": 99})
+    with pytest.raises(ValueError, match="one entry per layer"):
+        integer_lstm_sequence(q, x_q, state=[(np.zeros((1, 4, 6)), np.zeros((1, 4, 6)))] * 2)
     with pytest.raises(ValueError, match="projection"):
         quantize_lstm_integer({"weight_ih_l0": np.ones((8, 2)), "weight_hh_l0": np.ones((8, 1)),
                                "weight_hr_l0": np.ones((1, 2))}, {"input": {"absmax": 1}, "layers": [[{}]]})
+
+
+def test_hand_made_parameters_outside_the_c_engine_contract_are_refused():
+    """The forms the C engine's lsl_int_model_check refuses (docs/integer.md: m < 0 or
+    shift outside 0..62; F outside 5..15; a layer above the first reading anything but the
+    int16 h below) are refused in the reference too, when the parameters are built.
+    Catches each of those checks dropped."""
+    d = _one_unit([0, 0, 0, 0])
+    for name in ("m_ih", "m_hh"):
+        with pytest.raises(ValueError, match="non-negative"):
+            IntegerDirection(**{**d.__dict__, name: np.full(4, -1)})
+    for name in ("shift_ih", "shift_hh"):
+        for bad in (-1, 63):
+            with pytest.raises(ValueError, match="shifts must lie in 0..62"):
+                IntegerDirection(**{**d.__dict__, name: np.full(4, bad)})
+        IntegerDirection(**{**d.__dict__, name: np.full(4, 62)})  # the edge itself is fine
+    for frac in (4, 16):
+        with pytest.raises(ValueError, match="cell_frac"):
+            IntegerRecurrentParams("lstm", [[_one_unit([0, 0, 0, 0], cell_frac=frac)]])
+    for frac in (5, 15):
+        IntegerRecurrentParams("lstm", [[_one_unit([0, 0, 0, 0], cell_frac=frac)]])
+    with pytest.raises(ValueError, match="int16 h of layer 0"):
+        IntegerRecurrentParams("lstm", [[d], [_one_unit([0, 0, 0, 0], input_bits=8)]])
+    IntegerRecurrentParams("lstm", [[d], [_one_unit([0, 0, 0, 0], input_bits=16)]])
