@@ -492,6 +492,28 @@ def test_streaming_in_chunks_equals_one_pass():
     assert np.array_equal(full, np.concatenate([first, second], axis=1))
 
 
+def test_bidirectional_initial_state_reaches_each_direction():
+    """state[k] = (h, c) of shape (D, B, H): row 0 starts the forward direction, row 1 the
+    reverse one (at each sequence's last valid step). The oracle walks the steps by hand
+    with integer_lstm_step (forward t = 0.., reverse t = n-1..0). Catches the reverse
+    direction started from the forward direction's row."""
+    q, x_q = _small_model(dirs=2)
+    rng = np.random.default_rng(11)
+    shape = (2, x_q.shape[0], 6)
+    h0 = rng.integers(-20000, 20000, shape)
+    c0 = rng.integers(-20000, 20000, shape)
+    lengths = np.array([9, 4, 1, 6])
+    out, state = integer_lstm_sequence(q, x_q, lengths, state=[(h0, c0)])
+    for b, n in enumerate(lengths):
+        for j, steps in ((0, range(n)), (1, range(n - 1, -1, -1))):
+            h, c = h0[j, b:b + 1], c0[j, b:b + 1]
+            for t in steps:
+                h, c = integer_lstm_step(q.layers[0][j], x_q[b:b + 1, t], h, c)
+                assert np.array_equal(out[b, t, 6 * j:6 * (j + 1)], h[0])
+            assert np.array_equal(state[0][0][j, b], h[0]) and np.array_equal(state[0][1][j, b], c[0])
+        assert not out[b, n:].any()
+
+
 def test_json_and_npz_round_trips(tmp_path):
     q, x_q = _small_model(dirs=2)
     want = integer_lstm_forward(q, x_q)
