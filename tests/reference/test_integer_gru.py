@@ -248,3 +248,45 @@ def test_gru_serialisation_round_trip(tmp_path):
     with pytest.raises(ValueError, match="LSTM"):
         from lstmlite.reference.integer import integer_lstm_forward
         integer_lstm_forward(q, x_q)
+
+
+# ----- one step worked by hand ----------------------------------------------------------------------
+# _one_unit's gates read their biases: a real bias b is b * 4096 in Q3.12. The products
+# below are written out from docs/integer.md's GRU step and rounded by hand (half away
+# from zero); the table values used are float facts: sigmoid_q15(0) = 16384, tanh(1) *
+# 32768 = 24956.4 -> 24956 (a table point, k = 32), tanh(2 / 4096) * 32768 = 15.999 -> 16.
+def _step(b_ih, b_hh, h):
+    d = _one_unit(b_ih, b_hh)
+    return int(integer_gru_step(d, np.zeros((1, 1), np.int64), np.array([[h]]))[0, 0])
+
+
+def test_gru_step_update_mix_by_hand():  # h' = rrs((32768 - z) n + z h, 15)
+    """z = 16384 (a_z = 0), n = 24956 (a_n = 1.0, r * hn = 0):
+    h = 0:     16384 * 24956 / 32768 = 12478 exactly;
+    h = 20000: (16384 * 24956 + 16384 * 20000) / 32768 = 22478 exactly;
+    h = 1:     12478.5 -> 12479 (half away from zero).
+    Catches 32767 - z for 32768 - z (12477, 22477) and a flooring final shift (12478)."""
+    assert _step([0.0, 0.0, 1.0], [0.0, 0.0, 0.0], 0) == 12478
+    assert _step([0.0, 0.0, 1.0], [0.0, 0.0, 0.0], 20000) == 22478
+    assert _step([0.0, 0.0, 1.0], [0.0, 0.0, 0.0], 1) == 12479
+    assert _step([0.0, 0.0, -1.0], [0.0, 0.0, 0.0], -20000) == -22478
+
+
+def test_gru_step_reset_product_rounds_half_away_by_hand():  # n = tanh(gx_n + rrs(r * hn, 15))
+    """r = 16384 (a_r = 0), hn = 3 LSB of Q3.12: r * hn / 32768 = 1.5 -> 2, so n =
+    tanh_q15(2) = 16; z = sigma(-8) = 11 (SAT A, E), h = 0: h' = rrs(32757 * 16, 15) =
+    15.99 -> 16. A flooring r * hn shift gives tanh_q15(1) = 8, h' = 8."""
+    assert _step([0.0, -1000.0, 0.0], [0.0, 0.0, 3 / 4096], 0) == 16
+
+
+def test_gru_candidate_recurrent_part_saturates_before_the_reset_gate_by_hand():  # SAT G
+    """W_hn h + b_hn = 20 is clipped to 8 - 2**-12 (Q3.12) *before* r multiplies it:
+    r = sigma(-2) = 0.1192, so n = tanh(0.1192 * 8) = 0.7414 (not tanh(0.1192 * 20) =
+    0.9830 as without SAT G); z = sigma(-8), h = 0: h' = (1 - z) n. Float oracle within
+    a few LSB."""
+    got = _step([-2.0, -1000.0, 0.0], [0.0, 0.0, 20.0], 0)
+    r = sigmoid(-2.0)
+    z = 11 / Q15  # sigmoid_q15 at SAT A's -8: 32768 - 32757
+    want = (1 - z) * np.tanh(r * (8 - 2.0**-12)) * Q15
+    assert abs(got - want) <= 8, (got, want)
+    assert abs(got - (1 - z) * np.tanh(r * 20.0) * Q15) > 5000
