@@ -45,3 +45,36 @@ def test_embedding_codes_are_the_quantized_input():
     tokens = rng.integers(0, 30, size=(3, 5))
     np.testing.assert_array_equal(codes[tokens], quantize_input(params, table[tokens]))
     assert codes.dtype == np.int8 and np.abs(codes).max() == 127  # |table| > 2 saturates (SAT F)
+
+
+def test_embedding_codes_for_16_bit_input():
+    """input_bits=16: int16 codes clip(rint(E / s), -32767, 32767), written out here with
+    NumPy (ties to even, symmetric range). Catches the codes cast to int8 (they wrap)."""
+    table = np.array([[0.0, 1.0, -1.0], [0.5, -0.25, 3.0], [1e-4, -1e-4, -3.0]])
+    s = 2.0 / 32767
+    codes = quantize_embedding_integer(table, s, input_bits=16)
+    assert codes.dtype == np.int16
+    want = np.clip(np.rint(table / s), -32767, 32767)
+    assert codes.tolist() == want.astype(int).tolist()
+    assert codes[0].tolist() == [0, 16384, -16384] and codes[1, 2] == 32767 and codes[2, 2] == -32767
+    with pytest.raises(ValueError, match="input_bits"):
+        quantize_embedding_integer(table, s, input_bits=12)
+
+
+def test_zero_weight_head_gives_its_bias():
+    """A head whose weights are all zero (e.g. pruned) has no absmax to scale by; its
+    logits are still the bias, to one LSB of the accumulator (2**-15 at scale 1).
+    Catches a zero absmax used as the scale (0/0 codes, a bias divided by zero)."""
+    b = np.array([0.25, -1.5, 3.0])
+    head = quantize_head_integer(np.zeros((3, 4)), b)
+    assert not head.weight.any()
+    logits = dequantize_head(head, integer_head_forward(head, np.full((2, 4), 12345)))
+    np.testing.assert_allclose(logits, np.broadcast_to(b, (2, 3)), atol=2.0**-15)
+
+
+def test_head_input_must_be_integers_of_its_width():
+    head = quantize_head_integer(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="integers"):
+        integer_head_forward(head, np.full((1, 4), 0.5))
+    with pytest.raises(ValueError, match=r"\(\.\.\., 4\)"):
+        integer_head_forward(head, np.zeros((1, 5), np.int16))
