@@ -196,3 +196,60 @@ def test_vectors_cannot_tell_tflm_literal_multipliers(cases):
             q = replace(q, **dict(zip(("input_cell_multiplier", "input_cell_shift"), qm(nl * nl / scale))))
         assert (q.forget_cell_multiplier, q.forget_cell_shift) != (p.forget_cell_multiplier, p.forget_cell_shift)
         np.testing.assert_array_equal(T.tflite_lstm_sequence(q, case.x)[0], case.expected)
+
+
+# ----- the rules the vectors do not reach, from the C sources that define them ---------------
+def test_single_rounding_mbqm_rounds_half_up():
+    """TFLITE_SINGLE_ROUNDING builds (CMSIS-NN's arm_nn_requantize with
+    CMSIS_NN_USE_SINGLE_ROUNDING: ``r = (x * m) >> (30 - s); return (r + 1) >> 1``) round
+    x * m / 2**(31 - s) half up, toward +inf. Ties by hand with m = 2**30 (x / 2 at s = 0,
+    x / 8 at s = -2): 1.5 -> 2, -1.5 -> -1, 0.5 -> 1, -0.5 -> 0, 12.5 -> 13, -12.5 -> -12.
+    Catches ties rounded down (the vectors use double rounding and cannot see this)."""
+    mbqm = T.multiply_by_quantized_multiplier
+    assert mbqm(np.array([3, -3, 1, -1, 5, -5]), 1 << 30, 0, "single").tolist() == [2, -1, 1, 0, 3, -2]
+    assert mbqm(np.array([100, -100, 101, -101]), 1 << 30, -2, "single").tolist() == [13, -12, 13, -13]
+
+
+def test_mbqm64_reduces_the_multiplier_to_16_bits_as_tflite_does():
+    """TFLite's 64-bit MultiplyByQuantizedMultiplier (kernels/internal/common.h):
+    ``reduced = m < 0x7FFF0000 ? (m + (1 << 15)) >> 16 : 0x7FFF; total = 15 - s;
+    return (x * reduced + (1 << (total - 1))) >> total``. By hand at x = 2**20, s = 0:
+    m = 2**30 + 2**15 -> reduced 2**14 + 1 (rounded, not truncated to 2**14):
+    (2**34 + 2**20 + 2**14) >> 15 = 2**19 + 32 = 524320;
+    m = 2**31 - 1 -> reduced 0x7FFF (not 0x8000): 32 * 32767 = 1048544."""
+    mbqm64 = T.multiply_by_quantized_multiplier_64
+    x = np.array([1 << 20, -(1 << 20)])
+    assert mbqm64(x, (1 << 30) + (1 << 15), 0).tolist() == [524320, -524320]
+    assert mbqm64(x, (1 << 31) - 1, 0).tolist() == [1048544, -1048544]
+    assert mbqm64(x, 0x7FFF0000, 0).tolist() == [1048544, -1048544]  # the first saturated one
+    assert mbqm64(x, 0x7FFF0000 - 1, 0).tolist() == [1048544, -1048544]  # rounds to 0x7FFF too
+
+
+def _gate_params(zero_in=0, zero_out=0, bits=8, shift=-3):
+    w = np.array([[1, -2, 3]])
+    g = T.TFLiteGate(w, np.array([[-4]]), np.array([5]), 1 << 30, shift, 1 << 30, shift)
+    return T.TFLiteLSTMParams(g, g, g, g, input_zero_point=zero_in, output_zero_point=zero_out,
+                              cell_scale_power=-12, forget_cell_multiplier=1 << 30, forget_cell_shift=-14,
+                              input_cell_multiplier=1 << 30, input_cell_shift=-17, output_multiplier=1 << 30,
+                              output_shift=-22, activation_bits=bits)
+
+
+def test_accumulator_bound_takes_the_far_side_of_the_zero_point():
+    """max|v - z| over int8 v in [-128, 127] is max(127 - z, z + 128): 228 for z = 100
+    (v = -128), 255 for z = -128 (v = 127); by hand, input row |1| + |-2| + |3| = 6 and
+    bias 5: 6 * 228 + 5 = 1373; hidden row 4 * 228 = 912. Catches 127 - z alone (27)."""
+    bounds = {(n, m): (int(b[0]), lim) for n, m, b, lim in T.accumulator_bounds(_gate_params(100, 100))}
+    assert bounds[("input", "input")] == (1373, 2**31 - 1) and bounds[("output", "hidden")] == (912, 2**31 - 1)
+    bounds = {(n, m): int(b[0]) for n, m, b, _ in T.accumulator_bounds(_gate_params(-128, -128))}
+    assert bounds[("cell", "input")] == 6 * 255 + 5 and bounds[("cell", "hidden")] == 4 * 255
+    b16 = {(n, m): (int(b[0]), lim) for n, m, b, lim in T.accumulator_bounds(_gate_params(0, 0, bits=16))}
+    assert b16[("forget", "input")] == (6 * 32768 + 5, 2**47 - 1)
+
+
+def test_16x8_gate_shifts_beyond_7_are_refused():
+    """TFLite's 64-bit mbqm shifts right by 15 - s and asserts s < 8 (docs/tflite-compat.md,
+    limits); s = 7 is accepted, s = 8 refused. Catches the check dropped."""
+    _gate_params(bits=16, shift=7)
+    with pytest.raises(ValueError, match="shifts <= 7"):
+        _gate_params(bits=16, shift=8)
+    _gate_params(bits=8, shift=8)  # the 32-bit mbqm has no such limit
