@@ -8,7 +8,8 @@ for exp on [-1/4, 0), a barrel of exp(-2^k) factors, a Newton-Raphson reciprocal
 its int16 semantics written out:
 
 * ``add``/``sub``/``neg`` wrap modulo 2**16 (C++ int16 arithmetic);
-* ``srdhm(a, b)`` = trunc((a*b + nudge) / 2**15), nudge = ±2**14 (ties away from zero),
+* ``srdhm(a, b)`` = trunc((a*b + nudge) / 2**15), nudge = 2**14 if a*b >= 0 else 1 - 2**14
+  (ties toward +inf: 0.5 -> 1, -0.5 -> 0, -1.5 -> -1),
   with -32768 * -32768 saturating to 32767;
 * ``rdbpot`` rounds half away from zero; ``mul_pot(x, e > 0)`` saturates;
 * the int32 constants of gemmlowp are rounded to int16 with ``rdbpot(c, 16)``.
