@@ -124,6 +124,23 @@ def test_integer_input_computes_in_float64():
     np.testing.assert_allclose(output, run_torch(case)["output"], atol=1e-9)
 
 
+def test_all_integer_arguments_compute_in_float64():
+    """With integer parameters *and* input nothing names a float dtype: the forward
+    computes in float64 (compute_dtype's fallback), as torch.nn.LSTM in float64 does on
+    the same values. Catches a float32 fallback (off by ~1e-7, and the dtype)."""
+    rng = np.random.default_rng(6)
+    case = make_case("lstm", Config(2, 4, 3, 2, h0=False), seed=6)
+    case.params = {k: rng.integers(-2, 3, v.shape) for k, v in case.params.items()}
+    x_int = rng.integers(-3, 4, case.x.shape)
+    output, h_n, c_n, _ = lstm_forward(case.params, x_int)
+    assert output.dtype == h_n.dtype == c_n.dtype == np.float64
+    case.params = {k: v.astype(np.float64) for k, v in case.params.items()}
+    case.x = x_int.astype(np.float64)
+    ref = run_torch(case)
+    np.testing.assert_allclose(output, ref["output"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(c_n, ref["c_n"], rtol=0, atol=1e-12)
+
+
 def test_step_matches_torch_lstmcell():
     rng = np.random.default_rng(1)
     cell = torch.nn.LSTMCell(4, 3, dtype=torch.float64)
@@ -170,6 +187,12 @@ def test_gate_activations_from_cache():
         (lambda p, kw: kw.update(lengths=np.array([2, 4])), "lengths"),
         (lambda p, kw: kw.update(x=np.zeros((2, 3, 5))), "x has shape"),
         (lambda p, kw: kw.update(h0=np.zeros((1, 2, 5))), "h0"),
+        # 10 rows are not 4 gates of H: refused, not read as H = 2 with two rows dropped
+        (lambda p, kw: [p.clear(), p.update(weight_ih_l0=np.zeros((10, 3)), weight_hh_l0=np.zeros((10, 2)))],
+         "not a multiple of 4"),
+        # bias_hh without bias_ih: refused, not silently ignored
+        (lambda p, kw: p.pop("bias_ih_l0"), r"unexpected parameters \['bias_hh_l0'\]"),
+        (lambda p, kw: kw.update(lengths=np.array([2.5, 3.0])), "integers"),
     ],
 )
 def test_bad_arguments_raise(mutate, match):
