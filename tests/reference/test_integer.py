@@ -395,6 +395,35 @@ def test_host_input_quantization_saturates():  # SAT F
     assert quantize_input(q, np.array([[[1e9], [-1e9], [3.4]]])).ravel().tolist() == [127, -127, 3]
 
 
+def test_weight_codes_and_scales_written_out():
+    """docs/integer.md: s_w[row] = max|W_row| / 127 (per_channel) or one max|W| / 127 per
+    tensor, codes rint(W / s_w) in [-127, 127], b_ih in the scale s_x * s_w[row]; an
+    all-zero row (a pruned unit) gets scale 1 and zero codes. Written out with NumPy.
+    Catches per_channel=False ignored for W_ih, and a zero row divided by its zero absmax."""
+    w_ih = np.array([[0.5, -1.0], [0.0, 0.0], [0.3, 0.1], [-2.0, 0.7]])
+    w_hh = np.array([[0.2], [-0.4], [0.0], [0.8]])
+    b_ih = np.array([0.1, 0.5, -0.2, 0.0])
+    params = {"weight_ih_l0": w_ih, "weight_hh_l0": w_hh, "bias_ih_l0": b_ih, "bias_hh_l0": np.zeros(4)}
+    cal = {"input": {"absmax": 1.0}, "layers": [[{"cell": {"absmax": 1.0}}]]}
+    s_x = 1.0 / 127
+    for per_channel in (True, False):
+        d = quantize_lstm_integer(params, cal, per_channel=per_channel).layers[0][0]
+        for w, codes, scales in ((w_ih, d.w_ih, d.w_ih_scale), (w_hh, d.w_hh, d.w_hh_scale)):
+            absmax = np.abs(w).max(axis=1) if per_channel else np.full(4, np.abs(w).max())
+            want_scale = np.where(absmax > 0, absmax / 127, 1.0)
+            np.testing.assert_allclose(scales, want_scale, rtol=1e-7)  # stored as float32
+            assert codes.tolist() == np.rint(w / want_scale[:, None]).astype(int).tolist()
+        s_w = np.where(np.abs(w_ih).max(axis=1) > 0, np.abs(w_ih).max(axis=1) / 127, 1.0) if per_channel \
+            else np.full(4, 2.0 / 127)
+        assert d.b_ih.tolist() == np.rint(b_ih / (s_x * s_w)).astype(int).tolist()
+    d = quantize_lstm_integer(params, cal).layers[0][0]
+    assert d.w_ih[1].tolist() == [0, 0] and d.b_ih[1] == 64  # 0.5 / (1/127 * 1) = 63.5 -> 64
+
+
+def test_dequantize_hidden_is_q0_15():
+    assert dequantize_hidden(np.array([16384, -32768, 1, 32767])).tolist() == [0.5, -1.0, 2.0**-15, 1 - 2.0**-15]
+
+
 def test_host_input_quantization_rounds_half_to_even():  # SAT F's rounding
     """docs/integer.md: host inputs round half to even (np.rint). With s_x = 1 the ties
     are written out: 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -0.5 -> 0, -2.5 -> -2, -3.5 -> -4
