@@ -253,3 +253,14 @@ def test_16x8_gate_shifts_beyond_7_are_refused():
     with pytest.raises(ValueError, match="shifts <= 7"):
         _gate_params(bits=16, shift=8)
     _gate_params(bits=8, shift=8)  # the 32-bit mbqm has no such limit
+
+
+def test_zero_steps_give_an_empty_output_and_the_state_unchanged():
+    """A (B, 0, I) input (no steps) gives a (B, 0, H) output of the activation dtype and
+    returns the state it was given (TFLite's reset state when none)."""
+    p = _gate_params(zero_out=7)
+    out, state = T.tflite_lstm_sequence(p, np.zeros((2, 0, 3), np.int8))
+    assert out.shape == (2, 0, 1) and out.dtype == np.int8
+    assert state.hidden.tolist() == [[7], [7]] and state.cell.tolist() == [[0], [0]]
+    out, _ = T.tflite_lstm_sequence(p, np.zeros((0, 2, 3), np.int8), time_major=True)
+    assert out.shape == (0, 2, 1)
