@@ -598,3 +598,19 @@ def test_hand_made_parameters_outside_the_c_engine_contract_are_refused():
     with pytest.raises(ValueError, match="int16 h of layer 0"):
         IntegerRecurrentParams("lstm", [[d], [_one_unit([0, 0, 0, 0], input_bits=8)]])
     IntegerRecurrentParams("lstm", [[d], [_one_unit([0, 0, 0, 0], input_bits=16)]])
+
+
+def test_lstm_cell_update_rounds_both_products_half_away_by_hand():
+    """One step with c != 0, written out from docs/integer.md (F = 13): gates read their
+    biases, a_i = a_f = a_o = 0 -> 16384 (sigma(0) = 1/2), a_g = +-1.0 -> +-24956
+    (tanh(1) * 32768 = 24956.4, a table point). Then
+    c = 3:     rrs(16384 * 3, 15) = rrs(1.5) = 2;  rrs(16384 * 24956, 17) = rrs(3119.5) = 3120;  c' = 3122
+    c = -3:    -2 and -3120 (ties away from zero, not up);                            c' = -3122
+    c = 1001:  rrs(500.5) = 501;                                                      c' = 3621
+    and h' = rrs(16384 * tanh_q15(c', 13), 15), within 3 LSB of 16384 * tanh(c' / 8192).
+    Catches a flooring f * c shift (3121) and ties rounded up (-3119 - 1)."""
+    for g_sign, c0, c_want in ((1, 3, 3122), (-1, -3, -3122), (1, 1001, 3621)):
+        d = _one_unit([0.0, 0.0, g_sign * 1.0, 0.0], cell_frac=13)
+        h, c = integer_lstm_step(d, np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64), np.array([[c0]]))
+        assert int(c[0, 0]) == c_want, (c0, int(c[0, 0]))
+        assert abs(int(h[0, 0]) - 16384 * np.tanh(c_want / 8192)) <= 3
