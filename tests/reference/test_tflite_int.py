@@ -264,3 +264,42 @@ def test_zero_steps_give_an_empty_output_and_the_state_unchanged():
     assert state.hidden.tolist() == [[7], [7]] and state.cell.tolist() == [[0], [0]]
     out, _ = T.tflite_lstm_sequence(p, np.zeros((0, 2, 3), np.int8), time_major=True)
     assert out.shape == (0, 2, 1)
+
+
+def _bias_only(bias, hidden_w=0, **kw):
+    """1 unit, 1 input: zero input weights; the input matmul's mbqm (2**30, -3) is x / 16."""
+    g = lambda b: T.TFLiteGate(np.zeros((1, 1)), np.full((1, 1), hidden_w), np.array([b]),  # noqa: E731
+                               1 << 30, -3, 1 << 30, -3)
+    base = dict(input_zero_point=0, output_zero_point=0, cell_scale_power=-12, forget_cell_multiplier=1 << 30,
+                forget_cell_shift=-14, input_cell_multiplier=1 << 30, input_cell_shift=-17,
+                output_multiplier=1 << 30, output_shift=-15)
+    return T.TFLiteLSTMParams(*(g(b) for b in bias), **{**base, **kw})
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_cell_clip_binds_by_hand(sign):
+    """TFLite's cell_clip (CMSIS-NN's arm_nn_lstm_step_s8 clamps the new cell to
+    [-cell_clip, cell_clip]): gates pinned by bias 16 * 32767 (a = 32767: i = 32757,
+    g = +-32767), c = 0, so c' = mbqm(i * g, 2**30, -17) = +-4095 without a clip and
+    exactly +-100 with cell_clip = 100. Catches the clip ignored (the vectors never make
+    it bind where it shows)."""
+    big = 16 * 32767
+    bias = (big, big, sign * big, big)
+    _, free = T.tflite_lstm_step(_bias_only(bias), np.zeros((1, 1)), T.initial_state(_bias_only(bias)))
+    # 32757 * 32767 = 1073348619; SRDHM by 2**30: (x + 1) / 2 = 536674310; / 2**17 = 4094.50003 -> 4095
+    assert free.cell.tolist() == [[sign * 4095]]
+    p = _bias_only(bias, cell_clip=100)
+    _, clipped = T.tflite_lstm_step(p, np.zeros((1, 1)), T.initial_state(p))
+    assert clipped.cell.tolist() == [[sign * 100]]
+
+
+def test_recurrent_matmul_subtracts_the_output_state_zero_point():
+    """docs/tflite-compat.md: the hidden output adds hidden_zero_point (desktop TFLite's
+    effective-hidden intermediate), while the recurrent matmul subtracts z_h, the output
+    state tensor's zero point. By hand with z_h = 0, hidden_zero_point = 10, zero biases
+    and inputs, W_h = 127, from TFLite's reset state h = 0: h - z_h = 0, every gate reads
+    a = 0, g = 0, c' = 0, tanh(0) = 0, so h' = 0 + 10 = 10 and c' = 0. Catches the
+    recurrent matmul subtracting hidden_zero_point (a = -79, c' != 0)."""
+    p = _bias_only((0, 0, 0, 0), hidden_w=127, hidden_zero_point=10)
+    h, state = T.tflite_lstm_step(p, np.zeros((1, 1)), T.initial_state(p))
+    assert h.tolist() == [[10]] and state.cell.tolist() == [[0]]
