@@ -483,6 +483,9 @@ def test_accumulator_overflow_is_refused():
     d.b_ih = np.full(4, INT32_MAX - 100, np.int32)
     with pytest.raises(OverflowError):
         integer_lstm_step(d, np.full((1, 1), 32767), np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64))
+    d.b_ih = np.full(4, INT32_MIN + 100, np.int32)  # and below int32 as well as above
+    with pytest.raises(OverflowError):
+        integer_lstm_step(d, np.full((1, 1), -32768), np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64))
 
 
 # ----- determinism, lengths, serialisation, validation ----------------------------------------------------
@@ -569,6 +572,11 @@ def test_validation_errors():
         integer_lstm_forward(q, x_q.astype(np.float32))
     with pytest.raises(ValueError, match="format"):
         IntegerRecurrentParams.from_dict({**q.to_dict(), "version": 99})
+    with pytest.raises(ValueError, match="gate_frac/state_frac"):
+        IntegerRecurrentParams.from_dict({**q.to_dict(), "gate_frac": 11})
+    with pytest.raises(ValueError, match="input range must be positive"):
+        quantize_lstm_integer({"weight_ih_l0": np.ones((4, 1)), "weight_hh_l0": np.ones((4, 1))},
+                              {"input": {"absmax": 0.0}, "layers": [[{"cell": {"absmax": 1.0}}]]})
     with pytest.raises(ValueError, match="one entry per layer"):
         integer_lstm_sequence(q, x_q, state=[(np.zeros((1, 4, 6)), np.zeros((1, 4, 6)))] * 2)
     with pytest.raises(ValueError, match="projection"):
