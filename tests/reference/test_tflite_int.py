@@ -144,6 +144,10 @@ def test_parameter_validation():
         T.TFLiteGate(np.zeros((2, 3)), np.zeros((3, 3)), np.zeros(2), 1, 0, 1, 0)
     with pytest.raises(ValueError):
         T.tflite_lstm_sequence(p, np.full((1, 2, 3), 300))
+    with pytest.raises(ValueError, match="shift <= 0"):  # f * c << s could leave int32
+        T.TFLiteLSTMParams(g, g, g, g, **{**base, "forget_cell_shift": 1})
+    with pytest.raises(ValueError, match="int8 activations only"):
+        T.TFLiteLSTMParams(g, g, g, g, **{**base, "kernel": "lite", "activation_bits": 16})
 
 
 def test_accumulator_overflow_is_refused_when_built_and_never_wraps():
