@@ -307,3 +307,90 @@ def test_recurrent_matmul_subtracts_the_output_state_zero_point():
     p = _bias_only((0, 0, 0, 0), hidden_w=127, hidden_zero_point=10)
     h, state = T.tflite_lstm_step(p, np.zeros((1, 1)), T.initial_state(p))
     assert h.tolist() == [[10]] and state.cell.tolist() == [[0]]
+
+
+# ----- CMSIS-NN's own C, compiled here, as the oracle of the activations and requantization -------
+CMSIS = Path("/work/shared/peers/cmsis-nn")
+for _root in Path(__file__).resolve().parents:  # ../shared/peers/cmsis-nn beside the checkout
+    if (_root / "shared" / "peers" / "cmsis-nn" / "Include").is_dir():
+        CMSIS = _root / "shared" / "peers" / "cmsis-nn"
+        break
+
+_HARNESS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+#include "arm_nn_tables.h"
+int main(int argc, char **argv) {
+    if (!strcmp(argv[1], "act")) {            /* act TYPE L: every int16 through arm_nn_activation_s16 */
+        static int16_t in[65536], out[65536];
+        for (int i = 0; i < 65536; i++) in[i] = (int16_t)(i - 32768);
+        arm_nn_activation_s16(in, out, 65536, atoi(argv[3]), atoi(argv[2]) ? ARM_TANH : ARM_SIGMOID);
+        fwrite(out, 2, 65536, stdout);
+    } else if (!strcmp(argv[1], "req")) {     /* req M S: int32 from stdin through arm_nn_requantize */
+        int32_t m = (int32_t)atol(argv[2]), s = atoi(argv[3]), v;
+        while (fread(&v, 4, 1, stdin) == 1) { int32_t r = arm_nn_requantize(v, m, s); fwrite(&r, 4, 1, stdout); }
+    } else {
+        fwrite(sigmoid_table_uint16, 2, 256, stdout);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def cmsis(tmp_path_factory):
+    """Two builds of CMSIS-NN's arm_nn_activation_s16.c / arm_nntables.c / arm_nn_requantize
+    (host gcc): TFLite's default double rounding and CMSIS_NN_USE_SINGLE_ROUNDING."""
+    import subprocess
+
+    if not (CMSIS / "Include" / "arm_nnfunctions.h").is_file():
+        pytest.fail(f"CMSIS-NN's sources are not at {CMSIS} (../shared/peers/cmsis-nn)")
+    d = tmp_path_factory.mktemp("cmsis")
+    (d / "h.c").write_text(_HARNESS)
+    exes = {}
+    for name, flags in (("double", []), ("single", ["-DCMSIS_NN_USE_SINGLE_ROUNDING"])):
+        exe = d / name
+        subprocess.run(["gcc", "-O1", *flags, "-I", str(CMSIS / "Include"), str(d / "h.c"),
+                        str(CMSIS / "Source/ActivationFunctions/arm_nn_activation_s16.c"),
+                        str(CMSIS / "Source/NNSupportFunctions/arm_nntables.c"), "-o", str(exe)], check=True)
+        exes[name] = exe
+
+    def run(*args, rounding="double", data=b""):
+        return subprocess.run([str(exes[rounding]), *map(str, args)], input=data, capture_output=True,
+                              check=True).stdout
+    return run
+
+
+def test_activations_equal_cmsis_nn_on_every_int16(cmsis):
+    """arm_nn_activation_s16 (what TFLite Micro's LSTM calls on Cortex-M) over every int16
+    input: the table is CMSIS-NN's sigmoid_table_uint16, the gate sigmoid (left shift 0)
+    and the tanh at every left shift a cell scale 2**p with p in [-31, 2] gives (L = p + 12)
+    are the same integers. Catches the negative-input rounding constant of the sigmoid
+    (- 1 dropped), the tanh saturation point (u > 255) or value, and the rounding of a
+    negative left shift, which the vectors do not all reach."""
+    x = np.arange(-32768, 32768)
+    table = np.frombuffer(cmsis("table"), np.uint16)
+    assert np.array_equal(table, T.SIGMOID_TABLE_U16)
+    assert np.array_equal(np.frombuffer(cmsis("act", 0, 0), np.int16), T.sigmoid_lut(x))
+    for left_shift in range(-19, 15):
+        want = np.frombuffer(cmsis("act", 1, left_shift), np.int16)
+        assert np.array_equal(want, T.tanh_lut(x, left_shift)), left_shift
+
+
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_mbqm_equals_cmsis_nn_requantize(cmsis, rounding):
+    """arm_nn_requantize (double rounding: SRDHM then RoundingDivideByPOT; single: one
+    rounding, CMSIS_NN_USE_SINGLE_ROUNDING) on random int32 values and on the ties of
+    every shift, for left and right shifts."""
+    rng = np.random.default_rng(3)
+    for m, s in [(1 << 30, -14), (1441324494, -22), (2123904128, -3), (1080990464, 1), ((1 << 31) - 1, -31),
+                 (1 << 30, 0), (1518500250, -9)]:
+        bound = (1 << 31) >> max(s, 0)
+        ties = np.array([k * (1 << min(-s, 30)) + (1 << min(-s, 30)) // 2 for k in range(-4, 4)] if s < 0 else [], np.int64)
+        x = np.concatenate([rng.integers(-bound, bound, 3000), ties, [0, 1, -1, bound - 1, -bound]]).astype(np.int32)
+        want = np.frombuffer(cmsis("req", m, s, rounding=rounding, data=x.tobytes()), np.int32)
+        got = T.multiply_by_quantized_multiplier(x.astype(np.int64), m, s, rounding)
+        assert np.array_equal(got, want), (m, s)
