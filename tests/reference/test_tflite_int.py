@@ -394,3 +394,20 @@ def test_mbqm_equals_cmsis_nn_requantize(cmsis, rounding):
         want = np.frombuffer(cmsis("req", m, s, rounding=rounding, data=x.tobytes()), np.int32)
         got = T.multiply_by_quantized_multiplier(x.astype(np.int64), m, s, rounding)
         assert np.array_equal(got, want), (m, s)
+
+
+def test_cell_scale_power_past_2_is_refused_because_tflite_overflows_there(cmsis):
+    """The cell's tanh multiplies c by 3 * 2**(p + 12) in int32 (CMSIS-NN's
+    arm_nn_activation_s16, TFLite Micro's reference_integer_ops::Tanh). At p = 3 (left
+    shift 15) that is 3 * 2**30 for |c| = 2**15, past int32: TFLite's own tanh then wraps
+    (tanh of the most negative cell comes out +32767), so there is no TFLite answer to
+    match, and the parameters are refused; p = 2 (left shift 14) still fits and is kept.
+    Real bug fixed: [-31, 3] was accepted (the comment's own rule gave L <= 14)."""
+    wrapped = np.frombuffer(cmsis("act", 1, 15), np.int16)
+    assert wrapped[0] == 32767  # tanh(c = -32768 * 2**3) in TFLite Micro: wrapped, not -32767
+    fits = np.frombuffer(cmsis("act", 1, 14), np.int16)
+    assert np.array_equal(fits, T.tanh_lut(np.arange(-32768, 32768), 14)) and fits[0] == -32767
+    p = _gate_params()
+    assert replace(p, cell_scale_power=2).cell_scale_power == 2
+    with pytest.raises(ValueError, match=r"cell_scale_power 3 out of range \[-31, 2\]"):
+        replace(p, cell_scale_power=3)

@@ -385,9 +385,11 @@ class TFLiteLSTMParams:
         if not 0 <= self.cell_clip <= INT16_MAX:
             raise ValueError("cell_clip must lie in [0, 32767]")
         # The tanh of the cell reads 15 - 3 - (p + 12) = -p fraction bits: 2**p must be a
-        # power of two whose shift keeps 3 * 2**L * |c| inside int32 (L = p + 12 <= 15).
-        if not -31 <= self.cell_scale_power <= 3:
-            raise ValueError(f"cell_scale_power {self.cell_scale_power} out of range [-31, 3]")
+        # power of two whose shift keeps 3 * 2**L * |c| inside int32, as TFLite (Micro)
+        # computes it: |c| <= 2**15, so L = p + 12 <= 14 (3 * 2**29 < 2**31; at L = 15 the
+        # product 3 * 2**30 wraps in TFLite's int32 and its tanh is garbage), p <= 2.
+        if not -31 <= self.cell_scale_power <= 2:
+            raise ValueError(f"cell_scale_power {self.cell_scale_power} out of range [-31, 2]")
         for m, s in ((self.forget_cell_multiplier, self.forget_cell_shift),
                      (self.input_cell_multiplier, self.input_cell_shift),
                      (self.output_multiplier, self.output_shift)):

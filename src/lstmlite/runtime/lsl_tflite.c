@@ -223,7 +223,7 @@ int lsl_tflite_check(const lsl_tflite_params *p) {
     if (p->input_zero_point < lo || p->input_zero_point > hi) return LSL_TFLITE_EINVAL;
     if (p->output_zero_point < lo || p->output_zero_point > hi) return LSL_TFLITE_EINVAL;
     if (p->hidden_zero_point < lo || p->hidden_zero_point > hi) return LSL_TFLITE_EINVAL;
-    if (p->cell_scale_power < -31 || p->cell_scale_power > 3) return LSL_TFLITE_EINVAL;
+    if (p->cell_scale_power < -31 || p->cell_scale_power > 2) return LSL_TFLITE_EINVAL;
     if (p->cell_clip < 0 || p->cell_clip > I16_MAX) return LSL_TFLITE_EINVAL;
     if (p->kernel != LSL_TFLITE_KERNEL_MICRO && p->kernel != LSL_TFLITE_KERNEL_LITE) return LSL_TFLITE_EINVAL;
     if (p->kernel == LSL_TFLITE_KERNEL_LITE &&

@@ -66,7 +66,7 @@ typedef struct {
     int32_t output_zero_point; /* z_h of the output = hidden-state tensor (the recurrent matmul subtracts it) */
     int32_t hidden_zero_point; /* added to the requantized o * tanh(c); normally = output_zero_point
                                   (desktop TFLite's "effective hidden" intermediate can differ) */
-    int32_t cell_scale_power;  /* p: the cell state's scale is 2^p, [-31, 3] */
+    int32_t cell_scale_power;  /* p: the cell state's scale is 2^p, [-31, 2] */
     int32_t forget_cell_multiplier, forget_cell_shift; /* f * c -> cell (2^-15) */
     int32_t input_cell_multiplier, input_cell_shift;   /* i * g -> cell */
     int32_t output_multiplier, output_shift;           /* o * tanh(c) -> output */

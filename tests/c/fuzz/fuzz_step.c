@@ -468,7 +468,7 @@ static void tflite_engine(bytes_t *b) {
     p.input_zero_point = p.activation_bits == 8 ? (int8_t)u8(b) : (int16_t)u16(b);
     p.output_zero_point = p.activation_bits == 8 ? (int8_t)u8(b) : (int16_t)u16(b);
     p.hidden_zero_point = (u8(b) & 3) ? p.output_zero_point : (p.activation_bits == 8 ? (int8_t)u8(b) : (int16_t)u16(b));
-    p.cell_scale_power = range(b, -33, 4); /* a few values outside [-31, 3] too */
+    p.cell_scale_power = range(b, -33, 4); /* a few values outside [-31, 2] too */
     p.forget_cell_multiplier = (int32_t)(u32(b) & 0x7FFFFFFF);
     p.forget_cell_shift = range(b, -32, 1);
     p.input_cell_multiplier = (int32_t)(u32(b) & 0x7FFFFFFF);
