@@ -557,6 +557,14 @@ def test_json_and_npz_round_trips(tmp_path):
     assert loaded.layers[0][1].w_ih.dtype == np.int8 and loaded.layers[0][0].m_ih.dtype == np.int32
     with np.load(tmp_path / "p.npz", allow_pickle=False) as data:
         assert all(data[k].dtype != object for k in data.files)
+    # the host side survives too: input scale, bits and cell format, so quantize_input of
+    # the reloaded parameters gives the same codes (the forward alone never reads the scale)
+    x = np.linspace(-3, 3, 4 * 9 * 3).reshape(4, 9, 3)
+    for other in (again, loaded):
+        for d0, d1 in zip(sum(q.layers, []), sum(other.layers, [])):
+            assert (d1.input_scale, d1.input_bits, d1.cell_frac) == (d0.input_scale, d0.input_bits, d0.cell_frac)
+            assert np.array_equal(d1.w_ih_scale, d0.w_ih_scale) and np.array_equal(d1.w_hh_scale, d0.w_hh_scale)
+        assert np.array_equal(quantize_input(other, x), quantize_input(q, x))
 
 
 def test_validation_errors():
