@@ -582,6 +582,15 @@ def test_validation_errors():
         IntegerRecurrentParams.from_dict({**q.to_dict(), "version": 99})
     with pytest.raises(ValueError, match="gate_frac/state_frac"):
         IntegerRecurrentParams.from_dict({**q.to_dict(), "gate_frac": 11})
+    two_layers = {"weight_ih_l0": np.ones((4, 1)), "weight_hh_l0": np.ones((4, 1)),
+                  "weight_ih_l1": np.ones((4, 2)), "weight_hh_l1": np.ones((4, 1)),
+                  "weight_ih_l0_reverse": np.ones((4, 1)), "weight_hh_l0_reverse": np.ones((4, 1)),
+                  "weight_ih_l1_reverse": np.ones((4, 2)), "weight_hh_l1_reverse": np.ones((4, 1))}
+    cell = {"cell": {"absmax": 1.0}}
+    for layers in ([[cell, cell]], [[cell], [cell]], [[cell, cell], [cell]], None):  # needs 2 x 2
+        with pytest.raises(ValueError, match="calibration needs 'layers' with 2 x 2"):
+            quantize_lstm_integer(two_layers, {"input": {"absmax": 1.0}, "layers": layers})
+    quantize_lstm_integer(two_layers, {"input": {"absmax": 1.0}, "layers": [[cell, cell], [cell, cell]]})
     with pytest.raises(ValueError, match="input range must be positive"):
         quantize_lstm_integer({"weight_ih_l0": np.ones((4, 1)), "weight_hh_l0": np.ones((4, 1))},
                               {"input": {"absmax": 0.0}, "layers": [[{"cell": {"absmax": 1.0}}]]})
