@@ -139,6 +139,15 @@ def test_activation_saturation_points():  # SAT E
     assert tanh_q15(np.array([32767]), 5).tolist() == tanh_q15(np.array([256 * 1 - 1]), 5).tolist()
 
 
+def test_activation_input_format_must_be_5_to_15_fraction_bits():
+    """The table steps by 1/32, so the input needs 5..15 fraction bits (docs/integer.md);
+    16 would silently read the table at the wrong scale, 4 would shift by -1."""
+    for fn in (sigmoid_q15, tanh_q15):
+        for frac in (4, 16):
+            with pytest.raises(ValueError, match="5..15 fraction bits"):
+                fn(np.array([100]), frac)
+
+
 # ----- the float LSTM the integer one is compared with ---------------------------------------------
 def make_params(rng, hidden, inputs, layers=1, dirs=1, hh_std=None, bias_std=0.2):
     """Random LSTM weights: N(0, 1/H) (about PyTorch's init scale); ``hh_std`` overrides W_hh's."""
