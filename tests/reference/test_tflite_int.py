@@ -411,3 +411,13 @@ def test_cell_scale_power_past_2_is_refused_because_tflite_overflows_there(cmsis
     assert replace(p, cell_scale_power=2).cell_scale_power == 2
     with pytest.raises(ValueError, match=r"cell_scale_power 3 out of range \[-31, 2\]"):
         replace(p, cell_scale_power=3)
+
+
+def test_16x8_accumulator_past_2_47_raises_instead_of_wrapping():
+    """The 16x8 kernel's 64-bit mbqm takes |acc| < 2**47 (TFLite asserts it); parameters
+    edited past the build-time bound (a frozen dataclass, forced) raise OverflowError at
+    run time. Catches the run-time check dropped (the int64 product would go on silently)."""
+    p = _gate_params(bits=16)
+    object.__setattr__(p.input_gate, "bias", np.array([(1 << 47) - 100], np.int64))
+    with pytest.raises(OverflowError, match="2\\*\\*47"):
+        T.tflite_lstm_step(p, np.full((1, 3), 32767), T.initial_state(p))
