@@ -23,6 +23,27 @@ def restore_isa():
     rt.set_isa(before)
 
 
+@pytest.fixture
+def rebuilt_from_config():
+    """``rebuild(model, kwargs)``: checks that ``model.config()`` holds each constructor
+    argument of ``kwargs`` as given, then returns ``build_model(config)`` (in eval mode)
+    with the model's weights loaded, for the caller to compare outputs with. Why: an
+    argument dropped from the config still round-trips (the rebuilt model's config
+    agrees with itself), only a non-default argument and the outputs tell."""
+    from lstmlite.nn import build_model
+
+    def rebuild(model, kwargs):
+        config = model.config()
+        for key, value in kwargs.items():
+            assert config[key] == value, key
+        rebuilt = build_model(config)
+        assert rebuilt.config() == config
+        rebuilt.load_state_dict(model.state_dict())
+        return rebuilt.eval()
+
+    return rebuild
+
+
 @pytest.fixture(autouse=True)
 def _kernel_table_kept():
     """Every test leaves lstmlite's kernel table as it found it.

@@ -203,7 +203,7 @@ def test_dropout_acts_on_embeddings_and_the_attentional_state_in_training():
         assert float((seen["head"] == 0).float().mean()) == pytest.approx(p, abs=0.12), mode
 
 
-def test_config_records_every_argument_and_rebuilds_the_same_model():
+def test_config_records_every_argument_and_rebuilds_the_same_model(rebuilt_from_config):
     """config() holds each non-default constructor argument as given and
     build_model(config()) with the same weights decodes the same logits. Catches score,
     num_layers or dropout written as their defaults (the round trip of a default model
@@ -213,11 +213,7 @@ def test_config_records_every_argument_and_rebuilds_the_same_model():
                   max_target_len=9)
     torch.manual_seed(0)
     model = Seq2Seq(**kwargs)
-    config = model.config()
-    for key, value in kwargs.items():
-        assert config[key] == value, key
-    rebuilt = build_model(config)
-    rebuilt.load_state_dict(model.state_dict())
+    rebuilt = rebuilt_from_config(model, kwargs)
     x, y = torch.randint(4, 15, (2, 6)), torch.randint(4, 15, (2, 4))
     lengths = torch.tensor([6, 3])
-    torch.testing.assert_close(rebuilt.eval()(x, lengths, y), model.eval()(x, lengths, y), rtol=0, atol=0)
+    torch.testing.assert_close(rebuilt(x, lengths, y), model.eval()(x, lengths, y), rtol=0, atol=0)
