@@ -25,11 +25,29 @@ def test_user_file(tmp_path):
     ({"fixed": {"bidirectional": 1}}, "bidirectional must be true/false"),
     ({"fixed": {"sparsity": 1.5}}, r"sparsity must be in \[0, 1\)"),
     ({"params": {"cell": {"choices": ["gru"]}}, "fixed": {"cell": "lstm"}}, "both searched and fixed"),
+    # the edges docs/search.md states: weights are 32, 8 or 4 bits; sparsity in [0, 1); a
+    # bool is not a number; a choice needs at least one value
+    ({"params": {"weight_bits": {"choices": [8, 16]}}}, "weight_bits must be 4, 8 or 32, got 16"),
+    ({"fixed": {"sparsity": 1.0}}, r"sparsity must be in \[0, 1\), got 1.0"),
+    ({"params": {"sparsity": {"low": 0.0, "high": 1}}}, r"sparsity must be in \[0, 1\), got 1"),
+    ({"fixed": {"hidden_size": True}}, "hidden_size must be an integer, got True"),
+    ({"params": {"lr": {"choices": [False]}}}, "lr must be a number, got False"),
+    ({"params": {"cell": {"choices": []}}}, "`choices` must be a non-empty list"),
 ])
 def test_bad_spaces_are_one_line_errors(raw, message):
     with pytest.raises(SpaceError, match=message) as info:
         parse_space(raw)
     assert "\n" not in str(info.value)
+
+
+def test_every_documented_value_at_the_edges_is_accepted():
+    """The values docs/search.md allows, at their edges, parse: 4-bit weights, sparsity 0 and
+    just under 1, low == high. Catches a validation tightened past the documented range
+    (4 bits refused, sparsity 0 refused)."""
+    space = parse_space({"params": {"weight_bits": {"choices": [32, 8, 4]}, "sparsity": {"choices": [0, 0.99]},
+                                    "hidden_size": {"low": 8, "high": 8}},
+                         "fixed": {"cell": "fastgrnn"}})
+    assert space.params["weight_bits"]["choices"] == [32, 8, 4] and space.params["sparsity"]["choices"] == [0, 0.99]
 
 
 def test_missing_and_invalid_yaml(tmp_path):
@@ -44,5 +62,51 @@ def test_missing_and_invalid_yaml(tmp_path):
 def test_budget_parsing():
     assert parse_budget("size=8KB,latency=0.2ms,ram=16KB") == {"size": 8192, "latency": 200.0, "ram": 16384}
     assert parse_budget("size=2048") == {"size": 2048}
+    # KB and MB are binary (1024, 1024**2) as docs/search.md's examples (2KB = 2048); times
+    # are us, ms or s, read as microseconds
+    assert parse_budget("size=1.5MB,ram=2MiB") == {"size": 1572864, "ram": 2097152}
+    assert parse_budget("latency=2s") == {"latency": 2e6}
+    assert parse_budget("latency=1.5ms") == {"latency": 1500.0}
+    assert parse_budget("latency=250") == {"latency": 250.0}
+    assert parse_budget({"size": 2048.0, "latency": 1.5}) == {"size": 2048, "latency": 1.5}  # not int(1.5)
     with pytest.raises(ValueError, match="unknown budget 'flash'"):
         parse_budget("flash=1KB")
+
+
+class _RecordingTrial:
+    """Stands in for an optuna.Trial: records each suggest_* call and returns ``low`` or the
+    first choice."""
+
+    def __init__(self):
+        self.calls = []
+
+    def suggest_categorical(self, name, choices):
+        self.calls.append(("categorical", name, list(choices)))
+        return choices[0]
+
+    def suggest_int(self, name, low, high, step=1, log=False):
+        self.calls.append(("int", name, low, high, step, log))
+        return low
+
+    def suggest_float(self, name, low, high, *, step=None, log=False):
+        self.calls.append(("float", name, low, high, step, log))
+        return low
+
+
+def test_sample_asks_optuna_for_each_parameter_as_the_space_declares_it():
+    """A range of integers is an Optuna int distribution with its step (and log), a range
+    with a float end a float distribution with its log flag (lr: log-uniform as the
+    shipped spaces ask), a choice a categorical; fixed values are passed through. Catches
+    the step or the log flag not passed on, and an integer range sampled as floats."""
+    space = parse_space({"params": {"cell": {"choices": ["lstm", "gru"]},
+                                    "hidden_size": {"low": 8, "high": 64, "step": 8},
+                                    "num_layers": {"low": 1, "high": 4, "log": True},
+                                    "lr": {"low": 0.003, "high": 0.03, "log": True},
+                                    "sparsity": {"low": 0.0, "high": 0.5, "step": 0.25}},
+                         "fixed": {"epochs": 3}})
+    trial = _RecordingTrial()
+    point = space.sample(trial)
+    assert trial.calls == [("categorical", "cell", ["lstm", "gru"]), ("int", "hidden_size", 8, 64, 8, False),
+                           ("int", "num_layers", 1, 4, 1, True), ("float", "lr", 0.003, 0.03, None, True),
+                           ("float", "sparsity", 0.0, 0.5, 0.25, False)]
+    assert point == {"epochs": 3, "cell": "lstm", "hidden_size": 8, "num_layers": 1, "lr": 0.003, "sparsity": 0.0}
