@@ -1,0 +1,66 @@
+"""The budget pre-check (feasible.py): a size or RAM budget below the space's smallest
+model is refused before any trial, naming that model and its bytes; a budget at that
+figure is accepted. The smallest model is found by hand here (the fewest layers, the
+smallest hidden size, the cell and bit width with the fewest bytes), its RAM written out
+from the definition and its bytes taken from the .lsl file a trained trial of it writes."""
+
+import re
+
+import pytest
+
+from lstmlite.search.feasible import check_feasible
+from lstmlite.search.objectives import BudgetError
+from lstmlite.search.space import load_space
+from lstmlite.search.pruning import SIZE_SLACK
+
+#: Choices listed largest first, ranges wide: the smallest model is GRU, 1 layer, H=4, int8.
+SPACE = {"params": {"cell": {"choices": ["lstm", "gru"]}, "num_layers": {"choices": [2, 1]},
+                    "hidden_size": {"low": 4, "high": 16, "step": 4}, "weight_bits": {"choices": [32, 8]}},
+         "fixed": {"epochs": 1, "lr": 0.02}}
+SMALLEST = "cell=gru, num_layers=1, hidden_size=4, weight_bits=8"
+
+
+def _refusal(budget, data):
+    with pytest.raises(BudgetError) as info:
+        check_feasible(load_space(SPACE), {"source": data, "task": "classify"}, budget)
+    return str(info.value)
+
+
+def test_a_size_budget_below_the_smallest_model_names_it_and_its_file_bytes(tiny_data, tmp_path):
+    """Catches: choices taken at their largest (num_layers=2), ranges at ``high``, the
+    largest profile kept instead of the smallest (an LSTM or fp32 named), and ``>=`` for
+    ``>`` (a budget exactly at the smallest model's bytes refused)."""
+    from lstmlite.search.trial import run_trial
+
+    message = _refusal({"size": 10}, tiny_data)
+    assert "budget size=10 B is below the smallest model this space can build" in message
+    assert f" B: {SMALLEST}); widen --budget or the space" in message
+    smallest = int(re.search(r"\(([0-9,]+) B: ", message).group(1).replace(",", ""))
+    # the oracle: the .lsl file `lstmlite export` writes for that point once trained (its
+    # zero codes may move a bitmask by a few bytes: within SIZE_SLACK, as pruning.py relies on)
+    record = run_trial({"cell": "gru", "num_layers": 1, "hidden_size": 4, "weight_bits": 8, "epochs": 1,
+                        "lr": 0.02}, {"source": tiny_data, "task": "classify"}, tmp_path / "t")
+    file_bytes = (tmp_path / "t" / "model.lsl").stat().st_size
+    assert abs(smallest - file_bytes) <= (SIZE_SLACK - 1) * file_bytes
+    # the next model up (hidden 8) is larger than the figure named
+    bigger = run_trial({"cell": "gru", "num_layers": 1, "hidden_size": 8, "weight_bits": 8, "epochs": 1,
+                        "lr": 0.02}, {"source": tiny_data, "task": "classify"}, tmp_path / "b")
+    assert bigger["size_bytes"] > smallest * SIZE_SLACK
+    # exactly at the smallest model's bytes the budget is met; one byte under it is not
+    check_feasible(load_space(SPACE), {"source": tiny_data, "task": "classify"}, {"size": smallest})
+    assert f"size={smallest - 1:,} B" in _refusal({"size": smallest - 1}, tiny_data)
+    assert record["size_kind"] == "lsl"
+
+
+def test_a_ram_budget_below_the_smallest_model_is_refused_too(tiny_data):
+    """RAM by hand for GRU(H=4) on 3 features with 2 classes, float32: state h (4) + the
+    scratch (3*4 gate pre-activations + 3 inputs + 4 outputs) + the head's 2 outputs
+    = 25 floats = 100 B. Catches the RAM budget dropped from the pre-check, and the
+    largest model's RAM taken for the smallest."""
+    message = _refusal({"ram": 99}, tiny_data)
+    # RAM does not depend on the weights' bits: either int8 or fp32 may be named
+    assert message.startswith("budget ram=99 B is below the smallest model this space can build (100 B: "
+                              "cell=gru, num_layers=1, hidden_size=4, weight_bits=")
+    check_feasible(load_space(SPACE), {"source": tiny_data, "task": "classify"}, {"ram": 100})
+    # a size budget that fits leaves the RAM one to refuse the space
+    assert "ram=99 B" in _refusal({"size": 1 << 20, "ram": 99}, tiny_data)
