@@ -26,6 +26,8 @@ def test_dominated_only_when_smaller_leaner_faster_and_better_by_the_margin():
     assert dominated_at_epoch(0.7, 3, ME, [_done(val=0.7 + MARGIN)]) == 1
     assert dominated_at_epoch(0.7, 3, ME, [_done(val=0.7 + MARGIN / 2)]) is None  # within the margin
     assert dominated_at_epoch(0.7, 3, ME, [_done(size=1001)]) is None            # larger file
+    # "as small, as lean": equal bytes and RAM count (catches <= written as <)
+    assert dominated_at_epoch(0.7, 3, ME, [_done(size=1000, ram=400)]) == 1
     assert dominated_at_epoch(0.7, 3, ME, [_done(ram=401)]) is None              # more RAM
     assert dominated_at_epoch(0.7, 3, ME, [_done(lat=2.0 * LATENCY_SLACK + 0.01)]) is None  # slower
     assert dominated_at_epoch(0.7, 3, ME, [_done(lat=2.0 * LATENCY_SLACK - 0.01)]) == 1     # noise allowed
@@ -114,3 +116,84 @@ def test_over_budget_only_past_the_limit():
     at = {"size_bytes": 2048, "size_kind": "lsl", "latency_us": 100.0, "latency_kind": "measured", "ram_bytes": 64}
     assert over_budget(at, {"size": 2048, "ram": 64, "latency": 100.0}) == []  # at the limit is within it
     assert over_budget({**at, "ram_bytes": 65}, {"ram": 64}) == ["ram 65 > 64"]
+
+
+@pytest.mark.parametrize("epochs, first", [(1, 2), (3, 2), (4, 2), (5, 2), (6, 3), (7, 3), (20, 10)])
+def test_first_check_epoch_is_half_the_epochs_and_never_before_epoch_two(epochs, first):
+    """docs/search.md: a trial may be stopped "from half of the epochs on", and never on its
+    first epoch's curve alone (max(2, epochs // 2)). Catches the floor of 2 lowered to 1
+    (a 3-epoch trial judged after epoch 1) and half rounded up."""
+    assert first_check_epoch(epochs) == first
+
+
+def _objective_with_curve(monkeypatch, tmp_path, curve, rival_epochs, prune_below=None, prune=True):
+    """The study's objective on a fake trial reporting ``curve`` (epoch -> val metric) for a
+    point larger, hungrier and slower than a completed, feasible rival whose per-epoch
+    metric is ``rival_epochs``. Returns (epochs reported without being stopped, outcome)."""
+    import optuna
+    from optuna.distributions import IntDistribution
+
+    from lstmlite.search import study as study_module
+    from lstmlite.search.space import load_space
+
+    seen = []
+
+    def fake_run_trial(point, data_config, out, seed=0, report=None, skip_if=None):
+        if skip_if is not None:
+            assert skip_if({"size_bytes": 1000, "size_kind": "lsl", "latency_us": 5.0, "latency_kind": "measured",
+                            "ram_bytes": 400}) is None
+        for epoch, value in curve.items():
+            report(epoch, value)
+            seen.append(epoch)
+        return {"val_metric": curve[max(curve)], "size_bytes": 1000, "latency_us": 5.0, "ram_bytes": 400,
+                "point": point}
+
+    monkeypatch.setattr(study_module, "run_trial", fake_run_trial)
+    space = load_space({"params": {"hidden_size": {"low": 4, "high": 8, "step": 4}},
+                        "fixed": {"epochs": len(curve)}})
+    objective = study_module._objective_factory(space, {}, tmp_path, {}, 0, prune=prune)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
+    if prune_below is not None:
+        study.set_user_attr("prune_below", prune_below)
+    study.add_trial(optuna.trial.create_trial(
+        values=[max(rival_epochs.values()), 100, 1.0, 40], params={"hidden_size": 4},
+        distributions={"hidden_size": IntDistribution(4, 8, step=4)},
+        user_attrs={"size_bytes": 100, "ram_bytes": 40, "latency_us": 1.0, "feasible": True,
+                    "val_metric": max(rival_epochs.values()),
+                    **{f"val_epoch_{e}": v for e, v in rival_epochs.items()}}))
+    try:
+        objective(study.ask())
+    except optuna.TrialPruned as why:
+        return seen, str(why)
+    return seen, "complete"
+
+
+def test_a_dominated_trial_is_stopped_from_half_its_epochs_but_never_after_its_last(monkeypatch, tmp_path):
+    """docs/search.md, multi-fidelity stopping: from half of the epochs on (epoch 2 of 4),
+    a trial that a completed, feasible, smaller, leaner, faster trial beat by MARGIN at the
+    same epoch is stopped; a trial whose only loss is at its final epoch has been trained
+    fully and completes (nothing is saved by stopping it). Catches ``epoch <= epochs``
+    for ``<`` and the first check moved to epoch 1."""
+    seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.5, 2: 0.5, 3: 0.5, 4: 0.5},
+                                          {1: 0.9, 2: 0.9, 3: 0.9, 4: 0.9})
+    assert seen == [1] and outcome.startswith("dominated at epoch 2 by trial 0")
+    seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.5, 2: 0.5, 3: 0.5, 4: 0.5},
+                                          {1: 0.5, 2: 0.5, 3: 0.5, 4: 0.9})
+    assert seen == [1, 2, 3, 4] and outcome == "complete"
+    # --no-prune: the same dominated curve trains to the end
+    seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.5, 2: 0.5, 3: 0.5, 4: 0.5},
+                                          {1: 0.9, 2: 0.9, 3: 0.9, 4: 0.9}, prune=False)
+    assert seen == [1, 2, 3, 4] and outcome == "complete"
+
+
+def test_the_prune_below_floor_applies_from_half_the_epochs(monkeypatch, tmp_path):
+    """docs/search.md: the study's prune_below is a floor on the metric after half the
+    epochs: below it at epoch 1 of 4 the trial goes on, at epoch 2 it stops; a value at the
+    floor passes. Catches the floor applied from epoch 1, and ``<=`` for ``<``."""
+    rival = {1: 0.1, 2: 0.1, 3: 0.1, 4: 0.1}  # no rival beats it: only the floor can stop it
+    seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.2, 2: 0.2, 3: 0.9, 4: 0.9}, rival,
+                                          prune_below=0.5)
+    assert seen == [1] and outcome == "val metric 0.200 below 0.500 at epoch 2"
+    seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.2, 2: 0.5, 3: 0.5, 4: 0.5}, rival,
+                                          prune_below=0.5)
+    assert seen == [1, 2, 3, 4] and outcome == "complete"
