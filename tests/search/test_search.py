@@ -5,6 +5,7 @@ import json
 
 import optuna
 import pytest
+import torch
 
 from lstmlite import load_run
 from lstmlite.cli.main import main
@@ -126,6 +127,24 @@ def test_fastgrnn_trial_size_is_the_exported_files_bytes(tiny_data, tmp_path):
     assert lsl_image(run.model) == lsl.read_bytes()
 
 
+def test_a_seq2seq_models_size_is_its_three_exported_files(tmp_path):
+    """A seq2seq model deploys as encoder.lsl + decoder.lsl + seq2seq.safetensors
+    (docs/interop.md); its size_bytes is those files' bytes as `lstmlite export` writes
+    them, and the .lsl kept for timing is the decoder's. Catches the size taken from the
+    decoder alone (or the side file left out)."""
+    from lstmlite.export.seq2seq import export_seq2seq_lsl
+    from lstmlite.nn import Seq2Seq
+    from lstmlite.search.objectives import deployable_bytes
+
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=15, embed_dim=6, hidden_size=8, max_target_len=6).eval()
+    files = export_seq2seq_lsl(model, tmp_path / "export")
+    assert sorted(p.name for p in files) == ["decoder.lsl", "encoder.lsl", "seq2seq.safetensors"]
+    size, kind = deployable_bytes(model, tmp_path / "trial.lsl")
+    assert kind == "lsl" and size == sum(p.stat().st_size for p in files)
+    assert (tmp_path / "trial.lsl").read_bytes() == (tmp_path / "export" / "decoder.lsl").read_bytes()
+
+
 def test_unexportable_model_is_marked_estimated_not_mixed(tmp_path):
     from lstmlite.search.trial import run_trial
 
@@ -172,6 +191,42 @@ def test_latency_is_measured_for_token_and_pooled_models(tmp_path, pooling, voca
     assert kind == "measured" and 0 < value < 1e4
 
 
+class _Clock:
+    """A stand-in for time.perf_counter_ns: each timed call (start, end) lasts the next of
+    ``durations`` ns, cycling -- so the figure latency_us should report is known by hand."""
+
+    def __init__(self, durations):
+        self.durations, self.now, self.calls = durations, 0, 0
+
+    def perf_counter_ns(self):
+        if self.calls % 2:
+            self.now += self.durations[(self.calls // 2) % len(self.durations)]
+        self.calls += 1
+        return self.now
+
+
+@pytest.mark.parametrize("pooling, per_step_us", [("last", 1.0), ("max", 1.0 / 64)])
+def test_latency_is_the_median_step_in_microseconds(tmp_path, monkeypatch, pooling, per_step_us):
+    """docs/search.md: latency_us is the median of Engine.step at B=1 in µs; a pooled
+    classifier (which cannot stream) times a 64-step sequence and divides by 64. With a
+    clock where two calls in three last 1000 ns and the third 50000 ns, the median is
+    1000 ns = 1 µs per step (1/64 µs for the pooled model's 64-step sequence); the mean
+    would be 17.3 µs. Catches the mean for the median, ns not divided by 1000, and the
+    sequence's time not divided by its length."""
+    from lstmlite.export.size import lsl_image
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.search import objectives
+
+    model = SequenceClassifier(input_size=5, hidden_size=8, n_classes=3, pooling=pooling).eval()
+    path = tmp_path / "m.lsl"
+    path.write_bytes(lsl_image(model))
+    clock = _Clock([1000, 1000, 50000])
+    monkeypatch.setattr(objectives, "time", clock)
+    value, kind = objectives.latency_us(path, model)
+    assert kind == "measured" and value == pytest.approx(per_step_us)
+    assert clock.calls == (2 * 300 if pooling == "last" else 2 * 30)  # 300 steps / 30 sequences timed
+
+
 def test_max_vocab_and_pooling_are_searched_in_the_data_and_model_sections():
     from lstmlite.search.trial import build_config
 
@@ -190,6 +245,12 @@ def test_best_breaks_validation_ties_by_loss_then_bytes():
     assert max([a, b, c], key=best_key) is b
     assert max([a, {**b, "val_loss": 0.20}], key=best_key) is a  # same loss: fewer bytes
     assert max([a, c], key=lambda r: best_key(r, higher=False)) is c  # an error metric: lower wins
+    # an unknown loss (NaN, or none recorded) ranks below any real loss at the same metric,
+    # never above it (catches NaN mapped to -inf: the unknown loss then wins every tie)
+    nan = {"val_metric": 1.0, "val_loss": float("nan"), "size_bytes": 100}
+    missing = {"val_metric": 1.0, "size_bytes": 100}
+    assert max([nan, a], key=best_key) is a and max([a, nan], key=best_key) is a
+    assert max([missing, a], key=best_key) is a
 
 
 def test_workers_racing_to_create_the_storage_schema_retry(monkeypatch, tmp_path):
@@ -245,6 +306,55 @@ def test_pareto_front_holds_only_feasible_non_dominated_trials():
     study.add_trial(_frozen(3, [0.80, 1000, 40.0, 350], feasible=True))   # dominated by 2 (more RAM only)
     study.add_trial(_frozen(4, [0.80, 1000, 40.0, 300], feasible=True))   # equal to 2: neither dominates
     assert [r["trial"] for r in pareto_records(study)] in ([2, 4, 0], [4, 2, 0])
+
+
+def test_write_outputs_picks_the_best_of_the_feasible_front_and_copies_its_run(tmp_path):
+    """write_outputs on a study of hand-made trials (docs/search.md, Output): the front is
+    the feasible, non-dominated trials sorted by bytes (worked out by hand below), best is
+    the highest validation metric on it and best/ is a copy of its run dir; trials.json
+    lists every trial with its state (no per-epoch or constraint attributes); the count
+    returned is of completed trials. Catches best chosen with min, the front unsorted,
+    pruned trials counted, and best/ copied from another trial's run."""
+    from optuna.distributions import IntDistribution
+    from optuna.trial import TrialState
+
+    from lstmlite.search.study import STUDY_NAME, write_outputs
+
+    out = tmp_path / "s"
+    out.mkdir()
+    study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}",
+                                directions=["maximize", "minimize", "minimize", "minimize"])
+    study.set_user_attr("budget", {"size": 2048})
+    runs = {}
+    for number, (values, feasible) in enumerate([
+            ([0.95, 2000, 20.0, 200], True),   # 0: on the front, the best metric there
+            ([0.90, 1000, 10.0, 100], True),   # 1: on the front, the smallest
+            ([0.99, 500, 5.0, 50], False),     # 2: dominates both but is over the budget
+            ([0.85, 1500, 30.0, 300], True)]): # 3: dominated by 1 (worse in every objective)
+        run = tmp_path / f"run{number}"
+        run.mkdir()
+        (run / "which.txt").write_text(str(number))
+        runs[number] = run
+        study.add_trial(optuna.trial.create_trial(
+            values=values, params={"hidden_size": 4 * (number + 1)},
+            distributions={"hidden_size": IntDistribution(4, 64)},
+            user_attrs={"val_metric": values[0], "val_loss": 0.1, "size_bytes": values[1], "latency_us": values[2],
+                        "ram_bytes": values[3], "feasible": feasible, "run_dir": str(run), "val_epoch_1": 0.5,
+                        "constraints": [values[1] - 2048]}))
+    study.add_trial(optuna.trial.create_trial(state=TrialState.PRUNED, params={"hidden_size": 8},
+                                              distributions={"hidden_size": IntDistribution(4, 64)}))
+    result = write_outputs(out, None)
+    assert [r["trial"] for r in result["pareto"]] == [1, 0] and result["best"]["trial"] == 0
+    assert result["trials"] == 4
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert pareto["objectives"] == ["metric", "size_bytes", "latency_us", "ram_bytes"]
+    assert pareto["budget"] == {"size": 2048} and [r["trial"] for r in pareto["pareto"]] == [1, 0]
+    assert pareto["best"]["trial"] == 0 and pareto["best"]["params"] == {"hidden_size": 4}
+    assert (out / "best" / "which.txt").read_text() == "0"
+    trials = json.loads((out / "trials.json").read_text())
+    assert [(t["trial"], t["state"]) for t in trials] == [(0, "COMPLETE"), (1, "COMPLETE"), (2, "COMPLETE"),
+                                                         (3, "COMPLETE"), (4, "PRUNED")]
+    assert not any("val_epoch_1" in t or "constraints" in t for t in trials)
 
 
 def test_a_trial_exactly_at_the_budget_is_feasible(monkeypatch, tmp_path):
