@@ -1,3 +1,5 @@
+import pytest
+
 from lstmlite.cli.main import main
 from lstmlite.search import load_space
 from lstmlite.search.recommend import recommend
@@ -25,3 +27,17 @@ def test_cli_writes_space(tiny_data, tmp_path, capsys) -> None:
     data = load_data(DataSpec.from_dict({"source": tiny_data, "task": "classify"}))
     expected = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="size=2KB")
     assert yaml.safe_load(path.read_text()) == expected["space"]
+
+
+@pytest.mark.parametrize("budget, bits, fastgrnn", [
+    ("size=4KB", [8], True), ("size=4097", [8], False), ("size=8KB", [8], False),
+    ("size=8193", [32, 8], False), (None, [32, 8], False)])
+def test_weight_bits_and_cells_follow_the_stated_thresholds(budget, bits, fastgrnn):
+    """recommend's stated rules: a size budget of at most 8 KB (8192 bytes) stores every
+    weight as int8, a larger one (or none) tries fp32 and int8; FastGRNN is tried up to
+    4 KB (4096 bytes) inclusive. Catches a threshold moved by one byte (< for <=)."""
+    rec = recommend("classify", n_train=270, input_size=12, budget=budget)
+    assert rec["space"]["params"]["weight_bits"]["choices"] == bits
+    assert ("fastgrnn" in rec["space"]["params"]["cell"]["choices"]) is fastgrnn
+    assert rec["budget"] == ({} if budget is None else {"size": int(budget.split("=")[1].replace("KB", "")) * (
+        1024 if "KB" in budget else 1)})
