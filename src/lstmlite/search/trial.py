@@ -56,8 +56,11 @@ class Pruned(Exception):
 def build_config(point: dict[str, Any], data_config: dict[str, Any], seed: int) -> dict[str, Any]:
     """A ``fit``-style config ({"data", "model", "train"}) from a point of the space."""
     model = {k: point[k] for k in _MODEL_KEYS if k in point and point[k] is not None}
-    if model.get("proj_size") == 0:
-        model.pop("proj_size")
+    proj = int(model.pop("proj_size", 0) or 0)
+    if proj > 0 and model.get("cell", "lstm") == "lstm":
+        # the model builder takes an LSTM's projection (LSTMP) among its rnn_options;
+        # other cells have none, so a point pairing them with proj_size builds them without
+        model["rnn_options"] = {"proj_size": proj}
     if model.get("cell") == "grouped_lstm":
         model["cell"] = "glstm"  # the model builder's name for GroupedLSTM
     train_cfg = {"epochs": int(point.get("epochs", 4)), "lr": float(point.get("lr", 1e-2)),
