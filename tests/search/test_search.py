@@ -386,3 +386,25 @@ def test_ram_is_state_plus_the_widest_scratch_plus_outputs(cell, per_state, gate
     state = 2 * 2 * per_state * 8
     scratch = gates * 8 + 3 + 2 * 8
     assert ram_bytes(model) == 4 * (state + scratch + 4)
+
+
+@pytest.mark.parametrize("options, state_floats", [({"proj_size": 4}, 4 + 8), ({}, 8 + 8)])
+def test_ram_of_a_projected_lstm_counts_h_at_the_projection_width(options, state_floats):
+    """An LSTMP (H=8, P=4) keeps h and its output P wide and c H wide: the runtime's own
+    stream state is 12 floats (16 without the projection), and the RAM is that state +
+    the 4H gate pre-activations + the 3 inputs + the P (or H) outputs + the head's 2.
+    Catches h and the output counted at H when a projection is searched (the state
+    then 16 floats, 8 bytes too many)."""
+    import warnings
+
+    from lstmlite.export.size import lsl_image
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.runtime import Engine
+    from lstmlite.search.objectives import ram_bytes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: no oneDNN kernel for LSTM projections
+        model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2, rnn_options=options).eval()
+    assert Engine(lsl_image(model)).new_state(1).values().size == state_floats  # the runtime agrees
+    width = options.get("proj_size", 8)
+    assert ram_bytes(model) == 4 * (state_floats + 4 * 8 + 3 + width + 2)

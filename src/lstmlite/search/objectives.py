@@ -151,9 +151,10 @@ def ram_bytes(model: Any) -> int:
             continue
         dirs = 2 if getattr(module, "bidirectional", False) else 1
         gates = 4 if isinstance(module, LSTM) or "LSTM" in type(module).__name__ else (3 if isinstance(module, GRU) else 2)
-        per_state = 2 if gates == 4 else 1
-        state += module.num_layers * dirs * per_state * hidden
-        scratch = max(scratch, gates * hidden + getattr(module, "input_size", 0) + dirs * hidden)
+        # an LSTM with a projection (LSTMP) keeps h and outputs P wide, its cell state H wide
+        width = int(getattr(module, "proj_size", 0) or 0) or hidden
+        state += module.num_layers * dirs * (hidden + width if gates == 4 else width)
+        scratch = max(scratch, gates * hidden + getattr(module, "input_size", 0) + dirs * width)
     head = getattr(model, "head", None)
     n_out = getattr(head, "out_features", 0) if head is not None else 0
     return 4 * (state + scratch + n_out)
