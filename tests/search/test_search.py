@@ -145,6 +145,25 @@ def test_a_seq2seq_models_size_is_its_three_exported_files(tmp_path):
     assert (tmp_path / "trial.lsl").read_bytes() == (tmp_path / "export" / "decoder.lsl").read_bytes()
 
 
+def test_a_file_the_runtime_refuses_is_not_deployable(tmp_path, monkeypatch):
+    """deployable_bytes: a file the writer produces but the runtime's loader refuses (its
+    one-line ValueError) is not deployable: the size is size_bytes(model) marked
+    "estimated" and no .lsl is left for the latency to time. Catches the load check
+    dropped (the refused file's bytes reported as "lsl")."""
+    import lstmlite.runtime
+    from lstmlite.compress import size_bytes
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.search.objectives import deployable_bytes
+
+    def refuse(data, *args, **kwargs):
+        raise ValueError("cannot load this file: unsupported layer")
+
+    model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2).eval()
+    monkeypatch.setattr(lstmlite.runtime, "Engine", refuse)
+    assert deployable_bytes(model, tmp_path / "m.lsl") == (int(size_bytes(model)), "estimated")
+    assert not (tmp_path / "m.lsl").exists()
+
+
 def test_unexportable_model_is_marked_estimated_not_mixed(tmp_path):
     from lstmlite.search.trial import run_trial
 
