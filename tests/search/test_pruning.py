@@ -37,6 +37,9 @@ def test_dominated_only_when_smaller_leaner_faster_and_better_by_the_margin():
     # an error metric: lower is better
     assert dominated_at_epoch(0.30, 3, ME, [_done(val=0.25)], higher=False) == 1
     assert dominated_at_epoch(0.30, 3, ME, [_done(val=0.35)], higher=False) is None
+    assert dominated_at_epoch(0.5, 3, ME, [_done(val=0.5 - MARGIN)], higher=False) == 1   # exactly the margin
+    assert dominated_at_epoch(0.5, 3, ME, [_done(val=0.5 - MARGIN / 2)], higher=False) is None
+    assert dominated_at_epoch(0.30, 3, ME, [_done(val=0.25, final=0.29)], higher=False) is None  # ended no better
     assert dominated_at_epoch(0.7, 3, ME, [_done(trial=4, size=2000), _done(trial=7)]) == 7
 
 
