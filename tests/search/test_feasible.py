@@ -64,3 +64,22 @@ def test_a_ram_budget_below_the_smallest_model_is_refused_too(tiny_data):
     check_feasible(load_space(SPACE), {"source": tiny_data, "task": "classify"}, {"ram": 100})
     # a size budget that fits leaves the RAM one to refuse the space
     assert "ram=99 B" in _refusal({"size": 1 << 20, "ram": 99}, tiny_data)
+
+
+def test_a_sparsity_range_is_tried_at_both_ends(tiny_data, tmp_path):
+    """A sparsity range is measured at low and high (feasible.py: pruned weights are stored
+    as a bitmask, so the sparsest point is usually the smallest but not always): here the
+    0.9-sparse GRU's file is smaller than the dense one, so the smallest model named is the
+    sparse one. Catches the range taken at ``low`` only, which names the dense model."""
+    from lstmlite.search.trial import run_trial
+
+    space = {"params": {"cell": {"choices": ["gru"]}, "hidden_size": {"low": 16, "high": 32, "step": 16},
+                        "sparsity": {"low": 0.0, "high": 0.9}}, "fixed": {"epochs": 1, "lr": 0.02}}
+    with pytest.raises(BudgetError) as info:
+        check_feasible(load_space(space), {"source": tiny_data, "task": "classify"}, {"size": 10})
+    assert "B: cell=gru, hidden_size=16, sparsity=0.9)" in str(info.value)
+    # the oracle: the files trained trials of both ends write
+    sizes = {s: run_trial({"cell": "gru", "hidden_size": 16, "sparsity": s, "epochs": 1, "lr": 0.02},
+                          {"source": tiny_data, "task": "classify"}, tmp_path / str(s))["size_bytes"]
+             for s in (0.0, 0.9)}
+    assert sizes[0.9] < sizes[0.0]
