@@ -179,3 +179,31 @@ def test_batch_major_layout_with_initial_states_vs_onnx_reference(direction: str
     for ours, theirs in zip(got, expected):
         assert ours.shape == theirs.shape
         np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_peepholes_with_one_nonzero_entry_are_refused() -> None:
+    """P is all zeros except one weight: that one peephole changes the cell, so the node must be
+    refused (catches a check that only refuses P when every entry is non-zero)."""
+    from onnx import helper
+
+    rng = np.random.default_rng(0)
+    node = helper.make_node("LSTM", ["X", "W", "R", "", "", "", "", "P"], ["Y"], hidden_size=2)
+    p = np.zeros((1, 6))
+    p[0, 4] = 0.5
+    tensors = {"W": rng.normal(size=(1, 8, 3)), "R": rng.normal(size=(1, 8, 2)), "P": p}
+    with pytest.raises(UnsupportedOnnxError, match="peephole"):
+        import_onnx_node(node, tensors)
+
+
+def test_bidirectional_rnn_with_different_activations_per_direction_is_refused() -> None:
+    """ONNX lets each direction of an RNN have its own activation (Tanh forward, Relu backward);
+    our SimpleRNN has one nonlinearity, so the node must be refused, not run with the first one
+    (catches a check that reads only activations[0])."""
+    from onnx import helper
+
+    rng = np.random.default_rng(0)
+    node = helper.make_node("RNN", ["X", "W", "R"], ["Y"], hidden_size=2, direction="bidirectional",
+                            activations=["Tanh", "Relu"])
+    tensors = {"W": rng.normal(size=(2, 2, 3)), "R": rng.normal(size=(2, 2, 2))}
+    with pytest.raises(UnsupportedOnnxError, match="activations"):
+        import_onnx_node(node, tensors)
