@@ -203,3 +203,139 @@ def test_verification_holds_every_output_to_its_tolerance(tmp_path, monkeypatch)
             import_onnx(path)
     monkeypatch.setattr(onnx_importer, "_run_graph", run_graph)
     assert isinstance(import_onnx(path), SequenceClassifier)
+
+
+def _hand_graph(pool: str = "last", classes: int = 3, alpha: float = 1.0, beta: float = 1.0,
+                h0: bool = False, hidden: int = 4, features: int = 3, seed: int = 0):
+    """A graph written by hand with onnx.helper: (B, T, F) input and int64 lengths → Transpose →
+    LSTM (sequence_lens = lengths) → pooling → Gemm(transB=1, alpha, beta). ``pool``: ``last``
+    (Squeeze(Y_h)), ``cell`` (Squeeze(Y_c)), ``masked_mean`` (ReduceSum over time / lengths:
+    padded steps of Y are zero), ``plain_mean`` (ReduceMean over all T steps, padding included).
+    ``h0``: a constant non-zero initial_h."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    f32 = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
+    arrays = {"W": f32(1, 4 * hidden, features), "R": f32(1, 4 * hidden, hidden), "B": f32(1, 8 * hidden),
+              "head_w": f32(classes, hidden), "head_b": f32(classes), "axes0": np.array([0], np.int64),
+              "axes1": np.array([1], np.int64), "h0": f32(1, 1, hidden) + 1.0}
+    lstm_inputs = ["x_tm", "W", "R", "B", "seq"] + (["h0_b"] if h0 else [])
+    nodes = [helper.make_node("Transpose", ["input"], ["x_tm"], perm=[1, 0, 2]),
+             helper.make_node("Cast", ["lengths"], ["seq"], to=TensorProto.INT32)]
+    if h0:  # (1, 1, H) broadcast to (1, B, H)
+        nodes += [helper.make_node("Shape", ["input"], ["full_shape"]),
+                  helper.make_node("Gather", ["full_shape", "axes0"], ["in_shape"], axis=0),  # (B,)
+                  helper.make_node("Concat", ["axes1", "in_shape", "hidden_dim"], ["h0_shape"], axis=0),
+                  helper.make_node("Expand", ["h0", "h0_shape"], ["h0_b"])]
+        arrays["hidden_dim"] = np.array([hidden], np.int64)
+    nodes.append(helper.make_node("LSTM", lstm_inputs, ["Y", "Y_h", "Y_c"], hidden_size=hidden))
+    if pool in ("last", "cell"):
+        nodes.append(helper.make_node("Squeeze", ["Y_h" if pool == "last" else "Y_c", "axes0"], ["feat"]))
+    else:
+        nodes.append(helper.make_node("Squeeze", ["Y", "axes1"], ["seq_out"]))  # (T, B, H)
+        if pool == "plain_mean":
+            nodes.append(helper.make_node("ReduceMean", ["seq_out"], ["feat"], axes=[0], keepdims=0))
+        else:
+            nodes += [helper.make_node("ReduceSum", ["seq_out", "axes0"], ["total"], keepdims=0),
+                      helper.make_node("Cast", ["lengths"], ["len_f"], to=TensorProto.FLOAT),
+                      helper.make_node("Unsqueeze", ["len_f", "axes1"], ["count"]),
+                      helper.make_node("Div", ["total", "count"], ["feat"])]
+    nodes.append(helper.make_node("Gemm", ["feat", "head_w", "head_b"], ["logits"], transB=1, alpha=alpha,
+                                  beta=beta))
+    graph = helper.make_graph(
+        nodes, "hand", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", "t", features]),
+                        helper.make_tensor_value_info("lengths", TensorProto.INT64, ["b"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", classes])],
+        initializer=[numpy_helper.from_array(a, n) for n, a in arrays.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    return model, arrays
+
+
+def _ort_and_ours(proto, model, x: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"input": x, "lengths": lengths})[0]
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x), lengths=torch.from_numpy(lengths)).numpy()
+    return ours, expected
+
+
+def test_masked_mean_pooling_graph_imports_as_mean_and_matches_onnxruntime_on_a_padded_batch() -> None:
+    """Sum of Y over time divided by the lengths (the masked mean a hand-written or tf2onnx graph
+    has; Y is zero past each length) is our mean pooling; the oracle is ONNX Runtime on a padded
+    batch with lengths 7, 4, 1 (catches ReduceSum not being read as mean pooling)."""
+    proto, _ = _hand_graph("masked_mean")
+    model = import_onnx(proto)
+    assert isinstance(model, SequenceClassifier) and model.pooling == "mean"
+    x = np.random.default_rng(3).normal(size=(3, 7, 3)).astype(np.float32)
+    ours, expected = _ort_and_ours(proto, model, x, np.array([7, 4, 1], np.int64))
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_unmasked_mean_over_padded_steps_is_refused_by_the_verification() -> None:
+    """ReduceMean over all T steps counts the zero padded outputs, which our mean pooling (over
+    valid steps) does not: the two agree only when every sequence is full length, so the
+    verification must feed lengths shorter than T (catches a probe with every length = T)."""
+    proto, _ = _hand_graph("plain_mean")
+    with pytest.raises(ModelImportError, match="does not reproduce"):
+        import_onnx(proto)
+
+
+def test_gemm_alpha_and_beta_are_folded_into_the_head() -> None:
+    """Gemm computes alpha * A B^T + beta * C: the imported head is (alpha W, beta b), checked
+    against the initializers and against ONNX Runtime (catches alpha or beta ignored)."""
+    proto, arrays = _hand_graph("last", alpha=0.5, beta=2.0)
+    model = import_onnx(proto)
+    np.testing.assert_array_equal(model.head.weight.detach().numpy(), 0.5 * arrays["head_w"])
+    np.testing.assert_array_equal(model.head.bias.detach().numpy(), 2.0 * arrays["head_b"])
+    x = np.random.default_rng(4).normal(size=(2, 5, 3)).astype(np.float32)
+    ours, expected = _ort_and_ours(proto, model, x, np.array([5, 2], np.int64))
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_pooled_head_with_one_output_is_read_as_a_forecaster() -> None:
+    """No metadata, the last state into a one-output Gemm: a one-step forecaster (the rule
+    import_onnx documents), matching ONNX Runtime (catches every pooled head read as a classifier)."""
+    from lstmlite.nn import Forecaster
+
+    proto, _ = _hand_graph("last", classes=1)
+    model = import_onnx(proto)
+    assert isinstance(model, Forecaster) and model.horizon == 1
+    x = np.random.default_rng(5).normal(size=(3, 6, 3)).astype(np.float32)
+    ours, expected = _ort_and_ours(proto, model, x, np.array([6, 3, 2], np.int64))
+    np.testing.assert_allclose(ours.reshape(expected.shape), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("pool, h0, match", [("last", True, "initial_h is not zero"),
+                                              ("cell", False, "cell state Y_c")])
+def test_constant_initial_state_and_cell_state_head_are_refused_with_their_reason(pool, h0, match) -> None:
+    """A constant non-zero initial_h (broadcast by Expand), and a head reading Y_c, have no
+    lstmlite form; each is refused naming the reason rather than by a generic failed check
+    (catches is_zero calling every constant zero, and the Y_c check dropped)."""
+    proto, _ = _hand_graph(pool, h0=h0)
+    with pytest.raises(ModelImportError, match=match):
+        import_onnx(proto)
+
+
+def test_verification_holds_a_small_output_to_its_own_relative_tolerance(monkeypatch) -> None:
+    """The smallest |logit| of ONNX Runtime's result moved by 1.5 times its own tolerance
+    (1e-5 + 1e-4 |e|), an amount still below the tolerance of the largest logit: the import
+    must fail (catches a check against atol + rtol * max|expected| instead of per element)."""
+    import lstmlite.importers.onnx as onnx_importer
+
+    proto, _ = _hand_graph("last", classes=8)
+    run_graph = onnx_importer._run_graph
+
+    def small_output_off(model, feeds, output):
+        out = np.array(run_graph(model, feeds, output))
+        flat = out.reshape(-1)
+        k = int(np.argmin(np.abs(flat)))
+        delta = 1.5 * (1e-5 + 1e-4 * abs(flat[k]))
+        assert delta < 1e-5 + 1e-4 * np.abs(flat).max()  # only a per-element check sees it
+        flat[k] += delta
+        return out
+
+    assert isinstance(import_onnx(proto), SequenceClassifier)  # unperturbed, it imports
+    monkeypatch.setattr(onnx_importer, "_run_graph", small_output_off)
+    with pytest.raises(ModelImportError, match="does not reproduce"):
+        import_onnx(proto)
