@@ -395,3 +395,19 @@ def test_weights_pruned_after_quantizing_export_as_what_the_model_computes(tmp_p
     x = torch.randn(3, 8, 5, generator=torch.Generator().manual_seed(0))
     lengths = torch.tensor([8, 5, 2])
     _assert_close(session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0], _ours(model, x, lengths))
+
+
+def test_opset_older_than_14_is_refused_and_14_runs(tmp_path) -> None:
+    """The documented floor is opset 14: 13 is refused before anything is written, 14 (Reduce*
+    axes as attributes) runs in ONNX Runtime like our model (catches the floor moved to 13)."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=8, n_classes=3, pooling="mean").eval()
+    with pytest.raises(ValueError, match="opset 13"):
+        export_onnx(model, tmp_path / "old.onnx", opset=13)
+    assert not (tmp_path / "old.onnx").exists()
+    path = export_onnx(model, tmp_path / "m.onnx", opset=14)
+    assert onnx.load(str(path)).opset_import[0].version == 14
+    x, lengths = torch.randn(3, 6, 5), torch.tensor([6, 4, 1])
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x.numpy(), "lengths": lengths.numpy()})[0]
+    _assert_close(got, _ours(model, x, lengths))
