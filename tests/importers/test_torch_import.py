@@ -161,3 +161,57 @@ def test_verification_holds_every_output_to_the_tolerance() -> None:
         import_torch(module, example_input=example)
     module.delta = 0.0
     assert import_torch(module, example_input=example).import_info["output_activation"] == "log_softmax"
+
+
+class ReluTagger(nn.Module):
+    """A user's model around nn.RNN(nonlinearity="relu"): the nonlinearity is not in the state dict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn, self.fc = nn.RNN(4, 6, nonlinearity="relu", batch_first=True), nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.rnn(x)[1][-1])
+
+
+def test_module_holding_a_relu_rnn_keeps_its_nonlinearity() -> None:
+    """Read without example_input (nothing runs the module), the import must still take ReLU from
+    the nn.RNN itself; checked against the module on new input (catches the tanh default used)."""
+    torch.manual_seed(0)
+    module = ReluTagger().eval()
+    model = import_torch(module)
+    assert model.rnn.nonlinearity == "relu"
+    x = torch.randn(3, 7, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), module(x))
+
+
+def test_time_major_bare_layer_with_example_input() -> None:
+    """An nn.GRU with batch_first=False imported alone stays a time-major layer, so the example
+    (T, B, I) is fed to both as it is, and the import verifies (catches the example transposed
+    for a bare layer as it is for a task model)."""
+    torch.manual_seed(0)
+    ref = nn.GRU(4, 5, num_layers=2).eval()
+    ours = import_torch(ref, example_input=torch.randn(6, 2, 4))
+    assert ours.import_info["verified"] is True
+    x = torch.randn(8, 3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], ref(x)[0])
+
+
+def test_state_dict_with_a_one_output_head_is_read_as_a_forecaster() -> None:
+    """No arch: a head with one output on feature input is a one-step forecaster (the documented
+    rule), computing the source's Linear on the last state (catches every head read as a classifier)."""
+    from lstmlite.nn import Forecaster
+
+    torch.manual_seed(0)
+    lstm, fc = nn.LSTM(3, 5, batch_first=True), nn.Linear(5, 1)
+    state = {**{f"lstm.{k}": v for k, v in lstm.state_dict().items()},
+             **{f"fc.{k}": v for k, v in fc.state_dict().items()}}
+    model = import_torch(state)
+    assert isinstance(model, Forecaster) and model.horizon == 1
+    x = torch.randn(2, 6, 3)
+    with torch.no_grad():
+        expected = fc(lstm(x)[1][0][-1])
+        torch.testing.assert_close(model(x).reshape(expected.shape), expected)
+
