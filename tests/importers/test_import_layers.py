@@ -86,3 +86,18 @@ def test_reorder_gates_block_permutation() -> None:
     assert reorder_gates(gru, TORCH_GRU, ONNX_GRU).tolist() == [2, 3, 0, 1, 4, 5]
     with pytest.raises(ValueError):
         reorder_gates(np.zeros(7), TORCH_GRU, ONNX_GRU)
+
+
+def test_keras_gate_orders_are_the_documented_ones() -> None:
+    """Keras stacks an LSTM kernel's columns as i, f, c, o and a GRU's as z, r, h (the Keras
+    docs' order, written out here): taken to ONNX (i, o, f, c / z, r, h) and to PyTorch (i, f, g, o
+    / r, z, n) each block lands where those specs put it (catches a wrong public KERAS_LSTM, which
+    the Keras importer does not use: a user converting with it would get swapped gates)."""
+    from lstmlite.importers.gates import KERAS_GRU, KERAS_LSTM
+
+    keras_lstm = np.repeat(np.array([[10, 11, 12, 13]]), 2, axis=1)  # i i f f c c o o, Keras's (I, 4H)
+    assert reorder_gates(keras_lstm, KERAS_LSTM, ONNX_LSTM, axis=1)[0, ::2].tolist() == [10, 13, 11, 12]
+    assert reorder_gates(keras_lstm, KERAS_LSTM, TORCH_LSTM, axis=1)[0, ::2].tolist() == [10, 11, 12, 13]
+    keras_gru = np.array([[20, 21, 22]])  # z r h (H = 1)
+    assert reorder_gates(keras_gru, KERAS_GRU, ONNX_GRU, axis=1)[0].tolist() == [20, 21, 22]
+    assert reorder_gates(keras_gru, KERAS_GRU, TORCH_GRU, axis=1)[0].tolist() == [21, 20, 22]
