@@ -194,3 +194,16 @@ def test_refuses_an_output_quantized_unlike_the_output_state(models, scale_facto
     patched = _with_lstm_output_quantization(models["small"], scale_factor, zero_point_shift)
     with pytest.raises(ValueError, match="output and output-state tensors have different quantization"):
         read_tflite_lstm(patched)
+
+
+def test_quantize_multiplier_edges_follow_tflite_quantize_multiplier():
+    """TFLite's QuantizeMultiplier worked by hand at its edges: the Q0.31 mantissa is rounded
+    with std::round (a tie goes away from zero: 0.5 + 2**-32 is 2**30 + 0.5 in Q0.31 -> 2**30 + 1,
+    also for the negative), a mantissa rounding up to 2**31 is halved with the shift raised
+    (1 - 2**-40 -> (2**30, 1)), and a shift below -31 flushes to (0, 0) (2**-33) while -31 is kept
+    (2**-32); catches half-even rounding, the shift not raised, and the flush bound moved."""
+    assert quantize_multiplier_tflite(0.5 + 2.0 ** -32) == (2 ** 30 + 1, 0)
+    assert quantize_multiplier_tflite(-(0.5 + 2.0 ** -32)) == (-(2 ** 30 + 1), 0)
+    assert quantize_multiplier_tflite(1.0 - 2.0 ** -40) == (2 ** 30, 1)
+    assert quantize_multiplier_tflite(2.0 ** -32) == (2 ** 30, -31)
+    assert quantize_multiplier_tflite(2.0 ** -33) == (0, 0)
