@@ -156,6 +156,17 @@ def test_round_trip_identical_weights_and_outputs(name: str, tmp_path) -> None:
     torch.testing.assert_close(_ours(back, x, lengths), _ours(model, x, lengths), rtol=0, atol=0)
 
 
+
+def test_round_trip_keeps_a_tied_language_model_tied(tmp_path) -> None:
+    """A tied LM is written with one matrix for embedding and head; imported back the two must be
+    one parameter again (same count of parameters as the source, so training or compressing the
+    import updates both), not two equal copies (catches the re-tie after import dropped)."""
+    torch.manual_seed(0)
+    model = MODELS["lm_tied"]().eval()
+    back = import_onnx(export_onnx(model, tmp_path / "m.onnx"))
+    assert back.head.weight is back.embedding.weight
+    assert sum(p.numel() for p in back.parameters()) == sum(p.numel() for p in model.parameters())
+
 # ----- quantized export -----------------------------------------------------------------------
 @pytest.mark.parametrize("bits, model_name", [(8, "text_lstm"), (4, "bi_gru_stack_uneven"), (8, "lm_tied")])
 def test_quantized_qdq_export(bits: int, model_name: str, tmp_path) -> None:
