@@ -339,3 +339,55 @@ def test_verification_holds_a_small_output_to_its_own_relative_tolerance(monkeyp
     monkeypatch.setattr(onnx_importer, "_run_graph", small_output_off)
     with pytest.raises(ModelImportError, match="does not reproduce"):
         import_onnx(proto)
+
+
+def _two_layer_graph(second_lengths: bool = True, keep: int | None = None, hidden: int = 4, features: int = 3):
+    """Two LSTM nodes by hand, time-major input: LSTM → Squeeze(Y) [→ Slice of the first ``keep``
+    features] → LSTM (sequence_lens only when ``second_lengths``) → Squeeze(Y_h) → Gemm."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    f32 = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
+    mid = keep or hidden
+    arrays = {"W0": f32(1, 4 * hidden, features), "R0": f32(1, 4 * hidden, hidden), "W1": f32(1, 4 * hidden, mid),
+              "R1": f32(1, 4 * hidden, hidden), "head_w": f32(2, hidden), "axes0": np.array([0], np.int64),
+              "axes1": np.array([1], np.int64), "axes2": np.array([2], np.int64), "end": np.array([mid], np.int64)}
+    nodes = [helper.make_node("Cast", ["lengths"], ["seq"], to=TensorProto.INT32),
+             helper.make_node("LSTM", ["input", "W0", "R0", "", "seq"], ["Y0"], hidden_size=hidden, name="l0"),
+             helper.make_node("Squeeze", ["Y0", "axes1"], ["x1"])]
+    if keep:
+        nodes.append(helper.make_node("Slice", ["x1", "axes0", "end", "axes2"], ["x1s"]))
+    nodes += [helper.make_node("LSTM", ["x1s" if keep else "x1", "W1", "R1", "", "seq" if second_lengths else ""],
+                               ["Y1", "Y1_h"], hidden_size=hidden, name="l1"),
+              helper.make_node("Squeeze", ["Y1_h", "axes0"], ["feat"]),
+              helper.make_node("Gemm", ["feat", "head_w"], ["logits"], transB=1)]
+    graph = helper.make_graph(
+        nodes, "two", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["t", "b", features]),
+                       helper.make_tensor_value_info("lengths", TensorProto.INT64, ["b"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", 2])],
+        initializer=[numpy_helper.from_array(a, n) for n, a in arrays.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_stacked_nodes_must_share_sequence_lens_and_widths() -> None:
+    """A plain two-node stack imports (2 layers, matching ONNX Runtime on a padded time-major
+    batch); a second node without sequence_lens, or one reading a Slice of the first node's
+    features, is refused naming the reason (catches the sequence_lens agreement check and the
+    width check dropped: the first then imports with one node's lengths, the second dies in a
+    tensor copy)."""
+    proto = _two_layer_graph()
+    model = import_onnx(proto)
+    assert model.rnn.num_layers == 2 and model.import_info["input_layout"] == "time_major"
+    x = np.random.default_rng(6).normal(size=(5, 3, 3)).astype(np.float32)  # (T, B, F)
+    lengths = np.array([5, 2, 4], np.int64)
+    expected = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x, "lengths": lengths})[0]
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x).transpose(0, 1), lengths=torch.from_numpy(lengths)).numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ModelImportError, match="different sequence_lens"):
+        import_onnx(_two_layer_graph(second_lengths=False))
+    with pytest.raises(ModelImportError, match="reads 3 features but node 0 gives 4"):
+        import_onnx(_two_layer_graph(keep=3))
