@@ -161,6 +161,9 @@ def test_run_dir_and_unsaveable_cells(saved, tmp_path) -> None:
     (lambda: keras.Sequential(_tokens() + [L.Bidirectional(L.LSTM(4), merge_mode="sum"), L.Dense(2)]),
      "merge_mode"),
     (lambda: keras.Sequential(_tokens() + [L.LSTM(4, go_backwards=True), L.Dense(2)]), "go_backwards"),
+    # Keras allows a backward layer of another width; ours has one hidden size for both directions.
+    (lambda: keras.Sequential(_tokens() + [L.Bidirectional(L.LSTM(4), backward_layer=L.LSTM(3, go_backwards=True)),
+                                           L.Dense(2)]), "different forward/backward sizes"),
 ])
 def test_unsupported_keras_models(build, match: str, tmp_path) -> None:
     build().save(tmp_path / "m.keras")
@@ -181,3 +184,24 @@ def test_verification_refuses_a_model_a_little_off_keras(saved) -> None:
         model.head.bias[0] += 1e-2
     with pytest.raises(ModelImportError, match="does not reproduce"):
         _verify(keras_model, model, info, atol=1e-5)
+
+
+def test_stacking_on_a_layer_without_return_sequences_is_refused() -> None:
+    """A layer list (as read from a hand-edited .h5 config, which is not run) with an LSTM stacked
+    on one that returns only its last state: Keras could not run it, and stacking it as two layers
+    would silently compute something else, so it is refused (catches the return_sequences check
+    dropped). model_from_keras_layers needs no Keras."""
+    from lstmlite.importers.keras import KerasLayer, model_from_keras_layers
+
+    rng = np.random.default_rng(0)
+
+    def lstm(units: int, inputs: int, return_sequences: bool) -> KerasLayer:
+        return KerasLayer("LSTM", {"units": units, "return_sequences": return_sequences},
+                          [rng.normal(size=(inputs, 4 * units)), rng.normal(size=(units, 4 * units)),
+                           rng.normal(size=4 * units)])
+
+    dense = KerasLayer("Dense", {"activation": "linear"}, [rng.normal(size=(4, 2)), rng.normal(size=2)])
+    model, _ = model_from_keras_layers([lstm(4, 3, True), lstm(4, 4, False), dense])
+    assert model.rnn.num_layers == 2
+    with pytest.raises(ModelImportError, match="return_sequences=False"):
+        model_from_keras_layers([lstm(4, 3, False), lstm(4, 4, False), dense])
