@@ -422,3 +422,22 @@ def test_opset_older_than_14_is_refused_and_14_runs(tmp_path) -> None:
     got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
         None, {"input": x.numpy(), "lengths": lengths.numpy()})[0]
     _assert_close(got, _ours(model, x, lengths))
+
+
+def test_check_onnx_and_metadata_of_a_probabilities_file_without_lengths(tmp_path) -> None:
+    """A file ending in Softmax with no lengths input: check_onnx compares it with the model's
+    softmax (the logits are ~1 away from probabilities, so comparing raw logits would report a
+    large difference), and the metadata records what the graph takes and ends with (lengths False,
+    probabilities True: the inputs ONNX Runtime shows); catches check_onnx skipping the softmax and
+    the metadata recording lengths=True whatever was exported."""
+    from lstmlite.export.onnx import check_onnx, read_export_metadata
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=8, n_classes=3).eval()
+    path = export_onnx(model, tmp_path / "p.onnx", lengths=False, probabilities=True)
+    assert check_onnx(model, path) <= 1e-5
+    meta = read_export_metadata(path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    assert meta["lengths"] is False and meta["probabilities"] is True
+    assert read_export_metadata(export_onnx(model, tmp_path / "l.onnx"))["lengths"] is True
