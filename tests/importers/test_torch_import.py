@@ -215,3 +215,20 @@ def test_state_dict_with_a_one_output_head_is_read_as_a_forecaster() -> None:
         expected = fc(lstm(x)[1][0][-1])
         torch.testing.assert_close(model(x).reshape(expected.shape), expected)
 
+
+
+def test_state_dict_of_a_projected_lstm_and_a_missing_recurrent_matrix() -> None:
+    """A bare state dict of nn.LSTM(proj_size=3): the hidden size is read from weight_hr (6), not
+    from weight_hh's width (the projection, 3), and the layer matches nn.LSTM; the same dict without
+    weight_hh_l0 is refused naming the missing key (catches H read from weight_hh, and the missing-key
+    check dropped: a bare KeyError)."""
+    torch.manual_seed(0)
+    ref = nn.LSTM(4, 6, proj_size=3, batch_first=True).eval()
+    ours = import_torch(ref.state_dict())
+    assert isinstance(ours, LSTM) and ours.hidden_size == 6 and ours.proj_sizes == [3]
+    x = torch.randn(2, 5, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x)[0], ref(x)[0])
+    state = {k: v for k, v in ref.state_dict().items() if k != "weight_hh_l0"}
+    with pytest.raises(ModelImportError, match="weight_hh_l0 is missing"):
+        import_torch(state)
