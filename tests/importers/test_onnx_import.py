@@ -206,12 +206,12 @@ def test_verification_holds_every_output_to_its_tolerance(tmp_path, monkeypatch)
 
 
 def _hand_graph(pool: str = "last", classes: int = 3, alpha: float = 1.0, beta: float = 1.0,
-                h0: bool = False, hidden: int = 4, features: int = 3, seed: int = 0):
+                h0: bool = False, hidden: int = 4, features: int = 3, seed: int = 0, tail: tuple = ()):
     """A graph written by hand with onnx.helper: (B, T, F) input and int64 lengths → Transpose →
     LSTM (sequence_lens = lengths) → pooling → Gemm(transB=1, alpha, beta). ``pool``: ``last``
     (Squeeze(Y_h)), ``cell`` (Squeeze(Y_c)), ``masked_mean`` (ReduceSum over time / lengths:
     padded steps of Y are zero), ``plain_mean`` (ReduceMean over all T steps, padding included).
-    ``h0``: a constant non-zero initial_h."""
+    ``h0``: a constant non-zero initial_h. ``tail``: ops applied to the logits in turn (e.g. Softmax)."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -240,8 +240,11 @@ def _hand_graph(pool: str = "last", classes: int = 3, alpha: float = 1.0, beta: 
                       helper.make_node("Cast", ["lengths"], ["len_f"], to=TensorProto.FLOAT),
                       helper.make_node("Unsqueeze", ["len_f", "axes1"], ["count"]),
                       helper.make_node("Div", ["total", "count"], ["feat"])]
-    nodes.append(helper.make_node("Gemm", ["feat", "head_w", "head_b"], ["logits"], transB=1, alpha=alpha,
-                                  beta=beta))
+    nodes.append(helper.make_node("Gemm", ["feat", "head_w", "head_b"], ["logits" if not tail else "gemm"],
+                                  transB=1, alpha=alpha, beta=beta))
+    for k, op in enumerate(tail):
+        nodes.append(helper.make_node(op, ["gemm" if k == 0 else f"tail{k}"],
+                                      ["logits" if k == len(tail) - 1 else f"tail{k + 1}"]))
     graph = helper.make_graph(
         nodes, "hand", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", "t", features]),
                         helper.make_tensor_value_info("lengths", TensorProto.INT64, ["b"])],
@@ -391,3 +394,18 @@ def test_stacked_nodes_must_share_sequence_lens_and_widths() -> None:
         import_onnx(_two_layer_graph(second_lengths=False))
     with pytest.raises(ModelImportError, match="reads 3 features but node 0 gives 4"):
         import_onnx(_two_layer_graph(keep=3))
+
+
+def test_one_final_activation_is_dropped_and_a_second_is_refused() -> None:
+    """Gemm → Sigmoid imports as logits with output_activation "sigmoid" (sigmoid of ours equals
+    ONNX Runtime); Gemm → Softmax → Sigmoid has two activations, which no lstmlite model ends
+    with, and is refused naming the second (catches a later activation overwriting the first)."""
+    proto, _ = _hand_graph("last", tail=("Sigmoid",))
+    model = import_onnx(proto)
+    assert model.import_info["output_activation"] == "sigmoid"
+    x = np.random.default_rng(7).normal(size=(2, 5, 3)).astype(np.float32)
+    ours, expected = _ort_and_ours(proto, model, x, np.array([5, 3], np.int64))
+    np.testing.assert_allclose(1 / (1 + np.exp(-ours)), expected, rtol=1e-5, atol=1e-6)
+    proto, _ = _hand_graph("last", tail=("Softmax", "Sigmoid"))
+    with pytest.raises(ModelImportError, match="Sigmoid node .* after the output layer is not supported"):
+        import_onnx(proto)
