@@ -409,3 +409,45 @@ def test_one_final_activation_is_dropped_and_a_second_is_refused() -> None:
     proto, _ = _hand_graph("last", tail=("Softmax", "Sigmoid"))
     with pytest.raises(ModelImportError, match="Sigmoid node .* after the output layer is not supported"):
         import_onnx(proto)
+
+
+def test_batch_major_layout_graph_imports_as_batch_first() -> None:
+    """An LSTM node with layout=1 reading the (B, T, F) graph input directly, Y_h (B, 1, H) into
+    the head: the import reads the time axis as 1 (input_layout "batch_first") and matches
+    onnx.reference (ONNX Runtime has no layout=1) on a new batch (catches the time axis taken as 0
+    whatever the node's layout)."""
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    rng = np.random.default_rng(8)
+    f32 = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
+    arrays = {"W": f32(1, 16, 3), "R": f32(1, 16, 4), "B": f32(1, 32), "head_w": f32(2, 4), "axes1": np.array([1])}
+    nodes = [helper.make_node("LSTM", ["input", "W", "R", "B"], ["Y", "Y_h"], hidden_size=4, layout=1),
+             helper.make_node("Squeeze", ["Y_h", "axes1"], ["feat"]),
+             helper.make_node("Gemm", ["feat", "head_w"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "bm", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["b", "t", 3])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", 2])],
+                              initializer=[numpy_helper.from_array(a, n) for n, a in arrays.items()])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model = import_onnx(proto)
+    assert model.import_info["input_layout"] == "batch_first"
+    x = np.random.default_rng(9).normal(size=(3, 6, 3)).astype(np.float32)
+    expected = ReferenceEvaluator(proto).run(None, {"input": x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_constant_sequence_lens_is_refused() -> None:
+    """sequence_lens from a constant (a graph exported for one fixed batch) cannot become our
+    lengths argument: refused with the reason (catches a constant read as 'no lengths', which
+    would import a model that ignores the graph's padding)."""
+    from onnx import numpy_helper
+
+    proto, _ = _hand_graph("last")
+    proto.graph.initializer.append(numpy_helper.from_array(np.array([3, 1], np.int64), "fixed_lengths"))
+    for node in proto.graph.node:
+        if node.op_type == "Cast" and list(node.input) == ["lengths"]:
+            node.input[0] = "fixed_lengths"
+    del proto.graph.input[1]  # the lengths input is no longer read
+    with pytest.raises(ModelImportError, match="constant sequence_lens"):
+        import_onnx(proto)
