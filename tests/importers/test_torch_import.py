@@ -232,3 +232,44 @@ def test_state_dict_of_a_projected_lstm_and_a_missing_recurrent_matrix() -> None
     state = {k: v for k, v in ref.state_dict().items() if k != "weight_hh_l0"}
     with pytest.raises(ModelImportError, match="weight_hh_l0 is missing"):
         import_torch(state)
+
+
+def test_lstmlite_model_source_is_copied_not_shared() -> None:
+    """Importing one of our own models returns a copy: changing the import's weights (fine-tuning,
+    compressing) leaves the source as it was, and import_info lands on the copy only (catches the
+    module returned as it is)."""
+    torch.manual_seed(0)
+    source = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2).eval()
+    before = source.head.weight.detach().clone()
+    model = import_torch(source)
+    assert model is not source and not hasattr(source, "import_info")
+    with torch.no_grad():
+        model.head.weight.add_(1.0)
+    assert torch.equal(source.head.weight, before)
+
+
+def test_full_config_with_a_missing_key_does_not_keep_random_weights() -> None:
+    """A state dict of our classifier without head.bias, with the model's full config as arch: the
+    missing bias must not be left at build_model's random initialisation; it is read as a head
+    without bias (zero), the documented rule for a missing bias (catches the full-config path
+    loading a partial state dict with strict=False)."""
+    torch.manual_seed(0)
+    source = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2).eval()
+    state = {k: v for k, v in source.state_dict().items() if k != "head.bias"}
+    model = import_torch(state, arch=source.config())
+    assert torch.equal(model.head.bias, torch.zeros(2))
+    torch.testing.assert_close(model.head.weight, source.head.weight)
+
+
+def test_refusals_of_example_input_for_a_state_dict_and_of_a_pooled_forecaster() -> None:
+    """example_input with a state dict (nothing to run it on) is a ValueError, and arch asking for
+    a forecaster with mean pooling (ours reads the last step) is refused; catches both checks dropped
+    (the first silently skipped the verification the caller asked for)."""
+    torch.manual_seed(0)
+    lstm, fc = nn.LSTM(3, 5, batch_first=True), nn.Linear(5, 1)
+    state = {**{f"lstm.{k}": v for k, v in lstm.state_dict().items()},
+             **{f"fc.{k}": v for k, v in fc.state_dict().items()}}
+    with pytest.raises(ValueError, match="example_input needs a module"):
+        import_torch(state, example_input=torch.randn(2, 4, 3))
+    with pytest.raises(ModelImportError, match="forecaster reads the last step"):
+        import_torch(state, arch={"kind": "forecaster", "pooling": "mean"})
