@@ -1,0 +1,40 @@
+"""assemble_model, the importers' shared builder: the shapes it refuses, each with its reason.
+
+The importers filter most mismatches before they get here (the PyTorch importer picks the head
+and embedding by width), so these are checked on the builder itself; the oracle is the shape
+arithmetic written out in each case.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstmlite.importers import ModelImportError
+from lstmlite.importers._common import assemble_model
+from lstmlite.nn import LSTM, LanguageModel
+
+
+@pytest.mark.parametrize("kind, extra, match", [
+    # LSTM(6 -> 4): a head must read 4 features, an embedding must give 6.
+    ("classifier", {"head_weight": torch.zeros(2, 5)}, "the head reads 5 features but the recurrent layer gives 4"),
+    ("classifier", {"head_weight": torch.zeros(2, 4), "embedding": torch.zeros(10, 7)},
+     "the embedding has 7 features but the recurrent layer reads 6"),
+    # A per-step head over 3 classes with a 10-token vocabulary is a tagger, not a language model.
+    ("lm", {"head_weight": torch.zeros(3, 4), "embedding": torch.zeros(10, 6), "pooling": "none"},
+     "not a language model over the 10-token vocabulary"),
+])
+def test_assemble_model_refuses_mismatched_parts(kind: str, extra: dict, match: str) -> None:
+    """Catches each width / vocabulary check dropped (build_model or the weight copy would then
+    fail with a bare shape error, or a tagger would import as a language model)."""
+    with pytest.raises(ModelImportError, match=match):
+        assemble_model(LSTM(6, 4), kind, **extra)
+
+
+def test_assemble_model_language_model_with_matching_parts() -> None:
+    """The same parts with a 10-output head are a language model whose weights are the ones given."""
+    embedding, head = torch.randn(10, 6), torch.randn(10, 4)
+    model = assemble_model(LSTM(6, 4), "lm", embedding=embedding, head_weight=head, pooling="none")
+    assert isinstance(model, LanguageModel)
+    assert torch.equal(model.embedding.weight, embedding) and torch.equal(model.head.weight, head)
+    assert torch.equal(model.head.bias, torch.zeros(10))  # a missing bias is zero
