@@ -207,3 +207,14 @@ def test_bidirectional_rnn_with_different_activations_per_direction_is_refused()
     tensors = {"W": rng.normal(size=(2, 2, 3)), "R": rng.normal(size=(2, 2, 2))}
     with pytest.raises(UnsupportedOnnxError, match="activations"):
         import_onnx_node(node, tensors)
+
+
+def test_hidden_size_attribute_must_fit_the_weights() -> None:
+    """hidden_size=3 on a node whose W and R are for H = 2 (R (1, 8, 2)): the node is malformed
+    and refused naming the shapes, not imported with H taken from R (catches the attribute ignored)."""
+    from lstmlite.importers import ModelImportError
+
+    rng = np.random.default_rng(0)
+    node = onnx.helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=3)
+    with pytest.raises(ModelImportError, match="do not fit hidden_size=3"):
+        import_onnx_node(node, {"W": rng.normal(size=(1, 8, 3)), "R": rng.normal(size=(1, 8, 2))})
