@@ -64,20 +64,7 @@ def test_embedding_rows_quantized_like_numpy_and_nothing_else(bits):
     assert row["bytes"] <= 60 * -(-12 * bits // 8) + 4 * 60  # packed codes + one fp32 scale per row
 
 
-def _np_mse_row_scale(row, qmax):
-    """The documented search written out: clip ratios 1.0, 0.975, ..., 0.5 of max|row| / qmax,
-    the smallest squared error wins (the larger ratio on ties)."""
-    base = np.float32(np.abs(row).max() / np.float32(qmax))
-    best, best_err = None, np.inf
-    for k in range(21):
-        s = base * np.float32(1.0 - 0.025 * k)
-        err = ((np.clip(np.round(row / s), -qmax, qmax) * s - row) ** 2).sum()
-        if err < best_err:
-            best, best_err = s, err
-    return best
-
-
-def test_embedding_mse_scales_are_searched_per_row():
+def test_embedding_mse_scales_are_searched_per_row(mse_scale):
     """EmbeddingQuantConfig(scale_method="mse") picks each token row's clip ratio by squared
     error; heavy-tailed rows clip below absmax. Catches the scale method not passed on
     (absmax scales)."""
@@ -86,7 +73,7 @@ def test_embedding_mse_scales_are_searched_per_row():
     with torch.no_grad():
         model.embedding.weight.copy_(torch.from_numpy(rows))
     compress_(model, EmbeddingQuantConfig(bits=4, scale_method="mse"))
-    want = np.array([_np_mse_row_scale(r, 7) for r in rows])
+    want = np.array([mse_scale(r, 7) for r in rows])
     assert (want < np.abs(rows).max(1) / 7 * (1 - 1e-6)).sum() >= 10  # most rows clip
     np.testing.assert_allclose(quantized_tensors(model)["embedding.weight"].scales.numpy(), want, rtol=1e-6)
 

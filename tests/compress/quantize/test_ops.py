@@ -146,29 +146,16 @@ def test_codes_round_exact_ties_half_to_even(bits):
     assert torch.equal(dequantize(quantize_codes(w, s, bits), s), fake_quantize(w, s, bits))
 
 
-def _numpy_mse_scale(row: np.ndarray, qmax: int) -> float:
-    """The documented search written out: clip ratios 1.0, 0.975, ..., 0.5; the smallest squared
-    error wins, ties to the larger ratio (the first tried)."""
-    absmax = np.float32(np.abs(row).max())
-    best, best_err = None, np.inf
-    for k in range(21):
-        s = np.float32(absmax / np.float32(qmax)) * np.float32(1.0 - 0.025 * k)
-        err = ((np.clip(np.rint(row / s), -qmax, qmax) * s - row) ** 2).sum()
-        if err < best_err:
-            best, best_err = s, err
-    return float(best)
-
-
-def test_mse_search_reaches_the_clip_ratio_one_half():
+def test_mse_search_reaches_the_clip_ratio_one_half(mse_scale):
     """A 2-bit row (qmax 1) of one outlier 2.0 and 64 values at +-1.0: clipping at half the
     absmax (s = 1.0) costs only the outlier, (2 - 1)^2 = 1, while ratio 0.525 costs
     0.95^2 + 64 * 0.05^2 = 1.0625 and every larger ratio more. Catches a ratio list that
     stops before 0.5."""
     row = np.array([2.0] + [1.0] * 32 + [-1.0] * 32, dtype=np.float32)
-    assert _numpy_mse_scale(row, 1) == pytest.approx(1.0, rel=1e-6)
+    assert mse_scale(row, 1) == pytest.approx(1.0, rel=1e-6)
     got = channel_scales(torch.from_numpy(row[None, :]), 2, method="mse")
     assert float(got[0]) == pytest.approx(1.0, rel=1e-6)
     # and heavy-tailed int4 rows agree with the written-out search row by row
     rows = np.random.default_rng(2).standard_t(df=2, size=(16, 40)).astype(np.float32)
     got = channel_scales(torch.from_numpy(rows), 4, method="mse").numpy()
-    np.testing.assert_allclose(got, [_numpy_mse_scale(r, 7) for r in rows], rtol=1e-6)
+    np.testing.assert_allclose(got, [mse_scale(r, 7) for r in rows], rtol=1e-6)
