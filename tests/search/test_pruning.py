@@ -129,10 +129,12 @@ def test_first_check_epoch_is_half_the_epochs_and_never_before_epoch_two(epochs,
     assert first_check_epoch(epochs) == first
 
 
-def _objective_with_curve(monkeypatch, tmp_path, curve, rival_epochs, prune_below=None, prune=True):
+def _objective_with_curve(monkeypatch, tmp_path, curve, rival_epochs, prune_below=None, prune=True, higher=True,
+                          bars=None):
     """The study's objective on a fake trial reporting ``curve`` (epoch -> val metric) for a
     point larger, hungrier and slower than a completed, feasible rival whose per-epoch
-    metric is ``rival_epochs``. Returns (epochs reported without being stopped, outcome)."""
+    metric is ``rival_epochs``; ``higher``: the metric's direction; ``bars``: study
+    attributes to set. Returns (epochs reported without being stopped, outcome)."""
     import optuna
     from optuna.distributions import IntDistribution
 
@@ -155,9 +157,11 @@ def _objective_with_curve(monkeypatch, tmp_path, curve, rival_epochs, prune_belo
     space = load_space({"params": {"hidden_size": {"low": 4, "high": 8, "step": 4}},
                         "fixed": {"epochs": len(curve)}})
     objective = study_module._objective_factory(space, {}, tmp_path, {}, 0, prune=prune)
-    study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
+    study = optuna.create_study(directions=["maximize" if higher else "minimize", "minimize", "minimize", "minimize"])
     if prune_below is not None:
         study.set_user_attr("prune_below", prune_below)
+    for name, value in (bars or {}).items():
+        study.set_user_attr(name, value)
     study.add_trial(optuna.trial.create_trial(
         values=[max(rival_epochs.values()), 100, 1.0, 40], params={"hidden_size": 4},
         distributions={"hidden_size": IntDistribution(4, 8, step=4)},
@@ -200,3 +204,33 @@ def test_the_prune_below_floor_applies_from_half_the_epochs(monkeypatch, tmp_pat
     seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.2, 2: 0.5, 3: 0.5, 4: 0.5}, rival,
                                           prune_below=0.5)
     assert seen == [1, 2, 3, 4] and outcome == "complete"
+
+
+def test_an_error_metric_takes_a_ceiling_prune_above(monkeypatch, tmp_path):
+    """docs/search.md: for a metric where lower is better (MSE), the bar is ``prune_above``:
+    above it from half the epochs on the trial stops, at it the trial goes on; trials with
+    the least error are never stopped by it. Catches the floor's comparison applied to an
+    error (``value < limit``: it would stop the 0.2 curve, the best, and keep the 0.9 one)."""
+    rival = {1: 9.0, 2: 9.0, 3: 9.0, 4: 9.0}  # a worse rival: only the bar can stop the trial
+    seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.9, 2: 0.9, 3: 0.1, 4: 0.1}, rival,
+                                          higher=False, bars={"prune_above": 0.5})
+    assert seen == [1] and outcome == "val metric 0.900 above 0.500 at epoch 2"
+    seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.9, 2: 0.5, 3: 0.2, 4: 0.2}, rival,
+                                          higher=False, bars={"prune_above": 0.5})
+    assert seen == [1, 2, 3, 4] and outcome == "complete"
+    # and a ceiling does nothing to an accuracy's trials below it, nor a floor to an error's
+    seen, outcome = _objective_with_curve(monkeypatch, tmp_path, {1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2}, rival,
+                                          higher=False, bars={"prune_above": 0.5})
+    assert seen == [1, 2, 3, 4] and outcome == "complete"
+
+
+@pytest.mark.parametrize("higher, wrong, right", [(True, "prune_above", "prune_below"),
+                                                  (False, "prune_below", "prune_above")])
+def test_a_bar_that_does_not_fit_the_metric_stops_the_search_naming_the_right_one(monkeypatch, tmp_path, higher,
+                                                                                  wrong, right):
+    """A floor on an error (or a ceiling on an accuracy) would stop the best trials: the
+    study refuses it with a ValueError naming the attribute that fits. Catches the wrong
+    attribute ignored (the trial then completes) or applied."""
+    rival = {1: 0.5, 2: 0.5}
+    with pytest.raises(ValueError, match=f"{wrong}.*set '{right}' instead"):
+        _objective_with_curve(monkeypatch, tmp_path, {1: 0.4, 2: 0.4}, rival, higher=higher, bars={wrong: 0.5})

@@ -109,6 +109,22 @@ def _constraints(trial: Any) -> list[float]:
     return list(trial.user_attrs.get("constraints", [0.0]))
 
 
+def _metric_bar(study: Any) -> tuple[str, float] | None:
+    """The study's bar on the validation metric, ``("below", floor)`` from its
+    ``prune_below`` attribute for a metric where higher is better (accuracy) or
+    ``("above", ceiling)`` from ``prune_above`` for an error (MSE, perplexity); None
+    when neither is set. Why two names: a floor on an error would stop the best trials
+    (those with the least error), so the attribute that does not fit the metric's
+    direction is refused rather than applied."""
+    higher = study.directions[0].name == "MAXIMIZE"
+    right, wrong = ("prune_below", "prune_above") if higher else ("prune_above", "prune_below")
+    if study.user_attrs.get(wrong) is not None:
+        kind = "higher is better" if higher else "lower is better"
+        raise ValueError(f"the study's {wrong!r} does not fit its metric ({kind}): set {right!r} instead")
+    limit = study.user_attrs.get(right)
+    return None if limit is None else ("below" if higher else "above", float(limit))
+
+
 def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Path, budget: dict[str, float],
                        seed: int, prune: bool = True) -> Callable[[Any], tuple[float, ...]]:
     import optuna
@@ -127,9 +143,11 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
 
         def report(epoch: int, value: float) -> None:
             trial.set_user_attr(f"val_epoch_{epoch}", value)
-            floor = trial.study.user_attrs.get("prune_below")
-            if floor is not None and epoch >= max(1, epochs // 2) and value < floor:
-                raise Pruned(f"val metric {value:.3f} below {floor:.3f} at epoch {epoch}")
+            bar = _metric_bar(trial.study)
+            if bar is not None and epoch >= max(1, epochs // 2):
+                side, limit = bar
+                if (value < limit) if side == "below" else (value > limit):
+                    raise Pruned(f"val metric {value:.3f} {side} {limit:.3f} at epoch {epoch}")
             if prune and profile and epoch >= first_check_epoch(epochs) and epoch < epochs:
                 by = dominated_at_epoch(value, epoch, profile, _completed_records(trial.study),
                                         higher=trial.study.directions[0].name == "MAXIMIZE")
