@@ -25,7 +25,8 @@ def test_cli_writes_space(tiny_data, tmp_path, capsys) -> None:
     assert load_space(path).params["cell"]["choices"]
     assert "lstmlite search" in capsys.readouterr().out
     data = load_data(DataSpec.from_dict({"source": tiny_data, "task": "classify"}))
-    expected = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="size=2KB")
+    expected = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="size=2KB",
+                         data=data)
     assert yaml.safe_load(path.read_text()) == expected["space"]
 
 
@@ -41,3 +42,67 @@ def test_weight_bits_and_cells_follow_the_stated_thresholds(budget, bits, fastgr
     assert ("fastgrnn" in rec["space"]["params"]["cell"]["choices"]) is fastgrnn
     assert rec["budget"] == ({} if budget is None else {"size": int(budget.split("=")[1].replace("KB", "")) * (
         1024 if "KB" in budget else 1)})
+
+
+def _gru_int8_file_bytes(data, hidden, tmp_path) -> int:
+    """The bytes of the .lsl file that ``lstmlite export`` writes for an int8 GRU classifier
+    of ``hidden`` units on ``data`` (weights perturbed off their initial round values, as
+    trained ones are)."""
+    import torch
+
+    from lstmlite.compress import compress_
+    from lstmlite.compress.quantize.config import WeightQuantConfig
+    from lstmlite.export.lsl import default_weights, spec_from_module, write_lsl
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(1)
+    model = SequenceClassifier(input_size=int(data.input_size), hidden_size=hidden, n_classes=data.n_classes,
+                               cell="gru")
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn(param.shape) * 0.01)
+    compress_(model, WeightQuantConfig(bits=8))
+    spec = spec_from_module(model)
+    path = tmp_path / f"gru{hidden}.lsl"
+    path.write_bytes(write_lsl(spec, weights=default_weights(spec, None)))
+    return path.stat().st_size
+
+
+@pytest.mark.parametrize("budget", [2048, 4096])
+def test_with_the_data_the_hidden_bound_is_the_largest_gru_whose_export_fits(tiny_data, tmp_path, budget):
+    """Given the data, recommend's top hidden size is exact in exported bytes: the int8 GRU
+    of that width writes a .lsl file within the budget, and the next width (+ 4) does not.
+    Catches the parameter-count estimate, which overshot (a 4 KB budget gave a 24-unit GRU
+    of 4,166 bytes on japanese_vowels), and a bisection that stops one step short."""
+    from lstmlite.data import DataSpec, load_data
+
+    data = load_data(DataSpec.from_dict({"source": tiny_data, "task": "classify"}))
+    rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size),
+                    budget=f"size={budget}", data=data)
+    top = rec["space"]["params"]["hidden_size"]["high"]
+    assert _gru_int8_file_bytes(data, top, tmp_path) <= budget < _gru_int8_file_bytes(data, top + 4, tmp_path)
+    assert f"a GRU of {top} units exports" in rec["explanation"][1]
+
+
+def test_a_budget_no_model_fits_is_said_in_plain_words(tiny_data, tmp_path):
+    """A budget below the smallest model's file: the explanation says so with that file's
+    bytes (rather than proposing a range none of which fits)."""
+    from lstmlite.data import DataSpec, load_data
+
+    data = load_data(DataSpec.from_dict({"source": tiny_data, "task": "classify"}))
+    smallest = _gru_int8_file_bytes(data, 4, tmp_path)
+    rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size),
+                    budget=f"size={smallest - 1}", data=data)
+    assert f"No model fits the budget: the smallest (int8 GRU of 4 units) exports {smallest} bytes" \
+        in rec["explanation"][1]
+
+
+def test_with_room_to_spare_the_bound_is_the_data_size_cap(tiny_data):
+    """A budget every width fits: the bound is the stated cap for a small data set (64),
+    not one step below it. Catches a bisection whose upper end starts short of the cap."""
+    from lstmlite.data import DataSpec, load_data
+
+    data = load_data(DataSpec.from_dict({"source": tiny_data, "task": "classify"}))
+    rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="size=1MB",
+                    data=data)
+    assert rec["space"]["params"]["hidden_size"]["high"] == 64

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     spec = {"source": args.data, **({"task": args.task} if args.task else {})}
     data = load_data(DataSpec.from_dict(spec))
     rec = recommend(data.task, n_train=len(data.train.y), input_size=int(data.input_size or 0),
-                    budget=args.budget, text=data.vocab is not None)
+                    budget=args.budget, text=data.vocab is not None, data=data)
     print(f"For {data.name} ({data.task}, {len(data.train.y)} training examples):")
     for line in rec["explanation"]:
         print(f"  - {line}")

@@ -1,8 +1,13 @@
 """``recommend``: from task, data size and budget, a starting space and budget in plain words.
 
-The rules are simple and stated: a model's .lsl bytes are about its parameter count ×
-bytes per weight (+ ~1 KB header/head), so the budget bounds the hidden size per cell
-and bit width; small data sets favour small models and fewer epochs' worth of capacity.
+The rules are simple and stated: the size budget bounds the hidden size. Given the data,
+the bound is exact: the largest hidden size (a multiple of 4) whose GRU, with the
+space's smallest weight width and embedding, exports a ``.lsl`` file within the budget,
+measured as the search measures a trial before training
+(:func:`~lstmlite.search.trial.profile_model`). Without the data, it is estimated from
+the parameter count × bytes per weight (+ ~1 KB of header and head), which can be a few
+per cent off either way. Small data sets favour small models and fewer epochs' worth of
+capacity.
 
 Example:
     >>> rec = recommend("classify", n_train=270, input_size=12, budget="size=2KB")
@@ -22,6 +27,7 @@ _GATES = {"lstm": 4, "gru": 3}
 
 
 def _max_hidden(size: int | None, input_size: int, cell: str, bits: int) -> int:
+    """The estimate from the parameter count (no data at hand)."""
     if size is None:
         return 128
     usable = max(size - 1024, 256) * 8 // bits  # weights that fit after ~1 KB of header and head
@@ -32,9 +38,56 @@ def _max_hidden(size: int | None, input_size: int, cell: str, bits: int) -> int:
     return hidden
 
 
+def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int | None) -> int:
+    """The .lsl bytes of an untrained ``cell`` model of ``hidden`` units for ``data``,
+    compressed to ``bits``-bit weights: what the search's budget check sees for that point."""
+    import torch
+
+    from ..nn.models import build_model
+    from ..train.run import _fill_data_sizes, default_model_config
+    from .trial import profile_model
+
+    config = {**default_model_config(data), "cell": cell, "hidden_size": hidden}
+    if embed_dim is not None:
+        config["embed_dim"] = embed_dim
+    torch.manual_seed(0)
+    model = build_model(_fill_data_sizes(config, data))
+    point = {"cell": cell, "hidden_size": hidden, "weight_bits": bits}
+    return int(profile_model(model, point)["size_bytes"])
+
+
+def _max_hidden_exported(size: int, data: Any, bits: int, cap: int,
+                         embed_dim: int | None) -> tuple[int, int]:
+    """The largest multiple of 4 (at most ``cap``) whose GRU exports within ``size``
+    bytes, by bisection (bytes grow with the hidden size); 4 when none does. Returns
+    (hidden, its bytes)."""
+    def fits(hidden: int) -> tuple[bool, int]:
+        n = _exported_bytes(data, "gru", hidden, bits, embed_dim)
+        return n <= size, n
+
+    ok, smallest = fits(4)
+    if not ok:
+        return 4, smallest
+    lo, hi, lo_bytes = 1, max(cap // 4, 1), smallest  # in units of 4: lo fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        ok, n = fits(4 * mid)
+        if ok:
+            lo, lo_bytes = mid, n
+        else:
+            hi = mid - 1
+    return 4 * lo, lo_bytes
+
+
 def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, Any] | None = None,
-              text: bool = False) -> dict[str, Any]:
-    """A proposal: ``{"space": {...}, "budget": {...}, "trials": n, "explanation": [lines]}``."""
+              text: bool = False, data: Any = None) -> dict[str, Any]:
+    """A proposal: ``{"space": {...}, "budget": {...}, "trials": n, "explanation": [lines]}``.
+
+    Args:
+        data: the loaded data set (:func:`lstmlite.data.load_data`); with it and a size
+            budget, the hidden-size bound is measured in exported bytes (the module doc),
+            which is what ``lstmlite recommend`` does. Without it, estimated.
+    """
     limits = parse_budget(budget)
     size = int(limits["size"]) if "size" in limits else None
     why: list[str] = []
@@ -44,9 +97,24 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
                    "than float32, usually within a point of accuracy).")
     else:
         why.append("The size budget leaves room, so both float32 and int8 weights are tried.")
-    top = min(_max_hidden(size, input_size, "gru", bits[-1]), 256 if n_train > 20000 else 64)
-    why.append(f"With {n_train} training examples and {input_size} input features, hidden sizes up to "
-               f"{top} fit the budget; a larger model would need more data than you have.")
+    cap = 256 if n_train > 20000 else 64
+    embed_choices = [8, 16, 32]
+    if size is not None and data is not None:
+        top, top_bytes = _max_hidden_exported(size, data, bits[-1], cap, embed_choices[0] if text else None)
+        if top_bytes > size:
+            why.append(f"No model fits the budget: the smallest ({'int8 ' if bits[-1] == 8 else ''}GRU of 4 units"
+                       f"{', embedding 8 wide' if text else ''}) exports {top_bytes} bytes, over the {size} "
+                       "allowed; raise the size budget" + (" or keep fewer words (max_vocab)" if text else "")
+                       + ".")
+        else:
+            why.append(f"With {n_train} training examples and {input_size} input features, hidden sizes up to "
+                       f"{top} fit the budget (a GRU of {top} units exports {top_bytes} bytes; an LSTM of the "
+                       "same width is a third larger); a larger model would need more data than you have.")
+    else:
+        top = min(_max_hidden(size, input_size, "gru", bits[-1]), cap)
+        estimate = " (estimated from the parameter count)" if size is not None else ""
+        why.append(f"With {n_train} training examples and {input_size} input features, hidden sizes up to "
+                   f"{top} fit the budget{estimate}; a larger model would need more data than you have.")
     cells = ["gru", "lstm"] + (["fastgrnn"] if size is not None and size <= 4096 else [])
     why.append(f"Cells tried: {', '.join(cells)} (GRU has 3/4 of an LSTM's weights; FastGRNN is far smaller "
                "for very tight budgets).")
@@ -62,7 +130,7 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
         "lr": {"low": 0.003, "high": 0.03, "log": True},
     }
     if text:
-        params["embed_dim"] = {"choices": [8, 16, 32]}
+        params["embed_dim"] = {"choices": embed_choices}
         why.append("The text embedding is usually most of a text model's bytes, so small embeddings are searched.")
     if "latency" in limits:
         why.append(f"Latency ({limits['latency']:.0f} us per step) is measured in the native runtime on this "
