@@ -44,10 +44,10 @@ def test_weight_bits_and_cells_follow_the_stated_thresholds(budget, bits, fastgr
         1024 if "KB" in budget else 1)})
 
 
-def _gru_int8_file_bytes(data, hidden, tmp_path) -> int:
+def _gru_int8_file_bytes(data, hidden, tmp_path, embed_dim=0) -> int:
     """The bytes of the .lsl file that ``lstmlite export`` writes for an int8 GRU classifier
-    of ``hidden`` units on ``data`` (weights perturbed off their initial round values, as
-    trained ones are)."""
+    of ``hidden`` units on ``data`` (text: an embedding ``embed_dim`` wide over its whole
+    vocabulary; weights perturbed off their initial round values, as trained ones are)."""
     import torch
 
     from lstmlite.compress import compress_
@@ -56,14 +56,15 @@ def _gru_int8_file_bytes(data, hidden, tmp_path) -> int:
     from lstmlite.nn import SequenceClassifier
 
     torch.manual_seed(1)
-    model = SequenceClassifier(input_size=int(data.input_size), hidden_size=hidden, n_classes=data.n_classes,
-                               cell="gru")
+    text = {"vocab_size": len(data.vocab), "embed_dim": embed_dim, "input_size": 0} if embed_dim else \
+        {"input_size": int(data.input_size)}
+    model = SequenceClassifier(hidden_size=hidden, n_classes=data.n_classes, cell="gru", **text)
     with torch.no_grad():
         for param in model.parameters():
             param.add_(torch.randn(param.shape) * 0.01)
     compress_(model, WeightQuantConfig(bits=8))
     spec = spec_from_module(model)
-    path = tmp_path / f"gru{hidden}.lsl"
+    path = tmp_path / f"gru{hidden}-{embed_dim}.lsl"
     path.write_bytes(write_lsl(spec, weights=default_weights(spec, None)))
     return path.stat().st_size
 
@@ -106,3 +107,59 @@ def test_with_room_to_spare_the_bound_is_the_data_size_cap(tiny_data):
     rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="size=1MB",
                     data=data)
     assert rec["space"]["params"]["hidden_size"]["high"] == 64
+
+
+
+def _text_file(tmp_path):
+    """A text classification file whose 400 words occur with distinct frequencies (word k
+    in 400 - k of the lines' slots), so that every cut of the vocabulary is well defined."""
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{k}" for k in range(400) for _ in range(400 - k)]
+    rng.shuffle(words)
+    lines = ["text,label"] + [f"{' '.join(words[i:i + 8])},{'ab'[(i // 8) % 2]}" for i in range(0, len(words), 8)]
+    path = tmp_path / "text.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_a_vocabulary_too_large_for_the_budget_is_cut_to_what_fits(tmp_path):
+    """Text whose whole vocabulary does not fit: recommend searches max_vocab at k and k / 2,
+    k the most entries with which the smallest model (a GRU of 4 units, embedding 8 wide)
+    takes at most 3/4 of the budget. The oracle reloads the data with max_vocab = k (and
+    k + 1) as a trial does and measures the exported file. Catches the budget share, the
+    bisection, and the cut vocabulary left out of the hidden-size bound (that bound is
+    then measured with the whole vocabulary: nothing fits, and the explanation says so)."""
+    from lstmlite.data import DataSpec, load_data
+
+    source = _text_file(tmp_path)
+    data = load_data(DataSpec.from_dict({"source": source, "task": "classify"}))
+    budget = _gru_int8_file_bytes(data, 4, tmp_path, embed_dim=8) // 2
+    rec = recommend("classify", n_train=len(data.train.y), input_size=0, budget=f"size={budget}", text=True,
+                    data=data)
+    choices = rec["space"]["params"]["max_vocab"]["choices"]
+    k = choices[-1]
+    assert choices == [k // 2, k]
+
+    def smallest_bytes(max_vocab):
+        cut = load_data(DataSpec.from_dict({"source": source, "task": "classify", "max_vocab": max_vocab}))
+        assert len(cut.vocab) == max_vocab
+        return _gru_int8_file_bytes(cut, 4, tmp_path, embed_dim=8)
+
+    assert smallest_bytes(k) <= 3 * budget // 4 < smallest_bytes(k + 1)
+    assert f"max_vocab {k // 2} or {k}" in " ".join(rec["explanation"])
+    assert not any(line.startswith("No model fits") for line in rec["explanation"])
+    top = rec["space"]["params"]["hidden_size"]["high"]
+    assert top >= 8 and f"a GRU of {top} units exports" in " ".join(rec["explanation"])
+
+
+def test_a_vocabulary_that_fits_is_not_cut(tmp_path):
+    """A budget the whole vocabulary's smallest model fits: no max_vocab in the space."""
+    from lstmlite.data import DataSpec, load_data
+
+    data = load_data(DataSpec.from_dict({"source": _text_file(tmp_path), "task": "classify"}))
+    budget = 2 * _gru_int8_file_bytes(data, 4, tmp_path, embed_dim=8)
+    rec = recommend("classify", n_train=len(data.train.y), input_size=0, budget=f"size={budget}", text=True,
+                    data=data)
+    assert "max_vocab" not in rec["space"]["params"]

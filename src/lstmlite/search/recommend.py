@@ -38,9 +38,12 @@ def _max_hidden(size: int | None, input_size: int, cell: str, bits: int) -> int:
     return hidden
 
 
-def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int | None) -> int:
-    """The .lsl bytes of an untrained ``cell`` model of ``hidden`` units for ``data``,
-    compressed to ``bits``-bit weights: what the search's budget check sees for that point."""
+def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int | None,
+                    vocab: int | None = None) -> int:
+    """The .lsl bytes of an untrained ``cell`` model of ``hidden`` units for ``data``
+    (text: its embedding ``embed_dim`` wide, with ``vocab`` rows when the vocabulary is
+    cut to that many, as ``max_vocab`` does), compressed to ``bits``-bit weights: what the
+    search's budget check sees for that point."""
     import torch
 
     from ..nn.models import build_model
@@ -51,18 +54,21 @@ def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int
     if embed_dim is not None:
         config["embed_dim"] = embed_dim
     torch.manual_seed(0)
-    model = build_model(_fill_data_sizes(config, data))
+    config = _fill_data_sizes(config, data)
+    if vocab is not None:
+        config["vocab_size"] = min(vocab, int(config["vocab_size"]))
+    model = build_model(config)
     point = {"cell": cell, "hidden_size": hidden, "weight_bits": bits}
     return int(profile_model(model, point)["size_bytes"])
 
 
-def _max_hidden_exported(size: int, data: Any, bits: int, cap: int,
-                         embed_dim: int | None) -> tuple[int, int]:
+def _max_hidden_exported(size: int, data: Any, bits: int, cap: int, embed_dim: int | None,
+                         vocab: int | None = None) -> tuple[int, int]:
     """The largest multiple of 4 (at most ``cap``) whose GRU exports within ``size``
     bytes, by bisection (bytes grow with the hidden size); 4 when none does. Returns
     (hidden, its bytes)."""
     def fits(hidden: int) -> tuple[bool, int]:
-        n = _exported_bytes(data, "gru", hidden, bits, embed_dim)
+        n = _exported_bytes(data, "gru", hidden, bits, embed_dim, vocab)
         return n <= size, n
 
     ok, smallest = fits(4)
@@ -77,6 +83,25 @@ def _max_hidden_exported(size: int, data: Any, bits: int, cap: int,
         else:
             hi = mid - 1
     return 4 * lo, lo_bytes
+
+
+def _largest_vocab(data: Any, bits: int, size: int, embed_dim: int) -> int | None:
+    """The most vocabulary entries (``max_vocab``: ``<pad>`` and ``<unk>`` included, at
+    least 3) with which the smallest text model (a GRU of 4 units, ``embed_dim`` wide)
+    exports within ``size`` bytes, by bisection; None when even 3 do not fit."""
+    def fits(vocab: int) -> bool:
+        return _exported_bytes(data, "gru", 4, bits, embed_dim, vocab) <= size
+
+    lo, hi = 3, len(data.vocab)
+    if not fits(lo):
+        return None
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, Any] | None = None,
@@ -99,21 +124,36 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
         why.append("The size budget leaves room, so both float32 and int8 weights are tried.")
     cap = 256 if n_train > 20000 else 64
     embed_choices = [8, 16, 32]
+    vocab_choices: list[int] = []
+    if text and size is not None and data is not None and data.vocab is not None:
+        full = len(data.vocab)
+        if _exported_bytes(data, "gru", 4, bits[-1], embed_choices[0]) > size:
+            # the whole vocabulary does not fit: keep the most frequent words, leaving a
+            # quarter of the budget to the recurrent layer and head
+            kept = _largest_vocab(data, bits[-1], 3 * size // 4, embed_choices[0])
+            if kept is not None:
+                vocab_choices = sorted({max(3, kept // 2), kept})
+                why.append(f"The whole vocabulary ({full} entries) does not fit the budget, so only the most frequent "
+                           f"words are kept: max_vocab {' or '.join(map(str, vocab_choices))} (with <pad> and <unk>; "
+                           "the rest read as <unk>), where the smallest model takes at most three quarters of "
+                           "the budget.")
+    inputs = "text input" if text else f"{input_size} input features"
     if size is not None and data is not None:
-        top, top_bytes = _max_hidden_exported(size, data, bits[-1], cap, embed_choices[0] if text else None)
+        top, top_bytes = _max_hidden_exported(size, data, bits[-1], cap, embed_choices[0] if text else None,
+                                              vocab_choices[0] if vocab_choices else None)
         if top_bytes > size:
             why.append(f"No model fits the budget: the smallest ({'int8 ' if bits[-1] == 8 else ''}GRU of 4 units"
                        f"{', embedding 8 wide' if text else ''}) exports {top_bytes} bytes, over the {size} "
                        "allowed; raise the size budget" + (" or keep fewer words (max_vocab)" if text else "")
                        + ".")
         else:
-            why.append(f"With {n_train} training examples and {input_size} input features, hidden sizes up to "
+            why.append(f"With {n_train} training examples and {inputs}, hidden sizes up to "
                        f"{top} fit the budget (a GRU of {top} units exports {top_bytes} bytes; an LSTM of the "
                        "same width is a third larger); a larger model would need more data than you have.")
     else:
         top = min(_max_hidden(size, input_size, "gru", bits[-1]), cap)
         estimate = " (estimated from the parameter count)" if size is not None else ""
-        why.append(f"With {n_train} training examples and {input_size} input features, hidden sizes up to "
+        why.append(f"With {n_train} training examples and {inputs}, hidden sizes up to "
                    f"{top} fit the budget{estimate}; a larger model would need more data than you have.")
     cells = ["gru", "lstm"] + (["fastgrnn"] if size is not None and size <= 4096 else [])
     why.append(f"Cells tried: {', '.join(cells)} (GRU has 3/4 of an LSTM's weights; FastGRNN is far smaller "
@@ -132,6 +172,8 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
     if text:
         params["embed_dim"] = {"choices": embed_choices}
         why.append("The text embedding is usually most of a text model's bytes, so small embeddings are searched.")
+    if vocab_choices:
+        params["max_vocab"] = {"choices": vocab_choices}
     if "latency" in limits:
         why.append(f"Latency ({limits['latency']:.0f} us per step) is measured in the native runtime on this "
                    "machine; measure on the target device for a firm answer.")
