@@ -324,6 +324,53 @@ def test_memory_tables_equal_a_fresh_measurement():
     assert stack == STACK_BYTES, ({k: (STACK_BYTES.get(k), v) for k, v in stack.items()}, fix)
 
 
+
+def _tiny_tflite_params():
+    """Hand-made TFLite LSTM parameters (4 units, 3 inputs), as memory.measure() makes them."""
+    from lstmlite.reference.tflite_int import TFLiteGate, TFLiteLSTMParams
+
+    gate = TFLiteGate(np.ones((4, 3)), np.ones((4, 4)), np.zeros(4), 1 << 30, -3, 1 << 30, -3)
+    return TFLiteLSTMParams(gate, gate, gate, gate, input_zero_point=-128, output_zero_point=0,
+                            cell_scale_power=-12, forget_cell_multiplier=1 << 30, forget_cell_shift=-14,
+                            input_cell_multiplier=1 << 30, input_cell_shift=-17,
+                            output_multiplier=1 << 30, output_shift=-22)
+
+
+@pytest.mark.parametrize("case", ["fp32", "int8", "auto-int4", "auto-lowrank", "auto-text", "integer-text",
+                                  "tflite"])
+def test_memory_of_is_the_exports_report_without_writing(tmp_path, monkeypatch, case):
+    """memory_of (what the search's RAM objective calls) returns the very report export_c
+    writes into CProject.memory and the README, for every form and both cores, while
+    writing no file and, in the float forms, formatting no constant (a large embedding's
+    text takes seconds).
+    Planted and failing it: the weights' bytes counted only when the text is formatted
+    (memory_of's flash short by every array), memory_of formatting the constants, and
+    the wrapper buffers left out of memory_of's scratch."""
+    from lstmlite.export.c import CPUS, float_form, memory_of
+
+    calibration = None
+    if case == "tflite":
+        model = _tiny_tflite_params()
+    elif case.endswith("text"):
+        torch.manual_seed(3)
+        model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
+        calibration = [torch.randint(1, 40, (4, 7))] if case.startswith("integer") else None
+    elif case.startswith("auto-"):
+        model = _compressed(case.split("-")[1])
+    else:
+        model = _classifier("gru", 4, input_size=5, hidden_size=9, num_layers=2)
+    form = case.split("-")[0]
+    project = export_c(model, tmp_path / "p", form=form, calibration=calibration)
+    assert sorted(project.memory) == sorted(CPUS)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("memory_of must neither write a project nor format the weights")
+
+    monkeypatch.setattr("lstmlite.export.c.write_project", refuse)
+    monkeypatch.setattr(float_form, "c_array", refuse)
+    report = memory_of(model, form=form, calibration=calibration)
+    assert {cpu: r.as_dict() for cpu, r in report.items()} == {cpu: r.as_dict() for cpu, r in project.memory.items()}
+
 # ----- the other forms .lsl holds, through the float core (against the model itself) ----------------
 def _torch_steps(model, x: np.ndarray) -> np.ndarray:
     """The model's output after each prefix x[:t + 1] (what the C prints at step t)."""

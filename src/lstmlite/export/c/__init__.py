@@ -5,6 +5,8 @@
 (weights as ``const`` arrays, static state and scratch, no ``malloc``), the runtime
 sources it needs and no others, a Makefile with a host and a Cortex-M target, an
 example program and a README with the memory figures. See docs/mcu.md.
+:func:`memory_of` gives those memory figures from the same code without writing the
+project (the search's RAM objective, :func:`lstmlite.search.objectives.ram_bytes`).
 
 Forms (``form=``):
 
@@ -45,11 +47,14 @@ from .memory import MemoryReport, memory_report, readme_text
 from .project import write_project
 from .tflite_form import tflite_model_c
 
-__all__ = ["export_c", "CProject", "UnsupportedForm", "FORMS", "integer_form_of", "IntegerForm", "tflite_params_of"]
+__all__ = ["export_c", "memory_of", "CPUS", "CProject", "UnsupportedForm", "FORMS", "integer_form_of", "IntegerForm",
+           "tflite_params_of"]
 
 log = logging.getLogger(__name__)
 
 FORMS = ("auto", "fp32", "int8", "integer", "tflite")
+#: The targets a project's memory is reported for (``CProject.memory``'s keys).
+CPUS = ("cortex-m4", "cortex-m3")
 
 
 @dataclass
@@ -193,11 +198,27 @@ def export_c(
         raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
     if form == "tflite":
         return _export_tflite(tflite_params_of(run_or_model, tflite_kernel), Path(out_dir), example)
+    out = Path(out_dir)
+    info, constants, integer = _generate(run_or_model, form, calibration, input_bits)
+    example_arr = _example_input(info, example)
+    memory = _memory(info)
+    files = write_project(out, info, constants, example_arr, readme_text(info, memory))
+    log.info("wrote a C project to %s (%s, %d bytes of weights)", out, info["form"], info["weight_bytes"])
+    return CProject(path=out, form=info["form"], files=files, memory=memory, info=info, integer=integer,
+                    example=example_arr)
+
+
+def _generate(run_or_model: Any, form: str, calibration: Iterable[Any] | dict[str, Any] | None = None,
+              input_bits: int = 8, source: bool = True) -> tuple[dict[str, Any], str, Any]:
+    """What the project of ``run_or_model`` in ``form`` (not ``tflite``) holds: its ``info``
+    (sizes, buffers: what :func:`memory_report` reads), ``model.c``'s constants and the
+    :class:`IntegerForm` of an integer export. :func:`export_c` writes these;
+    :func:`memory_of` reports them. ``source=False``: the float forms count the constants'
+    bytes without formatting them (the constants returned are then incomplete)."""
     given = run_or_model if isinstance(run_or_model, IntegerForm) else None
     if given is not None and form != "integer":
         raise ValueError(f"an IntegerForm exports as form='integer', not {form!r}")
     model = None if given is not None else _model_of(run_or_model)
-    out = Path(out_dir)
     integer = None
     if form == "integer":
         if given is None and calibration is None:
@@ -222,7 +243,7 @@ def export_c(
             if message.endswith(")") and " (nearest exportable form: " in message:
                 message = message[:-1].replace(" (nearest exportable form: ", "; nearest supported form: ")
             raise UnsupportedForm(f"layer 0: {message}") from None
-        gen = float_model_c(spec, form)
+        gen = float_model_c(spec, form, source=source)
         info = dict(family="float", form=form, cell=spec.layers[0].cell, num_layers=len(spec.layers),
                     hidden_size=spec.layers[-1].hidden_size, vocab_size=gen.vocab_size,
                     input_size=spec.layers[0].input_size, output_size=gen.output_size,
@@ -236,16 +257,39 @@ def export_c(
     kind = getattr(model, "kind", "rnn")
     info["description"] = (f"{info['num_layers']}-layer {info['cell'].upper()} {kind}, hidden {info['hidden_size']}, "
                            f"form {info['form']}")
-    example_arr = _example_input(info, example)
-    memory = {cpu: memory_report(info, cpu) for cpu in ("cortex-m4", "cortex-m3")}
-    files = write_project(out, info, constants, example_arr, readme_text(info, memory))
-    log.info("wrote a C project to %s (%s, %d bytes of weights)", out, info["form"], info["weight_bytes"])
-    return CProject(path=out, form=info["form"], files=files, memory=memory, info=info, integer=integer,
-                    example=example_arr)
+    return info, constants, integer
 
 
-def _export_tflite(params: Any, out: Path, example: np.ndarray | None) -> CProject:
-    """export_c's tflite form (see :mod:`.tflite_form`)."""
+def _memory(info: dict[str, Any]) -> dict[str, MemoryReport]:
+    """The memory report of a generated model on every target (:data:`CPUS`)."""
+    return {cpu: memory_report(info, cpu) for cpu in CPUS}
+
+
+def memory_of(
+    run_or_model: Any,
+    form: str = "auto",
+    calibration: Iterable[Any] | dict[str, Any] | None = None,
+    input_bits: int = 8,
+    tflite_kernel: str = "micro",
+) -> dict[str, MemoryReport]:
+    """The memory report :func:`export_c` would return as ``CProject.memory`` (per target:
+    flash, RAM = state + scratch + model.c's buffers + stack), computed by the same code
+    without writing a file (nor, in the float forms, formatting the weights as C text):
+    milliseconds, what the search's RAM objective calls once per trial. Arguments as for
+    :func:`export_c`.
+
+    Raises:
+        UnsupportedForm: what :func:`export_c` refuses, with the same one-line message.
+    """
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    if form == "tflite":
+        return _memory(_tflite_generate(tflite_params_of(run_or_model, tflite_kernel))[0])
+    return _memory(_generate(run_or_model, form, calibration, input_bits, source=False)[0])
+
+
+def _tflite_generate(params: Any) -> tuple[dict[str, Any], str]:
+    """The tflite form's ``info`` and ``model.c`` constants (see :mod:`.tflite_form`)."""
     gen = tflite_model_c(params)
     H = gen.hidden_size
     info = dict(family="tflite", form="tflite", cell="lstm", num_layers=1, hidden_size=H, vocab_size=0,
@@ -258,13 +302,20 @@ def _export_tflite(params: Any, out: Path, example: np.ndarray | None) -> CProje
     info["description"] = (f"TFLite-quantized LSTM {gen.input_size} -> {H}, int{gen.activation_bits} activations, "
                            f"form tflite ({'TensorFlow Lite Micro' if params.kernel == 'micro' else 'desktop TFLite'}"
                            " arithmetic)")
+    return info, gen.source
+
+
+def _export_tflite(params: Any, out: Path, example: np.ndarray | None) -> CProject:
+    """export_c's tflite form (see :mod:`.tflite_form`)."""
+    info, constants = _tflite_generate(params)
     example_arr = _example_input(info, example)
     lo, hi = params.activation_range
-    if example_arr.ndim != 2 or example_arr.shape[1] != gen.input_size or example_arr.min() < lo or example_arr.max() > hi:
-        raise ValueError(f"the example must be (T, {gen.input_size}) integers in [{lo}, {hi}]")
-    example_arr = example_arr.astype(np.int8 if gen.activation_bits == 8 else np.int16)
-    memory = {cpu: memory_report(info, cpu) for cpu in ("cortex-m4", "cortex-m3")}
-    files = write_project(out, info, gen.source, example_arr, readme_text(info, memory))
+    n_in = info["input_size"]
+    if example_arr.ndim != 2 or example_arr.shape[1] != n_in or example_arr.min() < lo or example_arr.max() > hi:
+        raise ValueError(f"the example must be (T, {n_in}) integers in [{lo}, {hi}]")
+    example_arr = example_arr.astype(np.int8 if info["input_bits"] == 8 else np.int16)
+    memory = _memory(info)
+    files = write_project(out, info, constants, example_arr, readme_text(info, memory))
     log.info("wrote a C project to %s (tflite, %d bytes of weights)", out, info["weight_bytes"])
     return CProject(path=out, form="tflite", files=files, memory=memory, info=info, tflite=params,
                     example=example_arr)

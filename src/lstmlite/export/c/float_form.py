@@ -83,14 +83,16 @@ class FloatModelC:
 class _Writer:
     """Collects constant arrays and counts their bytes."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: bool = True) -> None:
+        self.source = source  # False: count the bytes, write no C text (memory figures only)
         self.parts: list[str] = []
         self.bytes = 0
         self.scratch = 0  # largest lsl_matmul_bytes(w, 1) over the matrices
         self.forms: list[str] = []
 
     def array(self, name: str, values: np.ndarray, ctype: str, aligned: bool = False) -> str:
-        self.parts.append(c_array(name, values, ctype, aligned))
+        if self.source:
+            self.parts.append(c_array(name, values, ctype, aligned))
         self.bytes += max(np.asarray(values).size, 1) * {"float": 4, "int8_t": 1, "int32_t": 4}[ctype]
         if aligned:  # padding the aligned placement may add, counted as a worst case
             self.bytes = _round_up(self.bytes, ALIGN)
@@ -161,9 +163,13 @@ def _check_layer(k: int, layer: LayerSpec) -> None:
                               "nearest supported form: an LSTM without projection")
 
 
-def float_model_c(spec: ModelSpec, form: str = "auto") -> FloatModelC:
+def float_model_c(spec: ModelSpec, form: str = "auto", source: bool = True) -> FloatModelC:
     """The constants and ``lsl_model`` of a spec, for ``form`` ``auto`` (matrices as the
     model has them: fp32 or its own int8/int4 codes), ``fp32`` or ``int8`` (weight-only).
+
+    ``source=False`` counts every byte as the C text would hold it but formats no array
+    (the text of a large embedding takes seconds): the sizes, not ``source``, are then
+    usable -- what :func:`lstmlite.export.c.memory_of` needs.
 
     Raises :class:`UnsupportedForm` (one line naming the layer and the nearest supported
     form) for what the device API cannot run.
@@ -176,7 +182,7 @@ def float_model_c(spec: ModelSpec, form: str = "auto") -> FloatModelC:
     if spec.meta.get("instance_norm"):
         raise UnsupportedForm("head: a forecaster with instance normalisation is not in the C export; "
                               "nearest supported form: instance_norm=false")
-    wr = _Writer()
+    wr = _Writer(source)
     layer_inits, state, scratch, gates_max, hidden_max = [], 0, 0, 0, 0
     for k, layer in enumerate(spec.layers):
         _check_layer(k, layer)
