@@ -1,8 +1,9 @@
 """The budget pre-check (feasible.py): a size or RAM budget below the space's smallest
 model is refused before any trial, naming that model and its bytes; a budget at that
 figure is accepted. The smallest model is found by hand here (the fewest layers, the
-smallest hidden size, the cell and bit width with the fewest bytes), its RAM written out
-from the definition and its bytes taken from the .lsl file a trained trial of it writes."""
+smallest hidden size, the cell and bit width with the fewest bytes), its RAM taken from
+the C project `lstmlite export --format c` writes for it and its bytes from the .lsl file a
+trained trial of it writes."""
 
 import re
 
@@ -52,18 +53,28 @@ def test_a_size_budget_below_the_smallest_model_names_it_and_its_file_bytes(tiny
     assert record["size_kind"] == "lsl"
 
 
-def test_a_ram_budget_below_the_smallest_model_is_refused_too(tiny_data):
-    """RAM by hand for GRU(H=4) on 3 features with 2 classes, float32: state h (4) + the
-    scratch (3*4 gate pre-activations + 3 inputs + 4 outputs) + the head's 2 outputs
-    = 25 floats = 100 B. Catches the RAM budget dropped from the pre-check, and the
-    largest model's RAM taken for the smallest."""
-    message = _refusal({"ram": 99}, tiny_data)
-    # RAM does not depend on the weights' bits: either int8 or fp32 may be named
-    assert message.startswith("budget ram=99 B is below the smallest model this space can build (100 B: "
-                              "cell=gru, num_layers=1, hidden_size=4, weight_bits=")
-    check_feasible(load_space(SPACE), {"source": tiny_data, "task": "classify"}, {"ram": 100})
+def test_a_ram_budget_below_the_smallest_model_is_refused_too(tiny_data, tmp_path):
+    """The RAM is the trials' own figure: the Cortex-M4 RAM of the C project `lstmlite
+    export --format c` writes, the oracle here for GRU(H=4) on 3 features with 2 classes
+    and fp32 weights (int8 weights need the int8 kernels' scratch, so fp32 is the leaner).
+    Catches the RAM budget dropped from the pre-check, the largest model's RAM taken for
+    the smallest, and (planted and failing it) the pre-check measuring RAM by the old
+    float32 estimate while the trials use the C project's."""
+    import torch
+
+    from lstmlite.export.c import export_c
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(0)
+    smallest = export_c(SequenceClassifier(input_size=3, cell="gru", hidden_size=4, n_classes=2), tmp_path / "c",
+                        form="auto").memory["cortex-m4"].ram
+    message = _refusal({"ram": smallest - 1}, tiny_data)
+    assert message.startswith(f"budget ram={smallest - 1:,} B is below the smallest model this space can build "
+                              f"({smallest:,} B of RAM in its C project on a Cortex-M4 (state, scratch and stack): "
+                              "cell=gru, num_layers=1, hidden_size=4, weight_bits=32)")
+    check_feasible(load_space(SPACE), {"source": tiny_data, "task": "classify"}, {"ram": smallest})
     # a size budget that fits leaves the RAM one to refuse the space
-    assert "ram=99 B" in _refusal({"size": 1 << 20, "ram": 99}, tiny_data)
+    assert f"ram={smallest - 1:,} B" in _refusal({"size": 1 << 20, "ram": smallest - 1}, tiny_data)
 
 
 def test_a_sparsity_range_is_tried_at_both_ends(tiny_data, tmp_path):

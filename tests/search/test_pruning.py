@@ -75,7 +75,8 @@ def test_the_size_known_before_training_is_the_trained_files(tiny_data, tmp_path
     assert record["size_bytes"] == (tmp_path / "t" / "model.lsl").stat().st_size
     # zero codes of the trained weights may change a bitmask by a few bytes: within SIZE_SLACK
     assert abs(seen["size_bytes"] - record["size_bytes"]) <= (SIZE_SLACK - 1) * record["size_bytes"]
-    assert seen["ram_bytes"] == record["ram_bytes"]
+    # RAM: the C project's (weights do not change it), the same number before and after training
+    assert seen["ram_bytes"] == record["ram_bytes"] and seen["ram_kind"] == record["ram_kind"] == "mcu-export"
 
 
 def test_points_over_the_size_budget_are_not_trained_and_count_as_infeasible(tiny_data, tmp_path):
@@ -119,6 +120,8 @@ def test_over_budget_only_past_the_limit():
     at = {"size_bytes": 2048, "size_kind": "lsl", "latency_us": 100.0, "latency_kind": "measured", "ram_bytes": 64}
     assert over_budget(at, {"size": 2048, "ram": 64, "latency": 100.0}) == []  # at the limit is within it
     assert over_budget({**at, "ram_bytes": 65}, {"ram": 64}) == ["ram 65 > 64"]
+    # an estimated RAM (no C export) is what the record's budget check holds too: it counts
+    assert over_budget({**at, "ram_bytes": 65, "ram_kind": "estimated"}, {"ram": 64}) == ["ram 65 > 64"]
 
 
 @pytest.mark.parametrize("epochs, first", [(1, 2), (3, 2), (4, 2), (5, 2), (6, 3), (7, 3), (20, 10)])

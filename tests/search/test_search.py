@@ -25,13 +25,14 @@ def test_three_trial_search_writes_outputs_and_respects_budget(tiny_data, tmp_pa
     assert len(trials) == 3
     for t in trials:
         assert t["size_kind"] in ("lsl", "estimated") and t["latency_kind"] in ("measured", "mac-model")
+        assert t["ram_kind"] == "mcu-export"  # LSTM and GRU: the RAM of their C project
         assert (out / "trials" / f"{t['trial']:04d}" / "metrics.json").is_file()
         if t["size_kind"] == "lsl":  # the size is the file's bytes
             assert (out / "trials" / f"{t['trial']:04d}" / "model.lsl").stat().st_size == t["size_bytes"]
     pareto = json.loads((out / "pareto.json").read_text())
     assert pareto["budget"] == {"size": 3072}
     for rec in pareto["pareto"]:
-        assert rec["size_bytes"] <= 3072 and rec["feasible"]
+        assert rec["size_bytes"] <= 3072 and rec["feasible"] and rec["ram_kind"] == "mcu-export"
     best = result["best"]
     if best is not None:
         assert best["size_bytes"] <= 3072
@@ -393,37 +394,3 @@ def test_a_trial_exactly_at_the_budget_is_feasible(monkeypatch, tmp_path):
     objective(trial)
     assert trial.user_attrs["feasible"] is False  # one byte over
 
-
-@pytest.mark.parametrize("cell, per_state, gates", [("lstm", 2, 4), ("gru", 1, 3)])
-def test_ram_is_state_plus_the_widest_scratch_plus_outputs(cell, per_state, gates):
-    """By hand, from the definition (objectives.py): float32 h (and c) per layer and direction,
-    the widest layer's G*H gate pre-activations + its input + its output, and the head's outputs."""
-    from lstmlite.nn import SequenceClassifier
-    from lstmlite.search.objectives import ram_bytes
-
-    model = SequenceClassifier(input_size=3, cell=cell, hidden_size=8, num_layers=2, bidirectional=True, n_classes=4)
-    state = 2 * 2 * per_state * 8
-    scratch = gates * 8 + 3 + 2 * 8
-    assert ram_bytes(model) == 4 * (state + scratch + 4)
-
-
-@pytest.mark.parametrize("options, state_floats", [({"proj_size": 4}, 4 + 8), ({}, 8 + 8)])
-def test_ram_of_a_projected_lstm_counts_h_at_the_projection_width(options, state_floats):
-    """An LSTMP (H=8, P=4) keeps h and its output P wide and c H wide: the runtime's own
-    stream state is 12 floats (16 without the projection), and the RAM is that state +
-    the 4H gate pre-activations + the 3 inputs + the P (or H) outputs + the head's 2.
-    Catches h and the output counted at H when a projection is searched (the state
-    then 16 floats, 8 bytes too many)."""
-    import warnings
-
-    from lstmlite.export.size import lsl_image
-    from lstmlite.nn import SequenceClassifier
-    from lstmlite.runtime import Engine
-    from lstmlite.search.objectives import ram_bytes
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # torch: no oneDNN kernel for LSTM projections
-        model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2, rnn_options=options).eval()
-    assert Engine(lsl_image(model)).new_state(1).values().size == state_floats  # the runtime agrees
-    width = options.get("proj_size", 8)
-    assert ram_bytes(model) == 4 * (state_floats + 4 * 8 + 3 + width + 2)

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{attrs['val_metric']:.4f} size={format_bytes(attrs['size_bytes'])}"
                   f"{'' if attrs['size_kind'] == 'lsl' else ' (estimated)'} latency={attrs['latency_us']:.1f}us"
                   f"{'' if attrs['latency_kind'] == 'measured' else ' (MAC model)'} ram={format_bytes(attrs['ram_bytes'])}"
+                  f"{' (estimated)' if attrs.get('ram_kind') == 'estimated' else ''}"
                   f" {'ok' if attrs.get('feasible') else 'over budget'}"
                   f"{' (not trained)' if attrs.get('skipped') else ''}", flush=True)
         else:

@@ -6,12 +6,12 @@ Example:
     >>> search("japanese_vowels", "classify", budget="size=8KB", trials=5, out="runs/s")  # doctest: +SKIP
 """
 
-from .objectives import deployable_bytes, latency_us, parse_budget, ram_bytes
+from .objectives import deployable_bytes, estimated_ram_bytes, latency_us, parse_budget, ram_bytes
 from .space import SearchSpace, SpaceError, load_space, parse_space
 from .study import SAMPLERS, make_sampler, search
 
 __all__ = ["search", "SearchSpace", "SpaceError", "load_space", "parse_space", "parse_budget",
-           "deployable_bytes", "latency_us", "ram_bytes", "make_sampler", "SAMPLERS"]
+           "deployable_bytes", "latency_us", "ram_bytes", "estimated_ram_bytes", "make_sampler", "SAMPLERS"]
 
 
 import sys as _sys

@@ -4,7 +4,9 @@ A size or RAM budget below the smallest model the space can build would otherwis
 every trial only to report "no trial met the budget". The smallest models are found by
 measuring (the same :func:`~lstmlite.search.trial.profile_model` the trials use, on
 untrained models) every combination of the choices that change a model's bytes, each
-range at the end that makes the model smaller. Latency is not checked: it is measured
+range at the end that makes the model smaller. The RAM is the trials' own figure
+(:func:`~lstmlite.search.objectives.ram_bytes`: the Cortex-M4 RAM of the model's C
+export, or an estimate where there is none), and the refusal says which it was. Latency is not checked: it is measured
 and noisy, and refusing a feasible budget on a slow run would be worse than searching.
 
 Example:
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 _GROWING = ("num_layers", "hidden_size", "embed_dim", "proj_size", "max_vocab")
 #: Keys that change the deployable bytes in ways not monotone enough to guess: every choice is tried.
 _SHAPING = ("cell", "bidirectional", "sparsity", "weight_bits", "rank", "pooling")
+#: How a refusal names the RAM figure, by ``ram_kind``.
+_RAM_KINDS = {"mcu-export": " of RAM in its C project on a Cortex-M4 (state, scratch and stack)",
+              "estimated": " of RAM, estimated (no C export of it)"}
 #: More combinations than this and the check is skipped (each costs a model build and an export).
 MAX_POINTS = 64
 
@@ -77,7 +82,7 @@ def check_feasible(space: SearchSpace, data_config: dict[str, Any], budget: dict
     from ..nn.models import build_model
     from .trial import _resolve, build_config, profile_model
 
-    best: dict[str, tuple[float, dict[str, Any]]] = {}
+    best: dict[str, tuple[float, dict[str, Any], str]] = {}
     for point in points:
         config = build_config(point, data_config, seed)
         _, model_config, _ = _resolve(config)
@@ -85,10 +90,11 @@ def check_feasible(space: SearchSpace, data_config: dict[str, Any], budget: dict
         profile = profile_model(build_model(model_config), point)
         for key, field in (("size", "size_bytes"), ("ram", "ram_bytes")):
             if key in limits and (key not in best or profile[field] < best[key][0]):
-                best[key] = (profile[field], point)
+                best[key] = (profile[field], point, profile.get(field.replace("_bytes", "_kind"), ""))
     for key, limit in limits.items():
-        smallest, point = best[key]
+        smallest, point, kind = best[key]
         if smallest > limit:
             shown = ", ".join(f"{k}={point[k]}" for k in space.params if k in _GROWING or k in _SHAPING)
+            what = "" if key == "size" else _RAM_KINDS.get(kind, "")
             raise BudgetError(f"budget {key}={int(limit):,} B is below the smallest model this space can build "
-                              f"({int(smallest):,} B: {shown}); widen --budget or the space (--space)")
+                              f"({int(smallest):,} B{what}: {shown}); widen --budget or the space (--space)")

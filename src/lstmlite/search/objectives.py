@@ -5,10 +5,16 @@
 * ``latency_us``: median of :meth:`Engine.step` at B=1 over a few hundred steps (a
   pooled classifier, which cannot stream: a 64-step sequence's median time / 64); where
   the runtime cannot load the model, a MAC-count model marked ``"mac-model"``.
-* ``ram_bytes``: what the runtime holds while streaming one sequence (B=1 step mode):
-  the recurrent state (h, and c for LSTM, per layer and direction) plus the scratch of
-  the widest layer (its gate pre-activations, G·H floats, its input and output vectors)
-  and the head's output, all float32. Weights are not counted (they live in flash).
+* ``ram_bytes``: the RAM of the microcontroller project ``lstmlite export --format c``
+  writes for the model (``export_c(model, form="auto")``: the weights as the trial has
+  them) on a Cortex-M4 (:data:`RAM_TARGET`): the static recurrent state + the runtime's
+  scratch + ``model.c``'s own buffers + the stack of one step -- the generator's
+  ``memory[RAM_TARGET].ram``, computed by :func:`lstmlite.export.c.memory_of` without
+  writing the project (``ram_kind: "mcu-export"``). Weights are not counted (they live
+  in flash). Where the C export refuses the model (bidirectional, LSTM projection,
+  pooling over time, grouped LSTM, ...), an estimate marked ``"estimated"``
+  (:func:`estimated_ram_bytes`: float32 state + the widest layer's scratch + the head's
+  outputs, no stack) -- never mixed silently.
 
 Example:
     >>> parse_budget("size=8KB,latency=200us,ram=16KB")
@@ -25,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["parse_budget", "deployable_bytes", "latency_us", "ram_bytes", "BudgetError", "BUDGET_KEYS"]
+__all__ = ["parse_budget", "deployable_bytes", "latency_us", "ram_bytes", "estimated_ram_bytes", "BudgetError",
+           "BUDGET_KEYS", "RAM_TARGET"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,9 @@ _TIME = {"us": 1.0, "ms": 1000.0, "s": 1e6}
 #: Nanoseconds per multiply-accumulate assumed by the MAC-count latency model.
 NS_PER_MAC = 1.0
 
+
+#: The core whose RAM the ``ram_bytes`` objective is (a key of ``lstmlite.export.c.CPUS``).
+RAM_TARGET = "cortex-m4"
 
 #: Budget item (``parse_budget``'s keys) -> the trial record's field it limits.
 BUDGET_KEYS = {"size": "size_bytes", "latency": "latency_us", "ram": "ram_bytes"}
@@ -140,8 +150,29 @@ def _sequence_latency_us(engine: Any, x: np.ndarray, length: int = 64, reps: int
     return float(np.median(times)) / 1000.0 / length
 
 
-def ram_bytes(model: Any) -> int:
-    """Bytes of state + scratch for B=1 streaming (see the module doc for what counts)."""
+def ram_bytes(model: Any) -> tuple[int, str]:
+    """RAM of ``model``'s microcontroller project, and how it was found.
+
+    Returns (bytes, "mcu-export"): ``export_c(model, form="auto").memory[RAM_TARGET].ram``
+    (state + scratch + model.c's buffers + stack on a Cortex-M4; see the module doc),
+    from the generator's own figures without writing the project. When the C export
+    refuses the model (its one-line :class:`~lstmlite.export.c.UnsupportedForm`), returns
+    (:func:`estimated_ram_bytes`, "estimated").
+    """
+    from ..export.c import UnsupportedForm, memory_of
+
+    try:
+        return int(memory_of(model, form="auto")[RAM_TARGET].ram), "mcu-export"
+    except UnsupportedForm as err:  # only what export_c refuses; any other error is a fault, raised
+        log.info("no C export (%s); using the RAM estimate", str(err).splitlines()[0])
+        return estimated_ram_bytes(model), "estimated"
+
+
+def estimated_ram_bytes(model: Any) -> int:
+    """Bytes of float32 state + scratch for B=1 streaming, for a model the C export
+    refuses: the recurrent state (h, and c for LSTM, per layer and direction) plus the
+    scratch of the widest layer (its gate pre-activations, G·H floats, its input and
+    output vectors) and the head's output. No stack, no alignment: an estimate."""
     from ..nn import GRU, LSTM
 
     state, scratch = 0, 0

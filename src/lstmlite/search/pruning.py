@@ -5,7 +5,8 @@ objectives. A trial here is judged on what is known about it before and during t
 
 * **Before training** its deployable bytes, RAM and step latency are measured on the
   untrained, compressed model (see :func:`lstmlite.search.trial.profile_model`). RAM
-  depends on the architecture only; the file's bytes almost only (trained weights can
+  (the Cortex-M4 RAM of the model's C export, :func:`lstmlite.search.objectives.ram_bytes`)
+  depends on the architecture and the weights' form only; the file's bytes almost only (trained weights can
   round to more or fewer zero codes, which the file may store as a bitmask: a few bytes
   either way). A point more than :data:`SIZE_SLACK` over the size budget, or over the
   RAM budget, or clearly over the latency budget, cannot become feasible: it is not
@@ -53,7 +54,10 @@ def over_budget(profile: dict[str, Any], budget: dict[str, float]) -> list[str]:
 
     Latency is left out when it is a MAC-count estimate (``latency_kind: "mac-model"``)
     or within :data:`LATENCY_SLACK` of the limit (a measured latency is noisy), the size
-    when it is an estimate or within :data:`SIZE_SLACK` of the limit.
+    when it is an estimate or within :data:`SIZE_SLACK` of the limit. RAM counts in
+    either kind: the untrained model's figure is exactly the trained one's (weights do
+    not change it), and an ``"estimated"`` one is what the trial's record and its budget
+    constraint hold too.
     """
     over = []
     for name, limit in budget.items():

@@ -112,7 +112,8 @@ def profile_model(model: torch.nn.Module, point: dict[str, Any]) -> dict[str, An
     hold the two within 5 %).
 
     Returns:
-        ``size_bytes``, ``size_kind``, ``latency_us``, ``latency_kind``, ``ram_bytes``.
+        ``size_bytes``, ``size_kind``, ``latency_us``, ``latency_kind``, ``ram_bytes``,
+        ``ram_kind`` (:func:`~lstmlite.search.objectives.ram_bytes`).
     """
     import copy
     import tempfile
@@ -130,8 +131,9 @@ def profile_model(model: torch.nn.Module, point: dict[str, Any]) -> dict[str, An
         lsl = Path(tmp) / "probe.lsl"
         size, size_kind = deployable_bytes(probe, lsl)
         lat, lat_kind = latency_us(lsl if size_kind == "lsl" else None, probe)
+    ram, ram_kind = ram_bytes(probe)
     return {"size_bytes": int(size), "size_kind": size_kind, "latency_us": float(lat), "latency_kind": lat_kind,
-            "ram_bytes": int(ram_bytes(probe))}
+            "ram_bytes": int(ram), "ram_kind": ram_kind}
 
 
 def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Path, seed: int = 0,
@@ -149,7 +151,8 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
 
     Returns:
         the trial record: val/test metric, size_bytes + size_kind ("lsl"|"estimated"),
-        latency_us + latency_kind ("measured"|"mac-model"), ram_bytes, the point. A
+        latency_us + latency_kind ("measured"|"mac-model"), ram_bytes + ram_kind
+        ("mcu-export"|"estimated"), the point. A
         skipped point is not trained and writes no run dir: its record has ``skipped``
         (the reason), the untrained model's validation metric and ``test_metric`` None.
     """
@@ -193,11 +196,12 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
     out.mkdir(parents=True, exist_ok=True)
     size, size_kind = deployable_bytes(model, out / "model.lsl")
     lat, lat_kind = latency_us(out / "model.lsl" if size_kind == "lsl" else None, model)
-    ram = ram_bytes(model)
+    ram, ram_kind = ram_bytes(model)
     metrics.update({"size_bytes": size, "size_kind": size_kind, "latency_us": lat, "latency_kind": lat_kind,
-                    "ram_bytes": ram})
+                    "ram_bytes": ram, "ram_kind": ram_kind})
     save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
     return {"metric_name": metric_name, "val_metric": float(val[metric_name]),
             "val_loss": float(val.get("loss", float("nan"))), "test_metric": float(test[metric_name]),
             "size_bytes": int(size), "size_kind": size_kind, "latency_us": float(lat), "latency_kind": lat_kind,
-            "ram_bytes": int(ram), "params": metrics["params"], "run_dir": str(out), "point": point}
+            "ram_bytes": int(ram), "ram_kind": ram_kind, "params": metrics["params"], "run_dir": str(out),
+            "point": point}
