@@ -69,6 +69,28 @@ def test_cli_search_prints_a_line_per_trial(tiny_data, tmp_path, capsys):
         assert config["train"]["seed"] == 5 + number
 
 
+def test_cli_search_marks_an_estimated_ram(tiny_data, tmp_path, capsys):
+    """A trial's line shows which RAM it is: a bidirectional GRU has no C export, so its RAM
+    is the estimate and says so; a unidirectional one's is its C project's, unmarked.
+    Planted and failing it: the line printing an estimated RAM without "(estimated)", and
+    every RAM marked "(estimated)"."""
+    import re
+
+    import yaml
+
+    for bidirectional, marked in ((True, True), (False, False)):
+        space = tmp_path / f"space{bidirectional}.yaml"
+        space.write_text(yaml.safe_dump({"params": {"cell": {"choices": ["gru"]}, "hidden_size": {"choices": [4]},
+                                                    "bidirectional": {"choices": [bidirectional]}},
+                                         "fixed": {"epochs": 1, "lr": 0.02, "finetune_epochs": 0}}))
+        code = main(["search", "--data", tiny_data, "--task", "classify", "--trials", "1", "--space", str(space),
+                     "--out", str(tmp_path / f"s{bidirectional}")])
+        assert code == 0
+        line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("trial ")][0]
+        ram = re.search(r"ram=([0-9,]+) B(?: \([0-9.]+ KiB\))?( \(estimated\))?", line)
+        kind = json.loads((tmp_path / f"s{bidirectional}" / "trials.json").read_text())[0]["ram_kind"]
+        assert (ram.group(2) is not None) == marked and kind == ("estimated" if marked else "mcu-export"), line
+
 def test_cli_search_with_no_trial_in_budget_is_a_one_line_error(tiny_data, tmp_path, capsys) -> None:
     """A search whose trials all miss the budget (a latency no model reaches; the size and
     RAM pre-check cannot see it) ends with one line on stderr and exit status 2, as bad
