@@ -163,3 +163,41 @@ def test_a_vocabulary_that_fits_is_not_cut(tmp_path):
     rec = recommend("classify", n_train=len(data.train.y), input_size=0, budget=f"size={budget}", text=True,
                     data=data)
     assert "max_vocab" not in rec["space"]["params"]
+
+
+def _gru_int8_project_ram(data, hidden, tmp_path) -> int:
+    """The Cortex-M4 RAM of the C project ``lstmlite export --format c`` writes for an int8
+    GRU classifier of ``hidden`` units on ``data`` (its generated README's figure)."""
+    import torch
+
+    from lstmlite.compress import compress_
+    from lstmlite.compress.quantize.config import WeightQuantConfig
+    from lstmlite.export.c import export_c
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(1)
+    model = SequenceClassifier(input_size=int(data.input_size), hidden_size=hidden, n_classes=data.n_classes,
+                               cell="gru")
+    compress_(model, WeightQuantConfig(bits=8))
+    return export_c(model.eval(), tmp_path / f"c{hidden}", form="auto").memory["cortex-m4"].ram
+
+
+def test_a_ram_budget_bounds_the_hidden_size_by_the_c_projects_ram(tiny_data, tmp_path):
+    """With a RAM budget (and no size budget), the bound is the largest GRU whose C project
+    needs at most that RAM on a Cortex-M4 (the figure the search charges): the bound's
+    project fits, the next width's does not, and the explanation gives both figures.
+    Catches the RAM budget ignored (the bound then the data-size cap, 64)."""
+    from lstmlite.data import DataSpec, load_data
+
+    data = load_data(DataSpec.from_dict({"source": tiny_data, "task": "classify"}))
+    budget = (_gru_int8_project_ram(data, 16, tmp_path) + _gru_int8_project_ram(data, 20, tmp_path)) // 2
+    rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size),
+                    budget=f"ram={budget}", data=data)
+    top = rec["space"]["params"]["hidden_size"]["high"]
+    assert top == 16
+    assert _gru_int8_project_ram(data, top, tmp_path) <= budget < _gru_int8_project_ram(data, top + 4, tmp_path)
+    assert f"needs {_gru_int8_project_ram(data, top, tmp_path)} bytes of RAM" in " ".join(rec["explanation"])
+    rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="ram=100",
+                    data=data)
+    assert "No model fits the budget" in rec["explanation"][1] and "over the ram budget (100 bytes)" in \
+        rec["explanation"][1]

@@ -38,12 +38,12 @@ def _max_hidden(size: int | None, input_size: int, cell: str, bits: int) -> int:
     return hidden
 
 
-def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int | None,
-                    vocab: int | None = None) -> int:
-    """The .lsl bytes of an untrained ``cell`` model of ``hidden`` units for ``data``
-    (text: its embedding ``embed_dim`` wide, with ``vocab`` rows when the vocabulary is
-    cut to that many, as ``max_vocab`` does), compressed to ``bits``-bit weights: what the
-    search's budget check sees for that point."""
+def _exported_profile(data: Any, cell: str, hidden: int, bits: int, embed_dim: int | None,
+                      vocab: int | None = None) -> dict[str, int]:
+    """``{"size": .lsl bytes, "ram": RAM bytes}`` of an untrained ``cell`` model of
+    ``hidden`` units for ``data`` (text: its embedding ``embed_dim`` wide, with ``vocab``
+    rows when the vocabulary is cut to that many, as ``max_vocab`` does), compressed to
+    ``bits``-bit weights: what the search's budget check sees for that point."""
     import torch
 
     from ..nn.models import build_model
@@ -59,30 +59,37 @@ def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int
         config["vocab_size"] = min(vocab, int(config["vocab_size"]))
     model = build_model(config)
     point = {"cell": cell, "hidden_size": hidden, "weight_bits": bits}
-    return int(profile_model(model, point)["size_bytes"])
+    profile = profile_model(model, point)
+    return {"size": int(profile["size_bytes"]), "ram": int(profile["ram_bytes"])}
 
 
-def _max_hidden_exported(size: int, data: Any, bits: int, cap: int, embed_dim: int | None,
-                         vocab: int | None = None) -> tuple[int, int]:
-    """The largest multiple of 4 (at most ``cap``) whose GRU exports within ``size``
-    bytes, by bisection (bytes grow with the hidden size); 4 when none does. Returns
-    (hidden, its bytes)."""
-    def fits(hidden: int) -> tuple[bool, int]:
-        n = _exported_bytes(data, "gru", hidden, bits, embed_dim, vocab)
-        return n <= size, n
+def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int | None,
+                    vocab: int | None = None) -> int:
+    """The .lsl bytes of :func:`_exported_profile`'s model."""
+    return _exported_profile(data, cell, hidden, bits, embed_dim, vocab)["size"]
+
+
+def _max_hidden_exported(limits: dict[str, int], data: Any, bits: int, cap: int, embed_dim: int | None,
+                         vocab: int | None = None) -> tuple[int, dict[str, int], bool]:
+    """The largest multiple of 4 (at most ``cap``) whose GRU keeps within every limit in
+    ``limits`` (``size``: exported bytes, ``ram``: its RAM), by bisection (both grow with
+    the hidden size); 4 when none does. Returns (hidden, its profile, whether it fits)."""
+    def fits(hidden: int) -> tuple[bool, dict[str, int]]:
+        profile = _exported_profile(data, "gru", hidden, bits, embed_dim, vocab)
+        return all(profile[key] <= limit for key, limit in limits.items()), profile
 
     ok, smallest = fits(4)
     if not ok:
-        return 4, smallest
-    lo, hi, lo_bytes = 1, max(cap // 4, 1), smallest  # in units of 4: lo fits
+        return 4, smallest, False
+    lo, hi, lo_profile = 1, max(cap // 4, 1), smallest  # in units of 4: lo fits
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        ok, n = fits(4 * mid)
+        ok, profile = fits(4 * mid)
         if ok:
-            lo, lo_bytes = mid, n
+            lo, lo_profile = mid, profile
         else:
             hi = mid - 1
-    return 4 * lo, lo_bytes
+    return 4 * lo, lo_profile, True
 
 
 def _largest_vocab(data: Any, bits: int, size: int, embed_dim: int) -> int | None:
@@ -110,8 +117,9 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
 
     Args:
         data: the loaded data set (:func:`lstmlite.data.load_data`); with it and a size
-            budget, the hidden-size bound is measured in exported bytes (the module doc),
-            which is what ``lstmlite recommend`` does. Without it, estimated.
+            or RAM budget, the hidden-size bound is measured in exported bytes and the
+            RAM the search charges (the module doc), which is what ``lstmlite recommend``
+            does. Without it, estimated from the size budget alone.
     """
     limits = parse_budget(budget)
     size = int(limits["size"]) if "size" in limits else None
@@ -138,18 +146,21 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
                            "the rest read as <unk>), where the smallest model takes at most three quarters of "
                            "the budget.")
     inputs = "text input" if text else f"{input_size} input features"
-    if size is not None and data is not None:
-        top, top_bytes = _max_hidden_exported(size, data, bits[-1], cap, embed_choices[0] if text else None,
-                                              vocab_choices[0] if vocab_choices else None)
-        if top_bytes > size:
+    ram = int(limits["ram"]) if "ram" in limits else None
+    bounded = {k: v for k, v in (("size", size), ("ram", ram)) if v is not None}
+    if bounded and data is not None:
+        top, profile, ok = _max_hidden_exported(bounded, data, bits[-1], cap, embed_choices[0] if text else None,
+                                                vocab_choices[0] if vocab_choices else None)
+        costs = f"exports {profile['size']} bytes and needs {profile['ram']} bytes of RAM on a Cortex-M4"
+        if not ok:
+            over = " and ".join(f"the {k} budget ({v} bytes)" for k, v in bounded.items() if profile[k] > v)
+            raise_ = " or keep fewer words (max_vocab)" if text and profile["size"] > bounded.get("size", 1 << 62) else ""
             why.append(f"No model fits the budget: the smallest ({'int8 ' if bits[-1] == 8 else ''}GRU of 4 units"
-                       f"{', embedding 8 wide' if text else ''}) exports {top_bytes} bytes, over the {size} "
-                       "allowed; raise the size budget" + (" or keep fewer words (max_vocab)" if text else "")
-                       + ".")
+                       f"{', embedding 8 wide' if text else ''}) {costs}, over {over}; raise the budget{raise_}.")
         else:
             why.append(f"With {n_train} training examples and {inputs}, hidden sizes up to "
-                       f"{top} fit the budget (a GRU of {top} units exports {top_bytes} bytes; an LSTM of the "
-                       "same width is a third larger); a larger model would need more data than you have.")
+                       f"{top} fit the budget (a GRU of {top} units {costs}; an LSTM of the same width is a third "
+                       "larger); a larger model would need more data than you have.")
     else:
         top = min(_max_hidden(size, input_size, "gru", bits[-1]), cap)
         estimate = " (estimated from the parameter count)" if size is not None else ""
