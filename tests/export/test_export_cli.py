@@ -122,3 +122,37 @@ def test_unexportable_form_is_one_line_naming_the_layer(tmp_path, capsys) -> Non
     assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "p")]) == 2
     err = capsys.readouterr().err
     assert "rnn (LSTM, proj_size=2)" in err and "nearest exportable form" in err and err.count("\n") == 1
+
+
+def test_export_int4_seq2seq_onnx_through_the_cli(tmp_path, capsys) -> None:
+    """A seq2seq run trained, compressed with an int4 recipe and exported with --quantize qdq,
+    as a user runs them: both graphs store the run's int4 codes as ONNX INT4 at opset 21 and pass
+    the command's ONNX Runtime check; an older --opset widens them to int8, says so under the
+    sizes, and the files grow."""
+    onnx = pytest.importorskip("onnx")
+    from lstmlite.compress.quantize import quantized_tensors
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("abc\tcba\nbca\tacb\ncab\tbac\nab\tba\n" * 10, encoding="utf-8")
+    (tmp_path / "int4.json").write_text('{"steps": [{"method": "int4"}]}', encoding="utf-8")
+    assert main(["train", "--data", str(pairs), "--task", "seq2seq", "--out", str(tmp_path / "run"), "--no-progress",
+                 "--train.epochs=1", "--model.hidden_size=8", "--model.embed_dim=8"]) == 0
+    assert main(["compress", str(tmp_path / "run"), "--recipe", str(tmp_path / "int4.json"),
+                 "--out", str(tmp_path / "q4"), "--no-progress"]) == 0
+    coded = quantized_tensors(load_run(tmp_path / "q4").model)
+    assert coded and {q.bits for q in coded.values()} == {4}
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "q4"), "--format", "onnx", "--quantize", "qdq",
+                 "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    assert "decoder step logits" in out and "max abs difference" in out and "stored as int8" not in out
+    for name in ("encoder.onnx", "decoder_step.onnx"):
+        proto = onnx.load(str(tmp_path / "a" / name))
+        assert proto.opset_import[0].version == 21
+        assert {i.data_type for i in proto.graph.initializer if i.name.endswith(".codes")} == {onnx.TensorProto.INT4}
+    assert main(["export", str(tmp_path / "q4"), "--format", "onnx", "--quantize", "qdq", "--opset", "17",
+                 "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "int4 weights stored as int8 codes" in out and "--opset 21" in out
+    for name in ("encoder.onnx", "decoder_step.onnx"):
+        assert (tmp_path / "b" / name).stat().st_size > (tmp_path / "a" / name).stat().st_size

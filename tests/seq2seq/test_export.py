@@ -100,3 +100,83 @@ def test_int8_bundle_is_smaller_and_stores_codes(tmp_path):
     for name in ("embedding.weight", "attn_key.weight", "attn_query.weight", "combine.weight", "head.weight",
                  "bridge.weight"):
         assert side[f"{name}.codes"].dtype == np.int8 and f"{name}" not in side
+
+
+def _onnx_gate_order(codes: np.ndarray, cell: str) -> np.ndarray:
+    """PyTorch's gate blocks (LSTM i,f,g,o / GRU r,z,n) in ONNX's order (i,o,f,c / z,r,h), written out."""
+    blocks = np.split(codes, 4 if cell == "lstm" else 3)
+    return np.concatenate([blocks[i] for i in ((0, 3, 1, 2) if cell == "lstm" else (1, 0, 2))])
+
+
+@pytest.mark.parametrize("variant", [VARIANTS[0], VARIANTS[2], VARIANTS[1]],
+                         ids=lambda v: f"{v['attention']}-{v['cell']}")
+def test_int4_model_exports_int4_codes_that_onnx_runtime_runs(tmp_path, variant, caplog):
+    """The `int4` recipe step on a seq2seq model, exported with quantize="qdq": every tensor the
+    compression quantized is an ONNX INT4 initializer (opset 21, chosen for it) holding the
+    compression's own codes, packed two per byte, and its codes + fp32 scales cost what
+    `stored_bytes` says int4 costs; ONNX Runtime computes the quantized model's step logits and
+    decodes what PyTorch decodes."""
+    import onnx
+
+    from lstmlite.compress.quantize import quantized_tensors, stored_bytes
+    from lstmlite.compress.recipe import parse_recipe
+    from lstmlite.export.onnx import read_export_metadata
+    from lstmlite.seq2seq import decode_torch
+
+    model = _model(False, **variant)
+    compress_(model, parse_recipe({"steps": [{"method": "int4"}]}).steps[0].config())
+    ours = quantized_tensors(model)
+    assert ours and {q.bits for q in ours.values()} == {4}
+    paths = export_seq2seq_onnx(model, tmp_path / "q4", quantize="qdq")
+    stored = {}  # ONNX name → (codes tensor, scale tensor, zero point tensor), both graphs
+    for path in paths:
+        proto = onnx.load(str(path))
+        assert proto.opset_import[0].version == 21
+        assert read_export_metadata(path)["int4"] == "int4"
+        inits = {i.name: i for i in proto.graph.initializer}
+        for name, init in inits.items():
+            if name.endswith(".codes"):
+                base = name[: -len(".codes")]
+                stored[base] = (init, inits[f"{base}.scale"], inits[f"{base}.zero_point"])
+        assert sum(n.op_type == "DequantizeLinear" for n in proto.graph.node) == \
+            sum(n.endswith(".codes") for n in inits)
+    # where each quantized parameter lands: Linear / embedding weights by name, the recurrent
+    # matrices as the W / R inputs of the LSTM / GRU node, directions stacked
+    expected = {}
+    for name, q in ours.items():
+        part, _, leaf = name.partition(".")
+        if part in ("encoder", "decoder"):
+            kind, layer = leaf.split("_l")
+            label = "W" if kind == "weight_ih" else "R"
+            key = f"{part}.{label}_l{layer.removesuffix('_reverse')}"
+            expected.setdefault(key, []).append((layer.endswith("_reverse"), q))
+        else:
+            expected[name] = [(False, q)]
+    assert set(stored) == set(expected)
+    for key, parts in expected.items():
+        codes, scale, zero = stored[key]
+        parts = [q for _, q in sorted(parts, key=lambda p: p[0])]  # forward first, then reverse
+        want = np.concatenate([_onnx_gate_order(q.codes.numpy(), model.cell) if key.startswith(("encoder.", "decoder."))
+                               else q.codes.numpy()
+                               for q in parts])
+        assert codes.data_type == onnx.TensorProto.INT4 and zero.data_type == onnx.TensorProto.INT4
+        np.testing.assert_array_equal(onnx.numpy_helper.to_array(codes).reshape(want.shape), want)
+        assert not onnx.numpy_helper.to_array(zero).any()
+        # two codes per byte, one fp32 scale per row: what the compression counts for int4
+        assert len(codes.raw_data) == (want.size + 1) // 2
+        assert len(codes.raw_data) + 4 * int(np.prod(scale.dims)) == \
+            sum(stored_bytes(q.codes.shape, 4) for q in parts)
+    x, lengths = _batch()
+    assert check_seq2seq_onnx(model, tmp_path / "q4", x, lengths) < 1e-4
+    for decoder in ("greedy", "beam"):
+        assert OnnxSeq2Seq(tmp_path / "q4").decode(x, lengths, decoder, beam=3) == \
+            decode_torch(model, x, lengths, decoder, beam=3)
+    # an explicit older opset widens the codes to int8, says so, and records it
+    with caplog.at_level("WARNING", logger="lstmlite.export"):
+        wide = export_seq2seq_onnx(model, tmp_path / "q8", opset=17, quantize="qdq")
+    assert "stored as int8 codes" in caplog.text
+    for path in wide:
+        proto = onnx.load(str(path))
+        assert read_export_metadata(path)["int4"] == "int8"
+        assert {i.data_type for i in proto.graph.initializer if i.name.endswith(".codes")} == {onnx.TensorProto.INT8}
+    assert check_seq2seq_onnx(model, tmp_path / "q8", x, lengths) < 1e-4

@@ -105,6 +105,7 @@ def _seq2seq_sample(run_dir, n: int = 64):
 
 
 def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
+    from ..export.onnx import INT4_OPSET, read_export_metadata
     from ..export.onnx_seq2seq import check_seq2seq_onnx, export_seq2seq_onnx
 
     out = Path(args.out)
@@ -113,6 +114,9 @@ def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
     paths = export_seq2seq_onnx(run_dir.model, out, opset=args.opset, quantize=args.quantize)
     for path in paths:
         print(f"wrote {path} ({format_bytes(path.stat().st_size)})")
+    if read_export_metadata(paths[0]).get("int4") == "int8":
+        print(f"int4 weights stored as int8 codes, one per byte (opset {args.opset} has no int4 DequantizeLinear); "
+              f"the sizes above are those files'; --opset {INT4_OPSET} packs them two per byte")
     if not args.no_check:
         x, lengths = _seq2seq_sample(run_dir)
         error = check_seq2seq_onnx(run_dir.model, out, x, lengths)

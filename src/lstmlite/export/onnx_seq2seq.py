@@ -1,8 +1,9 @@
 """Seq2seq models to ONNX: an encoder graph and a decoder-step graph.
 
 Written with ``onnx.helper`` like :mod:`lstmlite.export.onnx` (standard ``LSTM`` / ``GRU``
-operators, weights in ONNX gate order, weight-only quantized tensors as int8 codes +
-``DequantizeLinear`` with ``quantize="qdq"``). Batch B, source length T dynamic:
+operators, weights in ONNX gate order, weight-only quantized tensors as int8 / int4 codes +
+``DequantizeLinear`` with ``quantize="qdq"``, int4 packed two per byte at opset 21 as
+``export_onnx`` does). Batch B, source length T dynamic:
 
 ``encoder.onnx``
     inputs ``input`` (B, T) int64 source ids, ``lengths`` (B,) int64;
@@ -33,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from .onnx import (DEFAULT_OPSET, _f32, _Graph, _quantized_weights, _recurrent_stack, _stacked_codes, _version,
-                   _weight, recurrent_layers_for_onnx)
+from .onnx import (DEFAULT_OPSET, INT4_OPSET, _f32, _Graph, _int4_storage, _quantized_weights, _recurrent_stack,
+                   _stacked_codes, _version, _weight, recurrent_layers_for_onnx)
 
 __all__ = ["build_seq2seq_onnx", "export_seq2seq_onnx", "OnnxSeq2Seq", "check_seq2seq_onnx"]
 
@@ -73,8 +74,14 @@ def _finish(g: _Graph, inputs: list, outputs: list, name: str, opset: int, model
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="lstmlite",
                               producer_version=_version())
     proto.ir_version = helper.find_min_ir_version_for(list(proto.opset_import))
-    helper.set_model_props(proto, {"lstmlite.model_config": json.dumps(
-        {"type": "Seq2Seq", "graph": name, "config": model.config(), "quantized": sorted(quant)})})
+    recorded = {"type": "Seq2Seq", "graph": name, "config": model.config(), "quantized": sorted(quant)}
+    if _int4_storage(quant, g) is not None:  # as export_onnx: only when there are int4 codes
+        recorded["int4"] = _int4_storage(quant, g)
+    if g.int4_as_int8:
+        log.warning("%s: %d int4 tensor(s) stored as int8 codes, one per byte: opset %d has no int4 "
+                    "DequantizeLinear (opset %d or newer packs them two per byte)", name, g.int4_as_int8, opset,
+                    INT4_OPSET)
+    helper.set_model_props(proto, {"lstmlite.model_config": json.dumps(recorded)})
     onnx.checker.check_model(proto, full_check=True)
     return proto
 
@@ -84,11 +91,11 @@ def build_seq2seq_onnx(model: Any, opset: int | None = None, quantize: str | Non
     from onnx import TensorProto, helper
 
     model = model.eval()
-    opset = opset or DEFAULT_OPSET
     if quantize not in (None, "qdq"):
         raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
     quant = _quantized_weights(model) if quantize else {}
-    quant = {k: v for k, v in quant.items() if v.bits == 8}
+    if opset is None:  # as export_onnx: the opset that packs int4 codes two per byte when there are any
+        opset = INT4_OPSET if any(q.bits <= 4 for q in quant.values()) else DEFAULT_OPSET
     lstm = model.cell == "lstm"
     hd, layers = model.decoder_hidden_size, model.decoder.num_layers
     enc_c = model.encoder.output_size
@@ -209,8 +216,10 @@ def export_seq2seq_onnx(source: Any, out_dir: str | Path, opset: int | None = No
     Args:
         source: a :class:`~lstmlite.nn.Seq2Seq` or a run dir of one.
         out_dir: the folder to write (created).
-        opset: ONNX opset (default 17).
-        quantize: ``"qdq"`` stores int8 weight-quantized tensors as codes + DequantizeLinear.
+        opset: ONNX opset (default 17, or 21 when ``quantize="qdq"`` meets int4 codes).
+        quantize: ``"qdq"`` stores weight-quantized tensors as codes + DequantizeLinear: int8
+            codes as INT8, int4 (2-4-bit) codes as ONNX INT4, two per byte, at opset 21 or newer
+            (at an older explicit opset as INT8, with a warning), as :func:`~lstmlite.export.onnx.export_onnx`.
 
     Returns:
         the two paths, each written to a temporary name and renamed.
