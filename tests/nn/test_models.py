@@ -1,5 +1,6 @@
 """Task models: shapes, config round trips, counts, and the reference text model."""
 
+import numpy as np
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -249,6 +250,81 @@ def test_forecaster_instance_norm_shifts_each_target_by_its_own_level():
     shift = torch.tensor([10.0, -3.0, 7.0])
     expected = base + shift[:2]
     torch.testing.assert_close(model(x + shift, lengths), expected, rtol=0, atol=1e-4)
+
+
+def _hand_set_forecaster(horizon: int, targets: int, instance_norm: bool, weight: str) -> Forecaster:
+    """A forecaster whose head row j is set by hand: ``weight="bias"`` zero weights and bias j
+    (row j outputs the number j), ``"identity"`` row j = hidden unit j and no bias."""
+    torch.manual_seed(0)
+    model = Forecaster(input_size=3, hidden_size=horizon * targets, horizon=horizon, targets=targets,
+                       instance_norm=instance_norm).eval()
+    with torch.no_grad():
+        rows = horizon * targets
+        model.head.weight.copy_(torch.eye(rows) if weight == "identity" else torch.zeros(rows, rows))
+        model.head.bias.copy_(torch.zeros(rows) if weight == "identity" else torch.arange(rows, dtype=torch.float32))
+    return model
+
+
+@pytest.mark.parametrize("instance_norm", [False, True])
+@pytest.mark.parametrize("horizon, targets", [(2, 3), (3, 2), (4, 1)])
+def test_forecaster_head_rows_are_horizon_major(horizon, targets, instance_norm):
+    """output[b, h, k], the forecast h + 1 steps ahead of target feature k (the docstring's
+    (B, horizon, targets)), is head row h * targets + k: with bias j on row j it reads exactly
+    h * targets + k (+ the window's mean of feature k with RevIN), and with the identity head it
+    reads hidden unit h * targets + k of the last step (the LSTM run on its own). Catches the head
+    read target-major (row k * horizon + h), which every shape test and a model trained from
+    scratch accept, and disagrees with the ONNX / .lsl / C exports' reading of the same rows."""
+    x = torch.randn(2, 5, 3) + torch.tensor([10.0, -20.0, 30.0])  # each feature its own level
+    level = x.mean(1) if instance_norm else torch.zeros(2, 3)  # (B, F)
+    with torch.no_grad():
+        by_bias = _hand_set_forecaster(horizon, targets, instance_norm, "bias")(x)
+        identity = _hand_set_forecaster(horizon, targets, instance_norm, "identity")
+        by_unit = identity(x)
+        rnn_in = x - x.mean(1, keepdim=True) if instance_norm else x
+        last = identity.rnn(rnn_in)[0][:, -1]  # (B, horizon * targets): the hidden units the head reads
+    assert by_bias.shape == ((2, horizon, targets) if targets > 1 else (2, horizon))
+    by_bias, by_unit = by_bias.reshape(2, horizon, targets), by_unit.reshape(2, horizon, targets)
+    for b in range(2):
+        for h in range(horizon):
+            for k in range(targets):
+                assert float(by_bias[b, h, k]) == pytest.approx(h * targets + k + float(level[b, k]), abs=1e-4)
+                assert float(by_unit[b, h, k]) == pytest.approx(float(last[b, h * targets + k] + level[b, k]),
+                                                                abs=1e-5)
+
+
+def test_forecaster_output_agrees_with_the_forecast_windows_targets():
+    """On a straight-line series (feature 0 = t, feature 1 a zigzag), every window's targets
+    from lstmlite.data.forecast are y[n, h] = z[origin + h, 0] (normalised), which is the
+    window's mean of feature 0 plus slope · (h + (W + 1) / 2). A RevIN forecaster whose head
+    has zero weights and that bias on row h forecasts each window exactly: the training loss
+    is 0 and evaluate's MAE in the series' units is ~0 on every split, while the same head
+    with its rows reversed is off. So output[:, h] is the target h + 1 steps ahead, as the
+    data lays it out and the loss compares it."""
+    from lstmlite.data import DataSpec
+    from lstmlite.data.forecast import build_forecast
+    from lstmlite.train import evaluate
+    from lstmlite.train.trainer import _loss
+
+    W, H, L = 4, 3, 40
+    t = np.arange(L, dtype=np.float64)
+    series = np.stack([t, 3.0 * (-1.0) ** t], axis=1)
+    data = build_forecast("line", DataSpec("line.npy", seq_len=W, horizon=H, season=1), series)
+    mean, std = data.stats["mean"][0], data.stats["std"][0]
+    zn = (t - mean) / std
+    origins = np.arange(W, data.stats["train_end"] - H + 1)  # by hand: every target before train_end
+    np.testing.assert_allclose(data.train.y, zn[origins[:, None] + np.arange(H)], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(data.train.x[:, :, 0], zn[origins[:, None] - W + np.arange(W)], rtol=0, atol=1e-6)
+    slope = 1.0 / std
+    model = Forecaster(input_size=2, hidden_size=5, horizon=H).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor(slope * (np.arange(H) + (W + 1) / 2), dtype=torch.float32))
+        forecast = model(torch.as_tensor(data.train.x), torch.as_tensor(data.train.lengths))
+        assert float(_loss("forecast", forecast, torch.as_tensor(data.train.y))) < 1e-10
+        for split in (data.train, data.val, data.test):
+            assert evaluate(model, data, split)["mae"] < 1e-4  # in the series' units (one step = 1)
+        model.head.bias.copy_(model.head.bias.flip(0))
+        assert evaluate(model, data, data.test)["mae"] > 0.5
 
 
 @pytest.mark.parametrize("make", [
