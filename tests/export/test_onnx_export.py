@@ -167,6 +167,31 @@ def test_round_trip_keeps_a_tied_language_model_tied(tmp_path) -> None:
     assert back.head.weight is back.embedding.weight
     assert sum(p.numel() for p in back.parameters()) == sum(p.numel() for p in model.parameters())
 
+@pytest.mark.parametrize("instance_norm", [False, True])
+def test_forecast_output_keeps_the_models_horizon_by_target_layout(instance_norm: bool, tmp_path) -> None:
+    """A forecaster (horizon 2, targets 3 of 4 features) whose head has zero weights and bias j on
+    row j: ONNX Runtime's forecast[b, h, k] is exactly h * 3 + k (plus feature k's mean over the
+    valid steps with RevIN), as the model's own output is, and import_onnx reads the file back to a
+    model with the same layout. Catches the graph's Reshape to (targets, horizon) (or a Transpose
+    after it), which a random-weight comparison of a model with one target cannot see."""
+    torch.manual_seed(0)
+    model = Forecaster(input_size=4, hidden_size=5, horizon=2, targets=3, instance_norm=instance_norm).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.arange(6, dtype=torch.float32))
+    path = export_onnx(model, tmp_path / "f.onnx")
+    x = torch.randn(2, 6, 4, generator=torch.Generator().manual_seed(1)) + torch.tensor([10.0, -20.0, 30.0, 5.0])
+    lengths = torch.tensor([6, 3])
+    level = torch.stack([x[b, :n].mean(0) for b, n in enumerate(lengths.tolist())])  # (B, F) over valid steps
+    expected = torch.arange(6, dtype=torch.float32).reshape(1, 2, 3) + level[:, None, :3] * instance_norm
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        ["forecast"], {"input": x.numpy(), "lengths": lengths.numpy()})[0]
+    assert got.shape == (2, 2, 3)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=0, atol=1e-4)
+    _assert_close(got, _ours(model, x, lengths))
+    np.testing.assert_allclose(_ours(import_onnx(path), x, lengths).numpy(), expected.numpy(), rtol=0, atol=1e-4)
+
+
 # ----- quantized export -----------------------------------------------------------------------
 @pytest.mark.parametrize("bits, model_name", [(8, "text_lstm"), (4, "bi_gru_stack_uneven"), (8, "lm_tied")])
 def test_quantized_qdq_export(bits: int, model_name: str, tmp_path) -> None:
