@@ -90,6 +90,39 @@ def test_forecaster_matches_model(isa, targets, instance_norm):
     assert rel_err(out, ref) < 1e-5
 
 
+@pytest.mark.parametrize("instance_norm", [False, True])
+def test_forecaster_keeps_the_horizon_by_target_layout(tmp_path, instance_norm):
+    """A forecaster (horizon 2, targets 3 of 4 features) whose head has zero weights and bias j on
+    row j, saved as a run, exported to a .lsl file and loaded: run()'s forecast[b, h, k] is exactly h * 3 + k (plus
+    feature k's mean over the valid steps with RevIN), equal to the model's output, and without
+    RevIN a stream's step output is that layout flattened, horizon-major (row h * 3 + k). Catches
+    the runtime's reshape to (targets, horizon), and the same swap made in model and runtime
+    together (their comparison alone then passes)."""
+    from lstmlite.io import save_run
+
+    torch.manual_seed(0)
+    model = Forecaster(input_size=4, hidden_size=5, horizon=2, targets=3, instance_norm=instance_norm).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.arange(6, dtype=torch.float32))
+    engine = rt.load(rt.export_lsl(save_run(tmp_path / "run", model, {"task": "forecast"}), tmp_path / "f.lsl"))
+    assert (engine.meta["horizon"], engine.meta["targets"]) == (2, 3)
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((2, 6, 4)) + np.array([10.0, -20.0, 30.0, 5.0])).astype(np.float32)
+    lengths = np.array([6, 3])
+    level = np.stack([x[b, :n].mean(0) for b, n in enumerate(lengths)])  # (B, F) over the valid steps
+    expected = np.arange(6, dtype=np.float32).reshape(1, 2, 3) + level[:, None, :3] * instance_norm
+    got = engine.run(x, lengths=lengths)
+    assert got.shape == (2, 2, 3)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    with torch.no_grad():
+        assert rel_err(got, model(torch.from_numpy(x), lengths=torch.from_numpy(lengths)).numpy()) < 1e-5
+    if not instance_norm:  # streaming: the head's rows as they are
+        for t in range(6):
+            flat = engine.step(x[0, t])
+        np.testing.assert_allclose(flat.reshape(2, 3), expected[0], rtol=0, atol=1e-6)
+
+
 def test_unsupported_cells_are_refused_in_one_line_naming_the_nearest_form():
     model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=2, cell="glstm",
                                rnn_options={"groups": 2})
