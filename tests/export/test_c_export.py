@@ -20,7 +20,7 @@ import torch
 
 from lstmlite.compress.quantize.calibrate import effective_params
 from lstmlite.export.c import UnsupportedForm, export_c
-from lstmlite.nn import LanguageModel, SequenceClassifier
+from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier
 from lstmlite.reference import gru_forward, lstm_forward
 from lstmlite.reference.integer import integer_lstm_sequence
 from lstmlite.reference.integer_gru import integer_gru_sequence
@@ -217,6 +217,29 @@ def test_fp32_matches_float_reference(tmp_path, cell, target):
     project = export_c(model, tmp_path, form="fp32", example=x)
     got = as_floats(run_example(project.path, target))
     _assert_close(got, float_reference(model, x, cell))
+
+
+def test_fp32_forecaster_outputs_the_horizon_by_target_rows_in_order(tmp_path):
+    """A forecaster (horizon 2, targets 3, no RevIN: the C export refuses it) with its head's bias
+    set to 10 j on row j: each step's LSTMLITE_MODEL_OUTPUT_SIZE = 6 outputs are the model's
+    (horizon, targets) forecast flattened horizon-major, out[h * 3 + k] = forecast[h, k], as the
+    model gives it on the steps so far; with the head's weights zeroed they are exactly 10 (h * 3 + k).
+    Catches the head's rows written in another order (target-major) into the generated constants."""
+    torch.manual_seed(8)
+    model = Forecaster(input_size=4, hidden_size=6, horizon=2, targets=3, instance_norm=False).eval()
+    x = np.random.default_rng(8).normal(size=(5, 4)).astype(np.float32)
+    with torch.no_grad():
+        model.head.bias.copy_(10.0 * torch.arange(6, dtype=torch.float32))
+    project = export_c(model, tmp_path / "a", form="fp32", example=x)
+    got = as_floats(run_example(project.path, "host"))
+    with torch.no_grad():
+        forecasts = torch.stack([model(torch.as_tensor(x[None, :t + 1]))[0] for t in range(len(x))])  # (T, 2, 3)
+    _assert_close(got, forecasts.reshape(len(x), 6).double().numpy())
+    with torch.no_grad():
+        model.head.weight.zero_()
+    project = export_c(model, tmp_path / "b", form="fp32", example=x)
+    np.testing.assert_array_equal(as_floats(run_example(project.path, "host")),
+                                  np.tile(10.0 * np.arange(6, dtype=np.float32), (len(x), 1)))
 
 
 def test_int8_weight_only_matches_reference_of_its_codes(tmp_path):
