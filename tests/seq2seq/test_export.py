@@ -180,3 +180,43 @@ def test_int4_model_exports_int4_codes_that_onnx_runtime_runs(tmp_path, variant,
         assert read_export_metadata(path)["int4"] == "int8"
         assert {i.data_type for i in proto.graph.initializer if i.name.endswith(".codes")} == {onnx.TensorProto.INT8}
     assert check_seq2seq_onnx(model, tmp_path / "q8", x, lengths) < 1e-4
+
+
+def test_int4_bundle_packs_side_codes_two_per_byte(tmp_path):
+    """An int4 model's bundle stores each quantized tensor outside the recurrent layers (embedding,
+    attention, bridge, combine, head) as its own int4 codes packed two per byte (low nibble first)
+    + fp32 per-row scales, no float copy, so those tensors cost what stored_bytes says int4 costs
+    and the whole bundle (the run's size_bytes) is smaller than the same model's int8 bundle; the
+    native runtime decodes what PyTorch decodes from it."""
+    from safetensors.numpy import load_file
+
+    from lstmlite.compress.quantize import quantized_tensors, stored_bytes
+    from lstmlite.seq2seq import decode_torch
+
+    def big(bits):
+        torch.manual_seed(0)
+        # odd widths: rows of odd length end in a padding nibble
+        return compress_(Seq2Seq(vocab_size=40, embed_dim=31, hidden_size=63, attention="bahdanau",
+                                 max_target_len=6).eval(), WeightQuantConfig(bits=bits))
+
+    model = big(4)
+    paths = export_seq2seq_lsl(model, tmp_path)
+    side = load_file(str(tmp_path / "seq2seq.safetensors"))
+    coded = {k: q for k, q in quantized_tensors(model).items() if not k.startswith(("encoder.", "decoder."))}
+    assert set(coded) == {"embedding.weight", "attn_key.weight", "attn_query.weight", "attn_v.weight",
+                          "combine.weight", "head.weight", "bridge.weight"}
+    for name, q in coded.items():
+        packed = side[f"{name}.codes4"]
+        rows, cols = q.codes.shape
+        assert packed.dtype == np.uint8 and packed.shape == (rows, (cols + 1) // 2) and name not in side
+        low, high = (packed & 0xF).astype(np.int8), (packed >> 4).astype(np.int8)
+        nibbles = np.stack([low, high], -1).reshape(rows, -1)[:, :cols]
+        np.testing.assert_array_equal(np.where(nibbles >= 8, nibbles - 16, nibbles), q.codes.numpy())
+        assert packed.nbytes + side[f"{name}.scale"].nbytes == stored_bytes(q.codes.shape, 4)
+    sizes = account(model).size_bytes
+    assert sizes == sum(p.stat().st_size for p in paths)
+    assert sizes < account(big(8)).size_bytes * 0.6  # 8 → 4 bits on every matrix; scales, biases stay fp32
+    x, lengths = _batch()
+    native = NativeSeq2Seq(tmp_path)
+    assert _native_vs_torch(model, native, x, lengths) < 1e-4
+    assert native.decode(x, lengths, "beam", beam=3) == decode_torch(model, x, lengths, "beam", beam=3)

@@ -8,8 +8,10 @@ The runtime's C core runs LSTM/GRU layers; it has no attention operator. So a
 * ``seq2seq.safetensors``: everything around them, which the Python side computes in
   NumPy: the embedding, the bridge, the attention (W_a / W_k, W_q, v), W_c and the
   output layer, plus the model config as metadata. A tensor the model holds as
-  weight-only quantized codes is stored as ``NAME.codes`` (int8) and ``NAME.scale``
-  (float32 per row); the others as float32.
+  weight-only quantized codes is stored as ``NAME.codes`` (int8) or, for int4 codes,
+  ``NAME.codes4`` (uint8, two codes per byte, the even one in the low nibble, an odd row
+  padded with a zero nibble; the column counts in the ``lstmlite.int4_cols`` metadata)
+  and ``NAME.scale`` (float32 per row); the others as float32.
 
 The ``.lsl`` files are written by :func:`lstmlite.export.lsl.write_lsl` (compression
 honoured as for every model: int8/int4 codes, sparse blocks, low-rank factors). The
@@ -58,27 +60,35 @@ def _parametrized_side_names(model: Any) -> list[str]:
     return names
 
 
-def _side_tensors(model: Any) -> dict[str, np.ndarray]:
-    """Side tensors as stored: int8 codes + per-row scales where the model has codes."""
+def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Side tensors as stored: int8 codes (5..8 bits), or int4 codes (2..4 bits) packed two per byte, + per-row scales
+    where the model has codes; and the int4 tensors' column counts (the packing pads odd rows)."""
     import torch
 
     from ..compress.quantize.transform import quantized_tensors
+    from .lsl import pack_nibbles
 
     quant = quantized_tensors(model)
     out: dict[str, np.ndarray] = {}
+    int4_cols: dict[str, int] = {}
     with torch.no_grad():
         for name in sorted(set(side_tensor_names(model))):
             q = quant.get(name)
-            if q is not None and q.bits == 8 and q.codes.dim() == 2:
-                rows = q.codes.shape[0]
+            if q is not None and q.bits <= 8 and q.codes.dim() == 2:
+                rows, cols = q.codes.shape
                 scale = q.scales.expand(rows) if q.scales.numel() == 1 else q.scales
-                out[f"{name}.codes"] = q.codes.cpu().numpy().astype(np.int8)
+                codes = q.codes.cpu().numpy().astype(np.int8)
+                if q.bits <= 4:  # 2..4-bit codes two per byte, as the .lsl files and ONNX store them
+                    out[f"{name}.codes4"] = pack_nibbles(codes)
+                    int4_cols[name] = int(cols)
+                else:
+                    out[f"{name}.codes"] = codes
                 out[f"{name}.scale"] = scale.cpu().numpy().astype(np.float32)
                 continue
             module_name, attr = name.rsplit(".", 1)
             value = getattr(model.get_submodule(module_name), attr)  # effective (masks, products applied)
             out[name] = value.detach().cpu().numpy().astype(np.float32)
-    return out
+    return out, int4_cols
 
 
 def bundle_images(model: Any, weights: str | None = None) -> dict[str, bytes]:
@@ -92,7 +102,11 @@ def bundle_images(model: Any, weights: str | None = None) -> dict[str, bytes]:
         spec = spec_from_module(layer)
         images[file] = write_lsl(spec, weights=default_weights(spec, weights))
     config = {k: v for k, v in model.config().items()}
-    images[SIDE_FILE] = save(_side_tensors(model), metadata={"lstmlite.seq2seq": json.dumps(config)})
+    tensors, int4_cols = _side_tensors(model)
+    metadata = {"lstmlite.seq2seq": json.dumps(config)}
+    if int4_cols:  # only when there are int4 codes: other bundles keep their bytes
+        metadata["lstmlite.int4_cols"] = json.dumps(int4_cols)
+    images[SIDE_FILE] = save(tensors, metadata=metadata)
     return images
 
 

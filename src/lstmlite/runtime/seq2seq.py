@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Engine
+from .lsl import unpack_nibbles
 
 __all__ = ["NativeSeq2Seq"]
 
@@ -69,12 +70,17 @@ class NativeSeq2Seq:
         self.decoder = Engine((folder / "decoder.lsl").read_bytes(), activations=activations)
         with safe_open(str(folder / "seq2seq.safetensors"), framework="numpy") as f:
             self.config: dict[str, Any] = json.loads(f.metadata()["lstmlite.seq2seq"])
+            int4_cols = json.loads(f.metadata().get("lstmlite.int4_cols", "{}"))
             raw = {k: f.get_tensor(k) for k in f.keys()}
         self.w: dict[str, np.ndarray] = {}
         for key, value in raw.items():
             if key.endswith(".codes"):
                 base = key[: -len(".codes")]
                 self.w[base] = value.astype(np.float32) * raw[f"{base}.scale"][:, None]
+            elif key.endswith(".codes4"):  # int4 codes, two per byte
+                base = key[: -len(".codes4")]
+                codes = unpack_nibbles(value, int(int4_cols[base]))
+                self.w[base] = codes.astype(np.float32) * raw[f"{base}.scale"][:, None]
             elif not key.endswith(".scale"):
                 self.w[key] = value.astype(np.float32)
         self.attention = self.config["attention"]
