@@ -92,3 +92,50 @@ def test_search_sizes_a_seq2seq_trial_by_its_bundle(tmp_path):
     assert result["best"]["size_bytes"] == bundle and result["best"]["size_kind"] == "lsl"
     assert result["best"]["latency_kind"] == "measured"  # the decoder step in the runtime
     assert read_json(best / "metrics.json")["size_bytes"] == bundle
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_pruned_after_quantizing_deploys_what_the_model_computes(tmp_path, bits):
+    """Quantize, then prune the tensors around the recurrent layers (the mask after the
+    quantizer, so their codes predate the mask): the native bundle and the ONNX QDQ pair compute
+    what the model computes, each masked tensor stored as its effective floats (no codes, as
+    docs/compression.md says the exports fall back) while the recurrent layers keep their codes,
+    and size_bytes is still the files' bytes. Catches the bundle storing the pre-mask codes
+    (log-probs off by ~1)."""
+    from safetensors.numpy import load_file
+
+    from lstmlite.export.onnx import read_export_metadata
+    from lstmlite.nn.seq2seq import BOS_ID
+
+    model = _model()
+    compress_(model, _config("weight_quant", bits=bits))
+    # the tensors around the recurrent layers only: the encoder's and decoder's codes stay exact
+    compress_(model, _config("magnitude_prune", sparsity=0.6),
+              filter=lambda fqn, module, name: not fqn.startswith(("encoder", "decoder")))
+    rng = np.random.default_rng(0)
+    x = rng.integers(4, 15, size=(6, 8))
+    lengths = np.array([8, 6, 5, 3, 2, 1])
+    x[np.arange(8)[None, :] >= lengths[:, None]] = 0
+    paths = export_seq2seq_lsl(model, tmp_path / "lsl")
+    side = load_file(str(tmp_path / "lsl" / "seq2seq.safetensors"))
+    for name in ("embedding.weight", "attn_key.weight", "head.weight"):
+        assert name in side and not any(k.startswith(f"{name}.codes") for k in side)
+        effective = model.get_submodule(name.rsplit(".", 1)[0]).weight.detach().numpy()
+        np.testing.assert_array_equal(side[name], effective)
+        assert (side[name] == 0).mean() >= 0.5  # the mask is in
+    native = NativeSeq2Seq(tmp_path / "lsl")
+    memory_n, state_n = native.encode(x, lengths)
+    with torch.no_grad():
+        memory, state = model.encode(torch.as_tensor(x), torch.as_tensor(lengths))
+        prev = torch.full((len(x),), BOS_ID)
+        for _ in range(6):
+            logits, state, _ = model.step(prev, state, memory)
+            got, state_n = native.step(prev.numpy(), state_n, memory_n)
+            np.testing.assert_allclose(got, logits.log_softmax(-1).numpy(), rtol=0, atol=1e-4)
+            prev = logits.argmax(-1)
+    assert native.decode(x, lengths, "beam", beam=3) == decode_torch(model, x, lengths, "beam", beam=3)
+    assert account(model).size_bytes == sum(p.stat().st_size for p in paths)
+    encoder_onnx, decoder_onnx = export_seq2seq_onnx(model, tmp_path / "onnx", quantize="qdq")
+    coded = read_export_metadata(decoder_onnx)["quantized"]
+    assert "decoder.weight_hh_l0" in coded and "head.weight" not in coded
+    assert check_seq2seq_onnx(model, tmp_path / "onnx", x, lengths) < 1e-4

@@ -11,7 +11,9 @@ The runtime's C core runs LSTM/GRU layers; it has no attention operator. So a
   weight-only quantized codes is stored as ``NAME.codes`` (int8) or, for int4 codes,
   ``NAME.codes4`` (uint8, two codes per byte, the even one in the low nibble, an odd row
   padded with a zero nibble; the column counts in the ``lstmlite.int4_cols`` metadata)
-  and ``NAME.scale`` (float32 per row); the others as float32.
+  and ``NAME.scale`` (float32 per row); the others as float32, as is a tensor whose codes
+  no longer give its effective value (pruned after quantizing: the mask is applied after
+  the quantizer, so the codes predate it).
 
 The ``.lsl`` files are written by :func:`lstmlite.export.lsl.write_lsl` (compression
 honoured as for every model: int8/int4 codes, sparse blocks, low-rank factors). The
@@ -65,10 +67,12 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     where the model has codes; and the int4 tensors' column counts (the packing pads odd rows)."""
     import torch
 
-    from ..compress.quantize.transform import quantized_tensors
     from .lsl import pack_nibbles
+    from .onnx import _quantized_weights
 
-    quant = quantized_tensors(model)
+    # only codes that reproduce the effective tensor: a mask applied after the quantizer
+    # leaves codes that predate it, and that tensor is stored as its effective floats
+    quant = _quantized_weights(model)
     out: dict[str, np.ndarray] = {}
     int4_cols: dict[str, int] = {}
     with torch.no_grad():
