@@ -220,3 +220,11 @@ def test_int4_bundle_packs_side_codes_two_per_byte(tmp_path):
     native = NativeSeq2Seq(tmp_path)
     assert _native_vs_torch(model, native, x, lengths) < 1e-4
     assert native.decode(x, lengths, "beam", beam=3) == decode_torch(model, x, lengths, "beam", beam=3)
+
+
+def test_qdq_needs_a_quantized_model(tmp_path):
+    """quantize="qdq" on a float seq2seq model is refused naming what to do, as export_onnx refuses
+    it (docs/interop.md), and writes nothing; catches the float pair written silently as if QDQ."""
+    with pytest.raises(ValueError, match="needs a model with quantized weights"):
+        export_seq2seq_onnx(_model(False, **VARIANTS[0]), tmp_path / "q", quantize="qdq")
+    assert not (tmp_path / "q").exists() or not any((tmp_path / "q").iterdir())

@@ -94,6 +94,9 @@ def build_seq2seq_onnx(model: Any, opset: int | None = None, quantize: str | Non
     if quantize not in (None, "qdq"):
         raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
     quant = _quantized_weights(model) if quantize else {}
+    if quantize and not quant:  # as export_onnx: a "QDQ" pair of float graphs would mislead
+        raise ValueError("quantize='qdq' needs a model with quantized weights (compress it with a "
+                         "weight_quant / fake_quant recipe first)")
     if opset is None:  # as export_onnx: the opset that packs int4 codes two per byte when there are any
         opset = INT4_OPSET if any(q.bits <= 4 for q in quant.values()) else DEFAULT_OPSET
     lstm = model.cell == "lstm"
