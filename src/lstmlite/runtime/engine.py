@@ -322,7 +322,9 @@ class Engine:
 
         Returns:
             head ``none``: (B, T, F) outputs of the top layer (F = D * H);
-            head ``last`` (classifier/forecaster): (B, n_out), or (B, horizon, targets);
+            head ``last`` (classifier/forecaster): (B, n_out), or (B, horizon, targets)
+            for a forecaster, ``[b, h, k]`` the forecast h + 1 steps ahead of target k
+            (the head's row h * targets + k, as :class:`~lstmlite.nn.Forecaster`);
             head ``each`` (language model): (B, T, vocab) logits.
         """
         # The common call -- a float32 (B, T, I) array, whole sequences from zeros, no
@@ -402,8 +404,9 @@ class Engine:
             state: from :meth:`new_state`; None uses the engine's default stream.
 
         Returns:
-            (n_out,) or (B, n_out): head outputs, or the top layer's h (B, H) for a
-            model without head.
+            (n_out,) or (B, n_out): head outputs (a forecaster's flat, horizon-major:
+            index h * targets + k is the forecast h + 1 steps ahead of target k), or the
+            top layer's h (B, H) for a model without head.
         """
         # The hot path of streaming: a few attribute reads, one allocation, one C call.
         if self._windowed:
