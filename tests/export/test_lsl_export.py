@@ -7,13 +7,16 @@ native runtime on the written file.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from lstmlite.compress import MagnitudePruneConfig, WeightQuantConfig, compress_
 from lstmlite.compress.quantize import quantized_tensors
 from lstmlite.export.lsl import spec_from_module, write_lsl
-from lstmlite.nn import SequenceClassifier
+from lstmlite.export.size import account
+from lstmlite.nn import LanguageModel, SequenceClassifier
 from lstmlite.runtime import Engine
+from lstmlite.runtime.lsl import QTensor, describe_lsl, read_lsl
 
 
 def test_codes_one_step_off_the_pruned_weights_are_not_stored_as_they_are():
@@ -33,3 +36,26 @@ def test_codes_one_step_off_the_pruned_weights_are_not_stored_as_they_are():
     got = Engine(write_lsl(spec_from_module(model), weights="auto")).run(x)
     # the same codes and scales on both sides: float rounding only (one stale code moves it ~1e-5)
     assert np.max(np.abs(got - expected)) <= 2e-6 * max(1.0, float(np.max(np.abs(expected))))
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_a_tied_language_models_head_is_stored_as_its_embeddings_codes(bits):
+    """A language model whose head is its embedding, quantized: quantized_tensors names the tied
+    tensor once (embedding.weight), but the file stores the head as a matrix of its own, which must
+    hold those same codes and scales -- not the dequantized floats at four bytes a weight."""
+    torch.manual_seed(0)
+    model = LanguageModel(vocab_size=60, embed_dim=8, hidden_size=8, tie_weights=True).eval()
+    compress_(model, WeightQuantConfig(bits=bits))
+    blob = write_lsl(spec_from_module(model), weights="auto")
+    dtypes = {row["name"]: row["dtype"] for row in describe_lsl(blob)}
+    assert dtypes["head.w"] == dtypes["emb"] == f"int{bits}"
+    codes = quantized_tensors(model)["embedding.weight"]
+    back = read_lsl(blob)
+    assert isinstance(back.head_weight, QTensor)
+    assert np.array_equal(back.head_weight.q, codes.codes.numpy())
+    assert np.array_equal(back.head_weight.scale, codes.scales.numpy())
+    tokens = np.random.default_rng(0).integers(0, 60, (2, 7))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(tokens))[0].numpy()
+    assert np.max(np.abs(Engine(blob).run(tokens) - expected)) <= 1e-5 * max(1.0, float(np.max(np.abs(expected))))
+    assert account(model).size_bytes == len(blob)

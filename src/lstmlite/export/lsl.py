@@ -509,6 +509,7 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
     found = quantized_tensors(module)
     if not found:
         return 0
+    found.update(_tied_aliases(module, found))
     slots = _quant_slots(spec, rnn_prefix)
     replaced = 0
     for name, qt in found.items():
@@ -522,6 +523,20 @@ def _attach_quantized(spec: ModelSpec, module: Any, rnn_prefix: str) -> int:
             slots[name].put(value)
             replaced += 1
     return replaced
+
+
+def _tied_aliases(module: Any, found: Mapping[str, Any]) -> dict[str, Any]:
+    """The codes of a tied head: ``quantized_tensors`` names a tied tensor once (the
+    embedding of a language model whose head is its embedding), but the file stores
+    the head as a matrix of its own, which must hold those same codes, not floats."""
+    embedding, head = getattr(module, "embedding", None), getattr(module, "head", None)
+    if "embedding.weight" not in found or "head.weight" in found or embedding is None or head is None:
+        return {}
+    from lstmlite.compress.targets import tensor_key
+
+    if tensor_key(embedding, "weight") != tensor_key(head, "weight"):
+        return {}
+    return {"head.weight": found["embedding.weight"]}
 
 
 def _fit_codes(name: str, value: QTensor, effective: Any) -> QTensor | None:
