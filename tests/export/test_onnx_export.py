@@ -433,6 +433,57 @@ def test_weights_pruned_after_quantizing_export_as_what_the_model_computes(tmp_p
     _assert_close(session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0], _ours(model, x, lengths))
 
 
+@pytest.mark.parametrize("model_name", ["text_lstm", "tagger_tokens_bi", "forecast_2targets"])
+def test_weights_pruned_after_quantizing_keep_their_codes_with_the_mask_applied(model_name: str, tmp_path) -> None:
+    """Quantize, then prune every quantized tensor (the recipe order docs/compression.md warns of):
+    the codes predate the mask, but the codes with the mask's zeros applied and the same scales
+    are exactly the pruned weights, so --quantize qdq stores those codes (as the .lsl writer
+    does) rather than writing every tensor as float -- or refusing the model as unquantized."""
+    from lstmlite import compress
+    from lstmlite.compress import quantize
+
+    torch.manual_seed(0)
+    model = MODELS[model_name]()
+    compress.compress_(model, quantize.WeightQuantConfig(bits=4))
+    compress.compress_(model, compress.MagnitudePruneConfig(sparsity=0.6))
+    model.eval()
+    path = export_onnx(model, tmp_path / "qp.onnx", quantize="qdq")
+    proto = onnx.load(str(path))
+    stored = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer
+              if i.data_type == onnx.TensorProto.INT4 and len(i.dims) == 2}
+    codes = quantize.quantized_tensors(model)
+    assert sum(a.size for a in stored.values()) == sum(q.codes.numel() for q in codes.values())
+    head = stored["head.weight.codes"]
+    pruned = model.head.weight.detach() == 0
+    assert pruned.any() and np.array_equal(head, np.where(pruned.numpy(), 0, codes["head.weight"].codes.numpy()))
+    x = _inputs(model, 3, 8, torch.Generator().manual_seed(3))
+    feeds = {"input": x.numpy()}
+    lengths = None
+    if not isinstance(model, LanguageModel):
+        lengths = torch.tensor([8, 5, 2])
+        feeds["lengths"] = lengths.numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    _assert_close(session.run(None, feeds)[0], _ours(model, x, lengths))
+
+
+def test_qdq_of_a_model_whose_only_codes_are_low_rank_factors_names_why(tmp_path) -> None:
+    """Low-rank factors are written as their float product, so a model quantized only there has
+    nothing ONNX can store as codes: the refusal says that (and where they are kept), not that
+    the model is unquantized, and no file is written."""
+    from lstmlite import compress
+    from lstmlite.compress import quantize
+
+    torch.manual_seed(0)
+    model = MODELS["text_lstm"]()
+    compress.compress_(model, compress.LowRankConfig(rank=2))
+    compress.compress_(model, quantize.WeightQuantConfig(bits=8),
+                       filter=lambda fqn, module, name: name.startswith("weight_hh"))
+    assert quantize.quantized_tensors(model)
+    with pytest.raises(ValueError, match="low-rank factors.*--format lsl"):
+        export_onnx(model.eval(), tmp_path / "lr.onnx", quantize="qdq")
+    assert not (tmp_path / "lr.onnx").exists()
+
+
 def test_opset_older_than_14_is_refused_and_14_runs(tmp_path) -> None:
     """The documented floor is opset 14: 13 is refused before anything is written, 14 (Reduce*
     axes as attributes) runs in ONNX Runtime like our model (catches the floor moved to 13)."""

@@ -373,8 +373,13 @@ def _f32(t: Tensor) -> np.ndarray:
     return t.detach().to(torch.float32).cpu().numpy()
 
 
-def _quantized_weights(model: nn.Module) -> dict[str, Any]:
-    """The model's int codes + scales by parameter name, kept only where they reproduce the effective tensor."""
+def _quantized_weights(model: nn.Module, masked: bool = False) -> dict[str, Any]:
+    """The model's int codes + scales by parameter name, kept only where they reproduce the effective tensor.
+
+    ``masked``: a tensor pruned after it was quantized (its codes predate the mask) keeps
+    its codes with the mask's zeros applied when those, with the same scales, reproduce it
+    (as the ``.lsl`` writer stores it), rather than going out as float.
+    """
     try:
         from ..compress.quantize import quantized_tensors
     except ImportError as err:  # pragma: no cover - compression package absent
@@ -394,12 +399,33 @@ def _quantized_weights(model: nn.Module) -> dict[str, Any]:
         with torch.no_grad():
             diff = float((q.dequantized().to(effective.dtype) - effective.detach()).abs().max())
             peak = float(effective.detach().abs().max())
+        if diff > 1e-6 * max(1.0, peak) and masked:
+            pruned = effective.detach() == 0
+            q_masked = q._replace(codes=torch.where(pruned, torch.zeros_like(q.codes), q.codes))
+            with torch.no_grad():
+                masked_diff = float((q_masked.dequantized().to(effective.dtype) - effective.detach()).abs().max())
+            if masked_diff <= 1e-6 * max(1.0, peak):
+                log.info("%s: pruned after quantizing; storing its codes with the mask applied", name)
+                q, diff = q_masked, masked_diff
         if diff > 1e-6 * max(1.0, peak):
             # Something after the quantizer (e.g. a mask) changes the tensor: store the effective floats.
             log.warning("%s: codes * scales differ from the effective weight by %.3g; exported as float", name, diff)
             continue
         found[name] = q
     return found
+
+
+def _no_codes_reason(model: nn.Module) -> str:
+    """Why ``quantize='qdq'`` finds nothing to store as codes, in one line naming what to do."""
+    from ..compress.quantize import quantized_tensors
+
+    found = quantized_tensors(model)
+    if not found:
+        return ("quantize='qdq' needs a model with quantized weights (compress it with a weight_quant / "
+                "fake_quant recipe first)")
+    return (f"quantize='qdq': none of the model's quantized tensors ({', '.join(sorted(found))}) can be stored as "
+            "codes in ONNX (low-rank factors are written as their float product; a 3-D grouped weight as a dense "
+            "block-diagonal one); export without --quantize, or with --format lsl, which keeps them")
 
 
 def _weight(g: _Graph, name: str, tensor: Tensor, quant: dict[str, Any], key: str) -> str:
@@ -448,10 +474,9 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
         raise ValueError("probabilities=True needs a classifier or language model")
     if quantize not in (None, "qdq"):
         raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
-    quant = _quantized_weights(model) if quantize else {}
+    quant = _quantized_weights(model, masked=True) if quantize else {}
     if quantize and not quant:
-        raise ValueError("quantize='qdq' needs a model with quantized weights (compress it with a "
-                         "weight_quant / fake_quant recipe first)")
+        raise ValueError(_no_codes_reason(model))
     if opset is None:  # the widely supported default, unless int4 codes need the opset that packs them
         opset = INT4_OPSET if any(q.bits <= 4 for q in quant.values()) else DEFAULT_OPSET
     g = _Graph(opset)
