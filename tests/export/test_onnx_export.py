@@ -466,6 +466,38 @@ def test_weights_pruned_after_quantizing_keep_their_codes_with_the_mask_applied(
     _assert_close(session.run(None, feeds)[0], _ours(model, x, lengths))
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_layer_quantized_in_one_direction_keeps_that_directions_codes(cell: str, tmp_path) -> None:
+    """A filter (or a recipe's targets glob, rnn.weight_*_l0) that quantizes the forward direction
+    of a bidirectional layer only: ONNX stacks both directions in one W / R, and that W / R holds
+    the forward direction's codes + DequantizeLinear beside the reverse direction's floats -- not
+    every direction as float while the metadata lists the tensors as quantized."""
+    from lstmlite.compress import compress_
+    from lstmlite.compress.quantize import WeightQuantConfig, quantized_tensors
+    from lstmlite.export.onnx import read_export_metadata
+    from lstmlite.importers.gates import ONNX_GRU, ONNX_LSTM, TORCH_GRU, TORCH_LSTM, reorder_gates
+
+    torch.manual_seed(0)
+    model = SequenceTagger(vocab_size=VOCAB, embed_dim=6, hidden_size=7, bidirectional=True, n_classes=4, cell=cell)
+    compress_(model, WeightQuantConfig(bits=4), filter=lambda fqn, module, name: name in ("weight_ih_l0", "weight_hh_l0"))
+    model.eval()
+    path = export_onnx(model, tmp_path / "fwd.onnx", quantize="qdq")
+    proto = onnx.load(str(path))
+    stored = {i.name: onnx.numpy_helper.to_array(i) for i in proto.graph.initializer
+              if i.data_type == onnx.TensorProto.INT4 and len(i.dims) == 2}
+    codes = quantized_tensors(model)
+    assert sorted(read_export_metadata(path)["quantized"]) == sorted(codes) == ["rnn.weight_hh_l0", "rnn.weight_ih_l0"]
+    orders = (TORCH_LSTM, ONNX_LSTM) if cell == "lstm" else (TORCH_GRU, ONNX_GRU)
+    for label, name in (("W", "weight_ih_l0"), ("R", "weight_hh_l0")):
+        expected = reorder_gates(codes[f"rnn.{name}"].codes.numpy(), *orders)
+        assert np.array_equal(stored[f"rnn.{label}_l0_d0.codes"], expected)
+    assert not any(n.startswith(("rnn.W_l0_d1", "rnn.R_l0_d1")) for n in stored)  # the reverse stays float
+    x = _inputs(model, 3, 8, torch.Generator().manual_seed(3))
+    lengths = torch.tensor([8, 5, 2])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    _assert_close(session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0], _ours(model, x, lengths))
+
+
 def test_qdq_of_a_model_whose_only_codes_are_low_rank_factors_names_why(tmp_path) -> None:
     """Low-rank factors are written as their float product, so a model quantized only there has
     nothing ONNX can store as codes: the refusal says that (and where they are kept), not that

@@ -275,6 +275,27 @@ def _stacked_codes(layer: OnnxRecurrentLayer, which: int, quant: dict[str, Any],
     return stacked.reshape(-1, stacked.shape[-1]), np.concatenate(scales), list(stacked.shape), bits
 
 
+def _mixed_directions(g: _Graph, layer: OnnxRecurrentLayer, which: int, quant: dict[str, Any], prefix: str,
+                      dense: np.ndarray, name: str) -> str | None:
+    """W or R (D, G*H, C) of a layer whose directions are not all quantized (a filter that
+    took the forward direction only): each direction's codes + DequantizeLinear, or its
+    floats, as (1, G*H, C), concatenated along the directions. None when no direction has codes."""
+    source, target = layer.gate_orders
+    found = [quant.get(f"{prefix}{names[which]}") for names in layer.names]
+    if all(q is None for q in found):
+        return None
+    parts = []
+    for d, q in enumerate(found):
+        if q is None:
+            parts.append(g.const(f"{name}_d{d}", np.ascontiguousarray(dense[d:d + 1])))
+            continue
+        scale = q.scales.expand(q.codes.shape[0]) if q.scales.numel() == 1 else q.scales
+        codes = reorder_gates(q.codes.cpu().numpy(), source, target)
+        parts.append(g.dequantized(f"{name}_d{d}", codes, reorder_gates(scale.cpu().numpy(), source, target),
+                                   shape=[1, *codes.shape], bits=q.bits))
+    return g.one("Concat", parts, axis=0)
+
+
 def _recurrent_stack(g: _Graph, layers: list[OnnxRecurrentLayer], x: str, seq_lens: str | None,
                      prefix: str, quant: dict[str, Any] | None = None, quant_prefix: str = "",
                      initial: list[list[str]] | None = None) -> tuple[str, list[list[str]]]:
@@ -292,7 +313,11 @@ def _recurrent_stack(g: _Graph, layers: list[OnnxRecurrentLayer], x: str, seq_le
         matrices = []
         for which, (label, dense) in enumerate((("W", w), ("R", r))):
             coded = _stacked_codes(layer, which, quant, quant_prefix) if quant and layer.names else None
-            if coded is None:
+            mixed = _mixed_directions(g, layer, which, quant, quant_prefix, dense, f"{prefix}.{label}_l{k}") \
+                if coded is None and quant and layer.names else None
+            if mixed is not None:  # some directions quantized, others not
+                matrices.append(mixed)
+            elif coded is None:
                 matrices.append(g.const(f"{prefix}.{label}_l{k}", dense))
             else:
                 matrices.append(g.dequantized(f"{prefix}.{label}_l{k}", *coded))
