@@ -37,3 +37,35 @@ def test_unsupported_form_is_one_line_naming_the_layer(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "layer 0" in err and "nearest supported form" in err
+
+
+def test_int8_form_of_a_float_run_is_checked_against_the_same_codes(tmp_path, capsys):
+    """--form int8 rounds a float run's matrices to int8 codes; the check compares the C with the
+    model carrying those codes (docs/mcu.md), so the rounding -- here about 6e-3, above the default
+    --tolerance -- does not fail an honest export, and the difference printed is the C's own."""
+    import torch
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=6, hidden_size=16, n_classes=3).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3)  # weights large enough that rounding them moves the logits past 1e-3
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    assert main(["export", str(run), "--format", "c", "--form", "int8", "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("host build vs"))
+    assert "same int8 codes" in line and float(line.rsplit(" ", 1)[1]) <= 1e-5
+
+
+def test_a_project_that_fails_its_check_is_removed(tmp_path, capsys, monkeypatch):
+    """A generated project that differs from its model fails the command and is removed, as a
+    .lsl or ONNX file that fails its check is: nothing half-checked is left in --out."""
+    import lstmlite.export.c.check as check
+
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+                   {"task": "classify"})
+    monkeypatch.setattr(check, "check_on_host", lambda project, model, example: (1.0, 1.0))
+    assert main(["export", str(run), "--format", "c", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "differs from the model" in err and "removed" in err
+    assert not (tmp_path / "c").exists()

@@ -282,14 +282,25 @@ def _export_c(args: argparse.Namespace) -> Path:
     if project.integer is not None:
         print(f"host build vs the integer reference on the example: max abs difference {error:g}")
         if error != 0:
-            raise CliError(f"the generated C differs from the integer reference by {error:g}. Please report this "
-                           "with the run dir.")
+            _remove_project(out)
+            raise CliError(f"the generated C differs from the integer reference by {error:g}; removed {out}. Please "
+                           "report this with the run dir.")
     else:
-        print(f"host build vs lstmlite on the example: max abs difference {error:.2e}")
+        # the int8 form rounds float matrices to int8 codes: it is checked against the model with those codes
+        what = "lstmlite with the same int8 codes" if project.form == "int8" else "lstmlite"
+        print(f"host build vs {what} on the example: max abs difference {error:.2e}")
         if not error <= max(args.tolerance, 1e-5 * scale):
-            raise CliError(f"the generated C differs from the model by {error:.2e} (> --tolerance {args.tolerance:g}). "
-                           "Please report this with the run dir.")
+            _remove_project(out)
+            raise CliError(f"the generated C differs from the model by {error:.2e} (> --tolerance {args.tolerance:g}); "
+                           f"removed {out}. Please report this with the run dir.")
     return out
+
+
+def _remove_project(out: Path) -> None:
+    """Remove a generated project that failed its check (--out was empty or absent before)."""
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def _export_c_tflite(args: argparse.Namespace, out: Path) -> Path:

@@ -1,7 +1,9 @@
 """Build a generated project for the host, run its example, and compare the outputs with
 what they must be: the integer reference (:mod:`lstmlite.reference.integer`, exactly)
 for the integer-only form, TFLite's (:mod:`lstmlite.reference.tflite_int`, exactly) for
-the tflite form, the model itself (PyTorch) for the float forms.
+the tflite form, the model itself (PyTorch) for the float forms -- for ``int8``, the model
+with its float weight matrices rounded to the int8 codes that form stores
+(:func:`int8_reference`), so that the check measures the C, not the rounding.
 
 Example:
     >>> from lstmlite.nn import SequenceClassifier                # doctest: +SKIP
@@ -19,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["run_host_example", "expected_outputs", "check_on_host"]
+__all__ = ["run_host_example", "expected_outputs", "check_on_host", "int8_reference"]
 
 
 def run_host_example(path: Any, timeout: float = 300) -> np.ndarray:
@@ -42,6 +44,38 @@ def run_host_example(path: Any, timeout: float = 300) -> np.ndarray:
     return np.array([[int(v) for v in r] for r in rows], dtype=np.int64)
 
 
+def _quantized_somewhere(module: Any, name: str) -> bool:
+    """Whether ``module.name`` already carries a quantizer (on itself or on its low-rank factors)."""
+    from torch.nn.utils import parametrize
+
+    from ...compress.quantize.transform import chain, is_quantizer
+
+    if not parametrize.is_parametrized(module, name):
+        return False
+    plist = module.parametrizations[name]
+    lists = [plist] + [plist.parametrizations[f"original{i}"] for i in range(0 if plist.is_tensor else plist.ntensors)
+                       if parametrize.is_parametrized(plist, f"original{i}")]
+    return any(is_quantizer(p) for lst in lists for p in chain(lst))
+
+
+def int8_reference(model: Any) -> Any:
+    """What the ``int8`` form computes, as a PyTorch model: a copy of ``model`` whose float
+    weight matrices (recurrent, embedding, head; low-rank ones factor by factor) carry the
+    per-row int8 codes the export rounds them to (``weight_quant`` at 8 bits per row is
+    :func:`lstmlite.export.lsl.quantize_rows`' arithmetic); matrices the model quantized
+    itself keep their own codes, as the export keeps them."""
+    import copy
+
+    from ...compress import compress_
+    from ...compress.quantize import WeightQuantConfig
+    from ...compress.targets import matrix_filter
+
+    reference = copy.deepcopy(model).eval()
+    compress_(reference, WeightQuantConfig(bits=8), filter=lambda fqn, module, name: matrix_filter(
+        fqn, module, name) and not _quantized_somewhere(module, name))
+    return reference
+
+
 def expected_outputs(project: Any, model: Any, example: np.ndarray) -> np.ndarray:
     """Every step's output the example must print (see the module doc)."""
     if getattr(project, "tflite", None) is not None:  # TFLite's arithmetic, in NumPy integers
@@ -60,6 +94,8 @@ def expected_outputs(project: Any, model: Any, example: np.ndarray) -> np.ndarra
         return integer_head_forward(form.head, h) if form.head is not None else h.astype(np.int64)
     import torch
 
+    if getattr(project, "form", None) == "int8":  # the export rounded float matrices: so does the reference
+        model = int8_reference(model)
     with torch.no_grad():  # step t's output = the model on the prefix x[:t + 1]
         x = torch.as_tensor(example[None])
         rows = []
