@@ -498,6 +498,42 @@ def test_a_layer_quantized_in_one_direction_keeps_that_directions_codes(cell: st
     _assert_close(session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0], _ours(model, x, lengths))
 
 
+@pytest.mark.parametrize("bits, granularity", [(4, "per_channel"), (8, "per_tensor")])
+def test_a_quantized_grouped_lstm_keeps_its_codes_in_the_block_diagonal_weights(bits: int, granularity: str,
+                                                                                  tmp_path) -> None:
+    """A grouped LSTM's (G, 4Hg, C) weights are written as dense block-diagonal W / R (the channel
+    shuffle folded into the next layer's columns): under --quantize qdq they are the model's codes
+    laid out the same way, each row with its group's scale, so codes * scales are exactly the float
+    export's W / R -- not float W / R beside a metadata list that names only the head."""
+    if _cells()[0] is None:
+        pytest.skip("grouped LSTM not available")
+    from lstmlite.compress import compress_
+    from lstmlite.compress.quantize import WeightQuantConfig, quantized_tensors
+    from lstmlite.export.onnx import read_export_metadata
+
+    torch.manual_seed(0)
+    model = MODELS["glstm_stack"]()
+    compress_(model, WeightQuantConfig(bits=bits, granularity=granularity))
+    model.eval()
+    floats = {i.name: onnx.numpy_helper.to_array(i)
+              for i in onnx.load(str(export_onnx(model, tmp_path / "f.onnx"))).graph.initializer}
+    path = export_onnx(model, tmp_path / "q.onnx", quantize="qdq")
+    assert sorted(read_export_metadata(path)["quantized"]) == sorted(quantized_tensors(model))
+    stored = {i.name: i for i in onnx.load(str(path)).graph.initializer}
+    code_type = onnx.TensorProto.INT4 if bits == 4 else onnx.TensorProto.INT8
+    for k in range(3):
+        for label in ("W", "R"):
+            codes = stored[f"rnn.{label}_l{k}.codes"]
+            assert codes.data_type == code_type
+            scale = onnx.numpy_helper.to_array(stored[f"rnn.{label}_l{k}.scale"])
+            dequantized = onnx.numpy_helper.to_array(codes).astype(np.float32) * scale[:, None]
+            np.testing.assert_array_equal(dequantized, floats[f"rnn.{label}_l{k}"][0])
+    x = _inputs(model, 3, 8, torch.Generator().manual_seed(3))
+    lengths = torch.tensor([8, 5, 2])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    _assert_close(session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0], _ours(model, x, lengths))
+
+
 def test_qdq_of_a_model_whose_only_codes_are_low_rank_factors_names_why(tmp_path) -> None:
     """Low-rank factors are written as their float product, so a model quantized only there has
     nothing ONNX can store as codes: the refusal says that (and where they are kept), not that

@@ -179,6 +179,46 @@ def _grouped_lstm_layers(rnn: nn.Module) -> list[OnnxRecurrentLayer]:
     return layers
 
 
+def _grouped_codes(rnn: nn.Module, layers: list[OnnxRecurrentLayer], quant: dict[str, Any], prefix: str,
+                   found: dict[str, Any]) -> None:
+    """Add to ``quant`` a grouped LSTM's quantized (G, 4Hg, C) weights as the codes of the dense
+    block-diagonal matrices :func:`_grouped_lstm_layers` writes -- codes laid out as the weights
+    (zeros off the blocks, the channel shuffle folded into the columns), each row with its
+    group's scale -- and name them on the layers, so QDQ stores them as it stores any layer's.
+    A matrix whose codes do not give its effective weights (changed after quantizing) stays float."""
+    from ..nn._cell_kernels import channel_shuffle, glstm_dense_weights
+
+    for k, layer in enumerate(layers):
+        names = (f"weight_ih_l{k}", f"weight_hh_l{k}")
+        q = [found.get(f"{prefix}{n}") for n in names]
+        if all(t is None or t.codes.dim() != 3 for t in q):
+            continue
+        shapes = [getattr(rnn, n).shape for n in names]
+        codes = [t.codes.to(torch.float64) if t is not None else torch.zeros(shape, dtype=torch.float64)
+                 for t, shape in zip(q, shapes)]
+        dense = glstm_dense_weights(codes[0], codes[1], None, None)
+        if k > 0 and rnn.shuffle and rnn.groups > 1:  # as _grouped_lstm_layers folds the floats
+            src = channel_shuffle(torch.arange(dense[0].shape[1], dtype=torch.float64), rnn.groups).long()
+            folded = torch.zeros_like(dense[0])
+            folded[:, src] = dense[0]
+            dense[0] = folded
+        effective = layer.weights[0][:2]
+        for name, t, d, w in zip(names, q, dense, effective):
+            if t is None:
+                continue
+            groups, rows = t.codes.shape[0], t.codes.shape[1] // 4
+            # dense row q*H + g*Hg + j belongs to group g: its scale is the group's
+            scales = t.scales.reshape(-1).expand(groups).reshape(1, groups, 1).expand(4, groups, rows).reshape(-1)
+            coded = t._replace(codes=d.to(torch.int8), scales=scales.to(torch.float32).contiguous())
+            diff = float((coded.dequantized() - w.detach().to(torch.float32)).abs().max())
+            if diff > 1e-6 * max(1.0, float(w.detach().abs().max())):
+                log.warning("%s%s: codes * scales differ from the effective weight by %.3g; exported as float",
+                            prefix, name, diff)
+                continue
+            quant[f"{prefix}{name}"] = coded
+        layer.names = [names]
+
+
 # ----- graph building ---------------------------------------------------------------------
 class _Graph:
     """Collects nodes and initializers with unique names."""
@@ -412,7 +452,7 @@ def _quantized_weights(model: nn.Module, masked: bool = False) -> dict[str, Any]
     found = {}
     for name, q in quantized_tensors(model).items():
         if q.codes.dim() != 2 or q.bits > 8:
-            continue  # grouped 3-D weights: exported as float
+            continue  # grouped 3-D weights: laid out as dense block-diagonal codes by _grouped_codes
         owner, _, leaf = name.rpartition(".")
         try:
             module = model.get_submodule(owner) if owner else model
@@ -449,8 +489,8 @@ def _no_codes_reason(model: nn.Module) -> str:
         return ("quantize='qdq' needs a model with quantized weights (compress it with a weight_quant / "
                 "fake_quant recipe first)")
     return (f"quantize='qdq': none of the model's quantized tensors ({', '.join(sorted(found))}) can be stored as "
-            "codes in ONNX (low-rank factors are written as their float product; a 3-D grouped weight as a dense "
-            "block-diagonal one); export without --quantize, or with --format lsl, which keeps them")
+            "codes in ONNX (low-rank factors are written as their float product); export without --quantize, or "
+            "with --format lsl, which keeps them")
 
 
 def _weight(g: _Graph, name: str, tensor: Tensor, quant: dict[str, Any], key: str) -> str:
@@ -500,6 +540,10 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
     if quantize not in (None, "qdq"):
         raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
     quant = _quantized_weights(model, masked=True) if quantize else {}
+    if quantize and layers is not None and isinstance(rnn, _efficient_cells().get("GroupedLSTM", ())):
+        from ..compress.quantize import quantized_tensors
+
+        _grouped_codes(rnn, layers, quant, "" if bare else "rnn.", quantized_tensors(model))
     if quantize and not quant:
         raise ValueError(_no_codes_reason(model))
     if opset is None:  # the widely supported default, unless int4 codes need the opset that packs them
