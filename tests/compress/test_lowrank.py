@@ -143,3 +143,25 @@ def test_grouped_lstm_blocks_are_left_alone():
     before = model(x)
     compress_(model, LowRankConfig(rank=2))
     assert compression_state(model) == [] and torch.equal(model(x), before)
+
+
+def test_a_fastgrnns_own_factors_are_not_factored_again():
+    """A FastGRNN with urank stores U as its own two factors; low_rank leaves them alone by default
+    (it factors W) and refuses them when a filter names one, nothing changed: every export stores
+    U as those two factors, so factors of factors would reach the files as floats, their codes lost."""
+    from lstmlite.compress import WeightQuantConfig
+    from lstmlite.export.lsl import spec_from_module, write_lsl
+    from lstmlite.runtime.lsl import describe_lsl
+
+    model = _model(cell="fastgrnn", rnn_options={"urank": 3})
+    compress_(model, LowRankConfig(rank=2))
+    assert {row["name"] for row in summary(model) if row["rank"]} == {"rnn.weight_ih_l0"}
+    compress_(model, WeightQuantConfig(bits=4))
+    dtypes = {row["name"]: row["dtype"] for row in describe_lsl(write_lsl(spec_from_module(model), "auto"))}
+    assert all(dtypes[f"l0.0.{w}.{f}"].startswith("int4") for w in ("w_ih", "w_hh") for f in "uv")
+    fresh = _model(cell="fastgrnn", rnn_options={"urank": 3})
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    with pytest.raises(ValueError, match="weight_hh_l0_left is a factor of the FastGRNN's own low-rank .* urank"):
+        compress_(fresh, LowRankConfig(rank=1), filter=lambda fqn, module, name: name.startswith("weight_hh"))
+    assert fresh.state_dict().keys() == before.keys()
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in before.items())

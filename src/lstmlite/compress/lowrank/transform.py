@@ -24,7 +24,7 @@ from ..base import CompressionParametrization
 from ..config import CompressionConfig
 from ..registry import Filter, register_handler, register_transform
 from ..size import Storage
-from ..targets import attach, recurrent_weight_filter, select_targets
+from ..targets import attach, is_sequence_layer, recurrent_weight_filter, select_targets
 from .config import LowRankConfig
 
 __all__ = ["LowRank", "choose_rank", "factorize"]
@@ -104,10 +104,15 @@ class LowRank(CompressionParametrization):
 _recurrent_matrices = recurrent_weight_filter(("weight_ih", "weight_hh"))
 
 
+def _own_factor(name: str) -> bool:
+    """A FastGRNN's own factor of W or U (``wrank`` / ``urank``): ``weight_ih_l0_left``, ..."""
+    return name.endswith(("_left", "_right"))
+
+
 def _default_filter(fqn: str, module: nn.Module, name: str) -> bool:
     """weight_ih / weight_hh matrices of the sequence layers (a grouped LSTM's
-    per-group 3-D blocks are left alone)."""
-    return _recurrent_matrices(fqn, module, name) and getattr(module, name).dim() == 2
+    per-group 3-D blocks and a FastGRNN's own factors are left alone)."""
+    return _recurrent_matrices(fqn, module, name) and getattr(module, name).dim() == 2 and not _own_factor(name)
 
 
 @register_handler(LowRankConfig)
@@ -124,6 +129,12 @@ def _low_rank(model: nn.Module, config: LowRankConfig, filter: Optional[Filter])
             raise ValueError(f"low_rank cannot factor tied tensors {[f'{f}.{n}' for f, _, n in group]}")
         if nn.utils.parametrize.is_parametrized(module, name):
             raise ValueError(f"{label} is already compressed; apply low_rank first (or finalize() before it)")
+        if _own_factor(name) and is_sequence_layer(module):
+            # factors of factors: no export keeps them (the .lsl file, C and ONNX store a
+            # FastGRNN's W / U as its two factors), so their codes would go out as floats
+            raise ValueError(f"{label} is a factor of the FastGRNN's own low-rank W / U already; low_rank cannot "
+                             f"factor it again (nothing exports factors of factors): lower the layer's wrank / "
+                             f"urank instead (a student with rnn_options urank / wrank)")
         w = getattr(module, name).detach()
         if w.dim() != 2:
             raise ValueError(f"low_rank factors matrices; {label} has shape {tuple(w.shape)}")
