@@ -69,3 +69,20 @@ def test_a_project_that_fails_its_check_is_removed(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert "differs from the model" in err and "removed" in err
     assert not (tmp_path / "c").exists()
+
+
+def test_a_forecaster_with_several_targets_is_checked_against_its_whole_forecast(tmp_path, capsys):
+    """A forecaster's step output is its whole forecast, flat and horizon-major (horizon x targets
+    values): the check reads the model's (B, horizon, targets) forecast the same way, where it took
+    the last horizon row as if it were a per-step model's last step, and the command failed with an
+    internal error on every multi-target forecaster."""
+    import torch
+
+    from lstmlite.nn import Forecaster
+
+    torch.manual_seed(0)
+    model = Forecaster(input_size=3, hidden_size=8, horizon=3, targets=2, instance_norm=False).eval()
+    run = save_run(tmp_path / "run", model, {"task": "forecast"})
+    assert main(["export", str(run), "--format", "c", "--out", str(tmp_path / "c")]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("host build vs"))
+    assert float(line.rsplit(" ", 1)[1]) <= 1e-5

@@ -102,7 +102,10 @@ def expected_outputs(project: Any, model: Any, example: np.ndarray) -> np.ndarra
         for t in range(len(example)):
             y = model(x[:, :t + 1])
             y = y[0] if isinstance(y, tuple) else y
-            rows.append(y[0, -1] if y.ndim == 3 else y[0])
+            if getattr(model, "kind", None) == "forecaster":  # (B, horizon[, targets]): flat, horizon-major
+                rows.append(y[0].reshape(-1))
+            else:  # a per-step model's (B, T, C): the last step's; a classifier's (B, C)
+                rows.append(y[0, -1] if y.ndim == 3 else y[0])
         return torch.stack(rows).double().numpy()
 
 
