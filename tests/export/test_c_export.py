@@ -310,6 +310,11 @@ def test_unsupported_form_is_one_clear_line(tmp_path):
     grouped = SequenceClassifier(input_size=4, hidden_size=8, n_classes=2, cell="glstm")
     with pytest.raises(UnsupportedForm, match=r"^layer 0: .*nearest supported form"):
         export_c(grouped, tmp_path, form="auto")
+    projected = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, rnn_options={"proj_size": 2})
+    for form in ("auto", "integer"):  # the integer form named weight_hr_l0 from inside the calibration
+        with pytest.raises(UnsupportedForm, match=r"^layer 0: LSTM projection .*nearest supported form: an LSTM"):
+            export_c(projected, tmp_path / form, form=form, calibration=[torch.randn(2, 5, 3)])
+        assert not (tmp_path / form).exists()
 
 
 # ----- memory report against arm-none-eabi-size -----------------------------------------------------

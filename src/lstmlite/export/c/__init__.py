@@ -109,6 +109,11 @@ def integer_form_of(model: Any, calibration: Iterable[Any] | dict[str, Any], inp
         raise UnsupportedForm(f"layer 0: the integer-only form has LSTM and GRU cells, not "
                               f"{type(rnn).__name__.removeprefix('Parametrized')}; nearest supported form: "
                               "--form auto (float activations)")
+    projected = [(k, p) for k, p in enumerate(getattr(rnn, "proj_sizes", ())) if p]
+    if projected:  # as float_model_c refuses it, before calibrating
+        k, p = projected[0]
+        raise UnsupportedForm(f"layer {k}: LSTM projection (proj_size={p}) is not in the C export; nearest supported "
+                              "form: an LSTM without projection")
     if kind == "classifier" and getattr(model, "pooling", "last") != "last":
         raise UnsupportedForm(f"head: pooling={model.pooling!r} is not in the C export (it runs step by step); "
                               "nearest supported form: pooling=last")
