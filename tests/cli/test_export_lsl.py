@@ -70,6 +70,32 @@ def test_an_export_that_differs_from_its_model_is_removed_and_fails(tmp_path, mo
     assert "at export" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("weights", ["int8", "int4", "int7r"])
+def test_a_float_run_rounded_at_export_is_checked_against_the_same_codes(weights, tmp_path, monkeypatch, capsys):
+    """--weights int8 / int4 / int7r round a float run's matrices: the file is held to --tolerance
+    against the run carrying those same codes (lstmlite.export.lsl.rounded_reference), where it was
+    only printed beside the float run, so a runtime that computed the rounded file wrongly passed."""
+    from lstmlite.runtime import Engine
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(vocab_size=30, embed_dim=6, hidden_size=16, n_classes=3, num_layers=2).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3)  # weights large enough that rounding them moves the logits past 1e-3
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    assert main(["export", str(run), "--format", "lsl", "--weights", weights, "--out", str(tmp_path / "ok")]) == 0
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("native runtime vs"))
+    assert f"same {weights} codes" in line and float(line.rsplit(" ", 1)[1]) <= 1e-5
+    rounding = float(out.split("by up to ")[1].split()[0])
+    assert rounding > 1e-3  # the premise: against the float run this would exceed --tolerance
+    real_run = Engine.run
+    monkeypatch.setattr(Engine, "run", lambda self, x, **kw: real_run(self, x, **kw) + 0.01)  # a broken runtime
+    assert main(["export", str(run), "--format", "lsl", "--weights", weights, "--out", str(tmp_path / "bad")]) == 2
+    assert "differs from the model" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
 def test_a_partly_quantized_run_exports_exactly_and_reports_rounding_when_asked(tmp_path, capsys):
     """Recurrent weights quantized, embedding and head float: the default (auto)
     export keeps each as the model has it, so the file is exact and held to the

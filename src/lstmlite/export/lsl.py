@@ -39,6 +39,7 @@ from ..runtime.lsl import (  # the format, shared with the reader
 __all__ = [
     "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "has_int8", "rounds_float_weights",
     "block_csr", "block_density", "pack_nibbles", "export_lsl", "spec_from_run", "default_weights",
+    "rounded_reference",
 ]
 
 log = logging.getLogger(__name__)
@@ -595,6 +596,75 @@ def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
         isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
 
 
+def _form_bits(weights: str) -> tuple[int, int, int]:
+    """(bits of w_ih and the head, of w_hh / w_hr, of the embedding) that ``write_lsl`` rounds
+    float matrices to under ``weights`` (0: kept float)."""
+    quant = {"auto": 0, "fp32": 0, "int4": 4, "int7": 7}.get(weights, 8)
+    return quant, 7 if weights == "int7r" else quant, 8 if quant == 7 else quant
+
+
+def rounded_reference(model: Any, weights: str) -> Any:
+    """What a ``weights`` file of ``model`` computes, as a PyTorch model: a copy whose float
+    weight matrices (recurrent, embedding, head; low-rank ones factor by factor) carry the
+    per-row codes :func:`write_lsl` rounds them to (``weight_quant`` per row at the form's
+    bits is :func:`quantize_rows`' arithmetic), while matrices the model quantized itself
+    keep their own codes, as the file keeps them. The oracle of an export that rounds.
+
+    Raises:
+        ValueError: no PyTorch model computes it -- a tied embedding and head the form rounds
+            at different widths (``int7``), or a low-rank product with a mask over it (the
+            file rounds the dense product).
+    """
+    import copy
+
+    import torch
+    from torch.nn.utils import parametrize
+
+    from lstmlite.compress import compress_
+    from lstmlite.compress.lowrank.transform import LowRank
+    from lstmlite.compress.quantize import WeightQuantConfig
+    from lstmlite.compress.quantize.transform import chain, is_quantizer
+    from lstmlite.compress.targets import is_sequence_layer, matrix_filter, select_targets
+
+    quant, recurrent, emb = _form_bits(weights)
+    if not quant:
+        return model
+
+    def quantized(module: Any, name: str) -> bool:  # on the tensor itself or on its low-rank factors
+        if not parametrize.is_parametrized(module, name):
+            return False
+        plist = module.parametrizations[name]
+        lists = [plist] + [plist.parametrizations[f"original{i}"] for i in range(0 if plist.is_tensor else plist.ntensors)
+                           if parametrize.is_parametrized(plist, f"original{i}")]
+        return any(is_quantizer(p) for lst in lists for p in chain(lst))
+
+    def bits(module: Any, name: str) -> int:
+        if isinstance(module, torch.nn.Embedding):
+            return emb
+        if is_sequence_layer(module):
+            return quant if name.startswith("weight_ih") else recurrent
+        return quant
+
+    def rounded(fqn: str, module: Any, name: str) -> bool:
+        return matrix_filter(fqn, module, name) and not quantized(module, name)
+
+    reference = copy.deepcopy(model).eval()
+    for group in select_targets(reference, rounded, matrix_filter):
+        if len({bits(m, n) for _, m, n in group}) > 1:
+            raise ValueError(f"{weights} rounds the tied {', '.join(f'{f}.{n}' for f, _, n in group)} at different "
+                             "widths: no single model computes the file")
+        _, module, name = group[0]
+        if parametrize.is_parametrized(module, name):
+            steps = chain(module.parametrizations[name])
+            if any(isinstance(p, LowRank) for p in steps) and len(steps) > 1:
+                raise ValueError(f"{group[0][0]}.{name}: a low-rank product under a mask is rounded as a dense "
+                                 "matrix: no single model computes the file")
+    for b in sorted({quant, recurrent, emb}):
+        compress_(reference, WeightQuantConfig(bits=b),
+                  filter=lambda fqn, module, name, b=b: rounded(fqn, module, name) and bits(module, name) == b)
+    return reference
+
+
 def _as_tensor(t: Tensor, bits: int) -> Tensor:
     """A float matrix quantized per row to ``bits`` (0: kept float); QTensors as given."""
     if isinstance(t, LowRankTensor):  # each factor quantized per row on its own
@@ -667,8 +737,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
     if weights not in WEIGHT_FORMS:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_FORMS)}, got {weights!r}")
     spec.validate()
-    quant = {"auto": 0, "fp32": 0, "int4": 4, "int7": 7}.get(weights, 8)
-    recurrent_quant = 7 if weights == "int7r" else quant  # w_hh, w_hr
+    quant, recurrent_quant, emb_bits = _form_bits(weights)  # w_ih and head, w_hh / w_hr, embedding
     blocks = {"int8-sparse": "prefer", "auto": "smallest"}.get(weights, "no")
     tensors: list[tuple[str, Tensor]] = []
     for k, layer in enumerate(spec.layers):
@@ -682,7 +751,7 @@ def write_lsl(spec: ModelSpec, weights: str = "fp32", path: str | Path | None = 
             if layer.cell == "fastgrnn":
                 tensors.append((f"l{k}.{d}.zn", _np(t["zn"])))
     if spec.embedding is not None:
-        emb_bits = 8 if quant == 7 else quant  # a lookup table gains nothing from 7 bits
+        # emb_bits: 8 under int7, a lookup table gains nothing from 7 bits
         tensors.append(("emb", _as_tensor(spec.embedding, emb_bits if quantize_embedding else 0)))
     if spec.head_mode != "none":
         tensors.append(("head.w", _as_tensor(spec.head_weight, quant)))

@@ -44,36 +44,18 @@ def run_host_example(path: Any, timeout: float = 300) -> np.ndarray:
     return np.array([[int(v) for v in r] for r in rows], dtype=np.int64)
 
 
-def _quantized_somewhere(module: Any, name: str) -> bool:
-    """Whether ``module.name`` already carries a quantizer (on itself or on its low-rank factors)."""
-    from torch.nn.utils import parametrize
-
-    from ...compress.quantize.transform import chain, is_quantizer
-
-    if not parametrize.is_parametrized(module, name):
-        return False
-    plist = module.parametrizations[name]
-    lists = [plist] + [plist.parametrizations[f"original{i}"] for i in range(0 if plist.is_tensor else plist.ntensors)
-                       if parametrize.is_parametrized(plist, f"original{i}")]
-    return any(is_quantizer(p) for lst in lists for p in chain(lst))
-
-
 def int8_reference(model: Any) -> Any:
     """What the ``int8`` form computes, as a PyTorch model: a copy of ``model`` whose float
     weight matrices (recurrent, embedding, head; low-rank ones factor by factor) carry the
-    per-row int8 codes the export rounds them to (``weight_quant`` at 8 bits per row is
-    :func:`lstmlite.export.lsl.quantize_rows`' arithmetic); matrices the model quantized
-    itself keep their own codes, as the export keeps them."""
-    import copy
+    per-row int8 codes the export rounds them to; matrices the model quantized itself keep
+    their own codes, as the export keeps them (:func:`lstmlite.export.lsl.rounded_reference`).
+    Where no PyTorch model computes the project (a low-rank product under a mask), the model."""
+    from ..lsl import rounded_reference
 
-    from ...compress import compress_
-    from ...compress.quantize import WeightQuantConfig
-    from ...compress.targets import matrix_filter
-
-    reference = copy.deepcopy(model).eval()
-    compress_(reference, WeightQuantConfig(bits=8), filter=lambda fqn, module, name: matrix_filter(
-        fqn, module, name) and not _quantized_somewhere(module, name))
-    return reference
+    try:
+        return rounded_reference(model, "int8")
+    except ValueError:
+        return model
 
 
 def expected_outputs(project: Any, model: Any, example: np.ndarray) -> np.ndarray:
