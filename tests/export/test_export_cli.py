@@ -156,3 +156,20 @@ def test_export_int4_seq2seq_onnx_through_the_cli(tmp_path, capsys) -> None:
     assert "int4 weights stored as int8 codes" in out and "--opset 21" in out
     for name in ("encoder.onnx", "decoder_step.onnx"):
         assert (tmp_path / "b" / name).stat().st_size > (tmp_path / "a" / name).stat().st_size
+
+
+def test_an_onnx_file_that_differs_from_its_model_is_removed_and_fails(tmp_path, monkeypatch, capsys) -> None:
+    """The ONNX check is enforced as docs/interop.md says: a file whose ONNX Runtime outputs are
+    more than --tolerance from the model's is removed and the command exits 2 (a broken graph,
+    stood in for by a check that measures 0.01, never reaches the user's --out)."""
+    import lstmlite.export.onnx as onnx_export
+
+    save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+             {"task": "classify"})
+    monkeypatch.setattr(onnx_export, "check_onnx", lambda model, path, **kw: 0.01)
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "differs from the model by 1.00e-02" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--tolerance", "0.1",
+                 "--out", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").is_file()
