@@ -59,3 +59,35 @@ def test_a_tied_language_models_head_is_stored_as_its_embeddings_codes(bits):
         expected = model(torch.from_numpy(tokens))[0].numpy()
     assert np.max(np.abs(Engine(blob).run(tokens) - expected)) <= 1e-5 * max(1.0, float(np.max(np.abs(expected))))
     assert account(model).size_bytes == len(blob)
+
+
+@pytest.mark.parametrize("weights", ["int8", "int4", "int7", "int7r"])
+def test_rounded_reference_computes_what_the_rounded_file_computes(weights):
+    """rounded_reference(model, weights) is the oracle of a file the export rounds: the model with
+    every float matrix carrying the codes write_lsl gives it (int7: 7-bit matrices, 8-bit
+    embedding; int7r: 7 bits for w_hh only) and its own codes elsewhere (here the head, int4)."""
+    from lstmlite.export.lsl import rounded_reference
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=12, n_classes=3, cell="gru").eval()
+    compress_(model, WeightQuantConfig(bits=4), filter=lambda fqn, module, name: fqn == "head" and name == "weight")
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.mul_(4)  # rounding it moves the logits well past the check's bound
+    reference = rounded_reference(model, weights)
+    assert quantized_tensors(reference)["head.weight"].codes.equal(quantized_tensors(model)["head.weight"].codes)
+    tokens = np.random.default_rng(0).integers(0, 40, (3, 8))
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(tokens)).numpy()
+        unrounded = model(torch.from_numpy(tokens)).numpy()
+    got = Engine(write_lsl(spec_from_module(model), weights=weights)).run(tokens)
+    assert np.max(np.abs(got - expected)) <= 1e-5 * max(1.0, float(np.max(np.abs(expected))))
+    assert np.max(np.abs(got - unrounded)) > 1e-4  # the premise: the file is not the float model
+
+
+def test_rounded_reference_refuses_a_tied_model_the_form_rounds_at_two_widths():
+    from lstmlite.export.lsl import rounded_reference
+
+    model = LanguageModel(vocab_size=30, embed_dim=8, hidden_size=8, tie_weights=True).eval()
+    with pytest.raises(ValueError, match="tied embedding.weight, head.weight at different widths"):
+        rounded_reference(model, "int7")
+    assert rounded_reference(model, "int8") is not model
