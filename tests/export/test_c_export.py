@@ -124,6 +124,38 @@ def test_integer_gru_text_model_bit_exact_on_m4(tmp_path):
     assert got.shape == (11, 50)
 
 
+def test_integer_tagger_outputs_its_per_frame_head_on_the_host(tmp_path):
+    """A tagger (a CTC model: feature frames in, blank + 4 symbols out at every frame) in the
+    integer form prints at each step its head's n_classes integer logits on that frame's h
+    (the model's own head quantized by quantize_head_integer, applied here to the integer
+    reference's h), and those logits dequantized give the float model's frame scores within the
+    integer form's rounding and the same greedy CTC transcript. Catches the head dropped for a
+    tagger (the project printing the hidden state: H values per step, which the check against a
+    headless reference passed)."""
+    from lstmlite.ctc import greedy_decode
+    from lstmlite.nn import SequenceTagger
+    from lstmlite.reference.integer_head import quantize_head_integer
+
+    torch.manual_seed(4)
+    model = SequenceTagger(input_size=6, hidden_size=9, n_classes=5).eval()
+    rng = np.random.default_rng(4)
+    cal = [torch.as_tensor(rng.normal(0, 1.0, (8, 20, 6)), dtype=torch.float32)]
+    x = rng.normal(0, 1.0, (12, 6))
+    project = export_c(model, tmp_path / "a", form="integer", calibration=cal, example=np.zeros((1, 6), np.int16))
+    x_q = np.clip(np.rint(x / project.integer.params.input_scale), -127, 127).astype(np.int16)
+    project = export_c(model, tmp_path / "b", form="integer", calibration=cal, example=x_q)
+    got = as_ints(run_example(project.path, "host"))
+    assert got.shape == (12, 5)
+    h = integer_lstm_sequence(project.integer.params, x_q[None])[0][0]
+    head = quantize_head_integer(model.head.weight.detach().double().numpy(), model.head.bias.detach().double().numpy())
+    np.testing.assert_array_equal(got, integer_head_forward(head, h))
+    with torch.no_grad():
+        scores = model(torch.as_tensor(x_q[None] * project.integer.params.input_scale, dtype=torch.float32))[0].numpy()
+    logits = got * project.info["output_scale"]
+    assert np.abs(logits - scores).max() < 0.05 * np.abs(scores).max()
+    assert greedy_decode(logits) == greedy_decode(scores)
+
+
 def _hand_made_params(cell: str, rng: np.random.Generator, input_size: int, hidden: int, layers: int):
     """Integer parameters no quantizer would make, aimed at the packed kernels' branches:
     requantization shifts below, at and above 32 (the fast path starts at 32), zero

@@ -92,7 +92,8 @@ def integer_form_of(model: Any, calibration: Iterable[Any] | dict[str, Any], inp
     """The integer-only form of an lstmlite task model (recurrent stack, head, embedding).
 
     Args:
-        model: a classifier / language model / bare LSTM or GRU layer of lstmlite.
+        model: a classifier / language model / tagger (a CTC model) / bare LSTM or GRU layer of
+            lstmlite; a model's head is part of the form (a tagger's runs at every step).
         calibration: model inputs to calibrate on (tensors), or a dict from
             :func:`lstmlite.compress.quantize.calibrate.calibrate`.
     """
@@ -123,7 +124,7 @@ def integer_form_of(model: Any, calibration: Iterable[Any] | dict[str, Any], inp
     cal = calibration if isinstance(calibration, dict) else calibrate(model, list(calibration))
     params = integer_params_from_model(model, [], input_bits=input_bits, calibration=cal)
     head = emb = None
-    if kind in ("classifier", "lm"):
+    if kind in ("classifier", "lm", "tagger"):  # every head (a tagger's per step, as an LM's)
         head = quantize_head_integer(model.head.weight.detach().double().numpy(),
                                      None if model.head.bias is None else model.head.bias.detach().double().numpy())
     if getattr(model, "embedding", None) is not None:
