@@ -64,6 +64,15 @@ def test_pytorch_streaming_chunks_equal_whole_sequence():
 def test_streaming_needs_a_per_step_head_and_reports_timing():
     with pytest.raises(ValueError, match="per-step head"):
         StreamingCTC(Engine.from_torch(torch.nn.LSTM(4, 8, batch_first=True)))
+    # a bidirectional CTC model (stacked, projected: layer 1 is the bidirectional one) is refused
+    # in one line naming what to do, before any frame: not the runtime's bare "error -4" at the first push
+    torch.manual_seed(0)
+    both = SequenceTagger(input_size=6, hidden_size=8, num_layers=2, bidirectional=True, n_classes=5,
+                          rnn_options={"proj_size": 4}).eval()
+    for decoder in ("greedy", "beam"):
+        with pytest.raises(ValueError, match=r"^streaming CTC needs a unidirectional model: layer 0 is "
+                                             r"bidirectional .*without --stream.*$"):
+            StreamingCTC(Engine.from_torch(both), decoder=decoder)
     engine = Engine.from_torch(_peaky_tagger())
     stats = measure_streaming(engine, [np.zeros((25, 6), np.float32)] * 2, hop_s=0.01)
     assert stats["frames"] == 50 and stats["audio_seconds"] == pytest.approx(0.5)

@@ -37,8 +37,9 @@ class StreamingCTC:
     """CTC decoding of one audio stream, frame by frame, over an :class:`Engine`.
 
     Args:
-        engine: a per-step tagger (head ``each``) loaded in the runtime; the state is
-            the engine's own :class:`StreamState` for this stream.
+        engine: a unidirectional per-step tagger (head ``each``) loaded in the runtime; the
+            state is the engine's own :class:`StreamState` for this stream. A bidirectional
+            model is refused (ValueError): it needs the whole utterance.
         blank: the blank label id (0 in lstmlite's CTC models).
         decoder: ``"greedy"`` (best path, labels final as emitted) or ``"beam"``
             (prefix beam search over the runtime's per-frame logits, equal to
@@ -53,6 +54,12 @@ class StreamingCTC:
     def __init__(self, engine: Engine, blank: int = BLANK, decoder: str = "greedy", beam: int = 8) -> None:
         if engine.info["head_mode"] != 2:
             raise ValueError("streaming CTC needs a model with a per-step head (a tag/ctc model)")
+        both = [k for k, layer in enumerate(engine.info["layers"]) if layer["num_directions"] == 2]
+        if both:  # the runtime's step cannot run them; say so here, not as a bare runtime error code
+            raise ValueError(f"streaming CTC needs a unidirectional model: layer {both[0]} is bidirectional (its "
+                             "backward direction reads frames not yet heard); decode whole utterances instead "
+                             "(Engine.run, or `lstmlite eval RUN` without --stream), or train a unidirectional "
+                             "model (the ctc default) to stream")
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder {decoder!r}: choose 'greedy' or 'beam'")
         self.engine = engine
