@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -173,3 +175,46 @@ def test_an_onnx_file_that_differs_from_its_model_is_removed_and_fails(tmp_path,
     assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--tolerance", "0.1",
                  "--out", str(tmp_path / "m.onnx")]) == 0
     assert (tmp_path / "m.onnx").is_file()
+
+
+def test_seq2seq_lsl_export_is_held_to_the_tolerance(tmp_path, capsys, monkeypatch) -> None:
+    """`export --format lsl` of a seq2seq run checks the bundle's step log-probabilities against the
+    model and holds them to --tolerance as every other export: an honest bundle prints its difference
+    and passes; a bundle whose side file's head is off (the writer planted wrong) fails the command in
+    one line and leaves none of its three files; float weights rounded by --weights int4 are flagged,
+    not enforced. --stateful / --no-lengths / --probabilities, which the seq2seq ONNX pair cannot honour,
+    are refused in one line with nothing written. Catches the CLI printing "k/64 identical" and
+    exiting 0 whatever the bundle computes, and the ONNX flags silently dropped."""
+    import lstmlite.export.seq2seq as s2s
+
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("abc\tcba\nbca\tacb\ncab\tbac\nab\tba\n" * 10, encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(pairs), "--task", "seq2seq", "--out", str(run), "--no-progress",
+                 "--train.epochs=1", "--model.hidden_size=8", "--model.embed_dim=4"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "ok")]) == 0
+    out = capsys.readouterr().out
+    error = float(re.search(r"log-probabilities: max abs difference (\S+)", out).group(1))
+    assert error < 1e-5
+
+    side = s2s._side_tensors
+
+    def off(model):  # a wrong writer: the head stored 1.5 times too large
+        tensors, cols = side(model)
+        return {k: v * 1.5 if k == "head.weight" else v for k, v in tensors.items()}, cols
+
+    monkeypatch.setattr(s2s, "_side_tensors", off)
+    assert main(["export", str(run), "--format", "lsl", "--out", str(tmp_path / "bad")]) != 0
+    err = capsys.readouterr().err
+    assert "differ from the model" in err and "--tolerance" in err and err.count("\n") == 1
+    assert not [p for p in (tmp_path / "bad").iterdir()]
+    monkeypatch.undo()
+
+    assert main(["export", str(run), "--format", "lsl", "--weights", "int4", "--out", str(tmp_path / "r4")]) == 0
+    assert "rounded to int4 at export" in capsys.readouterr().out
+    for flag in ("--stateful", "--no-lengths", "--probabilities"):
+        assert main(["export", str(run), "--format", "onnx", flag, "--out", str(tmp_path / "o")]) != 0
+        err = capsys.readouterr().err
+        assert err.startswith("lstmlite export: error: " + flag) and "seq2seq" in err and err.count("\n") == 1
+        assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())

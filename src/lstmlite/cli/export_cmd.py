@@ -108,6 +108,12 @@ def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
     from ..export.onnx import INT4_OPSET, read_export_metadata
     from ..export.onnx_seq2seq import check_seq2seq_onnx, export_seq2seq_onnx
 
+    ignored = [flag for flag, given in (("--stateful", args.stateful), ("--no-lengths", args.no_lengths),
+                                        ("--probabilities", args.probabilities)) if given]
+    if ignored:  # refused rather than silently dropped: the pair would not be what the flag asks for
+        raise CliError(f"{' '.join(ignored)}: not for a seq2seq model, whose decoder_step.onnx already carries its "
+                       "state (h [c] in, h_out [c_out] out), reads lengths to mask attention and ends with logits; "
+                       "export it without " + ("that option" if len(ignored) == 1 else "those options"))
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out} exists and is not empty; choose another --out (a seq2seq model is two .onnx files)")
@@ -130,7 +136,7 @@ def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
 
 
 def _export_seq2seq_lsl(args: argparse.Namespace, run_dir) -> Path:
-    from ..export.seq2seq import export_seq2seq_lsl
+    from ..export.seq2seq import check_seq2seq_lsl, export_seq2seq_lsl, rounds_float_weights
     from ..runtime.seq2seq import NativeSeq2Seq
     from ..seq2seq import decode_torch
 
@@ -144,6 +150,17 @@ def _export_seq2seq_lsl(args: argparse.Namespace, run_dir) -> Path:
     x, lengths = _seq2seq_sample(run_dir)
     same = [a == b for a, b in zip(NativeSeq2Seq(out).decode(x, lengths), decode_torch(run_dir.model, x, lengths))]
     print(f"native runtime vs lstmlite, greedy outputs on {len(x)} test sources: {sum(same)}/{len(same)} identical")
+    error = check_seq2seq_lsl(run_dir.model, out, x, lengths)
+    print(f"native runtime vs lstmlite, decoder step log-probabilities: max abs difference {error:.2e}")
+    if rounds_float_weights(run_dir.model, args.weights):
+        print(f"(float weights of the run's encoder / decoder were rounded to {args.weights} at export, so the "
+              "difference includes that rounding and is not held to --tolerance; quantize the run first, e.g. "
+              "`lstmlite compress RUN --recipe int8`, for an exact check)")
+    elif not error <= args.tolerance:  # also catches NaN
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise CliError(f"the exported files differ from the model by {error:.2e} (> --tolerance {args.tolerance:g}); "
+                       "removed them. Please report this with the run dir.")
     return out
 
 

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["export_seq2seq_lsl", "bundle_images", "bundle_bytes", "SIDE_FILE", "ENCODER_FILE", "DECODER_FILE",
-           "side_tensor_names"]
+__all__ = ["export_seq2seq_lsl", "bundle_images", "bundle_bytes", "check_seq2seq_lsl", "rounds_float_weights",
+           "SIDE_FILE", "ENCODER_FILE", "DECODER_FILE", "side_tensor_names"]
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +141,48 @@ def export_seq2seq_lsl(source: Any, out_dir: str | Path, weights: str | None = N
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = bundle_images(model, weights)
-    paths = []
     for name, data in images.items():
         if name.endswith(".lsl"):
-            Engine(data)  # refuse to write a file the runtime cannot load
+            Engine(data)  # refuse to write a file the runtime cannot load (before writing any)
+    paths = []
+    for name, data in images.items():
         tmp = out / f".{name}.tmp"
         tmp.write_bytes(data)
         tmp.replace(out / name)
         paths.append(out / name)
     log.info("wrote %s: %s (%d bytes in all)", out, ", ".join(images), sum(map(len, images.values())))
     return paths
+
+
+def rounds_float_weights(model: Any, weights: str | None) -> bool:
+    """Whether the bundle's ``.lsl`` files, written with ``weights``, round float matrices of the
+    encoder or decoder (see :func:`lstmlite.export.lsl.rounds_float_weights`): the bundle then
+    computes the model up to that rounding, not exactly."""
+    from .lsl import default_weights, rounds_float_weights as rounds, spec_from_module
+
+    specs = [spec_from_module(layer) for layer in (model.encoder, model.decoder)]
+    return any(rounds(spec, default_weights(spec, weights)) for spec in specs)
+
+
+def check_seq2seq_lsl(model: Any, folder: str | Path, x: np.ndarray, lengths: np.ndarray) -> float:
+    """Largest abs difference between the bundle's (:class:`~lstmlite.runtime.seq2seq.NativeSeq2Seq`)
+    and the model's step log-probabilities over a batch, each step fed the model's own greedy
+    token (as :func:`lstmlite.export.onnx_seq2seq.check_seq2seq_onnx` checks the ONNX pair)."""
+    import torch
+
+    from ..nn.seq2seq import BOS_ID
+    from ..runtime.seq2seq import NativeSeq2Seq
+
+    native = NativeSeq2Seq(folder)
+    model = model.eval()
+    memory_n, state_n = native.encode(x, lengths)
+    worst = 0.0
+    with torch.no_grad():
+        memory, state = model.encode(torch.as_tensor(np.asarray(x, np.int64)), torch.as_tensor(lengths))
+        prev = torch.full((len(x),), BOS_ID, dtype=torch.long)
+        for _ in range(min(model.max_target_len, 12)):
+            logits, state, _ = model.step(prev, state, memory)
+            got, state_n = native.step(prev.numpy(), state_n, memory_n)
+            worst = max(worst, float(np.max(np.abs(got - logits.log_softmax(-1).numpy()))))
+            prev = logits.argmax(-1)
+    return worst
