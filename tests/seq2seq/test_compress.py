@@ -14,6 +14,7 @@ from lstmlite.export.onnx_seq2seq import check_seq2seq_onnx, export_seq2seq_onnx
 from lstmlite.export.seq2seq import export_seq2seq_lsl
 from lstmlite.export.size import account
 from lstmlite.nn import Seq2Seq
+from lstmlite.nn.seq2seq import BOS_ID
 from lstmlite.runtime.seq2seq import NativeSeq2Seq
 from lstmlite.seq2seq import decode_torch
 
@@ -105,7 +106,6 @@ def test_pruned_after_quantizing_deploys_what_the_model_computes(tmp_path, bits)
     from safetensors.numpy import load_file
 
     from lstmlite.export.onnx import read_export_metadata
-    from lstmlite.nn.seq2seq import BOS_ID
 
     model = _model()
     compress_(model, _config("weight_quant", bits=bits))
@@ -139,3 +139,66 @@ def test_pruned_after_quantizing_deploys_what_the_model_computes(tmp_path, bits)
     coded = read_export_metadata(decoder_onnx)["quantized"]
     assert "decoder.weight_hh_l0" in coded and "head.weight" not in coded
     assert check_seq2seq_onnx(model, tmp_path / "onnx", x, lengths) < 1e-4
+
+
+@pytest.mark.parametrize("bits", [None, 8, 4])
+def test_low_rank_side_tensors_deploy_as_their_factors(tmp_path, bits):
+    """An embedding factored by embedding_low_rank and a head factored by low_rank (then, with
+    ``bits``, every tensor quantized: the factors get their own codes) deploy in the bundle as
+    their factors NAME.u / NAME.v, each as the model's own codes where it has them (int4 two per
+    byte), with no dense product and no stray copy of a factor; the native runtime's step
+    log-probs are PyTorch's within 1e-4 and its beam decode equals decode_torch's; size_bytes is
+    the files' bytes and below the same model's bundle without the factorizations. Catches the
+    bundle storing the dense float product plus the factors' floats under
+    embedding.parametrizations.* (an embedding low-rank + int8 bundle about twice the int8 one's)."""
+    from safetensors.numpy import load_file
+
+    from lstmlite.compress.quantize import quantized_tensors
+    from lstmlite.runtime.lsl import unpack_nibbles
+
+    def build(factored: bool) -> Seq2Seq:
+        torch.manual_seed(0)
+        model = Seq2Seq(vocab_size=60, embed_dim=16, hidden_size=8, attention="luong", max_target_len=6).eval()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(2.5)
+        if factored:
+            compress_(model, _config("embedding_low_rank", rank=3))
+            compress_(model, _config("low_rank", rank=3), filter=lambda fqn, module, name: fqn == "head" and name == "weight")
+        if bits:
+            compress_(model, _config("weight_quant", bits=bits))
+        return model
+
+    model = build(True)
+    rng = np.random.default_rng(0)
+    x = rng.integers(4, 60, size=(6, 8))
+    lengths = np.array([8, 6, 5, 3, 2, 1])
+    x[np.arange(8)[None, :] >= lengths[:, None]] = 0
+    paths = export_seq2seq_lsl(model, tmp_path / "lsl")
+    side = load_file(str(tmp_path / "lsl" / "seq2seq.safetensors"))
+    assert not [k for k in side if "parametrizations" in k]
+    codes = quantized_tensors(model)
+    for name, rank_shape in (("embedding.weight", ((60, 3), (3, 16))), ("head.weight", ((60, 3), (3, 8)))):
+        assert name not in side and not any(k.startswith(f"{name}.codes") for k in side)
+        for which, key, shape in (("u", "original0", rank_shape[0]), ("v", "original1", rank_shape[1])):
+            stored = f"{name}.{which}"
+            if bits is None:
+                assert side[stored].shape == shape and side[stored].dtype == np.float32
+                continue
+            q = codes[f"{name}.{key}"]
+            got = side[f"{stored}.codes"] if bits == 8 else unpack_nibbles(side[f"{stored}.codes4"], shape[1])
+            np.testing.assert_array_equal(got, q.codes.numpy())
+            assert stored not in side
+    native = NativeSeq2Seq(tmp_path / "lsl")
+    memory_n, state_n = native.encode(x, lengths)
+    with torch.no_grad():
+        memory, state = model.encode(torch.as_tensor(x), torch.as_tensor(lengths))
+        prev = torch.full((len(x),), BOS_ID)
+        for _ in range(6):
+            logits, state, _ = model.step(prev, state, memory)
+            got, state_n = native.step(prev.numpy(), state_n, memory_n)
+            np.testing.assert_allclose(got, logits.log_softmax(-1).numpy(), rtol=0, atol=1e-4)
+            prev = logits.argmax(-1)
+    assert native.decode(x, lengths, "beam", beam=3) == decode_torch(model, x, lengths, "beam", beam=3)
+    assert account(model).size_bytes == sum(p.stat().st_size for p in paths)
+    assert account(model).size_bytes < account(build(False)).size_bytes

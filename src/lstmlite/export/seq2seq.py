@@ -7,7 +7,10 @@ The runtime's C core runs LSTM/GRU layers; it has no attention operator. So a
 * ``decoder.lsl``: the decoder's recurrent layers, run one step at a time;
 * ``seq2seq.safetensors``: everything around them, which the Python side computes in
   NumPy: the embedding, the bridge, the attention (W_a / W_k, W_q, v), W_c and the
-  output layer, plus the model config as metadata. A tensor the model holds as
+  output layer, plus the model config as metadata. A tensor factored by ``low_rank``
+  (W = U V, nothing on top of the product) is stored as its factors ``NAME.u`` and
+  ``NAME.v`` (each stored as below), the reader multiplying them out at load. A tensor
+  (or factor) the model holds as
   weight-only quantized codes is stored as ``NAME.codes`` (int8) or, for int4 codes,
   ``NAME.codes4`` (uint8, two codes per byte, the even one in the low nibble, an odd row
   padded with a zero nibble; the column counts in the ``lstmlite.int4_cols`` metadata)
@@ -58,40 +61,58 @@ def _parametrized_side_names(model: Any) -> list[str]:
     for module_name, module in model.named_modules():
         if module_name.startswith(("encoder", "decoder")) or not hasattr(module, "parametrizations"):
             continue
+        if ".parametrizations." in module_name:  # a low-rank factor's own (quantizer) list, not a tensor of the model
+            continue
         names += [f"{module_name}.{t}" for t in module.parametrizations.keys()]
     return names
 
 
 def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Side tensors as stored: int8 codes (5..8 bits), or int4 codes (2..4 bits) packed two per byte, + per-row scales
-    where the model has codes; and the int4 tensors' column counts (the packing pads odd rows)."""
+    where the model has codes; a tensor factored by low_rank (nothing on top of the product) as its factors
+    ``NAME.u`` and ``NAME.v``, each as codes where quantized; and the int4 tensors' column counts (the packing
+    pads odd rows)."""
     import torch
 
-    from .lsl import pack_nibbles
+    from ..compress.quantize import quantized_tensors
+    from .lsl import _low_rank_factors, pack_nibbles
     from .onnx import _quantized_weights
 
     # only codes that reproduce the effective tensor: a mask applied after the quantizer
     # leaves codes that predate it, and that tensor is stored as its effective floats
     quant = _quantized_weights(model)
+    factor_codes = {k: v for k, v in quantized_tensors(model).items() if k.endswith((".original0", ".original1"))}
     out: dict[str, np.ndarray] = {}
     int4_cols: dict[str, int] = {}
-    with torch.no_grad():
-        for name in sorted(set(side_tensor_names(model))):
-            q = quant.get(name)
-            if q is not None and q.bits <= 8 and q.codes.dim() == 2:
-                rows, cols = q.codes.shape
-                scale = q.scales.expand(rows) if q.scales.numel() == 1 else q.scales
-                codes = q.codes.cpu().numpy().astype(np.int8)
+
+    def put(name: str, value: np.ndarray, q: Any) -> None:
+        """``value`` (the effective tensor) as ``q``'s codes where they give it, else as float32."""
+        if q is not None and q.bits <= 8 and q.codes.dim() == 2 and tuple(q.codes.shape) == value.shape:
+            rows, cols = q.codes.shape
+            scale = np.ascontiguousarray((q.scales.expand(rows) if q.scales.numel() == 1 else q.scales).cpu().numpy(),
+                                         dtype=np.float32)
+            codes = np.ascontiguousarray(q.codes.cpu().numpy(), dtype=np.int8)  # safetensors writes raw buffers
+            if np.allclose(codes * scale[:, None], value, rtol=1e-5, atol=1e-6 * float(np.abs(scale).max())):
                 if q.bits <= 4:  # 2..4-bit codes two per byte, as the .lsl files and ONNX store them
                     out[f"{name}.codes4"] = pack_nibbles(codes)
                     int4_cols[name] = int(cols)
                 else:
                     out[f"{name}.codes"] = codes
-                out[f"{name}.scale"] = scale.cpu().numpy().astype(np.float32)
-                continue
+                out[f"{name}.scale"] = scale
+                return
+        out[name] = np.ascontiguousarray(value, dtype=np.float32)
+
+    with torch.no_grad():
+        for name in sorted(set(side_tensor_names(model))):
             module_name, attr = name.rsplit(".", 1)
-            value = getattr(model.get_submodule(module_name), attr)  # effective (masks, products applied)
-            out[name] = value.detach().cpu().numpy().astype(np.float32)
+            module = model.get_submodule(module_name)
+            factors = _low_rank_factors(module, attr)
+            if factors is not None:  # W = U V stored as U and V (fewer bytes), as the .lsl files store them
+                for which, value, key in (("u", factors.u, "original0"), ("v", factors.v, "original1")):
+                    put(f"{name}.{which}", np.asarray(value, np.float32), factor_codes.get(f"{name}.{key}"))
+                continue
+            value = getattr(module, attr).detach().cpu().numpy()  # effective (masks, products applied)
+            put(name, value, quant.get(name))
     return out, int4_cols
 
 

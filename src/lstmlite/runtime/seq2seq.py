@@ -83,6 +83,9 @@ class NativeSeq2Seq:
                 self.w[base] = codes.astype(np.float32) * raw[f"{base}.scale"][:, None]
             elif not key.endswith(".scale"):
                 self.w[key] = value.astype(np.float32)
+        for key in [k for k in self.w if k.endswith(".u")]:  # a low-rank tensor: W = U V
+            base = key[: -len(".u")]
+            self.w[base] = self.w.pop(key) @ self.w.pop(f"{base}.v")
         self.attention = self.config["attention"]
         self.lstm = self.config["cell"] == "lstm"
         self.hd = int(self.config["decoder_hidden_size"])
