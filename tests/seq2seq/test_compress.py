@@ -61,6 +61,31 @@ def test_hidden_unit_pruning_refuses_a_seq2seq_model():
         compress_(_model(), _config("hidden_unit_prune", fraction=0.25))
 
 
+def test_vocabulary_pruning_refuses_a_seq2seq_model(tmp_path, capsys):
+    """vocab_prune (the text-tiny recipe's first step) is refused in one line naming the nearest
+    supported form, through compress_ and through `lstmlite compress`, with no run dir written and
+    the model unchanged. Catches the embedding shrunk under a head that still writes every token
+    (`lstmlite compress` then died with an internal IndexError decoding the test split)."""
+    from lstmlite.cli.main import main
+
+    model = _model()
+    with pytest.raises(ValueError, match=r"^vocab_prune cannot shrink a seq2seq model's vocabulary: .*"
+                                         r"nearest supported form: embedding_quant"):
+        compress_(model, _config("vocab_prune", keep=8))
+    assert model.embedding.num_embeddings == 15 and model.vocab_size == 15
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("abc\tcba\nbca\tacb\ncab\tbac\nab\tba\n" * 10, encoding="utf-8")
+    (tmp_path / "vp.json").write_text('{"steps": [{"method": "vocab_prune", "keep": 6}]}', encoding="utf-8")
+    assert main(["train", "--data", str(pairs), "--task", "seq2seq", "--out", str(tmp_path / "run"), "--no-progress",
+                 "--train.epochs=1", "--model.hidden_size=4", "--model.embed_dim=4"]) == 0
+    capsys.readouterr()
+    assert main(["compress", str(tmp_path / "run"), "--recipe", str(tmp_path / "vp.json"), "--out",
+                 str(tmp_path / "small"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "vocab_prune cannot shrink a seq2seq model's vocabulary" in err and err.count("\n") == 1
+    assert not (tmp_path / "small").exists()
+
+
 def test_distillation_recipe_trains_a_narrower_student(tmp_path):
     from lstmlite.cli.main import main
     from lstmlite.io import load_run, read_json

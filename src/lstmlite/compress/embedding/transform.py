@@ -79,6 +79,10 @@ def prune_vocabulary(model: nn.Module, keep: int) -> nn.Module:
     embedding = getattr(model, "embedding", None)
     if not isinstance(embedding, nn.Embedding):
         raise ValueError("vocab_prune needs a model with token input (model.embedding); this one has none")
+    if getattr(model, "kind", "") == "seq2seq":  # its targets are written in the same vocabulary
+        raise ValueError("vocab_prune cannot shrink a seq2seq model's vocabulary: source and target share it and "
+                         "the output layer must still write every target token; nearest supported form: "
+                         "embedding_quant (embedding_int8 / embedding_int4) or embedding_low_rank")
     vocab = embedding.num_embeddings
     if keep >= vocab:
         log.info("vocab_prune: keep=%d >= vocabulary %d; nothing changed", keep, vocab)
