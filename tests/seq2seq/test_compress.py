@@ -124,16 +124,21 @@ def test_search_sizes_a_seq2seq_trial_by_its_bundle(tmp_path):
 def test_pruned_after_quantizing_deploys_what_the_model_computes(tmp_path, bits):
     """Quantize, then prune the tensors around the recurrent layers (the mask after the
     quantizer, so their codes predate the mask): the native bundle and the ONNX QDQ pair compute
-    what the model computes, each masked tensor stored as its effective floats (no codes, as
-    docs/compression.md says the exports fall back) while the recurrent layers keep their codes,
-    and size_bytes is still the files' bytes. Catches the bundle storing the pre-mask codes
-    (log-probs off by ~1)."""
+    what the model computes; the bundle stores each masked tensor as the model's codes with the
+    mask's zeros applied (the same scales give the masked weights exactly, as the .lsl writer
+    keeps them), so its bytes are no more than the quantized-only model's, while the ONNX pair
+    stores those tensors as their effective floats and keeps the recurrent layers' codes; size_bytes
+    is still the files' bytes. Catches the bundle storing the pre-mask codes (log-probs off by ~1)
+    and the bundle falling back to float32 (a pruned int8 bundle larger than the int8 one)."""
     from safetensors.numpy import load_file
 
+    from lstmlite.compress.quantize import quantized_tensors
     from lstmlite.export.onnx import read_export_metadata
+    from lstmlite.runtime.lsl import unpack_nibbles
 
     model = _model()
     compress_(model, _config("weight_quant", bits=bits))
+    quantized_only = account(model).size_bytes
     # the tensors around the recurrent layers only: the encoder's and decoder's codes stay exact
     compress_(model, _config("magnitude_prune", sparsity=0.6),
               filter=lambda fqn, module, name: not fqn.startswith(("encoder", "decoder")))
@@ -143,11 +148,15 @@ def test_pruned_after_quantizing_deploys_what_the_model_computes(tmp_path, bits)
     x[np.arange(8)[None, :] >= lengths[:, None]] = 0
     paths = export_seq2seq_lsl(model, tmp_path / "lsl")
     side = load_file(str(tmp_path / "lsl" / "seq2seq.safetensors"))
+    codes = quantized_tensors(model)
     for name in ("embedding.weight", "attn_key.weight", "head.weight"):
-        assert name in side and not any(k.startswith(f"{name}.codes") for k in side)
+        assert name not in side
         effective = model.get_submodule(name.rsplit(".", 1)[0]).weight.detach().numpy()
-        np.testing.assert_array_equal(side[name], effective)
-        assert (side[name] == 0).mean() >= 0.5  # the mask is in
+        stored = side[f"{name}.codes"] if bits == 8 else unpack_nibbles(side[f"{name}.codes4"], effective.shape[1])
+        np.testing.assert_array_equal(stored, np.where(effective == 0, 0, codes[name].codes.numpy()))
+        np.testing.assert_array_equal(stored * side[f"{name}.scale"][:, None], effective)
+        assert (stored == 0).mean() >= 0.5  # the mask is in
+    assert sum(p.stat().st_size for p in paths) <= quantized_only
     native = NativeSeq2Seq(tmp_path / "lsl")
     memory_n, state_n = native.encode(x, lengths)
     with torch.no_grad():

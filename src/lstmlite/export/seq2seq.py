@@ -14,9 +14,11 @@ The runtime's C core runs LSTM/GRU layers; it has no attention operator. So a
   weight-only quantized codes is stored as ``NAME.codes`` (int8) or, for int4 codes,
   ``NAME.codes4`` (uint8, two codes per byte, the even one in the low nibble, an odd row
   padded with a zero nibble; the column counts in the ``lstmlite.int4_cols`` metadata)
-  and ``NAME.scale`` (float32 per row); the others as float32, as is a tensor whose codes
-  no longer give its effective value (pruned after quantizing: the mask is applied after
-  the quantizer, so the codes predate it).
+  and ``NAME.scale`` (float32 per row); the others as float32. A tensor pruned after it
+  was quantized (the mask after the quantizer, so the codes predate it) keeps its codes
+  with the mask's zeros applied, which the same scales turn into the masked weights
+  exactly, as the ``.lsl`` writer stores it; a tensor whose codes give its effective value
+  neither way is stored as its effective floats.
 
 The ``.lsl`` files are written by :func:`lstmlite.export.lsl.write_lsl` (compression
 honoured as for every model: int8/int4 codes, sparse blocks, low-rank factors). The
@@ -76,12 +78,10 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
 
     from ..compress.quantize import quantized_tensors
     from .lsl import _low_rank_factors, pack_nibbles
-    from .onnx import _quantized_weights
 
-    # only codes that reproduce the effective tensor: a mask applied after the quantizer
-    # leaves codes that predate it, and that tensor is stored as its effective floats
-    quant = _quantized_weights(model)
-    factor_codes = {k: v for k, v in quantized_tensors(model).items() if k.endswith((".original0", ".original1"))}
+    # only codes that reproduce the effective tensor (put checks): a mask applied after the
+    # quantizer leaves codes that predate it, stored with the mask's zeros applied
+    quant = quantized_tensors(model)
     out: dict[str, np.ndarray] = {}
     int4_cols: dict[str, int] = {}
 
@@ -92,7 +92,13 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
             scale = np.ascontiguousarray((q.scales.expand(rows) if q.scales.numel() == 1 else q.scales).cpu().numpy(),
                                          dtype=np.float32)
             codes = np.ascontiguousarray(q.codes.cpu().numpy(), dtype=np.int8)  # safetensors writes raw buffers
-            if np.allclose(codes * scale[:, None], value, rtol=1e-5, atol=1e-6 * float(np.abs(scale).max())):
+
+            def gives(c: np.ndarray) -> bool:
+                return bool(np.allclose(c * scale[:, None], value, rtol=1e-5, atol=1e-6 * float(np.abs(scale).max())))
+
+            if not gives(codes):  # pruned after quantizing: the codes with the mask's zeros, as the .lsl writer
+                codes = np.where(value == 0, 0, codes).astype(np.int8)
+            if gives(codes):
                 if q.bits <= 4:  # 2..4-bit codes two per byte, as the .lsl files and ONNX store them
                     out[f"{name}.codes4"] = pack_nibbles(codes)
                     int4_cols[name] = int(cols)
@@ -100,6 +106,8 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
                     out[f"{name}.codes"] = codes
                 out[f"{name}.scale"] = scale
                 return
+            log.warning("%s: the model's weights are not its quantized codes (changed after quantizing?); "
+                        "storing the effective weights instead", name)
         out[name] = np.ascontiguousarray(value, dtype=np.float32)
 
     with torch.no_grad():
@@ -109,7 +117,7 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
             factors = _low_rank_factors(module, attr)
             if factors is not None:  # W = U V stored as U and V (fewer bytes), as the .lsl files store them
                 for which, value, key in (("u", factors.u, "original0"), ("v", factors.v, "original1")):
-                    put(f"{name}.{which}", np.asarray(value, np.float32), factor_codes.get(f"{name}.{key}"))
+                    put(f"{name}.{which}", np.asarray(value, np.float32), quant.get(f"{name}.{key}"))
                 continue
             value = getattr(module, attr).detach().cpu().numpy()  # effective (masks, products applied)
             put(name, value, quant.get(name))
