@@ -225,16 +225,19 @@ def test_int4_bundle_packs_side_codes_two_per_byte(tmp_path):
 def test_qdq_needs_a_quantized_model(tmp_path):
     """quantize="qdq" on a float seq2seq model is refused naming what to do, as export_onnx refuses
     it (docs/interop.md), and writes nothing; catches the float pair written silently as if QDQ, and a
-    model quantized then pruned being told to quantize first."""
+    model whose only codes are low-rank factors (written as the float product) being told to quantize
+    what it did quantize."""
+    from torch.nn.utils import parametrize
+
+    from lstmlite.compress.lowrank.config import LowRankConfig
+
     with pytest.raises(ValueError, match="needs a model with quantized weights"):
         export_seq2seq_onnx(_model(False, **VARIANTS[0]), tmp_path / "q", quantize="qdq")
     assert not (tmp_path / "q").exists() or not any((tmp_path / "q").iterdir())
-    # a model whose every quantized tensor was pruned afterwards has codes, none of which give its
-    # weights: refused naming that and what exports instead, not told to quantize what it did quantize
-    from lstmlite.compress import MagnitudePruneConfig
-
-    pruned = compress_(_model(True, **VARIANTS[0]), MagnitudePruneConfig(sparsity=0.5))
-    with pytest.raises(ValueError, match=r"^quantize='qdq': none of this seq2seq model's quantized tensors .*pruned "
-                                         r"after quantizing.*prune before quantizing.*--format lsl"):
-        export_seq2seq_onnx(pruned, tmp_path / "p", quantize="qdq")
+    factored = compress_(_model(False, **VARIANTS[0]), LowRankConfig(rank=2))
+    compress_(factored, WeightQuantConfig(bits=8), filter=lambda fqn, module, name: parametrize.is_parametrized(
+        module, name))  # only the factors are quantized
+    with pytest.raises(ValueError, match=r"^quantize='qdq': none of this seq2seq model's quantized tensors .*low-rank "
+                                         r"factor.*--format lsl"):
+        export_seq2seq_onnx(factored, tmp_path / "p", quantize="qdq")
     assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())

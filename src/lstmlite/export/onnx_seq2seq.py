@@ -93,15 +93,17 @@ def build_seq2seq_onnx(model: Any, opset: int | None = None, quantize: str | Non
     model = model.eval()
     if quantize not in (None, "qdq"):
         raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
-    quant = _quantized_weights(model) if quantize else {}
+    # masked: a tensor pruned after it was quantized keeps its codes with the mask's zeros, as
+    # export_onnx, the .lsl files and the native bundle store it
+    quant = _quantized_weights(model, masked=True) if quantize else {}
     if quantize and not quant:  # as export_onnx: a "QDQ" pair of float graphs would mislead
         from ..compress.quantize import quantized_tensors
 
         if quantized_tensors(model):  # quantized, but no tensor's codes give its weights in a graph
             raise ValueError("quantize='qdq': none of this seq2seq model's quantized tensors can be stored as codes "
-                             "(each was pruned after quantizing, so its codes predate the mask, or is a low-rank "
-                             "factor, written as the float product); prune before quantizing, or export without "
-                             "--quantize, or with --format lsl, which keeps them")
+                             "(each is a low-rank factor, written as the float product, or was changed after "
+                             "quantizing by more than a mask); export without --quantize, or with --format lsl, "
+                             "which keeps them")
         raise ValueError("quantize='qdq' needs a model with quantized weights (compress it with a "
                          "weight_quant / fake_quant recipe first)")
     if opset is None:  # as export_onnx: the opset that packs int4 codes two per byte when there are any
