@@ -181,8 +181,8 @@ def test_seq2seq_lsl_export_is_held_to_the_tolerance(tmp_path, capsys, monkeypat
     """`export --format lsl` of a seq2seq run checks the bundle's step log-probabilities against the
     model and holds them to --tolerance as every other export: an honest bundle prints its difference
     and passes; a bundle whose side file's head is off (the writer planted wrong) fails the command in
-    one line and leaves none of its three files; float weights rounded by --weights int4 are flagged,
-    not enforced. --stateful / --no-lengths / --probabilities, which the seq2seq ONNX pair cannot honour,
+    one line and leaves none of its three files; float weights rounded by --weights int4 are held to
+    it against the run carrying the same codes. --stateful / --no-lengths / --probabilities, which the seq2seq ONNX pair cannot honour,
     are refused in one line with nothing written. Catches the CLI printing "k/64 identical" and
     exiting 0 whatever the bundle computes, and the ONNX flags silently dropped."""
     import lstmlite.export.seq2seq as s2s
@@ -211,8 +211,17 @@ def test_seq2seq_lsl_export_is_held_to_the_tolerance(tmp_path, capsys, monkeypat
     assert not [p for p in (tmp_path / "bad").iterdir()]
     monkeypatch.undo()
 
+    # float encoder / decoder rounded to int4 by the export: held to --tolerance against the run
+    # carrying the same codes (export.seq2seq.rounded_reference), where the float run is ~1e-2 away
     assert main(["export", str(run), "--format", "lsl", "--weights", "int4", "--out", str(tmp_path / "r4")]) == 0
-    assert "rounded to int4 at export" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    error = float(re.search(r"against the run with the same int4 codes: max abs difference (\S+)\)", out).group(1))
+    assert error < 1e-5
+    monkeypatch.setattr(s2s, "_side_tensors", off)
+    assert main(["export", str(run), "--format", "lsl", "--weights", "int4", "--out", str(tmp_path / "r4bad")]) != 0
+    assert "differ from the model" in capsys.readouterr().err
+    assert not [p for p in (tmp_path / "r4bad").iterdir()]
+    monkeypatch.undo()
     for flag in ("--stateful", "--no-lengths", "--probabilities"):
         assert main(["export", str(run), "--format", "onnx", flag, "--out", str(tmp_path / "o")]) != 0
         err = capsys.readouterr().err

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["export_seq2seq_lsl", "bundle_images", "bundle_bytes", "check_seq2seq_lsl", "rounds_float_weights",
+           "rounded_reference",
            "SIDE_FILE", "ENCODER_FILE", "DECODER_FILE", "side_tensor_names"]
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,27 @@ def rounds_float_weights(model: Any, weights: str | None) -> bool:
 
     specs = [spec_from_module(layer) for layer in (model.encoder, model.decoder)]
     return any(rounds(spec, default_weights(spec, weights)) for spec in specs)
+
+
+def rounded_reference(model: Any, weights: str | None) -> Any:
+    """What a bundle written with ``weights`` computes, as a PyTorch model: a copy whose
+    encoder and decoder carry the per-row codes their ``.lsl`` files round float matrices to
+    (:func:`lstmlite.export.lsl.rounded_reference`, layer by layer), the side tensors as the
+    bundle stores them (the model's own codes or floats: ``weights`` does not round them).
+    The oracle of a bundle exported with ``--weights int8`` / ``int4`` from a float run.
+
+    Raises:
+        ValueError: no PyTorch model computes the layer's file (see the function above).
+    """
+    import copy
+
+    from .lsl import default_weights, rounded_reference as rounded_layer, spec_from_module
+
+    reference = copy.deepcopy(model).eval()
+    for name in ("encoder", "decoder"):
+        layer = getattr(reference, name)
+        setattr(reference, name, rounded_layer(layer, default_weights(spec_from_module(layer), weights)))
+    return reference
 
 
 def check_seq2seq_lsl(model: Any, folder: str | Path, x: np.ndarray, lengths: np.ndarray) -> float:
