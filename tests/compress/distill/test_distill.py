@@ -81,6 +81,48 @@ def test_forecast_objective_is_mse_to_teacher_and_target():
     assert float(got) == pytest.approx(float(expected), rel=1e-6)
 
 
+def _np_masked_kd(s, t, T, valid):
+    """T² · mean over the valid positions only of sum_c p_t (log p_t − log p_s)."""
+    log_ps, log_pt = _np_log_softmax(s / T), _np_log_softmax(t / T)
+    return T * T * (np.exp(log_pt) * (log_pt - log_ps)).sum(-1)[valid].mean()
+
+
+@pytest.mark.parametrize("task", ["tag", "ctc", "seq2seq"])
+def test_per_step_objectives_leave_the_padding_out(task):
+    """A tagger's and a CTC model's steps past each row's length, and a seq2seq model's
+    target positions after ``</s>`` (id 0), count in neither the soft nor the hidden term,
+    as the task losses leave them out: the objective equals the NumPy sum over the valid
+    positions alone, and logits and hidden states at padded positions change nothing.
+    Planted and failing it: the soft and hidden terms averaged over every position (padding
+    included), as they were."""
+    rng = np.random.default_rng(4)
+    b, steps, c, hs, ht, T = 3, 6, 10, 4, 7, 2.0
+    lengths = np.array([6, 4, 2])
+    if task == "seq2seq":
+        y = np.array([[5, 6, 7, 8, 9, 3], [5, 6, 7, 3, 0, 0], [9, 3, 0, 0, 0, 0]])
+        lengths = None
+    elif task == "tag":
+        y = np.where(np.arange(steps)[None, :] < lengths[:, None], rng.integers(0, c, (b, steps)), -1)
+    else:
+        y = np.array([[1, 2, 3], [4, 1, -1], [2, -1, -1]])
+    valid = (y != 0) if task == "seq2seq" else np.arange(steps)[None, :] < lengths[:, None]
+    s, t = rng.normal(scale=2, size=(b, steps, c)), rng.normal(scale=2, size=(b, steps, c))
+    h_s, h_t = rng.normal(size=(b, steps, hs)), rng.normal(size=(b, steps, ht))
+    proj = torch.nn.Linear(hs, ht)
+    w, bias = proj.weight.detach().numpy().astype(np.float64), proj.bias.detach().numpy().astype(np.float64)
+    expected = _np_masked_kd(s, t, T, valid) + 0.5 * ((h_s @ w.T + bias - h_t) ** 2)[valid].mean()
+
+    def objective(s, t, h_s, h_t):
+        f = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+        cfg = DistillConfig(temperature=T, alpha=1.0, hidden_weight=0.5)
+        return float(distill_objective(task, f(s), f(t), torch.tensor(y), cfg, f(h_s), f(h_t), proj,
+                                       None if lengths is None else torch.tensor(lengths)).detach())
+
+    assert objective(s, t, h_s, h_t) == pytest.approx(expected, rel=1e-5)
+    noise = lambda a: np.where(valid[..., None], a, rng.normal(scale=9, size=a.shape))  # noqa: E731
+    assert objective(noise(s), noise(t), noise(h_s), noise(h_t)) == pytest.approx(expected, rel=1e-5)
+
+
 def test_fold_teacher_logits_sums_dropped_probability_into_unk():
     rng = np.random.default_rng(3)
     t, T, keep = rng.normal(size=(2, 3, 9)), 2.0, 5

@@ -9,12 +9,17 @@ weight α and hidden weight β:
       + β · MSE(P h_s, h_t)                                 hidden-state matching
 
 KL is summed over classes and averaged over positions (sequences for a classifier,
-every token of every window for a language model), so it is on the same per-example
-scale as the cross-entropy the trainer uses. The T² factor keeps the soft-target
+every token of every window for a language model, the valid steps of a tagger or CTC
+model and the target tokens of a seq2seq model), so it is on the same per-example
+scale as the cross-entropy the trainer uses. Padding never counts: a tagger's and a
+CTC model's steps past each row's length and a seq2seq model's positions after the
+target's ``</s>`` (id 0) are left out of the soft and the hidden term, as the task
+losses leave them out (:func:`valid_positions`). The T² factor keeps the soft-target
 gradient magnitude independent of T (Hinton, Vinyals & Dean 2015, section 2).
 ``h_s`` / ``h_t`` are what each model's head reads (the pooled sequence feature of a
 classifier, the per-step RNN output of a language model) and ``P`` a learned linear
-map from the student's width to the teacher's; MSE averages over all elements.
+map from the student's width to the teacher's; MSE averages over all elements (of the
+valid positions).
 
 A forecaster's outputs are real values, so its soft term is ``MSE(s, t)`` (no
 temperature): ``L = α · MSE(s, t) + (1 − α) · MSE(s, y) + β · MSE(P h_s, h_t)``.
@@ -28,21 +33,25 @@ Example:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .config import DistillConfig
 
-__all__ = ["kd_loss", "hidden_match_loss", "task_loss", "distill_objective"]
+__all__ = ["kd_loss", "hidden_match_loss", "task_loss", "distill_objective", "valid_positions"]
 
 
-def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
+def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float,
+            mask: Tensor | None = None) -> Tensor:
     """``T² · mean over positions of KL(softmax(t/T) ‖ softmax(s/T))``.
 
     Args:
         student_logits: (..., C) — (B, C) for a classifier, (B, T, V) for an LM.
         teacher_logits: the same shape as ``student_logits``.
         temperature: T > 0.
+        mask: the positions that count, shaped as the logits without C (e.g. (B, T),
+            True = valid); None: every position. The mean is over the valid ones.
 
     Returns:
         a scalar tensor (differentiable in ``student_logits``).
@@ -55,25 +64,58 @@ def kd_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float) 
     t = teacher_logits.float().reshape(-1, classes) / temperature
     log_p_student = F.log_softmax(s, dim=-1)
     log_p_teacher = F.log_softmax(t, dim=-1)
+    if mask is not None:
+        keep = _flat_mask(mask, student_logits.shape[:-1])
+        # sum p (log p − log q) per valid position, averaged over the valid positions
+        rows = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1)
+        return (rows * keep).sum() / keep.sum().clamp(min=1) * (temperature ** 2)
     # kl_div(input=log q, target=log p, log_target=True) = sum p (log p − log q); batchmean
     # divides by the rows, i.e. positions.
     kl = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True)
     return kl * (temperature ** 2)
 
 
-def hidden_match_loss(student_hidden: Tensor, teacher_hidden: Tensor, projection: nn.Module) -> Tensor:
+def _flat_mask(mask: Tensor, positions: torch.Size) -> Tensor:
+    if tuple(mask.shape) != tuple(positions):
+        raise ValueError(f"mask {tuple(mask.shape)} does not match the positions {tuple(positions)}")
+    return mask.reshape(-1).float()
+
+
+def valid_positions(task: str, output: Tensor, y: Tensor, lengths: Tensor | None = None) -> Tensor | None:
+    """Which output positions are real, (B, T) bool, or None when all are.
+
+    ``tag`` / ``ctc``: the steps before each row's length (``lengths``; None: no
+    padding); ``seq2seq``: the target positions that are not padding (``y`` ≠ 0, over
+    the teacher-forced length of ``output``); other tasks: None.
+    """
+    if task in ("tag", "ctc") and lengths is not None:
+        steps = torch.arange(output.shape[1], device=output.device)
+        return steps[None, :] < torch.as_tensor(lengths, device=output.device)[:, None]
+    if task == "seq2seq":
+        return y[:, : output.shape[1]] != 0
+    return None
+
+
+def hidden_match_loss(student_hidden: Tensor, teacher_hidden: Tensor, projection: nn.Module,
+                      mask: Tensor | None = None) -> Tensor:
     """``mean((projection(h_s) − h_t)²)``.
 
     Args:
         student_hidden: (..., H_s), e.g. (B, H_s) or (B, T, H_s).
         teacher_hidden: (..., H_t), the same leading shape.
         projection: maps H_s → H_t (an ``nn.Linear``).
+        mask: the positions that count, shaped as the leading dims (e.g. (B, T));
+            None: all. The mean is over the valid positions' elements.
     """
     projected = projection(student_hidden.float())
     if projected.shape != teacher_hidden.shape:
         raise ValueError(f"projected student hidden {tuple(projected.shape)} does not match the teacher's "
                          f"{tuple(teacher_hidden.shape)}")
-    return F.mse_loss(projected, teacher_hidden.float())
+    if mask is None:
+        return F.mse_loss(projected, teacher_hidden.float())
+    keep = _flat_mask(mask, projected.shape[:-1])
+    squared = ((projected - teacher_hidden.float()) ** 2).reshape(-1, projected.shape[-1]).sum(-1)
+    return (squared * keep).sum() / (keep.sum().clamp(min=1) * projected.shape[-1])
 
 
 def task_loss(task: str, output: Tensor, y: Tensor, lengths: Tensor | None = None) -> Tensor:
@@ -112,23 +154,28 @@ def distill_objective(
     """The whole distillation loss L of the module doc (a scalar).
 
     Args:
-        task: ``classify`` | ``lm`` | ``forecast``.
+        task: ``classify`` | ``lm`` | ``forecast`` | ``tag`` | ``ctc`` | ``seq2seq``.
         student_output, teacher_output: logits (B, C) / (B, T, V), or forecasts.
         y: labels (B,) / next tokens (B, T) / targets.
         config: temperature, alpha, hidden_weight.
         student_hidden, teacher_hidden, projection: needed when ``hidden_weight > 0``.
-        lengths: (B,) valid steps, for the CTC task loss (tag/ctc distill per-frame
-            distributions; padding frames are included in the soft term).
+        lengths: (B,) valid steps: the CTC task loss needs them, and a tagger's or CTC
+            model's soft and hidden terms leave the steps past them out (per-frame
+            distributions of the valid frames only; see :func:`valid_positions`).
     """
     if task == "forecast":
         soft = F.mse_loss(student_output.float(), teacher_output.float())
+        mask = None
     else:
-        soft = kd_loss(student_output, teacher_output, config.temperature)
+        mask = valid_positions(task, student_output, y, lengths)
+        soft = kd_loss(student_output, teacher_output, config.temperature, mask)
     loss = config.alpha * soft + (1.0 - config.alpha) * task_loss(task, student_output, y, lengths)
     if config.hidden_weight > 0:
         if student_hidden is None or teacher_hidden is None or projection is None:
             raise ValueError("hidden_weight > 0 needs the student and teacher hidden states and a projection")
-        loss = loss + config.hidden_weight * hidden_match_loss(student_hidden, teacher_hidden, projection)
+        hidden_mask = mask if mask is not None and student_hidden.dim() == mask.dim() + 1 else None
+        loss = loss + config.hidden_weight * hidden_match_loss(student_hidden, teacher_hidden, projection,
+                                                               hidden_mask)
     return loss
 
 
