@@ -42,3 +42,13 @@ def toy_lm():
         return Split(x.astype(np.int64), y.astype(np.int64), np.full(n, 16, np.int64))
 
     return _task("lm", split(0, 96), split(3, 24), split(5, 24), level="char", vocab=list(range(10)))
+
+
+@pytest.fixture(scope="module")
+def toy_seq2seq(tmp_path_factory):
+    """Reversal pairs of 2-4 letters, so targets end at different steps (0-padded after ``</s>``)."""
+    from lstmlite.data import load_data
+
+    path = tmp_path_factory.mktemp("pairs") / "pairs.tsv"
+    path.write_text("abc\tcba\nbca\tacb\ncab\tbac\nab\tba\nabcd\tdcba\nca\tac\n" * 6, encoding="utf-8")
+    return load_data(str(path), task="seq2seq", seed=0)

@@ -7,7 +7,7 @@ import torch
 from lstmlite.compress.distill import (DistillConfig, distill, distill_objective, fold_teacher_logits,
                                        hidden_match_loss, kd_loss)
 from lstmlite.io import save_run
-from lstmlite.nn import LanguageModel, SequenceClassifier
+from lstmlite.nn import LanguageModel, Seq2Seq, SequenceClassifier
 from lstmlite.train import TrainConfig, evaluate, train
 from lstmlite.train import trainer as trainer_module
 
@@ -121,6 +121,53 @@ def test_per_step_objectives_leave_the_padding_out(task):
     assert objective(s, t, h_s, h_t) == pytest.approx(expected, rel=1e-5)
     noise = lambda a: np.where(valid[..., None], a, rng.normal(scale=9, size=a.shape))  # noqa: E731
     assert objective(noise(s), noise(t), noise(h_s), noise(h_t)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_seq2seq_distillation_matches_every_decoder_step_and_trains_with_a_hidden_term(toy_seq2seq):
+    """A Bahdanau decoder calls its head once per step in teacher forcing: the hidden term
+    matches the head inputs of every target position (stacked over the steps, padding left
+    out), not the last call's alone; and distill() with hidden_weight > 0 trains a seq2seq
+    student, whose validation decodes through the projection's wrapper. Planted and failing
+    it: the hidden hook keeping only the head's last call (the term then saw only the last,
+    mostly padded, position), and distill() dying with an AttributeError (the wrapper has no
+    max_target_len) at the first validation."""
+    from lstmlite.compress.distill.transform import _HeadInput, hidden_projection, make_distill_loss
+
+    torch.manual_seed(0)
+    v = len(toy_seq2seq.vocab)
+    teacher = Seq2Seq(vocab_size=v, embed_dim=6, hidden_size=8, attention="bahdanau", max_target_len=6).eval()
+    student = Seq2Seq(vocab_size=v, embed_dim=4, hidden_size=4, attention="bahdanau", max_target_len=6)
+    batch = next(trainer_module.iterate_batches(toy_seq2seq.train, 8, torch.device("cpu")))
+    y = trainer_module.S2S.trim_targets(batch.y)
+    assert bool((y == 0).any()) and y.shape[1] > 2  # the premise: padded positions in a multi-step batch
+    seen = {"s": [], "t": []}
+    handles = [m.head.register_forward_pre_hook(lambda mod, a, k=k: seen[k].append(a[0].detach().numpy()))
+               for m, k in ((student, "s"), (teacher, "t"))]
+    proj = hidden_projection(student, teacher, seed=0)
+    hooks = _HeadInput(student), _HeadInput(teacher)
+    cfg = DistillConfig(temperature=2.0, alpha=1.0, hidden_weight=1.0)
+    try:
+        output = student(batch.x, batch.lengths, y)
+        extra = make_distill_loss(teacher, "seq2seq", cfg, proj, *hooks)(student, batch, output)
+    finally:
+        for h in (*handles, *hooks):
+            h.remove()
+    total = float((trainer_module._loss("seq2seq", output, batch.y) + extra).detach())
+    with torch.no_grad():
+        t_out = teacher(batch.x, batch.lengths, y)
+    valid = y.numpy() != 0
+    h_s, h_t = np.stack(seen["s"], 1).astype(np.float64), np.stack(seen["t"], 1).astype(np.float64)
+    w, bias = proj.weight.detach().numpy().astype(np.float64), proj.bias.detach().numpy().astype(np.float64)
+    expected = _np_masked_kd(output.detach().numpy().astype(np.float64), t_out.numpy().astype(np.float64), 2.0,
+                             valid) + ((h_s @ w.T + bias - h_t) ** 2)[valid].mean()
+    assert h_s.shape[1] == y.shape[1] and total == pytest.approx(expected, rel=1e-5)
+
+    keys = set(student.state_dict())
+    result = distill(teacher, student, toy_seq2seq, DistillConfig(temperature=2.0, hidden_weight=0.5),
+                     TrainConfig(epochs=1, batch_size=16, device="cpu"), progress=False)
+    assert "exact_match" in result.metric_name and "val_bleu" in result.history[0]
+    assert set(student.state_dict()) == keys and not student._forward_pre_hooks and not student.head._forward_pre_hooks
+    assert not torch.equal(result.extra["hidden_projection"].weight, hidden_projection(student, teacher, 0).weight)
 
 
 def test_fold_teacher_logits_sums_dropped_probability_into_unk():

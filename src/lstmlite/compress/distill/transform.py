@@ -37,17 +37,36 @@ log = logging.getLogger(__name__)
 
 
 class _HeadInput:
-    """Keeps the latest input of a model's ``head``: the hidden features it reads."""
+    """Keeps what a model's ``head`` read in the model's latest forward: the hidden
+    features. A head called once per step (a Bahdanau seq2seq decoder's teacher forcing
+    runs one step at a time) gives its (B, H) inputs stacked over the steps, (B, S, H),
+    as a head called once on every step gives them."""
 
     def __init__(self, model: nn.Module) -> None:
-        self.value: Tensor | None = None
-        self._handle = model.head.register_forward_pre_hook(self._hook)
+        self._inputs: list[Tensor] = []
+        self._active = False
+        self._handles = [model.register_forward_pre_hook(self._start), model.register_forward_hook(self._stop),
+                         model.head.register_forward_pre_hook(self._hook)]
+
+    def _start(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self._inputs, self._active = [], True
+
+    def _stop(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        self._active = False
 
     def _hook(self, module: nn.Module, args: tuple[Any, ...]) -> None:
-        self.value = args[0]
+        if self._active:  # not the step-by-step decoding of validation, which calls no forward
+            self._inputs.append(args[0])
+
+    @property
+    def value(self) -> Tensor | None:
+        if not self._inputs:
+            return None
+        return self._inputs[0] if len(self._inputs) == 1 else torch.stack(self._inputs, dim=1)
 
     def remove(self) -> None:
-        self._handle.remove()
+        for handle in self._handles:
+            handle.remove()
 
 
 class _StudentWithProjection(nn.Module):
@@ -61,6 +80,14 @@ class _StudentWithProjection(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         return self.student(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        # validation sees the student: a seq2seq student is decoded through its encode /
+        # step / max_target_len, which the wrapper passes on
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("student"), name)
 
 
 def fold_teacher_logits(teacher_logits: Tensor, n_keep: int, temperature: float, unk_id: int = 1) -> Tensor:
