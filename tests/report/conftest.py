@@ -81,3 +81,18 @@ def other_runs(tmp_path_factory) -> tuple[Path, Path]:
     fit({"data": {"source": str(text), "task": "lm", "level": "word", "seq_len": 20},
          "model": {"hidden_size": 8, "embed_dim": 4, "num_layers": 1}, "train": {"epochs": 1}}, lm, progress=False)
     return forecast, lm
+
+
+@pytest.fixture(scope="session")
+def tag_run(tmp_path_factory) -> Path:
+    """A frame tagger (an .npz with a label per step, variable lengths), 1 epoch."""
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("tag")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 12, 3))
+    np.savez(root / "frames.npz", x=x, y=(np.cumsum(x[:, :, 0], 1) > 0).astype(int),
+             lengths=rng.integers(4, 13, size=60))
+    fit({"data": {"source": str(root / "frames.npz"), "task": "tag"}, "model": {"hidden_size": 4},
+         "train": {"epochs": 1}}, root / "run", progress=False)
+    return root / "run"

@@ -57,6 +57,26 @@ def test_explain_a_text_run_colours_tokens(text_runs, tmp_path):
     assert 'class="tokens"' in (tmp_path / "section.html").read_text()
 
 
+def test_explain_a_tagger_run(tag_run, tmp_path):
+    """A tagger run (a label per step) is explained: f is the logit of its label at the last
+    step of the sample, over the sample's own length, with its gates and the label names.
+    Planted and failing it: the classifier's target on the (1, T, C) output (lstmlite explain
+    and report --explain died with an internal IndexError on every tag and CTC run)."""
+    e = explain(tag_run, sample=1, steps=64)
+    run = load_run(tag_run)
+    test = load_data(run.config["data"]).test
+    with torch.no_grad():
+        logits = run.model(torch.as_tensor(test.x[1, : e.length]).unsqueeze(0))[0]  # (T, C)
+    top = int(logits[-1].argmax())
+    assert e.length == int(test.lengths[1]) and e.attribution.index == top
+    assert e.predicted == f"{run.config['class_names'][top]} (at the last step)"
+    assert e.attribution.f_x == pytest.approx(float(logits[-1, top]), abs=1e-5)
+    assert f"label {run.config['class_names'][top]!r} (index {top}) at the last step" in e.attribution.target
+    assert abs(e.attribution.completeness_error) <= 0.01 * abs(e.attribution.f_x - e.attribution.f_baseline) + 1e-4
+    assert e.length == len(e.gates[0]["f"])
+    assert "saliency.png" in {p.name for p in write_explanation(e, tmp_path)}
+
+
 def test_sample_out_of_range(jv_runs):
     with pytest.raises(ValueError, match="out of range"):
         explain(jv_runs[0], sample=10_000)

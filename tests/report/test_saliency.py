@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lstmlite.compress import WeightQuantConfig, compress_
-from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier
+from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier, SequenceTagger
 from lstmlite.report.saliency import integrated_gradients
 
 
@@ -96,6 +96,26 @@ def test_forecaster_and_language_model() -> None:
     att = integrated_gradients(sharp, ids, steps=16)
     assert att.index == int(logits[-1].argmax())
     assert att.f_x == pytest.approx(float(logits[-1, att.index]), abs=1e-5)
+
+
+def test_tagger_explains_its_label_at_the_last_step() -> None:
+    """A tagger (tag, CTC) gives (B, T, C) logits: f is the logit of its top label at the
+    LAST step (read from a plain forward pass), with completeness, for frames and tokens.
+    Planted and failing it: the classifier's out[:, index] on the tagger's output (an
+    IndexError for an index past T, and a (B, C) f otherwise), as it was."""
+    torch.manual_seed(6)
+    for model, x in ((SequenceTagger(input_size=3, hidden_size=8, n_classes=4), torch.randn(9, 3) * 2),
+                     (SequenceTagger(vocab_size=12, embed_dim=5, hidden_size=8, n_classes=4),
+                      torch.tensor([3, 5, 7, 2, 9, 4]))):
+        model.eval()
+        with torch.no_grad():
+            logits = model(x.unsqueeze(0))[0]  # (T, C)
+        att = integrated_gradients(model, x, steps=128)
+        assert att.index == int(logits[-1].argmax()) and "label" in att.target and "last step" in att.target
+        assert att.f_x == pytest.approx(float(logits[-1, att.index]), abs=1e-5)
+        _close(att)
+        att = integrated_gradients(model, x, target=3, steps=16)
+        assert att.f_x == pytest.approx(float(logits[-1, 3]), abs=1e-5)
 
 
 def test_steps_must_be_positive():

@@ -128,6 +128,12 @@ def explain(run_dir: str | Path, sample: int = 0, steps: int = 64, target: int |
     if data.task == "classify":
         predicted = _label(data, int(out[0].argmax()))
         attribution.target = f"logit of class {_label(data, attribution.index)!r} (index {attribution.index})"
+    if data.task in ("tag", "ctc"):  # f is a label's logit at the last step
+        labels = [str(c) for c in getattr(data, "class_names", []) or []]
+        top, index = int(out[0, -1].argmax()), attribution.index
+        predicted = f"{labels[top] if top < len(labels) else top} (at the last step)"
+        attribution.target = (f"logit of label {labels[index] if index < len(labels) else str(index)!r} "
+                              f"(index {index}) at the last step")
     tokens = None
     if data.vocab is not None or run.vocab is not None:
         vocab = data.vocab if data.vocab is not None else Vocabulary.from_dict(run.vocab)

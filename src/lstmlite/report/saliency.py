@@ -12,7 +12,7 @@ f(x) − f(x'); :class:`Attribution` reports how far the approximation is from t
 Token input is attributed at the embedding output (T, E) and summed over E per token.
 The scalar f: a classifier's logit of the target class (default: the predicted one),
 a forecaster's first forecast value, a language model's logit of its top next token
-after the last step.
+after the last step, a tagger's (tag, CTC) logit of its top label at the last step.
 
 Example:
     >>> import torch
@@ -58,24 +58,38 @@ class Attribution:
         return float(self.values.sum() - (self.f_x - self.f_baseline))
 
 
-def _scalar(model: nn.Module, out: Tensor | tuple, index: int) -> tuple[Tensor, str]:
-    """(B,) the scalar f per batch row, and its description."""
+def _outputs(model: nn.Module, out: Tensor | tuple) -> tuple[Tensor, str]:
+    """(B, K) the K outputs f can be, and what one of them is called."""
     kind = getattr(model, "kind", "")
     if kind == "lm":
-        return out[0][:, -1, index], f"logit of next token id {index} after the last step"
+        return out[0][:, -1], "next token ids"
     if kind == "forecaster":
-        return out.reshape(out.shape[0], -1)[:, index], f"forecast value {index} (normalised units)"
-    return out[:, index], f"logit of class {index}"
+        return out.reshape(out.shape[0], -1), "forecast values"
+    if kind == "tagger":  # a label per step: the last step's, which has read the whole sequence
+        return out[:, -1], "labels"
+    return out, "classes"
+
+
+def _scalar(model: nn.Module, out: Tensor | tuple, index: int) -> tuple[Tensor, str]:
+    """(B,) the scalar f per batch row, and its description."""
+    outputs, what = _outputs(model, out)
+    kind = getattr(model, "kind", "")
+    if kind == "lm":
+        return outputs[:, index], f"logit of next token id {index} after the last step"
+    if kind == "forecaster":
+        return outputs[:, index], f"forecast value {index} (normalised units)"
+    if kind == "tagger":
+        return outputs[:, index], f"logit of label {index} at the last step"
+    return outputs[:, index], f"logit of class {index}"
 
 
 @torch.no_grad()
 def _default_target(model: nn.Module, x: Tensor) -> int:
-    """The model's own prediction for ``x`` (class, top next token), or output 0."""
-    kind = getattr(model, "kind", "")
-    if kind == "forecaster":
+    """The model's own prediction for ``x`` (class, top next token, a tagger's label at
+    the last step), or output 0."""
+    if getattr(model, "kind", "") == "forecaster":
         return 0
-    out = model(x.unsqueeze(0))
-    return int((out[0][0, -1] if kind == "lm" else out[0]).argmax())
+    return int(_outputs(model, model(x.unsqueeze(0)))[0][0].argmax())
 
 
 def integrated_gradients(model: nn.Module, x: Tensor, target: int | None = None, steps: int = 64,
@@ -83,10 +97,11 @@ def integrated_gradients(model: nn.Module, x: Tensor, target: int | None = None,
     """Integrated gradients of one sequence ``x``: (T, F) float features or (T,) token ids.
 
     Args:
-        model: a task model (classifier, forecaster or language model).
+        model: a task model (classifier, forecaster, language model or tagger).
         x: one sequence, unpadded.
-        target: the class (classifier), output index (forecaster) or token id (LM)
-            to explain; None explains the model's own prediction.
+        target: the class (classifier), output index (forecaster), token id (LM) or
+            label at the last step (tagger, CTC) to explain; None explains the model's
+            own prediction.
         steps: integration points (more: smaller completeness error).
         baseline: (T, F) for features, (T, E) embeddings for tokens; zeros if None.
     """
