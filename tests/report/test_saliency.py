@@ -118,6 +118,21 @@ def test_tagger_explains_its_label_at_the_last_step() -> None:
         assert att.f_x == pytest.approx(float(logits[-1, 3]), abs=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["classifier", "tagger", "forecaster", "lm"])
+@pytest.mark.parametrize("target", [-1, 99])
+def test_a_target_out_of_range_is_refused(kind: str, target: int) -> None:
+    """--target outside the model's outputs is refused naming the range, for every kind.
+    Planted and failing it: no check (99 died with an IndexError, -1 explained the last
+    class under the name 'class -1')."""
+    torch.manual_seed(0)
+    model, x = {"classifier": (SequenceClassifier(input_size=2, hidden_size=4, n_classes=3), torch.randn(5, 2)),
+                "tagger": (SequenceTagger(input_size=2, hidden_size=4, n_classes=3), torch.randn(5, 2)),
+                "forecaster": (Forecaster(input_size=2, horizon=3, hidden_size=4), torch.randn(5, 2)),
+                "lm": (LanguageModel(vocab_size=3, embed_dim=2, hidden_size=4), torch.tensor([1, 2, 1]))}[kind]
+    with pytest.raises(ValueError, match=r"^target .* is out of range: the model has 3 .* \(0\.\.2\)$"):
+        integrated_gradients(model, x, target=target, steps=2)
+
+
 def test_steps_must_be_positive():
     with pytest.raises(ValueError, match="steps"):
         integrated_gradients(SequenceClassifier(input_size=2, hidden_size=2, n_classes=2), torch.randn(3, 2), steps=0)

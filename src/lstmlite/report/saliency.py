@@ -73,6 +73,9 @@ def _outputs(model: nn.Module, out: Tensor | tuple) -> tuple[Tensor, str]:
 def _scalar(model: nn.Module, out: Tensor | tuple, index: int) -> tuple[Tensor, str]:
     """(B,) the scalar f per batch row, and its description."""
     outputs, what = _outputs(model, out)
+    if not 0 <= index < outputs.shape[1]:
+        raise ValueError(f"target {index} is out of range: the model has {outputs.shape[1]} {what} "
+                         f"(0..{outputs.shape[1] - 1})")
     kind = getattr(model, "kind", "")
     if kind == "lm":
         return outputs[:, index], f"logit of next token id {index} after the last step"
@@ -101,7 +104,7 @@ def integrated_gradients(model: nn.Module, x: Tensor, target: int | None = None,
         x: one sequence, unpadded.
         target: the class (classifier), output index (forecaster), token id (LM) or
             label at the last step (tagger, CTC) to explain; None explains the model's
-            own prediction.
+            own prediction. Out of range: ValueError.
         steps: integration points (more: smaller completeness error).
         baseline: (T, F) for features, (T, E) embeddings for tokens; zeros if None.
     """
