@@ -426,6 +426,11 @@ CASES: list[Case] = [
          "lstmlite train: error: {tmp}/run/checkpoints/last.json: --resume with other options than the interrupted "
          "run (train.lr: 0.001 -> 0.5); resume with the same options, or start a new --out",
          "resume with the same options", setup=_unfinished_training),
+    Case("compress-resume", "checkpoint",
+         ("compress", "{tmp}/run", "--recipe", "int8", "--out", "{tmp}/c", "--resume", "--no-progress"),
+         "lstmlite compress: error: --resume: a recipe keeps no checkpoints (its run dir is written once, after the "
+         "last step), so an interrupted compress starts again: run the same command without --resume",
+         "run the same command without --resume"),
     Case("resume-without-checkpoint", "checkpoint", (*TRAIN, "--resume"),
          "lstmlite train: error: {tmp}/out/checkpoints/last.json: no checkpoint to resume from",
          "drop --resume to start a new run"),

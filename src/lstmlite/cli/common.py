@@ -176,7 +176,8 @@ def launch_nproc(args: argparse.Namespace) -> int:
     code = D.launch(args.nproc, _without_nproc(list(args.argv)))
     if code != 0:
         raise CliError(f"--nproc {args.nproc}: a process failed (exit {code}; its error is above); fix it and "
-                       f"rerun (lstmlite train: add --resume to continue from --out's checkpoints)")
+                       f"rerun (lstmlite train: add --resume to continue from --out's checkpoints; lstmlite "
+                       f"compress starts again)")
     return 0
 
 

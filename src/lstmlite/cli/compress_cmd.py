@@ -39,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-epochs", type=int, default=None, help="cap every step's epochs (quick trials)")
     add_nproc_option(parser)
     parser.add_argument("--list-recipes", action="store_true", help="list the shipped recipes and exit")
+    parser.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)  # refused in one line (run())
     add_progress_options(parser)
     parser.add_argument("--json", action="store_true",
                         help="print the new run's metrics (with baseline_metric, baseline_size_bytes) as JSON")
@@ -91,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
             if recipe.fits:
                 print(f"  fits: {recipe.fits}")
         return 0
+    if args.resume:
+        raise CliError("--resume: a recipe keeps no checkpoints (its run dir is written once, after the last step), "
+                       "so an interrupted compress starts again: run the same command without --resume")
     missing = [flag for flag, value in (("RUN", args.run), ("--recipe", args.recipe), ("--out", args.out))
                if not value]
     if missing:
