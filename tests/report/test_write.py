@@ -159,9 +159,15 @@ def test_a_run_without_data_is_reported_but_not_explained(tmp_path, caplog):
     from lstmlite.report import explain
 
     run = tmp_path / "imported"
-    save_run(run, SequenceClassifier(input_size=4, hidden_size=8, n_classes=3), {"task": "classify"})
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3)
+    # the metrics an importer writes: no data, so no dataset and no metric
+    save_run(run, model, {"task": "classify"}, metrics={"task": "classify", "dataset": None, "metric_name": None,
+                                                        "metric": None, "size_bytes": account(model).size_bytes})
     html = write_report([run], tmp_path / "r.html", explain_sample=0).read_text()
     assert "<h3>imported</h3>" in html and "Confusion matrices" not in html and "Explanation:" not in html
+    # planted and failing it: the card's "None (classify)" and "test None", and the table's "None –"
+    assert "None" not in re.sub(r"<img [^>]*>", "", html)
+    assert "<tr><th>data</th><td>– (classify)</td></tr>" in html and "<th>test metric</th><td>–</td>" in html
     assert "records no data spec" in caplog.text
     with pytest.raises(ValueError, match="no data spec"):
         explain(run, 0)

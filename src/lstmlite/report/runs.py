@@ -48,7 +48,7 @@ class ReportRun:
 
     @property
     def metric_name(self) -> str:
-        return str(self.metrics.get("metric_name", "metric"))
+        return str(self.metrics.get("metric_name") or "metric")  # an imported run records None
 
     @property
     def metric(self) -> float | None:

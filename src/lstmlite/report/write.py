@@ -97,8 +97,8 @@ def _comparison(runs: Sequence[ReportRun]) -> Raw:
     rows = []
     for run in runs:
         delta = _delta(run)
-        rows.append([run.name, run.metrics.get("dataset", ""), _model_text(run.config.get("model", {})),
-                     _recipe_text(run), f"{run.metric_name} {fmt(run.metric)}",
+        rows.append([run.name, run.metrics.get("dataset") or "–", _model_text(run.config.get("model", {})),
+                     _recipe_text(run), "–" if run.metric is None else f"{run.metric_name} {fmt(run.metric)}",
                      "–" if delta is None else f"{delta:+.4f}", run.metrics.get("params"),
                      run.metrics.get("nonzero_params"),
                      f"{run.size_bytes:,}" + ("" if run.size_basis == "lsl" else " (estimate)"),
@@ -130,7 +130,7 @@ def _card(run: ReportRun) -> str:
     cfg = run.config.get("model", {})
     data = run.config.get("data", {}) if isinstance(run.config.get("data"), dict) else {}
     rows: list[list[Any]] = [
-        ["data", f"{run.metrics.get('dataset', '')} ({run.config.get('task', '')})"],
+        ["data", f"{run.metrics.get('dataset') or '–'} ({run.config.get('task', '')})"],
         ["data source", data.get("source", "–")],
         ["model", _model_text(cfg)],
         ["recipe", _recipe_text(run)],
