@@ -112,6 +112,29 @@ def test_delta_and_per_class_change_are_this_run_minus_its_source() -> None:
                     ("x", "0.5", "1", "+50.0 points")]
 
 
+def test_a_vocabulary_pruned_language_model_shows_no_delta() -> None:
+    """A language model whose recipe pruned the vocabulary is measured on the pruned
+    vocabulary (dropped tokens count as <unk>), so its perplexity is not comparable with its
+    source's: the comparison says so instead of a Δ, and the card notes it; a pruned model
+    without vocab_prune keeps its Δ. Planted and failing it: the Δ (-3.0000 here, an apparent
+    gain) shown as for any run, as it was."""
+    from pathlib import Path
+
+    from lstmlite.nn import LanguageModel
+
+    def lm(name, metric, steps):
+        return ReportRun(path=Path(name), name=name, config={"task": "lm"},
+                         metrics={"metric_name": "perplexity", "metric": metric, "baseline_metric": 15.0},
+                         history=[], recipe={"applied": [{"method": m} for m in steps]} if steps else None,
+                         model=LanguageModel(vocab_size=5, embed_dim=2, hidden_size=2), size_bytes=1000,
+                         size_basis="lsl", macs_per_step=10)
+
+    html = render_report([lm("pruned", 12.0, ["vocab_prune", "fake_quant"]), lm("int8", 16.0, ["weight_quant"])])
+    assert "<td>not comparable (vocabulary pruned)</td>" in html and "-3.0000" not in html
+    assert "<td>+1.0000</td>" in html
+    assert "perplexity on the pruned vocabulary (dropped tokens count as &lt;unk&gt;)" in html
+
+
 def test_card_shows_the_test_and_the_validation_metric() -> None:
     """A run's card shows its test metric and, on its own row, the validation metric recorded
     in metrics.json's ``val`` (0.375 here, half the test metric 0.75). Catches the

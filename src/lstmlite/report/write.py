@@ -84,6 +84,13 @@ def _recipe_text(run: ReportRun) -> str:
     return "none (trained)"
 
 
+def _vocabulary_pruned_lm(run: ReportRun) -> bool:
+    """A language model whose recipe pruned the vocabulary: its perplexity is measured on
+    the pruned vocabulary (dropped tokens count as <unk>), not comparable with its source's."""
+    steps = (run.recipe or {}).get("applied") or []
+    return run.config.get("task") == "lm" and any(s.get("method") == "vocab_prune" for s in steps)
+
+
 def _delta(run: ReportRun) -> float | None:
     base = run.metrics.get("baseline_metric")
     if base is None and run.parent is not None:
@@ -97,9 +104,12 @@ def _comparison(runs: Sequence[ReportRun]) -> Raw:
     rows = []
     for run in runs:
         delta = _delta(run)
+        shown = "–" if delta is None else f"{delta:+.4f}"
+        if delta is not None and _vocabulary_pruned_lm(run):
+            shown = "not comparable (vocabulary pruned)"
         rows.append([run.name, run.metrics.get("dataset") or "–", _model_text(run.config.get("model", {})),
                      _recipe_text(run), "–" if run.metric is None else f"{run.metric_name} {fmt(run.metric)}",
-                     "–" if delta is None else f"{delta:+.4f}", run.metrics.get("params"),
+                     shown, run.metrics.get("params"),
                      run.metrics.get("nonzero_params"),
                      f"{run.size_bytes:,}" + ("" if run.size_basis == "lsl" else " (estimate)"),
                      run.macs_per_step])
@@ -108,7 +118,8 @@ def _comparison(runs: Sequence[ReportRun]) -> Raw:
     note = ('<p class="note">Exported bytes: the size of the <code>.lsl</code> file '
             "<code>lstmlite export --format lsl</code> writes (header, scales and indices included), "
             "measured now from each run's weights. Δ vs source: the test metric minus that of the run "
-            "it was compressed from.</p>")
+            "it was compressed from (not for a language model whose vocabulary a recipe pruned: its metric "
+            "counts the dropped tokens as &lt;unk&gt;).</p>")
     return section("Comparison", table(header, rows), note, anchor="comparison")
 
 
@@ -138,6 +149,9 @@ def _card(run: ReportRun) -> str:
     ]
     if "baseline_metric" in run.metrics:
         rows.append([f"source run's test {run.metric_name}", run.metrics["baseline_metric"]])
+        if _vocabulary_pruned_lm(run):
+            rows.append(["note", f"{run.metric_name} on the pruned vocabulary (dropped tokens count as <unk>): "
+                                 "not comparable with the source run's"])
     if run.source_run:
         rows.append(["compressed from", run.source_run])
     val = run.metrics.get("val", {}).get(run.metric_name) if isinstance(run.metrics.get("val"), dict) else None
