@@ -73,8 +73,10 @@ def comparison_table(metrics: dict[str, Any]) -> str:
         (f"test {name}", base.get("metric", ""), metrics["metric"],
          "" if metric_change is None else f"{metric_change:+.4f}"),
     ]
+    # a model the runtime cannot run (G-LSTM) has no .lsl file: its size is the estimate, and says so
+    size_label = "size (estimate: no .lsl file)" if metrics.get("size_basis") == "estimate" else "size"
     for key, label in (("params", "params"), ("nonzero_params", "non-zero params"),
-                       ("size_bytes", "size"), ("macs_per_step", "MACs / step")):
+                       ("size_bytes", size_label), ("macs_per_step", "MACs / step")):
         before, after = base.get(key), metrics.get(key)
         show = format_bytes if key == "size_bytes" else (lambda v: v)
         rows.append((label, "" if before is None else show(before), "" if after is None else show(after),
