@@ -86,3 +86,32 @@ def test_a_forecaster_with_several_targets_is_checked_against_its_whole_forecast
     assert main(["export", str(run), "--format", "c", "--out", str(tmp_path / "c")]) == 0
     line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("host build vs"))
     assert float(line.rsplit(" ", 1)[1]) <= 1e-5
+
+
+def test_integer_form_of_an_imported_run_calibrates_on_data(tmp_path, capsys):
+    """An imported run records no data, so the integer form cannot take its calibration from the
+    run: the command says to pass --data (one line, nothing written), and with --data the project
+    is calibrated on that file, built and checked exactly; --data with a float form is refused
+    (it would be ignored). Catches export having no --data at all, which the message advised."""
+    import numpy as np
+    import torch
+
+    from lstmlite.importers import import_torch
+
+    torch.manual_seed(0)
+    lstm, fc = torch.nn.LSTM(5, 6, batch_first=True), torch.nn.Linear(6, 3)
+    state = {**{f"lstm.{k}": v for k, v in lstm.state_dict().items()},
+             **{f"fc.{k}": v for k, v in fc.state_dict().items()}}
+    import_torch(state, out=tmp_path / "run")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "data.npz", x=rng.standard_normal((40, 8, 5)).astype(np.float32), y=rng.integers(0, 3, 40))
+    argv = ["export", str(tmp_path / "run"), "--format", "c", "--form", "integer", "--out", str(tmp_path / "c")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "records no data" in err and "--data" in err
+    assert not (tmp_path / "c").exists()
+    assert main([*argv, "--data", str(tmp_path / "data.npz")]) == 0
+    assert "host build vs the integer reference on the example: max abs difference 0" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "run"), "--format", "c", "--data", str(tmp_path / "data.npz"),
+                 "--out", str(tmp_path / "f")]) == 2
+    assert "--data is for --form integer" in capsys.readouterr().err and not (tmp_path / "f").exists()

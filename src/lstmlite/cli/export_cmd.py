@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "c: a self-contained C99 project (model.h / model.c, the runtime's portable core, a Makefile "
                     "for the host and Cortex-M, a README with flash and RAM figures); --form auto|fp32|int8|integer "
                     "(integer: int8 weights and activations, int16 state, no float on the device, calibrated on "
-                    "--calibrate N training sequences). It is built for the host and its example run against the "
+                    "--calibrate N training sequences, of --data for an imported run). It is built for the host and its example run against the "
                     "model (integer: against the integer reference, exactly) when a C compiler is present. "
                     "--form tflite takes a TFLite-quantized LSTM instead of a run dir (RUN = a .tflite file "
                     "holding a fused UNIDIRECTIONAL_SEQUENCE_LSTM with int8 or 16x8 activations) and generates "
@@ -94,6 +94,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "TFLite's (LiteRT)")
     c.add_argument("--calibrate", type=int, default=64, metavar="N",
                    help="integer form: training sequences to take the value ranges from (default 64)")
+    c.add_argument("--data", default=None, metavar="NAME_OR_PATH",
+                   help="integer form: calibrate on this data's training split, prepared as the run's data "
+                        "(needed for an imported run, which records no data)")
     parser.set_defaults(func=run)
 
 
@@ -285,6 +288,8 @@ def _export_c(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out} exists and is not empty; choose another --out")
+    if args.data is not None and args.form != "integer":
+        raise CliError(f"--data is for --form integer (its calibration data); --form {args.form} needs none")
     if args.form == "tflite":
         return _export_c_tflite(args, out)
     if Path(args.run).suffix == ".tflite":
@@ -298,7 +303,7 @@ def _export_c(args: argparse.Namespace) -> Path:
     if args.form == "integer":
         if args.calibrate < 1:
             raise CliError("--calibrate must be at least 1")
-        train = load_run_data(run_dir).train
+        train = load_run_data(run_dir, args.data).train
         n = min(args.calibrate, len(train.x))
         calibration = [{"x": torch.as_tensor(train.x[:n]), "lengths": torch.as_tensor(train.lengths[:n])}]
     project = export_c(run_dir.model, out, form=args.form, calibration=calibration)
