@@ -273,3 +273,29 @@ def test_refusals_of_example_input_for_a_state_dict_and_of_a_pooled_forecaster()
         import_torch(state, example_input=torch.randn(2, 4, 3))
     with pytest.raises(ModelImportError, match="forecaster reads the last step"):
         import_torch(state, arch={"kind": "forecaster", "pooling": "mean"})
+
+
+def test_a_model_around_a_projected_lstm_imports_with_its_projection(tmp_path) -> None:
+    """A module holding nn.LSTM(proj_size=3) and a head on the projected output imports as a
+    classifier whose LSTM keeps the projection (rnn_options proj_size), verified against the
+    module, written as a run dir and read back with the same outputs; the same weights as a
+    state-dict file import too. Catches the task model built without the projection: an
+    internal 'size mismatch for weight_hh_l0' error."""
+
+    class Projected(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm, self.fc = nn.LSTM(4, 6, proj_size=3, batch_first=True), nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.lstm(x)[0][:, -1])
+
+    torch.manual_seed(0)
+    module = Projected().eval()
+    x = torch.randn(3, 5, 4)
+    model = import_torch(module, example_input=x, out=tmp_path / "run")
+    assert model.rnn.proj_sizes == [3] and model.config()["rnn_options"]["proj_size"] == 3
+    torch.save(module.state_dict(), tmp_path / "w.pt")
+    with torch.no_grad():
+        for ours in (load_run(tmp_path / "run").model, import_torch(tmp_path / "w.pt")):
+            torch.testing.assert_close(ours(x), module(x))

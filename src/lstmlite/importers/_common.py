@@ -122,6 +122,11 @@ def assemble_model(
         "bidirectional": rnn.bidirectional,
         "rnn_options": {} if rnn.bias else {"bias": False},
     }
+    # An LSTM's projection (PyTorch's proj_size) is part of the layer the task model builds:
+    # without it the model's layer has other shapes and the weights cannot be copied in.
+    proj = [int(p) for p in getattr(rnn, "proj_sizes", ()) or ()]
+    if cell == "lstm" and any(proj):
+        config["rnn_options"]["proj_size"] = proj if len(set(proj)) > 1 else proj[0]
     if embedding is not None and embedding.shape[1] != rnn.input_size:
         raise ModelImportError(f"the embedding has {embedding.shape[1]} features but the recurrent layer reads "
                            f"{rnn.input_size}")
