@@ -349,6 +349,22 @@ def test_unsupported_form_is_one_clear_line(tmp_path):
         assert not (tmp_path / form).exists()
 
 
+def test_importer_only_layers_are_refused_naming_onnx(tmp_path):
+    """An imported SimpleRNN / GRUResetBefore (Keras SimpleRNN, GRU reset_after=False) has no C
+    form: every form refuses it in one line naming ONNX, the export that has its op, and writes
+    nothing. Catches the integer form pointing at --form auto, which refuses the layer too."""
+    from lstmlite.importers.layers import GRUResetBefore, SimpleRNN
+    from lstmlite.importers._common import assemble_model
+
+    for layer in (SimpleRNN(3, 4), GRUResetBefore(3, 4)):
+        model = assemble_model(layer, "classifier", head_weight=torch.zeros(2, 4))
+        for form in ("auto", "int8", "integer"):
+            with pytest.raises(UnsupportedForm, match=rf"^layer 0: .*not {type(layer).__name__}; "
+                                                      r"nearest supported form: ONNX, export_onnx / --format onnx$"):
+                export_c(model, tmp_path / form, form=form, calibration=[torch.randn(2, 5, 3)])
+            assert not (tmp_path / form).exists()
+
+
 # ----- memory report against arm-none-eabi-size -----------------------------------------------------
 def compiled_size(project: Path, cpu: str) -> tuple[int, int]:
     """(flash, static RAM) of the model's own objects: text + data, data + bss."""

@@ -303,8 +303,12 @@ def _cell_name(rnn: Any) -> str:
 
     if isinstance(rnn, FastGRNN):
         return "fastgrnn"
+    from lstmlite.importers.layers import EXTRA_LAYERS
+
     kind = type(rnn).__name__.removeprefix("Parametrized")
     nearest = " (nearest exportable form: cell=lstm, or groups=1)" if isinstance(rnn, GroupedLSTM) else ""
+    if isinstance(rnn, tuple(EXTRA_LAYERS.values())):  # an importer-only layer: ONNX has its op
+        nearest = " (nearest exportable form: ONNX, export_onnx / --format onnx)"
     raise ValueError(f"the native runtime runs LSTM, GRU and FastGRNN layers, not {kind}{nearest}")
 
 

@@ -107,9 +107,13 @@ def integer_form_of(model: Any, calibration: Iterable[Any] | dict[str, Any], inp
         raise UnsupportedForm("layer 0: bidirectional layers cannot run step by step on a device; "
                               "nearest supported form: a unidirectional layer")
     if type(rnn).__name__.removeprefix("Parametrized") not in ("LSTM", "GRU"):
+        from ...importers.layers import EXTRA_LAYERS
+
+        # an importer-only layer has no C form at all: ONNX is what exports it
+        nearest = ("ONNX, export_onnx / --format onnx" if isinstance(rnn, tuple(EXTRA_LAYERS.values()))
+                   else "--form auto (float activations)")
         raise UnsupportedForm(f"layer 0: the integer-only form has LSTM and GRU cells, not "
-                              f"{type(rnn).__name__.removeprefix('Parametrized')}; nearest supported form: "
-                              "--form auto (float activations)")
+                              f"{type(rnn).__name__.removeprefix('Parametrized')}; nearest supported form: {nearest}")
     projected = [(k, p) for k, p in enumerate(getattr(rnn, "proj_sizes", ())) if p]
     if projected:  # as float_model_c refuses it, before calibrating
         k, p = projected[0]
