@@ -174,3 +174,48 @@ def test_cli_exports_a_tflite_file_equal_to_litert(tmp_path, capsys, kernel):
         interp.set_tensor(inp["index"], x[None])
         interp.invoke()
         np.testing.assert_array_equal(run_project(project.path, "host"), interp.get_tensor(outp["index"])[0])
+
+
+def _convert_layers(layers, steps: int = 5, features: int = 4) -> bytes:
+    """A tf_keras Sequential of ``layers`` converted with full-integer int8 quantization."""
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(steps, features), batch_size=1), *layers])
+    rng = np.random.default_rng(0)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([rng.normal(size=(1, steps, features)).astype(np.float32)]
+                                           for _ in range(20))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def test_a_tflite_model_with_a_head_after_its_lstm_is_refused(tmp_path, capsys):
+    """A converted LSTM -> Dense(softmax) classifier: form tflite exports the LSTM layer alone,
+    so the file is refused in one line naming the operators it would drop, through export_c and
+    the CLI, with nothing written (the last-step STRIDED_SLICE of return_sequences=False is not
+    named: the project's last step is that output); the layer read on purpose still exports.
+    Catches the head silently dropped: a project that printed h where the model gives class
+    probabilities."""
+    if not _TF:  # the dev extra installs them; missing is a failure
+        pytest.fail("tensorflow, tf_keras and ai_edge_litert are needed: run `make install`")
+    import tf_keras
+
+    from lstmlite.cli.main import main
+    from lstmlite.importers.tflite import read_tflite_lstm
+
+    path = tmp_path / "clf.tflite"
+    path.write_bytes(_convert_layers([tf_keras.layers.LSTM(6), tf_keras.layers.Dense(3, activation="softmax")]))
+    with pytest.raises(UnsupportedForm, match=r"computes FULLY_CONNECTED, SOFTMAX besides its LSTM.*nearest "
+                                              r"supported form: convert the LSTM layer alone") as err:
+        export_c(path, tmp_path / "p", form="tflite")
+    assert "\n" not in str(err.value) and not (tmp_path / "p").exists()
+    assert main(["export", str(path), "--format", "c", "--form", "tflite", "--out", str(tmp_path / "c")]) == 2
+    assert "FULLY_CONNECTED, SOFTMAX" in capsys.readouterr().err and not (tmp_path / "c").exists()
+    layer = read_tflite_lstm(path)  # the layer on purpose: exported as it is
+    assert layer.operators == ("UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "FULLY_CONNECTED", "SOFTMAX")
+    assert export_c(layer, tmp_path / "layer", form="tflite").tflite is layer.params
+

@@ -67,6 +67,8 @@ class TFLiteLSTMModel:
         input_index, output_index: the op's input / output tensor indices in the model.
         input_shape, output_shape: their shapes.
         op_index: which operator of subgraph 0 it is.
+        operators: every operator of subgraph 0 by name, in order (the LSTM at
+            ``op_index``): what the model computes besides the layer read here.
     """
 
     params: TFLiteLSTMParams
@@ -76,6 +78,7 @@ class TFLiteLSTMModel:
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     op_index: int
+    operators: tuple[str, ...] = ()
 
 
 def quantize_multiplier_tflite(real: float) -> tuple[int, int]:
@@ -275,4 +278,5 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
              params.input_size, params.hidden_size, bits, p, time_major)
     return TFLiteLSTMModel(params, time_major, inputs[_INPUT], y_index,
                            tuple(int(v) for v in details[inputs[_INPUT]]["shape"]),
-                           tuple(int(v) for v in details[y_index]["shape"]), op_index)
+                           tuple(int(v) for v in details[y_index]["shape"]), op_index,
+                           tuple(op_name(o) for o in graph.operators))

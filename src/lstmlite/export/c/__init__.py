@@ -53,6 +53,8 @@ __all__ = ["export_c", "memory_of", "CPUS", "CProject", "UnsupportedForm", "FORM
 log = logging.getLogger(__name__)
 
 FORMS = ("auto", "fp32", "int8", "integer", "tflite")
+#: Operators of a .tflite model that form tflite's per-step LSTM project stands in for.
+_TFLITE_PASS_THROUGH = frozenset({"UNIDIRECTIONAL_SEQUENCE_LSTM", "QUANTIZE", "DEQUANTIZE", "STRIDED_SLICE"})
 #: The targets a project's memory is reported for (``CProject.memory``'s keys).
 CPUS = ("cortex-m4", "cortex-m3")
 
@@ -166,7 +168,20 @@ def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
     if isinstance(source, bytes) or (isinstance(source, (str, Path)) and Path(source).suffix == ".tflite"):
         from ...importers.tflite import read_tflite_lstm
 
-        return read_tflite_lstm(source, kernel=kernel).params
+        model = read_tflite_lstm(source, kernel=kernel)
+        # The project computes the LSTM layer alone, step by step, on the op's integer codes:
+        # a model that does more after (or before) it -- a Dense head, a softmax -- would lose
+        # that silently. Quantize / Dequantize at the edges and the last-step slice of
+        # return_sequences=False change nothing the project's per-step outputs do not hold.
+        others = [name for k, name in enumerate(model.operators)
+                  if k != model.op_index and name not in _TFLITE_PASS_THROUGH]
+        if others:
+            where = "the .tflite model" if isinstance(source, bytes) else str(source)
+            raise UnsupportedForm(
+                f"{where}: computes {', '.join(others)} besides its LSTM, which form tflite does not export (the "
+                "project is the LSTM layer alone); nearest supported form: convert the LSTM layer alone to "
+                ".tflite, or pass read_tflite_lstm(...)'s model to export_c to export just that layer")
+        return model.params
     raise UnsupportedForm(f"form tflite exports a TFLite-quantized LSTM (a .tflite file, TFLiteLSTMParams or "
                           f"read_tflite_lstm's model), not {type(source).__name__}; nearest supported form: "
                           "--form integer (lstmlite's own integer-only arithmetic)")
