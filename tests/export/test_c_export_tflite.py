@@ -219,3 +219,21 @@ def test_a_tflite_model_with_a_head_after_its_lstm_is_refused(tmp_path, capsys):
     assert layer.operators == ("UNIDIRECTIONAL_SEQUENCE_LSTM", "STRIDED_SLICE", "FULLY_CONNECTED", "SOFTMAX")
     assert export_c(layer, tmp_path / "layer", form="tflite").tflite is layer.params
 
+
+def test_a_tflite_project_that_fails_its_check_is_removed(tmp_path, capsys, monkeypatch):
+    """A generated TFLite-form project that differs from TFLite's arithmetic fails the command and
+    is removed, as every other C form's is (nothing half-checked left in --out). Catches the
+    project left in place beside the error."""
+    import lstmlite.export.c.check as check
+    from lstmlite.cli.main import main
+
+    require_vectors()
+    path = tmp_path / "lstm.tflite"
+    path.write_bytes(b"")  # read_tflite_lstm is replaced below: the name is what the CLI checks
+    params = vectors.load_case("lstm_2").params
+    monkeypatch.setattr("lstmlite.export.c.tflite_params_of", lambda source, kernel="micro": params)
+    monkeypatch.setattr(check, "check_on_host", lambda project, model, example: (1.0, 1.0))
+    assert main(["export", str(path), "--format", "c", "--form", "tflite", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "differs from TFLite's arithmetic" in err and "removed" in err
+    assert not (tmp_path / "c").exists()

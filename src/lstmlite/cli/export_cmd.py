@@ -366,8 +366,9 @@ def _export_c_tflite(args: argparse.Namespace, out: Path) -> Path:
     print(f"host build vs TFLite's arithmetic (lstmlite.reference.tflite_int) on the example: max abs difference "
           f"{error:g}")
     if error != 0:
-        raise CliError(f"the generated C differs from TFLite's arithmetic by {error:g}. Please report this with "
-                       f"{src}.")
+        _remove_project(out)
+        raise CliError(f"the generated C differs from TFLite's arithmetic by {error:g}; removed {out}. Please report "
+                       f"this with {src}.")
     return out
 
 
