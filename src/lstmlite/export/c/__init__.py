@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 FORMS = ("auto", "fp32", "int8", "integer", "tflite")
 #: Operators of a .tflite model that form tflite's per-step LSTM project stands in for.
-_TFLITE_PASS_THROUGH = frozenset({"UNIDIRECTIONAL_SEQUENCE_LSTM", "QUANTIZE", "DEQUANTIZE", "STRIDED_SLICE"})
+_TFLITE_PASS_THROUGH = frozenset({"QUANTIZE", "DEQUANTIZE", "STRIDED_SLICE"})
 #: The targets a project's memory is reported for (``CProject.memory``'s keys).
 CPUS = ("cortex-m4", "cortex-m3")
 
