@@ -299,3 +299,26 @@ def test_a_model_around_a_projected_lstm_imports_with_its_projection(tmp_path) -
     with torch.no_grad():
         for ours in (load_run(tmp_path / "run").model, import_torch(tmp_path / "w.pt")):
             torch.testing.assert_close(ours(x), module(x))
+
+
+def test_a_compressed_lstmlite_runs_weights_are_refused_naming_the_run_dir(tmp_path) -> None:
+    """The model.safetensors of a compressed run (parametrize's names: weight originals beside
+    int8 scales) imported as a state dict, even with the run's config as arch, is refused in one
+    line saying what it is and what to use instead, with no run dir written; the finalized
+    model's weights import and compute what the compressed model computes. Catches the old
+    'found 0 recurrent layers; pass key_map' advice, which no key_map satisfies."""
+    from lstmlite.compress import WeightQuantConfig, compress_, compression_state, finalize
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval()
+    compress_(model, WeightQuantConfig(bits=8))
+    run = save_run(tmp_path / "q8", model, {"task": "classify", "compression": compression_state(model)})
+    with pytest.raises(ModelImportError, match=r"parametrized tensors .*compressed lstmlite run.*load_run.*finalize"):
+        import_torch(run / "model.safetensors", arch=run, out=tmp_path / "back")
+    assert not (tmp_path / "back").exists()
+    x = torch.randn(2, 5, 4)
+    expected = model(x)
+    finalize(model)
+    back = import_torch(model.state_dict(), arch={"pooling": "last"})
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), expected)

@@ -186,6 +186,13 @@ def _from_state_dict(state: Mapping[str, Tensor], arch: dict[str, Any]) -> nn.Mo
         if set(state) <= set(ours) and set(ours) - set(state) <= _tied_keys(model):
             model.load_state_dict({k: v.to(ours[k].dtype) for k, v in state.items()}, strict=False)
             return model.eval()
+    parametrized = sorted(k for k in state if ".parametrizations." in k)
+    if parametrized:  # torch.nn.utils.parametrize names: a compressed lstmlite run's weights
+        raise ModelImportError(
+            f"the state dict holds parametrized tensors ({parametrized[0]}, …): the weights of a compressed "
+            "lstmlite run (masks, codes, factors beside the originals), which a plain import cannot rebuild; use "
+            "that run dir itself (lstmlite.io.load_run), or import the weights of the model after "
+            "lstmlite.compress.finalize()")
     prefixes = {m["prefix"] for m in map(_RNN_KEY.match, state) if m and m["kind"] == "weight_ih" and m["layer"] == "0"}
     if len(prefixes) != 1:
         raise ModelImportError(f"expected one recurrent layer in the state dict, found {len(prefixes)} "
