@@ -163,6 +163,33 @@ def test_refuses_models_without_the_fused_op(tmp_path):
         read_tflite_lstm(content)
 
 
+def test_stacked_lstms_are_refused_naming_the_file_and_how_to_read_one(tmp_path):
+    """A converted two-layer tf_keras LSTM holds two fused ops: reading it without op_index is
+    refused naming the file, where the ops are and the call that reads one (a `lstmlite export`
+    user has no op_index option, which the message told them to pass); op_index=1 reads the
+    second layer (6 -> 4). Catches the old 'found 2; pass op_index' line."""
+    import tensorflow as tf
+    import tf_keras
+
+    tf_keras.utils.set_random_seed(0)
+    model = tf_keras.Sequential([tf_keras.layers.InputLayer(input_shape=(5, 3), batch_size=1),
+                                 tf_keras.layers.LSTM(6, return_sequences=True),
+                                 tf_keras.layers.LSTM(4, return_sequences=True)])
+    rng = np.random.default_rng(0)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([rng.normal(size=(1, 5, 3)).astype(np.float32)] for _ in range(20))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    path = tmp_path / "two.tflite"
+    path.write_bytes(conv.convert())
+    with pytest.raises(ValueError, match=rf"^{path}: holds 2 UNIDIRECTIONAL_SEQUENCE_LSTM operators \(at 0, 1: "
+                                         r"stacked layers\).*read_tflite_lstm\(path, op_index=K\)"):
+        read_tflite_lstm(path)
+    second = read_tflite_lstm(path, op_index=1)
+    assert (second.params.input_size, second.params.hidden_size) == (6, 4)
+
+
 def _with_lstm_output_quantization(content: bytes, scale_factor: float, zero_point_shift: int) -> bytes:
     """The .tflite bytes again, with the LSTM op's output tensor's scale multiplied and its
     zero point shifted (a model whose output and output state differ, as a projection would

@@ -182,10 +182,13 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
 
     found = [k for k, op in enumerate(graph.operators) if op_name(op) == _OP]
     if op_index is None:
-        if len(found) != 1:
-            raise ValueError(f"expected one {_OP} operator, found {len(found)}"
-                             + (" (a Keras 3 LSTM converts to a WHILE loop: use tf_keras)" if not found else "")
-                             + ("; pass op_index" if found else ""))
+        if not found:
+            raise ValueError(f"{where}: expected one {_OP} operator, found none (a Keras 3 LSTM converts to a "
+                             "WHILE loop: use tf_keras)")
+        if len(found) > 1:  # stacked layers: each is read (and exported) on its own
+            raise ValueError(f"{where}: holds {len(found)} {_OP} operators (at {', '.join(map(str, found))}: "
+                             "stacked layers), and form tflite runs one layer; read one with "
+                             "read_tflite_lstm(path, op_index=K) and pass that model to export_c to export it alone")
         op_index = found[0]
     elif op_index not in found:
         raise ValueError(f"operator {op_index} is not a {_OP}")
