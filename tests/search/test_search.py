@@ -53,6 +53,27 @@ def test_resume_continues_the_same_study(tiny_data, tmp_path):
     assert [t.number for t in study.trials] == [0, 1, 2]
 
 
+def test_without_a_task_the_datas_own_metric_direction_is_used(tmp_path):
+    """A search given no task takes the data's own (a .npy series forecasts, its MAE an
+    error): the study minimises the metric, and best is the feasible trial of least
+    validation MAE (the oracle: Optuna's study read back). Planted and failing it: the
+    task taken as "classify" when none is given, so the worst forecaster was "best"."""
+    import numpy as np
+
+    series = tmp_path / "series.npy"
+    steps = np.arange(160)
+    np.save(series, (np.sin(steps / 4) + 0.1 * np.random.default_rng(0).normal(size=160)).astype(np.float32))
+    space = {"params": {"lr": {"choices": [0.001, 0.03]}}, "fixed": {"cell": "gru", "hidden_size": 4, "epochs": 1}}
+    out = tmp_path / "s"
+    result = search(str(series), None, trials=3, out=out, space=space, sampler="random", seed=1)
+    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
+    assert study.directions[0].name == "MINIMIZE"
+    done = [t for t in study.trials if t.state.name == "COMPLETE" and t.user_attrs["feasible"]]
+    assert len({t.values[0] for t in done}) > 1  # the trials differ: a wrong direction would show
+    assert result["best"]["metric_name"] == "mae"
+    assert result["best"]["val_metric"] == min(t.values[0] for t in done)
+
+
 def test_cli_search_prints_a_line_per_trial(tiny_data, tmp_path, capsys):
     space = tmp_path / "space.yaml"
     import yaml

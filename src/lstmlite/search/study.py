@@ -311,8 +311,15 @@ def best_key(record: dict[str, Any], higher: bool = True) -> tuple[float, float,
 
 
 def _metric_higher(data_config: dict[str, Any]) -> bool:
-    task = data_config.get("task") or "classify"
-    return higher_is_better(PRIMARY_METRIC.get(task, "accuracy"))
+    """Whether the data's primary metric is better higher: the task is the data's own
+    when the config names none (``airline`` and a ``.npy`` series forecast, a ``.txt``
+    file models language, an audio folder is ``ctc``), resolved as the trials resolve it
+    (:class:`~lstmlite.data.DataSpec`), never assumed to be a classifier's."""
+    from ..data import DataSpec
+
+    spec = DataSpec.from_dict(data_config)
+    metric = "bits_per_char" if spec.task == "lm" and spec.level == "char" else PRIMARY_METRIC[spec.task]
+    return higher_is_better(metric)
 
 
 def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = True) -> dict[str, Any]:
