@@ -94,3 +94,23 @@ def test_a_sparsity_range_is_tried_at_both_ends(tiny_data, tmp_path):
                           {"source": tiny_data, "task": "classify"}, tmp_path / str(s))["size_bytes"]
              for s in (0.0, 0.9)}
     assert sizes[0.9] < sizes[0.0]
+
+
+@pytest.mark.parametrize("proj, named", [({"choices": [0, 4]}, "proj_size=4"), ({"low": 0, "high": 8}, "proj_size=1")])
+def test_an_lstm_projection_is_tried_on_as_well_as_off(tiny_data, tmp_path, proj, named):
+    """proj_size 0 is "no projection", the LSTM's full and largest form: the pre-check
+    tries the projected points too (a range at its smallest projection, 1), so a budget
+    only a projected LSTM meets is searched, and the refusal names the projected model.
+    Oracle: the .lsl file a trained trial of the projected point writes fits 3 KB, the
+    unprojected one's does not. Planted and failing it: proj_size taken at its low end as
+    a growing key (0: the refusal of a budget the space meets, naming proj_size=0)."""
+    from lstmlite.search.trial import run_trial
+
+    space = {"params": {"proj_size": proj}, "fixed": {"cell": "lstm", "hidden_size": 16, "epochs": 1, "lr": 0.02}}
+    data = {"source": tiny_data, "task": "classify"}
+    check_feasible(load_space(space), data, {"size": 3072})
+    with pytest.raises(BudgetError, match=rf"B: {named}\); widen"):
+        check_feasible(load_space(space), data, {"size": 10})
+    sizes = {p: run_trial({"cell": "lstm", "hidden_size": 16, "proj_size": p, "epochs": 1, "lr": 0.02}, data,
+                          tmp_path / str(p))["size_bytes"] for p in (0, 4)}
+    assert sizes[4] <= 3072 < sizes[0]

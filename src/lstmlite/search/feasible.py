@@ -29,9 +29,10 @@ __all__ = ["smallest_points", "check_feasible"]
 log = logging.getLogger(__name__)
 
 #: Keys whose larger values make a model larger (their ranges are taken at ``low``).
-_GROWING = ("num_layers", "hidden_size", "embed_dim", "proj_size", "max_vocab")
-#: Keys that change the deployable bytes in ways not monotone enough to guess: every choice is tried.
-_SHAPING = ("cell", "bidirectional", "sparsity", "weight_bits", "rank", "pooling")
+_GROWING = ("num_layers", "hidden_size", "embed_dim", "max_vocab")
+#: Keys that change the deployable bytes in ways not monotone enough to guess: every choice
+#: is tried. ``rank`` and ``proj_size`` are 0 for "none" (the full, largest matrices).
+_SHAPING = ("cell", "bidirectional", "sparsity", "weight_bits", "rank", "proj_size", "pooling")
 #: How a refusal names the RAM figure, by ``ram_kind``.
 _RAM_KINDS = {"mcu-export": " of RAM in its C project on a Cortex-M4 (state, scratch and stack)",
               "estimated": " of RAM, estimated (no C export of it)"}
@@ -43,8 +44,9 @@ def _candidates(name: str, spec: dict[str, Any]) -> list[Any]:
     if "choices" in spec:
         return list(spec["choices"]) if name in _SHAPING else [min(spec["choices"])]
     low, high = spec["low"], spec["high"]
-    if name == "rank":
-        return sorted({low, max(low, 1)})  # rank 0 means "not factored": 1 is the smallest factoring
+    if name in ("rank", "proj_size"):
+        # 0 means "not factored" / "no projection": 1 is the smallest factoring or projection
+        return sorted({low, max(low, 1)})
     if name in ("sparsity",):
         return [low, high]
     return [low]
