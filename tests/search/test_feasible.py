@@ -114,3 +114,69 @@ def test_an_lstm_projection_is_tried_on_as_well_as_off(tiny_data, tmp_path, proj
     sizes = {p: run_trial({"cell": "lstm", "hidden_size": 16, "proj_size": p, "epochs": 1, "lr": 0.02}, data,
                           tmp_path / str(p))["size_bytes"] for p in (0, 4)}
     assert sizes[4] <= 3072 < sizes[0]
+
+
+def _tiny_text(path, kind):
+    import random
+
+    rng = random.Random(0)
+    words = "the cat sat on a mat and dog ran".split()
+    if kind == "lm":
+        path.write_text(" ".join(rng.choice(words) for _ in range(400)))
+    elif kind == "seq2seq":
+        path.write_text("".join(f"{s}\t{s[::-1]}\n" for s in ("".join(rng.choice("0123") for _ in range(3))
+                                                             for _ in range(60))))
+    else:  # a forecast series
+        import numpy as np
+
+        np.save(path, np.sin(np.arange(120) / 4).astype(np.float32))
+    return str(path)
+
+
+@pytest.mark.parametrize("file, task, params, message", [
+    ("t.txt", "lm", {"bidirectional": {"choices": [False, True]}},
+     "bidirectional=True builds no model for the lm data (a language model cannot be bidirectional"),
+    ("s.npy", None, {"pooling": {"choices": ["last", "max"]}},
+     "pooling builds no model for the forecast data (unknown model option(s) ['pooling'] for forecaster)"),
+    ("p.tsv", "seq2seq", {"cell": {"choices": ["lstm"]}, "proj_size": {"choices": [0, 4]}},
+     "proj_size=4 builds no model for the seq2seq data (unknown model option(s) ['proj_size'] for seq2seq)"),
+    ("p.tsv", "seq2seq", {"cell": {"choices": ["fastgrnn", "gru"]}},
+     "cell='fastgrnn' builds no model for the seq2seq data (a seq2seq model's cell must be lstm or gru"),
+    ("tiny", "classify", {"cell": {"choices": ["gru", "grouped_lstm"]}},
+     "cell='grouped_lstm' builds no model for the classify data (input_size=3 is not divisible by groups=2)"),
+])
+def test_a_value_that_fits_no_model_of_the_task_is_refused_before_any_trial(tiny_data, tmp_path, capsys, file,
+                                                                             task, params, message):
+    """A space value that builds no model of the data's task whatever the rest of the
+    point is (a bidirectional language model, pooling for a forecaster, an LSTM
+    projection or a FastGRNN for seq2seq, a grouped LSTM on 3 features) is one line before
+    any trial, naming it, where every trial holding it failed (Optuna's FAIL, trials lost
+    from the count) and a search whose trials all failed ended with "no trial met the
+    budget None". Planted and failing it: check_buildable not called by search()."""
+    from lstmlite.cli.main import main
+    from lstmlite.search import search
+    from lstmlite.search.space import SpaceError
+
+    data = tiny_data if file == "tiny" else _tiny_text(tmp_path / file, task or "forecast")
+    space = {"params": params, "fixed": {"epochs": 1, "hidden_size": 4}}
+    with pytest.raises(SpaceError, match=re.escape(message)):
+        search(data, task, trials=1, out=tmp_path / "s", space=space)
+    assert not (tmp_path / "s").exists()
+    import yaml
+
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(space))
+    code = main(["search", "--data", data, *(["--task", task] if task else []), "--space", str(tmp_path / "space.yaml"),
+                 "--trials", "1", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0] and err[0].endswith("take it out of the space (--space)")
+
+
+def test_values_that_build_only_apart_are_left_to_their_trials(tiny_data):
+    """FastGRNN and bidirectional each build with the space's other values; only their
+    pairing does not, which the space cannot express away: the space is searched (that
+    trial fails alone), not refused."""
+    from lstmlite.search.feasible import check_buildable
+
+    space = {"params": {"cell": {"choices": ["gru", "fastgrnn"]}, "bidirectional": {"choices": [False, True]}},
+             "fixed": {"epochs": 1, "hidden_size": 4}}
+    check_buildable(load_space(space), {"source": tiny_data, "task": "classify"})

@@ -22,9 +22,9 @@ import logging
 from typing import Any
 
 from .objectives import BudgetError
-from .space import SearchSpace
+from .space import SearchSpace, SpaceError
 
-__all__ = ["smallest_points", "check_feasible"]
+__all__ = ["smallest_points", "check_feasible", "check_buildable"]
 
 log = logging.getLogger(__name__)
 
@@ -100,3 +100,67 @@ def check_feasible(space: SearchSpace, data_config: dict[str, Any], budget: dict
             what = "" if key == "size" else _RAM_KINDS.get(kind, "")
             raise BudgetError(f"budget {key}={int(limit):,} B is below the smallest model this space can build "
                               f"({int(smallest):,} B{what}: {shown}); widen --budget or the space (--space)")
+
+
+#: Keys that shape the model a trial builds and compresses (a value of one of them may not
+#: fit the task: pooling is a classifier's, a language model cannot be bidirectional).
+_BUILDING = ("cell", "num_layers", "hidden_size", "bidirectional", "embed_dim", "proj_size", "pooling",
+             "rank", "sparsity", "weight_bits", "qat")
+
+
+def _build_error(point: dict[str, Any], data_config: dict[str, Any], seed: int) -> str | None:
+    """Why ``point``'s model cannot be built and compressed for the data (the builder's
+    one line), or None when it can."""
+    import torch
+
+    from ..nn.models import build_model
+    from .trial import _compress, _resolve, build_config
+
+    _, model_config, _ = _resolve(build_config(point, data_config, seed))  # a data error is the data's
+    try:
+        torch.manual_seed(seed)
+        _compress(build_model(model_config), point)
+    except ValueError as err:
+        # the builder lists every option it knows; the point's own names are what to change
+        return str(err).splitlines()[0].split("; known:")[0].replace("'rnn_options'", "'proj_size'")
+    return None
+
+
+def check_buildable(space: SearchSpace, data_config: dict[str, Any], seed: int = 0) -> None:
+    """Raise :class:`SpaceError` when a value of the space builds no model for this data
+    whatever the other parameters are (a pooling for a forecaster, a bidirectional
+    language model, a grouped LSTM on an odd input width), before any trial: each such
+    point would only fail. Each value of a model-shaping parameter is tried with the
+    others at their first choice (or low end); a combination that fails while each of
+    its values builds with the others (FastGRNN and bidirectional) is left to its trial."""
+    names = [n for n in space.params if n in _BUILDING]
+    base = {**space.fixed, **{n: s["choices"][0] if "choices" in s else s["low"] for n, s in space.params.items()}}
+    from ..data import DataSpec
+
+    task = DataSpec.from_dict(data_config).task
+    base_error = _build_error(base, data_config, seed)
+    failing: list[tuple[str, Any, str]] = []
+    for name in names:
+        spec = space.params[name]
+        values = spec["choices"] if "choices" in spec else [spec["low"], spec["high"]]
+        for value in values:
+            if value == base[name]:
+                continue
+            error = _build_error({**base, name: value}, data_config, seed)
+            if error is not None and base_error is None:
+                failing.append((name, value, error))
+            elif error is None and base_error is not None:
+                failing.append((name, base[name], base_error))  # the first value is the one that does not fit
+    if base_error is not None and not failing:
+        # no value of any one parameter builds: a parameter that fits no value (pooling
+        # for a forecaster) is found by leaving it out
+        for name in names + [n for n in space.fixed if n in _BUILDING]:
+            if _build_error({k: v for k, v in base.items() if k != name}, data_config, seed) is None:
+                raise SpaceError(f"search space: {name} builds no model for the {task} data ({base_error}); "
+                                 "take it out of the space (--space)")
+        raise SpaceError(f"search space: its points build no model for the {task} data ({base_error}); "
+                         "change the space (--space)")
+    if failing:
+        name, value, error = failing[0]
+        raise SpaceError(f"search space: {name}={value!r} builds no model for the {task} data ({error}); "
+                         "take it out of the space (--space)")

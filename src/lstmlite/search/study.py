@@ -264,7 +264,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     Returns:
         ``{"best": record or None, "pareto": [records], "trials": n_complete, "out": str}``.
     """
-    from .feasible import check_feasible
+    from .feasible import check_buildable, check_feasible
 
     out = Path(out)
     data_config = dict(data) if isinstance(data, dict) else {"source": str(data)}
@@ -272,6 +272,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         data_config["task"] = task
     parsed_budget = parse_budget(budget)
     loaded_space = load_space(space)  # fail fast on a bad space, before any process starts
+    check_buildable(loaded_space, data_config, seed)  # on a value that fits no model of the data's task
     check_feasible(loaded_space, data_config, parsed_budget, seed)  # and on a budget no model of it meets
     out.mkdir(parents=True, exist_ok=True)
     space_arg = space.to_dict() if isinstance(space, SearchSpace) else (
