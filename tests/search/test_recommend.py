@@ -201,3 +201,24 @@ def test_a_ram_budget_bounds_the_hidden_size_by_the_c_projects_ram(tiny_data, tm
                     data=data)
     assert "No model fits the budget" in rec["explanation"][1] and "over the ram budget (100 bytes)" in \
         rec["explanation"][1]
+
+
+def test_a_seq2seq_space_has_no_fastgrnn_and_search_takes_it(tmp_path, capsys):
+    """A seq2seq model's encoder and decoder are LSTMs or GRUs: under a budget of at most
+    4 KB, where a classifier's space gets FastGRNN, the seq2seq space does not, and the
+    space --space-out writes passes search's check that each value builds a model of the
+    task. Planted and failing it: FastGRNN proposed for seq2seq (search refused the space
+    recommend wrote; before that check, every FastGRNN trial failed)."""
+    from lstmlite.search.feasible import check_buildable
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("".join(f"{a}{b}{c}\t{c}{b}{a}\n" for a in "0123" for b in "012" for c in "0123"))
+    assert "fastgrnn" not in recommend("seq2seq", n_train=40, input_size=0, budget="size=2KB")["space"]["params"][
+        "cell"]["choices"]
+    path = tmp_path / "space.yaml"
+    assert main(["recommend", "--data", str(pairs), "--task", "seq2seq", "--budget", "size=4KB",
+                 "--space-out", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "FastGRNN" not in out and "encoder and decoder are LSTMs or GRUs" in out
+    assert load_space(path).params["cell"]["choices"] == ["gru", "lstm"]
+    check_buildable(load_space(path), {"source": str(pairs), "task": "seq2seq"})

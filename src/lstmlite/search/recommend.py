@@ -166,9 +166,12 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
         estimate = " (estimated from the parameter count)" if size is not None else ""
         why.append(f"With {n_train} training examples and {inputs}, hidden sizes up to "
                    f"{top} fit the budget{estimate}; a larger model would need more data than you have.")
-    cells = ["gru", "lstm"] + (["fastgrnn"] if size is not None and size <= 4096 else [])
-    why.append(f"Cells tried: {', '.join(cells)} (GRU has 3/4 of an LSTM's weights; FastGRNN is far smaller "
-               "for very tight budgets).")
+    # a seq2seq model's encoder and decoder are LSTMs or GRUs (lstmlite.nn.Seq2Seq): no FastGRNN
+    fastgrnn = size is not None and size <= 4096 and task != "seq2seq"
+    cells = ["gru", "lstm"] + (["fastgrnn"] if fastgrnn else [])
+    why.append(f"Cells tried: {', '.join(cells)} (GRU has 3/4 of an LSTM's weights"
+               + ("; FastGRNN is far smaller for very tight budgets)." if fastgrnn else ").")
+               + (" A seq2seq model's encoder and decoder are LSTMs or GRUs only." if task == "seq2seq" else ""))
     sparsity = [0.0, 0.5] if top >= 16 else [0.0]
     if len(sparsity) > 1:
         why.append("Pruning half the weights is tried too: larger but sparse models often beat small dense ones.")
