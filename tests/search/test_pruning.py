@@ -237,3 +237,36 @@ def test_a_bar_that_does_not_fit_the_metric_stops_the_search_naming_the_right_on
     rival = {1: 0.5, 2: 0.5}
     with pytest.raises(ValueError, match=f"{wrong}.*set '{right}' instead"):
         _objective_with_curve(monkeypatch, tmp_path, {1: 0.4, 2: 0.4}, rival, higher=higher, bars={wrong: 0.5})
+
+
+def test_a_bar_that_does_not_fit_the_metric_stops_a_real_search(tmp_path):
+    """docs/search.md: the bar that does not fit the metric "stops the search with an
+    error". Set before the search (a floor, prune_below, on a forecaster's MAE), the search
+    is refused before any trial; set while it runs (after trial 0), the trial that meets it
+    fails and no further trial starts, and search() raises naming the bar to set. Oracle:
+    the study read back. Planted and failing it: the error left to Optuna's catch (each
+    trial trained half its epochs and failed, the search going on to its end and
+    returning no best)."""
+    import numpy as np
+    import optuna
+
+    from lstmlite.search import search
+    from lstmlite.search.study import open_study
+
+    series = tmp_path / "series.npy"
+    np.save(series, np.sin(np.arange(120) / 4).astype(np.float32))
+    space = {"params": {"lr": {"choices": [0.01, 0.03]}}, "fixed": {"cell": "gru", "hidden_size": 4, "epochs": 2}}
+    storage = f"sqlite:///{tmp_path / 'a' / 'study.db'}"
+    (tmp_path / "a").mkdir()
+    open_study(tmp_path / "a", None, 0, metric_higher=False).set_user_attr("prune_below", 0.3)
+    with pytest.raises(ValueError, match="'prune_below' does not fit its metric .*set 'prune_above' instead"):
+        search(str(series), None, trials=2, out=tmp_path / "a", space=space, resume=True)
+    assert optuna.load_study(study_name="lstmlite-search", storage=storage).trials == []
+
+    def set_wrong_bar(study, trial):
+        study.set_user_attr("prune_below", 0.3)
+
+    with pytest.raises(ValueError, match="set 'prune_above' instead"):
+        search(str(series), None, trials=4, out=tmp_path / "b", space=space, on_trial=set_wrong_bar)
+    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{tmp_path / 'b' / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL"]

@@ -143,7 +143,13 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
 
         def report(epoch: int, value: float) -> None:
             trial.set_user_attr(f"val_epoch_{epoch}", value)
-            bar = _metric_bar(trial.study)
+            try:
+                bar = _metric_bar(trial.study)
+            except ValueError:
+                # a bar that does not fit the metric stops the search (this worker after this
+                # trial; search() then raises it), not just the trial: optimize() would catch it
+                trial.study.stop()
+                raise
             if bar is not None and epoch >= max(1, epochs // 2):
                 side, limit = bar
                 if (value < limit) if side == "below" else (value > limit):
@@ -282,6 +288,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     study = open_study(out, storage, seed, higher, resume=True, heartbeat=heartbeat, sampler=sampler)
     if resume is False and len(study.trials) > 0:
         raise FileExistsError(f"{out}: the study already has trials; pass resume=True (--resume) to continue it")
+    _metric_bar(study)  # a bar that does not fit the metric, set before the search: refused before any trial
     study.set_user_attr("budget", parsed_budget)
     study.set_user_attr("data", data_config)
     args = {"out": str(out), "storage": storage, "seed": seed, "higher": higher, "space": space_arg,
@@ -298,7 +305,9 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
             p.start()
         for p in procs:
             p.join()
-    return write_outputs(out, storage, seed, higher)
+    result = write_outputs(out, storage, seed, higher)
+    _metric_bar(open_study(out, storage, seed, higher, resume=True))  # a bar set during the search stopped it
+    return result
 
 
 def best_key(record: dict[str, Any], higher: bool = True) -> tuple[float, float, int]:
