@@ -53,6 +53,34 @@ def test_resume_continues_the_same_study(tiny_data, tmp_path):
     assert [t.number for t in study.trials] == [0, 1, 2]
 
 
+def test_resume_under_another_budget_or_space_is_refused(tiny_data, tmp_path, capsys):
+    """A study's trials were judged feasible under its budget and sampled from its space:
+    resuming it under another budget is one line (before, the old trials kept their
+    feasibility, so best/ could be a model over the new budget -- here one slower than
+    latency=0.001us), and under another space too (Optuna cannot sample a categorical
+    whose choices changed: every new trial failed). The same budget and space resume.
+    Planted and failing it: no check on resume (the budget's and the space's)."""
+    import yaml
+
+    out = tmp_path / "s"
+    space = {"params": {"hidden_size": {"choices": [4]}}, "fixed": {"cell": "gru", "epochs": 1, "lr": 0.03}}
+    search(tiny_data, "classify", trials=1, out=out, space=space)
+    with pytest.raises(ValueError, match=r"the study's trials ran under --budget none, not latency=0\.001 us: "
+                                         r"resume with the same --budget"):
+        search(tiny_data, "classify", budget="latency=0.001us", trials=2, out=out, space=space, resume=True)
+    wider = {**space, "params": {"hidden_size": {"choices": [4, 8]}}}
+    (tmp_path / "wider.yaml").write_text(yaml.safe_dump(wider))
+    code = main(["search", "--data", tiny_data, "--task", "classify", "--space", str(tmp_path / "wider.yaml"),
+                 "--trials", "2", "--resume", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"lstmlite search: error: {out}: the study's trials were sampled from another "
+                                 "search space (hidden_size changed): resume with the same --space, or search anew "
+                                 "in another --out"]
+    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"]
+    assert search(tiny_data, "classify", trials=2, out=out, space=space, resume=True)["trials"] == 2
+
+
 def test_without_a_task_the_datas_own_metric_direction_is_used(tmp_path):
     """A search given no task takes the data's own (a .npy series forecasts, its MAE an
     error): the study minimises the metric, and best is the feasible trial of least

@@ -288,6 +288,9 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     study = open_study(out, storage, seed, higher, resume=True, heartbeat=heartbeat, sampler=sampler)
     if resume is False and len(study.trials) > 0:
         raise FileExistsError(f"{out}: the study already has trials; pass resume=True (--resume) to continue it")
+    if len(study.trials) > 0:
+        _check_resume(out, study, parsed_budget, loaded_space)
+    study.set_user_attr("space", _as_stored(loaded_space.to_dict()))
     _metric_bar(study)  # a bar that does not fit the metric, set before the search: refused before any trial
     study.set_user_attr("budget", parsed_budget)
     study.set_user_attr("data", data_config)
@@ -308,6 +311,37 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     result = write_outputs(out, storage, seed, higher)
     _metric_bar(open_study(out, storage, seed, higher, resume=True))  # a bar set during the search stopped it
     return result
+
+
+def _as_stored(value: Any) -> Any:
+    """``value`` as a study attribute reads back (JSON: tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    units = {"size": " B", "ram": " B", "latency": " us"}
+    return ",".join(f"{k}={v:g}{units.get(k, '')}" for k, v in budget.items()) or "none"
+
+
+def _check_resume(out: Path, study: Any, budget: dict[str, float], space: SearchSpace) -> None:
+    """Refuse to continue a study under another budget or space than its trials had: a
+    trial's feasibility (the Pareto front, best/) and the sampler's constraints are the
+    budget's it ran under, and Optuna cannot sample a categorical parameter whose
+    choices changed (every new trial would fail). Studies from before the space was
+    stored are not checked for it."""
+    old_budget = study.user_attrs.get("budget")
+    if old_budget is not None and old_budget != _as_stored(budget):
+        raise ValueError(f"{out}: the study's trials ran under --budget {_budget_text(old_budget)}, not "
+                         f"{_budget_text(budget)}: resume with the same --budget, or search anew in another --out")
+    old_space = study.user_attrs.get("space")
+    if old_space is not None and old_space != _as_stored(space.to_dict()):
+        changed = sorted(k for part in ("params", "fixed")
+                         for k in set(old_space.get(part, {})) | set(space.to_dict()[part])
+                         if old_space.get(part, {}).get(k) != _as_stored(space.to_dict()[part]).get(k))
+        raise ValueError(f"{out}: the study's trials were sampled from another search space ({', '.join(changed)} "
+                         "changed): resume with the same --space, or search anew in another --out")
 
 
 def best_key(record: dict[str, Any], higher: bool = True) -> tuple[float, float, int]:
