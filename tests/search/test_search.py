@@ -161,6 +161,33 @@ def test_cli_search_with_no_trial_in_budget_is_a_one_line_error(tiny_data, tmp_p
     assert len(trials) == 1 and trials[0]["latency_us"] > 0.001
 
 
+def test_cli_search_with_no_completed_trial_says_so_not_the_budget(tmp_path, capsys) -> None:
+    """A search none of whose trials completed (here each stopped by the study's
+    prune_above bar on a forecaster's MAE) ends with one line counting the trials' states,
+    exit status 2, where it said "no trial met the budget None; widen --budget" with no
+    budget given. Planted and failing it: the budget's message for a search with no
+    completed trial."""
+    import numpy as np
+    import yaml
+
+    from lstmlite.search.study import open_study
+
+    series = tmp_path / "series.npy"
+    np.save(series, np.sin(np.arange(120) / 4).astype(np.float32))
+    out = tmp_path / "s"
+    out.mkdir()
+    open_study(out, None, 0, metric_higher=False).set_user_attr("prune_above", 1e-6)
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(
+        {"params": {"lr": {"choices": [0.01, 0.03]}}, "fixed": {"cell": "gru", "hidden_size": 4, "epochs": 2}}))
+    code = main(["search", "--data", str(series), "--space", str(tmp_path / "space.yaml"), "--trials", "2",
+                 "--resume", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out.count(" pruned") == 2
+    assert captured.err.strip().splitlines() == [
+        "lstmlite search: error: no trial completed (2 pruned): failed trials say why above, pruned ones were "
+        f"stopped by the study's prune_below / prune_above bar or a better trial ({out}/trials.json)"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--space", "{tmp}/space.yaml"], "unknown parameter 'colour'"),
     (["--trials", "0"], "--trials and --workers must be at least 1"),

@@ -86,6 +86,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result['trials']} trials complete; {len(result['pareto'])} on the Pareto front within budget "
           f"({args.out}/pareto.json, pareto.png)")
     best = result["best"]
+    if best is None and result["trials"] == 0:  # nothing trained to the end: no budget to blame
+        from collections import Counter
+        from pathlib import Path
+
+        from ..io import read_json
+
+        states = Counter(t["state"].lower() for t in read_json(Path(args.out) / "trials.json"))
+        counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "none run"
+        raise CliError(f"no trial completed ({counts}): failed trials say why above, pruned ones were stopped by "
+                       f"the study's prune_below / prune_above bar or a better trial ({args.out}/trials.json)")
     if best is None:  # a finding about the budget, not a fault of ours: exit status 2, as bad input
         raise CliError(f"no trial met the budget {args.budget}; widen --budget or the space "
                        f"({args.out}/trials.json lists every trial's figures)")
