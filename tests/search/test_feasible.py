@@ -144,6 +144,10 @@ def _tiny_text(path, kind):
      "cell='fastgrnn' builds no model for the seq2seq data (a seq2seq model's cell must be lstm or gru"),
     ("tiny", "classify", {"cell": {"choices": ["gru", "grouped_lstm"]}},
      "cell='grouped_lstm' builds no model for the classify data (input_size=3 is not divisible by groups=2)"),
+    ("s.npy", "forecast", {"embed_dim": {"choices": [4, 8]}},
+     "embed_dim is for token input, and the forecast data's input is features (no vocabulary, no embedding)"),
+    ("tiny", "classify", {"max_vocab": {"choices": [50, 100]}},
+     "max_vocab is for token input, and the classify data's input is features"),
 ])
 def test_a_value_that_fits_no_model_of_the_task_is_refused_before_any_trial(tiny_data, tmp_path, capsys, file,
                                                                              task, params, message):

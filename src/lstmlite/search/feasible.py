@@ -136,8 +136,15 @@ def check_buildable(space: SearchSpace, data_config: dict[str, Any], seed: int =
     names = [n for n in space.params if n in _BUILDING]
     base = {**space.fixed, **{n: s["choices"][0] if "choices" in s else s["low"] for n, s in space.params.items()}}
     from ..data import DataSpec
+    from .trial import _resolve, build_config
 
     task = DataSpec.from_dict(data_config).task
+    data, _, _ = _resolve(build_config(base, data_config, seed))
+    unused = [n for n in ("embed_dim", "max_vocab") if n in space.params and data.vocab is None]
+    if unused:
+        # features, not tokens: the trials would differ in a number their models do not hold
+        raise SpaceError(f"search space: {unused[0]} is for token input, and the {task} data's input is "
+                         "features (no vocabulary, no embedding); take it out of the space (--space)")
     base_error = _build_error(base, data_config, seed)
     failing: list[tuple[str, Any, str]] = []
     for name in names:
