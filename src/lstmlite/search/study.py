@@ -148,7 +148,10 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
             except ValueError:
                 # a bar that does not fit the metric stops the search (this worker after this
                 # trial; search() then raises it), not just the trial: optimize() would catch it
-                trial.study.stop()
+                try:
+                    trial.study.stop()
+                except RuntimeError:  # a trial asked for outside optimize(): nothing to stop
+                    pass
                 raise
             if bar is not None and epoch >= max(1, epochs // 2):
                 side, limit = bar
