@@ -148,6 +148,10 @@ def _tiny_text(path, kind):
      "embed_dim is for token input, and the forecast data's input is features (no vocabulary, no embedding)"),
     ("tiny", "classify", {"max_vocab": {"choices": [50, 100]}},
      "max_vocab is for token input, and the classify data's input is features"),
+    ("t.txt", "lm", {"max_vocab": {"choices": [5, 12]}},
+     "max_vocab is not searched for lm: the words it drops become <unk> in the targets too"),
+    ("p.tsv", "seq2seq", {"max_vocab": {"choices": [5, 12]}},
+     "max_vocab is not searched for seq2seq: the words it drops become <unk> in the targets too"),
 ])
 def test_a_value_that_fits_no_model_of_the_task_is_refused_before_any_trial(tiny_data, tmp_path, capsys, file,
                                                                              task, params, message):

@@ -222,3 +222,29 @@ def test_a_seq2seq_space_has_no_fastgrnn_and_search_takes_it(tmp_path, capsys):
     assert "FastGRNN" not in out and "encoder and decoder are LSTMs or GRUs" in out
     assert load_space(path).params["cell"]["choices"] == ["gru", "lstm"]
     check_buildable(load_space(path), {"source": str(pairs), "task": "seq2seq"})
+
+
+def test_a_language_models_vocabulary_is_cut_once_not_searched(tmp_path):
+    """A word-level language model whose whole vocabulary does not fit: max_vocab is fixed
+    at k, the most words that fit, not searched at k / 2 and k -- its targets are the same
+    words, so a search would pick the fewest words (easier targets, lower perplexity) --
+    and search takes the space (check_buildable refuses a searched max_vocab for lm).
+    Planted and failing it: max_vocab searched for a language model."""
+    import random
+
+    from lstmlite.data import DataSpec, load_data
+    from lstmlite.search.feasible import check_buildable
+    from lstmlite.search.recommend import _exported_bytes
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(300)]
+    path = tmp_path / "text.txt"
+    path.write_text(" ".join(rng.choice(words) for _ in range(4000)))
+    config = {"source": str(path), "task": "lm", "level": "word", "seq_len": 10}
+    data = load_data(DataSpec.from_dict(config))
+    budget = _exported_bytes(data, "gru", 4, 8, 8) // 2
+    rec = recommend("lm", n_train=len(data.train.y), input_size=0, budget=f"size={budget}", text=True, data=data)
+    assert "max_vocab" not in rec["space"]["params"]
+    k = rec["space"]["fixed"]["max_vocab"]
+    assert 3 <= k < len(data.vocab) and f"max_vocab {k} (" in " ".join(rec["explanation"])
+    check_buildable(load_space(rec["space"]), config)

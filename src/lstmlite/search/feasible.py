@@ -140,6 +140,12 @@ def check_buildable(space: SearchSpace, data_config: dict[str, Any], seed: int =
 
     task = DataSpec.from_dict(data_config).task
     data, _, _ = _resolve(build_config(base, data_config, seed))
+    if "max_vocab" in space.params and task in ("lm", "seq2seq"):
+        # a classifier's or tagger's labels stay whole; a language model's or seq2seq model's
+        # targets are the same tokens, cut to <unk> with the input
+        raise SpaceError(f"search space: max_vocab is not searched for {task}: the words it drops become <unk> "
+                         "in the targets too (fewer words, easier targets, a better score); set it under fixed, "
+                         "or take it out of the space (--space)")
     unused = [n for n in ("embed_dim", "max_vocab") if n in space.params and data.vocab is None]
     if unused:
         # features, not tokens: the trials would differ in a number their models do not hold

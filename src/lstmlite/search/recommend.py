@@ -140,11 +140,15 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
             # quarter of the budget to the recurrent layer and head
             kept = _largest_vocab(data, bits[-1], 3 * size // 4, embed_choices[0])
             if kept is not None:
-                vocab_choices = sorted({max(3, kept // 2), kept})
+                # a language model's or seq2seq model's targets are the same words: a search over
+                # max_vocab would reward fewer words (easier targets), so it is fixed at k
+                cut_targets = task in ("lm", "seq2seq")
+                vocab_choices = [kept] if cut_targets else sorted({max(3, kept // 2), kept})
                 why.append(f"The whole vocabulary ({full} entries) does not fit the budget, so only the most frequent "
                            f"words are kept: max_vocab {' or '.join(map(str, vocab_choices))} (with <pad> and <unk>; "
                            "the rest read as <unk>), where the smallest model takes at most three quarters of "
-                           "the budget.")
+                           "the budget" + (" -- fixed, not searched: the targets are the same words, and fewer "
+                                           "words would score better on easier targets." if cut_targets else "."))
     inputs = "text input" if text else f"{input_size} input features"
     ram = int(limits["ram"]) if "ram" in limits else None
     bounded = {k: v for k, v in (("size", size), ("ram", ram)) if v is not None}
@@ -186,10 +190,13 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
     if text:
         params["embed_dim"] = {"choices": embed_choices}
         why.append("The text embedding is usually most of a text model's bytes, so small embeddings are searched.")
-    if vocab_choices:
+    fixed: dict[str, Any] = {"epochs": epochs}
+    if vocab_choices and task in ("lm", "seq2seq"):
+        fixed["max_vocab"] = vocab_choices[0]
+    elif vocab_choices:
         params["max_vocab"] = {"choices": vocab_choices}
     if "latency" in limits:
         why.append(f"Latency ({limits['latency']:.0f} us per step) is measured in the native runtime on this "
                    "machine; measure on the target device for a firm answer.")
-    return {"space": {"params": params, "fixed": {"epochs": epochs}}, "budget": limits, "trials": trials,
+    return {"space": {"params": params, "fixed": fixed}, "budget": limits, "trials": trials,
             "explanation": why}
