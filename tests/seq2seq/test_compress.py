@@ -14,9 +14,10 @@ from lstmlite.export.onnx_seq2seq import check_seq2seq_onnx, export_seq2seq_onnx
 from lstmlite.export.seq2seq import export_seq2seq_lsl
 from lstmlite.export.size import account
 from lstmlite.nn import Seq2Seq
-from lstmlite.nn.seq2seq import BOS_ID
 from lstmlite.runtime.seq2seq import NativeSeq2Seq
 from lstmlite.seq2seq import decode_torch
+
+from .conftest import native_vs_torch, padded_sources
 
 
 def _config(method: str, **fields):
@@ -44,10 +45,7 @@ def test_methods_reach_every_part_and_still_deploy(tmp_path, method, fields, exp
     compress_(model, _config(method, **fields))
     touched = {row["name"] for row in summary(model) if row["transforms"]}
     assert set(expect) <= touched
-    rng = np.random.default_rng(0)
-    x = rng.integers(4, 15, size=(6, 8))
-    lengths = np.array([8, 6, 5, 3, 2, 1])
-    x[np.arange(8)[None, :] >= lengths[:, None]] = 0
+    x, lengths = padded_sources()
     paths = export_seq2seq_lsl(model, tmp_path / "lsl")
     assert NativeSeq2Seq(tmp_path / "lsl").decode(x, lengths, "beam", beam=3) == \
         decode_torch(model, x, lengths, "beam", beam=3)
@@ -143,10 +141,7 @@ def test_pruned_after_quantizing_deploys_what_the_model_computes(tmp_path, bits)
     # the tensors around the recurrent layers only: the encoder's and decoder's codes stay exact
     compress_(model, _config("magnitude_prune", sparsity=0.6),
               filter=lambda fqn, module, name: not fqn.startswith(("encoder", "decoder")))
-    rng = np.random.default_rng(0)
-    x = rng.integers(4, 15, size=(6, 8))
-    lengths = np.array([8, 6, 5, 3, 2, 1])
-    x[np.arange(8)[None, :] >= lengths[:, None]] = 0
+    x, lengths = padded_sources()
     paths = export_seq2seq_lsl(model, tmp_path / "lsl")
     side = load_file(str(tmp_path / "lsl" / "seq2seq.safetensors"))
     codes = quantized_tensors(model)
@@ -159,15 +154,7 @@ def test_pruned_after_quantizing_deploys_what_the_model_computes(tmp_path, bits)
         assert (stored == 0).mean() >= 0.5  # the mask is in
     assert sum(p.stat().st_size for p in paths) <= quantized_only
     native = NativeSeq2Seq(tmp_path / "lsl")
-    memory_n, state_n = native.encode(x, lengths)
-    with torch.no_grad():
-        memory, state = model.encode(torch.as_tensor(x), torch.as_tensor(lengths))
-        prev = torch.full((len(x),), BOS_ID)
-        for _ in range(6):
-            logits, state, _ = model.step(prev, state, memory)
-            got, state_n = native.step(prev.numpy(), state_n, memory_n)
-            np.testing.assert_allclose(got, logits.log_softmax(-1).numpy(), rtol=0, atol=1e-4)
-            prev = logits.argmax(-1)
+    assert native_vs_torch(model, native, x, lengths) < 1e-4
     assert native.decode(x, lengths, "beam", beam=3) == decode_torch(model, x, lengths, "beam", beam=3)
     assert account(model).size_bytes == sum(p.stat().st_size for p in paths)
     encoder_onnx, decoder_onnx = export_seq2seq_onnx(model, tmp_path / "onnx", quantize="qdq")
@@ -205,10 +192,7 @@ def test_low_rank_side_tensors_deploy_as_their_factors(tmp_path, bits):
         return model
 
     model = build(True)
-    rng = np.random.default_rng(0)
-    x = rng.integers(4, 60, size=(6, 8))
-    lengths = np.array([8, 6, 5, 3, 2, 1])
-    x[np.arange(8)[None, :] >= lengths[:, None]] = 0
+    x, lengths = padded_sources(60)
     paths = export_seq2seq_lsl(model, tmp_path / "lsl")
     side = load_file(str(tmp_path / "lsl" / "seq2seq.safetensors"))
     assert not [k for k in side if "parametrizations" in k]
@@ -225,15 +209,7 @@ def test_low_rank_side_tensors_deploy_as_their_factors(tmp_path, bits):
             np.testing.assert_array_equal(got, q.codes.numpy())
             assert stored not in side
     native = NativeSeq2Seq(tmp_path / "lsl")
-    memory_n, state_n = native.encode(x, lengths)
-    with torch.no_grad():
-        memory, state = model.encode(torch.as_tensor(x), torch.as_tensor(lengths))
-        prev = torch.full((len(x),), BOS_ID)
-        for _ in range(6):
-            logits, state, _ = model.step(prev, state, memory)
-            got, state_n = native.step(prev.numpy(), state_n, memory_n)
-            np.testing.assert_allclose(got, logits.log_softmax(-1).numpy(), rtol=0, atol=1e-4)
-            prev = logits.argmax(-1)
+    assert native_vs_torch(model, native, x, lengths) < 1e-4
     assert native.decode(x, lengths, "beam", beam=3) == decode_torch(model, x, lengths, "beam", beam=3)
     assert account(model).size_bytes == sum(p.stat().st_size for p in paths)
     assert account(model).size_bytes < account(build(False)).size_bytes

@@ -14,8 +14,9 @@ from lstmlite.export.onnx_seq2seq import OnnxSeq2Seq, check_seq2seq_onnx, export
 from lstmlite.export.seq2seq import export_seq2seq_lsl
 from lstmlite.export.size import account
 from lstmlite.nn import Seq2Seq
-from lstmlite.nn.seq2seq import BOS_ID
 from lstmlite.runtime.seq2seq import NativeSeq2Seq
+
+from .conftest import native_vs_torch
 
 VARIANTS = [
     dict(attention="luong", score="general", cell="lstm", bidirectional=True),
@@ -44,21 +45,6 @@ def _batch():
     return x, lengths
 
 
-def _native_vs_torch(model, native, x, lengths) -> float:
-    """Largest |log-prob difference| of the native step along PyTorch's greedy path."""
-    memory_n, state_n = native.encode(x, lengths)
-    worst = 0.0
-    with torch.no_grad():
-        memory, state = model.encode(torch.as_tensor(x), torch.as_tensor(lengths))
-        prev = torch.full((len(x),), BOS_ID)
-        for _ in range(6):
-            logits, state, _ = model.step(prev, state, memory)
-            got, state_n = native.step(prev.numpy(), state_n, memory_n)
-            worst = max(worst, float(np.abs(got - logits.log_softmax(-1).numpy()).max()))
-            prev = logits.argmax(-1)
-    return worst
-
-
 @pytest.mark.parametrize("quantized", [False, True])
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: f"{v['attention']}-{v['cell']}")
 def test_onnx_and_native_match_pytorch(tmp_path, variant, quantized):
@@ -70,7 +56,7 @@ def test_onnx_and_native_match_pytorch(tmp_path, variant, quantized):
     assert check_seq2seq_onnx(model, tmp_path / "onnx", x, lengths) < 1e-4
     paths = export_seq2seq_lsl(model, tmp_path / "lsl")
     native = NativeSeq2Seq(tmp_path / "lsl")
-    assert _native_vs_torch(model, native, x, lengths) < 1e-4
+    assert native_vs_torch(model, native, x, lengths) < 1e-4
     # the same search over each engine's step gives the same outputs
     for decoder in ("greedy", "beam"):
         expected = decode_torch(model, x, lengths, decoder, beam=3)
@@ -218,7 +204,7 @@ def test_int4_bundle_packs_side_codes_two_per_byte(tmp_path):
     assert sizes < account(big(8)).size_bytes * 0.6  # 8 → 4 bits on every matrix; scales, biases stay fp32
     x, lengths = _batch()
     native = NativeSeq2Seq(tmp_path)
-    assert _native_vs_torch(model, native, x, lengths) < 1e-4
+    assert native_vs_torch(model, native, x, lengths) < 1e-4
     assert native.decode(x, lengths, "beam", beam=3) == decode_torch(model, x, lengths, "beam", beam=3)
 
 
