@@ -13,8 +13,8 @@ every token of every window for a language model, the valid steps of a tagger or
 model and the target tokens of a seq2seq model), so it is on the same per-example
 scale as the cross-entropy the trainer uses. Padding never counts: a tagger's and a
 CTC model's steps past each row's length and a seq2seq model's padding positions after
-the target's ``</s>`` (id 0, the id the task loss ignores) are left out of the soft and the hidden term, as the task
-losses leave them out (:func:`valid_positions`). The T² factor keeps the soft-target
+the target's ``</s>`` (id 0, the id the task loss ignores) are left out of the soft and
+the hidden term, as the task losses leave them out (:func:`valid_positions`). The T² factor keeps the soft-target
 gradient magnitude independent of T (Hinton, Vinyals & Dean 2015, section 2).
 ``h_s`` / ``h_t`` are what each model's head reads (the pooled sequence feature of a
 classifier, the per-step RNN output of a language model) and ``P`` a learned linear
