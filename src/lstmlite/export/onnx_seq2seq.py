@@ -328,21 +328,6 @@ class OnnxSeq2Seq:
 def check_seq2seq_onnx(model: Any, folder: str | Path, x: np.ndarray, lengths: np.ndarray) -> float:
     """Largest abs difference between ONNX Runtime's and the model's teacher-forced step
     logits over a batch (each step fed the model's own greedy token)."""
-    import torch
+    from .seq2seq import _greedy_step_difference
 
-    from ..nn.seq2seq import BOS_ID
-
-    runner = OnnxSeq2Seq(folder)
-    model = model.eval()
-    memory_o, state_o = runner.encode(x, lengths)
-    worst = 0.0
-    with torch.no_grad():
-        xt = torch.as_tensor(np.asarray(x, np.int64))
-        memory, state = model.encode(xt, torch.as_tensor(lengths))
-        prev = torch.full((len(x),), BOS_ID, dtype=torch.long)
-        for _ in range(min(model.max_target_len, 12)):
-            logits, state, _ = model.step(prev, state, memory)
-            got, state_o = runner.step(prev.numpy(), state_o, memory_o)
-            worst = max(worst, float(np.max(np.abs(got - logits.numpy()))))
-            prev = logits.argmax(-1)
-    return worst
+    return _greedy_step_difference(model, OnnxSeq2Seq(folder), x, lengths, log_probs=False)

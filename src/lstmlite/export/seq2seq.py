@@ -78,28 +78,24 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     import torch
 
     from ..compress.quantize import quantized_tensors
-    from .lsl import _low_rank_factors, pack_nibbles
+    from ..runtime.lsl import QTensor
+    from .lsl import _fit_codes, _low_rank_factors, pack_nibbles
 
-    # only codes that reproduce the effective tensor (put checks): a mask applied after the
-    # quantizer leaves codes that predate it, stored with the mask's zeros applied
     quant = quantized_tensors(model)
     out: dict[str, np.ndarray] = {}
     int4_cols: dict[str, int] = {}
 
     def put(name: str, value: np.ndarray, q: Any) -> None:
-        """``value`` (the effective tensor) as ``q``'s codes where they give it, else as float32."""
+        """``value`` (the effective tensor) as ``q``'s codes where they give it, else as
+        float32: the .lsl writer's test (:func:`~lstmlite.export.lsl._fit_codes`), which also
+        takes the codes with the mask's zeros applied for a tensor pruned after quantizing."""
         if q is not None and q.bits <= 8 and q.codes.dim() == 2 and tuple(q.codes.shape) == value.shape:
             rows, cols = q.codes.shape
             scale = np.ascontiguousarray((q.scales.expand(rows) if q.scales.numel() == 1 else q.scales).cpu().numpy(),
                                          dtype=np.float32)
-            codes = np.ascontiguousarray(q.codes.cpu().numpy(), dtype=np.int8)  # safetensors writes raw buffers
-
-            def gives(c: np.ndarray) -> bool:
-                return bool(np.allclose(c * scale[:, None], value, rtol=1e-5, atol=1e-6 * float(np.abs(scale).max())))
-
-            if not gives(codes):  # pruned after quantizing: the codes with the mask's zeros, as the .lsl writer
-                codes = np.where(value == 0, 0, codes).astype(np.int8)
-            if gives(codes):
+            fitted = _fit_codes(name, QTensor(np.ascontiguousarray(q.codes.cpu().numpy(), dtype=np.int8), scale), value)
+            if fitted is not None:
+                codes = np.ascontiguousarray(fitted.q)  # safetensors writes raw buffers
                 if q.bits <= 4:  # 2..4-bit codes two per byte, as the .lsl files and ONNX store them
                     out[f"{name}.codes4"] = pack_nibbles(codes)
                     int4_cols[name] = int(cols)
@@ -107,8 +103,6 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
                     out[f"{name}.codes"] = codes
                 out[f"{name}.scale"] = scale
                 return
-            log.warning("%s: the model's weights are not its quantized codes (changed after quantizing?); "
-                        "storing the effective weights instead", name)
         out[name] = np.ascontiguousarray(value, dtype=np.float32)
 
     with torch.no_grad():
@@ -219,21 +213,31 @@ def check_seq2seq_lsl(model: Any, folder: str | Path, x: np.ndarray, lengths: np
     """Largest abs difference between the bundle's (:class:`~lstmlite.runtime.seq2seq.NativeSeq2Seq`)
     and the model's step log-probabilities over a batch, each step fed the model's own greedy
     token (as :func:`lstmlite.export.onnx_seq2seq.check_seq2seq_onnx` checks the ONNX pair)."""
+    from ..runtime.seq2seq import NativeSeq2Seq
+
+    return _greedy_step_difference(model, NativeSeq2Seq(folder), x, lengths, log_probs=True)
+
+
+def _greedy_step_difference(model: Any, runner: Any, x: np.ndarray, lengths: np.ndarray, log_probs: bool) -> float:
+    """Largest abs difference between ``runner``'s and the model's step outputs over a batch
+    (up to 12 steps), each step fed the model's own greedy token: the check of an exported
+    pair or bundle. ``runner`` has ``encode(x, lengths) -> (memory, state)`` and
+    ``step(prev, state, memory) -> (outputs, state)``; ``log_probs``: its outputs are
+    log-probabilities (the native bundle), else logits (the ONNX pair)."""
     import torch
 
     from ..nn.seq2seq import BOS_ID
-    from ..runtime.seq2seq import NativeSeq2Seq
 
-    native = NativeSeq2Seq(folder)
     model = model.eval()
-    memory_n, state_n = native.encode(x, lengths)
+    memory_r, state_r = runner.encode(x, lengths)
     worst = 0.0
     with torch.no_grad():
         memory, state = model.encode(torch.as_tensor(np.asarray(x, np.int64)), torch.as_tensor(lengths))
         prev = torch.full((len(x),), BOS_ID, dtype=torch.long)
         for _ in range(min(model.max_target_len, 12)):
             logits, state, _ = model.step(prev, state, memory)
-            got, state_n = native.step(prev.numpy(), state_n, memory_n)
-            worst = max(worst, float(np.max(np.abs(got - logits.log_softmax(-1).numpy()))))
+            got, state_r = runner.step(prev.numpy(), state_r, memory_r)
+            expected = logits.log_softmax(-1) if log_probs else logits
+            worst = max(worst, float(np.max(np.abs(got - expected.numpy()))))
             prev = logits.argmax(-1)
     return worst
