@@ -248,3 +248,15 @@ def test_a_language_models_vocabulary_is_cut_once_not_searched(tmp_path):
     k = rec["space"]["fixed"]["max_vocab"]
     assert 3 <= k < len(data.vocab) and f"max_vocab {k} (" in " ".join(rec["explanation"])
     check_buildable(load_space(rec["space"]), config)
+
+
+def test_the_bisection_finds_every_largest_value():
+    """recommend's bounds (hidden size, vocabulary) are the largest n whose model fits, by
+    bisection: for every threshold k in [1, 64] it returns k, and it asks each n at most once
+    per step. Catches a bisection that skips values (``hi = mid - 2``) or stops short."""
+    from lstmlite.search.recommend import _largest
+
+    for k in range(1, 65):
+        asked = []
+        assert _largest(1, 64, lambda n, k=k: asked.append(n) or n <= k) == k
+        assert len(asked) <= 7

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .objectives import parse_budget
 
@@ -69,39 +69,9 @@ def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int
     return _exported_profile(data, cell, hidden, bits, embed_dim, vocab)["size"]
 
 
-def _max_hidden_exported(limits: dict[str, int], data: Any, bits: int, cap: int, embed_dim: int | None,
-                         vocab: int | None = None) -> tuple[int, dict[str, int], bool]:
-    """The largest multiple of 4 (at most ``cap``) whose GRU keeps within every limit in
-    ``limits`` (``size``: exported bytes, ``ram``: its RAM), by bisection (both grow with
-    the hidden size); 4 when none does. Returns (hidden, its profile, whether it fits)."""
-    def fits(hidden: int) -> tuple[bool, dict[str, int]]:
-        profile = _exported_profile(data, "gru", hidden, bits, embed_dim, vocab)
-        return all(profile[key] <= limit for key, limit in limits.items()), profile
-
-    ok, smallest = fits(4)
-    if not ok:
-        return 4, smallest, False
-    lo, hi, lo_profile = 1, max(cap // 4, 1), smallest  # in units of 4: lo fits
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        ok, profile = fits(4 * mid)
-        if ok:
-            lo, lo_profile = mid, profile
-        else:
-            hi = mid - 1
-    return 4 * lo, lo_profile, True
-
-
-def _largest_vocab(data: Any, bits: int, size: int, embed_dim: int) -> int | None:
-    """The most vocabulary entries (``max_vocab``: ``<pad>`` and ``<unk>`` included, at
-    least 3) with which the smallest text model (a GRU of 4 units, ``embed_dim`` wide)
-    exports within ``size`` bytes, by bisection; None when even 3 do not fit."""
-    def fits(vocab: int) -> bool:
-        return _exported_bytes(data, "gru", 4, bits, embed_dim, vocab) <= size
-
-    lo, hi = 3, len(data.vocab)
-    if not fits(lo):
-        return None
+def _largest(lo: int, hi: int, fits: Callable[[int], bool]) -> int:
+    """The largest n in [lo, hi] with ``fits(n)``, by bisection: ``fits(lo)`` holds and
+    ``fits`` holds up to some n and not past it (bytes grow with the size searched)."""
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if fits(mid):
@@ -109,6 +79,33 @@ def _largest_vocab(data: Any, bits: int, size: int, embed_dim: int) -> int | Non
         else:
             hi = mid - 1
     return lo
+
+
+def _max_hidden_exported(limits: dict[str, int], data: Any, bits: int, cap: int, embed_dim: int | None,
+                         vocab: int | None = None) -> tuple[int, dict[str, int], bool]:
+    """The largest multiple of 4 (at most ``cap``) whose GRU keeps within every limit in
+    ``limits`` (``size``: exported bytes, ``ram``: its RAM); 4 when none does. Returns
+    (hidden, its profile, whether it fits)."""
+    profiles: dict[int, dict[str, int]] = {}
+
+    def fits(units: int) -> bool:  # a GRU of 4 * units hidden units
+        profiles[units] = _exported_profile(data, "gru", 4 * units, bits, embed_dim, vocab)
+        return all(profiles[units][key] <= limit for key, limit in limits.items())
+
+    if not fits(1):
+        return 4, profiles[1], False
+    units = _largest(1, max(cap // 4, 1), fits)
+    return 4 * units, profiles[units], True
+
+
+def _largest_vocab(data: Any, bits: int, size: int, embed_dim: int) -> int | None:
+    """The most vocabulary entries (``max_vocab``: ``<pad>`` and ``<unk>`` included, at
+    least 3) with which the smallest text model (a GRU of 4 units, ``embed_dim`` wide)
+    exports within ``size`` bytes; None when even 3 do not fit."""
+    def fits(vocab: int) -> bool:
+        return _exported_bytes(data, "gru", 4, bits, embed_dim, vocab) <= size
+
+    return _largest(3, len(data.vocab), fits) if fits(3) else None
 
 
 def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, Any] | None = None,
