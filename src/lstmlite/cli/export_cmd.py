@@ -130,11 +130,7 @@ def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
         x, lengths = _seq2seq_sample(run_dir)
         error = check_seq2seq_onnx(run_dir.model, out, x, lengths)
         print(f"ONNX Runtime vs lstmlite, decoder step logits on {len(x)} test sources: max abs difference {error:.2e}")
-        if not error <= args.tolerance:
-            for path in paths:
-                path.unlink(missing_ok=True)
-            raise CliError(f"the exported files differ from the model by {error:.2e} (> --tolerance "
-                           f"{args.tolerance:g}); removed them. Please report this with the run dir.")
+        _enforce(paths, error, args.tolerance)
     return out
 
 
@@ -160,11 +156,7 @@ def _export_seq2seq_lsl(args: argparse.Namespace, run_dir) -> Path:
         error = check_seq2seq_lsl(rounded_reference(run_dir.model, args.weights), out, x, lengths)
         print(f"  (float encoder / decoder weights rounded to {args.weights} at export; against the run with the "
               f"same {args.weights} codes: max abs difference {error:.2e})")
-    if not error <= args.tolerance:  # also catches NaN
-        for path in paths:
-            path.unlink(missing_ok=True)
-        raise CliError(f"the exported files differ from the model by {error:.2e} (> --tolerance {args.tolerance:g}); "
-                       "removed them. Please report this with the run dir.")
+    _enforce(paths, error, args.tolerance)
     return out
 
 
@@ -197,12 +189,16 @@ def _export_onnx(args: argparse.Namespace) -> Path:
     return written
 
 
-def _enforce(written: Path, error: float, tolerance: float) -> None:
-    """Remove an artefact that does not compute what its model computes, and fail."""
+def _enforce(written: Path | list[Path], error: float, tolerance: float) -> None:
+    """Remove an artefact (a file, or the files of a seq2seq model) that does not compute
+    what its model computes, and fail."""
+    paths = written if isinstance(written, list) else [written]
     if not error <= tolerance:  # also catches NaN
-        written.unlink(missing_ok=True)
-        raise CliError(f"the exported file differs from the model by {error:.2e} (> --tolerance {tolerance:g}); "
-                       f"removed {written}. Please report this with the run dir.")
+        for path in paths:
+            path.unlink(missing_ok=True)
+        what, removed = ("file differs", str(paths[0])) if len(paths) == 1 else ("files differ", "them")
+        raise CliError(f"the exported {what} from the model by {error:.2e} (> --tolerance {tolerance:g}); "
+                       f"removed {removed}. Please report this with the run dir.")
 
 
 def _unpacked_note(kept, auto) -> str | None:
