@@ -58,32 +58,26 @@ class Attribution:
         return float(self.values.sum() - (self.f_x - self.f_baseline))
 
 
-def _outputs(model: nn.Module, out: Tensor | tuple) -> tuple[Tensor, str]:
-    """(B, K) the K outputs f can be, and what one of them is called."""
+def _outputs(model: nn.Module, out: Tensor | tuple) -> tuple[Tensor, str, str]:
+    """(B, K) the K outputs f can be, what they are called, and how one (``{}``: its
+    index) is described."""
     kind = getattr(model, "kind", "")
     if kind == "lm":
-        return out[0][:, -1], "next token ids"
+        return out[0][:, -1], "next token ids", "logit of next token id {} after the last step"
     if kind == "forecaster":
-        return out.reshape(out.shape[0], -1), "forecast values"
+        return out.reshape(out.shape[0], -1), "forecast values", "forecast value {} (normalised units)"
     if kind == "tagger":  # a label per step: the last step's, which has read the whole sequence
-        return out[:, -1], "labels"
-    return out, "classes"
+        return out[:, -1], "labels", "logit of label {} at the last step"
+    return out, "classes", "logit of class {}"
 
 
 def _scalar(model: nn.Module, out: Tensor | tuple, index: int) -> tuple[Tensor, str]:
     """(B,) the scalar f per batch row, and its description."""
-    outputs, what = _outputs(model, out)
+    outputs, what, description = _outputs(model, out)
     if not 0 <= index < outputs.shape[1]:
         raise ValueError(f"target {index} is out of range: the model has {outputs.shape[1]} {what} "
                          f"(0..{outputs.shape[1] - 1})")
-    kind = getattr(model, "kind", "")
-    if kind == "lm":
-        return outputs[:, index], f"logit of next token id {index} after the last step"
-    if kind == "forecaster":
-        return outputs[:, index], f"forecast value {index} (normalised units)"
-    if kind == "tagger":
-        return outputs[:, index], f"logit of label {index} at the last step"
-    return outputs[:, index], f"logit of class {index}"
+    return outputs[:, index], description.format(index)
 
 
 @torch.no_grad()
