@@ -11,7 +11,7 @@ import torch
 from lstmlite.compress import compress_
 from lstmlite.compress.quantize import WeightQuantConfig
 from lstmlite.export.onnx_seq2seq import OnnxSeq2Seq, check_seq2seq_onnx, export_seq2seq_onnx
-from lstmlite.export.seq2seq import export_seq2seq_lsl
+from lstmlite.export.seq2seq import check_seq2seq_lsl, export_seq2seq_lsl
 from lstmlite.export.size import account
 from lstmlite.nn import Seq2Seq
 from lstmlite.runtime.seq2seq import NativeSeq2Seq
@@ -227,3 +227,24 @@ def test_qdq_needs_a_quantized_model(tmp_path):
                                          r"factor.*--format lsl"):
         export_seq2seq_onnx(factored, tmp_path / "p", quantize="qdq")
     assert not (tmp_path / "p").exists() or not any((tmp_path / "p").iterdir())
+
+
+@pytest.mark.parametrize("where", ["head", "encoder"])
+def test_the_checks_see_a_model_that_differs_from_its_files(tmp_path, where):
+    """The checks the CLI holds to ``--tolerance`` report a difference when the files are not the
+    model's: one output bias moved by 0.5 after export is seen as 0.5 in the ONNX pair's logits
+    and as a log-probability change in the bundle, a scaled encoder as a change in both; catches a
+    check that compares the runner with itself, reads a stale model, or returns 0."""
+    model = _model(False, **VARIANTS[0])
+    x, lengths = _batch()
+    export_seq2seq_onnx(model, tmp_path / "onnx")
+    export_seq2seq_lsl(model, tmp_path / "lsl")
+    assert check_seq2seq_onnx(model, tmp_path / "onnx", x, lengths) < 1e-4  # the premise: same model
+    with torch.no_grad():
+        if where == "head":
+            model.head.bias[3] += 0.5
+        else:
+            model.encoder.weight_ih_l0.mul_(1.5)
+    onnx_error = check_seq2seq_onnx(model, tmp_path / "onnx", x, lengths)
+    assert onnx_error >= 0.5 - 1e-4 if where == "head" else onnx_error > 1e-2
+    assert check_seq2seq_lsl(model, tmp_path / "lsl", x, lengths) > 1e-2
