@@ -260,3 +260,19 @@ def test_the_bisection_finds_every_largest_value():
         asked = []
         assert _largest(1, 64, lambda n, k=k: asked.append(n) or n <= k) == k
         assert len(asked) <= 7
+
+
+def test_an_estimated_ram_is_said_as_an_estimate(tiny_data, monkeypatch):
+    """Where the C export does not take the model, the RAM the search charges is an estimate
+    (``ram_kind: "estimated"``), and the explanation says so rather than giving it as the
+    Cortex-M4 project's figure."""
+    from lstmlite.data import DataSpec, load_data
+    from lstmlite.search import trial
+
+    data = load_data(DataSpec.from_dict({"source": tiny_data, "task": "classify"}))
+    monkeypatch.setattr(trial, "ram_bytes", lambda model: (1234, "estimated"))
+    rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="ram=2000",
+                    data=data)
+    text = " ".join(rec["explanation"])
+    assert "needs about 1234 bytes of RAM (estimated: the C export does not take it)" in text
+    assert "Cortex-M4" not in text

@@ -39,8 +39,8 @@ def _max_hidden(size: int | None, input_size: int, cell: str, bits: int) -> int:
 
 
 def _exported_profile(data: Any, cell: str, hidden: int, bits: int, embed_dim: int | None,
-                      vocab: int | None = None) -> dict[str, int]:
-    """``{"size": .lsl bytes, "ram": RAM bytes}`` of an untrained ``cell`` model of
+                      vocab: int | None = None) -> dict[str, Any]:
+    """``{"size": .lsl bytes, "ram": RAM bytes, "ram_kind": ...}`` of an untrained ``cell`` model of
     ``hidden`` units for ``data`` (text: its embedding ``embed_dim`` wide, with ``vocab``
     rows when the vocabulary is cut to that many, as ``max_vocab`` does), compressed to
     ``bits``-bit weights: what the search's budget check sees for that point."""
@@ -60,7 +60,7 @@ def _exported_profile(data: Any, cell: str, hidden: int, bits: int, embed_dim: i
     model = build_model(config)
     point = {"cell": cell, "hidden_size": hidden, "weight_bits": bits}
     profile = profile_model(model, point)
-    return {"size": int(profile["size_bytes"]), "ram": int(profile["ram_bytes"])}
+    return {"size": int(profile["size_bytes"]), "ram": int(profile["ram_bytes"]), "ram_kind": profile["ram_kind"]}
 
 
 def _exported_bytes(data: Any, cell: str, hidden: int, bits: int, embed_dim: int | None,
@@ -82,11 +82,11 @@ def _largest(lo: int, hi: int, fits: Callable[[int], bool]) -> int:
 
 
 def _max_hidden_exported(limits: dict[str, int], data: Any, bits: int, cap: int, embed_dim: int | None,
-                         vocab: int | None = None) -> tuple[int, dict[str, int], bool]:
+                         vocab: int | None = None) -> tuple[int, dict[str, Any], bool]:
     """The largest multiple of 4 (at most ``cap``) whose GRU keeps within every limit in
     ``limits`` (``size``: exported bytes, ``ram``: its RAM); 4 when none does. Returns
     (hidden, its profile, whether it fits)."""
-    profiles: dict[int, dict[str, int]] = {}
+    profiles: dict[int, dict[str, Any]] = {}
 
     def fits(units: int) -> bool:  # a GRU of 4 * units hidden units
         profiles[units] = _exported_profile(data, "gru", 4 * units, bits, embed_dim, vocab)
@@ -152,7 +152,10 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
     if bounded and data is not None:
         top, profile, ok = _max_hidden_exported(bounded, data, bits[-1], cap, embed_choices[0] if text else None,
                                                 vocab_choices[0] if vocab_choices else None)
-        costs = f"exports {profile['size']} bytes and needs {profile['ram']} bytes of RAM on a Cortex-M4"
+        # the RAM is the C project's where the C export takes the model, else an estimate
+        ram_said = (f"needs {profile['ram']} bytes of RAM on a Cortex-M4" if profile["ram_kind"] == "mcu-export"
+                    else f"needs about {profile['ram']} bytes of RAM (estimated: the C export does not take it)")
+        costs = f"exports {profile['size']} bytes and {ram_said}"
         if not ok:
             over = " and ".join(f"the {k} budget ({v} bytes)" for k, v in bounded.items() if profile[k] > v)
             raise_ = " or keep fewer words (max_vocab)" if text and profile["size"] > bounded.get("size", 1 << 62) else ""
