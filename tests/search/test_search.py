@@ -492,3 +492,19 @@ def test_a_trial_exactly_at_the_budget_is_feasible(monkeypatch, tmp_path):
     objective(trial)
     assert trial.user_attrs["feasible"] is False  # one byte over
 
+
+
+def test_two_workers_report_each_new_trial_once_in_the_parent(tiny_data, tmp_path):
+    """With ``workers=2`` the progress callback (which spawned workers cannot be given: a
+    closure does not pickle) is called in the parent for each trial the workers finish,
+    once, and not for the trials a resumed study already had. Catches the silent
+    multi-worker search (no line until the end) and trials reported twice."""
+    out = tmp_path / "s"
+    search(tiny_data, "classify", trials=1, out=out, space=TINY_SPACE)
+    seen = []
+    result = search(tiny_data, "classify", trials=3, out=out, space=TINY_SPACE, resume=True, workers=2,
+                    on_trial=lambda study, trial: seen.append((trial.number, trial.state.is_finished())))
+    numbers = [n for n, _ in seen]
+    assert all(finished for _, finished in seen) and len(numbers) == len(set(numbers))
+    finished = {t["trial"] for t in json.loads((out / "trials.json").read_text()) if t["state"] != "RUNNING"}
+    assert set(numbers) == finished - {0} and result["trials"] >= 3

@@ -307,13 +307,42 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch threads or DB handles
         procs = [ctx.Process(target=_worker, args=({**args, "worker": i, "on_trial": None},))
                  for i in range(workers)]
+        followed = open_study(out, storage, seed, higher, resume=True)
+        before = _finished(followed)  # a resumed study's trials, not reported again
         for p in procs:
             p.start()
+        if on_trial is not None:
+            _follow(procs, followed, on_trial, before)
         for p in procs:
             p.join()
     result = write_outputs(out, storage, seed, higher)
     _metric_bar(open_study(out, storage, seed, higher, resume=True))  # a bar set during the search stopped it
     return result
+
+
+def _finished(study: Any) -> set[int]:
+    """The numbers of the study's finished trials (complete, pruned or failed)."""
+    return {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+
+
+def _follow(procs: list[Any], study: Any, on_trial: Callable[[Any, Any], None], seen: set[int],
+            every_s: float = 1.0) -> None:
+    """Call ``on_trial(study, trial)`` here, in the parent, for each trial the worker
+    processes finish that is not in ``seen``, until they have all exited. The callback is
+    not sent to them: a spawned process gets its arguments pickled, and a closure (the
+    CLI's progress line) does not pickle, so the parent follows the shared storage."""
+    import time
+
+    seen = set(seen)
+    while True:
+        running = any(p.is_alive() for p in procs)  # read before the trials: none finishes unseen
+        for trial in study.get_trials(deepcopy=False):
+            if trial.state.is_finished() and trial.number not in seen:
+                seen.add(trial.number)
+                on_trial(study, trial)
+        if not running:
+            return
+        time.sleep(every_s)
 
 
 def _as_stored(value: Any) -> Any:
