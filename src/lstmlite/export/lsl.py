@@ -572,6 +572,19 @@ def _fit_codes(name: str, value: QTensor, effective: Any) -> QTensor | None:
     return None
 
 
+def fitted_codes(name: str, q: Any, effective: np.ndarray) -> QTensor | None:
+    """:func:`_fit_codes` for a compression ``QuantizedTensor`` ``q`` (2-D codes; one
+    scale per row, or one for the whole tensor): the contiguous int8 codes and per-row
+    float32 scales that give ``effective`` (the mask's zeros applied for a tensor pruned
+    after quantizing), or None where they cannot (store the floats). One test for every
+    exporter, so the ``.lsl`` file, the seq2seq bundle and ONNX keep the same tensors as
+    codes."""
+    rows = int(q.codes.shape[0])
+    scale = np.ascontiguousarray(q.scales.reshape(-1).expand(rows).cpu().numpy(), dtype=np.float32)
+    fitted = _fit_codes(name, QTensor(np.ascontiguousarray(q.codes.cpu().numpy(), dtype=np.int8), scale), effective)
+    return None if fitted is None else QTensor(np.ascontiguousarray(fitted.q), scale)
+
+
 def _weight_matrices(spec: ModelSpec) -> list[Tensor]:
     """Every weight matrix of a spec as stored: embedding, head, the recurrent ones, and
     the factors of low-rank ones (absent parts are None)."""

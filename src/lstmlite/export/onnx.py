@@ -438,17 +438,18 @@ def _f32(t: Tensor) -> np.ndarray:
     return t.detach().to(torch.float32).cpu().numpy()
 
 
-def _quantized_weights(model: nn.Module, masked: bool = False) -> dict[str, Any]:
-    """The model's int codes + scales by parameter name, kept only where they reproduce the effective tensor.
-
-    ``masked``: a tensor pruned after it was quantized (its codes predate the mask) keeps
-    its codes with the mask's zeros applied when those, with the same scales, reproduce it
-    (as the ``.lsl`` writer stores it), rather than going out as float.
+def _quantized_weights(model: nn.Module) -> dict[str, Any]:
+    """The model's int codes + scales by parameter name, kept only where they reproduce the
+    effective tensor (the ``.lsl`` writer's test, :func:`~lstmlite.export.lsl.fitted_codes`):
+    a tensor pruned after it was quantized (its codes predate the mask) keeps its codes
+    with the mask's zeros applied; one changed otherwise after quantizing goes out as float.
     """
     try:
         from ..compress.quantize import quantized_tensors
     except ImportError as err:  # pragma: no cover - compression package absent
         raise NotImplementedError("quantized ONNX export needs lstmlite.compress") from err
+    from .lsl import fitted_codes
+
     found = {}
     for name, q in quantized_tensors(model).items():
         if q.codes.dim() != 2 or q.bits > 8:
@@ -461,22 +462,9 @@ def _quantized_weights(model: nn.Module, masked: bool = False) -> dict[str, Any]
         effective = getattr(module, leaf, None)
         if not isinstance(effective, Tensor) or effective.shape != q.codes.shape:
             continue
-        with torch.no_grad():
-            diff = float((q.dequantized().to(effective.dtype) - effective.detach()).abs().max())
-            peak = float(effective.detach().abs().max())
-        if diff > 1e-6 * max(1.0, peak) and masked:
-            pruned = effective.detach() == 0
-            q_masked = q._replace(codes=torch.where(pruned, torch.zeros_like(q.codes), q.codes))
-            with torch.no_grad():
-                masked_diff = float((q_masked.dequantized().to(effective.dtype) - effective.detach()).abs().max())
-            if masked_diff <= 1e-6 * max(1.0, peak):
-                log.info("%s: pruned after quantizing; storing its codes with the mask applied", name)
-                q, diff = q_masked, masked_diff
-        if diff > 1e-6 * max(1.0, peak):
-            # Something after the quantizer (e.g. a mask) changes the tensor: store the effective floats.
-            log.warning("%s: codes * scales differ from the effective weight by %.3g; exported as float", name, diff)
-            continue
-        found[name] = q
+        fitted = fitted_codes(name, q, effective.detach().float().cpu().numpy())
+        if fitted is not None:
+            found[name] = q._replace(codes=torch.from_numpy(fitted.q).to(q.codes.device, q.codes.dtype))
     return found
 
 
@@ -539,7 +527,7 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
         raise ValueError("probabilities=True needs a classifier or language model")
     if quantize not in (None, "qdq"):
         raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
-    quant = _quantized_weights(model, masked=True) if quantize else {}
+    quant = _quantized_weights(model) if quantize else {}
     if quantize and layers is not None and isinstance(rnn, _efficient_cells().get("GroupedLSTM", ())):
         from ..compress.quantize import quantized_tensors
 

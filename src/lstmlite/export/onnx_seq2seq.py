@@ -95,7 +95,7 @@ def build_seq2seq_onnx(model: Any, opset: int | None = None, quantize: str | Non
         raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
     # masked: a tensor pruned after it was quantized keeps its codes with the mask's zeros, as
     # export_onnx, the .lsl files and the native bundle store it
-    quant = _quantized_weights(model, masked=True) if quantize else {}
+    quant = _quantized_weights(model) if quantize else {}
     if quantize and not quant:  # as export_onnx: a "QDQ" pair of float graphs would mislead
         from ..compress.quantize import quantized_tensors
 

@@ -78,8 +78,7 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     import torch
 
     from ..compress.quantize import quantized_tensors
-    from ..runtime.lsl import QTensor
-    from .lsl import _fit_codes, _low_rank_factors, pack_nibbles
+    from .lsl import _low_rank_factors, fitted_codes, pack_nibbles
 
     quant = quantized_tensors(model)
     out: dict[str, np.ndarray] = {}
@@ -87,21 +86,18 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
 
     def put(name: str, value: np.ndarray, q: Any) -> None:
         """``value`` (the effective tensor) as ``q``'s codes where they give it, else as
-        float32: the .lsl writer's test (:func:`~lstmlite.export.lsl._fit_codes`), which also
+        float32: the .lsl writer's test (:func:`~lstmlite.export.lsl.fitted_codes`), which also
         takes the codes with the mask's zeros applied for a tensor pruned after quantizing."""
         if q is not None and q.bits <= 8 and q.codes.dim() == 2 and tuple(q.codes.shape) == value.shape:
-            rows, cols = q.codes.shape
-            scale = np.ascontiguousarray((q.scales.expand(rows) if q.scales.numel() == 1 else q.scales).cpu().numpy(),
-                                         dtype=np.float32)
-            fitted = _fit_codes(name, QTensor(np.ascontiguousarray(q.codes.cpu().numpy(), dtype=np.int8), scale), value)
+            cols = q.codes.shape[1]
+            fitted = fitted_codes(name, q, value)  # contiguous: safetensors writes raw buffers
             if fitted is not None:
-                codes = np.ascontiguousarray(fitted.q)  # safetensors writes raw buffers
                 if q.bits <= 4:  # 2..4-bit codes two per byte, as the .lsl files and ONNX store them
-                    out[f"{name}.codes4"] = pack_nibbles(codes)
+                    out[f"{name}.codes4"] = pack_nibbles(fitted.q)
                     int4_cols[name] = int(cols)
                 else:
-                    out[f"{name}.codes"] = codes
-                out[f"{name}.scale"] = scale
+                    out[f"{name}.codes"] = fitted.q
+                out[f"{name}.scale"] = fitted.scale
                 return
         out[name] = np.ascontiguousarray(value, dtype=np.float32)
 
