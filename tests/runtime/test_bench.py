@@ -153,6 +153,25 @@ def test_sparse_and_low_rank_cases_run_the_same_compressed_weights_everywhere():
     assert {c["sparsity"] for c in sparse["cases"]} == {0.75} and {c["rank"] for c in low["cases"]} == {4}
 
 
+def test_with_rank_the_engine_that_needs_full_matrices_is_left_out_or_refused(capsys):
+    """``lstmlite-int7r-dyn16-h7`` cannot run low-rank factors (its 7-bit states need the
+    recurrent matrices in full form): with --rank the default engines leave it out with a
+    line saying why, and naming it is a one-line error. Catches every ``bench --rank R``
+    without --engines failing on that engine (it did: "activations='dynamic16-h7': no
+    recurrent matrix of this model takes 7-bit states")."""
+    from lstmlite.cli.main import main
+
+    kept, skipped = bench_mod.default_engines(rank=4)
+    assert "lstmlite-int7r-dyn16-h7" not in kept and "lstmlite-int7r-dyn16" in kept
+    assert any(line.startswith("skipping lstmlite-int7r-dyn16-h7: cannot run --rank") for line in skipped)
+    assert "lstmlite-int7r-dyn16-h7" in bench_mod.default_engines(rank=0)[0]
+    with pytest.raises(ValueError, match="lstmlite-int7r-dyn16-h7 cannot run --rank"):
+        bench_mod.bench(input_size=8, hidden_size=16, seq_len=2, engines=["lstmlite-int7r-dyn16-h7"], reps=1,
+                        warmup=0, rank=4)
+    assert main(["bench", "--rank", "4", "--engines", "lstmlite-int7r-dyn16-h7", "--reps", "1"]) == 2
+    assert "error: lstmlite-int7r-dyn16-h7 cannot run --rank" in capsys.readouterr().err
+
+
 def test_factor_weights_gives_rank_r_factors_of_the_new_weights():
     module = bench_mod.make_module("gru", 10, 20)
     factors = bench_mod.factor_weights(module, 3)

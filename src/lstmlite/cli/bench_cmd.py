@@ -63,11 +63,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..runtime.bench import ENGINES, default_engines, engine_missing
+    from ..runtime.bench import ENGINES, default_engines, engine_missing, engine_unfit
     from ..runtime.engine import MAX_THREADS
 
     if args.engines is None:
-        engines, skipped = default_engines([e for e in ENGINES if args.sparsity > 0 or "sparse" not in e])
+        engines, skipped = default_engines([e for e in ENGINES if args.sparsity > 0 or "sparse" not in e],
+                                           rank=max(args.rank, 0))
         for line in skipped:
             print(line)
     else:
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
     for engine in engines:
         if engine_missing(engine):
             raise CliError(engine_missing(engine))
+        if engine_unfit(engine, max(args.rank, 0)):
+            raise CliError(f"{engine} {engine_unfit(engine, max(args.rank, 0))}")
     for name in ("input_size", "hidden_size", "seq_len", "batch", "layers", "threads", "reps"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")

@@ -61,7 +61,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["ENGINES", "MODES", "bench", "default_engines", "engine_missing", "estimate_memory_bytes", "available_memory_bytes", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run"]
+__all__ = ["ENGINES", "MODES", "bench", "default_engines", "engine_missing", "engine_unfit", "estimate_memory_bytes", "available_memory_bytes", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run"]
 
 log = logging.getLogger(__name__)
 
@@ -468,11 +468,22 @@ def engine_missing(engine: str) -> str | None:
     return None
 
 
-def default_engines(engines: Sequence[str] = ENGINES) -> tuple[list[str], list[str]]:
-    """The engines of ``engines`` that can run here, and one line per group left out."""
+def engine_unfit(engine: str, rank: int = 0) -> str | None:
+    """None when ``engine`` can time the case, else why not: the 7-bit states of
+    ``lstmlite-int7r-dyn16-h7`` need the recurrent matrices in full form, so it cannot run
+    ``rank``-R factors."""
+    if rank and LSTMLITE_FORMS.get(engine, ("", ""))[1] == "dynamic16-h7":
+        return ("cannot run --rank: its 7-bit states need the recurrent matrices in full form; time "
+                "lstmlite-int7r-dyn16 instead")
+    return None
+
+
+def default_engines(engines: Sequence[str] = ENGINES, rank: int = 0) -> tuple[list[str], list[str]]:
+    """The engines of ``engines`` that can run here (and time a ``rank``-R case), and one
+    line per group left out."""
     kept, skipped = [], {}
     for engine in engines:
-        reason = engine_missing(engine)
+        reason = engine_missing(engine) or engine_unfit(engine, rank)
         if reason:
             skipped.setdefault(reason, []).append(engine)
         else:
@@ -573,6 +584,8 @@ def bench(
 
     Raises:
         RuntimeError: an engine asked for by name whose package is not installed.
+        ValueError: an engine asked for by name that cannot time the case
+            (:func:`engine_unfit`).
     """
     import torch
 
@@ -580,12 +593,14 @@ def bench(
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if engines is None:
-        engines, skipped = default_engines()
+        engines, skipped = default_engines(rank=rank)
         for line in skipped:
             log.warning("%s", line)
     for engine in engines:
         if engine in ENGINES and engine_missing(engine):
             raise RuntimeError(engine_missing(engine))
+        if engine_unfit(engine, rank):
+            raise ValueError(f"{engine} {engine_unfit(engine, rank)}")
     if module is None:
         module = make_module(cell, input_size, hidden_size, num_layers, seed)
     else:
