@@ -58,3 +58,16 @@ def test_nothing_is_written_into_a_run_dir(jv_runs, capsys):
     assert main(["explain", str(run), "--out", str(run / "explain")]) == 2
     assert "inside the run dir" in capsys.readouterr().err
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def test_a_folder_given_as_the_report_file_is_refused_naming_a_file(jv_runs, tmp_path, capsys):
+    """--out naming an existing folder is refused in one line that gives a file to write,
+    before any run is read, and leaves the folder as it was. Catches the error the rename
+    gave ('.NAME.XXXX.tmp: Is a directory', naming a temp file the user never made)."""
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    assert main(["report", str(jv_runs[0]), "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {folder}: is a folder; give the HTML file to write, e.g. {folder / 'report.html'}" in err
+    assert ".tmp" not in err and sorted(p.name for p in folder.iterdir()) == ["keep.txt"]

@@ -309,6 +309,8 @@ def write_report(
         raise ValueError("no run dirs given")
     paths = [Path(r) for r in runs]
     check_outside_runs(Path(out), paths)
+    if Path(out).is_dir():  # checked before the runs are read: the report is one file
+        raise ValueError(f"{out}: is a folder; give the HTML file to write, e.g. {Path(out) / 'report.html'}")
     cache: dict[str, Any] = {}  # runs of one data spec load it once
     gathered = [gather(p, name, data_cache=cache) for p, name in zip(paths, _unique_names(paths))]
     link_parents(gathered, data_cache=cache)
