@@ -73,6 +73,23 @@ def test_budget_parsing():
         parse_budget("flash=1KB")
 
 
+@pytest.mark.parametrize("text, message", [
+    ("size=0", r"budget size='0': must be more than 0"),  # every trial over: a search that cannot succeed
+    ("latency=0us", r"budget latency='0us': must be more than 0"),
+    ("size=8KB,size=4KB", r"budget size given twice"),  # the last one silently won
+    ("size=1.2.3KB", r"budget size='1.2.3kb': use a byte count"),  # float('1.2.3'): a bare ValueError
+    ("latency=1..5ms", r"budget latency='1..5ms': use a time"),
+])
+def test_a_budget_no_search_can_meet_or_that_says_two_things_is_refused(text, message):
+    """A zero budget, a key given twice and a malformed number are one-line BudgetErrors
+    naming the part, rather than a search of trials all over budget, the last value taken
+    silently, or Python's float() error."""
+    from lstmlite.search.objectives import BudgetError
+
+    with pytest.raises(BudgetError, match=message):
+        parse_budget(text)
+
+
 class _RecordingTrial:
     """Stands in for an optuna.Trial: records each suggest_* call and returns ``low`` or the
     first choice."""

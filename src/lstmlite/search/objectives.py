@@ -61,21 +61,26 @@ def parse_budget(text: str | dict[str, Any] | None) -> dict[str, float]:
     if isinstance(text, dict):
         return {k: float(v) if k == "latency" else int(v) for k, v in text.items()}
     budget: dict[str, float] = {}
+    number = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
     for part in text.split(","):
         key, _, value = part.strip().partition("=")
         key, value = key.strip().lower(), value.strip().lower()
+        if key in budget:  # "size=8KB,size=4KB": which one was meant is not ours to guess
+            raise BudgetError(f"budget {key} given twice; give each of size=, latency= and ram= once")
         if key in ("size", "ram"):
-            m = re.fullmatch(r"([0-9.]+)\s*([a-z]*)", value)
+            m = re.fullmatch(number + r"\s*([a-z]*)", value)
             if not m or m.group(2) not in _UNITS:
                 raise BudgetError(f"budget {key}={value!r}: use a byte count like 8KB, 2048 or 1.5MB")
             budget[key] = int(float(m.group(1)) * _UNITS[m.group(2)])
         elif key == "latency":
-            m = re.fullmatch(r"([0-9.]+)\s*(us|ms|s)?", value)
+            m = re.fullmatch(number + r"\s*(us|ms|s)?", value)
             if not m:
                 raise BudgetError(f"budget latency={value!r}: use a time like 200us or 1.5ms")
             budget[key] = float(m.group(1)) * _TIME[m.group(2) or "us"]
         else:
             raise BudgetError(f"unknown budget {key!r}; use size=, latency= and ram=")
+        if budget[key] <= 0:  # no model is smaller or faster than nothing: every trial would be over
+            raise BudgetError(f"budget {key}={value!r}: must be more than 0")
     return budget
 
 
