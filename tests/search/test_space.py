@@ -33,6 +33,22 @@ def test_user_file(tmp_path):
     ({"fixed": {"hidden_size": True}}, "hidden_size must be an integer, got True"),
     ({"params": {"lr": {"choices": [False]}}}, "lr must be a number, got False"),
     ({"params": {"cell": {"choices": []}}}, "`choices` must be a non-empty list"),
+    # values that build or train nothing, and ranges Optuna cannot sample as written: each
+    # failed every trial (step 0, a log range from 0, step with log) or was changed quietly
+    # (a step that does not divide high - low lowers high)
+    ({"params": {"hidden_size": {"choices": [0, 8]}}}, "hidden_size must be at least 1, got 0"),
+    ({"fixed": {"num_layers": 0}}, "num_layers must be at least 1, got 0"),
+    ({"fixed": {"epochs": 0}}, "epochs must be at least 1, got 0"),
+    ({"fixed": {"rank": -1}}, "rank must be at least 0, got -1"),
+    ({"params": {"max_vocab": {"low": 2, "high": 300}}}, r"max_vocab must be at least 3 \(<pad>"),
+    ({"params": {"lr": {"low": -1, "high": 0.1}}}, "lr must be more than 0, got -1"),
+    ({"params": {"pooling": {"choices": ["avg"]}}}, "pooling must be last, mean or max, got 'avg'"),
+    ({"params": {"hidden_size": {"low": 8, "high": 64, "step": 0}}}, "step must be a whole number above 0, got 0"),
+    ({"params": {"hidden_size": {"low": 8, "high": 64, "step": 2.5}}}, "step must be a whole number above 0"),
+    ({"params": {"hidden_size": {"low": 8, "high": 64, "step": 5}}}, r"step 5 does not divide high - low \(64 - 8\)"),
+    ({"params": {"hidden_size": {"low": 8, "high": 64, "step": 8, "log": True}}}, "give step or log, not both"),
+    ({"params": {"lr": {"low": 0.0, "high": 0.1, "log": True}}}, "lr must be more than 0, got 0.0"),
+    ({"params": {"embed_dim": {"low": 8, "high": 64, "log": "yes"}}}, "log must be true or false"),
 ])
 def test_bad_spaces_are_one_line_errors(raw, message):
     with pytest.raises(SpaceError, match=message) as info:
@@ -48,6 +64,12 @@ def test_every_documented_value_at_the_edges_is_accepted():
                                     "hidden_size": {"low": 8, "high": 8}},
                          "fixed": {"cell": "fastgrnn"}})
     assert space.params["weight_bits"]["choices"] == [32, 8, 4] and space.params["sparsity"]["choices"] == [0, 0.99]
+    # the least values and the ranges the checks must still let through
+    parse_space({"params": {"rank": {"choices": [0, 4]}, "proj_size": {"choices": [0, 8]}, "max_vocab": {"low": 3,
+                 "high": 300}, "lr": {"low": 1e-4, "high": 1e-1, "log": True}, "embed_dim": {"low": 4, "high": 64,
+                 "log": True}, "hidden_size": {"low": 8, "high": 64, "step": 7},
+                 "sparsity": {"low": 0.0, "high": 0.9, "step": 0.1}},
+                 "fixed": {"finetune_epochs": 0, "pooling": "max", "num_layers": 1, "epochs": 1}})
 
 
 def test_missing_and_invalid_yaml(tmp_path):

@@ -34,6 +34,11 @@ KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
     "pooling": str, "max_vocab": int,
 }
 CELLS = ("lstm", "gru", "fastgrnn", "grouped_lstm")
+POOLINGS = ("last", "mean", "max")
+#: The least value each numeric parameter takes (a layer of 0 units or a rate of 0 builds
+#: or trains nothing); ``lr`` must be above its bound, the others at least theirs.
+_LEAST = {"num_layers": 1, "hidden_size": 1, "embed_dim": 1, "epochs": 1, "batch_size": 1, "proj_size": 0,
+          "rank": 0, "finetune_epochs": 0, "max_vocab": 3, "lr": 0}
 _RANGE_KEYS = {"low", "high", "log", "step"}
 
 
@@ -80,6 +85,13 @@ def _check_value(name: str, value: Any) -> None:
         raise SpaceError(f"search space: sparsity must be in [0, 1), got {value!r}")
     if name == "weight_bits" and value not in (4, 8, 32):
         raise SpaceError(f"search space: weight_bits must be 4, 8 or 32, got {value!r}")
+    if name == "pooling" and value not in POOLINGS:
+        raise SpaceError(f"search space: pooling must be last, mean or max, got {value!r}")
+    if name == "lr" and not value > 0:
+        raise SpaceError(f"search space: lr must be more than 0, got {value!r}")
+    if name in _LEAST and name != "lr" and value < _LEAST[name]:
+        raise SpaceError(f"search space: {name} must be at least {_LEAST[name]}"
+                         f"{' (<pad>, <unk> and one word)' if name == 'max_vocab' else ''}, got {value!r}")
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:
@@ -121,7 +133,31 @@ def parse_space(raw: Any) -> SearchSpace:
             _check_value(name, spec["high"])
             if spec["low"] > spec["high"]:
                 raise SpaceError(f"search space: {name}: low {spec['low']} is above high {spec['high']}")
+            _check_range(name, spec)
     return SearchSpace(params=dict(params), fixed=dict(fixed))
+
+
+def _check_range(name: str, spec: dict[str, Any]) -> None:
+    """``step`` and ``log`` as Optuna samples them, refused here in one line rather than in
+    every trial: a step above 0 (a whole number for a whole-number range) that divides
+    high - low (Optuna would quietly lower high), not with ``log`` (Optuna takes one or the
+    other), and ``log`` only over positive values."""
+    step, log = spec.get("step"), spec.get("log", False)
+    if not isinstance(log, bool):
+        raise SpaceError(f"search space: {name}: log must be true or false, got {log!r}")
+    if step is not None:
+        whole = isinstance(spec["low"], int) and isinstance(spec["high"], int)
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0 or (whole and step != int(step)):
+            raise SpaceError(f"search space: {name}: step must be a{' whole' if whole else ''} number above 0, "
+                             f"got {step!r}")
+        span = (spec["high"] - spec["low"]) / step
+        if abs(span - round(span)) > 1e-9:
+            raise SpaceError(f"search space: {name}: step {step} does not divide high - low "
+                             f"({spec['high']} - {spec['low']}); Optuna would never sample {spec['high']}")
+        if log:
+            raise SpaceError(f"search space: {name}: give step or log, not both (Optuna samples one or the other)")
+    if log and spec["low"] <= 0:
+        raise SpaceError(f"search space: {name}: a log range needs low above 0, got {spec['low']}")
 
 
 def load_space(source: str | Path | dict[str, Any] = "default") -> SearchSpace:
