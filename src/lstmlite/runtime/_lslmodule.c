@@ -1069,7 +1069,10 @@ PyMODINIT_FUNC PyInit__lsl(void) {
         return NULL;
     m = PyModule_Create(&lslmodule);
     if (!m) return NULL;
-    LslError = PyErr_NewException("lstmlite.runtime._lsl.Error", PyExc_ValueError, NULL);
+    LslError = PyErr_NewExceptionWithDoc(
+        "lstmlite.runtime._lsl.Error",
+        "An error the native runtime's C code reports (a bad input, file or state), with its message; a ValueError.",
+        PyExc_ValueError, NULL);
     if (!LslError) goto fail;
     Py_INCREF(&ModelType);
     Py_INCREF(&StreamType);
