@@ -350,3 +350,34 @@ def test_missing_file_unknown_builtin_unknown_format(tmp_path):
     train = _write(tmp_path / "t.csv", "text,label\na,b\nc,d\n")
     with pytest.raises(DataFileNotFoundError, match=r"gone\.csv: no such test file"):
         load_data(train, test_path=str(tmp_path / "gone.csv"))
+
+
+# ---------------------------------------------------------------- a given vocabulary
+@pytest.mark.parametrize("name, text, task", [
+    ("r.csv", "text,label\n" + "".join(f"w{k},{'ab'[k % 2]}\n" for k in range(10)), "classify"),
+    ("c.txt", "ab" * 160 + "cd" * 20 + "ef" * 20, "lm"),  # train | val | test: letters of their own
+    ("t.tsv", "".join(f"w{k}\t{'AB'[k % 2]}\nv{k}\t{'BA'[k % 2]}\n\n" for k in range(10)), "tag"),
+    ("p.tsv", "".join(f"{chr(97 + k)}{chr(98 + k)}\t{chr(98 + k)}{chr(97 + k)}\n" for k in range(10)), "seq2seq"),
+], ids=["csv-classify", "txt-lm", "tsv-tag", "tsv-seq2seq"])
+def test_a_given_vocabulary_encodes_every_split(tmp_path, name, text, task):
+    """``load_data(..., vocab=V)`` (how a run reads another file) encodes every split with
+    V: a token of V that the file's own training part lacks keeps its id, not ``<unk>``.
+    Each token here occurs once (lm: val and test have letters of their own), so a
+    vocabulary built from the training part would leave val and test all ``<unk>``.
+    Catches: the vocabulary ignored, or rebuilt from the file's training part."""
+    from lstmlite.data import Vocabulary
+    from lstmlite.data.pairs import SEQ2SEQ_TOKENS
+
+    path = _write(tmp_path / name, text)
+    options = {"task": task, "seq_len": 4} if task == "lm" else {"task": task}
+    own = load_data(path, **options)
+    specials = list(SEQ2SEQ_TOKENS) if task == "seq2seq" else ["<pad>", "<unk>"]
+    tokens = sorted({t for t in own.vocab.tokens if t not in specials}
+                    | {f"{p}{k}" for p in "wv" for k in range(10)} | set("abcdefghijklmnopqrstuvwxyz"))
+    vocab = Vocabulary([*specials, *tokens])
+    data = load_data(path, vocab=vocab, **options)
+    assert data.vocab is vocab
+    for part, split in data.splits.items():
+        assert len(split) > 0, part
+        ids = split.x if task != "seq2seq" else np.concatenate([split.x, split.y], axis=1)
+        assert not (ids == 1).any(), f"{part}: a token of the given vocabulary became <unk>"

@@ -63,6 +63,27 @@ def test_eval_on_another_file_uses_the_runs_vocabulary_and_classes(text_run):
     assert result["metric"] > 0.9  # meaningless if ids or labels were the new file's own
 
 
+def test_eval_on_another_file_keeps_every_word_the_run_knows(text_run):
+    """Each row of the other file holds one word the run knows, each word in one row, so
+    the other file's own training part never holds its val/test words. Read in the run's
+    terms, every row still decodes to its word (counted against the file's rows), and the
+    run scores its words as it learned them.
+    Catches: the other file encoded with a vocabulary built from its own training part
+    and remapped afterwards: its val/test words were <unk> (accuracy 0.5, measured)."""
+    from collections import Counter
+
+    root, run = text_run
+    words = {"pos": ["good", "great", "fine", "nice"], "neg": ["bad", "awful", "poor", "sad"]}
+    rows = [(words[label][k], label) for k in range(4) for label in ("pos", "neg")]
+    _write_csv(root / "one_word.csv", rows)
+    data = load_run_data(load_run(root / "run"), str(root / "one_word.csv"))
+    decoded = Counter(data.vocab.decode(row[:n])[0] for split in data.splits.values()
+                      for row, n in zip(split.x, split.lengths))
+    assert decoded == Counter(word for word, _ in rows)
+    for split in ("val", "test"):
+        assert evaluate_run(root / "run", source=str(root / "one_word.csv"), split=split)["metric"] == 1.0
+
+
 @pytest.fixture(scope="module")
 def noisy_run(tmp_path_factory):
     """A small run on text whose labels are 25% flipped: its val and test accuracies differ."""

@@ -183,7 +183,7 @@ def _pad_ids(rows: Sequence[Sequence[int]], length: int | None) -> tuple[np.ndar
 
 
 def build_text_classification(
-    name: str, spec: DataSpec, train: TextRecords, test: TextRecords | None = None
+    name: str, spec: DataSpec, train: TextRecords, test: TextRecords | None = None, *, vocab: Vocabulary | None = None
 ) -> TaskData:
     """Text classification from labelled texts (CSV, JSONL, TREC).
 
@@ -192,6 +192,8 @@ def build_text_classification(
         spec: the resolved spec (``level``, ``max_len``, ``max_vocab``, ``min_freq``, fractions, seed).
         train: the training source's records; val (and test without ``test``) are carved from it.
         test: the official test records, if any.
+        vocab: encode with this vocabulary (a trained run's) instead of one built from
+            the training rows.
 
     Returns:
         TaskData with x (N, T) int64 token ids (0-padded), y (N,) int64, lengths (N,).
@@ -219,7 +221,8 @@ def build_text_classification(
         "line",
     )
     train_idx, val_idx, test_idx = _split_indices(y, spec, test is not None)
-    vocab = Vocabulary.build((train_tokens[i] for i in train_idx), spec.max_vocab, spec.min_freq)
+    if vocab is None:
+        vocab = Vocabulary.build((train_tokens[i] for i in train_idx), spec.max_vocab, spec.min_freq)
     length = max(len(t) for t in [*train_tokens, *(test_tokens or [])])
 
     def make(rows: Sequence[Sequence[str]], labels: np.ndarray) -> Split:

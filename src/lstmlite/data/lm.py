@@ -53,6 +53,7 @@ def build_language_model(
     *,
     where: str | None = None,
     test_where: str | None = None,
+    vocab: Vocabulary | None = None,
 ) -> TaskData:
     """Language modelling over ``text`` (and a separate ``test_text``, if given).
 
@@ -62,6 +63,8 @@ def build_language_model(
         text: the whole stream (newlines already ``\\n``).
         test_text: a separate test stream; then ``text`` is split into train | val only.
         where, test_where: names for error messages (the files).
+        vocab: encode with this vocabulary (a trained run's) instead of one built from
+            the train part.
 
     Returns:
         TaskData with x, y (N, seq_len) int64 per split, ``stats["tokens"]`` = tokens per part.
@@ -72,7 +75,8 @@ def build_language_model(
         raise DataError(f"{where}: no text")
     test_fraction = 0.0 if test_text is not None else spec.test_fraction
     train_end, val_end = contiguous_parts(len(tokens), spec.val_fraction, test_fraction)
-    vocab = Vocabulary.build([tokens[:train_end]], spec.max_vocab, spec.min_freq)
+    if vocab is None:
+        vocab = Vocabulary.build([tokens[:train_end]], spec.max_vocab, spec.min_freq)
     ids = vocab.encode_array(tokens)
     parts = {"train": ids[:train_end], "val": ids[train_end:val_end], "test": ids[val_end:]}
     if test_text is not None:

@@ -24,6 +24,7 @@ from .readers import (read_csv, read_jsonl, read_npy, read_npz, read_npz_tags, r
                       require_file)
 from .spec import DataSpec
 from .tag import build_tagging, read_tag_jsonl, read_tag_tsv
+from .vocab import Vocabulary
 
 __all__ = ["load_data", "as_spec"]
 
@@ -44,16 +45,20 @@ def as_spec(spec: DataSpec | str | os.PathLike | dict[str, Any], **overrides: An
     raise DataError(f"expected a DataSpec, a built-in name or a file path, got {type(spec).__name__}")
 
 
-def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], **overrides: Any) -> TaskData:
+def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], *, vocab: Vocabulary | None = None,
+              **overrides: Any) -> TaskData:
     """Load a built-in data set or a user's file as train/val/test arrays.
 
     Args:
         spec: a :class:`DataSpec`, a built-in name, a file path, or a spec dict.
+        vocab: token input (text classify, lm, tag, seq2seq): encode every split with
+            this vocabulary (a trained run's) instead of building one from the training
+            split, so a token the model knows keeps its id wherever it appears.
         **overrides: spec fields to set, e.g. ``seq_len=64``, ``seed=1``.
 
     Returns:
         :class:`TaskData`; ``.spec`` is the resolved spec that rebuilds exactly these
-        arrays (byte for byte).
+        arrays (byte for byte; with ``vocab``, given the same vocabulary).
 
     Raises:
         DataError: (a ``ValueError``) bad spec, unknown format, malformed or empty data;
@@ -66,7 +71,7 @@ def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], **overrides: 
     if not os.path.exists(spec.source):
         raise DataFileNotFoundError(f"{spec.source}: no such file")
     if spec.format == "audio":  # a folder or a list; the audio files are checked as they are read
-        return _audio(spec, name)
+        return _audio(spec, name, vocab)
     if spec.format == "trec" and os.path.isdir(spec.source):
         spec = _trec_directory(spec)
     elif spec.format == "ts" and spec.test_path is None:
@@ -74,7 +79,7 @@ def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], **overrides: 
     require_file(spec.source)
     if spec.test_path is not None:
         require_file(spec.test_path, "test file")
-    return _LOADERS[spec.format](spec, name)
+    return _LOADERS[spec.format](spec, name, vocab)
 
 
 def _trec_directory(spec: DataSpec) -> DataSpec:
@@ -102,12 +107,12 @@ def _ts_sibling(spec: DataSpec) -> DataSpec:
     return spec
 
 
-def _tags(spec: DataSpec, name: str) -> TaskData:
+def _tags(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
     if spec.task == "seq2seq":
         from .pairs import build_seq2seq, read_pairs
 
         test_pairs = read_pairs(spec.test_path) if spec.test_path else None
-        return build_seq2seq(name, spec, read_pairs(spec.source), test_pairs)
+        return build_seq2seq(name, spec, read_pairs(spec.source), test_pairs, vocab=vocab)
     if spec.format == "tsv":
         read = read_tag_tsv
     else:  # jsonl: the token and label lists; the classify defaults mean "the usual tag keys"
@@ -115,19 +120,19 @@ def _tags(spec: DataSpec, name: str) -> TaskData:
                 spec.label_column if spec.label_column != "label" else "tags")
         read = lambda path: read_tag_jsonl(path, *keys)  # noqa: E731
     test = read(spec.test_path) if spec.test_path else None
-    return build_tagging(name, spec, read(spec.source), test)
+    return build_tagging(name, spec, read(spec.source), test, vocab=vocab)
 
 
-def _audio(spec: DataSpec, name: str) -> TaskData:
+def _audio(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
     from .audio import build_ctc, read_manifest
 
     test = read_manifest(spec.test_path) if spec.test_path else None
     return build_ctc(name, spec, read_manifest(spec.source), test)
 
 
-def _texts(spec: DataSpec, name: str) -> TaskData:
+def _texts(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
     if spec.task == "tag":
-        return _tags(spec, name)
+        return _tags(spec, name, vocab)
     if spec.format == "trec":
         read = lambda path: read_trec(path, spec.label_level)  # noqa: E731
     else:
@@ -135,10 +140,10 @@ def _texts(spec: DataSpec, name: str) -> TaskData:
         read = lambda path: reader(path, spec.text_column, spec.label_column)  # noqa: E731
     train = read(spec.source)
     test = read(spec.test_path) if spec.test_path else None
-    return build_text_classification(name, spec, train, test)
+    return build_text_classification(name, spec, train, test, vocab=vocab)
 
 
-def _series(spec: DataSpec, name: str) -> TaskData:
+def _series(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
     if spec.task == "tag":  # frames with a label per step
         from .tag import build_frame_tagging
 
@@ -159,14 +164,14 @@ def _lm_text(path: str) -> str:
     return read_text(path, latin1_fallback=True).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _stream(spec: DataSpec, name: str) -> TaskData:
+def _stream(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
     test_text = _lm_text(spec.test_path) if spec.test_path else None
     return build_language_model(
-        name, spec, _lm_text(spec.source), test_text, where=spec.source, test_where=spec.test_path
+        name, spec, _lm_text(spec.source), test_text, where=spec.source, test_where=spec.test_path, vocab=vocab
     )
 
 
-def _npy(spec: DataSpec, name: str) -> TaskData:
+def _npy(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
     if spec.test_path:
         raise DataError(f"{spec.test_path}: a forecast series is split in time order; test_path does not apply")
     return build_forecast(name, spec, read_npy(spec.source), where=spec.source)

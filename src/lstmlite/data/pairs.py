@@ -67,14 +67,20 @@ def pair_tokens(text: str, level: str) -> list[str]:
     return list(text) if level == "char" else text.split()
 
 
-def build_seq2seq(name: str, spec: DataSpec, records: PairRecords, test_records: PairRecords | None = None) -> TaskData:
-    """TaskData of the seq2seq task from text pairs (see the module doc)."""
+def build_seq2seq(name: str, spec: DataSpec, records: PairRecords, test_records: PairRecords | None = None, *,
+                  vocab: Vocabulary | None = None) -> TaskData:
+    """TaskData of the seq2seq task from text pairs (see the module doc); ``vocab`` (a
+    trained run's, starting with :data:`SEQ2SEQ_TOKENS`) encodes both sides instead of
+    one built from the training pairs."""
     train_idx, val_idx, test_idx = _split_rows(len(records), spec, test_records is not None)
     level = spec.level
     train_rows = [records[i] for i in train_idx]
-    counted = Vocabulary.build((pair_tokens(side, level) for pair in train_rows for side in pair),
-                               max(spec.max_vocab - 2, 2), spec.min_freq)
-    vocab = Vocabulary([*SEQ2SEQ_TOKENS, *(t for t in counted.tokens[2:] if t not in SEQ2SEQ_TOKENS)])
+    if vocab is None:
+        counted = Vocabulary.build((pair_tokens(side, level) for pair in train_rows for side in pair),
+                                   max(spec.max_vocab - 2, 2), spec.min_freq)
+        vocab = Vocabulary([*SEQ2SEQ_TOKENS, *(t for t in counted.tokens[2:] if t not in SEQ2SEQ_TOKENS)])
+    elif vocab.tokens[:len(SEQ2SEQ_TOKENS)] != list(SEQ2SEQ_TOKENS):
+        raise DataError(f"{name}: a seq2seq vocabulary starts with {', '.join(SEQ2SEQ_TOKENS)}")
     rows_all = [*records, *(test_records or [])]
     src_len = max(len(pair_tokens(s, level)) for s, _ in rows_all)
     tgt_len = max(len(pair_tokens(t, level)) for _, t in rows_all)

@@ -118,11 +118,14 @@ def _label_ids(name: str, what: str, tags: list[str], label_id: dict[str, int]) 
     return [label_id[t] for t in tags]
 
 
-def build_tagging(name: str, spec: DataSpec, records: TagRecords, test_records: TagRecords | None = None) -> TaskData:
-    """TaskData of the tag task from token/label sequences (see the module doc)."""
+def build_tagging(name: str, spec: DataSpec, records: TagRecords, test_records: TagRecords | None = None, *,
+                  vocab: Vocabulary | None = None) -> TaskData:
+    """TaskData of the tag task from token/label sequences (see the module doc); ``vocab``
+    (a trained run's) encodes the tokens instead of one built from the training rows."""
     train_idx, val_idx, test_idx = _split_rows(len(records), spec, test_records is not None)
     train_rows = [records[i] for i in train_idx]
-    vocab = Vocabulary.build((tokens for tokens, _ in train_rows), spec.max_vocab, spec.min_freq)
+    if vocab is None:
+        vocab = Vocabulary.build((tokens for tokens, _ in train_rows), spec.max_vocab, spec.min_freq)
     class_names, label_id = _label_index(name, [label for _, labels in train_rows for label in labels])
     rows_all = [*records, *(test_records or [])]
     length = max(len(tokens) for tokens, _ in rows_all)

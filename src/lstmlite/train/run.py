@@ -234,7 +234,7 @@ def load_run_data(run: Run, source: str | None = None):
     vocabulary (unknown words become ``<unk>``), labels in the run's class order, and
     features/targets with the run's normalisation, so the model sees what it learned.
     """
-    from ..data import DataSpec, load_data
+    from ..data import DataSpec, Vocabulary, load_data
     from ..io import CONFIG_FILE, RunDirError
 
     if not isinstance(run.config.get("data"), dict):
@@ -250,7 +250,11 @@ def load_run_data(run: Run, source: str | None = None):
     spec["source"] = source
     for key in ("format", "test_path"):
         spec.pop(key, None)
-    return _align_to_run(load_data(DataSpec.from_dict(spec)), run)
+    # Encode with the run's vocabulary from the start: a vocabulary built from the other
+    # file's own training part would turn every word the run knows but that part lacks
+    # (or has fewer than min_freq times) into <unk>, and no remapping can undo that.
+    vocab = Vocabulary.from_dict(run.vocab) if run.vocab is not None else None
+    return _align_to_run(load_data(DataSpec.from_dict(spec), vocab=vocab), run)
 
 
 def _align_to_run(data: Any, run: Run) -> Any:
