@@ -137,3 +137,33 @@ def test_eval_on_another_series_keeps_it_in_original_units(tmp_path) -> None:
     np.testing.assert_allclose(data.denormalize(data.test.naive[-1]), np.full(6, other[origin - 1]), rtol=1e-5)
     x = data.test.x[-1, :, 0] * np.asarray(data.stats["std"])[0] + np.asarray(data.stats["mean"])[0]
     np.testing.assert_allclose(x, other[origin - 24:origin], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name, text, options", [
+    ("tiny.csv", "text,label\na b,x\nc d,y\ne f,x\n", {}),  # 3 rows: 10% of them rounds to none
+    ("c.txt", "abcde " * 200, {"seq_len": 10, "val_fraction": 0}),
+])
+def test_fit_refuses_an_empty_split_before_training(tmp_path, name, text, options) -> None:
+    """Data whose val (or test) split is empty is refused in one line that says what to
+    change, before any epoch and with nothing written to --out.
+    Catches: the tiny CSV crashing in torch.cat ("expected a non-empty list of Tensors"),
+    and the language model training on with an empty val scored perplexity 1.0."""
+    from lstmlite.data import DataError
+
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    config = {"data": {"source": str(tmp_path / name), **options},
+              "model": {"hidden_size": 4, "embed_dim": 4, "num_layers": 1}, "train": {"epochs": 1}}
+    with pytest.raises(DataError, match=r"the val split has no rows \(train \d+, val 0, test \d+\).*val_fraction"):
+        fit(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_refuses_an_empty_split(text_run) -> None:
+    """Catches: an empty split crashing in torch.cat (or, for a language model, scored as
+    perplexity 1.0) instead of a plain refusal."""
+    from lstmlite.train.trainer import evaluate
+
+    _, run = text_run
+    data = load_run_data(run)
+    with pytest.raises(ValueError, match="no rows"):
+        evaluate(run.model, data, data.test.subset(np.zeros(0, dtype=np.int64)))

@@ -28,7 +28,7 @@ from torch import nn
 from ..io import Run, check_out_dir, load_run, nonzero_params, save_run
 from ..nn.models import build_model
 from . import distributed as D
-from .trainer import TrainConfig, evaluate, primary_metric_name, train
+from .trainer import TrainConfig, evaluate, primary_metric_name, require_rows, train
 
 __all__ = ["fit", "evaluate_run", "default_model_config", "resolve_config", "model_metrics", "apply_overrides",
            "load_run_data"]
@@ -187,6 +187,9 @@ def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwr
     replace = overwrite and not resume
     D.on_main(lambda: _check_fit_out(out, resume, replace))  # rank 0 looks; all ranks stop on its error
     data, model_config, train_config = resolve_config(config)
+    # before any epoch, not after the last one: the run dir reports the test split
+    require_rows(data, ("train", "val", "test"), "training picks its epoch on val and reports test: give more "
+                                                 "data or larger --data.val_fraction / --data.test_fraction")
     if replace and out.exists() and D.is_main():
         # the old run is replaced from here on: unfinished (no manifest), no checkpoints to resume
         (out / "manifest.json").unlink(missing_ok=True)
@@ -337,6 +340,7 @@ def evaluate_run(run_dir: str | Path, source: str | None = None, split: str = "t
     data = load_run_data(run, source)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be train, val or test, got {split!r}")
+    require_rows(data, (split,), "evaluate another --split, or on more data")
     if decoder != "greedy" and data.task not in ("ctc", "seq2seq"):
         raise ValueError(f"decoder={decoder!r} applies to ctc and seq2seq runs only")
     if decoder != "greedy" and data.task == "seq2seq":

@@ -252,6 +252,8 @@ def evaluate(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
     bits_per_char (char level) or bits_per_token; forecast: mae, rmse (original
     units), the seasonal-naive baseline's mae/rmse, and ``mae_vs_naive`` (< 1 beats it).
     """
+    if len(split) == 0:  # lm would score nothing as perplexity 1.0; the rest would crash in torch.cat
+        raise ValueError(f"{data.name}: cannot evaluate a split with no rows")
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -292,6 +294,18 @@ def evaluate(model: nn.Module, data: Any, split: Any, batch_size: int = 256,
         result.update(naive_mae=M.mae(truth, naive), naive_rmse=M.rmse(truth, naive))
         result["mae_vs_naive"] = result["mae"] / result["naive_mae"] if result["naive_mae"] else math.inf
     return result
+
+
+def require_rows(data: Any, parts: Sequence[str], why: str) -> None:
+    """Refuse, as one line, data whose ``parts`` splits are empty (tiny data, or a fraction
+    of 0): an empty split would otherwise crash inside ``torch.cat`` or, for a language
+    model, score a perplexity of 1.0 without a word."""
+    from ..data import DataError
+
+    empty = [part for part in parts if len(getattr(data, part)) == 0]
+    if empty:
+        sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits.items())
+        raise DataError(f"{data.name}: the {empty[0]} split has no rows ({sizes}); {why}")
 
 
 def _make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, higher: bool):
@@ -340,6 +354,8 @@ def train(
     bar. On resume every rank loads the same checkpoint.
     """
     config = config or TrainConfig()
+    require_rows(data, ("train", "val"), "training picks its epoch on val: give more data or a larger "
+                                         "--data.val_fraction")
     distributed = D.is_distributed()
     main = D.is_main()
     if distributed and config.batch_size % D.world_size():
