@@ -167,3 +167,31 @@ def test_evaluate_refuses_an_empty_split(text_run) -> None:
     data = load_run_data(run)
     with pytest.raises(ValueError, match="no rows"):
         evaluate(run.model, data, data.test.subset(np.zeros(0, dtype=np.int64)))
+
+
+@pytest.mark.parametrize("name, save", [
+    ("b.npz", lambda path, x, y: np.savez(path, x=x[:, :, :2], y=y)),  # 2 features, the run read 3
+    ("b.npy", None),
+])
+def test_eval_on_data_with_other_features_is_refused(tmp_path, name, save) -> None:
+    """Another file with a different number of features per step is refused in one line
+    naming both counts. Catches: a bare NumPy broadcast error ("operands could not be
+    broadcast together with shapes (48,6,2) (3,)") for the classifier, and the forecaster's
+    layer error that never names the file."""
+    from lstmlite.data import DataError
+
+    rng = np.random.default_rng(0)
+    if save is not None:
+        x = rng.normal(size=(40, 6, 3))
+        y = (x[:, :, 0].mean(1) > 0).astype(np.int64)
+        np.savez(tmp_path / "a.npz", x=x, y=y)
+        save(tmp_path / name, x, y)
+        data, trained = {"source": str(tmp_path / "a.npz")}, 3
+    else:
+        series = np.sin(np.arange(200) / 5)
+        np.save(tmp_path / "a.npy", series)
+        np.save(tmp_path / name, np.stack([series, 2 * series], axis=1))
+        data, trained = {"source": str(tmp_path / "a.npy"), "seq_len": 12, "horizon": 3}, 1
+    fit({"data": data, "model": {"hidden_size": 4}, "train": {"epochs": 1}}, tmp_path / "run", progress=False)
+    with pytest.raises(DataError, match=rf"{name}: 2 feature\(s\) per step, but the run was trained on {trained}"):
+        evaluate_run(tmp_path / "run", source=str(tmp_path / name))

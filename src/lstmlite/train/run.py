@@ -263,8 +263,15 @@ def load_run_data(run: Run, source: str | None = None):
 def _align_to_run(data: Any, run: Run) -> Any:
     import numpy as np
 
-    from ..data import Vocabulary
+    from ..data import DataError, Vocabulary
 
+    run_stats = run.config.get("stats") or {}
+    # the features per step the model reads; checked here, where re-normalising with the
+    # run's statistics would otherwise fail as a bare NumPy broadcast error
+    features = len(run_stats["mean"]) if "mean" in run_stats else (run.config.get("model") or {}).get("input_size")
+    if data.vocab is None and features and data.input_size != features:
+        raise DataError(f"{data.name}: {data.input_size} feature(s) per step, but the run was trained on {features}; "
+                        f"evaluate on data with the run's features")
     if data.vocab is not None and run.vocab is None:
         from ..io import VOCAB_FILE, RunDirError
 
@@ -291,7 +298,6 @@ def _align_to_run(data: Any, run: Run) -> Any:
         for split in data.splits.values():
             split.y = order[split.y]
         data.class_names, data.n_classes = run_classes, len(run_classes)
-    run_stats = run.config.get("stats") or {}
     if data.vocab is None and "mean" in run_stats and "mean" in data.stats:
         old_mean, old_std = np.asarray(data.stats["mean"]), np.asarray(data.stats["std"])
         new_mean, new_std = np.asarray(run_stats["mean"]), np.asarray(run_stats["std"])
