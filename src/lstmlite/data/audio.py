@@ -29,6 +29,7 @@ import numpy as np
 from .classify import _feature_stats, normalize_features
 from .containers import Split, TaskData
 from .errors import DataError, DataFileNotFoundError
+from .readers import read_text
 from .spec import MANIFEST
 from .tag import PAD_LABEL, _split_rows
 
@@ -55,7 +56,9 @@ def read_manifest(source: str | os.PathLike) -> list[tuple[Path, str]]:
     if not path.is_file():
         raise DataFileNotFoundError(f"{path}: no such file")
     items: list[tuple[Path, str]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    # read_text drops a BOM (else the header's "audio" is not recognised and is read as
+    # an utterance) and reports bytes that are not UTF-8 as a DataError naming the line
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
         line = line.rstrip("\r")
         if not line.strip() or line.startswith("#"):
             continue

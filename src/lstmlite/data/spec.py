@@ -97,7 +97,7 @@ def infer_format(source: str) -> str | None:
 def _lists_audio(path: str) -> bool:
     """Whether a .tsv file's first data line starts with an audio file name."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:  # -sig: a BOM is not part of the name
             for line in f:
                 first = line.split("\t", 1)[0].strip()
                 if first and first != "audio":  # "audio<TAB>transcript" is the header
