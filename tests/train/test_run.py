@@ -195,3 +195,37 @@ def test_eval_on_data_with_other_features_is_refused(tmp_path, name, save) -> No
     fit({"data": data, "model": {"hidden_size": 4}, "train": {"epochs": 1}}, tmp_path / "run", progress=False)
     with pytest.raises(DataError, match=rf"{name}: 2 feature\(s\) per step, but the run was trained on {trained}"):
         evaluate_run(tmp_path / "run", source=str(tmp_path / name))
+
+
+def test_eval_on_a_file_of_one_class_is_read_in_the_runs_classes(text_run) -> None:
+    """A file whose rows all carry one of the run's classes (how well does it catch "pos"?)
+    is read with the run's class ids, every split, and scored.
+    Catches: the refusal "only one class ('pos') in the training data; need at least two",
+    which holds for training a model, not for measuring one."""
+    root, run = text_run
+    _write_csv(root / "all_pos.csv", [("good great fine nice movie", "pos")] * 20)
+    data = load_run_data(load_run(root / "run"), str(root / "all_pos.csv"))
+    pos = run.config["class_names"].index("pos")
+    assert data.class_names == run.config["class_names"]
+    assert all((split.y == pos).all() and len(split) for split in data.splits.values())
+    assert evaluate_run(root / "run", source=str(root / "all_pos.csv"))["test"]["accuracy"] == 1.0
+
+
+def test_eval_on_a_tag_file_with_a_tag_only_in_its_val_rows(tmp_path) -> None:
+    """A tagging file whose one "PUNCT" row is among the rows its seeded split makes val is
+    read in the run's label ids (the run knows PUNCT).
+    Catches: the refusal "validation label(s) ['PUNCT'] never occur in the training rows",
+    the other file's own split standing in for the run's training rows."""
+    def sequences(rows):
+        return "\n".join("".join(f"{t}\t{g}\n" for t, g in row) for row in rows)
+
+    base = [("the", "DET"), ("cat", "NOUN"), ("sat", "VERB")]
+    (tmp_path / "a.tsv").write_text(sequences([base + [("!", "PUNCT")] * (k % 3 == 0) for k in range(30)]))
+    val_row = int(np.random.default_rng(0).permutation(20)[0])  # _split_rows: seed 0, val first
+    (tmp_path / "b.tsv").write_text(sequences([base + [("!", "PUNCT")] * (k == val_row) for k in range(20)]))
+    fit({"data": {"source": str(tmp_path / "a.tsv"), "task": "tag"},
+         "model": {"hidden_size": 4, "embed_dim": 4}, "train": {"epochs": 1}}, tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    data = load_run_data(run, str(tmp_path / "b.tsv"))
+    punct = run.config["class_names"].index("PUNCT")
+    assert (data.val.y == punct).sum() == 1 and not (data.train.y == punct).any()

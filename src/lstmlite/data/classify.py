@@ -31,7 +31,7 @@ from .containers import Split, TaskData
 from .errors import DataError
 from .readers import TextRecords
 from .spec import DataSpec
-from .splits import encode_labels, sort_labels, stratified_split
+from .splits import check_known_labels, encode_labels, sort_labels, stratified_split
 from .tokenizer import tokenize
 from .vocab import PAD_ID, Vocabulary
 
@@ -53,9 +53,15 @@ def _labels(
     test_where: str | None,
     test_rows: Sequence[int] | None,
     row_word: str,
+    given: Sequence[str] | None = None,
 ) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    class_names = sort_labels(train_labels)
-    if len(class_names) < 2:
+    if given is not None:  # a trained run's classes: one class, or a class the rows lack, is fine
+        check_known_labels(where, train_labels, given)
+        check_known_labels(test_where or where, test_labels or [], given)
+        class_names = list(given)
+    else:
+        class_names = sort_labels(train_labels)
+    if given is None and len(class_names) < 2:
         raise DataError(f"{where}: only one class ({class_names[0]!r}) in the training data; need at least two")
     y = encode_labels(train_labels, class_names, where=where)
     y_test = None
@@ -100,6 +106,7 @@ def build_feature_classification(
     *,
     where: str | None = None,
     test_where: str | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> TaskData:
     """Classification over real-valued sequences.
 
@@ -110,6 +117,8 @@ def build_feature_classification(
         train_labels: the row labels as strings.
         test_series, test_labels: an official test set, if the source has one.
         where, test_where: names for error messages (the files).
+        class_names: label the rows with these classes, in this order (a trained run's)
+            instead of the training labels' own; a label outside them is an error.
 
     Returns:
         TaskData with x (N, T, F) float32, y (N,) int64, lengths (N,) int64 per split.
@@ -122,7 +131,7 @@ def build_feature_classification(
         for k, s in enumerate(group):
             if s.ndim != 2 or s.shape[1] != n_features or len(s) == 0:
                 raise DataError(f"{source}: row {k + 1} has shape {s.shape}; expected (T>0, {n_features})")
-    class_names, y, y_test = _labels(train_labels, test_labels, where, test_where, None, "row")
+    class_names, y, y_test = _labels(train_labels, test_labels, where, test_where, None, "row", class_names)
     train_idx, val_idx, test_idx = _split_indices(y, spec, test_series is not None)
     mean, std = _feature_stats([train_series[i] for i in train_idx])
     length = max(len(s) for s in [*train_series, *(test_series or [])])
@@ -183,7 +192,13 @@ def _pad_ids(rows: Sequence[Sequence[int]], length: int | None) -> tuple[np.ndar
 
 
 def build_text_classification(
-    name: str, spec: DataSpec, train: TextRecords, test: TextRecords | None = None, *, vocab: Vocabulary | None = None
+    name: str,
+    spec: DataSpec,
+    train: TextRecords,
+    test: TextRecords | None = None,
+    *,
+    vocab: Vocabulary | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> TaskData:
     """Text classification from labelled texts (CSV, JSONL, TREC).
 
@@ -194,6 +209,8 @@ def build_text_classification(
         test: the official test records, if any.
         vocab: encode with this vocabulary (a trained run's) instead of one built from
             the training rows.
+        class_names: label the rows with these classes (a trained run's), as for
+            :func:`build_feature_classification`.
 
     Returns:
         TaskData with x (N, T) int64 token ids (0-padded), y (N,) int64, lengths (N,).
@@ -219,6 +236,7 @@ def build_text_classification(
         None if test is None else test.path,
         None if test is None else test.lines,
         "line",
+        class_names,
     )
     train_idx, val_idx, test_idx = _split_indices(y, spec, test is not None)
     if vocab is None:

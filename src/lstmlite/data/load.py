@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .builtin import load_builtin
 from .classify import build_feature_classification, build_text_classification
@@ -46,7 +46,7 @@ def as_spec(spec: DataSpec | str | os.PathLike | dict[str, Any], **overrides: An
 
 
 def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], *, vocab: Vocabulary | None = None,
-              **overrides: Any) -> TaskData:
+              class_names: Sequence[str] | None = None, **overrides: Any) -> TaskData:
     """Load a built-in data set or a user's file as train/val/test arrays.
 
     Args:
@@ -54,11 +54,14 @@ def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], *, vocab: Voc
         vocab: token input (text classify, lm, tag, seq2seq): encode every split with
             this vocabulary (a trained run's) instead of building one from the training
             split, so a token the model knows keeps its id wherever it appears.
+        class_names: classify and tag: label the rows with these classes, in this order
+            (a trained run's), instead of the training rows' own: one class is then
+            enough, and a label outside them is a :class:`DataError`.
         **overrides: spec fields to set, e.g. ``seq_len=64``, ``seed=1``.
 
     Returns:
         :class:`TaskData`; ``.spec`` is the resolved spec that rebuilds exactly these
-        arrays (byte for byte; with ``vocab``, given the same vocabulary).
+        arrays (byte for byte; with ``vocab`` or ``class_names``, given the same ones).
 
     Raises:
         DataError: (a ``ValueError``) bad spec, unknown format, malformed or empty data;
@@ -71,7 +74,7 @@ def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], *, vocab: Voc
     if not os.path.exists(spec.source):
         raise DataFileNotFoundError(f"{spec.source}: no such file")
     if spec.format == "audio":  # a folder or a list; the audio files are checked as they are read
-        return _audio(spec, name, vocab)
+        return _audio(spec, name)
     if spec.format == "trec" and os.path.isdir(spec.source):
         spec = _trec_directory(spec)
     elif spec.format == "ts" and spec.test_path is None:
@@ -79,7 +82,8 @@ def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], *, vocab: Voc
     require_file(spec.source)
     if spec.test_path is not None:
         require_file(spec.test_path, "test file")
-    return _LOADERS[spec.format](spec, name, vocab)
+    given = list(class_names) if class_names is not None else None
+    return _LOADERS[spec.format](spec, name, vocab, given)
 
 
 def _trec_directory(spec: DataSpec) -> DataSpec:
@@ -107,7 +111,7 @@ def _ts_sibling(spec: DataSpec) -> DataSpec:
     return spec
 
 
-def _tags(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
+def _tags(spec: DataSpec, name: str, vocab: Vocabulary | None = None, classes: list[str] | None = None) -> TaskData:
     if spec.task == "seq2seq":
         from .pairs import build_seq2seq, read_pairs
 
@@ -120,19 +124,19 @@ def _tags(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskDat
                 spec.label_column if spec.label_column != "label" else "tags")
         read = lambda path: read_tag_jsonl(path, *keys)  # noqa: E731
     test = read(spec.test_path) if spec.test_path else None
-    return build_tagging(name, spec, read(spec.source), test, vocab=vocab)
+    return build_tagging(name, spec, read(spec.source), test, vocab=vocab, class_names=classes)
 
 
-def _audio(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
+def _audio(spec: DataSpec, name: str) -> TaskData:
     from .audio import build_ctc, read_manifest
 
     test = read_manifest(spec.test_path) if spec.test_path else None
     return build_ctc(name, spec, read_manifest(spec.source), test)
 
 
-def _texts(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
+def _texts(spec: DataSpec, name: str, vocab: Vocabulary | None = None, classes: list[str] | None = None) -> TaskData:
     if spec.task == "tag":
-        return _tags(spec, name, vocab)
+        return _tags(spec, name, vocab, classes)
     if spec.format == "trec":
         read = lambda path: read_trec(path, spec.label_level)  # noqa: E731
     else:
@@ -140,22 +144,22 @@ def _texts(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskDa
         read = lambda path: reader(path, spec.text_column, spec.label_column)  # noqa: E731
     train = read(spec.source)
     test = read(spec.test_path) if spec.test_path else None
-    return build_text_classification(name, spec, train, test, vocab=vocab)
+    return build_text_classification(name, spec, train, test, vocab=vocab, class_names=classes)
 
 
-def _series(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
+def _series(spec: DataSpec, name: str, vocab: Vocabulary | None = None, classes: list[str] | None = None) -> TaskData:
     if spec.task == "tag":  # frames with a label per step
         from .tag import build_frame_tagging
 
         series, labels = read_npz_tags(spec.source)
         test_series, test_labels = read_npz_tags(spec.test_path) if spec.test_path else (None, None)
-        return build_frame_tagging(name, spec, series, labels, test_series, test_labels)
+        return build_frame_tagging(name, spec, series, labels, test_series, test_labels, class_names=classes)
     read = read_ts if spec.format == "ts" else read_npz
     train_series, train_labels = read(spec.source)
     test_series, test_labels = read(spec.test_path) if spec.test_path else (None, None)
     return build_feature_classification(
         name, spec, train_series, train_labels, test_series, test_labels,
-        where=spec.source, test_where=spec.test_path,
+        where=spec.source, test_where=spec.test_path, class_names=classes,
     )
 
 
@@ -164,14 +168,14 @@ def _lm_text(path: str) -> str:
     return read_text(path, latin1_fallback=True).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _stream(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
+def _stream(spec: DataSpec, name: str, vocab: Vocabulary | None = None, classes: list[str] | None = None) -> TaskData:
     test_text = _lm_text(spec.test_path) if spec.test_path else None
     return build_language_model(
         name, spec, _lm_text(spec.source), test_text, where=spec.source, test_where=spec.test_path, vocab=vocab
     )
 
 
-def _npy(spec: DataSpec, name: str, vocab: Vocabulary | None = None) -> TaskData:
+def _npy(spec: DataSpec, name: str, vocab: Vocabulary | None = None, classes: list[str] | None = None) -> TaskData:
     if spec.test_path:
         raise DataError(f"{spec.test_path}: a forecast series is split in time order; test_path does not apply")
     return build_forecast(name, spec, read_npy(spec.source), where=spec.source)

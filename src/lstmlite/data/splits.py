@@ -23,7 +23,8 @@ import numpy as np
 
 from .errors import DataError
 
-__all__ = ["stratified_split", "contiguous_parts", "sort_labels", "encode_labels", "round_half_up"]
+__all__ = ["stratified_split", "contiguous_parts", "sort_labels", "encode_labels", "round_half_up",
+           "check_known_labels"]
 
 _INT_LABEL = re.compile(r"^[+-]?\d+$")
 
@@ -130,3 +131,20 @@ def encode_labels(
             )
         out[k] = i
     return out
+
+
+def check_known_labels(where: str, labels: Sequence[str], class_names: Sequence[str]) -> None:
+    """Refuse labels outside a trained run's ``class_names`` (data read in a run's terms).
+
+    Example:
+        >>> check_known_labels("u.csv", ["neg", "neutral"], ["neg", "pos"])
+        Traceback (most recent call last):
+        ...
+        lstmlite.data.errors.DataError: u.csv: labels ['neutral'] were not seen when the run was trained; \
+evaluate on data labelled with the run's classes (neg, pos)
+    """
+    unseen = sorted(set(labels) - set(class_names))
+    if unseen:
+        shown = ", ".join(map(str, class_names[:5])) + (", ..." if len(class_names) > 5 else "")
+        raise DataError(f"{where}: labels {unseen[:5]} were not seen when the run was trained; evaluate on "
+                        f"data labelled with the run's classes ({shown})")

@@ -34,7 +34,7 @@ import numpy as np
 from .containers import Split, TaskData
 from .errors import DataError
 from .readers import iter_json_objects, read_text
-from .splits import sort_labels
+from .splits import check_known_labels, sort_labels
 from .vocab import PAD_ID, Vocabulary
 
 if TYPE_CHECKING:
@@ -102,8 +102,16 @@ def _split_rows(n: int, spec: DataSpec, has_test: bool) -> tuple[np.ndarray, np.
     return np.sort(train), np.sort(val), None if has_test else np.sort(test)
 
 
-def _label_index(name: str, training_labels: list[str]) -> tuple[list[str], dict[str, int]]:
-    """The label set of the training rows (sorted) and each label's id; at least two."""
+def _label_index(name: str, training_labels: list[str], every_label: list[str] | None = None,
+                 given: list[str] | None = None) -> tuple[list[str], dict[str, int]]:
+    """The label set of the training rows (sorted) and each label's id; at least two.
+
+    With ``given`` (a trained run's labels), those in their order instead: every label
+    of every row (``every_label``) must be one of them, and one label is fine.
+    """
+    if given is not None:
+        check_known_labels(name, every_label or [], given)
+        return list(given), {label: i for i, label in enumerate(given)}
     class_names = sort_labels(training_labels)
     if len(class_names) < 2:
         raise DataError(f"{name}: the training rows use one label only; tagging needs at least two")
@@ -119,15 +127,17 @@ def _label_ids(name: str, what: str, tags: list[str], label_id: dict[str, int]) 
 
 
 def build_tagging(name: str, spec: DataSpec, records: TagRecords, test_records: TagRecords | None = None, *,
-                  vocab: Vocabulary | None = None) -> TaskData:
+                  vocab: Vocabulary | None = None, class_names: list[str] | None = None) -> TaskData:
     """TaskData of the tag task from token/label sequences (see the module doc); ``vocab``
-    (a trained run's) encodes the tokens instead of one built from the training rows."""
+    and ``class_names`` (a trained run's) encode the tokens and labels instead of those
+    of the training rows."""
     train_idx, val_idx, test_idx = _split_rows(len(records), spec, test_records is not None)
     train_rows = [records[i] for i in train_idx]
     if vocab is None:
         vocab = Vocabulary.build((tokens for tokens, _ in train_rows), spec.max_vocab, spec.min_freq)
-    class_names, label_id = _label_index(name, [label for _, labels in train_rows for label in labels])
     rows_all = [*records, *(test_records or [])]
+    class_names, label_id = _label_index(name, [label for _, labels in train_rows for label in labels],
+                                         [label for _, labels in rows_all for label in labels], class_names)
     length = max(len(tokens) for tokens, _ in rows_all)
     if spec.max_len is not None:
         length = min(length, spec.max_len)
@@ -152,12 +162,15 @@ def build_tagging(name: str, spec: DataSpec, records: TagRecords, test_records: 
 
 def build_frame_tagging(name: str, spec: DataSpec, series: list[np.ndarray], labels: list[list[str]],
                         test_series: list[np.ndarray] | None = None,
-                        test_labels: list[list[str]] | None = None) -> TaskData:
+                        test_labels: list[list[str]] | None = None, *,
+                        class_names: list[str] | None = None) -> TaskData:
     """TaskData of the tag task on real-valued frames: a label per step.
 
     Args:
         series: (T_i, F) arrays; labels: per row its T_i labels (strings).
         test_series, test_labels: a separate test set (else a split of the rows).
+        class_names: a trained run's labels, used in their order instead of the
+            training rows' own.
 
     Returns:
         TaskData with x (N, T, F) float32 normalised by the training frames' mean and
@@ -175,7 +188,9 @@ def build_frame_tagging(name: str, spec: DataSpec, series: list[np.ndarray], lab
     from .classify import _feature_stats, normalize_features
 
     train_idx, val_idx, test_idx = _split_rows(len(series), spec, test_series is not None)
-    class_names, label_id = _label_index(name, [label for i in train_idx for label in labels[i]])
+    class_names, label_id = _label_index(name, [label for i in train_idx for label in labels[i]],
+                                         [label for row in [*labels, *(test_labels or [])] for label in row],
+                                         class_names)
     mean, std = _feature_stats([series[i] for i in train_idx])
     length = max(len(s) for s in [*series, *(test_series or [])])
     if spec.max_len is not None:

@@ -257,7 +257,12 @@ def load_run_data(run: Run, source: str | None = None):
     # file's own training part would turn every word the run knows but that part lacks
     # (or has fewer than min_freq times) into <unk>, and no remapping can undo that.
     vocab = Vocabulary.from_dict(run.vocab) if run.vocab is not None else None
-    return _align_to_run(load_data(DataSpec.from_dict(spec), vocab=vocab), run)
+    # Likewise the run's classes: the other file may hold one class only, or a tag only
+    # in the rows its own split makes val/test; the run's label set covers both.
+    classes = list(run.config.get("class_names") or []) or None
+    if run.config.get("task", spec.get("task")) not in ("classify", "tag"):
+        classes = None  # ctc's are the characters of the transcripts, realigned below
+    return _align_to_run(load_data(DataSpec.from_dict(spec), vocab=vocab, class_names=classes), run)
 
 
 def _align_to_run(data: Any, run: Run) -> Any:
