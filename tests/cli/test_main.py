@@ -49,6 +49,25 @@ def test_data_list_and_show(tmp_path, capsys):
     assert shown == json.loads(json.dumps(describe_dataset(str(pairs), task="seq2seq"), default=str))
 
 
+def test_data_show_takes_the_data_options_train_takes(tmp_path, capsys):
+    """``data show FILE --data.KEY=VALUE`` loads the file with those options, as ``train``
+    does: here the columns are named otherwise and every word but "movie" occurs once, so
+    with min_freq=2 the vocabulary is <pad>, <unk>, movie. Catches: data show refusing the
+    options ("unrecognized arguments"), so a CSV with other column names could not be
+    shown at all, nor the vocabulary training would use; and a model/train option, or
+    --data.source, taken silently."""
+    path = tmp_path / "reviews.csv"
+    path.write_text("sentence,sentiment\n" + "".join(f"w{k} movie,{'np'[k % 2]}\n" for k in range(20)))
+    assert main(["data", "show", str(path), "--data.text_column=sentence", "--label_column=sentiment",
+                 "--data.min_freq=2", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["vocab_size"] == 3 and shown["class_names"] == ["n", "p"]
+    assert shown["spec"]["min_freq"] == 2 and shown["spec"]["label_column"] == "sentiment"
+    for bad in ("--train.epochs=3", f"--data.source={path}"):
+        assert main(["data", "show", str(path), bad]) == 2
+        assert bad.split("=")[0] in capsys.readouterr().err
+
+
 def test_train_then_eval_writes_a_complete_run_dir(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--data", "digits", "--task", "classify", "--epochs=2", "--model.hidden_size=16",

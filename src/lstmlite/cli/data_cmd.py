@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import CliError, HelpFormatter, example_epilog, format_table
+from .common import CliError, HelpFormatter, example_epilog, format_table, parse_overrides
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,6 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "data name does: CSV/JSONL text, plain text, TREC .label, UCR/UEA .ts, .npz, .npy.",
         epilog=example_epilog("lstmlite data list", "lstmlite data list --json", "lstmlite data show japanese_vowels",
                               "lstmlite data show ../shared/data/trec/train_5500.label --task classify",
+                              "lstmlite data show reviews.csv --data.label_column=sentiment --data.min_freq=2",
                               "lstmlite data make spoken-digits --out data/digits --n 600 --seed 0",
                               "lstmlite data make spoken-words --out data/words --words yes,no,stop,go",
                               "lstmlite data make text-norm --out data/textnorm --n 3000 --seed 0"),
@@ -24,10 +25,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = parser.add_subparsers(dest="data_command", required=True)
     listing = sub.add_parser("list", help="list the built-in data sets")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    show = sub.add_parser("show", help="describe one data set (built-in name or file)")
+    show = sub.add_parser("show", help="describe one data set (built-in name or file)",
+                          description="Describe a data set as training would load it; data options go as "
+                                      "--data.KEY=VALUE, as for lstmlite train (e.g. --data.label_column=sentiment "
+                                      "--data.min_freq=2).")
     show.add_argument("name")
     show.add_argument("--task", default=None, help="classify | lm | forecast | tag | ctc | seq2seq (for files)")
     show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    show.set_defaults(accepts_overrides=True)
     make = sub.add_parser("make", help="synthesize a data set (spoken-digits/-words: needs espeak-ng; "
                                        "text-norm: Babel)",
                           description="spoken-digits: digit sequences spoken by espeak-ng in several voices, "
@@ -85,9 +90,26 @@ def run(args: argparse.Namespace) -> int:
                  d.get("description", "")) for d in list_datasets()]
         print(format_table(rows, ["name", "task", "classes", "size", "description"]))
         return 0
-    info = describe_dataset(args.name) if args.task is None else describe_dataset(args.name, task=args.task)
+    options = _data_options(args.overrides)
+    if args.task is not None:
+        options["task"] = args.task
+    info = describe_dataset(args.name, **options)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
     else:
         print(format_table([(k, v) for k, v in info.items()], ["field", "value"]))
     return 0
+
+
+def _data_options(extra: list[str]) -> dict:
+    """``--data.KEY=VALUE`` (or a bare data key) → ``{KEY: VALUE}``, so ``data show``
+    loads a file with the options ``train`` would; model/train options are refused."""
+    options = {}
+    for dotted, value in parse_overrides(extra).items():
+        section, key = dotted.split(".", 1)
+        if section != "data":
+            raise CliError(f"--{dotted}: data show takes data options only (--data.KEY=VALUE)")
+        if key == "source":
+            raise CliError("--data.source: give the data set as data show's NAME argument")
+        options[key] = value
+    return options
