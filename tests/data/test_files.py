@@ -333,6 +333,19 @@ def test_npy_forecast_multivariate(tmp_path):
 
 
 # ---------------------------------------------------------------- generic errors
+@pytest.mark.parametrize("name", ["notes", "reviews.csv"])
+def test_a_folder_of_no_known_kind_says_give_a_file(tmp_path, name):
+    """A folder that is neither an audio folder nor a TREC folder is refused as such.
+    Catches: the advice "cannot tell the format from the extension; pass format=…", which
+    only leads to "is not a file" (the folder named reviews.csv too)."""
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "readme.md").write_text("x")
+    with pytest.raises(DataError, match=rf"{name}: a folder holding no manifest.tsv \(audio\) and no \*.label files "
+                                        r"\(TREC\); give a data file"):
+        load_data(str(folder))
+
+
 def test_missing_file_unknown_builtin_unknown_format(tmp_path):
     with pytest.raises(DataFileNotFoundError, match=r"nope\.csv: no such file") as info:
         load_data(str(tmp_path / "nope.csv"))

@@ -231,6 +231,11 @@ class DataSpec:
                         f"unknown built-in data set {self.source!r}; built-ins are {', '.join(builtin_names())}"
                         " (or give a file path)"
                     )
+                if os.path.isdir(self.source):  # no extension to go by, and format= does not make it a file
+                    raise DataError(
+                        f"{self.source}: a folder holding no {MANIFEST} (audio) and no *.label files (TREC); "
+                        f"give a data file, or a folder of one of those kinds"
+                    )
                 raise DataError(
                     f"{self.source}: cannot tell the format from the extension; "
                     f"pass format= one of {', '.join(FORMATS)}"
