@@ -394,3 +394,17 @@ def test_a_given_vocabulary_encodes_every_split(tmp_path, name, text, task):
         assert len(split) > 0, part
         ids = split.x if task != "seq2seq" else np.concatenate([split.x, split.y], axis=1)
         assert not (ids == 1).any(), f"{part}: a token of the given vocabulary became <unk>"
+
+
+@pytest.mark.parametrize("line, task, hint", [
+    ('{"tokens": ["the", "cat"], "tags": ["DET", "NOUN"]}', None, "train with --task tag"),
+    ('{"text": "the cat", "label": "animal"}', "tag", "train without --task tag"),
+])
+def test_jsonl_of_the_other_task_says_which_task_reads_it(tmp_path, line, task, hint):
+    """A JSONL tagging file given without --task tag (a .jsonl defaults to classify), or a
+    classification file given with it, is refused with the task that reads it, as an .npz
+    or a pairs .tsv of the other task is. Catches: "no key 'text' (keys: tokens, tags)"
+    alone, which leaves the user renaming keys."""
+    path = _write(tmp_path / "d.jsonl", (line + "\n") * 10)
+    with pytest.raises(DataError, match=rf"d\.jsonl: line 1: .*; .*{hint}$"):
+        load_data(path, **({"task": task} if task else {}))

@@ -154,7 +154,10 @@ def read_jsonl(path: str | os.PathLike, text_column: str = "text", label_column:
     for number, line, obj in iter_json_objects(path):
         for key in (text_column, label_column):
             if key not in obj:
-                raise DataError(f"{path}: line {number}: no key {key!r} (keys: {', '.join(map(str, obj))})")
+                # a tagging file (token and tag lists) read as classification: say which task reads it
+                hint = "; token and tag lists are tagging data: train with --task tag" if (
+                    isinstance(obj.get("tokens"), list) and isinstance(obj.get("tags"), list)) else ""
+                raise DataError(f"{path}: line {number}: no key {key!r} (keys: {', '.join(map(str, obj))}){hint}")
         text, label = obj[text_column], obj[label_column]
         if not isinstance(text, str):
             raise DataError(f"{path}: line {number}: {text_column!r} must be a string, got {type(text).__name__}")

@@ -80,7 +80,10 @@ def read_tag_jsonl(path: str | os.PathLike, tokens_key: str = "tokens", tags_key
     records: TagRecords = []
     for number, _, obj in iter_json_objects(path):
         if tokens_key not in obj or tags_key not in obj:
-            raise DataError(f"{path}: line {number}: expected an object with {tokens_key!r} and {tags_key!r} lists")
+            hint = ("; a text and a label are classification data: train without --task tag"
+                    if isinstance(obj.get("text"), str) and "label" in obj else "")
+            raise DataError(f"{path}: line {number}: expected an object with {tokens_key!r} and {tags_key!r} lists"
+                            f"{hint}")
         tokens, tags = obj[tokens_key], obj[tags_key]
         if not isinstance(tokens, list) or not isinstance(tags, list) or len(tokens) != len(tags) or not tokens:
             raise DataError(f"{path}: line {number}: {tokens_key!r} and {tags_key!r} must be non-empty lists "
