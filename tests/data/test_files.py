@@ -408,3 +408,50 @@ def test_jsonl_of_the_other_task_says_which_task_reads_it(tmp_path, line, task, 
     path = _write(tmp_path / "d.jsonl", (line + "\n") * 10)
     with pytest.raises(DataError, match=rf"d\.jsonl: line 1: .*; .*{hint}$"):
         load_data(path, **({"task": task} if task else {}))
+
+
+# ---------------------------------------------------------------- options a source never reads
+def _option_files(tmp_path: Path) -> dict[str, tuple[str, dict]]:
+    rng = np.random.default_rng(0)
+    words = [f"w{int(k)}" for k in rng.zipf(1.5, size=400) % 12]
+    # 1-5 frequent words and a word of its own (min_freq shows) a row
+    rows = [(" ".join(words[k * 5:(k + 1) * 5 - k % 3] + [f"r{k}"]), "ab"[k % 2]) for k in range(60)]
+    x = rng.normal(size=(30, 6, 2))
+    np.savez(tmp_path / "f.npz", x=x, y=(x[:, 0, 0] > 0).astype(int))
+    np.save(tmp_path / "s.npy", np.sin(np.arange(200) / 3) + rng.normal(size=200) * 0.1)
+    tag = "\n".join("".join(f"{w}\t{'AB'[len(w) % 2]}\n" for w in t.split()) for t, _ in rows)
+    pairs = "".join(f"{t}\t{t[::-1]}\n" for t, _ in rows) + "Qj\tjQ\n"  # characters: Q and j are rare
+    return {
+        "csv": (_write(tmp_path / "r.csv", "text,label\n" + "".join(f"{t},{y}\n" for t, y in rows)), {}),
+        "txt": (_write(tmp_path / "c.txt", "xyz" + "".join(words) * 2), {}),  # x, y, z: once each
+        "npy": (str(tmp_path / "s.npy"), {}),
+        "npz": (str(tmp_path / "f.npz"), {}),
+        "tag": (_write(tmp_path / "t.tsv", tag), {"task": "tag"}),
+        "seq2seq": (_write(tmp_path / "p.tsv", pairs), {"task": "seq2seq"}),
+    }
+
+
+@pytest.mark.parametrize("source", ["csv", "txt", "npy", "npz", "tag", "seq2seq"])
+def test_an_option_the_source_never_reads_is_named_in_a_warning(tmp_path, caplog, source):
+    """For each data option set away from its default, the arrays either change (the
+    source reads it) or stay byte-identical, and exactly the options that leave them
+    identical are named in a warning ("does not apply ... and is ignored").
+    Catches: --data.seq_len=50 on a text classifier (or max_len on an .npz, label_level
+    on a CSV, ...) accepted and ignored without a word, and a warning for an option that
+    does shape the arrays."""
+    path, base = _option_files(tmp_path)[source]
+    options = {"seq_len": 5, "horizon": 3, "season": 2, "max_len": 2, "max_vocab": 4, "min_freq": 3,
+               "label_level": "fine", "n_features": 13}
+
+    def arrays(data):
+        return [a for s in data.splits.values() for a in (s.x, s.y, s.lengths, s.naive) if a is not None]
+
+    reference = arrays(load_data(path, **base))
+    for name, value in options.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="lstmlite.data"):
+            changed = arrays(load_data(path, **base, **{name: value}))
+        same = len(changed) == len(reference) and all(
+            a.shape == b.shape and np.array_equal(a, b) for a, b in zip(changed, reference))
+        warned = [r.getMessage() for r in caplog.records if f"option {name}=" in r.getMessage()]
+        assert bool(warned) == same, (name, warned, "arrays unchanged" if same else "arrays changed")

@@ -68,6 +68,8 @@ def load_data(spec: DataSpec | str | os.PathLike | dict[str, Any], *, vocab: Voc
         :class:`DataFileNotFoundError` (also a ``FileNotFoundError``) for a missing file.
     """
     spec = as_spec(spec, **overrides)
+    for line in spec.ignored_options():  # e.g. --data.seq_len on a text classifier: say so, once per load
+        logger.warning("%s: %s", spec.source, line)
     if spec.is_builtin:
         return load_builtin(spec)
     name = spec.source  # the path as the user gave it, even when resolved below

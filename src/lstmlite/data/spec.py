@@ -301,6 +301,39 @@ class DataSpec:
             if not isinstance(value, str) or not value:
                 raise DataError(f"data option {name} must be a non-empty string, got {value!r}")
 
+    def ignored_options(self) -> list[str]:
+        """One line per option set to a non-default value that this source and task never
+        read (``seq_len`` on a text classifier, ``label_level`` on a CSV, …), so that
+        :func:`~lstmlite.data.load_data` can say so instead of ignoring it silently.
+
+        Example:
+            >>> DataSpec("reviews.csv", seq_len=50, label_level="fine").ignored_options()[0]
+            'data option seq_len=50 does not apply to csv data (classify) and is ignored; max_len cuts token sequences'
+        """
+        fmt = self.format or "built-in"
+        tokens = self.format in ("csv", "jsonl", "trec", "txt", "tsv")  # token ids in: a vocabulary is built
+        reads = {  # option: (whether this source/task reads it, a hint)
+            "seq_len": (self.task in ("lm", "forecast"), "max_len cuts token sequences" if tokens else ""),
+            "horizon": (self.task == "forecast", ""),
+            "season": (self.task == "forecast", ""),
+            "max_len": (self.task in ("tag", "seq2seq") or (self.task == "classify" and tokens), ""),
+            "max_vocab": (tokens, ""),
+            "min_freq": (tokens, ""),
+            "text_column": (self.format in ("csv", "jsonl"), ""),
+            "label_column": (self.format in ("csv", "jsonl"), ""),
+            "label_level": (self.format == "trec", ""),
+            **{name: (self.format == "audio", "") for name in ("features", "n_features", "sample_rate", "hop_ms")},
+        }
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        defaults["seq_len"] = DEFAULT_LM_SEQ_LEN  # what an unset seq_len resolves to outside forecasting
+        out = []
+        for name, (used, hint) in reads.items():
+            value = getattr(self, name)
+            if not used and value != defaults[name]:
+                out.append(f"data option {name}={value} does not apply to {fmt} data ({self.task}) and is ignored"
+                           + (f"; {hint}" if hint else ""))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec as a JSON-serialisable dict (what a run dir stores)."""
         return dataclasses.asdict(self)
