@@ -229,3 +229,40 @@ def test_eval_on_a_tag_file_with_a_tag_only_in_its_val_rows(tmp_path) -> None:
     data = load_run_data(run, str(tmp_path / "b.tsv"))
     punct = run.config["class_names"].index("PUNCT")
     assert (data.val.y == punct).sum() == 1 and not (data.train.y == punct).any()
+
+
+def test_resume_on_a_data_file_edited_since_the_interruption_is_refused(tmp_path) -> None:
+    """An interrupted run (checkpoints only) resumed after its CSV was edited -- labels
+    fixed, same words, so the same vocabulary and options -- is refused, naming the data;
+    the file as it was resumes, and so does a checkpoint of an older version that records
+    no digest of the data.
+    Catches: --resume continuing on other data because the fingerprint held the spec (the
+    file's path) only."""
+    import json
+
+    from lstmlite.train.checkpoint import CheckpointError
+
+    rows = [(f"{w} movie", "pos" if w in ("good", "great") else "neg") for w in ("good", "great", "bad", "awful")] * 5
+    _write_csv(tmp_path / "d.csv", rows)
+    config = {"data": {"source": str(tmp_path / "d.csv")}, "model": {"hidden_size": 4, "embed_dim": 4},
+              "train": {"epochs": 2}}
+    fit(config, tmp_path / "run", progress=False)
+
+    def interrupt() -> None:
+        for path in (tmp_path / "run").iterdir():
+            if path.name != "checkpoints":
+                path.unlink()
+
+    interrupt()
+    _write_csv(tmp_path / "d.csv", [(text, "neg" if label == "pos" else "pos") for text, label in rows])
+    with pytest.raises(CheckpointError, match=r"--resume on other data than the interrupted run \(.*d\.csv has "
+                                              r"changed since"):
+        fit(config, tmp_path / "run", resume=True, progress=False)
+    _write_csv(tmp_path / "d.csv", rows)
+    fit(config, tmp_path / "run", resume=True, progress=False)
+    interrupt()
+    meta = tmp_path / "run" / "checkpoints" / "last.json"
+    old = json.loads(meta.read_text())
+    del old["config"]["data_sha256"]
+    meta.write_text(json.dumps(old))
+    fit(config, tmp_path / "run", resume=True, progress=False)

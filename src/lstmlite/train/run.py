@@ -173,6 +173,37 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     return _fit(config, Path(out), resume, progress, overwrite)
 
 
+def _data_sha256(data: Any) -> str:
+    """SHA-256 of what training reads: every split's arrays, the classes, the vocabulary."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for name, split in data.splits.items():
+        for array in (split.x, split.y, split.lengths):
+            array = np.ascontiguousarray(array)
+            h.update(f"{name} {array.dtype} {array.shape}".encode())
+            h.update(array.tobytes())
+    h.update(json.dumps([list(data.class_names), data.vocab.tokens if data.vocab is not None else None]).encode())
+    return h.hexdigest()
+
+
+def _checkpoint_fingerprint(out: Path) -> dict[str, Any] | None:
+    """The fingerprint an interrupted run's last checkpoint recorded, if it can be read
+    (a missing or broken one is reported by the checkpoint loader itself)."""
+    import json
+
+    from .checkpoint import META_FILE
+
+    try:
+        config = json.loads((out / "checkpoints" / META_FILE).read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def _check_fit_out(out: Path, resume: bool, replace: bool) -> None:
     if (out / "config.json").exists() and not replace:
         raise FileExistsError(f"{out}: a finished run dir already exists; choose another --out, or --force to "
@@ -201,6 +232,19 @@ def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwr
     started = time.perf_counter()
     # A resumed run must be the same run: same data, model and training options.
     fingerprint = {"data": data.spec.to_dict(), "model": model_config, "train": train_config.to_dict()}
+    # The spec names the file, not its contents: a file edited between the interruption and
+    # --resume (labels fixed, rows added at the same vocabulary size) would otherwise
+    # continue the run on other data, and pick its best epoch across two val sets.
+    digest = _data_sha256(data)
+    recorded = _checkpoint_fingerprint(out) if resume else None
+    if recorded is None or "data_sha256" in recorded:  # checkpoints of older versions have none
+        fingerprint["data_sha256"] = digest
+    if recorded is not None and recorded.get("data_sha256", digest) != digest:
+        from .checkpoint import META_FILE, CheckpointError
+
+        raise CheckpointError(f"{out / 'checkpoints' / META_FILE}: --resume on other data than the interrupted run "
+                              f"({data.name} has changed since: its arrays differ); resume on the data as it was, "
+                              f"or start a new --out")
     result = train(model, data, train_config, out_dir=out, resume=resume, progress=progress,
                    fingerprint=fingerprint)
     seconds = time.perf_counter() - started
