@@ -266,3 +266,19 @@ def test_resume_on_a_data_file_edited_since_the_interruption_is_refused(tmp_path
     del old["config"]["data_sha256"]
     meta.write_text(json.dumps(old))
     fit(config, tmp_path / "run", resume=True, progress=False)
+
+
+def test_test_fraction_0_trains_and_reports_no_test_metric(tmp_path) -> None:
+    """test_fraction=0 (no test split, as bench_baselines' lm case asks) trains, picks its
+    epoch on val and records no test metric: ``metric`` null, ``test`` empty, the val
+    perplexity a real one (above 1 for 6 letters after one epoch); evaluating its test
+    split is refused. Catches: a test perplexity of 1.0 (loss 0) measured on no windows,
+    and the run refused outright for its empty test split."""
+    (tmp_path / "c.txt").write_text("".join("abcde "[(k * k + k // 7) % 6] for k in range(3000)))
+    config = {"data": {"source": str(tmp_path / "c.txt"), "seq_len": 20, "test_fraction": 0},
+              "model": {"hidden_size": 8, "embed_dim": 4, "num_layers": 1}, "train": {"epochs": 1}}
+    run = fit(config, tmp_path / "run", progress=False)
+    assert run.metrics["metric"] is None and run.metrics["test"] == {}
+    assert run.metrics["val"]["perplexity"] > 1.5
+    with pytest.raises(ValueError, match="the test split has no rows"):
+        evaluate_run(tmp_path / "run")

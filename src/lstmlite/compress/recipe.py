@@ -599,7 +599,7 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
     from ..io import Run, RunDirError, check_out_dir, load_run, save_run
     from ..train import distributed as D
     from ..train.run import _metrics_json, load_run_data, model_metrics
-    from ..train.trainer import TrainConfig, evaluate, primary_metric_name
+    from ..train.trainer import TrainConfig, evaluate, primary_metric_name, require_rows
     from ..export.size import account
     from .api import compress_, compression_state
     from .embedding.vocab import prune_vocab, remap_data
@@ -621,6 +621,8 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
     model = source.model
     metric_name = primary_metric_name(data)
     device = torch.device("cpu")
+    require_rows(data, ("test",), "compress reports the test metric before and after: pass --data with a test "
+                                  "split (the run was trained with test_fraction=0?)")
     baseline_test = evaluate(model, data, data.test, device=device)
     baseline = {"metric_name": metric_name, "metric": baseline_test[metric_name], **model_metrics(model)}
     base_train = {k: v for k, v in source.config.get("train", {}).items() if k != "epochs"}

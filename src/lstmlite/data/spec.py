@@ -150,7 +150,8 @@ class DataSpec:
         max_len: truncate text-classification token sequences to this many tokens.
         val_fraction: validation share (carved from train; for lm/forecast: the part
             of the stream/series before the test part).
-        test_fraction: test share, used only when the source has no official test split.
+        test_fraction: test share, used only when the source has no official test split;
+            0 gives no test split (a trained run then has no test metric).
         seed: the seed of every random split.
         text_column, label_column: CSV column / JSONL key names (tag JSONL: the
             token list and label list; defaults ``tokens`` and ``tags`` when unchanged).

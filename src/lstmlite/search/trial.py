@@ -182,7 +182,8 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
         train(model, data, ft, progress=False)
     model.cpu()
     cpu = torch.device("cpu")
-    test = evaluate(model, data, data.test, train_config.eval_batch_size, cpu)
+    # test_fraction=0: no test split, so no test metric (not one measured on nothing)
+    test = evaluate(model, data, data.test, train_config.eval_batch_size, cpu) if len(data.test) else None
     val = evaluate(model, data, data.val, train_config.eval_batch_size, cpu)
     metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch}
     run_config = {"task": data.task, "data": data.spec.to_dict(), "train": train_config.to_dict(),
@@ -201,7 +202,7 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
                     "ram_bytes": ram, "ram_kind": ram_kind})
     save_run(out, model, run_config, metrics=metrics, history=result.history, vocab=vocab, overwrite=True)
     return {"metric_name": metric_name, "val_metric": float(val[metric_name]),
-            "val_loss": float(val.get("loss", float("nan"))), "test_metric": float(test[metric_name]),
+            "val_loss": float(val.get("loss", float("nan"))), "test_metric": None if test is None else float(test[metric_name]),
             "size_bytes": int(size), "size_kind": size_kind, "latency_us": float(lat), "latency_kind": lat_kind,
             "ram_bytes": int(ram), "ram_kind": ram_kind, "params": metrics["params"], "run_dir": str(out),
             "point": point}

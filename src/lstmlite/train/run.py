@@ -133,15 +133,16 @@ def model_metrics(model: nn.Module) -> dict[str, Any]:
     }
 
 
-def _metrics_json(model: nn.Module, data: Any, test: dict[str, float], val: dict[str, float]) -> dict[str, Any]:
+def _metrics_json(model: nn.Module, data: Any, test: dict[str, float] | None, val: dict[str, float]) -> dict[str, Any]:
+    """metrics.json's keys; ``test`` None (no test split): ``metric`` null, ``test`` empty."""
     name = primary_metric_name(data)
     return {
         "task": data.task,
         "dataset": data.name,
         "metric_name": name,
-        "metric": test[name],
+        "metric": None if test is None else test[name],
         **model_metrics(model),
-        "test": test,
+        "test": test or {},
         "val": val,
     }
 
@@ -218,9 +219,12 @@ def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwr
     replace = overwrite and not resume
     D.on_main(lambda: _check_fit_out(out, resume, replace))  # rank 0 looks; all ranks stop on its error
     data, model_config, train_config = resolve_config(config)
-    # before any epoch, not after the last one: the run dir reports the test split
-    require_rows(data, ("train", "val", "test"), "training picks its epoch on val and reports test: give more "
-                                                 "data or larger --data.val_fraction / --data.test_fraction")
+    # before any epoch, not after the last one: the run dir reports the test split, unless
+    # test_fraction=0 asked for none (bench_baselines' lm case reports val)
+    no_test = len(data.test) == 0 and data.spec.test_path is None and data.spec.test_fraction == 0
+    require_rows(data, ("train", "val") if no_test else ("train", "val", "test"),
+                 "training picks its epoch on val and reports test: give more data or larger "
+                 "--data.val_fraction / --data.test_fraction")
     if replace and out.exists() and D.is_main():
         # the old run is replaced from here on: unfinished (no manifest), no checkpoints to resume
         (out / "manifest.json").unlink(missing_ok=True)
@@ -259,7 +263,12 @@ def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwr
     vocab = data.vocab.to_dict() if data.vocab is not None else None
 
     def finish() -> dict[str, Any]:
-        test = evaluate(model, data, data.test, train_config.eval_batch_size, torch.device("cpu"))
+        test = None
+        if no_test:  # a number measured on nothing would read as a perfect score
+            log.warning("%s: no test split (test_fraction=0): metrics.json has no test metric (metric: null)",
+                        data.name)
+        else:
+            test = evaluate(model, data, data.test, train_config.eval_batch_size, torch.device("cpu"))
         val = evaluate(model, data, data.val, train_config.eval_batch_size, torch.device("cpu"))
         metrics = {**_metrics_json(model, data, test, val), "best_epoch": result.best_epoch,
                    "train_seconds": round(seconds, 2)}
