@@ -331,6 +331,25 @@ def test_bad_lengths_are_refused_naming_the_argument(lengths: list[int]) -> None
         engine.run(np.zeros((2, 3, 4), np.float32), lengths=lengths)
 
 
+@pytest.mark.parametrize("lengths", [np.array([3.0, 2.5]), np.array([3, 2**32 + 2], np.int64), [3.0, float("nan")]],
+                         ids=["fraction", "int64-past-int32", "nan"])
+def test_lengths_are_checked_before_the_cast_to_int32(lengths) -> None:
+    """A length of 2.5 steps, or an int64 2**32 + 2 (which int32 wraps to 2), is no
+    length in [1, T]: refused, where a bare cast ran 2 steps silently; whole-number
+    floats and every integer dtype (NumPy, lists, torch) are the lengths they say, as
+    PyTorch's packed sequences take them."""
+    lstm = torch_layer("lstm", 4, 6, 1, False, 0, True)
+    engine = rt.Engine.from_torch(lstm)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"lengths must be \(B,\) = \(2,\) with values in \[1, 3\]"):
+        engine.run(x, lengths=lengths)
+    with torch.no_grad():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), torch.tensor([3, 2]), batch_first=True)
+        ref, _ = torch.nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=3)
+    for good in ([3, 2], np.array([3.0, 2.0]), np.array([3, 2], np.uint8), torch.tensor([3, 2])):
+        assert rel_err(engine.run(x, lengths=good), ref.numpy()) < 1e-5
+
+
 def test_best_isa_is_the_most_capable_supported_table():
     """The default table is the most capable one this CPU runs ("the best level this CPU
     supports"): the instruction sets nest (AVX-512 VNNI adds to AVX-512, which adds to

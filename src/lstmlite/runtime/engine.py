@@ -122,6 +122,22 @@ def _instance_norm(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarra
     return np.ascontiguousarray((x - level) * mask, dtype=np.float32), level.astype(np.float32)
 
 
+def _lengths(lengths: Any, batch: int, steps: int) -> np.ndarray:
+    """lengths (B,) as the runtime's int32, checked before the cast: a cast alone would
+    truncate 2.5 to 2 and wrap an int64 2**32 + 2 to 2, running the wrong steps silently.
+    Whole-number floats (3.0) are taken as the integers they are."""
+    arr = np.asarray(lengths)
+    message = f"lengths must be (B,) = ({batch},) with values in [1, {steps}]"
+    if arr.dtype.kind == "f" and arr.size and not np.array_equal(arr, np.floor(arr)):
+        raise ValueError(f"{message}, whole numbers of steps; got {arr.reshape(-1).tolist()}")
+    if arr.dtype.kind not in "iuf":
+        raise InputTypeError(f"{message}, integers; got dtype {arr.dtype}")
+    arr = arr.reshape(-1)
+    if arr.shape != (batch,) or not (arr >= 1).all() or not (arr <= steps).all():
+        raise ValueError(message)
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
 class StreamState:
     """Recurrent state of ``batch`` streams of one engine (plus the C step workspace).
 
@@ -350,9 +366,7 @@ class Engine:
             raise ValueError("need at least one sequence of at least one step")
         lens = None
         if lengths is not None:
-            lens = np.ascontiguousarray(lengths, dtype=np.int32).reshape(-1)
-            if lens.shape != (batch,) or lens.min() < 1 or lens.max() > steps:
-                raise ValueError(f"lengths must be (B,) = ({batch},) with values in [1, {steps}]")
+            lens = _lengths(lengths, batch, steps)
         level = None
         if self._meta.get("instance_norm"):
             arr, level = _instance_norm(arr, lens)
