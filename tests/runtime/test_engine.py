@@ -320,6 +320,25 @@ def test_step_refuses_complex_and_bool_features_as_run_does():
     np.testing.assert_array_equal(ints, engine.run(np.arange(4, dtype=np.float32)[None, None], state=None)[0, 0])
 
 
+def test_step_refuses_features_laid_out_other_than_streams_by_features():
+    """step() of a state of B = 2 streams takes (2, I = 3) features: x.T (3, 2) and the
+    six values in one row (6,) hold as many values, and the C core counts values only,
+    so they stepped with features and streams mixed up; they are refused naming the
+    shape to pass. (2, 3) and (2, 1, 3) are the streams' frames, as torch steps them."""
+    lstm = torch_layer("lstm", 3, 5, 1, False, 0, True)
+    engine = rt.Engine.from_torch(lstm)
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    for bad in (x.T, x.T.copy(), x.reshape(-1)):
+        with pytest.raises(ValueError, match=r"expected \(2, 3\) features for a state of 2 stream\(s\), got shape"):
+            engine.step(bad, engine.new_state(2))
+    with pytest.raises(ValueError, match=r"expected \(3,\) or \(1, 3\) features"):
+        engine.step(np.zeros(6, np.float32))
+    with torch.no_grad():
+        ref = lstm(torch.from_numpy(x)[:, None])[0][:, 0].numpy()
+    for good in (x, x[:, None], x.astype(np.float64)):
+        assert rel_err(engine.step(good, engine.new_state(2)), ref) < 1e-5
+
+
 @pytest.mark.parametrize("lengths", [[0, 3], [3, 4], [3], [3, 3, 3]], ids=["zero", "past-T", "too-few", "too-many"])
 def test_bad_lengths_are_refused_naming_the_argument(lengths: list[int]) -> None:
     """Every sequence has from 1 to T valid steps and one length per sequence: a length

@@ -435,6 +435,12 @@ class Engine:
             arr = x_t
         else:  # checked as run() checks: a complex or bool x_t is refused, not cast
             arr = self._inputs(x_t, False)
+        # The C side counts values only: without this, a (I, B) x_t (x.T), or B * I values in
+        # one row, would step with its values reshuffled across streams and features.
+        if not self._tokens and (arr.ndim == 0 or arr.shape[-1] != self._in_size):
+            batch = state.batch
+            raise ValueError(f"expected {f'({self._in_size},) or ' if batch == 1 else ''}({batch}, {self._in_size}) "
+                             f"features for a state of {batch} stream(s), got shape {np.shape(x_t)}")
         out = np.empty(state._out_shape if arr.ndim <= 1 else (state.batch, self._step_out), np.float32)
         state._stream.step(arr, out)
         return out
