@@ -248,3 +248,23 @@ def test_the_checks_see_a_model_that_differs_from_its_files(tmp_path, where):
     onnx_error = check_seq2seq_onnx(model, tmp_path / "onnx", x, lengths)
     assert onnx_error >= 0.5 - 1e-4 if where == "head" else onnx_error > 1e-2
     assert check_seq2seq_lsl(model, tmp_path / "lsl", x, lengths) > 1e-2
+
+
+@pytest.mark.parametrize("source,error", [([[-1, 5, 6]], "token id -1 is outside this model's vocabulary"),
+                                          ([[15, 5, 6]], "token id 15 is outside this model's vocabulary"),
+                                          ([[4.7, 5.0, 6.0]], "integer token ids")],
+                         ids=["negative", "past-vocab", "float"])
+def test_native_bundle_refuses_source_ids_outside_the_vocabulary(tmp_path, source, error):
+    """The bundle looks source ids up in NumPy, where -1 is the last embedding row and a
+    float 4.7 indexes (after a cast) row 4: such a source decoded silently as another
+    sentence, where PyTorch's nn.Embedding raises. Refused as the runtime's Engine
+    refuses token ids, naming the id; a valid source still decodes as PyTorch does."""
+    from lstmlite.seq2seq import decode_torch
+
+    model = _model(False, **VARIANTS[0])
+    export_seq2seq_lsl(model, tmp_path / "lsl")
+    native = NativeSeq2Seq(tmp_path / "lsl")
+    with pytest.raises(ValueError, match=error):
+        native.decode(np.array(source), np.array([3]))
+    good = np.array([[4, 5, 6]])
+    assert native.decode(good, [3]) == decode_torch(model, good, np.array([3]))

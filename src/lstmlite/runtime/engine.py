@@ -122,6 +122,20 @@ def _instance_norm(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarra
     return np.ascontiguousarray((x - level) * mask, dtype=np.float32), level.astype(np.float32)
 
 
+def token_ids(x: Any, vocab_size: int) -> np.ndarray:
+    """Token ids as int32, checked against the vocabulary first: a cast alone would wrap
+    an int64 id of 2**32 + 5 to 5 (and a lookup in NumPy would take -1 as the last row)
+    and run the wrong token silently."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise InputTypeError(f"this model takes integer token ids, got dtype {arr.dtype}")
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= vocab_size):
+        bad = int(arr.max()) if int(arr.max()) >= vocab_size else int(arr.min())
+        raise ValueError(f"token id {bad} is outside this model's vocabulary [0, {vocab_size}); "
+                         f"map unknown tokens to <unk> (id 1) before running")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
 def _lengths(lengths: Any, batch: int, steps: int) -> np.ndarray:
     """lengths (B,) as the runtime's int32, checked before the cast: a cast alone would
     truncate 2.5 to 2 and wrap an int64 2**32 + 2 to 2, running the wrong steps silently.
@@ -310,16 +324,8 @@ class Engine:
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def _token_ids(self, x: Any) -> np.ndarray:
-        """Token ids as the runtime's int32, checked against the vocabulary first: a cast
-        alone would wrap an int64 id of 2**32 + 5 to 5 and run the wrong token silently."""
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "iu":
-            raise InputTypeError(f"this model takes integer token ids, got dtype {arr.dtype}")
-        if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= self.vocab_size):
-            bad = int(arr.max()) if int(arr.max()) >= self.vocab_size else int(arr.min())
-            raise ValueError(f"token id {bad} is outside this model's vocabulary [0, {self.vocab_size}); "
-                             f"map unknown tokens to <unk> (id 1) before running")
-        return np.ascontiguousarray(arr, dtype=np.int32)
+        """Token ids as the runtime's int32, checked against the vocabulary first."""
+        return token_ids(x, self.vocab_size)
 
     def _check_state(self, state: "StreamState") -> None:
         if not isinstance(state, StreamState) or state._engine is not self:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Engine
+from .engine import Engine, _lengths, token_ids
 from .lsl import unpack_nibbles
 
 __all__ = ["NativeSeq2Seq"]
@@ -102,8 +102,12 @@ class NativeSeq2Seq:
     def encode(self, x: np.ndarray, lengths: np.ndarray) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
         """Source ids x (B, T), lengths (B,) → (memory: values (B, T, C), keys, mask (B, T);
         initial decoder state: per layer h (B, Hd) [and c])."""
-        x = np.asarray(x, np.int64)
-        lengths = np.asarray(lengths, np.int64)
+        # checked, not cast: NumPy's lookup below takes id -1 as the last embedding row
+        # and a float id 4.7 as 4, and decodes the wrong source silently
+        x = token_ids(x, self.w["embedding.weight"].shape[0]).astype(np.int64)
+        if x.ndim != 2:
+            raise ValueError(f"expected (B, T) source token ids, got shape {x.shape}")
+        lengths = _lengths(lengths, x.shape[0], x.shape[1]).astype(np.int64)
         steps = int(lengths.max())
         emb = self.w["embedding.weight"][x[:, :steps]]  # (B, T, E)
         values = self.encoder.run(np.ascontiguousarray(emb, np.float32), lengths=lengths)  # (B, T, C)
