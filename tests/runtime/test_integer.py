@@ -103,6 +103,19 @@ def test_step_is_bit_exact_with_the_reference_step(cell):
     np.testing.assert_array_equal(state, flat)
 
 
+def test_step_refuses_inputs_laid_out_other_than_streams_by_features():
+    """step() of a state of 2 streams of I = 5 inputs: x_t.T (5, 2) holds a multiple of I
+    values, and a reshape to (-1, I) stepped it with streams and features mixed up; it is
+    refused naming the shape. (2, 5) steps bit-exactly as the reference."""
+    params, rng = _quantized("lstm", 5, 10, 1, False, 8, True, 0.4, 2.0, seed=7)
+    x_q = integer.quantize_input(params, rng.normal(0, 1.0, size=(2, 1, 5)))
+    engine = rt.IntegerEngine(params)
+    for bad in (x_q[:, 0].T, x_q[:, 0].reshape(-1)):
+        with pytest.raises(ValueError, match=r"x_t must be \(B, 5\)"):
+            engine.step(bad, engine.new_state(batch=2))
+    np.testing.assert_array_equal(engine.step(x_q[:, 0], engine.new_state(batch=2)), _reference(params, x_q)[0][:, 0])
+
+
 def test_out_of_range_inputs_and_overflowing_parameters_are_errors():
     params, rng = _quantized("lstm", 4, 6, 1, False, 8, True, 0.3, 2.0, seed=3)
     engine = rt.IntegerEngine(params)

@@ -121,6 +121,11 @@ class IntegerEngine:
             raise TypeError(f"x_t must be integers, got {x_t.dtype}")
         if x_t.size and (x_t.min() < -32768 or x_t.max() > 32767):
             raise ValueError("x_t has values outside int16")
+        # a reshape alone takes any multiple of I values: x_t.T (I, B) would step with its
+        # values reshuffled across streams and features
+        if x_t.ndim == 0 or x_t.shape[-1] != self.input_size:
+            raise ValueError(f"x_t must be (B, {self.input_size}) (or ({self.input_size},) for one stream), "
+                             f"got shape {x_t.shape}")
         x16 = np.ascontiguousarray(x_t, dtype=np.int16).reshape(-1, self.input_size)
         out = np.empty((x16.shape[0], self.output_size), np.int16)
         self._model.step(x16, state, out)
