@@ -217,6 +217,22 @@ def test_lengths_outside_one_to_t_are_refused_like_the_reference():
             engine.run(x_q, np.array(bad))
 
 
+@pytest.mark.parametrize("bad", [np.array([8, 2.5, 1]), np.array([8, 2**32 + 3, 1], np.int64)],
+                         ids=["fraction", "int64-past-int32"])
+def test_lengths_are_checked_before_the_cast_to_int32(bad):
+    """2.5 steps, or an int64 2**32 + 3 (3 after a cast to int32), is no length in 1..T,
+    and the reference refuses it; a bare cast ran them as 2 and 3 steps silently."""
+    params, rng = _quantized("lstm", 5, 12, 1, False, 8, True, 0.3, 2.0, seed=5)
+    x_q = integer.quantize_input(params, rng.normal(0, 1.5, size=(3, 8, 5)))
+    engine = rt.IntegerEngine(params)
+    with pytest.raises(ValueError, match="lengths"):
+        _reference(params, x_q, bad)
+    with pytest.raises(ValueError, match=r"lengths must be \(B,\) = \(3,\) with values in \[1, 8\]"):
+        engine.run(x_q, bad)
+    good = np.array([8, 3, 1])
+    np.testing.assert_array_equal(engine.run(x_q, good.astype(np.float64))[0], _reference(params, x_q, good)[0])
+
+
 def test_step_through_layers_of_different_widths_is_bit_exact():
     """A stack of H = 6 over H = 4: a step writes each stream's top-layer h at rows of the
     top layer's width (a stride of the first layer's width put stream 1 past its row)."""

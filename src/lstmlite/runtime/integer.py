@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _lsl
+from .engine import _lengths
 
 __all__ = ["IntegerEngine"]
 
@@ -97,7 +98,14 @@ class IntegerEngine:
         if x_q.size and (x_q.min() < -32768 or x_q.max() > 32767):
             raise ValueError("x_q has values outside int16")
         batch, steps = x_q.shape[:2]
-        lens = None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int32).reshape(-1)
+        lens = None
+        if lengths is not None:
+            # checked before the int32 cast, which would run 2.5 or an int64 2**32 + 2 as 2
+            # steps; raised as the runtime's error, as C's own check of 1..T raises it
+            try:
+                lens = _lengths(lengths, batch, steps)
+            except ValueError as err:
+                raise _lsl.Error(str(err)) from None
         flat = (np.zeros(self._model.state_values(batch), np.int16) if state is None
                 else self._flatten(state, batch))
         out = np.empty((batch, steps, self.output_size), np.int16)
