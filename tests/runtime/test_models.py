@@ -137,6 +137,27 @@ def test_mean_pooled_classifier_cannot_stream():
         engine.step(np.zeros(4, np.float32))
 
 
+@pytest.mark.parametrize("cfg,words", [
+    (dict(pooling="max"), "cannot stream a max-pooled classifier"),
+    (dict(pooling="last", bidirectional=True), "layer 0 is bidirectional"),
+    (dict(pooling="last", num_layers=2, bidirectional=True, cell="gru"), "layer 0 is bidirectional"),
+], ids=["max-pooled", "bidirectional", "bidirectional-gru-stack"])
+def test_models_that_cannot_stream_say_why_and_what_to_use(cfg, words):
+    """step() of a model the C step cannot run (a bidirectional layer, a mean/max-pooled
+    head) answered with the bare code "lstmlite runtime error -4: not supported for this
+    model"; it names the reason and run() instead, still as the runtime's error, and
+    run() of the same model gives the PyTorch model's output."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3, **cfg).eval()
+    engine = rt.Engine.from_torch(model)
+    with pytest.raises(rt.RuntimeError_, match=words + r".*run\(\)") as err:
+        engine.step(np.zeros(4, np.float32))
+    assert "error -4" not in str(err.value)
+    x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32)
+    with torch.no_grad():
+        assert rel_err(engine.run(x), model(torch.from_numpy(x)).numpy()) < 1e-5
+
+
 def test_run_dir_load_and_lsl_export_round_trip(tmp_path):
     from lstmlite.io import save_run
 

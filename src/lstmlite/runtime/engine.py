@@ -262,6 +262,7 @@ class Engine:
         self._tokens = bool(self.info["vocab_size"])
         self._step_out = int(self.info["step_out"])
         self._windowed = bool(self._meta.get("instance_norm"))
+        self._no_step = self._step_refusal()
         # run()'s fast path: float features in, the top layer's (B, T, F) out as is
         self._fast_run = not self._tokens and not self._windowed and int(self.info["head_mode"]) == 0
         self._in_size = int(self.info["input_size"])
@@ -429,8 +430,10 @@ class Engine:
             top layer's h (B, H) for a model without head.
         """
         # The hot path of streaming: a few attribute reads, one allocation, one C call.
-        if self._windowed:
-            raise ValueError("a forecaster with instance normalisation needs whole windows: use run()")
+        if self._no_step:
+            if self._windowed:
+                raise ValueError(self._no_step)
+            raise RuntimeError_(self._no_step)
         if state is None:
             state = self._default_state()
         elif state._engine is not self:
@@ -450,6 +453,21 @@ class Engine:
         out = np.empty(state._out_shape if arr.ndim <= 1 else (state.batch, self._step_out), np.float32)
         state._stream.step(arr, out)
         return out
+
+    def _step_refusal(self) -> str | None:
+        """Why step() cannot run this model, in words (None if it can). The C core answers
+        such a step with a bare "not supported for this model" code."""
+        if self._windowed:
+            return "a forecaster with instance normalisation needs whole windows: use run()"
+        both = [k for k, layer in enumerate(self.info["layers"]) if layer["num_directions"] == 2]
+        if both:
+            return (f"step() streams unidirectional models only: layer {both[0]} is bidirectional (its backward "
+                    "direction reads steps not yet seen); run whole sequences with run()")
+        if self.info["head_mode"] == 1 and self.info["pooling"] != 0:
+            pooled = {1: "mean", 2: "max"}.get(int(self.info["pooling"]), "pooled")
+            return (f"step() cannot stream a {pooled}-pooled classifier (its output summarizes the whole sequence); "
+                    "run whole sequences with run(), or use pooling='last' to stream")
+        return None
 
     def _default_state(self) -> StreamState:
         if self._default is None:
