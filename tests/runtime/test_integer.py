@@ -233,6 +233,29 @@ def test_lengths_are_checked_before_the_cast_to_int32(bad):
     np.testing.assert_array_equal(engine.run(x_q, good.astype(np.float64))[0], _reference(params, x_q, good)[0])
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_initial_states_outside_int16_are_refused_like_the_reference(cell):
+    """An initial h of 40000 is no int16 state: the reference refuses it ("h has values
+    outside int16"); the engine's cast to int16 wrapped it to -25536 and ran on that.
+    In range, the same state runs bit-exactly as the reference."""
+    params, rng = _quantized(cell, 5, 6, 1, False, 8, True, 0.3, 2.0, seed=4)
+    x_q = integer.quantize_input(params, rng.normal(0, 1.0, size=(2, 3, 5)))
+    engine = rt.IntegerEngine(params)
+
+    def state(value):
+        h = np.full((1, 2, 6), value, np.int64)
+        return [(h, np.zeros_like(h))] if cell == "lstm" else [h]
+
+    with pytest.raises(ValueError, match="outside int16"):
+        _reference(params, x_q, None, state(40000))
+    with pytest.raises(ValueError, match="layer 0 state has values outside int16"):
+        engine.run(x_q, state=state(40000))
+    out, final = engine.run(x_q, state=state(-25536))
+    ref_out, ref_final = _reference(params, x_q, None, state(-25536))
+    np.testing.assert_array_equal(out, ref_out)
+    _assert_state_equal(final, ref_final)
+
+
 def test_step_through_layers_of_different_widths_is_bit_exact():
     """A stack of H = 6 over H = 4: a step writes each stream's top-layer h at rows of the
     top layer's width (a stride of the first layer's width put stream 1 past its row)."""

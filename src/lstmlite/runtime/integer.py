@@ -66,6 +66,10 @@ class IntegerEngine:
                     if arr.shape != (batch, self._hidden[k][j]):
                         raise ValueError(f"layer {k} state must be (D, B, H) = "
                                          f"({self.num_directions}, {batch}, {self._hidden[k][j]})")
+                    # checked, not cast: int16 wraps 40000 to -25536 where the reference
+                    # refuses a state outside int16
+                    if arr.size and (arr.min() < -32768 or arr.max() > 32767):
+                        raise ValueError(f"layer {k} state has values outside int16")
                     parts.append(arr.astype(np.int16).reshape(-1))
         return np.ascontiguousarray(np.concatenate(parts))
 
