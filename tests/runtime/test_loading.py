@@ -65,3 +65,14 @@ def test_keep_sparse_reaches_the_engine_from_a_run_dir_and_a_file(tmp_path, prun
         kept = load(path, weights=weights, activations="dynamic", keep_sparse=True)
         assert auto.info["layers"][0]["runs_hh"] == "int8", path  # the AVX2 table runs it dense
         assert kept.info["layers"][0]["runs_hh"] == "int8-sparse", path
+
+
+def test_a_path_given_to_engine_points_to_load(tmp_path, pruned_model):
+    """Engine() takes a spec or a .lsl file's bytes; a path (str or Path) reached
+    bytes(path), whose "string argument without an encoding" says nothing of the fix. It
+    is a TypeError naming runtime.load, which opens the same file."""
+    path = rt.export_lsl(save_run(tmp_path / "run", pruned_model, {"task": "classify"}), tmp_path / "m.lsl")
+    for given in (str(path), path):
+        with pytest.raises(TypeError, match=r"not the path .*m\.lsl.*lstmlite\.runtime\.load\(path\)"):
+            rt.Engine(given)
+    assert rt.load(path).info == rt.Engine(path.read_bytes()).info

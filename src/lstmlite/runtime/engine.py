@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Mapping
 
 import numpy as np
@@ -245,6 +246,9 @@ class Engine:
         _check_env()
         if activations not in ACTIVATIONS:
             raise ValueError(f"activations must be one of {sorted(ACTIVATIONS)}, got {activations!r}")
+        if isinstance(model, (str, os.PathLike)):  # bytes(path) fails with "string argument without an encoding"
+            raise TypeError(f"Engine takes a ModelSpec or the bytes of a .lsl file, not the path {str(model)!r}; "
+                            "open a .lsl file or a run dir with lstmlite.runtime.load(path)")
         if isinstance(model, ModelSpec):
             from ..export.lsl import write_lsl  # a spec is serialised by the writer, then loaded
 
