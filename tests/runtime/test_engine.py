@@ -339,6 +339,17 @@ def test_step_refuses_features_laid_out_other_than_streams_by_features():
         assert rel_err(engine.step(good, engine.new_state(2)), ref) < 1e-5
 
 
+@pytest.mark.parametrize("batch", [2.5, "2", True, 0], ids=["float", "str", "bool", "zero"])
+def test_new_state_takes_a_whole_number_of_streams(batch):
+    """new_state(2.5) made a state of 2 streams (int() of the argument), "2" one of 2 and
+    True one of 1, with no word; a stream count is a positive integer, as threads is.
+    NumPy integers (a shape entry) are one."""
+    engine = rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True))
+    with pytest.raises(ValueError, match="batch must be a positive integer"):
+        engine.new_state(batch)
+    assert engine.new_state(np.int64(3)).batch == 3
+
+
 @pytest.mark.parametrize("lengths", [[0, 3], [3, 4], [3], [3, 3, 3]], ids=["zero", "past-T", "too-few", "too-many"])
 def test_bad_lengths_are_refused_naming_the_argument(lengths: list[int]) -> None:
     """Every sequence has from 1 to T valid steps and one length per sequence: a length

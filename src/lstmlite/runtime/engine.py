@@ -163,6 +163,9 @@ class StreamState:
     __slots__ = ("_stream", "_engine", "batch", "_out_shape")
 
     def __init__(self, engine: "Engine", batch: int) -> None:
+        # int() alone would make 2.5 streams 2, "2" 2 and True 1
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ValueError(f"batch must be a positive integer (the number of streams), got {batch!r}")
         self._engine = engine
         self._stream = engine._model.stream(int(batch))
         self.batch = int(batch)
