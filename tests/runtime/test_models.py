@@ -90,6 +90,27 @@ def test_forecaster_matches_model(isa, targets, instance_norm):
     assert rel_err(out, ref) < 1e-5
 
 
+@pytest.mark.parametrize("pad", [np.nan, np.inf, 1e30])
+def test_forecaster_ignores_what_the_padding_holds(pad):
+    """Steps past a window's length are ignored (Engine.run's contract): with instance
+    normalisation the level was a product of x and the 0/1 mask, so NaN or inf padding
+    (NaN * 0 = NaN) made every forecast of the row NaN. The forecast equals the
+    model's on the same window padded with zeros."""
+    torch.manual_seed(3)
+    model = Forecaster(input_size=3, horizon=4, targets=2, hidden_size=8).eval()
+    x = (np.random.default_rng(3).standard_normal((3, 7, 3)) + 4).astype(np.float32)
+    lengths = np.array([7, 4, 1])
+    padded = x.copy()
+    for b, n in enumerate(lengths):
+        x[b, n:] = 0.0
+        padded[b, n:] = pad
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x), lengths=torch.from_numpy(lengths)).numpy()
+    got = rt.Engine.from_torch(model).run(padded, lengths=lengths)
+    assert np.isfinite(got).all()
+    assert rel_err(got, ref) < 1e-5
+
+
 @pytest.mark.parametrize("instance_norm", [False, True])
 def test_forecaster_keeps_the_horizon_by_target_layout(tmp_path, instance_norm):
     """A forecaster (horizon 2, targets 3 of 4 features) whose head has zero weights and bias j on

@@ -119,8 +119,11 @@ def _instance_norm(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarra
         mask = np.ones((x.shape[0], steps, 1), np.float32)
     else:
         mask = (np.arange(steps)[None, :] < lengths[:, None]).astype(np.float32)[:, :, None]
-    level = (x * mask).sum(1, keepdims=True) / mask.sum(1, keepdims=True)
-    return np.ascontiguousarray((x - level) * mask, dtype=np.float32), level.astype(np.float32)
+    # where(), not a product with the mask: padding is ignored, and NaN padding times 0
+    # is NaN, which made the level and so every forecast of the row NaN
+    valid = np.broadcast_to(mask > 0, x.shape)
+    level = np.where(valid, x, 0).sum(1, keepdims=True) / mask.sum(1, keepdims=True)
+    return np.ascontiguousarray(np.where(valid, x - level, 0), dtype=np.float32), level.astype(np.float32)
 
 
 def token_ids(x: Any, vocab_size: int) -> np.ndarray:
