@@ -187,6 +187,28 @@ def test_bad_inputs_raise():
                         np.zeros(params.hidden_size, np.int16), 1, 1, 0)
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+def test_a_state_outside_the_tensors_range_is_refused_not_wrapped(bits):
+    """TFLite's state tensors are int8/int16 hidden and int16 cell: a hidden of 200 in an
+    8-bit layer (or a cell of 40000) was cast, wrapping to -56 (-25536), so the layer ran
+    from another state than the reference given the same one; refused naming the part.
+    A state in range runs bit-exactly as the reference."""
+    rng = np.random.default_rng(4)
+    params = _random_params(rng, bits, False)
+    engine = TFLiteLSTM(params)
+    h = params.hidden_size
+    lo, hi = params.activation_range
+    for hidden, cell, part in ((hi + 1, 0, "hidden"), (lo - 1, 0, "hidden"), (0, 40000, "cell")):
+        with pytest.raises(ValueError, match=f"state {part} has values outside int"):
+            engine.state = TFLiteLSTMState(np.full((2, h), hidden, np.int64), np.full((2, h), cell, np.int64))
+    x = rng.integers(lo, hi + 1, (2, 3, params.input_size))
+    state = TFLiteLSTMState(np.full((2, h), hi, np.int64), np.full((2, h), -32768, np.int64))
+    want, final = T.tflite_lstm_sequence(params, x, state)
+    engine.state = state
+    np.testing.assert_array_equal(engine.run(x), want)
+    np.testing.assert_array_equal(engine.state.cell, final.cell)
+
+
 # ----- lsl_tflite.c alone, as C ------------------------------------------------------
 @needs_vectors
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")

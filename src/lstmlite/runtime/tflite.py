@@ -79,6 +79,13 @@ class TFLiteLSTM:
         h, c = np.asarray(value.hidden), np.asarray(value.cell)
         if h.shape != c.shape or h.ndim != 2 or h.shape[1] != self.params.hidden_size:
             raise ValueError(f"state must be (B, {self.params.hidden_size}) hidden and cell")
+        # checked, not cast: a cast wraps (hidden 200 -> -56 in int8), so the layer would run
+        # from another state than the one given (the reference computes with 200 itself)
+        lo, hi = self.params.activation_range
+        if h.size and (h.min() < lo or h.max() > hi):
+            raise ValueError(f"state hidden has values outside int{self.params.activation_bits}")
+        if c.size and (c.min() < -32768 or c.max() > 32767):
+            raise ValueError("state cell has values outside int16")
         self._hidden = np.ascontiguousarray(h, self._dtype)
         self._cell = np.ascontiguousarray(c, np.int16)
 
