@@ -76,3 +76,22 @@ def test_a_path_given_to_engine_points_to_load(tmp_path, pruned_model):
         with pytest.raises(TypeError, match=r"not the path .*m\.lsl.*lstmlite\.runtime\.load\(path\)"):
             rt.Engine(given)
     assert rt.load(path).info == rt.Engine(path.read_bytes()).info
+
+
+def test_a_seq2seq_run_is_pointed_to_its_native_bundle(tmp_path):
+    """load() of a seq2seq run said "the native runtime runs LSTM, GRU and FastGRNN layers,
+    not Seq2Seq", though the runtime runs it as an encoder + decoder bundle: the one-line
+    refusal names the export and NativeSeq2Seq, which then loads and decodes it."""
+    from lstmlite.export.seq2seq import export_seq2seq_lsl
+    from lstmlite.nn import Seq2Seq
+    from lstmlite.runtime.seq2seq import NativeSeq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=12, embed_dim=4, hidden_size=6, max_target_len=3).eval()
+    run = save_run(tmp_path / "run", model, {"task": "seq2seq"})
+    for attempt in (lambda: load(run), lambda: Engine.from_torch(model)):
+        with pytest.raises(ValueError, match=r"--format lsl.*NativeSeq2Seq\(DIR\)") as err:
+            attempt()
+        assert "\n" not in str(err.value)
+    export_seq2seq_lsl(model, tmp_path / "lsl")
+    assert len(NativeSeq2Seq(tmp_path / "lsl").decode(np.array([[4, 5, 6]]), [3])[0]) <= 3

@@ -309,6 +309,9 @@ def _cell_name(rnn: Any) -> str:
     nearest = " (nearest exportable form: cell=lstm, or groups=1)" if isinstance(rnn, GroupedLSTM) else ""
     if isinstance(rnn, tuple(EXTRA_LAYERS.values())):  # an importer-only layer: ONNX has its op
         nearest = " (nearest exportable form: ONNX, export_onnx / --format onnx)"
+    if getattr(rnn, "kind", None) == "seq2seq":  # it runs natively, as an encoder + decoder bundle
+        nearest = (" as one model: a seq2seq model runs as an encoder and decoder bundle (`lstmlite export RUN "
+                   "--format lsl --out DIR` or export_seq2seq_lsl), loaded with lstmlite.runtime.seq2seq.NativeSeq2Seq(DIR)")
     raise ValueError(f"the native runtime runs LSTM, GRU and FastGRNN layers, not {kind}{nearest}")
 
 
