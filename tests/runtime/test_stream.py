@@ -189,3 +189,20 @@ def test_time_streaming_percentiles_and_no_warmup(monkeypatch):
     assert stats["p90_us"] == pytest.approx(18.1)
     assert stats["rtf"] == pytest.approx(145e-6 / 0.1)
     assert len(pushed) == 10 and resets == [0, 3]
+
+
+@pytest.mark.parametrize("utterances,hop_s,words", [
+    ([], 0.01, "at least one utterance of at least one frame"),
+    ([np.zeros((0, 4), np.float32)], 0.01, "at least one utterance of at least one frame"),
+    ([np.zeros((5, 4), np.float32)], 0.0, "hop_s must be the positive seconds"),
+    ([np.zeros((5, 4), np.float32)], -0.01, "hop_s must be the positive seconds"),
+], ids=["no-utterances", "empty-utterance", "zero-hop", "negative-hop"])
+def test_streaming_timing_refuses_what_it_cannot_time(utterances, hop_s, words):
+    """No frames gave an IndexError from NumPy's percentile of nothing; a hop of 0 s gave
+    an infinite real-time factor and a negative hop a negative one (read as "keeps up").
+    Each is a ValueError naming the argument."""
+    engine = Engine.from_torch(SequenceTagger(input_size=4, hidden_size=8, n_classes=5))
+    with pytest.raises(ValueError, match=words):
+        measure_streaming(engine, utterances, hop_s)
+    stats = measure_streaming(engine, [np.zeros((5, 4), np.float32)], 0.01)
+    assert stats["frames"] == 5 and stats["audio_seconds"] == pytest.approx(0.05) and stats["rtf"] > 0

@@ -115,7 +115,11 @@ def time_streaming(push: Callable[[np.ndarray], object], reset: Callable[[], Non
         ``frames`` (per repeat), ``audio_seconds`` (per repeat), ``us_per_frame`` (mean
         over every timed frame), ``p50_us``, ``p90_us``, ``rtf``.
     """
+    if not hop_s > 0:  # a rate of 0 or less makes the real-time factor inf or negative ("keeps up")
+        raise ValueError(f"hop_s must be the positive seconds of audio per frame, got {hop_s!r}")
     frames_of = [np.ascontiguousarray(u, dtype=np.float32) for u in utterances]
+    if not sum(len(frames) for frames in frames_of):  # nothing to time: no mean, no percentile
+        raise ValueError("time_streaming needs at least one utterance of at least one frame")
     if warmup and frames_of:
         reset()
         for frame in frames_of[0]:
