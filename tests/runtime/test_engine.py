@@ -337,6 +337,9 @@ def test_step_refuses_features_laid_out_other_than_streams_by_features():
         ref = lstm(torch.from_numpy(x)[:, None])[0][:, 0].numpy()
     for good in (x, x[:, None], x.astype(np.float64)):
         assert rel_err(engine.step(good, engine.new_state(2)), ref) < 1e-5
+    one = rt.Engine.from_torch(torch.nn.GRU(1, 3, batch_first=True))  # one feature: a scalar is a frame
+    for frame in (0.5, np.float32(0.5), np.array(0.5, np.float32), np.array([0.5], np.float32)):
+        np.testing.assert_array_equal(one.step(frame, one.new_state()), one.run(np.full((1, 1, 1), 0.5, np.float32))[0, 0])
 
 
 @pytest.mark.parametrize("batch", [2.5, "2", True, 0], ids=["float", "str", "bool", "zero"])

@@ -456,7 +456,7 @@ class Engine:
             arr = self._inputs(x_t, False)
         # The C side counts values only: without this, a (I, B) x_t (x.T), or B * I values in
         # one row, would step with its values reshuffled across streams and features.
-        if not self._tokens and (arr.ndim == 0 or arr.shape[-1] != self._in_size):
+        if not self._tokens and (arr.shape[-1] if arr.ndim else 1) != self._in_size:  # a 0-d x_t: one value
             batch = state.batch
             raise ValueError(f"expected {f'({self._in_size},) or ' if batch == 1 else ''}({batch}, {self._in_size}) "
                              f"features for a state of {batch} stream(s), got shape {np.shape(x_t)}")
