@@ -132,6 +132,12 @@ def test_targets_filter_globs_tensor_names():
     # valid distill settings on a fine-tuning step, and a zero-width student: both refused
     ("steps: [{method: int8, finetune_epochs: 1, distill: {alpha: 0.9}}]\n", "distill settings need distill_epochs"),
     ("steps: [{student: {width: 0}, distill_epochs: 2}]\n", "student width must be a positive number, got 0"),
+    # a ramp that ends before it starts (or starts after the step's training) used to collapse
+    # silently into one jump to the final sparsity at start_epoch
+    ("steps: [{method: agp, final_sparsity: 0.5, start_epoch: 5, end_epoch: 2, finetune_epochs: 6}]\n",
+     "start_epoch (5) must be before end_epoch (2, within the step's 6 epochs)"),
+    ("steps: [{method: agp, final_sparsity: 0.5, start_epoch: 8, finetune_epochs: 6}]\n",
+     "start_epoch (8) must be before end_epoch (4, within the step's 6 epochs)"),
 ])
 def test_bad_recipes_give_one_clear_line(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

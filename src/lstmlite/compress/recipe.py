@@ -191,6 +191,11 @@ class RecipeStep:
         if epochs and self.epochs and epochs < self.epochs:  # capped (max_epochs): keep the schedule's shape
             start, end = start * epochs / self.epochs, end * epochs / self.epochs
         end = min(end, epochs) if epochs else end
+        if epochs and start >= end:
+            # Otherwise the ramp collapses to one step at start_epoch: the whole sparsity at
+            # once, at a time the recipe did not ask for (or after the training ends).
+            raise ValueError(f"start_epoch ({start:g}) must be before end_epoch ({end:g}, within the step's "
+                             f"{epochs} epochs); set an end_epoch after start_epoch")
         start_step = int(round(start * steps_per_epoch))
         end_step = max(start_step + 1, int(round(end * steps_per_epoch)))
         updates = int(self.schedule.get("updates", 10))
