@@ -138,6 +138,11 @@ def test_targets_filter_globs_tensor_names():
      "start_epoch (5) must be before end_epoch (2, within the step's 6 epochs)"),
     ("steps: [{method: agp, final_sparsity: 0.5, start_epoch: 8, finetune_epochs: 6}]\n",
      "start_epoch (8) must be before end_epoch (4, within the step's 6 epochs)"),
+    # a count of mask updates: 0 used to run as 1 update and 2.5 as 2, silently
+    ("steps: [{method: agp, final_sparsity: 0.5, updates: 0, finetune_epochs: 6}]\n",
+     "updates (mask updates over the ramp) must be at least 1, got 0"),
+    ("steps: [{method: agp, final_sparsity: 0.5, updates: 2.5, finetune_epochs: 6}]\n",
+     "updates: expected a whole number, got 2.5"),
 ])
 def test_bad_recipes_give_one_clear_line(tmp_path, text, message):
     path = tmp_path / "bad.yaml"

@@ -345,9 +345,12 @@ def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
             step.schedule = {k: fields.pop(k) for k in list(fields) if k in _SCHEDULE_KEYS}
             for key, value in list(step.schedule.items()):
                 if not isinstance(value, bool):
-                    value = step.schedule[key] = coerce(value, float, key)
+                    # epochs may be fractional (end_epoch: 2.5); a count of mask updates may not
+                    value = step.schedule[key] = coerce(value, int if key == "updates" else float, key)
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     raise ValueError(f"{key} must be a non-negative number, got {value!r}")
+                if key == "updates" and value < 1:
+                    raise ValueError(f"updates (mask updates over the ramp) must be at least 1, got {value!r}")
         step.method, step.params = type_name, {**preset, **fields}
     elif fields:
         raise ValueError(f"unknown step key(s) {sorted(fields)}; a config needs method: NAME "
