@@ -386,6 +386,22 @@ def test_fastgrnn_tiny_applies_to_a_sensor_model(digits_run, tmp_path):
     _check_common(digits_run, tmp_path / "out", result)
 
 
+def test_fastgrnn_tiny_student_of_a_bidirectional_model_runs_one_way():
+    """fastgrnn-tiny fits classifiers and forecasters "from any lstmlite cell"; a bidirectional
+    source used to pass bidirectional=True on to the FastGRNN student, and the recipe died in its
+    first step ("FastGRNN is unidirectional")."""
+    import torch
+
+    from lstmlite.compress.recipe import _build_student
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.nn.cells import FastGRNN
+
+    source = SequenceClassifier(input_size=8, hidden_size=16, n_classes=3, cell="gru", bidirectional=True)
+    student = _build_student(source, load_recipe("fastgrnn-tiny").steps[0].student, seed=0)
+    assert isinstance(student.rnn, FastGRNN) and student.rnn.hidden_sizes == [8] and student.rnn.urank == 2
+    assert student(torch.randn(2, 5, 8)).shape == (2, 3)
+
+
 def test_student_width_keeps_a_tied_language_models_last_layer():
     from lstmlite.compress.recipe import _student_config
     from lstmlite.nn import LanguageModel, build_model
