@@ -402,6 +402,22 @@ def test_fastgrnn_tiny_student_of_a_bidirectional_model_runs_one_way():
     assert student(torch.randn(2, 5, 8)).shape == (2, 3)
 
 
+def test_recipes_with_hidden_unit_pruning_say_they_do_not_fit_seq2seq():
+    """shrink, shrink-int8 and tiny said they fit "LSTM or GRU models of any task", yet their
+    hidden_unit_prune step refuses a seq2seq model; their fits lines, and the refusal, now name
+    what does fit one (seq2seq-small, a narrower student)."""
+    from lstmlite.compress import compress_
+    from lstmlite.compress.prune.config import HiddenUnitPruneConfig
+    from lstmlite.nn import Seq2Seq
+
+    for name in ("shrink", "shrink-int8", "tiny"):  # text-tiny fits token classifiers only
+        assert any(s.method == "hidden_unit_prune" for s in load_recipe(name).steps)
+        fits = load_recipe(name).fits
+        assert "but seq2seq" in fits and "seq2seq-small" in fits, name
+    with pytest.raises(ValueError, match=r"^hidden-unit pruning needs .*seq2seq-small recipe does\)$"):
+        compress_(Seq2Seq(vocab_size=9, embed_dim=4, hidden_size=4), HiddenUnitPruneConfig(fraction=0.5))
+
+
 def test_student_width_keeps_a_tied_language_models_last_layer():
     from lstmlite.compress.recipe import _student_config
     from lstmlite.nn import LanguageModel, build_model

@@ -50,8 +50,12 @@ def _parts(model: nn.Module) -> tuple[nn.Module, Optional[nn.Linear]]:
         return model, None
     rnn = getattr(model, "rnn", None)
     if rnn is None or not is_recurrent(rnn):
+        # A seq2seq model has LSTM/GRU layers, but four kinds of readers of them; name what works.
+        instead = ("; a seq2seq model shrinks by distillation into a narrower student instead "
+                   "(student: {width: 0.5}, as the seq2seq-small recipe does)"
+                   if getattr(model, "kind", "") == "seq2seq" else "")
         raise ValueError("hidden-unit pruning needs an lstmlite LSTM/GRU layer (model.rnn or the model itself); "
-                         f"got {type(rnn or model).__name__}")
+                         f"got {type(rnn or model).__name__}{instead}")
     head = getattr(model, "head", None)
     return rnn, head if isinstance(head, nn.Linear) else None
 
