@@ -129,6 +129,10 @@ def test_bad_train_config():
         TrainConfig(schedule="linear")
     with pytest.raises(ValueError, match="unknown train option"):
         TrainConfig.from_dict({"epochz": 3})
+    # accepted here, then refused by NumPy when training started, in words naming no option
+    for seed in (-1, 2**32):
+        with pytest.raises(ValueError, match=r"^seed must be in \[0, 2\*\*32 - 1\], got"):
+            TrainConfig(seed=seed)
 
 
 def test_epochs_before_a_callback_completes_are_not_selected(toy_classify):

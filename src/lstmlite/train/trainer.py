@@ -88,6 +88,8 @@ class TrainConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.patience < 0 or self.clip_grad_norm < 0 or self.weight_decay < 0:
             raise ValueError("patience, clip_grad_norm and weight_decay must be non-negative")
+        if not 0 <= self.seed < 2**32:  # NumPy's seed range; checked here, not first at train()'s set_seed
+            raise ValueError(f"seed must be in [0, 2**32 - 1], got {self.seed}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
