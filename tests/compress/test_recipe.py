@@ -418,6 +418,31 @@ def test_recipes_with_hidden_unit_pruning_say_they_do_not_fit_seq2seq():
         compress_(Seq2Seq(vocab_size=9, embed_dim=4, hidden_size=4), HiddenUnitPruneConfig(fraction=0.5))
 
 
+@pytest.mark.parametrize("source_cell, options, student_cell, kept", [
+    ("lstm", {"bias": False, "proj_size": 4}, "fastgrnn", {}),
+    ("lstm", {"bias": False, "proj_size": 4}, "gru", {"bias": False}),
+    ("glstm", {"groups": 4, "bias": False}, "lstm", {"bias": False}),
+    ("fastgrnn", {"wrank": 3, "impl": "loop"}, "glstm", {"impl": "loop"}),
+])
+def test_student_with_another_cell_keeps_only_the_options_that_cell_takes(source_cell, options, student_cell, kept):
+    """student: {cell: X} (docs: "any model key such as cell: gru") used to carry the source
+    cell's own rnn_options over, so an LSTM distilled into a FastGRNN died with "FastGRNN.__init__()
+    got an unexpected keyword argument 'bias'" (G-LSTM -> LSTM: 'groups', FastGRNN -> any: 'wrank')."""
+    import torch
+
+    from lstmlite.compress.recipe import _build_student
+    from lstmlite.nn import SequenceClassifier
+
+    source = SequenceClassifier(input_size=8, hidden_size=16, n_classes=3, cell=source_cell, rnn_options=options)
+    student = _build_student(source, {"cell": student_cell, "width": 0.5}, seed=0)
+    assert student.cell == student_cell and student.rnn.hidden_sizes == [8]
+    assert {k: student.config()["rnn_options"][k] for k in kept} == kept
+    assert student(torch.randn(2, 5, 8)).shape == (2, 3)
+    # options the student names itself are taken as given
+    named = _build_student(source, {"cell": "fastgrnn", "rnn_options": {"urank": 2}}, seed=0)
+    assert named.rnn.urank == 2
+
+
 def test_student_width_keeps_a_tied_language_models_last_layer():
     from lstmlite.compress.recipe import _student_config
     from lstmlite.nn import LanguageModel, build_model

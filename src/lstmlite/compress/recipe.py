@@ -38,7 +38,8 @@ A recipe is a YAML or JSON file (DESIGN decision 2)::
 * ``student``: replace the model by a new one built from its config with these
   changes (``width: 0.5`` scales every layer's hidden size — but the last layer of a
   language model with tied weights, whose width is the embedding's; any model key such as
-  ``cell: gru`` or ``hidden_size: 32``), trained from scratch by distillation (needs
+  ``cell: gru`` or ``hidden_size: 32``; a new ``cell`` keeps only the source's
+  ``rnn_options`` it takes, such as ``bias``), trained from scratch by distillation (needs
   ``distill_epochs``).
 
 Some fields are derived when the step runs, from the data and the model, so a recipe
@@ -506,6 +507,14 @@ def _student_config(model_config: dict[str, Any], changes: dict[str, Any]) -> di
     unknown = sorted(set(changes) - set(config))
     if unknown:
         raise ValueError(f"student: unknown model option(s) {unknown}; known: {sorted(config)} and width")
+    new_cell = changes.get("cell", config.get("cell"))
+    if new_cell != config.get("cell") and "rnn_options" in config and "rnn_options" not in changes:
+        # The source's options belong to its own cell (an LSTM's proj_size, a G-LSTM's groups,
+        # a FastGRNN's wrank): keep those the new cell also takes (bias, impl), drop the rest.
+        from ..nn.models import cell_options
+
+        accepted = cell_options(str(new_cell))
+        config["rnn_options"] = {k: v for k, v in config["rnn_options"].items() if k in accepted}
     config.update(changes)
     options = config.get("rnn_options")
     if isinstance(options, dict) and any(_is_fraction(options.get(k)) for k in ("wrank", "urank")):

@@ -27,7 +27,7 @@ from .cells import FastGRNN, GroupedLSTM
 from .layers import GRU, LSTM
 
 __all__ = ["SequenceClassifier", "LanguageModel", "Forecaster", "SequenceTagger", "build_model", "build_recurrent",
-           "CELLS"]
+           "CELLS", "cell_options"]
 
 
 def _cells() -> dict[str, type[nn.Module]]:
@@ -43,6 +43,23 @@ def build_recurrent(cell: str, **kwargs: Any) -> nn.Module:
     if cell not in cells:
         raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(cells)}")
     return cells[cell](**kwargs)
+
+
+def cell_options(cell: str) -> set[str]:
+    """Names of the keyword options ``cell``'s layer takes (what ``rnn_options`` may hold).
+
+    Example:
+        >>> sorted(cell_options("fastgrnn"))[:3]
+        ['batch_first', 'bidirectional', 'dropout']
+    """
+    cells = _cells()
+    if cell not in cells:
+        raise ValueError(f"unknown cell {cell!r}; choose one of {sorted(cells)}")
+    params = inspect.signature(cells[cell].__init__).parameters
+    options = {name for name in params if name not in ("self", "input_size", "hidden_size", "num_layers")}
+    if cells[cell] is GRU:
+        options.discard("proj_size")  # the shared constructor takes it; only an LSTM has projections
+    return options
 
 
 def _count_params(module: nn.Module) -> int:
