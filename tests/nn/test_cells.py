@@ -518,6 +518,11 @@ def test_parametrizations_apply_every_forward(cls, kwargs, name, impl) -> None:
     (lambda: FastGRNN(input_size=4, hidden_size=8, bidirectional=True), "unidirectional"),
     (lambda: FastGRNN(input_size=4, hidden_size=8, gate_nonlinearity="relu"), "gate_nonlinearity"),
     (lambda: FastGRNN(input_size=4, hidden_size=8, urank=0), "urank"),
+    # int() used to truncate these silently: rank 1.5 -> 1, 2.7 -> 2, groups 2.5 -> 2
+    (lambda: FastGRNN(input_size=4, hidden_size=8, urank=1.5), r"urank must be None or a whole number >= 1, got 1\.5"),
+    (lambda: FastGRNN(input_size=4, hidden_size=8, wrank=2.7), r"wrank must be None or a whole number >= 1, got 2\.7"),
+    (lambda: GroupedLSTM(input_size=10, hidden_size=10, groups=2.5), r"groups must be >= 1 \(a whole number\), got 2\.5"),
+    (lambda: GroupedLSTM(input_size=4, hidden_size=8, groups=True), r"groups must be >= 1 \(a whole number\), got True"),
     (lambda: FastGRNN(input_size=4, hidden_size=8, dropout=1.0), "dropout"),
     (lambda: GroupedLSTM(input_size=4, hidden_size=8, dropout=-0.1), "dropout"),
     (lambda: FastGRNN(input_size=0, hidden_size=8), "input_size must be positive"),

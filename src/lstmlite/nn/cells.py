@@ -43,6 +43,12 @@ __all__ = ["GroupedLSTM", "FastGRNN"]
 LayerState = Any  # GroupedLSTM: (h (1, B, H), c (1, B, H)); FastGRNN: h (1, B, H)
 
 
+def _is_whole(value: Any) -> bool:
+    """An int, or a float with no fraction (2.0 from JSON); never a bool. ``int()`` would
+    silently turn ``urank: 1.5`` into 1 and ``groups: 2.5`` into 2."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and float(value).is_integer()
+
+
 class _SequenceCell(nn.Module):
     """Argument checks, state and ``lengths`` handling shared by the two layers.
 
@@ -290,8 +296,8 @@ class GroupedLSTM(_SequenceCell):
         bidirectional: bool = False,
     ) -> None:
         super().__init__(input_size, hidden_size, num_layers, batch_first, dropout, bidirectional)
-        if groups < 1:
-            raise ValueError(f"groups must be >= 1, got {groups}")
+        if not _is_whole(groups) or groups < 1:
+            raise ValueError(f"groups must be >= 1 (a whole number), got {groups!r}")
         if input_size % groups:
             raise ValueError(f"input_size={input_size} is not divisible by groups={groups}")
         bad = [h for h in self.hidden_sizes if h % groups]
@@ -530,8 +536,8 @@ class FastGRNN(_SequenceCell):
             raise ValueError(f"impl must be 'fused' or 'loop', got {impl!r}")
         self.impl = impl
         for name, rank in (("wrank", wrank), ("urank", urank)):
-            if rank is not None and int(rank) < 1:
-                raise ValueError(f"{name} must be None or >= 1, got {rank}")
+            if rank is not None and (not _is_whole(rank) or rank < 1):
+                raise ValueError(f"{name} must be None or a whole number >= 1, got {rank!r}")
         for name, nl in (("gate_nonlinearity", gate_nonlinearity), ("update_nonlinearity", update_nonlinearity)):
             if nl not in _NONLINEARITIES:
                 raise ValueError(f"{name} must be one of {_NONLINEARITIES}, got {nl!r}")
