@@ -132,6 +132,9 @@ def test_targets_filter_globs_tensor_names():
     # valid distill settings on a fine-tuning step, and a zero-width student: both refused
     ("steps: [{method: int8, finetune_epochs: 1, distill: {alpha: 0.9}}]\n", "distill settings need distill_epochs"),
     ("steps: [{student: {width: 0}, distill_epochs: 2}]\n", "student width must be a positive number, got 0"),
+    # the explicit hidden_size replaced the scaled one: width was ignored without a word
+    ("steps: [{student: {width: 0.5, hidden_size: 32}, distill_epochs: 2}]\n",
+     "student: give width (a scale of the current sizes) or hidden_size, not both"),
     # a ramp that ends before it starts (or starts after the step's training) used to collapse
     # silently into one jump to the final sparsity at start_epoch
     ("steps: [{method: agp, final_sparsity: 0.5, start_epoch: 5, end_epoch: 2, finetune_epochs: 6}]\n",

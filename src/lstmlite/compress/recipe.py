@@ -385,6 +385,10 @@ def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
                 width = student["width"]
             if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width:
                 raise ValueError(f"student width must be a positive number, got {width!r}")
+            if "hidden_size" in student:
+                # the explicit sizes would replace the scaled ones: width would do nothing (in a
+                # seq2seq model it would scale the decoder alone)
+                raise ValueError("student: give width (a scale of the current sizes) or hidden_size, not both")
         if not step.distill_epochs:
             raise ValueError("a student is trained by distillation: give distill_epochs")
         step.student = dict(student)
