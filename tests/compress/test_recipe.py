@@ -132,6 +132,13 @@ def test_targets_filter_globs_tensor_names():
     # valid distill settings on a fine-tuning step, and a zero-width student: both refused
     ("steps: [{method: int8, finetune_epochs: 1, distill: {alpha: 0.9}}]\n", "distill settings need distill_epochs"),
     ("steps: [{student: {width: 0}, distill_epochs: 2}]\n", "student width must be a positive number, got 0"),
+    # start/end_step made the epoch keys vanish (frequency 100 then outran end_step 30); frequency
+    # replaced updates
+    ("steps: [{method: agp, final_sparsity: 0.5, start_step: 0, end_step: 30, end_epoch: 2, updates: 3, "
+     "finetune_epochs: 3}]\n", "give the schedule in epochs (end_epoch, updates) or in steps (end_step, start_step), "
+     "not both"),
+    ("steps: [{method: agp, final_sparsity: 0.5, updates: 3, frequency: 7, finetune_epochs: 3}]\n",
+     "give the schedule in epochs (updates) or in steps (frequency), not both"),
     # the explicit hidden_size replaced the scaled one: width was ignored without a word
     ("steps: [{student: {width: 0.5, hidden_size: 32}, distill_epochs: 2}]\n",
      "student: give width (a scale of the current sizes) or hidden_size, not both"),

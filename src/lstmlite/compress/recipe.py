@@ -344,6 +344,11 @@ def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
                 raise ValueError("give keep (a vocabulary size) or coverage (a share of training tokens), not both")
         if type_name == _GRADUAL:
             step.schedule = {k: fields.pop(k) for k in list(fields) if k in _SCHEDULE_KEYS}
+            in_steps = sorted(k for k in ("start_step", "end_step", "frequency") if k in fields)
+            if step.schedule and in_steps:
+                # given start/end_step the epoch keys were dropped, and frequency replaced updates
+                raise ValueError(f"give the schedule in epochs ({', '.join(sorted(step.schedule))}) or in steps "
+                                 f"({', '.join(in_steps)}), not both")
             for key, value in list(step.schedule.items()):
                 if not isinstance(value, bool):
                     # epochs may be fractional (end_epoch: 2.5); a count of mask updates may not
