@@ -259,6 +259,17 @@ def test_existing_output_and_failing_step_are_clear_errors(digits_run, tmp_path)
     assert not (tmp_path / "bad" / "config.json").exists()
 
 
+def test_train_epochs_override_is_refused_not_ignored(digits_run, tmp_path):
+    """Every step's own epochs replaced train_overrides' epochs, so `lstmlite compress ...
+    --train.epochs=1` trained each step its full count without a word; it is refused (pointing
+    to max_epochs) before anything runs, as are bad override values."""
+    with pytest.raises(ValueError, match=r"^train.epochs does not apply to a recipe .*max_epochs \(--max-epochs\)"):
+        apply_recipe(digits_run, "int8", tmp_path / "a", train_overrides={"epochs": 1}, progress=False)
+    with pytest.raises(ValueError, match=r"unknown train option\(s\) \['lrr'\]"):
+        apply_recipe(digits_run, "int8", tmp_path / "b", train_overrides={"lrr": 0.1}, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def _write_texts(path, rng):
     words = [f"w{i}" for i in range(30)]
     p = 1.0 / np.arange(1, 31)

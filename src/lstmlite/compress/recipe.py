@@ -640,6 +640,12 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
         raise RunDirError(f"{out_dir}: the output must be a new run dir, not the source run; choose another --out")
     if max_epochs is not None and max_epochs < 0:
         raise ValueError(f"max_epochs must be >= 0, got {max_epochs}")
+    if train_overrides and "epochs" in train_overrides:
+        # each step's own epochs replace it, so it would be ignored (--train.epochs=1 trained on)
+        raise ValueError("train.epochs does not apply to a recipe (each step sets finetune_epochs / distill_epochs); "
+                         "cap every step with max_epochs (--max-epochs) instead")
+    if train_overrides:
+        _check_train(train_overrides, "train")  # unknown keys and bad values now, not after the baseline
     source = load_run(run_dir)
     teacher = load_run(run_dir).model if any(s.distill_epochs for s in recipe.steps) else None
     if data is None:
