@@ -464,6 +464,27 @@ def test_student_with_another_cell_keeps_only_the_options_that_cell_takes(source
     assert named.rnn.urank == 2
 
 
+def test_student_width_scales_an_lstms_projection_too():
+    """width scaled the hidden size but not proj_size, so a projection LSTM with P >= H * width
+    (H 16, P 12, width 0.5) could not get a student: "proj_size must be 0 or smaller than
+    hidden_size, got [12] for [8]" (the tiny recipe's first step). A tied language model's
+    last projection is the embedding's width and stays."""
+    import torch
+
+    from lstmlite.compress.recipe import _build_student
+    from lstmlite.nn import LanguageModel, SequenceClassifier
+
+    source = SequenceClassifier(input_size=8, hidden_size=16, num_layers=2, n_classes=3, rnn_options={"proj_size": 12})
+    student = _build_student(source, {"width": 0.5}, seed=0)
+    assert student.rnn.hidden_sizes == [8, 8] and student.rnn.proj_sizes == [6, 6]
+    assert student(torch.randn(2, 5, 8)).shape == (2, 3)
+    tied = LanguageModel(vocab_size=20, embed_dim=4, hidden_size=16, num_layers=2, tie_weights=True,
+                         rnn_options={"proj_size": 4})
+    student = _build_student(tied, {"width": 0.5}, seed=0)
+    assert student.rnn.hidden_sizes == [8, 8] and student.rnn.proj_sizes == [2, 4]
+    assert student.head.weight is student.embedding.weight
+
+
 def test_student_width_keeps_a_tied_language_models_last_layer():
     from lstmlite.compress.recipe import _student_config
     from lstmlite.nn import LanguageModel, build_model

@@ -36,8 +36,9 @@ A recipe is a YAML or JSON file (DESIGN decision 2)::
 * ``train``: TrainConfig overrides for this step (not ``epochs``);
 * ``distill``: DistillConfig overrides for this step (temperature, alpha, hidden_weight);
 * ``student``: replace the model by a new one built from its config with these
-  changes (``width: 0.5`` scales every layer's hidden size — but the last layer of a
-  language model with tied weights, whose width is the embedding's; any model key such as
+  changes (``width: 0.5`` scales every layer's hidden size and an LSTM's ``proj_size`` —
+  but the last layer of a language model with tied weights, whose width is the embedding's
+  (its projection, when it has one); any model key such as
   ``cell: gru`` or ``hidden_size: 32``; a new ``cell`` keeps only the source's
   ``rnn_options`` it takes, such as ``bias``), trained from scratch by distillation (needs
   ``distill_epochs``).
@@ -509,6 +510,9 @@ def _student_config(model_config: dict[str, Any], changes: dict[str, Any]) -> di
             scaled[-1] = sizes[-1]  # a tied LM's last layer feeds the embedding matrix: its width is fixed
         sizes = scaled
         config["hidden_size"] = sizes if len(set(sizes)) > 1 else sizes[0]
+        options = config.get("rnn_options") or {}
+        if options.get("proj_size"):
+            config["rnn_options"] = {**options, "proj_size": _scaled_projections(config, options["proj_size"], width)}
         if config.get("kind") == "seq2seq":  # the decoder and Bahdanau's attention shrink with the encoder
             for key in ("decoder_hidden_size", "attention_size"):
                 if config.get(key):
@@ -529,6 +533,21 @@ def _student_config(model_config: dict[str, Any], changes: dict[str, Any]) -> di
     if isinstance(options, dict) and any(_is_fraction(options.get(k)) for k in ("wrank", "urank")):
         config["rnn_options"] = _ranks_from_fractions(config, dict(options))
     return config
+
+
+def _scaled_projections(config: dict[str, Any], proj: int | list[int], width: float) -> int | list[int]:
+    """An LSTM's proj_size scaled with its (already scaled) layers, each kept below its
+    layer's hidden size, as nn.LSTM requires (0, no projection, for a 1-unit layer); a tied
+    language model's last projection feeds the embedding matrix and keeps its width."""
+    hidden = config["hidden_size"]
+    sizes = hidden if isinstance(hidden, list) else [hidden] * int(config.get("num_layers", 1))
+    projs = proj if isinstance(proj, list) else [proj] * len(sizes)
+    out = []
+    for k, (p, h) in enumerate(zip(projs, sizes)):
+        if p and not (config.get("tie_weights") and k == len(sizes) - 1):
+            p = min(max(1, int(round(p * width))), h - 1)
+        out.append(p)
+    return out if len(set(out)) > 1 else out[0]
 
 
 def _is_fraction(value: Any) -> bool:
