@@ -163,6 +163,15 @@ def test_bad_recipes_give_one_clear_line(tmp_path, text, message):
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_the_module_doc_names_every_shipped_recipe():
+    """The module doc's list of shipped recipes had left out shrink-int8 and seq2seq-small."""
+    from lstmlite.compress import recipe
+
+    assert sorted(list_recipes()) == SHIPPED
+    named = recipe.__doc__[recipe.__doc__.index("Shipped recipes"):]
+    assert [n for n in SHIPPED if f"``{n}``" not in named] == []
+
+
 def test_unknown_recipe_name_lists_shipped():
     with pytest.raises(RecipeError, match="shipped: fastgrnn-tiny, int8, prune-agp-80, seq2seq-small, shrink, shrink-int8, text-tiny, tiny"):
         load_recipe("no-such-recipe")

@@ -62,8 +62,9 @@ enforced on the selected weights whatever epoch validation picks.
 ``fake_quant`` (QAT) is frozen to fixed scales (``freeze_quantization``) after its
 step's training, so the stored model is the deployable post-training form.
 
-Shipped recipes (``int8``, ``prune-agp-80``, ``shrink``, ``tiny``, ``text-tiny``,
-``fastgrnn-tiny``; see :func:`list_recipes`) are found by name.
+Shipped recipes (``int8``, ``prune-agp-80``, ``shrink``, ``shrink-int8``, ``tiny``,
+``text-tiny``, ``fastgrnn-tiny``, ``seq2seq-small``; see :func:`list_recipes`) are found
+by name.
 
 Example:
     >>> r = parse_recipe({"steps": [{"method": "int8_weight"}]})
