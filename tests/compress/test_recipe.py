@@ -172,6 +172,24 @@ def test_the_module_doc_names_every_shipped_recipe():
     assert [n for n in SHIPPED if f"``{n}``" not in named] == []
 
 
+def test_int8_does_not_promise_to_run_without_data(tmp_path, digits_run):
+    """int8's fits line said "no training, so no data needed", but a recipe measures the model
+    on its data before and after (docs/tutorials/bring-your-model.md: "even int8 ... pass it
+    with --data"); a run that records no data is refused, naming --data."""
+    import shutil
+
+    from lstmlite.io import load_run, save_run
+
+    fits = load_recipe("int8").fits
+    assert "no data needed" not in fits and "--data" in fits
+    source = load_run(digits_run)
+    config = {k: v for k, v in source.config.items() if k != "data"}  # as an imported run records it
+    save_run(tmp_path / "imported", source.model, config, metrics=source.metrics)
+    with pytest.raises(RunDirError, match="pass --data"):
+        apply_recipe(tmp_path / "imported", "int8", tmp_path / "out", progress=False)
+    shutil.rmtree(tmp_path / "imported")
+
+
 def test_unknown_recipe_name_lists_shipped():
     with pytest.raises(RecipeError, match="shipped: fastgrnn-tiny, int8, prune-agp-80, seq2seq-small, shrink, shrink-int8, text-tiny, tiny"):
         load_recipe("no-such-recipe")
