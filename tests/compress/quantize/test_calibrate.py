@@ -182,6 +182,19 @@ def test_tuple_batches_warn_that_their_lengths_are_not_read(caplog):
     assert calibrate(model, [{"x": x, "lengths": torch.tensor([5, 2])}])["steps"] == 7
 
 
+def test_a_language_model_calibrates_on_dict_batches_with_lengths():
+    """A language model's forward takes (x, state), no lengths: a dict batch {"x", "lengths"}
+    (what `lstmlite export --form integer` passes for every run) calibrates it on every step,
+    as the plain tensor does, where the lengths were passed as its state and the export of
+    any language-model run failed with "a stacked state must be (2, B, H)"."""
+    torch.manual_seed(3)
+    model = LanguageModel(vocab_size=20, embed_dim=4, hidden_size=6, num_layers=2)
+    x = torch.randint(0, 20, (3, 7))
+    from_dict = calibrate(model, [{"x": x, "lengths": torch.full((3,), 7)}])
+    assert json.dumps(from_dict, sort_keys=True) == json.dumps(calibrate(model, [x]), sort_keys=True)
+    assert from_dict["steps"] == 21
+
+
 def test_integer_export_passes_its_options_on():
     """per_channel=False gives every row of a matrix the one scale max|W| / 127 of the whole
     matrix; input_percentile=99 takes the input scale from the 99th percentile of |x|

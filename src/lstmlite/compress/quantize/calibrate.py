@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from typing import Any, Iterable
@@ -262,7 +263,9 @@ def calibrate(model: nn.Module, batches: Iterable[Any], max_samples: int = 1_000
         captured.append((x_in, kwargs.get("lengths", args[2] if len(args) > 2 else None)))
 
     sequences = steps = 0
-    warned = False
+    warned = note_lengths = False
+    parameters = inspect.signature(model.forward).parameters
+    takes_lengths = "lengths" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     handle = rnn.register_forward_pre_hook(hook, with_kwargs=True)
     was_training = model.training
     model.eval()
@@ -280,8 +283,16 @@ def calibrate(model: nn.Module, batches: Iterable[Any], max_samples: int = 1_000
                 captured.clear()
                 if model is rnn:
                     rnn(x, lengths=lengths)
+                elif lengths is not None and takes_lengths:
+                    model(x, lengths=lengths)  # by name: a language model's second argument is its state
                 else:
-                    model(x) if lengths is None else model(x, lengths)
+                    if lengths is not None and not note_lengths:
+                        # a model without lengths (a language model) runs every step as data, and so is
+                        # calibrated on every step
+                        log.info("%s takes no lengths: every step of the batches is calibrated",
+                                 type(model).__name__)
+                        note_lengths = True
+                    model(x)
                 if len(captured) != 1:
                     raise RuntimeError(f"the model called its recurrent layer {len(captured)} times per batch")
                 x_in, len_in = captured[0]
