@@ -156,6 +156,27 @@ def test_integer_tagger_outputs_its_per_frame_head_on_the_host(tmp_path):
     assert greedy_decode(logits) == greedy_decode(scores)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_integer_form_of_a_pruned_stack_with_uneven_layers(tmp_path, cell):
+    """Structured pruning leaves a stack whose layers differ in size (hidden 9 then 5): the
+    integer form quantizes each layer at its own size, the project prints the integer
+    reference's head outputs exactly, and those logits dequantized are the float model's within
+    the integer form's rounding. Catches the quantizer reading one hidden size off layer 0
+    ("'weight_ih_l1' has shape (20, 9), expected (36, 9)": no integer export of a pruned stack)."""
+    torch.manual_seed(11)
+    model = SequenceClassifier(input_size=5, hidden_size=[9, 5], num_layers=2, cell=cell, n_classes=3).eval()
+    rng = np.random.default_rng(11)
+    cal = [torch.as_tensor(rng.normal(0, 1.0, (8, 12, 5)), dtype=torch.float32)]
+    project = export_c(model, tmp_path / "a", form="integer", calibration=cal, example=np.zeros((1, 5), np.int16))
+    assert [d.hidden_size for (d,) in project.integer.params.layers] == [9, 5]
+    x_q = np.clip(np.rint(rng.normal(0, 1.0, (7, 5)) / project.integer.params.input_scale), -127, 127)
+    project = export_c(model, tmp_path / "b", form="integer", calibration=cal, example=x_q.astype(np.int16))
+    got = as_ints(run_example(project.path, "host"))
+    np.testing.assert_array_equal(got, integer_reference(project, x_q.astype(np.int64)))
+    scores = _torch_steps(model, (x_q * project.integer.params.input_scale).astype(np.float32))
+    assert np.abs(got * project.info["output_scale"] - scores).max() < 0.02 * np.abs(scores).max()
+
+
 def _hand_made_params(cell: str, rng: np.random.Generator, input_size: int, hidden: int, layers: int):
     """Integer parameters no quantizer would make, aimed at the packed kernels' branches:
     requantization shifts below, at and above 32 (the fast path starts at 32), zero

@@ -112,7 +112,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ._common import check_lengths, infer_layout, param_name
+from ._common import _PARAM_RE, Layout, check_lengths, infer_layout, param_name
 
 __all__ = [
     "GATE_FRAC", "STATE_FRAC", "SIGMOID_TABLE", "TANH_TABLE", "SIGMOID_MAX_ERROR_LSB", "TANH_MAX_ERROR_LSB",
@@ -566,6 +566,41 @@ def _quantize_direction(
     )
 
 
+def _layer_layouts(params: Mapping[str, np.ndarray], gates: int) -> list[Layout]:
+    """One :class:`Layout` per layer: a structurally pruned stack's layers differ in size
+    (DESIGN decision 4), which ``infer_layout`` of the whole stack refuses, while the
+    integer form holds any size per layer. Each layer's parameters are checked by
+    ``infer_layout`` alone, and layer k must read layer k - 1's output (both directions)."""
+    layer_of = {}
+    for name in params:
+        m = _PARAM_RE.match(name)
+        if m is None:
+            raise ValueError(f"unknown recurrent parameter name {name!r}")
+        layer_of[name] = int(m.group(2))
+    layouts = []
+    for k in range(1 + max(layer_of.values(), default=-1)):
+        # layer k's parameters renamed to layer 0 (every name ends in _l{k} or _l{k}_reverse)
+        one = {name.replace(f"_l{k}", "_l0", 1): v for name, v in params.items() if layer_of[name] == k}
+        if not one:
+            raise ValueError(f"params lack layer {k} ('weight_ih_l{k}')")
+        try:
+            lay = infer_layout(one, gates, 1, None, allow_projection=False)
+        except ValueError as err:
+            raise ValueError(str(err).replace("_l0", f"_l{k}")) from None
+        if k > 0:
+            below = layouts[-1]
+            if lay.num_directions != below.num_directions:
+                raise ValueError(f"layer {k} has {lay.num_directions} direction(s), layer {k - 1} has "
+                                 f"{below.num_directions}")
+            if lay.input_size != below.num_directions * below.hidden_size:
+                raise ValueError(f"'weight_ih_l{k}' reads {lay.input_size} features, layer {k - 1} gives "
+                                 f"{below.num_directions * below.hidden_size}")
+        layouts.append(lay)
+    if not layouts:
+        raise ValueError("params lack 'weight_ih_l0'")
+    return layouts
+
+
 def quantize_recurrent_integer(
     params_float: Mapping[str, np.ndarray],
     calibration: Mapping[str, Any],
@@ -581,22 +616,24 @@ def quantize_recurrent_integer(
         raise ValueError(f"input_bits must be 8 or 16, got {input_bits}")
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params_float.items()}
     gates = 4 if cell == "lstm" else 3
-    layout = infer_layout(params, gates, None, None, allow_projection=False)
+    sizes = _layer_layouts(params, gates)  # per layer: a pruned stack's hidden sizes differ
+    layout = sizes[0]
+    num_layers = len(sizes)
     x_absmax = _stat(calibration, "input", input_percentile)
     if not x_absmax > 0:
         raise ValueError("calibrated input range must be positive")
     layers_cal = calibration.get("layers")
-    if cell == "lstm" and (layers_cal is None or len(layers_cal) != layout.num_layers
+    if cell == "lstm" and (layers_cal is None or len(layers_cal) != num_layers
                            or any(len(dirs) != layout.num_directions for dirs in layers_cal)):
-        raise ValueError(f"calibration needs 'layers' with {layout.num_layers} x {layout.num_directions} "
+        raise ValueError(f"calibration needs 'layers' with {num_layers} x {layout.num_directions} "
                          "entries holding the cell-state range")
     layers: list[list[IntegerDirection]] = []
-    for layer in range(layout.num_layers):
+    for layer in range(num_layers):
         bits = input_bits if layer == 0 else 16
         scale = x_absmax / ((1 << (input_bits - 1)) - 1) if layer == 0 else 2.0**-STATE_FRAC
         dirs = []
         for d in range(layout.num_directions):
-            gh = gates * layout.hidden_size
+            gh = gates * sizes[layer].hidden_size
             b_ih = params.get(param_name("bias_ih", layer, d), np.zeros(gh))
             b_hh = params.get(param_name("bias_hh", layer, d), np.zeros(gh))
             cf = _cell_frac(_stat(layers_cal[layer][d], "cell", None)) if cell == "lstm" else 0
