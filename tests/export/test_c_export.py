@@ -370,6 +370,37 @@ def test_unsupported_form_is_one_clear_line(tmp_path):
         assert not (tmp_path / form).exists()
 
 
+@pytest.mark.parametrize("case,form,advice", [
+    ("grouped", "integer", "cell=lstm, or groups=1"),
+    ("grouped", "tflite", "--form integer with cell=lstm, or groups=1"),
+    ("revin", "integer", "--form auto with instance_norm=false"),
+    ("revin", "tflite", "--form auto with instance_norm=false"),
+    ("bidirectional", "tflite", "--form integer with a unidirectional layer"),
+    ("fastgrnn", "integer", "--form auto (float activations)"),
+    ("fastgrnn", "tflite", "--form auto (float activations)"),
+    ("lstm", "tflite", "--form integer (lstmlite's own integer-only arithmetic)"),
+])
+def test_a_refusal_never_advises_a_form_that_refuses_the_model_too(case, form, advice):
+    """Each refusal's nearest supported form is one that takes the model (as it stands, or with
+    the change named): where a form is named alone, exporting in it succeeds. Catches the integer
+    form sending a grouped LSTM or a forecaster with instance normalisation to --form auto, and
+    form tflite sending any model to --form integer, each of which refuses that model too."""
+    from lstmlite.export.c import memory_of
+
+    model = {"grouped": lambda: SequenceClassifier(input_size=4, hidden_size=8, cell="glstm"),
+             "revin": lambda: Forecaster(input_size=3, hidden_size=6, horizon=2),
+             "bidirectional": lambda: SequenceClassifier(input_size=3, hidden_size=4, bidirectional=True),
+             "fastgrnn": lambda: SequenceClassifier(input_size=3, hidden_size=4, cell="fastgrnn"),
+             "lstm": lambda: SequenceClassifier(input_size=3, hidden_size=4)}[case]()
+    cal = [torch.randn(2, 5, model.input_size)]
+    with pytest.raises(UnsupportedForm) as refused:
+        memory_of(model, form=form, calibration=cal)
+    assert str(refused.value).endswith(f"; nearest supported form: {advice}"), str(refused.value)
+    named = re.fullmatch(r"--form (\w+) \(.*\)", advice)
+    if named:  # a form named alone takes the model as it is
+        memory_of(model, form=named.group(1), calibration=cal)
+
+
 def test_importer_only_layers_are_refused_naming_onnx(tmp_path):
     """An imported SimpleRNN / GRUResetBefore (Keras SimpleRNN, GRU reset_after=False) has no C
     form: every form refuses it in one line naming ONNX, the export that has its op, and writes

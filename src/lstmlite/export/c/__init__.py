@@ -90,6 +90,47 @@ def _model_of(run_or_model: Any) -> Any:
     return run_or_model
 
 
+def _float_nearest(model: Any) -> str | None:
+    """The nearest supported form :func:`export_c` names when ``--form auto`` refuses
+    ``model``, or None where auto exports it: a refusal of the integer form must not point at
+    a form that refuses the model too."""
+    try:
+        _generate(model, "auto", source=False)
+    except UnsupportedForm as err:
+        return str(err).partition("nearest supported form: ")[2] or None
+    return None
+
+
+def _check_integer(model: Any) -> None:
+    """Raise :class:`UnsupportedForm` for what the integer form cannot hold (before calibrating)."""
+    kind = getattr(model, "kind", None)
+    rnn = getattr(model, "rnn", model)
+    if getattr(rnn, "bidirectional", False):
+        raise UnsupportedForm("layer 0: bidirectional layers cannot run step by step on a device; "
+                              "nearest supported form: a unidirectional layer")
+    if type(rnn).__name__.removeprefix("Parametrized") not in ("LSTM", "GRU"):
+        from ...importers.layers import EXTRA_LAYERS
+
+        # an importer-only layer has no C form at all: ONNX is what exports it; a layer the
+        # float forms refuse too (grouped LSTM) takes their advice, not "--form auto"
+        nearest = ("ONNX, export_onnx / --format onnx" if isinstance(rnn, tuple(EXTRA_LAYERS.values()))
+                   else _float_nearest(model) or "--form auto (float activations)")
+        raise UnsupportedForm(f"layer 0: the integer-only form has LSTM and GRU cells, not "
+                              f"{type(rnn).__name__.removeprefix('Parametrized')}; nearest supported form: {nearest}")
+    projected = [(k, p) for k, p in enumerate(getattr(rnn, "proj_sizes", ())) if p]
+    if projected:  # as float_model_c refuses it, before calibrating
+        k, p = projected[0]
+        raise UnsupportedForm(f"layer {k}: LSTM projection (proj_size={p}) is not in the C export; nearest supported "
+                              "form: an LSTM without projection")
+    if kind == "classifier" and getattr(model, "pooling", "last") != "last":
+        raise UnsupportedForm(f"head: pooling={model.pooling!r} is not in the C export (it runs step by step); "
+                              "nearest supported form: pooling=last")
+    if kind == "forecaster":
+        refused = _float_nearest(model)  # --form auto refuses instance normalisation as well
+        raise UnsupportedForm("head: forecasters are not in the integer-only C export; nearest supported form: "
+                              f"--form auto{f' with {refused}' if refused else ''}")
+
+
 def integer_form_of(model: Any, calibration: Iterable[Any] | dict[str, Any], input_bits: int = 8) -> IntegerForm:
     """The integer-only form of an lstmlite task model (recurrent stack, head, embedding).
 
@@ -103,30 +144,8 @@ def integer_form_of(model: Any, calibration: Iterable[Any] | dict[str, Any], inp
     from ...compress.quantize.integer import integer_params_from_model
     from ...reference.integer_head import quantize_embedding_integer, quantize_head_integer
 
+    _check_integer(model)
     kind = getattr(model, "kind", None)
-    rnn = getattr(model, "rnn", model)
-    if getattr(rnn, "bidirectional", False):
-        raise UnsupportedForm("layer 0: bidirectional layers cannot run step by step on a device; "
-                              "nearest supported form: a unidirectional layer")
-    if type(rnn).__name__.removeprefix("Parametrized") not in ("LSTM", "GRU"):
-        from ...importers.layers import EXTRA_LAYERS
-
-        # an importer-only layer has no C form at all: ONNX is what exports it
-        nearest = ("ONNX, export_onnx / --format onnx" if isinstance(rnn, tuple(EXTRA_LAYERS.values()))
-                   else "--form auto (float activations)")
-        raise UnsupportedForm(f"layer 0: the integer-only form has LSTM and GRU cells, not "
-                              f"{type(rnn).__name__.removeprefix('Parametrized')}; nearest supported form: {nearest}")
-    projected = [(k, p) for k, p in enumerate(getattr(rnn, "proj_sizes", ())) if p]
-    if projected:  # as float_model_c refuses it, before calibrating
-        k, p = projected[0]
-        raise UnsupportedForm(f"layer {k}: LSTM projection (proj_size={p}) is not in the C export; nearest supported "
-                              "form: an LSTM without projection")
-    if kind == "classifier" and getattr(model, "pooling", "last") != "last":
-        raise UnsupportedForm(f"head: pooling={model.pooling!r} is not in the C export (it runs step by step); "
-                              "nearest supported form: pooling=last")
-    if kind == "forecaster":
-        raise UnsupportedForm("head: forecasters are not in the integer-only C export; nearest supported form: "
-                              "--form auto")
     cal = calibration if isinstance(calibration, dict) else calibrate(model, list(calibration))
     params = integer_params_from_model(model, [], input_bits=input_bits, calibration=cal)
     head = emb = None
@@ -159,6 +178,8 @@ def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
     """The :class:`~lstmlite.reference.tflite_int.TFLiteLSTMParams` of ``source``: the
     params themselves, an importer's ``TFLiteLSTMModel``, or a ``.tflite`` file (path or
     bytes; read by :func:`lstmlite.importers.tflite.read_tflite_lstm` with ``kernel``)."""
+    import torch
+
     from ...reference.tflite_int import TFLiteLSTMParams
 
     if isinstance(source, TFLiteLSTMParams):
@@ -182,9 +203,17 @@ def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
                 "project is the LSTM layer alone); nearest supported form: convert the LSTM layer alone to "
                 ".tflite, or pass read_tflite_lstm(...)'s model to export_c to export just that layer")
         return model.params
+    nearest = "--form integer (lstmlite's own integer-only arithmetic)"
+    try:  # a model the integer form refuses as well takes that refusal's advice
+        if isinstance(source, torch.nn.Module):
+            _check_integer(source)
+    except UnsupportedForm as err:
+        advice = str(err).partition("nearest supported form: ")[2]
+        if advice:  # another form (--form auto, ONNX) as it stands; a change to the model, in the integer form
+            nearest = advice if advice.startswith(("--form", "ONNX")) else f"--form integer with {advice}"
     raise UnsupportedForm(f"form tflite exports a TFLite-quantized LSTM (a .tflite file, TFLiteLSTMParams or "
                           f"read_tflite_lstm's model), not {type(source).__name__}; nearest supported form: "
-                          "--form integer (lstmlite's own integer-only arithmetic)")
+                          f"{nearest}")
 
 
 def export_c(
