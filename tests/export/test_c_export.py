@@ -327,6 +327,28 @@ def test_every_header_compiles_twice_pedantic(integer_lstm, tmp_path):
         assert {"model.h", "lsl.h"} <= set(headers)
 
 
+def test_generated_sources_compile_under_the_strictest_warnings(tmp_path):
+    """What the generator writes (model.c, example.c; the runtime is copied unchanged) compiles
+    with -Wconversion (sign conversions included) and -Wshadow as errors, for the host and the
+    Cortex-M4, in the integer form with token input, a float form and the tflite form, so a
+    firmware build with those flags takes it. Catches the integer embedding lookup's int32 column
+    index added to a size_t (-Wsign-conversion)."""
+    require_tools()
+    torch.manual_seed(0)
+    lm = LanguageModel(vocab_size=20, embed_dim=4, hidden_size=6).eval()
+    projects = [export_c(lm, tmp_path / "int", form="integer", calibration=[torch.randint(0, 20, (3, 5))]),
+                export_c(lm, tmp_path / "f32", form="int8"),
+                export_c(_tiny_tflite_params(), tmp_path / "tfl", form="tflite")]
+    flags = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-Wconversion", "-Wshadow", "-DLSL_NO_SIMD",
+             "-fsyntax-only"]
+    for project in projects:
+        for cc, arch in (("cc", []), ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
+                                                            "-mfpu=fpv4-sp-d16"])):
+            for name in ("model.c", "example.c"):
+                r = subprocess.run([cc, *flags, *arch, str(project.path / name)], capture_output=True, text=True)
+                assert r.returncode == 0, (project.form, cc, name, r.stderr[-2000:])
+
+
 def test_project_holds_only_what_it_needs(integer_lstm):
     """Only lsl_int.c of the runtime; no malloc and no libm (nor any float helper) linked in."""
     require_tools()

@@ -184,7 +184,7 @@ def _integer_api(info: dict[str, Any]) -> str:
     tokens = info["vocab_size"] > 0
     I = info["input_size"]
     embed = f"""    if (*x < 0 || *x >= {info['vocab_size']}) return LSTMLITE_ERR_TOKEN;
-    for (j = 0; j < {I}; ++j) xin[j] = emb_table[(size_t)*x * {I} + j];
+    for (j = 0; j < {I}; ++j) xin[j] = emb_table[(size_t)*x * {I} + (size_t)j]; /* j >= 0: -Wsign-conversion */
     in = xin;
 """ if tokens else "    in = x;\n"
     head = (f"    return lsl_int_dense(head_w, head_b, {info['output_size']}, {info['hidden_size']}, h, out);"
