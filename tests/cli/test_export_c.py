@@ -115,3 +115,22 @@ def test_integer_form_of_an_imported_run_calibrates_on_data(tmp_path, capsys):
     assert main(["export", str(tmp_path / "run"), "--format", "c", "--data", str(tmp_path / "data.npz"),
                  "--out", str(tmp_path / "f")]) == 2
     assert "--data is for --form integer" in capsys.readouterr().err and not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("case,advice", [("revin", "nearest supported form: --form auto with instance_norm=false"),
+                                         ("bidirectional", "nearest supported form: --form integer with a "
+                                                           "unidirectional layer")])
+def test_form_tflite_of_a_run_advises_a_form_that_takes_it(tmp_path, capsys, case, advice):
+    """--form tflite of a run dir is refused (a run holds no TFLite quantization) naming the form
+    to use instead; for a run the integer form refuses as well (a forecaster with instance
+    normalisation, a bidirectional classifier) that is the integer form's own advice, where the
+    command sent every run to --form integer, which then refused it."""
+    from lstmlite.nn import Forecaster
+
+    model = (Forecaster(input_size=3, hidden_size=6, horizon=2) if case == "revin"
+             else SequenceClassifier(input_size=4, hidden_size=6, bidirectional=True))
+    run = save_run(tmp_path / "run", model.eval(), {"task": "forecast" if case == "revin" else "classify"})
+    assert main(["export", str(run), "--format", "c", "--form", "tflite", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith(advice), err
+    assert not (tmp_path / "c").exists()

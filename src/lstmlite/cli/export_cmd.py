@@ -343,8 +343,17 @@ def _export_c_tflite(args: argparse.Namespace, out: Path) -> Path:
 
     src = Path(args.run)
     if src.suffix != ".tflite" or not src.is_file():
+        advice = ", so export it with --form integer instead"
+        if (src / "config.json").is_file():  # a run the integer form refuses too: that refusal's advice
+            from ..export.c import UnsupportedForm, tflite_params_of
+            from ..io import load_run
+
+            try:
+                tflite_params_of(load_run(src).model)
+            except UnsupportedForm as err:
+                advice = f"; nearest supported form: {str(err).partition('nearest supported form: ')[2]}"
         raise CliError(f"{src}: --form tflite needs a .tflite file (a TFLite-quantized LSTM); a run dir holds no "
-                       "TFLite quantization, so export it with --form integer instead")
+                       f"TFLite quantization{advice}")
     try:
         project = export_c(src, out, form="tflite", tflite_kernel=args.tflite_kernel)
     except ImportError as err:
