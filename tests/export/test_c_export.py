@@ -423,6 +423,30 @@ def test_a_refusal_never_advises_a_form_that_refuses_the_model_too(case, form, a
         memory_of(model, form=named.group(1), calibration=cal)
 
 
+@pytest.mark.parametrize("form,example,message", [
+    ("fp32", np.zeros((4, 2), np.float32), r"\(T, 3\) floats, one row per step; got float32 \(4, 2\)$"),
+    ("auto", np.full((2, 3), np.nan), r"\(T, 3\) floats"),
+    ("integer", np.full((3, 3), 0.4), r"\(T, 3\) integers in \[-128, 127\]"),
+    ("integer", np.full((3, 3), 300), r"\(T, 3\) integers in \[-128, 127\]"),
+    ("integer-text", np.array([3, 25]), r"\(T,\) token ids in \[0, 19\]"),
+    ("fp32-text", np.zeros((3, 2), np.int32), r"\(T,\) token ids in \[0, 19\]"),
+])
+def test_an_example_the_project_cannot_read_is_refused(tmp_path, form, example, message):
+    """The example program steps through example_data.h LSTMLITE_MODEL_INPUT_SIZE values at a
+    time: an example of another width is refused in one line, nothing written, where the project
+    was written and its example read past the array's end (4 steps x 3 features from 8 values),
+    fractions became integer codes 0 without a word, and codes or token ids out of range made
+    the example program fail."""
+    torch.manual_seed(0)
+    text = form.endswith("-text")
+    model = (LanguageModel(vocab_size=20, embed_dim=3, hidden_size=5) if text
+             else SequenceClassifier(input_size=3, hidden_size=5, n_classes=3)).eval()
+    cal = [torch.randint(0, 20, (2, 4))] if text else [torch.randn(2, 4, 3)]
+    with pytest.raises(ValueError, match=r"^the example must be " + message):
+        export_c(model, tmp_path / "p", form=form.removesuffix("-text"), calibration=cal, example=example)
+    assert not (tmp_path / "p").exists()
+
+
 def test_importer_only_layers_are_refused_naming_onnx(tmp_path):
     """An imported SimpleRNN / GRUResetBefore (Keras SimpleRNN, GRU reset_after=False) has no C
     form: every form refuses it in one line naming ONNX, the export that has its op, and writes

@@ -174,6 +174,36 @@ def _example_input(info: dict[str, Any], example: np.ndarray | None, rng_seed: i
     return rng.standard_normal((8, info["input_size"])).astype(np.float32)
 
 
+def _check_example(info: dict[str, Any], example: np.ndarray) -> np.ndarray:
+    """The example as the project's input type, or a one-line ``ValueError``: the example
+    program steps through it LSTMLITE_MODEL_INPUT_SIZE values at a time, so a row of another
+    width would be read past the array's end, and a fraction written as an integer code or
+    token id would be truncated without a word (floats are for the float forms)."""
+    x = np.asarray(example)
+    if info["vocab_size"]:
+        lo, hi, shape, what = 0, info["vocab_size"] - 1, "(T,)", "token ids"
+    elif info["family"] == "float":
+        lo, hi, shape, what = None, None, f"(T, {info['input_size']})", "floats"
+    else:  # the integer forms' codes: what lsl_int.c / lsl_tflite.c accept at each width
+        bits = info["input_bits"]
+        lo, hi, shape, what = -(1 << (bits - 1)), (1 << (bits - 1)) - 1, f"(T, {info['input_size']})", "integers"
+    wanted = 1 if info["vocab_size"] else 2
+    ok = (x.ndim == wanted and x.shape[0] >= 1 and (wanted == 1 or x.shape[1] == info["input_size"])
+          and np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_)
+    if ok and lo is None:
+        ok = bool(np.isfinite(x).all())
+    elif ok:
+        ok = bool(np.all(x == np.round(x)) and x.min() >= lo and x.max() <= hi)
+    if not ok:
+        bounds = "" if lo is None else f" in [{lo}, {hi}]"
+        raise ValueError(f"the example must be {shape} {what}{bounds}, one row per step; got {x.dtype} {x.shape}")
+    if lo is None:
+        return x.astype(np.float32)
+    if info["vocab_size"]:
+        return x.astype(np.int32)
+    return x.astype(np.int8 if info["family"] == "tflite" and info["input_bits"] == 8 else np.int16)
+
+
 def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
     """The :class:`~lstmlite.reference.tflite_int.TFLiteLSTMParams` of ``source``: the
     params themselves, an importer's ``TFLiteLSTMModel``, or a ``.tflite`` file (path or
@@ -254,7 +284,7 @@ def export_c(
         return _export_tflite(tflite_params_of(run_or_model, tflite_kernel), Path(out_dir), example)
     out = Path(out_dir)
     info, constants, integer = _generate(run_or_model, form, calibration, input_bits)
-    example_arr = _example_input(info, example)
+    example_arr = _check_example(info, _example_input(info, example))
     memory = _memory(info)
     files = write_project(out, info, constants, example_arr, readme_text(info, memory))
     log.info("wrote a C project to %s (%s, %d bytes of weights)", out, info["form"], info["weight_bytes"])
@@ -362,12 +392,7 @@ def _tflite_generate(params: Any) -> tuple[dict[str, Any], str]:
 def _export_tflite(params: Any, out: Path, example: np.ndarray | None) -> CProject:
     """export_c's tflite form (see :mod:`.tflite_form`)."""
     info, constants = _tflite_generate(params)
-    example_arr = _example_input(info, example)
-    lo, hi = params.activation_range
-    n_in = info["input_size"]
-    if example_arr.ndim != 2 or example_arr.shape[1] != n_in or example_arr.min() < lo or example_arr.max() > hi:
-        raise ValueError(f"the example must be (T, {n_in}) integers in [{lo}, {hi}]")
-    example_arr = example_arr.astype(np.int8 if info["input_bits"] == 8 else np.int16)
+    example_arr = _check_example(info, _example_input(info, example))  # TFLite's activation range
     memory = _memory(info)
     files = write_project(out, info, constants, example_arr, readme_text(info, memory))
     log.info("wrote a C project to %s (tflite, %d bytes of weights)", out, info["weight_bytes"])
