@@ -134,3 +134,23 @@ def test_form_tflite_of_a_run_advises_a_form_that_takes_it(tmp_path, capsys, cas
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.endswith(advice), err
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("argv,named", [
+    (["--weights", "int8"], "--weights is for --format lsl"),
+    (["--quantize", "qdq"], "--quantize: for --format onnx"),
+    (["--stateful", "--no-lengths"], "--no-lengths, --stateful: for --format onnx"),
+    (["--no-check"], "--no-check: for --format onnx"),
+    (["--calibrate", "5"], "--calibrate is for --form integer"),
+    (["--tflite-kernel", "lite"], "--tflite-kernel is for --form tflite"),
+])
+def test_an_option_the_c_export_would_ignore_is_refused(tmp_path, capsys, argv, named):
+    """Another format's option (or another form's) given with --format c is one line naming where
+    it belongs, nothing written, where the project was made without it: --weights int8 gave the
+    run's fp32 weights and --no-check still built and checked the project."""
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+                   {"task": "classify"})
+    assert main(["export", str(run), "--format", "c", *argv, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err, err
+    assert not (tmp_path / "c").exists()

@@ -284,6 +284,7 @@ def _export_c(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out} exists and is not empty; choose another --out")
+    _refuse_ignored_c_options(args)
     if args.data is not None and args.form != "integer":
         raise CliError(f"--data is for --form integer (its calibration data); --form {args.form} needs none")
     if args.form == "tflite":
@@ -327,6 +328,28 @@ def _export_c(args: argparse.Namespace) -> Path:
             raise CliError(f"the generated C differs from the model by {error:.2e} (> --tolerance {args.tolerance:g}); "
                            f"removed {out}. Please report this with the run dir.")
     return out
+
+
+def _refuse_ignored_c_options(args: argparse.Namespace) -> None:
+    """--format c with an option it would ignore (another format's, or another form's) is an
+    error, not a project made without it: --weights int8 gave an fp32 project, --no-check
+    still built and checked it."""
+    other = {"--opset": args.opset is not None, "--no-lengths": args.no_lengths,
+             "--probabilities": args.probabilities, "--quantize": args.quantize is not None,
+             "--stateful": args.stateful, "--no-check": args.no_check}
+    given = [flag for flag, on in other.items() if on]
+    if given:
+        why = " (the C project is always built and checked on the host when a C compiler is there)" \
+            if args.no_check else ""
+        raise CliError(f"{', '.join(given)}: for --format onnx, not --format c{why}")
+    if args.weights is not None:
+        raise CliError(f"--weights is for --format lsl; the C project's weights follow --form (auto: as the run has "
+                       f"them, fp32, int8, integer), e.g. --form {'int8' if args.weights.startswith('int') else 'fp32'}")
+    if args.calibrate != 64 and args.form != "integer":  # 64: the default
+        raise CliError(f"--calibrate is for --form integer (its calibration data); --form {args.form} needs none")
+    if args.tflite_kernel != "micro" and args.form != "tflite":  # micro: the default
+        raise CliError(f"--tflite-kernel is for --form tflite (a .tflite file's LSTM); --form {args.form} runs "
+                       "lstmlite's own arithmetic")
 
 
 def _remove_project(out: Path) -> None:
