@@ -177,6 +177,23 @@ def test_integer_form_of_a_pruned_stack_with_uneven_layers(tmp_path, cell):
     assert np.abs(got * project.info["output_scale"] - scores).max() < 0.02 * np.abs(scores).max()
 
 
+@pytest.mark.parametrize("cls", [torch.nn.LSTM, torch.nn.GRU])
+def test_integer_form_of_a_torch_layer(tmp_path, cls):
+    """A torch.nn.LSTM / GRU (what --form auto reads as it is) is converted on entry to the
+    integer form too: the project prints the integer reference's h exactly, within the integer
+    form's rounding of the torch layer's own h. Catches the calibration failing on the torch
+    layer ("calibration needs an lstmlite LSTM or GRU layer, got NoneType")."""
+    torch.manual_seed(5)
+    layer = cls(3, 6, num_layers=2, batch_first=True).eval()
+    project = export_c(layer, tmp_path, form="integer", calibration=[torch.randn(4, 9, 3)])
+    got = as_ints(run_example(project.path, "host"))
+    np.testing.assert_array_equal(got, integer_reference(project, project.example.astype(np.int64)))
+    x = torch.as_tensor(project.example * project.integer.params.input_scale, dtype=torch.float32)
+    with torch.no_grad():
+        h = layer(x[None])[0][0].numpy()
+    assert np.abs(got * 2.0**-15 - h).max() < 0.01 * np.abs(h).max() + 2e-3
+
+
 def _hand_made_params(cell: str, rng: np.random.Generator, input_size: int, hidden: int, layers: int):
     """Integer parameters no quantizer would make, aimed at the packed kernels' branches:
     requantization shifts below, at and above 32 (the fast path starts at 32), zero

@@ -140,10 +140,16 @@ def integer_form_of(model: Any, calibration: Iterable[Any] | dict[str, Any], inp
         calibration: model inputs to calibrate on (tensors), or a dict from
             :func:`lstmlite.compress.quantize.calibrate.calibrate`.
     """
+    import torch
+
     from ...compress.quantize.calibrate import calibrate
     from ...compress.quantize.integer import integer_params_from_model
     from ...reference.integer_head import quantize_embedding_integer, quantize_head_integer
 
+    if type(model) in (torch.nn.LSTM, torch.nn.GRU):  # converted on entry (DESIGN 1), as --form auto reads them
+        from ...nn.layers import from_torch
+
+        model = from_torch(model)
     _check_integer(model)
     kind = getattr(model, "kind", None)
     cal = calibration if isinstance(calibration, dict) else calibrate(model, list(calibration))
