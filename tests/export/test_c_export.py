@@ -418,20 +418,24 @@ def test_unsupported_form_is_one_clear_line(tmp_path):
     ("fastgrnn", "integer", "--form auto (float activations)"),
     ("fastgrnn", "tflite", "--form auto (float activations)"),
     ("lstm", "tflite", "--form integer (lstmlite's own integer-only arithmetic)"),
+    ("linear", "auto", "an lstmlite.nn task model, or an LSTM, GRU or FastGRNN layer (torch.nn.LSTM / GRU too)"),
+    ("linear", "integer", "an lstmlite.nn task model, or an LSTM or GRU layer (torch.nn.LSTM / GRU too)"),
 ])
 def test_a_refusal_never_advises_a_form_that_refuses_the_model_too(case, form, advice):
     """Each refusal's nearest supported form is one that takes the model (as it stands, or with
     the change named): where a form is named alone, exporting in it succeeds. Catches the integer
     form sending a grouped LSTM or a forecaster with instance normalisation to --form auto, and
-    form tflite sending any model to --form integer, each of which refuses that model too."""
+    form tflite sending any model to --form integer, each of which refuses that model too; and a
+    module that is no recurrent model refused with no advice (auto) or sent to --form auto."""
     from lstmlite.export.c import memory_of
 
     model = {"grouped": lambda: SequenceClassifier(input_size=4, hidden_size=8, cell="glstm"),
              "revin": lambda: Forecaster(input_size=3, hidden_size=6, horizon=2),
              "bidirectional": lambda: SequenceClassifier(input_size=3, hidden_size=4, bidirectional=True),
              "fastgrnn": lambda: SequenceClassifier(input_size=3, hidden_size=4, cell="fastgrnn"),
-             "lstm": lambda: SequenceClassifier(input_size=3, hidden_size=4)}[case]()
-    cal = [torch.randn(2, 5, model.input_size)]
+             "lstm": lambda: SequenceClassifier(input_size=3, hidden_size=4),
+             "linear": lambda: torch.nn.Linear(3, 4)}[case]()  # no recurrent model at all
+    cal = [torch.randn(2, 5, 3 if case == "linear" else model.input_size)]
     with pytest.raises(UnsupportedForm) as refused:
         memory_of(model, form=form, calibration=cal)
     assert str(refused.value).endswith(f"; nearest supported form: {advice}"), str(refused.value)

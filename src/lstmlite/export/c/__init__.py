@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 FORMS = ("auto", "fp32", "int8", "integer", "tflite")
 #: Operators of a .tflite model that form tflite's per-step LSTM project stands in for.
 _TFLITE_PASS_THROUGH = frozenset({"QUANTIZE", "DEQUANTIZE", "STRIDED_SLICE"})
+#: The advice of a refusal of a module that is no recurrent model (the cells each form has).
+_NOT_RECURRENT = "an lstmlite.nn task model, or {cells} layer (torch.nn.LSTM / GRU too)"
 #: The targets a project's memory is reported for (``CProject.memory``'s keys).
 CPUS = ("cortex-m4", "cortex-m3")
 
@@ -115,6 +117,8 @@ def _check_integer(model: Any) -> None:
         # float forms refuse too (grouped LSTM) takes their advice, not "--form auto"
         nearest = ("ONNX, export_onnx / --format onnx" if isinstance(rnn, tuple(EXTRA_LAYERS.values()))
                    else _float_nearest(model) or "--form auto (float activations)")
+        if nearest == _NOT_RECURRENT.format(cells="an LSTM, GRU or FastGRNN"):  # no recurrent model at all
+            nearest = _NOT_RECURRENT.format(cells="an LSTM or GRU")
         raise UnsupportedForm(f"layer 0: the integer-only form has LSTM and GRU cells, not "
                               f"{type(rnn).__name__.removeprefix('Parametrized')}; nearest supported form: {nearest}")
     projected = [(k, p) for k, p in enumerate(getattr(rnn, "proj_sizes", ())) if p]
@@ -332,6 +336,8 @@ def _generate(run_or_model: Any, form: str, calibration: Iterable[Any] | dict[st
             message = str(err).replace("the native runtime", "the C export")
             if message.endswith(")") and " (nearest exportable form: " in message:
                 message = message[:-1].replace(" (nearest exportable form: ", "; nearest supported form: ")
+            if "nearest supported form: " not in message:  # a module that is no recurrent model at all
+                message += "; nearest supported form: " + _NOT_RECURRENT.format(cells="an LSTM, GRU or FastGRNN")
             raise UnsupportedForm(f"layer 0: {message}") from None
         gen = float_model_c(spec, form, source=source)
         info = dict(family="float", form=form, cell=spec.layers[0].cell, num_layers=len(spec.layers),
