@@ -409,6 +409,14 @@ def test_unsupported_form_is_one_clear_line(tmp_path):
         assert not (tmp_path / form).exists()
 
 
+def _lowrank_embedding_model():
+    from lstmlite.compress import EmbeddingLowRankConfig, compress_
+
+    model = SequenceClassifier(vocab_size=30, embed_dim=6, hidden_size=8)
+    compress_(model, EmbeddingLowRankConfig(rank=2))
+    return model.eval()
+
+
 @pytest.mark.parametrize("case,form,advice", [
     ("grouped", "integer", "cell=lstm, or groups=1"),
     ("grouped", "tflite", "--form integer with cell=lstm, or groups=1"),
@@ -420,6 +428,7 @@ def test_unsupported_form_is_one_clear_line(tmp_path):
     ("lstm", "tflite", "--form integer (lstmlite's own integer-only arithmetic)"),
     ("linear", "auto", "an lstmlite.nn task model, or an LSTM, GRU or FastGRNN layer (torch.nn.LSTM / GRU too)"),
     ("linear", "integer", "an lstmlite.nn task model, or an LSTM or GRU layer (torch.nn.LSTM / GRU too)"),
+    ("lowrank-embedding", "fp32", "--form integer, or a dense embedding (fp32 or int8)"),
 ])
 def test_a_refusal_never_advises_a_form_that_refuses_the_model_too(case, form, advice):
     """Each refusal's nearest supported form is one that takes the model (as it stands, or with
@@ -434,12 +443,14 @@ def test_a_refusal_never_advises_a_form_that_refuses_the_model_too(case, form, a
              "bidirectional": lambda: SequenceClassifier(input_size=3, hidden_size=4, bidirectional=True),
              "fastgrnn": lambda: SequenceClassifier(input_size=3, hidden_size=4, cell="fastgrnn"),
              "lstm": lambda: SequenceClassifier(input_size=3, hidden_size=4),
-             "linear": lambda: torch.nn.Linear(3, 4)}[case]()  # no recurrent model at all
-    cal = [torch.randn(2, 5, 3 if case == "linear" else model.input_size)]
+             "linear": lambda: torch.nn.Linear(3, 4),  # no recurrent model at all
+             "lowrank-embedding": _lowrank_embedding_model}[case]()
+    cal = ([torch.randint(0, 30, (2, 5))] if case == "lowrank-embedding"
+           else [torch.randn(2, 5, 3 if case == "linear" else model.input_size)])
     with pytest.raises(UnsupportedForm) as refused:
         memory_of(model, form=form, calibration=cal)
     assert str(refused.value).endswith(f"; nearest supported form: {advice}"), str(refused.value)
-    named = re.fullmatch(r"--form (\w+) \(.*\)", advice)
+    named = re.fullmatch(r"--form (\w+)(?: \(.*\)|, .*)", advice)
     if named:  # a form named alone takes the model as it is
         memory_of(model, form=named.group(1), calibration=cal)
 

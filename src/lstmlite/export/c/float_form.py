@@ -212,8 +212,9 @@ def float_model_c(spec: ModelSpec, form: str = "auto", source: bool = True) -> F
     if spec.embedding is not None:
         emb = _as_form(spec.embedding, form, "embedding")
         if isinstance(emb, LowRankTensor):
-            raise UnsupportedForm("embedding: a low-rank embedding is not in the C export; nearest supported form: "
-                                  "a dense embedding (fp32 or int8)")
+            # the integer form stores the embedding's product as int8 rows (integer_form_of), so it takes one
+            raise UnsupportedForm("embedding: a low-rank embedding is not in the C export's float forms; nearest "
+                                  "supported form: --form integer, or a dense embedding (fp32 or int8)")
         vocab = int(np.asarray(emb.q if isinstance(emb, QTensor) else emb).shape[0])
         if isinstance(emb, QTensor):
             wr.array("emb_table", emb.q, "int8_t")
