@@ -10,6 +10,14 @@ from .common import (CliError, HelpFormatter, add_nproc_option, add_progress_opt
                      format_table, is_other_rank, launch_nproc, parse_overrides, show_progress)
 
 
+def _shipped() -> list[str]:
+    """The shipped recipes' names, read from the folder (as ``lstmlite.compress.list_recipes``
+    does) so the help never lists fewer or others, without importing the compression code."""
+    from pathlib import Path
+
+    return sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "recipes").glob("*.yaml"))
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compress", help="compress a run with a recipe and write a new run dir",
@@ -18,10 +26,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "to the model of RUN, evaluate it on the run's test split, and write a new run dir "
                     "(config.json with the compression state, model.safetensors, metrics.json with the "
                     "baseline, recipe.json). RUN itself is never changed.\n\n"
-                    "--recipe takes a YAML/JSON file or the name of a shipped recipe: int8, prune-agp-80, "
-                    "shrink, tiny, text-tiny (token models), fastgrnn-tiny (sensor/speech models); "
-                    "lstmlite compress --list-recipes says what each does and for which models it fits. Training options of every step can be "
-                    "overridden with --train.KEY=VALUE (e.g. --train.lr=0.0005 --train.device=cpu).",
+                    f"--recipe takes a YAML/JSON file or the name of a shipped recipe: {', '.join(_shipped())}; "
+                    "lstmlite compress --list-recipes says what each does and for which models it fits. Training "
+                    "options of every step can be overridden with --train.KEY=VALUE (e.g. --train.lr=0.0005 "
+                    "--train.device=cpu).",
         epilog=example_epilog(
             "lstmlite compress runs/jv --recipe int8 --out runs/jv-int8",
             "lstmlite compress runs/jv --recipe fastgrnn-tiny --out runs/jv-tiny",
