@@ -282,3 +282,22 @@ def test_test_fraction_0_trains_and_reports_no_test_metric(tmp_path) -> None:
     assert run.metrics["val"]["perplexity"] > 1.5
     with pytest.raises(ValueError, match="the test split has no rows"):
         evaluate_run(tmp_path / "run")
+
+
+def test_eval_from_another_folder_says_where_the_runs_data_path_counts_from(tmp_path, monkeypatch) -> None:
+    """A run trained on a relative path, evaluated from another folder, cannot find its
+    data; the refusal says it is the run's data and how to reach it. Catches: a bare
+    "data.csv: no such file", which reads as a typo in the eval command."""
+    from lstmlite.data import DataFileNotFoundError
+
+    (tmp_path / "project").mkdir()
+    monkeypatch.chdir(tmp_path / "project")
+    _write_csv(tmp_path / "project" / "data.csv", [("good movie", "pos"), ("bad movie", "neg")] * 10)
+    fit({"data": {"source": "data.csv"}, "model": {"hidden_size": 4, "embed_dim": 4}, "train": {"epochs": 1}},
+        tmp_path / "run", progress=False)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataFileNotFoundError, match=r"^data\.csv: no such file \(the data .*run was trained on: run "
+                                                    r"from the folder train ran in, put the file back, or pass --data"):
+        evaluate_run(tmp_path / "run")
+    monkeypatch.chdir(tmp_path / "project")
+    assert evaluate_run(tmp_path / "run")["metric"] is not None

@@ -290,7 +290,7 @@ def load_run_data(run: Run, source: str | None = None):
     vocabulary (unknown words become ``<unk>``), labels in the run's class order, and
     features/targets with the run's normalisation, so the model sees what it learned.
     """
-    from ..data import DataSpec, Vocabulary, load_data
+    from ..data import DataFileNotFoundError, DataSpec, Vocabulary, load_data
     from ..io import CONFIG_FILE, RunDirError
 
     if not isinstance(run.config.get("data"), dict):
@@ -302,7 +302,12 @@ def load_run_data(run: Run, source: str | None = None):
     else:
         spec = dict(run.config["data"])
     if source is None:
-        return load_data(DataSpec.from_dict(spec))
+        try:
+            return load_data(DataSpec.from_dict(spec))
+        except DataFileNotFoundError as err:
+            # the path is the one given to train, relative to the folder it ran in
+            raise DataFileNotFoundError(f"{err} (the data {run.path} was trained on: run from the folder train ran "
+                                        f"in, put the file back, or pass --data PATH)") from None
     spec["source"] = source
     for key in ("format", "test_path"):
         spec.pop(key, None)
