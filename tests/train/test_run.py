@@ -301,3 +301,22 @@ def test_eval_from_another_folder_says_where_the_runs_data_path_counts_from(tmp_
         evaluate_run(tmp_path / "run")
     monkeypatch.chdir(tmp_path / "project")
     assert evaluate_run(tmp_path / "run")["metric"] is not None
+
+
+def test_eval_on_the_runs_own_training_file_is_refused_when_it_had_a_test_file(tmp_path) -> None:
+    """A run trained on train.csv with the test file test.csv, evaluated with
+    --data train.csv, would carve train.csv into train/val/test afresh: its "test" rows were
+    training rows. That is refused (saying to evaluate without --data); the test file as
+    --data is read as usual. Catches: the inflated score (random labels: test accuracy 0.80
+    on the carve against 0.48 on the test file, measured)."""
+    from lstmlite.data import DataError
+
+    rows = [(f"{w} movie", "pos" if w in ("good", "great") else "neg") for w in ("good", "great", "bad", "awful")]
+    _write_csv(tmp_path / "train.csv", rows * 5)
+    _write_csv(tmp_path / "test.csv", rows * 5)
+    fit({"data": {"source": str(tmp_path / "train.csv"), "test_path": str(tmp_path / "test.csv")},
+         "model": {"hidden_size": 4, "embed_dim": 4}, "train": {"epochs": 1}}, tmp_path / "run", progress=False)
+    with pytest.raises(DataError, match=r"train\.csv: the file this run was trained on \(its test file: .*test\.csv\)"
+                                        r".*evaluate without --data"):
+        evaluate_run(tmp_path / "run", source=str(tmp_path / "train.csv"))
+    assert evaluate_run(tmp_path / "run", source=str(tmp_path / "test.csv"))["metric"] is not None

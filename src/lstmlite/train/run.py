@@ -308,6 +308,14 @@ def load_run_data(run: Run, source: str | None = None):
             # the path is the one given to train, relative to the folder it ran in
             raise DataFileNotFoundError(f"{err} (the data {run.path} was trained on: run from the folder train ran "
                                         f"in, put the file back, or pass --data PATH)") from None
+    trained_on, official_test = spec.get("source"), spec.get("test_path")
+    if official_test and isinstance(trained_on, str) and _same_file(source, trained_on):
+        # without its test file the training file is carved into train/val/test afresh:
+        # its "test" rows were training rows, and the score would be inflated silently
+        from ..data import DataError
+
+        raise DataError(f"{source}: the file this run was trained on (its test file: {official_test}); as --data "
+                        f"its val and test rows would be rows the model trained on: evaluate without --data")
     spec["source"] = source
     for key in ("format", "test_path"):
         spec.pop(key, None)
@@ -321,6 +329,16 @@ def load_run_data(run: Run, source: str | None = None):
     if run.config.get("task", spec.get("task")) not in ("classify", "tag"):
         classes = None  # ctc's are the characters of the transcripts, realigned below
     return _align_to_run(load_data(DataSpec.from_dict(spec), vocab=vocab, class_names=classes), run)
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name the same existing file."""
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _align_to_run(data: Any, run: Run) -> Any:
