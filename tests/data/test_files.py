@@ -455,3 +455,14 @@ def test_an_option_the_source_never_reads_is_named_in_a_warning(tmp_path, caplog
             a.shape == b.shape and np.array_equal(a, b) for a, b in zip(changed, reference))
         warned = [r.getMessage() for r in caplog.records if f"option {name}=" in r.getMessage()]
         assert bool(warned) == same, (name, warned, "arrays unchanged" if same else "arrays changed")
+
+
+@pytest.mark.parametrize("task", [None, "classify"])
+def test_a_tsv_of_text_and_label_rows_says_where_classification_rows_go(tmp_path, task):
+    """SST-2-style ``sentence<TAB>label`` rows: read as tagging data (a .tsv's default) or
+    asked for as classification, the refusal says to give them as .csv/.jsonl. Catches:
+    advice pointing at seq2seq only, or none ("'tsv' files feed task 'tag' or 'seq2seq',
+    not 'classify'")."""
+    path = _write(tmp_path / "sst.tsv", "sentence\tlabel\nit is a great movie\t1\nawful film\t0\n")
+    with pytest.raises(DataError, match=r"sst\.tsv: .*classification .*\.csv \(or \.jsonl\) with text and label"):
+        load_data(path, **({"task": task} if task else {}))

@@ -247,8 +247,12 @@ class DataSpec:
         if self.task is None:
             self.task = allowed[0]
         elif self.task not in allowed:
+            # text<TAB>label rows (SST-2 and the like) are classification data in another file kind
+            hint = ("; for text classification save the rows as .csv (or .jsonl) with text and label columns"
+                    if self.format == "tsv" and self.task == "classify" else "")
             raise DataError(
                 f"{self.source}: {self.format!r} files feed task {' or '.join(map(repr, allowed))}, not {self.task!r}"
+                f"{hint}"
             )
 
     def _resolve_numbers(self) -> None:

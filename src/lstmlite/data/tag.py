@@ -65,7 +65,8 @@ def read_tag_tsv(path: str | os.PathLike) -> TagRecords:
             raise DataError(f"{path}: line {number}: expected token<TAB>label, got {line[:60]!r}")
         if " " in fields[0].strip():  # CoNLL tokens have no spaces; sentences in a pairs file do
             raise DataError(f"{path}: line {number}: the token {fields[0][:40]!r} holds spaces; if this file has "
-                            "source<TAB>target pairs, train with --task seq2seq")
+                            "source<TAB>target pairs, train with --task seq2seq; text<TAB>label rows for "
+                            "classification go in a .csv (or .jsonl) with text and label columns")
         tokens.append(fields[0])
         labels.append(fields[1].strip())
     if tokens:
