@@ -125,6 +125,18 @@ def test_overrides_are_typed_and_go_to_the_section_that_knows_the_key() -> None:
         "model.hidden_size": 16, "train.amp": True, "data.max_len": 40}
 
 
+def test_a_text_option_keeps_the_text_as_typed() -> None:
+    """Options typed as text (column names, paths, the device) keep the command line's text:
+    a CSV whose label column is named ``yes`` or ``1`` can be named; ``null`` still unsets
+    an optional one (``test_path``), and other options still read as YAML.
+    Catches: ``--data.label_column=yes`` read as True and refused with the advice to quote
+    "True" (a column name the user never wrote)."""
+    assert parse_overrides(["--data.label_column=yes", "--text_column=1", "--data.source=2024",
+                            "--data.test_path=null", "--data.format=csv", "--train.device=cpu", "--seed=1"]) == {
+        "data.label_column": "yes", "data.text_column": "1", "data.source": "2024", "data.test_path": None,
+        "data.format": "csv", "train.device": "cpu", "train.seed": 1}
+
+
 def test_the_command_line_beats_the_config_file(tmp_path, capsys) -> None:
     """--data and --task replace the config file's data.source and data.task (train's --help:
     the file gives options beyond the command line's). Catches a config file winning."""

@@ -57,6 +57,23 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _text_options() -> dict[str, bool]:
+    """``{"data.label_column": False, "data.test_path": True, …}``: the options typed as
+    text (True: also None), whose command-line value is the text as typed. YAML would turn
+    ``--data.label_column=yes`` into True and ``=1`` into 1, and no quoting advice brings
+    the user's own column name back."""
+    from ..data import DataSpec
+    from ..train import TrainConfig
+
+    out = {}
+    for section, cls in (("data", DataSpec), ("train", TrainConfig)):
+        for f in fields(cls):
+            kind = str(f.type).replace(" ", "")
+            if kind in ("str", "str|None"):
+                out[f"{section}.{f.name}"] = kind == "str|None"
+    return out
+
+
 def parse_overrides(extra: Sequence[str]) -> dict[str, Any]:
     """``["--train.epochs=5", "--hidden_size=32"]`` → ``{"train.epochs": 5, "model.hidden_size": 32}``.
 
@@ -64,6 +81,7 @@ def parse_overrides(extra: Sequence[str]) -> dict[str, Any]:
     Anything not of the form ``--key=value`` is an error.
     """
     overrides: dict[str, Any] = {}
+    text_options = _text_options() if extra else {}
     for item in extra:
         if not item.startswith("--") or "=" not in item:
             raise CliError(f"unexpected argument {item!r}; options go as --key=value (e.g. --train.epochs=5)")
@@ -71,7 +89,10 @@ def parse_overrides(extra: Sequence[str]) -> dict[str, Any]:
         key = key.replace("-", "_")
         if "." not in key:
             key = f"{_section_of(key)}.{key}"
-        overrides[key] = _parse_value(value)
+        parsed = _parse_value(value)
+        if key in text_options:  # the text as typed; null/~ still unsets an optional one
+            parsed = None if text_options[key] and parsed is None else value
+        overrides[key] = parsed
     return overrides
 
 
