@@ -87,3 +87,13 @@ def test_compression_configs_are_typed():
     assert cfg.sparsity == pytest.approx(0.8)
     with pytest.raises(ValueError, match="sparsity"):
         config_from_dict({"type": "magnitude_prune", "version": 1, "data": {"sparsity": True}})
+
+
+def test_a_yaml_boolean_where_text_belongs_is_refused_with_advice_that_keeps_the_word() -> None:
+    """``label_column: yes`` in a YAML config reads as True. Catches: the advice to quote
+    "True", a column name the user never wrote (and one that does not exist)."""
+    with pytest.raises(ConfigValueError, match=r'data\.label_column: .*quote the word you meant, e\.g\. "yes"') as info:
+        coerce(yaml.safe_load("yes"), str, "data.label_column")
+    assert '"True"' not in str(info.value)
+    with pytest.raises(ConfigValueError, match=r'quote it in YAML: "12"'):  # a number: its text is the hint
+        coerce(12, str, "data.text_column")

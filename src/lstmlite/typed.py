@@ -106,6 +106,9 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
     if annotation is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, bool):  # the user wrote yes/no/on/off/true/false; "True" is not what they meant
+            raise ConfigValueError(f"{key}: expected text, got {value!r} (YAML reads an unquoted yes, no, on, off, "
+                                   f"true or false as a boolean: quote the word you meant, e.g. \"yes\")")
         raise ConfigValueError(f"{key}: expected text, got {value!r} (quote it in YAML: \"{value}\")")
     return value
 
