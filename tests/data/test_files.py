@@ -466,3 +466,13 @@ def test_a_tsv_of_text_and_label_rows_says_where_classification_rows_go(tmp_path
     path = _write(tmp_path / "sst.tsv", "sentence\tlabel\nit is a great movie\t1\nawful film\t0\n")
     with pytest.raises(DataError, match=r"sst\.tsv: .*classification .*\.csv \(or \.jsonl\) with text and label"):
         load_data(path, **({"task": task} if task else {}))
+
+
+def test_a_semicolon_separated_csv_says_so(tmp_path):
+    """A "CSV" saved by Excel in a locale that separates with ';' is refused saying so.
+    Catches: "no column 'text' in the header (columns: text;label)" alone, which leaves
+    the user renaming columns that are already right."""
+    path = _write(tmp_path / "excel.csv", "text;label\ngood movie;pos\nbad movie;neg\n")
+    with pytest.raises(DataError, match=r"excel\.csv: line 1: no column 'text' .*looks ';'-separated: save the file "
+                                        r"comma-separated"):
+        load_data(path)

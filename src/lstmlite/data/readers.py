@@ -107,7 +107,11 @@ def read_csv(path: str | os.PathLike, text_column: str = "text", label_column: s
         header = [h.strip() for h in header]
         for column in (text_column, label_column):
             if column not in header:
-                raise DataError(f"{path}: line 1: no column {column!r} in the header (columns: {', '.join(header)})")
+                # Excel in many locales saves ';'-separated "CSV": one column named 'text;label'
+                seps = [sep for sep in (";", "\t", "|") if len(header) == 1 and sep in header[0]]
+                hint = f"; the header looks {seps[0]!r}-separated: save the file comma-separated" if seps else ""
+                raise DataError(f"{path}: line 1: no column {column!r} in the header (columns: {', '.join(header)})"
+                                f"{hint}")
         ti, li = header.index(text_column), header.index(label_column)
         records = TextRecords(str(path), [], [], [])
         start = reader.line_num + 1
