@@ -191,6 +191,22 @@ def _pad_ids(rows: Sequence[Sequence[int]], length: int | None) -> tuple[np.ndar
     return x, lengths
 
 
+#: The most token ids the padded arrays of one text data set may hold (4 GiB of int64):
+#: every row is padded to the longest, so one very long row makes the whole set that wide.
+MAX_PADDED_IDS = 1 << 29
+
+
+def _check_padded_size(rows: Sequence[Sequence[str]], length: int, path: object) -> None:
+    """Refuse, before allocating, padded arrays past :data:`MAX_PADDED_IDS`, naming the
+    length most rows fit in (``max_len``), rather than running out of memory."""
+    if len(rows) * length <= MAX_PADDED_IDS:
+        return
+    typical = int(np.percentile([len(r) for r in rows], 99))
+    raise DataError(f"{path}: padding {len(rows):,} rows to the longest ({length:,} tokens) needs "
+                    f"{len(rows) * length * 8 / 2**30:.1f} GiB; cut the rows with --data.max_len (99 % of them have "
+                    f"at most {typical:,} tokens)")
+
+
 def build_text_classification(
     name: str,
     spec: DataSpec,
@@ -241,7 +257,9 @@ def build_text_classification(
     train_idx, val_idx, test_idx = _split_indices(y, spec, test is not None)
     if vocab is None:
         vocab = Vocabulary.build((train_tokens[i] for i in train_idx), spec.max_vocab, spec.min_freq)
-    length = max(len(t) for t in [*train_tokens, *(test_tokens or [])])
+    all_rows = [*train_tokens, *(test_tokens or [])]
+    length = max(len(t) for t in all_rows)
+    _check_padded_size(all_rows, length, train.path)
 
     def make(rows: Sequence[Sequence[str]], labels: np.ndarray) -> Split:
         x, lengths = _pad_ids([vocab.encode(r) for r in rows], length)
