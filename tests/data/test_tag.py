@@ -37,6 +37,15 @@ def test_tsv_and_jsonl_read_the_same_sequences(tmp_path, separator: str) -> None
     assert read_tag_tsv(tsv) == rows == read_tag_jsonl(jsonl)
 
 
+def test_tokens_aligned_in_columns_read_without_their_spaces(tmp_path) -> None:
+    """``the   \tDET`` (columns padded with spaces, as aligned CoNLL files are) reads the
+    token ``the``: kept with its spaces it was another word than ``the``."""
+    rows = _pos_rows(3)
+    tsv = tmp_path / "pos.tsv"
+    tsv.write_text("".join("".join(f"{w:<6}\t {t}\n" for w, t in zip(*r)) + "\n" for r in rows))
+    assert read_tag_tsv(tsv) == rows
+
+
 def test_load_tag_data_shapes_padding_and_labels(tmp_path):
     rows = _pos_rows()
     path = tmp_path / "pos.tsv"

@@ -61,13 +61,15 @@ def read_tag_tsv(path: str | os.PathLike) -> TagRecords:
         if line.startswith("#"):
             continue
         fields = line.split("\t")
-        if len(fields) < 2 or not fields[0] or not fields[1].strip():
+        if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
             raise DataError(f"{path}: line {number}: expected token<TAB>label, got {line[:60]!r}")
         if " " in fields[0].strip():  # CoNLL tokens have no spaces; sentences in a pairs file do
             raise DataError(f"{path}: line {number}: the token {fields[0][:40]!r} holds spaces; if this file has "
                             "source<TAB>target pairs, train with --task seq2seq; text<TAB>label rows for "
                             "classification go in a .csv (or .jsonl) with text and label columns")
-        tokens.append(fields[0])
+        # the spaces around a token are layout ("the \tDET" aligned in columns), not part of it:
+        # kept, "the " would be another word than "the", mostly <unk> at test time
+        tokens.append(fields[0].strip())
         labels.append(fields[1].strip())
     if tokens:
         records.append((tokens, labels))
