@@ -102,7 +102,15 @@ def test_without_a_task_the_datas_own_metric_direction_is_used(tmp_path):
     assert result["best"]["val_metric"] == min(t.values[0] for t in done)
 
 
-def test_cli_search_prints_a_line_per_trial(tiny_data, tmp_path, capsys):
+@pytest.fixture
+def optuna_verbosity():
+    """Optuna's log level restored after a test of the CLI, which sets it."""
+    before = optuna.logging.get_verbosity()
+    yield
+    optuna.logging.set_verbosity(before)
+
+
+def test_cli_search_prints_a_line_per_trial(tiny_data, tmp_path, capsys, optuna_verbosity):
     space = tmp_path / "space.yaml"
     import yaml
 
@@ -112,6 +120,8 @@ def test_cli_search_prints_a_line_per_trial(tiny_data, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0
     assert printed.count("trial ") >= 2 and "best within budget" in printed
+    # Optuna's own INFO lines ("Trial 0 finished with values ...") repeat those: -v only
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING
     # --seed is the training seed too: trial N trains with seed + N (catches --seed not passed on)
     for number in (0, 1):
         config = json.loads((tmp_path / "s" / "trials" / f"{number:04d}" / "config.json").read_text())

@@ -65,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.trials < 1 or args.workers < 1:
         raise CliError("--trials and --workers must be at least 1")
+    import logging
+
+    import optuna
+
+    # Optuna's own INFO lines ("Trial 3 finished with values ...", "Using an existing study")
+    # repeat the progress lines below in its words: shown with -v only
+    optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
 
     def progress(study: Any, trial: Any) -> None:
         attrs = trial.user_attrs

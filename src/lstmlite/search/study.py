@@ -206,6 +206,9 @@ def _worker(args: dict[str, Any]) -> None:
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
+    # a spawned worker starts from Optuna's default (INFO: a line per trial, beside the caller's
+    # own): it logs as much as the process that started the search asked for
+    optuna.logging.set_verbosity(args.get("optuna_verbosity", optuna.logging.get_verbosity()))
     out = Path(args["out"])
     study = open_study(out, args["storage"], args["seed"] + args["worker"], args["higher"], resume=True,
                        heartbeat=args["heartbeat"], sampler=args["sampler"])
@@ -300,7 +303,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     args = {"out": str(out), "storage": storage, "seed": seed, "higher": higher, "space": space_arg,
             "data_config": data_config, "budget": parsed_budget, "trials": trials, "timeout": timeout,
             "heartbeat": heartbeat, "worker": 0, "on_trial": on_trial, "sampler": sampler,
-            "prune": prune}
+            "prune": prune, "optuna_verbosity": _optuna_verbosity()}
     if workers <= 1:
         _worker(args)
     else:
@@ -318,6 +321,13 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     result = write_outputs(out, storage, seed, higher)
     _metric_bar(open_study(out, storage, seed, higher, resume=True))  # a bar set during the search stopped it
     return result
+
+
+def _optuna_verbosity() -> int:
+    """Optuna's log level in this process (what its workers are given)."""
+    import optuna
+
+    return int(optuna.logging.get_verbosity())
 
 
 def _finished(study: Any) -> set[int]:
