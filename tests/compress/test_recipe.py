@@ -297,6 +297,16 @@ def test_train_epochs_override_is_refused_not_ignored(digits_run, tmp_path):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_targets_that_name_no_tensor_are_refused(digits_run, tmp_path):
+    """A step whose targets matched nothing (a typo: rnn.weights_*) changed nothing and wrote
+    the run as if it had quantized, saying so only in an INFO log line."""
+    bad = [{"method": "int8", "targets": ["rnn.weights_*", "head.weights"]}]
+    with pytest.raises(RecipeError, match=r"step 1 \(weight_quant\): targets \['rnn.weights_\*', 'head.weights'\] "
+                                          r"match no tensor of the model \(its tensors: rnn.weight_ih_l0, "):
+        apply_recipe(digits_run, bad, tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad" / "config.json").exists()
+
+
 def _write_texts(path, rng):
     words = [f"w{i}" for i in range(30)]
     p = 1.0 / np.arange(1, 31)

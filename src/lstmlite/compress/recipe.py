@@ -579,6 +579,22 @@ def _build_student(model: nn.Module, changes: dict[str, Any], seed: int) -> nn.M
         raise ValueError(f"student: {err}") from None
 
 
+def _check_targets(model: nn.Module, patterns: list[str]) -> None:
+    """Refuse ``targets`` that name no tensor of the model: the method would then change
+    nothing and say so only in an INFO log line (a typo such as ``rnn.weights_*``).
+    A pattern that alone matches nothing is a warning: a recipe may be written for several
+    kinds of model (``embedding.weight`` on one without an embedding)."""
+    from .targets import iter_tensors
+
+    names = [f"{fqn}.{name}" if fqn else name for fqn, _, name in iter_tensors(model)]
+    unmatched = [p for p in patterns if not any(fnmatch.fnmatchcase(n, p) for n in names)]
+    if len(unmatched) == len(patterns):
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        raise ValueError(f"targets {patterns} match no tensor of the model (its tensors: {shown})")
+    if unmatched:
+        log.warning("targets %s match no tensor of the model", unmatched)
+
+
 def _steps_per_epoch(data: Any, batch_size: int) -> int:
     return max(1, math.ceil(len(data.train.y) / batch_size))
 
@@ -706,6 +722,8 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
                 record["student"] = model.config()
             config = step.config(_steps_per_epoch(data, train_config.batch_size), epochs, data)
             if config is not None:
+                if step.targets is not None:
+                    _check_targets(model, step.targets)
                 compress_(model, config, step.filter())
                 record["config"] = config.to_dict()
                 if step.method == _VOCAB_PRUNE and getattr(data, "vocab_size", 0) > config.keep:
