@@ -133,6 +133,12 @@ def test_forecaster_instance_norm_follows_the_level_of_the_valid_steps():
     (lambda: SequenceTagger(input_size=3, hidden_size=4, n_classes=1), "n_classes must be at least 2"),
     (lambda: Forecaster(input_size=2, hidden_size=4, targets=3), "targets between 1 and input_size"),
     (lambda: Forecaster(input_size=2, hidden_size=4, horizon=0), "horizon must be at least 1"),
+    # batch_first=False ran the recurrence over the batch axis (no error without lengths), and
+    # it and a dropout given here were missing from config(), so the rebuilt model differed
+    (lambda: SequenceClassifier(input_size=3, hidden_size=4, rnn_options={"batch_first": False}),
+     r"^rnn_options cannot set batch_first: the task model sets it \(inputs are \(B, T, F\)\)"),
+    (lambda: SequenceTagger(input_size=3, hidden_size=4, num_layers=2, rnn_options={"dropout": 0.5, "bias": False}),
+     r"^rnn_options cannot set dropout: .* dropout as model options$"),
 ])
 def test_bad_model_arguments_are_clear_errors(make, match):
     """Catches dropped argument checks: a 1-class head (softmax of one logit is always 1),

@@ -94,6 +94,15 @@ class _TaskModel(nn.Module):
         self.cell = cell
         self.dropout = float(dropout)
         self.rnn_options = dict(rnn_options or {})
+        # What the task model sets itself: in rnn_options it was used but then missing from
+        # config() (so a rebuilt model differed), and batch_first=False ran the recurrence
+        # over the batch axis of the (B, T, F) input the model feeds.
+        owned = sorted(set(self.rnn_options) & {"input_size", "hidden_size", "num_layers", "bidirectional",
+                                                "dropout", "batch_first"})
+        if owned:
+            raise ValueError(f"rnn_options cannot set {', '.join(owned)}: the task model sets "
+                             f"{'it' if len(owned) == 1 else 'them'} (inputs are (B, T, F)); give input_size, "
+                             f"hidden_size, num_layers, bidirectional and dropout as model options")
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0) if vocab_size else None
         rnn_kwargs: dict[str, Any] = {
             "input_size": self.embed_dim or self.input_size,
