@@ -307,6 +307,19 @@ def test_targets_that_name_no_tensor_are_refused(digits_run, tmp_path):
     assert not (tmp_path / "bad" / "config.json").exists()
 
 
+def test_gradual_step_with_no_epochs_still_reaches_its_final_sparsity(digits_run, tmp_path):
+    """max_epochs=0 (no training) left a gradual_prune step's masks at initial_sparsity:
+    prune-agp-80 wrote an unpruned model (sparsity 0, the baseline's size) while a
+    magnitude_prune step did prune; it now prunes to the final sparsity at once."""
+    result = apply_recipe(digits_run, "prune-agp-80", tmp_path / "out", max_epochs=0, progress=False)
+    rows = {r["name"]: r for r in summary(result.model)}
+    for name in ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "head.weight"):
+        assert rows[name]["sparsity"] >= 0.8 - 1e-3, name
+    applied = json.loads((tmp_path / "out" / "recipe.json").read_text())["applied"][0]
+    assert applied["mode"] == "none" and applied["sparsity"] == pytest.approx(0.8, abs=1e-2)
+    assert result.metrics["size_bytes"] < result.metrics["baseline_size_bytes"]
+
+
 def _write_texts(path, rng):
     words = [f"w{i}" for i in range(30)]
     p = 1.0 / np.arange(1, 31)

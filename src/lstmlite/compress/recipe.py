@@ -736,6 +736,12 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
                         log.warning("vocabulary pruned to %d tokens: the language model's %s is now measured on "
                                     "the pruned vocabulary (dropped tokens count as <unk>), so it is not "
                                     "comparable with the baseline's", config.keep, metric_name)
+            if step.method == _GRADUAL and not epochs:
+                # No training to ramp over (max_epochs=0): the final sparsity all at once, as a
+                # trained gradual step ends; otherwise the masks stayed at initial_sparsity.
+                scheduler = PruningScheduler(model)
+                scheduler.step(config.end_step)
+                record["sparsity"] = scheduler.current_sparsity()
             if epochs:
                 results = []
                 if step.method == _GRADUAL:
