@@ -320,6 +320,24 @@ def test_gradual_step_with_no_epochs_still_reaches_its_final_sparsity(digits_run
     assert result.metrics["size_bytes"] < result.metrics["baseline_size_bytes"]
 
 
+def test_a_later_gradual_step_leaves_an_earlier_ones_masks_alone(digits_run, tmp_path):
+    """The second gradual step's scheduler, counting from step 0 again, drove every gradual
+    mask of the model: it replayed the first step's ramp on head.weight and left it at that
+    ramp's sparsity at the second step's end (0.56 instead of 0.8 by the cubic schedule),
+    bringing pruned weights back; the step's recorded sparsity averaged both steps' masks."""
+    steps = [{"method": "agp", "final_sparsity": 0.8, "end_epoch": 2, "updates": 2, "finetune_epochs": 2,
+              "targets": ["head.weight"]},
+             {"method": "agp", "final_sparsity": 0.5, "end_epoch": 1, "updates": 2, "finetune_epochs": 1,
+              "targets": ["rnn.weight_*"]}]
+    result = apply_recipe(digits_run, {"steps": steps, "train": {"batch_size": 128}}, tmp_path / "out",
+                          progress=False)
+    rows = {r["name"]: r for r in summary(result.model)}
+    assert rows["head.weight"]["sparsity"] == pytest.approx(0.8, abs=0.01)
+    assert rows["rnn.weight_ih_l0"]["sparsity"] == pytest.approx(0.5, abs=0.01)
+    applied = json.loads((tmp_path / "out" / "recipe.json").read_text())["applied"]
+    assert [a["sparsity"] for a in applied] == [pytest.approx(0.8, abs=0.01), pytest.approx(0.5, abs=0.01)]
+
+
 def _write_texts(path, rng):
     words = [f"w{i}" for i in range(30)]
     p = 1.0 / np.arange(1, 31)

@@ -666,6 +666,7 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
     from .api import compress_, compression_state
     from .embedding.vocab import prune_vocab, remap_data
     from .prune.schedule import PruningScheduler
+    from .prune.transform import Mask
     from .quantize.transform import freeze_quantization
 
     recipe = _as_recipe(recipe)
@@ -736,10 +737,12 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
                         log.warning("vocabulary pruned to %d tokens: the language model's %s is now measured on "
                                     "the pruned vocabulary (dropped tokens count as <unk>), so it is not "
                                     "comparable with the baseline's", config.keep, metric_name)
+            # the gradual masks this step attached: an earlier gradual step's are finished
+            own = {m.group for m in model.modules() if isinstance(m, Mask) and m.config is config}
             if step.method == _GRADUAL and not epochs:
                 # No training to ramp over (max_epochs=0): the final sparsity all at once, as a
                 # trained gradual step ends; otherwise the masks stayed at initial_sparsity.
-                scheduler = PruningScheduler(model)
+                scheduler = PruningScheduler(model, groups=own)
                 scheduler.step(config.end_step)
                 record["sparsity"] = scheduler.current_sparsity()
             if epochs:
@@ -747,7 +750,7 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
                 if step.method == _GRADUAL:
                     steps_per_epoch = _steps_per_epoch(data, train_config.batch_size)
                     ramp = step.ramp_epochs(steps_per_epoch, epochs)
-                    scheduler = PruningScheduler(model)
+                    scheduler = PruningScheduler(model, groups=own)
                     ramp_config = TrainConfig.from_dict({**train_config.to_dict(), "epochs": ramp, "patience": 0})
                     results.append(_train_step(model, teacher, data, step, recipe, ramp_config, [scheduler],
                                                bar_label))

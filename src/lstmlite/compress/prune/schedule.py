@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 from torch import nn
@@ -51,6 +51,10 @@ class PruningScheduler:
     Args:
         model: a model compressed with :class:`GradualPruneConfig`.
         start: the step count so far (when resuming).
+        groups: the mask groups (one per ``compress_`` call, :attr:`Mask.group`) to
+            drive; None: every gradual group of the model. A later gradual step must
+            name its own: counting from 0 again, the scheduler would otherwise redo an
+            earlier step's ramp and lower that step's finished masks.
 
     ``step()`` counts one optimizer step; ``step(t)`` / ``on_step(t)`` say the step
     number (the trainer's count, starting at 1). At every step where the config is
@@ -59,9 +63,10 @@ class PruningScheduler:
     currently masked weights.
     """
 
-    def __init__(self, model: nn.Module, start: int = 0) -> None:
+    def __init__(self, model: nn.Module, start: int = 0, groups: Optional[Iterable[int]] = None) -> None:
         self.model = model
         self.step_count = int(start)
+        self.only = None if groups is None else {int(g) for g in groups}
         if not self._groups():
             log.warning("PruningScheduler: the model has no gradual-pruning masks; it will do nothing")
 
@@ -72,7 +77,8 @@ class PruningScheduler:
         for module in self.model.modules():
             if isinstance(module, nn.utils.parametrize.ParametrizationList):
                 for p in chain(module):
-                    if isinstance(p, Mask) and isinstance(p.config, GradualPruneConfig) and id(p) not in seen:
+                    if (isinstance(p, Mask) and isinstance(p.config, GradualPruneConfig) and id(p) not in seen
+                            and (self.only is None or p.group in self.only)):
                         seen.add(id(p))
                         groups.setdefault(p.group, []).append((p, module))
         return groups
