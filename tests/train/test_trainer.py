@@ -129,6 +129,16 @@ def test_bad_train_config():
         TrainConfig(schedule="linear")
     with pytest.raises(ValueError, match="unknown train option"):
         TrainConfig.from_dict({"epochz": 3})
+    # each out-of-range value names its own option ("batch sizes must be at least 1" and
+    # "patience, clip_grad_norm and weight_decay must be non-negative" named none or three)
+    for key, value, message in [("batch_size", 0, "batch_size must be at least 1, got 0"),
+                                ("eval_batch_size", 0, "eval_batch_size must be at least 1, got 0"),
+                                ("patience", -1, "patience must be non-negative, got -1"),
+                                ("clip_grad_norm", -0.5, "clip_grad_norm must be non-negative, got -0.5"),
+                                ("weight_decay", -1e-4, "weight_decay must be non-negative, got -0.0001")]:
+        with pytest.raises(ValueError) as err:
+            TrainConfig(**{key: value})
+        assert str(err.value) == message
     # accepted here, then refused by NumPy when training started, in words naming no option
     for seed in (-1, 2**32):
         with pytest.raises(ValueError, match=r"^seed must be in \[0, 2\*\*32 - 1\], got"):

@@ -78,16 +78,18 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1 or self.eval_batch_size < 1:
-            raise ValueError("batch sizes must be at least 1")
+        for name in ("batch_size", "eval_batch_size"):  # each named: a recipe's error must say which
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.schedule not in ("cosine", "plateau", "none"):
             raise ValueError(f"schedule must be cosine, plateau or none, got {self.schedule!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if self.patience < 0 or self.clip_grad_norm < 0 or self.weight_decay < 0:
-            raise ValueError("patience, clip_grad_norm and weight_decay must be non-negative")
+        for name in ("patience", "clip_grad_norm", "weight_decay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
         if not 0 <= self.seed < 2**32:  # NumPy's seed range; checked here, not first at train()'s set_seed
             raise ValueError(f"seed must be in [0, 2**32 - 1], got {self.seed}")
 
