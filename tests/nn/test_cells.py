@@ -528,6 +528,9 @@ def test_parametrizations_apply_every_forward(cls, kwargs, name, impl) -> None:
     (lambda: FastGRNN(input_size=0, hidden_size=8), "input_size must be positive"),
     (lambda: GroupedLSTM(input_size=4, hidden_size=[8, 8], num_layers=1), "does not match hidden_size"),
     (lambda: FastGRNN(input_size=4, hidden_size=[8, 8, 8], num_layers=2), "does not match hidden_size"),
+    # num_layers=0 was reported as "num_layers=0 does not match hidden_size=8"
+    (lambda: GroupedLSTM(input_size=4, hidden_size=8, num_layers=0), r"^num_layers must be at least 1, got 0$"),
+    (lambda: FastGRNN(input_size=4, hidden_size=8, num_layers=-1), r"^num_layers must be at least 1, got -1$"),
     (lambda: FastGRNN(input_size=4, hidden_size=[8, 0], num_layers=2), "hidden sizes must be positive"),
 ])
 def test_bad_arguments(make, match) -> None:

@@ -135,6 +135,7 @@ def test_macs_per_step_hand_count():
     ({"input_size": 3, "hidden_size": 4, "dropout": -0.1}, "dropout"),
     ({"input_size": 3, "hidden_size": 4, "proj_size": -1}, "proj_size"),
     ({"input_size": 3, "hidden_size": [4, 0], "num_layers": 2}, "hidden sizes must be positive"),
+    ({"input_size": 3, "hidden_size": 4, "num_layers": 0}, r"^num_layers must be at least 1, got 0$"),
 ])
 def test_bad_arguments_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

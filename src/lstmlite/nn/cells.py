@@ -69,7 +69,9 @@ class _SequenceCell(nn.Module):
         sizes = [int(hidden_size)] * num_layers if isinstance(hidden_size, int) else [int(h) for h in hidden_size]
         if input_size <= 0:
             raise ValueError(f"input_size must be positive, got {input_size}")
-        if num_layers < 1 or len(sizes) != num_layers:
+        if num_layers < 1:  # else it reads as a mismatch: [64] * 0 layers "does not match" 64
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        if len(sizes) != num_layers:
             raise ValueError(f"num_layers={num_layers} does not match hidden_size={hidden_size!r}")
         if any(h <= 0 for h in sizes):
             raise ValueError(f"hidden sizes must be positive, got {sizes}")

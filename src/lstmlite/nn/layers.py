@@ -73,7 +73,9 @@ class RecurrentLayer(nn.Module):
         projs = [int(proj_size)] * num_layers if isinstance(proj_size, int) else [int(p) for p in proj_size]
         if input_size <= 0:
             raise ValueError(f"input_size must be positive, got {input_size}")
-        if num_layers < 1 or len(sizes) != num_layers or len(projs) != num_layers:
+        if num_layers < 1:  # else it reads as a mismatch: [64] * 0 layers "does not match" 64
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        if len(sizes) != num_layers or len(projs) != num_layers:
             raise ValueError(
                 f"num_layers={num_layers} does not match hidden_size={hidden_size!r} / proj_size={proj_size!r}"
             )
