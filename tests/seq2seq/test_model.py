@@ -170,6 +170,22 @@ def test_too_small_a_vocabulary_is_a_clear_error():
         Seq2Seq(vocab_size=4)
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"decoder_layers": 0}, "decoder_layers must be at least 1, got 0"),  # was "num_layers must be ..."
+    ({"num_layers": 0}, "num_layers must be at least 1, got 0"),
+    ({"decoder_hidden_size": -3}, "decoder_hidden_size must be at least 0 (0: the default), got -3"),  # was torch's
+    ({"attention": "bahdanau", "attention_size": -2}, "attention_size must be at least 0 (0: the default), got -2"),
+    ({"dropout": 1.5}, "dropout must be in [0, 1), got 1.5"),
+])
+def test_bad_sizes_name_the_seq2seq_option(kwargs, message):
+    """decoder_layers=0 was blamed on num_layers (the decoder layer's own argument), and a
+    negative decoder_hidden_size or attention_size died in torch ("Trying to create tensor
+    with negative dimension -3")."""
+    with pytest.raises(ValueError) as err:
+        Seq2Seq(vocab_size=10, **kwargs)
+    assert str(err.value) == message
+
+
 def test_bahdanau_attention_size_defaults_to_the_decoder_hidden_size():
     """attention_size=0 means A = the decoder's hidden size (the documented default), not
     the encoder's output size C: W_k is (A, C), W_q (A, Hd), v (1, A)."""

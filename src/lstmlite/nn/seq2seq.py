@@ -141,6 +141,15 @@ class Seq2Seq(nn.Module):
         if vocab_size < 5 or embed_dim < 1 or hidden_size < 1 or max_target_len < 1:
             raise ValueError("vocab_size must be at least 5 (4 specials and a token); embed_dim, hidden_size "
                              "and max_target_len at least 1")
+        # Named here: the layers would blame num_layers / hidden_size, or torch a negative dimension.
+        for name, value, low in (("num_layers", num_layers, 1), ("decoder_layers", decoder_layers, 1),
+                                 ("decoder_hidden_size", decoder_hidden_size, 0),
+                                 ("attention_size", attention_size, 0)):
+            if value < low:
+                raise ValueError(f"{name} must be at least {low}{' (0: the default)' if low == 0 else ''}, "
+                                 f"got {value}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         layer = LSTM if cell == "lstm" else GRU
         self.vocab_size, self.embed_dim, self.cell = int(vocab_size), int(embed_dim), cell
         self.attention, self.score, self.dropout = attention, score, float(dropout)
