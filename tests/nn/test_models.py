@@ -139,6 +139,10 @@ def test_forecaster_instance_norm_follows_the_level_of_the_valid_steps():
      r"^rnn_options cannot set batch_first: the task model sets it \(inputs are \(B, T, F\)\)"),
     (lambda: SequenceTagger(input_size=3, hidden_size=4, num_layers=2, rnn_options={"dropout": 0.5, "bias": False}),
      r"^rnn_options cannot set dropout: .* dropout as model options$"),
+    # one layer: only the head's nn.Dropout saw it, and p=1 zeroed every feature in training
+    (lambda: SequenceClassifier(input_size=3, hidden_size=4, dropout=1.0), r"^dropout must be in \[0, 1\), got 1.0$"),
+    (lambda: LanguageModel(vocab_size=9, embed_dim=4, hidden_size=4, dropout=-0.1),
+     r"^dropout must be in \[0, 1\), got -0.1$"),
 ])
 def test_bad_model_arguments_are_clear_errors(make, match):
     """Catches dropped argument checks: a 1-class head (softmax of one logit is always 1),

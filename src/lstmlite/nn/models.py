@@ -88,6 +88,8 @@ class _TaskModel(nn.Module):
             raise ValueError("give exactly one of input_size (feature input) or vocab_size (token input)")
         if vocab_size and embed_dim <= 0:
             raise ValueError("token input needs embed_dim > 0")
+        if not 0.0 <= dropout < 1.0:  # as the layers: nn.Dropout(1.0) would zero every head input
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.input_size = int(input_size)
         self.vocab_size = int(vocab_size)
         self.embed_dim = int(embed_dim) if vocab_size else 0
