@@ -43,6 +43,7 @@ def test_every_builtin_type_is_on_the_allow_list_with_a_handler():
 @pytest.mark.parametrize("bad,match", [
     ({"type": "pickle", "version": 1, "data": {}}, "unknown compression config type"),
     ({"type": "magnitude_prune", "version": 2, "data": {"sparsity": 0.5}}, "version 2 is not supported"),
+    ({"type": "magnitude_prune", "version": True, "data": {"sparsity": 0.5}}, "version must be a whole number, got True"),
     ({"type": "magnitude_prune", "version": 1, "data": {"sparsity": 0.5, "evil": 1}}, "unknown key"),
     ({"type": "magnitude_prune", "version": 1, "data": {}}, "missing key"),
     ({"type": "magnitude_prune", "version": 1, "data": {"sparsity": 1.5}}, r"sparsity must be in \[0, 1\)"),

@@ -110,6 +110,7 @@ def test_targets_filter_globs_tensor_names():
     ("steps: []\n", "'steps' must be a non-empty list"),
     ("stepz: [{method: int8}]\n", "unknown key(s) ['stepz']"),
     ("version: 2\nsteps: [{method: int8}]\n", "recipe version 2 is not supported"),
+    ("version: true\nsteps: [{method: int8}]\n", "recipe version True is not supported"),  # True == 1 in Python
     ("steps: [{method: int9}]\n", "step 1 (int9): unknown method 'int9'; known:"),
     ("steps: [{method: weight_quant, bitz: 8}]\n", "step 1 (weight_quant): weight_quant: unknown key(s) ['bitz']"),
     ("steps: [{method: weight_quant, bits: 12}]\n", "bits must be an int in 2..8"),

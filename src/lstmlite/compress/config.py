@@ -119,6 +119,8 @@ def config_from_dict(d: dict[str, Any]) -> CompressionConfig:
     cls = known[type_name]
     version = d.get("version")
     data = d.get("data", {})
+    if isinstance(version, bool):  # True == 1 in Python, so it would pass as version 1
+        raise ValueError(f"compression config {type_name!r}: version must be a whole number, got {version!r}")
     if version != cls.version:
         migrate = getattr(cls, "migrate", None)
         if not isinstance(version, int) or migrate is None or version > cls.version:

@@ -423,7 +423,7 @@ def parse_recipe(obj: Any, source: str = "<recipe>") -> Recipe:
     if unknown:
         raise RecipeError(f"{source}: unknown key(s) {unknown}; a recipe has {sorted(_TOP_KEYS)}")
     version = obj.get("version", RECIPE_FORMAT_VERSION)
-    if version != RECIPE_FORMAT_VERSION:
+    if isinstance(version, bool) or version != RECIPE_FORMAT_VERSION:  # True == 1 in Python: not a version
         raise RecipeError(f"{source}: recipe version {version!r} is not supported (this lstmlite reads "
                           f"{RECIPE_FORMAT_VERSION})")
     steps = obj.get("steps")
