@@ -154,3 +154,29 @@ def test_an_option_the_c_export_would_ignore_is_refused(tmp_path, capsys, argv, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and named in err, err
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("quantized", [False])
+def test_int8_form_of_a_masked_low_rank_run_is_not_held_to_the_rounding(tmp_path, capsys, quantized):
+    """A low-rank product under a pruning mask is one dense float matrix in the project, which
+    --form int8 rounds per row; no PyTorch model carries those codes, so the check cannot tell
+    the C's own error from the rounding and says so instead of holding it to --tolerance. Where
+    the command compared with the unrounded model, claimed "the same int8 codes" (the factors
+    int8-quantized) or not, and with --tolerance 0 removed an honest project and failed."""
+    import torch
+
+    from lstmlite.compress import LowRankConfig, MagnitudePruneConfig, WeightQuantConfig, compress_
+    from lstmlite.compress.api import compression_state
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3)
+    compress_(model, LowRankConfig(rank=2))
+    compress_(model, MagnitudePruneConfig(sparsity=0.5))
+    if quantized:  # the factors' own int8 codes: still a dense product under the mask in the project
+        compress_(model, WeightQuantConfig(bits=8))
+    run = save_run(tmp_path / "run", model.eval(), {"task": "classify", "compression": compression_state(model)})
+    assert main(["export", str(run), "--format", "c", "--form", "int8", "--tolerance", "0",
+                 "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "same int8 codes" not in out and "not held to --tolerance" in out and "--form auto" in out
+    assert (tmp_path / "c" / "model.c").is_file()
