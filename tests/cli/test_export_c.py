@@ -156,7 +156,7 @@ def test_an_option_the_c_export_would_ignore_is_refused(tmp_path, capsys, argv, 
     assert not (tmp_path / "c").exists()
 
 
-@pytest.mark.parametrize("quantized", [False])
+@pytest.mark.parametrize("quantized", [False, True])
 def test_int8_form_of_a_masked_low_rank_run_is_not_held_to_the_rounding(tmp_path, capsys, quantized):
     """A low-rank product under a pruning mask is one dense float matrix in the project, which
     --form int8 rounds per row; no PyTorch model carries those codes, so the check cannot tell

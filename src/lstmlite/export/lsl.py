@@ -654,8 +654,15 @@ def rounded_reference(model: Any, weights: str) -> Any:
         if not parametrize.is_parametrized(module, name):
             return False
         plist = module.parametrizations[name]
-        lists = [plist] + [plist.parametrizations[f"original{i}"] for i in range(0 if plist.is_tensor else plist.ntensors)
-                           if parametrize.is_parametrized(plist, f"original{i}")]
+        if any(is_quantizer(p) for p in chain(plist)):
+            return True
+        steps = chain(plist)
+        if any(isinstance(p, LowRank) for p in steps) and len(steps) > 1:
+            # a product under a mask is stored as one dense float matrix, which the form rounds,
+            # whatever codes its factors hold
+            return False
+        lists = [plist.parametrizations[f"original{i}"] for i in range(0 if plist.is_tensor else plist.ntensors)
+                 if parametrize.is_parametrized(plist, f"original{i}")]
         return any(is_quantizer(p) for lst in lists for p in chain(lst))
 
     def bits(module: Any, name: str) -> int:
