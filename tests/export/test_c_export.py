@@ -479,6 +479,23 @@ def test_an_example_the_project_cannot_read_is_refused(tmp_path, form, example, 
     assert not (tmp_path / "p").exists()
 
 
+@pytest.mark.parametrize("form,option", [("fp32", {"input_bits": 16}), ("auto", {"input_bits": 16}),
+                                         ("integer", {"tflite_kernel": "lite"}), ("int8", {"tflite_kernel": "lite"})])
+def test_an_option_of_another_form_is_refused(tmp_path, form, option):
+    """input_bits (the integer form's input width) and tflite_kernel (form tflite's) given with a
+    form that ignores them are refused in one line by export_c and memory_of, nothing written,
+    where the project was made without them (a float project for input_bits=16)."""
+    from lstmlite.export.c import memory_of
+
+    model = SequenceClassifier(input_size=3, hidden_size=4).eval()
+    name = next(iter(option))
+    for call in (lambda: export_c(model, tmp_path / "p", form=form, calibration=[torch.randn(2, 4, 3)], **option),
+                 lambda: memory_of(model, form=form, calibration=[torch.randn(2, 4, 3)], **option)):
+        with pytest.raises(ValueError, match=rf"^{name} is for form='(integer|tflite)'"):
+            call()
+    assert not (tmp_path / "p").exists()
+
+
 def test_importer_only_layers_are_refused_naming_onnx(tmp_path):
     """An imported SimpleRNN / GRUResetBefore (Keras SimpleRNN, GRU reset_after=False) has no C
     form: every form refuses it in one line naming ONNX, the export that has its op, and writes

@@ -256,6 +256,18 @@ def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
                           f"{nearest}")
 
 
+def _check_options(form: str, input_bits: int, tflite_kernel: str) -> None:
+    """Refuse a form's option given with another form, which would ignore it (one line)."""
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    if input_bits != 8 and form != "integer":
+        raise ValueError(f"input_bits is for form='integer' (its first layer's input width); form {form!r} takes "
+                         "float inputs (or a .tflite file's own width): leave it at 8")
+    if tflite_kernel != "micro" and form != "tflite":
+        raise ValueError(f"tflite_kernel is for form='tflite' (a .tflite file's LSTM); form {form!r} runs lstmlite's "
+                         "own arithmetic: leave it at 'micro'")
+
+
 def export_c(
     run_or_model: Any,
     out_dir: str | Path,
@@ -288,8 +300,7 @@ def export_c(
     Raises:
         UnsupportedForm: one line naming the layer and the nearest supported form.
     """
-    if form not in FORMS:
-        raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    _check_options(form, input_bits, tflite_kernel)
     if form == "tflite":
         return _export_tflite(tflite_params_of(run_or_model, tflite_kernel), Path(out_dir), example)
     out = Path(out_dir)
@@ -377,8 +388,7 @@ def memory_of(
     Raises:
         UnsupportedForm: what :func:`export_c` refuses, with the same one-line message.
     """
-    if form not in FORMS:
-        raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    _check_options(form, input_bits, tflite_kernel)
     if form == "tflite":
         return _memory(_tflite_generate(tflite_params_of(run_or_model, tflite_kernel))[0])
     return _memory(_generate(run_or_model, form, calibration, input_bits, source=False)[0])
