@@ -227,3 +227,24 @@ def test_seq2seq_lsl_export_is_held_to_the_tolerance(tmp_path, capsys, monkeypat
         err = capsys.readouterr().err
         assert err.startswith("lstmlite export: error: " + flag) and "seq2seq" in err and err.count("\n") == 1
         assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
+@pytest.mark.parametrize("fmt,argv,named", [
+    ("lsl", ["--form", "integer", "--calibrate", "5"], "--form, --calibrate: for --format c, not --format lsl"),
+    ("lsl", ["--no-check"], "--no-check: for --format onnx, not --format lsl (the .lsl file is always checked"),
+    ("lsl", ["--opset", "17", "--data", "japanese_vowels"], "--data, --opset: for --format c / --format onnx"),
+    ("onnx", ["--weights", "int8"], "--weights: for --format lsl, not --format onnx"),
+    ("onnx", ["--tflite-kernel", "lite"], "--tflite-kernel: for --format c, not --format onnx"),
+])
+def test_an_option_of_another_format_is_refused(tmp_path, capsys, fmt, argv, named):
+    """An option only another format reads, given with --format lsl or onnx, is one line naming
+    where it belongs, with nothing written, as --format c refuses theirs: --form integer
+    --calibrate 5 with --format lsl wrote the run's float weights without a word."""
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+                   {"task": "classify"})
+    assert main(["export", str(run), "--format", fmt, *argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err, err
+    assert not (tmp_path / "out").exists()
+    # each format still takes its own options
+    assert main(["export", str(run), "--format", "lsl", "--weights", "int8", "--out", str(tmp_path / "own")]) == 0

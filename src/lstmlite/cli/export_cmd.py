@@ -439,5 +439,30 @@ def run(args: argparse.Namespace) -> int:
 
     if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
         raise CliError(f"--tolerance must be a finite number >= 0, got {args.tolerance:g}; e.g. --tolerance 1e-3")
+    if args.format != "c":
+        _refuse_other_formats_options(args)
     FORMATS[args.format](args)
     return 0
+
+
+def _refuse_other_formats_options(args: argparse.Namespace) -> None:
+    """--format onnx or lsl with an option only another format reads is an error, not a file
+    made without it (as --format c refuses theirs): --form integer --calibrate 5 with
+    --format lsl wrote the run's float weights without a word."""
+    owners = {"--form": ("c", args.form != "auto"), "--tflite-kernel": ("c", args.tflite_kernel != "micro"),
+              "--calibrate": ("c", args.calibrate != 64), "--data": ("c", args.data is not None),
+              "--weights": ("lsl", args.weights is not None)}
+    if args.format == "lsl":
+        owners.update({"--opset": ("onnx", args.opset is not None), "--no-lengths": ("onnx", args.no_lengths),
+                       "--probabilities": ("onnx", args.probabilities),
+                       "--quantize": ("onnx", args.quantize is not None), "--stateful": ("onnx", args.stateful),
+                       "--no-check": ("onnx", args.no_check)})
+    given = [(flag, fmt) for flag, (fmt, on) in owners.items() if on and fmt != args.format]
+    if given:
+        flags = ", ".join(flag for flag, _ in given)
+        formats = " / ".join(sorted({f"--format {fmt}" for _, fmt in given}))
+        why = {"lsl": " (the .lsl file is always checked in the native runtime)" if args.no_check else
+               " (its weights follow --weights)" if args.form != "auto" else "",
+               "onnx": " (its weights are the run's, as QDQ codes with --quantize qdq)"
+               if args.weights is not None or args.form != "auto" else ""}[args.format]
+        raise CliError(f"{flags}: for {formats}, not --format {args.format}{why}")
