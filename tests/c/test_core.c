@@ -345,7 +345,7 @@ static void test_sparse_every_isa(void) {
  * and scales, byte for byte: rows of every length class (the vector loops' chains and
  * tails), random magnitudes with the row's largest at each position in turn (a
  * maximum that skips a chain or a tail would miss it), a row of zeros, a row with a
- * NaN (skipped) and rows with an infinity or a value past 3e38 (as a zero row). The matrix products' checks above use +-2.5 only, where any subset of
+ * NaN, and rows with an infinity or a value past 3e38 (each: zero codes and a NaN scale). The matrix products' checks above use +-2.5 only, where any subset of
  * a row has the whole row's maximum. */
 static void test_quantize_rows_every_isa(void) {
     enum { MAXK = 300, ROWS = 14, KPAD = 304 };
@@ -365,7 +365,7 @@ static void test_quantize_rows_every_isa(void) {
             x[(ROWS - 4) * MAXK + pos] = 1.0f / 0.0f; /* an infinity, and a value past 3e38 */
             x[(ROWS - 3) * MAXK + (pos + 1) % k] = -3.1e38f;
             for (j = 0; j < k; ++j) x[(ROWS - 2) * MAXK + j] = 0.0f;
-            x[(ROWS - 1) * MAXK + pos] = 0.0f / 0.0f; /* NaN, skipped by every maximum */
+            x[(ROWS - 1) * MAXK + pos] = 0.0f / 0.0f; /* NaN: zero codes, a NaN scale */
             for (qi = 0; qi < 2; ++qi) {
                 lsl_quantize_rows(ROWS, k, kpad, x, MAXK, u_ref, xs_ref, qmaxes[qi]);
                 for (isa = LSL_ISA_PORTABLE; isa < LSL_ISA_COUNT; ++isa) {

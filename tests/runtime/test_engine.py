@@ -455,6 +455,27 @@ def test_nan_inputs_propagate_instead_of_vanishing(isa, weights):
     assert np.isnan(out[0, 1:]).all(axis=-1).all()
 
 
+@pytest.mark.parametrize("weights,activations", [("int8", "dynamic"), ("int8", "dynamic16"), ("int7r", "dynamic16-h7"),
+                                                 ("int8-sparse", "dynamic")])
+def test_nan_inputs_propagate_with_dynamic_activations_too(isa, weights, activations):
+    """A NaN input reaches the outputs, as in PyTorch, with dynamic activations as with
+    float ones: the quantizers skipped the NaN in a row's maximum and rounded it to the
+    code -qmax (lrintf(NaN)), or zeroed the row, so the NaN vanished into finite outputs.
+    Such a row now gets zero codes and a NaN scale, on every table, in run() and step();
+    the other stream and the steps before the NaN stay finite."""
+    module = torch_layer("lstm", 3, 16, 1, False, 0, True)
+    x = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
+    x[0, 1, 0] = np.nan
+    engine = rt.Engine.from_torch(module, weights=weights, activations=activations)
+    state = engine.new_state(2)
+    for out in (engine.run(x), np.stack([engine.step(x[:, t], state) for t in range(4)], axis=1)):
+        assert np.isfinite(out[0, 0]).all() and np.isfinite(out[1]).all()
+        assert np.isnan(out[0, 1:]).all()
+    with torch.no_grad():  # the oracle: NaN from the same step on
+        ref = module(torch.from_numpy(x))[0].numpy()
+    assert (np.isnan(ref) == np.isnan(engine.run(x))).all()
+
+
 @pytest.mark.parametrize("weights", ["fp32", "int8"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_large_batches_chunk_the_input_projection(isa, cell, weights):

@@ -555,25 +555,39 @@ TAVX2 void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *
 
 /* ---- dynamic activation quantization (same results as lsl_quantize_rows) ---------- */
 
-/* max |row[j]| over k values, NaNs skipped (max and compare return the other operand
- * for a NaN), as the C quantizers take it. */
+/* max |row[j]| over k values, or NaN where the row holds a NaN, an infinity or a value
+ * past 3e38, as the C quantizers take it (lsl_matrix.c: row_amax). */
 AINL TAVX2 float row_amax_avx2(const float *row, int32_t k) {
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 vmax = _mm256_setzero_ps(), m1 = vmax, m2 = vmax, m3 = vmax;
+    const __m256 sign = _mm256_set1_ps(-0.0f), big = _mm256_set1_ps(3.0e38f);
+    __m256 vmax = _mm256_setzero_ps(), m1 = vmax, m2 = vmax, m3 = vmax, bad = vmax;
     __m128 h;
     float amax;
     int32_t j;
+    int nonfinite = 0;
     /* four chains of vmaxps: a recurrent step waits for this maximum (the quantized h
      * feeds the next product), and one chain is 2 cycles a vector of latency; the
      * maximum does not depend on the order */
     for (j = 0; j + 32 <= k; j += 32) {
-        vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j)), vmax);
-        m1 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j + 8)), m1);
-        m2 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j + 16)), m2);
-        m3 = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j + 24)), m3);
+        const __m256 a0 = _mm256_andnot_ps(sign, _mm256_loadu_ps(row + j));
+        const __m256 a1 = _mm256_andnot_ps(sign, _mm256_loadu_ps(row + j + 8));
+        const __m256 a2 = _mm256_andnot_ps(sign, _mm256_loadu_ps(row + j + 16));
+        const __m256 a3 = _mm256_andnot_ps(sign, _mm256_loadu_ps(row + j + 24));
+        vmax = _mm256_max_ps(a0, vmax);
+        m1 = _mm256_max_ps(a1, m1);
+        m2 = _mm256_max_ps(a2, m2);
+        m3 = _mm256_max_ps(a3, m3);
+        /* !(a <= 3e38): a NaN (unordered) or past 3e38, off the maximum's chains */
+        bad = _mm256_or_ps(bad, _mm256_or_ps(_mm256_or_ps(_mm256_cmp_ps(a0, big, _CMP_NLE_UQ),
+                                                          _mm256_cmp_ps(a1, big, _CMP_NLE_UQ)),
+                                             _mm256_or_ps(_mm256_cmp_ps(a2, big, _CMP_NLE_UQ),
+                                                          _mm256_cmp_ps(a3, big, _CMP_NLE_UQ))));
     }
-    for (; j + 8 <= k; j += 8)
-        vmax = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(row + j)), vmax);
+    for (; j + 8 <= k; j += 8) {
+        const __m256 a0 = _mm256_andnot_ps(sign, _mm256_loadu_ps(row + j));
+        vmax = _mm256_max_ps(a0, vmax);
+        bad = _mm256_or_ps(bad, _mm256_cmp_ps(a0, big, _CMP_NLE_UQ));
+    }
+    nonfinite = _mm256_movemask_ps(bad) != 0;
     vmax = _mm256_max_ps(_mm256_max_ps(vmax, m1), _mm256_max_ps(m2, m3));
     h = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
@@ -581,18 +595,20 @@ AINL TAVX2 float row_amax_avx2(const float *row, int32_t k) {
     amax = _mm_cvtss_f32(h);
     for (; j < k; ++j) {
         float a = row[j] < 0 ? -row[j] : row[j];
+        nonfinite |= !(a <= 3.0e38f);
         amax = a > amax ? a : amax;
     }
-    return amax;
+    return nonfinite ? __builtin_nanf("") : amax;
 }
 
 /* The quantizers' per-row scale: *xs = max|row| / fq, and the multiplier fq / max|row|
- * the codes are rounded from; 0 (and *xs = 0) where the row has no fixed-point form
- * (all zeros, or a NaN or inf: amax past float's range), whose codes are then zero. */
+ * the codes are rounded from; 0 where the row has no fixed-point form, whose codes are
+ * then zero: *xs = 0 for all zeros, NaN for a NaN, an infinity or a value past 3e38
+ * (its outputs NaN, as lsl_quantize_rows makes them). */
 AINL TAVX2 float row_inv_avx2(const float *row, int32_t k, float fq, float *xs) {
     const float amax = row_amax_avx2(row, k);
-    if (!(amax > 0.0f) || amax > 3.0e38f) {
-        *xs = 0.0f;
+    if (!(amax > 0.0f)) {
+        *xs = amax == amax ? 0.0f : __builtin_nanf("");
         return 0.0f;
     }
     *xs = amax / fq;

@@ -371,16 +371,18 @@ T512 void lsl_avx512_quantize_rows(int32_t m, int32_t k, int32_t kpad, const flo
         const float *row = x + (size_t)i * ldx;
         uint8_t *q = u + (size_t)i * kpad;
         __m512 vmax = _mm512_setzero_ps(), vinv;
+        __mmask16 bad = 0;
         float amax, inv;
         for (j = 0; j < k; j += 16) {
             __mmask16 mk = k - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (k - j)) - 1u);
-            /* max(|x|, acc) returns acc when x is NaN: NaNs are skipped, as in C */
-            vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(mk, row + j)), vmax);
+            const __m512 a = _mm512_abs_ps(_mm512_maskz_loadu_ps(mk, row + j));
+            vmax = _mm512_max_ps(a, vmax);
+            bad |= _mm512_cmp_ps_mask(a, _mm512_set1_ps(3.0e38f), _CMP_NLE_UQ); /* NaN, inf, past 3e38 */
         }
         amax = _mm512_reduce_max_ps(vmax);
-        if (!(amax > 0.0f) || amax > 3.0e38f) {
+        if (bad || !(amax > 0.0f)) { /* zero codes; the scale NaN or 0, as lsl_quantize_rows */
             memset(q, LSL_Q_OFFSET, (size_t)kpad);
-            xs[i] = 0.0f;
+            xs[i] = bad ? __builtin_nanf("") : 0.0f;
             continue;
         }
         inv = fq / amax;

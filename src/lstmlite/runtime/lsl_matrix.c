@@ -113,17 +113,20 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
     return LSL_OK;
 }
 
-/* max |row[j]| over k values, NaNs skipped; 0 where a row has no usable scale (all
- * zeros, or a value past 3e38, which has no meaningful fixed-point form): the
- * quantizers then write zero codes and a zero scale. */
+/* max |row[j]| over k values; NaN where the row has no fixed-point form (a NaN, an
+ * infinity or a value past 3e38). The quantizers then write zero codes (the kernels stay
+ * in range) and a NaN scale, so the row's outputs are NaN as a float product's are: a
+ * NaN input must not vanish into a code (lrintf(NaN) made it -qmax). All zeros: 0. */
 static float row_amax(const float *row, int32_t k) {
     float amax = 0.0f;
     int32_t j;
+    int bad = 0;
     for (j = 0; j < k; ++j) {
         float a = fabsf(row[j]);
+        bad |= !(a <= 3.0e38f);
         amax = a > amax ? a : amax;
     }
-    return amax > 3.0e38f ? 0.0f : amax;
+    return bad ? NAN : amax;
 }
 
 void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u, float *xs,
@@ -135,10 +138,10 @@ void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32
         uint8_t *q = u + (size_t)i * kpad;
         float amax = row_amax(row, k), inv;
         if (!(amax > 0.0f)) {
-            /* all zeros (or non-finite input, which has no meaningful 8-bit form):
-             * quantize to zero so the kernels stay in range. */
+            /* all zeros, or non-finite input (amax NaN: no 8-bit form): zero codes so the
+             * kernels stay in range; the scale 0 or NaN (the outputs NaN) */
             memset(q, LSL_Q_OFFSET, (size_t)kpad);
-            xs[i] = 0.0f;
+            xs[i] = amax == amax ? 0.0f : NAN;
             continue;
         }
         inv = fq / amax;
@@ -160,9 +163,9 @@ void lsl_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int
         const float *row = x + (size_t)i * ldx;
         int16_t *qr = q + (size_t)i * kpad;
         float amax = row_amax(row, k), inv;
-        if (!(amax > 0.0f)) { /* zeros or non-finite: zero codes, as lsl_quantize_rows */
+        if (!(amax > 0.0f)) { /* zeros or non-finite: zero codes, scale 0 or NaN, as lsl_quantize_rows */
             memset(qr, 0, (size_t)kpad * sizeof(int16_t));
-            xs[i] = 0.0f;
+            xs[i] = amax == amax ? 0.0f : NAN;
             continue;
         }
         inv = fq / amax;
