@@ -584,3 +584,20 @@ def test_check_onnx_and_metadata_of_a_probabilities_file_without_lengths(tmp_pat
     assert [i.name for i in session.get_inputs()] == ["input"]
     assert meta["lengths"] is False and meta["probabilities"] is True
     assert read_export_metadata(export_onnx(model, tmp_path / "l.onnx"))["lengths"] is True
+
+
+@pytest.mark.parametrize("fill", [float("nan"), float("inf")])
+def test_forecaster_graph_ignores_what_the_padding_holds(tmp_path, fill) -> None:
+    """A RevIN forecaster's graph takes the level over the valid steps with Where, as the model
+    does: NaN or inf past a window's length changes no forecast. A level taken as
+    ReduceSum(x * mask) made the row NaN (NaN * 0 = NaN), as the model did before."""
+    torch.manual_seed(0)
+    model = Forecaster(input_size=3, hidden_size=6, horizon=2, targets=2).eval()
+    session = ort.InferenceSession(str(export_onnx(model, tmp_path / "f.onnx")), providers=["CPUExecutionProvider"])
+    x, lengths = torch.randn(3, 7, 3), torch.tensor([7, 4, 2])
+    clean = session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})[0]
+    padded = x.clone()
+    padded[1, 4:], padded[2, 2:] = fill, -fill
+    got = session.run(None, {"input": padded.numpy(), "lengths": lengths.numpy()})[0]
+    np.testing.assert_allclose(got, clean, rtol=0, atol=1e-6)
+    _assert_close(got, _ours(model, padded, lengths))

@@ -125,6 +125,14 @@ def test_forecaster_instance_norm_follows_the_level_of_the_valid_steps():
     garbage[1, 5:], garbage[2, 3:] = 50.0, -7.0
     torch.testing.assert_close(model(garbage, lengths), base, rtol=0, atol=1e-5)
     torch.testing.assert_close(model(x[2:3, :3])[0], base[2], rtol=0, atol=1e-5)
+    # NaN or inf padding too (NaN * 0 is NaN: a level taken as sum(x * mask) was NaN), in the
+    # forecast and in the gradient the model trains with
+    for fill in (float("nan"), float("inf")):
+        garbage[1, 5:], garbage[2, 3:] = fill, -fill
+        torch.testing.assert_close(model(garbage, lengths), base, rtol=0, atol=1e-5)
+    garbage.requires_grad_(True)
+    model(garbage, lengths).sum().backward()
+    assert torch.isfinite(garbage.grad).all() and not garbage.grad[1, 5:].any()
 
 
 @pytest.mark.parametrize("make,match", [

@@ -415,11 +415,14 @@ def _instance_norm(g: _Graph, x: str, lengths: str | None) -> tuple[str, str]:
         level = g.one("ReduceMean", [x], axes=[1], keepdims=1) if g.opset < 18 else g.one(
             "ReduceMean", [x, g.ints("norm.axes", [1])], keepdims=1)
         return g.one("Sub", [x, level]), level
-    mask = g.one("Cast", [_valid_steps(g, x, lengths, time_axis=1, prefix="norm")], to=1)  # (B, T, 1)
+    valid = _valid_steps(g, x, lengths, time_axis=1, prefix="norm")  # (B, T, 1) bool
+    mask = g.one("Cast", [valid], to=1)
     axes = g.ints("norm.axes", [1])
-    total = g.one("ReduceSum", [g.one("Mul", [x, mask]), axes], keepdims=1)
+    zero = g.const("norm.zero", np.array(0.0, np.float32))
+    # Where, not a product with the mask: NaN padding times 0 is NaN (as the model does)
+    total = g.one("ReduceSum", [g.one("Where", [valid, x, zero]), axes], keepdims=1)
     level = g.one("Div", [total, g.one("ReduceSum", [mask, axes], keepdims=1)])  # (B, 1, F)
-    return g.one("Mul", [g.one("Sub", [x, level]), mask]), level
+    return g.one("Where", [valid, g.one("Sub", [x, level]), zero]), level
 
 
 def _forecast_output(g: _Graph, model: nn.Module, y: str, level: str | None) -> tuple[str, list[Any]]:

@@ -381,8 +381,9 @@ def _trace_input(g: _Graph, name: str, time_axis: int, normalised: bool = False
                  ) -> tuple[str, int, np.ndarray | None]:
     """Follow the first recurrent node's X back to a graph input; returns (input, time axis, embedding).
 
-    ``normalised``: our forecaster's instance normalisation ((x - level) * mask) sits in
-    between; follow its first operands.
+    ``normalised``: our forecaster's instance normalisation sits in between, as
+    Where(valid, x - level, 0) (or (x - level) * mask, from files before it ignored NaN
+    padding); follow the data operands.
     """
     embedding = None
     passable = {"Identity", "Cast", "Squeeze", "Unsqueeze", "Reshape"} | ({"Sub", "Mul"} if normalised else set())
@@ -398,6 +399,9 @@ def _trace_input(g: _Graph, name: str, time_axis: int, normalised: bool = False
             if table.ndim != 2 or node_attributes(node).get("axis", 0) != 0:
                 raise ModelImportError(f"Gather {node.name!r} before the recurrent layer is not an embedding lookup")
             embedding = table.astype(np.float32)
+            name = node.input[1]
+            continue
+        elif normalised and node.op_type == "Where":  # Where(condition, x - level, 0): the data is input 1
             name = node.input[1]
             continue
         elif node.op_type not in passable:

@@ -294,8 +294,11 @@ class Forecaster(_TaskModel):
         level = None
         if self.instance_norm:
             mask = _valid_mask(x, lengths)  # (B, T, 1)
-            level = (x * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)  # (B, 1, F)
-            x = (x - level) * mask
+            # where(), not a product with the mask: NaN padding times 0 is NaN, which made the
+            # level and so every forecast of the row NaN (the runtime ignores padding too)
+            valid = (mask > 0).expand_as(x)
+            level = torch.where(valid, x, 0.0).sum(1, keepdim=True) / mask.sum(1, keepdim=True)  # (B, 1, F)
+            x = torch.where(valid, x - level, 0.0)
         output, state = self.rnn(self._embed(x), lengths=lengths)
         y = self.head(self.drop(_final_features(self.rnn, output, state, lengths)))
         y = y.view(-1, self.horizon, self.targets)
