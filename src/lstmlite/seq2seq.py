@@ -50,9 +50,27 @@ def _allowed(log_probs: np.ndarray, length: int, eos: int, min_len: int) -> np.n
     return log_probs
 
 
+def decode_limits(max_len: int | None, min_len: int, default: int) -> int:
+    """The ``max_len`` a decoder runs to: ``default`` (the model's ``max_target_len``) when
+    None; a max_len below 1 or a min_len below 0 is an error (0 was taken for the default
+    and -1 decoded nothing, silently).
+
+    Example:
+        >>> decode_limits(None, 0, 12), decode_limits(5, 2, 12)
+        (12, 5)
+    """
+    limit = default if max_len is None else max_len
+    if isinstance(limit, bool) or not float(limit).is_integer() or limit < 1:
+        raise ValueError(f"max_len must be a whole number of tokens, at least 1, got {max_len!r}")
+    if isinstance(min_len, bool) or not float(min_len).is_integer() or min_len < 0:
+        raise ValueError(f"min_len must be a whole number of tokens, at least 0, got {min_len!r}")
+    return int(limit)
+
+
 def greedy_search(step: StepFn, state: Any, bos: int, eos: int, max_len: int, min_len: int = 0) -> list[int]:
     """The most likely next token each step, from ``bos`` until ``eos`` or ``max_len``
     tokens; returns the tokens without ``eos``."""
+    decode_limits(max_len, min_len, max_len)
     tokens: list[int] = []
     prev = np.array([bos], np.int64)
     while len(tokens) < max_len:
@@ -167,7 +185,7 @@ def decode_torch(model: Any, x: np.ndarray, lengths: np.ndarray, decoder: str = 
 
     from .nn.seq2seq import BOS_ID, EOS_ID, select_state
 
-    max_len = int(max_len or model.max_target_len)
+    max_len = decode_limits(max_len, min_len, model.max_target_len)
     was_training = model.training
     model.eval()
     out: list[list[int]] = []

@@ -268,3 +268,29 @@ def test_native_bundle_refuses_source_ids_outside_the_vocabulary(tmp_path, sourc
         native.decode(np.array(source), np.array([3]))
     good = np.array([[4, 5, 6]])
     assert native.decode(good, [3]) == decode_torch(model, good, np.array([3]))
+
+
+@pytest.mark.parametrize("limits,error", [(dict(max_len=0), "max_len must be a whole number of tokens, at least 1, got 0"),
+                                          (dict(max_len=-1), "at least 1, got -1"),
+                                          (dict(max_len=2.5), "at least 1, got 2.5"),
+                                          (dict(min_len=-1), "min_len must be a whole number of tokens, at least 0")])
+def test_every_decoder_refuses_a_length_limit_it_cannot_keep(tmp_path, limits, error):
+    """PyTorch's, the native bundle's and the ONNX pair's decode refuse max_len 0 (read as the
+    model's default) and -1 (decoded nothing), as beam_search already refused them; None still
+    means the model's max_target_len."""
+    from lstmlite.seq2seq import decode_torch
+
+    model = _model(False, **VARIANTS[0])
+    x, lengths = _batch()
+    export_seq2seq_lsl(model, tmp_path / "lsl")
+    export_seq2seq_onnx(model, tmp_path / "onnx")
+    runners = [lambda **kw: decode_torch(model, x, lengths, **kw), NativeSeq2Seq(tmp_path / "lsl").decode,
+               OnnxSeq2Seq(tmp_path / "onnx").decode]
+    for decode in runners[:2]:
+        for decoder in ("greedy", "beam"):
+            with pytest.raises(ValueError, match=error):
+                decode(**({} if decode is runners[0] else {"x": x, "lengths": lengths}), decoder=decoder, **limits)
+    if "min_len" not in limits:  # the ONNX pair's decode takes no min_len
+        with pytest.raises(ValueError, match=error):
+            runners[2](x, lengths, "beam", **limits)
+    assert decode_torch(model, x, lengths, max_len=None) == decode_torch(model, x, lengths, max_len=model.max_target_len)

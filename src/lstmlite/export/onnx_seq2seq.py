@@ -303,9 +303,9 @@ class OnnxSeq2Seq:
 
     def decode(self, x: np.ndarray, lengths: np.ndarray, decoder: str = "greedy", beam: int = 4,
                max_len: int | None = None) -> list[list[int]]:
-        from ..seq2seq import beam_search, greedy_search
+        from ..seq2seq import beam_search, decode_limits, greedy_search
 
-        max_len = int(max_len or self.config["max_target_len"])
+        max_len = decode_limits(max_len, 0, self.config["max_target_len"])
         memory, state = self.encode(x, lengths)
         out = []
         for row in range(len(x)):

@@ -176,11 +176,11 @@ class NativeSeq2Seq:
                max_len: int | None = None, min_len: int = 0) -> list[list[int]]:
         """Token ids per source row (``</s>`` dropped), by greedy or beam search over the
         runtime's decoder step; ``max_len`` defaults to the model's ``max_target_len``."""
-        from ..seq2seq import beam_search, greedy_search
+        from ..seq2seq import beam_search, decode_limits, greedy_search
 
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"decoder must be greedy or beam, got {decoder!r}")
-        max_len = int(max_len or self.max_target_len)
+        max_len = decode_limits(max_len, min_len, self.max_target_len)
         memory, state = self.encode(x, lengths)
         out = []
         for row in range(len(memory["values"])):
