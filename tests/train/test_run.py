@@ -320,3 +320,19 @@ def test_eval_on_the_runs_own_training_file_is_refused_when_it_had_a_test_file(t
                                         r".*evaluate without --data"):
         evaluate_run(tmp_path / "run", source=str(tmp_path / "train.csv"))
     assert evaluate_run(tmp_path / "run", source=str(tmp_path / "test.csv"))["metric"] is not None
+
+
+def test_eval_on_a_file_too_short_for_the_runs_options_says_they_are_the_runs(tmp_path):
+    """A language model's run evaluated on a text shorter than its seq_len: the reader's
+    advice ("use a smaller seq_len") names an option --data FILE cannot change, so the
+    error says the file is read with the run's own options, and which."""
+    from lstmlite.data import DataError
+
+    (tmp_path / "t.txt").write_text("the cat sat on the mat and the dog ran to the cat . " * 40)
+    fit({"data": {"source": str(tmp_path / "t.txt"), "task": "lm", "seq_len": 20},
+         "model": {"embed_dim": 8, "hidden_size": 8}, "train": {"epochs": 1}}, tmp_path / "run", progress=False)
+    (tmp_path / "short.txt").write_text("the cat sat on the mat .")
+    with pytest.raises(DataError, match=r"fewer than seq_len \+ 1 = 21; .* \(--data reads .*short.txt with the run's "
+                                        r"own data options: seq_len=20, val_fraction=0.1, test_fraction=0.1; give a "
+                                        r"file that fits them\)$"):
+        load_run_data(load_run(tmp_path / "run"), str(tmp_path / "short.txt"))

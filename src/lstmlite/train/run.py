@@ -290,7 +290,7 @@ def load_run_data(run: Run, source: str | None = None):
     vocabulary (unknown words become ``<unk>``), labels in the run's class order, and
     features/targets with the run's normalisation, so the model sees what it learned.
     """
-    from ..data import DataFileNotFoundError, DataSpec, Vocabulary, load_data
+    from ..data import DataError, DataFileNotFoundError, DataSpec, Vocabulary, load_data
     from ..io import CONFIG_FILE, RunDirError
 
     if not isinstance(run.config.get("data"), dict):
@@ -312,8 +312,6 @@ def load_run_data(run: Run, source: str | None = None):
     if official_test and isinstance(trained_on, str) and _same_file(source, trained_on):
         # without its test file the training file is carved into train/val/test afresh:
         # its "test" rows were training rows, and the score would be inflated silently
-        from ..data import DataError
-
         raise DataError(f"{source}: the file this run was trained on (its test file: {official_test}); as --data "
                         f"its val and test rows would be rows the model trained on: evaluate without --data")
     spec["source"] = source
@@ -328,7 +326,18 @@ def load_run_data(run: Run, source: str | None = None):
     classes = list(run.config.get("class_names") or []) or None
     if run.config.get("task", spec.get("task")) not in ("classify", "tag"):
         classes = None  # ctc's are the characters of the transcripts, realigned below
-    return _align_to_run(load_data(DataSpec.from_dict(spec), vocab=vocab, class_names=classes), run)
+    try:
+        data = load_data(DataSpec.from_dict(spec), vocab=vocab, class_names=classes)
+    except DataError as err:
+        # the advice may name data options ("use a smaller seq_len"), which --data FILE
+        # cannot change: they are the run's, and say so
+        task = run.config.get("task", spec.get("task"))
+        keys = {"lm": ("seq_len",), "forecast": ("seq_len", "horizon")}.get(task, ()) + ("val_fraction", "test_fraction")
+        shown = {k: spec[k] for k in keys if spec.get(k) is not None}
+        raise DataError(f"{err} (--data reads {source} with the run's own data options"
+                        f"{': ' + ', '.join(f'{k}={v}' for k, v in shown.items()) if shown else ''}; give a file "
+                        "that fits them)") from None
+    return _align_to_run(data, run)
 
 
 def _same_file(a: str, b: str) -> bool:
