@@ -329,8 +329,10 @@ def load_run_data(run: Run, source: str | None = None):
     try:
         data = load_data(DataSpec.from_dict(spec), vocab=vocab, class_names=classes)
     except DataError as err:
-        # the advice may name data options ("use a smaller seq_len"), which --data FILE
-        # cannot change: they are the run's, and say so
+        # advice naming data options ("use a smaller seq_len or a larger fraction") asks
+        # for what --data FILE cannot change: they are the run's, and the error says so
+        if not any(word in str(err) for word in ("seq_len", "horizon", "fraction")):
+            raise
         task = run.config.get("task", spec.get("task"))
         keys = {"lm": ("seq_len",), "forecast": ("seq_len", "horizon")}.get(task, ()) + ("val_fraction", "test_fraction")
         shown = {k: spec[k] for k in keys if spec.get(k) is not None}
