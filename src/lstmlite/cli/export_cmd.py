@@ -351,14 +351,22 @@ def _no_int8_reference(model) -> str | None:
     return None
 
 
+def _format_options(args: argparse.Namespace) -> dict[str, tuple[str, bool]]:
+    """Each option only one format reads: that format, and whether it was given (a value
+    other than its default). The one table both refusals below read."""
+    return {"--form": ("c", args.form != "auto"), "--tflite-kernel": ("c", args.tflite_kernel != "micro"),
+            "--calibrate": ("c", args.calibrate != 64), "--data": ("c", args.data is not None),
+            "--weights": ("lsl", args.weights is not None),
+            "--opset": ("onnx", args.opset is not None), "--no-lengths": ("onnx", args.no_lengths),
+            "--probabilities": ("onnx", args.probabilities), "--quantize": ("onnx", args.quantize is not None),
+            "--stateful": ("onnx", args.stateful), "--no-check": ("onnx", args.no_check)}
+
+
 def _refuse_ignored_c_options(args: argparse.Namespace) -> None:
     """--format c with an option it would ignore (another format's, or another form's) is an
     error, not a project made without it: --weights int8 gave an fp32 project, --no-check
     still built and checked it."""
-    other = {"--opset": args.opset is not None, "--no-lengths": args.no_lengths,
-             "--probabilities": args.probabilities, "--quantize": args.quantize is not None,
-             "--stateful": args.stateful, "--no-check": args.no_check}
-    given = [flag for flag, on in other.items() if on]
+    given = [flag for flag, (fmt, on) in _format_options(args).items() if on and fmt == "onnx"]
     if given:
         why = " (the C project is always built and checked on the host when a C compiler is there)" \
             if args.no_check else ""
@@ -366,9 +374,10 @@ def _refuse_ignored_c_options(args: argparse.Namespace) -> None:
     if args.weights is not None:
         raise CliError(f"--weights is for --format lsl; the C project's weights follow --form (auto: as the run has "
                        f"them, fp32, int8, integer), e.g. --form {'int8' if args.weights.startswith('int') else 'fp32'}")
-    if args.calibrate != 64 and args.form != "integer":  # 64: the default
+    given_c = {flag for flag, (fmt, on) in _format_options(args).items() if on and fmt == "c"}
+    if "--calibrate" in given_c and args.form != "integer":
         raise CliError(f"--calibrate is for --form integer (its calibration data); --form {args.form} needs none")
-    if args.tflite_kernel != "micro" and args.form != "tflite":  # micro: the default
+    if "--tflite-kernel" in given_c and args.form != "tflite":
         raise CliError(f"--tflite-kernel is for --form tflite (a .tflite file's LSTM); --form {args.form} runs "
                        "lstmlite's own arithmetic")
 
@@ -449,15 +458,7 @@ def _refuse_other_formats_options(args: argparse.Namespace) -> None:
     """--format onnx or lsl with an option only another format reads is an error, not a file
     made without it (as --format c refuses theirs): --form integer --calibrate 5 with
     --format lsl wrote the run's float weights without a word."""
-    owners = {"--form": ("c", args.form != "auto"), "--tflite-kernel": ("c", args.tflite_kernel != "micro"),
-              "--calibrate": ("c", args.calibrate != 64), "--data": ("c", args.data is not None),
-              "--weights": ("lsl", args.weights is not None)}
-    if args.format == "lsl":
-        owners.update({"--opset": ("onnx", args.opset is not None), "--no-lengths": ("onnx", args.no_lengths),
-                       "--probabilities": ("onnx", args.probabilities),
-                       "--quantize": ("onnx", args.quantize is not None), "--stateful": ("onnx", args.stateful),
-                       "--no-check": ("onnx", args.no_check)})
-    given = [(flag, fmt) for flag, (fmt, on) in owners.items() if on and fmt != args.format]
+    given = [(flag, fmt) for flag, (fmt, on) in _format_options(args).items() if on and fmt != args.format]
     if given:
         flags = ", ".join(flag for flag, _ in given)
         formats = " / ".join(sorted({f"--format {fmt}" for _, fmt in given}))
