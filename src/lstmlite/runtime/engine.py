@@ -126,6 +126,12 @@ def _instance_norm(x: np.ndarray, lengths: np.ndarray | None) -> tuple[np.ndarra
     return np.ascontiguousarray(np.where(valid, x - level, 0), dtype=np.float32), level.astype(np.float32)
 
 
+def bidirectional_layer(info: Mapping[str, Any]) -> int | None:
+    """The first bidirectional layer of an engine's ``info`` (which step() cannot stream:
+    its backward direction reads steps not yet seen), or None."""
+    return next((k for k, layer in enumerate(info["layers"]) if layer["num_directions"] == 2), None)
+
+
 def token_ids(x: Any, vocab_size: int) -> np.ndarray:
     """Token ids as int32, checked against the vocabulary first: a cast alone would wrap
     an int64 id of 2**32 + 5 to 5 (and a lookup in NumPy would take -1 as the last row)
@@ -469,9 +475,9 @@ class Engine:
         such a step with a bare "not supported for this model" code."""
         if self._windowed:
             return "a forecaster with instance normalisation needs whole windows: use run()"
-        both = [k for k, layer in enumerate(self.info["layers"]) if layer["num_directions"] == 2]
-        if both:
-            return (f"step() streams unidirectional models only: layer {both[0]} is bidirectional (its backward "
+        both = bidirectional_layer(self.info)
+        if both is not None:
+            return (f"step() streams unidirectional models only: layer {both} is bidirectional (its backward "
                     "direction reads steps not yet seen); run whole sequences with run()")
         if self.info["head_mode"] == 1 and self.info["pooling"] != 0:
             pooled = {1: "mean", 2: "max"}.get(int(self.info["pooling"]), "pooled")

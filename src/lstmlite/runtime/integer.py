@@ -29,6 +29,12 @@ from .engine import _lengths
 
 __all__ = ["IntegerEngine"]
 
+
+def _check_int16(arr: np.ndarray, what: str) -> None:
+    """Refuse values an int16 cast would wrap (40000 -> -25536), naming ``what``."""
+    if arr.size and (arr.min() < -32768 or arr.max() > 32767):
+        raise ValueError(f"{what} has values outside int16")
+
 _CELLS = {"lstm": 1, "gru": 2}
 
 
@@ -68,8 +74,7 @@ class IntegerEngine:
                                          f"({self.num_directions}, {batch}, {self._hidden[k][j]})")
                     # checked, not cast: int16 wraps 40000 to -25536 where the reference
                     # refuses a state outside int16
-                    if arr.size and (arr.min() < -32768 or arr.max() > 32767):
-                        raise ValueError(f"layer {k} state has values outside int16")
+                    _check_int16(arr, f"layer {k} state")
                     parts.append(arr.astype(np.int16).reshape(-1))
         return np.ascontiguousarray(np.concatenate(parts))
 
@@ -99,8 +104,7 @@ class IntegerEngine:
             raise TypeError(f"x_q must be integers, got {x_q.dtype}")
         if x_q.ndim != 3 or x_q.shape[2] != self.input_size:
             raise ValueError(f"x_q must be (B, T, {self.input_size}), got shape {x_q.shape}")
-        if x_q.size and (x_q.min() < -32768 or x_q.max() > 32767):
-            raise ValueError("x_q has values outside int16")
+        _check_int16(x_q, "x_q")
         batch, steps = x_q.shape[:2]
         lens = None
         if lengths is not None:
@@ -131,8 +135,7 @@ class IntegerEngine:
         x_t = np.asarray(x_t)
         if not np.issubdtype(x_t.dtype, np.integer):
             raise TypeError(f"x_t must be integers, got {x_t.dtype}")
-        if x_t.size and (x_t.min() < -32768 or x_t.max() > 32767):
-            raise ValueError("x_t has values outside int16")
+        _check_int16(x_t, "x_t")
         # a reshape alone takes any multiple of I values: x_t.T (I, B) would step with its
         # values reshuffled across streams and features
         if x_t.ndim == 0 or x_t.shape[-1] != self.input_size:

@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..ctc import BLANK, BeamStream, GreedyStream
-from .engine import Engine
+from .engine import Engine, bidirectional_layer
 
 __all__ = ["StreamingCTC", "measure_streaming", "time_streaming"]
 
@@ -54,9 +54,9 @@ class StreamingCTC:
     def __init__(self, engine: Engine, blank: int = BLANK, decoder: str = "greedy", beam: int = 8) -> None:
         if engine.info["head_mode"] != 2:
             raise ValueError("streaming CTC needs a model with a per-step head (a tag/ctc model)")
-        both = [k for k, layer in enumerate(engine.info["layers"]) if layer["num_directions"] == 2]
-        if both:  # the runtime's step cannot run them; say so here, not as a bare runtime error code
-            raise ValueError(f"streaming CTC needs a unidirectional model: layer {both[0]} is bidirectional (its "
+        both = bidirectional_layer(engine.info)
+        if both is not None:  # the runtime's step cannot run them; say so here, not as a bare runtime error code
+            raise ValueError(f"streaming CTC needs a unidirectional model: layer {both} is bidirectional (its "
                              "backward direction reads frames not yet heard); decode whole utterances instead "
                              "(Engine.run, or `lstmlite eval RUN` without --stream), or train a unidirectional "
                              "model (the ctc default) to stream")
