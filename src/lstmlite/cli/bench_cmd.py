@@ -77,10 +77,11 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise CliError(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
     for engine in engines:
-        if engine_missing(engine):
-            raise CliError(engine_missing(engine))
-        if engine_unfit(engine, max(args.rank, 0)):
-            raise CliError(f"{engine} {engine_unfit(engine, max(args.rank, 0))}")
+        missing, unfit = engine_missing(engine), engine_unfit(engine, max(args.rank, 0))
+        if missing:
+            raise CliError(missing)
+        if unfit:
+            raise CliError(f"{engine} {unfit}")
     for name in ("input_size", "hidden_size", "seq_len", "batch", "layers", "threads", "reps"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")

@@ -599,8 +599,9 @@ def bench(
     for engine in engines:
         if engine in ENGINES and engine_missing(engine):
             raise RuntimeError(engine_missing(engine))
-        if engine_unfit(engine, rank):
-            raise ValueError(f"{engine} {engine_unfit(engine, rank)}")
+        unfit = engine_unfit(engine, rank)
+        if unfit:
+            raise ValueError(f"{engine} {unfit}")
     if module is None:
         module = make_module(cell, input_size, hidden_size, num_layers, seed)
     else:
