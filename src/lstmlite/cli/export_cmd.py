@@ -320,8 +320,12 @@ def _export_c(args: argparse.Namespace) -> Path:
             raise CliError(f"the generated C differs from the integer reference by {error:g}; removed {out}. Please "
                            "report this with the run dir.")
     else:
-        # the int8 form rounds float matrices to int8 codes: it is checked against the model with those codes
-        unrounded = _no_int8_reference(run_dir.model) if project.form == "int8" else None
+        # the int8 form rounds float matrices to int8 codes: it is checked against the model with those codes,
+        # except where no PyTorch model carries them (a low-rank product under a pruning mask is rounded as one
+        # dense matrix): the check then compares with the unrounded model, as --format lsl does
+        from ..export.lsl import no_rounded_reference
+
+        unrounded = no_rounded_reference(run_dir.model, "int8") if project.form == "int8" else None
         if unrounded is not None:  # no model carries those codes: the check measures the rounding too
             print(f"host build vs lstmlite on the example: max abs difference {error:.2e}")
             print(f"(float weights of the run were rounded to int8 at export, so the difference includes that "
@@ -335,20 +339,6 @@ def _export_c(args: argparse.Namespace) -> Path:
             raise CliError(f"the generated C differs from the model by {error:.2e} (> --tolerance {args.tolerance:g}); "
                            f"removed {out}. Please report this with the run dir.")
     return out
-
-
-def _no_int8_reference(model) -> str | None:
-    """Why no PyTorch model computes ``model``'s int8 C project (a low-rank product under a
-    pruning mask is rounded as one dense matrix), or None where one does: the check then
-    compares with the unrounded model and cannot hold the rounding to --tolerance, as
-    --format lsl does not either."""
-    from ..export.lsl import rounded_reference
-
-    try:
-        rounded_reference(model, "int8")
-    except ValueError as err:
-        return str(err)
-    return None
 
 
 def _format_options(args: argparse.Namespace) -> dict[str, tuple[str, bool]]:

@@ -39,7 +39,7 @@ from ..runtime.lsl import (  # the format, shared with the reader
 __all__ = [
     "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "has_int8", "rounds_float_weights",
     "block_csr", "block_density", "pack_nibbles", "export_lsl", "spec_from_run", "default_weights",
-    "rounded_reference",
+    "rounded_reference", "no_rounded_reference",
 ]
 
 log = logging.getLogger(__name__)
@@ -623,32 +623,35 @@ def _form_bits(weights: str) -> tuple[int, int, int]:
     return quant, 7 if weights == "int7r" else quant, 8 if quant == 7 else quant
 
 
-def rounded_reference(model: Any, weights: str) -> Any:
-    """What a ``weights`` file of ``model`` computes, as a PyTorch model: a copy whose float
-    weight matrices (recurrent, embedding, head; low-rank ones factor by factor) carry the
-    per-row codes :func:`write_lsl` rounds them to (``weight_quant`` per row at the form's
-    bits is :func:`quantize_rows`' arithmetic), while matrices the model quantized itself
-    keep their own codes, as the file keeps them. The oracle of an export that rounds.
+def _masked_product(module: Any, name: str) -> bool:
+    """Whether ``module.name`` is a low-rank product with more on top of it (a pruning
+    mask): the file stores it as one dense float matrix, which a form then rounds, whatever
+    codes its factors hold."""
+    from torch.nn.utils import parametrize
 
-    Raises:
-        ValueError: no PyTorch model computes it -- a tied embedding and head the form rounds
-            at different widths (``int7``), or a low-rank product with a mask over it (the
-            file rounds the dense product).
-    """
-    import copy
+    from lstmlite.compress.lowrank.transform import LowRank
+    from lstmlite.compress.quantize.transform import chain
 
+    if not parametrize.is_parametrized(module, name):
+        return False
+    steps = chain(module.parametrizations[name])
+    return any(isinstance(p, LowRank) for p in steps) and len(steps) > 1
+
+
+def _rounding(weights: str) -> tuple[Callable[..., bool], Callable[[Any, str], int]] | None:
+    """How a ``weights`` file rounds a model's float matrices: ``rounded(fqn, module, name)``
+    (a weight matrix the model did not quantize itself, on the tensor or its low-rank
+    factors) and ``bits(module, name)`` (its width under the form); None for a form that
+    rounds nothing."""
     import torch
     from torch.nn.utils import parametrize
 
-    from lstmlite.compress import compress_
-    from lstmlite.compress.lowrank.transform import LowRank
-    from lstmlite.compress.quantize import WeightQuantConfig
     from lstmlite.compress.quantize.transform import chain, is_quantizer
-    from lstmlite.compress.targets import is_sequence_layer, matrix_filter, select_targets
+    from lstmlite.compress.targets import is_sequence_layer, matrix_filter
 
     quant, recurrent, emb = _form_bits(weights)
     if not quant:
-        return model
+        return None
 
     def quantized(module: Any, name: str) -> bool:  # on the tensor itself or on its low-rank factors
         if not parametrize.is_parametrized(module, name):
@@ -656,10 +659,7 @@ def rounded_reference(model: Any, weights: str) -> Any:
         plist = module.parametrizations[name]
         if any(is_quantizer(p) for p in chain(plist)):
             return True
-        steps = chain(plist)
-        if any(isinstance(p, LowRank) for p in steps) and len(steps) > 1:
-            # a product under a mask is stored as one dense float matrix, which the form rounds,
-            # whatever codes its factors hold
+        if _masked_product(module, name):
             return False
         lists = [plist.parametrizations[f"original{i}"] for i in range(0 if plist.is_tensor else plist.ntensors)
                  if parametrize.is_parametrized(plist, f"original{i}")]
@@ -675,18 +675,56 @@ def rounded_reference(model: Any, weights: str) -> Any:
     def rounded(fqn: str, module: Any, name: str) -> bool:
         return matrix_filter(fqn, module, name) and not quantized(module, name)
 
-    reference = copy.deepcopy(model).eval()
-    for group in select_targets(reference, rounded, matrix_filter):
+    return rounded, bits
+
+
+def no_rounded_reference(model: Any, weights: str) -> str | None:
+    """Why no PyTorch model computes ``model``'s ``weights`` file (what
+    :func:`rounded_reference` raises), or None where one does; reads the model only, so a
+    caller can ask without building the reference."""
+    from lstmlite.compress.targets import matrix_filter, select_targets
+
+    rounding = _rounding(weights)
+    if rounding is None:
+        return None
+    rounded, bits = rounding
+    for group in select_targets(model, rounded, matrix_filter):
         if len({bits(m, n) for _, m, n in group}) > 1:
-            raise ValueError(f"{weights} rounds the tied {', '.join(f'{f}.{n}' for f, _, n in group)} at different "
-                             "widths: no single model computes the file")
-        _, module, name = group[0]
-        if parametrize.is_parametrized(module, name):
-            steps = chain(module.parametrizations[name])
-            if any(isinstance(p, LowRank) for p in steps) and len(steps) > 1:
-                raise ValueError(f"{group[0][0]}.{name}: a low-rank product under a mask is rounded as a dense "
-                                 "matrix: no single model computes the file")
-    for b in sorted({quant, recurrent, emb}):
+            return (f"{weights} rounds the tied {', '.join(f'{f}.{n}' for f, _, n in group)} at different "
+                    "widths: no single model computes the file")
+        fqn, module, name = group[0]
+        if _masked_product(module, name):
+            return f"{fqn}.{name}: a low-rank product under a mask is rounded as a dense matrix: no single model " \
+                   "computes the file"
+    return None
+
+
+def rounded_reference(model: Any, weights: str) -> Any:
+    """What a ``weights`` file of ``model`` computes, as a PyTorch model: a copy whose float
+    weight matrices (recurrent, embedding, head; low-rank ones factor by factor) carry the
+    per-row codes :func:`write_lsl` rounds them to (``weight_quant`` per row at the form's
+    bits is :func:`quantize_rows`' arithmetic), while matrices the model quantized itself
+    keep their own codes, as the file keeps them. The oracle of an export that rounds.
+
+    Raises:
+        ValueError: no PyTorch model computes it (:func:`no_rounded_reference`) -- a tied
+            embedding and head the form rounds at different widths (``int7``), or a
+            low-rank product with a mask over it (the file rounds the dense product).
+    """
+    import copy
+
+    from lstmlite.compress import compress_
+    from lstmlite.compress.quantize import WeightQuantConfig
+
+    rounding = _rounding(weights)
+    if rounding is None:
+        return model
+    why = no_rounded_reference(model, weights)
+    if why is not None:
+        raise ValueError(why)
+    rounded, bits = rounding
+    reference = copy.deepcopy(model).eval()
+    for b in sorted(set(_form_bits(weights))):
         compress_(reference, WeightQuantConfig(bits=b),
                   filter=lambda fqn, module, name, b=b: rounded(fqn, module, name) and bits(module, name) == b)
     return reference
