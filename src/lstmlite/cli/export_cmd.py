@@ -394,7 +394,7 @@ def _export_c_tflite(args: argparse.Namespace, out: Path) -> Path:
             try:
                 tflite_params_of(load_run(src).model)
             except UnsupportedForm as err:
-                advice = f"; nearest supported form: {str(err).partition('nearest supported form: ')[2]}"
+                advice = f"; nearest supported form: {err.nearest}"
         raise CliError(f"{src}: --form tflite needs a .tflite file (a TFLite-quantized LSTM); a run dir holds no "
                        f"TFLite quantization{advice}")
     try:

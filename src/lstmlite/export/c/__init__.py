@@ -99,7 +99,7 @@ def _float_nearest(model: Any) -> str | None:
     try:
         _generate(model, "auto", source=False)
     except UnsupportedForm as err:
-        return str(err).partition("nearest supported form: ")[2] or None
+        return err.nearest or None
     return None
 
 
@@ -248,7 +248,7 @@ def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
         if isinstance(source, torch.nn.Module):
             _check_integer(source)
     except UnsupportedForm as err:
-        advice = str(err).partition("nearest supported form: ")[2]
+        advice = err.nearest
         if advice:  # another form (--form auto, ONNX) as it stands; a change to the model, in the integer form
             nearest = advice if advice.startswith(("--form", "ONNX")) else f"--form integer with {advice}"
     raise UnsupportedForm(f"form tflite exports a TFLite-quantized LSTM (a .tflite file, TFLiteLSTMParams or "

@@ -37,7 +37,13 @@ _FNS = {"sigmoid": "LSL_FN_SIGMOID", "tanh": "LSL_FN_TANH"}
 
 
 class UnsupportedForm(ValueError):
-    """A model or layer the C export cannot write in the asked form (one-line message)."""
+    """A model or layer the C export cannot write in the asked form (one-line message,
+    ending in "nearest supported form: ADVICE" where there is one)."""
+
+    @property
+    def nearest(self) -> str:
+        """The message's advice (what follows "nearest supported form: "), or ""."""
+        return str(self).partition("nearest supported form: ")[2]
 
 
 def _round_up(n: int, a: int = ALIGN) -> int:
