@@ -297,20 +297,26 @@ class _Graph:
         return self.one(op, [x], axes=[axis], keepdims=keepdims)
 
 
+def _direction_codes(q: Any, gate_orders: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """One direction's codes (G*H, C) and per-row scales (G*H,), in ONNX gate order."""
+    source, target = gate_orders
+    scale = q.scales.expand(q.codes.shape[0]) if q.scales.numel() == 1 else q.scales  # per-tensor → per row
+    return reorder_gates(q.codes.cpu().numpy(), source, target), reorder_gates(scale.cpu().numpy(), source, target)
+
+
 def _stacked_codes(layer: OnnxRecurrentLayer, which: int, quant: dict[str, Any], prefix: str
                    ) -> tuple[np.ndarray, np.ndarray, list[int], int] | None:
     """Integer codes (D*G*H, C), per-row scales (D*G*H,) in ONNX gate order, the shape (D, G*H, C)
     and the widest code's bits, if every direction has codes."""
-    source, target = layer.gate_orders
     codes, scales, bits = [], [], 0
     for names in layer.names:
         q = quant.get(f"{prefix}{names[which]}")
         if q is None:
             return None
-        rows, bits = q.codes.shape[0], max(bits, q.bits)
-        scale = q.scales.expand(rows) if q.scales.numel() == 1 else q.scales  # per-tensor → per row
-        codes.append(reorder_gates(q.codes.cpu().numpy(), source, target))
-        scales.append(reorder_gates(scale.cpu().numpy(), source, target))
+        bits = max(bits, q.bits)
+        direction_codes, direction_scales = _direction_codes(q, layer.gate_orders)
+        codes.append(direction_codes)
+        scales.append(direction_scales)
     stacked = np.stack(codes)  # (D, G*H, C)
     return stacked.reshape(-1, stacked.shape[-1]), np.concatenate(scales), list(stacked.shape), bits
 
@@ -320,7 +326,6 @@ def _mixed_directions(g: _Graph, layer: OnnxRecurrentLayer, which: int, quant: d
     """W or R (D, G*H, C) of a layer whose directions are not all quantized (a filter that
     took the forward direction only): each direction's codes + DequantizeLinear, or its
     floats, as (1, G*H, C), concatenated along the directions. None when no direction has codes."""
-    source, target = layer.gate_orders
     found = [quant.get(f"{prefix}{names[which]}") for names in layer.names]
     if all(q is None for q in found):
         return None
@@ -329,10 +334,8 @@ def _mixed_directions(g: _Graph, layer: OnnxRecurrentLayer, which: int, quant: d
         if q is None:
             parts.append(g.const(f"{name}_d{d}", np.ascontiguousarray(dense[d:d + 1])))
             continue
-        scale = q.scales.expand(q.codes.shape[0]) if q.scales.numel() == 1 else q.scales
-        codes = reorder_gates(q.codes.cpu().numpy(), source, target)
-        parts.append(g.dequantized(f"{name}_d{d}", codes, reorder_gates(scale.cpu().numpy(), source, target),
-                                   shape=[1, *codes.shape], bits=q.bits))
+        codes, scales = _direction_codes(q, layer.gate_orders)
+        parts.append(g.dequantized(f"{name}_d{d}", codes, scales, shape=[1, *codes.shape], bits=q.bits))
     return g.one("Concat", parts, axis=0)
 
 
