@@ -185,8 +185,10 @@ def _grouped_codes(rnn: nn.Module, layers: list[OnnxRecurrentLayer], quant: dict
     block-diagonal matrices :func:`_grouped_lstm_layers` writes -- codes laid out as the weights
     (zeros off the blocks, the channel shuffle folded into the columns), each row with its
     group's scale -- and name them on the layers, so QDQ stores them as it stores any layer's.
-    A matrix whose codes do not give its effective weights (changed after quantizing) stays float."""
+    A matrix whose codes do not give its effective weights (changed after quantizing by more
+    than a mask) stays float."""
     from ..nn._cell_kernels import channel_shuffle, glstm_dense_weights
+    from .lsl import fitted_codes
 
     for k, layer in enumerate(layers):
         names = (f"weight_ih_l{k}", f"weight_hh_l{k}")
@@ -210,12 +212,10 @@ def _grouped_codes(rnn: nn.Module, layers: list[OnnxRecurrentLayer], quant: dict
             # dense row q*H + g*Hg + j belongs to group g: its scale is the group's
             scales = t.scales.reshape(-1).expand(groups).reshape(1, groups, 1).expand(4, groups, rows).reshape(-1)
             coded = t._replace(codes=d.to(torch.int8), scales=scales.to(torch.float32).contiguous())
-            diff = float((coded.dequantized() - w.detach().to(torch.float32)).abs().max())
-            if diff > 1e-6 * max(1.0, float(w.detach().abs().max())):
-                log.warning("%s%s: codes * scales differ from the effective weight by %.3g; exported as float",
-                            prefix, name, diff)
-                continue
-            quant[f"{prefix}{name}"] = coded
+            # kept by the .lsl writer's test, as every other tensor's codes (_quantized_weights)
+            fitted = fitted_codes(f"{prefix}{name}", coded, w.detach().float().cpu().numpy())
+            if fitted is not None:
+                quant[f"{prefix}{name}"] = coded._replace(codes=torch.from_numpy(fitted.q))
         layer.names = [names]
 
 
