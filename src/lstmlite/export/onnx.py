@@ -474,17 +474,19 @@ def _quantized_weights(model: nn.Module) -> dict[str, Any]:
     return found
 
 
-def _no_codes_reason(model: nn.Module) -> str:
-    """Why ``quantize='qdq'`` finds nothing to store as codes, in one line naming what to do."""
+def _no_codes_reason(model: nn.Module, whose: str = "the model's") -> str:
+    """Why ``quantize='qdq'`` finds nothing to store as codes, in one line naming what to do
+    (``whose``: how the message names the model; the seq2seq pair's export says so too)."""
     from ..compress.quantize import quantized_tensors
 
     found = quantized_tensors(model)
     if not found:
         return ("quantize='qdq' needs a model with quantized weights (compress it with a weight_quant / "
                 "fake_quant recipe first)")
-    return (f"quantize='qdq': none of the model's quantized tensors ({', '.join(sorted(found))}) can be stored as "
-            "codes in ONNX (low-rank factors are written as their float product); export without --quantize, or "
-            "with --format lsl, which keeps them")
+    return (f"quantize='qdq': none of {whose} quantized tensors ({', '.join(sorted(found))}) can be stored as "
+            "codes in ONNX (low-rank factors are written as their float product, a tensor changed after "
+            "quantizing by more than a mask as its floats); export without --quantize, or with --format lsl, "
+            "which keeps them")
 
 
 def _weight(g: _Graph, name: str, tensor: Tensor, quant: dict[str, Any], key: str) -> str:

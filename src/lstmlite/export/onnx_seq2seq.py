@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from .onnx import (DEFAULT_OPSET, INT4_OPSET, _f32, _Graph, _int4_storage, _quantized_weights, _recurrent_stack,
-                   _stacked_codes, _version, _weight, recurrent_layers_for_onnx)
+from .onnx import (DEFAULT_OPSET, INT4_OPSET, _f32, _Graph, _int4_storage, _no_codes_reason, _quantized_weights,
+                   _recurrent_stack, _stacked_codes, _version, _weight, recurrent_layers_for_onnx)
 
 __all__ = ["build_seq2seq_onnx", "export_seq2seq_onnx", "OnnxSeq2Seq", "check_seq2seq_onnx"]
 
@@ -97,15 +97,7 @@ def build_seq2seq_onnx(model: Any, opset: int | None = None, quantize: str | Non
     # export_onnx, the .lsl files and the native bundle store it
     quant = _quantized_weights(model) if quantize else {}
     if quantize and not quant:  # as export_onnx: a "QDQ" pair of float graphs would mislead
-        from ..compress.quantize import quantized_tensors
-
-        if quantized_tensors(model):  # quantized, but no tensor's codes give its weights in a graph
-            raise ValueError("quantize='qdq': none of this seq2seq model's quantized tensors can be stored as codes "
-                             "(each is a low-rank factor, written as the float product, or was changed after "
-                             "quantizing by more than a mask); export without --quantize, or with --format lsl, "
-                             "which keeps them")
-        raise ValueError("quantize='qdq' needs a model with quantized weights (compress it with a "
-                         "weight_quant / fake_quant recipe first)")
+        raise ValueError(_no_codes_reason(model, "this seq2seq model's"))
     if opset is None:  # as export_onnx: the opset that packs int4 codes two per byte when there are any
         opset = INT4_OPSET if any(q.bits <= 4 for q in quant.values()) else DEFAULT_OPSET
     lstm = model.cell == "lstm"
