@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..io import read_json, write_json
-from ..train.metrics import PRIMARY_METRIC, higher_is_better
+from ..train.metrics import higher_is_better, primary_metric
 from .objectives import BUDGET_KEYS, parse_budget
 from .space import SearchSpace, load_space
 from .pruning import dominated_at_epoch, first_check_epoch, over_budget
@@ -404,8 +404,7 @@ def _metric_higher(data_config: dict[str, Any]) -> bool:
     from ..data import DataSpec
 
     spec = DataSpec.from_dict(data_config)
-    metric = "bits_per_char" if spec.task == "lm" and spec.level == "char" else PRIMARY_METRIC[spec.task]
-    return higher_is_better(metric)
+    return higher_is_better(primary_metric(spec.task, spec.level))
 
 
 def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = True) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 __all__ = ["accuracy", "macro_f1", "perplexity", "bits_per_token", "mae", "rmse", "cer", "wer", "bleu", "chrf",
-           "exact_match", "PRIMARY_METRIC", "HIGHER_IS_BETTER", "higher_is_better"]
+           "exact_match", "PRIMARY_METRIC", "HIGHER_IS_BETTER", "higher_is_better", "primary_metric"]
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -147,6 +147,12 @@ def exact_match(references: list[str], hypotheses: list[str]) -> float:
 #: The metric a run is selected and reported on, per task (and LM level).
 PRIMARY_METRIC = {"classify": "accuracy", "lm": "perplexity", "lm-char": "bits_per_char", "forecast": "mae",
                   "tag": "accuracy", "ctc": "cer", "seq2seq": "exact_match"}
+
+
+def primary_metric(task: str, level: str = "word") -> str:
+    """The metric a run of ``task`` is selected and reported on (a language model's by its
+    token ``level``), e.g. ``primary_metric("lm", "char") == "bits_per_char"``."""
+    return PRIMARY_METRIC["lm-char" if task == "lm" and level == "char" else task]
 
 
 #: Metrics where larger is better; the others (perplexity, bits, errors) are losses.

@@ -161,9 +161,7 @@ def select_device(name: str) -> torch.device:
 def primary_metric_name(data: Any) -> str:
     """``accuracy`` (classify, tag), ``cer`` (ctc), ``exact_match`` (seq2seq), ``bits_per_char`` (char LM),
     ``perplexity`` (word LM), ``mae`` (forecast)."""
-    if data.task == "lm":
-        return "bits_per_char" if getattr(data.spec, "level", "word") == "char" else "perplexity"
-    return M.PRIMARY_METRIC[data.task]
+    return M.primary_metric(data.task, getattr(data.spec, "level", "word"))
 
 
 def _is_variable(split: Any) -> bool:
