@@ -310,11 +310,11 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch threads or DB handles
         procs = [ctx.Process(target=_worker, args=({**args, "worker": i, "on_trial": None},))
                  for i in range(workers)]
-        followed = open_study(out, storage, seed, higher, resume=True)
-        before = _finished(followed)  # a resumed study's trials, not reported again
+        followed = open_study(out, storage, seed, higher, resume=True) if on_trial is not None else None
+        before = _finished(followed) if followed is not None else set()  # a resumed study's, not reported again
         for p in procs:
             p.start()
-        if on_trial is not None:
+        if followed is not None:
             _follow(procs, followed, on_trial, before)
         for p in procs:
             p.join()
@@ -377,11 +377,11 @@ def _check_resume(out: Path, study: Any, budget: dict[str, float], space: Search
     if old_budget is not None and old_budget != _as_stored(budget):
         raise ValueError(f"{out}: the study's trials ran under --budget {_budget_text(old_budget)}, not "
                          f"{_budget_text(budget)}: resume with the same --budget, or search anew in another --out")
-    old_space = study.user_attrs.get("space")
-    if old_space is not None and old_space != _as_stored(space.to_dict()):
+    old_space, new_space = study.user_attrs.get("space"), _as_stored(space.to_dict())
+    if old_space is not None and old_space != new_space:
         changed = sorted(k for part in ("params", "fixed")
-                         for k in set(old_space.get(part, {})) | set(space.to_dict()[part])
-                         if old_space.get(part, {}).get(k) != _as_stored(space.to_dict()[part]).get(k))
+                         for k in set(old_space.get(part, {})) | set(new_space[part])
+                         if old_space.get(part, {}).get(k) != new_space[part].get(k))
         raise ValueError(f"{out}: the study's trials were sampled from another search space ({', '.join(changed)} "
                          "changed): resume with the same --space, or search anew in another --out")
 
