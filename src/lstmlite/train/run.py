@@ -323,8 +323,9 @@ def load_run_data(run: Run, source: str | None = None):
     vocab = Vocabulary.from_dict(run.vocab) if run.vocab is not None else None
     # Likewise the run's classes: the other file may hold one class only, or a tag only
     # in the rows its own split makes val/test; the run's label set covers both.
+    task = run.config.get("task", spec.get("task"))
     classes = list(run.config.get("class_names") or []) or None
-    if run.config.get("task", spec.get("task")) not in ("classify", "tag"):
+    if task not in ("classify", "tag"):
         classes = None  # ctc's are the characters of the transcripts, realigned below
     try:
         data = load_data(DataSpec.from_dict(spec), vocab=vocab, class_names=classes)
@@ -333,7 +334,6 @@ def load_run_data(run: Run, source: str | None = None):
         # for what --data FILE cannot change: they are the run's, and the error says so
         if not any(word in str(err) for word in ("seq_len", "horizon", "fraction")):
             raise
-        task = run.config.get("task", spec.get("task"))
         keys = {"lm": ("seq_len",), "forecast": ("seq_len", "horizon")}.get(task, ()) + ("val_fraction", "test_fraction")
         shown = {k: spec[k] for k in keys if spec.get(k) is not None}
         raise DataError(f"{err} (--data reads {source} with the run's own data options"
