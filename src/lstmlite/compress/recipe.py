@@ -599,6 +599,62 @@ def _steps_per_epoch(data: Any, batch_size: int) -> int:
     return max(1, math.ceil(len(data.train.y) / batch_size))
 
 
+def _step_epochs(step: RecipeStep, max_epochs: Optional[int]) -> int:
+    return step.epochs if max_epochs is None else min(step.epochs, max_epochs)
+
+
+def _transform(model: nn.Module, step: RecipeStep, data: Any, train_config: Any,
+               epochs: int) -> tuple[nn.Module, Optional[CompressionConfig], Any]:
+    """What ``step`` does to the model before it trains: the student it builds, the
+    compression it attaches (``targets`` checked first), and for vocabulary pruning the
+    data remapped to the kept ids. Returns ``(model, config or None, data)``; ``data`` is
+    the same object unless the vocabulary shrank."""
+    from .api import compress_
+    from .embedding.vocab import remap_data
+
+    if step.student is not None:
+        model = _build_student(model, step.student, train_config.seed)
+    config = step.config(_steps_per_epoch(data, train_config.batch_size), epochs, data)
+    if config is not None:
+        if step.targets is not None:
+            _check_targets(model, step.targets)
+        compress_(model, config, step.filter())
+        if step.method == _VOCAB_PRUNE and getattr(data, "vocab_size", 0) > config.keep:
+            data = remap_data(data, config.keep)
+    return model, config, data
+
+
+def _preflight(model: nn.Module, recipe: Recipe, data: Any, base_train: dict[str, Any],
+               max_epochs: Optional[int]) -> None:
+    """Apply every step's compression, untrained, to a copy of ``model``, so that a step
+    that cannot apply to this model is refused before any training, not after the steps
+    before it have trained for minutes (text-tiny on a language model whose head shares
+    the embedding failed at step 4, after about four minutes of distillation).
+
+    Raises:
+        RecipeError: naming the step, the reason and the recipe's ``fits`` line.
+    """
+    import torch
+
+    from ..train.trainer import TrainConfig
+    from .quantize.transform import freeze_quantization
+
+    trial = copy.deepcopy(model)
+    with torch.random.fork_rng(devices=[]):  # a student's seeding must not move the real run's draws
+        for index, step in enumerate(recipe.steps, start=1):
+            label = f"recipe {recipe.name or ''} step {index} ({step.method or 'train'})".replace("  ", " ")
+            try:
+                epochs = _step_epochs(step, max_epochs)
+                train_config = TrainConfig.from_dict({**base_train, **step.train, "epochs": max(epochs, 1)})
+                trial, _, data = _transform(trial, step, data, train_config, epochs)
+                if step.method == _FAKE_QUANT:
+                    freeze_quantization(trial)
+            except (ValueError, TypeError) as err:
+                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                fits = f" This recipe fits {' '.join(recipe.fits.split())}." if recipe.fits else ""
+                raise RecipeError(f"{label}: {reason}. Found before any training.{fits}") from None
+
+
 def _train_step(model, teacher, data, step: RecipeStep, recipe: Recipe, train_config, callbacks, progress):
     from ..train.trainer import train
 
@@ -663,8 +719,8 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
     from ..train.run import _metrics_json, load_run_data, model_metrics
     from ..train.trainer import TrainConfig, evaluate, primary_metric_name, require_rows
     from ..export.size import account
-    from .api import compress_, compression_state
-    from .embedding.vocab import prune_vocab, remap_data
+    from .api import compression_state
+    from .embedding.vocab import prune_vocab
     from .prune.schedule import PruningScheduler
     from .prune.transform import Mask
     from .quantize.transform import freeze_quantization
@@ -692,10 +748,11 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
     device = torch.device("cpu")
     require_rows(data, ("test",), "compress reports the test metric before and after: pass --data with a test "
                                   "split (the run was trained with test_fraction=0?)")
-    baseline_test = evaluate(model, data, data.test, device=device)
-    baseline = {"metric_name": metric_name, "metric": baseline_test[metric_name], **model_metrics(model)}
     base_train = {k: v for k, v in source.config.get("train", {}).items() if k != "epochs"}
     base_train = {**base_train, **recipe.train, **(train_overrides or {}), "checkpoint": False}
+    _preflight(model, recipe, data, base_train, max_epochs)
+    baseline_test = evaluate(model, data, data.test, device=device)
+    baseline = {"metric_name": metric_name, "metric": baseline_test[metric_name], **model_metrics(model)}
     run_config = {k: copy.deepcopy(v) for k, v in source.config.items()
                   if k not in ("format_version", "model", "compression", "recipe", "source_run")}
     if getattr(data, "spec", None) is not None and hasattr(data.spec, "to_dict") and "data" not in run_config:
@@ -708,7 +765,7 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
 
     for index, step in enumerate(recipe.steps, start=1):
         label = f"recipe {recipe.name or ''} step {index} ({step.method or 'train'})".replace("  ", " ")
-        epochs = step.epochs if max_epochs is None else min(step.epochs, max_epochs)
+        epochs = _step_epochs(step, max_epochs)
         mode = "distill" if step.distill_epochs else "fine-tune"
         bar_label: bool | str = f"{label}, {mode}" if progress else False  # bars say what runs
         try:
@@ -718,17 +775,13 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
         record: dict[str, Any] = {"step": index, "method": step.method, "epochs": epochs,
                                   "mode": "distill" if step.distill_epochs else "finetune" if epochs else "none"}
         try:
+            model, config, pruned_data = _transform(model, step, data, train_config, epochs)
             if step.student is not None:
-                model = _build_student(model, step.student, train_config.seed)
                 record["student"] = model.config()
-            config = step.config(_steps_per_epoch(data, train_config.batch_size), epochs, data)
             if config is not None:
-                if step.targets is not None:
-                    _check_targets(model, step.targets)
-                compress_(model, config, step.filter())
                 record["config"] = config.to_dict()
-                if step.method == _VOCAB_PRUNE and getattr(data, "vocab_size", 0) > config.keep:
-                    data = remap_data(data, config.keep)
+                if pruned_data is not data:
+                    data = pruned_data
                     if isinstance(run_config.get("data"), dict):
                         run_config["data"]["max_vocab"] = config.keep
                     if vocab is not None:

@@ -199,7 +199,11 @@ def _quantize(model: nn.Module, config: WeightQuantConfig | FakeQuantConfig, fil
     for group in groups:
         fqn, module, name = group[0]
         if _has_quantizer(module, name):
-            raise ValueError(f"{fqn}.{name} is already quantized; undo it, or call freeze_quantization for QAT")
+            # a tied head's weight is the embedding's tensor: name both, or "head.weight" is a mystery
+            shared = [f"{f}.{n}" for f, _, n in group[1:]]
+            also = f" (one tensor with {', '.join(shared)})" if shared else ""
+            raise ValueError(f"{fqn}.{name}{also} is already quantized; undo it, or call freeze_quantization "
+                             "for QAT")
         plist = module.parametrizations[name] if parametrize.is_parametrized(module, name) else None
         if plist is not None and not plist.is_tensor:
             # A product of several stored tensors (low-rank factors): quantize each factor.
