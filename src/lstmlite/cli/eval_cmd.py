@@ -20,8 +20,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               "lstmlite eval runs/textnorm --decoder beam --beam 8"),
         formatter_class=HelpFormatter)
     parser.add_argument("run", help="run dir")
-    parser.add_argument("--data", default=None, help="evaluate on this data instead")
-    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--data", default=None,
+                        help="evaluate on this data instead: a built-in name or file, read with the run's data "
+                             "options (its vocabulary, classes, normalisation) and split with the run's "
+                             "val/test fractions, so --split picks which part of it is scored (to score a whole "
+                             "file, give it as data.test_path when training)")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"],
+                        help="the part of the data to score (default: test)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--sizes", action="store_true",
                         help="also list the .lsl file `export --format lsl` would write, tensor by tensor "
