@@ -476,6 +476,54 @@ def test_nan_inputs_propagate_with_dynamic_activations_too(isa, weights, activat
     assert (np.isnan(ref) == np.isnan(engine.run(x))).all()
 
 
+def _same_nans_and_close(out: np.ndarray, ref: np.ndarray) -> None:
+    """NaN exactly where ref is NaN, the rest finite where ref is and within 1e-5 of its
+    peak (the int8 form's tolerance against the dequantized model)."""
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    np.testing.assert_array_equal(np.isfinite(out), np.isfinite(ref))
+    fin = np.isfinite(ref)
+    assert np.abs(out[fin] - ref[fin]).max() <= 1e-5 * max(np.abs(ref[fin]).max(), 1.0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("inputs", [1, 3, 1100], ids=["I1", "I3", "I1100"])
+@pytest.mark.parametrize("values", [(np.inf,), (-np.inf,), (3.1e38,), (-3.1e38,), (np.inf, np.inf)],
+                         ids=["inf", "-inf", "3.1e38", "-3.1e38", "inf-inf"])
+def test_infinite_and_huge_inputs_give_the_float_product(isa, cell, inputs, values):
+    """int8 weights, float activations: an input of +-inf or past 3e38 gives what PyTorch
+    gives with the dequantized weights (NaN where a zero weight meets an infinity, or two
+    infinities meet with opposite signs, +-inf otherwise, which the gates saturate; a
+    finite product that the units without that input's weight keep) on every table, in
+    run() (B = 2 and B = 1: the SIMD tables' products of many and of few rows) and
+    step() (B = 2 and B = 1). The SIMD tables carry float activations as fixed-point
+    codes of the row's maximum, which such a row has none of: they made its outputs NaN
+    (avx2 and avx512 in step(), avx512-vnni also in run()) where PyTorch's are finite.
+    I = 1100 takes the three-digit form (past 1024 columns)."""
+    module = torch_layer(cell, min(inputs, 3), 16, 1, False, 0, True)
+    if inputs > 3:  # only the widths: the first three columns' weights are the same
+        module = type(module)(inputs, 16, batch_first=True).eval()
+    with torch.no_grad():  # columns 0 and 1: row 5's weights 0; both signs; opposite signs in units 0-3's rows only
+        w, k = module.weight_ih_l0, torch.arange(len(module.weight_ih_l0))
+        w[:, 0] = torch.where(k % 2 == 0, 0.3, -0.2)
+        w[5, 0] = 0.0
+        if inputs > 1:
+            w[:, 1] = w[:, 0] * torch.where(k % 16 < 4, -0.8, 0.8)
+    x = np.random.default_rng(0).standard_normal((2, 4, inputs)).astype(np.float32)
+    for col, v in enumerate(values[:inputs]):
+        x[0, 1, col] = v
+    oracle = dequantized(module)
+    with torch.no_grad():
+        ref = oracle(torch.from_numpy(x))[0].numpy()
+    assert np.isfinite(ref[1]).all() and np.isfinite(ref[0, 0]).all()
+    if np.isinf(values[0]):  # the zero weight meets the infinity: that unit's h is NaN, the others' not
+        assert np.isnan(ref[0, 1]).any() and np.isfinite(ref[0, 1]).any()
+    engine = rt.Engine.from_torch(module, weights="int8")
+    for b in (2, 1):
+        state = engine.new_state(b)
+        _same_nans_and_close(engine.run(x[:b]), ref[:b])
+        _same_nans_and_close(np.stack([engine.step(x[:b, t], state) for t in range(4)], axis=1), ref[:b])
+
+
 @pytest.mark.parametrize("weights", ["fp32", "int8"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_large_batches_chunk_the_input_projection(isa, cell, weights):

@@ -262,6 +262,13 @@ void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x, int
                              int rev, void *work);
 void lsl_avx2_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                                const float *bias, float *y, int32_t ldy, int rev);
+/* The rows of float activations that the fixed-point codes above cannot carry (a NaN,
+ * an infinity or a value past 3e38; their quantizers left zero codes and xs NaN): y +=
+ * their float product (the portable table's, dense or sparse as w is), and xs = 0, so
+ * the fixed-point product that follows adds nothing to them. Before every product of
+ * codes from float rows (lsl_kern_avx2.c). */
+void lsl_avx2_float_rows(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *xs, float *y,
+                         int32_t ldy, int rev);
 /* Float rows to three 8-bit limb planes (hi, mid, lo; stride lstride bytes, rows of
  * kpad bytes) and scales xs: the VNNI float-activation operand (LSL_LIMB_MAX). */
 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,

@@ -486,6 +486,25 @@ static TAVX2 void gemm_d15(const lsl_matrix *w, int32_t m, const int16_t *lo, co
     }
 }
 
+/* A row of float activations with a NaN, an infinity or a value past 3e38 has no
+ * fixed-point form (its codes are relative to max|row|, and the digits' product scales
+ * back by max|row| / qmax): its quantizer marks it (zero codes, xs NaN) and its product
+ * is the float one, as PyTorch computes it with the dequantized weights: +-inf where an
+ * infinity meets a weight (the gates saturate it), NaN where it meets a zero weight or
+ * an infinity of the other sign, a finite sum in the units whose weights leave a huge
+ * value out. Such rows are rare; the check is one compare per row, outside the kernels. */
+void lsl_avx2_float_rows(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *xs, float *y,
+                         int32_t ldy, int rev) {
+    int32_t i;
+    for (i = 0; i < m; ++i) {
+        if (xs[i] == xs[i]) continue;
+        /* one row: the portable products need no work */
+        (w->dtype == LSL_I8_SPARSE ? lsl_portable_gemm_sparse_i8 : lsl_kernels_portable.gemm_i8)(
+            w, 1, x + (size_t)i * ldx, ldx, y + (size_t)i * ldy, ldy, rev, NULL);
+        xs[i] = 0.0f;
+    }
+}
+
 /* Float activations: for fewer than LSL_UNPACK_ROWS rows, their two digits (d0 planes,
  * then d1 planes, in work) and gemm_d15, or past LSL_D15_KMAX columns three digit planes
  * and the digit products; for more rows, the unpacked panels. */
@@ -502,10 +521,12 @@ TAVX2 void lsl_avx2_gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int3
         int16_t *lo = (int16_t *)work;
         int8_t *hi = (int8_t *)work + 2 * lstride;
         lsl_avx2_quantize_d15(m, w->cols, w->kpad, x, ldx, lo, hi, xs);
+        lsl_avx2_float_rows(w, m, x, ldx, xs, y, ldy, rev);
         gemm_d15(w, m, lo, hi, xs, y, ldy, rev);
         return;
     }
     lsl_avx2_quantize_digits(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
+    lsl_avx2_float_rows(w, m, x, ldx, xs, y, ldy, rev);
     gemm_q8(LSL_K_DIG, w, m, u, w->kpad, lstride, xs, y, ldy, rev);
 }
 
@@ -543,6 +564,7 @@ TAVX2 void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *
         int8_t *hi = (int8_t *)work + 2 * lstride;
         int32_t g, i;
         lsl_avx2_quantize_d15(m, w->cols, upad, x, ldx, lo, hi, xs);
+        lsl_avx2_float_rows(w, m, x, ldx, xs, y, ldy, rev);
         for (g = 0; g < panels; ++g)
             for (i = 0; i < m; ++i)
                 sparse_panel_d15(&view, rev ? panels - 1 - g : g, lo + (size_t)i * upad, hi + (size_t)i * upad, xs[i],
@@ -550,6 +572,7 @@ TAVX2 void lsl_avx2_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *
         return;
     }
     lsl_avx2_quantize_digits(m, w->cols, upad, x, ldx, u, lstride, xs);
+    lsl_avx2_float_rows(w, m, x, ldx, xs, y, ldy, rev);
     gemm_sparse_q8(LSL_K_DIG, w, m, u, upad, lstride, xs, NULL, y, ldy, rev);
 }
 
@@ -676,8 +699,8 @@ TAVX2 void lsl_avx2_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const fl
 
 /* Float rows to three planes of signed digits (d0, d1, d2; stride lstride bytes, rows
  * of kpad bytes, zero past k) and scales xs = max|row| / LSL_DIG_MAX: see
- * lsl_kern_avx2.h. An all-zero row becomes 0; a NaN or inf makes xs NaN, so the row's
- * outputs are NaN as a float product's would be. */
+ * lsl_kern_avx2.h. An all-zero row becomes 0; a NaN, an infinity or a value past 3e38
+ * zero codes and xs NaN (float_row_scale; lsl_avx2_float_rows takes such a row). */
 TAVX2 void lsl_avx2_quantize_digits(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                                     size_t lstride, float *xs) {
     const __m256i half = _mm256_set1_epi32(64), low7 = _mm256_set1_epi32(127);

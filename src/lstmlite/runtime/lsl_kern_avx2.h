@@ -187,9 +187,10 @@ AINL TAVX2 void st(float *p, __m256 v, int32_t n) {
 
 /* The float-activation quantizers' row scale (the AVX2 digits, the two digits, and
  * lsl_kern_avx2_vnni.c's limbs): *xs = max|row| / qmax and the factor qmax / max|row|
- * that makes codes of the row; 0 (and *xs = 0) for an all-zero row, 0 (and *xs = NaN,
- * so the row's outputs are NaN as a float product's would be) for a row with a NaN or
- * inf. */
+ * that makes codes of the row; 0 (and *xs = 0) for an all-zero row, 0 (and *xs = NaN)
+ * for a row with a NaN, an infinity or a value past 3e38, which has no fixed-point form:
+ * the products compute such a row in float (lsl_avx2_float_rows), and a fused step's
+ * state h (never such a value unless it is NaN) gets NaN outputs. */
 static inline float float_row_scale(const float *row, int32_t k, float qmax, float *xs) {
     float amax = 0.0f;
     int32_t j;

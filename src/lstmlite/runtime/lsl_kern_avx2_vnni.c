@@ -20,8 +20,8 @@
 
 /* Float rows to three limb planes (hi, mid, lo; stride lstride bytes, rows of kpad
  * bytes) and scales xs = max|row| / LSL_LIMB_MAX, as lsl_avx512_quantize_limbs: q =
- * x / xs rounded, u = q + 2^23 split into bytes. A zero row becomes q = 0; NaN or inf
- * makes xs NaN (the row's outputs NaN, as a float product's would be). */
+ * x / xs rounded, u = q + 2^23 split into bytes. A zero row becomes q = 0; a NaN, an
+ * infinity or a value past 3e38 q = 0 and xs NaN (lsl_avx2_float_rows takes such a row). */
 static TAVXVNNI void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                                     size_t lstride, float *xs) {
     const __m256i qmax = _mm256_set1_epi32(8388607), offset = _mm256_set1_epi32(8388608);
@@ -74,6 +74,7 @@ static TAVXVNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     quantize_limbs(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
+    lsl_avx2_float_rows(w, m, x, ldx, xs, y, ldy, rev);
     gemm_q8(LSL_K_VNNI3, w, m, u, w->kpad, lstride, xs, y, ldy, rev);
 }
 
@@ -84,6 +85,7 @@ static TAVXVNNI void gemm_sparse_i8_vnni(const lsl_matrix *w, int32_t m, const f
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     quantize_limbs(m, w->cols, upad, x, ldx, u, lstride, xs);
+    lsl_avx2_float_rows(w, m, x, ldx, xs, y, ldy, rev);
     gemm_sparse_q8(LSL_K_VNNI3, w, m, u, upad, lstride, xs, NULL, y, ldy, rev);
 }
 

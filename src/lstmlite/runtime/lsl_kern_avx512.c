@@ -304,7 +304,8 @@ static T512VNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_
 }
 
 /* Float activations to three limb planes (hi, mid, lo; each m x kpad bytes) and per-row
- * scales xs = max|row| / (2^23 - 1). An all-zero (or non-finite) row becomes q = 0. */
+ * scales xs = max|row| / (2^23 - 1). An all-zero row becomes q = 0, xs = 0; a NaN, an
+ * infinity or a value past 3e38 q = 0, xs = NaN (lsl_avx2_float_rows takes such a row). */
 T512 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const float *x, int32_t ldx, uint8_t *u,
                                 size_t lstride, float *xs) {
     int32_t i, j;
@@ -322,8 +323,8 @@ T512 void lsl_avx512_quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
         }
         amax = _mm512_reduce_max_ps(vmax);
         if (nan || !(amax > 0.0f) || amax > 3.0e38f) {
-            /* zeros give q = 0; NaN or inf must poison the outputs as a float
-             * product would, so the scale becomes NaN */
+            /* zeros give q = 0; a NaN, inf or value past 3e38 has no fixed-point
+             * form: xs NaN marks the row for the float product (lsl_avx2_float_rows) */
             memset(hi, 128, (size_t)kpad);
             memset(mid, 0, (size_t)kpad);
             memset(lo, 0, (size_t)kpad);
@@ -358,6 +359,7 @@ static T512VNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     lsl_avx512_quantize_limbs(m, w->cols, w->kpad, x, ldx, u, lstride, xs);
+    lsl_avx2_float_rows(w, m, x, ldx, xs, y, ldy, rev);
     vnni_driver(3, w, m, u, w->kpad, lstride, xs, y, ldy, rev);
 }
 

@@ -290,6 +290,7 @@ T512VNNI void lsl_avx512_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const fl
     uint8_t *u = (uint8_t *)work;
     float *xs = (float *)((char *)work + lsl_round_up(3 * lstride, LSL_ALIGN));
     lsl_avx512_quantize_limbs(m, w->cols, upad, x, ldx, u, lstride, xs);
+    lsl_avx2_float_rows(w, m, x, ldx, xs, y, ldy, rev);
     driver(3, w, m, u, upad, lstride, xs, NULL, y, ldy, rev);
 }
 
