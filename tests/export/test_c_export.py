@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from lstmlite.compress.quantize.calibrate import effective_params
-from lstmlite.export.c import UnsupportedForm, export_c
+from lstmlite.export.c import FORMS, UnsupportedForm, export_c
 from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier
 from lstmlite.reference import gru_forward, lstm_forward
 from lstmlite.reference.integer import integer_lstm_sequence
@@ -345,25 +345,32 @@ def test_every_header_compiles_twice_pedantic(integer_lstm, tmp_path):
 
 
 def test_generated_sources_compile_under_the_strictest_warnings(tmp_path):
-    """What the generator writes (model.c, example.c; the runtime is copied unchanged) compiles
-    with -Wconversion (sign conversions included) and -Wshadow as errors, for the host and the
-    Cortex-M4, in the integer form with token input, a float form and the tflite form, so a
-    firmware build with those flags takes it. Catches the integer embedding lookup's int32 column
-    index added to a size_t (-Wsign-conversion)."""
+    """Every .c file of a project of every form (model.c, example.c, the runtime sources copied
+    into it, mcu/startup_cortexm.c) compiles with -Wconversion (sign conversions included),
+    -Wpedantic and -Wshadow as errors, for the host and the Cortex-M4 (with its DSP paths), so a
+    firmware build with those flags takes the whole project. Catches the integer embedding
+    lookup's int32 column index added to a size_t (-Wsign-conversion), and the runtime's own
+    int32 sizes and indices multiplied into size_t offsets (lsl_model.c, lsl_matrix.c,
+    lsl_kern_portable.c, lsl_sparse.c, lsl_int.c), the TFLite form's DSP words in uint32_t where
+    ACLE takes int32_t (lsl_tflite.c), and the vector table's stack pointer converted to a
+    function pointer (startup_cortexm.c): 20-70 sign conversions a runtime file failed so."""
     require_tools()
     torch.manual_seed(0)
     lm = LanguageModel(vocab_size=20, embed_dim=4, hidden_size=6).eval()
-    projects = [export_c(lm, tmp_path / "int", form="integer", calibration=[torch.randint(0, 20, (3, 5))]),
-                export_c(lm, tmp_path / "f32", form="int8"),
-                export_c(_tiny_tflite_params(), tmp_path / "tfl", form="tflite")]
+    exports = {"integer": lambda out: export_c(lm, out, form="integer", calibration=[torch.randint(0, 20, (3, 5))]),
+               "tflite": lambda out: export_c(_tiny_tflite_params(), out, form="tflite")}
+    assert set(FORMS) - {"integer", "tflite"} == {"auto", "fp32", "int8"}  # the float forms: one model each
     flags = ["-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Werror", "-Wconversion", "-Wshadow", "-DLSL_NO_SIMD",
              "-fsyntax-only"]
-    for project in projects:
+    for form in FORMS:
+        project = exports.get(form, lambda out, f=form: export_c(lm, out, form=f))(tmp_path / form)
+        sources = sorted(str(p) for p in project.path.rglob("*.c"))
+        assert {"model.c", "example.c", "startup_cortexm.c"} <= {Path(p).name for p in sources}
+        assert any(Path(p).name.startswith("lsl_") for p in sources)
         for cc, arch in (("cc", []), ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard",
                                                             "-mfpu=fpv4-sp-d16"])):
-            for name in ("model.c", "example.c"):
-                r = subprocess.run([cc, *flags, *arch, str(project.path / name)], capture_output=True, text=True)
-                assert r.returncode == 0, (project.form, cc, name, r.stderr[-2000:])
+            r = subprocess.run([cc, *flags, *arch, f"-I{project.path}", *sources], capture_output=True, text=True)
+            assert r.returncode == 0, (form, cc, r.stderr[-3000:])
 
 
 def test_project_holds_only_what_it_needs(integer_lstm):

@@ -115,6 +115,14 @@ static uint32_t load32(const void *p) { /* unaligned-safe; one LDR on Cortex-M4 
 /* The three DSP instructions C cannot name (ACLE has __sxtb16 and __smlad, but neither
  * the rotated SXTB16 nor the halfword packs; GCC builds these from shifts and masks in
  * four instructions where one does). */
+/* __ssat(x, 16): GCC 12's arm_acle.h keeps its builtin's unsigned result in an int32_t
+ * inside the macro, which -Wsign-conversion reports wherever __ssat is used; the value
+ * (within int16's range) is the same either way. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+static inline __attribute__((always_inline)) int32_t ssat16(int32_t x) { return __ssat(x, 16); }
+#pragma GCC diagnostic pop
+
 static inline int32_t sxtb16_ror8(uint32_t x) {
     int32_t r;
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
@@ -225,7 +233,7 @@ static int rows_fit_int32(const int8_t *w, const int32_t *b, int32_t rows, int32
     const int64_t xmax = (int64_t)1 << (bits - 1);
     int32_t r, j;
     for (r = 0; r < rows; ++r) {
-        const int8_t *row = w + (size_t)r * n;
+        const int8_t *row = w + (size_t)r * (size_t)n;
         int64_t l1 = 0;
         for (j = 0; j < n; ++j) l1 += row[j] < 0 ? -(int64_t)row[j] : row[j];
         /* n <= 2^24, so l1 <= 2^31, and xmax <= 2^15: the product stays below 2^46 */
@@ -244,7 +252,8 @@ static int check_packed(int32_t cell, const lsl_int_direction *d) {
     if (((uintptr_t)d->w_ih & 3) != 0) return LSL_ERR_ARG;
     for (r = 0; r < rows; ++r)
         for (p = 0; p < 2; ++p) {
-            const int8_t *blk = d->w_ih + (size_t)(r >> 2) * 4 * (I4 + H4) + (p ? 4 * (size_t)I4 : 0) + 4 * (r & 3);
+            const int8_t *blk = d->w_ih + (size_t)(r >> 2) * 4 * (size_t)(I4 + H4) + (p ? 4 * (size_t)I4 : 0) +
+                                4 * (r & 3);
             const int32_t n = p ? H4 : I4, b = p ? d->b_hh[r] : d->b_ih[r];
             int64_t bound = b < 0 ? -(int64_t)b : b;
             int64_t sum = 0;
@@ -316,13 +325,15 @@ size_t lsl_int_state_values(const lsl_int_model *model, int32_t batch) {
     int32_t i;
     if (lsl_int_model_check(model) != LSL_OK || batch <= 0) return 0;
     for (i = 0; i < model->num_layers * model->num_directions; ++i)
-        n += (size_t)batch * model->dirs[i].hidden_size * (model->cell == LSL_LSTM ? 2 : 1);
+        n += (size_t)batch * (size_t)model->dirs[i].hidden_size * (model->cell == LSL_LSTM ? 2 : 1);
     return n;
 }
 
 /* Workspace: two int32 gate rows (G*H) of one stream, plus for whole sequences two
  * int16 layer buffers (B, T, max D*H) and a zero state. */
-static size_t gate_bytes(const lsl_int_model *m) { return 2 * lsl_round_up((size_t)4 * max_hidden(m) * 4, LSL_ALIGN); }
+static size_t gate_bytes(const lsl_int_model *m) {
+    return 2 * lsl_round_up((size_t)4 * (size_t)max_hidden(m) * 4, LSL_ALIGN);
+}
 
 /* The activation vector of a step: the DSP path's packed pairs (LSL_INT_ROWS, 2 bytes
  * per input of the widest product, + 8), or x and h padded to quads (LSL_INT_PACKED4),
@@ -334,7 +345,7 @@ static size_t pack_bytes(const lsl_int_model *m) {
         const int32_t both = up4(m->dirs[i].input_size) + up4(m->dirs[i].hidden_size);
         w = both > w ? both : w; /* >= the widest product + 4 */
     }
-    return lsl_round_up((size_t)2 * w, LSL_ALIGN);
+    return lsl_round_up((size_t)2 * (size_t)w, LSL_ALIGN);
 }
 
 /* Workspace of one stream's step: two int32 gate rows, then the packed pairs. */
@@ -352,7 +363,7 @@ size_t lsl_int_run_bytes(const lsl_int_model *model, int32_t batch, int32_t t) {
     if ((int64_t)batch * t > ((int64_t)1 << 28)) return 0;
     for (k = 0; k < model->num_layers; ++k)
         width = (size_t)layer_width(model, k) > width ? (size_t)layer_width(model, k) : width;
-    return scratch_bytes(model) + 2 * lsl_round_up((size_t)batch * t * width * 2, LSL_ALIGN) +
+    return scratch_bytes(model) + 2 * lsl_round_up((size_t)batch * (size_t)t * width * 2, LSL_ALIGN) +
            lsl_round_up(lsl_int_state_values(model, batch) * 2, LSL_ALIGN);
 }
 
@@ -369,9 +380,9 @@ static int matvec(const int8_t *w, int32_t rows, int32_t n, const int16_t *v, co
         int64_t acc[4];
         int32_t k, j;
         for (k = 0; k < 4; ++k) acc[k] = b[r + k];
-        dot4_dsp(w + (size_t)r * n, n, n4, xp, acc);
+        dot4_dsp(w + (size_t)r * (size_t)n, n, n4, xp, acc);
         for (k = 0; k < 4; ++k) {
-            const int8_t *wr = w + (size_t)(r + k) * n;
+            const int8_t *wr = w + (size_t)(r + k) * (size_t)n;
             for (j = n4; j < n; ++j) acc[k] += (int64_t)wr[j] * v[j];
             if (acc[k] > INT32_MAX || acc[k] < INT32_MIN) return LSL_ERR_OVERFLOW;
             g[r + k] = (int32_t)requant((int32_t)acc[k], m[r + k], shift[r + k]);
@@ -382,7 +393,7 @@ static int matvec(const int8_t *w, int32_t rows, int32_t n, const int16_t *v, co
 #endif
     for (; r < rows; ++r) {
         int64_t acc;
-        if ((rc = dot(w + (size_t)r * n, n, v, b[r], &acc)) != LSL_OK) return rc;
+        if ((rc = dot(w + (size_t)r * (size_t)n, n, v, b[r], &acc)) != LSL_OK) return rc;
         g[r] = (int32_t)requant((int32_t)acc, m[r], shift[r]);
     }
     return LSL_OK;
@@ -426,7 +437,7 @@ static INT_INLINE int32_t requant_fast(int32_t acc, int32_t m, int32_t s) {
 /* sat16(a + b) of two int32 values (SAT A). */
 static INT_INLINE int32_t sat16_sum(int32_t a, int32_t b) {
 #if defined(__ARM_FEATURE_DSP)
-    return __ssat(__qadd(a, b), 16); /* a sum past int32 saturates there, far past int16 */
+    return ssat16(__qadd(a, b)); /* a sum past int32 saturates there, far past int16 */
 #else
     return (int32_t)sat((int64_t)a + b, 16);
 #endif
@@ -544,7 +555,7 @@ static INT_INLINE int32_t rrs32(int32_t p, int32_t s) { return floor_shift(p + (
 
 static INT_INLINE int32_t sat16_32(int32_t x) {
 #if defined(__ARM_FEATURE_DSP)
-    return __ssat(x, 16);
+    return ssat16(x);
 #else
     return x > 32767 ? 32767 : (x < -32768 ? -32768 : x);
 #endif
@@ -634,7 +645,7 @@ static int step_one(const lsl_int_model *m, const lsl_int_direction *d, const in
 static int16_t *state_h(const lsl_int_model *m, int16_t *state, int32_t batch, int32_t k, int32_t d) {
     size_t off = 0;
     int32_t i, idx = k * m->num_directions + d;
-    for (i = 0; i < idx; ++i) off += (size_t)batch * m->dirs[i].hidden_size * (m->cell == LSL_LSTM ? 2 : 1);
+    for (i = 0; i < idx; ++i) off += (size_t)batch * (size_t)m->dirs[i].hidden_size * (m->cell == LSL_LSTM ? 2 : 1);
     return state + off;
 }
 
@@ -663,10 +674,10 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
         for (b = 0; b < batch; ++b)
             if (lengths[b] < 1 || lengths[b] > t) return LSL_ERR_SHAPE;
     I = model->dirs[0].input_size;
-    if ((rc = check_input(model, (size_t)batch * t * I, x)) != LSL_OK) return rc;
+    if ((rc = check_input(model, (size_t)batch * (size_t)t * (size_t)I, x)) != LSL_OK) return rc;
     for (k = 0; k < model->num_layers; ++k)
         width = (size_t)layer_width(model, k) > width ? (size_t)layer_width(model, k) : width;
-    buf_bytes = lsl_round_up((size_t)batch * t * width * 2, LSL_ALIGN);
+    buf_bytes = lsl_round_up((size_t)batch * (size_t)t * width * 2, LSL_ALIGN);
     ga = (int32_t *)work;
     gb = (int32_t *)((char *)work + gate_bytes(model) / 2);
     xp = (uint32_t *)((char *)work + gate_bytes(model));
@@ -685,19 +696,19 @@ int lsl_int_run(const lsl_int_model *model, int32_t batch, int32_t t, const int1
             const lsl_int_direction *dr = &model->dirs[k * model->num_directions + d];
             const int32_t H = dr->hidden_size;
             int16_t *h = state_h(model, state, batch, k, d);
-            int16_t *c = model->cell == LSL_LSTM ? h + (size_t)batch * H : NULL;
+            int16_t *c = model->cell == LSL_LSTM ? h + (size_t)batch * (size_t)H : NULL;
             for (s = 0; s < t; ++s) {
                 const int32_t step = d == 0 ? s : t - 1 - s;
                 for (b = 0; b < batch; ++b) {
-                    int16_t *o = dst + ((size_t)b * t + step) * W + col;
+                    int16_t *o = dst + ((size_t)b * (size_t)t + (size_t)step) * (size_t)W + col;
                     if (lengths && step >= lengths[b]) { /* padded: state kept, output 0 */
                         memset(o, 0, (size_t)H * 2);
                         continue;
                     }
-                    rc = step_one(model, dr, in + ((size_t)b * t + step) * dr->input_size, h + (size_t)b * H,
-                                  c ? c + (size_t)b * H : NULL, ga, gb, xp);
+                    rc = step_one(model, dr, in + ((size_t)b * (size_t)t + (size_t)step) * (size_t)dr->input_size,
+                                  h + (size_t)b * (size_t)H, c ? c + (size_t)b * (size_t)H : NULL, ga, gb, xp);
                     if (rc != LSL_OK) return rc;
-                    memcpy(o, h + (size_t)b * H, (size_t)H * 2);
+                    memcpy(o, h + (size_t)b * (size_t)H, (size_t)H * 2);
                 }
             }
             col += H;
@@ -718,21 +729,21 @@ static int step_checked(const lsl_int_model *model, int32_t batch, const int16_t
     if (!x || !state || !out || !work) return LSL_ERR_ARG;
     if (batch <= 0) return LSL_ERR_SHAPE;
     if (work_bytes < scratch_bytes(model)) return LSL_ERR_BUFFER; /* lsl_int_step_bytes of a checked model */
-    if ((rc = check_input(model, (size_t)batch * model->dirs[0].input_size, x)) != LSL_OK) return rc;
+    if ((rc = check_input(model, (size_t)batch * (size_t)model->dirs[0].input_size, x)) != LSL_OK) return rc;
     ga = (int32_t *)work;
     gb = (int32_t *)((char *)work + gate_bytes(model) / 2);
     xp = (uint32_t *)((char *)work + gate_bytes(model));
     for (b = 0; b < batch; ++b) {
-        const int16_t *in = x + (size_t)b * model->dirs[0].input_size;
+        const int16_t *in = x + (size_t)b * (size_t)model->dirs[0].input_size;
         for (k = 0; k < model->num_layers; ++k) {
             const lsl_int_direction *dr = &model->dirs[k];
             const int32_t H = dr->hidden_size;
-            int16_t *h = state_h(model, state, batch, k, 0) + (size_t)b * H;
-            int16_t *c = model->cell == LSL_LSTM ? h + (size_t)batch * H : NULL;
+            int16_t *h = state_h(model, state, batch, k, 0) + (size_t)b * (size_t)H;
+            int16_t *c = model->cell == LSL_LSTM ? h + (size_t)batch * (size_t)H : NULL;
             if ((rc = step_one(model, dr, in, h, c, ga, gb, xp)) != LSL_OK) return rc;
             in = h;
         }
-        memcpy(out + (size_t)b * model->dirs[model->num_layers - 1].hidden_size, in,
+        memcpy(out + (size_t)b * (size_t)model->dirs[model->num_layers - 1].hidden_size, in,
                (size_t)model->dirs[model->num_layers - 1].hidden_size * 2);
     }
     return LSL_OK;
@@ -758,7 +769,7 @@ int lsl_int_dense(const int8_t *w, const int32_t *b, int32_t rows, int32_t cols,
     if (rows <= 0 || cols <= 0) return LSL_ERR_SHAPE;
     for (r = 0; r < rows; ++r) {
         int64_t acc;
-        if ((rc = dot(w + (size_t)r * cols, cols, x, b[r], &acc)) != LSL_OK) return rc;
+        if ((rc = dot(w + (size_t)r * (size_t)cols, cols, x, b[r], &acc)) != LSL_OK) return rc;
         out[r] = (int32_t)acc;
     }
     return LSL_OK;

@@ -28,13 +28,13 @@ static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx
     int32_t panels = lsl_panels(w->rows), p, i, k, r;
     (void)rev; /* the order of panels does not matter to a cache-less target */
     for (p = 0; p < panels; ++p) {
-        const float *pw = data + (size_t)p * w->kpad * LSL_PANEL;
+        const float *pw = data + (size_t)p * (size_t)w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         for (i = 0; i < m; ++i) {
             float acc[LSL_PANEL] = {0};
-            const float *xr = x + (size_t)i * ldx;
+            const float *xr = x + (size_t)i * (size_t)ldx;
             for (k = 0; k < w->cols; ++k) axpy16(acc, pw + (size_t)k * LSL_PANEL, xr[k]);
-            for (r = 0; r < nr; ++r) y[(size_t)i * ldy + p * LSL_PANEL + r] += acc[r];
+            for (r = 0; r < nr; ++r) y[(size_t)i * (size_t)ldy + (size_t)(p * LSL_PANEL) + (size_t)r] += acc[r];
         }
     }
 }
@@ -134,7 +134,7 @@ static void unpack_panel_f32(const int8_t *pw, int32_t kpad, float *f) {
     for (k4 = 0; k4 < kpad / 4; ++k4)
         for (j = 0; j < 4; ++j)
             for (r = 0; r < LSL_PANEL; ++r)
-                f[(4 * k4 + j) * LSL_PANEL + r] = (float)pw[(size_t)k4 * 4 * LSL_PANEL + 4 * r + j];
+                f[(4 * k4 + j) * LSL_PANEL + r] = (float)pw[(size_t)k4 * 4 * LSL_PANEL + (size_t)(4 * r) + (size_t)j];
 }
 
 /* The product of m rows with one panel, through its unpacked floats f: one 16-lane
@@ -146,11 +146,12 @@ static void panel_rows_unpacked(const float *f, int32_t m, const float *x, int32
     int32_t i, k4, j, r;
     for (i = 0; i < m; ++i) {
         float acc[4][LSL_PANEL] = {{0}};
-        const float *xr = x + (size_t)i * ldx;
+        const float *xr = x + (size_t)i * (size_t)ldx;
         for (k4 = 0; k4 < kpad / 4; ++k4)
             for (j = 0; j < 4; ++j)
                 axpy16(acc[j], f + (size_t)(4 * k4 + j) * LSL_PANEL, 4 * k4 + j < cols ? xr[4 * k4 + j] : 0.0f);
-        for (r = 0; r < nr; ++r) y[(size_t)i * ldy + r] += ((acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r])) * scale[r];
+        for (r = 0; r < nr; ++r)
+            y[(size_t)i * (size_t)ldy + (size_t)r] += ((acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r])) * scale[r];
     }
 }
 
@@ -160,7 +161,7 @@ static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
     int32_t panels = lsl_panels(w->rows), p, i, r;
     (void)rev;
     for (p = 0; p < panels; ++p) {
-        const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
+        const int8_t *pw = data + (size_t)p * (size_t)w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         if (UNPACK_ROWS && m >= LSL_UNPACK_MIN_ROWS) {
             unpack_panel_f32(pw, w->kpad, (float *)work);
@@ -170,8 +171,10 @@ static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
         }
         for (i = 0; i < m; ++i) {
             float sums[LSL_PANEL];
-            panel_sums_f32(pw, x + (size_t)i * ldx, w->cols, w->kpad, sums);
-            for (r = 0; r < nr; ++r) y[(size_t)i * ldy + p * LSL_PANEL + r] += sums[r] * w->scale[p * LSL_PANEL + r];
+            panel_sums_f32(pw, x + (size_t)i * (size_t)ldx, w->cols, w->kpad, sums);
+            for (r = 0; r < nr; ++r)
+                y[(size_t)i * (size_t)ldy + (size_t)(p * LSL_PANEL) + (size_t)r] +=
+                    sums[r] * w->scale[p * LSL_PANEL + r];
         }
     }
 }
@@ -213,15 +216,15 @@ static inline void gemm_dyn(const int wide, const lsl_matrix *w, int32_t m, cons
     const int8_t *data = (const int8_t *)w->data;
     int32_t panels = lsl_panels(w->rows), p, i, r;
     for (p = 0; p < panels; ++p) {
-        const int8_t *pw = data + (size_t)p * w->kpad * LSL_PANEL;
+        const int8_t *pw = data + (size_t)p * (size_t)w->kpad * LSL_PANEL;
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         for (i = 0; i < m; ++i) {
             int32_t sums[LSL_PANEL];
-            panel_sums(wide, pw, wide ? (const void *)((const int16_t *)u + (size_t)i * ldu)
-                                      : (const void *)((const uint8_t *)u + (size_t)i * ldu),
+            panel_sums(wide, pw, wide ? (const void *)((const int16_t *)u + (size_t)i * (size_t)ldu)
+                                      : (const void *)((const uint8_t *)u + (size_t)i * (size_t)ldu),
                        w->kpad, sums);
             for (r = 0; r < nr; ++r) {
-                float *yr = y + (size_t)i * ldy + p * LSL_PANEL + r;
+                float *yr = y + (size_t)i * (size_t)ldy + p * LSL_PANEL + r;
                 *yr = (bias ? bias[p * LSL_PANEL + r] : *yr) + (float)sums[r] * (xs[i] * w->scale[p * LSL_PANEL + r]);
             }
         }
@@ -254,12 +257,13 @@ void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, i
         for (win_ = 0; win_ < hdr_->windows; ++win_) {                                             \
             const int32_t seg_ = (p) * hdr_->windows + win_, n_ = tab_[2 * seg_ + 1];              \
             const unsigned char *idx_ = base_ + tab_[2 * seg_];                                    \
-            const int8_t *wts_ = (const int8_t *)(idx_ + (size_t)64 * ((n_ + 3) / 4));             \
+            const int8_t *wts_ = (const int8_t *)(idx_ + (size_t)64 * (size_t)((n_ + 3) / 4));     \
             for (s_ = 0; s_ < n_; ++s_)                                                            \
                 for (lane = 0; lane < LSL_PANEL; ++lane) {                                         \
-                    const int8_t *wq = wts_ + (size_t)64 * s_ + 4 * lane;                          \
+                    const int8_t *wq = wts_ + (size_t)64 * (size_t)s_ + 4 * lane;                  \
                     const int32_t k = 4 * (win_ * (LSL_SPARSE_WIN / 4) +                           \
-                                           idx_[(size_t)64 * (s_ / 4) + 4 * lane + s_ % 4]);       \
+                                           idx_[(size_t)64 * (size_t)(s_ / 4) +                    \
+                                                (size_t)(4 * lane) + (size_t)(s_ % 4)]);           \
                     if ((wq[0] | wq[1] | wq[2] | wq[3]) == 0) continue;                            \
                     BODY                                                                           \
                 }                                                                                  \
@@ -275,7 +279,7 @@ void lsl_portable_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x,
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         for (i = 0; i < m; ++i) {
             float acc[LSL_PANEL] = {0}, poison = 0.0f;
-            const float *xr = x + (size_t)i * ldx;
+            const float *xr = x + (size_t)i * (size_t)ldx;
             /* A NaN or inf anywhere in the row poisons every output, as the dense
              * product with its zero weights would (0 * inf = NaN). */
             for (j = 0; j < w->cols; ++j) poison += xr[j] * 0.0f;
@@ -283,7 +287,9 @@ void lsl_portable_gemm_sparse_i8(const lsl_matrix *w, int32_t m, const float *x,
             SPARSE_FOR_BLOCKS(w, p, {
                 for (j = 0; j < 4 && k + j < w->cols; ++j) acc[lane] += xr[k + j] * (float)wq[j];
             });
-            for (r = 0; r < nr; ++r) y[(size_t)i * ldy + p * LSL_PANEL + r] += acc[r] * w->scale[p * LSL_PANEL + r];
+            for (r = 0; r < nr; ++r)
+                y[(size_t)i * (size_t)ldy + (size_t)(p * LSL_PANEL) + (size_t)r] +=
+                    acc[r] * w->scale[p * LSL_PANEL + r];
         }
     }
 }
@@ -296,12 +302,12 @@ void lsl_portable_gemm_sparse_dyn8(const lsl_matrix *w, int32_t m, const uint8_t
         int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         for (i = 0; i < m; ++i) {
             int32_t acc[LSL_PANEL] = {0};
-            const uint8_t *ur = u + (size_t)i * ldu;
+            const uint8_t *ur = u + (size_t)i * (size_t)ldu;
             SPARSE_FOR_BLOCKS(w, p, {
                 for (j = 0; j < 4; ++j) acc[lane] += ((int32_t)ur[k + j] - LSL_Q_OFFSET) * wq[j];
             });
             for (r = 0; r < nr; ++r) {
-                float *yr = y + (size_t)i * ldy + p * LSL_PANEL + r;
+                float *yr = y + (size_t)i * (size_t)ldy + p * LSL_PANEL + r;
                 *yr = (bias ? bias[p * LSL_PANEL + r] : *yr) + (float)acc[r] * (xs[i] * w->scale[p * LSL_PANEL + r]);
             }
         }

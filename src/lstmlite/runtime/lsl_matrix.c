@@ -64,7 +64,8 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
         for (p = 0; p < panels; ++p)
             for (r = 0; r < LSL_PANEL && p * LSL_PANEL + r < rows; ++r)
                 for (k = 0; k < cols; ++k)
-                    d[((size_t)p * kpad + k) * LSL_PANEL + r] = w[(size_t)(p * LSL_PANEL + r) * cols + k];
+                    d[((size_t)p * (size_t)kpad + (size_t)k) * LSL_PANEL + (size_t)r] =
+                        w[(size_t)(p * LSL_PANEL + r) * (size_t)cols + (size_t)k];
     } else {
         const int8_t *w = (const int8_t *)src;
         int8_t *d = (int8_t *)buf;
@@ -76,8 +77,9 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
         for (p = 0; p < panels; ++p)
             for (r = 0; r < LSL_PANEL && p * LSL_PANEL + r < rows; ++r)
                 for (k = 0; k < cols; ++k) {
-                    int8_t v = w[(size_t)(p * LSL_PANEL + r) * cols + k];
-                    d[(((size_t)p * (kpad / 4) + k / 4) * LSL_PANEL + r) * 4 + k % 4] = v;
+                    int8_t v = w[(size_t)(p * LSL_PANEL + r) * (size_t)cols + (size_t)k];
+                    d[(((size_t)p * (size_t)(kpad / 4) + (size_t)(k / 4)) * LSL_PANEL + (size_t)r) * 4 +
+                      (size_t)(k % 4)] = v;
                 }
         {
             /* row sums: the VNNI kernels' correction for their unsigned operands */
@@ -86,7 +88,7 @@ int lsl_matrix_pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, in
             for (r = 0; r < rows; ++r) {
                 int32_t s = 0;
                 for (k = 0; k < cols; ++k) {
-                    const int8_t v = w[(size_t)r * cols + k];
+                    const int8_t v = w[(size_t)r * (size_t)cols + (size_t)k];
                     s += v;
                     m128 |= v == -128;
                     over64 |= v > 64 || v < -64;
@@ -134,8 +136,8 @@ void lsl_quantize_rows(int32_t m, int32_t k, int32_t kpad, const float *x, int32
     const float fq = (float)qmax;
     int32_t i, j;
     for (i = 0; i < m; ++i) {
-        const float *row = x + (size_t)i * ldx;
-        uint8_t *q = u + (size_t)i * kpad;
+        const float *row = x + (size_t)i * (size_t)ldx;
+        uint8_t *q = u + (size_t)i * (size_t)kpad;
         float amax = row_amax(row, k), inv;
         if (!(amax > 0.0f)) {
             /* all zeros, or non-finite input (amax NaN: no 8-bit form): zero codes so the
@@ -160,8 +162,8 @@ void lsl_quantize_rows16(int32_t m, int32_t k, int32_t kpad, const float *x, int
     const float fq = (float)qmax; /* exact: qmax < 2^24 */
     int32_t i, j;
     for (i = 0; i < m; ++i) {
-        const float *row = x + (size_t)i * ldx;
-        int16_t *qr = q + (size_t)i * kpad;
+        const float *row = x + (size_t)i * (size_t)ldx;
+        int16_t *qr = q + (size_t)i * (size_t)kpad;
         float amax = row_amax(row, k), inv;
         if (!(amax > 0.0f)) { /* zeros or non-finite: zero codes, scale 0 or NaN, as lsl_quantize_rows */
             memset(qr, 0, (size_t)kpad * sizeof(int16_t));
@@ -239,7 +241,7 @@ static void dyn16_product(const lsl_kernels *kern, const lsl_matrix *w, int32_t 
 void lsl_bias_rows(int32_t m, const float *bias, int32_t n, float *y, int32_t ldy) {
     int32_t i;
     if (bias)
-        for (i = 0; i < m; ++i) memcpy(y + (size_t)i * ldy, bias, (size_t)n * sizeof(float));
+        for (i = 0; i < m; ++i) memcpy(y + (size_t)i * (size_t)ldy, bias, (size_t)n * sizeof(float));
 }
 
 /* A dynamic 8-bit product (LSL_I8 or LSL_I8_SPARSE, LSL_ACT_DYN8 / DYN7): x quantized per

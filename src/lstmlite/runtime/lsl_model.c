@@ -56,7 +56,7 @@ static int matrix_ok(const lsl_matrix *m, int32_t rows, int32_t cols) {
 static void fill_bias(int32_t rows, int32_t n, const float *b1, const float *b2, float *y, int32_t ldy) {
     int32_t i, j;
     for (j = 0; j < n; ++j) y[j] = (b1 ? b1[j] : 0.0f) + (b2 ? b2[j] : 0.0f);
-    for (i = 1; i < rows; ++i) memcpy(y + (size_t)i * ldy, y, (size_t)n * sizeof(float));
+    for (i = 1; i < rows; ++i) memcpy(y + (size_t)i * (size_t)ldy, y, (size_t)n * sizeof(float));
 }
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -210,7 +210,7 @@ static size_t run_layout(const lsl_model *model, int32_t batch, int32_t t, char 
     for (k = 0; k < model->num_layers; ++k) { /* the largest chunk of any layer */
         int32_t gh = gates_of(model->layers[k].cell) * model->layers[k].hidden_size;
         int32_t r = chunk_steps(batch, t, gh) * batch;
-        chunk_floats = max_sz(chunk_floats, (size_t)r * gh);
+        chunk_floats = max_sz(chunk_floats, (size_t)r * (size_t)gh);
         chunk_rows = r > chunk_rows ? r : chunk_rows;
     }
     if (!b) b = &dummy;
@@ -245,13 +245,13 @@ static int embed(const lsl_embedding *e, int32_t batch, int32_t t, const int32_t
     int32_t b, s, j;
     for (b = 0; b < batch; ++b)
         for (s = 0; s < t; ++s) {
-            int32_t id = tokens[(size_t)b * t + s];
-            float *dst = xin + ((size_t)s * batch + b) * e->dim;
+            int32_t id = tokens[(size_t)b * (size_t)t + (size_t)s];
+            float *dst = xin + ((size_t)s * (size_t)batch + (size_t)b) * (size_t)e->dim;
             if (id < 0 || id >= e->num) return LSL_ERR_TOKEN;
             if (e->dtype == LSL_F32) {
-                memcpy(dst, (const float *)e->table + (size_t)id * e->dim, (size_t)e->dim * sizeof(float));
+                memcpy(dst, (const float *)e->table + (size_t)id * (size_t)e->dim, (size_t)e->dim * sizeof(float));
             } else {
-                const int8_t *row = (const int8_t *)e->table + (size_t)id * e->dim;
+                const int8_t *row = (const int8_t *)e->table + (size_t)id * (size_t)e->dim;
                 for (j = 0; j < e->dim; ++j) dst[j] = (float)row[j] * e->scale[id];
             }
         }
@@ -302,47 +302,49 @@ static void run_direction(const lsl_kernels *kern, const lsl_layer *l, int32_t d
                 else /* FastGRNN: W x is shared by two branches with their own biases */
                     fill_bias(1, GH, NULL, NULL, bf->bias, GH);
             }
-            lsl_matmul_bias_unchecked(kern, &dr->w_ih, rows, in + (size_t)first * batch * l->input_size,
+            lsl_matmul_bias_unchecked(kern, &dr->w_ih, rows, in + (size_t)first * (size_t)batch * (size_t)l->input_size,
                                       l->input_size, bf->bias, G, GH, bf->mm, 0);
         }
-        g = G + (size_t)(step - first) * batch * GH;
-        float *o = out + (size_t)step * sstride + (size_t)d * O;
+        g = G + (size_t)(step - first) * (size_t)batch * (size_t)GH;
+        float *o = out + (size_t)step * sstride + (size_t)d * (size_t)O;
         if (fused) {
             if (!(lengths && step >= lengths[0])) fused(&dr->w_hh, H, g, c, h, bf->mm, s & 1);
         } else if (l->cell == LSL_LSTM) {
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm, s & 1);
             for (b = 0; b < batch; ++b) {
-                float *hraw = l->proj_size > 0 ? bf->tmp + (size_t)b * H : h + (size_t)b * O;
+                float *hraw = l->proj_size > 0 ? bf->tmp + (size_t)b * (size_t)H : h + (size_t)b * (size_t)O;
                 if (lengths && step >= lengths[b]) continue;
-                kern->lstm_pointwise(H, g + (size_t)b * GH, c + (size_t)b * H, hraw);
+                kern->lstm_pointwise(H, g + (size_t)b * (size_t)GH, c + (size_t)b * (size_t)H, hraw);
             }
             if (l->proj_size > 0) {
                 /* h = W_hr h_raw, written only for rows still running. */
                 float *proj = bf->rec;
-                memset(proj, 0, (size_t)batch * O * sizeof(float));
+                memset(proj, 0, (size_t)batch * (size_t)O * sizeof(float));
                 lsl_matmul_unchecked(kern, &dr->w_hr, batch, bf->tmp, H, proj, O, bf->mm, 0);
                 for (b = 0; b < batch; ++b)
                     if (!(lengths && step >= lengths[b]))
-                        memcpy(h + (size_t)b * O, proj + (size_t)b * O, (size_t)O * sizeof(float));
+                        memcpy(h + (size_t)b * (size_t)O, proj + (size_t)b * (size_t)O, (size_t)O * sizeof(float));
             }
         } else if (l->cell == LSL_FASTGRNN) {
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, g, GH, bf->mm, s & 1); /* pre = W x + U h */
             for (b = 0; b < batch; ++b)
-                if (!(lengths && step >= lengths[b])) fastgrnn_pointwise(l, dr, g + (size_t)b * GH, h + (size_t)b * H);
+                if (!(lengths && step >= lengths[b]))
+                    fastgrnn_pointwise(l, dr, g + (size_t)b * (size_t)GH, h + (size_t)b * (size_t)H);
         } else {
             float *gh = bf->rec;
             fill_bias(batch, GH, dr->b_hh, NULL, gh, GH);
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, gh, GH, bf->mm, s & 1);
             for (b = 0; b < batch; ++b) {
                 if (lengths && step >= lengths[b]) continue;
-                kern->gru_pointwise(H, g + (size_t)b * GH, gh + (size_t)b * GH, h + (size_t)b * H);
+                kern->gru_pointwise(H, g + (size_t)b * (size_t)GH, gh + (size_t)b * (size_t)GH,
+                                    h + (size_t)b * (size_t)H);
             }
         }
         for (b = 0; b < batch; ++b) {
             if (lengths && step >= lengths[b])
-                memset(o + (size_t)b * ldo, 0, (size_t)O * sizeof(float));
+                memset(o + (size_t)b * (size_t)ldo, 0, (size_t)O * sizeof(float));
             else
-                memcpy(o + (size_t)b * ldo, h + (size_t)b * O, (size_t)O * sizeof(float));
+                memcpy(o + (size_t)b * (size_t)ldo, h + (size_t)b * (size_t)O, (size_t)O * sizeof(float));
         }
     }
 }
@@ -355,14 +357,14 @@ static void pool(const lsl_model *model, int32_t batch, int32_t t, const int32_t
     int32_t b, s, j;
     for (b = 0; b < batch; ++b) {
         int32_t len = lengths ? lengths[b] : t;
-        float *dst = pooled + (size_t)b * F;
+        float *dst = pooled + (size_t)b * (size_t)F;
         if (model->pooling == LSL_POOL_LAST) {
-            memcpy(dst, top + ((size_t)(len - 1) * batch + b) * F, (size_t)O * sizeof(float));
-            if (l->num_directions == 2) memcpy(dst + O, top + (size_t)b * F + O, (size_t)O * sizeof(float));
+            memcpy(dst, top + ((size_t)(len - 1) * (size_t)batch + (size_t)b) * (size_t)F, (size_t)O * sizeof(float));
+            if (l->num_directions == 2) memcpy(dst + O, top + (size_t)b * (size_t)F + O, (size_t)O * sizeof(float));
         } else {
-            for (j = 0; j < F; ++j) dst[j] = top[(size_t)b * F + j];
+            for (j = 0; j < F; ++j) dst[j] = top[(size_t)b * (size_t)F + (size_t)j];
             for (s = 1; s < len; ++s) {
-                const float *row = top + ((size_t)s * batch + b) * F;
+                const float *row = top + ((size_t)s * (size_t)batch + (size_t)b) * (size_t)F;
                 if (model->pooling == LSL_POOL_MEAN)
                     for (j = 0; j < F; ++j) dst[j] += row[j];
                 else
@@ -381,14 +383,15 @@ static void state_ptrs(const lsl_model *model, float *state, int32_t batch, int3
     int32_t i;
     for (i = 0; i < k; ++i) {
         const lsl_layer *l = &model->layers[i];
-        off += (size_t)l->num_directions * batch * (out_of(l) + (l->cell == LSL_LSTM ? l->hidden_size : 0));
+        off += (size_t)l->num_directions * (size_t)batch *
+               (size_t)(out_of(l) + (l->cell == LSL_LSTM ? l->hidden_size : 0));
     }
     {
         const lsl_layer *l = &model->layers[k];
-        size_t per = (size_t)batch * (out_of(l) + (l->cell == LSL_LSTM ? l->hidden_size : 0));
-        off += per * d;
+        size_t per = (size_t)batch * (size_t)(out_of(l) + (l->cell == LSL_LSTM ? l->hidden_size : 0));
+        off += per * (size_t)d;
         *h = state + off;
-        *c = l->cell == LSL_LSTM ? state + off + (size_t)batch * out_of(l) : NULL;
+        *c = l->cell == LSL_LSTM ? state + off + (size_t)batch * (size_t)out_of(l) : NULL;
     }
 }
 
@@ -418,7 +421,8 @@ int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float 
     } else {
         for (b = 0; b < batch; ++b) /* batch-first -> time-major */
             for (s = 0; s < t; ++s)
-                memcpy(bf.xin + ((size_t)s * batch + b) * I, x + ((size_t)b * t + s) * I, (size_t)I * sizeof(float));
+                memcpy(bf.xin + ((size_t)s * (size_t)batch + (size_t)b) * (size_t)I,
+                       x + ((size_t)b * (size_t)t + (size_t)s) * (size_t)I, (size_t)I * sizeof(float));
     }
     if (!state) {
         state = bf.state0;
@@ -436,7 +440,7 @@ int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float 
                            (int64_t)t * F <= INT32_MAX; /* its row stride is an int32 */
         float *dst = direct ? out : ((k % 2 == 0) ? bf.buf_a : bf.buf_b);
         const int32_t ldo = direct ? t * F : feat_of(l);
-        const size_t sstride = direct ? (size_t)F : (size_t)batch * feat_of(l);
+        const size_t sstride = direct ? (size_t)F : (size_t)batch * (size_t)feat_of(l);
         for (d = 0; d < l->num_directions; ++d) {
             float *h, *c;
             state_ptrs(model, state, batch, k, d, &h, &c);
@@ -450,7 +454,8 @@ int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float 
         if (top != out) /* rows too long for the top layer's int32 stride: transpose here */
             for (b = 0; b < batch; ++b)
                 for (s = 0; s < t; ++s)
-                    memcpy(out + ((size_t)b * t + s) * F, top + ((size_t)s * batch + b) * F, (size_t)F * sizeof(float));
+                    memcpy(out + ((size_t)b * (size_t)t + (size_t)s) * (size_t)F,
+                           top + ((size_t)s * (size_t)batch + (size_t)b) * (size_t)F, (size_t)F * sizeof(float));
     } else if (model->head_mode == LSL_HEAD_LAST) {
         const int32_t n = model->head.rows;
         pool(model, batch, t, lengths, top, bf.pooled);
@@ -459,9 +464,9 @@ int lsl_model_run(const lsl_model *model, int32_t batch, int32_t t, const float 
     } else {
         const int32_t n = model->head.rows;
         for (b = 0; b < batch; ++b) { /* rows of sequence b are strided by B in `top` */
-            float *ob = out + (size_t)b * t * n;
+            float *ob = out + (size_t)b * (size_t)t * (size_t)n;
             fill_bias(t, n, model->head_bias, NULL, ob, n);
-            lsl_matmul_unchecked(kern, &model->head, t, top + (size_t)b * F, batch * F, ob, n, bf.mm, 0);
+            lsl_matmul_unchecked(kern, &model->head, t, top + (size_t)b * (size_t)F, batch * F, ob, n, bf.mm, 0);
         }
     }
     return LSL_OK;
@@ -552,31 +557,33 @@ int lsl_model_step(const lsl_model *model, int32_t batch, const float *x, const 
             }
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.gates, GH, bf.mm, rev);
             for (b = 0; b < batch; ++b) {
-                float *hraw = l->proj_size > 0 ? bf.tmp + (size_t)b * H : h + (size_t)b * O;
-                kern->lstm_pointwise(H, bf.gates + (size_t)b * GH, c + (size_t)b * H, hraw);
+                float *hraw = l->proj_size > 0 ? bf.tmp + (size_t)b * (size_t)H : h + (size_t)b * (size_t)O;
+                kern->lstm_pointwise(H, bf.gates + (size_t)b * (size_t)GH, c + (size_t)b * (size_t)H, hraw);
             }
             if (l->proj_size > 0) {
-                memset(h, 0, (size_t)batch * O * sizeof(float));
+                memset(h, 0, (size_t)batch * (size_t)O * sizeof(float));
                 lsl_matmul_unchecked(kern, &dr->w_hr, batch, bf.tmp, H, h, O, bf.mm, 0);
             }
         } else if (l->cell == LSL_FASTGRNN) {
             fill_bias(batch, GH, NULL, NULL, bf.gates, GH);
             lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm, rev);
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.gates, GH, bf.mm, rev);
-            for (b = 0; b < batch; ++b) fastgrnn_pointwise(l, dr, bf.gates + (size_t)b * GH, h + (size_t)b * H);
+            for (b = 0; b < batch; ++b)
+                fastgrnn_pointwise(l, dr, bf.gates + (size_t)b * (size_t)GH, h + (size_t)b * (size_t)H);
         } else {
             fill_bias(batch, GH, dr->b_ih, NULL, bf.gates, GH);
             lsl_matmul_unchecked(kern, &dr->w_ih, batch, in, I, bf.gates, GH, bf.mm, rev);
             fill_bias(batch, GH, dr->b_hh, NULL, bf.rec, GH);
             lsl_matmul_unchecked(kern, &dr->w_hh, batch, h, O, bf.rec, GH, bf.mm, rev);
             for (b = 0; b < batch; ++b)
-                kern->gru_pointwise(H, bf.gates + (size_t)b * GH, bf.rec + (size_t)b * GH, h + (size_t)b * H);
+                kern->gru_pointwise(H, bf.gates + (size_t)b * (size_t)GH, bf.rec + (size_t)b * (size_t)GH,
+                                    h + (size_t)b * (size_t)H);
         }
         in = h; /* the next layer reads this layer's new h (batch, O) */
         I = O;
     }
     if (model->head_mode == LSL_HEAD_NONE) {
-        memcpy(out, in, (size_t)batch * I * sizeof(float));
+        memcpy(out, in, (size_t)batch * (size_t)I * sizeof(float));
     } else {
         fill_bias(batch, model->head.rows, model->head_bias, NULL, out, model->head.rows);
         lsl_matmul_unchecked(kern, &model->head, batch, in, I, out, model->head.rows, bf.mm, 0);

@@ -47,7 +47,7 @@ static int csr_ok(int32_t rows, int32_t cols, const lsl_csr *c, const int8_t *va
             int32_t j;
             if (bc(c, b) >= k4 || (b > rp(c, r) && bc(c, b) <= bc(c, b - 1))) return 0;
             for (j = 0; j < 4; ++j) /* values past the last column must be zero */
-                if (4 * bc(c, b) + j >= cols && values[4 * (size_t)b + j] != 0) return 0;
+                if (4 * bc(c, b) + j >= cols && values[4 * (size_t)b + (size_t)j] != 0) return 0;
         }
     return 1;
 }
@@ -113,12 +113,13 @@ static int share_halves(const lsl_csr *c, unsigned char *idx, int32_t n, int32_t
         if (found[0] != found[1]) flags &= ~LSL_MATRIX_SHARED16;
         if (idx)
             for (lane = 0; lane < LSL_PANEL; ++lane)
-                idx[(size_t)64 * (s / 4) + 4 * lane + s % 4] = (unsigned char)found[lane / 8];
+                idx[(size_t)64 * (size_t)(s / 4) + (size_t)(4 * lane) + (size_t)(s % 4)] =
+                    (unsigned char)found[lane / 8];
     }
     return flags;
 }
 
-static size_t segment_bytes(int32_t n) { return (size_t)64 * ((n + 3) / 4) + (size_t)64 * n; }
+static size_t segment_bytes(int32_t n) { return (size_t)64 * (size_t)((n + 3) / 4) + (size_t)64 * (size_t)n; }
 
 /* Byte offsets of the parts; the segment data size is the pattern's. */
 static size_t layout(int32_t rows, int32_t kpad, const lsl_csr *c, size_t *seg_table,
@@ -131,7 +132,7 @@ static size_t layout(int32_t rows, int32_t kpad, const lsl_csr *c, size_t *seg_t
         for (w = 0; w < nwin; ++w) data += segment_bytes(segment_slots(c, p, w, n_rows, cur));
     }
     *seg_table = lsl_round_up(sizeof(lsl_sparse_hdr), LSL_ALIGN);
-    *seg_data = lsl_round_up(*seg_table + (size_t)panels * nwin * 2 * sizeof(int32_t), LSL_ALIGN);
+    *seg_data = lsl_round_up(*seg_table + (size_t)panels * (size_t)nwin * 2 * sizeof(int32_t), LSL_ALIGN);
     *scale_off = lsl_round_up(*seg_data + data, LSL_ALIGN);
     *wsum_off = lsl_round_up(*scale_off + padded_rows * sizeof(float), LSL_ALIGN);
     return lsl_round_up(*wsum_off + padded_rows * sizeof(int32_t), LSL_ALIGN);
@@ -187,7 +188,7 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
             memcpy(start, cur, sizeof(start));
             n = segment_slots(csr, p, w, n_rows, cur); /* moves cur past window w */
             idx = base + pos;
-            wts = idx + (size_t)64 * ((n + 3) / 4);
+            wts = idx + (size_t)64 * (size_t)((n + 3) / 4);
             table[2 * (p * nwin + w)] = (int32_t)pos;
             table[2 * (p * nwin + w) + 1] = n;
             hdr->slots += n;
@@ -196,8 +197,9 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
                 for (b = start[lane]; b < cur[lane]; ++b, ++s) {
                     const int32_t col = bc(csr, b);
                     /* lane's word of group s/4, byte s%4: the window-local block */
-                    idx[(size_t)64 * (s / 4) + 4 * lane + s % 4] = (unsigned char)(col % WIN_BLOCKS);
-                    memcpy(wts + (size_t)64 * s + 4 * lane, values + 4 * (size_t)b, 4);
+                    idx[(size_t)64 * (size_t)(s / 4) + (size_t)(4 * lane) + (size_t)(s % 4)] =
+                        (unsigned char)(col % WIN_BLOCKS);
+                    memcpy(wts + (size_t)64 * (size_t)s + 4 * lane, values + 4 * (size_t)b, 4);
                 }
             }
             shared &= share_halves(csr, idx, n, n_rows, start, cur);
@@ -212,8 +214,8 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
         sc[r] = scale[r];
         for (b = rp(csr, r); b < rp(csr, r + 1); ++b)
             for (j = 0; j < 4; ++j) {
-                s += values[4 * (size_t)b + j];
-                m128 |= values[4 * (size_t)b + j] == -128;
+                s += values[4 * (size_t)b + (size_t)j];
+                m128 |= values[4 * (size_t)b + (size_t)j] == -128;
             }
         ws[r] = s;
     }
@@ -297,7 +299,8 @@ void lsl_sparse_expand_csr(int32_t rows, int32_t cols, const lsl_csr *csr, const
     for (r = 0; r < rows; ++r)
         for (b = rp(csr, r); b < rp(csr, r + 1); ++b)
             for (j = 0; j < 4 && 4 * bc(csr, b) + j < cols; ++j)
-                codes[(size_t)r * cols + 4 * (size_t)bc(csr, b) + j] = values[4 * (size_t)b + j];
+                codes[(size_t)r * (size_t)cols + 4 * (size_t)bc(csr, b) + (size_t)j] =
+                    values[4 * (size_t)b + (size_t)j];
 }
 
 size_t lsl_matrix_sparse_bytes(int32_t rows, int32_t cols, int32_t act, const int32_t *rowptr, const uint16_t *bcol,

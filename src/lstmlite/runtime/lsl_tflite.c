@@ -293,7 +293,7 @@ static int64_t act_at(const lsl_tflite_params *p, const void *v, size_t k) {
 #include <arm_acle.h>
 #include <string.h>
 
-static int32_t sxtb16_ror8(uint32_t x) { /* bytes 1 and 3 as an int16 pair (ACLE has no rotated form) */
+static int32_t sxtb16_ror8(int32_t x) { /* bytes 1 and 3 as an int16 pair (ACLE has no rotated form) */
     int32_t r;
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
     return r;
@@ -310,14 +310,15 @@ static int64_t dot8(const int8_t *w, const int8_t *x, int32_t n, int32_t zero) {
         /* Cortex-M4/M7/M33: four columns per turn, two SMLAD on int16 pairs. SXTB16 unpacks
          * bytes 0, 2 (and, rotated, 1, 3) of a word of weights and of activations alike, so
          * the pairs line up; SSUB16 subtracts the zero point from both halves (exact: the
-         * results are in int16). */
-        const uint32_t zz = (uint32_t)(uint16_t)(int16_t)zero * 0x10001u;
+         * results are in int16). Words in ACLE's int8x4_t / int16x2_t (int32_t); zz is the
+         * bit pattern of the zero point in both halves. */
+        const int32_t zz = (int32_t)((uint32_t)(uint16_t)(int16_t)zero * 0x10001u);
         for (; j + 4 <= end; j += 4) {
-            uint32_t wv, xv;
+            int32_t wv, xv;
             memcpy(&wv, w + j, 4);
             memcpy(&xv, x + j, 4);
-            acc = __smlad((uint32_t)__sxtb16(wv), (uint32_t)__ssub16((uint32_t)__sxtb16(xv), zz), acc);
-            acc = __smlad((uint32_t)sxtb16_ror8(wv), (uint32_t)__ssub16((uint32_t)sxtb16_ror8(xv), zz), acc);
+            acc = __smlad(__sxtb16(wv), __ssub16(__sxtb16(xv), zz), acc);
+            acc = __smlad(sxtb16_ror8(wv), __ssub16(sxtb16_ror8(xv), zz), acc);
         }
 #endif
         for (; j < end; j++) acc += (int32_t)w[j] * ((int32_t)x[j] - zero);
@@ -334,21 +335,20 @@ static void dot8x4(const int8_t *w, int32_t n, const int8_t *x, int32_t zero, in
     const int8_t *w0 = w, *w1 = w + n, *w2 = w + 2 * (size_t)n, *w3 = w + 3 * (size_t)n;
     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j = 0;
 #if defined(__ARM_FEATURE_DSP)
-    const uint32_t zz = (uint32_t)(uint16_t)(int16_t)zero * 0x10001u;
+    const int32_t zz = (int32_t)((uint32_t)(uint16_t)(int16_t)zero * 0x10001u); /* as in dot8 */
     for (; j + 4 <= n; j += 4) {
-        uint32_t xv, wv;
-        uint32_t x02, x13;
+        int32_t xv, wv, x02, x13;
         memcpy(&xv, x + j, 4);
-        x02 = (uint32_t)__ssub16((uint32_t)__sxtb16(xv), zz);
-        x13 = (uint32_t)__ssub16((uint32_t)sxtb16_ror8(xv), zz);
+        x02 = __ssub16(__sxtb16(xv), zz);
+        x13 = __ssub16(sxtb16_ror8(xv), zz);
         memcpy(&wv, w0 + j, 4);
-        a0 = __smlad((uint32_t)sxtb16_ror8(wv), x13, __smlad((uint32_t)__sxtb16(wv), x02, a0));
+        a0 = __smlad(sxtb16_ror8(wv), x13, __smlad(__sxtb16(wv), x02, a0));
         memcpy(&wv, w1 + j, 4);
-        a1 = __smlad((uint32_t)sxtb16_ror8(wv), x13, __smlad((uint32_t)__sxtb16(wv), x02, a1));
+        a1 = __smlad(sxtb16_ror8(wv), x13, __smlad(__sxtb16(wv), x02, a1));
         memcpy(&wv, w2 + j, 4);
-        a2 = __smlad((uint32_t)sxtb16_ror8(wv), x13, __smlad((uint32_t)__sxtb16(wv), x02, a2));
+        a2 = __smlad(sxtb16_ror8(wv), x13, __smlad(__sxtb16(wv), x02, a2));
         memcpy(&wv, w3 + j, 4);
-        a3 = __smlad((uint32_t)sxtb16_ror8(wv), x13, __smlad((uint32_t)__sxtb16(wv), x02, a3));
+        a3 = __smlad(sxtb16_ror8(wv), x13, __smlad(__sxtb16(wv), x02, a3));
     }
 #endif
     for (; j < n; j++) {

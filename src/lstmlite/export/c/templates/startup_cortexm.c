@@ -15,10 +15,18 @@ extern void initialise_monitor_handles(void); /* newlib's rdimon: semihosting st
 void lstmlite_reset_handler(void);
 static void fault_handler(void) { for (;;) {} }
 
+/* A vector: a handler, or (the first) the initial stack pointer, a data address, which ISO C
+ * does not convert to a function pointer (-Wpedantic): a union holds either, one word. */
+typedef union {
+    void (*handler)(void);
+    const uint32_t *stack;
+} vector;
+
 /* Initial stack pointer, then reset, NMI, hard fault, and the rest of the 16 core vectors. */
-__attribute__((section(".vectors"), used)) static void (*const vectors[16])(void) = {
-    (void (*)(void))(&__stack_top), lstmlite_reset_handler, fault_handler, fault_handler, fault_handler,
-    fault_handler, fault_handler, 0, 0, 0, 0, fault_handler, fault_handler, 0, fault_handler, fault_handler,
+__attribute__((section(".vectors"), used)) static const vector vectors[16] = {
+    {.stack = &__stack_top}, {lstmlite_reset_handler}, {fault_handler}, {fault_handler}, {fault_handler},
+    {fault_handler}, {fault_handler}, {0}, {0}, {0}, {0}, {fault_handler}, {fault_handler}, {0}, {fault_handler},
+    {fault_handler},
 };
 
 void lstmlite_reset_handler(void) {
