@@ -23,7 +23,7 @@ from keras import layers as L  # noqa: E402
 from lstmlite.importers import GRUResetBefore, ModelImportError  # noqa: E402
 from lstmlite.importers.keras import import_keras  # noqa: E402
 from lstmlite.io import load_run  # noqa: E402
-from lstmlite.nn import GRU, LSTM, Forecaster, LanguageModel, SequenceClassifier  # noqa: E402
+from lstmlite.nn import GRU, LSTM, Forecaster, LanguageModel, SequenceClassifier, SequenceTagger  # noqa: E402
 
 VOCAB = 60
 # Keras 3's torch backend trips NumPy 2's __array__(copy=...) deprecation on every call.
@@ -49,12 +49,15 @@ BUILDERS = {
                                                L.Dense(VOCAB, activation="softmax")]),
     "simple_rnn_forecast": lambda: keras.Sequential([keras.Input((None, 4)), L.SimpleRNN(6, return_sequences=True),
                                                      L.SimpleRNN(5), L.Dense(1)]),
+    # A label per token (a per-step Dense that is not a next-token LM): a tagger.
+    "bi_tagger": lambda: keras.Sequential(_tokens() + [L.Bidirectional(L.LSTM(5, return_sequences=True)),
+                                                      L.Dense(4, activation="softmax")]),
 }
 EXPECTED = {
     "reference_text": (SequenceClassifier, LSTM), "gru_reset_after": (SequenceClassifier, GRU),
     "gru_reset_before": (SequenceClassifier, GRUResetBefore), "bidirectional_stack": (SequenceClassifier, LSTM),
     "features_bigru": (SequenceClassifier, GRU), "lm": (LanguageModel, LSTM),
-    "simple_rnn_forecast": (Forecaster, None),
+    "simple_rnn_forecast": (Forecaster, None), "bi_tagger": (SequenceTagger, LSTM),
 }
 
 

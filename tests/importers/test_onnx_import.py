@@ -451,3 +451,39 @@ def test_constant_sequence_lens_is_refused() -> None:
     del proto.graph.input[1]  # the lengths input is no longer read
     with pytest.raises(ModelImportError, match="constant sequence_lens"):
         import_onnx(proto)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: __import__("lstmlite.nn", fromlist=["SequenceTagger"]).SequenceTagger(
+        input_size=4, hidden_size=6, num_layers=2, n_classes=5),
+    lambda: __import__("lstmlite.nn", fromlist=["SequenceTagger"]).SequenceTagger(
+        vocab_size=VOCAB, embed_dim=5, hidden_size=6, bidirectional=True, n_classes=4, cell="gru"),
+], ids=["features_lstm", "tokens_bigru"])
+@pytest.mark.parametrize("metadata", [True, False], ids=["ours", "no_metadata"])
+def test_a_tagger_graph_imports_as_a_tagger_matching_onnxruntime_on_a_padded_batch(build, metadata: bool,
+                                                                                   tmp_path) -> None:
+    """A per-step head that is not a causal next-token LM (feature input, or a bidirectional
+    layer) is a tagger. Before, our own tagger's file came back as a bare recurrent layer (the
+    embedding and head silently dropped, nothing verified) and a graph without our metadata was
+    refused as a 'language model'; catches either."""
+    from lstmlite.export.onnx import export_onnx
+    from lstmlite.nn import SequenceTagger
+
+    torch.manual_seed(0)
+    source = build().eval()
+    path = export_onnx(source, tmp_path / "tagger.onnx")
+    proto = onnx.load(str(path))
+    if not metadata:
+        del proto.metadata_props[:]
+    model = import_onnx(proto)
+    assert isinstance(model, SequenceTagger) and model.import_info["verified_max_error"] < 1e-5
+    rng = np.random.default_rng(3)
+    x = (rng.integers(0, VOCAB, size=(3, 7)) if source.embedding is not None
+         else rng.normal(size=(3, 7, 4)).astype(np.float32))
+    lengths = np.array([7, 4, 2], np.int64)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x, "lengths": lengths})[0]
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x), lengths=torch.from_numpy(lengths)).numpy()
+    valid = np.arange(7)[None, :] < lengths[:, None]  # what padded steps hold is the graph's own affair
+    np.testing.assert_allclose(ours[valid], expected[valid], rtol=1e-5, atol=1e-6)

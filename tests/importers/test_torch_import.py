@@ -322,3 +322,28 @@ def test_a_compressed_lstmlite_runs_weights_are_refused_naming_the_run_dir(tmp_p
     back = import_torch(model.state_dict(), arch={"pooling": "last"})
     with torch.no_grad():
         torch.testing.assert_close(back(x), expected)
+
+
+def test_a_per_step_head_imports_as_a_tagger_with_arch_kind_tagger(tmp_path) -> None:
+    """A bidirectional LSTM with a Linear on every step (a token tagger): arch kind "tagger" gives
+    our SequenceTagger, matching the module on its example input and saved as a "tag" run (before:
+    'unknown model kind tagger')."""
+    from lstmlite.nn import SequenceTagger
+
+    class Tagger(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb, self.rnn, self.out = nn.Embedding(VOCAB, 6), nn.LSTM(6, 5, bidirectional=True), nn.Linear(10, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # (T, B) token ids, time-major
+            return self.out(self.rnn(self.emb(x))[0])
+
+    torch.manual_seed(0)
+    source = Tagger().eval()
+    x = torch.randint(0, VOCAB, (7, 3))
+    model = import_torch(source, arch={"kind": "tagger"}, example_input=x, out=tmp_path / "run")
+    assert isinstance(model, SequenceTagger) and model.import_info["verified"]
+    run = load_run(tmp_path / "run")
+    assert run.metrics["task"] == "tag"
+    with torch.no_grad():
+        torch.testing.assert_close(run.model(x.T).transpose(0, 1), source(x))

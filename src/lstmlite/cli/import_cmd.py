@@ -32,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
     parser.add_argument("--arch", default=None,
                         help="torch: architecture as a JSON string, a JSON file or a run dir (our model config)")
-    parser.add_argument("--kind", choices=["classifier", "lm", "forecaster"], default=None,
+    parser.add_argument("--kind", choices=["classifier", "lm", "forecaster", "tagger"], default=None,
                         help="onnx/torch: the model kind when it cannot be read from the file")
     parser.add_argument("--no-verify", action="store_true",
                         help="keras/onnx: skip running the source model to check the import")

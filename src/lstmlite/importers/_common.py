@@ -18,12 +18,12 @@ from torch import Tensor, nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
 
-__all__ = ["ModelImportError", "assemble_model", "save_imported", "read_model_file", "TASK_OF_KIND"]
+__all__ = ["ModelImportError", "assemble_model", "save_imported", "read_model_file", "per_step_kind", "TASK_OF_KIND"]
 
 log = logging.getLogger(__name__)
 
 #: The ``task`` a run dir of each model kind records (DataSpec's vocabulary).
-TASK_OF_KIND = {"classifier": "classify", "lm": "lm", "forecaster": "forecast"}
+TASK_OF_KIND = {"classifier": "classify", "lm": "lm", "forecaster": "forecast", "tagger": "tag"}
 
 
 class ModelImportError(ValueError):
@@ -61,6 +61,12 @@ def read_model_file(path: str | Path, what: str, reader: Callable[[str], _T]) ->
                                f"re-save it from its framework") from err
 
 
+def per_step_kind(embedding_rows: int | None, out_features: int, bidirectional: bool) -> str:
+    """The kind of a model whose head runs on every step: a language model when it predicts
+    the next token of its own (causal) input vocabulary, else a tagger (a label per step)."""
+    return "lm" if embedding_rows == out_features and not bidirectional else "tagger"
+
+
 def _cell_name(rnn: nn.Module) -> str | None:
     """Our task models' cell name for ``rnn``, or None when the registry has no such cell."""
     if isinstance(rnn, LSTM):  # isinstance: a parametrized layer is a generated subclass
@@ -86,7 +92,8 @@ def assemble_model(
 
     Args:
         rnn: our layer with its weights set (LSTM, GRU, or an importers.layers layer).
-        kind: ``classifier`` | ``lm`` | ``forecaster`` | ``layer`` (return ``rnn`` alone).
+        kind: ``classifier`` | ``lm`` | ``forecaster`` | ``tagger`` (a head at every step) |
+            ``layer`` (return ``rnn`` alone).
         embedding: (V, E) token embedding, or None for feature input.
         head_weight, head_bias: (C, D*H) and (C,); a missing bias is zero.
         pooling: the classifier's pooling (``last`` | ``mean`` | ``max``).
@@ -139,8 +146,12 @@ def assemble_model(
             raise ModelImportError("a language model's head runs on every step (no pooling)")
         if out_features != embedding.shape[0]:
             raise ModelImportError(f"a per-step output layer with {out_features} outputs is not a language model "
-                                   f"over the {embedding.shape[0]}-token vocabulary; lstmlite has no per-step "
-                                   "tagger model")
+                                   f"over the {embedding.shape[0]}-token vocabulary; import it as a tagger "
+                                   "(kind='tagger')")
+    elif kind == "tagger":
+        if pooling != "none":
+            raise ModelImportError(f"a tagger's head runs on every step; the source pools with {pooling!r}")
+        config.update(n_classes=out_features)
     elif kind == "forecaster":
         horizon = horizon or out_features // targets
         if horizon * targets != out_features:
@@ -154,7 +165,8 @@ def assemble_model(
         if pooling != "last":
             raise ModelImportError(f"a forecaster reads the last step; the source pools with {pooling!r}")
     else:
-        raise ModelImportError(f"unknown model kind {kind!r}; expected classifier, lm, forecaster or layer")
+        raise ModelImportError(f"unknown model kind {kind!r}; expected classifier, lm, forecaster, tagger or "
+                               "layer")
     if "rnn_options" in config and not config["rnn_options"]:
         config.pop("rnn_options")
     model = build_model(config)

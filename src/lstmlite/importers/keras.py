@@ -20,7 +20,9 @@ Keras                                  lstmlite
 stacked ``return_sequences=True``      ``num_layers`` (one kind of layer per stack)
 last recurrent ``return_sequences``    False → classifier (last step; Bidirectional:
                                        forward last + backward first, as Keras);
-                                       True + Dense → language model (per step)
+                                       True + Dense → language model (per step, over the
+                                       embedding's vocabulary, one direction), else a
+                                       tagger (a label per step)
 ``Dense(C, softmax|sigmoid|linear)``   ``head``; the activation is dropped (our models
                                        return logits) and recorded in ``import_info``
 ``Dropout``, ``SpatialDropout1D``      nothing (inference no-ops)
@@ -58,7 +60,7 @@ import torch
 from torch import nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
-from ._common import ModelImportError, assemble_model, save_imported
+from ._common import ModelImportError, assemble_model, per_step_kind, save_imported
 from .gates import KERAS_GRU, TORCH_GRU, reorder_gates
 from .layers import GRUResetBefore, SimpleRNN
 
@@ -297,7 +299,8 @@ def model_from_keras_layers(layers: list[KerasLayer]) -> tuple[nn.Module, dict[s
     if head_weight is None:
         kind = "layer"
     elif per_step:
-        kind = "lm"
+        kind = per_step_kind(None if embedding is None else int(embedding.shape[0]), int(head_weight.shape[0]),
+                             rnn.bidirectional)
     else:
         kind = "classifier" if head_weight.shape[0] > 1 else "forecaster"
     model = assemble_model(

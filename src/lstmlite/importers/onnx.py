@@ -61,7 +61,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
-from ._common import ModelImportError, assemble_model, save_imported
+from ._common import ModelImportError, assemble_model, per_step_kind, save_imported
 from .gates import ONNX_GRU, ONNX_LSTM, ONNX_RNN, TORCH_GRU, TORCH_LSTM, TORCH_RNN, reorder_gates
 from .layers import GRUResetBefore, SimpleRNN
 
@@ -75,6 +75,9 @@ _GATES = {"LSTM": (ONNX_LSTM, TORCH_LSTM), "GRU": (ONNX_GRU, TORCH_GRU), "RNN": 
 #: Ops that only move data around; followed when tracing between the recognised parts.
 _LAYOUT_OPS = {"Transpose", "Reshape", "Squeeze", "Unsqueeze", "Identity", "Cast", "Flatten", "Concat",
                "Gather", "Slice", "Split", "Expand"}
+#: our exporter's model class (metadata ``type``) → model kind
+_META_KINDS = {"SequenceClassifier": "classifier", "LanguageModel": "lm", "Forecaster": "forecaster",
+               "SequenceTagger": "tagger"}
 _OUTPUT_ACTIVATIONS = {"Softmax": "softmax", "LogSoftmax": "log_softmax", "Sigmoid": "sigmoid"}
 
 
@@ -568,7 +571,11 @@ def _recognise(g: _Graph, kind: str | None, normalised: bool = False) -> _Recogn
     else:
         pooling = "last"
     if kind is None:
-        kind = "lm" if pooling == "none" else ("forecaster" if weight.shape[0] == 1 else "classifier")
+        if pooling == "none":
+            kind = per_step_kind(None if embedding is None else embedding.shape[0], weight.shape[0],
+                                 rnn.bidirectional)
+        else:
+            kind = "forecaster" if weight.shape[0] == 1 else "classifier"
     return _Recognised(rnn, embedding, input_name, time_axis, lengths_name, kind, pooling, weight, bias,
                        output_name, activation)
 
@@ -587,8 +594,7 @@ def _metadata(model: Any) -> dict[str, Any] | None:
 
 def _build(rec: _Recognised, meta: dict[str, Any] | None) -> nn.Module:
     config = (meta or {}).get("config") or {}
-    kinds = {"SequenceClassifier": "classifier", "LanguageModel": "lm", "Forecaster": "forecaster"}
-    meta_kind = kinds.get((meta or {}).get("type", ""))
+    meta_kind = _META_KINDS.get((meta or {}).get("type", ""))
     kind = rec.kind
     extra: dict[str, Any] = {}
     if meta_kind == kind == "forecaster":
@@ -671,7 +677,7 @@ def _verify(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: fl
         elif rec.output_activation == "sigmoid":
             ours = torch.sigmoid(ours)
     ours_np = ours.double().numpy()
-    if rec.kind == "lm" and expected.shape != ours_np.shape and expected.shape[:2] == ours_np.shape[1::-1]:
+    if rec.pooling == "none" and expected.shape != ours_np.shape and expected.shape[:2] == ours_np.shape[1::-1]:
         expected = np.swapaxes(expected, 0, 1)  # time-major graph output
     if expected.size != ours_np.size:
         raise ModelImportError(f"the graph's output has shape {expected.shape}, the imported model gives "
@@ -702,10 +708,11 @@ def import_onnx(
         source: an ``.onnx`` path or a loaded ``onnx.ModelProto``.
         out: when given, also write the model as a run dir there (``overwrite``: replacing a
             run dir of ours already there).
-        kind: ``classifier`` | ``lm`` | ``forecaster`` | ``layer``; default: from our
-            exporter's metadata, else inferred (per-step head → ``lm``; pooled head with
-            one output → ``forecaster``; pooled → ``classifier``; no head → the bare
-            recurrent layer).
+        kind: ``classifier`` | ``lm`` | ``forecaster`` | ``tagger`` | ``layer``; default:
+            from our exporter's metadata, else inferred (per-step head → ``lm`` when it
+            predicts the embedding's vocabulary from a unidirectional layer, else
+            ``tagger``; pooled head with one output → ``forecaster``; pooled →
+            ``classifier``; no head → the bare recurrent layer).
         verify: run the graph (ONNX Runtime, else ``onnx.reference``) and the imported
             model on the same random input and fail unless they agree within
             ``rtol``/``atol``.
@@ -730,7 +737,7 @@ def import_onnx(
     g = _Graph(model_proto)
     meta = _metadata(model_proto)
     if kind is None and meta is not None:
-        kind = {"SequenceClassifier": "classifier", "LanguageModel": "lm", "Forecaster": "forecaster"}.get(
+        kind = _META_KINDS.get(
             meta.get("type", ""), "layer")
     normalised = bool(((meta or {}).get("config") or {}).get("instance_norm")) and kind == "forecaster"
     rec = _recognise(g, kind, normalised)

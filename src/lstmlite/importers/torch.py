@@ -222,7 +222,7 @@ def _from_state_dict(state: Mapping[str, Tensor], arch: dict[str, Any]) -> nn.Mo
         else:
             kind = "classifier" if head["weight"].shape[0] > 1 else "forecaster"
         log.info("state dict read as a %s (pass arch={'kind': ...} to say otherwise)", kind)
-    pooling = arch.get("pooling", "none" if kind == "lm" else "last")
+    pooling = arch.get("pooling", "none" if kind in ("lm", "tagger") else "last")
     extra: dict[str, Any] = {}
     if kind == "forecaster":
         extra = {"horizon": arch.get("horizon"), "targets": arch.get("targets", 1),
