@@ -208,3 +208,20 @@ def test_stacking_on_a_layer_without_return_sequences_is_refused() -> None:
     assert model.rnn.num_layers == 2
     with pytest.raises(ModelImportError, match="return_sequences=False"):
         model_from_keras_layers([lstm(4, 3, False), lstm(4, 4, False), dense])
+
+
+def test_a_gru_config_without_reset_after_is_read_by_its_bias_shape() -> None:
+    """A GRU saved before Keras 2.1.3 has no reset_after in its config and computes the
+    reset-before form (one (3H,) bias). Its weights, taken from Keras's GRU(reset_after=False),
+    must reproduce that layer as Keras runs it; catches the missing key read as Keras 3's
+    default True (a reset-after GRU with the bias all in bias_ih: outputs off by ~1e-1)."""
+    from lstmlite.importers.keras import KerasLayer, model_from_keras_layers
+
+    source = _randomised(keras.Sequential([keras.Input((None, 4)), L.GRU(5, reset_after=False), L.Dense(3)]))
+    gru, dense = source.layers
+    config = {k: v for k, v in gru.get_config().items() if k != "reset_after"}
+    model, info = model_from_keras_layers([KerasLayer("GRU", config, gru.get_weights()),
+                                           KerasLayer("Dense", dense.get_config(), dense.get_weights())])
+    assert isinstance(model.rnn, GRUResetBefore) and "reset_after=False" in info["cell"]
+    x = np.random.default_rng(1).normal(size=(3, 6, 4)).astype(np.float32)
+    np.testing.assert_allclose(_ours(model, x, None), source.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

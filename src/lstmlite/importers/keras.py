@@ -214,11 +214,19 @@ def _recurrent_spec(layer: KerasLayer, where: str) -> _RecurrentSpec:
         cls, inner = layer.class_name, config
         _check_recurrent(cls, inner, where)
         directions = [_direction_tensors(cls, inner, layer.weights, where)]
-    reset_after = bool(inner.get("reset_after", True)) if cls == "GRU" else None
+    reset_after = _reset_after(inner, layer.weights) if cls == "GRU" else None
     nonlinearity = inner.get("activation", "tanh") if cls == "SimpleRNN" else "tanh"
     return _RecurrentSpec(cls, (cls, reset_after, nonlinearity, len(directions), inner.get("use_bias", True)),
                           int(inner["units"]), directions, bool(inner.get("return_sequences", False)),
                           bool(inner.get("use_bias", True)), nonlinearity)
+
+
+def _reset_after(config: dict[str, Any], weights: list[np.ndarray]) -> bool:
+    """A GRU's ``reset_after``. Keras writes it in every config since 2.1.3; a file from before
+    lacks it and computes the reset-before form (its bias is one (3H,) vector, not (2, 3H))."""
+    if "reset_after" in config:
+        return bool(config["reset_after"])
+    return len(weights) > 2 and np.ndim(weights[2]) == 2
 
 
 def _stack(specs: list[_RecurrentSpec], input_size: int) -> RecurrentLayer:
