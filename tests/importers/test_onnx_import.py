@@ -487,3 +487,22 @@ def test_a_tagger_graph_imports_as_a_tagger_matching_onnxruntime_on_a_padded_bat
         ours = model(torch.from_numpy(x), lengths=torch.from_numpy(lengths)).numpy()
     valid = np.arange(7)[None, :] < lengths[:, None]  # what padded steps hold is the graph's own affair
     np.testing.assert_allclose(ours[valid], expected[valid], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max"])
+def test_pooling_is_read_from_the_ops_of_a_file_without_our_metadata(pooling: str, tmp_path) -> None:
+    """Our classifier's file after a tool dropped its metadata (no config to say the pooling):
+    ReduceMax must be read as max pooling and ReduceMean/ReduceSum as mean, matching ONNX
+    Runtime on a padded batch (catches ReduceMax read as mean: the import's own check fails)."""
+    from lstmlite.export.onnx import export_onnx
+
+    torch.manual_seed(0)
+    source = SequenceClassifier(input_size=3, hidden_size=5, n_classes=4, bidirectional=True, pooling=pooling)
+    path = export_onnx(source.eval(), tmp_path / "m.onnx")
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    model = import_onnx(proto)
+    assert model.config()["pooling"] == pooling
+    x = np.random.default_rng(4).normal(size=(3, 7, 3)).astype(np.float32)
+    ours, expected = _ort_and_ours(proto, model, x, np.array([7, 4, 1], np.int64))
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
