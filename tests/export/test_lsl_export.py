@@ -91,3 +91,24 @@ def test_rounded_reference_refuses_a_tied_model_the_form_rounds_at_two_widths():
     with pytest.raises(ValueError, match="tied embedding.weight, head.weight at different widths"):
         rounded_reference(model, "int7")
     assert rounded_reference(model, "int8") is not model
+
+
+@pytest.mark.parametrize("wrank", [None, 3])
+def test_a_trained_fastgrnn_file_computes_what_the_model_computes(wrank):
+    """A FastGRNN initialises its gate and update biases alike (all ones) and ζ, ν to constants,
+    so a file that swapped the two biases (or ζ and ν) ran like the model on every untrained
+    layer in the tests. With every parameter moved apart, as training does, the native runtime
+    must give the model's logits (catches bias_gate / bias_update stored in each other's slot)."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, cell="fastgrnn", hidden_size=[8, 6], num_layers=2, n_classes=3,
+                               rnn_options={} if wrank is None else {"wrank": wrank}).eval()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=generator))
+    assert not torch.equal(model.rnn.bias_gate_l0, model.rnn.bias_update_l0)
+    x = np.random.default_rng(2).standard_normal((3, 9, 5)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy()
+    got = Engine(write_lsl(spec_from_module(model), weights="fp32")).run(x)
+    assert np.max(np.abs(got - expected)) <= 1e-5 * max(1.0, float(np.max(np.abs(expected))))
