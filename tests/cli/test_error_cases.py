@@ -462,9 +462,8 @@ CASES: list[Case] = [
          "lstmlite import: error: {tmp}/m.h5: not a readable Keras HDF5 file, truncated or corrupt (…); re-save it "
          "from its framework", "re-save the .h5", setup=write("m.h5", b"\x89HDF\r\n\x1a\ngarbage")),
     Case("torch-not-a-state-dict", "import", ("import", "torch", "{tmp}/m.pt", "--out", "{tmp}/out"),
-         "lstmlite import: error: {tmp}/m.pt: cannot be read with weights_only=True (…): it holds pickled objects or "
-         "is not a torch.save file; save model.state_dict() (or safetensors) instead of the module",
-         "save the state_dict", setup=write("m.pt", b"garbage")),
+         "lstmlite import: error: {tmp}/m.pt: not a readable torch.save file, truncated or corrupt (…); re-save it "
+         "with torch.save(model.state_dict(), ...)", "save the state_dict", setup=write("m.pt", b"garbage")),
     Case("tflite-corrupt", "import", _read_tflite,
          "ValueError: {tmp}/model.tflite: not a readable .tflite model, truncated or corrupt (…); re-convert it "
          "with the TFLite converter", "re-convert the model", api="read_tflite_lstm(\"model.tflite\")",

@@ -97,8 +97,23 @@ def test_state_dict_files(tmp_path) -> None:
 
 def test_pickled_module_file_is_refused(tmp_path) -> None:
     torch.save(Classifier(), tmp_path / "module.pt")  # pickles code: weights_only must refuse it
-    with pytest.raises(ModelImportError, match="weights_only"):
+    with pytest.raises(ModelImportError, match="weights_only=True: it holds pickled objects"):
         import_torch(tmp_path / "module.pt")
+
+
+@pytest.mark.parametrize("content", ["truncated", "other_format"])
+def test_a_truncated_or_foreign_file_is_called_unreadable_not_pickled(content: str, tmp_path) -> None:
+    """A state-dict file cut short (a failed copy), or a file of another format named .pt, is
+    reported as unreadable, one line naming the file; before, both were told they held pickled
+    objects and to save the state dict instead of the module, which they already were."""
+    torch.save(nn.LSTM(3, 4).state_dict(), tmp_path / "full.pt")
+    data = (tmp_path / "full.pt").read_bytes()
+    (tmp_path / "bad.pt").write_bytes(data[: len(data) // 2] if content == "truncated" else b"\x08\x07ONNX" * 40)
+    with pytest.raises(ModelImportError) as caught:
+        import_torch(tmp_path / "bad.pt")
+    message = str(caught.value)
+    assert "bad.pt: not a readable torch.save file, truncated or corrupt" in message, message
+    assert "pickled" not in message and "\n" not in message
 
 
 def test_language_model_and_arch_json(tmp_path) -> None:

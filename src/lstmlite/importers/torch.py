@@ -77,9 +77,15 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     try:
         loaded = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - pickle refusal and corrupt files alike
-        raise ModelImportError(f"{path}: cannot be read with weights_only=True ({type(err).__name__}): it holds "
-                               "pickled objects or is not a torch.save file; save model.state_dict() (or "
-                               "safetensors) instead of the module") from None
+        # torch names the class it refused ("Unsupported global: GLOBAL torch.nn...LSTM") only
+        # for a pickled object; a truncated archive or another format fails otherwise.
+        if "Unsupported global" in str(err):
+            raise ModelImportError(f"{path}: cannot be read with weights_only=True: it holds pickled objects "
+                                   "(a whole module); save model.state_dict() (or safetensors) instead of the "
+                                   "module") from None
+        raise ModelImportError(f"{path}: not a readable torch.save file, truncated or corrupt "
+                               f"({type(err).__name__}); re-save it with torch.save(model.state_dict(), ...)"
+                               ) from None
     if isinstance(loaded, Mapping):
         for key in ("state_dict", "model_state_dict", "model"):
             if isinstance(loaded.get(key), Mapping):
