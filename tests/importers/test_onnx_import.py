@@ -154,9 +154,12 @@ def test_unsupported_graphs_fail_with_reasons() -> None:
 
     proto = _tf2onnx_style_graph()
     lstm = next(n for n in proto.graph.node if n.op_type == "LSTM")
-    lstm.input.extend(["", "h0"])  # a state fed from outside: a stateful graph
+    lstm.input.extend(["", "h0"])  # a state fed from outside: a stateful graph, imported as run from zeros
     proto.graph.input.append(helper.make_tensor_value_info("h0", onnx.TensorProto.FLOAT, [1, "b", 4]))
-    with pytest.raises(ModelImportError, match="initial_h"):
+    assert import_onnx(proto).import_info["state_inputs"] == ["h0"]  # verified with h0 = 0
+    lstm.input[5] = "h0_const"  # a constant non-zero state has no model form
+    proto.graph.initializer.append(onnx.numpy_helper.from_array(np.ones((1, 1, 4), np.float32), "h0_const"))
+    with pytest.raises(ModelImportError, match="initial_h is not zero"):
         import_onnx(proto)
 
     with pytest.raises(ModelImportError, match="no LSTM, GRU or RNN"):
@@ -505,4 +508,36 @@ def test_pooling_is_read_from_the_ops_of_a_file_without_our_metadata(pooling: st
     assert model.config()["pooling"] == pooling
     x = np.random.default_rng(4).normal(size=(3, 7, 3)).astype(np.float32)
     ours, expected = _ort_and_ours(proto, model, x, np.array([7, 4, 1], np.int64))
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: LanguageModel(vocab_size=VOCAB, embed_dim=5, hidden_size=6, num_layers=2),
+    lambda: __import__("lstmlite.nn", fromlist=["SequenceTagger"]).SequenceTagger(
+        input_size=4, hidden_size=[6, 5], num_layers=2, n_classes=3, cell="gru"),
+], ids=["lm_lstm", "tagger_gru"])
+def test_a_streaming_graph_imports_as_the_model_started_from_zero_states(build, tmp_path) -> None:
+    """A stateful (streaming) file feeds each node's initial_h / initial_c from graph inputs
+    h0_lK / c0_lK. Before, importing it failed with 'initial_h is not zero' though nothing
+    was non-zero; now it is our model run from zero states, which ONNX Runtime fed zero
+    states must reproduce."""
+    from lstmlite.export.onnx import export_onnx
+
+    torch.manual_seed(0)
+    source = build().eval()
+    path = export_onnx(source, tmp_path / "stream.onnx", stateful=True)
+    model = import_onnx(path)
+    assert type(model) is type(source) and model.config() == source.config()
+    assert model.import_info["state_inputs"] and model.import_info["verified_max_error"] < 1e-5
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(2)
+    x = (rng.integers(0, VOCAB, size=(3, 6)) if source.embedding is not None
+         else rng.normal(size=(3, 6, 4)).astype(np.float32))
+    feeds = {"input": x}
+    for i in session.get_inputs()[1:]:  # (1, B, H) per layer
+        feeds[i.name] = np.zeros((1, 3, i.shape[2]), np.float32)
+    expected = session.run([session.get_outputs()[0].name], feeds)[0]
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x))
+    ours = (ours[0] if isinstance(ours, tuple) else ours).numpy()
     np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)

@@ -27,7 +27,8 @@ RNN, Tanh or Relu                            :class:`~lstmlite.importers.layers.
 ``direction=reverse``                        node level only (input flipped per sequence)
 ``layout=1`` (batch-major)                   yes
 ``sequence_lens``                            yes (our ``lengths``)
-``initial_h`` / ``initial_c``                node level; a model import needs zeros
+``initial_h`` / ``initial_c``                node level; a model import needs zeros or graph
+                                             inputs (a streaming graph: run from zeros)
 peepholes ``P`` ≠ 0, ``clip``,               no (:class:`UnsupportedOnnxError`: our layers
 ``input_forget=1``, other activations        have no such terms)
 ==========================================  =============================================
@@ -378,6 +379,8 @@ class _Recognised:
     head_bias: np.ndarray | None = None
     output_name: str | None = None
     output_activation: str | None = None
+    #: graph inputs feeding initial_h / initial_c (a streaming graph): zeros for the model
+    state_inputs: list[str] = field(default_factory=list)
 
 
 def _trace_input(g: _Graph, name: str, time_axis: int, normalised: bool = False
@@ -524,12 +527,16 @@ def _recognise(g: _Graph, kind: str | None, normalised: bool = False) -> _Recogn
                                    "LSTM, GRU or RNN node: import the run dir it was exported from instead")
         raise ModelImportError("the graph has no LSTM, GRU or RNN node")
     specs = [_layer_from_node(n, g.consts) for n in nodes]
+    state_inputs: list[str] = []
     for node, spec in zip(nodes, specs):
         if spec.direction == "reverse":
             raise UnsupportedOnnxError(f"node {node.name!r}: a reverse-only recurrent layer has no lstmlite "
                                        "model form (use import_onnx_node for single nodes)")
         for index, what in ((5, "initial_h"), (6, "initial_c")):
-            if not g.is_zero(_input(node, index)):
+            name = _input(node, index)
+            if name in g.input_names:  # a streaming graph's carried state: the model starts from zeros
+                state_inputs.append(name)
+            elif not g.is_zero(name):
                 raise ModelImportError(f"node {node.name!r}: {what} is not zero; a model import needs zero "
                                        "initial states (stateful graphs: use import_onnx_node)")
     for k in range(1, len(nodes)):
@@ -550,7 +557,8 @@ def _recognise(g: _Graph, kind: str | None, normalised: bool = False) -> _Recogn
         if kind not in (None, "layer"):
             raise ModelImportError(f"kind={kind!r} needs an output layer, but no Gemm/MatMul follows the "
                                    "recurrent nodes")
-        return _Recognised(rnn, embedding, input_name, time_axis, lengths_name, "layer", "none")
+        return _Recognised(rnn, embedding, input_name, time_axis, lengths_name, "layer", "none",
+                           state_inputs=state_inputs)
     weight, bias, out = _read_head(g, head)
     output_name, activation = _follow_output(g, out, normalised)
     reached, ops = g.backward_reach(head.input[0])
@@ -577,7 +585,7 @@ def _recognise(g: _Graph, kind: str | None, normalised: bool = False) -> _Recogn
         else:
             kind = "forecaster" if weight.shape[0] == 1 else "classifier"
     return _Recognised(rnn, embedding, input_name, time_axis, lengths_name, kind, pooling, weight, bias,
-                       output_name, activation)
+                       output_name, activation, state_inputs)
 
 
 def _metadata(model: Any) -> dict[str, Any] | None:
@@ -642,6 +650,10 @@ def _probe_inputs(g: _Graph, rec: _Recognised, batch: int = 2, steps: int = 5
         len_type = helper.tensor_dtype_to_np_dtype(info[rec.lengths_name].type.tensor_type.elem_type)
         feeds[rec.lengths_name] = values.astype(len_type)
         lengths = torch.from_numpy(values.astype(np.int64))
+    for name in rec.state_inputs:  # (D, B, H), or (B, D, H) under layout 1: zeros, as the model starts
+        state_dims = [d.dim_value if d.HasField("dim_value") else 0 for d in info[name].type.tensor_type.shape.dim]
+        state_type = helper.tensor_dtype_to_np_dtype(info[name].type.tensor_type.elem_type)
+        feeds[name] = np.zeros([d or batch for d in state_dims], state_type)
     for name in g.input_names:
         if name not in feeds:
             raise ModelImportError(f"graph input {name!r} is neither the model input nor sequence lengths")
@@ -750,6 +762,8 @@ def import_onnx(
         "output_activation": rec.output_activation,
         "uses_lengths": rec.lengths_name is not None,
     }
+    if rec.state_inputs:
+        info["state_inputs"] = list(rec.state_inputs)  # fed zeros: the model runs each sequence from zero states
     if verify and rec.kind != "layer":
         info["verified_max_error"] = _verify(g, rec, model, rtol, atol)
     model.import_info = info
