@@ -362,3 +362,20 @@ def test_a_per_step_head_imports_as_a_tagger_with_arch_kind_tagger(tmp_path) -> 
     assert run.metrics["task"] == "tag"
     with torch.no_grad():
         torch.testing.assert_close(run.model(x.T).transpose(0, 1), source(x))
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda s: s.pop("rnn.bias_hh_l0"), '"bias_hh_l0"'),
+    (lambda s: s.update({"rnn.weight_ih_l0_reverse": torch.zeros(20, 4)}), '"weight_hh_l0_reverse"'),
+])
+def test_a_state_dict_missing_recurrent_keys_is_refused_naming_them(edit, named: str) -> None:
+    """A state dict with a recurrent tensor missing (or a direction only half there) is refused
+    in one line that names the missing keys; before, the message ended at torch's first line,
+    'Error(s) in loading state_dict for LSTM:', naming nothing."""
+    state = {**{f"rnn.{k}": v for k, v in nn.LSTM(4, 5, batch_first=True).state_dict().items()},
+             **{f"fc.{k}": v for k, v in nn.Linear(5, 3).state_dict().items()}}
+    edit(state)
+    with pytest.raises(ModelImportError) as caught:
+        import_torch(state)
+    message = str(caught.value)
+    assert "Missing key(s)" in message and named in message and "\n" not in message, message

@@ -168,8 +168,11 @@ def layer_from_state_dict(state: Mapping[str, Tensor], prefix: str = "", cell: s
     try:
         layer.load_state_dict({k: v.float() for k, v in sub.items()}, strict=True)
     except RuntimeError as err:
+        # torch's first line is only "Error(s) in loading state_dict for LSTM:"; the keys
+        # missing, unexpected or of the wrong size follow it.
+        detail = " ".join(str(err).split()).replace(f"Error(s) in loading state_dict for {type(layer).__name__}: ", "")
         raise ModelImportError(f"the recurrent weights under {prefix!r} do not form a {cell}: "
-                               f"{str(err).splitlines()[0]}") from None
+                               f"{detail[:300]}") from None
     return layer.eval()
 
 
