@@ -225,3 +225,21 @@ def test_a_gru_config_without_reset_after_is_read_by_its_bias_shape() -> None:
     assert isinstance(model.rnn, GRUResetBefore) and "reset_after=False" in info["cell"]
     x = np.random.default_rng(1).normal(size=(3, 6, 4)).astype(np.float32)
     np.testing.assert_allclose(_ours(model, x, None), source.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backward, match", [
+    (lambda: L.GRU(5, reset_after=False, go_backwards=True), r"forward/backward reset_after \(True vs False\)"),
+    (lambda: L.GRU(5, use_bias=False, go_backwards=True), r"forward/backward use_bias \(True vs False\)"),
+])
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_bidirectional_whose_backward_layer_has_another_form_is_refused(backward, match: str, suffix: str,
+                                                                          tmp_path) -> None:
+    """Keras's backward_layer may be a reset-before GRU beside a reset-after forward one, or have no
+    bias; our bidirectional layer has one form. Before, the .h5 of the first imported as a
+    reset-after GRU in both directions and ran 0.08 off Keras, silently (.h5 files are not run),
+    and the second failed with 'expected 3 weight arrays, found 2'."""
+    model = _randomised(keras.Sequential([keras.Input((None, 4)), L.Bidirectional(L.GRU(5), backward_layer=backward()),
+                                          L.Dense(3)]))
+    model.save(tmp_path / f"m{suffix}")
+    with pytest.raises(ModelImportError, match=match):
+        import_keras(tmp_path / f"m{suffix}")

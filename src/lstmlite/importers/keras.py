@@ -204,12 +204,17 @@ def _recurrent_spec(layer: KerasLayer, where: str) -> _RecurrentSpec:
             raise ModelImportError(f"{where}: Bidirectional with different forward/backward layer kinds")
         _check_recurrent(cls, forward["config"], where)
         _check_recurrent(cls, backward["config"], where, backward=True)
+        # Our bidirectional layer has one form for both directions; Keras lets backward_layer differ.
+        for key, what in (("units", "sizes"), ("use_bias", "use_bias"), ("reset_after", "reset_after"),
+                          ("activation", "activations")):
+            if forward["config"].get(key) != backward["config"].get(key):
+                raise ModelImportError(f"{where}: Bidirectional with different forward/backward {what} "
+                                       f"({forward['config'].get(key)!r} vs {backward['config'].get(key)!r}); "
+                                       "lstmlite's bidirectional layers use one form for both directions")
         half = len(layer.weights) // 2
         directions = [_direction_tensors(cls, forward["config"], layer.weights[:half], where),
                       _direction_tensors(cls, backward["config"], layer.weights[half:], where)]
         inner = forward["config"]
-        if inner.get("units") != backward["config"].get("units"):
-            raise ModelImportError(f"{where}: Bidirectional with different forward/backward sizes")
     else:
         cls, inner = layer.class_name, config
         _check_recurrent(cls, inner, where)
