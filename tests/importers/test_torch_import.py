@@ -379,3 +379,24 @@ def test_a_state_dict_missing_recurrent_keys_is_refused_naming_them(edit, named:
         import_torch(state)
     message = str(caught.value)
     assert "Missing key(s)" in message and named in message and "\n" not in message, message
+
+
+def test_a_bidirectional_state_dict_with_a_vocabulary_sized_head_is_read_as_a_classifier() -> None:
+    """Without arch, a head as wide as the vocabulary means a language model only for a
+    unidirectional layer; a bidirectional one sees the future, so the documented default (a
+    classifier at the last step) applies and must match the module computing exactly that.
+    Before, it was read as a language model and failed with a ValueError (not a
+    ModelImportError): 'a language model cannot be bidirectional'."""
+    torch.manual_seed(0)
+    emb, rnn, head = nn.Embedding(VOCAB, 6), nn.LSTM(6, 5, batch_first=True, bidirectional=True), nn.Linear(10, VOCAB)
+    state = {**{f"emb.{k}": v for k, v in emb.state_dict().items()},
+             **{f"rnn.{k}": v for k, v in rnn.state_dict().items()},
+             **{f"head.{k}": v for k, v in head.state_dict().items()}}
+    model = import_torch(state)
+    assert isinstance(model, SequenceClassifier)
+    x = torch.randint(0, VOCAB, (3, 7))
+    with torch.no_grad():
+        h_n = rnn(emb(x))[1][0]  # (2, B, H): forward after the last step, backward after step 0
+        torch.testing.assert_close(model(x), head(torch.cat([h_n[0], h_n[1]], -1)))
+    with pytest.raises(ModelImportError, match="cannot be bidirectional"):
+        import_torch(state, arch={"kind": "lm"})

@@ -169,7 +169,10 @@ def assemble_model(
                                "layer")
     if "rnn_options" in config and not config["rnn_options"]:
         config.pop("rnn_options")
-    model = build_model(config)
+    try:
+        model = build_model(config)
+    except ValueError as err:  # e.g. a bidirectional language model: the model class refuses the form
+        raise ModelImportError(f"the imported {kind} cannot be built: {err}") from None
     with torch.no_grad():
         if cell is None:
             model.rnn = rnn

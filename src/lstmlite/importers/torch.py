@@ -226,8 +226,8 @@ def _from_state_dict(state: Mapping[str, Tensor], arch: dict[str, Any]) -> nn.Mo
     if kind is None:
         if head is None:
             kind = "layer"
-        elif embedding is not None and head["weight"].shape[0] == embedding.shape[0]:
-            kind = "lm"
+        elif embedding is not None and head["weight"].shape[0] == embedding.shape[0] and not rnn.bidirectional:
+            kind = "lm"  # a bidirectional layer sees the future: it cannot predict the next token
         else:
             kind = "classifier" if head["weight"].shape[0] > 1 else "forecaster"
         log.info("state dict read as a %s (pass arch={'kind': ...} to say otherwise)", kind)
