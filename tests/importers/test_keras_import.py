@@ -243,3 +243,32 @@ def test_a_bidirectional_whose_backward_layer_has_another_form_is_refused(backwa
     model.save(tmp_path / f"m{suffix}")
     with pytest.raises(ModelImportError, match=match):
         import_keras(tmp_path / f"m{suffix}")
+
+
+TF_KERAS_BUILDERS = {
+    "lstm_tokens": lambda K: K.Sequential([K.layers.Embedding(VOCAB, 6), K.layers.LSTM(5),
+                                           K.layers.Dense(3, activation="softmax")]),
+    "bigru_stack": lambda K: K.Sequential([K.layers.InputLayer(input_shape=(None, 4)),
+                                           K.layers.Bidirectional(K.layers.GRU(5, return_sequences=True)),
+                                           K.layers.Bidirectional(K.layers.GRU(4)), K.layers.Dense(2)]),
+    "gru_reset_before": lambda K: K.Sequential([K.layers.InputLayer(input_shape=(None, 4)),
+                                                K.layers.GRU(5, reset_after=False), K.layers.Dense(2)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TF_KERAS_BUILDERS))
+def test_h5_written_by_keras_2_matches_keras_2(name: str, tmp_path) -> None:
+    """Legacy .h5 files mostly come from Keras 2 (tf.keras / tf_keras), whose configs and weight
+    names differ from Keras 3's, and an .h5 import is not run: hold it to tf_keras's own predict."""
+    K = pytest.importorskip("tf_keras")
+    source = TF_KERAS_BUILDERS[name](K)
+    tokens = name == "lstm_tokens"
+    source.build((None, None) if tokens else (None, None, 4))
+    rng = np.random.default_rng(0)
+    for layer in source.layers:
+        layer.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in layer.get_weights()])
+    source.save(tmp_path / "m.h5")
+    model = import_keras(tmp_path / "m.h5")
+    x = rng.integers(0, VOCAB, (3, 7)) if tokens else rng.normal(size=(3, 7, 4)).astype(np.float32)
+    np.testing.assert_allclose(_ours(model, x, model.import_info["output_activation"]),
+                               source.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
