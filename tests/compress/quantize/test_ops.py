@@ -159,3 +159,16 @@ def test_mse_search_reaches_the_clip_ratio_one_half(mse_scale):
     rows = np.random.default_rng(2).standard_t(df=2, size=(16, 40)).astype(np.float32)
     got = channel_scales(torch.from_numpy(rows), 4, method="mse").numpy()
     np.testing.assert_allclose(got, [mse_scale(r, 7) for r in rows], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_codes_beyond_the_clip_range_stop_at_minus_qmax(bits):
+    """Weights past the scale's range (MSE clipping, or fixed scales after fine-tuning) clamp
+    to -qmax, never to -2**(b-1): the codes must give the forward's weights and negate
+    without overflow. Catches a clamp at -128 / -8 in quantize_codes."""
+    qmax = 2 ** (bits - 1) - 1
+    w = torch.tensor([[-3.0 * qmax, -qmax - 1.0, 2.0 * qmax, 1.0]])
+    s = torch.tensor([1.0])
+    # by hand: -3 qmax -> -qmax, -(qmax + 1) -> -qmax, 2 qmax -> qmax, 1 -> 1
+    assert quantize_codes(w, s, bits).tolist() == [[-qmax, -qmax, qmax, 1]]
+    assert torch.equal(dequantize(quantize_codes(w, s, bits), s), fake_quantize(w, s, bits))
