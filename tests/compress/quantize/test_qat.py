@@ -9,6 +9,7 @@ float model fine-tuned for the same steps and then quantized.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -111,3 +112,19 @@ def test_fake_quant_scales_follow_the_weights():
     torch.testing.assert_close(scale_a, w_a.abs().amax(1) / 127)
     # the fixed scales clip the tripled weights at their old range
     assert b.rnn.weight_hh_l0.abs().max() < w_a.abs().max() / 2
+
+
+def test_fake_quant_mse_scales_follow_the_mse_search(mse_scale):
+    """QAT with ``scale_method="mse"`` clips each row at its MSE-best ratio of the current
+    weights (the NumPy search of the conftest), not at absmax. Catches a FakeQuantWeight
+    that ignores its scale method."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2)
+    with torch.no_grad():
+        model.rnn.weight_hh_l0[:, 0] *= 8.0  # one outlier per row: clipping it pays at int4
+    compress_(model, FakeQuantConfig(bits=4, scale_method="mse"))
+    w = model.rnn.parametrizations.weight_hh_l0.original.detach().numpy()
+    got = quantized_tensors(model)["rnn.weight_hh_l0"].scales.numpy()
+    want = [mse_scale(row, 7) for row in w]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert any(s < np.abs(row).max() / 7 * 0.99 for s, row in zip(want, w))  # the search did clip
