@@ -238,3 +238,18 @@ def test_bounded_sample_stays_spread_over_every_batch():
     assert cal["input"]["count"] == 8000
     assert cal["input"]["percentiles"]["50"] == pytest.approx(9.5, abs=1.0)
     assert cal["input"]["percentiles"]["1"] == pytest.approx(0.0, abs=1.0)
+
+
+def test_bounded_sample_keeps_every_stride_th_value_across_batch_boundaries():
+    """Values 0, 1, 2, ... added in batches of 7 with at most 8 kept: the sample must be
+    exactly the values at the positions that are multiples of the final stride, counted
+    over all batches (so each batch's first kept value depends on where the previous one
+    ended). Catches starting every batch's thinning at its own first value."""
+    from lstmlite.compress.quantize.calibrate import _Summary
+
+    s = _Summary(max_samples=8)
+    for start in range(0, 70, 7):
+        s.add(torch.arange(start, start + 7, dtype=torch.float64))
+    kept = np.concatenate(s.samples)
+    assert s.stride == 8  # 70 values at <= 16 kept: the stride doubled three times
+    np.testing.assert_array_equal(kept, np.arange(0, 70, 8))
