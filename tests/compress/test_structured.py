@@ -279,3 +279,21 @@ def test_fraction_keeps_more_units_than_the_projection():
     removed = [[torch.as_tensor(np.sort(np.argsort(-s, kind="stable")[4:])) for s in per] for per in scores]
     _zero_outgoing(original, removed)
     torch.testing.assert_close(_out(model, x), _out(original, x), rtol=1e-5, atol=1e-6)
+
+
+def test_tied_language_model_with_a_projection_prunes_its_last_layer():
+    """A tied LM whose last layer projects to the embedding width (P = E) may drop that
+    layer's units: its output width is P, which pruning keeps. The result equals the
+    original with the removed units' weight_hr columns cut. Catches treating a tied LM's
+    last layer as fixed whether or not it projects."""
+    torch.manual_seed(0)
+    model = LanguageModel(vocab_size=15, embed_dim=4, hidden_size=8, tie_weights=True,
+                          rnn_options={"proj_size": 4}).eval()
+    x = _inputs(model, tokens=True)
+    scores = _numpy_scores(model, "l2")[0][0]
+    removed = torch.as_tensor(np.sort(np.argsort(-scores, kind="stable")[5:]))
+    oracle = copy.deepcopy(model)
+    _zero_outgoing(oracle, [[removed]])
+    compress_(model, HiddenUnitPruneConfig(keep=5))
+    assert model.rnn.hidden_sizes == [5] and model.head.weight is model.embedding.weight
+    torch.testing.assert_close(_out(model, x), _out(oracle, x), rtol=1e-5, atol=1e-6)
