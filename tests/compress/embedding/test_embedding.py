@@ -225,6 +225,18 @@ def test_low_rank_embedding_is_the_truncated_svd():
     assert len(factors) == 2 and all(f.grad is not None and f.grad.abs().sum() > 0 for f in factors)
 
 
+
+def test_low_rank_embedding_energy_chooses_the_smallest_sufficient_rank():
+    """``EmbeddingLowRankConfig(energy=e)`` factors at the smallest r whose singular values
+    hold e of the squared energy (NumPy's SVD). Catches the energy not passed on to the
+    low-rank handler (a fixed default used instead)."""
+    for energy in (0.5, 0.8):
+        model = _classifier(vocab=50, embed=16)
+        s = np.linalg.svd(model.embedding.weight.detach().numpy().astype(np.float64), compute_uv=False)
+        want = int(np.argmax(np.cumsum(s ** 2) / np.sum(s ** 2) >= energy)) + 1
+        compress_(model, EmbeddingLowRankConfig(energy=energy))
+        assert model.embedding.parametrizations.weight.original0.shape == (50, want)
+
 def test_low_rank_embedding_refuses_tied_lm():
     with pytest.raises(ValueError, match="tied"):
         compress_(_lm(tie=True), EmbeddingLowRankConfig(rank=2))
@@ -255,6 +267,11 @@ def test_coverage_never_asks_for_fewer_than_three_tokens():
     assert keep_for_coverage(data, 0.5) == 3
     assert keep_for_coverage(data, 0.9) == 4  # 4/6, 5/6 < 0.9 <= 6/6
     VocabPruneConfig(keep=keep_for_coverage(data, 0.5))  # a valid config
+    # id 0 inside a row's length is padding too, not text (catches counting it): of the 4
+    # text tokens, ids < 3 cover 3/4 < 0.8, so ids < 4 are needed (with the two 0s counted,
+    # 5/6 would pass at 3)
+    padded = SimpleNamespace(x=np.array([[2, 2, 2, 3, 0, 0]]), lengths=np.array([6]))
+    assert keep_for_coverage(SimpleNamespace(train=padded, vocab_size=4, vocab=data.vocab), 0.8) == 4
     # the counts leave padding out by length (catches `<=` for `<`: the first padding 0 counted)
     from lstmlite.compress.embedding.vocab import token_counts
 
