@@ -91,6 +91,9 @@ def test_every_shipped_recipe_reports_its_exported_file(request, run_dir, tmp_pa
     result = apply_recipe(run_dir, recipe, tmp_path / recipe, max_epochs=0, progress=False)
     size = _exported_bytes(result.path, tmp_path, capsys)
     assert result.metrics["size_bytes"] == size
+    # recipe.json's per-step sizes are files' bytes too: the last step's is this file's
+    applied = json.loads((result.path / "recipe.json").read_text())["applied"]
+    assert applied[-1]["size_bytes"] == size
     assert result.metrics["baseline_size_bytes"] == load_run(run_dir).metrics["size_bytes"]
     assert evaluate_run(result.path)["size_bytes"] == size
     assert result.metrics["nonzero_params"] <= result.metrics["params"]
@@ -164,3 +167,26 @@ def test_a_block_sparse_model_is_sized_as_the_file_export_writes(tmp_path, capsy
     assert account(model).size_bytes == len(lsl_image(model)) == size
     assert any(row["dtype"] == "int8 block-sparse" for row in account(model).tensors)
     assert deployable_bytes(model, tmp_path / "trial.lsl") == (size, "lsl")
+
+
+def test_macs_per_step_count_what_the_runtime_multiplies():
+    """MACs per step, by hand: a low-rank matrix costs r (rows + cols), a language model's
+    head runs at every step, a (1, 4)-block-sparse matrix costs 4 per kept block (counted
+    from the weights) and a bitmask-sparse one its dense size (it is expanded at load).
+    Catches the factors, the per-step head or the kept blocks left out of the count."""
+    from lstmlite.export.size import account
+    from lstmlite.nn import LanguageModel, SequenceClassifier
+
+    torch.manual_seed(0)
+    low_rank = SequenceClassifier(input_size=8, hidden_size=12, n_classes=3)
+    compress_(low_rank, LowRankConfig(rank=3))
+    assert account(low_rank).macs_per_step == 3 * (48 + 8) + 3 * (48 + 12)  # w_ih, w_hh as U V
+    lm = LanguageModel(vocab_size=40, embed_dim=8, hidden_size=12)
+    assert account(lm).macs_per_step == 4 * 12 * (8 + 12) + 40 * 12  # the head reads every step
+    sparse = SequenceClassifier(input_size=128, hidden_size=16, n_classes=4)
+    compress_(sparse, MagnitudePruneConfig(sparsity=0.9, block=(1, 4)))
+    compress_(sparse, WeightQuantConfig(bits=8))
+    forms = {row["name"]: row["dtype"] for row in account(sparse).tensors}
+    assert forms["l0.0.w_ih"] == "int8 block-sparse" and forms["l0.0.w_hh"] == "int8 bitmask-sparse"
+    kept_blocks = int((sparse.rnn.weight_ih_l0.detach().reshape(64, 32, 4) != 0).any(-1).sum())
+    assert account(sparse).macs_per_step == 4 * kept_blocks + 64 * 16
