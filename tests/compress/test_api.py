@@ -11,7 +11,7 @@ from torch.nn.utils import parametrize
 
 from lstmlite.compress import (
     CompressionParametrization, LowRankConfig, MagnitudePruneConfig, Storage, compress_, compression_state, finalize,
-    format_summary, register_transform, restore_compression, size_bytes, summary, undo,
+    WeightQuantConfig, format_summary, register_transform, restore_compression, size_bytes, summary, undo,
 )
 from lstmlite.io import load_run, save_run
 from lstmlite.nn import LanguageModel, SequenceClassifier
@@ -207,3 +207,18 @@ def test_undo_restores_a_low_rank_tensor_with_a_mask_after_it():
     undo(model)
     assert not any(parametrize.is_parametrized(m) for m in model.modules())
     assert torch.equal(model(x), expected)
+
+
+@pytest.mark.parametrize("end", [undo, finalize])
+def test_undo_and_finalize_give_the_state_dict_its_original_order(end):
+    """torch re-registers a parametrized tensor last; undo and finalize put every
+    parameter back in the module's own order, so the state dict reads as an uncompressed
+    model's (weights before biases, ih before hh). Catches the reordering left out."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=6, n_classes=3)
+    before = list(model.state_dict())
+    compress_(model, MagnitudePruneConfig(sparsity=0.5))
+    compress_(model, WeightQuantConfig(bits=8))
+    end(model)
+    assert list(model.state_dict()) == before == ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0",
+                                                  "rnn.bias_hh_l0", "head.weight", "head.bias"]
