@@ -198,7 +198,7 @@ def test_a_language_model_calibrates_on_dict_batches_with_lengths():
 def test_integer_export_passes_its_options_on():
     """per_channel=False gives every row of a matrix the one scale max|W| / 127 of the whole
     matrix; input_percentile=99 takes the input scale from the 99th percentile of |x|
-    (np.percentile / 127) instead of its max. Catches either option not passed on to the
+    (np.percentile / 127) instead of its max. Catches any option not passed on to the
     quantizer."""
     torch.manual_seed(7)
     model = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2)
@@ -212,6 +212,13 @@ def test_integer_export_passes_its_options_on():
     q = integer_params_from_model(model, [x], input_percentile=99.0)
     assert q.input_scale == pytest.approx(np.percentile(np.abs(x.numpy()), 99) / 127, rel=1e-6)
     assert integer_params_from_model(model, [x]).input_scale == pytest.approx(float(x.abs().max()) / 127, rel=1e-6)
+    # input_bits=16: the input's LSB is max|x| / 32767; a given calibration is used instead of
+    # the batches (one of 3x the range: its max / 127). Catches either not passed on.
+    wide = integer_params_from_model(model, [x], input_bits=16)
+    assert wide.layers[0][0].input_bits == 16
+    assert wide.input_scale == pytest.approx(float(x.abs().max()) / 32767, rel=1e-6)
+    reused = integer_params_from_model(model, [x], calibration=calibrate(model, [3 * x]))
+    assert reused.input_scale == pytest.approx(3 * float(x.abs().max()) / 127, rel=1e-6)
 
 
 def test_calibration_gives_the_model_its_mode_back():
