@@ -127,3 +127,20 @@ def test_allow_sparse_false_forces_the_dense_layout():
     w[range(10), range(10)] = 1.0
     assert storage_bytes(Storage(w)) == 40 + 13
     assert storage_bytes(Storage(w, allow_sparse=False)) == 400
+
+
+@pytest.mark.parametrize("quantize_first", [False, True])
+def test_a_mask_keeps_the_scales_of_the_quantizer_under_it(quantize_first):
+    """Prune and int8-quantize in either order: weight_hh_l0 (24 x 6) with 10% pruned is
+    stored densest as 144 one-byte codes plus 24 float32 scales = 240 bytes (a (1, 1)
+    bitmask would add 18 bytes and save only 14), whichever parametrization runs last.
+    Catches a mask on top of a quantizer dropping the scales it inherits."""
+    from lstmlite.compress import WeightQuantConfig
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=6, n_classes=3)
+    configs = [MagnitudePruneConfig(sparsity=0.1), WeightQuantConfig(bits=8)]
+    for config in reversed(configs) if quantize_first else configs:
+        compress_(model, config)
+    rows = {r["name"]: r for r in summary(model)}
+    assert rows["rnn.weight_hh_l0"]["bytes"] == 24 * 6 + 4 * 24
