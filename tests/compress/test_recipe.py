@@ -438,6 +438,9 @@ def test_student_ranks_as_fractions_of_its_width():
     assert student["hidden_size"] == 32
     assert student["rnn_options"] == {"urank": 8, "wrank": 6}  # 0.25 * 32, 0.5 * min(12, 32)
     assert _student_config(config, {"rnn_options": {"urank": 3}})["rnn_options"] == {"urank": 3}
+    # layers of several widths: urank is a fraction of the smallest (0.5 of 8, not of 16)
+    stacked = {**config, "hidden_size": [16, 8], "num_layers": 2}
+    assert _student_config(stacked, {"cell": "fastgrnn", "rnn_options": {"urank": 0.5}})["rnn_options"] == {"urank": 4}
 
 
 def test_text_tiny_applies_to_a_token_model(tmp_path):
@@ -579,6 +582,15 @@ def test_student_width_scales_an_lstms_projection_too():
     student = _build_student(tied, {"width": 0.5}, seed=0)
     assert student.rnn.hidden_sizes == [8, 8] and student.rnn.proj_sizes == [2, 4]
     assert student.head.weight is student.embedding.weight
+    # a projection that rounds to the scaled width or past it stays below it (H 4, P 3 at
+    # 0.5: H 2, P round(1.5) = 2 -> 1), and a 1-unit layer has none (H 3, P 2 at 0.3: H 1, P 0)
+    from lstmlite.compress.recipe import _student_config
+
+    narrow = _student_config({"hidden_size": [4, 3], "num_layers": 2, "rnn_options": {"proj_size": [3, 2]}},
+                             {"width": 0.5})
+    assert narrow["hidden_size"] == 2 and narrow["rnn_options"]["proj_size"] == 1
+    thin = _student_config({"hidden_size": 3, "rnn_options": {"proj_size": 2}}, {"width": 0.3})
+    assert thin["hidden_size"] == 1 and thin["rnn_options"]["proj_size"] == 0
 
 
 def test_student_width_keeps_a_tied_language_models_last_layer():
@@ -609,3 +621,24 @@ def test_gradual_step_counts_every_batch_and_ends_within_its_epochs(digits_run, 
     applied = json.loads((tmp_path / "out" / "recipe.json").read_text())["applied"][0]
     assert applied["config"]["data"]["end_step"] == -(-rows // 100)
     assert applied["sparsity"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_targets_partly_unmatched_are_a_warning_not_an_error(caplog):
+    """A recipe written for several kinds of model may name a tensor this one lacks
+    (``embedding.weight`` on a model without an embedding): as long as some pattern
+    matches, the step runs and the unmatched pattern is a warning. Catches refusing
+    every step with an unmatched pattern."""
+    import logging
+
+    import torch
+
+    from lstmlite.compress.recipe import _check_targets
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2)
+    with caplog.at_level(logging.WARNING, logger="lstmlite.compress.recipe"):
+        _check_targets(model, ["rnn.weight_hh_l0", "embedding.weight"])
+    assert "['embedding.weight'] match no tensor" in caplog.text
+    with pytest.raises(ValueError, match="match no tensor of the model"):
+        _check_targets(model, ["embedding.weight"])
