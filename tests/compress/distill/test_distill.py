@@ -204,6 +204,8 @@ def test_config_validation_and_round_trip():
         DistillConfig(temperature=0)
     with pytest.raises(ValueError, match="alpha"):
         DistillConfig(alpha=1.5)
+    with pytest.raises(ValueError, match="hidden_weight"):  # a negative weight would reward a mismatch
+        DistillConfig(hidden_weight=-0.5)
     with pytest.raises(ValueError, match="unknown key"):
         DistillConfig.from_dict({"temp": 2})
     c = DistillConfig(2.0, 0.9, 0.1)
