@@ -387,3 +387,21 @@ def test_quantized_low_rank_factors_are_not_quantized_twice():
     with pytest.raises(ValueError, match="already quantized"):
         compress_(model, FakeQuantConfig(bits=4), filter=only_hh)
     assert compression_state(model) == state
+
+
+def test_packed_codes_put_the_even_element_in_the_low_nibble():
+    """``QuantizedTensor.packed()`` is what a deployment stores: int4 codes two per byte,
+    element 2k in the low nibble and 2k+1 in the high one, rows padded with a zero nibble
+    (written out in NumPy from the codes); int8 codes one per byte. Catches the packed
+    bytes built in another order."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=4, n_classes=3)  # 5 columns: an odd row
+    compress_(model, WeightQuantConfig(bits=4))
+    q = quantized_tensors(model)["rnn.weight_ih_l0"]
+    codes = q.codes.numpy().astype(np.int16)
+    padded = np.pad(codes, ((0, 0), (0, 1))) & 0xF
+    np.testing.assert_array_equal(q.packed().numpy(), (padded[:, 0::2] | (padded[:, 1::2] << 4)).astype(np.uint8))
+    model8 = SequenceClassifier(input_size=5, hidden_size=4, n_classes=3)
+    compress_(model8, WeightQuantConfig(bits=8))
+    q8 = quantized_tensors(model8)["rnn.weight_ih_l0"]
+    np.testing.assert_array_equal(q8.packed().numpy(), q8.codes.numpy().astype(np.uint8))
