@@ -321,3 +321,46 @@ def test_hidden_weight_without_hidden_states_is_refused():
     with pytest.raises(ValueError, match="hidden states and a projection"):
         distill_objective("classify", s, t, y, DistillConfig(hidden_weight=0.5), teacher_hidden=torch.randn(4, 5),
                           projection=torch.nn.Linear(2, 5))
+
+
+def test_a_callers_extra_loss_is_called_on_every_batch_with_the_student(toy_classify):
+    """``distill(..., extra_loss=f)`` adds ``f(student, batch, output)`` to every training
+    batch's objective (a group-lasso penalty, say): f runs once per batch and receives the
+    student itself, not the wrapper the hidden term trains through. Catches the caller's
+    term dropped from the objective."""
+    torch.manual_seed(0)
+    teacher = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2).eval()
+    student = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2)
+    seen = []
+
+    def extra(model, batch, output):
+        seen.append(model)
+        return output.new_zeros(())
+
+    distill(teacher, student, toy_classify, DistillConfig(hidden_weight=0.5), TrainConfig(epochs=1, batch_size=64),
+            extra_loss=extra, progress=False)
+    assert len(seen) == 4 and all(m is student for m in seen)  # 256 rows / 64 per batch
+
+
+def test_a_student_with_a_larger_vocabulary_is_refused(toy_lm):
+    """A student's vocabulary must be the teacher's or a frequency-pruned prefix of it
+    (its ids index the teacher's logits); a larger one is refused before training.
+    Catches only the presence of a vocabulary being compared."""
+    teacher = LanguageModel(vocab_size=10, embed_dim=4, hidden_size=4)
+    student = LanguageModel(vocab_size=12, embed_dim=4, hidden_size=4)
+    with pytest.raises(ValueError, match="prefix"):
+        distill(teacher, student, toy_lm, progress=False)
+
+
+def test_the_hidden_projection_leaves_the_callers_random_stream_alone():
+    """Seeding P must not reseed the caller: the global generator's state is the same after
+    ``hidden_projection`` as before, and the same seed gives the same P. Catches the state
+    not restored."""
+    from lstmlite.compress.distill.transform import hidden_projection
+
+    torch.manual_seed(3)
+    student, teacher = SequenceClassifier(input_size=3, hidden_size=4), SequenceClassifier(input_size=3, hidden_size=8)
+    before = torch.random.get_rng_state()
+    first = hidden_projection(student, teacher, seed=0)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert torch.equal(hidden_projection(student, teacher, seed=0).weight, first.weight)
