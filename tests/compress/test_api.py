@@ -192,6 +192,8 @@ def test_summary_lists_persistent_buffers_only():
     rows = {r["name"]: r for r in summary(model)}
     assert rows["head.kept"]["bytes"] == 12 and rows["head.kept"]["transforms"] == ["buffer"]
     assert "head.scratch" not in rows
+    # and size_bytes, the sum of the rows, counts the stored buffer (catches buffers left out of the total)
+    assert size_bytes(model) == size_bytes(_model()) + 12
 
 
 def test_undo_restores_a_low_rank_tensor_with_a_mask_after_it():

@@ -336,6 +336,7 @@ def test_per_tensor_quantization_counts_one_scale_and_reloads(tmp_path):
     assert size_bytes(model) == (240 + 4) + (576 + 4) + (48 + 4) + 4 * (48 + 48 + 4)
     assert stored_bytes((48, 12), 8, "per_tensor") == 576 + 4
     assert stored_bytes((48, 12), 4, "per_tensor", scale_bits=16) == 48 * 6 + 2
+    assert {r["name"]: r["transforms"] for r in summary(model)}["rnn.weight_hh_l0"] == ["weight_quant int8/tensor"]
     save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
     loaded = load_run(tmp_path / "run").model
     assert torch.equal(_out(loaded, x), _out(model, x))
