@@ -235,6 +235,23 @@ def test_dropout_acts_between_layers_and_spares_the_last_output(cls, lengths):
     assert not torch.allclose(out, plain(x, lengths=lengths)[0])  # dropout did act, between the layers
 
 
+@pytest.mark.parametrize("cls", [torch.nn.LSTM, torch.nn.GRU])
+@pytest.mark.parametrize("lengths", [None, torch.tensor([6, 3, 5])])
+def test_dropout_is_off_in_eval_as_torch(cls, lengths):
+    """In eval mode a stack with dropout matches torch's (which drops nothing there),
+    on the unpadded and the padded path."""
+    torch.manual_seed(1)
+    ref = cls(4, 5, num_layers=3, dropout=0.5, batch_first=True).double().eval()
+    ours = from_torch(ref).eval()
+    x = torch.randn(3, 6, 4, dtype=torch.double)
+    if lengths is None:
+        ref_out = ref(x)[0]
+    else:
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        ref_out = pad_packed_sequence(ref(packed)[0], batch_first=True, total_length=6)[0]
+    torch.testing.assert_close(ours(x, lengths=lengths)[0], ref_out, rtol=0, atol=1e-12)
+
+
 def test_from_torch_keeps_every_constructor_option():
     ref = torch.nn.LSTM(5, 7, num_layers=2, bias=False, batch_first=False, dropout=0.25, bidirectional=True,
                         proj_size=3)
