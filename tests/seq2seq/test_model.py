@@ -233,3 +233,80 @@ def test_config_records_every_argument_and_rebuilds_the_same_model(rebuilt_from_
     x, y = torch.randint(4, 15, (2, 6)), torch.randint(4, 15, (2, 4))
     lengths = torch.tensor([6, 3])
     torch.testing.assert_close(rebuilt(x, lengths, y), model.eval()(x, lengths, y), rtol=0, atol=0)
+
+
+def _torch_rnn(ours, cell: str) -> torch.nn.Module:
+    """torch.nn.LSTM/GRU (batch-first) with our layer's parameters (PyTorch's names)."""
+    cls = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
+    ref = cls(ours.input_size, ours.hidden_size, num_layers=ours.num_layers, bidirectional=ours.bidirectional,
+              batch_first=True).double()
+    ref.load_state_dict({k: v.detach().double() for k, v in ours.state_dict().items()})
+    return ref
+
+
+def _reference_logits(model: Seq2Seq, x: torch.Tensor, n: int, y: torch.Tensor) -> np.ndarray:
+    """One source row x (T,) of n valid tokens and its target y (S,) through the module doc's
+    equations: torch.nn.LSTM/GRU for the recurrences, NumPy for bridge, attention and head."""
+    p = {k: _np(v) for k, v in model.state_dict().items()}
+    E = p["embedding.weight"]
+    with torch.no_grad():
+        enc_out, enc_state = _torch_rnn(model.encoder, model.cell)(torch.as_tensor(E[x[:n].numpy()])[None])
+    values = _np(enc_out[0])  # (n, C)
+    h_n = enc_state[0] if model.cell == "lstm" else enc_state  # (L*D, 1, H)
+    d = 2 if model.encoder.bidirectional else 1
+    summary = _np(h_n[-d:, 0].reshape(-1))  # [h_fwd at step n-1; h_bwd at step 0]
+    hd, layers = model.decoder_hidden_size, model.decoder.num_layers
+    h0 = np.tanh(p["bridge.weight"] @ summary + p["bridge.bias"]).reshape(layers, 1, 1, hd)
+    h = torch.as_tensor(h0[:, 0])  # (L, 1, Hd)
+    state = (h, torch.zeros_like(h)) if model.cell == "lstm" else h
+    decoder = _torch_rnn(model.decoder, model.cell)
+
+    def attend(q: np.ndarray) -> np.ndarray:
+        if model.attention == "bahdanau":
+            e = np.array([p["attn_v.weight"][0] @ np.tanh(p["attn_query.weight"] @ q + p["attn_query.bias"]
+                                                          + p["attn_key.weight"] @ v) for v in values])
+        else:
+            e = values @ (p["attn_key.weight"].T @ q if model.score == "general" else q)
+        return _softmax(e) @ values
+
+    logits, prev = [], BOS_ID
+    for t in range(len(y)):
+        inp = E[prev]
+        if model.attention == "bahdanau":  # the query is the top layer's previous h
+            top = (state[0] if model.cell == "lstm" else state)[-1, 0]
+            ctx = attend(_np(top))
+            inp = np.concatenate([inp, ctx])
+        with torch.no_grad():
+            out, state = decoder(torch.as_tensor(inp)[None, None], state)
+        s = _np(out[0, 0])
+        if model.attention == "none":
+            logits.append(p["head.weight"] @ s + p["head.bias"])
+        else:
+            if model.attention == "luong":
+                ctx = attend(s)
+            h_tilde = np.tanh(p["combine.weight"] @ np.concatenate([ctx, s]))  # W_c [ctx; s]
+            logits.append(p["head.weight"] @ h_tilde + p["head.bias"])
+        prev = int(y[t])
+    return np.array(logits)
+
+
+@pytest.mark.parametrize("attention", ["luong", "bahdanau", "none"])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_forward_matches_the_documented_equations(attention, cell):
+    """Teacher-forced logits against the module doc's equations, written out with
+    torch.nn.LSTM/GRU and NumPy: a 2-layer bidirectional encoder, a 2-layer decoder.
+    Catches: the bridge reading the backward direction's last step instead of its first,
+    every decoder layer started from the first layer's slice of the bridge, an LSTM's
+    c_0 not zero, W_c applied to [s; ctx] instead of [ctx; s], Bahdanau's query not
+    the previous top-layer state."""
+    torch.manual_seed(3)
+    model = Seq2Seq(vocab_size=11, embed_dim=5, hidden_size=4, num_layers=2, bidirectional=True, cell=cell,
+                    decoder_hidden_size=6, decoder_layers=2, attention=attention).eval()
+    x = torch.tensor([[4, 9, 6, 10, 5], [7, 8, 5, 0, 0]])
+    lengths = torch.tensor([5, 3])
+    y = torch.tensor([[5, 6, 7, 3], [9, 3, 0, 0]])
+    with torch.no_grad():
+        logits = model(x, lengths, y)
+    for b in range(2):
+        ref = _reference_logits(model, x[b], int(lengths[b]), y[b])
+        np.testing.assert_allclose(_np(logits[b]), ref, atol=1e-5)
