@@ -196,3 +196,30 @@ def test_length_penalty_hand_worked():
 
     found, score = beam_search(step, None, lambda s, i: s, 0, 1, beam=4, max_len=3, length_penalty=1.0)
     assert found == [2] and score == pytest.approx(np.log(0.45) / 2)
+
+
+def test_batched_greedy_decoding_rows_that_stop_early_stay_stopped():
+    """Rows that emit </s> at different steps: batched greedy decoding equals greedy
+    search row by row. Catches: a row's finished flag reset when a later step's argmax
+    is not </s> again, so tokens after its </s> are appended."""
+    torch.manual_seed(10)
+    model = Seq2Seq(vocab_size=8, embed_dim=4, hidden_size=5, attention="luong", max_target_len=8).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(4.0)  # sharper distributions: rows diverge and stop at different steps
+    x = torch.randint(4, 8, (12, 5))
+    lengths = torch.tensor([5, 4, 3, 2, 1, 5, 4, 3, 2, 1, 5, 3])
+    rows = decode_torch(model, x.numpy(), lengths.numpy(), "greedy", max_len=8)
+    expected = []
+    with torch.no_grad():
+        memory, state = model.encode(x, lengths)
+        for row in range(len(x)):
+            mem, st = memory.select(torch.tensor([row])), select_state(state, torch.tensor([row]))
+
+            def step(tokens, s, mem=mem):
+                logits, s, _ = model.step(torch.as_tensor(tokens), s, mem)
+                return logits.log_softmax(-1).double().numpy(), s
+
+            expected.append(greedy_search(step, st, BOS_ID, EOS_ID, 8))
+    assert len({len(r) for r in expected}) > 1 and min(len(r) for r in expected) < 8  # rows stop at different steps
+    assert rows == expected
