@@ -71,6 +71,23 @@ def test_tagger_outputs_every_step_and_ignores_padding():
         SequenceTagger(input_size=3, hidden_size=5, n_classes=4, bidirectional=True).forward_stream(x)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_tagger_stream_in_chunks_equals_torch_on_the_whole_sequence(cell):
+    """forward_stream chunk by chunk, state carried, against torch.nn.LSTM/GRU over the
+    whole sequence plus the head. Catches: the state not carried between chunks."""
+    torch.manual_seed(0)
+    model = SequenceTagger(input_size=3, hidden_size=5, num_layers=2, n_classes=4, cell=cell).double().eval()
+    ref = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(3, 5, num_layers=2, batch_first=True).double()
+    ref.load_state_dict(model.rnn.state_dict())
+    x = torch.randn(2, 9, 3, dtype=torch.double)
+    state, chunks = None, []
+    for start in (0, 4, 5):  # chunks of 4, 1 and 4 steps
+        logits, state = model.forward_stream(x[:, start:start + (1 if start == 4 else 4)], state)
+        chunks.append(logits)
+    expected = torch.nn.functional.linear(ref(x)[0], model.head.weight, model.head.bias)
+    torch.testing.assert_close(torch.cat(chunks, dim=1), expected, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("model", [
     SequenceClassifier(input_size=4, hidden_size=[6, 3], num_layers=2, n_classes=3),
     SequenceClassifier(vocab_size=50, embed_dim=4, cell="gru", hidden_size=5, n_classes=2, bidirectional=True),
