@@ -112,6 +112,21 @@ def test_language_model_task(toy_lm):
     assert metrics["perplexity"] == pytest.approx(2 ** metrics["bits_per_char"], rel=1e-6)
 
 
+def test_language_model_metrics_are_per_token_over_the_whole_split(toy_lm):
+    """An untrained model evaluated in uneven batches (5, 5, 5, 1 rows): the loss is the
+    mean cross-entropy over every token of the split, perplexity its exp, bits its log2.
+    Catches: per-batch means averaged (the 1-row batch weighed as much as a 5-row one)."""
+    torch.manual_seed(0)
+    model = LanguageModel(vocab_size=10, embed_dim=8, hidden_size=16).eval()
+    metrics = evaluate(model, toy_lm, toy_lm.test, batch_size=5)
+    with torch.no_grad():
+        logits = model(torch.as_tensor(toy_lm.test.x))[0]
+    nll = float(torch.nn.functional.cross_entropy(logits.reshape(-1, 10), torch.as_tensor(toy_lm.test.y).reshape(-1)))
+    assert metrics["loss"] == pytest.approx(nll, rel=1e-5)
+    assert metrics["perplexity"] == pytest.approx(math.exp(nll), rel=1e-5)
+    assert metrics["bits_per_char"] == pytest.approx(nll / math.log(2.0), rel=1e-5)
+
+
 def test_forecast_task_reports_original_units_and_naive_baseline(toy_forecast):
     torch.manual_seed(0)
     model = Forecaster(input_size=1, hidden_size=16, horizon=4)
