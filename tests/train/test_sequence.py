@@ -94,6 +94,21 @@ def test_evaluate_ctc_decodes_and_scores(decoder: str) -> None:
     assert result["loss"] == pytest.approx(float(sum(per_row)) / 2, rel=1e-5)
 
 
+def test_evaluate_ctc_error_rates_are_corpus_level():
+    """References of different lengths: CER and WER are edits over the whole corpus
+    divided by its reference characters / words (1 of 6 and 1 of 4 here, hand counted),
+    not the mean of per-utterance rates (1/2 for both).
+    Catches: error rates averaged per utterance."""
+    alphabet = ["<blank>", " ", "1", "2"]
+    logits = np.full((2, 5, 4), -5.0, np.float32)
+    logits[0, np.arange(5), [3, 0, 0, 0, 0]] = 5.0  # "2" for the reference "1"
+    logits[1, np.arange(5), [2, 1, 3, 1, 2]] = 5.0  # "1 2 1", right
+    y = np.array([[2, PAD_LABEL, PAD_LABEL, PAD_LABEL, PAD_LABEL], [2, 1, 3, 1, 2]])
+    result = evaluate_ctc(logits, Split(np.zeros((2, 5, 1), np.float32), y, np.array([5, 5])), alphabet)
+    assert result["cer"] == pytest.approx(1 / 6)
+    assert result["wer"] == pytest.approx(1 / 4)
+
+
 def test_evaluate_tag_counts_valid_steps_only():
     """Per-step accuracy, macro-F1 (scikit-learn) and whole-row accuracy over the valid
     steps only. Catches: padding steps counted in macro-F1 (as false positives)."""
