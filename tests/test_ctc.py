@@ -99,6 +99,19 @@ def test_beam_search_probabilities_are_the_brute_force_sums(seed):
     assert sum(found.values()) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("beam", [1, 2, 3, 5])
+def test_beam_keeps_exactly_beam_prefixes(beam):
+    """One frame of 5 classes: the 5 transcripts ("" and each label) are exact after it,
+    so the results are the brute force's ``beam`` most probable, no fewer.
+    Catches: the beam cut one short (``[: beam - 1]``)."""
+    logits = np.random.default_rng(7).normal(size=(1, 5)) * 2
+    posteriors = brute_force_posteriors(np.exp(log_softmax(logits)))
+    top = sorted(posteriors, key=posteriors.get, reverse=True)[:beam]
+    found = beam_search(logits, beam=beam, prune=-np.inf)
+    assert [tuple(labels) for labels, _ in found] == top
+    np.testing.assert_allclose([np.exp(lp) for _, lp in found], [posteriors[k] for k in top], rtol=1e-12)
+
+
 def test_beam_stream_partial_results_are_the_beam_search_of_the_frames_so_far():
     rng = np.random.default_rng(5)
     scores = rng.normal(size=(12, 4)) * 2
