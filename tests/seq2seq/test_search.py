@@ -109,6 +109,35 @@ def test_seq2seq_model_beam_matches_exhaustive_search():
             greedy_search(step, state, BOS_ID, EOS_ID, 3)]
 
 
+def test_seq2seq_beam_decoding_of_a_batch_searches_each_row_with_its_own_source():
+    """decode_torch's beam search over a 3-row batch: each row's result is the
+    exhaustive best for that row's source alone.
+    Catches: the beam's hypotheses attending to the batch's first rows instead of their own."""
+    torch.manual_seed(6)
+    model = Seq2Seq(vocab_size=6, embed_dim=4, hidden_size=5, attention="luong", max_target_len=3).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(5.0)  # sharper distributions: the rows' best outputs differ
+    x, lengths = torch.tensor([[4, 5, 4], [5, 5, 0], [4, 0, 0]]), torch.tensor([3, 2, 1])
+    tokens = [t for t in range(6) if t != EOS_ID]
+    expected = []
+    with torch.no_grad():
+        for row in range(3):
+            memory, state = model.encode(x[row:row + 1], lengths[row:row + 1])
+
+            def step(toks, s, memory=memory):
+                m = memory.select(torch.zeros(len(toks), dtype=torch.long))
+                logits, s, _ = model.step(torch.as_tensor(toks), s, m)
+                return logits.log_softmax(-1).double().numpy(), s
+
+            def reorder(s, index):
+                return select_state(s, torch.as_tensor(index))
+
+            expected.append(exhaustive_search(step, state, reorder, BOS_ID, EOS_ID, 3, tokens)[0])
+    assert len({tuple(e) for e in expected}) == 3  # the rows' answers differ
+    assert decode_torch(model, x.numpy(), lengths.numpy(), "beam", beam=6 ** 2) == expected
+
+
 def test_min_len_forbids_eos_before_exactly_that_many_tokens():
     """A decoder that always prefers </s> (0.7; token 2: 0.2, token 3: 0.1): with
     ``min_len`` 2 greedy and beam search both stop right after 2 tokens, scored (hand
