@@ -156,3 +156,15 @@ def test_encode_sources_maps_unknown_tokens_to_unk_and_pads_with_0():
 
     x, n = encode_sources(["abz", "b", ""], ["<pad>", "<unk>", "<s>", "</s>", "a", "b"])
     assert x.tolist() == [[4, 5, 1], [5, 0, 0], [1, 0, 0]] and n.tolist() == [3, 1, 1]
+
+
+def test_texts_of_drops_the_specials_and_joins_by_level():
+    """Hand-worked: ids 0-3 (<pad> <unk> <s> </s>) are dropped, chars are joined with
+    nothing and words with one space.
+    Catches: </s> (3) kept in the text; words run together."""
+    from lstmlite.seq2seq import texts_of
+
+    tokens = ["<pad>", "<unk>", "<s>", "</s>", "a", "bc"]
+    rows = [[2, 4, 1, 5, 3, 0], [5, 4, 3]]
+    assert texts_of(rows, tokens, "char") == ["abc", "bca"]
+    assert texts_of(rows, tokens, "word") == ["a bc", "bc a"]
