@@ -219,6 +219,26 @@ def test_dropout_acts_on_embeddings_and_the_attentional_state_in_training():
         assert float((seen["head"] == 0).float().mean()) == pytest.approx(p, abs=0.12), mode
 
 
+def test_dropout_acts_on_the_decoder_state_without_attention():
+    """With ``attention="none"`` the head reads s_t itself: in training dropout zeroes
+    about p of its entries and scales the rest by 1/(1-p) (the decoder's output at each
+    step); in eval the head reads s_t unchanged.
+    Catches: the dropout before the head left out when there is no attention."""
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=12, embed_dim=8, hidden_size=16, attention="none", dropout=0.5)
+    seen = {}
+    model.head.register_forward_pre_hook(lambda m, args: seen.__setitem__("head", args[0]))
+    model.decoder.register_forward_hook(lambda m, args, out: seen.__setitem__("s", out[0]))
+    x, y = torch.randint(4, 12, (4, 6)), torch.randint(4, 12, (4, 5))
+    for mode, p in (("train", 0.5), ("eval", 0.0)):
+        getattr(model, mode)()
+        model(x, torch.tensor([6, 6, 6, 6]), y)
+        got, s = seen["head"].detach(), seen["s"].detach()
+        dropped = got == 0
+        assert float(dropped.float().mean()) == pytest.approx(p, abs=0.12), mode
+        torch.testing.assert_close(got[~dropped], s[~dropped] / (1 - p))
+
+
 def test_config_records_every_argument_and_rebuilds_the_same_model(rebuilt_from_config):
     """config() holds each non-default constructor argument as given and
     build_model(config()) with the same weights decodes the same logits. Catches score,
