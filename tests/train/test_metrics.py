@@ -35,7 +35,8 @@ def test_language_and_regression_metrics():
 def test_text_scores_are_sacrebleus_as_fractions():
     """bleu and chrf are sacrebleu's corpus scores over 100 (fractions in [0, 1]);
     exact_match is the share of identical strings, worked by hand.
-    Catches: sacrebleu's 0-100 scale passed through."""
+    Catches: sacrebleu's 0-100 scale passed through; exact_match ignoring surrounding
+    whitespace."""
     import sacrebleu
 
     refs, hyps = ["2024-03-05", "hello world", "abc"], ["2024-03-06", "hello world", "abd"]
@@ -43,6 +44,8 @@ def test_text_scores_are_sacrebleus_as_fractions():
     assert M.chrf(refs, hyps) == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score / 100)
     assert 0 < M.bleu(refs, hyps) < 1 and 0 < M.chrf(refs, hyps) < 1
     assert M.exact_match(refs, hyps) == pytest.approx(1 / 3)
+    # character for character: whitespace and case count
+    assert M.exact_match(["a b", "ab", "Ab"], ["a b ", " ab", "ab"]) == 0.0
 
 
 @pytest.mark.parametrize("name, higher", [
