@@ -297,6 +297,20 @@ def test_cell_clip_binds_by_hand(sign):
     assert clipped.cell.tolist() == [[sign * 100]]
 
 
+@pytest.mark.parametrize("sign", [1, -1])
+def test_cell_update_saturates_the_sum_by_hand(sign):
+    """c' = sat16(f * c + i * g), TFLite's saturating add: gates pinned as in
+    test_cell_clip_binds_by_hand (f = i = 32757, g = +-32767) and c = +-30000, so
+    f * c = +-982710000 -> mbqm(2**30, -14) = +-29990 and i * g -> +-4095; the sum
+    +-34085 lies outside int16 and saturates to 32767 / -32768.
+    Catches the sum of the two int16 products left unsaturated."""
+    big = 16 * 32767
+    p = _bias_only((big, big, sign * big, big))
+    start = T.TFLiteLSTMState(np.zeros((1, 1)), np.array([[sign * 30000]]))
+    _, state = T.tflite_lstm_step(p, np.zeros((1, 1)), start)
+    assert state.cell.tolist() == [[32767 if sign > 0 else -32768]]
+
+
 def test_recurrent_matmul_subtracts_the_output_state_zero_point():
     """docs/tflite-compat.md: the hidden output adds hidden_zero_point (desktop TFLite's
     effective-hidden intermediate), while the recurrent matmul subtracts z_h, the output
