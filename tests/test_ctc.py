@@ -133,3 +133,13 @@ def test_beam_keeps_the_best_label_of_a_frame_when_the_prune_removes_all():
     for t, c in enumerate([1, 1, 0, 2, 2, 0, 0, 1]):
         probs[t, c] = 0.8
     assert beam_decode(np.log(probs), beam=4, prune=0.0) == [1, 2, 1]
+
+
+def test_log_softmax_is_stable_for_large_logits():
+    """Logits of magnitude 1000 (exp overflows float64): the log-probabilities are the
+    hand-worked ones, log(e^0 / (e^0 + e^-1 + e^-1001)) etc., finite and summing to 1,
+    and beam search decodes such frames. Catches the max not subtracted before exp."""
+    logits = np.array([[1000.0, 999.0, -1.0]])
+    z = np.log1p(np.exp(-1.0) + np.exp(-1001.0))
+    np.testing.assert_allclose(log_softmax(logits), [[-z, -1.0 - z, -1001.0 - z]], rtol=1e-12)
+    assert beam_decode(np.array([[0.0, 1000.0, 0.0], [1000.0, 0.0, 0.0]]), beam=2) == [1]
