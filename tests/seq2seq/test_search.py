@@ -252,3 +252,15 @@ def test_batched_greedy_decoding_rows_that_stop_early_stay_stopped():
             expected.append(greedy_search(step, st, BOS_ID, EOS_ID, 8))
     assert len({len(r) for r in expected}) > 1 and min(len(r) for r in expected) < 8  # rows stop at different steps
     assert rows == expected
+
+
+def test_decode_limits_refuse_a_max_len_of_0_and_a_negative_min_len():
+    """max_len None is the model's default; 0 (no tokens) and a negative min_len are errors,
+    as the docstring says. Catches 0 silently taken for the default."""
+    from lstmlite.seq2seq import decode_limits
+
+    assert decode_limits(None, 0, 12) == 12 and decode_limits(3, 1, 12) == 3
+    with pytest.raises(ValueError, match="max_len"):
+        decode_limits(0, 0, 12)
+    with pytest.raises(ValueError, match="min_len"):
+        decode_limits(5, -1, 12)
