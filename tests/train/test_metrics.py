@@ -69,3 +69,11 @@ def test_every_primary_metric_is_in_the_direction_table() -> None:
     covered = {"accuracy", "macro_f1", "exact_match", "sequence_accuracy", "bleu", "chrf", "perplexity",
                "bits_per_char", "mae", "rmse", "cer", "wer"}
     assert set(M.PRIMARY_METRIC.values()) <= covered
+
+
+def test_primary_metric_of_a_character_language_model_is_bits_per_char() -> None:
+    """By the table: a word-level LM is selected on perplexity, a char-level one on bits
+    per char; the level matters for lm only. Catches the level ignored."""
+    assert M.primary_metric("lm", "word") == "perplexity"
+    assert M.primary_metric("lm", "char") == "bits_per_char"
+    assert M.primary_metric("classify", "char") == "accuracy"
