@@ -2,13 +2,17 @@
 
 import copy
 import math
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
-from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier
+from lstmlite.data.containers import Split, TaskData
+from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier, SequenceTagger
 from lstmlite.train import TrainConfig, evaluate, train
+from lstmlite.train.trainer import predict
 
 
 def _classifier():
@@ -375,3 +379,28 @@ def test_forecast_metrics_are_in_original_units_against_the_naive_forecast(toy_f
     assert metrics["naive_rmse"] == pytest.approx(np.sqrt(np.square(truth - naive).mean()), rel=1e-5)
     assert metrics["mae_vs_naive"] == pytest.approx(mae / naive_mae, rel=1e-5)
     assert abs(mae / naive_mae - 1) > 0.1  # the premise: inverting the ratio changes it
+
+
+def test_predict_pads_short_batches_at_the_end_and_runs_in_eval_mode():
+    """Per-step outputs of a variable-length tag split in batches of 2 (the second batch is
+    trimmed to 3 steps and padded back to 8): each row's valid steps equal torch.nn.LSTM +
+    the head on that row alone, with the model's dropout off, and the model is left in
+    training mode as it was. Catches: the padding put before the short batch's steps;
+    predict running in training mode (dropout on)."""
+    torch.manual_seed(0)
+    model = SequenceTagger(input_size=3, hidden_size=5, num_layers=2, n_classes=4, dropout=0.5).train()
+    ref = torch.nn.LSTM(3, 5, num_layers=2, batch_first=True)
+    ref.load_state_dict(model.rnn.state_dict())
+    lengths = np.array([8, 6, 3, 2])
+    x = np.random.default_rng(0).normal(size=(4, 8, 3)).astype(np.float32)
+    y = np.where(np.arange(8)[None] < lengths[:, None], 1, -1)
+    split = Split(x, y, lengths)
+    data = TaskData(train=split, val=split, test=split, name="toy", task="tag", input_size=3, n_classes=4,
+                    class_names=list("abcd"), vocab=None, spec=SimpleNamespace(level="word", to_dict=lambda: {}),
+                    stats={})
+    out = predict(model, data, split, batch_size=2, device=torch.device("cpu"))
+    assert out.shape == (4, 8, 4) and model.training
+    with torch.no_grad():
+        for b, n in enumerate(lengths):
+            expected = model.head(ref(torch.as_tensor(x[b:b + 1, :n]))[0])[0]
+            torch.testing.assert_close(torch.as_tensor(out[b, :n]), expected, rtol=1e-5, atol=1e-6)
