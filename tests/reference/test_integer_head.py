@@ -78,3 +78,14 @@ def test_head_input_must_be_integers_of_its_width():
         integer_head_forward(head, np.full((1, 4), 0.5))
     with pytest.raises(ValueError, match=r"\(\.\.\., 4\)"):
         integer_head_forward(head, np.zeros((1, 5), np.int16))
+
+
+def test_head_weight_codes_hand_worked():
+    """The docstring's scale max|W| / 127 and round-half-to-even codes, by hand:
+    W = [0.5, -1.27, 0.015, 0.025] has scale 0.01 and codes [50, -127, 2, 2]; the
+    bias 0.5 is 0.5 / (0.01 * 2**-15) = 1638400 accumulator units.
+    Catches: the scale taken as max|W| / 128 (the largest weight no longer maps to 127)."""
+    head = quantize_head_integer(np.array([[0.5, -1.27, 0.015, 0.025]]), np.array([0.5]))
+    assert head.scale == pytest.approx(0.01, rel=1e-12)
+    assert head.weight.tolist() == [[50, -127, 2, 2]]
+    assert head.bias.tolist() == [1638400]
