@@ -348,3 +348,13 @@ def test_lengths_of_the_wrong_shape_are_a_clear_error(cls):
     for lengths in (torch.tensor([3]), torch.tensor([[3], [5]]), torch.tensor([3, 5, 2])):
         with pytest.raises(ValueError, match=r"lengths must be \(B,\)"):
             layer(x, lengths=lengths)
+
+
+def test_config_round_trip_keeps_uneven_projection_sizes():
+    """Structured pruning leaves one hidden and one projection size per layer: config()
+    records them all and from_config() rebuilds the same parameter shapes.
+    Catches the per-layer projection sizes collapsed into the first layer's."""
+    layer = LSTM(4, [8, 6], num_layers=2, proj_size=[5, 3])
+    rebuilt = LSTM.from_config(layer.config())
+    assert rebuilt.proj_sizes == [5, 3]
+    assert {k: v.shape for k, v in rebuilt.named_parameters()} == {k: v.shape for k, v in layer.named_parameters()}
