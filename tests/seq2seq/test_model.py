@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lstmlite.nn import Seq2Seq, build_model
-from lstmlite.nn.seq2seq import BOS_ID, Memory
+from lstmlite.nn.seq2seq import BOS_ID, Memory, select_state
 
 torch.manual_seed(0)
 
@@ -330,3 +330,14 @@ def test_forward_matches_the_documented_equations(attention, cell):
     for b in range(2):
         ref = _reference_logits(model, x[b], int(lengths[b]), y[b])
         np.testing.assert_allclose(_np(logits[b]), ref, atol=1e-5)
+
+
+def test_select_state_picks_batch_rows_of_lstm_and_gru_states():
+    """Rows [2, 2, 0] of an LSTM layer's (h, c) and of a GRU layer's h, each (1, B, H),
+    written out by index. Catches a GRU (tensor) state passed through unselected."""
+    h, c, g = (torch.arange(12.0).reshape(1, 3, 4) + k for k in (0, 100, 200))
+    index = torch.tensor([2, 2, 0])
+    (h2, c2), g2 = select_state([(h, c), g], index)
+    for got, src in ((h2, h), (c2, c), (g2, g)):
+        assert got.shape == (1, 3, 4)
+        assert got[0].tolist() == [src[0, 2].tolist(), src[0, 2].tolist(), src[0, 0].tolist()]
