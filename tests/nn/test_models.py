@@ -6,6 +6,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from lstmlite.nn import Forecaster, LanguageModel, SequenceClassifier, SequenceTagger, build_model
+from lstmlite.nn.models import cell_options
 
 
 def test_reference_text_model_sizes():
@@ -385,3 +386,14 @@ def test_dropout_reaches_the_head_input_of_a_one_layer_model(make):
     dropped = got == 0
     assert float(dropped.float().mean()) == pytest.approx(0.5, abs=0.1)
     torch.testing.assert_close(got[~dropped], clean[~dropped] * 2.0)
+
+
+def test_cell_options_name_only_what_the_cell_accepts():
+    """rnn_options a cell takes, by the layers' signatures: an LSTM has proj_size, a GRU
+    does not (its shared constructor refuses proj_size > 0); the task model's own options
+    are not listed. Catches proj_size offered for a GRU."""
+    assert {"proj_size", "bias"} <= cell_options("lstm")
+    assert "proj_size" not in cell_options("gru") and "bias" in cell_options("gru")
+    assert {"groups", "shuffle"} <= cell_options("glstm") and {"wrank", "urank"} <= cell_options("fastgrnn")
+    for cell in ("lstm", "gru", "glstm", "fastgrnn"):
+        assert not {"input_size", "hidden_size", "num_layers"} & cell_options(cell)
