@@ -234,3 +234,79 @@ def test_quantize_multiplier_edges_follow_tflite_quantize_multiplier():
     assert quantize_multiplier_tflite(1.0 - 2.0 ** -40) == (2 ** 30, 1)
     assert quantize_multiplier_tflite(2.0 ** -32) == (2 ** 30, -31)
     assert quantize_multiplier_tflite(2.0 ** -33) == (0, 0)
+
+
+def _with_lstm_options(content: bytes, swap_time_axes: bool = False, **options) -> bytes:
+    """The .tflite bytes again with the LSTM op's options set (flatbuffer field names, e.g.
+    fusedActivationFunction=1 for RELU); with ``swap_time_axes`` the op's input and output
+    shapes swap their first two axes, as a time-major model holds them. The converter
+    segfaults on Keras LSTMs with such options, so the converted file is edited instead."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    fb = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    graph = fb.subgraphs[0]
+    (lstm,) = [op for op in graph.operators
+               if isinstance(op.builtinOptions, schema.UnidirectionalSequenceLSTMOptionsT)]
+    for key, value in options.items():
+        assert hasattr(lstm.builtinOptions, key), key
+        setattr(lstm.builtinOptions, key, value)
+    if swap_time_axes:
+        for t in (lstm.inputs[0], lstm.outputs[0]):
+            for attr in ("shape", "shapeSignature"):
+                s = getattr(graph.tensors[t], attr)
+                if s is not None and len(s) == 3:
+                    setattr(graph.tensors[t], attr, np.array([s[1], s[0], s[2]], np.int32))
+    builder = flatbuffers.Builder(0)
+    builder.Finish(fb.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def _litert_once(content: bytes, seed: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    interp, inp, out = _litert(content)
+    x = np.random.default_rng(seed).integers(-128, 128, inp["shape"]).astype(np.int8)
+    interp.set_tensor(inp["index"], x)
+    interp.invoke()
+    return x, interp.get_tensor(out["index"])
+
+
+@pytest.mark.parametrize("activation, name", [(1, "RELU"), (0, "NONE"), (3, "RELU6"), (5, "SIGN_BIT")])
+def test_refuses_a_fused_activation_other_than_tanh(models, activation, name):
+    """An LSTM whose fused activation is RELU read as tanh before (LiteRT ignores the option
+    in its integer kernel, TFLite Micro passes it to the cell gate): refused in one line
+    naming the option and its value. TANH (4, the converter's) packed again still reads."""
+    read_tflite_lstm(_with_lstm_options(models["small"], fusedActivationFunction=4))
+    with pytest.raises(ValueError, match=rf"^the \.tflite bytes: the LSTM's fused_activation_function is {name}; "
+                                         r"only TANH \(TFLite's default.*\)[^\n]*$"):
+        read_tflite_lstm(_with_lstm_options(models["small"], fusedActivationFunction=activation))
+
+
+def test_refuses_diagonal_recurrent_tensors(models):
+    with pytest.raises(ValueError, match="diagonal_recurrent_tensors is True"):
+        read_tflite_lstm(_with_lstm_options(models["small"], diagonalRecurrentTensors=True))
+
+
+@pytest.mark.parametrize("options", [{"cellClip": 0.05}, {"projClip": 0.5},
+                                     {"asymmetricQuantizeInputs": True}])
+def test_options_that_change_or_keep_the_integers_are_honoured_as_litert(models, options):
+    """cell_clip (tight: LiteRT's output differs from the converter's clip of 10) is applied,
+    proj_clip (no projection) and asymmetric_quantize_inputs (hybrid kernels only) change nothing: in each case the reader's layer gives LiteRT's integers.
+    Catches the clip ignored or quantized without the cell scale."""
+    content = _with_lstm_options(models["saturating"], **options)
+    x, want = _litert_once(content)
+    if options.get("cellClip") == 0.05:
+        assert not np.array_equal(want, _litert_once(models["saturating"])[1])  # the clip bites
+    model = read_tflite_lstm(content, kernel="lite")
+    np.testing.assert_array_equal(tflite_lstm_sequence(model.params, x)[0], want)
+
+
+def test_time_major_models_are_read_time_major_as_litert(models):
+    """A time-major op (input (T, B, I)) is reported time_major and, run so, gives LiteRT's
+    integers; read batch-major the same codes give other numbers."""
+    content = _with_lstm_options(models["batch"], swap_time_axes=True, timeMajor=True)
+    x, want = _litert_once(content)
+    model = read_tflite_lstm(content, kernel="lite")
+    assert model.time_major and model.input_shape == (8, 3, 3)
+    np.testing.assert_array_equal(tflite_lstm_sequence(model.params, x, time_major=True)[0], want)
+    np.testing.assert_array_equal(TFLiteLSTM(model.params, model.time_major).run(x), want)
+    assert not np.array_equal(tflite_lstm_sequence(model.params, x)[0], want)

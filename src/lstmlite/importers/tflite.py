@@ -135,6 +135,27 @@ def _power_of_two(scale: float, what: str) -> int:
     return int(round(p))
 
 
+def _check_options(options: Any, schema: Any, where: str) -> None:
+    """Refuse op options whose maths the integer kernels here do not compute (one line each).
+
+    ``cell_clip`` and ``time_major`` are honoured; ``proj_clip`` (projection only, refused
+    above) and ``asymmetric_quantize_inputs`` (hybrid kernels only) do not change a
+    full-integer LSTM's integers (checked against LiteRT). A fused activation other than
+    TANH and diagonal recurrent tensors are refused: desktop LiteRT ignores the activation in its integer kernel while TFLite Micro
+    passes it to the cell gate, so such a file means different numbers on the two.
+    """
+    if options is None:
+        return
+    activation = getattr(options, "fusedActivationFunction", schema.ActivationFunctionType.TANH)
+    if activation != schema.ActivationFunctionType.TANH:
+        names = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
+        raise ValueError(f"{where}: the LSTM's fused_activation_function is {names.get(activation, activation)}; "
+                         "only TANH (TFLite's default, a Keras LSTM's activation='tanh') is supported")
+    if getattr(options, "diagonalRecurrentTensors", False):
+        raise ValueError(f"{where}: the LSTM's diagonal_recurrent_tensors is True (diagonal recurrent weights); "
+                         "only full recurrent weight matrices are supported")
+
+
 def _effective_hidden(op: Any, details: dict, scale: float, zero_point: int) -> tuple[float, int]:
     """Scale and zero point of the op's intermediate 4 (effective hidden scale), if quantized."""
     intermediates = [int(v) for v in (op.intermediates if op.intermediates is not None else [])]
@@ -158,8 +179,9 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
 
     Returns:
         :class:`TFLiteLSTMModel`. Raises ``ValueError`` for float or hybrid LSTMs, peephole,
-        projection, layer-norm or CIFG variants, per-channel weights, or a model without
-        the fused op (e.g. a Keras 3 LSTM, which converts to a WHILE loop).
+        projection, layer-norm or CIFG variants, a fused activation other than TANH, diagonal
+        recurrent tensors, per-channel weights, or a model without the fused op (e.g. a
+        Keras 3 LSTM, which converts to a WHILE loop).
     """
     where = "the .tflite bytes" if isinstance(model, (bytes, bytearray)) else str(model)
     if not isinstance(model, (bytes, bytearray)) and not Path(model).is_file():
@@ -195,6 +217,7 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
     op = graph.operators[op_index]
     inputs = [int(v) for v in op.inputs]
     options = op.builtinOptions
+    _check_options(options, schema, where)
 
     def absent(pos: int) -> bool:
         return pos >= len(inputs) or inputs[pos] < 0
