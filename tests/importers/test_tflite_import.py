@@ -286,12 +286,23 @@ def test_refuses_diagonal_recurrent_tensors(models):
         read_tflite_lstm(_with_lstm_options(models["small"], diagonalRecurrentTensors=True))
 
 
+@pytest.mark.parametrize("option, field", [("cell_clip", "cellClip"), ("proj_clip", "projClip")])
+def test_refuses_a_negative_clip_as_tflite_does(models, option, field):
+    """LiteRT's Prepare fails on cell_clip or proj_clip below 0; the reader read -1 as no clip."""
+    content = _with_lstm_options(models["small"], **{field: -1.0})
+    with pytest.raises(RuntimeError, match=f"{option} >= 0"):
+        _litert(content)
+    with pytest.raises(ValueError, match=rf"the LSTM's {option} is -1\.0; TFLite requires {option} >= 0"):
+        read_tflite_lstm(content)
+
+
 @pytest.mark.parametrize("options", [{"cellClip": 0.05}, {"projClip": 0.5},
                                      {"asymmetricQuantizeInputs": True}])
 def test_options_that_change_or_keep_the_integers_are_honoured_as_litert(models, options):
     """cell_clip (tight: LiteRT's output differs from the converter's clip of 10) is applied,
-    proj_clip (no projection) and asymmetric_quantize_inputs (hybrid kernels only) change nothing: in each case the reader's layer gives LiteRT's integers.
-    Catches the clip ignored or quantized without the cell scale."""
+    proj_clip (no projection) and asymmetric_quantize_inputs (hybrid kernels only) change nothing:
+    in each case the reader's layer gives LiteRT's integers. Catches the clip ignored or
+    quantized without the cell scale."""
     content = _with_lstm_options(models["saturating"], **options)
     x, want = _litert_once(content)
     if options.get("cellClip") == 0.05:

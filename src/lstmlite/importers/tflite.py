@@ -141,7 +141,8 @@ def _check_options(options: Any, schema: Any, where: str) -> None:
     ``cell_clip`` and ``time_major`` are honoured; ``proj_clip`` (projection only, refused
     above) and ``asymmetric_quantize_inputs`` (hybrid kernels only) do not change a
     full-integer LSTM's integers (checked against LiteRT). A fused activation other than
-    TANH and diagonal recurrent tensors are refused: desktop LiteRT ignores the activation in its integer kernel while TFLite Micro
+    TANH, a negative clip (which TFLite itself refuses) and diagonal recurrent tensors are
+    refused: desktop LiteRT ignores the activation in its integer kernel while TFLite Micro
     passes it to the cell gate, so such a file means different numbers on the two.
     """
     if options is None:
@@ -151,6 +152,10 @@ def _check_options(options: Any, schema: Any, where: str) -> None:
         names = {v: k for k, v in vars(schema.ActivationFunctionType).items() if not k.startswith("_")}
         raise ValueError(f"{where}: the LSTM's fused_activation_function is {names.get(activation, activation)}; "
                          "only TANH (TFLite's default, a Keras LSTM's activation='tanh') is supported")
+    for field, option in (("cellClip", "cell_clip"), ("projClip", "proj_clip")):
+        value = float(getattr(options, field, 0.0) or 0.0)
+        if value < 0 or math.isnan(value):  # TFLite's Prepare refuses these (lstm.cc: clip >= 0)
+            raise ValueError(f"{where}: the LSTM's {option} is {value}; TFLite requires {option} >= 0 (0: no clip)")
     if getattr(options, "diagonalRecurrentTensors", False):
         raise ValueError(f"{where}: the LSTM's diagonal_recurrent_tensors is True (diagonal recurrent weights); "
                          "only full recurrent weight matrices are supported")
