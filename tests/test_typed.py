@@ -97,3 +97,27 @@ def test_a_yaml_boolean_where_text_belongs_is_refused_with_advice_that_keeps_the
     assert '"True"' not in str(info.value)
     with pytest.raises(ConfigValueError, match=r'quote it in YAML: "12"'):  # a number: its text is the hint
         coerce(12, str, "data.text_column")
+
+
+def test_a_union_takes_the_first_scalar_type_that_fits() -> None:
+    """int | str: "12" is the int 12 (the first option), "x" falls through to the text; catches
+    the options tried in another order ("12" kept as text)."""
+    assert coerce("12", int | str, "k") == 12
+    assert coerce("x", int | str, "k") == "x"
+    assert coerce([1, 2], int | list[int], "k") == [1, 2]  # lists are the constructor's
+
+
+def test_coerce_kwargs_takes_the_first_function_that_annotates_a_key() -> None:
+    """A subclass's ``__init__`` annotating a key as int wins over its base's str; catches
+    the last function's annotation winning ("5" left as text)."""
+    from lstmlite.typed import coerce_kwargs
+
+    class Base:
+        def __init__(self, size: str = "", name: str = "") -> None: ...
+
+    class Sub(Base):
+        def __init__(self, size: int = 0, **kw: object) -> None: ...
+
+    assert coerce_kwargs([Sub.__init__, Base.__init__], {"size": "5", "name": "a"}, "m") == {"size": 5, "name": "a"}
+    with pytest.raises(ConfigValueError, match=r"^m\.size: expected a whole number"):
+        coerce_kwargs([Sub.__init__, Base.__init__], {"size": "five"}, "m")
