@@ -324,3 +324,38 @@ def test_write_manifest_covers_the_run_files_of_ours_present_by_default(tmp_path
         data = (run / name).read_bytes()
         assert entry == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     load_run(run)
+
+
+def test_dense_size_bytes_counts_each_stored_tensor_once_in_its_own_dtype() -> None:
+    """A tied fp16 language model: 2 bytes per value of each distinct parameter (PyTorch's
+    own parameters(), which lists a shared one once); catches 4 bytes assumed for every
+    dtype and the tied head counted twice."""
+    model = LanguageModel(vocab_size=12, embed_dim=5, hidden_size=5, tie_weights=True).half()
+    want = 2 * sum(p.numel() for p in model.parameters()) + 2 * sum(b.numel() for b in model.buffers())
+    assert io_mod.dense_size_bytes(model) == want
+    assert want < 2 * sum(t.numel() for t in model.state_dict().values())  # the head is tied
+
+
+def test_a_token_model_trained_on_text_without_its_vocab_is_refused(tmp_path: Path) -> None:
+    """A language model whose config names a text source reads token ids that mean nothing
+    without the vocabulary: refused without vocab.json, read with it; catches the check
+    dropped."""
+    model = LanguageModel(vocab_size=12, embed_dim=5, hidden_size=5).eval()
+    config = {"task": "lm", "data": {"source": "corpus.txt"}}
+    save_run(tmp_path / "bare", model, config)
+    with pytest.raises(RunDirError, match=r"vocab\.json: missing, and this run's model reads token ids"):
+        load_run(tmp_path / "bare")
+    vocab = {"tokens": [str(k) for k in range(12)]}
+    assert load_run(save_run(tmp_path / "full", model, config, vocab=vocab)).vocab == vocab
+
+
+def test_a_manifest_of_another_format_version_says_to_upgrade(tmp_path: Path) -> None:
+    """A manifest written by a newer lstmlite (format_version 2) is named as such, not as a
+    corrupt one; catches the version check dropped (the malformed-manifest line instead)."""
+    run = save_run(tmp_path / "run", _classifier(), {"task": "classify"})
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["format_version"] = 2
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RunDirError, match=r"format_version 2 is not supported by this lstmlite .reads version 1.; "
+                                          r"upgrade lstmlite"):
+        load_run(run)
