@@ -111,3 +111,30 @@ def test_cells_without_gates_and_bidirectional_are_refused():
     with pytest.raises(ValueError, match="bidirectional"):
         record_gates(SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, bidirectional=True),
                      torch.randn(3, 3))
+
+
+def test_the_replay_is_checked_against_the_fused_kernel(monkeypatch) -> None:
+    """A replay 1e-3 off the fused LSTM's output is refused (the heatmaps would show another
+    model), one 1e-6 off is not; catches the 1e-4 tolerance loosened or the check skipped."""
+    import lstmlite.report.gates as gates_mod
+
+    model = _model()
+    x = torch.randn(6, model.rnn.input_size)
+    real = gates_mod._lstm_steps
+    for offset, refused in ((1e-3, True), (1e-6, False)):
+        monkeypatch.setattr(gates_mod, "_lstm_steps",
+                            lambda w, xs, d=offset: (lambda r: (r[0], r[1] + d))(real(w, xs)))
+        if refused:
+            with pytest.raises(RuntimeError, match="replayed gates disagree with the fused kernel"):
+                record_gates(model, x)
+        else:
+            record_gates(model, x)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_record_gates_leaves_the_models_mode_as_it_was(training) -> None:
+    """Recording runs in eval mode and gives the mode back; catches a training model left in
+    eval (its dropout silently off for the rest of training)."""
+    model = _model().train(training)
+    record_gates(model, torch.randn(4, model.rnn.input_size))
+    assert model.training is training
