@@ -136,3 +136,29 @@ def test_a_target_out_of_range_is_refused(kind: str, target: int) -> None:
 def test_steps_must_be_positive():
     with pytest.raises(ValueError, match="steps"):
         integrated_gradients(SequenceClassifier(input_size=2, hidden_size=2, n_classes=2), torch.randn(3, 2), steps=0)
+
+
+def test_a_given_baseline_is_integrated_from_and_subtracted() -> None:
+    """With a non-zero baseline x', f(baseline) is the model's own output at x' (PyTorch),
+    and the attributions sum to f(x) − f(x'); catches the baseline argument ignored (f at
+    zeros) and (x − x') replaced by x (which a zero baseline cannot tell apart)."""
+    torch.manual_seed(5)
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3).eval()
+    x, baseline = torch.randn(9, 4) * 2, torch.randn(9, 4)
+    att = integrated_gradients(model, x, target=1, steps=128, baseline=baseline)
+    with torch.no_grad():
+        f_x = float(model(x.unsqueeze(0))[0, 1])
+        f_b = float(model(baseline.unsqueeze(0))[0, 1])
+    assert att.f_x == pytest.approx(f_x, abs=1e-5) and att.f_baseline == pytest.approx(f_b, abs=1e-5)
+    assert abs(att.values.sum() - (f_x - f_b)) <= 5e-3 * abs(f_x - f_b) + 1e-5
+    same = integrated_gradients(model, x, target=1, steps=8, baseline=x.clone())
+    assert np.all(same.values == 0)  # nothing differs from the baseline: nothing to attribute
+
+
+def test_a_target_one_past_the_last_output_is_refused() -> None:
+    """3 classes: target 2 is explained, 3 is refused naming the range; catches <= in the check
+    (which let index 3 fail later with an IndexError, or not at all)."""
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3).eval()
+    assert integrated_gradients(model, torch.randn(5, 4), target=2, steps=4).index == 2
+    with pytest.raises(ValueError, match=r"target 3 is out of range: the model has 3 classes \(0\.\.2\)"):
+        integrated_gradients(model, torch.randn(5, 4), target=3, steps=4)
