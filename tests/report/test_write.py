@@ -194,3 +194,33 @@ def test_a_run_without_data_is_reported_but_not_explained(tmp_path, caplog):
     assert "records no data spec" in caplog.text
     with pytest.raises(ValueError, match="no data spec"):
         explain(run, 0)
+
+
+def test_per_class_rows_are_ordered_by_the_change_not_by_the_new_accuracy() -> None:
+    """Hand-counted: x 0/2 → 1/2, y 2/2 → 1/2, z 1/4 → 4/4; the largest loss first, then by
+    change (y, x, z), which sorting by the new accuracy (x, y, z) would not give."""
+    source = _given_run("source", 0.5, [1, 1, 1, 1, 2, 0, 0, 0])
+    run = _given_run("small", 0.75, [0, 1, 1, 0, 2, 2, 2, 2], parent=source)
+    rows = re.findall(r"<tr><td>([xyz])</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>",
+                      render_report([source, run]))
+    assert rows == [("y", "1", "0.5", "-50.0 points"), ("x", "0", "0.5", "+50.0 points"),
+                    ("z", "0.25", "1", "+75.0 points")]
+
+
+def test_tables_show_each_number_in_its_own_column_and_unit() -> None:
+    """A run of 3,072 estimated bytes, 1,000 params of which 250 non-zero, test accuracy
+    0.123456 and one bench case (median 4 µs, p90 9 µs): the comparison row, the card and the
+    latency table show exactly these, by hand: 3.00 KiB (3072 / 1024), '(estimate)' where no
+    .lsl file was measured, 4 significant places. Catches KiB computed as /1000 (3.07),
+    params and non-zero params swapped, the estimate label dropped, median and p90 swapped,
+    and 3 significant places."""
+    run = _given_run("est", 0.123456, [0, 0, 1, 1, 2, 2, 2, 2])
+    run.metrics.update(params=1000, nonzero_params=250)
+    run.size_bytes, run.size_basis = 3072, "estimate"
+    run.bench = [{"engine": "lstmlite-int8", "mode": "sequence", "seq_len": 16, "batch": 1, "median_us": 4.0,
+                  "p90_us": 9.0, "input_size": 3, "hidden_size": 4}]
+    run.bench_source = "bench.json"
+    html = render_report([run])
+    assert "<td>accuracy 0.1235</td><td>–</td><td>1,000</td><td>250</td><td>3,072 (estimate)</td>" in html
+    assert "<th>size (estimate: no .lsl file)</th><td>3,072 B (3.00 KiB)</td>" in html
+    assert "<td>lstmlite-int8</td><td>sequence</td><td>16</td><td>1</td><td>4</td><td>9</td>" in html
