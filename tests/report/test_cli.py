@@ -44,6 +44,20 @@ def test_explain_command(jv_runs, tmp_path, capsys) -> None:
     assert written["attribution_sum"] == pytest.approx(expected["attribution_sum"], rel=1e-5, abs=1e-6)
 
 
+def test_explain_defaults_and_printed_numbers_are_the_written_ones(jv_runs, tmp_path, capsys) -> None:
+    """Without --sample and --steps: test sample 0 and 64 points, as the help and
+    docs/report.md say; the printed sum and f(x) - f(baseline) are explanation.json's own
+    (read back). Catches a default that differs from the docs and a printed number that is
+    not the written one (f(x) alone printed as the difference)."""
+    assert main(["explain", str(jv_runs[0]), "--out", str(tmp_path / "ex")]) == 0
+    printed = capsys.readouterr().out
+    written = json.loads((tmp_path / "ex" / "explanation.json").read_text())
+    assert (written["sample"], written["integration_steps"]) == (0, 64)
+    assert printed.startswith("sample 0:")
+    assert f"sum {written['attribution_sum']:.4f}, f(x) - f(baseline) " \
+           f"{written['f_x'] - written['f_baseline']:.4f}" in printed
+
+
 def test_errors_are_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
