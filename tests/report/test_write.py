@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lstmlite.export.size import account
@@ -224,3 +225,14 @@ def test_tables_show_each_number_in_its_own_column_and_unit() -> None:
     assert "<td>accuracy 0.1235</td><td>–</td><td>1,000</td><td>250</td><td>3,072 (estimate)</td>" in html
     assert "<th>size (estimate: no .lsl file)</th><td>3,072 B (3.00 KiB)</td>" in html
     assert "<td>lstmlite-int8</td><td>sequence</td><td>16</td><td>1</td><td>4</td><td>9</td>" in html
+
+
+def test_the_layers_table_shows_each_tensors_zero_fraction() -> None:
+    """36 of the 48 values of weight_ih_l0 set to zero by hand: its row says sparsity 0.750
+    and the untouched weight_hh_l0 0.000; catches the density (1 - sparsity) shown instead."""
+    run = _given_run("zeros", 0.5, [0, 0, 1, 1, 2, 2, 2, 2])
+    with torch.no_grad():
+        run.model.rnn.weight_ih_l0.view(-1)[:36] = 0
+    html = render_report([run])
+    assert "<td>rnn.weight_ih_l0</td><td>16x3</td><td>0.750</td>" in html
+    assert "<td>rnn.weight_hh_l0</td><td>16x4</td><td>0.000</td>" in html
