@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lstmlite.data.readers import read_csv
+from lstmlite.data.readers import read_csv, read_trec
 
 
 def test_csv_blank_lines_are_skipped_not_the_end_of_the_file(tmp_path: Path) -> None:
@@ -17,3 +17,22 @@ def test_csv_blank_lines_are_skipped_not_the_end_of_the_file(tmp_path: Path) -> 
     assert records.texts == ["good, really", "bad", "two\nlines", "last"]
     assert records.labels == ["pos", "neg", "pos", "neg"]
     assert records.lines == [2, 4, 7, 9]
+
+
+def test_trec_lines_break_at_newlines_only(tmp_path: Path) -> None:
+    """A TREC question holding byte 0x85 (Latin-1's U+0085, the "…" of Windows files) or
+    U+2028 stays one question on its own line: labels, texts and line numbers as written
+    (hand-counted). Catches ``str.splitlines``, which breaks at both and then reports the
+    question's tail as a malformed line 2."""
+    latin1 = tmp_path / "latin1.label"
+    latin1.write_bytes(b"NUM:date When was it \x85 really ?\r\nHUM:ind Who ?\r\n")
+    records = read_trec(latin1)
+    assert records.texts == ["When was it \x85 really ?", "Who ?"]
+    assert records.labels == ["NUM", "HUM"]
+    assert records.lines == [1, 2]
+    utf8 = tmp_path / "utf8.label"
+    utf8.write_text("LOC:city Where \u2028 is it ?\n\nDESC:def What is it ?\n", encoding="utf-8")
+    records = read_trec(utf8, label_level="fine")
+    assert records.texts == ["Where \u2028 is it ?", "What is it ?"]
+    assert records.labels == ["LOC:city", "DESC:def"]
+    assert records.lines == [1, 3]

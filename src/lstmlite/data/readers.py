@@ -188,7 +188,10 @@ def read_trec(path: str | os.PathLike, label_level: str = "coarse") -> TextRecor
     ``"DESC:manner"`` (fine names repeat across coarse classes, so the coarse part stays).
     """
     records = TextRecords(str(path), [], [], [])
-    for number, line in enumerate(read_text(path, latin1_fallback=True).splitlines(), start=1):
+    # split on "\n" only: str.splitlines also breaks at U+0085 (byte 0x85 of a Latin-1 /
+    # Windows file, its "…") and U+2028, cutting one question in two
+    for number, line in enumerate(read_text(path, latin1_fallback=True).split("\n"), start=1):
+        line = line.rstrip("\r")
         if not line.strip():
             continue
         parts = line.split(None, 1)
