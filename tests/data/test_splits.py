@@ -112,3 +112,12 @@ def test_label_order_and_unknown_test_label() -> None:
     assert encode_labels(["9", "10"], ["1", "9", "10"], where="f").tolist() == [1, 2]
     with pytest.raises(DataError, match=r"t\.csv: line 7: label 'x' appears in the test data but not in the training"):
         encode_labels(["1", "x"], ["1"], where="t.csv", rows=[3, 7])
+
+
+def test_unknown_label_without_row_numbers_names_its_one_based_row() -> None:
+    """Without ``rows`` the error counts rows from 1: the third label is "row 3", and the
+    ``row_word`` given is used only with ``rows``. Catches a zero-based count ("row 2")."""
+    with pytest.raises(DataError, match=r"^u\.npz: row 3: label 'z' appears in the test data"):
+        encode_labels(["a", "b", "z"], ["a", "b"], where="u.npz")
+    with pytest.raises(DataError, match=r"^u\.tsv: row 12: label 'z'"):
+        encode_labels(["z"], ["a"], where="u.tsv", rows=[12], row_word="row")
