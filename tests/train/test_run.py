@@ -336,3 +336,39 @@ def test_eval_on_a_file_too_short_for_the_runs_options_says_they_are_the_runs(tm
                                         r"own data options: seq_len=20, val_fraction=0.1, test_fraction=0.1; give a "
                                         r"file that fits them\)$"):
         load_run_data(load_run(tmp_path / "run"), str(tmp_path / "short.txt"))
+
+
+def test_the_data_digest_reads_every_array_of_every_split() -> None:
+    """The digest a resumed run compares (``run._data_sha256``) changes when one value of
+    x, y or lengths changes in any split, when a class name or a vocabulary token changes,
+    and when two rows swap; it stays for an equal copy. Catches a digest of the shapes and
+    dtypes only (labels flipped in place keep every shape), or one that skips y or lengths."""
+    import copy
+
+    from lstmlite.data import DataSpec, Split, TaskData, Vocabulary
+    from lstmlite.train.run import _data_sha256
+
+    def split(offset: int) -> Split:
+        return Split(np.arange(12, dtype=np.int64).reshape(4, 3) + offset, np.array([0, 1, 0, 1]),
+                     np.array([3, 2, 3, 1]))
+
+    data = TaskData(name="toy", task="classify", train=split(0), val=split(20), test=split(40), input_size=0,
+                    n_classes=2, class_names=["neg", "pos"], vocab=Vocabulary(["<pad>", "<unk>", "a", "b"]),
+                    spec=DataSpec("toy.csv"))
+    digest = _data_sha256(data)
+    assert _data_sha256(copy.deepcopy(data)) == digest
+    for part in ("train", "val", "test"):
+        for field in ("x", "y", "lengths"):
+            changed = copy.deepcopy(data)
+            array = getattr(changed.splits[part], field)
+            array.flat[-1] = 1 - array.flat[-1] if field == "y" else array.flat[-1] + 1
+            assert _data_sha256(changed) != digest, (part, field)
+    swapped = copy.deepcopy(data)
+    swapped.train.y[:] = swapped.train.y[::-1].copy()
+    assert _data_sha256(swapped) != digest
+    renamed = copy.deepcopy(data)
+    renamed.class_names = ["neg", "positive"]
+    assert _data_sha256(renamed) != digest
+    retokened = copy.deepcopy(data)
+    retokened.vocab = Vocabulary(["<pad>", "<unk>", "a", "c"])
+    assert _data_sha256(retokened) != digest
