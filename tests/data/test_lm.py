@@ -37,3 +37,18 @@ def test_windows_and_old_mac_line_ends_read_as_newlines(tmp_path: Path, newline:
     assert "\r" not in other.vocab and other.vocab == unix.vocab
     for name in ("train", "val", "test"):
         np.testing.assert_array_equal(other.splits[name].x, unix.splits[name].x)
+
+
+def test_a_word_level_test_file_keeps_its_newlines_like_the_training_text(tmp_path: Path) -> None:
+    """Word level: the separate test file is tokenised as the training text is, newlines
+    kept as tokens, so the same text as test file gives the same ids as in training
+    (hand-tokenised: "A cat sat." + newline is five tokens, 20 lines are 100). Catches a
+    test file tokenised without ``keep_newlines`` (80 tokens, the "\\n" id never seen)."""
+    text = "a cat sat.\nthe dog ran.\n" * 30
+    other = "A cat sat.\n" * 20
+    (tmp_path / "train.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "test.txt").write_text(other, encoding="utf-8")
+    data = load_data(str(tmp_path / "train.txt"), test_path=str(tmp_path / "test.txt"), level="word", seq_len=4)
+    assert data.stats["tokens"]["test"] == 100
+    assert data.vocab.decode(data.test.x[0]) == ["a", "cat", "sat", "."]
+    assert data.vocab.decode(data.test.y[0]) == ["cat", "sat", ".", "\n"]
