@@ -168,3 +168,19 @@ def test_texts_of_drops_the_specials_and_joins_by_level():
     rows = [[2, 4, 1, 5, 3, 0], [5, 4, 3]]
     assert texts_of(rows, tokens, "char") == ["abc", "bca"]
     assert texts_of(rows, tokens, "word") == ["a bc", "bc a"]
+
+
+def test_max_vocab_counts_the_four_specials_and_word_tokens_keep_their_case(tmp_path) -> None:
+    """``max_vocab=6`` gives six ids in all: the four seq2seq specials and the two most
+    frequent words (hand-counted over the file: "Go" 60, "go" 40, "stop" 20; the train
+    split keeps that order), and word level keeps case ("Go" and "go" are two words, as the module doc
+    says). Catches max_vocab passed to the counter as is (eight ids: the specials counted
+    twice short) and words lowercased as the classify tokeniser does."""
+    path = _write(tmp_path / "w.tsv", "Go go\tGo\nGo stop\tgo\n" * 20)
+    data = load_data(str(path), task="seq2seq", level="word", max_vocab=6, seed=0)
+    counted = {}  # the words the training arrays hold
+    for x, y, n in zip(data.train.x, data.train.y, data.train.lengths):
+        for i in [*x[:n], *y[:int(np.argmax(y == 3))]]:
+            counted[data.vocab.tokens[i]] = counted.get(data.vocab.tokens[i], 0) + 1
+    assert data.vocab.tokens == ["<pad>", "<unk>", "<s>", "</s>", "Go", "go"]
+    assert set(counted) == {"Go", "go", "<unk>"}  # "stop" is the third word: <unk>
