@@ -51,3 +51,19 @@ def test_seasonal_naive_falls_back_to_the_last_known_value() -> None:
                 checked_fallback |= j < 0
             np.testing.assert_array_equal(naive, expected)
     assert checked_fallback
+
+
+@pytest.mark.parametrize("length, horizon, val, test, regions", [
+    (65, 4, 0.1, 0.1, (51, 58)),   # 6.5 points each: half up to 7, so 65 - 7 - 7 and 65 - 7
+    (45, 4, 0.1, 0.3, (26, 31)),   # val 4.5 → 5, test 13.5 → 14
+    (25, 2, 0.0, 0.1, (22, 22)),   # no val; test 2.5 → 3
+    (30, 5, 0.1, 0.1, (20, 25)),   # 3 points each are fewer than a horizon: 5 each
+])
+def test_regions_round_halves_up_and_hold_a_horizon(length: int, horizon: int, val: float, test: float,
+                                                    regions: tuple[int, int]) -> None:
+    """``forecast_regions`` against hand-computed region ends: n = max(H, floor(f·L + 0.5))
+    for each fraction above 0. Catches Python's round (halves to even: 6.5 → 6, 4.5 → 4,
+    2.5 → 2) in either the val or the test count."""
+    from lstmlite.data.forecast import forecast_regions
+
+    assert forecast_regions(length, horizon, val, test) == regions
