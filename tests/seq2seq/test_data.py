@@ -90,6 +90,9 @@ def test_text_norm_pairs_read_back_with_babel():
         elif len(iso) == 5 and iso[2] == ":":
             assert parse_time(written, locale=locale, format="short").strftime("%H:%M") == iso
         elif iso[:3] in ("EUR", "USD"):
+            # the plain side always has two decimals, as the module doc's "EUR 1234.50":
+            # an unpadded 5 cents ("EUR 12.5") reads back as 50 cents
+            assert re.fullmatch(r"(EUR|USD) [1-9]\d*\.\d\d", iso), iso
             amount = "".join(c for c in written if c.isdigit() or c in ".,\u202f\xa0 ").strip()
             assert parse_decimal(amount.replace("\xa0", "\u202f").strip(), locale=locale) == \
                 parse_decimal(iso[4:], locale="en_US")
