@@ -73,10 +73,12 @@ def test_resume_after_interruption_equals_uninterrupted(toy_classify, tmp_path, 
 
 def test_early_stopping_and_callbacks(toy_classify):
     calls = {"step": 0, "epoch": 0}
+    steps = []
 
     class Count:
         def on_step(self, step):
             calls["step"] += 1
+            steps.append(step)
 
         def on_epoch_end(self, epoch, metrics):
             calls["epoch"] += 1
@@ -88,6 +90,7 @@ def test_early_stopping_and_callbacks(toy_classify):
     assert result.stopped_early and len(result.history) <= 4
     assert calls["epoch"] == len(result.history)
     assert calls["step"] == len(result.history) * 8  # 256 rows / batch 32
+    assert steps == list(range(1, calls["step"] + 1))  # the optimizer steps taken so far, from 1
 
 
 def test_extra_loss_is_added(toy_classify):
@@ -281,16 +284,18 @@ class _Snapshots:
         self.states.append({k: v.clone() for k, v in self.model.state_dict().items()})
 
 
-@pytest.mark.parametrize("clip", [0.0, 0.05])
-def test_each_step_is_adamw_on_the_clipped_gradient_of_the_mean_loss(toy_classify: Any, clip: float) -> None:
+@pytest.mark.parametrize("clip, weight_decay", [(0.0, 0.0), (0.05, 0.1)])
+def test_each_step_is_adamw_on_the_clipped_gradient_of_the_mean_loss(toy_classify: Any, clip: float,
+                                                                     weight_decay: float) -> None:
     """Batch = the whole split, so every epoch is one step on the same rows: the weights
     after each step equal torch's AdamW fed the gradient of the mean cross-entropy,
-    clipped to ``clip`` by global norm (0: not clipped).
+    clipped to ``clip`` by global norm (0: not clipped), with the configured weight decay
+    (neither 0.0 nor 0.1 is AdamW's own default of 0.01).
 
     Catches: a summed loss, clipping skipped (or applied when disabled), gradients not
-    zeroed between steps."""
+    zeroed between steps, ``weight_decay`` not passed to AdamW."""
     split = toy_classify.train
-    config = TrainConfig(epochs=3, batch_size=len(split.y), lr=1e-2, weight_decay=0.01, clip_grad_norm=clip,
+    config = TrainConfig(epochs=3, batch_size=len(split.y), lr=1e-2, weight_decay=weight_decay, clip_grad_norm=clip,
                          schedule="none", patience=0)
     model = _classifier()
     snapshots = _Snapshots(model)
