@@ -189,3 +189,19 @@ def test_max_len_cuts_every_row_to_its_first_tokens_and_labels() -> None:
             assert tokens in (["the", "big"], ["runs", "the"])
             expected = ["DET", "ADJ"] if tokens[0] == "the" else ["VERB", "DET"]
             assert [data.class_names[k] for k in y] == expected
+
+
+def test_tokens_keep_their_case_from_file_to_ids() -> None:
+    """Tag tokens are used as written (a capital is a feature of named entities): "Paris"
+    and "paris" are two vocabulary entries and every row's ids decode back to its tokens
+    exactly. Catches tokens lowercased when encoded (the vocabulary keeps "Paris", the
+    lookup asks for "paris")."""
+    rows = [(["Paris", "is", "big"], ["LOC", "O", "O"]), (["paris", "is", "big"], ["O", "O", "O"])] * 20
+    data = build_tagging("toy", DataSpec("toy.tsv", task="tag", seed=0), rows)
+    assert {"Paris", "paris"} <= set(data.vocab.tokens)
+    for split in data.splits.values():
+        for x, n in zip(split.x, split.lengths):
+            assert data.vocab.decode(x[:n]) in (["Paris", "is", "big"], ["paris", "is", "big"])
+    decoded = [data.vocab.decode(x[:1])[0] for x in data.train.x]
+    labels = [data.class_names[y[0]] for y in data.train.y]
+    assert all((token == "Paris") == (label == "LOC") for token, label in zip(decoded, labels))
