@@ -47,3 +47,36 @@ def test_a_list_that_is_not_utf8_is_a_data_error_naming_the_line(tmp_path: Path)
     listing.write_bytes(b"audio\ttranscript\na.wav\t1 \xff2\n")
     with pytest.raises(DataError, match=r"mine.tsv: line 2 is not valid UTF-8"):
         read_manifest(listing)
+
+
+
+@pytest.mark.parametrize("features, rate, hop, win, n_fft", [
+    ("mfcc", 16000, 160, 400, 512),     # 10 ms = 160 samples, 25 ms = 400, FFT the next power of two
+    ("logmel", 16000, 160, 400, 512),
+    ("mfcc", 10240, 102, 256, 256),     # 10 ms = 102.4 → 102; 25 ms = 256 is a power of two already
+])
+def test_frames_are_25_ms_windows_every_hop_ms(features: str, rate: int, hop: int, win: int, n_fft: int) -> None:
+    """Window, hop and FFT sizes hand-computed from the sample rate (25 ms windows, 10 ms
+    hops, FFT the smallest power of two holding the window): the features equal librosa's
+    own with those numbers, 1 + samples // hop frames. Catches a 20 ms window, a hop off by
+    one sample, an FFT twice the window when the window is a power of two, log10 for log,
+    and MFCCs over fewer than 40 mel bands."""
+    import librosa
+    import numpy as np
+
+    from lstmlite.data.audio import audio_features
+    from lstmlite.data.spec import DataSpec
+
+    rng = np.random.default_rng(0)
+    t = np.arange(rate // 2) / rate
+    wave = (np.sin(2 * np.pi * 440.0 * t) + 0.1 * rng.normal(size=t.size)).astype(np.float32)
+    spec = DataSpec("list.tsv", task="ctc", format="audio", features=features, n_features=13, sample_rate=rate)
+    got = audio_features(wave, spec)
+    if features == "mfcc":
+        want = librosa.feature.mfcc(y=wave, sr=rate, n_mfcc=13, n_fft=n_fft, hop_length=hop, win_length=win,
+                                    n_mels=40)
+    else:
+        want = np.log(librosa.feature.melspectrogram(y=wave, sr=rate, n_mels=13, n_fft=n_fft, hop_length=hop,
+                                                     win_length=win) + 1e-6)
+    assert got.shape == (1 + wave.size // hop, 13)
+    np.testing.assert_allclose(got, want.T, rtol=1e-5, atol=1e-4)
