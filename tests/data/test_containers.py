@@ -21,3 +21,20 @@ def test_class_counts_count_every_label_and_no_padding(y: np.ndarray) -> None:
     expected = Counter(v for v in y.ravel().tolist() if v >= 0)
     counts = split.summary(["a", "b", "c"])["class_counts"]
     assert counts == {name: expected[k] for k, name in enumerate(["a", "b", "c"])}
+
+
+def test_subset_takes_the_same_rows_of_every_array_naive_included() -> None:
+    """``subset`` picks rows 2 and 0 (index) or rows 0 and 2 (mask) of x, y, lengths and the
+    forecast's naive baseline alike (each array's row k holds k, checked by hand). Catches
+    naive left whole, which then belongs to other rows than y."""
+    import numpy as np
+
+    from lstmlite.data import Split
+
+    k = np.arange(3)
+    split = Split(np.repeat(k, 4).reshape(3, 2, 2).astype(np.float32), k[:, None] * np.ones((1, 2)),
+                  k + 1, naive=k[:, None] * np.ones((1, 2)) + 10)
+    for index, rows in ((np.array([2, 0]), [2, 0]), (np.array([True, False, True]), [0, 2])):
+        part = split.subset(index)
+        assert part.x[:, 0, 0].tolist() == rows and part.y[:, 0].tolist() == rows
+        assert part.lengths.tolist() == [r + 1 for r in rows] and part.naive[:, 0].tolist() == [r + 10 for r in rows]

@@ -36,3 +36,13 @@ def test_trec_lines_break_at_newlines_only(tmp_path: Path) -> None:
     assert records.texts == ["Where \u2028 is it ?", "What is it ?"]
     assert records.labels == ["LOC:city", "DESC:def"]
     assert records.lines == [1, 3]
+
+
+def test_a_csv_saved_with_a_bom_reads_its_first_column(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a byte-order mark: it is dropped, so the header's
+    first column is "text" (not "\\ufefftext") and the rows read as written. Catches the
+    BOM kept by ``read_text``: the header then has no column 'text'."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes("text,label\nschön,pos\nbad,neg\n".encode("utf-8-sig"))
+    records = read_csv(path)
+    assert records.texts == ["schön", "bad"] and records.labels == ["pos", "neg"] and records.lines == [2, 3]
