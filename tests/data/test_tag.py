@@ -205,3 +205,18 @@ def test_tokens_keep_their_case_from_file_to_ids() -> None:
     decoded = [data.vocab.decode(x[:1])[0] for x in data.train.x]
     labels = [data.class_names[y[0]] for y in data.train.y]
     assert all((token == "Paris") == (label == "LOC") for token, label in zip(decoded, labels))
+
+
+def test_npz_frame_labels_past_each_length_are_ignored(tmp_path) -> None:
+    """``y`` values after a row's ``lengths`` are padding of any value (the reader's doc):
+    here 7, never a label of a valid step, so the classes are the two used ones and each
+    row's labels are its first ``length`` values (hand-made rows). Catches the reader
+    keeping the whole row of y, which makes "7" a class."""
+    from lstmlite.data.readers import read_npz_tags
+
+    x = np.zeros((4, 5, 1))
+    y = np.array([[0, 1, 7, 7, 7], [1, 1, 0, 7, 7], [0, 0, 0, 0, 1], [1, 7, 7, 7, 7]])
+    np.savez(tmp_path / "f.npz", x=x, y=y, lengths=np.array([2, 3, 5, 1]))
+    series, labels = read_npz_tags(tmp_path / "f.npz")
+    assert [len(s) for s in series] == [2, 3, 5, 1]
+    assert labels == [["0", "1"], ["1", "1", "0"], ["0", "0", "0", "0", "1"], ["1"]]
