@@ -308,6 +308,18 @@ def test_targets_that_name_no_tensor_are_refused(digits_run, tmp_path):
     assert not (tmp_path / "bad" / "config.json").exists()
 
 
+def test_a_steps_warning_is_logged_once_not_again_by_the_check_before_training(digits_run, tmp_path, caplog):
+    """The check before training applies every step to a copy; its notes would repeat the
+    real run's (each partly unmatched target twice). Catches the check logging at all."""
+    import logging
+
+    recipe = [{"method": "int8", "targets": ["rnn.weight_hh_l0", "embedding.weight"]}]
+    with caplog.at_level(logging.WARNING, logger="lstmlite"):
+        apply_recipe(digits_run, recipe, tmp_path / "out", progress=False)
+    assert caplog.text.count("['embedding.weight'] match no tensor") == 1
+    assert logging.getLogger("lstmlite").level == logging.NOTSET  # the package's level is put back
+
+
 def test_gradual_step_with_no_epochs_still_reaches_its_final_sparsity(digits_run, tmp_path):
     """max_epochs=0 (no training) left a gradual_prune step's masks at initial_sparsity:
     prune-agp-80 wrote an unpruned model (sparsity 0, the baseline's size) while a

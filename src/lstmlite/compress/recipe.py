@@ -634,12 +634,24 @@ def _preflight(model: nn.Module, recipe: Recipe, data: Any, base_train: dict[str
     Raises:
         RecipeError: naming the step, the reason and the recipe's ``fits`` line.
     """
+    trial = copy.deepcopy(model)
+    package_log = logging.getLogger("lstmlite")
+    level = package_log.level
+    # the real run logs each step's notes (targets matching part of the model, ...) once
+    package_log.setLevel(logging.ERROR)
+    try:
+        _try_steps(trial, recipe, data, base_train, max_epochs)
+    finally:
+        package_log.setLevel(level)
+
+
+def _try_steps(trial: nn.Module, recipe: Recipe, data: Any, base_train: dict[str, Any],
+               max_epochs: Optional[int]) -> None:
     import torch
 
     from ..train.trainer import TrainConfig
     from .quantize.transform import freeze_quantization
 
-    trial = copy.deepcopy(model)
     with torch.random.fork_rng(devices=[]):  # a student's seeding must not move the real run's draws
         for index, step in enumerate(recipe.steps, start=1):
             label = f"recipe {recipe.name or ''} step {index} ({step.method or 'train'})".replace("  ", " ")
