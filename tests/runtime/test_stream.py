@@ -120,6 +120,18 @@ def test_time_streaming_reports_per_repeat_figures(monkeypatch):
     assert resets == [0, 4, 8, 14, 18, 24, 28]  # before the warm-up and before every utterance
 
 
+def test_time_streaming_rtf_is_the_median_repeat_not_the_mean(monkeypatch):
+    """Three repeats of one 1-frame utterance taking 1, 1 and 10 us (a fake clock): the
+    median repeat's total (1 us) over 10 ms of audio, not the mean (4 us), which lets
+    one pass disturbed by another process decide the figure."""
+    readings = iter([0, 1000, 1000, 2000, 2000, 12000])
+    monkeypatch.setattr(stream, "time", SimpleNamespace(perf_counter_ns=lambda: next(readings)))
+    stats = time_streaming(lambda frame: None, lambda: None, [np.zeros((1, 2), np.float32)], hop_s=0.01,
+                           repeats=3, warmup=False)
+    assert stats["rtf"] == pytest.approx(1e-6 / 0.01)
+    assert stats["us_per_frame"] == pytest.approx(4.0)  # the mean over every timed frame, as documented
+
+
 def _best_path(logits: np.ndarray, blank: int) -> list[int]:
     """The greedy CTC decode written out: each frame's best label, repeats merged, then
     the blank dropped."""
