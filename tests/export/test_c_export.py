@@ -680,3 +680,59 @@ def test_check_on_host_compares_every_step(monkeypatch):
     monkeypatch.setattr(check, "run_host_example", lambda path: right[:5])
     with pytest.raises(RuntimeError, match="outputs"):  # a missing step is not a pass
         check.check_on_host(project, model, example)
+
+
+def _host_symbol_bytes(project: Path) -> dict[str, int]:
+    """Bytes of model.c's objects as the host compiler lays them out (``nm -S``): ``ram``
+    (.bss: the zeroed static state and buffers) and ``const:NAME`` per constant array
+    (the host puts the structs of pointers in .data: they are weights, not RAM)."""
+    require_tools()
+    obj = project / "model_probe.o"
+    subprocess.run(["cc", "-std=c99", "-c", "-O0", f"-I{project}", str(project / "model.c"), "-o", str(obj)],
+                   check=True, capture_output=True, timeout=120)
+    listing = subprocess.run(["nm", "-S", str(obj)], check=True, capture_output=True, text=True).stdout
+    ram, const = 0, {}
+    for line in listing.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            size, kind, name = int(parts[1], 16), parts[2], parts[3]
+            if kind in "bB":
+                ram += size
+            elif kind in "rR":
+                const[name] = size
+    return {"ram": ram, **{f"const:{k}": v for k, v in const.items()}}
+
+
+@pytest.mark.parametrize("case", ["integer-text", "fp32", "tflite"])
+def test_memory_report_counts_every_static_byte_the_compiler_places(tmp_path, case):
+    """The report's static RAM (state + scratch + model.c's own buffers) equals the sizes
+    the host compiler gives model.c's .bss objects (``nm -S``; they hold only
+    fixed-width types, so the host's layout is a Cortex-M's), and RAM = that + the
+    measured stack of the core it names (STACK_BYTES, which
+    test_memory_tables_equal_a_fresh_measurement holds to -fstack-usage). The tflite
+    form's weights equal the compiler's sizes of its arrays plus the 32-bit params struct.
+    Planted and failing it: the wrapper's buffers left out of the scratch, RAM without
+    the stack, the Cortex-M4's stack reported for the M3, and the tflite int32 biases
+    counted as 8 bytes each."""
+    from lstmlite.export.c.memory import STACK_BYTES
+    from lstmlite.export.c.tflite_form import PARAMS_STRUCT_BYTES
+
+    calibration = None
+    if case == "tflite":
+        model = _tiny_tflite_params()
+    elif case.endswith("text"):
+        torch.manual_seed(3)
+        model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
+        calibration = [torch.randint(1, 40, (4, 7))]
+    else:
+        model = _classifier("gru", 4, input_size=5, hidden_size=9, num_layers=2)
+    form = case.split("-")[0]
+    project = export_c(model, tmp_path / "p", form=form, calibration=calibration)
+    sizes = _host_symbol_bytes(project.path)
+    family = {"fp32": "float"}.get(form, form)
+    for cpu, report in project.memory.items():
+        assert report.ram_static == sizes["ram"], (cpu, report.as_dict(), sizes["ram"])
+        assert report.ram == sizes["ram"] + STACK_BYTES[(family, cpu)], (cpu, report.as_dict())
+    if case == "tflite":
+        arrays = sum(v for k, v in sizes.items() if k.startswith("const:") and k != "const:model")
+        assert project.memory["cortex-m4"].weights == arrays + PARAMS_STRUCT_BYTES
