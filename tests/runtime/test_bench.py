@@ -247,3 +247,28 @@ def test_machine_info_names_the_kernels_in_use(restore_isa):
     runtime.set_isa("portable")
     info = bench_mod.machine_info()
     assert info["lstmlite_isa"] == "portable" and info["lstmlite_best_isa"] == runtime.best_isa()
+
+
+def test_case_figures_follow_from_the_timed_repetitions(monkeypatch):
+    """A fake clock makes the three repetitions of each call take 1, 2 and 10 us in
+    sequence mode and 5, 10 and 50 us (of 5 steps) in step mode; a 2-layer GRU
+    (I = 3, H = 4, B = 2) does 2 * (3*4*(3+4) + 3*4*(4+4)) = 360 MACs a step, by hand.
+    So both modes report a median of 2 us and a 90th percentile of 2 + 0.8 * 8 = 8.4 us
+    (step mode per step), 5 * 360 and 360 MACs, and 0.9 and 0.18 GMAC/s.
+    Planted and failing it: the mean for the median, p90 as p50, step time not divided
+    by the steps, the MACs of 4 gates for a GRU or of the input width for every layer,
+    sequence MACs of one step, the rate inverted, and milliseconds taken for microseconds."""
+    from types import SimpleNamespace
+
+    durations = iter([1e-6, 2e-6, 10e-6, 5e-6, 10e-6, 50e-6])
+    readings = iter(x for d in durations for x in (0.0, d))
+    monkeypatch.setattr(bench_mod, "time", SimpleNamespace(perf_counter=lambda: next(readings)))
+    result = bench_mod.bench(input_size=3, hidden_size=4, seq_len=5, batch=2, cell="gru", num_layers=2,
+                             modes=["sequence", "step"], reps=3, warmup=0, engines=["lstmlite-fp32"])
+    by_mode = {c["mode"]: c for c in result["cases"]}
+    for mode, macs, gmacs in (("sequence", 5 * 360, 0.9), ("step", 360, 0.18)):
+        case = by_mode[mode]
+        assert case["median_us"] == pytest.approx(2.0, rel=1e-6), case
+        assert case["p90_us"] == pytest.approx(8.4, rel=1e-6), case
+        assert case["macs"] == macs, case
+        assert case["gmacs_per_s"] == pytest.approx(gmacs, abs=1e-3), case
