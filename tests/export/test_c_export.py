@@ -682,6 +682,21 @@ def test_check_on_host_compares_every_step(monkeypatch):
         check.check_on_host(project, model, example)
 
 
+def _small_project(case: str, tmp_path: Path):
+    """A small generated project of each family: an integer text classifier, a 2-layer
+    fp32 GRU, a hand-made tflite layer."""
+    calibration = None
+    if case == "tflite":
+        model = _tiny_tflite_params()
+    elif case.endswith("text"):
+        torch.manual_seed(3)
+        model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
+        calibration = [torch.randint(1, 40, (4, 7))]
+    else:
+        model = _classifier("gru", 4, input_size=5, hidden_size=9, num_layers=2)
+    return export_c(model, tmp_path / "p", form=case.split("-")[0], calibration=calibration)
+
+
 def _host_symbol_bytes(project: Path) -> dict[str, int]:
     """Bytes of model.c's objects as the host compiler lays them out (``nm -S``): ``ram``
     (.bss: the zeroed static state and buffers) and ``const:NAME`` per constant array
@@ -717,17 +732,8 @@ def test_memory_report_counts_every_static_byte_the_compiler_places(tmp_path, ca
     from lstmlite.export.c.memory import STACK_BYTES
     from lstmlite.export.c.tflite_form import PARAMS_STRUCT_BYTES
 
-    calibration = None
-    if case == "tflite":
-        model = _tiny_tflite_params()
-    elif case.endswith("text"):
-        torch.manual_seed(3)
-        model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
-        calibration = [torch.randint(1, 40, (4, 7))]
-    else:
-        model = _classifier("gru", 4, input_size=5, hidden_size=9, num_layers=2)
     form = case.split("-")[0]
-    project = export_c(model, tmp_path / "p", form=form, calibration=calibration)
+    project = _small_project(case, tmp_path)
     sizes = _host_symbol_bytes(project.path)
     family = {"fp32": "float"}.get(form, form)
     for cpu, report in project.memory.items():
@@ -736,3 +742,21 @@ def test_memory_report_counts_every_static_byte_the_compiler_places(tmp_path, ca
     if case == "tflite":
         arrays = sum(v for k, v in sizes.items() if k.startswith("const:") and k != "const:model")
         assert project.memory["cortex-m4"].weights == arrays + PARAMS_STRUCT_BYTES
+
+
+@pytest.mark.parametrize("case", ["integer-text", "fp32", "tflite"])
+def test_model_h_sizes_are_the_sizeof_of_model_cs_buffers(tmp_path, case):
+    """LSTMLITE_MODEL_STATE_BYTES and LSTMLITE_MODEL_WORK_BYTES (what a user reserves or
+    reports) are the compiler's sizeof of the state and scratch model.c holds: a probe
+    including model.c fails to compile (a negative array size) where they differ.
+    Planted and failing it: either #define written off the buffer it names."""
+    require_tools()
+    project = _small_project(case, tmp_path)
+    state = "sizeof hidden + sizeof cell" if case == "tflite" else "sizeof state"
+    probe = project.path / "sizes_probe.c"
+    probe.write_text('#include "model.c"\n'
+                     f"typedef char state_bytes_match[({state}) == LSTMLITE_MODEL_STATE_BYTES ? 1 : -1];\n"
+                     "typedef char work_bytes_match[sizeof work == LSTMLITE_MODEL_WORK_BYTES ? 1 : -1];\n")
+    r = subprocess.run(["cc", "-std=c99", "-c", f"-I{project.path}", str(probe), "-o", str(tmp_path / "probe.o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
