@@ -129,3 +129,21 @@ def test_int7r_puts_7_bit_codes_on_every_recurrent_matrix_only():
                 assert top.tolist() == [127 if name == "w_ih" else 63] * len(top), name
                 seen.add(name)
     assert seen == {"w_ih", "w_hh", "w_hr"}
+
+
+@pytest.mark.parametrize("version", [None, 3])
+def test_head_mode_of_names_the_head_each_model_has(version):
+    """head_mode_of (what the size accountant asks to tell a language model's file from a
+    classifier's) names the head a model has: a bare nn.LSTM none, a classifier last, a
+    tagger each, in the compact and the fixed layouts. Planted and failing it: the head
+    code read through the pooling table (0 -> "last", so a bare LSTM passed as a classifier)."""
+    from lstmlite.export.lsl import spec_from_module
+    from lstmlite.nn import SequenceClassifier, SequenceTagger
+    from lstmlite.runtime.lsl import head_mode_of
+
+    torch.manual_seed(0)
+    models = {"none": torch.nn.LSTM(3, 4, batch_first=True),
+              "last": SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, pooling="mean"),
+              "each": SequenceTagger(input_size=3, hidden_size=4, n_classes=5)}
+    for head, model in models.items():
+        assert head_mode_of(write_lsl(spec_from_module(model), version=version)) == head
