@@ -272,3 +272,22 @@ def test_case_figures_follow_from_the_timed_repetitions(monkeypatch):
         assert case["p90_us"] == pytest.approx(8.4, rel=1e-6), case
         assert case["macs"] == macs, case
         assert case["gmacs_per_s"] == pytest.approx(gmacs, abs=1e-3), case
+
+
+def test_max_rel_err_is_the_largest_error_over_the_largest_reference_value():
+    """max_rel_err of lstmlite-int8 in sequence mode is max |engine - torch| / max |torch|,
+    computed here from the module's own torch output and a separately loaded engine.
+    Planted and failing it: the error left unnormalised (the outputs' largest value is
+    well below 1, so the absolute error differs from the relative one)."""
+    from lstmlite.runtime import Engine
+
+    module = bench_mod.make_module("lstm", 5, 8, 1, seed=3)
+    x = np.random.default_rng(3).standard_normal((2, 6, 5)).astype(np.float32)
+    with torch.no_grad():
+        ref = module(torch.from_numpy(x))[0].numpy().astype(np.float64)
+    got = Engine.from_torch(module, weights="int8").run(x).astype(np.float64)
+    expected = np.abs(got - ref).max() / np.abs(ref).max()
+    assert np.abs(ref).max() < 0.8  # so that normalising matters
+    result = bench_mod.bench(module=module, seq_len=6, batch=2, seed=3, reps=1, warmup=0,
+                             engines=["lstmlite-int8"])
+    assert result["cases"][0]["max_rel_err"] == pytest.approx(expected, rel=2e-3)
