@@ -288,6 +288,27 @@ def test_bad_inputs_raise_not_crash():
         rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True), activations="int4")
 
 
+def test_run_refuses_a_state_of_another_batch_and_leaves_it_unchanged():
+    """run() from a state of 2 streams with a batch of 3 sequences is a ValueError naming
+    new_state(3), and the state keeps its values (what a second run from it, compared
+    with PyTorch's nn.LSTM from the same (h, c), shows). Planted and surviving the suite
+    before: the Python batch check removed (the C layer then answers with a bare "state
+    has the wrong size for this batch", which does not say how to make the right one)."""
+    module = torch_layer("lstm", 4, 6, 1, False, 0, True)
+    engine = rt.Engine.from_torch(module)
+    x = np.random.default_rng(4).standard_normal((2, 3, 4)).astype(np.float32)
+    state = engine.new_state(2)
+    engine.run(x, state=state)
+    before = state.values()
+    with pytest.raises(ValueError, match=r"new_state\(3\)"):
+        engine.run(np.zeros((3, 3, 4), np.float32), state=state)
+    np.testing.assert_array_equal(state.values(), before)
+    with torch.no_grad():
+        _, (h, c) = module(torch.from_numpy(x))
+        ref, _ = module(torch.from_numpy(x), (h, c))
+    assert rel_err(engine.run(x, state=state), ref.numpy()) < 1e-5
+
+
 def test_a_state_of_another_engine_is_refused_by_step_too():
     """step() checks the state's engine as run() does: another model's state has
     another layout (here a GRU's h for an LSTM's h and c), so it is a ValueError, not a
