@@ -566,6 +566,24 @@ def _tiny_tflite_params():
                             output_multiplier=1 << 30, output_shift=-22)
 
 
+def _case_model(case: str):
+    """``(model, calibration)`` of a case named ``FORM-KIND``: a hand-made tflite layer, a
+    text classifier (calibrated for the integer form), a compressed GRU (``auto-int4``,
+    ``auto-lowrank``) or a 2-layer GRU."""
+    calibration = None
+    if case == "tflite":
+        model = _tiny_tflite_params()
+    elif case.endswith("text"):
+        torch.manual_seed(3)
+        model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
+        calibration = [torch.randint(1, 40, (4, 7))] if case.startswith("integer") else None
+    elif case.startswith("auto-"):
+        model = _compressed(case.split("-")[1])
+    else:
+        model = _classifier("gru", 4, input_size=5, hidden_size=9, num_layers=2)
+    return model, calibration
+
+
 @pytest.mark.parametrize("case", ["fp32", "int8", "auto-int4", "auto-lowrank", "auto-text", "integer-text",
                                   "tflite"])
 def test_memory_of_is_the_exports_report_without_writing(tmp_path, monkeypatch, case):
@@ -578,17 +596,7 @@ def test_memory_of_is_the_exports_report_without_writing(tmp_path, monkeypatch, 
     the wrapper buffers left out of memory_of's scratch."""
     from lstmlite.export.c import CPUS, float_form, memory_of
 
-    calibration = None
-    if case == "tflite":
-        model = _tiny_tflite_params()
-    elif case.endswith("text"):
-        torch.manual_seed(3)
-        model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
-        calibration = [torch.randint(1, 40, (4, 7))] if case.startswith("integer") else None
-    elif case.startswith("auto-"):
-        model = _compressed(case.split("-")[1])
-    else:
-        model = _classifier("gru", 4, input_size=5, hidden_size=9, num_layers=2)
+    model, calibration = _case_model(case)
     form = case.split("-")[0]
     project = export_c(model, tmp_path / "p", form=form, calibration=calibration)
     assert sorted(project.memory) == sorted(CPUS)
@@ -685,15 +693,7 @@ def test_check_on_host_compares_every_step(monkeypatch):
 def _small_project(case: str, tmp_path: Path):
     """A small generated project of each family: an integer text classifier, a 2-layer
     fp32 GRU, a hand-made tflite layer."""
-    calibration = None
-    if case == "tflite":
-        model = _tiny_tflite_params()
-    elif case.endswith("text"):
-        torch.manual_seed(3)
-        model = SequenceClassifier(vocab_size=40, embed_dim=6, hidden_size=10, n_classes=4).eval()
-        calibration = [torch.randint(1, 40, (4, 7))]
-    else:
-        model = _classifier("gru", 4, input_size=5, hidden_size=9, num_layers=2)
+    model, calibration = _case_model(case)
     return export_c(model, tmp_path / "p", form=case.split("-")[0], calibration=calibration)
 
 
