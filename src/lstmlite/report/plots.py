@@ -44,6 +44,11 @@ def pareto_plot(points: Sequence[tuple[str, float, float]], metric_name: str) ->
 
     ``points``: (run name, size in bytes, metric) per run.
     """
+    return to_png(_pareto_figure(points, metric_name))
+
+
+def _pareto_figure(points: Sequence[tuple[str, float, float]], metric_name: str) -> Any:
+    """The figure of :func:`pareto_plot`, apart so tests can read its axes and lines."""
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     sizes = [p[1] for p in points]
     values = [p[2] for p in points]
@@ -62,7 +67,7 @@ def pareto_plot(points: Sequence[tuple[str, float, float]], metric_name: str) ->
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(f"{metric_name} vs size" + (" (higher is better)" if metric_name in HIGHER_IS_BETTER
                                              else " (lower is better)"))
-    return to_png(fig)
+    return fig
 
 
 def curves_plot(histories: Sequence[tuple[str, list[dict[str, Any]]]], metric_name: str) -> bytes:
@@ -119,6 +124,11 @@ def confusion_plot(cm: np.ndarray, class_names: Sequence[str], title: str) -> by
 
 def class_delta_plot(before: np.ndarray, after: np.ndarray, class_names: Sequence[str], title: str) -> bytes:
     """Per-class accuracy change (after − before) as bars: red where compression hurt."""
+    return to_png(_class_delta_figure(before, after, class_names, title))
+
+
+def _class_delta_figure(before: np.ndarray, after: np.ndarray, class_names: Sequence[str], title: str) -> Any:
+    """The figure of :func:`class_delta_plot`, apart so tests can read its bars."""
     delta = np.nan_to_num(np.asarray(after) - np.asarray(before))
     n = len(delta)
     fig, ax = plt.subplots(figsize=(max(4.0, min(12.0, 0.5 * n + 2)), 3.2))
@@ -130,11 +140,16 @@ def class_delta_plot(before: np.ndarray, after: np.ndarray, class_names: Sequenc
     ax.set_ylabel("accuracy change (points)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="y", alpha=0.3)
-    return to_png(fig)
+    return fig
 
 
 def latency_plot(cases: Sequence[dict[str, Any]], title: str) -> bytes:
     """Median latency per engine (p90 as a whisker), one bar per engine and mode."""
+    return to_png(_latency_figure(cases, title))
+
+
+def _latency_figure(cases: Sequence[dict[str, Any]], title: str) -> Any:
+    """The figure of :func:`latency_plot`, apart so tests can read its bars and labels."""
     labels = [f"{c['engine']} ({c.get('mode', 'sequence')})" for c in cases]
     medians = np.array([float(c["median_us"]) for c in cases])
     p90 = np.array([float(c.get("p90_us", c["median_us"])) for c in cases])
@@ -149,7 +164,7 @@ def latency_plot(cases: Sequence[dict[str, Any]], title: str) -> bytes:
     ax.set_xlabel("median latency (µs; whisker: p90)")
     ax.set_title(title, fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
-    return to_png(fig)
+    return fig
 
 
 def heatmap_plot(values: np.ndarray, title: str, xlabel: str, ylabel: str, cmap: str = "viridis",

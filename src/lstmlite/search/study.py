@@ -440,6 +440,14 @@ def _plot(path: Path, trials: list[dict[str, Any]], front: list[dict[str, Any]])
     except ImportError:
         log.warning("matplotlib is not installed; no pareto.png (pip install lstmlite[report])")
         return
+    fig = _pareto_figure(plt, trials, front)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _pareto_figure(plt: Any, trials: list[dict[str, Any]], front: list[dict[str, Any]]) -> Any:
+    """The figure of :func:`_plot` (``plt``: pyplot, imported by the caller), apart so tests
+    can read its points."""
     done = [t for t in trials if "size_bytes" in t and "val_metric" in t]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.scatter([t["size_bytes"] for t in done], [t["val_metric"] for t in done], c="0.7", label="trials")
@@ -448,5 +456,4 @@ def _plot(path: Path, trials: list[dict[str, Any]], front: list[dict[str, Any]])
     ax.set_ylabel("validation metric")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
