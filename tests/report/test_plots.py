@@ -1,0 +1,70 @@
+"""What the report's figures draw, read from the matplotlib Figure (axes, lines, bars,
+tick labels) rather than compared as images; every expected value is worked by hand
+from the inputs."""
+
+import matplotlib.pyplot as plt
+from matplotlib.colors import to_rgba
+import numpy as np
+import pytest
+
+from lstmlite.report.plots import _class_delta_figure, _latency_figure, _pareto_figure
+
+# Four runs (name, bytes, metric); the fronts below are worked out by hand for both
+# directions. Perplexity (lower is better): a is the smallest, b is better than a, c is
+# larger and worse than b, d is the best: a, b, d. Accuracy on the same numbers: a has the
+# highest metric at the smallest size and dominates everything else.
+RUNS = [("a", 1000, 0.50), ("b", 2000, 0.40), ("c", 3000, 0.45), ("d", 4000, 0.30)]
+
+
+@pytest.fixture
+def close_figures():
+    """Close what a test drew (the _*_figure functions leave closing to their caller)."""
+    yield
+    plt.close("all")
+
+
+def _points(ax) -> dict[tuple[float, float], tuple[float, ...]]:
+    """Each scattered point (x, y) and its face colour."""
+    found = {}
+    for collection in ax.collections:
+        for (x, y), colour in zip(collection.get_offsets(), np.resize(collection.get_facecolors(), (1, 4))):
+            found[(float(x), float(y))] = tuple(colour)
+    return found
+
+
+def _front_line(ax) -> tuple[list[float], list[float]]:
+    lines = [line for line in ax.lines if line.get_label() == "Pareto front"]
+    assert len(lines) == 1
+    return list(lines[0].get_xdata()), list(lines[0].get_ydata())
+
+
+def test_the_pareto_plot_has_size_on_a_log_x_axis_and_the_metric_on_y(close_figures):
+    """Catches the axes swapped (size on y, metric on x) and the log scale dropped."""
+    ax = _pareto_figure(RUNS, "perplexity").axes[0]
+    assert "bytes" in ax.get_xlabel() and "log" in ax.get_xlabel()
+    assert ax.get_ylabel() == "test perplexity"
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    assert set(_points(ax)) == {(1000.0, 0.50), (2000.0, 0.40), (3000.0, 0.45), (4000.0, 0.30)}
+    assert "lower is better" in ax.get_title()
+
+
+def test_the_pareto_front_of_a_lower_is_better_metric_keeps_the_lowest(close_figures):
+    """Catches the front computed as if perplexity were better higher (that front is a alone:
+    no line at all) and the front's points coloured apart from the line."""
+    ax = _pareto_figure(RUNS, "perplexity").axes[0]
+    assert _front_line(ax) == ([1000.0, 2000.0, 4000.0], [0.50, 0.40, 0.30])
+    colours = _points(ax)
+    assert colours[(3000.0, 0.45)] == to_rgba("C0")
+    assert all(colours[p] == to_rgba("C1") for p in [(1000.0, 0.50), (2000.0, 0.40), (4000.0, 0.30)])
+
+
+def test_the_pareto_front_of_a_higher_is_better_metric_keeps_the_highest(close_figures):
+    """The same numbers as accuracy: a dominates all, so only a is coloured and no line
+    joins a front of one; with d made best the front is a, d (b, c are beaten by a)."""
+    ax = _pareto_figure(RUNS, "accuracy").axes[0]
+    assert not [line for line in ax.lines if line.get_label() == "Pareto front"]
+    assert [p for p, c in _points(ax).items() if c == to_rgba("C1")] == [(1000.0, 0.50)]
+    plt.close("all")
+    ax = _pareto_figure(RUNS[:3] + [("d", 4000, 0.90)], "accuracy").axes[0]
+    assert _front_line(ax) == ([1000.0, 4000.0], [0.50, 0.90])
+    assert "higher is better" in ax.get_title()
