@@ -68,3 +68,37 @@ def test_the_pareto_front_of_a_higher_is_better_metric_keeps_the_highest(close_f
     ax = _pareto_figure(RUNS[:3] + [("d", 4000, 0.90)], "accuracy").axes[0]
     assert _front_line(ax) == ([1000.0, 4000.0], [0.50, 0.90])
     assert "higher is better" in ax.get_title()
+
+
+def test_class_change_bars_are_after_minus_before_in_points(close_figures):
+    """Before 0.9, 0.5, 0.7, NaN and after 0.8, 0.6, 0.7, 0.4: changes −10, +10, 0 points and
+    0 for the class the source never saw. Catches before − after, a fraction drawn as
+    points, bars in another order than their labels, and the colours inverted."""
+    before, after = np.array([0.9, 0.5, 0.7, np.nan]), np.array([0.8, 0.6, 0.7, 0.4])
+    ax = _class_delta_figure(before, after, ["cat", "dog", "owl", "eel"], "t").axes[0]
+    bars = ax.patches
+    assert [b.get_height() for b in bars] == pytest.approx([-10.0, 10.0, 0.0, 0.0])
+    assert [b.get_x() + b.get_width() / 2 for b in bars] == pytest.approx([0, 1, 2, 3])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "owl", "eel"]
+    assert [tuple(b.get_facecolor()) for b in bars[:2]] == [to_rgba("#c0392b"), to_rgba("#27ae60")]
+    assert "change" in ax.get_ylabel() and "points" in ax.get_ylabel()
+
+
+def test_latency_bars_are_sorted_with_their_labels_and_whiskers(close_figures):
+    """Medians 30, 10, 20 µs drawn fastest first: each label, bar and p90 whisker stays with
+    its engine. Catches labels left in the input order, whiskers not reordered, a whisker
+    drawn to the wrong end, and the lstmlite bar not the one highlighted."""
+    cases = [{"engine": "torch", "median_us": 30, "p90_us": 40},
+             {"engine": "lstmlite", "median_us": 10, "p90_us": 12},
+             {"engine": "onnxruntime", "mode": "step", "median_us": 20}]
+    ax = _latency_figure(cases, "t").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["lstmlite (sequence)", "onnxruntime (step)",
+                                                            "torch (sequence)"]
+    assert [b.get_width() for b in ax.patches] == pytest.approx([10.0, 20.0, 30.0])
+    assert [b.get_y() + b.get_height() / 2 for b in ax.patches] == pytest.approx([0, 1, 2])
+    whiskers = [segments for c in ax.collections for segments in c.get_segments()]
+    # from each median to its p90 (none given: the median itself), at the bar's height
+    assert [s.tolist() for s in whiskers] == [[[10, 0], [12, 0]], [[20, 1], [20, 1]], [[30, 2], [40, 2]]]
+    assert tuple(ax.patches[0].get_facecolor()) == to_rgba("C2")
+    assert all(tuple(b.get_facecolor()) == to_rgba("C7") for b in ax.patches[1:])
+    assert "median latency" in ax.get_xlabel()
