@@ -72,6 +72,11 @@ def _pareto_figure(points: Sequence[tuple[str, float, float]], metric_name: str)
 
 def curves_plot(histories: Sequence[tuple[str, list[dict[str, Any]]]], metric_name: str) -> bytes:
     """Training loss and validation metric per epoch, one line per run (and phase)."""
+    return to_png(_curves_figure(histories, metric_name))
+
+
+def _curves_figure(histories: Sequence[tuple[str, list[dict[str, Any]]]], metric_name: str) -> Any:
+    """The figure of :func:`curves_plot`, apart so tests can read its lines."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.6))
     for index, (name, history) in enumerate(histories):
         if not history:
@@ -97,11 +102,16 @@ def curves_plot(histories: Sequence[tuple[str, list[dict[str, Any]]]], metric_na
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8)
-    return to_png(fig)
+    return fig
 
 
 def confusion_plot(cm: np.ndarray, class_names: Sequence[str], title: str) -> bytes:
     """A confusion matrix as an annotated heatmap (rows: true class)."""
+    return to_png(_confusion_figure(cm, class_names, title))
+
+
+def _confusion_figure(cm: np.ndarray, class_names: Sequence[str], title: str) -> Any:
+    """The figure of :func:`confusion_plot`, apart so tests can read its cells and labels."""
     n = cm.shape[0]
     side = max(3.2, min(9.0, 0.45 * n + 1.8))
     fig, ax = plt.subplots(figsize=(side, side * 0.9))
@@ -119,7 +129,7 @@ def confusion_plot(cm: np.ndarray, class_names: Sequence[str], title: str) -> by
                 ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=7,
                         color="white" if cm[i, j] > threshold else "black")
     ax.set_title(title, fontsize=10)
-    return to_png(fig)
+    return fig
 
 
 def class_delta_plot(before: np.ndarray, after: np.ndarray, class_names: Sequence[str], title: str) -> bytes:
