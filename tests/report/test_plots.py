@@ -7,7 +7,8 @@ from matplotlib.colors import to_rgba
 import numpy as np
 import pytest
 
-from lstmlite.report.plots import _class_delta_figure, _latency_figure, _pareto_figure
+from lstmlite.report.plots import (_class_delta_figure, _confusion_figure, _curves_figure, _latency_figure,
+                                   _pareto_figure)
 
 # Four runs (name, bytes, metric); the fronts below are worked out by hand for both
 # directions. Perplexity (lower is better): a is the smallest, b is better than a, c is
@@ -102,3 +103,30 @@ def test_latency_bars_are_sorted_with_their_labels_and_whiskers(close_figures):
     assert tuple(ax.patches[0].get_facecolor()) == to_rgba("C2")
     assert all(tuple(b.get_facecolor()) == to_rgba("C7") for b in ax.patches[1:])
     assert "median latency" in ax.get_xlabel()
+
+
+def test_the_confusion_matrix_has_true_classes_as_rows(close_figures):
+    """Catches the matrix drawn transposed (rows: predicted) or its axes' names swapped, and
+    cell counts written at the wrong cell."""
+    cm = np.array([[3, 1, 0], [0, 2, 5], [1, 0, 4]])
+    ax = _confusion_figure(cm, ["cat", "dog", "owl"], "t").axes[0]
+    assert ax.images[0].get_array().tolist() == [[3, 1, 0], [0, 2, 5], [1, 0, 4]]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["cat", "dog", "owl"]
+    # dog (row 1) predicted as owl (column 2) five times: written at x=2, y=1
+    assert {(t.get_position(), t.get_text()) for t in ax.texts} >= {((2, 1), "5"), ((1, 0), "1"), ((0, 2), "1")}
+
+
+def test_training_curves_put_the_loss_left_and_the_validation_metric_right(close_figures):
+    """Epochs counted from 1; a recipe's second step marked between its epochs. Catches the
+    panels swapped, epochs counted from 0, and the step boundary drawn at the wrong epoch."""
+    history = [{"train_loss": 1.0, "val_accuracy": 0.5, "step": 0}, {"train_loss": 0.6, "val_accuracy": 0.7, "step": 0},
+               {"train_loss": 0.4, "val_accuracy": 0.8, "step": 1}]
+    left, right = _curves_figure([("run", history)], "accuracy").axes
+    assert (left.get_ylabel(), right.get_ylabel()) == ("training loss", "validation accuracy")
+    loss = [line for line in left.lines if line.get_label() == "run"][0]
+    val = [line for line in right.lines if line.get_label() == "run"][0]
+    assert list(loss.get_xdata()) == [1, 2, 3] and list(loss.get_ydata()) == [1.0, 0.6, 0.4]
+    assert list(val.get_xdata()) == [1, 2, 3] and list(val.get_ydata()) == [0.5, 0.7, 0.8]
+    for ax in (left, right):  # the step starting at epoch 3 is marked at 2.5
+        assert [list(line.get_xdata()) for line in ax.lines if line.get_label() != "run"] == [[2.5, 2.5]]
