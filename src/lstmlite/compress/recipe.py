@@ -599,6 +599,11 @@ def _steps_per_epoch(data: Any, batch_size: int) -> int:
     return max(1, math.ceil(len(data.train.y) / batch_size))
 
 
+def _step_label(recipe: Recipe, index: int, step: RecipeStep) -> str:
+    """``recipe NAME step N (METHOD)``: how errors and progress bars name a step."""
+    return f"recipe {recipe.name or ''} step {index} ({step.method or 'train'})".replace("  ", " ")
+
+
 def _step_epochs(step: RecipeStep, max_epochs: Optional[int]) -> int:
     return step.epochs if max_epochs is None else min(step.epochs, max_epochs)
 
@@ -654,7 +659,7 @@ def _try_steps(trial: nn.Module, recipe: Recipe, data: Any, base_train: dict[str
 
     with torch.random.fork_rng(devices=[]):  # a student's seeding must not move the real run's draws
         for index, step in enumerate(recipe.steps, start=1):
-            label = f"recipe {recipe.name or ''} step {index} ({step.method or 'train'})".replace("  ", " ")
+            label = _step_label(recipe, index, step)
             try:
                 epochs = _step_epochs(step, max_epochs)
                 train_config = TrainConfig.from_dict({**base_train, **step.train, "epochs": max(epochs, 1)})
@@ -776,7 +781,7 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
     applied: list[dict[str, Any]] = []
 
     for index, step in enumerate(recipe.steps, start=1):
-        label = f"recipe {recipe.name or ''} step {index} ({step.method or 'train'})".replace("  ", " ")
+        label = _step_label(recipe, index, step)
         epochs = _step_epochs(step, max_epochs)
         mode = "distill" if step.distill_epochs else "fine-tune"
         bar_label: bool | str = f"{label}, {mode}" if progress else False  # bars say what runs
