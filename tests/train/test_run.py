@@ -372,3 +372,35 @@ def test_the_data_digest_reads_every_array_of_every_split() -> None:
     retokened = copy.deepcopy(data)
     retokened.vocab = Vocabulary(["<pad>", "<unk>", "a", "c"])
     assert _data_sha256(retokened) != digest
+
+
+def test_forecast_defaults_make_about_2000_steps_and_the_users_options_win(tmp_path) -> None:
+    """A forecast's default training: batch 16, lr 3e-3, epochs for ~2,000 steps within
+    [30, 200], patience a fifth of them; another task keeps TrainConfig's; a train option
+    the user gives wins over the default (checked in the run's config.json)."""
+    from lstmlite.data import DataSpec, load_data
+    from lstmlite.train import default_train_config
+
+    airline = load_data(DataSpec(source="airline", task="forecast"))
+    assert len(airline.train) == 81  # 6 batches of 16 a pass: 2000 / 6 > 200 epochs, so 200
+    assert default_train_config(airline) == {"epochs": 200, "batch_size": 16, "lr": 3e-3, "patience": 40}
+    long_series = tmp_path / "long.npy"
+    np.save(long_series, np.sin(np.arange(20_000) / 7.0).astype(np.float32))
+    data = load_data(DataSpec(source=str(long_series), task="forecast"))
+    passes = -(-len(data.train) // 16)  # batches a pass, rounded up
+    expected = min(200, max(30, -(-2000 // passes)))
+    assert default_train_config(data) == {"epochs": expected, "batch_size": 16, "lr": 3e-3,
+                                          "patience": max(10, expected // 5)}
+    assert expected < 200  # the long series takes fewer passes for as many steps
+    assert default_train_config(load_data(DataSpec(source="japanese_vowels"))) == {}
+    run = fit({"data": {"source": "airline", "task": "forecast"}, "model": {"hidden_size": 4},
+               "train": {"epochs": 1, "lr": 0.01}}, tmp_path / "run", progress=False)
+    train = run.config["train"]
+    assert (train["epochs"], train["lr"], train["batch_size"], train["patience"]) == (1, 0.01, 16, 40)
+
+
+def test_the_airline_default_beats_the_seasonal_naive_forecast(tmp_path) -> None:
+    """`lstmlite train --data airline` with nothing else: its test MAE is below the
+    seasonal-naive forecast's (with TrainConfig's defaults it was 1.20 times it)."""
+    run = fit({"data": {"source": "airline", "task": "forecast"}}, tmp_path / "run", progress=False)
+    assert run.metrics["test"]["mae_vs_naive"] < 0.8, run.metrics["test"]
