@@ -374,25 +374,32 @@ def test_the_data_digest_reads_every_array_of_every_split() -> None:
     assert _data_sha256(retokened) != digest
 
 
-def test_forecast_defaults_make_about_2000_steps_and_the_users_options_win(tmp_path) -> None:
-    """A forecast's default training: batch 16, lr 3e-3, epochs for ~2,000 steps within
-    [30, 200], patience a fifth of them; another task keeps TrainConfig's; a train option
-    the user gives wins over the default (checked in the run's config.json)."""
+def test_a_small_training_split_trains_longer_and_the_users_options_win(tmp_path) -> None:
+    """Under 128 training sequences: batch 16 (8 under 64), lr 3e-3, 200 epochs, patience 40;
+    128 or more keep TrainConfig's; a train option the user gives wins over the default
+    (checked in the run's config.json)."""
     from lstmlite.data import DataSpec, load_data
     from lstmlite.train import default_train_config
 
+    small = {"lr": 3e-3, "epochs": 200, "patience": 40}
     airline = load_data(DataSpec(source="airline", task="forecast"))
-    assert len(airline.train) == 81  # 6 batches of 16 a pass: 2000 / 6 > 200 epochs, so 200
-    assert default_train_config(airline) == {"epochs": 200, "batch_size": 16, "lr": 3e-3, "patience": 40}
-    long_series = tmp_path / "long.npy"
-    np.save(long_series, np.sin(np.arange(20_000) / 7.0).astype(np.float32))
-    data = load_data(DataSpec(source=str(long_series), task="forecast"))
-    passes = -(-len(data.train) // 16)  # batches a pass, rounded up
-    expected = min(200, max(30, -(-2000 // passes)))
-    assert default_train_config(data) == {"epochs": expected, "batch_size": 16, "lr": 3e-3,
-                                          "patience": max(10, expected // 5)}
-    assert expected < 200  # the long series takes fewer passes for as many steps
-    assert default_train_config(load_data(DataSpec(source="japanese_vowels"))) == {}
+    assert len(airline.train) == 81
+    assert default_train_config(airline) == {**small, "batch_size": 16}
+    motions = load_data(DataSpec(source="basic_motions"))
+    assert len(motions.train) < 64
+    assert default_train_config(motions) == {**small, "batch_size": 8}
+
+    def split_of(rows: int):
+        path = tmp_path / f"rows{rows}.csv"
+        _write_csv(path, [(f"w{i % 7} w{i % 5}", "ab"[i % 2]) for i in range(rows)])
+        return load_data(DataSpec(source=str(path), task="classify"))
+
+    # the boundaries: 8 below 64 training rows, 16 below 128, TrainConfig's from 128
+    by_size = {len(d.train): default_train_config(d) for d in map(split_of, (70, 80, 150, 170))}
+    for n, options in by_size.items():
+        expected = {} if n >= 128 else {**small, "batch_size": 8 if n < 64 else 16}
+        assert options == expected, (n, options)
+    assert {n < 64 for n in by_size} == {True, False} and {n < 128 for n in by_size} == {True, False}
     run = fit({"data": {"source": "airline", "task": "forecast"}, "model": {"hidden_size": 4},
                "train": {"epochs": 1, "lr": 0.01}}, tmp_path / "run", progress=False)
     train = run.config["train"]
@@ -404,3 +411,11 @@ def test_the_airline_default_beats_the_seasonal_naive_forecast(tmp_path) -> None
     seasonal-naive forecast's (with TrainConfig's defaults it was 1.20 times it)."""
     run = fit({"data": {"source": "airline", "task": "forecast"}}, tmp_path / "run", progress=False)
     assert run.metrics["test"]["mae_vs_naive"] < 0.8, run.metrics["test"]
+
+
+@pytest.mark.slow
+def test_the_basic_motions_default_learns(tmp_path) -> None:
+    """`lstmlite train --data basic_motions` with nothing else: with TrainConfig's defaults
+    (one step a pass of its 32 series, stopped at epoch 11) it scored 0.20 on 4 classes."""
+    run = fit({"data": {"source": "basic_motions"}}, tmp_path / "run", progress=False)
+    assert run.metrics["test"]["accuracy"] >= 0.7, run.metrics["test"]
