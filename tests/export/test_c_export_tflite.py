@@ -231,7 +231,7 @@ def test_a_tflite_project_that_fails_its_check_is_removed(tmp_path, capsys, monk
     path = tmp_path / "lstm.tflite"
     path.write_bytes(b"")  # read_tflite_lstm is replaced below: the name is what the CLI checks
     params = vectors.load_case("lstm_2").params
-    monkeypatch.setattr("lstmlite.export.c.tflite_params_of", lambda source, kernel="micro": params)
+    monkeypatch.setattr("lstmlite.export.c._tflite_model_of", lambda source, kernel="micro": (params, None, None))
     monkeypatch.setattr(check, "check_on_host", lambda project, model, example: (1.0, 1.0))
     assert main(["export", str(path), "--format", "c", "--form", "tflite", "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
@@ -264,3 +264,49 @@ def test_a_hidden_zero_point_apart_from_the_outputs_reaches_the_c(tmp_path, kern
     project = export_c(params, tmp_path / "p", form="tflite", example=example)
     error, scale = check_on_host(project, None, project.example)
     assert error == 0 and scale > 0
+
+
+def test_a_time_major_tflite_model_exports_one_sequence_at_a_time_equal_to_litert(tmp_path, capsys):
+    """A time-major .tflite LSTM (input (T, B, I), batch 3; the converted file edited so, as
+    tests/importers does) through export_c and the CLI: the project runs one sequence step by
+    step, so the op's time_major only says where sequence b lies in the tensor (input[:, b, :]).
+    The oracle is LiteRT run on the whole (T, B, I) tensor: each sequence's host-build outputs
+    are its (T, H) slice output[:, b, :], bit for bit, so nothing of the op is lost. The
+    project says so: model.h and the README carry the layout note and
+    LSTMLITE_MODEL_TFLITE_TIME_MAJOR 1, the CLI prints it. Before, time_major was dropped
+    without a word (the note, the define and the printed line are what fail)."""
+    if not _TF:  # the dev extra installs them; missing is a failure
+        pytest.fail("tensorflow, tf_keras and ai_edge_litert are needed: run `make install`")
+    from lstmlite.cli.main import main
+    from lstmlite.importers.tflite import read_tflite_lstm
+
+    require_tools()
+    importer_tests = _load("_test_tflite_import", Path(__file__).resolve().parents[1] / "importers" / "test_tflite_import.py")
+    T, I, H, B = 6, 3, 5, 3
+    content = importer_tests._with_lstm_options(importer_tests._convert(T, I, H, B, 1.0, 0.0, 1.0),
+                                                swap_time_axes=True, timeMajor=True)
+    x, want = importer_tests._litert_once(content)  # (T, B, I) in, (T, B, H) out
+    assert x.shape == (T, B, I) and want.shape == (T, B, H)
+    path = tmp_path / "tm.tflite"
+    path.write_bytes(content)
+    model = read_tflite_lstm(path, kernel="lite")
+    assert model.time_major
+    for b in range(B):
+        project = export_c(model, tmp_path / f"p{b}", form="tflite", example=x[:, b, :])
+        assert project.info["time_major"] is True and project.info["tflite_input_shape"] == (T, B, I)
+        np.testing.assert_array_equal(run_project(project.path, "host"), want[:, b, :], err_msg=f"sequence {b}")
+    header = (project.path / "model.h").read_text()
+    assert "#define LSTMLITE_MODEL_TFLITE_TIME_MAJOR 1" in header
+    assert f"time-major: its input tensor is (T, B, I) = {(T, B, I)}, so sequence b" in header
+    assert "is input[:, b, :]" in header and "is input[:, b, :]" in (project.path / "README.md").read_text()
+    assert main(["export", str(path), "--format", "c", "--form", "tflite", "--tflite-kernel", "lite",
+                 "--out", str(tmp_path / "cli")]) == 0
+    printed = capsys.readouterr().out
+    assert f"time-major (input {(T, B, I)} = (T, B, I))" in printed and "input[:, b, :]" in printed
+    # a batch-major file says its own layout; bare params (no op to read) only how a sequence is fed
+    batch_major = export_c(read_tflite_lstm(importer_tests._convert(T, I, H, B, 1.0, 0.0, 1.0)), tmp_path / "bm",
+                           form="tflite")
+    header = (batch_major.path / "model.h").read_text()
+    assert "#define LSTMLITE_MODEL_TFLITE_TIME_MAJOR 0" in header and "so sequence b\n * is input[b]" in header
+    bare = (export_c(model.params, tmp_path / "bare", form="tflite").path / "model.h").read_text()
+    assert "TIME_MAJOR" not in bare and "Feeding: one sequence, step by step" in bare

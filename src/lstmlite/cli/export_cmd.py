@@ -406,6 +406,10 @@ def _export_c_tflite(args: argparse.Namespace, out: Path) -> Path:
         print(f"{cpu}: flash {format_bytes(report.flash)} (weights {format_bytes(report.weights)}), "
               f"RAM {format_bytes(report.ram)} (state {report.state} B, scratch {report.work} B, stack {report.stack} B)")
     print(f"wrote {out} (tflite, {args.tflite_kernel} kernel; make host / make mcu / make run-mcu)")
+    if project.info.get("time_major"):
+        print(f"the .tflite LSTM is time-major (input {project.info['tflite_input_shape']} = (T, B, I)): the project "
+              "runs one sequence at a time, so feed sequence b's steps input[:, b, :] one after another (model.h "
+              "says so)")
     try:
         error, _ = check_on_host(project, None, project.example)
     except FileNotFoundError as err:

@@ -218,14 +218,20 @@ def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
     """The :class:`~lstmlite.reference.tflite_int.TFLiteLSTMParams` of ``source``: the
     params themselves, an importer's ``TFLiteLSTMModel``, or a ``.tflite`` file (path or
     bytes; read by :func:`lstmlite.importers.tflite.read_tflite_lstm` with ``kernel``)."""
+    return _tflite_model_of(source, kernel)[0]
+
+
+def _tflite_model_of(source: Any, kernel: str = "micro") -> tuple[Any, bool | None, tuple[int, ...] | None]:
+    """:func:`tflite_params_of` with the op's ``time_major`` option and input shape beside
+    the params (None where the source is bare ``TFLiteLSTMParams``, which do not hold them)."""
     import torch
 
     from ...reference.tflite_int import TFLiteLSTMParams
 
     if isinstance(source, TFLiteLSTMParams):
-        return source
+        return source, None, None
     if isinstance(getattr(source, "params", None), TFLiteLSTMParams):
-        return source.params
+        return (source.params, *_layout_of(source))
     if isinstance(source, bytes) or (isinstance(source, (str, Path)) and Path(source).suffix == ".tflite"):
         from ...importers.tflite import read_tflite_lstm
 
@@ -242,7 +248,7 @@ def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
                 f"{where}: computes {', '.join(others)} besides its LSTM, which form tflite does not export (the "
                 "project is the LSTM layer alone); nearest supported form: convert the LSTM layer alone to "
                 ".tflite, or pass read_tflite_lstm(...)'s model to export_c to export just that layer")
-        return model.params
+        return model.params, bool(model.time_major), tuple(model.input_shape)
     nearest = "--form integer (lstmlite's own integer-only arithmetic)"
     try:  # a model the integer form refuses as well takes that refusal's advice
         if isinstance(source, torch.nn.Module):
@@ -254,6 +260,13 @@ def tflite_params_of(source: Any, kernel: str = "micro") -> Any:
     raise UnsupportedForm(f"form tflite exports a TFLite-quantized LSTM (a .tflite file, TFLiteLSTMParams or "
                           f"read_tflite_lstm's model), not {type(source).__name__}; nearest supported form: "
                           f"{nearest}")
+
+
+def _layout_of(model: Any) -> tuple[bool | None, tuple[int, ...] | None]:
+    """An importer's ``TFLiteLSTMModel``'s ``time_major`` and input shape (None if absent)."""
+    time_major = getattr(model, "time_major", None)
+    shape = getattr(model, "input_shape", None)
+    return (None if time_major is None else bool(time_major)), (None if shape is None else tuple(shape))
 
 
 def _check_options(form: str, input_bits: int, tflite_kernel: str) -> None:
@@ -302,7 +315,7 @@ def export_c(
     """
     _check_options(form, input_bits, tflite_kernel)
     if form == "tflite":
-        return _export_tflite(tflite_params_of(run_or_model, tflite_kernel), Path(out_dir), example)
+        return _export_tflite(*_tflite_model_of(run_or_model, tflite_kernel), Path(out_dir), example)
     out = Path(out_dir)
     info, constants, integer = _generate(run_or_model, form, calibration, input_bits)
     example_arr = _check_example(info, _example_input(info, example))
@@ -390,12 +403,15 @@ def memory_of(
     """
     _check_options(form, input_bits, tflite_kernel)
     if form == "tflite":
-        return _memory(_tflite_generate(tflite_params_of(run_or_model, tflite_kernel))[0])
+        return _memory(_tflite_generate(_tflite_model_of(run_or_model, tflite_kernel)[0])[0])
     return _memory(_generate(run_or_model, form, calibration, input_bits, source=False)[0])
 
 
-def _tflite_generate(params: Any) -> tuple[dict[str, Any], str]:
-    """The tflite form's ``info`` and ``model.c`` constants (see :mod:`.tflite_form`)."""
+def _tflite_generate(params: Any, time_major: bool | None = None,
+                     input_shape: tuple[int, ...] | None = None) -> tuple[dict[str, Any], str]:
+    """The tflite form's ``info`` and ``model.c`` constants (see :mod:`.tflite_form`);
+    ``time_major`` / ``input_shape``: the op's, where the source gave them (model.h and the
+    README say how one sequence of that input tensor is fed, step by step)."""
     gen = tflite_model_c(params)
     H = gen.hidden_size
     info = dict(family="tflite", form="tflite", cell="lstm", num_layers=1, hidden_size=H, vocab_size=0,
@@ -404,6 +420,7 @@ def _tflite_generate(params: Any) -> tuple[dict[str, Any], str]:
                 input_bits=gen.activation_bits, kernel=params.kernel,
                 input_zero_point=int(params.input_zero_point), output_zero_point=int(params.output_zero_point),
                 input_scale=params.input_scale, output_scale=params.output_scale,
+                time_major=time_major, tflite_input_shape=input_shape,
                 wrapper_bytes=4)  # model.c's ready flag
     info["description"] = (f"TFLite-quantized LSTM {gen.input_size} -> {H}, int{gen.activation_bits} activations, "
                            f"form tflite ({'TensorFlow Lite Micro' if params.kernel == 'micro' else 'desktop TFLite'}"
@@ -411,9 +428,16 @@ def _tflite_generate(params: Any) -> tuple[dict[str, Any], str]:
     return info, gen.source
 
 
-def _export_tflite(params: Any, out: Path, example: np.ndarray | None) -> CProject:
+def _export_tflite(params: Any, time_major: bool | None, input_shape: tuple[int, ...] | None, out: Path,
+                   example: np.ndarray | None) -> CProject:
     """export_c's tflite form (see :mod:`.tflite_form`)."""
-    info, constants = _tflite_generate(params)
+    info, constants = _tflite_generate(params, time_major, input_shape)
+    if time_major:
+        # The op's time_major only says how a batch of sequences lies in its tensor; the project
+        # runs one sequence step by step, so nothing is lost, but the tensor is not what it reads.
+        log.info("the .tflite LSTM is time-major (input %s = (T, B, I)): the C project runs one sequence at a "
+                 "time, so sequence b's steps are input[:, b, :], one after another (model.h says so)",
+                 input_shape)
     example_arr = _check_example(info, _example_input(info, example))  # TFLite's activation range
     memory = _memory(info)
     files = write_project(out, info, constants, example_arr, readme_text(info, memory))

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .carray import ALIGN_MACRO, c_array, c_float
+from .tflite_form import tflite_layout_note
 
 __all__ = ["write_project", "RUNTIME_DIR", "TEMPLATE_DIR"]
 
@@ -107,6 +108,10 @@ def model_header(info: dict[str, Any]) -> str:
         for key in ("input_scale", "output_scale"):
             if info.get(key):
                 lines.append(f"#define LSTMLITE_MODEL_{key.upper()} {c_float(info[key])}")
+        lines += tflite_layout_note(info, " * ").split("\n")
+        if info.get("time_major") is not None:
+            lines.append(f"#define LSTMLITE_MODEL_TFLITE_TIME_MAJOR {int(info['time_major'])}  "
+                         "/* the .tflite op's time_major option (its tensor layout; see above) */")
     elif integer:
         lines += [
             f"/* Real value of one input unit: x_q = clamp(round(x / SCALE), -{(1 << (info['input_bits'] - 1)) - 1}, "

@@ -30,13 +30,14 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ...reference.tflite_int import GATES, TFLiteLSTMParams
 from .carray import c_array
 
-__all__ = ["TFLiteModelC", "tflite_model_c", "PARAMS_STRUCT_BYTES"]
+__all__ = ["TFLiteModelC", "tflite_model_c", "tflite_layout_note", "PARAMS_STRUCT_BYTES"]
 
 #: sizeof(lsl_tflite_params) on a 32-bit Cortex-M (16 int32 fields + 4 gates of 4 pointers
 #: and 4 int32), the const struct model.c holds.
@@ -94,3 +95,24 @@ def tflite_model_c(params: TFLiteLSTMParams) -> TFLiteModelC:
     return TFLiteModelC(source="\n\n".join(parts), weight_bytes=nbytes,
                         state_bytes=H * (p.activation_bits // 8) + 2 * H, work_bytes=2 * 5 * H,
                         input_size=I, hidden_size=H, activation_bits=p.activation_bits)
+
+
+def tflite_layout_note(info: dict[str, Any], prefix: str = "") -> str:
+    """How one sequence of a TFLite op's input tensor is fed to the project (a C comment
+    when ``prefix`` is ``" * "``): the op's ``time_major`` says how a batch of sequences
+    lies in its tensor, which a one-sequence, one-step-at-a-time API does not read."""
+    shape = info.get("tflite_input_shape")
+    dims = f" = {tuple(shape)}" if shape else ""
+    text = ["Feeding: one sequence, step by step. lstmlite_model_step's x holds one step's",
+            "LSTMLITE_MODEL_INPUT_SIZE codes; lstmlite_model_run's x holds a sequence's steps one after",
+            "another (x[t * LSTMLITE_MODEL_INPUT_SIZE + i]); out after step t is that step's h."]
+    if info.get("time_major"):
+        text += [f"The .tflite op is time-major: its input tensor is (T, B, I){dims}, so sequence b",
+                 "is input[:, b, :] (gather it; a batch of B runs as B sequences) and its output at",
+                 "step t is output[t][b][:]."]
+    elif info.get("time_major") is False:
+        text += [f"The .tflite op is batch-major: its input tensor is (B, T, I){dims}, so sequence b",
+                 "is input[b] (a batch of B runs as B sequences) and its output at step t is output[b][t][:]."]
+    if prefix.strip() == "*":
+        return "/* " + f"\n{prefix}".join(text) + " */"
+    return "\n".join(prefix + line for line in text)
