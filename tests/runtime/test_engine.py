@@ -309,6 +309,43 @@ def test_run_refuses_a_state_of_another_batch_and_leaves_it_unchanged():
     assert rel_err(engine.run(x, state=state), ref.numpy()) < 1e-5
 
 
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_an_infinite_h_steps_as_pytorch_with_float_activations_and_is_refused_with_dynamic(isa, value):
+    """A hand-set state whose h holds +-inf (a step never makes one). PyTorch's nn.LSTM is
+    finite there: each gate row sums one infinite product, so the gates saturate to 0 / 1 /
+    +-1. Float activations (fp32 and int8 weights, on every kernel table) give PyTorch's
+    outputs. Dynamic activations quantize h with a scale from its largest |value|: an
+    infinity has none, and every output of the step was NaN; loading such a state is now a
+    ValueError saying why and what to use, and leaves the state as it was (a finite
+    1e30 still loads: it has a scale). Planted and failing: the check in StreamState.load
+    removed (the dynamic step then gives 6 NaN)."""
+    module = torch_layer("lstm", 4, 6, 1, False, 0, True)
+    h0 = np.zeros(6, np.float32)
+    h0[2] = value
+    c0 = np.linspace(-1, 1, 6).astype(np.float32)
+    x = np.random.default_rng(7).standard_normal(4).astype(np.float32)
+    with torch.no_grad():
+        ref, _ = module(torch.from_numpy(x)[None, None], (torch.from_numpy(h0)[None, None],
+                                                          torch.from_numpy(c0)[None, None]))
+    ref = ref.numpy().reshape(-1)
+    assert np.isfinite(ref).all()
+    for weights in ("fp32", "int8"):
+        engine = rt.Engine.from_torch(module, weights=weights)
+        state = engine.new_state()
+        state.load(np.concatenate([h0, c0]))  # lsl.h: per layer, h then c
+        np.testing.assert_allclose(engine.step(x, state), ref, rtol=0, atol=1e-6, err_msg=weights)
+    for activations in ("dynamic", "dynamic16"):
+        engine = rt.Engine.from_torch(module, weights="int8", activations=activations)
+        state = engine.new_state()
+        with pytest.raises(ValueError, match=rf"^state value 2 is {'-' if value < 0 else ''}inf \(1 non-finite value"
+                                             rf"\(s\)\): activations='{activations}' quantize .*use activations='float'$"):
+            state.load(np.concatenate([h0, c0]))
+        np.testing.assert_array_equal(state.values(), np.zeros(12, np.float32))
+        big = np.concatenate([np.where(np.isfinite(h0), h0, np.float32(1e30)), c0])
+        state.load(big)
+        assert np.isfinite(engine.step(x, state)).all()
+
+
 def test_a_state_of_another_engine_is_refused_by_step_too():
     """step() checks the state's engine as run() does: another model's state has
     another layout (here a GRU's h for an LSTM's h and c), so it is a ValueError, not a

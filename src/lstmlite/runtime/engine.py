@@ -192,7 +192,28 @@ class StreamState:
         return out
 
     def load(self, values: np.ndarray) -> None:
-        """Set the state from a vector like :meth:`values` returns."""
+        """Set the state from a vector like :meth:`values` returns.
+
+        Raises:
+            ValueError: a NaN or an infinity in ``values`` for an engine with quantized
+                activations (``dynamic*``): each step quantizes h to integers with a scale
+                from its largest \|value\|, which an infinity does not have, so every output
+                of the next step would be NaN. A float-activation engine takes it and
+                computes what PyTorch does (an infinite h saturates the gates).
+        """
+        flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+        if self._engine.activations != "float":
+            bad = np.flatnonzero(~np.isfinite(flat))
+            if bad.size:
+                raise ValueError(
+                    f"state value {int(bad[0])} is {flat[bad[0]]} ({bad.size} non-finite value(s)): activations="
+                    f"{self._engine.activations!r} quantize each step's h with a scale from its largest |value|, "
+                    "which a NaN or an infinity does not have (every output would be NaN); load a finite state, "
+                    "or use activations='float'")
+        self._stream.set_state(flat)
+
+    def _set(self, values: np.ndarray) -> None:
+        """:meth:`load` unchecked: a state the runtime itself computed (run's final state)."""
         self._stream.set_state(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
 
 
@@ -404,7 +425,7 @@ class Engine:
         out = np.empty(batch * per, np.float32)
         self._model.run(arr, lens, state_buf, out, self._threads)
         if state is not None:
-            state.load(state_buf)
+            state._set(state_buf)
         out = self._shape_run(out, batch, steps, level)
         return out[0] if single else out
 

@@ -156,7 +156,7 @@ class NativeSeq2Seq:
             emb = np.concatenate([emb, self._attend(top, memory)], axis=-1)
         stream = self._stream(k)
         # the runtime's layout (lsl.h): per layer, h (K x H) then c (K x H)
-        stream.load(np.concatenate([s.reshape(-1) for s in state]))
+        stream._set(np.concatenate([s.reshape(-1) for s in state]))  # states the runtime computed
         s = self.decoder.step(np.ascontiguousarray(emb, np.float32), stream).reshape(k, self.hd)
         flat = stream.values()
         size = k * self.hd
