@@ -19,6 +19,33 @@ def test_csv_blank_lines_are_skipped_not_the_end_of_the_file(tmp_path: Path) -> 
     assert records.lines == [2, 4, 7, 9]
 
 
+def test_csv_and_jsonl_texts_keep_their_whitespace_exactly_labels_are_stripped(tmp_path: Path) -> None:
+    """Leading and trailing spaces, a tab and a quoted newline are characters of the text, as
+    a char-level classifier sees them: read_csv and read_jsonl keep each text exactly as
+    written (hand-written values; Python's csv module and pandas.read_csv keep them too, no
+    skipinitialspace by default), and load_data at char level gives each text one token per
+    character, spaces counted. Labels and header names are stripped (' pos ' is 'pos').
+    Planted and failing: read_csv stripping its text column."""
+    import json
+
+    from lstmlite.data.load import load_data
+    from lstmlite.data.readers import read_jsonl
+
+    texts = ["  ab", "ab  ", " a b ", "\tab\n", "ab"]
+    csv_path = tmp_path / "w.csv"
+    csv_path.write_text('text , label\n"  ab", pos \n"ab  ",neg\n a b ,pos\n"\tab\n",neg\nab,pos\n', encoding="utf-8")
+    jsonl_path = tmp_path / "w.jsonl"
+    jsonl_path.write_text("".join(json.dumps({"text": t, "label": f" {y} "}) + "\n"
+                                  for t, y in zip(texts, ["pos", "neg", "pos", "neg", "pos"])), encoding="utf-8")
+    for records in (read_csv(csv_path), read_jsonl(jsonl_path)):
+        assert records.texts == texts
+        assert records.labels == ["pos", "neg", "pos", "neg", "pos"]
+    data = load_data({"source": str(csv_path), "task": "classify", "level": "char",
+                      "val_fraction": 0.0, "test_fraction": 0.0})
+    assert sorted(data.train.lengths.tolist()) == sorted(len(t) for t in texts) == [2, 4, 4, 4, 5]
+    assert {" ", "\t", "\n"} <= set(data.vocab.tokens)
+
+
 def test_trec_lines_break_at_newlines_only(tmp_path: Path) -> None:
     """A TREC question holding byte 0x85 (Latin-1's U+0085, the "…" of Windows files) or
     U+2028 stays one question on its own line: labels, texts and line numbers as written
