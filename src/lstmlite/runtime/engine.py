@@ -197,7 +197,7 @@ class StreamState:
         Raises:
             ValueError: a NaN or an infinity in ``values`` for an engine with quantized
                 activations (``dynamic*``): each step quantizes h to integers with a scale
-                from its largest \|value\|, which an infinity does not have, so every output
+                from its largest |value|, which an infinity does not have, so every output
                 of the next step would be NaN. A float-activation engine takes it and
                 computes what PyTorch does (an infinite h saturates the gates).
         """
