@@ -181,6 +181,13 @@ def heatmap_plot(values: np.ndarray, title: str, xlabel: str, ylabel: str, cmap:
                  vmin: float | None = None, vmax: float | None = None, xticklabels: Sequence[str] | None = None,
                  colorbar_label: str = "") -> bytes:
     """A (rows, time) heatmap: gates over time or saliency per step and feature."""
+    return to_png(_heatmap_figure(values, title, xlabel, ylabel, cmap, vmin, vmax, xticklabels, colorbar_label))
+
+
+def _heatmap_figure(values: np.ndarray, title: str, xlabel: str, ylabel: str, cmap: str = "viridis",
+                    vmin: float | None = None, vmax: float | None = None, xticklabels: Sequence[str] | None = None,
+                    colorbar_label: str = "") -> Any:
+    """The figure of :func:`heatmap_plot`, apart so tests can read its cells and labels."""
     rows, cols = values.shape
     fig, ax = plt.subplots(figsize=(max(4.0, min(14.0, 0.3 * cols + 2.5)), max(2.2, min(8.0, 0.12 * rows + 1.6))))
     image = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
@@ -192,11 +199,16 @@ def heatmap_plot(values: np.ndarray, title: str, xlabel: str, ylabel: str, cmap:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
-    return to_png(fig)
+    return fig
 
 
 def gates_plot(gates: dict[str, np.ndarray], title: str, xticklabels: Sequence[str] | None = None) -> bytes:
     """One heatmap per gate, (units × time), on a fixed colour scale (σ: 0..1, tanh: −1..1)."""
+    return to_png(_gates_figure(gates, title, xticklabels))
+
+
+def _gates_figure(gates: dict[str, np.ndarray], title: str, xticklabels: Sequence[str] | None = None) -> Any:
+    """The figure of :func:`gates_plot`, apart so tests can read its panels and cells."""
     n = len(gates)
     first = next(iter(gates.values()))
     steps, units = first.shape
@@ -216,12 +228,18 @@ def gates_plot(gates: dict[str, np.ndarray], title: str, xticklabels: Sequence[s
         bottom.set_xticks(range(steps), [str(t)[:10] for t in xticklabels], rotation=90, fontsize=7)
     bottom.set_xlabel("time step")
     fig.suptitle(title, fontsize=10)
-    return to_png(fig)
+    return fig
 
 
 def saliency_plot(values: np.ndarray, title: str, xticklabels: Sequence[str] | None = None,
                   feature_label: str = "input feature") -> bytes:
     """Attributions per step (bars, summed over features) above a (feature × time) heatmap."""
+    return to_png(_saliency_figure(values, title, xticklabels, feature_label))
+
+
+def _saliency_figure(values: np.ndarray, title: str, xticklabels: Sequence[str] | None = None,
+                     feature_label: str = "input feature") -> Any:
+    """The figure of :func:`saliency_plot`, apart so tests can read its bars and cells."""
     steps, features = values.shape
     width = max(5.0, min(14.0, 0.28 * steps + 3.0))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(width, 5.0), sharex=True, layout="constrained",
@@ -240,11 +258,16 @@ def saliency_plot(values: np.ndarray, title: str, xticklabels: Sequence[str] | N
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     if xticklabels is not None:
         bottom.set_xticks(range(steps), [str(t)[:10] for t in xticklabels], rotation=90, fontsize=7)
-    return to_png(fig)
+    return fig
 
 
 def tokens_plot(tokens: Sequence[str], scores: np.ndarray, title: str) -> bytes:
     """Tokens written in reading order on backgrounds coloured by score (red +, blue −)."""
+    return to_png(_tokens_figure(tokens, scores, title))
+
+
+def _tokens_figure(tokens: Sequence[str], scores: np.ndarray, title: str) -> Any:
+    """The figure of :func:`tokens_plot`, apart so tests can read its texts and colours."""
     scale = float(np.max(np.abs(scores))) or 1.0
     per_line = 12
     lines = max(1, (len(tokens) + per_line - 1) // per_line)
@@ -258,4 +281,4 @@ def tokens_plot(tokens: Sequence[str], scores: np.ndarray, title: str) -> bytes:
         ax.text(k % per_line + 0.05, k // per_line + 0.3, str(token)[:14], fontsize=9,
                 bbox={"facecolor": colour, "edgecolor": "none", "pad": 2})
     ax.set_title(title, fontsize=10)
-    return to_png(fig)
+    return fig

@@ -695,6 +695,16 @@ def bar_chart(cases: Sequence[dict[str, Any]], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig = _bar_chart_figure(plt, cases)
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _bar_chart_figure(plt: Any, cases: Sequence[dict[str, Any]]) -> Any:
+    """The figure of :func:`bar_chart` (``plt``: pyplot, imported by the caller), apart so
+    tests can read its panels and bars."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for c in cases:  # one panel per size, mode and weight compression
         key = (c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"], c.get("sparsity", 0.0),
@@ -712,7 +722,4 @@ def bar_chart(cases: Sequence[dict[str, Any]], path: str | Path) -> Path:
         ax.set_xlabel(f"median {unit} (log scale, lower is better)", fontsize=8)
         ax.invert_yaxis()
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
