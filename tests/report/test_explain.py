@@ -86,3 +86,86 @@ def test_token_spans_escape_and_sign():
     html = token_spans(["<b>", "ok"], np.array([1.0, -0.5]))
     assert "&lt;b&gt;" in html and "<b>" not in html
     assert "rgba(214,39,40,1.00)" in html and "rgba(31,119,180,0.50)" in html
+
+
+def _drawn(monkeypatch, e, cell: str) -> dict:
+    """Run explain's drawing on ``e`` and keep each Figure (by file name) instead of its PNG."""
+    import importlib
+
+    import matplotlib.pyplot as plt
+
+    explain_mod = importlib.import_module("lstmlite.report.explain")  # the package's `explain` is the function
+    figures = []
+    monkeypatch.setattr(explain_mod.plots, "to_png", lambda fig: figures.append(fig) or b"png%d" % len(figures))
+    explain_mod._draw(e, cell)
+    plt.close("all")
+    return {name: figures[int(png[3:]) - 1] for name, png in e.figures.items()}
+
+
+def _hand_explanation(layers: int, gate_names: str, tokens: list[str] | None):
+    """An Explanation of T=3 steps with hand-set numbers: layer k's gate j holds 10 k + j
+    everywhere but step 1 unit 0 (which holds its negative), attributions of 2 features."""
+    from lstmlite.report.explain import Explanation
+    from lstmlite.report.saliency import Attribution
+
+    gates = []
+    for k in range(layers):
+        layer = {}
+        for j, g in enumerate(gate_names):
+            values = np.full((3, 2), 10.0 * k + j)
+            values[1, 0] *= -1
+            layer[g] = values
+        layer["h"] = np.zeros((3, 2))
+        gates.append(layer)
+    values = np.array([[0.5, -0.25], [-0.25, -0.25], [0.5, 0.5]])  # per step, by hand: 0.25, -0.5, 1.0
+    att = Attribution(values, "logit of class 'a'", 1.0, 0.4, 16)
+    return Explanation(run="r", sample=2, length=3, label="a", predicted="a", attribution=att, gates=gates,
+                       tokens=tokens)
+
+
+def test_explain_draws_each_layers_own_gates_in_order(monkeypatch) -> None:
+    """gates_layerK.png shows layer K's gates, top to bottom in PyTorch's order (i, f, g, o;
+    GRU r, z, n) under their titles, each as units × time (step 1 unit 0 is the negative
+    cell, by construction). Catches every file drawing layer 0, gates in another order than
+    their titles, and the gate's (T, H) array drawn as (H, T) the wrong way round."""
+    for cell, names, titles in (("lstm", "ifgo", ["input gate i", "forget gate f", "cell candidate g (C̃)",
+                                                  "output gate o"]),
+                                ("gru", "rzn", ["reset gate r", "update gate z", "candidate n"])):
+        e = _hand_explanation(2, names, None)
+        figures = _drawn(monkeypatch, e, cell)
+        assert sorted(figures) == ["gates_layer0.png", "gates_layer1.png", "saliency.png"]
+        for k in (0, 1):
+            fig = figures[f"gates_layer{k}.png"]
+            assert fig.get_suptitle().endswith(f"gates of layer {k}")
+            panels = [ax for ax in fig.axes if ax.images]
+            assert [ax.get_title() for ax in panels] == titles
+            for j, ax in enumerate(panels):
+                cells = np.asarray(ax.images[0].get_array())
+                expected = np.full((2, 3), 10.0 * k + j)
+                expected[0, 1] *= -1  # unit 0 (row 0) at step 1 (column 1)
+                np.testing.assert_array_equal(cells, expected, err_msg=f"{cell} layer {k} {titles[j]}")
+
+
+def test_explain_puts_each_token_over_its_own_saliency(monkeypatch) -> None:
+    """For a text sample, saliency.png's bars are each step's attributions summed (0.25,
+    −0.5, 1.0, by hand) with token k under bar k, the heatmap's rows named 'embedding dim',
+    and tokens.png writes the tokens in order on colours of their own scores (scale 1.0:
+    the third token reddest, the second a quarter of the way from blue). Catches tokens paired with
+    the next step's score and a per-feature sum drawn as the per-step one."""
+    import matplotlib.pyplot as plt
+
+    e = _hand_explanation(1, "ifgo", ["<b>", "good", "film"])
+    figures = _drawn(monkeypatch, e, "lstm")
+    assert sorted(figures) == ["gates_layer0.png", "saliency.png", "tokens.png"]
+    top, bottom = figures["saliency.png"].axes[:2]
+    assert [b.get_height() for b in top.patches] == pytest.approx([0.25, -0.5, 1.0])
+    assert [(float(p), t.get_text()) for p, t in zip(bottom.get_xticks(), bottom.get_xticklabels())] == \
+        [(0.0, "<b>"), (1.0, "good"), (2.0, "film")]
+    assert bottom.get_ylabel() == "embedding dim"
+    texts = figures["tokens.png"].axes[0].texts
+    assert [t.get_text() for t in texts] == ["<b>", "good", "film"]
+    cmap = plt.get_cmap("RdBu_r")
+    for text, at in zip(texts, (0.625, 0.25, 1.0)):  # 0.5 + 0.5 · score / 1.0
+        assert text.get_bbox_patch().get_facecolor() == pytest.approx(cmap(at)), text.get_text()
+    gates_bottom = [ax for ax in figures["gates_layer0.png"].axes if ax.images][-1]
+    assert [t.get_text() for t in gates_bottom.get_xticklabels()] == ["<b>", "good", "film"]

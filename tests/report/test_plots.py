@@ -7,8 +7,9 @@ from matplotlib.colors import to_rgba
 import numpy as np
 import pytest
 
-from lstmlite.report.plots import (_class_delta_figure, _confusion_figure, _curves_figure, _latency_figure,
-                                   _pareto_figure)
+from lstmlite.report.plots import (_class_delta_figure, _confusion_figure, _curves_figure, _gates_figure,
+                                   _heatmap_figure, _latency_figure, _pareto_figure, _saliency_figure,
+                                   _tokens_figure)
 
 # Four runs (name, bytes, metric); the fronts below are worked out by hand for both
 # directions. Perplexity (lower is better): a is the smallest, b is better than a, c is
@@ -130,3 +131,124 @@ def test_training_curves_put_the_loss_left_and_the_validation_metric_right(close
     assert list(val.get_xdata()) == [1, 2, 3] and list(val.get_ydata()) == [0.5, 0.7, 0.8]
     for ax in (left, right):  # the step starting at epoch 3 is marked at 2.5
         assert [list(line.get_xdata()) for line in ax.lines if line.get_label() != "run"] == [[2.5, 2.5]]
+
+
+def _ticks(ax) -> list[tuple[float, str]]:
+    """The x ticks (position, label) of an axes."""
+    return [(float(pos), label.get_text()) for pos, label in zip(ax.get_xticks(), ax.get_xticklabels())]
+
+
+# One sequence of T=4 steps and H=3 units per gate, every cell a different number (gate k,
+# step t, unit u: k + t / 10 + u / 100), so a panel showing another gate, the time axis
+# drawn as units, or a step shifted shows other numbers.
+GATE_TITLES = ["input gate i", "forget gate f", "cell candidate g (C̃)", "output gate o"]
+GATES = {title: np.array([[k + t / 10 + u / 100 for u in range(3)] for t in range(4)]) / 4
+         for k, title in enumerate(GATE_TITLES)}
+
+
+def test_gate_panels_keep_their_order_with_units_down_and_time_across(close_figures):
+    """Each panel is titled with its gate and shows that gate's (T, H) values as units down
+    and time across (value of step t, unit u at row u, column t, written out by hand for
+    the forget gate). Catches the gates drawn in another order than their titles, the
+    heatmap not transposed (time down), and the colour scale fixed the wrong way (the
+    candidate, a tanh, on -1..1 in a diverging map; the sigmoid gates on 0..1)."""
+    fig = _gates_figure(GATES, "gates of layer 0", xticklabels=["the", "cat", "sat", "on"])
+    panels = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == GATE_TITLES
+    forget = panels[1].images[0].get_array()
+    assert np.asarray(forget).shape == (3, 4)  # units down, time across
+    assert np.asarray(forget)[2, 1] == pytest.approx((1 + 0.1 + 0.02) / 4)  # unit 2 at step 1
+    for k, ax in enumerate(panels):
+        image = ax.images[0]
+        np.testing.assert_array_equal(np.asarray(image.get_array()), GATES[GATE_TITLES[k]].T)
+        tanh = k == 2
+        assert image.get_clim() == ((-1, 1) if tanh else (0, 1))
+        assert image.get_cmap().name == ("RdBu_r" if tanh else "viridis")
+        assert ax.get_ylabel() == "unit"
+    assert fig.get_suptitle() == "gates of layer 0"
+
+
+def test_gate_panels_put_each_token_under_its_own_step(close_figures):
+    """Token k labels column k (the step the gates read it): catches tick labels shifted by
+    one and the time axis' label on a panel other than the bottom one."""
+    fig = _gates_figure(GATES, "t", xticklabels=["the", "cat", "sat", "on"])
+    bottom = [ax for ax in fig.axes if ax.images][-1]
+    assert _ticks(bottom) == [(0.0, "the"), (1.0, "cat"), (2.0, "sat"), (3.0, "on")]
+    assert bottom.get_xlabel() == "time step"
+    gru = _gates_figure({"reset gate r": np.zeros((2, 5)), "candidate n": np.zeros((2, 5))}, "t")
+    panels = [ax for ax in gru.axes if ax.images]
+    assert [ax.get_title() for ax in panels] == ["reset gate r", "candidate n"]
+    assert panels[1].images[0].get_clim() == (-1, 1) and panels[0].images[0].get_clim() == (0, 1)
+
+
+# Integrated-gradients values of T=4 steps and F=3 features, mixed signs. Summed over the
+# features, by hand: 0.1 + 0.2 − 0.4 = −0.1, 0.5, 0.0 + 0.0 + 0.3 = 0.3, −0.6 + 0.1 + 0.1 = −0.4.
+SALIENCY = np.array([[0.1, 0.2, -0.4], [0.5, 0.0, 0.0], [0.0, 0.0, 0.3], [-0.6, 0.1, 0.1]])
+PER_STEP = [-0.1, 0.5, 0.3, -0.4]
+
+
+def test_saliency_bars_are_the_signed_sum_over_features_per_step(close_figures):
+    """The top panel's bar at step t is the sum of step t's attributions (signed, worked by
+    hand), red where it raises f and blue where it lowers it; the heatmap below shows
+    features down and time across on a colour scale symmetric about 0 (max |value| 0.6).
+    Catches the sum taken over steps instead, a mean or a sum of magnitudes drawn, the
+    colours inverted, the heatmap not transposed and an asymmetric colour scale."""
+    fig = _saliency_figure(SALIENCY, "sal", feature_label="embedding dim")
+    top, bottom = fig.axes[:2]
+    bars = top.patches
+    assert [b.get_height() for b in bars] == pytest.approx(PER_STEP)
+    assert [b.get_x() + b.get_width() / 2 for b in bars] == pytest.approx([0, 1, 2, 3])
+    red, blue = to_rgba("#d62728"), to_rgba("#1f77b4")
+    assert [tuple(b.get_facecolor()) for b in bars] == [blue, red, red, blue]
+    image = bottom.images[0]
+    np.testing.assert_array_equal(np.asarray(image.get_array()), SALIENCY.T)
+    assert image.get_clim() == pytest.approx((-0.6, 0.6))
+    negated = _saliency_figure(-SALIENCY, "sal").axes[1].images[0]  # min -0.5, max 0.6: still ±0.6
+    assert negated.get_clim() == pytest.approx((-0.6, 0.6))
+    assert (bottom.get_ylabel(), bottom.get_xlabel()) == ("embedding dim", "time step")
+    assert top.get_title() == "sal" and top.get_ylabel() == "per step"
+
+
+def test_saliency_tokens_sit_under_their_own_scores(close_figures):
+    """Token k labels column k of the heatmap and bar k: catches tick labels shifted by one
+    step or reversed."""
+    fig = _saliency_figure(SALIENCY, "sal", xticklabels=["w0", "w1", "w2", "w3"])
+    top, bottom = fig.axes[:2]
+    assert _ticks(bottom) == [(0.0, "w0"), (1.0, "w1"), (2.0, "w2"), (3.0, "w3")]
+    ticks = dict((label, pos) for pos, label in _ticks(bottom))
+    heights = {b.get_x() + b.get_width() / 2: b.get_height() for b in top.patches}
+    assert heights[ticks["w1"]] == pytest.approx(0.5) and heights[ticks["w3"]] == pytest.approx(-0.4)
+    assert fig.axes[0].get_xlim() == pytest.approx(fig.axes[1].get_xlim())  # bars over their columns
+
+
+def test_tokens_are_written_in_reading_order_on_their_scores_colour(close_figures):
+    """13 tokens, 12 to a line: token k at column k mod 12, line k // 12 (the 13th starts the
+    second line); scores 2, −1, 0, −2, … on a scale of max |score| = 2 give the colour map
+    at 1.0 (reddest), 0.25, 0.5 (white) and 0.0 (bluest). Catches tokens paired with the
+    next token's score, lines not wrapped, and the colours inverted."""
+    tokens = [f"t{k}" for k in range(13)]
+    scores = np.array([2.0, -1.0, 0.0, -2.0] + [0.5] * 9)
+    ax = _tokens_figure(tokens, scores, "tok").axes[0]
+    texts = [t for t in ax.texts]
+    assert [t.get_text() for t in texts] == tokens
+    assert [t.get_position() for t in texts[:2]] == [(0.05, 0.3), (1.05, 0.3)]
+    assert texts[12].get_position() == pytest.approx((0.05, 1.3))
+    cmap = plt.get_cmap("RdBu_r")
+    for k, at in ((0, 1.0), (1, 0.25), (2, 0.5), (3, 0.0)):
+        assert texts[k].get_bbox_patch().get_facecolor() == pytest.approx(cmap(at)), k
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # line 0 at the top
+
+
+def test_the_heatmap_keeps_rows_and_columns_and_its_labels(close_figures):
+    """A (2, 3) array is drawn as 2 rows and 3 columns with its axis names, tick labels,
+    colour limits and colour-bar label; catches the array drawn transposed and the axis
+    names swapped."""
+    values = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    fig = _heatmap_figure(values, "h", "time step", "feature", vmin=-1, vmax=7, xticklabels=["a", "b", "c"],
+                          colorbar_label="attribution")
+    ax = fig.axes[0]
+    np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), values)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("time step", "feature")
+    assert _ticks(ax) == [(0.0, "a"), (1.0, "b"), (2.0, "c")]
+    assert ax.images[0].get_clim() == (-1, 7)
+    assert fig.axes[1].get_ylabel() == "attribution"

@@ -236,3 +236,112 @@ def test_the_layers_table_shows_each_tensors_zero_fraction() -> None:
     html = render_report([run])
     assert "<td>rnn.weight_ih_l0</td><td>16x3</td><td>0.750</td>" in html
     assert "<td>rnn.weight_hh_l0</td><td>16x4</td><td>0.000</td>" in html
+
+
+def _outline(html: str) -> dict[str, list[tuple]]:
+    """Each <h2> section's contents in page order: ("h3", text), ("img", alt) and
+    ("table", [[cell text, ...] per body row]) -- what a reader sees under each heading."""
+    from html.parser import HTMLParser
+
+    class Outline(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sections: dict[str, list[tuple]] = {}
+            self.current: list[tuple] | None = None
+            self.heading: str | None = None  # the tag whose text is being read
+            self.text = ""
+            self.rows: list[list[str]] | None = None
+            self.depth = 0  # nested tables (a card's inside a section)
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("h2", "h3", "td", "th"):
+                self.heading, self.text = tag, ""
+            elif tag == "img" and self.current is not None:
+                self.current.append(("img", dict(attrs)["alt"]))
+            elif tag == "table":
+                self.depth += 1
+                if self.depth == 1:
+                    self.rows = []
+            elif tag == "tr" and self.rows is not None:
+                self.rows.append([])
+
+        def handle_data(self, data):
+            if self.heading:
+                self.text += data
+
+        def handle_endtag(self, tag):
+            if tag == "h2":
+                self.current = self.sections.setdefault(self.text, [])
+            elif tag == "h3" and self.current is not None:
+                self.current.append(("h3", self.text))
+            elif tag in ("td", "th") and self.rows is not None and self.rows:
+                self.rows[-1].append(self.text)
+            elif tag == "table":
+                self.depth -= 1
+                if self.depth == 0 and self.current is not None:
+                    self.current.append(("table", self.rows))
+                    self.rows = None
+            if tag == self.heading:
+                self.heading = None
+
+    parser = Outline()
+    parser.feed(html)
+    return parser.sections
+
+
+def test_each_figure_and_table_sits_under_its_own_heading(jv_report) -> None:
+    """Read section by section (the page's own <h2> and <h3> headings): the size plot under
+    'Accuracy against size', the bench's plot and table under the latency heading, the
+    training curves under theirs, each run's confusion matrix under that run's <h3> and the
+    int8 run's class-change plot and table under its own, and no section without a figure
+    or a table. Catches a figure appended under the previous run's heading, a section
+    written with no figure in it, and a figure put in another section."""
+    outline = _outline(jv_report)
+    assert list(outline) == ["Comparison", "Accuracy against size", "Model cards", "Latency against the peers",
+                             "Per-layer sparsity, bits and rank", "Training curves",
+                             "Confusion matrices and per-class change"]
+    for heading, items in outline.items():
+        assert any(kind in ("img", "table") for kind, _ in items), f"section {heading!r} is empty"
+
+    def shape(heading):  # images by alt text, headings by name, tables only as "table"
+        return [item if item[0] != "table" else ("table",) for item in outline[heading]]
+
+    assert shape("Accuracy against size") == [("img", "accuracy against exported size")]
+    assert shape("Latency against the peers") == [("img", "latency per engine for base"), ("table",)]
+    assert shape("Training curves") == [("img", "training curves (accuracy)")]
+    assert shape("Confusion matrices and per-class change") == [
+        ("h3", "base"), ("img", "confusion matrix of base"),
+        ("h3", "base-int8"), ("img", "confusion matrix of base-int8"),
+        ("img", "base-int8 vs base: per-class test accuracy change"), ("table",)]
+    assert [item for item in shape("Per-layer sparsity, bits and rank") if item[0] == "h3"] == [
+        ("h3", "base"), ("h3", "base-int8")]
+    assert shape("Model cards") == [("h3", "base"), ("table",), ("h3", "base-int8"), ("table",)]
+
+
+def test_the_tables_show_each_runs_recorded_numbers(jv_runs, jv_report) -> None:
+    """The comparison table's row and the card of each run against the run's own
+    metrics.json (test metric to 4 significant places, params, non-zero params, exported
+    bytes, MACs/step; Δ = metric − baseline_metric; the validation metric from 'val'), and
+    the latency table against the bench JSON the fixture wrote (median and p90 µs per
+    engine, in the file's order). Catches a column fed from another field of the JSON
+    (the source run's bytes, the validation metric as the test one, p90 as the median)."""
+    outline = _outline(jv_report)
+    comparison = outline["Comparison"][0][1]
+    latency = [rows for kind, rows in outline["Latency against the peers"] if kind == "table"][0]
+    assert comparison[0] == ["run", "data", "model", "recipe", "test metric", "Δ vs source", "params",
+                             "non-zero params", "exported bytes", "MACs/step"]
+    cards = jv_report.split('<div class="card">')[1:]
+    for run_dir, row, card in zip(jv_runs, comparison[1:], cards):
+        m = json.loads((run_dir / "metrics.json").read_text())
+        delta = "–" if "baseline_metric" not in m else f"{m['metric'] - m['baseline_metric']:+.4f}"
+        assert row[0] == run_dir.name and row[1] == m["dataset"]
+        assert row[4:] == [f"accuracy {m['metric']:.4g}", delta, f"{m['params']:,}", f"{m['nonzero_params']:,}",
+                           f"{m['size_bytes']:,}", f"{m['macs_per_step']:,}"]
+        assert f"<tr><th>test accuracy</th><td>{m['test']['accuracy']:.4g}</td></tr>" in card
+        assert f"<tr><th>validation accuracy</th><td>{m['val']['accuracy']:.4g}</td></tr>" in card
+        assert f"<tr><th>params / non-zero</th><td>{m['params']:,} / {m['nonzero_params']:,}</td></tr>" in card
+        assert f"<td>{m['size_bytes']:,} B ({m['size_bytes'] / 1024:.2f} KiB)</td>" in card
+        assert f"<tr><th>MACs / step</th><td>{m['macs_per_step']:,}</td></tr>" in card
+    assert latency == [["engine", "mode", "T", "batch", "median µs", "p90 µs"],
+                       ["torch-fp32", "sequence", "20", "1", "120", "150"],
+                       ["lstmlite-int8", "sequence", "20", "1", "9.5", "11"]]

@@ -1,0 +1,64 @@
+"""What ``lstmlite bench --chart`` draws, read from its matplotlib Figure rather than compared
+as an image: one panel per size and mode, each engine's median as a bar next to its own
+name; every expected value is written out by hand."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+import pytest  # noqa: E402
+
+from lstmlite.runtime.bench import _bar_chart_figure  # noqa: E402
+
+
+@pytest.fixture
+def close_figures():
+    """Close what a test drew (_bar_chart_figure leaves closing to its caller)."""
+    yield
+    plt.close("all")
+
+
+def _case(engine: str, mode: str, median: float, p90: float, **extra) -> dict:
+    return {"engine": engine, "input_size": 8, "hidden_size": 16, "seq_len": 10, "batch": 1, "mode": mode,
+            "median_us": median, "p90_us": p90, **extra}
+
+
+def _bars(ax) -> list[tuple[str, float]]:
+    """(tick label, bar width) from the top of the panel down."""
+    labels = {float(pos): t.get_text() for pos, t in zip(ax.get_yticks(), ax.get_yticklabels())}
+    bars = sorted(ax.patches, key=lambda b: b.get_y(), reverse=ax.yaxis_inverted() is False)
+    return [(labels[b.get_y() + b.get_height() / 2], b.get_width()) for b in bars]
+
+
+CASES = [_case("torch-fp32", "sequence", 100.0, 130.0), _case("lstmlite-int8", "sequence", 20.0, 90.0),
+         _case("onnxruntime-fp32", "sequence", 60.0, 61.0),
+         _case("torch-fp32", "step", 10.0, 15.0), _case("lstmlite-int8", "step", 2.0, 9.0),
+         _case("lstmlite-int8", "sequence", 12.0, 14.0, sparsity=0.5, rank=4)]
+
+
+def test_each_panel_is_one_size_and_mode_with_each_engines_median(close_figures):
+    """Three panels (sequence, step, the pruned low-rank sequence case), engines top-down in
+    the order timed, each bar the engine's median (never its p90) next to its own name, and
+    lstmlite's bars green. Catches the p90 drawn, names out of step with their bars (the
+    axis no longer inverted: the first engine at the bottom), the modes merged into one
+    panel, and the highlight on another engine."""
+    axes = _bar_chart_figure(plt, CASES).axes
+    assert [ax.get_title() for ax in axes] == ["I=8 H=16 T=10 B=1 sequence", "I=8 H=16 T=10 B=1 step",
+                                               "I=8 H=16 T=10 B=1 sequence, 50 % blocks pruned, rank 4"]
+    assert _bars(axes[0]) == [("torch-fp32", 100.0), ("lstmlite-int8", 20.0), ("onnxruntime-fp32", 60.0)]
+    assert _bars(axes[1]) == [("torch-fp32", 10.0), ("lstmlite-int8", 2.0)]
+    assert _bars(axes[2]) == [("lstmlite-int8", 12.0)]
+    assert axes[0].yaxis_inverted()  # the first engine timed at the top
+    top = sorted(axes[0].patches, key=lambda b: b.get_y())
+    assert [tuple(b.get_facecolor()) for b in top] == [to_rgba("tab:gray"), to_rgba("tab:green"),
+                                                       to_rgba("tab:gray")]
+
+
+def test_step_panels_say_per_step_and_sequence_panels_per_call(close_figures):
+    """bench divides a step-mode time by T (per step); a sequence time is one call of T steps.
+    Catches the two units swapped and the log scale dropped."""
+    axes = _bar_chart_figure(plt, CASES).axes
+    assert axes[0].get_xlabel() == "median us per call (log scale, lower is better)"
+    assert axes[1].get_xlabel() == "median us per step (log scale, lower is better)"
+    assert all(ax.get_xscale() == "log" for ax in axes)
