@@ -62,3 +62,26 @@ def test_step_panels_say_per_step_and_sequence_panels_per_call(close_figures):
     assert axes[0].get_xlabel() == "median us per call (log scale, lower is better)"
     assert axes[1].get_xlabel() == "median us per step (log scale, lower is better)"
     assert all(ax.get_xscale() == "log" for ax in axes)
+
+
+def test_cases_that_differ_in_threads_block_shape_cell_or_layers_get_their_own_panels(close_figures):
+    """benchmarks/bench_runtime.py --chart draws its batch32 cases on 1 and on 2 threads, and
+    its sparse cases in (1, 4) and in (16, 4) blocks, all of one size and mode: each gets its
+    own panel, named, so every bar is visible by its own engine name (and likewise a GRU and
+    a 2-layer case of one size). Planted and failing it: the panel key without threads,
+    block shape, cell and layers, as it was -- the 2-thread bars drawn at the 1-thread
+    bars' labels, hidden behind them (2 bars visible of 4)."""
+    base = dict(engine="lstmlite-int8", mode="sequence", median=300.0, p90=310.0)
+    cases = [_case(**base, threads=1), _case("torch-fp32", "sequence", 900.0, 950.0, threads=1),
+             _case(**{**base, "median": 200.0}, threads=2), _case("torch-fp32", "sequence", 500.0, 520.0, threads=2),
+             _case(**{**base, "median": 90.0}, sparsity=0.8, sparse_block=[1, 4]),
+             _case(**{**base, "median": 70.0}, sparsity=0.8, sparse_block=[16, 4]),
+             _case(**{**base, "median": 40.0}, cell="gru"), _case(**{**base, "median": 600.0}, num_layers=2)]
+    axes = _bar_chart_figure(plt, cases).axes
+    assert [ax.get_title() for ax in axes] == [
+        "I=8 H=16 T=10 B=1 sequence", "I=8 H=16 T=10 B=1 sequence, 2 threads",
+        "I=8 H=16 T=10 B=1 sequence, 80 % 1x4 blocks pruned", "I=8 H=16 T=10 B=1 sequence, 80 % 16x4 blocks pruned",
+        "I=8 H=16 T=10 B=1 sequence, GRU", "I=8 H=16 T=10 B=1 sequence, 2 layers"]
+    assert [_bars(ax) for ax in axes] == [
+        [("lstmlite-int8", 300.0), ("torch-fp32", 900.0)], [("lstmlite-int8", 200.0), ("torch-fp32", 500.0)],
+        [("lstmlite-int8", 90.0)], [("lstmlite-int8", 70.0)], [("lstmlite-int8", 40.0)], [("lstmlite-int8", 600.0)]]

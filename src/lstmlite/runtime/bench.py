@@ -689,7 +689,9 @@ def format_table(cases: Sequence[dict[str, Any]]) -> str:
 
 
 def bar_chart(cases: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Horizontal bars of median time per engine, one panel per size and mode (PNG)."""
+    """Horizontal bars of median time per engine (PNG), one panel per size, mode, weight
+    compression (sparsity, block shape, rank), thread count, cell and layer count, each
+    named in its title where it is not the default."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -706,9 +708,11 @@ def _bar_chart_figure(plt: Any, cases: Sequence[dict[str, Any]]) -> Any:
     """The figure of :func:`bar_chart` (``plt``: pyplot, imported by the caller), apart so
     tests can read its panels and bars."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
-    for c in cases:  # one panel per size, mode and weight compression
+    for c in cases:  # one panel per size, mode, weight compression, threads and model: the
+        # bars are placed by engine name, so two cases of one engine in a panel would overlap
+        block = "x".join(str(v) for v in c.get("sparse_block") or ())
         key = (c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"], c.get("sparsity", 0.0),
-               c.get("rank", 0))
+               c.get("rank", 0), block, c.get("threads", 1), str(c.get("cell", "lstm")), c.get("num_layers", 1))
         groups.setdefault(key, []).append(c)
     fig, axes = plt.subplots(len(groups), 1, figsize=(7, 1.2 + 0.45 * len(cases)), squeeze=False)
     for ax, (key, group) in zip(axes[:, 0], groups.items()):
@@ -717,7 +721,10 @@ def _bar_chart_figure(plt: Any, cases: Sequence[dict[str, Any]]) -> Any:
         ax.barh(names, values, color=["tab:green" if n.startswith("lstmlite") else "tab:gray" for n in names])
         ax.set_xscale("log")
         unit = "us per step" if key[4] == "step" else "us per call"
-        extra = (f", {100 * key[5]:.0f} % blocks pruned" if key[5] else "") + (f", rank {key[6]}" if key[6] else "")
+        sparsity, rank, block, threads, cell, layers = key[5:]
+        extra = ((f", {100 * sparsity:.0f} %{' ' + block if block else ''} blocks pruned" if sparsity else "")
+                 + (f", rank {rank}" if rank else "") + (f", {threads} threads" if threads != 1 else "")
+                 + (f", {cell.upper()}" if cell != "lstm" else "") + (f", {layers} layers" if layers != 1 else ""))
         ax.set_title(f"I={key[0]} H={key[1]} T={key[2]} B={key[3]} {key[4]}{extra}", fontsize=9)
         ax.set_xlabel(f"median {unit} (log scale, lower is better)", fontsize=8)
         ax.invert_yaxis()
