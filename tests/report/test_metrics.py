@@ -60,3 +60,29 @@ def test_bench_cases_match_the_architecture_only() -> None:
     assert [c["median_us"] for c in bench_cases_for(bench, {"input_size": 12, "hidden_size": [64]})] == [50.0]
     assert bench_cases_for(bench, {"input_size": 12, "hidden_size": [8, 4]}) == []  # uneven layers
     assert bench_cases_for(bench, {"vocab_size": 100, "embed_dim": 12, "hidden_size": 8})  # token model
+
+
+def test_bench_cases_of_another_cell_or_layer_count_are_not_a_runs() -> None:
+    """``lstmlite bench`` records each case's cell and layer count; a run's card lists only
+    the cases of its own (hand-written cases of one size: an LSTM-1, a GRU-1 and an LSTM-2),
+    and no case for a bidirectional run (bench times one direction). Cases that record
+    neither still match by size. Planted and failing it: the match on the two sizes alone,
+    as it was -- a GRU run's card showed the LSTM's and the GRU's median side by side."""
+    bench = {"cases": [
+        {"engine": "lstmlite-int8", "input_size": 12, "hidden_size": 8, "cell": "lstm", "num_layers": 1,
+         "median_us": 4.0},
+        {"engine": "lstmlite-int8", "input_size": 12, "hidden_size": 8, "cell": "gru", "num_layers": 1,
+         "median_us": 3.0},
+        {"engine": "lstmlite-int8", "input_size": 12, "hidden_size": 8, "cell": "lstm", "num_layers": 2,
+         "median_us": 9.0},
+        {"engine": "torch-fp32", "input_size": 12, "hidden_size": 8, "median_us": 20.0}]}
+
+    def medians(**model):
+        return [c["median_us"] for c in bench_cases_for(bench, {"input_size": 12, "hidden_size": 8, **model})]
+
+    assert medians(cell="lstm", num_layers=1) == [4.0, 20.0]
+    assert medians(cell="gru", num_layers=1) == [3.0, 20.0]
+    assert medians(cell="lstm", num_layers=2) == [9.0, 20.0]
+    assert medians(cell="fastgrnn", num_layers=1) == [20.0]
+    assert medians() == [4.0, 20.0]  # a model config without them: the model's defaults, LSTM × 1
+    assert medians(cell="lstm", num_layers=1, bidirectional=True) == []

@@ -97,13 +97,17 @@ def _rnn_sizes(model_config: dict[str, Any]) -> tuple[int, int] | None:
 
 
 def bench_cases_for(bench: dict[str, Any], model_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The cases of a bench JSON that time this architecture (same input and hidden size).
+    """The cases of a bench JSON that time this architecture: same input and hidden size,
+    and the same cell and layer count where the case records them.
 
     ``lstmlite bench RUN`` times the run's recurrent layers on every engine; its cases
-    carry ``input_size`` and ``hidden_size``, which is what ties them to a run here.
+    carry ``input_size``, ``hidden_size``, ``cell`` and ``num_layers``, which is what ties
+    them to a run here. bench times one direction, so a bidirectional run has no cases.
     """
     sizes = _rnn_sizes(model_config)
-    if sizes is None:
+    if sizes is None or model_config.get("bidirectional"):
         return []
+    cell, layers = str(model_config.get("cell", "lstm")), int(model_config.get("num_layers", 1))
     return [case for case in bench.get("cases", [])
-            if (case.get("input_size"), case.get("hidden_size")) == sizes and "median_us" in case]
+            if (case.get("input_size"), case.get("hidden_size")) == sizes and "median_us" in case
+            and str(case.get("cell", cell)) == cell and int(case.get("num_layers", layers)) == layers]
