@@ -22,6 +22,7 @@ def test_compress_writes_run_and_prints_before_after(run_dir, tmp_path, capsys):
     out = tmp_path / "int8"
     assert main(["compress", str(run_dir), "--recipe", "int8", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == "recipe int8: 1 step(s) on digits"  # int8.yaml has one step
     metrics = json.loads((out / "metrics.json").read_text())
     header = next(line for line in printed.splitlines() if "before" in line)
     assert header.split() == ["before", "after", "change"]
@@ -97,6 +98,7 @@ def test_an_estimated_size_is_labelled_as_one() -> None:
 @pytest.mark.parametrize("argv,message", [
     (["--recipe", "nope", "--out", "X"], "not a shipped recipe"),
     (["--out", "X"], "missing --recipe"),
+    (["--recipe", "int8"], "missing --out: lstmlite compress RUN --recipe FILE_OR_NAME --out DIR"),
     (["--recipe", "int8", "--out", "X", "--model.hidden_size=4"], "only training overrides"),
 ])
 def test_errors_are_one_line_and_exit_2(run_dir, tmp_path, capsys, argv, message):

@@ -61,6 +61,7 @@ def test_train_and_compress_json(tmp_path, capsys):
     assert main(["compress", str(tmp_path / "run"), "--recipe", "int8", "--out", str(tmp_path / "int8"),
                  "--json"]) == 0
     compressed = json.loads(capsys.readouterr().out)
+    assert compressed["run_dir"] == str(tmp_path / "int8")
     assert compressed["baseline_metric"] == metrics["metric"] and compressed["size_bytes"] < metrics["size_bytes"]
 
 

@@ -224,15 +224,21 @@ def test_crash_of_one_rank_fails_the_run_and_resume_continues_identically(runs, 
 
 # -- the launcher and its errors, without processes -----------------------------------
 
-def test_nproc_relaunches_the_same_command_without_nproc(monkeypatch):
+def test_nproc_relaunches_the_same_command_without_nproc(monkeypatch, tmp_path):
+    """The launcher re-runs the command without --nproc, and the launching process trains
+    nothing itself (its processes write --out). Catches the launcher's process training
+    the model once more after they finished (a run dir written by it, here where the
+    stand-in launcher wrote none)."""
     from lstmlite.cli import common
     from lstmlite.train import distributed as D
 
     launched = []
     monkeypatch.setattr(D, "launch", lambda n, args: launched.append((n, args)) or 0)
+    monkeypatch.chdir(tmp_path)
     argv = ["train", "--data", "digits", "--nproc", "2", "--train.epochs=1", "--out", "r"]
     assert cli_main(argv) == 0
     assert launched == [(2, ["train", "--data", "digits", "--train.epochs=1", "--out", "r"])]
+    assert not (tmp_path / "r").exists()
     assert common._without_nproc(["compress", "r", "--nproc=3", "--out", "c"]) == ["compress", "r", "--out", "c"]
     assert D.torchrun_command(2, ["train"])[1:] == ["-m", "torch.distributed.run", "--standalone",
                                                     "--nproc_per_node=2", "-m", "lstmlite", "train"]
