@@ -3,6 +3,7 @@ it is asked for, checked against :func:`lstmlite.train.evaluate_run` called dire
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -50,3 +51,28 @@ def test_lsl_alone_means_streaming(digits_run: Path, tmp_path: Path, capsys: pyt
     assert main(["eval", str(digits_run), "--lsl", str(tmp_path / "model.lsl")]) == 2
     err = capsys.readouterr().err
     assert "streaming decoding is for --task ctc runs, not 'classify'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_stream_passes_its_options_on(digits_run: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture) -> None:
+    """``--stream`` hands --split, --data, --lsl, --decoder and --beam to
+    :func:`lstmlite.train.streaming.evaluate_streaming`, and a beam search without --beam is
+    8 wide (eval's --help: "default: 8 for ctc"). A ctc run needs synthesized speech, so a
+    stand-in records the call and returns one metric. Catches --split or --decoder dropped
+    for streaming (the test split greedily decoded instead), and seq2seq's width 4 used."""
+    streaming = importlib.import_module("lstmlite.train.streaming")  # lstmlite.train.train is a function
+
+    calls: list[dict] = []
+
+    def record(run_dir, **kwargs):
+        calls.append({"run": str(run_dir), **kwargs})
+        return {"cer": 0.25}
+
+    monkeypatch.setattr(streaming, "evaluate_streaming", record)
+    assert main(["eval", str(digits_run), "--stream", "--split", "val", "--decoder", "beam", "--data", "digits",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"cer": 0.25}
+    assert main(["eval", str(digits_run), "--lsl", "m.lsl", "--beam", "3", "--decoder", "beam", "--json"]) == 0
+    assert calls == [
+        {"run": str(digits_run), "lsl": None, "split": "val", "source": "digits", "decoder": "beam", "beam": 8},
+        {"run": str(digits_run), "lsl": "m.lsl", "split": "test", "source": None, "decoder": "beam", "beam": 3}]

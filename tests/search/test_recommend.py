@@ -13,8 +13,10 @@ def test_recommendation_is_a_valid_space_within_budget():
 
 
 def test_cli_writes_space(tiny_data, tmp_path, capsys) -> None:
-    """--space-out gets the space recommend() proposes for that data and --budget (catches
-    the budget not passed on: a space for an unlimited device)."""
+    """--space-out gets the space recommend() proposes for that data and --budget, and the
+    explanation and the search command printed are that proposal's. Catches the budget not
+    passed on (a space for an unlimited device), the test split's size taken for the
+    training set's, and a printed command without the budget or with another trial count."""
     import yaml
 
     from lstmlite.data import DataSpec, load_data
@@ -23,11 +25,18 @@ def test_cli_writes_space(tiny_data, tmp_path, capsys) -> None:
     assert main(["recommend", "--data", tiny_data, "--task", "classify", "--budget", "size=2KB",
                  "--space-out", str(path)]) == 0
     assert load_space(path).params["cell"]["choices"]
-    assert "lstmlite search" in capsys.readouterr().out
+    printed = capsys.readouterr().out.splitlines()
     data = load_data(DataSpec.from_dict({"source": tiny_data, "task": "classify"}))
     expected = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="size=2KB",
                          data=data)
     assert yaml.safe_load(path.read_text()) == expected["space"]
+    # the explanation for the training split's size, and a search command that runs the same study
+    assert printed[0] == f"For {data.name} (classify, {len(data.train.y)} training examples):"
+    assert printed[1:1 + len(expected["explanation"])] == [f"  - {line}" for line in expected["explanation"]]
+    assert printed[-1] == (f"  lstmlite search --data {tiny_data} --task classify --budget size=2KB --space {path} "
+                           f"--trials {expected['trials']} --out runs/search")
+    assert expected["trials"] == 40  # recommend's stated start for a size budget
+
 
 
 @pytest.mark.parametrize("budget, bits, fastgrnn", [
