@@ -4,6 +4,7 @@ that the command builds for the host and checks before reporting success."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from lstmlite.cli.main import main
 from lstmlite.io import save_run
@@ -180,3 +181,30 @@ def test_int8_form_of_a_masked_low_rank_run_is_not_held_to_the_rounding(tmp_path
     out = capsys.readouterr().out
     assert "same int8 codes" not in out and "not held to --tolerance" in out and "--form auto" in out
     assert (tmp_path / "c" / "model.c").is_file()
+
+
+@pytest.mark.parametrize("flags, n", [([], 64), (["--calibrate", "5"], 5)])
+def test_integer_form_calibrates_on_the_sequences_asked_for(digits_run, tmp_path, monkeypatch, flags, n):
+    """--calibrate N takes the value ranges from the first N training sequences, 64 when not
+    given (export's --help): export_c receives exactly those, compared with the run's
+    training split read through load_run_data. Catches one sequence fewer (an off-by-one
+    in the count) and another default."""
+    import lstmlite.export.c as c_export
+    from lstmlite.io import load_run
+    from lstmlite.train.run import load_run_data
+
+    real, seen = c_export.export_c, []
+
+    def record(model, out, **kwargs):
+        seen.append(kwargs["calibration"])
+        return real(model, out, **kwargs)
+
+    monkeypatch.setattr(c_export, "export_c", record)
+    assert main(["export", str(digits_run), "--format", "c", "--form", "integer", *flags,
+                 "--out", str(tmp_path / "c")]) == 0
+    train = load_run_data(load_run(digits_run)).train
+    assert len(train.x) > 64
+    (batch,) = seen[0]
+    assert torch.equal(batch["x"], torch.as_tensor(train.x[:n]))
+    assert torch.equal(batch["lengths"], torch.as_tensor(train.lengths[:n]))
+

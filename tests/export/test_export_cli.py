@@ -248,3 +248,52 @@ def test_an_option_of_another_format_is_refused(tmp_path, capsys, fmt, argv, nam
     assert not (tmp_path / "out").exists()
     # each format still takes its own options
     assert main(["export", str(run), "--format", "lsl", "--weights", "int8", "--out", str(tmp_path / "own")]) == 0
+
+
+def test_no_lengths_and_probabilities_shape_the_graph(tmp_path, capsys) -> None:
+    """--no-lengths drops the 'lengths' input and --probabilities ends the graph with Softmax
+    (export's --help): run in ONNX Runtime, the file takes 'input' alone and gives the
+    softmax of the model's logits, computed here with torch.softmax. Catches either option
+    not passed on to export_onnx (a 'lengths' input, or logits)."""
+    torch.manual_seed(0)
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+                   {"task": "classify"})
+    out = tmp_path / "p.onnx"
+    assert main(["export", str(run), "--format", "onnx", "--no-lengths", "--probabilities", "--out", str(out)]) == 0
+    session = ort.InferenceSession(str(out))
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    x = np.random.default_rng(0).standard_normal((2, 5, 4)).astype(np.float32)
+    probabilities = session.run(None, {"input": x})[0]
+    with torch.no_grad():
+        expected = torch.softmax(load_run(run).model(torch.as_tensor(x)), dim=-1).numpy()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
+def test_a_check_that_measures_nan_fails(tmp_path, monkeypatch, capsys) -> None:
+    """A check whose difference is NaN (the file computes NaN where the model does not) fails
+    as a difference beyond --tolerance does, however large the tolerance: NaN compares false
+    with every number. Catches the check written as ``error > tolerance``, which lets NaN
+    through."""
+    import lstmlite.export.onnx as onnx_export
+
+    save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+             {"task": "classify"})
+    monkeypatch.setattr(onnx_export, "check_onnx", lambda model, path, **kw: float("nan"))
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--tolerance", "1e9",
+                 "--out", str(tmp_path / "m.onnx")]) == 2
+    assert "differs from the model by nan (> --tolerance 1e+09)" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_no_check_skips_the_onnx_runtime_check(tmp_path, monkeypatch, capsys) -> None:
+    """--no-check writes the file without running it in ONNX Runtime (export's --help): a
+    check that would fail (it measures 1.0) is never reached, and nothing claims a
+    comparison. Catches --no-check ignored."""
+    import lstmlite.export.onnx as onnx_export
+
+    save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+             {"task": "classify"})
+    monkeypatch.setattr(onnx_export, "check_onnx", lambda model, path, **kw: 1.0)
+    assert main(["export", str(tmp_path / "run"), "--format", "onnx", "--no-check",
+                 "--out", str(tmp_path / "m.onnx")]) == 0
+    assert (tmp_path / "m.onnx").is_file() and "ONNX Runtime vs" not in capsys.readouterr().out
