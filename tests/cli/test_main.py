@@ -180,3 +180,16 @@ def test_vv_logs_debug() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout.splitlines()[-1]) == logging.DEBUG
+
+
+def test_data_list_puts_each_value_under_its_column(capsys) -> None:
+    """``data list``'s table: the digits row reads classify, 10 classes and 1797 samples
+    (scikit-learn's digits: 1,797 8x8 images of 10 digits) under the header's task,
+    classes and size columns. Catches two columns' values swapped."""
+    assert main(["data", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0]
+    starts = [header.index(name) for name in ("name", "task", "classes", "size", "description")]
+    row = next(line for line in lines if line.startswith("digits "))
+    cells = [row[a:b].strip() for a, b in zip(starts, starts[1:] + [len(row)])]
+    assert cells[:4] == ["digits", "classify", "10", "1797"]

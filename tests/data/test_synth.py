@@ -124,3 +124,19 @@ def test_spoken_words_refuse_bad_words(argv, message, tmp_path, capsys):
     assert main(["data", "make", *argv, "--out", str(tmp_path / "x"), "--n", "2"]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_make_writes_what_the_api_writes(tmp_path, capsys):
+    """``data make spoken-digits --n 2 --seed 3 --max-digits 2`` writes the files that
+    ``make_spoken_digits(n=2, seed=3, max_digits=2)`` writes, byte for byte (same
+    arguments, same files), and says how many. Catches --seed or --max-digits not passed on
+    (the seed-0 or 5-digit data written instead)."""
+    assert main(["data", "make", "spoken-digits", "--out", str(tmp_path / "cli"), "--n", "2", "--seed", "3",
+                 "--max-digits", "2"]) == 0
+    assert f"wrote 2 utterances to {tmp_path / 'cli'}" in capsys.readouterr().out
+    make_spoken_digits(tmp_path / "api", n=2, seed=3, max_digits=2)
+
+    def files(folder):
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    assert files(tmp_path / "cli") == files(tmp_path / "api")
