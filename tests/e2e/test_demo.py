@@ -35,6 +35,18 @@ def test_demo_quick_runs_end_to_end(tmp_path):
     bench = json.loads((tmp_path / "demo" / "bench.json").read_text())
     assert {c["engine"] for c in bench["cases"]} == {"torch-fp32", "lstmlite-int8"}
     assert int8["source_run"] == str(tmp_path / "demo" / "baseline") and "best_epoch" not in int8
+    # step 3's timings are for the model it ran: JapaneseVowels' 12 features, the demo's LSTM-64, test
+    # sample 0's steps, one sequence; a p90 is never below its median
+    from lstmlite.io import load_run
+    from lstmlite.train import evaluate_run, load_run_data
+
+    steps = int(load_run_data(load_run(tmp_path / "demo" / "baseline")).test.lengths[0])
+    for case in bench["cases"]:
+        assert (case["input_size"], case["hidden_size"], case["seq_len"], case["batch"]) == (12, 64, steps, 1)
+        assert 0 < case["median_us"] <= case["p90_us"]
+    # the int8 run's metric is its test split's, as lstmlite eval measures it (not the validation split's)
+    assert int8["metric"] == pytest.approx(evaluate_run(tmp_path / "demo" / "int8")["metric"])
+    assert int8["test"]["accuracy"] == int8["metric"]
 
 
 def test_no_subcommand_prints_help_and_fails():
