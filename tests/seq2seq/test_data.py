@@ -126,6 +126,25 @@ def test_cli_make_text_norm_writes_what_the_api_writes(flags: list[str], n: int,
     assert f"wrote {n} text-normalization pairs" in capsys.readouterr().out
 
 
+def test_make_text_norm_into_a_folder_with_files_is_refused_and_leaves_them(tmp_path, capsys) -> None:
+    """A second ``data make text-norm`` into the same --out overwrote pairs.tsv without a word
+    (a user's edited pairs lost); it is refused as ``make spoken-digits`` refuses, the file
+    as it was; ``overwrite=True`` replaces it; an empty folder is taken."""
+    from lstmlite.cli.main import main
+
+    edited = make_text_norm(tmp_path / "pairs", n=5, seed=1)
+    edited.write_text("my\tedit\n", encoding="utf-8")
+    assert main(["data", "make", "text-norm", "--out", str(tmp_path / "pairs"), "--n", "7"]) != 0
+    assert "folder is not empty" in capsys.readouterr().err
+    assert edited.read_text(encoding="utf-8") == "my\tedit\n"
+    with pytest.raises(DataError, match="folder is not empty"):
+        make_text_norm(tmp_path / "pairs", n=7)
+    again = make_text_norm(tmp_path / "pairs", n=7, overwrite=True)
+    assert again.read_bytes() == make_text_norm(tmp_path / "fresh", n=7).read_bytes()
+    (tmp_path / "empty").mkdir()
+    assert make_text_norm(tmp_path / "empty", n=3).exists()
+
+
 def test_another_file_is_read_in_the_runs_vocabulary(tmp_path):
     from lstmlite.cli.main import main
     from lstmlite.io import load_run

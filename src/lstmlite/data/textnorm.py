@@ -101,12 +101,18 @@ def text_norm_pairs(n: int, seed: int = 0, languages: tuple[str, ...] = tuple(LO
 
 
 def make_text_norm(out: str | Path, n: int = 3000, seed: int = 0, languages: tuple[str, ...] = tuple(LOCALES),
-                   kinds: tuple[str, ...] = KINDS) -> Path:
+                   kinds: tuple[str, ...] = KINDS, overwrite: bool = False) -> Path:
     """Write ``out/pairs.tsv`` (see the module doc); the same ``seed``, the same file.
 
-    Returns the path of ``pairs.tsv``.
+    ``out`` must not exist or be empty, unless ``overwrite`` (as ``make_spoken_digits``):
+    a ``pairs.tsv`` there may be one a user edited. Returns the path of ``pairs.tsv``.
+
+    Raises:
+        DataError: ``out`` holds files and ``overwrite`` is false.
     """
     out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise DataError(f"{out}: folder is not empty; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     path = out / "pairs.tsv"
     lines = [f"{s}\t{t}\n" for s, t in text_norm_pairs(n, seed, tuple(languages), tuple(kinds))]
