@@ -48,7 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "--form tflite takes a TFLite-quantized LSTM instead of a run dir (RUN = a .tflite file "
                     "holding a fused UNIDIRECTIONAL_SEQUENCE_LSTM with int8 or 16x8 activations) and generates "
                     "C that computes exactly TensorFlow Lite Micro's integers (--tflite-kernel lite: desktop "
-                    "TFLite's / LiteRT's), checked against lstmlite.reference.tflite_int.\n\n"
+                    "TFLite's / LiteRT's), checked against lstmlite.reference.tflite_int. C is the one format a "
+                    ".tflite LSTM exports to: --format onnx and lsl refuse it (TFLite's integer arithmetic has no "
+                    "ONNX or .lsl form).\n\n"
                     "A file that differs from its model by more than --tolerance is removed and the "
                     "command fails.",
         epilog=example_epilog(
@@ -443,6 +445,11 @@ def run(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
         raise CliError(f"--tolerance must be a finite number >= 0, got {args.tolerance:g}; e.g. --tolerance 1e-3")
     if args.format != "c":
+        from ..export._tflite_source import tflite_refusal
+
+        refusal = tflite_refusal(args.run, args.format)  # a .tflite file: before any run dir is read
+        if refusal is not None:
+            raise CliError(refusal)
         _refuse_other_formats_options(args)
     FORMATS[args.format](args)
     return 0

@@ -974,8 +974,19 @@ def export_lsl(run_dir: str | Path, out_path: str | Path, weights: str | None = 
 
     Returns the path written. The file is checked by loading it into the runtime
     before it is put in place (written to a temporary name, then renamed).
+
+    Raises:
+        ValueError: ``run_dir`` is a TFLite-quantized LSTM (a ``.tflite`` file, its
+            params or ``read_tflite_lstm``'s model), whose integer arithmetic the ``.lsl``
+            format does not hold; one line naming the format that takes it (C,
+            ``export_c(..., form="tflite")``). Nothing is written.
     """
     from ..runtime.engine import Engine
+    from ._tflite_source import tflite_refusal
+
+    refusal = tflite_refusal(run_dir, "lsl")
+    if refusal is not None:
+        raise ValueError(refusal)
 
     spec = spec_from_run(run_dir)
     out_path = Path(out_path)

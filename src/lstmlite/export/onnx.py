@@ -756,7 +756,15 @@ def export_onnx(source: Any, path: str | Path, opset: int | None = None, *, leng
     Raises:
         NotImplementedError: an LSTM with ``proj_size`` (one line naming the layer and
             the nearest exportable form).
+        ValueError: a TFLite-quantized LSTM (a ``.tflite`` file, ``TFLiteLSTMParams``,
+            ``read_tflite_lstm``'s model): its integer arithmetic has no ONNX form; one
+            line naming the format that takes it (C, ``export_c(..., form="tflite")``).
     """
+    from ._tflite_source import tflite_refusal
+
+    refusal = tflite_refusal(source, "onnx")
+    if refusal is not None:  # before anything is written
+        raise ValueError(refusal)
     onnx_model = build_onnx_model(_as_model(source), opset=opset, lengths=lengths, probabilities=probabilities,
                                   quantize=quantize, stateful=stateful)
     import onnx
