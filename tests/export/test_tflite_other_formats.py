@@ -212,3 +212,18 @@ def test_a_float_lstm_of_the_dequantized_weights_is_not_the_tflite_model():
     assert _largest_gap(small, like_calibration) <= 1
     saturating = tflite_import._convert(*tflite_import.MODELS["saturating"])
     assert _largest_gap(saturating, full_range) > 30  # ten times the micro kernel's 3 LSB
+
+
+@pytest.mark.parametrize("what", ["path", "model"])
+def test_export_c_in_another_form_names_form_tflite(files, tmp_path, what):
+    """export_c of a .tflite file in a form other than tflite looked for a run dir at the
+    file's path ("not a run dir (no such directory)"); of read_tflite_lstm's model it named
+    lstmlite.nn models as the nearest form. Both now point at form='tflite'."""
+    from lstmlite.export.c import UnsupportedForm, export_c
+    from lstmlite.importers.tflite import read_tflite_lstm
+
+    source = files["plain"] if what == "path" else read_tflite_lstm(files["plain"])
+    with pytest.raises(UnsupportedForm) as err:
+        export_c(source, tmp_path / "c", form="auto")
+    assert err.value.nearest == "form='tflite'" and "TFLite's own integer arithmetic" in str(err.value)
+    assert list(tmp_path.iterdir()) == []

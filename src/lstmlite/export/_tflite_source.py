@@ -7,7 +7,9 @@ cell that saturates, Q3.12 pre-activations and fixed-point sigmoid / tanh. ONNX'
 that, so a file of the dequantized weights is another model: on the tests' converted
 tf_keras LSTMs it is within 1 LSB of LiteRT on inputs like the calibration data, but
 several LSB away on full-range int8 inputs and tens on a model whose cell saturates, where
-the TFLite checks are bit for bit (tests/export/test_tflite_other_formats.py). The C export's ``form="tflite"`` is the one that computes it.
+the TFLite checks are bit for bit (tests/export/test_tflite_other_formats.py). The C
+export's ``form="tflite"`` is the one that computes it (its other forms refuse such a
+layer too, naming ``form='tflite'``: :func:`tflite_source_name` tells them).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ _ARITHMETIC = ("TFLite's integer arithmetic (int8 activations and hidden state r
 _FORMATS = {"onnx": "ONNX's float LSTM operator", "lsl": "the native runtime's .lsl format"}
 
 
-def _tflite_where(source: Any) -> str | None:
+def tflite_source_name(source: Any) -> str | None:
     """How to name ``source`` if it is a TFLite-quantized LSTM (a ``.tflite`` file or its
     bytes, ``TFLiteLSTMParams``, ``read_tflite_lstm``'s model); None for anything else."""
     from ..reference.tflite_int import TFLiteLSTMParams
@@ -57,7 +59,7 @@ def tflite_refusal(source: Any, fmt: str) -> str | None:
     Returns:
         The message (one line, naming the feature and the format that takes it), or None.
     """
-    where = _tflite_where(source)
+    where = tflite_source_name(source)
     if where is None:
         return None
     head = f"{where}: a TFLite-quantized LSTM computes {_ARITHMETIC}, which {_FORMATS[fmt]} does not compute"

@@ -314,6 +314,13 @@ def export_c(
         UnsupportedForm: one line naming the layer and the nearest supported form.
     """
     _check_options(form, input_bits, tflite_kernel)
+    if form != "tflite":
+        from .._tflite_source import tflite_source_name
+
+        where = tflite_source_name(run_or_model)
+        if where is not None:  # before a run dir is looked for at a file's path
+            raise UnsupportedForm(f"{where}: a TFLite-quantized LSTM exports with TFLite's own integer arithmetic, "
+                                  f"not form {form!r}; nearest supported form: form='tflite'")
     if form == "tflite":
         return _export_tflite(*_tflite_model_of(run_or_model, tflite_kernel), Path(out_dir), example)
     out = Path(out_dir)
