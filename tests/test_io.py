@@ -359,3 +359,27 @@ def test_a_manifest_of_another_format_version_says_to_upgrade(tmp_path: Path) ->
     with pytest.raises(RunDirError, match=r"format_version 2 is not supported by this lstmlite .reads version 1.; "
                                           r"upgrade lstmlite"):
         load_run(run)
+
+
+@pytest.mark.parametrize("name, hint", [
+    ("model.onnx", "lstmlite import onnx"), ("model.keras", "lstmlite import keras"),
+    ("weights.pt", "lstmlite import torch"), ("notes.txt", None)])
+def test_a_file_given_as_a_run_dir_is_called_a_file_and_a_model_file_is_pointed_to_import(
+        tmp_path: Path, name: str, hint: str | None) -> None:
+    """A file where a run dir goes was refused as "no such directory", of a file that is there;
+    it is called a file, and another framework's model file gets the import command."""
+    from lstmlite.cli.main import main
+
+    path = tmp_path / name
+    path.write_bytes(b"not a run")
+    with pytest.raises(RunDirError) as caught:
+        load_run(path)
+    message = str(caught.value)
+    assert "no such directory" not in message and "not a run dir (a file" in message
+    if hint is None:
+        assert "import" not in message.split("writes)")[-1]
+    else:
+        assert f"{hint} {path} --out RUN_DIR" in message
+    with pytest.raises(RunDirError, match="no such directory"):
+        load_run(tmp_path / "missing")
+    assert main(["eval", str(path)]) != 0  # the CLI says the same, without a traceback

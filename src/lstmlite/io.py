@@ -352,6 +352,14 @@ def save_run(
 def load_config(path: str | Path) -> dict[str, Any]:
     """Read and version-check a run dir's config.json."""
     path = Path(path)
+    if path.is_file():
+        # a model file of another framework given where a run dir goes: say how it becomes one
+        kinds = {".onnx": "onnx", ".keras": "keras", ".h5": "keras", ".pt": "torch", ".pth": "torch",
+                 ".safetensors": "torch"}
+        hint = (f"; import it first: lstmlite import {kinds[path.suffix.lower()]} {path} --out RUN_DIR"
+                if path.suffix.lower() in kinds else "")
+        raise RunDirError(f"{path}: not a run dir (a file; a run dir is the folder lstmlite train, compress or "
+                          f"import writes){hint}")
     if not path.is_dir():
         raise RunDirError(f"{path}: not a run dir (no such directory)")
     if not (path / CONFIG_FILE).exists():
