@@ -126,10 +126,14 @@ def _metric_bar(study: Any) -> tuple[str, float] | None:
 
 
 def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Path, budget: dict[str, float],
-                       seed: int, prune: bool = True) -> Callable[[Any], tuple[float, ...]]:
+                       seed: int, prune: bool = True, cap: int | None = None) -> Callable[[Any], tuple[float, ...]]:
+    """The objective of one worker; ``cap``: the study's total of finished trials (see
+    :func:`_check_slot`), None for no cap."""
     import optuna
 
     def objective(trial: "optuna.Trial") -> tuple[float, ...]:
+        if cap is not None:
+            _check_slot(trial.study, trial.number, cap)  # before sampling or training anything
         point = space.sample(trial)
         number = trial.number
         profile: dict[str, Any] = {}
@@ -200,11 +204,76 @@ def _completed_records(study: Any) -> list[dict[str, Any]]:
     return records
 
 
-def _worker(args: dict[str, Any]) -> None:
-    """One worker process: load the study and optimise until the total trial cap."""
+#: The states a trial counts towards ``trials`` in (a failed trial is replaced).
+COUNTED = ("COMPLETE", "PRUNED")
+
+
+class OverCap(RuntimeError):
+    """A trial asked for when the study's finished trials and those running before it
+    already make its total: it is failed before anything is sampled or trained."""
+
+
+def _counts(study: Any, before: int | None = None) -> tuple[int, int]:
+    """(complete or pruned trials, running trials) in ``study``; with ``before``, only
+    the running trials numbered below it."""
+    done = running = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state.name in COUNTED:
+            done += 1
+        elif t.state.name == "RUNNING" and (before is None or t.number < before):
+            running += 1
+    return done, running
+
+
+def _check_slot(study: Any, number: int, cap: int) -> None:
+    """Raise :class:`OverCap` when trial ``number`` would take the study past ``cap``
+    complete or pruned trials: those already finished plus those running that were asked
+    for before it make ``cap``. Two workers that both found room (each read the count
+    before the other asked for its trial) thus run one trial, not two: the later one
+    yields (ordered by trial number, which the storage gives in the order trials are
+    created)."""
+    done, ahead = _counts(study, before=number)
+    if done + ahead >= cap:
+        raise OverCap(f"trial {number} not run: the study holds {done} finished and {ahead} running trials "
+                      f"of its {cap}")
+
+
+def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s: float = 1.0) -> bool:
+    """Whether this worker should start another trial: False once ``cap`` trials are
+    complete or pruned (or past ``deadline``, a ``time.monotonic()`` value); True when the
+    finished and running ones make fewer. Between the two (other workers' trials running
+    would make ``cap``) it waits, so that a trial of theirs that fails, or whose worker
+    dies (failed once its heartbeat is stale), is replaced here rather than the study
+    ending short."""
+    import time
+    import warnings
+
     import optuna
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
+
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        done, running = _counts(study)
+        if done >= cap or (deadline is not None and time.monotonic() >= deadline):
+            return False
+        if done + running < cap:
+            return True
+        time.sleep(every_s)
+
+
+def _worker(args: dict[str, Any]) -> None:
+    """One worker process: load the study and optimise until the total trial cap.
+
+    Optuna's ``MaxTrialsCallback`` counts the finished trials after each one, so two
+    workers that both see one trial missing both start one (a study of ``--trials 2`` on
+    two workers ended with 3 complete): here a worker starts a trial only when the
+    finished trials plus those running make fewer than the cap (:func:`_wait_for_room`),
+    and a trial that still slipped past (two workers reading the count at once) fails
+    before it runs (:func:`_check_slot`)."""
+    import time
+
+    import optuna
 
     # a spawned worker starts from Optuna's default (INFO: a line per trial, beside the caller's
     # own): it logs as much as the process that started the search asked for
@@ -212,11 +281,19 @@ def _worker(args: dict[str, Any]) -> None:
     out = Path(args["out"])
     study = open_study(out, args["storage"], args["seed"] + args["worker"], args["higher"], resume=True,
                        heartbeat=args["heartbeat"], sampler=args["sampler"])
+    cap = args["trials"]
     objective = _objective_factory(load_space(args["space"]), args["data_config"], out, args["budget"],
-                                   args["seed"], prune=args["prune"])
-    cap = MaxTrialsCallback(args["trials"], states=(TrialState.COMPLETE, TrialState.PRUNED))
-    callbacks = [cap] + ([args["on_trial"]] if args.get("on_trial") else [])
-    study.optimize(objective, n_trials=args["trials"], timeout=args["timeout"], callbacks=callbacks,
+                                   args["seed"], prune=args["prune"], cap=cap)
+    deadline = None if args["timeout"] is None else time.monotonic() + args["timeout"]
+    if not _wait_for_room(study, cap, deadline):
+        return
+
+    def room(study: Any, trial: Any) -> None:
+        if not _wait_for_room(study, cap, deadline):
+            study.stop()
+
+    callbacks = ([args["on_trial"]] if args.get("on_trial") else []) + [room]
+    study.optimize(objective, n_trials=cap, timeout=args["timeout"], callbacks=callbacks,
                    catch=(ValueError, RuntimeError))
 
 

@@ -1,0 +1,105 @@
+"""``--trials N`` over several workers: the study ends with N complete or pruned trials,
+never N + 1. Optuna's MaxTrialsCallback counted the finished trials after each one, so a
+worker that saw the study one short started a trial while another worker's last one was
+still running (``lstmlite search --workers 2 --trials 2`` ended with 3 complete). These
+tests stage the race by hand: the study holds N - 1 finished trials and another worker's
+trial is RUNNING when this worker starts (or asks for its trial)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from lstmlite.search import study as study_module
+
+from .conftest import TINY_SPACE
+
+N = 3
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # study.ask() by hand
+RECORD = {"val_metric": 0.9, "size_bytes": 500, "latency_us": 2.0, "ram_bytes": 100, "point": {}}
+
+
+def _study_with(out, finished: int):
+    """A study in OUT/study.db holding ``finished`` complete trials (values by hand)."""
+    study = study_module.open_study(out, None, 0, True, resume=True, heartbeat=1, sampler="random")
+    for _ in range(finished):
+        trial = study.ask()
+        study_module.load_space(TINY_SPACE).sample(trial)
+        study.tell(trial, [0.5, 400.0, 1.0, 100.0])
+    return study
+
+
+def _args(out, trials: int) -> dict:
+    return {"out": str(out), "storage": None, "seed": 0, "worker": 1, "higher": True, "heartbeat": 1,
+            "sampler": "random", "space": TINY_SPACE, "data_config": {}, "budget": {}, "prune": False,
+            "trials": trials, "timeout": 60.0}
+
+
+def _states(out) -> Counter:
+    study = optuna.load_study(study_name=study_module.STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}")
+    return Counter(t.state.name for t in study.trials)
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """The trials this worker trains (run_trial replaced by a record worked by hand)."""
+    calls = []
+
+    def fake_run_trial(point, data_config, run_dir, **kwargs):
+        calls.append(run_dir.name)
+        return dict(RECORD)
+    monkeypatch.setattr(study_module, "run_trial", fake_run_trial)
+    return calls
+
+
+@pytest.mark.parametrize("other_ends_as, trained_here", [(TrialState.COMPLETE, 0), (TrialState.PRUNED, 0),
+                                                         (TrialState.FAIL, 1)])
+def test_a_worker_starting_while_the_last_trial_runs_elsewhere_waits_for_it(tmp_path, runs, other_ends_as,
+                                                                             trained_here):
+    """N - 1 trials finished and another worker's trial running: this worker starts none
+    while it runs; when it completes (or is pruned) the study holds N and this worker
+    stops; when it fails, this worker trains the N-th. Before: the worker started a trial
+    at once and the study ended with N + 1 finished."""
+    study = _study_with(tmp_path, N - 1)
+    other = study.ask()  # another worker's trial, mid-training
+
+    def other_worker_finishes():
+        if other_ends_as == TrialState.COMPLETE:
+            study.tell(other, [0.6, 300.0, 1.0, 100.0])
+        else:
+            study.tell(other, state=other_ends_as)
+    timer = threading.Timer(0.5, other_worker_finishes)
+    timer.start()
+    try:
+        study_module._worker(_args(tmp_path, N))
+    finally:
+        timer.join()
+    states = _states(tmp_path)
+    assert states["COMPLETE"] + states["PRUNED"] == N, states
+    assert len(runs) == trained_here and states["RUNNING"] == 0
+
+
+def test_a_trial_asked_for_past_the_cap_is_not_trained(tmp_path, runs):
+    """Two workers that both read the count (N - 1 finished, none running) each ask for a
+    trial: the earlier trial is trained, the later one fails before any sampling or
+    training (OverCap) and does not count. Before: both were trained (N + 1)."""
+    study = _study_with(tmp_path, N - 1)
+    objective = study_module._objective_factory(study_module.load_space(TINY_SPACE), {}, tmp_path, {}, 0,
+                                                prune=False, cap=N)
+    first, second = study.ask(), study.ask()
+    with pytest.raises(study_module.OverCap, match=f"trial {second.number} not run"):
+        objective(second)
+    assert second.params == {} and runs == []
+    study.tell(second, state=TrialState.FAIL)
+    assert objective(first) == (0.9, 500, 2.0, 100) and runs == [f"{first.number:04d}"]
+
+
+def test_a_resumed_study_already_at_the_cap_runs_no_trial(tmp_path, runs):
+    """``--resume --trials N`` on a study that holds N finished trials trains nothing."""
+    _study_with(tmp_path, N)
+    study_module._worker(_args(tmp_path, N))
+    assert runs == [] and _states(tmp_path) == Counter({"COMPLETE": N})
