@@ -203,10 +203,13 @@ def test_cli_search_with_no_completed_trial_says_so_not_the_budget(tmp_path, cap
     (["--trials", "0"], "--trials and --workers must be at least 1"),
     (["--workers", "0"], "--trials and --workers must be at least 1"),
     (["--timeout", "soon"], "--timeout 'soon': use seconds or a time like 30m or 2h"),
+    (["--timeout", "1.5.5m"], "--timeout '1.5.5m': use seconds or a time like 30m or 2h"),
+    (["--timeout", "."], "--timeout '.': use seconds or a time like 30m or 2h"),
 ])
 def test_cli_bad_option_is_one_line(argv: list[str], message: str, tmp_path, capsys) -> None:
     """A bad --space, --trials, --workers or --timeout is one line, before any trial runs.
-    Catches --workers 0 let through to the study."""
+    Catches --workers 0 let through to the study, and a --timeout of digits and dots that
+    is no number ("could not convert string to float: '1.5.5'", which names no option)."""
     space = tmp_path / "space.yaml"
     space.write_text("params:\n  colour: {choices: [red]}\n")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]

@@ -14,7 +14,7 @@ def _duration(text: str | None) -> float | None:
     """``30m`` / ``2h`` / ``90s`` / ``600`` -> seconds."""
     if text is None:
         return None
-    m = re.fullmatch(r"([0-9.]+)\s*(s|m|h)?", text.strip().lower())
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(s|m|h)?", text.strip().lower())
     if not m:
         raise CliError(f"--timeout {text!r}: use seconds or a time like 30m or 2h")
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
