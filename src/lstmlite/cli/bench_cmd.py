@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     else:
         engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+        if not engines:  # "--engines ," would time nothing and print an empty table
+            raise CliError(f"--engines names no engine; choose from {', '.join(ENGINES)}")
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise CliError(f"unknown engine(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}")
