@@ -88,10 +88,12 @@ def test_default_engines_take_the_sparse_ones_only_with_sparsity_and_leave_out_w
     (["--engines", "lstmlite-fp32,nope"], "unknown engine(s) nope; choose from"),
     (["no-such-run"], "no-such-run: not a run dir"),
     (["--engines", ","], "--engines names no engine; choose from"),
+    (["--warmup", "-1"], "--warmup must be 0 or more"),
 ])
 def test_bad_options_are_one_line_before_anything_runs(recorded, capsys, argv, message):
     """Catches --reps 0 let through (no timed repetition: a median of nothing),
-    --engines naming no engine (it printed an empty table and exited 0),
+    --engines naming no engine (it printed an empty table and exited 0), a negative
+    --warmup taken as none,
     --sparsity 1 (every weight zeroed), a negative --rank, an unknown engine, and a
     missing run dir reported as whatever module_from_run raises."""
     assert main(["bench", "--engines", "lstmlite-fp32", *argv]) == 2

@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("input_size", "hidden_size", "seq_len", "batch", "layers", "threads", "reps"):
         if getattr(args, name) < 1:
             raise CliError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.warmup < 0:
+        raise CliError("--warmup must be 0 or more")
     if not 0.0 <= args.sparsity < 1.0:
         raise CliError("--sparsity must be in [0, 1)")
     if args.rank < 0:
