@@ -63,7 +63,9 @@ def test_a_worker_starting_while_the_last_trial_runs_elsewhere_waits_for_it(tmp_
     """N - 1 trials finished and another worker's trial running: this worker starts none
     while it runs; when it completes (or is pruned) the study holds N and this worker
     stops; when it fails, this worker trains the N-th. Before: the worker started a trial
-    at once and the study ended with N + 1 finished."""
+    at once and the study ended with N + 1 finished. Also catches a worker that does not
+    wait but asks for a trial that is then failed as past the cap (no trial past N, but
+    failed trials in the study)."""
     study = _study_with(tmp_path, N - 1)
     other = study.ask()  # another worker's trial, mid-training
 
@@ -81,6 +83,8 @@ def test_a_worker_starting_while_the_last_trial_runs_elsewhere_waits_for_it(tmp_
     states = _states(tmp_path)
     assert states["COMPLETE"] + states["PRUNED"] == N, states
     assert len(runs) == trained_here and states["RUNNING"] == 0
+    # and no trial was asked for only to be failed as past the cap: the worker waited
+    assert states["FAIL"] == (1 if other_ends_as == TrialState.FAIL else 0), states
 
 
 def test_a_trial_asked_for_past_the_cap_is_not_trained(tmp_path, runs):
