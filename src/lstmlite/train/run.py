@@ -30,8 +30,8 @@ from ..nn.models import build_model
 from . import distributed as D
 from .trainer import TrainConfig, evaluate, primary_metric_name, require_rows, train
 
-__all__ = ["fit", "evaluate_run", "default_model_config", "default_train_config", "resolve_config", "model_metrics", "apply_overrides",
-           "load_run_data"]
+__all__ = ["fit", "evaluate_run", "default_model_config", "default_train_config", "resolve_config", "model_metrics",
+           "apply_overrides", "load_run_data"]
 
 log = logging.getLogger(__name__)
 
