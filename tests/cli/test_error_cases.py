@@ -562,6 +562,10 @@ CASES: list[Case] = [
     Case("nproc-batch-not-divisible", "distributed", (*TRAIN, "--nproc", "2", "--train.batch_size=33"),
          "lstmlite train: error: train.batch_size=33 is not a multiple of --nproc 2 (it is the global batch, split "
          "evenly over the processes): choose a multiple of 2", "choose a batch size that the processes divide"),
+    Case("nproc-default-batch-not-divisible", "distributed", (*TRAIN, "--nproc", "3"),
+         "lstmlite train: error: train.batch_size=32 (the default; 16 or 8 on a training split under 128 sequences) "
+         "is not a multiple of --nproc 3 (it is the global batch, split evenly over the processes): choose a "
+         "multiple of 3", "choose a batch size that the processes divide"),
     Case("nproc-inside-torchrun", "distributed", (*TRAIN, "--nproc", "2"),
          "lstmlite train (rank 0): error: --nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc",
          "start the processes once: torchrun … -m lstmlite train, or lstmlite train --nproc N",

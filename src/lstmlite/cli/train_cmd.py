@@ -73,10 +73,14 @@ def run(args: argparse.Namespace) -> int:
         from ..train import TrainConfig
 
         # a bad option is one line here, not one per process
+        given = "batch_size" in config.get("train", {})
         batch = TrainConfig.from_dict(config.get("train", {})).batch_size
         if args.nproc > 1 and batch % args.nproc:
-            raise CliError(f"train.batch_size={batch} is not a multiple of --nproc {args.nproc} (it is the global "
-                           f"batch, split evenly over the processes): choose a multiple of {args.nproc}")
+            # the default is the data's (default_train_config: 16 or 8 on a small split), known
+            # once the data are loaded; each process checks that one again
+            default = "" if given else " (the default; 16 or 8 on a training split under 128 sequences)"
+            raise CliError(f"train.batch_size={batch}{default} is not a multiple of --nproc {args.nproc} (it is the "
+                           f"global batch, split evenly over the processes): choose a multiple of {args.nproc}")
         return launch_nproc(args)
     result = fit(config, args.out, resume=args.resume, progress=show_progress(args), overwrite=args.force)
     if is_other_rank():
