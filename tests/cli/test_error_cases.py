@@ -464,6 +464,11 @@ CASES: list[Case] = [
     Case("torch-not-a-state-dict", "import", ("import", "torch", "{tmp}/m.pt", "--out", "{tmp}/out"),
          "lstmlite import: error: {tmp}/m.pt: not a readable torch.save file, truncated or corrupt (…); re-save it "
          "with torch.save(model.state_dict(), ...)", "save the state_dict", setup=write("m.pt", b"garbage")),
+    Case("torch-kind-conflict", "import",
+         ("import", "torch", "{tmp}/m.pt", "--arch", '{"kind": "classifier"}', "--kind", "forecaster", "--out",
+          "{tmp}/out"),
+         "lstmlite import: error: --arch says kind 'classifier' but --kind says 'forecaster'; give one of them, or "
+         "the same kind in both", "drop --kind or the kind in --arch", setup=write("m.pt", b"garbage")),
     Case("tflite-corrupt", "import", _read_tflite,
          "ValueError: {tmp}/model.tflite: not a readable .tflite model, truncated or corrupt (…); re-convert it "
          "with the TFLite converter", "re-convert the model", api="read_tflite_lstm(\"model.tflite\")",

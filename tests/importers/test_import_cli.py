@@ -58,6 +58,30 @@ def test_torch_kind_decides_the_model_kind(tmp_path, capsys):
     assert _table(capsys.readouterr().out)["model"] == "Forecaster"
 
 
+def test_torch_kind_conflicting_with_arch_is_refused_and_agreement_accepted(tmp_path, capsys):
+    """--arch naming one kind (as JSON or as a run dir's config) and --kind another is a
+    one-line error naming both, before --out is written; the same kind in both imports.
+    Catches --kind silently overriding the kind in --arch (it made a Forecaster from an
+    --arch saying classifier)."""
+    path = _state_dict(tmp_path)
+    run_dir = tmp_path / "classifier"  # a run dir whose config.json says kind classifier
+    assert main(["import", "torch", str(path), "--arch", '{"pooling": "last"}', "--out", str(run_dir)]) == 0
+    assert read_json(run_dir / "config.json")["model"]["kind"] == "classifier"
+    capsys.readouterr()
+    for arch in ('{"kind": "classifier", "pooling": "last"}', str(run_dir)):
+        out = tmp_path / "refused"
+        assert main(["import", "torch", str(path), "--arch", arch, "--kind", "forecaster", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("lstmlite import: error: --arch says kind 'classifier'")
+        assert "--kind says 'forecaster'" in err[0]
+        assert not out.exists()
+    for i, (arch, kind, expected) in enumerate((('{"kind": "forecaster", "pooling": "last"}', "forecaster", "Forecaster"),
+                                                 (str(run_dir), "classifier", "SequenceClassifier"))):
+        out = tmp_path / f"agreed{i}"
+        assert main(["import", "torch", str(path), "--arch", arch, "--kind", kind, "--out", str(out)]) == 0
+        assert type(load_run(out).model).__name__ == expected
+
+
 def test_bad_arch_json_is_one_line(tmp_path, capsys):
     """Catches JSON that does not parse taken as a file name (the error then names a file
     '{"pooling": ' that was never meant)."""

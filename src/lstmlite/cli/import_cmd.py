@@ -33,14 +33,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", default=None,
                         help="torch: architecture as a JSON string, a JSON file or a run dir (our model config)")
     parser.add_argument("--kind", choices=["classifier", "lm", "forecaster", "tagger"], default=None,
-                        help="onnx/torch: the model kind when it cannot be read from the file")
+                        help="onnx/torch: the model kind when it cannot be read from the file "
+                             "(torch: must agree with a kind in --arch)")
     parser.add_argument("--no-verify", action="store_true",
                         help="keras/onnx: skip running the source model to check the import")
     parser.set_defaults(func=run)
 
 
 def _arch(text: str | None, kind: str | None) -> dict | str | None:
-    """--arch (JSON text, JSON file or run dir) with --kind folded in."""
+    """--arch (JSON text, JSON file or run dir) with --kind folded in.
+
+    When both name a model kind they must agree: ``--arch '{"kind": "lm"}' --kind
+    tagger`` is refused (a CliError naming both) rather than one silently winning.
+    """
     arch: dict | str | None = text
     if text is not None and text.strip().startswith("{"):
         try:
@@ -50,7 +55,11 @@ def _arch(text: str | None, kind: str | None) -> dict | str | None:
     if kind:
         from ..importers.torch import read_arch
 
-        arch = {**read_arch(arch), "kind": kind}
+        read = read_arch(arch)
+        if read.get("kind") not in (None, kind):
+            raise CliError(f"--arch says kind {read['kind']!r} but --kind says {kind!r}; "
+                           "give one of them, or the same kind in both")
+        arch = {**read, "kind": kind}
     return arch
 
 
