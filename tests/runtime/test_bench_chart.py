@@ -85,3 +85,22 @@ def test_cases_that_differ_in_threads_block_shape_cell_or_layers_get_their_own_p
     assert [_bars(ax) for ax in axes] == [
         [("lstmlite-int8", 300.0), ("torch-fp32", 900.0)], [("lstmlite-int8", 200.0), ("torch-fp32", 500.0)],
         [("lstmlite-int8", 90.0)], [("lstmlite-int8", 70.0)], [("lstmlite-int8", 40.0)], [("lstmlite-int8", 600.0)]]
+
+
+def test_identical_cases_get_a_bar_each_labelled_apart(close_figures):
+    """A bench result list concatenated with itself (the second run's medians differing) gives
+    one panel per mode as before, with each engine's two times as two bars, labelled
+    "#1"/"#2" in the order given and still coloured by engine; an engine timed once keeps its
+    name. Failing before: both times drawn at the engine's one label, one bar hidden behind
+    the other (3 tick labels for 4 bars in the sequence panel)."""
+    first = [_case("torch-fp32", "sequence", 100.0, 130.0), _case("lstmlite-int8", "sequence", 20.0, 90.0),
+             _case("lstmlite-int8", "step", 2.0, 9.0)]
+    again = [_case("torch-fp32", "sequence", 110.0, 140.0), _case("lstmlite-int8", "sequence", 25.0, 95.0)]
+    axes = _bar_chart_figure(plt, first + again).axes
+    assert [ax.get_title() for ax in axes] == ["I=8 H=16 T=10 B=1 sequence", "I=8 H=16 T=10 B=1 step"]
+    assert _bars(axes[0]) == [("torch-fp32 #1", 100.0), ("lstmlite-int8 #1", 20.0),
+                              ("torch-fp32 #2", 110.0), ("lstmlite-int8 #2", 25.0)]
+    assert _bars(axes[1]) == [("lstmlite-int8", 2.0)]
+    top = sorted(axes[0].patches, key=lambda b: b.get_y())
+    assert [tuple(b.get_facecolor()) for b in top] == [to_rgba("tab:gray"), to_rgba("tab:green"),
+                                                       to_rgba("tab:gray"), to_rgba("tab:green")]

@@ -691,7 +691,9 @@ def format_table(cases: Sequence[dict[str, Any]]) -> str:
 def bar_chart(cases: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Horizontal bars of median time per engine (PNG), one panel per size, mode, weight
     compression (sparsity, block shape, rank), thread count, cell and layer count, each
-    named in its title where it is not the default."""
+    named in its title where it is not the default. An engine timed more than once in one
+    panel (identical cases, e.g. a result list given twice) gets one bar per time, labelled
+    ``engine #1``, ``engine #2``, … in the order given."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -702,6 +704,26 @@ def bar_chart(cases: Sequence[dict[str, Any]], path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _distinct_names(names: Sequence[str]) -> list[str]:
+    """Bar labels for one panel: an engine named more than once (the same case timed twice,
+    e.g. a result list concatenated with itself) becomes ``engine #1``, ``engine #2``, … in
+    the order given, so each time gets its own bar (a categorical axis draws equal names at
+    one place, one bar hidden behind the other); an engine named once keeps its name."""
+    counts = {n: names.count(n) for n in names}
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if counts[n] == 1:
+            out.append(n)
+            continue
+        seen[n] = seen.get(n, 0) + 1
+        out.append(f"{n} #{seen[n]}")
+    repeated = sorted(n for n, k in counts.items() if k > 1)
+    if repeated:
+        log.info("bar chart: %s timed more than once in one panel; labelled #1, #2, ...", ", ".join(repeated))
+    return out
 
 
 def _bar_chart_figure(plt: Any, cases: Sequence[dict[str, Any]]) -> Any:
@@ -716,7 +738,7 @@ def _bar_chart_figure(plt: Any, cases: Sequence[dict[str, Any]]) -> Any:
         groups.setdefault(key, []).append(c)
     fig, axes = plt.subplots(len(groups), 1, figsize=(7, 1.2 + 0.45 * len(cases)), squeeze=False)
     for ax, (key, group) in zip(axes[:, 0], groups.items()):
-        names = [c["engine"] for c in group]
+        names = _distinct_names([c["engine"] for c in group])
         values = [c["median_us"] for c in group]
         ax.barh(names, values, color=["tab:green" if n.startswith("lstmlite") else "tab:gray" for n in names])
         ax.set_xscale("log")
