@@ -87,23 +87,47 @@ def test_class_change_bars_are_after_minus_before_in_points(close_figures):
 
 
 def test_latency_bars_are_sorted_with_their_labels_and_whiskers(close_figures):
-    """Medians 30, 10, 20 µs drawn fastest first: each label, bar and p90 whisker stays with
-    its engine. Catches labels left in the input order, whiskers not reordered, a whisker
-    drawn to the wrong end, and the lstmlite bar not the one highlighted."""
+    """Sequence medians 30 and 10 µs drawn fastest first in their panel, the step-mode 20 µs
+    in its own: each label, bar and p90 whisker stays with its engine. Catches labels left
+    in the input order, whiskers not reordered, a whisker drawn to the wrong end, and the
+    lstmlite bar not the one highlighted."""
     cases = [{"engine": "torch", "median_us": 30, "p90_us": 40},
              {"engine": "lstmlite", "median_us": 10, "p90_us": 12},
              {"engine": "onnxruntime", "mode": "step", "median_us": 20}]
-    ax = _latency_figure(cases, "t").axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["lstmlite (sequence)", "onnxruntime (step)",
-                                                            "torch (sequence)"]
-    assert [b.get_width() for b in ax.patches] == pytest.approx([10.0, 20.0, 30.0])
-    assert [b.get_y() + b.get_height() / 2 for b in ax.patches] == pytest.approx([0, 1, 2])
-    whiskers = [segments for c in ax.collections for segments in c.get_segments()]
+    seq, step = _latency_figure(cases, "t").axes
+    assert [t.get_text() for t in seq.get_yticklabels()] == ["lstmlite", "torch"]
+    assert [t.get_text() for t in step.get_yticklabels()] == ["onnxruntime"]
+    assert [b.get_width() for b in seq.patches] == pytest.approx([10.0, 30.0])
+    assert [b.get_width() for b in step.patches] == pytest.approx([20.0])
+    assert [b.get_y() + b.get_height() / 2 for b in seq.patches] == pytest.approx([0, 1])
     # from each median to its p90 (none given: the median itself), at the bar's height
-    assert [s.tolist() for s in whiskers] == [[[10, 0], [12, 0]], [[20, 1], [20, 1]], [[30, 2], [40, 2]]]
-    assert tuple(ax.patches[0].get_facecolor()) == to_rgba("C2")
-    assert all(tuple(b.get_facecolor()) == to_rgba("C7") for b in ax.patches[1:])
-    assert "median latency" in ax.get_xlabel()
+    assert [s.tolist() for c in seq.collections for s in c.get_segments()] == [[[10, 0], [12, 0]], [[30, 1], [40, 1]]]
+    assert [s.tolist() for c in step.collections for s in c.get_segments()] == [[[20, 0], [20, 0]]]
+    assert tuple(seq.patches[0].get_facecolor()) == to_rgba("C2")
+    assert tuple(seq.patches[1].get_facecolor()) == to_rgba("C7") == tuple(step.patches[0].get_facecolor())
+    assert seq.get_xlabel() == "median µs per sequence (whisker: p90)"
+
+
+def test_latency_axes_say_per_step_or_per_sequence_of_t_steps(close_figures):
+    """bench's step-mode median is per step (its time divided by T) and a sequence-mode
+    median per call of T steps: a 5 µs step of lstmlite and a 100 µs sequence (T=100) of
+    torch are not one ranking. Each unit gets its own panel whose axis and title say what
+    the number is, and sequences of another T (50) a panel of their own. Failing before:
+    one panel, labels 'lstmlite (step)' ranked ahead of 'torch (sequence)' on an axis
+    saying only 'median latency (µs; whisker: p90)'."""
+    cases = [{"engine": "torch", "mode": "sequence", "seq_len": 100, "median_us": 100.0},
+             {"engine": "lstmlite", "mode": "step", "seq_len": 100, "median_us": 5.0},
+             {"engine": "lstmlite", "mode": "sequence", "seq_len": 100, "median_us": 60.0},
+             {"engine": "torch", "mode": "sequence", "seq_len": 50, "median_us": 55.0}]
+    axes = _latency_figure(cases, "jv").axes
+    assert [ax.get_xlabel() for ax in axes] == ["median µs per sequence (T=100) (whisker: p90)",
+                                                "median µs per step (whisker: p90)",
+                                                "median µs per sequence (T=50) (whisker: p90)"]
+    assert [ax.get_title() for ax in axes] == ["jv: per sequence (T=100)", "jv: per step", "jv: per sequence (T=50)"]
+    assert [[(t.get_text(), b.get_width()) for t, b in zip(ax.get_yticklabels(), ax.patches)] for ax in axes] == [
+        [("lstmlite", 60.0), ("torch", 100.0)], [("lstmlite", 5.0)], [("torch", 55.0)]]
+    one = _latency_figure(cases[:1], "jv").axes
+    assert len(one) == 1 and one[0].get_title() == "jv"
 
 
 def test_the_confusion_matrix_has_true_classes_as_rows(close_figures):

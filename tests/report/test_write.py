@@ -214,7 +214,8 @@ def test_tables_show_each_number_in_its_own_column_and_unit() -> None:
     latency table show exactly these, by hand: 3.00 KiB (3072 / 1024), '(estimate)' where no
     .lsl file was measured, 4 significant places. Catches KiB computed as /1000 (3.07),
     params and non-zero params swapped, the estimate label dropped, median and p90 swapped,
-    and 3 significant places."""
+    and 3 significant places; the card's latency says per sequence of T=16 steps (or per
+    step), where it said only 'µs median'."""
     run = _given_run("est", 0.123456, [0, 0, 1, 1, 2, 2, 2, 2])
     run.metrics.update(params=1000, nonzero_params=250)
     run.size_bytes, run.size_basis = 3072, "estimate"
@@ -225,6 +226,11 @@ def test_tables_show_each_number_in_its_own_column_and_unit() -> None:
     assert "<td>accuracy 0.1235</td><td>–</td><td>1,000</td><td>250</td><td>3,072 (estimate)</td>" in html
     assert "<th>size (estimate: no .lsl file)</th><td>3,072 B (3.00 KiB)</td>" in html
     assert "<td>lstmlite-int8</td><td>sequence</td><td>16</td><td>1</td><td>4</td><td>9</td>" in html
+    # the card says what the median counts: one call of T=16 steps (a step-mode case: per step)
+    assert ("<th>latency lstmlite-int8 (sequence, T=16, B=1)</th><td>4.0 µs per sequence (T=16), median</td>"
+            in html)
+    run.bench = [{**run.bench[0], "mode": "step"}]
+    assert "<td>4.0 µs per step, median</td>" in render_report([run])
 
 
 def test_the_layers_table_shows_each_tensors_zero_fraction() -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from ..train.metrics import HIGHER_IS_BETTER as _TRAIN_HIGHER_IS_BETTER
 
 __all__ = ["confusion_matrix", "per_class_accuracy", "pareto_front", "layer_rows", "bench_cases_for",
-           "HIGHER_IS_BETTER"]
+           "latency_unit", "HIGHER_IS_BETTER"]
 
 #: Metrics where larger is better; the others (perplexity, bits, errors) are losses. The
 #: trainer's own set, so a run's plot agrees with how its epochs were chosen (a seq2seq
@@ -94,6 +94,22 @@ def _rnn_sizes(model_config: dict[str, Any]) -> tuple[int, int] | None:
     if not isinstance(hidden, int) or not width:
         return None
     return int(width), int(hidden)
+
+
+def latency_unit(case: dict[str, Any]) -> str:
+    """What a bench case's ``median_us`` counts: ``"µs per step"`` for a step-mode case
+    (bench divides its time by T) or ``"µs per sequence (T=100)"`` for a sequence-mode one
+    (one call of T steps; ``"µs per sequence"`` where T is not recorded). Cases of
+    different units are not comparable, so the report never ranks them together.
+
+    Example:
+        >>> latency_unit({"mode": "step", "seq_len": 100}), latency_unit({"seq_len": 100})
+        ('µs per step', 'µs per sequence (T=100)')
+    """
+    if case.get("mode", "sequence") == "step":
+        return "µs per step"
+    t = case.get("seq_len")
+    return "µs per sequence" + (f" (T={t})" if t is not None else "")
 
 
 def bench_cases_for(bench: dict[str, Any], model_config: dict[str, Any]) -> list[dict[str, Any]]:

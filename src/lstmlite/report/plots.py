@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .metrics import HIGHER_IS_BETTER, pareto_front  # noqa: E402
+from .metrics import HIGHER_IS_BETTER, latency_unit, pareto_front  # noqa: E402
 
 __all__ = ["to_png", "pareto_plot", "curves_plot", "confusion_plot", "class_delta_plot", "latency_plot",
            "heatmap_plot", "gates_plot", "saliency_plot", "tokens_plot"]
@@ -154,26 +154,38 @@ def _class_delta_figure(before: np.ndarray, after: np.ndarray, class_names: Sequ
 
 
 def latency_plot(cases: Sequence[dict[str, Any]], title: str) -> bytes:
-    """Median latency per engine (p90 as a whisker), one bar per engine and mode."""
+    """Median latency per engine (p90 as a whisker), one panel per unit: step-mode cases
+    (µs per step) apart from sequence-mode ones (µs per call of T steps, one panel per T),
+    each panel ranked fastest first."""
     return to_png(_latency_figure(cases, title))
 
 
 def _latency_figure(cases: Sequence[dict[str, Any]], title: str) -> Any:
-    """The figure of :func:`latency_plot`, apart so tests can read its bars and labels."""
-    labels = [f"{c['engine']} ({c.get('mode', 'sequence')})" for c in cases]
-    medians = np.array([float(c["median_us"]) for c in cases])
-    p90 = np.array([float(c.get("p90_us", c["median_us"])) for c in cases])
-    fig, ax = plt.subplots(figsize=(7.0, max(2.0, 0.35 * len(cases) + 1.0)))
-    order = np.argsort(medians)
-    ys = np.arange(len(cases))
-    ax.barh(ys, medians[order], color=["C2" if labels[i].startswith("lstmlite") else "C7" for i in order])
-    # the p90 whisker drawn apart: barh's own xerr warns for a single bar (matplotlib/numpy)
-    ax.errorbar(medians[order], ys, xerr=np.vstack([np.zeros(len(cases)), np.maximum(p90 - medians, 0)[order]]),
-                fmt="none", ecolor="black", capsize=3)
-    ax.set_yticks(ys, [labels[i] for i in order], fontsize=8)
-    ax.set_xlabel("median latency (µs; whisker: p90)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, axis="x", alpha=0.3)
+    """The figure of :func:`latency_plot`, apart so tests can read its bars and labels.
+
+    A per-step and a per-sequence median on one axis would rank a step (a T-th of a call)
+    ahead of every call, so each unit gets its own panel, in the order first given.
+    """
+    panels: dict[str, list[dict[str, Any]]] = {}
+    for c in cases:
+        panels.setdefault(latency_unit(c), []).append(c)
+    fig, axes = plt.subplots(len(panels), 1, squeeze=False,
+                             figsize=(7.0, max(2.0, 0.35 * len(cases) + 1.0 + 0.8 * (len(panels) - 1))))
+    for ax, (unit, group) in zip(axes[:, 0], panels.items()):
+        labels = [str(c["engine"]) for c in group]
+        medians = np.array([float(c["median_us"]) for c in group])
+        p90 = np.array([float(c.get("p90_us", c["median_us"])) for c in group])
+        order = np.argsort(medians, kind="stable")
+        ys = np.arange(len(group))
+        ax.barh(ys, medians[order], color=["C2" if labels[i].startswith("lstmlite") else "C7" for i in order])
+        # the p90 whisker drawn apart: barh's own xerr warns for a single bar (matplotlib/numpy)
+        ax.errorbar(medians[order], ys, xerr=np.vstack([np.zeros(len(group)), np.maximum(p90 - medians, 0)[order]]),
+                    fmt="none", ecolor="black", capsize=3)
+        ax.set_yticks(ys, [labels[i] for i in order], fontsize=8)
+        ax.set_xlabel(f"median {unit} (whisker: p90)")
+        ax.set_title(f"{title}: {unit.removeprefix('µs ')}" if len(panels) > 1 else title, fontsize=10)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
     return fig
 
 

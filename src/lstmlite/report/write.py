@@ -30,7 +30,7 @@ import numpy as np
 
 from . import plots
 from .html import Raw, esc, fmt, img, kv_table, page, section, table
-from .metrics import bench_cases_for, confusion_matrix, layer_rows, per_class_accuracy
+from .metrics import bench_cases_for, confusion_matrix, latency_unit, layer_rows, per_class_accuracy
 from .runs import ReportRun, check_outside_runs, gather, link_parents
 
 __all__ = ["write_report", "render_report", "load_bench"]
@@ -169,7 +169,7 @@ def _card(run: ReportRun) -> str:
         rows.append(["training time", f"{float(run.metrics['train_seconds']):.1f} s"])
     for case in run.bench:
         rows.append([f"latency {case['engine']} ({case.get('mode', 'sequence')}, T={case.get('seq_len')}, "
-                     f"B={case.get('batch')})", f"{float(case['median_us']):.1f} µs median"])
+                     f"B={case.get('batch')})", f"{float(case['median_us']):.1f} {latency_unit(case)}, median"])
     if not run.bench:
         rows.append(["latency", "no bench file times this architecture (lstmlite bench RUN --json FILE)"])
     return f'<div class="card"><h3>{esc(run.name)}</h3>{kv_table(rows)}</div>'
