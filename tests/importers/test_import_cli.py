@@ -75,8 +75,9 @@ def test_torch_kind_conflicting_with_arch_is_refused_and_agreement_accepted(tmp_
         assert len(err) == 1 and err[0].startswith("lstmlite import: error: --arch says kind 'classifier'")
         assert "--kind says 'forecaster'" in err[0]
         assert not out.exists()
-    for i, (arch, kind, expected) in enumerate((('{"kind": "forecaster", "pooling": "last"}', "forecaster", "Forecaster"),
-                                                 (str(run_dir), "classifier", "SequenceClassifier"))):
+    agreed = [('{"kind": "forecaster", "pooling": "last"}', "forecaster", "Forecaster"),
+              (str(run_dir), "classifier", "SequenceClassifier")]
+    for i, (arch, kind, expected) in enumerate(agreed):
         out = tmp_path / f"agreed{i}"
         assert main(["import", "torch", str(path), "--arch", arch, "--kind", kind, "--out", str(out)]) == 0
         assert type(load_run(out).model).__name__ == expected
