@@ -107,3 +107,33 @@ def test_a_resumed_study_already_at_the_cap_runs_no_trial(tmp_path, runs):
     _study_with(tmp_path, N)
     study_module._worker(_args(tmp_path, N))
     assert runs == [] and _states(tmp_path) == Counter({"COMPLETE": N})
+
+
+@pytest.fixture
+def no_waiting(monkeypatch):
+    """time.sleep replaced by a failure: a worker that should stop at once, but waits, fails
+    here rather than hanging (or passing once a timeout ends its wait)."""
+    def sleep(seconds):
+        raise AssertionError(f"the worker waited ({seconds} s) where it should have stopped")
+    monkeypatch.setattr("time.sleep", sleep)
+
+
+def test_a_study_at_the_cap_with_no_timeout_stops_without_waiting(tmp_path, runs, no_waiting):
+    """N finished trials and none running, no --timeout: the worker returns at once.
+    Catches the wait loop's stop test as ``done > cap`` (at the cap it neither stopped nor
+    found room: it waited for ever, or, with a --timeout, until it ran out)."""
+    study = _study_with(tmp_path, N)
+    assert study_module._wait_for_room(study, N) is False
+    study_module._worker({**_args(tmp_path, N), "timeout": None})
+    assert runs == [] and _states(tmp_path) == Counter({"COMPLETE": N})
+
+
+def test_a_worker_waiting_for_room_stops_at_its_timeout(tmp_path, runs, no_waiting):
+    """N - 1 finished and another worker's trial running (never finished here), and a
+    timeout already spent (0 s): the worker stops without waiting or training. Catches the
+    timeout not given to the wait loop (the worker waited on the other trial for ever:
+    Optuna's own timeout is only checked once a trial may start)."""
+    study = _study_with(tmp_path, N - 1)
+    study.ask()  # another worker's trial, mid-training
+    study_module._worker({**_args(tmp_path, N), "timeout": 0.0})
+    assert runs == [] and _states(tmp_path) == Counter({"COMPLETE": N - 1, "RUNNING": 1})
