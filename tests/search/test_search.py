@@ -488,6 +488,70 @@ def test_write_outputs_picks_the_best_of_the_feasible_front_and_copies_its_run(t
     assert not any("val_epoch_1" in t or "constraints" in t for t in trials)
 
 
+def test_best_dir_is_replaced_when_a_better_trial_comes(tmp_path):
+    """write_outputs again after a better trial (as a resumed study's search ends): best/
+    is a copy of the new best trial's run dir, nothing of the old one's left in it.
+    Catches best/ kept once it exists (pareto.json naming trial 1, best/ still trial 0's
+    model)."""
+    from optuna.distributions import IntDistribution
+
+    from lstmlite.search.study import STUDY_NAME, write_outputs
+
+    out = tmp_path / "s"
+    out.mkdir()
+    study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}",
+                                directions=["maximize", "minimize", "minimize", "minimize"])
+
+    def add(number, metric, files):
+        run = tmp_path / f"run{number}"
+        run.mkdir()
+        for name in files:
+            (run / name).write_text(str(number))
+        study.add_trial(optuna.trial.create_trial(
+            values=[metric, 1000, 10.0, 100], params={"hidden_size": 4},
+            distributions={"hidden_size": IntDistribution(4, 64)},
+            user_attrs={"val_metric": metric, "val_loss": 0.1, "size_bytes": 1000, "latency_us": 10.0,
+                        "ram_bytes": 100, "feasible": True, "run_dir": str(run)}))
+    add(0, 0.8, ["which.txt", "only_in_0.txt"])
+    assert write_outputs(out, None)["best"]["trial"] == 0
+    assert (out / "best" / "which.txt").read_text() == "0"
+    add(1, 0.9, ["which.txt"])  # better in the metric, the same otherwise: trial 0 drops off the front
+    assert write_outputs(out, None)["best"]["trial"] == 1
+    assert json.loads((out / "pareto.json").read_text())["best"]["trial"] == 1
+    assert sorted(f.name for f in (out / "best").iterdir()) == ["which.txt"]
+    assert (out / "best" / "which.txt").read_text() == "1"
+
+
+def test_a_trials_run_dir_left_from_before_is_cleared_before_it_trains(monkeypatch, tmp_path):
+    """A trial whose run dir already exists (a retried trial's number, or a study started
+    anew in an old --out) trains into an empty dir: the files there before are gone, so
+    its run dir (and best/, copied from it) holds only its own run. Catches the old dir
+    kept (run_trial writing over the stale files, leaving those it does not write)."""
+    from lstmlite.search import study as study_module
+    from lstmlite.search.space import load_space
+
+    seen = []
+
+    def fake_run_trial(point, data_config, run_dir, **kwargs):
+        seen.append(sorted(f.name for f in run_dir.iterdir()) if run_dir.exists() else [])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "model.lsl").write_text("new")
+        return {"val_metric": 0.9, "size_bytes": 100, "latency_us": 1.0, "ram_bytes": 10, "point": point,
+                "run_dir": str(run_dir)}
+    monkeypatch.setattr(study_module, "run_trial", fake_run_trial)
+    stale = tmp_path / "trials" / "0000"
+    stale.mkdir(parents=True)
+    (stale / "model.lsl").write_text("old")
+    (stale / "half_written.pt").write_text("old")
+    objective = study_module._objective_factory(load_space(TINY_SPACE), {}, tmp_path, {}, 0, prune=False)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
+    trial = study.ask()
+    assert trial.number == 0
+    objective(trial)
+    assert seen == [[]]
+    assert sorted(f.name for f in stale.iterdir()) == ["model.lsl"] and (stale / "model.lsl").read_text() == "new"
+
+
 def test_a_trial_exactly_at_the_budget_is_feasible(monkeypatch, tmp_path):
     from lstmlite.search import study as study_module
     from lstmlite.search.space import load_space
