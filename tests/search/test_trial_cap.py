@@ -137,3 +137,21 @@ def test_a_worker_waiting_for_room_stops_at_its_timeout(tmp_path, runs, no_waiti
     study.ask()  # another worker's trial, mid-training
     study_module._worker({**_args(tmp_path, N), "timeout": 0.0})
     assert runs == [] and _states(tmp_path) == Counter({"COMPLETE": N - 1, "RUNNING": 1})
+
+
+def test_a_dead_workers_last_trial_is_failed_and_trained_here(tmp_path, runs, no_waiting):
+    """N - 1 finished and another worker's trial RUNNING whose heartbeat stopped an hour ago
+    (its worker died; the heartbeat row is set back by hand in the SQLite file): this
+    worker fails it as stale at once, without waiting on it, and trains its re-queued
+    copy, the N-th. Catches the wait loop not failing stale trials (the worker waited on
+    the dead one for ever, or until --timeout, and the study ended one short)."""
+    import sqlite3
+
+    study = _study_with(tmp_path, N - 1)
+    dead = study.ask()
+    study._storage.record_heartbeat(dead._trial_id)
+    with sqlite3.connect(tmp_path / "study.db") as db:
+        db.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-1 hour')")
+    study_module._worker({**_args(tmp_path, N), "timeout": None})
+    assert _states(tmp_path) == Counter({"COMPLETE": N, "FAIL": 1}), _states(tmp_path)
+    assert runs == [f"{N:04d}"]  # the copy of the dead trial (numbers 0 .. N - 1 taken)
