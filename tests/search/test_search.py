@@ -588,3 +588,28 @@ def test_two_workers_report_each_new_trial_once_in_the_parent(tiny_data, tmp_pat
     assert set(numbers) == finished - {0}
     # --trials is the total: never one past it (test_trial_cap.py stages the race by hand)
     assert sum(t["state"] in ("COMPLETE", "PRUNED") for t in trials) == 3 and result["trials"] <= 3
+
+
+def test_a_resumed_studys_earlier_trials_of_every_state_are_not_reported_again():
+    """The parent's progress (workers > 1) skips every trial the resumed study already had,
+    complete, pruned or failed, and reports each new one once. The study is made by hand
+    (no worker process runs: _follow, given no live process, reads the storage once).
+    Catches the earlier trials taken as only the complete ones (a resumed study's pruned
+    and failed trials printed again as new), which the two-worker test, whose earlier
+    trial completes, did not see."""
+    from optuna.trial import TrialState
+
+    from lstmlite.search.study import _finished, _follow
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize", "minimize"])
+    for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
+        trial = study.ask()
+        study.tell(trial, [0.5, 100.0, 1.0, 10.0] if state == TrialState.COMPLETE else None, state=state)
+    study.ask()  # running when the search resumes (its worker's, or a stale one): reported once it finishes
+    before = _finished(study)
+    assert before == {0, 1, 2}
+    new = study.ask()
+    study.tell(new, state=TrialState.PRUNED)
+    reported = []
+    _follow([], study, lambda s, t: reported.append(t.number), before, every_s=0)
+    assert reported == [new.number]
