@@ -613,3 +613,41 @@ def test_a_resumed_studys_earlier_trials_of_every_state_are_not_reported_again()
     reported = []
     _follow([], study, lambda s, t: reported.append(t.number), before, every_s=0)
     assert reported == [new.number]
+
+
+def test_best_dir_is_not_left_naming_an_older_trial_when_the_best_ran_elsewhere(tmp_path, caplog):
+    """Workers on many machines share a study (--storage), each writing its own OUT: when
+    the best trial ran on another machine its run dir is not here. best/ then must not
+    stay the older trial's model while pareto.json names the new best: it is removed, with
+    a warning naming the trial and where its run is. Before: best/ was silently kept
+    (pareto.json's best trial 1, best/ trial 0's model)."""
+    import logging
+
+    from optuna.distributions import IntDistribution
+
+    from lstmlite.search.study import STUDY_NAME, write_outputs
+
+    out = tmp_path / "s"
+    out.mkdir()
+    study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}",
+                                directions=["maximize", "minimize", "minimize", "minimize"])
+
+    def add(metric, run):
+        study.add_trial(optuna.trial.create_trial(
+            values=[metric, 1000, 10.0, 100], params={"hidden_size": 4},
+            distributions={"hidden_size": IntDistribution(4, 64)},
+            user_attrs={"val_metric": metric, "val_loss": 0.1, "size_bytes": 1000, "latency_us": 10.0,
+                        "ram_bytes": 100, "feasible": True, "run_dir": str(run)}))
+    here = tmp_path / "run0"
+    here.mkdir()
+    (here / "which.txt").write_text("0")
+    add(0.8, here)
+    write_outputs(out, None)
+    assert (out / "best" / "which.txt").read_text() == "0"
+    elsewhere = tmp_path / "other-machine" / "trials" / "0001"  # never made here
+    add(0.9, elsewhere)
+    with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
+        result = write_outputs(out, None)
+    assert result["best"]["trial"] == 1 and result["best"]["run_dir"] == str(elsewhere)
+    assert not (out / "best").exists()
+    assert any("trial 1" in r.getMessage() and str(elsewhere) in r.getMessage() for r in caplog.records)

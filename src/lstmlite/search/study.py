@@ -499,10 +499,14 @@ def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = 
                                      "pareto": front, "best": best})
     _plot(out / "pareto.png", trials, front)
     best_dir = out / "best"
-    if best is not None and Path(best["run_dir"]).exists():
+    if best is not None:
         if best_dir.exists():
             shutil.rmtree(best_dir)
-        shutil.copytree(best["run_dir"], best_dir)
+        if Path(best["run_dir"]).exists():
+            shutil.copytree(best["run_dir"], best_dir)
+        else:  # run by a worker on another machine (--storage): no best/ rather than an older trial's
+            log.warning("best trial %d's run dir %s is not on this machine: no %s (copy it from there)",
+                        best["trial"], best["run_dir"], best_dir)
     complete = sum(1 for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE)
     return {"best": best, "pareto": front, "trials": complete, "out": str(out)}
 
