@@ -51,6 +51,13 @@ def _resolve(config: dict[str, Any]):
 #: than the seasonal naive forecast.
 SMALL_SPLIT_PASSES = 10
 
+
+def _passes_per_epoch(data: Any) -> int:
+    """Trainer passes that make one trial epoch on ``data`` (``SMALL_SPLIT_PASSES`` on a
+    small training split, where :func:`lstmlite.train.default_train_config` gives options;
+    else 1); None data (not loaded): 1."""
+    return SMALL_SPLIT_PASSES if data is not None and default_train_config(data) else 1
+
 _MODEL_KEYS = ("cell", "num_layers", "hidden_size", "bidirectional", "embed_dim", "proj_size", "pooling")
 #: Keys of a point that belong to the data section (text: the vocabulary kept, most
 #: frequent first -- the embedding's rows, usually most of a text model's bytes).
@@ -79,7 +86,7 @@ def build_config(point: dict[str, Any], data_config: dict[str, Any], seed: int, 
     if model.get("cell") == "grouped_lstm":
         model["cell"] = "glstm"  # the model builder's name for GroupedLSTM
     small = default_train_config(data) if data is not None else {}
-    passes = SMALL_SPLIT_PASSES if small else 1
+    passes = _passes_per_epoch(data)
     train_cfg = {"epochs": int(point.get("epochs", 4)) * passes, "lr": float(point.get("lr", 1e-2)),
                  "batch_size": int(point.get("batch_size", small.get("batch_size", 32))), "seed": seed, "device": "cpu",
                  "patience": 0, "checkpoint": False, "schedule": "cosine"}
@@ -178,7 +185,7 @@ def run_trial(point: dict[str, Any], data_config: dict[str, Any], out: str | Pat
     data, _, _ = _resolve(build_config(point, data_config, seed))
     config = build_config(point, data_config, seed, data)
     data, model_config, train_config = _resolve(config)
-    passes = SMALL_SPLIT_PASSES if default_train_config(data) else 1
+    passes = _passes_per_epoch(data)
     torch.manual_seed(seed)
     model = build_model(model_config)
     metric_name = primary_metric_name(data)
