@@ -210,7 +210,7 @@ class StreamState:
                     f"{self._engine.activations!r} quantize each step's h with a scale from its largest |value|, "
                     "which a NaN or an infinity does not have (every output would be NaN); load a finite state, "
                     "or use activations='float'")
-        self._stream.set_state(flat)
+        self._set(flat)
 
     def _set(self, values: np.ndarray) -> None:
         """:meth:`load` unchecked: a state the runtime itself computed (run's final state)."""
