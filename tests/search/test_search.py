@@ -651,3 +651,85 @@ def test_best_dir_is_not_left_naming_an_older_trial_when_the_best_ran_elsewhere(
     assert result["best"]["trial"] == 1 and result["best"]["run_dir"] == str(elsewhere)
     assert not (out / "best").exists()
     assert any("trial 1" in r.getMessage() and str(elsewhere) in r.getMessage() for r in caplog.records)
+
+
+def _fake_run_trial(fail_first: bool):
+    """A stand-in for run_trial that writes its run dir like the real one (``model.lsl``
+    naming the attempt); with ``fail_first`` its first call raises after writing."""
+    calls = []
+
+    def fake(point, data_config, run_dir, **kwargs):
+        calls.append(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "model.lsl").write_text(f"attempt {len(calls)}")
+        if fail_first and len(calls) == 1:
+            raise RuntimeError("injected: the trial fails after writing its run dir")
+        return {"val_metric": 0.9, "val_loss": 0.1, "size_bytes": 100, "latency_us": 1.0, "ram_bytes": 10,
+                "point": point, "run_dir": str(run_dir)}
+    return fake
+
+
+def _run_dirs_agree_with_trials_json(out):
+    """Each ``trials/NNNN`` dir is the run dir trials.json gives its trial, which completed."""
+    trials = {t["trial"]: t for t in json.loads((out / "trials.json").read_text())}
+    for path in (out / "trials").iterdir():
+        if path.name.isdigit():
+            record = trials[int(path.name)]
+            assert record["state"] == "COMPLETE" and record["run_dir"] == str(path), (path, record)
+
+
+def test_a_failed_trials_run_dir_is_set_aside_not_left_under_its_number(monkeypatch, tiny_data, tmp_path, caplog):
+    """A trial that raises after writing its run dir fails (trials.json: FAIL, no run dir);
+    what it wrote is renamed ``trials/NNNN.failed``, with a warning, so ``trials/NNNN/``
+    never holds a model that no report counts. Before: ``trials/0000/`` stayed, holding the
+    failed attempt's model.lsl beside trials.json's FAIL for trial 0."""
+    import logging
+
+    from lstmlite.search import study as study_module
+
+    monkeypatch.setattr(study_module, "run_trial", _fake_run_trial(fail_first=True))
+    out = tmp_path / "s"
+    with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
+        search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
+    states = {t["trial"]: t["state"] for t in json.loads((out / "trials.json").read_text())}
+    assert states[0] == "FAIL" and states[1] == "COMPLETE"
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed", "0001"]
+    assert (out / "trials" / "0000.failed" / "model.lsl").read_text() == "attempt 1"
+    assert (out / "trials" / "0001" / "model.lsl").read_text() == "attempt 2"
+    _run_dirs_agree_with_trials_json(out)
+    assert sum("trial 0 failed" in r.getMessage() and "0000.failed" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_a_dead_workers_trial_is_retried_and_its_run_dir_set_aside(monkeypatch, tiny_data, tmp_path, caplog):
+    """A worker that dies mid-trial leaves its trial RUNNING and half a run dir. Another
+    worker sees the heartbeat stale, fails the trial and Optuna re-queues its parameters as
+    a trial with a new number, which runs in its own dir: the dead attempt's dir is set
+    aside as ``NNNN.failed`` (the warning names the retry). Before: ``trials/0000/`` kept
+    the dead attempt's half-written files while trials.json said trial 0 FAIL."""
+    import logging
+    import time
+
+    from lstmlite.search import study as study_module
+    from lstmlite.search.space import load_space
+
+    out = tmp_path / "s"
+    out.mkdir()
+    study = study_module.open_study(out, None, 0, True, heartbeat=1)
+    with pytest.warns(UserWarning, match="Heartbeat"):  # Optuna: heartbeats are optimize()'s
+        trial = study.ask()  # the dead worker's trial: sampled, one heartbeat, then nothing
+    point = load_space(TINY_SPACE).sample(trial)
+    study._storage.record_heartbeat(trial._trial_id)
+    dead = out / "trials" / "0000"
+    dead.mkdir(parents=True)
+    (dead / "model.lsl").write_text("half")
+    time.sleep(2.5)  # past the grace period (2 heartbeats)
+    monkeypatch.setattr(study_module, "run_trial", _fake_run_trial(fail_first=False))
+    with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
+        search(tiny_data, "classify", trials=1, out=out, space=TINY_SPACE, resume=True, heartbeat=1)
+    trials = {t["trial"]: t for t in json.loads((out / "trials.json").read_text())}
+    assert trials[0]["state"] == "FAIL" and trials[1]["state"] == "COMPLETE"
+    assert trials[1]["params"] == {k: point[k] for k in TINY_SPACE["params"]}  # the retry: the same point
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed", "0001"]
+    assert (out / "trials" / "0000.failed" / "model.lsl").read_text() == "half"
+    _run_dirs_agree_with_trials_json(out)
+    assert any("trial 0 failed" in r.getMessage() and "retried as trial 1" in r.getMessage() for r in caplog.records)

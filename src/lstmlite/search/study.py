@@ -169,8 +169,8 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
                                  f"better at the same epoch)")
 
         run_dir = out / "trials" / f"{number:04d}"
-        if run_dir.exists():  # a retried trial (its worker died): start clean
-            shutil.rmtree(run_dir)
+        if run_dir.exists():  # left by a study started anew in an old --out: start clean
+            shutil.rmtree(run_dir)  # (a retried trial has a new number; see set_aside_failed_runs)
         try:
             record = run_trial(point, data_config, run_dir, seed=seed + number, report=report,
                                skip_if=skip_if if prune else None)
@@ -238,13 +238,58 @@ def _check_slot(study: Any, number: int, cap: int) -> None:
                       f"of its {cap}")
 
 
-def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s: float = 1.0) -> bool:
+#: What a failed trial's run dir is renamed to end with: ``trials/NNNN.failed``.
+FAILED_SUFFIX = ".failed"
+
+
+def _set_aside_failed_runs(out: Path, study: Any) -> list[Path]:
+    """Rename the run dir of each failed trial of ``study`` found under ``out/trials``
+    from ``NNNN`` to ``NNNN.failed``, with a log line; returns the new paths.
+
+    A trial fails when its worker dies (its heartbeat goes stale: Optuna then re-queues its
+    parameters as a trial with a *new* number) or when it raises. Either way it may have
+    written some or all of ``trials/NNNN/`` (a model saved before the failure, or half a
+    run), which no report counts: trials.json says FAIL and names no run dir. Set aside,
+    ``trials/NNNN/`` only ever holds a trial that finished. Safe with many workers at once
+    (the one that renames first wins; the others find nothing to move)."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried_as = {}
+    for t in trials:
+        history = t.system_attrs.get("retry_history")
+        if history:
+            retried_as[history[-1]] = t.number
+    moved = []
+    for t in trials:
+        if t.state != TrialState.FAIL:
+            continue
+        run_dir = out / "trials" / f"{t.number:04d}"
+        if not run_dir.is_dir():
+            continue
+        target = run_dir.with_name(run_dir.name + FAILED_SUFFIX)
+        try:
+            if target.exists():  # from an older study in the same --out
+                shutil.rmtree(target)
+            run_dir.rename(target)
+        except OSError as exc:  # another worker set it aside first
+            log.debug("trial %d's run dir not set aside here: %s", t.number, exc)
+            continue
+        retry = f"; its parameters are retried as trial {retried_as[t.number]}" if t.number in retried_as else ""
+        log.warning("trial %d failed: what it wrote is set aside as %s, not a result%s", t.number, target, retry)
+        moved.append(target)
+    return moved
+
+
+def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s: float = 1.0,
+                   out: Path | None = None) -> bool:
     """Whether this worker should start another trial: False once ``cap`` trials are
     complete or pruned (or past ``deadline``, a ``time.monotonic()`` value); True when the
     finished and running ones make fewer. Between the two (other workers' trials running
     would make ``cap``) it waits, so that a trial of theirs that fails, or whose worker
     dies (failed once its heartbeat is stale), is replaced here rather than the study
-    ending short."""
+    ending short. With ``out``, the run dirs of failed trials (stale ones failed here
+    included) are set aside there (:func:`_set_aside_failed_runs`)."""
     import time
     import warnings
 
@@ -254,6 +299,8 @@ def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+        if out is not None:
+            _set_aside_failed_runs(out, study)
         done, running = _counts(study)
         if done >= cap or (deadline is not None and time.monotonic() >= deadline):
             return False
@@ -285,11 +332,11 @@ def _worker(args: dict[str, Any]) -> None:
     objective = _objective_factory(load_space(args["space"]), args["data_config"], out, args["budget"],
                                    args["seed"], prune=args["prune"], cap=cap)
     deadline = None if args["timeout"] is None else time.monotonic() + args["timeout"]
-    if not _wait_for_room(study, cap, deadline):
+    if not _wait_for_room(study, cap, deadline, out=out):
         return
 
     def room(study: Any, trial: Any) -> None:
-        if not _wait_for_room(study, cap, deadline):
+        if not _wait_for_room(study, cap, deadline, out=out):
             study.stop()
 
     callbacks = ([args["on_trial"]] if args.get("on_trial") else []) + [room]
@@ -338,7 +385,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         task: ``classify`` | ``lm`` | ``forecast`` (None: the data's own).
         budget: ``"size=8KB,latency=200us,ram=16KB"`` (any subset) or a dict of bytes/µs.
         trials: completed (or pruned) trials the study stops at, over all workers.
-        out: output dir: ``study.db``, ``trials/NNNN/`` run dirs, ``pareto.json``,
+        out: output dir: ``study.db``, ``trials/NNNN/`` run dirs (``NNNN.failed``: a failed one), ``pareto.json``,
             ``pareto.png``, ``trials.json``, ``best/`` (the best model within budget).
         storage: a database URL shared by workers (default: ``sqlite:///OUT/study.db``).
         workers: processes started here, all on the same study.
@@ -485,10 +532,12 @@ def _metric_higher(data_config: dict[str, Any]) -> bool:
 
 
 def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = True) -> dict[str, Any]:
-    """Write ``pareto.json``, ``trials.json``, ``pareto.png`` and ``best/`` from the study."""
+    """Write ``pareto.json``, ``trials.json``, ``pareto.png`` and ``best/`` from the study,
+    after setting aside failed trials' run dirs (``trials/NNNN.failed``)."""
     study = open_study(out, storage, seed, higher, resume=True)
     from optuna.trial import TrialState
 
+    _set_aside_failed_runs(out, study)  # a failure no worker here has seen yet (one that raised out of optimize)
     trials = [dict(_record(t), state=t.state.name) for t in study.get_trials(deepcopy=False)]
     write_json(out / "trials.json", trials)
     front = pareto_records(study)
