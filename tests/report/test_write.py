@@ -225,12 +225,36 @@ def test_tables_show_each_number_in_its_own_column_and_unit() -> None:
     html = render_report([run])
     assert "<td>accuracy 0.1235</td><td>–</td><td>1,000</td><td>250</td><td>3,072 (estimate)</td>" in html
     assert "<th>size (estimate: no .lsl file)</th><td>3,072 B (3.00 KiB)</td>" in html
-    assert "<td>lstmlite-int8</td><td>sequence</td><td>16</td><td>1</td><td>4</td><td>9</td>" in html
+    assert ("<td>lstmlite-int8</td><td>sequence</td><td>16</td><td>1</td><td>4</td><td>9</td>"
+            "<td>µs per sequence (T=16)</td>") in html
     # the card says what the median counts: one call of T=16 steps (a step-mode case: per step)
     assert ("<th>latency lstmlite-int8 (sequence, T=16, B=1)</th><td>4.0 µs per sequence (T=16), median</td>"
             in html)
     run.bench = [{**run.bench[0], "mode": "step"}]
     assert "<td>4.0 µs per step, median</td>" in render_report([run])
+
+
+def test_the_latency_tables_unit_is_each_rows_own() -> None:
+    """One bench file with a step-mode case (µs per step), sequence-mode cases at T=16 and
+    T=32 (µs per call of T steps) and a case with no mode (bench's default, sequence): each
+    row of the latency table names its own unit, as the latency plot's panel for that case
+    labels its axis (tests/report/test_plots.py). Catches the one header "median µs" over
+    rows of per-step and per-sequence times, which read as the same unit."""
+    run = _given_run("mixed", 0.5, [0, 0, 1, 1, 2, 2, 2, 2])
+    common = {"batch": 1, "input_size": 3, "hidden_size": 4}
+    run.bench = [{"engine": "lstmlite-int8", "mode": "step", "seq_len": 16, "median_us": 2.0, "p90_us": 3.0},
+                 {"engine": "lstmlite-int8", "mode": "sequence", "seq_len": 16, "median_us": 30.0, "p90_us": 40.0},
+                 {"engine": "torch-fp32", "mode": "sequence", "seq_len": 32, "median_us": 500.0, "p90_us": 600.0},
+                 {"engine": "onnxruntime", "seq_len": 16, "median_us": 70.0, "p90_us": 80.0}]
+    run.bench = [{**case, **common} for case in run.bench]
+    run.bench_source = "bench.json"
+    outline = _outline(render_report([run]))
+    latency = [rows for kind, rows in outline["Latency against the peers"] if kind == "table"][0]
+    assert latency == [["engine", "mode", "T", "batch", "median", "p90", "unit"],
+                       ["lstmlite-int8", "step", "16", "1", "2", "3", "µs per step"],
+                       ["lstmlite-int8", "sequence", "16", "1", "30", "40", "µs per sequence (T=16)"],
+                       ["torch-fp32", "sequence", "32", "1", "500", "600", "µs per sequence (T=32)"],
+                       ["onnxruntime", "sequence", "16", "1", "70", "80", "µs per sequence (T=16)"]]
 
 
 def test_the_layers_table_shows_each_tensors_zero_fraction() -> None:
@@ -348,6 +372,6 @@ def test_the_tables_show_each_runs_recorded_numbers(jv_runs, jv_report) -> None:
         assert f"<tr><th>params / non-zero</th><td>{m['params']:,} / {m['nonzero_params']:,}</td></tr>" in card
         assert f"<td>{m['size_bytes']:,} B ({m['size_bytes'] / 1024:.2f} KiB)</td>" in card
         assert f"<tr><th>MACs / step</th><td>{m['macs_per_step']:,}</td></tr>" in card
-    assert latency == [["engine", "mode", "T", "batch", "median µs", "p90 µs"],
-                       ["torch-fp32", "sequence", "20", "1", "120", "150"],
-                       ["lstmlite-int8", "sequence", "20", "1", "9.5", "11"]]
+    assert latency == [["engine", "mode", "T", "batch", "median", "p90", "unit"],
+                       ["torch-fp32", "sequence", "20", "1", "120", "150", "µs per sequence (T=20)"],
+                       ["lstmlite-int8", "sequence", "20", "1", "9.5", "11", "µs per sequence (T=20)"]]

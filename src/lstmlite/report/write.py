@@ -191,9 +191,11 @@ def _latency(runs: Sequence[ReportRun]) -> Raw:
         what = run.bench[0].get("what") or "recurrent layers, as lstmlite bench times them"
         title = f"{run.name}: {what} ({run.bench_source})"
         parts.append(img(plots.latency_plot(run.bench, title), f"latency per engine for {run.name}"))
-        parts.append(table(["engine", "mode", "T", "batch", "median µs", "p90 µs"],
-                           [[c["engine"], c.get("mode"), c.get("seq_len"), c.get("batch"), c["median_us"],
-                             c.get("p90_us")] for c in run.bench]))
+        # a step-mode case times one step, a sequence-mode one a call of T steps: the unit
+        # is the row's (the plot's axis label for that case's panel), not one header's
+        parts.append(table(["engine", "mode", "T", "batch", "median", "p90", "unit"],
+                           [[c["engine"], c.get("mode", "sequence"), c.get("seq_len"), c.get("batch"),
+                             c["median_us"], c.get("p90_us"), latency_unit(c)] for c in run.bench]))
     if not parts:
         return Raw("")
     return section("Latency against the peers", *parts, anchor="latency")
