@@ -51,5 +51,19 @@ def test_the_table_gives_each_engines_time_over_torch_fp32s():
                 "max_rel_err": 0.0}
     table = bench_mod.format_table([case("torch-fp32", 4.0), case("lstmlite-fp32", 2.0),
                                     case("lstmlite-fp32", 3.0, hidden=16)]).splitlines()
-    ratio = {(row.split()[0], row.split()[2]): row.split()[8] for row in table[1:]}
+    ratio = {(row.split()[0], row.split()[2]): row.split()[9] for row in table[1:]}
     assert ratio == {("torch-fp32", "8"): "1.000", ("lstmlite-fp32", "8"): "0.500", ("lstmlite-fp32", "16"): "-"}
+
+
+def test_the_tables_times_name_their_unit_per_row():
+    """A step-mode case (bench divides its time by T: µs per step) and a sequence-mode one
+    (µs per call of T steps) in one table: each row's unit column says which, the header
+    names no unit of its own. Catches the one "median_us" header over both kinds of rows,
+    which read as the same unit."""
+    def case(mode, median):
+        return {"engine": "lstmlite-fp32", "input_size": 3, "hidden_size": 8, "seq_len": 50, "batch": 1,
+                "mode": mode, "median_us": median, "p90_us": median, "peak_fraction": None, "max_rel_err": 0.0}
+    lines = bench_mod.format_table([case("step", 2.0), case("sequence", 100.0)]).splitlines()
+    assert lines[0].split()[:9] == ["engine", "I", "H", "T", "B", "mode", "median", "p90", "unit"]
+    assert [row.split()[5:9] for row in lines[1:]] == [["step", "2.0", "2.0", "us/step"],
+                                                       ["sequence", "100.0", "100.0", "us/sequence"]]

@@ -672,15 +672,22 @@ def bench(
 
 
 def format_table(cases: Sequence[dict[str, Any]]) -> str:
-    """A plain-text table of cases, with each engine's time relative to torch-fp32."""
+    """A plain-text table of cases, with each engine's time relative to torch-fp32.
+
+    The median and p90 are in the row's ``unit``: ``us/step`` for a step-mode case (its
+    time divided by T), ``us/sequence`` for a sequence-mode one (one call of T steps), as
+    the report's latency table and plot name them (:func:`lstmlite.report.metrics.latency_unit`).
+    """
     base = {(c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]): c["median_us"]
             for c in cases if c["engine"] == "torch-fp32"}
-    header = ["engine", "I", "H", "T", "B", "mode", "median_us", "p90_us", "x torch-fp32", "% peak", "rel err"]
+    header = ["engine", "I", "H", "T", "B", "mode", "median", "p90", "unit", "x torch-fp32", "% peak", "rel err"]
     rows = []
     for c in cases:
         ref = base.get((c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]))
+        unit = "us/step" if c["mode"] == "step" else "us/sequence"
         rows.append([c["engine"], c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"],
-                     f"{c['median_us']:.1f}", f"{c['p90_us']:.1f}", f"{c['median_us'] / ref:.3f}" if ref else "-",
+                     f"{c['median_us']:.1f}", f"{c['p90_us']:.1f}", unit,
+                     f"{c['median_us'] / ref:.3f}" if ref else "-",
                      f"{100 * c['peak_fraction']:.1f}" if c.get("peak_fraction") is not None else "-",
                      f"{c['max_rel_err']:.1e}"])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
