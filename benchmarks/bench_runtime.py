@@ -163,23 +163,34 @@ ENGINE_COLUMNS = ["lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn", "lstmli
                   "lstmlite-int7r-dyn16-h7",
                   "lstmlite-int8-sparse", "lstmlite-int8-sparse-dyn", "torch-fp32", "torch-dynamic-int8", "onnxruntime-fp32",
                   "onnxruntime-int8", "litert-fp32", "litert-dynamic-int8", "litert-int8"]
+#: Each case's row title; the unit, from the case's rows (:func:`_case_unit`), follows it.
 CASE_TITLES = {
-    "seq-40x128": "I=40, H=128, B=1, sequence (µs)",
-    "seq-128x256": "I=128, H=256, B=1, sequence (µs)",
-    "step-40x128": "I=40, H=128, step from Python (µs/step)",
-    "batch32": "I=40, H=128, B=32, sequence (µs)",
-    "batch32-2t": "I=40, H=128, B=32, sequence, 2 threads (µs)",
-    "sparse80-40x128": "80 % sparse, I=40, H=128, B=1 (µs)",
-    "sparse80-128x256": "80 % sparse, I=128, H=256, B=1 (µs)",
-    "rank32-40x128": "rank 32, I=40, H=128, B=1 (µs)",
-    "sparse80r16-40x128": "80 % sparse in (16, 4) blocks, I=40, H=128, B=1 (µs)",
-    "sparse80r16-128x256": "80 % sparse in (16, 4) blocks, I=128, H=256, B=1 (µs)",
+    "seq-40x128": "I=40, H=128, B=1",
+    "seq-128x256": "I=128, H=256, B=1",
+    "step-40x128": "I=40, H=128, step from Python",
+    "batch32": "I=40, H=128, B=32",
+    "batch32-2t": "I=40, H=128, B=32, 2 threads",
+    "sparse80-40x128": "80 % sparse, I=40, H=128, B=1",
+    "sparse80-128x256": "80 % sparse, I=128, H=256, B=1",
+    "rank32-40x128": "rank 32, I=40, H=128, B=1",
+    "sparse80r16-40x128": "80 % sparse in (16, 4) blocks, I=40, H=128, B=1",
+    "sparse80r16-128x256": "80 % sparse in (16, 4) blocks, I=128, H=256, B=1",
 }
+
+
+def _case_unit(row: dict) -> str:
+    """What a row's ``median_us`` counts, in the report's words
+    (``lstmlite.report.metrics.latency_unit``): µs per step in step mode, else µs per
+    sequence (one call of T steps), with its T."""
+    if row.get("mode", "sequence") == "step":
+        return "µs per step"
+    return "µs per sequence" + (f", T={row['seq_len']}" if row.get("seq_len") is not None else "")
 
 
 def markdown_tables(payload: dict) -> str:
     """BENCHMARKS.md's tables from a results payload: median µs (and % of the core's
-    peak MAC rate) per case and engine, then the targets."""
+    peak MAC rate) per case and engine, each case's unit in its title (per step, or per
+    sequence of T steps), then the targets."""
     rows = payload["rows"]
     cols = [e for e in ENGINE_COLUMNS if any(r["engine"] == e for r in rows)]
     lines = ["| case | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
@@ -189,7 +200,8 @@ def markdown_tables(payload: dict) -> str:
             row = next((r for r in rows if r["case"] == case and r["engine"] == engine), None)
             cells.append("" if row is None else f"{row['median_us']:.1f} ({100 * row['peak_fraction']:.0f} %)")
         if any(cells):
-            lines.append(f"| {title} | " + " | ".join(cells) + " |")
+            unit = _case_unit(next(r for r in rows if r["case"] == case))
+            lines.append(f"| {title} ({unit}) | " + " | ".join(cells) + " |")
     lines += ["", "| case | engine | measure | versus | value | goal | met |", "|---|---|---|---|---|---|---|"]
     for t in payload["targets"]:
         lines.append(f"| {t['case']} | {t['engine']} | {t['measure']} | {t['versus'] or ''} | {t['value']:.3f} | "

@@ -1,0 +1,21 @@
+"""bench_runtime.py's BENCHMARKS.md tables say what each row's medians count."""
+
+from bench_runtime import markdown_tables
+
+
+def _row(case, mode, seq_len, median):
+    return {"case": case, "engine": "lstmlite-int8", "mode": mode, "seq_len": seq_len, "median_us": median,
+            "peak_fraction": 0.5}
+
+
+def test_each_case_names_its_unit_per_step_or_per_sequence_of_t():
+    """A step-mode case's median is per step (bench divides by T), a sequence-mode one's per
+    call of T steps: each row's title says which, with T, as the report's latency table
+    does (µs per step, µs per sequence). Catches the old "(µs)" on the sequence rows, which
+    named neither the sequence nor its T."""
+    payload = {"rows": [_row("seq-40x128", "sequence", 100, 120.0), _row("step-40x128", "step", 100, 2.0),
+                        _row("rank32-40x128", "sequence", 50, 60.0)], "targets": []}
+    lines = markdown_tables(payload).splitlines()
+    assert lines[2] == "| I=40, H=128, B=1 (µs per sequence, T=100) | 120.0 (50 %) |"
+    assert lines[3] == "| I=40, H=128, step from Python (µs per step) | 2.0 (50 %) |"
+    assert lines[4] == "| rank 32, I=40, H=128, B=1 (µs per sequence, T=50) | 60.0 (50 %) |"
