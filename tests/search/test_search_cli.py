@@ -63,7 +63,8 @@ def test_a_trials_line_says_what_its_figures_are(recorded, tmp_path, capsys):
     """A trained trial within budget, one over it that was not trained (an estimated size
     and a MAC-model latency), a pruned trial without figures: each line by hand. Catches
     ok / over budget inverted, the (estimated) and (MAC model) marks inverted or
-    dropped, "(not trained)" dropped, and the progress callback not given."""
+    dropped, "(not trained)" dropped, and the progress callback not given; the latency is
+    per step (as the last line and docs/search.md say), where it read "12.2us" alone."""
     figures = {"metric_name": "accuracy", "val_metric": 0.5, "size_bytes": 2048, "latency_us": 12.25,
                "ram_bytes": 100}
     TRIALS.extend([
@@ -75,8 +76,8 @@ def test_a_trials_line_says_what_its_figures_are(recorded, tmp_path, capsys):
     assert main(["search", "--data", "d.npz", "--out", str(tmp_path / "s")]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("trial ")]
     assert lines == [
-        "trial    0 complete accuracy=0.5000 size=2,048 B (2.00 KiB) latency=12.2us ram=100 B ok",
-        "trial    1 complete accuracy=0.5000 size=2,048 B (2.00 KiB) (estimated) latency=12.2us (MAC model) "
+        "trial    0 complete accuracy=0.5000 size=2,048 B (2.00 KiB) latency=12.2us/step ram=100 B ok",
+        "trial    1 complete accuracy=0.5000 size=2,048 B (2.00 KiB) (estimated) latency=12.2us/step (MAC model) "
         "ram=100 B (estimated) over budget (not trained)",
         "trial    2 pruned"]
 

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if "val_metric" in attrs:
             print(f"trial {trial.number:4d} {trial.state.name.lower():8s} {attrs['metric_name']}="
                   f"{attrs['val_metric']:.4f} size={format_bytes(attrs['size_bytes'])}"
-                  f"{'' if attrs['size_kind'] == 'lsl' else ' (estimated)'} latency={attrs['latency_us']:.1f}us"
+                  f"{'' if attrs['size_kind'] == 'lsl' else ' (estimated)'} latency={attrs['latency_us']:.1f}us/step"
                   f"{'' if attrs['latency_kind'] == 'measured' else ' (MAC model)'} ram={format_bytes(attrs['ram_bytes'])}"
                   f"{' (estimated)' if attrs.get('ram_kind') == 'estimated' else ''}"
                   f" {'ok' if attrs.get('feasible') else 'over budget'}"
