@@ -7,6 +7,7 @@ the graph itself.
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 
 import numpy as np
@@ -94,6 +95,76 @@ def test_bidirectional_read_at_last_output_is_refused() -> None:
     graph = onnx.load_from_string(_export(module, torch.randint(0, VOCAB, (2, 4))))
     with pytest.raises(ModelImportError, match="does not reproduce"):
         import_onnx(graph)
+
+
+def _fixed_steps_graph(steps: int | None, declared: bool = True, head: str = "steps", hidden: int = 4,
+                       features: int = 3, classes: int = 3):
+    """A graph as the dynamo exporter writes a time-major LSTM model: (T, B, F) input → LSTM →
+    Y (T, 1, B, H) → Reshape → (T, B, H) ``seq`` → [ReduceMax over time, when ``head="max"``] →
+    MatMul + Add. ``steps``: the Reshape's target holds the time length (the graph runs at that
+    length only), else Squeeze (any length); ``declared``: the graph's declared shapes say the
+    fixed length too (``seq``'s value_info, and a per-step output's), as the dynamo exporter's do."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    f32 = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
+    arrays = {"W": f32(1, 4 * hidden, features), "R": f32(1, 4 * hidden, hidden), "B": f32(1, 8 * hidden),
+              "head_w": f32(hidden, classes), "head_b": f32(classes), "axes0": np.array([0], np.int64),
+              "axes1": np.array([1], np.int64), "target": np.array([steps or 0, -1, hidden], np.int64)}
+    nodes = [helper.make_node("LSTM", ["input", "W", "R", "B"], ["Y"], hidden_size=hidden),
+             helper.make_node("Reshape", ["Y", "target"], ["seq"]) if steps else
+             helper.make_node("Squeeze", ["Y", "axes1"], ["seq"])]
+    if head == "max":
+        nodes.append(helper.make_node("ReduceMax", ["seq", "axes0"], ["feat"], keepdims=0))
+    nodes += [helper.make_node("MatMul", ["seq" if head == "steps" else "feat", "head_w"], ["mm"]),
+              helper.make_node("Add", ["mm", "head_b"], ["logits"])]
+    time = steps if steps and declared else "t"
+    graph = helper.make_graph(
+        nodes, "fixed", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["t", "b", features])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                       [time, "b", classes] if head == "steps" else ["b", classes])],
+        initializer=[numpy_helper.from_array(a, n) for n, a in arrays.items()],
+        value_info=[helper.make_tensor_value_info("seq", TensorProto.FLOAT, [time, "b", hidden])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    return model
+
+
+@pytest.mark.parametrize("head", ["steps", "max"])
+def test_a_graph_declaring_a_fixed_length_is_checked_at_that_length(head: str, caplog) -> None:
+    """The dynamo exporter's time-major graph may run only at the example's length, which its
+    declared shapes say (a per-step output's, or the value_info of the recurrent output
+    sequence before max pooling): the import is checked at that length (it fails at 5 steps),
+    says so (import_info["graph_steps"], a warning), and the model takes any length: on 9
+    steps it matches ONNX Runtime running the same graph without the fixed Reshape."""
+    from lstmlite.nn import SequenceTagger
+
+    with caplog.at_level(logging.WARNING, logger="lstmlite.importers.onnx"):
+        model = import_onnx(_fixed_steps_graph(steps=4, head=head))
+    assert isinstance(model, SequenceTagger if head == "steps" else SequenceClassifier)
+    assert model.import_info["graph_steps"] == 4
+    assert "runs at 4 steps only" in caplog.text and "dynamo=False" in caplog.text
+    x = np.random.default_rng(12).normal(size=(9, 3, 3)).astype(np.float32)  # (T, B, F)
+    free = _fixed_steps_graph(steps=None, head=head)
+    expected = ort.InferenceSession(free.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    with torch.no_grad():
+        ours = model(torch.from_numpy(x).transpose(0, 1))
+    ours = (ours.transpose(0, 1) if head == "steps" else ours).numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+    assert "graph_steps" not in import_onnx(free).import_info  # a graph for any length is checked at 5
+
+
+def test_a_graph_tied_to_a_length_it_does_not_declare_is_refused_in_one_line_naming_the_way_out() -> None:
+    """A graph fixed at 4 steps inside (a Reshape) whose output says nothing of it cannot be run
+    by the check: refused in one line naming the failing node and what to do (before: a raw
+    numpy reshape error from onnx.reference)."""
+    with pytest.raises(ModelImportError) as refused:
+        import_onnx(_fixed_steps_graph(steps=4, declared=False))
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("the graph does not run on the check's random input")
+    assert "Reshape" in message and "dynamo=False" in message and "verify=False" in message
+    assert isinstance(import_onnx(_fixed_steps_graph(steps=4, declared=False), verify=False), nn.Module)
 
 
 def _tf2onnx_style_graph(hidden: int = 4, features: int = 3, classes: int = 3, seed: int = 0):

@@ -15,7 +15,9 @@ Two levels:
   runs in ONNX Runtime (or ``onnx.reference``) on random inputs and must give what
   our model gives, else the import fails. Shape-only nodes in between (Transpose,
   Reshape, Squeeze, Concat, Gather of the last step, …) are followed, not
-  interpreted, which is why the numerical check is the arbiter.
+  interpreted, which is why the numerical check is the arbiter. A graph that declares
+  a fixed time length and runs only at it (the dynamo exporter's, for some LSTM/GRU
+  outputs) is checked at that length; the model takes any.
 
 Operator support (ONNX → ours):
 
@@ -52,6 +54,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -622,6 +625,49 @@ def _build(rec: _Recognised, meta: dict[str, Any] | None) -> nn.Module:
     return model
 
 
+def _dims(value_info: Any) -> list[int | str]:
+    """A declared shape: fixed sizes as ints, symbolic or unknown ones as their name (or "")."""
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in value_info.type.tensor_type.shape.dim]
+
+
+def _declared_steps(g: _Graph, rec: _Recognised) -> int | None:
+    """The time length the graph declares fixed for the recurrent output sequence while its input's is not.
+
+    PyTorch's dynamo exporter (``torch.onnx.export(..., dynamo=True)``, torch 2.13) writes the
+    export example's length into the shape of an LSTM/GRU's output sequence (its value_info,
+    and a per-step model's output), and its optimiser may fold that length into a Reshape:
+    such a graph runs at that length only (related: pytorch/pytorch#191855). Read from the declared
+    shapes (graph outputs and value_info) of the tensors computed from a recurrent node's Y,
+    where one of the two leading axes is the input's symbolic batch axis; None unless they
+    agree on one length.
+    """
+    inputs = {v.name: v for v in g.graph.input}
+    in_dims = _dims(inputs[rec.input_name])
+    if rec.time_axis not in (0, 1) or len(in_dims) < 2 or isinstance(in_dims[rec.time_axis], int):
+        return None
+    batch = in_dims[1 - rec.time_axis]
+    if not isinstance(batch, str) or not batch:
+        return None
+    declared = {v.name: _dims(v) for v in list(g.graph.value_info) + list(g.graph.output)}
+    steps: set[int] = set()
+    queue = [n.output[0] for n in g.graph.node if n.op_type in RECURRENT_OPS and n.output and n.output[0]]
+    seen: set[str] = set()
+    while queue:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        dims = declared.get(name, [])
+        if len(dims) >= 3 and batch in dims[:2]:
+            size = dims[1 - dims[:2].index(batch)]
+            if isinstance(size, int) and size > 0:
+                steps.add(size)
+        for node in g.consumers.get(name, []):
+            # a recurrent node's final states (Y_h, Y_c) are no sequence: follow its Y only
+            queue.extend(node.output[:1] if node.op_type in RECURRENT_OPS else [o for o in node.output if o])
+    return steps.pop() if len(steps) == 1 else None
+
+
 def _probe_inputs(g: _Graph, rec: _Recognised, batch: int = 2, steps: int = 5
                   ) -> tuple[dict[str, np.ndarray], Tensor, Tensor | None]:
     """Random feeds for the graph and the matching batch-first input for our model."""
@@ -660,23 +706,55 @@ def _probe_inputs(g: _Graph, rec: _Recognised, batch: int = 2, steps: int = 5
     return feeds, ours_t, lengths
 
 
+class _GraphRunError(Exception):
+    """Neither ONNX Runtime nor onnx.reference could run the graph on the check's input."""
+
+
+def _one_line(err: BaseException, limit: int = 160) -> str:
+    """An ONNX Runtime / onnx.reference error in one short line (the failing node and the reason)."""
+    text = " ".join(str(err).split())
+    node = re.search(r"running (\w+) node\. Name:'([^']*)'", text)
+    if node:
+        marker = " was false. " if " was false. " in text else "Status Message: "  # after ORT's source location
+        reason = text.rsplit(marker, 1)[-1]
+        op, name = node.group(1), node.group(2)
+        text = f"{op} node {name!r}: {reason}" if name else f"{op} node: {reason}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _run_graph(model: Any, feeds: dict[str, np.ndarray], output: str) -> np.ndarray:
+    ort_error: BaseException | None = None
     try:
         import onnxruntime as ort
 
-        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # failures come back as exceptions, reported by the caller
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
         return session.run([output], feeds)[0]
     except Exception as err:  # noqa: BLE001 - ORT absent, or an op/attribute ORT lacks (layout=1)
         log.debug("onnxruntime could not run the graph (%s); using onnx.reference", err)
-        from onnx.reference import ReferenceEvaluator
+        ort_error = None if isinstance(err, ImportError) else err
+    from onnx.reference import ReferenceEvaluator
 
+    try:
         return ReferenceEvaluator(model).run([output], feeds)[0]
+    except Exception as err:  # noqa: BLE001 - the graph cannot run on these feeds
+        raise _GraphRunError(_one_line(ort_error or err)) from err
 
 
-def _verify(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: float) -> float:
-    """Run the graph and our model on the same random input; raise if they differ."""
-    feeds, x, lengths = _probe_inputs(g, rec)
-    expected = np.asarray(_run_graph(g.model, feeds, rec.output_name), dtype=np.float64)
+def _check(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: float,
+           steps: int | None = None) -> float:
+    """Run the graph and our model on the same random input (``steps`` long, default 5); the max error.
+
+    Raises ModelImportError when they differ, _GraphRunError (naming the input's batch and
+    steps) when the graph cannot run.
+    """
+    feeds, x, lengths = _probe_inputs(g, rec) if steps is None else _probe_inputs(
+        g, rec, batch=3 if steps == 2 else 2, steps=steps)  # batch ≠ steps: a time-major output is told apart
+    try:
+        expected = np.asarray(_run_graph(g.model, feeds, rec.output_name), dtype=np.float64)
+    except _GraphRunError as err:
+        raise _GraphRunError(f"batch {x.shape[0]}, {x.shape[1]} steps; {err}") from err
     with torch.no_grad():
         if rec.kind == "lm":
             ours = model(x)[0]
@@ -701,6 +779,40 @@ def _verify(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: fl
             f"the imported model does not reproduce the ONNX graph (max error {error:.3g} on a random "
             f"input, pooling read as {rec.pooling!r}): the graph computes something lstmlite does not map "
             "(e.g. a bidirectional model read at the last step, or extra ops between the layers)")
+    return error
+
+
+def _verify(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: float,
+            info: dict[str, Any]) -> float:
+    """Check the import against the graph; raise if they differ or the graph cannot run.
+
+    A graph that declares a fixed time length (see :func:`_declared_steps`) and fails at
+    another length is checked at its own length: it runs there only, our model takes any
+    length (``info["graph_steps"]`` records it, with a warning).
+    """
+    try:
+        return _check(g, rec, model, rtol, atol)
+    except (_GraphRunError, ModelImportError) as err:
+        declared = _declared_steps(g, rec)
+        if declared is None or declared == 5:  # 5: the check's own length (the input's time axis is not fixed)
+            if isinstance(err, _GraphRunError):
+                raise ModelImportError(
+                    f"the graph does not run on the check's random input ({err}): it is likely tied to the input "
+                    "shape it was exported with; re-export it with dynamic batch and time axes (from PyTorch: "
+                    "torch.onnx.export(..., dynamo=False, dynamic_axes=...)) or skip the check (verify=False, "
+                    "CLI --no-verify)") from None
+            raise
+        try:
+            error = _check(g, rec, model, rtol, atol, steps=declared)
+        except _GraphRunError as again:
+            raise ModelImportError(f"the graph does not run on the check's random input, neither at 5 steps nor at "
+                                   f"the {declared} steps it declares ({again}); skip the check "
+                                   "(verify=False, CLI --no-verify) to import it unchecked") from None
+    log.warning("the ONNX graph runs at %d steps only (it fixes the recurrent output's time axis at the export "
+                "example's length, as torch.onnx.export(dynamo=True) may); the import was checked at %d steps and "
+                "takes any length. For an ONNX file that runs at any length, export with dynamo=False",
+                declared, declared)
+    info["graph_steps"] = declared
     return error
 
 
@@ -765,7 +877,7 @@ def import_onnx(
     if rec.state_inputs:
         info["state_inputs"] = list(rec.state_inputs)  # fed zeros: the model runs each sequence from zero states
     if verify and rec.kind != "layer":
-        info["verified_max_error"] = _verify(g, rec, model, rtol, atol)
+        info["verified_max_error"] = _verify(g, rec, model, rtol, atol, info)
     model.import_info = info
     if out is not None:
         save_imported(out, model, info, overwrite=overwrite)
