@@ -1,7 +1,9 @@
-"""Whole-graph ONNX import: graphs written by PyTorch's exporter and in tf2onnx's style.
+"""Whole-graph ONNX import: graphs written by PyTorch's exporters and in tf2onnx's style.
 
 Oracles: the PyTorch module the graph was exported from, and ONNX Runtime running
-the graph itself.
+the graph itself. PyTorch graphs come from both exporters: the TorchScript one
+(``dynamo=False``) and the dynamo one (``dynamo=True``, torch.onnx.export's default
+since torch 2.9, which needs onnxscript).
 """
 
 from __future__ import annotations
@@ -50,13 +52,37 @@ class TextModel(nn.Module):
         return torch.softmax(self.fc(features), -1)
 
 
-def _export(module: nn.Module, example: torch.Tensor) -> bytes:
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (example,), buffer, dynamo=False, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "d0", 1: "d1"}})
-    return buffer.getvalue()
+def _export(module: nn.Module, example: torch.Tensor, exporter: str = "torchscript",
+            batch_first: bool = True) -> onnx.ModelProto:
+    """The graph of ``module`` from PyTorch's TorchScript or dynamo exporter, batch and time axes dynamic.
+
+    The dynamo exporter is kept quiet (verbose=False: no progress lines; its warnings and
+    torch.onnx's log records below ERROR); an export that fails still raises.
+    """
+    if exporter == "torchscript":
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module.eval(), (example,), buffer, dynamo=False, input_names=["x"],
+                              output_names=["y"], dynamic_axes={"x": {0: "d0", 1: "d1"}})
+        return onnx.load_from_string(buffer.getvalue())
+    pytest.importorskip("onnxscript")  # the dev extra installs it
+    batch, time = torch.export.Dim("batch"), torch.export.Dim("time")
+    axes = {0: batch, 1: time} if batch_first else {0: time, 1: batch}
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module.eval(), (example,), dynamo=True, dynamic_shapes=(axes,),
+                                        verbose=False)
+    finally:
+        logger.setLevel(level)
+    return program.model_proto
+
+
+EXPORTERS = pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -66,12 +92,18 @@ def _export(module: nn.Module, example: torch.Tensor) -> bytes:
     {"per_step": True, "gru": True},
     {"per_step": True, "batch_first": False},
 ], ids=["lstm", "bigru-time-major", "lstm-last-output", "gru-lm", "lstm-lm-time-major"])
-def test_pytorch_exported_graph(kwargs: dict) -> None:
+@EXPORTERS
+def test_pytorch_exported_graph(kwargs: dict, exporter: str) -> None:
+    """Both exporters' graphs import and reproduce the module on a new batch and length. The
+    dynamo graph computes the Reshape sizes between layers from Shape → Slice → Concat, which
+    must not be read as pooling (before, gru-lm came back as a classifier at the last step),
+    and its time-major LM output is fixed at the example's 4 steps (a torch 2.13 exporter
+    bug: the graph runs at 4 steps only; before, the import died in a raw reshape error)."""
     torch.manual_seed(0)
     module = TextModel(**kwargs)
     batch_first = kwargs.get("batch_first", True)
     shape = (2, 4) if batch_first else (4, 2)
-    model = import_onnx(onnx.load_from_string(_export(module, torch.randint(0, VOCAB, shape))))
+    model = import_onnx(_export(module, torch.randint(0, VOCAB, shape), exporter, batch_first))
     assert isinstance(model, LanguageModel if kwargs.get("per_step") else SequenceClassifier)
     x = torch.randint(0, VOCAB, (3, 9))  # a new batch and length: the import is not tied to the example
     with torch.no_grad():
@@ -87,14 +119,87 @@ def test_pytorch_exported_graph(kwargs: dict) -> None:
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_bidirectional_read_at_last_output_is_refused() -> None:
+@pytest.mark.parametrize("exporter", ["torchscript", pytest.param("dynamo", marks=pytest.mark.slow)])
+def test_bidirectional_read_at_last_output_is_refused(exporter: str) -> None:
     """out[:, -1] of a bidirectional layer gives the backward direction after one step,
     which no lstmlite pooling computes: the verification must catch it."""
     torch.manual_seed(0)
     module = TextModel(bidirectional=True, read="output")
-    graph = onnx.load_from_string(_export(module, torch.randint(0, VOCAB, (2, 4))))
+    graph = _export(module, torch.randint(0, VOCAB, (2, 4)), exporter)
     with pytest.raises(ModelImportError, match="does not reproduce"):
         import_onnx(graph)
+
+
+class FeatureModel(nn.Module):
+    """A float-input model (no embedding) as PyTorch users write one: nn.LSTM/GRU on (B, T, F)
+    features (or (T, B, F)), then a Linear on the last layer's final state (``read="state"``,
+    optionally run from zero states built in forward), on the mean or max over time, or on
+    every step (``read="steps"``, a tagger)."""
+
+    def __init__(self, gru: bool = False, bidirectional: bool = False, batch_first: bool = True,
+                 read: str = "state", outputs: int = 3, zero_state: bool = False) -> None:
+        super().__init__()
+        self.rnn = (nn.GRU if gru else nn.LSTM)(4, 5, num_layers=2, batch_first=batch_first,
+                                                bidirectional=bidirectional)
+        self.fc = nn.Linear(10 if bidirectional else 5, outputs)
+        self.read, self.batch_first, self.zero_state = read, batch_first, zero_state
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        state = None
+        if self.zero_state:
+            h0 = x.new_zeros(self.rnn.num_layers * (2 if self.rnn.bidirectional else 1),
+                             x.shape[0 if self.batch_first else 1], self.rnn.hidden_size)
+            state = h0 if isinstance(self.rnn, nn.GRU) else (h0, torch.zeros_like(h0))
+        out, final = self.rnn(x, state)
+        time = 1 if self.batch_first else 0
+        if self.read == "steps":
+            return self.fc(out)
+        if self.read == "mean":
+            return self.fc(out.mean(time))
+        if self.read == "max":
+            return self.fc(out.amax(time))
+        h = final if isinstance(self.rnn, nn.GRU) else final[0]
+        return self.fc(torch.cat([h[-2], h[-1]], 1) if self.rnn.bidirectional else h[-1])
+
+
+FEATURE_CASES = {  # id: (FeatureModel kwargs, model class, pooling)
+    "bilstm-mean-time-major": (dict(bidirectional=True, read="mean", batch_first=False), "SequenceClassifier", "mean"),
+    "lstm-forecaster-zero-state": (dict(outputs=1, zero_state=True), "Forecaster", None),
+    "gru-max-zero-state-time-major": (dict(gru=True, read="max", zero_state=True, batch_first=False),
+                                      "SequenceClassifier", "max"),
+    "bigru-tagger-time-major": (dict(gru=True, bidirectional=True, read="steps", batch_first=False),
+                                "SequenceTagger", None),
+}
+_SLOW_DYNAMO = {"gru-max-zero-state-time-major", "bigru-tagger-time-major"}  # ~2-5 s an export
+
+
+@pytest.mark.parametrize("case, exporter", [
+    pytest.param(case, exporter, id=f"{case}-{exporter}",
+                 marks=pytest.mark.slow if exporter == "dynamo" and case in _SLOW_DYNAMO else ())
+    for case in FEATURE_CASES for exporter in ("torchscript", "dynamo")])
+def test_pytorch_exported_feature_model(case: str, exporter: str) -> None:
+    """Float-input models (a bidirectional LSTM pooled by the mean over time, a one-output
+    forecaster run from zero states built in forward, max pooling, a bidirectional GRU
+    tagger) from both exporters import as the lstmlite model they are, and reproduce the
+    PyTorch module on a new batch and length (3, 9)."""
+    import lstmlite.nn as lnn
+
+    kwargs, cls, pooling = FEATURE_CASES[case]
+    torch.manual_seed(0)
+    module = FeatureModel(**kwargs).eval()
+    batch_first = kwargs.get("batch_first", True)
+    example = torch.randn(2, 4, 4) if batch_first else torch.randn(4, 2, 4)
+    model = import_onnx(_export(module, example, exporter, batch_first))
+    assert type(model) is getattr(lnn, cls)
+    if pooling is not None:
+        assert model.pooling == pooling
+    x = torch.randn(3, 9, 4)
+    with torch.no_grad():
+        expected = module(x if batch_first else x.transpose(0, 1))
+        ours = model(x)
+    if kwargs.get("read") == "steps" and not batch_first:
+        ours = ours.transpose(0, 1)
+    torch.testing.assert_close(ours.reshape(expected.shape), expected, rtol=1e-5, atol=1e-6)
 
 
 def _fixed_steps_graph(steps: int | None, declared: bool = True, head: str = "steps", hidden: int = 4,

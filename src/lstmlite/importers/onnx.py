@@ -9,15 +9,17 @@ Two levels:
   ``Y`` (T, D, B, H), ``Y_h``, ``Y_c``). This is what runs ONNX's own backend test
   cases (tests/importers/test_onnx_conformance.py).
 * **A whole model** — :func:`import_onnx` recognises the usual shape of a recurrent
-  model in graphs written by PyTorch's exporter, tf2onnx and our own exporter:
+  model in graphs written by PyTorch's exporters (TorchScript, ``dynamo=False``, and
+  dynamo, the default), tf2onnx and our own exporter:
   ``[Gather(embedding)] → stacked recurrent nodes → pooling → Gemm | MatMul+Add →
   [Softmax]``, rebuilds it as a task model and, by default, *verifies* it: the graph
   runs in ONNX Runtime (or ``onnx.reference``) on random inputs and must give what
   our model gives, else the import fails. Shape-only nodes in between (Transpose,
   Reshape, Squeeze, Concat, Gather of the last step, …) are followed, not
-  interpreted, which is why the numerical check is the arbiter. A graph that declares
-  a fixed time length and runs only at it (the dynamo exporter's, for some LSTM/GRU
-  outputs) is checked at that length; the model takes any.
+  interpreted, which is why the numerical check is the arbiter; shape arithmetic
+  (Shape → Slice → Concat, the dynamo exporter's Reshape sizes) is skipped. A graph
+  that declares a fixed time length and runs only at it (the dynamo exporter's, for
+  some LSTM/GRU outputs) is checked at that length; the model takes any.
 
 Operator support (ONNX → ours):
 
@@ -294,6 +296,25 @@ class _Graph:
         self.input_names = [v.name for v in self.graph.input if v.name not in self.consts]
         self.output_names = [v.name for v in self.graph.output]
         self._fold_constants()
+        self.shape_only = self._shape_only()
+
+    def _shape_only(self) -> set[str]:
+        """Tensors computed from tensor shapes alone (Shape/Size and the arithmetic on them).
+
+        PyTorch's dynamo exporter builds the sizes of every Reshape/Expand so (Shape → Slice →
+        Concat); they carry no data of the recurrent layers, so tracing skips them.
+        """
+        shape_only: set[str] = set()
+        for node in self.graph.node:  # ONNX graphs are topologically sorted
+            if node.op_type in ("Shape", "Size"):
+                shape_only.update(n for n in node.output if n)
+                continue
+            if node.op_type in RECURRENT_OPS:
+                continue
+            names = [n for n in node.input if n and n not in self.consts]
+            if names and all(n in shape_only for n in names):
+                shape_only.update(n for n in node.output if n)
+        return shape_only
 
     def _fold_constants(self) -> None:
         """Evaluate every node whose inputs are all constant (shape arithmetic, Constant nodes)."""
@@ -342,13 +363,17 @@ class _Graph:
         return False
 
     def backward_reach(self, name: str) -> tuple[set[tuple[str, int]], set[str]]:
-        """Recurrent outputs (node name, output index) reachable backwards from ``name``, and the ops passed."""
+        """Recurrent outputs (node name, output index) reachable backwards from ``name``, and the ops passed.
+
+        Shape computations (the target shape of a Reshape, …) are not followed: their Slice or
+        Gather of a shape vector is not a pooling of the data.
+        """
         reached: set[tuple[str, int]] = set()
         ops: set[str] = set()
         stack, seen = [name], set()
         while stack:
             current = stack.pop()
-            if current in seen or current in self.consts:
+            if current in seen or current in self.consts or current in self.shape_only:
                 continue
             seen.add(current)
             hit = self.producer.get(current)
@@ -654,7 +679,7 @@ def _declared_steps(g: _Graph, rec: _Recognised) -> int | None:
     seen: set[str] = set()
     while queue:
         name = queue.pop()
-        if name in seen:
+        if name in seen or name in g.shape_only:
             continue
         seen.add(name)
         dims = declared.get(name, [])
