@@ -202,6 +202,32 @@ def test_pytorch_exported_feature_model(case: str, exporter: str) -> None:
     torch.testing.assert_close(ours.reshape(expected.shape), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_a_dynamo_unrolled_rnn_is_refused_in_one_line_saying_to_export_with_dynamo_false() -> None:
+    """torch 2.13's dynamo exporter writes nn.RNN unrolled (per-step MatMul/Tanh, fixed at the
+    example's length): no RNN node to import. The refusal says so in one line and names the
+    way out, which works: the TorchScript exporter's graph of the same module imports and
+    reproduces it."""
+
+    class Rnn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn, self.fc = nn.RNN(4, 5, batch_first=True), nn.Linear(5, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.rnn(x)[1][-1])
+
+    torch.manual_seed(0)
+    module = Rnn().eval()
+    with pytest.raises(ModelImportError, match=r"no LSTM, GRU or RNN node: its recurrence is unrolled .*"
+                                               r"dynamo=False") as refused:
+        import_onnx(_export(module, torch.randn(2, 3, 4), "dynamo"))
+    assert "\n" not in str(refused.value)
+    model = import_onnx(_export(module, torch.randn(2, 3, 4), "torchscript"))
+    x = torch.randn(3, 9, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), module(x), rtol=1e-5, atol=1e-6)
+
+
 def _fixed_steps_graph(steps: int | None, declared: bool = True, head: str = "steps", hidden: int = 4,
                        features: int = 3, classes: int = 3):
     """A graph as the dynamo exporter writes a time-major LSTM model: (T, B, F) input → LSTM →

@@ -553,6 +553,12 @@ def _recognise(g: _Graph, kind: str | None, normalised: bool = False) -> _Recogn
         if any(n.op_type == "Scan" for n in g.graph.node):  # e.g. lstmlite's FastGRNN export
             raise ModelImportError("the graph's recurrence is a Scan loop (lstmlite writes FastGRNN so), not an "
                                    "LSTM, GRU or RNN node: import the run dir it was exported from instead")
+        ops = {n.op_type for n in g.graph.node}
+        if g.model.producer_name == "pytorch" and "MatMul" in ops and ops & {"Tanh", "Relu"}:
+            raise ModelImportError(  # onnxscript 0.7 translates aten::lstm and aten::gru, not aten::rnn_*
+                "the graph has no LSTM, GRU or RNN node: its recurrence is unrolled into per-step MatMul/Tanh "
+                "ops, as PyTorch's dynamo exporter writes nn.RNN (fixed at the example's length); export with "
+                "torch.onnx.export(..., dynamo=False), which writes an RNN node")
         raise ModelImportError("the graph has no LSTM, GRU or RNN node")
     specs = [_layer_from_node(n, g.consts) for n in nodes]
     state_inputs: list[str] = []
