@@ -10,7 +10,8 @@ docs/):
     training    train, TrainConfig, evaluate, fit, evaluate_run
     run dirs    save_run, load_run
     compression compress_, finalize, undo, summary, size_bytes, apply_recipe, load_recipe
-    interop     export_onnx, OnnxStream, export_c, import_torch, import_keras, import_onnx (lazy: need extras)
+    interop     export_onnx, OnnxStream, export_c, import_torch, import_keras, import_onnx,
+                import_tflite (lazy: need extras)
     runtime     lstmlite.runtime.load (native C engine)
     search      search (Optuna, multi-objective under a device budget; needs the search extra)
     report      write_report (HTML report of run dirs), explain (gates, integrated gradients)
@@ -50,6 +51,7 @@ _LAZY = {
     "import_torch": "lstmlite.importers",
     "import_keras": "lstmlite.importers",
     "import_onnx": "lstmlite.importers",
+    "import_tflite": "lstmlite.importers",
     "apply_recipe": "lstmlite.compress.recipe",
     "load_recipe": "lstmlite.compress.recipe",
     "distill": "lstmlite.compress",
@@ -80,5 +82,6 @@ __all__ = [
     "train", "TrainConfig", "evaluate", "fit", "evaluate_run",
     "save_run", "load_run",
     "compress_", "finalize", "undo", "summary", "size_bytes", "apply_recipe", "load_recipe", "distill",
-    "export_onnx", "OnnxStream", "export_c", "import_torch", "import_keras", "import_onnx", "runtime", "search",
+    "export_onnx", "OnnxStream", "export_c", "import_torch", "import_keras", "import_onnx", "import_tflite", "runtime",
+    "search",
 ]

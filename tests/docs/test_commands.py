@@ -71,6 +71,13 @@ FIXTURES: dict[str, tuple[list[str], list[str]]] = {
                               "c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]; "
                               "c.inference_input_type = c.inference_output_type = tf.int8; "
                               "open('lstm_int8.tflite', 'wb').write(c.convert())\""]),
+    # a float32 TFLite LSTM classifier (fused UNIDIRECTIONAL_SEQUENCE_LSTM), as the float importer tests make it
+    "lstm_float.tflite": ([], ["python -c \"import tensorflow as tf, tf_keras; L = tf_keras.layers; "
+                               "tf_keras.utils.set_random_seed(0); "
+                               "m = tf_keras.Sequential([L.InputLayer(input_shape=(6, 4), batch_size=1), L.LSTM(5), "
+                               "L.Dense(3, activation='softmax')]); "
+                               "open('lstm_float.tflite', 'wb').write(tf.lite.TFLiteConverter.from_keras_model(m)"
+                               ".convert())\""]),
     # stand-ins in the formats of the real files (the tutorials say where to get those)
     "data/trec": ([], ["mkdir -p data/trec", "python -c \"import random; r = random.Random(0); "
                        "words = {'DESC': 'how why describe', 'ENTY': 'what animal color', 'ABBR': 'abbreviation stand', "

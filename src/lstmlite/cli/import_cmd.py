@@ -1,4 +1,4 @@
-"""``lstmlite import torch|keras|onnx FILE --out RUN``: a model from another framework → a run dir."""
+"""``lstmlite import torch|keras|onnx|tflite FILE --out RUN``: a model from another framework → a run dir."""
 
 from __future__ import annotations
 
@@ -10,22 +10,26 @@ from .common import CliError, HelpFormatter, example_epilog, format_bytes, forma
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "import", help="import a PyTorch, Keras or ONNX model as a run dir",
+        "import", help="import a PyTorch, Keras, ONNX or TFLite model as a run dir",
         description="Bring an LSTM/GRU model from another framework into lstmlite and write it as a run dir "
                     "(then compress, export or benchmark it like a model trained here).\n\n"
                     "torch: a state_dict file (.pt/.pth read with weights_only=True, or .safetensors); "
                     "--arch gives what the weights do not say (kind, pooling, …) as JSON or a run dir.\n"
                     "keras: a .keras file (Keras 3, PyTorch backend, checked against Keras) or a legacy .h5.\n"
                     "onnx: a graph with LSTM/GRU/RNN operators (PyTorch's exporter, tf2onnx, lstmlite), "
-                    "checked against ONNX Runtime.\n\n"
+                    "checked against ONNX Runtime.\n"
+                    "tflite: a float32 .tflite with fused UNIDIRECTIONAL_SEQUENCE_LSTM ops (a tf_keras LSTM "
+                    "converted without quantization), checked against LiteRT; an int8 one exports as it is "
+                    "(lstmlite export FILE --format c --form tflite).\n\n"
                     "The imported model returns logits: a final softmax is dropped and recorded in "
                     "config.json under import.output_activation.",
         epilog=example_epilog(
             "lstmlite import keras sentiment.keras --out runs/sentiment",
             "lstmlite import torch weights.pt --arch '{\"kind\": \"classifier\", \"pooling\": \"last\"}' --out runs/pt",
-            "lstmlite import onnx model.onnx --out runs/from-onnx"),
+            "lstmlite import onnx model.onnx --out runs/from-onnx",
+            "lstmlite import tflite model.tflite --out runs/from-tflite"),
         formatter_class=HelpFormatter)
-    parser.add_argument("framework", choices=["torch", "keras", "onnx"], help="where the model comes from")
+    parser.add_argument("framework", choices=["torch", "keras", "onnx", "tflite"], help="where the model comes from")
     parser.add_argument("file", help="the model file")
     parser.add_argument("--out", required=True, help="run dir to create")
     parser.add_argument("--force", action="store_true",
@@ -33,10 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--arch", default=None,
                         help="torch: architecture as a JSON string, a JSON file or a run dir (our model config)")
     parser.add_argument("--kind", choices=["classifier", "lm", "forecaster", "tagger"], default=None,
-                        help="onnx/torch: the model kind when it cannot be read from the file "
+                        help="onnx/tflite/torch: the model kind when it cannot be read from the file "
                              "(torch: must agree with a kind in --arch)")
     parser.add_argument("--no-verify", action="store_true",
-                        help="keras/onnx: skip running the source model to check the import")
+                        help="keras/onnx/tflite: skip running the source model to check the import")
     parser.set_defaults(func=run)
 
 
@@ -77,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.arch:
             raise CliError("--arch is for torch imports")
-        from ..importers.onnx import import_onnx
+        if args.framework == "tflite":
+            from ..importers.tflite import import_tflite as importer
+        else:
+            from ..importers.onnx import import_onnx as importer
 
-        model = import_onnx(args.file, out=args.out, kind=args.kind, verify=not args.no_verify,
-                            overwrite=args.force)
+        model = importer(args.file, out=args.out, kind=args.kind, verify=not args.no_verify, overwrite=args.force)
     from ..io import read_json
 
     metrics = read_json(f"{args.out}/metrics.json")
@@ -88,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     rows = [("model", type(model).__name__), ("cell", getattr(model, "cell", "")),
             ("params", metrics.get("params", "")), ("size", format_bytes(metrics.get("size_bytes", 0))),
             ("output activation dropped", info.get("output_activation") or "none")]
+    if info.get("cell_clip"):  # TFLite's clip of the cell state, which our LSTM does not apply
+        rows.append(("cell clip (not kept)", f"±{info['cell_clip']:g}"))
     if "verified_max_error" in info:
         rows.append(("max difference vs source", f"{info['verified_max_error']:.2e}"))
     print(format_table(rows, ["", "value"]))

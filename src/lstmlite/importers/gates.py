@@ -1,6 +1,7 @@
 """Gate orders of the frameworks we exchange weights with, and conversion between them.
 
-A recurrent weight stacks one block of ``H`` rows per gate. The frameworks agree on
+A recurrent weight stacks one block of ``H`` rows per gate (TFLite's LSTM op keeps one
+(H, I) tensor per gate instead; stacked in its operand order they are such a weight). The frameworks agree on
 the maths but not on the order of the blocks:
 
 =========  =================  =============
@@ -9,6 +10,7 @@ framework  LSTM               GRU
 PyTorch    i, f, g, o         r, z, n
 ONNX       i, o, f, c (= g)   z, r, h (= n)
 Keras      i, f, c, o         z, r, h
+TFLite     i, f, c, o         (no fused op)
 =========  =================  =============
 
 We name the gates with one letter each (``g`` is the LSTM candidate, ``n`` the GRU
@@ -30,13 +32,14 @@ import numpy as np
 import torch
 
 __all__ = [
-    "TORCH_LSTM", "ONNX_LSTM", "KERAS_LSTM", "TORCH_GRU", "ONNX_GRU", "KERAS_GRU", "TORCH_RNN", "ONNX_RNN",
+    "TORCH_LSTM", "ONNX_LSTM", "KERAS_LSTM", "TFLITE_LSTM", "TORCH_GRU", "ONNX_GRU", "KERAS_GRU", "TORCH_RNN", "ONNX_RNN",
     "reorder_gates",
 ]
 
 TORCH_LSTM = "ifgo"
 ONNX_LSTM = "iofg"
 KERAS_LSTM = "ifgo"
+TFLITE_LSTM = "ifgo"  # operands input_to_{input,forget,cell,output}_weights, in that order
 TORCH_GRU = "rzn"
 ONNX_GRU = "zrn"
 KERAS_GRU = "zrn"
