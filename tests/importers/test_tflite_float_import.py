@@ -375,3 +375,25 @@ def test_float16_weights_import_exactly_and_a_bare_layer_is_checked_too(tmp_path
     np.testing.assert_allclose(ours, _litert(bare.read_bytes(), x), rtol=1e-5, atol=1e-6)
     with pytest.raises(ModelImportError, match="cannot be saved as a run dir"):
         import_tflite(bare, out=tmp_path / "run")
+
+
+@pytest.mark.parametrize("args", [("--format", "onnx"), ("--format", "lsl"), ("--format", "c"),
+                                  ("--format", "c", "--form", "tflite")], ids=["onnx", "lsl", "c", "c-tflite"])
+def test_exporting_a_float_file_as_it_is_names_the_import(files, tmp_path, capsys, args):
+    """lstmlite export given a float32 .tflite refuses in one line that names `lstmlite
+    import tflite` (not "a TFLite-quantized LSTM computes TFLite's integer arithmetic", which
+    it does not), and writes nothing; the run dir it imports as then exports."""
+    from lstmlite.cli.main import main
+
+    path = files["classifier"][0]
+    out = tmp_path / "out"
+    assert main(["export", str(path), *args, "--out", str(out)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "import_tflite" in err and "lstmlite import tflite" in err
+    assert "integer arithmetic" not in err.split(";")[0]
+    assert not out.exists()
+    if args == ("--format", "onnx"):
+        run = tmp_path / "run"
+        import_tflite(path, out=run)
+        assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
+        assert list(out.glob("*.onnx"))

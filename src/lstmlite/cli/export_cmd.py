@@ -292,8 +292,11 @@ def _export_c(args: argparse.Namespace) -> Path:
     if args.form == "tflite":
         return _export_c_tflite(args, out)
     if Path(args.run).suffix == ".tflite":
-        raise CliError(f"{args.run}: a .tflite file exports with --form tflite (TFLite's own arithmetic), "
-                       f"not --form {args.form}")
+        from ..export._tflite_source import float_tflite_refusal
+
+        raise CliError(float_tflite_refusal(args.run, "c")
+                       or f"{args.run}: a .tflite file exports with --form tflite (TFLite's own arithmetic), "
+                          f"not --form {args.form}")
     run_dir = load_run(args.run)
     if getattr(run_dir.model, "kind", None) == "seq2seq":
         raise CliError(f"{args.run}: a seq2seq model has no C export (its attention runs outside the C core); "

@@ -43,12 +43,32 @@ def tflite_source_name(source: Any) -> str | None:
     return None
 
 
+def float_tflite_refusal(source: Any, fmt: str) -> str | None:
+    """The one-line refusal of exporting a float32 ``.tflite`` LSTM (a path or its bytes) as it
+    is, naming the import that makes it a run dir; None for anything else (or without
+    TensorFlow's schema to look inside)."""
+    if not isinstance(source, (str, Path, bytes, bytearray)) or tflite_source_name(source) is None:
+        return None
+    try:
+        from ..importers.tflite import is_float_tflite_lstm
+
+        if not is_float_tflite_lstm(bytes(source) if isinstance(source, bytearray) else source):
+            return None
+    except ImportError:
+        return None
+    where = tflite_source_name(source)
+    file = where if isinstance(source, (str, Path)) else "FILE.tflite"
+    return (f"{where}: a float32 .tflite LSTM is exported from the lstmlite model it imports as: "
+            f"`lstmlite import tflite {file} --out RUN` (import_tflite), then `lstmlite export RUN --format {fmt}`")
+
+
 def tflite_refusal(source: Any, fmt: str) -> str | None:
     """The one-line refusal of exporting ``source`` as ``fmt`` (``"onnx"`` or ``"lsl"``)
     when it is a TFLite-quantized LSTM, or None when it is not one.
 
-    A ``.tflite`` file (path or bytes) is read when LiteRT and TensorFlow's schema are
-    installed: a file the C export refuses too (peephole, projection, layer norm, CIFG, a
+    A float32 ``.tflite`` LSTM is named with the import that makes it a run dir
+    (:func:`float_tflite_refusal`). A ``.tflite`` file (path or bytes) is read when LiteRT
+    and TensorFlow's schema are installed: a file the C export refuses too (peephole, projection, layer norm, CIFG, a
     float or hybrid LSTM, other operators beside the layer) is named with that reason,
     since then no format takes it.
 
@@ -62,6 +82,9 @@ def tflite_refusal(source: Any, fmt: str) -> str | None:
     where = tflite_source_name(source)
     if where is None:
         return None
+    float_model = float_tflite_refusal(source, fmt)
+    if float_model is not None:
+        return float_model
     head = f"{where}: a TFLite-quantized LSTM computes {_ARITHMETIC}, which {_FORMATS[fmt]} does not compute"
     if isinstance(source, (str, Path, bytes, bytearray)):
         from .c import _tflite_model_of

@@ -55,7 +55,8 @@ from ..reference.tflite_int import GATES, TFLiteGate, TFLiteLSTMParams
 from ._common import ModelImportError, assemble_model, per_step_kind, save_imported
 from .gates import TFLITE_LSTM, TORCH_LSTM, reorder_gates
 
-__all__ = ["TFLiteLSTMModel", "read_tflite_lstm", "quantize_multiplier_tflite", "import_tflite"]
+__all__ = ["TFLiteLSTMModel", "read_tflite_lstm", "quantize_multiplier_tflite", "import_tflite",
+           "is_float_tflite_lstm"]
 
 log = logging.getLogger(__name__)
 
@@ -750,6 +751,28 @@ def _verify_float(content: bytes, rec: _FloatRecognised, model: nn.Module, rtol:
         raise ModelImportError(f"the imported model does not reproduce the .tflite model in LiteRT (max error "
                                f"{error:.3g} on a random input, pooling read as {rec.pooling!r}){clip}")
     return error
+
+
+def is_float_tflite_lstm(model: str | Path | bytes) -> bool:
+    """True when ``model`` (a .tflite path or its bytes) holds a fused LSTM with float32 input
+    and float weights: a file :func:`import_tflite` takes (an int8 or hybrid one, an
+    unreadable file or one without the op: False).
+
+    Example:
+        >>> is_float_tflite_lstm("lstm_float.tflite")      # doctest: +SKIP
+        True
+    """
+    try:
+        content, _, schema, fb, op_name = _read_flatbuffer(model)
+    except (OSError, ValueError):
+        return False
+    g = _Flat(content, schema, fb, op_name)
+    for k, name in enumerate(g.names):
+        if name == _OP:
+            inputs = g.inputs_of(k)
+            weights = {g.type_name(inputs[p]) for p in _W_X + _W_H if p < len(inputs) and inputs[p] >= 0}
+            return g.type_name(inputs[_INPUT]) == "FLOAT32" and weights <= {"FLOAT32", "FLOAT16"}
+    return False
 
 
 def import_tflite(
