@@ -203,7 +203,8 @@ def test_the_cli_writes_a_run_dir_that_runs_as_litert_and_says_what_it_did_not_k
 
 
 def test_kind_overrides_the_reading_and_a_wrong_model_fails_the_litert_check(files, monkeypatch):
-    """--kind / kind= makes the per-step LM a tagger (same numbers); and the check against
+    """--kind / kind= makes the per-step LM a tagger (same numbers), and kind='layer', which
+    would drop the head, is refused (it gave a shape mismatch); the check against
     LiteRT is the arbiter: with TFLite's gate order mis-stated (forget and input swapped)
     the import fails rather than returning a wrong model."""
     path = files["lm"][0]
@@ -212,6 +213,8 @@ def test_kind_overrides_the_reading_and_a_wrong_model_fails_the_litert_check(fil
     x = _inputs(tagger)
     np.testing.assert_allclose(_ours(tagger, x, None).reshape(B, T, -1), _litert(path.read_bytes(), x),
                                rtol=1e-5, atol=1e-6)
+    with pytest.raises(ModelImportError, match=r"kind='layer' would drop the file's FULLY_CONNECTED head"):
+        import_tflite(path, kind="layer")
     import lstmlite.importers.tflite as tflite_module
 
     monkeypatch.setattr(tflite_module, "TFLITE_LSTM", "figo")

@@ -645,6 +645,10 @@ def _recognise_float(g: _Flat, kind: str | None, where: str) -> _FloatRecognised
         passed = _check_reads(g, outputs[0], last, where, "the model output")
         return _FloatRecognised(**common, kind="layer", pooling=_pooling(g, passed), output_index=outputs[0])
     head = heads[0]
+    if kind == "layer":
+        raise ModelImportError(f"{where}: kind='layer' would drop the file's FULLY_CONNECTED head (operator {head}), "
+                               "so the import would not compute what the file does; import the whole model (kind "
+                               "unset) and use its .rnn")
     inputs = g.inputs_of(head)
     passed = _check_reads(g, inputs[0], last, where, f"the FULLY_CONNECTED (operator {head})")
     pooling = _pooling(g, passed)
