@@ -18,7 +18,8 @@ from torch import Tensor, nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
 
-__all__ = ["ModelImportError", "assemble_model", "save_imported", "read_model_file", "per_step_kind", "TASK_OF_KIND"]
+__all__ = ["ModelImportError", "assemble_model", "save_imported", "read_model_file", "per_step_kind", "TASK_OF_KIND",
+           "apply_output_activation"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,22 @@ def per_step_kind(embedding_rows: int | None, out_features: int, bidirectional: 
     """The kind of a model whose head runs on every step: a language model when it predicts
     the next token of its own (causal) input vocabulary, else a tagger (a label per step)."""
     return "lm" if embedding_rows == out_features and not bidirectional else "tagger"
+
+
+def apply_output_activation(logits: Tensor, activation: str | None) -> Tensor:
+    """What the source model outputs, from our logits: the final activation an importer dropped
+    (``import_info["output_activation"]``: softmax, log_softmax, sigmoid or None), over the last axis.
+
+    >>> apply_output_activation(torch.zeros(1, 2), "softmax").tolist()
+    [[0.5, 0.5]]
+    """
+    if activation == "softmax":
+        return torch.softmax(logits, -1)
+    if activation == "log_softmax":
+        return torch.log_softmax(logits, -1)
+    if activation == "sigmoid":
+        return torch.sigmoid(logits)
+    return logits
 
 
 def _cell_name(rnn: nn.Module) -> str | None:

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "TORCH_LSTM", "ONNX_LSTM", "KERAS_LSTM", "TFLITE_LSTM", "TORCH_GRU", "ONNX_GRU", "KERAS_GRU", "TORCH_RNN", "ONNX_RNN",
-    "reorder_gates",
+    "TORCH_LSTM", "ONNX_LSTM", "KERAS_LSTM", "TFLITE_LSTM", "TORCH_GRU", "ONNX_GRU", "KERAS_GRU", "TORCH_RNN",
+    "ONNX_RNN", "reorder_gates",
 ]
 
 TORCH_LSTM = "ifgo"

@@ -67,7 +67,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
-from ._common import ModelImportError, assemble_model, per_step_kind, save_imported
+from ._common import ModelImportError, apply_output_activation, assemble_model, per_step_kind, save_imported
 from .gates import ONNX_GRU, ONNX_LSTM, ONNX_RNN, TORCH_GRU, TORCH_LSTM, TORCH_RNN, reorder_gates
 from .layers import GRUResetBefore, SimpleRNN
 
@@ -787,16 +787,8 @@ def _check(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: flo
     except _GraphRunError as err:
         raise _GraphRunError(f"batch {x.shape[0]}, {x.shape[1]} steps; {err}") from err
     with torch.no_grad():
-        if rec.kind == "lm":
-            ours = model(x)[0]
-        else:
-            ours = model(x, lengths=lengths)
-        if rec.output_activation == "softmax":
-            ours = torch.softmax(ours, -1)
-        elif rec.output_activation == "log_softmax":
-            ours = torch.log_softmax(ours, -1)
-        elif rec.output_activation == "sigmoid":
-            ours = torch.sigmoid(ours)
+        ours = apply_output_activation(model(x)[0] if rec.kind == "lm" else model(x, lengths=lengths),
+                                       rec.output_activation)
     ours_np = ours.double().numpy()
     if rec.pooling == "none" and expected.shape != ours_np.shape and expected.shape[:2] == ours_np.shape[1::-1]:
         expected = np.swapaxes(expected, 0, 1)  # time-major graph output

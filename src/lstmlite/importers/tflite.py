@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from ..reference.tflite_int import GATES, TFLiteGate, TFLiteLSTMParams
-from ._common import ModelImportError, assemble_model, per_step_kind, save_imported
+from ._common import ModelImportError, apply_output_activation, assemble_model, per_step_kind, save_imported
 from .gates import TFLITE_LSTM, TORCH_LSTM, reorder_gates
 
 __all__ = ["TFLiteLSTMModel", "read_tflite_lstm", "quantize_multiplier_tflite", "import_tflite",
@@ -484,8 +484,9 @@ def _float_direction(g: _Flat, k: int, where: str) -> tuple[tuple[np.ndarray, ..
                                "FILE --format c --form tflite` (read_tflite_lstm), or import the float32 conversion")
     if weight_types & {"INT8", "UINT8", "INT4"}:
         raise ModelImportError(f"{label} is a dynamic-range (hybrid) quantized LSTM: int8 weights with float "
-                               "activations (Optimize.DEFAULT without a representative dataset), computed by TFLite's "
-                               "hybrid kernel; convert without optimizations (float32, or float16 weights) to import it")
+                               "activations (Optimize.DEFAULT without a representative dataset), computed by "
+                               "TFLite's hybrid kernel; convert without optimizations (float32, or float16 weights) "
+                               "to import it")
     if x_type != "FLOAT32":
         raise ModelImportError(f"{label} takes {x_type.lower()} input; lstmlite imports float32 LSTMs")
     variant = _variant_error(inputs)
@@ -733,16 +734,8 @@ def _verify_float(content: bytes, rec: _FloatRecognised, model: nn.Module, rtol:
             out, state = model(xt)
             ours = {"last": lambda: _final_features(model, out, state, None), "mean": lambda: out.mean(1),
                     "max": lambda: out.amax(1), "none": lambda: out}[rec.pooling]()
-        elif rec.kind == "lm":
-            ours = model(xt)[0]
         else:
-            ours = model(xt)
-        if rec.output_activation == "softmax":
-            ours = torch.softmax(ours, -1)
-        elif rec.output_activation == "log_softmax":
-            ours = torch.log_softmax(ours, -1)
-        elif rec.output_activation == "sigmoid":
-            ours = torch.sigmoid(ours)
+            ours = apply_output_activation(model(xt)[0] if rec.kind == "lm" else model(xt), rec.output_activation)
     ours_np = ours.double().numpy()
     if expected.size != ours_np.size:
         raise ModelImportError(f"the .tflite model's output has shape {expected.shape}, the imported model gives "
