@@ -57,7 +57,8 @@ def test_resume_under_another_budget_or_space_is_refused(tiny_data, tmp_path, ca
     """A study's trials were judged feasible under its budget and sampled from its space:
     resuming it under another budget is one line (before, the old trials kept their
     feasibility, so best/ could be a model over the new budget -- here one slower than
-    latency=0.001us), and under another space too (Optuna cannot sample a categorical
+    latency=0.001us; the message says the budget is per step, "us/step", as the progress
+    lines do -- it said "0.001 us"), and under another space too (Optuna cannot sample a categorical
     whose choices changed: every new trial failed). The same budget and space resume.
     Planted and failing it: no check on resume (the budget's and the space's)."""
     import yaml
@@ -65,7 +66,7 @@ def test_resume_under_another_budget_or_space_is_refused(tiny_data, tmp_path, ca
     out = tmp_path / "s"
     space = {"params": {"hidden_size": {"choices": [4]}}, "fixed": {"cell": "gru", "epochs": 1, "lr": 0.03}}
     search(tiny_data, "classify", trials=1, out=out, space=space)
-    with pytest.raises(ValueError, match=r"the study's trials ran under --budget none, not latency=0\.001 us: "
+    with pytest.raises(ValueError, match=r"the study's trials ran under --budget none, not latency=0\.001 us/step: "
                                          r"resume with the same --budget"):
         search(tiny_data, "classify", budget="latency=0.001us", trials=2, out=out, space=space, resume=True)
     wider = {**space, "params": {"hidden_size": {"choices": [4, 8]}}}

@@ -487,7 +487,9 @@ def _as_stored(value: Any) -> Any:
 
 
 def _budget_text(budget: dict[str, Any]) -> str:
-    units = {"size": " B", "ram": " B", "latency": " us"}
+    """``budget`` as error messages show it: ``size=8192 B,latency=200 us/step`` (the
+    latency budget bounds one step, as the progress lines' ``us/step`` say)."""
+    units = {"size": " B", "ram": " B", "latency": " us/step"}
     return ",".join(f"{k}={v:g}{units.get(k, '')}" for k, v in budget.items()) or "none"
 
 
