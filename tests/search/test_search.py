@@ -734,3 +734,43 @@ def test_a_dead_workers_trial_is_retried_and_its_run_dir_set_aside(monkeypatch, 
     assert (out / "trials" / "0000.failed" / "model.lsl").read_text() == "half"
     _run_dirs_agree_with_trials_json(out)
     assert any("trial 0 failed" in r.getMessage() and "retried as trial 1" in r.getMessage() for r in caplog.records)
+
+
+def test_a_retried_trial_holds_none_of_the_dead_attempts_figures(monkeypatch, tiny_data, tmp_path):
+    """Optuna re-queues a dead worker's trial with the dead attempt's user attributes. The
+    attempt here died after two epochs and after its figures were recorded (``val_epoch_1``,
+    ``val_epoch_2``, ``val_metric``, bytes, its run dir); the retry is pruned after epoch 1.
+    Its record must hold only what it measured: epoch 1's score, no epoch 2 (which it never
+    ran) and no final figures. Before: the retry kept ``val_epoch_2`` = 0.95 in the study,
+    and trials.json showed the dead attempt's val_metric, size and run dir beside PRUNED."""
+    import time
+
+    from lstmlite.search import study as study_module
+    from lstmlite.search.space import load_space
+
+    out = tmp_path / "s"
+    out.mkdir()
+    study = study_module.open_study(out, None, 0, True, heartbeat=1)
+    with pytest.warns(UserWarning, match="Heartbeat"):  # Optuna: heartbeats are optimize()'s
+        dead = study.ask()
+    load_space(TINY_SPACE).sample(dead)
+    dead_figures = {"val_epoch_1": 0.9, "val_epoch_2": 0.95, "val_metric": 0.95, "size_bytes": 123,
+                    "run_dir": str(out / "trials" / "0000"), "feasible": True}
+    for key, value in dead_figures.items():
+        dead.set_user_attr(key, value)
+    study._storage.record_heartbeat(dead._trial_id)
+    time.sleep(2.5)  # past the grace period (2 heartbeats)
+
+    def pruned_after_epoch_1(point, data_config, run_dir, report=None, **kwargs):
+        report(1, 0.5)
+        raise study_module.Pruned("stopped here after epoch 1")
+    monkeypatch.setattr(study_module, "run_trial", pruned_after_epoch_1)
+    search(tiny_data, "classify", trials=1, out=out, space=TINY_SPACE, resume=True, heartbeat=1)
+    after = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
+    retry = after.trials[1]
+    assert [t.state.name for t in after.trials] == ["FAIL", "PRUNED"]
+    assert retry.system_attrs.get("retry_history") == [0]  # it is the dead trial's retry
+    assert retry.user_attrs == {"val_epoch_1": 0.5}
+    trials = {t["trial"]: t for t in json.loads((out / "trials.json").read_text())}
+    assert trials[1] == {"trial": 1, "params": trials[0]["params"], "state": "PRUNED"}
+    assert json.loads((out / "pareto.json").read_text())["pareto"] == []

@@ -49,9 +49,9 @@ def _storage(url: str | None, out: Path, heartbeat: int, attempts: int = 5):
         warnings.simplefilter("ignore")
         retry_cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
         if retry_cls is not None:
-            retry = {"heartbeat_stale_trial_callback": retry_cls(max_retry=2)}
+            retry = {"heartbeat_stale_trial_callback": _RetryAfresh(retry_cls(max_retry=2))}
         else:
-            retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=2)}
+            retry = {"failed_trial_callback": _RetryAfresh(optuna.storages.RetryFailedTrialCallback(max_retry=2))}
         for attempt in range(attempts - 1):
             try:
                 return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **retry)
@@ -64,6 +64,25 @@ def _storage(url: str | None, out: Path, heartbeat: int, attempts: int = 5):
                 log.debug("storage schema being created by another worker; retrying (%s)", exc.orig)
                 time.sleep(0.2 * (attempt + 1))
         return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **retry)
+
+
+class _RetryAfresh:
+    """Optuna's retry of a dead worker's trial (``retry``), re-queued without the dead
+    attempt's user attributes. Optuna copies them into the retry, so a retry kept the
+    per-epoch scores (``val_epoch_N``) of epochs it never ran and, when the attempt died
+    after recording its figures, its final metric, bytes and run dir: a retry pruned or
+    failed early showed them in trials.json and the progress line as its own. The
+    parameters and the retry history (system attributes) are kept."""
+
+    def __init__(self, retry: Callable[[Any, Any], None]) -> None:
+        self.retry = retry
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        import copy
+
+        fresh = copy.copy(trial)
+        fresh.user_attrs = {}
+        self.retry(study, fresh)
 
 
 #: Samplers a study may use: multivariate TPE (the default: multi-objective and
