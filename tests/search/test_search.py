@@ -654,16 +654,17 @@ def test_best_dir_is_not_left_naming_an_older_trial_when_the_best_ran_elsewhere(
     assert any("trial 1" in r.getMessage() and str(elsewhere) in r.getMessage() for r in caplog.records)
 
 
-def _fake_run_trial(fail_first: bool):
+def _fake_run_trial(fail_first: bool, fail_all: bool = False):
     """A stand-in for run_trial that writes its run dir like the real one (``model.lsl``
-    naming the attempt); with ``fail_first`` its first call raises after writing."""
+    naming the attempt); with ``fail_first`` its first call raises after writing, with
+    ``fail_all`` every call does."""
     calls = []
 
     def fake(point, data_config, run_dir, **kwargs):
         calls.append(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "model.lsl").write_text(f"attempt {len(calls)}")
-        if fail_first and len(calls) == 1:
+        if fail_all or (fail_first and len(calls) == 1):
             raise RuntimeError("injected: the trial fails after writing its run dir")
         return {"val_metric": 0.9, "val_loss": 0.1, "size_bytes": 100, "latency_us": 1.0, "ram_bytes": 10,
                 "point": point, "run_dir": str(run_dir)}
@@ -680,10 +681,13 @@ def _run_dirs_agree_with_trials_json(out):
 
 
 def test_a_failed_trials_run_dir_is_set_aside_not_left_under_its_number(monkeypatch, tiny_data, tmp_path, caplog):
-    """A trial that raises after writing its run dir fails (trials.json: FAIL, no run dir);
-    what it wrote is renamed ``trials/NNNN.failed``, with a warning, so ``trials/NNNN/``
-    never holds a model that no report counts. Before: ``trials/0000/`` stayed, holding the
-    failed attempt's model.lsl beside trials.json's FAIL for trial 0."""
+    """A trial that raises after writing its run dir fails (trials.json: FAIL, its error, no
+    run dir); what it wrote is renamed ``trials/NNNN.failed``, with a warning, so
+    ``trials/NNNN/`` never holds a model that no report counts. Before: ``trials/0000/``
+    stayed, holding the failed attempt's model.lsl beside trials.json's FAIL for trial 0.
+    And the failed trial is replaced: ``trials=2`` on the one (default) worker ends with 2
+    complete trials. Before: optimize(n_trials=2) counted the failure and the search ended
+    with 1 complete (docs/search.md says a failed trial is replaced)."""
     import logging
 
     from lstmlite.search import study as study_module
@@ -691,12 +695,15 @@ def test_a_failed_trials_run_dir_is_set_aside_not_left_under_its_number(monkeypa
     monkeypatch.setattr(study_module, "run_trial", _fake_run_trial(fail_first=True))
     out = tmp_path / "s"
     with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
-        search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
-    states = {t["trial"]: t["state"] for t in json.loads((out / "trials.json").read_text())}
-    assert states[0] == "FAIL" and states[1] == "COMPLETE"
-    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed", "0001"]
+        result = search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
+    trials = json.loads((out / "trials.json").read_text())
+    assert [(t["trial"], t["state"]) for t in trials] == [(0, "FAIL"), (1, "COMPLETE"), (2, "COMPLETE")]
+    assert result["trials"] == 2
+    assert trials[0]["error"] == "RuntimeError: injected: the trial fails after writing its run dir"
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed", "0001", "0002"]
     assert (out / "trials" / "0000.failed" / "model.lsl").read_text() == "attempt 1"
     assert (out / "trials" / "0001" / "model.lsl").read_text() == "attempt 2"
+    assert (out / "trials" / "0002" / "model.lsl").read_text() == "attempt 3"
     _run_dirs_agree_with_trials_json(out)
     assert sum("trial 0 failed" in r.getMessage() and "0000.failed" in r.getMessage() for r in caplog.records) == 1
 
@@ -774,3 +781,64 @@ def test_a_retried_trial_holds_none_of_the_dead_attempts_figures(monkeypatch, ti
     trials = {t["trial"]: t for t in json.loads((out / "trials.json").read_text())}
     assert trials[1] == {"trial": 1, "params": trials[0]["params"], "state": "PRUNED"}
     assert json.loads((out / "pareto.json").read_text())["pareto"] == []
+
+
+def test_a_trial_that_fails_every_time_stops_the_search_with_its_error(monkeypatch, tiny_data, tmp_path, capsys):
+    """Failed trials are replaced, but not for ever: when every trial raises, the search
+    stops after MAX_FAILURES_IN_A_ROW (10) of them with TrialsFailed naming the first one's
+    error and where its run dir went, the outputs written. Catches an endless loop (the cap
+    counts complete and pruned trials only: an 11th trial fails the test) and a guard that
+    stops early or says nothing of the cause."""
+    from lstmlite.search import TrialsFailed
+    from lstmlite.search import study as study_module
+
+    def failing_ten_times():
+        fake = _fake_run_trial(fail_first=False, fail_all=True)
+        calls = []
+
+        def at_most_ten(point, data_config, run_dir, **kwargs):
+            calls.append(run_dir)
+            # not caught by optimize(): a search that goes on fails here rather than for ever
+            assert len(calls) <= 10, "an 11th trial: the search did not stop"
+            return fake(point, data_config, run_dir, **kwargs)
+        return at_most_ten
+    monkeypatch.setattr(study_module, "run_trial", failing_ten_times())
+    out = tmp_path / "s"
+    with pytest.raises(TrialsFailed) as caught:
+        search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
+    first = out / "trials" / "0000.failed"
+    assert str(caught.value) == (
+        f"search stopped: 10 trials in a row failed (trials 0 to 9); trial 0 failed with RuntimeError: injected: "
+        f"the trial fails after writing its run dir; what it wrote is in {first}; the log above has each "
+        f"failure's traceback and {out / 'trials.json'} each trial's error")
+    assert (first / "model.lsl").read_text() == "attempt 1"
+    trials = json.loads((out / "trials.json").read_text())
+    assert [t["state"] for t in trials] == ["FAIL"] * 10
+    # through the CLI: one line, the same words
+    monkeypatch.setattr(study_module, "run_trial", failing_ten_times())
+    capsys.readouterr()
+    code = main(["search", "--data", tiny_data, "--task", "classify", "--trials", "2", "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and err[-1].startswith("lstmlite search: internal error (TrialsFailed: search stopped: 10 trials "
+                                            "in a row failed (trials 0 to 9); trial 0 failed with RuntimeError: ")
+
+
+def test_a_trial_that_fails_sometimes_is_replaced_and_the_count_starts_again(monkeypatch, tiny_data, tmp_path):
+    """Failures that a completed trial interrupts do not stop the search: 9 failures, a
+    success, 9 failures, a success (18 failed trials, never 10 in a row) end with the 2
+    complete trials asked for. Catches a guard counting all failures, not those in a row."""
+    from lstmlite.search import study as study_module
+
+    calls = []
+
+    def fake(point, data_config, run_dir, **kwargs):
+        calls.append(run_dir.name)
+        if len(calls) % 10:
+            raise RuntimeError(f"injected failure {len(calls)}")
+        return {"val_metric": 0.9, "val_loss": 0.1, "size_bytes": 100, "latency_us": 1.0, "ram_bytes": 10,
+                "point": point, "run_dir": str(run_dir)}
+    monkeypatch.setattr(study_module, "run_trial", fake)
+    out = tmp_path / "s"
+    assert search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)["trials"] == 2
+    states = [t["state"] for t in json.loads((out / "trials.json").read_text())]
+    assert states == (["FAIL"] * 9 + ["COMPLETE"]) * 2

@@ -155,3 +155,56 @@ def test_a_dead_workers_last_trial_is_failed_and_trained_here(tmp_path, runs, no
     study_module._worker({**_args(tmp_path, N), "timeout": None})
     assert _states(tmp_path) == Counter({"COMPLETE": N, "FAIL": 1}), _states(tmp_path)
     assert runs == [f"{N:04d}"]  # the copy of the dead trial (numbers 0 .. N - 1 taken)
+
+
+def _two_workers(out, trials: int) -> None:
+    """Two workers on the study in OUT/study.db at once (threads here, so that the
+    monkeypatched run_trial is theirs; spawned processes would import the real one). The
+    study is made first, as search() makes it before starting its workers."""
+    _study_with(out, 0)
+    workers = [threading.Thread(target=study_module._worker, args=({**_args(out, trials), "worker": i},))
+               for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert not any(w.is_alive() for w in workers), "a worker never stopped"
+
+
+def _failed_by_the_trial(out) -> int:
+    """Failed trials whose own run raised (not those failed as past the cap, OverCap)."""
+    study = optuna.load_study(study_name=study_module.STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}")
+    return sum(t.state == TrialState.FAIL and not t.user_attrs["error"].startswith("OverCap:") for t in study.trials)
+
+
+def test_several_workers_replace_a_failed_trial_up_to_the_cap(tmp_path, monkeypatch):
+    """Two workers, the first trial run raises: the study still ends with N complete trials
+    (the failure replaced, nothing past N), as with one worker."""
+    calls = []
+
+    def fail_first(point, data_config, run_dir, **kwargs):
+        calls.append(run_dir.name)
+        if len(calls) == 1:
+            raise RuntimeError("injected")
+        return dict(RECORD)
+    monkeypatch.setattr(study_module, "run_trial", fail_first)
+    _two_workers(tmp_path, N)
+    states = _states(tmp_path)
+    assert states["COMPLETE"] == N and states["RUNNING"] == 0 and _failed_by_the_trial(tmp_path) == 1, states
+
+
+def test_several_workers_stop_on_a_trial_that_fails_every_time(tmp_path, monkeypatch):
+    """Two workers and a trial that always raises: both stop once MAX_FAILURES_IN_A_ROW
+    trials failed in a row (each may have one more running then: at most 11), rather than
+    replacing failures for ever."""
+    calls = []
+
+    def always_fails(point, data_config, run_dir, **kwargs):
+        calls.append(run_dir.name)
+        assert len(calls) <= 20, "the workers did not stop"  # not caught by optimize(): ends the thread
+        raise RuntimeError("injected")
+    monkeypatch.setattr(study_module, "run_trial", always_fails)
+    _two_workers(tmp_path, N)
+    failed = _failed_by_the_trial(tmp_path)
+    assert study_module.MAX_FAILURES_IN_A_ROW <= failed <= study_module.MAX_FAILURES_IN_A_ROW + 1, failed
+    assert len(calls) == failed and _states(tmp_path)["COMPLETE"] == 0

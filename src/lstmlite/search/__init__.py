@@ -8,10 +8,11 @@ Example:
 
 from .objectives import deployable_bytes, estimated_ram_bytes, latency_us, parse_budget, ram_bytes
 from .space import SearchSpace, SpaceError, load_space, parse_space
-from .study import SAMPLERS, make_sampler, search
+from .study import MAX_FAILURES_IN_A_ROW, SAMPLERS, TrialsFailed, make_sampler, search
 
 __all__ = ["search", "SearchSpace", "SpaceError", "load_space", "parse_space", "parse_budget",
-           "deployable_bytes", "latency_us", "ram_bytes", "estimated_ram_bytes", "make_sampler", "SAMPLERS"]
+           "deployable_bytes", "latency_us", "ram_bytes", "estimated_ram_bytes", "make_sampler", "SAMPLERS",
+           "TrialsFailed", "MAX_FAILURES_IN_A_ROW"]
 
 
 import sys as _sys

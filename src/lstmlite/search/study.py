@@ -27,7 +27,8 @@ from .space import SearchSpace, load_space
 from .pruning import dominated_at_epoch, first_check_epoch, over_budget
 from .trial import Pruned, run_trial
 
-__all__ = ["search", "open_study", "pareto_records", "make_sampler", "best_key", "SAMPLERS", "STUDY_NAME"]
+__all__ = ["search", "open_study", "pareto_records", "make_sampler", "best_key", "SAMPLERS", "STUDY_NAME",
+           "TrialsFailed", "MAX_FAILURES_IN_A_ROW"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,19 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
     import optuna
 
     def objective(trial: "optuna.Trial") -> tuple[float, ...]:
+        try:
+            return attempt(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            # the cause, kept with the trial (trials.json, and the error when trials keep failing)
+            try:
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+            except Exception as lost:  # noqa: BLE001 - e.g. failed as stale by another worker meanwhile
+                log.debug("trial %d's error not recorded: %s", trial.number, lost)
+            raise
+
+    def attempt(trial: "optuna.Trial") -> tuple[float, ...]:
         if cap is not None:
             _check_slot(trial.study, trial.number, cap)  # before sampling or training anything
         point = space.sample(trial)
@@ -244,6 +258,41 @@ def _counts(study: Any, before: int | None = None) -> tuple[int, int]:
     return done, running
 
 
+#: Failed trials in a row after which a search stops (:class:`TrialsFailed`): a failed
+#: trial is replaced, so one that fails every time would be replaced for ever.
+MAX_FAILURES_IN_A_ROW = 10
+
+
+class TrialsFailed(RuntimeError):
+    """Raised by :func:`search` when :data:`MAX_FAILURES_IN_A_ROW` trials failed one after
+    another; the message names the first one's error and where its run dir went."""
+
+
+def _failures_in_a_row(study: Any, first: int = 0) -> list[Any]:
+    """The failed trials of ``study`` numbered from ``first`` (this search's) after the
+    last one that completed or was pruned, oldest first. Running and waiting trials are
+    passed over, and so are those failed as past the cap (:class:`OverCap`: no fault of
+    theirs)."""
+    failed = []
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number, reverse=True):
+        if t.number < first or t.state.name in COUNTED:
+            break
+        if t.state.name == "FAIL" and not str(t.user_attrs.get("error", "")).startswith(f"{OverCap.__name__}:"):
+            failed.append(t)
+    return failed[::-1]
+
+
+def _failures_text(out: Path, failed: list[Any]) -> str:
+    """What :class:`TrialsFailed` says: how many failed, the first one's error and run dir."""
+    first = failed[0]
+    cause = first.user_attrs.get("error") or "its worker stopped (no heartbeat; the process died)"
+    run_dir = out / "trials" / f"{first.number:04d}{FAILED_SUFFIX}"
+    wrote = f"what it wrote is in {run_dir}" if run_dir.is_dir() else "it wrote no run dir"
+    return (f"search stopped: {len(failed)} trials in a row failed (trials {first.number} to {failed[-1].number}); "
+            f"trial {first.number} failed with {cause}; {wrote}; the log above has each failure's traceback "
+            f"and {out / 'trials.json'} each trial's error")
+
+
 def _check_slot(study: Any, number: int, cap: int) -> None:
     """Raise :class:`OverCap` when trial ``number`` would take the study past ``cap``
     complete or pruned trials: those already finished plus those running that were asked
@@ -301,14 +350,16 @@ def _set_aside_failed_runs(out: Path, study: Any) -> list[Path]:
 
 
 def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s: float = 1.0,
-                   out: Path | None = None) -> bool:
+                   out: Path | None = None, first: int = 0) -> bool:
     """Whether this worker should start another trial: False once ``cap`` trials are
     complete or pruned (or past ``deadline``, a ``time.monotonic()`` value); True when the
     finished and running ones make fewer. Between the two (other workers' trials running
     would make ``cap``) it waits, so that a trial of theirs that fails, or whose worker
     dies (failed once its heartbeat is stale), is replaced here rather than the study
-    ending short. With ``out``, the run dirs of failed trials (stale ones failed here
-    included) are set aside there (:func:`_set_aside_failed_runs`)."""
+    ending short. False too once :data:`MAX_FAILURES_IN_A_ROW` trials numbered from
+    ``first`` (this search's) failed in a row (:func:`_failures_in_a_row`; :func:`search`
+    then raises :class:`TrialsFailed`). With ``out``, the run dirs of failed trials (stale
+    ones failed here included) are set aside there (:func:`_set_aside_failed_runs`)."""
     import time
     import warnings
 
@@ -323,20 +374,27 @@ def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s:
         done, running = _counts(study)
         if done >= cap or (deadline is not None and time.monotonic() >= deadline):
             return False
+        if len(_failures_in_a_row(study, first)) >= MAX_FAILURES_IN_A_ROW:
+            return False
         if done + running < cap:
             return True
         time.sleep(every_s)
 
 
 def _worker(args: dict[str, Any]) -> None:
-    """One worker process: load the study and optimise until the total trial cap.
+    """One worker process (or the only worker, in the caller's): load the study and
+    optimise until the total trial cap of complete or pruned trials.
 
     Optuna's ``MaxTrialsCallback`` counts the finished trials after each one, so two
     workers that both see one trial missing both start one (a study of ``--trials 2`` on
     two workers ended with 3 complete): here a worker starts a trial only when the
     finished trials plus those running make fewer than the cap (:func:`_wait_for_room`),
     and a trial that still slipped past (two workers reading the count at once) fails
-    before it runs (:func:`_check_slot`)."""
+    before it runs (:func:`_check_slot`). ``optimize`` gets no ``n_trials`` (it would count
+    failed trials: one worker with ``--trials 2`` and a trial that failed ended with one
+    complete); :func:`_wait_for_room` stops it, at the cap or after
+    :data:`MAX_FAILURES_IN_A_ROW` failures in a row (``args["first"]``: the study's first
+    trial number of this search)."""
     import time
 
     import optuna
@@ -351,15 +409,16 @@ def _worker(args: dict[str, Any]) -> None:
     objective = _objective_factory(load_space(args["space"]), args["data_config"], out, args["budget"],
                                    args["seed"], prune=args["prune"], cap=cap)
     deadline = None if args["timeout"] is None else time.monotonic() + args["timeout"]
-    if not _wait_for_room(study, cap, deadline, out=out):
+    first = int(args.get("first", 0))
+    if not _wait_for_room(study, cap, deadline, out=out, first=first):
         return
 
     def room(study: Any, trial: Any) -> None:
-        if not _wait_for_room(study, cap, deadline, out=out):
+        if not _wait_for_room(study, cap, deadline, out=out, first=first):
             study.stop()
 
     callbacks = ([args["on_trial"]] if args.get("on_trial") else []) + [room]
-    study.optimize(objective, n_trials=cap, timeout=args["timeout"], callbacks=callbacks,
+    study.optimize(objective, n_trials=None, timeout=args["timeout"], callbacks=callbacks,
                    catch=(ValueError, RuntimeError))
 
 
@@ -403,7 +462,8 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         data: a built-in data set name or file path, or a full ``data`` config section.
         task: ``classify`` | ``lm`` | ``forecast`` (None: the data's own).
         budget: ``"size=8KB,latency=200us,ram=16KB"`` (any subset) or a dict of bytes/µs.
-        trials: completed (or pruned) trials the study stops at, over all workers.
+        trials: completed (or pruned) trials the study stops at, over all workers; a
+            failed trial is replaced, up to :data:`MAX_FAILURES_IN_A_ROW` failures in a row.
         out: output dir: ``study.db``, ``trials/NNNN/`` run dirs (``NNNN.failed``: a failed one), ``pareto.json``,
             ``pareto.png``, ``trials.json``, ``best/`` (the best model within budget).
         storage: a database URL shared by workers (default: ``sqlite:///OUT/study.db``).
@@ -418,6 +478,10 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
 
     Returns:
         ``{"best": record or None, "pareto": [records], "trials": n_complete, "out": str}``.
+
+    Raises:
+        TrialsFailed: :data:`MAX_FAILURES_IN_A_ROW` trials failed in a row (the outputs
+            are written first; the message names the first one's error and run dir).
     """
     from .feasible import check_buildable, check_feasible
 
@@ -446,7 +510,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     args = {"out": str(out), "storage": storage, "seed": seed, "higher": higher, "space": space_arg,
             "data_config": data_config, "budget": parsed_budget, "trials": trials, "timeout": timeout,
             "heartbeat": heartbeat, "worker": 0, "on_trial": on_trial, "sampler": sampler,
-            "prune": prune, "optuna_verbosity": _optuna_verbosity()}
+            "prune": prune, "optuna_verbosity": _optuna_verbosity(), "first": len(study.trials)}
     if workers <= 1:
         _worker(args)
     else:
@@ -462,7 +526,11 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         for p in procs:
             p.join()
     result = write_outputs(out, storage, seed, higher)
-    _metric_bar(open_study(out, storage, seed, higher, resume=True))  # a bar set during the search stopped it
+    final = open_study(out, storage, seed, higher, resume=True)
+    _metric_bar(final)  # a bar set during the search stopped it
+    failed = _failures_in_a_row(final, args["first"])
+    if len(failed) >= MAX_FAILURES_IN_A_ROW:  # the workers stopped on them (_wait_for_room)
+        raise TrialsFailed(_failures_text(out, failed))
     return result
 
 
