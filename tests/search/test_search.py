@@ -819,7 +819,7 @@ def test_a_trial_that_fails_every_time_stops_the_search_with_its_error(monkeypat
     capsys.readouterr()
     code = main(["search", "--data", tiny_data, "--task", "classify", "--trials", "2", "--out", str(tmp_path / "c")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and err[-1].startswith("lstmlite search: internal error (TrialsFailed: search stopped: 10 trials "
+    assert code == 2 and err[-1].startswith("lstmlite search: error: search stopped: 10 trials "
                                             "in a row failed (trials 0 to 9); trial 0 failed with RuntimeError: ")
 
 

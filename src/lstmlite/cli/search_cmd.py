@@ -63,7 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..search import search
+    from ..search import TrialsFailed, search
 
     if args.trials < 1 or args.workers < 1:
         raise CliError("--trials and --workers must be at least 1")
@@ -88,10 +88,15 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"trial {trial.number:4d} {trial.state.name.lower()}", flush=True)
 
-    result = search(args.data, args.task, budget=args.budget, trials=args.trials, out=args.out,
-                    storage=args.storage, workers=args.workers, timeout=_duration(args.timeout),
-                    space=args.space, seed=args.seed, resume=args.resume, sampler=args.sampler, prune=args.prune,
-                    on_trial=progress)
+    try:
+        result = search(args.data, args.task, budget=args.budget, trials=args.trials, out=args.out,
+                        storage=args.storage, workers=args.workers, timeout=_duration(args.timeout),
+                        space=args.space, seed=args.seed, resume=args.resume, sampler=args.sampler,
+                        prune=args.prune, on_trial=progress)
+    except TrialsFailed as err:
+        # the trials' own errors (logged above, each in trials.json) say whose fault it is;
+        # the stop itself is a finding about this search, reported as "no trial completed" is
+        raise CliError(str(err)) from err
     print(f"{result['trials']} trials complete; {len(result['pareto'])} on the Pareto front within budget "
           f"({args.out}/pareto.json, pareto.png)")
     best = result["best"]
