@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from ..data.spec import TASKS
 from .common import (CliError, HelpFormatter, add_nproc_option, add_progress_options, example_epilog, is_other_rank,
@@ -76,13 +77,15 @@ def run(args: argparse.Namespace) -> int:
         given = "batch_size" in config.get("train", {})
         batch = TrainConfig.from_dict(config.get("train", {})).batch_size
         if args.nproc > 1 and batch % args.nproc:
-            # the default is the data's (default_train_config: 16 or 8 on a small split), known
+            # the default is the data's (default_train_config: 16 or 8 on a small split, 64 on a large one), known
             # once the data are loaded; each process checks that one again
             default = "" if given else " (the default; 16 or 8 on a training split under 128 sequences)"
             raise CliError(f"train.batch_size={batch}{default} is not a multiple of --nproc {args.nproc} (it is the "
                            f"global batch, split evenly over the processes): choose a multiple of {args.nproc}")
         return launch_nproc(args)
-    result = fit(config, args.out, resume=args.resume, progress=show_progress(args), overwrite=args.force)
+    # the training options the data chose, and why (stderr: --json keeps stdout for the metrics)
+    result = fit(config, args.out, resume=args.resume, progress=show_progress(args), overwrite=args.force,
+                 on_defaults=lambda line: print(line, file=sys.stderr))
     if is_other_rank():
         return 0  # under torchrun rank 0 prints the metrics
     if args.json:

@@ -17,7 +17,7 @@ import torch
 
 from ..io import save_run
 from ..nn.models import build_model
-from ..train.run import _fill_data_sizes, _metrics_json, default_model_config, default_train_config
+from ..train.run import SMALL_SPLIT, _fill_data_sizes, _metrics_json, default_model_config, default_train_config
 from ..train.trainer import TrainConfig, evaluate, primary_metric_name, train
 from .objectives import deployable_bytes, latency_us, ram_bytes
 
@@ -54,9 +54,11 @@ SMALL_SPLIT_PASSES = 10
 
 def _passes_per_epoch(data: Any) -> int:
     """Trainer passes that make one trial epoch on ``data`` (``SMALL_SPLIT_PASSES`` on a
-    small training split, where :func:`lstmlite.train.default_train_config` gives options;
-    else 1); None data (not loaded): 1."""
-    return SMALL_SPLIT_PASSES if data is not None and default_train_config(data) else 1
+    small training split, fewer than ``SMALL_SPLIT`` sequences, where
+    :func:`lstmlite.train.default_train_config` gives its small-split options; else 1);
+    None data (not loaded): 1. (A large split's default options -- fewer passes at batch
+    64 -- are not a trial's: a point gives its own epochs.)"""
+    return SMALL_SPLIT_PASSES if data is not None and len(data.train) < SMALL_SPLIT else 1
 
 _MODEL_KEYS = ("cell", "num_layers", "hidden_size", "bidirectional", "embed_dim", "proj_size", "pooling")
 #: Keys of a point that belong to the data section (text: the vocabulary kept, most
@@ -85,8 +87,8 @@ def build_config(point: dict[str, Any], data_config: dict[str, Any], seed: int, 
         model["rnn_options"] = {"proj_size": proj}
     if model.get("cell") == "grouped_lstm":
         model["cell"] = "glstm"  # the model builder's name for GroupedLSTM
-    small = default_train_config(data) if data is not None else {}
     passes = _passes_per_epoch(data)
+    small = default_train_config(data) if passes > 1 else {}
     train_cfg = {"epochs": int(point.get("epochs", 4)) * passes, "lr": float(point.get("lr", 1e-2)),
                  "batch_size": int(point.get("batch_size", small.get("batch_size", 32))), "seed": seed, "device": "cpu",
                  "patience": 0, "checkpoint": False, "schedule": "cosine"}

@@ -20,8 +20,9 @@ import logging
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,8 +31,8 @@ from ..nn.models import build_model
 from . import distributed as D
 from .trainer import TrainConfig, evaluate, primary_metric_name, require_rows, train
 
-__all__ = ["fit", "evaluate_run", "default_model_config", "default_train_config", "resolve_config", "model_metrics",
-           "apply_overrides", "load_run_data"]
+__all__ = ["fit", "evaluate_run", "default_model_config", "default_train_config", "default_train_note",
+           "split_time_steps", "resolve_config", "model_metrics", "apply_overrides", "load_run_data"]
 
 log = logging.getLogger(__name__)
 
@@ -69,24 +70,84 @@ SMALL_SPLIT = 128
 #: 200 epochs are at most 1,600 optimizer steps; patience 40 lets the validation metric
 #: wander on a few series without stopping the run.
 SMALL_SPLIT_TRAIN: dict[str, Any] = {"batch_size": 16, "lr": 3e-3, "epochs": 200, "patience": 40}
+#: Time steps (training sequences times their lengths, summed over the passes) a default
+#: run trains on at most. TrainConfig's 30 passes over tinyshakespeare's 8,923 windows of
+#: 100 characters (892,300 time steps a pass) are 8,370 steps of batch 32 through the
+#: default 2x256 LSTM: hours on a 2-core laptop. A split of more than a 30th of this
+#: (66,666 time steps) trains for ``LARGE_SPLIT_TIME_STEPS // its time steps`` passes
+#: instead (at least one): 2 on tinyshakespeare.
+LARGE_SPLIT_TIME_STEPS = 2_000_000
+#: Training options for a large split, besides its epochs: bench_baselines' language-model
+#: settings (its 4 passes reached well below the unigram entropy), larger steps at a higher
+#: rate, so that the few passes still learn; the cosine schedule (TrainConfig's) then
+#: anneals over them.
+LARGE_SPLIT_TRAIN: dict[str, Any] = {"batch_size": 64, "lr": 3e-3}
+
+
+def split_time_steps(split: Any) -> int:
+    """Time steps in a data split: its sequences' lengths summed (padding not counted),
+    or rows times the padded length where the split records no lengths."""
+    if split.lengths is not None:
+        return int(np.asarray(split.lengths).sum())
+    steps = int(split.x.shape[1]) if split.x.ndim >= 2 else 1
+    return len(split) * steps
+
+
+def _default_train(data: Any) -> tuple[dict[str, Any], str]:
+    """The rule behind :func:`default_train_config`: the options and why (``""``: none)."""
+    n = len(data.train)
+    if n < SMALL_SPLIT:
+        options = {**SMALL_SPLIT_TRAIN, "batch_size": 8 if n < SMALL_SPLIT // 2 else 16}
+        return options, (f"a small training split ({n} sequences, under {SMALL_SPLIT}): more passes, "
+                         f"smaller batches")
+    steps = split_time_steps(data.train)
+    general = TrainConfig().epochs
+    epochs = max(1, LARGE_SPLIT_TIME_STEPS // max(steps, 1))
+    if epochs >= general:
+        return {}, ""
+    why = (f"a large training split ({n:,} sequences, {steps:,} time steps): {general} passes would be "
+           f"{general * steps:,} time steps, a default run trains on at most {LARGE_SPLIT_TIME_STEPS:,}")
+    return {**LARGE_SPLIT_TRAIN, "epochs": int(epochs)}, why
 
 
 def default_train_config(data: Any) -> dict[str, Any]:
     """Training options the data call for, under the user's own (``{}``: TrainConfig's).
 
     A training split of fewer than 128 sequences (``SMALL_SPLIT``) trains with batch 16
-    (8 under 64 sequences), lr 3e-3, 200 epochs and patience 40 (``SMALL_SPLIT_TRAIN``);
-    a larger one with TrainConfig's defaults.
+    (8 under 64 sequences), lr 3e-3, 200 epochs and patience 40 (``SMALL_SPLIT_TRAIN``).
+    A large one, whose 30 passes would be more than 2,000,000 time steps
+    (``LARGE_SPLIT_TIME_STEPS``; time steps are the sequences' lengths summed, see
+    :func:`split_time_steps`), trains for as many passes as that budget holds (at least
+    one) with batch 64 and lr 3e-3 (``LARGE_SPLIT_TRAIN``), cosine-annealed over them.
+    Any other split: TrainConfig's defaults.
 
-    Example (airline's 81 training windows)::
+    Example (airline's 81 training windows; tinyshakespeare's 8,923 windows of 100
+    characters)::
 
         default_train_config(load_data(DataSpec(source="airline", task="forecast")))
         # {'batch_size': 16, 'lr': 0.003, 'epochs': 200, 'patience': 40}
+        default_train_config(load_data(DataSpec(source="input.txt", task="lm")))
+        # {'batch_size': 64, 'lr': 0.003, 'epochs': 2}
     """
-    n = len(data.train)
-    if n >= SMALL_SPLIT:
-        return {}
-    return {**SMALL_SPLIT_TRAIN, "batch_size": 8 if n < SMALL_SPLIT // 2 else 16}
+    return _default_train(data)[0]
+
+
+def default_train_note(data: Any, given: dict[str, Any] | None = None) -> str | None:
+    """One line naming the training options :func:`default_train_config` chose for ``data``
+    and why, leaving out those the user set in ``given`` (the config's train section);
+    None when it chose none that stand.
+
+    Example::
+
+        default_train_note(shakespeare, {"epochs": 5})
+        # 'train defaults for this data: batch_size=64, lr=0.003 (a large training split (...'
+    """
+    options, why = _default_train(data)
+    chosen = {k: v for k, v in options.items() if k not in (given or {})}
+    if not chosen:
+        return None
+    listed = ", ".join(f"{k}={v}" for k, v in chosen.items())
+    return f"train defaults for this data: {listed} ({why}; set train.KEY to choose otherwise)"
 
 
 def _fill_data_sizes(model_config: dict[str, Any], data: Any) -> dict[str, Any]:
@@ -178,7 +239,7 @@ def _metrics_json(model: nn.Module, data: Any, test: dict[str, float] | None, va
 
 
 def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress: bool = True,
-        overwrite: bool = False) -> Run:
+        overwrite: bool = False, on_defaults: Callable[[str], None] | None = None) -> Run:
     """Train a model as ``config`` says and write the run dir ``out``.
 
     Args:
@@ -189,6 +250,9 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
             config and data have loaded, its manifest and checkpoints are removed, so it
             reads as unfinished until the new run is saved. Folders holding files
             lstmlite did not write are refused all the same.
+        on_defaults: called (by rank 0, before training) with :func:`default_train_note`'s
+            line when the data chose training options the config leaves unset (the CLI
+            prints it); None: the line is logged at INFO.
 
     Returns:
         the finished :class:`lstmlite.io.Run` (model holds the best validation weights;
@@ -201,7 +265,7 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     """
     device = str((config.get("train") or {}).get("device", "auto"))
     D.join_process_group(device)
-    return _fit(config, Path(out), resume, progress, overwrite)
+    return _fit(config, Path(out), resume, progress, overwrite, on_defaults)
 
 
 def _data_sha256(data: Any) -> str:
@@ -245,10 +309,14 @@ def _check_fit_out(out: Path, resume: bool, replace: bool) -> None:
                               f"start over")
 
 
-def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwrite: bool) -> Run:
+def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwrite: bool,
+         on_defaults: Callable[[str], None] | None = None) -> Run:
     replace = overwrite and not resume
     D.on_main(lambda: _check_fit_out(out, resume, replace))  # rank 0 looks; all ranks stop on its error
     data, model_config, train_config = resolve_config(config)
+    note = default_train_note(data, config.get("train"))
+    if note is not None and D.is_main():
+        (on_defaults or log.info)(note)
     # before any epoch, not after the last one: the run dir reports the test split, unless
     # test_fraction=0 asked for none (bench_baselines' lm case reports val)
     no_test = len(data.test) == 0 and data.spec.test_path is None and data.spec.test_fraction == 0

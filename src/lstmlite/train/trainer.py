@@ -402,11 +402,18 @@ def train(
 
     stopped_early = False
     label = progress if isinstance(progress, str) and progress else "train"
-    bar = tqdm(range(start_epoch, config.epochs + 1), desc=label, unit="epoch", disable=not (progress and main),
-               initial=start_epoch - 1, total=config.epochs, leave=False)
-    for epoch in bar:
+    # The bar counts optimizer steps, not epochs: a run of a few long passes (a language
+    # model's default 2) would otherwise sit at 0 % for minutes. Each pass is the same
+    # number of global batches, one process or DDP (see distributed.shard_batches).
+    per_epoch = math.ceil(len(data.train) / config.batch_size)
+    bar = tqdm(desc=label, unit="step", disable=not (progress and main), initial=(start_epoch - 1) * per_epoch,
+               total=config.epochs * per_epoch, leave=False)
+    shown: dict[str, str] = {}
+    for epoch in range(start_epoch, config.epochs + 1):
         model.train()
         total_loss, batches = 0.0, 0
+        shown["epoch"] = f"{epoch}/{config.epochs}"
+        bar.set_postfix(shown)
         for batch, weight in _training_batches(data.train, config, device, epoch):
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device_type=device.type, enabled=use_amp):
@@ -432,6 +439,10 @@ def train(
                     callback.on_step(step)
             total_loss += float(loss.detach())
             batches += 1
+            bar.update(1)
+            if batches % 10 == 0:  # this pass's mean loss so far, between the epochs' validation
+                shown["loss"] = f"{total_loss / batches:.3f}"
+                bar.set_postfix(shown, refresh=False)
         if distributed:  # the global batches' mean losses, summed (weights make the mean exact)
             total_loss = D.all_reduce_sum([total_loss])[0] / D.world_size()
         # Validation once, on rank 0; every rank gets its result, so early stopping, the
@@ -460,7 +471,8 @@ def train(
         history.append(record)
         if main:
             log.info("epoch %d: train_loss %.4f val_%s %.4f", epoch, record["train_loss"], metric_name, current)
-        bar.set_postfix(loss=f"{record['train_loss']:.3f}", **{f"val_{metric_name}": f"{current:.4f}"})
+        shown.update(loss=f"{record['train_loss']:.3f}", **{f"val_{metric_name}": f"{current:.4f}"})
+        bar.set_postfix(shown)
         for callback in callbacks:
             if hasattr(callback, "on_epoch_end"):
                 callback.on_epoch_end(epoch, val)

@@ -1,0 +1,65 @@
+"""`lstmlite train` says which training options the data chose and why (one line on
+stderr), and its bar counts steps (src/lstmlite/cli/train_cmd.py; docs/training.md)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from lstmlite.cli.main import main
+from lstmlite.train import run as run_module
+
+
+def test_the_small_split_defaults_are_named_without_the_users_keys(tmp_path, capsys) -> None:
+    assert main(["train", "--data", "basic_motions", "--epochs=1", "--hidden_size=4", "--out",
+                 str(tmp_path / "bm"), "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("train defaults for this data: batch_size=8, lr=0.003, patience=40 (")
+    assert "36 sequences, under 128" in lines[0] and "epochs" not in lines[0]  # --epochs=1 is the user's
+
+
+def test_no_line_when_the_data_choose_nothing(tmp_path, capsys) -> None:
+    assert main(["train", "--data", "digits", "--hidden_size=4", "--epochs=1", "--out", str(tmp_path / "d"),
+                 "--quiet"]) == 0
+    assert capsys.readouterr().err.strip() == ""
+
+
+def _large_text(tmp_path, monkeypatch) -> str:
+    """A tiny text that counts as a large split: the time-step budget lowered to 2 passes."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "text.txt"
+    path.write_text(" ".join(rng.choice(["to", "be", "or", "not"], size=6000)), encoding="utf-8")
+    from lstmlite.data import DataSpec, load_data
+
+    steps = int(load_data(DataSpec(source=str(path), task="lm", seq_len=20)).train.lengths.sum())
+    monkeypatch.setattr(run_module, "LARGE_SPLIT_TIME_STEPS", 2 * steps)
+    return str(path)
+
+
+def test_a_large_split_names_its_passes_and_json_stays_clean(tmp_path, monkeypatch, capsys) -> None:
+    source = _large_text(tmp_path, monkeypatch)
+    assert main(["train", "--data", source, "--task", "lm", "--data.seq_len=20", "--hidden_size=8",
+                 "--num_layers=1", "--out", str(tmp_path / "lm"), "--quiet", "--json"]) == 0
+    out, err = capsys.readouterr()
+    metrics = json.loads(out)  # the note went to stderr
+    assert metrics["run_dir"] == str(tmp_path / "lm")
+    assert "train defaults for this data: batch_size=64, lr=0.003, epochs=2 (a large training split" in err
+    config = json.loads((tmp_path / "lm" / "config.json").read_text())
+    assert (config["train"]["epochs"], config["train"]["batch_size"]) == (2, 64)
+
+
+def test_the_bar_counts_steps_over_all_passes(tmp_path, monkeypatch, capsys) -> None:
+    """A run of two long passes shows its steps, not 0/2 epochs until the first pass ends:
+    the total is passes x ceil(rows / 64), and the pass it is in stands beside it."""
+    source = _large_text(tmp_path, monkeypatch)
+    from lstmlite.data import DataSpec, load_data
+
+    rows = len(load_data(DataSpec(source=source, task="lm", seq_len=20)).train)
+    total = 2 * -(-rows // 64)
+    assert main(["train", "--data", source, "--task", "lm", "--data.seq_len=20", "--hidden_size=8",
+                 "--num_layers=1", "--out", str(tmp_path / "lm"), "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"/{total} [" in err and "step" in err, err[-500:]
+    assert "epoch=1/2" in err and "epoch=2/2" in err
