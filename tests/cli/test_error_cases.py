@@ -569,9 +569,16 @@ CASES: list[Case] = [
          "lstmlite train: error: train.batch_size=33 is not a multiple of --nproc 2 (it is the global batch, split "
          "evenly over the processes): choose a multiple of 2", "choose a batch size that the processes divide"),
     Case("nproc-default-batch-not-divisible", "distributed", (*TRAIN, "--nproc", "3"),
-         "lstmlite train: error: train.batch_size=32 (the default; 16 or 8 on a training split under 128 sequences) "
+         "lstmlite train: error: train.batch_size=32 (the default for a training split of 1,437 sequences) "
          "is not a multiple of --nproc 3 (it is the global batch, split evenly over the processes): choose a "
          "multiple of 3", "choose a batch size that the processes divide"),
+    # basic_motions' 36 training series default to batch 8 (default_train_config): 16 divides
+    # TrainConfig's 32, so before the launcher loaded the data each of 16 processes refused it
+    Case("nproc-small-split-default-batch-not-divisible", "distributed",
+         ("train", "--data", "basic_motions", "--out", "{tmp}/out", "--no-progress", "--nproc", "16"),
+         "lstmlite train: error: train.batch_size=8 (the default for a training split of 36 sequences) "
+         "is not a multiple of --nproc 16 (it is the global batch, split evenly over the processes): choose a "
+         "multiple of 16", "choose a batch size that the processes divide, or set --train.batch_size"),
     Case("nproc-inside-torchrun", "distributed", (*TRAIN, "--nproc", "2"),
          "lstmlite train (rank 0): error: --nproc: already running under torchrun (WORLD_SIZE is set); drop --nproc",
          "start the processes once: torchrun … -m lstmlite train, or lstmlite train --nproc N",

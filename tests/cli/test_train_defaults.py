@@ -1,13 +1,16 @@
 """`lstmlite train` says which training options the data chose and why (one line on
-stderr), and its bar counts steps (src/lstmlite/cli/train_cmd.py; docs/training.md)."""
+stderr), its bar counts steps, and --nproc checks the data's default batch once, in the
+launcher, before any process starts (src/lstmlite/cli/train_cmd.py; docs/training.md)."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
 from lstmlite.cli.main import main
+from lstmlite.train import distributed as D
 from lstmlite.train import run as run_module
 
 
@@ -48,6 +51,33 @@ def test_a_large_split_names_its_passes_and_json_stays_clean(tmp_path, monkeypat
     assert "train defaults for this data: batch_size=64, lr=0.003, epochs=2 (a large training split" in err
     config = json.loads((tmp_path / "lm" / "config.json").read_text())
     assert (config["train"]["epochs"], config["train"]["batch_size"]) == (2, 64)
+
+
+def _no_launch(n, args):
+    pytest.fail(f"launched {n} processes")
+
+
+@pytest.mark.parametrize("data, nproc, batch, rows", [
+    (["--data", "basic_motions"], "16", 8, 36),          # 16 divides 32, not basic_motions' 8
+    (["--data", "airline", "--task", "forecast"], "32", 16, 81),  # 32 divides 32, not airline's 16
+])
+def test_nproc_against_a_small_splits_default_batch_is_refused_once_before_launching(data, nproc, batch, rows,
+                                                                                      monkeypatch, capsys) -> None:
+    monkeypatch.setattr(D, "launch", _no_launch)
+    assert main(["train", *data, "--out", "r", "--nproc", nproc]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"lstmlite train: error: train.batch_size={batch} (the default for a training split of {rows} "
+                   f"sequences) is not a multiple of --nproc {nproc} (it is the global batch, split evenly over "
+                   f"the processes): choose a multiple of {nproc}")
+
+
+def test_nproc_that_divides_a_large_splits_default_batch_is_launched(tmp_path, monkeypatch, capsys) -> None:
+    """64 processes split a large split's default batch of 64 (not TrainConfig's 32)."""
+    source = _large_text(tmp_path, monkeypatch)
+    launched = []
+    monkeypatch.setattr(D, "launch", lambda n, args: launched.append(n) or 0)
+    assert main(["train", "--data", source, "--task", "lm", "--data.seq_len=20", "--out", "r", "--nproc", "64"]) == 0
+    assert launched == [64]
 
 
 def test_the_bar_counts_steps_over_all_passes(tmp_path, monkeypatch, capsys) -> None:

@@ -66,22 +66,30 @@ def build_config(args: argparse.Namespace) -> dict:
     return apply_overrides(config, parse_overrides(args.overrides))
 
 
+def _check_nproc_batch(config: dict, nproc: int) -> None:
+    """Refuse, once and before any process starts, a global batch that ``nproc`` processes
+    cannot split evenly. The data are loaded for it: the default batch is theirs
+    (:func:`lstmlite.train.default_train_config`: 16 or 8 on a small training split, 64
+    on a large one), and a count that divides TrainConfig's 32 but not the data's would
+    otherwise be refused by each process, one line per process."""
+    from ..train.run import resolve_config
+
+    data, _, train = resolve_config(config)  # errors in the config or the data: one line here, too
+    if train.batch_size % nproc == 0:
+        return
+    default = "" if "batch_size" in config.get("train", {}) else \
+        f" (the default for a training split of {len(data.train):,} sequences)"
+    raise CliError(f"train.batch_size={train.batch_size}{default} is not a multiple of --nproc {nproc} (it is the "
+                   f"global batch, split evenly over the processes): choose a multiple of {nproc}")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..train import fit
 
     config = build_config(args)
     if args.nproc != 1:
-        from ..train import TrainConfig
-
-        # a bad option is one line here, not one per process
-        given = "batch_size" in config.get("train", {})
-        batch = TrainConfig.from_dict(config.get("train", {})).batch_size
-        if args.nproc > 1 and batch % args.nproc:
-            # the default is the data's (default_train_config: 16 or 8 on a small split, 64 on a large one), known
-            # once the data are loaded; each process checks that one again
-            default = "" if given else " (the default; 16 or 8 on a training split under 128 sequences)"
-            raise CliError(f"train.batch_size={batch}{default} is not a multiple of --nproc {args.nproc} (it is the "
-                           f"global batch, split evenly over the processes): choose a multiple of {args.nproc}")
+        if args.nproc > 1:
+            _check_nproc_batch(config, args.nproc)
         return launch_nproc(args)
     # the training options the data chose, and why (stderr: --json keeps stdout for the metrics)
     result = fit(config, args.out, resume=args.resume, progress=show_progress(args), overwrite=args.force,
