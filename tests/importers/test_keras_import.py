@@ -142,6 +142,29 @@ def test_mask_zero_equals_lengths_with_post_padding(tmp_path) -> None:
     np.testing.assert_allclose(ours, keras_model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
+
+@pytest.mark.parametrize("head", [
+    lambda: [L.Dense(4, activation="log_softmax")],
+    lambda: [L.Dense(4), L.Activation("log_softmax")],
+], ids=["dense_log_softmax", "dense_then_activation"])
+def test_a_log_softmax_head_imports_and_its_log_probabilities_match_keras(head, tmp_path) -> None:
+    """A final log_softmax is recorded as the output activation, and log_softmax of our logits is
+    what Keras predicts. Before, the .keras import's own check compared Keras's log-probabilities
+    with our logits (max error ~1) and refused the model; the .h5 (not run) is held to Keras here."""
+    keras_model = _randomised(keras.Sequential(_tokens() + [L.LSTM(6)] + head()))
+    keras_model.save(tmp_path / "m.keras")
+    keras_model.save(tmp_path / "m.h5")
+    x = _input(import_keras(tmp_path / "m.h5"))
+    expected = keras_model.predict(x, verbose=0)
+    assert np.all(expected <= 0) and np.allclose(np.exp(expected).sum(-1), 1, atol=1e-5)  # log-probabilities
+    for path in (tmp_path / "m.keras", tmp_path / "m.h5"):
+        model = import_keras(path)
+        assert model.import_info["output_activation"] == "log_softmax"
+        with torch.no_grad():
+            ours = torch.log_softmax(model(torch.from_numpy(x)), -1).numpy()
+        np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_run_dir_and_unsaveable_cells(saved, tmp_path) -> None:
     keras_model, keras_path, _ = saved["reference_text"]
     import_keras(keras_path, out=tmp_path / "run")

@@ -616,6 +616,19 @@ def test_one_final_activation_is_dropped_and_a_second_is_refused() -> None:
         import_onnx(proto)
 
 
+
+def test_a_final_log_softmax_is_dropped_and_checked_as_log_probabilities() -> None:
+    """Gemm → LogSoftmax imports (its check re-applies log_softmax; the Keras importer's did not)
+    with output_activation "log_softmax", and log_softmax of ours equals ONNX Runtime."""
+    proto, _ = _hand_graph("last", tail=("LogSoftmax",))
+    model = import_onnx(proto)
+    assert model.import_info["output_activation"] == "log_softmax"
+    x = np.random.default_rng(7).normal(size=(2, 5, 3)).astype(np.float32)
+    ours, expected = _ort_and_ours(proto, model, x, np.array([5, 3], np.int64))
+    log_probabilities = ours - np.log(np.exp(ours).sum(-1, keepdims=True))
+    np.testing.assert_allclose(log_probabilities, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_batch_major_layout_graph_imports_as_batch_first() -> None:
     """An LSTM node with layout=1 reading the (B, T, F) graph input directly, Y_h (B, 1, H) into
     the head: the import reads the time axis as 1 (input_layout "batch_first") and matches

@@ -52,6 +52,7 @@ def _keras(spec: str, seed: int = 0):
         "bitagger": features + [L.Bidirectional(L.LSTM(5, return_sequences=True)), L.Dense(4, activation="sigmoid")],
         "meanpool": features + [L.LSTM(6, return_sequences=True), L.GlobalAveragePooling1D(), L.Dense(3)],
         "layer": features + [L.LSTM(6)],
+        "log_softmax": features + [L.LSTM(6), L.Dense(3, activation="log_softmax")],
         "hybrid": [L.InputLayer(input_shape=(T, 32), batch_size=B), L.LSTM(32), L.Dense(3)],
     }[spec]
     model = K.Sequential(layers)
@@ -111,7 +112,8 @@ def _ours(model, x: np.ndarray, activation: str | None) -> np.ndarray:
     xt = torch.from_numpy(x)
     with torch.no_grad():
         y = model(xt)[0] if model.kind == "lm" else model(xt)
-        y = {"softmax": torch.softmax(y, -1), "sigmoid": torch.sigmoid(y), None: y}[activation]
+        y = {"softmax": torch.softmax(y, -1), "log_softmax": torch.log_softmax(y, -1), "sigmoid": torch.sigmoid(y),
+             None: y}[activation]
     return y.double().numpy()
 
 
@@ -339,12 +341,14 @@ def test_a_full_integer_file_and_one_without_the_fused_op_are_refused(tmp_path):
 @pytest.mark.parametrize("name, kind, activation", [("forecaster", "forecaster", None),
                                                     ("bistack", "classifier", None),
                                                     ("bitagger", "tagger", "sigmoid"),
-                                                    ("meanpool", "classifier", None)])
+                                                    ("meanpool", "classifier", None),
+                                                    ("log_softmax", "classifier", "log_softmax")])
 def test_more_float_forms_match_litert(tmp_path, name, kind, activation):
     """Stacked layers of two sizes with one output (a forecaster), stacked bidirectional
     layers (the second reads the first's concatenated sequences), a bidirectional per-step
     head with sigmoid (a tagger: the backward sequence reversed back before the concat),
-    and mean pooling (MEAN) each give LiteRT's outputs and hold the tf_keras weights."""
+    and mean pooling (MEAN), and a final LOG_SOFTMAX (dropped; the import's check re-applies it) each
+    give LiteRT's outputs and hold the tf_keras weights."""
     keras_model = _keras(name)
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(_convert(keras_model))

@@ -23,7 +23,9 @@ last recurrent ``return_sequences``    False → classifier (last step; Bidirect
                                        True + Dense → language model (per step, over the
                                        embedding's vocabulary, one direction), else a
                                        tagger (a label per step)
-``Dense(C, softmax|sigmoid|linear)``   ``head``; the activation is dropped (our models
+``Dense(C, activation)``               ``head``; the activation (softmax, log_softmax,
+                                       sigmoid or linear, or a following ``Activation``
+                                       / ``Softmax`` layer) is dropped (our models
                                        return logits) and recorded in ``import_info``
 ``Dropout``, ``SpatialDropout1D``      nothing (inference no-ops)
 =====================================  ================================================
@@ -60,7 +62,7 @@ import torch
 from torch import nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
-from ._common import ModelImportError, assemble_model, per_step_kind, save_imported
+from ._common import ModelImportError, apply_output_activation, assemble_model, per_step_kind, save_imported
 from .gates import KERAS_GRU, TORCH_GRU, reorder_gates
 from .layers import GRUResetBefore, SimpleRNN
 
@@ -293,7 +295,8 @@ def model_from_keras_layers(layers: list[KerasLayer]) -> tuple[nn.Module, dict[s
                 raise ModelImportError(f"{where}: lstmlite imports one Dense layer, after the recurrent layers")
             act = layer.config.get("activation")
             if act not in _HEAD_ACTIVATIONS:
-                raise ModelImportError(f"{where}: Dense activation {act!r} is not supported (softmax, sigmoid, linear)")
+                raise ModelImportError(f"{where}: Dense activation {act!r} is not supported (softmax, "
+                                       "log_softmax, sigmoid, linear)")
             activation = _HEAD_ACTIVATIONS[act]
             head_weight = layer.weights[0].T
             head_bias = layer.weights[1] if layer.config.get("use_bias", True) else None
@@ -353,11 +356,7 @@ def _verify(keras_model: Any, model: nn.Module, info: dict[str, Any], atol: floa
             ours = model(xt)[0]
         else:
             ours = model(xt, lengths=None if lengths is None else torch.from_numpy(lengths))
-        act = info.get("output_activation")
-        if act == "softmax":
-            ours = torch.softmax(ours, -1)
-        elif act == "sigmoid":
-            ours = torch.sigmoid(ours)
+        ours = apply_output_activation(ours, info.get("output_activation"))
     ours_np = ours.double().numpy()
     if lengths is not None and ours_np.ndim == 3:  # per-step outputs: Keras's masked steps are not comparable
         valid = np.arange(steps)[None, :] < lengths[:, None]
