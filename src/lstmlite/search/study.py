@@ -418,8 +418,12 @@ def _worker(args: dict[str, Any]) -> None:
             study.stop()
 
     callbacks = ([args["on_trial"]] if args.get("on_trial") else []) + [room]
-    study.optimize(objective, n_trials=None, timeout=args["timeout"], callbacks=callbacks,
-                   catch=(ValueError, RuntimeError))
+    # Any Exception a trial raises fails that trial, which is replaced (up to
+    # MAX_FAILURES_IN_A_ROW in a row): optimize() re-raises the types it is not given, so
+    # a narrower tuple ended a one-worker search at a KeyError or OSError while, with
+    # several workers, only that worker's process died. KeyboardInterrupt and SystemExit
+    # are not Exceptions: they still stop the worker at once.
+    study.optimize(objective, n_trials=None, timeout=args["timeout"], callbacks=callbacks, catch=(Exception,))
 
 
 def pareto_records(study: Any) -> list[dict[str, Any]]:
