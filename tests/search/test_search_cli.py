@@ -82,6 +82,27 @@ def test_a_trials_line_says_what_its_figures_are(recorded, tmp_path, capsys):
         "trial    2 pruned"]
 
 
+def test_a_failed_trials_line_gives_its_error_on_one_line(recorded, tmp_path, capsys):
+    """A failed trial's line names its recorded error (the user attribute ``error``), its
+    whitespace and newlines made single spaces and a long one cut to 160 characters ending in
+    "..."; a failed trial with no error recorded (its worker died) keeps the bare line.
+    Before, each line read "trial N fail" alone."""
+    long_error = "RuntimeError: " + "x" * 300
+    TRIALS.extend([
+        _trial(4, "FAIL", error="KeyError: 'size_bytes'"),
+        _trial(5, "FAIL", error="ValueError: the export failed:\n  line 1\n\tline 2  "),
+        _trial(6, "FAIL", error=long_error),
+        _trial(7, "FAIL")])
+    assert main(["search", "--data", "d.npz", "--out", str(tmp_path / "s")]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("trial ")]
+    assert lines == [
+        "trial    4 fail     KeyError: 'size_bytes'",
+        "trial    5 fail     ValueError: the export failed: line 1 line 2",
+        "trial    6 fail     RuntimeError: " + "x" * (157 - len("RuntimeError: ")) + "...",
+        "trial    7 fail"]
+    assert len(lines[2]) == len("trial    6 fail     ") + 160
+
+
 def test_the_best_line_gives_validation_and_test_apart(recorded, tmp_path, capsys):
     """Catches the validation and test metrics swapped in the last line."""
     out = tmp_path / "s"
