@@ -420,6 +420,79 @@ def test_workers_racing_to_create_the_storage_schema_retry(monkeypatch, tmp_path
     assert len(calls) == 1
 
 
+
+@pytest.mark.filterwarnings("ignore:Argument ``heartbeat_interval``:optuna.exceptions.ExperimentalWarning")
+def test_workers_creating_a_new_sqlite_study_at_once_all_open_it(tmp_path):
+    """Four workers (threads) open the storage of the same new SQLite file at the same moment,
+    ten times over: each opens it. SQLite's losers of the schema race fail on "table studies
+    already exists" (an OperationalError, not PostgreSQL's ProgrammingError) or on "UNIQUE
+    constraint failed: alembic_version.version_num" (Optuna's schema version row); before, both
+    were raised (most of the 40 openings failed), not retried."""
+    import threading
+
+    from lstmlite.search.study import _storage
+
+    errors = []
+    for round_ in range(10):
+        out = tmp_path / str(round_)
+        out.mkdir()
+        start = threading.Barrier(4)
+
+        def open_it():
+            start.wait()
+            try:
+                _storage(None, out, 1)
+            except Exception as exc:  # noqa: BLE001 - each worker's error, checked below
+                errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        workers = [threading.Thread(target=open_it) for _ in range(4)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    assert errors == []
+    # the schema the winners made is whole: a study is created in the last file and read back
+    import optuna
+
+    url = f"sqlite:///{tmp_path / '9' / 'study.db'}"
+    optuna.create_study(study_name="s", storage=url).set_user_attr("k", 1)
+    assert optuna.load_study(study_name="s", storage=url).user_attrs == {"k": 1}
+
+
+def test_a_worker_losing_the_schema_version_row_opens_the_storage_again(monkeypatch, tmp_path):
+    """The error SQLite gives a worker whose schema version row another worker inserted first
+    (made here for real: Optuna's alembic_version row inserted a second time) is retried, and the
+    storage then opens on the real file; so is PostgreSQL's duplicate key of that row. Before,
+    _storage retried only "already exists" and raised it."""
+    import optuna
+    import sqlalchemy
+    from sqlalchemy.exc import IntegrityError
+
+    from lstmlite.search.study import _storage
+
+    real = optuna.storages.RDBStorage
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    real(url)
+    engine = sqlalchemy.create_engine(url)
+    with pytest.raises(IntegrityError) as lost, engine.begin() as db:
+        (version,) = db.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).one()
+        db.execute(sqlalchemy.text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": version})
+    engine.dispose()
+    assert "UNIQUE constraint failed: alembic_version.version_num" in str(lost.value)
+    postgres = IntegrityError("INSERT INTO alembic_version", {}, Exception(
+        'duplicate key value violates unique constraint "alembic_version_pkc"'))
+    for error in (lost.value, postgres):
+        calls = []
+
+        def first_loses(url, **kwargs):
+            calls.append(url)
+            if len(calls) == 1:
+                raise error
+            return real(url, **kwargs)
+        monkeypatch.setattr(optuna.storages, "RDBStorage", first_loses)
+        storage = _storage(None, tmp_path, 1)
+        assert len(calls) == 2 and isinstance(storage, real)
+
+
 def _frozen(number, values, **attrs):
     from optuna.distributions import IntDistribution
 

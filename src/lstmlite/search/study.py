@@ -42,7 +42,7 @@ def _storage(url: str | None, out: Path, heartbeat: int, attempts: int = 5):
 
     import optuna
     from optuna.storages import RDBStorage
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     url = url or f"sqlite:///{(out / 'study.db').resolve()}"
     with warnings.catch_warnings():
@@ -56,15 +56,27 @@ def _storage(url: str | None, out: Path, heartbeat: int, attempts: int = 5):
         for attempt in range(attempts - 1):
             try:
                 return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **retry)
-            except (IntegrityError, ProgrammingError) as exc:
+            except (IntegrityError, OperationalError, ProgrammingError) as exc:
                 # Workers started together on a new database all create Optuna's tables:
-                # the losers of that race fail on "already exists" (seen on PostgreSQL);
-                # once the winner has made them, creating the storage again finds them.
-                if "already exists" not in str(exc):
+                # the losers of that race fail on a table that "already exists"
+                # (PostgreSQL's ProgrammingError, SQLite's OperationalError) or on the schema
+                # version's row the winner wrote first ("UNIQUE constraint failed:
+                # alembic_version.version_num" on SQLite, a duplicate key of
+                # "alembic_version_pkc" on PostgreSQL); once the winner has made them,
+                # creating the storage again finds them.
+                if not _schema_race(exc):
                     raise
                 log.debug("storage schema being created by another worker; retrying (%s)", exc.orig)
                 time.sleep(0.2 * (attempt + 1))
         return RDBStorage(url, heartbeat_interval=heartbeat, grace_period=2 * heartbeat, **retry)
+
+
+def _schema_race(exc: Exception) -> bool:
+    """Whether ``exc``, raised creating an Optuna storage, is another worker creating the same
+    new schema at the same moment (a table that already exists, or the schema version's row
+    Optuna's alembic table already holds), which creating the storage again gets past."""
+    text = str(exc)
+    return "already exists" in text or "alembic_version" in text
 
 
 class _RetryAfresh:
