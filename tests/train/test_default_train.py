@@ -35,6 +35,7 @@ LARGE = {"batch_size": 64, "lr": 3e-3}
     (20000, 100, None, {**LARGE, "epochs": 1}),     # the whole budget in one pass
     (60000, 100, None, {**LARGE, "epochs": 1}),     # over it: still one pass, not zero
     (600, 100, None, {}),                           # 60,000 a pass: 33 passes fit, TrainConfig's 30 stand
+    (666, 100, None, {}),                           # 66,600 a pass: 30 passes (1,998,000) fit exactly
     (667, 100, None, {**LARGE, "epochs": 29}),      # 66,700 a pass: just over a 30th of the budget
     # lengths count, not padding: 700 sequences of 100 steps padded to 200 are 70,000 (28
     # passes), where the padded 140,000 would give 14
