@@ -45,6 +45,8 @@ LARGE = {"batch_size": 64, "lr": 3e-3}
     # the small split's edges: under 128 sequences small (batch 16), under 64 smaller still (batch 8)
     (128, 10, None, {}),
     (127, 10, None, {"batch_size": 16, "lr": 3e-3, "epochs": 200, "patience": 40}),
+    (64, 10, None, {"batch_size": 16, "lr": 3e-3, "epochs": 200, "patience": 40}),
+    (63, 10, None, {"batch_size": 8, "lr": 3e-3, "epochs": 200, "patience": 40}),
 ])
 def test_the_rule_by_split_size(rows, padded, length, expected) -> None:
     assert default_train_config(_Data(rows, padded, length)) == expected
