@@ -5,6 +5,7 @@ launcher, before any process starts (src/lstmlite/cli/train_cmd.py; docs/trainin
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -93,3 +94,27 @@ def test_the_bar_counts_steps_over_all_passes(tmp_path, monkeypatch, capsys) -> 
     err = capsys.readouterr().err
     assert f"/{total} [" in err and "step" in err, err[-500:]
     assert "epoch=1/2" in err and "epoch=2/2" in err
+
+
+def test_a_resumed_runs_bar_starts_at_the_steps_already_done(tmp_path, monkeypatch, capsys) -> None:
+    """A run interrupted after its first of 3 passes resumes with its bar at that pass's
+    steps: basic_motions' 36 training sequences at its default batch 8 are ceil(36 / 8) = 5
+    steps a pass, so the bar opens at 5/15 (not 0/15, nor 10/15: a pass counted twice)."""
+    from lstmlite.train import trainer
+
+    evaluate, calls = trainer.evaluate, []
+
+    def stops_in_pass_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # pass 2's validation: its checkpoint is never written
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+    argv = ["train", "--data", "basic_motions", "--epochs=3", "--hidden_size=4", "--out", str(tmp_path / "bm")]
+    monkeypatch.setattr(trainer, "evaluate", stops_in_pass_2)
+    assert main([*argv, "--quiet"]) != 0  # "interrupted"
+    assert json.loads((tmp_path / "bm" / "checkpoints" / "last.json").read_text())["epoch"] == 1
+    monkeypatch.setattr(trainer, "evaluate", evaluate)
+    capsys.readouterr()
+    assert main([*argv, "--resume", "--progress"]) == 0
+    counts = re.findall(r"(\d+)/15 \[", capsys.readouterr().err)
+    assert counts and counts[0] == "5" and max(map(int, counts)) == 15, counts
