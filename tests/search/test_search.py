@@ -967,3 +967,23 @@ def test_an_interrupt_in_a_trial_stops_the_search_at_once(monkeypatch, tiny_data
     with pytest.raises(stop):
         study_module._worker(args)
     assert calls == ["0000", "0000"]
+
+
+def test_a_search_resumed_after_failures_stopped_it_counts_only_its_own(monkeypatch, tiny_data, tmp_path):
+    """A search stopped by 10 failed trials in a row, resumed once the cause is fixed, runs:
+    the 10 failures before it are the earlier search's, not the resumed one's, so the resumed
+    search trains the 2 trials asked for (trials 10 and 11) instead of stopping at once on
+    the old failures with the same TrialsFailed."""
+    from lstmlite.search import TrialsFailed
+    from lstmlite.search import study as study_module
+
+    out = tmp_path / "s"
+    monkeypatch.setattr(study_module, "run_trial", _fake_run_trial(fail_first=False, fail_all=True))
+    with pytest.raises(TrialsFailed):
+        search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
+    monkeypatch.setattr(study_module, "run_trial", _fake_run_trial(fail_first=False))
+    assert search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE, resume=True)["trials"] == 2
+    trials = json.loads((out / "trials.json").read_text())
+    assert [t["state"] for t in trials] == ["FAIL"] * 10 + ["COMPLETE"] * 2
+    assert sorted(p.name for p in (out / "trials").iterdir()) == [f"{n:04d}.failed" for n in range(10)] + ["0010",
+                                                                                                       "0011"]
