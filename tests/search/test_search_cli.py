@@ -92,14 +92,16 @@ def test_a_failed_trials_line_gives_its_error_on_one_line(recorded, tmp_path, ca
         _trial(4, "FAIL", error="KeyError: 'size_bytes'"),
         _trial(5, "FAIL", error="ValueError: the export failed:\n  line 1\n\tline 2  "),
         _trial(6, "FAIL", error=long_error),
-        _trial(7, "FAIL")])
+        _trial(7, "FAIL"),
+        _trial(8, "FAIL", error="OSError: " + "y" * (160 - len("OSError: ")))])  # 160 exactly: whole
     assert main(["search", "--data", "d.npz", "--out", str(tmp_path / "s")]) == 0
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("trial ")]
     assert lines == [
         "trial    4 fail     KeyError: 'size_bytes'",
         "trial    5 fail     ValueError: the export failed: line 1 line 2",
         "trial    6 fail     RuntimeError: " + "x" * (157 - len("RuntimeError: ")) + "...",
-        "trial    7 fail"]
+        "trial    7 fail",
+        "trial    8 fail     OSError: " + "y" * 151]
     assert len(lines[2]) == len("trial    6 fail     ") + 160
 
 
