@@ -987,3 +987,23 @@ def test_a_search_resumed_after_failures_stopped_it_counts_only_its_own(monkeypa
     assert [t["state"] for t in trials] == ["FAIL"] * 10 + ["COMPLETE"] * 2
     assert sorted(p.name for p in (out / "trials").iterdir()) == [f"{n:04d}.failed" for n in range(10)] + ["0010",
                                                                                                        "0011"]
+
+
+def test_trials_failing_before_they_write_anything_stop_the_search_saying_so(monkeypatch, tiny_data, tmp_path):
+    """When the trials that stop the search fail before writing their run dir (a bad data
+    config, say), TrialsFailed says the first one wrote none rather than pointing to a
+    ``trials/0000.failed`` that does not exist."""
+    from lstmlite.search import TrialsFailed
+    from lstmlite.search import study as study_module
+
+    def fails_at_once(point, data_config, run_dir, **kwargs):
+        raise ValueError("injected: no data")
+    monkeypatch.setattr(study_module, "run_trial", fails_at_once)
+    out = tmp_path / "s"
+    with pytest.raises(TrialsFailed) as caught:
+        search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
+    assert str(caught.value) == (
+        f"search stopped: 10 trials in a row failed (trials 0 to 9); trial 0 failed with ValueError: injected: "
+        f"no data; it wrote no run dir; the log above has each failure's traceback and {out / 'trials.json'} each "
+        f"trial's error")
+    assert not (out / "trials").exists() or list((out / "trials").iterdir()) == []
