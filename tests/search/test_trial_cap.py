@@ -239,3 +239,21 @@ def test_several_workers_replace_trials_that_raise_any_exception(tmp_path, monke
     states = _states(tmp_path)
     assert escaped == [] and states["COMPLETE"] == N and states["RUNNING"] == 0, (escaped, states)
     assert _failed_by_the_trial(tmp_path) == 2
+
+
+def test_trials_failed_as_past_the_cap_do_not_count_as_failures_in_a_row(tmp_path, runs):
+    """A trial failed as past the cap (OverCap: two workers read the count at once) is no
+    fault of the trial: a study whose last 10 failures are 9 that raised and 1 OverCap is 9
+    failures in a row, under MAX_FAILURES_IN_A_ROW, so a worker starting on it trains the N
+    trials asked for rather than stopping with none."""
+    assert study_module.MAX_FAILURES_IN_A_ROW == 10
+    study = _study_with(tmp_path, 0)
+    errors = ["RuntimeError: injected"] * 5 + ["OverCap: trial 5 not run: the study holds 0 finished and 3 running "
+                                               "trials of its 3"] + ["RuntimeError: injected"] * 4
+    for error in errors:
+        trial = study.ask()
+        study_module.load_space(TINY_SPACE).sample(trial)
+        trial.set_user_attr("error", error)
+        study.tell(trial, state=TrialState.FAIL)
+    study_module._worker(_args(tmp_path, N))
+    assert len(runs) == N and _states(tmp_path) == Counter(FAIL=10, COMPLETE=N)
