@@ -1007,3 +1007,21 @@ def test_trials_failing_before_they_write_anything_stop_the_search_saying_so(mon
         f"no data; it wrote no run dir; the log above has each failure's traceback and {out / 'trials.json'} each "
         f"trial's error")
     assert not (out / "trials").exists() or list((out / "trials").iterdir()) == []
+
+
+def test_a_failed_trials_run_dir_replaces_one_set_aside_by_an_older_study(monkeypatch, tiny_data, tmp_path):
+    """A study started anew in an old --out (its study.db removed) whose trial 0 fails again:
+    the older ``trials/0000.failed`` is replaced by this attempt's, so ``trials/0000/`` is
+    left holding no failed run. Without the replacement the rename fails on the existing dir
+    and ``trials/0000/`` keeps the failed attempt's model beside trials.json's FAIL."""
+    from lstmlite.search import study as study_module
+
+    out = tmp_path / "s"
+    older = out / "trials" / "0000.failed"
+    older.mkdir(parents=True)
+    (older / "model.lsl").write_text("an older study's attempt")
+    monkeypatch.setattr(study_module, "run_trial", _fake_run_trial(fail_first=True))
+    assert search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)["trials"] == 2
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed", "0001", "0002"]
+    assert (older / "model.lsl").read_text() == "attempt 1"
+    _run_dirs_agree_with_trials_json(out)
