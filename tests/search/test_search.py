@@ -1025,3 +1025,30 @@ def test_a_failed_trials_run_dir_replaces_one_set_aside_by_an_older_study(monkey
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed", "0001", "0002"]
     assert (older / "model.lsl").read_text() == "attempt 1"
     _run_dirs_agree_with_trials_json(out)
+
+
+def test_a_pruned_trials_run_dir_is_not_set_aside_as_failed(monkeypatch, tiny_data, tmp_path, caplog):
+    """A pruned trial is no failure (trials.json: PRUNED, counted towards --trials): what it
+    wrote is not renamed ``NNNN.failed`` and no warning calls it failed, even when it wrote
+    its run dir before it was pruned."""
+    import logging
+
+    from lstmlite.search import study as study_module
+
+    calls = []
+
+    def pruned_first(point, data_config, run_dir, **kwargs):
+        calls.append(run_dir.name)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "model.lsl").write_text(f"attempt {len(calls)}")
+        if len(calls) == 1:
+            raise study_module.Pruned("stopped after epoch 1")
+        return {"val_metric": 0.9, "val_loss": 0.1, "size_bytes": 100, "latency_us": 1.0, "ram_bytes": 10,
+                "point": point, "run_dir": str(run_dir)}
+    monkeypatch.setattr(study_module, "run_trial", pruned_first)
+    out = tmp_path / "s"
+    with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
+        search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
+    assert [t["state"] for t in json.loads((out / "trials.json").read_text())] == ["PRUNED", "COMPLETE"]
+    assert not (out / "trials" / "0000.failed").exists()
+    assert not any("failed" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
