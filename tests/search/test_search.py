@@ -1052,3 +1052,28 @@ def test_a_pruned_trials_run_dir_is_not_set_aside_as_failed(monkeypatch, tiny_da
     assert [t["state"] for t in json.loads((out / "trials.json").read_text())] == ["PRUNED", "COMPLETE"]
     assert not (out / "trials" / "0000.failed").exists()
     assert not any("failed" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+
+
+def test_a_trial_whose_worker_keeps_dying_is_retried_twice_then_left(tmp_path):
+    """The retry of a dead worker's trial drops the dead attempt's user attributes but keeps
+    its retry history, so a point that kills its worker every time (out of memory, say) is
+    retried twice (max_retry=2) and then left, not retried for ever: trial 0 dies, its retry
+    1 (history [0]) dies, its retry 2 (history [0, 1]) dies, and no trial 3 is queued. The
+    callback is the one the study's storage calls on a stale trial; the queued trials are
+    read back from Optuna's storage."""
+    from optuna.trial import TrialState
+
+    from lstmlite.search import study as study_module
+
+    study = study_module.open_study(tmp_path, None, 0, True, heartbeat=1)
+    retry = study._storage.get_heartbeat_stale_trial_callback()
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, params={"x": 1.0},
+                                              distributions={"x": optuna.distributions.FloatDistribution(0, 2)},
+                                              user_attrs={"val_epoch_1": 0.9}))
+    for number in range(3):
+        retry(study, study.trials[number])  # trial `number`'s worker died
+    trials = study.trials
+    assert len(trials) == 3, [t.system_attrs for t in trials]
+    assert [t.system_attrs.get("retry_history") for t in trials] == [None, [0], [0, 1]]
+    assert [t.user_attrs for t in trials] == [{"val_epoch_1": 0.9}, {}, {}]
+    assert [t.params for t in trials] == [{"x": 1.0}] * 3
