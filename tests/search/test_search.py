@@ -1077,3 +1077,30 @@ def test_a_trial_whose_worker_keeps_dying_is_retried_twice_then_left(tmp_path):
     assert [t.system_attrs.get("retry_history") for t in trials] == [None, [0], [0, 1]]
     assert [t.user_attrs for t in trials] == [{"val_epoch_1": 0.9}, {}, {}]
     assert [t.params for t in trials] == [{"x": 1.0}] * 3
+
+
+def test_each_set_aside_warning_names_that_trials_own_retry(tmp_path, caplog):
+    """Trial 0's worker died, its retry 1 died too, retry 2 completed: trial 0's warning
+    names retry 1 and trial 1's names retry 2 (each retry's ``retry_history`` ends with the
+    trial it retries), and both dead attempts' dirs are set aside."""
+    import logging
+
+    from optuna.trial import TrialState
+
+    from lstmlite.search import study as study_module
+
+    study = study_module.open_study(tmp_path, None, 0, True, heartbeat=1)
+    x = {"x": optuna.distributions.FloatDistribution(0, 2)}
+    for state, history in [(TrialState.FAIL, None), (TrialState.FAIL, [0]), (TrialState.COMPLETE, [0, 1])]:
+        attrs = {} if history is None else {"retry_history": history, "failed_trial": 0}
+        study.add_trial(optuna.trial.create_trial(state=state, params={"x": 1.0}, distributions=x,
+                                                  values=None if state == TrialState.FAIL else [0.5, 1, 1, 1],
+                                                  system_attrs=attrs))
+    for number in range(3):
+        (tmp_path / "trials" / f"{number:04d}").mkdir(parents=True)
+    with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
+        study_module._set_aside_failed_runs(tmp_path, study)
+    assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["0000.failed", "0001.failed", "0002"]
+    warnings = sorted(r.getMessage() for r in caplog.records)
+    assert len(warnings) == 2 and warnings[0].startswith("trial 0 failed") and warnings[1].startswith("trial 1 failed")
+    assert warnings[0].endswith("retried as trial 1") and warnings[1].endswith("retried as trial 2"), warnings
