@@ -57,6 +57,7 @@ def test_the_note_names_the_options_that_stand_and_why() -> None:
     note = default_train_note(shakespeare)
     assert note is not None and "epochs=2" in note and "batch_size=64" in note and "lr=0.003" in note
     assert "892,300 time steps" in note and "2,000,000" in note
+    assert "30 passes would be 26,769,000 time steps" in note  # 30 x 892,300
     given = default_train_note(shakespeare, {"epochs": 5, "lr": 0.01})
     assert given is not None and "batch_size=64" in given and "epochs=" not in given and "lr=" not in given
     assert default_train_note(shakespeare, {"epochs": 5, "lr": 0.01, "batch_size": 8}) is None
