@@ -1104,3 +1104,26 @@ def test_each_set_aside_warning_names_that_trials_own_retry(tmp_path, caplog):
     warnings = sorted(r.getMessage() for r in caplog.records)
     assert len(warnings) == 2 and warnings[0].startswith("trial 0 failed") and warnings[1].startswith("trial 1 failed")
     assert warnings[0].endswith("retried as trial 1") and warnings[1].endswith("retried as trial 2"), warnings
+
+
+def test_a_failed_trials_run_dir_is_set_aside_before_a_later_interrupt(monkeypatch, tiny_data, tmp_path):
+    """Trial 0 fails after writing its run dir, then Ctrl-C stops trial 1: search() raises
+    without writing its outputs, yet trial 0's dir is already ``trials/0000.failed`` (set
+    aside as soon as the worker looks for room for the next trial), not left under its number."""
+    from lstmlite.search import study as study_module
+
+    fake = _fake_run_trial(fail_first=True)
+    calls = []
+
+    def fails_then_interrupted(point, data_config, run_dir, **kwargs):
+        calls.append(run_dir.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fake(point, data_config, run_dir, **kwargs)
+    monkeypatch.setattr(study_module, "run_trial", fails_then_interrupted)
+    out = tmp_path / "s"
+    with pytest.raises(KeyboardInterrupt):
+        search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
+    assert calls == ["0000", "0001"]
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed"]
+    assert (out / "trials" / "0000.failed" / "model.lsl").read_text() == "attempt 1"
