@@ -257,3 +257,18 @@ def test_trials_failed_as_past_the_cap_do_not_count_as_failures_in_a_row(tmp_pat
         study.tell(trial, state=TrialState.FAIL)
     study_module._worker(_args(tmp_path, N))
     assert len(runs) == N and _states(tmp_path) == Counter(FAIL=10, COMPLETE=N)
+
+
+def test_another_workers_running_trial_does_not_break_a_run_of_failures(tmp_path, runs):
+    """Failures in a row are counted past a trial still running on another worker: 5 failed
+    trials, one running elsewhere, 5 more failed are 10 failures in a row
+    (MAX_FAILURES_IN_A_ROW), so this worker starts no trial."""
+    study = _study_with(tmp_path, 0)
+    for number in range(11):
+        trial = study.ask()
+        study_module.load_space(TINY_SPACE).sample(trial)
+        if number != 5:  # trial 5 stays RUNNING
+            trial.set_user_attr("error", "RuntimeError: injected")
+            study.tell(trial, state=TrialState.FAIL)
+    study_module._worker(_args(tmp_path, N))
+    assert runs == [] and _states(tmp_path) == Counter(FAIL=10, RUNNING=1)
