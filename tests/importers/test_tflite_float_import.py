@@ -52,6 +52,8 @@ def _keras(spec: str, seed: int = 0):
         "bitagger": features + [L.Bidirectional(L.LSTM(5, return_sequences=True)), L.Dense(4, activation="sigmoid")],
         "meanpool": features + [L.LSTM(6, return_sequences=True), L.GlobalAveragePooling1D(), L.Dense(3)],
         "maxpool": features + [L.LSTM(6, return_sequences=True), L.GlobalMaxPooling1D(), L.Dense(3)],
+        "bilm": [L.InputLayer(input_shape=(T,), batch_size=B, dtype="int32"), L.Embedding(40, 8),
+                 L.Bidirectional(L.LSTM(5, return_sequences=True)), L.Dense(40)],
         "layer": features + [L.LSTM(6)],
         "log_softmax": features + [L.LSTM(6), L.Dense(3, activation="log_softmax")],
         "hybrid": [L.InputLayer(input_shape=(T, 32), batch_size=B), L.LSTM(32), L.Dense(3)],
@@ -344,13 +346,16 @@ def test_a_full_integer_file_and_one_without_the_fused_op_are_refused(tmp_path):
                                                     ("bitagger", "tagger", "sigmoid"),
                                                     ("meanpool", "classifier", None),
                                                     ("maxpool", "classifier", None),
+                                                    ("bilm", "tagger", None),
                                                     ("log_softmax", "classifier", "log_softmax")])
 def test_more_float_forms_match_litert(tmp_path, name, kind, activation):
     """Stacked layers of two sizes with one output (a forecaster), stacked bidirectional
     layers (the second reads the first's concatenated sequences), a bidirectional per-step
     head with sigmoid (a tagger: the backward sequence reversed back before the concat),
-    mean pooling (MEAN), max pooling (REDUCE_MAX), and a final LOG_SOFTMAX (dropped; the
-    import's check re-applies it) each give LiteRT's outputs and hold the tf_keras weights."""
+    mean pooling (MEAN), max pooling (REDUCE_MAX), a bidirectional per-step head over the
+    embedding's vocabulary (a tagger: a language model cannot see the future), and a final
+    LOG_SOFTMAX (dropped; the import's check re-applies it) each give LiteRT's outputs and hold
+    the tf_keras weights."""
     keras_model = _keras(name)
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(_convert(keras_model))
