@@ -371,7 +371,8 @@ def test_more_float_forms_match_litert(tmp_path, name, kind, activation):
 def test_float16_weights_import_exactly_and_a_bare_layer_is_checked_too(tmp_path):
     """Float16 weights (DEQUANTIZE of float16 constants) are read as the float32 values LiteRT
     computes with, and a file with no head imports as the bare layer, checked against
-    LiteRT's last-step output."""
+    LiteRT's last-step output; a kind that needs a head is refused for it (not imported as
+    the bare layer)."""
     keras_model = _keras("classifier")
     path = tmp_path / "f16.tflite"
     path.write_bytes(_convert(keras_model, float16=True))
@@ -389,6 +390,8 @@ def test_float16_weights_import_exactly_and_a_bare_layer_is_checked_too(tmp_path
     np.testing.assert_allclose(ours, _litert(bare.read_bytes(), x), rtol=1e-5, atol=1e-6)
     with pytest.raises(ModelImportError, match="cannot be saved as a run dir"):
         import_tflite(bare, out=tmp_path / "run")
+    with pytest.raises(ModelImportError, match=r"kind='classifier' needs an output layer, but no FULLY_CONNECTED"):
+        import_tflite(bare, kind="classifier")
 
 
 @pytest.mark.parametrize("args", [("--format", "onnx"), ("--format", "lsl"), ("--format", "c"),
