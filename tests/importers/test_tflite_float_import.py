@@ -264,6 +264,13 @@ def _option(field, value):
     return change
 
 
+def _head_relu(model, schema, op):
+    """The Dense head's FULLY_CONNECTED given a fused RELU (what Dense(activation="relu") converts to)."""
+    head = next(o for o in model.subgraphs[0].operators
+                if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED)
+    head.builtinOptions.fusedActivationFunction = schema.ActivationFunctionType.RELU
+
+
 def _bidirectional_op(model, schema, op):
     code = model.operatorCodes[op.opcodeIndex]
     code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.BIDIRECTIONAL_SEQUENCE_LSTM
@@ -279,7 +286,8 @@ def _bidirectional_op(model, schema, op):
     (_option("timeMajor", True), r"is time-major \(time_major=True\)"),
     (_option("cellClip", -1.0), r"cell_clip is -1.0"),
     (_bidirectional_op, r"holds a BIDIRECTIONAL_SEQUENCE_LSTM operator"),
-], ids=["peephole", "projection", "layer-norm", "cifg", "relu", "time-major", "negative-clip", "bidi-op"])
+    (_head_relu, r"the FULLY_CONNECTED \(operator \d+\) applies RELU; lstmlite's head is linear"),
+], ids=["peephole", "projection", "layer-norm", "cifg", "relu", "time-major", "negative-clip", "bidi-op", "head-relu"])
 def test_what_lstmlite_does_not_compute_is_refused_in_one_line_before_writing(files, tmp_path, change, message):
     """Each variant the float LSTM op can hold and lstmlite's LSTM cannot compute is refused
     with one line naming it (the file and the operator), and --out is not created."""
