@@ -202,16 +202,17 @@ def test_pytorch_exported_feature_model(case: str, exporter: str) -> None:
     torch.testing.assert_close(ours.reshape(expected.shape), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_a_dynamo_unrolled_rnn_is_refused_in_one_line_saying_to_export_with_dynamo_false() -> None:
-    """torch 2.13's dynamo exporter writes nn.RNN unrolled (per-step MatMul/Tanh, fixed at the
-    example's length): no RNN node to import. The refusal says so in one line and names the
-    way out, which works: the TorchScript exporter's graph of the same module imports and
-    reproduces it."""
+@pytest.mark.parametrize("nonlinearity", ["tanh", pytest.param("relu", marks=pytest.mark.slow)])
+def test_a_dynamo_unrolled_rnn_is_refused_in_one_line_saying_to_export_with_dynamo_false(nonlinearity: str) -> None:
+    """torch 2.13's dynamo exporter writes nn.RNN unrolled (per-step MatMul/Tanh, or MatMul/Relu
+    for nonlinearity="relu", fixed at the example's length): no RNN node to import. The refusal
+    says so in one line and names the way out, which works: the TorchScript exporter's graph of
+    the same module imports and reproduces it."""
 
     class Rnn(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.rnn, self.fc = nn.RNN(4, 5, batch_first=True), nn.Linear(5, 3)
+            self.rnn, self.fc = nn.RNN(4, 5, nonlinearity=nonlinearity, batch_first=True), nn.Linear(5, 3)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.fc(self.rnn(x)[1][-1])
