@@ -230,12 +230,14 @@ def test_a_dynamo_unrolled_rnn_is_refused_in_one_line_saying_to_export_with_dyna
 
 
 def _fixed_steps_graph(steps: int | None, declared: bool = True, head: str = "steps", hidden: int = 4,
-                       features: int = 3, classes: int = 3):
+                       features: int = 3, classes: int = 3, layers: int = 1):
     """A graph as the dynamo exporter writes a time-major LSTM model: (T, B, F) input → LSTM →
     Y (T, 1, B, H) → Reshape → (T, B, H) ``seq`` → [ReduceMax over time, when ``head="max"``] →
     MatMul + Add. ``steps``: the Reshape's target holds the time length (the graph runs at that
     length only), else Squeeze (any length); ``declared``: the graph's declared shapes say the
-    fixed length too (``seq``'s value_info, and a per-step output's), as the dynamo exporter's do."""
+    fixed length too (``seq``'s value_info, and a per-step output's), as the dynamo exporter's do.
+    ``layers=2``: a first LSTM (Squeezed) feeds the second, whose final state ``Y_h`` (1, B, H)
+    is declared too, as the dynamo exporter declares it."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(11)
@@ -243,7 +245,15 @@ def _fixed_steps_graph(steps: int | None, declared: bool = True, head: str = "st
     arrays = {"W": f32(1, 4 * hidden, features), "R": f32(1, 4 * hidden, hidden), "B": f32(1, 8 * hidden),
               "head_w": f32(hidden, classes), "head_b": f32(classes), "axes0": np.array([0], np.int64),
               "axes1": np.array([1], np.int64), "target": np.array([steps or 0, -1, hidden], np.int64)}
-    nodes = [helper.make_node("LSTM", ["input", "W", "R", "B"], ["Y"], hidden_size=hidden),
+    nodes, states = [], []
+    if layers == 2:
+        arrays.update(W0=f32(1, 4 * hidden, features), R0=f32(1, 4 * hidden, hidden), B0=f32(1, 8 * hidden))
+        arrays["W"] = f32(1, 4 * hidden, hidden)
+        nodes += [helper.make_node("LSTM", ["input", "W0", "R0", "B0"], ["Y0"], hidden_size=hidden),
+                  helper.make_node("Squeeze", ["Y0", "axes1"], ["seq0"])]
+        states = [helper.make_tensor_value_info("Y_h", TensorProto.FLOAT, [1, "b", hidden])]
+    nodes += [helper.make_node("LSTM", ["seq0" if layers == 2 else "input", "W", "R", "B"],
+                               ["Y", "Y_h" if layers == 2 else ""], hidden_size=hidden),
              helper.make_node("Reshape", ["Y", "target"], ["seq"]) if steps else
              helper.make_node("Squeeze", ["Y", "axes1"], ["seq"])]
     if head == "max":
@@ -256,30 +266,32 @@ def _fixed_steps_graph(steps: int | None, declared: bool = True, head: str = "st
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
                                        [time, "b", classes] if head == "steps" else ["b", classes])],
         initializer=[numpy_helper.from_array(a, n) for n, a in arrays.items()],
-        value_info=[helper.make_tensor_value_info("seq", TensorProto.FLOAT, [time, "b", hidden])])
+        value_info=[helper.make_tensor_value_info("seq", TensorProto.FLOAT, [time, "b", hidden])] + states)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     onnx.checker.check_model(model)
     return model
 
 
-@pytest.mark.parametrize("head, steps", [("steps", 4), ("max", 4), ("steps", 2)])
-def test_a_graph_declaring_a_fixed_length_is_checked_at_that_length(head: str, steps: int, caplog) -> None:
+@pytest.mark.parametrize("head, steps, layers", [("steps", 4, 1), ("max", 4, 1), ("steps", 2, 1), ("max", 4, 2)])
+def test_a_graph_declaring_a_fixed_length_is_checked_at_that_length(head: str, steps: int, layers: int,
+                                                                    caplog) -> None:
     """The dynamo exporter's time-major graph may run only at the example's length, which its
     declared shapes say (a per-step output's, or the value_info of the recurrent output
     sequence before max pooling): the import is checked at that length (it fails at 5 steps),
     says so (import_info["graph_steps"], a warning), and the model takes any length: on 9
     steps it matches ONNX Runtime running the same graph without the fixed Reshape. At 2 steps
     the check's batch is not 2 too, or a time-major (T, B, C) output could not be told from a
-    batch-major one (it was refused as not reproducing the graph)."""
+    batch-major one (it was refused as not reproducing the graph). Two stacked layers: the
+    second's final state, declared (1, B, H), is no sequence and says nothing of the length."""
     from lstmlite.nn import SequenceTagger
 
     with caplog.at_level(logging.WARNING, logger="lstmlite.importers.onnx"):
-        model = import_onnx(_fixed_steps_graph(steps=steps, head=head))
+        model = import_onnx(_fixed_steps_graph(steps=steps, head=head, layers=layers))
     assert isinstance(model, SequenceTagger if head == "steps" else SequenceClassifier)
     assert model.import_info["graph_steps"] == steps
     assert f"runs at {steps} steps only" in caplog.text and "dynamo=False" in caplog.text
     x = np.random.default_rng(12).normal(size=(9, 3, 3)).astype(np.float32)  # (T, B, F)
-    free = _fixed_steps_graph(steps=None, head=head)
+    free = _fixed_steps_graph(steps=None, head=head, layers=layers)
     expected = ort.InferenceSession(free.SerializeToString(), providers=["CPUExecutionProvider"]).run(
         None, {"input": x})[0]
     with torch.no_grad():
