@@ -407,7 +407,7 @@ def test_float16_weights_import_exactly_and_a_bare_layer_is_checked_too(tmp_path
 def test_exporting_a_float_file_as_it_is_names_the_import(files, tmp_path, capsys, args):
     """lstmlite export given a float32 .tflite refuses in one line that names `lstmlite
     import tflite` (not "a TFLite-quantized LSTM computes TFLite's integer arithmetic", which
-    it does not), the file's own path in the command to run (but for --form tflite, which
+    it does not) with the file's own path in the command to run (--form tflite too, which
     reads the file as an integer LSTM), and writes nothing; the run dir it imports as then
     exports."""
     from lstmlite.cli.main import main
@@ -417,8 +417,8 @@ def test_exporting_a_float_file_as_it_is_names_the_import(files, tmp_path, capsy
     assert main(["export", str(path), *args, "--out", str(out)]) != 0
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "import_tflite" in err and "lstmlite import tflite" in err
-    if "--form" not in args:  # the refusal of the file as it is names the file in the command to run
-        assert f"lstmlite import tflite {path} --out RUN" in err
+    # the command to run names the file, also where --form tflite reads it as an integer LSTM
+    assert f"lstmlite import tflite {path} --out RUN" in err
     assert "integer arithmetic" not in err.split(";")[0]
     assert not out.exists()
     if args == ("--format", "onnx"):

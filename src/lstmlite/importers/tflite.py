@@ -286,8 +286,9 @@ def read_tflite_lstm(model: str | Path | bytes, op_index: int | None = None,
 
     in_dtype = qparams(inputs[_INPUT])[2]
     if in_dtype not in (np.int8, np.int16):
+        command = f"lstmlite import tflite {'FILE' if isinstance(model, (bytes, bytearray)) else where} --out RUN"
         raise ValueError(f"{where}: the LSTM's input is {np.dtype(in_dtype).name}: not an integer LSTM (a float32 "
-                         "model imports as an lstmlite model: import_tflite, `lstmlite import tflite FILE`); for "
+                         f"model imports as an lstmlite model: import_tflite, `{command}`); for "
                          "TFLite's integer arithmetic convert with full-integer quantization and a representative "
                          "dataset")
     x_scale, x_zp = single(inputs[_INPUT], "input")
