@@ -426,3 +426,34 @@ def test_exporting_a_float_file_as_it_is_names_the_import(files, tmp_path, capsy
         import_tflite(path, out=run)
         assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
         assert list(out.glob("*.onnx"))
+
+
+def test_a_file_litert_cannot_run_is_one_line_naming_the_way_on(files, monkeypatch, tmp_path):
+    """LiteRT failing on the check's input (its RuntimeError spans lines, with its C++
+    source locations) is one ModelImportError line that says to skip the check, and nothing
+    is written; before, the raw RuntimeError escaped (an "internal error" in the CLI)."""
+    from lstmlite.importers import tflite as tflite_module
+
+    real = tflite_module._interpreter
+
+    class Failing:
+        def __init__(self, content):
+            self._real = real(content)
+
+        def __getattr__(self, name):
+            return getattr(self._real, name)
+
+        def invoke(self):
+            raise RuntimeError("tensorflow/lite/kernels/lstm.cc:123 something failed.\nNode number 3 "
+                               "(UNIDIRECTIONAL_SEQUENCE_LSTM) failed to invoke.\n")
+
+    monkeypatch.setattr(tflite_module, "_interpreter", Failing)
+    out = tmp_path / "run"
+    with pytest.raises(ModelImportError) as caught:
+        import_tflite(files["classifier"][0], out=out)
+    text = str(caught.value)
+    assert "\n" not in text and text.startswith("LiteRT cannot run the .tflite model for the check (")
+    assert "Node number 3 (UNIDIRECTIONAL_SEQUENCE_LSTM) failed to invoke." in text
+    assert text.endswith("skip the check (verify=False, CLI --no-verify) to import it unchecked")
+    assert not out.exists()
+    import_tflite(files["classifier"][0], verify=False)  # the way on works: no LiteRT run

@@ -718,17 +718,22 @@ def _verify_float(content: bytes, rec: _FloatRecognised, model: nn.Module, rtol:
     from ..nn.models import _final_features
 
     interp = _interpreter(content)
-    interp.allocate_tensors()  # fresh: the LSTM's state variables start at zero
-    detail = next(d for d in interp.get_input_details() if d["index"] == rec.input_index)
-    shape = tuple(int(d) for d in detail["shape"])
     rng = np.random.default_rng(0)
-    if rec.embedding is not None:
-        x = rng.integers(0, rec.embedding.shape[0], size=shape)
-    else:
-        x = rng.standard_normal(shape)
-    interp.set_tensor(rec.input_index, x.astype(detail["dtype"]))
-    interp.invoke()
-    expected = np.asarray(interp.get_tensor(rec.output_index), np.float64)
+    try:
+        interp.allocate_tensors()  # fresh: the LSTM's state variables start at zero
+        detail = next(d for d in interp.get_input_details() if d["index"] == rec.input_index)
+        shape = tuple(int(d) for d in detail["shape"])
+        if rec.embedding is not None:
+            x = rng.integers(0, rec.embedding.shape[0], size=shape)
+        else:
+            x = rng.standard_normal(shape)
+        interp.set_tensor(rec.input_index, x.astype(detail["dtype"]))
+        interp.invoke()
+        expected = np.asarray(interp.get_tensor(rec.output_index), np.float64)
+    except (RuntimeError, ValueError) as err:  # LiteRT's errors span lines: one, and the way on
+        reason = " ".join(str(err).split())
+        raise ModelImportError(f"LiteRT cannot run the .tflite model for the check ({reason[:160]}); skip the "
+                               "check (verify=False, CLI --no-verify) to import it unchecked") from None
     xt = torch.from_numpy(x.astype(np.int64 if rec.embedding is not None else np.float32))
     with torch.no_grad():
         if rec.kind == "layer":
