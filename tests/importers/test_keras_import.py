@@ -295,3 +295,29 @@ def test_h5_written_by_keras_2_matches_keras_2(name: str, tmp_path) -> None:
     x = rng.integers(0, VOCAB, (3, 7)) if tokens else rng.normal(size=(3, 7, 4)).astype(np.float32)
     np.testing.assert_allclose(_ours(model, x, model.import_info["output_activation"]),
                                source.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+def test_a_softmax_layer_over_time_is_refused_not_recorded_as_over_the_classes(tmp_path) -> None:
+    """A ``Softmax(axis=1)`` after a per-step head normalizes over time, not over the classes:
+    the .h5 import (not run against Keras) recorded it as the usual softmax, silently, and
+    the .keras one failed its check with a bare max error. Both now refuse it naming the
+    axis; ``axis=-1`` and ``axis=2`` (the classes) still import as softmax, matching Keras."""
+    for axis in (1, -2):
+        keras_model = _randomised(keras.Sequential([keras.Input((None, 3)), L.LSTM(4, return_sequences=True),
+                                                    L.Dense(5), L.Softmax(axis=axis)]))
+        for suffix in ("keras", "h5"):
+            path = tmp_path / f"over-time{axis}.{suffix}"
+            keras_model.save(path)
+            with pytest.raises(ModelImportError, match=rf"Softmax over axis {axis} of the \(B, T, C\) output is "
+                                                       r"not supported"):
+                import_keras(path)
+    keras_model = _randomised(keras.Sequential([keras.Input((None, 3)), L.LSTM(4, return_sequences=True),
+                                                L.Dense(5), L.Softmax(axis=2)]))
+    keras_model.save(tmp_path / "classes.h5")
+    model = import_keras(tmp_path / "classes.h5")
+    assert model.import_info["output_activation"] == "softmax"
+    x = np.random.default_rng(0).standard_normal((2, 7, 3)).astype(np.float32)
+    with torch.no_grad():
+        logits = model(torch.from_numpy(x))
+        ours = torch.softmax(logits[0] if isinstance(logits, tuple) else logits, -1).numpy()
+    np.testing.assert_allclose(ours, keras_model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

@@ -266,6 +266,17 @@ def _stack(specs: list[_RecurrentSpec], input_size: int) -> RecurrentLayer:
     return layer.eval()
 
 
+def _check_softmax_axis(axis: Any, rank: int, where: str) -> None:
+    """Refuse a ``Softmax`` layer over any axis but the head's classes (the last of ``rank``):
+    our models return logits and importers re-apply the activation over the last axis, so
+    a softmax over time (``axis=1`` on a per-step output) would be recorded as one over the
+    classes, silently, in an ``.h5`` import (which is not run)."""
+    axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+    if [int(a) % rank for a in axes] != [rank - 1]:
+        raise ModelImportError(f"{where}: Softmax over axis {axis} of the ({', '.join(['B', 'T', 'C'][-rank:])}) "
+                               "output is not supported: lstmlite imports a softmax over the classes (axis -1)")
+
+
 def model_from_keras_layers(layers: list[KerasLayer]) -> tuple[nn.Module, dict[str, Any]]:
     """Build our model from a linear list of Keras layers; returns (model, info)."""
     embedding = None
@@ -302,6 +313,8 @@ def model_from_keras_layers(layers: list[KerasLayer]) -> tuple[nn.Module, dict[s
             head_bias = layer.weights[1] if layer.config.get("use_bias", True) else None
         elif name in ("Activation", "Softmax") and head_weight is not None and activation is None:
             act = layer.config.get("activation", "softmax") if name == "Activation" else "softmax"
+            if name == "Softmax":
+                _check_softmax_axis(layer.config.get("axis", -1), 3 if specs[-1].return_sequences else 2, where)
             if act not in _HEAD_ACTIVATIONS:
                 raise ModelImportError(f"{where}: activation {act!r} after the head is not supported")
             activation = _HEAD_ACTIVATIONS[act]
