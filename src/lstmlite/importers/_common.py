@@ -13,13 +13,14 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
 
 __all__ = ["ModelImportError", "assemble_model", "save_imported", "read_model_file", "per_step_kind", "TASK_OF_KIND",
-           "apply_output_activation"]
+           "apply_output_activation", "check_error"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,19 @@ def apply_output_activation(logits: Tensor, activation: str | None) -> Tensor:
     if activation == "sigmoid":
         return torch.sigmoid(logits)
     return logits
+
+
+def check_error(expected: np.ndarray, ours: np.ndarray, rtol: float, atol: float) -> tuple[float, bool]:
+    """The import check's rule, one for the ONNX and TFLite imports: the max absolute error of
+    ``ours`` against the source runtime's ``expected`` (same shape), and whether every element
+    satisfies ``|a - b| <= atol + rtol * |expected|``.
+
+    >>> error, agree = check_error(np.array([1.0, 2.0]), np.array([1.0, 2.1]), rtol=1e-4, atol=1e-5)
+    >>> round(error, 3), agree
+    (0.1, False)
+    """
+    error = float(np.max(np.abs(expected - ours))) if expected.size else 0.0
+    return error, bool(np.all(np.abs(expected - ours) <= atol + rtol * np.abs(expected)))
 
 
 def _cell_name(rnn: nn.Module) -> str | None:

@@ -67,7 +67,8 @@ import torch
 from torch import Tensor, nn
 
 from ..nn.layers import GRU, LSTM, RecurrentLayer
-from ._common import ModelImportError, apply_output_activation, assemble_model, per_step_kind, save_imported
+from ._common import (ModelImportError, apply_output_activation, assemble_model, check_error, per_step_kind,
+                      save_imported)
 from .gates import ONNX_GRU, ONNX_LSTM, ONNX_RNN, TORCH_GRU, TORCH_LSTM, TORCH_RNN, reorder_gates
 from .layers import GRUResetBefore, SimpleRNN
 
@@ -796,8 +797,8 @@ def _check(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: flo
         raise ModelImportError(f"the graph's output has shape {expected.shape}, the imported model gives "
                                f"{ours_np.shape}: the graph does not have the structure lstmlite imports")
     expected = expected.reshape(ours_np.shape)
-    error = float(np.max(np.abs(expected - ours_np))) if expected.size else 0.0
-    if not np.all(np.abs(expected - ours_np) <= atol + rtol * np.abs(expected)):
+    error, agree = check_error(expected, ours_np, rtol, atol)
+    if not agree:
         raise ModelImportError(
             f"the imported model does not reproduce the ONNX graph (max error {error:.3g} on a random "
             f"input, pooling read as {rec.pooling!r}): the graph computes something lstmlite does not map "

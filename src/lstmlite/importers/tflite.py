@@ -52,7 +52,8 @@ import torch
 from torch import nn
 
 from ..reference.tflite_int import GATES, TFLiteGate, TFLiteLSTMParams
-from ._common import ModelImportError, apply_output_activation, assemble_model, per_step_kind, save_imported
+from ._common import (ModelImportError, apply_output_activation, assemble_model, check_error, per_step_kind,
+                      save_imported)
 from .gates import TFLITE_LSTM, TORCH_LSTM, reorder_gates
 
 __all__ = ["TFLiteLSTMModel", "read_tflite_lstm", "quantize_multiplier_tflite", "import_tflite",
@@ -747,8 +748,8 @@ def _verify_float(content: bytes, rec: _FloatRecognised, model: nn.Module, rtol:
         raise ModelImportError(f"the .tflite model's output has shape {expected.shape}, the imported model gives "
                                f"{ours_np.shape}: the file does not have the structure lstmlite imports")
     expected = expected.reshape(ours_np.shape)
-    error = float(np.max(np.abs(expected - ours_np))) if expected.size else 0.0
-    if not np.all(np.abs(expected - ours_np) <= atol + rtol * np.abs(expected)):
+    error, agree = check_error(expected, ours_np, rtol, atol)
+    if not agree:
         clip = (f"; where the cell state passes ±{rec.cell_clip:g} TFLite clips it and lstmlite's LSTM does "
                 "not") if rec.cell_clip > 0 else ""
         raise ModelImportError(f"the imported model does not reproduce the .tflite model in LiteRT (max error "
