@@ -47,7 +47,8 @@ def float_tflite_refusal(source: Any, fmt: str) -> str | None:
     """The one-line refusal of exporting a float32 ``.tflite`` LSTM (a path or its bytes) as it
     is, naming the import that makes it a run dir; None for anything else (or without
     TensorFlow's schema to look inside)."""
-    if not isinstance(source, (str, Path, bytes, bytearray)) or tflite_source_name(source) is None:
+    where = tflite_source_name(source) if isinstance(source, (str, Path, bytes, bytearray)) else None
+    if where is None:
         return None
     try:
         from ..importers.tflite import is_float_tflite_lstm
@@ -56,7 +57,6 @@ def float_tflite_refusal(source: Any, fmt: str) -> str | None:
             return None
     except ImportError:
         return None
-    where = tflite_source_name(source)
     file = where if isinstance(source, (str, Path)) else "FILE.tflite"
     return (f"{where}: a float32 .tflite LSTM is exported from the lstmlite model it imports as: "
             f"`lstmlite import tflite {file} --out RUN` (import_tflite), then `lstmlite export RUN --format {fmt}`")

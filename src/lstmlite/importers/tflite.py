@@ -588,8 +588,8 @@ def _trace_float_input(g: _Flat, t: int, where: str) -> tuple[int, np.ndarray | 
         if k is None:
             raise ModelImportError(f"{where}: the first LSTM's input is not computed from the model's input")
         name, inputs = g.names[k], g.inputs_of(k)
-        if name == "GATHER" and embedding is None and g.const(inputs[0]) is not None:
-            table = g.const(inputs[0])
+        table = g.const(inputs[0]) if name == "GATHER" and embedding is None else None
+        if table is not None:
             if table.ndim != 2 or int(getattr(g.options(k), "axis", 0)) != 0 or table.dtype.kind != "f":
                 raise ModelImportError(f"{where}: the GATHER (operator {k}) before the LSTM is not an embedding "
                                        "lookup (a float (V, E) table, axis 0)")
