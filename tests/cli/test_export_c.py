@@ -3,6 +3,8 @@ that the command builds for the host and checks before reporting success."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -20,6 +22,22 @@ def test_integer_form_is_calibrated_built_and_checked_exactly(digits_run, tmp_pa
     assert "cortex-m4: flash" in out and "cortex-m3: flash" in out
     assert "host build vs the integer reference on the example: max abs difference 0" in out
     assert (tmp_path / "c" / "model.h").is_file() and (tmp_path / "c" / "lsl_int.c").is_file()
+
+
+def test_the_ram_line_groups_every_byte_count_by_thousands(tmp_path, capsys):
+    """Each CPU's line prints state, scratch and stack bytes as the flash and RAM totals are
+    printed, grouped by thousands (catches "scratch 2728 B" beside "RAM 4,608 B"): an LSTM-64
+    over 12 inputs has a scratch over a thousand bytes."""
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=12, hidden_size=64, n_classes=9).eval(),
+                   {"task": "classify"})
+    assert main(["export", str(run), "--format", "c", "--out", str(tmp_path / "c")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if ": flash " in line]
+    assert len(lines) == 2
+    grouped = r"\d{1,3}(?:,\d{3})*"
+    for line in lines:
+        parts = re.search(rf"\(state ({grouped}) B, scratch ({grouped}) B, stack ({grouped}) B\)", line)
+        assert parts is not None, line
+        assert int(parts.group(2).replace(",", "")) >= 1000, line
 
 
 def test_float_form_is_checked_against_the_model(tmp_path, capsys):

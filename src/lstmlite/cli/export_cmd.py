@@ -309,9 +309,7 @@ def _export_c(args: argparse.Namespace) -> Path:
         n = min(args.calibrate, len(train.x))
         calibration = [{"x": torch.as_tensor(train.x[:n]), "lengths": torch.as_tensor(train.lengths[:n])}]
     project = export_c(run_dir.model, out, form=args.form, calibration=calibration)
-    for cpu, report in project.memory.items():
-        print(f"{cpu}: flash {format_bytes(report.flash)} (weights {format_bytes(report.weights)}), "
-              f"RAM {format_bytes(report.ram)} (state {report.state} B, scratch {report.work} B, stack {report.stack} B)")
+    _print_memory(project)
     print(f"wrote {out} ({project.form}; make host / make mcu / make run-mcu)")
     try:
         error, scale = check_on_host(project, run_dir.model, project.example)
@@ -344,6 +342,15 @@ def _export_c(args: argparse.Namespace) -> Path:
             raise CliError(f"the generated C differs from the model by {error:.2e} (> --tolerance {args.tolerance:g}); "
                            f"removed {out}. Please report this with the run dir.")
     return out
+
+
+def _print_memory(project) -> None:
+    """Print each CPU's flash and RAM for a written C project, every byte count grouped
+    by thousands (``RAM 4,608 B (state 512 B, scratch 2,728 B, stack 1,368 B)``)."""
+    for cpu, report in project.memory.items():
+        print(f"{cpu}: flash {format_bytes(report.flash)} (weights {format_bytes(report.weights)}), "
+              f"RAM {format_bytes(report.ram)} (state {report.state:,} B, scratch {report.work:,} B, "
+              f"stack {report.stack:,} B)")
 
 
 def _format_options(args: argparse.Namespace) -> dict[str, tuple[str, bool]]:
@@ -407,9 +414,7 @@ def _export_c_tflite(args: argparse.Namespace, out: Path) -> Path:
     except ImportError as err:
         raise CliError(f"{src}: reading a .tflite file needs LiteRT and TensorFlow's schema module ({err}); "
                        "pip install 'lstmlite[litert]'") from None
-    for cpu, report in project.memory.items():
-        print(f"{cpu}: flash {format_bytes(report.flash)} (weights {format_bytes(report.weights)}), "
-              f"RAM {format_bytes(report.ram)} (state {report.state} B, scratch {report.work} B, stack {report.stack} B)")
+    _print_memory(project)
     print(f"wrote {out} (tflite, {args.tflite_kernel} kernel; make host / make mcu / make run-mcu)")
     if project.info.get("time_major"):
         print(f"the .tflite LSTM is time-major (input {project.info['tflite_input_shape']} = (T, B, I)): the project "
