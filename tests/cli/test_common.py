@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lstmlite.cli.common import format_bytes
+from lstmlite.cli.common import format_bytes, format_table
 
 
 @pytest.mark.parametrize("n, text", [
@@ -17,3 +17,12 @@ def test_format_bytes_switches_unit_at_1024(n: int, text: str) -> None:
     """Binary units from exactly 1,024 bytes on (format_bytes's docstring). Catches the
     unit added only above 1,024 (1,024 B shown without "(1.00 KiB)")."""
     assert format_bytes(n) == text
+
+
+def test_format_table_groups_counts_and_keeps_flags_and_floats() -> None:
+    """A table's integers (params, MACs, sample counts) are grouped by thousands as the byte
+    sizes beside them are; floats keep four decimals; a bool stays True/False (not 1).
+    Catches "20553" beside "82,351 B", and grouping applied to a float or a bool."""
+    rows = format_table([("params", 20553), ("MACs / step", 1234567), ("metric", 0.91234), ("best", True)],
+                        ["", "value"]).splitlines()[2:]
+    assert [row.split("  ")[-1].strip() for row in rows] == ["20,553", "1,234,567", "0.9123", "True"]

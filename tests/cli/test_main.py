@@ -192,4 +192,4 @@ def test_data_list_puts_each_value_under_its_column(capsys) -> None:
     starts = [header.index(name) for name in ("name", "task", "classes", "size", "description")]
     row = next(line for line in lines if line.startswith("digits "))
     cells = [row[a:b].strip() for a, b in zip(starts, starts[1:] + [len(row)])]
-    assert cells[:4] == ["digits", "classify", "10", "1797"]
+    assert cells[:4] == ["digits", "classify", "10", "1,797"]

@@ -114,7 +114,14 @@ def format_bytes(n: float) -> str:
 
 
 def format_table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
-    """A plain aligned text table."""
+    """A plain aligned text table: floats to 4 decimals, integers grouped by thousands.
+
+    Example:
+        >>> print(format_table([("params", 20553)], ["", "value"]))
+                value
+        ------  ------
+        params  20,553
+    """
     cells = [[str(h) for h in header]] + [[_fmt(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
@@ -123,6 +130,11 @@ def format_table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    # counts (params, MACs) grouped by thousands as the byte sizes beside them are
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
