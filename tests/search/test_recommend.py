@@ -31,7 +31,7 @@ def test_cli_writes_space(tiny_data, tmp_path, capsys) -> None:
                          data=data)
     assert yaml.safe_load(path.read_text()) == expected["space"]
     # the explanation for the training split's size, and a search command that runs the same study
-    assert printed[0] == f"For {data.name} (classify, {len(data.train.y)} training examples):"
+    assert printed[0] == f"For {data.name} (classify, {len(data.train.y):,} training examples):"
     assert printed[1:1 + len(expected["explanation"])] == [f"  - {line}" for line in expected["explanation"]]
     assert printed[-1] == (f"  lstmlite search --data {tiny_data} --task classify --budget size=2KB --space {path} "
                            f"--trials {expected['trials']} --out runs/search")
@@ -205,7 +205,7 @@ def test_a_ram_budget_bounds_the_hidden_size_by_the_c_projects_ram(tiny_data, tm
     top = rec["space"]["params"]["hidden_size"]["high"]
     assert top == 16
     assert _gru_int8_project_ram(data, top, tmp_path) <= budget < _gru_int8_project_ram(data, top + 4, tmp_path)
-    assert f"needs {_gru_int8_project_ram(data, top, tmp_path)} bytes of RAM" in " ".join(rec["explanation"])
+    assert f"needs {_gru_int8_project_ram(data, top, tmp_path):,} bytes of RAM" in " ".join(rec["explanation"])
     rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="ram=100",
                     data=data)
     assert "No model fits the budget" in rec["explanation"][1] and "over the ram budget (100 bytes)" in \
@@ -283,5 +283,5 @@ def test_an_estimated_ram_is_said_as_an_estimate(tiny_data, monkeypatch):
     rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size), budget="ram=2000",
                     data=data)
     text = " ".join(rec["explanation"])
-    assert "needs about 1234 bytes of RAM (estimated: the C export does not take it)" in text
+    assert "needs about 1,234 bytes of RAM (estimated: the C export does not take it)" in text
     assert "Cortex-M4" not in text

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(DataSpec.from_dict(spec))
     rec = recommend(data.task, n_train=len(data.train.y), input_size=int(data.input_size or 0),
                     budget=args.budget, text=data.vocab is not None, data=data)
-    print(f"For {data.name} ({data.task}, {len(data.train.y)} training examples):")
+    print(f"For {data.name} ({data.task}, {len(data.train.y):,} training examples):")
     for line in rec["explanation"]:
         print(f"  - {line}")
     if args.space_out:

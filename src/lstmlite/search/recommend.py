@@ -123,7 +123,7 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
     why: list[str] = []
     bits = [8] if size is not None and size <= 8192 else [32, 8]
     if bits == [8]:
-        why.append(f"The size budget ({size} bytes) is tight, so every weight is stored as int8 (4x smaller "
+        why.append(f"The size budget ({size:,} bytes) is tight, so every weight is stored as int8 (4x smaller "
                    "than float32, usually within a point of accuracy).")
     else:
         why.append("The size budget leaves room, so both float32 and int8 weights are tried.")
@@ -141,7 +141,7 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
                 # max_vocab would reward fewer words (easier targets), so it is fixed at k
                 cut_targets = task in ("lm", "seq2seq")
                 vocab_choices = [kept] if cut_targets else sorted({max(3, kept // 2), kept})
-                why.append(f"The whole vocabulary ({full} entries) does not fit the budget, so only the most frequent "
+                why.append(f"The whole vocabulary ({full:,} entries) does not fit the budget, so only the most frequent "
                            f"words are kept: max_vocab {' or '.join(map(str, vocab_choices))} (with <pad> and <unk>; "
                            "the rest read as <unk>), where the smallest model takes at most three quarters of "
                            "the budget" + (" -- fixed, not searched: the targets are the same words, and fewer "
@@ -153,22 +153,22 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
         top, profile, ok = _max_hidden_exported(bounded, data, bits[-1], cap, embed_choices[0] if text else None,
                                                 vocab_choices[0] if vocab_choices else None)
         # the RAM is the C project's where the C export takes the model, else an estimate
-        ram_said = (f"needs {profile['ram']} bytes of RAM on a Cortex-M4" if profile["ram_kind"] == "mcu-export"
-                    else f"needs about {profile['ram']} bytes of RAM (estimated: the C export does not take it)")
-        costs = f"exports {profile['size']} bytes and {ram_said}"
+        ram_said = (f"needs {profile['ram']:,} bytes of RAM on a Cortex-M4" if profile["ram_kind"] == "mcu-export"
+                    else f"needs about {profile['ram']:,} bytes of RAM (estimated: the C export does not take it)")
+        costs = f"exports {profile['size']:,} bytes and {ram_said}"
         if not ok:
-            over = " and ".join(f"the {k} budget ({v} bytes)" for k, v in bounded.items() if profile[k] > v)
+            over = " and ".join(f"the {k} budget ({v:,} bytes)" for k, v in bounded.items() if profile[k] > v)
             raise_ = " or keep fewer words (max_vocab)" if text and profile["size"] > bounded.get("size", 1 << 62) else ""
             why.append(f"No model fits the budget: the smallest ({'int8 ' if bits[-1] == 8 else ''}GRU of 4 units"
                        f"{', embedding 8 wide' if text else ''}) {costs}, over {over}; raise the budget{raise_}.")
         else:
-            why.append(f"With {n_train} training examples and {inputs}, hidden sizes up to "
+            why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to "
                        f"{top} fit the budget (a GRU of {top} units {costs}; an LSTM of the same width is a third "
                        "larger); a larger model would need more data than you have.")
     else:
         top = min(_max_hidden(size, input_size, "gru", bits[-1]), cap)
         estimate = " (estimated from the parameter count)" if size is not None else ""
-        why.append(f"With {n_train} training examples and {inputs}, hidden sizes up to "
+        why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to "
                    f"{top} fit the budget{estimate}; a larger model would need more data than you have.")
     # a seq2seq model's encoder and decoder are LSTMs or GRUs (lstmlite.nn.Seq2Seq): no FastGRNN
     fastgrnn = size is not None and size <= 4096 and task != "seq2seq"
@@ -196,7 +196,7 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
     elif vocab_choices:
         params["max_vocab"] = {"choices": vocab_choices}
     if "latency" in limits:
-        why.append(f"Latency ({limits['latency']:.0f} us per step) is measured in the native runtime on this "
+        why.append(f"Latency ({limits['latency']:,.0f} us per step) is measured in the native runtime on this "
                    "machine; measure on the target device for a firm answer.")
     return {"space": {"params": params, "fixed": fixed}, "budget": limits, "trials": trials,
             "explanation": why}
