@@ -118,6 +118,30 @@ def test_export_fastgrnn_int4_onnx_through_the_cli(tmp_path, capsys) -> None:
     assert (tmp_path / "b.onnx").stat().st_size > (tmp_path / "a.onnx").stat().st_size
 
 
+def test_a_quantized_run_exported_without_qdq_is_said_to_hold_float_weights(tmp_path, capsys) -> None:
+    """An int8 run's ONNX file without --quantize holds float32 weights (about four times the
+    codes' bytes): the command says so and names --quantize qdq, whose file is the smaller
+    one; a float run's export says nothing of it. Catches the float storage left unsaid (a
+    user quoting the file's size as the int8 model's) and the note printed for float runs."""
+    pytest.importorskip("onnx")
+    from lstmlite.compress import compress_, compression_state
+    from lstmlite.compress.quantize import WeightQuantConfig
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=32, n_classes=3).eval()
+    save_run(tmp_path / "float", model, {"task": "classify"})
+    compress_(model, WeightQuantConfig(bits=8))
+    save_run(tmp_path / "int8", model, {"task": "classify", "compression": compression_state(model)})
+    assert main(["export", str(tmp_path / "int8"), "--format", "onnx", "--out", str(tmp_path / "f.onnx")]) == 0
+    assert "int8 weights are stored as float32" in capsys.readouterr().out
+    assert main(["export", str(tmp_path / "int8"), "--format", "onnx", "--quantize", "qdq",
+                 "--out", str(tmp_path / "q.onnx")]) == 0
+    assert "stored as float32" not in capsys.readouterr().out
+    assert (tmp_path / "q.onnx").stat().st_size < (tmp_path / "f.onnx").stat().st_size / 2
+    assert main(["export", str(tmp_path / "float"), "--format", "onnx", "--out", str(tmp_path / "g.onnx")]) == 0
+    assert "stored as float32" not in capsys.readouterr().out
+
+
 def test_unexportable_form_is_one_line_naming_the_layer(tmp_path, capsys) -> None:
     save_run(tmp_path / "run", SequenceClassifier(input_size=3, hidden_size=4, n_classes=2,
                                                   rnn_options={"proj_size": 2}), {})

@@ -176,6 +176,8 @@ def _export_onnx(args: argparse.Namespace) -> Path:
     written = export_onnx(run_dir.model, path, opset=args.opset, lengths=False if args.no_lengths else None,
                           probabilities=args.probabilities, quantize=args.quantize, stateful=args.stateful)
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
+    if args.quantize is None:
+        _say_float_storage_of_quantized(run_dir.model)
     if read_export_metadata(written).get("int4") == "int8":
         print(f"int4 weights stored as int8 codes, one per byte (opset {args.opset} has no int4 DequantizeLinear); "
               f"the size above is that file's; --opset {INT4_OPSET} packs them two per byte")
@@ -189,6 +191,19 @@ def _export_onnx(args: argparse.Namespace) -> Path:
             print(f"ONNX Runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
             _enforce(written, error, args.tolerance)
     return written
+
+
+def _say_float_storage_of_quantized(model) -> None:
+    """Tell the user that a quantized run's ONNX file holds its weights as float32 (their
+    dequantized values: the same model, about four times the bytes of the codes) and how
+    to keep the codes, since the file's size is what they will quote."""
+    from ..compress.quantize import quantized_tensors
+
+    bits = sorted({q.bits for q in quantized_tensors(model).values()}, reverse=True)
+    if bits:
+        kinds = " and ".join(f"int{b}" for b in bits)
+        print(f"the run's {kinds} weights are stored as float32 (their dequantized values); "
+              f"--quantize qdq stores them as {kinds} codes + DequantizeLinear")
 
 
 def _enforce(written: Path | list[Path], error: float, tolerance: float) -> None:
