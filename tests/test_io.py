@@ -383,3 +383,22 @@ def test_a_file_given_as_a_run_dir_is_called_a_file_and_a_model_file_is_pointed_
     with pytest.raises(RunDirError, match="no such directory"):
         load_run(tmp_path / "missing")
     assert main(["eval", str(path)]) != 0  # the CLI says the same, without a traceback
+
+
+@pytest.mark.parametrize("error, quoted", [
+    (RuntimeError("header too large:\n  " + "y" * 300), "header too large: " + "y" * 139 + "..."),
+    (RuntimeError(), "RuntimeError"),
+])
+def test_an_unreadable_weights_file_quotes_the_error_on_one_line_cut_with_an_ellipsis(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, quoted: str) -> None:
+    """safetensors' error inside ours: whitespace collapsed, cut with "..." inside 160
+    characters, its type's name when it has no message (lstmlite._text.one_line)."""
+    def failing_load(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(io_mod, "load_file", failing_load)
+    weights = tmp_path / "model.safetensors"
+    with pytest.raises(RunDirError) as caught:
+        io_mod._read_weights(weights, "cpu")
+    assert str(caught.value) == (f"{weights}: not a readable safetensors file, truncated or corrupt ({quoted}); "
+                                 f"re-create the run dir")

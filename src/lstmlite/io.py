@@ -40,6 +40,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ._text import one_line
+
 __all__ = [
     "FORMAT_VERSION", "Run", "RunDirError", "save_run", "load_run", "write_json", "read_json",
     "model_state", "nonzero_params", "dense_size_bytes", "check_out_dir", "write_manifest", "verify_manifest", "file_sha256",
@@ -423,9 +425,8 @@ def _read_weights(weights_path: Path, map_location: str) -> dict[str, torch.Tens
     try:
         state = load_file(str(weights_path), device=map_location)
     except Exception as err:  # noqa: BLE001 - safetensors raises its own error types
-        detail = " ".join(str(err).split())[:160]
-        raise RunDirError(f"{weights_path}: not a readable safetensors file, truncated or corrupt ({detail}); "
-                          f"re-create the run dir") from None
+        raise RunDirError(f"{weights_path}: not a readable safetensors file, truncated or corrupt "
+                          f"({one_line(err)}); re-create the run dir") from None
     for name, tensor in state.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise RunDirError(f"{weights_path}: tensor {name!r} holds NaN or Inf values (training diverged?); "

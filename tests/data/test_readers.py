@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lstmlite.data.readers import read_csv, read_trec
+import pytest
+
+from lstmlite.data import readers
+from lstmlite.data.errors import DataError
+from lstmlite.data.readers import read_csv, read_npy, read_trec
 
 
 def test_csv_blank_lines_are_skipped_not_the_end_of_the_file(tmp_path: Path) -> None:
@@ -73,3 +77,23 @@ def test_a_csv_saved_with_a_bom_reads_its_first_column(tmp_path: Path) -> None:
     path.write_bytes("text,label\nschön,pos\nbad,neg\n".encode("utf-8-sig"))
     records = read_csv(path)
     assert records.texts == ["schön", "bad"] and records.labels == ["pos", "neg"] and records.lines == [2, 3]
+
+
+@pytest.mark.parametrize("error, quoted", [
+    (ValueError("cannot reshape array\nof size 7 " + "z" * 300), "cannot reshape array of size 7 " + "z" * 126 + "..."),
+    (EOFError(), "EOFError"),
+])
+def test_an_unreadable_numpy_file_quotes_the_error_on_one_line_cut_with_an_ellipsis(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException, quoted: str) -> None:
+    """numpy's error inside ours: whitespace collapsed, cut with "..." inside 160 characters,
+    its type's name when it has no message (lstmlite._text.one_line); before, a long message
+    was quoted whole and an empty one as "()"."""
+    def failing_load(*_args, **_kwargs):
+        raise error
+
+    path = tmp_path / "x.npy"
+    path.write_bytes(b"\0")
+    monkeypatch.setattr(readers.np, "load", failing_load)
+    with pytest.raises(DataError) as caught:
+        read_npy(path)
+    assert str(caught.value) == f"{path}: not a readable .npy file ({quoted})"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lstmlite.importers import ModelImportError
-from lstmlite.importers._common import assemble_model
+from lstmlite.importers._common import assemble_model, read_model_file
 from lstmlite.nn import LSTM, LanguageModel
 
 
@@ -38,3 +38,22 @@ def test_assemble_model_language_model_with_matching_parts() -> None:
     assert isinstance(model, LanguageModel)
     assert torch.equal(model.embedding.weight, embedding) and torch.equal(model.head.weight, head)
     assert torch.equal(model.head.bias, torch.zeros(10))  # a missing bias is zero
+
+
+# A parser's error quoted by read_model_file: one line, cut with "..." inside 160 characters,
+# the type's name when the parser gave no message (the lstmlite._text.one_line rule).
+@pytest.mark.parametrize("error, quoted", [
+    (ValueError("Wire format\nwas corrupt:\t" + "x" * 300), "Wire format was corrupt: " + "x" * 132 + "..."),
+    (OSError(), "OSError"),
+])
+def test_read_model_file_quotes_the_parser_error_on_one_line_cut_with_an_ellipsis(tmp_path, error, quoted):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"\0")
+
+    def reader(_: str):
+        raise error
+
+    with pytest.raises(ModelImportError) as caught:
+        read_model_file(path, "ONNX", reader)
+    assert str(caught.value) == (f"{path}: not a readable ONNX file, truncated or corrupt ({quoted}); "
+                                 f"re-save it from its framework")

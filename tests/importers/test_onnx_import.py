@@ -771,3 +771,24 @@ def test_a_streaming_graph_imports_as_the_model_started_from_zero_states(build, 
         ours = model(torch.from_numpy(x))
     ours = (ours[0] if isinstance(ours, tuple) else ours).numpy()
     np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+
+
+_ORT_RESHAPE_FAILURE = (
+    "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape node. Name:'/Reshape' "
+    "Status Message: /onnxruntime_src/onnxruntime/core/providers/cpu/tensor/reshape_helper.h:47 "
+    "onnxruntime::ReshapeHelper::ReshapeHelper(...) input_shape_size == size was false. The input tensor\n"
+    "cannot be reshaped to the requested shape. Input shape:{1,5,3}, requested shape:{5,3,8}\n")
+
+
+@pytest.mark.parametrize("error, reason", [
+    # ORT's source location dropped, the node and the reason kept, on one line.
+    (RuntimeError(_ORT_RESHAPE_FAILURE), "Reshape node '/Reshape': The input tensor cannot be reshaped to the "
+                                         "requested shape. Input shape:{1,5,3}, requested shape:{5,3,8}"),
+    # Cut with "..." inside 160 characters, the space before the cut dropped.
+    (RuntimeError("w" * 156 + " " + "v" * 50), "w" * 156 + "..."),
+    (RuntimeError(), "RuntimeError"),  # no message: the type's name, never "()"
+])
+def test_a_graph_run_failure_is_one_line_naming_the_node_cut_with_an_ellipsis(error, reason) -> None:
+    from lstmlite.importers.onnx import _graph_run_reason
+
+    assert _graph_run_reason(error) == reason

@@ -457,3 +457,26 @@ def test_a_file_litert_cannot_run_is_one_line_naming_the_way_on(files, monkeypat
     assert text.endswith("skip the check (verify=False, CLI --no-verify) to import it unchecked")
     assert not out.exists()
     import_tflite(files["classifier"][0], verify=False)  # the way on works: no LiteRT run
+
+
+def test_a_litert_failure_with_no_message_names_its_type(files, monkeypatch):
+    """LiteRT's error quoted by the rule of lstmlite._text.one_line: an empty message gives
+    the error's type name rather than "()"."""
+    from lstmlite.importers import tflite as tflite_module
+
+    real = tflite_module._interpreter
+
+    class Failing:
+        def __init__(self, content):
+            self._real = real(content)
+
+        def __getattr__(self, name):
+            return getattr(self._real, name)
+
+        def invoke(self):
+            raise RuntimeError()
+
+    monkeypatch.setattr(tflite_module, "_interpreter", Failing)
+    with pytest.raises(ModelImportError, match=r"^LiteRT cannot run the \.tflite model for the check "
+                                               r"\(RuntimeError\); "):
+        import_tflite(files["classifier"][0])

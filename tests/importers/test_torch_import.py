@@ -400,3 +400,24 @@ def test_a_bidirectional_state_dict_with_a_vocabulary_sized_head_is_read_as_a_cl
         torch.testing.assert_close(model(x), head(torch.cat([h_n[0], h_n[1]], -1)))
     with pytest.raises(ModelImportError, match="cannot be bidirectional"):
         import_torch(state, arch={"kind": "lm"})
+
+
+def test_recurrent_weights_that_do_not_fit_are_one_line_cut_with_an_ellipsis() -> None:
+    """torch's load_state_dict error (a header line, then one tab-indented line per problem)
+    quoted on one line without its header, cut with "..." (lstmlite._text.one_line, twice the
+    usual 160 characters so several keys show); before, it was cut at 300 with no "..."."""
+    from lstmlite.importers.torch import layer_from_state_dict
+
+    hidden, state = 4, {}
+    for k in range(3):  # bias_hh missing in every layer, a reverse bias of the wrong size: a long list
+        state[f"weight_ih_l{k}"] = torch.zeros(4 * hidden, 3 if k == 0 else hidden)
+        state[f"weight_hh_l{k}"] = torch.zeros(4 * hidden, hidden)
+        state[f"bias_ih_l{k}"] = torch.zeros(4 * hidden)
+        state[f"bias_ih_l{k}_reverse"] = torch.zeros(5)
+    with pytest.raises(ModelImportError) as caught:
+        layer_from_state_dict(state)
+    head = "the recurrent weights under '' do not form a lstm: "
+    text = str(caught.value)
+    assert text.startswith(head + 'Missing key(s) in state_dict: "bias_hh_l0", "weight_ih_l0_reverse"'), text
+    assert "\n" not in text and "\t" not in text and "Error(s) in loading" not in text
+    assert text.endswith("...") and len(text) == len(head) + 320, text

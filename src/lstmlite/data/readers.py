@@ -29,6 +29,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .._text import one_line
 from .errors import DataError, DataFileNotFoundError
 
 __all__ = [
@@ -219,8 +220,7 @@ def read_ts(path: str | os.PathLike) -> tuple[list[np.ndarray], list[str]]:
     try:
         X, y = load_from_ts_file(str(p))
     except Exception as e:  # aeon raises IOError/ValueError/IndexError on malformed files
-        message = " ".join(str(e).split()) or type(e).__name__
-        raise DataError(f"{path}: not a readable .ts file ({message})") from None
+        raise DataError(f"{path}: not a readable .ts file ({one_line(e)})") from None
     series = [np.asarray(case, dtype=np.float64).T for case in X]  # (F, T) → (T, F)
     if y is None or len(y) != len(series):
         raise DataError(f"{path}: no class labels (lstmlite reads .ts files for classification)")
@@ -239,7 +239,7 @@ def _load_numpy(path: str | os.PathLike, kind: str):
     try:
         return np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable {kind} file ({' '.join(str(e).split())})") from None
+        raise DataError(f"{path}: not a readable {kind} file ({one_line(e)})") from None
 
 
 def _is_real(array: np.ndarray) -> bool:
@@ -303,7 +303,7 @@ def _read_npz_arrays(path: str | os.PathLike) -> tuple[list[np.ndarray], np.ndar
             x, y = data["x"], data["y"]
             lengths = data["lengths"] if "lengths" in names else None
         except ValueError as e:  # object arrays need pickle, which we never allow
-            raise DataError(f"{path}: {' '.join(str(e).split())}; save numeric or string arrays") from None
+            raise DataError(f"{path}: {one_line(e)}; save numeric or string arrays") from None
     if x.ndim == 2:
         x = x[:, :, None]
     if x.ndim != 3 or not _is_real(x):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._text import one_line
 from ..nn.layers import GRU, LSTM, RecurrentLayer
 
 __all__ = ["ModelImportError", "assemble_model", "save_imported", "read_model_file", "per_step_kind", "TASK_OF_KIND",
@@ -58,7 +59,7 @@ def read_model_file(path: str | Path, what: str, reader: Callable[[str], _T]) ->
     except (ModelImportError, ImportError):
         raise
     except Exception as err:  # noqa: BLE001 - parsers raise many types; the user needs the file name
-        detail = " ".join(str(err).split())[:160] or type(err).__name__
+        detail = one_line(err)
         raise ModelImportError(f"{path}: not a readable {what} file, truncated or corrupt ({detail}); "
                                f"re-save it from its framework") from err
 

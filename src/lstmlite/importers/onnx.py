@@ -66,6 +66,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._text import one_line
 from ..nn.layers import GRU, LSTM, RecurrentLayer
 from ._common import (ModelImportError, apply_output_activation, assemble_model, check_error, per_step_kind,
                       save_imported)
@@ -742,16 +743,16 @@ class _GraphRunError(Exception):
     """Neither ONNX Runtime nor onnx.reference could run the graph on the check's input."""
 
 
-def _one_line(err: BaseException, limit: int = 160) -> str:
+def _graph_run_reason(err: BaseException) -> str:
     """An ONNX Runtime / onnx.reference error in one short line (the failing node and the reason)."""
-    text = " ".join(str(err).split())
+    text = one_line(err, limit=None)  # flattened but whole: the node and reason are picked out before the cut
     node = re.search(r"running (\w+) node\. Name:'([^']*)'", text)
     if node:
         marker = " was false. " if " was false. " in text else "Status Message: "  # after ORT's source location
         reason = text.rsplit(marker, 1)[-1]
         op, name = node.group(1), node.group(2)
         text = f"{op} node {name!r}: {reason}" if name else f"{op} node: {reason}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(text)
 
 
 def _run_graph(model: Any, feeds: dict[str, np.ndarray], output: str) -> np.ndarray:
@@ -771,7 +772,7 @@ def _run_graph(model: Any, feeds: dict[str, np.ndarray], output: str) -> np.ndar
     try:
         return ReferenceEvaluator(model).run([output], feeds)[0]
     except Exception as err:  # noqa: BLE001 - the graph cannot run on these feeds
-        raise _GraphRunError(_one_line(ort_error or err)) from err
+        raise _GraphRunError(_graph_run_reason(ort_error or err)) from err
 
 
 def _check(g: _Graph, rec: _Recognised, model: nn.Module, rtol: float, atol: float,

@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._text import one_line
 from ..reference.tflite_int import GATES, TFLiteGate, TFLiteLSTMParams
 from ._common import (ModelImportError, apply_output_activation, assemble_model, check_error, per_step_kind,
                       save_imported)
@@ -732,8 +733,7 @@ def _verify_float(content: bytes, rec: _FloatRecognised, model: nn.Module, rtol:
         interp.invoke()
         expected = np.asarray(interp.get_tensor(rec.output_index), np.float64)
     except (RuntimeError, ValueError) as err:  # LiteRT's errors span lines: one, and the way on
-        reason = " ".join(str(err).split())
-        raise ModelImportError(f"LiteRT cannot run the .tflite model for the check ({reason[:160]}); skip the "
+        raise ModelImportError(f"LiteRT cannot run the .tflite model for the check ({one_line(err)}); skip the "
                                "check (verify=False, CLI --no-verify) to import it unchecked") from None
     xt = torch.from_numpy(x.astype(np.int64 if rec.embedding is not None else np.float32))
     with torch.no_grad():

@@ -40,6 +40,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from .._text import ERROR_CHARS, one_line
 from ..nn.layers import GRU, LSTM, RecurrentLayer, from_torch
 from ._common import ModelImportError, assemble_model, save_imported
 from .layers import SimpleRNN
@@ -169,10 +170,11 @@ def layer_from_state_dict(state: Mapping[str, Tensor], prefix: str = "", cell: s
         layer.load_state_dict({k: v.float() for k, v in sub.items()}, strict=True)
     except RuntimeError as err:
         # torch's first line is only "Error(s) in loading state_dict for LSTM:"; the keys
-        # missing, unexpected or of the wrong size follow it.
-        detail = " ".join(str(err).split()).replace(f"Error(s) in loading state_dict for {type(layer).__name__}: ", "")
+        # missing, unexpected or of the wrong size follow it, and are the useful part:
+        # twice the usual room, so a list of several keys survives the cut.
+        detail = str(err).replace(f"Error(s) in loading state_dict for {type(layer).__name__}:", "", 1)
         raise ModelImportError(f"the recurrent weights under {prefix!r} do not form a {cell}: "
-                               f"{detail[:300]}") from None
+                               f"{one_line(detail, limit=2 * ERROR_CHARS)}") from None
     return layer.eval()
 
 
