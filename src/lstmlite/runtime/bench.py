@@ -735,7 +735,10 @@ def _distinct_names(names: Sequence[str]) -> list[str]:
 
 def _bar_chart_figure(plt: Any, cases: Sequence[dict[str, Any]]) -> Any:
     """The figure of :func:`bar_chart` (``plt``: pyplot, imported by the caller), apart so
-    tests can read its panels and bars."""
+    tests can read its panels and bars. Each panel's axis names its unit as the tables do
+    (``µs per step``, ``µs per sequence (T=100)``: :func:`lstmlite.report.metrics.latency_unit`)."""
+    from ..report.metrics import latency_unit  # here, not at the top: lstmlite.report imports matplotlib
+
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for c in cases:  # one panel per size, mode, weight compression, threads and model: the
         # bars are placed by engine name, so two cases of one engine in a panel would overlap
@@ -749,13 +752,13 @@ def _bar_chart_figure(plt: Any, cases: Sequence[dict[str, Any]]) -> Any:
         values = [c["median_us"] for c in group]
         ax.barh(names, values, color=["tab:green" if n.startswith("lstmlite") else "tab:gray" for n in names])
         ax.set_xscale("log")
-        unit = "us per step" if key[4] == "step" else "us per call"
         sparsity, rank, block, threads, cell, layers = key[5:]
         extra = ((f", {100 * sparsity:.0f} %{' ' + block if block else ''} blocks pruned" if sparsity else "")
                  + (f", rank {rank}" if rank else "") + (f", {threads} threads" if threads != 1 else "")
                  + (f", {cell.upper()}" if cell != "lstm" else "") + (f", {layers} layers" if layers != 1 else ""))
         ax.set_title(f"I={key[0]} H={key[1]} T={key[2]} B={key[3]} {key[4]}{extra}", fontsize=9)
-        ax.set_xlabel(f"median {unit} (log scale, lower is better)", fontsize=8)
+        # a panel is one mode and one T, so its first case gives the unit of every bar
+        ax.set_xlabel(f"median {latency_unit(group[0])}, log scale (lower is better)", fontsize=8)
         ax.invert_yaxis()
     fig.tight_layout()
     return fig
