@@ -80,3 +80,16 @@ def test_recipe_bars_say_which_step_runs(tmp_path, capsys):
 def test_the_summary_names_the_chosen_epoch(tmp_path, capsys):
     assert _train(tmp_path, "run", "--quiet") == 0
     assert "chosen epoch (best validation)  1" in capsys.readouterr().out
+
+
+def test_quiet_says_it_hides_the_progress_bars_only(capsys):
+    """--quiet is documented (README, docs/training.md) as hiding the progress bars, and
+    train's line naming the data's defaults still prints under it
+    (test_train_defaults.py::test_the_small_split_defaults_are_named_without_the_users_keys):
+    the help says exactly that. Before, it said only "no progress bars", so --quiet read as
+    quiet in general."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert ("--quiet, --no-progress hide the progress bars, nothing else (notes such as train's defaults line, "
+            "and warnings, still print on stderr)") in help_text

@@ -151,12 +151,16 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 def add_progress_options(parser: argparse.ArgumentParser) -> None:
     """``--progress`` / ``--quiet`` (and the older ``--no-progress``) on a sub-command.
 
-    Progress bars are drawn on a terminal only; see :func:`show_progress`.
+    Progress bars are drawn on a terminal only; see :func:`show_progress`. ``--quiet``
+    hides the bars and nothing else: notes (``train``'s line naming the training defaults
+    the data chose) and warnings still go to stderr, as docs/training.md promises.
     """
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--progress", action="store_true",
                        help="draw progress bars even when stderr is not a terminal (default: terminal only)")
-    group.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bars")
+    group.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                       help="hide the progress bars, nothing else (notes such as train's defaults line, and "
+                            "warnings, still print on stderr)")
 
 
 def show_progress(args: argparse.Namespace, stream: Any = None) -> bool:
