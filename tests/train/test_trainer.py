@@ -317,6 +317,25 @@ def test_each_step_is_adamw_on_the_clipped_gradient_of_the_mean_loss(toy_classif
             torch.testing.assert_close(state[name], value, rtol=1e-4, atol=1e-6, msg=name)
 
 
+def test_cpu_training_steps_one_fused_adamw(toy_classify: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CPU the trainer steps torch's fused AdamW (one kernel over all parameters): the
+    same update as the per-tensor one (the test above checks the numbers against it), a
+    seventh of its time on the reference text model's 1.15 M parameters.
+
+    Catches: the per-tensor AdamW, 7.4 ms a step against 1.0 ms fused there, a fifth of a
+    TREC epoch on one core."""
+    made: list[torch.optim.Optimizer] = []
+
+    class Recording(torch.optim.AdamW):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(torch.optim, "AdamW", Recording)
+    train(_classifier(), toy_classify, TrainConfig(epochs=1, device="cpu"), progress=False)
+    assert [optimizer.defaults["fused"] for optimizer in made] == [True]
+
+
 def test_epochs_shuffle_every_row_once_and_report_the_mean_batch_loss(toy_classify: Any) -> None:
     """Each epoch's batches cover every training row exactly once, in a different order
     each epoch; with frozen weights the recorded train_loss is the mean cross-entropy of
