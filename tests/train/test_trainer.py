@@ -336,6 +336,42 @@ def test_cpu_training_steps_one_fused_adamw(toy_classify: Any, monkeypatch: pyte
     assert [optimizer.defaults["fused"] for optimizer in made] == [True]
 
 
+@pytest.mark.parametrize("load, threads, warned", [
+    (6.2, 2, True),    # more runnable processes than the 2 cores, 2 torch threads: warned
+    (2.0, 2, False),   # as many as the cores: not busy
+    (6.2, 1, False),   # busy, but one thread has no one to wait for
+])
+def test_a_busy_cpu_is_named_once_with_the_way_out(toy_classify: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any,
+                                                   load: float, threads: int, warned: bool) -> None:
+    """Training on a CPU whose 1-minute load average is above its cores, with more than one
+    torch thread, logs one warning naming the load, the cores and OMP_NUM_THREADS=1 (on 2
+    shared cores at load 7, TREC's default epoch took 8 times as long with torch's 2
+    threads as with one); a second train() in the same process does not repeat it.
+
+    Catches: the silent crawl (no warning at all), a warning on an idle machine or with one
+    thread, and one warning per train() call (a search trains dozens of times)."""
+    from lstmlite.train import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "_busy_warned", False)
+    monkeypatch.setattr(trainer_module.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(trainer_module.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with caplog.at_level("WARNING", logger="lstmlite.train.trainer"):
+            for _ in range(2):
+                train(_classifier(), toy_classify, TrainConfig(epochs=1, device="cpu"), progress=False)
+    finally:
+        torch.set_num_threads(before)
+    notes = [r.getMessage() for r in caplog.records if "busy" in r.getMessage()]
+    if not warned:
+        assert notes == []
+        return
+    assert len(notes) == 1, notes
+    assert f"load average {load:.1f} on 2 cores" in notes[0] and f"torch runs {threads} threads" in notes[0]
+    assert "OMP_NUM_THREADS=1" in notes[0]
+
+
 def test_epochs_shuffle_every_row_once_and_report_the_mean_batch_loss(toy_classify: Any) -> None:
     """Each epoch's batches cover every training row exactly once, in a different order
     each epoch; with frozen weights the recorded train_loss is the mean cross-entropy of
