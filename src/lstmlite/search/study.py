@@ -483,7 +483,8 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         out: output dir: ``study.db``, ``trials/NNNN/`` run dirs (``NNNN.failed``: a failed one), ``pareto.json``,
             ``pareto.png``, ``trials.json``, ``best/`` (the best model within budget).
         storage: a database URL shared by workers (default: ``sqlite:///OUT/study.db``).
-        workers: processes started here, all on the same study.
+        workers: processes started here, all on the same study (SIGINT or SIGTERM to this
+            process stops them too; see Raises).
         timeout: seconds each worker may run (None: no limit).
         space: a shipped space name, a YAML file, or a dict (see docs/search.md).
         resume: continue the study already in ``storage`` (else it must be new).
@@ -498,6 +499,9 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     Raises:
         TrialsFailed: :data:`MAX_FAILURES_IN_A_ROW` trials failed in a row (the outputs
             are written first; the message names the first one's error and run dir).
+        KeyboardInterrupt: Ctrl-C; with ``workers`` > 1, also SIGINT or SIGTERM sent to
+            this process alone: its worker processes are stopped first (each fails the
+            trial it was running; one still running after :data:`STOP_GRACE_S` is killed).
     """
     from .feasible import check_buildable, check_feasible
 
@@ -531,16 +535,30 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         _worker(args)
     else:
         ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch threads or DB handles
-        procs = [ctx.Process(target=_worker, args=({**args, "worker": i, "on_trial": None},))
+        procs = [ctx.Process(target=_worker_process, args=({**args, "worker": i, "on_trial": None},))
                  for i in range(workers)]
         followed = open_study(out, storage, seed, higher, resume=True) if on_trial is not None else None
         before = _finished(followed) if followed is not None else set()  # a resumed study's, not reported again
-        for p in procs:
-            p.start()
-        if followed is not None:
-            _follow(procs, followed, on_trial, before)
-        for p in procs:
-            p.join()
+        # Ctrl-C in a terminal reaches every worker (one process group), but a SIGINT or
+        # SIGTERM sent to this process alone (a job scheduler, a supervising script) did not:
+        # the workers ran on, and exiting here waited for them (multiprocessing joins its
+        # children at exit) or, killed, left them running trials with no parent. Noted rather
+        # than raised here, so this process is never stopped inside a storage read with the
+        # database locked while the workers it stops write their trials' failure.
+        with _Signals() as signals:
+            try:
+                for p in procs:
+                    p.start()
+                if followed is not None:
+                    _follow(procs, followed, on_trial, before, stop=signals)
+                _join(procs, signals)
+            except BaseException:
+                _stop_workers(procs)
+                raise
+            if signals.received is not None:
+                _stop_workers(procs)
+                _set_aside_failed_runs(out, study)  # the trials they were running, failed as they stopped
+                raise KeyboardInterrupt
     result = write_outputs(out, storage, seed, higher)
     final = open_study(out, storage, seed, higher, resume=True)
     _metric_bar(final)  # a bar set during the search stopped it
@@ -548,6 +566,117 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     if len(failed) >= MAX_FAILURES_IN_A_ROW:  # the workers stopped on them (_wait_for_room)
         raise TrialsFailed(_failures_text(out, failed))
     return result
+
+
+#: Seconds a worker process is given to stop (its trial failed, as Ctrl-C fails it) before it is killed.
+STOP_GRACE_S = 10.0
+
+
+def _worker_process(args: dict[str, Any]) -> None:
+    """:func:`_worker` in a worker process of :func:`search`: SIGTERM (the parent stopping
+    it, :func:`_stop_workers`) interrupts it as Ctrl-C does, so Optuna fails the trial it
+    was running rather than leaving it RUNNING, and neither interrupts a storage call
+    (:func:`_interrupt_outside_storage`); an interrupted worker then exits at once with
+    status 130 (the trial's state is in the storage already: the interpreter's teardown,
+    seconds with torch loaded, is skipped)."""
+    import os
+    import signal
+    import sys
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt_outside_storage)
+    try:
+        _worker(args)
+    except KeyboardInterrupt:
+        # what a worker process does at its end before the interpreter's teardown (Python's
+        # Process._bootstrap calls it): multiprocessing's finalizers (they unlink the semaphore
+        # tqdm makes, which the resource tracker would report as leaked), then the logs
+        import multiprocessing.util
+
+        multiprocessing.util._exit_function()
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+
+#: Modules whose code a worker is not interrupted in: a commit cut short there left the
+#: trial RUNNING (Optuna could not record its failure) and the database possibly locked.
+_STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "sqlite3", "psycopg2")
+
+
+def _interrupt_outside_storage(signum: int, frame: Any) -> None:
+    """A signal handler raising :class:`KeyboardInterrupt`, as Python's SIGINT handler
+    does, unless the interrupted code (``frame`` and its callers) is a storage call: then
+    it asks for SIGALRM 50 ms later and tries again from there."""
+    import signal
+
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).startswith(_STORAGE_MODULES):
+            signal.signal(signal.SIGALRM, _interrupt_outside_storage)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
+        frame = frame.f_back
+    raise KeyboardInterrupt
+
+
+class _Signals:
+    """Within it, SIGINT and SIGTERM are noted (``received``: the first one's number) rather
+    than raised in whatever this process is doing; SIGTERM's default would end the process
+    at once. The handlers before are restored on leaving. Outside the main thread (where
+    Python allows no signal handler) it notes nothing."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.before: dict[int, Any] = {}
+
+    def note(self, signum: int, frame: Any) -> None:
+        if self.received is None:
+            self.received = signum
+
+    def __enter__(self) -> "_Signals":
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self.before = {s: signal.signal(s, self.note) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        for s, handler in self.before.items():
+            signal.signal(s, handler)
+
+
+def _join(procs: list[Any], signals: _Signals, every_s: float = 0.2) -> None:
+    """Wait for the processes ``procs`` to exit, or for ``signals`` to note a signal."""
+    for p in procs:
+        while signals.received is None and p.is_alive():
+            p.join(every_s)
+
+
+def _stop_workers(procs: list[Any], grace_s: float = STOP_GRACE_S) -> None:
+    """Stop those of the worker processes ``procs`` still running: SIGTERM (each fails its
+    running trial and exits, :func:`_worker_process`), then SIGKILL for any still alive
+    after ``grace_s`` seconds (its trial stays RUNNING until its heartbeat goes stale, then
+    is failed and retried as a dead worker's when the study is resumed)."""
+    import time
+
+    alive = [p for p in procs if p.is_alive()]
+    if not alive:
+        return
+    log.warning("stopping %d worker processes", len(alive))
+    for p in alive:
+        p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in alive:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in alive:
+        if p.is_alive():
+            log.warning("worker process %d did not stop in %g s: killed", p.pid, grace_s)
+            p.kill()
+            p.join()
 
 
 def _optuna_verbosity() -> int:
@@ -563,11 +692,12 @@ def _finished(study: Any) -> set[int]:
 
 
 def _follow(procs: list[Any], study: Any, on_trial: Callable[[Any, Any], None], seen: set[int],
-            every_s: float = 1.0) -> None:
+            every_s: float = 1.0, stop: _Signals | None = None) -> None:
     """Call ``on_trial(study, trial)`` here, in the parent, for each trial the worker
-    processes finish that is not in ``seen``, until they have all exited. The callback is
-    not sent to them: a spawned process gets its arguments pickled, and a closure (the
-    CLI's progress line) does not pickle, so the parent follows the shared storage."""
+    processes finish that is not in ``seen``, until they have all exited (or ``stop`` has
+    noted a signal). The callback is not sent to them: a spawned process gets its arguments
+    pickled, and a closure (the CLI's progress line) does not pickle, so the parent follows
+    the shared storage."""
     import time
 
     seen = set(seen)
@@ -579,7 +709,12 @@ def _follow(procs: list[Any], study: Any, on_trial: Callable[[Any, Any], None], 
                 on_trial(study, trial)
         if not running:
             return
-        time.sleep(every_s)
+        waited = 0.0
+        while waited < every_s:  # in steps, so that a noted signal is seen within one
+            if stop is not None and stop.received is not None:
+                return
+            time.sleep(min(0.2, every_s - waited))
+            waited += 0.2
 
 
 def _as_stored(value: Any) -> Any:
