@@ -1027,10 +1027,12 @@ def test_a_failed_trials_run_dir_replaces_one_set_aside_by_an_older_study(monkey
     _run_dirs_agree_with_trials_json(out)
 
 
-def test_a_pruned_trials_run_dir_is_not_set_aside_as_failed(monkeypatch, tiny_data, tmp_path, caplog):
+def test_a_pruned_trials_run_dir_is_set_aside_as_pruned_not_failed(monkeypatch, tiny_data, tmp_path, caplog):
     """A pruned trial is no failure (trials.json: PRUNED, counted towards --trials): what it
-    wrote is not renamed ``NNNN.failed`` and no warning calls it failed, even when it wrote
-    its run dir before it was pruned."""
+    wrote before it was pruned is not renamed ``NNNN.failed`` and no warning calls it
+    failed; it is renamed ``NNNN.pruned``, so ``trials/NNNN/`` holds only completed trials,
+    each the run dir trials.json names. Before: ``trials/0000/`` stayed, holding the pruned
+    attempt's model.lsl while trials.json named no run dir for trial 0."""
     import logging
 
     from lstmlite.search import study as study_module
@@ -1050,8 +1052,10 @@ def test_a_pruned_trials_run_dir_is_not_set_aside_as_failed(monkeypatch, tiny_da
     with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
         search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)
     assert [t["state"] for t in json.loads((out / "trials.json").read_text())] == ["PRUNED", "COMPLETE"]
-    assert not (out / "trials" / "0000.failed").exists()
     assert not any("failed" in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.pruned", "0001"]
+    assert (out / "trials" / "0000.pruned" / "model.lsl").read_text() == "attempt 1"
+    _run_dirs_agree_with_trials_json(out)
 
 
 def test_a_trial_whose_worker_keeps_dying_is_retried_twice_then_left(tmp_path):
@@ -1099,7 +1103,7 @@ def test_each_set_aside_warning_names_that_trials_own_retry(tmp_path, caplog):
     for number in range(3):
         (tmp_path / "trials" / f"{number:04d}").mkdir(parents=True)
     with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
-        study_module._set_aside_failed_runs(tmp_path, study)
+        study_module._set_aside_runs(tmp_path, study)
     assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["0000.failed", "0001.failed", "0002"]
     warnings = sorted(r.getMessage() for r in caplog.records)
     assert len(warnings) == 2 and warnings[0].startswith("trial 0 failed") and warnings[1].startswith("trial 1 failed")

@@ -215,7 +215,7 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
 
         run_dir = out / "trials" / f"{number:04d}"
         if run_dir.exists():  # left by a study started anew in an old --out: start clean
-            shutil.rmtree(run_dir)  # (a retried trial has a new number; see set_aside_failed_runs)
+            shutil.rmtree(run_dir)  # (a retried trial has a new number; see _set_aside_runs)
         try:
             record = run_trial(point, data_config, run_dir, seed=seed + number, report=report,
                                skip_if=skip_if if prune else None)
@@ -320,20 +320,25 @@ def _check_slot(study: Any, number: int, cap: int) -> None:
 
 #: What a failed trial's run dir is renamed to end with: ``trials/NNNN.failed``.
 FAILED_SUFFIX = ".failed"
+#: What a pruned trial's run dir is renamed to end with: ``trials/NNNN.pruned``.
+PRUNED_SUFFIX = ".pruned"
 
 
-def _set_aside_failed_runs(out: Path, study: Any) -> list[Path]:
-    """Rename the run dir of each failed trial of ``study`` found under ``out/trials``
-    from ``NNNN`` to ``NNNN.failed``, with a log line; returns the new paths.
+def _set_aside_runs(out: Path, study: Any) -> list[Path]:
+    """Rename the run dir of each failed or pruned trial of ``study`` found under
+    ``out/trials`` from ``NNNN`` to ``NNNN.failed`` or ``NNNN.pruned``, with a log line
+    (a warning for a failure); returns the new paths.
 
     A trial fails when its worker dies (its heartbeat goes stale: Optuna then re-queues its
-    parameters as a trial with a *new* number) or when it raises. Either way it may have
-    written some or all of ``trials/NNNN/`` (a model saved before the failure, or half a
-    run), which no report counts: trials.json says FAIL and names no run dir. Set aside,
-    ``trials/NNNN/`` only ever holds a trial that finished. Safe with many workers at once
-    (the one that renames first wins; the others find nothing to move)."""
+    parameters as a trial with a *new* number) or when it raises; it is pruned when stopped
+    as hopeless. Either way it may have written some or all of ``trials/NNNN/`` (a model
+    saved before the failure or the stop, or half a run), which no report counts:
+    trials.json says FAIL or PRUNED and names no run dir. Set aside, ``trials/NNNN/`` only
+    ever holds a trial that completed. Safe with many workers at once (the one that
+    renames first wins; the others find nothing to move)."""
     from optuna.trial import TrialState
 
+    suffixes = {TrialState.FAIL: FAILED_SUFFIX, TrialState.PRUNED: PRUNED_SUFFIX}
     trials = study.get_trials(deepcopy=False)
     retried_as = {}
     for t in trials:
@@ -342,12 +347,12 @@ def _set_aside_failed_runs(out: Path, study: Any) -> list[Path]:
             retried_as[history[-1]] = t.number
     moved = []
     for t in trials:
-        if t.state != TrialState.FAIL:
+        if t.state not in suffixes:
             continue
         run_dir = out / "trials" / f"{t.number:04d}"
         if not run_dir.is_dir():
             continue
-        target = run_dir.with_name(run_dir.name + FAILED_SUFFIX)
+        target = run_dir.with_name(run_dir.name + suffixes[t.state])
         try:
             if target.exists():  # from an older study in the same --out
                 shutil.rmtree(target)
@@ -355,8 +360,11 @@ def _set_aside_failed_runs(out: Path, study: Any) -> list[Path]:
         except OSError as exc:  # another worker set it aside first
             log.debug("trial %d's run dir not set aside here: %s", t.number, exc)
             continue
-        retry = f"; its parameters are retried as trial {retried_as[t.number]}" if t.number in retried_as else ""
-        log.warning("trial %d failed: what it wrote is set aside as %s, not a result%s", t.number, target, retry)
+        if t.state == TrialState.PRUNED:  # a search's ordinary business, not a fault
+            log.info("trial %d pruned: what it wrote is set aside as %s, not a result", t.number, target)
+        else:
+            retry = f"; its parameters are retried as trial {retried_as[t.number]}" if t.number in retried_as else ""
+            log.warning("trial %d failed: what it wrote is set aside as %s, not a result%s", t.number, target, retry)
         moved.append(target)
     return moved
 
@@ -371,7 +379,7 @@ def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s:
     ending short. False too once :data:`MAX_FAILURES_IN_A_ROW` trials numbered from
     ``first`` (this search's) failed in a row (:func:`_failures_in_a_row`; :func:`search`
     then raises :class:`TrialsFailed`). With ``out``, the run dirs of failed trials (stale
-    ones failed here included) are set aside there (:func:`_set_aside_failed_runs`)."""
+    ones failed here included) and pruned ones are set aside there (:func:`_set_aside_runs`)."""
     import time
     import warnings
 
@@ -382,7 +390,7 @@ def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         if out is not None:
-            _set_aside_failed_runs(out, study)
+            _set_aside_runs(out, study)
         done, running = _counts(study)
         if done >= cap or (deadline is not None and time.monotonic() >= deadline):
             return False
@@ -480,7 +488,8 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         budget: ``"size=8KB,latency=200us,ram=16KB"`` (any subset) or a dict of bytes/µs.
         trials: completed (or pruned) trials the study stops at, over all workers; a
             failed trial is replaced, up to :data:`MAX_FAILURES_IN_A_ROW` failures in a row.
-        out: output dir: ``study.db``, ``trials/NNNN/`` run dirs (``NNNN.failed``: a failed one), ``pareto.json``,
+        out: output dir: ``study.db``, ``trials/NNNN/`` run dirs (``NNNN.failed``, ``NNNN.pruned``: what a
+            failed or pruned trial wrote), ``pareto.json``,
             ``pareto.png``, ``trials.json``, ``best/`` (the best model within budget).
         storage: a database URL shared by workers (default: ``sqlite:///OUT/study.db``).
         workers: processes started here, all on the same study (SIGINT or SIGTERM to this
@@ -557,7 +566,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
                 raise
             if signals.received is not None:
                 _stop_workers(procs)
-                _set_aside_failed_runs(out, study)  # the trials they were running, failed as they stopped
+                _set_aside_runs(out, study)  # the trials they were running, failed as they stopped
                 raise KeyboardInterrupt
     result = write_outputs(out, storage, seed, higher)
     final = open_study(out, storage, seed, higher, resume=True)
@@ -773,11 +782,12 @@ def _metric_higher(data_config: dict[str, Any]) -> bool:
 
 def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = True) -> dict[str, Any]:
     """Write ``pareto.json``, ``trials.json``, ``pareto.png`` and ``best/`` from the study,
-    after setting aside failed trials' run dirs (``trials/NNNN.failed``)."""
+    after setting aside failed and pruned trials' run dirs (``trials/NNNN.failed``,
+    ``trials/NNNN.pruned``)."""
     study = open_study(out, storage, seed, higher, resume=True)
     from optuna.trial import TrialState
 
-    _set_aside_failed_runs(out, study)  # a failure no worker here has seen yet (one that raised out of optimize)
+    _set_aside_runs(out, study)  # one no worker here has set aside yet (one that raised out of optimize)
     trials = [dict(_record(t), state=t.state.name) for t in study.get_trials(deepcopy=False)]
     write_json(out / "trials.json", trials)
     front = pareto_records(study)
