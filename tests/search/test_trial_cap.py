@@ -98,6 +98,7 @@ def test_a_trial_asked_for_past_the_cap_is_not_trained(tmp_path, runs):
     with pytest.raises(study_module.OverCap, match=f"trial {second.number} not run"):
         objective(second)
     assert second.params == {} and runs == []
+    assert study.trials[second.number].user_attrs["over_cap"] is True  # recorded, for the failures in a row
     study.tell(second, state=TrialState.FAIL)
     assert objective(first) == (0.9, 500, 2.0, 100) and runs == [f"{first.number:04d}"]
 
@@ -241,22 +242,43 @@ def test_several_workers_replace_trials_that_raise_any_exception(tmp_path, monke
     assert _failed_by_the_trial(tmp_path) == 2
 
 
-def test_trials_failed_as_past_the_cap_do_not_count_as_failures_in_a_row(tmp_path, runs):
+@pytest.mark.parametrize("over_cap_attrs", [
+    {"over_cap": True, "error": "OverCap: trial 5 not run: the study holds 0 finished and 3 running trials of its 3"},
+    {"over_cap": True, "error": "recorded some other way"},  # the attribute decides, not the error's words
+    # a study written before the attribute: the error's prefix is the fallback
+    {"error": "OverCap: trial 5 not run: the study holds 0 finished and 3 running trials of its 3"},
+], ids=["attribute", "attribute-only", "old-study-prefix"])
+def test_trials_failed_as_past_the_cap_do_not_count_as_failures_in_a_row(tmp_path, runs, over_cap_attrs):
     """A trial failed as past the cap (OverCap: two workers read the count at once) is no
     fault of the trial: a study whose last 10 failures are 9 that raised and 1 OverCap is 9
     failures in a row, under MAX_FAILURES_IN_A_ROW, so a worker starting on it trains the N
-    trials asked for rather than stopping with none."""
+    trials asked for rather than stopping with none. The OverCap trial is known by its
+    ``over_cap`` attribute, or, in a study from before it, by its error's ``OverCap:``
+    prefix. Catches the attribute ignored (only the error's words read)."""
     assert study_module.MAX_FAILURES_IN_A_ROW == 10
     study = _study_with(tmp_path, 0)
-    errors = ["RuntimeError: injected"] * 5 + ["OverCap: trial 5 not run: the study holds 0 finished and 3 running "
-                                               "trials of its 3"] + ["RuntimeError: injected"] * 4
-    for error in errors:
+    attrs = [{"error": "RuntimeError: injected"}] * 5 + [over_cap_attrs] + [{"error": "RuntimeError: injected"}] * 4
+    for trial_attrs in attrs:
         trial = study.ask()
         study_module.load_space(TINY_SPACE).sample(trial)
-        trial.set_user_attr("error", error)
+        for key, value in trial_attrs.items():
+            trial.set_user_attr(key, value)
         study.tell(trial, state=TrialState.FAIL)
     study_module._worker(_args(tmp_path, N))
     assert len(runs) == N and _states(tmp_path) == Counter(FAIL=10, COMPLETE=N)
+
+
+def test_a_trial_failed_with_its_own_error_is_not_taken_for_one_over_the_cap(tmp_path):
+    """Only a trial marked ``over_cap`` (or, in an old study, whose error starts with
+    ``OverCap:``) is taken for one failed as past the cap: a trial failed with another error,
+    or with none recorded (its worker died), is a failure."""
+    study = _study_with(tmp_path, 0)
+    for attrs in ({"error": "RuntimeError: OverCap: in the message"}, {}, {"over_cap": False, "error": "KeyError: 'x'"}):
+        trial = study.ask()
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, state=TrialState.FAIL)
+    assert [study_module._failed_over_cap(t) for t in study.trials] == [False, False, False]
 
 
 def test_another_workers_running_trial_does_not_break_a_run_of_failures(tmp_path, runs):

@@ -171,6 +171,8 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
         except Exception as exc:
             # the cause, kept with the trial (trials.json, and the error when trials keep failing)
             try:
+                if isinstance(exc, OverCap):  # no fault of the trial's: not a failure in a row
+                    trial.set_user_attr(OVER_CAP, True)
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
             except Exception as lost:  # noqa: BLE001 - e.g. failed as stale by another worker meanwhile
                 log.debug("trial %d's error not recorded: %s", trial.number, lost)
@@ -255,7 +257,22 @@ COUNTED = ("COMPLETE", "PRUNED")
 
 class OverCap(RuntimeError):
     """A trial asked for when the study's finished trials and those running before it
-    already make its total: it is failed before anything is sampled or trained."""
+    already make its total: it is failed before anything is sampled or trained, with the
+    user attribute :data:`OVER_CAP` set (see :func:`_failed_over_cap`)."""
+
+
+#: The user attribute (True) of a trial failed as past the cap (:class:`OverCap`).
+OVER_CAP = "over_cap"
+
+
+def _failed_over_cap(trial: Any) -> bool:
+    """Whether ``trial`` failed as past the cap (:class:`OverCap`): its :data:`OVER_CAP`
+    attribute. Studies written before the attribute have only the recorded error, which
+    starts with ``OverCap:``; that prefix is read as the fallback, so an old study is still
+    read right."""
+    if trial.user_attrs.get(OVER_CAP):
+        return True
+    return str(trial.user_attrs.get("error", "")).startswith(f"{OverCap.__name__}:")
 
 
 def _counts(study: Any, before: int | None = None) -> tuple[int, int]:
@@ -289,7 +306,7 @@ def _failures_in_a_row(study: Any, first: int = 0) -> list[Any]:
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number, reverse=True):
         if t.number < first or t.state.name in COUNTED:
             break
-        if t.state.name == "FAIL" and not str(t.user_attrs.get("error", "")).startswith(f"{OverCap.__name__}:"):
+        if t.state.name == "FAIL" and not _failed_over_cap(t):
             failed.append(t)
     return failed[::-1]
 
