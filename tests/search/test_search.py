@@ -1103,7 +1103,7 @@ def test_each_set_aside_warning_names_that_trials_own_retry(tmp_path, caplog):
     for number in range(3):
         (tmp_path / "trials" / f"{number:04d}").mkdir(parents=True)
     with caplog.at_level(logging.WARNING, logger="lstmlite.search.study"):
-        study_module._set_aside_runs(tmp_path, study)
+        study_module._set_aside_runs(tmp_path, study.get_trials(deepcopy=False))
     assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["0000.failed", "0001.failed", "0002"]
     warnings = sorted(r.getMessage() for r in caplog.records)
     assert len(warnings) == 2 and warnings[0].startswith("trial 0 failed") and warnings[1].startswith("trial 1 failed")

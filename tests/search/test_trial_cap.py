@@ -294,3 +294,28 @@ def test_another_workers_running_trial_does_not_break_a_run_of_failures(tmp_path
             study.tell(trial, state=TrialState.FAIL)
     study_module._worker(_args(tmp_path, N))
     assert runs == [] and _states(tmp_path) == Counter(FAIL=10, RUNNING=1)
+
+
+class _CountingStudy:
+    """A study whose ``get_trials`` calls (each a query of the storage) are counted."""
+
+    def __init__(self, study) -> None:
+        self._study, self.reads = study, 0
+
+    def get_trials(self, *args, **kwargs):
+        self.reads += 1
+        return self._study.get_trials(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._study, name)
+
+
+@pytest.mark.parametrize("finished, room", [(N, False), (N - 1, True)], ids=["at-the-cap", "room"])
+def test_a_poll_for_room_reads_the_studys_trials_once(tmp_path, finished, room):
+    """One poll of the wait for room (the study at the cap: stop; one short: run a trial)
+    reads the study's trials from the storage once, however many questions it asks of them
+    (the run dirs to set aside, the counts, the failures in a row). Before: three reads a
+    poll, each a query of the shared database from every worker."""
+    study = _CountingStudy(_study_with(tmp_path, finished))
+    assert study_module._wait_for_room(study, N, out=tmp_path) is room
+    assert study.reads == 1

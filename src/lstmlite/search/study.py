@@ -275,11 +275,11 @@ def _failed_over_cap(trial: Any) -> bool:
     return str(trial.user_attrs.get("error", "")).startswith(f"{OverCap.__name__}:")
 
 
-def _counts(study: Any, before: int | None = None) -> tuple[int, int]:
-    """(complete or pruned trials, running trials) in ``study``; with ``before``, only
-    the running trials numbered below it."""
+def _counts(trials: list[Any], before: int | None = None) -> tuple[int, int]:
+    """(complete or pruned trials, running trials) among a study's ``trials``
+    (``study.get_trials()``); with ``before``, only the running trials numbered below it."""
     done = running = 0
-    for t in study.get_trials(deepcopy=False):
+    for t in trials:
         if t.state.name in COUNTED:
             done += 1
         elif t.state.name == "RUNNING" and (before is None or t.number < before):
@@ -297,13 +297,13 @@ class TrialsFailed(RuntimeError):
     another; the message names the first one's error and where its run dir went."""
 
 
-def _failures_in_a_row(study: Any, first: int = 0) -> list[Any]:
-    """The failed trials of ``study`` numbered from ``first`` (this search's) after the
-    last one that completed or was pruned, oldest first. Running and waiting trials are
-    passed over, and so are those failed as past the cap (:class:`OverCap`: no fault of
-    theirs)."""
+def _failures_in_a_row(trials: list[Any], first: int = 0) -> list[Any]:
+    """The failed trials among a study's ``trials`` (``study.get_trials()``) numbered from
+    ``first`` (this search's) after the last one that completed or was pruned, oldest
+    first. Running and waiting trials are passed over, and so are those failed as past the
+    cap (:class:`OverCap`: no fault of theirs)."""
     failed = []
-    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number, reverse=True):
+    for t in sorted(trials, key=lambda t: t.number, reverse=True):
         if t.number < first or t.state.name in COUNTED:
             break
         if t.state.name == "FAIL" and not _failed_over_cap(t):
@@ -329,7 +329,7 @@ def _check_slot(study: Any, number: int, cap: int) -> None:
     before the other asked for its trial) thus run one trial, not two: the later one
     yields (ordered by trial number, which the storage gives in the order trials are
     created)."""
-    done, ahead = _counts(study, before=number)
+    done, ahead = _counts(study.get_trials(deepcopy=False), before=number)
     if done + ahead >= cap:
         raise OverCap(f"trial {number} not run: the study holds {done} finished and {ahead} running trials "
                       f"of its {cap}")
@@ -341,8 +341,9 @@ FAILED_SUFFIX = ".failed"
 PRUNED_SUFFIX = ".pruned"
 
 
-def _set_aside_runs(out: Path, study: Any) -> list[Path]:
-    """Rename the run dir of each failed or pruned trial of ``study`` found under
+def _set_aside_runs(out: Path, trials: list[Any]) -> list[Path]:
+    """Rename the run dir of each failed or pruned trial among a study's ``trials``
+    (``study.get_trials()``) found under
     ``out/trials`` from ``NNNN`` to ``NNNN.failed`` or ``NNNN.pruned``, with a log line
     (a warning for a failure); returns the new paths.
 
@@ -356,7 +357,6 @@ def _set_aside_runs(out: Path, study: Any) -> list[Path]:
     from optuna.trial import TrialState
 
     suffixes = {TrialState.FAIL: FAILED_SUFFIX, TrialState.PRUNED: PRUNED_SUFFIX}
-    trials = study.get_trials(deepcopy=False)
     retried_as = {}
     for t in trials:
         history = t.system_attrs.get("retry_history")
@@ -406,12 +406,13 @@ def _wait_for_room(study: Any, cap: int, deadline: float | None = None, every_s:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
+        trials = study.get_trials(deepcopy=False)  # once a poll: a query of the (shared) storage
         if out is not None:
-            _set_aside_runs(out, study)
-        done, running = _counts(study)
+            _set_aside_runs(out, trials)
+        done, running = _counts(trials)
         if done >= cap or (deadline is not None and time.monotonic() >= deadline):
             return False
-        if len(_failures_in_a_row(study, first)) >= MAX_FAILURES_IN_A_ROW:
+        if len(_failures_in_a_row(trials, first)) >= MAX_FAILURES_IN_A_ROW:
             return False
         if done + running < cap:
             return True
@@ -583,12 +584,12 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
                 raise
             if signals.received is not None:
                 _stop_workers(procs)
-                _set_aside_runs(out, study)  # the trials they were running, failed as they stopped
+                _set_aside_runs(out, study.get_trials(deepcopy=False))  # those they ran, failed as they stopped
                 raise KeyboardInterrupt
     result = write_outputs(out, storage, seed, higher)
     final = open_study(out, storage, seed, higher, resume=True)
     _metric_bar(final)  # a bar set during the search stopped it
-    failed = _failures_in_a_row(final, args["first"])
+    failed = _failures_in_a_row(final.get_trials(deepcopy=False), args["first"])
     if len(failed) >= MAX_FAILURES_IN_A_ROW:  # the workers stopped on them (_wait_for_room)
         raise TrialsFailed(_failures_text(out, failed))
     return result
@@ -804,8 +805,9 @@ def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = 
     study = open_study(out, storage, seed, higher, resume=True)
     from optuna.trial import TrialState
 
-    _set_aside_runs(out, study)  # one no worker here has set aside yet (one that raised out of optimize)
-    trials = [dict(_record(t), state=t.state.name) for t in study.get_trials(deepcopy=False)]
+    stored = study.get_trials(deepcopy=False)
+    _set_aside_runs(out, stored)  # one no worker here has set aside yet (one that raised out of optimize)
+    trials = [dict(_record(t), state=t.state.name) for t in stored]
     write_json(out / "trials.json", trials)
     front = pareto_records(study)
     best = None
