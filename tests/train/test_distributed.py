@@ -91,22 +91,6 @@ def test_shards_are_the_one_process_batches(n, batch, world):
         assert sum(weights) == pytest.approx(world)  # DDP's mean of weighted means = the batch mean
 
 
-@pytest.mark.parametrize("n,batch,world", [(73, 8, 2), (64, 8, 2), (3, 8, 2), (50, 6, 3), (1, 3, 3)])
-def test_shards_of_a_given_order_are_its_batches(n, batch, world):
-    """With the trainer's own global order (its length-bucketed pass), global batch k is
-    positions [kB, (k+1)B) of that order, shared out without loss or repeats.
-
-    Catches: the order ignored (the sampler's permutation used), rows dealt off by one."""
-    order = np.random.default_rng(n).permutation(n)
-    shards = [list(shard_batches(n, batch, 0, 1, num_replicas=world, replica=r, order=order)) for r in range(world)]
-    steps = -(-n // batch)
-    assert all(len(s) == steps for s in shards)
-    for k in range(steps):
-        rows = np.concatenate([s[k][0] for s in shards if s[k][1] > 0])
-        assert sorted(rows) == sorted(order[k * batch:(k + 1) * batch])
-        assert sum(s[k][1] for s in shards) == pytest.approx(world)
-
-
 def test_global_batch_must_split_evenly():
     with pytest.raises(ValueError, match="batch_size=9 is not a multiple of the 2 processes"):
         next(shard_batches(10, 9, 0, 1, num_replicas=2, replica=0))

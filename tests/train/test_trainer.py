@@ -220,12 +220,12 @@ def _selection_oracle(history: list[dict[str, Any]], patience: int) -> tuple[int
     return best, history[-1]["epoch"], False, recovered
 
 
-@pytest.mark.parametrize("seed, premise", [(1, "recovery"), (4, "tie")])
+@pytest.mark.parametrize("seed, premise", [(0, "recovery"), (2, "tie")])
 def test_best_epoch_and_early_stop_follow_the_documented_rule(toy_classify: Any, seed: int, premise: str) -> None:
     """The best epoch is the highest val accuracy, ties broken by the lower val loss, and
     the run stops once ``patience`` epochs in a row were not better (the stale count
-    restarts at every improvement); the model ends with that epoch's weights. Seed 1's
-    run improves after a worse epoch; seed 4's best epoch ties an earlier one.
+    restarts at every improvement); the model ends with that epoch's weights. Seed 0's
+    run improves after a worse epoch; seed 2's best epoch ties an earlier one.
 
     Catches: ties going to the higher loss, the stale count not reset on improvement,
     the best weights aliased to the live ones instead of copied."""
@@ -395,35 +395,6 @@ def test_epochs_shuffle_every_row_once_and_report_the_mean_batch_loss(toy_classi
         expected = float(torch.nn.functional.cross_entropy(
             _classifier()(torch.as_tensor(split.x), torch.as_tensor(split.lengths)), torch.as_tensor(split.y)))
     assert [h["train_loss"] for h in result.history] == pytest.approx([expected] * 3, rel=1e-5)
-
-
-def test_variable_length_batches_hold_rows_of_similar_length(toy_classify: Any) -> None:
-    """A pass over a split of varying lengths (toy_classify: 3 to 10 steps) is bucketed: its
-    4 batches of 64 are the 256 shuffled rows sorted by length and cut in 4 (the split is
-    one window of ``BUCKET_BATCHES``), so their length ranges do not overlap, the padded
-    steps (batch size x its longest row, summed) equal that oracle's, and each epoch
-    draws other rows and another batch order.
-
-    Catches: unbucketed random batches (each spans nearly all lengths, padding about
-    twice the real steps), a global sort reused every epoch, rows lost or repeated."""
-    orders: list[list[int]] = []
-
-    def record(model: torch.nn.Module, batch: Any, output: torch.Tensor) -> torch.Tensor:
-        orders.append(batch.index.tolist())
-        return output.sum() * 0.0
-
-    split = toy_classify.train
-    lengths = np.asarray(split.lengths)
-    train(_classifier(), toy_classify, _frozen_config(epochs=2, batch_size=64, patience=0), extra_loss=record,
-          progress=False)
-    oracle = np.sort(lengths).reshape(4, 64)  # the 4 batches a length sort of the whole split gives
-    for epoch in (orders[:4], orders[4:]):
-        assert sorted(sum(epoch, [])) == list(range(len(split.y)))
-        spans = sorted((int(lengths[rows].min()), int(lengths[rows].max())) for rows in epoch)
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans  # ranges meet at most at an edge
-        padded = sum(int(lengths[rows].max()) * len(rows) for rows in epoch)
-        assert padded == int((oracle.max(axis=1) * 64).sum())
-    assert orders[:4] != orders[4:] and [sorted(b) for b in orders[:4]] != [sorted(b) for b in orders[4:]]
 
 
 def test_classify_metrics_equal_sklearn_and_torch_on_the_models_logits(toy_classify: Any) -> None:

@@ -6,10 +6,9 @@ which runs exactly that) starts N processes; each reads ``RANK``, ``WORLD_SIZE``
 tensors, nccl for CUDA ones) and the trainer then:
 
 - wraps the model in ``DistributedDataParallel`` (gradients all-reduced, averaged);
-- splits every *global* batch of ``train.batch_size`` rows across the ranks as a
-  seeded ``DistributedSampler`` (``set_epoch`` each epoch) deals them, from the
-  one-process run's order (its length-bucketed shuffle), so step k sees the same rows
-  in both (:func:`shard_batches`);
+- splits every *global* batch of ``train.batch_size`` rows across the ranks with a
+  seeded ``DistributedSampler`` (``set_epoch`` each epoch) whose permutation is the
+  one-process run's, so step k sees the same rows in both (:func:`shard_batches`);
 - weights each rank's mean loss by its share of the global batch, so the averaged
   gradient is the one-process gradient even where the last batch splits unevenly;
 - validates on rank 0 only and broadcasts the result (:func:`on_main`), so early
@@ -126,7 +125,7 @@ def _leave() -> None:
 
 
 def shard_batches(n: int, batch_size: int, seed: int, epoch: int, num_replicas: int | None = None,
-                  replica: int | None = None, order: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, float]]:
+                  replica: int | None = None) -> Iterator[tuple[np.ndarray, float]]:
     """This rank's rows of every global batch of one epoch, with its loss weight.
 
     The global order is the one-process order (``randperm`` seeded ``seed + epoch``, as
@@ -142,9 +141,6 @@ def shard_batches(n: int, batch_size: int, seed: int, epoch: int, num_replicas: 
         seed: the sampler seed (the trainer passes ``train.seed * 1000``, its own
             one-process seed). epoch: ``DistributedSampler.set_epoch``'s argument.
         num_replicas, replica: world size and rank (default: the process group's).
-        order: (n,) the global order of the rows, when the trainer chose it (a
-            length-bucketed permutation); None: the sampler's. Either is dealt out as
-            ``DistributedSampler`` deals its own.
 
     Yields:
         (rows (b,) int64 indices into the split, weight) where ``weight`` =
@@ -157,12 +153,9 @@ def shard_batches(n: int, batch_size: int, seed: int, epoch: int, num_replicas: 
         raise ValueError(f"train.batch_size={batch_size} is not a multiple of the {world} processes; "
                          f"the global batch is split evenly across them: choose a multiple of {world}")
     local = batch_size // world
-    if order is None:
-        sampler = DistributedSampler(range(n), num_replicas=world, rank=me, shuffle=True, seed=seed, drop_last=False)
-        sampler.set_epoch(epoch)
-        order = np.fromiter(iter(sampler), dtype=np.int64)
-    else:  # dealt as the sampler deals: padded to a multiple of world by repeating it, every world-th row
-        order = np.resize(np.asarray(order, dtype=np.int64), -(-n // world) * world)[me::world]
+    sampler = DistributedSampler(range(n), num_replicas=world, rank=me, shuffle=True, seed=seed, drop_last=False)
+    sampler.set_epoch(epoch)
+    order = np.fromiter(iter(sampler), dtype=np.int64)
     position = me + world * np.arange(len(order))  # where each of our rows sits in the global order
     for start in range(0, len(order), local):
         rows, where = order[start:start + local], position[start:start + local]

@@ -189,63 +189,18 @@ def iterate_batches(split: Any, batch_size: int, device: torch.device, shuffle: 
         yield _make_batch(split, order[start:start + batch_size], device, variable)
 
 
-#: Batches a bucketing window spans: each epoch's shuffled rows are sorted by length within
-#: windows of this many batches, so a batch pads its rows to a near-equal length. Random
-#: batches of 32 TREC questions (lengths 1 to 37, median 10) padded 103,399 time steps a
-#: pass for 50,532 real ones; windows of 50 batches pad 52,647, and the pass's forward and
-#: backward took 1.9-2.0 s against 3.4-3.8 s (one thread). Windows, not one global sort,
-#: keep each batch's rows a fresh random draw of similar lengths every epoch.
-BUCKET_BATCHES = 50
-
-
-def _bucketed(order: np.ndarray, lengths: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
-    """A shuffled row order regrouped so each batch holds rows of similar length.
-
-    ``order`` is cut into windows of ``batch_size * BUCKET_BATCHES`` rows, each window is
-    sorted by length (stable) and cut into batches, and the full batches are shuffled
-    (``numpy.random.default_rng(seed)``); a last, partial batch stays last, so global
-    batch k is still positions ``[k * batch_size, (k + 1) * batch_size)`` of the result.
-
-    Args:
-        order: (N,) a permutation of the split's rows. lengths: (N,) each row's valid steps.
-
-    Returns:
-        (N,) the same rows, every one once.
-
-    Example:
-        >>> _bucketed(np.array([0, 1, 2, 3]), np.array([5, 1, 4, 2]), 2, seed=0).tolist()  # doctest: +SKIP
-        [1, 3, 2, 0]
-    """
-    window = batch_size * BUCKET_BATCHES
-    grouped = np.concatenate([part[np.argsort(lengths[part], kind="stable")]
-                              for part in np.split(order, range(window, len(order), window))]) \
-        if len(order) else order
-    batches = [grouped[i:i + batch_size] for i in range(0, len(grouped), batch_size)]
-    partial = batches.pop() if batches and len(batches[-1]) < batch_size else None
-    shuffled = [batches[i] for i in np.random.default_rng(seed).permutation(len(batches))]
-    return np.concatenate(shuffled + ([partial] if partial is not None else [])) if len(order) else order
-
-
-def _epoch_order(split: Any, batch_size: int, seed: int) -> np.ndarray:
-    """The rows of one training pass in batch order: ``randperm`` seeded ``seed`` (the
-    sampler's order), :func:`_bucketed` by length when the split's lengths vary."""
-    order = torch.randperm(len(split.y), generator=torch.Generator().manual_seed(seed)).numpy()
-    return _bucketed(order, np.asarray(split.lengths), batch_size, seed) if _is_variable(split) else order
-
-
 def _training_batches(split: Any, config: TrainConfig, device: torch.device,
                       epoch: int) -> Iterator[tuple[Batch, float]]:
-    """One epoch of (batch, loss weight). One process: the seeded, length-bucketed order
-    (:func:`_epoch_order`), weight 1. Under DDP: this rank's share of the same global
-    batches (see ``distributed.shard_batches``)."""
-    seed = config.seed * 1000  # the epoch's order is seeded seed * 1000 + epoch
-    order = _epoch_order(split, config.batch_size, seed + epoch)
-    variable = _is_variable(split)
+    """One epoch of (batch, loss weight). One process: the seeded shuffle, weight 1. Under
+    DDP: this rank's share of the same global batches (see ``distributed.shard_batches``)."""
+    seed = config.seed * 1000  # the one-process generator's seed is seed * 1000 + epoch
     if not D.is_distributed():
-        for start in range(0, len(order), config.batch_size):
-            yield _make_batch(split, torch.from_numpy(order[start:start + config.batch_size]), device, variable), 1.0
+        generator = torch.Generator().manual_seed(seed + epoch)
+        for batch in iterate_batches(split, config.batch_size, device, shuffle=True, generator=generator):
+            yield batch, 1.0
         return
-    for rows, weight in D.shard_batches(len(split.y), config.batch_size, seed, epoch, order=order):
+    variable = _is_variable(split)
+    for rows, weight in D.shard_batches(len(split.y), config.batch_size, seed, epoch):
         yield _make_batch(split, torch.from_numpy(rows), device, variable), weight
 
 
