@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from ..data.spec import TASKS
+from .._text import one_line
 from .common import CliError, HelpFormatter, example_epilog, format_bytes
 
 
@@ -18,24 +19,6 @@ def _duration(text: str | None) -> float | None:
     if not m:
         raise CliError(f"--timeout {text!r}: use seconds or a time like 30m or 2h")
     return float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2) or "s"]
-
-
-#: The most characters of a failed trial's error its progress line shows.
-ERROR_CHARS = 160
-
-
-def _one_line(text: str, limit: int = ERROR_CHARS) -> str:
-    """``text`` on one line (runs of whitespace, newlines included, become one space), cut to
-    ``limit`` characters with ``...`` when longer: a failed trial's error on its progress line
-    (trials.json keeps it whole).
-
-    >>> _one_line("ValueError:   bad    value")
-    'ValueError: bad value'
-    >>> _one_line("x" * 10, limit=6)
-    'xxx...'
-    """
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[:limit - 3].rstrip() + "..."
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -104,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
                   f" {'ok' if attrs.get('feasible') else 'over budget'}"
                   f"{' (not trained)' if attrs.get('skipped') else ''}", flush=True)
         elif attrs.get("error"):  # a failed trial's cause (search records it), on the trial's one line
-            print(f"trial {trial.number:4d} {trial.state.name.lower():8s} {_one_line(str(attrs['error']))}",
+            print(f"trial {trial.number:4d} {trial.state.name.lower():8s} {one_line(str(attrs['error']))}",
                   flush=True)
         else:
             print(f"trial {trial.number:4d} {trial.state.name.lower()}", flush=True)
