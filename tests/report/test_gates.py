@@ -138,3 +138,37 @@ def test_record_gates_leaves_the_models_mode_as_it_was(training) -> None:
     model = _model().train(training)
     record_gates(model, torch.randn(4, model.rnn.input_size))
     assert model.training is training
+
+
+def test_projected_lstm_gates_by_hand_from_its_weights() -> None:
+    """An LSTM with proj_size (h = W_hr (o ⊙ tanh c), 2 layers): every gate, c and the
+    projected h, against a NumPy loop written out here from the layer's own weights in
+    PyTorch's order i, f, g, o, whose last h is also nn.LSTM's output. Planted and failing
+    it: the projection dropped from the replay (h of width H fed back through W_hh, whose
+    width is the projection's), which no other test's model has."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=6, num_layers=2, n_classes=2,
+                               rnn_options={"proj_size": 2}).eval()
+    x = torch.randn(5, 3)
+    layers = record_gates(model, x)
+
+    def sigmoid(v):
+        return 1 / (1 + np.exp(-v))
+
+    current = x.double().numpy()
+    for k, layer in enumerate(layers):
+        w = {name: getattr(model.rnn, f"{name}_l{k}").detach().double().numpy()
+             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")}
+        h, c, outputs = np.zeros(2), np.zeros(6), []
+        for t, x_t in enumerate(current):
+            a = w["weight_ih"] @ x_t + w["bias_ih"] + w["weight_hh"] @ h + w["bias_hh"]
+            i, f, g, o = sigmoid(a[:6]), sigmoid(a[6:12]), np.tanh(a[12:18]), sigmoid(a[18:])
+            c = f * c + i * g
+            h = w["weight_hr"] @ (o * np.tanh(c))
+            for name, value in zip("ifgoch", (i, f, g, o, c, h)):
+                np.testing.assert_allclose(layer[name][t], value, atol=2e-6, err_msg=f"layer {k} {name} step {t}")
+            outputs.append(h)
+        current = np.stack(outputs)
+    with torch.no_grad():
+        fused, _ = model.rnn(x.unsqueeze(0))
+    np.testing.assert_allclose(current, fused[0].double().numpy(), atol=2e-6)
