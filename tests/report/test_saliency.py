@@ -162,3 +162,24 @@ def test_a_target_one_past_the_last_output_is_refused() -> None:
     assert integrated_gradients(model, torch.randn(5, 4), target=2, steps=4).index == 2
     with pytest.raises(ValueError, match=r"target 3 is out of range: the model has 3 classes \(0\.\.2\)"):
         integrated_gradients(model, torch.randn(5, 4), target=3, steps=4)
+
+
+def test_each_attribution_is_the_hand_written_integral_at_its_own_step_and_feature() -> None:
+    """Every (step, feature) attribution against integrated gradients written out here with
+    autograd: one forward and backward pass per midpoint α = (k + ½)/n on α·x (zero
+    baseline), the gradients averaged and times x, for a padding-free (T, F) sequence whose
+    steps differ. Planted and failing it: the attributions reversed in time (their sum, so
+    completeness, unchanged; a zero feature column stays zero), the left instead of the
+    midpoint rule."""
+    torch.manual_seed(7)
+    model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=3).eval()
+    x = torch.randn(6, 3) * 2
+    steps = 8
+    att = integrated_gradients(model, x, target=2, steps=steps)
+    total = torch.zeros(6, 3)
+    for k in range(steps):
+        point = ((k + 0.5) / steps * x).requires_grad_(True)
+        model(point.unsqueeze(0))[0, 2].backward()
+        total += point.grad
+    np.testing.assert_allclose(att.values, (x * total / steps).numpy(), rtol=1e-4, atol=1e-6)
+    assert not np.allclose(att.values, att.values[::-1], atol=1e-3)  # the steps differ: an order shows
