@@ -169,3 +169,51 @@ def test_explain_puts_each_token_over_its_own_saliency(monkeypatch) -> None:
         assert text.get_bbox_patch().get_facecolor() == pytest.approx(cmap(at)), text.get_text()
     gates_bottom = [ax for ax in figures["gates_layer0.png"].axes if ax.images][-1]
     assert [t.get_text() for t in gates_bottom.get_xticklabels()] == ["<b>", "good", "film"]
+
+
+def test_explanation_json_holds_the_attributions_own_numbers(tmp_path) -> None:
+    """explanation.json's numbers, by hand from the attributions (per step 0.25, −0.5, 1.0;
+    sum 0.75; f(x) − f(baseline) = 1.0 − 0.4 = 0.6, so a completeness error of +0.15) and
+    the recorded gates, read back from the file. Planted and failing it: the sum written as
+    f(x) − f(baseline) (which every completeness check then trivially passes) and the
+    per-step saliency summed over steps instead (one value per feature)."""
+    e = _hand_explanation(2, "ifgo", ["<b>", "good", "film"])
+    write_explanation(e, tmp_path)
+    saved = json.loads((tmp_path / "explanation.json").read_text())
+    assert saved["attribution_sum"] == pytest.approx(0.75, abs=1e-12)
+    assert saved["f_x"] - saved["f_baseline"] == pytest.approx(0.6, abs=1e-12)
+    assert saved["completeness_error"] == pytest.approx(0.15, abs=1e-12)
+    assert saved["saliency_per_step"] == pytest.approx([0.25, -0.5, 1.0], abs=1e-12)
+    assert (saved["integration_steps"], saved["tokens"], saved["sample"]) == (16, ["<b>", "good", "film"], 2)
+    assert [sorted(layer) for layer in saved["gates"]] == [["f", "g", "h", "i", "o"]] * 2
+    # layer 1's gate g (index 2): 10·1 + 2 everywhere but step 1 unit 0, negated
+    assert saved["gates"][1]["g"] == [[12.0, 12.0], [-12.0, 12.0], [12.0, 12.0]]
+
+
+def test_a_sample_outside_the_test_split_is_refused_naming_its_range(jv_runs) -> None:
+    """The JapaneseVowels test split has 370 rows: samples −1 and 370 are refused in one
+    line naming 0..369 (369 is explained). Planted and failing it: the lower bound dropped
+    (−1 silently explained the last row as 'sample -1')."""
+    for sample in (-1, 370):
+        with pytest.raises(ValueError, match=r"^sample -?\d+ is out of range: the test split has 370 rows "
+                                             r"\(0\.\.369\)$"):
+            explain(jv_runs[0], sample=sample, steps=2)
+    assert explain(jv_runs[0], sample=369, steps=2).sample == 369
+
+
+def test_a_given_target_changes_what_is_explained_not_the_prediction(jv_runs) -> None:
+    """With --target C other than the model's prediction P (read from a plain forward pass),
+    f is class C's logit and names C, while 'predicted' still says P. Planted and failing
+    it: the prediction shown as the explained target's class."""
+    run = load_run(jv_runs[0])
+    test = load_data(run.config["data"]).test
+    names = run.config["class_names"]
+    with torch.no_grad():
+        logits = run.model(torch.as_tensor(test.x[3, : int(test.lengths[3])]).unsqueeze(0))[0]
+    top = int(logits.argmax())
+    target = (top + 1) % len(names)
+    e = explain(jv_runs[0], sample=3, steps=4, target=target)
+    assert e.predicted == names[top] and e.attribution.index == target
+    assert e.attribution.target == f"logit of class {names[target]!r} (index {target})"
+    assert e.attribution.f_x == pytest.approx(float(logits[target]), abs=1e-5)
+
