@@ -1,6 +1,8 @@
 """explain / write_explanation on tiny run dirs, compressed ones included."""
 
 import json
+import re
+from html import escape
 
 import numpy as np
 import pytest
@@ -217,3 +219,33 @@ def test_a_given_target_changes_what_is_explained_not_the_prediction(jv_runs) ->
     assert e.attribution.target == f"logit of class {names[target]!r} (index {target})"
     assert e.attribution.f_x == pytest.approx(float(logits[target]), abs=1e-5)
 
+
+def test_token_spans_scale_by_the_largest_magnitude() -> None:
+    """Colour strength is |score| over the largest |score| (here 2.0, a negative one): 0.5
+    → red 0.25, −2 → blue 1.00, 0 → red 0.00; all negative scores give blue 1.00 and 0.50.
+    Planted and failing it: the scale from the largest signed score (0.5 here: every span
+    at full strength; −1 when all are negative: alphas below zero)."""
+    html = token_spans(["a", "b", "c"], np.array([0.5, -2.0, 0.0]))
+    assert re.findall(r"rgba\(([\d,]+),([-\d.]+)\)", html) == [("214,39,40", "0.25"), ("31,119,180", "1.00"),
+                                                              ("214,39,40", "0.00")]
+    html = token_spans(["a", "b"], np.array([-2.0, -1.0]))
+    assert re.findall(r"rgba\(([\d,]+),([-\d.]+)\)", html) == [("31,119,180", "1.00"), ("31,119,180", "0.50")]
+
+
+def test_the_section_escapes_every_text_it_shows() -> None:
+    """explanation_section on a run named '<i>r&amp;d</i>' with a label, a prediction, a
+    target description, a title and a gates note that all hold markup: none of it reaches
+    the page as markup, each shows escaped. Planted and failing it: the <h3> title (the run
+    name) not escaped."""
+    from lstmlite.report.explain import explanation_section
+
+    e = _hand_explanation(1, "ifgo", None)
+    e.run, e.label, e.predicted = "<i>r&d</i>", "<b>lbl</b>", "<u>pred</u>"
+    e.attribution.target = "logit of class '<s>'"
+    e.gates_note = "cell is '<fastgrnn>'"
+    for title in (None, "<em>title</em>"):
+        html = explanation_section(e, title)
+        shown = title or e.run
+        assert html.count(escape(shown)) == 2 and shown not in html  # the <h2> and the <h3>
+        for text in (e.label, e.predicted, e.attribution.target, e.gates_note):
+            assert escape(text) in html and text not in html
