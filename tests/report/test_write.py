@@ -375,3 +375,23 @@ def test_the_tables_show_each_runs_recorded_numbers(jv_runs, jv_report) -> None:
     assert latency == [["engine", "mode", "T", "batch", "median", "p90", "unit"],
                        ["torch-fp32", "sequence", "20", "1", "120", "150", "µs per sequence (T=20)"],
                        ["lstmlite-int8", "sequence", "20", "1", "9.5", "11", "µs per sequence (T=20)"]]
+
+
+def test_run_names_and_engine_names_with_markup_are_escaped_everywhere() -> None:
+    """A source run named '<src & co>' and its compression '<i>small</i>' (a folder name
+    can hold both), and a bench engine named '<b>eng</b>': the page holds none of them as
+    markup, only escaped (comparison row, card heading, card latency row, layer and
+    confusion headings, per-class table header, subtitle). Planted and failing it: the
+    card's <h3> run name not escaped."""
+    source = _given_run("<src & co>", 0.5, [0, 1, 1, 1, 0, 0, 2, 2])
+    run = _given_run("<i>small</i>", 0.75, [0, 0, 1, 0, 2, 2, 2, 0], parent=source)
+    run.bench = [{"engine": "<b>eng</b>", "mode": "sequence", "seq_len": 16, "batch": 1, "median_us": 4.0,
+                  "p90_us": 9.0, "input_size": 3, "hidden_size": 4}]
+    run.bench_source = "bench.json"
+    html = render_report([source, run])
+    for text in ("<src & co>", "<i>small</i>", "<b>eng</b>"):
+        assert text not in html and escape(text) in html, text
+    assert f'<div class="card"><h3>{escape("<i>small</i>")}</h3>' in html
+    assert f"<th>latency {escape('<b>eng</b>')} (sequence, T=16, B=1)</th>" in html
+    assert f"<th>class</th><th>{escape('<src & co>')}</th><th>{escape('<i>small</i>')}</th>" in html
+
