@@ -395,3 +395,14 @@ def test_run_names_and_engine_names_with_markup_are_escaped_everywhere() -> None
     assert f"<th>latency {escape('<b>eng</b>')} (sequence, T=16, B=1)</th>" in html
     assert f"<th>class</th><th>{escape('<src & co>')}</th><th>{escape('<i>small</i>')}</th>" in html
 
+
+def test_runs_of_one_folder_name_are_told_apart_by_their_parent(tmp_path) -> None:
+    """Two run dirs both called 'run' (exp-a/run, exp-b/run) are named by parent/name, and
+    a run whose name is unique keeps its bare name. Planted and failing it: the bare names
+    always (two cards, rows and plot labels both 'run')."""
+    from lstmlite.report.write import _unique_names
+
+    paths = [tmp_path / "exp-a" / "run", tmp_path / "exp-b" / "run", tmp_path / "exp-b" / "other"]
+    assert _unique_names(paths) == ["exp-a/run", "exp-b/run", "other"]
+    assert _unique_names(paths[1:]) == ["run", "other"]
+
