@@ -406,3 +406,35 @@ def test_runs_of_one_folder_name_are_told_apart_by_their_parent(tmp_path) -> Non
     assert _unique_names(paths) == ["exp-a/run", "exp-b/run", "other"]
     assert _unique_names(paths[1:]) == ["run", "other"]
 
+
+def test_a_bench_file_that_does_not_match_leaves_anothers_cases(jv_runs, tmp_path) -> None:
+    """Two --bench files, the one timing the run's LSTM (I=12, H=8) first, then one of another
+    input width: the card keeps the first file's case. Planted and failing it: every bench file's (empty) match assigned in turn, so the
+    last file wiped the first's cases ('no bench file times this architecture')."""
+    match, other = tmp_path / "here.json", tmp_path / "elsewhere.json"
+    for path, width, median in ((match, 12, 42.0), (other, 16, 7.0)):
+        path.write_text(json.dumps({"machine": {}, "cases": [{
+            "engine": "lstmlite-fp32", "input_size": width, "hidden_size": 8, "seq_len": 5, "batch": 1,
+            "mode": "sequence", "median_us": median, "p90_us": median + 1}]}))
+    html = write_report([jv_runs[0]], tmp_path / "r.html", bench=[match, other]).read_text()
+    assert "<td>42.0 µs per sequence (T=5), median</td>" in html and "no bench file times" not in html
+    assert "7.0 µs" not in html
+
+
+def test_a_bench_file_that_is_not_one_is_refused_in_one_line(tmp_path) -> None:
+    """load_bench refuses a missing file, text that is not JSON, and JSON without a 'cases'
+    list (an object without one, a list), each naming the file. Planted and failing it: the
+    'cases' check dropped (a run's card then silently says no bench file times it)."""
+    from lstmlite.report import load_bench
+
+    with pytest.raises(FileNotFoundError, match=r"missing\.json: bench file not found"):
+        load_bench(tmp_path / "missing.json")
+    for text, message in (("{", "not valid JSON"), ('{"machine": {}}', "not a bench JSON"),
+                          ('{"cases": {"engine": "x"}}', "not a bench JSON"), ("[1]", "not a bench JSON")):
+        path = tmp_path / "bench.json"
+        path.write_text(text)
+        with pytest.raises(ValueError, match=rf"bench\.json: {message}"):
+            load_bench(path)
+    path.write_text('{"machine": {}, "cases": []}')
+    assert load_bench(path) == {"machine": {}, "cases": []}
+
