@@ -438,3 +438,18 @@ def test_a_bench_file_that_is_not_one_is_refused_in_one_line(tmp_path) -> None:
     path.write_text('{"machine": {}, "cases": []}')
     assert load_bench(path) == {"machine": {}, "cases": []}
 
+
+def test_a_predicted_class_past_the_true_ones_is_counted() -> None:
+    """A run with no class names recorded, whose test rows are of classes 0 and 1 but which
+    predicts class 2 too: the per-class table has classes 0, 1, 2 (names by index), counted
+    by hand (0: 2/2 → 1/2; 1: 1/2 → 1/2). Planted and failing it: the class count taken from
+    the true labels only (an IndexError writing the prediction of class 2)."""
+    source = _given_run("source", 0.5, [0, 0, 2, 1])
+    run = _given_run("small", 0.5, [0, 2, 1, 2], parent=source)
+    for r in (source, run):
+        r.class_names, r.y_true = [], np.array([0, 0, 1, 1])
+    rows = re.findall(r"<tr><td>(\d)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>",
+                      render_report([source, run]))
+    assert [row[:4] for row in rows][:2] == [("0", "1", "0.5", "-50.0 points"), ("1", "0.5", "0.5", "+0.0 points")]
+    assert [row[0] for row in rows] == ["0", "1", "2"]
+
