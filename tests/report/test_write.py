@@ -4,6 +4,7 @@ import base64
 import io
 from html import escape, unescape
 import json
+from pathlib import Path
 import re
 
 import numpy as np
@@ -453,3 +454,24 @@ def test_a_predicted_class_past_the_true_ones_is_counted() -> None:
     assert [row[:4] for row in rows][:2] == [("0", "1", "0.5", "-50.0 points"), ("1", "0.5", "0.5", "+0.0 points")]
     assert [row[0] for row in rows] == ["0", "1", "2"]
 
+
+def test_a_relative_source_run_is_found_next_to_its_compression(jv_runs, tmp_path, monkeypatch) -> None:
+    """A compressed run records its source as given to compress (here the relative
+    'runs/base', compressed from the folder above runs/); the runs folder moved elsewhere
+    and the report run from a third folder: the source is read from beside the compressed
+    run. Planted and failing it: the fallback looked for inside the compressed run's dir
+    instead of beside it."""
+    import shutil
+
+    from lstmlite.compress.recipe import apply_recipe
+
+    (tmp_path / "work").mkdir()
+    shutil.copytree(jv_runs[0], tmp_path / "work" / "runs" / "base")
+    monkeypatch.chdir(tmp_path / "work")
+    apply_recipe("runs/base", "int8", "runs/base-int8", progress=False)
+    assert json.loads(Path("runs/base-int8/config.json").read_text())["source_run"] == "runs/base"
+    shutil.move(tmp_path / "work" / "runs", tmp_path / "moved")
+    monkeypatch.chdir(tmp_path)
+    small = gather(tmp_path / "moved" / "base-int8", predictions=False)
+    link_parents([small], load_missing=True)
+    assert small.parent is not None and small.parent.path == tmp_path / "moved" / "base"
