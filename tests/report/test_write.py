@@ -475,3 +475,28 @@ def test_a_relative_source_run_is_found_next_to_its_compression(jv_runs, tmp_pat
     small = gather(tmp_path / "moved" / "base-int8", predictions=False)
     link_parents([small], load_missing=True)
     assert small.parent is not None and small.parent.path == tmp_path / "moved" / "base"
+
+
+@pytest.mark.parametrize("fixture, which", [("jv_runs", 0), ("jv_runs", 1), ("text_runs", 1), ("other_runs", 0),
+                                            ("other_runs", 1)],
+                         ids=["jv", "jv-int8", "text-int8", "forecaster", "word-lm"])
+def test_the_size_shown_is_the_file_lstmlite_export_writes(request, tmp_path, capsys, fixture: str,
+                                                           which: int) -> None:
+    """The card's and the comparison's exported bytes equal os.path.getsize of the .lsl file
+    `lstmlite export RUN --format lsl` writes, for a float and an int8 classifier, an int8
+    token model, a forecaster and a language model (its head at every step); the other size
+    test compares with write_lsl in-process, this one with the file the command writes.
+    Planted and failing it: the size from the parameter count × 4 bytes (no header, scales
+    or indices) and from the int8 form whatever the run's weights."""
+    import os
+
+    from lstmlite.cli.main import main
+
+    run_dir = request.getfixturevalue(fixture)[which]
+    assert main(["export", str(run_dir), "--format", "lsl", "--out", str(tmp_path / "model.lsl")]) == 0
+    capsys.readouterr()
+    size = os.path.getsize(tmp_path / "model.lsl")
+    run = gather(run_dir, predictions=False)
+    assert (run.size_bytes, run.size_basis) == (size, "lsl")
+    html = render_report([run])
+    assert f"<td>{size:,} B ({size / 1024:.2f} KiB)</td>" in html and f"<td>{size:,}</td>" in html
