@@ -249,3 +249,25 @@ def test_the_section_escapes_every_text_it_shows() -> None:
         assert html.count(escape(shown)) == 2 and shown not in html  # the <h2> and the <h3>
         for text in (e.label, e.predicted, e.attribution.target, e.gates_note):
             assert escape(text) in html and text not in html
+
+
+def test_text_tokens_and_the_lm_prediction_are_the_ids_own_tokens(text_runs, other_runs) -> None:
+    """A token classifier's sample is shown as the tokens whose ids it holds (checked the
+    other way round: the vocabulary encodes the shown tokens back to the sample's ids, no
+    <pad> among them), and a word LM's predicted next token is the one whose id is its top
+    logit after the last step (read from a plain forward pass), named in f's description.
+    Planted and failing it: each id shown as the token one before it, and the LM's
+    prediction named by the id one before its own."""
+    from lstmlite.data import Vocabulary
+
+    for run_dir, sample in ((text_runs[0], 0), (other_runs[1], 1)):
+        run = load_run(run_dir)
+        test = load_data(run.config["data"]).test
+        vocab = Vocabulary.from_dict(run.vocab)
+        ids = [int(i) for i in test.x[sample][: int(test.lengths[sample])]]
+        e = explain(run_dir, sample=sample, steps=4)
+        assert vocab.encode(e.tokens) == ids and "<pad>" not in e.tokens
+    with torch.no_grad():
+        top = int(run.model(torch.tensor(ids).unsqueeze(0))[0][0, -1].argmax())
+    assert e.attribution.index == top and vocab.encode([e.predicted]) == [top]
+    assert e.attribution.target == f"logit of the next token {e.predicted!r} (id {top}) after the last step"
