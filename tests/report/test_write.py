@@ -500,3 +500,38 @@ def test_the_size_shown_is_the_file_lstmlite_export_writes(request, tmp_path, ca
     assert (run.size_bytes, run.size_basis) == (size, "lsl")
     html = render_report([run])
     assert f"<td>{size:,} B ({size / 1024:.2f} KiB)</td>" in html and f"<td>{size:,}</td>" in html
+
+
+def test_the_figures_are_drawn_from_each_runs_own_numbers(monkeypatch) -> None:
+    """What render_report hands the plotting functions (recorded in place of them): one
+    size plot per metric with each run's (name, exported bytes, metric); each classifier's
+    confusion matrix with true classes as rows, hand-counted from its predictions; the
+    per-class change plot with the source's per-class accuracy as 'before'. Planted and
+    failing it: size and metric swapped in the points, the confusion matrix transposed
+    (predicted classes as rows), and before and after swapped."""
+    from lstmlite.report import write as write_mod
+
+    calls: dict[str, list] = {}
+
+    def record(name):
+        return lambda *args, **kw: calls.setdefault(name, []).append(args) or b"png"
+
+    for name in ("pareto_plot", "confusion_plot", "class_delta_plot"):
+        monkeypatch.setattr(write_mod.plots, name, record(name))
+    source = _given_run("source", 0.5, [0, 1, 1, 1, 0, 0, 2, 2])
+    run = _given_run("small", 0.75, [0, 0, 1, 0, 2, 2, 2, 0], parent=source)
+    run.size_bytes = 250
+    lm = ReportRun(path=Path("lm"), name="lm", config={"task": "lm"},
+                   metrics={"metric_name": "perplexity", "metric": 12.5}, history=[], recipe=None,
+                   model=run.model, size_bytes=4000, size_basis="lsl", macs_per_step=10)
+    render_report([source, run, lm])
+    assert calls["pareto_plot"] == [([("source", 1000.0, 0.5), ("small", 250.0, 0.75)], "accuracy"),
+                                    ([("lm", 4000.0, 12.5)], "perplexity")]
+    (cm_source, names, _), (cm_run, _, _) = calls["confusion_plot"]
+    assert names == ["x", "y", "z"]
+    assert cm_source.tolist() == [[1, 1, 0], [0, 2, 0], [2, 0, 2]]  # row = true class
+    assert cm_run.tolist() == [[2, 0, 0], [1, 1, 0], [1, 0, 3]]
+    (before, after, names, _), = calls["class_delta_plot"]
+    np.testing.assert_allclose(before, [0.5, 1.0, 0.5])
+    np.testing.assert_allclose(after, [1.0, 0.5, 0.75])
+    assert names == ["x", "y", "z"]
