@@ -535,3 +535,20 @@ def test_the_figures_are_drawn_from_each_runs_own_numbers(monkeypatch) -> None:
     np.testing.assert_allclose(before, [0.5, 1.0, 0.5])
     np.testing.assert_allclose(after, [1.0, 0.5, 0.75])
     assert names == ["x", "y", "z"]
+
+
+def test_a_class_with_no_test_rows_shows_no_accuracy_and_no_change() -> None:
+    """Classes x, y, z where no test row is of class z (a rare class left out of a small
+    test split): its per-class row shows '–' for both runs and 'no test rows' as the change,
+    and the page has no 'nan' anywhere outside its images; the other rows are hand-counted
+    (x 2/3 → 3/3, y 3/5 → 3/5). Failed before the fix: the row read 'nan', 'nan',
+    '+nan points'."""
+    source = _given_run("source", 0.5, [0, 0, 2, 1, 1, 1, 0, 2])
+    run = _given_run("small", 0.75, [0, 0, 0, 1, 1, 1, 2, 2], parent=source)
+    for r in (source, run):
+        r.y_true = np.array([0, 0, 0, 1, 1, 1, 1, 1])
+    html = render_report([source, run])
+    rows = re.findall(r"<tr><td>([xyz])</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", html)
+    assert rows == [("y", "0.6", "0.6", "+0.0 points"), ("z", "–", "–", "no test rows"),
+                    ("x", "0.6667", "1", "+33.3 points")]
+    assert "nan" not in re.sub(r"<img [^>]*>", "", html).lower()

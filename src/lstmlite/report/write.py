@@ -232,6 +232,17 @@ def _curves(runs: Sequence[ReportRun]) -> Raw:
     return section("Training curves", *parts, anchor="curves")
 
 
+def _share(value: float) -> float | str:
+    """A per-class accuracy as the table shows it: "–" for a class with no test rows (NaN)."""
+    return "–" if np.isnan(value) else value
+
+
+def _change(before: float, after: float) -> str:
+    if np.isnan(before) or np.isnan(after):
+        return "no test rows"
+    return f"{(after - before) * 100:+.1f} points"
+
+
 def _per_class(runs: Sequence[ReportRun]) -> Raw:
     parts = []
     for run in runs:
@@ -250,9 +261,9 @@ def _per_class(runs: Sequence[ReportRun]) -> Raw:
         names = run.class_names if len(run.class_names) == n else [str(i) for i in range(n)]
         title = f"{run.name} vs {parent.name}: per-class test accuracy change"
         parts.append(img(plots.class_delta_plot(before, after, names, title), title))
-        order = np.argsort(np.nan_to_num(after - before))
+        order = np.argsort(np.nan_to_num(after - before), kind="stable")
         parts.append(table(["class", f"{parent.name}", f"{run.name}", "change"],
-                           [[names[i], before[i], after[i], f"{(after[i] - before[i]) * 100:+.1f} points"]
+                           [[names[i], _share(before[i]), _share(after[i]), _change(before[i], after[i])]
                             for i in order]))
     if not parts:
         return Raw("")
