@@ -552,3 +552,25 @@ def test_a_class_with_no_test_rows_shows_no_accuracy_and_no_change() -> None:
     assert rows == [("y", "0.6", "0.6", "+0.0 points"), ("z", "–", "–", "no test rows"),
                     ("x", "0.6667", "1", "+33.3 points")]
     assert "nan" not in re.sub(r"<img [^>]*>", "", html).lower()
+
+
+def test_the_layers_table_shows_bits_rank_and_the_recipe_in_order() -> None:
+    """A model made rank 2, then int4 per channel: weight_hh_l0's row reads bits 4, rank 2 (the
+    head: bits 4, rank '–'; a bias: 32 bits, '–'), and a recipe of two steps reads in the
+    order applied, with its fine-tuning epochs, on the card and in the comparison. Planted
+    and failing it: the bits and rank columns swapped, the steps listed last first."""
+    from lstmlite.compress import LowRankConfig, WeightQuantConfig, compress_
+
+    run = _given_run("lr-int4", 0.5, [0, 0, 1, 1, 2, 2, 2, 2])
+    compress_(run.model, LowRankConfig(rank=2))
+    compress_(run.model, WeightQuantConfig(bits=4))
+    run.recipe = {"recipe": {"name": "tiny"}, "applied": [{"method": "low_rank", "epochs": 2},
+                                                          {"method": "weight_quant"}]}
+    outline = _outline(render_report([run]))
+    layers = {row[0]: [row[1], *row[3:5]] for row in outline["Per-layer sparsity, bits and rank"][1][1]}
+    assert layers["rnn.weight_hh_l0"] == ["16x4", "4", "2"]  # (shape, bits, rank); int4 codes may hold zeros
+    assert layers["head.weight"] == ["3x4", "4", "–"]
+    assert layers["rnn.bias_hh_l0"] == ["16", "32", "–"]
+    assert outline["Comparison"][0][1][1][3] == "tiny: low_rank (2 ep) → weight_quant"
+    card = dict(outline["Model cards"][1][1])
+    assert card["recipe"] == "tiny: low_rank (2 ep) → weight_quant"
