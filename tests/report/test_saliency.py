@@ -183,3 +183,23 @@ def test_each_attribution_is_the_hand_written_integral_at_its_own_step_and_featu
         total += point.grad
     np.testing.assert_allclose(att.values, (x * total / steps).numpy(), rtol=1e-4, atol=1e-6)
     assert not np.allclose(att.values, att.values[::-1], atol=1e-3)  # the steps differ: an order shows
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_model_is_given_back_as_it_was(training: bool) -> None:
+    """After explaining a token model, the model is in the mode it was in and computes what
+    it computed before (the embedding hook that feeds the integration path is removed).
+    Planted and failing it: the mode not given back (a training model left in eval, its
+    dropout silently off) and the hook left on (the next forward reads the path)."""
+    torch.manual_seed(8)
+    model = SequenceClassifier(vocab_size=20, embed_dim=4, hidden_size=6, n_classes=2, dropout=0.0)
+    ids = torch.tensor([3, 5, 7, 1])
+    model.eval()
+    with torch.no_grad():
+        before = model(ids.unsqueeze(0))
+    model.train(training)
+    integrated_gradients(model, ids, steps=4)
+    assert model.training is training
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids.unsqueeze(0)), before, rtol=0, atol=0)
