@@ -574,3 +574,17 @@ def test_the_layers_table_shows_bits_rank_and_the_recipe_in_order() -> None:
     assert outline["Comparison"][0][1][1][3] == "tiny: low_rank (2 ep) → weight_quant"
     card = dict(outline["Model cards"][1][1])
     assert card["recipe"] == "tiny: low_rank (2 ep) → weight_quant"
+
+
+def test_the_model_column_describes_the_architecture() -> None:
+    """The comparison and the card describe a run's model from its config: an embedding of 50
+    tokens into 4 dims, a bidirectional LSTM of 8 units in 2 layers and a 3-class head read
+    'Embedding(50, 4) → bi-LSTM(8) × 2 → Dense(3)'; a forecaster's head names its horizon.
+    Planted and failing it: the bidirectional mark dropped."""
+    run = _given_run("bi", 0.5, [0, 0, 1, 1, 2, 2, 2, 2])
+    run.config["model"] = {"kind": "classifier", "vocab_size": 50, "embed_dim": 4, "cell": "lstm",
+                           "hidden_size": 8, "num_layers": 2, "bidirectional": True, "n_classes": 3}
+    html = render_report([run])
+    assert html.count("<td>Embedding(50, 4) → bi-LSTM(8) × 2 → Dense(3)</td>") == 2
+    run.config["model"] = {"kind": "forecaster", "cell": "gru", "hidden_size": 16, "horizon": 6}
+    assert "<td>GRU(16) × 1 → Dense(6)</td>" in render_report([run])
