@@ -271,3 +271,19 @@ def test_text_tokens_and_the_lm_prediction_are_the_ids_own_tokens(text_runs, oth
         top = int(run.model(torch.tensor(ids).unsqueeze(0))[0][0, -1].argmax())
     assert e.attribution.index == top and vocab.encode([e.predicted]) == [top]
     assert e.attribution.target == f"logit of the next token {e.predicted!r} (id {top}) after the last step"
+
+
+def test_the_section_states_the_explanations_numbers() -> None:
+    """The section's facts, by hand from the hand-set explanation: f(x) − f(baseline) =
+    1.0 − 0.4 = 0.6000, the attributions' sum 0.7500 with a completeness error of +0.15,
+    16 integration points, 3 steps, labels. Planted and failing it: f(x) alone shown as the
+    difference."""
+    from lstmlite.report.explain import explanation_section
+
+    html = explanation_section(_hand_explanation(1, "ifgo", None))
+    facts = dict(re.findall(r"<tr><th>([^<]*)</th><td>([^<]*)</td></tr>", html))
+    assert facts["f(x) − f(baseline)"] == "0.6000"
+    assert facts["sum of attributions"] == "0.7500 (completeness error +1.50e-01)"
+    assert facts["saliency method"] == "integrated gradients (16 points, zero baseline)"
+    assert (facts["test sample"], facts["steps"], facts["true label"], facts["predicted"]) == ("2", "3", "a", "a")
+    assert facts["explained output f"] == escape("logit of class 'a'")
