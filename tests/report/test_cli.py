@@ -85,3 +85,27 @@ def test_a_folder_given_as_the_report_file_is_refused_naming_a_file(jv_runs, tmp
     err = capsys.readouterr().err
     assert f"error: {folder}: is a folder; give the HTML file to write, e.g. {folder / 'report.html'}" in err
     assert ".tmp" not in err and sorted(p.name for p in folder.iterdir()) == ["keep.txt"]
+
+
+def test_explain_prints_the_true_and_the_predicted_class_each_as_itself(jv_runs, tmp_path, capsys) -> None:
+    """On a test sample the run gets wrong (found by a plain forward pass over the test
+    split), explain's first line names the true class and the predicted one as
+    explanation.json records them, which differ here. Planted and failing it: the two
+    printed the other way round (indistinguishable on a sample the run gets right)."""
+    import torch
+
+    from lstmlite.data import load_data
+    from lstmlite.io import load_run
+
+    run = load_run(jv_runs[0])
+    test = load_data(run.config["data"]).test
+    with torch.no_grad():
+        predicted = [int(run.model(torch.as_tensor(test.x[k, : int(test.lengths[k])]).unsqueeze(0))[0].argmax())
+                     for k in range(len(test))]
+    sample = next(k for k, p in enumerate(predicted) if p != int(test.y[k]))
+    assert main(["explain", str(jv_runs[0]), "--sample", str(sample), "--steps", "2", "--out", str(tmp_path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    written = json.loads((tmp_path / "explanation.json").read_text())
+    names = run.config["class_names"]
+    assert (written["label"], written["predicted"]) == (names[int(test.y[sample])], names[predicted[sample]])
+    assert first == f"sample {sample}: true {written['label']}, predicted {written['predicted']}"
