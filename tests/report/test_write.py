@@ -588,3 +588,18 @@ def test_the_model_column_describes_the_architecture() -> None:
     assert html.count("<td>Embedding(50, 4) → bi-LSTM(8) × 2 → Dense(3)</td>") == 2
     run.config["model"] = {"kind": "forecaster", "cell": "gru", "hidden_size": 16, "horizon": 6}
     assert "<td>GRU(16) × 1 → Dense(6)</td>" in render_report([run])
+
+
+def test_the_card_shows_the_recorded_source_epoch_and_training_time() -> None:
+    """A compressed run's card, from its metrics.json and config by hand: the source run's test
+    accuracy (baseline_metric 0.6, not this run's 0.75), where it was compressed from, the
+    chosen epoch (best_epoch 3 of 5 trained) and the training time (12.345 s → '12.3 s').
+    Planted and failing it: the source's metric row showing this run's metric, and the
+    chosen epoch showing the number of epochs trained."""
+    run = _given_run("small", 0.75, [0, 0, 1, 0, 2, 2, 2, 0])
+    run.metrics.update(baseline_metric=0.6, best_epoch=3, epochs=5, train_seconds=12.345)
+    run.config["source_run"] = "runs/src"
+    card = dict(_outline(render_report([run]))["Model cards"][1][1])
+    assert card["source run's test accuracy"] == "0.6" and card["test accuracy"] == "0.75"
+    assert card["compressed from"] == "runs/src"
+    assert card["chosen epoch (best validation)"] == "3" and card["training time"] == "12.3 s"
