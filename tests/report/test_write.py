@@ -410,8 +410,9 @@ def test_runs_of_one_folder_name_are_told_apart_by_their_parent(tmp_path) -> Non
 
 def test_a_bench_file_that_does_not_match_leaves_anothers_cases(jv_runs, tmp_path) -> None:
     """Two --bench files, the one timing the run's LSTM (I=12, H=8) first, then one of another
-    input width: the card keeps the first file's case. Planted and failing it: every bench file's (empty) match assigned in turn, so the
-    last file wiped the first's cases ('no bench file times this architecture')."""
+    input width: the card keeps the first file's case. Planted and failing it: every bench
+    file's (empty) match assigned in turn, so the last file wiped the first's cases ('no
+    bench file times this architecture')."""
     match, other = tmp_path / "here.json", tmp_path / "elsewhere.json"
     for path, width, median in ((match, 12, 42.0), (other, 16, 7.0)):
         path.write_text(json.dumps({"machine": {}, "cases": [{
