@@ -140,6 +140,7 @@ def test_record_gates_leaves_the_models_mode_as_it_was(training) -> None:
     assert model.training is training
 
 
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")  # torch's notice
 def test_projected_lstm_gates_by_hand_from_its_weights() -> None:
     """An LSTM with proj_size (h = W_hr (o ⊙ tanh c), 2 layers): every gate, c and the
     projected h, against a NumPy loop written out here from the layer's own weights in
