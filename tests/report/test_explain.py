@@ -287,3 +287,29 @@ def test_the_section_states_the_explanations_numbers() -> None:
     assert facts["saliency method"] == "integrated gradients (16 points, zero baseline)"
     assert (facts["test sample"], facts["steps"], facts["true label"], facts["predicted"]) == ("2", "3", "a", "a")
     assert facts["explained output f"] == escape("logit of class 'a'")
+
+
+def test_a_taggers_prediction_is_its_label_at_the_last_step(tag_run, tmp_path) -> None:
+    """On a tagger sample whose top label at the first step differs from the one at the last
+    step (found by a plain forward pass; the tagger's weights scaled ×4 and saved as a run
+    of the same data, as the 1-epoch run predicts one label everywhere), 'predicted' names
+    the last step's label, the one f explains. Planted and failing it: the prediction read
+    at the first step."""
+    from lstmlite.io import save_run
+
+    trained = load_run(tag_run)
+    with torch.no_grad():
+        for param in trained.model.parameters():
+            param.mul_(4)
+    run_dir = save_run(tmp_path / "sharp", trained.model, {k: v for k, v in trained.config.items() if k != "model"},
+                       metrics=trained.metrics)
+    run = load_run(run_dir)
+    test = load_data(run.config["data"]).test
+    names = run.config["class_names"]
+    with torch.no_grad():
+        logits = [run.model(torch.as_tensor(test.x[k, : int(test.lengths[k])]).unsqueeze(0))[0]
+                  for k in range(len(test))]
+    sample = next(k for k, out in enumerate(logits) if int(out[0].argmax()) != int(out[-1].argmax()))
+    e = explain(run_dir, sample=sample, steps=2)
+    top = int(logits[sample][-1].argmax())
+    assert e.predicted == f"{names[top]} (at the last step)" and e.attribution.index == top
