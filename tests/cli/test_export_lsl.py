@@ -195,3 +195,24 @@ def test_export_says_which_sparse_matrices_this_cpu_runs_dense(tmp_path, capsys,
         assert "on this CPU (avx2 kernels) layer 0 W_ih, layer 0 W_hh will run dense" in out
     else:
         assert "will run dense" not in out
+
+
+def test_weights_fp32_of_a_quantized_run_says_its_codes_are_kept(tmp_path, capsys):
+    """``--weights fp32`` keeps float matrices float, but a quantized run's matrices keep
+    their own codes (write_lsl's rule): the command says so, and the file is the int8 one
+    (its bytes those of ``auto``'s file); a float run's fp32 export prints no such line.
+    Catches the codes kept silently under a form that names float."""
+    from lstmlite.compress import compress_, compression_state
+    from lstmlite.compress.quantize import WeightQuantConfig
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=16, n_classes=3).eval()
+    save_run(tmp_path / "float", model, {"task": "classify"})
+    compress_(model, WeightQuantConfig(bits=8))
+    save_run(tmp_path / "int8", model, {"task": "classify", "compression": compression_state(model)})
+    for name, weights in (("int8", "fp32"), ("int8", "auto"), ("float", "fp32")):
+        assert main(["export", str(tmp_path / name), "--format", "lsl", "--weights", weights,
+                     "--out", str(tmp_path / f"{name}-{weights}.lsl")]) == 0
+        said = "quantized matrices keep their own codes" in capsys.readouterr().out
+        assert said == (name == "int8" and weights == "fp32"), (name, weights)
+    assert (tmp_path / "int8-fp32.lsl").stat().st_size == (tmp_path / "int8-auto.lsl").stat().st_size

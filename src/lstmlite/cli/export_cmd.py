@@ -83,7 +83,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     lsl = parser.add_argument_group("lsl")
     lsl.add_argument("--weights", choices=["auto", "fp32", "int8", "int7", "int7r", "int8-sparse", "int4"],
                      default=None,
-                     help="weight form in the .lsl file (int7: int8 codes within [-63, 63], the same size; "
+                     help="weight form in the .lsl file (fp32: float matrices stay float, a quantized run's keep "
+                          "their codes; int7: int8 codes within [-63, 63], the same size; "
                           "faster dynamic int8 on x86 CPUs without VNNI, coarser rounding; int7r: only the "
                           "recurrent matrices at 7 bits: with dynamic16 activations about int7's speed there at "
                           "less than int8's dynamic error)")
@@ -237,7 +238,8 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     import torch
 
     from ..io import load_run
-    from ..export.lsl import default_weights, export_lsl, rounded_reference, rounds_float_weights, spec_from_module
+    from ..export.lsl import (default_weights, export_lsl, has_int8, rounded_reference, rounds_float_weights,
+                              spec_from_module)
     from ..runtime import load
     from ..runtime.lsl import describe_lsl
     from .report import format_tensor_sizes
@@ -252,6 +254,10 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     written = export_lsl(args.run, path, weights=args.weights)
     print(format_tensor_sizes(describe_lsl(written.read_bytes())))
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
+    if args.weights == "fp32" and has_int8(spec_from_module(seq2seq.model)):
+        # write_lsl keeps a matrix's own codes whatever the form: say so, the table shows int8
+        print("--weights fp32 keeps float matrices float; this run's quantized matrices keep their own codes "
+              "(the file computes what the run computes; the table above shows each tensor's form)")
     engine = load(written, keep_sparse=True)  # the file's own form: sparse matrices on the sparse kernels
     note = _unpacked_note(engine, load(written))
     if note:
