@@ -604,3 +604,22 @@ def test_the_card_shows_the_recorded_source_epoch_and_training_time() -> None:
     assert card["source run's test accuracy"] == "0.6" and card["test accuracy"] == "0.75"
     assert card["compressed from"] == "runs/src"
     assert card["chosen epoch (best validation)"] == "3" and card["training time"] == "12.3 s"
+
+
+def test_a_run_trained_without_a_test_split_is_reported_without_its_confusion_matrix(tmp_path):
+    """A classifier trained with test_fraction=0 has no test rows (its metric is null): the
+    report is still written, with no confusion matrix and "–" for its test metric, beside a
+    run that has both. Catches the report failing on it (torch.cat of no batches, as
+    `lstmlite report` did) and a null metric shown as "None"."""
+    from lstmlite.report import write_report
+    from lstmlite.train import fit
+
+    config = {"data": {"source": "digits", "val_fraction": 0.2, "test_fraction": 0.0},
+              "model": {"cell": "lstm", "hidden_size": 4}, "train": {"epochs": 1, "batch_size": 64}}
+    fit(config, tmp_path / "no-test", progress=False)
+    fit({**config, "data": {**config["data"], "test_fraction": 0.2}}, tmp_path / "with-test", progress=False)
+    assert gather(tmp_path / "no-test").y_true is None
+    page = write_report([tmp_path / "no-test", tmp_path / "with-test"], tmp_path / "r.html").read_text()
+    assert 'alt="confusion matrix of with-test"' in page and 'alt="confusion matrix of no-test"' not in page
+    row = next(r for r in re.findall(r"<tr>.*?</tr>", page, flags=re.S) if "<td>no-test</td>" in r)
+    assert "<td>–</td>" in row and "None" not in row

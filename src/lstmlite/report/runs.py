@@ -88,6 +88,9 @@ def _predict(run: Any, cache: dict[str, Any] | None) -> tuple[np.ndarray, np.nda
     except Exception as err:  # noqa: BLE001 - the report still shows what it can
         log.warning("%s: cannot load its data (%s); no confusion matrix", run.path, err)
         return None
+    if len(data.test.y) == 0:  # trained with test_fraction=0: its metric is null too
+        log.info("%s: its data has no test split; no confusion matrix or per-class change", run.path)
+        return None
     logits = predict(run.model, data, data.test)
     return np.asarray(data.test.y), logits.argmax(-1)
 
