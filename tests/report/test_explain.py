@@ -192,6 +192,19 @@ def test_explanation_json_holds_the_attributions_own_numbers(tmp_path) -> None:
     assert saved["gates"][1]["g"] == [[12.0, 12.0], [-12.0, 12.0], [12.0, 12.0]]
 
 
+def test_a_run_without_a_test_split_is_refused_naming_why(tmp_path) -> None:
+    """A run trained with test_fraction=0 has no test rows: explain refuses in one line that
+    says why, not with an empty range ("(0..-1)"). Catches the range message for 0 rows."""
+    from lstmlite.train import fit
+
+    fit({"data": {"source": "digits", "val_fraction": 0.2, "test_fraction": 0.0},
+         "model": {"cell": "lstm", "hidden_size": 4}, "train": {"epochs": 1, "batch_size": 64}},
+        tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match=r"^the test split has no rows to explain \(the run was trained with "
+                                         r"test_fraction=0\?\)"):
+        explain(tmp_path / "run", sample=0, steps=2)
+
+
 def test_a_sample_outside_the_test_split_is_refused_naming_its_range(jv_runs) -> None:
     """The JapaneseVowels test split has 370 rows: samples −1 and 370 are refused in one
     line naming 0..369 (369 is explained). Planted and failing it: the lower bound dropped

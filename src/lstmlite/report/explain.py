@@ -69,6 +69,9 @@ class Explanation:
 
 def _sample(run: Any, data: Any, sample: int) -> tuple[torch.Tensor, Any]:
     split = data.test
+    if len(split) == 0:
+        raise ValueError(f"the test split has no rows to explain (the run was trained with test_fraction=0?): "
+                         "train with a test split, or explain another run")
     if not 0 <= sample < len(split):
         raise ValueError(f"sample {sample} is out of range: the test split has {len(split)} rows (0..{len(split) - 1})")
     length = int(split.lengths[sample])
