@@ -76,3 +76,14 @@ def test_stream_passes_its_options_on(digits_run: Path, monkeypatch: pytest.Monk
     assert calls == [
         {"run": str(digits_run), "lsl": None, "split": "val", "source": "digits", "decoder": "beam", "beam": 8},
         {"run": str(digits_run), "lsl": "m.lsl", "split": "test", "source": None, "decoder": "beam", "beam": 3}]
+
+
+def test_a_null_metric_reads_as_no_split_not_none(capsys: pytest.CaptureFixture) -> None:
+    """metrics.json of a run trained with test_fraction=0 holds ``"metric": null``: the table
+    train and eval print says the split is missing, not "None". Catches the null printed
+    as Python's None."""
+    from lstmlite.cli.report import print_metrics
+
+    print_metrics({"dataset": "digits", "metric_name": "accuracy", "metric": None, "params": 10})
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("test accuracy"))
+    assert row.split("  ", 1)[1].strip() == "– (no test split)"

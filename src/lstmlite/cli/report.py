@@ -12,7 +12,8 @@ def print_metrics(metrics: dict[str, Any], split: str = "test") -> None:
     ``metric`` and ``metrics[split]`` were measured on (``lstmlite eval --split``)."""
     rows = [
         ("dataset", metrics.get("dataset", "")),
-        (f"{split} {metrics['metric_name']}", metrics["metric"]),
+        # null when the data has no such split (trained with test_fraction=0)
+        (f"{split} {metrics['metric_name']}", f"– (no {split} split)" if metrics["metric"] is None else metrics["metric"]),
         ("params", metrics.get("params", "")),
         ("non-zero params", metrics.get("nonzero_params", "")),
         ("size" + (" (estimate: no .lsl file)" if metrics.get("size_basis") == "estimate" else " (.lsl file)"),
