@@ -428,10 +428,9 @@ def test_exporting_a_float_file_as_it_is_names_the_import(files, tmp_path, capsy
         assert list(out.glob("*.onnx"))
 
 
-def test_a_file_litert_cannot_run_is_one_line_naming_the_way_on(files, monkeypatch, tmp_path):
-    """LiteRT failing on the check's input (its RuntimeError spans lines, with its C++
-    source locations) is one ModelImportError line that says to skip the check, and nothing
-    is written; before, the raw RuntimeError escaped (an "internal error" in the CLI)."""
+def _make_litert_fail(monkeypatch, error: Exception) -> None:
+    """Make the import's LiteRT interpreter raise ``error`` when the check invokes it (the
+    file is still read by a real interpreter)."""
     from lstmlite.importers import tflite as tflite_module
 
     real = tflite_module._interpreter
@@ -444,10 +443,17 @@ def test_a_file_litert_cannot_run_is_one_line_naming_the_way_on(files, monkeypat
             return getattr(self._real, name)
 
         def invoke(self):
-            raise RuntimeError("tensorflow/lite/kernels/lstm.cc:123 something failed.\nNode number 3 "
-                               "(UNIDIRECTIONAL_SEQUENCE_LSTM) failed to invoke.\n")
+            raise error
 
     monkeypatch.setattr(tflite_module, "_interpreter", Failing)
+
+
+def test_a_file_litert_cannot_run_is_one_line_naming_the_way_on(files, monkeypatch, tmp_path):
+    """LiteRT failing on the check's input (its RuntimeError spans lines, with its C++
+    source locations) is one ModelImportError line that says to skip the check, and nothing
+    is written; before, the raw RuntimeError escaped (an "internal error" in the CLI)."""
+    _make_litert_fail(monkeypatch, RuntimeError("tensorflow/lite/kernels/lstm.cc:123 something failed.\nNode "
+                                                "number 3 (UNIDIRECTIONAL_SEQUENCE_LSTM) failed to invoke.\n"))
     out = tmp_path / "run"
     with pytest.raises(ModelImportError) as caught:
         import_tflite(files["classifier"][0], out=out)
@@ -462,21 +468,7 @@ def test_a_file_litert_cannot_run_is_one_line_naming_the_way_on(files, monkeypat
 def test_a_litert_failure_with_no_message_names_its_type(files, monkeypatch):
     """LiteRT's error quoted by the rule of lstmlite._text.one_line: an empty message gives
     the error's type name rather than "()"."""
-    from lstmlite.importers import tflite as tflite_module
-
-    real = tflite_module._interpreter
-
-    class Failing:
-        def __init__(self, content):
-            self._real = real(content)
-
-        def __getattr__(self, name):
-            return getattr(self._real, name)
-
-        def invoke(self):
-            raise RuntimeError()
-
-    monkeypatch.setattr(tflite_module, "_interpreter", Failing)
+    _make_litert_fail(monkeypatch, RuntimeError())
     with pytest.raises(ModelImportError, match=r"^LiteRT cannot run the \.tflite model for the check "
                                                r"\(RuntimeError\); "):
         import_tflite(files["classifier"][0])
