@@ -2,7 +2,8 @@
 scheduler's or a supervising script's ``kill -INT PID`` or ``kill PID``; a terminal's
 Ctrl-C reaches the whole process group). Before: the worker processes ran on, training
 trial after trial (the parent, SIGINTed, waited for them at exit; SIGTERMed, it died and
-left them with none)."""
+left them with none). And a one-worker search (run in the calling process) SIGTERMed:
+before, it died at once with its trial RUNNING."""
 
 from __future__ import annotations
 
@@ -91,3 +92,101 @@ def test_a_signal_to_the_parent_alone_stops_the_worker_processes(tmp_path, sig):
     study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
     states = Counter(t.state.name for t in study.trials)
     assert states["RUNNING"] == 0 and states["COMPLETE"] + states["FAIL"] == len(study.trials), states
+
+
+def test_sigterm_to_a_one_worker_search_fails_its_trial_and_exits_as_ctrl_c_does(tmp_path):
+    """``lstmlite search --workers 1`` (the search runs in this one process), SIGTERMed once
+    a trial runs: it stops as Ctrl-C stops it (status 130, ``interrupted``), the trial it
+    was running failed rather than left RUNNING. Before: SIGTERM's default ended the
+    process at once (status -15 here) with that trial RUNNING in study.db."""
+    data = make_tiny_npz(tmp_path / "tiny.npz")
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(ONE_EPOCH_SPACE))
+    out = tmp_path / "s"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "lstmlite", "search", "--data", str(data), "--task", "classify",
+                             "--space", str(space), "--trials", "100", "--workers", "1", "--no-prune",
+                             "--out", str(out)],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120  # a bound for a loaded machine, not a speed
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "trials").is_dir() and any((out / "trials").iterdir()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read()
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert proc.returncode == 130 and err.splitlines()[-1] == "interrupted", (proc.returncode, err[-2000:])
+    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
+    states = Counter(t.state.name for t in study.trials)
+    assert states["RUNNING"] == 0 and states["COMPLETE"] + states["FAIL"] == len(study.trials), states
+
+
+def _storage_call(handler):
+    """Call ``handler`` (a signal handler) as if SIGTERM came during a storage call: from a
+    frame whose module is SQLAlchemy's."""
+    code = compile("handler(signal.SIGTERM, sys._getframe())", "<sqlalchemy>", "exec")
+    exec(code, {"__name__": "sqlalchemy.engine.fake", "handler": handler, "signal": signal, "sys": sys})
+
+
+def test_the_one_worker_signal_handlers_are_taken_only_from_the_default_and_given_back():
+    """:class:`_InterruptsOutsideStorage` (around a one-worker search in the caller's
+    process) takes SIGTERM and SIGINT where their handlers are Python's defaults, leaves a
+    program's own handler alone, and restores every handler on leaving; outside the main
+    thread it changes nothing."""
+    import threading
+
+    from lstmlite.search.study import _interrupt_outside_storage, _InterruptsOutsideStorage
+
+    def mine(signum, frame):
+        pass
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, mine)
+    try:
+        with _InterruptsOutsideStorage():
+            inside = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+        assert inside == (_interrupt_outside_storage, mine)
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == (signal.default_int_handler, mine)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        seen = []
+
+        def in_a_thread():
+            with _InterruptsOutsideStorage():
+                seen.append(signal.getsignal(signal.SIGTERM))
+
+        thread = threading.Thread(target=in_a_thread)
+        thread.start()
+        thread.join()
+        assert seen == [signal.SIG_DFL]
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
+def test_an_interrupt_deferred_out_of_a_storage_call_is_raised_on_leaving_not_lost():
+    """A SIGTERM during a storage call is deferred (SIGALRM 50 ms later); the search ending
+    before it fires raises it on leaving :class:`_InterruptsOutsideStorage` (or it fires
+    inside: either way KeyboardInterrupt) and leaves no alarm pending or SIGALRM taken."""
+    from lstmlite.search.study import _interrupt_outside_storage, _InterruptsOutsideStorage
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGALRM)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with _InterruptsOutsideStorage():
+                _storage_call(_interrupt_outside_storage)
+        assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
+        assert signal.getsignal(signal.SIGALRM) == before[signal.SIGALRM]
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for s, handler in before.items():
+            signal.signal(s, handler)

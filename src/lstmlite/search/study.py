@@ -526,9 +526,12 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     Raises:
         TrialsFailed: :data:`MAX_FAILURES_IN_A_ROW` trials failed in a row (the outputs
             are written first; the message names the first one's error and run dir).
-        KeyboardInterrupt: Ctrl-C; with ``workers`` > 1, also SIGINT or SIGTERM sent to
-            this process alone: its worker processes are stopped first (each fails the
-            trial it was running; one still running after :data:`STOP_GRACE_S` is killed).
+        KeyboardInterrupt: Ctrl-C, or SIGTERM (with one worker, called in the main thread,
+            where SIGTERM's handler is the default: the trial running fails, as at Ctrl-C;
+            neither stops a storage call, and the handlers are restored afterwards); with
+            ``workers`` > 1, also SIGINT or SIGTERM sent to this process alone: its worker
+            processes are stopped first (each fails the trial it was running; one still
+            running after :data:`STOP_GRACE_S` is killed).
     """
     from .feasible import check_buildable, check_feasible
 
@@ -559,7 +562,8 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
             "heartbeat": heartbeat, "worker": 0, "on_trial": on_trial, "sampler": sampler,
             "prune": prune, "optuna_verbosity": _optuna_verbosity(), "first": len(study.trials)}
     if workers <= 1:
-        _worker(args)
+        with _InterruptsOutsideStorage():  # SIGTERM as Ctrl-C, neither inside a storage call
+            _worker(args)
     else:
         ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch threads or DB handles
         procs = [ctx.Process(target=_worker_process, args=({**args, "worker": i, "on_trial": None},))
@@ -645,6 +649,48 @@ def _interrupt_outside_storage(signum: int, frame: Any) -> None:
             return
         frame = frame.f_back
     raise KeyboardInterrupt
+
+
+class _InterruptsOutsideStorage:
+    """Within it (a one-worker search, run in the calling process), SIGTERM interrupts the
+    search as Ctrl-C does, and neither interrupts a storage call
+    (:func:`_interrupt_outside_storage`): SIGTERM's default ended the process at once, its
+    trial left RUNNING until its heartbeat went stale, and Ctrl-C inside a commit could
+    leave it so too. Only a signal whose handler is Python's default is taken (a program's
+    own handler, or one ignored, stays), only in the main thread (where Python allows
+    signal handlers); the handlers before are restored on leaving. An interrupt deferred
+    out of a storage call and still pending on leaving is raised then rather than lost (or
+    left to SIGALRM's default, which ends the process)."""
+
+    def __init__(self) -> None:
+        self.before: dict[int, Any] = {}
+
+    def __enter__(self) -> "_InterruptsOutsideStorage":
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            if signal.getsignal(signum) is default:
+                self.before[signum] = signal.signal(signum, _interrupt_outside_storage)
+        if self.before:  # a deferred interrupt takes SIGALRM (_interrupt_outside_storage)
+            self.before[signal.SIGALRM] = signal.getsignal(signal.SIGALRM)
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        import signal
+
+        pending = (signal.SIGALRM in self.before and signal.getsignal(signal.SIGALRM) is _interrupt_outside_storage
+                   and signal.getitimer(signal.ITIMER_REAL)[0] > 0)
+        if pending:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        for signum, handler in self.before.items():
+            if handler is not None:  # None: a handler not set from Python, which cannot be put back
+                signal.signal(signum, handler)
+        self.before = {}
+        if pending and exc_type is None:
+            raise KeyboardInterrupt
 
 
 class _Signals:
