@@ -57,7 +57,8 @@ def test_a_signal_to_the_parent_alone_stops_the_worker_processes(tmp_path, sig):
     """``lstmlite search --workers 2``, signalled once a trial runs: the parent stops both
     workers (none left running 30 s on; they take a second or two), exits as Ctrl-C makes
     it (status 130, ``interrupted``), and the study reads back with every trial finished:
-    those the workers were running failed, none left RUNNING."""
+    those the workers were running failed, none left RUNNING, each logged as one line
+    without a traceback."""
     data = make_tiny_npz(tmp_path / "tiny.npz")
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(ONE_EPOCH_SPACE))
@@ -92,13 +93,16 @@ def test_a_signal_to_the_parent_alone_stops_the_worker_processes(tmp_path, sig):
     study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
     states = Counter(t.state.name for t in study.trials)
     assert states["RUNNING"] == 0 and states["COMPLETE"] + states["FAIL"] == len(study.trials), states
+    # each trial the stop failed is one line, no traceback (_BriefInterrupts)
+    assert "Traceback" not in err and err.count("stopped: the search was interrupted") == states["FAIL"], err[-2000:]
 
 
 def test_sigterm_to_a_one_worker_search_fails_its_trial_and_exits_as_ctrl_c_does(tmp_path):
     """``lstmlite search --workers 1`` (the search runs in this one process), SIGTERMed once
     a trial runs: it stops as Ctrl-C stops it (status 130, ``interrupted``), the trial it
-    was running failed rather than left RUNNING. Before: SIGTERM's default ended the
-    process at once (status -15 here) with that trial RUNNING in study.db."""
+    was running failed rather than left RUNNING (one log line, no traceback). Before:
+    SIGTERM's default ended the process at once (status -15 here) with that trial RUNNING
+    in study.db."""
     data = make_tiny_npz(tmp_path / "tiny.npz")
     space = tmp_path / "space.yaml"
     space.write_text(yaml.safe_dump(ONE_EPOCH_SPACE))
@@ -126,6 +130,8 @@ def test_sigterm_to_a_one_worker_search_fails_its_trial_and_exits_as_ctrl_c_does
     study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
     states = Counter(t.state.name for t in study.trials)
     assert states["RUNNING"] == 0 and states["COMPLETE"] + states["FAIL"] == len(study.trials), states
+    # each trial the stop failed is one line, no traceback (_BriefInterrupts)
+    assert "Traceback" not in err and err.count("stopped: the search was interrupted") == states["FAIL"], err[-2000:]
 
 
 def _storage_call(handler):
@@ -190,3 +196,47 @@ def test_an_interrupt_deferred_out_of_a_storage_call_is_raised_on_leaving_not_lo
         signal.setitimer(signal.ITIMER_REAL, 0)
         for s, handler in before.items():
             signal.signal(s, handler)
+
+
+def test_an_interrupted_trial_is_one_log_line_and_a_real_failure_keeps_its_traceback(monkeypatch, tmp_path,
+                                                                                   caplog):
+    """A search whose trial 0 raises an error and trial 1 is interrupted (Ctrl-C in its
+    training): Optuna's warning for trial 0 keeps its traceback; trial 1 is one line,
+    ``trial 1 stopped: the search was interrupted``, with no traceback and no ``failed
+    with value None`` line after, and its ``error`` says ``interrupted``. Before: trial 1
+    got Optuna's warning ``Trial 1 failed with parameters ... KeyboardInterrupt()`` with the
+    traceback of wherever the interrupt landed (in every worker at every stop)."""
+    import logging
+
+    from lstmlite.search import search
+    from lstmlite.search import study as study_module
+
+    calls = []
+
+    def fake_run_trial(point, data_config, run_dir, **kwargs):
+        calls.append(run_dir)
+        if len(calls) == 1:
+            raise RuntimeError("injected: a real fault")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_module, "run_trial", fake_run_trial)
+    optuna_log = logging.getLogger("optuna.study._optimize")
+    filters = list(optuna_log.filters)
+    optuna.logging.enable_propagation()  # Optuna's records to caplog's handler
+    try:
+        with caplog.at_level(logging.WARNING, logger="optuna"), pytest.raises(KeyboardInterrupt):
+            search(str(make_tiny_npz(tmp_path / "tiny.npz")), "classify", trials=3, out=tmp_path / "s",
+                   space=ONE_EPOCH_SPACE)
+    finally:
+        optuna.logging.disable_propagation()
+    records = [r for r in caplog.records if r.name == "optuna.study._optimize"]
+    fault = [r for r in records if r.getMessage().startswith("Trial 0 failed with parameters")]
+    assert len(fault) == 1 and fault[0].exc_info is not None and isinstance(fault[0].exc_info[1], RuntimeError)
+    assert "injected: a real fault" in fault[0].getMessage()
+    stopped = [r for r in records if "rial 1 " in r.getMessage()]
+    assert [(r.getMessage(), r.exc_info) for r in stopped] == [("trial 1 stopped: the search was interrupted", None)]
+    assert "Traceback" not in caplog.text.split("Trial 0 failed with value")[-1]
+    assert optuna_log.filters == filters  # taken off when the search ended
+    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    assert [(t.number, t.state.name, t.user_attrs.get("error")) for t in study.trials] == [
+        (0, "FAIL", "RuntimeError: injected: a real fault"), (1, "FAIL", "interrupted")]

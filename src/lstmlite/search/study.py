@@ -168,14 +168,12 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
             return attempt(trial)
         except optuna.TrialPruned:
             raise
+        except KeyboardInterrupt:  # the search was stopped: trials.json says so, not a bare FAIL
+            _record_error(trial, INTERRUPTED)
+            raise
         except Exception as exc:
             # the cause, kept with the trial (trials.json, and the error when trials keep failing)
-            try:
-                if isinstance(exc, OverCap):  # no fault of the trial's: not a failure in a row
-                    trial.set_user_attr(OVER_CAP, True)
-                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-            except Exception as lost:  # noqa: BLE001 - e.g. failed as stale by another worker meanwhile
-                log.debug("trial %d's error not recorded: %s", trial.number, lost)
+            _record_error(trial, f"{type(exc).__name__}: {exc}", over_cap=isinstance(exc, OverCap))
             raise
 
     def attempt(trial: "optuna.Trial") -> tuple[float, ...]:
@@ -233,6 +231,51 @@ def _objective_factory(space: SearchSpace, data_config: dict[str, Any], out: Pat
         return record["val_metric"], record["size_bytes"], record["latency_us"], record["ram_bytes"]
 
     return objective
+
+
+def _record_error(trial: Any, error: str, over_cap: bool = False) -> None:
+    """Keep why ``trial`` failed as its ``error`` attribute (and, ``over_cap``, the
+    :data:`OVER_CAP` mark: no fault of the trial's, not a failure in a row), if the storage
+    still takes it."""
+    try:
+        if over_cap:
+            trial.set_user_attr(OVER_CAP, True)
+        trial.set_user_attr("error", error)
+    except Exception as lost:  # noqa: BLE001 - e.g. failed as stale by another worker meanwhile
+        log.debug("trial %d's error not recorded: %s", trial.number, lost)
+
+
+#: The ``error`` of a trial failed because the search was stopped (Ctrl-C, SIGTERM).
+INTERRUPTED = "interrupted"
+
+
+class _BriefInterrupts(logging.Filter):
+    """Put on Optuna's logger of failed trials (``optuna.study._optimize``) while a worker
+    optimises: a trial failed by KeyboardInterrupt (Ctrl-C, or a signal stopping the
+    search) is logged as one line, ``trial N stopped: the search was interrupted``, rather
+    than as Optuna's warning with the traceback of wherever the interrupt landed (in every
+    worker, at every stop: nothing wrong to look at) and its ``Trial N failed with value
+    None`` line after. A trial failed by anything else keeps both, traceback included.
+    Optuna writes the trial's number only into its message, hence it is read from there;
+    should the wording change, an interrupt still loses its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped: set[str] = set()  # the numbers (as written) of the trials interrupted
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        import re
+
+        message = record.getMessage()
+        number = re.match(r"Trial (\d+) failed", message)
+        if record.exc_info is not None and isinstance(record.exc_info[1], KeyboardInterrupt):
+            record.msg = "trial %s stopped: the search was interrupted"
+            record.args = (number.group(1) if number else "?",)
+            record.exc_info = record.exc_text = None
+            if number:
+                self.stopped.add(number.group(1))
+            return True
+        return not (number and number.group(1) in self.stopped and "failed with value" in message)
 
 
 def _completed_records(study: Any) -> list[dict[str, Any]]:
@@ -461,7 +504,13 @@ def _worker(args: dict[str, Any]) -> None:
     # a narrower tuple ended a one-worker search at a KeyError or OSError while, with
     # several workers, only that worker's process died. KeyboardInterrupt and SystemExit
     # are not Exceptions: they still stop the worker at once.
-    study.optimize(objective, n_trials=None, timeout=args["timeout"], callbacks=callbacks, catch=(Exception,))
+    brief = _BriefInterrupts()
+    optuna_log = logging.getLogger("optuna.study._optimize")  # where Optuna logs a failed trial
+    optuna_log.addFilter(brief)
+    try:
+        study.optimize(objective, n_trials=None, timeout=args["timeout"], callbacks=callbacks, catch=(Exception,))
+    finally:
+        optuna_log.removeFilter(brief)
 
 
 def pareto_records(study: Any) -> list[dict[str, Any]]:
