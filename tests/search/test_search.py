@@ -1131,3 +1131,33 @@ def test_a_failed_trials_run_dir_is_set_aside_before_a_later_interrupt(monkeypat
     assert calls == ["0000", "0001"]
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed"]
     assert (out / "trials" / "0000.failed" / "model.lsl").read_text() == "attempt 1"
+
+
+def test_a_worker_process_logs_as_the_process_that_started_the_search() -> None:
+    """A spawned worker starts with no logging handler, and lstmlite's NullHandler keeps
+    Python's last-resort one quiet, so a worker's lstmlite warnings were lost. The parent's
+    setup (the CLI's basicConfig: level and format) goes to each worker, which logs with it;
+    both halves run in fresh interpreters, as the parent and a spawned worker are. Catches
+    the setup not passed on, or passed and not applied by _worker_process."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import lstmlite
+
+    env = {**os.environ, "PYTHONPATH": str(Path(lstmlite.__file__).parents[1])}
+    parent = ("import json, logging; from lstmlite.search.study import _logging_setup; "
+              "logging.basicConfig(level=logging.INFO, format='W %(levelname)s %(name)s: %(message)s'); "
+              "print(json.dumps(_logging_setup()))")
+    setup = json.loads(subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True, env=env,
+                                      timeout=120, check=True).stdout.splitlines()[-1])
+    assert setup == {"level": 20, "format": "W %(levelname)s %(name)s: %(message)s"}
+    worker = ("import json, logging, sys; import lstmlite.search.study as S; "
+              "log = logging.getLogger('lstmlite.search.study'); "
+              "S._worker = lambda args: (log.warning('from the worker'), log.debug('not shown')); "
+              "S._worker_process({'logging': json.loads(sys.argv[1])})")
+    err = subprocess.run([sys.executable, "-c", worker, json.dumps(setup)], capture_output=True, text=True,
+                         env=env, timeout=120, check=True).stderr
+    assert "W WARNING lstmlite.search.study: from the worker" in err and "not shown" not in err

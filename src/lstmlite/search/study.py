@@ -609,7 +609,8 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     args = {"out": str(out), "storage": storage, "seed": seed, "higher": higher, "space": space_arg,
             "data_config": data_config, "budget": parsed_budget, "trials": trials, "timeout": timeout,
             "heartbeat": heartbeat, "worker": 0, "on_trial": on_trial, "sampler": sampler,
-            "prune": prune, "optuna_verbosity": _optuna_verbosity(), "first": len(study.trials)}
+            "prune": prune, "optuna_verbosity": _optuna_verbosity(), "logging": _logging_setup(),
+            "first": len(study.trials)}
     if workers <= 1:
         with _InterruptsOutsideStorage():  # SIGTERM as Ctrl-C, neither inside a storage call
             _worker(args)
@@ -665,6 +666,7 @@ def _worker_process(args: dict[str, Any]) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt_outside_storage)
+    _apply_logging_setup(args.get("logging"))
     try:
         _worker(args)
     except KeyboardInterrupt:
@@ -799,6 +801,27 @@ def _stop_workers(procs: list[Any], grace_s: float = STOP_GRACE_S) -> None:
             log.warning("worker process %d did not stop in %g s: killed", p.pid, grace_s)
             p.kill()
             p.join()
+
+
+def _logging_setup() -> dict[str, Any] | None:
+    """This process's logging as a spawned worker can repeat it: the root logger's level and
+    its first handler's format (the CLI's ``logging.basicConfig``), or None when the root
+    logger has no handler (a program that configured no logging: its workers stay as
+    silent as it is)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        return None
+    formatter = root.handlers[0].formatter
+    return {"level": root.level, "format": formatter._fmt if formatter is not None else None}
+
+
+def _apply_logging_setup(setup: dict[str, Any] | None) -> None:
+    """In a spawned worker, log as the process that started the search does
+    (:func:`_logging_setup`): a spawned interpreter starts with no handler, and lstmlite's
+    NullHandler keeps Python's last-resort one from printing, so a worker's warnings (a
+    trial's run dir set aside, a busy machine) were lost."""
+    if setup is not None:
+        logging.basicConfig(level=setup["level"], format=setup["format"] or logging.BASIC_FORMAT)
 
 
 def _optuna_verbosity() -> int:
