@@ -143,3 +143,27 @@ def test_log_softmax_is_stable_for_large_logits():
     z = np.log1p(np.exp(-1.0) + np.exp(-1001.0))
     np.testing.assert_allclose(log_softmax(logits), [[-z, -1.0 - z, -1001.0 - z]], rtol=1e-12)
     assert beam_decode(np.array([[0.0, 1000.0, 0.0], [1000.0, 0.0, 0.0]]), beam=2) == [1]
+
+
+def test_a_blank_other_than_0_is_the_label_dropped():
+    """``blank=2`` (the last class, where some toolkits put it): the path 0 0 2 0 1 1 2 2 0
+    merges to 0 2 0 1 2 0 and, its 2s dropped, reads [0, 0, 1, 0] (hand-worked) in
+    greedy, streaming and beam decoding; and beam search's transcripts and probabilities
+    are the brute force's over the same frames with the columns moved so the blank is 0.
+    Catches: the ``blank`` argument ignored (label 0 dropped as the blank) by collapse,
+    GreedyStream or BeamStream."""
+    path = [0, 0, 2, 0, 1, 1, 2, 2, 0]
+    peaky = np.full((9, 3), -5.0)
+    peaky[np.arange(9), path] = 5.0
+    assert collapse(path, blank=2) == [0, 0, 1, 0]
+    assert greedy_decode(peaky, blank=2) == [0, 0, 1, 0]
+    stream = GreedyStream(blank=2)
+    assert [label for label in (stream.push(frame) for frame in peaky) if label is not None] == [0, 0, 1, 0]
+    assert beam_decode(peaky, beam=4, blank=2) == [0, 0, 1, 0]
+    logits = np.random.default_rng(3).normal(size=(5, 3))
+    moved = np.exp(log_softmax(logits[:, [2, 0, 1]]))  # blank to column 0, labels 0, 1 to 1, 2
+    expected = {tuple(c - 1 for c in key): p for key, p in brute_force_posteriors(moved).items()}
+    found = {tuple(k): np.exp(v) for k, v in beam_search(logits, beam=10_000, blank=2, prune=-np.inf)}
+    assert set(found) == set(expected)
+    for key, p in expected.items():
+        assert found[key] == pytest.approx(p, rel=1e-9, abs=1e-15), key
