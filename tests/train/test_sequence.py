@@ -50,6 +50,21 @@ def test_ctc_loss_ignores_frames_after_the_length():
     assert short == pytest.approx(brute_force_nll(log_probs, [1, 2]) / 2, rel=1e-5)
 
 
+
+def test_ctc_loss_of_an_utterance_too_short_for_its_transcript_counts_zero():
+    """Row 1 has 2 frames for the transcript "2 2", which needs 3 (a blank between the
+    2s): no path reaches it, so, as documented (zero_infinity), its term is 0 and the
+    batch mean is row 0's brute-force NLL over its target length, halved; finite, with
+    finite gradients. Catches: zero_infinity off (the loss of the whole batch infinite)."""
+    rng = np.random.default_rng(4)
+    logits = torch.as_tensor(rng.normal(size=(2, 4, 3)), dtype=torch.float32).requires_grad_()
+    y = torch.tensor([[1, 2], [2, 2]])
+    loss = ctc_loss(logits, y, torch.tensor([4, 2]))
+    row0 = brute_force_nll(logits[0].detach().double().log_softmax(-1).numpy(), [1, 2]) / 2
+    assert float(loss.detach()) == pytest.approx((row0 + 0.0) / 2, rel=1e-5)
+    loss.backward()
+    assert bool(torch.isfinite(logits.grad).all())
+
 def test_tag_loss_ignores_padding():
     logits = torch.randn(2, 4, 3)
     y = torch.tensor([[0, 1, 2, PAD_LABEL], [2, PAD_LABEL, PAD_LABEL, PAD_LABEL]])
