@@ -51,3 +51,50 @@ def test_evaluate_seq2seq_loss_is_per_token_over_the_whole_split() -> None:
     valid = torch.as_tensor(y) != 0
     expected = torch.nn.functional.cross_entropy(logits[valid], torch.as_tensor(y)[valid])
     assert result["loss"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def test_evaluate_seq2seq_scores_the_decoded_strings_against_the_references(monkeypatch) -> None:
+    """The decoder replaced by fixed outputs ("abcd", "a", "ccd" for the references
+    "abcd", "ab", "c"): exact match 1/3; CER the edits (0 + 1 + 2, by a Levenshtein
+    distance written out here) over the 7 reference characters, not the 8 hypothesis
+    ones; BLEU and chrF sacrebleu's with the hypotheses first; and the decoder and beam
+    asked for reach the decoder.
+    Catches: CER normalised by the hypothesis length, BLEU/chrF of the references scored
+    against the hypotheses, a reference cut before its last token, ``decoder="beam"`` or
+    ``beam`` dropped on the way to the search."""
+    import sacrebleu
+
+    import lstmlite.seq2seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=8, embed_dim=4, hidden_size=6, attention="luong", max_target_len=5).eval()
+    x = np.array([[4, 5, 6], [7, 4, 0], [5, 0, 0]])
+    y = np.array([[4, 5, 6, 7, 3], [4, 5, 3, 0, 0], [6, 3, 0, 0, 0]])  # "abcd", "ab", "c"
+    split = Split(x, y, np.array([3, 2, 1]))
+    data = SimpleNamespace(vocab=SimpleNamespace(tokens=["<pad>", "<unk>", "<s>", "</s>", "a", "b", "c", "d"]),
+                           spec=SimpleNamespace(level="char"))
+    asked = []
+
+    def fixed(model, x, lengths, decoder="greedy", beam=4, max_len=None, min_len=0, batch_size=256):
+        asked.append((decoder, beam))
+        return [[4, 5, 6, 7], [4], [6, 6, 7]]
+
+    monkeypatch.setattr(lstmlite.seq2seq, "decode_torch", fixed)
+    result = evaluate_seq2seq(model, data, split, decoder="beam", beam=3)
+    assert asked == [("beam", 3)]
+    refs, hyps = ["abcd", "ab", "c"], ["abcd", "a", "ccd"]
+    assert result["exact_match"] == pytest.approx(1 / 3)
+    assert [_edit_distance(r, h) for r, h in zip(refs, hyps)] == [0, 1, 2]
+    assert result["cer"] == pytest.approx(3 / 7)
+    assert result["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs], tokenize="char").score / 100)
+    assert result["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score / 100)
