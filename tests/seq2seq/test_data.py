@@ -206,3 +206,41 @@ def test_max_vocab_counts_the_four_specials_and_word_tokens_keep_their_case(tmp_
             counted[data.vocab.tokens[i]] = counted.get(data.vocab.tokens[i], 0) + 1
     assert data.vocab.tokens == ["<pad>", "<unk>", "<s>", "</s>", "Go", "go"]
     assert set(counted) == {"Go", "go", "<unk>"}  # "stop" is the third word: <unk>
+
+
+def test_max_len_cuts_sources_and_targets(tmp_path) -> None:
+    """``max_len=2`` (the module doc: cuts sources and targets to that many tokens):
+    "abcd" → "dcba" becomes the source "ab" and the target "dc" + </s>, in arrays 2 and 3
+    wide, and max_target_len is 2. Catches: the targets left uncut (4 tokens + </s>)."""
+    path = _write(tmp_path / "p.tsv", "abcd\tdcba\n" * 10)
+    data = load_data(str(path), task="seq2seq", max_len=2, seed=0)
+    tokens = data.vocab.tokens
+    assert data.train.x.shape[1] == 2 and data.train.y.shape[1] == 3 and data.stats["max_target_len"] == 2
+    for x, y, n in zip(data.train.x, data.train.y, data.train.lengths):
+        assert [tokens[i] for i in x[:n]] == ["a", "b"]
+        assert [tokens[i] for i in y] == ["d", "c", "</s>"]
+
+
+def test_a_test_file_longer_than_the_training_pairs_is_read_whole(tmp_path) -> None:
+    """A test file (``test_path``) whose pair is longer than every training pair: its
+    source and target are kept whole (the arrays are as wide as the longest pair of both
+    files) and max_target_len counts it. Catches: widths taken from the training file
+    alone, which cuts the test pairs silently."""
+    train = _write(tmp_path / "train.tsv", "ab\tba\nba\tab\n" * 5)
+    test = _write(tmp_path / "test.tsv", "abba\tbaab\nab\tba\n")
+    data = load_data(str(train), task="seq2seq", test_path=str(test), seed=0)
+    tokens = data.vocab.tokens
+    x, y, n = data.test.x[0], data.test.y[0], data.test.lengths[0]
+    assert "".join(tokens[i] for i in x[:n]) == "abba"
+    assert [tokens[i] for i in y] == ["b", "a", "a", "b", "</s>"]
+    assert data.stats["max_target_len"] == 4
+
+
+def test_encode_sources_splits_words_at_word_level():
+    """Hand-worked ids at ``level="word"``: whitespace-separated words, each one id
+    (an unknown word <unk>), rows 0-padded. Catches: level ignored (a word vocabulary
+    read character by character: every source <unk>s)."""
+    from lstmlite.seq2seq import encode_sources
+
+    x, n = encode_sources(["go  stop", "stop", "halt go"], ["<pad>", "<unk>", "<s>", "</s>", "go", "stop"], "word")
+    assert x.tolist() == [[4, 5], [5, 0], [1, 4]] and n.tolist() == [2, 1, 2]
