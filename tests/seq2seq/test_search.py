@@ -264,3 +264,57 @@ def test_decode_limits_refuse_a_max_len_of_0_and_a_negative_min_len():
         decode_limits(0, 0, 12)
     with pytest.raises(ValueError, match="min_len"):
         decode_limits(5, -1, 12)
+
+
+def test_beam_hypotheses_keep_their_own_states_when_the_beam_reorders():
+    """A decoder whose state is each hypothesis's prefix (the next distribution looked up by
+    the whole prefix, so a hypothesis continued from another's state reads the wrong row):
+    after <s> a 0.6, b 0.4; after a: a 0.5, b 0.5; after b: a 0.1, b 0.9; after "b b":
+    </s> 1.0; after any other two tokens </s> 0.2, a 0.4, b 0.4. Width 2 keeps "b b" (0.36,
+    the second row's child) before "a a" (0.3), and "b b" + </s> wins with ln 0.36
+    (hand-worked); the same as the exhaustive search.
+    Catches: the states not reordered with their hypotheses (every row continuing row 0's
+    state), which scores "b b" by the table of "a b" and returns "b b a"."""
+    table = {(): [0, 0, .6, .4], (2,): [0, 0, .5, .5], (3,): [0, 0, .1, .9], (3, 3): [0, 1.0, 0, 0]}
+
+    def step(tokens, state):
+        state = [p if t == 0 else p + (int(t),) for p, t in zip(state, tokens)]
+        return np.log(np.array([table.get(p, [0, .2, .4, .4]) for p in state]) + 1e-30), state
+
+    def reorder(state, index):
+        return [state[i] for i in index]
+
+    found, score = beam_search(step, [()], reorder, 0, 1, beam=2, max_len=3)
+    assert found == [3, 3] and score == pytest.approx(np.log(0.36))
+    assert exhaustive_search(step, [()], reorder, 0, 1, 3, [2, 3])[0] == [3, 3]
+
+
+def test_searches_refuse_limits_they_cannot_keep():
+    """greedy_search and beam_search called directly check their limits as decode_torch
+    does: max_len 0, a negative min_len, a beam of 0 are errors, not an empty output.
+    Catches: greedy_search's check dropped (max_len=0 silently decodes nothing), beam 0
+    accepted (no hypothesis kept: ([], -inf))."""
+    step, reorder, state = _random_decoder(4, 0)
+    with pytest.raises(ValueError, match="max_len"):
+        greedy_search(step, state, 0, 1, max_len=0)
+    with pytest.raises(ValueError, match="min_len"):
+        greedy_search(step, state, 0, 1, max_len=3, min_len=-1)
+    with pytest.raises(ValueError, match="beam"):
+        beam_search(step, state, reorder, 0, 1, beam=0, max_len=3)
+    with pytest.raises(ValueError, match="max_len"):
+        beam_search(step, state, reorder, 0, 1, beam=2, max_len=0)
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_decoding_leaves_the_model_in_the_mode_it_found(decoder: str):
+    """decode_torch decodes in eval mode (dropout off: the same output whether the model
+    was training) and hands the model back as it found it, training or not.
+    Catches: a training model left in eval mode after an evaluation (no dropout for the
+    rest of training)."""
+    torch.manual_seed(4)
+    model = Seq2Seq(vocab_size=7, embed_dim=4, hidden_size=5, attention="luong", dropout=0.5, max_target_len=4)
+    x, lengths = np.array([[4, 5, 6], [6, 4, 0]]), np.array([3, 2])
+    found = decode_torch(model.train(), x, lengths, decoder, beam=2)
+    assert model.training
+    assert decode_torch(model.eval(), x, lengths, decoder, beam=2) == found
+    assert not model.training
