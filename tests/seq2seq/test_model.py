@@ -170,6 +170,15 @@ def test_too_small_a_vocabulary_is_a_clear_error():
         Seq2Seq(vocab_size=4)
 
 
+@pytest.mark.parametrize("kwargs", [{"max_target_len": 0}, {"embed_dim": 0}, {"hidden_size": 0}])
+def test_sizes_below_1_are_refused_when_the_model_is_built(kwargs):
+    """max_target_len, embed_dim and hidden_size of 0 are refused by the constructor,
+    naming them. Catches: the max_target_len check dropped (a model that is built, saved
+    and trained, and fails only when it first decodes)."""
+    with pytest.raises(ValueError, match="embed_dim, hidden_size and max_target_len at least 1"):
+        Seq2Seq(vocab_size=10, **kwargs)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"decoder_layers": 0}, "decoder_layers must be at least 1, got 0"),  # was "num_layers must be ..."
     ({"num_layers": 0}, "num_layers must be at least 1, got 0"),
