@@ -244,3 +244,23 @@ def test_encode_sources_splits_words_at_word_level():
 
     x, n = encode_sources(["go  stop", "stop", "halt go"], ["<pad>", "<unk>", "<s>", "</s>", "go", "stop"], "word")
     assert x.tolist() == [[4, 5], [5, 0], [1, 4]] and n.tolist() == [2, 1, 2]
+
+
+def test_a_run_vocabulary_without_the_seq2seq_specials_is_refused(tmp_path) -> None:
+    """A vocabulary given to encode the pairs (a run's) must start <pad> <unk> <s> </s>:
+    one that does not (a text classifier's) is a DataError, since its ids 2 and 3 would be
+    read as <s> and </s>. Catches: the check dropped (pairs encoded with tokens for BOS/EOS)."""
+    from lstmlite.data.vocab import Vocabulary
+
+    path = _write(tmp_path / "p.tsv", "ab\tba\n" * 6)
+    with pytest.raises(DataError, match="a seq2seq vocabulary starts with <pad>, <unk>, <s>, </s>"):
+        load_data(str(path), task="seq2seq", vocab=Vocabulary(["<pad>", "<unk>", "a", "b"]))
+
+
+def test_literal_special_tokens_in_the_pairs_are_not_counted_twice(tmp_path) -> None:
+    """Word-level pairs that spell "<s>" and "</s>" as words load: the vocabulary holds each
+    special once (ids 2 and 3, where the words map). Catches: the counted words added after
+    the specials unfiltered (a vocabulary with "</s>" twice: a ValueError on load)."""
+    path = _write(tmp_path / "w.tsv", "<s> go </s>\tgo\ngo\t</s> go\n" * 6)
+    data = load_data(str(path), task="seq2seq", level="word", seed=0)
+    assert data.vocab.tokens == ["<pad>", "<unk>", "<s>", "</s>", "go"]
