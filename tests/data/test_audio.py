@@ -80,3 +80,43 @@ def test_frames_are_25_ms_windows_every_hop_ms(features: str, rate: int, hop: in
                                                      win_length=win) + 1e-6)
     assert got.shape == (1 + wave.size // hop, 13)
     np.testing.assert_allclose(got, want.T, rtol=1e-5, atol=1e-4)
+
+
+def _write_wav(path: Path, seconds: float, seed: int, rate: int = 16000) -> None:
+    import wave
+
+    import numpy as np
+
+    samples = (np.random.default_rng(seed).normal(size=int(rate * seconds)) * 3000).astype("<i2")
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(rate)
+        f.writeframes(samples.tobytes())
+
+
+def test_ctc_targets_spell_each_transcript_a_longer_test_list_included(tmp_path: Path) -> None:
+    """An audio list and a separate test list (``test_path``) whose transcript is longer
+    than every training one: each row of y, read through class_names (``<blank>`` first,
+    then the sorted characters), spells its transcript and is PAD_LABEL after it; the test
+    row keeps all 9 characters. Catches: y as wide as the training transcripts only (the
+    longer test transcript does not fit), a transcript stored reversed or without its spaces."""
+    from lstmlite.data import load_data
+    from lstmlite.train.sequence import PAD_LABEL
+
+    texts = ["1", "2", "1 2", "2 2 1"]
+    for k in range(5):
+        _write_wav(tmp_path / f"{k}.wav", 0.2 + 0.05 * k, seed=k)
+    (tmp_path / "train.tsv").write_text("".join(f"{k}.wav\t{t}\n" for k, t in enumerate(texts)), encoding="utf-8")
+    (tmp_path / "test.tsv").write_text("4.wav\t1 1 2 1 2\n", encoding="utf-8")
+    data = load_data(str(tmp_path / "train.tsv"), format="audio", test_path=str(tmp_path / "test.tsv"),
+                     val_fraction=0.25, seed=0)
+    assert data.task == "ctc" and data.class_names == ["<blank>", " ", "1", "2"]
+    spelled = []
+    for split in (data.train, data.val):
+        for row in split.y:
+            n = int((row != PAD_LABEL).sum())
+            assert (row[n:] == PAD_LABEL).all() and (row[:n] >= 1).all()
+            spelled.append("".join(data.class_names[i] for i in row[:n]))
+    assert sorted(spelled) == sorted(texts)
+    assert "".join(data.class_names[i] for i in data.test.y[0]) == "1 1 2 1 2"
