@@ -294,3 +294,19 @@ def test_every_decoder_refuses_a_length_limit_it_cannot_keep(tmp_path, limits, e
         with pytest.raises(ValueError, match=error):
             runners[2](x, lengths, "beam", **limits)
     assert decode_torch(model, x, lengths, max_len=None) == decode_torch(model, x, lengths, max_len=model.max_target_len)
+
+
+def test_every_decoder_refuses_a_decoder_name_it_does_not_know(tmp_path):
+    """PyTorch's, the native bundle's and the ONNX pair's decode name the two decoders when
+    given another ("Greedy", a typo): the ONNX pair's ran beam search for any name but
+    "greedy", so a mistyped greedy quietly decoded another way."""
+    from lstmlite.seq2seq import decode_torch
+
+    model = _model(False, **VARIANTS[0])
+    x, lengths = _batch()
+    export_seq2seq_lsl(model, tmp_path / "lsl")
+    export_seq2seq_onnx(model, tmp_path / "onnx")
+    for decode in (lambda *a: decode_torch(model, *a), NativeSeq2Seq(tmp_path / "lsl").decode,
+                   OnnxSeq2Seq(tmp_path / "onnx").decode):
+        with pytest.raises(ValueError, match="decoder must be greedy or beam, got 'Greedy'"):
+            decode(x, lengths, "Greedy")

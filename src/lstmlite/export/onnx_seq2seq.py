@@ -297,6 +297,8 @@ class OnnxSeq2Seq:
                max_len: int | None = None) -> list[list[int]]:
         from ..seq2seq import beam_search, decode_limits, greedy_search
 
+        if decoder not in ("greedy", "beam"):
+            raise ValueError(f"decoder must be greedy or beam, got {decoder!r}")
         max_len = decode_limits(max_len, 0, self.config["max_target_len"])
         memory, state = self.encode(x, lengths)
         out = []
