@@ -98,3 +98,18 @@ def test_evaluate_seq2seq_scores_the_decoded_strings_against_the_references(monk
     assert result["cer"] == pytest.approx(3 / 7)
     assert result["bleu"] == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs], tokenize="char").score / 100)
     assert result["chrf"] == pytest.approx(sacrebleu.corpus_chrf(hyps, [refs]).score / 100)
+
+
+def test_evaluate_seq2seq_hands_a_training_model_back_training() -> None:
+    """Evaluated between training epochs, a model with dropout scores as in eval mode
+    (the same numbers as evaluating it in eval mode) and is training again afterwards.
+    Catches: model.train(was_training) dropped (the rest of training without dropout)."""
+    torch.manual_seed(1)
+    model = Seq2Seq(vocab_size=8, embed_dim=4, hidden_size=6, attention="luong", dropout=0.5, max_target_len=4)
+    split = Split(np.array([[4, 5, 6], [7, 4, 0]]), np.array([[4, 5, 3], [6, 3, 0]]), np.array([3, 2]))
+    data = SimpleNamespace(vocab=SimpleNamespace(tokens=["<pad>", "<unk>", "<s>", "</s>", "a", "b", "c", "d"]),
+                           spec=SimpleNamespace(level="char"))
+    during_training = evaluate_seq2seq(model.train(), data, split)
+    assert model.training
+    assert evaluate_seq2seq(model.eval(), data, split) == during_training
+    assert not model.training
