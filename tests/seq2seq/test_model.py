@@ -350,3 +350,37 @@ def test_select_state_picks_batch_rows_of_lstm_and_gru_states():
     for got, src in ((h2, h), (c2, c), (g2, g)):
         assert got.shape == (1, 3, 4)
         assert got[0].tolist() == [src[0, 2].tolist(), src[0, 2].tolist(), src[0, 0].tolist()]
+
+
+@pytest.mark.parametrize("attention", ["luong", "bahdanau", "none"])
+def test_step_returns_the_attention_weights_it_used(attention):
+    """step's third output (the module doc: weights (B, T) or None) against the papers'
+    formulas in NumPy from the module's weights: Luong's softmax of s_t^T W_a H_i over each
+    row's valid steps (s_t the decoder's new output), Bahdanau's softmax of
+    v^T tanh(W_q s_{t-1} + b_q + W_k H_i) (s_{t-1} the top layer's state before the step);
+    0 past each row's length; None without attention.
+    Catches: the weights not returned (None for every model), or another row's or step's."""
+    torch.manual_seed(5)
+    model = Seq2Seq(vocab_size=9, embed_dim=4, hidden_size=3, bidirectional=True, attention=attention).eval()
+    x, lengths = torch.tensor([[4, 5, 6, 7], [8, 4, 0, 0]]), torch.tensor([4, 2])
+    seen = {}
+    model.decoder.register_forward_hook(lambda m, args, out: seen.__setitem__("s", out[0][:, 0]))
+    with torch.no_grad():
+        memory, state = model.encode(x, lengths)
+        for token in (torch.tensor([2, 2]), torch.tensor([5, 7])):
+            before = _np(state[0][0][0])  # (B, Hd): s_{t-1}, one decoder layer
+            _, state, weights = model.step(token, state, memory)
+            if attention == "none":
+                assert weights is None
+                continue
+            p = {k: _np(v) for k, v in model.state_dict().items()}
+            H, s = _np(memory.values), _np(seen["s"])
+            for b, n in enumerate(lengths.tolist()):
+                if attention == "luong":
+                    e = s[b] @ p["attn_key.weight"] @ H[b, :n].T
+                else:
+                    e = np.array([p["attn_v.weight"][0] @ np.tanh(p["attn_query.weight"] @ before[b]
+                                                                   + p["attn_query.bias"] + p["attn_key.weight"] @ h)
+                                  for h in H[b, :n]])
+                np.testing.assert_allclose(_np(weights[b, :n]), _softmax(e), atol=1e-6)
+                assert np.all(_np(weights[b, n:]) == 0)
