@@ -136,3 +136,19 @@ def test_evaluate_tag_counts_valid_steps_only():
     assert result["accuracy"] == pytest.approx(4 / 5)
     assert result["sequence_accuracy"] == 0.5
     assert result["macro_f1"] == pytest.approx(f1_score([1, 1, 0, 1, 1], [1] * 5, average="macro"))
+
+
+def test_evaluate_ctc_searches_with_the_beam_width_it_is_given() -> None:
+    """Two frames of P(blank) 0.6, P("1") 0.4: a width-1 prefix beam keeps only "" (0.6,
+    then 0.36) and reads nothing; width 2 also keeps "1" and finds it more probable (0.64,
+    hand-summed over "1 1", "1 -", "- 1"). decode_batch and evaluate_ctc give those two
+    answers for beam 1 and 2. Catches: the beam width dropped (the default 8 used)."""
+    from lstmlite.train.sequence import decode_batch
+
+    logits = np.log(np.array([[[0.6, 0.4], [0.6, 0.4]]], np.float32))
+    lengths = np.array([2])
+    assert decode_batch(logits, lengths, "beam", beam=1) == [[]]
+    assert decode_batch(logits, lengths, "beam", beam=2) == [[1]]
+    split = Split(np.zeros((1, 2, 1), np.float32), np.array([[1]]), lengths)
+    assert evaluate_ctc(logits, split, ["<blank>", "1"], decoder="beam", beam=1)["cer"] == 1.0
+    assert evaluate_ctc(logits, split, ["<blank>", "1"], decoder="beam", beam=2)["cer"] == 0.0
