@@ -310,3 +310,27 @@ def test_every_decoder_refuses_a_decoder_name_it_does_not_know(tmp_path):
                    OnnxSeq2Seq(tmp_path / "onnx").decode):
         with pytest.raises(ValueError, match="decoder must be greedy or beam, got 'Greedy'"):
             decode(x, lengths, "Greedy")
+
+
+def test_every_decoder_searches_with_the_beam_width_it_is_given(tmp_path):
+    """A model whose width-1 and width-4 beams disagree on a row (</s> and the other
+    specials pushed out, so every output runs to max_len and only the search decides):
+    the native bundle's and the ONNX pair's beam decode equal PyTorch's at each width.
+    Catches: an engine's decode searching with a fixed width whatever ``beam`` says."""
+    from lstmlite.seq2seq import decode_torch
+
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=7, embed_dim=6, hidden_size=8, max_target_len=5, attention="luong").eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(2.5)
+        model.head.bias[:4] -= 30.0
+    x, lengths = np.random.default_rng(0).integers(4, 7, size=(8, 5)), np.full(8, 5)
+    export_seq2seq_lsl(model, tmp_path / "lsl")
+    export_seq2seq_onnx(model, tmp_path / "onnx")
+    native, onnx_pair = NativeSeq2Seq(tmp_path / "lsl"), OnnxSeq2Seq(tmp_path / "onnx")
+    by_width = {beam: decode_torch(model, x, lengths, "beam", beam=beam) for beam in (1, 4)}
+    assert by_width[1] != by_width[4]  # the premise: the width changes an output
+    for beam, expected in by_width.items():
+        assert native.decode(x, lengths, "beam", beam=beam) == expected
+        assert onnx_pair.decode(x, lengths, "beam", beam=beam) == expected
