@@ -312,6 +312,17 @@ def test_every_decoder_refuses_a_decoder_name_it_does_not_know(tmp_path):
             decode(x, lengths, "Greedy")
 
 
+def _without_eos() -> tuple[Seq2Seq, np.ndarray, np.ndarray]:
+    """A model that never emits </s> or another special (their biases pushed down by 30),
+    so every output runs to max_target_len (5), and 8 sources of 5 tokens."""
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=7, embed_dim=6, hidden_size=8, max_target_len=5, attention="luong").eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(2.5)
+        model.head.bias[:4] -= 30.0
+    return model, np.random.default_rng(0).integers(4, 7, size=(8, 5)), np.full(8, 5)
+
 def test_every_decoder_searches_with_the_beam_width_it_is_given(tmp_path):
     """A model whose width-1 and width-4 beams disagree on a row (</s> and the other
     specials pushed out, so every output runs to max_len and only the search decides):
@@ -319,13 +330,7 @@ def test_every_decoder_searches_with_the_beam_width_it_is_given(tmp_path):
     Catches: an engine's decode searching with a fixed width whatever ``beam`` says."""
     from lstmlite.seq2seq import decode_torch
 
-    torch.manual_seed(0)
-    model = Seq2Seq(vocab_size=7, embed_dim=6, hidden_size=8, max_target_len=5, attention="luong").eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(2.5)
-        model.head.bias[:4] -= 30.0
-    x, lengths = np.random.default_rng(0).integers(4, 7, size=(8, 5)), np.full(8, 5)
+    model, x, lengths = _without_eos()
     export_seq2seq_lsl(model, tmp_path / "lsl")
     export_seq2seq_onnx(model, tmp_path / "onnx")
     native, onnx_pair = NativeSeq2Seq(tmp_path / "lsl"), OnnxSeq2Seq(tmp_path / "onnx")
@@ -334,3 +339,21 @@ def test_every_decoder_searches_with_the_beam_width_it_is_given(tmp_path):
     for beam, expected in by_width.items():
         assert native.decode(x, lengths, "beam", beam=beam) == expected
         assert onnx_pair.decode(x, lengths, "beam", beam=beam) == expected
+
+
+def test_every_decoder_stops_at_the_max_len_it_is_given(tmp_path):
+    """Outputs that would run to the model's max_target_len (5) stop at a max_len of 3 in
+    PyTorch's, the native bundle's and the ONNX pair's greedy and beam decode, with the
+    same tokens. Catches: an engine's decode ignoring max_len (the model's bound used)."""
+    from lstmlite.seq2seq import decode_torch
+
+    model, x, lengths = _without_eos()
+    export_seq2seq_lsl(model, tmp_path / "lsl")
+    export_seq2seq_onnx(model, tmp_path / "onnx")
+    native, onnx_pair = NativeSeq2Seq(tmp_path / "lsl"), OnnxSeq2Seq(tmp_path / "onnx")
+    for decoder in ("greedy", "beam"):
+        assert {len(r) for r in decode_torch(model, x, lengths, decoder, beam=2)} == {5}
+        expected = decode_torch(model, x, lengths, decoder, beam=2, max_len=3)
+        assert {len(r) for r in expected} == {3}
+        assert native.decode(x, lengths, decoder, beam=2, max_len=3) == expected
+        assert onnx_pair.decode(x, lengths, decoder, beam=2, max_len=3) == expected
