@@ -318,3 +318,22 @@ def test_decoding_leaves_the_model_in_the_mode_it_found(decoder: str):
     assert model.training
     assert decode_torch(model.eval(), x, lengths, decoder, beam=2) == found
     assert not model.training
+
+
+@pytest.mark.parametrize("decoder", ["greedy", "beam"])
+def test_decoding_in_batches_reads_each_rows_own_length(decoder: str):
+    """Six sources of lengths 8, 6, 5, 3, 2, 1 decoded two at a time: each row's output
+    is the one it gets decoded alone, cut to its own length (no padding at all).
+    Catches: every batch after the first read with the first batch's lengths."""
+    from .conftest import padded_sources
+
+    torch.manual_seed(2)
+    model = Seq2Seq(vocab_size=15, embed_dim=6, hidden_size=8, attention="luong", max_target_len=6).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.mul_(3.0)  # sharp: the outputs depend on the source
+        model.head.bias[EOS_ID] -= 30.0  # no </s>: six tokens a row, all from the search
+    x, lengths = padded_sources()
+    alone = [decode_torch(model, x[b:b + 1, :n], lengths[b:b + 1], decoder, beam=3)[0] for b, n in enumerate(lengths)]
+    assert len({tuple(r) for r in alone}) >= 4  # the premise: the rows' outputs differ
+    assert decode_torch(model, x, lengths, decoder, beam=3, batch_size=2) == alone
