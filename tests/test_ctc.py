@@ -167,3 +167,19 @@ def test_a_blank_other_than_0_is_the_label_dropped():
     assert set(found) == set(expected)
     for key, p in expected.items():
         assert found[key] == pytest.approx(p, rel=1e-9, abs=1e-15), key
+
+
+def test_a_fresh_stream_emits_its_first_frames_label():
+    """A new GreedyStream (no reset() yet) emits the first frame's label, whatever it is:
+    label 1 then blank then 2 reads [1, 2], as greedy_decode does; and the module's
+    docstring examples hold. Catches: a new stream's previous label initialised to a real
+    label (1), which swallows an utterance starting with it."""
+    import doctest
+
+    import lstmlite.ctc
+
+    frames = np.eye(3)[[1, 0, 2]] * 5
+    stream = GreedyStream()
+    assert [stream.push(frame) for frame in frames] == [1, None, 2]
+    assert stream.labels == greedy_decode(frames) == [1, 2]
+    assert doctest.testmod(lstmlite.ctc).failed == 0
