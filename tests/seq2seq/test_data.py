@@ -264,3 +264,12 @@ def test_literal_special_tokens_in_the_pairs_are_not_counted_twice(tmp_path) -> 
     path = _write(tmp_path / "w.tsv", "<s> go </s>\tgo\ngo\t</s> go\n" * 6)
     data = load_data(str(path), task="seq2seq", level="word", seed=0)
     assert data.vocab.tokens == ["<pad>", "<unk>", "<s>", "</s>", "go"]
+
+
+def test_the_docstring_examples_hold():
+    """The examples in lstmlite.data.pairs's docstrings are run (nothing else runs them), so they
+    stay true of the code."""
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("lstmlite.data.pairs")).failed == 0

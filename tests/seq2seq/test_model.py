@@ -384,3 +384,12 @@ def test_step_returns_the_attention_weights_it_used(attention):
                                   for h in H[b, :n]])
                 np.testing.assert_allclose(_np(weights[b, :n]), _softmax(e), atol=1e-6)
                 assert np.all(_np(weights[b, n:]) == 0)
+
+
+def test_the_docstring_examples_hold():
+    """The examples in lstmlite.nn.seq2seq's docstrings are run (nothing else runs them), so they
+    stay true of the code."""
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("lstmlite.nn.seq2seq")).failed == 0

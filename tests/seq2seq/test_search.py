@@ -337,3 +337,12 @@ def test_decoding_in_batches_reads_each_rows_own_length(decoder: str):
     alone = [decode_torch(model, x[b:b + 1, :n], lengths[b:b + 1], decoder, beam=3)[0] for b, n in enumerate(lengths)]
     assert len({tuple(r) for r in alone}) >= 4  # the premise: the rows' outputs differ
     assert decode_torch(model, x, lengths, decoder, beam=3, batch_size=2) == alone
+
+
+def test_the_docstring_examples_hold():
+    """The examples in lstmlite.seq2seq's docstrings are run (nothing else runs them), so they
+    stay true of the code."""
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("lstmlite.seq2seq")).failed == 0

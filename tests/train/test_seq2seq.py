@@ -113,3 +113,12 @@ def test_evaluate_seq2seq_hands_a_training_model_back_training() -> None:
     assert model.training
     assert evaluate_seq2seq(model.eval(), data, split) == during_training
     assert not model.training
+
+
+def test_the_docstring_examples_hold():
+    """The examples in lstmlite.train.seq2seq's docstrings are run (nothing else runs them), so they
+    stay true of the code."""
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("lstmlite.train.seq2seq")).failed == 0

@@ -152,3 +152,12 @@ def test_evaluate_ctc_searches_with_the_beam_width_it_is_given() -> None:
     split = Split(np.zeros((1, 2, 1), np.float32), np.array([[1]]), lengths)
     assert evaluate_ctc(logits, split, ["<blank>", "1"], decoder="beam", beam=1)["cer"] == 1.0
     assert evaluate_ctc(logits, split, ["<blank>", "1"], decoder="beam", beam=2)["cer"] == 0.0
+
+
+def test_the_docstring_examples_hold():
+    """The examples in lstmlite.train.sequence's docstrings are run (nothing else runs them), so they
+    stay true of the code."""
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module("lstmlite.train.sequence")).failed == 0
