@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import optuna
 import pytest
@@ -51,6 +52,33 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _start_search(tmp_path: Path, workers: int) -> tuple[subprocess.Popen, Path]:
+    """``lstmlite search --workers WORKERS`` of a hundred one-epoch trials on tiny data, in
+    a session of its own (a signal to it reaches it alone); returns the process and OUT."""
+    data = make_tiny_npz(tmp_path / "tiny.npz")
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump(ONE_EPOCH_SPACE))
+    out = tmp_path / "s"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "lstmlite", "search", "--data", str(data), "--task", "classify",
+                             "--space", str(space), "--trials", "100", "--workers", str(workers), "--no-prune",
+                             "--out", str(out)],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    return proc, out
+
+
+def _check_stopped_as_ctrl_c(returncode: int, err: str, out: Path) -> None:
+    """Exit 130 with ``interrupted``, as Ctrl-C; every trial of the study finished (those
+    the stop caught failed, none RUNNING), each failed one logged as one line without a
+    traceback (_BriefInterrupts)."""
+    assert returncode == 130 and err.splitlines()[-1] == "interrupted", (returncode, err[-2000:])
+    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
+    states = Counter(t.state.name for t in study.trials)
+    assert states["RUNNING"] == 0 and states["COMPLETE"] + states["FAIL"] == len(study.trials), states
+    assert "Traceback" not in err and err.count("stopped: the search was interrupted") == states["FAIL"], err[-2000:]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)],
                          ids=["SIGINT", "SIGTERM"])
 def test_a_signal_to_the_parent_alone_stops_the_worker_processes(tmp_path, sig):
@@ -59,16 +87,7 @@ def test_a_signal_to_the_parent_alone_stops_the_worker_processes(tmp_path, sig):
     it (status 130, ``interrupted``), and the study reads back with every trial finished:
     those the workers were running failed, none left RUNNING, each logged as one line
     without a traceback."""
-    data = make_tiny_npz(tmp_path / "tiny.npz")
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(ONE_EPOCH_SPACE))
-    out = tmp_path / "s"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    parent = subprocess.Popen([sys.executable, "-m", "lstmlite", "search", "--data", str(data), "--task", "classify",
-                               "--space", str(space), "--trials", "100", "--workers", "2", "--no-prune",
-                               "--out", str(out)],
-                              env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+    parent, out = _start_search(tmp_path, workers=2)
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 120  # a bound for a loaded machine, not a speed
@@ -89,12 +108,7 @@ def test_a_signal_to_the_parent_alone_stops_the_worker_processes(tmp_path, sig):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
         parent.wait()
-    assert parent.returncode == 130 and err.splitlines()[-1] == "interrupted", err[-2000:]
-    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
-    states = Counter(t.state.name for t in study.trials)
-    assert states["RUNNING"] == 0 and states["COMPLETE"] + states["FAIL"] == len(study.trials), states
-    # each trial the stop failed is one line, no traceback (_BriefInterrupts)
-    assert "Traceback" not in err and err.count("stopped: the search was interrupted") == states["FAIL"], err[-2000:]
+    _check_stopped_as_ctrl_c(parent.returncode, err, out)
 
 
 def test_sigterm_to_a_one_worker_search_fails_its_trial_and_exits_as_ctrl_c_does(tmp_path):
@@ -103,16 +117,7 @@ def test_sigterm_to_a_one_worker_search_fails_its_trial_and_exits_as_ctrl_c_does
     was running failed rather than left RUNNING (one log line, no traceback). Before:
     SIGTERM's default ended the process at once (status -15 here) with that trial RUNNING
     in study.db."""
-    data = make_tiny_npz(tmp_path / "tiny.npz")
-    space = tmp_path / "space.yaml"
-    space.write_text(yaml.safe_dump(ONE_EPOCH_SPACE))
-    out = tmp_path / "s"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "lstmlite", "search", "--data", str(data), "--task", "classify",
-                             "--space", str(space), "--trials", "100", "--workers", "1", "--no-prune",
-                             "--out", str(out)],
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc, out = _start_search(tmp_path, workers=1)
     try:
         deadline = time.monotonic() + 120  # a bound for a loaded machine, not a speed
         while time.monotonic() < deadline and proc.poll() is None:
@@ -126,12 +131,7 @@ def test_sigterm_to_a_one_worker_search_fails_its_trial_and_exits_as_ctrl_c_does
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-    assert proc.returncode == 130 and err.splitlines()[-1] == "interrupted", (proc.returncode, err[-2000:])
-    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
-    states = Counter(t.state.name for t in study.trials)
-    assert states["RUNNING"] == 0 and states["COMPLETE"] + states["FAIL"] == len(study.trials), states
-    # each trial the stop failed is one line, no traceback (_BriefInterrupts)
-    assert "Traceback" not in err and err.count("stopped: the search was interrupted") == states["FAIL"], err[-2000:]
+    _check_stopped_as_ctrl_c(proc.returncode, err, out)
 
 
 def _storage_call(handler):
