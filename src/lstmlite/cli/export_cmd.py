@@ -244,9 +244,10 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     from ..runtime.lsl import describe_lsl
     from .report import format_tensor_sizes
 
-    seq2seq = load_run(args.run)
-    if getattr(seq2seq.model, "kind", None) == "seq2seq":
-        return _export_seq2seq_lsl(args, seq2seq)
+    run_dir = load_run(args.run)
+    model = run_dir.model
+    if getattr(model, "kind", None) == "seq2seq":
+        return _export_seq2seq_lsl(args, run_dir)
     out = Path(args.out)
     path = out if out.suffix == ".lsl" else out / "model.lsl"
     if path.exists():
@@ -254,7 +255,8 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     written = export_lsl(args.run, path, weights=args.weights)
     print(format_tensor_sizes(describe_lsl(written.read_bytes())))
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
-    if args.weights == "fp32" and has_int8(spec_from_module(seq2seq.model)):
+    spec = spec_from_module(model)
+    if args.weights == "fp32" and has_int8(spec):
         # write_lsl keeps a matrix's own codes whatever the form: say so, the table shows int8
         print("--weights fp32 keeps float matrices float; this run's quantized matrices keep their own codes "
               "(the file computes what the run computes; the table above shows each tensor's form)")
@@ -262,7 +264,6 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     note = _unpacked_note(engine, load(written))
     if note:
         print(note)
-    model = load_run(args.run).model
     x = _example_input(model)
 
     def outputs(m) -> np.ndarray:
@@ -273,7 +274,6 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     expected = outputs(model)
     got = engine.run(x).reshape(expected.shape)
     error = float(np.max(np.abs(got - expected)))
-    spec = spec_from_module(model)
     weights = default_weights(spec, args.weights)  # what export_lsl wrote
     if not rounds_float_weights(spec, weights):
         print(f"native runtime vs lstmlite on a random batch: max abs difference {error:.2e}")
