@@ -95,8 +95,9 @@ def check_error(expected: np.ndarray, ours: np.ndarray, rtol: float, atol: float
     >>> round(error, 3), agree
     (0.1, False)
     """
-    error = float(np.max(np.abs(expected - ours))) if expected.size else 0.0
-    return error, bool(np.all(np.abs(expected - ours) <= atol + rtol * np.abs(expected)))
+    diff = np.abs(expected - ours)
+    error = float(np.max(diff)) if expected.size else 0.0
+    return error, bool(np.all(diff <= atol + rtol * np.abs(expected)))
 
 
 def _cell_name(rnn: nn.Module) -> str | None:
