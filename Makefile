@@ -26,7 +26,7 @@ test: install system-deps
 test-all: install system-deps
 	$(PYTHON) -m pytest -q -n 2 -m ""
 
-# The default run as on an AVX2-only x86-64 CPU: cpuid hides AVX-512 from every library
+# The default run as on an AVX2-only x86-64 CPU: cpuid hides AVX-512 and AVX-VNNI from every library
 # (benchmarks/avx2_view.py; needs Linux's CPUID faulting, which it checks and names).
 test-avx2-view: install system-deps
 	$(PYTHON) benchmarks/avx2_view.py $(PYTHON) -m pytest -q -n 2

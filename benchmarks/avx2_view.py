@@ -1,14 +1,17 @@
-"""The AVX2 view: run a process as on an AVX2-only x86-64 CPU (AVX-512 hidden from cpuid).
+"""The AVX2 view: run a process as on an AVX2-only x86-64 CPU (AVX-512 and AVX-VNNI hidden from cpuid).
 
 ONNX Runtime, PyTorch and LiteRT choose their kernels by cpuid, so on an AVX-512
 machine they run AVX-512 (VNNI) kernels even when lstmlite's AVX2 table is forced with
 ``--isa avx2``. Under the AVX2 view every engine in the process, and in the processes
-it starts, sees no AVX-512 and picks what it would pick on an AVX2-only CPU (the speed
-is this core's AVX2 units'): ``c/hide_avx512.c``, preloaded, traps cpuid through
-Linux's CPUID faulting and clears the AVX-512 bits; glibc's string functions are
-switched to their AVX2 versions by its own tunable.
+it starts, sees no AVX-512 and no AVX-VNNI and picks what it would pick on an
+AVX2-only CPU (the speed is this core's AVX2 units'): ``c/hide_avx512.c``, preloaded,
+traps cpuid through Linux's CPUID faulting and clears those bits; glibc's string
+functions are switched to their AVX2 versions by its own tunable. ``--keep-avx-vnni``
+(``keep_avx_vnni=True``) leaves AVX-VNNI visible where the CPU has it: the process then
+sees an AVX2 + AVX-VNNI CPU without AVX-512 (Intel's client cores since Alder Lake).
 
     python benchmarks/avx2_view.py python -c "import torch; print(torch.backends.cpu.get_cpu_capability())"
+    python benchmarks/avx2_view.py --keep-avx-vnni python -c "from lstmlite import runtime; print(runtime.info())"
     python benchmarks/bench_runtime.py --isa avx2 --avx2-view
     make test-avx2-view                       # the default test run under the view
 
@@ -34,6 +37,8 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parent / "c" / "hide_avx512.c"
 #: set in the environment of a process started under the view
 MARKER = "LSTMLITE_AVX2_VIEW"
+#: set to "1" (by ``keep_avx_vnni=True``): AVX-VNNI and its 256-bit kin stay visible
+KEEP_AVX_VNNI = "LSTMLITE_AVX2_VIEW_KEEP_AVX_VNNI"
 #: glibc's own switch for its string functions' kernels (GLIBC_TUNABLES)
 GLIBC_HWCAPS = "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD"
 ASAN_LINK_ORDER = "verify_asan_link_order=0"
@@ -97,7 +102,12 @@ def build() -> Path:
     return _build()
 
 
-def _with_view(env: dict[str, str], library: Path) -> dict[str, str]:
+def _with_view(env: dict[str, str], library: Path, keep_avx_vnni: bool = False) -> dict[str, str]:
+    # read by the preload at each process start, so it may differ from the parent's view
+    if keep_avx_vnni:
+        env[KEEP_AVX_VNNI] = "1"
+    else:
+        env.pop(KEEP_AVX_VNNI, None)
     if env.get(MARKER) == "1":
         return env  # already under the view: nothing to add twice
     env["LD_PRELOAD"] = f"{library} {env['LD_PRELOAD']}" if env.get("LD_PRELOAD") else str(library)
@@ -112,14 +122,16 @@ def _with_view(env: dict[str, str], library: Path) -> dict[str, str]:
     return env
 
 
-def hidden_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``base`` (default ``os.environ``) that starts processes under the view."""
-    return _with_view(dict(os.environ if base is None else base), build())
+def hidden_env(base: dict[str, str] | None = None, *, keep_avx_vnni: bool = False) -> dict[str, str]:
+    """A copy of ``base`` (default ``os.environ``) that starts processes under the view
+    (with AVX-VNNI left visible when ``keep_avx_vnni``)."""
+    return _with_view(dict(os.environ if base is None else base), build(), keep_avx_vnni)
 
 
 def plain_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """A copy of ``base`` (default ``os.environ``) without the view (what hidden_env added)."""
     env = dict(os.environ if base is None else base)
+    env.pop(KEEP_AVX_VNNI, None)
     if env.pop(MARKER, None) is None:
         return env
     env["LD_PRELOAD"] = " ".join(p for p in env.get("LD_PRELOAD", "").split() if "hide-avx512" not in p)
@@ -131,27 +143,37 @@ def plain_env(base: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def reexec_hidden() -> None:
+def in_view(keep_avx_vnni: bool = False) -> bool:
+    """Whether this process already runs under the view of that kind."""
+    return os.environ.get(MARKER) == "1" and (os.environ.get(KEEP_AVX_VNNI) == "1") == keep_avx_vnni
+
+
+def reexec_hidden(keep_avx_vnni: bool = False) -> None:
     """Replace this process by the same command line (interpreter flags included)
     under the view. Does not return."""
     sys.stdout.flush()
     sys.stderr.flush()
     argv = list(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
-    os.execve(sys.executable, [sys.executable, *argv[1:]], hidden_env())
+    os.execve(sys.executable, [sys.executable, *argv[1:]], hidden_env(keep_avx_vnni=keep_avx_vnni))
 
 
-def check_hidden() -> None:
-    """Raise unless this process runs under the view and lstmlite sees no AVX-512."""
+def check_hidden(keep_avx_vnni: bool = False) -> None:
+    """Raise unless this process runs under the view and lstmlite sees no AVX-512 (and,
+    unless ``keep_avx_vnni``, no AVX-VNNI)."""
     from lstmlite import runtime
 
     best = runtime.info()["best_isa"]
-    if os.environ.get(MARKER) != "1" or best.startswith("avx512"):
+    if not in_view(keep_avx_vnni) or best.startswith("avx512"):
         raise RuntimeError(f"AVX-512 is not hidden in this process (lstmlite's best kernels: {best})")
+    if not keep_avx_vnni and "avx2-vnni" in runtime.supported_isas():
+        raise RuntimeError("AVX-VNNI is not hidden in this process (lstmlite supports avx2-vnni)")
 
 
 def main(argv: list[str]) -> int:
-    """``python benchmarks/avx2_view.py COMMAND [ARGS...]``: run COMMAND under the view;
-    its exit status (128 + N when signal N ended it, as a shell reports it)."""
+    """``python benchmarks/avx2_view.py [--keep-avx-vnni] COMMAND [ARGS...]``: run COMMAND
+    under the view; its exit status (128 + N when signal N ended it, as a shell reports it)."""
+    keep = bool(argv) and argv[0] == "--keep-avx-vnni"
+    argv = argv[1:] if keep else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
@@ -159,7 +181,7 @@ def main(argv: list[str]) -> int:
     if reason:
         print(f"avx2_view: {reason}", file=sys.stderr)
         return 2
-    code = subprocess.run(argv, env=hidden_env()).returncode
+    code = subprocess.run(argv, env=hidden_env(keep_avx_vnni=keep)).returncode
     return 128 - code if code < 0 else code
 
 

@@ -22,8 +22,9 @@ kernels, e.g. the AVX2 table on an AVX-512 machine; the results then go to
 ``runtime-<isa>.json`` and ``machine.lstmlite_isa`` names the kernels used. Peers
 (ONNX Runtime, PyTorch, LiteRT) pick their own kernels for the CPU, by cpuid: with
 ``--avx2-view`` the run restarts under ``avx2_view.py``, where cpuid reports no
-AVX-512, so every engine runs what it would run on an AVX2-only CPU (results in
-``runtime-<isa>-view.json``, ``machine.avx2_view`` true).
+AVX-512 and no AVX-VNNI, so every engine runs what it would run on an AVX2-only CPU
+(results in ``runtime-<isa>-view.json``, ``machine.avx2_view`` true); ``--keep-avx-vnni``
+leaves AVX-VNNI visible (an AVX2 + AVX-VNNI CPU without AVX-512).
 
 Run:  python benchmarks/bench_runtime.py [--reps 30] [--quick] [--isa auto] [--avx2-view]
 """
@@ -220,19 +221,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="force lstmlite's kernels (portable, avx2, avx2-vnni, avx512, avx512-vnni, auto)")
     parser.add_argument("--avx2-view", action="store_true",
                         help="run every engine as on an AVX2-only CPU: restart under avx2_view.py (cpuid "
-                             "without AVX-512), so the peers pick their AVX2 kernels too")
+                             "without AVX-512 and AVX-VNNI), so the peers pick their AVX2 kernels too")
+    parser.add_argument("--keep-avx-vnni", action="store_true",
+                        help="with --avx2-view: leave AVX-VNNI visible where the CPU has it (an AVX2 + AVX-VNNI "
+                             "CPU without AVX-512, as Intel's client cores since Alder Lake); results in "
+                             "runtime-<isa>-avx-vnni-view.json")
     parser.add_argument("--tables", action="store_true",
                         help="only print BENCHMARKS.md's tables from the results file (--out)")
     args = parser.parse_args(argv)
+    if args.keep_avx_vnni and not args.avx2_view:
+        parser.error("--keep-avx-vnni changes the AVX2 view: give it with --avx2-view")
     if args.avx2_view:
         import avx2_view
 
-        if os.environ.get(avx2_view.MARKER) != "1":
+        if not avx2_view.in_view(args.keep_avx_vnni):
             reason = avx2_view.unavailable()
             if reason:
                 parser.error(f"--avx2-view: {reason}")
-            avx2_view.reexec_hidden()  # no return: this command again, under the view
-        avx2_view.check_hidden()
+            avx2_view.reexec_hidden(args.keep_avx_vnni)  # no return: this command again, under the view
+        avx2_view.check_hidden(args.keep_avx_vnni)
     if args.tables:
         print(markdown_tables(json.loads(Path(args.out).read_text())))
         return 0
@@ -241,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
 
     runtime.set_isa(args.isa)  # an unknown or unsupported name is an error naming the CPU's
     if args.out == parser.get_default("out") and args.avx2_view:  # never over the full view's file
-        args.out = str(RESULTS / f"runtime-{runtime.info()['isa']}-view.json")
+        view_name = "avx-vnni-view" if args.keep_avx_vnni else "view"
+        args.out = str(RESULTS / f"runtime-{runtime.info()['isa']}-{view_name}.json")
     elif args.isa != "auto" and args.out == parser.get_default("out"):
         args.out = str(RESULTS / f"runtime-{args.isa}.json")
     for line in SKIPPED:
@@ -261,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{t['value']:8.3f} (goal {t['goal']}) {'met' if t['met'] else 'NOT met'}")
     if args.quick:
         return 0
-    view = {"avx2_view": args.avx2_view}
+    view = {"avx2_view": args.avx2_view, **({"avx_vnni_visible": args.keep_avx_vnni} if args.avx2_view else {})}
     payload = {"benchmark": "runtime", "date": dt.date.today().isoformat(),
                "machine": {**machine(), **machine_info(), **view}, "reps": reps, "rows": rows, "targets": targets}
     out = Path(args.out)

@@ -149,9 +149,12 @@ _ISA_RATIOS = [
     ("I128 H256 / ORT int8", "seq-128x256", "lstmlite-int8-dyn", "onnxruntime-int8"),
     ("B=32 / ORT int8", "batch32", "lstmlite-int8-dyn", "onnxruntime-int8"),
 ]
-_ISA_ORDER = ["portable", "avx2-view", "avx2", "avx2-vnni", "avx512", "avx512-vnni", "neon", "neon-dotprod"]
+_ISA_ORDER = ["portable", "avx2-view", "avx2", "avx2-vnni-avx-vnni-view", "avx2-vnni", "avx512", "avx512-vnni", "neon",
+              "neon-dotprod"]
 #: row titles of files that are not a plain kernel table (runtime-CPU-NAME.json)
-_ISA_TITLES = {"avx2-view": "`avx2`, every engine as on an AVX2-only CPU (`--avx2-view`)"}
+_ISA_TITLES = {"avx2-view": "`avx2`, every engine as on an AVX2-only CPU (`--avx2-view`)",
+               "avx2-vnni-avx-vnni-view": "`avx2-vnni`, every engine as on an AVX2 + AVX-VNNI CPU without AVX-512 "
+                                          "(`--avx2-view --keep-avx-vnni`)"}
 
 
 def isa_summary(cpu: str, label: str, threads: bool) -> str:

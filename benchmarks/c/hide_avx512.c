@@ -9,9 +9,14 @@
  * this thread and every thread or process it forks. The SIGSEGV handler below runs the
  * real cpuid with faulting briefly off, clears the AVX-512 feature bits (leaf 7: F, DQ,
  * IFMA, PF, ER, CD, BW, VL, VBMI, VBMI2, VNNI, BITALG, VPOPCNTDQ, 4VNNIW, 4FMAPS,
- * VP2INTERSECT, FP16, BF16, AVX10) and AMX's (an AVX2-only CPU has none), and resumes
- * after the instruction. AVX2, FMA and AVX-VNNI stay as they are. Speed is that of
- * this core's AVX2 units; only the choice of kernels changes.
+ * VP2INTERSECT, FP16, BF16, AVX10) and AMX's (an AVX2-only CPU has none), then the
+ * 256-bit extensions that came after AVX2 (leaf 7 subleaf 1: AVX-VNNI, AVX-IFMA,
+ * AVX-VNNI-INT8, AVX-NE-CONVERT, AVX-VNNI-INT16), and resumes after the instruction: an
+ * Intel CPU with AVX-VNNI then looks like an AVX2-only one (Haswell to Comet Lake, AMD's
+ * Zen 1 to 4) as well. With LSTMLITE_AVX2_VIEW_KEEP_AVX_VNNI=1 in the environment those
+ * stay visible: the CPU looks like an AVX2 + AVX-VNNI one without AVX-512 (Alder Lake
+ * and later client cores). AVX2 and FMA always stay. Speed is that of this core's
+ * units; only the choice of kernels changes.
  *
  * A library that installs its own SIGSEGV handler later (Python's faulthandler, which
  * pytest enables; GCC's cc1) would take the trap and turn the next cpuid into a crash,
@@ -53,6 +58,10 @@ static void say(const char *msg) {
 /* on = 1: cpuid traps (SIGSEGV); on = 0: it runs. */
 static long cpuid_faulting(int on) { return syscall(SYS_arch_prctl, ARCH_SET_CPUID, on ? 0 : 1); }
 
+/* 1 unless LSTMLITE_AVX2_VIEW_KEEP_AVX_VNNI=1: the post-AVX2 256-bit extensions are hidden
+ * too (set once, in the constructor, before cpuid traps) */
+static int hide_avx_vnni = 1;
+
 static void clear_avx512(unsigned leaf, unsigned sub, unsigned *a, unsigned *b, unsigned *c, unsigned *d) {
     if (leaf == 7 && sub == 0) {
         /* EBX: AVX512F 16, DQ 17, IFMA 21, PF 26, ER 27, CD 28, BW 30, VL 31 */
@@ -63,8 +72,12 @@ static void clear_avx512(unsigned leaf, unsigned sub, unsigned *a, unsigned *b, 
         /* EDX: 4VNNIW 2, 4FMAPS 3, VP2INTERSECT 8, AMX-BF16 22, FP16 23, AMX-TILE 24, AMX-INT8 25 */
         *d &= ~((1u << 2) | (1u << 3) | (1u << 8) | (1u << 22) | (1u << 23) | (1u << 24) | (1u << 25));
     } else if (leaf == 7 && sub == 1) {
-        *a &= ~(1u << 5);  /* AVX512_BF16 (bit 4, AVX-VNNI, stays) */
+        *a &= ~(1u << 5);  /* AVX512_BF16 */
         *d &= ~(1u << 19); /* AVX10 (its leaf 0x24 is then not asked) */
+        if (hide_avx_vnni) {
+            *a &= ~((1u << 4) | (1u << 23));                /* AVX-VNNI, AVX-IFMA */
+            *d &= ~((1u << 4) | (1u << 5) | (1u << 10));    /* AVX-VNNI-INT8, AVX-NE-CONVERT, AVX-VNNI-INT16 */
+        }
     }
 }
 
@@ -174,6 +187,8 @@ sighandler_t bsd_signal(int sig, sighandler_t handler) { return signal(sig, hand
 
 __attribute__((constructor)) static void hide_avx512(void) {
     struct sigaction sa, before;
+    const char *keep = getenv("LSTMLITE_AVX2_VIEW_KEEP_AVX_VNNI");
+    hide_avx_vnni = !(keep && strcmp(keep, "1") == 0);
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_sigsegv;
     /* ONSTACK: a stack-overflow handler the process set up (sigaltstack) still gets its

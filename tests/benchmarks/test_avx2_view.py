@@ -1,7 +1,8 @@
 """benchmarks/avx2_view.py (the AVX2 view): a process, its threads and its children see
-an x86-64 CPU without AVX-512, so the peers pick their AVX2 kernels; every other CPU
-feature stays as the CPU has it; real crashes still crash, through the process's own
-handlers; and pytest (faulthandler on) runs the suite's peer check under it."""
+an x86-64 CPU without AVX-512 and AVX-VNNI, so the peers pick their AVX2 kernels (with
+--keep-avx-vnni, AVX-VNNI stays: the peers pick their AVX-VNNI kernels); every other
+CPU feature stays as the CPU has it; real crashes still crash, through the process's
+own handlers; and pytest (faulthandler on) runs the suite's peer check under it."""
 
 import json
 import subprocess
@@ -42,11 +43,15 @@ HIDDEN = {("ebx", 16): "AVX512F", ("ebx", 17): "AVX512DQ", ("ebx", 21): "AVX512_
           ("edx", 3): "AVX512_4FMAPS", ("edx", 8): "AVX512_VP2INTERSECT", ("edx", 22): "AMX-BF16",
           ("edx", 23): "AVX512_FP16", ("edx", 24): "AMX-TILE", ("edx", 25): "AMX-INT8",
           ("eax.1", 5): "AVX512_BF16", ("edx.1", 19): "AVX10"}
+# the 256-bit extensions after AVX2 (leaf 7 subleaf 1), hidden unless keep_avx_vnni
+AFTER_AVX2 = {("eax.1", 4): "AVX-VNNI", ("eax.1", 23): "AVX-IFMA", ("edx.1", 4): "AVX-VNNI-INT8",
+              ("edx.1", 5): "AVX-NE-CONVERT", ("edx.1", 10): "AVX-VNNI-INT16"}
 REGISTERS = ["ebx", "ecx", "edx", "eax.1", "edx.1"]
 
 
-def _run(code: str, *, hidden: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
-    env = avx2_view.hidden_env() if hidden else avx2_view.plain_env()
+def _run(code: str, *, hidden: bool = True, keep_avx_vnni: bool = False,
+         timeout: int = 120) -> subprocess.CompletedProcess:
+    env = avx2_view.hidden_env(keep_avx_vnni=keep_avx_vnni) if hidden else avx2_view.plain_env()
     env.pop("ATEN_CPU_CAPABILITY", None)  # a user's override of PyTorch's kernel choice
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
@@ -80,11 +85,11 @@ def test_every_engine_sees_an_avx2_only_cpu():
     full, seen = _json(_run(probe, hidden=False)), _json(_run(probe))
     assert not any(isa.startswith("avx512") for isa in seen["supported"]), seen
     assert "avx2" in seen["supported"] and seen["torch"] == "AVX2", seen
-    # without VNNI (AVX-VNNI is left visible where the CPU has it) ONNX Runtime is built
-    # with 7-bit weights, as on a real AVX2-only CPU
-    assert seen["reduce_range"] is ("avx2-vnni" not in seen["supported"]), seen
+    # no VNNI of either kind: ONNX Runtime is built with 7-bit weights, as on a real
+    # AVX2-only CPU
+    assert "avx2-vnni" not in seen["supported"] and seen["reduce_range"] is True, seen
     # the int8 peak is then AVX2's (vpmaddubsw: 32 products an instruction against 8
-    # for an fp32 FMA) or AVX-VNNI's: several times the fp32 peak, not 0 or a spill-bound loop
+    # for an fp32 FMA): several times the fp32 peak, not 0 or a spill-bound loop
     assert seen["peak_int8"] >= 2.5 * seen["peak_fp32"], seen
     if any(isa.startswith("avx512") for isa in full["supported"]):  # the view changed what they see
         assert full["torch"] != seen["torch"] and full["supported"] != seen["supported"], (full, seen)
@@ -105,12 +110,33 @@ def test_onnxruntime_runs_its_avx2_int8_kernels_under_the_view():
         print(json.dumps({"err": case["max_rel_err"], "supported": runtime.supported_isas()}))
     """
     seen = _json(_run(probe, timeout=300))
-    if "avx2-vnni" in seen["supported"]:
-        pytest.skip("this CPU has AVX-VNNI, which the view leaves visible: ONNX Runtime's int8 does not saturate")
+    assert "avx2-vnni" not in seen["supported"], seen
     assert seen["err"] > 0.1, seen  # saturated: the AVX2 kernel ran
     full = _json(_run(probe, hidden=False, timeout=300))
     if "avx512-vnni" in full["supported"]:
         assert full["err"] < 0.05, full  # the same model without the view: the VNNI kernel
+
+
+def test_keep_avx_vnni_shows_an_avx2_vnni_cpu_whose_peers_run_their_vnni_kernels():
+    """--keep-avx-vnni: AVX-512 hidden, AVX-VNNI visible; lstmlite's best table is then
+    avx2-vnni, ONNX Runtime keeps 8-bit weights, and its int8 product does not saturate
+    (its AVX-VNNI kernel ran, not the AVX2 one)."""
+    full = _json(_run("import json; from lstmlite import runtime; print(json.dumps(runtime.supported_isas()))",
+                      hidden=False))
+    if "avx2-vnni" not in full:
+        pytest.skip(f"this CPU has no AVX-VNNI (lstmlite supports {full})")
+    probe = """
+        import json
+        from lstmlite import runtime
+        from lstmlite.runtime import bench
+        case = bench.bench(input_size=40, hidden_size=128, seq_len=50, batch=1, engines=["onnxruntime-int8"],
+                           reps=1, warmup=0)["cases"][0]
+        print(json.dumps({"err": case["max_rel_err"], "info": runtime.info(),
+                          "reduce_range": bench.ort_reduce_range()}))
+    """
+    seen = _json(_run(probe, keep_avx_vnni=True, timeout=300))
+    assert seen["info"]["best_isa"] == "avx2-vnni" and seen["reduce_range"] is False, seen
+    assert seen["err"] < 0.05, seen
 
 
 def test_threads_and_child_processes_see_only_the_avx512_bits_cleared(leaf7):
@@ -130,6 +156,27 @@ print(json.dumps(seen))
     seen = _json(_run(code))
     assert len(seen) == 6, seen
     for words in seen:  # 4 threads, the main thread, a child process
+        for reg, got, real in zip(REGISTERS, words, full):
+            for bit in range(32):
+                if (reg, bit) in HIDDEN or (reg, bit) in AFTER_AVX2:
+                    assert not got >> bit & 1, f"{HIDDEN.get((reg, bit)) or AFTER_AVX2[reg, bit]} visible under the view"
+                else:
+                    assert got >> bit & 1 == real >> bit & 1, f"{reg} bit {bit} changed by the view"
+
+
+def test_keep_avx_vnni_clears_only_the_avx512_bits(leaf7):
+    """With LSTMLITE_AVX2_VIEW_KEEP_AVX_VNNI=1 the post-AVX2 256-bit extensions read as
+    the CPU has them, in the process and its children; AVX-512 stays hidden."""
+    code = LEAF7_PY + f"""
+import json, subprocess, sys
+seen = [leaf7({leaf7!r})]
+child = subprocess.run([sys.executable, "-c", {(LEAF7_PY + f"print(leaf7({leaf7!r}))")!r}],
+                       capture_output=True, text=True, check=True)
+seen.append(json.loads(child.stdout))
+print(json.dumps(seen))
+"""
+    full = _json(_run(LEAF7_PY + f"import json; print(json.dumps(leaf7({leaf7!r})))", hidden=False))
+    for words in _json(_run(code, keep_avx_vnni=True)):
         for reg, got, real in zip(REGISTERS, words, full):
             for bit in range(32):
                 if (reg, bit) in HIDDEN:
@@ -168,6 +215,11 @@ def test_the_environment_helpers_add_and_remove_only_the_view():
     assert hidden["LD_PRELOAD"].split()[1:] == ["/x/other.so"] and hidden[avx2_view.MARKER] == "1"
     assert avx2_view.hidden_env(hidden) == hidden  # idempotent
     assert avx2_view.plain_env(hidden) == base
+    assert avx2_view.KEEP_AVX_VNNI not in hidden
+    kept = avx2_view.hidden_env(base, keep_avx_vnni=True)
+    assert kept[avx2_view.KEEP_AVX_VNNI] == "1" and kept["LD_PRELOAD"] == hidden["LD_PRELOAD"]
+    assert avx2_view.hidden_env(kept) == hidden  # the kind of view follows the argument
+    assert avx2_view.plain_env(kept) == base
 
 
 def test_bench_runtime_restarts_itself_under_the_view():
@@ -178,3 +230,15 @@ def test_bench_runtime_restarts_itself_under_the_view():
                          capture_output=True, text=True, timeout=300, cwd=ROOT, env=avx2_view.plain_env())
     assert res.returncode == 0, res.stderr[-2000:]
     assert "| case |" in res.stdout
+
+
+def test_bench_runtime_keep_avx_vnni_restarts_under_that_view_and_needs_avx2_view():
+    out = ROOT / "benchmarks" / "results" / "runtime-zen4-avx2-view.json"
+    res = subprocess.run([sys.executable, "benchmarks/bench_runtime.py", "--avx2-view", "--keep-avx-vnni", "--tables",
+                          "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                         env=avx2_view.hidden_env())  # started under the other view: it restarts
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "| case |" in res.stdout
+    alone = subprocess.run([sys.executable, "benchmarks/bench_runtime.py", "--keep-avx-vnni", "--tables"],
+                           capture_output=True, text=True, timeout=300, cwd=ROOT, env=avx2_view.plain_env())
+    assert alone.returncode == 2 and "give it with --avx2-view" in alone.stderr, alone.stderr[-2000:]
