@@ -502,6 +502,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "runtime": runtime_tables,
     "train_speed": train_speed_table,
     "sparse-crossover-zen4": sparse_crossover_table,
+    "sparse-crossover-xeon": sparse_crossover_table,
 }
 #: blocks that read several files: name -> renderer of no argument.
 MULTI_FILE: dict[str, Callable[[], str]] = {

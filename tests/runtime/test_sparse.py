@@ -356,12 +356,12 @@ def _pruned_spec(block, sparsity=0.8):
 def test_each_stored_sparse_matrix_runs_in_the_form_the_table_runs_faster(isa, act):
     """80 % sparse in (1, 4) blocks fills a third of the sparse layout's slots for W_hh
     and half for W_ih: the AVX2 kernels gather each lane's activations (permutes and
-    blends), so on the AVX2 and AVX-512-without-VNNI tables both run dense. In (16, 4)
-    blocks a slot is one broadcast: sparse everywhere. The portable and NEON tables keep
-    what is stored. Either way the file says int8-sparse, and the results are the sparse
-    kernels' (dynamic activations: the same bits)."""
+    blends), so on the AVX2, AVX-VNNI and AVX-512-without-VNNI tables both run dense. In
+    (16, 4) blocks a slot is one broadcast: sparse everywhere. The portable and NEON
+    tables keep what is stored. Either way the file says int8-sparse, and the results are
+    the sparse kernels' (dynamic activations: the same bits)."""
     x = np.random.default_rng(12).standard_normal((2, 15, 40)).astype(np.float32)
-    gathers = isa in ("avx2", "avx512")
+    gathers = isa in ("avx2", "avx2-vnni", "avx512")
     for block, dense_expected in (((1, 4), gathers), ((16, 4), False)):
         data = write_lsl(_pruned_spec(block), weights="int8-sparse")
         auto, kept = rt.Engine(data, activations=act), rt.Engine(data, activations=act, keep_sparse=True)
@@ -376,8 +376,10 @@ def test_each_stored_sparse_matrix_runs_in_the_form_the_table_runs_faster(isa, a
         _same(auto.run(x), kept.run(x), act)
 
 
-def test_a_very_sparse_scattered_matrix_stays_sparse_on_every_table(isa):
+def test_a_very_sparse_scattered_matrix_stays_sparse_on_every_table_but_avx_vnni(isa):
     """95 % sparse in (1, 4) blocks: W_hh fills about an eighth of its slots, which the
-    gathering kernels still run faster than the dense products."""
+    gathering kernels still run faster than the dense products -- except on the AVX-VNNI
+    table, whose dense vpdpbusd products beat its gathers at every sparsity measured
+    (1.18 x at 95 % on a Xeon): it runs dense."""
     engine = rt.Engine(write_lsl(_pruned_spec((1, 4), 0.95), weights="int8-sparse"), activations="dynamic")
-    assert engine.info["layers"][0]["runs_hh"] == "int8-sparse"
+    assert engine.info["layers"][0]["runs_hh"] == ("int8" if isa == "avx2-vnni" else "int8-sparse")

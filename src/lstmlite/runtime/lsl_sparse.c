@@ -240,22 +240,21 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
  * sparse layout still does, padding included (a panel is as long as its longest row).
  * A slot costs more than a dense column block -- unshared slots gather each lane's
  * activations, on AVX2 with four permutes and three blends -- so dense wins before the
- * fill reaches 1. Measured where sparse and dense take the same time, on Zen 4 (I=40
+ * fill reaches 1. Measured where sparse and dense take the same time, on two CPUs (I=40
  * H=128 T=100 B=1 whole sequences, the sparsity swept: benchmarks/bench_sparse_crossover.py,
- * docs/runtime.md "Sparse or dense, chosen at load"); where a sweep never crossed,
- * extrapolated from its last two points (sweeps of 2026-12-05, after that day's
- * shared-block kernels; where sweeps disagreed, as avx512-vnni's (1, 4) crossing at
- * 0.52 to 0.57, about their mean: the forms take the same time there; avx2's (1, 4) limit
- * with float activations from the sweep after the two-digit dense products, 0.25 -> 0.15:
- * the dense product gained more than the unshared sparse one). avx2-vnni (no such
- * CPU here): the unshared limit from the Xeon runs (80 % (1, 4)-sparse: 0.95 x dense
- * with dynamic activations), the shared ones as avx512-vnni's were before its
- * shared-block kernels broadcast (not measured since). 1.0: every sparse matrix stays
- * sparse (the portable C and NEON tables, not measured). */
+ * docs/runtime.md "Sparse or dense, chosen at load"; Zen 4, 2026-12-05, after that day's
+ * shared-block kernels, and a Xeon with AVX-VNNI, 2026-12-07): each limit is the mean of
+ * the two CPUs' crossings (they differ by 0.02 to 0.06: near a crossing the forms take
+ * the same time, so either side costs little); where a sweep never crossed, extrapolated
+ * from its last two points. avx2-vnni (the Xeon alone: Zen 4 has no AVX-VNNI): its
+ * unshared sparse kernels are the AVX2 table's gathers, no faster, while its dense
+ * vpdpbusd products are a third faster, so (1, 4) blocks lost at every sparsity swept
+ * (1.18 x dense at 95 %, 2.0 x at 80 %) and the limit is extrapolated below the sweep.
+ * 1.0: every sparse matrix stays sparse (the portable C and NEON tables, not measured). */
 static double sparse_fill_limit(int level, int act_float, int shared) {
-    static const double avx2[2][3] = {{0.21, 0.60, 0.71}, {0.15, 0.70, 0.74}};
-    static const double avx2_vnni[2][3] = {{0.36, 0.54, 0.56}, {0.36, 0.46, 0.46}};
-    static const double avx512_vnni[2][3] = {{0.54, 0.57, 0.73}, {0.42, 0.46, 0.79}};
+    static const double avx2[2][3] = {{0.19, 0.60, 0.71}, {0.14, 0.70, 0.74}};
+    static const double avx2_vnni[2][3] = {{0.08, 0.44, 0.54}, {0.09, 0.44, 0.58}};
+    static const double avx512_vnni[2][3] = {{0.52, 0.54, 0.73}, {0.41, 0.44, 0.79}};
     switch (level) {
     case LSL_ISA_AVX2:
     case LSL_ISA_AVX512: /* the AVX2 table's sparse kernels */
