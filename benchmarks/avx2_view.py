@@ -163,7 +163,11 @@ def check_hidden(keep_avx_vnni: bool = False) -> None:
     from lstmlite import runtime
 
     best = runtime.info()["best_isa"]
-    if not in_view(keep_avx_vnni) or best.startswith("avx512"):
+    if not in_view(keep_avx_vnni):
+        kind = "the AVX2 + AVX-VNNI view" if keep_avx_vnni else "the AVX2 view"
+        raise RuntimeError(f"this process does not run under {kind} ({MARKER}={os.environ.get(MARKER)!r}, "
+                           f"{KEEP_AVX_VNNI}={os.environ.get(KEEP_AVX_VNNI)!r})")
+    if best.startswith("avx512"):
         raise RuntimeError(f"AVX-512 is not hidden in this process (lstmlite's best kernels: {best})")
     if not keep_avx_vnni and "avx2-vnni" in runtime.supported_isas():
         raise RuntimeError("AVX-VNNI is not hidden in this process (lstmlite supports avx2-vnni)")

@@ -44,10 +44,15 @@ def choose_rank(singular_values: Tensor, energy: float) -> int:
 
 
 def factorize(w: Tensor, rank: int) -> tuple[Tensor, Tensor]:
-    """Balanced truncated SVD: U (m, r), V (r, n) with U V the best rank-r approximation."""
+    """Balanced truncated SVD: U (m, r), V (r, n) with U V the best rank-r approximation,
+    both row-major (contiguous)."""
     u, s, vh = torch.linalg.svd(w.detach().double(), full_matrices=False)
     root = s[:rank].sqrt()
-    return (u[:, :rank] * root).to(w.dtype), (root[:, None] * vh[:rank]).to(w.dtype)
+    # LAPACK's U comes column-major; a saved and loaded model has row-major factors, and a
+    # BLAS may sum U @ V in another order for another layout (MKL's AVX2 kernels on Intel
+    # do), so the compressed model must use the layout it will have after loading
+    return ((u[:, :rank] * root).to(w.dtype).contiguous(),
+            (root[:, None] * vh[:rank]).to(w.dtype).contiguous())
 
 
 @register_transform
