@@ -12,7 +12,7 @@
  * is the one-thread run's: bit for bit with dynamic int8 activations (integer
  * products), and within float rounding otherwise (≤ 1e-5 relative), where a kernel
  * may tile a smaller batch differently or pick another method for it (the AVX2
- * float-activation int8 GEMM does at 32 rows); the tests check both on every ISA.
+ * float-activation int8 GEMMs do at 4 rows); the tests check both on every ISA.
  *
  * POSIX threads; built with LSL_NO_THREADS (or on a platform without them) the
  * chunks run one after the other on the calling thread, with the same result. The
