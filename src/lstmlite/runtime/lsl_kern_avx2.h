@@ -54,19 +54,18 @@
 #define LSL_VPDPBUSD "%{vex%} vpdpbusd"
 #endif
 
-/* Rows of float activations from which the AVX2-family tables convert each int8 panel
- * to floats once and run the fp32 tile (lsl_kern_avx2.c); both >= LSL_UNPACK_MIN_ROWS,
- * from which lsl_matmul_bytes reserves the panel. Below it, the two digits (LSL_D15_MAX)
- * row by row: per row of a B-stream LSTM (Zen 4, I=40 H=128 T=100, forced avx2) B = 2
+/* Rows of float activations from which the AVX2-family tables (the AVX-VNNI one too)
+ * convert each int8 panel to floats once and run the fp32 tile (lsl_kern_avx2.c); >=
+ * LSL_UNPACK_MIN_ROWS, from which lsl_matmul_bytes reserves the panel. Below it, the
+ * two digits (LSL_D15_MAX) row by row: per row of a B-stream LSTM (Zen 4, I=40 H=128 T=100, forced avx2) B = 2
  * took 314 us, B = 3 unpacked 342 (the two digits: 3 x 310), B = 4 unpacked 279, B = 8
- * 241. The AVX-VNNI table's three vpdpbusd per weight vector beat the unpacked panels
- * below 4 rows as well, not from there: per row (Xeon with AVX-VNNI, the same LSTM, forced
+ * 241. The AVX-VNNI table's three limbs (three vpdpbusd per weight vector, in place of
+ * the two digits) switch at the same row: per row (Xeon with AVX-VNNI, the same LSTM, forced
  * avx2-vnni) B = 2 took 364 us in limbs and 414 unpacked, B = 3 376 and 404, B = 4 352 and
- * 334, B = 8 331 and 292, B = 16 325 and 261 (the switch was at 32 rows, measured on an
+ * 334, B = 8 331 and 292, B = 16 325 and 261 (its switch was at 32 rows, measured on an
  * earlier build; 2 threads at B = 32 give each thread 16 rows, so they ran 0.68 x the
  * 1-thread time, 0.56 x now). */
 #define LSL_UNPACK_ROWS 4
-#define LSL_UNPACK_ROWS_VNNI 4
 
 static inline int lsl_k_limbs(const int kind) { return kind == LSL_K_DIG || kind == LSL_K_VNNI3 ? 3 : 1; }
 

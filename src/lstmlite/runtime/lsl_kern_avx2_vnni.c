@@ -61,13 +61,13 @@ static TAVXVNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_
 
 /* The fused single-stream step: vpdpbusd on u (dynamic int8) or on the limbs. */
 /* Float activations: limb planes of m rows (work), then three vpdpbusd per weight
- * vector; from LSL_UNPACK_ROWS_VNNI rows the AVX2 table's unpacked panels (one FMA per
+ * vector; from LSL_UNPACK_ROWS rows the AVX2 table's unpacked panels (one FMA per
  * weight and row, the conversion shared: measured faster from 4 rows on). The sparse
  * form reads rows of whole windows. */
 static TAVXVNNI void gemm_i8_vnni(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,
                                  int rev, void *work) {
     const size_t lstride = (size_t)m * w->kpad;
-    if (m >= LSL_UNPACK_ROWS_VNNI) {
+    if (m >= LSL_UNPACK_ROWS) {
         lsl_avx2_gemm_i8(w, m, x, ldx, y, ldy, rev, work);
         return;
     }
