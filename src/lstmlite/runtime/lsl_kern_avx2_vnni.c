@@ -53,10 +53,131 @@ static TAVXVNNI void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
     }
 }
 
+/* ---- dynamic int8 products: vpdpbusd on u = q + 128 --------------------------------- *
+ * Their own loops, not gemm_q8's: both halves of a panel in one pass, which reads whole
+ * 64-byte lines of weights and gives each activation broadcast two products. gemm_q8
+ * takes one half at a time (its sign forms' accumulators need that many registers);
+ * for vpdpbusd that read half of each line per pass, and at several rows made the
+ * weight vector a memory operand of every row's vpdpbusd, a load per product, which set
+ * the pace. Xeon with AVX-VNNI, the 96 x 128 by 128 x 1024 product alone: gemm_q8's
+ * tile (4 rows, two accumulator sets) 107 us, both halves at 4 rows 71, at 6 rows 64.
+ * The int32 sums are exact and the epilogue is scaled_sums, so the results equal the
+ * AVX2 table's bit for bit. y = (bias or y) + product, the bias added in the epilogue
+ * (no copy of it into every row first). */
+
+/* acc + the 4 u8 x s8 products per lane of x and the weight vector wv (both registers). */
+AINL TAVXVNNI __m256i vpdpbusd_reg(__m256i acc, __m256i x, __m256i wv) {
+    __asm__(LSL_VPDPBUSD " %2, %1, %0" : "+x"(acc) : "x"(x), "x"(wv));
+    return acc;
+}
+
+/* y (rows row0 .. row0 + 7, n of them valid) = (bias or y) + the products from the sums a. */
+AINL TAVXVNNI void store_sums(const lsl_matrix *w, __m256i a, int32_t row0, int32_t n, float xs, const float *bias,
+                              float *y) {
+    const __m256 base = bias ? ld(bias + row0, n) : ld(y, n);
+    st(y, _mm256_add_ps(base, scaled_sums(LSL_K_VNNI, &a, w, row0, n, xs)), n);
+}
+
+/* MB (<= 6) activation rows x both halves of panel p: the panel's two weight vectors
+ * are loaded into registers once per k4 step for all rows, and each row's broadcast
+ * quad serves both: 2 + MB loads for 2 MB vpdpbusd, and 2 MB chains (12 at 6 rows:
+ * enough to cover vpdpbusd's latency of 5). */
+#define LSL_VNNI_TILE_ROWS 6
+AINL TAVXVNNI void tile_body(const int MB, const lsl_matrix *w, int32_t p, const uint8_t *u, int32_t ldu,
+                             const float *xs, const float *bias, float *y, int32_t ldy) {
+    const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL;
+    const int32_t K4 = w->kpad / 4, row0 = p * LSL_PANEL, valid = w->rows - row0;
+    /* named accumulators (row r: a<2r> for half 0, a<2r+1> for half 1): as an array,
+     * GCC zeroed them with a memset and kept them in memory, a store per product */
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+            a9 = a0, a10 = a0, a11 = a0, sums[LSL_VNNI_TILE_ROWS][2];
+    int32_t k4;
+    int i, h;
+    for (k4 = 0; k4 < K4; ++k4, wp += 64) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)wp), w1 = _mm256_loadu_si256((const __m256i *)(wp + 32));
+#define ROW(R, A, B)                                                                                           \
+    if (MB > R) {                                                                                              \
+        const __m256i x = quad_at(u + (size_t)R * ldu + 4 * k4);                                               \
+        A = vpdpbusd_reg(A, x, w0), B = vpdpbusd_reg(B, x, w1);                                               \
+    }
+        ROW(0, a0, a1) ROW(1, a2, a3) ROW(2, a4, a5) ROW(3, a6, a7) ROW(4, a8, a9) ROW(5, a10, a11)
+#undef ROW
+    }
+    sums[0][0] = a0, sums[0][1] = a1, sums[1][0] = a2, sums[1][1] = a3, sums[2][0] = a4, sums[2][1] = a5;
+    sums[3][0] = a6, sums[3][1] = a7, sums[4][0] = a8, sums[4][1] = a9, sums[5][0] = a10, sums[5][1] = a11;
+    for (h = 0; h < 2; ++h)
+        for (i = 0; i < MB; ++i)
+            if (valid > 8 * h)
+                store_sums(w, sums[i][h], row0 + 8 * h, valid - 8 * h, xs[i], bias, y + (size_t)i * ldy + row0 + 8 * h);
+}
+
+/* One function per row count, not inlined (a small function of its own keeps its
+ * registers: see sums16_masked in lsl_kern_avx2.h). */
+typedef void (*tile_fn)(const lsl_matrix *w, int32_t p, const uint8_t *u, int32_t ldu, const float *xs,
+                        const float *bias, float *y, int32_t ldy);
+#define TILE(MB)                                                                                               \
+    static __attribute__((noinline)) TAVXVNNI void tile_##MB(const lsl_matrix *w, int32_t p, const uint8_t *u,  \
+                                                             int32_t ldu, const float *xs, const float *bias,  \
+                                                             float *y, int32_t ldy) {                          \
+        tile_body(MB, w, p, u, ldu, xs, bias, y, ldy);                                                          \
+    }
+TILE(1)
+TILE(2)
+TILE(3)
+TILE(4)
+TILE(5)
+TILE(6)
+#undef TILE
+static const tile_fn tiles[LSL_VNNI_TILE_ROWS + 1] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
+
+/* One activation row x NP (<= 4) panels from p0, both halves of each: 2 NP chains, the
+ * weight vectors memory operands (each is used once), whole lines per k4 step. */
+AINL TAVXVNNI void row_panels(const int NP, const lsl_matrix *w, int32_t p0, const uint8_t *u, float xs,
+                              const float *bias, float *y) {
+    const size_t pstride = (size_t)w->kpad * LSL_PANEL;
+    const int8_t *base = (const int8_t *)w->data + (size_t)p0 * pstride;
+    const int32_t K4 = w->kpad / 4;
+    __m256i acc[4][2];
+    int32_t k4;
+    int p, h;
+    for (p = 0; p < NP; ++p) acc[p][0] = acc[p][1] = _mm256_setzero_si256();
+    for (k4 = 0; k4 < K4; ++k4) {
+        const __m256i x = quad_at(u + 4 * k4);
+        for (p = 0; p < NP; ++p)
+            for (h = 0; h < 2; ++h) acc[p][h] = dot4_vnni(acc[p][h], x, base + p * pstride + (size_t)k4 * 64 + 32 * h);
+    }
+    for (p = 0; p < NP; ++p)
+        for (h = 0; h < 2; ++h) {
+            const int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h, valid = w->rows - row0;
+            if (valid > 0) store_sums(w, acc[p][h], row0, valid, xs, bias, y + row0);
+        }
+}
+
+/* Panels last to first with `rev` (see lsl_internal.h). */
 static TAVXVNNI void gemm_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                                     const float *bias, float *y, int32_t ldy, int rev) {
-    lsl_bias_rows(m, bias, w->rows, y, ldy);
-    gemm_q8(LSL_K_VNNI, w, m, u, ldu, 0, xs, y, ldy, rev);
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t g, i;
+    if (m == 1) { /* groups of 4 panels: 8 chains */
+        const int32_t groups = (panels + 3) / 4;
+        for (g = 0; g < groups; ++g) {
+            const int32_t p = 4 * (rev ? groups - 1 - g : g), np = panels - p < 4 ? panels - p : 4;
+            switch (np) {
+            case 4: row_panels(4, w, p, u, xs[0], bias, y); break;
+            case 3: row_panels(3, w, p, u, xs[0], bias, y); break;
+            case 2: row_panels(2, w, p, u, xs[0], bias, y); break;
+            default: row_panels(1, w, p, u, xs[0], bias, y); break;
+            }
+        }
+        return;
+    }
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        for (i = 0; i < m; i += LSL_VNNI_TILE_ROWS) {
+            const int32_t rows = m - i < LSL_VNNI_TILE_ROWS ? m - i : LSL_VNNI_TILE_ROWS;
+            tiles[rows](w, p, u + (size_t)i * ldu, ldu, xs + i, bias, y + (size_t)i * ldy, ldy);
+        }
+    }
 }
 
 /* The fused single-stream step: vpdpbusd on u (dynamic int8) or on the limbs. */
@@ -89,9 +210,70 @@ static TAVXVNNI void gemm_sparse_i8_vnni(const lsl_matrix *w, int32_t m, const f
     gemm_sparse_q8(LSL_K_VNNI3, w, m, u, upad, lstride, xs, NULL, y, ldy, rev);
 }
 
+/* One slot (4 columns of a (8 or 16, 4) block per half panel) of one activation row of
+ * a LSL_MATRIX_SHARED8 matrix into the accumulators a (half 0) and b (half 1): the
+ * block's quad broadcast against the half's 8 x 4 weights (with LSL_MATRIX_SHARED16
+ * half 0's quad serves half 1). `is` points at the slot's half-0 index byte (half 1's is
+ * 32 bytes on), ws at its 64 weight bytes. */
+AINL TAVXVNNI void shared_slot(const int S16, const uint8_t *row, const unsigned char *is, const int8_t *ws,
+                               __m256i *a, __m256i *b) {
+    const __m256i x0 = quad_at(row + 4 * is[0]), x1 = S16 ? x0 : quad_at(row + 4 * is[32]);
+    *a = dot4_vnni(*a, x0, ws);
+    *b = dot4_vnni(*b, x1, ws + 32);
+}
+
+/* Every panel of a LSL_MATRIX_SHARED8 matrix for one activation row (whole windows of
+ * u): y = (bias or y) + product. Slot j of each index group of 4 goes to its own pair of
+ * accumulators (four pairs: 8 chains of vpdpbusd, added at the panel's end, exact). Why:
+ * the several-row loop (sparse_rows_shared) at one row has one pair, a chain of dependent
+ * vpdpbusd of 5 cycles a slot: Xeon with AVX-VNNI, I=40/H=128 80 % (16, 4)-sparse
+ * dynamic int8, T = 100 (the recurrent products one row a step). */
+AINL TAVXVNNI void sparse_row_shared(const int S16, const lsl_matrix *w, const uint8_t *u, float xs, const float *bias,
+                                     float *y, int rev) {
+    const lsl_sparse_view v = sparse_view_of(w);
+    const int32_t panels = lsl_panels(w->rows);
+    int32_t g, win;
+    for (g = 0; g < panels; ++g) {
+        const int32_t p = rev ? panels - 1 - g : g;
+        const int32_t *e = v.seg + 2 * (size_t)p * v.windows;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+        int h;
+        for (win = 0; win < v.windows; ++win, e += 2) {
+            const int32_t n = e[1];
+            const unsigned char *ip = v.base + e[0];
+            const int8_t *ws = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+            const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
+            int32_t s = 0;
+            for (; s + 4 <= n; s += 4, ip += 64, ws += 256) {
+                shared_slot(S16, row, ip, ws, &a0, &b0);
+                shared_slot(S16, row, ip + 1, ws + 64, &a1, &b1);
+                shared_slot(S16, row, ip + 2, ws + 128, &a2, &b2);
+                shared_slot(S16, row, ip + 3, ws + 192, &a3, &b3);
+            }
+            switch (n - s) { /* the last 0 to 3 slots */
+            case 3: shared_slot(S16, row, ip + 2, ws + 128, &a2, &b2); /* fall through */
+            case 2: shared_slot(S16, row, ip + 1, ws + 64, &a1, &b1); /* fall through */
+            case 1: shared_slot(S16, row, ip, ws, &a0, &b0); /* fall through */
+            default: break;
+            }
+        }
+        a0 = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+        b0 = _mm256_add_epi32(_mm256_add_epi32(b0, b1), _mm256_add_epi32(b2, b3));
+        for (h = 0; h < 2; ++h) {
+            const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
+            if (valid > 0) store_sums(w, h ? b0 : a0, row0, valid, xs, bias, y + row0);
+        }
+    }
+}
+
 static TAVXVNNI void gemm_sparse_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                                            const float *xs, const float *bias, float *y, int32_t ldy, int rev) {
-    gemm_sparse_q8(LSL_K_VNNI, w, m, u, ldu, 0, xs, bias, y, ldy, rev);
+    if (m == 1 && (w->reserved & LSL_MATRIX_SHARED16))
+        sparse_row_shared(1, w, u, xs[0], bias, y, rev);
+    else if (m == 1 && (w->reserved & LSL_MATRIX_SHARED8))
+        sparse_row_shared(0, w, u, xs[0], bias, y, rev);
+    else
+        gemm_sparse_q8(LSL_K_VNNI, w, m, u, ldu, 0, xs, bias, y, ldy, rev);
 }
 
 static TAVXVNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
@@ -100,7 +282,7 @@ static TAVXVNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const 
     float xs;
     if (lsl_act_u8(w->act)) {
         lsl_avx2_quantize_rows(1, hidden, w->kpad, h, hidden, u, &xs, lsl_act_qmax(w->act));
-        lstm_step1_q8(LSL_K_VNNI, w, hidden, u, 0, xs, g, c, h, rev);
+        lstm_step1_sign16(LSL_K_VNNI, cells_avx2, w, hidden, u, 0, xs, g, c, h, rev);
     } else {
         quantize_limbs(1, hidden, w->kpad, h, hidden, u, (size_t)w->kpad, &xs);
         lstm_step1_q8(LSL_K_VNNI3, w, hidden, u, (size_t)w->kpad, xs, g, c, h, rev);
