@@ -3,9 +3,10 @@
  * 256-bit: Alder Lake and later Intel cores without AVX-512, Zen 5 desktop).
  *
  * Dynamic int8 multiplies with vpdpbusd (4 u8 x s8 products and the add in one
- * instruction, where AVX2 needs a sign step, vpmaddubsw, vpmaddwd and vpaddd);
- * the loops are lsl_kern_avx2.h's, so the sums and results equal the AVX2 table's bit
- * for bit. Float activations become the three 8-bit limbs of the AVX-512 VNNI table
+ * instruction, where AVX2 needs a sign step, vpmaddubsw, vpmaddwd and vpaddd): the
+ * products here (both halves of a panel per pass, below), the fused step
+ * lsl_kern_avx2.h's (sums16_vnni); the int32 sums are exact and the float epilogues
+ * shared, so the results equal the AVX2 table's bit for bit. Float activations become the three 8-bit limbs of the AVX-512 VNNI table
  * (LSL_LIMB_MAX: three vpdpbusd per weight vector where the AVX2 digits need thirteen
  * instructions). fp32 and the element-wise kernels are the AVX2 table's. The
  * functions carry target("avx2,fma,avxvnni") and run only after lsl_isa.c found
