@@ -79,6 +79,17 @@ AINL TAVXVNNI void store_sums(const lsl_matrix *w, __m256i a, int32_t row0, int3
     st(y, _mm256_add_ps(base, scaled_sums(LSL_K_VNNI, &a, w, row0, n, xs)), n);
 }
 
+/* store_sums from a sparse matrix's view (lsl_kern_avx2.h: its fields copied once, as
+ * a store into y may alias them). */
+AINL TAVXVNNI void store_sums_view(const lsl_sparse_view *v, __m256i a, int32_t row0, int32_t n, float xs,
+                                   const float *bias, float *y) {
+    const __m256i ws = n >= 8 ? _mm256_loadu_si256((const __m256i *)(v->wsum + row0))
+                              : _mm256_maskload_epi32((const int *)(v->wsum + row0), tail_mask(n));
+    const __m256 base = bias ? ld(bias + row0, n) : ld(y, n);
+    const __m256 sums = _mm256_cvtepi32_ps(_mm256_sub_epi32(a, _mm256_slli_epi32(ws, 7)));
+    st(y, _mm256_add_ps(base, _mm256_mul_ps(sums, _mm256_mul_ps(ld(v->scale + row0, n), _mm256_set1_ps(xs)))), n);
+}
+
 /* MB (<= 6) activation rows x both halves of panel p: the panel's two weight vectors
  * are loaded into registers once per k4 step for all rows, and each row's broadcast
  * quad serves both: 2 + MB loads for 2 MB vpdpbusd, and 2 MB chains (12 at 6 rows:
@@ -267,14 +278,93 @@ AINL TAVXVNNI void sparse_row_shared(const int S16, const lsl_matrix *w, const u
     }
 }
 
+/* Panel p of a LSL_MATRIX_SHARED8 matrix for MB (<= 6) activation rows (whole windows,
+ * row stride ldu): y = (bias or y) + product. Per slot the half panels' two weight
+ * vectors are loaded into registers once for all rows (the several-row loop of
+ * lsl_kern_avx2.h, sparse_rows_shared, makes them a memory operand of every row's
+ * vpdpbusd, a load per product), 12 named accumulators as tile_body's. */
+AINL TAVXVNNI void sparse_tile_body(const int MB, const int S16, const lsl_sparse_view *v, int32_t p,
+                                    const uint8_t *u, int32_t ldu, const float *xs, const float *bias, float *y,
+                                    int32_t ldy) {
+    const int32_t *e = v->seg + 2 * (size_t)p * v->windows, row0 = p * LSL_PANEL, valid = v->rows - row0;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+            a9 = a0, a10 = a0, a11 = a0, sums[LSL_VNNI_TILE_ROWS][2];
+    int32_t win, s;
+    int i, h;
+    for (win = 0; win < v->windows; ++win, e += 2) {
+        const int32_t n = e[1];
+        const unsigned char *ip = v->base + e[0];
+        const int8_t *ws = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+        const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
+        for (s = 0; s < n; ++s, ws += 64) {
+            const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4; /* half h's block: is[32 h] */
+            const int32_t at0 = 4 * is[0], at1 = S16 ? at0 : 4 * is[32];
+            const __m256i w0 = _mm256_loadu_si256((const __m256i *)ws), w1 = _mm256_loadu_si256((const __m256i *)(ws + 32));
+#define ROW(R, A, B)                                                                                           \
+    if (MB > R) {                                                                                              \
+        const uint8_t *r_ = row + (size_t)R * ldu;                                                             \
+        const __m256i x0 = quad_at(r_ + at0), x1 = S16 ? x0 : quad_at(r_ + at1);                               \
+        A = vpdpbusd_reg(A, x0, w0), B = vpdpbusd_reg(B, x1, w1);                                             \
+    }
+            ROW(0, a0, a1) ROW(1, a2, a3) ROW(2, a4, a5) ROW(3, a6, a7) ROW(4, a8, a9) ROW(5, a10, a11)
+#undef ROW
+        }
+    }
+    sums[0][0] = a0, sums[0][1] = a1, sums[1][0] = a2, sums[1][1] = a3, sums[2][0] = a4, sums[2][1] = a5;
+    sums[3][0] = a6, sums[3][1] = a7, sums[4][0] = a8, sums[4][1] = a9, sums[5][0] = a10, sums[5][1] = a11;
+    for (h = 0; h < 2; ++h)
+        for (i = 0; i < MB; ++i)
+            if (valid > 8 * h)
+                store_sums_view(v, sums[i][h], row0 + 8 * h, valid - 8 * h, xs[i], bias, y + (size_t)i * ldy + row0 + 8 * h);
+}
+
+typedef void (*sparse_tile_fn)(const lsl_sparse_view *v, int32_t p, const uint8_t *u, int32_t ldu, const float *xs,
+                               const float *bias, float *y, int32_t ldy);
+#define SPARSE_TILE(MB, S16)                                                                                   \
+    static __attribute__((noinline)) TAVXVNNI void sparse_tile_##MB##_##S16(                                   \
+        const lsl_sparse_view *v, int32_t p, const uint8_t *u, int32_t ldu, const float *xs, const float *bias, \
+        float *y, int32_t ldy) {                                                                               \
+        sparse_tile_body(MB, S16, v, p, u, ldu, xs, bias, y, ldy);                                              \
+    }
+SPARSE_TILE(1, 0)
+SPARSE_TILE(2, 0)
+SPARSE_TILE(3, 0)
+SPARSE_TILE(4, 0)
+SPARSE_TILE(5, 0)
+SPARSE_TILE(6, 0)
+SPARSE_TILE(1, 1)
+SPARSE_TILE(2, 1)
+SPARSE_TILE(3, 1)
+SPARSE_TILE(4, 1)
+SPARSE_TILE(5, 1)
+SPARSE_TILE(6, 1)
+#undef SPARSE_TILE
+static const sparse_tile_fn sparse_tiles[2][LSL_VNNI_TILE_ROWS + 1] = {
+    {NULL, sparse_tile_1_0, sparse_tile_2_0, sparse_tile_3_0, sparse_tile_4_0, sparse_tile_5_0, sparse_tile_6_0},
+    {NULL, sparse_tile_1_1, sparse_tile_2_1, sparse_tile_3_1, sparse_tile_4_1, sparse_tile_5_1, sparse_tile_6_1}};
+
 static TAVXVNNI void gemm_sparse_dyn8_vnni(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu,
                                            const float *xs, const float *bias, float *y, int32_t ldy, int rev) {
-    if (m == 1 && (w->reserved & LSL_MATRIX_SHARED16))
-        sparse_row_shared(1, w, u, xs[0], bias, y, rev);
-    else if (m == 1 && (w->reserved & LSL_MATRIX_SHARED8))
-        sparse_row_shared(0, w, u, xs[0], bias, y, rev);
-    else
+    const int s16 = (w->reserved & LSL_MATRIX_SHARED16) != 0;
+    if (!(w->reserved & LSL_MATRIX_SHARED8)) {
         gemm_sparse_q8(LSL_K_VNNI, w, m, u, ldu, 0, xs, bias, y, ldy, rev);
+    } else if (m == 1) {
+        if (s16)
+            sparse_row_shared(1, w, u, xs[0], bias, y, rev);
+        else
+            sparse_row_shared(0, w, u, xs[0], bias, y, rev);
+    } else {
+        const lsl_sparse_view v = sparse_view_of(w);
+        const int32_t panels = lsl_panels(w->rows);
+        int32_t g, i;
+        for (g = 0; g < panels; ++g) {
+            const int32_t p = rev ? panels - 1 - g : g;
+            for (i = 0; i < m; i += LSL_VNNI_TILE_ROWS) {
+                const int32_t rows = m - i < LSL_VNNI_TILE_ROWS ? m - i : LSL_VNNI_TILE_ROWS;
+                sparse_tiles[s16][rows](&v, p, u + (size_t)i * ldu, ldu, xs + i, bias, y + (size_t)i * ldy, ldy);
+            }
+        }
+    }
 }
 
 static TAVXVNNI void lstm_step1_vnni(const lsl_matrix *w, int32_t hidden, const float *g, float *c, float *h,
