@@ -62,8 +62,8 @@ static TAVXVNNI void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
  * weight vector a memory operand of every row's vpdpbusd, a load per product, which set
  * the pace. Xeon with AVX-VNNI, the 96 x 128 by 128 x 1024 product alone: gemm_q8's
  * tile (4 rows, two accumulator sets) 107 us, both halves at 4 rows 71, at 6 rows 64.
- * The int32 sums are exact and the epilogue is scaled_sums, so the results equal the
- * AVX2 table's bit for bit. y = (bias or y) + product, the bias added in the epilogue
+ * The int32 sums are exact and the epilogue is scaled_sums' arithmetic (store_sums), so
+ * the results equal the AVX2 table's bit for bit. y = (bias or y) + product, the bias added in the epilogue
  * (no copy of it into every row first). */
 
 /* acc + the 4 u8 x s8 products per lane of x and the weight vector wv (both registers). */
@@ -72,55 +72,73 @@ AINL TAVXVNNI __m256i vpdpbusd_reg(__m256i acc, __m256i x, __m256i wv) {
     return acc;
 }
 
-/* y (rows row0 .. row0 + 7, n of them valid) = (bias or y) + the products from the sums a. */
-AINL TAVXVNNI void store_sums(const lsl_matrix *w, __m256i a, int32_t row0, int32_t n, float xs, const float *bias,
-                              float *y) {
-    const __m256 base = bias ? ld(bias + row0, n) : ld(y, n);
-    st(y, _mm256_add_ps(base, scaled_sums(LSL_K_VNNI, &a, w, row0, n, xs)), n);
-}
-
-/* store_sums from a sparse matrix's view (lsl_kern_avx2.h: its fields copied once, as
- * a store into y may alias them). */
-AINL TAVXVNNI void store_sums_view(const lsl_sparse_view *v, __m256i a, int32_t row0, int32_t n, float xs,
-                                   const float *bias, float *y) {
-    const __m256i ws = n >= 8 ? _mm256_loadu_si256((const __m256i *)(v->wsum + row0))
-                              : _mm256_maskload_epi32((const int *)(v->wsum + row0), tail_mask(n));
+/* y (rows row0 .. row0 + 7, n of them valid) = (bias or y) + the products from the sums
+ * a, scaled_sums(LSL_K_VNNI, ...) from the matrix's weight scales and sums (scale,
+ * wsum: a dense matrix's, or a sparse one's through its view, whose fields are copied
+ * once because a store into y may alias them). */
+AINL TAVXVNNI void store_sums(const float *scale, const int32_t *wsum, __m256i a, int32_t row0, int32_t n, float xs,
+                              const float *bias, float *y) {
+    const __m256i ws = n >= 8 ? _mm256_loadu_si256((const __m256i *)(wsum + row0))
+                              : _mm256_maskload_epi32((const int *)(wsum + row0), tail_mask(n));
     const __m256 base = bias ? ld(bias + row0, n) : ld(y, n);
     const __m256 sums = _mm256_cvtepi32_ps(_mm256_sub_epi32(a, _mm256_slli_epi32(ws, 7)));
-    st(y, _mm256_add_ps(base, _mm256_mul_ps(sums, _mm256_mul_ps(ld(v->scale + row0, n), _mm256_set1_ps(xs)))), n);
+    st(y, _mm256_add_ps(base, _mm256_mul_ps(sums, _mm256_mul_ps(ld(scale + row0, n), _mm256_set1_ps(xs)))), n);
+}
+
+/* The tiles' registers and steps: MB (<= LSL_VNNI_TILE_ROWS) activation rows x both
+ * halves of a panel in 12 named accumulators (row r: a<2r> for half 0, a<2r+1> for half
+ * 1; as an array GCC zeroed them with a memset and kept them in memory, a store per
+ * product). TILE_STEP is one k4 step of a dense panel or one slot of a sparse one: row
+ * r's quads at BASE + r LDU + OFF0 (half 0) and + OFF1 (half 1; the same quad with S16)
+ * times the weight vectors W0, W1 held in registers for all rows. */
+#define LSL_VNNI_TILE_ROWS 6
+#define TILE_ACCUMULATORS                                                                                      \
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, \
+            a9 = a0, a10 = a0, a11 = a0
+#define TILE_ROW(R, A, B, MB, S16, BASE, LDU, OFF0, OFF1, W0, W1)                                              \
+    if ((MB) > (R)) {                                                                                          \
+        const uint8_t *r_ = (BASE) + (size_t)(R) * (LDU);                                                      \
+        const __m256i x0_ = quad_at(r_ + (OFF0)), x1_ = (S16) ? x0_ : quad_at(r_ + (OFF1));                    \
+        A = vpdpbusd_reg(A, x0_, W0), B = vpdpbusd_reg(B, x1_, W1);                                           \
+    }
+#define TILE_STEP(MB, S16, BASE, LDU, OFF0, OFF1, W0, W1)                                                      \
+    TILE_ROW(0, a0, a1, MB, S16, BASE, LDU, OFF0, OFF1, W0, W1)                                                \
+    TILE_ROW(1, a2, a3, MB, S16, BASE, LDU, OFF0, OFF1, W0, W1)                                                \
+    TILE_ROW(2, a4, a5, MB, S16, BASE, LDU, OFF0, OFF1, W0, W1)                                                \
+    TILE_ROW(3, a6, a7, MB, S16, BASE, LDU, OFF0, OFF1, W0, W1)                                                \
+    TILE_ROW(4, a8, a9, MB, S16, BASE, LDU, OFF0, OFF1, W0, W1)                                                \
+    TILE_ROW(5, a10, a11, MB, S16, BASE, LDU, OFF0, OFF1, W0, W1)
+#define TILE_SUMS a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11
+
+/* A tile's epilogue: its MB rows of panel rows row0 .. row0 + 15 (`valid` of them exist). */
+AINL TAVXVNNI void tile_store(const int MB, const float *scale, const int32_t *wsum, int32_t row0, int32_t valid,
+                              const float *xs, const float *bias, float *y, int32_t ldy, __m256i a0, __m256i a1,
+                              __m256i a2, __m256i a3, __m256i a4, __m256i a5, __m256i a6, __m256i a7, __m256i a8,
+                              __m256i a9, __m256i a10, __m256i a11) {
+    const __m256i sums[LSL_VNNI_TILE_ROWS][2] = {{a0, a1}, {a2, a3}, {a4, a5}, {a6, a7}, {a8, a9}, {a10, a11}};
+    int i, h;
+    for (h = 0; h < 2; ++h)
+        for (i = 0; i < MB; ++i)
+            if (valid > 8 * h)
+                store_sums(scale, wsum, sums[i][h], row0 + 8 * h, valid - 8 * h, xs[i], bias,
+                           y + (size_t)i * ldy + row0 + 8 * h);
 }
 
 /* MB (<= 6) activation rows x both halves of panel p: the panel's two weight vectors
  * are loaded into registers once per k4 step for all rows, and each row's broadcast
  * quad serves both: 2 + MB loads for 2 MB vpdpbusd, and 2 MB chains (12 at 6 rows:
  * enough to cover vpdpbusd's latency of 5). */
-#define LSL_VNNI_TILE_ROWS 6
 AINL TAVXVNNI void tile_body(const int MB, const lsl_matrix *w, int32_t p, const uint8_t *u, int32_t ldu,
                              const float *xs, const float *bias, float *y, int32_t ldy) {
     const int8_t *wp = (const int8_t *)w->data + (size_t)p * w->kpad * LSL_PANEL;
-    const int32_t K4 = w->kpad / 4, row0 = p * LSL_PANEL, valid = w->rows - row0;
-    /* named accumulators (row r: a<2r> for half 0, a<2r+1> for half 1): as an array,
-     * GCC zeroed them with a memset and kept them in memory, a store per product */
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
-            a9 = a0, a10 = a0, a11 = a0, sums[LSL_VNNI_TILE_ROWS][2];
+    const int32_t K4 = w->kpad / 4;
     int32_t k4;
-    int i, h;
+    TILE_ACCUMULATORS;
     for (k4 = 0; k4 < K4; ++k4, wp += 64) {
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)wp), w1 = _mm256_loadu_si256((const __m256i *)(wp + 32));
-#define ROW(R, A, B)                                                                                           \
-    if (MB > R) {                                                                                              \
-        const __m256i x = quad_at(u + (size_t)R * ldu + 4 * k4);                                               \
-        A = vpdpbusd_reg(A, x, w0), B = vpdpbusd_reg(B, x, w1);                                               \
+        TILE_STEP(MB, 1, u, ldu, 4 * k4, 4 * k4, w0, w1)
     }
-        ROW(0, a0, a1) ROW(1, a2, a3) ROW(2, a4, a5) ROW(3, a6, a7) ROW(4, a8, a9) ROW(5, a10, a11)
-#undef ROW
-    }
-    sums[0][0] = a0, sums[0][1] = a1, sums[1][0] = a2, sums[1][1] = a3, sums[2][0] = a4, sums[2][1] = a5;
-    sums[3][0] = a6, sums[3][1] = a7, sums[4][0] = a8, sums[4][1] = a9, sums[5][0] = a10, sums[5][1] = a11;
-    for (h = 0; h < 2; ++h)
-        for (i = 0; i < MB; ++i)
-            if (valid > 8 * h)
-                store_sums(w, sums[i][h], row0 + 8 * h, valid - 8 * h, xs[i], bias, y + (size_t)i * ldy + row0 + 8 * h);
+    tile_store(MB, w->scale, w->wsum, p * LSL_PANEL, w->rows - p * LSL_PANEL, xs, bias, y, ldy, TILE_SUMS);
 }
 
 /* One function per row count, not inlined (a small function of its own keeps its
@@ -161,7 +179,7 @@ AINL TAVXVNNI void row_panels(const int NP, const lsl_matrix *w, int32_t p0, con
     for (p = 0; p < NP; ++p)
         for (h = 0; h < 2; ++h) {
             const int32_t row0 = (p0 + p) * LSL_PANEL + 8 * h, valid = w->rows - row0;
-            if (valid > 0) store_sums(w, acc[p][h], row0, valid, xs, bias, y + row0);
+            if (valid > 0) store_sums(w->scale, w->wsum, acc[p][h], row0, valid, xs, bias, y + row0);
         }
 }
 
@@ -273,7 +291,7 @@ AINL TAVXVNNI void sparse_row_shared(const int S16, const lsl_matrix *w, const u
         b0 = _mm256_add_epi32(_mm256_add_epi32(b0, b1), _mm256_add_epi32(b2, b3));
         for (h = 0; h < 2; ++h) {
             const int32_t row0 = p * LSL_PANEL + 8 * h, valid = w->rows - row0;
-            if (valid > 0) store_sums(w, h ? b0 : a0, row0, valid, xs, bias, y + row0);
+            if (valid > 0) store_sums(w->scale, w->wsum, h ? b0 : a0, row0, valid, xs, bias, y + row0);
         }
     }
 }
@@ -286,11 +304,9 @@ AINL TAVXVNNI void sparse_row_shared(const int S16, const lsl_matrix *w, const u
 AINL TAVXVNNI void sparse_tile_body(const int MB, const int S16, const lsl_sparse_view *v, int32_t p,
                                     const uint8_t *u, int32_t ldu, const float *xs, const float *bias, float *y,
                                     int32_t ldy) {
-    const int32_t *e = v->seg + 2 * (size_t)p * v->windows, row0 = p * LSL_PANEL, valid = v->rows - row0;
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
-            a9 = a0, a10 = a0, a11 = a0, sums[LSL_VNNI_TILE_ROWS][2];
+    const int32_t *e = v->seg + 2 * (size_t)p * v->windows;
     int32_t win, s;
-    int i, h;
+    TILE_ACCUMULATORS;
     for (win = 0; win < v->windows; ++win, e += 2) {
         const int32_t n = e[1];
         const unsigned char *ip = v->base + e[0];
@@ -300,22 +316,10 @@ AINL TAVXVNNI void sparse_tile_body(const int MB, const int S16, const lsl_spars
             const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4; /* half h's block: is[32 h] */
             const int32_t at0 = 4 * is[0], at1 = S16 ? at0 : 4 * is[32];
             const __m256i w0 = _mm256_loadu_si256((const __m256i *)ws), w1 = _mm256_loadu_si256((const __m256i *)(ws + 32));
-#define ROW(R, A, B)                                                                                           \
-    if (MB > R) {                                                                                              \
-        const uint8_t *r_ = row + (size_t)R * ldu;                                                             \
-        const __m256i x0 = quad_at(r_ + at0), x1 = S16 ? x0 : quad_at(r_ + at1);                               \
-        A = vpdpbusd_reg(A, x0, w0), B = vpdpbusd_reg(B, x1, w1);                                             \
-    }
-            ROW(0, a0, a1) ROW(1, a2, a3) ROW(2, a4, a5) ROW(3, a6, a7) ROW(4, a8, a9) ROW(5, a10, a11)
-#undef ROW
+            TILE_STEP(MB, S16, row, ldu, at0, at1, w0, w1)
         }
     }
-    sums[0][0] = a0, sums[0][1] = a1, sums[1][0] = a2, sums[1][1] = a3, sums[2][0] = a4, sums[2][1] = a5;
-    sums[3][0] = a6, sums[3][1] = a7, sums[4][0] = a8, sums[4][1] = a9, sums[5][0] = a10, sums[5][1] = a11;
-    for (h = 0; h < 2; ++h)
-        for (i = 0; i < MB; ++i)
-            if (valid > 8 * h)
-                store_sums_view(v, sums[i][h], row0 + 8 * h, valid - 8 * h, xs[i], bias, y + (size_t)i * ldy + row0 + 8 * h);
+    tile_store(MB, v->scale, v->wsum, p * LSL_PANEL, v->rows - p * LSL_PANEL, xs, bias, y, ldy, TILE_SUMS);
 }
 
 typedef void (*sparse_tile_fn)(const lsl_sparse_view *v, int32_t p, const uint8_t *u, int32_t ldu, const float *xs,
@@ -339,6 +343,10 @@ SPARSE_TILE(4, 1)
 SPARSE_TILE(5, 1)
 SPARSE_TILE(6, 1)
 #undef SPARSE_TILE
+#undef TILE_SUMS
+#undef TILE_STEP
+#undef TILE_ROW
+#undef TILE_ACCUMULATORS
 static const sparse_tile_fn sparse_tiles[2][LSL_VNNI_TILE_ROWS + 1] = {
     {NULL, sparse_tile_1_0, sparse_tile_2_0, sparse_tile_3_0, sparse_tile_4_0, sparse_tile_5_0, sparse_tile_6_0},
     {NULL, sparse_tile_1_1, sparse_tile_2_1, sparse_tile_3_1, sparse_tile_4_1, sparse_tile_5_1, sparse_tile_6_1}};
