@@ -380,6 +380,6 @@ def test_a_very_sparse_scattered_matrix_stays_sparse_on_every_table_but_avx_vnni
     """95 % sparse in (1, 4) blocks: W_hh fills about an eighth of its slots, which the
     gathering kernels still run faster than the dense products -- except on the AVX-VNNI
     table, whose dense vpdpbusd products beat its gathers at every sparsity measured
-    (1.18 x at 95 % on a Xeon): it runs dense."""
+    (1.41 x at 95 % on a Xeon): it runs dense."""
     engine = rt.Engine(write_lsl(_pruned_spec((1, 4), 0.95), weights="int8-sparse"), activations="dynamic")
     assert engine.info["layers"][0]["runs_hh"] == ("int8" if isa == "avx2-vnni" else "int8-sparse")

@@ -232,12 +232,14 @@ AINL TAVX2 __m256i fixed_codes(const float *p, int32_t n, __m256 vinv, __m256i q
  * row of scale xs, from its int32 sums a[0..L-1]: vpdpbusd's sums less 128 * sum(w)
  * (for the limbs, on the high limb, then ((a0 256) + a1) 256 + a2 in float, as
  * lsl_kern_avx512.h's gate_from_sums); the digits' sums combined as (a2 128 + a1) 128
- * + a0 in float; then times (xs * scale[row]), as every ISA computes it. */
-AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix *w, int32_t row0, int32_t valid,
-                              float xs) {
+ * + a0 in float; then times (xs * scale[row]), as every ISA computes it. The weight
+ * scales and sums come as pointers (scaled_sums_of: a sparse matrix's view copies them
+ * once, as a store into y may alias them; scaled_sums: a matrix's own). */
+AINL TAVX2 __m256 scaled_sums_of(const int kind, const __m256i *a, const float *scale, const int32_t *wsum,
+                                 int32_t row0, int32_t valid, float xs) {
     __m256 v;
     if (kind == LSL_K_VNNI || kind == LSL_K_VNNI3 || kind == LSL_K_U7 || kind == LSL_K_H7) {
-        const int *ws = (const int *)(w->wsum + row0);
+        const int *ws = (const int *)(wsum + row0);
         const __m256i sum = valid >= 8 ? _mm256_loadu_si256((const __m256i *)ws) : _mm256_maskload_epi32(ws, tail_mask(valid));
         v = _mm256_cvtepi32_ps(_mm256_sub_epi32(a[0], _mm256_slli_epi32(sum, kind == LSL_K_H7 ? 6 : 7)));
         if (kind == LSL_K_VNNI3) {
@@ -251,7 +253,11 @@ AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix
     } else {
         v = _mm256_cvtepi32_ps(a[0]);
     }
-    return _mm256_mul_ps(v, _mm256_mul_ps(ld(w->scale + row0, valid), _mm256_set1_ps(xs)));
+    return _mm256_mul_ps(v, _mm256_mul_ps(ld(scale + row0, valid), _mm256_set1_ps(xs)));
+}
+AINL TAVX2 __m256 scaled_sums(const int kind, const __m256i *a, const lsl_matrix *w, int32_t row0, int32_t valid,
+                              float xs) {
+    return scaled_sums_of(kind, a, w->scale, w->wsum, row0, valid, xs);
 }
 
 /* ---- element-wise ------------------------------------------------------------------ */

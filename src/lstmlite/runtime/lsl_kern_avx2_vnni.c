@@ -62,8 +62,8 @@ static TAVXVNNI void quantize_limbs(int32_t m, int32_t k, int32_t kpad, const fl
  * weight vector a memory operand of every row's vpdpbusd, a load per product, which set
  * the pace. Xeon with AVX-VNNI, the 96 x 128 by 128 x 1024 product alone: gemm_q8's
  * tile (4 rows, two accumulator sets) 107 us, both halves at 4 rows 71, at 6 rows 64.
- * The int32 sums are exact and the epilogue is scaled_sums' arithmetic (store_sums), so
- * the results equal the AVX2 table's bit for bit. y = (bias or y) + product, the bias added in the epilogue
+ * The int32 sums are exact and the epilogue is scaled_sums_of (store_sums), so the
+ * results equal the AVX2 table's bit for bit. y = (bias or y) + product, the bias added in the epilogue
  * (no copy of it into every row first). */
 
 /* acc + the 4 u8 x s8 products per lane of x and the weight vector wv (both registers). */
@@ -73,16 +73,11 @@ AINL TAVXVNNI __m256i vpdpbusd_reg(__m256i acc, __m256i x, __m256i wv) {
 }
 
 /* y (rows row0 .. row0 + 7, n of them valid) = (bias or y) + the products from the sums
- * a, scaled_sums(LSL_K_VNNI, ...) from the matrix's weight scales and sums (scale,
- * wsum: a dense matrix's, or a sparse one's through its view, whose fields are copied
- * once because a store into y may alias them). */
+ * a (scaled_sums_of, from a dense matrix's weight scales and sums or a sparse one's view). */
 AINL TAVXVNNI void store_sums(const float *scale, const int32_t *wsum, __m256i a, int32_t row0, int32_t n, float xs,
                               const float *bias, float *y) {
-    const __m256i ws = n >= 8 ? _mm256_loadu_si256((const __m256i *)(wsum + row0))
-                              : _mm256_maskload_epi32((const int *)(wsum + row0), tail_mask(n));
     const __m256 base = bias ? ld(bias + row0, n) : ld(y, n);
-    const __m256 sums = _mm256_cvtepi32_ps(_mm256_sub_epi32(a, _mm256_slli_epi32(ws, 7)));
-    st(y, _mm256_add_ps(base, _mm256_mul_ps(sums, _mm256_mul_ps(ld(scale + row0, n), _mm256_set1_ps(xs)))), n);
+    st(y, _mm256_add_ps(base, scaled_sums_of(LSL_K_VNNI, &a, scale, wsum, row0, n, xs)), n);
 }
 
 /* The tiles' registers and steps: MB (<= LSL_VNNI_TILE_ROWS) activation rows x both
