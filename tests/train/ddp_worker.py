@@ -10,7 +10,9 @@
     ... ddp_worker.py cli LOG [lstmlite CLI arguments ...] [:: more lstmlite arguments ...]
         runs ``lstmlite`` (each command in turn) in every rank, recording which rank calls
         ``save_run`` and ``save_checkpoint`` in LOG.rank<r>.json; ``DDP_CRASH_EPOCH=K`` makes rank 1 raise
-        at the end of epoch K (a crash in one process).
+        at the end of epoch K (a crash in one process). At exit each rank appends what it
+        did to the group, with the time, to LOG.rank<r>.exit.json (``barrier``,
+        ``destroy``); ``DDP_SLOW_EXIT=S`` makes rank 1 reach the exit S seconds late.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +181,17 @@ def main_cli(log: Path, argv: list[str]) -> int:
             raise RuntimeError(f"injected crash in rank 1 at epoch {crash_at}")
         return all_reduce(values)
 
+    exits: list[list] = []
+
+    def recording(name: str, fn):
+        def wrapped(*args, **kwargs):
+            exits.append([name, time.time()])
+            Path(f"{log}.rank{rank}.exit.json").write_text(json.dumps(exits))  # at exit: no later chance
+            return fn(*args, **kwargs)
+        return wrapped
+
+    dist.monitored_barrier = recording("barrier", dist.monitored_barrier)
+    dist.destroy_process_group = recording("destroy", dist.destroy_process_group)
     run_module.save_run = io_module.save_run = recording_save_run
     trainer_module.save_checkpoint = recording_save_checkpoint
     trainer_module.D.all_reduce_sum = crashing_all_reduce
@@ -193,6 +207,8 @@ def main_cli(log: Path, argv: list[str]) -> int:
             code = main(command)
             if code:
                 return code
+        if rank == 1:
+            time.sleep(float(os.environ.get("DDP_SLOW_EXIT", "0")))
         return 0
     finally:
         Path(f"{log}.rank{rank}.json").write_text(json.dumps(calls))

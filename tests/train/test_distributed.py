@@ -148,7 +148,7 @@ def runs(tmp_path_factory):
     recording worker) and with one."""
     root = tmp_path_factory.mktemp("ddp")
     two = _torchrun(str(WORKER), "cli", str(root / "calls"), "-v", *TRAIN_ARGS, "--out", str(root / "two"), "::",
-                    *COMPRESS_ARGS, str(root / "two"), "--out", str(root / "two_c"))
+                    *COMPRESS_ARGS, str(root / "two"), "--out", str(root / "two_c"), DDP_SLOW_EXIT="1")
     out = StringIO()
     with redirect_stdout(out):
         assert cli_main([*TRAIN_ARGS, "--out", str(root / "one"), "--no-progress"]) == 0
@@ -183,6 +183,17 @@ def test_two_process_cli_run_matches_one_process_and_writes_once(runs):
         assert r2["lr"] == r1["lr"]
 
 
+def test_ranks_wait_for_each_other_before_leaving_the_group(runs):
+    """A rank that tears the group down while another is still finishing can abort that
+    one at exit after a successful run (gloo's threads). Rank 1 reaches the exit a second
+    late here: rank 0 must wait for it in the barrier before destroying the group."""
+    root, proc = runs
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    zero, one = (json.loads((root / f"calls.rank{r}.exit.json").read_text()) for r in (0, 1))
+    assert [name for name, _ in zero] == [name for name, _ in one] == ["barrier", "destroy"]
+    assert zero[1][1] >= one[0][1]  # rank 0 destroyed after rank 1 arrived at the barrier
+
+
 def test_two_process_compress_recipe_matches_one_process(runs):
     """The recipe's fine-tune steps share the trainer: gradual pruning under DDP gives the
     one-process masks and weights (masks come from weights equal to ~1e-7)."""
@@ -212,6 +223,8 @@ def test_crash_of_one_rank_fails_the_run_and_resume_continues_identically(runs, 
             in crashed.stderr)
     assert (out / "checkpoints" / "last.json").exists() and not (out / "config.json").exists()
     assert json.loads((tmp_path / "calls.rank1.json").read_text()) == []
+    # the crashed rank may be out of step with the other: it leaves without waiting for it
+    assert [name for name, _ in json.loads((tmp_path / "calls.rank1.exit.json").read_text())] == ["destroy"]
     # --resume through the documented launcher; each rank loads the same checkpoint
     resumed = subprocess.run([sys.executable, "-m", "lstmlite", *TRAIN_ARGS, "--out", str(out), "--resume",
                               "--nproc", "2"], env=_env(), capture_output=True, text=True, timeout=TIMEOUT)

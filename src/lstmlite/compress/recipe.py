@@ -725,7 +725,8 @@ def apply_recipe(
     from ..train import distributed as D
 
     D.join_process_group(str((train_overrides or {}).get("device", "auto")))
-    return _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress, overwrite)
+    with D.lockstep():
+        return _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress, overwrite)
 
 
 def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, progress, overwrite) -> Any:

@@ -22,6 +22,7 @@ Example (two CPU processes on one machine):
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import subprocess
@@ -35,7 +36,7 @@ import torch.distributed as dist
 from torch.utils.data.distributed import DistributedSampler
 
 __all__ = ["is_distributed", "rank", "world_size", "is_main", "env_rank", "env_world_size", "join_process_group",
-           "shard_batches", "on_main", "all_reduce_sum", "all_equal", "PeerFailed", "launch", "torchrun_command"]
+           "shard_batches", "on_main", "all_reduce_sum", "all_equal", "lockstep", "PeerFailed", "launch", "torchrun_command"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,12 @@ T = TypeVar("T")
 #: noticed by torchrun at once, which then stops the others). Long enough for rank 0 to
 #: validate a large split while the others wait in the broadcast.
 TIMEOUT = timedelta(minutes=int(os.environ.get("LSTMLITE_DIST_TIMEOUT_MIN", "30")))
+
+#: How long a rank leaving the group waits at exit for the others to finish their work.
+LEAVE_TIMEOUT = timedelta(seconds=60)
+
+#: :func:`lockstep` sections entered and not (yet) left normally by this process.
+_open_sections = 0
 
 
 class PeerFailed(RuntimeError):
@@ -119,9 +126,46 @@ def join_process_group(device: str = "auto") -> bool:
     return True
 
 
+@contextlib.contextmanager
+def lockstep() -> Iterator[None]:
+    """Mark work every rank does in step (the same collectives, in the same order).
+
+    Leaving it normally means this rank has done all of them, so at exit it waits for
+    the others before tearing the group down (:func:`_leave`); a rank that leaves it by
+    an exception may be out of step, and exits without waiting.
+
+    Example:
+        >>> with lockstep():
+        ...     pass  # a fit: DDP steps, on_main broadcasts
+    """
+    global _open_sections
+    _open_sections += 1
+    yield
+    _open_sections -= 1  # not reached on an exception: the section stays open
+
+
 def _leave() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    """At exit: wait for the other ranks, then destroy the group.
+
+    Why wait: a rank that destroys its group while another is still finishing (writing
+    the run dir) closes the connections under the other's gloo threads, which can abort
+    that process at its own teardown ("terminate called without an active exception")
+    after a run that succeeded. Ranks that may be out of step (an open :func:`lockstep`
+    section) skip the wait: a barrier against a rank stuck in another collective would
+    only hang until the timeout.
+    """
+    if not dist.is_initialized():
+        return
+    if _open_sections == 0 and dist.get_world_size() > 1:
+        try:
+            if dist.get_backend() == dist.Backend.GLOO:
+                dist.monitored_barrier(timeout=LEAVE_TIMEOUT, wait_all_ranks=True)
+            else:
+                dist.barrier()
+        except Exception as err:  # noqa: BLE001 - at exit: report and tear down all the same
+            log.warning("rank %d: the other processes did not reach the exit (%s); leaving without them",
+                        dist.get_rank(), str(err).splitlines()[0] if str(err) else type(err).__name__)
+    dist.destroy_process_group()
 
 
 def shard_batches(n: int, batch_size: int, seed: int, epoch: int, num_replicas: int | None = None,

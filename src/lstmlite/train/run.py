@@ -265,7 +265,8 @@ def fit(config: dict[str, Any], out: str | Path, resume: bool = False, progress:
     """
     device = str((config.get("train") or {}).get("device", "auto"))
     D.join_process_group(device)
-    return _fit(config, Path(out), resume, progress, overwrite, on_defaults)
+    with D.lockstep():
+        return _fit(config, Path(out), resume, progress, overwrite, on_defaults)
 
 
 def _data_sha256(data: Any) -> str:
