@@ -11,6 +11,8 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
+from .._text import one_line
+
 __all__ = ["CliError", "read_config_file", "parse_overrides", "format_table", "format_bytes", "example_epilog",
            "add_progress_options", "show_progress"]
 
@@ -32,7 +34,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         loaded = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise CliError(f"{path}: cannot parse config ({str(err).splitlines()[0]})") from None
+        raise CliError(f"{path}: cannot parse config ({one_line(err)})") from None
     if not isinstance(loaded, dict):
         raise CliError(f"{path}: a config file must hold a mapping of sections (data, model, train)")
     return loaded

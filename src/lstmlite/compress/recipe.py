@@ -88,6 +88,7 @@ from typing import Any, Callable, Optional
 import yaml
 from torch import nn
 
+from .._text import one_line
 from ..typed import coerce
 from .config import CompressionConfig, config_from_dict
 from .distill.config import DistillConfig
@@ -483,7 +484,7 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     try:
         obj = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as err:
-        raise RecipeError(f"{path}: cannot parse recipe ({str(err).splitlines()[0]})") from None
+        raise RecipeError(f"{path}: cannot parse recipe ({one_line(err)})") from None
     recipe = parse_recipe(obj, str(path))
     if not recipe.name:
         recipe.name = path.stem
@@ -667,7 +668,7 @@ def _try_steps(trial: nn.Module, recipe: Recipe, data: Any, base_train: dict[str
                 if step.method == _FAKE_QUANT:
                     freeze_quantization(trial)
             except (ValueError, TypeError) as err:
-                reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+                reason = one_line(err, limit=None)  # our own message: whole
                 fits = f" This recipe fits {' '.join(recipe.fits.split())}." if recipe.fits else ""
                 raise RecipeError(f"{label}: {reason}. Found before any training.{fits}") from None
 
@@ -842,7 +843,7 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
         except RecipeError:
             raise
         except (ValueError, TypeError) as err:
-            raise RecipeError(f"{label}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+            raise RecipeError(f"{label}: {one_line(err, limit=None)}") from None
         model.cpu()
         record["size_bytes"] = account(model).size_bytes
         applied.append(record)

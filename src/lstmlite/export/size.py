@@ -35,6 +35,8 @@ from typing import Any
 
 from torch import nn
 
+from .._text import one_line
+
 __all__ = ["Account", "account", "lsl_image", "macs_from_image"]
 
 log = logging.getLogger(__name__)
@@ -104,7 +106,7 @@ def account(model: nn.Module, weights: str | None = None) -> Account:
     except ValueError as err:
         from ..compress import size_bytes
 
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = one_line(err, limit=None)  # our own message: whole
         log.warning("size is an estimate, not a file's bytes: %s", reason)
         macs = int(model.macs_per_step()) if hasattr(model, "macs_per_step") else 0
         return Account(int(size_bytes(model)), macs, "estimate", [], reason)

@@ -310,7 +310,9 @@ def _convert_one(tf, weights: dict, spec: dict, form: str, mode: str) -> tuple[b
         try:
             return converter.convert(), note
         except Exception as exc:  # noqa: BLE001 -- the converter raises its own error types
-            note = f"some ops left in float (int8-only conversion failed: {str(exc).splitlines()[0][:120]})"
+            # its first line, by hand: this runs in the script child, outside the package (no one_line)
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            note = f"some ops left in float (int8-only conversion failed: {first[:120]})"
             converter = make()
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = representative

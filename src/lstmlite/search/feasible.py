@@ -21,6 +21,7 @@ import itertools
 import logging
 from typing import Any
 
+from .._text import one_line
 from .objectives import BudgetError
 from .space import SearchSpace, SpaceError
 
@@ -122,7 +123,7 @@ def _build_error(point: dict[str, Any], data_config: dict[str, Any], seed: int) 
         _compress(build_model(model_config), point)
     except ValueError as err:
         # the builder lists every option it knows; the point's own names are what to change
-        return str(err).splitlines()[0].split("; known:")[0].replace("'rnn_options'", "'proj_size'")
+        return one_line(err, limit=None).split("; known:")[0].replace("'rnn_options'", "'proj_size'")
     return None
 
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from .._text import one_line
+
 __all__ = ["parse_budget", "deployable_bytes", "latency_us", "ram_bytes", "estimated_ram_bytes", "BudgetError",
            "BUDGET_KEYS", "RAM_TARGET"]
 
@@ -109,7 +111,7 @@ def deployable_bytes(model: Any, lsl_path: str | Path) -> tuple[int, str]:
         data = lsl_image(model)
         Engine(data)  # a file the runtime refuses is not deployable
     except ValueError as err:  # the writer's and loader's one-line "cannot export" errors
-        log.info("cannot export to .lsl (%s); using the size estimate", str(err).splitlines()[0])
+        log.info("cannot export to .lsl (%s); using the size estimate", one_line(err, limit=None))
         return int(size_bytes(model)), "estimated"
     Path(lsl_path).write_bytes(data)
     return len(data), "lsl"
@@ -170,7 +172,7 @@ def ram_bytes(model: Any) -> tuple[int, str]:
     try:
         return int(memory_of(model, form="auto")[RAM_TARGET].ram), "mcu-export"
     except UnsupportedForm as err:  # only what export_c refuses; any other error is a fault, raised
-        log.info("no C export (%s); using the RAM estimate", str(err).splitlines()[0])
+        log.info("no C export (%s); using the RAM estimate", one_line(err, limit=None))
         return estimated_ram_bytes(model), "estimated"
 
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from .._text import one_line
+
 __all__ = ["SearchSpace", "SpaceError", "load_space", "parse_space", "KNOWN_KEYS"]
 
 #: Every parameter a space may name, with the Python type its values must have.
@@ -177,5 +179,5 @@ def load_space(source: str | Path | dict[str, Any] = "default") -> SearchSpace:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise SpaceError(f"search space {source}: not valid YAML ({str(err).splitlines()[0]})") from None
+        raise SpaceError(f"search space {source}: not valid YAML ({one_line(err)})") from None
     return parse_space(raw)

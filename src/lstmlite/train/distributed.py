@@ -35,6 +35,8 @@ import torch
 import torch.distributed as dist
 from torch.utils.data.distributed import DistributedSampler
 
+from .._text import one_line
+
 __all__ = ["is_distributed", "rank", "world_size", "is_main", "env_rank", "env_world_size", "join_process_group",
            "shard_batches", "on_main", "all_reduce_sum", "all_equal", "lockstep", "PeerFailed", "launch", "torchrun_command"]
 
@@ -164,7 +166,7 @@ def _leave() -> None:
                 dist.barrier()
         except Exception as err:  # noqa: BLE001 - at exit: report and tear down all the same
             log.warning("rank %d: the other processes did not reach the exit (%s); leaving without them",
-                        dist.get_rank(), str(err).splitlines()[0] if str(err) else type(err).__name__)
+                        dist.get_rank(), one_line(err))
     dist.destroy_process_group()
 
 
