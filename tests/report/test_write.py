@@ -178,7 +178,7 @@ def test_forecaster_and_language_model_runs(other_runs, tmp_path):
     assert "forecast value 0" in html and "logit of the next token" in html
 
 
-def test_a_run_without_data_is_reported_but_not_explained(tmp_path, caplog):
+def test_a_run_without_data_is_reported_but_not_explained(jv_runs, tmp_path, caplog):
     from lstmlite.io import save_run
     from lstmlite.nn import SequenceClassifier
     from lstmlite.report import explain
@@ -188,8 +188,14 @@ def test_a_run_without_data_is_reported_but_not_explained(tmp_path, caplog):
     # the metrics an importer writes: no data, so no dataset and no metric
     save_run(run, model, {"task": "classify"}, metrics={"task": "classify", "dataset": None, "metric_name": None,
                                                         "metric": None, "size_bytes": account(model).size_bytes})
-    html = write_report([run], tmp_path / "r.html", explain_sample=0).read_text()
-    assert "<h3>imported</h3>" in html and "Confusion matrices" not in html and "Explanation:" not in html
+    html = write_report([run], tmp_path / "r.html").read_text()
+    assert "<h3>imported</h3>" in html and "Confusion matrices" not in html
+    # --explain: the run with data is explained, the imported one left out (and logged)
+    both = write_report([run, jv_runs[0]], tmp_path / "r2.html", explain_sample=0).read_text()
+    assert "<h2>Explanation: imported</h2>" not in both and f"<h2>Explanation: {jv_runs[0].name}</h2>" in both
+    # alone, nothing can be explained: an error, not a report without the asked-for section
+    with pytest.raises(ValueError, match="no run could be explained .*no data spec"):
+        write_report([run], tmp_path / "r3.html", explain_sample=0)
     # planted and failing it: the card's "None (classify)" and "test None", and the table's "None –"
     assert "None" not in re.sub(r"<img [^>]*>", "", html)
     assert "<tr><th>data</th><td>– (classify)</td></tr>" in html and "<th>test metric</th><td>–</td>" in html
@@ -338,7 +344,7 @@ def test_each_figure_and_table_sits_under_its_own_heading(jv_report) -> None:
         return [item if item[0] != "table" else ("table",) for item in outline[heading]]
 
     assert shape("Accuracy against size") == [("img", "accuracy against exported size")]
-    assert shape("Latency against the peers") == [("img", "latency per engine for base"), ("table",)]
+    assert shape("Latency against the peers") == [("img", "latency per engine for base (bench.json)"), ("table",)]
     assert shape("Training curves") == [("img", "training curves (accuracy)")]
     assert shape("Confusion matrices and per-class change") == [
         ("h3", "base"), ("img", "confusion matrix of base"),
@@ -421,6 +427,44 @@ def test_a_bench_file_that_does_not_match_leaves_anothers_cases(jv_runs, tmp_pat
     html = write_report([jv_runs[0]], tmp_path / "r.html", bench=[match, other]).read_text()
     assert "<td>42.0 µs per sequence (T=5), median</td>" in html and "no bench file times" not in html
     assert "7.0 µs" not in html
+
+
+def test_two_bench_files_that_time_one_run_are_both_shown_each_apart(jv_runs, tmp_path) -> None:
+    """Two --bench files timing the run's LSTM (I=12, H=8), as two machines would write
+    them, in folders of their own under one file name: the card lists both latencies,
+    each naming its file (the path: the names are the same), and the latency section has
+    one chart and one table per file, each with that file's numbers only. Planted and
+    failing it: each matching file's cases replacing the last's (only the second file's
+    42.0 -> 7.0 showed); both files' cases in one table."""
+    files = []
+    for folder, median in (("zen4", 42.0), ("xeon", 7.0)):
+        path = tmp_path / folder / "bench.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"machine": {}, "cases": [{
+            "engine": "lstmlite-fp32", "input_size": 12, "hidden_size": 8, "seq_len": 5, "batch": 1,
+            "mode": "sequence", "median_us": median, "p90_us": median + 1}]}))
+        files.append(path)
+    html = write_report([jv_runs[0]], tmp_path / "r.html", bench=files).read_text()
+    for path, median in zip(files, ("42.0", "7.0")):
+        assert (f"<th>latency lstmlite-fp32 (sequence, T=5, B=1, {escape(str(path))})</th>"
+                f"<td>{median} µs per sequence (T=5), median</td>") in html
+    latency = _outline(html)["Latency against the peers"]
+    assert [kind for kind, _ in latency] == ["img", "table", "img", "table"]
+    assert [alt for kind, alt in latency if kind == "img"] == [
+        f"latency per engine for {jv_runs[0].name} ({path})" for path in files]
+    tables = [rows for kind, rows in latency if kind == "table"]
+    assert [[row[4] for row in rows[1:]] for rows in tables] == [["42"], ["7"]]
+
+
+def test_explaining_a_sample_no_run_has_is_an_error_and_writes_nothing(jv_runs, tmp_path) -> None:
+    """--explain K past every run's test split: an error that names K and each run's
+    reason, and no report (a report without the asked-for section read as done).
+    Planted and failing it: the refusals only logged (the report was written)."""
+    out = tmp_path / "r.html"
+    with pytest.raises(ValueError, match=r"--explain 100000: no run could be explained \(.*jv") as caught:
+        write_report(list(jv_runs), out, explain_sample=100_000)
+    assert str(caught.value).count("; ") == len(jv_runs) - 1  # one reason per run
+    assert not out.exists()
 
 
 def test_a_bench_file_that_is_not_one_is_refused_in_one_line(tmp_path) -> None:

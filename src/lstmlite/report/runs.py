@@ -44,7 +44,7 @@ class ReportRun:
     y_pred: np.ndarray | None = None
     parent: "ReportRun | None" = None
     bench: list[dict[str, Any]] = field(default_factory=list)  # bench cases of this architecture
-    bench_source: str = ""
+    bench_source: str = ""  # the file(s) they came from; each case's own is its "source"
 
     @property
     def metric_name(self) -> str:

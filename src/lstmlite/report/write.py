@@ -28,6 +28,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from .._text import one_line
 from . import plots
 from .html import Raw, esc, fmt, img, kv_table, page, section, table
 from .metrics import bench_cases_for, confusion_matrix, latency_unit, layer_rows, per_class_accuracy
@@ -167,9 +168,13 @@ def _card(run: ReportRun) -> str:
         rows.append(["chosen epoch (best validation)", run.metrics["best_epoch"]])
     if "train_seconds" in run.metrics:
         rows.append(["training time", f"{float(run.metrics['train_seconds']):.1f} s"])
-    for case in run.bench:
-        rows.append([f"latency {case['engine']} ({case.get('mode', 'sequence')}, T={case.get('seq_len')}, "
-                     f"B={case.get('batch')})", f"{float(case['median_us']):.1f} {latency_unit(case)}, median"])
+    groups = _bench_groups(run)
+    for source, cases in groups.items():
+        where = f", {source}" if len(groups) > 1 else ""  # two files: which machine's time this is
+        for case in cases:
+            rows.append([f"latency {case['engine']} ({case.get('mode', 'sequence')}, T={case.get('seq_len')}, "
+                         f"B={case.get('batch')}{where})",
+                         f"{float(case['median_us']):.1f} {latency_unit(case)}, median"])
     if not run.bench:
         rows.append(["latency", "no bench file times this architecture (lstmlite bench RUN --json FILE)"])
     return f'<div class="card"><h3>{esc(run.name)}</h3>{kv_table(rows)}</div>'
@@ -180,22 +185,33 @@ def _cards(runs: Sequence[ReportRun]) -> Raw:
                    anchor="cards")
 
 
+def _bench_groups(run: ReportRun) -> dict[str, list[dict[str, Any]]]:
+    """A run's bench cases by the file they came from (a case's ``source``, set by
+    :func:`write_report`; else the run's ``bench_source``), in the order given. Files
+    are kept apart: each is one machine's run, and times compare only within one."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for case in run.bench:
+        groups.setdefault(str(case.get("source") or run.bench_source), []).append(case)
+    return groups
+
+
 def _latency(runs: Sequence[ReportRun]) -> Raw:
     parts = []
     seen: set[str] = set()
     for run in runs:
-        key = json.dumps(run.bench, sort_keys=True)
-        if not run.bench or key in seen:
-            continue
-        seen.add(key)
-        what = run.bench[0].get("what") or "recurrent layers, as lstmlite bench times them"
-        title = f"{run.name}: {what} ({run.bench_source})"
-        parts.append(img(plots.latency_plot(run.bench, title), f"latency per engine for {run.name}"))
-        # a step-mode case times one step, a sequence-mode one a call of T steps: the unit
-        # is the row's (the plot's axis label for that case's panel), not one header's
-        parts.append(table(["engine", "mode", "T", "batch", "median", "p90", "unit"],
-                           [[c["engine"], c.get("mode", "sequence"), c.get("seq_len"), c.get("batch"),
-                             c["median_us"], c.get("p90_us"), latency_unit(c)] for c in run.bench]))
+        for source, cases in _bench_groups(run).items():
+            key = json.dumps(cases, sort_keys=True)
+            if key in seen:  # runs of one architecture share their cases: shown once
+                continue
+            seen.add(key)
+            what = cases[0].get("what") or "recurrent layers, as lstmlite bench times them"
+            title = f"{run.name}: {what} ({source})"
+            parts.append(img(plots.latency_plot(cases, title), f"latency per engine for {run.name} ({source})"))
+            # a step-mode case times one step, a sequence-mode one a call of T steps: the unit
+            # is the row's (the plot's axis label for that case's panel), not one header's
+            parts.append(table(["engine", "mode", "T", "batch", "median", "p90", "unit"],
+                               [[c["engine"], c.get("mode", "sequence"), c.get("seq_len"), c.get("batch"),
+                                 c["median_us"], c.get("p90_us"), latency_unit(c)] for c in cases]))
     if not parts:
         return Raw("")
     return section("Latency against the peers", *parts, anchor="latency")
@@ -310,10 +326,16 @@ def write_report(
             is not among ``runs`` but still exists.
         out: the HTML file to write (written atomically).
         bench: ``lstmlite bench --json`` files; a run's card lists the cases that time
-            its architecture (same input and hidden size).
+            its architecture (same input and hidden size), from every file that has
+            some, and the latency section shows each file's apart (its own chart and
+            table: times compare only within one file's run).
         explain_sample: also explain this test sample (gate heatmaps, integrated
-            gradients) for every run that can be explained.
+            gradients) for every run that can be explained (the others are logged).
         title: the page title.
+
+    Raises:
+        ValueError: ``explain_sample`` given and no run could be explained (e.g. past
+            every run's test split); nothing is written.
 
     Returns:
         the path written.
@@ -327,21 +349,26 @@ def write_report(
     cache: dict[str, Any] = {}  # runs of one data spec load it once
     gathered = [gather(p, name, data_cache=cache) for p, name in zip(paths, _unique_names(paths))]
     link_parents(gathered, data_cache=cache)
-    benches = [(Path(b).name, load_bench(b)) for b in bench]
+    names = [Path(b).name for b in bench]  # a file's name, or its path where two share one
+    benches = [(name if names.count(name) == 1 else str(b), load_bench(b)) for name, b in zip(names, bench)]
     for run in gathered:
-        for source, data in benches:
-            cases = bench_cases_for(data, run.config.get("model", {}))
-            if cases:
-                run.bench, run.bench_source = cases, source
+        for source, data in benches:  # every file that times this architecture, each apart
+            run.bench += [{**case, "source": source} for case in bench_cases_for(data, run.config.get("model", {}))]
+        run.bench_source = ", ".join(dict.fromkeys(case["source"] for case in run.bench))
     extra: list[str] = []
     if explain_sample is not None:
         from .explain import explain, explanation_section
 
+        refused: list[str] = []
         for run in gathered:
             try:
                 extra.append(explanation_section(explain(run.path, explain_sample, data_cache=cache), run.name))
             except ValueError as err:
-                log.warning("%s: not explained (%s)", run.path, err)
+                refused.append(f"{run.path}: {one_line(err, limit=None)}")
+        if refused and not extra:  # a K no run has (out of range): a report without what was asked is not one
+            raise ValueError(f"--explain {explain_sample}: no run could be explained ({'; '.join(refused)})")
+        for reason in refused:
+            log.warning("not explained: %s", reason)
     out = Path(out)
     _atomic_write(out, render_report(gathered, extra, title))
     log.info("wrote %s", out)
