@@ -242,7 +242,8 @@ static TAVXVNNI void gemm_sparse_i8_vnni(const lsl_matrix *w, int32_t m, const f
  * 32 bytes on), ws at its 64 weight bytes. */
 AINL TAVXVNNI void shared_slot(const int S16, const uint8_t *row, const unsigned char *is, const int8_t *ws,
                                __m256i *a, __m256i *b) {
-    const __m256i x0 = quad_at(row + 4 * is[0]), x1 = S16 ? x0 : quad_at(row + 4 * is[32]);
+    /* size_t: the index scales in the load's address (movzbl, then base + 4 index) */
+    const __m256i x0 = quad_at(row + (size_t)4 * is[0]), x1 = S16 ? x0 : quad_at(row + (size_t)4 * is[32]);
     *a = dot4_vnni(*a, x0, ws);
     *b = dot4_vnni(*b, x1, ws + 32);
 }
@@ -266,7 +267,7 @@ AINL TAVXVNNI void sparse_row_shared(const int S16, const lsl_matrix *w, const u
         for (win = 0; win < v.windows; ++win, e += 2) {
             const int32_t n = e[1];
             const unsigned char *ip = v.base + e[0];
-            const int8_t *ws = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+            const int8_t *ws = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
             const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
             int32_t s = 0;
             for (; s + 4 <= n; s += 4, ip += 64, ws += 256) {
@@ -305,11 +306,11 @@ AINL TAVXVNNI void sparse_tile_body(const int MB, const int S16, const lsl_spars
     for (win = 0; win < v->windows; ++win, e += 2) {
         const int32_t n = e[1];
         const unsigned char *ip = v->base + e[0];
-        const int8_t *ws = (const int8_t *)(ip + (size_t)64 * ((n + 3) / 4));
+        const int8_t *ws = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
         const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
         for (s = 0; s < n; ++s, ws += 64) {
             const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4; /* half h's block: is[32 h] */
-            const int32_t at0 = 4 * is[0], at1 = S16 ? at0 : 4 * is[32];
+            const size_t at0 = (size_t)4 * is[0], at1 = S16 ? at0 : (size_t)4 * is[32];
             const __m256i w0 = _mm256_loadu_si256((const __m256i *)ws), w1 = _mm256_loadu_si256((const __m256i *)(ws + 32));
             TILE_STEP(MB, S16, row, ldu, at0, at1, w0, w1)
         }
