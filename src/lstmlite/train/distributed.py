@@ -38,7 +38,8 @@ from torch.utils.data.distributed import DistributedSampler
 from .._text import one_line
 
 __all__ = ["is_distributed", "rank", "world_size", "is_main", "env_rank", "env_world_size", "join_process_group",
-           "shard_batches", "on_main", "all_reduce_sum", "all_equal", "lockstep", "PeerFailed", "launch", "torchrun_command"]
+           "shard_batches", "on_main", "all_reduce_sum", "all_equal", "lockstep", "PeerFailed", "launch",
+           "torchrun_command"]
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,10 @@ def _leave() -> None:
     """At exit: wait for the other ranks, then destroy the group.
 
     Why wait: a rank that destroys its group while another is still finishing (writing
-    the run dir) closes the connections under the other's gloo threads, which can abort
-    that process at its own teardown ("terminate called without an active exception")
-    after a run that succeeded. Ranks that may be out of step (an open :func:`lockstep`
+    the run dir) closes the connections under the other's gloo threads: the likely cause
+    of the one successful two-process run seen to abort at its teardown ("terminate
+    called without an active exception", in CI on a busy machine; not reproduced in 25
+    runs under load since). Ranks that may be out of step (an open :func:`lockstep`
     section) skip the wait: a barrier against a rank stuck in another collective would
     only hang until the timeout.
     """
