@@ -177,6 +177,42 @@ def test_the_one_worker_signal_handlers_are_taken_only_from_the_default_and_give
             signal.signal(s, handler)
 
 
+def test_the_parents_signal_notes_give_back_every_handler_they_can(monkeypatch):
+    """:class:`_Signals` (the parent of a several-worker search) notes SIGINT and SIGTERM
+    inside and restores the handlers it found on leaving; a handler that was not set from
+    Python (``signal.signal`` returned None for it) cannot be put back and is left, where
+    leaving raised TypeError (``signal.signal(s, None)``) and lost the search's own error.
+    Planted and failing it: the None guard dropped."""
+    from lstmlite.search.study import _Signals
+
+    def mine(signum, frame):
+        pass
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, mine)
+    try:
+        with _Signals() as signals:
+            assert signal.getsignal(signal.SIGINT) == signals.note
+            signals.note(signal.SIGTERM, None)
+        assert signals.received == signal.SIGTERM
+        assert signal.getsignal(signal.SIGINT) is mine
+        real = signal.signal
+
+        def from_c(signum, handler):  # SIGTERM's handler as if installed from C: reported as None
+            if handler is None:
+                raise TypeError("signal handler must be signal.SIG_IGN, signal.SIG_DFL, or a callable object")
+            return None if signum == signal.SIGTERM else real(signum, handler)
+
+        monkeypatch.setattr(signal, "signal", from_c)
+        with _Signals():
+            pass
+        monkeypatch.undo()
+        assert signal.getsignal(signal.SIGINT) is mine
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def test_an_interrupt_deferred_out_of_a_storage_call_is_raised_on_leaving_not_lost():
     """A SIGTERM during a storage call is deferred (SIGALRM 50 ms later); the search ending
     before it fires raises it on leaving :class:`_InterruptsOutsideStorage` (or it fires

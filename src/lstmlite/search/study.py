@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -263,11 +264,11 @@ class _BriefInterrupts(logging.Filter):
         super().__init__()
         self.stopped: set[str] = set()  # the numbers (as written) of the trials interrupted
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        import re
+    _NUMBER = re.compile(r"Trial (\d+) failed")
 
+    def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        number = re.match(r"Trial (\d+) failed", message)
+        number = self._NUMBER.match(message)
         if record.exc_info is not None and isinstance(record.exc_info[1], KeyboardInterrupt):
             record.msg = "trial %s stopped: the search was interrupted"
             record.args = (number.group(1) if number else "?",)
@@ -736,9 +737,7 @@ class _InterruptsOutsideStorage:
                    and signal.getitimer(signal.ITIMER_REAL)[0] > 0)
         if pending:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        for signum, handler in self.before.items():
-            if handler is not None:  # None: a handler not set from Python, which cannot be put back
-                signal.signal(signum, handler)
+        _restore_handlers(self.before)
         self.before = {}
         if pending and exc_type is None:
             raise KeyboardInterrupt
@@ -767,10 +766,19 @@ class _Signals:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        import signal
+        _restore_handlers(self.before)
+        self.before = {}
 
-        for s, handler in self.before.items():
-            signal.signal(s, handler)
+
+def _restore_handlers(before: dict[int, Any]) -> None:
+    """Put back the signal handlers ``before`` maps (signal number -> the handler that
+    ``signal.signal`` returned). A None there is a handler not set from Python, which
+    cannot be put back (``signal.signal`` refuses None): that signal keeps ours."""
+    import signal
+
+    for signum, handler in before.items():
+        if handler is not None:
+            signal.signal(signum, handler)
 
 
 def _join(procs: list[Any], signals: _Signals, every_s: float = 0.2) -> None:
