@@ -461,7 +461,7 @@ def test_explaining_a_sample_no_run_has_is_an_error_and_writes_nothing(jv_runs, 
     reason, and no report (a report without the asked-for section read as done).
     Planted and failing it: the refusals only logged (the report was written)."""
     out = tmp_path / "r.html"
-    with pytest.raises(ValueError, match=r"--explain 100000: no run could be explained \(.*jv") as caught:
+    with pytest.raises(ValueError, match=r"test sample 100000 \(--explain 100000\): no run could be explained \(.*jv") as caught:
         write_report(list(jv_runs), out, explain_sample=100_000)
     assert str(caught.value).count("; ") == len(jv_runs) - 1  # one reason per run
     assert not out.exists()

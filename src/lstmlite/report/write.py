@@ -366,7 +366,8 @@ def write_report(
             except ValueError as err:
                 refused.append(f"{run.path}: {one_line(err, limit=None)}")
         if refused and not extra:  # a K no run has (out of range): a report without what was asked is not one
-            raise ValueError(f"--explain {explain_sample}: no run could be explained ({'; '.join(refused)})")
+            raise ValueError(f"test sample {explain_sample} (--explain {explain_sample}): no run could be explained "
+                             f"({'; '.join(refused)})")
         for reason in refused:
             log.warning("not explained: %s", reason)
     out = Path(out)
