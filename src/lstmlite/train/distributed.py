@@ -50,9 +50,6 @@ T = TypeVar("T")
 #: validate a large split while the others wait in the broadcast.
 TIMEOUT = timedelta(minutes=int(os.environ.get("LSTMLITE_DIST_TIMEOUT_MIN", "30")))
 
-#: How long a rank leaving the group waits at exit for the others to finish their work.
-LEAVE_TIMEOUT = timedelta(seconds=60)
-
 #: :func:`lockstep` sections entered and not (yet) left normally by this process.
 _open_sections = 0
 
@@ -156,14 +153,16 @@ def _leave() -> None:
     called without an active exception", in CI on a busy machine; not reproduced in 25
     runs under load since). Ranks that may be out of step (an open :func:`lockstep`
     section) skip the wait: a barrier against a rank stuck in another collective would
-    only hang until the timeout.
+    only hang until the timeout. The wait is as long as any collective's (:data:`TIMEOUT`):
+    a script may give rank 0 more work after training (a long evaluation) while the
+    others are done; a peer that dies instead is noticed by torchrun, which stops us.
     """
     if not dist.is_initialized():
         return
     if _open_sections == 0 and dist.get_world_size() > 1:
         try:
             if dist.get_backend() == dist.Backend.GLOO:
-                dist.monitored_barrier(timeout=LEAVE_TIMEOUT, wait_all_ranks=True)
+                dist.monitored_barrier(timeout=TIMEOUT, wait_all_ranks=True)
             else:
                 dist.barrier()
         except Exception as err:  # noqa: BLE001 - at exit: report and tear down all the same
