@@ -454,6 +454,10 @@ def test_two_bench_files_that_time_one_run_are_both_shown_each_apart(jv_runs, tm
         f"latency per engine for {jv_runs[0].name} ({path})" for path in files]
     tables = [rows for kind, rows in latency if kind == "table"]
     assert [[row[4] for row in rows[1:]] for rows in tables] == [["42"], ["7"]]
+    # one file given twice is one file: its latency once, under its name
+    once = write_report([jv_runs[0]], tmp_path / "r2.html", bench=[files[0], files[0]]).read_text()
+    assert once.count("<td>42.0 µs per sequence (T=5), median</td>") == 1
+    assert "<th>latency lstmlite-fp32 (sequence, T=5, B=1)</th>" in once
 
 
 def test_explaining_a_sample_no_run_has_is_an_error_and_writes_nothing(jv_runs, tmp_path) -> None:
@@ -461,7 +465,8 @@ def test_explaining_a_sample_no_run_has_is_an_error_and_writes_nothing(jv_runs, 
     reason, and no report (a report without the asked-for section read as done).
     Planted and failing it: the refusals only logged (the report was written)."""
     out = tmp_path / "r.html"
-    with pytest.raises(ValueError, match=r"test sample 100000 \(--explain 100000\): no run could be explained \(.*jv") as caught:
+    message = r"test sample 100000 \(--explain 100000\): no run could be explained \(.*jv"
+    with pytest.raises(ValueError, match=message) as caught:
         write_report(list(jv_runs), out, explain_sample=100_000)
     assert str(caught.value).count("; ") == len(jv_runs) - 1  # one reason per run
     assert not out.exists()

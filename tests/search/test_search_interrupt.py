@@ -177,12 +177,13 @@ def test_the_one_worker_signal_handlers_are_taken_only_from_the_default_and_give
             signal.signal(s, handler)
 
 
-def test_the_parents_signal_notes_give_back_every_handler_they_can(monkeypatch):
+def test_the_parents_signal_notes_give_back_every_handler_and_leave_one_from_c_alone(monkeypatch):
     """:class:`_Signals` (the parent of a several-worker search) notes SIGINT and SIGTERM
-    inside and restores the handlers it found on leaving; a handler that was not set from
-    Python (``signal.signal`` returned None for it) cannot be put back and is left, where
-    leaving raised TypeError (``signal.signal(s, None)``) and lost the search's own error.
-    Planted and failing it: the None guard dropped."""
+    inside and restores the handlers it found on leaving. A handler installed from C
+    (``signal.getsignal`` reads it as None) could not be put back, so that signal is not
+    taken at all: it keeps its handler inside and after. Planted and failing it: taking
+    every signal (leaving raised TypeError, ``signal.signal(s, None)``, or, with the None
+    skipped on leaving, left our note installed: Ctrl-C swallowed for good)."""
     from lstmlite.search.study import _Signals
 
     def mine(signum, frame):
@@ -196,19 +197,13 @@ def test_the_parents_signal_notes_give_back_every_handler_they_can(monkeypatch):
             signals.note(signal.SIGTERM, None)
         assert signals.received == signal.SIGTERM
         assert signal.getsignal(signal.SIGINT) is mine
-        real = signal.signal
-
-        def from_c(signum, handler):  # SIGTERM's handler as if installed from C: reported as None
-            if handler is None:
-                raise TypeError("signal handler must be signal.SIG_IGN, signal.SIG_DFL, or a callable object")
-            return None if signum == signal.SIGTERM else real(signum, handler)
-
-        monkeypatch.setattr(signal, "signal", from_c)
-        with _Signals():
-            pass
-        monkeypatch.undo()
-        assert signal.getsignal(signal.SIGINT) is mine
+        real = signal.getsignal
+        monkeypatch.setattr(signal, "getsignal", lambda s: None if s == signal.SIGINT else real(s))  # "from C"
+        with _Signals() as signals:
+            inside = real(signal.SIGINT)
+        assert inside is mine and real(signal.SIGINT) is mine
     finally:
+        monkeypatch.undo()
         for s, handler in before.items():
             signal.signal(s, handler)
 

@@ -88,7 +88,7 @@ from typing import Any, Callable, Optional
 import yaml
 from torch import nn
 
-from .._text import one_line
+from .._text import ERROR_CHARS, one_line
 from ..typed import coerce
 from .config import CompressionConfig, config_from_dict
 from .distill.config import DistillConfig
@@ -668,7 +668,7 @@ def _try_steps(trial: nn.Module, recipe: Recipe, data: Any, base_train: dict[str
                 if step.method == _FAKE_QUANT:
                     freeze_quantization(trial)
             except (ValueError, TypeError) as err:
-                reason = one_line(err, limit=None)  # our own message: whole
+                reason = one_line(err, limit=2 * ERROR_CHARS)  # ours, or torch's (which can run to kilobytes)
                 fits = f" This recipe fits {' '.join(recipe.fits.split())}." if recipe.fits else ""
                 raise RecipeError(f"{label}: {reason}. Found before any training.{fits}") from None
 
@@ -843,7 +843,8 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
         except RecipeError:
             raise
         except (ValueError, TypeError) as err:
-            raise RecipeError(f"{label}: {one_line(err, limit=None)}") from None
+            # training: ours, or torch's (an argument TypeError can run to kilobytes)
+            raise RecipeError(f"{label}: {one_line(err, limit=2 * ERROR_CHARS)}") from None
         model.cpu()
         record["size_bytes"] = account(model).size_bytes
         applied.append(record)

@@ -349,8 +349,9 @@ def write_report(
     cache: dict[str, Any] = {}  # runs of one data spec load it once
     gathered = [gather(p, name, data_cache=cache) for p, name in zip(paths, _unique_names(paths))]
     link_parents(gathered, data_cache=cache)
-    names = [Path(b).name for b in bench]  # a file's name, or its path where two share one
-    benches = [(name if names.count(name) == 1 else str(b), load_bench(b)) for name, b in zip(names, bench)]
+    files = list(dict.fromkeys(Path(b) for b in bench))  # a file given twice is one file
+    names = [f.name for f in files]  # a file's name, or its path where two share one
+    benches = [(name if names.count(name) == 1 else str(f), load_bench(f)) for name, f in zip(names, files)]
     for run in gathered:
         for source, data in benches:  # every file that times this architecture, each apart
             run.bench += [{**case, "source": source} for case in bench_cases_for(data, run.config.get("model", {}))]

@@ -842,8 +842,9 @@ AINL TAVX2 void lstm_step1_q8(const int kind, const lsl_matrix *w, int32_t hidde
  * share their blocks (LSL_MATRIX_SHARED8: (8, 4)-block pruning), a slot broadcasts the
  * half's one quad instead, as the dense kernels do. A quad's byte offset is
  * (size_t)4 * its index byte: x86 addressing then scales the zero-extended byte in the
- * load itself, where an int product cost a shift and a sign extension per slot (4 % of
- * the sparse layers' time on AVX2, 6 % with AVX-VNNI). */
+ * load itself, where an int product cost a shift and a sign extension per slot (with
+ * the unsigned division of slot counts into quad groups: 4 % of the sparse layers' time
+ * on AVX2, 6 % with AVX-VNNI). */
 
 /* The 32 quads of one window of one activation row as the operand act_quad would give
  * (dynamic: q = u ^ 0x80). */

@@ -260,11 +260,11 @@ class _BriefInterrupts(logging.Filter):
     Optuna writes the trial's number only into its message, hence it is read from there;
     should the wording change, an interrupt still loses its traceback."""
 
+    _NUMBER = re.compile(r"Trial (\d+) failed")
+
     def __init__(self) -> None:
         super().__init__()
         self.stopped: set[str] = set()  # the numbers (as written) of the trials interrupted
-
-    _NUMBER = re.compile(r"Trial (\d+) failed")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -747,7 +747,8 @@ class _Signals:
     """Within it, SIGINT and SIGTERM are noted (``received``: the first one's number) rather
     than raised in whatever this process is doing; SIGTERM's default would end the process
     at once. The handlers before are restored on leaving. Outside the main thread (where
-    Python allows no signal handler) it notes nothing."""
+    Python allows no signal handler) it notes nothing, nor for a signal whose handler was
+    installed from C (Python can read it only as None and could not put it back)."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -762,7 +763,9 @@ class _Signals:
         import threading
 
         if threading.current_thread() is threading.main_thread():
-            self.before = {s: signal.signal(s, self.note) for s in (signal.SIGINT, signal.SIGTERM)}
+            # a handler installed from C (getsignal: None) could not be put back: left alone
+            self.before = {s: signal.signal(s, self.note) for s in (signal.SIGINT, signal.SIGTERM)
+                           if signal.getsignal(s) is not None}
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -773,7 +776,9 @@ class _Signals:
 def _restore_handlers(before: dict[int, Any]) -> None:
     """Put back the signal handlers ``before`` maps (signal number -> the handler that
     ``signal.signal`` returned). A None there is a handler not set from Python, which
-    cannot be put back (``signal.signal`` refuses None): that signal keeps ours."""
+    cannot be put back (``signal.signal`` refuses None): that signal keeps ours. Neither
+    context manager takes SIGINT or SIGTERM from such a handler; SIGALRM, which a deferred
+    interrupt takes, may come from one."""
     import signal
 
     for signum, handler in before.items():
