@@ -172,6 +172,11 @@ static inline int32_t lsl_sparse_upad(int32_t kpad) {
     return (kpad + LSL_SPARSE_WIN - 1) / LSL_SPARSE_WIN * LSL_SPARSE_WIN;
 }
 
+/* Bytes of a sparse segment's n slots' index groups (ceil(n / 4) groups of 64): its
+ * weights start that far past its index bytes (the layout above). n >= 0; unsigned, so
+ * the division is a shift. */
+static inline size_t lsl_segment_index_bytes(int32_t n) { return (size_t)64 * (((uint32_t)n + 3) / 4); }
+
 /* A fused single-stream LSTM step (the kernel table's lstm_step1 fields). */
 typedef void (*lsl_lstm_step1_fn)(const lsl_matrix *w_hh, int32_t hidden, const float *g, float *c, float *h,
                                   void *work, int rev);

@@ -898,7 +898,7 @@ AINL TAVX2 void sparse_panel(const int kind, const lsl_matrix *w, int32_t p, con
     for (win = 0; win < hdr->windows; ++win, e += 2) {
         const int32_t n = e[1];
         const unsigned char *ip = base + e[0];
-        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
+        const int8_t *wp = (const int8_t *)(ip + lsl_segment_index_bytes(n));
         __m256i t[3][4];
         if (n == 0) continue;
         for (l = 0; l < L; ++l) window_table(kind, u + l * lstride + (size_t)win * LSL_SPARSE_WIN, t[l]);
@@ -936,7 +936,7 @@ AINL TAVX2 void sparse_panel_shared(const int kind, const lsl_matrix *w, int32_t
     for (win = 0; win < hdr->windows; ++win, e += 2) {
         const int32_t n = e[1];
         const unsigned char *ip = base + e[0];
-        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
+        const int8_t *wp = (const int8_t *)(ip + lsl_segment_index_bytes(n));
         const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
         for (s = 0; s < n; ++s) {
             const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4;
@@ -1002,7 +1002,7 @@ AINL TAVX2 void sparse_rows_shared(const int kind, const int MB, const lsl_spars
     for (win = 0; win < v->windows; ++win, e += 2) {
         const int32_t n = e[1];
         const unsigned char *ip = v->base + e[0];
-        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
+        const int8_t *wp = (const int8_t *)(ip + lsl_segment_index_bytes(n));
         const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
         for (s = 0; s < n; ++s) {
             const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4; /* half h's block: is[32 h] */
@@ -1101,7 +1101,7 @@ AINL TAVX2 void sparse_panels_masked(const int S16, const lsl_sparse_view *v, in
         for (win = 0; win < v->windows; ++win, e += 2) {
             const int32_t n = e[1];
             const unsigned char *ip = v->base + e[0];
-            const int8_t *wp = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
+            const int8_t *wp = (const int8_t *)(ip + lsl_segment_index_bytes(n));
             const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
             const unsigned char *ix;
             const int8_t *ws;
@@ -1181,7 +1181,7 @@ AINL TAVX2 void sparse_panel_d15(const lsl_sparse_view *v, int32_t p, const int1
     for (win = 0; win < v->windows; ++win, e += 2) {
         const int32_t n = e[1];
         const unsigned char *ip = v->base + e[0];
-        const int8_t *wp = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
+        const int8_t *wp = (const int8_t *)(ip + lsl_segment_index_bytes(n));
         const int16_t *lw = lo + (size_t)win * LSL_SPARSE_WIN;
         const int8_t *hw = hi + (size_t)win * LSL_SPARSE_WIN;
         for (s = 0; s < n; ++s) {

@@ -267,7 +267,7 @@ AINL TAVXVNNI void sparse_row_shared(const int S16, const lsl_matrix *w, const u
         for (win = 0; win < v.windows; ++win, e += 2) {
             const int32_t n = e[1];
             const unsigned char *ip = v.base + e[0];
-            const int8_t *ws = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
+            const int8_t *ws = (const int8_t *)(ip + lsl_segment_index_bytes(n));
             const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
             int32_t s = 0;
             for (; s + 4 <= n; s += 4, ip += 64, ws += 256) {
@@ -306,7 +306,7 @@ AINL TAVXVNNI void sparse_tile_body(const int MB, const int S16, const lsl_spars
     for (win = 0; win < v->windows; ++win, e += 2) {
         const int32_t n = e[1];
         const unsigned char *ip = v->base + e[0];
-        const int8_t *ws = (const int8_t *)(ip + (size_t)64 * (((uint32_t)n + 3) / 4));
+        const int8_t *ws = (const int8_t *)(ip + lsl_segment_index_bytes(n));
         const uint8_t *row = u + (size_t)win * LSL_SPARSE_WIN;
         for (s = 0; s < n; ++s, ws += 64) {
             const unsigned char *is = ip + (size_t)64 * (s / 4) + s % 4; /* half h's block: is[32 h] */

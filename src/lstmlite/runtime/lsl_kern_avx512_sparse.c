@@ -80,7 +80,7 @@ AINL T512VNNI void segment(const int L, const int MB, const int S, const unsigne
                            const uint8_t *u, int32_t ldu, size_t lstride, size_t off, __m512i acc[3][MAXMB]) {
     __m512i t[3][MAXMB][2];
     const unsigned char *ip = sd;
-    const int8_t *wp = (const int8_t *)(sd + (size_t)64 * (((uint32_t)n + 3) / 4));
+    const int8_t *wp = (const int8_t *)(sd + lsl_segment_index_bytes(n));
     const int A = MB == 1 ? 1 : 0; /* one row: 4 accumulator sets (slot j -> j % 4) */
     int32_t j;
     int l, i;
@@ -322,7 +322,7 @@ AINL T512VNNI void gate_slot(const int L, __m512i idx, const int8_t *wp, __m512i
 AINL T512VNNI void gate_segment(const int L, const unsigned char *sd, int32_t n, __m512i t[3][2],
                                 __m512i acc[3][4], int q) {
     const unsigned char *ip = sd;
-    const int8_t *wp = (const int8_t *)(sd + (size_t)64 * (((uint32_t)n + 3) / 4));
+    const int8_t *wp = (const int8_t *)(sd + lsl_segment_index_bytes(n));
     int32_t j;
     for (j = 0; j + 4 <= n; j += 4, ip += 64, wp += 256) {
         const __m512i v = _mm512_loadu_si512((const void *)ip);
@@ -344,7 +344,7 @@ AINL T512VNNI void gate_segment(const int L, const unsigned char *sd, int32_t n,
 AINL T512VNNI void gate_segment_shared(const int L, const unsigned char *sd, int32_t n, const uint8_t *row,
                                        size_t lstride, __m512i acc[3][4], int q) {
     const unsigned char *ip = sd;
-    const int8_t *wp = (const int8_t *)(sd + (size_t)64 * (((uint32_t)n + 3) / 4));
+    const int8_t *wp = (const int8_t *)(sd + lsl_segment_index_bytes(n));
     int32_t j;
     int l;
 #define SHARED_GATE_SLOT(J, A)                                                                         \

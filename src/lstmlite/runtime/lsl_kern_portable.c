@@ -257,7 +257,7 @@ void lsl_portable_gemm_dyn16(const lsl_matrix *w, int32_t m, const int16_t *q, i
         for (win_ = 0; win_ < hdr_->windows; ++win_) {                                             \
             const int32_t seg_ = (p) * hdr_->windows + win_, n_ = tab_[2 * seg_ + 1];              \
             const unsigned char *idx_ = base_ + tab_[2 * seg_];                                    \
-            const int8_t *wts_ = (const int8_t *)(idx_ + (size_t)64 * (size_t)((n_ + 3) / 4));     \
+            const int8_t *wts_ = (const int8_t *)(idx_ + lsl_segment_index_bytes(n_));             \
             for (s_ = 0; s_ < n_; ++s_)                                                            \
                 for (lane = 0; lane < LSL_PANEL; ++lane) {                                         \
                     const int8_t *wq = wts_ + (size_t)64 * (size_t)s_ + 4 * lane;                  \

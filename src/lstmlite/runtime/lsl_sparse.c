@@ -119,7 +119,7 @@ static int share_halves(const lsl_csr *c, unsigned char *idx, int32_t n, int32_t
     return flags;
 }
 
-static size_t segment_bytes(int32_t n) { return (size_t)64 * (size_t)((n + 3) / 4) + (size_t)64 * (size_t)n; }
+static size_t segment_bytes(int32_t n) { return lsl_segment_index_bytes(n) + (size_t)64 * (size_t)n; }
 
 /* Byte offsets of the parts; the segment data size is the pattern's. */
 static size_t layout(int32_t rows, int32_t kpad, const lsl_csr *c, size_t *seg_table,
@@ -188,7 +188,7 @@ int lsl_sparse_pack_csr(lsl_matrix *m, int32_t rows, int32_t cols, int32_t act, 
             memcpy(start, cur, sizeof(start));
             n = segment_slots(csr, p, w, n_rows, cur); /* moves cur past window w */
             idx = base + pos;
-            wts = idx + (size_t)64 * (size_t)((n + 3) / 4);
+            wts = idx + lsl_segment_index_bytes(n);
             table[2 * (p * nwin + w)] = (int32_t)pos;
             table[2 * (p * nwin + w) + 1] = n;
             hdr->slots += n;
