@@ -229,6 +229,86 @@ def test_an_interrupt_deferred_out_of_a_storage_call_is_raised_on_leaving_not_lo
             signal.signal(s, handler)
 
 
+def _frame_of(module: str, inner=None):
+    """A frame whose code belongs to ``module`` (its globals' ``__name__``), called from a frame
+    of the module the next call names, and so on (``inner``: a callable returning the
+    innermost frame); returns the innermost frame."""
+    code = compile("inner() if inner is not None else sys._getframe()", f"<{module}>", "eval")
+    return eval(code, {"__name__": module, "inner": inner, "sys": sys})
+
+
+@pytest.mark.parametrize("stack, interruptible", [
+    (["optuna.study._optimize", "lstmlite.search.study", "torch.nn.modules"], True),  # training a trial
+    (["optuna.study._optimize", "optuna.study._tell"], False),  # telling a trial's result
+    (["optuna.study._optimize", "optuna.study.study", "optuna.samplers._tpe"], False),  # asking for a trial
+    (["optuna.study._optimize", "lstmlite.search.study", "optuna.trial._trial", "logging"], False),
+    (["lstmlite.search.study", "optuna.storages._rdb", "sqlalchemy.engine"], False),
+    (["lstmlite.search.study", "json"], True),  # outside optimize(): writing the outputs
+])
+def test_only_our_code_is_interrupted_never_optunas_bookkeeping_or_a_storage_call(stack, interruptible):
+    """The stack's outermost module first. Optuna's ``_run_trial`` handles a
+    KeyboardInterrupt from the objective only: one raised while it tells the result (seen
+    in CI) replaced the interrupt with an UnboundLocalError and left the trial RUNNING."""
+    from lstmlite.search.study import _interruptible
+
+    def build(modules):
+        if not modules:
+            return None
+        rest = build(modules[1:])
+        return lambda: _frame_of(modules[0], rest)
+
+    frame = build(stack)()
+    assert _interruptible(frame) is interruptible
+
+
+def test_sigterm_while_optuna_tells_a_result_stops_the_next_trial_not_optuna(monkeypatch, tmp_path):
+    """A one-worker search SIGTERMed while Optuna records trial 0's result: the interrupt
+    waits until our code runs again (trial 1's training), so trial 0 is COMPLETE, trial 1
+    FAIL ``interrupted`` and the search raises KeyboardInterrupt. Before (CI): it landed in
+    Optuna's ``_tell_with_warning``, the search died of an UnboundLocalError and trial 0 was
+    left RUNNING."""
+    from optuna.study import _optimize
+
+    from lstmlite.search import search
+    from lstmlite.search import study as study_module
+
+    def fake_run_trial(point, data_config, run_dir, **kwargs):
+        if run_dir.name != "0000":  # trial 1
+            deadline = time.monotonic() + 30  # the interrupt lands here, 50 ms after the signal
+            while time.monotonic() < deadline:
+                time.sleep(0.01)
+            raise AssertionError("the deferred interrupt never came")
+        return {"point": point, "val_metric": 0.5, "size_bytes": 100, "latency_us": 1.0, "ram_bytes": 10}
+
+    tell = _optimize._tell_with_warning
+    signalled = []
+
+    def tell_signalled(**kwargs):  # SIGTERM arrives while Optuna's code runs
+        if not signalled:
+            signalled.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return tell(**kwargs)
+
+    code = compile("lambda **kwargs: tell_signalled(**kwargs)", "<optuna.study._tell>", "eval")
+    monkeypatch.setattr(_optimize, "_tell_with_warning",
+                        eval(code, {"__name__": "optuna.study._tell", "tell_signalled": tell_signalled}))
+    monkeypatch.setattr(study_module, "run_trial", fake_run_trial)
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGALRM)}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(str(make_tiny_npz(tmp_path / "tiny.npz")), "classify", trials=3, out=tmp_path / "s",
+                   space=ONE_EPOCH_SPACE)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert signalled
+    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
+    assert [(t.number, t.state.name, t.user_attrs.get("error")) for t in study.trials] == [
+        (0, "COMPLETE", None), (1, "FAIL", "interrupted")]
+
+
 def test_an_interrupted_trial_is_one_log_line_and_a_real_failure_keeps_its_traceback(monkeypatch, tmp_path,
                                                                                    caplog):
     """A search whose trial 0 raises an error and trial 1 is interrupted (Ctrl-C in its

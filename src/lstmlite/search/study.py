@@ -578,7 +578,8 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
             are written first; the message names the first one's error and run dir).
         KeyboardInterrupt: Ctrl-C, or SIGTERM (with one worker, called in the main thread,
             where SIGTERM's handler is the default: the trial running fails, as at Ctrl-C;
-            neither stops a storage call, and the handlers are restored afterwards); with
+            neither stops a storage call or Optuna's own bookkeeping, and the handlers
+            are restored afterwards); with
             ``workers`` > 1, also SIGINT or SIGTERM sent to this process alone: its worker
             processes are stopped first (each fails the trial it was running; one still
             running after :data:`STOP_GRACE_S` is killed).
@@ -613,7 +614,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
             "prune": prune, "optuna_verbosity": _optuna_verbosity(), "logging": _logging_setup(),
             "first": len(study.trials)}
     if workers <= 1:
-        with _InterruptsOutsideStorage():  # SIGTERM as Ctrl-C, neither inside a storage call
+        with _InterruptsOutsideStorage():  # SIGTERM as Ctrl-C, neither inside a storage call nor Optuna's
             _worker(args)
     else:
         ctx = mp.get_context("spawn")  # fresh interpreters: no forked torch threads or DB handles
@@ -658,7 +659,7 @@ def _worker_process(args: dict[str, Any]) -> None:
     """:func:`_worker` in a worker process of :func:`search`: SIGTERM (the parent stopping
     it, :func:`_stop_workers`) interrupts it as Ctrl-C does, so Optuna fails the trial it
     was running rather than leaving it RUNNING, and neither interrupts a storage call
-    (:func:`_interrupt_outside_storage`); an interrupted worker then exits at once with
+    or Optuna's bookkeeping (:func:`_interrupt_outside_storage`); an interrupted worker then exits at once with
     status 130 (the trial's state is in the storage already: the interpreter's teardown,
     seconds with torch loaded, is skipped)."""
     import os
@@ -688,18 +689,37 @@ def _worker_process(args: dict[str, Any]) -> None:
 _STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "sqlite3", "psycopg2")
 
 
+def _interruptible(frame: Any) -> bool:
+    """Whether a KeyboardInterrupt raised in ``frame`` (the code a signal interrupted) leaves
+    the study consistent: not inside a storage call (anywhere up the stack), and not in
+    Optuna's own code around the objective. The nearest frame that is Optuna's or ours
+    decides: ours (the objective, our callbacks) may stop; Optuna's (asking for a trial,
+    telling its result) may not. Optuna's ``_run_trial`` handles a KeyboardInterrupt from
+    the objective only: one raised while it tells the result left that trial RUNNING and
+    replaced the interrupt with an UnboundLocalError (its ``finally`` reads a state the
+    interrupted call never returned)."""
+    nearest = None
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith(_STORAGE_MODULES):
+            return False
+        if nearest is None and module.split(".")[0] in ("optuna", "lstmlite"):
+            nearest = module.split(".")[0]
+        frame = frame.f_back
+    return nearest != "optuna"
+
+
 def _interrupt_outside_storage(signum: int, frame: Any) -> None:
     """A signal handler raising :class:`KeyboardInterrupt`, as Python's SIGINT handler
-    does, unless the interrupted code (``frame`` and its callers) is a storage call: then
-    it asks for SIGALRM 50 ms later and tries again from there."""
+    does, unless the interrupted code (``frame`` and its callers) is a storage call or
+    Optuna's own bookkeeping (:func:`_interruptible`): then it asks for SIGALRM 50 ms later
+    and tries again from there."""
     import signal
 
-    while frame is not None:
-        if str(frame.f_globals.get("__name__", "")).startswith(_STORAGE_MODULES):
-            signal.signal(signal.SIGALRM, _interrupt_outside_storage)
-            signal.setitimer(signal.ITIMER_REAL, 0.05)
-            return
-        frame = frame.f_back
+    if not _interruptible(frame):
+        signal.signal(signal.SIGALRM, _interrupt_outside_storage)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        return
     raise KeyboardInterrupt
 
 
