@@ -181,8 +181,7 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
             cells.append(", ".join(_ratio(rows, case, engine, case, "onnxruntime-int8")
                                    for case in ("seq-40x128", "seq-128x256", "batch32")))
         if threads:
-            cells.append(", ".join(_ratio(rows, "batch32-2t", e, "batch32", e)
-                                   for e in ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn")))
+            cells.append(", ".join(_two_threads(rows, e) for e in ("lstmlite-fp32", "lstmlite-int8", "lstmlite-int8-dyn")))
         cells.append(" / ".join(_ratio(rows, case, "lstmlite-int8-sparse-dyn", case, "lstmlite-int8-dyn")
                                 for case in ("sparse80-40x128", "sparse80r16-40x128")))
         if threads:
@@ -192,6 +191,14 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
             cells.append(" / ".join("–" if err is None else f"{err:.1e}" for err in errs))
         lines.append(f"| {_ISA_TITLES.get(table, f'`{table}`')} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _two_threads(rows: list[dict[str, Any]], engine: str) -> str:
+    """``engine``'s 2-thread over 1-thread median at B = 32 (see bench_runtime.one_thread_b32)."""
+    from bench_runtime import BESIDE_2T, _median
+
+    base = BESIDE_2T if _median(rows, BESIDE_2T, engine) else "batch32"
+    return _ratio(rows, "batch32-2t", engine, base, engine)
 
 
 def _ratio(rows: list[dict[str, Any]], case_a: str, engine_a: str, case_b: str, engine_b: str) -> str:
@@ -503,11 +510,13 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "train_speed": train_speed_table,
     "sparse-crossover-zen4": sparse_crossover_table,
     "sparse-crossover-xeon": sparse_crossover_table,
+    "sparse-crossover-zen3": sparse_crossover_table,
 }
 #: blocks that read several files: name -> renderer of no argument.
 MULTI_FILE: dict[str, Callable[[], str]] = {
     "isa-summary:xeon": lambda: isa_summary("xeon", "Xeon", threads=True),
     "isa-summary:zen4": lambda: isa_summary("zen4", "Zen 4", threads=False),
+    "isa-summary:zen3": lambda: isa_summary("zen3", "Zen 3", threads=True),
     "search-trec:vs-text-tiny": search_trec_table,
     "baselines": baselines_table,
     "compression-lm:budgets": lm_table,

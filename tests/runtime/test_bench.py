@@ -291,3 +291,56 @@ def test_max_rel_err_is_the_largest_error_over_the_largest_reference_value():
     result = bench_mod.bench(module=module, seq_len=6, batch=2, seed=3, reps=1, warmup=0,
                              engines=["lstmlite-int8"])
     assert result["cases"][0]["max_rel_err"] == pytest.approx(expected, rel=2e-3)
+
+
+def test_one_thread_beside_times_our_engines_on_one_thread_in_the_same_loop(monkeypatch):
+    """``one_thread_beside`` with 2 threads: every lstmlite engine gets a second runner built
+    for one thread, a peer does not, and all of them are timed in one interleaved loop (a
+    ratio of two runs minutes apart moved with the shared machine's load: on a Zen 3 the
+    2-thread ratio read 0.70 where interleaved loops gave 0.52-0.64). Both lstmlite cases
+    match torch. Planted and failing it: the one-thread runner built with ``threads``, the
+    beside cases timed in a loop of their own, a peer timed on one thread too."""
+    built, loops = [], []
+    runner, interleaved = bench_mod._runner, bench_mod._times_interleaved
+
+    def recording_runner(engine, module, cell, batch, threads, *args):
+        built.append((engine, threads))
+        return runner(engine, module, cell, batch, threads, *args)
+
+    def recording_loop(calls, reps, warmup):
+        loops.append(sorted(calls))
+        return interleaved(calls, reps, warmup)
+
+    monkeypatch.setattr(bench_mod, "_runner", recording_runner)
+    monkeypatch.setattr(bench_mod, "_times_interleaved", recording_loop)
+    result = bench_mod.bench(input_size=3, hidden_size=8, seq_len=4, batch=4, threads=2, reps=2, warmup=0,
+                             engines=["lstmlite-fp32", "lstmlite-int8-dyn", "onnxruntime-fp32"],
+                             one_thread_beside=True)
+    assert sorted(built) == [("lstmlite-fp32", 1), ("lstmlite-fp32", 2), ("lstmlite-int8-dyn", 1),
+                             ("lstmlite-int8-dyn", 2), ("onnxruntime-fp32", 2)]
+    assert loops == [sorted(built)]
+    cases = {(c["engine"], c["threads"]): c for c in result["cases"]}
+    assert sorted(cases) == sorted(built)
+    assert cases[("lstmlite-fp32", 1)]["max_rel_err"] < 1e-5
+    assert cases[("lstmlite-int8-dyn", 1)]["max_rel_err"] == cases[("lstmlite-int8-dyn", 2)]["max_rel_err"]
+    plain = bench_mod.bench(input_size=3, hidden_size=8, seq_len=4, batch=4, threads=2, reps=1, warmup=0,
+                            engines=["lstmlite-fp32"])
+    assert [(c["engine"], c["threads"]) for c in plain["cases"]] == [("lstmlite-fp32", 2)]
+
+
+def test_cli_one_thread_beside_adds_one_thread_cases_and_needs_several_threads(tmp_path, capsys):
+    """``lstmlite bench --threads 2 --one-thread-beside``: the JSON has the engine at 2 threads
+    and at 1, and the printed table tells them apart; without --threads 2 or more the option
+    is refused in one line."""
+    from lstmlite.cli.main import main
+
+    assert main(["bench", "--engines", "lstmlite-fp32", "--input-size", "3", "--hidden-size", "8", "--seq-len", "2",
+                 "--batch", "4", "--threads", "2", "--one-thread-beside", "--reps", "1", "--warmup", "0",
+                 "--json", str(tmp_path / "b.json")]) == 0
+    cases = json.loads((tmp_path / "b.json").read_text())["cases"]
+    assert sorted((c["engine"], c["threads"]) for c in cases) == [("lstmlite-fp32", 1), ("lstmlite-fp32", 2)]
+    out = capsys.readouterr().out
+    assert "lstmlite-fp32 (2 threads)" in out and "lstmlite-fp32 (1 thread)" in out
+    assert main(["bench", "--one-thread-beside"]) == 2
+    assert capsys.readouterr().err.strip() == ("lstmlite bench: error: --one-thread-beside times 1 thread beside "
+                                               "--threads N: give --threads 2 or more")

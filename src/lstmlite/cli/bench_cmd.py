@@ -50,6 +50,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per engine: torch and ONNX Runtime intra-op threads (ONNX Runtime without "
                              "spinning), lstmlite splits a batch over them in sequence mode (default 1)")
+    parser.add_argument("--one-thread-beside", action="store_true",
+                        help="with --threads N > 1: also time lstmlite's engines on one thread in the same "
+                             "interleaved loop, so their N-thread / 1-thread ratio comes from one run (on a shared "
+                             "machine two runs minutes apart may run at different speeds)")
     parser.add_argument("--isa", default=None, metavar="NAME",
                         help="force lstmlite's kernels: portable, avx2, avx2-vnni, avx512, avx512-vnni, neon, "
                              "neon-dotprod or auto (default: LSTMLITE_ISA, else the best this CPU runs); the "
@@ -95,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--rank must be 0 (full rank) or more")
     if args.threads > MAX_THREADS:
         raise CliError(f"--threads must be at most {MAX_THREADS}")
+    if args.one_thread_beside and args.threads < 2:
+        raise CliError("--one-thread-beside times 1 thread beside --threads N: give --threads 2 or more")
     if args.isa is None:
         return _bench(args, engines)
     from ..runtime import isa, set_isa
@@ -137,7 +143,8 @@ def _bench(args: argparse.Namespace, engines: list[str]) -> int:
                    batch=args.batch, engines=engines, modes=modes, threads=args.threads, reps=args.reps,
                    warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module,
                    sparsity=args.sparsity, rank=args.rank,
-                   sparse_block=tuple(int(v) for v in args.sparse_block.split("x")))
+                   sparse_block=tuple(int(v) for v in args.sparse_block.split("x")),
+                   one_thread_beside=args.one_thread_beside)
     print(format_table(result["cases"]))
     for case in result["cases"]:
         if case.get("note"):

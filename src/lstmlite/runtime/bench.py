@@ -515,7 +515,7 @@ def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: d
 
 # ----- timing ----------------------------------------------------------------------------
 
-def _times_interleaved(calls: dict[str, Callable[[], Any]], reps: int, warmup: int) -> dict[str, np.ndarray]:
+def _times_interleaved(calls: dict[Any, Callable[[], Any]], reps: int, warmup: int) -> dict[Any, np.ndarray]:
     """Microseconds of each call, the engines taking turns repetition by repetition, so
     that a slow spell of a shared machine hits every engine alike and the ratios
     between engines stay meaningful."""
@@ -552,6 +552,7 @@ def bench(
     sparsity: float = 0.0,
     rank: int = 0,
     sparse_block: tuple[int, int] = (1, 4),
+    one_thread_beside: bool = False,
 ) -> dict[str, Any]:
     """Time every engine in every mode on one model size.
 
@@ -570,6 +571,10 @@ def bench(
             any engine sees the weights, so every engine runs the same pruned model and
             only the ``*-sparse`` engines skip the zeros.
         sparse_block: the pruned blocks' (rows, columns): (1, 4) or (8, 4).
+        one_thread_beside: with ``threads`` > 1, also time every lstmlite engine on one
+            thread, interleaved with the rest (cases with ``threads`` 1): the ratio of its
+            ``threads`` to its one-thread time then comes from one loop, not from two runs
+            a shared machine may run at different speeds.
         rank: when > 0, every weight matrix is replaced by its best rank-``rank``
             approximation U V (truncated SVD, :func:`lstmlite.compress.lowrank.factorize`);
             the lstmlite engines run the two factors, the peers the product (the same
@@ -626,28 +631,35 @@ def bench(
 
         litert_forms = [LITERT_FORMS[e] for e in engines if e in LITERT_FORMS]
         notes: dict[str, str] = {}
-        runners = {engine: _runner(engine, module, cell, batch, threads, factors, seq_len, litert_forms, notes)
+        runners = {(engine, threads): _runner(engine, module, cell, batch, threads, factors, seq_len, litert_forms,
+                                              notes)
                    for engine in engines}
+        if one_thread_beside and threads > 1:
+            for engine in engines:
+                if engine in LSTMLITE_FORMS:  # lstmlite takes its thread count per call, not globally
+                    runners[(engine, 1)] = _runner(engine, module, cell, batch, 1, factors, seq_len, litert_forms,
+                                                   notes)
         steps = [np.ascontiguousarray(x[:, t]) for t in range(seq_len)]
         cases = []
         for mode in modes:
-            calls: dict[str, Callable[[], Any]] = {}
-            errors: dict[str, float] = {}
-            for engine, (run, step, reset) in runners.items():
+            calls: dict[tuple[str, int], Callable[[], Any]] = {}
+            errors: dict[tuple[str, int], float] = {}
+            for key, (run, step, reset) in runners.items():
                 if mode == "sequence":
-                    calls[engine] = (lambda run=run: run(x))
-                    errors[engine] = _rel_err(run(x), reference)
+                    calls[key] = (lambda run=run: run(x))
+                    errors[key] = _rel_err(run(x), reference)
                 else:
                     def whole(step=step, reset=reset) -> list[np.ndarray]:
                         reset()
                         return [step(s) for s in steps]
 
-                    calls[engine] = whole
+                    calls[key] = whole
                     got = np.stack([np.asarray(o).reshape(batch, -1) for o in whole()], axis=1)
-                    errors[engine] = _rel_err(got, reference)
+                    errors[key] = _rel_err(got, reference)
             times = _times_interleaved(calls, reps, warmup)
-            for engine in engines:
-                t_us = times[engine] / (seq_len if mode == "step" else 1)
+            for key in runners:
+                engine, engine_threads = key
+                t_us = times[key] / (seq_len if mode == "step" else 1)
                 macs = macs_step * (1 if mode == "step" else seq_len)
                 median = float(np.median(t_us))
                 kind = PEAK_KIND.get(engine, "fp32")
@@ -657,15 +669,15 @@ def bench(
                     "engine": engine, "input_size": input_size, "hidden_size": hidden_size, "seq_len": seq_len,
                     "batch": batch, "mode": mode, "median_us": round(median, 3),
                     "p90_us": round(float(np.percentile(t_us, 90)), 3),
-                    "cell": cell, "num_layers": num_layers, "threads": threads,
+                    "cell": cell, "num_layers": num_layers, "threads": engine_threads,
                     "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
                     "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
-                    "max_rel_err": float(f"{errors[engine]:.3g}"), "sparsity": sparsity, "rank": rank,
+                    "max_rel_err": float(f"{errors[key]:.3g}"), "sparsity": sparsity, "rank": rank,
                     **({"sparse_block": list(sparse_block)} if sparsity else {}),
                 })
                 if engine in notes:
                     cases[-1]["note"] = notes[engine]
-                log.info("%s %s: median %.1f us", engine, mode, median)
+                log.info("%s %s (%d thread(s)): median %.1f us", engine, mode, engine_threads, median)
     finally:
         torch.set_num_threads(old_threads)
     return {"machine": machine_info(), "cases": cases}
@@ -681,11 +693,13 @@ def format_table(cases: Sequence[dict[str, Any]]) -> str:
     base = {(c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]): c["median_us"]
             for c in cases if c["engine"] == "torch-fp32"}
     header = ["engine", "I", "H", "T", "B", "mode", "median", "p90", "unit", "x torch-fp32", "% peak", "rel err"]
+    mixed = len({c.get("threads", 1) for c in cases}) > 1  # one_thread_beside: say which is which
     rows = []
     for c in cases:
         ref = base.get((c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]))
         unit = "us/step" if c["mode"] == "step" else "us/sequence"
-        rows.append([c["engine"], c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"],
+        name = f"{c['engine']} ({c['threads']} thread{'s' if c['threads'] > 1 else ''})" if mixed else c["engine"]
+        rows.append([name, c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"],
                      f"{c['median_us']:.1f}", f"{c['p90_us']:.1f}", unit,
                      f"{c['median_us'] / ref:.3f}" if ref else "-",
                      f"{100 * c['peak_fraction']:.1f}" if c.get("peak_fraction") is not None else "-",
