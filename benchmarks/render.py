@@ -194,11 +194,11 @@ def isa_summary(cpu: str, label: str, threads: bool) -> str:
 
 
 def _two_threads(rows: list[dict[str, Any]], engine: str) -> str:
-    """``engine``'s 2-thread over 1-thread median at B = 32 (see bench_runtime.one_thread_b32)."""
-    from bench_runtime import BESIDE_2T, _median
+    """``engine``'s 2-thread over 1-thread median at B = 32 (bench_runtime.two_and_one_thread_b32)."""
+    from bench_runtime import two_and_one_thread_b32
 
-    base = BESIDE_2T if _median(rows, BESIDE_2T, engine) else "batch32"
-    return _ratio(rows, "batch32-2t", engine, base, engine)
+    two, one = two_and_one_thread_b32(rows, engine)
+    return f"{two / one:.2f}" if two and one else "–"
 
 
 def _ratio(rows: list[dict[str, Any]], case_a: str, engine_a: str, case_b: str, engine_b: str) -> str:

@@ -293,36 +293,46 @@ def test_max_rel_err_is_the_largest_error_over_the_largest_reference_value():
     assert result["cases"][0]["max_rel_err"] == pytest.approx(expected, rel=2e-3)
 
 
-def test_one_thread_beside_times_our_engines_on_one_thread_in_the_same_loop(monkeypatch):
-    """``one_thread_beside`` with 2 threads: every lstmlite engine gets a second runner built
-    for one thread, a peer does not, and all of them are timed in one interleaved loop (a
-    ratio of two runs minutes apart moved with the shared machine's load: on a Zen 3 the
-    2-thread ratio read 0.70 where interleaved loops gave 0.52-0.64). Both lstmlite cases
-    match torch. Planted and failing it: the one-thread runner built with ``threads``, the
-    beside cases timed in a loop of their own, a peer timed on one thread too."""
-    built, loops = [], []
+def test_one_thread_beside_times_our_engines_alone_on_one_and_n_threads(monkeypatch):
+    """``one_thread_beside`` with 2 threads: every engine is timed on 2 threads as without it,
+    then every lstmlite engine gets a second runner built for one thread, timed in a loop of
+    lstmlite's runners alone beside its 2-thread twin (no peer's thread pool in between),
+    whose median the one-thread case carries; a peer gets no second runner, and step mode
+    (one thread anyway) no second loop. Planted and failing it: the one-thread runner built
+    with ``threads``, the peers in the second loop, the twin's median from the first loop,
+    a second loop in step mode."""
+    built, loops, given = [], [], {}
     runner, interleaved = bench_mod._runner, bench_mod._times_interleaved
+    fake = iter(range(1, 10_000))
 
     def recording_runner(engine, module, cell, batch, threads, *args):
         built.append((engine, threads))
         return runner(engine, module, cell, batch, threads, *args)
 
     def recording_loop(calls, reps, warmup):
-        loops.append(sorted(calls))
-        return interleaved(calls, reps, warmup)
+        interleaved(calls, 1, 0)
+        loops.append(sorted(calls, key=str))
+        times = {key: float(next(fake)) for key in calls}  # each call its own "time"
+        given.update({key: t for key, t in times.items() if isinstance(key, tuple)})
+        return {key: np.full(reps, t) for key, t in times.items()}
 
     monkeypatch.setattr(bench_mod, "_runner", recording_runner)
     monkeypatch.setattr(bench_mod, "_times_interleaved", recording_loop)
+    engines = ["lstmlite-fp32", "lstmlite-int8-dyn", "onnxruntime-fp32"]
     result = bench_mod.bench(input_size=3, hidden_size=8, seq_len=4, batch=4, threads=2, reps=2, warmup=0,
-                             engines=["lstmlite-fp32", "lstmlite-int8-dyn", "onnxruntime-fp32"],
-                             one_thread_beside=True)
+                             engines=engines, modes=["sequence", "step"], one_thread_beside=True)
     assert sorted(built) == [("lstmlite-fp32", 1), ("lstmlite-fp32", 2), ("lstmlite-int8-dyn", 1),
                              ("lstmlite-int8-dyn", 2), ("onnxruntime-fp32", 2)]
-    assert loops == [sorted(built)]
-    cases = {(c["engine"], c["threads"]): c for c in result["cases"]}
-    assert sorted(cases) == sorted(built)
-    assert cases[("lstmlite-fp32", 1)]["max_rel_err"] < 1e-5
-    assert cases[("lstmlite-int8-dyn", 1)]["max_rel_err"] == cases[("lstmlite-int8-dyn", 2)]["max_rel_err"]
+    pairs = [("lstmlite-fp32", 1), ("lstmlite-fp32", 2), ("lstmlite-int8-dyn", 1), ("lstmlite-int8-dyn", 2)]
+    assert loops == [sorted(engines), sorted(pairs, key=str), sorted(engines)]  # sequence, beside, step
+    seq = [c for c in result["cases"] if c["mode"] == "sequence"]
+    assert [(c["engine"], c["threads"]) for c in seq] == [(e, 2) for e in engines] + [
+        ("lstmlite-fp32", 1), ("lstmlite-int8-dyn", 1)]
+    for c in seq[3:]:  # the beside loop's "times"
+        assert c["median_us"] == given[(c["engine"], 1)] and c["twin_median_us"] == given[(c["engine"], 2)]
+        assert c["twin_threads"] == 2
+    assert seq[3]["max_rel_err"] < 1e-5 and seq[4]["max_rel_err"] == seq[1]["max_rel_err"]
+    assert [(c["engine"], c["threads"]) for c in result["cases"] if c["mode"] == "step"] == [(e, 2) for e in engines]
     plain = bench_mod.bench(input_size=3, hidden_size=8, seq_len=4, batch=4, threads=2, reps=1, warmup=0,
                             engines=["lstmlite-fp32"])
     assert [(c["engine"], c["threads"]) for c in plain["cases"]] == [("lstmlite-fp32", 2)]

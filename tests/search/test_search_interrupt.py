@@ -242,6 +242,9 @@ def _frame_of(module: str, inner=None):
     (["optuna.study._optimize", "optuna.study._tell"], False),  # telling a trial's result
     (["optuna.study._optimize", "optuna.study.study", "optuna.samplers._tpe"], False),  # asking for a trial
     (["optuna.study._optimize", "lstmlite.search.study", "optuna.trial._trial", "logging"], False),
+    # our constraints function, called by the sampler while Optuna tells the result
+    (["optuna.study._optimize", "optuna.study._tell", "optuna.samplers._tpe.sampler", "lstmlite.search.study"],
+     False),
     (["lstmlite.search.study", "optuna.storages._rdb", "sqlalchemy.engine"], False),
     (["lstmlite.search.study", "json"], True),  # outside optimize(): writing the outputs
 ])
@@ -263,8 +266,9 @@ def test_only_our_code_is_interrupted_never_optunas_bookkeeping_or_a_storage_cal
 
 def test_sigterm_while_optuna_tells_a_result_stops_the_next_trial_not_optuna(monkeypatch, tmp_path):
     """A one-worker search SIGTERMed while Optuna records trial 0's result: the interrupt
-    waits until our code runs again (trial 1's training), so trial 0 is COMPLETE, trial 1
-    FAIL ``interrupted`` and the search raises KeyboardInterrupt. Before (CI): it landed in
+    waits until our code runs again (trial 1's training, or on a slow machine our code
+    between the trials), so trial 0 is COMPLETE, trial 1 (if begun) FAIL ``interrupted``
+    and the search raises KeyboardInterrupt. Before (CI): it landed in
     Optuna's ``_tell_with_warning``, the search died of an UnboundLocalError and trial 0 was
     left RUNNING."""
     from optuna.study import _optimize
@@ -305,8 +309,10 @@ def test_sigterm_while_optuna_tells_a_result_stops_the_next_trial_not_optuna(mon
             signal.signal(s, handler)
     assert signalled
     study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{tmp_path / 's' / 'study.db'}")
-    assert [(t.number, t.state.name, t.user_attrs.get("error")) for t in study.trials] == [
-        (0, "COMPLETE", None), (1, "FAIL", "interrupted")]
+    # trial 1 failed by the interrupt, or none if it landed in our code between the trials
+    # (a slow machine: the 50 ms passed before trial 1 began)
+    assert [(t.number, t.state.name, t.user_attrs.get("error")) for t in study.trials] in (
+        [(0, "COMPLETE", None), (1, "FAIL", "interrupted")], [(0, "COMPLETE", None)])
 
 
 def test_an_interrupted_trial_is_one_log_line_and_a_real_failure_keeps_its_traceback(monkeypatch, tmp_path,

@@ -572,9 +572,12 @@ def bench(
             only the ``*-sparse`` engines skip the zeros.
         sparse_block: the pruned blocks' (rows, columns): (1, 4) or (8, 4).
         one_thread_beside: with ``threads`` > 1, also time every lstmlite engine on one
-            thread, interleaved with the rest (cases with ``threads`` 1): the ratio of its
-            ``threads`` to its one-thread time then comes from one loop, not from two runs
-            a shared machine may run at different speeds.
+            thread in sequence mode, in a loop of their own where each engine's
+            ``threads``-thread twin takes turns with it (cases with ``threads`` 1, and
+            ``twin_threads`` and ``twin_median_us``, the twin's median in that loop): the
+            ratio of the two then comes from one loop of our engines, not from two runs a
+            shared machine may run at different speeds, nor with a peer's thread pool
+            between them.
         rank: when > 0, every weight matrix is replaced by its best rank-``rank``
             approximation U V (truncated SVD, :func:`lstmlite.compress.lowrank.factorize`);
             the lstmlite engines run the two factors, the peers the product (the same
@@ -631,20 +634,21 @@ def bench(
 
         litert_forms = [LITERT_FORMS[e] for e in engines if e in LITERT_FORMS]
         notes: dict[str, str] = {}
-        runners = {(engine, threads): _runner(engine, module, cell, batch, threads, factors, seq_len, litert_forms,
-                                              notes)
+        runners = {engine: _runner(engine, module, cell, batch, threads, factors, seq_len, litert_forms, notes)
                    for engine in engines}
-        if one_thread_beside and threads > 1:
-            for engine in engines:
-                if engine in LSTMLITE_FORMS:  # lstmlite takes its thread count per call, not globally
-                    runners[(engine, 1)] = _runner(engine, module, cell, batch, 1, factors, seq_len, litert_forms,
-                                                   notes)
+        # one_thread_beside: our engines again on one thread (lstmlite takes its thread count
+        # per call, not globally), timed in a loop of their own beside their N-thread twins,
+        # with no peer in between whose thread pool could still be busy
+        alone = {engine: _runner(engine, module, cell, batch, 1, factors, seq_len, litert_forms, notes)
+                 for engine in engines if one_thread_beside and threads > 1 and engine in LSTMLITE_FORMS}
         steps = [np.ascontiguousarray(x[:, t]) for t in range(seq_len)]
-        cases = []
-        for mode in modes:
-            calls: dict[tuple[str, int], Callable[[], Any]] = {}
-            errors: dict[tuple[str, int], float] = {}
-            for key, (run, step, reset) in runners.items():
+        macs_of = {"sequence": macs_step * seq_len, "step": macs_step}
+
+        def timed(group: dict[Any, Runner], mode: str) -> tuple[dict[Any, np.ndarray], dict[Any, float]]:
+            """Each runner's times (per step in step mode) and error, interleaved."""
+            calls: dict[Any, Callable[[], Any]] = {}
+            errors: dict[Any, float] = {}
+            for key, (run, step, reset) in group.items():
                 if mode == "sequence":
                     calls[key] = (lambda run=run: run(x))
                     errors[key] = _rel_err(run(x), reference)
@@ -657,27 +661,37 @@ def bench(
                     got = np.stack([np.asarray(o).reshape(batch, -1) for o in whole()], axis=1)
                     errors[key] = _rel_err(got, reference)
             times = _times_interleaved(calls, reps, warmup)
-            for key in runners:
-                engine, engine_threads = key
-                t_us = times[key] / (seq_len if mode == "step" else 1)
-                macs = macs_step * (1 if mode == "step" else seq_len)
-                median = float(np.median(t_us))
-                kind = PEAK_KIND.get(engine, "fp32")
-                peak = peak_macs(kind) or peak_macs("fp32")
-                rate = macs / (median * 1e-6)
-                cases.append({
-                    "engine": engine, "input_size": input_size, "hidden_size": hidden_size, "seq_len": seq_len,
-                    "batch": batch, "mode": mode, "median_us": round(median, 3),
-                    "p90_us": round(float(np.percentile(t_us, 90)), 3),
-                    "cell": cell, "num_layers": num_layers, "threads": engine_threads,
-                    "reps": reps, "macs": int(macs), "gmacs_per_s": round(rate / 1e9, 3),
-                    "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
-                    "max_rel_err": float(f"{errors[key]:.3g}"), "sparsity": sparsity, "rank": rank,
-                    **({"sparse_block": list(sparse_block)} if sparsity else {}),
-                })
-                if engine in notes:
-                    cases[-1]["note"] = notes[engine]
-                log.info("%s %s (%d thread(s)): median %.1f us", engine, mode, engine_threads, median)
+            return {k: t / (seq_len if mode == "step" else 1) for k, t in times.items()}, errors
+
+        def case(engine: str, mode: str, t_us: np.ndarray, error: float, engine_threads: int) -> dict[str, Any]:
+            median = float(np.median(t_us))
+            kind = PEAK_KIND.get(engine, "fp32")
+            peak = peak_macs(kind) or peak_macs("fp32")
+            rate = macs_of[mode] / (median * 1e-6)
+            log.info("%s %s (%d thread(s)): median %.1f us", engine, mode, engine_threads, median)
+            return {
+                "engine": engine, "input_size": input_size, "hidden_size": hidden_size, "seq_len": seq_len,
+                "batch": batch, "mode": mode, "median_us": round(median, 3),
+                "p90_us": round(float(np.percentile(t_us, 90)), 3),
+                "cell": cell, "num_layers": num_layers, "threads": engine_threads,
+                "reps": reps, "macs": int(macs_of[mode]), "gmacs_per_s": round(rate / 1e9, 3),
+                "peak_kind": kind, "peak_fraction": round(rate / peak, 5) if peak else None,
+                "max_rel_err": float(f"{error:.3g}"), "sparsity": sparsity, "rank": rank,
+                **({"sparse_block": list(sparse_block)} if sparsity else {}),
+                **({"note": notes[engine]} if engine in notes else {}),
+            }
+
+        cases = []
+        for mode in modes:
+            times, errors = timed(runners, mode)
+            cases += [case(engine, mode, times[engine], errors[engine], threads) for engine in engines]
+            if alone and mode == "sequence":  # a step runs on one thread anyway
+                pairs = {(e, n): r for e in alone for n, r in ((threads, runners[e]), (1, alone[e]))}
+                times, errors = timed(pairs, mode)
+                for engine in alone:
+                    cases.append({**case(engine, mode, times[(engine, 1)], errors[(engine, 1)], 1),
+                                  "twin_threads": threads,
+                                  "twin_median_us": round(float(np.median(times[(engine, threads)])), 3)})
     finally:
         torch.set_num_threads(old_threads)
     return {"machine": machine_info(), "cases": cases}
@@ -690,13 +704,15 @@ def format_table(cases: Sequence[dict[str, Any]]) -> str:
     time divided by T), ``us/sequence`` for a sequence-mode one (one call of T steps), as
     the report's latency table and plot name them (:func:`lstmlite.report.metrics.latency_unit`).
     """
-    base = {(c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]): c["median_us"]
-            for c in cases if c["engine"] == "torch-fp32"}
+    def shape(c: dict[str, Any]) -> tuple:  # a one_thread_beside row has no torch-fp32 on its threads: "-"
+        return c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"], c.get("threads", 1)
+
+    base = {shape(c): c["median_us"] for c in cases if c["engine"] == "torch-fp32"}
     header = ["engine", "I", "H", "T", "B", "mode", "median", "p90", "unit", "x torch-fp32", "% peak", "rel err"]
     mixed = len({c.get("threads", 1) for c in cases}) > 1  # one_thread_beside: say which is which
     rows = []
     for c in cases:
-        ref = base.get((c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"]))
+        ref = base.get(shape(c))
         unit = "us/step" if c["mode"] == "step" else "us/sequence"
         name = f"{c['engine']} ({c['threads']} thread{'s' if c['threads'] > 1 else ''})" if mixed else c["engine"]
         rows.append([name, c["input_size"], c["hidden_size"], c["seq_len"], c["batch"], c["mode"],

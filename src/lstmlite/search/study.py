@@ -689,19 +689,24 @@ def _worker_process(args: dict[str, Any]) -> None:
 _STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "sqlite3", "psycopg2")
 
 
+#: Optuna's telling of a trial's result: our code runs inside it too (the samplers call
+#: _constraints there), and is not interrupted there either.
+_TELL_MODULES = ("optuna.study._tell",)
+
+
 def _interruptible(frame: Any) -> bool:
     """Whether a KeyboardInterrupt raised in ``frame`` (the code a signal interrupted) leaves
-    the study consistent: not inside a storage call (anywhere up the stack), and not in
-    Optuna's own code around the objective. The nearest frame that is Optuna's or ours
-    decides: ours (the objective, our callbacks) may stop; Optuna's (asking for a trial,
-    telling its result) may not. Optuna's ``_run_trial`` handles a KeyboardInterrupt from
-    the objective only: one raised while it tells the result left that trial RUNNING and
-    replaced the interrupt with an UnboundLocalError (its ``finally`` reads a state the
-    interrupted call never returned)."""
+    the study consistent: not inside a storage call or Optuna's telling of a result
+    (anywhere up the stack), and not in Optuna's own code around the objective. Otherwise
+    the nearest frame that is Optuna's or ours decides: ours (the objective, our callbacks)
+    may stop; Optuna's (asking for a trial) may not. Optuna's ``_run_trial`` handles a
+    KeyboardInterrupt from the objective only: one raised while it tells the result left
+    that trial RUNNING and replaced the interrupt with an UnboundLocalError (its
+    ``finally`` reads a state the interrupted call never returned)."""
     nearest = None
     while frame is not None:
         module = str(frame.f_globals.get("__name__", ""))
-        if module.startswith(_STORAGE_MODULES):
+        if module.startswith(_STORAGE_MODULES + _TELL_MODULES):
             return False
         if nearest is None and module.split(".")[0] in ("optuna", "lstmlite"):
             nearest = module.split(".")[0]
@@ -725,13 +730,13 @@ def _interrupt_outside_storage(signum: int, frame: Any) -> None:
 
 class _InterruptsOutsideStorage:
     """Within it (a one-worker search, run in the calling process), SIGTERM interrupts the
-    search as Ctrl-C does, and neither interrupts a storage call
+    search as Ctrl-C does, and neither interrupts a storage call or Optuna's bookkeeping
     (:func:`_interrupt_outside_storage`): SIGTERM's default ended the process at once, its
     trial left RUNNING until its heartbeat went stale, and Ctrl-C inside a commit could
     leave it so too. Only a signal whose handler is Python's default is taken (a program's
     own handler, or one ignored, stays), only in the main thread (where Python allows
     signal handlers); the handlers before are restored on leaving. An interrupt deferred
-    out of a storage call and still pending on leaving is raised then rather than lost (or
+    out of a storage call (or Optuna's bookkeeping) and still pending on leaving is raised then rather than lost (or
     left to SIGALRM's default, which ends the process)."""
 
     def __init__(self) -> None:
