@@ -51,9 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="threads per engine: torch and ONNX Runtime intra-op threads (ONNX Runtime without "
                              "spinning), lstmlite splits a batch over them in sequence mode (default 1)")
     parser.add_argument("--one-thread-beside", action="store_true",
-                        help="with --threads N > 1: also time lstmlite's engines on one thread in the same "
-                             "interleaved loop, so their N-thread / 1-thread ratio comes from one run (on a shared "
-                             "machine two runs minutes apart may run at different speeds)")
+                        help="with --threads N > 1: also time lstmlite's engines on one thread, in a loop of "
+                             "their own where each takes turns with its N-thread run, so the N-thread / 1-thread "
+                             "ratio comes from one loop (on a shared machine two runs minutes apart may run at "
+                             "different speeds)")
     parser.add_argument("--isa", default=None, metavar="NAME",
                         help="force lstmlite's kernels: portable, avx2, avx2-vnni, avx512, avx512-vnni, neon, "
                              "neon-dotprod or auto (default: LSTMLITE_ISA, else the best this CPU runs); the "

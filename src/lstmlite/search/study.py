@@ -579,8 +579,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         KeyboardInterrupt: Ctrl-C, or SIGTERM (with one worker, called in the main thread,
             where SIGTERM's handler is the default: the trial running fails, as at Ctrl-C;
             neither stops a storage call or Optuna's own bookkeeping, and the handlers
-            are restored afterwards); with
-            ``workers`` > 1, also SIGINT or SIGTERM sent to this process alone: its worker
+            are restored afterwards); with ``workers`` > 1, also SIGINT or SIGTERM sent to this process alone: its worker
             processes are stopped first (each fails the trial it was running; one still
             running after :data:`STOP_GRACE_S` is killed).
     """
@@ -658,10 +657,10 @@ STOP_GRACE_S = 10.0
 def _worker_process(args: dict[str, Any]) -> None:
     """:func:`_worker` in a worker process of :func:`search`: SIGTERM (the parent stopping
     it, :func:`_stop_workers`) interrupts it as Ctrl-C does, so Optuna fails the trial it
-    was running rather than leaving it RUNNING, and neither interrupts a storage call
-    or Optuna's bookkeeping (:func:`_interrupt_outside_storage`); an interrupted worker then exits at once with
-    status 130 (the trial's state is in the storage already: the interpreter's teardown,
-    seconds with torch loaded, is skipped)."""
+    was running rather than leaving it RUNNING, and neither interrupts a storage call or
+    Optuna's bookkeeping (:func:`_interrupt_outside_storage`); an interrupted worker then
+    exits at once with status 130 (the trial's state is in the storage already: the
+    interpreter's teardown, seconds with torch loaded, is skipped)."""
     import os
     import signal
     import sys
@@ -736,8 +735,8 @@ class _InterruptsOutsideStorage:
     leave it so too. Only a signal whose handler is Python's default is taken (a program's
     own handler, or one ignored, stays), only in the main thread (where Python allows
     signal handlers); the handlers before are restored on leaving. An interrupt deferred
-    out of a storage call (or Optuna's bookkeeping) and still pending on leaving is raised then rather than lost (or
-    left to SIGALRM's default, which ends the process)."""
+    out of a storage call (or Optuna's bookkeeping) and still pending on leaving is raised
+    then rather than lost (or left to SIGALRM's default, which ends the process)."""
 
     def __init__(self) -> None:
         self.before: dict[int, Any] = {}
