@@ -354,3 +354,21 @@ def test_cli_one_thread_beside_adds_one_thread_cases_and_needs_several_threads(t
     assert main(["bench", "--one-thread-beside"]) == 2
     assert capsys.readouterr().err.strip() == ("lstmlite bench: error: --one-thread-beside times 1 thread beside "
                                                "--threads N: give --threads 2 or more")
+
+
+def test_one_thread_beside_counts_the_twins_in_the_memory_estimate(capsys, monkeypatch):
+    """--one-thread-beside loads every lstmlite engine twice: sizes that fit one copy but not
+    two are refused with it and timed without it (bench stubbed: nothing is allocated).
+    Planted and failing it: the estimate of the engines alone."""
+    from lstmlite.cli.main import main
+
+    one = bench_mod.estimate_memory_bytes(40, 128, 100, 1, 1, "lstm", ["lstmlite-fp32"])
+    two = bench_mod.estimate_memory_bytes(40, 128, 100, 1, 1, "lstm", ["lstmlite-fp32"] * 2)
+    monkeypatch.setattr(bench_mod, "available_memory_bytes", lambda: int((one + two) / 2 / 0.8))
+    monkeypatch.setattr(bench_mod, "bench", lambda **kwargs: {"machine": bench_mod.machine_info(), "cases": []})
+    args = ["bench", "--engines", "lstmlite-fp32", "--input-size", "40", "--hidden-size", "128", "--seq-len", "100",
+            "--batch", "1", "--threads", "2", "--reps", "1", "--warmup", "0"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args + ["--one-thread-beside"]) == 2
+    assert "of memory" in capsys.readouterr().err

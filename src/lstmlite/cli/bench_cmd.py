@@ -128,8 +128,10 @@ def _bench(args: argparse.Namespace, engines: list[str]) -> int:
 
     modes = ["sequence", "step"] if args.mode == "both" else [args.mode]
     if not args.run:
+        # --one-thread-beside loads each lstmlite engine twice (its one-thread twin)
+        twins = [e for e in engines if e.startswith("lstmlite-")] if args.one_thread_beside else []
         need = estimate_memory_bytes(args.input_size, args.hidden_size, args.seq_len, args.batch, args.layers,
-                                     args.cell, engines)
+                                     args.cell, engines + twins)
         have = available_memory_bytes()
         if have is not None and need > 0.8 * have:
             raise CliError(f"these sizes need about {format_bytes(need)} of memory (every engine holds its own "
