@@ -134,11 +134,13 @@ def test_sigterm_to_a_one_worker_search_fails_its_trial_and_exits_as_ctrl_c_does
     _check_stopped_as_ctrl_c(proc.returncode, err, out)
 
 
-def _storage_call(handler):
-    """Call ``handler`` (a signal handler) as if SIGTERM came during a storage call: from a
-    frame whose module is SQLAlchemy's."""
-    code = compile("handler(signal.SIGTERM, sys._getframe())", "<sqlalchemy>", "exec")
-    exec(code, {"__name__": "sqlalchemy.engine.fake", "handler": handler, "signal": signal, "sys": sys})
+def _frame_of(module: str, inner=None):
+    """A frame of code in ``module`` (its globals' ``__name__``); with ``inner`` (a callable
+    returning a frame), that frame calls it and what it returns is returned, so nested
+    calls build a stack, outermost module first. A signal handler given the innermost
+    frame sees the stack a signal landing there would."""
+    code = compile("inner() if inner is not None else sys._getframe()", f"<{module}>", "eval")
+    return eval(code, {"__name__": module, "inner": inner, "sys": sys})
 
 
 def test_the_one_worker_signal_handlers_are_taken_only_from_the_default_and_given_back():
@@ -219,7 +221,7 @@ def test_an_interrupt_deferred_out_of_a_storage_call_is_raised_on_leaving_not_lo
     try:
         with pytest.raises(KeyboardInterrupt):
             with _InterruptsOutsideStorage():
-                _storage_call(_interrupt_outside_storage)
+                _interrupt_outside_storage(signal.SIGTERM, _frame_of("sqlalchemy.engine.fake"))  # in a storage call
         assert signal.getitimer(signal.ITIMER_REAL)[0] == 0
         assert signal.getsignal(signal.SIGALRM) == before[signal.SIGALRM]
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
@@ -227,14 +229,6 @@ def test_an_interrupt_deferred_out_of_a_storage_call_is_raised_on_leaving_not_lo
         signal.setitimer(signal.ITIMER_REAL, 0)
         for s, handler in before.items():
             signal.signal(s, handler)
-
-
-def _frame_of(module: str, inner=None):
-    """A frame whose code belongs to ``module`` (its globals' ``__name__``), called from a frame
-    of the module the next call names, and so on (``inner``: a callable returning the
-    innermost frame); returns the innermost frame."""
-    code = compile("inner() if inner is not None else sys._getframe()", f"<{module}>", "eval")
-    return eval(code, {"__name__": module, "inner": inner, "sys": sys})
 
 
 @pytest.mark.parametrize("stack, interruptible", [
@@ -246,6 +240,7 @@ def _frame_of(module: str, inner=None):
     (["optuna.study._optimize", "optuna.study._tell", "optuna.samplers._tpe.sampler", "lstmlite.search.study"],
      False),
     (["lstmlite.search.study", "optuna.storages._rdb", "sqlalchemy.engine"], False),
+    (["optuna.study._optimize", "lstmlite.search.study", "sqlalchemy.engine"], False),  # ours calling SQL itself
     (["lstmlite.search.study", "json"], True),  # outside optimize(): writing the outputs
 ])
 def test_only_our_code_is_interrupted_never_optunas_bookkeeping_or_a_storage_call(stack, interruptible):

@@ -691,6 +691,7 @@ _STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "sqlite3", "psycopg2")
 #: Optuna's telling of a trial's result: our code runs inside it too (the samplers call
 #: _constraints there), and is not interrupted there either.
 _TELL_MODULES = ("optuna.study._tell",)
+_NEVER_INTERRUPTED = _STORAGE_MODULES + _TELL_MODULES
 
 
 def _interruptible(frame: Any) -> bool:
@@ -705,10 +706,11 @@ def _interruptible(frame: Any) -> bool:
     nearest = None
     while frame is not None:
         module = str(frame.f_globals.get("__name__", ""))
-        if module.startswith(_STORAGE_MODULES + _TELL_MODULES):
+        if module.startswith(_NEVER_INTERRUPTED):
             return False
-        if nearest is None and module.split(".")[0] in ("optuna", "lstmlite"):
-            nearest = module.split(".")[0]
+        package = module.split(".", 1)[0]
+        if nearest is None and package in ("optuna", "lstmlite"):
+            nearest = package
         frame = frame.f_back
     return nearest != "optuna"
 
