@@ -55,6 +55,20 @@ def test_c_program_passes(tmp_path, lsl_files, flags):
     assert run.stdout.startswith("ok")
 
 
+def test_c_program_passes_built_for_an_avx2_target(tmp_path, lsl_files):
+    """Built with -mavx2 -mfma, the portable kernels take the forms chosen for that target
+    (lsl_kern_portable.c's DYN_EXACT_FLOATS: dynamic int8 sums through exact floats),
+    which a build for the baseline x86-64 leaves out; their sums must still equal the
+    integer tables' bit for bit (test_core.c's check_dyn8_long_sums)."""
+    from lstmlite import runtime as rt
+
+    if "avx2" not in rt.supported_isas():
+        pytest.skip(f"this CPU runs no AVX2 code (it runs {', '.join(rt.supported_isas())})")
+    run = _build_and_run(tmp_path, ["-O2", "-mavx2", "-mfma"], lsl_files)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("ok") and " avx2" in run.stdout
+
+
 def test_avx2_vnni_table_runs_with_evex_encoding(tmp_path, lsl_files):
     """The AVX-VNNI table needs VEX vpdpbusd, which this CPU may lack; built with
     LSL_TEST_AVX2_VNNI_AS_EVEX it encodes the instruction as EVEX, so an AVX-512 VNNI CPU

@@ -268,6 +268,31 @@ static void check_int8_matmul(int act, int M, int K) {
     free(buf);
 }
 
+/* Dynamic int8 sums past 2^24 with odd terms: every activation code 127, every weight
+ * 127 but 126 in each sixth column, over K columns: each row's sum is 70874382, and
+ * each of its four partial sums (one per column of a block) passes 2^24 within the
+ * first 1041 column blocks. A kernel whose sums go through floats (the portable one
+ * where DYN_EXACT_FLOATS) must move them to int32 before that, and before it adds the
+ * four up, or they round to a sum whose float differs from this one's (found by
+ * simulating both in float32): every table must still give the same bits
+ * (check_every_isa). */
+static void check_dyn8_long_sums(int M) {
+    enum { R = 20, K = 4400 };
+    static int8_t w[R * K];
+    static float scale[R], x[3 * K];
+    lsl_matrix m;
+    size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, LSL_ACT_DYN8);
+    void *buf = amalloc(bytes);
+    int i;
+    for (i = 0; i < R * K; ++i) w[i] = (int8_t)(i % K % 6 == 0 ? 126 : 127);
+    for (i = 0; i < R; ++i) scale[i] = 1.0f / 64.0f;
+    for (i = 0; i < M * K; ++i) x[i] = 2.5f;
+    CHECK(M <= 3);
+    CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, LSL_ACT_DYN8, w, scale, buf, bytes) == LSL_OK);
+    check_every_isa(&m, LSL_ACT_DYN8, M, K, R, x, NULL, NULL);
+    free(buf);
+}
+
 /* One (1, 4)-block sparse product (LSL_I8_SPARSE, R rows, K columns, M activation rows)
  * on every table (check_every_isa), dynamic int8 or float activations. `share`: the rows of a
  * 16-row panel keep the same blocks (2: LSL_MATRIX_SHARED16), each half panel its own
@@ -702,6 +727,10 @@ static void test_int8_every_isa(int act) {
     check_int8_matmul(act, 16, 300);
     check_int8_matmul(act, 21, 129);
     check_int8_matmul(act, 33, 300);
+    if (act == LSL_ACT_DYN8) {
+        check_dyn8_long_sums(1);
+        check_dyn8_long_sums(3);
+    }
 
     {
         lsl_layer layer;

@@ -57,9 +57,8 @@ static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx
  * (bench_isa's I=40/H=128 int8 layer 620 -> 553 us; the same sums in the same order, so
  * the same bits). Bytes in a microcontroller build: there a sign-extending byte load and
  * a conversion take fewer instructions than the shifts (30 against 36 a row of a block,
- * arm-none-eabi-gcc 12 -O2, Cortex-M4). (Dynamic int8's block_dyn8 stays on bytes: its
- * products in 32-bit lanes, as integers or as exact floats, measured slower than GCC's
- * 16-bit multiplies of the bytes.) */
+ * arm-none-eabi-gcc 12 -O2, Cortex-M4). (Dynamic int8 takes the word form only where
+ * DYN_EXACT_FLOATS says, below.) */
 #define WORD_WEIGHTS (!MCU_BUILD)
 
 /* Whether this target keeps a word's low byte first, which says where each of the 4
@@ -72,10 +71,14 @@ static inline int little_endian(void) {
     return first == 1;
 }
 
-/* The int8 weight in bits s .. s + 7 of v as a float, exactly, with integer operations
- * only: for a byte b, (b ^ 0x80) | 0x4B000000 is the float 2^23 + b + 128, and 2^23 +
- * 128 less than that is b. */
-static inline float weight_at(uint32_t v, int s) { return lsl_bitsf_(((v >> s) & 0xFFu) ^ 0x4B000080u) - 8388736.0f; }
+/* The int8 weight in bits s .. s + 7 of v as a float, exactly: shifted to the top of the
+ * word, then arithmetically back down, which sign-extends it; three vector instructions
+ * (two for the top byte), where masking it into a float's mantissa took four (GCC 12
+ * -O3 -march=native, Zen 3: bench_isa's I=40/H=128 int8 layer 6 % faster). Relies on
+ * what every compiler this code meets does, though C99 leaves it to the
+ * implementation: a uint32_t past INT32_MAX converts to int32_t modulo 2^32, and >> of
+ * a negative int32_t shifts in its sign. */
+static inline float weight_at(uint32_t v, int s) { return (float)((int32_t)(v << (24 - s)) >> 24); }
 
 /* One panel's 16 rows x 4 columns block of the int8 layout (64 bytes: row r's 4
  * weights at 4r .. 4r + 3) times the 4 activations xq: a[j][r] += xq[j] * w[r][j], one
@@ -106,19 +109,29 @@ static inline void block_i8(float *restrict a0, float *restrict a1, float *restr
     }
 }
 
-/* One panel's 16 row sums against one float row x (cols values; columns past cols read
- * as 0: their weights are 0, but 0 * NaN is not). A function of its own, as panel_sums
- * (and why): inside gemm_i8's loops GCC 12 made 2.1 products a ns of the byte form of
- * this (-O3 -march=native, Zen 4, 1024 x 128, 100 rows), alone 13. */
-static void panel_sums_f32(const int8_t *pw, const float *xr, int32_t cols, int32_t kpad, float *sums) {
+/* One panel's product with one float row x (cols values; columns past cols read as 0:
+ * their weights are 0, but 0 * NaN is not), added into the panel's nr outputs y with
+ * their scales. A function of its own, as panel_sums (and why): inside gemm_i8's loops
+ * GCC 12 made 2.1 products a ns of the byte form of this (-O3 -march=native, Zen 4,
+ * 1024 x 128, 100 rows), alone 13. The whole blocks of columns read x as it is, which
+ * takes four compares out of each step; and the outputs are added here, over the 16
+ * lanes of a whole panel, where GCC vectorizes them: from a sums array that gemm_i8
+ * added up, they were scalar shuffles, 17 % of the product's time (Zen 3). */
+static void panel_sums_f32(const int8_t *pw, const float *xr, int32_t cols, int32_t kpad,
+                           const float *restrict scale, int32_t nr, float *restrict y) {
     float acc[4][LSL_PANEL] = {{0}};
     int32_t k4, j, r;
-    for (k4 = 0; k4 < kpad / 4; ++k4) {
+    for (k4 = 0; k4 < cols / 4; ++k4)
+        block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xr + 4 * k4);
+    for (; k4 < kpad / 4; ++k4) {
         float xq[4];
         for (j = 0; j < 4; ++j) xq[j] = 4 * k4 + j < cols ? xr[4 * k4 + j] : 0.0f;
         block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xq);
     }
-    for (r = 0; r < LSL_PANEL; ++r) sums[r] = (acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r]);
+    if (nr == LSL_PANEL)
+        for (r = 0; r < LSL_PANEL; ++r) y[r] += ((acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r])) * scale[r];
+    else
+        for (r = 0; r < nr; ++r) y[r] += ((acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r])) * scale[r];
 }
 
 /* Whether gemm_i8 unpacks panels for products of several rows. Not in a
@@ -158,7 +171,7 @@ static void panel_rows_unpacked(const float *f, int32_t m, const float *x, int32
 static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy, int rev,
                     void *work) {
     const int8_t *data = (const int8_t *)w->data;
-    int32_t panels = lsl_panels(w->rows), p, i, r;
+    int32_t panels = lsl_panels(w->rows), p, i;
     (void)rev;
     for (p = 0; p < panels; ++p) {
         const int8_t *pw = data + (size_t)p * (size_t)w->kpad * LSL_PANEL;
@@ -169,13 +182,9 @@ static void gemm_i8(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx,
                                 y + p * LSL_PANEL, ldy);
             continue;
         }
-        for (i = 0; i < m; ++i) {
-            float sums[LSL_PANEL];
-            panel_sums_f32(pw, x + (size_t)i * (size_t)ldx, w->cols, w->kpad, sums);
-            for (r = 0; r < nr; ++r)
-                y[(size_t)i * (size_t)ldy + (size_t)(p * LSL_PANEL) + (size_t)r] +=
-                    sums[r] * w->scale[p * LSL_PANEL + r];
-        }
+        for (i = 0; i < m; ++i)
+            panel_sums_f32(pw, x + (size_t)i * (size_t)ldx, w->cols, w->kpad, w->scale + p * LSL_PANEL, nr,
+                           y + (size_t)i * (size_t)ldy + (size_t)(p * LSL_PANEL));
     }
 }
 
@@ -191,6 +200,43 @@ static inline void block_dyn8(int32_t *restrict acc4, const int8_t *restrict b, 
     }
 }
 
+/* Whether u8 codes (dynamic int8) multiply the weights as exact floats, through
+ * block_i8's word form, instead of as integers (block_dyn8). A product of a code
+ * (-128 .. 127) and a weight is at most 2^14 in size, so a float sum of up to 2^10 of
+ * them is an integer below 2^24, which floats hold exactly: panel_sums_exact8 adds 1024
+ * column blocks at a time in floats, then in int32, and its sums are block_dyn8's,
+ * bit for bit. Where GCC 12 -O3 targets AVX2 (-march=native on Zen 3), 8 float lanes
+ * with no widening beat 16-bit multiplies whose products must be widened to 32 bits:
+ * bench_isa's I=40/H=128 dynamic layer 1207 -> 893 us. Not where it targets SSE2 (no
+ * -march: 1430 -> 1850 us, 4 float lanes against 8 16-bit ones) or AVX-512 (Zen 4, 32
+ * 16-bit lanes: the integer form measured faster there), nor in a microcontroller build,
+ * whose float unit (if any) is no faster than its integer multiply-accumulate. */
+#if !MCU_BUILD && defined(__AVX2__) && !defined(__AVX512BW__)
+#define DYN_EXACT_FLOATS 1
+#else
+#define DYN_EXACT_FLOATS 0
+#endif
+/* Column blocks of float sums before they move to int32: 2^10, as above. */
+#define EXACT_BLOCKS 1024
+
+/* panel_sums for u8 codes, as exact floats (DYN_EXACT_FLOATS): per EXACT_BLOCKS
+ * column blocks, block_i8's four float sums per row, each an exact integer. */
+static void panel_sums_exact8(const int8_t *pw, const uint8_t *u, int32_t kpad, int32_t *sums) {
+    int32_t k0, k4, j, r;
+    for (r = 0; r < LSL_PANEL; ++r) sums[r] = 0;
+    for (k0 = 0; k0 < kpad / 4; k0 += EXACT_BLOCKS) {
+        const int32_t end = kpad / 4 - k0 < EXACT_BLOCKS ? kpad / 4 : k0 + EXACT_BLOCKS;
+        float acc[4][LSL_PANEL] = {{0}};
+        for (k4 = k0; k4 < end; ++k4) {
+            float xq[4];
+            for (j = 0; j < 4; ++j) xq[j] = (float)((int32_t)u[4 * k4 + j] - LSL_Q_OFFSET);
+            block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xq);
+        }
+        for (r = 0; r < LSL_PANEL; ++r)
+            sums[r] += ((int32_t)acc[0][r] + (int32_t)acc[1][r]) + ((int32_t)acc[2][r] + (int32_t)acc[3][r]);
+    }
+}
+
 /* One panel's 16 exact int32 row sums against one row of codes: u8 (u = q + 128, wide
  * = 0) or int16 (LSL_ACT_DYN16, wide = 1). A function of its own: written inside
  * gemm_dyn's loops, GCC 12 (-O3 -march=native, Zen 4) vectorized it with 128-bit
@@ -199,6 +245,10 @@ static inline void block_dyn8(int32_t *restrict acc4, const int8_t *restrict b, 
 static void panel_sums(const int wide, const int8_t *pw, const void *u, int32_t kpad, int32_t *sums) {
     int32_t acc4[4 * LSL_PANEL] = {0};
     int32_t k4, j, r;
+    if (DYN_EXACT_FLOATS && !wide) {
+        panel_sums_exact8(pw, (const uint8_t *)u, kpad, sums);
+        return;
+    }
     for (k4 = 0; k4 < kpad / 4; ++k4) {
         int32_t q[4];
         for (j = 0; j < 4; ++j)
