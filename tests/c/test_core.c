@@ -268,26 +268,30 @@ static void check_int8_matmul(int act, int M, int K) {
     free(buf);
 }
 
-/* Dynamic int8 sums past 2^24 with odd terms: every activation code 127, every weight
- * 127 but 126 in each sixth column, over K columns: each row's sum is 70874382, and
- * each of its four partial sums (one per column of a block) passes 2^24 within the
- * first 1041 column blocks. A kernel whose sums go through floats (the portable one
- * where DYN_EXACT_FLOATS) must move them to int32 before that, and before it adds the
- * four up, or they round to a sum whose float differs from this one's (found by
- * simulating both in float32): every table must still give the same bits
- * (check_every_isa). */
-static void check_dyn8_long_sums(int M) {
-    enum { R = 20, K = 4400 };
-    static int8_t w[R * K];
-    static float scale[R], x[3 * K];
+/* Dynamic int8 sums near and past 2^24, every activation code 127 and every weight 127
+ * but 126 in each column k with k % every == at: M rows of K columns on every table
+ * (check_every_isa: the same bits). A kernel whose sums go through floats (the portable
+ * one where DYN_EXACT_FLOATS) holds them exactly only up to EXACT_COLS columns, and only
+ * if it moves each of its four partial sums to int32 before adding them up. The two
+ * cases below were found by simulating such sums in float32, so that each way of
+ * getting it wrong gives a float sum that differs from the exact one: K = 4096 (the
+ * exact form's widest), where the four partial sums (about 16.5 million each) added as
+ * floats round (65891029 to 65891032); K = 4400, past it, where each partial sum
+ * passes 2^24 within its first 1041 products and rounds if kept in a float. The row
+ * scales are powers of two, so that the epilogue's products keep such a difference (at
+ * 2.5 / 127 they rounded it away). */
+static void check_dyn8_long_sums(int M, int K, int every, int at) {
+    enum { R = 20, MAXM = 3, MAXK = 4400 };
+    static int8_t w[R * MAXK];
+    static float scale[R], x[MAXM * MAXK];
     lsl_matrix m;
     size_t bytes = lsl_matrix_packed_bytes(R, K, LSL_I8, LSL_ACT_DYN8);
     void *buf = amalloc(bytes);
     int i;
-    for (i = 0; i < R * K; ++i) w[i] = (int8_t)(i % K % 6 == 0 ? 126 : 127);
+    CHECK(M <= MAXM && K <= MAXK);
+    for (i = 0; i < R * K; ++i) w[i] = (int8_t)(i % K % every == at ? 126 : 127);
     for (i = 0; i < R; ++i) scale[i] = 1.0f / 64.0f;
-    for (i = 0; i < M * K; ++i) x[i] = 2.5f;
-    CHECK(M <= 3);
+    for (i = 0; i < M * K; ++i) x[i] = 127.0f; /* codes 127 at a row scale of 1: the scales keep every bit */
     CHECK(lsl_matrix_pack(&m, R, K, LSL_I8, LSL_ACT_DYN8, w, scale, buf, bytes) == LSL_OK);
     check_every_isa(&m, LSL_ACT_DYN8, M, K, R, x, NULL, NULL);
     free(buf);
@@ -728,8 +732,9 @@ static void test_int8_every_isa(int act) {
     check_int8_matmul(act, 21, 129);
     check_int8_matmul(act, 33, 300);
     if (act == LSL_ACT_DYN8) {
-        check_dyn8_long_sums(1);
-        check_dyn8_long_sums(3);
+        check_dyn8_long_sums(1, 4096, 3, 1);
+        check_dyn8_long_sums(3, 4096, 3, 1);
+        check_dyn8_long_sums(1, 4400, 6, 0);
     }
 
     {

@@ -58,7 +58,7 @@ static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx
  * the same bits). Bytes in a microcontroller build: there a sign-extending byte load and
  * a conversion take fewer instructions than the shifts (30 against 36 a row of a block,
  * arm-none-eabi-gcc 12 -O2, Cortex-M4). (Dynamic int8 takes the word form only where
- * DYN_EXACT_FLOATS says, below.) */
+ * DYN_EXACT_FLOATS says, further down.) */
 #define WORD_WEIGHTS (!MCU_BUILD)
 
 /* Whether this target keeps a word's low byte first, which says where each of the 4
@@ -200,43 +200,6 @@ static inline void block_dyn8(int32_t *restrict acc4, const int8_t *restrict b, 
     }
 }
 
-/* Whether u8 codes (dynamic int8) multiply the weights as exact floats, through
- * block_i8's word form, instead of as integers (block_dyn8). A product of a code
- * (-128 .. 127) and a weight is at most 2^14 in size, so a float sum of up to 2^10 of
- * them is an integer below 2^24, which floats hold exactly: panel_sums_exact8 adds 1024
- * column blocks at a time in floats, then in int32, and its sums are block_dyn8's,
- * bit for bit. Where GCC 12 -O3 targets AVX2 (-march=native on Zen 3), 8 float lanes
- * with no widening beat 16-bit multiplies whose products must be widened to 32 bits:
- * bench_isa's I=40/H=128 dynamic layer 1207 -> 893 us. Not where it targets SSE2 (no
- * -march: 1430 -> 1850 us, 4 float lanes against 8 16-bit ones) or AVX-512 (Zen 4, 32
- * 16-bit lanes: the integer form measured faster there), nor in a microcontroller build,
- * whose float unit (if any) is no faster than its integer multiply-accumulate. */
-#if !MCU_BUILD && defined(__AVX2__) && !defined(__AVX512BW__)
-#define DYN_EXACT_FLOATS 1
-#else
-#define DYN_EXACT_FLOATS 0
-#endif
-/* Column blocks of float sums before they move to int32: 2^10, as above. */
-#define EXACT_BLOCKS 1024
-
-/* panel_sums for u8 codes, as exact floats (DYN_EXACT_FLOATS): per EXACT_BLOCKS
- * column blocks, block_i8's four float sums per row, each an exact integer. */
-static void panel_sums_exact8(const int8_t *pw, const uint8_t *u, int32_t kpad, int32_t *sums) {
-    int32_t k0, k4, j, r;
-    for (r = 0; r < LSL_PANEL; ++r) sums[r] = 0;
-    for (k0 = 0; k0 < kpad / 4; k0 += EXACT_BLOCKS) {
-        const int32_t end = kpad / 4 - k0 < EXACT_BLOCKS ? kpad / 4 : k0 + EXACT_BLOCKS;
-        float acc[4][LSL_PANEL] = {{0}};
-        for (k4 = k0; k4 < end; ++k4) {
-            float xq[4];
-            for (j = 0; j < 4; ++j) xq[j] = (float)((int32_t)u[4 * k4 + j] - LSL_Q_OFFSET);
-            block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xq);
-        }
-        for (r = 0; r < LSL_PANEL; ++r)
-            sums[r] += ((int32_t)acc[0][r] + (int32_t)acc[1][r]) + ((int32_t)acc[2][r] + (int32_t)acc[3][r]);
-    }
-}
-
 /* One panel's 16 exact int32 row sums against one row of codes: u8 (u = q + 128, wide
  * = 0) or int16 (LSL_ACT_DYN16, wide = 1). A function of its own: written inside
  * gemm_dyn's loops, GCC 12 (-O3 -march=native, Zen 4) vectorized it with 128-bit
@@ -245,10 +208,6 @@ static void panel_sums_exact8(const int8_t *pw, const uint8_t *u, int32_t kpad, 
 static void panel_sums(const int wide, const int8_t *pw, const void *u, int32_t kpad, int32_t *sums) {
     int32_t acc4[4 * LSL_PANEL] = {0};
     int32_t k4, j, r;
-    if (DYN_EXACT_FLOATS && !wide) {
-        panel_sums_exact8(pw, (const uint8_t *)u, kpad, sums);
-        return;
-    }
     for (k4 = 0; k4 < kpad / 4; ++k4) {
         int32_t q[4];
         for (j = 0; j < 4; ++j)
@@ -258,25 +217,77 @@ static void panel_sums(const int wide, const int8_t *pw, const void *u, int32_t 
     for (r = 0; r < LSL_PANEL; ++r) sums[r] = acc4[4 * r] + acc4[4 * r + 1] + acc4[4 * r + 2] + acc4[4 * r + 3];
 }
 
+/* A dynamic product's epilogue for panel p of row i, from its exact sums:
+ * y = (bias or y) + sum * (xs * scale), every table's, so the same bits. */
+static inline void dyn_epilogue(const lsl_matrix *w, int32_t p, const int32_t *sums, float xs, const float *bias,
+                                float *y) {
+    const int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
+    int32_t r;
+    for (r = 0; r < nr; ++r) {
+        float *yr = y + p * LSL_PANEL + r;
+        *yr = (bias ? bias[p * LSL_PANEL + r] : *yr) + (float)sums[r] * (xs * w->scale[p * LSL_PANEL + r]);
+    }
+}
+
 /* The dynamic products: u8 rows (u = q + 128, wide = 0) or int16 codes (LSL_ACT_DYN16,
- * wide = 1), exact int32 sums, then y = (bias or y) + sum * (xs * scale): every table's
- * epilogue, so the same bits. `wide` is a constant where it is inlined. */
+ * wide = 1), exact int32 sums, then dyn_epilogue. `wide` is a constant where it is
+ * inlined. */
 static inline void gemm_dyn(const int wide, const lsl_matrix *w, int32_t m, const void *u, int32_t ldu,
                             const float *xs, const float *bias, float *y, int32_t ldy) {
     const int8_t *data = (const int8_t *)w->data;
-    int32_t panels = lsl_panels(w->rows), p, i, r;
+    int32_t panels = lsl_panels(w->rows), p, i;
     for (p = 0; p < panels; ++p) {
         const int8_t *pw = data + (size_t)p * (size_t)w->kpad * LSL_PANEL;
-        int32_t nr = w->rows - p * LSL_PANEL < LSL_PANEL ? w->rows - p * LSL_PANEL : LSL_PANEL;
         for (i = 0; i < m; ++i) {
             int32_t sums[LSL_PANEL];
             panel_sums(wide, pw, wide ? (const void *)((const int16_t *)u + (size_t)i * (size_t)ldu)
                                       : (const void *)((const uint8_t *)u + (size_t)i * (size_t)ldu),
                        w->kpad, sums);
-            for (r = 0; r < nr; ++r) {
-                float *yr = y + (size_t)i * (size_t)ldy + p * LSL_PANEL + r;
-                *yr = (bias ? bias[p * LSL_PANEL + r] : *yr) + (float)sums[r] * (xs[i] * w->scale[p * LSL_PANEL + r]);
-            }
+            dyn_epilogue(w, p, sums, xs[i], bias, y + (size_t)i * (size_t)ldy);
+        }
+    }
+}
+
+/* Whether u8 codes (dynamic int8) multiply the weights as exact floats, through
+ * block_i8's word form, instead of as integers (block_dyn8). A code (-128 .. 127)
+ * times a weight is at most 2^14 in size, so a float sum of up to 2^10 such products
+ * is an integer below 2^24, which floats hold exactly: up to EXACT_COLS columns, each
+ * of block_i8's four sums per row adds at most 2^10 of them, and moved to int32 they
+ * are block_dyn8's sums, bit for bit. Where GCC 12 -O3 targets AVX2 (-march=native on
+ * Zen 3), 8 float lanes with no widening beat 16-bit multiplies whose products must be
+ * widened to 32 bits: bench_isa's I=40/H=128 dynamic layer took 1207 us, 945 with
+ * exact floats and 755 with each row's codes made floats once (gemm_dyn8_exact) rather
+ * than 4 at a time in every panel. Not where it targets SSE2 (no -march: 1430 -> 1850
+ * us, 4 float lanes against 8 16-bit ones) or AVX-512 (Zen 4, 32 16-bit lanes: the
+ * integer form measured faster there), nor in a microcontroller build, whose float
+ * unit (if any) is no faster than its integer multiply-accumulate. */
+#if !MCU_BUILD && defined(__AVX2__) && !defined(__AVX512BW__)
+#define DYN_EXACT_FLOATS 1
+#else
+#define DYN_EXACT_FLOATS 0
+#endif
+/* The most columns whose products gemm_dyn8_exact sums exactly: 4 x 2^10, as above
+ * (its codes as floats take 16 KB of stack). Wider matrices take the integer form. */
+#define EXACT_COLS 4096
+
+/* gemm_dyn for u8 codes as exact floats (DYN_EXACT_FLOATS; kpad <= EXACT_COLS): row by
+ * row, its codes made floats once, then every panel's block_i8 sums, each exact. */
+static void gemm_dyn8_exact(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
+                            const float *bias, float *y, int32_t ldy) {
+    float q[EXACT_COLS];
+    int32_t panels = lsl_panels(w->rows), p, i, k4, k, r;
+    for (i = 0; i < m; ++i) {
+        const uint8_t *ur = u + (size_t)i * (size_t)ldu;
+        for (k = 0; k < w->kpad; ++k) q[k] = (float)((int32_t)ur[k] - LSL_Q_OFFSET);
+        for (p = 0; p < panels; ++p) {
+            const int8_t *pw = (const int8_t *)w->data + (size_t)p * (size_t)w->kpad * LSL_PANEL;
+            float acc[4][LSL_PANEL] = {{0}};
+            int32_t sums[LSL_PANEL];
+            for (k4 = 0; k4 < w->kpad / 4; ++k4)
+                block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, q + 4 * k4);
+            for (r = 0; r < LSL_PANEL; ++r)
+                sums[r] = ((int32_t)acc[0][r] + (int32_t)acc[1][r]) + ((int32_t)acc[2][r] + (int32_t)acc[3][r]);
+            dyn_epilogue(w, p, sums, xs[i], bias, y + (size_t)i * (size_t)ldy);
         }
     }
 }
@@ -284,7 +295,10 @@ static inline void gemm_dyn(const int wide, const lsl_matrix *w, int32_t m, cons
 static void gemm_dyn8(const lsl_matrix *w, int32_t m, const uint8_t *u, int32_t ldu, const float *xs,
                       const float *bias, float *y, int32_t ldy, int rev) {
     (void)rev;
-    gemm_dyn(0, w, m, u, ldu, xs, bias, y, ldy);
+    if (DYN_EXACT_FLOATS && w->kpad <= EXACT_COLS)
+        gemm_dyn8_exact(w, m, u, ldu, xs, bias, y, ldy);
+    else
+        gemm_dyn(0, w, m, u, ldu, xs, bias, y, ldy);
 }
 
 /* 16-bit activation codes (LSL_ACT_DYN16): no offset to take off. */
