@@ -128,7 +128,7 @@ static void panel_sums_f32(const int8_t *pw, const float *xr, int32_t cols, int3
         for (j = 0; j < 4; ++j) xq[j] = 4 * k4 + j < cols ? xr[4 * k4 + j] : 0.0f;
         block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xq);
     }
-    if (nr == LSL_PANEL)
+    if (!MCU_BUILD && nr == LSL_PANEL) /* a loop of 16, which compilers vectorize */
         for (r = 0; r < LSL_PANEL; ++r) y[r] += ((acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r])) * scale[r];
     else
         for (r = 0; r < nr; ++r) y[r] += ((acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r])) * scale[r];
