@@ -277,7 +277,7 @@ static void check_int8_matmul(int act, int M, int K) {
  * getting it wrong gives a float sum that differs from the exact one: K = 4096 (the
  * exact form's widest), where the four partial sums (about 16.5 million each) added as
  * floats round (65891029 to 65891032); K = 4400, past it, where each partial sum
- * passes 2^24 within its first 1041 products and rounds if kept in a float. The row
+ * passes 2^24 within its first 1043 products and rounds if kept in a float. The row
  * scales are powers of two, so that the epilogue's products keep such a difference (at
  * 2.5 / 127 they rounded it away). */
 static void check_dyn8_long_sums(int M, int K, int every, int at) {

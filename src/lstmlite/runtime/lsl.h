@@ -189,6 +189,7 @@ int lsl_matrix_lowrank(lsl_matrix *m, const lsl_matrix *factors);
 /**
  * y (M x rows, leading dim ldy) += x (M x cols, leading dim ldx) @ W^T, with W's
  * per-row scales applied. `work` needs lsl_matmul_bytes(W, M) bytes (0 for LSL_F32).
+ * x, y, work and W's data must not overlap (the kernels read x while they write y).
  */
 size_t lsl_matmul_bytes(const lsl_matrix *w, int32_t m);
 int lsl_matmul(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx, float *y, int32_t ldy,

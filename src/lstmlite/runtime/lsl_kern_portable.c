@@ -251,16 +251,18 @@ static inline void gemm_dyn(const int wide, const lsl_matrix *w, int32_t m, cons
 /* Whether u8 codes (dynamic int8) multiply the weights as exact floats, through
  * block_i8's word form, instead of as integers (block_dyn8). A code (-128 .. 127)
  * times a weight is at most 2^14 in size, so a float sum of up to 2^10 such products
- * is an integer below 2^24, which floats hold exactly: up to EXACT_COLS columns, each
- * of block_i8's four sums per row adds at most 2^10 of them, and moved to int32 they
- * are block_dyn8's sums, bit for bit. Where GCC 12 -O3 targets AVX2 (-march=native on
- * Zen 3), 8 float lanes with no widening beat 16-bit multiplies whose products must be
- * widened to 32 bits: bench_isa's I=40/H=128 dynamic layer took 1207 us, 945 with
+ * is an integer of at most 2^24, which floats hold exactly: up to EXACT_COLS columns,
+ * each of block_i8's four sums per row adds at most 2^10 of them, and moved to int32
+ * they are block_dyn8's sums, bit for bit. Where GCC 12 -O3 targets AVX2 (-march=native
+ * on Zen 3), 8 float lanes with no widening beat 16-bit multiplies whose products must
+ * be widened to 32 bits: bench_isa's I=40/H=128 dynamic layer took 1207 us, 945 with
  * exact floats and 755 with each row's codes made floats once (gemm_dyn8_exact) rather
- * than 4 at a time in every panel. Not where it targets SSE2 (no -march: 1430 -> 1850
- * us, 4 float lanes against 8 16-bit ones) or AVX-512 (Zen 4, 32 16-bit lanes: the
- * integer form measured faster there), nor in a microcontroller build, whose float
- * unit (if any) is no faster than its integer multiply-accumulate. */
+ * than 4 at a time in every panel. Not where it targets SSE2 (no -march: 1425 -> 1850
+ * us, 4 float lanes against 8 16-bit ones) or AVX-512BW (Zen 4, 32 16-bit lanes: the
+ * integer form measured faster there than exact floats made 4 codes at a time in every
+ * panel; gemm_dyn8_exact was not measured there), nor in a microcontroller build
+ * (MCU_BUILD: Arm's M profile, or -Os), whose float unit (if any) is no faster than its
+ * integer multiply-accumulate. */
 #if !MCU_BUILD && defined(__AVX2__) && !defined(__AVX512BW__)
 #define DYN_EXACT_FLOATS 1
 #else
