@@ -2,6 +2,8 @@
  * lsl_kern_portable.c -- the portable C99 kernels: every ISA's reference, and the
  * only code a microcontroller build compiles. Plain loops over the packed layout.
  */
+#include <math.h> /* FP_FAST_FMAF */
+
 #include "lsl_fastmath.h"
 #include "lsl_internal.h"
 
@@ -58,8 +60,40 @@ static void gemm_f32(const lsl_matrix *w, int32_t m, const float *x, int32_t ldx
  * the same bits). Bytes in a microcontroller build: there a sign-extending byte load and
  * a conversion take fewer instructions than the shifts (30 against 36 a row of a block,
  * arm-none-eabi-gcc 12 -O2, Cortex-M4). (Dynamic int8 takes the word form only where
- * DYN_EXACT_FLOATS says, further down.) */
+ * DYN_EXACT_FLOATS says, below.) */
 #define WORD_WEIGHTS (!MCU_BUILD)
+
+/* Whether u8 codes (dynamic int8) multiply the weights as exact floats, through
+ * block_i8's word form, instead of as integers (block_dyn8). A code (-128 .. 127)
+ * times a weight is at most 2^14 in size, so a float sum of up to 2^10 such products
+ * is an integer of at most 2^24, which floats hold exactly: up to EXACT_COLS columns,
+ * each of block_i8's four sums per row adds at most 2^10 of them, and moved to int32
+ * they are block_dyn8's sums, bit for bit. Where GCC 12 -O3 targets AVX2 (-march=native
+ * on Zen 3), 8 float lanes with no widening beat 16-bit multiplies whose products must
+ * be widened to 32 bits: bench_isa's I=40/H=128 dynamic layer took 1207 us, 945 with
+ * exact floats and 755 with each row's codes made floats once (gemm_dyn8_exact) rather
+ * than 4 at a time in every panel, 598 with fused multiply-adds (MADD_EXACT). Not where
+ * it targets SSE2 (no -march: 1425 -> 1850 us, 4 float lanes against 8 16-bit ones) or
+ * AVX-512BW (Zen 4, 32 16-bit lanes: the integer form measured faster there than exact
+ * floats made 4 codes at a time in every panel; gemm_dyn8_exact was not measured
+ * there), nor in a microcontroller build (MCU_BUILD: Arm's M profile, or -Os), whose
+ * float unit (if any) is no faster than its integer multiply-accumulate. */
+#if !MCU_BUILD && defined(__AVX2__) && !defined(__AVX512BW__)
+#define DYN_EXACT_FLOATS 1
+#else
+#define DYN_EXACT_FLOATS 0
+#endif
+
+/* acc + x * w where every product and sum is an integer of at most 2^24
+ * (gemm_dyn8_exact's): fused where the target has a fast fmaf, which gives the same
+ * bits there (there is no rounding for it to skip) in one instruction instead of two
+ * (bench_isa's I=40/H=128 dynamic layer 737 -> 598 us, Zen 3); else the multiply and
+ * the add. The runtime's -ffp-contract=off keeps every other sum unfused. */
+#if DYN_EXACT_FLOATS && defined(FP_FAST_FMAF)
+#define MADD_EXACT(acc, x, w) fmaf((x), (w), (acc))
+#else
+#define MADD_EXACT(acc, x, w) ((acc) + (x) * (w))
+#endif
 
 /* Whether this target keeps a word's low byte first, which says where each of the 4
  * weights packed in a word lies (s390x, big-endian, runs the suite's C tests under
@@ -83,9 +117,11 @@ static inline float weight_at(uint32_t v, int s) { return (float)((int32_t)(v <<
 /* One panel's 16 rows x 4 columns block of the int8 layout (64 bytes: row r's 4
  * weights at 4r .. 4r + 3) times the 4 activations xq: a[j][r] += xq[j] * w[r][j], one
  * product per lane, a straight loop over the 16 rows that compilers turn into vector
- * multiplies and adds (a row's 4 partial sums are added once, at the end). */
+ * multiplies and adds (a row's 4 partial sums are added once, at the end). `exact`
+ * (a constant where it is inlined): the products and sums are exact integers
+ * (gemm_dyn8_exact), which MADD_EXACT may fuse. */
 static inline void block_i8(float *restrict a0, float *restrict a1, float *restrict a2, float *restrict a3,
-                            const int8_t *restrict b, const float *restrict xq) {
+                            const int8_t *restrict b, const float *restrict xq, const int exact) {
     const float x0 = xq[0], x1 = xq[1], x2 = xq[2], x3 = xq[3];
     const int le = little_endian();
     int32_t r;
@@ -102,10 +138,17 @@ static inline void block_i8(float *restrict a0, float *restrict a1, float *restr
         } else {
             w0 = (float)b[4 * r], w1 = (float)b[4 * r + 1], w2 = (float)b[4 * r + 2], w3 = (float)b[4 * r + 3];
         }
-        a0[r] += x0 * w0;
-        a1[r] += x1 * w1;
-        a2[r] += x2 * w2;
-        a3[r] += x3 * w3;
+        if (exact) {
+            a0[r] = MADD_EXACT(a0[r], x0, w0);
+            a1[r] = MADD_EXACT(a1[r], x1, w1);
+            a2[r] = MADD_EXACT(a2[r], x2, w2);
+            a3[r] = MADD_EXACT(a3[r], x3, w3);
+        } else {
+            a0[r] += x0 * w0;
+            a1[r] += x1 * w1;
+            a2[r] += x2 * w2;
+            a3[r] += x3 * w3;
+        }
     }
 }
 
@@ -122,11 +165,11 @@ static void panel_sums_f32(const int8_t *pw, const float *xr, int32_t cols, int3
     float acc[4][LSL_PANEL] = {{0}};
     int32_t k4, j, r;
     for (k4 = 0; k4 < cols / 4; ++k4)
-        block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xr + 4 * k4);
+        block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xr + 4 * k4, 0);
     for (; k4 < kpad / 4; ++k4) {
         float xq[4];
         for (j = 0; j < 4; ++j) xq[j] = 4 * k4 + j < cols ? xr[4 * k4 + j] : 0.0f;
-        block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xq);
+        block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, xq, 0);
     }
     if (!MCU_BUILD && nr == LSL_PANEL) /* a loop of 16, which compilers vectorize */
         for (r = 0; r < LSL_PANEL; ++r) y[r] += ((acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r])) * scale[r];
@@ -248,26 +291,6 @@ static inline void gemm_dyn(const int wide, const lsl_matrix *w, int32_t m, cons
     }
 }
 
-/* Whether u8 codes (dynamic int8) multiply the weights as exact floats, through
- * block_i8's word form, instead of as integers (block_dyn8). A code (-128 .. 127)
- * times a weight is at most 2^14 in size, so a float sum of up to 2^10 such products
- * is an integer of at most 2^24, which floats hold exactly: up to EXACT_COLS columns,
- * each of block_i8's four sums per row adds at most 2^10 of them, and moved to int32
- * they are block_dyn8's sums, bit for bit. Where GCC 12 -O3 targets AVX2 (-march=native
- * on Zen 3), 8 float lanes with no widening beat 16-bit multiplies whose products must
- * be widened to 32 bits: bench_isa's I=40/H=128 dynamic layer took 1207 us, 945 with
- * exact floats and 755 with each row's codes made floats once (gemm_dyn8_exact) rather
- * than 4 at a time in every panel. Not where it targets SSE2 (no -march: 1425 -> 1850
- * us, 4 float lanes against 8 16-bit ones) or AVX-512BW (Zen 4, 32 16-bit lanes: the
- * integer form measured faster there than exact floats made 4 codes at a time in every
- * panel; gemm_dyn8_exact was not measured there), nor in a microcontroller build
- * (MCU_BUILD: Arm's M profile, or -Os), whose float unit (if any) is no faster than its
- * integer multiply-accumulate. */
-#if !MCU_BUILD && defined(__AVX2__) && !defined(__AVX512BW__)
-#define DYN_EXACT_FLOATS 1
-#else
-#define DYN_EXACT_FLOATS 0
-#endif
 /* The most columns whose products gemm_dyn8_exact sums exactly: 4 x 2^10, as above
  * (its codes as floats take 16 KB of stack). Wider matrices take the integer form. */
 #define EXACT_COLS 4096
@@ -286,7 +309,7 @@ static void gemm_dyn8_exact(const lsl_matrix *w, int32_t m, const uint8_t *u, in
             float acc[4][LSL_PANEL] = {{0}};
             int32_t sums[LSL_PANEL];
             for (k4 = 0; k4 < w->kpad / 4; ++k4)
-                block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, q + 4 * k4);
+                block_i8(acc[0], acc[1], acc[2], acc[3], pw + (size_t)k4 * 4 * LSL_PANEL, q + 4 * k4, 1);
             for (r = 0; r < LSL_PANEL; ++r)
                 sums[r] = ((int32_t)acc[0][r] + (int32_t)acc[1][r]) + ((int32_t)acc[2][r] + (int32_t)acc[3][r]);
             dyn_epilogue(w, p, sums, xs[i], bias, y + (size_t)i * (size_t)ldy);
