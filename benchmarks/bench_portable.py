@@ -5,8 +5,9 @@ microcontroller build's only one) to be within 2x of the AVX2 path when a compil
 builds it with ``-O3`` for the host. This builds ``c/bench_isa.c`` with every runtime
 source (``-O3 -march=native``, the runtime's own float flags), runs one LSTM layer
 (B = 1, T = 100) on every kernel table the CPU has, in fp32, int8 with float
-activations and dynamic int8, and stores the medians and each form's portable / avx2
-ratio.
+activations and dynamic int8 (the tables of a form take turns, run by run, so that a
+shared host's slow spells slow them alike), and stores the medians and each form's
+portable / avx2 ratio.
 
     python benchmarks/bench_portable.py --name zen4
 Writes benchmarks/results/portable-<name>.json (name the CPU: the file is per machine).

@@ -8,7 +8,7 @@
  *   ./bench_isa [input_size hidden_size seq_len [runs]]      (default 40 128 100 200)
  *
  * Prints the median of `runs` (at most 1000) runs of lsl_model_run per (level, form), in
- * microseconds. benchmarks/bench_portable.py builds and runs it, and stores the results.
+ * microseconds; the levels of a form take turns, run by run. benchmarks/bench_portable.py builds and runs it, and stores the results.
  */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign, clock_gettime */
 #include <stdio.h>
@@ -58,31 +58,42 @@ static void pack(lsl_matrix *m, int32_t rows, int32_t cols, int32_t dtype, int32
     free(scale);
 }
 
-/* Median microseconds of one lsl_model_run of the layer over a (1, T, I) sequence. */
-static double time_layer(const lsl_model *model, int32_t I, int32_t H, int32_t T, int runs) {
+/* Median microseconds of one lsl_model_run of the layer over a (1, T, I) sequence on
+ * each of the n kernel levels in `levels`, into med[]: the levels take turns, one run
+ * each per round, so that a machine that slows down for a while (a shared host) slows
+ * every level alike and their ratios hold. */
+static void time_layer(const lsl_model *model, int32_t I, int32_t H, int32_t T, int runs, const int *levels, int n,
+                       double *med) {
     size_t need = lsl_model_run_bytes(model, 1, T);
     float *x = malloc(sizeof(float) * T * I), *out = malloc(sizeof(float) * T * H);
     void *work = amalloc(need);
-    double t[MAX_RUNS], t0;
+    static double t[32][MAX_RUNS];
+    double t0;
     int32_t i;
+    int l;
     for (i = 0; i < T * I; ++i) x[i] = (float)((i * 37 % 101) / 50.0 - 1.0);
-    for (i = 0; i < runs; ++i) {
-        t0 = now_us();
-        if (lsl_model_run(model, 1, T, x, NULL, NULL, out, NULL, work, need) != LSL_OK) exit(1);
-        t[i] = now_us() - t0;
+    for (i = 0; i < runs; ++i)
+        for (l = 0; l < n; ++l) {
+            if (lsl_isa_set(levels[l]) != LSL_OK) exit(1);
+            t0 = now_us();
+            if (lsl_model_run(model, 1, T, x, NULL, NULL, out, NULL, work, need) != LSL_OK) exit(1);
+            t[l][i] = now_us() - t0;
+        }
+    for (l = 0; l < n; ++l) {
+        qsort(t[l], (size_t)runs, sizeof(double), cmp_double);
+        med[l] = t[l][runs / 2];
     }
-    qsort(t, (size_t)runs, sizeof(double), cmp_double);
     free(x);
     free(out);
     free(work);
-    return t[runs / 2];
 }
 
 int main(int argc, char **argv) {
     int32_t I = argc > 3 ? atoi(argv[1]) : 40, H = argc > 3 ? atoi(argv[2]) : 128, T = argc > 3 ? atoi(argv[3]) : 100;
     int runs = argc > 4 ? atoi(argv[4]) : 200;
     const char *forms[3] = {"fp32", "int8", "int8-dyn"};
-    int level, f;
+    int level, f, levels[32], n, l;
+    double med[32];
     if (I < 1 || H < 1 || T < 1 || runs < 1 || runs > MAX_RUNS) {
         fprintf(stderr, "usage: bench_isa [input_size hidden_size seq_len [runs (1..%d)]]\n", MAX_RUNS);
         return 2;
@@ -105,11 +116,12 @@ int main(int argc, char **argv) {
         layer.dir[0].b_hh = bias;
         model.num_layers = 1;
         model.layers = &layer;
-        for (level = 0; level < 32; ++level) {
-            if (lsl_isa_set(level) != LSL_OK) continue;
-            printf("%-9s %-13s I=%d H=%d T=%d B=1: %8.1f us\n", forms[f], lsl_isa_name(level), I, H, T,
-                   time_layer(&model, I, H, T, runs));
-        }
+        n = 0;
+        for (level = 0; level < 32; ++level)
+            if (lsl_isa_set(level) == LSL_OK) levels[n++] = level;
+        time_layer(&model, I, H, T, runs, levels, n, med);
+        for (l = 0; l < n; ++l)
+            printf("%-9s %-13s I=%d H=%d T=%d B=1: %8.1f us\n", forms[f], lsl_isa_name(levels[l]), I, H, T, med[l]);
         lsl_isa_set(LSL_ISA_AUTO);
         free(bias);
     }
