@@ -8,7 +8,8 @@
  *   ./bench_isa [input_size hidden_size seq_len [runs]]      (default 40 128 100 200)
  *
  * Prints the median of `runs` (at most 1000) runs of lsl_model_run per (level, form), in
- * microseconds; the levels of a form take turns, run by run. benchmarks/bench_portable.py builds and runs it, and stores the results.
+ * microseconds; the levels of a form take turns, run by run.
+ * benchmarks/bench_portable.py builds and runs it, and stores the results.
  */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign, clock_gettime */
 #include <stdio.h>

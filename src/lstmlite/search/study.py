@@ -579,9 +579,10 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
         KeyboardInterrupt: Ctrl-C, or SIGTERM (with one worker, called in the main thread,
             where SIGTERM's handler is the default: the trial running fails, as at Ctrl-C;
             neither stops a storage call or Optuna's own bookkeeping, and the handlers
-            are restored afterwards); with ``workers`` > 1, also SIGINT or SIGTERM sent to this process alone: its worker
-            processes are stopped first (each fails the trial it was running; one still
-            running after :data:`STOP_GRACE_S` is killed).
+            are restored afterwards); with ``workers`` > 1, also SIGINT or SIGTERM sent
+            to this process alone: its worker processes are stopped first (each fails
+            the trial it was running; one still running after :data:`STOP_GRACE_S` is
+            killed).
     """
     from .feasible import check_buildable, check_feasible
 
