@@ -397,3 +397,19 @@ def test_cell_options_name_only_what_the_cell_accepts():
     assert {"groups", "shuffle"} <= cell_options("glstm") and {"wrank", "urank"} <= cell_options("fastgrnn")
     for cell in ("lstm", "gru", "glstm", "fastgrnn"):
         assert not {"input_size", "hidden_size", "num_layers"} & cell_options(cell)
+
+
+@pytest.mark.parametrize("cls", [SequenceClassifier, SequenceTagger, Forecaster])
+def test_dropout_acts_between_the_layers_of_a_two_layer_model(cls):
+    """`dropout` with two layers also drops what the first layer hands the second (as
+    torch's `dropout=`): in training the recurrent stack's own output changes from one
+    call to the next, in eval it does not. Catches the between-layer dropout left out
+    (the head's dropout alone would still make the model's outputs differ)."""
+    torch.manual_seed(0)
+    kwargs = {"input_size": 4, "hidden_size": 16, "num_layers": 2, "dropout": 0.5}
+    model = cls(**kwargs, **({"horizon": 2} if cls is Forecaster else {"n_classes": 3}))
+    x = torch.randn(3, 6, 4)
+    first, again = model.train().rnn(x)[0], model.rnn(x)[0]
+    assert not torch.equal(first, again)
+    first, again = model.eval().rnn(x)[0], model.rnn(x)[0]
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
