@@ -15,7 +15,10 @@ timing of a form taken in turn, repetition by repetition:
 - ``even_split_bound``: the slowest CPU's half batch over the fastest CPU's whole batch,
   the best an even split can do on these CPUs (the goal is reachable only where it is
   <= 0.6); ``half_over_whole``: on the fastest CPU, half the batch over the whole
-  (0.5 when the work is linear in the batch: no serial part to blame).
+  (0.5 when the work is linear in the batch: no serial part to blame);
+- ``small``: a small batch (B = 4, T = 10: 3.4 M multiply-adds) on 1 thread and on 2
+  threads forced, beside what ``Engine.threads_for`` picks for it (why a run with little
+  work per thread takes fewer: ``MIN_MACS_PER_THREAD`` in lstmlite/runtime/engine.py).
 
     python benchmarks/bench_threads.py --name zen3
 Writes benchmarks/results/threads-<name>.json (name the CPU: the file is per machine).
@@ -87,6 +90,31 @@ def measure_form(spec: Any, weights: str, activations: str, batch: int, seq_len:
     return row
 
 
+def measure_small(spec: Any, weights: str, activations: str, batch: int = 4, seq_len: int = 10,
+                  reps: int = 60) -> dict[str, Any]:
+    """A small batch's medians on 1 thread and on 2 threads forced (every run split, as
+    before ``Engine.threads_for``), unpinned, taking turns; and the threads run() picks."""
+    from lstmlite import runtime as rt
+    from lstmlite.runtime import engine as engine_module
+
+    x = np.random.default_rng(1).standard_normal((batch, seq_len, spec.layers[0].input_size)).astype(np.float32)
+    one, two = (rt.Engine(spec, weights=weights, activations=activations, threads=n) for n in (1, 2))
+    picked = two.threads_for(batch, seq_len)
+    times: dict[str, list[float]] = {"one": [], "two": []}
+    default = engine_module.MIN_MACS_PER_THREAD
+    engine_module.MIN_MACS_PER_THREAD = 1  # split whatever the work
+    try:
+        for rep in range(reps + 1):
+            t_one, t_two = _timed(lambda: one.run(x)), _timed(lambda: two.run(x))
+            if rep:
+                times["one"].append(t_one)
+                times["two"].append(t_two)
+    finally:
+        engine_module.MIN_MACS_PER_THREAD = default
+    return {"batch": batch, "seq_len": seq_len, "one_thread_us": _median_us(times["one"]),
+            "two_threads_forced_us": _median_us(times["two"]), "threads_picked": picked}
+
+
 def bounds(cpus: list[dict[str, Any]]) -> dict[str, Any]:
     """From the pinned medians: the slowest CPU's half batch over the fastest CPU's whole
     batch (``even_split_bound``), the fastest CPU's half over its whole
@@ -123,13 +151,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"this process may run on CPU {cpus[0]} only: 2 threads share it")
     rows = []
     for form, (weights, activations) in FORMS.items():
-        row = {"form": form, **measure_form(spec, weights, activations, args.batch, args.seq_len, args.reps, cpus)}
+        row = {"form": form, **measure_form(spec, weights, activations, args.batch, args.seq_len, args.reps, cpus),
+               "small": measure_small(spec, weights, activations, reps=args.reps)}
         rows.append(row)
         pinned = ", ".join(f"CPU {c['cpu']} {c['half_batch_us']:.0f} / {c['whole_batch_us']:.0f} us"
                            for c in row.get("cpus", []))
         print(f"{form:9} 1 thread {row['one_thread_us']:.0f} us, 2 threads {row['two_threads_us']:.0f} us "
               f"({row['two_over_one']:.2f}); half / whole batch pinned: {pinned or 'not measured'}"
               + (f"; an even split's bound {row['even_split_bound']:.2f}" if "even_split_bound" in row else ""))
+        small = row["small"]
+        print(f"{'':9} B={small['batch']} T={small['seq_len']}: 1 thread {small['one_thread_us']:.0f} us, "
+              f"2 threads forced {small['two_threads_forced_us']:.0f} us; run() picks {small['threads_picked']}")
     path = write_result(f"threads-{args.name}", rows,
                         {"settings": {"model": "LSTM I=40 H=128", "batch": args.batch, "seq_len": args.seq_len,
                                       "reps": args.reps, "goal": "two_over_one <= 0.6 (issue 11)"}})

@@ -27,6 +27,17 @@ def test_every_cpu_is_timed_pinned_and_the_affinity_is_given_back():
     assert "cpus" not in unpinned and "even_split_bound" not in unpinned
 
 
+def test_a_small_batch_is_timed_split_and_the_default_is_given_back():
+    from lstmlite.runtime import engine as engine_module
+
+    default = engine_module.MIN_MACS_PER_THREAD
+    spec = spec_from_module(make_module("lstm", 40, 128))
+    small = bench_threads.measure_small(spec, "fp32", "float", batch=4, seq_len=10, reps=2)
+    assert engine_module.MIN_MACS_PER_THREAD == default
+    assert small["threads_picked"] == 1  # 4 x 10 x 86,016 multiply-adds: under one thread's 4 M
+    assert small["one_thread_us"] > 0 and small["two_threads_forced_us"] > 0
+
+
 def test_the_bounds_take_the_slowest_half_over_the_fastest_whole():
     cpus = [{"cpu": 0, "half_batch_us": 4.2, "whole_batch_us": 8.0},
             {"cpu": 3, "half_batch_us": 3.0, "whole_batch_us": 6.1}]
@@ -39,6 +50,7 @@ def test_the_script_writes_every_form(tmp_path, monkeypatch, capsys):
     assert bench_threads.main(["--name", "test", "--batch", "2", "--seq-len", "2", "--reps", "1"]) == 0
     result = json.loads((tmp_path / "threads-test.json").read_text())
     assert [r["form"] for r in result["rows"]] == list(bench_threads.FORMS)
+    assert all(r["small"]["batch"] == 4 and r["small"]["seq_len"] == 10 for r in result["rows"])
     assert result["settings"]["batch"] == 2
     assert "wrote" in capsys.readouterr().out
     with pytest.raises(SystemExit):

@@ -235,6 +235,8 @@ def test_cli_options_reach_the_timed_cases(tmp_path, capsys) -> None:
                                  "sparsity", "sparse_block")} == {
         "input_size": 3, "hidden_size": 8, "seq_len": 2, "batch": 2, "num_layers": 2, "cell": "gru", "threads": 2,
         "sparsity": 0.5, "sparse_block": [8, 4]}
+    # two 2-step sequences are far under a thread's work (Engine.threads_for): the case says so
+    assert case["note"] == "runs on 1 of 2 threads: under 4 M multiply-adds a thread"
     capsys.readouterr()
     assert main(["bench", "--layers", "0"]) == 2
     assert capsys.readouterr().err.strip() == "lstmlite bench: error: --layers must be at least 1"

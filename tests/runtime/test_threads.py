@@ -14,9 +14,66 @@ import pytest
 import torch
 
 from lstmlite import runtime as rt
+from lstmlite.runtime import engine as engine_module
 
 from .conftest import rel_err
 from .test_engine import torch_layer, torch_state_vector
+
+#: Engine.threads_for's work per thread, before every_batch_splits sets it to 1
+DEFAULT_MIN_MACS = engine_module.MIN_MACS_PER_THREAD
+
+
+@pytest.fixture(autouse=True)
+def every_batch_splits(monkeypatch):
+    """These tests check the split itself, on small models whose runs hold far less work
+    than run() gives a thread by default (Engine.threads_for): here any work is enough."""
+    monkeypatch.setattr(engine_module, "MIN_MACS_PER_THREAD", 1)
+
+
+def test_a_run_with_little_work_uses_fewer_threads(monkeypatch):
+    """At most one thread per MIN_MACS_PER_THREAD multiply-adds of the run (4 M), one per
+    sequence, and `threads`: an LSTM with I=40, H=128 does 4 x 128 x (40 + 128) = 86,016
+    a step and sequence (counted by hand here, not by the runtime)."""
+    monkeypatch.setattr(engine_module, "MIN_MACS_PER_THREAD", DEFAULT_MIN_MACS)
+    assert DEFAULT_MIN_MACS == 4_000_000
+    per_step = 4 * 128 * (40 + 128)
+    engine = rt.Engine.from_torch(torch.nn.LSTM(40, 128, batch_first=True), threads=8)
+    for batch, steps in [(4, 10), (5, 10), (10, 10), (3, 100), (32, 100), (2, 2000)]:
+        want = max(1, min(8, batch, batch * steps * per_step // 4_000_000))
+        assert engine.threads_for(batch, steps) == want, (batch, steps)
+    assert [engine.threads_for(b, t) for b, t in [(4, 10), (10, 10), (3, 100), (32, 100)]] == [1, 2, 3, 8]
+    engine.threads = 1
+    assert engine.threads_for(32, 100) == 1
+
+
+class _CountingModel:
+    """The engine's native model, recording the thread count each run() passes it."""
+
+    def __init__(self, model):
+        self._model, self.threads = model, []
+
+    def run(self, *args):
+        self.threads.append(args[-1])
+        return self._model.run(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def test_run_passes_the_thread_count_on_both_of_its_paths(monkeypatch):
+    """run()'s fast path (float32 features from zeros) and its general one (lengths, a
+    state) both hand the native run threads_for's count, not `threads` as set."""
+    monkeypatch.setattr(engine_module, "MIN_MACS_PER_THREAD", DEFAULT_MIN_MACS)
+    engine = rt.Engine.from_torch(torch.nn.LSTM(40, 128, batch_first=True), threads=4)
+    counting = _CountingModel(engine._model)
+    engine._model = counting
+    small = np.zeros((4, 10, 40), np.float32)
+    large = np.zeros((6, 100, 40), np.float32)
+    engine.run(small)
+    engine.run(large)
+    engine.run(small, lengths=[10, 9, 8, 7])
+    engine.run(large, state=engine.new_state(6))
+    assert counting.threads == [1, 4, 1, 4]
 
 # (cell, input, hidden, layers, bidirectional, proj)
 LAYERS = [

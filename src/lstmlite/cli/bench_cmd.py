@@ -49,7 +49,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "lstmlite engines run the two factors, the peers the product)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per engine: torch and ONNX Runtime intra-op threads (ONNX Runtime without "
-                             "spinning), lstmlite splits a batch over them in sequence mode (default 1)")
+                             "spinning), lstmlite splits a batch over them in sequence mode, at most one thread "
+                             "per 4 M multiply-adds of the run (a case's note says when it used fewer; default 1)")
     parser.add_argument("--one-thread-beside", action="store_true",
                         help="with --threads N > 1: also time lstmlite's engines on one thread, in a loop of "
                              "their own where each takes turns with its N-thread run, so the N-thread / 1-thread "

@@ -227,8 +227,8 @@ Runner = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.nda
 
 
 def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict | None = None,
-              threads: int = 1, notes: dict | None = None, name: str = "") -> Runner:
-    from .engine import Engine
+              threads: int = 1, notes: dict | None = None, name: str = "", seq_len: int = 1) -> Runner:
+    from .engine import MIN_MACS_PER_THREAD, Engine
     from ..export.lsl import spec_from_module
     from .lsl import LowRankTensor
 
@@ -238,8 +238,15 @@ def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict 
         spec.layers[int(layer)].directions[0][kind.replace("weight", "w")] = LowRankTensor(u, v)
     engine = Engine(spec, weights=weights, activations=activations, threads=threads)
     layer = engine.info["layers"][0]
-    if notes is not None and layer["weights"] == "int8-sparse":  # which form each matrix runs in
-        notes[name] = f"runs W_ih {layer['runs_ih']}, W_hh {layer['runs_hh']} (the faster form here)"
+    said = []
+    if layer["weights"] == "int8-sparse":  # which form each matrix runs in
+        said.append(f"runs W_ih {layer['runs_ih']}, W_hh {layer['runs_hh']} (the faster form here)")
+    used = engine.threads_for(batch, seq_len)
+    if used < threads:  # too little work per thread (Engine.threads_for)
+        said.append(f"runs on {used} of {threads} threads: under {MIN_MACS_PER_THREAD / 1e6:g} M multiply-adds "
+                    "a thread")
+    if notes is not None and said:
+        notes[name] = "; ".join(said)
     state = engine.new_state(batch)
     return (engine.run, lambda x_t: engine.step(x_t, state), state.reset)
 
@@ -494,7 +501,7 @@ def default_engines(engines: Sequence[str] = ENGINES, rank: int = 0) -> tuple[li
 def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: dict | None = None,
             seq_len: int = 1, litert_forms: Sequence[str] = (), notes: dict | None = None) -> Runner:
     if engine in LSTMLITE_FORMS:
-        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors, threads, notes, engine)
+        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors, threads, notes, engine, seq_len)
     if engine == "torch-fp32":
         return _torch(module, batch, quantized=False)
     if engine == "torch-dynamic-int8":

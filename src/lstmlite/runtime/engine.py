@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import _lsl
+from ..export.size import macs_from_image
 from .lsl import ModelSpec, read_meta
 
 __all__ = ["Engine", "StreamState", "RuntimeError_", "InputTypeError", "isa", "set_isa", "best_isa", "has_vnni",
@@ -44,6 +45,12 @@ ACTIVATIONS = {"float": _lsl.ACT_FLOAT, "dynamic": _lsl.ACT_DYN8, "dynamic16": _
                "dynamic-h7": _lsl.ACT_DYN8 | _lsl.LOAD_H7, "dynamic16-h7": _lsl.ACT_DYN16 | _lsl.LOAD_H7}
 # Most threads one run may use (LSL_MAX_THREADS in lsl.h).
 MAX_THREADS = 64
+# The fewest multiply-adds a thread of run() is given: a run with less work per thread
+# uses fewer threads than asked. A thread started for a run costs tens of microseconds,
+# more on a virtual machine whose idle CPU must be woken (44-170 us on a 2-vCPU KVM
+# guest, 2026-12-07), while 4 million multiply-adds take 80-200 us on one core (I=40,
+# H=128 there: B=4, T=10, 3.4 M in all, took 75 us on one thread and 170 on two).
+MIN_MACS_PER_THREAD = 4_000_000
 
 
 # Every kernel table's name, as set_isa and LSTMLITE_ISA take it.
@@ -253,10 +260,13 @@ class Engine:
             instructions (Zen 4, AVX2, I=40 H=128 B=32: about 6 % faster); the error
             grows a little (``info["layers"][k]["h_bits"]`` says 7 or 8). Same bits
             on every table; a ValueError if no recurrent matrix has 7-bit weights.
-        threads: threads for :meth:`run`: a batch of B sequences is cut into
-            min(threads, B) chunks run at once (the same result: bit for bit with
-            dynamic activations, within float rounding otherwise).
-            Default 1; streaming (:meth:`step`) always uses one.
+        threads: the most threads :meth:`run` uses: a batch of B sequences of T
+            steps is cut into min(threads, B, work // 4 M) chunks run at once, where
+            work is the run's multiply-adds (B x T x the model's per step): a thread
+            for less work costs more than it saves (``MIN_MACS_PER_THREAD``). The
+            same result either way: bit for bit with dynamic activations, within
+            float rounding otherwise. Default 1; streaming (:meth:`step`) always
+            uses one.
         keep_sparse: keep every ``int8-sparse`` matrix sparse in memory. By default
             each one runs in the form the kernel table in use (:func:`isa`, at load
             time) runs faster: sparse, or its codes unpacked dense where its kept
@@ -304,6 +314,7 @@ class Engine:
         self._fast_run = not self._tokens and not self._windowed and int(self.info["head_mode"]) == 0
         self._in_size = int(self.info["input_size"])
         self._feat = int(self.info["feature_size"])
+        self._macs_per_step = macs_from_image(data)
         self.threads = threads
 
     @property
@@ -316,6 +327,22 @@ class Engine:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= int(value) <= MAX_THREADS:
             raise ValueError(f"threads must be an integer in [1, {MAX_THREADS}], got {value!r}")
         self._threads = int(value)
+
+    def threads_for(self, batch: int, steps: int) -> int:
+        """The threads :meth:`run` uses for ``batch`` sequences of ``steps`` steps: at
+        most :attr:`threads`, one per sequence, and one per ``MIN_MACS_PER_THREAD``
+        multiply-adds of the run (at least one).
+
+        Example::
+
+            >>> engine = Engine.from_torch(torch.nn.LSTM(40, 128, batch_first=True), threads=2)
+            >>> engine.threads_for(4, 10), engine.threads_for(32, 100)  # 3.4 M and 275 M multiply-adds
+            (1, 2)
+        """
+        if self._threads == 1:
+            return 1
+        work = batch * steps * self._macs_per_step
+        return max(1, min(self._threads, batch, work // MIN_MACS_PER_THREAD))
 
     # ----- constructors ------------------------------------------------------------
     @classmethod
@@ -394,7 +421,7 @@ class Engine:
                 and x.dtype == np.float32 and x.ndim == 3 and x.flags.c_contiguous
                 and x.shape[2] == self._in_size and x.shape[0] > 0 and x.shape[1] > 0):
             out = np.empty((x.shape[0], x.shape[1], self._feat), np.float32)
-            self._model.run(x, None, None, out, self._threads)
+            self._model.run(x, None, None, out, self.threads_for(x.shape[0], x.shape[1]))
             return out
         arr = self._inputs(x, True)
         single = arr.ndim == (1 if self.vocab_size else 2)
@@ -423,7 +450,7 @@ class Engine:
             state_buf = state.values()
         per = self._model.run_out_floats(steps)
         out = np.empty(batch * per, np.float32)
-        self._model.run(arr, lens, state_buf, out, self._threads)
+        self._model.run(arr, lens, state_buf, out, self.threads_for(batch, steps))
         if state is not None:
             state._set(state_buf)
         out = self._shape_run(out, batch, steps, level)
