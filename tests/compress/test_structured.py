@@ -297,3 +297,26 @@ def test_tied_language_model_with_a_projection_prunes_its_last_layer():
     compress_(model, HiddenUnitPruneConfig(keep=5))
     assert model.rnn.hidden_sizes == [5] and model.head.weight is model.embedding.weight
     torch.testing.assert_close(_out(model, x), _out(oracle, x), rtol=1e-5, atol=1e-6)
+
+
+def test_the_kept_units_stay_in_their_original_order():
+    """Unit j's rows in every gate block scaled by f_j = (5, 1, 6, 2, 4, 3) over equal
+    weights rank the units 2, 0, 4, 5, 3, 1; keeping 3 must keep units 0, 2 and 4 in that
+    order (the documented sorted indices), sliced here with plain indexing from the
+    original weights. Catches the kept units left in score order (2, 0, 4): the same
+    outputs, but unit k of the pruned model would no longer be the k-th kept unit."""
+    model = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2).eval()
+    factor = torch.tensor([5.0, 1.0, 6.0, 2.0, 4.0, 3.0]).repeat(4)  # rows: 4 gate blocks of 6 units
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.fill_(0.1)
+            if name.startswith("rnn."):
+                param.mul_(factor.view(-1, *[1] * (param.dim() - 1)))
+    original = {k: v.clone() for k, v in model.state_dict().items()}
+    compress_(model, HiddenUnitPruneConfig(keep=[3]))
+    units = [0, 2, 4]
+    rows = [gate * 6 + j for gate in range(4) for j in units]
+    torch.testing.assert_close(model.rnn.weight_ih_l0, original["rnn.weight_ih_l0"][rows], rtol=0, atol=0)
+    torch.testing.assert_close(model.rnn.weight_hh_l0, original["rnn.weight_hh_l0"][rows][:, units], rtol=0, atol=0)
+    torch.testing.assert_close(model.rnn.bias_hh_l0, original["rnn.bias_hh_l0"][rows], rtol=0, atol=0)
+    torch.testing.assert_close(model.head.weight, original["head.weight"][:, units], rtol=0, atol=0)

@@ -260,3 +260,28 @@ def test_bounded_sample_keeps_every_stride_th_value_across_batch_boundaries():
     kept = np.concatenate(s.samples)
     assert s.stride == 8  # 70 values at <= 16 kept: the stride doubled three times
     np.testing.assert_array_equal(kept, np.arange(0, 70, 8))
+
+
+class _PositionalLengths(torch.nn.Module):
+    """A user's model that hands its layer the lengths positionally: rnn(x, None, lengths)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = LSTM(3, 5)
+
+    def forward(self, x, lengths=None):
+        return self.rnn(x, None, lengths)[0]
+
+
+def test_lengths_handed_to_the_layer_positionally_still_leave_the_padding_out():
+    """The calibration hook reads the layer's lengths whether its caller passed them by
+    keyword (lstmlite's models) or by position (a user's own model): the padding, set far
+    off here, must not reach the statistics. Catches a hook that reads the keyword only."""
+    torch.manual_seed(5)
+    x = torch.randn(2, 5, 3)
+    x[0, 2:] = 100.0  # the first row's padding
+    cal = calibrate(_PositionalLengths(), [{"x": x, "lengths": torch.tensor([2, 5])}])
+    assert cal["steps"] == 2 + 5
+    valid = np.concatenate([x[0, :2].numpy().ravel(), x[1].numpy().ravel()])
+    assert cal["input"]["count"] == valid.size
+    assert cal["input"]["absmax"] == pytest.approx(np.abs(valid).max(), abs=1e-6)
