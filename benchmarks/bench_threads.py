@@ -11,7 +11,8 @@ timing of a form taken in turn, repetition by repetition:
 - per CPU this process may use, one thread pinned to it: half the batch
   (``half_batch_us``) and the whole batch (``whole_batch_us``);
 - unpinned, as a user runs it: the whole batch on 1 and on 2 threads
-  (``one_thread_us``, ``two_threads_us``, ``two_over_one``);
+  (``one_thread_us``, ``two_threads_us``, ``two_over_one``; ``two_threads_used`` is 1
+  where the batch holds too little work for two, ``Engine.threads_for``);
 - ``even_split_bound``: the slowest CPU's half batch over the fastest CPU's whole batch,
   the best an even split can do on these CPUs (the goal is reachable only where it is
   <= 0.6); ``half_over_whole``: on the fastest CPU, half the batch over the whole
@@ -81,7 +82,8 @@ def measure_form(spec: Any, weights: str, activations: str, batch: int, seq_len:
             unpinned["one"].append(t_one)
             unpinned["two"].append(t_two)
     row: dict[str, Any] = {"one_thread_us": _median_us(unpinned["one"]),
-                           "two_threads_us": _median_us(unpinned["two"])}
+                           "two_threads_us": _median_us(unpinned["two"]),
+                           "two_threads_used": two.threads_for(batch, seq_len)}  # 1 when too little work
     row["two_over_one"] = round(row["two_threads_us"] / row["one_thread_us"], 3)
     if pinned:
         row["cpus"] = [{"cpu": c, "half_batch_us": _median_us(t["half"]), "whole_batch_us": _median_us(t["whole"])}

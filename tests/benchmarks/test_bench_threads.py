@@ -21,6 +21,7 @@ def test_every_cpu_is_timed_pinned_and_the_affinity_is_given_back():
     assert [c["cpu"] for c in row["cpus"]] == cpus
     assert all(c["half_batch_us"] > 0 and c["whole_batch_us"] > 0 for c in row["cpus"])
     assert row["two_over_one"] == pytest.approx(row["two_threads_us"] / row["one_thread_us"], abs=1e-3)
+    assert row["two_threads_used"] == 1  # 4 x 3 steps of a 6 x 8 LSTM: far under a thread's work
     assert {k: row[k] for k in ("even_split_bound", "half_over_whole", "slowest_over_fastest")} == \
         bench_threads.bounds(row["cpus"])
     unpinned = bench_threads.measure_form(spec, "fp32", "float", batch=4, seq_len=3, reps=1, cpus=None)
