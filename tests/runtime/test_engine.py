@@ -441,6 +441,21 @@ def test_lengths_are_checked_before_the_cast_to_int32(lengths) -> None:
         assert rel_err(engine.run(x, lengths=good), ref.numpy()) < 1e-5
 
 
+def test_bool_lengths_and_token_ids_are_refused():
+    """A boolean array is no lengths (True would run every sequence for one step) and no
+    token ids (True would be id 1, <unk>): both are an InputTypeError naming the dtype,
+    as strings are."""
+    from lstmlite.nn import LanguageModel
+
+    engine = rt.Engine.from_torch(torch_layer("lstm", 3, 4, 1, False, 0, True))
+    with pytest.raises(rt.InputTypeError, match="integers; got dtype bool"):
+        engine.run(np.zeros((2, 5, 3), np.float32), lengths=np.array([True, True]))
+    torch.manual_seed(0)
+    lm = rt.Engine.from_torch(LanguageModel(vocab_size=11, embed_dim=4, hidden_size=8).eval())
+    with pytest.raises(rt.InputTypeError, match="integer token ids, got dtype bool"):
+        lm.run(np.array([[True, False, True]]))
+
+
 def test_best_isa_is_the_most_capable_supported_table():
     """The default table is the most capable one this CPU runs ("the best level this CPU
     supports"): the instruction sets nest (AVX-512 VNNI adds to AVX-512, which adds to
@@ -759,12 +774,13 @@ def test_h7_takes_a_stack_where_only_one_layer_has_7_bit_recurrent_weights():
     assert [layer["h_bits"] for layer in engine.info["layers"]] == [7, 8]
 
 
-def test_h7_needs_7_bit_recurrent_weights():
-    """8-bit recurrent weights would saturate the int16 pair sums: "-h7" refuses them
-    (a ValueError that says which weights to use), and "int7" takes it."""
+@pytest.mark.parametrize("h7", ["dynamic-h7", "dynamic16-h7"])
+def test_h7_needs_7_bit_recurrent_weights(h7):
+    """8-bit recurrent weights would saturate the int16 pair sums: both "-h7" forms
+    refuse them (a ValueError that says which weights to use), and "int7" takes it."""
     module = torch_layer("lstm", 8, 16, 1, False, 0, True)
     with pytest.raises(ValueError, match="weights='int7r'"):
-        rt.Engine.from_torch(module, weights="int8", activations="dynamic-h7")
+        rt.Engine.from_torch(module, weights="int8", activations=h7)
     assert rt.Engine.from_torch(module, weights="int7", activations="dynamic-h7").info["layers"][0]["h_bits"] == 7
     assert rt.Engine.from_torch(module, weights="int7r", activations="dynamic16").info["layers"][0]["h_bits"] == 8
 

@@ -208,6 +208,25 @@ def test_inputs_are_accepted_exactly_within_their_width():
             engine16.run(x_bad)
 
 
+def test_step_refuses_inputs_past_int16_and_a_scalar_as_run_does():
+    """step() checks its x_t as run() checks x: an int64 32768 would wrap to -32768 in
+    the cast to int16 and step silently (run refuses it, and so does the reference's
+    integer_lstm_step); a 0-d x_t is a shape error (ValueError), not an IndexError."""
+    params16, _ = _quantized("lstm", 4, 6, 1, False, 16, True, 0.3, 2.0, seed=4)
+    engine = rt.IntegerEngine(params16)
+    state = engine.new_state(1)
+    for bad in (32768, -32769):
+        x_t = np.zeros((1, 4), np.int64)
+        x_t[0, 2] = bad
+        zeros = np.zeros((1, 6), np.int16)
+        with pytest.raises(ValueError):
+            integer.integer_lstm_step(params16.layers[0][0], x_t, zeros, zeros)
+        with pytest.raises(ValueError, match="outside int16"):
+            engine.step(x_t, state)
+    with pytest.raises(ValueError, match="x_t must be"):
+        engine.step(np.int64(3), state)
+
+
 def test_lengths_outside_one_to_t_are_refused_like_the_reference():
     """Lengths lie in 1..T (lsl.h, the reference's check_lengths): a zero length, which a
     check of lengths >= 0 would take (running nothing for that row), and T + 1 are errors."""

@@ -67,6 +67,23 @@ def test_keep_sparse_reaches_the_engine_from_a_run_dir_and_a_file(tmp_path, prun
         assert kept.info["layers"][0]["runs_hh"] == "int8-sparse", path
 
 
+def test_the_torch_and_state_dict_constructors_pass_keep_sparse_on(avx2):
+    """80 % sparse in (1, 4) blocks runs dense on the AVX2 table unless keep_sparse asks
+    for the sparse kernels (as load() does): from_torch and from_state_dict must hand the
+    flag to the engine, not only the numbers (which are the same bits either way)."""
+    from lstmlite.runtime.bench import prune_blocks
+
+    torch.manual_seed(0)
+    layer = torch.nn.LSTM(40, 128, batch_first=True)
+    prune_blocks(layer, 0.8, (1, 4))
+    state = {k: v.detach().numpy() for k, v in layer.state_dict().items()}
+    for keep, runs in ((True, "int8-sparse"), (False, "int8")):
+        made = [rt.Engine.from_torch(layer, weights="int8-sparse", activations="dynamic", keep_sparse=keep),
+                rt.Engine.from_state_dict(state, cell="lstm", weights="int8-sparse", activations="dynamic",
+                                          keep_sparse=keep)]
+        assert [e.info["layers"][0]["runs_hh"] for e in made] == [runs, runs], keep
+
+
 def test_a_path_given_to_engine_points_to_load(tmp_path, pruned_model):
     """Engine() takes a spec or a .lsl file's bytes; a path (str or Path) reached
     bytes(path), whose "string argument without an encoding" says nothing of the fix. It

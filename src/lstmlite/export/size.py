@@ -36,6 +36,7 @@ from typing import Any
 from torch import nn
 
 from .._text import one_line
+from ..runtime.lsl import macs_from_image  # the format's reader owns it; named here too
 
 __all__ = ["Account", "account", "lsl_image", "macs_from_image"]
 
@@ -64,32 +65,6 @@ def lsl_image(model: nn.Module, weights: str | None = None) -> bytes:
 
     spec = spec_from_module(model)
     return write_lsl(spec, weights=default_weights(spec, weights))
-
-
-def macs_from_image(blob: bytes) -> int:
-    """Multiply-accumulates per step per sequence the runtime executes for a .lsl image.
-
-    Example:
-        >>> import torch
-        >>> from lstmlite.export.lsl import spec_from_module, write_lsl
-        >>> macs_from_image(write_lsl(spec_from_module(torch.nn.GRU(4, 8, batch_first=True))))
-        288
-    """
-    from ..runtime.lsl import describe_lsl, head_mode_of
-
-    head_each = head_mode_of(blob) == "each"
-    total = 0
-    for row in describe_lsl(blob):
-        name = row["name"]
-        base = name[:-2] if name.endswith((".u", ".v")) else name
-        recurrent = base.startswith("l") and base.split(".")[-1].startswith("w_")
-        if not (recurrent or (head_each and base == "head.w")) or len(row["shape"]) != 2:
-            continue
-        if row["dtype"] == "int8 block-sparse":
-            total += row["data"]  # one byte per kept weight (4 per kept block)
-        else:
-            total += row["shape"][0] * row["shape"][1]
-    return int(total)
 
 
 def account(model: nn.Module, weights: str | None = None) -> Account:

@@ -26,8 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import _lsl
-from ..export.size import macs_from_image
-from .lsl import ModelSpec, read_meta
+from .lsl import ModelSpec, macs_from_image, read_meta
 
 __all__ = ["Engine", "StreamState", "RuntimeError_", "InputTypeError", "isa", "set_isa", "best_isa", "has_vnni",
            "supported_isas", "info", "ISAS"]

@@ -40,7 +40,7 @@ import numpy as np
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError", "read_lsl",
     "read_meta", "WEIGHT_FORMS", "LowRankTensor", "describe_lsl", "unpack_nibbles", "DTYPE_NAMES", "head_mode_of",
-    "COMPACT_VERSION", "FIXED_VERSION", "CHECKSUM_VERSION", "file_checksum",
+    "COMPACT_VERSION", "FIXED_VERSION", "CHECKSUM_VERSION", "file_checksum", "macs_from_image",
 ]
 
 FILE_VERSION = 5  # the newest this module writes and reads: the compact table and a checksum
@@ -467,6 +467,30 @@ def describe_lsl(data: bytes) -> list[dict[str, Any]]:
     rows.append({"name": "(header, layers, metadata, checksum, padding)", "dtype": "-", "shape": [], "data": rest,
                  "record": 0, "bytes": rest})
     return rows
+
+
+def macs_from_image(blob: bytes) -> int:
+    """Multiply-accumulates per step per sequence the runtime executes for a .lsl image.
+
+    Example:
+        >>> import torch
+        >>> from lstmlite.export.lsl import spec_from_module, write_lsl
+        >>> macs_from_image(write_lsl(spec_from_module(torch.nn.GRU(4, 8, batch_first=True))))
+        288
+    """
+    head_each = head_mode_of(blob) == "each"
+    total = 0
+    for row in describe_lsl(blob):
+        name = row["name"]
+        base = name[:-2] if name.endswith((".u", ".v")) else name
+        recurrent = base.startswith("l") and base.split(".")[-1].startswith("w_")
+        if not (recurrent or (head_each and base == "head.w")) or len(row["shape"]) != 2:
+            continue
+        if row["dtype"] == "int8 block-sparse":
+            total += row["data"]  # one byte per kept weight (4 per kept block)
+        else:
+            total += row["shape"][0] * row["shape"][1]
+    return int(total)
 
 
 def _dense_from_blocks(name: str, shape: tuple[int, int], arrays: dict[str, np.ndarray]) -> np.ndarray:
