@@ -190,3 +190,15 @@ def test_macs_per_step_count_what_the_runtime_multiplies():
     assert forms["l0.0.w_ih"] == "int8 block-sparse" and forms["l0.0.w_hh"] == "int8 bitmask-sparse"
     kept_blocks = int((sparse.rnn.weight_ih_l0.detach().reshape(64, 32, 4) != 0).any(-1).sum())
     assert account(sparse).macs_per_step == 4 * kept_blocks + 64 * 16
+
+
+def test_macs_per_step_count_an_lstm_projection():
+    """A projected LSTM multiplies W_ih (4H x I), W_hh (4H x P) and its projection W_hr
+    (P x H) every step: 4·16·8 + 4·16·4 + 4·16 = 832 by hand for I=8, H=16, P=4.
+    Catches W_hr left out of the count (search's MAC objective would then favour
+    projections for nothing)."""
+    from lstmlite.export.lsl import spec_from_module, write_lsl
+    from lstmlite.export.size import macs_from_image
+
+    layer = torch.nn.LSTM(8, 16, proj_size=4, batch_first=True)
+    assert macs_from_image(write_lsl(spec_from_module(layer))) == 4 * 16 * 8 + 4 * 16 * 4 + 4 * 16

@@ -84,6 +84,15 @@ def test_the_torch_and_state_dict_constructors_pass_keep_sparse_on(avx2):
         assert [e.info["layers"][0]["runs_hh"] for e in made] == [runs, runs], keep
 
 
+def test_a_broken_lsl_file_is_named_with_the_fix(tmp_path):
+    """The C loader's message does not know the file: load() adds its path and how to
+    get a good file back (re-export), for a file that is not a model at all."""
+    path = tmp_path / "broken.lsl"
+    path.write_bytes(b"LSTMLITE" + bytes(range(200)))
+    with pytest.raises(rt.RuntimeError_, match=r"broken\.lsl: .*re-export it"):
+        load(path)
+
+
 def test_a_path_given_to_engine_points_to_load(tmp_path, pruned_model):
     """Engine() takes a spec or a .lsl file's bytes; a path (str or Path) reached
     bytes(path), whose "string argument without an encoding" says nothing of the fix. It

@@ -147,3 +147,105 @@ def test_head_mode_of_names_the_head_each_model_has(version):
               "each": SequenceTagger(input_size=3, hidden_size=4, n_classes=5)}
     for head, model in models.items():
         assert head_mode_of(write_lsl(spec_from_module(model), version=version)) == head
+
+
+def test_codes_round_half_to_even_as_torch_does():
+    """A row whose scale is 1 (its largest weight 127) puts .5, 1.5, 2.5 and -.5 exactly
+    between two codes: they round to even, as torch.round and the compress codes do (0,
+    2, 2, 0), not up (1, 2, 3, 0), so a file's codes equal the trained model's."""
+    w = np.array([[127.0, 0.5, 1.5, 2.5, -0.5]], np.float32)
+    qt = quantize_rows(w, 8)
+    assert qt.scale.tolist() == [1.0]
+    np.testing.assert_array_equal(qt.q, torch.round(torch.from_numpy(w)).numpy().astype(np.int8))
+
+
+def test_nearly_equal_row_scales_are_kept_as_they_are():
+    """Per-row scales that differ in the last bit (0.01 and the next float up) are not one
+    shared scale: the file keeps every row's scale bit for bit (a shared scale would move
+    the weights of half the rows by a float step, silently)."""
+    from lstmlite.export.lsl import spec_from_module
+
+    torch.manual_seed(0)
+    spec = spec_from_module(torch.nn.LSTM(3, 4, batch_first=True))
+    up = np.nextafter(np.float32(0.01), np.float32(1))
+    scale = np.where(np.arange(16) % 2 == 0, np.float32(0.01), up).astype(np.float32)
+    codes = np.random.default_rng(0).integers(-127, 128, (16, 3)).astype(np.int8)
+    spec.layers[0].directions[0]["w_ih"] = QTensor(codes, scale)
+    back = read_lsl(write_lsl(spec, weights="auto")).layers[0].directions[0]["w_ih"]
+    np.testing.assert_array_equal(back.scale, scale)
+    np.testing.assert_array_equal(back.q, codes)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_fixed_record_files_put_each_tensor_where_lsl_h_says(version):
+    """lsl.h: versions 1 to 3 hold each tensor at an 8-byte aligned offset (files written
+    before version 3 existed used 64; this writer aligns every version to 8), and the
+    writer puts the tensor table, whose records hold u64 fields, at an 8-byte offset too.
+    Read here from the header and the 64-byte records as lsl.h lays them out, with
+    metadata of odd length, not through the package's reader."""
+    from lstmlite.export.lsl import spec_from_module
+    from lstmlite.nn import SequenceTagger
+
+    torch.manual_seed(0)
+    spec = spec_from_module(SequenceTagger(input_size=3, hidden_size=5, n_classes=7))
+    for note in range(8):  # metadata of every length modulo 8
+        spec.meta["note"] = "x" * note
+        data = write_lsl(spec, version=version)
+        fields = struct.unpack_from("<8sIIIIiiQQQQQQ16x", data)
+        assert fields[0] == b"LSTMLITE" and fields[1] == version and fields[2] == HEADER_BYTES
+        n_tensors, tensor_off, data_off = fields[4], fields[8], fields[9]
+        assert tensor_off % 8 == 0 and data_off % 8 == 0, note
+        for i in range(n_tensors):
+            offset = struct.unpack_from("<32sIIIIQQ", data, tensor_off + 64 * i)[5]
+            assert (data_off + offset) % 8 == 0, (version, note, i)
+
+
+def test_a_shared_row_scale_needs_version_3():
+    """One scale for every row of a matrix is a version 3 form (lsl.h): asked for an older
+    version, the writer refuses a matrix quantized per tensor rather than write a file
+    its own reader refuses."""
+    from lstmlite.export.lsl import spec_from_module
+
+    torch.manual_seed(0)
+    spec = spec_from_module(torch.nn.GRU(3, 4, batch_first=True))
+    codes = np.random.default_rng(1).integers(-127, 128, (12, 3)).astype(np.int8)
+    per_row = np.linspace(0.1, 0.2, 12).astype(np.float32)
+    spec.layers[0].directions[0]["w_ih"] = QTensor(codes, per_row)
+    write_lsl(spec, weights="auto", version=1)  # one scale per row: version 1 holds it
+    shared = np.full(12, 0.1234567, np.float32)  # not a float16: the scale's own form needs no version 3
+    spec.layers[0].directions[0]["w_ih"] = QTensor(codes, shared)
+    back = read_lsl(write_lsl(spec, weights="auto", version=3)).layers[0].directions[0]["w_ih"]
+    np.testing.assert_array_equal(back.scale, shared)
+    for version in (1, 2):
+        with pytest.raises(ValueError, match="needs version 3"):
+            write_lsl(spec, weights="auto", version=version)
+
+
+def test_codes_down_to_minus_8_are_stored_as_int4():
+    """int4 codes span [-8, 7]: a matrix whose codes reach -8 (imported, or made by hand)
+    is still 4-bit, two codes a byte (12 x 4 codes: 24 bytes), not int8 at twice that."""
+    from lstmlite.export.lsl import spec_from_module
+    from lstmlite.runtime.lsl import describe_lsl
+
+    torch.manual_seed(0)
+    spec = spec_from_module(torch.nn.GRU(4, 4, batch_first=True))
+    codes = np.random.default_rng(2).integers(1, 8, (12, 4)).astype(np.int8)
+    codes[::2] *= -1
+    codes[0, 0] = -8
+    spec.layers[0].directions[0]["w_ih"] = QTensor(codes, np.linspace(0.1, 0.2, 12).astype(np.float32))
+    rows = {r["name"]: r for r in describe_lsl(write_lsl(spec, weights="auto"))}
+    assert rows["l0.0.w_ih"]["dtype"] == "int4" and rows["l0.0.w_ih"]["data"] == 24
+
+
+def test_an_embedding_kept_float_on_request():
+    """quantize_embedding=False keeps a token model's embedding in float32 exactly while
+    the matrices take int8."""
+    from lstmlite.export.lsl import spec_from_module
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(vocab_size=30, embed_dim=6, hidden_size=8, n_classes=3).eval()
+    back = read_lsl(write_lsl(spec_from_module(model), weights="int8", quantize_embedding=False))
+    assert isinstance(back.embedding, np.ndarray)
+    np.testing.assert_array_equal(back.embedding, model.embedding.weight.detach().numpy())
+    assert isinstance(back.layers[0].directions[0]["w_ih"], QTensor)

@@ -184,6 +184,22 @@ def test_measure_streaming_runs_the_decoder_it_is_given(monkeypatch):
     assert stats["frames"] == 5 and widths == [3] and not greedy
 
 
+def test_measure_streaming_streams_every_repeat(monkeypatch):
+    """``repeats=3`` streams the utterance three times (its real-time factor is the median
+    of the three): 3 x 7 pushes counted here, with no warm-up, and 7 frames a repeat."""
+    pushes = []
+    original = StreamingCTC.push
+
+    def counting(self, frame):
+        pushes.append(1)
+        return original(self, frame)
+
+    monkeypatch.setattr(StreamingCTC, "push", counting)
+    engine = Engine.from_torch(_peaky_tagger())
+    stats = measure_streaming(engine, [np.zeros((7, 6), np.float32)], hop_s=0.01, repeats=3, warmup=False)
+    assert len(pushes) == 21 and stats["frames"] == 7
+
+
 def test_time_streaming_percentiles_and_no_warmup(monkeypatch):
     """Frames of 1, 2, ..., 9 and 100 us (a fake clock): the mean is 14.5 us, the median
     5.5 us and the 90th percentile 18.1 us (linear interpolation between 9 and 100). Without
