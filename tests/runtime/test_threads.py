@@ -75,6 +75,7 @@ def test_run_passes_the_thread_count_on_both_of_its_paths(monkeypatch):
     engine.run(large, state=engine.new_state(6))
     assert counting.threads == [1, 4, 1, 4]
 
+
 # (cell, input, hidden, layers, bidirectional, proj)
 LAYERS = [
     ("lstm", 13, 37, 1, False, 0),
