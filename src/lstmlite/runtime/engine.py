@@ -47,8 +47,9 @@ MAX_THREADS = 64
 # The fewest multiply-adds a thread of run() is given: a run with less work per thread
 # uses fewer threads than asked. A thread started for a run costs tens of microseconds,
 # more on a virtual machine whose idle CPU must be woken (44-170 us on a 2-vCPU KVM
-# guest, 2026-12-07), while 4 million multiply-adds take 80-200 us on one core (I=40,
-# H=128 there: B=4, T=10, 3.4 M in all, took 75 us on one thread and 170 on two).
+# guest, 2026-12-07), while 4 million multiply-adds take 80-200 us on one core. There,
+# I=40 H=128 B=4 T=10 (3.4 M in all) took 148 us on one thread and 234 split over two
+# in fp32, 75 and 153 in dynamic int8 (benchmarks/results/threads-zen3.json).
 MIN_MACS_PER_THREAD = 4_000_000
 
 
