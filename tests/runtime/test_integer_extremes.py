@@ -228,3 +228,29 @@ def test_a_wide_block_sparse_int8_matrix_is_bounded_by_its_kept_values(tmp_path)
     engine = rt.load(path, activations="dynamic")
     x = np.random.default_rng(1).standard_normal((1, 2, cols)).astype(np.float32)
     assert np.all(np.isfinite(engine.run(x)))
+
+
+def test_a_block_sparse_row_past_the_int32_column_bound_is_refused_by_the_writer():
+    """A (1, 4)-block-sparse row sums 4 products a kept block: 17,000 kept blocks of a
+    120,000-column row are 68,000 values, past the 65,793 an int32 holds (K * 255 * 128),
+    though the block form still pays (6 bytes a block against 4 dense); 16,000 blocks are
+    64,000 values and are written. Catches the width counted in blocks, not values."""
+    import torch
+
+    from lstmlite.export.lsl import spec_from_module, write_lsl
+    from lstmlite.runtime.lsl import QTensor, describe_lsl
+
+    rng = np.random.default_rng(0)
+
+    def spec_with(kept: int):
+        spec = spec_from_module(torch.nn.LSTM(120_000, 1, batch_first=True))
+        codes = np.zeros((4, 120_000), np.int8)
+        for row in codes:
+            row[rng.choice(30_000, kept, replace=False) * 4] = rng.integers(1, 127, kept)
+        spec.layers[0].directions[0]["w_ih"] = QTensor(codes, np.full(4, 0.01, np.float32))
+        return spec
+
+    with pytest.raises(ValueError, match=r"l0.0.w_ih: an int8 matrix row of 68000 values could overflow"):
+        write_lsl(spec_with(17_000), weights="int8-sparse")
+    rows = {r["name"]: r for r in describe_lsl(write_lsl(spec_with(16_000), weights="int8-sparse"))}
+    assert rows["l0.0.w_ih"]["dtype"] == "int8 block-sparse"
