@@ -478,18 +478,18 @@ def macs_from_image(blob: bytes) -> int:
         >>> macs_from_image(write_lsl(spec_from_module(torch.nn.GRU(4, 8, batch_first=True))))
         288
     """
-    head_each = head_mode_of(blob) == "each"
+    parsed = _parse(bytes(blob))  # once: Engine calls this at load, and a parse checks the CRC
+    head_each = parsed.head == HEAD_CODES["each"]
     total = 0
-    for row in describe_lsl(blob):
-        name = row["name"]
-        base = name[:-2] if name.endswith((".u", ".v")) else name
+    for t in parsed.tensors:
+        base = t.name[:-2] if t.name.endswith((".u", ".v")) else t.name
         recurrent = base.startswith("l") and base.split(".")[-1].startswith("w_")
-        if not (recurrent or (head_each and base == "head.w")) or len(row["shape"]) != 2:
+        if not (recurrent or (head_each and base == "head.w")) or t.ndim != 2:
             continue
-        if row["dtype"] == "int8 block-sparse":
-            total += row["data"]  # one byte per kept weight (4 per kept block)
+        if t.dtype == DTYPE_I8_SPARSE:
+            total += len(t.raw)  # one byte per kept weight (4 per kept block)
         else:
-            total += row["shape"][0] * row["shape"][1]
+            total += t.d0 * t.d1
     return int(total)
 
 
