@@ -249,3 +249,25 @@ def test_an_embedding_kept_float_on_request():
     assert isinstance(back.embedding, np.ndarray)
     np.testing.assert_array_equal(back.embedding, model.embedding.weight.detach().numpy())
     assert isinstance(back.layers[0].directions[0]["w_ih"], QTensor)
+
+
+def test_engine_takes_its_metadata_and_mac_count_from_one_parse(monkeypatch):
+    """Engine reads the metadata and the MAC count (for ``threads_for``) of the file it
+    loads through ``meta_and_macs``, one Python parse (each checks the CRC over the whole
+    file), and they equal what ``read_meta`` and ``macs_from_image`` give alone. The MACs
+    by hand for a language model whose head runs every step: 4·12·(8 + 12) + 40·12."""
+    from lstmlite.nn import LanguageModel
+    from lstmlite.runtime import lsl
+    from lstmlite.export.lsl import spec_from_module
+
+    model = LanguageModel(vocab_size=40, embed_dim=8, hidden_size=12)
+    blob = write_lsl(spec_from_module(model))
+    meta, macs = lsl.meta_and_macs(blob)
+    assert meta == lsl.read_meta(blob) and macs == lsl.macs_from_image(blob) == 4 * 12 * (8 + 12) + 40 * 12
+    parses = []
+    real_parse = lsl._parse
+    monkeypatch.setattr(lsl, "_parse", lambda data: parses.append(len(data)) or real_parse(data))
+    engine = rt.Engine(blob, threads=2)
+    assert parses == [len(blob)]
+    steps = -(-rt.engine.MIN_MACS_PER_THREAD // macs)  # the fewest that give each of 2 threads its minimum
+    assert engine.threads_for(2, steps) == 2 and engine.threads_for(2, steps - 1) == 1

@@ -26,7 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from . import _lsl
-from .lsl import ModelSpec, macs_from_image, read_meta
+from .lsl import ModelSpec, meta_and_macs
 
 __all__ = ["Engine", "StreamState", "RuntimeError_", "InputTypeError", "isa", "set_isa", "best_isa", "has_vnni",
            "supported_isas", "info", "ISAS"]
@@ -299,7 +299,7 @@ class Engine:
         else:
             data = bytes(model)
         self._model = _lsl.Model(data, ACTIVATIONS[activations] | (_lsl.LOAD_KEEP_SPARSE if keep_sparse else 0))
-        self._meta = read_meta(data)
+        self._meta, self._macs_per_step = meta_and_macs(data)  # one parse (it checks the CRC)
         self.info: dict[str, Any] = self._model.info()
         if activations.endswith("-h7") and not any(layer["h_bits"] == 7 for layer in self.info["layers"]):
             raise ValueError(f"activations={activations!r}: no recurrent matrix of this model takes 7-bit states; "
@@ -314,7 +314,6 @@ class Engine:
         self._fast_run = not self._tokens and not self._windowed and int(self.info["head_mode"]) == 0
         self._in_size = int(self.info["input_size"])
         self._feat = int(self.info["feature_size"])
-        self._macs_per_step = macs_from_image(data)
         self.threads = threads
 
     @property

@@ -40,7 +40,7 @@ import numpy as np
 __all__ = [
     "FILE_VERSION", "HEADER_BYTES", "QTensor", "LayerSpec", "ModelSpec", "LslFormatError", "read_lsl",
     "read_meta", "WEIGHT_FORMS", "LowRankTensor", "describe_lsl", "unpack_nibbles", "DTYPE_NAMES", "head_mode_of",
-    "COMPACT_VERSION", "FIXED_VERSION", "CHECKSUM_VERSION", "file_checksum", "macs_from_image",
+    "COMPACT_VERSION", "FIXED_VERSION", "CHECKSUM_VERSION", "file_checksum", "macs_from_image", "meta_and_macs",
 ]
 
 FILE_VERSION = 5  # the newest this module writes and reads: the compact table and a checksum
@@ -478,7 +478,26 @@ def macs_from_image(blob: bytes) -> int:
         >>> macs_from_image(write_lsl(spec_from_module(torch.nn.GRU(4, 8, batch_first=True))))
         288
     """
-    parsed = _parse(bytes(blob))  # once: Engine calls this at load, and a parse checks the CRC
+    return _macs_of(_parse(bytes(blob)))
+
+
+def meta_and_macs(blob: bytes) -> tuple[dict[str, Any], int]:
+    """:func:`read_meta` and :func:`macs_from_image` of .lsl bytes from one parse (a parse
+    checks the CRC over the whole file: :class:`~lstmlite.runtime.Engine` takes both at
+    every load).
+
+    Example:
+        >>> import torch
+        >>> from lstmlite.export.lsl import spec_from_module, write_lsl
+        >>> meta, macs = meta_and_macs(write_lsl(spec_from_module(torch.nn.GRU(4, 8, batch_first=True))))
+        >>> macs
+        288
+    """
+    parsed = _parse(bytes(blob))
+    return _json_meta(parsed.meta), _macs_of(parsed)
+
+
+def _macs_of(parsed: _Parsed) -> int:
     head_each = parsed.head == HEAD_CODES["each"]
     total = 0
     for t in parsed.tensors:
