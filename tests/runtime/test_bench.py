@@ -302,7 +302,8 @@ def test_one_thread_beside_times_our_engines_alone_on_one_and_n_threads(monkeypa
     whose median the one-thread case carries; a peer gets no second runner, and step mode
     (one thread anyway) no second loop. Planted and failing it: the one-thread runner built
     with ``threads``, the peers in the second loop, the twin's median from the first loop,
-    a second loop in step mode."""
+    a second loop in step mode. And the twins' errors are not checked again (their rows
+    have them)."""
     built, loops, given = [], [], {}
     runner, interleaved = bench_mod._runner, bench_mod._times_interleaved
     fake = iter(range(1, 10_000))
@@ -318,8 +319,10 @@ def test_one_thread_beside_times_our_engines_alone_on_one_and_n_threads(monkeypa
         given.update({key: t for key, t in times.items() if isinstance(key, tuple)})
         return {key: np.full(reps, t) for key, t in times.items()}
 
+    checked, rel_err = [], bench_mod._rel_err
     monkeypatch.setattr(bench_mod, "_runner", recording_runner)
     monkeypatch.setattr(bench_mod, "_times_interleaved", recording_loop)
+    monkeypatch.setattr(bench_mod, "_rel_err", lambda got, ref: checked.append(1) or rel_err(got, ref))
     engines = ["lstmlite-fp32", "lstmlite-int8-dyn", "onnxruntime-fp32"]
     result = bench_mod.bench(input_size=3, hidden_size=8, seq_len=4, batch=4, threads=2, reps=2, warmup=0,
                              engines=engines, modes=["sequence", "step"], one_thread_beside=True)
@@ -334,6 +337,7 @@ def test_one_thread_beside_times_our_engines_alone_on_one_and_n_threads(monkeypa
         assert c["median_us"] == given[(c["engine"], 1)] and c["twin_median_us"] == given[(c["engine"], 2)]
         assert c["twin_threads"] == 2
     assert seq[3]["max_rel_err"] < 1e-5 and seq[4]["max_rel_err"] == seq[1]["max_rel_err"]
+    assert len(checked) == 3 + 2 + 3  # sequence, beside (the 1-thread runners only: twins have theirs), step
     assert [(c["engine"], c["threads"]) for c in result["cases"] if c["mode"] == "step"] == [(e, 2) for e in engines]
     plain = bench_mod.bench(input_size=3, hidden_size=8, seq_len=4, batch=4, threads=2, reps=1, warmup=0,
                             engines=["lstmlite-fp32"])
