@@ -138,6 +138,10 @@ static inline void block_i8(float *restrict a0, float *restrict a1, float *restr
         } else {
             w0 = (float)b[4 * r], w1 = (float)b[4 * r + 1], w2 = (float)b[4 * r + 2], w3 = (float)b[4 * r + 3];
         }
+        /* two branches that are one where MADD_EXACT does not fuse: written as one
+         * expression (exact ? MADD_EXACT : +) GCC 12 allocated registers differently in
+         * gemm_dyn8_exact, and these loops are timed and measured (bench_portable.py,
+         * the memory tables), so they stay as they were measured */
         if (exact) {
             a0[r] = MADD_EXACT(a0[r], x0, w0);
             a1[r] = MADD_EXACT(a1[r], x1, w1);
