@@ -288,6 +288,18 @@ def test_bad_inputs_raise_not_crash():
         rt.Engine.from_torch(torch_layer("lstm", 4, 6, 1, False, 0, True), activations="int4")
 
 
+def test_run_takes_non_contiguous_features_as_their_contiguous_copy():
+    """run()'s fast path hands the array to C only when it is C-contiguous; a strided view
+    (every other feature, a slice of the last axis, a transposed batch) goes through the
+    copy and gives the same bits. Planted and failing it: the contiguity check dropped
+    from the fast path (C then raises "inputs must be a C-contiguous array")."""
+    engine = rt.Engine.from_torch(torch.nn.LSTM(6, 10, batch_first=True).eval())
+    wide = np.random.default_rng(0).standard_normal((2, 5, 12)).astype(np.float32)
+    for x in (wide[:, :, ::2], wide[:, :, :6], wide.transpose(1, 0, 2)[:, :, :6]):
+        assert not x.flags.c_contiguous
+        np.testing.assert_array_equal(engine.run(x), engine.run(np.ascontiguousarray(x)))
+
+
 def test_run_refuses_a_state_of_another_batch_and_leaves_it_unchanged():
     """run() from a state of 2 streams with a batch of 3 sequences is a ValueError naming
     new_state(3), and the state keeps its values (what a second run from it, compared
