@@ -3,6 +3,8 @@ fake clocks and made-up timings, so every number is known by hand."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from lstmlite.cli import demo_cmd
@@ -42,3 +44,28 @@ def test_bench_json_gives_each_engine_its_own_timings() -> None:
         assert (case["input_size"], case["hidden_size"], case["seq_len"], case["batch"], case["threads"],
                 case["mode"]) == (12, 64, 7, 1, 1, "sequence")
     assert "machine" in bench
+
+
+def test_an_earlier_demo_is_refused_before_training_and_replaced_with_force(tmp_path, monkeypatch, capsys) -> None:
+    """A second ``demo --out D`` finds D/baseline (a finished run dir) and stops with exit
+    2 before any training, naming ``--force``, which demo takes: with it, the check lets
+    the run dirs be replaced. Catches the check done only when the baseline is saved
+    (after minutes of training), and a fix that names ``--force`` without demo having it."""
+    from lstmlite.cli.main import main
+    from lstmlite.io import MANIFEST_FILE
+
+    (tmp_path / "baseline").mkdir()
+    (tmp_path / "baseline" / MANIFEST_FILE).write_text("{}")
+    (tmp_path / "baseline" / "config.json").write_text("{}")
+    trained = []
+
+    def no_training(config, out, **kwargs):
+        trained.append(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(importlib.import_module("lstmlite.train"), "fit", no_training)  # the package, not lstmlite.train()
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "a run dir already exists" in err and "--force" in err and not trained
+    main(["demo", "--quick", "--out", str(tmp_path), "--force"])  # on to training (stopped there)
+    assert len(trained) == 1 and trained[0]["overwrite"] is True

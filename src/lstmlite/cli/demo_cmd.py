@@ -29,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a few epochs only (a smoke test)")
     parser.add_argument("--out", default=None, help="where to write the run dirs (default: ./lstmlite-demo-TIME)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the run dirs (OUT/baseline, OUT/int8) of an earlier demo in --out")
     add_progress_options(parser)
     parser.set_defaults(func=run)
 
@@ -70,14 +72,16 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import runtime
     from ..compress import WeightQuantConfig, compress_, compression_state
-    from ..io import load_run, save_run
+    from ..io import check_out_dir, load_run, save_run
     from ..train import evaluate, fit, load_run_data, model_metrics
 
     out = Path(args.out) if args.out else Path(f"lstmlite-demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    for run_dir in (out / "baseline", out / "int8"):  # before minutes of training, not after
+        check_out_dir(run_dir, overwrite=args.force)
     print(f"lstmlite demo: LSTM-64 on japanese_vowels ({'quick' if args.quick else 'full'}), writing {out}\n")
 
     print("1/4 training the fp32 baseline ...")
-    baseline = fit(demo_config(args.quick), out / "baseline", progress=show_progress(args))
+    baseline = fit(demo_config(args.quick), out / "baseline", progress=show_progress(args), overwrite=args.force)
     data = load_run_data(baseline)
 
     print("2/4 quantizing to int8 weights (per output channel) ...")
@@ -93,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     config = {k: v for k, v in baseline.config.items() if k not in ("model", "format_version")}
     int8_metrics["source_run"] = str(out / "baseline")
     save_run(out / "int8", model, {**config, "compression": compression_state(model), "recipe": "int8",
-                                   "source_run": str(out / "baseline")}, metrics=int8_metrics, vocab=baseline.vocab)
+                                   "source_run": str(out / "baseline")}, metrics=int8_metrics, vocab=baseline.vocab,
+             overwrite=args.force)
 
     print("3/4 running the int8 model in the native runtime ...")
     engine = runtime.load(out / "int8")
