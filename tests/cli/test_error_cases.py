@@ -701,6 +701,26 @@ def test_a_subprocess_error_has_no_traceback_unless_debug(artefacts: Path, tmp_p
         main(["--debug", "eval", str(tmp_path / "nope")])
 
 
+@pytest.mark.parametrize("argv", [["eval", "{nope}", "--debug"], ["data", "show", "{nope}", "--debug"],
+                                  ["-v", "eval", "{nope}", "-v", "--debug"]])
+def test_debug_after_the_subcommand_shows_the_traceback_too(argv: list[str], tmp_path: Path) -> None:
+    """An error line says "rerun with --debug": after the subcommand's name (even a
+    subcommand's subcommand) it works as before it; it was "unrecognized arguments"."""
+    from lstmlite.cli.main import main
+
+    with pytest.raises(ValueError, match="not a run dir|no such file"):
+        main([a.format(nope=tmp_path / "nope") for a in argv])
+
+
+def test_debug_before_the_subcommand_is_not_undone_by_the_subcommand(tmp_path: Path) -> None:
+    """The subcommands' own --debug has no default of its own (it would put False over the
+    top level's True)."""
+    from lstmlite.cli.main import build_parser
+
+    args, _ = build_parser().parse_known_args(["--debug", "-vv", "eval", str(tmp_path)])
+    assert args.debug is True and args.verbose == 2
+
+
 @pytest.mark.parametrize("raised, status, line", [
     (KeyError("data"), 1, "lstmlite data: internal error (KeyError: 'data'); rerun with --debug and report it"),
     (KeyboardInterrupt(), 130, "interrupted"),  # Ctrl-C: the shell's 128 + SIGINT, not an error of ours

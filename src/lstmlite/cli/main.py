@@ -84,7 +84,24 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     for name in COMMANDS:
         importlib.import_module(f"lstmlite.cli.{name}_cmd").add_parser(subparsers)
+    _accept_global_options(parser)
     return parser
+
+
+def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+    """Let every subcommand (and a subcommand's own subcommands) take ``--debug`` and
+    ``-v`` after its name too, as an error line's "rerun with --debug" invites: ``lstmlite
+    eval RUN --debug`` as well as ``lstmlite --debug eval RUN``. Their default is left out
+    (SUPPRESS) so a subcommand that does not see them keeps what the top level parsed."""
+    for action in parser._actions:  # argparse keeps a parser's subcommands in a _SubParsersAction
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in action.choices.values():
+            sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks on errors (also before the subcommand)")
+            sub.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                             help="more logging (-v info, -vv debug; also before the subcommand)")
+            _accept_global_options(sub)
 
 
 def _torchrun_rank() -> int | None:
