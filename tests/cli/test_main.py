@@ -49,6 +49,34 @@ def test_data_list_and_show(tmp_path, capsys):
     assert shown == json.loads(json.dumps(describe_dataset(str(pairs), task="seq2seq"), default=str))
 
 
+def test_data_show_table_has_a_line_per_split_and_only_the_spec_keys_that_apply(tmp_path, capsys):
+    """``data show``'s table (not --json): a split per row with its counts by hand, and of
+    the spec only what this data uses. A CSV of 20 labelled texts: text keys (min_freq,
+    its columns) shown, audio and forecast keys (sample_rate, horizon) not. It printed
+    the splits and the whole spec as two lines of ~700 characters each."""
+    from lstmlite.data import describe_dataset
+
+    path = tmp_path / "reviews.csv"
+    path.write_text("sentence,sentiment\n" + "".join(f"w{k} movie,{'np'[k % 2]}\n" for k in range(20)))
+    assert main(["data", "show", str(path), "--text_column=sentence", "--label_column=sentiment"]) == 0
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[2:]}
+    info = describe_dataset(str(path), text_column="sentence", label_column="sentiment")
+    n = {name: split["n"] for name, split in info["splits"].items()}
+    assert sum(n.values()) == 20
+    for name in ("train", "val", "test"):
+        assert rows[name].startswith(f"{n[name]} sequences, x ") and "length 2" in rows[name]
+    assert rows["spec.min_freq"] == "1" and rows["spec.text_column"] == "sentence"
+    assert "spec.sample_rate" not in rows and "spec.horizon" not in rows and "splits" not in rows
+    assert max(len(line) for line in rows.values()) < 200
+
+
+def test_data_without_its_subcommand_names_the_three(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data"])
+    assert exit_info.value.code == 2
+    assert "required: list|show|make" in capsys.readouterr().err
+
+
 def test_data_show_takes_the_data_options_train_takes(tmp_path, capsys):
     """``data show FILE --data.KEY=VALUE`` loads the file with those options, as ``train``
     does: here the columns are named otherwise and every word but "movie" occurs once, so

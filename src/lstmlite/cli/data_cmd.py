@@ -11,9 +11,10 @@ from .common import CliError, HelpFormatter, example_epilog, format_table, parse
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "data", help="list or inspect the built-in data sets",
+        "data", help="list, inspect or synthesize data sets",
         description="List the built-in data sets (they ship with installed packages, no download), "
-                    "or show one's shapes, classes and lengths. Any file path works wherever a "
+                    "show one's shapes, classes and lengths, or synthesize one (spoken digits or "
+                    "words, text normalization). Any file path works wherever a "
                     "data name does: CSV/JSONL text, plain text, TREC .label, UCR/UEA .ts, .npz, .npy.",
         epilog=example_epilog("lstmlite data list", "lstmlite data list --json", "lstmlite data show japanese_vowels",
                               "lstmlite data show ../shared/data/trec/train_5500.label --task classify",
@@ -22,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               "lstmlite data make spoken-words --out data/words --words yes,no,stop,go",
                               "lstmlite data make text-norm --out data/textnorm --n 3000 --seed 0"),
         formatter_class=HelpFormatter)
-    sub = parser.add_subparsers(dest="data_command", required=True)
+    sub = parser.add_subparsers(dest="data_command", required=True, metavar="list|show|make")
     listing = sub.add_parser("list", help="list the built-in data sets")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     show = sub.add_parser("show", help="describe one data set (built-in name or file)",
@@ -97,8 +98,71 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2, default=str))
     else:
-        print(format_table([(k, v) for k, v in info.items()], ["field", "value"]))
+        print(format_table(show_rows(info), ["field", "value"]))
     return 0
+
+
+#: DataSpec keys that only some data use (``data show``'s table leaves the others out;
+#: ``--json`` has every key): text tokenization, audio features, windows of a series.
+_TEXT_KEYS = {"level", "max_vocab", "min_freq", "max_len"}
+_AUDIO_KEYS = {"features", "n_features", "sample_rate", "hop_ms"}
+
+
+def _spec_key_applies(key: str, info: dict) -> bool:
+    spec, task = info["spec"], info["task"]
+    if key in _TEXT_KEYS:
+        return info.get("input") == "tokens"
+    if key in _AUDIO_KEYS:
+        return task == "ctc" or spec.get("format") == "audio"
+    if key in ("text_column", "label_column"):
+        return spec.get("format") in ("csv", "jsonl", "tsv")
+    if key == "label_level":
+        return spec.get("format") == "trec"
+    if key == "seq_len":
+        return task in ("lm", "forecast")
+    if key in ("horizon", "season"):
+        return task == "forecast"
+    return spec.get(key) is not None
+
+
+def _split_text(split: dict) -> str:
+    """One split's summary on one line: '243 sequences, x [243, 29, 12], length 7-26 (mean 15.9), 27 a class'."""
+    parts = [f"{split['n']:,} sequences"]
+    if "x_shape" in split:
+        parts.append(f"x {split['x_shape']}")
+    length = split.get("length")
+    if length:
+        parts.append(f"length {length['min']}" if length["min"] == length["max"]
+                     else f"length {length['min']}-{length['max']} (mean {length['mean']:.1f})")
+    counts = split.get("class_counts")
+    if counts:
+        values = list(counts.values())
+        if len(set(values)) == 1:
+            parts.append(f"{values[0]:,} a class")
+        else:
+            shown = ", ".join(f"{k}: {v}" for k, v in list(counts.items())[:10])
+            parts.append(f"classes {shown}{', ...' if len(counts) > 10 else ''}")
+    return ", ".join(parts)
+
+
+def show_rows(info: dict) -> list[tuple[str, str]]:
+    """``data show``'s table from :func:`~lstmlite.data.describe_dataset`'s dict: a row per
+    field, a row per split, and only the spec keys that apply to this data.
+
+    >>> info = {"name": "x", "task": "forecast", "input": "features", "splits": {"train": {"n": 81,
+    ...         "length": {"min": 24, "mean": 24.0, "max": 24}}}, "spec": {"seq_len": 24, "max_vocab": 10000}}
+    >>> show_rows(info)
+    [('name', 'x'), ('task', 'forecast'), ('input', 'features'), ('train', '81 sequences, length 24'), ('spec.seq_len', '24')]
+    """
+    rows: list[tuple[str, str]] = []
+    for key, value in info.items():
+        if key == "splits":
+            rows += [(name, _split_text(split)) for name, split in value.items()]
+        elif key == "spec":
+            rows += [(f"spec.{k}", str(v)) for k, v in value.items() if k != "source" and _spec_key_applies(k, info)]
+        else:
+            rows.append((key, str(value)))
+    return rows
 
 
 def _data_options(extra: list[str]) -> dict:
