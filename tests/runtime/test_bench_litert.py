@@ -52,8 +52,9 @@ def test_litert_engines_agree_with_torch_in_both_modes(result):
         if engine.startswith("litert"):
             assert case["note"], case
             assert case["peak_kind"] == ("fp32" if engine == "litert-fp32" else "int8")
-    # dynamic-range int8 did quantize the weights: no longer bit-close to fp32
+    # dynamic-range int8 did quantize the weights: no longer bit-close to fp32, and not noted as float
     assert cases[("litert-dynamic-int8", "sequence")]["max_rel_err"] > 1e-6
+    assert "NO weight quantized" not in cases[("litert-dynamic-int8", "sequence")]["note"]
     assert res["machine"]["tensorflow"] and res["machine"]["ai_edge_litert"]
 
 
@@ -84,6 +85,16 @@ def test_lstm_step_state_lives_in_variables_and_resets():
     np.testing.assert_allclose(first, run(xs), atol=1e-6)
     np.testing.assert_allclose(run(xs), run(xs))  # a sequence call starts from zero state
     assert "variable tensors" in bench_litert.convert(module, "lstm", 2, 6, ["fp32"])["fp32.step"]["note"]
+
+
+@needs_litert
+def test_a_dynamic_int8_model_left_float_by_the_converter_says_so():
+    """At I=4, H=8 the converter quantizes no weight tensor (they are under its 1,024
+    values): the litert-dynamic-int8 row then times a float model, and its note says so
+    (the row showed fp32's error under an int8 name, with nothing to tell why)."""
+    module = bench_mod.make_module("lstm", 4, 8)
+    note = bench_litert.convert(module, "lstm", 1, 5, ["dynamic-int8"])["dynamic-int8.sequence"]["note"]
+    assert "NO weight quantized" in note and "runs float" in note
 
 
 def _absent(monkeypatch):
