@@ -1,4 +1,6 @@
-"""``lstmlite export --format lsl``: the file loads in the runtime and matches the model."""
+"""``lstmlite export --format lsl``: the file loads in the runtime and matches the model; and
+the refusals every format shares (an --out named for another format, an --opset out of range,
+a check beyond a --tolerance the user gave)."""
 
 import numpy as np
 import pytest
@@ -216,3 +218,116 @@ def test_weights_fp32_of_a_quantized_run_says_its_codes_are_kept(tmp_path, capsy
         said = "quantized matrices keep their own codes" in capsys.readouterr().out
         assert said == (name == "int8" and weights == "fp32"), (name, weights)
     assert (tmp_path / "int8-fp32.lsl").stat().st_size == (tmp_path / "int8-auto.lsl").stat().st_size
+
+
+def _quantized_run(tmp_path, bits: int):
+    """A small classifier's run dir with its weights quantized to ``bits`` (weight_quant)."""
+    from lstmlite.compress import compress_, compression_state
+    from lstmlite.compress.quantize import WeightQuantConfig
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=16, n_classes=3).eval()
+    compress_(model, WeightQuantConfig(bits=bits))
+    return save_run(tmp_path / f"int{bits}", model, {"task": "classify", "compression": compression_state(model)})
+
+
+def test_weights_of_fewer_bits_than_the_runs_codes_are_refused(tmp_path, capsys):
+    """--weights int4 (or int7 / int7r) of a run whose weights are already int8 codes exits 2 in
+    one line naming the run's form and the fix, writing nothing, where it wrote the run's int8
+    file (the table saying int8, the bytes int8's) as if int4 had been honoured; int8 of that run
+    is as asked, and int8 of an int4 run (its codes kept, a smaller file) says so."""
+    run = _quantized_run(tmp_path, 8)
+    for weights in ("int4", "int7", "int7r"):
+        out = tmp_path / f"{weights}.lsl"
+        assert main(["export", str(run), "--format", "lsl", "--weights", weights, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"--weights {weights}: this run's weights are already int8 codes" in err, err
+        assert f"not {weights}" in err and "--weights auto (int8)" in err and err.count("\n") == 1
+        assert ("int4_weight" in err) == (weights == "int4")
+        assert not out.exists()
+    assert main(["export", str(run), "--format", "lsl", "--weights", "int8", "--out", str(tmp_path / "8.lsl")]) == 0
+    assert "keep their own codes" not in capsys.readouterr().out
+    run4 = _quantized_run(tmp_path, 4)
+    assert main(["export", str(run4), "--format", "lsl", "--weights", "int4", "--out", str(tmp_path / "44.lsl")]) == 0
+    assert "keep their own codes" not in capsys.readouterr().out
+    assert main(["export", str(run4), "--format", "lsl", "--weights", "int8", "--out", str(tmp_path / "48.lsl")]) == 0
+    assert "--weights int8 rounds float matrices to int8; this run's int4 matrices" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt, out, takes", [
+    ("lsl", "x38.onnx", "--format lsl takes a .lsl file path or a folder (e.g. --out {tmp}/x38.lsl)"),
+    ("onnx", "x37.lsl", "--format onnx takes a .onnx file path or a folder (e.g. --out {tmp}/x37.onnx)"),
+    ("lsl", "x.tflite", "lstmlite writes no .tflite file"),
+    ("onnx", "x.c", "--format c writes a project folder"),
+    ("c", "x.h", "--format c takes a folder (e.g. --out {tmp}/x/)"),
+    ("c", "x.onnx", "a .onnx path is for --format onnx"),
+])
+def test_an_out_named_for_another_format_is_refused(fmt, out, takes, tmp_path, capsys):
+    """An --out whose extension names another format's artefact exits 2 in one line saying what
+    --format takes, with nothing written, where --format lsl --out x38.onnx wrote
+    x38.onnx/model.lsl (a folder named .onnx); --help says what --out takes per format."""
+    torch.manual_seed(0)
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+                   {"task": "classify"})
+    assert main(["export", str(run), "--format", fmt, "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path / out}: " in err and takes.format(tmp=tmp_path) in err and err.count("\n") == 1, err
+    assert not (tmp_path / out).exists()
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "onnx: a .onnx file path or a folder" in text and "lsl: a .lsl file path or a folder" in text
+    assert "c: a folder (the C project)" in text
+
+
+@pytest.mark.parametrize("opset", [99, 29, 13, 9])
+def test_an_opset_out_of_range_names_the_supported_range(opset, tmp_path, monkeypatch, capsys):
+    """--opset outside 14 .. the installed onnx's newest exits 2 naming that range before any
+    graph is built, where --opset 99 reached onnx and printed its own 'Unsupported
+    opset-version.'; the newest itself is written."""
+    import lstmlite.export.onnx as onnx_export
+
+    newest = onnx_export.max_opset()
+    if opset == 29:
+        opset = newest + 1
+    torch.manual_seed(0)
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=4, hidden_size=6, n_classes=3).eval(),
+                   {"task": "classify"})
+    real_build = onnx_export.build_onnx_model
+
+    def build(*args, **kw):
+        raise AssertionError("a graph was built for an opset out of range")
+
+    monkeypatch.setattr(onnx_export, "build_onnx_model", build)
+    assert main(["export", str(run), "--format", "onnx", "--opset", str(opset), "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert f"opset {opset} is" in err and f"lstmlite writes opsets 14 to {newest}" in err, err
+    assert "Unsupported" not in err and not (tmp_path / "x.onnx").exists()
+    monkeypatch.setattr(onnx_export, "build_onnx_model", real_build)
+    assert main(["export", str(run), "--format", "onnx", "--opset", str(newest), "--no-check",
+                 "--out", str(tmp_path / "top.onnx")]) == 0
+
+
+def test_a_tolerance_the_user_gave_is_not_a_bug_to_report(tmp_path, monkeypatch, capsys):
+    """A check beyond a --tolerance the user gave, but within the default, says so and names the
+    default, with no 'Please report' (it is their bar, not our bug); beyond the default, with
+    or without --tolerance, it still asks for a report. --help shows the default."""
+    from lstmlite.runtime import Engine
+
+    torch.manual_seed(0)
+    run = save_run(tmp_path / "run", SequenceClassifier(input_size=5, hidden_size=16, n_classes=3).eval(),
+                   {"task": "classify"})
+    real_run = Engine.run
+    monkeypatch.setattr(Engine, "run", lambda self, x, **kw: real_run(self, x, **kw) + 1e-5)  # within 1e-3
+    assert main(["export", str(run), "--format", "lsl", "--tolerance", "1e-7", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert "(> --tolerance 1e-07), over the --tolerance you gave (the default is 0.001" in err, err
+    assert "Please report" not in err and err.count("\n") == 1
+    assert not (tmp_path / "a" / "model.lsl").exists()
+    monkeypatch.setattr(Engine, "run", lambda self, x, **kw: real_run(self, x, **kw) + 0.5)  # a broken runtime
+    for flags in ([], ["--tolerance", "1e-7"], ["--tolerance", "0.1"]):
+        assert main(["export", str(run), "--format", "lsl", *flags, "--out", str(tmp_path / "b")]) == 2
+        assert "Please report this with the run dir." in capsys.readouterr().err, flags
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "(default 0.001)" in " ".join(capsys.readouterr().out.split())

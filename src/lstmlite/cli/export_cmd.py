@@ -15,6 +15,14 @@ from typing import Callable
 
 from .common import CliError, HelpFormatter, example_epilog, format_bytes
 
+#: --tolerance when not given: a check beyond it is a bug of ours, worth a report
+DEFAULT_TOLERANCE = 1e-3
+#: the extension of each format's single-file --out (c writes a folder)
+OUT_SUFFIXES = {"onnx": ".onnx", "lsl": ".lsl"}
+#: extensions that name an artefact of a format (None: one no format writes)
+FOREIGN_SUFFIXES: dict[str, str | None] = {".onnx": "onnx", ".lsl": "lsl", ".c": "c", ".h": "c", ".tflite": None}
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export", help="export a run dir (ONNX, native .lsl, C for microcontrollers)",
@@ -64,10 +72,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter)
     parser.add_argument("run", help="run dir (--format c --form tflite: a .tflite file)")
     parser.add_argument("--format", required=True, choices=sorted(FORMATS), help="artefact format")
-    parser.add_argument("--out", required=True, help="output folder (or, for onnx, a .onnx file path)")
+    parser.add_argument("--out", required=True,
+                        help="where to write: onnx: a .onnx file path or a folder (FOLDER/model.onnx); lsl: a .lsl "
+                             "file path or a folder (FOLDER/model.lsl); c: a folder (the C project); a seq2seq "
+                             "run (onnx, lsl): a folder. A path ending in another format's extension (.onnx, "
+                             ".lsl, .c, .h, .tflite) is refused")
     onnx = parser.add_argument_group("onnx")
     onnx.add_argument("--opset", type=int, default=None,
-                      help="ONNX opset (default 17, or 21 for --quantize qdq of int4 weights; at least 14)")
+                      help="ONNX opset (default 17, or 21 for --quantize qdq of int4 weights; 14 to the newest "
+                           "the installed onnx package knows, another is refused)")
     onnx.add_argument("--no-lengths", action="store_true", help="no 'lengths' input (every sequence is full)")
     onnx.add_argument("--probabilities", action="store_true", help="end with Softmax (classifier / LM)")
     onnx.add_argument("--quantize", choices=["qdq"], default=None,
@@ -77,14 +90,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                            "h0_lK/c0_lK inputs and h_n_lK/c_n_lK outputs, run chunk by chunk with the state "
                            "carried (lstmlite.export.OnnxStream); implies --no-lengths")
     onnx.add_argument("--no-check", action="store_true", help="do not run the file in ONNX Runtime afterwards")
-    parser.add_argument("--tolerance", type=float, default=1e-3,
-                        help="largest abs difference from the model that the check accepts; a file "
-                             "beyond it is removed and the command fails")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                        help=f"largest abs difference from the model that the check accepts (default "
+                             f"{DEFAULT_TOLERANCE:g}); a file beyond it is removed and the command fails")
     lsl = parser.add_argument_group("lsl")
     lsl.add_argument("--weights", choices=["auto", "fp32", "int8", "int7", "int7r", "int8-sparse", "int4"],
                      default=None,
                      help="weight form in the .lsl file (fp32: float matrices stay float, a quantized run's keep "
-                          "their codes; int7: int8 codes within [-63, 63], the same size; "
+                          "their codes; a form of fewer bits than a run's own codes, e.g. int4 of an int8 run, is "
+                          "refused; int7: int8 codes within [-63, 63], the same size; "
                           "faster dynamic int8 on x86 CPUs without VNNI, coarser rounding; int7r: only the "
                           "recurrent matrices at 7 bits: with dynamic16 activations about int7's speed there at "
                           "less than int8's dynamic error)")
@@ -110,6 +124,15 @@ def _seq2seq_sample(run_dir, n: int = 64):
     return test.x[:n], test.lengths[:n]
 
 
+def _seq2seq_folder(out: str, files: str) -> Path:
+    """--out of a seq2seq export: a folder, refused when named like one file (x.onnx)."""
+    path = Path(out)
+    if path.suffix.lower() in FOREIGN_SUFFIXES:
+        raise CliError(f"--out {out}: a seq2seq model exports as a folder ({files}), not one {path.suffix} file; "
+                       f"e.g. --out {path.with_suffix('')}/")
+    return path
+
+
 def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
     from ..export.onnx import INT4_OPSET, read_export_metadata
     from ..export.onnx_seq2seq import check_seq2seq_onnx, export_seq2seq_onnx
@@ -120,7 +143,7 @@ def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
         raise CliError(f"{' '.join(ignored)}: not for a seq2seq model, whose decoder_step.onnx already carries its "
                        "state (h [c] in, h_out [c_out] out), reads lengths to mask attention and ends with logits; "
                        "export it without " + ("that option" if len(ignored) == 1 else "those options"))
-    out = Path(args.out)
+    out = _seq2seq_folder(args.out, "encoder.onnx + decoder_step.onnx")
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out} exists and is not empty; choose another --out (a seq2seq model is two .onnx files)")
     paths = export_seq2seq_onnx(run_dir.model, out, opset=args.opset, quantize=args.quantize)
@@ -138,13 +161,16 @@ def _export_seq2seq_onnx(args: argparse.Namespace, run_dir) -> Path:
 
 
 def _export_seq2seq_lsl(args: argparse.Namespace, run_dir) -> Path:
+    from ..export.lsl import spec_from_module
     from ..export.seq2seq import check_seq2seq_lsl, export_seq2seq_lsl, rounded_reference, rounds_float_weights
     from ..runtime.seq2seq import NativeSeq2Seq
     from ..seq2seq import decode_torch
 
-    out = Path(args.out)
+    out = _seq2seq_folder(args.out, "encoder.lsl + decoder.lsl + seq2seq.safetensors")
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out} exists and is not empty; choose another --out (a seq2seq model is three files)")
+    _refuse_wider_codes(args, {"encoder.lsl ": spec_from_module(run_dir.model.encoder),
+                               "decoder.lsl ": spec_from_module(run_dir.model.decoder)})
     paths = export_seq2seq_lsl(run_dir.model, out, weights=args.weights)
     for path in paths:
         print(f"wrote {path} ({format_bytes(path.stat().st_size)})")
@@ -171,7 +197,7 @@ def _export_onnx(args: argparse.Namespace) -> Path:
     if getattr(run_dir.model, "kind", None) == "seq2seq":
         return _export_seq2seq_onnx(args, run_dir)
     out = Path(args.out)
-    path = out if out.suffix == ".onnx" else out / "model.onnx"
+    path = out if out.suffix.lower() == ".onnx" else out / "model.onnx"
     if path.exists():
         raise CliError(f"{path} exists; choose another --out")
     written = export_onnx(run_dir.model, path, opset=args.opset, lengths=False if args.no_lengths else None,
@@ -215,8 +241,59 @@ def _enforce(written: Path | list[Path], error: float, tolerance: float) -> None
         for path in paths:
             path.unlink(missing_ok=True)
         what, removed = ("file differs", str(paths[0])) if len(paths) == 1 else ("files differ", "them")
-        raise CliError(f"the exported {what} from the model by {error:.2e} (> --tolerance {tolerance:g}); "
-                       f"removed {removed}. Please report this with the run dir.")
+        raise _beyond_tolerance(what, error, tolerance, removed)
+
+
+def _beyond_tolerance(what: str, error: float, tolerance: float, removed: str, floor: float = 0.0) -> CliError:
+    """The one line of a check beyond --tolerance (``floor``: a bar the check also allows).
+    Only a difference the default tolerance refuses too is a bug to report: one beyond a
+    stricter --tolerance the user gave is their bar, and the line says so."""
+    line = f"the exported {what} from the model by {error:.2e} (> --tolerance {tolerance:g})"
+    report = not error <= max(DEFAULT_TOLERANCE, floor)  # the default fails too (NaN included)
+    if tolerance == DEFAULT_TOLERANCE:
+        return CliError(f"{line}; removed {removed}. Please report this with the run dir.")
+    if report:
+        return CliError(f"{line}, over the --tolerance you gave and the default {DEFAULT_TOLERANCE:g} too; removed "
+                        f"{removed}. Please report this with the run dir.")
+    return CliError(f"{line}, over the --tolerance you gave (the default is {DEFAULT_TOLERANCE:g}, which it is "
+                    f"within); removed {removed}. Rerun with a larger --tolerance, or without it, to keep the export.")
+
+
+def _refuse_wider_codes(args: argparse.Namespace, specs: dict) -> None:
+    """--weights int4 / int7 / int7r of a run whose matrices are already codes of more bits
+    is an error, not a file of the run's form: the .lsl writer keeps a run's own codes (it
+    cannot round int8 codes to 4 bits and still compute what the run computes), so --weights
+    int4 of an int8 run wrote the int8 file, bigger than asked, without a word. ``specs``:
+    each file's ModelSpec by the prefix its tensor names take in the line."""
+    from ..export.lsl import codes_wider_than
+
+    if args.weights is None:
+        return
+    wider: dict[str, int] = {}
+    for prefix, spec in specs.items():
+        wider.update({prefix + name: bits for name, bits in codes_wider_than(spec, args.weights).items()})
+    if not wider:
+        return
+    form = " / ".join(f"int{b}" for b in sorted(set(wider.values()), reverse=True))
+    names = ", ".join(list(wider)[:3]) + (", ..." if len(wider) > 3 else "")
+    source = _source_run(args.run)
+    raise CliError(f"--weights {args.weights}: this run's weights are already {form} codes ({names}), which the "
+                   f"file would keep: it would hold {form}, not {args.weights}; export the float "
+                   f"run{f' ({source})' if source else ''} with --weights {args.weights}"
+                   + (", compress it with 4-bit weights (a recipe step `method: int4_weight`)"
+                      if args.weights == "int4" else "")
+                   + f", or export this run with --weights auto ({form})")
+
+
+def _source_run(run: str) -> str | None:
+    """The run dir a compressed run came from (its recipe.json's source_run), or None."""
+    import json
+
+    try:
+        source = json.loads((Path(run) / "recipe.json").read_text(encoding="utf-8")).get("source_run")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return source if isinstance(source, str) else None
 
 
 def _unpacked_note(kept, auto) -> str | None:
@@ -249,17 +326,25 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     if getattr(model, "kind", None) == "seq2seq":
         return _export_seq2seq_lsl(args, run_dir)
     out = Path(args.out)
-    path = out if out.suffix == ".lsl" else out / "model.lsl"
+    path = out if out.suffix.lower() == ".lsl" else out / "model.lsl"
     if path.exists():
         raise CliError(f"{path} exists; choose another --out")
-    written = export_lsl(args.run, path, weights=args.weights)
-    print(format_tensor_sizes(describe_lsl(written.read_bytes())))
-    print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
     spec = spec_from_module(model)
+    _refuse_wider_codes(args, {"": spec})
+    written = export_lsl(args.run, path, weights=args.weights)
+    rows = describe_lsl(written.read_bytes())
+    print(format_tensor_sizes(rows))
+    print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
     if args.weights == "fp32" and has_int8(spec):
         # write_lsl keeps a matrix's own codes whatever the form: say so, the table shows int8
         print("--weights fp32 keeps float matrices float; this run's quantized matrices keep their own codes "
               "(the file computes what the run computes; the table above shows each tensor's form)")
+    narrower = [r["name"] for r in rows if r["dtype"].startswith("int4") and not r["name"].endswith(".mask")]
+    if args.weights not in (None, "auto", "fp32", "int4") and narrower:
+        # the run's int4 codes are kept under an 8- / 7-bit form: a smaller file than asked, said as fp32's is
+        print(f"--weights {args.weights} rounds float matrices to {args.weights}; this run's int4 matrices "
+              f"({', '.join(narrower[:3])}{', ...' if len(narrower) > 3 else ''}) keep their own codes (the file "
+              "computes what the run computes; the table above shows each tensor's form)")
     engine = load(written, keep_sparse=True)  # the file's own form: sparse matrices on the sparse kernels
     note = _unpacked_note(engine, load(written))
     if note:
@@ -360,8 +445,7 @@ def _export_c(args: argparse.Namespace) -> Path:
         print(f"host build vs {what} on the example: max abs difference {error:.2e}")
         if not error <= max(args.tolerance, 1e-5 * scale):
             _remove_project(out)
-            raise CliError(f"the generated C differs from the model by {error:.2e} (> --tolerance {args.tolerance:g}); "
-                           f"removed {out}. Please report this with the run dir.")
+            raise _beyond_tolerance("C project differs", error, args.tolerance, str(out), floor=1e-5 * scale)
     return out
 
 
@@ -480,8 +564,33 @@ def run(args: argparse.Namespace) -> int:
         if refusal is not None:
             raise CliError(refusal)
         _refuse_other_formats_options(args)
+    _refuse_foreign_out(args)
+    if args.format == "onnx":
+        from ..export.onnx import check_opset
+
+        try:
+            check_opset(args.opset)  # before any run is read or graph built
+        except ValueError as err:
+            raise CliError(f"--opset: {err}") from None
     FORMATS[args.format](args)
     return 0
+
+
+def _refuse_foreign_out(args: argparse.Namespace) -> None:
+    """An --out named for another format's artefact is an error, not a folder of that name:
+    --format lsl --out x.onnx wrote x.onnx/model.lsl."""
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in FOREIGN_SUFFIXES or suffix == OUT_SUFFIXES.get(args.format):
+        return
+    named = FOREIGN_SUFFIXES[suffix]
+    whose = {None: f"lstmlite writes no {suffix} file (it reads one, with --format c --form tflite)",
+             "c": f"a {suffix} name is one C file, and --format c writes a project folder (model.h, model.c, ...)"
+             }.get(named, f"a {suffix} path is for --format {named}")
+    takes = {"onnx": "a .onnx file path or a folder", "lsl": "a .lsl file path or a folder",
+             "c": "a folder"}[args.format]
+    stem = Path(args.out).with_suffix("")
+    example = stem.with_suffix(OUT_SUFFIXES[args.format]) if args.format in OUT_SUFFIXES else f"{stem}/"
+    raise CliError(f"--out {args.out}: {whose}; --format {args.format} takes {takes} (e.g. --out {example})")
 
 
 def _refuse_other_formats_options(args: argparse.Namespace) -> None:

@@ -39,7 +39,7 @@ from ..runtime.lsl import (  # the format, shared with the reader
 __all__ = [
     "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "has_int8", "rounds_float_weights",
     "block_csr", "block_density", "pack_nibbles", "export_lsl", "spec_from_run", "default_weights",
-    "rounded_reference", "no_rounded_reference",
+    "rounded_reference", "no_rounded_reference", "codes_wider_than",
 ]
 
 log = logging.getLogger(__name__)
@@ -614,6 +614,39 @@ def rounds_float_weights(spec: ModelSpec, weights: str) -> bool:
     """
     return weights in ("int8", "int7", "int7r", "int8-sparse", "int4") and any(
         isinstance(t, np.ndarray) and t.ndim == 2 for t in _weight_matrices(spec))
+
+
+def codes_wider_than(spec: ModelSpec, weights: str) -> dict[str, int]:
+    """The spec's matrices whose own codes need more bits than ``weights`` rounds that
+    matrix to, by file tensor name: the bits their codes take (8 or 4). ``write_lsl``
+    keeps a matrix's codes whatever ``weights`` says, so ``weights="int4"`` of an int8
+    model writes int8 codes, not int4 -- a bigger file than asked. Empty for the forms
+    that round to 8 bits or not at all (auto, fp32, int8, int8-sparse).
+
+    Example:
+        >>> import torch
+        >>> spec = spec_from_module(torch.nn.LSTM(2, 4, batch_first=True))
+        >>> d = spec.layers[0].directions[0]
+        >>> d["w_hh"] = quantize_rows(np.asarray(d["w_hh"]), 8)
+        >>> codes_wider_than(spec, "int4"), codes_wider_than(spec, "int8")
+        ({'l0.0.w_hh': 8}, {})
+    """
+    quant, recurrent_quant, emb_bits = _form_bits(weights)
+    roles: list[tuple[str, Tensor, int]] = [
+        (f"l{k}.{d}.{name}", t[name], quant if name == "w_ih" else recurrent_quant)
+        for k, layer in enumerate(spec.layers) for d, t in enumerate(layer.directions)
+        for name in ("w_ih", "w_hh", "w_hr") if name in t]
+    roles += [("emb", spec.embedding, emb_bits), ("head.w", spec.head_weight, quant)]
+    wider: dict[str, int] = {}
+    for name, t, bits in roles:
+        parts = [(f"{name}.u", t.u), (f"{name}.v", t.v)] if isinstance(t, LowRankTensor) else [(name, t)]
+        for part, value in parts:
+            if not isinstance(value, QTensor) or bits in (0, 8) or value.q.size == 0:
+                continue
+            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+            if int(value.q.min()) < lo or int(value.q.max()) > hi:
+                wider[part] = 4 if _fits_int4(value.q) else 8
+    return wider
 
 
 def _form_bits(weights: str) -> tuple[int, int, int]:

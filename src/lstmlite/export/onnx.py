@@ -54,8 +54,8 @@ from torch import Tensor, nn
 
 from ..importers.gates import ONNX_GRU, ONNX_LSTM, ONNX_RNN, TORCH_GRU, TORCH_LSTM, TORCH_RNN, reorder_gates
 
-__all__ = ["export_onnx", "build_onnx_model", "check_onnx", "read_export_metadata", "DEFAULT_OPSET", "INT4_OPSET",
-           "METADATA_KEY"]
+__all__ = ["export_onnx", "build_onnx_model", "check_onnx", "check_opset", "max_opset", "read_export_metadata",
+           "DEFAULT_OPSET", "INT4_OPSET", "METADATA_KEY"]
 
 log = logging.getLogger(__name__)
 
@@ -503,6 +503,32 @@ def _is_fastgrnn(rnn: nn.Module) -> bool:
     return cell is not None and isinstance(rnn, cell)
 
 
+def max_opset() -> int:
+    """The newest opset lstmlite can write: the installed onnx package's newest."""
+    from onnx.defs import onnx_opset_version
+
+    return int(onnx_opset_version())
+
+
+def check_opset(opset: int | None) -> None:
+    """Refuse an opset outside :data:`MIN_OPSET` .. :func:`max_opset` (None: the default)
+    in one line naming the range, before anything is built.
+
+    Example:
+        >>> check_opset(17)
+        >>> check_opset(9)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: opset 9 is too old; lstmlite writes opsets 14 to ...
+    """
+    if opset is None:
+        return
+    newest = max_opset()
+    if not MIN_OPSET <= opset <= newest:
+        why = "too old" if opset < MIN_OPSET else "newer than the installed onnx package knows"
+        raise ValueError(f"opset {opset} is {why}; lstmlite writes opsets {MIN_OPSET} to {newest}")
+
+
 def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool | None = None,
                      probabilities: bool = False, quantize: str | None = None, stateful: bool = False) -> Any:
     """Build the ONNX ``ModelProto`` for ``model`` (see :func:`export_onnx`)."""
@@ -513,8 +539,7 @@ def build_onnx_model(model: nn.Module, opset: int | None = None, lengths: bool |
     from ..nn.layers import RecurrentLayer
     from ..nn.models import Forecaster, LanguageModel, SequenceClassifier, SequenceTagger
 
-    if opset is not None and opset < MIN_OPSET:
-        raise ValueError(f"opset {opset} is too old; lstmlite writes opset {MIN_OPSET} or newer")
+    check_opset(opset)
     model = model.eval()
     bare = isinstance(model, (RecurrentLayer, *_efficient_cells().values()))
     if not bare and not isinstance(model, (SequenceClassifier, LanguageModel, Forecaster, SequenceTagger)):

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .onnx import (DEFAULT_OPSET, INT4_OPSET, _f32, _Graph, _int4_storage, _no_codes_reason, _quantized_weights,
-                   _recurrent_stack, _stacked_codes, _version, _weight, recurrent_layers_for_onnx)
+                   _recurrent_stack, _stacked_codes, _version, _weight, check_opset, recurrent_layers_for_onnx)
 
 __all__ = ["build_seq2seq_onnx", "export_seq2seq_onnx", "OnnxSeq2Seq", "check_seq2seq_onnx"]
 
@@ -90,6 +90,7 @@ def build_seq2seq_onnx(model: Any, opset: int | None = None, quantize: str | Non
     """The (encoder, decoder step) ``ModelProto`` pair of a :class:`~lstmlite.nn.Seq2Seq`."""
     from onnx import TensorProto, helper
 
+    check_opset(opset)  # as export_onnx: one line naming the range, before anything is built
     model = model.eval()
     if quantize not in (None, "qdq"):
         raise ValueError(f"quantize must be None or 'qdq', got {quantize!r}")
