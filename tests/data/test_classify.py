@@ -107,3 +107,13 @@ def test_an_official_test_file_with_longer_texts_is_padded_not_cut() -> None:
     assert data.test.x.shape == (2, 5) and data.test.lengths.tolist() == [5, 5]
     assert [data.vocab.decode(row) for row in data.test.x] == [t.split() for t in test.texts]
     assert data.train.x.shape[1] == 5 and set(data.train.lengths.tolist()) == {2}
+
+
+def test_unequal_val_and_test_fractions_go_to_their_own_splits():
+    """100 texts of 2 balanced classes with val 0.2 and test 0.1 (no official test split):
+    70 / 20 / 10 by hand. Every other test used equal fractions, which hid the two splits
+    swapped (70 / 10 / 20)."""
+    records = TextRecords(path="toy.csv", texts=[f"w{k} x" for k in range(100)],
+                          labels=["ab"[k % 2] for k in range(100)], lines=list(range(2, 102)))
+    data = build_text_classification("toy", DataSpec("toy.csv", val_fraction=0.2, test_fraction=0.1), records)
+    assert (len(data.train.y), len(data.val.y), len(data.test.y)) == (70, 20, 10)

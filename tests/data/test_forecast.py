@@ -67,3 +67,12 @@ def test_regions_round_halves_up_and_hold_a_horizon(length: int, horizon: int, v
     from lstmlite.data.forecast import forecast_regions
 
     assert forecast_regions(length, horizon, val, test) == regions
+
+
+def test_a_series_with_room_for_exactly_one_training_window_is_taken():
+    """10 points, W = 7, H = 1: val and test take max(H, round(0.1 · 10)) = 1 point each, so
+    train ends at 8 = W + H: one window (points 0..6 in, 7 out). Catches the bound made
+    strict, which refused the series as too short."""
+    data = build_forecast("toy", DataSpec("toy.npy", seq_len=7, horizon=1, season=1), np.arange(10.0))
+    assert data.stats["train_end"] == 8 and data.train.x.shape == (1, 7, 1)
+    np.testing.assert_allclose(data.denormalize(data.train.y), [[7.0]], atol=1e-5)

@@ -97,3 +97,24 @@ def test_an_unreadable_numpy_file_quotes_the_error_on_one_line_cut_with_an_ellip
     with pytest.raises(DataError) as caught:
         read_npy(path)
     assert str(caught.value) == f"{path}: not a readable .npy file ({quoted})"
+
+
+def test_a_json_boolean_label_is_refused_not_read_as_a_class(tmp_path: Path) -> None:
+    """{"label": true} would become class "True", apart from 1, with no error (bool is an
+    int in Python). Catches the bool check dropped."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "x", "label": true}\n{"text": "y", "label": 1}\n')
+    with pytest.raises(DataError, match="line 1: 'label' must be a string or an integer, got bool"):
+        readers.read_jsonl(path)
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_a_non_finite_point_of_an_npy_series_is_refused(tmp_path: Path, bad: float) -> None:
+    """An infinity would pass into the series and poison its train mean and std (only NaN
+    was tested). Catches the check narrowed to NaN."""
+    import numpy as np
+
+    path = tmp_path / "series.npy"
+    np.save(path, np.array([1.0, 2.0, bad, 4.0]))
+    with pytest.raises(DataError, match="time step 2: missing or non-finite value"):
+        readers.read_npy(path)

@@ -220,3 +220,16 @@ def test_npz_frame_labels_past_each_length_are_ignored(tmp_path) -> None:
     series, labels = read_npz_tags(tmp_path / "f.npz")
     assert [len(s) for s in series] == [2, 3, 5, 1]
     assert labels == [["0", "1"], ["1", "1", "0"], ["0", "0", "0", "0", "1"], ["1"]]
+
+
+def test_a_split_that_would_leave_train_empty_is_refused():
+    """2 rows with val and test 0.4 each: round(0.8) = 1 row each, none left to train on.
+    Refused as too few (tagging, seq2seq and CTC share the split). Catches the check made
+    `< 0`: the empty train split then failed later as "one label only", or built a seq2seq
+    vocabulary of its 4 specials."""
+    from lstmlite.data.tag import _split_rows
+
+    with pytest.raises(DataError, match="2 sequences are too few"):
+        _split_rows(2, DataSpec("toy.tsv", task="tag", val_fraction=0.4, test_fraction=0.4), False)
+    train, val, test = _split_rows(3, DataSpec("toy.tsv", task="tag", val_fraction=0.4, test_fraction=0.4), False)
+    assert (len(train), len(val), len(test)) == (1, 1, 1)

@@ -80,3 +80,19 @@ def test_encode_texts_pads_with_zero() -> None:
     assert x.tolist() == [[hi, there]] and lengths.tolist() == [2]
     x, lengths = encode_texts(["hi there hi", "there"], v, max_len=2)
     assert x.tolist() == [[hi, there], [there, 0]] and lengths.tolist() == [2, 1]
+
+
+def test_decode_refuses_an_id_below_zero_as_past_the_end():
+    """-1 (the tag / CTC padding label) is no token: Python's negative index would turn it
+    into the last word, silently. Catches the lower bound dropped from decode's check."""
+    vocab = Vocabulary(["<pad>", "<unk>", "a", "b"])
+    assert vocab.decode([2, 3]) == ["a", "b"]
+    for bad in ([-1], [4]):
+        with pytest.raises(IndexError, match="outside a vocabulary of 4"):
+            vocab.decode(bad)
+
+
+def test_word_tokens_keep_every_inner_apostrophe():
+    """The documented rule: inner apostrophes stay in the word, however many. Catches a
+    pattern that keeps only the first ("rock'n", "'", "roll")."""
+    assert word_tokens("rock'n'roll o'neil's") == ["rock'n'roll", "o'neil's"]
