@@ -130,6 +130,8 @@ def test_targets_filter_globs_tensor_names():
     ("steps: [{method: vocab_prune, coverage: 0.9, keep: 100}]\n", "give keep (a vocabulary size) or coverage"),
     ("steps: [{method: int8, coverage: 0.9}]\n", "unknown key(s) ['coverage']"),
     ("fits: [1]\nsteps: [{method: int8}]\n", "fits must be a string"),
+    ("tasks: classify\nsteps: [{method: int8}]\n", "tasks must be a list of task names"),
+    ("tasks: [classify, tagging]\nsteps: [{method: int8}]\n", "unknown task(s) ['tagging'] in tasks"),
     # valid distill settings on a fine-tuning step, and a zero-width student: both refused
     ("steps: [{method: int8, finetune_epochs: 1, distill: {alpha: 0.9}}]\n", "distill settings need distill_epochs"),
     ("steps: [{student: {width: 0}, distill_epochs: 2}]\n", "student width must be a positive number, got 0"),
@@ -497,8 +499,10 @@ def test_a_step_that_cannot_apply_is_refused_before_any_training(tmp_path, monke
         raise AssertionError("a step trained before the recipe was refused")
 
     monkeypatch.setattr(recipe_module, "_train_step", no_training)
+    text_tiny = load_recipe("text-tiny")
+    text_tiny.tasks = []  # its tasks (classify) would refuse the lm run first: this is about the steps' check
     with pytest.raises(RecipeError) as err:
-        apply_recipe(src, "text-tiny", tmp_path / "out", progress=False)
+        apply_recipe(src, text_tiny, tmp_path / "out", progress=False)
     message = str(err.value)
     assert message.startswith("recipe text-tiny step 4 (fake_quant): embedding.weight (one tensor with head.weight) "
                               "is already quantized")
@@ -532,6 +536,28 @@ def test_fastgrnn_tiny_student_of_a_bidirectional_model_runs_one_way():
     student = _build_student(source, load_recipe("fastgrnn-tiny").steps[0].student, seed=0)
     assert isinstance(student.rnn, FastGRNN) and student.rnn.hidden_sizes == [8] and student.rnn.urank == 2
     assert student(torch.randn(2, 5, 8)).shape == (2, 3)
+
+
+def test_a_recipe_for_other_tasks_is_refused_before_any_training(digits_run, tmp_path, monkeypatch):
+    """seq2seq-small on a classifier ran (a half-width student, int8) although its fits line
+    says seq2seq runs; its ``tasks`` now refuse the classify run in one line naming the
+    fits and --list-recipes, before the baseline is measured or a step trains. A recipe
+    with the run's task among its tasks, or with none, applies; tasks survive recipe.json's
+    round trip."""
+    import lstmlite.compress.recipe as recipe_mod
+
+    measured = []
+    monkeypatch.setattr(recipe_mod, "_preflight", lambda *a, **k: measured.append(1))
+    with pytest.raises(RecipeError, match=r"^recipe seq2seq-small is for seq2seq runs, not this classify run\. "
+                                          r"It fits seq2seq runs .*--list-recipes"):
+        apply_recipe(digits_run, "seq2seq-small", tmp_path / "out", max_epochs=0, progress=False)
+    assert not measured and not (tmp_path / "out").exists()
+    assert load_recipe("text-tiny").tasks == ["classify"] and load_recipe("int8").tasks == []
+    mine = parse_recipe({"tasks": ["forecast", "classify"], "steps": [{"method": "int8"}]})
+    assert parse_recipe(mine.to_dict()).tasks == ["forecast", "classify"]
+    recipe_mod.check_recipe_task(mine, "classify")
+    with pytest.raises(RecipeError, match="is for forecast / classify runs, not this lm run"):
+        recipe_mod.check_recipe_task(mine, "lm")
 
 
 def test_recipes_with_hidden_unit_pruning_say_they_do_not_fit_seq2seq():

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: {recipe.description}")
             if recipe.fits:
                 print(f"  fits: {recipe.fits}")
+            print(f"  tasks: {', '.join(recipe.tasks) if recipe.tasks else 'any'}")
         return 0
     if args.resume:
         raise CliError("--resume: a recipe keeps no checkpoints (its run dir is written once, after the last step), "

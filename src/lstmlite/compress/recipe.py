@@ -95,7 +95,7 @@ from .distill.config import DistillConfig
 
 __all__ = [
     "Recipe", "RecipeStep", "RecipeError", "ALIASES", "load_recipe", "parse_recipe", "apply_recipe",
-    "list_recipes", "find_recipe", "RECIPE_FORMAT_VERSION",
+    "list_recipes", "find_recipe", "check_recipe_task", "RECIPE_FORMAT_VERSION",
 ]
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "embedding_int4": ("embedding_quant", {"bits": 4}),
 }
 
-_TOP_KEYS = {"version", "name", "description", "fits", "train", "distill", "steps"}
+_TOP_KEYS = {"version", "name", "description", "fits", "tasks", "train", "distill", "steps"}
 _STEP_KEYS = {"method", "config", "targets", "finetune_epochs", "distill_epochs", "train", "distill", "student"}
 _SCHEDULE_KEYS = {"start_epoch", "end_epoch", "updates"}
 #: step fields computed from the data when the step runs: method → keys
@@ -251,6 +251,8 @@ class Recipe:
     fits: str = ""
     train: dict[str, Any] = field(default_factory=dict)
     distill: dict[str, Any] = field(default_factory=dict)
+    #: the tasks (lstmlite.data.TASKS) whose runs it applies to; empty: any
+    tasks: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": RECIPE_FORMAT_VERSION}
@@ -260,6 +262,8 @@ class Recipe:
             out["description"] = self.description
         if self.fits:
             out["fits"] = self.fits
+        if self.tasks:
+            out["tasks"] = list(self.tasks)
         if self.train:
             out["train"] = dict(self.train)
         if self.distill:
@@ -433,6 +437,7 @@ def parse_recipe(obj: Any, source: str = "<recipe>") -> Recipe:
     for key in ("name", "description", "fits"):
         if not isinstance(obj.get(key, ""), str):
             raise RecipeError(f"{source}: {key} must be a string")
+    tasks = _check_tasks(obj.get("tasks", []), source)
     try:
         train = _check_train(obj.get("train", {}), "train")
         distill = _check_distill(obj.get("distill", {}), "distill")
@@ -446,7 +451,35 @@ def parse_recipe(obj: Any, source: str = "<recipe>") -> Recipe:
         except (ValueError, TypeError) as err:
             raise RecipeError(f"{source}: step {i + 1} ({label}): {err}") from None
     return Recipe(steps=parsed, name=obj.get("name", ""), description=obj.get("description", ""),
-                  fits=obj.get("fits", ""), train=train, distill=distill)
+                  fits=obj.get("fits", ""), train=train, distill=distill, tasks=tasks)
+
+
+def _check_tasks(tasks: Any, source: str) -> list[str]:
+    """``tasks:``, a list of task names (``lstmlite.data.TASKS``), checked."""
+    from ..data.spec import TASKS
+
+    if not isinstance(tasks, list) or not all(isinstance(t, str) for t in tasks):
+        raise RecipeError(f"{source}: tasks must be a list of task names ({', '.join(TASKS)})")
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise RecipeError(f"{source}: unknown task(s) {unknown} in tasks; tasks are {', '.join(TASKS)}")
+    return list(tasks)
+
+
+def check_recipe_task(recipe: Recipe, task: str) -> None:
+    """Refuse a recipe whose ``tasks`` leave out ``task`` (the run's), in one line naming
+    the recipe's ``fits`` and where to look for another.
+
+    Example:
+        >>> check_recipe_task(load_recipe("seq2seq-small"), "classify")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        lstmlite.compress.recipe.RecipeError: recipe seq2seq-small is for seq2seq runs, not this classify run...
+    """
+    if recipe.tasks and task not in recipe.tasks:
+        fits = f" It fits {' '.join(recipe.fits.split())}." if recipe.fits else ""
+        raise RecipeError(f"recipe {recipe.name or '(unnamed)'} is for {' / '.join(recipe.tasks)} runs, not this "
+                          f"{task} run.{fits} lstmlite compress --list-recipes shows the others")
 
 
 # ----- finding and loading ------------------------------------------------------------------------
@@ -769,6 +802,7 @@ def _apply_recipe(run_dir, recipe, out_dir, data, max_epochs, train_overrides, p
                                   "split (the run was trained with test_fraction=0?)")
     base_train = {k: v for k, v in source.config.get("train", {}).items() if k != "epochs"}
     base_train = {**base_train, **recipe.train, **(train_overrides or {}), "checkpoint": False}
+    check_recipe_task(recipe, data.task)  # before the baseline is measured and any step trains
     _preflight(model, recipe, data, base_train, max_epochs)
     baseline_test = evaluate(model, data, data.test, device=device)
     baseline = {"metric_name": metric_name, "metric": baseline_test[metric_name], **model_metrics(model)}
