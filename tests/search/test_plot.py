@@ -2,6 +2,8 @@
 as an image: every trial grey, the feasible Pareto front in colour, bytes on x and the
 validation metric on y; the fronts below are worked out by hand."""
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -64,3 +66,38 @@ def test_pareto_png_draws_the_feasible_front_of_a_lower_is_better_metric(tmp_pat
     points = _scatters(drawn[0].axes[0])
     assert sorted(points["trials"]) == [(500.0, 30.0), (1000.0, 50.0), (2000.0, 40.0), (3000.0, 45.0)]
     assert points["Pareto (feasible)"] == [(1000.0, 50.0), (2000.0, 40.0)]
+
+
+def test_an_untrained_trial_has_no_metric_in_trials_json_nor_the_plot(tmp_path, monkeypatch, close_figures):
+    """A point over the budget before training is stored with the untrained model's
+    figures (the objective value the sampler needs); trials.json gives it a null
+    val_metric and val_loss and pareto.png does not draw it, while the storage keeps the
+    figure. Before, trials.json read "val_metric": 0.111 beside "skipped", and the plot drew
+    it among the trials, as if measured."""
+    from optuna.distributions import IntDistribution
+
+    out = tmp_path / "s"
+    out.mkdir()
+    run = tmp_path / "run1"  # the trained trial's run dir, copied to best/
+    run.mkdir()
+    storage = f"sqlite:///{out / 'study.db'}"
+    study = optuna.create_study(study_name=study_module.STUDY_NAME, storage=storage,
+                                directions=["maximize", "minimize", "minimize", "minimize"])
+    for number, (metric, size, skipped) in enumerate([(0.11, 9000, "over budget before training (size)"),
+                                                      (0.95, 1000, None)]):
+        study.add_trial(optuna.trial.create_trial(
+            values=[metric, size, 10.0, 100], params={"hidden_size": 4 * (number + 1)},
+            distributions={"hidden_size": IntDistribution(4, 64)},
+            user_attrs={"val_metric": metric, "val_loss": 2.3, "size_bytes": size, "latency_us": 10.0,
+                        "ram_bytes": 100, "feasible": skipped is None, "run_dir": None if skipped else str(run),
+                        **({"skipped": skipped} if skipped else {})}))
+    drawn = []
+    real = study_module._pareto_figure
+    monkeypatch.setattr(study_module, "_pareto_figure", lambda *args: drawn.append(real(*args)) or drawn[-1])
+    study_module.write_outputs(out, None)
+    trials = json.loads((out / "trials.json").read_text())
+    assert trials[0]["val_metric"] is None and trials[0]["val_loss"] is None and trials[0]["skipped"]
+    assert trials[1]["val_metric"] == 0.95 and trials[1]["val_loss"] == 2.3
+    assert _scatters(drawn[0].axes[0])["trials"] == [(1000.0, 0.95)]
+    stored = optuna.load_study(study_name=study_module.STUDY_NAME, storage=storage).trials[0]
+    assert stored.values[0] == 0.11 and stored.user_attrs["val_metric"] == 0.11

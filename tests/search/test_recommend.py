@@ -103,8 +103,9 @@ def test_a_budget_no_model_fits_is_said_in_plain_words(tiny_data, tmp_path):
     smallest = _gru_int8_file_bytes(data, 4, tmp_path)
     rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size),
                     budget=f"size={smallest - 1}", data=data)
-    assert f"No model fits the budget: the smallest (int8 GRU of 4 units) exports {smallest} bytes" \
-        in rec["explanation"][1]
+    # FastGRNN (tried under 4 KB) is smaller than any GRU: the explanation says only that no GRU or LSTM fits
+    assert f"No GRU or LSTM fits the budget: the smallest (int8 GRU of 4 units) exports {smallest} bytes" \
+        in rec["explanation"][1] and "only a FastGRNN might, else raise the budget" in rec["explanation"][1]
 
 
 def test_with_room_to_spare_the_bound_is_the_data_size_cap(tiny_data):
@@ -285,3 +286,69 @@ def test_an_estimated_ram_is_said_as_an_estimate(tiny_data, monkeypatch):
     text = " ".join(rec["explanation"])
     assert "needs about 1,234 bytes of RAM (estimated: the C export does not take it)" in text
     assert "Cortex-M4" not in text
+
+
+def _smallest_file(space, data_config) -> int:
+    """The smallest .lsl bytes among ``space``'s models, as search's pre-check measures them."""
+    from lstmlite.search.feasible import smallest_models
+
+    return int(smallest_models(load_space(space), data_config, ("size",))["size"][0])
+
+
+def test_a_budget_no_model_fits_is_an_error_with_the_smallest_size_and_no_command(tiny_data, tmp_path, capsys):
+    """A size budget below every model of the proposed space: exit status 2 (as search's
+    own refusal of such a budget), one error line naming the smallest model's bytes and the
+    --budget that fits, no search command printed and no space written; that budget is one
+    search takes for the proposed space. Before, "No model fits the budget", exit 0, and a
+    printed "lstmlite search ... --budget size=10B ..." that search refused (exit 2)."""
+    from lstmlite.search.feasible import check_feasible
+
+    data_config = {"source": tiny_data, "task": "classify"}
+    path = tmp_path / "space.yaml"
+    code = main(["recommend", "--data", tiny_data, "--task", "classify", "--budget", "size=10B",
+                 "--space-out", str(path)])
+    captured = capsys.readouterr()
+    assert code == 2 and "lstmlite search" not in captured.out and not path.exists()
+    rec = recommend("classify", n_train=154, input_size=3, budget="size=10B")
+    smallest = _smallest_file(rec["space"], data_config)
+    assert captured.err.strip() == (
+        f"lstmlite recommend: error: no model of the proposed space fits --budget size=10B: its smallest model's "
+        f"file is {smallest:,} B (cell=fastgrnn, hidden_size=4, weight_bits=8, sparsity=0.0); "
+        f"use --budget size={smallest}B or more")
+    assert main(["recommend", "--data", tiny_data, "--task", "classify", "--budget", f"size={smallest}B",
+                 "--space-out", str(path)]) == 0
+    check_feasible(load_space(path), data_config, {"size": smallest})  # search takes it
+
+
+def test_a_budget_only_the_proposed_space_meets_prints_a_command_that_searches_it(tiny_data, capsys):
+    """A size budget the proposed space meets but the shipped default space does not
+    (without --space-out the printed command searched the default space, which search
+    refused): the commands printed write the proposed space and search it."""
+    from lstmlite.search.feasible import check_feasible
+    from lstmlite.search.objectives import BudgetError
+
+    data_config = {"source": tiny_data, "task": "classify"}
+    budget = _smallest_file(recommend("classify", n_train=154, input_size=3, budget="size=1KB")["space"], data_config)
+    with pytest.raises(BudgetError):
+        check_feasible(load_space("default"), data_config, {"size": budget})
+    assert main(["recommend", "--data", tiny_data, "--task", "classify", "--budget", f"size={budget}"]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        f"  lstmlite recommend --data {tiny_data} --task classify --budget size={budget} --space-out space.yaml",
+        f"  lstmlite search --data {tiny_data} --task classify --budget size={budget} --space space.yaml "
+        f"--trials 40 --out runs/search"]
+
+
+def test_without_a_size_budget_the_lines_say_so_and_a_latency_budget_keeps_its_decimals():
+    """No size budget: the lines say none was given rather than "the size budget leaves
+    room ... fit the budget"; a latency budget under 1 us is printed as given, not
+    rounded to "0 us". Before: "The size budget leaves room", "hidden sizes up to 64 fit
+    the budget" with no budget, and "Latency (0 us per step)" for latency=0.1us."""
+    text = "\n".join(recommend("classify", n_train=270, input_size=12, budget="latency=0.1us")["explanation"])
+    assert "No size budget was given, so both float32 and int8 weights are tried." in text
+    assert "hidden sizes up to 64 are tried (no size budget bounds them)" in text
+    assert "size budget leaves room" not in text and "fit the budget" not in text
+    assert "Latency (0.1 us per step)" in text
+    assert "Latency (1,500 us per step)" in " ".join(
+        recommend("classify", n_train=270, input_size=12, budget="latency=1.5ms")["explanation"])
+    assert "The size budget (16,384 bytes) leaves room" in " ".join(
+        recommend("classify", n_train=270, input_size=12, budget="size=16KB")["explanation"])

@@ -193,7 +193,9 @@ def test_cli_search_with_no_completed_trial_says_so_not_the_budget(tmp_path, cap
     code = main(["search", "--data", str(series), "--space", str(tmp_path / "space.yaml"), "--trials", "2",
                  "--resume", "--out", str(out)])
     captured = capsys.readouterr()
-    assert code == 2 and captured.out.count(" pruned") == 2
+    assert code == 2 and sum(line.endswith(" pruned") for line in captured.out.splitlines()) == 2  # trial lines
+    assert "2 trials, 0 trained, 0 over budget (not trained), 2 pruned (stopped early); 0 on the Pareto front" \
+        in captured.out
     assert captured.err.strip().splitlines() == [
         "lstmlite search: error: no trial completed (2 pruned): failed trials say why above, pruned ones were "
         f"stopped by the study's prune_below / prune_above bar or a better trial ({out}/trials.json)"]

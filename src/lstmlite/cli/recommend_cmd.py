@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import yaml
 
 from ..data.spec import TASKS
-from .common import HelpFormatter, example_epilog
+from .common import CliError, HelpFormatter, example_epilog
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "recommend", help="propose a search space and budget for your data and device",
         description="From the task, the data's size and the device budget, propose a starting search space "
-                    "and budget, explained in plain words; --space-out writes the space for lstmlite search.",
+                    "and budget, explained in plain words; --space-out writes the space for lstmlite search. "
+                    "A size or RAM budget that no model of the proposed space meets is an error (exit status "
+                    "2) naming the smallest figure that would fit.",
         epilog=example_epilog(
             "lstmlite recommend --task classify --data japanese_vowels --budget size=2KB",
             "lstmlite recommend --task classify --data japanese_vowels --budget size=2KB --space-out space.yaml"),
@@ -26,8 +29,47 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _unmet(space: Any, data_config: dict[str, Any], budget: dict[str, float]) -> dict[str, tuple[int, str]]:
+    """``{key: (figure, what)}`` for each ``size`` / ``ram`` limit of ``budget`` that even
+    the smallest model of ``space`` exceeds, as search's pre-check measures it
+    (:func:`lstmlite.search.feasible.smallest_models`): the smallest figure and a phrase
+    naming it and its model. Empty when the space has a model within them (or too many
+    combinations to measure, which search does not check either)."""
+    from ..search.feasible import shown_point, smallest_models
+
+    limits = {k: budget[k] for k in ("size", "ram") if k in budget}
+    best = smallest_models(space, data_config, tuple(limits)) if limits else None
+    unmet: dict[str, tuple[int, str]] = {}
+    if best is None:
+        return unmet
+    for key, limit in limits.items():
+        figure, point, kind = best[key]
+        if figure > limit:
+            where = " (estimated: no C export of it)" if kind == "estimated" else " in its C project on a Cortex-M4"
+            what = (f"its smallest model's file is {int(figure):,} B" if key == "size"
+                    else f"its leanest model needs {int(figure):,} B of RAM{where}")
+            unmet[key] = (int(figure), f"{what} ({shown_point(space, point)})")
+    return unmet
+
+
+def _raised(budget: dict[str, float], unmet: dict[str, tuple[int, str]]) -> str:
+    """``budget`` as a ``--budget`` value, each unmet limit raised to the smallest figure.
+
+    Example:
+        >>> _raised({"size": 10, "latency": 0.5}, {"size": (385, "")})
+        'size=385B,latency=0.5us'
+    """
+    from ..search.recommend import _microseconds
+
+    return ",".join(f"latency={_microseconds(v, grouped=False)}us" if k == "latency"
+                    else f"{k}={unmet.get(k, (int(v), ''))[0]}B" for k, v in budget.items())
+
+
 def run(args: argparse.Namespace) -> int:
     from ..data import DataSpec, load_data
+    from ..search import load_space
+    from ..search.feasible import check_feasible
+    from ..search.objectives import BudgetError
     from ..search.recommend import recommend
 
     spec = {"source": args.data, **({"task": args.task} if args.task else {})}
@@ -37,11 +79,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"For {data.name} ({data.task}, {len(data.train.y):,} training examples):")
     for line in rec["explanation"]:
         print(f"  - {line}")
+    data_config = {"source": args.data, "task": data.task}
+    unmet = _unmet(load_space(rec["space"]), data_config, rec["budget"])
+    if unmet:  # search would refuse this budget: no command to print, nor a space to write
+        raise CliError(f"no model of the proposed space fits --budget {args.budget}: "
+                       f"{' and '.join(what for _, what in unmet.values())}; "
+                       f"use --budget {_raised(rec['budget'], unmet)} or more")
+    budget = f" --budget {args.budget}" if args.budget else ""
+    command = f"lstmlite search --data {args.data} --task {data.task}{budget}"
+    tail = f"--trials {rec['trials']} --out runs/search"
     if args.space_out:
         with open(args.space_out, "w") as f:
             yaml.safe_dump(rec["space"], f, sort_keys=False)
         print(f"search space written to {args.space_out}; run:")
-    budget = f" --budget {args.budget}" if args.budget else ""
-    space = f" --space {args.space_out}" if args.space_out else ""
-    print(f"  lstmlite search --data {args.data} --task {data.task}{budget}{space} --trials {rec['trials']} --out runs/search")
+        print(f"  {command} --space {args.space_out} {tail}")
+        return 0
+    try:  # the command below searches the shipped default space, not the one proposed
+        check_feasible(load_space("default"), data_config, rec["budget"])
+    except BudgetError:
+        print("the shipped default search space has no model within this budget: write the proposed one and "
+              "search it:")
+        print(f"  lstmlite recommend --data {args.data} --task {data.task}{budget} --space-out space.yaml")
+        print(f"  {command} --space space.yaml {tail}")
+        return 0
+    print(f"  {command} {tail}")
     return 0

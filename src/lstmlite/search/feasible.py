@@ -25,7 +25,7 @@ from .._text import one_line
 from .objectives import BudgetError
 from .space import SearchSpace, SpaceError
 
-__all__ = ["smallest_points", "check_feasible", "check_buildable"]
+__all__ = ["smallest_points", "smallest_models", "check_feasible", "check_buildable"]
 
 log = logging.getLogger(__name__)
 
@@ -65,21 +65,16 @@ def smallest_points(space: SearchSpace) -> list[dict[str, Any]]:
     return points
 
 
-def check_feasible(space: SearchSpace, data_config: dict[str, Any], budget: dict[str, float], seed: int = 0) -> None:
-    """Raise :class:`BudgetError` when even the smallest model of ``space`` exceeds the
-    ``size`` or ``ram`` budget, with the smallest figure and what to change.
-
-    Raises:
-        BudgetError: e.g. "budget size=10 B is below the smallest model this space can
-            build (2,305 B: cell=gru, hidden_size=8, ...); widen --budget or the space".
-    """
-    limits = {k: budget[k] for k in ("size", "ram") if k in budget}
-    if not limits:
-        return
+def smallest_models(space: SearchSpace, data_config: dict[str, Any], keys: tuple[str, ...] = ("size", "ram"),
+                    seed: int = 0) -> dict[str, tuple[float, dict[str, Any], str]] | None:
+    """``{key: (figure, point, kind)}``: for each of ``keys`` (``size``: .lsl bytes,
+    ``ram``: RAM bytes), the smallest figure among the space's models (the module doc), the
+    point that has it and the figure's kind (``size_kind`` / ``ram_kind``). None when the
+    space has more than :data:`MAX_POINTS` combinations to measure."""
     points = smallest_points(space)
     if len(points) > MAX_POINTS:
         log.info("budget pre-check skipped: %d combinations of size-changing choices", len(points))
-        return
+        return None
     import torch
 
     from ..nn.models import build_model
@@ -92,12 +87,34 @@ def check_feasible(space: SearchSpace, data_config: dict[str, Any], budget: dict
         torch.manual_seed(seed)
         profile = profile_model(build_model(model_config), point)
         for key, field in (("size", "size_bytes"), ("ram", "ram_bytes")):
-            if key in limits and (key not in best or profile[field] < best[key][0]):
+            if key in keys and (key not in best or profile[field] < best[key][0]):
                 best[key] = (profile[field], point, profile.get(field.replace("_bytes", "_kind"), ""))
+    return best
+
+
+def shown_point(space: SearchSpace, point: dict[str, Any]) -> str:
+    """``cell=gru, hidden_size=8, ...``: the size-changing values of ``point`` that the space searches."""
+    return ", ".join(f"{k}={point[k]}" for k in space.params if k in _GROWING or k in _SHAPING)
+
+
+def check_feasible(space: SearchSpace, data_config: dict[str, Any], budget: dict[str, float], seed: int = 0) -> None:
+    """Raise :class:`BudgetError` when even the smallest model of ``space`` exceeds the
+    ``size`` or ``ram`` budget, with the smallest figure and what to change.
+
+    Raises:
+        BudgetError: e.g. "budget size=10 B is below the smallest model this space can
+            build (2,305 B: cell=gru, hidden_size=8, ...); widen --budget or the space".
+    """
+    limits = {k: budget[k] for k in ("size", "ram") if k in budget}
+    if not limits:
+        return
+    best = smallest_models(space, data_config, tuple(limits), seed)
+    if best is None:
+        return
     for key, limit in limits.items():
         smallest, point, kind = best[key]
         if smallest > limit:
-            shown = ", ".join(f"{k}={point[k]}" for k in space.params if k in _GROWING or k in _SHAPING)
+            shown = shown_point(space, point)
             what = "" if key == "size" else _RAM_KINDS.get(kind, "")
             raise BudgetError(f"budget {key}={int(limit):,} B is below the smallest model this space can build "
                               f"({int(smallest):,} B{what}: {shown}); widen --budget or the space (--space)")

@@ -26,6 +26,23 @@ __all__ = ["recommend"]
 _GATES = {"lstm": 4, "gru": 3}
 
 
+def _microseconds(value: float, grouped: bool = True) -> str:
+    """A time in µs as a budget line gives it: up to 3 decimals, trailing zeros dropped,
+    and one under a thousandth of a µs to its first significant digits (never "0");
+    thousands grouped unless ``grouped`` is False (a ``--budget`` value, whose commas
+    separate the items).
+
+    Example:
+        >>> _microseconds(200.0), _microseconds(0.1), _microseconds(1e6), _microseconds(0.00025)
+        ('200', '0.1', '1,000,000', '0.00025')
+        >>> _microseconds(3000.0, grouped=False)
+        '3000'
+    """
+    decimals = 3 if not 0 < abs(value) < 0.001 else 12
+    text = f"{value:,.{decimals}f}" if grouped else f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".")
+
+
 def _max_hidden(size: int | None, input_size: int, cell: str, bits: int) -> int:
     """The estimate from the parameter count (no data at hand)."""
     if size is None:
@@ -125,9 +142,13 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
     if bits == [8]:
         why.append(f"The size budget ({size:,} bytes) is tight, so every weight is stored as int8 (4x smaller "
                    "than float32, usually within a point of accuracy).")
+    elif size is None:
+        why.append("No size budget was given, so both float32 and int8 weights are tried.")
     else:
-        why.append("The size budget leaves room, so both float32 and int8 weights are tried.")
+        why.append(f"The size budget ({size:,} bytes) leaves room, so both float32 and int8 weights are tried.")
     cap = 256 if n_train > 20000 else 64
+    # a seq2seq model's encoder and decoder are LSTMs or GRUs (lstmlite.nn.Seq2Seq): no FastGRNN
+    fastgrnn = size is not None and size <= 4096 and task != "seq2seq"
     embed_choices = [8, 16, 32]
     vocab_choices: list[int] = []
     if text and size is not None and data is not None and data.vocab is not None:
@@ -159,19 +180,24 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
         if not ok:
             over = " and ".join(f"the {k} budget ({v:,} bytes)" for k, v in bounded.items() if profile[k] > v)
             raise_ = " or keep fewer words (max_vocab)" if text and profile["size"] > bounded.get("size", 1 << 62) else ""
-            why.append(f"No model fits the budget: the smallest ({'int8 ' if bits[-1] == 8 else ''}GRU of 4 units"
-                       f"{', embedding 8 wide' if text else ''}) {costs}, over {over}; raise the budget{raise_}.")
+            # FastGRNN, tried below a 4 KB budget, is smaller than any GRU: lstmlite recommend
+            # measures the proposed space's smallest model and says whether any fits
+            none = "No GRU or LSTM" if fastgrnn else "No model"
+            fallback = "; only a FastGRNN might, else raise the budget" if fastgrnn else "; raise the budget"
+            why.append(f"{none} fits the budget: the smallest ({'int8 ' if bits[-1] == 8 else ''}GRU of 4 units"
+                       f"{', embedding 8 wide' if text else ''}) {costs}, over {over}{fallback}{raise_}.")
         else:
             why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to "
                        f"{top} fit the budget (a GRU of {top} units {costs}; an LSTM of the same width is a third "
                        "larger); a larger model would need more data than you have.")
     else:
         top = min(_max_hidden(size, input_size, "gru", bits[-1]), cap)
-        estimate = " (estimated from the parameter count)" if size is not None else ""
-        why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to "
-                   f"{top} fit the budget{estimate}; a larger model would need more data than you have.")
-    # a seq2seq model's encoder and decoder are LSTMs or GRUs (lstmlite.nn.Seq2Seq): no FastGRNN
-    fastgrnn = size is not None and size <= 4096 and task != "seq2seq"
+        if size is not None:
+            why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to {top} fit the budget "
+                       "(estimated from the parameter count); a larger model would need more data than you have.")
+        else:  # nothing bounds the size: the cap for this much data does
+            why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to {top} are tried "
+                       "(no size budget bounds them); a larger model would need more data than you have.")
     cells = ["gru", "lstm"] + (["fastgrnn"] if fastgrnn else [])
     why.append(f"Cells tried: {', '.join(cells)} (GRU has 3/4 of an LSTM's weights"
                + ("; FastGRNN is far smaller for very tight budgets)." if fastgrnn else ").")
@@ -196,7 +222,7 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
     elif vocab_choices:
         params["max_vocab"] = {"choices": vocab_choices}
     if "latency" in limits:
-        why.append(f"Latency ({limits['latency']:,.0f} us per step) is measured in the native runtime on this "
-                   "machine; measure on the target device for a firm answer.")
+        why.append(f"Latency ({_microseconds(limits['latency'])} us per step) is measured in the native runtime "
+                   "on this machine; measure on the target device for a firm answer.")
     return {"space": {"params": params, "fixed": fixed}, "budget": limits, "trials": trials,
             "explanation": why}

@@ -543,6 +543,16 @@ def _record(trial: Any) -> dict[str, Any]:
     return {"trial": trial.number, **attrs, "params": dict(trial.params)}
 
 
+def _as_reported(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` as trials.json gives it: a point over the budget before training (its
+    ``skipped`` reason) has no measured metric, so its ``val_metric`` and ``val_loss``
+    are null there. The storage keeps the untrained model's figures, the objective value
+    the sampler needs for a complete trial; shown, they read as a trained model's."""
+    if not record.get("skipped"):
+        return record
+    return {**record, "val_metric": None, "val_loss": None}
+
+
 def search(data: str | dict[str, Any], task: str | None = None, budget: str | dict[str, Any] | None = None,
            trials: int = 20, out: str | Path = "search", storage: str | None = None, workers: int = 1,
            timeout: float | None = None, space: str | Path | dict[str, Any] = "default", seed: int = 0,
@@ -965,7 +975,7 @@ def write_outputs(out: Path, storage: str | None, seed: int = 0, higher: bool = 
 
     stored = study.get_trials(deepcopy=False)
     _set_aside_runs(out, stored)  # one no worker here has set aside yet (one that raised out of optimize)
-    trials = [dict(_record(t), state=t.state.name) for t in stored]
+    trials = [dict(_as_reported(_record(t)), state=t.state.name) for t in stored]
     write_json(out / "trials.json", trials)
     front = pareto_records(study)
     best = None
@@ -1005,7 +1015,7 @@ def _plot(path: Path, trials: list[dict[str, Any]], front: list[dict[str, Any]])
 def _pareto_figure(plt: Any, trials: list[dict[str, Any]], front: list[dict[str, Any]]) -> Any:
     """The figure of :func:`_plot` (``plt``: pyplot, imported by the caller), apart so tests
     can read its points."""
-    done = [t for t in trials if "size_bytes" in t and "val_metric" in t]
+    done = [t for t in trials if "size_bytes" in t and t.get("val_metric") is not None]  # not: untrained
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.scatter([t["size_bytes"] for t in done], [t["val_metric"] for t in done], c="0.7", label="trials")
     ax.scatter([t["size_bytes"] for t in front], [t["val_metric"] for t in front], c="C3", label="Pareto (feasible)")
