@@ -23,13 +23,26 @@ def test_json_reports_the_split_asked_for(digits_run: Path, split: str, capsys: 
 
 
 @pytest.mark.parametrize("beam, code", [(0, 2), (1, 0)])
-def test_beam_width_must_be_at_least_1(digits_run: Path, beam: int, code: int,
+def test_beam_width_must_be_at_least_1(digits_run: Path, beam: int, code: int, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture) -> None:
-    """--beam 0 is refused in one line (exit 2); 1, the smallest width, is accepted.
+    """--beam 0 is refused in one line (exit 2); 1, the smallest width, is accepted (handed
+    to a stand-in of the streaming evaluation: a ctc run needs synthesized speech).
     Catches an off-by-one check that refuses a beam of 1."""
-    assert main(["eval", str(digits_run), "--beam", str(beam), "--json"]) == code
+    streaming = importlib.import_module("lstmlite.train.streaming")
+    monkeypatch.setattr(streaming, "evaluate_streaming", lambda run_dir, **kwargs: {"beam": kwargs["beam"]})
+    assert main(["eval", str(digits_run), "--stream", "--decoder", "beam", "--beam", str(beam), "--json"]) == code
+    captured = capsys.readouterr()
+    assert ("the beam width must be at least 1" in captured.err) is (code == 2)
+    if code == 0:
+        assert json.loads(captured.out) == {"beam": 1}
+
+
+def test_a_beam_width_without_beam_decoding_is_refused(digits_run: Path, capsys: pytest.CaptureFixture) -> None:
+    """--beam 4 with the default greedy decoder (or on a classifier) was ignored without a
+    word; it is refused in one line naming --decoder beam."""
+    assert main(["eval", str(digits_run), "--beam", "4"]) == 2
     err = capsys.readouterr().err
-    assert ("the beam width must be at least 1" in err) is (code == 2)
+    assert "--beam 4 is the width of --decoder beam" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("split", ["val", "test"])

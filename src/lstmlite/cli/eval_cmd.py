@@ -49,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.beam is not None and args.beam < 1:
         raise CliError(f"--beam {args.beam}: the beam width must be at least 1")
-    if args.stream or args.lsl:
+    if args.beam is not None and args.decoder != "beam":  # it was ignored without a word
+        raise CliError(f"--beam {args.beam} is the width of --decoder beam (ctc and seq2seq runs); add "
+                       "--decoder beam, or leave --beam out for greedy decoding")
+    if args.stream or args.lsl:  # --lsl FILE streams FILE (its help: the file --stream runs)
         return _stream(args)
     metrics = evaluate_run(args.run, source=args.data, split=args.split, decoder=args.decoder, beam=args.beam)
     sizes = _sizes(args.run) if args.sizes else None
@@ -76,8 +79,10 @@ def _stream(args: argparse.Namespace) -> int:
           f"{result['decoder']} decoding):")
     print(f"  CER {result['cer']:.4f}  WER {result['wer']:.4f}  exact {result['sequence_accuracy']:.4f}  "
           f"same as PyTorch {result['agreement']:.4f}")
-    print(f"  latency per frame {result['us_per_frame']:.1f} us (p50 {result['p50_us']:.1f}, "
-          f"p90 {result['p90_us']:.1f})  real-time factor {result['rtf']:.5f}")
+    # the mean first, named: it carries the rare slow frames (a decoder's flush, the OS), which
+    # the percentiles leave out, and it is what the real-time factor is made of
+    print(f"  latency per frame: mean {result['us_per_frame']:.1f} us, p50 {result['p50_us']:.1f} us, "
+          f"p90 {result['p90_us']:.1f} us  real-time factor {result['rtf']:.5f}")
     return 0
 
 
