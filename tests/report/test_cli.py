@@ -87,6 +87,18 @@ def test_a_folder_given_as_the_report_file_is_refused_naming_a_file(jv_runs, tmp
     assert ".tmp" not in err and sorted(p.name for p in folder.iterdir()) == ["keep.txt"]
 
 
+def test_a_file_given_as_the_explain_folder_is_refused_naming_a_folder(jv_runs, tmp_path, capsys):
+    """explain --out naming an existing file (report.html) is refused in one line that
+    says it writes a folder, and the file is left as it was; it failed with the OS's bare
+    "File exists"."""
+    page = tmp_path / "report.html"
+    page.write_text("mine")
+    assert main(["explain", str(jv_runs[0]), "--out", str(page)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {page}: a file, not a folder; explain writes a folder" in err and "File exists" not in err
+    assert page.read_text() == "mine"
+
+
 def test_explain_prints_the_true_and_the_predicted_class_each_as_itself(jv_runs, tmp_path, capsys) -> None:
     """On a test sample the run gets wrong (found by a plain forward pass over the test
     split), explain's first line names the true class and the predicted one as

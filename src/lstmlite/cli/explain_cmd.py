@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import HelpFormatter, example_epilog
+from .common import CliError, HelpFormatter, example_epilog
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from ..report.runs import check_outside_runs
 
     check_outside_runs(Path(args.out), [Path(args.run)])
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # it failed as the OS's bare "File exists"
+        raise CliError(f"--out {args.out}: a file, not a folder; explain writes a folder of PNGs and section.html "
+                       f"(e.g. --out {Path(args.out).with_suffix('')}-explain)")
     explanation = explain(args.run, sample=args.sample, steps=args.steps, target=args.target)
     written = write_explanation(explanation, args.out)
     att = explanation.attribution
