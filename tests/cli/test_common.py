@@ -26,3 +26,18 @@ def test_format_table_groups_counts_and_keeps_flags_and_floats() -> None:
     rows = format_table([("params", 20553), ("MACs / step", 1234567), ("metric", 0.91234), ("best", True)],
                         ["", "value"]).splitlines()[2:]
     assert [row.split("  ")[-1].strip() for row in rows] == ["20,553", "1,234,567", "0.9123", "True"]
+
+
+def test_help_shows_each_options_default_unless_it_says_it(capsys):
+    """bench --help showed no default for --reps, --input-size and the others; the help
+    formatter now adds "(default: X)" where the help does not name a default already,
+    and not for flags (a False default) or options without one."""
+    from lstmlite.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).split(" options: ", 1)[1]  # past the usage lines
+    for option, default in (("--input-size INPUT_SIZE", 40), ("--reps REPS", 30), ("--warmup WARMUP", 5)):
+        after = text.split(option, 1)[1].split(" --", 1)[0]
+        assert f"(default: {default})" in after, option
+    assert "(default: None)" not in text and "(default: False)" not in text

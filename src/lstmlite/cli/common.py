@@ -147,7 +147,16 @@ def example_epilog(*examples: str) -> str:
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps our hand-wrapped descriptions and examples as written."""
+    """Keeps our hand-wrapped descriptions and examples as written, and adds an option's
+    default to its help where the help does not already say it (``--reps`` showed no 30)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and "default" not in text and default is not None
+                and default is not argparse.SUPPRESS and not isinstance(default, bool) and default != []):
+            text += " (default: %(default)s)"
+        return text
 
 
 def add_progress_options(parser: argparse.ArgumentParser) -> None:
