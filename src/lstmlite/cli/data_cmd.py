@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "words, text normalization). Any file path works wherever a "
                     "data name does: CSV/JSONL text, plain text, TREC .label, UCR/UEA .ts, .npz, .npy.",
         epilog=example_epilog("lstmlite data list", "lstmlite data list --json", "lstmlite data show japanese_vowels",
-                              "lstmlite data show ../shared/data/trec/train_5500.label --task classify",
+                              "lstmlite data show data/trec/train_5500.label --task classify",
                               "lstmlite data show reviews.csv --data.label_column=sentiment --data.min_freq=2",
                               "lstmlite data make spoken-digits --out data/digits --n 600 --seed 0",
                               "lstmlite data make spoken-words --out data/words --words yes,no,stop,go",

@@ -25,9 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=example_epilog(
             "lstmlite train --data japanese_vowels --task classify --out runs/jv",
             "lstmlite train --data basic_motions --task classify --train.batch_size=8 --out runs/bm",
-            "lstmlite train --data ../shared/data/trec/train_5500.label --task classify "
-            "--data.test_path=../shared/data/trec/TREC_10.label --out runs/trec",
-            "lstmlite train --data ../shared/data/tinyshakespeare/input.txt --task lm --out runs/shakespeare",
+            "lstmlite train --data data/trec/train_5500.label --task classify "
+            "--data.test_path=data/trec/TREC_10.label --out runs/trec",
+            "lstmlite train --data data/tinyshakespeare/input.txt --task lm --out runs/shakespeare",
             "lstmlite train --data airline --task forecast --out runs/airline",
             "lstmlite train --data data/digits --task ctc --out runs/digits   # after lstmlite data make spoken-digits",
             "lstmlite train --data pos.tsv --task tag --out runs/pos          # token<TAB>label lines",
