@@ -59,9 +59,35 @@ def read_model_file(path: str | Path, what: str, reader: Callable[[str], _T]) ->
     except (ModelImportError, ImportError):
         raise
     except Exception as err:  # noqa: BLE001 - parsers raise many types; the user needs the file name
+        other = _other_format(path, what)
+        if other is not None:  # not a broken file: a file of another format, given to the wrong reader
+            raise ModelImportError(f"{path}: not a {what} file but {other}") from err
         detail = one_line(err)
         raise ModelImportError(f"{path}: not a readable {what} file, truncated or corrupt ({detail}); "
                                f"re-save it from its framework") from err
+
+
+#: Files told apart by their first bytes: (offset, magic, what the file is and what to do).
+_SIGNATURES = (
+    (0, b"LSTMLITE", "an lstmlite .lsl file (the native runtime's model), which needs no import: "
+                     "lstmlite.runtime.load(path) runs it, lstmlite bench / eval --lsl read it"),
+    (4, b"TFL3", "a TFLite model: lstmlite import tflite FILE"),
+    (0, b"\x89HDF", "a Keras HDF5 file: lstmlite import keras FILE"),
+)
+
+
+def _other_format(path: Path, what: str) -> str | None:
+    """What ``path`` is by its first bytes, when it is a known format other than ``what``
+    (``lstmlite import onnx model.lsl`` said the file was truncated or corrupt)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    for offset, magic, said in _SIGNATURES:
+        if head[offset:offset + len(magic)] == magic and what.split()[0].lower() not in said.lower().split(":")[0]:
+            return said
+    return None
 
 
 def per_step_kind(embedding_rows: int | None, out_features: int, bidirectional: bool) -> str:
