@@ -792,3 +792,25 @@ def test_a_graph_run_failure_is_one_line_naming_the_node_cut_with_an_ellipsis(er
     from lstmlite.importers.onnx import _graph_run_reason
 
     assert _graph_run_reason(error) == reason
+
+
+def test_a_qdq_file_imports_as_float_and_the_cli_says_so(tmp_path, capsys) -> None:
+    """Our int8 QDQ export (weights as DequantizeLinear of int8 codes) imports as the float
+    values of those codes: import_info["dequantized"] records it and `lstmlite import`
+    says the run is float and how to get codes back (it wrote a run bigger than the file
+    without a word). A float file has no such note."""
+    from lstmlite.cli.main import main
+    from lstmlite.compress import WeightQuantConfig, compress_
+    from lstmlite.export.onnx import export_onnx
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2).eval()
+    float_file = export_onnx(model, tmp_path / "float.onnx")
+    compress_(model, WeightQuantConfig(bits=8))
+    qdq_file = export_onnx(model, tmp_path / "int8.onnx", quantize="qdq")
+    assert import_onnx(qdq_file).import_info.get("dequantized") is True
+    assert "dequantized" not in import_onnx(float_file).import_info
+    assert main(["import", "onnx", str(qdq_file), "--out", str(tmp_path / "run")]) == 0
+    assert "imported as their float values, so this run is float" in capsys.readouterr().out
+    assert main(["import", "onnx", str(float_file), "--out", str(tmp_path / "run2")]) == 0
+    assert "DequantizeLinear" not in capsys.readouterr().out

@@ -100,4 +100,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append(("max difference vs source", f"{info['verified_max_error']:.2e}"))
     print(format_table(rows, ["", "value"]))
     print(f"wrote {args.out}")
+    if info.get("dequantized"):  # the size above is a float run's, bigger than the quantized file
+        print(f"the file's weights were quantized (DequantizeLinear): imported as their float values, so this run "
+              f"is float; `lstmlite compress {args.out} --recipe int8 --out RUN` stores int8 codes again")
     return 0

@@ -901,6 +901,8 @@ def import_onnx(
     }
     if rec.state_inputs:
         info["state_inputs"] = list(rec.state_inputs)  # fed zeros: the model runs each sequence from zero states
+    if any(node.op_type == "DequantizeLinear" for node in model_proto.graph.node):
+        info["dequantized"] = True  # a QDQ file's codes became float weights: the run is float
     if verify and rec.kind != "layer":
         info["verified_max_error"] = _verify(g, rec, model, rtol, atol, info)
     model.import_info = info
