@@ -188,3 +188,19 @@ def test_values_that_build_only_apart_are_left_to_their_trials(tiny_data):
     space = {"params": {"cell": {"choices": ["gru", "fastgrnn"]}, "bidirectional": {"choices": [False, True]}},
              "fixed": {"epochs": 1, "hidden_size": 4}}
     check_buildable(load_space(space), {"source": tiny_data, "task": "classify"})
+
+
+def test_a_range_whose_high_end_builds_nothing_is_refused_before_the_search(tmp_path):
+    """proj_size 0..16 with hidden_size 8: the low end builds, the high end cannot (a
+    projection must be smaller than the hidden size), so every trial sampled past 7 would
+    fail. The pre-check tries both ends of a range; it tried the low one alone under the
+    planted bug."""
+    from lstmlite.search.feasible import check_buildable
+    from lstmlite.search.space import SpaceError
+
+    from .conftest import make_tiny_npz
+
+    data = {"source": str(make_tiny_npz(tmp_path / "t.npz")), "task": "classify"}
+    space = load_space({"params": {"proj_size": {"low": 0, "high": 16}}, "fixed": {"cell": "lstm", "hidden_size": 8}})
+    with pytest.raises(SpaceError, match="proj_size=16 builds no model"):
+        check_buildable(space, data)

@@ -352,3 +352,15 @@ def test_without_a_size_budget_the_lines_say_so_and_a_latency_budget_keeps_its_d
         recommend("classify", n_train=270, input_size=12, budget="latency=1.5ms")["explanation"])
     assert "The size budget (16,384 bytes) leaves room" in " ".join(
         recommend("classify", n_train=270, input_size=12, budget="size=16KB")["explanation"])
+
+
+@pytest.mark.parametrize("size, high, sparsity", [(2943, 16, [0.0, 0.5]), (2944, 20, [0.0, 0.5]),
+                                                  (2367, 12, [0.0]), (1024, 8, [0.0])])
+def test_the_hidden_bound_without_data_is_the_hand_computed_one(size, high, sparsity):
+    """A GRU on 12 int8 features: the bound grows h by 4 while its weights 3·(h+4)·(16+h)
+    bytes fit size - 1024 (the file's fixed part). size 2943: 1919 < 1920 (h 16 -> 20), so
+    16; 2944: 20; 2367: 1343 < 1344 (12 -> 16), so 12; 1024: nothing past 4 fits, and the
+    space still offers 4..8. Sparsity is offered from a bound of 16 on. Catches the fixed
+    part taken as 1000 B, the sparsity threshold made `> 16`, and a 4..4 space."""
+    params = recommend("classify", n_train=270, input_size=12, budget=f"size={size}")["space"]["params"]
+    assert (params["hidden_size"]["high"], params["sparsity"]["choices"]) == (high, sparsity)

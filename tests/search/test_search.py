@@ -1163,3 +1163,23 @@ def test_a_worker_process_logs_as_the_process_that_started_the_search() -> None:
     err = subprocess.run([sys.executable, "-c", worker, json.dumps(setup)], capture_output=True, text=True,
                          env=env, timeout=120, check=True).stderr
     assert "W WARNING lstmlite.search.study: from the worker" in err and "not shown" not in err
+
+
+def test_the_best_of_an_error_metric_is_the_least_error(tmp_path):
+    """Two feasible trials both on the front (one more accurate, one smaller) of a
+    lower-is-better metric (MAE): best/ is the one with the least error, trial 0. Only a
+    whole search on noisy latencies could notice the direction dropped (2 runs in 6)."""
+    from optuna.distributions import CategoricalDistribution
+
+    from lstmlite.search.study import open_study, write_outputs
+
+    study = open_study(tmp_path, None, 0, metric_higher=False)
+    for mae, size in ((0.2, 2000), (0.5, 1000)):
+        attrs = {"val_metric": mae, "size_bytes": size, "latency_us": 5.0, "ram_bytes": 100, "feasible": True,
+                 "run_dir": str(tmp_path / "none"), "metric_name": "mae"}
+        study.add_trial(optuna.trial.create_trial(values=[mae, size, 5.0, 100], user_attrs=attrs,
+                                                  params={"lr": 0.01},
+                                                  distributions={"lr": CategoricalDistribution([0.01])}))
+    result = write_outputs(tmp_path, None, 0, higher=False)
+    assert len(result["pareto"]) == 2
+    assert result["best"]["trial"] == 0 and result["best"]["val_metric"] == 0.2

@@ -149,3 +149,13 @@ def test_sample_asks_optuna_for_each_parameter_as_the_space_declares_it():
                            ("int", "num_layers", 1, 4, 1, True), ("float", "lr", 0.003, 0.03, None, True),
                            ("float", "sparsity", 0.0, 0.5, 0.25, False)]
     assert point == {"epochs": 3, "cell": "lstm", "hidden_size": 8, "num_layers": 1, "lr": 0.003, "sparsity": 0.0}
+
+
+@pytest.mark.parametrize("name, spec", [("rank", {"low": 0, "high": 8, "log": True}),
+                                        ("sparsity", {"low": 0.0, "high": 0.9, "log": True})])
+def test_a_log_range_from_zero_is_refused_for_every_parameter(name, spec):
+    """A log range needs low > 0: rank 0..8 or sparsity 0..0.9 on a log scale were taken,
+    and Optuna then raised in every trial until the search stopped. (The existing case, lr
+    from 0, is refused by lr's own > 0 check first.) Catches `<= 0` made `< 0`."""
+    with pytest.raises(SpaceError, match="a log range needs low above 0"):
+        parse_space({"params": {name: spec}})

@@ -123,3 +123,18 @@ def test_a_default_space_trial_on_basic_motions_learns(tmp_path):
     trial_module.run_trial(point, {"source": "basic_motions", "task": "classify"}, tmp_path / "t")
     test = json.loads((tmp_path / "t" / "metrics.json").read_text())["test"]
     assert test["accuracy"] >= 0.7, test
+
+
+def test_a_split_of_exactly_128_sequences_is_not_a_small_one(tmp_path):
+    """128 training sequences is where the small-split rule stops (docs: from 128 on,
+    nothing changes): the trial keeps the space's 2 epochs at batch 32. The rule's tests
+    tried 64, 80 and 192 only; `<=` gave 20 epochs here."""
+    from lstmlite.data import DataSpec, load_data
+
+    from .conftest import make_tiny_npz
+
+    source = str(make_tiny_npz(tmp_path / "n160.npz", n=160))
+    data = load_data(DataSpec(source=source, task="classify"))
+    assert len(data.train) == 128
+    train = trial_module.build_config({"epochs": 2, "lr": 0.02}, {"source": source}, 0, data)["train"]
+    assert (train["epochs"], train["batch_size"]) == (2, 32)
