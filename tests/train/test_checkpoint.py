@@ -117,3 +117,22 @@ def test_a_run_whose_callback_never_completed_resumes_with_its_latest_weights(to
     assert result.history == expected.history and result.best_epoch == 0
     for (name, x), y in zip(resumed.state_dict().items(), finished.state_dict().values()):
         assert torch.equal(x, y), name
+
+
+def test_an_epoch_that_does_not_improve_keeps_the_best_weights_saved_before(tmp_path):
+    """Epoch 1 improves (best = A), epoch 2 does not (no best_state, live weights A + 1):
+    the checkpoint still restores A as the best, so a run resumed after a non-improving
+    epoch ends as the uninterrupted one. Catches the best file overwritten with the live
+    weights, or the earlier files dropped (the resume test's checkpoint never followed a
+    non-improving epoch)."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=8, n_classes=2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    best = {k: v.clone() for k, v in model.state_dict().items()}
+    save_checkpoint(tmp_path, model, optimizer, None, {"epoch": 1}, best_state=best)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    save_checkpoint(tmp_path, model, optimizer, None, {"epoch": 2}, best_state=None)
+    restored = load_checkpoint(tmp_path, model, optimizer, None)["best_state"]
+    assert set(restored) == set(best) and all(torch.equal(restored[k], best[k]) for k in best)

@@ -77,3 +77,10 @@ def test_primary_metric_of_a_character_language_model_is_bits_per_char() -> None
     assert M.primary_metric("lm", "word") == "perplexity"
     assert M.primary_metric("lm", "char") == "bits_per_char"
     assert M.primary_metric("classify", "char") == "accuracy"
+
+
+def test_macro_f1_counts_a_class_that_is_predicted_but_never_true():
+    """[0, 0] predicted as [0, 1]: class 0's F1 is 2·1/(2·1 + 0 + 1) = 2/3, class 1's is 0,
+    their mean 1/3 (sklearn's). Catches the classes taken from y_true alone (2/3)."""
+    assert M.macro_f1([0, 0], [0, 1]) == pytest.approx(1 / 3)
+    assert M.macro_f1([0, 0], [0, 1]) == pytest.approx(f1_score([0, 0], [0, 1], average="macro"))

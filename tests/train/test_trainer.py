@@ -465,3 +465,150 @@ def test_predict_pads_short_batches_at_the_end_and_runs_in_eval_mode():
         for b, n in enumerate(lengths):
             expected = model.head(ref(torch.as_tensor(x[b:b + 1, :n]))[0])[0]
             torch.testing.assert_close(torch.as_tensor(out[b, :n]), expected, rtol=1e-5, atol=1e-6)
+
+
+# ----- modes, seeds and losses against plain PyTorch (survivors of a mutation campaign) -----
+
+def _dropout_classifier():
+    torch.manual_seed(0)
+    return SequenceClassifier(input_size=3, hidden_size=8, n_classes=2, num_layers=2, dropout=0.5)
+
+
+def _same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_a_model_trains_with_dropout_whatever_mode_it_came_in(toy_classify):
+    """train() returns its model in eval mode and recipe steps train that model again: a
+    model handed in eval mode must still train with dropout on, so it ends as the same
+    model handed in train mode does. Catches model.train() dropped from each epoch."""
+    a, b = _dropout_classifier(), _dropout_classifier()
+    config = TrainConfig(epochs=2, lr=1e-2, seed=1)
+    train(a.train(), toy_classify, config, progress=False)
+    train(b.eval(), toy_classify, config, progress=False)
+    assert _same_weights(a, b)
+
+
+def test_the_seed_alone_decides_a_dropout_models_training(toy_classify):
+    """seed=3 after two different global torch seeds gives the same weights (dropout draws
+    from torch's RNG); and the model comes back in eval mode, two forward calls equal.
+    Catches torch.manual_seed dropped from set_seed, and the final model.eval() dropped."""
+    a, b = _dropout_classifier(), _dropout_classifier()
+    config = TrainConfig(epochs=1, lr=1e-2, seed=3)
+    torch.manual_seed(111)
+    train(a, toy_classify, config, progress=False)
+    torch.manual_seed(222)
+    train(b, toy_classify, config, progress=False)
+    assert _same_weights(a, b) and not a.training
+    x, lengths = torch.as_tensor(toy_classify.val.x[:4]), torch.as_tensor(toy_classify.val.lengths[:4])
+    with torch.no_grad():
+        assert torch.equal(a(x, lengths), a(x, lengths))
+
+
+def test_the_seed_seeds_numpy_too(toy_classify):
+    """set_seed's docstring: it seeds NumPy as well; code in a loss hook drawing from
+    np.random sees the numbers np.random.seed(3) gives, whatever the global state was."""
+    seen = []
+
+    def peek(model, batch, out):
+        seen.append(np.random.random())
+        return out.sum() * 0.0
+
+    for before in (1, 2):
+        np.random.seed(before)
+        train(_classifier(), toy_classify, TrainConfig(epochs=1, seed=3), extra_loss=peek, progress=False)
+    np.random.seed(3)
+    first = np.random.random()
+    assert seen[0] == first and seen[len(seen) // 2] == first
+
+
+def test_evaluate_and_predict_leave_dropout_out_and_the_mode_as_it_was(toy_lm, toy_classify):
+    """A language model with dropout in train mode: evaluate's loss is the eval-mode
+    cross-entropy computed here with torch, twice the same (not dropout noise), and
+    predict() on an eval model leaves it in eval mode. Catches evaluate without
+    model.eval(), and predict restoring train mode whatever the mode was."""
+    torch.manual_seed(0)
+    lm = LanguageModel(vocab_size=10, embed_dim=8, hidden_size=16, num_layers=2, dropout=0.5).train()
+    first, second = (evaluate(lm, toy_lm, toy_lm.test)["loss"] for _ in range(2))
+    with torch.no_grad():
+        logits = copy.deepcopy(lm).eval()(torch.as_tensor(toy_lm.test.x))[0]
+        expected = float(torch.nn.functional.cross_entropy(logits.reshape(-1, 10),
+                                                           torch.as_tensor(toy_lm.test.y).reshape(-1)))
+    assert first == second == pytest.approx(expected, rel=1e-6)
+    model = _classifier().eval()
+    predict(model, toy_classify, toy_classify.val, device=torch.device("cpu"))
+    assert not model.training
+
+
+def test_the_ctc_loss_reads_each_utterances_own_frames():
+    """CTC training with frozen weights (lr 1e-30): the first epoch's train_loss is the mean
+    over utterances of torch's ctc_loss on that utterance's valid frames alone, / its
+    label count. Catches the lengths left out of the trainer's call (the padding frames
+    then count)."""
+    rng = np.random.default_rng(0)
+    n, steps, classes = 32, 12, 4
+    x = rng.normal(size=(n, steps, 3)).astype(np.float32)
+    lengths = rng.integers(5, steps + 1, n)
+    lengths[0] = steps
+    for i, length in enumerate(lengths):
+        x[i, length:] = 0
+    y = np.full((n, 3), -1)
+    for i in range(n):
+        k = rng.integers(1, 4)
+        y[i, :k] = rng.integers(1, classes, k)
+    split = Split(x, y.astype(np.int64), lengths.astype(np.int64))
+    data = TaskData(train=split, val=split, test=split, name="toy", task="ctc", input_size=3, n_classes=classes,
+                    class_names=["_", "a", "b", "c"], vocab=None,
+                    spec=SimpleNamespace(level="word", to_dict=lambda: {}), stats={})
+    torch.manual_seed(0)
+    model = SequenceTagger(input_size=3, hidden_size=8, n_classes=classes)
+    frozen = copy.deepcopy(model).eval()
+    history = train(model, data, TrainConfig(epochs=1, lr=1e-30, batch_size=n, schedule="none", patience=0),
+                    progress=False).history
+    per_utterance = []
+    with torch.no_grad():
+        for i in range(n):
+            log_probs = frozen(torch.as_tensor(x[i:i + 1, :lengths[i]]),
+                               torch.tensor([lengths[i]])).log_softmax(-1).transpose(0, 1)
+            target = torch.as_tensor(y[i][y[i] >= 0])[None]
+            loss = torch.nn.functional.ctc_loss(log_probs, target, torch.tensor([lengths[i]]),
+                                                torch.tensor([target.shape[1]]), reduction="sum", zero_infinity=True)
+            per_utterance.append(float(loss) / target.shape[1])
+    assert history[0]["train_loss"] == pytest.approx(np.mean(per_utterance), rel=1e-5)
+
+
+def test_a_forecaster_trains_on_the_mean_squared_error(toy_forecast):
+    """Frozen weights, one full batch: train_loss is the MSE of the normalised outputs,
+    computed here with numpy (distillation's task loss is MSE too). Catches L1."""
+    torch.manual_seed(0)
+    model = Forecaster(input_size=1, hidden_size=4, horizon=4)
+    frozen = copy.deepcopy(model).eval()
+    history = train(model, toy_forecast, TrainConfig(epochs=1, lr=1e-30, batch_size=200, schedule="none",
+                                                     patience=0), progress=False).history
+    with torch.no_grad():
+        out = frozen(torch.as_tensor(toy_forecast.train.x), torch.as_tensor(toy_forecast.train.lengths)).numpy()
+    assert history[0]["train_loss"] == pytest.approx(float(np.mean((out - toy_forecast.train.y) ** 2)), rel=1e-5)
+
+
+def test_gradients_are_clipped_after_the_loss_scale_is_taken_off(toy_classify, monkeypatch):
+    """With a loss scaler on (as with amp on a GPU), clipping must act on the true
+    gradients: one full-batch step with clip 0.05 equals plain AdamW after
+    clip_grad_norm_(0.05) of the unscaled gradients. Run on the CPU with a scaler forced
+    on (2^16). Catches scaler.unscale_ dropped (every step clipped 2^16 times too hard)."""
+    from lstmlite.train import trainer as trainer_module
+
+    real = torch.amp.GradScaler
+    monkeypatch.setattr(trainer_module.torch.amp, "GradScaler",
+                        lambda *a, **k: real("cpu", init_scale=2.0 ** 16, enabled=True))
+    split = toy_classify.train
+    model, oracle = _classifier(), _classifier()
+    train(model, toy_classify, TrainConfig(epochs=1, batch_size=len(split.y), lr=1e-2, clip_grad_norm=0.05,
+                                           schedule="none", patience=0, device="cpu"), progress=False)
+    optimizer = torch.optim.AdamW(oracle.parameters(), lr=1e-2, weight_decay=0.0)
+    loss = torch.nn.functional.cross_entropy(oracle(torch.as_tensor(split.x), torch.as_tensor(split.lengths)),
+                                             torch.as_tensor(split.y))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(oracle.parameters(), 0.05)
+    optimizer.step()
+    for got, want in zip(model.state_dict().values(), oracle.state_dict().values()):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
