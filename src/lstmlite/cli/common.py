@@ -154,7 +154,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         default = action.default
         if (action.option_strings and "default" not in text and default is not None
-                and default is not argparse.SUPPRESS and not isinstance(default, bool) and default != []):
+                and default is not argparse.SUPPRESS and not isinstance(default, bool) and default != []
+                and not isinstance(action, argparse._CountAction)):  # -v's 0 says nothing
             text += " (default: %(default)s)"
         return text
 
