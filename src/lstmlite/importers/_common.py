@@ -70,7 +70,7 @@ def read_model_file(path: str | Path, what: str, reader: Callable[[str], _T]) ->
 #: Files told apart by their first bytes: (offset, magic, what the file is and what to do).
 _SIGNATURES = (
     (0, b"LSTMLITE", "an lstmlite .lsl file (the native runtime's model), which needs no import: "
-                     "lstmlite.runtime.load(path) runs it, lstmlite bench / eval --lsl read it"),
+                     "lstmlite.runtime.load(path) runs it"),
     (4, b"TFL3", "a TFLite model: lstmlite import tflite FILE"),
     (0, b"\x89HDF", "a Keras HDF5 file: lstmlite import keras FILE"),
 )
