@@ -88,7 +88,12 @@ def test_every_shipped_recipe_reports_its_exported_file(request, run_dir, tmp_pa
         with pytest.raises(RecipeError, match="hidden-unit pruning needs an lstmlite LSTM/GRU layer.*got FastGRNN"):
             apply_recipe(run_dir, recipe, tmp_path / recipe, max_epochs=0, progress=False)
         return
-    result = apply_recipe(run_dir, recipe, tmp_path / recipe, max_epochs=0, progress=False)
+    shipped = load_recipe(recipe)
+    if shipped.tasks and "classify" not in shipped.tasks:  # seq2seq-small: refused on a classifier run ...
+        with pytest.raises(RecipeError, match=f"recipe {recipe} is for .* runs, not this classify run"):
+            apply_recipe(run_dir, recipe, tmp_path / recipe, max_epochs=0, progress=False)
+        shipped.tasks = []  # ... yet its steps' sizes are still files' bytes: applied without the task check
+    result = apply_recipe(run_dir, shipped, tmp_path / recipe, max_epochs=0, progress=False)
     size = _exported_bytes(result.path, tmp_path, capsys)
     assert result.metrics["size_bytes"] == size
     # recipe.json's per-step sizes are files' bytes too: the last step's is this file's
