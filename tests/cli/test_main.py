@@ -70,6 +70,18 @@ def test_data_show_table_has_a_line_per_split_and_only_the_spec_keys_that_apply(
     assert max(len(line) for line in rows.values()) < 200
 
 
+def test_data_show_puts_a_forecasts_stats_a_row_each(capsys):
+    """airline's normalisation stats were one raw dict with 17-digit floats; now a row per
+    stat, floats to 6 digits (the values describe_dataset gives)."""
+    from lstmlite.data import describe_dataset
+
+    assert main(["data", "show", "airline"]) == 0
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in capsys.readouterr().out.splitlines()[2:]}
+    stats = describe_dataset("airline")["stats"]
+    assert rows["stats.train_end"] == "116" and rows["stats.target_mean"] == f"{stats['target_mean']:.6g}"
+    assert "stats" not in rows
+
+
 def test_data_without_its_subcommand_names_the_three(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["data"])

@@ -160,9 +160,24 @@ def show_rows(info: dict) -> list[tuple[str, str]]:
             rows += [(name, _split_text(split)) for name, split in value.items()]
         elif key == "spec":
             rows += [(f"spec.{k}", str(v)) for k, v in value.items() if k != "source" and _spec_key_applies(k, info)]
+        elif isinstance(value, dict):  # a forecast's normalisation stats: a row each, numbers cut to 6 digits
+            rows += [(f"{key}.{k}", _short(v)) for k, v in value.items()]
         else:
             rows.append((key, str(value)))
     return rows
+
+
+def _short(value: object) -> str:
+    """A value as the table shows it: floats (alone or in a list) to 6 significant digits.
+
+    >>> _short([242.23275862068965]), _short(12), _short(0.5)
+    ('[242.233]', '12', '0.5')
+    """
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list) and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.6g}" for v in value) + "]"
+    return str(value)
 
 
 def _data_options(extra: list[str]) -> dict:
