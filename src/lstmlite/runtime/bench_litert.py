@@ -321,18 +321,14 @@ def _convert_one(tf, weights: dict, spec: dict, form: str, mode: str) -> tuple[b
     return converter.convert(), note
 
 
-def _ops(model: bytes) -> list[str]:
+def _ops_and_int8_tensors(model: bytes) -> tuple[list[str], int]:
+    """The model's op names, and how many of its tensors hold int8 values (its quantized
+    weights, for a dynamic-range model), from one interpreter."""
     from ai_edge_litert.interpreter import Interpreter
 
-    return sorted({d["op_name"] for d in Interpreter(model_content=model)._get_ops_details()})
-
-
-def _int8_tensors(model: bytes) -> int:
-    """How many of the model's tensors hold int8 values (its quantized weights, for a
-    dynamic-range model)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    return sum(d["dtype"] == np.int8 for d in Interpreter(model_content=model).get_tensor_details())
+    interpreter = Interpreter(model_content=model)
+    ops = sorted({d["op_name"] for d in interpreter._get_ops_details()})
+    return ops, sum(d["dtype"] == np.int8 for d in interpreter.get_tensor_details())
 
 
 def _child(workdir: str) -> None:
@@ -345,7 +341,7 @@ def _child(workdir: str) -> None:
     for form in spec["forms"]:
         for mode in ("sequence", "step"):
             model, note = _convert_one(tf, weights, spec, form, mode)
-            ops = _ops(model)
+            ops, int8_tensors = _ops_and_int8_tensors(model)
             if spec["cell"] == "lstm":
                 fused = "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops
                 text = "fused UNIDIRECTIONAL_SEQUENCE_LSTM" if fused else "LSTM NOT fused"
@@ -354,7 +350,7 @@ def _child(workdir: str) -> None:
                 text = "no fused GRU op in TFLite: Keras GRU(unroll=True), one op group per step"
                 text += "; explicit state inputs/outputs" if mode == "step" else ""
             text += f" [{form}; ops: {', '.join(ops)}]" + (f"; {note}" if note else "")
-            if form == "dynamic-int8" and not _int8_tensors(model):
+            if form == "dynamic-int8" and not int8_tensors:
                 # the converter leaves small weight tensors float (under 1,024 values), and
                 # then the row times a float model under an int8 name: say so
                 text += "; NO weight quantized (the converter kept every weight tensor float): this row runs float"
