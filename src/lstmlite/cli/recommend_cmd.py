@@ -32,23 +32,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _unmet(space: Any, data_config: dict[str, Any], budget: dict[str, float]) -> dict[str, tuple[int, str]]:
     """``{key: (figure, what)}`` for each ``size`` / ``ram`` limit of ``budget`` that even
     the smallest model of ``space`` exceeds, as search's pre-check measures it
-    (:func:`lstmlite.search.feasible.smallest_models`): the smallest figure and a phrase
+    (:func:`lstmlite.search.feasible.unmet_limits`): the smallest figure and a phrase
     naming it and its model. Empty when the space has a model within them (or too many
     combinations to measure, which search does not check either)."""
-    from ..search.feasible import shown_point, smallest_models
+    from ..search.feasible import shown_point, unmet_limits
 
-    limits = {k: budget[k] for k in ("size", "ram") if k in budget}
-    best = smallest_models(space, data_config, tuple(limits)) if limits else None
     unmet: dict[str, tuple[int, str]] = {}
-    if best is None:
-        return unmet
-    for key, limit in limits.items():
-        figure, point, kind = best[key]
-        if figure > limit:
-            where = " (estimated: no C export of it)" if kind == "estimated" else " in its C project on a Cortex-M4"
-            what = (f"its smallest model's file is {int(figure):,} B" if key == "size"
-                    else f"its leanest model needs {int(figure):,} B of RAM{where}")
-            unmet[key] = (int(figure), f"{what} ({shown_point(space, point)})")
+    for key, (figure, point, kind) in unmet_limits(space, data_config, budget).items():
+        where = " (estimated: no C export of it)" if kind == "estimated" else " in its C project on a Cortex-M4"
+        what = (f"its smallest model's file is {int(figure):,} B" if key == "size"
+                else f"its leanest model needs {int(figure):,} B of RAM{where}")
+        unmet[key] = (int(figure), f"{what} ({shown_point(space, point)})")
     return unmet
 
 

@@ -25,7 +25,7 @@ from .._text import one_line
 from .objectives import BudgetError
 from .space import SearchSpace, SpaceError
 
-__all__ = ["smallest_points", "smallest_models", "check_feasible", "check_buildable"]
+__all__ = ["smallest_points", "smallest_models", "unmet_limits", "check_feasible", "check_buildable"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,19 @@ def shown_point(space: SearchSpace, point: dict[str, Any]) -> str:
     return ", ".join(f"{k}={point[k]}" for k in space.params if k in _GROWING or k in _SHAPING)
 
 
+def unmet_limits(space: SearchSpace, data_config: dict[str, Any], budget: dict[str, float],
+                 seed: int = 0) -> dict[str, tuple[float, dict[str, Any], str]]:
+    """The ``size`` / ``ram`` limits of ``budget`` that even the smallest model of
+    ``space`` exceeds, in the budget's order: ``{key: (figure, point, kind)}`` as
+    :func:`smallest_models` gives them. Empty when every limit has a model within it, or
+    when the space has too many combinations to measure."""
+    limits = {k: budget[k] for k in ("size", "ram") if k in budget}
+    best = smallest_models(space, data_config, tuple(limits), seed) if limits else None
+    if best is None:
+        return {}
+    return {key: best[key] for key, limit in limits.items() if best[key][0] > limit}
+
+
 def check_feasible(space: SearchSpace, data_config: dict[str, Any], budget: dict[str, float], seed: int = 0) -> None:
     """Raise :class:`BudgetError` when even the smallest model of ``space`` exceeds the
     ``size`` or ``ram`` budget, with the smallest figure and what to change.
@@ -105,19 +118,11 @@ def check_feasible(space: SearchSpace, data_config: dict[str, Any], budget: dict
         BudgetError: e.g. "budget size=10 B is below the smallest model this space can
             build (2,305 B: cell=gru, hidden_size=8, ...); widen --budget or the space".
     """
-    limits = {k: budget[k] for k in ("size", "ram") if k in budget}
-    if not limits:
-        return
-    best = smallest_models(space, data_config, tuple(limits), seed)
-    if best is None:
-        return
-    for key, limit in limits.items():
-        smallest, point, kind = best[key]
-        if smallest > limit:
-            shown = shown_point(space, point)
-            what = "" if key == "size" else _RAM_KINDS.get(kind, "")
-            raise BudgetError(f"budget {key}={int(limit):,} B is below the smallest model this space can build "
-                              f"({int(smallest):,} B{what}: {shown}); widen --budget or the space (--space)")
+    for key, (smallest, point, kind) in unmet_limits(space, data_config, budget, seed).items():
+        what = "" if key == "size" else _RAM_KINDS.get(kind, "")
+        raise BudgetError(f"budget {key}={int(budget[key]):,} B is below the smallest model this space can build "
+                          f"({int(smallest):,} B{what}: {shown_point(space, point)}); widen --budget or the space "
+                          "(--space)")
 
 
 #: Keys that shape the model a trial builds and compresses (a value of one of them may not
