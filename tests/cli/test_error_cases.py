@@ -264,6 +264,13 @@ CASES: list[Case] = [
     Case("bad-choice", "config", ("export", "{tmp}/run", "--format", "bogus", "--out", "{tmp}/x"),
          "lstmlite export: error: argument --format: invalid choice: 'bogus' (choose from …); "
          "see lstmlite export --help", "use one of the listed values"),
+    Case("export-opset-unknown", "config", ("export", "{tmp}/run", "--format", "onnx", "--opset", "99", "--out",
+                                            "{tmp}/m.onnx"),
+         "lstmlite export: error: --opset: opset 99 is newer than the installed onnx package knows; lstmlite writes "
+         "opsets 14 to …", "an opset in the range it names"),
+    Case("beam-without-decoder", "config", ("eval", "{tmp}/run", "--beam", "4"),
+         "lstmlite eval: error: --beam 4 is the width of --decoder beam (ctc and seq2seq runs); add --decoder beam, "
+         "or leave --beam out for greedy decoding", "add --decoder beam"),
 
     # --- data files ---
     Case("data-missing", "data", ("train", "--data", "{tmp}/nope.csv", "--out", "{tmp}/out"),
@@ -410,6 +417,15 @@ CASES: list[Case] = [
          "write the words in lower case"),
     Case("export-target-exists", "output", ("export", "{tmp}/run", "--format", "lsl", "--out", "{tmp}/model.lsl"),
          "lstmlite export: error: {tmp}/model.lsl exists; choose another --out", "choose another --out"),
+    Case("report-target-exists", "output", ("report", "{tmp}/run", "--out", "{tmp}/notes.html"),
+         "lstmlite report: error: {tmp}/notes.html exists; choose another --out, or add --force to replace it",
+         "choose another --out, or add --force", setup=write("notes.html", "mine")),
+    Case("export-out-other-format", "output", ("export", "{tmp}/run", "--format", "lsl", "--out", "{tmp}/x.onnx"),
+         "lstmlite export: error: --out {tmp}/x.onnx: a .onnx path is for --format onnx; --format lsl takes a .lsl "
+         "file path or a folder (e.g. --out {tmp}/x.lsl)", "give the format's extension, or the format the path names"),
+    Case("explain-out-is-a-file", "output", ("explain", "{tmp}/run", "--out", "{tmp}/report.html"),
+         "lstmlite explain: error: --out {tmp}/report.html: a file, not a folder; explain writes a folder of PNGs "
+         "and section.html (e.g. --out {tmp}/report-explain)", "give a folder", setup=write("report.html", "mine")),
     Case("read-only-folder", "output", (*TINY_NPZ, "--out", "{tmp}/ro/out"),
          "lstmlite train: error: {tmp}/ro/out…: Read-only file system; choose a writable --out (or fix its "
          "permissions)", "choose a writable --out", fault="read-only"),
@@ -476,6 +492,12 @@ CASES: list[Case] = [
          setup=write("model.tflite", b"\x1c\x00\x00\x00TFL3" + b"\xff" * 40)),
 
     # --- .lsl files (native runtime) ---
+    Case("lsl-given-to-import", "import", ("import", "onnx", "{tmp}/model.lsl", "--out", "{tmp}/out"),
+         "lstmlite import: error: {tmp}/model.lsl: not an ONNX file but an lstmlite .lsl file (the native runtime's "
+         "model), which needs no import: lstmlite.runtime.load(path) runs it", "run it with lstmlite.runtime.load"),
+    Case("h5-given-to-torch", "import", ("import", "torch", "{tmp}/m.h5", "--out", "{tmp}/out"),
+         "lstmlite import: error: {tmp}/m.h5: not a torch.save file but a Keras HDF5 file: lstmlite import keras FILE",
+         "import keras FILE", setup=write("m.h5", b"\x89HDF\r\n\x1a\n" + bytes(40))),
     Case("lsl-truncated", "lsl", _load_lsl("model.lsl"),
          "Error: {tmp}/model.lsl: lstmlite runtime error -11: .lsl file checksum mismatch: the file is corrupt or "
          "truncated; re-export it (lstmlite export RUN --format lsl)", "re-export it",
@@ -508,6 +530,11 @@ CASES: list[Case] = [
          setup=write("r.yaml", "name: x\nsteps:\n  - {type: quantize, bitz: 8}\n")),
 
     # --- budgets and resources ---
+    Case("recipe-for-another-task", "recipe", ("compress", "{tmp}/run", "--recipe", "seq2seq-small", "--out",
+                                                "{tmp}/c"),
+         "lstmlite compress: error: recipe seq2seq-small is for seq2seq runs, not this classify run. It fits seq2seq "
+         "runs (--task seq2seq), with their training data; other tasks: use tiny or text-tiny. lstmlite compress "
+         "--list-recipes shows the others", "a recipe for the run's task"),
     Case("bench-too-big", "resources", ("bench", "--hidden-size", "200000", "--engines", "lstmlite-fp32"),
          "lstmlite bench: error: these sizes need about 1,921,363,232,000 B (1789.41 GiB) of memory (every engine "
          "holds its own copy of the weights) but … are available; choose smaller sizes or fewer --engines",
@@ -528,6 +555,17 @@ CASES: list[Case] = [
                                                    "{tmp}/s"),
          "lstmlite search: error: budget size=10 B is below the smallest model this space can build (… B: cell=…); "
          "widen --budget or the space (--space)", "a larger budget, or a space with smaller models"),
+    Case("recommend-nothing-fits", "resources", ("recommend", "--data", "digits", "--budget", "size=10B"),
+         "lstmlite recommend: error: no model of the proposed space fits --budget size=10B: its smallest model's "
+         "file is … B (…); use --budget size=…B or more", "a budget at least the size it names"),
+    Case("search-storage-unknown", "resources", ("search", "--data", "digits", "--storage", "foo://x/y", "--out",
+                                                "{tmp}/s"),
+         "lstmlite search: error: --storage foo://x/y: unknown database kind 'foo'; use sqlite:///PATH/study.db or "
+         "postgresql+psycopg2://user@host/db", "an SQLite file or a PostgreSQL URL"),
+    Case("search-storage-no-folder", "resources", ("search", "--data", "digits", "--storage",
+                                                  "sqlite:///{tmp}/nodir/study.db", "--out", "{tmp}/s"),
+         "lstmlite search: error: --storage sqlite:///{tmp}/nodir/study.db: the folder {tmp}/nodir does not exist; "
+         "create it or give an SQLite file in an existing folder", "create the folder"),
     Case("isa-option-unknown", "resources", ("bench", "--isa", "sse9", "--engines", "lstmlite-fp32"),
          "lstmlite bench: error: --isa: unknown ISA 'sse9'; choose one of auto, portable, … "
          "(this CPU supports: portable…)", "use a kernel the message lists"),

@@ -60,9 +60,10 @@ def test_read_model_file_quotes_the_parser_error_on_one_line_cut_with_an_ellipsi
 
 
 @pytest.mark.parametrize("head, named, what", [
-    (b"LSTMLITE\x05\x00", "an lstmlite .lsl file", "ONNX"),
-    (b"\x1c\x00\x00\x00TFL3\x00\x00", "a TFLite model: lstmlite import tflite FILE", "ONNX"),
-    (b"\x89HDF\r\n\x1a\n", "a Keras HDF5 file: lstmlite import keras FILE", "safetensors"),
+    (b"LSTMLITE\x05\x00", "not an ONNX file but an lstmlite .lsl file", "ONNX"),
+    (b"\x1c\x00\x00\x00TFL3\x00\x00", "not an ONNX file but a TFLite model: lstmlite import tflite FILE", "ONNX"),
+    (b"\x89HDF\r\n\x1a\n", "not a safetensors file but a Keras HDF5 file: lstmlite import keras FILE",
+     "safetensors"),
 ])
 def test_a_file_of_another_format_is_named_not_called_corrupt(tmp_path, head, named, what):
     """`lstmlite import onnx model.lsl` said the .lsl file was truncated or corrupt and to
@@ -76,7 +77,7 @@ def test_a_file_of_another_format_is_named_not_called_corrupt(tmp_path, head, na
 
     with pytest.raises(ModelImportError) as caught:
         read_model_file(path, what, reader)
-    assert str(caught.value).startswith(f"{path}: not a {what} file but {named}")
+    assert str(caught.value).startswith(f"{path}: {named}")
     with pytest.raises(ModelImportError, match="not a readable Keras HDF5 file, truncated or corrupt"):
         read_model_file(tmp_path.joinpath("k.h5").write_bytes(b"\x89HDF\r\n\x1a\n") and tmp_path / "k.h5",
                         "Keras HDF5", reader)

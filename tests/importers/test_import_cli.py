@@ -139,3 +139,20 @@ def test_keras_table_names_the_dropped_softmax_and_force_and_no_verify_reach_it(
     assert "a run dir already exists here" in capsys.readouterr().err
     assert main(["import", "keras", str(tmp_path / "m.keras"), "--out", str(out), "--force", "--no-verify"]) == 0
     assert "max difference vs source" not in _table(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("framework, what", [("onnx", "an ONNX"), ("keras", "a Keras"), ("torch", "a torch.save"),
+                                             ("tflite", "a TFLite")])
+def test_every_importer_names_an_lsl_file_given_to_it(tmp_path, capsys, framework, what):
+    """An .lsl file given to any importer is named as one, with what runs it, and nothing is
+    written. Each importer has its own path to the file (ONNX through read_model_file, a
+    torch.save file through torch.load, a .tflite file through its flatbuffer reader, a
+    Keras path by its extension): torch and TFLite called the file truncated or corrupt,
+    Keras said "expected a .keras or .h5 file"."""
+    lsl = tmp_path / "model.lsl"
+    lsl.write_bytes(b"LSTMLITE\x05\x00" + bytes(40))
+    assert main(["import", framework, str(lsl), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {lsl}: not {what} file but an lstmlite .lsl file (the native runtime's model), which needs " \
+           f"no import: lstmlite.runtime.load(path) runs it" in err
+    assert not (tmp_path / "out").exists()

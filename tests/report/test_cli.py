@@ -87,6 +87,20 @@ def test_a_folder_given_as_the_report_file_is_refused_naming_a_file(jv_runs, tmp
     assert ".tmp" not in err and sorted(p.name for p in folder.iterdir()) == ["keep.txt"]
 
 
+def test_an_existing_report_file_is_kept_unless_force(jv_runs, tmp_path, capsys):
+    """--out naming an existing file is refused in one line naming --force, and the file
+    keeps its bytes; with --force it is replaced by the report. Catches the silent
+    overwrite (a typo'd --out replaced whatever file it named) and a --force not honoured."""
+    page = tmp_path / "notes.html"
+    page.write_text("mine")
+    assert main(["report", str(jv_runs[0]), "--out", str(page)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {page} exists; choose another --out, or add --force to replace it" in err
+    assert page.read_text() == "mine"
+    assert main(["report", str(jv_runs[0]), "--out", str(page), "--force"]) == 0
+    assert page.read_text().startswith("<!DOCTYPE html>")
+
+
 def test_a_file_given_as_the_explain_folder_is_refused_naming_a_folder(jv_runs, tmp_path, capsys):
     """explain --out naming an existing file (report.html) is refused in one line that
     says it writes a folder, and the file is left as it was; it failed with the OS's bare

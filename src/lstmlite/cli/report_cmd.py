@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from .common import HelpFormatter, example_epilog
+from .common import CliError, HelpFormatter, example_epilog
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               "lstmlite report runs/jv runs/jv-small --bench bench.json --explain 0 --out r.html"),
         formatter_class=HelpFormatter)
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run dirs to report on")
-    parser.add_argument("--out", required=True, help="the HTML file to write")
+    parser.add_argument("--out", required=True, help="the HTML file to write (a new file unless --force)")
+    parser.add_argument("--force", action="store_true", help="replace the --out file if it exists")
     parser.add_argument("--bench", action="append", default=[], metavar="FILE",
                         help="a `lstmlite bench --json` file: latency per engine for the runs whose architecture "
                              "it times (repeatable)")
@@ -31,6 +33,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..report import write_report
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir() and not args.force:  # a folder is write_report's error
+        raise CliError(f"{out} exists; choose another --out, or add --force to replace it")
     path = write_report(args.runs, args.out, bench=args.bench, explain_sample=args.explain, title=args.title)
     print(f"wrote {path}")
     return 0

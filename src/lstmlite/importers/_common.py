@@ -59,9 +59,9 @@ def read_model_file(path: str | Path, what: str, reader: Callable[[str], _T]) ->
     except (ModelImportError, ImportError):
         raise
     except Exception as err:  # noqa: BLE001 - parsers raise many types; the user needs the file name
-        other = _other_format(path, what)
+        other = other_format(path, what)
         if other is not None:  # not a broken file: a file of another format, given to the wrong reader
-            raise ModelImportError(f"{path}: not a {what} file but {other}") from err
+            raise ModelImportError(not_this_format(path, what, other)) from err
         detail = one_line(err)
         raise ModelImportError(f"{path}: not a readable {what} file, truncated or corrupt ({detail}); "
                                f"re-save it from its framework") from err
@@ -76,18 +76,34 @@ _SIGNATURES = (
 )
 
 
-def _other_format(path: Path, what: str) -> str | None:
-    """What ``path`` is by its first bytes, when it is a known format other than ``what``
-    (``lstmlite import onnx model.lsl`` said the file was truncated or corrupt)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError:
-        return None
+def other_format(path: str | Path, what: str, head: bytes | None = None) -> str | None:
+    """What ``path`` is by its first bytes (``head``, read from the file when not given),
+    when it is a known format other than ``what``, else None (``lstmlite import onnx
+    model.lsl`` said the file was truncated or corrupt).
+
+    >>> other_format("model.lsl", "ONNX", head=b"LSTMLITE" + bytes(8))[:22]
+    'an lstmlite .lsl file '
+    """
+    if head is None:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(16)
+        except OSError:
+            return None
     for offset, magic, said in _SIGNATURES:
         if head[offset:offset + len(magic)] == magic and what.split()[0].lower() not in said.lower().split(":")[0]:
             return said
     return None
+
+
+def not_this_format(path: str | Path, what: str, other: str) -> str:
+    """The one line for a file of format ``other`` given to the ``what`` reader.
+
+    >>> not_this_format("m.lsl", "ONNX", "an lstmlite .lsl file")
+    'm.lsl: not an ONNX file but an lstmlite .lsl file'
+    """
+    article = "an" if what[:1].upper() in "AEIO" else "a"  # an ONNX, a Keras, a TFLite, a torch.save
+    return f"{path}: not {article} {what} file but {other}"
 
 
 def per_step_kind(embedding_rows: int | None, out_features: int, bidirectional: bool) -> str:

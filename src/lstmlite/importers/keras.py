@@ -420,6 +420,11 @@ def import_keras(path: str | Path, out: str | Path | None = None, *, verify: boo
         if verify:
             info["verified_max_error"] = _verify(keras_model, model, info, atol)
     else:
+        from ._common import not_this_format, other_format
+
+        other = other_format(path, "Keras")
+        if other is not None:
+            raise ModelImportError(not_this_format(path, "Keras", other))
         raise ModelImportError(f"{path}: expected a .keras or .h5 file")
     info["file"] = str(path)
     model.import_info = info

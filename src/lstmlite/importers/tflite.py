@@ -53,8 +53,8 @@ from torch import nn
 
 from .._text import one_line
 from ..reference.tflite_int import GATES, TFLiteGate, TFLiteLSTMParams
-from ._common import (ModelImportError, apply_output_activation, assemble_model, check_error, per_step_kind,
-                      save_imported)
+from ._common import (ModelImportError, apply_output_activation, assemble_model, check_error, not_this_format,
+                      other_format, per_step_kind, save_imported)
 from .gates import TFLITE_LSTM, TORCH_LSTM, reorder_gates
 
 __all__ = ["TFLiteLSTMModel", "read_tflite_lstm", "quantize_multiplier_tflite", "import_tflite",
@@ -204,6 +204,10 @@ def _effective_hidden(op: Any, details: dict, scale: float, zero_point: int) -> 
     return scale, zero_point
 
 
+class _OtherFormat(Exception):
+    """Bytes of another known format (an .lsl file, a Keras HDF5 file) given as a .tflite model."""
+
+
 def _read_flatbuffer(model: str | Path | bytes) -> tuple[bytes, str, Any, Any, Callable[[Any], str]]:
     """A .tflite file (or its bytes) → (content, where, schema module, ModelT, op → builtin name).
 
@@ -217,8 +221,13 @@ def _read_flatbuffer(model: str | Path | bytes) -> tuple[bytes, str, Any, Any, C
     schema = _schema()
     try:
         if len(content) < 8 or content[4:8] != b"TFL3":
+            other = other_format(where, "TFLite", head=content[:16])
+            if other is not None:
+                raise _OtherFormat(not_this_format(where, "TFLite", other))
             raise ValueError("no TFL3 identifier")
         fb = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    except _OtherFormat as err:
+        raise ValueError(str(err)) from None
     except Exception as err:  # noqa: BLE001 - the flatbuffer reader raises struct errors on corrupt bytes
         raise ValueError(f"{where}: not a readable .tflite model, truncated or corrupt ({err}); "
                          f"re-convert it with the TFLite converter") from None
