@@ -76,3 +76,39 @@ def test_refuses_a_run_that_is_not_ctc(tmp_path: Path) -> None:
          "train": {"epochs": 1}}, tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="'classify'"):
         evaluate_streaming(tmp_path / "run")
+
+
+def test_an_lsl_file_of_another_model_is_named_not_streamed(ctc_run: Path, tmp_path: Path) -> None:
+    """--lsl must be an export of the run: a file of another architecture (here the same
+    run widened to 24 hidden units, its head unchanged) is refused naming the file, both
+    architectures and the command that writes the run's own; a missing path and a folder
+    are named as such. It said "streaming CTC needs a per-step head" for a classifier's file
+    and streamed any tagger of the same output size."""
+    from lstmlite.export.lsl import default_weights, spec_from_module, write_lsl
+    from lstmlite.nn import build_model
+
+    config = load_run(ctc_run).model.config()
+    other = tmp_path / "other.lsl"
+    spec = spec_from_module(build_model({**config, "hidden_size": 24}))
+    other.write_bytes(write_lsl(spec, weights=default_weights(spec)))
+    with pytest.raises(ValueError) as caught:
+        evaluate_streaming(ctc_run, lsl=other, limit=1, repeats=1)
+    message = str(caught.value)
+    assert message.startswith(f"{other}: not an export of {ctc_run} (a tagger: lstm 20->24, 10 outputs; the run is "
+                              f"a tagger: lstm 20->16, 10 outputs)") and message.endswith(
+        f"lstmlite export {ctc_run} --format lsl writes this run's file")
+    with pytest.raises(FileNotFoundError, match=f"^{tmp_path / 'nope.lsl'}: no such .lsl file; lstmlite export"):
+        evaluate_streaming(ctc_run, lsl=tmp_path / "nope.lsl", limit=1, repeats=1)
+    with pytest.raises(FileNotFoundError, match=f"^{tmp_path}: a folder, not an .lsl file"):
+        evaluate_streaming(ctc_run, lsl=tmp_path, limit=1, repeats=1)
+
+
+def test_an_int8_export_of_the_run_is_streamed(ctc_run: Path, tmp_path: Path) -> None:
+    """The architecture check compares sizes and head, not the storage form: the run's own
+    file with int8 weights streams (a check comparing every layer's weight form refused it)."""
+    from lstmlite.export.lsl import spec_from_run, write_lsl
+
+    path = tmp_path / "int8.lsl"
+    path.write_bytes(write_lsl(spec_from_run(ctc_run), weights="int8"))
+    result = evaluate_streaming(ctc_run, lsl=path, limit=2, repeats=1)
+    assert result["utterances"] == 2 and 0.0 <= result["agreement"] <= 1.0

@@ -28,14 +28,43 @@ from .trainer import predict
 __all__ = ["evaluate_streaming"]
 
 
-def _engine(run: Any, lsl: str | Path | None):
+def _engine(run: Any, run_dir: str | Path, lsl: str | Path | None):
+    """The runtime engine of ``run``: the exported file ``lsl`` (checked to be an export of
+    this run's architecture, so a file of another run is named, not run), or the run
+    exported in memory."""
     from ..export.lsl import default_weights, spec_from_module, write_lsl
+    from ..runtime import load
     from ..runtime.engine import Engine
 
-    if lsl is not None:
-        return Engine(Path(lsl).read_bytes())
     spec = spec_from_module(run.model)
-    return Engine(write_lsl(spec, weights=default_weights(spec)))
+    own = Engine(write_lsl(spec, weights=default_weights(spec)))
+    if lsl is None:
+        return own
+    path = Path(lsl)
+    if path.is_dir() or not path.exists():  # load() would take a run dir, or name one
+        what = "a folder, not an .lsl file" if path.is_dir() else "no such .lsl file"
+        raise FileNotFoundError(f"{path}: {what}; lstmlite export {run_dir} --format lsl --out FILE.lsl writes one")
+    engine = load(path)
+    if _architecture(engine) != _architecture(own):
+        raise ValueError(f"{path}: not an export of {run_dir} ({_describe(engine)}; the run is {_describe(own)}); "
+                         f"lstmlite export {run_dir} --format lsl writes this run's file")
+    return engine
+
+
+def _architecture(engine: Any) -> tuple:
+    """What must match between a run and a file said to be its export: each layer's cell and
+    sizes, and the head (the weights' storage form may differ: int8, sparse, ...)."""
+    info = engine.info
+    layers = tuple((layer["cell"], layer["input_size"], layer["hidden_size"], layer["proj_size"],
+                    layer["num_directions"]) for layer in info["layers"])
+    return layers, info["input_size"], info["head_mode"], info["n_out"]
+
+
+def _describe(engine: Any) -> str:
+    layers = engine.info["layers"]
+    cells = ", ".join(f"{layer['cell']} {layer['input_size']}->{layer['hidden_size']}" for layer in layers)
+    kind = engine.meta.get("kind", "model")
+    return f"a {kind}: {cells}, {engine.info['n_out']} outputs"
 
 
 def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split: str = "test",
@@ -71,7 +100,7 @@ def evaluate_streaming(run_dir: str | Path, lsl: str | Path | None = None, split
     part = getattr(data, split)
     if limit is not None:
         part = part.subset(np.arange(min(limit, len(part))))
-    engine = _engine(run, lsl)
+    engine = _engine(run, run_dir, lsl)
     alphabet = list(data.class_names)
     utterances = [part.x[i, : part.lengths[i]] for i in range(len(part))]
     rec = StreamingCTC(engine, decoder=decoder, beam=beam)
