@@ -25,6 +25,7 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -757,6 +758,24 @@ def test_debug_before_the_subcommand_is_not_undone_by_the_subcommand(tmp_path: P
 
     args, _ = build_parser().parse_known_args(["--debug", "-vv", "eval", str(tmp_path)])
     assert args.debug is True and args.verbose == 2
+
+
+@pytest.mark.parametrize("argv, level", [(["-v", "eval", "{run}", "-v"], logging.DEBUG),
+                                         (["data", "-v", "show", "digits", "-v"], logging.DEBUG),
+                                         (["eval", "{run}", "-v"], logging.INFO),
+                                         (["eval", "{run}"], logging.WARNING)])
+def test_every_v_counts_before_and_after_the_subcommand(argv: list[str], level: int, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``-v eval RUN -v`` is -vv (debug logging), as is a -v at each level of ``data show``:
+    argparse parses a subcommand into a fresh namespace, so the count after the name
+    replaced the one before it (info logging)."""
+    import lstmlite.cli.main  # noqa: F401 - the module, for sys.modules below
+
+    cli_main = sys.modules["lstmlite.cli.main"]
+    levels: list[int] = []
+    monkeypatch.setattr(cli_main.logging, "basicConfig", lambda **kw: levels.append(kw["level"]))
+    cli_main.main([a.format(run=tmp_path / "nope") for a in argv])
+    assert levels == [level]
 
 
 @pytest.mark.parametrize("raised, status, line", [

@@ -88,11 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _accept_global_options(parser: argparse.ArgumentParser) -> None:
+#: where a subcommand at nesting depth N counts its own -v (``verbose_after_N``)
+_VERBOSE_AFTER = "verbose_after_"
+
+
+def _accept_global_options(parser: argparse.ArgumentParser, depth: int = 1) -> None:
     """Let every subcommand (and a subcommand's own subcommands) take ``--debug`` and
     ``-v`` after its name too, as an error line's "rerun with --debug" invites: ``lstmlite
     eval RUN --debug`` as well as ``lstmlite --debug eval RUN``. Their default is left out
-    (SUPPRESS) so a subcommand that does not see them keeps what the top level parsed."""
+    (SUPPRESS) so a subcommand that does not see them keeps what the top level parsed.
+    Each level counts its -v apart (argparse parses a subcommand into a fresh namespace,
+    so one shared count would restart from 0); :func:`_verbosity` adds them up."""
     for action in parser._actions:  # argparse keeps a parser's subcommands in a _SubParsersAction
         if not isinstance(action, argparse._SubParsersAction):
             continue
@@ -100,8 +106,14 @@ def _accept_global_options(parser: argparse.ArgumentParser) -> None:
             sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show tracebacks on errors (also before the subcommand)")
             sub.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
+                             dest=f"{_VERBOSE_AFTER}{depth}",
                              help="more logging (-v info, -vv debug; also before the subcommand)")
-            _accept_global_options(sub)
+            _accept_global_options(sub, depth + 1)
+
+
+def _verbosity(args: argparse.Namespace) -> int:
+    """Every -v given, before and after the subcommand's name (``-v train -v``: 2)."""
+    return args.verbose + sum(value for key, value in vars(args).items() if key.startswith(_VERBOSE_AFTER))
 
 
 def _torchrun_rank() -> int | None:
@@ -131,6 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.overrides = extra
     args.argv = argv  # what a launcher (train --nproc) re-runs in each process
     rank = _torchrun_rank()
+    args.verbose = _verbosity(args)  # what a command reads (search: optuna's logging)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     # under torchrun only rank 0 talks; the others report errors only
     logging.basicConfig(level=level if rank is None or rank == 0 else logging.ERROR,
