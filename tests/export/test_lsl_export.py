@@ -112,3 +112,29 @@ def test_a_trained_fastgrnn_file_computes_what_the_model_computes(wrank):
         expected = model(torch.from_numpy(x)).numpy()
     got = Engine(write_lsl(spec_from_module(model), weights="fp32")).run(x)
     assert np.max(np.abs(got - expected)) <= 1e-5 * max(1.0, float(np.max(np.abs(expected))))
+
+
+@pytest.mark.parametrize("weights", ["int4", "int7", "int7r"])
+def test_export_lsl_refuses_fewer_bits_than_the_runs_codes(tmp_path, weights):
+    """The library's export_lsl(run, weights="int4" / "int7" / "int7r") of an int8 run raises
+    naming the int8 matrices and the source run to export instead, and writes nothing: it
+    wrote the int8 file (bigger than asked) without a word; only the CLI refused. int8 of
+    that run is written."""
+    from lstmlite.export.lsl import export_lsl
+    from lstmlite.io import save_run
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=16, n_classes=3).eval()
+    compress_(model, WeightQuantConfig(bits=8))
+    from lstmlite.compress import compression_state
+
+    run = save_run(tmp_path / "int8", model, {"task": "classify", "compression": compression_state(model)})
+    (run / "recipe.json").write_text('{"source_run": "runs/float"}')
+    with pytest.raises(ValueError) as caught:
+        export_lsl(run, tmp_path / "x.lsl", weights=weights)
+    message = str(caught.value)
+    first = "l0.0.w_hh" if weights == "int7r" else "l0.0.w_ih"  # int7r rounds the recurrent matrices only
+    assert message.startswith(f"weights={weights}: this run's weights are already int8 codes ({first}")
+    assert f"export the float run (runs/float) with weights={weights}" in message
+    assert not (tmp_path / "x.lsl").exists()
+    assert export_lsl(run, tmp_path / "8.lsl", weights="int8").stat().st_size > 0

@@ -213,3 +213,16 @@ def test_low_rank_side_tensors_deploy_as_their_factors(tmp_path, bits):
     assert native.decode(x, lengths, "beam", beam=3) == decode_torch(model, x, lengths, "beam", beam=3)
     assert account(model).size_bytes == sum(p.stat().st_size for p in paths)
     assert account(model).size_bytes < account(build(False)).size_bytes
+
+
+def test_the_library_export_refuses_fewer_bits_than_the_models_codes(tmp_path):
+    """export_seq2seq_lsl(weights="int4") of an int8 model raises naming both files' int8
+    matrices, and writes nothing; it wrote the int8 bundle as if int4 had been honoured
+    (only the CLI refused). The model's own form (weights=None) is written."""
+    model = _model()
+    compress_(model, _config("weight_quant", bits=8))
+    with pytest.raises(ValueError, match=r"^weights=int4: this run's weights are already int8 codes "
+                                         r"\(encoder\.lsl l0\.0\.w_ih, .*not int4.*weights=auto \(int8\)$"):
+        export_seq2seq_lsl(model, tmp_path / "q4", weights="int4")
+    assert not (tmp_path / "q4").exists()
+    assert len(export_seq2seq_lsl(model, tmp_path / "own")) == 3

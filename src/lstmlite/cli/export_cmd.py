@@ -260,40 +260,14 @@ def _beyond_tolerance(what: str, error: float, tolerance: float, removed: str, f
 
 
 def _refuse_wider_codes(args: argparse.Namespace, specs: dict) -> None:
-    """--weights int4 / int7 / int7r of a run whose matrices are already codes of more bits
-    is an error, not a file of the run's form: the .lsl writer keeps a run's own codes (it
-    cannot round int8 codes to 4 bits and still compute what the run computes), so --weights
-    int4 of an int8 run wrote the int8 file, bigger than asked, without a word. ``specs``:
-    each file's ModelSpec by the prefix its tensor names take in the line."""
-    from ..export.lsl import codes_wider_than
+    """--weights int4 / int7 / int7r of a run whose matrices are already codes of more bits,
+    refused before anything is written, in the option's CLI spelling (the library's
+    export functions refuse it too: :func:`lstmlite.export.lsl.wider_codes_refusal`)."""
+    from ..export.lsl import source_run_of, wider_codes_refusal
 
-    if args.weights is None:
-        return
-    wider: dict[str, int] = {}
-    for prefix, spec in specs.items():
-        wider.update({prefix + name: bits for name, bits in codes_wider_than(spec, args.weights).items()})
-    if not wider:
-        return
-    form = " / ".join(f"int{b}" for b in sorted(set(wider.values()), reverse=True))
-    names = ", ".join(list(wider)[:3]) + (", ..." if len(wider) > 3 else "")
-    source = _source_run(args.run)
-    raise CliError(f"--weights {args.weights}: this run's weights are already {form} codes ({names}), which the "
-                   f"file would keep: it would hold {form}, not {args.weights}; export the float "
-                   f"run{f' ({source})' if source else ''} with --weights {args.weights}"
-                   + (", compress it with 4-bit weights (a recipe step `method: int4_weight`)"
-                      if args.weights == "int4" else "")
-                   + f", or export this run with --weights auto ({form})")
-
-
-def _source_run(run: str) -> str | None:
-    """The run dir a compressed run came from (its recipe.json's source_run), or None."""
-    import json
-
-    try:
-        source = json.loads((Path(run) / "recipe.json").read_text(encoding="utf-8")).get("source_run")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return source if isinstance(source, str) else None
+    refusal = wider_codes_refusal(specs, args.weights, source_run_of(args.run), flag="--weights ")
+    if refusal is not None:
+        raise CliError(refusal)
 
 
 def _unpacked_note(kept, auto) -> str | None:

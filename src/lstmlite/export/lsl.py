@@ -39,7 +39,7 @@ from ..runtime.lsl import (  # the format, shared with the reader
 __all__ = [
     "quantize_rows", "spec_from_state_dict", "spec_from_module", "write_lsl", "has_int8", "rounds_float_weights",
     "block_csr", "block_density", "pack_nibbles", "export_lsl", "spec_from_run", "default_weights",
-    "rounded_reference", "no_rounded_reference", "codes_wider_than",
+    "rounded_reference", "no_rounded_reference", "codes_wider_than", "wider_codes_refusal", "source_run_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -649,6 +649,48 @@ def codes_wider_than(spec: ModelSpec, weights: str) -> dict[str, int]:
     return wider
 
 
+def wider_codes_refusal(specs: dict[str, ModelSpec], weights: str | None, source_run: str | None = None,
+                        flag: str = "weights=") -> str | None:
+    """The one line refusing ``weights`` (int4 / int7 / int7r) for models whose matrices are
+    already codes of more bits (:func:`codes_wider_than`), else None. The file would keep
+    those codes -- int4 of an int8 run would be the int8 file, bigger than asked -- so it is
+    an error, not a file of another form. ``specs``: each file's spec by the prefix its
+    tensor names take in the line (``""`` for one file); ``source_run``: the float run the
+    line suggests exporting instead; ``flag``: how the option is written (``--weights `` in
+    the CLI).
+
+    Example:
+        >>> import torch
+        >>> spec = spec_from_module(torch.nn.LSTM(2, 4, batch_first=True))
+        >>> spec.layers[0].directions[0]["w_hh"] = quantize_rows(np.asarray(spec.layers[0].directions[0]["w_hh"]), 8)
+        >>> wider_codes_refusal({"": spec}, "int4")[:69]
+        "weights=int4: this run's weights are already int8 codes (l0.0.w_hh), "
+    """
+    if weights is None:
+        return None
+    wider: dict[str, int] = {}
+    for prefix, spec in specs.items():
+        wider.update({prefix + name: bits for name, bits in codes_wider_than(spec, weights).items()})
+    if not wider:
+        return None
+    form = " / ".join(f"int{b}" for b in sorted(set(wider.values()), reverse=True))
+    names = ", ".join(list(wider)[:3]) + (", ..." if len(wider) > 3 else "")
+    return (f"{flag}{weights}: this run's weights are already {form} codes ({names}), which the file would keep: "
+            f"it would hold {form}, not {weights}; export the float run{f' ({source_run})' if source_run else ''} "
+            f"with {flag}{weights}"
+            + (", compress it with 4-bit weights (a recipe step `method: int4_weight`)" if weights == "int4" else "")
+            + f", or export this run with {flag}auto ({form})")
+
+
+def source_run_of(run_dir: str | Path) -> str | None:
+    """The run dir a compressed run came from (its recipe.json's ``source_run``), or None."""
+    try:
+        source = json.loads((Path(run_dir) / "recipe.json").read_text(encoding="utf-8")).get("source_run")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return source if isinstance(source, str) else None
+
+
 def _form_bits(weights: str) -> tuple[int, int, int]:
     """(bits of w_ih and the head, of w_hh / w_hr, of the embedding) that ``write_lsl`` rounds
     float matrices to under ``weights`` (0: kept float)."""
@@ -1013,6 +1055,8 @@ def export_lsl(run_dir: str | Path, out_path: str | Path, weights: str | None = 
             params or ``read_tflite_lstm``'s model), whose integer arithmetic the ``.lsl``
             format does not hold; one line naming the format that takes it (C,
             ``export_c(..., form="tflite")``). Nothing is written.
+        ValueError: ``weights`` of fewer bits than the run's own codes (int4 of an int8
+            run: :func:`wider_codes_refusal`). Nothing is written.
     """
     from ..runtime.engine import Engine
     from ._tflite_source import tflite_refusal
@@ -1022,6 +1066,9 @@ def export_lsl(run_dir: str | Path, out_path: str | Path, weights: str | None = 
         raise ValueError(refusal)
 
     spec = spec_from_run(run_dir)
+    refusal = wider_codes_refusal({"": spec}, weights, source_run_of(run_dir))
+    if refusal is not None:
+        raise ValueError(refusal)
     out_path = Path(out_path)
     if out_path.is_dir():
         out_path = out_path / "model.lsl"

@@ -150,14 +150,24 @@ def export_seq2seq_lsl(source: Any, out_dir: str | Path, weights: str | None = N
     Returns:
         the three paths. Each ``.lsl`` file is loaded into the runtime before it is put
         in place, and the bundle is decoded once by :class:`lstmlite.runtime.seq2seq.NativeSeq2Seq`.
+
+    Raises:
+        ValueError: ``weights`` of fewer bits than the model's own codes
+            (:func:`lstmlite.export.lsl.wider_codes_refusal`). Nothing is written.
     """
     from ..runtime.engine import Engine
+    from .lsl import source_run_of, spec_from_module, wider_codes_refusal
 
     model = source
     if not hasattr(source, "encoder"):
         from ..io import load_run
 
         model = load_run(source).model
+    refusal = wider_codes_refusal({"encoder.lsl ": spec_from_module(model.encoder),
+                                   "decoder.lsl ": spec_from_module(model.decoder)}, weights,
+                                  None if hasattr(source, "encoder") else source_run_of(source))
+    if refusal is not None:
+        raise ValueError(refusal)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     images = bundle_images(model, weights)
