@@ -87,6 +87,23 @@ def test_lstm_step_state_lives_in_variables_and_resets():
     assert "variable tensors" in bench_litert.convert(module, "lstm", 2, 6, ["fp32"])["fp32.step"]["note"]
 
 
+def test_making_a_runner_prints_no_delegate_line_but_keeps_other_native_output(capfd):
+    """LiteRT's C++ printed "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." on
+    stderr (beside bench's table) when a runner allocated its interpreters; the line is
+    dropped there, and any other line the native code writes meanwhile still reaches stderr
+    (a warning must not vanish with it)."""
+    import os
+
+    _require_litert()
+    module = bench_mod.make_module("lstm", 16, 32, num_layers=2)
+    capfd.readouterr()
+    bench_litert.runner("litert-fp32", module, "lstm", 2, 6)
+    assert "XNNPACK delegate" not in capfd.readouterr().err
+    with bench_litert._without_native_lines(bench_litert.DELEGATE_INFO):
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nWARNING: kept\n")
+    assert capfd.readouterr().err == "WARNING: kept\n"
+
+
 @needs_litert
 def test_a_dynamic_int8_model_left_float_by_the_converter_says_so():
     """At I=4, H=8 the converter quantizes no weight tensor (they are under its 1,024

@@ -56,6 +56,7 @@ child process (this file run as a script) writing into a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -63,7 +64,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -71,6 +72,8 @@ import numpy as np
 LITERT_FORMS = {"litert-fp32": "fp32", "litert-dynamic-int8": "dynamic-int8", "litert-int8": "int8"}
 PIP_HINT = "pip install 'lstmlite[litert]'"
 CALIBRATION_SAMPLES = 16
+#: what LiteRT's C++ prints on stderr when it applies its default delegate (allocate_tensors)
+DELEGATE_INFO = "INFO: Created TensorFlow Lite XNNPACK delegate"
 
 
 def missing() -> str | None:
@@ -156,9 +159,10 @@ def runner(engine: str, module, cell: str, batch: int, seq_len: int, threads: in
     models = convert(module, cell, batch, seq_len, sorted(set(forms or ()) | {form}))
     seq_info, step_info = models[f"{form}.sequence"], models[f"{form}.step"]
     seq = Interpreter(model_content=seq_info["model"], num_threads=threads)
-    seq.allocate_tensors()
     stp = Interpreter(model_content=step_info["model"], num_threads=threads)
-    stp.allocate_tensors()
+    with _without_native_lines(DELEGATE_INFO):  # the default XNNPACK delegate is applied here, and says so
+        seq.allocate_tensors()
+        stp.allocate_tensors()
     layers, hidden = module.num_layers, module.hidden_size
     note = seq_info["note"]
 
@@ -210,6 +214,34 @@ def runner(engine: str, module, cell: str, batch: int, seq_len: int, threads: in
 
 
 # ----- the child: build TF models and convert (imports TensorFlow) -----------------------
+
+@contextlib.contextmanager
+def _without_native_lines(*prefixes: str) -> Iterator[None]:
+    """Run the body with file descriptor 2 (where C++ code writes, below Python's
+    ``sys.stderr``) sent to a temporary file; afterwards write back to stderr every line
+    that does not start with one of ``prefixes``: a warning or an error still shows, the
+    interpreter's INFO line beside ``bench``'s table does not.
+
+    Example:
+        >>> with _without_native_lines("INFO: "):
+        ...     _ = os.write(2, b"INFO: noise\\n")
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode("utf-8", "replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if not line.startswith(prefixes))
+            if kept:
+                os.write(2, kept.encode())
+
 
 def _lstm_layer_fn(tf):
     """One LSTM layer as the function the converter fuses into UNIDIRECTIONAL_SEQUENCE_LSTM."""
