@@ -309,6 +309,26 @@ def test_npz_errors(tmp_path):
         load_data(str(p))
 
 
+@pytest.mark.parametrize("task, y", [("classify", np.arange(4)), ("tag", np.arange(12).reshape(4, 3) % 2)])
+def test_npz_rows_are_checked_alike_for_classify_and_tag(tmp_path, task, y):
+    """Both .npz readers (a label per row, a label per step) share the row checks: a row of
+    length 0 and a non-finite value inside a row's length are refused naming the row, and a
+    non-finite value past a row's length is padding, read as nothing. Only the classify path
+    was tested; a tag reader with its own, laxer row loop would pass everything else."""
+    p = tmp_path / "rows.npz"
+    np.savez(p, x=np.ones((4, 3, 2)), y=y, lengths=np.array([3, 0, 2, 3]))
+    with pytest.raises(DataError, match=r"rows\.npz: row index 1: length 0 outside 1\.\.3"):
+        load_data(str(p), task=task)
+    x = np.ones((4, 3, 2))
+    x[2, 1, 0] = np.inf
+    np.savez(p, x=x, y=y, lengths=np.array([3, 1, 2, 3]))
+    with pytest.raises(DataError, match=r"rows\.npz: row index 2: non-finite values in 'x'"):
+        load_data(str(p), task=task)
+    x[2, 1, 0], x[1, 2, 1] = 1.0, np.nan  # row 1 is one step long: its third step is padding
+    np.savez(p, x=x, y=y, lengths=np.array([3, 1, 2, 3]))
+    assert load_data(str(p), task=task, val_fraction=0.0, test_fraction=0.0).train.x.shape[0] == 4
+
+
 def test_npy_forecast_multivariate(tmp_path):
     t = np.arange(200, dtype=np.float64)
     series = np.stack([10 + np.sin(2 * np.pi * t / 7) + 0.01 * t, np.cos(t)], axis=1)  # (200, 2)
