@@ -427,6 +427,10 @@ CASES: list[Case] = [
     Case("explain-out-is-a-file", "output", ("explain", "{tmp}/run", "--out", "{tmp}/report.html"),
          "lstmlite explain: error: --out {tmp}/report.html: a file, not a folder; explain writes a folder of PNGs "
          "and section.html (e.g. --out {tmp}/report-explain)", "give a folder", setup=write("report.html", "mine")),
+    Case("explain-out-holds-files", "output", ("explain", "{tmp}/run", "--out", "{tmp}/ex"),
+         "lstmlite explain: error: --out {tmp}/ex: holds files (explanation.json); choose a new or empty --out, or "
+         "add --force to write explain's files into it", "choose a new or empty folder, or add --force",
+         setup=write("ex/explanation.json", "mine")),
     Case("read-only-folder", "output", (*TINY_NPZ, "--out", "{tmp}/ro/out"),
          "lstmlite train: error: {tmp}/ro/out…: Read-only file system; choose a writable --out (or fix its "
          "permissions)", "choose a writable --out", fault="read-only"),

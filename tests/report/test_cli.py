@@ -101,6 +101,25 @@ def test_an_existing_report_file_is_kept_unless_force(jv_runs, tmp_path, capsys)
     assert page.read_text().startswith("<!DOCTYPE html>")
 
 
+def test_an_explain_folder_holding_files_is_kept_unless_force(jv_runs, tmp_path, capsys):
+    """explain --out naming a folder that holds files (an earlier explanation) is refused in
+    one line naming them and --force, before anything is computed, and the files keep their
+    bytes; with --force explain's files are written over theirs and the others are left.
+    It overwrote an earlier explanation's PNGs and JSON without a word."""
+    folder = tmp_path / "ex"
+    folder.mkdir()
+    (folder / "explanation.json").write_text("mine")
+    (folder / "notes.txt").write_text("kept")
+    assert main(["explain", str(jv_runs[0]), "--steps", "2", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --out {folder}: holds files (explanation.json, notes.txt); choose a new or empty --out, or add " \
+           f"--force to write explain's files into it" in err
+    assert (folder / "explanation.json").read_text() == "mine"
+    assert main(["explain", str(jv_runs[0]), "--steps", "2", "--out", str(folder), "--force"]) == 0
+    assert json.loads((folder / "explanation.json").read_text())["integration_steps"] == 2
+    assert (folder / "notes.txt").read_text() == "kept"
+
+
 def test_a_file_given_as_the_explain_folder_is_refused_naming_a_folder(jv_runs, tmp_path, capsys):
     """explain --out naming an existing file (report.html) is refused in one line that
     says it writes a folder, and the file is left as it was; it failed with the OS's bare

@@ -19,7 +19,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter)
     parser.add_argument("run", metavar="RUN", help="the run dir")
     parser.add_argument("--sample", type=int, default=0, metavar="K", help="row of the test split (default 0)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs and section.html")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for the PNGs and section.html (a new or empty one unless --force)")
+    parser.add_argument("--force", action="store_true",
+                        help="write into a folder that holds files (explain's own are replaced, others kept)")
     parser.add_argument("--steps", type=int, default=64, help="integration points of integrated gradients")
     parser.add_argument("--target", type=int, default=None,
                         help="class (or output index) to explain; default: the model's prediction")
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():  # it failed as the OS's bare "File exists"
         raise CliError(f"--out {args.out}: a file, not a folder; explain writes a folder of PNGs and section.html "
                        f"(e.g. --out {Path(args.out).with_suffix('')}-explain)")
+    held = sorted(p.name for p in Path(args.out).iterdir()) if Path(args.out).is_dir() else []
+    if held and not args.force:  # an earlier explanation (or anything else) would be overwritten without a word
+        raise CliError(f"--out {args.out}: holds files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); "
+                       f"choose a new or empty --out, or add --force to write explain's files into it")
     explanation = explain(args.run, sample=args.sample, steps=args.steps, target=args.target)
     written = write_explanation(explanation, args.out)
     att = explanation.attribution
