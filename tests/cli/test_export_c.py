@@ -226,3 +226,45 @@ def test_integer_form_calibrates_on_the_sequences_asked_for(digits_run, tmp_path
     assert torch.equal(batch["x"], torch.as_tensor(train.x[:n]))
     assert torch.equal(batch["lengths"], torch.as_tensor(train.lengths[:n]))
 
+
+
+def test_every_format_says_inputs_are_standardised_and_c_gets_the_header(tmp_path, capsys):
+    """A run trained on standardised features: each export names the step a raw input needs
+    and where the statistics are (the file holds the weights only; a raw input gives wrong
+    answers and no error, which no export said), and the C project holds preprocess.h with
+    the run's numbers. A run without statistics prints no such line."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=2, hidden_size=6, n_classes=3).eval()
+    run = save_run(tmp_path / "run", model, {"task": "classify", "stats": {"mean": [3.5, -1.0], "std": [2.0, 0.25]}})
+    bare = save_run(tmp_path / "bare", model, {"task": "classify"})
+    for fmt, out in (("lsl", "m.lsl"), ("onnx", "m.onnx"), ("c", "c")):
+        assert main(["export", str(run), "--format", fmt, "--out", str(tmp_path / out)]) == 0
+        printed = capsys.readouterr().out
+        assert "inputs: the model reads standardised features, (x - mean) / std per feature with the training " \
+               f"split's statistics ({run / 'config.json'} \"stats\"); raw values give wrong answers" in printed, fmt
+        assert ("preprocess.h" in printed) == (fmt == "c")
+        assert main(["export", str(bare), "--format", fmt, "--out", str(tmp_path / f"bare-{out}")]) == 0
+        assert "inputs:" not in capsys.readouterr().out
+    header = (tmp_path / "c" / "preprocess.h").read_text()
+    assert "static const float mean[2] = {3.5f, -1.0f};" in header and "static const float std[2] = {2.0f, 0.25f};" \
+        in header
+    assert not (tmp_path / "bare-c" / "preprocess.h").exists()
+
+
+def test_a_tolerance_the_user_gives_holds_the_float_c_project_too(tmp_path, capsys):
+    """--tolerance 1e-12 (below float32's rounding of the C's outputs) removes the project
+    and fails, as it does a .lsl or ONNX file; the C check allowed 1e-5 of the outputs'
+    scale whatever --tolerance said, so the export passed. Without --tolerance that allowance
+    stays (float32 differs from PyTorch by rounding)."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=4, hidden_size=16, n_classes=3).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(4)  # outputs of some magnitude: the C's float32 rounding is not 0
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    assert main(["export", str(run), "--format", "c", "--out", str(tmp_path / "ok")]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("host build vs"))
+    assert float(line.rsplit(" ", 1)[1]) > 1e-12
+    assert main(["export", str(run), "--format", "c", "--tolerance", "1e-12", "--out", str(tmp_path / "c")]) == 2
+    assert "> --tolerance 1e-12" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

@@ -203,6 +203,7 @@ def _export_onnx(args: argparse.Namespace) -> Path:
     written = export_onnx(run_dir.model, path, opset=args.opset, lengths=False if args.no_lengths else None,
                           probabilities=args.probabilities, quantize=args.quantize, stateful=args.stateful)
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
+    _print_standardization(args.run)
     if args.quantize is None:
         _say_float_storage_of_quantized(run_dir.model)
     if read_export_metadata(written).get("int4") == "int8":
@@ -309,6 +310,7 @@ def _export_lsl(args: argparse.Namespace) -> Path:
     rows = describe_lsl(written.read_bytes())
     print(format_tensor_sizes(rows))
     print(f"wrote {written} ({format_bytes(written.stat().st_size)})")
+    _print_standardization(args.run)
     if args.weights == "fp32" and has_int8(spec):
         # write_lsl keeps a matrix's own codes whatever the form: say so, the table shows int8
         print("--weights fp32 keeps float matrices float; this run's quantized matrices keep their own codes "
@@ -360,6 +362,7 @@ def _export_c(args: argparse.Namespace) -> Path:
 
     from ..export.c import export_c
     from ..export.c.check import check_on_host
+    from ..export.preprocessing import standardization_of
     from ..io import load_run
     from ..train.run import load_run_data
 
@@ -388,9 +391,14 @@ def _export_c(args: argparse.Namespace) -> Path:
         train = load_run_data(run_dir, args.data).train
         n = min(args.calibrate, len(train.x))
         calibration = [{"x": torch.as_tensor(train.x[:n]), "lengths": torch.as_tensor(train.lengths[:n])}]
-    project = export_c(run_dir.model, out, form=args.form, calibration=calibration)
+    project = export_c(run_dir.model, out, form=args.form, calibration=calibration,
+                       standardization=standardization_of(args.run))
     _print_memory(project)
     print(f"wrote {out} ({project.form}; make host / make mcu / make run-mcu)")
+    if project.standardization is not None:
+        print(project.standardization.note(str(Path(args.run) / "config.json"),
+                                           f"lstmlite_model_prepare(raw, x) of {out / 'preprocess.h'}",
+                                           "lstmlite_model_forecast_value(out[k])"))
     try:
         error, scale = check_on_host(project, run_dir.model, project.example)
     except FileNotFoundError as err:
@@ -417,10 +425,26 @@ def _export_c(args: argparse.Namespace) -> Path:
             return out
         what = "lstmlite with the same int8 codes" if project.form == "int8" else "lstmlite"
         print(f"host build vs {what} on the example: max abs difference {error:.2e}")
-        if not error <= max(args.tolerance, 1e-5 * scale):
+        # the default bar also allows float32's own rounding of large outputs (1e-5 of their scale);
+        # a --tolerance the user gives is their bar, held exactly as --format lsl / onnx hold it
+        floor = 1e-5 * scale if args.tolerance == DEFAULT_TOLERANCE else 0.0
+        if not error <= max(args.tolerance, floor):
             _remove_project(out)
-            raise _beyond_tolerance("C project differs", error, args.tolerance, str(out), floor=1e-5 * scale)
+            raise _beyond_tolerance("C project differs", error, args.tolerance, str(out), floor=floor)
     return out
+
+
+def _print_standardization(run: str) -> None:
+    """For a run trained on standardised features: the line that says a raw value must be
+    standardised before the exported file reads it (the file holds the weights, not the
+    statistics; a raw input gives wrong answers and no error)."""
+    from ..export.preprocessing import standardization_of
+
+    standardization = standardization_of(run)
+    if standardization is not None:
+        python = f"lstmlite.export.preprocessing.standardization_of({str(run)!r})"
+        print(standardization.note(str(Path(run) / "config.json"), f"{python}.inputs(raw)",
+                                   f"{python}.forecast_units(y)"))
 
 
 def _print_memory(project) -> None:

@@ -43,7 +43,9 @@ import numpy as np
 
 from .float_form import UnsupportedForm, float_model_c
 from .integer_form import integer_model_c
+from ..preprocessing import Standardization, standardization_of
 from .memory import MemoryReport, memory_report, readme_text
+from .preprocess import preprocess_header
 from .project import write_project
 from .tflite_form import tflite_model_c
 
@@ -73,6 +75,7 @@ class CProject:
     integer: Any = None                      # IntegerForm of an integer export (for checks)
     tflite: Any = None                       # TFLiteLSTMParams of a tflite export (for checks)
     example: np.ndarray | None = None        # the example program's input
+    standardization: Any = None              # the run's input statistics (preprocess.h), or None
 
 
 @dataclass
@@ -289,6 +292,7 @@ def export_c(
     example: np.ndarray | None = None,
     input_bits: int = 8,
     tflite_kernel: str = "micro",
+    standardization: Standardization | None = None,
 ) -> CProject:
     """Write a self-contained C99 project for a run dir's model (or a model object).
 
@@ -307,6 +311,10 @@ def export_c(
         input_bits: integer form: width of the first layer's input, 8 or 16.
         tflite_kernel: tflite form read from a file: ``micro`` (TensorFlow Lite Micro's
             arithmetic, the default) or ``lite`` (desktop TFLite / LiteRT's).
+        standardization: the input statistics the model was trained with
+            (:func:`lstmlite.export.preprocessing.standardization_of`); default: a run dir's
+            own. With them the project gets ``preprocess.h`` (raw values → the model's
+            inputs; a forecaster's outputs → the series' units) and its README says so.
 
     Returns a :class:`CProject` with the files and the memory report per Cortex-M target.
 
@@ -327,10 +335,26 @@ def export_c(
     info, constants, integer = _generate(run_or_model, form, calibration, input_bits)
     example_arr = _check_example(info, _example_input(info, example))
     memory = _memory(info)
-    files = write_project(out, info, constants, example_arr, readme_text(info, memory))
+    standardization = _standardization(run_or_model, info, standardization)
+    files = write_project(out, info, constants, example_arr, readme_text(info, memory, standardization),
+                          None if standardization is None else preprocess_header(info, standardization))
     log.info("wrote a C project to %s (%s, %d bytes of weights)", out, info["form"], info["weight_bytes"])
     return CProject(path=out, form=info["form"], files=files, memory=memory, info=info, integer=integer,
-                    example=example_arr)
+                    example=example_arr, standardization=standardization)
+
+
+def _standardization(run_or_model: Any, info: dict[str, Any],
+                     given: Standardization | None) -> Standardization | None:
+    """The input statistics of the project: ``given``, else a run dir's own; None for a
+    model object without ``given`` (it carries none) or token input."""
+    if info["vocab_size"] > 0 or info["family"] == "tflite":
+        return None
+    standardization = given if given is not None else (
+        standardization_of(run_or_model) if isinstance(run_or_model, (str, Path)) else None)
+    if standardization is not None and len(standardization.mean) != info["input_size"]:
+        raise ValueError(f"{run_or_model}: config.json's stats hold {len(standardization.mean)} features, the model "
+                         f"reads {info['input_size']}; the run dir is inconsistent (re-train or re-compress it)")
+    return standardization
 
 
 def _generate(run_or_model: Any, form: str, calibration: Iterable[Any] | dict[str, Any] | None = None,

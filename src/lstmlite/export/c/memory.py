@@ -103,8 +103,10 @@ def memory_report(info: dict[str, Any], cpu: str) -> MemoryReport:
                         work=info["work_bytes"] + info.get("wrapper_bytes", 0), stack=STACK_BYTES.get((info["family"], cpu), 0))
 
 
-def readme_text(info: dict[str, Any], memory: dict[str, MemoryReport]) -> str:
-    """The generated project's README: what it is, how to build it, what it costs."""
+def readme_text(info: dict[str, Any], memory: dict[str, MemoryReport], standardization: Any = None) -> str:
+    """The generated project's README: what it is, how to build it, what it costs;
+    ``standardization`` (:class:`lstmlite.export.preprocessing.Standardization`): the run's
+    input statistics, which ``preprocess.h`` applies (the README says so first)."""
     rows = "\n".join(
         f"| {cpu} | {r.flash} | {r.weights} | {r.code} | {r.ram} | {r.state} | {r.work} | {r.stack} |"
         for cpu, r in memory.items())
@@ -135,7 +137,7 @@ beyond a C compiler{(", no libm and no float arithmetic (" + ("TFLite-compatible
 - `mcu/` -- a start-up file and linker script for QEMU's `mps2-an386` (Cortex-M4) and
   `mps2-an385` (Cortex-M3) boards.
 
-Input: {inputs}. Output ({info['output_size']} values): {outputs}.{layout}
+Input: {inputs}. Output ({info['output_size']} values): {outputs}.{layout}{_standardization_text(standardization)}
 
 ## Build
 
@@ -157,6 +159,20 @@ Flash = weights + code; RAM = state + scratch + stack. Code and stack are the
 generator's figures for arm-none-eabi-gcc 12.2 at `-Os`; weights, state and scratch
 are exact. `make size` shows the compiled numbers.
 """
+
+
+def _standardization_text(standardization: Any) -> str:
+    """The README's paragraph on preprocess.h (empty for a model without input statistics)."""
+    if standardization is None:
+        return ""
+    text = ("\n\n**Standardise the inputs first.** The model was trained on standardised features: "
+            "each raw value becomes (raw - mean) / std with the training split's statistics. Raw sensor "
+            "values give wrong answers and no error. `preprocess.h` (header only) holds the statistics: "
+            "`lstmlite_model_prepare(raw, x)` turns one step's raw floats into the model's input")
+    if standardization.target_mean is not None:
+        text += (", and `lstmlite_model_forecast_value(out[k])` turns a forecast into the series' units "
+                 "(the model predicts the standardised target)")
+    return text + "."
 
 
 def measure(cpus: tuple[str, ...] = ("cortex-m4", "cortex-m3")) -> tuple[dict, dict]:

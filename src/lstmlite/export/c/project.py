@@ -363,8 +363,10 @@ def example_data(info: dict[str, Any], example: np.ndarray) -> str:
             + "\n\n#endif\n")
 
 
-def write_project(out: Path, info: dict[str, Any], constants: str, example: np.ndarray, readme: str) -> list[Path]:
-    """Write every file of the project into ``out`` (created); returns the paths."""
+def write_project(out: Path, info: dict[str, Any], constants: str, example: np.ndarray, readme: str,
+                  preprocess: str | None = None) -> list[Path]:
+    """Write every file of the project into ``out`` (created); returns the paths.
+    ``preprocess``: the text of preprocess.h, for a run trained on standardised features."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "mcu").mkdir(exist_ok=True)
     sources, headers = RUNTIME_SOURCES[info["family"]]
@@ -381,6 +383,8 @@ def write_project(out: Path, info: dict[str, Any], constants: str, example: np.n
         "Makefile": (TEMPLATE_DIR / "Makefile").read_text()
         .replace("@@RUNTIME_SRCS@@", " ".join(sources)).replace("@@LIBM@@", "-lm" if info["family"] == "float" else ""),
     }
+    if preprocess is not None:
+        files["preprocess.h"] = preprocess
     for name, text in files.items():
         (out / name).write_text(text)
         written.append(out / name)
