@@ -365,6 +365,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
     if not path.is_dir():
         raise RunDirError(f"{path}: not a run dir (no such directory)")
     if not (path / CONFIG_FILE).exists():
+        if (path / "checkpoints" / "last.json").is_file():  # what Ctrl-C or a crash in `lstmlite train` leaves
+            raise RunDirError(f"{path}: not a run dir yet: it holds an interrupted training run (checkpoints/"
+                              f"last.json, no {CONFIG_FILE}); finish it with the command that started it plus "
+                              f"--resume (lstmlite train ... --out {path} --resume)")
         raise RunDirError(f"{path}: not a run dir (no {CONFIG_FILE})")
     verify_manifest(path)
     config = read_json(path / CONFIG_FILE)

@@ -233,3 +233,85 @@ def test_data_list_puts_each_value_under_its_column(capsys) -> None:
     row = next(line for line in lines if line.startswith("digits "))
     cells = [row[a:b].strip() for a, b in zip(starts, starts[1:] + [len(row)])]
     assert cells[:4] == ["digits", "classify", "10", "1,797"]
+
+
+def _interrupt_in_pass_2(monkeypatch) -> None:
+    """Ctrl-C in the second pass's validation (its checkpoint is never written)."""
+    from lstmlite.train import trainer
+
+    evaluate, calls = trainer.evaluate, []
+
+    def stops_in_pass_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+    monkeypatch.setattr(trainer, "evaluate", stops_in_pass_2)
+
+
+def test_ctrl_c_in_train_says_how_to_continue_on_a_line_of_its_own(tmp_path, monkeypatch, capsys) -> None:
+    """Ctrl-C after a run's first of 3 passes exits 130 and says, on a line of its own
+    (the bar's line cleared first), what was saved and the command that continues: the
+    same one with --resume, which then finishes the run.
+    Catches: a bare "interrupted" glued to the end of the progress bar's line, with no hint."""
+    import re
+    import shlex
+
+    out = tmp_path / "bm"
+    argv = ["train", "--data", "basic_motions", "--epochs=3", "--hidden_size=4", "--out", str(out), "--progress"]
+    _interrupt_in_pass_2(monkeypatch)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "/15 [" in err  # the premise: a bar was drawn (5 steps a pass)
+    # after the bar: a carriage return or newline, then the message at the line's start
+    found = re.search(r"[\r\n]interrupted after epoch 1 of 3 \(saved in (.*)\); to continue, run the same command "
+                      r"with --resume: (.*)\n\Z", err)
+    assert found, err[-400:]
+    assert found[1] == str(out / "checkpoints")
+    command = shlex.split(found[2])
+    assert command == ["lstmlite", *argv, "--resume"]
+    monkeypatch.undo()
+    assert main(command[1:]) == 0
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2, 3]
+
+
+def test_ctrl_c_before_any_checkpoint_says_only_interrupted(tmp_path, monkeypatch, capsys) -> None:
+    """Ctrl-C in the first pass leaves nothing to resume: just "interrupted", exit 130."""
+    from lstmlite.train import trainer
+
+    def stops(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(trainer, "evaluate", stops)
+    assert main(["train", "--data", "basic_motions", "--epochs=3", "--hidden_size=4", "--out",
+                 str(tmp_path / "bm"), "--quiet"]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "interrupted"
+
+
+def test_commands_given_an_interrupted_training_run_say_to_resume_it(tmp_path, monkeypatch, capsys) -> None:
+    """eval, export, report and lstmlite.runtime.load of a folder holding an interrupted
+    training run (checkpoints/last.json, no config.json) say so and name `lstmlite train
+    ... --resume`; a folder without checkpoints is still "not a run dir (no config.json)".
+    Catches: "not a run dir (no config.json)" of a run that only needs --resume."""
+    from lstmlite import runtime
+    from lstmlite.io import RunDirError, load_run
+
+    run = tmp_path / "bm"
+    _interrupt_in_pass_2(monkeypatch)
+    assert main(["train", "--data", "basic_motions", "--epochs=3", "--hidden_size=4", "--out", str(run),
+                 "--quiet"]) == 130
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoints"]
+    said = (f"{run}: not a run dir yet: it holds an interrupted training run (checkpoints/last.json, no "
+            f"config.json); finish it with the command that started it plus --resume (lstmlite train ... --out "
+            f"{run} --resume)")
+    for argv in (["eval", str(run)], ["export", str(run), "--format", "lsl", "--out", str(tmp_path / "m.lsl")],
+                 ["report", str(run), "--out", str(tmp_path / "report.html")]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err == f"lstmlite {argv[0]}: error: {said}\n"
+    for load in (load_run, runtime.load):
+        with pytest.raises(RunDirError) as refused:
+            load(run)
+        assert str(refused.value) == said
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RunDirError, match=r"not a run dir \(no config.json\)$"):
+        load_run(tmp_path / "empty")

@@ -136,3 +136,46 @@ def test_an_epoch_that_does_not_improve_keeps_the_best_weights_saved_before(tmp_
     save_checkpoint(tmp_path, model, optimizer, None, {"epoch": 2}, best_state=None)
     restored = load_checkpoint(tmp_path, model, optimizer, None)["best_state"]
     assert set(restored) == set(best) and all(torch.equal(restored[k], best[k]) for k in best)
+
+
+class TakesTenSeconds:
+    """A callback standing in for an epoch's work on a fake clock: 10 s an epoch."""
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def on_epoch_end(self, epoch, metrics):
+        self.clock["now"] += 10.0
+
+
+@pytest.mark.parametrize("saved_by", ["this version", "a version without train_seconds"])
+def test_the_checkpoint_carries_the_training_time_of_the_epochs_before_it(toy_classify, tmp_path, monkeypatch,
+                                                                           saved_by):
+    """Interrupted in epoch 3 of 4 and resumed, on a clock that advances 10 s an epoch:
+    the checkpoint of epoch 2 holds 20 s, and the resumed run reports 40 s, as the
+    uninterrupted one does (epoch 3 is done again, and counted once). A checkpoint of an
+    older lstmlite has no train_seconds: it resumes, its earlier epochs counted as 0 s.
+    Catches: a resume timing only its own epochs (20 s), or refusing an older checkpoint."""
+    import json
+
+    from lstmlite.train import trainer
+
+    clock = {"now": 500.0}
+    monkeypatch.setattr(trainer, "perf_counter", lambda: clock["now"])
+    config = TrainConfig(epochs=4, lr=1e-2, seed=1, patience=0)
+    whole = train(_classifier(), toy_classify, config, callbacks=[TakesTenSeconds(clock)], progress=False)
+    assert whole.extra["train_seconds"] == 40.0
+    with pytest.raises(KeyboardInterrupt):
+        train(_classifier(), toy_classify, config, out_dir=tmp_path, callbacks=[TakesTenSeconds(clock), StopAt(3)],
+              progress=False)
+    meta_path = tmp_path / "checkpoints" / "last.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta["epoch"] == 2 and meta["train_seconds"] == 20.0
+    if saved_by != "this version":
+        del meta["train_seconds"]
+        meta_path.write_text(json.dumps(meta))
+    clock["now"] += 3600.0  # between the interruption and the resume: not training time
+    resumed = train(_classifier(), toy_classify, config, out_dir=tmp_path, callbacks=[TakesTenSeconds(clock)],
+                    resume=True, progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.extra["train_seconds"] == (40.0 if saved_by == "this version" else 20.0)

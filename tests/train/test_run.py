@@ -268,6 +268,70 @@ def test_resume_on_a_data_file_edited_since_the_interruption_is_refused(tmp_path
     fit(config, tmp_path / "run", resume=True, progress=False)
 
 
+def _keep_checkpoints_only(run_dir) -> None:
+    """``run_dir`` as Ctrl-C during training leaves it: checkpoints/, no config.json."""
+    for path in run_dir.iterdir():
+        if path.name != "checkpoints":
+            path.unlink()
+
+
+def test_resume_with_another_data_option_names_the_option_not_the_data(tmp_path) -> None:
+    """A run started with data.val_fraction=0.2 (from a --config) and resumed without it
+    (the default 0.1) is refused naming that option, as a changed model or train option
+    is: the data did not change, an option did (docs/training.md: "a resume with other
+    data, model or training options, listing the differences").
+    Catches: the arrays' digest, which the option changes too, compared before the
+    options, so the refusal blamed the data ("d.csv has changed since: its arrays differ")."""
+    from lstmlite.train.checkpoint import CheckpointError
+
+    rows = [(f"{w} movie", "pos" if w in ("good", "great") else "neg") for w in ("good", "great", "bad", "awful")] * 5
+    _write_csv(tmp_path / "d.csv", rows)
+    config = {"data": {"source": str(tmp_path / "d.csv"), "val_fraction": 0.2},
+              "model": {"hidden_size": 4, "embed_dim": 4}, "train": {"epochs": 2}}
+    fit(config, tmp_path / "run", progress=False)
+    _keep_checkpoints_only(tmp_path / "run")
+    forgot = {**config, "data": {"source": str(tmp_path / "d.csv")}}
+    with pytest.raises(CheckpointError) as refused:
+        fit(forgot, tmp_path / "run", resume=True, progress=False)
+    assert str(refused.value) == (f"{tmp_path / 'run' / 'checkpoints' / 'last.json'}: --resume with other options "
+                                  f"than the interrupted run (data.val_fraction: 0.2 -> 0.1); resume with the same "
+                                  f"options, or start a new --out")
+    assert fit(config, tmp_path / "run", resume=True, progress=False).config["data"]["val_fraction"] == 0.2
+
+
+def test_a_resumed_runs_train_seconds_count_the_epochs_before_the_interruption(tmp_path, monkeypatch) -> None:
+    """metrics.json's train_seconds of a run interrupted in epoch 3 of 4 and resumed equal
+    the uninterrupted run's: on a clock that advances 10 s an epoch, 40.0 both (the
+    interrupted epoch 3 is done again after the resume, and counted once).
+    Catches: the resumed process timing only its own part (20.0: epochs 3 and 4)."""
+    from lstmlite.train import trainer
+
+    clock = {"now": 1000.0, "validations": 0, "interrupt_at": None}
+    evaluate = trainer.evaluate
+
+    def an_epoch_takes_10_s(*args, **kwargs):  # each epoch validates once, at its end
+        clock["now"] += 10.0
+        clock["validations"] += 1
+        if clock["validations"] == clock["interrupt_at"]:
+            raise KeyboardInterrupt
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "perf_counter", lambda: clock["now"])
+    monkeypatch.setattr(trainer, "evaluate", an_epoch_takes_10_s)
+    rows = [(f"{w} movie", "pos" if w in ("good", "great") else "neg") for w in ("good", "great", "bad", "awful")] * 5
+    _write_csv(tmp_path / "d.csv", rows)
+    config = {"data": {"source": str(tmp_path / "d.csv")}, "model": {"hidden_size": 4, "embed_dim": 4},
+              "train": {"epochs": 4, "patience": 0}}
+    assert fit(config, tmp_path / "whole", progress=False).metrics["train_seconds"] == 40.0
+    clock.update(validations=0, interrupt_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, tmp_path / "cut", progress=False)
+    clock["now"] += 3600.0  # an hour before the resume: not training time
+    resumed = fit(config, tmp_path / "cut", resume=True, progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
+    assert resumed.metrics["train_seconds"] == 40.0
+
+
 def test_test_fraction_0_trains_and_reports_no_test_metric(tmp_path) -> None:
     """test_fraction=0 (no test split, as bench_baselines' lm case asks) trains, picks its
     epoch on val and records no test metric: ``metric`` null, ``test`` empty, the val

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import time
+from pathlib import Path
 
 from ..data.spec import TASKS
 from .common import (CliError, HelpFormatter, add_nproc_option, add_progress_options, example_epilog, is_other_rank,
@@ -83,7 +86,58 @@ def _check_nproc_batch(config: dict, nproc: int) -> None:
                    f"global batch, split evenly over the processes): choose a multiple of {nproc}")
 
 
+#: Exit status after Ctrl-C: the shell's 128 + SIGINT, as for every other command.
+EXIT_INTERRUPTED = 130
+
+
+def _interrupted_line(args: argparse.Namespace, started: float) -> str:
+    """What ``lstmlite train`` prints after Ctrl-C: ``interrupted``, and how to continue
+    when --out holds a checkpoint of this run, the command given again with --resume
+    (without --force, which would start over).
+
+    A checkpoint is this run's unless --force was replacing an older run whose
+    checkpoints were not removed yet (written before ``started``); a folder with a
+    config.json is finished, or replaced part way, and is not resumed.
+
+    Example::
+
+        _interrupted_line(args, started)
+        # 'interrupted after epoch 28 of 400 (saved in runs/jv/checkpoints); to continue, run the same command with
+        #  --resume: lstmlite train --data japanese_vowels --out runs/jv --resume'
+    """
+    out = Path(args.out)
+    meta_path = out / "checkpoints" / "last.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        fresh = not args.force or meta_path.stat().st_mtime >= started
+    except (OSError, ValueError):
+        meta, fresh = None, False
+    if not isinstance(meta, dict) or not fresh or (out / "config.json").exists():
+        return "interrupted"
+    argv = [a for a in getattr(args, "argv", None) or [] if a != "--force"]
+    command = "lstmlite " + shlex.join(argv + ([] if "--resume" in argv else ["--resume"])) if argv else \
+        "lstmlite train ... --resume"
+    epochs = ((meta.get("config") or {}).get("train") or {}).get("epochs")
+    at = f" after epoch {meta.get('epoch')}" + (f" of {epochs}" if epochs else "") if meta.get("epoch") else ""
+    return (f"interrupted{at} (saved in {meta_path.parent}); to continue, run the same command with --resume: "
+            f"{command}")
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..train import distributed as D
+
+    started = time.time()
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        if D.env_world_size() > 1:
+            raise  # one of torchrun's processes: its launcher (--nproc) says how to continue
+        # on a line of its own (the trainer has closed its bar), and never as an error
+        print(_interrupted_line(args, started), file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..train import fit
 
     config = build_config(args)

@@ -5,9 +5,10 @@ A checkpoint lives in ``<run>/checkpoints/``:
                          (``optim.<i>.<key>``), torch's RNG state (``rng.torch``), epoch N
     best.eM.safetensors  the best weights so far (epoch M), when they were saved
     last.json            the one pointer: the file names above with their SHA-256, epoch,
-                         step, best metric and epoch, history, optimizer param groups and
-                         scalar state, scheduler state, NumPy's and Python's RNG states,
-                         the config the run was started with, format version
+                         step, best metric and epoch, history, training seconds so far,
+                         optimizer param groups and scalar state, scheduler state, NumPy's
+                         and Python's RNG states, the config the run was started with,
+                         format version
 
 Tensor files get a new name every epoch and ``last.json`` is replaced last (each file
 temp + fsync + rename), so a crash at any point leaves a ``last.json`` that names
@@ -31,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from ..io import file_sha256, named_os_error, read_json, write_json
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_VERSION"]
+__all__ = ["save_checkpoint", "load_checkpoint", "refuse_other_options", "CheckpointError", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_VERSION = 2
 META_FILE = "last.json"
@@ -166,6 +167,16 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix or 'config'}: {old!r} -> {new!r}"]
 
 
+def refuse_other_options(meta_path: Path, recorded: dict[str, Any], config: dict[str, Any]) -> None:
+    """Raise CheckpointError listing what differs between the config a checkpoint was
+    started with (``recorded``) and the resuming run's (``config``); nothing when equal."""
+    changed = _differences(recorded, config)
+    if changed:
+        shown = "; ".join(changed[:6]) + ("; ..." if len(changed) > 6 else "")
+        raise CheckpointError(f"{meta_path}: --resume with other options than the interrupted run ({shown}); "
+                              f"resume with the same options, or start a new --out")
+
+
 def _verified(directory: Path, name: str, sha256: str) -> Path:
     path = directory / name
     if Path(name).name != name or not path.is_file():
@@ -209,11 +220,7 @@ def load_checkpoint(
         raise CheckpointError(f"{meta_path}: checkpoint version {meta.get('checkpoint_version')!r} is not "
                               f"supported (this lstmlite writes {CHECKPOINT_VERSION}); start a new --out")
     if config is not None and meta.get("config") is not None:
-        changed = _differences(meta["config"], config)
-        if changed:
-            shown = "; ".join(changed[:6]) + ("; ..." if len(changed) > 6 else "")
-            raise CheckpointError(f"{meta_path}: --resume with other options than the interrupted run ({shown}); "
-                                  f"resume with the same options, or start a new --out")
+        refuse_other_options(meta_path, meta["config"], config)
     files = meta["files"]
     tensors = load_file(str(_verified(directory, files["last"], files["last_sha256"])))
     best = load_file(str(_verified(directory, files["best"], files["best_sha256"])))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -291,10 +290,11 @@ def _checkpoint_fingerprint(out: Path) -> dict[str, Any] | None:
     (a missing or broken one is reported by the checkpoint loader itself)."""
     import json
 
-    from .checkpoint import META_FILE
+    from .checkpoint import CHECKPOINT_VERSION, META_FILE
 
     try:
-        config = json.loads((out / "checkpoints" / META_FILE).read_text(encoding="utf-8")).get("config")
+        meta = json.loads((out / "checkpoints" / META_FILE).read_text(encoding="utf-8"))
+        config = meta.get("config") if meta.get("checkpoint_version") == CHECKPOINT_VERSION else None
     except (OSError, ValueError, AttributeError):
         return None
     return config if isinstance(config, dict) else None
@@ -332,7 +332,6 @@ def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwr
     model = build_model(model_config)
     if D.is_main():
         log.info("training %s on %s: %d parameters", model_config["kind"], data.name, model.params())
-    started = time.perf_counter()
     # A resumed run must be the same run: same data, model and training options.
     fingerprint = {"data": data.spec.to_dict(), "model": model_config, "train": train_config.to_dict()}
     # The spec names the file, not its contents: a file edited between the interruption and
@@ -342,15 +341,24 @@ def _fit(config: dict[str, Any], out: Path, resume: bool, progress: bool, overwr
     recorded = _checkpoint_fingerprint(out) if resume else None
     if recorded is None or "data_sha256" in recorded:  # checkpoints of older versions have none
         fingerprint["data_sha256"] = digest
-    if recorded is not None and recorded.get("data_sha256", digest) != digest:
-        from .checkpoint import META_FILE, CheckpointError
+    if recorded is not None:
+        from .checkpoint import META_FILE, CheckpointError, refuse_other_options
 
-        raise CheckpointError(f"{out / 'checkpoints' / META_FILE}: --resume on other data than the interrupted run "
-                              f"({data.name} has changed since: its arrays differ); resume on the data as it was, "
-                              f"or start a new --out")
+        meta_path = out / "checkpoints" / META_FILE
+        # The options first: one changed since the interruption (a forgotten --config
+        # setting data.val_fraction) changes the arrays too, and it is what to name; the
+        # arrays alone differ only when the data did (a file edited in between).
+        refuse_other_options(meta_path, {k: v for k, v in recorded.items() if k != "data_sha256"},
+                             {k: v for k, v in fingerprint.items() if k != "data_sha256"})
+        if recorded.get("data_sha256", digest) != digest:
+            raise CheckpointError(f"{meta_path}: --resume on other data than the interrupted run ({data.name} has "
+                                  f"changed since: its arrays differ); resume on the data as it was, or start a "
+                                  f"new --out")
     result = train(model, data, train_config, out_dir=out, resume=resume, progress=progress,
                    fingerprint=fingerprint)
-    seconds = time.perf_counter() - started
+    # the epochs an interrupted run did before --resume included (the checkpoint carries
+    # their time), not only this process's part
+    seconds = result.extra["train_seconds"]
     model.cpu()
     run_config = {
         "task": data.task,

@@ -23,6 +23,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from time import perf_counter
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
@@ -410,7 +411,9 @@ def train(
             each checkpoint, and a resume with a different one is refused.
 
     Returns:
-        TrainResult; the model is left holding the best validation weights.
+        TrainResult; the model is left holding the best validation weights, and
+        ``extra["train_seconds"]`` is the training's wall time, the epochs done before a
+        resume included (the checkpoint carries them).
 
     Under torchrun (a process group of N > 1, see :mod:`lstmlite.train.distributed`)
     every rank calls this with the same arguments: the model is wrapped in DDP,
@@ -418,6 +421,7 @@ def train(
     runs on rank 0 and is broadcast, and only rank 0 writes checkpoints and shows the
     bar. On resume every rank loads the same checkpoint.
     """
+    started = perf_counter()
     config = config or TrainConfig()
     require_rows(data, ("train", "val"), "training picks its epoch on val: give more data or a larger "
                                          "--data.val_fraction")
@@ -444,6 +448,7 @@ def train(
     best_val = -math.inf if higher else math.inf
     best_val_loss = math.inf
     best_epoch, step, start_epoch, stale = 0, 0, 1, 0
+    seconds_before = 0.0  # training time of the epochs a resumed run did before its interruption
     best_state = copy.deepcopy(model.state_dict())
     if resume:
         if checkpoint_dir is None:
@@ -455,6 +460,9 @@ def train(
         history, step = state["history"], state["step"]
         best_val, best_epoch, stale = state["best_val"], state["best_epoch"], state["stale"]
         best_val_loss = state.get("best_val_loss", math.inf)
+        # Checkpoints written before train_seconds was saved lack it: their earlier
+        # epochs count as 0 s (the resume itself works as before; no version change).
+        seconds_before = float(state.get("train_seconds", 0.0))
         start_epoch = state["epoch"] + 1
         best_state = {k: v.to(device) for k, v in state["best_state"].items()}
         if main:
@@ -474,89 +482,95 @@ def train(
     bar = tqdm(desc=label, unit="step", disable=not (progress and main), initial=(start_epoch - 1) * per_epoch,
                total=config.epochs * per_epoch, leave=False)
     shown: dict[str, str] = {}
-    for epoch in range(start_epoch, config.epochs + 1):
-        model.train()
-        total_loss, batches = 0.0, 0
-        shown["epoch"] = f"{epoch}/{config.epochs}"
-        bar.set_postfix(shown)
-        for batch, weight in _training_batches(data.train, config, device, epoch):
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device_type=device.type, enabled=use_amp):
-                output = _forward(net, data.task, batch)
-                loss = _loss(data.task, output, batch.y, batch.lengths)
-                if extra_loss is not None:
-                    loss = loss + extra_loss(model, batch, output)
-            if distributed:
-                # this rank's share of the global batch; DDP's average then gives the
-                # one-process gradient of the global batch's mean loss
-                loss = loss * weight
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training diverged at epoch {epoch} (loss {float(loss)}); lower lr")
-            scaler.scale(loss).backward()
-            if config.clip_grad_norm:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            step += 1
-            for callback in callbacks:
-                if hasattr(callback, "on_step"):
-                    callback.on_step(step)
-            total_loss += float(loss.detach())
-            batches += 1
-            bar.update(1)
-            if batches % 10 == 0:  # this pass's mean loss so far, between the epochs' validation
-                shown["loss"] = f"{total_loss / batches:.3f}"
-                bar.set_postfix(shown, refresh=False)
-        if distributed:  # the global batches' mean losses, summed (weights make the mean exact)
-            total_loss = D.all_reduce_sum([total_loss])[0] / D.world_size()
-        # Validation once, on rank 0; every rank gets its result, so early stopping, the
-        # schedule and the best epoch agree everywhere.
-        val = D.on_main(lambda: evaluate(model, data, data.val, config.eval_batch_size, device))
-        current = val[metric_name]
-        # Ties in a coarse metric (accuracy on a small validation split) go to the
-        # epoch with the lower validation loss, not simply the first one.
-        tie_better = current == best_val and val.get("loss", math.inf) < best_val_loss
-        improved = (current > best_val if higher else current < best_val) or tie_better
-        # A callback that is still changing the model (a pruning schedule before its
-        # final sparsity) says so with ``complete = False``: such epochs can't be "best",
-        # and the latest weights stand in until one can.
-        selectable = all(getattr(callback, "complete", True) for callback in callbacks)
-        if not selectable:
-            improved = False
-            best_state = copy.deepcopy(model.state_dict())
-        elif improved:
-            best_val, best_epoch, stale = current, epoch, 0
-            best_val_loss = val.get("loss", math.inf)
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            stale += 1
-        record = {"epoch": epoch, "train_loss": total_loss / max(batches, 1),
-                  "lr": optimizer.param_groups[0]["lr"], **{f"val_{k}": v for k, v in val.items()}}
-        history.append(record)
-        if main:
-            log.info("epoch %d: train_loss %.4f val_%s %.4f", epoch, record["train_loss"], metric_name, current)
-        shown.update(loss=f"{record['train_loss']:.3f}", **{f"val_{metric_name}": f"{current:.4f}"})
-        bar.set_postfix(shown)
-        for callback in callbacks:
-            if hasattr(callback, "on_epoch_end"):
-                callback.on_epoch_end(epoch, val)
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(current)
-        elif scheduler is not None:
-            scheduler.step()
-        if checkpoint_dir is not None and config.checkpoint and main:
-            save_checkpoint(checkpoint_dir, model, optimizer, scheduler, {
-                "epoch": epoch, "step": step, "history": history, "best_val": best_val,
-                "best_epoch": best_epoch, "best_val_loss": best_val_loss, "stale": stale},
-                best_state=best_state if (improved or not selectable) else None, config=fingerprint)
-        if config.patience and stale >= config.patience:
-            stopped_early = True
+    try:
+        for epoch in range(start_epoch, config.epochs + 1):
+            model.train()
+            total_loss, batches = 0.0, 0
+            shown["epoch"] = f"{epoch}/{config.epochs}"
+            bar.set_postfix(shown)
+            for batch, weight in _training_batches(data.train, config, device, epoch):
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(device_type=device.type, enabled=use_amp):
+                    output = _forward(net, data.task, batch)
+                    loss = _loss(data.task, output, batch.y, batch.lengths)
+                    if extra_loss is not None:
+                        loss = loss + extra_loss(model, batch, output)
+                if distributed:
+                    # this rank's share of the global batch; DDP's average then gives the
+                    # one-process gradient of the global batch's mean loss
+                    loss = loss * weight
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training diverged at epoch {epoch} (loss {float(loss)}); lower lr")
+                scaler.scale(loss).backward()
+                if config.clip_grad_norm:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                for callback in callbacks:
+                    if hasattr(callback, "on_step"):
+                        callback.on_step(step)
+                total_loss += float(loss.detach())
+                batches += 1
+                bar.update(1)
+                if batches % 10 == 0:  # this pass's mean loss so far, between the epochs' validation
+                    shown["loss"] = f"{total_loss / batches:.3f}"
+                    bar.set_postfix(shown, refresh=False)
+            if distributed:  # the global batches' mean losses, summed (weights make the mean exact)
+                total_loss = D.all_reduce_sum([total_loss])[0] / D.world_size()
+            # Validation once, on rank 0; every rank gets its result, so early stopping, the
+            # schedule and the best epoch agree everywhere.
+            val = D.on_main(lambda: evaluate(model, data, data.val, config.eval_batch_size, device))
+            current = val[metric_name]
+            # Ties in a coarse metric (accuracy on a small validation split) go to the
+            # epoch with the lower validation loss, not simply the first one.
+            tie_better = current == best_val and val.get("loss", math.inf) < best_val_loss
+            improved = (current > best_val if higher else current < best_val) or tie_better
+            # A callback that is still changing the model (a pruning schedule before its
+            # final sparsity) says so with ``complete = False``: such epochs can't be "best",
+            # and the latest weights stand in until one can.
+            selectable = all(getattr(callback, "complete", True) for callback in callbacks)
+            if not selectable:
+                improved = False
+                best_state = copy.deepcopy(model.state_dict())
+            elif improved:
+                best_val, best_epoch, stale = current, epoch, 0
+                best_val_loss = val.get("loss", math.inf)
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+            record = {"epoch": epoch, "train_loss": total_loss / max(batches, 1),
+                      "lr": optimizer.param_groups[0]["lr"], **{f"val_{k}": v for k, v in val.items()}}
+            history.append(record)
             if main:
-                log.info("early stop at epoch %d (best epoch %d)", epoch, best_epoch)
-            break
-    bar.close()
+                log.info("epoch %d: train_loss %.4f val_%s %.4f", epoch, record["train_loss"], metric_name, current)
+            shown.update(loss=f"{record['train_loss']:.3f}", **{f"val_{metric_name}": f"{current:.4f}"})
+            bar.set_postfix(shown)
+            for callback in callbacks:
+                if hasattr(callback, "on_epoch_end"):
+                    callback.on_epoch_end(epoch, val)
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(current)
+            elif scheduler is not None:
+                scheduler.step()
+            if checkpoint_dir is not None and config.checkpoint and main:
+                save_checkpoint(checkpoint_dir, model, optimizer, scheduler, {
+                    "epoch": epoch, "step": step, "history": history, "best_val": best_val,
+                    "best_epoch": best_epoch, "best_val_loss": best_val_loss, "stale": stale,
+                    "train_seconds": seconds_before + perf_counter() - started},
+                    best_state=best_state if (improved or not selectable) else None, config=fingerprint)
+            if config.patience and stale >= config.patience:
+                stopped_early = True
+                if main:
+                    log.info("early stop at epoch %d (best epoch %d)", epoch, best_epoch)
+                break
+    finally:
+        # however training ends (Ctrl-C included): a message printed next starts on a
+        # line of its own, not glued to the end of the bar's
+        bar.close()
     model.load_state_dict(best_state)
     model.eval()
     return TrainResult(history=history, best_epoch=best_epoch, best_val=best_val, metric_name=metric_name,
-                       stopped_early=stopped_early)
+                       stopped_early=stopped_early,
+                       extra={"train_seconds": seconds_before + perf_counter() - started})
