@@ -139,6 +139,19 @@ def test_activation_saturation_points():  # SAT E
     assert tanh_q15(np.array([32767]), 5).tolist() == tanh_q15(np.array([256 * 1 - 1]), 5).tolist()
 
 
+def test_activation_held_value_is_the_function_at_8_minus_one_lsb():  # SAT E, 5 fraction bits
+    """At 5 fraction bits one input LSB is one table segment, so SAT E (|x| clipped to
+    (256 << 0) - 1 = 255, i.e. 8 - 2**-5) makes every |x| >= 255 read sigmoid(255/32):
+    32768 * sigmoid(7.96875) = 32756.66, rounded 32757, by hand from the float function.
+    Catches a clip one LSB low ((256 << k) - 2), which holds sigmoid(254/32) = 32756.30
+    -> 32756: 1 LSB off, inside the exhaustive test's 1.5-LSB tolerance, so only the
+    held value itself tells them apart."""
+    held = round(Q15 * float(sigmoid(255 / 32)))
+    assert held == 32757
+    x = np.array([255, 256, 1000, 32767, -255, -256, -32768])
+    assert sigmoid_q15(x, 5).tolist() == [held] * 4 + [32768 - held] * 3
+
+
 def test_activation_input_format_must_be_5_to_15_fraction_bits():
     """The table steps by 1/32, so the input needs 5..15 fraction bits (docs/integer.md);
     16 would silently read the table at the wrong scale, 4 would shift by -1."""
@@ -381,6 +394,21 @@ def test_gate_preactivation_saturates_not_wraps():  # SAT A
         assert np.sign(h[0, 0]) == sign and abs(h[0, 0]) > 0.75 * 32768 * np.tanh(1.0)
 
 
+def test_gate_preactivation_saturates_the_sum_not_each_matmul():  # SAT A on gx + gh
+    """docs/integer.md: a = sat16(requant(acc_x) + requant(acc_h)). Biases chosen so that,
+    in Q3.12, the input part is 40000 (9.77, past int16 alone) and the recurrent part
+    -10000 (-2.44): their sum 30000 (7.32) is inside int16 and must be used as is. So
+    i = f = o = sigma(7.32), g = tanh(7.32) and from zero state c' = i * g in Q2.13, by
+    hand 8192 * sigma(7.32) * tanh(7.32) = 8186.4. Catches each part saturated before
+    the add (TFLite's form: 32767 - 10000 = 22767, i.e. 5.56: c' = 8161)."""
+    d = _one_unit([40000 / 4096] * 4)  # input part 40000 in Q3.12 for every gate
+    d = IntegerDirection(**{**d.__dict__, "b_hh": d.b_ih.astype(np.int64) // -4})  # recurrent part -10000
+    zero = np.zeros((1, 1), np.int64)
+    _, c = integer_lstm_step(d, zero, zero, zero)
+    a = 30000 / 4096
+    assert abs(int(c[0, 0]) - 8192 * float(sigmoid(a)) * np.tanh(a)) <= 2
+
+
 def test_cell_state_saturates_at_int16_limits():  # SAT C
     for sign in (1, -1):
         d = _one_unit([100.0, 100.0, sign * 100.0, 100.0], cell_frac=13)  # c grows by ~1 per step, clip at 4
@@ -608,6 +636,24 @@ def test_validation_errors():
     with pytest.raises(ValueError, match="projection"):
         quantize_lstm_integer({"weight_ih_l0": np.ones((8, 2)), "weight_hh_l0": np.ones((8, 1)),
                                "weight_hr_l0": np.ones((1, 2))}, {"input": {"absmax": 1}, "layers": [[{}]]})
+
+
+@pytest.mark.parametrize("name", ["w_ih", "w_hh"])
+def test_a_weight_code_of_minus_128_is_refused_in_either_matrix(name):
+    """Weights are symmetric int8 (docs/integer.md: -128 never appears; the C engine's
+    sign-trick kernels rely on it), for the recurrent matrix as much as the input one: one
+    hand-placed -128 in either is refused when the direction is built, while -127 in the
+    same place is fine. Catches the check written for w_ih alone (a w_hh holding -128
+    accepted)."""
+    d = _one_unit([0, 0, 0, 0])
+    for code, ok in ((-127, True), (-128, False)):
+        w = np.zeros(getattr(d, name).shape, np.int64)
+        w[0, 0] = code
+        if ok:
+            IntegerDirection(**{**d.__dict__, name: w})
+        else:
+            with pytest.raises(ValueError, match="symmetric"):
+                IntegerDirection(**{**d.__dict__, name: w})
 
 
 def test_hand_made_parameters_outside_the_c_engine_contract_are_refused():

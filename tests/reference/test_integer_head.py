@@ -36,6 +36,40 @@ def test_head_refuses_what_could_overflow_and_what_overflows():
         integer_head_forward(head, np.full((1, 4), 32767))
 
 
+@pytest.mark.parametrize("sign", [1, -1])
+def test_head_forward_refuses_an_accumulator_past_either_end_of_int32(sign):
+    """Hand-made parameters past the bound (4 codes of 127, a bias near the int32 end of
+    one sign): with h = ±32767 the exact sum 4 * 127 * 32767 + b lands, by hand, exactly
+    on 2**31 - 1 / -2**31 (returned as is) or one past it (OverflowError, never a wrapped
+    int32). Catches a check of the top end alone, which wraps the negative overflow to a
+    large positive logit."""
+    head = quantize_head_integer(np.ones((1, 4)))
+    assert head.weight.tolist() == [[127] * 4]
+    h = np.full((1, 4), sign * 32767)
+    edge = 2**31 - 1 if sign > 0 else -(2**31)
+    head.bias[:] = edge - sign * 4 * 127 * 32767
+    assert integer_head_forward(head, h).tolist() == [[edge]]
+    head.bias[:] = head.bias + sign  # one past the end
+    with pytest.raises(OverflowError):
+        integer_head_forward(head, h)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_head_bound_counts_a_negative_bias_by_its_magnitude(sign):
+    """500 features of weight 1 (code 127, scale 1/127) and a bias of ±17 (code
+    ±17 * 127 * 2**15): by hand the worst accumulator is 127 * 2**15 * (500 + 17) =
+    2,151,514,112 > 2**31 - 1, reached with a negative bias by h = -32768 everywhere,
+    so both signs must be refused. Catches a bound that adds the signed bias (b_q
+    instead of |b_q|), which accepts the negative one: 127 * 2**15 * (500 - 17) fits."""
+    worst = 127 * 2**15 * (500 + 17)
+    assert worst > 2**31 - 1 and 127 * 2**15 * (500 - 17) <= 2**31 - 1
+    with pytest.raises(ValueError, match="overflow"):
+        quantize_head_integer(np.ones((1, 500)), np.array([sign * 17.0]))
+    # 16 features fewer, the same bias fits both ways (so it is the bias that tips it)
+    head = quantize_head_integer(np.ones((1, 484)), np.array([sign * 17.0]))
+    assert int(head.bias[0]) == sign * 17 * 127 * 2**15
+
+
 def test_embedding_codes_are_the_quantized_input():
     rng = np.random.default_rng(1)
     table = rng.normal(0, 1, (30, 6))

@@ -183,6 +183,48 @@ def test_accumulator_overflow_is_refused_when_built_and_never_wraps():
         T.tflite_lstm_sequence(ok, np.full((1, 1, widest), 127))
 
 
+@pytest.mark.parametrize("sign", [1, -1])
+def test_an_int8_accumulator_past_either_end_of_int32_raises(sign):
+    """One input column, z_x = -128 and x = 127 (x - z_x = 255), weight ±127 forced in
+    after the build-time check (a frozen dataclass): by hand the accumulator is
+    b ± 127 * 255 = b ± 32385. A bias putting it exactly on 2**31 - 1 / -2**31 runs; one
+    more step outward raises OverflowError (TFLite would wrap). Catches the run-time check
+    of the top end alone, which lets the negative overflow through as a saturated -32768
+    gate instead of an error."""
+    g = T.TFLiteGate(np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1), 1 << 30, -3, 1 << 30, -3)
+    p = T.TFLiteLSTMParams(g, g, g, g, input_zero_point=-128, output_zero_point=0, cell_scale_power=-12,
+                           forget_cell_multiplier=1 << 30, forget_cell_shift=-14, input_cell_multiplier=1 << 30,
+                           input_cell_shift=-17, output_multiplier=1 << 30, output_shift=-22)
+    edge = 2**31 - 1 if sign > 0 else -(2**31)
+    object.__setattr__(p.input_gate, "input_weights", np.array([[sign * 127]], np.int8))
+    x = np.full((1, 1, 1), 127)
+    object.__setattr__(p.input_gate, "bias", np.array([edge - sign * 127 * 255], np.int64))
+    T.tflite_lstm_sequence(p, x)  # exactly on the int32 end: fine
+    object.__setattr__(p.input_gate, "bias", np.array([edge - sign * 127 * 255 + sign], np.int64))
+    with pytest.raises(OverflowError, match="int32 accumulator overflow"):
+        T.tflite_lstm_sequence(p, x)
+
+
+def test_an_accumulator_whose_left_shift_reaches_2_31_raises():
+    """The int8 kernel's mbqm shifts the int32 accumulator left by s > 0 first, in int32:
+    with s = 1 an accumulator of 2**30 becomes 2**31, one past INT32_MAX, which TFLite
+    wraps. Forced past the build-time bound (one column, z_x = -128, x = 127, weight 127:
+    by hand acc = b + 32385), acc = 2**30 - 1 runs and acc = 2**30 raises OverflowError.
+    Catches the check written with > instead of >= (2**30 << 1 let through)."""
+    g = T.TFLiteGate(np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1), 1 << 30, -3, 1 << 30, -3)
+    shifted = T.TFLiteGate(np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1), 1 << 30, 1, 1 << 30, -3)
+    p = T.TFLiteLSTMParams(shifted, g, g, g, input_zero_point=-128, output_zero_point=0, cell_scale_power=-12,
+                           forget_cell_multiplier=1 << 30, forget_cell_shift=-14, input_cell_multiplier=1 << 30,
+                           input_cell_shift=-17, output_multiplier=1 << 30, output_shift=-22)
+    object.__setattr__(p.input_gate, "input_weights", np.array([[127]], np.int8))
+    x = np.full((1, 1, 1), 127)
+    object.__setattr__(p.input_gate, "bias", np.array([2**30 - 1 - 127 * 255], np.int64))
+    T.tflite_lstm_sequence(p, x)  # (2**30 - 1) << 1 = 2**31 - 2 fits int32
+    object.__setattr__(p.input_gate, "bias", np.array([2**30 - 127 * 255], np.int64))
+    with pytest.raises(OverflowError, match="shift overflows int32"):
+        T.tflite_lstm_sequence(p, x)
+
+
 @needs_vectors
 def test_vectors_cannot_tell_tflm_literal_multipliers(cases):
     """The vector headers give f * c and i * g multipliers as exact powers of two; TFLite

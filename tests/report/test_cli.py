@@ -74,6 +74,27 @@ def test_nothing_is_written_into_a_run_dir(jv_runs, capsys):
     assert sorted(p.name for p in run.iterdir()) == before
 
 
+def test_nothing_is_written_deeper_inside_a_run_dir(tmp_path, capsys):
+    """A run dir is never edited in place at any depth: --out run/figs/report.html and
+    run/a/b/explain are refused like run/report.html (refused before the run is read, so
+    an empty folder stands in for the run), and nothing appears under it; a sibling folder
+    whose name merely starts with the run's (run-report/) is not inside it. Catches a check
+    of the direct children only (out.parent == run), which let report write run/figs/."""
+    from lstmlite.report.runs import check_outside_runs
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["report", str(run), "--out", str(run / "figs" / "report.html")]) == 2
+    assert "inside the run dir" in capsys.readouterr().err
+    assert main(["explain", str(run), "--out", str(run / "a" / "b" / "explain")]) == 2
+    assert "inside the run dir" in capsys.readouterr().err
+    assert list(run.iterdir()) == []
+    for inside in (run, run / "x.html", run / "figs" / "x.html", run / "a" / "b" / "c"):
+        with pytest.raises(ValueError, match="inside the run dir"):
+            check_outside_runs(inside, [run])
+    check_outside_runs(tmp_path / "run-report" / "report.html", [run])  # a sibling, not inside
+
+
 def test_a_folder_given_as_the_report_file_is_refused_naming_a_file(jv_runs, tmp_path, capsys):
     """--out naming an existing folder is refused in one line that gives a file to write,
     before any run is read, and leaves the folder as it was. Catches the error the rename

@@ -62,6 +62,21 @@ def test_bench_cases_match_the_architecture_only() -> None:
     assert bench_cases_for(bench, {"vocab_size": 100, "embed_dim": 12, "hidden_size": 8})  # token model
 
 
+def test_a_per_layer_hidden_list_of_one_size_matches_that_size() -> None:
+    """A stack whose config lists the hidden size per layer (a structurally pruned stack
+    writes a list) with every layer of one size, [8, 8], is timed by bench's hidden-8,
+    2-layer cases like hidden_size=8 would be (hand-written cases); only a list of
+    different sizes has no match. Catches a test of the list's length (one entry) instead
+    of its distinct values, which left a uniform 2-layer run's card with no latency."""
+    bench = {"cases": [
+        {"engine": "lstmlite-int8", "input_size": 12, "hidden_size": 8, "num_layers": 2, "median_us": 9.0},
+        {"engine": "lstmlite-int8", "input_size": 12, "hidden_size": 8, "num_layers": 1, "median_us": 4.0},
+        {"engine": "torch-fp32", "input_size": 12, "hidden_size": 4, "num_layers": 2, "median_us": 5.0}]}
+    assert [c["median_us"] for c in bench_cases_for(bench, {"input_size": 12, "hidden_size": [8, 8],
+                                                            "num_layers": 2})] == [9.0]
+    assert bench_cases_for(bench, {"input_size": 12, "hidden_size": [8, 4], "num_layers": 2}) == []
+
+
 def test_bench_cases_of_another_cell_or_layer_count_are_not_a_runs() -> None:
     """``lstmlite bench`` records each case's cell and layer count; a run's card lists only
     the cases of its own (hand-written cases of one size: an LSTM-1, a GRU-1 and an LSTM-2),

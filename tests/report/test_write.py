@@ -114,6 +114,21 @@ def test_delta_and_per_class_change_are_this_run_minus_its_source() -> None:
                     ("x", "0.5", "1", "+50.0 points")]
 
 
+def test_a_source_predicting_a_class_this_run_never_does_is_compared() -> None:
+    """Without class names, the per-class table counts the classes of both runs: the source
+    predicts class 2, which neither this run's predictions nor any test row holds, so class
+    2 is a row with no test rows, and classes 0 and 1 compare hand-counted (0: 1/2 -> 2/2,
+    1: 2/2 -> 1/2). It raised IndexError (the matrix was sized by this run alone)."""
+    source = _given_run("source", 0.75, [0, 2, 1, 1])
+    run = _given_run("small", 0.75, [0, 0, 1, 0], parent=source)
+    for r in (source, run):
+        r.class_names, r.y_true = [], np.array([0, 0, 1, 1])
+    html = render_report([source, run])
+    rows = re.findall(r"<tr><td>([012])</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", html)
+    assert ("0", "0.5", "1", "+50.0 points") in rows and ("1", "1", "0.5", "-50.0 points") in rows
+    assert any(row[0] == "2" for row in rows)
+
+
 def test_a_vocabulary_pruned_language_model_shows_no_delta() -> None:
     """A language model whose recipe pruned the vocabulary is measured on the pruned
     vocabulary (dropped tokens count as <unk>), so its perplexity is not comparable with its

@@ -272,8 +272,10 @@ def _per_class(runs: Sequence[ReportRun]) -> Raw:
         parent = run.parent
         if parent is None or parent.y_true is None or parent.y_pred is None:
             continue
+        # the source may predict (or hold) a class this run never does: count both runs' classes
+        n = max(n, int(parent.y_true.max()) + 1, int(parent.y_pred.max()) + 1)
         before = per_class_accuracy(confusion_matrix(parent.y_true, parent.y_pred, n))
-        after = per_class_accuracy(cm)
+        after = per_class_accuracy(confusion_matrix(run.y_true, run.y_pred, n))
         names = run.class_names if len(run.class_names) == n else [str(i) for i in range(n)]
         title = f"{run.name} vs {parent.name}: per-class test accuracy change"
         parts.append(img(plots.class_delta_plot(before, after, names, title), title))
