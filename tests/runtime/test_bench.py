@@ -139,6 +139,37 @@ def test_bench_from_a_run_dir_uses_its_weights(tmp_path):
     torch.testing.assert_close(module.weight_hh_l1, model.rnn.weight_hh_l1)
 
 
+def test_bench_of_a_low_rank_int8_run_times_its_stored_form(tmp_path):
+    """bench RUN of a run storing int8 low-rank factors: lstmlite-int8 runs those codes and
+    factors (as its .lsl file does) -- what the run computes, so its error against
+    torch-fp32 on the effective weights is float rounding, and the note says which form --
+    while lstmlite-fp32 runs the dense product. It rounded the product to int8 afresh
+    (an error of ~1e-2, a dense-matrix time): neither the deployed file's error nor its
+    speed."""
+    from lstmlite.compress import LowRankConfig, WeightQuantConfig, compress_, compression_state
+    from lstmlite.io import save_run
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=16, hidden_size=32, n_classes=3).eval()
+    compress_(model, LowRankConfig(rank=6))
+    compress_(model, WeightQuantConfig(bits=8))
+    run = save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
+    stored = bench_mod.stored_form_of_run(run)
+    assert stored is not None
+    module, _ = bench_mod.module_from_run(run)
+    result = bench_mod.bench(engines=["lstmlite-int8", "lstmlite-fp32", "torch-fp32"], module=module, stored=stored,
+                             seq_len=6, reps=2, warmup=0)
+    cases = {c["engine"]: c for c in result["cases"]}
+    assert cases["lstmlite-int8"]["max_rel_err"] < 1e-5
+    assert cases["lstmlite-int8"]["note"] == "runs the run's stored low-rank factors in int8 codes, as its .lsl file does"
+    assert "note" not in cases["lstmlite-fp32"]
+    dense = bench_mod.bench(engines=["lstmlite-int8", "torch-fp32"], module=module, seq_len=6, reps=2, warmup=0)
+    assert dense["cases"][0]["max_rel_err"] > 1e-4  # the product rounded afresh: what the stored form avoids
+    assert bench_mod.stored_form_of_run(save_run(tmp_path / "float", SequenceClassifier(
+        input_size=4, hidden_size=6, n_classes=2), {"task": "classify"})) is None
+
+
 def test_sparse_and_low_rank_cases_run_the_same_compressed_weights_everywhere():
     """With --sparsity every engine runs the pruned weights, with --rank the rank-r
     product (lstmlite through the factors): all agree with torch-fp32."""

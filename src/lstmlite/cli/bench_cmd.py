@@ -25,7 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               "lstmlite bench runs/jv --batch 32 --json bench.json --chart bench.png",
                               "lstmlite bench --isa avx2 --engines lstmlite-int8-dyn,lstmlite-fp32"),
         formatter_class=HelpFormatter)
-    parser.add_argument("run", nargs="?", default=None, help="run dir whose recurrent layers to time (optional)")
+    parser.add_argument("run", nargs="?", default=None,
+                        help="run dir whose recurrent layers to time (optional); its stored int8 codes or low-rank "
+                             "factors are what the lstmlite-int8* engines run, the others its dense weights")
     parser.add_argument("--input-size", type=int, default=40, help="features per step, I")
     parser.add_argument("--hidden-size", type=int, default=128, help="hidden units, H")
     parser.add_argument("--seq-len", type=int, default=100, help="steps per sequence, T")
@@ -125,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace, engines: list[str]) -> int:
     """Time the checked engines and print (and write) the results."""
     from ..runtime.bench import (available_memory_bytes, bar_chart, bench, estimate_memory_bytes, format_table,
-                                 module_from_run)
+                                 module_from_run, stored_form_of_run)
 
     modes = ["sequence", "step"] if args.mode == "both" else [args.mode]
     if not args.run:
@@ -138,17 +140,18 @@ def _bench(args: argparse.Namespace, engines: list[str]) -> int:
             raise CliError(f"these sizes need about {format_bytes(need)} of memory (every engine holds its own "
                            f"copy of the weights) but {format_bytes(have)} are available; choose smaller sizes "
                            f"or fewer --engines")
-    module = None
+    module = stored = None
     if args.run:
         if not Path(args.run).is_dir():
             raise CliError(f"{args.run}: not a run dir")
         module, _ = module_from_run(args.run)
+        stored = stored_form_of_run(args.run)
     result = bench(input_size=args.input_size, hidden_size=args.hidden_size, seq_len=args.seq_len,
                    batch=args.batch, engines=engines, modes=modes, threads=args.threads, reps=args.reps,
                    warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module,
                    sparsity=args.sparsity, rank=args.rank,
                    sparse_block=tuple(int(v) for v in args.sparse_block.split("x")),
-                   one_thread_beside=args.one_thread_beside)
+                   one_thread_beside=args.one_thread_beside, stored=stored)
     print(format_table(result["cases"]))
     for case in result["cases"]:
         if case.get("note"):

@@ -61,7 +61,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["ENGINES", "MODES", "bench", "default_engines", "engine_missing", "engine_unfit", "estimate_memory_bytes", "available_memory_bytes", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run"]
+__all__ = ["ENGINES", "MODES", "bench", "default_engines", "engine_missing", "engine_unfit", "estimate_memory_bytes", "available_memory_bytes", "prune_blocks", "factor_weights", "peak_macs", "machine_info", "format_table", "module_from_run", "stored_form_of_run"]
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,41 @@ def factor_weights(module, rank: int) -> dict[str, tuple[np.ndarray, np.ndarray]
     return factors
 
 
+#: lstmlite engines that run a run's stored recurrent form (its int8 codes, low-rank factors)
+#: when bench times a run dir; the others (fp32, the 7-bit forms) and the peers run its
+#: effective weights as dense float matrices, each in its own form.
+STORED_FORM_WEIGHTS = ("int8", "int8-sparse")
+
+
+def stored_form_of_run(run_dir: str | Path) -> Any:
+    """The recurrent layers of a run dir as its exported file stores them (a
+    :class:`~lstmlite.runtime.lsl.ModelSpec` without head), when that differs from dense
+    float matrices -- int8 codes or low-rank factors -- else None. Bench's int8 engines
+    run it, so that they time (and their error measures) the run's deployed form rather
+    than its product rounded to int8 afresh."""
+    from ..export.lsl import spec_from_module
+    from ..io import load_run
+
+    model = load_run(run_dir).model
+    rnn = model.decoder if getattr(model, "kind", None) == "seq2seq" else model.rnn
+    spec = spec_from_module(rnn)
+    return spec if _stored_kinds(spec) else None
+
+
+def _stored_kinds(spec: Any) -> str:
+    """What a spec's recurrent matrices store besides dense floats: 'int8 codes', 'low-rank
+    factors', both joined, or ''."""
+    from .lsl import LowRankTensor, QTensor
+
+    tensors = [t for layer in spec.layers for d in layer.directions for k, t in d.items() if k.startswith("w_")]
+    kinds = []
+    if any(isinstance(t, QTensor) or isinstance(t, LowRankTensor) and isinstance(t.u, QTensor) for t in tensors):
+        kinds.append("int8 codes")
+    if any(isinstance(t, LowRankTensor) for t in tensors):
+        kinds.append("low-rank factors")
+    return " in ".join(kinds[::-1]) if len(kinds) == 2 else "".join(kinds)
+
+
 def module_from_run(run_dir: str | Path):
     """The recurrent layers of a run dir's model as a torch nn.LSTM/nn.GRU (effective
     weights, compression applied), plus its cell name.
@@ -227,18 +262,23 @@ Runner = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.nda
 
 
 def _lstmlite(module, batch: int, weights: str, activations: str, factors: dict | None = None,
-              threads: int = 1, notes: dict | None = None, name: str = "", seq_len: int = 1) -> Runner:
+              threads: int = 1, notes: dict | None = None, name: str = "", seq_len: int = 1,
+              stored: Any = None) -> Runner:
     from .engine import MIN_MACS_PER_THREAD, Engine
     from ..export.lsl import spec_from_module
     from .lsl import LowRankTensor
 
-    spec = spec_from_module(module)
+    said = []
+    if stored is not None and weights in STORED_FORM_WEIGHTS:  # a run's own codes / factors, as its file holds them
+        spec = copy.deepcopy(stored)
+        said.append(f"runs the run's stored {_stored_kinds(stored)}, as its .lsl file does")
+    else:
+        spec = spec_from_module(module)
     for name, (u, v) in (factors or {}).items():  # "weight_hh_l0" -> layer 0, "w_hh"
         kind, layer = name.rsplit("_l", 1)
         spec.layers[int(layer)].directions[0][kind.replace("weight", "w")] = LowRankTensor(u, v)
     engine = Engine(spec, weights=weights, activations=activations, threads=threads)
     layer = engine.info["layers"][0]
-    said = []
     if layer["weights"] == "int8-sparse":  # which form each matrix runs in
         said.append(f"runs W_ih {layer['runs_ih']}, W_hh {layer['runs_hh']} (the faster form here)")
     used = engine.threads_for(batch, seq_len)
@@ -499,9 +539,10 @@ def default_engines(engines: Sequence[str] = ENGINES, rank: int = 0) -> tuple[li
 
 
 def _runner(engine: str, module, cell: str, batch: int, threads: int, factors: dict | None = None,
-            seq_len: int = 1, litert_forms: Sequence[str] = (), notes: dict | None = None) -> Runner:
+            seq_len: int = 1, litert_forms: Sequence[str] = (), notes: dict | None = None,
+            stored: Any = None) -> Runner:
     if engine in LSTMLITE_FORMS:
-        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors, threads, notes, engine, seq_len)
+        return _lstmlite(module, batch, *LSTMLITE_FORMS[engine], factors, threads, notes, engine, seq_len, stored)
     if engine == "torch-fp32":
         return _torch(module, batch, quantized=False)
     if engine == "torch-dynamic-int8":
@@ -560,6 +601,7 @@ def bench(
     rank: int = 0,
     sparse_block: tuple[int, int] = (1, 4),
     one_thread_beside: bool = False,
+    stored: Any = None,
 ) -> dict[str, Any]:
     """Time every engine in every mode on one model size.
 
@@ -589,6 +631,10 @@ def bench(
             approximation U V (truncated SVD, :func:`lstmlite.compress.lowrank.factorize`);
             the lstmlite engines run the two factors, the peers the product (the same
             weights either way).
+        stored: ``module``'s layers as a run stores them (:func:`stored_form_of_run`):
+            the lstmlite-int8 engines (int8, int8-dyn, int8-sparse*) run it -- the run's
+            own codes and factors, its deployed form -- and the others ``module``.
+            Ignored with ``sparsity`` or ``rank`` (they change the weights first).
 
     Returns:
         ``{"machine": {...}, "cases": [...]}``: one case per engine and mode with
@@ -629,6 +675,8 @@ def bench(
     if rank:
         module = copy.deepcopy(module)
         factors = factor_weights(module, rank)
+    if sparsity or rank:
+        stored = None
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, seq_len, input_size)).astype(np.float32)
     old_threads = torch.get_num_threads()
@@ -641,12 +689,12 @@ def bench(
 
         litert_forms = [LITERT_FORMS[e] for e in engines if e in LITERT_FORMS]
         notes: dict[str, str] = {}
-        runners = {engine: _runner(engine, module, cell, batch, threads, factors, seq_len, litert_forms, notes)
-                   for engine in engines}
+        runners = {engine: _runner(engine, module, cell, batch, threads, factors, seq_len, litert_forms, notes,
+                                   stored) for engine in engines}
         # one_thread_beside: our engines again on one thread (lstmlite takes its thread count
         # per call, not globally), timed in a loop of their own beside their N-thread twins,
         # with no peer in between whose thread pool could still be busy
-        alone = {engine: _runner(engine, module, cell, batch, 1, factors, seq_len, litert_forms, notes)
+        alone = {engine: _runner(engine, module, cell, batch, 1, factors, seq_len, litert_forms, notes, stored)
                  for engine in engines if one_thread_beside and threads > 1 and engine in LSTMLITE_FORMS}
         steps = [np.ascontiguousarray(x[:, t]) for t in range(seq_len)]
         macs_of = {"sequence": macs_step * seq_len, "step": macs_step}
