@@ -21,19 +21,11 @@ import torch
 from lstmlite.export.c import export_c
 from lstmlite.export.preprocessing import standardization_of
 from lstmlite.io import load_run
-from lstmlite.train import fit, load_run_data
+from lstmlite.train import load_run_data
 
 from .test_preprocessing import raw_digits
 
 ROWS = 60
-
-
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("digits_c")
-    fit({"data": {"source": "digits"}, "model": {"hidden_size": 12}, "train": {"epochs": 2, "seed": 0}},
-        root / "run", progress=False)
-    return root / "run"
 
 
 def _harness(project: Path, raw: np.ndarray, integer: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -29,14 +29,6 @@ def _confusion(labels: np.ndarray, predicted: np.ndarray, n: int = 10) -> np.nda
     return matrix
 
 
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("digits")
-    fit({"data": {"source": "digits"}, "model": {"hidden_size": 12}, "train": {"epochs": 2, "seed": 0}},
-        root / "run", progress=False)
-    return root / "run"
-
-
 def raw_digits() -> tuple[np.ndarray, np.ndarray]:
     """Every digits image as the built-in set reads it (8 steps of 8 pixels), unscaled."""
     from sklearn.datasets import load_digits
