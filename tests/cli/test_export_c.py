@@ -24,6 +24,28 @@ def test_integer_form_is_calibrated_built_and_checked_exactly(digits_run, tmp_pa
     assert (tmp_path / "c" / "model.h").is_file() and (tmp_path / "c" / "lsl_int.c").is_file()
 
 
+def test_the_project_keeps_the_output_a_board_must_print(digits_run, tmp_path):
+    """A checked project holds example_expected.txt, the host example's output, and the
+    README says to compare a board's with it; the integer example on the emulated
+    Cortex-M4 prints exactly that file. Without it a board had nothing to be checked against
+    but a Python call."""
+    import shutil
+    import subprocess
+
+    assert main(["export", str(digits_run), "--format", "c", "--form", "integer", "--calibrate", "16",
+                 "--out", str(tmp_path / "c")]) == 0
+    expected = (tmp_path / "c" / "example_expected.txt").read_text()
+    assert expected.startswith("step 0: ") and expected.rstrip().endswith("done")
+    assert "example_expected.txt" in (tmp_path / "c" / "README.md").read_text()
+    for tool in ("make", "arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"missing {tool}: the test setup installs it (scripts/system-deps-mcu.txt)")
+    board = subprocess.run(["make", "-s", "mcu", "run-mcu"], cwd=tmp_path / "c", capture_output=True, text=True,
+                           timeout=300)
+    assert board.returncode == 0, board.stderr[-2000:]
+    assert board.stdout == expected
+
+
 def test_the_ram_line_groups_every_byte_count_by_thousands(tmp_path, capsys):
     """Each CPU's line prints state, scratch and stack bytes as the flash and RAM totals are
     printed, grouped by thousands (catches "scratch 2728 B" beside "RAM 4,608 B"): an LSTM-64

@@ -681,11 +681,11 @@ def test_check_on_host_compares_every_step(monkeypatch):
     for step in range(6):
         wrong = right.copy()
         wrong[step, 1] += 0.25
-        monkeypatch.setattr(check, "run_host_example", lambda path, wrong=wrong: wrong)
+        monkeypatch.setattr(check, "run_host_example", lambda path, keep_as=None, wrong=wrong: wrong)
         error, scale = check.check_on_host(project, model, example)
         assert abs(error - 0.25) < 1e-5, step
         assert scale == pytest.approx(np.max(np.abs(right)), rel=1e-6)
-    monkeypatch.setattr(check, "run_host_example", lambda path: right[:5])
+    monkeypatch.setattr(check, "run_host_example", lambda path, keep_as=None: right[:5])
     with pytest.raises(RuntimeError, match="outputs"):  # a missing step is not a pass
         check.check_on_host(project, model, example)
 

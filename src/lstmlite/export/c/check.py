@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,8 +25,14 @@ import numpy as np
 __all__ = ["run_host_example", "expected_outputs", "check_on_host", "int8_reference"]
 
 
-def run_host_example(path: Any, timeout: float = 300) -> np.ndarray:
-    """``make host`` and run the example; returns (steps, outputs) int64 or float32."""
+#: where :func:`check_on_host` keeps what the host build of the example printed: the output
+#: a board running the same example should print (docs/mcu.md, the project's README)
+EXPECTED_OUTPUT = "example_expected.txt"
+
+
+def run_host_example(path: Any, timeout: float = 300, keep_as: str | None = None) -> np.ndarray:
+    """``make host`` and run the example; returns (steps, outputs) int64 or float32.
+    ``keep_as``: also write what it printed to that file of the project."""
     for tool in ("make", "cc"):
         if shutil.which(tool) is None:
             raise FileNotFoundError(f"no {tool} on PATH: cannot build the C project for the host")
@@ -35,6 +42,8 @@ def run_host_example(path: Any, timeout: float = 300) -> np.ndarray:
     run = subprocess.run([f"{path}/build/host/example"], capture_output=True, text=True, timeout=timeout)
     if run.returncode != 0:
         raise RuntimeError(f"the example failed: {run.stdout.strip().splitlines()[-1:]}")
+    if keep_as is not None:
+        (Path(path) / keep_as).write_text(run.stdout)
     rows = [line.split(":", 1)[1].split() for line in run.stdout.splitlines() if re.match(r"step \d+:", line)]
     if not rows:
         raise RuntimeError("the example printed no outputs")
@@ -93,8 +102,9 @@ def expected_outputs(project: Any, model: Any, example: np.ndarray) -> np.ndarra
 
 def check_on_host(project: Any, model: Any, example: np.ndarray) -> tuple[float, float]:
     """(largest |C output - expected|, largest |expected|) over the example; the first is
-    0 for an exact integer match."""
-    got = run_host_example(project.path)
+    0 for an exact integer match. What the host build printed is kept in the project as
+    :data:`EXPECTED_OUTPUT`, for a check on the board without Python."""
+    got = run_host_example(project.path, keep_as=EXPECTED_OUTPUT)
     expected = expected_outputs(project, model, example)
     if got.shape != expected.shape:
         raise RuntimeError(f"the C project printed {got.shape} outputs, expected {expected.shape}")

@@ -158,6 +158,13 @@ Input: {inputs}. Output ({info['output_size']} values): {outputs}.{layout}{_stan
 Flash = weights + code; RAM = state + scratch + stack. Code and stack are the
 generator's figures for arm-none-eabi-gcc 12.2 at `-Os`; weights, state and scratch
 are exact. `make size` shows the compiled numbers.
+
+## Check it on the board
+
+`example_expected.txt` (written by `lstmlite export` when it built and checked the example
+on its host) is what `example` printed there. Run the same example on the board
+(`make run-mcu`, or its output on your UART) and compare: {"the same numbers, bit for bit"
+if integer else "the same values to float32 rounding (the hex bits may differ in the last places between compilers)"}.
 """
 
 
