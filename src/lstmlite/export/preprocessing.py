@@ -69,8 +69,9 @@ class Standardization:
         applies them to inputs / turns a forecast into the series' units, in the
         artefact's own terms.
 
-        >>> print(Standardization((0.0,), (1.0,)).note("run/config.json", "f(raw)", "g(y)"))
-        inputs: the model reads standardised features, (x - mean) / std per feature with the training split's statistics (run/config.json "stats"); raw values give wrong answers and no error: apply them with f(raw)
+        >>> line = Standardization((0.0,), (1.0,)).note("run/config.json", "f(raw)", "g(y)")
+        >>> line.startswith("inputs: the model reads standardised features"), line.endswith("apply them with f(raw)")
+        (True, True)
         """
         line = (f"inputs: the model reads standardised features, (x - mean) / std per feature with the training "
                 f"split's statistics ({stats} \"stats\"); raw values give wrong answers and no error: apply them "
