@@ -117,3 +117,48 @@ def test_a_model_object_or_a_text_run_gets_no_preprocess_header(tmp_path: Path) 
     assert "static const float mean[2] = {1.0f, 2.0f};" in (given.path / "preprocess.h").read_text()
     lm = LanguageModel(vocab_size=9, embed_dim=3, hidden_size=4).eval()
     assert export_c(lm, tmp_path / "t", standardization=Standardization((1.0,), (1.0,))).standardization is None
+
+
+def test_a_forecasters_header_gives_forecasts_in_the_series_units(tmp_path: Path) -> None:
+    """A float forecaster's preprocess.h: raw steps through lstmlite_model_prepare and the
+    model, each output through lstmlite_model_forecast_value, equal the PyTorch forecast
+    of the standardised inputs turned back by forecast_units (y * target std + target
+    mean), within float32 rounding."""
+    from lstmlite.export.preprocessing import Standardization
+    from lstmlite.nn import Forecaster
+
+    if shutil.which("cc") is None:
+        pytest.fail("no C compiler (cc) on PATH: the test setup installs one")
+    torch.manual_seed(0)
+    model = Forecaster(input_size=2, hidden_size=6, horizon=3, instance_norm=False).eval()
+    s = Standardization(mean=(250.0, 10.0), std=(90.0, 2.0), target_mean=250.0, target_std=90.0)
+    project = export_c(model, tmp_path / "fc", standardization=s)
+    raw = np.random.default_rng(0).normal([250.0, 10.0], [90.0, 2.0], size=(5, 2))
+    values = ", ".join(f"{v:.9e}f" for v in raw.ravel())
+    (project.path / "fc.c").write_text(f"""
+#include <stdio.h>
+#include "model.h"
+#include "preprocess.h"
+static const float raw[10] = {{{values}}};
+int main(void) {{
+    lstmlite_input_t x[2];
+    lstmlite_output_t out[LSTMLITE_MODEL_OUTPUT_SIZE];
+    int t, j;
+    if (lstmlite_model_init() != LSTMLITE_OK) return 1;
+    for (t = 0; t < 5; ++t) {{
+        lstmlite_model_prepare(&raw[t * 2], x);
+        if (lstmlite_model_step(x, out) != LSTMLITE_OK) return 2;
+    }}
+    for (j = 0; j < LSTMLITE_MODEL_OUTPUT_SIZE; ++j) printf("%.9g ", (double)lstmlite_model_forecast_value(out[j]));
+    return 0;
+}}
+""")
+    sources = ["fc.c", "model.c", *sorted(p.name for p in project.path.glob("lsl*.c"))]
+    build = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-DLSL_NO_SIMD", "-o", "fc",
+                            *sources, "-lm"], cwd=project.path, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-3000:]
+    got = np.array(subprocess.run([str(project.path / "fc")], capture_output=True, text=True, check=True).stdout.split(),
+                   dtype=np.float64)
+    with torch.no_grad():
+        expected = s.forecast_units(model(torch.as_tensor(s.inputs(raw)[None])).numpy().ravel())
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
