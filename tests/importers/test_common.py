@@ -7,11 +7,12 @@ arithmetic written out in each case.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from lstmlite.importers import ModelImportError
-from lstmlite.importers._common import assemble_model, read_model_file
+from lstmlite.importers._common import assemble_model, check_error, read_model_file
 from lstmlite.nn import LSTM, LanguageModel
 
 
@@ -81,3 +82,28 @@ def test_a_file_of_another_format_is_named_not_called_corrupt(tmp_path, head, na
     with pytest.raises(ModelImportError, match="not a readable Keras HDF5 file, truncated or corrupt"):
         read_model_file(tmp_path.joinpath("k.h5").write_bytes(b"\x89HDF\r\n\x1a\n") and tmp_path / "k.h5",
                         "Keras HDF5", reader)
+
+
+def test_check_error_bounds_each_element_by_the_expected_magnitude_not_ours() -> None:
+    """The rule is |expected - ours| <= atol + rtol * |expected|, worked by hand: with rtol 0.5,
+    ours 1.9 against expected 1.0 is 0.9 off, over the 0.5 allowed (it would pass, 0.9 <= 0.95,
+    if the bound were taken from ours); 1.4 is within it. Catches the tolerance scaled by our
+    own output, which lets a model that overshoots pass a loose check."""
+    expected = np.array([1.0])
+    assert check_error(expected, np.array([1.9]), rtol=0.5, atol=0.0) == (pytest.approx(0.9), False)
+    assert check_error(expected, np.array([1.4]), rtol=0.5, atol=0.0) == (pytest.approx(0.4), True)
+
+
+def test_read_model_file_lets_a_missing_framework_through_unwrapped(tmp_path) -> None:
+    """A reader that cannot import its framework (``import keras`` failing) raises ImportError
+    saying what to install; that must reach the user as it is, not as "not a readable ... file,
+    truncated or corrupt; re-save it", which sends them to re-export a file that is fine."""
+    path = tmp_path / "m.keras"
+    path.write_bytes(b"PK\x03\x04")
+
+    def reader(_: str):
+        raise ImportError("reading .keras files needs Keras 3: pip install 'lstmlite[keras]'")
+
+    with pytest.raises(ImportError, match="needs Keras 3") as caught:
+        read_model_file(path, "Keras", reader)
+    assert not isinstance(caught.value, ModelImportError)

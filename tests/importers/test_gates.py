@@ -75,3 +75,22 @@ def test_onnx_orders_move_a_pytorch_layer_into_an_onnx_node(op: str) -> None:
     with torch.no_grad():
         expected = source(torch.from_numpy(x))[0].numpy()
     np.testing.assert_allclose(got[:, 0], expected, rtol=1e-5, atol=1e-6)  # Y (T, D, B, H)
+
+
+def test_reorder_gates_moves_the_blocks_of_a_tensor_along_the_axis_given() -> None:
+    """A Keras-style (I, 4H) kernel held as a torch tensor, permuted along axis 1 (columns
+    i i f f c c o o, H = 2, written out by hand) to ONNX's i, o, f, c: the tensor path must
+    honour ``axis`` as the NumPy one does (catches it always permuting rows) and return a tensor."""
+    kernel = torch.tensor([[10, 10, 11, 11, 12, 12, 13, 13]]).repeat(3, 1)  # (3, 8)
+    moved = reorder_gates(kernel, KERAS_LSTM, ONNX_LSTM, axis=1)
+    assert isinstance(moved, torch.Tensor) and moved.shape == (3, 8)
+    assert moved.tolist() == [[10, 10, 13, 13, 11, 11, 12, 12]] * 3
+
+
+@pytest.mark.parametrize("target", ["ifgx", "iifo"], ids=["foreign_gate", "repeated_gate"])
+def test_reorder_gates_refuses_orders_that_do_not_name_the_same_gates(target: str) -> None:
+    """An order naming a gate the source lacks, or one gate twice, is a caller's mistake: refused
+    naming both orders, not answered with a weight whose blocks are duplicated (catches the
+    check reduced to comparing lengths, with which "iifo" returns the input block twice)."""
+    with pytest.raises(ValueError, match="do not name the same gates"):
+        reorder_gates(np.zeros((8, 3)), TORCH_LSTM, target)

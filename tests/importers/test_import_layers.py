@@ -29,6 +29,21 @@ def test_simple_rnn_matches_torch(nonlinearity: str, bidirectional: bool) -> Non
     torch.testing.assert_close(torch.cat(state), ref_h)
 
 
+def test_simple_rnn_stacked_bidirectional_initial_state_matches_torch() -> None:
+    """An initial state (L*D, B, H) for 2 layers x 2 directions: layer k reads rows 2k and 2k+1, as
+    nn.RNN does (catches the rows taken from k, which gives layer 1 rows 1 and 2)."""
+    torch.manual_seed(3)
+    ref = torch.nn.RNN(3, 5, num_layers=2, bidirectional=True, batch_first=True)
+    ours = SimpleRNN(3, 5, num_layers=2, bidirectional=True)
+    ours.load_state_dict(ref.state_dict())
+    x, h0 = torch.randn(2, 4, 3), torch.randn(4, 2, 5)
+    with torch.no_grad():
+        out, state = ours(x, h0)
+        ref_out, ref_h = ref(x, h0)
+    torch.testing.assert_close(out, ref_out)
+    torch.testing.assert_close(torch.cat(state), ref_h)
+
+
 def _numpy_gru_reset_before(x, w_ih, w_hh, b_ih, b_hh, h0):
     """Cho et al. (2014) GRU, reset before the recurrent matrix, one sequence x (T, I)."""
     hidden = w_hh.shape[1]
@@ -63,6 +78,30 @@ def test_gru_reset_before_matches_numpy_oracle_with_lengths() -> None:
         assert torch.all(out[b, lengths[b]:] == 0)  # padded steps give zeros, as nn.GRU's packed path
         np.testing.assert_allclose(h[0, b].numpy(), h_fwd, atol=1e-6)
         np.testing.assert_allclose(h[1, b].numpy(), h_bwd, atol=1e-6)
+
+
+def test_gru_reset_before_stacked_bidirectional_initial_state_matches_numpy_oracle() -> None:
+    """Two bidirectional layers from a given (4, B, H) state: layer 0 runs from rows 0 (forward)
+    and 1 (backward), layer 1 from rows 2 and 3, on layer 0's concatenated outputs (the NumPy
+    loop above, layer by layer). Catches layer k's rows taken from k instead of 2k."""
+    torch.manual_seed(4)
+    layer = GRUResetBefore(3, 4, num_layers=2, bidirectional=True).eval()
+    x, h0 = torch.randn(2, 5, 3), torch.randn(4, 2, 4)
+    with torch.no_grad():
+        out, (h_0, h_1) = layer(x, h0)
+    p = {k: v.detach().double().numpy() for k, v in layer.named_parameters()}
+    for b in range(2):
+        seq = x[b].double().numpy()
+        finals = []
+        for k in range(2):
+            names = [f"{w}_l{k}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            fwd, h_fwd = _numpy_gru_reset_before(seq, *(p[n] for n in names), h0[2 * k, b].double().numpy())
+            bwd, h_bwd = _numpy_gru_reset_before(seq[::-1], *(p[f"{n}_reverse"] for n in names),
+                                                 h0[2 * k + 1, b].double().numpy())
+            seq = np.concatenate([fwd, bwd[::-1]], axis=1)
+            finals += [h_fwd, h_bwd]
+        np.testing.assert_allclose(out[b].numpy(), seq, atol=1e-6)
+        np.testing.assert_allclose(torch.cat([h_0, h_1])[:, b].numpy(), np.stack(finals), atol=1e-6)
 
 
 def test_gru_reset_before_differs_from_pytorch_gru() -> None:

@@ -52,12 +52,20 @@ BUILDERS = {
     # A label per token (a per-step Dense that is not a next-token LM): a tagger.
     "bi_tagger": lambda: keras.Sequential(_tokens() + [L.Bidirectional(L.LSTM(5, return_sequences=True)),
                                                       L.Dense(4, activation="softmax")]),
+    # A per-step head over the vocabulary from a layer that sees the future cannot be a next-token
+    # language model: a tagger (a language model of it would not even build).
+    "bi_vocab_tagger": lambda: keras.Sequential(_tokens() + [L.Bidirectional(L.LSTM(5, return_sequences=True)),
+                                                            L.Dense(VOCAB, activation="softmax")]),
+    # No biases anywhere: a Dense without one has a single weight array (its kernel).
+    "unbiased": lambda: keras.Sequential([keras.Input((None, 4)), L.LSTM(5, use_bias=False),
+                                          L.Dense(3, use_bias=False)]),
 }
 EXPECTED = {
     "reference_text": (SequenceClassifier, LSTM), "gru_reset_after": (SequenceClassifier, GRU),
     "gru_reset_before": (SequenceClassifier, GRUResetBefore), "bidirectional_stack": (SequenceClassifier, LSTM),
     "features_bigru": (SequenceClassifier, GRU), "lm": (LanguageModel, LSTM),
     "simple_rnn_forecast": (Forecaster, None), "bi_tagger": (SequenceTagger, LSTM),
+    "bi_vocab_tagger": (SequenceTagger, LSTM), "unbiased": (SequenceClassifier, LSTM),
 }
 
 
@@ -181,6 +189,9 @@ def test_run_dir_and_unsaveable_cells(saved, tmp_path) -> None:
 @pytest.mark.parametrize("build, match", [
     (lambda: keras.Sequential(_tokens() + [L.LSTM(5, recurrent_activation="hard_sigmoid"), L.Dense(2)]),
      "recurrent_activation"),
+    (lambda: keras.Sequential(_tokens() + [L.GRU(5, recurrent_activation="hard_sigmoid"), L.Dense(2)]),
+     "recurrent_activation='hard_sigmoid'"),
+    (lambda: keras.Sequential(_tokens() + [L.LSTM(5, activation="relu"), L.Dense(2)]), "activation='relu'"),
     (lambda: keras.Sequential(_tokens() + [L.GRU(5, return_sequences=True), L.LSTM(4), L.Dense(2)]),
      "one kind of layer"),
     (lambda: keras.Sequential(_tokens() + [L.Conv1D(4, 3), L.LSTM(4), L.Dense(2)]), "Conv1D"),
@@ -195,6 +206,20 @@ def test_unsupported_keras_models(build, match: str, tmp_path) -> None:
     build().save(tmp_path / "m.keras")
     with pytest.raises(ModelImportError, match=match):
         import_keras(tmp_path / "m.keras")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_functional_model_reading_an_lstm_state_is_refused(suffix: str, tmp_path) -> None:
+    """``LSTM(return_state=True)`` with the head on its final cell state c: the importer reads the
+    layers as a chain (the head on the LSTM's output), which computes something else, and an .h5
+    import is not run to notice. Refused naming the flag (catches return_state dropped from the
+    refused flags: the .h5 then imports silently, the head reading h instead of c)."""
+    inputs = keras.Input((None, 4))
+    _, _, cell = L.LSTM(5, return_state=True)(inputs)
+    model = _randomised(keras.Model(inputs, L.Dense(2)(cell)))
+    model.save(tmp_path / f"m{suffix}")
+    with pytest.raises(ModelImportError, match="return_state=True"):
+        import_keras(tmp_path / f"m{suffix}")
 
 
 def test_verification_refuses_a_model_a_little_off_keras(saved) -> None:
@@ -265,6 +290,30 @@ def test_a_bidirectional_whose_backward_layer_has_another_form_is_refused(backwa
                                           L.Dense(3)]))
     model.save(tmp_path / f"m{suffix}")
     with pytest.raises(ModelImportError, match=match):
+        import_keras(tmp_path / f"m{suffix}")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_bidirectional_simple_rnn_with_a_relu_backward_layer_is_refused(suffix: str, tmp_path) -> None:
+    """A SimpleRNN may be tanh forward and relu backward in Keras; our SimpleRNN has one
+    nonlinearity for both directions, so the form is refused naming the two activations, not
+    imported with the forward one (the .h5, which is not run, then computes tanh backward too)."""
+    model = _randomised(keras.Sequential([keras.Input((None, 4)), L.Bidirectional(
+        L.SimpleRNN(5), backward_layer=L.SimpleRNN(5, activation="relu", go_backwards=True)), L.Dense(3)]))
+    model.save(tmp_path / f"m{suffix}")
+    with pytest.raises(ModelImportError, match=r"forward/backward activations \('tanh' vs 'relu'\)"):
+        import_keras(tmp_path / f"m{suffix}")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_a_second_activation_after_the_head_is_refused(suffix: str, tmp_path) -> None:
+    """Dense(softmax) then Activation("sigmoid"): our model re-applies one activation to its logits,
+    so a second one is refused, not recorded in place of the first (the .h5, not run, would then
+    say its outputs are sigmoid(logits), which is not what Keras computes)."""
+    model = _randomised(keras.Sequential([keras.Input((None, 4)), L.LSTM(5), L.Dense(3, activation="softmax"),
+                                          L.Activation("sigmoid")]))
+    model.save(tmp_path / f"m{suffix}")
+    with pytest.raises(ModelImportError, match="Keras layer Activation is not supported"):
         import_keras(tmp_path / f"m{suffix}")
 
 

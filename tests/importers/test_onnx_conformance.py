@@ -146,6 +146,34 @@ def test_unsupported_lstm_attributes_are_refused(attrs: dict, match: str) -> Non
         import_onnx_node(node, tensors)
 
 
+@pytest.mark.parametrize("op, activations, extra", [
+    ("LSTM", ["Sigmoid", "Tanh", "Tanh"], {}),
+    ("GRU", ["Sigmoid", "Tanh"], {"linear_before_reset": 1}),
+])
+def test_default_activations_written_out_for_both_directions_are_accepted(op, activations, extra) -> None:
+    """A bidirectional node may spell out its default activations, one list per direction (six
+    names for an LSTM, as some exporters write them): that is the default maths, imported and
+    matching ONNX Runtime. Catches the list compared with one direction's defaults only, which
+    refuses such a node as using unsupported activations."""
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import helper
+
+    rng = np.random.default_rng(3)
+    steps, batch, inp, hidden, gates = 5, 2, 3, 4, {"LSTM": 4, "GRU": 3}[op]
+    f32 = lambda *s: rng.normal(0, 0.5, s).astype(np.float32)  # noqa: E731
+    feeds = {"X": f32(steps, batch, inp), "W": f32(2, gates * hidden, inp), "R": f32(2, gates * hidden, hidden),
+             "B": f32(2, 2 * gates * hidden)}
+    node = helper.make_node(op, ["X", "W", "R", "B"], ["Y", "Y_h"], hidden_size=hidden, direction="bidirectional",
+                            activations=activations * 2, **extra)
+    expected = ort.InferenceSession(_node_model(node, feeds, ["Y", "Y_h"]).SerializeToString(),
+                                    providers=["CPUExecutionProvider"]).run(None, feeds)
+    module = import_onnx_node(node, feeds)
+    with torch.no_grad():
+        got = module(torch.from_numpy(feeds["X"]))
+    for ours, theirs in zip(got, expected):
+        np.testing.assert_allclose(ours.numpy(), theirs, rtol=1e-5, atol=1e-6)
+
+
 def test_zero_peepholes_are_accepted() -> None:
     from onnx import helper
 

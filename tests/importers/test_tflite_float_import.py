@@ -271,6 +271,29 @@ def _head_relu(model, schema, op):
     head.builtinOptions.fusedActivationFunction = schema.ActivationFunctionType.RELU
 
 
+def _softmax_beta(model, schema, op):
+    """The head's SOFTMAX given beta=2 (softmax(2x), which no Keras layer converts to)."""
+    softmax = next(o for o in model.subgraphs[0].operators
+                   if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.SOFTMAX)
+    softmax.builtinOptions.beta = 2.0
+
+
+def _head_int8(model, schema, op):
+    """The head's weights stored as int8 with a scale (a dynamic-range quantized Dense, which LiteRT
+    runs as a hybrid FULLY_CONNECTED on float activations)."""
+    graph = model.subgraphs[0]
+    head = next(o for o in graph.operators
+                if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED)
+    tensor = graph.tensors[head.inputs[1]]
+    weight = np.frombuffer(np.asarray(model.buffers[tensor.buffer].data, np.uint8).tobytes(), np.float32)
+    scale = float(np.abs(weight).max()) / 127
+    model.buffers.append(schema.BufferT())
+    model.buffers[-1].data = np.round(weight / scale).astype(np.int8).view(np.uint8)
+    tensor.buffer, tensor.type = len(model.buffers) - 1, schema.TensorType.INT8
+    tensor.quantization = schema.QuantizationParametersT()
+    tensor.quantization.scale, tensor.quantization.zeroPoint = [scale], [0]
+
+
 def _bidirectional_op(model, schema, op):
     code = model.operatorCodes[op.opcodeIndex]
     code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.BIDIRECTIONAL_SEQUENCE_LSTM
@@ -287,7 +310,10 @@ def _bidirectional_op(model, schema, op):
     (_option("cellClip", -1.0), r"cell_clip is -1.0"),
     (_bidirectional_op, r"holds a BIDIRECTIONAL_SEQUENCE_LSTM operator"),
     (_head_relu, r"the FULLY_CONNECTED \(operator \d+\) applies RELU; lstmlite's head is linear"),
-], ids=["peephole", "projection", "layer-norm", "cifg", "relu", "time-major", "negative-clip", "bidi-op", "head-relu"])
+    (_softmax_beta, r"the SOFTMAX \(operator \d+\) has beta=2.0; only 1"),
+    (_head_int8, r"the FULLY_CONNECTED \(operator \d+\) has int8 weights: a dynamic-range \(hybrid\) quantized head"),
+], ids=["peephole", "projection", "layer-norm", "cifg", "relu", "time-major", "negative-clip", "bidi-op", "head-relu",
+        "softmax-beta", "head-int8"])
 def test_what_lstmlite_does_not_compute_is_refused_in_one_line_before_writing(files, tmp_path, change, message):
     """Each variant the float LSTM op can hold and lstmlite's LSTM cannot compute is refused
     with one line naming it (the file and the operator), and --out is not created."""
@@ -298,6 +324,49 @@ def test_what_lstmlite_does_not_compute_is_refused_in_one_line_before_writing(fi
         import_tflite(path, out=out)
     assert "\n" not in str(err.value) and str(err.value).startswith(str(path))
     assert not out.exists()
+
+
+def _reverse_batch_axis(model, schema, op):
+    """The REVERSE_V2 before the backward LSTM made to reverse axis 0 (the batch), not time."""
+    graph = model.subgraphs[0]
+    reverse = next(o for o in graph.operators
+                   if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.REVERSE_V2)
+    model.buffers[graph.tensors[reverse.inputs[1]].buffer].data = np.array([0], np.int32).view(np.uint8)
+
+
+def _second_head(model, schema, op):
+    """A second FULLY_CONNECTED beside the head, on the same features, as a second model output
+    (what a two-headed Keras model converts to)."""
+    import copy
+
+    graph = model.subgraphs[0]
+    head = next(o for o in graph.operators
+                if model.operatorCodes[o.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED)
+    twin, out = copy.deepcopy(head), copy.deepcopy(graph.tensors[head.outputs[0]])
+    out.name = b"second_head"
+    model.buffers.append(schema.BufferT())
+    out.buffer = len(model.buffers) - 1
+    graph.tensors.append(out)
+    twin.outputs = [len(graph.tensors) - 1]
+    graph.operators.append(twin)
+    graph.outputs = [int(t) for t in graph.outputs] + [len(graph.tensors) - 1]
+
+
+@pytest.mark.parametrize("name, change, message", [
+    ("bidirectional", _reverse_batch_axis, r"operator \d+ \(REVERSE_V2\) before LSTM operator \d+ does not reverse the "
+                                           r"time axis"),
+    ("classifier", _second_head, r"holds 2 FULLY_CONNECTED operators; lstmlite imports one Dense head"),
+], ids=["reverse-batch", "two-heads"])
+def test_a_file_that_is_not_a_simple_stack_is_refused_naming_why(files, tmp_path, name, change, message):
+    """Files LiteRT runs (both edits keep the model valid) that lstmlite would import as something
+    else: a REVERSE_V2 over the batch before the second LSTM is no backward direction, and a model
+    with a second head beside the first has an output the import would drop (its check compares
+    the first output only, so it would pass). Catches the axis check widened and the count of
+    heads loosened."""
+    path = tmp_path / "edited.tflite"
+    path.write_bytes(_edit(files[name][0].read_bytes(), change))
+    with pytest.raises(ModelImportError, match=message):
+        import_tflite(path)
 
 
 def test_a_hybrid_file_is_refused_naming_its_form_and_the_integer_reader_points_here(tmp_path):

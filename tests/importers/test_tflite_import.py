@@ -223,6 +223,25 @@ def test_refuses_an_output_quantized_unlike_the_output_state(models, scale_facto
         read_tflite_lstm(patched)
 
 
+def test_refuses_a_cell_state_that_is_not_int16(models):
+    """TFLite's integer LSTM keeps its cell state in int16 (the 8x8_16 kernel this reader's
+    parameters reproduce); a file whose cell-state tensor is int8 is refused, not read with
+    int16 arithmetic (catches the type check widened)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    fb = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(models["small"], 0))
+    graph = fb.subgraphs[0]
+    (lstm,) = [op for op in graph.operators
+               if isinstance(op.builtinOptions, schema.UnidirectionalSequenceLSTMOptionsT)]
+    assert graph.tensors[lstm.inputs[19]].type == schema.TensorType.INT16  # operand 19: the cell state
+    graph.tensors[lstm.inputs[19]].type = schema.TensorType.INT8
+    builder = flatbuffers.Builder(0)
+    builder.Finish(fb.Pack(builder), file_identifier=b"TFL3")
+    with pytest.raises(ValueError, match="the cell state must be int16"):
+        read_tflite_lstm(bytes(builder.Output()))
+
+
 def test_quantize_multiplier_edges_follow_tflite_quantize_multiplier():
     """TFLite's QuantizeMultiplier worked by hand at its edges: the Q0.31 mantissa is rounded
     with std::round (a tie goes away from zero: 0.5 + 2**-32 is 2**30 + 0.5 in Q0.31 -> 2**30 + 1,

@@ -316,6 +316,48 @@ def test_a_model_around_a_projected_lstm_imports_with_its_projection(tmp_path) -
             torch.testing.assert_close(ours(x), module(x))
 
 
+def test_a_state_dict_projecting_only_its_last_layer_imports_with_that_projection() -> None:
+    """lstmlite's LSTM may project some layers and not others (proj_size=[0, 3]). A state dict of
+    one, written here from two nn.LSTMs (layer 0 plain, layer 1 with proj_size=3) and a head,
+    imports as a classifier computing what those modules compute in turn. Catches the
+    projection kept only when every layer has one: the task model is then built unprojected
+    and the weights do not load."""
+    torch.manual_seed(0)
+    first, second = nn.LSTM(4, 8, batch_first=True), nn.LSTM(8, 6, proj_size=3, batch_first=True)
+    head = nn.Linear(3, 2)
+    state = {f"rnn.{k}": v for k, v in first.state_dict().items()}
+    state.update({f"rnn.{k.replace('_l0', '_l1')}": v for k, v in second.state_dict().items()})
+    state.update({f"head.{k}": v for k, v in head.state_dict().items()})
+    model = import_torch(state)
+    assert isinstance(model, SequenceClassifier) and model.rnn.proj_sizes == [0, 3]
+    x = torch.randn(3, 5, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), head(second(first(x)[0])[0][:, -1]))
+
+
+def test_key_map_renames_the_start_of_a_key_only() -> None:
+    """A checkpoint keeping a model under "model." (as Lightning does), imported with
+    key_map={"model.": ""}: the prefix goes, and a module whose own name ends in "model"
+    keeps it (its keys sub_model.weight / .bias stay one head). Catches the rename applied
+    anywhere in a key, which makes them sub_weight / sub_bias, entries the import cannot place."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm, self.sub_model = nn.LSTM(4, 6, batch_first=True), nn.Linear(6, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.sub_model(self.lstm(x)[0][:, -1])
+
+    torch.manual_seed(0)
+    net = Net().eval()
+    model = import_torch({f"model.{k}": v for k, v in net.state_dict().items()}, key_map={"model.": ""})
+    assert isinstance(model, SequenceClassifier)
+    x = torch.randn(3, 5, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net(x))
+
+
 def test_a_compressed_lstmlite_runs_weights_are_refused_naming_the_run_dir(tmp_path) -> None:
     """The model.safetensors of a compressed run (parametrize's names: weight originals beside
     int8 scales) imported as a state dict, even with the run's config as arch, is refused in one
