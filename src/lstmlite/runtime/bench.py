@@ -190,12 +190,20 @@ def stored_form_of_run(run_dir: str | Path) -> Any:
     run it, so that they time (and their error measures) the run's deployed form rather
     than its product rounded to int8 afresh."""
     from ..export.lsl import spec_from_module
+
+    spec = spec_from_module(_recurrent_layers_of_run(run_dir)[0])
+    return spec if _stored_kinds(spec) else None
+
+
+def _recurrent_layers_of_run(run_dir: str | Path) -> tuple[Any, bool]:
+    """The recurrent layers bench times of a run dir's model, and whether it is a seq2seq
+    run: then its decoder (what runs per output token; its encoder is bidirectional, which
+    bench does not compare), else the model's ``rnn``."""
     from ..io import load_run
 
     model = load_run(run_dir).model
-    rnn = model.decoder if getattr(model, "kind", None) == "seq2seq" else model.rnn
-    spec = spec_from_module(rnn)
-    return spec if _stored_kinds(spec) else None
+    seq2seq = getattr(model, "kind", None) == "seq2seq"
+    return (model.decoder if seq2seq else model.rnn), seq2seq
 
 
 def _stored_kinds(spec: Any) -> str:
@@ -222,17 +230,11 @@ def module_from_run(run_dir: str | Path):
     """
     import torch
 
-    from ..io import load_run
     from ..export.lsl import _cell_name, _recurrent_state
 
-    model = load_run(run_dir).model
-    if getattr(model, "kind", None) == "seq2seq":
-        # what runs per output token: the decoder's recurrent layers (the encoder is
-        # bidirectional, which bench does not compare)
+    rnn, seq2seq = _recurrent_layers_of_run(run_dir)
+    if seq2seq:
         log.info("%s is a seq2seq run: benchmarking its decoder's recurrent layers", run_dir)
-        rnn = model.decoder
-    else:
-        rnn = model.rnn
     cell = _cell_name(rnn)
     if cell not in ("lstm", "gru"):  # the peers (torch, ONNX Runtime) are nn.LSTM / nn.GRU
         raise ValueError(f"bench from a run dir compares LSTM and GRU layers with their peers, not {cell}; "
