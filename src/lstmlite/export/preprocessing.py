@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,10 +79,6 @@ class Standardization:
             line += f"; its forecasts are standardised too: {forecast} gives the series' units"
         return line
 
-    def to_json(self) -> dict[str, Any]:
-        return {"mean": list(self.mean), "std": list(self.std), "target_mean": self.target_mean,
-                "target_std": self.target_std}
-
 
 def standardization_of(run: Any) -> Standardization | None:
     """The standardisation a run's model was trained with, or None when its inputs are
@@ -101,10 +96,12 @@ def standardization_of(run: Any) -> Standardization | None:
     if isinstance(run, dict):
         config = run
     elif isinstance(run, (str, Path)):
-        path = Path(run) / "config.json"
+        from ..io import CONFIG_FILE, read_json
+
+        path = Path(run) / CONFIG_FILE
         if not path.is_file():
             return None
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = read_json(path)
     elif isinstance(getattr(run, "config", None), dict) and hasattr(run, "model"):  # a loaded Run
         config = run.config
     if int(((config or {}).get("model") or {}).get("vocab_size") or 0) > 0:
