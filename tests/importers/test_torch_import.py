@@ -132,6 +132,59 @@ def test_language_model_and_arch_json(tmp_path) -> None:
     assert isinstance(classifier, SequenceClassifier) and classifier.n_classes == VOCAB
 
 
+class BiasFreeHead(nn.Module):
+    """A classifier whose bias-free head is as wide as the LSTM's input: (3, 8) fits an embedding too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn, self.head = nn.LSTM(8, 8, batch_first=True), nn.Linear(8, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("source", ["module", "state_dict"])
+def test_a_bias_free_head_as_wide_as_the_input_stays_the_head(source: str) -> None:
+    """A bias-free (C, H) head whose H equals the recurrent input size also fits an embedding's
+    shape; it was taken for one and dropped, the import returning the bare LSTM without a word.
+    The module's nn.Linear, or the head's place after the LSTM in a state dict, says it is the head."""
+    torch.manual_seed(0)
+    module = BiasFreeHead().eval()
+    model = import_torch(module if source == "module" else module.state_dict())
+    assert isinstance(model, SequenceClassifier)
+    x = torch.randn(4, 6, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), module(x))
+
+
+class TiedWidthLanguageModel(nn.Module):
+    """Embedding (V, 8) → LSTM(8, 8) → bias-free Linear(8, V): both weights are (V, 8), so shape
+    cannot say which is which."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed, self.rnn, self.head = nn.Embedding(VOCAB, 8), nn.LSTM(8, 8, batch_first=True), nn.Linear(
+            8, VOCAB, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(self.embed(x))[0])
+
+
+@pytest.mark.parametrize("source", ["module", "state_dict"])
+def test_embedding_and_bias_free_head_of_one_shape_are_told_apart(source: str) -> None:
+    """An embedding and a bias-free head of the same (V, H) shape: before, both counted as
+    embedding candidates and the import refused as ambiguous. The layer types (module), or the
+    order around the LSTM (state dict), place them; a swap would feed tokens through the head's
+    matrix and fail the comparison with the module."""
+    torch.manual_seed(0)
+    module = TiedWidthLanguageModel().eval()
+    model = import_torch(module if source == "module" else module.state_dict())
+    assert isinstance(model, LanguageModel)
+    x = torch.randint(0, VOCAB, (3, 7))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], module(x))
+
+
 def test_lstmlite_run_weights_with_full_config(tmp_path) -> None:
     torch.manual_seed(0)
     model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3, cell="gru", bidirectional=True)

@@ -10,7 +10,9 @@ layer. From a state dict (or a module's), the parts are recognised by name and s
   bias from the keys present);
 * the embedding: a module with a single 2-D ``weight`` whose width is the recurrent
   layer's input size;
-* the head: a module with ``weight`` (C, D*H) and ``bias`` (C,).
+* the head: a module with ``weight`` (C, D*H) and ``bias`` (C,), or no bias. A bias-free
+  weight that fits both is placed by its module's type (``nn.Embedding`` / ``nn.Linear``),
+  or in a bare state dict by its order: an embedding before the recurrent layer, a head after.
 
 An architecture description (``arch``: our model config dict, a JSON file, or a run
 dir's ``config.json``) says what the keys cannot: the model ``kind`` and
@@ -191,8 +193,33 @@ def _modules_by_prefix(state: Mapping[str, Tensor], skip: str) -> dict[str, dict
     return groups
 
 
-def _from_state_dict(state: Mapping[str, Tensor], arch: dict[str, Any]) -> nn.Module:
+def _settle_embedding_or_head(name: str, state: Mapping[str, Tensor], prefix: str, module_types: Mapping[str, str],
+                              embeddings: dict, heads: dict) -> None:
+    """Keep ``name`` as either the embedding or the head, when its weight fits both.
+
+    A bias-free ``(C, H)`` weight is a head, or an embedding of C tokens when H is also
+    the recurrent input size; only its position tells: a state dict lists a module's
+    parts in the order they were registered, an embedding before the recurrent layer,
+    a head after it. (A module source says it plainly: its ``nn.Embedding`` /
+    ``nn.Linear`` types settle it before this is reached.)
+    """
+    keys = list(state)
+    weight_key = f"{name}.weight" if name else "weight"
+    first_recurrent = next(i for i, k in enumerate(keys) if k.startswith(prefix) and _RNN_KEY.match(k))
+    before = keys.index(weight_key) < first_recurrent
+    log.info("state dict: %r, a bias-free %s weight, read as the %s (it comes %s the recurrent layer)",
+             name, tuple(state[weight_key].shape), "embedding" if before else "head",
+             "before" if before else "after")
+    (heads if before else embeddings).pop(name)
+
+
+def _from_state_dict(state: Mapping[str, Tensor], arch: dict[str, Any],
+                     module_types: Mapping[str, str] | None = None) -> nn.Module:
+    """Our model from a state dict; ``module_types`` (module name → ``embedding`` / ``linear``)
+    when the dict came from a module, whose layer types say what shapes alone may not."""
     from ..nn.models import build_model
+
+    module_types = module_types or {}
 
     if "kind" in arch and "cell" in arch:  # a full lstmlite config: the keys should be ours
         model = build_model(arch)
@@ -215,9 +242,12 @@ def _from_state_dict(state: Mapping[str, Tensor], arch: dict[str, Any]) -> nn.Mo
     rnn = layer_from_state_dict(state, prefix, arch.get("cell"), arch.get("nonlinearity", "tanh"))
     groups = _modules_by_prefix(state, prefix)
     embeddings = {m: p for m, p in groups.items() if set(p) == {"weight"} and p["weight"].dim() == 2
-                  and p["weight"].shape[1] == rnn.input_size}
+                  and p["weight"].shape[1] == rnn.input_size and module_types.get(m, "embedding") == "embedding"}
     heads = {m: p for m, p in groups.items() if set(p) <= {"weight", "bias"} and "weight" in p
-             and p["weight"].dim() == 2 and p["weight"].shape[1] == rnn.output_size and m not in embeddings}
+             and p["weight"].dim() == 2 and p["weight"].shape[1] == rnn.output_size
+             and module_types.get(m, "linear") == "linear"}
+    for name in set(embeddings) & set(heads):  # a bias-free (C, H) weight with H == the input size
+        _settle_embedding_or_head(name, state, prefix, module_types, embeddings, heads)
     if len(embeddings) > 1 or len(heads) > 1:
         raise ModelImportError(f"ambiguous state dict: embedding candidates {sorted(embeddings)}, head candidates "
                                f"{sorted(heads)}; pass key_map to name them")
@@ -258,17 +288,16 @@ def _tied_keys(model: nn.Module) -> set[str]:
     return tied
 
 
+def _renamed_key(name: str, key_map: Mapping[str, str] | None) -> str:
+    """``name`` with the first ``key_map`` prefix it starts with replaced."""
+    for old, new in (key_map or {}).items():
+        if name.startswith(old):
+            return new + name[len(old):]
+    return name
+
+
 def _apply_key_map(state: Mapping[str, Tensor], key_map: Mapping[str, str] | None) -> dict[str, Tensor]:
-    if not key_map:
-        return dict(state)
-    renamed = {}
-    for name, tensor in state.items():
-        for old, new in key_map.items():
-            if name.startswith(old):
-                name = new + name[len(old):]
-                break
-        renamed[name] = tensor
-    return renamed
+    return {_renamed_key(name, key_map): tensor for name, tensor in state.items()}
 
 
 def _from_module(module: nn.Module, arch: dict[str, Any], key_map: Mapping[str, str] | None) -> nn.Module:
@@ -294,7 +323,11 @@ def _from_module(module: nn.Module, arch: dict[str, Any], key_map: Mapping[str, 
     # Only parameters and buffers that carry weights; e.g. BatchNorm's running stats
     # would be left over and refused, which is right: we have no such layer.
     state = {k: v for k, v in module.state_dict().items() if not k.endswith("num_batches_tracked")}
-    return _from_state_dict(_apply_key_map(state, key_map), arch)
+    types = {name: "embedding" if isinstance(m, nn.Embedding) else "linear" for name, m in module.named_modules()
+             if isinstance(m, (nn.Embedding, nn.Linear))}
+    # Renamed as the keys are (a map's prefix may end mid-name), then back to module names.
+    renamed_types = {_renamed_key(f"{name}.weight", key_map).rpartition(".")[0]: kind for name, kind in types.items()}
+    return _from_state_dict(_apply_key_map(state, key_map), arch, renamed_types)
 
 
 def _check_against(module: nn.Module, model: nn.Module, example: Tensor | tuple, atol: float) -> str | None:
