@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import importlib
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -246,3 +248,30 @@ def test_hidden_size_attribute_must_fit_the_weights() -> None:
     node = onnx.helper.make_node("LSTM", ["X", "W", "R"], ["Y"], hidden_size=3)
     with pytest.raises(ModelImportError, match="do not fit hidden_size=3"):
         import_onnx_node(node, {"W": rng.normal(size=(1, 8, 3)), "R": rng.normal(size=(1, 8, 2))})
+
+
+_WRONG_BIAS_SHAPES = {  # (gates, hidden) -> B's shape
+    "too_short": lambda gates, hidden: (1, 5),
+    "input_half_only": lambda gates, hidden: (1, gates * hidden),
+    "two_directions": lambda gates, hidden: (2, 2 * gates * hidden),
+    "flat": lambda gates, hidden: (2 * gates * hidden,),
+}
+
+
+@pytest.mark.parametrize("op, gates", [("LSTM", 4), ("GRU", 3), ("RNN", 1)])
+@pytest.mark.parametrize("wrong", sorted(_WRONG_BIAS_SHAPES))
+def test_a_bias_that_does_not_fit_the_node_is_refused_naming_its_shape(op, gates, wrong) -> None:
+    """B of the wrong shape (too short, only the input half, an extra direction, 1-D): refused
+    in one line naming B's shape and the shape ONNX wants, not torch's "The size of tensor a
+    must match" from the copy, nor a half-bias copied into the input gates silently."""
+    from lstmlite.importers import ModelImportError
+
+    hidden = 2
+    b_shape = _WRONG_BIAS_SHAPES[wrong](gates, hidden)
+    rng = np.random.default_rng(0)
+    node = onnx.helper.make_node(op, ["X", "W", "R", "B"], ["Y"], hidden_size=hidden)
+    tensors = {"W": rng.normal(size=(1, gates * hidden, 3)), "R": rng.normal(size=(1, gates * hidden, hidden)),
+               "B": rng.normal(size=b_shape)}
+    with pytest.raises(ModelImportError, match=rf"B {re.escape(str(b_shape))} does not fit hidden_size=2, "
+                                               rf"1 direction\(s\): ONNX wants \(1, {2 * gates * hidden}\)"):
+        import_onnx_node(node, tensors)

@@ -644,6 +644,122 @@ def test_a_final_log_softmax_is_dropped_and_checked_as_log_probabilities() -> No
     np.testing.assert_allclose(log_probabilities, expected, rtol=1e-5, atol=1e-6)
 
 
+def _per_step_softmax_graph(axis: int | None, opset: int = 17, hidden: int = 4, features: int = 3,
+                            classes: int = 5, classes_before_time: bool = False):
+    """(B, T, F) → LSTM → Y as (B, T, H) → MatMul + Add on every step → Softmax(axis) (default when None);
+    ``classes_before_time``: the logits transposed to (B, C, T) before the softmax."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    arrays = {"W": rng.normal(0, 0.5, (1, 4 * hidden, features)).astype(np.float32),
+              "R": rng.normal(0, 0.5, (1, 4 * hidden, hidden)).astype(np.float32),
+              "hw": rng.normal(size=(hidden, classes)).astype(np.float32),
+              "hb": rng.normal(size=(classes,)).astype(np.float32)}
+    squeeze = helper.make_node("Squeeze", ["Y", "ax"], ["y"]) if opset >= 13 else helper.make_node(
+        "Squeeze", ["Y"], ["y"], axes=[1])
+    if opset >= 13:
+        arrays["ax"] = np.array([1], np.int64)
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("LSTM", ["xt", "W", "R"], ["Y"], hidden_size=hidden), squeeze,
+             helper.make_node("Transpose", ["y"], ["yb"], perm=[1, 0, 2]),
+             helper.make_node("MatMul", ["yb", "hw"], ["mm"]), helper.make_node("Add", ["mm", "hb"], ["logits"])]
+    if classes_before_time:
+        nodes.append(helper.make_node("Transpose", ["logits"], ["logits_ct"], perm=[0, 2, 1]))
+    nodes.append(helper.make_node("Softmax", [nodes[-1].output[0]], ["out"], **({} if axis is None else {"axis": axis})))
+    out_shape = ["b", classes, "t"] if classes_before_time else ["b", "t", classes]
+    graph = helper.make_graph(nodes, "per_step", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                ["b", "t", features])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, out_shape)],
+                              [numpy_helper.from_array(v, n) for n, v in arrays.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+@pytest.mark.parametrize("axis, opset", [(1, 17), (None, 11), (1, 11)])
+def test_a_softmax_over_time_is_refused_even_unverified(axis, opset) -> None:
+    """A per-step head ending in a softmax over axis 1 of (B, T, C), over time (opset 11's default
+    axis 1 flattens time and classes together): before, verify=False imported it recording
+    "softmax", i.e. one over the classes, and softmax(logits) then differed from ONNX Runtime by
+    0.23. Refused naming the node's axis and the class axis."""
+    with pytest.raises(ModelImportError, match=r"Softmax node .* normalises over axis 1 of its rank-3 input, "
+                                               r"but the classes are on axis 2"):
+        import_onnx(_per_step_softmax_graph(axis, opset), verify=False)
+
+
+def test_an_opset_11_softmax_flattening_classes_with_time_is_refused() -> None:
+    """Before opset 13 Softmax(axis=1) of (B, C, T) logits normalises over C and T together: the
+    axis is the classes' own, but the result is no softmax over the classes; refused saying so,
+    where a check of the axis alone would let it through."""
+    with pytest.raises(ModelImportError, match=r"\(opset 11\) normalises over axes 1 to 2 of its input together"):
+        import_onnx(_per_step_softmax_graph(1, 11, classes_before_time=True), verify=False)
+
+
+@pytest.mark.parametrize("axis, opset", [(-1, 17), (2, 17), (None, 17), (2, 11)])
+def test_a_softmax_over_the_classes_of_every_step_imports(axis, opset) -> None:
+    """The same graph with the softmax on the last axis (spelled -1, 2 or by opset 13's default)
+    imports and verifies; softmax of ours equals ONNX Runtime (the check refuses no right axis)."""
+    proto = _per_step_softmax_graph(axis, opset)
+    model = import_onnx(proto)
+    assert model.import_info["output_activation"] == "softmax"
+    x = np.random.default_rng(12).normal(size=(2, 6, 3)).astype(np.float32)
+    expected = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    with torch.no_grad():
+        ours = torch.softmax(model(torch.from_numpy(x)), -1).numpy()
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6)
+
+
+def _head_bias_graph(bias: np.ndarray, op: str, hidden: int = 4, features: int = 3, classes: int = 2):
+    """(B, T, F) → LSTM → Squeeze(Y_h) → Gemm(transB=1) with ``bias``, or MatMul + Add(bias)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(13)
+    arrays = {"W": rng.normal(0, 0.5, (1, 4 * hidden, features)).astype(np.float32),
+              "R": rng.normal(0, 0.5, (1, 4 * hidden, hidden)).astype(np.float32),
+              "hb": bias.astype(np.float32), "ax": np.array([0], np.int64)}
+    head_w = rng.normal(size=(classes, hidden)).astype(np.float32)
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("LSTM", ["xt", "W", "R"], ["Y", "Y_h"], hidden_size=hidden),
+             helper.make_node("Squeeze", ["Y_h", "ax"], ["h"])]
+    if op == "Gemm":
+        nodes.append(helper.make_node("Gemm", ["h", "hw", "hb"], ["out"], transB=1))
+        arrays["hw"] = head_w
+    else:
+        nodes += [helper.make_node("MatMul", ["h", "hw"], ["mm"]), helper.make_node("Add", ["mm", "hb"], ["out"])]
+        arrays["hw"] = head_w.T.copy()
+    graph = helper.make_graph(nodes, "bias", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                            ["b", "t", features])],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["b", classes])],
+                              [numpy_helper.from_array(v, n) for n, v in arrays.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("op", ["Gemm", "MatMul"])
+@pytest.mark.parametrize("shape", [(2,), (1, 2), (1,), ()])
+def test_a_head_bias_that_broadcasts_over_the_batch_imports(op, shape) -> None:
+    """The head's bias as (C,), (1, C) (Keras converters write it so), or one broadcast value:
+    (1, C) failed with NumPy's "input operand has more dimensions than allowed"; each imports,
+    and ours equals ONNX Runtime on a new batch (a bias read in the wrong order would not)."""
+    bias = np.array([0.5, -1.5], np.float32).reshape(shape) if shape not in ((1,), ()) else np.full(shape, 0.75,
+                                                                                                  np.float32)
+    proto = _head_bias_graph(bias, op)
+    onnx.checker.check_model(proto, full_check=True)
+    model = import_onnx(proto)
+    x = np.random.default_rng(14).normal(size=(3, 5, 3)).astype(np.float32)
+    expected = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_head_bias_that_cannot_broadcast_is_refused_naming_its_shape() -> None:
+    """A (C, 1) bias does not add per class (it broadcasts a (B, C) result to (C, C)): refused
+    in one line naming the shape, not reshaped into a (C,) bias nor a raw NumPy error."""
+    with pytest.raises(ModelImportError, match=r"the output layer's bias has shape \(2, 1\); expected \(2,\)"):
+        import_onnx(_head_bias_graph(np.array([[0.5], [-1.5]], np.float32), "MatMul"), verify=False)
+
+
 def test_batch_major_layout_graph_imports_as_batch_first() -> None:
     """An LSTM node with layout=1 reading the (B, T, F) graph input directly, Y_h (B, 1, H) into
     the head: the import reads the time axis as 1 (input_layout "batch_first") and matches

@@ -54,6 +54,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -171,9 +172,13 @@ def _layer_from_node(node: Any, tensors: Mapping[str, np.ndarray]) -> _NodeSpec:
                                        "peephole connections)")
     hidden = int(attrs.get("hidden_size", r.shape[-1]))
     gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
-    if w.shape[0] != directions or w.shape[1] != gates * hidden or r.shape != (directions, gates * hidden, hidden):
+    if w.ndim != 3 or w.shape[:2] != (directions, gates * hidden) or r.shape != (directions, gates * hidden, hidden):
         raise ModelImportError(f"{label}: W {w.shape} / R {r.shape} do not fit hidden_size={hidden}, "
                                f"{directions} direction(s)")
+    if b is not None and b.shape != (directions, 2 * gates * hidden):
+        raise ModelImportError(f"{label}: B {b.shape} does not fit hidden_size={hidden}, {directions} direction(s): "
+                               f"ONNX wants ({directions}, {2 * gates * hidden}), the input and recurrent biases "
+                               "of each direction one after the other")
     bias = b is not None
     kwargs: dict[str, Any] = dict(input_size=int(w.shape[2]), hidden_size=hidden, num_layers=1, bias=bias,
                                   bidirectional=directions == 2)
@@ -299,6 +304,20 @@ class _Graph:
         self.output_names = [v.name for v in self.graph.output]
         self._fold_constants()
         self.shape_only = self._shape_only()
+
+    @functools.cached_property
+    def ranks(self) -> dict[str, int]:
+        """Each tensor's rank, where ONNX shape inference can tell (computed once, when asked)."""
+        import onnx
+
+        try:
+            inferred = onnx.shape_inference.infer_shapes(self.model).graph
+        except Exception as err:  # noqa: BLE001 - a graph inference cannot follow: ranks unknown, not an error
+            log.debug("ONNX shape inference failed (%s); tensor ranks unknown", err)
+            return {}
+        return {v.name: len(v.type.tensor_type.shape.dim)
+                for v in [*inferred.value_info, *inferred.output, *inferred.input]
+                if v.type.HasField("tensor_type") and v.type.tensor_type.HasField("shape")}
 
     def _shape_only(self) -> set[str]:
         """Tensors computed from tensor shapes alone (Shape/Size and the arithmetic on them).
@@ -500,6 +519,16 @@ def _find_head(g: _Graph, last: Any) -> Any | None:
     return None
 
 
+def _head_bias(bias: np.ndarray, classes: int) -> np.ndarray:
+    """The output layer's bias as (C,): exporters write (C,), (1, C) or a broadcast scalar."""
+    if bias.size == 1:
+        return np.full(classes, float(bias.reshape(())), dtype=np.float32)
+    if bias.ndim and bias.shape[-1] == classes and all(d == 1 for d in bias.shape[:-1]):  # broadcasts on the batch
+        return np.ascontiguousarray(bias.reshape(classes), dtype=np.float32)
+    raise ModelImportError(f"the output layer's bias has shape {tuple(bias.shape)}; expected ({classes},) for its "
+                           f"{classes} outputs (or (1, {classes}), or one value)")
+
+
 def _read_head(g: _Graph, head: Any) -> tuple[np.ndarray, np.ndarray | None, str]:
     """Our Linear (weight (C, F), bias (C,)) from a Gemm or MatMul[+Add]; returns the head's output name."""
     if head.op_type == "Gemm":
@@ -512,8 +541,7 @@ def _read_head(g: _Graph, head: Any) -> tuple[np.ndarray, np.ndarray | None, str
         if _input(head, 2):
             if head.input[2] not in g.consts:
                 raise ModelImportError("the output layer's bias is not constant")
-            bias = np.broadcast_to(attrs.get("beta", 1.0) * g.consts[head.input[2]].astype(np.float32),
-                                   (weight.shape[0],)).copy()
+            bias = _head_bias(attrs.get("beta", 1.0) * g.consts[head.input[2]].astype(np.float32), weight.shape[0])
         return np.ascontiguousarray(weight, dtype=np.float32), bias, head.output[0]
     weight = np.ascontiguousarray(g.consts[head.input[1]].astype(np.float32).T)
     if weight.ndim != 2:
@@ -523,9 +551,30 @@ def _read_head(g: _Graph, head: Any) -> tuple[np.ndarray, np.ndarray | None, str
     if len(users) == 1 and users[0].op_type == "Add":
         other = [n for n in users[0].input if n != out]
         if len(other) == 1 and other[0] in g.consts:
-            bias = np.broadcast_to(g.consts[other[0]].astype(np.float32), (weight.shape[0],)).copy()
+            bias = _head_bias(g.consts[other[0]].astype(np.float32), weight.shape[0])
             return weight, bias, users[0].output[0]
     return weight, None, out
+
+
+def _check_softmax_axis(g: _Graph, node: Any, rank: int | None, class_axis: int | None) -> None:
+    """Refuse a (Log)Softmax that does not normalise over the classes alone.
+
+    Our models return logits and record the dropped softmax as one over the classes; a
+    softmax over time (or, before opset 13, one whose ``axis`` flattens time and classes
+    together) computes something else. Where ranks are unknown, verification decides.
+    """
+    if rank is None or class_axis is None:
+        return
+    axis = node_attributes(node).get("axis", -1 if g.opset >= 13 else 1)
+    if axis % rank != class_axis:
+        raise ModelImportError(
+            f"{node.op_type} node {_key(node)!r} normalises over axis {axis} of its rank-{rank} input, but the "
+            f"classes are on axis {class_axis}: lstmlite's models end with a softmax over the classes")
+    if g.opset < 13 and class_axis != rank - 1:
+        raise ModelImportError(
+            f"{node.op_type} node {_key(node)!r} (opset {g.opset}) normalises over axes {axis} to {rank - 1} of "
+            "its input together, the classes and the axes after them: lstmlite's models end with a softmax over "
+            "the classes alone")
 
 
 def _follow_output(g: _Graph, name: str, normalised: bool = False) -> tuple[str, str | None]:
@@ -535,12 +584,22 @@ def _follow_output(g: _Graph, name: str, normalised: bool = False) -> tuple[str,
     """
     activation = None
     passable = {"Identity", "Reshape", "Transpose", "Squeeze", "Flatten"} | ({"Add"} if normalised else set())
+    rank = g.ranks.get(name)
+    class_axis = None if rank is None else rank - 1  # the head's output: classes last
     while name not in g.output_names:
         users = g.consumers.get(name, [])
         if len(users) != 1:
             raise ModelImportError(f"the output layer's result {name!r} feeds {len(users)} nodes; expected a "
                                    "single path to the graph output")
         node = users[0]
+        if node.op_type in ("Softmax", "LogSoftmax") and activation is None:
+            _check_softmax_axis(g, node, rank, class_axis)
+        if node.op_type == "Transpose" and class_axis is not None:
+            perm = node_attributes(node).get("perm") or list(reversed(range(rank or 0)))
+            class_axis = list(perm).index(class_axis) if class_axis in perm else None
+        elif node.op_type in ("Reshape", "Squeeze", "Flatten"):  # they keep the classes last, or verify says
+            rank = g.ranks.get(node.output[0])
+            class_axis = None if rank is None else rank - 1
         if node.op_type in _OUTPUT_ACTIVATIONS and activation is None:
             activation = _OUTPUT_ACTIVATIONS[node.op_type]
         elif node.op_type not in passable:
