@@ -59,9 +59,10 @@ def read_model_file(path: str | Path, what: str, reader: Callable[[str], _T]) ->
     except (ModelImportError, ImportError):
         raise
     except Exception as err:  # noqa: BLE001 - parsers raise many types; the user needs the file name
-        other = other_format(path, what)
-        if other is not None:  # not a broken file: a file of another format, given to the wrong reader
-            raise ModelImportError(not_this_format(path, what, other)) from err
+        try:  # not a broken file: a file of another format, given to the wrong reader
+            refuse_other_format(path, what)
+        except ModelImportError as refusal:
+            raise refusal from err
         detail = one_line(err)
         raise ModelImportError(f"{path}: not a readable {what} file, truncated or corrupt ({detail}); "
                                f"re-save it from its framework") from err
@@ -104,6 +105,18 @@ def not_this_format(path: str | Path, what: str, other: str) -> str:
     """
     article = "an" if what[:1].upper() in "AEIO" else "a"  # an ONNX, a Keras, a TFLite, a torch.save
     return f"{path}: not {article} {what} file but {other}"
+
+
+def refuse_other_format(path: str | Path, what: str, head: bytes | None = None,
+                        error: type[Exception] = ModelImportError) -> None:
+    """Raise ``error`` with :func:`not_this_format`'s line when ``path`` (or its first bytes,
+    ``head``) is a known format other than ``what``; return quietly otherwise.
+
+    >>> refuse_other_format("m.tflite", "TFLite", head=bytes(4) + b"TFL3")  # its own format: no error
+    """
+    other = other_format(path, what, head=head)
+    if other is not None:  # the reader's own failure, if any, says nothing more
+        raise error(not_this_format(path, what, other)) from None
 
 
 def per_step_kind(embedding_rows: int | None, out_features: int, bidirectional: bool) -> str:

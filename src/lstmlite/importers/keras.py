@@ -420,11 +420,9 @@ def import_keras(path: str | Path, out: str | Path | None = None, *, verify: boo
         if verify:
             info["verified_max_error"] = _verify(keras_model, model, info, atol)
     else:
-        from ._common import not_this_format, other_format
+        from ._common import refuse_other_format
 
-        other = other_format(path, "Keras")
-        if other is not None:
-            raise ModelImportError(not_this_format(path, "Keras", other))
+        refuse_other_format(path, "Keras")
         raise ModelImportError(f"{path}: expected a .keras or .h5 file")
     info["file"] = str(path)
     model.import_info = info

@@ -53,8 +53,8 @@ from torch import nn
 
 from .._text import one_line
 from ..reference.tflite_int import GATES, TFLiteGate, TFLiteLSTMParams
-from ._common import (ModelImportError, apply_output_activation, assemble_model, check_error, not_this_format,
-                      other_format, per_step_kind, save_imported)
+from ._common import (ModelImportError, apply_output_activation, assemble_model, check_error, per_step_kind,
+                      refuse_other_format, save_imported)
 from .gates import TFLITE_LSTM, TORCH_LSTM, reorder_gates
 
 __all__ = ["TFLiteLSTMModel", "read_tflite_lstm", "quantize_multiplier_tflite", "import_tflite",
@@ -221,9 +221,7 @@ def _read_flatbuffer(model: str | Path | bytes) -> tuple[bytes, str, Any, Any, C
     schema = _schema()
     try:
         if len(content) < 8 or content[4:8] != b"TFL3":
-            other = other_format(where, "TFLite", head=content[:16])
-            if other is not None:
-                raise _OtherFormat(not_this_format(where, "TFLite", other))
+            refuse_other_format(where, "TFLite", head=content[:16], error=_OtherFormat)
             raise ValueError("no TFL3 identifier")
         fb = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
     except _OtherFormat as err:

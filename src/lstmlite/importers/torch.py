@@ -68,7 +68,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
     containers. A training checkpoint holding the weights under ``state_dict`` /
     ``model_state_dict`` / ``model`` is accepted too.
     """
-    from ._common import not_this_format, other_format, read_model_file
+    from ._common import read_model_file, refuse_other_format
 
     path = Path(path)
     if path.suffix == ".safetensors":
@@ -86,9 +86,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, Tensor]:
             raise ModelImportError(f"{path}: cannot be read with weights_only=True: it holds pickled objects "
                                    "(a whole module); save model.state_dict() (or safetensors) instead of the "
                                    "module") from None
-        other = other_format(path, "torch.save")
-        if other is not None:
-            raise ModelImportError(not_this_format(path, "torch.save", other)) from None
+        refuse_other_format(path, "torch.save")
         raise ModelImportError(f"{path}: not a readable torch.save file, truncated or corrupt "
                                f"({type(err).__name__}); re-save it with torch.save(model.state_dict(), ...)"
                                ) from None
