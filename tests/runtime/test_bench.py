@@ -129,7 +129,7 @@ def test_cli_writes_json_in_the_design_schema(tmp_path, capsys):
 
 
 def test_bench_from_a_run_dir_uses_its_weights(tmp_path):
-    from lstmlite.io import save_run
+    from lstmlite.io import load_run, save_run
     from lstmlite.nn import SequenceClassifier
 
     model = SequenceClassifier(input_size=3, hidden_size=6, n_classes=2, cell="gru", num_layers=2)
@@ -137,6 +137,8 @@ def test_bench_from_a_run_dir_uses_its_weights(tmp_path):
     module, cell = bench_mod.module_from_run(run)
     assert cell == "gru" and module.num_layers == 2
     torch.testing.assert_close(module.weight_hh_l1, model.rnn.weight_hh_l1)
+    loaded, _ = bench_mod.module_from_run(load_run(run))  # a Run loaded once (bench RUN) gives the same
+    torch.testing.assert_close(loaded.weight_hh_l1, model.rnn.weight_hh_l1)
 
 
 def test_bench_of_a_low_rank_int8_run_times_its_stored_form(tmp_path):
@@ -147,7 +149,7 @@ def test_bench_of_a_low_rank_int8_run_times_its_stored_form(tmp_path):
     (an error of ~1e-2, a dense-matrix time): neither the deployed file's error nor its
     speed."""
     from lstmlite.compress import LowRankConfig, WeightQuantConfig, compress_, compression_state
-    from lstmlite.io import save_run
+    from lstmlite.io import load_run, save_run
     from lstmlite.nn import SequenceClassifier
 
     torch.manual_seed(0)
@@ -157,6 +159,7 @@ def test_bench_of_a_low_rank_int8_run_times_its_stored_form(tmp_path):
     run = save_run(tmp_path / "run", model, {"task": "classify", "compression": compression_state(model)})
     stored = bench_mod.stored_form_of_run(run)
     assert stored is not None
+    assert bench_mod._stored_kinds(bench_mod.stored_form_of_run(load_run(run))) == "low-rank factors in int8 codes"
     module, _ = bench_mod.module_from_run(run)
     result = bench_mod.bench(engines=["lstmlite-int8", "lstmlite-fp32", "torch-fp32"], module=module, stored=stored,
                              seq_len=6, reps=2, warmup=0)

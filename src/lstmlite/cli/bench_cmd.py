@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace, engines: list[str]) -> int:
     """Time the checked engines and print (and write) the results."""
+    from ..io import load_run
     from ..runtime.bench import (available_memory_bytes, bar_chart, bench, estimate_memory_bytes, format_table,
                                  module_from_run, stored_form_of_run)
 
@@ -144,8 +145,9 @@ def _bench(args: argparse.Namespace, engines: list[str]) -> int:
     if args.run:
         if not Path(args.run).is_dir():
             raise CliError(f"{args.run}: not a run dir")
-        module, _ = module_from_run(args.run)
-        stored = stored_form_of_run(args.run)
+        run = load_run(args.run)  # once: both forms come from the one model
+        module, _ = module_from_run(run)
+        stored = stored_form_of_run(run)
     result = bench(input_size=args.input_size, hidden_size=args.hidden_size, seq_len=args.seq_len,
                    batch=args.batch, engines=engines, modes=modes, threads=args.threads, reps=args.reps,
                    warmup=args.warmup, cell=args.cell, num_layers=args.layers, module=module,

@@ -183,25 +183,26 @@ def factor_weights(module, rank: int) -> dict[str, tuple[np.ndarray, np.ndarray]
 STORED_FORM_WEIGHTS = ("int8", "int8-sparse")
 
 
-def stored_form_of_run(run_dir: str | Path) -> Any:
-    """The recurrent layers of a run dir as its exported file stores them (a
-    :class:`~lstmlite.runtime.lsl.ModelSpec` without head), when that differs from dense
-    float matrices -- int8 codes or low-rank factors -- else None. Bench's int8 engines
-    run it, so that they time (and their error measures) the run's deployed form rather
-    than its product rounded to int8 afresh."""
+def stored_form_of_run(run_dir: str | Path | Any) -> Any:
+    """The recurrent layers of a run dir (or of a :class:`~lstmlite.io.Run` already loaded)
+    as its exported file stores them (a :class:`~lstmlite.runtime.lsl.ModelSpec` without
+    head), when that differs from dense float matrices -- int8 codes or low-rank factors --
+    else None. Bench's int8 engines run it, so that they time (and their error measures)
+    the run's deployed form rather than its product rounded to int8 afresh."""
     from ..export.lsl import spec_from_module
 
     spec = spec_from_module(_recurrent_layers_of_run(run_dir)[0])
     return spec if _stored_kinds(spec) else None
 
 
-def _recurrent_layers_of_run(run_dir: str | Path) -> tuple[Any, bool]:
-    """The recurrent layers bench times of a run dir's model, and whether it is a seq2seq
-    run: then its decoder (what runs per output token; its encoder is bidirectional, which
-    bench does not compare), else the model's ``rnn``."""
-    from ..io import load_run
+def _recurrent_layers_of_run(run_dir: str | Path | Any) -> tuple[Any, bool]:
+    """The recurrent layers bench times of a run dir's model (``run_dir`` a path, or a
+    :class:`~lstmlite.io.Run` already loaded), and whether it is a seq2seq run: then its
+    decoder (what runs per output token; its encoder is bidirectional, which bench does not
+    compare), else the model's ``rnn``."""
+    from ..io import Run, load_run
 
-    model = load_run(run_dir).model
+    model = (run_dir if isinstance(run_dir, Run) else load_run(run_dir)).model
     seq2seq = getattr(model, "kind", None) == "seq2seq"
     return (model.decoder if seq2seq else model.rnn), seq2seq
 
@@ -220,9 +221,10 @@ def _stored_kinds(spec: Any) -> str:
     return " in ".join(kinds[::-1]) if len(kinds) == 2 else "".join(kinds)
 
 
-def module_from_run(run_dir: str | Path):
-    """The recurrent layers of a run dir's model as a torch nn.LSTM/nn.GRU (effective
-    weights, compression applied), plus its cell name.
+def module_from_run(run_dir: str | Path | Any):
+    """The recurrent layers of a run dir's model (or of a :class:`~lstmlite.io.Run` already
+    loaded) as a torch nn.LSTM/nn.GRU (effective weights, compression applied), plus its
+    cell name.
 
     Raises:
         ValueError: the run's layers differ in size (pruned unevenly), are
@@ -234,7 +236,7 @@ def module_from_run(run_dir: str | Path):
 
     rnn, seq2seq = _recurrent_layers_of_run(run_dir)
     if seq2seq:
-        log.info("%s is a seq2seq run: benchmarking its decoder's recurrent layers", run_dir)
+        log.info("%s is a seq2seq run: benchmarking its decoder's recurrent layers", getattr(run_dir, "path", run_dir))
     cell = _cell_name(rnn)
     if cell not in ("lstm", "gru"):  # the peers (torch, ONNX Runtime) are nn.LSTM / nn.GRU
         raise ValueError(f"bench from a run dir compares LSTM and GRU layers with their peers, not {cell}; "
