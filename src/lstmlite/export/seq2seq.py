@@ -115,15 +115,22 @@ def _side_tensors(model: Any) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     return out, int4_cols
 
 
-def bundle_images(model: Any, weights: str | None = None) -> dict[str, bytes]:
-    """The three files' bytes, by file name (see the module doc)."""
+def _layer_specs(model: Any) -> dict[str, Any]:
+    """The encoder's and decoder's :class:`~lstmlite.runtime.lsl.ModelSpec`, by ``.lsl`` file name."""
+    from .lsl import spec_from_module
+
+    return {ENCODER_FILE: spec_from_module(model.encoder), DECODER_FILE: spec_from_module(model.decoder)}
+
+
+def bundle_images(model: Any, weights: str | None = None, specs: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """The three files' bytes, by file name (see the module doc); ``specs``: the layers' specs
+    when the caller has built them already."""
     from safetensors.numpy import save
 
-    from .lsl import default_weights, spec_from_module, write_lsl
+    from .lsl import default_weights, write_lsl
 
     images = {}
-    for file, layer in ((ENCODER_FILE, model.encoder), (DECODER_FILE, model.decoder)):
-        spec = spec_from_module(layer)
+    for file, spec in (specs or _layer_specs(model)).items():
         images[file] = write_lsl(spec, weights=default_weights(spec, weights))
     config = {k: v for k, v in model.config().items()}
     tensors, int4_cols = _side_tensors(model)
@@ -156,21 +163,21 @@ def export_seq2seq_lsl(source: Any, out_dir: str | Path, weights: str | None = N
             (:func:`lstmlite.export.lsl.wider_codes_refusal`). Nothing is written.
     """
     from ..runtime.engine import Engine
-    from .lsl import source_run_of, spec_from_module, wider_codes_refusal
+    from .lsl import source_run_of, wider_codes_refusal
 
     model = source
     if not hasattr(source, "encoder"):
         from ..io import load_run
 
         model = load_run(source).model
-    refusal = wider_codes_refusal({"encoder.lsl ": spec_from_module(model.encoder),
-                                   "decoder.lsl ": spec_from_module(model.decoder)}, weights,
+    specs = _layer_specs(model)
+    refusal = wider_codes_refusal({f"{file} ": spec for file, spec in specs.items()}, weights,
                                   None if hasattr(source, "encoder") else source_run_of(source))
     if refusal is not None:
         raise ValueError(refusal)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    images = bundle_images(model, weights)
+    images = bundle_images(model, weights, specs)
     for name, data in images.items():
         if name.endswith(".lsl"):
             Engine(data)  # refuse to write a file the runtime cannot load (before writing any)
@@ -188,10 +195,9 @@ def rounds_float_weights(model: Any, weights: str | None) -> bool:
     """Whether the bundle's ``.lsl`` files, written with ``weights``, round float matrices of the
     encoder or decoder (see :func:`lstmlite.export.lsl.rounds_float_weights`): the bundle then
     computes the model up to that rounding, not exactly."""
-    from .lsl import default_weights, rounds_float_weights as rounds, spec_from_module
+    from .lsl import default_weights, rounds_float_weights as rounds
 
-    specs = [spec_from_module(layer) for layer in (model.encoder, model.decoder)]
-    return any(rounds(spec, default_weights(spec, weights)) for spec in specs)
+    return any(rounds(spec, default_weights(spec, weights)) for spec in _layer_specs(model).values())
 
 
 def rounded_reference(model: Any, weights: str | None) -> Any:
