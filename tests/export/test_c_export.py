@@ -760,3 +760,355 @@ def test_model_h_sizes_are_the_sizeof_of_model_cs_buffers(tmp_path, case):
     r = subprocess.run(["cc", "-std=c99", "-c", f"-I{project.path}", str(probe), "-o", str(tmp_path / "probe.o")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+# ----- mutation campaign on export/c: compiled sizes, the API's codes, forms no other test runs ------
+def _arm_symbol_bytes(project: Path, cpu: str = "cortex-m4") -> dict[str, tuple[str, int]]:
+    """model.o's symbols as arm-none-eabi-gcc lays them out for ``cpu`` (``nm -S``): name ->
+    (kind, bytes)."""
+    _make(project, f"CPU={cpu}", "size")
+    listing = subprocess.run(["arm-none-eabi-nm", "-S", str(project / "build" / cpu / "model.o")], check=True,
+                             capture_output=True, text=True).stdout
+    return {p[3]: (p[2], int(p[1], 16)) for p in (line.split() for line in listing.splitlines()) if len(p) == 4}
+
+
+def _object_code_bytes(project: Path, cpu: str) -> int:
+    """The code of a project's model objects as arm-none-eabi-size -A gives it: model.o's .text,
+    and each runtime object's .text with its constant tables (.rodata, .data)."""
+    _make(project, f"CPU={cpu}", "size")
+    total = 0
+    objs = [o for o in (project / "build" / cpu).glob("*.o") if o.name not in ("example.o", "startup_cortexm.o")]
+    assert any(o.name == "model.o" for o in objs) and len(objs) >= 2
+    for obj in objs:
+        sections = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], check=True, capture_output=True,
+                                  text=True).stdout.splitlines()
+        kinds = (".text",) if obj.name == "model.o" else (".text", ".rodata", ".data")
+        total += sum(int(line.split()[1]) for line in sections if line.startswith(kinds))
+    return total
+
+
+@pytest.mark.parametrize("form", ["integer", "fp32", "tflite"])
+def test_memory_report_code_is_the_compiled_code_of_every_object_linked(tmp_path, form):
+    """The report's code bytes are the sum, over model.c and exactly the runtime sources the
+    project compiles, of what arm-none-eabi-gcc makes of them (arm-none-eabi-size -A), for
+    the model memory.measure() builds (its model.c text is the table's). Planted and failing
+    it: model.c's own functions left out of the code (looked up under the runtime files'
+    key, or missing from the file list); the 5 % check over larger weights let them pass."""
+    require_tools()
+    torch.manual_seed(0)
+    model = _tiny_tflite_params() if form == "tflite" else SequenceClassifier(input_size=3, hidden_size=4, n_classes=2)
+    project = export_c(model, tmp_path / "p", form=form,
+                       calibration=[torch.randn(2, 4, 3)] if form == "integer" else None)
+    for cpu in ("cortex-m4", "cortex-m3"):
+        assert project.memory[cpu].code == _object_code_bytes(project.path, cpu), (cpu, project.memory[cpu])
+
+
+def test_memory_report_as_dict_names_each_figure():
+    """as_dict (what the search and benchmarks record) gives each figure under its own name,
+    flash and RAM the totals, on hand values. Catches state and scratch swapped."""
+    from lstmlite.export.c.memory import MemoryReport
+
+    report = MemoryReport(weights=1000, code=4000, state=128, work=256, stack=300)
+    assert report.as_dict() == {"flash": 5000, "weights": 1000, "code": 4000, "ram": 684, "state": 128,
+                                "work": 256, "stack": 300}
+    assert report.ram_static == 384
+
+
+def test_integer_weights_are_the_compiled_constants(tmp_path):
+    """The integer form's flash for weights is every constant model.c holds as
+    arm-none-eabi-gcc lays it out for a Cortex-M4 (``nm -S``: packed weights, biases,
+    multipliers and shifts, the lsl_int_direction table of 48-byte structs, the 20-byte
+    lsl_int_model, the head and the embedding) plus 3 bytes per layer: the worst-case padding
+    of the word-aligned packed weights. Planted and failing it: that padding, a direction's or
+    the model struct's bytes, or an int32 array's element size miscounted."""
+    require_tools()
+    torch.manual_seed(0)
+    model = LanguageModel(vocab_size=20, embed_dim=5, hidden_size=6, num_layers=2).eval()
+    project = export_c(model, tmp_path / "p", form="integer", calibration=[torch.randint(0, 20, (2, 5))])
+    symbols = _arm_symbol_bytes(project.path)
+    const = {name: size for name, (kind, size) in symbols.items() if kind in "rRdD"}
+    assert {"model", "model_dirs", "l0_w", "l1_w", "head_w", "head_b", "emb_table", "l1_shift_hh"} <= set(const)
+    assert const["model_dirs"] == 2 * 48 and const["model"] == 20
+    for cpu in ("cortex-m4", "cortex-m3"):
+        assert project.memory[cpu].weights == sum(const.values()) + 3 * 2, (cpu, project.memory[cpu], const)
+
+
+@pytest.mark.parametrize("case", ["integer", "integer-text", "fp32-gru", "int8-text", "auto-lowrank", "auto-fastgrnn"])
+def test_scratch_is_what_the_runtime_asks_for(tmp_path, case):
+    """LSTMLITE_MODEL_WORK_BYTES, the scratch model.c reserves and the report counts, is what
+    the compiled runtime asks for (lsl_int_step_bytes / lsl_model_step_bytes on the model):
+    not less (init would fail) and not more (RAM a device pays for nothing). Planted and failing
+    it: the integer form's gate rows or activation vector counted once too often, the float
+    form's gate buffers, its activation scratch of an int8 matrix or a low-rank product's
+    intermediate counted too large."""
+    require_tools()
+    torch.manual_seed(1)
+    form, kind = (case.split("-") + [""])[:2]
+    calibration = None
+    if kind == "text":
+        model = (LanguageModel(vocab_size=20, embed_dim=5, hidden_size=6) if form == "integer"
+                 else SequenceClassifier(vocab_size=20, embed_dim=5, hidden_size=20, n_classes=3)).eval()
+        # hidden 20: an int8 matrix's three activation planes (3 x kpad bytes) pass 64
+        calibration = [torch.randint(0, 20, (2, 4))]
+    elif kind == "lowrank":
+        from lstmlite.compress import compress_
+        from lstmlite.compress.lowrank.config import LowRankConfig
+
+        model = SequenceClassifier(input_size=6, hidden_size=24, n_classes=3).eval()
+        compress_(model, LowRankConfig(rank=20))  # the product's intermediate (4 x rank bytes) passes 64
+    else:
+        cell = {"gru": "gru", "fastgrnn": "fastgrnn"}.get(kind, "lstm")
+        model = SequenceClassifier(input_size=5, hidden_size=[7, 3], num_layers=2, cell=cell, n_classes=3).eval()
+        calibration = [torch.randn(2, 4, 5)]
+    project = export_c(model, tmp_path / "p", form=form, calibration=calibration if form == "integer" else None)
+    fn = "lsl_int_step_bytes" if form == "integer" else "lsl_model_step_bytes"
+    (project.path / "probe.c").write_text(
+        '#include <stdio.h>\n#include "model.c"\n'
+        f'int main(void) {{ printf("%lu %lu\\n", (unsigned long){fn}(&model, 1), '
+        "(unsigned long)LSTMLITE_MODEL_WORK_BYTES); return 0; }\n")
+    sources = [str(p) for p in sorted(project.path.glob("lsl*.c"))]
+    subprocess.run(["cc", "-std=c99", "-DLSL_NO_SIMD", f"-I{project.path}", str(project.path / "probe.c"), *sources,
+                    "-o", str(project.path / "probe"), "-lm"], check=True, capture_output=True, timeout=120)
+    asked, reserved = (int(v) for v in subprocess.run([str(project.path / "probe")], check=True, capture_output=True,
+                                                      text=True).stdout.split())
+    assert asked == reserved == project.info["work_bytes"], (asked, reserved)
+
+
+def test_tflite_params_struct_is_the_compiled_struct(tmp_path):
+    """PARAMS_STRUCT_BYTES, the flash the report gives the tflite form's const
+    lsl_tflite_params, is its size as arm-none-eabi-gcc lays it out (the ``model`` symbol).
+    Catches a miscounted struct (the host test adds the constant to both sides)."""
+    from lstmlite.export.c.tflite_form import PARAMS_STRUCT_BYTES
+
+    require_tools()
+    project = export_c(_tiny_tflite_params(), tmp_path / "p", form="tflite")
+    assert _arm_symbol_bytes(project.path)["model"][1] == PARAMS_STRUCT_BYTES
+
+
+@pytest.mark.parametrize("case", ["fp32", "fp32-text", "integer", "integer-text", "tflite"])
+def test_the_api_returns_its_documented_error_codes(tmp_path, case):
+    """model.h's contract, run on the host: a step or run before lstmlite_model_init is
+    LSTMLITE_ERR_NOT_READY, a NULL input or fewer than one step LSTMLITE_ERR_ARG, a token id
+    outside [0, LSTMLITE_MODEL_VOCAB_SIZE) LSTMLITE_ERR_TOKEN (both ends), the last id and a
+    NULL out fine. Planted and failing it: the float form's ready check dropped, the integer
+    form's NULL check dropped, run accepting 0 steps, and the token bound off by one."""
+    require_tools()
+    torch.manual_seed(0)
+    form = case.split("-")[0]
+    text = case.endswith("-text")
+    model = (_tiny_tflite_params() if form == "tflite" else
+             LanguageModel(vocab_size=9, embed_dim=3, hidden_size=4).eval() if text else
+             SequenceClassifier(input_size=3, hidden_size=4, n_classes=2).eval())
+    cal = [torch.randint(0, 9, (2, 4))] if text else [torch.randn(2, 4, 3)]
+    project = export_c(model, tmp_path / "p", form=form, calibration=cal if form == "integer" else None)
+    tokens = """
+    x[0] = LSTMLITE_MODEL_VOCAB_SIZE; printf("%d ", lstmlite_model_step(x, out));
+    x[0] = -1; printf("%d ", lstmlite_model_step(x, out));
+    x[0] = LSTMLITE_MODEL_VOCAB_SIZE - 1; printf("%d ", lstmlite_model_step(x, out));
+    printf("%d ", lstmlite_model_run(x, 1, out));""" if text else ""
+    (project.path / "api.c").write_text(f"""
+#include <stdio.h>
+#include "model.h"
+int main(void) {{
+    lstmlite_input_t x[3 * LSTMLITE_MODEL_INPUT_SIZE] = {{0}};
+    lstmlite_output_t out[LSTMLITE_MODEL_OUTPUT_SIZE];
+    printf("%d ", lstmlite_model_step(x, out));
+    printf("%d ", lstmlite_model_run(x, 2, out));
+    printf("%d ", lstmlite_model_init());
+    printf("%d ", lstmlite_model_step(NULL, out));
+    printf("%d ", lstmlite_model_run(NULL, 1, out));
+    printf("%d ", lstmlite_model_run(x, 0, out));
+    printf("%d ", lstmlite_model_step(x, NULL));
+    printf("%d ", lstmlite_model_run(x, 3, out));{tokens}
+    return 0;
+}}
+""")
+    sources = ["api.c", "model.c", *sorted(p.name for p in project.path.glob("lsl*.c"))]
+    build = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-DLSL_NO_SIMD", "-o", "api", *sources,
+                            "-lm"], cwd=project.path, capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-3000:]
+    got = [int(v) for v in subprocess.run([str(project.path / "api")], capture_output=True, text=True, check=True,
+                                          timeout=60).stdout.split()]
+    ok, arg, token, not_ready = 0, -1, -5, -20
+    assert got == [not_ready, not_ready, ok, arg, arg, arg, ok, ok] + ([token, token, ok, ok] if text else []), got
+
+
+def test_integer_form_refuses_a_pooled_classifier(tmp_path):
+    """The project runs step by step and gives the head the last step's h: a classifier pooled
+    over time (mean / max) is refused by the integer form too, in one line, before calibrating,
+    nothing written. Catches an integer project that silently computed pooling=last."""
+    from lstmlite.export.c import memory_of
+
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2, pooling="mean").eval()
+    for call in (lambda: export_c(model, tmp_path / "p", form="integer", calibration=[torch.randn(2, 5, 3)]),
+                 lambda: memory_of(model, form="integer", calibration=[torch.randn(2, 5, 3)])):
+        with pytest.raises(UnsupportedForm, match=r"^head: pooling='mean' .*nearest supported form: pooling=last$"):
+            call()
+    assert not (tmp_path / "p").exists()
+
+
+def test_an_integer_gru_project_passes_the_host_check_exactly(tmp_path):
+    """check_on_host (what `lstmlite export --form integer` runs) compares an integer GRU's
+    project with the integer GRU reference: difference 0, and what it prints is the
+    reference's h (integer_gru_sequence, computed here). Catches the check running the LSTM
+    reference on every integer project (a GRU export then failed, or was held to the wrong
+    numbers)."""
+    from lstmlite.export.c.check import check_on_host
+    from lstmlite.reference.integer_gru import integer_gru_sequence
+
+    require_tools()
+    torch.manual_seed(3)
+    layer = torch.nn.GRU(3, 5, batch_first=True).eval()
+    project = export_c(layer, tmp_path / "p", form="integer", calibration=[torch.randn(4, 6, 3)])
+    error, scale = check_on_host(project, layer, project.example)
+    assert error == 0 and scale > 0
+    h = integer_gru_sequence(project.integer.params, project.example.astype(np.int64)[None])[0][0]
+    np.testing.assert_array_equal(as_ints(run_example(project.path, "host")), h)
+
+
+def _bound_params(extra: int):
+    """A one-layer integer LSTM (3 inputs, 1 unit) whose gate row 0's int32 bound
+    sum|w_ih| * 128 + |b_ih| is 2^31 - 1 + extra; the recurrent rows stay small."""
+    from lstmlite.reference.integer import IntegerDirection, IntegerRecurrentParams
+
+    w_ih = np.zeros((4, 3), np.int64)
+    w_ih[0] = 127
+    b_ih = np.zeros(4, np.int64)
+    b_ih[0] = 2**31 - 1 + extra - 3 * 127 * 128
+    d = IntegerDirection(w_ih=w_ih, w_hh=np.ones((4, 1), np.int64), b_ih=b_ih, b_hh=np.zeros(4, np.int64),
+                         m_ih=np.full(4, 1 << 30), shift_ih=np.full(4, 40), m_hh=np.full(4, 1 << 30),
+                         shift_hh=np.full(4, 40), cell_frac=12, input_bits=8, input_scale=0.01,
+                         w_ih_scale=np.ones(4), w_hh_scale=np.ones(4))
+    return IntegerRecurrentParams(cell="lstm", layers=[[d]])
+
+
+def test_the_int32_bound_is_refused_exactly_where_the_device_refuses_it(tmp_path):
+    """A row whose worst-case accumulator (every int8 input at -128) passes 2^31 - 1 by one (the
+    bias raised in place after IntegerDirection checked it) is refused by the generator, naming
+    the row, nothing written; at 2^31 - 1 exactly it is exported, and the
+    device's own check (lsl_int_model_check in init) takes it and runs it. Catches the bound
+    taken with 64 as the largest int8 input, or against 2^32."""
+    from lstmlite.export.c import IntegerForm
+
+    require_tools()
+    over = _bound_params(0)
+    over.layers[0][0].b_ih[0] += 1  # edited in place, as a hand-made parameter set is (past its own check)
+    with pytest.raises(ValueError, match=r"^layer 0 weight_ih: row 0 could overflow the int32 accumulator"):
+        export_c(IntegerForm(over), tmp_path / "over", form="integer")
+    assert not (tmp_path / "over").exists()
+    x_q = np.full((3, 3), -128, np.int16)
+    project = export_c(IntegerForm(_bound_params(0)), tmp_path / "p", form="integer", example=x_q)
+    np.testing.assert_array_equal(as_ints(run_example(project.path, "host")), integer_reference(project, x_q))
+
+
+def test_int8_text_classifier_matches_the_model_of_its_codes(tmp_path):
+    """int8 weights with an int8 embedding (codes and a float scale per token row): the host
+    build prints, at every step, what the model with every matrix (embedding included) rounded
+    to the export's int8 codes gives (check.int8_reference, PyTorch). Catches the embedding's
+    row scales written wrong (no other test runs an int8 embedding)."""
+    from lstmlite.export.c.check import int8_reference
+
+    torch.manual_seed(14)
+    model = SequenceClassifier(vocab_size=30, embed_dim=6, hidden_size=8, n_classes=4).eval()
+    tokens = np.random.default_rng(14).integers(0, 30, size=7).astype(np.int32)
+    project = export_c(model, tmp_path, form="int8", example=tokens)
+    assert "emb_scale" in (project.path / "model.c").read_text()
+    got = as_floats(run_example(project.path, "host"))
+    _assert_close(got, _torch_steps(int8_reference(model), tokens.astype(np.int64)))
+
+
+def test_fp32_form_of_a_quantized_model_stores_float_weights(tmp_path):
+    """--form fp32 of a model compressed to int4 codes writes every matrix as float panels (the
+    codes dequantized; no int8 array in model.c, LSL_F32 matrices), and the project still
+    computes the model. Catches fp32 exporting the model's codes as they are (what auto does)."""
+    model = _compressed("int4")
+    x = np.random.default_rng(2).normal(size=(5, 6)).astype(np.float32)
+    project = export_c(model, tmp_path, form="fp32", example=x)
+    source = (project.path / "model.c").read_text()
+    assert "LSL_I8" not in source and "int8_t" not in source and "LSL_F32" in source
+    assert project.info["matrices"] and all(": fp32 " in m for m in project.info["matrices"])
+    _assert_close(as_floats(run_example(project.path, "host")), _torch_steps(model, x))
+
+
+def test_integer_text_model_with_16_bit_inputs_keeps_its_embedding_codes(tmp_path):
+    """input_bits=16 for a token model: the embedding's int16 codes (beyond int8's range) reach
+    the first layer as they are; the host build prints the integer reference's head outputs on
+    them. Catches the embedding table written as int8_t (its codes wrapped)."""
+    require_tools()
+    torch.manual_seed(6)
+    model = LanguageModel(vocab_size=12, embed_dim=4, hidden_size=5).eval()
+    tokens = np.random.default_rng(6).integers(0, 12, size=6).astype(np.int32)
+    project = export_c(model, tmp_path, form="integer", calibration=[torch.randint(0, 12, (3, 6))], example=tokens,
+                       input_bits=16)
+    assert np.abs(project.integer.embedding).max() > 127
+    x_q = project.integer.embedding[tokens].astype(np.int64)
+    np.testing.assert_array_equal(as_ints(run_example(project.path, "host")), integer_reference(project, x_q))
+
+
+def test_integer_output_scale_define_turns_the_printed_logits_into_the_models(tmp_path):
+    """LSTMLITE_MODEL_OUTPUT_SCALE, as a firmware reads it from model.h, turns the integer
+    project's head accumulators into logits: out * scale computed in C is the float model's
+    output within the integer form's rounding, and the same class at every step. Catches the
+    define written from another scale."""
+    require_tools()
+    torch.manual_seed(9)
+    model = SequenceClassifier(input_size=4, hidden_size=8, n_classes=3).eval()
+    rng = np.random.default_rng(9)
+    cal = [torch.as_tensor(rng.normal(0, 1.0, (8, 10, 4)), dtype=torch.float32)]
+    project = export_c(model, tmp_path / "a", form="integer", calibration=cal, example=np.zeros((1, 4), np.int16))
+    scale_in = project.integer.params.input_scale
+    x_q = np.clip(np.rint(rng.normal(0, 1.0, (6, 4)) / scale_in), -127, 127).astype(np.int16)
+    project = export_c(model, tmp_path / "b", form="integer", calibration=cal, example=x_q)
+    (project.path / "logits.c").write_text("""
+#include <stdio.h>
+#include "model.h"
+#include "example_data.h"
+int main(void) {
+    lstmlite_output_t out[LSTMLITE_MODEL_OUTPUT_SIZE];
+    int t, j;
+    if (lstmlite_model_init() != LSTMLITE_OK) return 1;
+    for (t = 0; t < EXAMPLE_STEPS; ++t) {
+        if (lstmlite_model_step(&example_input[t * LSTMLITE_MODEL_INPUT_SIZE], out) != LSTMLITE_OK) return 2;
+        for (j = 0; j < LSTMLITE_MODEL_OUTPUT_SIZE; ++j) printf("%.9g ", (double)((float)out[j] * LSTMLITE_MODEL_OUTPUT_SCALE));
+        printf("\\n");
+    }
+    return 0;
+}
+""")
+    sources = ["logits.c", "model.c", "lsl_int.c"]
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-o", "logits", *sources], cwd=project.path, check=True,
+                   capture_output=True)
+    got = np.array([line.split() for line in subprocess.run([str(project.path / "logits")], check=True,
+                    capture_output=True, text=True).stdout.splitlines()], dtype=np.float64)
+    scores = _torch_steps(model, (x_q * scale_in).astype(np.float32))
+    assert np.abs(got - scores).max() < 0.03 * np.abs(scores).max()
+    assert (got.argmax(-1) == scores.argmax(-1)).all()
+
+
+def test_a_non_finite_weight_is_refused_not_written(tmp_path):
+    """A model holding an inf or a NaN weight is refused in one line naming the value, nothing
+    written: C has no literal for it, and "inf.0f" / "nan.0f" in model.c made a project that
+    does not compile. Catches c_float writing any float it is given."""
+    from lstmlite.export.c.carray import c_float
+
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        with pytest.raises(ValueError, match="cannot write a non-finite constant"):
+            c_float(bad)
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2).eval()
+    with torch.no_grad():
+        model.head.bias[1] = float("inf")
+    with pytest.raises(ValueError, match="non-finite constant inf"):
+        export_c(model, tmp_path / "p", form="fp32")
+    assert not (tmp_path / "p").exists()
+
+
+def test_statistics_of_another_width_are_refused(tmp_path):
+    """A Standardization whose feature count is not the model's input width is refused in one
+    line, nothing written: preprocess.h would read its mean and std past what they hold (zeros,
+    a division by zero). Catches the width check dropped."""
+    from lstmlite.export.preprocessing import Standardization
+
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2).eval()
+    with pytest.raises(ValueError, match=r"stats hold 2 features, the model reads 3"):
+        export_c(model, tmp_path / "p", standardization=Standardization((0.0, 0.0), (1.0, 1.0)))
+    assert not (tmp_path / "p").exists()

@@ -310,3 +310,35 @@ def test_a_time_major_tflite_model_exports_one_sequence_at_a_time_equal_to_liter
     assert "#define LSTMLITE_MODEL_TFLITE_TIME_MAJOR 0" in header and "so sequence b\n * is input[b]" in header
     bare = (export_c(model.params, tmp_path / "bare", form="tflite").path / "model.h").read_text()
     assert "TIME_MAJOR" not in bare and "Feeding: one sequence, step by step" in bare
+
+
+@pytest.mark.parametrize("kernel", ["micro", "lite"])
+def test_a_cell_clip_reaches_the_c(tmp_path, kernel):
+    """TFLite's cell_clip option (the vectors never set it): a layer with a small quantized
+    clip, whose cell state reaches it, prints at every step what the NumPy TFLite reference
+    (lstmlite.reference.tflite_int) computes, and that is not what the same layer without the
+    clip computes. Catches model.c writing the clip as 0 (none)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from lstmlite.export.c.check import check_on_host, expected_outputs
+    from lstmlite.reference.tflite_int import TFLiteGate, TFLiteLSTMParams
+
+    require_tools()
+    rng = np.random.default_rng(8)
+    H, I = 4, 3
+
+    def gate():
+        return TFLiteGate(rng.integers(-127, 128, (H, I)), rng.integers(-127, 128, (H, H)),
+                          rng.integers(-3000, 3000, H), 1 << 30, -5, 1 << 30, -5)
+
+    params = TFLiteLSTMParams(gate(), gate(), gate(), gate(), input_zero_point=3, output_zero_point=-2,
+                              cell_scale_power=-11, forget_cell_multiplier=1 << 30, forget_cell_shift=-14,
+                              input_cell_multiplier=1 << 30, input_cell_shift=-17, output_multiplier=1 << 30,
+                              output_shift=-18, kernel=kernel, cell_clip=50)
+    example = rng.integers(-128, 128, (10, I))
+    project = export_c(params, tmp_path / "p", form="tflite", example=example)
+    error, scale = check_on_host(project, None, project.example)
+    assert error == 0 and scale > 0
+    unclipped = expected_outputs(SimpleNamespace(tflite=replace(params, cell_clip=0)), None, project.example)
+    assert (unclipped != expected_outputs(project, None, project.example)).any()

@@ -162,3 +162,45 @@ int main(void) {{
     with torch.no_grad():
         expected = s.forecast_units(model(torch.as_tensor(s.inputs(raw)[None])).numpy().ravel())
     np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_the_integer_prepare_clamps_to_the_symmetric_code_range(tmp_path):
+    """preprocess.h's integer prepare clamps the codes to [-qmax, qmax] (what model.h's
+    INPUT_SCALE comment and the NumPy quantization round(x / scale) clipped to +-127 do):
+    raw values far past either end, and values in range, give exactly the NumPy codes. Catches
+    the lower clamp at -128, the upper at 128, and negative values rounded as positive ones
+    (v + 0.5 truncated: toward +inf)."""
+    from lstmlite.export.preprocessing import Standardization
+    from lstmlite.nn import SequenceClassifier
+
+    if shutil.which("cc") is None:
+        pytest.fail("no C compiler (cc) on PATH: the test setup installs one")
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2).eval()
+    s = Standardization(mean=(10.0, -4.0, 0.0), std=(2.0, 0.5, 1.0))
+    project = export_c(model, tmp_path / "p", form="integer", calibration=[torch.randn(4, 5, 3)], standardization=s)
+    scale = project.info["input_scale"]
+    # -1e6, 1e6: far past both ends; codes -2.6, 2.6, -3.3: to the nearest on both sides of 0
+    raw = np.array([[-1e6, 1e6, 0.0], [10.0 - 2.0 * 2.6 * scale, -4.0 + 0.5 * 2.6 * scale, -3.3 * scale],
+                    [10.0 + 2.0 * 126.4 * scale, -4.0 - 0.5 * 126.6 * scale, 0.49 * scale]], np.float32)
+    values = ", ".join(f"{v:.9e}f" for v in raw.ravel())
+    (project.path / "prep.c").write_text(f"""
+#include <stdio.h>
+#include "model.h"
+#include "preprocess.h"
+static const float raw[9] = {{{values}}};
+int main(void) {{
+    lstmlite_input_t x[3];
+    int t, j;
+    for (t = 0; t < 3; ++t) {{
+        lstmlite_model_prepare(&raw[t * 3], x);
+        for (j = 0; j < 3; ++j) printf("%ld ", (long)x[j]);
+    }}
+    return 0;
+}}
+""")
+    subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-o", "prep", "prep.c"], cwd=project.path, check=True,
+                   capture_output=True)
+    got = [int(v) for v in subprocess.run([str(project.path / "prep")], check=True, capture_output=True,
+                                          text=True).stdout.split()]
+    assert got == [-127, 127, 0, -3, 3, -3, 126, -127, 0], got

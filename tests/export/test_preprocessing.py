@@ -91,3 +91,19 @@ def test_hand_values_and_what_has_no_statistics() -> None:
     assert standardization_of({"task": "classify", "stats": stats}).target_mean is None
     assert standardization_of({"task": "classify", "model": {"vocab_size": 50}, "stats": stats}) is None
     assert standardization_of({"task": "classify"}) is None
+
+
+def test_standardization_of_what_is_not_a_usable_set_of_statistics(tmp_path):
+    """Statistics that cannot standardise the inputs give None, as a run without any does
+    (hand-made config.json mappings): a mean and a std of different lengths, empty lists; a
+    run dir without config.json gives None too, and a loaded Run gives its config's numbers.
+    Catches the length check dropped, empty statistics taken as a 0-feature standardisation,
+    a missing config.json read anyway, and a loaded Run ignored."""
+    from types import SimpleNamespace
+
+    assert standardization_of({"task": "classify", "stats": {"mean": [1.0, 2.0], "std": [3.0]}}) is None
+    assert standardization_of({"task": "classify", "stats": {"mean": [], "std": []}}) is None
+    assert standardization_of(tmp_path) is None  # no config.json
+    run = SimpleNamespace(config={"task": "forecast", "stats": {"mean": [1.0], "std": [2.0], "target_mean": 3.0,
+                                                                 "target_std": 4.0}}, model=None)
+    assert standardization_of(run) == Standardization((1.0,), (2.0,), 3.0, 4.0)
