@@ -833,6 +833,45 @@ def test_integer_weights_are_the_compiled_constants(tmp_path):
         assert project.memory[cpu].weights == sum(const.values()) + 3 * 2, (cpu, project.memory[cpu], const)
 
 
+@pytest.mark.parametrize("case", ["fp32-gru2", "int8-lstm", "int8-text", "auto-lowrank"])
+def test_float_form_weights_cover_the_compiled_constants(tmp_path, case):
+    """The float forms' flash for weights is at least model.o's constant sections as
+    arm-none-eabi-gcc lays them out for a Cortex-M4 (``size -A``: .rodata + .data) and at most
+    that plus the worst-case padding of the 64-byte-aligned arrays; the lsl_layer (280 bytes),
+    lsl_model (84) and low-rank factor pairs (2 x 36) are their compiled sizes (``nm -S``).
+    Before, lsl_layer was counted as 200 bytes and lsl_model as 120: a 2-layer GRU's report
+    (4,676) fell short of the compiled constants (4,768)."""
+    require_tools()
+    from lstmlite.compress import LowRankConfig, compress_
+    from lstmlite.export.c.float_form import ALIGN
+
+    torch.manual_seed(0)
+    form, kind = case.split("-")
+    if kind == "text":
+        model = LanguageModel(vocab_size=20, embed_dim=5, hidden_size=6).eval()
+    elif kind == "lowrank":
+        model = SequenceClassifier(input_size=16, hidden_size=24, n_classes=3).eval()
+        compress_(model, LowRankConfig(rank=4))
+    else:
+        model = SequenceClassifier(input_size=5, hidden_size=7, num_layers=2 if kind == "gru2" else 1,
+                                   cell="gru" if kind == "gru2" else "lstm", n_classes=3).eval()
+    project = export_c(model, tmp_path / "p", form=form)
+    symbols = _arm_symbol_bytes(project.path)
+    const = {name: size for name, (kind_, size) in symbols.items() if kind_ in "rRdD"}
+    layers = 2 if kind == "gru2" else 1
+    assert const["model_layers"] == 280 * layers and const["model"] == 84
+    assert all(size == 72 for name, size in const.items() if name.endswith("_factors"))
+    assert (kind == "lowrank") == any(name.endswith("_factors") for name in const)
+    sections = subprocess.run(["arm-none-eabi-size", "-A", str(project.path / "build" / "cortex-m4" / "model.o")],
+                              check=True, capture_output=True, text=True).stdout.splitlines()
+    compiled = sum(int(line.split()[1]) for line in sections if line.startswith((".rodata", ".data")))
+    assert compiled >= sum(const.values())
+    aligned = sum(name.endswith(("_data", "_scale", "_wsum")) for name in const)
+    for cpu in ("cortex-m4", "cortex-m3"):
+        weights = project.memory[cpu].weights
+        assert compiled <= weights <= compiled + (ALIGN - 1) * aligned, (cpu, weights, compiled, aligned)
+
+
 @pytest.mark.parametrize("case", ["integer", "integer-text", "fp32-gru", "int8-text", "auto-lowrank", "auto-fastgrnn"])
 def test_scratch_is_what_the_runtime_asks_for(tmp_path, case):
     """LSTMLITE_MODEL_WORK_BYTES, the scratch model.c reserves and the report counts, is what

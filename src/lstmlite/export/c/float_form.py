@@ -32,6 +32,14 @@ __all__ = ["pack_f32", "pack_i8", "FloatModelC", "float_model_c", "UnsupportedFo
 
 PANEL = 16
 ALIGN = 64
+# sizeof of lsl.h's structs on the 32-bit Cortex-M targets (4-byte int32, pointer and float):
+# lsl_matrix 6 int32 + 3 pointers; lsl_layer 6 int32 + 2 lsl_direction (3 matrices, 2 bias
+# pointers, 2 floats: 124 bytes each) + 2 int32; lsl_model 4 int32 + a pointer + lsl_embedding
+# (4 int32 + 2 pointers) + a matrix + a pointer. tests/export/test_c_export.py holds them to
+# arm-none-eabi-gcc's symbol sizes.
+MATRIX_STRUCT_BYTES = 36
+LAYER_STRUCT_BYTES = 280
+MODEL_STRUCT_BYTES = 84
 _CELLS = {"lstm": "LSL_LSTM", "gru": "LSL_GRU", "fastgrnn": "LSL_FASTGRNN"}
 _FNS = {"sigmoid": "LSL_FN_SIGMOID", "tanh": "LSL_FN_TANH"}
 
@@ -111,7 +119,7 @@ class _Writer:
             u_init, u_scr = self.matrix(f"{name}_u", t.u, f"{label}.u")
             rank = int(np.asarray(t.v.q if isinstance(t.v, QTensor) else t.v).shape[0])
             self.parts.append(f"static const lsl_matrix {name}_factors[2] = {{{v_init}, {u_init}}};")
-            self.bytes += 2 * 40
+            self.bytes += 2 * MATRIX_STRUCT_BYTES
             rows, cols = t.shape
             act = "LSL_ACT_FLOAT"
             scratch = _round_up(4 * rank) + max(v_scr, u_scr)
@@ -211,7 +219,7 @@ def float_model_c(spec: ModelSpec, form: str = "auto", source: bool = True) -> F
         gates_max, hidden_max = max(gates_max, gates), max(hidden_max, layer.hidden_size)
         state += layer.hidden_size * (2 if layer.cell == "lstm" else 1)
     wr.parts.append("static const lsl_layer model_layers[%d] = {\n%s\n};" % (len(layer_inits), ",\n".join(layer_inits)))
-    wr.bytes += 200 * len(layer_inits)  # sizeof(lsl_layer): two directions of three matrices
+    wr.bytes += LAYER_STRUCT_BYTES * len(layer_inits)
 
     vocab, emb_init = 0, "{0, 0, 0, 0, NULL, NULL}"
     input_size = spec.layers[0].input_size
@@ -243,7 +251,7 @@ def float_model_c(spec: ModelSpec, form: str = "auto", source: bool = True) -> F
     wr.parts.append(
         f"static const lsl_model model = {{{len(spec.layers)}, {head_modes[spec.head_mode]}, LSL_POOL_LAST, 0, "
         f"model_layers,\n    {emb_init},\n    {head_init}, {head_bias}}};")
-    wr.bytes += 120
+    wr.bytes += MODEL_STRUCT_BYTES
     step_in = input_size  # lsl_model_input_size: the embedding's dim for token models
     work = (ALIGN + _round_up(4 * step_in) + 2 * _round_up(4 * gates_max) + _round_up(4 * hidden_max)
             + _round_up(max(scratch, ALIGN)))
