@@ -641,3 +641,213 @@ def test_forecaster_graph_ignores_what_the_padding_holds(tmp_path, fill) -> None
     got = session.run(None, {"input": padded.numpy(), "lengths": lengths.numpy()})[0]
     np.testing.assert_allclose(got, clean, rtol=0, atol=1e-6)
     _assert_close(got, _ours(model, padded, lengths))
+
+
+# ----- graphs the parametrized tests above do not build ---------------------------------------
+def _ort_run(path, feeds) -> np.ndarray:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+
+
+@pytest.mark.parametrize("pooling", ["mean", "max"])
+@pytest.mark.parametrize("lengths", [False, True])
+@pytest.mark.parametrize("opset", [17, 18])
+def test_mean_and_max_pooling_with_or_without_lengths_at_opsets_17_and_18(pooling: str, lengths: bool, opset: int,
+                                                                          tmp_path) -> None:
+    """Mean / max pooling exported without a lengths input pools over every step (one Reduce over
+    the time axis), and at opset 18 -- where ReduceMean / ReduceMax take their axes as an input,
+    not an attribute -- the graph is valid and computes what the model computes. Catches the
+    unmasked mean and max swapped, the reduction over the batch axis, and the Reduce* axes
+    moved to an input only from opset 19 (an invalid opset-18 graph)."""
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=8, n_classes=3, pooling=pooling).eval()
+    path = export_onnx(model, tmp_path / "p.onnx", lengths=lengths, opset=opset)
+    x = torch.randn(3, 7, 5, generator=torch.Generator().manual_seed(1))  # batch != time: a wrong axis shows
+    feeds, lens = {"input": x.numpy()}, None
+    if lengths:
+        lens = torch.tensor([7, 4, 2])
+        feeds["lengths"] = lens.numpy()
+    _assert_close(_ort_run(path, feeds), _ours(model, x, lens))
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_a_revin_forecaster_exported_without_lengths_normalises_each_window_by_its_mean(opset: int, tmp_path) -> None:
+    """A RevIN forecaster exported without lengths subtracts each window's mean over time from its
+    input and adds the target features' mean back to the forecast, at opset 17 (ReduceMean axes
+    as an attribute) and 18 (as an input). The inputs sit far from zero (offsets 10, -20, 30,
+    5), so the level is large: catches the mean taken over the features instead of time, the
+    level added instead of subtracted, and the attribute form kept at opset 18."""
+    torch.manual_seed(0)
+    model = Forecaster(input_size=4, hidden_size=6, horizon=2, targets=2).eval()
+    assert model.instance_norm  # the premise: RevIN on
+    path = export_onnx(model, tmp_path / "f.onnx", lengths=False, opset=opset)
+    x = torch.randn(2, 6, 4, generator=torch.Generator().manual_seed(1)) + torch.tensor([10.0, -20.0, 30.0, 5.0])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    _assert_close(session.run(None, {"input": x.numpy()})[0], _ours(model, x, None))
+
+
+def test_export_refuses_arguments_the_model_cannot_take(tmp_path) -> None:
+    """What export_onnx documents as refused is refused with a ValueError naming it, before any
+    file is written: lengths for a language model, probabilities for a forecaster, a quantize
+    value other than None / "qdq" (even on a quantized model, which "qdq" would export). Catches
+    each check dropped (the LM graph then gets a lengths input it ignores; the forecaster a
+    Softmax over its horizon; quantize="int8" silently exported as QDQ)."""
+    from lstmlite.compress import WeightQuantConfig, compress_
+
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="LanguageModel takes no lengths"):
+        export_onnx(MODELS["lm_tied"](), tmp_path / "x.onnx", lengths=True)
+    with pytest.raises(ValueError, match="probabilities=True needs a classifier or language model"):
+        export_onnx(MODELS["forecast_plain"](), tmp_path / "x.onnx", probabilities=True)
+    quantized = compress_(MODELS["text_lstm"](), WeightQuantConfig(bits=8)).eval()
+    with pytest.raises(ValueError, match="quantize must be None or 'qdq', got 'int8'"):
+        export_onnx(quantized, tmp_path / "x.onnx", quantize="int8")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_a_bare_time_major_layer_takes_and_gives_time_major_tensors(tmp_path) -> None:
+    """A bare layer built with batch_first=False is exported with a (time, batch, features) input
+    and output, as the layer takes and gives them. Input of 6 steps by 2 sequences: catches the
+    graph transposing it as if it were batch-first (wrong shapes and values)."""
+    torch.manual_seed(0)
+    layer = LSTM(5, 7, batch_first=False).eval()
+    path = export_onnx(layer, tmp_path / "t.onnx")
+    dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param or d.dim_value for d in dims] == ["time", "batch", 5]
+    x = torch.randn(6, 2, 5, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = layer(x)[0]
+    assert expected.shape == (6, 2, 7)  # the premise: the layer is time-major
+    _assert_close(_ort_run(path, {"input": x.numpy()}), expected)
+
+
+def test_a_tied_language_model_stores_its_matrix_once(tmp_path) -> None:
+    """A tied language model's embedding and head are one matrix: the file holds one (V, E)
+    initializer, read by both the embedding Gather and the head Gemm, and is smaller than the
+    same model untied by about that matrix's fp32 bytes (os.path.getsize). Catches the head
+    written as a second copy of the table (same numbers, so ONNX Runtime cannot tell)."""
+    import os
+
+    torch.manual_seed(0)
+    tied = MODELS["lm_tied"]().eval()
+    untied = LanguageModel(vocab_size=VOCAB, embed_dim=10, hidden_size=10, tie_weights=False).eval()
+    tied_path, untied_path = export_onnx(tied, tmp_path / "t.onnx"), export_onnx(untied, tmp_path / "u.onnx")
+    proto = onnx.load(str(tied_path))
+    tables = [i.name for i in proto.graph.initializer if list(i.dims) == [VOCAB, 10]]
+    assert len(tables) == 1
+    readers = {n.op_type for n in proto.graph.node if tables[0] in n.input}
+    assert readers == {"Gather", "Gemm"}
+    assert os.path.getsize(untied_path) - os.path.getsize(tied_path) >= VOCAB * 10 * 4
+    _assert_close(_ort_run(tied_path, {"input": np.array([[1, 5, 7]])}), _ours(tied, torch.tensor([[1, 5, 7]]), None))
+
+
+def test_int4_initializers_pack_two_codes_per_byte_and_refuse_codes_out_of_range() -> None:
+    """_Graph.int4 stores codes in [-8, 7] as ONNX INT4, the first code of each pair in the low
+    nibble, an odd count padded: ONNX's own reader (numpy_helper.to_array) gives the codes back.
+    A code outside [-8, 7] (8 would wrap to -8, -9 to 7) is refused, not stored wrapped. Catches
+    the range check loosened by one and the nibble order swapped."""
+    from lstmlite.export.onnx import _Graph
+
+    g = _Graph(21)
+    codes = np.array([[-8, 7, 3], [0, -1, 5], [2, -3, 1]], np.int8)  # 9 codes: an odd count
+    g.int4("w", codes)
+    stored = g.initializers[0]
+    assert stored.data_type == onnx.TensorProto.INT4 and len(stored.raw_data) == 5
+    np.testing.assert_array_equal(onnx.numpy_helper.to_array(stored), codes)
+    for bad in (8, -9):
+        with pytest.raises(ValueError, match=r"int4 codes must lie in \[-8, 7\]"):
+            _Graph(21).int4("bad", np.array([0, bad, 1], np.int8))
+
+
+def test_a_language_models_probabilities_are_a_softmax_over_the_vocabulary(tmp_path) -> None:
+    """probabilities=True on a language model ends with a Softmax over the vocabulary axis of its
+    (B, T, V) logits: every step's row sums to 1 and equals torch.softmax of the model's logits,
+    and check_onnx agrees. Catches the Softmax taken over axis 1 (time), which a classifier's
+    (B, C) output cannot tell from the last axis."""
+    from lstmlite.export.onnx import check_onnx
+
+    torch.manual_seed(0)
+    model = MODELS["lm_gru_2"]().eval()
+    path = export_onnx(model, tmp_path / "p.onnx", probabilities=True)
+    x = torch.randint(0, VOCAB, (2, 5), generator=torch.Generator().manual_seed(1))
+    got = _ort_run(path, {"input": x.numpy()})
+    assert got.shape == (2, 5, VOCAB)
+    np.testing.assert_allclose(got.sum(-1), 1.0, rtol=1e-5)
+    _assert_close(got, torch.softmax(_ours(model, x, None), -1))
+    assert check_onnx(model, path) <= 1e-5
+
+
+def test_check_onnx_of_a_bare_layer_exported_with_lengths_feeds_the_model_the_same_lengths(tmp_path) -> None:
+    """A bare layer exported with a lengths input: check_onnx feeds its padded batch's lengths to
+    the layer as to the graph, so a correct file checks at float rounding (and its padded
+    outputs are zeros in both). Catches the layer run without the lengths (its padded steps then
+    hold values the graph zeroes: a false alarm on a correct file)."""
+    from lstmlite.export.onnx import check_onnx
+
+    torch.manual_seed(0)
+    layer = MODELS["layer_lstm_bi"]().eval()
+    path = export_onnx(layer, tmp_path / "l.onnx", lengths=True)
+    assert [i.name for i in onnx.load(str(path)).graph.input] == ["input", "lengths"]
+    assert check_onnx(layer, path) <= 1e-5
+
+
+def test_check_onnx_reports_a_difference_in_any_one_output(tmp_path) -> None:
+    """check_onnx returns the largest difference over every output value: a file whose head bias
+    differs from the model's in class 0 only, by 0.5 (edited in the proto), is reported as 0.5
+    off. Catches a check that reads only some of the logits (e.g. the last class)."""
+    from lstmlite.export.onnx import check_onnx
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=5, hidden_size=8, n_classes=3).eval()
+    path = export_onnx(model, tmp_path / "good.onnx")
+    assert check_onnx(model, path) <= 1e-5
+    proto = onnx.load(str(path))
+    bias = next(i for i in proto.graph.initializer if i.name == "head.bias")
+    edited = onnx.numpy_helper.to_array(bias).copy()
+    edited[0] += 0.5
+    bias.CopyFrom(onnx.numpy_helper.from_array(edited, "head.bias"))
+    onnx.save(proto, str(tmp_path / "bad.onnx"))
+    assert abs(check_onnx(model, tmp_path / "bad.onnx") - 0.5) <= 1e-5
+
+
+def test_a_per_tensor_quantized_bidirectional_gru_keeps_its_codes_with_one_scale_per_row(tmp_path) -> None:
+    """Per-tensor int8 codes of a bidirectional GRU go out as codes + DequantizeLinear whose
+    per-row scales all hold the tensor's one scale (the layer's scales expanded to its rows,
+    then put in ONNX gate order): DequantizeLinear of the stored codes equals the float export's
+    W / R exactly, and ONNX Runtime computes the quantized model. Catches the one scale not
+    expanded to the rows (a (1,) scale reordered as if it had 3H rows)."""
+    from lstmlite.compress import WeightQuantConfig, compress_
+
+    torch.manual_seed(0)
+    model = compress_(SequenceClassifier(input_size=5, hidden_size=8, n_classes=3, bidirectional=True, cell="gru"),
+                      WeightQuantConfig(bits=8, granularity="per_tensor")).eval()
+    floats = {i.name: onnx.numpy_helper.to_array(i)
+              for i in onnx.load(str(export_onnx(model, tmp_path / "f.onnx"))).graph.initializer}
+    path = export_onnx(model, tmp_path / "q.onnx", quantize="qdq")
+    stored = {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    for label in ("W", "R"):
+        codes, scale = stored[f"rnn.{label}_l0.codes"], stored[f"rnn.{label}_l0.scale"]
+        assert codes.dtype == np.int8 and scale.shape == (2 * 3 * 8,) and len(set(scale[:24].tolist())) == 1
+        dense = floats[f"rnn.{label}_l0"]  # (2, 3H, C): both directions, ONNX gate order
+        np.testing.assert_array_equal((codes.astype(np.float32) * scale[:, None]).reshape(dense.shape), dense)
+    _assert_ort_matches(path, model)
+
+
+@pytest.mark.parametrize("name", ["layer_lstm_bi", "layer_gru"])
+def test_a_quantized_bare_layer_exports_its_codes(name: str, tmp_path) -> None:
+    """A bare recurrent layer (its parameters named weight_ih_l0, not rnn.weight_ih_l0) compressed
+    to int4 exports under quantize="qdq" with every W / R stored as INT4 codes -- the count of
+    codes is the compression package's -- and runs in ONNX Runtime as the quantized layer.
+    Catches the parameter names looked up with the task models' "rnn." prefix (no codes found:
+    the export refused as unquantized, or the weights written as float)."""
+    from lstmlite.compress import WeightQuantConfig, compress_
+    from lstmlite.compress.quantize import quantized_tensors
+
+    torch.manual_seed(0)
+    layer = compress_(MODELS[name](), WeightQuantConfig(bits=4)).eval()
+    path = export_onnx(layer, tmp_path / "q.onnx", quantize="qdq")
+    coded = [i for i in onnx.load(str(path)).graph.initializer if i.name.endswith(".codes")]
+    assert coded and all(i.data_type == onnx.TensorProto.INT4 for i in coded)
+    assert sum(int(np.prod(i.dims)) for i in coded) == sum(q.codes.numel() for q in quantized_tensors(layer).values())
+    x = torch.randn(3, 6, 5, generator=torch.Generator().manual_seed(1))
+    _assert_close(_ort_run(path, {"input": x.numpy()}), _ours(layer, x, None))

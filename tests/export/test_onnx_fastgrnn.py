@@ -192,3 +192,22 @@ def test_a_fastgrnn_file_is_refused_by_the_importer_in_one_line(tmp_path):
     path = export_onnx(MODELS["classifier"](), tmp_path / "f.onnx")
     with pytest.raises(ModelImportError, match="Scan loop .* import the run dir"):
         import_onnx(path)
+
+
+def test_a_bare_layer_with_lengths_zeroes_padded_outputs_and_keeps_each_rows_last_state(tmp_path):
+    """A bare FastGRNN stack exported with a lengths input: past each row's length the output is
+    0 and the state stays the row's last valid one (h_n per layer), as the PyTorch layer gives;
+    a row of length 2 of 7 steps makes both visible. Catches the Scan body's padded step output
+    left as the carried state (no mask product) or the state updated on padded steps (no
+    Where), and the lengths ignored altogether."""
+    model = _randomised(FastGRNN(4, [6, 5], num_layers=2, urank=2))
+    path = export_onnx(model, tmp_path / "l.onnx", lengths=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(3, 7, 4, generator=torch.Generator().manual_seed(1))
+    lengths = torch.tensor([7, 4, 2])
+    got = session.run(None, {"input": x.numpy(), "lengths": lengths.numpy()})
+    with torch.no_grad():
+        out, states = model(x, lengths=lengths)
+    assert not out[2, 2:].any()  # the premise: the layer zeroes padded steps
+    for g, e in zip(got, [out, *states], strict=True):
+        _close(g, e.numpy(), 1e-5)

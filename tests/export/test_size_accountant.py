@@ -207,3 +207,68 @@ def test_macs_per_step_count_an_lstm_projection():
 
     layer = torch.nn.LSTM(8, 16, proj_size=4, batch_first=True)
     assert macs_from_image(write_lsl(spec_from_module(layer))) == 4 * 16 * 8 + 4 * 16 * 4 + 4 * 16
+
+
+@pytest.mark.parametrize("weights", [None, "int8"])
+def test_a_seq2seq_model_is_sized_as_its_three_files(tmp_path, weights):
+    """A seq2seq model deploys as encoder.lsl, decoder.lsl and seq2seq.safetensors: the account's
+    size is their bytes on disk together (os.path.getsize of what export_seq2seq_lsl writes with
+    the same ``weights``), its rows are each .lsl file's tensors under that file's prefix, summing
+    to that file's bytes, plus one row holding the side file's bytes, and its MACs per step are
+    the decoder's matrices plus combine and head, counted from their shapes. Catches the side
+    file's row or bytes left out, every row named encoder:, ``weights`` ignored (int8 files
+    sized as fp32) and the MACs dropped to 0."""
+    import os
+
+    from lstmlite.export.seq2seq import export_seq2seq_lsl
+    from lstmlite.export.size import account
+    from lstmlite.nn import Seq2Seq
+
+    torch.manual_seed(0)
+    model = Seq2Seq(vocab_size=15, embed_dim=6, hidden_size=8, attention="luong", score="general").eval()
+    paths = {p.name: os.path.getsize(p) for p in export_seq2seq_lsl(model, tmp_path, weights=weights)}
+    acc = account(model, weights)
+    assert acc.basis == "lsl" and acc.size_bytes == sum(paths.values())
+    for prefix in ("encoder", "decoder"):
+        rows = [row for row in acc.tensors if row["name"].startswith(f"{prefix}:")]
+        assert rows and sum(row["bytes"] for row in rows) == paths[f"{prefix}.lsl"]
+    assert [row["bytes"] for row in acc.tensors if row["name"] == "seq2seq.safetensors"] == \
+        [paths["seq2seq.safetensors"]]
+    recurrent = sum(p.numel() for name, p in model.decoder.named_parameters() if "weight" in name)
+    assert acc.macs_per_step == recurrent + model.combine.weight.numel() + model.head.weight.numel()
+
+
+def test_a_model_without_a_file_still_counts_its_macs_and_says_why(tmp_path):
+    """A grouped LSTM (no .lsl file) is sized by the storage estimate, with basis "estimate", the
+    export's one-line reason, and the MACs its block-diagonal gates take per step, by hand:
+    2 groups of 4 * 8 * (4 + 8) for I=8, H=16 (not 0). Catches the reason or the MACs dropped
+    and the estimate reported as a file's bytes."""
+    from lstmlite.compress import size_bytes
+    from lstmlite.export.size import account
+    from lstmlite.nn import SequenceClassifier
+
+    model = SequenceClassifier(input_size=8, hidden_size=16, n_classes=3, cell="glstm", rnn_options={"groups": 2})
+    acc = account(model)
+    assert acc.basis == "estimate" and acc.size_bytes == size_bytes(model) and acc.tensors == []
+    assert acc.reason and "GroupedLSTM" in acc.reason and "\n" not in acc.reason
+    assert acc.macs_per_step == 2 * 4 * 8 * (4 + 8)
+
+
+@pytest.mark.parametrize("weights", ["fp32", "int8", "int4"])
+def test_the_weight_form_asked_for_is_the_file_sized(tmp_path, capsys, weights):
+    """account(model, weights) and lsl_image(model, weights) size the file ``lstmlite export
+    --format lsl --weights WEIGHTS`` writes for a float run, to the byte (the file on disk),
+    and int8 / int4 files come out smaller than fp32. Catches ``weights`` ignored (every form
+    sized as the model's default, fp32)."""
+    from lstmlite.export.size import account, lsl_image
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=8, hidden_size=16, n_classes=3).eval()
+    run = save_run(tmp_path / "run", model, {"task": "classify"})
+    out = tmp_path / f"{weights}.lsl"
+    assert main(["export", str(run), "--format", "lsl", "--weights", weights, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert account(model, weights).size_bytes == len(lsl_image(model, weights)) == out.stat().st_size
+    if weights != "fp32":
+        assert out.stat().st_size < account(model, "fp32").size_bytes

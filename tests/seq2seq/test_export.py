@@ -357,3 +357,70 @@ def test_every_decoder_stops_at_the_max_len_it_is_given(tmp_path):
         assert {len(r) for r in expected} == {3}
         assert native.decode(x, lengths, decoder, beam=2, max_len=3) == expected
         assert onnx_pair.decode(x, lengths, decoder, beam=2, max_len=3) == expected
+
+
+def test_the_onnx_pair_export_refuses_an_opset_or_quantize_it_does_not_write(tmp_path):
+    """export_seq2seq_onnx refuses, as export_onnx does and before anything is written, an opset
+    below 14 (one line naming the range) and a quantize value other than None / "qdq" -- even
+    on a quantized model that "qdq" would export. Catches either check dropped (opset 13 then
+    writes a pair; quantize="int8" writes a QDQ pair as if "qdq" had been asked)."""
+    quantized = _model(True, **VARIANTS[0])
+    with pytest.raises(ValueError, match="opset 13 is too old; lstmlite writes opsets 14 to"):
+        export_seq2seq_onnx(_model(False, **VARIANTS[0]), tmp_path / "old", opset=13)
+    with pytest.raises(ValueError, match="quantize must be None or 'qdq', got 'int8'"):
+        export_seq2seq_onnx(quantized, tmp_path / "int8", quantize="int8")
+    for folder in ("old", "int8"):
+        assert not (tmp_path / folder).exists() or not any((tmp_path / folder).iterdir())
+
+
+@pytest.mark.parametrize("fault", ["second_step_off", "token_ignored"])
+def test_the_onnx_check_compares_every_step_along_the_greedy_path(tmp_path, monkeypatch, fault):
+    """check_seq2seq_onnx compares the pair's step logits with the model's at every step (up to
+    max_target_len, 6 here), each step fed the model's own greedy token. A decoder step that is
+    wrong only at its second call (one logit +0.5), or one that reads BOS whatever token it is
+    given, must be reported: catches a check that compares the first step only, keeps only the
+    last step's difference, or feeds BOS at every step (so a runner ignoring its tokens looks
+    right)."""
+    from lstmlite.nn.seq2seq import BOS_ID
+
+    model = _model(False, **VARIANTS[0])
+    x, lengths = _batch()
+    export_seq2seq_onnx(model, tmp_path)
+    assert check_seq2seq_onnx(model, tmp_path, x, lengths) < 1e-4  # the premise: the files are the model
+    real_step, calls = OnnxSeq2Seq.step, []
+
+    def step(self, tokens, state, memory):
+        calls.append(np.array(tokens))
+        if fault == "token_ignored":
+            tokens = np.full_like(tokens, BOS_ID)
+        logits, state = real_step(self, tokens, state, memory)
+        if fault == "second_step_off" and len(calls) == 2:
+            logits = logits.copy()
+            logits[:, 5] += 0.5
+        return logits, state
+
+    monkeypatch.setattr(OnnxSeq2Seq, "step", step)
+    difference = check_seq2seq_onnx(model, tmp_path, x, lengths)
+    assert len(calls) == model.max_target_len == 6
+    if fault == "second_step_off":
+        assert difference >= 0.5 - 1e-4
+    else:
+        assert any((c != BOS_ID).any() for c in calls)  # the premise: the greedy path leaves BOS
+        assert difference > 1e-2
+
+
+def test_the_bundle_check_compares_log_probabilities_with_the_models(tmp_path):
+    """check_seq2seq_lsl holds the native bundle's step outputs, which are log-probabilities, to
+    the model's log_softmax: a correct bundle checks at float rounding, as the ONNX pair's logits
+    check does. Catches the bundle's log-probabilities compared with the model's raw logits (a
+    correct bundle then fails the CLI's --tolerance by the log-partition, several units)."""
+    from lstmlite.nn.seq2seq import BOS_ID
+
+    model = _model(False, **VARIANTS[2])
+    x, lengths = _batch()
+    export_seq2seq_lsl(model, tmp_path)
+    with torch.no_grad():
+        memory, state = model.encode(torch.as_tensor(x), torch.as_tensor(lengths))
+        logits = model.step(torch.full((len(x),), BOS_ID), state, memory)[0]
+    assert float(torch.logsumexp(logits, -1).abs().min()) > 0.1  # the premise: logits are not log-probabilities
+    assert check_seq2seq_lsl(model, tmp_path, x, lengths) < 1e-4
