@@ -424,3 +424,51 @@ def test_the_bundle_check_compares_log_probabilities_with_the_models(tmp_path):
         logits = model.step(torch.full((len(x),), BOS_ID), state, memory)[0]
     assert float(torch.logsumexp(logits, -1).abs().min()) > 0.1  # the premise: logits are not log-probabilities
     assert check_seq2seq_lsl(model, tmp_path, x, lengths) < 1e-4
+
+
+def test_only_an_int4_bundle_names_int4_columns_in_its_side_file(tmp_path):
+    """seq2seq.safetensors records ``lstmlite.int4_cols`` only when it holds int4 codes, so
+    float and int8 bundles keep the bytes they had before int4 side codes existed (read with
+    safetensors' own metadata reader). Catches the key written into every bundle."""
+    from safetensors import safe_open
+
+    for weights, quantized in ((None, False), ("int8", False), (None, True)):
+        folder = tmp_path / f"{weights}-{quantized}"
+        export_seq2seq_lsl(_model(quantized, attention="luong", score="general"), folder, weights=weights)
+        with safe_open(str(folder / "seq2seq.safetensors"), framework="numpy") as f:
+            metadata = f.metadata()
+        assert "lstmlite.seq2seq" in metadata and "lstmlite.int4_cols" not in metadata, (weights, quantized)
+
+
+def test_a_bundle_the_runtime_cannot_load_is_not_written(tmp_path, monkeypatch):
+    """export_seq2seq_lsl loads each .lsl image into the runtime before writing any file: a
+    decoder image the runtime refuses leaves the folder without a single file (no encoder.lsl
+    beside a missing decoder). Fault injected: Engine refuses the second image it is given.
+    Catches the pre-write load dropped."""
+    import lstmlite.runtime.engine as engine_module
+
+    real, seen = engine_module.Engine, []
+
+    def refusing(data, *args, **kwargs):
+        seen.append(len(data))
+        if len(seen) == 2:
+            raise ValueError("the runtime refuses this file")
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "Engine", refusing)
+    with pytest.raises(ValueError, match="the runtime refuses this file"):
+        export_seq2seq_lsl(_model(False, attention="luong", score="general"), tmp_path / "out")
+    assert len(seen) == 2 and list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_bundle_rounds_floats_when_only_its_decoder_is_float():
+    """rounds_float_weights asks both .lsl files: a model whose encoder holds its own int8
+    codes and whose decoder is float rounds the decoder under weights="int8" (True), and not
+    under "fp32" or when both hold codes. Catches the encoder asked alone."""
+    from lstmlite.export.seq2seq import rounds_float_weights
+
+    model = _model(False, attention="luong", score="general")
+    compress_(model, WeightQuantConfig(bits=8), filter=lambda fqn, module, name: fqn.startswith("encoder"))
+    assert rounds_float_weights(model, "int8")
+    assert not rounds_float_weights(model, "fp32")
+    assert not rounds_float_weights(_model(True, attention="luong", score="general"), "int8")
