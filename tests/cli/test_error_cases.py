@@ -395,6 +395,9 @@ CASES: list[Case] = [
     Case("import-out-user-files", "output", ("import", "onnx", "{tmp}/model.onnx", "--out", "{tmp}/out"),
          "lstmlite import: error: {tmp}/out: holds files lstmlite did not write (notes.txt); choose a new or empty "
          "--out", "choose a new or empty --out", setup=write("out/notes.txt", "mine")),
+    Case("search-out-user-files", "output", ("search", "--data", "digits", "--trials", "1", "--out", "{tmp}/out"),
+         "lstmlite search: error: {tmp}/out: holds files lstmlite search did not write (notes.txt); choose a new or "
+         "empty --out", "choose a new or empty --out", setup=write("out/notes.txt", "mine")),
     Case("out-is-a-file", "output", TRAIN,
          "lstmlite train: error: {tmp}/out: exists and is not a folder; choose another --out", "choose a folder",
          setup=write("out", "a file")),

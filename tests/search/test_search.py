@@ -79,7 +79,88 @@ def test_resume_under_another_budget_or_space_is_refused(tiny_data, tmp_path, ca
                                  "in another --out"]
     study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
     assert [t.state.name for t in study.trials] == ["COMPLETE"]
+    searched_lr = {"params": {**space["params"], "lr": {"low": 0.01, "high": 0.1}},
+                   "fixed": {"cell": "gru", "epochs": 1}}  # lr moved from fixed to params: named once
+    with pytest.raises(ValueError, match=r"another search space \(lr changed\)"):
+        search(tiny_data, "classify", trials=2, out=out, space=searched_lr, resume=True)
     assert search(tiny_data, "classify", trials=2, out=out, space=space, resume=True)["trials"] == 2
+
+
+ONE_POINT = {"params": {"hidden_size": {"choices": [4]}}, "fixed": {"cell": "gru", "epochs": 1, "lr": 0.03}}
+
+
+def _tree(folder):
+    """Every file under ``folder`` with its bytes: what a refused search must leave as it was."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("what", ["user_files", "run_dir", "a_file"])
+def test_an_out_holding_what_search_did_not_write_is_refused_and_left_as_it_was(tiny_data, tmp_path, capsys, what):
+    """--out a folder with a user's files (a best/ and trials/0000/ of theirs, a pareto.json),
+    a finished run dir, or a file: refused in one line before anything is written. Before, the
+    search deleted best/mywork.txt and trials/0000/notes.txt, replaced pareto.json and wrote
+    study.db, trials.json and pareto.png into a run dir, exit status 0."""
+    out = tmp_path / "out"
+    if what == "user_files":
+        (out / "best").mkdir(parents=True)
+        (out / "trials" / "0000").mkdir(parents=True)
+        (out / "best" / "mywork.txt").write_text("precious")
+        (out / "trials" / "0000" / "notes.txt").write_text("notes")
+        (out / "pareto.json").write_text('{"mine": 1}')
+        (out / "README.txt").write_text("mine")
+        expected = f"{out}: holds files lstmlite search did not write (README.txt); choose a new or empty --out"
+    elif what == "run_dir":
+        from lstmlite.io import save_run
+        from lstmlite.nn import SequenceClassifier
+
+        save_run(out, SequenceClassifier(input_size=3, hidden_size=4, n_classes=2), {"task": "classify"})
+        expected = f"{out}: holds files lstmlite search did not write ("
+    else:
+        out.write_text("a file")
+        expected = f"{out}: exists and is not a folder; --out names the folder the search writes"
+    before = _tree(tmp_path)
+    code = main(["search", "--data", tiny_data, "--task", "classify", "--trials", "1", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(f"lstmlite search: error: {expected}"), err
+    assert _tree(tmp_path) == before
+
+
+def test_a_new_study_in_another_storage_does_not_replace_an_old_searchs_results(tiny_data, tmp_path, capsys):
+    """A search's --out given again with --storage elsewhere (a new, empty study there) and no
+    --resume: refused, the old trials.json, pareto.json and best/ kept. Before, the new study's
+    one trial replaced them (trials.json went from the old study's to the new one's, best/
+    to a worse model), exit status 0. With --resume it is the user's word that this is the
+    same search, as for the default storage."""
+    import yaml
+
+    out = tmp_path / "s"
+    search(tiny_data, "classify", trials=1, out=out, space=ONE_POINT)
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(ONE_POINT))
+    before = _tree(out)
+    code = main(["search", "--data", tiny_data, "--task", "classify", "--space", str(tmp_path / "space.yaml"),
+                 "--trials", "1", "--storage", f"sqlite:///{tmp_path / 'other.db'}", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"lstmlite search: error: {out}: a search's results are here (best, pareto.json, "
+                                 "trials, trials.json); --resume to continue its study, or choose a new or empty "
+                                 "--out"], err
+    assert _tree(out) == before and not (tmp_path / "other.db").exists()
+
+
+def test_resuming_on_other_data_is_refused(tiny_data, tmp_path):
+    """--resume with another --data (or --task): the study's trials ran on the first data
+    set, and ranking them with trials on the second would put either data set's model in
+    best/. Refused naming both; before, it ran and mixed them. The same data resumes."""
+    from .conftest import make_tiny_npz
+
+    out = tmp_path / "s"
+    search(tiny_data, "classify", trials=1, out=out, space=ONE_POINT)
+    other = str(make_tiny_npz(tmp_path / "other.npz", seed=1))
+    with pytest.raises(ValueError, match=r"the study's trials ran on --data/--task source=.*tiny\.npz, task=classify, "
+                                         r"not source=.*other\.npz, task=classify: resume with the same --data"):
+        search(other, "classify", trials=2, out=out, space=ONE_POINT, resume=True)
+    study = optuna.load_study(study_name="lstmlite-search", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 1 and study.user_attrs["data"]["source"] == tiny_data
+    assert search(tiny_data, "classify", trials=2, out=out, space=ONE_POINT, resume=True)["trials"] == 2
 
 
 def test_without_a_task_the_datas_own_metric_direction_is_used(tmp_path):
@@ -1012,7 +1093,8 @@ def test_trials_failing_before_they_write_anything_stop_the_search_saying_so(mon
 
 
 def test_a_failed_trials_run_dir_replaces_one_set_aside_by_an_older_study(monkeypatch, tiny_data, tmp_path):
-    """A study started anew in an old --out (its study.db removed) whose trial 0 fails again:
+    """A study started anew in an old --out (its study.db removed; --resume, since the folder
+    holds a search's results) whose trial 0 fails again:
     the older ``trials/0000.failed`` is replaced by this attempt's, so ``trials/0000/`` is
     left holding no failed run. Without the replacement the rename fails on the existing dir
     and ``trials/0000/`` keeps the failed attempt's model beside trials.json's FAIL."""
@@ -1023,7 +1105,7 @@ def test_a_failed_trials_run_dir_replaces_one_set_aside_by_an_older_study(monkey
     older.mkdir(parents=True)
     (older / "model.lsl").write_text("an older study's attempt")
     monkeypatch.setattr(study_module, "run_trial", _fake_run_trial(fail_first=True))
-    assert search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE)["trials"] == 2
+    assert search(tiny_data, "classify", trials=2, out=out, space=TINY_SPACE, resume=True)["trials"] == 2
     assert sorted(p.name for p in (out / "trials").iterdir()) == ["0000.failed", "0001", "0002"]
     assert (older / "model.lsl").read_text() == "attempt 1"
     _run_dirs_agree_with_trials_json(out)

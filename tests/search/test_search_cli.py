@@ -119,7 +119,21 @@ def test_the_best_line_gives_validation_and_test_apart(recorded, tmp_path, capsy
     out = tmp_path / "s"
     assert main(["search", "--data", "d.npz", "--out", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == (
-        f"best within budget: trial 3 accuracy=0.8750 (val), 0.6250 (test), 1234 .lsl bytes, 5.2 us/step -> {out}/best")
+        f"best within budget: trial 3 accuracy=0.8750 (val), 0.6250 (test), 1,234 B (1.21 KiB) .lsl file, "
+        f"5.2 us/step -> {out}/best")
+
+
+def test_a_seq2seq_best_is_sized_as_its_three_files(recorded, tmp_path, capsys):
+    """A seq2seq best's size is its bundle (encoder.lsl + decoder.lsl + seq2seq.safetensors),
+    and the last line says so; it said "18698 .lsl bytes" while best/model.lsl (the decoder,
+    kept for timing) was 5,287 B."""
+    out = tmp_path / "s"
+    (out / "best").mkdir(parents=True)
+    (out / "best" / "config.json").write_text(json.dumps({"task": "seq2seq", "model": {"kind": "seq2seq"}}))
+    assert main(["search", "--data", "d.npz", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"best within budget: trial 3 accuracy=0.8750 (val), 0.6250 (test), 1,234 B (1.21 KiB) exported "
+        f"(encoder.lsl + decoder.lsl + seq2seq.safetensors), 5.2 us/step -> {out}/best")
 
 
 def test_the_last_lines_count_the_trials_trained_apart_from_those_not_trained(recorded, tmp_path, capsys):

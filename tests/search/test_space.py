@@ -95,6 +95,16 @@ def test_budget_parsing():
         parse_budget("flash=1KB")
 
 
+def test_a_budget_as_the_errors_print_it_reads_back():
+    """The resume errors print a budget as ``size=8192 B,latency=200 us/step``; pasted back as
+    --budget it reads as the same budget (it was refused: "use a time like 200us")."""
+    from lstmlite.search.study import _budget_text
+
+    budget = {"size": 8192, "latency": 200.0}
+    assert parse_budget(_budget_text(budget)) == budget
+    assert parse_budget("latency=1.5ms/step") == {"latency": 1500.0}
+
+
 @pytest.mark.parametrize("text, message", [
     ("size=0", r"budget size='0': must be more than 0"),  # every trial over: a search that cannot succeed
     ("latency=0us", r"budget latency='0us': must be more than 0"),

@@ -118,6 +118,20 @@ def _remove_if_empty(folders: list[Path]) -> None:
             return
 
 
+def _size_text(record: dict[str, Any], args: argparse.Namespace) -> str:
+    """A trial's size as the summary says it: what its export writes (a seq2seq model's
+    three files), or the estimate of a model with no file."""
+    size = format_bytes(record["size_bytes"])
+    if record.get("size_kind", "lsl") != "lsl":
+        return f"{size} (estimated: no .lsl file)"
+    if (Path(args.out) / "best" / "config.json").is_file():
+        from ..io import read_json
+
+        if read_json(Path(args.out) / "best" / "config.json").get("model", {}).get("kind") == "seq2seq":
+            return f"{size} exported (encoder.lsl + decoder.lsl + seq2seq.safetensors)"
+    return f"{size} .lsl file"
+
+
 def _trial_counts(out: str | Path) -> Counter[str]:
     """``{state: n}`` over ``OUT/trials.json`` (lower-case states, as ``complete``), with
     ``not_trained``: the complete trials over the budget before training (``skipped``),
@@ -255,6 +269,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"no trial met the budget {args.budget}; widen --budget or the space "
                        f"({args.out}/trials.json lists every trial's figures)")
     print(f"best within budget: trial {best['trial']} {best['metric_name']}={best['val_metric']:.4f} (val), "
-          f"{best['test_metric']:.4f} (test), {best['size_bytes']} .lsl bytes, {best['latency_us']:.1f} us/step "
+          f"{best['test_metric']:.4f} (test), {_size_text(best, args)}, {best['latency_us']:.1f} us/step "
           f"-> {args.out}/best")
     return 0

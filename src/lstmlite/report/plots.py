@@ -62,7 +62,7 @@ def _pareto_figure(points: Sequence[tuple[str, float, float]], metric_name: str)
                 label="Pareto front")
         ax.legend(loc="best", fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("exported .lsl file (bytes, log scale)")
+    ax.set_xlabel("exported bytes (log scale)")
     ax.set_ylabel(f"test {metric_name}")
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(f"{metric_name} vs size" + (" (higher is better)" if metric_name in HIGHER_IS_BETTER

@@ -62,6 +62,14 @@ def _unique_names(paths: Sequence[Path]) -> list[str]:
 
 
 def _model_text(cfg: dict[str, Any]) -> str:
+    if cfg.get("kind") == "seq2seq":  # an encoder, attention and a decoder: not one recurrent layer and a head
+        bi = "bi-" if cfg.get("bidirectional") else ""
+        cell = str(cfg.get("cell", "?")).upper()
+        attention = cfg.get("attention", "none")
+        return (f"Embedding({cfg.get('vocab_size')}, {cfg.get('embed_dim')}) → encoder {bi}{cell}"
+                f"({cfg.get('hidden_size')}) × {cfg.get('num_layers', 1)} → "
+                + ("" if attention == "none" else f"{attention} attention → ")
+                + f"decoder {cell}({cfg.get('decoder_hidden_size')}) × {cfg.get('decoder_layers', 1)} → Dense(vocab)")
     hidden = cfg.get("hidden_size")
     layers = cfg.get("num_layers", 1)
     embed = f"Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) → " if cfg.get("vocab_size") else ""
@@ -69,6 +77,15 @@ def _model_text(cfg: dict[str, Any]) -> str:
     head = {"classifier": f"Dense({cfg.get('n_classes', '?')})", "lm": "Dense(vocab)",
             "forecaster": f"Dense({cfg.get('horizon', '?')})"}.get(cfg.get("kind", ""), "head")
     return f"{embed}{bi}{str(cfg.get('cell', '?')).upper()}({hidden}) × {layers} → {head}"
+
+
+def _size_label(run: ReportRun) -> str:
+    """What a run's size counts: its exported .lsl file, a seq2seq run's three files, or an estimate."""
+    if run.size_basis != "lsl":
+        return "size (estimate: no .lsl file)"
+    if run.config.get("model", {}).get("kind") == "seq2seq":
+        return "exported files (encoder.lsl + decoder.lsl + seq2seq.safetensors)"
+    return "exported .lsl file"
 
 
 def _recipe_text(run: ReportRun) -> str:
@@ -160,7 +177,7 @@ def _card(run: ReportRun) -> str:
         rows.append([f"validation {run.metric_name}", val])
     rows += [
         ["params / non-zero", f"{fmt(run.metrics.get('params'))} / {fmt(run.metrics.get('nonzero_params'))}"],
-        ["exported .lsl file" if run.size_basis == "lsl" else "size (estimate: no .lsl file)",
+        [_size_label(run),
          f"{run.size_bytes:,} B ({run.size_bytes / 1024:.2f} KiB)"],
         ["MACs / step", run.macs_per_step],
     ]

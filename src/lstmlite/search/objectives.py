@@ -57,7 +57,14 @@ class BudgetError(ValueError):
 
 
 def parse_budget(text: str | dict[str, Any] | None) -> dict[str, float]:
-    """``size=8KB,latency=200us,ram=16KB`` -> ``{"size": bytes, "latency": µs, "ram": bytes}``."""
+    """``size=8KB,latency=200us,ram=16KB`` -> ``{"size": bytes, "latency": µs, "ram": bytes}``.
+
+    A latency bounds one step; it may say so (``latency=200us/step``, as the messages print it).
+
+    Example:
+        >>> parse_budget("size=2KB,latency=200 us/step")
+        {'size': 2048, 'latency': 200.0}
+    """
     if text is None or text == "":
         return {}
     if isinstance(text, dict):
@@ -75,7 +82,7 @@ def parse_budget(text: str | dict[str, Any] | None) -> dict[str, float]:
                 raise BudgetError(f"budget {key}={value!r}: use a byte count like 8KB, 2048 or 1.5MB")
             budget[key] = int(float(m.group(1)) * _UNITS[m.group(2)])
         elif key == "latency":
-            m = re.fullmatch(number + r"\s*(us|ms|s)?", value)
+            m = re.fullmatch(number + r"\s*(us|ms|s)?(?:\s*/\s*step)?", value)  # "/step": as errors print it
             if not m:
                 raise BudgetError(f"budget latency={value!r}: use a time like 200us or 1.5ms")
             budget[key] = float(m.group(1)) * _TIME[m.group(2) or "us"]

@@ -604,6 +604,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     loaded_space = load_space(space)  # fail fast on a bad space, before any process starts
     check_buildable(loaded_space, data_config, seed)  # on a value that fits no model of the data's task
     check_feasible(loaded_space, data_config, parsed_budget, seed)  # and on a budget no model of it meets
+    _check_search_out(out, resume)  # before anything is written into it
     out.mkdir(parents=True, exist_ok=True)
     space_arg = space.to_dict() if isinstance(space, SearchSpace) else (
         str(space) if isinstance(space, Path) else space)
@@ -613,7 +614,7 @@ def search(data: str | dict[str, Any], task: str | None = None, budget: str | di
     if resume is False and len(study.trials) > 0:
         raise FileExistsError(f"{out}: the study already has trials; pass resume=True (--resume) to continue it")
     if len(study.trials) > 0:
-        _check_resume(out, study, parsed_budget, loaded_space)
+        _check_resume(out, study, parsed_budget, loaded_space, data_config)
     study.set_user_attr("space", _as_stored(loaded_space.to_dict()))
     _metric_bar(study)  # a bar that does not fit the metric, set before the search: refused before any trial
     study.set_user_attr("budget", parsed_budget)
@@ -926,21 +927,64 @@ def _budget_text(budget: dict[str, Any]) -> str:
     return ",".join(f"{k}={v:g}{units.get(k, '')}" for k, v in budget.items()) or "none"
 
 
-def _check_resume(out: Path, study: Any, budget: dict[str, float], space: SearchSpace) -> None:
-    """Refuse to continue a study under another budget or space than its trials had: a
+#: What a search writes into its --out (SQLite's side files included).
+SEARCH_ENTRIES = frozenset({"study.db", "study.db-journal", "study.db-wal", "study.db-shm", "trials", "trials.json",
+                            "pareto.json", "pareto.png", "best"})
+#: Of those, what holds a search's results.
+_RESULT_ENTRIES = frozenset({"trials", "trials.json", "pareto.json", "best"})
+
+
+def _check_search_out(out: str | Path, resume: bool) -> None:
+    """Refuse an ``out`` folder whose contents a search would lose: one holding anything a
+    search does not write (a user's files, a run dir), or -- without ``resume`` -- another
+    search's results (its best/, trials/ and tables are replaced as the new study writes its
+    own, which a study in other storage than ``OUT/study.db`` would otherwise do silently).
+
+    Raises:
+        FileExistsError: naming the folder, what is in it and what to do.
+    """
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out}: exists and is not a folder; --out names the folder the search writes "
+                              "(study.db, trials/, best/, ...)")
+    names = {e.name for e in out.iterdir() if not (e.name.startswith(".") and e.name.endswith(".tmp"))}
+    foreign = sorted(names - SEARCH_ENTRIES)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise FileExistsError(f"{out}: holds files lstmlite search did not write ({shown}); choose a new or "
+                              "empty --out")
+    results = sorted(names & _RESULT_ENTRIES)
+    if results and not resume:
+        raise FileExistsError(f"{out}: a search's results are here ({', '.join(results)}); --resume to continue "
+                              "its study, or choose a new or empty --out")
+
+
+def _check_resume(out: Path, study: Any, budget: dict[str, float], space: SearchSpace,
+                  data: dict[str, Any] | None = None) -> None:
+    """Refuse to continue a study under another budget, space or data than its trials had: a
     trial's feasibility (the Pareto front, best/) and the sampler's constraints are the
-    budget's it ran under, and Optuna cannot sample a categorical parameter whose
+    budget's it ran under, trials on other data are not comparable (best/ could be a model
+    of the other data set), and Optuna cannot sample a categorical parameter whose
     choices changed (every new trial would fail). Studies from before the space was
     stored are not checked for it."""
+    old_data = study.user_attrs.get("data")
+    if data is not None and old_data is not None and old_data != data:
+        def said(config: dict[str, Any]) -> str:
+            return ", ".join(f"{k}={v}" for k, v in sorted(config.items()))
+
+        raise ValueError(f"{out}: the study's trials ran on --data/--task {said(old_data)}, not {said(data)}: "
+                         "resume with the same --data and --task, or search anew in another --out")
     old_budget = study.user_attrs.get("budget")
     if old_budget is not None and old_budget != _as_stored(budget):
         raise ValueError(f"{out}: the study's trials ran under --budget {_budget_text(old_budget)}, not "
                          f"{_budget_text(budget)}: resume with the same --budget, or search anew in another --out")
     old_space, new_space = study.user_attrs.get("space"), _as_stored(space.to_dict())
     if old_space is not None and old_space != new_space:
-        changed = sorted(k for part in ("params", "fixed")
-                         for k in set(old_space.get(part, {})) | set(new_space[part])
-                         if old_space.get(part, {}).get(k) != new_space[part].get(k))
+        changed = sorted({k for part in ("params", "fixed")  # a key moved between the parts: named once
+                          for k in set(old_space.get(part, {})) | set(new_space[part])
+                          if old_space.get(part, {}).get(k) != new_space[part].get(k)})
         raise ValueError(f"{out}: the study's trials were sampled from another search space ({', '.join(changed)} "
                          "changed): resume with the same --space, or search anew in another --out")
 
