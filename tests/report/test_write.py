@@ -687,3 +687,24 @@ def test_a_run_trained_without_a_test_split_is_reported_without_its_confusion_ma
     assert 'alt="confusion matrix of with-test"' in page and 'alt="confusion matrix of no-test"' not in page
     row = next(r for r in re.findall(r"<tr>.*?</tr>", page, flags=re.S) if "<td>no-test</td>" in r)
     assert "<td>–</td>" in row and "None" not in row
+
+
+def test_a_seq2seq_runs_model_and_size_say_what_it_is() -> None:
+    """A seq2seq run's model text names its encoder, attention and decoder from its config
+    (it read "Embedding → bi-LSTM(32) × 1 → head", one recurrent layer and a head), and its size
+    row names the three exported files its size counts (it said "exported .lsl file", while
+    model.lsl alone is the decoder); a classifier's rows are unchanged."""
+    from lstmlite.nn import Seq2Seq
+    from lstmlite.report.write import _model_text, _size_label
+
+    model = Seq2Seq(vocab_size=15, embed_dim=6, hidden_size=8, decoder_hidden_size=12, decoder_layers=2,
+                    attention="bahdanau")
+    assert _model_text(model.config()) == ("Embedding(15, 6) → encoder bi-LSTM(8) × 1 → bahdanau attention → "
+                                           "decoder LSTM(12) × 2 → Dense(vocab)")
+    run = ReportRun(path=Path("s2s"), name="s2s", config={"task": "seq2seq", "model": model.config()}, metrics={},
+                    history=[], recipe=None, model=model, size_bytes=18698, size_basis="lsl", macs_per_step=10)
+    assert _size_label(run) == "exported files (encoder.lsl + decoder.lsl + seq2seq.safetensors)"
+    classifier = _given_run("small", 0.75, [0] * 8)
+    assert _size_label(classifier) == "exported .lsl file"
+    assert _size_label(ReportRun(**{**classifier.__dict__, "size_basis": "estimated"})) == \
+        "size (estimate: no .lsl file)"
