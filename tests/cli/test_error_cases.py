@@ -424,6 +424,13 @@ CASES: list[Case] = [
     Case("report-target-exists", "output", ("report", "{tmp}/run", "--out", "{tmp}/notes.html"),
          "lstmlite report: error: {tmp}/notes.html exists; choose another --out, or add --force to replace it",
          "choose another --out, or add --force", setup=write("notes.html", "mine")),
+    Case("recommend-space-out-exists", "output", ("recommend", "--data", "digits", "--budget", "size=4KB",
+                                                  "--space-out", "{tmp}/space.yaml"),
+         "lstmlite recommend: error: {tmp}/space.yaml exists; choose another --space-out, or add --force to replace "
+         "it", "choose another --space-out, or add --force", setup=write("space.yaml", "my hand-tuned space")),
+    Case("bench-json-exists", "output", ("bench", "--engines", "lstmlite-fp32", "--json", "{tmp}/bench.json"),
+         "lstmlite bench: error: {tmp}/bench.json exists; choose another --json, or add --force to replace it",
+         "choose another --json, or add --force", setup=write("bench.json", "{\"mine\": 1}")),
     Case("export-out-other-format", "output", ("export", "{tmp}/run", "--format", "lsl", "--out", "{tmp}/x.onnx"),
          "lstmlite export: error: --out {tmp}/x.onnx: a .onnx path is for --format onnx; --format lsl takes a .lsl "
          "file path or a folder (e.g. --out {tmp}/x.lsl)", "give the format's extension, or the format the path names"),

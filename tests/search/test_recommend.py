@@ -12,6 +12,19 @@ def test_recommendation_is_a_valid_space_within_budget():
     assert rec["explanation"] and all(isinstance(line, str) for line in rec["explanation"])
 
 
+def test_space_out_replaces_a_file_only_with_force(tiny_data, tmp_path, capsys) -> None:
+    """--space-out over an existing file (a user's hand-tuned space) is refused and the file kept
+    (it was replaced without a word); with --force it is replaced by the proposed space."""
+    path = tmp_path / "space.yaml"
+    path.write_text("my hand-tuned space")
+    argv = ["recommend", "--data", tiny_data, "--task", "classify", "--budget", "size=2KB", "--space-out", str(path)]
+    assert main(argv) == 2
+    assert "exists; choose another --space-out, or add --force" in capsys.readouterr().err
+    assert path.read_text() == "my hand-tuned space"
+    assert main(argv + ["--force"]) == 0
+    assert load_space(path).params["cell"]["choices"]
+
+
 def test_cli_writes_space(tiny_data, tmp_path, capsys) -> None:
     """--space-out gets the space recommend() proposes for that data and --budget, and the
     explanation and the search command printed are that proposal's. Catches the budget not

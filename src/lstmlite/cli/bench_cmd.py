@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import CliError, HelpFormatter, example_epilog, format_bytes
+from .common import CliError, HelpFormatter, example_epilog, format_bytes, refuse_existing_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -33,12 +33,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seq-len", type=int, default=100, help="steps per sequence, T")
     parser.add_argument("--batch", type=int, default=1, help="sequences per call, B")
     parser.add_argument("--layers", type=int, default=1, help="stacked layers")
-    parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm")
+    parser.add_argument("--cell", choices=["lstm", "gru"], default="lstm", help="recurrent cell timed")
     parser.add_argument("--engines", default=None,
                         help=f"comma-separated engines out of {', '.join(ENGINES)} (default: all that are "
                              "installed, the others named in a line; the *-sparse ones only with --sparsity; "
                              "litert-* need pip install 'lstmlite[litert]')")
-    parser.add_argument("--mode", choices=["sequence", "step", "both"], default="sequence")
+    parser.add_argument("--mode", choices=["sequence", "step", "both"], default="sequence",
+                        help="time whole sequences, one streaming step, or both")
     parser.add_argument("--sparsity", type=float, default=0.0,
                         help="zero this fraction of (1, 4) weight blocks first (all engines run the pruned "
                              "weights; the *-sparse engines skip the zeros)")
@@ -65,8 +66,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "against the peers' AVX-512 ones")
     parser.add_argument("--reps", type=int, default=30, help="timed repetitions (medians of >= 30 are quotable)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed repetitions first")
-    parser.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON")
-    parser.add_argument("--chart", default=None, metavar="PNG", help="write a bar chart")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="write the results as JSON (a new file unless --force)")
+    parser.add_argument("--chart", default=None, metavar="PNG", help="write a bar chart (a new file unless --force)")
+    parser.add_argument("--force", action="store_true", help="replace the --json / --chart files if they exist")
     parser.set_defaults(func=run)
 
 
@@ -74,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime.bench import ENGINES, default_engines, engine_missing, engine_unfit
     from ..runtime.engine import MAX_THREADS
 
+    for option, path in (("--json", args.json), ("--chart", args.chart)):
+        if path:  # before minutes of timing, not after
+            refuse_existing_file(path, option, args.force)
     if args.engines is None:
         engines, skipped = default_engines([e for e in ENGINES if args.sparsity > 0 or "sparse" not in e],
                                            rank=max(args.rank, 0))

@@ -98,6 +98,20 @@ def parse_overrides(extra: Sequence[str]) -> dict[str, Any]:
     return overrides
 
 
+def refuse_existing_file(path: str | Path, option: str, force: bool) -> None:
+    """Refuse to write the file ``option`` names over one that exists, unless ``force``
+    (the command's ``--force``); a folder there is refused either way.
+
+    Raises:
+        CliError: naming the path and what to do.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CliError(f"{path} is a folder; {option} names a file to write")
+    if path.exists() and not force:
+        raise CliError(f"{path} exists; choose another {option}, or add --force to replace it")
+
+
 def format_bytes(n: float) -> str:
     """Bytes in binary units: KiB = 1,024 B, MiB = 1,024 KiB.
 

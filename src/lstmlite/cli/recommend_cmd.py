@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from ..data.spec import TASKS
-from .common import CliError, HelpFormatter, example_epilog
+from .common import CliError, HelpFormatter, example_epilog, refuse_existing_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,9 +23,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite recommend --task classify --data japanese_vowels --budget size=2KB --space-out space.yaml"),
         formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True, help="built-in name or file path")
-    parser.add_argument("--task", choices=TASKS, default=None, help="what to learn")
-    parser.add_argument("--budget", default=None, help="size=8KB,latency=200us,ram=16KB (any subset)")
-    parser.add_argument("--space-out", default=None, help="write the proposed search space YAML here")
+    parser.add_argument("--task", choices=TASKS, default=None, help="what to learn (default: the data's own task)")
+    parser.add_argument("--budget", default=None, help="size=8KB,latency=200us,ram=16KB (any subset; default: none)")
+    parser.add_argument("--space-out", default=None,
+                        help="write the proposed search space YAML here (a new file unless --force)")
+    parser.add_argument("--force", action="store_true", help="replace the --space-out file if it exists")
     parser.set_defaults(func=run)
 
 
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from ..search.objectives import BudgetError
     from ..search.recommend import recommend
 
+    if args.space_out:
+        refuse_existing_file(args.space_out, "--space-out", args.force)  # before the data is read
     spec = {"source": args.data, **({"task": args.task} if args.task else {})}
     data = load_data(DataSpec.from_dict(spec))
     rec = recommend(data.task, n_train=len(data.train.y), input_size=int(data.input_size or 0),

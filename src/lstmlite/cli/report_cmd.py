@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import CliError, HelpFormatter, example_epilog
+from .common import HelpFormatter, example_epilog, refuse_existing_file
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from ..report import write_report
 
     out = Path(args.out)
-    if out.exists() and not out.is_dir() and not args.force:  # a folder is write_report's error
-        raise CliError(f"{out} exists; choose another --out, or add --force to replace it")
+    if not out.is_dir():  # a folder is write_report's error
+        refuse_existing_file(out, "--out", args.force)
     path = write_report(args.runs, args.out, bench=args.bench, explain_sample=args.explain, title=args.title)
     print(f"wrote {path}")
     return 0
