@@ -112,7 +112,16 @@ def test_targets_filter_globs_tensor_names():
     ("version: 2\nsteps: [{method: int8}]\n", "recipe version 2 is not supported"),
     ("version: true\nsteps: [{method: int8}]\n", "recipe version True is not supported"),  # True == 1 in Python
     ("steps: [{method: int9}]\n", "step 1 (int9): unknown method 'int9'; known:"),
-    ("steps: [{method: weight_quant, bitz: 8}]\n", "step 1 (weight_quant): weight_quant: unknown key(s) ['bitz']"),
+    ("steps: [{method: weight_quant, bitz: 8}]\n", "step 1 (weight_quant): unknown key(s) ['bitz'] for method "
+                                                 "'weight_quant'; its keys: bits, "),
+    # a step key misspelt: the list names the step keys too (it listed the method's own alone)
+    ("steps: [{method: prune, sparsity: 0.5, finetune_epoch: 1}]\n",
+     "unknown key(s) ['finetune_epoch'] for method 'prune'; its keys: block, scope, sparsity; step keys: distill, "
+     "distill_epochs, finetune_epochs, method, student, targets, train"),
+    # a gradual schedule's epoch keys are its keys too
+    ("steps: [{method: gradual_prune, final_sparsty: 0.5}]\n",
+     "its keys: block, end_epoch, end_step, final_sparsity, frequency, initial_sparsity, scope, start_epoch, "
+     "start_step, updates; step keys"),
     ("steps: [{method: weight_quant, bits: 12}]\n", "bits must be an int in 2..8"),
     ("steps: [{method: int8_weight, bits: 4}]\n", "method 'int8_weight' means bits=8"),
     ("steps: [{method: int8}, {method: low_rank, rank: 2, finetune_epochs: 1, distill_epochs: 1}]\n",
@@ -278,6 +287,22 @@ def test_shipped_recipe_applies_end_to_end(digits_run, tmp_path, name):
         assert result.model.rnn.hidden_sizes[0] < 8
         assert rows["rnn.weight_hh_l0"]["rank"] is not None and rows["rnn.weight_hh_l0"]["bits"] == 8
         assert applied[0]["mode"] == "distill" and applied[0]["student"]["hidden_size"] == 8
+
+
+def test_a_step_whose_default_targets_choose_nothing_says_so(digits_run, tmp_path, caplog):
+    """embedding_int8 on a model without an embedding changes nothing: a WARNING names the step
+    (it wrote a "compressed" run of the same bytes without a word), while a step that does
+    change the model (int8) gives none."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="lstmlite"):
+        apply_recipe(digits_run, [{"method": "embedding_int8"}], tmp_path / "noop", progress=False)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("step embedding_quant changes nothing in this model" in line for line in said), said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lstmlite"):
+        apply_recipe(digits_run, "int8", tmp_path / "int8", progress=False)
+    assert not [r for r in caplog.records if "changes nothing" in r.getMessage()]
 
 
 def test_existing_output_and_failing_step_are_clear_errors(digits_run, tmp_path):

@@ -314,6 +314,20 @@ def _check_distill(overrides: Any, what: str) -> dict[str, Any]:
     return dict(overrides)
 
 
+def _refuse_unknown_keys(method: str, config_type: Any, fields: dict[str, Any], extra: set[str]) -> None:
+    """Refuse a method step's keys that are neither its config's, nor step keys, nor the
+    method's own extras (a gradual schedule's epochs); the message lists all three, so the
+    key a typo missed is among them (the config's own error listed only its fields)."""
+    import dataclasses
+
+    own = {f.name for f in dataclasses.fields(config_type) if f.init}
+    unknown = sorted(set(fields) - own - extra)
+    if unknown:
+        parts = [f"its keys: {', '.join(sorted(own | extra))}"] if own | extra else []
+        raise ValueError(f"unknown key(s) {unknown} for method {method!r}; " + "; ".join(
+            parts + [f"step keys: {', '.join(sorted(_STEP_KEYS - {'config'}))}"]))
+
+
 def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
     from .registry import registered_configs
 
@@ -364,6 +378,9 @@ def _parse_step(raw: Any, recipe_distill: dict[str, Any]) -> RecipeStep:
                     raise ValueError(f"{key} must be a non-negative number, got {value!r}")
                 if key == "updates" and value < 1:
                     raise ValueError(f"updates (mask updates over the ramp) must be at least 1, got {value!r}")
+        _refuse_unknown_keys(method, registered_configs()[type_name], fields,
+                             _SCHEDULE_KEYS | {"start_step", "end_step", "frequency"} if type_name == _GRADUAL
+                             else set(derived))
         step.method, step.params = type_name, {**preset, **fields}
     elif fields:
         raise ValueError(f"unknown step key(s) {sorted(fields)}; a config needs method: NAME "
@@ -629,6 +646,16 @@ def _check_targets(model: nn.Module, patterns: list[str]) -> None:
         log.warning("targets %s match no tensor of the model", unmatched)
 
 
+def _compressed_form(model: nn.Module) -> tuple:
+    """What a compression step changes: the model's compression record, its config and its
+    tensors' names and shapes (a student or a structured prune changes the last two)."""
+    from .api import compression_state
+
+    shapes = tuple((name, tuple(t.shape)) for name, t in model.state_dict().items())
+    return json.dumps(compression_state(model), sort_keys=True, default=str), json.dumps(
+        model.config(), sort_keys=True, default=str), shapes
+
+
 def _steps_per_epoch(data: Any, batch_size: int) -> int:
     return max(1, math.ceil(len(data.train.y) / batch_size))
 
@@ -657,7 +684,13 @@ def _transform(model: nn.Module, step: RecipeStep, data: Any, train_config: Any,
     if config is not None:
         if step.targets is not None:
             _check_targets(model, step.targets)
+        before = _compressed_form(model)
         compress_(model, config, step.filter())
+        if step.targets is None and _compressed_form(model) == before:
+            # explicit targets matching nothing are refused (_check_targets); a method's own
+            # defaults may miss on some models (an embedding step on a feature model)
+            log.warning("step %s changes nothing in this model: none of its tensors is one %s compresses by "
+                        "default (give targets: to choose them)", step.method, step.method)
         if step.method == _VOCAB_PRUNE and getattr(data, "vocab_size", 0) > config.keep:
             data = remap_data(data, config.keep)
     return model, config, data
