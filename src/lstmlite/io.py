@@ -288,7 +288,8 @@ def nonzero_params(model: nn.Module) -> int:
     and quantization, a low-rank one as its factors (not their product, which would
     count more values than the model has parameters). A parametrization's codes and
     scales are not parameters; tied tensors count once. Never more than the
-    parameter count."""
+    parameter count, but for a pruning mask over a low-rank product: what is kept then is
+    the masked dense product (what the .lsl file stores), which pruning warns of."""
     from .compress.api import tensor_storage  # late: compress imports io
     from .compress.targets import iter_tensors, tensor_key
 

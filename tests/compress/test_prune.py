@@ -318,3 +318,29 @@ def test_masks_change_only_on_the_grid_counted_from_start_step():
     s6, s10 = (round(_zhu_gupta(t, 0.0, 0.8, 2, 2, 4) * 576) for t in (6, 10))
     assert (s6, s10) == (403, 461)
     assert counts == [0, 0, 0, 0, 0, s6, s6, s6, s6, s10]
+
+
+def test_pruning_a_low_rank_product_warns_that_the_file_keeps_it_dense(tmp_path, caplog):
+    """A mask over low-rank factors makes the product a dense matrix again: the .lsl file then
+    stores the masked product in float (bigger than the factors, here than the low-rank
+    model's own file), which a recipe ordered low-rank → prune did without a word. The
+    warning names the matrices; pruning a plain model gives none."""
+    import logging
+
+    from lstmlite.compress import LowRankConfig, MagnitudePruneConfig, compress_
+    from lstmlite.export.size import lsl_image
+    from lstmlite.nn import SequenceClassifier
+
+    torch.manual_seed(0)
+    model = SequenceClassifier(input_size=16, hidden_size=24, n_classes=3).eval()
+    compress_(model, LowRankConfig(rank=4))
+    factors_bytes = len(lsl_image(model))
+    with caplog.at_level(logging.WARNING, logger="lstmlite"):
+        compress_(model, MagnitudePruneConfig(sparsity=0.5))
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(said) == 1 and "rnn.weight_hh_l0, rnn.weight_ih_l0 are low-rank" in said[0], said
+    assert len(lsl_image(model)) > factors_bytes  # what the warning says: the file grew
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lstmlite"):
+        compress_(SequenceClassifier(input_size=16, hidden_size=24, n_classes=3), MagnitudePruneConfig(sparsity=0.5))
+    assert not caplog.records

@@ -135,6 +135,17 @@ def _effective(group: list[Target]) -> Tensor:
         return getattr(module, name).detach()
 
 
+def _is_low_rank(module: nn.Module, name: str) -> bool:
+    """Whether ``module.name`` is (already) a low-rank product of two factors."""
+    from torch.nn.utils import parametrize
+
+    from ..lowrank.transform import LowRank
+    from ..quantize.transform import chain
+
+    return parametrize.is_parametrized(module, name) and any(
+        isinstance(p, LowRank) for p in chain(module.parametrizations[name]))
+
+
 def _next_group_id(model: nn.Module) -> int:
     ids = [m.group for m in model.modules() if isinstance(m, Mask)]
     return max(ids, default=0) + 1
@@ -145,6 +156,13 @@ def _attach_masks(model: nn.Module, config: CompressionConfig, filter: Optional[
     if not groups:
         log.info("%s: the filter selects no tensor; nothing changed", config.type_name)
         return
+    low_rank = sorted(f"{fqn}.{name}" if fqn else name for group in groups for fqn, module, name in group[:1]
+                      if _is_low_rank(module, name))
+    if low_rank:
+        log.warning("%s: %s %s low-rank: a mask on a product makes it a dense matrix again, so the .lsl file "
+                    "stores the masked product in float, not the factors (larger than they are, and codes "
+                    "quantized later stay in the factors beneath it); prune before low-rank, or leave these "
+                    "out of the targets", config.type_name, ", ".join(low_rank), "is" if len(low_rank) == 1 else "are")
     masks = prune_groups([_effective(g) for g in groups], sparsity, config.scope, config.block)
     group_id = _next_group_id(model)
     for group, mask in zip(groups, masks):
