@@ -156,6 +156,20 @@ def test_the_last_lines_count_the_trials_trained_apart_from_those_not_trained(re
                          f"1 failed and replaced; 1 on the Pareto front within budget ({out}/pareto.json, pareto.png)")
 
 
+def test_the_last_lines_count_trained_trials_that_came_out_over_budget(recorded, tmp_path, capsys):
+    """Trials trained in full whose models came out over the budget (no pre-training check
+    stopped them, --no-prune) are counted as such; it said "0 over budget" for three trials
+    all over it, then "no trial met the budget"."""
+    figures = {"metric_name": "accuracy", "val_metric": 0.5, "size_bytes": 2048, "latency_us": 12.25,
+               "ram_bytes": 100, "size_kind": "lsl", "latency_kind": "measured", "ram_kind": "mcu-export"}
+    TRIALS.extend([_trial(0, "COMPLETE", **figures, feasible=False), _trial(1, "COMPLETE", **figures, feasible=False),
+                   _trial(2, "COMPLETE", **figures, feasible=True)])
+    out = tmp_path / "s"
+    assert main(["search", "--data", "d.npz", "--trials", "3", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-2].startswith(
+        "3 trials, 3 trained (2 of them over budget), 0 over budget (not trained); ")
+
+
 @pytest.mark.parametrize("storage, says", [
     ("mysql://x/y", "the mysql driver (MySQLdb) is not installed; pip install mysqlclient"),
     ("sqlite:////nonexistent/dir/x.db", "the folder /nonexistent/dir does not exist; create it"),

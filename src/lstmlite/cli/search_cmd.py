@@ -145,21 +145,25 @@ def _trial_counts(out: str | Path) -> Counter[str]:
         counts[t["state"].lower()] += 1
         if t["state"] == "COMPLETE" and t.get("skipped"):
             counts["not_trained"] += 1
+        elif t["state"] == "COMPLETE" and t.get("feasible") is False:
+            counts["over_after_training"] += 1  # trained, and its model came out over the budget
     return counts
 
 
 def summary_line(out: str | Path, result: dict[str, Any]) -> str:
     """The line after the trials: how many ran (complete or pruned: what ``--trials``
-    counts), how many of them trained a model and how many were over the budget before
-    training (recorded, not trained), then the Pareto front's size. Without
+    counts), how many of them trained a model (and of those, how many came out over the
+    budget), how many were over the budget before training (recorded, not trained), then
+    the Pareto front's size. Without
     ``OUT/trials.json`` only the complete trials are known."""
     front = f"{len(result['pareto'])} on the Pareto front within budget ({out}/pareto.json, pareto.png)"
     if not (Path(out) / "trials.json").is_file():
         return f"{result['trials']} trials complete; {front}"
     c = _trial_counts(out)
     counted = c["complete"] + c["pruned"]
-    text = (f"{counted} trials, {c['complete'] - c['not_trained']} trained, "
-            f"{c['not_trained']} over budget (not trained)")
+    text = (f"{counted} trials, {c['complete'] - c['not_trained']} trained"
+            + (f" ({c['over_after_training']} of them over budget)" if c["over_after_training"] else "")
+            + f", {c['not_trained']} over budget (not trained)")
     if c["pruned"]:
         text += f", {c['pruned']} pruned (stopped early)"
     if c["fail"]:
