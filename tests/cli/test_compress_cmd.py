@@ -133,3 +133,18 @@ def test_help_names_every_shipped_recipe(capsys):
         main(["compress", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert f"name of a shipped recipe: {', '.join(list_recipes())};" in text
+
+
+def test_compressing_a_quantized_run_again_says_what_a_cli_user_can_do(run_dir, tmp_path, capsys):
+    """int8 of a run already int8: the one line says to compress the float run it came from
+    (which recipe.json names); it only said to undo() it or call freeze_quantization, Python
+    calls a CLI user cannot make."""
+    first = tmp_path / "int8"
+    assert main(["compress", str(run_dir), "--recipe", "int8", "--out", str(first), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert json.loads((first / "recipe.json").read_text())["source_run"] == str(run_dir)
+    assert main(["compress", str(first), "--recipe", "int8", "--out", str(tmp_path / "again"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is already quantized: compress the float run it came from (a compressed run's " \
+        "recipe.json names it)" in err[0], err
+    assert not (tmp_path / "again").exists()

@@ -253,8 +253,9 @@ def _hidden_unit_prune(model: nn.Module, config: HiddenUnitPruneConfig, filter: 
                          "(or call prune_hidden_units and use the layer it returns)")
     for name, module in (("rnn", rnn), ("head", head)):
         if module is not None and parametrize.is_parametrized(module):
-            raise ValueError(f"model.{name} carries other compression; apply hidden-unit pruning first, "
-                             "or finalize() / undo() the other compression before it")
+            raise ValueError(f"model.{name} carries other compression; apply hidden-unit pruning first: to the "
+                             "float run a compressed run came from (its recipe.json names it), or in Python "
+                             "finalize() / undo() the other compression before it")
     keep = _choose_units(model, config, filter)
     if keep is None:
         log.info("hidden_unit_prune: no layer changes; nothing done")

@@ -202,8 +202,9 @@ def _quantize(model: nn.Module, config: WeightQuantConfig | FakeQuantConfig, fil
             # a tied head's weight is the embedding's tensor: name both, or "head.weight" is a mystery
             shared = [f"{f}.{n}" for f, _, n in group[1:]]
             also = f" (one tensor with {', '.join(shared)})" if shared else ""
-            raise ValueError(f"{fqn}.{name}{also} is already quantized; undo it, or call freeze_quantization "
-                             "for QAT")
+            raise ValueError(f"{fqn}.{name}{also} is already quantized: compress the float run it came from "
+                             "(a compressed run's recipe.json names it), or in Python undo() the quantization, "
+                             "or freeze_quantization() after QAT")
         plist = module.parametrizations[name] if parametrize.is_parametrized(module, name) else None
         if plist is not None and not plist.is_tensor:
             # A product of several stored tensors (low-rank factors): quantize each factor.
