@@ -105,6 +105,13 @@ def test_with_the_data_the_hidden_bound_is_the_largest_gru_whose_export_fits(tin
     top = rec["space"]["params"]["hidden_size"]["high"]
     assert _gru_int8_file_bytes(data, top, tmp_path) <= budget < _gru_int8_file_bytes(data, top + 4, tmp_path)
     assert f"a GRU of {top} units exports" in rec["explanation"][1]
+    # the budget, not the data, stops the hidden size here (top < the data's cap of 64): said so;
+    # it said "a larger model would need more data than you have"
+    assert top < 64 and rec["explanation"][1].endswith("a larger one would not fit the budget.")
+    unbounded = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size),
+                          budget="size=1MB", data=data)
+    assert unbounded["space"]["params"]["hidden_size"]["high"] == 64
+    assert unbounded["explanation"][1].endswith("a larger model would need more data than you have.")
 
 
 def test_a_budget_no_model_fits_is_said_in_plain_words(tiny_data, tmp_path):
@@ -117,7 +124,7 @@ def test_a_budget_no_model_fits_is_said_in_plain_words(tiny_data, tmp_path):
     rec = recommend("classify", n_train=len(data.train.y), input_size=int(data.input_size),
                     budget=f"size={smallest - 1}", data=data)
     # FastGRNN (tried under 4 KB) is smaller than any GRU: the explanation says only that no GRU or LSTM fits
-    assert f"No GRU or LSTM fits the budget: the smallest (int8 GRU of 4 units) exports {smallest} bytes" \
+    assert f"No GRU or LSTM fits the budget: an int8 GRU of 4 units exports {smallest} bytes" \
         in rec["explanation"][1] and "only a FastGRNN might, else raise the budget" in rec["explanation"][1]
 
 

@@ -125,6 +125,14 @@ def _largest_vocab(data: Any, bits: int, size: int, embed_dim: int) -> int | Non
     return _largest(3, len(data.vocab), fits) if fits(3) else None
 
 
+def _beyond(top: int, cap: int) -> str:
+    """Why no larger hidden size is proposed: the budget (``top`` below the data's ``cap``),
+    or the amount of training data (the cap itself)."""
+    if top < cap:
+        return "a larger one would not fit the budget"
+    return "a larger model would need more data than you have"
+
+
 def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, Any] | None = None,
               text: bool = False, data: Any = None) -> dict[str, Any]:
     """A proposal: ``{"space": {...}, "budget": {...}, "trials": n, "explanation": [lines]}``.
@@ -184,17 +192,17 @@ def recommend(task: str, n_train: int, input_size: int, budget: str | dict[str, 
             # measures the proposed space's smallest model and says whether any fits
             none = "No GRU or LSTM" if fastgrnn else "No model"
             fallback = "; only a FastGRNN might, else raise the budget" if fastgrnn else "; raise the budget"
-            why.append(f"{none} fits the budget: the smallest ({'int8 ' if bits[-1] == 8 else ''}GRU of 4 units"
-                       f"{', embedding 8 wide' if text else ''}) {costs}, over {over}{fallback}{raise_}.")
+            why.append(f"{none} fits the budget: {'an int8' if bits[-1] == 8 else 'a'} GRU of 4 units"
+                       f"{', embedding 8 wide' if text else ''} {costs}, over {over}{fallback}{raise_}.")
         else:
             why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to "
                        f"{top} fit the budget (a GRU of {top} units {costs}; an LSTM of the same width is a third "
-                       "larger); a larger model would need more data than you have.")
+                       f"larger); {_beyond(top, cap)}.")
     else:
         top = min(_max_hidden(size, input_size, "gru", bits[-1]), cap)
         if size is not None:
             why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to {top} fit the budget "
-                       "(estimated from the parameter count); a larger model would need more data than you have.")
+                       f"(estimated from the parameter count); {_beyond(top, cap)}.")
         else:  # nothing bounds the size: the cap for this much data does
             why.append(f"With {n_train:,} training examples and {inputs}, hidden sizes up to {top} are tried "
                        "(no size budget bounds them); a larger model would need more data than you have.")
