@@ -708,3 +708,12 @@ def test_a_seq2seq_runs_model_and_size_say_what_it_is() -> None:
     assert _size_label(classifier) == "exported .lsl file"
     assert _size_label(ReportRun(**{**classifier.__dict__, "size_basis": "estimated"})) == \
         "size (estimate: no .lsl file)"
+
+
+def test_a_run_given_twice_is_shown_once(jv_runs, tmp_path):
+    """The same run dir given twice (once by another spelling of its path) makes one card and
+    one row, as given once; it made two identical ones."""
+    base = jv_runs[0]
+    twice = write_report([base, base.parent / "." / base.name], tmp_path / "twice.html", explain_sample=0).read_text()
+    once = write_report([base], tmp_path / "once.html", explain_sample=0).read_text()
+    assert twice.count("<h3") == once.count("<h3") and twice.count("<tr><td>") == once.count("<tr><td>")

@@ -152,6 +152,8 @@ def test_the_last_lines_count_the_trials_trained_apart_from_those_not_trained(re
     out = tmp_path / "s"
     assert main(["search", "--data", "d.npz", "--trials", "3", "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
+    # the trial a worker started past --trials (failed unrun) gets no line: 4 lines for trials 0-3
+    assert [line.split()[:2] for line in lines[:-2]] == [["trial", str(n)] for n in range(4)], lines
     assert lines[-2] == (f"3 trials, 1 trained, 1 over budget (not trained), 1 pruned (stopped early), "
                          f"1 failed and replaced; 1 on the Pareto front within budget ({out}/pareto.json, pareto.png)")
 

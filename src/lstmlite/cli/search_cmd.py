@@ -215,6 +215,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..search import TrialsFailed, search
+    from ..search.study import OVER_CAP
 
     if args.trials < 1 or args.workers < 1:
         raise CliError("--trials and --workers must be at least 1")
@@ -224,10 +225,14 @@ def run(args: argparse.Namespace) -> int:
 
     # Optuna's own INFO lines ("Trial 3 finished with values ...", "Using an existing study")
     # repeat the progress lines below in its words: shown with -v only
-    optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
+    # (its WARNING "Trial 4 failed ..." too: the trial's own line below says it, and a trial a
+    # worker started past --trials, failed on purpose, is no failure to report)
+    optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.ERROR)
 
     def progress(study: Any, trial: Any) -> None:
         attrs = trial.user_attrs
+        if attrs.get(OVER_CAP):  # a worker's trial past --trials, failed unrun: not one the user asked for
+            return
         if "val_metric" in attrs:
             # a point over the budget before training has no measured metric: the untrained
             # model's, stored for the sampler, is not shown as if it were one

@@ -361,7 +361,12 @@ def write_report(
     """
     if not runs:
         raise ValueError("no run dirs given")
-    paths = [Path(r) for r in runs]
+    paths = []
+    for run in map(Path, runs):  # a run given twice is shown once (two identical cards said nothing more)
+        if any(run.resolve() == seen.resolve() for seen in paths):
+            log.info("%s is given twice; the report shows it once", run)
+        else:
+            paths.append(run)
     check_outside_runs(Path(out), paths)
     if Path(out).is_dir():  # checked before the runs are read: the report is one file
         raise ValueError(f"{out}: is a folder; give the HTML file to write, e.g. {Path(out) / 'report.html'}")
