@@ -138,3 +138,25 @@ def test_a_split_of_exactly_128_sequences_is_not_a_small_one(tmp_path):
     assert len(data.train) == 128
     train = trial_module.build_config({"epochs": 2, "lr": 0.02}, {"source": source}, 0, data)["train"]
     assert (train["epochs"], train["batch_size"]) == (2, 32)
+
+
+def test_the_profile_latency_is_the_lower_of_two_measurements(monkeypatch):
+    """The latency the pre-check judges a point by is the lower of two medians: one taken at a
+    busy moment (3.0 us against a true 1.5) skipped a point that fits a 1.7 us budget, untrained.
+    A MAC-model estimate is not measured twice."""
+    from lstmlite.nn import SequenceClassifier
+    from lstmlite.search import trial as trial_module
+
+    times = iter([3.0, 1.5])
+    calls = []
+
+    def noisy(path, model, steps=300):
+        calls.append(path)
+        return next(times), "measured"
+
+    monkeypatch.setattr(trial_module, "latency_us", noisy)
+    model = SequenceClassifier(input_size=3, hidden_size=4, n_classes=2)
+    profile = trial_module.profile_model(model, {"cell": "gru", "hidden_size": 4})
+    assert profile["latency_us"] == 1.5 and profile["latency_kind"] == "measured" and len(calls) == 2
+    monkeypatch.setattr(trial_module, "latency_us", lambda path, model, steps=300: (9.0, "mac-model"))
+    assert trial_module.profile_model(model, {"cell": "gru", "hidden_size": 4})["latency_us"] == 9.0
