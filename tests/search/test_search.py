@@ -202,8 +202,8 @@ def test_cli_search_prints_a_line_per_trial(tiny_data, tmp_path, capsys, optuna_
     printed = capsys.readouterr().out
     assert code == 0
     assert printed.count("trial ") >= 2 and "best within budget" in printed
-    # Optuna's own lines ("Trial 0 finished with values ...", "Trial 4 failed ...") repeat those: -v only
-    assert optuna.logging.get_verbosity() == optuna.logging.ERROR
+    # Optuna's own INFO lines ("Trial 0 finished with values ...") repeat those: -v only
+    assert optuna.logging.get_verbosity() == optuna.logging.WARNING
     # --seed is the training seed too: trial N trains with seed + N (catches --seed not passed on)
     for number in (0, 1):
         config = json.loads((tmp_path / "s" / "trials" / f"{number:04d}" / "config.json").read_text())

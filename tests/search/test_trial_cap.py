@@ -319,3 +319,30 @@ def test_a_poll_for_room_reads_the_studys_trials_once(tmp_path, finished, room):
     study = _CountingStudy(_study_with(tmp_path, finished))
     assert study_module._wait_for_room(study, N, out=tmp_path) is room
     assert study.reads == 1
+
+
+def test_a_trial_failed_as_past_the_cap_is_not_logged_as_a_failure():
+    """Optuna's two WARNING lines for a trial a worker started past --trials (failed unrun on
+    purpose, OverCap) are dropped; `--workers 2` printed "Trial 4 failed with value None." for
+    it. Another trial's failure keeps both lines."""
+    import logging
+    import sys
+
+    from lstmlite.search.study import OverCap, _BriefInterrupts
+
+    def record(message, error=None):
+        exc_info = None
+        if error is not None:
+            try:
+                raise error
+            except type(error):
+                exc_info = sys.exc_info()
+        return logging.LogRecord("optuna.study._optimize", logging.WARNING, __file__, 1, message, None, exc_info)
+
+    brief = _BriefInterrupts()
+    assert not brief.filter(record("Trial 4 failed with parameters: {} because of the following error: OverCap()",
+                                   OverCap("trial 4 not run")))
+    assert not brief.filter(record("Trial 4 failed with value None."))
+    assert brief.filter(record("Trial 5 failed with parameters: {} because of the following error: KeyError('x')",
+                               KeyError("x")))
+    assert brief.filter(record("Trial 5 failed with value None."))

@@ -225,9 +225,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Optuna's own INFO lines ("Trial 3 finished with values ...", "Using an existing study")
     # repeat the progress lines below in its words: shown with -v only
-    # (its WARNING "Trial 4 failed ..." too: the trial's own line below says it, and a trial a
-    # worker started past --trials, failed on purpose, is no failure to report)
-    optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.ERROR)
+    optuna.logging.set_verbosity(logging.INFO if args.verbose else logging.WARNING)
 
     def progress(study: Any, trial: Any) -> None:
         attrs = trial.user_attrs

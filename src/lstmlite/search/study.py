@@ -256,7 +256,9 @@ class _BriefInterrupts(logging.Filter):
     search) is logged as one line, ``trial N stopped: the search was interrupted``, rather
     than as Optuna's warning with the traceback of wherever the interrupt landed (in every
     worker, at every stop: nothing wrong to look at) and its ``Trial N failed with value
-    None`` line after. A trial failed by anything else keeps both, traceback included.
+    None`` line after; one failed as past the cap (:class:`OverCap`, a worker's trial past
+    ``trials``) is not logged at all. A trial failed by anything else keeps both, traceback
+    included.
     Optuna writes the trial's number only into its message, hence it is read from there;
     should the wording change, an interrupt still loses its traceback."""
 
@@ -265,6 +267,7 @@ class _BriefInterrupts(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self.stopped: set[str] = set()  # the numbers (as written) of the trials interrupted
+        self.over_cap: set[str] = set()  # and of those failed as past the cap (not logged at all)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -276,7 +279,12 @@ class _BriefInterrupts(logging.Filter):
             if number:
                 self.stopped.add(number.group(1))
             return True
-        return not (number and number.group(1) in self.stopped and "failed with value" in message)
+        if record.exc_info is not None and isinstance(record.exc_info[1], OverCap):
+            # a trial a worker started past the cap, failed unrun on purpose: nothing went wrong
+            if number:
+                self.over_cap.add(number.group(1))
+            return False
+        return not (number and number.group(1) in self.stopped | self.over_cap and "failed with value" in message)
 
 
 def _completed_records(study: Any) -> list[dict[str, Any]]:
