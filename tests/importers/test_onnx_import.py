@@ -665,7 +665,8 @@ def _per_step_softmax_graph(axis: int | None, opset: int = 17, hidden: int = 4, 
              helper.make_node("MatMul", ["yb", "hw"], ["mm"]), helper.make_node("Add", ["mm", "hb"], ["logits"])]
     if classes_before_time:
         nodes.append(helper.make_node("Transpose", ["logits"], ["logits_ct"], perm=[0, 2, 1]))
-    nodes.append(helper.make_node("Softmax", [nodes[-1].output[0]], ["out"], **({} if axis is None else {"axis": axis})))
+    nodes.append(helper.make_node("Softmax", [nodes[-1].output[0]], ["out"],
+                                  **({} if axis is None else {"axis": axis})))
     out_shape = ["b", classes, "t"] if classes_before_time else ["b", "t", classes]
     graph = helper.make_graph(nodes, "per_step", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                                 ["b", "t", features])],

@@ -44,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--force", action="store_true",
                         help="replace a run dir of lstmlite's at --out (a folder holding other files is still refused)")
     parser.add_argument("--data", help="fine-tune and evaluate on this data (default: the run's own data)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="cap every step's epochs (quick trials; default: the recipe's own)")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="cap every step's epochs (quick trials; default: the recipe's own)")
     add_nproc_option(parser)
     parser.add_argument("--list-recipes", action="store_true", help="list the shipped recipes and exit")
     parser.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)  # refused in one line (run())

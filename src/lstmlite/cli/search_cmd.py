@@ -191,13 +191,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "lstmlite export runs/search/best --format lsl --out deploy/"),
         formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True, help="built-in name (lstmlite data list) or file path")
-    parser.add_argument("--task", choices=TASKS, default=None, help="what to learn (default: the data's own task)")
-    parser.add_argument("--budget", default=None, help="hard limits: size=8KB,latency=200us,ram=16KB (any subset; default: none)")
+    parser.add_argument("--task", choices=TASKS, default=None,
+                        help="what to learn (default: the data's own task)")
+    parser.add_argument("--budget", default=None,
+                        help="hard limits: size=8KB,latency=200us,ram=16KB (any subset; default: none)")
     parser.add_argument("--trials", type=int, default=20,
                         help="complete or pruned trials to finish, over all workers (a failed trial is replaced; "
                              "many failures in a row stop the search: docs/search.md)")
-    parser.add_argument("--timeout", default=None, help="stop each worker after this long (30m, 2h, 600; default: no limit)")
-    parser.add_argument("--space", default="default", help="a shipped space (default, tiny, text) or a search space YAML file (default: default)")
+    parser.add_argument("--timeout", default=None,
+                        help="stop each worker after this long (30m, 2h, 600; default: no limit)")
+    parser.add_argument("--space", default="default",
+                        help="a shipped space (default, tiny, text) or a search space YAML file (default: default)")
     parser.add_argument("--storage", default=None, help="database URL shared by workers (default: OUT/study.db)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     parser.add_argument("--seed", type=int, default=0, help="sampler and training seed")

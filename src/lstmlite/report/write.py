@@ -69,7 +69,8 @@ def _model_text(cfg: dict[str, Any]) -> str:
         return (f"Embedding({cfg.get('vocab_size')}, {cfg.get('embed_dim')}) → encoder {bi}{cell}"
                 f"({cfg.get('hidden_size')}) × {cfg.get('num_layers', 1)} → "
                 + ("" if attention == "none" else f"{attention} attention → ")
-                + f"decoder {cell}({cfg.get('decoder_hidden_size')}) × {cfg.get('decoder_layers', 1)} → Dense(vocab)")
+                + f"decoder {cell}({cfg.get('decoder_hidden_size')}) × {cfg.get('decoder_layers', 1)} "
+                "→ Dense(vocab)")
     hidden = cfg.get("hidden_size")
     layers = cfg.get("num_layers", 1)
     embed = f"Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) → " if cfg.get("vocab_size") else ""
