@@ -167,6 +167,13 @@ def test_cli_exports_a_tflite_file_equal_to_litert(tmp_path, capsys, kernel):
     printed = capsys.readouterr().out
     assert "host build vs TFLite's arithmetic (lstmlite.reference.tflite_int) on the example: max abs difference 0" \
         in printed
+    # the kernel asked for is the one written: model.c as the library writes it with that kernel, not the
+    # other's (the option dropped on its way to export_c passed its own check, which reads the project)
+    other = "micro" if kernel == "lite" else "lite"
+    asked, not_asked = (export_c(path, tmp_path / k, form="tflite", tflite_kernel=k).path / "model.c"
+                        for k in (kernel, other))
+    assert asked.read_text() != not_asked.read_text()
+    assert (out / "model.c").read_text() == asked.read_text()
     if kernel == "lite":
         x = np.random.default_rng(1).integers(-128, 128, (6, 4)).astype(np.int8)
         project = export_c(path, tmp_path / "c2", form="tflite", tflite_kernel="lite", example=x)
