@@ -957,7 +957,9 @@ def _check_search_out(out: str | Path, resume: bool) -> None:
     if not out.is_dir():
         raise FileExistsError(f"{out}: exists and is not a folder; --out names the folder the search writes "
                               "(study.db, trials/, best/, ...)")
-    names = {e.name for e in out.iterdir() if not (e.name.startswith(".") and e.name.endswith(".tmp"))}
+    from ..io import _is_our_temp  # the run dirs' rule for a killed write's temp file, not a copy of it
+
+    names = {e.name for e in out.iterdir() if not _is_our_temp(e)}
     foreign = sorted(names - SEARCH_ENTRIES)
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
